@@ -1,0 +1,55 @@
+"""chainrule: a readable deep-learning library on NumPy with a PyTorch-compatible API.
+
+    import chainrule as cr
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # tensor([2., 4.])
+"""
+
+import numpy as _np
+
+from chainrule import ops as _ops
+from chainrule.autograd import (
+    Tensor,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
+from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+
+__version__ = "0.1.0"
+
+float32 = float = _np.dtype(_np.float32)
+float64 = double = _np.dtype(_np.float64)
+float16 = half = _np.dtype(_np.float16)
+int64 = long = _np.dtype(_np.int64)
+int32 = int = _np.dtype(_np.int32)
+int16 = _np.dtype(_np.int16)
+int8 = _np.dtype(_np.int8)
+uint8 = _np.dtype(_np.uint8)
+bool = _np.dtype(_np.bool_)
+
+
+def is_tensor(obj: object) -> "bool":
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> "int":
+    return input.numel()
+
+
+__all__ = [
+    "Tensor",
+    "enable_grad",
+    "get_default_dtype",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_tensor",
+    "manual_seed",
+    "no_grad",
+    "set_default_dtype",
+    *_ops.__all__,
+]

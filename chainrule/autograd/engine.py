@@ -1,0 +1,334 @@
+"""Reverse mode: walk the graph backwards, in reverse topological order.
+
+The algorithm of the notes ("visit each node in reverse topological order; at
+each node, add its contribution to the partial derivatives of its parents"):
+
+1. From the outputs, find every node that leads to a leaf needing a gradient
+   and count, for each node, how many consumers it has (an iterative
+   depth-first search: no recursion, so a 100,000-op chain is fine).
+2. Seed the outputs with dL/dL (ones for a scalar) and keep a stack of nodes
+   whose adjoint is complete (all consumers have contributed).
+3. Pop a node, ask its primitive for the vector-Jacobian products, reduce
+   each to its input's shape (``sum_to``), and *add* it to the input's adjoint.
+   An input whose last consumer has contributed goes on the stack.
+4. Leaves receive their adjoint in ``.grad`` (accumulating with what is there).
+
+Unless ``retain_graph`` is set, each node's link to its inputs is cut as soon
+as it has been processed, so intermediate arrays are freed during the walk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import ArrayMath, sum_to
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or to use saved values after "
+    "they were freed): the graph of {op} was freed by an earlier backward(). Pass "
+    "retain_graph=True to the first backward() if you need to go through it again."
+)
+
+
+def _tensor_math():
+    # The differentiable math table lives one layer up (ops); it registers itself there.
+    from chainrule.ops.tensor_math import TensorMath
+
+    return TensorMath
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (Tensor, np.ndarray)):
+        return [x]
+    return list(x)
+
+
+def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
+    if grad is None:
+        if out.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs; the output "
+                f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
+            )
+        g = np.ones(out.shape, dtype=out.data.dtype)
+        return Tensor._wrap(g) if create_graph else g
+    if isinstance(grad, Tensor):
+        g = grad if create_graph else grad.data
+    else:
+        g = np.asarray(grad, dtype=out.data.dtype)
+        if create_graph:
+            g = Tensor._wrap(g)
+    if tuple(g.shape) != out.shape:
+        raise RuntimeError(
+            f"backward: gradient has shape {tuple(g.shape)} but the output has shape {out.shape}"
+        )
+    return g
+
+
+def _discover(roots: list) -> None:
+    """Mark every reachable graph node: reset its adjoint buffer and count its consumers."""
+    stack = []
+    seen = set()
+    for r in roots:
+        if r._op is not None and id(r) not in seen:
+            seen.add(id(r))
+            r._gbuf = None
+            r._pend = 0
+            stack.append(r)
+    push = stack.append
+    pop = stack.pop
+    mark = seen.add
+    while stack:
+        t = pop()
+        parents = t._parents
+        if parents is None:
+            raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+        for p in parents:
+            if p._op is None or not p.requires_grad:
+                continue
+            if id(p) in seen:
+                p._pend += 1
+            else:
+                mark(id(p))
+                p._gbuf = None
+                p._pend = 1
+                push(p)
+
+
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: dict | None = None,
+    accumulate: bool = True,
+) -> None:
+    """The walk itself (see the module docstring).
+
+    ``capture`` maps id(tensor) -> None for tensors whose adjoint should be
+    returned instead of (or as well as) accumulated: ``autograd.grad``.
+    """
+    m = _tensor_math() if create_graph else ArrayMath
+    roots = [o for o in outputs if o.requires_grad]
+    _discover(roots)
+    ready = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                "backward: element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if out._op is None:  # a leaf: its gradient is just the seed
+            _deliver_leaf(out, g, create_graph, capture, accumulate)
+            continue
+        out._gbuf = g if out._gbuf is None else out._gbuf + g
+        if out._pend == 0 and all(r is not out for r in ready):
+            ready.append(out)
+    # The common case (plain loss.backward()) takes the lean loop; hooks, capture
+    # (autograd.grad), create_graph and anomaly checks take the general one.
+    simple = not (create_graph or capture is not None or STATE.anomaly or STATE.hooks)
+    prev_enabled = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        if simple:
+            _walk_simple(ready, retain_graph)
+        else:
+            _walk(ready, m, retain_graph, create_graph, capture, accumulate)
+    finally:
+        STATE.enabled = prev_enabled
+
+
+def _walk_simple(ready: list, retain_graph: bool) -> None:
+    """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad."""
+    m = ArrayMath
+    pop = ready.pop
+    push = ready.append
+    wrap = Tensor._wrap
+    while ready:
+        t = pop()
+        g = t._gbuf
+        t._gbuf = None
+        parents = t._parents
+        if parents is None:
+            raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+        if len(parents) == 2:
+            a, b = parents
+            grads = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
+        elif len(parents) == 1:
+            grads = t._op.vjp(m, t._need, g, t.data, parents[0].data)
+        else:
+            grads = t._op.vjp(m, t._need, g, t.data, *[p.data for p in parents])
+        if not retain_graph:
+            t._parents = None
+        for p, gp in zip(parents, grads):
+            if gp is None or not p.requires_grad:
+                continue
+            pdata = p.data
+            if gp.shape != pdata.shape:
+                gp = sum_to(gp, pdata.shape)
+            if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
+                gp = gp.astype(pdata.dtype)
+            if p._op is None:  # a leaf: accumulate into .grad
+                pg = p.grad
+                if pg is None:
+                    # own the array: one gradient array may be handed to several inputs
+                    p.grad = wrap(gp.copy())
+                else:
+                    pg.data = pg.data + gp
+                continue
+            buf = p._gbuf
+            p._gbuf = gp if buf is None else buf + gp
+            p._pend -= 1
+            if p._pend == 0:
+                push(p)
+
+
+def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool) -> None:
+    """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly."""
+    anomaly = STATE.anomaly
+    while ready:
+        t = ready.pop()
+        g = t._gbuf
+        t._gbuf = None
+        op = t._op
+        parents = t._parents
+        if parents is None:
+            raise RuntimeError(_FREED_MSG.format(op=op.name))
+        extra = getattr(t, "_extra", None)
+        if extra:
+            g = _node_hooks(t, g, extra, create_graph, capture)
+        if capture is not None and id(t) in capture:
+            capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
+        if create_graph:
+            grads = op.vjp(m, t._need, g, t, *parents)
+        else:
+            grads = op.vjp(m, t._need, g, t.data, *[p.data for p in parents])
+        if anomaly:
+            from chainrule.autograd.anomaly import check_backward
+
+            check_backward(t, grads)
+        if not retain_graph:
+            t._parents = None
+        for p, gp in zip(parents, grads):
+            if gp is None or not p.requires_grad:
+                continue
+            if gp.shape != p.data.shape:
+                gp = m.sum_to(gp, p.data.shape)
+            if gp.dtype != p.data.dtype:
+                gp = m.astype(gp, p.data.dtype)
+            if p._op is None:
+                _deliver_leaf(p, gp, create_graph, capture, accumulate)
+                continue
+            buf = p._gbuf
+            p._gbuf = gp if buf is None else buf + gp
+            p._pend -= 1
+            if p._pend == 0:
+                ready.append(p)
+
+
+def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
+    for hook in extra.get("hooks", ()):
+        res = hook(g if create_graph else Tensor._wrap(g))
+        if res is not None:
+            g = res if create_graph else (res.data if isinstance(res, Tensor) else np.asarray(res))
+    if extra.get("retain_grad"):
+        gt = g if create_graph else Tensor._wrap(g.copy())
+        t.grad = gt if t.grad is None else Tensor._wrap(t.grad.data + gt.data)
+    return g
+
+
+def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulate: bool) -> None:
+    extra = getattr(p, "_extra", None)
+    if extra and "hooks" in extra:
+        for hook in extra["hooks"]:
+            res = hook(g if create_graph else Tensor._wrap(g))
+            if res is not None:
+                g = res if create_graph else (res.data if isinstance(res, Tensor) else np.asarray(res))
+    if capture is not None:
+        if id(p) in capture:
+            capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
+        if not accumulate:
+            return
+    if create_graph:
+        p.grad = g if p.grad is None else p.grad + g
+    elif p.grad is None:
+        # Own the array: the same gradient array may be handed to several inputs (add).
+        p.grad = Tensor._wrap(np.array(g, copy=True))
+    else:
+        p.grad.data = p.grad.data + g
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """``chainrule.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
+    outs = _as_list(tensors)
+    grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(outs)
+    if len(grads) != len(outs):
+        raise ValueError(f"backward: got {len(outs)} tensors but {len(grads)} gradients")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, grads)]
+    if inputs is None:
+        run_backward(outs, seeds, retain_graph, create_graph)
+        return
+    inputs = _as_list(inputs)
+    capture = {id(t): None for t in inputs}
+    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    for t in inputs:
+        g = capture[id(t)]
+        if g is None:
+            continue
+        if create_graph:
+            t.grad = g if t.grad is None else t.grad + g
+        elif t.grad is None:
+            t.grad = Tensor._wrap(np.array(g, copy=True))
+        else:
+            t.grad.data = t.grad.data + g
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple:
+    """Return d(outputs)/d(inputs) as a tuple, without touching ``.grad`` (``torch.autograd.grad``).
+
+    With ``create_graph=True`` the returned gradients are themselves differentiable.
+    """
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    for t in ins:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
+    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
+    capture = {id(t): None for t in ins}
+    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    result = []
+    for i, t in enumerate(ins):
+        g = capture[id(t)]
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used in the graph; "
+                    "pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+        else:
+            result.append(g if create_graph else Tensor._wrap(g))
+    return tuple(result)

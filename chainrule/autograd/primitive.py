@@ -1,0 +1,154 @@
+"""Primitive: one differentiable operation, with its three rules side by side.
+
+A primitive is a small class with
+
+* ``forward(*xs) -> y``           on raw arrays;
+* ``vjp(m, need, g, y, *xs)``     reverse mode: given g = dL/dy, return one
+  gradient dL/dx_i per input (None where ``need[i]`` is False);
+* ``jvp(m, dxs, y, *xs) -> dy``   forward mode: given the input tangents dx_i,
+  return the output tangent dy = sum_i (dy/dx_i) dx_i.
+
+``m`` is the math table the rules call for exp, where, sum_to...: ``ArrayMath``
+on raw arrays (the fast path), ``TensorMath`` on Tensors when the backward pass
+is itself recorded (``create_graph=True``).  The rules may use the Python
+operators (+, -, *, /, @, comparisons) and ``.shape``, which both kinds support.
+
+Gradients come back in the broadcast shape; the engine reduces them to each
+input's shape with ``sum_to`` (the one un-broadcasting helper).
+
+Primitives that keep no per-call state are used as module-level singletons;
+those with parameters (axis, shape...) are instantiated per call and the
+instance doubles as the saved context.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.tensor import Tensor, _new
+from chainrule.backend import ArrayMath
+
+
+class Primitive:
+    """Base class of every differentiable operation (see module docstring)."""
+
+    __slots__ = ()
+    name = "Primitive"
+    differentiable = True
+    elementwise = False  # True: vjp(ones) gives the local partials dy/dx_i (trace tables)
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
+        raise NotImplementedError(f"{type(self).__name__} has no reverse-mode rule")
+
+    def jvp(self, m: Any, dxs: tuple, y: Any, *xs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward-mode rule")
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def apply(op: Primitive, *inputs: Tensor) -> Tensor:
+    """Run ``op`` on Tensors and, if any input requires grad, record the node."""
+    if STATE.special:
+        return _apply_special(op, inputs)
+    y = op.forward(*[t.data for t in inputs])
+    out = _new(Tensor)
+    out.data = y
+    out.grad = None
+    if STATE.enabled and op.differentiable:
+        need = tuple([t.requires_grad for t in inputs])
+        if True in need:
+            out.requires_grad = True
+            out._op = op
+            out._parents = inputs
+            out._need = need
+            return out
+    out.requires_grad = False
+    out._op = None
+    out._parents = None
+    return out
+
+
+def apply1(op: Primitive, a: Tensor) -> Tensor:
+    """``apply`` specialised for one input (the hot path of unary ops)."""
+    if STATE.special:
+        return _apply_special(op, (a,))
+    out = _new(Tensor)
+    out.data = op.forward(a.data)
+    out.grad = None
+    if a.requires_grad and STATE.enabled:
+        out.requires_grad = True
+        out._op = op
+        out._parents = (a,)
+        out._need = _NEED1
+    else:
+        out.requires_grad = False
+        out._op = None
+        out._parents = None
+    return out
+
+
+def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
+    """``apply`` specialised for two inputs (the hot path of binary ops)."""
+    if STATE.special:
+        return _apply_special(op, (a, b))
+    out = _new(Tensor)
+    out.data = op.forward(a.data, b.data)
+    out.grad = None
+    ra = a.requires_grad
+    rb = b.requires_grad
+    if (ra or rb) and STATE.enabled:
+        out.requires_grad = True
+        out._op = op
+        out._parents = (a, b)
+        out._need = _NEED2[ra, rb]
+    else:
+        out.requires_grad = False
+        out._op = None
+        out._parents = None
+    return out
+
+
+_NEED1 = (True,)
+_NEED2 = {(True, True): (True, True), (True, False): (True, False), (False, True): (False, True)}
+
+
+def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
+    """The slow path: forward-mode tangents and/or anomaly checks."""
+    xs = [t.data for t in inputs]
+    y = op.forward(*xs)
+    out = Tensor._wrap(y)
+    if STATE.enabled and op.differentiable:
+        need = tuple([t.requires_grad for t in inputs])
+        if True in need:
+            out.requires_grad = True
+            out._op = op
+            out._parents = tuple(inputs)
+            out._need = need
+    if STATE.forward_depth > 0:
+        tangents = [getattr(t, "_tangent", None) for t in inputs]
+        if any(d is not None for d in tangents) and op.differentiable and y.dtype.kind == "f":
+            dxs = tuple(
+                d if d is not None else _zero_tangent(x) for d, x in zip(tangents, xs)
+            )
+            dy = op.jvp(ArrayMath, dxs, y, *xs)
+            if dy is not None:
+                out._tangent = np.broadcast_to(np.asarray(dy, dtype=y.dtype), y.shape)
+    if STATE.anomaly:
+        from chainrule.autograd.anomaly import check_forward
+
+        out._extras()["origin"] = "".join(traceback.format_stack(limit=12)[:-2])
+        check_forward(op, out)
+    return out
+
+
+def _zero_tangent(x: np.ndarray) -> np.ndarray:
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    return np.zeros(x.shape, dtype=dtype)

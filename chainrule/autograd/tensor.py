@@ -1,0 +1,267 @@
+"""The Tensor: an n-dimensional array plus what reverse mode needs to know.
+
+A Tensor holds
+
+* ``data``: the NumPy array of values;
+* ``requires_grad``: whether gradients flow to it;
+* ``grad``: the accumulated gradient (a Tensor), filled in by ``backward`` for leaves;
+* ``_op`` and ``_parents``: the primitive that produced it and its inputs (None
+  for leaves).  These two fields *are* the graph: a Tensor points at its
+  inputs, never at its consumers, so no reference cycle is created.
+
+Operators and math methods (``+``, ``@``, ``.sum()``, ``.exp()``...) are attached
+by ``chainrule.ops.methods``, one layer up, so that this file depends only on
+the back end and the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import get_default_dtype, to_numpy_dtype
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Create tensors with :func:`chainrule.tensor` (or ``zeros``, ``randn``...);
+    ``Tensor(data)`` also works and copies nothing when given a NumPy array.
+    """
+
+    __slots__ = (
+        "data",
+        "requires_grad",
+        "grad",
+        "_op",
+        "_parents",
+        "_need",
+        # engine scratch space, set only on graph nodes while backward runs
+        "_gbuf",
+        "_pend",
+        # rarely used: forward-mode tangent, hooks/retain_grad/name/origin
+        "_tangent",
+        "_extra",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
+        if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
+            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype
+        self.data = arr
+        self.grad = None
+        self._op = None
+        self._parents = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- construction without checks, for the ops' hot path ---------------------
+    @staticmethod
+    def _wrap(arr: np.ndarray) -> "Tensor":
+        t = _new(Tensor)
+        t.data = arr
+        t.requires_grad = False
+        t.grad = None
+        t._op = None
+        t._parents = None
+        return t
+
+    # -- basic properties -------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def size(self, dim: int | None = None) -> Any:
+        """Shape as a tuple, or the length of one dimension (PyTorch ``Tensor.size``)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (not by an op that records gradients)."""
+        return self._op is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The primitive that produced this tensor (None for leaves)."""
+        return self._op
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    # -- conversions ------------------------------------------------------------
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only a tensor with one element can be converted to a Python "
+                f"number, got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError(
+                "numpy(): can't call numpy() on a Tensor that requires grad; "
+                "use tensor.detach().numpy()"
+            )
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.data.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"bool(): the truth value of a tensor with {self.data.size} elements is "
+                "ambiguous; use .any() or .all()"
+            )
+        return bool(self.data.item())
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    __hash__ = object.__hash__  # tensors are distinct objects, even with equal values
+
+    # -- autograd ----------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place (leaves only); returns self."""
+        if self._op is not None and not requires_grad:
+            raise RuntimeError(
+                "requires_grad_(False): you can only change requires_grad of leaf tensors; "
+                "use detach() for a non-leaf"
+            )
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"requires_grad_(): only floating point tensors can require gradients, "
+                f"got dtype {self.data.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        return Tensor._wrap(self.data)
+
+    def detach_(self) -> "Tensor":
+        self._op = None
+        self._parents = None
+        self.requires_grad = False
+        return self
+
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf in the graph.
+
+        ``gradient`` is dL/d(self) (needed unless self has one element);
+        ``retain_graph`` keeps the graph for another backward (default: ``create_graph``);
+        ``create_graph`` records the backward pass itself, for higher derivatives;
+        ``inputs`` restricts accumulation to these tensors.
+        """
+        from chainrule.autograd.engine import backward
+
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor too during backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad(): can't retain_grad on a Tensor that has requires_grad=False")
+        if self._op is not None:
+            self._extras()["retain_grad"] = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return bool(self._extras_or_empty().get("retain_grad"))
+
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None result replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook(): cannot register a hook on a tensor that doesn't require gradient")
+        hooks = self._extras().setdefault("hooks", [])
+        hooks.append(hook)
+
+        class _Handle:
+            def remove(self_inner) -> None:
+                if hook in hooks:
+                    hooks.remove(hook)
+
+        return _Handle()
+
+    @property
+    def name(self) -> str | None:
+        """Optional label used by ``trace`` tables and graph drawings."""
+        return self._extras_or_empty().get("name")
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._extras()["name"] = value
+
+    def _extras(self) -> dict:
+        from chainrule.autograd.grad_mode import STATE
+
+        STATE.hooks = True  # from now on the engine looks for hooks and retain_grad
+        ex = getattr(self, "_extra", None)
+        if ex is None:
+            ex = self._extra = {}
+        return ex
+
+    def _extras_or_empty(self) -> dict:
+        return getattr(self, "_extra", None) or {}
+
+    # -- printing ----------------------------------------------------------------
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        extra = []
+        if self.data.dtype != get_default_dtype() and self.data.dtype != np.int64:
+            extra.append(f"dtype={self.data.dtype}")
+        if self._op is not None:
+            extra.append(f"grad_fn=<{self._op.name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+
+_new = object.__new__

@@ -1,0 +1,156 @@
+"""NumPy back end: dtypes, the one un-broadcasting helper, and ArrayMath.
+
+ArrayMath is the table of array functions used by the vjp/jvp rules of the
+primitives when they run on raw arrays (the fast path).  Its twin on Tensors
+is ``chainrule.ops.tensor_math.TensorMath``; both expose the same names with
+the same signatures, so each rule is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+xp = np
+
+_DEFAULT = {"float": np.dtype(np.float32)}
+
+_DTYPE_ALIASES = {
+    "float": np.float32,
+    "float32": np.float32,
+    "float64": np.float64,
+    "double": np.float64,
+    "half": np.float16,
+    "float16": np.float16,
+    "int": np.int32,
+    "int32": np.int32,
+    "long": np.int64,
+    "int64": np.int64,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "bool": np.bool_,
+}
+
+
+def to_numpy_dtype(dtype: Any) -> np.dtype:
+    """Turn a chainrule/NumPy dtype or its name ('float32', 'long') into a NumPy dtype."""
+    if isinstance(dtype, str):
+        if dtype not in _DTYPE_ALIASES:
+            raise TypeError(f"unknown dtype name {dtype!r}")
+        return np.dtype(_DTYPE_ALIASES[dtype])
+    return np.dtype(dtype)
+
+
+def default_float_dtype() -> np.dtype:
+    return _DEFAULT["float"]
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype given to floating-point data created without one (float32 unless changed)."""
+    return _DEFAULT["float"]
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the default floating dtype (float32 or float64), like ``torch.set_default_dtype``."""
+    d = to_numpy_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+    _DEFAULT["float"] = d
+
+
+def sum_to(g: Any, shape: tuple) -> Any:
+    """Undo broadcasting: sum ``g`` down to ``shape``.
+
+    This is the one place where broadcasting is reversed.  If an input of shape
+    ``shape`` was broadcast to ``g.shape`` in the forward pass, every copy of an
+    element received a share of the gradient, and the shares add up.  Leading
+    axes that broadcasting added are summed away; axes where ``shape`` has size 1
+    are summed with keepdims.  Works on NumPy arrays and on Tensors alike (both
+    have ``.shape``, ``.sum(axis, keepdims)`` and ``.reshape``).
+    """
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to: cannot reduce shape {gshape} to the larger shape {shape}")
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _scatter_add(shape, index, g):
+    """zeros(shape) with g added at index; repeated indices accumulate (np.add.at)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+class ArrayMath:
+    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
+
+    is_tensor = False
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tanh = staticmethod(np.tanh)
+    sqrt = staticmethod(np.sqrt)
+    sign = staticmethod(np.sign)
+    abs = staticmethod(np.abs)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    matmul = staticmethod(np.matmul)
+    reshape = staticmethod(np.reshape)
+    transpose = staticmethod(np.transpose)
+    swapaxes = staticmethod(np.swapaxes)
+    broadcast_to = staticmethod(np.broadcast_to)
+    expand_dims = staticmethod(np.expand_dims)
+    squeeze = staticmethod(np.squeeze)
+    concatenate = staticmethod(np.concatenate)
+    flip = staticmethod(np.flip)
+    zeros_like = staticmethod(np.zeros_like)
+    ones_like = staticmethod(np.ones_like)
+    sum_to = staticmethod(sum_to)
+    scatter_add = staticmethod(_scatter_add)
+
+    @staticmethod
+    def sigmoid(x):
+        # exp(-|x|) never overflows; the two branches are the same function.
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def mean(x, axis=None, keepdims=False):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def getitem(x, index):
+        return x[index]
+
+    @staticmethod
+    def pad(x, pad_width, value=0.0):
+        return np.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def const(value, like):
+        """An array holding ``value`` with ``like``'s dtype (a constant, no gradient)."""
+        return np.asarray(value, dtype=like.dtype)
+
+    @staticmethod
+    def data(x):
+        return x

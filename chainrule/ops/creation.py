@@ -1,0 +1,192 @@
+"""Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+
+
+def _dtype(dtype: Any, default: Any = None) -> np.dtype:
+    if dtype is None:
+        return np.dtype(default) if default is not None else get_default_dtype()
+    return to_numpy_dtype(dtype)
+
+
+def _size(size: tuple) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer(data: Any) -> np.ndarray:
+    """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool."""
+    if isinstance(data, Tensor):
+        return data.data.copy()
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.data if isinstance(d, Tensor) else d for d in data]
+    arr = np.array(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(get_default_dtype())
+    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.generic):
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor(): can't convert data of dtype {arr.dtype} to a tensor")
+    return arr
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
+    arr = _infer(data) if dtype is None else np.array(
+        data.data if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
+    )
+    return _make(arr, requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array of the right dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
+        return Tensor._wrap(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    if dtype is None:
+        default = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else None
+        dt = _dtype(None, default)
+    else:
+        dt = _dtype(dtype)
+    return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad)
+
+
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+
+
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+
+
+def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dt = np.dtype(np.int64) if is_int else get_default_dtype()
+    else:
+        dt = _dtype(dtype)
+    return _make(np.arange(start, end, step).astype(dt), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
+    return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+
+
+def _gen(generator: Any) -> np.random.Generator:
+    if generator is None:
+        return default_generator()
+    return getattr(generator, "rng", generator)
+
+
+def rand(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None) -> Tensor:
+    """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    size = tuple(size) if isinstance(size, (tuple, list)) else (int(size),)
+    return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False)
+
+
+def randperm(n: int, dtype: Any = None, generator: Any = None) -> Tensor:
+    return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False)
+
+
+def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
+    return rand(*input.shape, dtype=dtype or input.dtype)
+
+
+def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
+    return randn(*input.shape, dtype=dtype or input.dtype)
+
+
+def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None) -> Tensor:
+    return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False)
+
+
+def bernoulli(input: Tensor, generator: Any = None) -> Tensor:
+    """Samples 1 with probability input[i], else 0."""
+    return Tensor._wrap((_gen(generator).random(input.shape) < input.data).astype(input.dtype))
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, generator: Any = None) -> Tensor:
+    """Sample category indices with probabilities proportional to the rows of ``input``."""
+    rng = _gen(generator)
+    p = np.asarray(input.data, dtype=np.float64)
+    rows = p.reshape(-1, p.shape[-1])
+    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    for i, r in enumerate(rows):
+        if (r < 0).any() or not np.isfinite(r).all() or r.sum() <= 0:
+            raise RuntimeError("multinomial: probabilities must be finite, non-negative and not all zero")
+        out[i] = rng.choice(r.size, size=num_samples, replace=replacement, p=r / r.sum())
+    return Tensor._wrap(out.reshape(p.shape[:-1] + (num_samples,)))

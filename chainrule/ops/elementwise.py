@@ -1,0 +1,514 @@
+"""Elementwise primitives: each formula with its vjp (reverse) and jvp (forward) rule.
+
+Notation in the rules: x, a, b are the inputs, y the output, g = dL/dy the
+incoming adjoint, dx the input tangent.  Binary ops broadcast like NumPy; the
+engine sums each gradient back to its input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply, apply1, apply2
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._lift import as_tensor_arg, lift
+
+
+class _Elementwise(Primitive):
+    __slots__ = ()
+    elementwise = True
+
+
+# ---------------------------------------------------------------- arithmetic
+class Neg(_Elementwise):
+    """y = -x;  dy/dx = -1."""
+
+    name = "neg"
+
+    def forward(self, x):
+        return -x
+
+    def vjp(self, m, need, g, y, x):
+        return (-g,)
+
+    def jvp(self, m, dxs, y, x):
+        return -dxs[0]
+
+
+class Add(_Elementwise):
+    """y = a + b;  dy/da = 1, dy/db = 1."""
+
+    name = "add"
+
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, m, need, g, y, a, b):
+        return g, g
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] + dxs[1]
+
+
+class Sub(_Elementwise):
+    """y = a - b;  dy/da = 1, dy/db = -1."""
+
+    name = "sub"
+
+    def forward(self, a, b):
+        return a - b
+
+    def vjp(self, m, need, g, y, a, b):
+        return g, (-g if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] - dxs[1]
+
+
+class Mul(_Elementwise):
+    """y = a * b;  dy/da = b, dy/db = a."""
+
+    name = "mul"
+
+    def forward(self, a, b):
+        return a * b
+
+    def vjp(self, m, need, g, y, a, b):
+        return (g * b if need[0] else None), (g * a if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] * b + a * dxs[1]
+
+
+class Div(_Elementwise):
+    """y = a / b;  dy/da = 1/b, dy/db = -a/b² = -y/b."""
+
+    name = "div"
+
+    def forward(self, a, b):
+        return a / b
+
+    def vjp(self, m, need, g, y, a, b):
+        ga = g / b if need[0] else None
+        gb = -g * a / (b * b) if need[1] else None
+        return ga, gb
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] / b - dxs[1] * a / (b * b)
+
+
+class Pow(_Elementwise):
+    """y = a ** b (both tensors);  dy/da = b a^(b-1),  dy/db = y log a  (taken as 0 where a <= 0)."""
+
+    name = "pow"
+
+    def forward(self, a, b):
+        return a**b
+
+    def vjp(self, m, need, g, y, a, b):
+        ga = g * b * a ** (b - 1) if need[0] else None
+        gb = g * y * m.log(m.where(a > 0, a, m.ones_like(a))) if need[1] else None
+        return ga, gb
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] * b * a ** (b - 1) + dxs[1] * y * m.log(m.where(a > 0, a, m.ones_like(a)))
+
+
+class PowScalar(_Elementwise):
+    """y = x ** c for a constant c;  dy/dx = c x^(c-1)."""
+
+    __slots__ = ("c",)
+    name = "pow"
+
+    def __init__(self, c: float) -> None:
+        self.c = c
+
+    def forward(self, x):
+        return x**self.c
+
+    def _dydx(self, x):
+        c = self.c
+        if c == 0:
+            return x * 0
+        if c == 1:
+            return x * 0 + 1
+        if c == 2:
+            return x * 2
+        return x ** (c - 1) * c
+
+    def vjp(self, m, need, g, y, x):
+        return (g * self._dydx(x),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * self._dydx(x)
+
+
+# ---------------------------------------------------------------- exp / log / roots
+class Exp(_Elementwise):
+    """y = e^x;  dy/dx = e^x = y."""
+
+    name = "exp"
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * y,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * y
+
+
+class Log(_Elementwise):
+    """y = ln x;  dy/dx = 1/x."""
+
+    name = "log"
+
+    def forward(self, x):
+        return np.log(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g / x,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] / x
+
+
+class Log1p(_Elementwise):
+    """y = ln(1 + x), accurate for small x;  dy/dx = 1/(1 + x)."""
+
+    name = "log1p"
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g / (x + 1),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] / (x + 1)
+
+
+class Sqrt(_Elementwise):
+    """y = sqrt(x);  dy/dx = 1/(2 sqrt(x)) = 1/(2y)."""
+
+    name = "sqrt"
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g / (y * 2),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] / (y * 2)
+
+
+class Abs(_Elementwise):
+    """y = |x|;  dy/dx = sign(x) (subgradient 0 at x = 0, as PyTorch)."""
+
+    name = "abs"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * m.sign(x),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * m.sign(x)
+
+
+class Sign(_Elementwise):
+    """y = sign(x) in {-1, 0, 1};  dy/dx = 0 everywhere it exists (taken as 0 at 0)."""
+
+    name = "sign"
+
+    def forward(self, x):
+        return np.sign(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * 0,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * 0
+
+
+# ---------------------------------------------------------------- trigonometric / squashing
+class Sin(_Elementwise):
+    """y = sin x;  dy/dx = cos x."""
+
+    name = "sin"
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * m.cos(x),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * m.cos(x)
+
+
+class Cos(_Elementwise):
+    """y = cos x;  dy/dx = -sin x."""
+
+    name = "cos"
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (-g * m.sin(x),)
+
+    def jvp(self, m, dxs, y, x):
+        return -dxs[0] * m.sin(x)
+
+
+class Tanh(_Elementwise):
+    """y = tanh x = (e^x - e^-x)/(e^x + e^-x);  dy/dx = 1 - y²."""
+
+    name = "tanh"
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * (1 - y * y),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * (1 - y * y)
+
+
+class Sigmoid(_Elementwise):
+    """y = σ(x) = 1/(1 + e^-x), computed without overflow;  dy/dx = y (1 - y)."""
+
+    name = "sigmoid"
+
+    def forward(self, x):
+        from chainrule.backend import ArrayMath
+
+        return ArrayMath.sigmoid(x)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * (y * (1 - y)),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * (y * (1 - y))
+
+
+class Relu(_Elementwise):
+    """y = max(0, x);  dy/dx = 1 for x > 0, else 0 (subgradient 0 at x = 0, as PyTorch)."""
+
+    name = "relu"
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def vjp(self, m, need, g, y, x):
+        return (g * (y > 0),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * (y > 0)
+
+
+# ---------------------------------------------------------------- comparisons with gradients
+class Maximum(_Elementwise):
+    """y = max(a, b) elementwise;  the gradient goes to the larger input, split in half at ties."""
+
+    name = "maximum"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def _share(self, m, a, b):
+        return (a > b) + (a == b) * 0.5
+
+    def vjp(self, m, need, g, y, a, b):
+        s = self._share(m, a, b)
+        return (g * s if need[0] else None), (g * (1 - s) if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        s = self._share(m, a, b)
+        return dxs[0] * s + dxs[1] * (1 - s)
+
+
+class Minimum(Maximum):
+    """y = min(a, b) elementwise;  the gradient goes to the smaller input, split in half at ties."""
+
+    name = "minimum"
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def _share(self, m, a, b):
+        return (a < b) + (a == b) * 0.5
+
+
+class Clamp(_Elementwise):
+    """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch)."""
+
+    __slots__ = ("lo", "hi")
+    name = "clamp"
+
+    def __init__(self, lo: Any, hi: Any) -> None:
+        self.lo = lo
+        self.hi = hi
+
+    def forward(self, x):
+        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+
+    def _mask(self, x):
+        inside = x == x  # all True, with NaN masked out
+        if self.lo is not None:
+            inside = inside * (x >= self.lo)
+        if self.hi is not None:
+            inside = inside * (x <= self.hi)
+        return inside
+
+    def vjp(self, m, need, g, y, x):
+        return (g * self._mask(x),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * self._mask(x)
+
+
+class Where(Primitive):
+    """y = a where cond else b;  dy/da = cond, dy/db = 1 - cond (cond gets no gradient)."""
+
+    name = "where"
+    elementwise = True
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def vjp(self, m, need, g, y, cond, a, b):
+        zero = m.zeros_like(g)
+        ga = m.where(cond, g, zero) if need[1] else None
+        gb = m.where(cond, zero, g) if need[2] else None
+        return None, ga, gb
+
+    def jvp(self, m, dxs, y, cond, a, b):
+        return m.where(cond, dxs[1] + 0 * dxs[2], dxs[2] + 0 * dxs[1])
+
+
+NEG, ADD, SUB, MUL, DIV, POW = Neg(), Add(), Sub(), Mul(), Div(), Pow()
+EXP, LOG, LOG1P, SQRT, ABS, SIGN = Exp(), Log(), Log1p(), Sqrt(), Abs(), Sign()
+SIN, COS, TANH, SIGMOID, RELU = Sin(), Cos(), Tanh(), Sigmoid(), Relu()
+MAXIMUM, MINIMUM, WHERE = Maximum(), Minimum(), Where()
+
+
+# ---------------------------------------------------------------- public functions
+def _binary(op: Primitive, a: Any, b: Any) -> Tensor:
+    if type(a) is not Tensor:
+        if isinstance(a, Tensor):
+            pass
+        elif isinstance(b, Tensor):
+            a = lift(a, b)
+        else:
+            raise TypeError(f"{op.name}(): expected at least one Tensor argument")
+    if type(b) is not Tensor:
+        b = lift(b, a)
+    return apply2(op, a, b)
+
+
+def add(input: Any, other: Any, alpha: float = 1) -> Tensor:
+    """input + alpha * other."""
+    if alpha != 1:
+        other = _binary(MUL, other, alpha) if isinstance(other, Tensor) else other * alpha
+    return _binary(ADD, input, other)
+
+
+def sub(input: Any, other: Any, alpha: float = 1) -> Tensor:
+    """input - alpha * other."""
+    if alpha != 1:
+        other = _binary(MUL, other, alpha) if isinstance(other, Tensor) else other * alpha
+    return _binary(SUB, input, other)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    return _binary(MUL, input, other)
+
+
+def div(input: Any, other: Any) -> Tensor:
+    """True division; integer inputs give the default float dtype (as PyTorch)."""
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
+        input = input.float()
+    return _binary(DIV, input, other)
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    """input ** exponent; a constant exponent uses the cheaper PowScalar rule."""
+    if isinstance(input, Tensor) and isinstance(exponent, (int, float, np.number)):
+        return apply1(PowScalar(exponent), input)
+    return _binary(POW, input, exponent)
+
+
+def neg(input: Tensor) -> Tensor:
+    return apply1(NEG, as_tensor_arg(input, "neg"))
+
+
+def _unary(op: Primitive, name: str):
+    def fn(input: Tensor) -> Tensor:
+        if type(input) is not Tensor:
+            input = as_tensor_arg(input, name)
+        if input.data.dtype.kind in "biu" and name not in ("abs", "sign", "relu"):
+            input = input.float()
+        return apply1(op, input)
+
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = type(op).__doc__
+    return fn
+
+
+exp = _unary(EXP, "exp")
+log = _unary(LOG, "log")
+log1p = _unary(LOG1P, "log1p")
+sqrt = _unary(SQRT, "sqrt")
+abs = _unary(ABS, "abs")
+sign = _unary(SIGN, "sign")
+sin = _unary(SIN, "sin")
+cos = _unary(COS, "cos")
+tanh = _unary(TANH, "tanh")
+sigmoid = _unary(SIGMOID, "sigmoid")
+relu = _unary(RELU, "relu")
+
+
+def maximum(input: Any, other: Any) -> Tensor:
+    return _binary(MAXIMUM, input, other)
+
+
+def minimum(input: Any, other: Any) -> Tensor:
+    return _binary(MINIMUM, input, other)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Clip to [min, max]; either bound may be None.  Tensor bounds use maximum/minimum."""
+    input = as_tensor_arg(input, "clamp")
+    if min is None and max is None:
+        raise ValueError("clamp(): at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return apply1(Clamp(min, max), input)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """Elementwise choice: input where condition is true, else other."""
+    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
+    if cond.data.dtype != np.bool_:
+        cond = Tensor._wrap(cond.data.astype(bool))
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+    if like is None:
+        input = Tensor(input)
+        like = input
+    a = lift(input, like)
+    b = lift(other, like)
+    return apply(WHERE, cond, a, b)

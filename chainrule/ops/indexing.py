@@ -1,0 +1,185 @@
+"""Indexing: x[index], x[index] = v, gather, scatter-add.
+
+The vjp of reading x[index] is a *scatter-add*: the adjoint of each selected
+element is added back at its position, and an element selected twice (an
+integer-array index with repeats) receives the sum of both adjoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._lift import as_tensor_arg
+
+
+def normalize_index(index: Any) -> Any:
+    """Replace Tensors inside an index by their arrays (and lists by arrays)."""
+    if isinstance(index, tuple):
+        return tuple(normalize_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
+    return index
+
+
+def is_basic_index(index: Any) -> bool:
+    """Only ints, slices, None and Ellipsis: every element is selected at most once."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
+    )
+
+
+def scatter_add_array(shape: tuple, index: Any, g: np.ndarray) -> np.ndarray:
+    """zeros(shape) with g added at ``index`` (repeated positions accumulate)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+class GetItem(Primitive):
+    """y = x[index];  vjp: scatter-add g into zeros of x's shape."""
+
+    __slots__ = ("index",)
+    name = "getitem"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def vjp(self, m, need, g, y, x):
+        return (m.scatter_add(x.shape, self.index, g),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0][self.index]
+
+
+class ScatterAdd(Primitive):
+    """y = zeros(shape) with x added at ``index``;  vjp: g[index] (the transpose of GetItem)."""
+
+    __slots__ = ("shape", "index")
+    name = "scatter_add"
+
+    def __init__(self, shape: tuple, index: Any) -> None:
+        self.shape = shape
+        self.index = index
+
+    def forward(self, x):
+        return scatter_add_array(self.shape, self.index, x)
+
+    def vjp(self, m, need, g, y, x):
+        return (m.getitem(g, self.index),)
+
+    def jvp(self, m, dxs, y, x):
+        return scatter_add_array(self.shape, self.index, dxs[0])
+
+
+class IndexPut(Primitive):
+    """y = x with y[index] = v (what ``x[index] = v`` records);  dL/dx = g with g[index] = 0,  dL/dv = g[index]."""
+
+    __slots__ = ("index",)
+    name = "index_put"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x, v):
+        y = x.copy()
+        y[self.index] = v
+        return y
+
+    def vjp(self, m, need, g, y, x, v):
+        gx = None
+        if need[0]:
+            keep = np.ones(x.shape, dtype=bool)
+            keep[self.index] = False
+            gx = g * keep
+        gv = None
+        if need[1]:
+            gv = m.getitem(g, self.index)
+            if gv.shape != v.shape:
+                gv = m.sum_to(gv, v.shape)
+        return gx, gv
+
+    def jvp(self, m, dxs, y, x, v):
+        out = np.array(dxs[0], copy=True)
+        out[self.index] = dxs[1]
+        return out
+
+
+def getitem(input: Tensor, index: Any) -> Tensor:
+    """x[index] with NumPy semantics (slices, ints, None, ..., integer arrays, boolean masks)."""
+    idx = normalize_index(index)
+    try:
+        return apply1(GetItem(idx), input)
+    except IndexError as e:
+        raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {input.shape}: {e}") from None
+
+
+def setitem(input: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
+    from chainrule.autograd.grad_mode import STATE
+    from chainrule.ops.inplace import rebind
+
+    idx = normalize_index(index)
+    v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, dtype=input.data.dtype))
+    if not STATE.enabled or not (input.requires_grad or v.requires_grad):
+        if input.requires_grad and input._op is None and STATE.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+        input.data[idx] = v.data
+        return
+    rebind(input, lambda old: apply(IndexPut(idx), old, v.to(input.dtype) if v.dtype != input.dtype else v))
+
+
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """out[i][j] = input[i][index[i][j]] along ``dim`` (PyTorch ``gather``)."""
+    input = as_tensor_arg(input, "gather")
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.ndim != input.ndim:
+        raise RuntimeError(
+            f"gather: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
+        )
+    d = dim % input.ndim
+    if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
+        raise IndexError(f"gather: index out of range for dimension {d} of size {input.shape[d]}")
+    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids[d] = idx
+    return getitem(input, tuple(grids))
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
+    return gather(input, dim, indices)
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    d = dim % input.ndim
+    return getitem(input, (slice(None),) * d + (idx,))
+
+
+def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
+    """``value`` where mask is true, input elsewhere (mask broadcasts)."""
+    from chainrule.ops.elementwise import where
+
+    m = mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask, dtype=bool))
+    return where(m, Tensor._wrap(np.asarray(value, dtype=input.data.dtype)), input)
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """out = input; out[index[i][j]][j] += src[i][j] along ``dim`` (PyTorch ``scatter_add``)."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    d = dim % input.ndim
+    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids[d] = idx
+    src_part = getitem(src, tuple(slice(0, n) for n in idx.shape))
+    return input + apply1(ScatterAdd(input.shape, tuple(grids)), src_part)

@@ -1,0 +1,47 @@
+"""In-place operations (``x.add_(y)``, ``x[i] = v``, ``x.zero_()``...).
+
+Under ``no_grad`` (initialisers, optimiser updates) they write into ``x.data``.
+When a graph is recorded, the tensor object is *rebound*: its old contents
+become a hidden node, and ``x`` becomes the output of the new operation, so
+that gradients still flow correctly.  As in PyTorch, a leaf that requires
+grad cannot be modified in place while recording.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.tensor import Tensor
+
+
+def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
+    """Replace x's contents by ``make(old_x)``, keeping the Python object (graph-aware)."""
+    if x.requires_grad and x._op is None and STATE.enabled:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation; "
+            "wrap the update in chainrule.no_grad() or use an out-of-place op"
+        )
+    old = Tensor._wrap(x.data)
+    old.requires_grad = x.requires_grad
+    old._op = x._op
+    old._parents = x._parents
+    if x._op is not None:
+        old._need = x._need
+    new = make(old)
+    x.data = new.data
+    x.requires_grad = new.requires_grad
+    x._op = new._op
+    x._parents = new._parents
+    if new._op is not None:
+        x._need = new._need
+    return x
+
+
+def inplace_binary(x: Tensor, fn: Callable, other) -> Tensor:
+    """x ⟵ fn(x, other) in place."""
+    if not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False)):
+        res = fn(Tensor._wrap(x.data), other)
+        x.data[...] = res.data
+        return x
+    return rebind(x, lambda old: fn(old, other))

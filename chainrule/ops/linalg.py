@@ -1,0 +1,95 @@
+"""Matrix products: matmul (1-D, 2-D, batched, broadcast batch dims), and friends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.primitive import Primitive, apply2
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._lift import as_tensor_arg
+
+
+class MatMul(Primitive):
+    """y = a @ b (NumPy/PyTorch matmul semantics).
+
+    With A (..., n, k) and B (..., k, p):  dL/dA = G Bᵀ,  dL/dB = Aᵀ G.
+    A 1-D operand is treated as a row (left) or a column (right) vector, and
+    the added axis is removed again from its gradient.  Broadcast batch axes
+    are summed away by the engine's ``sum_to``.
+    """
+
+    name = "matmul"
+
+    def forward(self, a, b):
+        return a @ b
+
+    def vjp(self, m, need, g, y, a, b):
+        if a.ndim == 1 and b.ndim == 1:  # dot product: y is a scalar
+            return (g * b if need[0] else None), (g * a if need[1] else None)
+        if a.ndim == 1:  # (k,) @ (..., k, p) -> (..., p)
+            g2 = m.expand_dims(g, -2)  # (..., 1, p)
+            ga = m.sum_to(g2 @ m.swapaxes(b, -1, -2), a.shape) if need[0] else None
+            gb = m.reshape(a, (a.shape[0], 1)) @ g2 if need[1] else None
+            return ga, gb
+        if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+            g2 = m.expand_dims(g, -1)  # (..., n, 1)
+            ga = g2 @ m.reshape(b, (1, b.shape[0])) if need[0] else None
+            gb = m.sum_to(m.squeeze(m.swapaxes(a, -1, -2) @ g2, -1), b.shape) if need[1] else None
+            return ga, gb
+        ga = g @ m.swapaxes(b, -1, -2) if need[0] else None
+        gb = m.swapaxes(a, -1, -2) @ g if need[1] else None
+        return ga, gb
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] @ b + a @ dxs[1]
+
+
+MATMUL = MatMul()
+
+
+def matmul(input: Any, other: Any) -> Tensor:
+    """Matrix product with broadcasting of batch dimensions (``input @ other``)."""
+    a = as_tensor_arg(input, "matmul")
+    b = as_tensor_arg(other, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise RuntimeError(
+            f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+            f"(inner dimensions {ka} and {kb} differ)"
+        )
+    if a.data.dtype != b.data.dtype and a.data.dtype.kind == b.data.dtype.kind == "f":
+        raise RuntimeError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
+        )
+    return apply2(MATMUL, a, b)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """2-D matrix product."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched (B, n, k) @ (B, k, p)."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: expected (B, n, k) and (B, k, p), got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"dot: expected 1-D tensors, got shapes {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product a bᵀ of two 1-D tensors."""
+    return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))

@@ -1,0 +1,424 @@
+"""Operators and methods of Tensor (``a + b``, ``x.sum()``, ``x.view(...)``...).
+
+They are attached to the core Tensor class here, in the ops layer, so that the
+core depends on nothing above it.  Every method is a thin call of the
+function of the same name in ``chainrule.ops``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import apply1, apply2
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.ops import elementwise as ew
+from chainrule.ops import indexing, linalg, reduction, shape
+from chainrule.ops._lift import lift
+from chainrule.ops.elementwise import ADD, MUL, SUB, TANH
+from chainrule.ops.inplace import inplace_binary, rebind
+
+
+# -- arithmetic operators (the hot path: tensor-tensor ops skip the lifting) ----
+def _add(self, other):
+    if type(other) is not Tensor:
+        other = lift(other, self)
+    return apply2(ADD, self, other)
+
+
+def _radd(self, other):
+    return apply2(ADD, lift(other, self), self)
+
+
+def _sub(self, other):
+    if type(other) is not Tensor:
+        other = lift(other, self)
+    return apply2(SUB, self, other)
+
+
+def _rsub(self, other):
+    return apply2(SUB, lift(other, self), self)
+
+
+def _mul(self, other):
+    if type(other) is not Tensor:
+        other = lift(other, self)
+    return apply2(MUL, self, other)
+
+
+def _rmul(self, other):
+    return apply2(MUL, lift(other, self), self)
+
+
+def _truediv(self, other):
+    return ew.div(self, other)
+
+
+def _rtruediv(self, other):
+    return ew.div(lift(other, self), self)
+
+
+def _pow(self, other):
+    return ew.pow(self, other)
+
+
+def _rpow(self, other):
+    return ew.pow(lift(other, self), self)
+
+
+def _matmul(self, other):
+    return linalg.matmul(self, other)
+
+
+def _rmatmul(self, other):
+    return linalg.matmul(lift(other, self), self)
+
+
+def _tanh(self):
+    return apply1(TANH, self)
+
+
+def _floordiv(self, other):
+    o = other.data if isinstance(other, Tensor) else other
+    return Tensor._wrap(np.floor_divide(self.data, o))
+
+
+def _mod(self, other):
+    o = other.data if isinstance(other, Tensor) else other
+    return Tensor._wrap(np.mod(self.data, o))
+
+
+def _compare(fn):
+    def method(self, other):
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(fn(self.data, o)))
+
+    return method
+
+
+def _logical(fn):
+    def method(self, other):
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(fn(self.data, o))
+
+    return method
+
+
+def _to(self, *args: Any, **kwargs: Any) -> Tensor:
+    """Convert dtype (``x.to(cr.float64)``); device arguments are accepted and ignored ('cpu')."""
+    dtype = kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif not (isinstance(a, str) and a in ("cpu", "cuda")) and a is not None:
+            dtype = a
+    if dtype is None:
+        return self
+    dt = to_numpy_dtype(dtype)
+    if dt == self.data.dtype:
+        return self
+    return apply1(Cast(dt), self)
+
+
+class Cast(ew._Elementwise):
+    """y = x converted to another dtype;  vjp: convert the adjoint back."""
+
+    __slots__ = ("dtype",)
+    name = "cast"
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    @property
+    def differentiable(self):  # type: ignore[override]
+        return self.dtype.kind in "fc"
+
+    def vjp(self, m, need, g, y, x):
+        return (m.astype(g, x.dtype),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0].astype(self.dtype)
+
+
+def _clone(self) -> Tensor:
+    return apply1(Clone(), self)
+
+
+class Clone(ew._Elementwise):
+    """y = a copy of x;  dy/dx = 1."""
+
+    name = "clone"
+
+    def forward(self, x):
+        return x.copy()
+
+    def vjp(self, m, need, g, y, x):
+        return (g,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0]
+
+
+def _view(self, *shp):
+    if len(shp) == 1 and not isinstance(shp[0], (tuple, list, int)):
+        return self.to(shp[0])  # x.view(dtype)
+    return shape.reshape(self, *shp)
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in range(self.shape[0]):
+        yield indexing.getitem(self, i)
+
+
+def _inplace(fn):
+    def method(self, other, *args):
+        return inplace_binary(self, lambda a, b: fn(a, b, *args) if args else fn(a, b), other)
+
+    return method
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _fill_(self, value):
+    if self.requires_grad and self._op is None:
+        from chainrule.autograd.grad_mode import STATE
+
+        if STATE.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+    self.data[...] = value.data if isinstance(value, Tensor) else value
+    return self
+
+
+def _copy_(self, src):
+    s = src.data if isinstance(src, Tensor) else np.asarray(src)
+    if self.requires_grad and self._op is None:
+        from chainrule.autograd.grad_mode import STATE
+
+        if STATE.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+    self.data[...] = np.broadcast_to(s, self.shape)
+    return self
+
+
+def _unary_inplace(fn):
+    def method(self, *args, **kwargs):
+        return rebind(self, lambda old: fn(old, *args, **kwargs)) if self.requires_grad else _write(
+            self, fn(Tensor._wrap(self.data), *args, **kwargs)
+        )
+
+    return method
+
+
+def _write(self, res):
+    self.data[...] = res.data
+    return self
+
+
+def _uniform_(self, a=0.0, b=1.0, generator=None):
+    from chainrule.ops.creation import _gen
+
+    self.data[...] = _gen(generator).uniform(a, b, self.shape)
+    return self
+
+
+def _normal_(self, mean=0.0, std=1.0, generator=None):
+    from chainrule.ops.creation import _gen
+
+    self.data[...] = _gen(generator).standard_normal(self.shape) * std + mean
+    return self
+
+
+def _type(self, dtype=None):
+    if dtype is None:
+        return str(self.dtype)
+    return _to(self, dtype)
+
+
+def _new_tensor(self, data, dtype=None, requires_grad=False):
+    from chainrule.ops.creation import tensor
+
+    return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _max(self, dim=None, keepdim=False):
+    return reduction.max(self, dim, keepdim)
+
+
+def _min(self, dim=None, keepdim=False):
+    return reduction.min(self, dim, keepdim)
+
+
+def _expand(self, *sizes):
+    return shape.expand(self, *sizes)
+
+
+def _permute(self, *dims):
+    return shape.permute(self, *dims)
+
+
+def _repeat(self, *sizes):
+    return shape.repeat(self, *sizes)
+
+
+def _T(self):
+    return shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self
+
+
+def _mT(self):
+    return shape.transpose(self, -2, -1)
+
+
+_BINDINGS = {
+    "__add__": _add,
+    "__radd__": _radd,
+    "__iadd__": _inplace(ew.add),
+    "__sub__": _sub,
+    "__rsub__": _rsub,
+    "__isub__": _inplace(ew.sub),
+    "__mul__": _mul,
+    "__rmul__": _rmul,
+    "__imul__": _inplace(ew.mul),
+    "__truediv__": _truediv,
+    "__rtruediv__": _rtruediv,
+    "__itruediv__": _inplace(ew.div),
+    "__pow__": _pow,
+    "__rpow__": _rpow,
+    "__matmul__": _matmul,
+    "__rmatmul__": _rmatmul,
+    "__neg__": ew.neg,
+    "__pos__": lambda self: self,
+    "__abs__": ew.abs,
+    "__floordiv__": _floordiv,
+    "__mod__": _mod,
+    "__eq__": _compare(np.equal),
+    "__ne__": _compare(np.not_equal),
+    "__lt__": _compare(np.less),
+    "__le__": _compare(np.less_equal),
+    "__gt__": _compare(np.greater),
+    "__ge__": _compare(np.greater_equal),
+    "__and__": _logical(np.logical_and),
+    "__or__": _logical(np.logical_or),
+    "__xor__": _logical(np.logical_xor),
+    "__invert__": lambda self: Tensor._wrap(np.logical_not(self.data) if self.dtype == np.bool_ else ~self.data),
+    "__getitem__": indexing.getitem,
+    "__setitem__": indexing.setitem,
+    "__iter__": _iter,
+    # math
+    "add": ew.add,
+    "sub": ew.sub,
+    "mul": ew.mul,
+    "div": ew.div,
+    "pow": ew.pow,
+    "neg": ew.neg,
+    "exp": ew.exp,
+    "log": ew.log,
+    "log1p": ew.log1p,
+    "sqrt": ew.sqrt,
+    "rsqrt": lambda self: ew.pow(self, -0.5),
+    "abs": ew.abs,
+    "sign": ew.sign,
+    "sin": ew.sin,
+    "cos": ew.cos,
+    "tanh": _tanh,
+    "sigmoid": ew.sigmoid,
+    "relu": ew.relu,
+    "square": lambda self: ew.pow(self, 2),
+    "reciprocal": lambda self: ew.pow(self, -1),
+    "maximum": ew.maximum,
+    "minimum": ew.minimum,
+    "clamp": ew.clamp,
+    "clip": ew.clamp,
+    "where": lambda self, condition, other: ew.where(condition, self, other),
+    "matmul": linalg.matmul,
+    "mm": linalg.mm,
+    "bmm": linalg.bmm,
+    "dot": linalg.dot,
+    # reductions
+    "sum": reduction.sum,
+    "mean": reduction.mean,
+    "max": _max,
+    "min": _min,
+    "amax": reduction.amax,
+    "amin": reduction.amin,
+    "var": reduction.var,
+    "std": reduction.std,
+    "logsumexp": reduction.logsumexp,
+    "softmax": reduction.softmax,
+    "log_softmax": reduction.log_softmax,
+    "argmax": reduction.argmax,
+    "argmin": reduction.argmin,
+    "any": reduction.any,
+    "all": reduction.all,
+    # shape
+    "reshape": shape.reshape,
+    "view": _view,
+    "view_as": lambda self, other: shape.reshape(self, other.shape),
+    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
+    "flatten": shape.flatten,
+    "unflatten": shape.unflatten,
+    "permute": _permute,
+    "transpose": shape.transpose,
+    "t": shape.t,
+    "squeeze": shape.squeeze,
+    "unsqueeze": shape.unsqueeze,
+    "expand": _expand,
+    "expand_as": shape.expand_as,
+    "broadcast_to": shape.broadcast_to,
+    "split": shape.split,
+    "chunk": shape.chunk,
+    "unbind": shape.unbind,
+    "flip": shape.flip,
+    "repeat": _repeat,
+    "movedim": shape.movedim,
+    "gather": indexing.gather,
+    "index_select": indexing.index_select,
+    "masked_fill": indexing.masked_fill,
+    "scatter_add": indexing.scatter_add,
+    "contiguous": lambda self: self,
+    # dtype / copies
+    "to": _to,
+    "type": _type,
+    "float": lambda self: _to(self, get_default_dtype() if get_default_dtype() == np.float32 else np.float32),
+    "double": lambda self: _to(self, np.float64),
+    "half": lambda self: _to(self, np.float16),
+    "long": lambda self: _to(self, np.int64),
+    "int": lambda self: _to(self, np.int32),
+    "bool": lambda self: _to(self, np.bool_),
+    "cpu": lambda self: self,
+    "cuda": lambda self, *a, **k: self,
+    "clone": _clone,
+    "new_tensor": _new_tensor,
+    "new_zeros": lambda self, *size: Tensor._wrap(np.zeros(shape._shape_arg(size), dtype=self.dtype)),
+    "new_ones": lambda self, *size: Tensor._wrap(np.ones(shape._shape_arg(size), dtype=self.dtype)),
+    # in place
+    "add_": _inplace(ew.add),
+    "sub_": _inplace(ew.sub),
+    "mul_": _inplace(ew.mul),
+    "div_": _inplace(ew.div),
+    "pow_": _inplace(ew.pow),
+    "clamp_": _unary_inplace(ew.clamp),
+    "zero_": _zero_,
+    "fill_": _fill_,
+    "copy_": _copy_,
+    "uniform_": _uniform_,
+    "normal_": _normal_,
+    "masked_fill_": lambda self, mask, value: rebind(self, lambda old: indexing.masked_fill(old, mask, value))
+    if self.requires_grad
+    else _write(self, indexing.masked_fill(Tensor._wrap(self.data), mask, value)),
+}
+
+for _name, _fn in _BINDINGS.items():
+    setattr(Tensor, _name, _fn)
+
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)
+Tensor.__hash__ = object.__hash__  # defining __eq__ above must not make tensors unhashable

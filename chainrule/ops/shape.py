@@ -1,0 +1,387 @@
+"""Shape primitives: reshape, permute, expand, cat, pad, flip; and what is composed of them.
+
+None of these changes a value, so each vjp just moves the adjoint back:
+reshape back, permute by the inverse permutation, sum over expanded axes,
+slice the pieces of a concatenation, crop the padding, flip again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.reduction import normalize_dims
+
+
+def _shape_arg(shape: Any) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+class Reshape(Primitive):
+    """y = x viewed with another shape (same elements, row-major order);  vjp: reshape back."""
+
+    __slots__ = ("shape",)
+    name = "reshape"
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def vjp(self, m, need, g, y, x):
+        return (m.reshape(g, x.shape),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.reshape(dxs[0], self.shape)
+
+
+class Permute(Primitive):
+    """y = x with axes reordered;  vjp: the inverse permutation."""
+
+    __slots__ = ("axes",)
+    name = "permute"
+
+    def __init__(self, axes: tuple) -> None:
+        self.axes = axes
+
+    def forward(self, x):
+        return np.transpose(x, self.axes)
+
+    def vjp(self, m, need, g, y, x):
+        return (m.transpose(g, tuple(np.argsort(self.axes))),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.transpose(dxs[0], self.axes)
+
+
+class Expand(Primitive):
+    """y = x broadcast to ``shape`` (a view);  vjp: sum over the broadcast axes."""
+
+    __slots__ = ("shape",)
+    name = "expand"
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        return np.broadcast_to(x, self.shape)
+
+    def vjp(self, m, need, g, y, x):
+        return (m.sum_to(g, x.shape),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.broadcast_to(dxs[0], self.shape)
+
+
+class Cat(Primitive):
+    """y = [x_1, x_2, ...] joined along ``dim``;  vjp: cut the adjoint back into pieces."""
+
+    __slots__ = ("dim",)
+    name = "cat"
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def forward(self, *xs):
+        return np.concatenate(xs, axis=self.dim)
+
+    def vjp(self, m, need, g, y, *xs):
+        grads = []
+        start = 0
+        for x, nd in zip(xs, need):
+            stop = start + x.shape[self.dim]
+            if nd:
+                index = (slice(None),) * self.dim + (slice(start, stop),)
+                grads.append(m.getitem(g, index))
+            else:
+                grads.append(None)
+            start = stop
+        return tuple(grads)
+
+    def jvp(self, m, dxs, y, *xs):
+        return m.concatenate(list(dxs), self.dim)
+
+
+class Pad(Primitive):
+    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis;  vjp: crop."""
+
+    __slots__ = ("widths", "value")
+    name = "pad"
+
+    def __init__(self, widths: tuple, value: float) -> None:
+        self.widths = widths
+        self.value = value
+
+    def forward(self, x):
+        return np.pad(x, self.widths, constant_values=self.value)
+
+    def _crop(self, shape):
+        return tuple(slice(b, b + n) for (b, _), n in zip(self.widths, shape))
+
+    def vjp(self, m, need, g, y, x):
+        return (m.getitem(g, self._crop(x.shape)),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.pad(dxs[0], self.widths, 0.0)
+
+
+class Flip(Primitive):
+    """y = x reversed along ``dims``;  vjp: reverse again."""
+
+    __slots__ = ("dims",)
+    name = "flip"
+
+    def __init__(self, dims: tuple) -> None:
+        self.dims = dims
+
+    def forward(self, x):
+        return np.flip(x, self.dims)
+
+    def vjp(self, m, need, g, y, x):
+        return (m.flip(g, self.dims),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.flip(dxs[0], self.dims)
+
+
+# ---------------------------------------------------------------- public functions
+def reshape(input: Tensor, *shape: Any) -> Tensor:
+    """Same elements, new shape (one entry may be -1)."""
+    input = as_tensor_arg(input, "reshape")
+    shape = _shape_arg(shape)
+    try:
+        new = np.reshape(input.data, shape).shape
+    except ValueError:
+        raise RuntimeError(
+            f"reshape: shape {list(shape)} is invalid for input of size {input.data.size} "
+            f"(shape {input.shape})"
+        ) from None
+    if new == input.shape:
+        return input
+    return apply1(Reshape(new), input)
+
+
+view = reshape
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims start_dim..end_dim into one."""
+    nd = input.ndim
+    if nd == 0:
+        return reshape(input, 1)
+    s = start_dim % nd
+    e = end_dim % nd
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = input.shape[:s] + (int(np.prod(input.shape[s : e + 1])),) + input.shape[e + 1 :]
+    return reshape(input, shape)
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = dim % input.ndim
+    return reshape(input, input.shape[:d] + tuple(sizes) + input.shape[d + 1 :])
+
+
+def permute(input: Tensor, *dims: Any) -> Tensor:
+    """Reorder the axes."""
+    dims = _shape_arg(dims)
+    if sorted(d % max(input.ndim, 1) for d in dims) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of the {input.ndim} axes")
+    axes = tuple(d % input.ndim for d in dims)
+    if axes == tuple(range(input.ndim)):
+        return input
+    return apply1(Permute(axes), input)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two axes."""
+    nd = input.ndim
+    if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return input
+    axes = list(range(nd))
+    d0, d1 = normalize_dims((dim0,), nd, "transpose")[0], normalize_dims((dim1,), nd, "transpose")[0]
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return permute(input, *axes)
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose of a matrix (a 0-D or 1-D tensor is returned as is)."""
+    if input.ndim > 2:
+        raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {input.shape}")
+    return input if input.ndim < 2 else transpose(input, 0, 1)
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Remove axes of size 1 (all of them, or those in ``dim`` that have size 1)."""
+    if dim is None:
+        shape = tuple(n for n in input.shape if n != 1)
+    else:
+        axes = normalize_dims(dim, input.ndim, "squeeze")
+        shape = tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))
+    return reshape(input, shape)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert an axis of size 1 at ``dim`` (negative counts from the end of the result)."""
+    nd = input.ndim + 1
+    if not -nd <= dim < nd:
+        raise IndexError(f"unsqueeze: dim {dim} out of range for a result with {nd} dims")
+    d = dim % nd
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast to a larger shape without copying (-1 keeps a size)."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims ({input.ndim})")
+    shape = tuple(
+        input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
+    )
+    try:
+        if np.broadcast_shapes(input.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}") from None
+    if shape == input.shape:
+        return input
+    return apply1(Expand(shape), input)
+
+
+def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
+    return expand(input, tuple(shape))
+
+
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    return expand(input, other.shape)
+
+
+def broadcast_tensors(*tensors: Tensor) -> list:
+    shape = np.broadcast_shapes(*[t.shape for t in tensors])
+    return [expand(t, shape) for t in tensors]
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = [as_tensor_arg(x, "cat") for x in tensors]
+    if not tensors:
+        raise ValueError("cat(): expected a non-empty list of Tensors")
+    nd = tensors[0].ndim
+    d = normalize_dims(dim, nd, "cat")[0]
+    for i, x in enumerate(tensors):
+        if x.ndim != nd or x.shape[:d] + x.shape[d + 1 :] != tensors[0].shape[:d] + tensors[0].shape[d + 1 :]:
+            raise RuntimeError(
+                f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
+                f"{tensors[0].shape} but tensor {i} has shape {x.shape}"
+            )
+    if len(tensors) == 1:
+        return tensors[0]
+    return apply(Cat(d), *tensors)
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new axis."""
+    tensors = [as_tensor_arg(x, "stack") for x in tensors]
+    if not tensors:
+        raise ValueError("stack(): expected a non-empty list of Tensors")
+    for i, x in enumerate(tensors):
+        if x.shape != tensors[0].shape:
+            raise RuntimeError(
+                f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
+                f"and {x.shape} at entry {i}"
+            )
+    d = dim % (tensors[0].ndim + 1)
+    return cat([unsqueeze(x, d) for x in tensors], d)
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    """Cut into pieces of a given size (the last may be smaller) or of the given sizes."""
+    d = normalize_dims(dim, tensor.ndim, "split")[0]
+    n = tensor.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {d} of {tensor.shape})")
+    pieces = []
+    start = 0
+    for s in sizes:
+        index = (slice(None),) * d + (slice(start, start + s),)
+        pieces.append(tensor[index])
+        start += s
+    return tuple(pieces)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """Cut into ``chunks`` pieces of (nearly) equal size, as PyTorch."""
+    n = input.shape[normalize_dims(dim, input.ndim, "chunk")[0]]
+    size = -(-n // chunks)
+    return split(input, size, dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    """All slices along ``dim``, each without that axis."""
+    d = normalize_dims(dim, input.ndim, "unbind")[0]
+    return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """PyTorch's F.pad: ``pad`` lists (left, right) for the last axis, then the one before, ..."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: pad {tuple(pad)} must have an even length of at most 2*{input.ndim}")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if any(b < 0 or a < 0 for b, a in widths):
+        raise NotImplementedError("pad: negative padding (cropping) is not supported")
+    if all(w == (0, 0) for w in widths):
+        return input
+    return apply1(Pad(tuple(widths), value), input)
+
+
+def flip(input: Tensor, dims: Any) -> Tensor:
+    """Reverse the order of elements along ``dims``."""
+    return apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input)
+
+
+def repeat(input: Tensor, *sizes: Any) -> Tensor:
+    """Tile the tensor ``sizes[i]`` times along each axis (PyTorch ``Tensor.repeat``)."""
+    sizes = _shape_arg(sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError("repeat: number of repeat dims can not be smaller than number of tensor dims")
+    x = reshape(input, (1,) * (len(sizes) - input.ndim) + input.shape)
+    # interleave: (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
+    inter = []
+    for r, n in zip(sizes, x.shape):
+        inter += [1, n]
+    x = reshape(x, tuple(inter))
+    target = []
+    for r, n in zip(sizes, x.shape[1::2]):
+        target += [r, n]
+    x = expand(x, tuple(target))
+    return reshape(x, tuple(r * n for r, n in zip(sizes, target[1::2])))
+
+
+def movedim(input: Tensor, source: int, destination: int) -> Tensor:
+    nd = input.ndim
+    order = [d for d in range(nd) if d != source % nd]
+    order.insert(destination % nd, source % nd)
+    return permute(input, *order)

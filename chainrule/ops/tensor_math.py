@@ -1,0 +1,121 @@
+"""TensorMath: the math table of the vjp/jvp rules, on differentiable Tensors.
+
+Same names and signatures as ``chainrule.backend.ArrayMath``.  The engine
+hands this table to the rules when ``create_graph=True``, so the backward
+pass is recorded like any other computation and can be differentiated again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import apply1
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops import elementwise as ew
+from chainrule.ops import indexing, linalg, reduction, shape
+
+
+def _scatter_add(shp: tuple, index: Any, g: Tensor) -> Tensor:
+    return apply1(indexing.ScatterAdd(tuple(shp), index), g)
+
+
+class TensorMath:
+    """Tensor functions for the vjp/jvp rules when the backward pass is recorded."""
+
+    is_tensor = True
+    exp = staticmethod(ew.exp)
+    log = staticmethod(ew.log)
+    sin = staticmethod(ew.sin)
+    cos = staticmethod(ew.cos)
+    tanh = staticmethod(ew.tanh)
+    sqrt = staticmethod(ew.sqrt)
+    sign = staticmethod(ew.sign)
+    abs = staticmethod(ew.abs)
+    sigmoid = staticmethod(ew.sigmoid)
+    maximum = staticmethod(ew.maximum)
+    minimum = staticmethod(ew.minimum)
+    matmul = staticmethod(linalg.matmul)
+    scatter_add = staticmethod(_scatter_add)
+
+    @staticmethod
+    def where(cond, a, b):
+        return ew.where(cond, a, b)
+
+    @staticmethod
+    def reshape(x, shp):
+        return shape.reshape(x, tuple(shp))
+
+    @staticmethod
+    def transpose(x, axes):
+        return shape.permute(x, *axes)
+
+    @staticmethod
+    def swapaxes(x, a, b):
+        return shape.transpose(x, a, b)
+
+    @staticmethod
+    def broadcast_to(x, shp):
+        return shape.expand(x, tuple(shp))
+
+    @staticmethod
+    def expand_dims(x, axis):
+        return shape.unsqueeze(x, axis)
+
+    @staticmethod
+    def squeeze(x, axis):
+        return shape.squeeze(x, axis)
+
+    @staticmethod
+    def concatenate(xs, axis):
+        return shape.cat(xs, axis)
+
+    @staticmethod
+    def flip(x, dims):
+        return shape.flip(x, dims)
+
+    @staticmethod
+    def zeros_like(x):
+        return Tensor._wrap(np.zeros(x.shape, dtype=x.dtype))
+
+    @staticmethod
+    def ones_like(x):
+        return Tensor._wrap(np.ones(x.shape, dtype=x.dtype))
+
+    @staticmethod
+    def sum_to(x, shp):
+        from chainrule.backend import sum_to
+
+        return sum_to(x, tuple(shp))
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return reduction.sum(x, axis, keepdims)
+
+    @staticmethod
+    def mean(x, axis=None, keepdims=False):
+        return reduction.mean(x, axis, keepdims)
+
+    @staticmethod
+    def getitem(x, index):
+        return indexing.getitem(x, index)
+
+    @staticmethod
+    def pad(x, widths, value=0.0):
+        flat = []
+        for b, a in reversed(widths):
+            flat += [b, a]
+        return shape.pad(x, flat, value=value)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.to(dtype)
+
+    @staticmethod
+    def const(value, like):
+        return Tensor._wrap(np.asarray(value, dtype=like.dtype))
+
+    @staticmethod
+    def data(x):
+        return x.data
