@@ -1,0 +1,152 @@
+"""Shared benchmark harness: chainrule's steps/s beside PyTorch's, same process, same threads.
+
+Benchmarks are not tests.  Each ``bench/bench_*.py`` builds a ``step()``
+closure for chainrule (and one for PyTorch when torch is installed) and calls
+:func:`compare`.  Timing alternates the two frameworks in rounds so that
+machine noise hits both; the figure reported is the median round.
+Peak memory is measured in a child process per framework (its peak resident
+set size, VmHWM, after running the steps: interpreter and library included),
+because both frameworks share this one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+
+def blas_threads() -> int:
+    """Threads NumPy's BLAS uses (threadpoolctl if available, else the CPU count)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            if info.get("user_api") == "blas":
+                return int(info["num_threads"])
+    except Exception:  # pragma: no cover - threadpoolctl missing
+        pass
+    return os.cpu_count() or 1
+
+
+def have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+
+        return True
+    except ImportError:
+        return False
+
+
+def _time_round(step: Callable[[], None], seconds: float) -> float:
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        step()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return n / dt
+
+
+def measure_peak_mib(script: str, framework: str, steps: int = 20) -> float | None:
+    """Run ``script --mem FRAMEWORK`` in a child process; it reports its peak-RSS growth in MiB."""
+    try:
+        out = subprocess.run(
+            [sys.executable, script, "--mem", framework, str(steps)],
+            capture_output=True, text=True, timeout=600, check=True,
+        ).stdout
+        return float(json.loads(out.strip().splitlines()[-1])["peak_mib"])
+    except Exception:
+        return None
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM; ru_maxrss would include the forking parent's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def mem_child(make_step: Callable[[], Callable[[], None]], steps: int) -> None:
+    """Body of the ``--mem`` child: build the step, run it, print the peak RSS (MiB) as JSON."""
+    before = _peak_rss_kib()
+    step = make_step()
+    for _ in range(steps):
+        step()
+    after = _peak_rss_kib()
+    print(json.dumps({"peak_mib": round(after / 1024.0, 1), "growth_mib": round((after - before) / 1024.0, 1)}))
+
+
+def compare(
+    name: str,
+    make_cr_step: Callable[[], Callable[[], None]],
+    make_torch_step: Callable[[], Callable[[], None]] | None,
+    target: float | None = None,
+    rounds: int = 5,
+    seconds: float = 1.0,
+    script: str | None = None,
+) -> dict:
+    """Time both frameworks and print one line each plus the ratio chainrule/PyTorch."""
+    threads = blas_threads()
+    cr_step = make_cr_step()
+    torch_step = None
+    if make_torch_step is not None and have_torch():
+        import torch
+
+        torch.set_num_threads(threads)
+        torch_step = make_torch_step()
+    for _ in range(3):  # warm up
+        cr_step()
+        if torch_step:
+            torch_step()
+    cr_rates, torch_rates = [], []
+    for _ in range(rounds):
+        cr_rates.append(_time_round(cr_step, seconds))
+        if torch_step:
+            torch_rates.append(_time_round(torch_step, seconds))
+    result = {"name": name, "threads": threads, "chainrule_steps_per_s": statistics.median(cr_rates)}
+    line = f"{name}: chainrule {result['chainrule_steps_per_s']:.1f} steps/s"
+    if torch_step:
+        result["torch_steps_per_s"] = statistics.median(torch_rates)
+        result["ratio"] = result["chainrule_steps_per_s"] / result["torch_steps_per_s"]
+        line += f" | PyTorch {result['torch_steps_per_s']:.1f} steps/s | ratio {result['ratio']:.2f}"
+        if target is not None:
+            line += f" (target >= {target})"
+    else:
+        line += " | PyTorch not installed: no ratio"
+    if script is not None:
+        result["chainrule_peak_mib"] = measure_peak_mib(script, "chainrule")
+        if torch_step:
+            result["torch_peak_mib"] = measure_peak_mib(script, "torch")
+        line += f" | peak RSS chainrule {result['chainrule_peak_mib']} MiB"
+        if torch_step:
+            line += f", PyTorch {result.get('torch_peak_mib')} MiB"
+    line += f" | threads {threads}"
+    print(line, flush=True)
+    return result
+
+
+def main(name: str, make_cr_step, make_torch_step, target: float | None = None, script: str | None = None) -> None:
+    """Entry point for a bench script: ``--mem FRAMEWORK N`` runs the memory child, else compares."""
+    if len(sys.argv) >= 3 and sys.argv[1] == "--mem":
+        steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+        if sys.argv[2] == "torch":
+            import torch
+
+            torch.set_num_threads(blas_threads())
+            mem_child(make_torch_step, steps)
+        else:
+            mem_child(make_cr_step, steps)
+        return
+    compare(name, make_cr_step, make_torch_step, target=target, script=script)
