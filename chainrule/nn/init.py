@@ -1,0 +1,1 @@
+"""Weight initialisers (PyTorch's ``torch.nn.init``). Filled in by the nn-core work."""
