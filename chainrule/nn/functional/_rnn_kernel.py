@@ -1,0 +1,392 @@
+"""Fused sequence primitives: one recurrent layer, one direction, the whole sequence at once.
+
+A per-time-step composition of Tensor ops (``lstm_cell`` in a Python loop) is
+correct but records ~15 graph nodes per step.  These primitives instead run the
+time loop in NumPy in ``forward`` (keeping the gate activations) and do
+backpropagation through time in NumPy in ``vjp``:
+
+* the input projections of all time steps are one matmul,
+  ``XW = X W_ihᵀ + b``  with X reshaped to (T·N, I);
+* the loop over time only does the recurrent matmul ``h_{t-1} W_hhᵀ`` and the
+  elementwise gate arithmetic;
+* in the backward pass the gate adjoints of all steps are stacked into
+  ``dZ`` (T, N, G·H) and the weight gradients are single matmuls:
+  ``dW_ih = dZᵀ X``, ``dW_hh = dZᵀ H_prev`` (H_prev = the stacked h_{t-1}),
+  ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih``.
+
+Inputs of every primitive: ``x (T, N, I), h0 (N, H) [, c0 (N, H)], w_ih (G·H, I),
+w_hh (G·H, H) [, b_ih (G·H,), b_hh (G·H,)]`` with PyTorch's layouts (G = 4 for
+the LSTM gates i, f, g, o; 3 for the GRU gates r, z, n; 1 for the plain RNN).
+``reverse=True`` runs t = T-1 … 0 (the backward direction of a bidirectional
+layer) without flipping any array; output[t] still belongs to input position t.
+
+Outputs (one array per primitive; the layer functions slice it):
+
+* LSTM: (T + 1, N, H): rows 0..T-1 are h_t, row T is the last cell state c_n;
+* GRU, RNN: (T, N, H): the h_t.
+
+The last hidden state h_n is output[T-1] (output[0] when ``reverse``).
+
+Double backward (``create_graph=True``) through these primitives is not
+supported: their ``vjp`` raises ``NotImplementedError``.  The cells
+(``lstm_cell``, ``gru_cell``, ``rnn_*_cell``) are compositions of Tensor ops and
+support it; so does ``chainrule.nn.functional.lstm(..., fused=False)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive
+
+_DOUBLE_BACKWARD_MSG = (
+    "{name}: double backward (create_graph=True) through the fused {kind} sequence kernel is "
+    "not supported; build the layer with the composed cells instead "
+    "(chainrule.nn.functional.{kind_lower}(..., fused=False) or the {kind}Cell in a loop)"
+)
+
+
+def _sigmoid_(z: np.ndarray) -> np.ndarray:
+    """In place: σ(z) = (1 + tanh(z/2)) / 2  (no overflow for any z)."""
+    z *= 0.5
+    np.tanh(z, out=z)
+    z *= 0.5
+    z += 0.5
+    return z
+
+
+class _Sequence(Primitive):
+    """Shared bookkeeping: time order, the saved activations, stacking of h_{t-1}."""
+
+    __slots__ = ("reverse", "has_bias", "saved")
+    n_states = 1  # h (and c for the LSTM)
+
+    def __init__(self, reverse: bool = False, has_bias: bool = True) -> None:
+        self.reverse = reverse
+        self.has_bias = has_bias
+        self.saved = None
+
+    def _order(self, T: int) -> range:
+        return range(T - 1, -1, -1) if self.reverse else range(T)
+
+    def _prev(self, hs: np.ndarray, h0: np.ndarray, t: int) -> np.ndarray:
+        """h_{t-1} in processing order (h0 for the first step)."""
+        T = hs.shape[0]
+        if self.reverse:
+            return h0 if t == T - 1 else hs[t + 1]
+        return h0 if t == 0 else hs[t - 1]
+
+    def _stack_prev(self, hs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        """(T, N, H): the h_{t-1} that entered each step t."""
+        if self.reverse:
+            return np.concatenate([hs[1:], h0[None]], axis=0)
+        return np.concatenate([h0[None], hs[:-1]], axis=0)
+
+    def _input_projection(self, x, w_ih, bias):
+        T, N, I = x.shape
+        xw = x.reshape(T * N, I) @ w_ih.T
+        if bias is not None:
+            xw += bias
+        return xw.reshape(T, N, -1)
+
+    def _split(self, xs):
+        """(x, states, w_ih, w_hh, b_ih, b_hh) from the positional inputs."""
+        k = 1 + self.n_states
+        x, states, (w_ih, w_hh) = xs[0], xs[1:k], xs[k : k + 2]
+        b_ih, b_hh = (xs[k + 2], xs[k + 3]) if self.has_bias else (None, None)
+        return x, states, w_ih, w_hh, b_ih, b_hh
+
+    def _weight_grads(self, need, dz_in, dz_hh, x, hprev, w_ih):
+        """Gradients of x, w_ih, w_hh, b_ih, b_hh from the stacked pre-activation adjoints.
+
+        ``dz_in`` (T, N, G·H) is the adjoint of X W_ihᵀ + b_ih, ``dz_hh`` that of
+        H_prev W_hhᵀ + b_hh (the same array for the LSTM and the RNN).
+        """
+        T, N, I = x.shape
+        H = hprev.shape[-1]
+        k = 1 + self.n_states
+        d_in = dz_in.reshape(T * N, -1)
+        d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, -1)
+        gx = (d_in @ w_ih).reshape(T, N, I) if need[0] else None
+        gw_ih = d_in.T @ x.reshape(T * N, I) if need[k] else None
+        gw_hh = d_hh.T @ hprev.reshape(T * N, H) if need[k + 1] else None
+        out = [gx, gw_ih, gw_hh]
+        if self.has_bias:
+            out.append(d_in.sum(axis=0) if need[k + 2] else None)
+            out.append(d_hh.sum(axis=0) if need[k + 3] else None)
+        return out
+
+    def _check_first_order(self, m) -> None:
+        if m.is_tensor:
+            kind = self.kind
+            raise NotImplementedError(
+                _DOUBLE_BACKWARD_MSG.format(name=self.name, kind=kind, kind_lower=kind.lower())
+            )
+
+    def jvp(self, m, dxs, y, *xs):
+        raise NotImplementedError(
+            f"{self.name}: forward-mode AD through the fused sequence kernel is not supported; "
+            "the layer functions switch to the composed cells when forward mode is active"
+        )
+
+
+class LSTMSequence(_Sequence):
+    """One LSTM layer, one direction, over a whole sequence (PyTorch's equations):
+
+        i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+        f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        h_t = o_t ⊙ tanh(c_t)
+
+    Inputs x (T, N, I), h0, c0 (N, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)];
+    output (T + 1, N, H) = [h_0 … h_{T-1}; c_n].
+
+    Backward through time (δ = adjoint; dh_t gets the output's gradient plus the
+    recurrent path from step t+1):
+        δo = dh ⊙ tanh(c_t) ⊙ o(1-o)
+        δc = δc_next + dh ⊙ o ⊙ (1 - tanh²(c_t))
+        δi = δc ⊙ g ⊙ i(1-i),  δf = δc ⊙ c_{t-1} ⊙ f(1-f),  δg = δc ⊙ i ⊙ (1-g²)
+        δc_next ← δc ⊙ f,  dh_next ← [δi δf δg δo] W_hh
+    """
+
+    name = "lstm_sequence"
+    kind = "LSTM"
+    n_states = 2
+
+    def forward(self, *xs):
+        x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        T, N, _ = x.shape
+        H = h0.shape[-1]
+        gates = self._input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        out = np.empty((T + 1, N, H), dtype=gates.dtype)
+        hs = out[:T]
+        cs = np.empty((T, N, H), dtype=gates.dtype)
+        tcs = np.empty((T, N, H), dtype=gates.dtype)
+        w_hhT = w_hh.T
+        tmp = np.empty((N, H), dtype=gates.dtype)
+        h, c = h0, c0
+        for t in self._order(T):
+            z = gates[t]
+            z += h @ w_hhT
+            _sigmoid_(z[:, : 2 * H])
+            np.tanh(z[:, 2 * H : 3 * H], out=z[:, 2 * H : 3 * H])
+            _sigmoid_(z[:, 3 * H :])
+            i, f, g, o = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+            c_t = cs[t]
+            np.multiply(f, c, out=c_t)
+            np.multiply(i, g, out=tmp)
+            c_t += tmp
+            tc = tcs[t]
+            np.tanh(c_t, out=tc)
+            h = hs[t]
+            np.multiply(o, tc, out=h)
+            c = c_t
+        out[T] = c
+        self.saved = (gates, cs, tcs)
+        return out
+
+    def vjp(self, m, need, g, y, *xs):
+        self._check_first_order(m)
+        x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        gates, cs, tcs = self.saved
+        T, N, _ = x.shape
+        H = h0.shape[-1]
+        hs = y[:T]
+        dz = np.empty_like(gates)
+        dh_next = np.zeros((N, H), dtype=gates.dtype)
+        dc_next = np.array(g[T], dtype=gates.dtype, copy=True)
+        dh = np.empty((N, H), dtype=gates.dtype)
+        dc = np.empty((N, H), dtype=gates.dtype)
+        tmp = np.empty((N, H), dtype=gates.dtype)
+        order = self._order(T)
+        first = order[0]
+        for t in reversed(order):
+            z = gates[t]
+            i, f, gg, o = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+            tc = tcs[t]
+            if t == first:  # the first step in processing order
+                c_prev = c0
+            else:
+                c_prev = cs[t - 1] if not self.reverse else cs[t + 1]
+            np.add(g[t], dh_next, out=dh)
+            d = dz[t]
+            di, df, dg, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
+            # δo = dh ⊙ tanh(c) ⊙ o(1 - o)
+            np.subtract(1.0, o, out=tmp)
+            tmp *= o
+            np.multiply(dh, tc, out=do)
+            do *= tmp
+            # δc = δc_next + dh ⊙ o ⊙ (1 - tanh²c)
+            np.multiply(tc, tc, out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= o
+            np.multiply(dh, tmp, out=dc)
+            dc += dc_next
+            # δi = δc ⊙ g ⊙ i(1 - i)
+            np.subtract(1.0, i, out=tmp)
+            tmp *= i
+            tmp *= gg
+            np.multiply(dc, tmp, out=di)
+            # δf = δc ⊙ c_{t-1} ⊙ f(1 - f)
+            np.subtract(1.0, f, out=tmp)
+            tmp *= f
+            tmp *= c_prev
+            np.multiply(dc, tmp, out=df)
+            # δg = δc ⊙ i ⊙ (1 - g²)
+            np.multiply(gg, gg, out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            tmp *= i
+            np.multiply(dc, tmp, out=dg)
+            np.multiply(dc, f, out=dc_next)
+            dh_next = d @ w_hh
+        hprev = self._stack_prev(hs, h0) if need[4] else hs
+        grads = self._weight_grads(need, dz, dz, x, hprev, w_ih)
+        return (grads[0], dh_next if need[1] else None, dc_next if need[2] else None, *grads[1:])
+
+
+class GRUSequence(_Sequence):
+    """One GRU layer, one direction, over a whole sequence (PyTorch's equations):
+
+        r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+        z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
+        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    Inputs x (T, N, I), h0 (N, H), w_ih (3H, I), w_hh (3H, H)[, b_ih, b_hh (3H,)];
+    output (T, N, H).  Because r multiplies only the hidden part of n, the
+    input-side and hidden-side pre-activation adjoints differ in the n block:
+    δ(W_in x + b_in) = δn_pre,  δ(W_hn h + b_hn) = δn_pre ⊙ r.
+    """
+
+    name = "gru_sequence"
+    kind = "GRU"
+
+    def forward(self, *xs):
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        T, N, _ = x.shape
+        H = h0.shape[-1]
+        xw = self._input_projection(x, w_ih, b_ih)
+        hw_n = np.empty((T, N, H), dtype=xw.dtype)
+        out = np.empty((T, N, H), dtype=xw.dtype)
+        w_hhT = w_hh.T
+        h = h0
+        for t in self._order(T):
+            a = xw[t]  # becomes [r, z, n] in place
+            hw = h @ w_hhT
+            if b_hh is not None:
+                hw += b_hh
+            rz = a[:, : 2 * H]
+            rz += hw[:, : 2 * H]
+            _sigmoid_(rz)
+            hw_n[t] = hw[:, 2 * H :]
+            n = a[:, 2 * H :]
+            n += a[:, :H] * hw[:, 2 * H :]
+            np.tanh(n, out=n)
+            # h = n + z ⊙ (h_prev - n)
+            h_t = out[t]
+            np.subtract(h, n, out=h_t)
+            h_t *= a[:, H : 2 * H]
+            h_t += n
+            h = h_t
+        self.saved = (xw, hw_n)
+        return out
+
+    def vjp(self, m, need, g, y, *xs):
+        self._check_first_order(m)
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        act, hw_n = self.saved
+        T, N, _ = x.shape
+        H = h0.shape[-1]
+        d_in = np.empty_like(act)
+        d_hh = np.empty_like(act)
+        dh_next = np.zeros((N, H), dtype=act.dtype)
+        dh = np.empty((N, H), dtype=act.dtype)
+        tmp = np.empty((N, H), dtype=act.dtype)
+        order = self._order(T)
+        first = order[0]
+        for t in reversed(order):
+            a = act[t]
+            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            h_prev = h0 if t == first else (y[t + 1] if self.reverse else y[t - 1])
+            np.add(g[t], dh_next, out=dh)
+            di, dhh = d_in[t], d_hh[t]
+            dr, dzz, dn = di[:, :H], di[:, H : 2 * H], di[:, 2 * H :]
+            # δn_pre = dh ⊙ (1 - z) ⊙ (1 - n²)
+            np.multiply(n, n, out=tmp)
+            np.subtract(1.0, tmp, out=tmp)
+            np.multiply(dh, tmp, out=dn)
+            np.subtract(1.0, z, out=tmp)
+            dn *= tmp
+            # δz_pre = dh ⊙ (h_prev - n) ⊙ z(1 - z)
+            tmp *= z
+            np.subtract(h_prev, n, out=dzz)
+            dzz *= dh
+            dzz *= tmp
+            # δr_pre = δn_pre ⊙ (W_hn h + b_hn) ⊙ r(1 - r)
+            np.subtract(1.0, r, out=tmp)
+            tmp *= r
+            tmp *= hw_n[t]
+            np.multiply(dn, tmp, out=dr)
+            dhh[:, : 2 * H] = di[:, : 2 * H]
+            np.multiply(dn, r, out=dhh[:, 2 * H :])
+            # dh_{t-1} = dh ⊙ z + [δr δz δn⊙r] W_hh
+            dh_next = dhh @ w_hh
+            dh_next += dh * z
+        hprev = self._stack_prev(y, h0) if need[3] else y
+        grads = self._weight_grads(need, d_in, d_hh, x, hprev, w_ih)
+        return (grads[0], dh_next if need[1] else None, *grads[1:])
+
+
+class RNNSequence(_Sequence):
+    """One Elman RNN layer, one direction: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
+
+    ``nonlinearity`` is 'tanh' (act' = 1 - h²) or 'relu' (act' = [h > 0]).
+    Inputs x (T, N, I), h0 (N, H), w_ih (H, I), w_hh (H, H)[, b_ih, b_hh (H,)];
+    output (T, N, H).  Backward: δa_t = (dh_t + δa_{t+1} W_hh) ⊙ act'(a_t).
+    """
+
+    __slots__ = ("relu",)
+    name = "rnn_sequence"
+    kind = "RNN"
+
+    def __init__(self, reverse: bool = False, has_bias: bool = True, nonlinearity: str = "tanh") -> None:
+        super().__init__(reverse, has_bias)
+        self.relu = nonlinearity == "relu"
+
+    def forward(self, *xs):
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        T = x.shape[0]
+        out = self._input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        w_hhT = w_hh.T
+        h = h0
+        for t in self._order(T):
+            a = out[t]
+            a += h @ w_hhT
+            if self.relu:
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
+            h = a
+        return out
+
+    def vjp(self, m, need, g, y, *xs):
+        self._check_first_order(m)
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        T, N, _ = x.shape
+        H = h0.shape[-1]
+        da = np.empty_like(y)
+        dh_next = np.zeros((N, H), dtype=y.dtype)
+        order = self._order(T)
+        for t in reversed(order):
+            d = da[t]
+            np.add(g[t], dh_next, out=d)
+            if self.relu:
+                d *= y[t] > 0
+            else:
+                d *= 1.0 - y[t] * y[t]
+            dh_next = d @ w_hh
+        hprev = self._stack_prev(y, h0) if need[3] else y
+        grads = self._weight_grads(need, da, da, x, hprev, w_ih)
+        return (grads[0], dh_next if need[1] else None, *grads[1:])
