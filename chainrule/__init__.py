@@ -19,6 +19,7 @@ from chainrule.autograd import (
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ def numel(input: Tensor) -> "int":
 
 
 __all__ = [
+    "Generator",
     "Tensor",
     "enable_grad",
     "get_default_dtype",

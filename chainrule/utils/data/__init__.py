@@ -1,0 +1,35 @@
+"""Data loading (PyTorch's ``torch.utils.data``): data sets, samplers, the DataLoader, a seedable Generator."""
+
+from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert
+from chainrule.utils.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.utils.data.sampler import (
+    BatchSampler,
+    Generator,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    rng_state,
+    set_rng_state,
+)
+
+__all__ = [
+    "BatchSampler",
+    "ConcatDataset",
+    "DataLoader",
+    "Dataset",
+    "Generator",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "Subset",
+    "SubsetRandomSampler",
+    "TensorDataset",
+    "WeightedRandomSampler",
+    "default_collate",
+    "default_convert",
+    "random_split",
+    "rng_state",
+    "set_rng_state",
+]

@@ -1,0 +1,147 @@
+"""Data sets: anything with ``__getitem__(i)`` and ``__len__`` (PyTorch's ``torch.utils.data.dataset``).
+
+* ``TensorDataset(X, y)``: example ``i`` is ``(X[i], y[i])``, with an optional ``transform``
+  applied to the first tensor (the place for data augmentation);
+* ``Subset(ds, indices)``, ``ConcatDataset([ds1, ds2])``;
+* ``random_split(ds, [0.8, 0.2], generator)``: disjoint random subsets.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.utils.data.sampler import _rng
+
+
+class Dataset:
+    """Base class of map-style data sets: define ``__getitem__(index)`` and ``__len__()``."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+def _as_tensor(x: Any) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    return Tensor._wrap(np.asarray(x))
+
+
+class TensorDataset(Dataset):
+    """Examples are slices along the first dimension of the given tensors.
+
+    ``TensorDataset(X, y)[i] == (X[i], y[i])``.  All tensors must have the same
+    first dimension N.  NumPy arrays are accepted and wrapped without a copy.
+    ``transform``, if given, is applied to the first tensor of each example
+    (e.g. ``RandomTranslate`` for images), so augmentation happens per draw.
+    """
+
+    def __init__(self, *tensors: Any, transform: Callable[[Tensor], Tensor] | None = None) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset: give at least one tensor")
+        self.tensors = tuple(_as_tensor(t) for t in tensors)
+        n = self.tensors[0].shape[0] if self.tensors[0].ndim else None
+        for k, t in enumerate(self.tensors):
+            if t.ndim == 0 or t.shape[0] != n:
+                shapes = [tuple(u.shape) for u in self.tensors]
+                raise ValueError(
+                    f"TensorDataset: size mismatch between tensors: tensor {k} has shape {tuple(t.shape)}; "
+                    f"all first dimensions must agree (got shapes {shapes})"
+                )
+        self.transform = transform
+
+    def __getitem__(self, index: int) -> tuple:
+        items = tuple(Tensor._wrap(t.data[index]) for t in self.tensors)
+        if self.transform is not None:
+            items = (self.transform(items[0]),) + items[1:]
+        return items
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+
+class Subset(Dataset):
+    """The examples of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+
+    def __getitem__(self, idx: int) -> Any:
+        if isinstance(idx, list):
+            return [self.dataset[self.indices[i]] for i in idx]
+        return self.dataset[self.indices[idx]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ConcatDataset(Dataset):
+    """Several data sets one after the other: index ``i`` runs through them in order."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes: list[int] = []
+        total = 0
+        for d in self.datasets:
+            total += len(d)
+            self.cumulative_sizes.append(total)
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, idx: int) -> Any:
+        n = len(self)
+        if idx < 0:
+            if -idx > n:
+                raise IndexError(f"ConcatDataset: index {idx} out of range for length {n}")
+            idx += n
+        if idx >= n:
+            raise IndexError(f"ConcatDataset: index {idx} out of range for length {n}")
+        d = bisect.bisect_right(self.cumulative_sizes, idx)
+        start = 0 if d == 0 else self.cumulative_sizes[d - 1]
+        return self.datasets[d][idx - start]
+
+
+def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
+    """Integer lengths from ints (must sum to n) or fractions (must sum to 1).
+
+    Fractions: floor(n * f) each, then the remainder goes one by one to the
+    splits in order (PyTorch's rule), so the lengths always sum to n.
+    """
+    lengths = list(lengths)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
+        if sum(lengths) != n or any(v < 0 for v in lengths):
+            raise ValueError(
+                f"random_split: sum of input lengths {lengths} ({sum(lengths)}) does not equal the length "
+                f"of the input dataset ({n})"
+            )
+        return [int(v) for v in lengths]
+    if not math.isclose(sum(lengths), 1.0, abs_tol=1e-6) or any(v < 0 or v > 1 for v in lengths):
+        raise ValueError(f"random_split: fractions {lengths} must be in [0, 1] and sum to 1")
+    out = [int(math.floor(n * f)) for f in lengths]
+    for i in range(n - sum(out)):
+        out[i % len(out)] += 1
+    return out
+
+
+def random_split(dataset: Any, lengths: Sequence[float], generator: Any = None) -> list[Subset]:
+    """Split ``dataset`` into disjoint random ``Subset``s of the given lengths (ints or fractions)."""
+    n = len(dataset)
+    sizes = _split_lengths(n, lengths)
+    perm = _rng(generator).permutation(n).tolist()
+    out, start = [], 0
+    for s in sizes:
+        out.append(Subset(dataset, perm[start : start + s]))
+        start += s
+    return out
