@@ -1,0 +1,367 @@
+"""Attention: scaled dot-product, multi-head (PyTorch's layout) and additive (Bahdanau, the notes').
+
+* ``scaled_dot_product_attention``:  softmax(Q Kᵀ · scale + mask) V,  scale = 1/√d.
+* ``multi_head_attention_forward``:  project Q, K, V, split into heads, attend per
+  head, concatenate, project out (``nn.MultiheadAttention``'s computation).
+* ``additive_attention`` (the notes): e_ij = v_aᵀ tanh(W_a s_{i-1} + U_a h_j),
+  a_ij = exp(e_ij) / Σ_j exp(e_ij),  c_i = Σ_j a_ij h_j.
+
+All of them are compositions of Tensor ops (matmul, softmax, where), so they
+support double backward and forward mode.
+
+Mask conventions (PyTorch's, which differ between the two APIs):
+
+* ``scaled_dot_product_attention(attn_mask=bool)``: True = the position TAKES PART;
+* ``multi_head_attention_forward(attn_mask=bool, key_padding_mask=bool)``: True =
+  the position is MASKED OUT (not allowed to attend);
+* a float mask is always added to the scores (use -inf to mask out);
+* ``additive_attention(mask=bool)``: True = a padded position, masked out.
+
+A row in which every position is masked out has no defined softmax and gives
+NaN, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional.recurrent import _dropout
+from chainrule.ops import elementwise as ew
+from chainrule.ops import reduction as rd
+from chainrule.ops import shape as sh
+from chainrule.ops.indexing import getitem
+from chainrule.ops.linalg import matmul
+
+__all__ = ["additive_attention", "multi_head_attention_forward", "scaled_dot_product_attention"]
+
+
+def _as_mask(mask: Any) -> Tensor:
+    return mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask))
+
+
+def _masked_out(scores: Tensor, masked: np.ndarray) -> Tensor:
+    """scores with -inf where ``masked`` (a boolean array broadcasting against scores) is True."""
+    return ew.where(Tensor._wrap(masked), Tensor._wrap(np.asarray(-np.inf, dtype=scores.dtype)), scores)
+
+
+def _check_broadcast(name: str, what: str, mask_shape: tuple, target: tuple) -> None:
+    try:
+        if np.broadcast_shapes(tuple(mask_shape), tuple(target)) != tuple(target):
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"{name}: {what} of shape {tuple(mask_shape)} does not broadcast to the attention scores' "
+            f"shape {tuple(target)}"
+        ) from None
+
+
+def _attend(
+    name: str,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    take_part: np.ndarray | None,
+    add: Tensor | None,
+    dropout_p: float,
+    scale: float | None,
+) -> tuple:
+    """softmax(Q Kᵀ·scale, masked) V; returns (output, weights after dropout)."""
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"{name}: query and key need the same feature size, got query {tuple(query.shape)} "
+            f"and key {tuple(key.shape)}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"{name}: key and value need the same sequence length, got key {tuple(key.shape)} "
+            f"and value {tuple(value.shape)}"
+        )
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout_p must be a probability in [0, 1], got {dropout_p}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = matmul(query, sh.transpose(key, -2, -1)) * scale
+    if take_part is not None:
+        _check_broadcast(name, "attn_mask", take_part.shape, scores.shape)
+        scores = _masked_out(scores, ~take_part)
+    if add is not None:
+        _check_broadcast(name, "attn_mask", add.shape, scores.shape)
+        scores = scores + add
+    weights = rd.softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = _dropout(weights, dropout_p)
+    return matmul(weights, value), weights
+
+
+def _causal(L: int, S: int) -> np.ndarray:
+    """(L, S) boolean: True where key position j ≤ query position i (lower triangle)."""
+    return np.tril(np.ones((L, S), dtype=bool))
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """Attention(Q, K, V) = softmax(Q Kᵀ · scale + M) V.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev);
+    ``scale`` defaults to 1/√E.  ``attn_mask`` broadcasts to (..., L, S): boolean
+    (True = the key position takes part, False = masked out) or float (added to
+    the scores).  ``is_causal`` masks out key positions j > i (the upper
+    triangle), and cannot be combined with ``attn_mask``.  ``dropout_p`` drops
+    attention weights (scaled by 1/(1-p)) whenever it is > 0, as in PyTorch.
+    """
+    name = "scaled_dot_product_attention"
+    for what, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor) or t.ndim < 2:
+            raise ValueError(f"{name}: {what} must be a Tensor with at least 2 dimensions (..., L, E)")
+    take_part = None
+    add = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
+        take_part = _causal(query.shape[-2], key.shape[-2])
+    elif attn_mask is not None:
+        mask = _as_mask(attn_mask)
+        if mask.dtype == np.bool_:
+            take_part = mask.data
+        else:
+            add = mask
+    out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale)
+    return out
+
+
+def _float_mask(mask: Any, dtype: np.dtype) -> Tensor:
+    """PyTorch's MHA masks as an additive float Tensor: bool True -> -inf, float kept."""
+    m = _as_mask(mask)
+    if m.dtype == np.bool_:
+        return Tensor._wrap(np.where(m.data, -np.inf, 0.0).astype(dtype))
+    if m.dtype.kind != "f":
+        raise TypeError(f"multi_head_attention_forward: masks must be bool or float, got {m.dtype}")
+    return m
+
+
+def _project(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    y = matmul(x, sh.t(w))
+    return y if b is None else y + b
+
+
+def multi_head_attention_forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Tensor | None,
+    in_proj_bias: Tensor | None,
+    bias_k: Tensor | None,
+    bias_v: Tensor | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Tensor,
+    out_proj_bias: Tensor | None,
+    training: bool = True,
+    key_padding_mask: Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: Tensor | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Tensor | None = None,
+    k_proj_weight: Tensor | None = None,
+    v_proj_weight: Tensor | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple:
+    """Multi-head attention on sequence-first inputs (PyTorch's functional signature).
+
+    query (L, N, E), key (S, N, kdim), value (S, N, vdim) — or unbatched (L, E),
+    (S, kdim), (S, vdim).  With h = ``num_heads`` heads of size d = E/h:
+
+        Q = query W_qᵀ + b_q,  K = key W_kᵀ + b_k,  V = value W_vᵀ + b_v
+        head_i = softmax(Q_i K_iᵀ / √d + M) V_i,   out = [head_1 … head_h] W_oᵀ + b_o
+
+    W_q, W_k, W_v are the row blocks of ``in_proj_weight`` (3E, E), or the separate
+    ``q/k/v_proj_weight`` when ``use_separate_proj_weight``.  ``bias_k``/``bias_v``
+    (1, 1, E) are appended to K and V as one more key position; ``add_zero_attn``
+    appends a zero key/value position.  ``key_padding_mask`` (N, S) and
+    ``attn_mask`` (L, S) or (N·h, L, S): bool (True = masked out) or float
+    (added).  ``is_causal`` with no ``attn_mask`` masks out positions j > i.
+    Dropout applies to the attention weights when ``training``.
+
+    Returns (output (L, N, E), weights) where weights are (N, L, S) averaged over
+    heads, (N, h, L, S) if not ``average_attn_weights``, None if not ``need_weights``.
+    """
+    name = "multi_head_attention_forward"
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(
+            f"{name}: expected query, key, value all 3-D (L, N, E) or all 2-D (L, E), got "
+            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if not batched:
+        query, key, value = (sh.unsqueeze(t, 1) for t in (query, key, value))
+        if key_padding_mask is not None:
+            key_padding_mask = _as_mask(key_padding_mask)
+            key_padding_mask = Tensor._wrap(key_padding_mask.data[None])
+    L, N, E = query.shape
+    S = key.shape[0]
+    if E != embed_dim_to_check:
+        raise ValueError(f"{name}: expected query with embed_dim {embed_dim_to_check}, got shape {tuple(query.shape)}")
+    if E % num_heads:
+        raise ValueError(f"{name}: embed_dim {E} is not divisible by num_heads {num_heads}")
+    if key.shape[:2] != (S, N) or value.shape[:2] != (S, N):
+        raise ValueError(
+            f"{name}: key and value must have shape (S, N, ·) with N = {N}, got {tuple(key.shape)} and "
+            f"{tuple(value.shape)}"
+        )
+    hd = E // num_heads
+    if use_separate_proj_weight:
+        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+            raise ValueError(f"{name}: use_separate_proj_weight needs q_proj_weight, k_proj_weight, v_proj_weight")
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        if in_proj_weight is None:
+            raise ValueError(f"{name}: in_proj_weight is None; pass use_separate_proj_weight=True")
+        w_q, w_k, w_v = (getitem(in_proj_weight, slice(i * E, (i + 1) * E)) for i in range(3))
+    for what, w, x in (("query", w_q, query), ("key", w_k, key), ("value", w_v, value)):
+        if tuple(w.shape) != (E, x.shape[-1]):
+            raise ValueError(
+                f"{name}: the {what} projection weight must be ({E}, {x.shape[-1]}) for a {what} of shape "
+                f"{tuple(x.shape)}, got {tuple(w.shape)}"
+            )
+    b_q = b_k = b_v = None
+    if in_proj_bias is not None:
+        b_q, b_k, b_v = (getitem(in_proj_bias, slice(i * E, (i + 1) * E)) for i in range(3))
+    q = _project(query, w_q, b_q)
+    k = _project(key, w_k, b_k)
+    v = _project(value, w_v, b_v)
+
+    # masks as additive float (N·h or 1, L, S') tensors
+    mask = None
+    if attn_mask is not None:
+        am = _float_mask(attn_mask, q.dtype)
+        want2, want3 = (L, S), (N * num_heads, L, S)
+        if tuple(am.shape) == want2:
+            am = sh.unsqueeze(am, 0)
+        elif tuple(am.shape) != want3:
+            raise ValueError(f"{name}: attn_mask must have shape {want2} or {want3}, got {tuple(am.shape)}")
+        mask = am
+    elif is_causal:
+        mask = Tensor._wrap(np.where(_causal(L, S), 0.0, -np.inf).astype(q.dtype)[None])
+    kpm = None
+    if key_padding_mask is not None:
+        kpm = _float_mask(key_padding_mask, q.dtype)
+        if tuple(kpm.shape) != (N, S):
+            raise ValueError(f"{name}: key_padding_mask must have shape {(N, S)}, got {tuple(kpm.shape)}")
+
+    def pad_masks(mask: Tensor | None, kpm: Tensor | None) -> tuple:
+        # one more key position: it takes part (mask 0)
+        if mask is not None:
+            mask = sh.pad(mask, [0, 1])
+        if kpm is not None:
+            kpm = sh.pad(kpm, [0, 1])
+        return mask, kpm
+
+    if bias_k is not None or bias_v is not None:
+        if bias_k is None or bias_v is None:
+            raise ValueError(f"{name}: bias_k and bias_v must be given together")
+        k = sh.cat([k, sh.expand(bias_k, 1, N, E)], 0)
+        v = sh.cat([v, sh.expand(bias_v, 1, N, E)], 0)
+        mask, kpm = pad_masks(mask, kpm)
+
+    def heads(t: Tensor) -> Tensor:
+        # (S, N, E) -> (N·h, S, d): the layout of PyTorch's bmm path
+        return sh.transpose(sh.reshape(t, (t.shape[0], N * num_heads, hd)), 0, 1)
+
+    q, k, v = heads(q), heads(k), heads(v)
+    if add_zero_attn:
+        zeros = Tensor._wrap(np.zeros((N * num_heads, 1, hd), dtype=k.dtype))
+        k = sh.cat([k, zeros], 1)
+        v = sh.cat([v, zeros], 1)
+        mask, kpm = pad_masks(mask, kpm)
+    S2 = k.shape[1]
+    if kpm is not None:
+        kpm4 = sh.reshape(sh.expand(sh.reshape(kpm, (N, 1, 1, S2)), N, num_heads, 1, S2), (N * num_heads, 1, S2))
+        mask = kpm4 if mask is None else mask + kpm4
+    p = dropout_p if training else 0.0
+    out, weights = _attend(name, q, k, v, None, mask, p, None)  # (N·h, L, d), (N·h, L, S2)
+    out = sh.reshape(sh.transpose(out, 0, 1), (L, N, E))
+    out = _project(out, out_proj_weight, out_proj_bias)
+    if not batched:
+        out = sh.squeeze(out, 1)
+    if not need_weights:
+        return out, None
+    weights = sh.reshape(weights, (N, num_heads, L, S2))
+    if average_attn_weights:
+        weights = rd.mean(weights, 1)
+    if not batched:
+        weights = sh.squeeze(weights, 0)
+    return out, weights
+
+
+def additive_attention(
+    query: Tensor,
+    keys: Tensor,
+    w_a: Tensor,
+    u_a: Tensor,
+    v_a: Tensor,
+    values: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> tuple:
+    """Additive (Bahdanau) attention, the notes' equations.
+
+        e_ij = v_aᵀ tanh(W_a s_{i-1} + U_a h_j)
+        a_ij = exp(e_ij) / Σ_j exp(e_ij)          (masked positions j get a_ij = 0)
+        c_i  = Σ_j a_ij h_j                          (h_j from ``values``, default ``keys``)
+
+    query s (N, Dq) or (N, T_q, Dq); keys h (N, T, Dk); values (N, T, Dv) or None;
+    w_a (A, Dq); u_a (A, Dk); v_a (A,) or (1, A); mask (N, T) or (N, T_q, T), bool,
+    True = padded position (ignored).  Returns (context (N, Dv) or (N, T_q, Dv),
+    weights (N, T) or (N, T_q, T)).
+    """
+    name = "additive_attention"
+    if keys.ndim != 3:
+        raise ValueError(f"{name}: keys must be (N, T, Dk), got shape {tuple(keys.shape)}")
+    if query.ndim not in (2, 3) or query.shape[0] != keys.shape[0]:
+        raise ValueError(
+            f"{name}: query must be (N, Dq) or (N, T_q, Dq) with N = {keys.shape[0]}, got shape {tuple(query.shape)}"
+        )
+    if values is None:
+        values = keys
+    elif values.ndim != 3 or values.shape[:2] != keys.shape[:2]:
+        raise ValueError(
+            f"{name}: values must be (N, T, Dv) = ({keys.shape[0]}, {keys.shape[1]}, Dv), got {tuple(values.shape)}"
+        )
+    A = u_a.shape[0]
+    if tuple(w_a.shape) != (A, query.shape[-1]) or tuple(u_a.shape) != (A, keys.shape[-1]):
+        raise ValueError(
+            f"{name}: expected W_a ({A}, {query.shape[-1]}) and U_a ({A}, {keys.shape[-1]}), "
+            f"got {tuple(w_a.shape)} and {tuple(u_a.shape)}"
+        )
+    v_vec = sh.reshape(v_a, (A,))
+    single = query.ndim == 2
+    q = sh.unsqueeze(query, 1) if single else query  # (N, T_q, Dq)
+    ws = matmul(q, sh.t(w_a))  # (N, T_q, A)
+    uh = matmul(keys, sh.t(u_a))  # (N, T, A)
+    e = matmul(ew.tanh(sh.unsqueeze(ws, 2) + sh.unsqueeze(uh, 1)), v_vec)  # (N, T_q, T)
+    if mask is not None:
+        m = _as_mask(mask).data
+        if m.dtype != np.bool_:
+            raise TypeError(f"{name}: mask must be boolean (True = padded), got {m.dtype}")
+        if m.ndim == 2:
+            m = m[:, None, :]
+        _check_broadcast(name, "mask", m.shape, e.shape)
+        e = _masked_out(e, m)
+    a = rd.softmax(e, -1)
+    context = matmul(a, values)  # (N, T_q, Dv)
+    if single:
+        return sh.squeeze(context, 1), sh.squeeze(a, 1)
+    return context, a
