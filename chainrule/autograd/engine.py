@@ -34,6 +34,16 @@ _FREED_MSG = (
 )
 
 
+_array = np.array
+_ndarray = np.ndarray
+
+
+def _accumulate(total: np.ndarray, g: Any) -> np.ndarray:
+    """total + g as a new ndarray (NumPy returns a scalar when both are 0-d)."""
+    s = total + g
+    return s if type(s) is _ndarray else np.asarray(s)
+
+
 def _tensor_math():
     # The differentiable math table lives one layer up (ops); it registers itself there.
     from chainrule.ops.tensor_math import TensorMath
@@ -56,7 +66,9 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        g = np.ones(out.shape, dtype=out.data.dtype)
+        g = np.array(1, dtype=out.data.dtype)  # (np.ones is 4x slower for one element)
+        if out.data.ndim:
+            g = g.reshape(out.shape)
         return Tensor._wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
         g = grad if create_graph else grad.data
@@ -74,10 +86,13 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
 def _discover(roots: list) -> None:
     """Mark every reachable graph node: reset its adjoint buffer and count its consumers."""
     stack = []
+    # A set of the tensors themselves (hashed by identity: Tensor.__hash__ is
+    # object.__hash__, and distinct live objects never share that hash, so the
+    # elementwise __eq__ is never consulted).  Cheaper than a set of id()s.
     seen = set()
     for r in roots:
-        if r._op is not None and id(r) not in seen:
-            seen.add(id(r))
+        if r._op is not None and r not in seen:
+            seen.add(r)
             r._gbuf = None
             r._pend = 0
             stack.append(r)
@@ -92,10 +107,10 @@ def _discover(roots: list) -> None:
         for p in parents:
             if p._op is None or not p.requires_grad:
                 continue
-            if id(p) in seen:
+            if p in seen:
                 p._pend += 1
             else:
-                mark(id(p))
+                mark(p)
                 p._gbuf = None
                 p._pend = 1
                 push(p)
@@ -156,16 +171,19 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
         parents = t._parents
         if parents is None:
             raise RuntimeError(_FREED_MSG.format(op=t._op.name))
-        if len(parents) == 2:
-            a, b = parents
-            grads = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
-        elif len(parents) == 1:
-            grads = t._op.vjp(m, t._need, g, t.data, parents[0].data)
-        else:
-            grads = t._op.vjp(m, t._need, g, t.data, *[p.data for p in parents])
         if not retain_graph:
             t._parents = None
-        for p, gp in zip(parents, grads):
+        # (input, its gradient) pairs; one and two inputs are spelt out (no zip, no star-args)
+        if len(parents) == 1:
+            p = parents[0]
+            edges = ((p, t._op.vjp(m, t._need, g, t.data, p.data)[0]),)
+        elif len(parents) == 2:
+            a, b = parents
+            ga, gb = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
+            edges = ((a, ga), (b, gb))
+        else:
+            edges = zip(parents, t._op.vjp(m, t._need, g, t.data, *[p.data for p in parents]))
+        for p, gp in edges:
             if gp is None or not p.requires_grad:
                 continue
             pdata = p.data
@@ -176,10 +194,12 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
             if p._op is None:  # a leaf: accumulate into .grad
                 pg = p.grad
                 if pg is None:
-                    # own the array: one gradient array may be handed to several inputs
-                    p.grad = wrap(gp.copy())
+                    # own the array (a copy, always an ndarray): one gradient array
+                    # may be handed to several inputs (add), or be a read-only view
+                    p.grad = wrap(_array(gp))
                 else:
-                    pg.data = pg.data + gp
+                    s = pg.data + gp
+                    pg.data = s if type(s) is _ndarray else _array(s)
                 continue
             buf = p._gbuf
             p._gbuf = gp if buf is None else buf + gp
@@ -237,7 +257,7 @@ def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any
         if res is not None:
             g = res if create_graph else (res.data if isinstance(res, Tensor) else np.asarray(res))
     if extra.get("retain_grad"):
-        gt = g if create_graph else Tensor._wrap(g.copy())
+        gt = g if create_graph else Tensor._wrap(np.array(g, copy=True))
         t.grad = gt if t.grad is None else Tensor._wrap(t.grad.data + gt.data)
     return g
 
@@ -260,7 +280,7 @@ def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulat
         # Own the array: the same gradient array may be handed to several inputs (add).
         p.grad = Tensor._wrap(np.array(g, copy=True))
     else:
-        p.grad.data = p.grad.data + g
+        p.grad.data = _accumulate(p.grad.data, g)
 
 
 def backward(
@@ -293,7 +313,7 @@ def backward(
         elif t.grad is None:
             t.grad = Tensor._wrap(np.array(g, copy=True))
         else:
-            t.grad.data = t.grad.data + g
+            t.grad.data = _accumulate(t.grad.data, g)
 
 
 def grad(

@@ -59,6 +59,8 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
     if STATE.special:
         return _apply_special(op, inputs)
     y = op.forward(*[t.data for t in inputs])
+    if type(y) is not _ndarray:  # NumPy returns scalars for 0-d results: keep .data an array
+        y = _asarray(y)
     out = _new(Tensor)
     out.data = y
     out.grad = None
@@ -81,7 +83,8 @@ def apply1(op: Primitive, a: Tensor) -> Tensor:
     if STATE.special:
         return _apply_special(op, (a,))
     out = _new(Tensor)
-    out.data = op.forward(a.data)
+    y = op.forward(a.data)
+    out.data = y if type(y) is _ndarray else _asarray(y)
     out.grad = None
     if a.requires_grad and STATE.enabled:
         out.requires_grad = True
@@ -100,7 +103,8 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
     if STATE.special:
         return _apply_special(op, (a, b))
     out = _new(Tensor)
-    out.data = op.forward(a.data, b.data)
+    y = op.forward(a.data, b.data)
+    out.data = y if type(y) is _ndarray else _asarray(y)
     out.grad = None
     ra = a.requires_grad
     rb = b.requires_grad
@@ -108,7 +112,7 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
         out.requires_grad = True
         out._op = op
         out._parents = (a, b)
-        out._need = _NEED2[ra, rb]
+        out._need = (ra, rb)
     else:
         out.requires_grad = False
         out._op = None
@@ -117,7 +121,8 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
 
 
 _NEED1 = (True,)
-_NEED2 = {(True, True): (True, True), (True, False): (True, False), (False, True): (False, True)}
+_ndarray = np.ndarray
+_asarray = np.asarray
 
 
 def _apply_special(op: Primitive, inputs: tuple) -> Tensor:

@@ -63,9 +63,10 @@ class Tensor:
 
     # -- construction without checks, for the ops' hot path ---------------------
     @staticmethod
-    def _wrap(arr: np.ndarray) -> "Tensor":
+    def _wrap(arr: np.ndarray) -> Tensor:
         t = _new(Tensor)
-        t.data = arr
+        # .data is always an ndarray: NumPy hands back scalars (np.float32...) for 0-d results
+        t.data = arr if type(arr) is _ndarray else np.asarray(arr)
         t.requires_grad = False
         t.grad = None
         t._op = None
@@ -162,7 +163,7 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are distinct objects, even with equal values
 
     # -- autograd ----------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (leaves only); returns self."""
         if self._op is not None and not requires_grad:
             raise RuntimeError(
@@ -177,11 +178,11 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
         return Tensor._wrap(self.data)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self._op = None
         self._parents = None
         self.requires_grad = False
@@ -265,3 +266,4 @@ class Tensor:
 
 
 _new = object.__new__
+_ndarray = np.ndarray

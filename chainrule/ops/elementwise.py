@@ -275,11 +275,14 @@ class Tanh(_Elementwise):
     def forward(self, x):
         return np.tanh(x)
 
+    # g - g*y*y rather than g*(1 - y*y): an operation with a Python scalar costs
+    # NumPy about twice as much as an array-array one on small arrays.
     def vjp(self, m, need, g, y, x):
-        return (g * (1 - y * y),)
+        return (g - g * y * y,)
 
     def jvp(self, m, dxs, y, x):
-        return dxs[0] * (1 - y * y)
+        dx = dxs[0]
+        return dx - dx * y * y
 
 
 class Sigmoid(_Elementwise):
@@ -293,10 +296,10 @@ class Sigmoid(_Elementwise):
         return ArrayMath.sigmoid(x)
 
     def vjp(self, m, need, g, y, x):
-        return (g * (y * (1 - y)),)
+        return (g * (y - y * y),)
 
     def jvp(self, m, dxs, y, x):
-        return dxs[0] * (y * (1 - y))
+        return dxs[0] * (y - y * y)
 
 
 class Relu(_Elementwise):

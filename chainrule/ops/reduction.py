@@ -60,7 +60,7 @@ class Sum(_Reduction):
     name = "sum"
 
     def forward(self, x):
-        return np.sum(x, axis=self.axes, keepdims=self.keepdim)
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def vjp(self, m, need, g, y, x):
         return (m.broadcast_to(self._restore(m, g, x), x.shape),)
@@ -75,7 +75,7 @@ class Mean(_Reduction):
     name = "mean"
 
     def forward(self, x):
-        return np.mean(x, axis=self.axes, keepdims=self.keepdim)
+        return x.mean(axis=self.axes, keepdims=self.keepdim)
 
     def _count(self, x):
         n = 1
@@ -96,7 +96,7 @@ class Amax(_Reduction):
     name = "amax"
 
     def forward(self, x):
-        return np.max(x, axis=self.axes, keepdims=self.keepdim)
+        return x.max(axis=self.axes, keepdims=self.keepdim)
 
     def _share(self, m, y, x):
         hit = x == self._restore(m, y, x)
@@ -115,7 +115,7 @@ class Amin(Amax):
     name = "amin"
 
     def forward(self, x):
-        return np.min(x, axis=self.axes, keepdims=self.keepdim)
+        return x.min(axis=self.axes, keepdims=self.keepdim)
 
 
 class Var(_Reduction):
@@ -135,7 +135,7 @@ class Var(_Reduction):
         return n - self.correction
 
     def forward(self, x):
-        return np.var(x, axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
+        return x.var(axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
 
     def _dydx(self, m, x):
         return (x - m.mean(x, self.axes, True)) * (2.0 / self._dof(x))
@@ -153,10 +153,10 @@ class LogSumExp(_Reduction):
     name = "logsumexp"
 
     def forward(self, x):
-        c = np.max(x, axis=self.axes, keepdims=True)
+        c = x.max(axis=self.axes, keepdims=True)
         c = np.where(np.isfinite(c), c, 0)  # all -inf (or inf) along an axis: no shift
-        s = np.log(np.sum(np.exp(x - c), axis=self.axes, keepdims=True)) + c
-        return s if self.keepdim else np.squeeze(s, axis=self.axes)
+        s = np.log(np.exp(x - c).sum(axis=self.axes, keepdims=True)) + c
+        return s if self.keepdim else s.squeeze(axis=self.axes)
 
     def vjp(self, m, need, g, y, x):
         return (m.exp(x - self._restore(m, y, x)) * self._restore(m, g, x),)
@@ -179,9 +179,9 @@ class Softmax(Primitive):
         self.dim = dim
 
     def forward(self, x):
-        c = np.max(x, axis=self.dim, keepdims=True)
+        c = x.max(axis=self.dim, keepdims=True)
         e = np.exp(x - np.where(np.isfinite(c), c, 0))
-        return e / np.sum(e, axis=self.dim, keepdims=True)
+        return e / e.sum(axis=self.dim, keepdims=True)
 
     def vjp(self, m, need, g, y, x):
         return (y * (g - m.sum(g * y, (self.dim,), True)),)
@@ -201,9 +201,9 @@ class LogSoftmax(Primitive):
         self.dim = dim
 
     def forward(self, x):
-        c = np.max(x, axis=self.dim, keepdims=True)
+        c = x.max(axis=self.dim, keepdims=True)
         z = x - np.where(np.isfinite(c), c, 0)
-        return z - np.log(np.sum(np.exp(z), axis=self.dim, keepdims=True))
+        return z - np.log(np.exp(z).sum(axis=self.dim, keepdims=True))
 
     def vjp(self, m, need, g, y, x):
         return (g - m.exp(y) * m.sum(g, (self.dim,), True),)

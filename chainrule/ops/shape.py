@@ -52,7 +52,7 @@ class Permute(Primitive):
         self.axes = axes
 
     def forward(self, x):
-        return np.transpose(x, self.axes)
+        return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
         return (m.transpose(g, tuple(np.argsort(self.axes))),)
@@ -370,7 +370,7 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     x = reshape(input, (1,) * (len(sizes) - input.ndim) + input.shape)
     # interleave: (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
     inter = []
-    for r, n in zip(sizes, x.shape):
+    for n in x.shape:
         inter += [1, n]
     x = reshape(x, tuple(inter))
     target = []
