@@ -71,12 +71,20 @@ class Uniform:
 
 @dataclass
 class SearchResult:
-    """All trials (``results``: dicts of params and scores, in run order) and the best one."""
+    """All trials (``results``: dicts of params and scores, in run order) and the best one.
+
+    With ``tolerance`` t > 0 the chosen trial is the first one (in run order) whose score is
+    within a factor (1 + t) of the best (mode 'min'; (1 - t) for 'max'): with a grid listed
+    from simple to complex, that is the simplest model that is nearly as good (parsimony, in
+    the spirit of the one-standard-error rule), which guards against picking an over-fitted
+    setting that won by validation noise.
+    """
 
     monitor: str
     mode: str
     param_names: list[str]
     results: list[dict] = field(default_factory=list)
+    tolerance: float = 0.0
 
     @property
     def best(self) -> dict:
@@ -85,7 +93,13 @@ class SearchResult:
         if not ok:
             raise ValueError(f"SearchResult: no trial produced a finite {self.monitor!r}")
         pick = min if self.mode == "min" else max
-        return pick(ok, key=lambda r: r[self.monitor])
+        top = pick(ok, key=lambda r: r[self.monitor])
+        if self.tolerance <= 0:
+            return top
+        b, t = top[self.monitor], self.tolerance
+        if self.mode == "min":
+            return next(r for r in ok if r[self.monitor] <= b + t * abs(b))
+        return next(r for r in ok if r[self.monitor] >= b - t * abs(b))
 
     @property
     def best_params(self) -> dict:
@@ -135,10 +149,12 @@ def grid_search(
     monitor: str = "val_loss",
     mode: str = "min",
     verbose: bool = True,
+    tolerance: float = 0.0,
 ) -> SearchResult:
     """Try every combination of ``param_grid`` (a dict of lists), in order; returns a SearchResult.
 
-    Ties keep the first setting in grid order, so list simpler settings first.
+    Ties keep the first setting in grid order, so list simpler settings first; ``tolerance``
+    > 0 picks the first setting within that relative margin of the best (see SearchResult).
     """
     if mode not in ("min", "max"):
         raise ValueError(f"grid_search: mode must be 'min' or 'max', got {mode!r}")
@@ -146,7 +162,7 @@ def grid_search(
         if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or len(v) == 0:
             raise ValueError(f"grid_search: the grid for {k!r} must be a non-empty list, got {v!r}")
     names = list(param_grid)
-    result = SearchResult(monitor, mode, names)
+    result = SearchResult(monitor, mode, names, tolerance=float(tolerance))
     for combo in itertools.product(*(param_grid[k] for k in names)):
         result.results.append(_run(objective, dict(zip(names, combo)), monitor))
     if verbose:
