@@ -37,6 +37,39 @@ def lift(x: Any, like: Tensor) -> Tensor:
     raise TypeError(f"unsupported operand type for a tensor operation: {type(x).__name__}")
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def result_type(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's result dtype of a binary op on two tensors (``torch.result_type``).
+
+    Categories rank bool < integer < floating < complex, and a dimensioned
+    tensor outranks a 0-d one.  The operand of the higher category decides; if
+    that is a 0-d tensor it decides only when its category beats every
+    dimensioned operand.  So float32 (n-d) with float64 (0-d) is float32 and
+    float32 with int64 is float32, where NumPy would give float64 for both.
+    """
+    da, db = a.data.dtype, b.data.dtype
+    ca, cb = _CATEGORY[da.kind], _CATEGORY[db.kind]
+    za, zb = a.data.ndim == 0, b.data.ndim == 0
+    if za != zb:  # one 0-d operand: it decides only by a higher category
+        (d, cd), (z, cz) = ((db, cb), (da, ca)) if za else ((da, ca), (db, cb))
+        return z if cz > cd else d
+    if ca != cb:
+        return da if ca > cb else db
+    return np.promote_types(da, db)
+
+
+def promote(a: Tensor, b: Tensor) -> tuple:
+    """Cast ``a`` and ``b`` (recorded casts, so gradients flow) to their PyTorch result dtype."""
+    dt = result_type(a, b)
+    if a.data.dtype != dt:
+        a = a.to(dt)
+    if b.data.dtype != dt:
+        b = b.to(dt)
+    return a, b
+
+
 def as_tensor_arg(x: Any, op: str) -> Tensor:
     """Check that a function argument is a Tensor (or convertible), naming the op if not."""
     if isinstance(x, Tensor):

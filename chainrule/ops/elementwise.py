@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1, apply2
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops._lift import as_tensor_arg, lift
+from chainrule.ops._lift import as_tensor_arg, lift, promote
 
 
 class _Elementwise(Primitive):
@@ -330,11 +330,11 @@ class Maximum(_Elementwise):
         return (a > b) + (a == b) * 0.5
 
     def vjp(self, m, need, g, y, a, b):
-        s = self._share(m, a, b)
+        s = m.astype(self._share(m, a, b), g.dtype)  # bool * 0.5 is float64: back to g's dtype
         return (g * s if need[0] else None), (g * (1 - s) if need[1] else None)
 
     def jvp(self, m, dxs, y, a, b):
-        s = self._share(m, a, b)
+        s = m.astype(self._share(m, a, b), y.dtype)
         return dxs[0] * s + dxs[1] * (1 - s)
 
 
@@ -414,6 +414,8 @@ def _binary(op: Primitive, a: Any, b: Any) -> Tensor:
             raise TypeError(f"{op.name}(): expected at least one Tensor argument")
     if type(b) is not Tensor:
         b = lift(b, a)
+    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)  # PyTorch's rule, not NumPy's (float32 op int64 stays float32)
     return apply2(op, a, b)
 
 
@@ -445,6 +447,8 @@ def div(input: Any, other: Any) -> Tensor:
 def pow(input: Any, exponent: Any) -> Tensor:
     """input ** exponent; a constant exponent uses the cheaper PowScalar rule."""
     if isinstance(input, Tensor) and isinstance(exponent, (int, float, np.number)):
+        if isinstance(exponent, np.number):  # a NumPy float64 scalar would promote float32 to float64
+            exponent = exponent.item()
         return apply1(PowScalar(exponent), input)
     return _binary(POW, input, exponent)
 
@@ -514,4 +518,6 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
         like = input
     a = lift(input, like)
     b = lift(other, like)
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
     return apply(WHERE, cond, a, b)

@@ -25,31 +25,37 @@ from chainrule.ops.inplace import inplace_binary, rebind
 def _add(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
+    if self.data.dtype is not other.data.dtype:
+        return ew.add(self, other)  # the general path promotes dtypes as PyTorch does
     return apply2(ADD, self, other)
 
 
 def _radd(self, other):
-    return apply2(ADD, lift(other, self), self)
+    return ew.add(lift(other, self), self)
 
 
 def _sub(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
+    if self.data.dtype is not other.data.dtype:
+        return ew.sub(self, other)
     return apply2(SUB, self, other)
 
 
 def _rsub(self, other):
-    return apply2(SUB, lift(other, self), self)
+    return ew.sub(lift(other, self), self)
 
 
 def _mul(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
+    if self.data.dtype is not other.data.dtype:
+        return ew.mul(self, other)
     return apply2(MUL, self, other)
 
 
 def _rmul(self, other):
-    return apply2(MUL, lift(other, self), self)
+    return ew.mul(lift(other, self), self)
 
 
 def _truediv(self, other):

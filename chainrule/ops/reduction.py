@@ -99,7 +99,7 @@ class Amax(_Reduction):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
     def _share(self, m, y, x):
-        hit = x == self._restore(m, y, x)
+        hit = m.astype(x == self._restore(m, y, x), x.dtype)  # in x's dtype: bool / int64 is float64
         return hit / m.sum(hit, self.axes, True)
 
     def vjp(self, m, need, g, y, x):
