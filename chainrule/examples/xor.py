@@ -1,0 +1,78 @@
+"""XOR (notes 000 and 004): not linearly separable, solved three ways.
+
+1. The hand-built ReLU network h1 = (x1 + x2)+, h2 = (x1 + x2 - 1)+, y = h1 - 2 h2
+   loaded as fixed weights computes XOR exactly on {0, 1}².
+2. The same architecture (2 ReLU hidden units) learned from a small random initialisation
+   with Adam on the squared error.  With only two units some initialisations end with a
+   dead unit (a local minimum / plateau); as the notes' "random restart" diagnostic
+   suggests, seeds are tried in order and the first that fits is reported.
+3. The feature map ψ(x) = [x1, x2, x1 x2] makes XOR linearly separable: logistic
+   regression on ψ(x) classifies all four points.
+
+Run:  python -m chainrule.examples.xor
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.models.regression import XOR_T, XOR_X, LogisticRegression, ReLUNet2, xor_feature_map
+
+
+def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int, ReLUNet2, list[int]]:
+    """Train ReLUNet2 from each seed in turn until one gets all four points right.
+
+    Returns (the seed that worked, the net, the seeds that failed).
+    """
+    failed = []
+    for seed in seeds:
+        net = ReLUNet2(seed=seed)
+        net.fit(XOR_X, XOR_T, steps=steps)
+        pred = (net(XOR_X).data > 0.5).astype(int)
+        if (pred == XOR_T).all():
+            return seed, net, failed
+        failed.append(seed)
+    raise RuntimeError(f"learn_xor: no seed in {list(seeds)} learned XOR")
+
+
+def run(verbose: bool = True) -> dict[str, Any]:
+    say = print if verbose else (lambda *a, **k: None)
+    out: dict[str, Any] = {}
+    hand = ReLUNet2.xor()
+    y = hand(XOR_X).data
+    out["hand_output"] = y
+    say("x1 x2 | h1 h2 | y = h1 - 2 h2   (the notes' hand-built ReLU net)")
+    h = hand.hidden(XOR_X).data
+    for x, hh, yy in zip(XOR_X, h, y):
+        say(f" {x[0]:.0f}  {x[1]:.0f} |  {hh[0]:.0f}  {hh[1]:.0f} | {yy:.0f}")
+
+    seed, net, failed = learn_xor()
+    pred = (net(XOR_X).data > 0.5).astype(int)
+    out["learned_seed"], out["learned_failed_seeds"] = seed, failed
+    out["learned_accuracy"] = float((pred == XOR_T).mean())
+    say(f"learned 2-unit ReLU net: seed {seed} (seeds {failed} stuck), outputs {np.round(net(XOR_X).data, 3)}, "
+        f"accuracy {out['learned_accuracy']:.0%}")
+
+    lin = LogisticRegression(3)
+    lin.fit(xor_feature_map(XOR_X), XOR_T, lr=0.5, steps=300)
+    acc = float((lin.predict(xor_feature_map(XOR_X)) == XOR_T).mean())
+    out["feature_map_accuracy"] = acc
+    say(f"logistic regression on ψ(x) = [x1, x2, x1 x2]: w = {np.round(lin.weight.data, 2)}, "
+        f"b = {float(lin.bias.data):.2f}, accuracy {acc:.0%}")
+    lin2 = LogisticRegression(2)
+    lin2.fit(XOR_X, XOR_T, lr=0.5, steps=300)
+    out["raw_linear_accuracy"] = float((lin2.predict(XOR_X) == XOR_T).mean())
+    say(f"logistic regression on x alone (not separable): accuracy {out['raw_linear_accuracy']:.0%}")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    argparse.ArgumentParser(prog="chainrule.examples.xor", description=__doc__.split("\n")[0]).parse_args(argv)
+    return run()
+
+
+if __name__ == "__main__":
+    main()
