@@ -7,6 +7,8 @@ setitem, gather), ``creation`` (tensor, zeros, randn...).  Importing this
 package also attaches the operators and methods to ``Tensor`` (``methods``).
 """
 
+# ruff: noqa: F401  (the imports below are this package's public names, listed in __all__)
+
 from chainrule.ops import methods as _methods  # noqa: F401  (binds Tensor methods)
 from chainrule.ops.creation import (
     arange,
@@ -66,8 +68,8 @@ from chainrule.ops.reduction import (
     any,
     argmax,
     argmin,
-    logsumexp,
     log_softmax,
+    logsumexp,
     max,
     mean,
     min,
