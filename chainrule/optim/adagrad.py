@@ -84,16 +84,16 @@ class Adagrad(Optimizer):
                     }
                 step_t = state["step"].data
                 step_t += 1
-                clr = lr / (1.0 + (float(step_t) - 1.0) * lr_decay)
                 w = p.data
+                clr = np.array(lr / (1.0 + (float(step_t) - 1.0) * lr_decay), dtype=w.dtype)
                 g = self._grad_term(p, wd, maximize)
                 s = state["sum"].data
                 t = self._scratch(w, 1)
-                np.multiply(g, g, out=t)
-                s += t  # S ← S + g²
-                np.sqrt(s, out=t)
-                t += eps
-                np.divide(g, t, out=t)
-                t *= clr
-                w -= t
+                np.multiply(g, g, t)
+                np.add(s, t, s)  # S ← S + g²
+                np.sqrt(s, t)
+                np.add(t, np.array(eps, dtype=w.dtype), t)
+                np.divide(g, t, t)
+                np.multiply(t, clr, t)
+                np.subtract(w, t, w)  # w ← w − α_t g / (√S + ε)
         return loss

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
 
 __all__ = ["Adam"]
 
@@ -36,8 +36,8 @@ class Adam(Optimizer):
 
     PyTorch (and this class) put ε *outside* the square root,
     ``θ ← θ − α M̂ / (√Ŝ + ε)``, computed as
-    ``θ ← θ − (α / (1 − β1^t)) · M / (√S / √(1 − β2^t) + ε)`` with t = k + 1
-    the step count ('step').  Before that, g is negated when ``maximize`` and
+    ``θ ← θ − (α c / (1 − β1^t)) · M / (√S + ε c)``, c = √(1 − β2^t), with
+    t = k + 1 the step count ('step').  Before that, g is negated when ``maximize`` and
     weight decay λ is applied either coupled (the notes' L2 term, g ← g + λθ,
     the default) or decoupled (``decoupled_weight_decay=True``, AdamW:
     θ ← (1 − αλ) θ, then the Adam step on the plain gradient).  With
@@ -84,6 +84,8 @@ class Adam(Optimizer):
             amsgrad = bool(group["amsgrad"])
             maximize = bool(group["maximize"])
             decoupled = bool(group.get("decoupled_weight_decay", False))
+            consts = _Scalars(beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * wd)
+            per_step: dict[tuple, tuple] = {}  # (dtype, step) -> (step size, ε'), see below
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -99,33 +101,42 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(w))
                 step_t = state["step"].data
                 step_t += 1
-                step = float(step_t)
+                b1, one_b1, b2, one_b2, shrink = consts(w.dtype)
                 if decoupled:
                     if wd != 0.0:
-                        w *= 1.0 - lr * wd  # θ ← (1 − αλ) θ
+                        np.multiply(w, shrink, w)  # θ ← (1 − αλ) θ
                     g = self._grad_term(p, 0.0, maximize)
                 else:
                     g = self._grad_term(p, wd, maximize)  # g ← ±g + λθ
                 m = state["exp_avg"].data
                 s = state["exp_avg_sq"].data
                 t = self._scratch(w, 1)
-                m *= beta1
-                np.multiply(g, 1.0 - beta1, out=t)
-                m += t  # M ← β1 M + (1 − β1) g
-                s *= beta2
-                np.multiply(g, g, out=t)
-                t *= 1.0 - beta2
-                s += t  # S ← β2 S + (1 − β2) g²
+                np.multiply(m, b1, m)
+                np.multiply(g, one_b1, t)
+                np.add(m, t, m)  # M ← β1 M + (1 − β1) g
+                np.multiply(s, b2, s)
+                np.multiply(g, g, t)
+                np.multiply(t, one_b2, t)
+                np.add(s, t, s)  # S ← β2 S + (1 − β2) g²
                 if amsgrad:
                     s_max = state["max_exp_avg_sq"].data
                     np.maximum(s_max, s, out=s_max)
                     s = s_max
-                step_size = lr / (1.0 - beta1**step)
-                bc2_sqrt = math.sqrt(1.0 - beta2**step)
-                np.sqrt(s, out=t)
-                t /= bc2_sqrt
-                t += eps  # t = √Ŝ + ε
-                np.divide(m, t, out=t)
-                t *= step_size
-                w -= t
+                # α M̂ / (√Ŝ + ε) = (α c / (1 − β1^t)) · M / (√S + ε c),  c = √(1 − β2^t):
+                # the bias corrections fold into two scalars, one pass fewer over the arrays.
+                key = (w.dtype, float(step_t))
+                scal = per_step.get(key)
+                if scal is None:
+                    step = key[1]
+                    c = math.sqrt(1.0 - beta2**step)
+                    scal = per_step[key] = (
+                        np.array(lr * c / (1.0 - beta1**step), dtype=w.dtype),
+                        np.array(eps * c, dtype=w.dtype),
+                    )
+                step_size, eps_c = scal
+                np.sqrt(s, t)
+                np.add(t, eps_c, t)
+                np.divide(m, t, t)
+                np.multiply(t, step_size, t)
+                np.subtract(w, t, w)
         return loss

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
 
 __all__ = ["RMSprop"]
 
@@ -74,6 +74,7 @@ class RMSprop(Optimizer):
             mu = float(group["momentum"])
             centered = bool(group["centered"])
             maximize = bool(group["maximize"])
+            consts = _Scalars(lr, alpha, 1.0 - alpha, eps, mu)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -89,31 +90,32 @@ class RMSprop(Optimizer):
                     if centered:
                         state["grad_avg"] = Tensor._wrap(np.zeros_like(w))
                 state["step"].data += 1
+                lr_, a_, one_a, eps_, mu_ = consts(w.dtype)
                 g = self._grad_term(p, wd, maximize)
                 t = self._scratch(w, 1)
                 s = state["square_avg"].data
-                s *= alpha
-                np.multiply(g, g, out=t)
-                t *= 1.0 - alpha
-                s += t  # S ← αS + (1 − α) g²
+                np.multiply(s, a_, s)
+                np.multiply(g, g, t)
+                np.multiply(t, one_a, t)
+                np.add(s, t, s)  # S ← αS + (1 − α) g²
                 if centered:
                     ga = state["grad_avg"].data
-                    np.subtract(g, ga, out=t)
-                    t *= 1.0 - alpha
-                    ga += t  # ḡ ← ḡ + (1 − α)(g − ḡ) = α ḡ + (1 − α) g
-                    np.multiply(ga, ga, out=t)
-                    np.subtract(s, t, out=t)
-                    np.sqrt(t, out=t)
+                    np.subtract(g, ga, t)
+                    np.multiply(t, one_a, t)
+                    np.add(ga, t, ga)  # ḡ ← ḡ + (1 − α)(g − ḡ) = α ḡ + (1 − α) g
+                    np.multiply(ga, ga, t)
+                    np.subtract(s, t, t)
+                    np.sqrt(t, t)
                 else:
-                    np.sqrt(s, out=t)
-                t += eps  # t = D
-                np.divide(g, t, out=t)
+                    np.sqrt(s, t)
+                np.add(t, eps_, t)  # t = D
+                np.divide(g, t, t)
                 if mu > 0:
                     b = state["momentum_buffer"].data
-                    b *= mu
-                    b += t
-                    np.multiply(b, lr, out=t)
+                    np.multiply(b, mu_, b)
+                    np.add(b, t, b)  # b ← μ b + g / D
+                    np.multiply(b, lr_, t)
                 else:
-                    t *= lr
-                w -= t
+                    np.multiply(t, lr_, t)
+                np.subtract(w, t, w)
         return loss

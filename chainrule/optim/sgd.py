@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
 
 __all__ = ["SGD"]
 
@@ -73,14 +73,16 @@ class SGD(Optimizer):
             wd = float(group["weight_decay"])
             nesterov = bool(group["nesterov"])
             maximize = bool(group["maximize"])
+            consts = _Scalars(lr, mu, keep)
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 w = p.data
+                lr_, mu_, keep_ = consts(w.dtype)
                 g = self._grad_term(p, wd, maximize)  # ±∂E/∂w + λw
                 t = self._scratch(w, 1)
                 if mu == 0.0:
-                    np.multiply(g, lr, out=t)
+                    np.multiply(g, lr_, t)
                 else:
                     state = self.state.get(p)
                     if state is None:
@@ -91,17 +93,17 @@ class SGD(Optimizer):
                         v = buf.data
                     else:
                         v = buf.data
-                        v *= mu
+                        np.multiply(v, mu_, v)
                         if keep == 1.0:
-                            v += g
+                            np.add(v, g, v)
                         else:
-                            np.multiply(g, keep, out=t)
-                            v += t
+                            np.multiply(g, keep_, t)
+                            np.add(v, t, v)  # v ← μ v + (1 − τ) g
                     if nesterov:  # d = g + μ v
-                        np.multiply(v, mu, out=t)
-                        t += g
-                        t *= lr
+                        np.multiply(v, mu_, t)
+                        np.add(t, g, t)
+                        np.multiply(t, lr_, t)
                     else:
-                        np.multiply(v, lr, out=t)
-                w -= t
+                        np.multiply(v, lr_, t)
+                np.subtract(w, t, w)  # w ← w − α d
         return loss
