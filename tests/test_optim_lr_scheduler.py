@@ -226,3 +226,18 @@ def test_reduce_on_plateau_validation_and_tensor_metric():
     sched = S.ReduceLROnPlateau(make_opt())
     sched.step(cr.tensor(0.5))
     assert sched.best == 0.5
+
+
+def test_multi_step_lr_resumes_from_a_plain_dict_of_milestones():
+    opt = make_opt(1.0)
+    sched = S.MultiStepLR(opt, milestones=[2, 4], gamma=0.5)
+    sched.step()
+    saved = dict(sched.state_dict())
+    saved["milestones"] = {"2": 1, "4": 1}  # as a JSON-based checkpoint gives it back
+    sched2 = S.MultiStepLR(make_opt(1.0), milestones=[9])
+    sched2.load_state_dict(saved)
+    got = []
+    for _ in range(4):
+        sched2.step()
+        got.append(sched2.get_last_lr()[0])
+    assert got == approx([0.5, 0.5, 0.25, 0.25])  # epochs 2..5
