@@ -155,25 +155,55 @@ class LSTMSequence(_Sequence):
     kind = "LSTM"
     n_states = 2
 
+    # Layout (for speed; the math is the same): the time loop works feature-major, on
+    # transposed states hᵀ, cᵀ (H, N) and gate blocks zᵀ (4H, N), so that every gate block
+    # is one contiguous array and the step matmul is W_hh hᵀ.  Internally the gate rows are
+    # ordered i, f, o, g (PyTorch's i, f, g, o with the last two blocks swapped), so the
+    # three sigmoid gates are one block.  σ(a) = (1 + tanh(a/2)) / 2: with the i, f, o rows of
+    # the weights pre-scaled by 1/2, one tanh over all gates gives u, then σ = u/2 + 1/2 and
+    # g = u; the derivatives are σ'(a) = (1 - u²)/4 and tanh'(a) = 1 - u².
+
+    @staticmethod
+    def _perm(H: int) -> np.ndarray:
+        """Row order i, f, o, g from PyTorch's i, f, g, o (a block swap: its own inverse)."""
+        return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+
     def forward(self, *xs):
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        T, N, _ = x.shape
+        T, N, I = x.shape
         H = h0.shape[-1]
-        gates = self._input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh)
-        out = np.empty((T + 1, N, H), dtype=gates.dtype)
-        hs = out[:T]
-        cs = np.empty((T, N, H), dtype=gates.dtype)
-        tcs = np.empty((T, N, H), dtype=gates.dtype)
-        w_hhT = w_hh.T
-        tmp = np.empty((N, H), dtype=gates.dtype)
-        h, c = h0, c0
+        H3 = 3 * H
+        dt = np.result_type(x, w_ih)
+        perm = self._perm(H)
+        scale = np.ones((4 * H, 1), dtype=dt)
+        scale[:H3] = 0.5
+        # input projections of all time steps at once, feature-major: P (4H, T, N)
+        P = (w_ih[perm] * scale) @ x.reshape(T * N, I).T
+        if b_ih is not None:
+            P += (b_ih + b_hh)[perm][:, None] * scale
+        P = P.reshape(4 * H, T, N)
+        w_rec = w_hh[perm] * scale  # (4H, H)
+        acts = np.empty((T, 4 * H, N), dtype=dt)  # gate activations [i f o g]ᵀ per step
+        deriv = np.empty((T, 4 * H, N), dtype=dt)  # d gate / d pre-activation
+        hs = np.empty((T, H, N), dtype=dt)
+        cs = np.empty((T, H, N), dtype=dt)
+        tcs = np.empty((T, H, N), dtype=dt)
+        tmp = np.empty((H, N), dtype=dt)
+        h = np.ascontiguousarray(h0.T, dtype=dt)
+        c = np.ascontiguousarray(c0.T, dtype=dt)
         for t in self._order(T):
-            z = gates[t]
-            z += h @ w_hhT
-            _sigmoid_(z[:, : 2 * H])
-            np.tanh(z[:, 2 * H : 3 * H], out=z[:, 2 * H : 3 * H])
-            _sigmoid_(z[:, 3 * H :])
-            i, f, g, o = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+            z = acts[t]
+            np.matmul(w_rec, h, out=z)
+            z += P[:, t]
+            np.tanh(z, out=z)  # u
+            d = deriv[t]
+            np.multiply(z, z, out=d)
+            np.subtract(1.0, d, out=d)
+            d[:H3] *= 0.25
+            sg = z[:H3]
+            sg *= 0.5
+            sg += 0.5
+            i, f, o, g = z[:H], z[H : 2 * H], z[2 * H : H3], z[H3:]
             c_t = cs[t]
             np.multiply(f, c, out=c_t)
             np.multiply(i, g, out=tmp)
@@ -183,67 +213,76 @@ class LSTMSequence(_Sequence):
             h = hs[t]
             np.multiply(o, tc, out=h)
             c = c_t
-        out[T] = c
-        self.saved = (gates, cs, tcs)
+        out = np.empty((T + 1, N, H), dtype=dt)
+        out[:T] = hs.transpose(0, 2, 1)
+        out[T] = c.T
+        self.saved = (acts, deriv, cs, tcs)
         return out
 
     def vjp(self, m, need, g, y, *xs):
         self._check_first_order(m)
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        gates, cs, tcs = self.saved
-        T, N, _ = x.shape
+        acts, deriv, cs, tcs = self.saved
+        T, N, I = x.shape
         H = h0.shape[-1]
-        hs = y[:T]
-        dz = np.empty_like(gates)
-        dh_next = np.zeros((N, H), dtype=gates.dtype)
-        dc_next = np.array(g[T], dtype=gates.dtype, copy=True)
-        dh = np.empty((N, H), dtype=gates.dtype)
-        dc = np.empty((N, H), dtype=gates.dtype)
-        tmp = np.empty((N, H), dtype=gates.dtype)
+        H3 = 3 * H
+        dt = acts.dtype
+        perm = self._perm(H)
+        w_hhT = np.ascontiguousarray(w_hh[perm].T, dtype=dt)  # (H, 4H)
+        gT = np.ascontiguousarray(g[:T].transpose(0, 2, 1), dtype=dt)  # (T, H, N)
+        dc_next = np.ascontiguousarray(g[T].T, dtype=dt)
+        dh_next = np.zeros((H, N), dtype=dt)
+        c0T = np.ascontiguousarray(c0.T, dtype=dt)
+        dz = np.empty_like(acts)
+        dh = np.empty((H, N), dtype=dt)
+        dc = np.empty((H, N), dtype=dt)
+        tmp = np.empty((H, N), dtype=dt)
         order = self._order(T)
         first = order[0]
         for t in reversed(order):
-            z = gates[t]
-            i, f, gg, o = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+            z = acts[t]
+            i, f, o, gg = z[:H], z[H : 2 * H], z[2 * H : H3], z[H3:]
             tc = tcs[t]
-            if t == first:  # the first step in processing order
-                c_prev = c0
+            if t == first:
+                c_prev = c0T
             else:
-                c_prev = cs[t - 1] if not self.reverse else cs[t + 1]
-            np.add(g[t], dh_next, out=dh)
-            d = dz[t]
-            di, df, dg, do = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-            # δo = dh ⊙ tanh(c) ⊙ o(1 - o)
-            np.subtract(1.0, o, out=tmp)
-            tmp *= o
-            np.multiply(dh, tc, out=do)
-            do *= tmp
+                c_prev = cs[t + 1] if self.reverse else cs[t - 1]
+            np.add(gT[t], dh_next, out=dh)
             # δc = δc_next + dh ⊙ o ⊙ (1 - tanh²c)
             np.multiply(tc, tc, out=tmp)
             np.subtract(1.0, tmp, out=tmp)
             tmp *= o
-            np.multiply(dh, tmp, out=dc)
-            dc += dc_next
-            # δi = δc ⊙ g ⊙ i(1 - i)
-            np.subtract(1.0, i, out=tmp)
-            tmp *= i
-            tmp *= gg
-            np.multiply(dc, tmp, out=di)
-            # δf = δc ⊙ c_{t-1} ⊙ f(1 - f)
-            np.subtract(1.0, f, out=tmp)
-            tmp *= f
-            tmp *= c_prev
-            np.multiply(dc, tmp, out=df)
-            # δg = δc ⊙ i ⊙ (1 - g²)
-            np.multiply(gg, gg, out=tmp)
-            np.subtract(1.0, tmp, out=tmp)
-            tmp *= i
-            np.multiply(dc, tmp, out=dg)
-            np.multiply(dc, f, out=dc_next)
-            dh_next = d @ w_hh
-        hprev = self._stack_prev(hs, h0) if need[4] else hs
-        grads = self._weight_grads(need, dz, dz, x, hprev, w_ih)
-        return (grads[0], dh_next if need[1] else None, dc_next if need[2] else None, *grads[1:])
+            tmp *= dh
+            np.add(tmp, dc_next, out=dc)
+            # adjoints of the gate activations, then of the pre-activations (× deriv)
+            d = dz[t]
+            np.multiply(dc, gg, out=d[:H])  # δi = δc ⊙ g
+            np.multiply(dc, c_prev, out=d[H : 2 * H])  # δf = δc ⊙ c_{t-1}
+            np.multiply(dh, tc, out=d[2 * H : H3])  # δo = dh ⊙ tanh c
+            np.multiply(dc, i, out=d[H3:])  # δg = δc ⊙ i
+            d *= deriv[t]
+            np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
+            np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
+        # stacked adjoints (4H, T·N) in internal row order -> weight gradients by single matmuls
+        dzm = dz.transpose(1, 0, 2).reshape(4 * H, T * N)
+        x2 = x.reshape(T * N, I)
+        k = 3
+        gx = gw_ih = gw_hh = None
+        if need[k] and need[k + 1]:
+            xh = np.concatenate([x2, self._stack_prev(y[:T], h0).reshape(T * N, H)], axis=1)
+            gw = dzm @ xh
+            gw_ih, gw_hh = gw[perm, :I], gw[perm, I:]
+        elif need[k]:
+            gw_ih = (dzm @ x2)[perm]
+        elif need[k + 1]:
+            gw_hh = (dzm @ self._stack_prev(y[:T], h0).reshape(T * N, H))[perm]
+        if need[0]:
+            gx = (dzm.T @ w_ih[perm]).reshape(T, N, I)
+        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None, gw_ih, gw_hh]
+        if self.has_bias:
+            db = dzm.sum(axis=1)[perm] if (need[k + 2] or need[k + 3]) else None
+            grads += [db if need[k + 2] else None, db if need[k + 3] else None]
+        return tuple(grads)
 
 
 class GRUSequence(_Sequence):
