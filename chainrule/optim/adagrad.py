@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step
 
 __all__ = ["Adagrad"]
 
@@ -82,10 +82,9 @@ class Adagrad(Optimizer):
                         "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
                         "sum": Tensor._wrap(np.full_like(p.data, float(group["initial_accumulator_value"]))),
                     }
-                step_t = state["step"].data
-                step_t += 1
+                step = _count_step(state)
                 w = p.data
-                clr = np.array(lr / (1.0 + (float(step_t) - 1.0) * lr_decay), dtype=w.dtype)
+                clr = np.array(lr / (1.0 + (step - 1.0) * lr_decay), dtype=w.dtype)
                 g = self._grad_term(p, wd, maximize)
                 s = state["sum"].data
                 t = self._scratch(w, 1)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step, _Scalars
 
 __all__ = ["Adam"]
 
@@ -99,8 +99,7 @@ class Adam(Optimizer):
                     }
                     if amsgrad:
                         state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(w))
-                step_t = state["step"].data
-                step_t += 1
+                step = _count_step(state)
                 b1, one_b1, b2, one_b2, shrink = consts(w.dtype)
                 if decoupled:
                     if wd != 0.0:
@@ -124,10 +123,9 @@ class Adam(Optimizer):
                     s = s_max
                 # α M̂ / (√Ŝ + ε) = (α c / (1 − β1^t)) · M / (√S + ε c),  c = √(1 − β2^t):
                 # the bias corrections fold into two scalars, one pass fewer over the arrays.
-                key = (w.dtype, float(step_t))
+                key = (w.dtype, step)
                 scal = per_step.get(key)
                 if scal is None:
-                    step = key[1]
                     c = math.sqrt(1.0 - beta2**step)
                     scal = per_step[key] = (
                         np.array(lr * c / (1.0 - beta1**step), dtype=w.dtype),

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step, _Scalars
 
 __all__ = ["RMSprop"]
 
@@ -89,7 +89,7 @@ class RMSprop(Optimizer):
                         state["momentum_buffer"] = Tensor._wrap(np.zeros_like(w))
                     if centered:
                         state["grad_avg"] = Tensor._wrap(np.zeros_like(w))
-                state["step"].data += 1
+                _count_step(state)
                 lr_, a_, one_a, eps_, mu_ = consts(w.dtype)
                 g = self._grad_term(p, wd, maximize)
                 t = self._scratch(w, 1)
