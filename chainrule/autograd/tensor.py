@@ -116,7 +116,7 @@ class Tensor:
     # -- conversions ------------------------------------------------------------
     def item(self) -> Any:
         if self.data.size != 1:
-            raise ValueError(
+            raise RuntimeError(
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"number, got shape {self.shape}"
             )

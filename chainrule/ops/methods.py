@@ -96,6 +96,14 @@ def _mod(self, other):
     return Tensor._wrap(np.mod(self.data, o))
 
 
+def _rfloordiv(self, other):
+    return _floordiv(lift(other, self), self)
+
+
+def _rmod(self, other):
+    return _mod(lift(other, self), self)
+
+
 def _compare(fn):
     def method(self, other):
         o = other.data if isinstance(other, Tensor) else other
@@ -105,6 +113,8 @@ def _compare(fn):
 
 
 def _logical(fn):
+    """&, |, ^: logical on bool tensors, bitwise on integer ones (as PyTorch)."""
+
     def method(self, other):
         o = other.data if isinstance(other, Tensor) else other
         return Tensor._wrap(fn(self.data, o))
@@ -304,16 +314,21 @@ _BINDINGS = {
     "__pos__": lambda self: self,
     "__abs__": ew.abs,
     "__floordiv__": _floordiv,
+    "__rfloordiv__": _rfloordiv,
     "__mod__": _mod,
+    "__rmod__": _rmod,
     "__eq__": _compare(np.equal),
     "__ne__": _compare(np.not_equal),
     "__lt__": _compare(np.less),
     "__le__": _compare(np.less_equal),
     "__gt__": _compare(np.greater),
     "__ge__": _compare(np.greater_equal),
-    "__and__": _logical(np.logical_and),
-    "__or__": _logical(np.logical_or),
-    "__xor__": _logical(np.logical_xor),
+    "__and__": _logical(np.bitwise_and),
+    "__rand__": _logical(np.bitwise_and),
+    "__or__": _logical(np.bitwise_or),
+    "__ror__": _logical(np.bitwise_or),
+    "__xor__": _logical(np.bitwise_xor),
+    "__rxor__": _logical(np.bitwise_xor),
     "__invert__": lambda self: Tensor._wrap(np.logical_not(self.data) if self.dtype == np.bool_ else ~self.data),
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
