@@ -88,9 +88,10 @@ class SGD(Optimizer):
                     if state is None:
                         state = self.state[p] = {}
                     buf = state.get("momentum_buffer")
-                    if buf is None:  # first step: v = g (no dampening)
-                        state["momentum_buffer"] = buf = Tensor._wrap(np.array(g, copy=True))
-                        v = buf.data
+                    if buf is None:  # first step: v = g (no dampening), in the parameter's memory layout
+                        v = np.empty_like(w)
+                        np.copyto(v, g)
+                        state["momentum_buffer"] = Tensor._wrap(v)
                     else:
                         v = buf.data
                         np.multiply(v, mu_, v)
