@@ -89,10 +89,23 @@ _prod = math.prod
 _FILL_LIMIT = 4096  # elements: below this, materialising a broadcast beats creating the view
 
 
+def _is_basic_index(index: Any) -> bool:
+    """Only ints, slices, None and Ellipsis: no element is selected twice."""
+    items = index if type(index) is tuple else (index,)
+    return all(type(i) is int or type(i) is slice or i is None or i is Ellipsis for i in items)
+
+
 def _scatter_add(shape, index, g):
-    """zeros(shape) with g added at index; repeated indices accumulate (np.add.at)."""
+    """zeros(shape) with g added at index; repeated indices accumulate (np.add.at).
+
+    A basic index (ints, slices) selects each element at most once, so a plain
+    assignment does the same as the much slower unbuffered np.add.at.
+    """
     out = np.zeros(shape, dtype=g.dtype)
-    np.add.at(out, index, g)
+    if _is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
     return out
 
 
