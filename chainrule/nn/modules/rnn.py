@@ -1,0 +1,359 @@
+"""Recurrent layers: RNN, LSTM, GRU (whole sequences) and RNNCell, LSTMCell, GRUCell (one step).
+
+PyTorch's names, constructor arguments, defaults and parameter layout, so that a
+``state_dict`` can be exchanged with ``torch.nn.LSTM`` & co.:
+
+* ``weight_ih_l{k}`` (G·H, in) with in = input_size for k = 0 and D·H above;
+  ``weight_hh_l{k}`` (G·H, H); ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G·H,); the
+  backward direction of a bidirectional layer has the suffix ``_reverse``.
+  G = 4 for the LSTM (gate blocks i, f, g, o), 3 for the GRU (r, z, n), 1 for the RNN.
+* every weight and bias starts as U(-1/√H, 1/√H).
+* outputs ``(output, h_n)`` and, for the LSTM, ``(output, (h_n, c_n))``; output
+  (L, N, D·H) or (N, L, D·H) with ``batch_first``; h_n, c_n (num_layers·D, N, H),
+  ordered layer by layer, forward direction first.  Unbatched input (L, H_in)
+  gives output (L, D·H) and states (num_layers·D, H).
+
+The equations are in ``chainrule.nn.functional.recurrent``.  The sequence layers
+run each layer and direction as one fused primitive (backprop through time in
+NumPy); double backward through them is not supported (NotImplementedError) —
+the cells, which are plain Tensor compositions, support it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.random import default_generator
+from chainrule.nn.functional import recurrent as R
+from chainrule.ops import shape as sh
+
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_FUNCS = {"RNN_TANH": R.rnn_tanh, "RNN_RELU": R.rnn_relu, "LSTM": R.lstm, "GRU": R.gru}
+
+
+def _uniform_(p: Parameter, bound: float) -> None:
+    p.data[...] = default_generator().uniform(-bound, bound, p.data.shape)
+
+
+def _param(shape: tuple, dtype: Any) -> Parameter:
+    dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
+    return Parameter(Tensor._wrap(np.zeros(shape, dtype=dt)))
+
+
+def _check_sizes(name: str, input_size: Any, hidden_size: Any) -> None:
+    for what, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name}: {what} must be a positive integer, got {v!r}")
+
+
+class RNNBase(Module):
+    """Shared machinery of RNN, LSTM and GRU (parameters, checks, unbatched inputs)."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        _check_sizes(name, input_size, hidden_size)
+        if not isinstance(num_layers, (int, np.integer)) or num_layers <= 0:
+            raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers!r}")
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout should be a number in [0, 1] representing the probability of "
+                             f"an element being zeroed, got {dropout!r}")
+        if proj_size:
+            if mode != "LSTM":
+                raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
+            raise NotImplementedError(f"{name}: proj_size (LSTM with projections) is not supported")
+        self.mode = mode
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = 0
+        G = _GATES[mode]
+        D = 2 if bidirectional else 1
+        H = self.hidden_size
+        self._flat_weights_names: list = []
+        for layer in range(self.num_layers):
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                in_size = self.input_size if layer == 0 else D * H
+                shapes = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, H))]
+                if self.bias:
+                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                for pname, shp in shapes:
+                    setattr(self, pname + sfx, _param(shp, dtype))
+                    self._flat_weights_names.append(pname + sfx)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias ~ U(-1/√H, 1/√H), as PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for n in self._flat_weights_names:
+            _uniform_(getattr(self, n), bound)
+
+    @property
+    def _flat_weights(self) -> list:
+        """The parameters in PyTorch's ``_flat_weights`` order (looked up by name, so replacing one works)."""
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list:
+        """Per layer and direction, [weight_ih, weight_hh(, bias_ih, bias_hh)]."""
+        per = 4 if self.bias else 2
+        w = self._flat_weights
+        return [w[i : i + per] for i in range(0, len(w), per)]
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+    def _prepare(self, input: Tensor, hx: Any) -> tuple:
+        """Check shapes; make unbatched input batched.  Returns (input, hx list or None, batched)."""
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        if input.ndim not in (2, 3):
+            raise ValueError(
+                f"{name}: expected input of shape (L, N, {self.input_size})"
+                + (" (batch_first: (N, L, ·))" if self.batch_first else "")
+                + f" or unbatched (L, {self.input_size}), got {tuple(input.shape)}"
+            )
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: input.size(-1) must be equal to input_size: expected {self.input_size}, "
+                f"got shape {tuple(input.shape)}"
+            )
+        batched = input.ndim == 3
+        n_states = 2 if self.mode == "LSTM" else 1
+        D = 2 if self.bidirectional else 1
+        states = None
+        if hx is not None:
+            if self.mode == "LSTM" and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0)")
+            if self.mode != "LSTM" and not isinstance(hx, Tensor):
+                raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
+            states = list(hx) if self.mode == "LSTM" else [hx]
+        if not batched:
+            input = sh.unsqueeze(input, 0 if self.batch_first else 1)
+        N = input.shape[0] if self.batch_first else input.shape[1]
+        if states is not None:
+            want = (self.num_layers * D, N, self.hidden_size) if batched else (self.num_layers * D, self.hidden_size)
+            for k, s in enumerate(states):
+                if tuple(s.shape) != want:
+                    what = "h_0" if k == 0 else "c_0"
+                    raise ValueError(f"{name}: expected {what} of shape {want}, got {tuple(s.shape)}")
+            if not batched:
+                states = [sh.unsqueeze(s, 1) for s in states]
+        assert states is None or len(states) == n_states
+        return input, states, batched
+
+    def forward(self, input: Tensor, hx: Any = None) -> tuple:
+        input, states, batched = self._prepare(input, hx)
+        fn = _FUNCS[self.mode]
+        res = fn(input, states, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
+                 self.bidirectional, self.batch_first)
+        out, finals = res[0], list(res[1:])
+        if not batched:
+            out = sh.squeeze(out, 0 if self.batch_first else 1)
+            finals = [sh.squeeze(s, 1) for s in finals]
+        if self.mode == "LSTM":
+            return out, (finals[0], finals[1])
+        return out, finals[0]
+
+
+class RNN(RNNBase):
+    """Multi-layer Elman RNN:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or ReLU.
+
+    ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
+    batch_first=False, dropout=0.0, bidirectional=False)``.  forward(input, h_0=None)
+    -> (output, h_n): input (L, N, H_in) [(N, L, H_in) if batch_first, or (L, H_in)],
+    h_0 (num_layers·D, N, H); output (L, N, D·H); h_n (num_layers·D, N, H).
+
+    The notes' identity RNN (IRNN) is ``RNN(..., nonlinearity='relu')`` with
+    ``nn.init.eye_(rnn.weight_hh_l0)`` (and zero biases): the recurrence starts as the
+    identity, so gradients neither explode nor vanish at initialisation.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        nonlinearity = kwargs.pop("nonlinearity", None)
+        if nonlinearity is None and len(args) > 3 and isinstance(args[3], str):
+            args = list(args)
+            nonlinearity = args.pop(3)
+        nonlinearity = "tanh" if nonlinearity is None else nonlinearity
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; choose 'tanh' or 'relu'")
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", *args, **kwargs)
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTM(RNNBase):
+    """Multi-layer LSTM (PyTorch's equations; gate blocks i, f, g, o in the weights):
+
+        i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)     f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)  o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                   h_t = o_t ⊙ tanh(c_t)
+
+    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+    dropout=0.0, bidirectional=False, proj_size=0)`` (proj_size > 0 is not
+    supported).  forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n)) with
+    output (L, N, D·H) and h_n, c_n (num_layers·D, N, H).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__("LSTM", *args, **kwargs)
+
+
+class GRU(RNNBase):
+    """Multi-layer GRU (PyTorch's equations; gate blocks r, z, n in the weights):
+
+        r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)     z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
+        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    Same arguments and shapes as :class:`RNN` (without ``nonlinearity``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__("GRU", *args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------- cells
+class RNNCellBase(Module):
+    """Shared machinery of the cells: weight_ih (G·H, in), weight_hh (G·H, H), bias_ih, bias_hh (G·H,)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        _check_sizes(type(self).__name__, input_size, hidden_size)
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.bias = bool(bias)
+        G, H = gates, self.hidden_size
+        self.weight_ih = _param((G * H, self.input_size), dtype)
+        self.weight_hh = _param((G * H, H), dtype)
+        if self.bias:
+            self.bias_ih = _param((G * H,), dtype)
+            self.bias_hh = _param((G * H,), dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias ~ U(-1/√H, 1/√H), as PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            if p is not None:
+                _uniform_(p, bound)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        return s if self.bias else s + ", bias=False"
+
+    def _check_input(self, input: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(input, Tensor) or input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(
+                f"{name}: expected input of shape (N, {self.input_size}) or ({self.input_size},), got {got}"
+            )
+
+    def _zeros(self, input: Tensor) -> Tensor:
+        return Tensor._wrap(np.zeros(input.shape[:-1] + (self.hidden_size,), dtype=input.dtype))
+
+    def _weights(self) -> tuple:
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+
+class RNNCell(RNNCellBase):
+    """One Elman step: h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or ReLU.
+
+    ``RNNCell(input_size, hidden_size, bias=True, nonlinearity='tanh')``;
+    forward(input (N, H_in) or (H_in,), hx=None) -> h' (N, H) or (H,).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: Any = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}; choose 'tanh' or 'relu'")
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        self._check_input(input)
+        h = self._zeros(input) if hx is None else hx
+        fn = R.rnn_tanh_cell if self.nonlinearity == "tanh" else R.rnn_relu_cell
+        return fn(input, h, *self._weights())
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o): c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c').
+
+    ``LSTMCell(input_size, hidden_size, bias=True)``; forward(input (N, H_in) or
+    (H_in,), hx=(h, c) or None) -> (h', c'), each (N, H) or (H,).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Tensor, hx: Any = None) -> tuple:
+        self._check_input(input)
+        if hx is None:
+            z = self._zeros(input)
+            hx = (z, z)
+        return R.lstm_cell(input, hx, *self._weights())
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n): h' = (1 - z) ⊙ n + z ⊙ h, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
+
+    ``GRUCell(input_size, hidden_size, bias=True)``; forward(input, hx=None) -> h'.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        self._check_input(input)
+        h = self._zeros(input) if hx is None else hx
+        return R.gru_cell(input, h, *self._weights())
