@@ -8,14 +8,18 @@
 
 import numpy as _np
 
+from chainrule import func
 from chainrule import ops as _ops
 from chainrule.autograd import (
     Tensor,
+    detect_anomaly,
     enable_grad,
     inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
+    to_dot,
+    trace,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
@@ -45,7 +49,9 @@ def numel(input: Tensor) -> "int":
 __all__ = [
     "Generator",
     "Tensor",
+    "detect_anomaly",
     "enable_grad",
+    "func",
     "get_default_dtype",
     "inference_mode",
     "is_grad_enabled",
@@ -53,5 +59,7 @@ __all__ = [
     "manual_seed",
     "no_grad",
     "set_default_dtype",
+    "to_dot",
+    "trace",
     *_ops.__all__,
 ]

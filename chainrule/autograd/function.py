@@ -1,0 +1,228 @@
+"""Custom differentiable operations written by the user (``torch.autograd.Function``).
+
+    class Exp(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):               # Tensors in, grad mode off
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_y):         # dL/dy in, one dL/dx_i per forward input out
+            (y,) = ctx.saved_tensors
+            return grad_y * y
+
+        @staticmethod
+        def jvp(ctx, dx):                  # optional: forward mode, dy = (dy/dx) dx
+            (y,) = ctx.saved_tensors
+            return dx * y
+
+    y = Exp.apply(x)
+
+``apply`` runs ``forward`` at once (under ``no_grad``) and records one graph
+node: an adapter :class:`Primitive` whose ``vjp`` calls ``backward`` and whose
+``jvp`` calls ``jvp``, so the engine, forward mode, ``gradcheck`` and anomaly
+detection treat a custom Function like any built-in op.  With
+``create_graph=True`` the user's ``backward`` runs with grad mode on and its
+saved inputs/output are the live graph tensors, so it can be differentiated
+again when it is written with differentiable tensor operations.
+
+Arguments that are not Tensors (numbers, flags) are passed through and get no
+gradient (``backward`` returns None for them).  ``forward`` must return a
+single Tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import STATE, enable_grad, no_grad
+from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.tensor import Tensor
+
+
+class FunctionCtx:
+    """The ``ctx`` handed to ``forward``/``backward``/``jvp``: saved tensors and any attributes."""
+
+    def __init__(self, needs_input_grad: tuple) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved: tuple = ()
+        self._non_differentiable: list = []
+        self._swap: dict = {}  # id(saved tensor) -> live graph tensor, during a create_graph backward
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors (or None) for ``backward``; read them back with ``ctx.saved_tensors``."""
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_backward: only Tensors (or None) can be saved, got {type(t).__name__}; "
+                    "store other values as ctx attributes"
+                )
+        self._saved = tensors
+
+    def save_for_forward(self, *tensors: Any) -> None:
+        """Same as ``save_for_backward`` (PyTorch keeps two lists; the tensors are shared here)."""
+        self.save_for_backward(*tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        swap = self._swap
+        return tuple(swap.get(id(t), t) if t is not None else None for t in self._saved)
+
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
+        """Declare outputs that have no gradient (indices, masks): they will not require grad."""
+        self._non_differentiable.extend(tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """Accepted for PyTorch compatibility; the single output's gradient is never None here."""
+        self.materialize_grads = bool(value)
+
+
+class _FunctionNode(Primitive):
+    """Adapter: one ``Function.apply`` call as a graph node (the engine only knows primitives)."""
+
+    # No __slots__: the per-call name/flags are instance attributes that shadow the class ones.
+    elementwise = False
+
+    def __init__(self, fn_cls: type, ctx: FunctionCtx, args: tuple, tensor_pos: list, out: Tensor) -> None:
+        self.name = fn_cls.__name__
+        self.fn_cls = fn_cls
+        self.ctx = ctx
+        self.args = args  # the forward arguments (Tensors and others) in order
+        self.tensor_pos = tensor_pos  # positions of the Tensor arguments = the node's inputs
+        self.out = out
+
+    def forward(self, *xs: Any) -> Any:
+        return self.out.data  # already computed by Function.apply
+
+    def _call_backward(self, m: Any, g: Any, y: Any, xs: tuple) -> tuple:
+        ctx = self.ctx
+        create_graph = getattr(m, "is_tensor", False)
+        if create_graph:
+            # Saved inputs/output stand for the live graph tensors, so the result is differentiable.
+            swap = {id(self.args[p]): x for p, x in zip(self.tensor_pos, xs)}
+            swap[id(self.out)] = y
+            ctx._swap = swap
+            g_t = g
+        else:
+            g_t = Tensor._wrap(g)
+        try:
+            with enable_grad() if create_graph else no_grad():
+                res = self.fn_cls.backward(ctx, g_t)
+        finally:
+            ctx._swap = {}
+        if not isinstance(res, tuple):
+            res = (res,)
+        if len(res) != len(self.args):
+            raise RuntimeError(
+                f"Function {self.name}.backward returned {len(res)} gradients, but forward took "
+                f"{len(self.args)} arguments (return one per argument, None for non-Tensors)"
+            )
+        return res
+
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
+        res = self._call_backward(m, g, y, xs)
+        create_graph = getattr(m, "is_tensor", False)
+        grads = []
+        for k, p in enumerate(self.tensor_pos):
+            gk = res[p]
+            if gk is None or not need[k]:
+                grads.append(None)
+                continue
+            if create_graph:
+                gk = gk if isinstance(gk, Tensor) else Tensor._wrap(np.asarray(gk, dtype=g.dtype))
+            else:
+                gk = np.asarray(gk.data if isinstance(gk, Tensor) else gk, dtype=g.dtype)
+            x_shape = self.args[p].shape
+            try:
+                np.broadcast_shapes(tuple(gk.shape), x_shape)
+            except ValueError:
+                raise RuntimeError(
+                    f"Function {self.name}.backward returned a gradient of shape {tuple(gk.shape)} for "
+                    f"argument {p}, which has shape {x_shape}"
+                ) from None
+            grads.append(gk)
+        return tuple(grads)
+
+    def jvp(self, m: Any, dxs: tuple, y: Any, *xs: Any) -> Any:
+        fn_jvp = getattr(self.fn_cls, "jvp", None)
+        if fn_jvp is None or fn_jvp is Function.jvp:
+            raise RuntimeError(
+                f"Function {self.name} has no forward-mode rule: define a static jvp(ctx, *tangents)"
+            )
+        tangents = list(self.args)
+        for k, p in enumerate(self.tensor_pos):
+            tangents[p] = Tensor._wrap(dxs[k])
+        for i in range(len(tangents)):
+            if i not in self.tensor_pos:
+                tangents[i] = None
+        with no_grad():
+            dy = fn_jvp(self.ctx, *tangents)
+        if dy is None:
+            return None
+        return dy.data if isinstance(dy, Tensor) else np.asarray(dy)
+
+
+class Function:
+    """Base class of custom differentiable operations (see the module docstring).
+
+    Subclasses define static ``forward(ctx, *args)`` and ``backward(ctx,
+    grad_output)``, optionally ``jvp(ctx, *tangents)``, and are called with
+    ``MyFunction.apply(*args)``.
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args: Any) -> Tensor:
+        raise NotImplementedError("Function subclasses must define a static forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("Function subclasses must define a static backward(ctx, *grad_outputs)")
+
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Any) -> Any:
+        raise NotImplementedError("this Function defines no jvp (forward mode)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), do not instantiate")
+
+    @classmethod
+    def apply(cls, *args: Any) -> Tensor:
+        """Run ``forward`` on ``args`` and record the node that calls ``backward``/``jvp`` later."""
+        tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        recording = STATE.enabled
+        ctx = FunctionCtx(
+            tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args)
+        )
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(
+                f"Function {cls.__name__}.forward returned a {type(out).__name__}; only a single "
+                "Tensor output is supported (split it into several Functions)"
+            )
+        if not isinstance(out, Tensor):
+            raise TypeError(f"Function {cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+        node = _FunctionNode(cls, ctx, args, tensor_pos, out)
+        if any(o is out for o in ctx._non_differentiable):
+            node.differentiable = False
+        if out.data.dtype.kind != "f":
+            node.differentiable = False
+        return apply(node, *[args[i] for i in tensor_pos])
+
+
+class once_differentiable:
+    """Decorator for ``backward`` (PyTorch compatibility): runs it with grad mode off."""
+
+    def __new__(cls, fn: Any) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(ctx: Any, *grads: Any) -> Any:
+            with no_grad():
+                return fn(ctx, *grads)
+
+        return wrapper

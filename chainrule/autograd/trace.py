@@ -1,0 +1,293 @@
+"""The notes' forward- and backward-mode tables, computed from a real graph.
+
+``trace(L, [W])`` lists every node of the graph of ``L`` in topological order
+(inputs first), one row each, with
+
+* ``value``     the forward value of the node;
+* ``partials``  the local partial derivatives ∂node/∂parent, one per parent
+  that depends on the inputs (for elementwise ops and one-element outputs:
+  the op's vjp applied to ones);
+* ``adjoint``   dL/dnode (mode ``"reverse"``): visiting the nodes in reverse
+  topological order, each adds adjoint · ∂node/∂parent to its parents;
+* ``tangent``   dnode/dinput along a seed direction (mode ``"forward"``):
+  visiting the nodes in topological order, each sums ∂node/∂parent · tangent
+  of its parents (the op's jvp rule).
+
+Both columns are computed by re-walking the graph with the primitives' own
+rules on raw arrays; the user's graph, ``.grad`` fields and grad mode are left
+as they were.
+
+    W = cr.tensor(3.0, requires_grad=True); W.name = "W"
+    ...
+    print(cr.trace(L, [W], mode="both"))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import ArrayMath, sum_to
+
+_MODES = ("reverse", "forward", "both")
+
+
+def _topological(output: Tensor, inputs: Sequence[Tensor]) -> list:
+    """Nodes that depend on ``inputs`` and lead to ``output``, parents before children.
+
+    Iterative depth-first search (no recursion); ``inputs`` are treated as
+    sources even if they are not leaves.
+    """
+    stop = {id(t) for t in inputs}
+    order: list = []
+    state: dict = {}  # id -> 1 (on the stack) / 2 (done)
+    stack = [(output, False)]
+    while stack:
+        t, expanded = stack.pop()
+        key = id(t)
+        if expanded:
+            state[key] = 2
+            order.append(t)
+            continue
+        if key in state:
+            continue
+        state[key] = 1
+        stack.append((t, True))
+        if key in stop or t._op is None:
+            continue
+        if t._parents is None:
+            raise RuntimeError(
+                f"trace: the graph of '{t._op.name}' was freed by backward(); build the table "
+                "before calling backward() (or pass retain_graph=True)"
+            )
+        for p in reversed(t._parents):
+            if id(p) not in state:
+                stack.append((p, False))
+    # keep only nodes that depend on an input
+    depends: dict = {}
+    for t in order:
+        if id(t) in stop:
+            depends[id(t)] = True
+        elif t._op is None or t._parents is None:
+            depends[id(t)] = False
+        else:
+            depends[id(t)] = any(depends.get(id(p), False) for p in t._parents)
+    nodes = [t for t in order if depends[id(t)]]
+    # inputs first, in the order given, then the rest in topological order
+    ins = [t for t in inputs if depends.get(id(t))]
+    return ins + [t for t in nodes if id(t) not in stop]
+
+
+class Table:
+    """The rows of a trace (``.rows``: list of dicts) with text and Markdown renderings."""
+
+    def __init__(self, rows: list, mode: str, wrt: str) -> None:
+        self.rows = rows
+        self.mode = mode
+        self.wrt = wrt
+
+    def _header(self) -> list:
+        cols = ["node", "op", "parents", "value", "local partials"]
+        if self.mode in ("forward", "both"):
+            cols.append(f"tangent d·/d{self.wrt}")
+        if self.mode in ("reverse", "both"):
+            cols.append("adjoint dL/d·")
+        return cols
+
+    def _cells(self) -> list:
+        out = []
+        for r in self.rows:
+            partials = ", ".join(f"∂/∂{k}={_fmt(v)}" for k, v in r["partials"].items()) or "-"
+            cells = [r["label"], r["op"], ", ".join(r["parents"]) or "-", _fmt(r["value"]), partials]
+            if self.mode in ("forward", "both"):
+                cells.append(_fmt(r["tangent"]))
+            if self.mode in ("reverse", "both"):
+                cells.append(_fmt(r["adjoint"]))
+            out.append(cells)
+        return out
+
+    def __str__(self) -> str:
+        header = self._header()
+        cells = self._cells()
+        widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> dict:
+        """A row by position or by label."""
+        if isinstance(key, str):
+            for r in self.rows:
+                if r["label"] == key:
+                    return r
+            raise KeyError(f"trace table has no row labelled {key!r}")
+        return self.rows[key]
+
+    def to_markdown(self) -> str:
+        header = self._header()
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        for row in self._cells():
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    a = np.asarray(v)
+    if a.size == 1:
+        return f"{a.item():.8g}"
+    if a.size <= 6:
+        return np.array2string(a.reshape(-1), precision=5, separator=", ")
+    return f"<{a.dtype} array of shape {a.shape}>"
+
+
+def _local_partials(t: Tensor) -> list:
+    """∂t/∂parent for each parent (None where not needed or not shown): vjp with ones.
+
+    For elementwise ops this is the elementwise derivative; for a one-element
+    output it is the gradient of t with respect to the parent.
+    """
+    op = t._op
+    if not (op.elementwise or t.data.size == 1):
+        return [None] * len(t._parents)
+    need = tuple(p.requires_grad for p in t._parents)
+    ones = np.ones_like(t.data)
+    grads = op.vjp(ArrayMath, need, ones, t.data, *[p.data for p in t._parents])
+    out = []
+    for p, g, n in zip(t._parents, grads, need):
+        if g is None or not n:
+            out.append(None)
+            continue
+        g = np.asarray(g)
+        if not op.elementwise and g.shape != p.shape:
+            g = sum_to(g, p.shape)
+        elif op.elementwise and g.shape != t.shape:
+            g = np.broadcast_to(g, t.shape)
+        out.append(g)
+    return out
+
+
+def trace(
+    output: Tensor,
+    inputs: Sequence[Tensor] | Tensor,
+    mode: str = "reverse",
+    direction: Any = None,
+) -> Table:
+    """The forward/backward table of the computation of ``output`` from ``inputs``.
+
+    ``mode`` is ``"reverse"`` (adjoints dL/dnode, L = ``output``, seeded with
+    ones), ``"forward"`` (tangents dnode/dinput along ``direction``: an
+    array shaped like ``inputs[0]``, default all ones, i.e. d/d``inputs[0]``
+    for a one-element input; the other inputs get zero tangent) or ``"both"``.
+    Node labels are ``tensor.name`` when set, else the op name and its
+    position (``mul3``); inputs without a name are ``input0``, ``input1``...
+    Nodes that do not depend on an input (constants) get no row; they are
+    shown in the parents list by their name, or ``const``.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"trace: mode must be one of {_MODES}, got {mode!r}")
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError("trace: give at least one input tensor")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"trace: input {i} must be a Tensor, got {type(x).__name__}")
+    if not isinstance(output, Tensor):
+        raise TypeError(f"trace: output must be a Tensor, got {type(output).__name__}")
+    nodes = _topological(output, inputs)
+    if not nodes or nodes[-1] is not output:
+        raise ValueError("trace: the output does not depend on any of the inputs")
+    input_ids = {id(x) for x in inputs}
+
+    labels: dict = {}
+    for i, x in enumerate(inputs):
+        labels[id(x)] = x.name or f"input{i}"
+    for k, t in enumerate(nodes):
+        if id(t) not in labels:
+            labels[id(t)] = t.name or f"{t._op.name}{k}"
+    in_rows = set(labels)
+
+    def label_of(p: Tensor) -> str:
+        return labels.get(id(p)) or p.name or "const"
+
+    rows = []
+    partials_of: dict = {}
+    for t in nodes:
+        is_source = id(t) in input_ids
+        parents = [] if is_source else list(t._parents)
+        partials = [] if is_source else _local_partials(t)
+        partials_of[id(t)] = partials
+        rows.append(
+            {
+                "label": labels[id(t)],
+                "op": "input" if is_source else t._op.name,
+                "parents": [label_of(p) for p in parents],
+                "value": np.array(t.data),
+                "partials": {
+                    label_of(p): g for p, g in zip(parents, partials) if g is not None and id(p) in in_rows
+                },
+                "tangent": None,
+                "adjoint": None,
+            }
+        )
+
+    if mode in ("forward", "both"):
+        x0 = inputs[0]
+        seed = np.ones_like(x0.data) if direction is None else np.asarray(
+            direction.data if isinstance(direction, Tensor) else direction, dtype=x0.data.dtype
+        )
+        if seed.shape != x0.shape:
+            raise ValueError(f"trace: direction must have inputs[0]'s shape {x0.shape}, got {seed.shape}")
+        tangent: dict = {}
+        for t, row in zip(nodes, rows):
+            if id(t) in input_ids:
+                dx = seed if t is x0 else np.zeros_like(t.data)
+            else:
+                dxs = tuple(
+                    tangent[id(p)] if id(p) in tangent else np.zeros(p.shape, dtype=_float(p.data.dtype))
+                    for p in t._parents
+                )
+                dy = t._op.jvp(ArrayMath, dxs, t.data, *[p.data for p in t._parents])
+                dx = np.broadcast_to(np.asarray(dy), t.shape)
+            tangent[id(t)] = dx
+            row["tangent"] = np.array(dx)
+
+    if mode in ("reverse", "both"):
+        adjoint: dict = {id(output): np.ones_like(output.data)}
+        for t in reversed(nodes):
+            g = adjoint.get(id(t))
+            if g is None:
+                g = np.zeros_like(t.data)
+                adjoint[id(t)] = g
+            if id(t) in input_ids:
+                continue
+            need = tuple(id(p) in in_rows for p in t._parents)
+            grads = t._op.vjp(ArrayMath, need, g, t.data, *[p.data for p in t._parents])
+            for p, gp, n in zip(t._parents, grads, need):
+                if gp is None or not n:
+                    continue
+                gp = np.asarray(gp)
+                if gp.shape != p.shape:
+                    gp = sum_to(gp, p.shape)
+                adjoint[id(p)] = gp if id(p) not in adjoint else adjoint[id(p)] + gp
+        for t, row in zip(nodes, rows):
+            row["adjoint"] = np.array(adjoint[id(t)])
+
+    wrt = labels[id(inputs[0])]
+    return Table(rows, mode, wrt)
+
+
+def _float(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)

@@ -1,0 +1,471 @@
+"""Function transforms (``torch.func``): derivatives as functions.
+
+* ``grad(f)(x)``               ∇f(x) for a scalar f (reverse mode);
+* ``vjp(f, x)``                (f(x), v ↦ vᵀ J) (reverse mode, J = ∂f/∂x);
+* ``jvp(f, (x,), (v,))``       (f(x), J v) by **forward mode**: the tangent v is
+  pushed through every primitive's ``jvp`` rule in the same sweep as the values,
+  no backward pass runs (it works under ``no_grad``);
+* ``jacrev(f)(x)``, ``jacfwd(f)(x)``  the whole Jacobian, shape out.shape + x.shape,
+  one reverse pass per output element / one forward pass per input element;
+* ``hessian(f)(x)``            jacfwd(jacrev(f)): forward-over-reverse — the
+  tangent is pushed through a ``create_graph=True`` backward pass;
+* ``jacobian(f, inputs)``      ``torch.autograd.functional.jacobian``.
+
+    import chainrule as cr
+    from chainrule import func
+
+    f = lambda x: (x ** 3).sum()
+    func.grad(f)(cr.tensor([1.0, 2.0]))          # 3x² = [3, 12]
+    func.hessian(f)(cr.tensor([1.0, 2.0]))       # diag(6x) = [[6, 0], [0, 12]]
+
+Transforms compose: ``grad(grad(f))`` differentiates a differentiated function
+(the inner backward pass is recorded when its input itself requires grad or
+carries a tangent).  Forward mode cannot be nested inside forward mode (one
+tangent per tensor): use ``hessian``/``jacfwd(jacrev(f))`` rather than
+``jacfwd(jacfwd(f))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from chainrule.autograd.engine import grad as _autograd_grad
+from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, make_dual, unpack_dual
+from chainrule.autograd.grad_mode import STATE, enable_grad
+from chainrule.autograd.primitive import apply
+from chainrule.autograd.tensor import Tensor
+
+__all__ = [
+    "grad",
+    "grad_and_value",
+    "hessian",
+    "jacfwd",
+    "jacfwd_columns",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "vjp",
+]
+
+
+# ---------------------------------------------------------------- helpers
+def _argnums_tuple(argnums: Any, nargs: int, who: str) -> tuple:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums:
+        raise ValueError(f"{who}: argnums must name at least one argument")
+    for a in nums:
+        if not isinstance(a, int) or not -nargs <= a < nargs:
+            raise ValueError(f"{who}: argnums {argnums!r} out of range for {nargs} positional arguments")
+    return tuple(a % nargs for a in nums)
+
+
+def _check_diff_tensor(x: Any, who: str, where: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{who}: {where} must be a Tensor, got {type(x).__name__}")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{who}: {where} must be floating point to differentiate, got dtype {x.data.dtype}")
+
+
+def _needs_graph(xs: Sequence[Tensor]) -> bool:
+    """Record the backward pass when an outer transform will differentiate it again."""
+    return STATE.forward_depth > 0 or any(x.requires_grad for x in xs)
+
+
+def _track_input(x: Tensor) -> Tensor:
+    """A tensor to differentiate with respect to, standing for ``x``.
+
+    If ``x`` already requires grad (an outer transform differentiates too) the
+    result is an alias recorded in the outer graph; otherwise a fresh leaf that
+    keeps ``x``'s forward-mode tangent, if any.
+    """
+    if x.requires_grad:
+        with enable_grad():
+            return apply(_make_dual_op, x)  # identity op: dy/dx = 1, tangent passed on
+    leaf = Tensor._wrap(x.data)
+    leaf.requires_grad = True
+    dx = getattr(x, "_tangent", None) if STATE.forward_depth > 0 else None
+    if dx is not None:
+        leaf._tangent = dx
+        _track(leaf)
+    return leaf
+
+
+def _split_aux(res: Any, has_aux: bool, who: str) -> tuple:
+    if not has_aux:
+        return res, None
+    if not isinstance(res, tuple) or len(res) != 2:
+        raise RuntimeError(f"{who}: with has_aux=True the function must return a pair (output, aux)")
+    return res
+
+
+def _outputs_list(out: Any, who: str) -> tuple[list, bool]:
+    """(list of output Tensors, whether the function returned a tuple)."""
+    if isinstance(out, Tensor):
+        return [out], False
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, Tensor) for o in out):
+        return list(out), True
+    raise TypeError(f"{who}: the function must return a Tensor or a tuple of Tensors, got {type(out).__name__}")
+
+
+def _zeros(x: Tensor) -> Tensor:
+    return Tensor._wrap(np.zeros(x.shape, dtype=x.data.dtype))
+
+
+def _maybe_detach(t: Any, nested: bool) -> Any:
+    if nested or not isinstance(t, Tensor):
+        return t
+    return t.detach()
+
+
+# ---------------------------------------------------------------- reverse mode
+def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
+    """Like :func:`grad`, but the new function returns ``(gradient, value)``.
+
+    With ``has_aux=True``: ``(gradient, (value, aux))``.
+    """
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args), "grad")
+        args = list(args)
+        for a in nums:
+            _check_diff_tensor(args[a], "grad", f"argument {a}")
+        nested = _needs_graph([args[a] for a in nums])
+        inputs = []
+        for a in nums:
+            args[a] = _track_input(args[a])
+            inputs.append(args[a])
+        with enable_grad():
+            res = func(*args, **kwargs)
+        out, aux = _split_aux(res, has_aux, "grad")
+        if not isinstance(out, Tensor) or out.data.size != 1:
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise RuntimeError(
+                f"grad: the function must return a one-element (scalar) Tensor, got {shape}; "
+                "use jacrev/vjp for other outputs"
+            )
+        if out.requires_grad:
+            with enable_grad():
+                gs = _autograd_grad(out, inputs, create_graph=nested, allow_unused=True)
+        else:
+            gs = (None,) * len(inputs)
+        gs = tuple(_zeros(x) if g is None else g for g, x in zip(gs, inputs))
+        g = gs[0] if isinstance(argnums, int) else gs
+        value = _maybe_detach(out, nested)
+        return (g, (value, aux)) if has_aux else (g, value)
+
+    return wrapper
+
+
+def grad(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
+    """``grad(f)``: the function x ↦ ∇f(x) (``torch.func.grad``), by reverse mode.
+
+    ``f`` must return a one-element Tensor.  ``argnums`` (int or tuple) picks
+    the arguments to differentiate; a tuple gives a tuple of gradients, each
+    of its argument's shape.  With ``has_aux=True`` ``f`` returns ``(output, aux)``
+    and the new function returns ``(gradient, aux)``.
+    """
+    gv = grad_and_value(func, argnums, has_aux)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapper
+
+
+def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
+    """``(output, vjp_fn)``: f at ``primals`` and the function v ↦ vᵀ ∂f/∂primals (``torch.func.vjp``).
+
+    ``vjp_fn(v)`` takes one cotangent per output (the output's shape) and
+    returns a tuple with one gradient per primal; it can be called many
+    times.  With ``has_aux=True`` returns ``(output, vjp_fn, aux)``.
+    """
+    if not primals:
+        raise ValueError("vjp: give at least one primal Tensor")
+    for i, p in enumerate(primals):
+        _check_diff_tensor(p, "vjp", f"primal {i}")
+    nested = _needs_graph(primals)
+    inputs = [_track_input(p) for p in primals]
+    with enable_grad():
+        res = func(*inputs)
+    out, aux = _split_aux(res, has_aux, "vjp")
+    outs, is_tuple = _outputs_list(out, "vjp")
+
+    def vjp_fn(*cotangents: Any) -> tuple:
+        if len(cotangents) == 1 and is_tuple and isinstance(cotangents[0], (tuple, list)):
+            cotangents = tuple(cotangents[0])
+        if len(cotangents) != len(outs):
+            raise ValueError(f"vjp_fn: expected {len(outs)} cotangents (one per output), got {len(cotangents)}")
+        pairs = []
+        for k, (o, v) in enumerate(zip(outs, cotangents)):
+            v_shape = tuple(np.shape(v.data if isinstance(v, Tensor) else v))
+            if v_shape != tuple(o.shape):
+                raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape {o.shape}")
+            if o.requires_grad:
+                pairs.append((o, v))
+        if not pairs:
+            return tuple(_zeros(x) for x in inputs)
+        with enable_grad():
+            gs = _autograd_grad(
+                [p[0] for p in pairs], inputs, [p[1] for p in pairs],
+                retain_graph=True, create_graph=nested, allow_unused=True,
+            )
+        return tuple(_zeros(x) if g is None else g for g, x in zip(gs, inputs))
+
+    shown = type(out)(_maybe_detach(o, nested) for o in outs) if is_tuple else _maybe_detach(out, nested)
+    return (shown, vjp_fn, aux) if has_aux else (shown, vjp_fn)
+
+
+def _jacobian_rows(outs: list, inputs: list, nested: bool) -> list:
+    """J[k][i] of shape out_k.shape + in_i.shape, one reverse pass per output element."""
+    from chainrule.ops.shape import reshape, stack
+
+    jac = []
+    for o in outs:
+        row = []
+        n = o.data.size
+        per_input: list[list] = [[] for _ in inputs]
+        for r in range(n):
+            seed = np.zeros(n, dtype=o.data.dtype)
+            seed[r] = 1.0
+            if o.requires_grad:
+                with enable_grad():
+                    gs = _autograd_grad(
+                        o, inputs, Tensor._wrap(seed.reshape(o.shape)),
+                        retain_graph=True, create_graph=nested, allow_unused=True,
+                    )
+            else:
+                gs = (None,) * len(inputs)
+            for i, (g, x) in enumerate(zip(gs, inputs)):
+                per_input[i].append(_zeros(x) if g is None else g)
+        for i, x in enumerate(inputs):
+            if n == 0:
+                row.append(Tensor._wrap(np.zeros(o.shape + x.shape, dtype=x.data.dtype)))
+                continue
+            with enable_grad():
+                row.append(reshape(stack(per_input[i]), o.shape + x.shape))
+        jac.append(row)
+    return jac
+
+
+def jacrev(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
+    """``jacrev(f)(x)``: the Jacobian ∂f/∂x of shape f(x).shape + x.shape, by reverse mode.
+
+    One backward pass per output element (cheap when outputs are few).  A
+    tuple ``argnums`` gives a tuple of Jacobians; a tuple output gives a tuple
+    (over outputs) of those.
+    """
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args), "jacrev")
+        args = list(args)
+        for a in nums:
+            _check_diff_tensor(args[a], "jacrev", f"argument {a}")
+        nested = _needs_graph([args[a] for a in nums])
+        inputs = []
+        for a in nums:
+            args[a] = _track_input(args[a])
+            inputs.append(args[a])
+        with enable_grad():
+            res = func(*args, **kwargs)
+        out, aux = _split_aux(res, has_aux, "jacrev")
+        outs, is_tuple = _outputs_list(out, "jacrev")
+        jac = _jacobian_rows(outs, inputs, nested)
+        jac = [[_maybe_detach(j, nested) for j in row] for row in jac]
+        per_out = [row[0] if isinstance(argnums, int) else tuple(row) for row in jac]
+        result = tuple(per_out) if is_tuple else per_out[0]
+        return (result, aux) if has_aux else result
+
+    return wrapper
+
+
+# ---------------------------------------------------------------- forward mode
+def jvp(func: Callable, primals: Any, tangents: Any, has_aux: bool = False) -> tuple:
+    """``(f(primals), J·tangents)`` by forward mode (``torch.func.jvp``).
+
+    ``primals`` and ``tangents`` are tuples of Tensors of equal shapes.  Each
+    op applies its ``jvp`` rule as it runs, so the directional derivative
+    comes out of the single forward evaluation; nothing is recorded for
+    backward and no backward pass runs.  Returns ``(output, tangent_out)``
+    with the output's structure (or ``(output, tangent_out, aux)``).
+    """
+    if isinstance(primals, Tensor) or isinstance(tangents, Tensor):
+        raise TypeError("jvp: primals and tangents must be tuples of Tensors, e.g. jvp(f, (x,), (v,))")
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        _check_diff_tensor(p, "jvp", f"primal {i}")
+        t_shape = tuple(np.shape(t.data if isinstance(t, Tensor) else t))
+        if t_shape != tuple(p.shape):
+            raise ValueError(f"jvp: tangent {i} has shape {t_shape}, but primal {i} has shape {p.shape}")
+    if STATE.forward_depth > 0:
+        raise RuntimeError(
+            "jvp: forward mode inside forward mode is not supported (one tangent per tensor); "
+            "differentiate the inner function by reverse mode (jacfwd(jacrev(f)), hessian)"
+        )
+    with dual_level():
+        duals = [make_dual(p, t) for p, t in zip(primals, tangents)]
+        res = func(*duals)
+        out, aux = _split_aux(res, has_aux, "jvp")
+        outs, is_tuple = _outputs_list(out, "jvp")
+        tangent_outs = []
+        for o in outs:
+            dy = unpack_dual(o).tangent
+            tangent_outs.append(_zeros(o) if dy is None else dy)
+    # leaving the level dropped the tangents; outputs keep their reverse-mode graph if any
+    if is_tuple:
+        result = (type(out)(outs), type(out)(tangent_outs))
+    else:
+        result = (outs[0], tangent_outs[0])
+    return (*result, aux) if has_aux else result
+
+
+def _jacfwd_core(func: Callable, args: list, nums: tuple, kwargs: dict) -> tuple:
+    """(outputs, is_tuple, cols) with cols[k][i] = float arrays (out_k.size, in_i.size)."""
+    outs0 = None
+    is_tuple = False
+    cols: list = []
+    for pos, a in enumerate(nums):
+        x = args[a]
+        n = x.data.size
+        for j in range(n):
+            v = np.zeros(n, dtype=x.data.dtype)
+            v[j] = 1.0
+
+            def g(*diff: Tensor) -> Any:
+                call = list(args)
+                for b, d in zip(nums, diff):
+                    call[b] = d
+                return func(*call, **kwargs)
+
+            tangents = [
+                Tensor._wrap(v.reshape(x.shape)) if b == a else _zeros(args[b]) for b in nums
+            ]
+            out, dy = jvp(g, tuple(args[b] for b in nums), tuple(tangents))
+            outs, is_tuple = _outputs_list(out, "jacfwd")
+            douts = list(dy) if is_tuple else [dy]
+            if outs0 is None:
+                outs0 = outs
+                cols = [[np.zeros((o.data.size, args[b].data.size)) for b in nums] for o in outs]
+            for k, d in enumerate(douts):
+                cols[k][pos][:, j] = d.data.reshape(-1)
+    if outs0 is None:  # every differentiated input is empty
+        call_outs, is_tuple = _outputs_list(func(*args, **kwargs), "jacfwd")
+        outs0 = call_outs
+        cols = [[np.zeros((o.data.size, 0)) for _ in nums] for o in outs0]
+    return outs0, is_tuple, cols
+
+
+def jacfwd(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
+    """``jacfwd(f)(x)``: the Jacobian ∂f/∂x of shape f(x).shape + x.shape, by forward mode.
+
+    One forward pass (``jvp``) per input element (cheap when inputs are few).
+    The result carries no reverse-mode graph.  ``has_aux`` is accepted only
+    as ``False`` here.
+    """
+    if has_aux:
+        raise NotImplementedError("jacfwd: has_aux=True is not supported; use jacrev")
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args), "jacfwd")
+        for a in nums:
+            _check_diff_tensor(args[a], "jacfwd", f"argument {a}")
+        outs, is_tuple, cols = _jacfwd_core(func, list(args), nums, kwargs)
+        per_out = []
+        for k, o in enumerate(outs):
+            js = [
+                Tensor._wrap(cols[k][i].astype(o.data.dtype).reshape(o.shape + args[a].shape))
+                for i, a in enumerate(nums)
+            ]
+            per_out.append(js[0] if isinstance(argnums, int) else tuple(js))
+        return tuple(per_out) if is_tuple else per_out[0]
+
+    return wrapper
+
+
+def jacfwd_columns(fn: Callable, xs: Sequence[Any]) -> list:
+    """The Jacobian by forward mode in ``gradcheck``'s layout.
+
+    A list over ``fn``'s outputs of lists over the differentiable inputs (Tensors
+    with ``requires_grad``) of float64 arrays of shape (output size, input size),
+    built one column (one ``jvp`` along a unit vector) at a time.
+    """
+    xs = list(xs)
+    nums = tuple(i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad)
+    if not nums:
+        raise ValueError("jacfwd_columns: no input requires grad")
+
+    def fn_tuple(*args: Any) -> tuple:
+        res = fn(*args)
+        res = res if isinstance(res, (tuple, list)) else (res,)
+        return tuple(r for r in res if isinstance(r, Tensor))
+
+    _, _, cols = _jacfwd_core(fn_tuple, xs, nums, {})
+    return [[c.astype(np.float64) for c in row] for row in cols]
+
+
+def hessian(func: Callable, argnums: int | tuple = 0) -> Callable:
+    """``hessian(f)(x)``: ∂²f/∂x² of shape x.shape + x.shape for a scalar f (``torch.func.hessian``).
+
+    Forward-over-reverse, ``jacfwd(jacrev(f))``: each column H·e_j is the
+    tangent of the gradient, pushed by forward mode through the recorded
+    (``create_graph``) backward pass.
+    """
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+# ---------------------------------------------------------------- torch.autograd.functional
+def jacobian(
+    func: Callable,
+    inputs: Any,
+    create_graph: bool = False,
+    strict: bool = False,
+    vectorize: bool = False,
+    strategy: str = "reverse-mode",
+) -> Any:
+    """``torch.autograd.functional.jacobian``: ∂func/∂inputs evaluated at ``inputs``.
+
+    ``inputs`` is a Tensor or a tuple of Tensors.  The result is a Tensor of
+    shape out.shape + in.shape for one input and one output, a tuple over
+    inputs for tuple inputs, a tuple over outputs for tuple outputs, and a
+    tuple (outputs) of tuples (inputs) for both.  ``strategy`` is
+    ``"reverse-mode"`` (one backward pass per output element) or
+    ``"forward-mode"`` (one jvp per input element).  With ``create_graph``
+    the result is differentiable (reverse mode only).  ``vectorize`` is
+    accepted and ignored (the loop is always explicit).
+    """
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
+    if strategy == "forward-mode" and create_graph:
+        raise ValueError("jacobian: create_graph=True needs strategy='reverse-mode'")
+    tuple_in = isinstance(inputs, (tuple, list))
+    xs = tuple(inputs) if tuple_in else (inputs,)
+    for i, x in enumerate(xs):
+        _check_diff_tensor(x, "jacobian", f"input {i}")
+    nums = tuple(range(len(xs)))
+    if strategy == "forward-mode":
+        res = jacfwd(func, argnums=nums)(*xs)
+        per_out = list(res) if isinstance(res[0], tuple) else [res]
+        is_tuple = isinstance(res[0], tuple)
+    else:
+        inputs_t = [_track_input(x) if create_graph else _leaf_copy(x) for x in xs]
+        with enable_grad():
+            out = func(*inputs_t)
+        outs, is_tuple = _outputs_list(out, "jacobian")
+        if strict:
+            for k, o in enumerate(outs):
+                if not o.requires_grad:
+                    raise RuntimeError(f"jacobian (strict): output {k} does not depend on the inputs")
+        jac = _jacobian_rows(outs, inputs_t, create_graph)
+        per_out = [tuple(_maybe_detach(j, create_graph) for j in row) for row in jac]
+    per_out = [row if tuple_in else row[0] for row in per_out]
+    return tuple(per_out) if is_tuple else per_out[0]
+
+
+def _leaf_copy(x: Tensor) -> Tensor:
+    leaf = Tensor._wrap(x.data)
+    leaf.requires_grad = True
+    return leaf
