@@ -1,0 +1,62 @@
+"""Dropout: randomly zero units during training (inverted dropout).
+
+Each unit is kept with probability 1 - p and then scaled by 1/(1 - p), so the
+expected activation is unchanged and evaluation needs no rescaling (the
+notes' "at test, scale w by 1 - p" moved into training time).  Masks come
+from chainrule's default generator, so ``chainrule.manual_seed`` makes them
+reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import default_generator
+
+
+def _check_p(p: float, name: str) -> float:
+    if not isinstance(p, (int, float, np.floating)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p!r}")
+    return float(p)
+
+
+def _masked(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
+    if p == 1.0:
+        return input * Tensor._wrap(np.zeros((), dtype=input.dtype))
+    dtype = input.dtype if input.dtype in (np.float32, np.float64) else np.float64
+    keep = default_generator().random(mask_shape, dtype=dtype) >= p
+    mask = keep.astype(input.dtype) * np.asarray(1.0 / (1.0 - p), dtype=input.dtype)
+    return input * Tensor._wrap(mask)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """y = x · mask / (1 - p), mask_i ~ Bernoulli(1 - p), in training; y = x otherwise.
+
+    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    """
+    p = _check_p(p, "dropout")
+    if not training or p == 0.0:
+        return input
+    return _masked(input, p, tuple(input.shape))
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout: whole feature maps of (N, C, H, W) (or unbatched (C, H, W)) are zeroed together."""
+    p = _check_p(p, "dropout2d")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected input (N, C, H, W) or (C, H, W), got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    return _masked(input, p, tuple(input.shape[: input.ndim - 2]) + (1, 1))
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel dropout for (N, C, L) (or unbatched (C, L)): whole channels are zeroed together."""
+    p = _check_p(p, "dropout1d")
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected input (N, C, L) or (C, L), got shape {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    return _masked(input, p, tuple(input.shape[: input.ndim - 1]) + (1,))
+

@@ -1,0 +1,151 @@
+"""Batch normalisation and layer normalisation.
+
+Both standardise activations and then scale and shift them (the notes):
+
+    μ = (1/m) Σ_i z_i,   σ² = (1/m) Σ_i (z_i - μ)²,   ẑ_i = (z_i - μ) / sqrt(σ² + ε),   z_i^B = γ ẑ_i + β
+
+Batch norm takes the statistics per channel over the batch (and the spatial
+positions); layer norm over the trailing ``normalized_shape`` of each sample.
+
+The standardisation ẑ = Normalize(z) is one fused primitive.  With
+s = 1/sqrt(σ² + ε) and m the number of elements averaged, its Jacobian is
+the symmetric matrix (s/m)(m I - 1 1ᵀ - ẑ ẑᵀ), so
+
+    vjp:  dL/dz = s (g - mean(g) - ẑ · mean(g ẑ))
+    jvp:  dẑ    = s (dz - mean(dz) - ẑ · mean(dz ẑ))
+
+(the mean of ẑ is 0 and that of ẑ² is σ²/(σ² + ε), which is where these come from).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import no_grad
+from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.tensor import Tensor
+
+
+class Normalize(Primitive):
+    """ẑ = (z - mean(z)) / sqrt(var(z) + ε) over ``axes`` (biased variance); see the module docstring."""
+
+    __slots__ = ("axes", "eps", "inv", "mean", "var")
+    name = "normalize"
+
+    def __init__(self, axes: tuple, eps: float) -> None:
+        self.axes = axes
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(axis=self.axes, keepdims=True)
+        xc = x - mean
+        var = np.mean(xc * xc, axis=self.axes, keepdims=True)
+        inv = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
+        self.mean, self.var, self.inv = mean, var, inv
+        xc *= inv
+        return xc
+
+    def _inv(self, m, x):
+        if not m.is_tensor:
+            return self.inv
+        # recorded: s as a function of x, so that second derivatives see its dependence on x
+        xc = x - m.mean(x, self.axes, True)
+        return (m.mean(xc * xc, self.axes, True) + self.eps) ** -0.5
+
+    def vjp(self, m, need, g, y, x):
+        a = self.axes
+        return (self._inv(m, x) * (g - m.mean(g, a, True) - y * m.mean(g * y, a, True)),)
+
+    def jvp(self, m, dxs, y, x):
+        a, dx = self.axes, dxs[0]
+        return self._inv(m, x) * (dx - m.mean(dx, a, True) - y * m.mean(dx * y, a, True))
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalisation of input (N, C) or (N, C, *spatial), per channel C.
+
+    training (or no running statistics): μ, σ² over N and the spatial
+    positions (m = N·H·W values per channel), ẑ = (z - μ)/sqrt(σ² + ε); the
+    running statistics are updated in place as
+    running = (1 - momentum)·running + momentum·batch, with the *unbiased*
+    variance σ²·m/(m - 1) for running_var.  Otherwise the running statistics
+    are used: ẑ = (z - running_mean)/sqrt(running_var + ε).  Then γ ẑ + β with
+    weight γ (C,) and bias β (C,).
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C) or (N, C, *spatial), got shape {tuple(input.shape)}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"batch_norm: expected {name} of shape ({c},) for input {tuple(input.shape)}, "
+                             f"got {tuple(t.shape)}")
+    shape = (c,) + (1,) * (input.ndim - 2)
+    axes = (0,) + tuple(range(2, input.ndim))
+    if training or running_mean is None or running_var is None:
+        count = input.numel() // c
+        if training and count <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
+            )
+        op = Normalize(axes, eps)
+        y = apply1(op, input)
+        if training and running_mean is not None and running_var is not None:
+            with no_grad():
+                mu = op.mean.reshape(c)
+                var = op.var.reshape(c) * (count / (count - 1) if count > 1 else 1.0)
+                rm, rv = running_mean.data, running_var.data
+                rm *= 1.0 - momentum
+                rm += (momentum * mu).astype(rm.dtype, copy=False)
+                rv *= 1.0 - momentum
+                rv += (momentum * var).astype(rv.dtype, copy=False)
+        return _affine(y, weight, bias, shape)
+    # eval: a fixed affine map per channel, z · scale + shift
+    inv = 1.0 / np.sqrt(running_var.data + eps)
+    scale = Tensor._wrap(inv.astype(input.dtype, copy=False).reshape(shape))
+    shift = Tensor._wrap((-running_mean.data * inv).astype(input.dtype, copy=False).reshape(shape))
+    return _affine(input * scale + shift, weight, bias, shape)
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Layer normalisation over the trailing ``normalized_shape`` dims of each sample.
+
+    ẑ = (z - μ)/sqrt(σ² + ε) with μ, σ² (biased) over those dims, then γ ẑ + β,
+    γ and β of shape ``normalized_shape``.
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise ValueError(
+            f"layer_norm: expected input with shape (*, {', '.join(map(str, shape))}), got {tuple(input.shape)}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {tuple(t.shape)}")
+    axes = tuple(range(input.ndim - k, input.ndim))
+    return _affine(apply1(Normalize(axes, eps), input), weight, bias, shape)

@@ -1,0 +1,250 @@
+"""Sliding-window primitives: Unfold (im2col) and Fold (col2im), max pooling.
+
+A convolution layer multiplies every k×k window of its input by the same
+weights.  ``Unfold`` lays the windows out as columns,
+
+    cols[n, c, k_1, ..., k_d, o_1, ..., o_d] = x_pad[n, c, o_1 s_1 + k_1 δ_1, ..., o_d s_d + k_d δ_d]
+
+(s = stride, δ = dilation, x_pad = x with zeros around it), so that the
+convolution becomes one matrix product per group.  ``Fold`` is its transpose:
+it adds every column entry back at the position it was read from (positions
+read by several windows receive the sum), and crops the padding.  Both are
+linear, and each one's vjp is the other, so a convolution built from them is
+differentiable any number of times.
+
+The loops run over the k_1·...·k_d kernel offsets only; each iteration moves a
+whole (N, C, o_1, ..., o_d) block with one strided NumPy copy or add.
+
+Sizes: o = (n + pad_before + pad_after - δ (k - 1) - 1) // s + 1
+(the notes' (n - k + 2 pad) / s + 1 when δ = 1 and the padding is symmetric).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.tensor import Tensor
+
+
+def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
+    """Output length of a sliding window: (n + pads - d (k - 1) - 1) // s + 1."""
+    return (n + pad_before + pad_after - d * (k - 1) - 1) // s + 1
+
+
+def _linear(m: Any, op: Primitive, a: Any) -> Any:
+    """Apply the linear primitive ``op`` inside a vjp/jvp rule.
+
+    On raw arrays (``ArrayMath``) this is just its forward; on Tensors
+    (``TensorMath``, create_graph=True) it is recorded, so it can be
+    differentiated again.
+    """
+    if m.is_tensor:
+        return apply1(op, a)
+    return op.forward(a)
+
+
+class _Window(Primitive):
+    """Shared geometry of the window primitives: kernel, stride, dilation, pads, input spatial shape."""
+
+    __slots__ = ("kernel", "stride", "dilation", "pads", "spatial", "outs")
+
+    def __init__(self, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, spatial: tuple) -> None:
+        self.kernel = kernel
+        self.stride = stride
+        self.dilation = dilation
+        self.pads = pads  # ((before, after), ...) per spatial dim
+        self.spatial = spatial  # the unpadded input's spatial shape
+        self.outs = tuple(
+            out_size(n, k, s, d, pb, pa)
+            for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads)
+        )
+
+    def _padded_shape(self) -> tuple:
+        return tuple(n + pb + pa for n, (pb, pa) in zip(self.spatial, self.pads))
+
+    def _offsets(self):
+        """(kernel offset tuple, slice into the padded input) for every kernel position."""
+        for offs in itertools.product(*[range(k) for k in self.kernel]):
+            yield offs, (Ellipsis,) + tuple(
+                slice(o * d, o * d + s * (n - 1) + 1, s)
+                for o, d, s, n in zip(offs, self.dilation, self.stride, self.outs)
+            )
+
+    def _inner(self) -> tuple:
+        return (Ellipsis,) + tuple(slice(pb, pb + n) for n, (pb, _) in zip(self.spatial, self.pads))
+
+    def _pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        if not any(pb or pa for pb, pa in self.pads):
+            return x
+        xp = np.full(x.shape[:2] + self._padded_shape(), fill, dtype=x.dtype)
+        xp[self._inner()] = x
+        return xp
+
+
+class Unfold(_Window):
+    """cols = im2col(x):  (N, C, *spatial) -> (N, C, *kernel, *outs);  vjp: Fold (col2im)."""
+
+    __slots__ = ()
+    name = "unfold"
+
+    def forward(self, x):
+        xp = self._pad(x)
+        cols = np.empty(x.shape[:2] + self.kernel + self.outs, dtype=x.dtype)
+        for offs, src in self._offsets():
+            cols[(slice(None), slice(None)) + offs] = xp[src]
+        return cols
+
+    def _fold(self) -> Fold:
+        return Fold(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
+
+    def vjp(self, m, need, g, y, x):
+        return (_linear(m, self._fold(), g),)
+
+    def jvp(self, m, dxs, y, x):
+        return _linear(m, self, dxs[0])
+
+
+class Fold(_Window):
+    """x = col2im(cols):  (N, C, *kernel, *outs) -> (N, C, *spatial), overlapping entries summed;
+    the transpose of Unfold;  vjp: Unfold."""
+
+    __slots__ = ()
+    name = "fold"
+
+    def forward(self, cols):
+        padded = np.zeros(cols.shape[:2] + self._padded_shape(), dtype=cols.dtype)
+        for offs, dst in self._offsets():
+            padded[dst] += cols[(slice(None), slice(None)) + offs]
+        if padded.shape[2:] == self.spatial:
+            return padded
+        return padded[self._inner()]
+
+    def _unfold(self) -> Unfold:
+        return Unfold(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
+
+    def vjp(self, m, need, g, y, cols):
+        return (_linear(m, self._unfold(), g),)
+
+    def jvp(self, m, dxs, y, cols):
+        return _linear(m, self, dxs[0])
+
+
+class MaxPool(_Window):
+    """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax.
+
+    ``forward`` also keeps ``argk``: for every output, the kernel offset (flat
+    index in 0..K-1) of the first maximum in row-major window order, which is
+    the element that receives the gradient (ties: the first, as PyTorch).
+    """
+
+    __slots__ = ("argk",)
+    name = "max_pool"
+
+    def forward(self, x):
+        xp = self._pad(x, -np.inf)
+        best = None
+        argk = np.zeros(x.shape[:2] + self.outs, dtype=np.int16)
+        for k, (_, src) in enumerate(self._offsets()):
+            v = xp[src]
+            if best is None:
+                best = v.copy()
+                continue
+            better = v > best
+            np.copyto(argk, k, where=better)
+            np.copyto(best, v, where=better)
+        self.argk = argk
+        return best
+
+    def vjp(self, m, need, g, y, x):
+        return (_linear(m, MaxPoolScatter(self), g),)
+
+    def jvp(self, m, dxs, y, x):
+        return _linear(m, MaxPoolGather(self), dxs[0])
+
+
+class MaxPoolScatter(_Window):
+    """dx = the adjoints g put back at their window's argmax (summed where windows overlap);
+    the transpose of MaxPoolGather;  vjp: MaxPoolGather."""
+
+    __slots__ = ("argk",)
+    name = "max_pool_scatter"
+
+    def __init__(self, pool: MaxPool) -> None:
+        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
+        self.argk = pool.argk
+
+    def forward(self, g):
+        gx = np.zeros(g.shape[:2] + self._padded_shape(), dtype=g.dtype)
+        zero = np.zeros((), dtype=g.dtype)
+        kk = math.prod(self.kernel)
+        if kk == 1:
+            for _, dst in self._offsets():
+                gx[dst] += g
+        else:
+            for k, (_, dst) in enumerate(self._offsets()):
+                gx[dst] += np.where(self.argk == k, g, zero)
+        return gx if gx.shape[2:] == self.spatial else gx[self._inner()]
+
+    def vjp(self, m, need, gg, y, g):
+        return (_linear(m, MaxPoolGather(self), gg),)
+
+    def jvp(self, m, dxs, y, g):
+        return _linear(m, self, dxs[0])
+
+
+class MaxPoolGather(_Window):
+    """y[n, c, o] = x[argmax position of window o] (x of the input's shape);  vjp: MaxPoolScatter."""
+
+    __slots__ = ("argk",)
+    name = "max_pool_gather"
+
+    def __init__(self, pool: Any) -> None:
+        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
+        self.argk = pool.argk
+
+    def forward(self, x):
+        xp = self._pad(x)
+        out = np.zeros(x.shape[:2] + self.outs, dtype=x.dtype)
+        for k, (_, src) in enumerate(self._offsets()):
+            np.copyto(out, xp[src], where=self.argk == k)
+        return out
+
+    def vjp(self, m, need, g, y, x):
+        return (_linear(m, MaxPoolScatter(self), g),)
+
+    def jvp(self, m, dxs, y, x):
+        return _linear(m, self, dxs[0])
+
+
+def unfold_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> Tensor:
+    """im2col: (N, C, *spatial) -> (N, C, *kernel, *outs) (see the module docstring)."""
+    return apply1(Unfold(kernel, stride, dilation, pads, tuple(x.shape[2:])), x)
+
+
+def fold_nd(cols: Tensor, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> Tensor:
+    """col2im: (N, C, *kernel, *outs) -> (N, C, *spatial), the transpose of ``unfold_nd``."""
+    return apply1(Fold(kernel, stride, dilation, pads, tuple(spatial)), cols)
+
+
+def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
+    """Max pooling over the trailing spatial dims; returns (values, flat argmax index into the input's spatial dims)."""
+    op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]))
+    y = apply1(op, x)
+    return y, op
+
+
+def argmax_indices(op: MaxPool) -> np.ndarray:
+    """PyTorch's ``return_indices``: the flat index (into the unpadded spatial dims) of each window's max."""
+    kern = np.array(list(itertools.product(*[range(k) for k in op.kernel])), dtype=np.int64)  # (K, d)
+    flat = np.zeros(op.argk.shape, dtype=np.int64)
+    d = len(op.kernel)
+    for i in range(d):
+        o = np.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
+        pos = o * op.stride[i] + kern[op.argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
+        flat = flat * op.spatial[i] + pos
+    return flat
