@@ -168,16 +168,15 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
         t = pop()
         g = t._gbuf
         t._gbuf = None
-        parents = t._parents
-        if parents is None:
-            raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+        parents = t._parents  # never None here: _discover has checked every node
         if not retain_graph:
             t._parents = None
         # (input, its gradient) pairs; one and two inputs are spelt out (no zip, no star-args)
-        if len(parents) == 1:
+        n = len(parents)
+        if n == 1:
             p = parents[0]
             edges = ((p, t._op.vjp(m, t._need, g, t.data, p.data)[0]),)
-        elif len(parents) == 2:
+        elif n == 2:
             a, b = parents
             ga, gb = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
             edges = ((a, ga), (b, gb))
