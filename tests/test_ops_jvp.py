@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import chainrule as cr
+import chainrule.func  # noqa: F401  (cr.func)
 from chainrule.backend import ArrayMath, sum_to
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, methods, reduction, shape
@@ -160,3 +162,29 @@ def test_jvp_vjp_pairing_is_linear_in_the_inputs_scale(name, scale):
     xs = [x * scale if x.dtype.kind == "f" and name not in ("div_broadcast", "pow") else x for x in xs]
     lhs, rhs = _pairing(op, xs)
     np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- the same identity through the public transforms
+FUNCTIONS = {
+    "mlp_like": lambda a, b: ((a @ b).tanh() + b.sum(0)).log_softmax(-1),
+    "broadcast_arith": lambda a, b: a[:, :1] * b[0] / (b[1] ** 2 + 1) - a.exp().mean(0, keepdim=True)[:, :2],
+    "reductions": lambda a, b: a.var(1) + a.logsumexp(1) + a.amax(1) + (b.softmax(0) * b).sum(0)[:1],
+    "shapes": lambda a, b: cr.cat([a.T.flip(0)[:2], b.reshape(3, 2).T], 1).repeat(2, 1)[1:, ::2].sigmoid(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_forward_mode_transform_agrees_with_reverse_mode(name):
+    """cr.func.jvp (forward mode, one pass) against cr.autograd.grad (reverse mode)."""
+    fn = FUNCTIONS[name]
+    a = cr.tensor(R.uniform(-1, 1, (3, 3)), dtype=cr.float64, requires_grad=True)
+    b = cr.tensor(R.uniform(0.2, 1, (3, 2)), dtype=cr.float64, requires_grad=True)
+    va = cr.tensor(R.standard_normal((3, 3)), dtype=cr.float64)
+    vb = cr.tensor(R.standard_normal((3, 2)), dtype=cr.float64)
+    y, dy = cr.func.jvp(fn, (a, b), (va, vb))
+    cot = cr.tensor(R.standard_normal(y.shape), dtype=cr.float64)
+    ga, gb = cr.autograd.grad(fn(a, b), (a, b), cot)
+    lhs = float((cot.data * dy.data).sum())
+    rhs = float((ga.data * va.data).sum() + (gb.data * vb.data).sum())
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.data, fn(a, b).data)
