@@ -36,7 +36,8 @@ def ref_conv2d(x, w, b, stride, pads, dilation, groups):
 
 
 def ref_conv1d(x, w, b, stride, pads, dilation, groups):
-    return ref_conv2d(x[:, :, None, :], w[:, :, None, :], b, (1, stride), ((0, 0), pads), (1, dilation), groups)[:, :, 0]
+    y = ref_conv2d(x[:, :, None, :], w[:, :, None, :], b, (1, stride), ((0, 0), pads), (1, dilation), groups)
+    return y[:, :, 0]
 
 
 RNG = np.random.default_rng(0)
