@@ -1,0 +1,228 @@
+"""Custom autograd.Function: gradients by finite differences, ctx behaviour, forward mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import func
+from chainrule.autograd import Function
+from chainrule.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+
+def t64(a, requires_grad=False) -> cr.Tensor:
+    return cr.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+class MyExp(Function):
+    """y = e^x written by hand: saves y, dy/dx = y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+    @staticmethod
+    def jvp(ctx, dx):
+        (y,) = ctx.saved_tensors
+        return dx * y
+
+
+class ScaledMul(Function):
+    """y = alpha · a · b with a Python-number argument alpha (no gradient)."""
+
+    @staticmethod
+    def forward(ctx, a, alpha, b):
+        ctx.save_for_backward(a, b)
+        ctx.alpha = alpha
+        ctx.seen_needs = ctx.needs_input_grad
+        return a * b * alpha
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = g * b * ctx.alpha if ctx.needs_input_grad[0] else None
+        gb = g * a * ctx.alpha if ctx.needs_input_grad[2] else None
+        return ga, None, gb
+
+    @staticmethod
+    def jvp(ctx, da, dalpha, db):
+        a, b = ctx.saved_tensors
+        assert dalpha is None
+        return (da * b + a * db) * ctx.alpha
+
+
+class ClampST(Function):
+    """Clamp to [-1, 1] in the forward pass, identity gradient (straight-through) in the backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(-1.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class WrongJvp(Function):
+    """y = x², with a correct backward but a deliberately wrong jvp (x·dx instead of 2x·dx)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x
+
+    @staticmethod
+    def jvp(ctx, dx):
+        (x,) = ctx.saved_tensors
+        return x * dx
+
+
+def test_custom_exp_values_and_gradcheck_both_modes():
+    x = t64([-0.5, 0.3, 1.2], requires_grad=True)
+    y = MyExp.apply(x)
+    np.testing.assert_allclose(y.detach().numpy(), np.exp(x.data))
+    assert y.requires_grad and y.grad_fn.name == "MyExp"
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(x.data))
+    assert gradcheck(MyExp.apply, (t64([[0.1, -0.4], [0.9, 0.0]], True),), check_forward_ad=True)
+
+
+def test_custom_exp_second_order_through_create_graph():
+    # backward is written with tensor ops, and under create_graph its saved y is the live output,
+    # so d²/dx² e^x = e^x comes out
+    assert gradgradcheck(MyExp.apply, (t64([0.2, -0.7], True),))
+    x = t64([0.4], True)
+    (g,) = cr.autograd.grad(MyExp.apply(x).sum(), x, create_graph=True)
+    (h,) = cr.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), np.exp(0.4))
+
+
+def test_non_tensor_arguments_and_needs_input_grad():
+    a = t64([1.0, 2.0], requires_grad=True)
+    b = t64([3.0, -1.0])
+    y = ScaledMul.apply(a, 2.5, b)
+    np.testing.assert_array_equal(y.detach().numpy(), 2.5 * a.data * b.data)
+    assert y.grad_fn.ctx.seen_needs == (True, False, False)
+    y.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), 2.5 * b.data)
+    assert b.grad is None
+    assert gradcheck(lambda p, q: ScaledMul.apply(p, -0.5, q), (t64([0.3, 1.1], True), t64([2.0, 0.7], True)),
+                     check_forward_ad=True)
+    with cr.no_grad():
+        z = ScaledMul.apply(a, 1.0, b)
+    assert not z.requires_grad and z.grad_fn is None
+
+
+def test_straight_through_clamp():
+    x = t64([-3.0, -0.5, 0.2, 4.0], requires_grad=True)
+    y = ClampST.apply(x)
+    np.testing.assert_array_equal(y.detach().numpy(), [-1.0, -0.5, 0.2, 1.0])
+    (y * t64([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0, 4.0])  # gradient passes straight through
+
+
+def test_custom_function_inside_a_larger_graph_and_func_transforms():
+    x0 = np.array([0.3, -0.2])
+    f = lambda x: (MyExp.apply(x * 2) * x).sum()  # d/dx e^{2x} x = e^{2x}(2x + 1)
+    g = func.grad(f)(t64(x0))
+    np.testing.assert_allclose(g.numpy(), np.exp(2 * x0) * (2 * x0 + 1), rtol=1e-12)
+    _, d = func.jvp(f, (t64(x0),), (t64([1.0, 1.0]),))
+    assert d.item() == pytest.approx(float(np.sum(np.exp(2 * x0) * (2 * x0 + 1))), rel=1e-12)
+
+
+def test_gradcheck_forward_ad_catches_a_wrong_jvp():
+    x = t64([0.5, -1.5], True)
+    assert gradcheck(WrongJvp.apply, (x,))  # reverse mode is right
+    with pytest.raises(GradcheckError, match="forward mode"):
+        gradcheck(WrongJvp.apply, (x,), check_forward_ad=True)
+    assert not gradcheck(WrongJvp.apply, (x,), check_forward_ad=True, raise_exception=False)
+
+
+@pytest.mark.parametrize(
+    "fn, x",
+    [
+        (lambda x: (x.sin() * x.exp()).sum(), [0.3, -1.2, 0.8]),
+        (lambda x: x.tanh() @ x.sigmoid(), [0.1, 0.5, -0.4]),
+        (lambda x: (x.reshape(2, 2) @ x.reshape(2, 2).T).log1p(), [0.2, 0.3, 0.4, 0.5]),
+        (lambda x: x.softmax(0) * x, [1.0, 2.0, -0.5]),
+    ],
+)
+def test_gradcheck_forward_ad_passes_on_smooth_functions(fn, x):
+    assert gradcheck(fn, (t64(x, True),), check_forward_ad=True)
+
+
+def test_function_errors():
+    class Pair(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x, x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    class TooMany(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g
+
+    class NoJvp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    x = t64([1.0], True)
+    with pytest.raises(TypeError, match="single"):
+        Pair.apply(x)
+    with pytest.raises(RuntimeError, match="returned 2 gradients"):
+        TooMany.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match="no forward-mode rule"):
+        func.jvp(NoJvp.apply, (t64([1.0]),), (t64([1.0]),))
+    with pytest.raises(TypeError, match="only Tensors"):
+        class SaveNumber(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(3.0)
+                return x
+
+        SaveNumber.apply(x)
+    with pytest.raises(RuntimeError, match="apply"):
+        MyExp()
+
+
+def test_mark_non_differentiable():
+    class ArgmaxMask(Function):
+        @staticmethod
+        def forward(ctx, x):
+            out = (x == x.max()).to(x.dtype)
+            ctx.mark_non_differentiable(out)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            return None
+
+    y = ArgmaxMask.apply(t64([1.0, 3.0, 2.0], True))
+    np.testing.assert_array_equal(y.numpy(), [0.0, 1.0, 0.0])
+    assert not y.requires_grad
