@@ -402,6 +402,19 @@ def test_retain_grad_and_hooks():
     np.testing.assert_array_equal(x.grad.numpy(), 10 * 3 * 2 * h.data)
 
 
+def test_leaf_hook_sees_the_whole_gradient_once():
+    """A leaf used twice: its hook is called once, with the sum (as PyTorch)."""
+    x = leaf([1.0, 2.0])
+    calls = []
+    x.register_hook(lambda g: calls.append(g.tolist()))
+    (x * 2 + x * 3).sum().backward()
+    assert calls == [[5.0, 5.0]] and x.grad.tolist() == [5.0, 5.0]
+    w = leaf([1.0])
+    w.register_hook(lambda g: g / g.abs())  # a non-linear hook: normalise the total
+    (w * 2 + w * 3).sum().backward()
+    assert w.grad.item() == 1.0
+
+
 def test_hook_handle_remove():
     x = leaf([1.0])
     handle = x.register_hook(lambda g: g * 0)

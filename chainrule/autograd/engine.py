@@ -208,8 +208,13 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
 
 
 def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool) -> None:
-    """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly."""
+    """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly.
+
+    A leaf's contributions are summed first and delivered once at the end, so that
+    its hooks see the whole gradient (as in PyTorch), not one part per use.
+    """
     anomaly = STATE.anomaly
+    leaves: dict = {}  # leaf -> its summed gradient (tensors hash by identity)
     while ready:
         t = ready.pop()
         g = t._gbuf
@@ -241,13 +246,16 @@ def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: 
             if gp.dtype != p.data.dtype:
                 gp = m.astype(gp, p.data.dtype)
             if p._op is None:
-                _deliver_leaf(p, gp, create_graph, capture, accumulate)
+                prev = leaves.get(p)
+                leaves[p] = gp if prev is None else prev + gp
                 continue
             buf = p._gbuf
             p._gbuf = gp if buf is None else buf + gp
             p._pend -= 1
             if p._pend == 0:
                 ready.append(p)
+    for p, gp in leaves.items():
+        _deliver_leaf(p, gp, create_graph, capture, accumulate)
 
 
 def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
