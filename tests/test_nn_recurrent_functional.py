@@ -306,3 +306,15 @@ def test_sequence_errors():
         F.lstm(t64(np.zeros((2, 1, 3))), None, ps, bidirectional=True)
     with pytest.raises(ValueError, match="3-D input"):
         F.lstm(t64(np.zeros((2, 3))), None, ps)
+
+
+def test_no_grad_forward_matches_and_records_nothing():
+    rng = np.random.default_rng(13)
+    ps = [t64(p, True) for p in make_params(rng, "lstm", 2, 3, 2, 2)]
+    x = t64(rng.standard_normal((4, 2, 2)))
+    with_grad = F.lstm(x, None, ps, num_layers=2, bidirectional=True)
+    with cr.no_grad():
+        without = F.lstm(x, None, ps, num_layers=2, bidirectional=True)
+    for a, b in zip(with_grad, without):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert not b.requires_grad

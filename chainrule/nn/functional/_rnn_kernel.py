@@ -58,13 +58,14 @@ def _sigmoid_(z: np.ndarray) -> np.ndarray:
 class _Sequence(Primitive):
     """Shared bookkeeping: time order, the saved activations, stacking of h_{t-1}."""
 
-    __slots__ = ("reverse", "has_bias", "saved")
+    __slots__ = ("reverse", "has_bias", "saved", "keep")
     n_states = 1  # h (and c for the LSTM)
 
     def __init__(self, reverse: bool = False, has_bias: bool = True) -> None:
         self.reverse = reverse
         self.has_bias = has_bias
         self.saved = None
+        self.keep = True  # False: no backward will follow (no_grad / eval), skip what only it needs
 
     def _order(self, T: int) -> range:
         return range(T - 1, -1, -1) if self.reverse else range(T)
@@ -184,7 +185,8 @@ class LSTMSequence(_Sequence):
         P = P.reshape(4 * H, T, N)
         w_rec = w_hh[perm] * scale  # (4H, H)
         acts = np.empty((T, 4 * H, N), dtype=dt)  # gate activations [i f o g]ᵀ per step
-        deriv = np.empty((T, 4 * H, N), dtype=dt)  # d gate / d pre-activation
+        keep = self.keep
+        deriv = np.empty((T if keep else 0, 4 * H, N), dtype=dt)  # d gate / d pre-activation
         hs = np.empty((T, H, N), dtype=dt)
         cs = np.empty((T, H, N), dtype=dt)
         tcs = np.empty((T, H, N), dtype=dt)
@@ -196,10 +198,11 @@ class LSTMSequence(_Sequence):
             np.matmul(w_rec, h, out=z)
             z += P[:, t]
             np.tanh(z, out=z)  # u
-            d = deriv[t]
-            np.multiply(z, z, out=d)
-            np.subtract(1.0, d, out=d)
-            d[:H3] *= 0.25
+            if keep:
+                d = deriv[t]
+                np.multiply(z, z, out=d)
+                np.subtract(1.0, d, out=d)
+                d[:H3] *= 0.25
             sg = z[:H3]
             sg *= 0.5
             sg += 0.5
@@ -216,7 +219,7 @@ class LSTMSequence(_Sequence):
         out = np.empty((T + 1, N, H), dtype=dt)
         out[:T] = hs.transpose(0, 2, 1)
         out[T] = c.T
-        self.saved = (acts, deriv, cs, tcs)
+        self.saved = (acts, deriv, cs, tcs) if keep else None
         return out
 
     def vjp(self, m, need, g, y, *xs):

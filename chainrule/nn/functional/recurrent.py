@@ -185,6 +185,7 @@ def _layer_fused(mode: str, x: Tensor, states: list, ws: list, reverse: bool) ->
         op = K.GRUSequence(reverse, has_bias)
     else:
         op = K.RNNSequence(reverse, has_bias, "relu" if mode == "RNN_RELU" else "tanh")
+    op.keep = STATE.enabled and any(t.requires_grad for t in (x, *states, *ws))
     y = apply(op, x, *states, *ws)
     last = 0 if reverse else T - 1
     if mode == "LSTM":
