@@ -258,13 +258,21 @@ def test_fused_gradients_match_composed_float32():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_fused_double_backward_raises_clear_error():
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+def test_fused_double_backward_by_composed_fallback(mode):
+    """create_graph=True through the fused kernel: its vjp rebuilds the layer from the cells."""
     rng = np.random.default_rng(9)
-    ps = [t64(p, True) for p in make_params(rng, "lstm", 2, 2, 1, 1)]
-    x = t64(rng.standard_normal((2, 1, 2)), True)
-    out, _, _ = F.lstm(x, None, ps)
-    with pytest.raises(NotImplementedError, match="double backward"):
-        cr.autograd.grad(out.sum(), [x], create_graph=True)
+    ps = [t64(p, True) for p in make_params(rng, mode, 1, 2, 1, 2)]
+    x = t64(rng.standard_normal((2, 1, 1)), True)
+    h0 = t64(rng.standard_normal((2, 1, 2)), True)
+
+    def fn(x, h0, w):
+        hx = (h0, h0 * 0.5) if mode == "lstm" else h0
+        res = run(mode, x, hx if mode != "lstm" else hx[0], hx[1] if mode == "lstm" else None,
+                  [w, *ps[1:]], bidirectional=True)
+        return res[0]
+
+    assert gradgradcheck(fn, (x, h0, ps[0]))
 
 
 def test_composed_sequence_supports_double_backward():

@@ -27,10 +27,12 @@ Outputs (one array per primitive; the layer functions slice it):
 
 The last hidden state h_n is output[T-1] (output[0] when ``reverse``).
 
-Double backward (``create_graph=True``) through these primitives is not
-supported: their ``vjp`` raises ``NotImplementedError``.  The cells
-(``lstm_cell``, ``gru_cell``, ``rnn_*_cell``) are compositions of Tensor ops and
-support it; so does ``chainrule.nn.functional.lstm(..., fused=False)``.
+Double backward (``create_graph=True``): the NumPy loop cannot be recorded, so
+when the backward pass is recorded the ``vjp`` falls back to a composed
+implementation: it rebuilds the layer from the cells (Tensor ops) on the inputs
+and differentiates that graph with every step recorded (slow, but exact and
+differentiable again).  Forward mode (``jvp``) is not implemented here; the layer
+functions use the composed cells when forward mode is active.
 """
 
 from __future__ import annotations
@@ -39,11 +41,50 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive
 
-_DOUBLE_BACKWARD_MSG = (
-    "{name}: double backward (create_graph=True) through the fused {kind} sequence kernel is "
-    "not supported; build the layer with the composed cells instead "
-    "(chainrule.nn.functional.{kind_lower}(..., fused=False) or the {kind}Cell in a loop)"
-)
+
+def _local_vjp(out, g, stops, need) -> tuple:
+    """vᵀ ∂out/∂stops on a freshly built graph, recorded (TensorMath), not walking past ``stops``.
+
+    A small reverse walk of its own (the engine's walk is in progress when this runs):
+    topological order of the nodes between ``out`` and the ``stops`` by an iterative
+    depth-first search, then each node's vjp in reverse order, adjoints summed per tensor.
+    """
+    from chainrule.ops.tensor_math import TensorMath as M
+
+    stop_ids = {id(s) for s in stops}
+    order: list = []
+    seen: set = set()
+    stack = [(out, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen or id(t) in stop_ids or t._op is None or not t.requires_grad:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        stack.extend((p, False) for p in t._parents)
+    adj = {id(out): g}
+    for t in reversed(order):
+        gt = adj.pop(id(t), None)
+        if gt is None:
+            continue
+        for p, gp in zip(t._parents, t._op.vjp(M, t._need, gt, t, *t._parents)):
+            if gp is None or not p.requires_grad:
+                continue
+            if tuple(gp.shape) != tuple(p.shape):
+                gp = M.sum_to(gp, p.shape)
+            if gp.dtype != p.dtype:
+                gp = M.astype(gp, p.dtype)
+            adj[id(p)] = gp if id(p) not in adj else adj[id(p)] + gp
+    res = []
+    for s, n in zip(stops, need):
+        if not n:
+            res.append(None)
+        else:
+            res.append(adj[id(s)] if id(s) in adj else M.zeros_like(s))
+    return tuple(res)
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -117,12 +158,25 @@ class _Sequence(Primitive):
             out.append(d_hh.sum(axis=0) if need[k + 3] else None)
         return out
 
-    def _check_first_order(self, m) -> None:
-        if m.is_tensor:
-            kind = self.kind
-            raise NotImplementedError(
-                _DOUBLE_BACKWARD_MSG.format(name=self.name, kind=kind, kind_lower=kind.lower())
-            )
+    def _mode(self) -> str:
+        return self.kind
+
+    def _vjp_recorded(self, need, g, xs):
+        """The vjp when the backward pass is recorded (create_graph=True, double backward).
+
+        The NumPy time loop cannot be differentiated again, so the layer is rebuilt from
+        the composed cells on the (Tensor) inputs and that graph is differentiated locally,
+        with every step recorded: the gradients come out as differentiable Tensors.
+        """
+        from chainrule.nn.functional.recurrent import _layer_composed
+        from chainrule.ops import shape as sh
+
+        x, states, w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        ws = [w_ih, w_hh] + ([b_ih, b_hh] if self.has_bias else [])
+        out, finals = _layer_composed(self._mode(), x, list(states), ws, self.reverse)
+        if self.n_states == 2:
+            out = sh.cat([out, sh.unsqueeze(finals[1], 0)], 0)
+        return _local_vjp(out, g, xs, need)
 
     def jvp(self, m, dxs, y, *xs):
         raise NotImplementedError(
@@ -223,7 +277,8 @@ class LSTMSequence(_Sequence):
         return out
 
     def vjp(self, m, need, g, y, *xs):
-        self._check_first_order(m)
+        if m.is_tensor:
+            return self._vjp_recorded(need, g, xs)
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         acts, deriv, cs, tcs = self.saved
         T, N, I = x.shape
@@ -336,7 +391,8 @@ class GRUSequence(_Sequence):
         return out
 
     def vjp(self, m, need, g, y, *xs):
-        self._check_first_order(m)
+        if m.is_tensor:
+            return self._vjp_recorded(need, g, xs)
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         act, hw_n = self.saved
         T, N, _ = x.shape
@@ -397,6 +453,9 @@ class RNNSequence(_Sequence):
         super().__init__(reverse, has_bias)
         self.relu = nonlinearity == "relu"
 
+    def _mode(self) -> str:
+        return "RNN_RELU" if self.relu else "RNN_TANH"
+
     def forward(self, *xs):
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         T = x.shape[0]
@@ -414,7 +473,8 @@ class RNNSequence(_Sequence):
         return out
 
     def vjp(self, m, need, g, y, *xs):
-        self._check_first_order(m)
+        if m.is_tensor:
+            return self._vjp_recorded(need, g, xs)
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         T, N, _ = x.shape
         H = h0.shape[-1]
