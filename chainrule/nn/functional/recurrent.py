@@ -288,8 +288,8 @@ _SEQ_DOC = """
     ``_flat_weights``.  Layer k > 0 reads the concatenated outputs of layer k-1
     (in = D·H), with dropout(p=``dropout``) between layers when ``train``.
     ``fused`` (default: on unless forward-mode AD is active) runs each layer and
-    direction as one fused primitive (fast; no double backward); ``fused=False``
-    composes the cells step by step (slower; supports create_graph).
+    direction as one fused primitive (fast; double backward by a recorded
+    recomputation); ``fused=False`` composes the cells step by step.
 """
 
 

@@ -15,8 +15,8 @@ PyTorch's names, constructor arguments, defaults and parameter layout, so that a
 
 The equations are in ``chainrule.nn.functional.recurrent``.  The sequence layers
 run each layer and direction as one fused primitive (backprop through time in
-NumPy); double backward through them is not supported (NotImplementedError) —
-the cells, which are plain Tensor compositions, support it.
+NumPy); double backward through them works by a slower recorded recomputation
+from the cells (see ``chainrule.nn.functional._rnn_kernel``).
 """
 
 from __future__ import annotations
