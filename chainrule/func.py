@@ -19,8 +19,10 @@
     func.hessian(f)(cr.tensor([1.0, 2.0]))       # diag(6x) = [[6, 0], [0, 12]]
 
 Transforms compose: ``grad(grad(f))`` differentiates a differentiated function
-(the inner backward pass is recorded when its input itself requires grad or
-carries a tangent).  Forward mode cannot be nested inside forward mode (one
+(the inner backward pass is recorded when its input itself requires grad,
+carries a tangent, or the function uses outside tensors that require grad,
+such as model parameters: the derivative then stays differentiable with
+respect to them).  Forward mode cannot be nested inside forward mode (one
 tangent per tensor): use ``hessian``/``jacfwd(jacrev(f))`` rather than
 ``jacfwd(jacfwd(f))``.
 """
@@ -71,6 +73,31 @@ def _check_diff_tensor(x: Any, who: str, where: str) -> None:
 def _needs_graph(xs: Sequence[Tensor]) -> bool:
     """Record the backward pass when an outer transform will differentiate it again."""
     return STATE.forward_depth > 0 or any(x.requires_grad for x in xs)
+
+
+def _closes_over_grad_leaves(outs: Sequence[Tensor], inputs: Sequence[Tensor]) -> bool:
+    """True if the graph of ``outs`` reaches a leaf that requires grad other than ``inputs``.
+
+    That happens when the function uses tensors from outside (model parameters
+    with ``requires_grad``): as in ``torch.func``, the derivative is then
+    recorded so that it stays differentiable with respect to them.
+    """
+    if not STATE.enabled:
+        return False
+    own = {id(x) for x in inputs}
+    seen: set = set()
+    stack = [o for o in outs if o.requires_grad]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or id(t) in own:
+            continue
+        seen.add(id(t))
+        if t._op is None:
+            if t.requires_grad:
+                return True
+            continue
+        stack.extend(p for p in t._parents or () if p.requires_grad)
+    return False
 
 
 def _track_input(x: Tensor) -> Tensor:
@@ -145,6 +172,7 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
                 f"grad: the function must return a one-element (scalar) Tensor, got {shape}; "
                 "use jacrev/vjp for other outputs"
             )
+        nested = nested or _closes_over_grad_leaves([out], inputs)
         if out.requires_grad:
             with enable_grad():
                 gs = _autograd_grad(out, inputs, create_graph=nested, allow_unused=True)
@@ -192,6 +220,7 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
         res = func(*inputs)
     out, aux = _split_aux(res, has_aux, "vjp")
     outs, is_tuple = _outputs_list(out, "vjp")
+    nested = nested or _closes_over_grad_leaves(outs, inputs)
 
     def vjp_fn(*cotangents: Any) -> tuple:
         if len(cotangents) == 1 and is_tuple and isinstance(cotangents[0], (tuple, list)):
@@ -272,6 +301,7 @@ def jacrev(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> C
             res = func(*args, **kwargs)
         out, aux = _split_aux(res, has_aux, "jacrev")
         outs, is_tuple = _outputs_list(out, "jacrev")
+        nested = nested or _closes_over_grad_leaves(outs, inputs)
         jac = _jacobian_rows(outs, inputs, nested)
         jac = [[_maybe_detach(j, nested) for j in row] for row in jac]
         per_out = [row[0] if isinstance(argnums, int) else tuple(row) for row in jac]

@@ -95,6 +95,19 @@ def test_grad_through_a_tensor_that_requires_grad_keeps_outer_graph():
     np.testing.assert_allclose(x.grad.numpy(), 6 * x.data)
 
 
+def test_grad_stays_differentiable_in_closed_over_parameters():
+    # g(x) = d/dx sum (w x)² = 2 w² x;  d/dw sum g = 4 w x  (w is a parameter the function closes over)
+    w = t64([1.5, -0.5], requires_grad=True)
+    x = t64([2.0, 3.0])
+    g = func.grad(lambda v: ((w * v) ** 2).sum())(x)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * w.data**2 * x.data)
+    assert g.requires_grad
+    g.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 4 * w.data * x.data)
+    with cr.no_grad():  # no outer graph wanted: a plain result
+        assert not func.grad(lambda v: ((w * v) ** 2).sum())(x).requires_grad
+
+
 # ---------------------------------------------------------------- vjp
 def test_vjp_matches_transposed_jacobian():
     A = RNG.standard_normal((3, 4))
