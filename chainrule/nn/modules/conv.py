@@ -1,0 +1,157 @@
+"""Convolution layers: Conv1d, Conv2d and CausalConv1d.
+
+PyTorch's constructor arguments, attributes and parameter layout:
+
+* ``weight`` (out_channels, in_channels / groups, *kernel_size), ``bias`` (out_channels,) or None;
+* both start as U(-1/√fan_in, 1/√fan_in) with fan_in = in_channels / groups · Π kernel_size
+  (PyTorch's kaiming_uniform_(a=√5), which works out to that bound);
+* attributes ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``,
+  ``padding``, ``dilation``, ``groups`` (tuples like PyTorch's), used by
+  layer statistics: a conv layer with I input and J output channels, a K×K
+  kernel and a W×H output has K²·I·J/groups weights, W·H·J output units and
+  W·H·K²·I·J/groups connections (the notes' table, with groups).
+
+Only ``padding_mode='zeros'`` is supported.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.nn.functional.conv import conv_nd, ntuple, resolve_padding
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+
+__all__ = ["CausalConv1d", "Conv1d", "Conv2d"]
+
+
+class _ConvNd(Module):
+    """Shared constructor and initialisation of Conv1d / Conv2d (d spatial dims)."""
+
+    _d = 2
+    _layer = "Conv"
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        d, name = self._d, self._layer
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) "
+                             f"and out_channels ({out_channels})")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel_size = ntuple(kernel_size, d, name, "kernel_size")
+        self.stride = ntuple(stride, d, name, "stride")
+        self.dilation = ntuple(dilation, d, name, "dilation")
+        self.padding = padding if isinstance(padding, str) else ntuple(padding, d, name, "padding")
+        self._pads = resolve_padding(padding, d, self.kernel_size, self.dilation, self.stride, name)
+        self.groups = int(groups)
+        self.padding_mode = padding_mode
+        self.transposed = False
+        self.output_padding = (0,) * d
+        dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(Tensor(np.empty(shape, dtype=dt)))
+        if bias:
+            self.bias = Parameter(Tensor(np.empty(self.out_channels, dtype=dt)))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight, bias ~ U(-1/√fan_in, 1/√fan_in), fan_in = in_channels / groups · Π kernel_size."""
+        fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        rng = default_generator()
+        w = self.weight.data
+        w[...] = rng.uniform(-bound, bound, w.shape)
+        if self.bias is not None:
+            self.bias.data[...] = rng.uniform(-bound, bound, self.bias.data.shape)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return conv_nd(input, self.weight, self.bias, self.stride, self._pads, self.dilation, self.groups,
+                       self._d, self._layer)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._d:
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,) * self._d:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution: (N, C_in, L) -> (N, C_out, L_out), L_out = (L + 2 pad - δ (k - 1) - 1) // s + 1.
+
+    weight (C_out, C_in / groups, k), bias (C_out,).  ``padding``: int, 'same' or 'valid'.
+    """
+
+    _d = 1
+    _layer = "Conv1d"
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution: (N, C_in, H, W) -> (N, C_out, H_out, W_out),
+    H_out = (H + 2 pad - δ (kh - 1) - 1) // s + 1 (the notes' (H - K + 2 pad)/s + 1), same for W.
+
+    weight (C_out, C_in / groups, kh, kw), bias (C_out,).  ``padding``: int, pair, 'same' or 'valid'.
+    """
+
+    _d = 2
+    _layer = "Conv2d"
+
+
+class CausalConv1d(Conv1d):
+    """Causal (optionally dilated) 1-D convolution for autoregressive sequence models (a chainrule layer).
+
+    Pads δ (k - 1) zeros on the left only, so (N, C_in, L) -> (N, C_out, L) and
+    the output at time t depends only on inputs at t, t - δ, ..., t - δ (k - 1):
+    the notes' causal convolution ("each prediction only depends on earlier
+    inputs").  Stacking layers with dilations 1, 2, 4, ... grows the receptive
+    field exponentially (the notes' dilated convolutions): 1 + Σ_l δ_l (k - 1).
+    """
+
+    _layer = "CausalConv1d"
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, 1, 0, dilation, groups, bias, "zeros",
+                         device, dtype)
+        self.causal_padding = self.dilation[0] * (self.kernel_size[0] - 1)
+        self._pads = ((self.causal_padding, 0),)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", causal_padding={self.causal_padding}"

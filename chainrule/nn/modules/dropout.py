@@ -1,0 +1,50 @@
+"""Dropout layers: Dropout, Dropout1d, Dropout2d (inverted dropout; identity in eval mode).
+
+In training each unit (Dropout) or each whole channel (Dropout1d/2d) is kept
+with probability 1 - p and scaled by 1/(1 - p); ``model.eval()`` turns them off.
+"""
+
+from __future__ import annotations
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional import dropout as D
+from chainrule.nn.module import Module
+
+__all__ = ["Dropout", "Dropout1d", "Dropout2d"]
+
+
+class _DropoutNd(Module):
+    _layer = "Dropout"
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        self.p = D._check_p(p, self._layer)
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """y = x · mask / (1 - p), mask_i ~ Bernoulli(1 - p), in training; y = x in eval."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return D.dropout(input, self.p, self.training)
+
+
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of (N, C, L) inputs in training."""
+
+    _layer = "Dropout1d"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return D.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole feature maps of (N, C, H, W) inputs in training."""
+
+    _layer = "Dropout2d"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return D.dropout2d(input, self.p, self.training)
