@@ -143,6 +143,40 @@ def test_custom_function_inside_a_larger_graph_and_func_transforms():
     assert d.item() == pytest.approx(float(np.sum(np.exp(2 * x0) * (2 * x0 + 1))), rel=1e-12)
 
 
+def test_forward_mode_uses_only_the_custom_jvp():
+    # the user's forward runs without tangents: an op inside it without a forward-mode rule is fine
+    from chainrule.autograd.primitive import Primitive, apply
+
+    class Twice(Primitive):  # a primitive with no jvp rule
+        name = "twice"
+
+        def forward(self, x):
+            return 2 * x
+
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return apply(Twice(), x)
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+        @staticmethod
+        def jvp(ctx, dx):
+            return 2 * dx
+
+    _, d = func.jvp(Double.apply, (t64([1.0, 3.0]),), (t64([0.5, -1.0]),))
+    np.testing.assert_array_equal(d.numpy(), [1.0, -2.0])
+
+
+def test_hessian_through_a_custom_function():
+    # forward-over-reverse runs the tangent through the user's backward: d²/dx² sum e^x = diag(e^x)
+    x0 = np.array([0.3, -0.6])
+    H = func.hessian(lambda x: MyExp.apply(x).sum())(t64(x0))
+    np.testing.assert_allclose(H.numpy(), np.diag(np.exp(x0)), rtol=1e-12)
+
+
 def test_gradcheck_forward_ad_catches_a_wrong_jvp():
     x = t64([0.5, -1.5], True)
     assert gradcheck(WrongJvp.apply, (x,))  # reverse mode is right

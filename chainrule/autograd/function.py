@@ -197,8 +197,17 @@ class Function:
         ctx = FunctionCtx(
             tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args)
         )
-        with no_grad():
-            out = cls.forward(ctx, *args)
+        # The user's forward is one opaque op: no graph inside it, and no forward-mode
+        # tangents either (the node's jvp, i.e. the user's jvp, gives the output tangent).
+        depth = STATE.forward_depth
+        STATE.forward_depth = 0
+        STATE.refresh()
+        try:
+            with no_grad():
+                out = cls.forward(ctx, *args)
+        finally:
+            STATE.forward_depth = depth
+            STATE.refresh()
         if isinstance(out, (tuple, list)):
             raise TypeError(
                 f"Function {cls.__name__}.forward returned a {type(out).__name__}; only a single "
