@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "categorical": None,
     "model": None,  # cnn for image data, mlp otherwise
     "hidden": [64],
-    "channels": [16, 32],
+    "channels": [32, 64],
     "activation": "relu",
     "dropout": 0.0,
     "batch_norm": False,
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.9,
     "weight_decay": 0.0,
     "schedule": "cosine",
-    "epochs": 15,
+    "epochs": 20,
     "batch_size": 64,
     "seed": 0,
     "val_size": 0.15,
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_argument_group("model")
     g.add_argument("--model", default=S, help="mlp or cnn (default: cnn for images, mlp otherwise)")
     g.add_argument("--hidden", type=_ints, default=S, help="MLP hidden widths, e.g. 64,32 (default 64)")
-    g.add_argument("--channels", type=_ints, default=S, help="CNN channels per block (default 16,32)")
+    g.add_argument("--channels", type=_ints, default=S, help="CNN channels per block (default 32,64)")
     g.add_argument("--activation", default=S, help="relu (default), tanh, sigmoid, leaky_relu, elu, gelu")
     g.add_argument("--dropout", type=float, default=S, help="dropout probability (default 0)")
     g.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=S, help="add batch normalisation")
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--momentum", type=float, default=S, help="SGD momentum (default 0.9)")
     g.add_argument("--weight-decay", dest="weight_decay", type=float, default=S, help="L2 weight decay (default 0)")
     g.add_argument("--schedule", default=S, choices=SCHEDULES, help="learning-rate schedule per epoch (default cosine)")
-    g.add_argument("--epochs", type=int, default=S, help="default 15")
+    g.add_argument("--epochs", type=int, default=S, help="default 20")
     g.add_argument("--batch-size", dest="batch_size", type=int, default=S, help="mini-batch size (default 64)")
     g.add_argument("--patience", type=int, default=S, help="early-stopping patience on val_loss (default 0: off)")
     g.add_argument("--grad-clip", dest="grad_clip", type=float, default=S, help="clip the gradient norm to this")

@@ -302,7 +302,7 @@ class Trainer:
         self.epoch = epoch
         self.history.append(logs)
         if bar is not None:
-            bar.set_postfix_str(_fmt(logs), refresh=True)
+            bar.set_postfix_str(_fmt(logs), refresh=False)
             bar.close()
         elif self.verbose >= 2:
             self.log(f"epoch {epoch}/{epochs} " + _fmt(logs))
