@@ -360,57 +360,86 @@ class GRUSequence(_Sequence):
     name = "gru_sequence"
     kind = "GRU"
 
+    # Feature-major like the LSTM kernel: states hᵀ (H, N), gate blocks (3H, N) contiguous.
+    # b_hr, b_hz are added on the input side (they are plain sums there); b_hn stays inside
+    # r ⊙ (W_hn h + b_hn).  σ(a) = (1 + tanh(a/2)) / 2 with the r, z rows pre-scaled by 1/2.
+
     def forward(self, *xs):
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        T, N, _ = x.shape
+        T, N, I = x.shape
         H = h0.shape[-1]
-        xw = self._input_projection(x, w_ih, b_ih)
-        hw_n = np.empty((T, N, H), dtype=xw.dtype)
-        out = np.empty((T, N, H), dtype=xw.dtype)
-        w_hhT = w_hh.T
-        h = h0
+        H2 = 2 * H
+        dt = np.result_type(x, w_ih)
+        scale = np.ones((3 * H, 1), dtype=dt)
+        scale[:H2] = 0.5
+        P = (w_ih * scale) @ x.reshape(T * N, I).T  # (3H, T·N) input projections
+        if b_ih is not None:
+            b = b_ih.astype(dt, copy=True)
+            b[:H2] += b_hh[:H2]
+            P += b[:, None] * scale
+        P = P.reshape(3 * H, T, N)
+        b_hn = None if b_hh is None else b_hh[H2:].astype(dt)[:, None]
+        w_rec = w_hh * scale
+        acts = np.empty((T, 3 * H, N), dtype=dt)  # [r z n]ᵀ per step
+        hw_n = np.empty((T, H, N), dtype=dt)  # W_hn h_{t-1} + b_hn
+        hs = np.empty((T, H, N), dtype=dt)
+        rec = np.empty((3 * H, N), dtype=dt)
+        h = np.ascontiguousarray(h0.T, dtype=dt)
         for t in self._order(T):
-            a = xw[t]  # becomes [r, z, n] in place
-            hw = h @ w_hhT
-            if b_hh is not None:
-                hw += b_hh
-            rz = a[:, : 2 * H]
-            rz += hw[:, : 2 * H]
-            _sigmoid_(rz)
-            hw_n[t] = hw[:, 2 * H :]
-            n = a[:, 2 * H :]
-            n += a[:, :H] * hw[:, 2 * H :]
+            a = acts[t]
+            np.matmul(w_rec, h, out=rec)
+            rz = a[:H2]
+            np.add(rec[:H2], P[:H2, t], out=rz)
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            hn = hw_n[t]
+            if b_hn is not None:
+                np.add(rec[H2:], b_hn, out=hn)
+            else:
+                hn[...] = rec[H2:]
+            n = a[H2:]
+            np.multiply(a[:H], hn, out=n)
+            n += P[H2:, t]
             np.tanh(n, out=n)
             # h = n + z ⊙ (h_prev - n)
-            h_t = out[t]
+            h_t = hs[t]
             np.subtract(h, n, out=h_t)
-            h_t *= a[:, H : 2 * H]
+            h_t *= a[H:H2]
             h_t += n
             h = h_t
-        self.saved = (xw, hw_n)
-        return out
+        self.saved = (acts, hw_n, hs)
+        return np.ascontiguousarray(hs.transpose(0, 2, 1))
 
     def vjp(self, m, need, g, y, *xs):
         if m.is_tensor:
             return self._vjp_recorded(need, g, xs)
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        act, hw_n = self.saved
-        T, N, _ = x.shape
+        acts, hw_n, hs = self.saved
+        T, N, I = x.shape
         H = h0.shape[-1]
-        d_in = np.empty_like(act)
-        d_hh = np.empty_like(act)
-        dh_next = np.zeros((N, H), dtype=act.dtype)
-        dh = np.empty((N, H), dtype=act.dtype)
-        tmp = np.empty((N, H), dtype=act.dtype)
+        H2 = 2 * H
+        dt = acts.dtype
+        w_hhT = np.ascontiguousarray(w_hh.T, dtype=dt)  # (H, 3H)
+        gT = np.ascontiguousarray(g.transpose(0, 2, 1), dtype=dt)  # (T, H, N)
+        h0T = np.ascontiguousarray(h0.T, dtype=dt)
+        d_in = np.empty_like(acts)  # adjoint of W_ih x + b_ih (per step, [r z n])
+        d_hh = np.empty_like(acts)  # adjoint of W_hh h + b_hh
+        dh_next = np.zeros((H, N), dtype=dt)
+        dh = np.empty((H, N), dtype=dt)
+        tmp = np.empty((H, N), dtype=dt)
         order = self._order(T)
         first = order[0]
         for t in reversed(order):
-            a = act[t]
-            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-            h_prev = h0 if t == first else (y[t + 1] if self.reverse else y[t - 1])
-            np.add(g[t], dh_next, out=dh)
-            di, dhh = d_in[t], d_hh[t]
-            dr, dzz, dn = di[:, :H], di[:, H : 2 * H], di[:, 2 * H :]
+            a = acts[t]
+            r, z, n = a[:H], a[H:H2], a[H2:]
+            if t == first:
+                h_prev = h0T
+            else:
+                h_prev = hs[t + 1] if self.reverse else hs[t - 1]
+            np.add(gT[t], dh_next, out=dh)
+            di, dk = d_in[t], d_hh[t]
+            dr, dzz, dn = di[:H], di[H:H2], di[H2:]
             # δn_pre = dh ⊙ (1 - z) ⊙ (1 - n²)
             np.multiply(n, n, out=tmp)
             np.subtract(1.0, tmp, out=tmp)
@@ -427,14 +456,22 @@ class GRUSequence(_Sequence):
             tmp *= r
             tmp *= hw_n[t]
             np.multiply(dn, tmp, out=dr)
-            dhh[:, : 2 * H] = di[:, : 2 * H]
-            np.multiply(dn, r, out=dhh[:, 2 * H :])
-            # dh_{t-1} = dh ⊙ z + [δr δz δn⊙r] W_hh
-            dh_next = dhh @ w_hh
-            dh_next += dh * z
-        hprev = self._stack_prev(y, h0) if need[3] else y
-        grads = self._weight_grads(need, d_in, d_hh, x, hprev, w_ih)
-        return (grads[0], dh_next if need[1] else None, *grads[1:])
+            dk[:H2] = di[:H2]
+            np.multiply(dn, r, out=dk[H2:])
+            # dh_{t-1} = dh ⊙ z + W_hhᵀ [δr δz δn⊙r]
+            np.matmul(w_hhT, dk, out=dh_next)
+            np.multiply(dh, z, out=tmp)
+            dh_next += tmp
+        mi = d_in.transpose(1, 0, 2).reshape(3 * H, T * N)
+        mh = d_hh.transpose(1, 0, 2).reshape(3 * H, T * N)
+        x2 = x.reshape(T * N, I)
+        gx = (mi.T @ w_ih).reshape(T, N, I) if need[0] else None
+        gw_ih = mi @ x2 if need[2] else None
+        gw_hh = mh @ self._stack_prev(y, h0).reshape(T * N, H) if need[3] else None
+        grads = [gx, dh_next.T if need[1] else None, gw_ih, gw_hh]
+        if self.has_bias:
+            grads += [mi.sum(axis=1) if need[4] else None, mh.sum(axis=1) if need[5] else None]
+        return tuple(grads)
 
 
 class RNNSequence(_Sequence):
