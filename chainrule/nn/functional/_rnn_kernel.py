@@ -87,6 +87,22 @@ def _local_vjp(out, g, stops, need) -> tuple:
     return tuple(res)
 
 
+def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
+    """W x_t + b for every step, feature-major: (T, G·H, N) from x (T, N, I), w (G·H, I), b (G·H,).
+
+    One batched matmul; the bias rides along as an extra input row of ones.
+    """
+    T, N, I = x.shape
+    k = I if b is None else I + 1
+    xa = np.empty((T, k, N), dtype=dt)
+    xa[:, :I] = x.transpose(0, 2, 1)
+    wa = w.astype(dt, copy=False)
+    if b is not None:
+        xa[:, I] = 1.0
+        wa = np.concatenate([wa, np.asarray(b, dtype=dt)[:, None]], axis=1)
+    return np.matmul(wa, xa)
+
+
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
     """In place: σ(z) = (1 + tanh(z/2)) / 2  (no overflow for any z)."""
     z *= 0.5
@@ -232,13 +248,12 @@ class LSTMSequence(_Sequence):
         perm = self._perm(H)
         scale = np.ones((4 * H, 1), dtype=dt)
         scale[:H3] = 0.5
-        # input projections of all time steps at once, feature-major: P (4H, T, N)
-        P = (w_ih[perm] * scale) @ x.reshape(T * N, I).T
-        if b_ih is not None:
-            P += (b_ih + b_hh)[perm][:, None] * scale
-        P = P.reshape(4 * H, T, N)
+        # input projections of all steps, feature-major, (T, 4H, N): they become, in place,
+        # the gate activations [i f o g]ᵀ of each step
+        bias = None if b_ih is None else (b_ih + b_hh)[perm] * scale[:, 0]
+        acts = _project_fm(x, w_ih[perm] * scale, bias, dt)
         w_rec = w_hh[perm] * scale  # (4H, H)
-        acts = np.empty((T, 4 * H, N), dtype=dt)  # gate activations [i f o g]ᵀ per step
+        rec = np.empty((4 * H, N), dtype=dt)
         keep = self.keep
         deriv = np.empty((T if keep else 0, 4 * H, N), dtype=dt)  # d gate / d pre-activation
         hs = np.empty((T, H, N), dtype=dt)
@@ -249,8 +264,8 @@ class LSTMSequence(_Sequence):
         c = np.ascontiguousarray(c0.T, dtype=dt)
         for t in self._order(T):
             z = acts[t]
-            np.matmul(w_rec, h, out=z)
-            z += P[:, t]
+            np.matmul(w_rec, h, out=rec)
+            z += rec
             np.tanh(z, out=z)  # u
             if keep:
                 d = deriv[t]
@@ -372,12 +387,12 @@ class GRUSequence(_Sequence):
         dt = np.result_type(x, w_ih)
         scale = np.ones((3 * H, 1), dtype=dt)
         scale[:H2] = 0.5
-        P = (w_ih * scale) @ x.reshape(T * N, I).T  # (3H, T·N) input projections
+        b = None
         if b_ih is not None:
             b = b_ih.astype(dt, copy=True)
             b[:H2] += b_hh[:H2]
-            P += b[:, None] * scale
-        P = P.reshape(3 * H, T, N)
+            b *= scale[:, 0]
+        P = _project_fm(x, w_ih * scale, b, dt)  # (T, 3H, N) input projections
         b_hn = None if b_hh is None else b_hh[H2:].astype(dt)[:, None]
         w_rec = w_hh * scale
         acts = np.empty((T, 3 * H, N), dtype=dt)  # [r z n]ᵀ per step
@@ -389,7 +404,7 @@ class GRUSequence(_Sequence):
             a = acts[t]
             np.matmul(w_rec, h, out=rec)
             rz = a[:H2]
-            np.add(rec[:H2], P[:H2, t], out=rz)
+            np.add(rec[:H2], P[t, :H2], out=rz)
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5
@@ -400,7 +415,7 @@ class GRUSequence(_Sequence):
                 hn[...] = rec[H2:]
             n = a[H2:]
             np.multiply(a[:H], hn, out=n)
-            n += P[H2:, t]
+            n += P[t, H2:]
             np.tanh(n, out=n)
             # h = n + z ⊙ (h_prev - n)
             h_t = hs[t]
