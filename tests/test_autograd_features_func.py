@@ -282,3 +282,23 @@ def test_jacfwd_columns_layout_for_gradcheck():
     np.testing.assert_array_equal(cols[1][0], 2 * np.eye(2))
     np.testing.assert_array_equal(cols[1][1], np.zeros((2, 3)))
     assert all(c.dtype == np.float64 for row in cols for c in row)
+
+
+def test_forward_mode_through_in_place_operations():
+    # y = x·1; y += x; y *= x; y[0] = 3 x_1: y = (3 x_1, 2 x_1², 2 x_2²); the tangent follows each write
+    x0 = np.array([1.5, -2.0, 0.5])
+    v = np.array([1.0, 2.0, -1.0])
+
+    def f(x):
+        y = x * 1
+        y += x  # 2x
+        y *= x  # 2x²
+        y[0] = x[1] * 3  # y0 = 3 x1
+        y.clamp_(-10.0, 10.0)  # inside the bounds for these values: identity
+        return y.tanh()
+
+    with cr.no_grad():
+        _, d = func.jvp(f, (t64(x0),), (t64(v),))
+    pre = np.array([3 * x0[1], 2 * x0[1] ** 2, 2 * x0[2] ** 2])
+    dpre = np.array([3 * v[1], 4 * x0[1] * v[1], 4 * x0[2] * v[2]])
+    np.testing.assert_allclose(d.numpy(), (1 - np.tanh(pre) ** 2) * dpre, rtol=1e-10)

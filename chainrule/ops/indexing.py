@@ -129,11 +129,13 @@ def getitem(input: Tensor, index: Any) -> Tensor:
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
     from chainrule.autograd.grad_mode import STATE
-    from chainrule.ops.inplace import rebind
+    from chainrule.ops.inplace import has_tangent, rebind
 
     idx = normalize_index(index)
     v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, dtype=input.data.dtype))
-    if not STATE.enabled or not (input.requires_grad or v.requires_grad):
+    if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
+        has_tangent(input) or has_tangent(v)
+    ):
         if input.requires_grad and input._op is None and STATE.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
         input.data[idx] = v.data

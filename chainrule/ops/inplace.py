@@ -23,6 +23,7 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
             "wrap the update in chainrule.no_grad() or use an out-of-place op"
         )
     old = Tensor._wrap(x.data)
+    old._tangent = getattr(x, "_tangent", None)  # forward mode: the old value's tangent
     old.requires_grad = x.requires_grad
     old._op = x._op
     old._parents = x._parents
@@ -30,6 +31,7 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
         old._need = x._need
     new = make(old)
     x.data = new.data
+    x._tangent = getattr(new, "_tangent", None)
     x.requires_grad = new.requires_grad
     x._op = new._op
     x._parents = new._parents
@@ -38,9 +40,16 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
     return x
 
 
+def has_tangent(t: object) -> bool:
+    """True inside forward mode when ``t`` carries a tangent (then in-place ops must rebind)."""
+    return STATE.forward_depth > 0 and getattr(t, "_tangent", None) is not None
+
+
 def inplace_binary(x: Tensor, fn: Callable, other) -> Tensor:
     """x ⟵ fn(x, other) in place."""
-    if not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False)):
+    if (not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False))) and (
+        STATE.forward_depth == 0 or not (has_tangent(x) or has_tangent(other))
+    ):
         res = fn(Tensor._wrap(x.data), other)
         x.data[...] = res.data
         return x

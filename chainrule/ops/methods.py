@@ -18,7 +18,7 @@ from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, MUL, SUB, TANH
-from chainrule.ops.inplace import inplace_binary, rebind
+from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
 
 
 # -- arithmetic operators (the hot path: tensor-tensor ops skip the lifting) ----
@@ -227,7 +227,8 @@ def _copy_(self, src):
 
 def _unary_inplace(fn):
     def method(self, *args, **kwargs):
-        return rebind(self, lambda old: fn(old, *args, **kwargs)) if self.requires_grad else _write(
+        tracked = self.requires_grad or has_tangent(self)  # graph or forward-mode tangent to update
+        return rebind(self, lambda old: fn(old, *args, **kwargs)) if tracked else _write(
             self, fn(Tensor._wrap(self.data), *args, **kwargs)
         )
 
