@@ -423,3 +423,14 @@ def test_composite_network_gradcheck():
         return -logp[np.arange(4), y.data].mean()
 
     assert gradcheck(loss, (w1, b1, w2))
+
+
+@pytest.mark.parametrize("dtype", [cr.float32, cr.float64])
+def test_sigmoid_is_accurate_in_both_tails_without_overflow(dtype):
+    x = np.array([-1000.0, -30.0, -5.0, 0.0, 5.0, 30.0, 1000.0])
+    with np.errstate(over="raise"):
+        y = cr.sigmoid(cr.tensor(x, dtype=dtype)).numpy()
+    exact = np.where(x < 0, np.exp(np.minimum(x, 0)) / (1 + np.exp(np.minimum(x, 0))), 1 / (1 + np.exp(-np.abs(x))))
+    rtol = 1e-6 if dtype == cr.float32 else 1e-15
+    np.testing.assert_allclose(y, exact, rtol=rtol, atol=0)  # relative: e^-30 keeps its digits
+    assert y.dtype == dtype
