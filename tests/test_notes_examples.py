@@ -195,3 +195,35 @@ def test_three_layer_warmup_forward_mode_matches_reverse():
         _, d = func.jvp(loss, tuple(args), tuple(tangents))
         assert d.item() == pytest.approx(grads[i].item(), rel=1e-12)
     assert np.isfinite([g.item() for g in grads]).all()
+
+
+# ---------------------------------------------------------------- notes 003: one hidden layer, module by module
+def test_one_hidden_layer_network_module_by_module():
+    # Forward: a_j = sum_i alpha_ji x_i, z_j = sigma(a_j), b = sum_j beta_j z_j, y = sigma(b),
+    #          J = y* log y + (1 - y*) log(1 - y).
+    # Backward (the notes' modules; their dJ/dy prints "+" where the derivative of
+    # (1 - y*) log(1 - y) gives "-"):
+    #   dJ/dy = y*/y - (1 - y*)/(1 - y),  dJ/db = dJ/dy · e^-b/(1 + e^-b)²,
+    #   dJ/dbeta_j = dJ/db z_j,  dJ/dz_j = dJ/db beta_j,
+    #   dJ/da_j = dJ/dz_j · e^-a_j/(1 + e^-a_j)²,  dJ/dalpha_ji = dJ/da_j x_i,
+    #   dJ/dx_i = sum_j dJ/da_j alpha_ji.
+    rng = np.random.default_rng(7)
+    x0, alpha0, beta0, ystar = rng.standard_normal(3), rng.standard_normal((4, 3)), rng.standard_normal(4), 1.0
+    x = cr.tensor(x0, requires_grad=True)
+    alpha = cr.tensor(alpha0, requires_grad=True)
+    beta = cr.tensor(beta0, requires_grad=True)
+    y = ((alpha @ x).sigmoid() @ beta).sigmoid()
+    J = ystar * y.log() + (1 - ystar) * (1 - y).log()
+    J.backward()
+
+    a = alpha0 @ x0
+    z = 1 / (1 + np.exp(-a))
+    b = beta0 @ z
+    yv = 1 / (1 + np.exp(-b))
+    dJ_dy = ystar / yv - (1 - ystar) / (1 - yv)
+    dJ_db = dJ_dy * np.exp(-b) / (1 + np.exp(-b)) ** 2
+    dJ_dz = dJ_db * beta0
+    dJ_da = dJ_dz * np.exp(-a) / (1 + np.exp(-a)) ** 2
+    np.testing.assert_allclose(beta.grad.numpy(), dJ_db * z, rtol=1e-12)
+    np.testing.assert_allclose(alpha.grad.numpy(), np.outer(dJ_da, x0), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), alpha0.T @ dJ_da, rtol=1e-12)
