@@ -306,7 +306,10 @@ class LSTMSequence(_Sequence):
         dc_next = np.ascontiguousarray(g[T].T, dtype=dt)
         dh_next = np.zeros((H, N), dtype=dt)
         c0T = np.ascontiguousarray(c0.T, dtype=dt)
-        dz = np.empty_like(acts)
+        # the gate adjoints of all steps, stored straight in the (4H, T, N) layout of
+        # the weight-gradient matmul (each step is computed in the contiguous `d`, then copied)
+        dzm = np.empty((4 * H, T, N), dtype=dt)
+        d = np.empty((4 * H, N), dtype=dt)
         dh = np.empty((H, N), dtype=dt)
         dc = np.empty((H, N), dtype=dt)
         tmp = np.empty((H, N), dtype=dt)
@@ -328,7 +331,6 @@ class LSTMSequence(_Sequence):
             tmp *= dh
             np.add(tmp, dc_next, out=dc)
             # adjoints of the gate activations, then of the pre-activations (× deriv)
-            d = dz[t]
             np.multiply(dc, gg, out=d[:H])  # δi = δc ⊙ g
             np.multiply(dc, c_prev, out=d[H : 2 * H])  # δf = δc ⊙ c_{t-1}
             np.multiply(dh, tc, out=d[2 * H : H3])  # δo = dh ⊙ tanh c
@@ -336,24 +338,27 @@ class LSTMSequence(_Sequence):
             d *= deriv[t]
             np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
             np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
-        # stacked adjoints (4H, T·N) in internal row order -> weight gradients by single matmuls
-        dzm = dz.transpose(1, 0, 2).reshape(4 * H, T * N)
-        x2 = x.reshape(T * N, I)
+            dzm[:, t] = d
+        # weight gradients in one matmul: dZ (4H, T·N) @ [X | H_prev | 1] (T·N, I + H + 1)
+        dzm = dzm.reshape(4 * H, T * N)
         k = 3
-        gx = gw_ih = gw_hh = None
-        if need[k] and need[k + 1]:
-            xh = np.concatenate([x2, self._stack_prev(y[:T], h0).reshape(T * N, H)], axis=1)
-            gw = dzm @ xh
-            gw_ih, gw_hh = gw[perm, :I], gw[perm, I:]
-        elif need[k]:
-            gw_ih = (dzm @ x2)[perm]
-        elif need[k + 1]:
-            gw_hh = (dzm @ self._stack_prev(y[:T], h0).reshape(T * N, H))[perm]
-        if need[0]:
-            gx = (dzm.T @ w_ih[perm]).reshape(T, N, I)
-        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None, gw_ih, gw_hh]
+        bias = self.has_bias and (need[k + 2] or need[k + 3])
+        xh = np.empty((T, N, I + H + 1), dtype=dt)
+        xh[..., :I] = x
+        if self.reverse:  # h_{t-1} of step t is h_{t+1} (h0 for t = T-1)
+            xh[:-1, :, I : I + H] = y[1:T]
+            xh[-1, :, I : I + H] = h0
+        else:
+            xh[0, :, I : I + H] = h0
+            xh[1:, :, I : I + H] = y[: T - 1]
+        xh[..., -1] = 1.0
+        cols = (I + H + 1) if bias else (I + H)
+        gw = (dzm @ xh.reshape(T * N, -1)[:, :cols])[perm]
+        gx = (dzm.T @ w_ih[perm]).reshape(T, N, I) if need[0] else None
+        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None,
+                 gw[:, :I] if need[k] else None, gw[:, I : I + H] if need[k + 1] else None]
         if self.has_bias:
-            db = dzm.sum(axis=1)[perm] if (need[k + 2] or need[k + 3]) else None
+            db = gw[:, -1] if bias else None
             grads += [db if need[k + 2] else None, db if need[k + 3] else None]
         return tuple(grads)
 
