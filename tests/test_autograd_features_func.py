@@ -302,3 +302,28 @@ def test_forward_mode_through_in_place_operations():
     pre = np.array([3 * x0[1], 2 * x0[1] ** 2, 2 * x0[2] ** 2])
     dpre = np.array([3 * v[1], 4 * x0[1] * v[1], 4 * x0[2] * v[2]])
     np.testing.assert_allclose(d.numpy(), (1 - np.tanh(pre) ** 2) * dpre, rtol=1e-10)
+
+
+def test_jvp_tuple_outputs_and_aux():
+    x = t64([1.0, -2.0])
+    (y1, y2), (d1, d2), aux = func.jvp(lambda a: ((a * a, a.sum()), "note"), (x,), (t64([1.0, 3.0]),), has_aux=True)
+    np.testing.assert_array_equal(y1.numpy(), [1.0, 4.0])
+    np.testing.assert_array_equal(d1.numpy(), [2.0, -12.0])  # 2x·v
+    assert d2.item() == 4.0 and aux == "note"  # sum v
+
+
+def test_jacrev_tuple_output_with_aux_and_enter_exit_dual_level():
+    x = t64([1.0, 2.0])
+    (J1, J2), aux = func.jacrev(lambda a: ((a * 3, (a * a).sum()), a.sum()), has_aux=True)(x)
+    np.testing.assert_array_equal(J1.numpy(), 3 * np.eye(2))
+    np.testing.assert_array_equal(J2.numpy(), 2 * x.data)  # d sum x² / dx = 2x, shape () + (2,)
+    assert aux.item() == 3.0
+    fwAD.enter_dual_level()
+    try:
+        d = fwAD.make_dual(x, t64([1.0, 0.0]))
+        assert fwAD.unpack_dual(d.exp().sum()).tangent.item() == pytest.approx(np.e)
+    finally:
+        fwAD.exit_dual_level()
+    assert STATE.forward_depth == 0
+    with pytest.raises(RuntimeError, match="no dual level"):
+        fwAD.exit_dual_level()
