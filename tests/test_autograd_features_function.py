@@ -202,11 +202,11 @@ def test_function_errors():
     class Pair(Function):
         @staticmethod
         def forward(ctx, x):
-            return x, x
+            return x, x.float()
 
         @staticmethod
-        def backward(ctx, g):
-            return g
+        def backward(ctx, g1, g2):
+            return g1
 
     class TooMany(Function):
         @staticmethod
@@ -227,7 +227,7 @@ def test_function_errors():
             return 2 * g
 
     x = t64([1.0], True)
-    with pytest.raises(TypeError, match="single"):
+    with pytest.raises(TypeError, match="share one dtype"):
         Pair.apply(x)
     with pytest.raises(RuntimeError, match="returned 2 gradients"):
         TooMany.apply(x).sum().backward()
@@ -260,3 +260,87 @@ def test_mark_non_differentiable():
     y = ArgmaxMask.apply(t64([1.0, 3.0, 2.0], True))
     np.testing.assert_array_equal(y.numpy(), [0.0, 1.0, 0.0])
     assert not y.requires_grad
+
+
+class SinCos(Function):
+    """Two outputs (sin x, cos x); backward gets one gradient per output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin(), x.cos()
+
+    @staticmethod
+    def backward(ctx, g_sin, g_cos):
+        (x,) = ctx.saved_tensors
+        return g_sin * x.cos() - g_cos * x.sin()
+
+    @staticmethod
+    def jvp(ctx, dx):
+        (x,) = ctx.saved_tensors
+        return dx * x.cos(), -dx * x.sin()
+
+
+class MaxWithIndex(Function):
+    """(max over the last dim, its index): the integer output gets no gradient (None in backward)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        idx = x.argmax(-1)
+        ctx.save_for_backward(idx)
+        ctx.shape = x.shape
+        return x.amax(-1), idx
+
+    @staticmethod
+    def backward(ctx, g, g_idx):
+        assert g_idx is None
+        (idx,) = ctx.saved_tensors
+        onehot = np.zeros(ctx.shape)
+        np.put_along_axis(onehot, idx.numpy()[..., None], 1.0, axis=-1)
+        return g.unsqueeze(-1) * cr.tensor(onehot)
+
+
+def test_several_outputs_values_gradients_and_both_modes():
+    x = t64([0.3, -1.1, 2.0], True)
+    s, c = SinCos.apply(x)
+    np.testing.assert_allclose(s.detach().numpy(), np.sin(x.data))
+    np.testing.assert_allclose(c.detach().numpy(), np.cos(x.data))
+    c.sum().backward()  # only one output used: the other's gradient arrives as zeros
+    np.testing.assert_allclose(x.grad.numpy(), -np.sin(x.data))
+    assert gradcheck(SinCos.apply, (t64([0.5, -0.2], True),), check_forward_ad=True)
+    assert gradgradcheck(lambda x: SinCos.apply(x)[0] * SinCos.apply(x)[1], (t64([0.4, 1.3], True),))
+    # forward mode: tangents of both outputs from the one jvp
+    (s2, c2), (ds, dc) = func.jvp(SinCos.apply, (t64([0.7]),), (t64([2.0]),))
+    assert ds.item() == pytest.approx(2 * np.cos(0.7)) and dc.item() == pytest.approx(-2 * np.sin(0.7))
+
+
+def test_several_outputs_with_an_integer_output():
+    x = t64([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]], True)
+    m, i = MaxWithIndex.apply(x)
+    assert i.tolist() == [1, 0] and not i.requires_grad and m.requires_grad
+    (m * t64([2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 2.0, 0.0], [3.0, 0.0, 0.0]])
+    assert gradcheck(lambda x: MaxWithIndex.apply(x)[0], (t64([[0.1, 0.9], [0.5, -0.3]], True),))
+
+
+class ExpPair(Function):
+    """(e^x, e^{2x}) saving its outputs: under create_graph the saved outputs are the live ones."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a, b = x.exp(), (2 * x).exp()
+        ctx.save_for_backward(a, b)
+        return a, b
+
+    @staticmethod
+    def backward(ctx, ga, gb):
+        a, b = ctx.saved_tensors
+        return ga * a + 2 * gb * b
+
+
+def test_several_outputs_saved_outputs_second_order():
+    assert gradgradcheck(lambda x: ExpPair.apply(x), (t64([0.2, -0.4], True),))
+    x0 = 0.3
+    f = lambda x: sum(o.sum() for o in ExpPair.apply(x))
+    H = func.grad(func.grad(f))(t64(x0))  # reverse over reverse (ExpPair has no jvp for hessian)
+    assert H.item() == pytest.approx(np.exp(x0) + 4 * np.exp(2 * x0), rel=1e-12)  # d²/dx² (e^x + e^2x)

@@ -28,8 +28,10 @@ saved inputs/output are the live graph tensors, so it can be differentiated
 again when it is written with differentiable tensor operations.
 
 Arguments that are not Tensors (numbers, flags) are passed through and get no
-gradient (``backward`` returns None for them).  ``forward`` must return a
-single Tensor.
+gradient (``backward`` returns None for them).  ``forward`` returns a Tensor or
+a tuple of Tensors; with several outputs ``backward`` receives one gradient per
+output (None for outputs marked non-differentiable or not floating point) and
+``jvp`` returns one tangent per output.
 """
 
 from __future__ import annotations
@@ -93,25 +95,42 @@ class _FunctionNode(Primitive):
         self.ctx = ctx
         self.args = args  # the forward arguments (Tensors and others) in order
         self.tensor_pos = tensor_pos  # positions of the Tensor arguments = the node's inputs
-        self.out = out
+        self.out = out  # the output; for several outputs, the differentiable ones packed flat
+        # several outputs: the forward's outputs, and (start, stop, shape) of each in the flat
+        # pack (None for a non-differentiable output)
+        self.outs: tuple | None = None
+        self.spans: list = []
 
     def forward(self, *xs: Any) -> Any:
         return self.out.data  # already computed by Function.apply
+
+    def _unpack(self, m: Any, flat: Any, k: int) -> Any:
+        start, stop, shape = self.spans[k]
+        return m.reshape(m.getitem(flat, slice(start, stop)), shape)
 
     def _call_backward(self, m: Any, g: Any, y: Any, xs: tuple) -> tuple:
         ctx = self.ctx
         create_graph = getattr(m, "is_tensor", False)
         if create_graph:
-            # Saved inputs/output stand for the live graph tensors, so the result is differentiable.
+            # Saved inputs/outputs stand for the live graph tensors, so the result is differentiable.
             swap = {id(self.args[p]): x for p, x in zip(self.tensor_pos, xs)}
-            swap[id(self.out)] = y
+            if self.outs is None:
+                swap[id(self.out)] = y
+            else:
+                for k, o in enumerate(self.outs):
+                    if self.spans[k] is not None:
+                        swap[id(o)] = self._unpack(m, y, k)
             ctx._swap = swap
-            g_t = g
-        else:
-            g_t = Tensor._wrap(g)
+        wrap = (lambda a: a) if create_graph else Tensor._wrap
+        if self.outs is None:
+            grads_out = (wrap(g),)
+        else:  # one gradient per output, None for the non-differentiable ones
+            grads_out = tuple(
+                None if span is None else wrap(self._unpack(m, g, k)) for k, span in enumerate(self.spans)
+            )
         try:
             with enable_grad() if create_graph else no_grad():
-                res = self.fn_cls.backward(ctx, g_t)
+                res = self.fn_cls.backward(ctx, *grads_out)
         finally:
             ctx._swap = {}
         if not isinstance(res, tuple):
@@ -161,9 +180,44 @@ class _FunctionNode(Primitive):
                 tangents[i] = None
         with no_grad():
             dy = fn_jvp(self.ctx, *tangents)
-        if dy is None:
-            return None
-        return dy.data if isinstance(dy, Tensor) else np.asarray(dy)
+        if self.outs is None:
+            if dy is None:
+                return None
+            return dy.data if isinstance(dy, Tensor) else np.asarray(dy)
+        if not isinstance(dy, (tuple, list)) or len(dy) != len(self.outs):
+            raise RuntimeError(
+                f"Function {self.name}.jvp must return one tangent per output ({len(self.outs)})"
+            )
+        parts = []
+        for k, span in enumerate(self.spans):
+            if span is None:
+                continue
+            d = dy[k]
+            d = np.zeros(span[2]) if d is None else np.asarray(d.data if isinstance(d, Tensor) else d)
+            parts.append(np.broadcast_to(d, span[2]).reshape(-1))
+        return np.concatenate(parts).astype(self.out.data.dtype, copy=False)
+
+
+class _Unpack(Primitive):
+    """out_k = flat[start:stop].reshape(shape): one output of a multi-output Function.
+
+    dout_k/dflat is a selection, so the vjp pads g with zeros back to the flat size.
+    """
+
+    __slots__ = ("start", "stop", "shape", "total")
+    name = "function_output"
+
+    def __init__(self, start: int, stop: int, shape: tuple, total: int) -> None:
+        self.start, self.stop, self.shape, self.total = start, stop, shape, total
+
+    def forward(self, flat):
+        return flat[self.start : self.stop].reshape(self.shape)
+
+    def vjp(self, m, need, g, y, flat):
+        return (m.pad(m.reshape(g, (self.stop - self.start,)), ((self.start, self.total - self.stop),)),)
+
+    def jvp(self, m, dxs, y, flat):
+        return m.reshape(m.getitem(dxs[0], slice(self.start, self.stop)), self.shape)
 
 
 class Function:
@@ -209,10 +263,7 @@ class Function:
             STATE.forward_depth = depth
             STATE.refresh()
         if isinstance(out, (tuple, list)):
-            raise TypeError(
-                f"Function {cls.__name__}.forward returned a {type(out).__name__}; only a single "
-                "Tensor output is supported (split it into several Functions)"
-            )
+            return cls._apply_several(ctx, args, tensor_pos, tuple(out))
         if not isinstance(out, Tensor):
             raise TypeError(f"Function {cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
         node = _FunctionNode(cls, ctx, args, tensor_pos, out)
@@ -221,6 +272,40 @@ class Function:
         if out.data.dtype.kind != "f":
             node.differentiable = False
         return apply(node, *[args[i] for i in tensor_pos])
+
+    @classmethod
+    def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> tuple:
+        """Several outputs: one graph node whose value is the differentiable outputs packed flat,
+        and one small selection op per output that unpacks its part (so the engine still
+        sees one output per node)."""
+        for k, o in enumerate(outs):
+            if not isinstance(o, Tensor):
+                raise TypeError(f"Function {cls.__name__}.forward returned a non-Tensor as output {k}")
+        marked = ctx._non_differentiable
+        diff = [k for k, o in enumerate(outs) if o.data.dtype.kind == "f" and not any(o is t for t in marked)]
+        if not diff:
+            return outs
+        dtypes = {outs[k].data.dtype for k in diff}
+        if len(dtypes) > 1:
+            raise TypeError(
+                f"Function {cls.__name__}.forward: differentiable outputs must share one dtype, got "
+                f"{sorted(str(d) for d in dtypes)}"
+            )
+        spans: list = [None] * len(outs)
+        start = 0
+        for k in diff:
+            n = outs[k].data.size
+            spans[k] = (start, start + n, tuple(outs[k].shape))
+            start += n
+        flat = np.concatenate([outs[k].data.reshape(-1) for k in diff])
+        node = _FunctionNode(cls, ctx, args, tensor_pos, Tensor._wrap(flat))
+        node.outs = outs
+        node.spans = spans
+        packed = apply(node, *[args[i] for i in tensor_pos])
+        return tuple(
+            o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start), packed)
+            for k, o in enumerate(outs)
+        )
 
 
 class once_differentiable:
