@@ -382,6 +382,16 @@ def test_autograd_grad_leaves_dot_grad_alone_and_reports_unused():
     assert gz is None
 
 
+def test_backward_of_several_outputs_one_feeding_the_other():
+    """backward([y, z]) with z = 3y, y = x²: dx = 2x (gy + 3 gz)."""
+    x = leaf([1.0, 2.0])
+    y = x * x
+    z = y * 3
+    gy, gz = cr.tensor([1.0, 0.5], dtype=cr.float64), cr.tensor([2.0, -1.0], dtype=cr.float64)
+    cr.autograd.backward([z, y], [gz, gy])
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * x.data * (gy.data + 3 * gz.data))
+
+
 def test_backward_inputs_restricts_accumulation():
     a, b = leaf([1.0]), leaf([2.0])
     (a * b).sum().backward(inputs=[a])
