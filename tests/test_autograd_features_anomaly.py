@@ -34,6 +34,7 @@ def test_forward_nan_names_the_op_and_the_creating_line():
         make_nan_forward(x)
     msg = str(err.value)
     assert "'mul'" in msg and "forward value" in msg and "1 of 2" in msg
+    assert "while computing a gradient" not in msg
     assert "make_nan_forward" in msg and "x.log() * 0" in msg  # the stored stack points at the line
 
 
@@ -69,7 +70,7 @@ def test_backward_nan_with_create_graph():
         y = (x.sqrt() * 0).sum()
         with pytest.raises(RuntimeError, match="contains NaN") as err:
             cr.autograd.grad(y, x, create_graph=True)
-    assert "in vjp" in str(err.value)
+    assert "in vjp" in str(err.value) and "while computing a gradient" in str(err.value)
 
 
 def test_check_nan_false_and_nesting_and_set_detect_anomaly():

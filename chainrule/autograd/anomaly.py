@@ -112,9 +112,16 @@ def check_forward(op: Any, out: Any) -> None:
     if not _CHECK_NAN[0] or not _has_nan(out.data):
         return
     bad = int(np.isnan(out.data).sum())
+    where = _origin(out)
+    # With create_graph=True the vjp rules run as recorded ops: say so when the stack shows it.
+    during = (
+        " while computing a gradient (an op inside a vjp rule, recorded because create_graph=True)"
+        if "in _walk" in where and "in vjp" in where
+        else ""
+    )
     raise RuntimeError(
-        f"detect_anomaly: the forward value of '{op.name}' contains NaN "
-        f"({bad} of {out.data.size} elements, output shape {tuple(out.shape)}).\n{_origin(out)}"
+        f"detect_anomaly: the forward value of '{op.name}' contains NaN{during} "
+        f"({bad} of {out.data.size} elements, output shape {tuple(out.shape)}).\n{where}"
     )
 
 
