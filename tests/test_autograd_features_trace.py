@@ -27,8 +27,9 @@ def test_reverse_adjoints_equal_backward_and_graph_survives():
     sval = float(np.dot(w.data, x.data))  # 2
     np.testing.assert_allclose(table["w"]["adjoint"], 2 * sval * x.data)
     assert float(table["s"]["adjoint"]) == 2 * sval  # d(s²)/ds
-    # s is used twice by the last mul: both local partials are s (shown under one parent label)
-    assert float(table["mul3"]["partials"]["s"]) == sval
+    # s is used twice by the last mul: both local partials are s, the second labelled by its position
+    assert table["mul3"]["partials"].keys() == {"s", "s#1"}
+    assert float(table["mul3"]["partials"]["s"]) == float(table["mul3"]["partials"]["s#1"]) == sval
     # elementwise partials d(w·x)/dw = x; one-element output sum: d s / d(w·x) = ones
     np.testing.assert_array_equal(table["mul1"]["partials"]["w"], x.data)
     np.testing.assert_array_equal(table["s"]["partials"]["mul1"], np.ones(3))
@@ -73,12 +74,25 @@ def test_table_text_and_markdown():
     assert text[0].split() == ["node", "op", "parents", "value", "local", "partials", "tangent", "d·/dx",
                                "adjoint", "dL/d·"]
     assert text[3].split()[:4] == ["y", "mul", "x,", "x"]
-    assert "4" in text[3] and "∂/∂x=2" in text[3]  # d(x·x)/dx per operand = x = 2 (two operands)
+    assert "4" in text[3] and "∂/∂x=2, ∂/∂x#1=2" in text[3]  # d(x·x)/dx per operand = x = 2
     md = table.to_markdown().splitlines()
     assert md[0].startswith("| node | op |") and md[1].startswith("| --- |") and len(md) == 4
     assert len(table) == 2 and table[1] is table["y"]
     with pytest.raises(KeyError):
         table["nope"]
+
+
+def test_matrix_values_show_their_shape_and_pow_partials_per_argument():
+    # y = a ** a (both operands the same tensor): ∂y/∂base = a·a^(a-1), ∂y/∂exponent = a^a log a
+    a = t64([[1.5, 2.0], [0.5, 1.2]], True, "a")
+    y = a**a
+    y.name = "y"
+    table = cr.trace(y, [a])
+    av = a.data
+    np.testing.assert_allclose(table["y"]["partials"]["a"], av * av ** (av - 1))
+    np.testing.assert_allclose(table["y"]["partials"]["a#1"], av**av * np.log(av))
+    np.testing.assert_allclose(table["a"]["adjoint"], av ** av * (1 + np.log(av)))  # d(a^a)/da
+    assert "(2x2)" in str(table).splitlines()[2]
 
 
 def test_trace_errors():

@@ -6,7 +6,9 @@
 * ``value``     the forward value of the node;
 * ``partials``  the local partial derivatives ∂node/∂parent, one per parent
   that depends on the inputs (for elementwise ops and one-element outputs:
-  the op's vjp applied to ones);
+  the op's vjp applied to ones; other ops, such as a matrix product with a
+  vector output, show none); a parent used twice (``x * x``) appears as
+  ``x`` and ``x#1`` (its argument position);
 * ``adjoint``   dL/dnode (mode ``"reverse"``): visiting the nodes in reverse
   topological order, each adds adjoint · ∂node/∂parent to its parents;
 * ``tangent``   dnode/dinput along a seed direction (mode ``"forward"``):
@@ -141,14 +143,27 @@ class Table:
 
 
 def _fmt(v: Any) -> str:
+    """A cell: a number, a short flat list (with its shape when not 1-D), or the shape alone."""
     if v is None:
         return "-"
     a = np.asarray(v)
     if a.size == 1:
         return f"{a.item():.8g}"
     if a.size <= 6:
-        return np.array2string(a.reshape(-1), precision=5, separator=", ")
+        text = np.array2string(a.reshape(-1), precision=5, separator=", ")
+        return text if a.ndim == 1 else f"{text} ({'x'.join(map(str, a.shape))})"
     return f"<{a.dtype} array of shape {a.shape}>"
+
+
+def _partials_dict(parents: list, partials: list, label_of: Any, in_rows: set) -> dict:
+    """{parent label: ∂node/∂parent}; a parent used twice (x * x) gets ``label#argument`` the second time."""
+    out: dict = {}
+    for i, (p, g) in enumerate(zip(parents, partials)):
+        if g is None or id(p) not in in_rows:
+            continue
+        key = label_of(p)
+        out[key if key not in out else f"{key}#{i}"] = g
+    return out
 
 
 def _local_partials(t: Tensor) -> list:
@@ -235,9 +250,7 @@ def trace(
                 "op": "input" if is_source else t._op.name,
                 "parents": [label_of(p) for p in parents],
                 "value": np.array(t.data),
-                "partials": {
-                    label_of(p): g for p, g in zip(parents, partials) if g is not None and id(p) in in_rows
-                },
+                "partials": _partials_dict(parents, partials, label_of, in_rows),
                 "tangent": None,
                 "adjoint": None,
             }
