@@ -5,14 +5,22 @@ correct but records ~15 graph nodes per step.  These primitives instead run the
 time loop in NumPy in ``forward`` (keeping the gate activations) and do
 backpropagation through time in NumPy in ``vjp``:
 
-* the input projections of all time steps are one matmul,
-  ``XW = X W_ihᵀ + b``  with X reshaped to (T·N, I);
-* the loop over time only does the recurrent matmul ``h_{t-1} W_hhᵀ`` and the
-  elementwise gate arithmetic;
+* the input projections of all time steps are one (batched) matmul,
+  ``W_ih x_t + b`` for every t;
+* the loop over time only does the recurrent matmul and the elementwise gate
+  arithmetic;
 * in the backward pass the gate adjoints of all steps are stacked into
-  ``dZ`` (T, N, G·H) and the weight gradients are single matmuls:
-  ``dW_ih = dZᵀ X``, ``dW_hh = dZᵀ H_prev`` (H_prev = the stacked h_{t-1}),
-  ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih``.
+  ``dZ`` (G·H, T·N) and the weight gradients are single matmuls:
+  ``dW_ih = dZ X``, ``dW_hh = dZ H_prev`` (H_prev = the stacked h_{t-1}),
+  ``db = Σ_{t,n} dZ``, ``dX = dZᵀ W_ih`` (the LSTM gets dW_ih, dW_hh and db
+  from one matmul with [X | H_prev | 1]).
+
+The LSTM and GRU loops run feature-major: the states are kept transposed,
+hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N) is one
+contiguous array (NumPy's elementwise loops are several times slower on the
+column blocks of an (N, G·H) array).  The sigmoid gates use
+σ(a) = (1 + tanh(a/2)) / 2 with their weight rows pre-scaled by 1/2, so one
+``tanh`` call serves all gates.
 
 Inputs of every primitive: ``x (T, N, I), h0 (N, H) [, c0 (N, H)], w_ih (G·H, I),
 w_hh (G·H, H) [, b_ih (G·H,), b_hh (G·H,)]`` with PyTorch's layouts (G = 4 for
