@@ -344,6 +344,24 @@ def test_grad_of_add_is_owned_by_each_input():
     assert b.grad.data[0] == 1.0
 
 
+def test_leaf_grads_never_share_memory():
+    """.grad arrays are owned: matmul's fresh results are kept as they are, anything that may
+    be shared (add's adjoint handed to two inputs, reshape views, the user's seed) is copied."""
+    rng = np.random.default_rng(4)
+    x, w = leaf(rng.standard_normal((3, 4))), leaf(rng.standard_normal((4, 2)))
+    b, r = leaf(rng.standard_normal((3, 2))), leaf(rng.standard_normal(6))
+    seed = cr.tensor(rng.standard_normal((3, 2)), dtype=cr.float64)
+    out = x @ w + b + r.reshape(3, 2)
+    out.backward(seed)
+    grads = [x.grad.data, w.grad.data, b.grad.data, r.grad.data, seed.data, out.data]
+    for i, g in enumerate(grads[:4]):
+        for j, h in enumerate(grads):
+            if i != j:
+                assert not np.shares_memory(g, h), (i, j)
+    np.testing.assert_allclose(w.grad.numpy(), x.data.T @ seed.data)
+    np.testing.assert_array_equal(b.grad.numpy(), seed.data)
+
+
 def test_create_graph_hessian_vector_product():
     """f(x) = Σ x_i³ x_{i+1}: Hv computed by differentiating g·v, checked against the Hessian."""
     rng = np.random.default_rng(1)

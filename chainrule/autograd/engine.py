@@ -193,9 +193,11 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
             if p._op is None:  # a leaf: accumulate into .grad
                 pg = p.grad
                 if pg is None:
-                    # own the array (a copy, always an ndarray): one gradient array
-                    # may be handed to several inputs (add), or be a read-only view
-                    p.grad = wrap(_array(gp))
+                    # own the array (a copy, always an ndarray): one gradient array may be
+                    # handed to several inputs (add), or be a view; skip the copy only when
+                    # the op promises new arrays and this one owns its memory
+                    own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
+                    p.grad = wrap(gp if own else _array(gp))
                 else:
                     s = pg.data + gp
                     pg.data = s if type(s) is _ndarray else _array(s)

@@ -40,6 +40,9 @@ class Primitive:
     name = "Primitive"
     differentiable = True
     elementwise = False  # True: vjp(ones) gives the local partials dy/dx_i (trace tables)
+    # True: every gradient the vjp returns is a new array that nothing else holds (matmul's
+    # G Bᵀ...), so a leaf may keep it as its .grad without the defensive copy.
+    fresh_grads = False
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")

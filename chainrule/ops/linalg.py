@@ -20,6 +20,7 @@ class MatMul(Primitive):
     """
 
     name = "matmul"
+    fresh_grads = True  # G Bᵀ and Aᵀ G are new arrays (the engine keeps a leaf's without copying)
 
     forward = staticmethod(operator.matmul)  # y = a @ b
 
