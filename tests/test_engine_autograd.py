@@ -48,6 +48,22 @@ def test_same_tensor_as_both_operands():
     assert x.grad.item() == 3.0
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (5000,)])
+def test_a_leaf_used_many_times_gets_every_contribution(shape):
+    """Small leaf gradients are summed once at the end of the walk, large ones as they come."""
+    rng = np.random.default_rng(5)
+    w = leaf(rng.standard_normal(shape))
+    cs = [cr.tensor(rng.standard_normal(shape), dtype=cr.float64) for _ in range(300)]
+    total = w * cs[0]
+    for c in cs[1:]:
+        total = total + (w * c).tanh()
+    total.sum().backward()
+    expected = cs[0].data + sum(c.data * (1 - np.tanh(w.data * c.data) ** 2) for c in cs[1:])
+    # 300 terms of size ~1: summation order changes the last bits (absolute 1e-14)
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+    assert type(w.grad.data) is np.ndarray and w.grad.shape == shape
+
+
 def test_leaf_gradient_accumulates_across_backward_calls():
     x = leaf([1.0, 2.0])
     (x * 3).sum().backward()

@@ -159,11 +159,15 @@ def run_backward(
 
 
 def _walk_simple(ready: list, retain_graph: bool) -> None:
-    """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad."""
+    """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
+
+    A leaf's contributions are collected and added up once at the end: a weight used
+    at every step of a loop gets one ``np.sum`` instead of one addition per use.
+    """
     m = ArrayMath
     pop = ready.pop
     push = ready.append
-    wrap = Tensor._wrap
+    leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
     while ready:
         t = pop()
         g = t._gbuf
@@ -190,23 +194,35 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
                 gp = sum_to(gp, pdata.shape)
             if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
                 gp = gp.astype(pdata.dtype)
-            if p._op is None:  # a leaf: accumulate into .grad
-                pg = p.grad
-                if pg is None:
+            if p._op is None:  # a leaf: collect its contributions
+                parts = leaf_parts.get(p)
+                if parts is None:
                     # own the array (a copy, always an ndarray): one gradient array may be
                     # handed to several inputs (add), or be a view; skip the copy only when
                     # the op promises new arrays and this one owns its memory
                     own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
-                    p.grad = wrap(gp if own else _array(gp))
+                    leaf_parts[p] = [gp if own else _array(gp)]
+                elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
+                    parts[0] = parts[0] + gp
                 else:
-                    s = pg.data + gp
-                    pg.data = s if type(s) is _ndarray else _array(s)
+                    parts.append(gp)
                 continue
             buf = p._gbuf
             p._gbuf = gp if buf is None else buf + gp
             p._pend -= 1
             if p._pend == 0:
                 push(p)
+    for p, parts in leaf_parts.items():
+        g = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+        pg = p.grad
+        if pg is None:
+            p.grad = Tensor._wrap(g)
+        else:
+            s = pg.data + g
+            pg.data = s if type(s) is _ndarray else _array(s)
+
+
+_SUM_AT_END = 4096  # elements: smaller leaf gradients are summed once, at the end of the walk
 
 
 def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool) -> None:
