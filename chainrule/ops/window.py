@@ -21,14 +21,18 @@ Sizes: o = (n + pad_before + pad_after - δ (k - 1) - 1) // s + 1
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import sys
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
+
+_getrefcount = sys.getrefcount
 
 
 def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
@@ -46,6 +50,83 @@ def _linear(m: Any, op: Primitive, a: Any) -> Any:
     if m.is_tensor:
         return apply1(op, a)
     return op.forward(a)
+
+
+class BufferPool:
+    """Reuses large arrays between training steps instead of asking the OS for fresh pages.
+
+    A training step allocates the same big arrays (im2col columns, their
+    gradients, feature maps) every time.  Fresh multi-megabyte allocations are
+    served by new, zero-filled pages from the kernel, and the page faults cost
+    as much as the convolution itself (measured: im2col 0.4 ms -> 2 ms).  The
+    pool keeps up to ``per_shape`` arrays per (shape, dtype) and hands one
+    out again once nothing but the pool refers to it (its reference count
+    says so), so a buffer still saved in a graph or held by a Tensor is never
+    reused.  Arrays below ``min_bytes`` go straight to NumPy.
+    """
+
+    def __init__(self, per_shape: int = 3, max_shapes: int = 48, min_bytes: int = 1 << 17) -> None:
+        self.per_shape = per_shape
+        self.max_shapes = max_shapes
+        self.min_bytes = min_bytes
+        self._free: dict = {}
+
+    def empty(self, shape: tuple, dtype: Any) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if math.prod(shape) * dtype.itemsize < self.min_bytes:
+            return np.empty(shape, dtype)
+        key = (shape, dtype)
+        bufs = self._free.get(key)
+        if bufs is None:
+            if len(self._free) >= self.max_shapes:
+                self._free.pop(next(iter(self._free)))  # forget the oldest shape
+            bufs = self._free[key] = []
+        for b in bufs:
+            if _getrefcount(b) <= 3:  # the list, the loop variable and the call's argument: free
+                return b
+        b = np.empty(shape, dtype)
+        if len(bufs) < self.per_shape:
+            bufs.append(b)
+        return b
+
+    def zeros(self, shape: tuple, dtype: Any) -> np.ndarray:
+        b = self.empty(shape, dtype)
+        b.fill(0)
+        return b
+
+    def clear(self) -> None:
+        self._free.clear()
+
+
+POOL = BufferPool()
+
+
+def empty_like_layout(shape: tuple, dtype: Any, ref: np.ndarray, fill: float | None = 0.0) -> np.ndarray:
+    """An array of ``shape`` whose memory order of axes follows ``ref``'s (a batch-last feature map
+    stays batch-last), filled with ``fill`` (None: uninitialised).  NumPy's element-wise ops
+    preserve such layouts, so the whole forward/backward pass can stay in one."""
+    order = _axis_order(ref)  # outermost axis first
+    mem = [shape[a] for a in order]
+    buf = POOL.empty(tuple(mem), dtype)
+    if fill is not None:
+        buf.fill(fill)
+    return buf.transpose(np.argsort(order))
+
+
+def _axis_order(a: np.ndarray) -> list:
+    return sorted(range(a.ndim), key=lambda i: -a.strides[i])
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_slices(kernel: tuple, stride: tuple, dilation: tuple, outs: tuple) -> list:
+    """Cached: building the slices costs more than a small pooling pass."""
+    out = []
+    for offs in itertools.product(*[range(k) for k in kernel]):
+        src = (Ellipsis,) + tuple(
+            slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, outs)
+        )
+        out.append((offs, src))
+    return out
 
 
 class _Window(Primitive):
@@ -67,13 +148,9 @@ class _Window(Primitive):
     def _padded_shape(self) -> tuple:
         return tuple(n + pb + pa for n, (pb, pa) in zip(self.spatial, self.pads))
 
-    def _offsets(self):
-        """(kernel offset tuple, slice into the padded input) for every kernel position."""
-        for offs in itertools.product(*[range(k) for k in self.kernel]):
-            yield offs, (Ellipsis,) + tuple(
-                slice(o * d, o * d + s * (n - 1) + 1, s)
-                for o, d, s, n in zip(offs, self.dilation, self.stride, self.outs)
-            )
+    def _offsets(self) -> list:
+        """(kernel offset tuple, slice into the padded input) for every kernel position, row-major."""
+        return _offset_slices(self.kernel, self.stride, self.dilation, self.outs)
 
     def _inner(self) -> tuple:
         return (Ellipsis,) + tuple(slice(pb, pb + n) for n, (pb, _) in zip(self.spatial, self.pads))
@@ -81,7 +158,7 @@ class _Window(Primitive):
     def _pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
         if not any(pb or pa for pb, pa in self.pads):
             return x
-        xp = np.full(x.shape[:2] + self._padded_shape(), fill, dtype=x.dtype)
+        xp = empty_like_layout(x.shape[:2] + self._padded_shape(), x.dtype, x, fill)
         xp[self._inner()] = x
         return xp
 
@@ -94,7 +171,7 @@ class Unfold(_Window):
 
     def forward(self, x):
         xp = self._pad(x)
-        cols = np.empty(x.shape[:2] + self.kernel + self.outs, dtype=x.dtype)
+        cols = POOL.empty(x.shape[:2] + self.kernel + self.outs, x.dtype)
         for offs, src in self._offsets():
             cols[(slice(None), slice(None)) + offs] = xp[src]
         return cols
@@ -117,7 +194,7 @@ class Fold(_Window):
     name = "fold"
 
     def forward(self, cols):
-        padded = np.zeros(cols.shape[:2] + self._padded_shape(), dtype=cols.dtype)
+        padded = POOL.zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
         if padded.shape[2:] == self.spatial:
@@ -150,11 +227,12 @@ class MaxPool(_Window):
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
         best = None
-        argk = np.zeros(x.shape[:2] + self.outs, dtype=dt)
+        argk = None
         for k, (_, src) in enumerate(self._offsets()):
             v = xp[src]
             if best is None:
-                best = v.copy()
+                best = v.copy(order="K")
+                argk = np.zeros_like(best, dtype=dt)
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
@@ -187,7 +265,13 @@ class MaxPoolScatter(_Window):
         return all(s >= d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
 
     def forward(self, g):
-        gx = np.zeros(g.shape[:2] + self._padded_shape(), dtype=g.dtype)
+        argk = self.argk
+        if _axis_order(g) != _axis_order(argk):
+            # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
+            gl = empty_like_layout(g.shape, g.dtype, argk, None)
+            gl[...] = g
+            g = gl
+        gx = empty_like_layout(g.shape[:2] + self._padded_shape(), g.dtype, argk)
         kk = math.prod(self.kernel)
         if kk == 1:
             for _, dst in self._offsets():
@@ -258,3 +342,61 @@ def argmax_indices(op: MaxPool) -> np.ndarray:
         pos = o * op.stride[i] + kern[op.argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
         flat = flat * op.spatial[i] + pos
     return flat
+
+
+class Im2Col(_Window):
+    """Batch-last im2col:  (N, C, *spatial) -> cols (C, *kernel, *outs, N),
+
+        cols[c, k_1..k_d, o_1..o_d, n] = x_pad[n, c, o·s + k·δ];   vjp: Col2Im.
+
+    With the batch axis last, each kernel offset moves runs of (last output
+    dim × N) contiguous values instead of rows of the last output dim only
+    (3-5× faster on LeNet-sized maps), and the convolution is one matrix
+    product (C_out, C_in·K) @ (C_in·K, L·N).  The convolution's output is a
+    (N, C, ...) view of batch-last memory; element-wise ops and pooling keep
+    that layout, so the next Im2Col gets it for free.
+    """
+
+    __slots__ = ()
+    name = "im2col"
+
+    def _cut(self, src: tuple) -> tuple:
+        return (slice(None),) + src[1:] + (slice(None),)
+
+    def forward(self, x):
+        xt = np.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
+        if any(pb or pa for pb, pa in self.pads):
+            xp = POOL.zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
+            xp[self._cut(self._inner())] = xt
+        else:
+            xp = xt
+        cols = POOL.empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
+        for offs, src in self._offsets():
+            cols[(slice(None),) + offs] = xp[self._cut(src)]
+        return cols
+
+    def vjp(self, m, need, g, y, x):
+        return (_linear(m, Col2Im(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)
+
+    def jvp(self, m, dxs, y, x):
+        return _linear(m, self, dxs[0])
+
+
+class Col2Im(Im2Col):
+    """Batch-last col2im: cols (C, *kernel, *outs, N) -> (N, C, *spatial), entries read by several
+    windows summed, padding cropped (the transpose of Im2Col);  vjp: Im2Col."""
+
+    __slots__ = ()
+    name = "col2im"
+
+    def forward(self, cols):
+        n = cols.shape[-1]
+        padded = POOL.zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
+        for offs, dst in self._offsets():
+            padded[self._cut(dst)] += cols[(slice(None),) + offs]
+        if padded.shape[1:-1] != self.spatial:
+            padded = padded[self._cut(self._inner())]
+        return np.moveaxis(padded, -1, 0)
+
+    def vjp(self, m, need, g, y, cols):
+        return (_linear(m, Im2Col(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)

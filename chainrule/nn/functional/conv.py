@@ -21,9 +21,59 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops.linalg import matmul
-from chainrule.ops.window import unfold_nd
+from chainrule.ops.window import POOL, Im2Col, _linear
+
+# OpenBLAS runs a product on several threads once M·N·K passes ~2.6e5; on a busy
+# machine those threads wait on each other (we measured 0.2 ms -> 6 ms).  The long
+# column axis (L·N) is therefore cut into pieces below that size: one batched call.
+_GEMM_MNK = 1 << 18
+_MIN_CHUNK = 64
+
+
+def _chunk(mk: int, p: int) -> int:
+    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1)))
+
+
+def _copy(a: np.ndarray) -> np.ndarray:
+    out = POOL.empty(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
+def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (G, M, K) @ b (G, K, P) -> (G, M, P), as products over column chunks of b."""
+    g, m, k = a.shape
+    p = b.shape[2]
+    ch = _chunk(m * k, p)
+    nb = p // ch
+    out = POOL.empty((g, m, p), np.result_type(a, b))
+    main = nb * ch
+    if nb:
+        bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, K, ch) views
+        ov = out[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)
+        np.matmul(a[:, None], bv, out=ov)
+    if main < p:
+        out[:, :, main:] = a @ b[:, :, main:]
+    return out
+
+
+def _mm_reduce(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K): Σ over column chunks of the chunk products."""
+    g, m, p = a.shape
+    k = b.shape[1]
+    ch = _chunk(m * k, p)
+    nb = p // ch
+    main = nb * ch
+    av = a[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, M, ch)
+    bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 3, 1)  # (G, nb, ch, K)
+    out = np.matmul(av, bv).sum(axis=1)
+    if main < p:
+        out += a[:, :, main:] @ b[:, :, main:].transpose(0, 2, 1)
+    return out
 
 _DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
@@ -76,6 +126,107 @@ def _batched(input: Tensor, d: int, name: str) -> tuple:
     )
 
 
+class Conv(Primitive):
+    """y = conv(x, W) + b, fused: batch-last im2col, one product per group, bias.
+
+    Shapes: x (N, C_in, *S), W (C_out, C_in/G, *k), b (C_out,), y (N, C_out, *outs)
+    (a view of batch-last memory).  With cols = Im2Col(x) as (G, C_in/G·K, L·N)
+    and g = dL/dy as (G, C_out/G, L·N):
+
+        dL/dW_g = g_g colsᵀ_g,   dL/db = Σ_{positions, n} g,   dL/dx = Col2Im(W_gᵀ g_g).
+
+    On raw arrays the saved columns are reused; when the backward pass is
+    recorded (create_graph) the same formulas are composed from differentiable
+    ops (Im2Col/Col2Im are each other's vjp, matmul), so it can be differentiated again.
+    """
+
+    __slots__ = ("geo", "groups", "cols")
+    name = "conv"
+
+    def __init__(self, geo: Im2Col, groups: int) -> None:
+        self.geo = geo
+        self.groups = groups
+        self.cols = None
+
+    def _dims(self, x, w) -> tuple:
+        g = self.groups
+        ck = w.shape[1] * math.prod(self.geo.kernel)
+        lp = math.prod(self.geo.outs) * x.shape[0]
+        return g, w.shape[0] // g, ck, lp
+
+    def _out(self, y2, n: int):
+        """(G, C_out/G, L·N) -> the (N, C_out, *outs) view."""
+        return np.moveaxis(y2.reshape((-1,) + self.geo.outs + (n,)), -1, 0)
+
+    def forward(self, x, w, b=None):
+        g, og, ck, lp = self._dims(x, w)
+        cols = self.geo.forward(x)
+        self.cols = cols
+        y2 = _mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp))
+        if b is not None:
+            y2 += b.reshape(g, og, 1)
+        return self._out(y2, x.shape[0])
+
+    def _g2(self, m, g, x, w):
+        gr, og, ck, lp = self._dims(x, w)
+        d = len(self.geo.kernel)
+        gt = m.transpose(g, tuple(range(1, d + 2)) + (0,))  # (C_out, *outs, N)
+        return m.reshape(gt, (gr, og, lp)), (gr, og, ck, lp)
+
+    def vjp(self, m, need, g, y, x, w, b=None):
+        if m.is_tensor:
+            return self._vjp_composed(m, need, g, x, w, b)
+        gr, og, ck, lp = self._dims(x, w)
+        # batch-last, contiguous: free when g arrives in the layout of the forward output
+        gt = np.moveaxis(g, 0, -1)
+        if not gt.flags.c_contiguous:
+            gt = _copy(gt)
+        g2 = gt.reshape(gr, og, lp)
+        gx = gw = gb = None
+        if need[1]:
+            gw = _mm_reduce(g2, self.cols.reshape(gr, ck, lp)).reshape(w.shape)
+        if len(need) > 2 and need[2]:
+            gb = g2.sum(axis=2).reshape(b.shape)
+        if need[0]:
+            w2t = w.reshape(gr, og, ck).transpose(0, 2, 1)
+            gcols = _mm_cols(np.ascontiguousarray(w2t), g2)
+            gx = self._col2im().forward(gcols.reshape(self.cols.shape))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+    def _col2im(self):
+        from chainrule.ops.window import Col2Im
+
+        geo = self.geo
+        return Col2Im(geo.kernel, geo.stride, geo.dilation, geo.pads, geo.spatial)
+
+    def _vjp_composed(self, m, need, g, x, w, b):
+        g2, (gr, og, ck, lp) = self._g2(m, g, x, w)
+        gx = gw = gb = None
+        if need[1]:
+            cols = m.reshape(_linear(m, self.geo, x), (gr, ck, lp))
+            gw = m.reshape(m.matmul(g2, m.swapaxes(cols, 1, 2)), w.shape)
+        if len(need) > 2 and need[2]:
+            gb = m.reshape(m.sum(g2, 2), b.shape)
+        if need[0]:
+            gcols = m.matmul(m.swapaxes(m.reshape(w, (gr, og, ck)), 1, 2), g2)
+            gx = _linear(m, self._col2im(), m.reshape(gcols, (x.shape[1],) + self.geo.kernel + self.geo.outs
+                                                      + (x.shape[0],)))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+    def jvp(self, m, dxs, y, x, w, b=None):
+        # linear in each argument: dy = conv(dx, W) + conv(x, dW) + db
+        gr, og, ck, lp = self._dims(x, w)
+        n = x.shape[0]
+        cols_dx = m.reshape(_linear(m, self.geo, dxs[0]), (gr, ck, lp))
+        cols_x = m.reshape(_linear(m, self.geo, x), (gr, ck, lp))
+        dy = m.matmul(m.reshape(w, (gr, og, ck)), cols_dx) + m.matmul(m.reshape(dxs[1], (gr, og, ck)), cols_x)
+        if b is not None:
+            dy = dy + m.reshape(dxs[2], (gr, og, 1))
+        d = len(self.geo.kernel)
+        dy = m.reshape(dy, (gr * og,) + self.geo.outs + (n,))
+        return m.transpose(dy, (d + 1,) + tuple(range(d + 1)))
+
+
 def conv_nd(
     input: Tensor,
     weight: Tensor,
@@ -117,18 +268,11 @@ def conv_nd(
                 f"{name}: input spatial size {tuple(x.shape[2:])} (padded by {pads}) is smaller than the "
                 f"dilated kernel {tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))}"
             )
-    cols = unfold_nd(x, kernel, stride, dilation, pads)  # (N, C_in, *kernel, *outs)
-    outs = tuple(cols.shape[2 + d:])
-    positions = math.prod(outs)
-    ck = c_g * math.prod(kernel)
-    if groups == 1:
-        y = matmul(weight.reshape(c_out, ck), cols.reshape(n, ck, positions))  # (N, C_out, L)
-    else:
-        w = weight.reshape(groups, c_out // groups, ck)
-        y = matmul(w, cols.reshape(n, groups, ck, positions))  # (N, G, C_out/G, L)
-    y = y.reshape((n, c_out) + outs)
-    if bias is not None:
-        y = y + bias.reshape((c_out,) + (1,) * d)
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f"{name}: input, weight and bias must have the same dtype, got {x.dtype}, "
+                        f"{weight.dtype}{'' if bias is None else ', ' + str(bias.dtype)}")
+    op = Conv(Im2Col(kernel, stride, dilation, pads, tuple(x.shape[2:])), groups)
+    y = apply(op, x, weight) if bias is None else apply(op, x, weight, bias)
     return y.squeeze(0) if unbatched else y
 
 
