@@ -49,7 +49,7 @@ class _Reduction(Primitive):
 
     def _restore(self, m, g, x):
         """g with the reduced axes put back (size 1), ready to broadcast against x."""
-        if self.keepdim or not self.axes:
+        if self.keepdim or not self.axes or g.ndim == 0:  # (a 0-d g broadcasts as it is)
             return g
         return m.reshape(g, _kept_shape(x.shape, self.axes))
 
