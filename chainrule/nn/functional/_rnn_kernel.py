@@ -48,6 +48,13 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive
+from chainrule.ops.window import BufferPool
+
+# Large per-step arrays (gate activations, adjoints) are reused between training steps:
+# fresh multi-megabyte arrays come as new zero-filled pages and the page faults cost
+# milliseconds per step.  The pool hands an array out again only when nothing else
+# refers to it (see BufferPool).
+_POOL = BufferPool(per_shape=2)
 
 
 def _local_vjp(out, g, stops, need) -> tuple:
@@ -102,13 +109,13 @@ def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
     """
     T, N, I = x.shape
     k = I if b is None else I + 1
-    xa = np.empty((T, k, N), dtype=dt)
+    xa = _POOL.empty((T, k, N), dt)
     xa[:, :I] = x.transpose(0, 2, 1)
     wa = w.astype(dt, copy=False)
     if b is not None:
         xa[:, I] = 1.0
         wa = np.concatenate([wa, np.asarray(b, dtype=dt)[:, None]], axis=1)
-    return np.matmul(wa, xa)
+    return np.matmul(wa, xa, out=_POOL.empty((T, wa.shape[0], N), dt))
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -263,10 +270,10 @@ class LSTMSequence(_Sequence):
         w_rec = w_hh[perm] * scale  # (4H, H)
         rec = np.empty((4 * H, N), dtype=dt)
         keep = self.keep
-        deriv = np.empty((T if keep else 0, 4 * H, N), dtype=dt)  # d gate / d pre-activation
-        hs = np.empty((T, H, N), dtype=dt)
-        cs = np.empty((T, H, N), dtype=dt)
-        tcs = np.empty((T, H, N), dtype=dt)
+        deriv = _POOL.empty((T if keep else 0, 4 * H, N), dt)  # d gate / d pre-activation
+        hs = _POOL.empty((T, H, N), dt)
+        cs = _POOL.empty((T, H, N), dt)
+        tcs = _POOL.empty((T, H, N), dt)
         tmp = np.empty((H, N), dtype=dt)
         h = np.ascontiguousarray(h0.T, dtype=dt)
         c = np.ascontiguousarray(c0.T, dtype=dt)
@@ -293,7 +300,7 @@ class LSTMSequence(_Sequence):
             h = hs[t]
             np.multiply(o, tc, out=h)
             c = c_t
-        out = np.empty((T + 1, N, H), dtype=dt)
+        out = _POOL.empty((T + 1, N, H), dt)
         out[:T] = hs.transpose(0, 2, 1)
         out[T] = c.T
         self.saved = (acts, deriv, cs, tcs) if keep else None
@@ -310,13 +317,14 @@ class LSTMSequence(_Sequence):
         dt = acts.dtype
         perm = self._perm(H)
         w_hhT = np.ascontiguousarray(w_hh[perm].T, dtype=dt)  # (H, 4H)
-        gT = np.ascontiguousarray(g[:T].transpose(0, 2, 1), dtype=dt)  # (T, H, N)
+        gT = _POOL.empty((T, H, N), dt)  # (T, H, N)
+        gT[...] = g[:T].transpose(0, 2, 1)
         dc_next = np.ascontiguousarray(g[T].T, dtype=dt)
         dh_next = np.zeros((H, N), dtype=dt)
         c0T = np.ascontiguousarray(c0.T, dtype=dt)
         # the gate adjoints of all steps, stored straight in the (4H, T, N) layout of
         # the weight-gradient matmul (each step is computed in the contiguous `d`, then copied)
-        dzm = np.empty((4 * H, T, N), dtype=dt)
+        dzm = _POOL.empty((4 * H, T, N), dt)
         d = np.empty((4 * H, N), dtype=dt)
         dh = np.empty((H, N), dtype=dt)
         dc = np.empty((H, N), dtype=dt)
@@ -351,7 +359,7 @@ class LSTMSequence(_Sequence):
         dzm = dzm.reshape(4 * H, T * N)
         k = 3
         bias = self.has_bias and (need[k + 2] or need[k + 3])
-        xh = np.empty((T, N, I + H + 1), dtype=dt)
+        xh = _POOL.empty((T, N, I + H + 1), dt)
         xh[..., :I] = x
         if self.reverse:  # h_{t-1} of step t is h_{t+1} (h0 for t = T-1)
             xh[:-1, :, I : I + H] = y[1:T]
