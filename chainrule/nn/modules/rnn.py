@@ -115,6 +115,9 @@ class RNNBase(Module):
         for n in self._flat_weights_names:
             _uniform_(getattr(self, n), bound)
 
+    def flatten_parameters(self) -> None:
+        """PyTorch compacts cuDNN weights here; on NumPy there is nothing to do."""
+
     @property
     def _flat_weights(self) -> list:
         """The parameters in PyTorch's ``_flat_weights`` order (looked up by name, so replacing one works)."""
