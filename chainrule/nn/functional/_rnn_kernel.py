@@ -417,8 +417,8 @@ class GRUSequence(_Sequence):
         b_hn = None if b_hh is None else b_hh[H2:].astype(dt)[:, None]
         w_rec = w_hh * scale
         acts = np.empty((T, 3 * H, N), dtype=dt)  # [r z n]ᵀ per step
-        hw_n = np.empty((T, H, N), dtype=dt)  # W_hn h_{t-1} + b_hn
-        hs = np.empty((T, H, N), dtype=dt)
+        hw_n = _POOL.empty((T, H, N), dt)  # W_hn h_{t-1} + b_hn
+        hs = _POOL.empty((T, H, N), dt)
         rec = np.empty((3 * H, N), dtype=dt)
         h = np.ascontiguousarray(h0.T, dtype=dt)
         for t in self._order(T):
@@ -459,8 +459,8 @@ class GRUSequence(_Sequence):
         w_hhT = np.ascontiguousarray(w_hh.T, dtype=dt)  # (H, 3H)
         gT = np.ascontiguousarray(g.transpose(0, 2, 1), dtype=dt)  # (T, H, N)
         h0T = np.ascontiguousarray(h0.T, dtype=dt)
-        d_in = np.empty_like(acts)  # adjoint of W_ih x + b_ih (per step, [r z n])
-        d_hh = np.empty_like(acts)  # adjoint of W_hh h + b_hh
+        d_in = _POOL.empty(acts.shape, dt)  # adjoint of W_ih x + b_ih (per step, [r z n])
+        d_hh = _POOL.empty(acts.shape, dt)  # adjoint of W_hh h + b_hh
         dh_next = np.zeros((H, N), dtype=dt)
         dh = np.empty((H, N), dtype=dt)
         tmp = np.empty((H, N), dtype=dt)
