@@ -27,17 +27,6 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops.window import POOL, Im2Col, _linear
 
-# OpenBLAS runs a product on several threads once M·N·K passes ~2.6e5; on a busy
-# machine those threads wait on each other (we measured 0.2 ms -> 6 ms).  The long
-# column axis (L·N) is therefore cut into pieces below that size: one batched call.
-_GEMM_MNK = 1 << 18
-_MIN_CHUNK = 64
-
-
-def _chunk(mk: int, p: int) -> int:
-    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1)))
-
-
 def _copy(a: np.ndarray) -> np.ndarray:
     out = POOL.empty(a.shape, a.dtype)
     out[...] = a
@@ -45,35 +34,20 @@ def _copy(a: np.ndarray) -> np.ndarray:
 
 
 def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, K) @ b (G, K, P) -> (G, M, P), as products over column chunks of b."""
-    g, m, k = a.shape
-    p = b.shape[2]
-    ch = _chunk(m * k, p)
-    nb = p // ch
-    out = POOL.empty((g, m, p), np.result_type(a, b))
-    main = nb * ch
-    if nb:
-        bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, K, ch) views
-        ov = out[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)
-        np.matmul(a[:, None], bv, out=ov)
-    if main < p:
-        out[:, :, main:] = a @ b[:, :, main:]
-    return out
+    """a (G, M, K) @ b (G, K, P) -> (G, M, P), into a pooled buffer.
+
+    (Cutting P into pieces small enough for OpenBLAS to stay on one thread
+    was measured too: robust on an overloaded machine, but 2x slower on a
+    quiet one, where both frameworks use all their threads.)
+    """
+    out = POOL.empty((a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
+    return np.matmul(a, b, out=out)
 
 
 def _mm_reduce(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K): Σ over column chunks of the chunk products."""
-    g, m, p = a.shape
-    k = b.shape[1]
-    ch = _chunk(m * k, p)
-    nb = p // ch
-    main = nb * ch
-    av = a[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, M, ch)
-    bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 3, 1)  # (G, nb, ch, K)
-    out = np.matmul(av, bv).sum(axis=1)
-    if main < p:
-        out += a[:, :, main:] @ b[:, :, main:].transpose(0, 2, 1)
-    return out
+    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K)."""
+    return np.matmul(a, b.transpose(0, 2, 1))
+
 
 _DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
