@@ -27,6 +27,7 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops.window import POOL, Im2Col, _linear
 
+
 def _copy(a: np.ndarray) -> np.ndarray:
     out = POOL.empty(a.shape, a.dtype)
     out[...] = a
