@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2
+from chainrule.autograd.primitive import apply1, apply2, binary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.ops import elementwise as ew
@@ -21,7 +21,8 @@ from chainrule.ops.elementwise import ADD, MUL, SUB, TANH
 from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
 
 
-# -- arithmetic operators (the hot path: tensor-tensor ops skip the lifting) ----
+# -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
+# one dtype directly; these functions handle scalars and mixed dtypes) ----------
 def _add(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
@@ -295,13 +296,13 @@ def _mT(self):
 
 
 _BINDINGS = {
-    "__add__": _add,
+    "__add__": binary_method(ADD, _add),
     "__radd__": _radd,
     "__iadd__": _inplace(ew.add),
-    "__sub__": _sub,
+    "__sub__": binary_method(SUB, _sub),
     "__rsub__": _rsub,
     "__isub__": _inplace(ew.sub),
-    "__mul__": _mul,
+    "__mul__": binary_method(MUL, _mul),
     "__rmul__": _rmul,
     "__imul__": _inplace(ew.mul),
     "__truediv__": _truediv,
