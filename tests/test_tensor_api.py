@@ -305,3 +305,16 @@ def test_setitem_with_mask_and_broadcast_value():
     s[[0, 1], [1, 0]] = v  # grads of v are the upstream at the written positions
     (s * cr.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
     assert v.grad.tolist() == [2.0, 3.0] and r.grad.tolist() == [[1.0, 0.0], [0.0, 4.0]]
+
+
+def test_integer_tensors_become_the_default_float_in_float_functions():
+    i = cr.tensor([1, 4])
+    for t in (i.tanh(), cr.tanh(i), i.exp(), i.sqrt(), i.sigmoid(), i / 2, i**0.5, 2.0**i):
+        assert t.dtype == np.float32
+    assert (i**2).dtype == np.int64 and (-i).dtype == np.int64 and i.abs().dtype == np.int64
+    assert (i**0.5).tolist() == [1.0, 2.0]
+    try:
+        cr.set_default_dtype(cr.float64)
+        assert i.tanh().dtype == np.float64 and (i / 2).dtype == np.float64 and (i**0.5).dtype == np.float64
+    finally:
+        cr.set_default_dtype(cr.float32)

@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1, apply2
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype
 from chainrule.ops._lift import as_tensor_arg, lift, promote
 
 
@@ -425,7 +426,7 @@ def mul(input: Any, other: Any) -> Tensor:
 def div(input: Any, other: Any) -> Tensor:
     """True division; integer inputs give the default float dtype (as PyTorch)."""
     if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
-        input = input.float()
+        input = input.to(get_default_dtype())
     return _binary(DIV, input, other)
 
 
@@ -434,6 +435,8 @@ def pow(input: Any, exponent: Any) -> Tensor:
     if isinstance(input, Tensor) and isinstance(exponent, (int, float, np.number)):
         if isinstance(exponent, np.number):  # a NumPy float64 scalar would promote float32 to float64
             exponent = exponent.item()
+        if isinstance(exponent, float) and input.data.dtype.kind in "biu":
+            input = input.to(get_default_dtype())  # int ** 0.5 is a default-dtype float, as PyTorch (NumPy: float64)
         return apply1(PowScalar(exponent), input)
     return _binary(POW, input, exponent)
 
@@ -447,7 +450,7 @@ def _unary(op: Primitive, name: str):
         if type(input) is not Tensor:
             input = as_tensor_arg(input, name)
         if input.data.dtype.kind in "biu" and name not in ("abs", "sign", "relu"):
-            input = input.float()
+            input = input.to(get_default_dtype())
         return apply1(op, input)
 
     fn.__name__ = name

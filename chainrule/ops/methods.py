@@ -84,6 +84,8 @@ def _rmatmul(self, other):
 
 
 def _tanh(self):
+    if self.data.dtype.kind != "f":
+        return ew.tanh(self)  # integers become the default float dtype first
     return apply1(TANH, self)
 
 
