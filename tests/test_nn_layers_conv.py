@@ -197,3 +197,33 @@ def test_unfold_and_fold_are_transposes():
 def test_conv2d_shape_errors(x, w, kwargs, message):
     with pytest.raises(ValueError, match=message):
         F.conv2d(cr.zeros(*x), cr.zeros(*w), **kwargs)
+
+
+def test_buffer_pool_hands_out_only_arrays_nobody_holds():
+    from chainrule.ops.window import BufferPool
+
+    pool = BufferPool(per_shape=2, min_bytes=0)
+    a = pool.empty((3, 4), np.float32)
+    b = pool.empty((3, 4), np.float32)
+    assert a is not b  # a is still held
+    view = b[1:]
+    del b
+    c = pool.empty((3, 4), np.float32)
+    assert c is not view.base  # a view keeps its base busy
+    a_id = id(a)
+    del a
+    assert id(pool.empty((3, 4), np.float32)) == a_id  # a was released: reused
+    z = pool.zeros((3, 4), np.float32)
+    assert np.all(z == 0)
+    assert pool.empty((2,), np.float64).shape == (2,)
+
+
+def test_conv_outputs_survive_later_convolutions():
+    # outputs kept by the caller are never recycled by the next layer call
+    x = cr.randn(2, 3, 8, 8)
+    w = cr.randn(4, 3, 3, 3)
+    first = F.conv2d(x, w)
+    saved = first.data.copy()
+    for _ in range(3):
+        F.conv2d(cr.randn(2, 3, 8, 8), w)
+    np.testing.assert_array_equal(first.data, saved)

@@ -62,14 +62,18 @@ class BufferPool:
     pool keeps up to ``per_shape`` arrays per (shape, dtype) and hands one
     out again once nothing but the pool refers to it (its reference count
     says so), so a buffer still saved in a graph or held by a Tensor is never
-    reused.  Arrays below ``min_bytes`` go straight to NumPy.
+    reused.  Arrays below ``min_bytes`` go straight to NumPy, and the pool
+    keeps at most ``max_bytes`` in all.  ``POOL.clear()`` lets everything go.
     """
 
-    def __init__(self, per_shape: int = 3, max_shapes: int = 48, min_bytes: int = 1 << 17) -> None:
+    def __init__(self, per_shape: int = 3, max_shapes: int = 48, min_bytes: int = 1 << 17,
+                 max_bytes: int = 1 << 28) -> None:
         self.per_shape = per_shape
         self.max_shapes = max_shapes
         self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
         self._free: dict = {}
+        self._bytes = 0
 
     def empty(self, shape: tuple, dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -79,14 +83,16 @@ class BufferPool:
         bufs = self._free.get(key)
         if bufs is None:
             if len(self._free) >= self.max_shapes:
-                self._free.pop(next(iter(self._free)))  # forget the oldest shape
+                old = self._free.pop(next(iter(self._free)))  # forget the oldest shape
+                self._bytes -= sum(a.nbytes for a in old)
             bufs = self._free[key] = []
         for b in bufs:
             if _getrefcount(b) <= 3:  # the list, the loop variable and the call's argument: free
                 return b
         b = np.empty(shape, dtype)
-        if len(bufs) < self.per_shape:
+        if len(bufs) < self.per_shape and self._bytes + b.nbytes <= self.max_bytes:
             bufs.append(b)
+            self._bytes += b.nbytes
         return b
 
     def zeros(self, shape: tuple, dtype: Any) -> np.ndarray:
@@ -96,6 +102,7 @@ class BufferPool:
 
     def clear(self) -> None:
         self._free.clear()
+        self._bytes = 0
 
 
 POOL = BufferPool()
