@@ -220,10 +220,10 @@ def test_buffer_pool_hands_out_only_arrays_nobody_holds():
 
 def test_conv_outputs_survive_later_convolutions():
     # outputs kept by the caller are never recycled by the next layer call
-    x = cr.randn(2, 3, 8, 8)
-    w = cr.randn(4, 3, 3, 3)
+    x = cr.randn(8, 3, 32, 32)  # output 8·16·30·30 floats: large enough for the pool
+    w = cr.randn(16, 3, 3, 3)
     first = F.conv2d(x, w)
     saved = first.data.copy()
     for _ in range(3):
-        F.conv2d(cr.randn(2, 3, 8, 8), w)
+        F.conv2d(cr.randn(8, 3, 32, 32), w)
     np.testing.assert_array_equal(first.data, saved)
