@@ -313,6 +313,9 @@ def test_integer_tensors_become_the_default_float_in_float_functions():
         assert t.dtype == np.float32
     assert (i**2).dtype == np.int64 and (-i).dtype == np.int64 and i.abs().dtype == np.int64
     assert (i**0.5).tolist() == [1.0, 2.0]
+    for t in (i.var(), i.std(), i.logsumexp(0), i.softmax(0), i.log_softmax(0)):
+        assert t.dtype == np.float32
+    assert i.var().item() == 4.5  # ((1 - 2.5)² + (4 - 2.5)²) / (2 - 1)
     try:
         cr.set_default_dtype(cr.float64)
         assert i.tanh().dtype == np.float64 and (i / 2).dtype == np.float64 and (i**0.5).dtype == np.float64

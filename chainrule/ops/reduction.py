@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype
 from chainrule.ops._lift import as_tensor_arg
 
 
@@ -214,6 +215,16 @@ class LogSoftmax(Primitive):
 
 
 # ---------------------------------------------------------------- public functions
+def _floating(input: Any, dtype: Any = None) -> Tensor:
+    """``input`` in ``dtype`` if given; integer/bool tensors in the default float dtype
+    (NumPy would make float64 of them)."""
+    if dtype is not None:
+        return input.to(dtype)
+    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
+        return input.to(get_default_dtype())
+    return input
+
+
 def _reduce(cls, input, dim, keepdim, name, *extra):
     input = as_tensor_arg(input, name)
     axes = normalize_dims(dim, input.ndim, name)
@@ -295,7 +306,7 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         unbiased, dim = dim, None
     if correction is None:
         correction = 0 if unbiased is False else 1
-    return _reduce(Var, input, dim, keepdim, "var", correction)
+    return _reduce(Var, _floating(input), dim, keepdim, "var", correction)
 
 
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
@@ -308,7 +319,7 @@ def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
 
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """log Σ exp(x) over ``dim``, stable for large |x|."""
-    return _reduce(LogSumExp, input, dim, keepdim, "logsumexp")
+    return _reduce(LogSumExp, _floating(input), dim, keepdim, "logsumexp")
 
 
 def _one_dim(input: Tensor, dim: Any, name: str) -> int:
@@ -319,17 +330,13 @@ def _one_dim(input: Tensor, dim: Any, name: str) -> int:
 
 def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """softmax along ``dim``: y_k = e^(x_k)/Σ_m e^(x_m)."""
-    input = as_tensor_arg(input, "softmax")
-    if dtype is not None:
-        input = input.to(dtype)
+    input = _floating(as_tensor_arg(input, "softmax"), dtype)
     return apply1(Softmax(_one_dim(input, dim, "softmax")), input)
 
 
 def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably as x - logsumexp(x)."""
-    input = as_tensor_arg(input, "log_softmax")
-    if dtype is not None:
-        input = input.to(dtype)
+    input = _floating(as_tensor_arg(input, "log_softmax"), dtype)
     return apply1(LogSoftmax(_one_dim(input, dim, "log_softmax")), input)
 
 
