@@ -7,7 +7,7 @@ with probability 1 - p and scaled by 1/(1 - p); ``model.eval()`` turns them off.
 from __future__ import annotations
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional import dropout as D
+from chainrule.nn.functional.dropout import _check_p, dropout, dropout1d, dropout2d
 from chainrule.nn.module import Module
 
 __all__ = ["Dropout", "Dropout1d", "Dropout2d"]
@@ -18,7 +18,7 @@ class _DropoutNd(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        self.p = D._check_p(p, self._layer)
+        self.p = _check_p(p, self._layer)
         self.inplace = inplace
 
     def extra_repr(self) -> str:
@@ -29,7 +29,7 @@ class Dropout(_DropoutNd):
     """y = x · mask / (1 - p), mask_i ~ Bernoulli(1 - p), in training; y = x in eval."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return D.dropout(input, self.p, self.training)
+        return dropout(input, self.p, self.training)
 
 
 class Dropout1d(_DropoutNd):
@@ -38,7 +38,7 @@ class Dropout1d(_DropoutNd):
     _layer = "Dropout1d"
 
     def forward(self, input: Tensor) -> Tensor:
-        return D.dropout1d(input, self.p, self.training)
+        return dropout1d(input, self.p, self.training)
 
 
 class Dropout2d(_DropoutNd):
@@ -47,4 +47,4 @@ class Dropout2d(_DropoutNd):
     _layer = "Dropout2d"
 
     def forward(self, input: Tensor) -> Tensor:
-        return D.dropout2d(input, self.p, self.training)
+        return dropout2d(input, self.p, self.training)

@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
-from chainrule.nn.functional import embedding as E
+from chainrule.nn.functional.embedding import check_indices, embedding, normalize_padding_idx
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -46,7 +46,7 @@ class Embedding(Module):
             raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are not supported")
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
-        self.padding_idx = E.normalize_padding_idx(padding_idx, self.num_embeddings, "Embedding")
+        self.padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings, "Embedding")
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
@@ -70,8 +70,8 @@ class Embedding(Module):
             w[self.padding_idx] = 0
 
     def forward(self, input: Any) -> Tensor:
-        E.check_indices(input, self.num_embeddings, "Embedding")
-        return E.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type)
+        check_indices(input, self.num_embeddings, "Embedding")
+        return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type)
 
     @classmethod
     def from_pretrained(

@@ -22,7 +22,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
-from chainrule.nn.functional import normalization as N
+from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -100,7 +100,7 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
-        return N.batch_norm(
+        return batch_norm(
             input,
             self.running_mean if track else None,
             self.running_var if track else None,
@@ -175,7 +175,7 @@ class LayerNorm(Module):
         if input.ndim < k or tuple(input.shape[input.ndim - k:]) != self.normalized_shape:
             raise ValueError(f"LayerNorm: expected input with shape (*, {', '.join(map(str, self.normalized_shape))}),"
                              f" got {tuple(input.shape)}")
-        return N.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional import pooling as P
+from chainrule.nn.functional import pooling as P  # the submodule (no function has that name)
 from chainrule.nn.module import Module
 
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
