@@ -214,12 +214,10 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
                 push(p)
     for p, parts in leaf_parts.items():
         g = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
-        pg = p.grad
-        if pg is None:
+        if p.grad is None:
             p.grad = Tensor._wrap(g)
         else:
-            s = pg.data + g
-            pg.data = s if type(s) is _ndarray else _array(s)
+            p.grad.data = _accumulate(p.grad.data, g)
 
 
 _SUM_AT_END = 4096  # elements: smaller leaf gradients are summed once, at the end of the walk
