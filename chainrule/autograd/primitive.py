@@ -155,6 +155,31 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
     return method
 
 
+def unary_method(op: Primitive, general: Callable) -> Callable:
+    """``Tensor.exp``-style method for ``op``, with ``apply1`` inlined for a floating tensor;
+    other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
+
+    def method(self: Tensor) -> Tensor:
+        if STATE.special or self.data.dtype.kind != "f":
+            return general(self)
+        out = _new(Tensor)
+        y = op.forward(self.data)
+        out.data = y if type(y) is _ndarray else _asarray(y)
+        out.grad = None
+        if self.requires_grad and STATE.enabled:
+            out.requires_grad = True
+            out._op = op
+            out._parents = (self,)
+            out._need = _NEED1
+        else:
+            out.requires_grad = False
+            out._op = None
+            out._parents = None
+        return out
+
+    return method
+
+
 _NEED1 = (True,)
 _ndarray = np.ndarray
 _asarray = np.asarray

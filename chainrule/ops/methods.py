@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, binary_method
+from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
-from chainrule.ops.elementwise import ADD, MUL, SUB, TANH
+from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
 from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
 
 
@@ -81,12 +81,6 @@ def _matmul(self, other):
 
 def _rmatmul(self, other):
     return linalg.matmul(lift(other, self), self)
-
-
-def _tanh(self):
-    if self.data.dtype.kind != "f":
-        return ew.tanh(self)  # integers become the default float dtype first
-    return apply1(TANH, self)
 
 
 def _floordiv(self, other):
@@ -344,18 +338,18 @@ _BINDINGS = {
     "div": ew.div,
     "pow": ew.pow,
     "neg": ew.neg,
-    "exp": ew.exp,
-    "log": ew.log,
+    "exp": unary_method(EXP, ew.exp),
+    "log": unary_method(LOG, ew.log),
     "log1p": ew.log1p,
-    "sqrt": ew.sqrt,
+    "sqrt": unary_method(SQRT, ew.sqrt),
     "rsqrt": lambda self: ew.pow(self, -0.5),
     "abs": ew.abs,
     "sign": ew.sign,
     "sin": ew.sin,
     "cos": ew.cos,
-    "tanh": _tanh,
-    "sigmoid": ew.sigmoid,
-    "relu": ew.relu,
+    "tanh": unary_method(TANH, ew.tanh),
+    "sigmoid": unary_method(SIGMOID, ew.sigmoid),
+    "relu": unary_method(RELU, ew.relu),
     "square": lambda self: ew.pow(self, 2),
     "reciprocal": lambda self: ew.pow(self, -1),
     "maximum": ew.maximum,
