@@ -227,3 +227,28 @@ def test_conv_outputs_survive_later_convolutions():
     for _ in range(3):
         F.conv2d(cr.randn(8, 3, 32, 32), w)
     np.testing.assert_array_equal(first.data, saved)
+
+
+def test_functional_unfold_matches_loops_and_fold_is_its_transpose():
+    x = RNG.standard_normal((2, 3, 5, 6))
+    k, dl, p, s = (2, 3), (1, 2), 1, (2, 1)
+    u = F.unfold(cr.tensor(x), k, dl, p, s).data
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ho, wo = 3, 4
+    assert u.shape == (2, 3 * 6, ho * wo)
+    for c in range(3):
+        for a in range(2):
+            for b in range(3):
+                for i in range(ho):
+                    for j in range(wo):
+                        row, col = c * 6 + a * 3 + b, i * wo + j
+                        assert u[:, row, col].tolist() == xp[:, c, i * 2 + a, j + 2 * b].tolist()
+    cols = RNG.standard_normal(u.shape)
+    back = F.fold(cr.tensor(cols), (5, 6), k, dl, p, s).data
+    np.testing.assert_allclose(np.sum(u * cols), np.sum(x * back), rtol=1e-12)
+    xt = cr.tensor(x[:1, :1], requires_grad=True)
+    assert gradcheck(lambda t: F.unfold(t, k, dl, p, s), (xt,))
+    ct = cr.tensor(cols[:1, :6], requires_grad=True)
+    assert gradcheck(lambda t: F.fold(t, (5, 6), k, dl, p, s), (ct,))
+    with pytest.raises(ValueError, match="fold: expected input"):
+        F.fold(cr.tensor(cols), (5, 7), k, dl, p, s)

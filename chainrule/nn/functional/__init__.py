@@ -6,7 +6,7 @@ Each helper area adds its imports under its own heading below.
 # --- activations, linear, losses (nn-core) ---
 
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
-from chainrule.nn.functional.conv import causal_conv1d, conv1d, conv2d  # noqa: E402,F401
+from chainrule.nn.functional.conv import causal_conv1d, conv1d, conv2d, fold, unfold  # noqa: E402,F401
 from chainrule.nn.functional.dropout import dropout, dropout1d, dropout2d  # noqa: E402,F401
 from chainrule.nn.functional.embedding import embedding  # noqa: E402,F401
 from chainrule.nn.functional.normalization import batch_norm, layer_norm  # noqa: E402,F401
@@ -18,6 +18,8 @@ from chainrule.nn.functional.pooling import (  # noqa: E402,F401
     max_pool1d,
     max_pool2d,
 )
+
+# isort: split
 
 # --- recurrent cells and attention (nn-recurrent) ---
 from chainrule.nn.functional.attention import (  # noqa: E402,F401

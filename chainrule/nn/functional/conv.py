@@ -25,7 +25,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops.window import POOL, Im2Col, _linear
+from chainrule.ops.window import POOL, Im2Col, _linear, fold_nd, out_size, unfold_nd
 
 
 def _copy(a: np.ndarray) -> np.ndarray:
@@ -308,3 +308,44 @@ def causal_conv1d(
     dl = int(dilation)
     pads = ((dl * (weight.shape[2] - 1), 0),)
     return conv_nd(input, weight, bias, 1, pads, dl, groups, 1, "causal_conv1d")
+
+
+def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """im2col (PyTorch's ``F.unfold``): (N, C, H, W) -> (N, C·kh·kw, L), L = H_out·W_out.
+
+    Column l holds the window of output position l, channel-major then kernel
+    row-major: out[n, c·kh·kw + u·kw + v, i·W_out + j] = x_pad[n, c, i·s + u·δ, j·s + v·δ].
+    Its gradient is ``fold`` (col2im).
+    """
+    if not isinstance(input, Tensor) or input.ndim != 4:
+        raise ValueError(f"unfold: expected a 4-D input (N, C, H, W), got {getattr(input, 'shape', input)!r}")
+    kernel = ntuple(kernel_size, 2, "unfold", "kernel_size")
+    stride = ntuple(stride, 2, "unfold", "stride")
+    dilation = ntuple(dilation, 2, "unfold", "dilation")
+    pads = resolve_padding(padding, 2, kernel, dilation, stride, "unfold")
+    cols = unfold_nd(input, kernel, stride, dilation, pads)  # (N, C, kh, kw, H_out, W_out)
+    n, c = input.shape[:2]
+    return cols.reshape(n, c * math.prod(kernel), -1)
+
+
+def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+         stride: Any = 1) -> Tensor:
+    """col2im (PyTorch's ``F.fold``): (N, C·kh·kw, L) -> (N, C, H, W), overlapping entries summed.
+
+    The transpose of ``unfold`` (not its inverse: a pixel read by k windows comes back k times).
+    """
+    size = ntuple(output_size, 2, "fold", "output_size")
+    kernel = ntuple(kernel_size, 2, "fold", "kernel_size")
+    stride = ntuple(stride, 2, "fold", "stride")
+    dilation = ntuple(dilation, 2, "fold", "dilation")
+    pads = resolve_padding(padding, 2, kernel, dilation, stride, "fold")
+    if not isinstance(input, Tensor) or input.ndim != 3:
+        raise ValueError(f"fold: expected a 3-D input (N, C·kh·kw, L), got {getattr(input, 'shape', input)!r}")
+    outs = tuple(out_size(n, k, s, d, pb, pa) for n, k, s, d, (pb, pa) in zip(size, kernel, stride, dilation, pads))
+    kk = math.prod(kernel)
+    n, ck, positions = input.shape
+    if ck % kk or positions != math.prod(outs):
+        raise ValueError(f"fold: expected input (N, C·{kk}, {math.prod(outs)}) for output_size {size}, "
+                         f"kernel {kernel}, got {tuple(input.shape)}")
+    cols = input.reshape((n, ck // kk) + kernel + outs)
+    return fold_nd(cols, size, kernel, stride, dilation, pads)
