@@ -23,11 +23,11 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
-from chainrule.nn.functional.conv import conv_nd, ntuple, resolve_padding
+from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
-__all__ = ["CausalConv1d", "Conv1d", "Conv2d"]
+__all__ = ["CausalConv1d", "Conv1d", "Conv2d", "Fold", "Unfold"]
 
 
 class _ConvNd(Module):
@@ -155,3 +155,35 @@ class CausalConv1d(Conv1d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", causal_padding={self.causal_padding}"
+
+
+class Unfold(Module):
+    """im2col as a layer: (N, C, H, W) -> (N, C·kh·kw, L) (see ``nn.functional.unfold``)."""
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """col2im as a layer: (N, C·kh·kw, L) -> (N, C, H, W), overlaps summed (see ``nn.functional.fold``)."""
+
+    def __init__(self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
