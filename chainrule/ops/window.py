@@ -1,4 +1,5 @@
-"""Sliding-window primitives: Unfold (im2col) and Fold (col2im), max pooling.
+"""Sliding-window primitives: Unfold (im2col) and Fold (col2im), their batch-last twins
+Im2Col / Col2Im (used by the convolution), max pooling; and a buffer pool.
 
 A convolution layer multiplies every k×k window of its input by the same
 weights.  ``Unfold`` lays the windows out as columns,
@@ -333,7 +334,7 @@ def fold_nd(cols: Tensor, spatial: tuple, kernel: tuple, stride: tuple, dilation
 
 
 def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
-    """Max pooling over the trailing spatial dims; returns (values, flat argmax index into the input's spatial dims)."""
+    """Max pooling over the trailing spatial dims; returns (values, the MaxPool op, which holds the argmaxes)."""
     op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]))
     y = apply1(op, x)
     return y, op
