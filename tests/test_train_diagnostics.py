@@ -102,7 +102,7 @@ def test_ntk_of_a_two_layer_net_is_psd():
 
 def test_ensemble_averages_independent_models():
     ens = Ensemble.from_builder(lambda: nn.Linear(3, 2), n=3, seed=0)
-    w = [m.weight.numpy() for m in ens.members]
+    w = [m.weight.detach().numpy() for m in ens.members]
     assert not np.allclose(w[0], w[1]) and not np.allclose(w[1], w[2])  # independently initialised
     x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
     outs = np.stack([m(x).detach().numpy() for m in ens.members])
