@@ -21,3 +21,13 @@ def test_conv_pool_norm_embedding_jvp():
     table = cr.tensor(RNG.standard_normal((5, 3)), requires_grad=True)
     idx = cr.tensor(np.array([1, 1, 3]))
     assert gradcheck(lambda t: F.embedding(idx, t), (table,), check_forward_ad=True)
+
+
+def test_batch_norm_with_affine_jvp_and_second_order():
+    from chainrule.autograd.gradcheck import gradgradcheck
+
+    x = cr.tensor(RNG.standard_normal((3, 2, 2)), requires_grad=True)
+    w = cr.tensor(RNG.standard_normal(2), requires_grad=True)
+    b = cr.tensor(RNG.standard_normal(2), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, True), (x, w, b), check_forward_ad=True)
+    assert gradgradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, True), (x, w, b))

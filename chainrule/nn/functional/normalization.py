@@ -19,13 +19,15 @@ the symmetric matrix (s/m)(m I - 1 1ᵀ - ẑ ẑᵀ), so
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.ops.window import empty_like_layout
 
 
 class Normalize(Primitive):
@@ -61,6 +63,78 @@ class Normalize(Primitive):
     def jvp(self, m, dxs, y, x):
         a, dx = self.axes, dxs[0]
         return self._inv(m, x) * (dx - m.mean(dx, a, True) - y * m.mean(dx * y, a, True))
+
+
+def _like(x: np.ndarray) -> np.ndarray:
+    return empty_like_layout(x.shape, x.dtype, x, None)
+
+
+class BatchNormTrain(Primitive):
+    """y = γ ẑ + β with ẑ = Normalize(x) over ``axes`` and γ, β per channel (dim 1): training-mode
+    batch norm as one primitive (3-4× fewer passes over the activations than the composition).
+
+    With m values per channel, s = 1/sqrt(σ² + ε), Σ over ``axes``:
+
+        dL/dβ = Σ g,   dL/dγ = Σ g ẑ,   dL/dx = γ s (g - (dL/dβ)/m - ẑ (dL/dγ)/m)
+
+    (the Normalize vjp with g γ in place of g; its two means are the parameter gradients / m).
+    """
+
+    __slots__ = ("axes", "eps", "inv", "mean", "var", "xhat")
+    name = "batch_norm"
+
+    def __init__(self, axes: tuple, eps: float) -> None:
+        self.axes = axes
+        self.eps = eps
+
+    def _param(self, p, ndim):
+        return p.reshape((-1,) + (1,) * (ndim - 2))
+
+    def forward(self, x, w, b):
+        a = self.axes
+        mean = x.mean(axis=a, keepdims=True)
+        # large temporaries come from the buffer pool, in x's memory layout (no fresh pages per step)
+        xc = np.subtract(x, mean, out=_like(x))
+        tmp = np.square(xc, out=_like(x))
+        var = tmp.mean(axis=a, keepdims=True)
+        inv = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
+        xc *= inv
+        self.mean, self.var, self.inv, self.xhat = mean, var, inv, xc
+        y = np.multiply(xc, self._param(w, x.ndim), out=tmp)
+        y += self._param(b, x.ndim)
+        return y
+
+    def _xhat_inv(self, m, x):
+        if not m.is_tensor:
+            return self.xhat, self.inv
+        xc = x - m.mean(x, self.axes, True)  # recomputed from x so second derivatives see it
+        inv = (m.mean(xc * xc, self.axes, True) + self.eps) ** -0.5
+        return xc * inv, inv
+
+    def vjp(self, m, need, g, y, x, w, b):
+        a = self.axes
+        xhat, inv = self._xhat_inv(m, x)
+        count = math.prod(x.shape) // x.shape[1]
+        gb = m.sum(g, a, True)
+        gw = m.sum(g * xhat if m.is_tensor else np.multiply(g, xhat, out=_like(xhat)), a, True)
+        gx = None
+        if need[0]:
+            k = m.reshape(w, gb.shape) * inv
+            if m.is_tensor:
+                gx = k * (g - gb / count - xhat * (gw / count))
+            else:
+                gx = np.multiply(g, k, out=_like(xhat))
+                gx -= k * gb / count
+                gx -= np.multiply(xhat, k * gw / count, out=_like(xhat))
+        return (gx, m.reshape(gw, w.shape) if need[1] else None, m.reshape(gb, b.shape) if need[2] else None)
+
+    def jvp(self, m, dxs, y, x, w, b):
+        a = self.axes
+        xhat, inv = self._xhat_inv(m, x)
+        dx, dw, db = dxs
+        dxhat = inv * (dx - m.mean(dx, a, True) - xhat * m.mean(dx * xhat, a, True))
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        return dxhat * m.reshape(w, shape) + xhat * m.reshape(dw, shape) + m.reshape(db, shape)
 
 
 def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
@@ -107,8 +181,12 @@ def batch_norm(
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
             )
-        op = Normalize(axes, eps)
-        y = apply1(op, input)
+        if weight is not None and bias is not None:
+            op = BatchNormTrain(axes, eps)
+            y = apply(op, input, weight, bias)
+        else:
+            op = Normalize(axes, eps)
+            y = _affine(apply1(op, input), weight, bias, shape)
         if training and running_mean is not None and running_var is not None:
             with no_grad():
                 mu = op.mean.reshape(c)
@@ -118,7 +196,7 @@ def batch_norm(
                 rm += (momentum * mu).astype(rm.dtype, copy=False)
                 rv *= 1.0 - momentum
                 rv += (momentum * var).astype(rv.dtype, copy=False)
-        return _affine(y, weight, bias, shape)
+        return y
     # eval: a fixed affine map per channel, z · scale + shift
     inv = 1.0 / np.sqrt(running_var.data + eps)
     scale = Tensor._wrap(inv.astype(input.dtype, copy=False).reshape(shape))
