@@ -133,7 +133,7 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
     """
 
     def method(self: Tensor, other: Any) -> Tensor:
-        if type(other) is not Tensor or STATE.special or self.data.dtype is not other.data.dtype:
+        if not isinstance(other, Tensor) or STATE.special or self.data.dtype is not other.data.dtype:
             return general(self, other)
         out = _new(Tensor)
         y = op.forward(self.data, other.data)
