@@ -239,7 +239,8 @@ class MaxPool(_Window):
         for k, (_, src) in enumerate(self._offsets()):
             v = xp[src]
             if best is None:
-                best = v.copy(order="K")
+                best = empty_like_layout(v.shape, v.dtype, v, None)
+                best[...] = v
                 argk = np.zeros_like(best, dtype=dt)
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
