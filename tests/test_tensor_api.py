@@ -321,3 +321,15 @@ def test_integer_tensors_become_the_default_float_in_float_functions():
         assert i.tanh().dtype == np.float64 and (i / 2).dtype == np.float64 and (i**0.5).dtype == np.float64
     finally:
         cr.set_default_dtype(cr.float32)
+
+
+def test_tensor_subclasses_work_in_operators():
+    class Weight(cr.Tensor):
+        pass
+
+    p = Weight([1.0, 2.0], requires_grad=True)
+    x = cr.tensor([3.0, 4.0], requires_grad=True)
+    y = x * p + p - x + p.tanh()  # d/dp = x + 1 + (1 - tanh² p);  d/dx = p - 1
+    y.sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), x.data + 2 - np.tanh(p.data) ** 2, rtol=1e-6)
+    assert x.grad.tolist() == [0.0, 1.0]
