@@ -252,3 +252,19 @@ def test_functional_unfold_matches_loops_and_fold_is_its_transpose():
     assert gradcheck(lambda t: F.fold(t, (5, 6), k, dl, p, s), (ct,))
     with pytest.raises(ValueError, match="fold: expected input"):
         F.fold(cr.tensor(cols), (5, 7), k, dl, p, s)
+
+
+def test_conv_pool_conv_chain_in_batch_last_layout():
+    # conv outputs are views of batch-last memory; pooling and the next conv must read them right
+    x = RNG.standard_normal((3, 2, 6, 6))
+    w1, b1 = RNG.standard_normal((4, 2, 3, 3)), RNG.standard_normal(4)
+    w2 = RNG.standard_normal((2, 4, 2, 2))
+    h = F.conv2d(cr.tensor(x), cr.tensor(w1), cr.tensor(b1), padding=1)
+    p = F.max_pool2d(cr.relu(h), 2)
+    y = F.conv2d(p, cr.tensor(w2))
+    ref_h = np.maximum(ref_conv2d(x, w1, b1, (1, 1), ((1, 1), (1, 1)), (1, 1), 1), 0)
+    ref_p = ref_h.reshape(3, 4, 3, 2, 3, 2).max(axis=(3, 5))
+    np.testing.assert_allclose(y.data, ref_conv2d(ref_p, w2, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1), atol=1e-10)
+    xt = cr.tensor(x[:2], requires_grad=True)
+    w1t, w2t = cr.tensor(w1, requires_grad=True), cr.tensor(w2, requires_grad=True)
+    assert gradcheck(lambda a, u, v: F.conv2d(F.avg_pool2d(F.conv2d(a, u, padding=1), 2), v), (xt, w1t, w2t))
