@@ -1,15 +1,18 @@
-"""Checkpoint packing: nested training state <-> (JSON skeleton, flat tensors), exactly."""
+"""Checkpoint files: nested training state <-> safetensors (JSON skeleton + flat tensors), exactly and atomically."""
+
+import os
 
 import numpy as np
+import pytest
 
 import chainrule as cr
-from chainrule.train.checkpoint import pack, unpack
+from chainrule.train.checkpoint import load_checkpoint, pack, save_checkpoint, unpack
 
 
 def test_pack_unpack_exact():
     state = {
         "w": cr.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)),
-        "opt": {"state": {0: {"step": 3, "exp_avg": cr.zeros(2)}},
+        "opt": {"state": {0: {"step": cr.tensor(3.0), "exp_avg": cr.zeros(2)}},
                 "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1], "nesterov": False}]},
         "rng": '{"state": 340282366920938463463374607431768211455}',
         "arr": np.array([1, 2], dtype=np.int64),
@@ -19,8 +22,41 @@ def test_pack_unpack_exact():
     back = unpack(pack(state))
     np.testing.assert_array_equal(back["w"].numpy(), state["w"].numpy())
     assert back["w"].dtype == np.float32
-    assert back["opt"]["state"][0]["step"] == 3 and 0 in back["opt"]["state"]
+    assert back["opt"]["state"][0]["step"].shape == () and 0 in back["opt"]["state"]  # 0-d stays 0-d
     assert back["opt"]["param_groups"][0]["betas"] == (0.9, 0.999)
     assert back["opt"]["param_groups"][0]["params"] == [0, 1]
     assert back["rng"] == state["rng"] and back["none"] is None
     assert back["arr"].dtype == np.int64 and back["scalar"].dtype == np.float32
+
+
+def test_file_round_trip_is_bit_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    state = {"model": {"fc.weight": cr.tensor(rng.standard_normal((3, 4)).astype(np.float32)),
+                       "fc.bias": cr.tensor(rng.standard_normal(3))},
+             "epoch": 7, "history": "[]", "t": cr.tensor(np.arange(6).reshape(2, 3)[:, ::2])}  # non-contiguous
+    p = save_checkpoint(state, tmp_path / "sub" / "c.safetensors")
+    back = load_checkpoint(p)
+    for k in ("fc.weight", "fc.bias"):
+        assert back["model"][k].dtype == state["model"][k].dtype
+        np.testing.assert_array_equal(back["model"][k].numpy(), state["model"][k].numpy())
+    np.testing.assert_array_equal(back["t"].numpy(), [[0, 2], [3, 5]])
+    assert back["epoch"] == 7 and back["history"] == "[]"
+    assert p.read_bytes()[8:9] == b"{"  # a safetensors file: 8-byte header length, then the JSON header
+
+
+def test_crash_between_write_and_rename_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.safetensors"
+    w1 = cr.tensor(np.ones((2, 3), dtype=np.float32))
+    save_checkpoint({"model": {"w": w1}, "epoch": 1}, path)
+
+    def crash(src, dst):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        save_checkpoint({"model": {"w": w1 * 42}, "epoch": 2}, path)
+    monkeypatch.undo()
+    back = load_checkpoint(path)  # still the complete, previous checkpoint
+    assert back["epoch"] == 1
+    np.testing.assert_array_equal(back["model"]["w"].numpy(), np.ones((2, 3)))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]  # the temporary file was cleaned up

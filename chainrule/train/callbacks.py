@@ -206,7 +206,7 @@ class ModelCheckpoint(Callback):
                 self.best_path = self.dirpath / "best.safetensors"
                 trainer.save_checkpoint(self.best_path)
         if not self.save_best_only and epoch % self.every_n_epochs == 0:
-            name = self.filename.format(epoch=epoch, **logs)
+            name = self.filename.format(**{**logs, "epoch": epoch})
             self.last_path = self.dirpath / f"{name}.safetensors"
             trainer.save_checkpoint(self.last_path)
 

@@ -1,4 +1,4 @@
-"""Checkpoints: any nested training state in one safetensors file, written atomically by ``cr.save``.
+"""Checkpoints: any nested training state in one safetensors file, written atomically.
 
 A training state mixes arrays (weights, optimiser moments) with structure that
 safetensors cannot hold directly (lists of parameter groups, integer keys,
@@ -14,6 +14,8 @@ and ``unpack`` puts it back together exactly (dtypes and values bit for bit).
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,10 @@ def pack(obj: Any) -> dict:
 
     def enc(x: Any, path: str) -> Any:
         if isinstance(x, Tensor):
-            tensors[path] = Tensor._wrap(np.ascontiguousarray(x.data))
+            tensors[path] = Tensor._wrap(_contiguous(x.data))
             return {"__tensor__": path}
         if isinstance(x, np.ndarray):
-            tensors[path] = Tensor._wrap(np.ascontiguousarray(x))
+            tensors[path] = Tensor._wrap(_contiguous(x))
             return {"__tensor__": path, "ndarray": True}
         if isinstance(x, np.generic):
             return {"__scalar__": x.item(), "dtype": str(x.dtype)}
@@ -81,30 +83,63 @@ def unpack(packed: dict) -> Any:
     return dec(json.loads(packed["skeleton"]))
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (np.ascontiguousarray would make them 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def _hashable(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
+
+
+def _safetensors() -> tuple:
+    try:
+        from safetensors import safe_open
+        from safetensors.numpy import save
+    except ImportError as e:
+        raise ImportError("checkpoints are safetensors files: pip install safetensors") from e
+    return save, safe_open
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` (nested dicts/lists of Tensors, arrays, numbers, strings) to ``path`` atomically.
 
-    The file is a safetensors file written by ``chainrule.save``, which writes a temporary
-    file and renames it over ``path`` with ``os.replace``: a crash leaves the previous
-    checkpoint intact.
+    The file is a standard safetensors file: every array is a tensor named by its path, and
+    the structure is the JSON string ``skeleton`` in the header's metadata.  Atomic: the bytes
+    go to a temporary file in the same folder, are flushed to disk (fsync), and only then
+    renamed over ``path`` with ``os.replace`` — a crash at any point leaves either the old
+    checkpoint or the new one, never a half-written file.
     """
-    from chainrule.serialization import save
-
+    save, _ = _safetensors()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save(pack(state), path)
+    packed = pack(state)
+    arrays = {k: t.data for k, t in packed["tensors"].items()}
+    blob = save(arrays, metadata={"format": packed["format"], "skeleton": packed["skeleton"]})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`."""
-    from chainrule.serialization import load
-
+    _, safe_open = _safetensors()
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    return unpack(load(path))
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata() or {}
+        tensors = {k: Tensor._wrap(f.get_tensor(k)) for k in f.keys()}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"load_checkpoint: {path} is a safetensors file but not a {FORMAT} checkpoint")
+    return unpack({"format": meta["format"], "skeleton": meta["skeleton"], "tensors": tensors})
