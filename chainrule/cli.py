@@ -347,7 +347,8 @@ def _plots(out: Path, trainer: Any, data: Any, test_loader: Any, monitors: list,
                                        title="test set")
         for m in monitors:
             if hasattr(m, "kinds") and m.samples:
-                plot.plot_histograms(m.samples, out / "activations.png", title="activations (last epoch)")
+                named = {f"layer {n} ({m.kinds[n]})": v for n, v in m.samples.items()}
+                plot.plot_histograms(named, out / "activations.png", title="activations (last epoch)")
             elif m.samples:
                 plot.plot_histograms(m.samples, out / "gradients.png", title="gradients (last step)")
                 plot.plot_series(m.history, out / "grad_norms.png", ylabel="gradient norm", logy=True)

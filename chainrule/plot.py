@@ -64,6 +64,7 @@ def plot_history(history: Any, path: str | Path, title: str | None = None) -> Pa
         if f"val_{k}" in series:
             ax.plot(epochs, series[f"val_{k}"], marker=".", label=f"validation {k}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(k)
         ax.grid(alpha=0.3)
         ax.legend()
