@@ -216,8 +216,12 @@ def model_name(cfg: dict, data: Any) -> str:
 
 
 def make_model(cfg: dict, data: Any) -> Any:
+    from chainrule import nn
     from chainrule.models import build_model
 
+    if not hasattr(nn, "Module"):
+        raise SystemExit("chainrule: this build has no chainrule.nn modules (nn.Module, Linear, Conv2d...); "
+                         "the command needs them to build a model")
     name = model_name(cfg, data)
     out = data.num_classes if data.task == "classification" else 1
     if name == "cnn":
