@@ -281,3 +281,54 @@ def test_update_is_in_place_and_makes_no_graph():
     (w * w).sum().backward()
     opt.step()
     assert w.data is arr and w.is_leaf and w.requires_grad
+
+
+# -- Adam's packed path for small groups ------------------------------------------------
+
+
+def _adam_run(monkeypatch, pack: bool, amsgrad: bool, skip_every: int = 0, wd: float = 0.0,
+              decoupled: bool = False, steps: int = 6):
+    import chainrule.optim.adam as adam_mod
+
+    if not pack:
+        monkeypatch.setattr(adam_mod, "_PACK_LIMIT", 0)  # every group takes the per-parameter path
+    rng = np.random.default_rng(3)
+    params = [cr.tensor(rng.standard_normal(s), dtype=cr.float32, requires_grad=True)
+              for s in [(4, 3), (4,), (1, 4), (1,)]]
+    opt = optim.Adam(params, lr=0.05, amsgrad=amsgrad, weight_decay=wd, decoupled_weight_decay=decoupled)
+    for k in range(steps):
+        opt.zero_grad()
+        used = params if not skip_every or k % skip_every else params[:2]  # sometimes no grad for two
+        total = None
+        for i, p in enumerate(used, start=1):
+            e = ((p - 0.5) * (p - 0.5) * float(i)).sum()
+            total = e if total is None else total + e
+        total.backward()
+        opt.step()
+    monkeypatch.undo()
+    return params, opt
+
+
+@pytest.mark.parametrize("amsgrad, skip_every, wd, decoupled",
+                         [(False, 0, 0.0, False), (True, 0, 0.1, False), (False, 3, 0.1, True), (True, 2, 0.0, False)])
+def test_adam_packed_path_equals_per_parameter_path(monkeypatch, amsgrad, skip_every, wd, decoupled):
+    packed, opt = _adam_run(monkeypatch, True, amsgrad, skip_every, wd, decoupled)
+    plain, opt2 = _adam_run(monkeypatch, False, amsgrad, skip_every, wd, decoupled)
+    for p, q in zip(packed, plain):
+        np.testing.assert_array_equal(p.data, q.data)
+    for p, q in zip(packed, plain):
+        for key in opt.state[p]:
+            np.testing.assert_array_equal(opt.state[p][key].data, opt2.state[q][key].data)
+    if skip_every:  # the parameters that missed steps have smaller step counts
+        assert float(opt.state[packed[3]]["step"]) < float(opt.state[packed[0]]["step"])
+
+
+def test_adam_state_dict_tensors_follow_the_packed_updates():
+    w = cr.tensor([1.0, -1.0], requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    m = opt.state_dict()["state"][0]["exp_avg"]
+    np.testing.assert_allclose(m.data, [0.2, -0.2], rtol=1e-6)  # (1 − β1) g
+    opt.step()  # same gradient again
+    np.testing.assert_allclose(m.data, [0.9 * 0.2 + 0.2, -(0.9 * 0.2 + 0.2)], rtol=1e-6)

@@ -73,6 +73,16 @@ class Adam(Optimizer):
         )
         super().__init__(params, defaults)
 
+    def _new_state(self, w: np.ndarray, amsgrad: bool) -> dict[str, Any]:
+        state = {
+            "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
+            "exp_avg": Tensor._wrap(np.zeros_like(w)),
+            "exp_avg_sq": Tensor._wrap(np.zeros_like(w)),
+        }
+        if amsgrad:
+            state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(w))
+        return state
+
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
@@ -85,56 +95,184 @@ class Adam(Optimizer):
             maximize = bool(group["maximize"])
             decoupled = bool(group.get("decoupled_weight_decay", False))
             consts = _Scalars(beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * wd)
-            per_step: dict[tuple, tuple] = {}  # (dtype, step) -> (step size, ε'), see below
-            for p in group["params"]:
-                if p.grad is None:
+
+            def step_scalars(step: float, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+                # α M̂ / (√Ŝ + ε) = (α c / (1 − β1^t)) · M / (√S + ε c),  c = √(1 − β2^t):
+                # the bias corrections fold into two scalars, one pass fewer over the arrays.
+                c = math.sqrt(1.0 - beta2**step)
+                return (np.array(lr * c / (1.0 - beta1**step), dtype=dtype), np.array(eps * c, dtype=dtype))
+
+            params = [p for p in group["params"] if p.grad is not None]
+            pack = self._pack(group, params, amsgrad)
+            if pack is not None:
+                # Small parameters: one set of ufunc calls over all of them at once
+                # (NumPy's per-call cost dominates arrays of a few hundred elements).
+                step = pack.count_steps(params, self.state)
+                if step is not None:
+                    dtype = params[0].data.dtype
+                    pack.update(params, consts(dtype), step_scalars(step, dtype), wd, decoupled, maximize)
                     continue
+            per_step: dict[tuple, tuple] = {}  # (dtype, step) -> step scalars
+            for p in params:
                 w = p.data
                 state = self.state.get(p)
                 if state is None:
-                    state = self.state[p] = {
-                        "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                        "exp_avg": Tensor._wrap(np.zeros_like(w)),
-                        "exp_avg_sq": Tensor._wrap(np.zeros_like(w)),
-                    }
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(w))
+                    state = self.state[p] = self._new_state(w, amsgrad)
                 step = _count_step(state)
-                b1, one_b1, b2, one_b2, shrink = consts(w.dtype)
+                c = consts(w.dtype)
                 if decoupled:
                     if wd != 0.0:
-                        np.multiply(w, shrink, w)  # θ ← (1 − αλ) θ
+                        np.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
                     g = self._grad_term(p, 0.0, maximize)
                 else:
                     g = self._grad_term(p, wd, maximize)  # g ← ±g + λθ
-                m = state["exp_avg"].data
-                s = state["exp_avg_sq"].data
-                t = self._scratch(w, 1)
-                np.multiply(m, b1, m)
-                np.multiply(g, one_b1, t)
-                np.add(m, t, m)  # M ← β1 M + (1 − β1) g
-                np.multiply(s, b2, s)
-                np.multiply(g, g, t)
-                np.multiply(t, one_b2, t)
-                np.add(s, t, s)  # S ← β2 S + (1 − β2) g²
-                if amsgrad:
-                    s_max = state["max_exp_avg_sq"].data
-                    np.maximum(s_max, s, out=s_max)
-                    s = s_max
-                # α M̂ / (√Ŝ + ε) = (α c / (1 − β1^t)) · M / (√S + ε c),  c = √(1 − β2^t):
-                # the bias corrections fold into two scalars, one pass fewer over the arrays.
                 key = (w.dtype, step)
                 scal = per_step.get(key)
                 if scal is None:
-                    c = math.sqrt(1.0 - beta2**step)
-                    scal = per_step[key] = (
-                        np.array(lr * c / (1.0 - beta1**step), dtype=w.dtype),
-                        np.array(eps * c, dtype=w.dtype),
-                    )
-                step_size, eps_c = scal
-                np.sqrt(s, t)
-                np.add(t, eps_c, t)
-                np.divide(m, t, t)
-                np.multiply(t, step_size, t)
+                    scal = per_step[key] = step_scalars(step, w.dtype)
+                t = self._scratch(w, 1)
+                s_max = state["max_exp_avg_sq"].data if amsgrad else None
+                _adam_moments_and_step(state["exp_avg"].data, state["exp_avg_sq"].data, s_max, g, t, c, scal)
                 np.subtract(w, t, w)
         return loss
+
+    def _pack(self, group: dict, params: list, amsgrad: bool) -> _Pack | None:
+        """The packed state of a small group (all its parameters have gradients, one dtype), else None."""
+        if not params or len(params) != len(group["params"]):
+            return None
+        packs = self.__dict__.setdefault("_packs", {})
+        pack = packs.get(id(group))
+        if pack is not None and pack.valid(params, self.state, amsgrad):
+            return pack
+        dtype = params[0].data.dtype
+        if any(p.data.dtype != dtype for p in params) or sum(p.data.size for p in params) > _PACK_LIMIT:
+            packs.pop(id(group), None)
+            return None
+        for p in params:
+            if p not in self.state:
+                self.state[p] = self._new_state(p.data, amsgrad)
+        pack = packs[id(group)] = _Pack(params, self.state, amsgrad)
+        return pack
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.pop("_packs", None)
+        super().load_state_dict(state_dict)
+
+
+def _adam_moments_and_step(m, s, s_max, g, t, consts, step_scalars) -> None:
+    """Update the moments M, S (and max S) in place from g, and leave the step α M̂/(√Ŝ + ε) in t."""
+    b1, one_b1, b2, one_b2, _ = consts
+    step_size, eps_c = step_scalars
+    np.multiply(m, b1, m)
+    np.multiply(g, one_b1, t)
+    np.add(m, t, m)  # M ← β1 M + (1 − β1) g
+    np.multiply(s, b2, s)
+    np.multiply(g, g, t)
+    np.multiply(t, one_b2, t)
+    np.add(s, t, s)  # S ← β2 S + (1 − β2) g²
+    if s_max is not None:  # AMSGrad: the largest S so far
+        np.maximum(s_max, s, out=s_max)
+        s = s_max
+    np.sqrt(s, t)
+    np.add(t, eps_c, t)
+    np.divide(m, t, t)
+    np.multiply(t, step_size, t)
+
+
+_PACK_LIMIT = 1 << 16  # groups up to this many elements are updated as one flat array
+
+
+class _Pack:
+    """A small group's Adam state laid out in flat arrays, one segment per parameter.
+
+    ``state[p]['exp_avg']`` etc. stay per-parameter Tensors (for ``state_dict``);
+    their ``.data`` are views of the segments, so updating the flat arrays
+    updates them.  ``valid`` notices when that no longer holds (after
+    ``load_state_dict``, or a parameter that got no gradient) and the pack is rebuilt.
+    """
+
+    KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, params: list, state: dict, amsgrad: bool) -> None:
+        self.ids = tuple(id(p) for p in params)
+        self.amsgrad = amsgrad
+        dtype = params[0].data.dtype
+        sizes = [p.data.size for p in params]
+        n = sum(sizes)
+        bounds = np.cumsum([0] + sizes).tolist()
+        self.segments = [(a, b, p.data.shape) for a, b, p in zip(bounds[:-1], bounds[1:], params)]
+        keys = self.KEYS if amsgrad else self.KEYS[:2]
+        self.flat = {}
+        self.views = []  # per parameter: the views now held by its state Tensors
+        for key in keys:
+            self.flat[key] = np.empty(n, dtype=dtype)
+        for p, (a, b, shape) in zip(params, self.segments):
+            st = state[p]
+            views = []
+            for key in keys:
+                v = self.flat[key][a:b].reshape(shape)
+                np.copyto(v, st[key].data)
+                st[key].data = v
+                views.append(v)
+            self.views.append(views)
+        self.m, self.s = self.flat["exp_avg"], self.flat["exp_avg_sq"]
+        self.s_max = self.flat.get("max_exp_avg_sq")
+        self.g = np.empty(n, dtype=dtype)
+        self.t = np.empty(n, dtype=dtype)
+        self.w = None
+        self.t_views = [self.t[a:b].reshape(shape) for a, b, shape in self.segments]
+        self.g_views = [self.g[a:b].reshape(shape) for a, b, shape in self.segments]
+
+    def valid(self, params: list, state: dict, amsgrad: bool) -> bool:
+        if amsgrad != self.amsgrad or tuple(id(p) for p in params) != self.ids:
+            return False
+        keys = self.KEYS if amsgrad else self.KEYS[:2]
+        for p, views, (_, _, shape) in zip(params, self.views, self.segments):
+            st = state.get(p)
+            if st is None or p.data.shape != shape:
+                return False
+            for key, v in zip(keys, views):
+                if st[key].data is not v:
+                    return False
+        return True
+
+    def count_steps(self, params: list, state: dict) -> float | None:
+        """Advance every parameter's step and return the common count; None (nothing advanced) if they differ."""
+        counters = [state[p]["step"].data for p in params]
+        step = float(counters[0])
+        if any(float(c) != step for c in counters):
+            return None
+        step += 1.0
+        for c in counters:
+            c[()] = step
+        return step
+
+    def update(self, params: list, consts: tuple, step_scalars: tuple, wd: float, decoupled: bool,
+               maximize: bool) -> None:
+        """The Adam step of every parameter: gather g, update the flat moments, subtract per parameter."""
+        g = self.gather_grads(params)
+        if maximize:
+            np.negative(g, g)
+        if wd != 0.0 and not decoupled:
+            wflat = self.gather_params(params)
+            np.multiply(wflat, np.array(wd, dtype=g.dtype), wflat)
+            np.add(g, wflat, g)  # g ← ±g + λθ
+        _adam_moments_and_step(self.m, self.s, self.s_max, g, self.t, consts, step_scalars)
+        shrink = consts[4]
+        for p, tv in zip(params, self.t_views):
+            w = p.data
+            if decoupled and wd != 0.0:
+                np.multiply(w, shrink, w)  # θ ← (1 − αλ) θ
+            np.subtract(w, tv, w)
+
+    def gather_grads(self, params: list) -> np.ndarray:
+        for p, gv in zip(params, self.g_views):
+            np.copyto(gv, p.grad.data)
+        return self.g
+
+    def gather_params(self, params: list) -> np.ndarray:
+        if self.w is None:
+            self.w = np.empty_like(self.g)
+        for p, (a, b, shape) in zip(params, self.segments):
+            np.copyto(self.w[a:b].reshape(shape), p.data)
+        return self.w
