@@ -332,3 +332,13 @@ def test_adam_state_dict_tensors_follow_the_packed_updates():
     np.testing.assert_allclose(m.data, [0.2, -0.2], rtol=1e-6)  # (1 − β1) g
     opt.step()  # same gradient again
     np.testing.assert_allclose(m.data, [0.9 * 0.2 + 0.2, -(0.9 * 0.2 + 0.2)], rtol=1e-6)
+
+
+def test_adam_packed_state_picks_up_a_replaced_state_tensor():
+    w = cr.tensor([1.0, -1.0], requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    opt.state[w]["exp_avg"] = cr.tensor([0.0, 0.0])  # replaced by hand: the next step must use it
+    opt.step()
+    np.testing.assert_allclose(opt.state[w]["exp_avg"].data, [0.2, -0.2], rtol=1e-6)  # 0.9·0 + 0.1·g

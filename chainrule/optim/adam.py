@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from operator import is_
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -194,27 +195,25 @@ class _Pack:
     KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params: list, state: dict, amsgrad: bool) -> None:
-        self.ids = tuple(id(p) for p in params)
+        self.params = list(params)
         self.amsgrad = amsgrad
         dtype = params[0].data.dtype
         sizes = [p.data.size for p in params]
         n = sum(sizes)
         bounds = np.cumsum([0] + sizes).tolist()
         self.segments = [(a, b, p.data.shape) for a, b, p in zip(bounds[:-1], bounds[1:], params)]
-        keys = self.KEYS if amsgrad else self.KEYS[:2]
+        keys = self.keys = self.KEYS if amsgrad else self.KEYS[:2]
         self.flat = {}
-        self.views = []  # per parameter: the views now held by its state Tensors
+        self.view_list = []  # the views now held by the parameters' state Tensors, in (param, key) order
         for key in keys:
             self.flat[key] = np.empty(n, dtype=dtype)
         for p, (a, b, shape) in zip(params, self.segments):
             st = state[p]
-            views = []
             for key in keys:
                 v = self.flat[key][a:b].reshape(shape)
                 np.copyto(v, st[key].data)
                 st[key].data = v
-                views.append(v)
-            self.views.append(views)
+                self.view_list.append(v)
         self.m, self.s = self.flat["exp_avg"], self.flat["exp_avg_sq"]
         self.s_max = self.flat.get("max_exp_avg_sq")
         self.g = np.empty(n, dtype=dtype)
@@ -224,17 +223,11 @@ class _Pack:
         self.g_views = [self.g[a:b].reshape(shape) for a, b, shape in self.segments]
 
     def valid(self, params: list, state: dict, amsgrad: bool) -> bool:
-        if amsgrad != self.amsgrad or tuple(id(p) for p in params) != self.ids:
+        """Same parameters, and their state Tensors still hold this pack's views."""
+        if amsgrad != self.amsgrad or len(params) != len(self.params) or not all(map(is_, params, self.params)):
             return False
-        keys = self.KEYS if amsgrad else self.KEYS[:2]
-        for p, views, (_, _, shape) in zip(params, self.views, self.segments):
-            st = state.get(p)
-            if st is None or p.data.shape != shape:
-                return False
-            for key, v in zip(keys, views):
-                if st[key].data is not v:
-                    return False
-        return True
+        held = [st[key].data if st is not None else None for st in map(state.get, params) for key in self.keys]
+        return all(map(is_, held, self.view_list))
 
     def count_steps(self, params: list, state: dict) -> float | None:
         """Advance every parameter's step and return the common count; None (nothing advanced) if they differ."""
