@@ -38,7 +38,16 @@ class MatMul(Primitive):
             gb = m.sum_to(m.squeeze(m.swapaxes(a, -1, -2) @ g2, -1), b.shape) if need[1] else None
             return ga, gb
         ga = g @ m.swapaxes(b, -1, -2) if need[0] else None
-        gb = m.swapaxes(a, -1, -2) @ g if need[1] else None
+        gb = None
+        if need[1]:
+            flags = getattr(b, "flags", None)  # raw arrays only (not under create_graph)
+            if flags is not None and b.ndim == 2 and flags.f_contiguous and not flags.c_contiguous:
+                # b is a transposed view (x @ W.T, as in Linear): (Gᵀ A)ᵀ has b's layout, so
+                # W's gradient comes out C-contiguous like W (same BLAS cost; a strided
+                # gradient makes every optimiser pass over it several times slower)
+                gb = m.swapaxes(m.swapaxes(g, -1, -2) @ a, -1, -2)
+            else:
+                gb = m.swapaxes(a, -1, -2) @ g
         return ga, gb
 
     def jvp(self, m, dxs, y, a, b):
