@@ -290,3 +290,32 @@ def test_state_dict_can_be_saved_with_cr_save(tmp_path):
     train(opt2, params2, 2)
     for p, q in zip(params, params2):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_optimizer_and_scheduler_state_through_a_checkpoint_file(tmp_path, name):
+    checkpoint = pytest.importorskip("chainrule.train.checkpoint")
+    from chainrule.optim import lr_scheduler
+
+    params = make_params()
+    opt = ALL[name](params)
+    sched = lr_scheduler.MultiStepLR(opt, milestones=[2, 4], gamma=0.5)
+    for _ in range(3):
+        train(opt, params, 1)
+        sched.step()
+    path = checkpoint.save_checkpoint({"opt": opt.state_dict(), "sched": sched.state_dict()}, tmp_path / "c.st")
+    state = checkpoint.load_checkpoint(path)
+
+    params2 = [cr.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt2 = ALL[name](params2)
+    sched2 = lr_scheduler.MultiStepLR(opt2, milestones=[2, 4], gamma=0.5)
+    opt2.load_state_dict(state["opt"])
+    sched2.load_state_dict(state["sched"])
+    for _ in range(3):
+        train(opt, params, 1)
+        sched.step()
+        train(opt2, params2, 1)
+        sched2.step()
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    for p, q in zip(params, params2):
+        np.testing.assert_array_equal(p.data, q.data)
