@@ -268,3 +268,24 @@ def test_conv_pool_conv_chain_in_batch_last_layout():
     xt = cr.tensor(x[:2], requires_grad=True)
     w1t, w2t = cr.tensor(w1, requires_grad=True), cr.tensor(w2, requires_grad=True)
     assert gradcheck(lambda a, u, v: F.conv2d(F.avg_pool2d(F.conv2d(a, u, padding=1), 2), v), (xt, w1t, w2t))
+
+
+def test_chunked_products_give_the_same_convolution():
+    import chainrule.nn.functional.conv as conv_module
+
+    x = cr.tensor(RNG.standard_normal((3, 4, 9, 9)), requires_grad=True)
+    w = cr.tensor(RNG.standard_normal((6, 2, 3, 3)), requires_grad=True)
+    y0 = F.conv2d(x, w, groups=2)
+    y0.sum().backward()
+    gx0, gw0 = x.grad.data.copy(), w.grad.data.copy()
+    x.grad = w.grad = None
+    old = (conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK)
+    conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK = True, 500, 7  # chunks + a remainder
+    try:
+        y1 = F.conv2d(x, w, groups=2)
+        y1.sum().backward()
+    finally:
+        conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK = old
+    np.testing.assert_allclose(y1.data, y0.data, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, gx0, atol=1e-12)
+    np.testing.assert_allclose(w.grad.data, gw0, atol=1e-12)

@@ -34,20 +34,57 @@ def _copy(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, K) @ b (G, K, P) -> (G, M, P), into a pooled buffer.
+# OpenBLAS runs one product on all its threads once M·N·K passes ~2.6e5.  On an
+# oversubscribed machine those threads wait on each other.  With CHUNK_GEMMS = True the
+# long column axis (L·N) is cut into pieces below that size, all done in one batched
+# NumPy call: single-threaded products.  Off by default: on a quiet machine the
+# threaded products make a LeNet step ~25% faster, and on a crowded one the other
+# products (Linear layers) stall just the same.
+CHUNK_GEMMS = False
+_GEMM_MNK = 1 << 18
+_MIN_CHUNK = 64
 
-    (Cutting P into pieces small enough for OpenBLAS to stay on one thread
-    was measured too: robust on an overloaded machine, but 2x slower on a
-    quiet one, where both frameworks use all their threads.)
-    """
-    out = POOL.empty((a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
-    return np.matmul(a, b, out=out)
+
+def _chunk(mk: int, p: int) -> int:
+    if not CHUNK_GEMMS:
+        return p
+    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1)))
+
+
+def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (G, M, K) @ b (G, K, P) -> (G, M, P) into a pooled buffer, over column chunks of b."""
+    g, m, k = a.shape
+    p = b.shape[2]
+    out = POOL.empty((g, m, p), np.result_type(a, b))
+    ch = _chunk(m * k, p)
+    nb = p // ch
+    main = nb * ch
+    if nb > 1:
+        bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, K, ch) views
+        ov = out[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)
+        np.matmul(a[:, None], bv, out=ov)
+    else:
+        main = 0
+    if main < p:
+        np.matmul(a, b[:, :, main:], out=out[:, :, main:])
+    return out
 
 
 def _mm_reduce(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K)."""
-    return np.matmul(a, b.transpose(0, 2, 1))
+    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K): the sum over column chunks of the chunk products."""
+    g, m, p = a.shape
+    k = b.shape[1]
+    ch = _chunk(m * k, p)
+    nb = p // ch
+    if nb <= 1:
+        return np.matmul(a, b.transpose(0, 2, 1))
+    main = nb * ch
+    av = a[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, M, ch)
+    bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 3, 1)  # (G, nb, ch, K)
+    out = np.matmul(av, bv).sum(axis=1)
+    if main < p:
+        out += np.matmul(a[:, :, main:], b[:, :, main:].transpose(0, 2, 1))
+    return out
 
 
 _DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
