@@ -1,13 +1,54 @@
 """Neural-network modules (PyTorch's ``torch.nn``): layers, activations, losses, containers.
 
-Each helper area adds its imports under its own heading below.
+Each area adds its imports under its own heading below.
 """
 
-# --- module system, activations, linear layers, losses, blocks (nn-core) ---
+# ruff: noqa: E402,F401  (the imports below are this package's public names)
+
+# --- module system and containers (nn-core) ---
+from chainrule.nn.module import Module
+from chainrule.nn.modules.container import (
+    Flatten,
+    Identity,
+    ModuleDict,
+    ModuleList,
+    ParameterList,
+    Sequential,
+    Unflatten,
+)
+from chainrule.nn.parameter import Buffer, Parameter
+
+# isort: split
+
+# --- activations, linear layers, blocks (nn-core helper) ---
+
+# isort: split
+
+# --- losses (nn-core losses helper) ---
+
+# isort: split
 
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
+from chainrule.nn.modules.conv import CausalConv1d, Conv1d, Conv2d, Fold, Unfold
+from chainrule.nn.modules.dropout import Dropout, Dropout1d, Dropout2d
+from chainrule.nn.modules.embedding import Embedding
+from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from chainrule.nn.modules.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
+
+# isort: split
 
 # --- recurrent layers and attention (nn-recurrent) ---
+from chainrule.nn.modules.attention import AdditiveAttention, MultiheadAttention
+from chainrule.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+
+# isort: split
 
 # --- sub-packages ---
-from chainrule.nn import functional, init, utils  # noqa: E402,F401
+from chainrule.nn import functional, init, utils

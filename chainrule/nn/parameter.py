@@ -1,0 +1,64 @@
+"""Parameter: a Tensor that a Module registers as learnable when assigned as an attribute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that ``Module.__setattr__`` lists among ``parameters()``.
+
+    ``Parameter(data, requires_grad=True)``: ``data`` is a Tensor, an array or
+    a nested list; the values are shared with a Tensor or ndarray, not copied
+    (as PyTorch shares storage).
+    """
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        if data is None:
+            arr = np.empty(0, dtype=np.float32)
+        elif isinstance(data, Tensor):
+            arr = data.data
+        else:
+            arr = data if isinstance(data, np.ndarray) else Tensor(data).data
+        self.data = arr
+        self.grad = None
+        self._op = None
+        self._parents = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (Parameter, (self.data.copy(), self.requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        if id(self) in memo:
+            return memo[id(self)]
+        out = Parameter(self.data.copy(), self.requires_grad)
+        if self.grad is not None:
+            out.grad = Tensor._wrap(self.grad.data.copy())
+        memo[id(self)] = out
+        return out
+
+
+class Buffer(Tensor):
+    """Marks a Tensor as a buffer when assigned to a Module attribute (``torch.nn.Buffer``)."""
+
+    def __init__(self, data: Any, persistent: bool = True) -> None:
+        arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+        self.data = arr
+        self.grad = None
+        self._op = None
+        self._parents = None
+        self.requires_grad = False
+        self._extra = {"persistent": persistent}
+
+
+__all__ = ["Buffer", "Parameter"]
