@@ -25,6 +25,17 @@ from chainrule.nn.parameter import Buffer, Parameter
 # isort: split
 
 # --- losses (nn-core losses helper) ---
+from chainrule.nn.modules.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 
 # isort: split
 

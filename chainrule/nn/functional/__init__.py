@@ -5,6 +5,21 @@ Each helper area adds its imports under its own heading below.
 
 # --- activations, linear, losses (nn-core) ---
 
+# --- losses (nn-core losses helper) ---
+from chainrule.nn.functional.loss import (  # noqa: E402,F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+
+# isort: split
+
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
 from chainrule.nn.functional.conv import causal_conv1d, conv1d, conv2d, fold, unfold  # noqa: E402,F401
 from chainrule.nn.functional.dropout import dropout, dropout1d, dropout2d  # noqa: E402,F401

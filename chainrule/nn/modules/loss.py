@@ -1,0 +1,161 @@
+"""Loss modules (PyTorch's ``torch.nn`` losses): thin Modules around ``chainrule.nn.functional.loss``.
+
+``forward(input, target)`` returns the loss; the formulas and shapes are in the
+functional forms.  ``weight`` and ``pos_weight`` are registered as buffers (so they
+appear in ``state_dict`` and follow ``.to(dtype)``), as PyTorch does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional import loss as F
+from chainrule.nn.module import Module
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "NLLLoss",
+    "SmoothL1Loss",
+]
+
+
+def _buffer(value: Any) -> Tensor | None:
+    if value is None or isinstance(value, Tensor):
+        return value
+    return Tensor(value)
+
+
+class _Loss(Module):
+    _allowed = F.REDUCTIONS
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = F.check_reduction(F.legacy_reduction(size_average, reduce, reduction),
+                                           type(self).__name__, self._allowed)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer(weight))
+
+
+class MSELoss(_Loss):
+    """Mean squared error: ℓ = (x - y)²."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error: ℓ = |x - y|."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """ℓ = ½ d² if |d| < δ else δ (|d| - ½ δ),  d = x - y."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+    def extra_repr(self) -> str:
+        return ", ".join(s for s in (super().extra_repr(), f"delta={self.delta}") if s)
+
+
+class SmoothL1Loss(_Loss):
+    """ℓ = ½ d² / β if |d| < β else |d| - ½ β,  d = x - y."""
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self) -> str:
+        return ", ".join(s for s in (super().extra_repr(), f"beta={self.beta}") if s)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities: ℓ = -w [t log x + (1 - t) log(1 - x)] (logs clamped at -100)."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, stable for any x: ℓ = -w [p t log σ(x) + (1 - t) log(1 - σ(x))]."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 pos_weight: Any = None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer(weight))
+        self.register_buffer("pos_weight", _buffer(pos_weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy of logits (N, C, ...) against class indices (N, ...) or class probabilities (N, C, ...)."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities (N, C, ...) against class indices (N, ...)."""
+
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """ℓ = t (log t - x) for log-probabilities x (or e^t (t - x) with ``log_target``)."""
+
+    _allowed = F.REDUCTIONS + ("batchmean",)
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
