@@ -21,6 +21,35 @@ from chainrule.nn.parameter import Buffer, Parameter
 # isort: split
 
 # --- activations, linear layers, blocks (nn-core helper) ---
+from chainrule.nn.modules.activation import (
+    ELU,
+    GELU,
+    SELU,
+    ESwish,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    Heaviside,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Maxout,
+    Mish,
+    PiecewiseLinear,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    Sign,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Step,
+    Swish,
+    Tanh,
+)
+from chainrule.nn.modules.blocks import DenseConnection, Residual
+from chainrule.nn.modules.linear import Bilinear, Linear, MaxoutLinear
 
 # isort: split
 

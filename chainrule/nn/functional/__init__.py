@@ -4,6 +4,40 @@ Each helper area adds its imports under its own heading below.
 """
 
 # --- activations, linear, losses (nn-core) ---
+from chainrule.nn.functional.activation import (  # noqa: E402,F401
+    elu,
+    eswish,
+    gelu,
+    hard_sigmoid_notes,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    heaviside,
+    identity,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    maxout,
+    mish,
+    piecewise_linear,
+    relu,
+    relu6,
+    relu_,
+    selu,
+    sigmoid,
+    sign,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    step,
+    swish,
+    tanh,
+)
+from chainrule.nn.functional.linear import bilinear, linear  # noqa: E402,F401
+
+# isort: split
+
 
 # --- losses (nn-core losses helper) ---
 from chainrule.nn.functional.loss import (  # noqa: E402,F401

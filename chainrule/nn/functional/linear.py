@@ -1,0 +1,116 @@
+"""The affine layer y = x Wᵀ + b (the notes' a_i = W_i z_{i-1} + b_i, one row per example) and bilinear.
+
+``linear`` runs one fused primitive on 2-D data, (N, in) -> (N, out):
+
+    forward   y  = x Wᵀ + b                 (one BLAS call, b added in place)
+    reverse   dx = g W,   dW = gᵀ x,   db = Σ_n g_n
+    forward-mode  dy = dx Wᵀ + x dWᵀ + db
+
+dW is computed as gᵀ x, a fresh C-contiguous (out, in) array like W itself (an
+F-ordered gradient makes every optimiser pass over W several times slower; see
+the MatMul.vjp note, commit caf2e39).  Inputs (*, in) are flattened to 2-D and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply, apply2
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops import shape
+
+__all__ = ["Linear2d", "bilinear", "linear"]
+
+
+class Linear2d(Primitive):
+    """y = x Wᵀ (+ b) for x (N, in), W (out, in), b (out,);  dx = g W, dW = gᵀ x, db = Σ_n g."""
+
+    name = "linear"
+    fresh_grads = True  # g W, gᵀ x and Σ g are new arrays
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def vjp(self, m, need, g, y, x, w, b=None):
+        gx = g @ w if need[0] else None
+        gw = m.swapaxes(g, 0, 1) @ x if need[1] else None  # (out, N) @ (N, in): C-contiguous
+        if b is None:
+            return gx, gw
+        return gx, gw, (m.sum(g, 0) if need[2] else None)
+
+    def jvp(self, m, dxs, y, x, w, b=None):
+        dy = dxs[0] @ m.swapaxes(w, 0, 1) + x @ m.swapaxes(dxs[1], 0, 1)
+        if b is not None:
+            dy = dy + dxs[2]
+        return dy
+
+
+LINEAR = Linear2d()
+
+
+def _fmt(shp: Any) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shp) + ("," if len(shp) == 1 else "") + ")"
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: str = "linear") -> Tensor:
+    """y = input @ weightᵀ + bias: input (*, in), weight (out, in), bias (out,) or None -> (*, out).
+
+    A 1-D input (in,) gives (out,).  Raises ValueError naming the layer, the expected
+    and the received shapes when they do not fit.
+    """
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(
+            f"{_layer}: expected Tensors for input and weight, got {type(input).__name__} and "
+            f"{type(weight).__name__}"
+        )
+    if weight.ndim != 2:
+        raise ValueError(f"{_layer}: expected a 2-D weight (out_features, in_features), got shape {_fmt(weight.shape)}")
+    out_f, in_f = weight.shape
+    if input.ndim == 0 or input.shape[-1] != in_f:
+        raise ValueError(f"{_layer}: expected input (*, {in_f}), got {_fmt(input.shape)}")
+    if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (out_f,)):
+        got = _fmt(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
+        raise ValueError(f"{_layer}: expected bias of shape ({out_f},), got {got}")
+    dt = weight.data.dtype
+    if input.data.dtype != dt:
+        if input.data.dtype.kind == "f":
+            raise TypeError(f"{_layer}: input dtype {input.dtype} does not match the weight's {weight.dtype}")
+        input = input.to(dt)  # integer / bool data: converted, as a convenience
+    if bias is not None and bias.data.dtype != dt:
+        raise TypeError(f"{_layer}: bias dtype {bias.dtype} does not match the weight's {weight.dtype}")
+    lead = tuple(input.shape[:-1])
+    x2 = input if input.ndim == 2 else shape.reshape(input, (int(np.prod(lead, dtype=np.int64)), in_f))
+    y = apply2(LINEAR, x2, weight) if bias is None else apply(LINEAR, x2, weight, bias)
+    if input.ndim != 2:
+        y = shape.reshape(y, lead + (out_f,))
+    return y
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1ᵀ A_k x2 + b_k: input1 (*, in1), input2 (*, in2), weight (out, in1, in2), bias (out,) -> (*, out).
+
+    A composition of matmuls (no fused primitive): (x1 A) reshaped, times x2.
+    """
+    if weight.ndim != 3:
+        raise ValueError(f"bilinear: expected weight (out, in1, in2), got {_fmt(weight.shape)}")
+    out_f, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise ValueError(
+            f"bilinear: expected inputs (*, {in1}) and (*, {in2}) with the same leading shape, "
+            f"got {_fmt(input1.shape)} and {_fmt(input2.shape)}"
+        )
+    lead = tuple(input1.shape[:-1])
+    n = int(np.prod(lead, dtype=np.int64))
+    x1 = shape.reshape(input1, (n, in1))
+    x2 = shape.reshape(input2, (n, 1, in2))
+    # t[n, k, j] = Σ_i x1[n, i] A[k, i, j]
+    t = shape.reshape(x1 @ shape.reshape(shape.permute(weight, 1, 0, 2), (in1, out_f * in2)), (n, out_f, in2))
+    y = (t * x2).sum(-1)
+    if bias is not None:
+        y = y + bias
+    return shape.reshape(y, lead + (out_f,))
