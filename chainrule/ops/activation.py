@@ -334,28 +334,38 @@ class Gelu(_Act):
 
     ``approximate='tanh'``: y = x/2 (1 + tanh u), u = √(2/π)(x + 0.044715 x³);
     dy/dx = (1 + t)/2 + x/2 (1 - t²) √(2/π)(1 + 3·0.044715 x²), t = tanh u.
+
+    The exact form is instantiated per call and keeps Φ(x) from the forward pass (erf is
+    the expensive part), reused by the array rules; a recorded backward (create_graph)
+    recomputes Φ through the differentiable ``Erf`` primitive instead.
     """
 
-    __slots__ = ("tanh",)
+    __slots__ = ("tanh", "cdf")
     name = "gelu"
     _K = math.sqrt(2.0 / math.pi)
     _C = 0.044715
 
     def __init__(self, approximate: str = "none") -> None:
         self.tanh = approximate == "tanh"
+        self.cdf = None
 
     def forward(self, x):
         if self.tanh:
             t = np.tanh((x + x * x * x * self._C) * self._K)
             return (x * 0.5) * (1 + t)
-        return x * ((erf_array(x * _INV_SQRT2) + 1) * 0.5)
+        cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
+        self.cdf = cdf
+        return x * cdf
 
     def _d(self, m, x):
         if self.tanh:
             x2 = x * x
             t = m.tanh((x + x2 * x * self._C) * self._K)
             return (t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * self._C) + 1) * self._K)
-        return _cdf(m, x) + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
+        cdf = self.cdf
+        if m.is_tensor or cdf is None or cdf.shape != x.shape:
+            cdf = _cdf(m, x)
+        return cdf + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
 
     def vjp(self, m, need, g, y, x):
         return (g * self._d(m, x),)
@@ -364,7 +374,7 @@ class Gelu(_Act):
         return dxs[0] * self._d(m, x)
 
 
-GELU_EXACT, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)
+GELU_TANH, SILU = Gelu("tanh"), Swish(1.0)
 
 
 # ---------------------------------------------------------------- functions on Tensors
@@ -395,7 +405,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply1(GELU_TANH if approximate == "tanh" else GELU_EXACT, _float_input(input, "gelu"))
+    return apply1(GELU_TANH if approximate == "tanh" else Gelu("none"), _float_input(input, "gelu"))
 
 
 def swish(input: Tensor, beta: float = 1.0) -> Tensor:
