@@ -49,3 +49,14 @@ def _check(options: dict, allowed: set, name: str) -> None:
 __all__ = ["MODELS", "build_model", "cnn", "mlp"]
 
 # --- the notes' models (examples engineer adds imports here) ---
+from chainrule.models.language import (  # noqa: E402
+    RNNLM,
+    BengioLM,
+    CausalConvLM,
+    NeuralLM,
+    batchify,
+    generate,
+    train_lm,
+)
+
+__all__ += ["BengioLM", "CausalConvLM", "NeuralLM", "RNNLM", "batchify", "generate", "train_lm"]
