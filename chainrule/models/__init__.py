@@ -60,3 +60,15 @@ from chainrule.models.language import (  # noqa: E402
 )
 
 __all__ += ["BengioLM", "CausalConvLM", "NeuralLM", "RNNLM", "batchify", "generate", "train_lm"]
+
+from chainrule.models.seq2seq import (  # noqa: E402
+    Seq2Seq,
+    Translation,
+    date_vocabs,
+    encode_texts,
+    exact_match,
+    train_seq2seq,
+    translate,
+)
+
+__all__ += ["Seq2Seq", "Translation", "date_vocabs", "encode_texts", "exact_match", "train_seq2seq", "translate"]
