@@ -29,7 +29,7 @@ def test_conv2d_attributes_shapes_and_init_bounds():
     y = conv(x)
     ref = F.conv2d(x, conv.weight, conv.bias, 2, 1, 1, 2)
     np.testing.assert_allclose(y.data, ref.data, rtol=1e-6)
-    assert y.shape == (2, 8, 4, 3)
+    assert y.shape == (2, 8, 4, 4)  # W: (6 + 2·1 - 2) // 2 + 1 = 4 (torch.nn.Conv2d agrees)
 
 
 def test_conv_without_bias_and_same_padding_and_errors():
