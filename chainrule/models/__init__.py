@@ -72,3 +72,7 @@ from chainrule.models.seq2seq import (  # noqa: E402
 )
 
 __all__ += ["Seq2Seq", "Translation", "date_vocabs", "encode_texts", "exact_match", "train_seq2seq", "translate"]
+
+from chainrule.models.lenet import AlexNetSmall, LayerCount, LeNet, format_layer_table, layer_table  # noqa: E402
+
+__all__ += ["AlexNetSmall", "LayerCount", "LeNet", "format_layer_table", "layer_table"]
