@@ -152,59 +152,76 @@ def train_mlp(
     return out
 
 
+EXPERIMENTS = {  # key: (label, train_mlp options besides epochs and seed)
+    "plain": ("no regularisation (Adam)", {}),
+    "dropout": ("dropout 0.5 (Adam)", {"dropout": 0.5}),
+    "sgd": ("SGD+momentum, no weight decay", {"optimizer": "sgd", "lr": 0.02}),
+    "sgd_wd": ("SGD+momentum, weight decay 5e-3", {"optimizer": "sgd", "lr": 0.02, "weight_decay": 5e-3}),
+    "early": ("early stopping, patience 10 (Adam)", {"early_stopping": 10}),
+    "deep": ("4x128 sigmoid MLP, plain SGD", {"hidden": (128,) * 4, "activation": "sigmoid",
+                                               "optimizer": "plain_sgd", "lr": 0.05}),
+    "deep_bn": ("  the same + batch norm", {"hidden": (128,) * 4, "activation": "sigmoid",
+                                            "optimizer": "plain_sgd", "lr": 0.05, "batch_norm": True}),
+}
+
+
 def run(
     epochs: int = 150,
     n_train: int = 200,
-    seed: int = 0,
+    seeds: int = 3,
     plot: str | None = None,
     quick: bool = False,
     verbose: bool = True,
 ) -> dict[str, Any]:
+    """Run every experiment with model seeds 0..seeds-1 (same data split); returns per-run results
+    (``res[key]`` is the list over seeds), the means (``res['mean'][key]``) and the double-descent curves."""
     say = print if verbose else (lambda *a, **k: None)
     if quick:
-        epochs = min(epochs, 40)
+        epochs, seeds = min(epochs, 40), 1
     t0 = time.perf_counter()
-    data = small_digits(n_train, seed)
+    data = small_digits(n_train)
     say(f"digits, flattened: {n_train} training examples, {len(data['val'][1])} validation, "
-        f"{len(data['test'][1])} test; MLP 64-256-256-10, {epochs} epochs, batches of 32, seed {seed}")
-    res: dict[str, Any] = {}
-    t = time.perf_counter()
-    res["plain"] = train_mlp(data, epochs=epochs, seed=seed)
-    res["dropout"] = train_mlp(data, dropout=0.5, epochs=epochs, seed=seed)
-    res["sgd"] = train_mlp(data, optimizer="sgd", lr=0.02, epochs=epochs, seed=seed)
-    res["sgd_wd"] = train_mlp(data, optimizer="sgd", lr=0.02, weight_decay=5e-3, epochs=epochs, seed=seed)
-    res["early"] = train_mlp(data, epochs=epochs, early_stopping=10, seed=seed)
-    deep = dict(hidden=(128,) * 4, activation="sigmoid", optimizer="plain_sgd", lr=0.05, epochs=max(10, epochs // 3),
-                seed=seed)
-    res["deep"] = train_mlp(data, **deep)
-    res["deep_bn"] = train_mlp(data, batch_norm=True, **deep)
-    res["mlp_seconds"] = time.perf_counter() - t
+        f"{len(data['test'][1])} test; MLP 64-256-256-10 unless stated, {epochs} epochs (deep nets {epochs // 3}), "
+        f"batches of 32; means over {seeds} seed(s)")
+    res: dict[str, Any] = {"mean": {}}
+    for key, (_, opts) in EXPERIMENTS.items():
+        n_epochs = max(10, epochs // 3) if key.startswith("deep") else epochs
+        runs = [train_mlp(data, epochs=n_epochs, seed=s, **opts) for s in range(seeds)]
+        res[key] = runs
+        res["mean"][key] = {
+            "train_err": float(np.mean([r["error"]["train"] for r in runs])),
+            "val_err": float(np.mean([r["error"]["val"] for r in runs])),
+            "test_err": float(np.mean([r["error"]["test"] for r in runs])),
+            "val_loss": float(np.mean([r["val_loss"][-1] for r in runs])),  # at the last epoch
+            "weight_norm": float(np.mean([r["weight_norm"] for r in runs])),
+            "epochs": float(np.mean([r["epochs"] for r in runs])),
+        }
+        if key == "early":  # the restored weights are those of the best epoch
+            res["mean"][key]["val_loss"] = float(np.mean([min(r["val_loss"]) for r in runs]))
+    res["mlp_seconds"] = time.perf_counter() - t0
 
-    say(f"\n{'experiment':34} {'train err':>9} {'val err':>8} {'test err':>8} {'‖W‖':>7} {'epochs':>6}")
-    rows = [("no regularisation (Adam)", "plain"), ("dropout 0.5 (Adam)", "dropout"),
-            ("SGD+momentum, no weight decay", "sgd"), ("SGD+momentum, weight decay 5e-3", "sgd_wd"),
-            ("early stopping, patience 10", "early"), ("deep sigmoid MLP, plain SGD", "deep"),
-            ("  the same + batch norm", "deep_bn")]
-    for label, key in rows:
-        r = res[key]
-        say(f"{label:34} {r['error']['train']:>9.3f} {r['error']['val']:>8.3f} {r['error']['test']:>8.3f} "
-            f"{r['weight_norm']:>7.2f} {r['epochs']:>6}")
-    e = res["early"]
-    say(f"early stopping: stopped after epoch {e['epochs']}, restored epoch {e['best_epoch']} "
-        f"(val loss {min(e['val_loss']):.3f}; the full run ends at val loss {res['plain']['val_loss'][-1]:.3f})")
-    k = min(5, len(res["deep"]["loss"])) - 1
-    say(f"batch norm: training loss after {k + 1} epochs {res['deep']['loss'][k]:.3f} without, "
-        f"{res['deep_bn']['loss'][k]:.3f} with")
+    say(f"\n{'experiment':36} {'train err':>9} {'val err':>8} {'test err':>8} {'val loss':>8} {'‖W‖':>7} "
+        f"{'epochs':>6}")
+    for key, (label, _) in EXPERIMENTS.items():
+        m = res["mean"][key]
+        say(f"{label:36} {m['train_err']:>9.3f} {m['val_err']:>8.3f} {m['test_err']:>8.3f} {m['val_loss']:>8.3f} "
+            f"{m['weight_norm']:>7.2f} {m['epochs']:>6.0f}")
+    e = res["early"][0]
+    say(f"early stopping (seed 0): stopped after epoch {e['epochs']}, restored epoch {e['best_epoch']} "
+        f"(val loss {min(e['val_loss']):.3f}; the full run ends at val loss {res['plain'][0]['val_loss'][-1]:.3f})")
+    k = min(5, len(res["deep"][0]["loss"])) - 1
+    say(f"batch norm: mean training loss after {k + 1} epochs {np.mean([r['loss'][k] for r in res['deep']]):.3f} "
+        f"without, {np.mean([r['loss'][k] for r in res['deep_bn']]):.3f} with")
 
     t = time.perf_counter()
-    seeds = range(3) if quick else range(10)
-    dd = double_descent(100, seeds=seeds)
-    dd_ridge = double_descent(100, n_features=dd["P"], seeds=seeds, ridge=1e-2)
+    draws = range(3) if quick else range(10)
+    dd = double_descent(100, seeds=draws)
+    dd_ridge = double_descent(100, n_features=dd["P"], seeds=draws, ridge=1e-2)
     res["double_descent"], res["double_descent_ridge"] = dd, dd_ridge
     res["dd_seconds"] = time.perf_counter() - t
     peak = int(dd["P"][np.argmax(dd["test"])])
     say(f"\ndouble descent: random ReLU features, min-norm least squares, N = {dd['n_train']} training points, "
-        f"mean over {len(seeds)} feature draws")
+        f"mean over {len(draws)} feature draws")
     say(f"{'P':>6} {'P/N':>6} {'train MSE':>10} {'test MSE':>9} {'ridge 1e-2':>10}")
     for i, P in enumerate(dd["P"]):
         if i % 2 == 0 or P in (peak, 10 * dd["n_train"]):
@@ -233,21 +250,25 @@ def make_plots(res: dict[str, Any], directory: str) -> list[str]:
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    def mean_curve(key: str, what: str) -> np.ndarray:
+        return np.mean([r[what] for r in res[key]], axis=0)
+
+    m = res["mean"]
     fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
     for key, label in (("plain", "no dropout"), ("dropout", "dropout 0.5")):
-        ax[0].plot(res[key]["val_error"], label=label)
-    ax[0].set(title="dropout", xlabel="epoch", ylabel="validation error")
+        ax[0].plot(mean_curve(key, "val_loss"), label=f"{label} (val error {m[key]['val_err']:.3f})")
+    ax[0].set(title="dropout (Adam)", xlabel="epoch", ylabel="validation loss")
     for key, label in (("sgd", "no weight decay"), ("sgd_wd", "weight decay 5e-3")):
-        ax[1].plot(res[key]["val_error"], label=f"{label} (‖W‖ {res[key]['weight_norm']:.1f})")
-    ax[1].set(title="weight decay (SGD + momentum)", xlabel="epoch", ylabel="validation error")
-    ax[2].plot(res["plain"]["val_loss"], label="validation loss, full run")
-    ax[2].plot(res["plain"]["loss"], label="training loss", alpha=0.7)
-    e = res["early"]
+        ax[1].plot(mean_curve(key, "val_loss"), label=f"{label} (‖W‖ {m[key]['weight_norm']:.1f})")
+    ax[1].set(title="weight decay (SGD + momentum)", xlabel="epoch", ylabel="validation loss")
+    ax[2].plot(res["plain"][0]["val_loss"], label="validation loss, full run")
+    ax[2].plot(res["plain"][0]["loss"], label="training loss", alpha=0.7)
+    e = res["early"][0]
     ax[2].axvline(e["epochs"] - 1, color="k", ls="--", label=f"early stop (epoch {e['epochs']})")
     ax[2].axvline(e["best_epoch"] - 1, color="gray", ls=":", label=f"restored best (epoch {e['best_epoch']})")
-    ax[2].set(title="early stopping (patience 10)", xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    ax[2].set(title="early stopping (patience 10, seed 0)", xlabel="epoch", ylabel="cross-entropy", yscale="log")
     for key, label in (("deep", "no batch norm"), ("deep_bn", "batch norm")):
-        ax[3].plot(res[key]["loss"], label=label)
+        ax[3].plot(mean_curve(key, "loss"), label=label)
     ax[3].set(title="batch norm (4x128 sigmoid, plain SGD)", xlabel="epoch", ylabel="training loss")
     for a in ax:
         a.legend(fontsize=8)
@@ -275,11 +296,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="chainrule.examples.regularization", description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=3, help="model seeds to average over")
     p.add_argument("--plot", default=None, metavar="DIR", help="save regularization.png and double_descent.png here")
-    p.add_argument("--quick", action="store_true", help="40 epochs and 3 feature draws")
+    p.add_argument("--quick", action="store_true", help="40 epochs, 1 seed and 3 feature draws")
     a = p.parse_args(argv)
-    return run(epochs=a.epochs, n_train=a.n_train, seed=a.seed, plot=a.plot, quick=a.quick)
+    return run(epochs=a.epochs, n_train=a.n_train, seeds=a.seeds, plot=a.plot, quick=a.quick)
 
 
 if __name__ == "__main__":
