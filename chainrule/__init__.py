@@ -23,6 +23,7 @@ from chainrule.autograd import (
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+from chainrule.serialization import load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
 __version__ = "0.1.0"
@@ -56,8 +57,10 @@ __all__ = [
     "inference_mode",
     "is_grad_enabled",
     "is_tensor",
+    "load",
     "manual_seed",
     "no_grad",
+    "save",
     "set_default_dtype",
     "to_dot",
     "trace",

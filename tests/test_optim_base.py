@@ -276,8 +276,6 @@ def test_load_state_dict_validates_group_sizes():
 
 
 def test_state_dict_can_be_saved_with_cr_save(tmp_path):
-    if not hasattr(cr, "save"):
-        pytest.skip("chainrule.save not available yet")
     params = make_params()
     opt = ALL["adam"](params)
     train(opt, params, 2)

@@ -25,13 +25,13 @@ import math
 from typing import Any
 
 import numpy as np
-from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional import recurrent as R
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
 from chainrule.ops import shape as sh
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
