@@ -147,6 +147,26 @@ def _maybe_detach(t: Any, nested: bool) -> Any:
 
 
 # ---------------------------------------------------------------- reverse mode
+def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool, who: str) -> tuple:
+    """Call ``func`` with the ``argnums`` arguments replaced by tracked inputs (reverse-mode transforms).
+
+    Returns (inputs, nested, output, aux); ``nested`` says the caller's own graph must be kept
+    (the arguments themselves depend on tensors that require grad)."""
+    nums = _argnums_tuple(argnums, len(args), who)
+    args = list(args)
+    for a in nums:
+        _check_diff_tensor(args[a], who, f"argument {a}")
+    nested = _needs_graph([args[a] for a in nums])
+    inputs = []
+    for a in nums:
+        args[a] = _track_input(args[a])
+        inputs.append(args[a])
+    with enable_grad():
+        res = func(*args, **kwargs)
+    out, aux = _split_aux(res, has_aux, who)
+    return inputs, nested, out, aux
+
+
 def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
     """Like :func:`grad`, but the new function returns ``(gradient, value)``.
 
@@ -154,18 +174,7 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
     """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args), "grad")
-        args = list(args)
-        for a in nums:
-            _check_diff_tensor(args[a], "grad", f"argument {a}")
-        nested = _needs_graph([args[a] for a in nums])
-        inputs = []
-        for a in nums:
-            args[a] = _track_input(args[a])
-            inputs.append(args[a])
-        with enable_grad():
-            res = func(*args, **kwargs)
-        out, aux = _split_aux(res, has_aux, "grad")
+        inputs, nested, out, aux = _call_tracked(func, args, kwargs, argnums, has_aux, "grad")
         if not isinstance(out, Tensor) or out.data.size != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise RuntimeError(
@@ -288,18 +297,7 @@ def jacrev(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> C
     """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args), "jacrev")
-        args = list(args)
-        for a in nums:
-            _check_diff_tensor(args[a], "jacrev", f"argument {a}")
-        nested = _needs_graph([args[a] for a in nums])
-        inputs = []
-        for a in nums:
-            args[a] = _track_input(args[a])
-            inputs.append(args[a])
-        with enable_grad():
-            res = func(*args, **kwargs)
-        out, aux = _split_aux(res, has_aux, "jacrev")
+        inputs, nested, out, aux = _call_tracked(func, args, kwargs, argnums, has_aux, "jacrev")
         outs, is_tuple = _outputs_list(out, "jacrev")
         nested = nested or _closes_over_grad_leaves(outs, inputs)
         jac = _jacobian_rows(outs, inputs, nested)
