@@ -297,6 +297,11 @@ def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulat
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
         if not accumulate:
             return
+    _add_to_grad(p, g, create_graph)
+
+
+def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
+    """p.grad += g (a Tensor with create_graph, else an owned array)."""
     if create_graph:
         p.grad = g if p.grad is None else p.grad + g
     elif p.grad is None:
@@ -328,15 +333,8 @@ def backward(
     capture = {id(t): None for t in inputs}
     run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
     for t in inputs:
-        g = capture[id(t)]
-        if g is None:
-            continue
-        if create_graph:
-            t.grad = g if t.grad is None else t.grad + g
-        elif t.grad is None:
-            t.grad = Tensor._wrap(np.array(g, copy=True))
-        else:
-            t.grad.data = _accumulate(t.grad.data, g)
+        if capture[id(t)] is not None:
+            _add_to_grad(t, capture[id(t)], create_graph)
 
 
 def grad(
