@@ -9,8 +9,10 @@ from chainrule.models.regression import (
     XOR_T,
     XOR_X,
     LinearRegression,
+    LogisticRegression,
     ReLUNet2,
     SoftmaxRegression,
+    binary_cross_entropy_with_logits,
     linear_regression_direct,
     random_features_regression,
     select_polynomial_degree,
@@ -45,6 +47,25 @@ def test_polynomial_degree_recovers_a_cubic():
     assert errs[2] > 10 * errs[3]  # too simple underfits
 
 
+def test_logistic_cross_entropy_and_gradient():
+    rng = np.random.default_rng(2)
+    X, t = rng.standard_normal((7, 3)), rng.integers(0, 2, 7).astype(float)
+    m = LogisticRegression(3)
+    m.weight.data[...] = rng.standard_normal(3)
+    m.bias.data[...] = 0.3
+    z = X @ m.weight.data + 0.3
+    y = 1 / (1 + np.exp(-z))
+    # L_CE(y, t) = -t log y - (1 - t) log(1 - y), averaged over the rows
+    np.testing.assert_allclose(m.loss(X, t).item(), np.mean(-t * np.log(y) - (1 - t) * np.log(1 - y)), rtol=1e-12)
+    m.loss(X, t).backward()  # ∂L/∂w = 1/N Xᵀ(y - t), ∂L/∂b = mean(y - t)
+    np.testing.assert_allclose(m.weight.grad.data, X.T @ (y - t) / 7, atol=1e-12)
+    np.testing.assert_allclose(m.bias.grad.data, np.mean(y - t), atol=1e-12)
+    # stable for large logits: log(1 + e^{1000}) - 0 = 1000
+    z_big, t_big = cr.tensor([1000.0, -1000.0], dtype=np.float64), cr.tensor([0.0, 1.0], dtype=np.float64)
+    big = binary_cross_entropy_with_logits(z_big, t_big)
+    np.testing.assert_allclose(big.item(), 1000.0)
+
+
 def test_softmax_jacobian_and_cross_entropy_gradient():
     rng = np.random.default_rng(1)
     z = cr.tensor(rng.standard_normal(5), dtype=np.float64, requires_grad=True)
@@ -59,6 +80,9 @@ def test_softmax_jacobian_and_cross_entropy_gradient():
     softmax_cross_entropy(zz, t).backward()
     y = cr.softmax(zz.detach(), -1).data
     np.testing.assert_allclose(zz.grad.data, (y - np.eye(4)[t]) / 6, atol=1e-12)
+    # the same through the notes' Jacobian: ∂L/∂z_j = Σ_k ∂L/∂y_k y_k(δ_kj - y_j), with ∂L/∂y_k = -t_k/(N y_k)
+    chain = np.stack([softmax_jacobian(yr).T @ (-np.eye(4)[tr] / (6 * yr)) for yr, tr in zip(y, t)])
+    np.testing.assert_allclose(zz.grad.data, chain, atol=1e-12)
     assert gradcheck(lambda W, b: softmax_cross_entropy(cr.as_tensor(X) @ W.t() + b, t), (model.weight, model.bias))
 
 

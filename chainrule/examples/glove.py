@@ -15,33 +15,53 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
-from chainrule.models.glove import GloVe, cooccurrence_matrix, nearest_neighbours
+import numpy as np
+
+from chainrule.models.glove import GloVe, cooccurrence_matrix, cosine_similarity_matrix, nearest_neighbours
 from chainrule.text import Vocab, WordVocab, load_corpus, tokenize_words
 from chainrule.text.tasks import planted_groups_corpus
 
 
+def neighbour_precision(vectors: np.ndarray, vocab: Vocab, groups: Sequence[Sequence[str]]) -> float:
+    """Fraction of same-group words among each group word's |group| - 1 cosine-nearest neighbours."""
+    hits = total = 0
+    for grp in groups:
+        for w in grp:
+            nn = nearest_neighbours(vectors, vocab.stoi[w], len(grp) - 1)
+            hits += sum(vocab.itos[i] in grp for i, _ in nn)
+            total += len(grp) - 1
+    return hits / total
+
+
 def planted_groups(seed: int = 0, dim: int = 10, epochs: int = 300, verbose: bool = True) -> dict[str, Any]:
-    """Fit GloVe on the planted-groups corpus; returns the neighbour precision and the model."""
+    """Fit GloVe on the planted-groups corpus; returns the neighbour precision (trained and at
+    initialisation) and the model."""
     sents, groups = planted_groups_corpus(seed=seed)
     vocab = Vocab.build([w for s in sents for w in s])
     X = cooccurrence_matrix([vocab.encode_tokens(s) for s in sents], len(vocab), window=3)
     model = GloVe(len(vocab), dim=dim, seed=seed)
+    precision_init = neighbour_precision(model.vectors(), vocab, groups)
     hist = model.fit(X, epochs=epochs, lr=0.1)
     vec = model.vectors()
-    hits = total = 0
-    for grp in groups:
-        for w in grp:
-            nn = nearest_neighbours(vec, vocab.stoi[w], len(grp) - 1)
-            hits += sum(vocab.itos[i] in grp for i, _ in nn)
-            total += len(grp) - 1
-    precision = hits / total
+    precision = neighbour_precision(vec, vocab, groups)
     if verbose:
-        print(f"planted groups: V = {len(vocab)}, {len(sents)} sentences, J: {hist[0]:.1f} -> {hist[-1]:.2f}")
+        k = len(groups[0]) - 1
+        chance = k / (len(vocab) - 1)
+        print(f"planted groups: V = {len(vocab)}, {len(sents)} sentences, {int((X > 0).sum())} non-zero X_ij, "
+              f"max X_ij = {X.max():.0f} (x_max = {model.x_max:g})")
+        print(f"  J: {hist[0]:.1f} -> {hist[-1]:.2f} after {epochs} full-batch Adagrad epochs")
         for grp in groups[:3]:
-            nn = nearest_neighbours(vec, vocab.stoi[grp[0]], 5)
-            print(f"  {grp[0]}: " + ", ".join(f"{vocab.itos[i]} ({s:.2f})" for i, s in nn))
-        print(f"  neighbour precision (same-group words among the {len(groups[0]) - 1} nearest): {precision:.3f}")
-    return {"precision": precision, "model": model, "vocab": vocab, "loss": hist}
+            nn = nearest_neighbours(vec, vocab.stoi[grp[0]], k + 1)
+            print(f"  {grp[0]}: " + ", ".join(f"{vocab.itos[i]} ({s:.3f})" for i, s in nn))
+        S = cosine_similarity_matrix(vec)
+        gid = {vocab.stoi[w]: a for a, grp in enumerate(groups) for w in grp}
+        ids = sorted(gid)
+        same = [S[i, j] for i in ids for j in ids if i < j and gid[i] == gid[j]]
+        other = [S[i, j] for i in ids for j in ids if i < j and gid[i] != gid[j]]
+        print(f"  mean cosine similarity: same group {np.mean(same):.3f}, different groups {np.mean(other):.3f}")
+        print(f"  neighbour precision (same-group words among the {k} nearest): {precision:.3f} "
+              f"(random initial vectors {precision_init:.3f}, chance {chance:.3f})")
+    return {"precision": precision, "precision_init": precision_init, "model": model, "vocab": vocab, "loss": hist}
 
 
 def stdlib_neighbours(queries: Sequence[str] = ("file", "list", "return", "string", "error"), verbose: bool = True):

@@ -9,7 +9,7 @@
 3. The feature map ψ(x) = [x1, x2, x1 x2] makes XOR linearly separable: logistic
    regression on ψ(x) classifies all four points.
 
-Run:  python -m chainrule.examples.xor
+Run:  python -m chainrule.examples.xor [--count-seeds 20]
 """
 
 from __future__ import annotations
@@ -38,7 +38,18 @@ def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int,
     raise RuntimeError(f"learn_xor: no seed in {list(seeds)} learned XOR")
 
 
-def run(verbose: bool = True) -> dict[str, Any]:
+def seed_success(n_seeds: int, steps: int = 2000) -> list[int]:
+    """The seeds in 0..n_seeds-1 from which the 2-unit ReLU net learns all four points."""
+    ok = []
+    for seed in range(n_seeds):
+        net = ReLUNet2(seed=seed)
+        net.fit(XOR_X, XOR_T, steps=steps)
+        if ((net(XOR_X).data > 0.5).astype(int) == XOR_T).all():
+            ok.append(seed)
+    return ok
+
+
+def run(verbose: bool = True, count_seeds: int = 0) -> dict[str, Any]:
     say = print if verbose else (lambda *a, **k: None)
     out: dict[str, Any] = {}
     hand = ReLUNet2.xor()
@@ -55,6 +66,8 @@ def run(verbose: bool = True) -> dict[str, Any]:
     out["learned_accuracy"] = float((pred == XOR_T).mean())
     say(f"learned 2-unit ReLU net: seed {seed} (seeds {failed} stuck), outputs {np.round(net(XOR_X).data, 3)}, "
         f"accuracy {out['learned_accuracy']:.0%}")
+    say(f"   h = (W x + c)+, y = βᵀh + b with W = {np.round(net.W.data, 2).tolist()}, c = {np.round(net.c.data, 2)}, "
+        f"β = {np.round(net.beta.data, 2)}, b = {float(net.b.data):.2f}")
 
     lin = LogisticRegression(3)
     lin.fit(xor_feature_map(XOR_X), XOR_T, lr=0.5, steps=300)
@@ -66,12 +79,19 @@ def run(verbose: bool = True) -> dict[str, Any]:
     lin2.fit(XOR_X, XOR_T, lr=0.5, steps=300)
     out["raw_linear_accuracy"] = float((lin2.predict(XOR_X) == XOR_T).mean())
     say(f"logistic regression on x alone (not separable): accuracy {out['raw_linear_accuracy']:.0%}")
+    if count_seeds:
+        ok = seed_success(count_seeds)
+        out["seeds_learned"] = ok
+        say(f"2-unit ReLU net from seeds 0..{count_seeds - 1}: {len(ok)} of {count_seeds} learn XOR (seeds {ok})")
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    argparse.ArgumentParser(prog="chainrule.examples.xor", description=__doc__.split("\n")[0]).parse_args(argv)
-    return run()
+    p = argparse.ArgumentParser(prog="chainrule.examples.xor", description=__doc__.split("\n")[0])
+    p.add_argument("--count-seeds", type=int, default=0, metavar="N",
+                   help="also train from seeds 0..N-1 and count how many learn XOR (the random-restart rate)")
+    a = p.parse_args(argv)
+    return run(count_seeds=a.count_seeds)
 
 
 if __name__ == "__main__":
