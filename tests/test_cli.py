@@ -44,7 +44,6 @@ def test_config_precedence_and_errors(tmp_path):
 
 
 def test_train_subprocess_small_config_then_evaluate(tmp_path):
-    pytest.importorskip("chainrule.nn.module", reason="nn.Module (nn-core) has not landed yet")
     pytest.importorskip("sklearn")
     out = tmp_path / "run"
     (tmp_path / "small.toml").write_text(
@@ -79,7 +78,6 @@ def test_example_lists_and_unknown_name():
 @pytest.mark.slow
 def test_demo_digits_cnn_reaches_97_percent(tmp_path):
     """The main demo (`chainrule train` with no options) on the 8x8 digits: >= 97% test accuracy."""
-    pytest.importorskip("chainrule.nn.module", reason="nn.Module (nn-core) has not landed yet")
     pytest.importorskip("sklearn")
     ns = cli.build_parser().parse_args(["train", "--quiet", "--no-plots", "--out", str(tmp_path)])
     summary = cli.run_training(cli.resolve_config(ns))
@@ -89,7 +87,6 @@ def test_demo_digits_cnn_reaches_97_percent(tmp_path):
 
 def test_train_on_a_csv_with_categorical_column(tmp_path):
     """A Heart-shaped table (numeric + categorical columns, Yes/No target) through `chainrule train`."""
-    pytest.importorskip("chainrule.nn.module", reason="nn.Module (nn-core) has not landed yet")
     rng = np.random.default_rng(0)
     lines = ["Age,Chol,ChestPain,AHD"]
     for _ in range(120):

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("chainrule.nn.module", reason="nn.Module (nn-core) has not landed yet")
-
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.data import load_dataset, make_xor
