@@ -25,7 +25,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q "torch>=2.0" || true
-	for f in bench/*.py; do $(PY) $$f; done
+	for f in bench/bench_*.py; do $(PY) $$f; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -30,62 +30,24 @@ def _data():
     return x, y
 
 
-_SHAPES = [(6, 1, 5, 5), (16, 6, 5, 5), (120, 400), (84, 120), (10, 84)]
-
-
-def _cr_model_functional(cr):
-    """LeNet-5 from nn.functional and core ops (used while the nn modules are missing):
-    PyTorch's layouts and init, weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    import chainrule.nn.functional as F
-
-    params = []
-    for shape in _SHAPES:
-        fan_in = int(np.prod(shape[1:]))
-        bound = 1.0 / fan_in**0.5
-        params.append(cr.rand(*shape) * (2 * bound) - bound)
-        params.append(cr.rand(shape[0]) * (2 * bound) - bound)
-    for p in params:
-        p.requires_grad_(True)
-    w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
-
-    def forward(x):
-        h = F.max_pool2d(F.conv2d(x, w1, b1, padding=2).relu(), 2)
-        h = F.max_pool2d(F.conv2d(h, w2, b2).relu(), 2)
-        h = h.reshape(h.shape[0], -1)
-        h = (h @ w3.T + b3).relu()
-        h = (h @ w4.T + b4).relu()
-        return h @ w5.T + b5
-
-    def loss_fn(z, y):  # cross-entropy: -mean log softmax(z)[y]
-        return -cr.take_along_dim(z.log_softmax(-1), y.reshape(-1, 1), 1).mean()
-
-    return params, forward, loss_fn
-
-
 def make_cr_step():
     import chainrule as cr
-    import chainrule.optim  # noqa: F401
-    from chainrule import nn
+    from chainrule import nn, optim
 
     cr.manual_seed(0)
     x, y = (cr.tensor(a) for a in _data())
-    needed = ("Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "ReLU", "CrossEntropyLoss")
-    if all(hasattr(nn, n) for n in needed):
-        model = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-        )
-        params, forward, loss_fn = list(model.parameters()), model, nn.CrossEntropyLoss()
-    else:
-        print("(nn modules missing: chainrule side built from nn.functional and core ops)", file=sys.stderr)
-        params, forward, loss_fn = _cr_model_functional(cr)
-    opt = cr.optim.SGD(params, lr=0.01, momentum=0.9)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
         opt.zero_grad()
-        loss = loss_fn(forward(x), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
 

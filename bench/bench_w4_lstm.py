@@ -36,66 +36,26 @@ def _batches(n: int = 8):
     ]
 
 
-def _cr_model_modules(cr, nn):
-    """The model from the library's modules: (parameters, forward(x) -> logits, loss(logits, y))."""
-    emb = nn.Embedding(VOCAB, EMBED)
-    lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
-    head = nn.Linear(HIDDEN, VOCAB)
-    loss_fn = nn.CrossEntropyLoss()
-    params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
-
-    def forward(x):
-        out, _ = lstm(emb(x))
-        return head(out)
-
-    return params, forward, lambda logits, y: loss_fn(logits.reshape(-1, VOCAB), y)
-
-
-def _cr_model_functional(cr):
-    """The same model from the functional forms (for a tree where nn.Module has not landed)."""
-    import chainrule.nn.functional as F
-
-    rng = np.random.default_rng(0)
-
-    def u(bound, *shape):
-        return cr.tensor(rng.uniform(-bound, bound, shape).astype(np.float32), requires_grad=True)
-
-    k = 1 / np.sqrt(HIDDEN)
-    emb = cr.tensor(rng.standard_normal((VOCAB, EMBED)).astype(np.float32), requires_grad=True)
-    lstm = [u(k, 4 * HIDDEN, EMBED), u(k, 4 * HIDDEN, HIDDEN), u(k, 4 * HIDDEN), u(k, 4 * HIDDEN)]
-    w, b = u(k, VOCAB, HIDDEN), u(k, VOCAB)
-
-    def forward(x):
-        out, _, _ = F.lstm(F.embedding(x, emb), None, lstm, batch_first=True)
-        return out @ w.t() + b
-
-    def loss(logits, y):
-        logp = cr.log_softmax(logits.reshape(-1, VOCAB), -1)
-        return -cr.take_along_dim(logp, y.reshape(-1, 1), -1).mean()
-
-    return [emb, *lstm, w, b], forward, loss
-
-
 def make_cr_step():
     import chainrule as cr
-    import chainrule.optim  # noqa: F401
-    from chainrule import nn
+    from chainrule import nn, optim
 
     cr.manual_seed(0)
     batches = [(cr.tensor(x), cr.tensor(y.reshape(-1))) for x, y in _batches()]
-    if all(hasattr(nn, n) for n in ("Embedding", "LSTM", "Linear", "CrossEntropyLoss")):
-        params, forward, loss_fn = _cr_model_modules(cr, nn)
-    else:
-        print("(nn modules missing: chainrule side built from the functional forms)", file=sys.stderr)
-        params, forward, loss_fn = _cr_model_functional(cr)
-    opt = cr.optim.Adam(params, lr=1e-3)
+    emb = nn.Embedding(VOCAB, EMBED)
+    lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
+    head = nn.Linear(HIDDEN, VOCAB)
+    params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.Adam(params, lr=1e-3)
     it = [0]
 
     def step():
         x, y = batches[it[0] % len(batches)]
         it[0] += 1
         opt.zero_grad()
-        loss = loss_fn(forward(x), y)
+        out, _ = lstm(emb(x))
+        loss = loss_fn(head(out).reshape(-1, VOCAB), y)
         loss.backward()
         opt.step()
 

@@ -18,9 +18,10 @@ backpropagation through time in NumPy in ``vjp``:
 The LSTM and GRU loops run feature-major: the states are kept transposed,
 hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N) is one
 contiguous array (NumPy's elementwise loops are several times slower on the
-column blocks of an (N, G·H) array).  The sigmoid gates use
+column blocks of an (N, G·H) array).  The GRU's sigmoid gates use
 σ(a) = (1 + tanh(a/2)) / 2 with their weight rows pre-scaled by 1/2, so one
-``tanh`` call serves all gates.
+``tanh`` call serves all gates; the LSTM's take σ(a) = 1 / (1 + e^-a) on
+negated weight rows (one exp over its three sigmoid gates, cheaper than tanh).
 
 Inputs of every primitive: ``x (T, N, I), h0 (N, H) [, c0 (N, H)], w_ih (G·H, I),
 w_hh (G·H, H) [, b_ih (G·H,), b_hh (G·H,)]`` with PyTorch's layouts (G = 4 for
@@ -245,9 +246,10 @@ class LSTMSequence(_Sequence):
     # transposed states hᵀ, cᵀ (H, N) and gate blocks zᵀ (4H, N), so that every gate block
     # is one contiguous array and the step matmul is W_hh hᵀ.  Internally the gate rows are
     # ordered i, f, o, g (PyTorch's i, f, g, o with the last two blocks swapped), so the
-    # three sigmoid gates are one block.  σ(a) = (1 + tanh(a/2)) / 2: with the i, f, o rows of
-    # the weights pre-scaled by 1/2, one tanh over all gates gives u, then σ = u/2 + 1/2 and
-    # g = u; the derivatives are σ'(a) = (1 - u²)/4 and tanh'(a) = 1 - u².
+    # three sigmoid gates are one block.  With the i, f, o rows of the weights and biases
+    # negated (exact), the step's pre-activations of that block are -a, and one exp, one add
+    # and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's float32 exp costs about half its
+    # tanh); the g block takes tanh.  Derivatives: σ'(a) = σ - σ², tanh'(a) = 1 - g².
 
     @staticmethod
     def _perm(H: int) -> np.ndarray:
@@ -262,7 +264,7 @@ class LSTMSequence(_Sequence):
         dt = np.result_type(x, w_ih)
         perm = self._perm(H)
         scale = np.ones((4 * H, 1), dtype=dt)
-        scale[:H3] = 0.5
+        scale[:H3] = -1.0
         # input projections of all steps, feature-major, (T, 4H, N): they become, in place,
         # the gate activations [i f o g]ᵀ of each step
         bias = None if b_ih is None else (b_ih + b_hh)[perm] * scale[:, 0]
@@ -277,29 +279,31 @@ class LSTMSequence(_Sequence):
         tmp = np.empty((H, N), dtype=dt)
         h = np.ascontiguousarray(h0.T, dtype=dt)
         c = np.ascontiguousarray(c0.T, dtype=dt)
-        for t in self._order(T):
-            z = acts[t]
-            np.matmul(w_rec, h, out=rec)
-            z += rec
-            np.tanh(z, out=z)  # u
-            if keep:
-                d = deriv[t]
-                np.multiply(z, z, out=d)
-                np.subtract(1.0, d, out=d)
-                d[:H3] *= 0.25
-            sg = z[:H3]
-            sg *= 0.5
-            sg += 0.5
-            i, f, o, g = z[:H], z[H : 2 * H], z[2 * H : H3], z[H3:]
-            c_t = cs[t]
-            np.multiply(f, c, out=c_t)
-            np.multiply(i, g, out=tmp)
-            c_t += tmp
-            tc = tcs[t]
-            np.tanh(c_t, out=tc)
-            h = hs[t]
-            np.multiply(o, tc, out=h)
-            c = c_t
+        with np.errstate(over="ignore"):  # e^-a = inf for a < -88 (float32) gives σ = 0, as it should
+            for t in self._order(T):
+                z = acts[t]
+                np.matmul(w_rec, h, out=rec)
+                z += rec
+                sg, g = z[:H3], z[H3:]
+                np.exp(sg, out=sg)  # e^-a (the i, f, o rows hold -a)
+                sg += 1.0
+                np.reciprocal(sg, out=sg)  # σ(a) = 1 / (1 + e^-a)
+                np.tanh(g, out=g)
+                if keep:
+                    d = deriv[t]
+                    np.multiply(z, z, out=d)
+                    np.subtract(sg, d[:H3], out=d[:H3])  # σ' = σ - σ²
+                    np.subtract(1.0, d[H3:], out=d[H3:])  # tanh' = 1 - tanh²
+                i, f, o = z[:H], z[H : 2 * H], z[2 * H : H3]
+                c_t = cs[t]
+                np.multiply(f, c, out=c_t)
+                np.multiply(i, g, out=tmp)
+                c_t += tmp
+                tc = tcs[t]
+                np.tanh(c_t, out=tc)
+                h = hs[t]
+                np.multiply(o, tc, out=h)
+                c = c_t
         out = _POOL.empty((T + 1, N, H), dt)
         out[:T] = hs.transpose(0, 2, 1)
         out[T] = c.T
@@ -322,10 +326,10 @@ class LSTMSequence(_Sequence):
         dc_next = np.ascontiguousarray(g[T].T, dtype=dt)
         dh_next = np.zeros((H, N), dtype=dt)
         c0T = np.ascontiguousarray(c0.T, dtype=dt)
-        # the gate adjoints of all steps, stored straight in the (4H, T, N) layout of
-        # the weight-gradient matmul (each step is computed in the contiguous `d`, then copied)
-        dzm = _POOL.empty((4 * H, T, N), dt)
-        d = np.empty((4 * H, N), dtype=dt)
+        # the gate adjoints of all steps: computed in place in dz[t] (contiguous), then moved
+        # by one transposing copy to the (4H, T, N) layout of the weight-gradient matmul
+        # (64 strided per-step copies cost ~3x as much)
+        dz = _POOL.empty((T, 4 * H, N), dt)
         dh = np.empty((H, N), dtype=dt)
         dc = np.empty((H, N), dtype=dt)
         tmp = np.empty((H, N), dtype=dt)
@@ -335,6 +339,7 @@ class LSTMSequence(_Sequence):
             z = acts[t]
             i, f, o, gg = z[:H], z[H : 2 * H], z[2 * H : H3], z[H3:]
             tc = tcs[t]
+            d = dz[t]
             if t == first:
                 c_prev = c0T
             else:
@@ -354,7 +359,8 @@ class LSTMSequence(_Sequence):
             d *= deriv[t]
             np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
             np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
-            dzm[:, t] = d
+        dzm = _POOL.empty((4 * H, T, N), dt)
+        np.copyto(dzm, dz.transpose(1, 0, 2))
         # weight gradients in one matmul: dZ (4H, T·N) @ [X | H_prev | 1] (T·N, I + H + 1)
         dzm = dzm.reshape(4 * H, T * N)
         k = 3
