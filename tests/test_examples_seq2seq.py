@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 
@@ -228,17 +229,36 @@ def test_isinstance_module():
 
 
 # ------------------------------------------------------------------------------ training (the issue's threshold)
+def _one_blas_thread():
+    """The step's matrix products are small: extra BLAS threads only spin (badly so under ``pytest -n 2``)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 @pytest.mark.slow
 def test_attention_seq2seq_reaches_90_percent_exact_sequence_accuracy():
-    """Issue 5 item 8: ≥ 90% of held-out dates translated exactly (greedy and beam search)."""
-    train, test = example._split(8000, 300, tuple(DATE_STYLES), seed=0)
+    """Issue 5 item 8: ≥ 90% of held-out dates translated exactly (greedy and beam search).
+
+    Training stops once greedy decoding gets ≥ 95% of a validation set exactly right (checked every
+    25 steps, at most 600 steps); the assertions are on a separate test set never seen in training
+    nor used for stopping.
+    """
+    train, held_out = example._split(8000, 700, tuple(DATE_STYLES), seed=0)
+    held_out = list(dict.fromkeys(held_out))  # distinct sources: validation and test share none
+    val, test = held_out[:300], held_out[300:600]
+    assert len(test) == 300
     src = [SV.encode(s) for s, _ in train]
     tgt = [np.append(TV.encode(t), TV.eos_id) for _, t in train]
     cr.manual_seed(0)
     m = Seq2Seq(len(SV), len(TV), embed_dim=16, hidden=32)
-    train_seq2seq(m, src, tgt, steps=600, batch_size=64, lr=5e-3, seed=0)
-    assert exact_match(m, test, SV, TV) >= 0.9
-    assert exact_match(m, test[:100], SV, TV, beam_size=3) >= 0.9
+    with _one_blas_thread():
+        train_seq2seq(m, src, tgt, steps=600, batch_size=64, lr=5e-3, seed=0, check_every=25,
+                      stop_when=lambda model: exact_match(model, val, SV, TV) >= 0.95)  # fmt: skip
+        assert exact_match(m, test, SV, TV) >= 0.9
+        assert exact_match(m, test[:100], SV, TV, beam_size=3) >= 0.9
 
 
 @pytest.mark.slow

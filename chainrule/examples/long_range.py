@@ -34,9 +34,20 @@ def run(
     seed: int = 0,
     verbose: bool = True,
     plot: str | None = None,
+    lr: float | None = None,
+    stop_below: float | None = None,
+    check_every: int = 100,
 ) -> dict[str, Any]:
+    """Train each of ``kinds`` for ``steps`` Adam steps at T and report its test MSE.
+
+    ``lr`` overrides the per-kind learning rates of ``SETTINGS``.  With ``stop_below``, a model
+    stops early once its MSE on a separate validation set (not the test set) is below
+    ``stop_below``, checked every ``check_every`` steps; ``results[kind]["steps"]`` is the
+    number of steps taken.
+    """
     say = print if verbose else (lambda *a, **k: None)
     X_test, y_test = adding_problem(1000, T, seed=10_000 + seed)
+    X_val, y_val = adding_problem(1000, T, seed=30_000 + seed)
     X_probe, y_probe = adding_problem(64, T, seed=20_000 + seed)
     results: dict[str, Any] = {"baseline_mse": 1 / 6}
     say(f"adding problem, T = {T}: predicting 1 gives MSE 1/6 = {1 / 6:.3f}")
@@ -44,11 +55,14 @@ def run(
     for kind in kinds:
         model = SequenceRegressor(kind, hidden, seed=seed)
         g0 = model.hidden_grad_norms(X_probe, y_probe)
-        hist = model.fit(T, steps=steps, lr=SETTINGS[kind]["lr"], seed=seed)
+        stop = None if stop_below is None else (lambda m: m.mse(X_val, y_val) < stop_below)
+        hist = model.fit(T, steps=steps, lr=SETTINGS[kind]["lr"] if lr is None else lr, seed=seed,
+                         stop_when=stop, check_every=check_every)
         g1 = model.hidden_grad_norms(X_probe, y_probe)
         mse = model.mse(X_test, y_test)
-        results[kind] = {"mse": mse, "grad_norms_init": g0, "grad_norms_trained": g1, "loss": hist}
-        say(f"{kind:6} {g0[0] / g0[-1]:>28.2e} {mse:>9.4f} {steps:>5d} steps")
+        results[kind] = {"mse": mse, "grad_norms_init": g0, "grad_norms_trained": g1, "loss": hist,
+                         "steps": len(hist)}  # fmt: skip
+        say(f"{kind:6} {g0[0] / g0[-1]:>28.2e} {mse:>9.4f} {len(hist):>5d} steps")
     if plot:
         import matplotlib
 

@@ -22,7 +22,7 @@ gradients vanishing (tanh) or surviving (IRNN, LSTM) back to the first steps.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -128,12 +128,19 @@ class SequenceRegressor:
         lr: float = 1e-3,
         clip: float = 1.0,
         seed: int = 0,
+        stop_when: Callable[[SequenceRegressor], bool] | None = None,
+        check_every: int = 100,
     ) -> list[float]:
-        """Adam on fresh adding-problem batches each step, gradients clipped to norm ``clip``."""
+        """Adam on fresh adding-problem batches each step, gradients clipped to norm ``clip``.
+
+        With ``stop_when``, training stops at the first multiple of ``check_every`` steps where
+        ``stop_when(self)`` is true (e.g. a held-out MSE has reached a target).  Returns the
+        training losses, one per step taken.
+        """
         rng = np.random.default_rng(seed)
         opt = optim.Adam(self.parameters(), lr=lr)
-        history = []
-        for _ in range(steps):
+        history: list[float] = []
+        for step in range(1, steps + 1):
             X, y = adding_problem(batch_size, T, rng)
             opt.zero_grad()
             r = self(X) - cr.as_tensor(y)
@@ -142,4 +149,6 @@ class SequenceRegressor:
             clip_grad_norm_(self.parameters(), clip)
             opt.step()
             history.append(loss.item())
+            if stop_when is not None and step % check_every == 0 and step < steps and stop_when(self):
+                break
         return history

@@ -394,6 +394,8 @@ def train_seq2seq(
     log_every: int = 200,
     time_limit: float | None = None,
     lr_decay: float = 0.1,
+    stop_when: Callable[[Seq2Seq], bool] | None = None,
+    check_every: int = 50,
 ) -> dict[str, Any]:
     """Teacher-forced training with Adam and clipped gradients (‖g‖ ≤ ``clip``).
 
@@ -401,7 +403,9 @@ def train_seq2seq(
     Each step draws ``batch_size`` pairs (reshuffled every pass), pads them to the batch's
     longest, and minimises the mean cross-entropy of the target tokens.  The learning rate
     decays linearly to ``lr * lr_decay`` over the steps.  Stops early after ``time_limit``
-    seconds.  The model is left in eval mode.  Returns {"loss": [...], "steps", "seconds"}.
+    seconds, or at the first multiple of ``check_every`` steps where ``stop_when(model)`` is true
+    (e.g. a held-out accuracy has reached a target; the learning-rate schedule is still the one
+    for ``steps``).  The model is left in eval mode.  Returns {"loss": [...], "steps", "seconds"}.
     """
     rng = np.random.default_rng(seed)
     cr.manual_seed(seed)
@@ -433,6 +437,11 @@ def train_seq2seq(
                 f"{time.perf_counter() - t0:6.1f} s")
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
+        if stop_when is not None and step % check_every == 0 and step < steps:
+            stopped = stop_when(model)
+            model.train()
+            if stopped:
+                break
     model.eval()
     hist["steps"], hist["seconds"] = done, time.perf_counter() - t0
     return hist
