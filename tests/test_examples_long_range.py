@@ -1,7 +1,5 @@
 """Example 7: the adding problem, IRNN vs tanh RNN, gradients through time."""
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -33,13 +31,6 @@ def test_fused_and_stepwise_forward_agree():
         np.testing.assert_allclose(m(X).data, m.hidden_states(X)[1].data, rtol=1e-5, atol=1e-6)
 
 
-def _one_blas_thread():
-    """The step's matrix products are small: extra BLAS threads only spin (badly so under ``pytest -n 2``)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 @pytest.mark.slow
@@ -48,9 +39,8 @@ def test_irnn_learns_adding_problem_where_tanh_does_not():
     # validation set (not the test set) is below baseline/6, the tanh RNN always gets all 4000 steps.
     # (lr 7e-4: at 1e-3 the IRNN learns faster but fails outright on more seeds.)
     baseline = 1 / 6  # MSE of predicting the mean: Var(u_a + u_b) = 2/12
-    with _one_blas_thread():
-        out = long_range.run(T=40, steps=4000, kinds=("irnn", "tanh"), lr=7e-4, stop_below=baseline / 6,
-                             verbose=False)  # fmt: skip
+    out = long_range.run(T=40, steps=4000, kinds=("irnn", "tanh"), lr=7e-4, stop_below=baseline / 6,
+                         verbose=False)  # fmt: skip
     assert out["tanh"]["steps"] == 4000 and out["irnn"]["steps"] <= 4000
     assert out["irnn"]["mse"] < baseline / 4
     assert out["tanh"]["mse"] > baseline * 0.75

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import re
 
@@ -229,13 +228,6 @@ def test_isinstance_module():
 
 
 # ------------------------------------------------------------------------------ training (the issue's threshold)
-def _one_blas_thread():
-    """The step's matrix products are small: extra BLAS threads only spin (badly so under ``pytest -n 2``)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 @pytest.mark.slow
@@ -254,11 +246,10 @@ def test_attention_seq2seq_reaches_90_percent_exact_sequence_accuracy():
     tgt = [np.append(TV.encode(t), TV.eos_id) for _, t in train]
     cr.manual_seed(0)
     m = Seq2Seq(len(SV), len(TV), embed_dim=16, hidden=32)
-    with _one_blas_thread():
-        train_seq2seq(m, src, tgt, steps=600, batch_size=64, lr=5e-3, seed=0, check_every=25,
-                      stop_when=lambda model: exact_match(model, val, SV, TV) >= 0.95)  # fmt: skip
-        assert exact_match(m, test, SV, TV) >= 0.9
-        assert exact_match(m, test[:100], SV, TV, beam_size=3) >= 0.9
+    train_seq2seq(m, src, tgt, steps=600, batch_size=64, lr=5e-3, seed=0, check_every=25,
+                  stop_when=lambda model: exact_match(model, val, SV, TV) >= 0.95)  # fmt: skip
+    assert exact_match(m, test, SV, TV) >= 0.9
+    assert exact_match(m, test[:100], SV, TV, beam_size=3) >= 0.9
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,27 +63,29 @@ def stdlib_docstrings(modules: tuple[str, ...] | list[str] = STDLIB_MODULES, max
         total += len(d)
         return max_chars is not None and total >= max_chars
 
-    for name in sorted(modules):
-        mod = importlib.import_module(name)
-        if add(mod.__doc__):
-            return docs
-        for attr in sorted(dir(mod)):
-            if attr.startswith("_"):
-                continue
-            obj = getattr(mod, attr, None)
-            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
-                continue
-            if getattr(obj, "__module__", None) != name:
-                continue
-            if add(obj.__doc__):
+    with warnings.catch_warnings():  # touching typing.io / typing.re warns (deprecated modules)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in sorted(modules):
+            mod = importlib.import_module(name)
+            if add(mod.__doc__):
                 return docs
-            if inspect.isclass(obj):
-                for meth in sorted(vars(obj)):
-                    if meth.startswith("_"):
-                        continue
-                    fn = vars(obj)[meth]
-                    if inspect.isfunction(fn) and add(fn.__doc__):
-                        return docs
+            for attr in sorted(dir(mod)):
+                if attr.startswith("_"):
+                    continue
+                obj = getattr(mod, attr, None)
+                if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                    continue
+                if getattr(obj, "__module__", None) != name:
+                    continue
+                if add(obj.__doc__):
+                    return docs
+                if inspect.isclass(obj):
+                    for meth in sorted(vars(obj)):
+                        if meth.startswith("_"):
+                            continue
+                        fn = vars(obj)[meth]
+                        if inspect.isfunction(fn) and add(fn.__doc__):
+                            return docs
     return docs
 
 
