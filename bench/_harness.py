@@ -150,3 +150,42 @@ def main(name: str, make_cr_step, make_torch_step, target: float | None = None, 
             mem_child(make_cr_step, steps)
         return
     compare(name, make_cr_step, make_torch_step, target=target, script=script)
+
+
+def framework(name: str) -> tuple:
+    """(nn, optim, as_tensor) of ``name`` ('chainrule' or 'torch'), seeded with manual_seed(0).
+
+    The workloads are written once against this triple: chainrule's API is PyTorch's, so the
+    same model code runs on both sides."""
+    if name == "torch":
+        import torch
+
+        torch.manual_seed(0)
+        return torch.nn, torch.optim, torch.from_numpy
+    import chainrule as cr
+    from chainrule import nn, optim
+
+    cr.manual_seed(0)
+    return nn, optim, cr.tensor
+
+
+def step_maker(name: str, build: Callable) -> Callable[[], Callable[[], None]]:
+    """make_step for one framework: ``build(nn, optim, as_tensor)`` returns (loss_fn, optimizer),
+    where ``loss_fn()`` computes the loss of the next batch; a step is zero_grad, backward, step."""
+
+    def make_step() -> Callable[[], None]:
+        loss_fn, opt = build(*framework(name))
+
+        def step() -> None:
+            opt.zero_grad()
+            loss_fn().backward()
+            opt.step()
+
+        return step
+
+    return make_step
+
+
+def run_workload(name: str, build: Callable, target: float | None = None, script: str | None = None) -> None:
+    """Entry point of a workload written once with :func:`framework`'s (nn, optim, as_tensor)."""
+    main(name, step_maker("chainrule", build), step_maker("torch", build), target=target, script=script)

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import main  # noqa: E402
+from _harness import run_workload  # noqa: E402
 
 SIZES = (13, 32, 32, 1)
 BATCH = 64
@@ -26,44 +26,15 @@ def _data():
     return x, y
 
 
-def make_cr_step():
-    import chainrule as cr
-    from chainrule import nn, optim
-
-    cr.manual_seed(0)
-    x, y = (cr.tensor(a) for a in _data())
+def build(nn, optim, as_tensor):
+    """The same code builds the chainrule and the PyTorch side."""
+    x, y = (as_tensor(a) for a in _data())
     model = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
-    loss_fn = nn.BCEWithLogitsLoss()
+    criterion = nn.BCEWithLogitsLoss()
     opt = optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def make_torch_step():
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    x, y = (torch.from_numpy(a) for a in _data())
-    model = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
-    loss_fn = nn.BCEWithLogitsLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
+    return (lambda: criterion(model(x), y)), opt
 
 
 if __name__ == "__main__":
-    main("w1: MLP 13-32-32-1, BCEWithLogits, batch 64, Adam", make_cr_step, make_torch_step, target=2.0,
-         script=os.path.abspath(__file__))
+    run_workload("w1: MLP 13-32-32-1, BCEWithLogits, batch 64, Adam", build, target=2.0,
+                 script=os.path.abspath(__file__))

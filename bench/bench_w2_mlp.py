@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import main  # noqa: E402
+from _harness import run_workload  # noqa: E402
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -27,44 +27,15 @@ def _data():
     return x, y
 
 
-def make_cr_step():
-    import chainrule as cr
-    from chainrule import nn, optim
-
-    cr.manual_seed(0)
-    x, y = (cr.tensor(a) for a in _data())
+def build(nn, optim, as_tensor):
+    """The same code builds the chainrule and the PyTorch side."""
+    x, y = (as_tensor(a) for a in _data())
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-    loss_fn = nn.CrossEntropyLoss()
+    criterion = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def make_torch_step():
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    x, y = (torch.from_numpy(a) for a in _data())
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-    loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
+    return (lambda: criterion(model(x), y)), opt
 
 
 if __name__ == "__main__":
-    main("w2: MLP 784-512-512-10, CrossEntropy, batch 128, SGD momentum 0.9", make_cr_step, make_torch_step,
-         target=1.0, script=os.path.abspath(__file__))
+    run_workload("w2: MLP 784-512-512-10, CrossEntropy, batch 128, SGD momentum 0.9", build, target=1.0,
+                 script=os.path.abspath(__file__))

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import main  # noqa: E402
+from _harness import run_workload  # noqa: E402
 
 BATCH = 64
 
@@ -30,54 +30,20 @@ def _data():
     return x, y
 
 
-def make_cr_step():
-    import chainrule as cr
-    from chainrule import nn, optim
-
-    cr.manual_seed(0)
-    x, y = (cr.tensor(a) for a in _data())
+def build(nn, optim, as_tensor):
+    """The same code builds the chainrule and the PyTorch side."""
+    x, y = (as_tensor(a) for a in _data())
     model = nn.Sequential(
         nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     )
-    loss_fn = nn.CrossEntropyLoss()
+    criterion = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def make_torch_step():
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    x, y = (torch.from_numpy(a) for a in _data())
-    model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    )
-    loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    return step
+    return (lambda: criterion(model(x), y)), opt
 
 
 if __name__ == "__main__":
-    main("w3: LeNet-5, batch 64x1x28x28, CrossEntropy, SGD momentum 0.9", make_cr_step, make_torch_step,
-         target=1.0, script=os.path.abspath(__file__))
+    run_workload("w3: LeNet-5, batch 64x1x28x28, CrossEntropy, SGD momentum 0.9", build, target=1.0,
+                 script=os.path.abspath(__file__))
