@@ -16,13 +16,14 @@ the two GEMM implementations; the script prints which OpenBLAS kernel NumPy uses
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import main  # noqa: E402
+from _harness import run_workload  # noqa: E402
 
 VOCAB, EMBED, HIDDEN = 65, 64, 256
 BATCH, STEPS = 32, 64
@@ -36,56 +37,22 @@ def _batches(n: int = 8):
     ]
 
 
-def make_cr_step():
-    import chainrule as cr
-    from chainrule import nn, optim
-
-    cr.manual_seed(0)
-    batches = [(cr.tensor(x), cr.tensor(y.reshape(-1))) for x, y in _batches()]
+def build(nn, optim, as_tensor):
+    """The same code builds the chainrule and the PyTorch side; each step takes the next of 8 batches."""
+    batches = itertools.cycle([(as_tensor(x), as_tensor(y.reshape(-1))) for x, y in _batches()])
     emb = nn.Embedding(VOCAB, EMBED)
     lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
     head = nn.Linear(HIDDEN, VOCAB)
     params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
-    loss_fn = nn.CrossEntropyLoss()
+    criterion = nn.CrossEntropyLoss()
     opt = optim.Adam(params, lr=1e-3)
-    it = [0]
 
-    def step():
-        x, y = batches[it[0] % len(batches)]
-        it[0] += 1
-        opt.zero_grad()
+    def loss():
+        x, y = next(batches)
         out, _ = lstm(emb(x))
-        loss = loss_fn(head(out).reshape(-1, VOCAB), y)
-        loss.backward()
-        opt.step()
+        return criterion(head(out).reshape(-1, VOCAB), y)
 
-    return step
-
-
-def make_torch_step():
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    batches = [(torch.from_numpy(x), torch.from_numpy(y.reshape(-1))) for x, y in _batches()]
-    emb = nn.Embedding(VOCAB, EMBED)
-    lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
-    head = nn.Linear(HIDDEN, VOCAB)
-    params = list(emb.parameters()) + list(lstm.parameters()) + list(head.parameters())
-    loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(params, lr=1e-3)
-    it = [0]
-
-    def step():
-        x, y = batches[it[0] % len(batches)]
-        it[0] += 1
-        opt.zero_grad()
-        out, _ = lstm(emb(x))
-        loss = loss_fn(head(out).reshape(-1, VOCAB), y)
-        loss.backward()
-        opt.step()
-
-    return step
+    return loss, opt
 
 
 def _blas_kernel() -> str:
@@ -104,5 +71,5 @@ if __name__ == "__main__":
     if "--mem" not in sys.argv:
         print(f"NumPy BLAS: {_blas_kernel()} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})",
               flush=True)
-    main("w4: Embedding(65,64)-LSTM(64,256)-Linear(256,65), batch 32x64, CE, Adam", make_cr_step, make_torch_step,
-         target=1.0, script=os.path.abspath(__file__))
+    run_workload("w4: Embedding(65,64)-LSTM(64,256)-Linear(256,65), batch 32x64, CE, Adam", build, target=1.0,
+                 script=os.path.abspath(__file__))
