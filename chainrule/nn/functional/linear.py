@@ -63,6 +63,14 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
     A 1-D input (in,) gives (out,).  Raises ValueError naming the layer, the expected
     and the received shapes when they do not fit.
     """
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        # the common case straight to the primitive (this runs once per layer per step):
+        # 2-D input and weight of one dtype whose shapes fit; everything else is checked below
+        x, w = input.data, weight.data
+        if (x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.dtype is w.dtype
+                and (bias is None or (isinstance(bias, Tensor) and bias.data.dtype is w.dtype
+                                      and bias.data.shape == (w.shape[0],)))):
+            return apply2(LINEAR, input, weight) if bias is None else apply(LINEAR, input, weight, bias)
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(
             f"{_layer}: expected Tensors for input and weight, got {type(input).__name__} and "
@@ -72,7 +80,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
         raise ValueError(f"{_layer}: expected a 2-D weight (out_features, in_features), got shape {_fmt(weight.shape)}")
     out_f, in_f = weight.shape
     if input.ndim == 0 or input.shape[-1] != in_f:
-        raise ValueError(f"{_layer}: expected input (*, {in_f}), got {_fmt(input.shape)}")
+        raise ValueError(f"{_layer}: expected input of shape (*, {in_f}), got {_fmt(input.shape)}")
     if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (out_f,)):
         got = _fmt(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
         raise ValueError(f"{_layer}: expected bias of shape ({out_f},), got {got}")
