@@ -22,6 +22,13 @@ import numpy as np
 from chainrule.models.regression import XOR_T, XOR_X, LogisticRegression, ReLUNet2, xor_feature_map
 
 
+def train_from(seed: int, steps: int = 2000) -> tuple[ReLUNet2, bool]:
+    """ReLUNet2 trained from ``seed``; True when it gets all four points right (output > 1/2 is class 1)."""
+    net = ReLUNet2(seed=seed)
+    net.fit(XOR_X, XOR_T, steps=steps)
+    return net, bool(((net(XOR_X).data > 0.5).astype(int) == XOR_T).all())
+
+
 def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int, ReLUNet2, list[int]]:
     """Train ReLUNet2 from each seed in turn until one gets all four points right.
 
@@ -29,10 +36,8 @@ def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int,
     """
     failed = []
     for seed in seeds:
-        net = ReLUNet2(seed=seed)
-        net.fit(XOR_X, XOR_T, steps=steps)
-        pred = (net(XOR_X).data > 0.5).astype(int)
-        if (pred == XOR_T).all():
+        net, ok = train_from(seed, steps)
+        if ok:
             return seed, net, failed
         failed.append(seed)
     raise RuntimeError(f"learn_xor: no seed in {list(seeds)} learned XOR")
@@ -40,13 +45,7 @@ def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int,
 
 def seed_success(n_seeds: int, steps: int = 2000) -> list[int]:
     """The seeds in 0..n_seeds-1 from which the 2-unit ReLU net learns all four points."""
-    ok = []
-    for seed in range(n_seeds):
-        net = ReLUNet2(seed=seed)
-        net.fit(XOR_X, XOR_T, steps=steps)
-        if ((net(XOR_X).data > 0.5).astype(int) == XOR_T).all():
-            ok.append(seed)
-    return ok
+    return [seed for seed in range(n_seeds) if train_from(seed, steps)[1]]
 
 
 def run(verbose: bool = True, count_seeds: int = 0) -> dict[str, Any]:
