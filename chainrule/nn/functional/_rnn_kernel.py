@@ -46,9 +46,12 @@ functions use the composed cells when forward mode is active.
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive
+from chainrule.backend import native
 from chainrule.ops.window import BufferPool
 
 # Large per-step arrays (gate activations, adjoints) are reused between training steps:
@@ -117,6 +120,31 @@ def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
         xa[:, I] = 1.0
         wa = np.concatenate([wa, np.asarray(b, dtype=dt)[:, None]], axis=1)
     return np.matmul(wa, xa, out=_POOL.empty((T, wa.shape[0], N), dt))
+
+
+_LSTM_STEPS: dict = {}
+
+
+def _native_lstm_steps(dt: np.dtype):
+    """(forward_step, backward_step) of the compiled LSTM cell (kernels/lstm_cell.c) for ``dt``, or None.
+
+    Both take raw addresses of contiguous (H, N) blocks; see the C file for the formulas.
+    None when the kernel is not available (no compiler, ``CHAINRULE_NATIVE=0``) or for a
+    dtype other than float32/float64: the NumPy loop then does the step.
+    """
+    dt = np.dtype(dt)
+    if dt not in _LSTM_STEPS:
+        lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None
+        steps = None
+        if lib is not None:
+            suffix = "f32" if dt == np.float32 else "f64"
+            fwd, bwd = getattr(lib, f"lstm_forward_step_{suffix}"), getattr(lib, f"lstm_backward_step_{suffix}")
+            fwd.argtypes = [ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
+            bwd.argtypes = [ctypes.c_ssize_t] + [ctypes.c_void_p] * 7
+            fwd.restype = bwd.restype = None
+            steps = (fwd, bwd)
+        _LSTM_STEPS[dt] = steps
+    return _LSTM_STEPS[dt]
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -272,13 +300,40 @@ class LSTMSequence(_Sequence):
         w_rec = w_hh[perm] * scale  # (4H, H)
         rec = np.empty((4 * H, N), dtype=dt)
         keep = self.keep
-        deriv = _POOL.empty((T if keep else 0, 4 * H, N), dt)  # d gate / d pre-activation
+        steps = _native_lstm_steps(dt)
         hs = _POOL.empty((T, H, N), dt)
         cs = _POOL.empty((T, H, N), dt)
         tcs = _POOL.empty((T, H, N), dt)
-        tmp = np.empty((H, N), dtype=dt)
         h = np.ascontiguousarray(h0.T, dtype=dt)
         c = np.ascontiguousarray(c0.T, dtype=dt)
+        if steps is not None:  # the compiled cell: one C call per step after the matmul
+            fwd_step = steps[0]
+            n, size = H * N, H * N * dt.itemsize
+            pa, ph, pc, ptc, prec = (a.ctypes.data for a in (acts, hs, cs, tcs, rec))
+            c_prev = c.ctypes.data
+            for t in self._order(T):
+                np.matmul(w_rec, h, out=rec)
+                fwd_step(n, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, ph + t * size)
+                h, c_prev = hs[t], pc + t * size
+            self.saved = (acts, None, cs, tcs) if keep else None
+        else:
+            deriv = self._numpy_loop(acts, w_rec, rec, h, c, hs, cs, tcs, keep)
+            self.saved = (acts, deriv, cs, tcs) if keep else None
+        if T:
+            c = cs[self._order(T)[-1]]
+        out = _POOL.empty((T + 1, N, H), dt)
+        out[:T] = hs.transpose(0, 2, 1)
+        out[T] = c.T
+        return out
+
+    def _numpy_loop(self, acts, w_rec, rec, h, c, hs, cs, tcs, keep):
+        """The forward time loop in NumPy (no compiled kernel); returns d gate / d pre-activation per step."""
+        T, G, N = acts.shape
+        H = G // 4
+        H3 = 3 * H
+        dt = acts.dtype
+        deriv = _POOL.empty((T if keep else 0, 4 * H, N), dt)
+        tmp = np.empty((H, N), dtype=dt)
         with np.errstate(over="ignore"):  # e^-a = inf for a < -88 (float32) gives σ = 0, as it should
             for t in self._order(T):
                 z = acts[t]
@@ -304,11 +359,7 @@ class LSTMSequence(_Sequence):
                 h = hs[t]
                 np.multiply(o, tc, out=h)
                 c = c_t
-        out = _POOL.empty((T + 1, N, H), dt)
-        out[:T] = hs.transpose(0, 2, 1)
-        out[T] = c.T
-        self.saved = (acts, deriv, cs, tcs) if keep else None
-        return out
+        return deriv
 
     def vjp(self, m, need, g, y, *xs):
         if m.is_tensor:
@@ -317,19 +368,64 @@ class LSTMSequence(_Sequence):
         acts, deriv, cs, tcs = self.saved
         T, N, I = x.shape
         H = h0.shape[-1]
-        H3 = 3 * H
         dt = acts.dtype
         perm = self._perm(H)
-        w_hhT = np.ascontiguousarray(w_hh[perm].T, dtype=dt)  # (H, 4H)
+        w_hhT = w_hh[perm].astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
         gT = _POOL.empty((T, H, N), dt)  # (T, H, N)
         gT[...] = g[:T].transpose(0, 2, 1)
-        dc_next = np.ascontiguousarray(g[T].T, dtype=dt)
+        dc_next = np.array(g[T].T, dtype=dt, order="C")  # a copy: updated in place
         dh_next = np.zeros((H, N), dtype=dt)
         c0T = np.ascontiguousarray(c0.T, dtype=dt)
-        # the gate adjoints of all steps: computed in place in dz[t] (contiguous), then moved
-        # by one transposing copy to the (4H, T, N) layout of the weight-gradient matmul
-        # (64 strided per-step copies cost ~3x as much)
+        # the gate adjoints of all steps: computed in dz[t] (contiguous, for the step's matmul), then
+        # moved by one transposing copy to the (4H, T, N) layout of the weight-gradient matmul (the
+        # kernel writing that layout directly, 4H short runs per step, was slower than this copy)
         dz = _POOL.empty((T, 4 * H, N), dt)
+        order = self._order(T)
+        if deriv is None:  # the forward pass ran the compiled cell: so does the backward pass
+            bwd_step = _native_lstm_steps(dt)[1]
+            n, size = H * N, H * N * dt.itemsize
+            pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gT))
+            pdh, pdc = dh_next.ctypes.data, dc_next.ctypes.data
+            for t in reversed(order):
+                if t == order[0]:
+                    c_prev = c0T.ctypes.data
+                else:
+                    c_prev = pc + (t + 1 if self.reverse else t - 1) * size
+                bwd_step(n, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, pdh, pdc)
+                np.matmul(w_hhT, dz[t], out=dh_next)  # dh_{t-1} = W_hhᵀ δz
+        else:
+            self._numpy_backward_loop(dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next)
+        dzm = _POOL.empty((4 * H, T, N), dt)
+        np.copyto(dzm, dz.transpose(1, 0, 2))
+        dzm = dzm.reshape(4 * H, T * N)
+        # weight gradients in one matmul: dZ (4H, T·N) @ [X | H_prev | 1] (T·N, I + H + 1)
+        k = 3
+        bias = self.has_bias and (need[k + 2] or need[k + 3])
+        xh = _POOL.empty((T, N, I + H + 1), dt)
+        xh[..., :I] = x
+        if self.reverse:  # h_{t-1} of step t is h_{t+1} (h0 for t = T-1)
+            xh[:-1, :, I : I + H] = y[1:T]
+            xh[-1, :, I : I + H] = h0
+        else:
+            xh[0, :, I : I + H] = h0
+            xh[1:, :, I : I + H] = y[: T - 1]
+        xh[..., -1] = 1.0
+        cols = (I + H + 1) if bias else (I + H)
+        gw = (dzm @ xh.reshape(T * N, -1)[:, :cols])[perm]
+        gx = (dzm.T @ w_ih[perm]).reshape(T, N, I) if need[0] else None
+        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None,
+                 gw[:, :I] if need[k] else None, gw[:, I : I + H] if need[k + 1] else None]
+        if self.has_bias:
+            db = gw[:, -1] if bias else None
+            grads += [db if need[k + 2] else None, db if need[k + 3] else None]
+        return tuple(grads)
+
+    def _numpy_backward_loop(self, dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next):
+        """Backward through time in NumPy: fills dz[t] (gate pre-activation adjoints), updates dh_next, dc_next."""
+        T, G, N = acts.shape
+        H = G // 4
+        H3 = 3 * H
+        dt = acts.dtype
         dh = np.empty((H, N), dtype=dt)
         dc = np.empty((H, N), dtype=dt)
         tmp = np.empty((H, N), dtype=dt)
@@ -359,30 +455,6 @@ class LSTMSequence(_Sequence):
             d *= deriv[t]
             np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
             np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
-        dzm = _POOL.empty((4 * H, T, N), dt)
-        np.copyto(dzm, dz.transpose(1, 0, 2))
-        # weight gradients in one matmul: dZ (4H, T·N) @ [X | H_prev | 1] (T·N, I + H + 1)
-        dzm = dzm.reshape(4 * H, T * N)
-        k = 3
-        bias = self.has_bias and (need[k + 2] or need[k + 3])
-        xh = _POOL.empty((T, N, I + H + 1), dt)
-        xh[..., :I] = x
-        if self.reverse:  # h_{t-1} of step t is h_{t+1} (h0 for t = T-1)
-            xh[:-1, :, I : I + H] = y[1:T]
-            xh[-1, :, I : I + H] = h0
-        else:
-            xh[0, :, I : I + H] = h0
-            xh[1:, :, I : I + H] = y[: T - 1]
-        xh[..., -1] = 1.0
-        cols = (I + H + 1) if bias else (I + H)
-        gw = (dzm @ xh.reshape(T * N, -1)[:, :cols])[perm]
-        gx = (dzm.T @ w_ih[perm]).reshape(T, N, I) if need[0] else None
-        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None,
-                 gw[:, :I] if need[k] else None, gw[:, I : I + H] if need[k + 1] else None]
-        if self.has_bias:
-            db = gw[:, -1] if bias else None
-            grads += [db if need[k + 2] else None, db if need[k + 3] else None]
-        return tuple(grads)
 
 
 class GRUSequence(_Sequence):

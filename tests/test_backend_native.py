@@ -1,0 +1,195 @@
+"""Compiled kernels (chainrule.backend.native): how they are found, built and switched off, and the
+compiled LSTM cell against the NumPy time loop and against the LSTM equations written out here."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule.autograd.gradcheck import gradcheck
+from chainrule.backend import native
+from chainrule.nn.functional import _rnn_kernel as K
+
+HAVE_LSTM_KERNEL = native.load("lstm_cell") is not None
+needs_kernel = pytest.mark.skipif(not HAVE_LSTM_KERNEL, reason=f"compiled LSTM cell: {native.status('lstm_cell')}")
+
+
+@pytest.fixture
+def fresh_native(monkeypatch, tmp_path):
+    """An empty kernel cache in tmp_path and no remembered loads; the real state is restored afterwards."""
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    monkeypatch.delenv("CHAINRULE_NATIVE", raising=False)
+    native.reset()
+    yield tmp_path
+    monkeypatch.undo()
+    native.reset()
+    native.load("lstm_cell")
+
+
+@pytest.fixture
+def numpy_loop(monkeypatch):
+    """Make the LSTM kernel run its NumPy time loop (as on a machine without a C compiler)."""
+    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+
+
+# ------------------------------------------------------------------------------ loading
+def test_switched_off_by_environment(fresh_native, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_NATIVE", "0")
+    assert native.load("lstm_cell") is None
+    assert "CHAINRULE_NATIVE=0" in native.status("lstm_cell")
+    assert list(fresh_native.iterdir()) == []  # nothing was built
+
+
+def test_missing_compiler_leaves_kernel_off(fresh_native, monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    assert native.load("lstm_cell") is None
+    assert "no C compiler" in native.status("lstm_cell")
+
+
+def test_failing_compiler_leaves_kernel_off_and_no_debris(fresh_native, monkeypatch):
+    monkeypatch.setenv("CC", "false")  # exits 1 without output
+    assert native.load("lstm_cell") is None
+    assert native.status("lstm_cell").startswith("not available:")
+    assert [p for p in fresh_native.iterdir()] == []  # the temporary build folder is gone
+
+
+@needs_kernel
+def test_built_once_then_taken_from_the_cache(fresh_native):
+    lib = native.load("lstm_cell")
+    assert lib is not None and native.status("lstm_cell").startswith("compiled:")
+    built = list(fresh_native.glob("lstm_cell-*.so"))
+    assert len(built) == 1
+    assert [p for p in fresh_native.iterdir() if p.name.startswith(".build-")] == []
+    stamp = os.stat(built[0]).st_mtime_ns
+    native.reset()
+    assert native.load("lstm_cell") is not None
+    assert os.stat(built[0]).st_mtime_ns == stamp  # loaded, not rebuilt
+
+
+# ------------------------------------------------------------------- the LSTM cell kernel
+def _sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _lstm_reference(x, h0, c0, w_ih, w_hh, b, reverse):
+    """PyTorch's LSTM equations, one step at a time, in float64 (gate order i, f, g, o)."""
+    T = x.shape[0]
+    H = h0.shape[-1]
+    h, c = h0.astype(np.float64), c0.astype(np.float64)
+    out = np.zeros((T,) + h.shape)
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        z = x[t] @ w_ih.T + h @ w_hh.T + b
+        i, f, g, o = _sig(z[:, :H]), _sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), _sig(z[:, 3 * H :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out[t] = h
+    return out, h, c
+
+
+def _lstm_run(x, h0, c0, ps, reverse, dtype):
+    """Output, h_n, c_n and the gradients of sum(out²) + sum(c_n) through one fused LSTM direction."""
+    ts = [cr.tensor(a.astype(dtype), requires_grad=True) for a in (x, h0, c0, *ps)]
+    op = K.LSTMSequence(reverse=reverse, has_bias=len(ps) == 4)
+    y = cr.autograd.primitive.apply(op, *ts)
+    T = x.shape[0]
+    loss = (y[:T] * y[:T]).sum() + y[T].sum()
+    loss.backward()
+    return y.data, [t.grad.data for t in ts]
+
+
+def _case(rng, T=5, N=3, I=4, H=6, scale=0.7, bias=True):
+    x = rng.standard_normal((T, N, I))
+    h0, c0 = rng.standard_normal((N, H)) * 0.5, rng.standard_normal((N, H))
+    ps = [rng.standard_normal((4 * H, I)) * scale, rng.standard_normal((4 * H, H)) * scale]
+    if bias:
+        ps += [rng.standard_normal(4 * H) * scale, rng.standard_normal(4 * H) * scale]
+    return x, h0, c0, ps
+
+
+@needs_kernel
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_kernel_matches_the_equations_float64(reverse, bias):
+    x, h0, c0, ps = _case(np.random.default_rng(1), bias=bias)
+    b = ps[2] + ps[3] if bias else 0.0
+    ref_out, ref_h, ref_c = _lstm_reference(x, h0, c0, ps[0], ps[1], b, reverse)
+    y, _ = _lstm_run(x, h0, c0, ps, reverse, np.float64)
+    T = x.shape[0]
+    np.testing.assert_allclose(y[:T], ref_out, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y[T], ref_c, rtol=1e-13, atol=1e-13)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_kernel_matches_numpy_loop(monkeypatch, dtype, tol, reverse):
+    """Same outputs and gradients (of every input) from the compiled cell and the NumPy loop."""
+    case = _case(np.random.default_rng(2))
+    y_c, g_c = _lstm_run(*case, reverse, dtype)
+    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+    y_n, g_n = _lstm_run(*case, reverse, dtype)
+    assert y_c.dtype == dtype
+    np.testing.assert_allclose(y_c, y_n, rtol=tol, atol=tol)
+    for a, b in zip(g_c, g_n):
+        np.testing.assert_allclose(a, b, rtol=10 * tol, atol=10 * tol)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_saturated_gates(dtype):
+    """Pre-activations of ±200: σ is 0 or 1 and tanh ±1 (no inf/nan from e^z), gradients vanish there."""
+    x, h0, c0, ps = _case(np.random.default_rng(3), T=3, scale=0.0)
+    H = h0.shape[-1]
+    b = np.zeros(4 * H)
+    b[:H], b[H : 2 * H], b[2 * H : 3 * H], b[3 * H :] = 200.0, -200.0, 200.0, 200.0  # i = 1, f = 0, g = 1, o = 1
+    ps[2], ps[3] = b, np.zeros(4 * H)
+    y, grads = _lstm_run(x, h0, c0, ps, False, dtype)
+    assert np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads)
+    np.testing.assert_allclose(y[:3], np.tanh(1.0), rtol=1e-6)  # c = 0·c_prev + 1·1 = 1, h = tanh 1
+    np.testing.assert_allclose(y[3], 1.0, rtol=1e-6)
+    # W_hh: every gate saturated, so its gradient vanishes to working precision (the vector tanhf
+    # of 200 may be 1 - 2^-24 rather than 1)
+    np.testing.assert_allclose(grads[4], 0.0, atol=2e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_numpy_loop_gradcheck(numpy_loop):
+    """The NumPy time loop (the fallback) is checked by finite differences too, both directions."""
+    rng = np.random.default_rng(4)
+    T, N, I, H = 3, 2, 2, 3
+    for bi in (False, True):
+        D = 2 if bi else 1
+        ps = []
+        for _ in range(D):
+            ps += [rng.standard_normal((4 * H, I)) * 0.5, rng.standard_normal((4 * H, H)) * 0.5,
+                   rng.standard_normal(4 * H) * 0.5, rng.standard_normal(4 * H) * 0.5]
+        ts = [cr.tensor(p, dtype=cr.float64, requires_grad=True) for p in ps]
+        x = cr.tensor(rng.standard_normal((T, N, I)), dtype=cr.float64, requires_grad=True)
+        h0 = cr.tensor(rng.standard_normal((D, N, H)), dtype=cr.float64, requires_grad=True)
+        c0 = cr.tensor(rng.standard_normal((D, N, H)), dtype=cr.float64, requires_grad=True)
+
+        def fn(x, h0, c0, *p):
+            return F.lstm(x, (h0, c0), list(p), bidirectional=bi)
+
+        assert gradcheck(fn, (x, h0, c0, *ts))
+
+
+def test_lstm_layer_same_with_and_without_kernel(monkeypatch):
+    """nn.LSTM in float32 gives the same numbers (to rounding) on either path; without a compiler it still runs."""
+    rng = np.random.default_rng(5)
+    cr.manual_seed(0)
+    lstm = cr.nn.LSTM(4, 8, num_layers=2, batch_first=True, bidirectional=True)
+    x = rng.standard_normal((3, 7, 4)).astype(np.float32)
+    results = []
+    for use_kernel in (True, False):
+        if not use_kernel:
+            monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+        lstm.zero_grad()
+        out, (h, c) = lstm(cr.tensor(x))
+        (out.sum() + c.sum()).backward()
+        results.append([out.data, h.data, c.data] + [p.grad.data for p in lstm.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
