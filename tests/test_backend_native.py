@@ -193,3 +193,54 @@ def test_lstm_layer_same_with_and_without_kernel(monkeypatch):
         results.append([out.data, h.data, c.data] + [p.grad.data for p in lstm.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------- pooled outputs and gradients (backend.pool)
+def test_pooled_outputs_kept_by_the_caller_are_not_recycled():
+    """linear / cross-entropy / embedding / reshape write big results into pooled arrays: one the
+    caller still holds is never handed out again by a later call."""
+    rng = np.random.default_rng(6)
+    w = cr.tensor(rng.standard_normal((300, 256)).astype(np.float32), requires_grad=True)
+    emb = cr.tensor(rng.standard_normal((50, 256)).astype(np.float32))
+    x = cr.tensor(rng.standard_normal((400, 256)).astype(np.float32))
+    y = F.linear(x, w)  # 400·300 floats: pooled
+    e = F.embedding(cr.tensor(rng.integers(0, 50, (400,))), emb)  # pooled
+    r = cr.tensor(rng.standard_normal((256, 400)).astype(np.float32)).transpose(0, 1).reshape(-1)  # copy: pooled
+    kept = [(t, t.data.copy()) for t in (y, e, r)]
+    for _ in range(3):
+        z = F.linear(cr.tensor(rng.standard_normal((400, 256)).astype(np.float32)), w)
+        F.cross_entropy(z, cr.tensor(rng.integers(0, 300, (400,)))).backward()
+        F.embedding(cr.tensor(rng.integers(0, 50, (400,))), emb)
+        cr.tensor(rng.standard_normal((256, 400)).astype(np.float32)).transpose(0, 1).reshape(-1)
+    for t, saved in kept:
+        np.testing.assert_array_equal(t.data, saved)
+
+
+def test_lstm_weight_gradients_are_separate_arrays_and_accumulate():
+    """The LSTM hands the engine new arrays as gradients (kept without a copy): b_ih and b_hh get
+    distinct ones, and a second backward adds to each exactly once."""
+    cr.manual_seed(1)
+    lstm = cr.nn.LSTM(3, 5)
+    x = cr.randn(4, 2, 3)
+    lstm(x)[0].sum().backward()
+    once = {n: p.grad.data.copy() for n, p in lstm.named_parameters()}
+    assert lstm.bias_ih_l0.grad.data is not lstm.bias_hh_l0.grad.data
+    np.testing.assert_array_equal(once["bias_ih_l0"], once["bias_hh_l0"])  # same formula: Σ δz
+    lstm(x)[0].sum().backward()
+    for n, p in lstm.named_parameters():
+        np.testing.assert_allclose(p.grad.data, 2 * once[n], rtol=1e-6, err_msg=n)
+
+
+def test_reshape_of_a_large_transposed_tensor_copies_in_row_major_order():
+    """A reshape that needs a copy (strides allow no view) takes the elements in row-major order of
+    the view, into a pooled array; its vjp reshapes back (large enough for the pool: 40,000 elements)."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((200, 200))
+    x = cr.tensor(a, dtype=cr.float64, requires_grad=True)
+    y = x.transpose(0, 1).reshape(-1)
+    np.testing.assert_array_equal(y.data, a.T.ravel())
+    c = rng.standard_normal(40000)
+    (y * cr.tensor(c, dtype=cr.float64)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, c.reshape(200, 200).T)
+    v = x.reshape(400, 100)  # contiguous: a view, as NumPy (and torch.reshape) give
+    assert np.shares_memory(v.data, x.data)

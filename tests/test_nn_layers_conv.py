@@ -200,7 +200,7 @@ def test_conv2d_shape_errors(x, w, kwargs, message):
 
 
 def test_buffer_pool_hands_out_only_arrays_nobody_holds():
-    from chainrule.ops.window import BufferPool
+    from chainrule.backend.pool import BufferPool
 
     pool = BufferPool(per_shape=2, min_bytes=0)
     a = pool.empty((3, 4), np.float32)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.pool import POOL
+
 xp = np
 
 _DEFAULT = {"float": np.dtype(np.float32)}
@@ -101,10 +103,11 @@ def _scatter_add(shape, index, g):
     A basic index (ints, slices) selects each element at most once, so a plain
     assignment does the same as the much slower unbuffered np.add.at.
     """
-    out = np.zeros(shape, dtype=g.dtype)
     if _is_basic_index(index):
+        out = POOL.zeros(tuple(shape), g.dtype)  # pooled: a big one is needed again every step
         out[index] = g
     else:
+        out = np.zeros(shape, dtype=g.dtype)
         np.add.at(out, index, g)
     return out
 

@@ -13,8 +13,25 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.reduction import normalize_dims
+
+
+def _resolve_shape(shape: tuple, size: int, old: tuple) -> tuple:
+    """``shape`` with its -1 (at most one) filled in so that it holds ``size`` elements; RuntimeError if impossible."""
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    free = shape.count(-1)
+    ok = free <= 1 and all(s >= -1 for s in shape)
+    if ok and free == 1:
+        ok = known != 0 and size % known == 0
+        shape = tuple(size // known if s == -1 else s for s in shape) if ok else shape
+    if not ok or (free == 0 and known != size):
+        raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of size {size} (shape {old})")
+    return shape
 
 
 def _shape_arg(shape: Any) -> tuple:
@@ -33,7 +50,16 @@ class Reshape(Primitive):
         self.shape = shape
 
     def forward(self, x):
-        return x.reshape(self.shape)
+        if x.flags.c_contiguous or x.size < 1 << 15:
+            return x.reshape(self.shape)
+        try:
+            return np.reshape(x, self.shape, copy=False)  # a view whenever the strides allow one
+        except TypeError:  # NumPy < 2.1: no copy argument
+            return x.reshape(self.shape)
+        except ValueError:  # needs a copy: the elements in row-major order, into a pooled array
+            out = POOL.empty(self.shape, x.dtype)
+            out.reshape(x.shape)[...] = x
+            return out
 
     def vjp(self, m, need, g, y, x):
         return (m.reshape(g, x.shape),)
@@ -155,14 +181,7 @@ class Flip(Primitive):
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     """Same elements, new shape (one entry may be -1)."""
     input = as_tensor_arg(input, "reshape")
-    shape = _shape_arg(shape)
-    try:
-        new = np.reshape(input.data, shape).shape
-    except ValueError:
-        raise RuntimeError(
-            f"reshape: shape {list(shape)} is invalid for input of size {input.data.size} "
-            f"(shape {input.shape})"
-        ) from None
+    new = _resolve_shape(_shape_arg(shape), input.data.size, input.shape)
     if new == input.shape:
         return input
     return apply1(Reshape(new), input)

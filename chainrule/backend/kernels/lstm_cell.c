@@ -3,10 +3,11 @@
  * Used by chainrule/nn/functional/_rnn_kernel.py (LSTMSequence), which does the
  * matrix products in NumPy and calls these two functions once per time step.
  * Every array is one contiguous block of n = H*N numbers per gate (the kernel's
- * feature-major layout); gate rows are ordered i, f, o, g and the i, f, o rows of
- * the weights were negated, so z holds -a for those three gates and a for g:
+ * feature-major layout), the gate blocks in PyTorch's order i, f, g, o; z holds the
+ * step's input projections W_ih x_t + b, rec the recurrent part W_hh h_{t-1}:
  *
- *   forward:   i, f, o = 1 / (1 + e^z)  (= sigma(a)),  g = tanh(z)
+ *   forward:   a = z + rec  (per gate)
+ *              i, f, o = 1 / (1 + e^-a)  (sigma),  g = tanh(a)   (written over z)
  *              c = f * c_prev + i * g,   tc = tanh(c),  h = o * tc
  *   backward:  dh = dh_out + dh_rec
  *              dc = dc_next + dh * o * (1 - tc^2)
@@ -28,13 +29,13 @@ void lstm_forward_step_##SUFFIX(ptrdiff_t n, REAL *restrict z, const REAL *restr
                                 const REAL *restrict c_prev, REAL *restrict c,            \
                                 REAL *restrict tc, REAL *restrict h)                      \
 {                                                                                         \
-    REAL *zi = z, *zf = z + n, *zo = z + 2 * n, *zg = z + 3 * n;                          \
-    const REAL *ri = rec, *rf = rec + n, *ro = rec + 2 * n, *rg = rec + 3 * n;            \
+    REAL *zi = z, *zf = z + n, *zg = z + 2 * n, *zo = z + 3 * n;                          \
+    const REAL *ri = rec, *rf = rec + n, *rg = rec + 2 * n, *ro = rec + 3 * n;            \
     for (ptrdiff_t j = 0; j < n; j++) {                                                   \
-        /* clamp: e^z stays finite (sigma is then 0 to working precision anyway) */      \
-        REAL ai = CLAMP(zi[j] + ri[j], ZMAX), af = CLAMP(zf[j] + rf[j], ZMAX);              \
-        REAL ao = CLAMP(zo[j] + ro[j], ZMAX);                                              \
-        REAL i = 1 / (1 + EXP(ai)), f = 1 / (1 + EXP(af)), o = 1 / (1 + EXP(ao));         \
+        /* -a clamped: e^-a stays finite (sigma is then 0 to working precision anyway) */ \
+        REAL ni = CLAMP(-(zi[j] + ri[j]), ZMAX), nf = CLAMP(-(zf[j] + rf[j]), ZMAX);      \
+        REAL no = CLAMP(-(zo[j] + ro[j]), ZMAX);                                          \
+        REAL i = 1 / (1 + EXP(ni)), f = 1 / (1 + EXP(nf)), o = 1 / (1 + EXP(no));         \
         REAL g = TANH(zg[j] + rg[j]);                                                     \
         REAL cj = f * c_prev[j] + i * g;                                                  \
         REAL t = TANH(cj);                                                                \
@@ -48,8 +49,8 @@ void lstm_backward_step_##SUFFIX(ptrdiff_t n, REAL *restrict d, const REAL *rest
                                  const REAL *restrict dh_out, const REAL *restrict dh_rec,\
                                  REAL *restrict dc_next)                                  \
 {                                                                                         \
-    const REAL *zi = z, *zf = z + n, *zo = z + 2 * n, *zg = z + 3 * n;                    \
-    REAL *di = d, *df = d + n, *dout = d + 2 * n, *dg = d + 3 * n;                        \
+    const REAL *zi = z, *zf = z + n, *zg = z + 2 * n, *zo = z + 3 * n;                    \
+    REAL *di = d, *df = d + n, *dg = d + 2 * n, *dout = d + 3 * n;                        \
     for (ptrdiff_t j = 0; j < n; j++) {                                                   \
         REAL i = zi[j], f = zf[j], o = zo[j], g = zg[j], t = tc[j];                       \
         REAL dh = dh_out[j] + dh_rec[j];                                                  \

@@ -52,13 +52,13 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive
 from chainrule.backend import native
-from chainrule.ops.window import BufferPool
+from chainrule.backend.pool import BufferPool
 
 # Large per-step arrays (gate activations, adjoints) are reused between training steps:
 # fresh multi-megabyte arrays come as new zero-filled pages and the page faults cost
 # milliseconds per step.  The pool hands an array out again only when nothing else
 # refers to it (see BufferPool).
-_POOL = BufferPool(per_shape=2)
+_POOL = BufferPool(per_shape=4)  # the LSTM holds four (T, H, N) arrays at once: h, c, tanh c and the output gradient
 
 
 def _local_vjp(out, g, stops, need) -> tuple:
@@ -269,15 +269,21 @@ class LSTMSequence(_Sequence):
     name = "lstm_sequence"
     kind = "LSTM"
     n_states = 2
+    fresh_grads = True  # every gradient is a new array (or a view the engine copies)
 
     # Layout (for speed; the math is the same): the time loop works feature-major, on
     # transposed states hᵀ, cᵀ (H, N) and gate blocks zᵀ (4H, N), so that every gate block
-    # is one contiguous array and the step matmul is W_hh hᵀ.  Internally the gate rows are
-    # ordered i, f, o, g (PyTorch's i, f, g, o with the last two blocks swapped), so the
-    # three sigmoid gates are one block.  With the i, f, o rows of the weights and biases
-    # negated (exact), the step's pre-activations of that block are -a, and one exp, one add
-    # and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's float32 exp costs about half its
-    # tanh); the g block takes tanh.  Derivatives: σ'(a) = σ - σ², tanh'(a) = 1 - g².
+    # is one contiguous array and the step matmul is W_hh hᵀ.
+    #
+    # With the compiled cell (kernels/lstm_cell.c) the gate rows stay in PyTorch's order
+    # i, f, g, o and the weights are used as they are.  The NumPy loop instead orders the
+    # rows i, f, o, g (the last two blocks swapped), so the three sigmoid gates are one
+    # block, and negates their weight and bias rows (exact): that block's pre-activations
+    # are -a, and one exp, one add and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's
+    # float32 exp costs about half its tanh); the g block takes tanh.  Derivatives:
+    # σ'(a) = σ - σ², tanh'(a) = 1 - g².  ``self.perm`` remembers which (None: PyTorch order).
+
+    __slots__ = ("perm",)
 
     @staticmethod
     def _perm(H: int) -> np.ndarray:
@@ -288,19 +294,23 @@ class LSTMSequence(_Sequence):
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         T, N, I = x.shape
         H = h0.shape[-1]
-        H3 = 3 * H
         dt = np.result_type(x, w_ih)
-        perm = self._perm(H)
-        scale = np.ones((4 * H, 1), dtype=dt)
-        scale[:H3] = -1.0
+        steps = _native_lstm_steps(dt)
+        bias = None if b_ih is None else b_ih + b_hh
+        if steps is None:  # NumPy loop: rows i, f, o, g with the sigmoid rows negated
+            self.perm = perm = self._perm(H)
+            scale = np.ones((4 * H, 1), dtype=dt)
+            scale[: 3 * H] = -1.0
+            w_ih, w_rec = w_ih[perm] * scale, w_hh[perm] * scale
+            bias = None if bias is None else bias[perm] * scale[:, 0]
+        else:
+            self.perm = None
+            w_rec = w_hh.astype(dt, copy=False)
         # input projections of all steps, feature-major, (T, 4H, N): they become, in place,
-        # the gate activations [i f o g]ᵀ of each step
-        bias = None if b_ih is None else (b_ih + b_hh)[perm] * scale[:, 0]
-        acts = _project_fm(x, w_ih[perm] * scale, bias, dt)
-        w_rec = w_hh[perm] * scale  # (4H, H)
+        # the gate activations of each step
+        acts = _project_fm(x, w_ih, bias, dt)
         rec = np.empty((4 * H, N), dtype=dt)
         keep = self.keep
-        steps = _native_lstm_steps(dt)
         hs = _POOL.empty((T, H, N), dt)
         cs = _POOL.empty((T, H, N), dt)
         tcs = _POOL.empty((T, H, N), dt)
@@ -369,8 +379,10 @@ class LSTMSequence(_Sequence):
         T, N, I = x.shape
         H = h0.shape[-1]
         dt = acts.dtype
-        perm = self._perm(H)
-        w_hhT = w_hh[perm].astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
+        perm = self.perm  # None: gate rows in PyTorch's order (compiled cell)
+        if perm is not None:
+            w_ih, w_hh = w_ih[perm], w_hh[perm]
+        w_hhT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
         gT = _POOL.empty((T, H, N), dt)  # (T, H, N)
         gT[...] = g[:T].transpose(0, 2, 1)
         dc_next = np.array(g[T].T, dtype=dt, order="C")  # a copy: updated in place
@@ -411,13 +423,21 @@ class LSTMSequence(_Sequence):
             xh[1:, :, I : I + H] = y[: T - 1]
         xh[..., -1] = 1.0
         cols = (I + H + 1) if bias else (I + H)
-        gw = (dzm @ xh.reshape(T * N, -1)[:, :cols])[perm]
-        gx = (dzm.T @ w_ih[perm]).reshape(T, N, I) if need[0] else None
+        G = 4 * H
+        gw = np.matmul(dzm, xh.reshape(T * N, -1)[:, :cols], out=_POOL.empty((G, cols), dt))
+        rows = np.arange(G) if perm is None else perm
+
+        def block(lo: int, hi: int) -> np.ndarray:
+            """Columns lo:hi of gw in PyTorch's row order, as a new array (kept by the engine as it is)."""
+            return np.take(gw[:, lo:hi], rows, axis=0, out=_POOL.empty((G, hi - lo), dt))
+
+        gx = None
+        if need[0]:
+            gx = np.matmul(dzm.T, w_ih, out=_POOL.empty((T * N, I), dt)).reshape(T, N, I)
         grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None,
-                 gw[:, :I] if need[k] else None, gw[:, I : I + H] if need[k + 1] else None]
+                 block(0, I) if need[k] else None, block(I, I + H) if need[k + 1] else None]
         if self.has_bias:
-            db = gw[:, -1] if bias else None
-            grads += [db if need[k + 2] else None, db if need[k + 3] else None]
+            grads += [gw[rows, -1] if need[k + 2] else None, gw[rows, -1] if need[k + 3] else None]
         return tuple(grads)
 
     def _numpy_backward_loop(self, dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next):

@@ -25,7 +25,8 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops.window import POOL, Im2Col, _linear, fold_nd, out_size, unfold_nd
+from chainrule.backend.pool import POOL
+from chainrule.ops.window import Im2Col, _linear, fold_nd, out_size, unfold_nd
 
 
 def _copy(a: np.ndarray) -> np.ndarray:

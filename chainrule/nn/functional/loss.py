@@ -46,6 +46,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.elementwise import where
 from chainrule.ops.reduction import log_softmax
@@ -361,7 +362,8 @@ class CrossEntropyIndex(Primitive):
         M, C = x.shape
         c = x.max(axis=1, keepdims=True) if C else np.zeros((M, 1), x.dtype)
         with np.errstate(invalid="ignore"):
-            y = self._forward(x, x - c)  # shifted by the row maximum: e^z <= 1, no overflow
+            # shifted by the row maximum: e^z <= 1, no overflow
+            y = self._forward(x, np.subtract(x, c, out=POOL.empty(x.shape, x.dtype)))
         if not (math.isfinite(y) if y.ndim == 0 else np.isfinite(y).all()):
             # a row of -inf logits (or an inf) gave inf - inf: such rows get no shift
             y = self._forward(x, x - np.where(np.isfinite(c), c, 0))
@@ -369,7 +371,7 @@ class CrossEntropyIndex(Primitive):
 
     def _forward(self, x, z):
         M, C = x.shape
-        e = np.exp(z)
+        e = np.exp(z, out=POOL.empty(z.shape, z.dtype))
         s = e.sum(axis=1)
         self.cache = (e, s)
         rows = np.arange(M)
@@ -410,7 +412,7 @@ class CrossEntropyIndex(Primitive):
     def _softmax(self, m, x):
         if not m.is_tensor and self.cache is not None:
             e, s = self.cache
-            return e / s[:, None]
+            return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
         xd = m.data(x)  # the shift is a constant: softmax does not depend on it
         c = xd.max(axis=1, keepdims=True)
         e = m.exp(x - m.const(np.where(np.isfinite(c), c, 0), x))
