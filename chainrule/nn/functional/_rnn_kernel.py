@@ -321,8 +321,13 @@ class LSTMSequence(_Sequence):
             n, size = H * N, H * N * dt.itemsize
             pa, ph, pc, ptc, prec = (a.ctypes.data for a in (acts, hs, cs, tcs, rec))
             c_prev = c.ctypes.data
+            zero_h0 = not h.any()  # the usual default state: W_hh h0 = 0, no product needed
             for t in self._order(T):
-                np.matmul(w_rec, h, out=rec)
+                if zero_h0:
+                    rec.fill(0)
+                    zero_h0 = False
+                else:
+                    np.matmul(w_rec, h, out=rec)
                 fwd_step(n, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, ph + t * size)
                 h, c_prev = hs[t], pc + t * size
             self.saved = (acts, None, cs, tcs) if keep else None
@@ -404,7 +409,8 @@ class LSTMSequence(_Sequence):
                 else:
                     c_prev = pc + (t + 1 if self.reverse else t - 1) * size
                 bwd_step(n, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, pdh, pdc)
-                np.matmul(w_hhT, dz[t], out=dh_next)  # dh_{t-1} = W_hhᵀ δz
+                if t != order[0] or need[1]:  # the last product only gives h0's gradient
+                    np.matmul(w_hhT, dz[t], out=dh_next)  # dh_{t-1} = W_hhᵀ δz
         else:
             self._numpy_backward_loop(dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next)
         dzm = _POOL.empty((4 * H, T, N), dt)
