@@ -28,6 +28,9 @@ from chainrule.ops import shape
 __all__ = ["Linear2d", "bilinear", "linear"]
 
 
+_POOLED = 1 << 15  # elements: y and dx at least this big are written into pooled arrays
+
+
 class Linear2d(Primitive):
     """y = x Wᵀ (+ b) for x (N, in), W (out, in), b (out,);  dx = g W, dW = gᵀ x, db = Σ_n g."""
 
@@ -35,16 +38,22 @@ class Linear2d(Primitive):
     fresh_grads = True  # g W, gᵀ x and Σ g are new arrays
 
     def forward(self, x, w, b=None):
-        y = np.matmul(x, w.T, out=POOL.empty((x.shape[0], w.shape[0]), np.result_type(x, w)))
+        n, out = x.shape[0], w.shape[0]
+        if n * out < _POOLED:  # small (the per-call cost matters more than the allocation)
+            y = x @ w.T
+        else:
+            y = np.matmul(x, w.T, out=POOL.empty((n, out), np.result_type(x, w)))
         if b is not None:
             y += b
         return y
 
     def vjp(self, m, need, g, y, x, w, b=None):
-        if m.is_tensor:
-            gx = g @ w if need[0] else None
-        else:
-            gx = np.matmul(g, w, out=POOL.empty((g.shape[0], w.shape[1]), np.result_type(g, w))) if need[0] else None
+        gx = None
+        if need[0]:
+            if m.is_tensor or g.shape[0] * w.shape[1] < _POOLED:
+                gx = g @ w
+            else:
+                gx = np.matmul(g, w, out=POOL.empty((g.shape[0], w.shape[1]), np.result_type(g, w)))
         gw = m.swapaxes(g, 0, 1) @ x if need[1] else None  # (out, N) @ (N, in): C-contiguous
         if b is None:
             return gx, gw
