@@ -113,8 +113,9 @@ def _case(rng, T=5, N=3, I=4, H=6, scale=0.7, bias=True):
 @needs_kernel
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-def test_kernel_matches_the_equations_float64(reverse, bias):
-    x, h0, c0, ps = _case(np.random.default_rng(1), bias=bias)
+@pytest.mark.parametrize("T", [1, 5])
+def test_kernel_matches_the_equations_float64(reverse, bias, T):
+    x, h0, c0, ps = _case(np.random.default_rng(1), T=T, bias=bias)
     b = ps[2] + ps[3] if bias else 0.0
     ref_out, ref_h, ref_c = _lstm_reference(x, h0, c0, ps[0], ps[1], b, reverse)
     y, _ = _lstm_run(x, h0, c0, ps, reverse, np.float64)

@@ -416,34 +416,49 @@ class LSTMSequence(_Sequence):
         dzm = _POOL.empty((4 * H, T, N), dt)
         np.copyto(dzm, dz.transpose(1, 0, 2))
         dzm = dzm.reshape(4 * H, T * N)
-        # weight gradients in one matmul: dZ (4H, T·N) @ [X | H_prev | 1] (T·N, I + H + 1)
+        # weight gradients from the stacked gate adjoints dZ (4H, T·N), columns (t, n):
+        #   dW_ih = dZ X,  dW_hh = dZ H_prev,  db = dZ 1
+        # H_prev (the h_{t-1} entering each step) is the output shifted by one step, read in
+        # place: y[t-1] for t >= 1 and h0 for t = 0 (reverse: y[t+1], and h0 for t = T-1)
         k = 3
-        bias = self.has_bias and (need[k + 2] or need[k + 3])
-        xh = _POOL.empty((T, N, I + H + 1), dt)
-        xh[..., :I] = x
-        if self.reverse:  # h_{t-1} of step t is h_{t+1} (h0 for t = T-1)
-            xh[:-1, :, I : I + H] = y[1:T]
-            xh[-1, :, I : I + H] = h0
-        else:
-            xh[0, :, I : I + H] = h0
-            xh[1:, :, I : I + H] = y[: T - 1]
-        xh[..., -1] = 1.0
-        cols = (I + H + 1) if bias else (I + H)
         G = 4 * H
-        gw = np.matmul(dzm, xh.reshape(T * N, -1)[:, :cols], out=_POOL.empty((G, cols), dt))
-        rows = np.arange(G) if perm is None else perm
-
-        def block(lo: int, hi: int) -> np.ndarray:
-            """Columns lo:hi of gw in PyTorch's row order, as a new array (kept by the engine as it is)."""
-            return np.take(gw[:, lo:hi], rows, axis=0, out=_POOL.empty((G, hi - lo), dt))
-
-        gx = None
+        grads = [None] * len(xs)
         if need[0]:
-            gx = np.matmul(dzm.T, w_ih, out=_POOL.empty((T * N, I), dt)).reshape(T, N, I)
-        grads = [gx, dh_next.T if need[1] else None, dc_next.T if need[2] else None,
-                 block(0, I) if need[k] else None, block(I, I + H) if need[k + 1] else None]
-        if self.has_bias:
-            grads += [gw[rows, -1] if need[k + 2] else None, gw[rows, -1] if need[k + 3] else None]
+            grads[0] = np.matmul(dzm.T, w_ih, out=_POOL.empty((T * N, I), dt)).reshape(T, N, I)
+        grads[1] = dh_next.T if need[1] else None
+        grads[2] = dc_next.T if need[2] else None
+        bias = self.has_bias and (need[k + 2] or need[k + 3])
+        nb = 1 if bias else 0
+        if need[k]:  # [dW_ih | db] = dZ [X | 1] in one product (cheaper than a separate row sum)
+            xo = _POOL.empty((T, N, I + nb), dt)
+            xo[..., :I] = x
+            xo[..., I:] = 1.0
+            gwx = np.matmul(dzm, xo.reshape(T * N, I + nb), out=_POOL.empty((G, I + nb), dt))
+            grads[k] = gwx
+            if bias:  # the two as arrays of their own (the engine keeps gradients as they are)
+                gw_ih = _POOL.empty((G, I), dt)
+                np.copyto(gw_ih, gwx[:, :I])
+                grads[k], db = gw_ih, gwx[:, I].copy()
+        elif bias:
+            db = dzm @ np.ones(T * N, dtype=dt)
+        if need[k + 1]:
+            m_ = (T - 1) * N  # the steps whose h_{t-1} is an output
+            if self.reverse:
+                gw_hh = np.matmul(dzm[:, :m_], y[1:T].reshape(m_, H), out=_POOL.empty((G, H), dt))
+                first_cols = dzm[:, m_:]
+            else:
+                gw_hh = np.matmul(dzm[:, N:], y[: T - 1].reshape(m_, H), out=_POOL.empty((G, H), dt))
+                first_cols = dzm[:, :N]
+            if h0.any():
+                gw_hh += first_cols @ h0
+            grads[k + 1] = gw_hh
+        if bias:
+            grads[k + 2] = db if need[k + 2] else None
+            grads[k + 3] = db.copy() if need[k + 3] else None  # its own array: each leaf owns its gradient
+        if perm is not None:  # NumPy loop: rows i, f, o, g back to PyTorch's i, f, g, o
+            for j in range(k, len(grads)):
+                if grads[j] is not None:
+                    grads[j] = grads[j][perm]
         return tuple(grads)
 
     def _numpy_backward_loop(self, dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next):
