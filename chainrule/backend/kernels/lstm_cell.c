@@ -2,65 +2,76 @@
  *
  * Used by chainrule/nn/functional/_rnn_kernel.py (LSTMSequence), which does the
  * matrix products in NumPy and calls these two functions once per time step.
- * Every array is one contiguous block of n = H*N numbers per gate (the kernel's
- * feature-major layout), the gate blocks in PyTorch's order i, f, g, o; z holds the
- * step's input projections W_ih x_t + b, rec the recurrent part W_hh h_{t-1}:
+ * Layouts (row-major, contiguous): the states and their adjoints are batch-major,
+ * (N, H); the gate pre-activations / activations / adjoints of a step are (N, 4H)
+ * with the gate blocks in PyTorch's order i, f, g, o; the recurrent products come
+ * feature-major, (4H, N) and (H, N), because BLAS computes W_hh h^T faster than
+ * h W_hh^T for a small batch N (they are read with a stride of N).
  *
- *   forward:   a = z + rec  (per gate)
+ *   forward:   a = z + rec^T                (z: W_ih x_t + b,  rec: W_hh h_{t-1}^T)
  *              i, f, o = 1 / (1 + e^-a)  (sigma),  g = tanh(a)   (written over z)
  *              c = f * c_prev + i * g,   tc = tanh(c),  h = o * tc
- *   backward:  dh = dh_out + dh_rec
+ *   backward:  dh = dh_out + dh_rec^T       (dh_rec: W_hh^T dz_{t+1}^T)
  *              dc = dc_next + dh * o * (1 - tc^2)
  *              d_i = dc * g * i(1-i),  d_f = dc * c_prev * f(1-f)
- *              d_o = dh * tc * o(1-o), d_g = dc * i * (1 - g^2)
+ *              d_g = dc * i * (1 - g^2), d_o = dh * tc * o(1-o)
  *              dc_next <- dc * f
  *
- * The loops have no dependencies between iterations, so the compiler vectorises
- * them (with glibc's vector expf/tanhf where -ffast-math declares them).
- * Each function exists for float (suffix _f32) and double (_f64).
+ * The inner loops (over the H units of one batch row) have no dependencies between
+ * iterations, so the compiler vectorises them (with glibc's vector expf/tanhf where
+ * -ffast-math declares them).  Each function exists for float (_f32) and double (_f64).
  */
 #include <math.h>
 #include <stddef.h>
 
 #define CLAMP(x, m) ((x) < (m) ? (x) : (m))
 
-#define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                   \
-void lstm_forward_step_##SUFFIX(ptrdiff_t n, REAL *restrict z, const REAL *restrict rec, \
-                                const REAL *restrict c_prev, REAL *restrict c,            \
-                                REAL *restrict tc, REAL *restrict h)                      \
-{                                                                                         \
-    REAL *zi = z, *zf = z + n, *zg = z + 2 * n, *zo = z + 3 * n;                          \
-    const REAL *ri = rec, *rf = rec + n, *rg = rec + 2 * n, *ro = rec + 3 * n;            \
-    for (ptrdiff_t j = 0; j < n; j++) {                                                   \
-        /* -a clamped: e^-a stays finite (sigma is then 0 to working precision anyway) */ \
-        REAL ni = CLAMP(-(zi[j] + ri[j]), ZMAX), nf = CLAMP(-(zf[j] + rf[j]), ZMAX);      \
-        REAL no = CLAMP(-(zo[j] + ro[j]), ZMAX);                                          \
-        REAL i = 1 / (1 + EXP(ni)), f = 1 / (1 + EXP(nf)), o = 1 / (1 + EXP(no));         \
-        REAL g = TANH(zg[j] + rg[j]);                                                     \
-        REAL cj = f * c_prev[j] + i * g;                                                  \
-        REAL t = TANH(cj);                                                                \
-        zi[j] = i; zf[j] = f; zo[j] = o; zg[j] = g;                                       \
-        c[j] = cj; tc[j] = t; h[j] = o * t;                                               \
-    }                                                                                     \
-}                                                                                         \
-                                                                                          \
-void lstm_backward_step_##SUFFIX(ptrdiff_t n, REAL *restrict d, const REAL *restrict z,  \
-                                 const REAL *restrict tc, const REAL *restrict c_prev,    \
-                                 const REAL *restrict dh_out, const REAL *restrict dh_rec,\
-                                 REAL *restrict dc_next)                                  \
-{                                                                                         \
-    const REAL *zi = z, *zf = z + n, *zg = z + 2 * n, *zo = z + 3 * n;                    \
-    REAL *di = d, *df = d + n, *dg = d + 2 * n, *dout = d + 3 * n;                        \
-    for (ptrdiff_t j = 0; j < n; j++) {                                                   \
-        REAL i = zi[j], f = zf[j], o = zo[j], g = zg[j], t = tc[j];                       \
-        REAL dh = dh_out[j] + dh_rec[j];                                                  \
-        REAL dc = dc_next[j] + dh * o * (1 - t * t);                                      \
-        di[j] = dc * g * (i - i * i);                                                     \
-        df[j] = dc * c_prev[j] * (f - f * f);                                             \
-        dout[j] = dh * t * (o - o * o);                                                   \
-        dg[j] = dc * i * (1 - g * g);                                                     \
-        dc_next[j] = dc * f;                                                              \
-    }                                                                                     \
+#define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                      \
+void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict z,                 \
+                                const REAL *restrict rec, const REAL *restrict c_prev,      \
+                                REAL *restrict c, REAL *restrict tc, REAL *restrict h)      \
+{                                                                                            \
+    for (ptrdiff_t n = 0; n < N; n++) {                                                      \
+        REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;          \
+        const REAL *ri = rec + n, *rf = ri + H * N, *rg = ri + 2 * H * N, *ro = ri + 3 * H * N; \
+        const REAL *cp = c_prev + n * H;                                                     \
+        REAL *cn = c + n * H, *tn = tc + n * H, *hn = h + n * H;                             \
+        for (ptrdiff_t r = 0; r < H; r++) {                                                  \
+            /* -a clamped: e^-a stays finite (sigma is then 0 to working precision anyway) */ \
+            REAL ni = CLAMP(-(zi[r] + ri[r * N]), ZMAX), nf = CLAMP(-(zf[r] + rf[r * N]), ZMAX); \
+            REAL no = CLAMP(-(zo[r] + ro[r * N]), ZMAX);                                     \
+            REAL i = 1 / (1 + EXP(ni)), f = 1 / (1 + EXP(nf)), o = 1 / (1 + EXP(no));        \
+            REAL g = TANH(zg[r] + rg[r * N]);                                                \
+            REAL cj = f * cp[r] + i * g;                                                     \
+            REAL t = TANH(cj);                                                               \
+            zi[r] = i; zf[r] = f; zg[r] = g; zo[r] = o;                                      \
+            cn[r] = cj; tn[r] = t; hn[r] = o * t;                                            \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+                                                                                             \
+void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,                \
+                                 const REAL *restrict z, const REAL *restrict tc,            \
+                                 const REAL *restrict c_prev, const REAL *restrict dh_out,   \
+                                 const REAL *restrict dh_rec, REAL *restrict dc_next)        \
+{                                                                                            \
+    for (ptrdiff_t n = 0; n < N; n++) {                                                      \
+        const REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;    \
+        REAL *di = d + n * 4 * H, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;        \
+        const REAL *tn = tc + n * H, *cp = c_prev + n * H, *dho = dh_out + n * H;            \
+        const REAL *dhr = dh_rec + n;                                                        \
+        REAL *dcn = dc_next + n * H;                                                         \
+        for (ptrdiff_t r = 0; r < H; r++) {                                                  \
+            REAL i = zi[r], f = zf[r], g = zg[r], o = zo[r], t = tn[r];                      \
+            REAL dh = dho[r] + dhr[r * N];                                                   \
+            REAL dc = dcn[r] + dh * o * (1 - t * t);                                         \
+            di[r] = dc * g * (i - i * i);                                                    \
+            df[r] = dc * cp[r] * (f - f * f);                                                \
+            dg[r] = dc * i * (1 - g * g);                                                    \
+            dout[r] = dh * t * (o - o * o);                                                  \
+            dcn[r] = dc * f;                                                                 \
+        }                                                                                    \
+    }                                                                                        \
 }
 
 DEFINE_LSTM_STEP(float, f32, expf, tanhf, 80.0f)

@@ -139,8 +139,8 @@ def _native_lstm_steps(dt: np.dtype):
         if lib is not None:
             suffix = "f32" if dt == np.float32 else "f64"
             fwd, bwd = getattr(lib, f"lstm_forward_step_{suffix}"), getattr(lib, f"lstm_backward_step_{suffix}")
-            fwd.argtypes = [ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
-            bwd.argtypes = [ctypes.c_ssize_t] + [ctypes.c_void_p] * 7
+            fwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 6
+            bwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 7
             fwd.restype = bwd.restype = None
             steps = (fwd, bwd)
         _LSTM_STEPS[dt] = steps
@@ -271,17 +271,24 @@ class LSTMSequence(_Sequence):
     n_states = 2
     fresh_grads = True  # every gradient is a new array (or a view the engine copies)
 
-    # Layout (for speed; the math is the same): the time loop works feature-major, on
-    # transposed states hᵀ, cᵀ (H, N) and gate blocks zᵀ (4H, N), so that every gate block
-    # is one contiguous array and the step matmul is W_hh hᵀ.
+    # Layouts (for speed; the math is the same).
     #
-    # With the compiled cell (kernels/lstm_cell.c) the gate rows stay in PyTorch's order
-    # i, f, g, o and the weights are used as they are.  The NumPy loop instead orders the
-    # rows i, f, o, g (the last two blocks swapped), so the three sigmoid gates are one
-    # block, and negates their weight and bias rows (exact): that block's pre-activations
-    # are -a, and one exp, one add and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's
-    # float32 exp costs about half its tanh); the g block takes tanh.  Derivatives:
-    # σ'(a) = σ - σ², tanh'(a) = 1 - g².  ``self.perm`` remembers which (None: PyTorch order).
+    # The compiled cell (kernels/lstm_cell.c, ``_forward_compiled``/``_bptt_compiled``) keeps
+    # PyTorch's gate order i, f, g, o and the weights as they are, and works batch-major: the
+    # gate pre-activations of all steps are one product X W_ihᵀ (T·N, 4H), each step's h goes
+    # straight into the output (T + 1, N, H), the output gradient is read as it comes, and the
+    # stacked gate adjoints dZ (T·N, 4H) feed the weight-gradient products without a copy.  Only
+    # the recurrent products are feature-major, W_hh h_{t-1}ᵀ (4H, N) and W_hhᵀ δz_tᵀ (H, N),
+    # because OpenBLAS computes them faster that way for a small batch; the kernel reads them
+    # with a stride.
+    #
+    # The NumPy loop (no compiler) works feature-major, on transposed states hᵀ, cᵀ (H, N) and
+    # gate blocks zᵀ (4H, N), so that every gate block is one contiguous array.  It orders the
+    # rows i, f, o, g (the last two blocks swapped), so the three sigmoid gates are one block,
+    # and negates their weight and bias rows (exact): that block's pre-activations are -a, and
+    # one exp, one add and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's float32 exp costs
+    # about half its tanh); the g block takes tanh.  Derivatives: σ'(a) = σ - σ², tanh'(a) =
+    # 1 - g².  ``self.perm`` remembers which path ran (None: the compiled one).
 
     __slots__ = ("perm",)
 
@@ -292,53 +299,73 @@ class LSTMSequence(_Sequence):
 
     def forward(self, *xs):
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        dt = np.result_type(x, w_ih)
+        bias = None if b_ih is None else b_ih + b_hh
+        steps = _native_lstm_steps(dt)
+        if steps is not None:
+            self.perm = None
+            return self._forward_compiled(steps[0], x, h0, c0, w_ih, w_hh, bias, dt)
         T, N, I = x.shape
         H = h0.shape[-1]
-        dt = np.result_type(x, w_ih)
-        steps = _native_lstm_steps(dt)
-        bias = None if b_ih is None else b_ih + b_hh
-        if steps is None:  # NumPy loop: rows i, f, o, g with the sigmoid rows negated
-            self.perm = perm = self._perm(H)
-            scale = np.ones((4 * H, 1), dtype=dt)
-            scale[: 3 * H] = -1.0
-            w_ih, w_rec = w_ih[perm] * scale, w_hh[perm] * scale
-            bias = None if bias is None else bias[perm] * scale[:, 0]
-        else:
-            self.perm = None
-            w_rec = w_hh.astype(dt, copy=False)
+        # NumPy loop: feature-major, rows i, f, o, g with the sigmoid rows negated
+        self.perm = perm = self._perm(H)
+        scale = np.ones((4 * H, 1), dtype=dt)
+        scale[: 3 * H] = -1.0
+        w_ih, w_rec = w_ih[perm] * scale, w_hh[perm] * scale
+        bias = None if bias is None else bias[perm] * scale[:, 0]
         # input projections of all steps, feature-major, (T, 4H, N): they become, in place,
         # the gate activations of each step
         acts = _project_fm(x, w_ih, bias, dt)
         rec = np.empty((4 * H, N), dtype=dt)
-        keep = self.keep
         hs = _POOL.empty((T, H, N), dt)
         cs = _POOL.empty((T, H, N), dt)
         tcs = _POOL.empty((T, H, N), dt)
         h = np.ascontiguousarray(h0.T, dtype=dt)
         c = np.ascontiguousarray(c0.T, dtype=dt)
-        if steps is not None:  # the compiled cell: one C call per step after the matmul
-            fwd_step = steps[0]
-            n, size = H * N, H * N * dt.itemsize
-            pa, ph, pc, ptc, prec = (a.ctypes.data for a in (acts, hs, cs, tcs, rec))
-            c_prev = c.ctypes.data
-            zero_h0 = not h.any()  # the usual default state: W_hh h0 = 0, no product needed
-            for t in self._order(T):
-                if zero_h0:
-                    rec.fill(0)
-                    zero_h0 = False
-                else:
-                    np.matmul(w_rec, h, out=rec)
-                fwd_step(n, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, ph + t * size)
-                h, c_prev = hs[t], pc + t * size
-            self.saved = (acts, None, cs, tcs) if keep else None
-        else:
-            deriv = self._numpy_loop(acts, w_rec, rec, h, c, hs, cs, tcs, keep)
-            self.saved = (acts, deriv, cs, tcs) if keep else None
+        deriv = self._numpy_loop(acts, w_rec, rec, h, c, hs, cs, tcs, self.keep)
+        self.saved = (acts, deriv, cs, tcs) if self.keep else None
         if T:
             c = cs[self._order(T)[-1]]
         out = _POOL.empty((T + 1, N, H), dt)
         out[:T] = hs.transpose(0, 2, 1)
         out[T] = c.T
+        return out
+
+    def _forward_compiled(self, fwd_step, x, h0, c0, w_ih, w_hh, bias, dt):
+        """The time loop with the compiled cell: states batch-major (N, H), written straight into the output."""
+        T, N, I = x.shape
+        H = h0.shape[-1]
+        G = 4 * H
+        # input projections of all steps, batch-major, (T, N, 4H): one product, the bias riding
+        # along as a column of ones; they become, in place, the gate activations of each step
+        k = I if bias is None else I + 1
+        xo = _POOL.empty((T, N, k), dt)
+        xo[..., :I] = x
+        wa = w_ih.astype(dt, copy=False)
+        if bias is not None:
+            xo[..., I] = 1.0
+            wa = np.concatenate([wa, np.asarray(bias, dtype=dt)[:, None]], axis=1)
+        acts = np.matmul(xo.reshape(T * N, k), wa.T, out=_POOL.empty((T * N, G), dt)).reshape(T, N, G)
+        out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
+        cs = _POOL.empty((T, N, H), dt)
+        tcs = _POOL.empty((T, N, H), dt)
+        rec = np.empty((G, N), dtype=dt)  # W_hh h_{t-1}ᵀ, feature-major (the faster product)
+        w_rec = w_hh.astype(dt, copy=False)
+        h = np.ascontiguousarray(h0, dtype=dt)
+        c_prev = np.ascontiguousarray(c0, dtype=dt).ctypes.data
+        size = N * H * dt.itemsize
+        pa, po, pc, ptc, prec = (a.ctypes.data for a in (acts, out, cs, tcs, rec))
+        zero_h0 = not h.any()  # the usual default state: W_hh h0 = 0, no product needed
+        for t in self._order(T):
+            if zero_h0:
+                rec.fill(0)
+                zero_h0 = False
+            else:
+                np.matmul(w_rec, h.T, out=rec)
+            fwd_step(N, H, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
+            h, c_prev = out[t], pc + t * size
+        out[T] = cs[self._order(T)[-1]]
+        self.saved = (acts, None, cs, tcs) if self.keep else None
         return out
 
     def _numpy_loop(self, acts, w_rec, rec, h, c, hs, cs, tcs, keep):
@@ -380,77 +407,50 @@ class LSTMSequence(_Sequence):
         if m.is_tensor:
             return self._vjp_recorded(need, g, xs)
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        acts, deriv, cs, tcs = self.saved
         T, N, I = x.shape
         H = h0.shape[-1]
-        dt = acts.dtype
-        perm = self.perm  # None: gate rows in PyTorch's order (compiled cell)
-        if perm is not None:
-            w_ih, w_hh = w_ih[perm], w_hh[perm]
-        w_hhT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
-        gT = _POOL.empty((T, H, N), dt)  # (T, H, N)
-        gT[...] = g[:T].transpose(0, 2, 1)
-        dc_next = np.array(g[T].T, dtype=dt, order="C")  # a copy: updated in place
-        dh_next = np.zeros((H, N), dtype=dt)
-        c0T = np.ascontiguousarray(c0.T, dtype=dt)
-        # the gate adjoints of all steps: computed in dz[t] (contiguous, for the step's matmul), then
-        # moved by one transposing copy to the (4H, T, N) layout of the weight-gradient matmul (the
-        # kernel writing that layout directly, 4H short runs per step, was slower than this copy)
-        dz = _POOL.empty((T, 4 * H, N), dt)
-        order = self._order(T)
-        if deriv is None:  # the forward pass ran the compiled cell: so does the backward pass
-            bwd_step = _native_lstm_steps(dt)[1]
-            n, size = H * N, H * N * dt.itemsize
-            pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gT))
-            pdh, pdc = dh_next.ctypes.data, dc_next.ctypes.data
-            for t in reversed(order):
-                if t == order[0]:
-                    c_prev = c0T.ctypes.data
-                else:
-                    c_prev = pc + (t + 1 if self.reverse else t - 1) * size
-                bwd_step(n, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, pdh, pdc)
-                if t != order[0] or need[1]:  # the last product only gives h0's gradient
-                    np.matmul(w_hhT, dz[t], out=dh_next)  # dh_{t-1} = W_hhᵀ δz
+        perm = self.perm  # None: the compiled cell ran (batch-major, PyTorch's gate order)
+        if perm is None:
+            dZ, dh0, dc0 = self._bptt_compiled(need, g, h0, c0, w_hh)
         else:
-            self._numpy_backward_loop(dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next)
-        dzm = _POOL.empty((4 * H, T, N), dt)
-        np.copyto(dzm, dz.transpose(1, 0, 2))
-        dzm = dzm.reshape(4 * H, T * N)
-        # weight gradients from the stacked gate adjoints dZ (4H, T·N), columns (t, n):
-        #   dW_ih = dZ X,  dW_hh = dZ H_prev,  db = dZ 1
+            w_ih, w_hh = w_ih[perm], w_hh[perm]
+            dZ, dh0, dc0 = self._bptt_numpy(g, c0, w_hh)
+        dt = dZ.dtype
+        # weight gradients from the stacked gate adjoints dZ (T·N, 4H), rows (t, n):
+        #   dW_ih = dZᵀ X,  dW_hh = dZᵀ H_prev,  db = dZᵀ 1,  dx = dZ W_ih
         # H_prev (the h_{t-1} entering each step) is the output shifted by one step, read in
         # place: y[t-1] for t >= 1 and h0 for t = 0 (reverse: y[t+1], and h0 for t = T-1)
         k = 3
         G = 4 * H
         grads = [None] * len(xs)
         if need[0]:
-            grads[0] = np.matmul(dzm.T, w_ih, out=_POOL.empty((T * N, I), dt)).reshape(T, N, I)
-        grads[1] = dh_next.T if need[1] else None
-        grads[2] = dc_next.T if need[2] else None
+            grads[0] = np.matmul(dZ, w_ih, out=_POOL.empty((T * N, I), dt)).reshape(T, N, I)
+        grads[1] = dh0 if need[1] else None
+        grads[2] = dc0 if need[2] else None
         bias = self.has_bias and (need[k + 2] or need[k + 3])
         nb = 1 if bias else 0
-        if need[k]:  # [dW_ih | db] = dZ [X | 1] in one product (cheaper than a separate row sum)
+        if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
             xo = _POOL.empty((T, N, I + nb), dt)
             xo[..., :I] = x
             xo[..., I:] = 1.0
-            gwx = np.matmul(dzm, xo.reshape(T * N, I + nb), out=_POOL.empty((G, I + nb), dt))
+            gwx = np.matmul(dZ.T, xo.reshape(T * N, I + nb), out=_POOL.empty((G, I + nb), dt))
             grads[k] = gwx
             if bias:  # the two as arrays of their own (the engine keeps gradients as they are)
                 gw_ih = _POOL.empty((G, I), dt)
                 np.copyto(gw_ih, gwx[:, :I])
                 grads[k], db = gw_ih, gwx[:, I].copy()
         elif bias:
-            db = dzm @ np.ones(T * N, dtype=dt)
+            db = dZ.T @ np.ones(T * N, dtype=dt)
         if need[k + 1]:
             m_ = (T - 1) * N  # the steps whose h_{t-1} is an output
             if self.reverse:
-                gw_hh = np.matmul(dzm[:, :m_], y[1:T].reshape(m_, H), out=_POOL.empty((G, H), dt))
-                first_cols = dzm[:, m_:]
+                gw_hh = np.matmul(dZ[:m_].T, y[1:T].reshape(m_, H), out=_POOL.empty((G, H), dt))
+                first = dZ[m_:]
             else:
-                gw_hh = np.matmul(dzm[:, N:], y[: T - 1].reshape(m_, H), out=_POOL.empty((G, H), dt))
-                first_cols = dzm[:, :N]
+                gw_hh = np.matmul(dZ[N:].T, y[: T - 1].reshape(m_, H), out=_POOL.empty((G, H), dt))
+                first = dZ[:N]
             if h0.any():
-                gw_hh += first_cols @ h0
+                gw_hh += first.T @ h0
             grads[k + 1] = gw_hh
         if bias:
             grads[k + 2] = db if need[k + 2] else None
@@ -460,6 +460,53 @@ class LSTMSequence(_Sequence):
                 if grads[j] is not None:
                     grads[j] = grads[j][perm]
         return tuple(grads)
+
+    def _bptt_compiled(self, need, g, h0, c0, w_hh):
+        """Backward through time with the compiled cell (batch-major): (dZ (T·N, 4H), dh0, dc0)."""
+        acts, _, cs, tcs = self.saved
+        T, N, G = acts.shape
+        H = G // 4
+        dt = acts.dtype
+        bwd_step = _native_lstm_steps(dt)[1]
+        w_hhT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
+        gh = np.ascontiguousarray(g, dtype=dt)  # (T + 1, N, H): dL/dh_t, and dL/dc_n in row T
+        dc_next = np.array(gh[T], order="C")  # a copy: updated in place, step by step
+        dh_rec = np.zeros((H, N), dtype=dt)  # W_hhᵀ δz_{t+1}ᵀ, feature-major (the faster product)
+        c0c = np.ascontiguousarray(c0, dtype=dt)
+        dz = _POOL.empty((T, N, G), dt)
+        size = N * H * dt.itemsize
+        pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gh))
+        prec, pdc = dh_rec.ctypes.data, dc_next.ctypes.data
+        order = self._order(T)
+        for t in reversed(order):
+            if t == order[0]:
+                c_prev = c0c.ctypes.data
+            else:
+                c_prev = pc + (t + 1 if self.reverse else t - 1) * size
+            bwd_step(N, H, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
+            if t != order[0] or need[1]:  # the last product only gives h0's gradient
+                np.matmul(w_hhT, dz[t].T, out=dh_rec)  # dh_{t-1}ᵀ = W_hhᵀ δz_tᵀ
+        return dz.reshape(T * N, G), dh_rec.T, dc_next
+
+    def _bptt_numpy(self, g, c0, w_hh):
+        """Backward through time with the NumPy loop (feature-major): (dZ (T·N, 4H) view, dh0, dc0)."""
+        acts, deriv, cs, tcs = self.saved
+        T, G, N = acts.shape
+        H = G // 4
+        dt = acts.dtype
+        w_hhT = w_hh.astype(dt, copy=False).T  # (H, 4H)
+        gT = _POOL.empty((T, H, N), dt)
+        gT[...] = g[:T].transpose(0, 2, 1)
+        dc_next = np.array(g[T].T, dtype=dt, order="C")  # a copy: updated in place
+        dh_next = np.zeros((H, N), dtype=dt)
+        c0T = np.ascontiguousarray(c0.T, dtype=dt)
+        # the gate adjoints of all steps: computed in place in dz[t] (contiguous), then moved by
+        # one transposing copy to the (4H, T, N) layout of the weight-gradient products
+        dz = _POOL.empty((T, G, N), dt)
+        self._numpy_backward_loop(dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next)
+        dzm = _POOL.empty((G, T, N), dt)
+        np.copyto(dzm, dz.transpose(1, 0, 2))
+        return dzm.reshape(G, T * N).T, dh_next.T, dc_next.T
 
     def _numpy_backward_loop(self, dz, acts, deriv, cs, tcs, gT, c0T, w_hhT, dh_next, dc_next):
         """Backward through time in NumPy: fills dz[t] (gate pre-activation adjoints), updates dh_next, dc_next."""
