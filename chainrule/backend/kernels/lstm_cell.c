@@ -2,13 +2,13 @@
  *
  * Used by chainrule/nn/functional/_rnn_kernel.py (LSTMSequence), which does the
  * matrix products in NumPy and calls these two functions once per time step.
- * Layouts (row-major, contiguous): the states and their adjoints are batch-major,
+ * Layouts (row-major, contiguous, batch-major): the states and their adjoints are
  * (N, H); the gate pre-activations / activations / adjoints of a step are (N, 4H)
- * with the gate blocks in PyTorch's order i, f, g, o; the recurrent products come
- * feature-major, (4H, N) and (H, N), because BLAS computes W_hh h^T faster than
- * h W_hh^T for a small batch N (they are read with a stride of N).
+ * with the gate blocks in PyTorch's order i, f, g, o; except dh_rec, the recurrent
+ * part of the backward's dL/dh, which comes feature-major (H, N) and is read with a
+ * stride of N (BLAS computes W_hh^T dz^T faster than dz W_hh for a small batch N).
  *
- *   forward:   a = z + rec^T                (z: W_ih x_t + b,  rec: W_hh h_{t-1}^T)
+ *   forward:   a = z + rec                  (z: W_ih x_t + b,  rec: h_{t-1} W_hh^T)
  *              i, f, o = 1 / (1 + e^-a)  (sigma),  g = tanh(a)   (written over z)
  *              c = f * c_prev + i * g,   tc = tanh(c),  h = o * tc
  *   backward:  dh = dh_out + dh_rec^T       (dh_rec: W_hh^T dz_{t+1}^T)
@@ -33,15 +33,15 @@ void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict z,     
 {                                                                                            \
     for (ptrdiff_t n = 0; n < N; n++) {                                                      \
         REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;          \
-        const REAL *ri = rec + n, *rf = ri + H * N, *rg = ri + 2 * H * N, *ro = ri + 3 * H * N; \
+        const REAL *ri = rec + n * 4 * H, *rf = ri + H, *rg = ri + 2 * H, *ro = ri + 3 * H;  \
         const REAL *cp = c_prev + n * H;                                                     \
         REAL *cn = c + n * H, *tn = tc + n * H, *hn = h + n * H;                             \
         for (ptrdiff_t r = 0; r < H; r++) {                                                  \
             /* -a clamped: e^-a stays finite (sigma is then 0 to working precision anyway) */ \
-            REAL ni = CLAMP(-(zi[r] + ri[r * N]), ZMAX), nf = CLAMP(-(zf[r] + rf[r * N]), ZMAX); \
-            REAL no = CLAMP(-(zo[r] + ro[r * N]), ZMAX);                                     \
+            REAL ni = CLAMP(-(zi[r] + ri[r]), ZMAX), nf = CLAMP(-(zf[r] + rf[r]), ZMAX);     \
+            REAL no = CLAMP(-(zo[r] + ro[r]), ZMAX);                                         \
             REAL i = 1 / (1 + EXP(ni)), f = 1 / (1 + EXP(nf)), o = 1 / (1 + EXP(no));        \
-            REAL g = TANH(zg[r] + rg[r * N]);                                                \
+            REAL g = TANH(zg[r] + rg[r]);                                                    \
             REAL cj = f * cp[r] + i * g;                                                     \
             REAL t = TANH(cj);                                                               \
             zi[r] = i; zf[r] = f; zg[r] = g; zo[r] = o;                                      \
