@@ -3,7 +3,11 @@
 Benchmarks are not tests.  Each ``bench/bench_*.py`` builds a ``step()``
 closure for chainrule (and one for PyTorch when torch is installed) and calls
 :func:`compare`.  Timing alternates the two frameworks in rounds so that
-machine noise hits both; the figure reported is the median round.
+machine noise hits both; the figure reported is the median round.  Rounds last two
+seconds: PyTorch's first steps after each switch are slower, and short rounds
+favour chainrule (w4, same code, same hour: 0.5-s rounds 1.09, 1 s 0.94-1.01,
+2 s and 4 s 0.90-0.99); a round should show each framework running steadily, as
+in training.
 Peak memory is measured in a child process per framework (its peak resident
 set size, VmHWM, after running the steps: interpreter and library included),
 because both frameworks share this one.
@@ -94,7 +98,7 @@ def compare(
     make_torch_step: Callable[[], Callable[[], None]] | None,
     target: float | None = None,
     rounds: int = 5,
-    seconds: float = 1.0,
+    seconds: float = 2.0,
     script: str | None = None,
 ) -> dict:
     """Time both frameworks and print one line each plus the ratio chainrule/PyTorch."""
