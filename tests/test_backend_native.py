@@ -245,3 +245,36 @@ def test_reshape_of_a_large_transposed_tensor_copies_in_row_major_order():
     np.testing.assert_array_equal(x.grad.data, c.reshape(200, 200).T)
     v = x.reshape(400, 100)  # contiguous: a view, as NumPy (and torch.reshape) give
     assert np.shares_memory(v.data, x.data)
+
+
+@needs_kernel
+@pytest.mark.parametrize("gate", [0, 1, 3])  # i, f, o: the sigmoid gates, whose -a the kernel clamps
+def test_kernel_keeps_nans_like_the_numpy_loop(monkeypatch, gate):
+    """No fast-math in the kernel: a NaN pre-activation of one unit's sigmoid gate gives NaN where
+    the equations put it (that unit at the first step, then everything through W_hh), on both paths."""
+    x, h0, c0, ps = _case(np.random.default_rng(8), T=4, N=3)
+    H = h0.shape[-1]
+    ps[2] = ps[2].copy()
+    ps[2][gate * H + 1] = np.nan
+    y_c, _ = _lstm_run(x, h0, c0, ps, False, np.float32)
+    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+    y_n, _ = _lstm_run(x, h0, c0, ps, False, np.float32)
+    np.testing.assert_array_equal(np.isnan(y_c), np.isnan(y_n))
+    assert np.isnan(y_c[0, :, 1]).all() and not np.isnan(np.delete(y_c[0], 1, axis=1)).any()
+    assert np.isnan(y_c[1:4]).all()
+
+
+@needs_kernel
+def test_portable_flags_when_the_tuned_ones_fail(fresh_native, monkeypatch, tmp_path):
+    """A compiler that rejects -march=native (as some cross or older compilers do) still builds the
+    kernel with the portable flags."""
+    import shutil
+
+    real = shutil.which(os.environ.get("CC", "cc"))
+    wrapper = tmp_path / "picky-cc"
+    reject = 'for a in "$@"; do case "$a" in -march=*|-mcpu=*) exit 1;; esac; done'
+    wrapper.write_text(f'#!/bin/sh\n{reject}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    assert native.load("lstm_cell") is not None
+    assert native.status("lstm_cell").startswith("compiled:")

@@ -16,9 +16,9 @@ How a kernel is found (``load(name)``):
 3. Otherwise it is compiled with the C compiler (``CC``, else ``cc``) into a temporary
    file in that folder and renamed into place (atomic: parallel processes never load a
    half-written library).  Compiled with ``-O3 -march=native`` (the library is built
-   for, and cached per, the machine that runs it) and ``-ffast-math`` in the compile step
-   only, so that glibc's vector ``expf``/``tanhf`` are used; the link step has no
-   ``-ffast-math``, which would otherwise set flush-to-zero for the whole process.
+   for, and cached per, the machine that runs it; without ``-march`` if that fails) and
+   IEEE semantics kept (no ``-ffast-math``): the kernels declare glibc's vector
+   ``expf``/``tanhf`` themselves, so the loops vectorise all the same.
 4. Any failure (no compiler, compile error, load error) leaves the kernel off: ``load``
    returns None and ``status()`` says why.
 """
@@ -35,8 +35,19 @@ import tempfile
 from pathlib import Path
 
 _KERNELS = Path(__file__).with_name("kernels")
-_COMPILE_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=256", "-ffast-math", "-fPIC", "-std=c99"]
+# -fno-math-errno/-fno-trapping-math let loops with expf/tanhf and selects be vectorised;
+# -fopenmp-simd only reads the `omp declare simd` declarations (no OpenMP runtime).  Not
+# -ffast-math: it would let NaNs vanish (and, linked in, switch the process to flush-to-zero).
+_PORTABLE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC", "-std=c99"]
+_X86_FLAGS = ["-march=native", "-mprefer-vector-width=256"]  # AVX2 where the CPU has it
 _LINK_FLAGS = ["-shared"]
+
+
+def _flag_sets() -> list:
+    """Compile flags to try, best first: tuned for this CPU, then portable."""
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        return [_PORTABLE_FLAGS + _X86_FLAGS, _PORTABLE_FLAGS]
+    return [_PORTABLE_FLAGS + ["-mcpu=native"], _PORTABLE_FLAGS]
 _LOADED: dict[str, ctypes.CDLL | None] = {}
 _REASONS: dict[str, str] = {}
 
@@ -71,24 +82,24 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
-def _library_path(name: str, cc: str) -> Path:
+def _library_path(name: str, cc: str, flags: list) -> Path:
     source = (_KERNELS / f"{name}.c").read_bytes()
     key = hashlib.sha256()
-    for part in (source, " ".join(_COMPILE_FLAGS).encode(), cc.encode(), platform.machine().encode(),
+    for part in (source, " ".join(flags).encode(), cc.encode(), platform.machine().encode(),
                  _cpu_signature().encode()):
         key.update(part)
         key.update(b"\0")
     return cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
 
 
-def _build(name: str, cc: str, target: Path) -> None:
+def _build(name: str, cc: str, flags: list, target: Path) -> None:
     """Compile kernels/<name>.c into ``target`` (atomically: temporary files, then a rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         obj = Path(tmp) / f"{name}.o"
         lib = Path(tmp) / f"{name}.so"
         src = str(_KERNELS / f"{name}.c")
-        compile_ = [cc, *_COMPILE_FLAGS, "-c", src, "-o", str(obj)]
+        compile_ = [cc, *flags, "-c", src, "-o", str(obj)]
         link = [cc, *_LINK_FLAGS, str(obj), "-o", str(lib), "-lm"]
         for cmd in (compile_, link):
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -107,15 +118,19 @@ def load(name: str) -> ctypes.CDLL | None:
     elif (cc := _compiler()) is None:
         _REASONS[name] = "no C compiler found (set CC)"
     else:
-        try:
-            path = _library_path(name, cc)
-            if not path.exists():
-                _build(name, cc, path)
-            lib = ctypes.CDLL(str(path))
-            _REASONS[name] = f"compiled: {path}"
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            lib = None
-            _REASONS[name] = f"not available: {err}"
+        errors = []
+        for flags in _flag_sets():
+            try:
+                path = _library_path(name, cc, flags)
+                if not path.exists():
+                    _build(name, cc, flags, path)
+                lib = ctypes.CDLL(str(path))
+                _REASONS[name] = f"compiled: {path}"
+                break
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                errors.append(str(err))
+        if lib is None:
+            _REASONS[name] = "not available: " + " | ".join(errors)
     _LOADED[name] = lib
     return lib
 

@@ -18,13 +18,31 @@
  *              dc_next <- dc * f
  *
  * The inner loops (over the H units of one batch row) have no dependencies between
- * iterations, so the compiler vectorises them (with glibc's vector expf/tanhf where
- * -ffast-math declares them).  Each function exists for float (_f32) and double (_f64).
+ * iterations, so the compiler vectorises them, with glibc's vector expf/tanhf (libmvec)
+ * declared below.  No -ffast-math: IEEE semantics stay, so a NaN anywhere in a step's
+ * inputs gives NaN in what depends on it, as in the NumPy loop.  Each function exists
+ * for float (_f32) and double (_f64).
  */
 #include <math.h>
 #include <stddef.h>
 
-#define CLAMP(x, m) ((x) < (m) ? (x) : (m))
+/* libmvec's SIMD versions of these exist (x86-64 glibc >= 2.22, tanh >= 2.35): declaring
+ * them lets GCC call them from vectorised loops (compiled with -fopenmp-simd).  Elsewhere
+ * the loops call the scalar functions: slower, same results. */
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+
+/* min(x, m) that keeps a NaN x (a NaN compares false) */
+#define CLAMP(x, m) ((x) > (m) ? (m) : (x))
 
 #define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                      \
 void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict z,                 \
