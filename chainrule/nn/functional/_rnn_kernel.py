@@ -367,7 +367,7 @@ class LSTMSequence(_Sequence):
                 np.copyto(rec_bm, rec.T)
             fwd_step(N, H, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
             h, c_prev = out[t], pc + t * size
-        out[T] = cs[self._order(T)[-1]]
+        out[T] = cs[self._order(T)[-1]] if T else c0
         self.saved = (acts, None, cs, tcs) if self.keep else None
         return out
 
