@@ -15,13 +15,18 @@ backpropagation through time in NumPy in ``vjp``:
   ``db = Σ_{t,n} dZ``, ``dX = dZᵀ W_ih`` (the LSTM gets dW_ih, dW_hh and db
   from one matmul with [X | H_prev | 1]).
 
-The LSTM and GRU loops run feature-major: the states are kept transposed,
-hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N) is one
-contiguous array (NumPy's elementwise loops are several times slower on the
-column blocks of an (N, G·H) array).  The GRU's sigmoid gates use
+The NumPy loops of the LSTM and GRU run feature-major: the states are kept
+transposed, hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N)
+is one contiguous array (NumPy's elementwise loops are several times slower on
+the column blocks of an (N, G·H) array).  The GRU's sigmoid gates use
 σ(a) = (1 + tanh(a/2)) / 2 with their weight rows pre-scaled by 1/2, so one
 ``tanh`` call serves all gates; the LSTM's take σ(a) = 1 / (1 + e^-a) on
 negated weight rows (one exp over its three sigmoid gates, cheaper than tanh).
+
+The LSTM's gate arithmetic has a compiled twin (``backend/kernels/lstm_cell.c``,
+loaded by ``backend.native``): where a C compiler is available, each step's
+element-wise work is one C call, and that path works batch-major (see
+LSTMSequence); the NumPy loop is the fallback and gives the same numbers.
 
 Inputs of every primitive: ``x (T, N, I), h0 (N, H) [, c0 (N, H)], w_ih (G·H, I),
 w_hh (G·H, H) [, b_ih (G·H,), b_hh (G·H,)]`` with PyTorch's layouts (G = 4 for
