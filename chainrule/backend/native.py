@@ -35,6 +35,7 @@ import tempfile
 from pathlib import Path
 
 _KERNELS = Path(__file__).with_name("kernels")
+
 # -fno-math-errno/-fno-trapping-math let loops with expf/tanhf and selects be vectorised;
 # -fopenmp-simd only reads the `omp declare simd` declarations (no OpenMP runtime).  Not
 # -ffast-math: it would let NaNs vanish (and, linked in, switch the process to flush-to-zero).
@@ -48,8 +49,10 @@ def _flag_sets() -> list:
     if platform.machine().lower() in ("x86_64", "amd64"):
         return [_PORTABLE_FLAGS + _X86_FLAGS, _PORTABLE_FLAGS]
     return [_PORTABLE_FLAGS + ["-mcpu=native"], _PORTABLE_FLAGS]
-_LOADED: dict[str, ctypes.CDLL | None] = {}
-_REASONS: dict[str, str] = {}
+
+
+_LOADED: dict[str, ctypes.CDLL | None] = {}  # name -> the loaded library (None: not available)
+_REASONS: dict[str, str] = {}  # name -> why (for status())
 
 
 def enabled() -> bool:
