@@ -111,19 +111,32 @@ def _local_vjp(out, g, stops, need) -> tuple:
     return tuple(res)
 
 
+def _with_bias_column(w: np.ndarray, b, dt) -> np.ndarray:
+    """[W | b] (G·H, I + 1), or W itself (as ``dt``) without a bias: the bias rides along in the
+    products as the weight of an input that is always 1."""
+    wa = w.astype(dt, copy=False)
+    return wa if b is None else np.concatenate([wa, np.asarray(b, dtype=dt)[:, None]], axis=1)
+
+
+def _with_ones(x: np.ndarray, ones: bool, dt) -> np.ndarray:
+    """[X | 1] (T·N, I + 1) from x (T, N, I), or X (T·N, I) without the ones: a pooled copy in ``dt``."""
+    T, N, I = x.shape
+    xo = _POOL.empty((T, N, I + (1 if ones else 0)), dt)
+    xo[..., :I] = x
+    xo[..., I:] = 1.0
+    return xo.reshape(T * N, -1)
+
+
 def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
     """W x_t + b for every step, feature-major: (T, G·H, N) from x (T, N, I), w (G·H, I), b (G·H,).
 
     One batched matmul; the bias rides along as an extra input row of ones.
     """
     T, N, I = x.shape
-    k = I if b is None else I + 1
-    xa = _POOL.empty((T, k, N), dt)
+    xa = _POOL.empty((T, I if b is None else I + 1, N), dt)
     xa[:, :I] = x.transpose(0, 2, 1)
-    wa = w.astype(dt, copy=False)
-    if b is not None:
-        xa[:, I] = 1.0
-        wa = np.concatenate([wa, np.asarray(b, dtype=dt)[:, None]], axis=1)
+    xa[:, I:] = 1.0
+    wa = _with_bias_column(w, b, dt)
     return np.matmul(wa, xa, out=_POOL.empty((T, wa.shape[0], N), dt))
 
 
@@ -133,13 +146,15 @@ _LSTM_STEPS: dict = {}
 def _native_lstm_steps(dt: np.dtype):
     """(forward_step, backward_step) of the compiled LSTM cell (kernels/lstm_cell.c) for ``dt``, or None.
 
-    Both take raw addresses of contiguous (H, N) blocks; see the C file for the formulas.
+    Both take N, H and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
+    gates; the backward's recurrent term (H, N)); see the C file for the formulas.
     None when the kernel is not available (no compiler, ``CHAINRULE_NATIVE=0``) or for a
     dtype other than float32/float64: the NumPy loop then does the step.
     """
     dt = np.dtype(dt)
-    if dt not in _LSTM_STEPS:
-        lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None
+    lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None  # (a dict lookup once loaded)
+    key = (dt, lib)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
+    if key not in _LSTM_STEPS:
         steps = None
         if lib is not None:
             suffix = "f32" if dt == np.float32 else "f64"
@@ -148,8 +163,8 @@ def _native_lstm_steps(dt: np.dtype):
             bwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 7
             fwd.restype = bwd.restype = None
             steps = (fwd, bwd)
-        _LSTM_STEPS[dt] = steps
-    return _LSTM_STEPS[dt]
+        _LSTM_STEPS[key] = steps
+    return _LSTM_STEPS[key]
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -342,16 +357,12 @@ class LSTMSequence(_Sequence):
         T, N, I = x.shape
         H = h0.shape[-1]
         G = 4 * H
-        # input projections of all steps, batch-major, (T, N, 4H): one product, the bias riding
-        # along as a column of ones; they become, in place, the gate activations of each step
-        k = I if bias is None else I + 1
-        xo = _POOL.empty((T, N, k), dt)
-        xo[..., :I] = x
-        wa = w_ih.astype(dt, copy=False)
-        if bias is not None:
-            xo[..., I] = 1.0
-            wa = np.concatenate([wa, np.asarray(bias, dtype=dt)[:, None]], axis=1)
-        acts = np.matmul(xo.reshape(T * N, k), wa.T, out=_POOL.empty((T * N, G), dt)).reshape(T, N, G)
+        # input projections of all steps, batch-major, (T, N, 4H): one product [X | 1] [W_ih | b]ᵀ;
+        # they become, in place, the gate activations of each step.  [X | 1] is kept: the
+        # backward pass multiplies the same matrix by dZ for dW_ih and db.
+        xo = _with_ones(x, bias is not None, dt)
+        acts = np.matmul(xo, _with_bias_column(w_ih, bias, dt).T, out=_POOL.empty((T * N, G), dt))
+        acts = acts.reshape(T, N, G)
         out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
         cs = _POOL.empty((T, N, H), dt)
         tcs = _POOL.empty((T, N, H), dt)
@@ -373,7 +384,7 @@ class LSTMSequence(_Sequence):
             fwd_step(N, H, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
             h, c_prev = out[t], pc + t * size
         out[T] = cs[self._order(T)[-1]] if T else c0
-        self.saved = (acts, None, cs, tcs) if self.keep else None
+        self.saved = (acts, xo, cs, tcs) if self.keep else None  # (the NumPy loop saves deriv in place of xo)
         return out
 
     def _numpy_loop(self, acts, w_rec, rec, h, c, hs, cs, tcs, keep):
@@ -436,14 +447,11 @@ class LSTMSequence(_Sequence):
         grads[1] = dh0 if need[1] else None
         grads[2] = dc0 if need[2] else None
         bias = self.has_bias and (need[k + 2] or need[k + 3])
-        nb = 1 if bias else 0
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
-            xo = _POOL.empty((T, N, I + nb), dt)
-            xo[..., :I] = x
-            xo[..., I:] = 1.0
-            gwx = np.matmul(dZ.T, xo.reshape(T * N, I + nb), out=_POOL.empty((G, I + nb), dt))
+            xo = self.saved[1] if perm is None else _with_ones(x, self.has_bias, dt)  # the forward's [X | 1]
+            gwx = np.matmul(dZ.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))
             grads[k] = gwx
-            if bias:  # the two as arrays of their own (the engine keeps gradients as they are)
+            if self.has_bias:  # the two as arrays of their own (the engine keeps gradients as they are)
                 gw_ih = _POOL.empty((G, I), dt)
                 np.copyto(gw_ih, gwx[:, :I])
                 grads[k], db = gw_ih, gwx[:, I].copy()
