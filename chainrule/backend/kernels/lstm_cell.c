@@ -4,14 +4,15 @@
  * matrix products in NumPy and calls these two functions once per time step.
  * Layouts (row-major, contiguous, batch-major): the states and their adjoints are
  * (N, H); the gate pre-activations / activations / adjoints of a step are (N, 4H)
- * with the gate blocks in PyTorch's order i, f, g, o; except dh_rec, the recurrent
- * part of the backward's dL/dh, which comes feature-major (H, N) and is read with a
- * stride of N (BLAS computes W_hh^T dz^T faster than dz W_hh for a small batch N).
+ * with the gate blocks in PyTorch's order i, f, g, o.
  *
  *   forward:   a = z + rec                  (z: W_ih x_t + b,  rec: h_{t-1} W_hh^T)
+ *              (z is read from the step's own rows of the gate array, or, when the
+ *              layer's input rows repeat, from row rows[n] of a table of the distinct
+ *              rows' projections; either way the activations go to the gate array)
  *              i, f, o = 1 / (1 + e^-a)  (sigma),  g = tanh(a)   (written over z)
  *              c = f * c_prev + i * g,   tc = tanh(c),  h = o * tc
- *   backward:  dh = dh_out + dh_rec^T       (dh_rec: W_hh^T dz_{t+1}^T)
+ *   backward:  dh = dh_out + dh_rec          (dh_rec: dz_{t+1} W_hh)
  *              dc = dc_next + dh * o * (1 - tc^2)
  *              d_i = dc * g * i(1-i),  d_f = dc * c_prev * f(1-f)
  *              d_g = dc * i * (1 - g^2), d_o = dh * tc * o(1-o)
@@ -25,6 +26,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* libmvec's SIMD versions of these exist (x86-64 glibc >= 2.22, tanh >= 2.35): declaring
  * them lets GCC call them from vectorised loops (compiled with -fopenmp-simd).  Elsewhere
@@ -45,21 +47,28 @@ double tanh(double);
 #define CLAMP(x, m) ((x) > (m) ? (m) : (x))
 
 #define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                      \
-void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict z,                 \
+void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, const REAL *zin,                   \
+                                const int64_t *rows, REAL *z,                                \
                                 const REAL *restrict rec, const REAL *restrict c_prev,      \
                                 REAL *restrict c, REAL *restrict tc, REAL *restrict h)      \
 {                                                                                            \
     for (ptrdiff_t n = 0; n < N; n++) {                                                      \
+        /* this row's input projection: its own row of zin, or row rows[n] of a table */    \
+        const REAL *xi = zin + (rows ? rows[n] : n) * 4 * H;                                 \
+        const REAL *xf = xi + H, *xg = xi + 2 * H, *xo = xi + 3 * H;                         \
         REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;          \
         const REAL *ri = rec + n * 4 * H, *rf = ri + H, *rg = ri + 2 * H, *ro = ri + 3 * H;  \
         const REAL *cp = c_prev + n * H;                                                     \
         REAL *cn = c + n * H, *tn = tc + n * H, *hn = h + n * H;                             \
+        /* xi may be zi itself (read, then overwritten, element by element): no           */ \
+        /* dependence between iterations, which the pragma tells the compiler              */ \
+        _Pragma("omp simd")                                                                  \
         for (ptrdiff_t r = 0; r < H; r++) {                                                  \
             /* -a clamped: e^-a stays finite (sigma is then 0 to working precision anyway) */ \
-            REAL ni = CLAMP(-(zi[r] + ri[r]), ZMAX), nf = CLAMP(-(zf[r] + rf[r]), ZMAX);     \
-            REAL no = CLAMP(-(zo[r] + ro[r]), ZMAX);                                         \
+            REAL ni = CLAMP(-(xi[r] + ri[r]), ZMAX), nf = CLAMP(-(xf[r] + rf[r]), ZMAX);     \
+            REAL no = CLAMP(-(xo[r] + ro[r]), ZMAX);                                         \
             REAL i = 1 / (1 + EXP(ni)), f = 1 / (1 + EXP(nf)), o = 1 / (1 + EXP(no));        \
-            REAL g = TANH(zg[r] + rg[r]);                                                    \
+            REAL g = TANH(xg[r] + rg[r]);                                                    \
             REAL cj = f * cp[r] + i * g;                                                     \
             REAL t = TANH(cj);                                                               \
             zi[r] = i; zf[r] = f; zg[r] = g; zo[r] = o;                                      \
@@ -77,11 +86,11 @@ void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,    
         const REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;    \
         REAL *di = d + n * 4 * H, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;        \
         const REAL *tn = tc + n * H, *cp = c_prev + n * H, *dho = dh_out + n * H;            \
-        const REAL *dhr = dh_rec + n;                                                        \
+        const REAL *dhr = dh_rec + n * H;                                                    \
         REAL *dcn = dc_next + n * H;                                                         \
         for (ptrdiff_t r = 0; r < H; r++) {                                                  \
             REAL i = zi[r], f = zf[r], g = zg[r], o = zo[r], t = tn[r];                      \
-            REAL dh = dho[r] + dhr[r * N];                                                   \
+            REAL dh = dho[r] + dhr[r];                                                   \
             REAL dc = dcn[r] + dh * o * (1 - t * t);                                         \
             di[r] = dc * g * (i - i * i);                                                    \
             df[r] = dc * cp[r] * (f - f * f);                                                \

@@ -144,27 +144,70 @@ _LSTM_STEPS: dict = {}
 
 
 def _native_lstm_steps(dt: np.dtype):
-    """(forward_step, backward_step) of the compiled LSTM cell (kernels/lstm_cell.c) for ``dt``, or None.
+    """(forward_step, backward_step, scatter_add_rows) of the compiled LSTM cell
+    (kernels/lstm_cell.c, kernels/rows.c) for ``dt``, or None.
 
-    Both take N, H and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
-    gates; the backward's recurrent term (H, N)); see the C file for the formulas.
-    None when the kernel is not available (no compiler, ``CHAINRULE_NATIVE=0``) or for a
-    dtype other than float32/float64: the NumPy loop then does the step.
+    They take sizes and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
+    gates); see the C files for the formulas.
+    scatter_add_rows is None when kernels/rows.c did not build (the layer then never
+    folds repeated input rows).  None altogether when the cell kernel is not available
+    (no compiler, ``CHAINRULE_NATIVE=0``) or for a dtype other than float32/float64: the
+    NumPy loop then does the step.
     """
     dt = np.dtype(dt)
     lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None  # (a dict lookup once loaded)
-    key = (dt, lib)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
+    rows = native.load("rows") if lib is not None else None
+    key = (dt, lib, rows)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
     if key not in _LSTM_STEPS:
         steps = None
         if lib is not None:
             suffix = "f32" if dt == np.float32 else "f64"
             fwd, bwd = getattr(lib, f"lstm_forward_step_{suffix}"), getattr(lib, f"lstm_backward_step_{suffix}")
-            fwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 6
+            fwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 8
             bwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 7
             fwd.restype = bwd.restype = None
-            steps = (fwd, bwd)
+            scatter = None
+            if rows is not None:
+                scatter = getattr(rows, f"scatter_add_rows_{suffix}")
+                scatter.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3
+                scatter.restype = None
+            steps = (fwd, bwd, scatter)
         _LSTM_STEPS[key] = steps
     return _LSTM_STEPS[key]
+
+
+_HASH_WEIGHTS: dict = {}
+
+
+def _repeated_rows(xo: np.ndarray):
+    """(first, rows) when the rows of ``xo`` (R, K) repeat enough to be worth folding, else None.
+
+    ``first`` (U,) indexes one row of each distinct value, ``rows`` (R,) int64 says which
+    distinct row each row is: xo == xo[first][rows] exactly (checked).  The input of a
+    layer that follows an embedding has at most vocabulary-size distinct rows (a character
+    model: 65 for 2,048 positions); its input projection [X | 1] [W_ih | b]ᵀ is then
+    computed once per distinct row, and dW_ih = dZᵀ X = Sᵀ X_u with S the gate adjoints
+    summed per distinct row.  Found by a hash (one product with fixed random weights),
+    then checked row by row, so a collision or a NaN only means no fold.  Folded when at
+    most half the rows are distinct and rows are at least 16 wide (below that the
+    product it saves costs less than the summing).
+    """
+    R, K = xo.shape
+    if R < 64 or K < 16:
+        return None
+    key = (K, xo.dtype)
+    if key not in _HASH_WEIGHTS:
+        _HASH_WEIGHTS[key] = np.random.default_rng(K).uniform(1.0, 2.0, K).astype(xo.dtype)
+    h = xo @ _HASH_WEIGHTS[key]
+    if 2 * np.unique(h[:128]).size > 128:  # the first rows mostly differ: not worth a closer look
+        return None
+    _, first, rows = np.unique(h, return_index=True, return_inverse=True)
+    if 2 * first.size > R:
+        return None
+    rows = rows.reshape(-1).astype(np.int64, copy=False)
+    if not np.array_equal(np.take(xo[first], rows, axis=0), xo):
+        return None
+    return first, rows
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -298,10 +341,18 @@ class LSTMSequence(_Sequence):
     # gate pre-activations of all steps are one product X W_ihᵀ (T·N, 4H), each step's h goes
     # straight into the output (T + 1, N, H), the output gradient is read as it comes, and the
     # stacked gate adjoints dZ (T·N, 4H) feed the weight-gradient products without a copy.  The
-    # recurrent products are computed feature-major, W_hh h_{t-1}ᵀ (4H, N) and W_hhᵀ δz_tᵀ (H, N),
-    # because OpenBLAS is faster that way for a small batch (≈ 255 vs 310 µs for the forward one
-    # here); the forward one is transposed (in the cache, ≈ 30 µs), the backward one is read by
-    # the kernel with a stride.
+    # recurrent products are batch-major too, h_{t-1} W_hhᵀ (N, 4H) and δz_t W_hh (N, H).  (The
+    # feature-major forms W_hh h_{t-1}ᵀ and W_hhᵀ δz_tᵀ, with a transposing copy or a strided
+    # read in the cell, measure the same in the whole loop: 28.4 vs 29.0 ms forward, 23.5 vs
+    # 23.9 ms backward, w4 shapes.)
+    #
+    # Repeated input rows (``_repeated_rows``): after an embedding the T·N input rows take at
+    # most vocabulary-size distinct values.  Then the projection is computed once per distinct
+    # row, a table P = [X_u | 1] [W_ih | b]ᵀ (U, 4H), the cell reads row rows[n] of P instead
+    # of its own pre-activations, and the backward pass sums dZ per distinct row (S (U, 4H),
+    # kernels/rows.c) for [dW_ih | db] = Sᵀ [X_u | 1].  w4 (U = 65 of 2,048 rows): 4.3 ms of
+    # projection and 4.8 ms of dW_ih product become ~0.3 ms (finding and checking the groups)
+    # and 0.7 ms (the sum).  ``self.rows`` is None when the rows were not folded.
     #
     # The NumPy loop (no compiler) works feature-major, on transposed states hᵀ, cᵀ (H, N) and
     # gate blocks zᵀ (4H, N), so that every gate block is one contiguous array.  It orders the
@@ -311,7 +362,7 @@ class LSTMSequence(_Sequence):
     # about half its tanh); the g block takes tanh.  Derivatives: σ'(a) = σ - σ², tanh'(a) =
     # 1 - g².  ``self.perm`` remembers which path ran (None: the compiled one).
 
-    __slots__ = ("perm",)
+    __slots__ = ("perm", "rows")
 
     @staticmethod
     def _perm(H: int) -> np.ndarray:
@@ -325,7 +376,7 @@ class LSTMSequence(_Sequence):
         steps = _native_lstm_steps(dt)
         if steps is not None:
             self.perm = None
-            return self._forward_compiled(steps[0], x, h0, c0, w_ih, w_hh, bias, dt)
+            return self._forward_compiled(steps, x, h0, c0, w_ih, w_hh, bias, dt)
         T, N, I = x.shape
         H = h0.shape[-1]
         # NumPy loop: feature-major, rows i, f, o, g with the sigmoid rows negated
@@ -352,36 +403,52 @@ class LSTMSequence(_Sequence):
         out[T] = c.T
         return out
 
-    def _forward_compiled(self, fwd_step, x, h0, c0, w_ih, w_hh, bias, dt):
+    def _forward_compiled(self, steps, x, h0, c0, w_ih, w_hh, bias, dt):
         """The time loop with the compiled cell: states batch-major (N, H), written straight into the output."""
+        fwd_step, _, scatter = steps
         T, N, I = x.shape
         H = h0.shape[-1]
         G = 4 * H
-        # input projections of all steps, batch-major, (T, N, 4H): one product [X | 1] [W_ih | b]ᵀ;
-        # they become, in place, the gate activations of each step.  [X | 1] is kept: the
-        # backward pass multiplies the same matrix by dZ for dW_ih and db.
+        # input projections of all steps, batch-major, (T·N, 4H): one product [X | 1] [W_ih | b]ᵀ,
+        # or, when the input rows repeat (after an embedding), one row per distinct input row
+        # and the step reads row rows[n] of that table.  The cell writes the gate activations
+        # into ``acts``.  [X | 1] (or [X_u | 1]) is kept: the backward pass multiplies the
+        # same matrix by dZ (or by the summed S) for dW_ih and db.
         xo = _with_ones(x, bias is not None, dt)
-        acts = np.matmul(xo, _with_bias_column(w_ih, bias, dt).T, out=_POOL.empty((T * N, G), dt))
+        wb = _with_bias_column(w_ih, bias, dt)
+        acts = _POOL.empty((T * N, G), dt)
+        groups = _repeated_rows(xo) if scatter is not None else None
+        if groups is None:
+            self.rows = None
+            np.matmul(xo, wb.T, out=acts)
+            table = acts
+        else:
+            first, self.rows = groups
+            xo = xo[first]
+            table = xo @ wb.T  # (U, 4H)
         acts = acts.reshape(T, N, G)
         out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
         cs = _POOL.empty((T, N, H), dt)
         tcs = _POOL.empty((T, N, H), dt)
-        rec = np.empty((G, N), dtype=dt)  # W_hh h_{t-1}ᵀ, feature-major (the faster product)
-        rec_bm = np.empty((N, G), dtype=dt)  # its transpose, the kernel's layout
-        w_rec = w_hh.astype(dt, copy=False)
+        rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
+        w_recT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
         h = np.ascontiguousarray(h0, dtype=dt)
         c_prev = np.ascontiguousarray(c0, dtype=dt).ctypes.data
         size = N * H * dt.itemsize
-        pa, po, pc, ptc, prec = (a.ctypes.data for a in (acts, out, cs, tcs, rec_bm))
+        pa, po, pc, ptc, prec, ptab = (a.ctypes.data for a in (acts, out, cs, tcs, rec, table))
+        prows = None if self.rows is None else self.rows.ctypes.data
         zero_h0 = not h.any()  # the usual default state: W_hh h0 = 0, no product needed
         for t in self._order(T):
             if zero_h0:
-                rec_bm.fill(0)
+                rec.fill(0)
                 zero_h0 = False
             else:
-                np.matmul(w_rec, h.T, out=rec)
-                np.copyto(rec_bm, rec.T)
-            fwd_step(N, H, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
+                np.matmul(h, w_recT, out=rec)
+            if prows is None:  # the step's own projections, in place
+                zin, rows = pa + 4 * t * size, None
+            else:
+                zin, rows = ptab, prows + t * N * 8
+            fwd_step(N, H, zin, rows, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
             h, c_prev = out[t], pc + t * size
         out[T] = cs[self._order(T)[-1]] if T else c0
         self.saved = (acts, xo, cs, tcs) if self.keep else None  # (the NumPy loop saves deriv in place of xo)
@@ -449,7 +516,12 @@ class LSTMSequence(_Sequence):
         bias = self.has_bias and (need[k + 2] or need[k + 3])
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
             xo = self.saved[1] if perm is None else _with_ones(x, self.has_bias, dt)  # the forward's [X | 1]
-            gwx = np.matmul(dZ.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))
+            if perm is None and self.rows is not None:  # repeated input rows: dZᵀ [X | 1] = Sᵀ [X_u | 1]
+                lhs = np.zeros((xo.shape[0], G), dtype=dt)  # S: dZ summed per distinct input row
+                _native_lstm_steps(dt)[2](T * N, G, dZ.ctypes.data, self.rows.ctypes.data, lhs.ctypes.data)
+            else:
+                lhs = dZ
+            gwx = np.matmul(lhs.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))
             grads[k] = gwx
             if self.has_bias:  # the two as arrays of their own (the engine keeps gradients as they are)
                 gw_ih = _POOL.empty((G, I), dt)
@@ -484,10 +556,10 @@ class LSTMSequence(_Sequence):
         H = G // 4
         dt = acts.dtype
         bwd_step = _native_lstm_steps(dt)[1]
-        w_hhT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
+        w_rec = w_hh.astype(dt, copy=False)  # (4H, H)
         gh = np.ascontiguousarray(g, dtype=dt)  # (T + 1, N, H): dL/dh_t, and dL/dc_n in row T
         dc_next = np.array(gh[T], order="C")  # a copy: updated in place, step by step
-        dh_rec = np.zeros((H, N), dtype=dt)  # W_hhᵀ δz_{t+1}ᵀ, feature-major (the faster product)
+        dh_rec = np.zeros((N, H), dtype=dt)  # δz_{t+1} W_hh, the recurrent part of dL/dh_t
         c0c = np.ascontiguousarray(c0, dtype=dt)
         dz = _POOL.empty((T, N, G), dt)
         size = N * H * dt.itemsize
@@ -501,8 +573,8 @@ class LSTMSequence(_Sequence):
                 c_prev = pc + (t + 1 if self.reverse else t - 1) * size
             bwd_step(N, H, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
             if t != order[0] or need[1]:  # the last product only gives h0's gradient
-                np.matmul(w_hhT, dz[t].T, out=dh_rec)  # dh_{t-1}ᵀ = W_hhᵀ δz_tᵀ
-        return dz.reshape(T * N, G), dh_rec.T, dc_next
+                np.matmul(dz[t], w_rec, out=dh_rec)  # dh_{t-1} = δz_t W_hh
+        return dz.reshape(T * N, G), dh_rec, dc_next
 
     def _bptt_numpy(self, g, c0, w_hh):
         """Backward through time with the NumPy loop (feature-major): (dZ (T·N, 4H) view, dh0, dc0)."""
