@@ -104,8 +104,18 @@ def _scatter_add(shape, index, g):
     assignment does the same as the much slower unbuffered np.add.at.
     """
     if _is_basic_index(index):
-        out = POOL.zeros(tuple(shape), g.dtype)  # pooled: a big one is needed again every step
-        out[index] = g
+        out = POOL.empty(tuple(shape), g.dtype)  # pooled: a big one is needed again every step
+        lead = index[0] if type(index) is tuple and len(index) == 1 else index
+        if type(lead) is slice and lead.step in (None, 1) and len(shape):
+            # a run of rows (a time slice of a sequence): zero only the rows outside it
+            start, stop, _ = lead.indices(shape[0])
+            stop = max(start, stop)
+            out[:start] = 0
+            out[stop:] = 0
+            out[start:stop] = g
+        else:
+            out.fill(0)
+            out[index] = g
     else:
         out = np.zeros(shape, dtype=g.dtype)
         np.add.at(out, index, g)

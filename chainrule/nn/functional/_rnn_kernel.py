@@ -56,7 +56,7 @@ import ctypes
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive
-from chainrule.backend import native
+from chainrule.backend import native, scatter
 from chainrule.backend.pool import BufferPool
 
 # Large per-step arrays (gate activations, adjoints) are reused between training steps:
@@ -144,20 +144,16 @@ _LSTM_STEPS: dict = {}
 
 
 def _native_lstm_steps(dt: np.dtype):
-    """(forward_step, backward_step, scatter_add_rows) of the compiled LSTM cell
-    (kernels/lstm_cell.c, kernels/rows.c) for ``dt``, or None.
+    """(forward_step, backward_step) of the compiled LSTM cell (kernels/lstm_cell.c) for ``dt``, or None.
 
-    They take sizes and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
-    gates); see the C files for the formulas.
-    scatter_add_rows is None when kernels/rows.c did not build (the layer then never
-    folds repeated input rows).  None altogether when the cell kernel is not available
-    (no compiler, ``CHAINRULE_NATIVE=0``) or for a dtype other than float32/float64: the
-    NumPy loop then does the step.
+    Both take N, H and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
+    gates); see the C file for the formulas.  None when the kernel is not available (no
+    compiler, ``CHAINRULE_NATIVE=0``) or for a dtype other than float32/float64: the NumPy
+    loop then does the step.
     """
     dt = np.dtype(dt)
     lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None  # (a dict lookup once loaded)
-    rows = native.load("rows") if lib is not None else None
-    key = (dt, lib, rows)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
+    key = (dt, lib)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
     if key not in _LSTM_STEPS:
         steps = None
         if lib is not None:
@@ -166,12 +162,7 @@ def _native_lstm_steps(dt: np.dtype):
             fwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 8
             bwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 7
             fwd.restype = bwd.restype = None
-            scatter = None
-            if rows is not None:
-                scatter = getattr(rows, f"scatter_add_rows_{suffix}")
-                scatter.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3
-                scatter.restype = None
-            steps = (fwd, bwd, scatter)
+            steps = (fwd, bwd)
         _LSTM_STEPS[key] = steps
     return _LSTM_STEPS[key]
 
@@ -405,7 +396,7 @@ class LSTMSequence(_Sequence):
 
     def _forward_compiled(self, steps, x, h0, c0, w_ih, w_hh, bias, dt):
         """The time loop with the compiled cell: states batch-major (N, H), written straight into the output."""
-        fwd_step, _, scatter = steps
+        fwd_step = steps[0]
         T, N, I = x.shape
         H = h0.shape[-1]
         G = 4 * H
@@ -417,7 +408,8 @@ class LSTMSequence(_Sequence):
         xo = _with_ones(x, bias is not None, dt)
         wb = _with_bias_column(w_ih, bias, dt)
         acts = _POOL.empty((T * N, G), dt)
-        groups = _repeated_rows(xo) if scatter is not None else None
+        # (only with the compiled sum: NumPy's would cost more than the fold saves)
+        groups = _repeated_rows(xo) if scatter.kernel(dt) is not None else None
         if groups is None:
             self.rows = None
             np.matmul(xo, wb.T, out=acts)
@@ -517,8 +509,7 @@ class LSTMSequence(_Sequence):
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
             xo = self.saved[1] if perm is None else _with_ones(x, self.has_bias, dt)  # the forward's [X | 1]
             if perm is None and self.rows is not None:  # repeated input rows: dZᵀ [X | 1] = Sᵀ [X_u | 1]
-                lhs = np.zeros((xo.shape[0], G), dtype=dt)  # S: dZ summed per distinct input row
-                _native_lstm_steps(dt)[2](T * N, G, dZ.ctypes.data, self.rows.ctypes.data, lhs.ctypes.data)
+                lhs = scatter.scatter_add_rows(np.zeros((xo.shape[0], G), dtype=dt), self.rows, dZ)  # S
             else:
                 lhs = dZ
             gwx = np.matmul(lhs.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))

@@ -47,6 +47,7 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.pool import POOL
+from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.elementwise import where
 from chainrule.ops.reduction import log_softmax
@@ -360,19 +361,21 @@ class CrossEntropyIndex(Primitive):
 
     def forward(self, x):
         M, C = x.shape
-        c = x.max(axis=1, keepdims=True) if C else np.zeros((M, 1), x.dtype)
-        with np.errstate(invalid="ignore"):
-            # shifted by the row maximum: e^z <= 1, no overflow
-            y = self._forward(x, np.subtract(x, c, out=POOL.empty(x.shape, x.dtype)))
-        if not (math.isfinite(y) if y.ndim == 0 else np.isfinite(y).all()):
+        z, e = POOL.empty(x.shape, x.dtype), POOL.empty(x.shape, x.dtype)
+        if C:  # shifted by the row maximum: z <= 0, e = e^z <= 1, no overflow
+            y = self._forward(x, z, e, shifted_exp(x, z, e))
+        if not C or not (math.isfinite(y) if y.ndim == 0 else np.isfinite(y).all()):
             # a row of -inf logits (or an inf) gave inf - inf: such rows get no shift
-            y = self._forward(x, x - np.where(np.isfinite(c), c, 0))
+            c = x.max(axis=1, keepdims=True) if C else np.zeros((M, 1), x.dtype)
+            z = x - np.where(np.isfinite(c), c, 0)
+            with np.errstate(over="ignore"):
+                np.exp(z, out=e)
+            y = self._forward(x, z, e, e.sum(axis=1))
         return y
 
-    def _forward(self, x, z):
+    def _forward(self, x, z, e, s):
+        """The loss from z = x - shift, e = e^z and s = Σ_row e."""
         M, C = x.shape
-        e = np.exp(z, out=POOL.empty(z.shape, z.dtype))
-        s = e.sum(axis=1)
         self.cache = (e, s)
         rows = np.arange(M)
         with np.errstate(divide="ignore", invalid="ignore"):
