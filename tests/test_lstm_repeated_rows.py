@@ -174,3 +174,23 @@ def test_nan_in_a_table_row_is_not_folded_and_propagates():
     first = np.argmax(hit.any(axis=1))  # the first step with a NaN input row
     assert np.isnan(y[first][hit[first]]).all() and not np.isnan(y[first][~hit[first]]).any()
     assert not np.isnan(y[:first]).any()
+
+
+@needs_kernels
+def test_folded_lstm_without_grad_gives_the_same_output(monkeypatch):
+    """Under no_grad (nothing saved for a backward pass) the fold still runs and gives the plain output."""
+    rng = np.random.default_rng(8)
+    cr.manual_seed(0)
+    emb, lstm = cr.nn.Embedding(6, 16), cr.nn.LSTM(16, 5, batch_first=True)
+    tokens = cr.tensor(rng.integers(0, 6, (8, 12)))
+    folds = []
+    real = K._repeated_rows
+    monkeypatch.setattr(K, "_repeated_rows", lambda xo: folds.append(real(xo)) or folds[-1])
+    with cr.no_grad():
+        out, (h, c) = lstm(emb(tokens))
+    assert folds and folds[-1] is not None
+    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+    with cr.no_grad():
+        ref, (h_ref, c_ref) = lstm(emb(tokens))
+    for a, b in ((out, ref), (h, h_ref), (c, c_ref)):
+        np.testing.assert_allclose(a.data, b.data, rtol=2e-6, atol=2e-6)

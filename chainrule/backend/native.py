@@ -34,6 +34,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 _KERNELS = Path(__file__).with_name("kernels")
 
 # -fno-math-errno/-fno-trapping-math let loops with expf/tanhf and selects be vectorised;
@@ -138,6 +140,26 @@ def load(name: str) -> ctypes.CDLL | None:
     return lib
 
 
+_TYPED: dict = {}
+
+
+def typed_function(name: str, symbol: str, dtype, argtypes: list):
+    """Function ``{symbol}_f32`` or ``{symbol}_f64`` of kernel ``name`` for a float32/float64
+    ``dtype``, with its ctypes argument types set (returns void); None for another dtype or when
+    the kernel is not available."""
+    dt = np.dtype(dtype)
+    lib = load(name) if dt in (np.float32, np.float64) else None
+    key = (name, symbol, dt, lib)  # follows reset() (the key keeps lib alive)
+    if key not in _TYPED:
+        fn = None
+        if lib is not None:
+            fn = getattr(lib, f"{symbol}_{'f32' if dt == np.float32 else 'f64'}")
+            fn.argtypes = argtypes
+            fn.restype = None
+        _TYPED[key] = fn
+    return _TYPED[key]
+
+
 def status(name: str) -> str:
     """One line: is kernel ``name`` in use, and if not, why (loads it if not tried yet)."""
     load(name)
@@ -148,3 +170,4 @@ def reset() -> None:
     """Forget what was loaded (the next ``load`` looks again; for tests and after changing the environment)."""
     _LOADED.clear()
     _REASONS.clear()
+    _TYPED.clear()

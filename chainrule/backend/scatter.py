@@ -15,22 +15,10 @@ import numpy as np
 
 from chainrule.backend import native
 
-_KERNELS: dict = {}
-
 
 def kernel(dtype) -> ctypes._CFuncPtr | None:
     """The compiled scatter-add for ``dtype`` (float32/float64), or None where it is not available."""
-    dt = np.dtype(dtype)
-    lib = native.load("rows") if dt in (np.float32, np.float64) else None
-    key = (dt, lib)  # follows native.reset() (the key keeps lib alive)
-    if key not in _KERNELS:
-        fn = None
-        if lib is not None:
-            fn = getattr(lib, "scatter_add_rows_f32" if dt == np.float32 else "scatter_add_rows_f64")
-            fn.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3
-            fn.restype = None
-        _KERNELS[key] = fn
-    return _KERNELS[key]
+    return native.typed_function("rows", "scatter_add_rows", dtype, [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3)
 
 
 def scatter_add_rows(dst: np.ndarray, rows: np.ndarray, src: np.ndarray) -> np.ndarray:

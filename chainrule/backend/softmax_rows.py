@@ -14,22 +14,11 @@ import numpy as np
 
 from chainrule.backend import native
 
-_KERNELS: dict = {}
-
 
 def kernel(dtype) -> ctypes._CFuncPtr | None:
     """The compiled row function for ``dtype`` (float32/float64), or None where it is not available."""
-    dt = np.dtype(dtype)
-    lib = native.load("softmax_rows") if dt in (np.float32, np.float64) else None
-    key = (dt, lib)  # follows native.reset() (the key keeps lib alive)
-    if key not in _KERNELS:
-        fn = None
-        if lib is not None:
-            fn = getattr(lib, "shifted_exp_rows_f32" if dt == np.float32 else "shifted_exp_rows_f64")
-            fn.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 4
-            fn.restype = None
-        _KERNELS[key] = fn
-    return _KERNELS[key]
+    argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 4
+    return native.typed_function("softmax_rows", "shifted_exp_rows", dtype, argtypes)
 
 
 def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -140,9 +140,6 @@ def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
     return np.matmul(wa, xa, out=_POOL.empty((T, wa.shape[0], N), dt))
 
 
-_LSTM_STEPS: dict = {}
-
-
 def _native_lstm_steps(dt: np.dtype):
     """(forward_step, backward_step) of the compiled LSTM cell (kernels/lstm_cell.c) for ``dt``, or None.
 
@@ -151,20 +148,11 @@ def _native_lstm_steps(dt: np.dtype):
     compiler, ``CHAINRULE_NATIVE=0``) or for a dtype other than float32/float64: the NumPy
     loop then does the step.
     """
-    dt = np.dtype(dt)
-    lib = native.load("lstm_cell") if dt in (np.float32, np.float64) else None  # (a dict lookup once loaded)
-    key = (dt, lib)  # follows native.reset() / CHAINRULE_NATIVE changes (the key keeps lib alive)
-    if key not in _LSTM_STEPS:
-        steps = None
-        if lib is not None:
-            suffix = "f32" if dt == np.float32 else "f64"
-            fwd, bwd = getattr(lib, f"lstm_forward_step_{suffix}"), getattr(lib, f"lstm_backward_step_{suffix}")
-            fwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 8
-            bwd.argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 7
-            fwd.restype = bwd.restype = None
-            steps = (fwd, bwd)
-        _LSTM_STEPS[key] = steps
-    return _LSTM_STEPS[key]
+    sizes, ptr = [ctypes.c_ssize_t] * 2, ctypes.c_void_p
+    fwd = native.typed_function("lstm_cell", "lstm_forward_step", dt, sizes + [ptr] * 8)
+    if fwd is None:
+        return None
+    return fwd, native.typed_function("lstm_cell", "lstm_backward_step", dt, sizes + [ptr] * 7)
 
 
 _HASH_WEIGHTS: dict = {}
