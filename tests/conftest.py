@@ -17,3 +17,16 @@ def _one_blas_thread_per_worker():
         return
     with threadpool_limits(1, user_api="blas"):
         yield
+
+
+def kernel_or_numpy(request, monkeypatch, module, kernel_name: str) -> str:
+    """For a fixture parametrised over ["compiled", "numpy"]: skip "compiled" where the kernel does
+    not build, and make ``module.kernel`` report none for "numpy" (its NumPy twin then runs)."""
+    from chainrule.backend import native
+
+    if request.param == "compiled":
+        if native.load(kernel_name) is None:
+            pytest.skip(f"compiled kernel: {native.status(kernel_name)}")
+    else:
+        monkeypatch.setattr(module, "kernel", lambda dtype: None)
+    return request.param

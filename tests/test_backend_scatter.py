@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import kernel_or_numpy
 
-from chainrule.backend import native, scatter
+from chainrule.backend import scatter
 
 
 @pytest.fixture(params=["compiled", "numpy"])
 def path(request, monkeypatch):
-    if request.param == "compiled":
-        if native.load("rows") is None:
-            pytest.skip(f"compiled kernel: {native.status('rows')}")
-    else:
-        monkeypatch.setattr(scatter, "kernel", lambda dtype: None)
-    return request.param
+    return kernel_or_numpy(request, monkeypatch, scatter, "rows")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import kernel_or_numpy
 
-from chainrule.backend import native, softmax_rows
+from chainrule.backend import softmax_rows
 
 
 @pytest.fixture(params=["compiled", "numpy"])
 def path(request, monkeypatch):
-    if request.param == "compiled":
-        if native.load("softmax_rows") is None:
-            pytest.skip(f"compiled kernel: {native.status('softmax_rows')}")
-    else:
-        monkeypatch.setattr(softmax_rows, "kernel", lambda dtype: None)
-    return request.param
+    return kernel_or_numpy(request, monkeypatch, softmax_rows, "softmax_rows")
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-6), (np.float64, 1e-14)])

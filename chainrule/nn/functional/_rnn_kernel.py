@@ -177,10 +177,10 @@ def _repeated_rows(xo: np.ndarray):
     key = (K, xo.dtype)
     if key not in _HASH_WEIGHTS:
         _HASH_WEIGHTS[key] = np.random.default_rng(K).uniform(1.0, 2.0, K).astype(xo.dtype)
-    h = xo @ _HASH_WEIGHTS[key]
-    if 2 * np.unique(h[:128]).size > 128:  # the first rows mostly differ: not worth a closer look
+    w = _HASH_WEIGHTS[key]
+    if 2 * np.unique(xo[:128] @ w).size > 128:  # the first rows mostly differ: not worth a closer look
         return None
-    _, first, rows = np.unique(h, return_index=True, return_inverse=True)
+    _, first, rows = np.unique(xo @ w, return_index=True, return_inverse=True)
     if 2 * first.size > R:
         return None
     rows = rows.reshape(-1).astype(np.int64, copy=False)
