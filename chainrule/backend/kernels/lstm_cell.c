@@ -49,11 +49,11 @@ double tanh(double);
 #define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                      \
 void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, const REAL *zin,                   \
                                 const int64_t *rows, REAL *z,                                \
-                                const REAL *restrict rec, const REAL *restrict c_prev,      \
-                                REAL *restrict c, REAL *restrict tc, REAL *restrict h)      \
+                                const REAL *restrict rec, const REAL *restrict c_prev,       \
+                                REAL *restrict c, REAL *restrict tc, REAL *restrict h)       \
 {                                                                                            \
     for (ptrdiff_t n = 0; n < N; n++) {                                                      \
-        /* this row's input projection: its own row of zin, or row rows[n] of a table */    \
+        /* this row's input projection: its own row of zin, or row rows[n] of a table */     \
         const REAL *xi = zin + (rows ? rows[n] : n) * 4 * H;                                 \
         const REAL *xf = xi + H, *xg = xi + 2 * H, *xo = xi + 3 * H;                         \
         REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;          \
@@ -77,7 +77,7 @@ void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, const REAL *zin,      
     }                                                                                        \
 }                                                                                            \
                                                                                              \
-void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,                \
+void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,                 \
                                  const REAL *restrict z, const REAL *restrict tc,            \
                                  const REAL *restrict c_prev, const REAL *restrict dh_out,   \
                                  const REAL *restrict dh_rec, REAL *restrict dc_next)        \
@@ -90,7 +90,7 @@ void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,    
         REAL *dcn = dc_next + n * H;                                                         \
         for (ptrdiff_t r = 0; r < H; r++) {                                                  \
             REAL i = zi[r], f = zf[r], g = zg[r], o = zo[r], t = tn[r];                      \
-            REAL dh = dho[r] + dhr[r];                                                   \
+            REAL dh = dho[r] + dhr[r];                                                       \
             REAL dc = dcn[r] + dh * o * (1 - t * t);                                         \
             di[r] = dc * g * (i - i * i);                                                    \
             df[r] = dc * cp[r] * (f - f * f);                                                \
