@@ -1,8 +1,10 @@
 """Shared benchmark harness: chainrule's steps/s beside PyTorch's, same process, same threads.
 
-Benchmarks are not tests.  Each ``bench/bench_*.py`` builds a ``step()``
-closure for chainrule (and one for PyTorch when torch is installed) and calls
-:func:`compare`.  Timing alternates the two frameworks in rounds so that
+Benchmarks are not tests.  A workload script (``bench/bench_w*.py``) writes its
+model once, ``build(nn, optim, as_tensor) -> (loss_fn, optimizer)``, and
+:func:`run_workload` builds it with chainrule and with PyTorch (when installed)
+and times a training step of each; ``bench_core.py`` gives its own step closures
+to :func:`main` / :func:`compare`.  Timing alternates the two frameworks in rounds so that
 machine noise hits both; the figure reported is the median round.  Rounds last two
 seconds: PyTorch's first steps after each switch are slower, and short rounds
 favour chainrule (w4, same code, same hour: 0.5-s rounds 1.09, 1 s 0.94-1.01,

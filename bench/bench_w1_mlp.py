@@ -29,7 +29,8 @@ def _data():
 def build(nn, optim, as_tensor):
     """The same code builds the chainrule and the PyTorch side."""
     x, y = (as_tensor(a) for a in _data())
-    model = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
+    a, b, c, d = SIZES
+    model = nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, c), nn.ReLU(), nn.Linear(c, d))
     criterion = nn.BCEWithLogitsLoss()
     opt = optim.Adam(model.parameters(), lr=1e-3)
     return (lambda: criterion(model(x), y)), opt

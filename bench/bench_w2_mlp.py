@@ -30,7 +30,8 @@ def _data():
 def build(nn, optim, as_tensor):
     """The same code builds the chainrule and the PyTorch side."""
     x, y = (as_tensor(a) for a in _data())
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    a, b, c, d = SIZES
+    model = nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, c), nn.ReLU(), nn.Linear(c, d))
     criterion = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     return (lambda: criterion(model(x), y)), opt

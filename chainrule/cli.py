@@ -105,10 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--channels", type=_ints, default=S, help="CNN channels per block (default 32,64)")
     g.add_argument("--activation", default=S, help="relu (default), tanh, sigmoid, leaky_relu, elu, gelu")
     g.add_argument("--dropout", type=float, default=S, help="dropout probability (default 0)")
-    g.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=S,
+    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=S,
                    help="batch normalisation after each layer (default: on for cnn, off for mlp)")
-    g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false", default=S,
-                   help="no batch normalisation (also for cnn)")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", default=S, choices=OPTIMIZERS, help="default adam")
     g.add_argument("--lr", type=float, default=S, help="learning rate (default 0.01; 0.1 for sgd)")

@@ -147,7 +147,8 @@ def _maybe_detach(t: Any, nested: bool) -> Any:
 
 
 # ---------------------------------------------------------------- reverse mode
-def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool, who: str) -> tuple:
+def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_aux: bool, who: str,
+                  label: str = "argument") -> tuple:
     """Call ``func`` with the ``argnums`` arguments replaced by tracked inputs (reverse-mode transforms).
 
     Returns (inputs, nested, output, aux); ``nested`` says the caller's own graph must be kept
@@ -155,7 +156,7 @@ def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_a
     nums = _argnums_tuple(argnums, len(args), who)
     args = list(args)
     for a in nums:
-        _check_diff_tensor(args[a], who, f"argument {a}")
+        _check_diff_tensor(args[a], who, f"{label} {a}")
     nested = _needs_graph([args[a] for a in nums])
     inputs = []
     for a in nums:
@@ -221,13 +222,8 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
     """
     if not primals:
         raise ValueError("vjp: give at least one primal Tensor")
-    for i, p in enumerate(primals):
-        _check_diff_tensor(p, "vjp", f"primal {i}")
-    nested = _needs_graph(primals)
-    inputs = [_track_input(p) for p in primals]
-    with enable_grad():
-        res = func(*inputs)
-    out, aux = _split_aux(res, has_aux, "vjp")
+    inputs, nested, out, aux = _call_tracked(func, primals, {}, tuple(range(len(primals))), has_aux, "vjp",
+                                             label="primal")
     outs, is_tuple = _outputs_list(out, "vjp")
     nested = nested or _closes_over_grad_leaves(outs, inputs)
 

@@ -22,6 +22,7 @@ Arrays keep their dtype and bits exactly (float32 stays float32, 0-d stays 0-d).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -153,14 +154,10 @@ def unpack(packed: dict) -> Any:
             return tuple(dec(v) for v in x["__tuple__"])
         if "__items__" in x:
             kind = OrderedDict if x.get("odict") else dict
-            return kind((_hashable(dec(k)), dec(v)) for k, v in x["__items__"])
+            return kind((dec(k), dec(v)) for k, v in x["__items__"])
         return {k: dec(v) for k, v in x.items()}
 
     return dec(json.loads(packed["skeleton"]))
-
-
-def _hashable(k: Any) -> Any:
-    return tuple(k) if isinstance(k, list) else k
 
 
 def _is_path(f: Any) -> bool:
@@ -196,16 +193,16 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
         raise
 
 
-def _header(data: bytes, where: str) -> dict:
-    """The JSON header of a safetensors file (8-byte little-endian length, then the JSON)."""
-    if len(data) < 8:
-        raise ValueError(f"load: {where} is not a safetensors file (only {len(data)} bytes)")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8 or n < 2:
+def _header(fh: BinaryIO, size: int, where: str) -> dict:
+    """The JSON header of a safetensors file (8-byte little-endian length, then the JSON), read from ``fh``."""
+    if size < 8:
+        raise ValueError(f"load: {where} is not a safetensors file (only {size} bytes)")
+    n = int.from_bytes(fh.read(8), "little")
+    if n > size - 8 or n < 2:
         raise ValueError(f"load: {where} is not a safetensors file, or is truncated (header length {n}, "
-                         f"file size {len(data)} bytes)")
+                         f"file size {size} bytes)")
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+        header = json.loads(fh.read(n).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"load: {where} is not a safetensors file (its header is not JSON: {e})") from None
     if not isinstance(header, dict):
@@ -223,19 +220,24 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     if map_location is not None and str(map_location) != "cpu" and not callable(map_location) \
             and not isinstance(map_location, dict):
         raise ValueError(f"load: map_location={map_location!r}: chainrule arrays live on the CPU only")
+    from safetensors import safe_open
     from safetensors.numpy import load as st_load
 
     where = repr(os.fspath(f)) if _is_path(f) else "the file object"
-    if _is_path(f):
-        if not os.path.exists(f):
-            raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
-        with open(f, "rb") as fh:
-            data = fh.read()
-    else:
-        data = f.read()
-    meta = _header(data, where).get("__metadata__") or {}
     try:
-        arrays = st_load(data)
+        if _is_path(f):  # the tensors are read straight from the file (no second copy in memory)
+            if not os.path.exists(f):
+                raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
+            with open(f, "rb") as fh:
+                meta = _header(fh, os.path.getsize(f), where).get("__metadata__") or {}
+            with safe_open(os.fspath(f), framework="np") as sf:
+                arrays = {k: sf.get_tensor(k) for k in sf.keys()}
+        else:
+            data = f.read()
+            meta = _header(io.BytesIO(data), len(data), where).get("__metadata__") or {}
+            arrays = st_load(data)
+    except (OSError, ValueError):
+        raise
     except Exception as e:  # safetensors raises its own SafetensorError for malformed files
         raise ValueError(f"load: {where} is not a valid safetensors file ({type(e).__name__}: {e})") from None
     fmt = meta.get("format")

@@ -19,14 +19,17 @@ def _one_blas_thread_per_worker():
         yield
 
 
-def kernel_or_numpy(request, monkeypatch, module, kernel_name: str) -> str:
-    """For a fixture parametrised over ["compiled", "numpy"]: skip "compiled" where the kernel does
-    not build, and make ``module.kernel`` report none for "numpy" (its NumPy twin then runs)."""
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel_path(request, monkeypatch):
+    """Run the test twice: with the compiled kernel (skipped where it does not build) and with its
+    NumPy twin.  The test module names its kernel: ``KERNEL = (wrapper module, kernel name)``, the
+    wrapper module having a ``kernel(dtype)`` function (None: use NumPy)."""
     from chainrule.backend import native
 
+    module, name = request.module.KERNEL
     if request.param == "compiled":
-        if native.load(kernel_name) is None:
-            pytest.skip(f"compiled kernel: {native.status(kernel_name)}")
+        if native.load(name) is None:
+            pytest.skip(f"compiled kernel: {native.status(name)}")
     else:
         monkeypatch.setattr(module, "kernel", lambda dtype: None)
     return request.param

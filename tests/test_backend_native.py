@@ -1,5 +1,5 @@
 """Compiled kernels (chainrule.backend.native): how they are found, built and switched off, and the
-compiled LSTM cell against the NumPy time loop and against the LSTM equations written out here."""
+compiled LSTM cell against the NumPy time loop and against the LSTM equations (np_lstm_cell)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from test_nn_recurrent_functional import np_lstm_cell
 
 import chainrule as cr
 import chainrule.nn.functional as F
@@ -33,7 +34,7 @@ def fresh_native(monkeypatch, tmp_path):
 @pytest.fixture
 def numpy_loop(monkeypatch):
     """Make the LSTM kernel run its NumPy time loop (as on a machine without a C compiler)."""
-    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+    use_numpy_loop(monkeypatch)
 
 
 # ------------------------------------------------------------------------------ loading
@@ -71,34 +72,30 @@ def test_built_once_then_taken_from_the_cache(fresh_native):
 
 
 # ------------------------------------------------------------------- the LSTM cell kernel
-def _sig(a):
-    return 1.0 / (1.0 + np.exp(-a))
+def use_numpy_loop(monkeypatch) -> None:
+    """From here on, the LSTM primitive runs its NumPy time loop (as without a C compiler)."""
+    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
 
 
-def _lstm_reference(x, h0, c0, w_ih, w_hh, b, reverse):
-    """PyTorch's LSTM equations, one step at a time, in float64 (gate order i, f, g, o)."""
-    T = x.shape[0]
-    H = h0.shape[-1]
+def lstm_reference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """(outputs (T, N, H), c_n): PyTorch's LSTM equations step by step in float64 (np_lstm_cell)."""
     h, c = h0.astype(np.float64), c0.astype(np.float64)
-    out = np.zeros((T,) + h.shape)
-    for t in range(T - 1, -1, -1) if reverse else range(T):
-        z = x[t] @ w_ih.T + h @ w_hh.T + b
-        i, f, g, o = _sig(z[:, :H]), _sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), _sig(z[:, 3 * H :])
-        c = f * c + i * g
-        h = o * np.tanh(c)
+    out = np.zeros((x.shape[0],) + h.shape)
+    for t in range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0]):
+        h, c = np_lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
         out[t] = h
-    return out, h, c
+    return out, c
 
 
-def _lstm_run(x, h0, c0, ps, reverse, dtype):
-    """Output, h_n, c_n and the gradients of sum(out²) + sum(c_n) through one fused LSTM direction."""
-    ts = [cr.tensor(a.astype(dtype), requires_grad=True) for a in (x, h0, c0, *ps)]
+def lstm_run(x, h0, c0, ps, reverse, dtype, frozen=()):
+    """(op, output, gradients) of sum(out²) + sum(c_n) through one fused LSTM direction; the inputs
+    numbered in ``frozen`` (0 = x, 1 = h0, 2 = c0, 3.. = weights) do not require grad (gradient None)."""
+    ts = [cr.tensor(a.astype(dtype), requires_grad=k not in frozen) for k, a in enumerate((x, h0, c0, *ps))]
     op = K.LSTMSequence(reverse=reverse, has_bias=len(ps) == 4)
     y = cr.autograd.primitive.apply(op, *ts)
     T = x.shape[0]
-    loss = (y[:T] * y[:T]).sum() + y[T].sum()
-    loss.backward()
-    return y.data, [t.grad.data for t in ts]
+    ((y[:T] * y[:T]).sum() + y[T].sum()).backward()
+    return op, y.data, [None if t.grad is None else t.grad.data for t in ts]
 
 
 def _case(rng, T=5, N=3, I=4, H=6, scale=0.7, bias=True):
@@ -110,18 +107,23 @@ def _case(rng, T=5, N=3, I=4, H=6, scale=0.7, bias=True):
     return x, h0, c0, ps
 
 
-@needs_kernel
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("T", [1, 5])
-def test_kernel_matches_the_equations_float64(reverse, bias, T):
+def test_lstm_sequence_matches_the_equations_float64(monkeypatch, path, reverse, bias, T):
+    """The primitive itself, on each path, against the equations: every h_t and c_n (float64)."""
+    if path == "compiled" and not HAVE_LSTM_KERNEL:
+        pytest.skip(f"compiled LSTM cell: {native.status('lstm_cell')}")
+    if path == "numpy":
+        use_numpy_loop(monkeypatch)
     x, h0, c0, ps = _case(np.random.default_rng(1), T=T, bias=bias)
-    b = ps[2] + ps[3] if bias else 0.0
-    ref_out, ref_h, ref_c = _lstm_reference(x, h0, c0, ps[0], ps[1], b, reverse)
-    y, _ = _lstm_run(x, h0, c0, ps, reverse, np.float64)
-    T = x.shape[0]
-    np.testing.assert_allclose(y[:T], ref_out, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(y[T], ref_c, rtol=1e-13, atol=1e-13)
+    b_ih, b_hh = (ps[2], ps[3]) if bias else (0.0, 0.0)
+    ref_out, ref_c = lstm_reference(x, h0, c0, ps[0], ps[1], b_ih, b_hh, reverse)
+    with cr.no_grad():
+        y = cr.autograd.primitive.apply(K.LSTMSequence(reverse, bias), *[cr.tensor(a) for a in (x, h0, c0, *ps)])
+    np.testing.assert_allclose(y.data[:T], ref_out, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y.data[T], ref_c, rtol=1e-13, atol=1e-13)
 
 
 @needs_kernel
@@ -130,9 +132,9 @@ def test_kernel_matches_the_equations_float64(reverse, bias, T):
 def test_kernel_matches_numpy_loop(monkeypatch, dtype, tol, reverse):
     """Same outputs and gradients (of every input) from the compiled cell and the NumPy loop."""
     case = _case(np.random.default_rng(2))
-    y_c, g_c = _lstm_run(*case, reverse, dtype)
-    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
-    y_n, g_n = _lstm_run(*case, reverse, dtype)
+    _, y_c, g_c = lstm_run(*case, reverse, dtype)
+    use_numpy_loop(monkeypatch)
+    _, y_n, g_n = lstm_run(*case, reverse, dtype)
     assert y_c.dtype == dtype
     np.testing.assert_allclose(y_c, y_n, rtol=tol, atol=tol)
     for a, b in zip(g_c, g_n):
@@ -148,10 +150,11 @@ def test_kernel_saturated_gates(dtype):
     b = np.zeros(4 * H)
     b[:H], b[H : 2 * H], b[2 * H : 3 * H], b[3 * H :] = 200.0, -200.0, 200.0, 200.0  # i = 1, f = 0, g = 1, o = 1
     ps[2], ps[3] = b, np.zeros(4 * H)
-    y, grads = _lstm_run(x, h0, c0, ps, False, dtype)
+    _, y, grads = lstm_run(x, h0, c0, ps, False, dtype)
     assert np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads)
-    np.testing.assert_allclose(y[:3], np.tanh(1.0), rtol=1e-6)  # c = 0·c_prev + 1·1 = 1, h = tanh 1
-    np.testing.assert_allclose(y[3], 1.0, rtol=1e-6)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y[:3], np.tanh(1.0), rtol=tol)  # c = 0·c_prev + 1·1 = 1, h = tanh 1
+    np.testing.assert_allclose(y[3], 1.0, rtol=tol)
     # W_hh: every gate saturated, so its gradient vanishes to working precision (the vector tanhf
     # of 200 may be 1 - 2^-24 rather than 1)
     np.testing.assert_allclose(grads[4], 0.0, atol=2e-6 if dtype == np.float32 else 1e-14)
@@ -187,13 +190,47 @@ def test_lstm_layer_same_with_and_without_kernel(monkeypatch):
     results = []
     for use_kernel in (True, False):
         if not use_kernel:
-            monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+            use_numpy_loop(monkeypatch)
         lstm.zero_grad()
         out, (h, c) = lstm(cr.tensor(x))
         (out.sum() + c.sum()).backward()
         results.append([out.data, h.data, c.data] + [p.grad.data for p in lstm.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["float64", "transposed"])
+def test_initial_cell_state_of_another_dtype_or_layout(kind):
+    """c0 as float64 for a float32 layer, or as a non-contiguous view: converted and held for the
+    whole time loop (the compiled cell reads it through a raw address), same numbers as the equations."""
+    rng = np.random.default_rng(9)
+    cr.manual_seed(0)
+    lstm = cr.nn.LSTM(8, 256)  # c0 big enough (32 KiB) that a freed copy is soon overwritten
+    x = rng.standard_normal((6, 32, 8)).astype(np.float32)
+    h0 = rng.standard_normal((1, 32, 256)).astype(np.float32)
+    c0 = rng.standard_normal((1, 32, 256))
+    if kind == "float64":
+        c0_arg = cr.tensor(c0)
+    else:  # a (1, 32, 256) view of a (256, 32) array
+        c0_arg = cr.tensor(np.ascontiguousarray(c0[0].T).astype(np.float32)).t()[None]
+    out, (h, c) = lstm(cr.tensor(x), (cr.tensor(h0), c0_arg))
+    ps = [p.data.astype(np.float64) for p in lstm.parameters()]
+    ref_out, ref_c = lstm_reference(x, h0[0], c0[0], *ps, reverse=False)
+    np.testing.assert_allclose(out.data, ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(c.data[0], ref_c, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+def test_nan_in_w_hh_reaches_the_output_with_a_zero_initial_state(monkeypatch, path):
+    """0 · NaN = NaN: a zero h0 does not hide a NaN (or inf) in W_hh at the first step."""
+    if path == "numpy":
+        use_numpy_loop(monkeypatch)
+    x, h0, c0, ps = _case(np.random.default_rng(10), T=1)
+    ps[1] = ps[1].copy()
+    ps[1][0, 0] = np.nan  # row 0: the input gate of unit 0
+    _, y, grads = lstm_run(x, np.zeros_like(h0), c0, ps, False, np.float32)
+    assert np.isnan(y[0, :, 0]).all() and not np.isnan(y[0, :, 1:]).any()
+    assert np.isnan(grads[4][0]).all()  # dW_hh row 0 = Σ δz_i0 h0ᵀ = NaN · 0
 
 
 # --------------------------------------------- pooled outputs and gradients (backend.pool)
@@ -256,9 +293,9 @@ def test_kernel_keeps_nans_like_the_numpy_loop(monkeypatch, gate):
     H = h0.shape[-1]
     ps[2] = ps[2].copy()
     ps[2][gate * H + 1] = np.nan
-    y_c, _ = _lstm_run(x, h0, c0, ps, False, np.float32)
-    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
-    y_n, _ = _lstm_run(x, h0, c0, ps, False, np.float32)
+    _, y_c, _ = lstm_run(x, h0, c0, ps, False, np.float32)
+    use_numpy_loop(monkeypatch)
+    _, y_n, _ = lstm_run(x, h0, c0, ps, False, np.float32)
     np.testing.assert_array_equal(np.isnan(y_c), np.isnan(y_n))
     assert np.isnan(y_c[0, :, 1]).all() and not np.isnan(np.delete(y_c[0], 1, axis=1)).any()
     assert np.isnan(y_c[1:4]).all()

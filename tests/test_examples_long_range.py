@@ -41,6 +41,6 @@ def test_irnn_learns_adding_problem_where_tanh_does_not():
     baseline = 1 / 6  # MSE of predicting the mean: Var(u_a + u_b) = 2/12
     out = long_range.run(T=40, steps=4000, kinds=("irnn", "tanh"), lr=7e-4, stop_below=baseline / 6,
                          verbose=False)  # fmt: skip
-    assert out["tanh"]["steps"] == 4000 and out["irnn"]["steps"] <= 4000
+    assert out["tanh"]["steps"] == 4000 and out["irnn"]["steps"] < 4000  # the IRNN stopped early
     assert out["irnn"]["mse"] < baseline / 4
     assert out["tanh"]["mse"] > baseline * 0.75

@@ -98,3 +98,17 @@ def test_embedding_index_errors_name_the_bad_index():
         F.embedding(cr.tensor(np.array([-1])), w)
     with pytest.raises(TypeError, match="integer index"):
         F.embedding(cr.tensor(np.array([1.0])), w)
+
+
+def test_embedding_gradient_uses_the_indices_of_the_forward_pass():
+    """The indices are copied when checked: changing the caller's index array before backward
+    (here to an index far out of range) does not move or break the scatter-add."""
+    weight = cr.tensor(np.zeros((5, 3)), requires_grad=True)
+    idx = np.array([1, 3, 1])
+    y = F.embedding(cr.from_numpy(idx), weight)  # shares idx's memory
+    idx[0] = 10**9
+    (y * cr.tensor(np.arange(9.0).reshape(3, 3))).sum().backward()
+    want = np.zeros((5, 3))
+    want[1] = [0 + 6, 1 + 7, 2 + 8]  # rows 0 and 2 of the upstream gradient
+    want[3] = [3, 4, 5]
+    np.testing.assert_array_equal(weight.grad.data, want)

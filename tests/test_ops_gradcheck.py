@@ -391,6 +391,20 @@ def test_repeated_index_accumulates():
     assert y.grad.tolist() == [[0.0, 0.0], [7.0, 0.0]]
 
 
+def test_slice_gradient_into_a_reused_pooled_buffer_is_zero_outside_the_slice():
+    """getitem's vjp writes into pooled arrays (big ones are reused between steps) and zeroes only the
+    rows outside a leading slice: what an earlier, larger slice left there must not leak."""
+    rng = np.random.default_rng(2)
+    a = cr.tensor(rng.standard_normal((40, 50, 20)), dtype=cr.float64, requires_grad=True)  # 320 KB: pooled
+    for sl in (slice(0, 40), slice(5, 12), slice(30, 25), slice(-3, None), slice(0, 40, 2)):
+        a.grad = None
+        g = rng.standard_normal(a.data[sl].shape)
+        (a[sl] * cr.tensor(g, dtype=cr.float64)).sum().backward()
+        want = np.zeros(a.shape)
+        want[sl] = g
+        np.testing.assert_array_equal(a.grad.data, want)
+
+
 def test_gather_index_select_scatter_add_gradcheck():
     x = _x((3, 4))
     idx = cr.tensor([[0, 3, 3], [1, 1, 0], [2, 0, 2]])

@@ -20,10 +20,17 @@ def test_readme_is_built_from_its_parts():
     assert (ROOT / "README.md").read_text() == _builder().build(), "run: python docs/build_readme.py"
 
 
+def test_every_part_is_in_the_readme():
+    """A new docs/readme/NAME.md must be listed in build_readme.SECTIONS (else it is silently left out)."""
+    parts = {p.stem for p in (ROOT / "docs" / "readme").glob("*.md") if not p.stem.startswith("_")}
+    assert parts == set(_builder().SECTIONS)
+
+
 def test_readme_links_and_figures_exist():
     text = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\(((?:docs/|HACKING)[^)#]*)\)", text):
         assert (ROOT / target).exists(), target
+    # every in-page link (the contents list and the hand-written ones) names an existing heading
     anchors = {_builder().anchor(h[3:].strip()) for h in text.splitlines() if h.startswith("## ")}
     for a in re.findall(r"\]\(#([^)]+)\)", text):
         assert a in anchors, a

@@ -83,7 +83,7 @@ def test_unsupported_values_are_rejected_naming_the_key_path(tmp_path):
     with pytest.raises(TypeError, match="complex128"):
         cr.save({"z": np.zeros(2, dtype=complex)}, tmp_path / "x")
     assert not os.path.exists(tmp_path / "x")
-    assert os.listdir(tmp_path) == []  # no temporary file left behind
+    assert os.listdir(tmp_path) == []  # refused before anything is written
 
 
 def test_loading_never_unpickles(tmp_path):
@@ -181,3 +181,25 @@ def test_header_metadata_is_json_with_the_format(tmp_path):
     n = int.from_bytes(data[:8], "little")
     meta = json.loads(data[8 : 8 + n])["__metadata__"]
     assert meta["format"] == "chainrule/1" and json.loads(meta["skeleton"]) == {"a": [1, 2]}
+
+
+def test_checkpoint_written_before_cr_save_existed_still_loads(tmp_path):
+    """A file in the old train.checkpoint format ("chainrule-checkpoint/1"), written here by hand
+    as that version wrote it: the same structure comes back."""
+    from safetensors.numpy import save_file
+
+    from chainrule.train.checkpoint import load_checkpoint
+
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    m = np.full(3, 0.5)
+    skeleton = {"w": {"__tensor__": "/w"}, "step": 3, "betas": {"__tuple__": [0.9, 0.999]},
+                "state": {"__items__": [[0, {"m": {"__tensor__": "/state/0/m", "ndarray": True}}]]}}
+    path = tmp_path / "old.safetensors"
+    save_file({"/w": w, "/state/0/m": m}, str(path),
+              metadata={"format": "chainrule-checkpoint/1", "skeleton": json.dumps(skeleton)})
+    got = load_checkpoint(path)
+    assert isinstance(got["w"], cr.Tensor) and got["w"].dtype == cr.float32
+    np.testing.assert_array_equal(got["w"].data, w)
+    assert got["step"] == 3 and got["betas"] == (0.9, 0.999)
+    assert list(got["state"]) == [0] and isinstance(got["state"][0]["m"], np.ndarray)
+    np.testing.assert_array_equal(got["state"][0]["m"], m)

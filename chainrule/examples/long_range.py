@@ -47,7 +47,8 @@ def run(
     """
     say = print if verbose else (lambda *a, **k: None)
     X_test, y_test = adding_problem(1000, T, seed=10_000 + seed)
-    X_val, y_val = adding_problem(1000, T, seed=30_000 + seed)
+    if stop_below is not None:
+        X_val, y_val = adding_problem(1000, T, seed=30_000 + seed)
     X_probe, y_probe = adding_problem(64, T, seed=20_000 + seed)
     results: dict[str, Any] = {"baseline_mse": 1 / 6}
     say(f"adding problem, T = {T}: predicting 1 gives MSE 1/6 = {1 / 6:.3f}")

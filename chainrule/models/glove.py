@@ -92,14 +92,20 @@ class GloVe:
 
 def cosine_similarity_matrix(vectors: np.ndarray) -> np.ndarray:
     """S_ij = v_iᵀ v_j / (|v_i| |v_j|) for rows of ``vectors`` (V, d)."""
-    v = np.asarray(vectors, dtype=np.float64)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = _unit_rows(vectors)
     return v @ v.T
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row divided by its Euclidean norm (float64; an all-zero row stays zero)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def nearest_neighbours(vectors: np.ndarray, query: int, k: int = 5) -> list[tuple[int, float]]:
     """The k rows most cosine-similar to row ``query`` (itself excluded): [(index, similarity)]."""
-    s = cosine_similarity_matrix(vectors)[query]
+    v = _unit_rows(vectors)
+    s = v @ v[query]  # one row of the cosine-similarity matrix
     s[query] = -np.inf
     order = np.argsort(-s, kind="stable")[:k]
     return [(int(o), float(s[o])) for o in order]

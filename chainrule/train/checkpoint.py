@@ -23,11 +23,8 @@ __all__ = ["FORMAT", "load_checkpoint", "pack", "save_checkpoint", "unpack"]
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` (nested dicts/lists of Tensors, arrays, numbers, strings) to ``path`` atomically.
 
-    The file is a standard safetensors file written by ``cr.save``: every array is a tensor
-    named by its key path, and the structure is JSON in the header's metadata.  Atomic: the
-    bytes go to a temporary file in the same folder, are flushed to disk (fsync), and only
-    then renamed over ``path`` with ``os.replace`` — a crash at any point leaves either the
-    old checkpoint or the new one, never a half-written file.
+    ``cr.save`` with the folder created and the path returned (format and atomic write:
+    :func:`chainrule.serialization.save`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

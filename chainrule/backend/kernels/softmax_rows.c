@@ -2,10 +2,11 @@
  *
  *   m_i = max_j x_ij,   z_ij = x_ij - m_i,   e_ij = exp(z_ij),   s_i = sum_j e_ij
  *
- * so that softmax = e / s and log-softmax = z - log s, with no overflow (z <= 0).
- * x, z, e (M, C) row-major and contiguous, s (M,), C >= 1.  A NaN in a row makes that
- * row's z, e and s NaN (as NumPy's max does); an infinite maximum gives inf - inf = NaN
- * in z, which the caller checks for.  Used by chainrule/backend/softmax_rows.py; NumPy's
+ * so that softmax = e / s and log-softmax = z - log s, with no overflow (z <= 0).  A row
+ * whose maximum is not finite (+-inf, or a NaN in the row) is not shifted (m_i = 0), the
+ * convention of chainrule/ops/reduction.py: an all -inf row gives e = 0, a NaN gives NaN.
+ * x, z, e (M, C) row-major and contiguous, s (M,), C >= 1.
+ * Used by chainrule/backend/softmax_rows.py; NumPy's
  * float32 exp is not vectorised on every build (4 ns per element on an AVX2 machine,
  * against about 1 ns for glibc's vector expf called here).
  */
@@ -37,8 +38,8 @@ void shifted_exp_rows_##SUFFIX(ptrdiff_t M, ptrdiff_t C, const REAL *restrict x,
             m = xi[j] > m ? xi[j] : m;                                                       \
             nan |= xi[j] != xi[j];                                                           \
         }                                                                                    \
-        if (nan)                                                                             \
-            m = (REAL)NAN;                                                                   \
+        if (nan || !(m > -(REAL)INFINITY && m < (REAL)INFINITY))                             \
+            m = 0;                                                                           \
         for (ptrdiff_t j = 0; j < C; j++)                                                    \
             zi[j] = xi[j] - m;                                                               \
     }                                                                                        \

@@ -10,10 +10,10 @@ backpropagation through time in NumPy in ``vjp``:
 * the loop over time only does the recurrent matmul and the elementwise gate
   arithmetic;
 * in the backward pass the gate adjoints of all steps are stacked into
-  ``dZ`` (G·H, T·N) and the weight gradients are single matmuls:
-  ``dW_ih = dZ X``, ``dW_hh = dZ H_prev`` (H_prev = the stacked h_{t-1}),
-  ``db = Σ_{t,n} dZ``, ``dX = dZᵀ W_ih`` (the LSTM gets dW_ih, dW_hh and db
-  from one matmul with [X | H_prev | 1]).
+  ``dZ`` (T·N, G·H) and the weight gradients are single matmuls:
+  ``dW_ih = dZᵀ X``, ``dW_hh = dZᵀ H_prev`` (H_prev = the stacked h_{t-1}),
+  ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih`` (the LSTM gets dW_ih and db from one
+  matmul with [X | 1], and reads H_prev in place from its output).
 
 The NumPy loops of the LSTM and GRU run feature-major: the states are kept
 transposed, hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N)
@@ -413,17 +413,14 @@ class LSTMSequence(_Sequence):
         rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
         w_recT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
         h = np.ascontiguousarray(h0, dtype=dt)
-        c_prev = np.ascontiguousarray(c0, dtype=dt).ctypes.data
+        c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
+        c_prev = c0c.ctypes.data
         size = N * H * dt.itemsize
         pa, po, pc, ptc, prec, ptab = (a.ctypes.data for a in (acts, out, cs, tcs, rec, table))
         prows = None if self.rows is None else self.rows.ctypes.data
-        zero_h0 = not h.any()  # the usual default state: W_hh h0 = 0, no product needed
         for t in self._order(T):
-            if zero_h0:
-                rec.fill(0)
-                zero_h0 = False
-            else:
-                np.matmul(h, w_recT, out=rec)
+            # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
+            np.matmul(h, w_recT, out=rec)
             if prows is None:  # the step's own projections, in place
                 zin, rows = pa + 4 * t * size, None
             else:
@@ -501,6 +498,8 @@ class LSTMSequence(_Sequence):
             else:
                 lhs = dZ
             gwx = np.matmul(lhs.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))
+            if perm is not None:  # NumPy loop: rows i, f, o, g back to PyTorch's i, f, g, o
+                gwx = gwx[perm]
             grads[k] = gwx
             if self.has_bias:  # the two as arrays of their own (the engine keeps gradients as they are)
                 gw_ih = _POOL.empty((G, I), dt)
@@ -508,6 +507,8 @@ class LSTMSequence(_Sequence):
                 grads[k], db = gw_ih, gwx[:, I].copy()
         elif bias:
             db = dZ.T @ np.ones(T * N, dtype=dt)
+            if perm is not None:
+                db = db[perm]
         if need[k + 1]:
             m_ = (T - 1) * N  # the steps whose h_{t-1} is an output
             if self.reverse:
@@ -516,16 +517,11 @@ class LSTMSequence(_Sequence):
             else:
                 gw_hh = np.matmul(dZ[N:].T, y[: T - 1].reshape(m_, H), out=_POOL.empty((G, H), dt))
                 first = dZ[:N]
-            if h0.any():
-                gw_hh += first.T @ h0
-            grads[k + 1] = gw_hh
+            gw_hh += first.T @ h0
+            grads[k + 1] = gw_hh if perm is None else gw_hh[perm]
         if bias:
             grads[k + 2] = db if need[k + 2] else None
             grads[k + 3] = db.copy() if need[k + 3] else None  # its own array: each leaf owns its gradient
-        if perm is not None:  # NumPy loop: rows i, f, o, g back to PyTorch's i, f, g, o
-            for j in range(k, len(grads)):
-                if grads[j] is not None:
-                    grads[j] = grads[j][perm]
         return tuple(grads)
 
     def _bptt_compiled(self, need, g, h0, c0, w_hh):

@@ -136,7 +136,9 @@ def embedding(
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported")
     num = weight.shape[0]
-    idx = check_indices(input, num, "embedding")
+    # a private copy: the vjp scatters by these indices, checked now, whatever happens to the
+    # caller's index tensor before the backward pass
+    idx = np.array(check_indices(input, num, "embedding"), dtype=np.int64, order="C")
     pad = normalize_padding_idx(padding_idx, num, "embedding")
     if max_norm is not None:
         with no_grad():

@@ -38,7 +38,6 @@ Two losses are fused primitives, for numerical stability and speed:
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -362,16 +361,9 @@ class CrossEntropyIndex(Primitive):
     def forward(self, x):
         M, C = x.shape
         z, e = POOL.empty(x.shape, x.dtype), POOL.empty(x.shape, x.dtype)
-        if C:  # shifted by the row maximum: z <= 0, e = e^z <= 1, no overflow
-            y = self._forward(x, z, e, shifted_exp(x, z, e))
-        if not C or not (math.isfinite(y) if y.ndim == 0 else np.isfinite(y).all()):
-            # a row of -inf logits (or an inf) gave inf - inf: such rows get no shift
-            c = x.max(axis=1, keepdims=True) if C else np.zeros((M, 1), x.dtype)
-            z = x - np.where(np.isfinite(c), c, 0)
-            with np.errstate(over="ignore"):
-                np.exp(z, out=e)
-            y = self._forward(x, z, e, e.sum(axis=1))
-        return y
+        # shifted by the row maximum (where finite): z <= 0, e = e^z <= 1, no overflow
+        s = shifted_exp(x, z, e) if C else np.zeros(M, x.dtype)
+        return self._forward(x, z, e, s)
 
     def _forward(self, x, z, e, s):
         """The loss from z = x - shift, e = e^z and s = Σ_row e."""
