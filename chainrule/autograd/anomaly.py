@@ -25,9 +25,8 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import STATE
 
-# one entry per open detect_anomaly / set_detect_anomaly context: (previous mode, previous check_nan)
-_STACK: list = []
-_CHECK_NAN = [True]  # a one-element list: check_nan of the innermost context
+# Anomaly mode is per thread (STATE is a threading.local): STATE.anomaly_stack holds one entry per open
+# detect_anomaly context, (previous mode, previous check_nan); STATE.check_nan that of the innermost one.
 
 
 def is_anomaly_enabled() -> bool:
@@ -37,12 +36,12 @@ def is_anomaly_enabled() -> bool:
 
 def is_anomaly_check_nan_enabled() -> bool:
     """True when anomaly mode also raises on NaN (``check_nan=True``, the default)."""
-    return STATE.anomaly and _CHECK_NAN[0]
+    return STATE.anomaly and STATE.check_nan
 
 
 def _set(mode: bool, check_nan: bool) -> None:
     STATE.anomaly = bool(mode)
-    _CHECK_NAN[0] = bool(check_nan)
+    STATE.check_nan = bool(check_nan)
     STATE.refresh()
 
 
@@ -58,11 +57,11 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self) -> None:
-        _STACK.append((STATE.anomaly, _CHECK_NAN[0]))
+        STATE.anomaly_stack.append((STATE.anomaly, STATE.check_nan))
         _set(True, self.check_nan)
 
     def __exit__(self, *exc: Any) -> None:
-        _set(*_STACK.pop())
+        _set(*STATE.anomaly_stack.pop())
 
     def __call__(self, fn: Any) -> Any:
         import functools
@@ -83,7 +82,7 @@ class set_detect_anomaly:
     """
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
-        self.prev = (STATE.anomaly, _CHECK_NAN[0])
+        self.prev = (STATE.anomaly, STATE.check_nan)
         _set(mode, check_nan)
 
     def __enter__(self) -> None:
@@ -109,7 +108,7 @@ def _has_nan(a: Any) -> bool:
 
 def check_forward(op: Any, out: Any) -> None:
     """Raise RuntimeError if the forward value ``out`` of ``op`` contains NaN."""
-    if not _CHECK_NAN[0] or not _has_nan(out.data):
+    if not STATE.check_nan or not _has_nan(out.data):
         return
     bad = int(np.isnan(out.data).sum())
     where = _origin(out)
@@ -130,7 +129,7 @@ def check_backward(t: Any, grads: Any) -> None:
 
     ``t`` is the graph node whose vjp ran; ``grads`` has one entry per input.
     """
-    if not _CHECK_NAN[0]:
+    if not STATE.check_nan:
         return
     for i, g in enumerate(grads):
         if g is not None and _has_nan(g):

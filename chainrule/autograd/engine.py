@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import HOOKS, STATE
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, sum_to
 
@@ -146,7 +146,7 @@ def run_backward(
             ready.append(out)
     # The common case (plain loss.backward()) takes the lean loop; hooks, capture
     # (autograd.grad), create_graph and anomaly checks take the general one.
-    simple = not (create_graph or capture is not None or STATE.anomaly or STATE.hooks)
+    simple = not (create_graph or capture is not None or STATE.anomaly or HOOKS.any)
     prev_enabled = STATE.enabled
     STATE.enabled = create_graph
     try:

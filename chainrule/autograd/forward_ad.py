@@ -38,15 +38,15 @@ from chainrule.autograd.tensor import Tensor
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 UnpackedDualTensor.__doc__ = "``unpack_dual``'s result: the primal Tensor and its tangent (a Tensor or None)."
 
-# Weak references to every tensor given a tangent while a level is open, so
-# that leaving the outermost level can drop them (a tensor made inside a level
-# must not carry a stale tangent into a later one).
-_HOLDERS: list = []
+# Weak references to every tensor given a tangent while a level is open live in
+# STATE.tangent_holders (per thread, as the level itself), so that leaving the
+# outermost level can drop them (a tensor made inside a level must not carry a
+# stale tangent into a later one).
 
 
 def _track(t: Tensor) -> None:
     """Remember that ``t`` holds a tangent (called by the primitives' slow path)."""
-    _HOLDERS.append(weakref.ref(t))
+    STATE.tangent_holders.append(weakref.ref(t))
 
 
 class _MakeDual(Primitive):
@@ -84,11 +84,11 @@ class dual_level:
         STATE.forward_depth -= 1
         STATE.refresh()
         if STATE.forward_depth == 0:
-            for ref in _HOLDERS:
+            for ref in STATE.tangent_holders:
                 t = ref()
                 if t is not None:
                     t._tangent = None
-            _HOLDERS.clear()
+            STATE.tangent_holders.clear()
 
 
 def enter_dual_level() -> int:

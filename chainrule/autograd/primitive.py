@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import GLOBAL, SPECIAL, STATE
 from chainrule.autograd.tensor import Tensor, _new
 from chainrule.backend import ArrayMath
 
@@ -59,7 +59,8 @@ class Primitive:
 
 def apply(op: Primitive, *inputs: Tensor) -> Tensor:
     """Run ``op`` on Tensors and, if any input requires grad, record the node."""
-    if STATE.special:
+    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    if mode == SPECIAL:
         return _apply_special(op, inputs)
     y = op.forward(*[t.data for t in inputs])
     if type(y) is not _ndarray:  # NumPy returns scalars for 0-d results: keep .data an array
@@ -67,7 +68,7 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
     out = _new(Tensor)
     out.data = y
     out.grad = None
-    if STATE.enabled and op.differentiable:
+    if not mode and op.differentiable:
         need = tuple([t.requires_grad for t in inputs])
         if True in need:
             out.requires_grad = True
@@ -83,13 +84,14 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
 
 def apply1(op: Primitive, a: Tensor) -> Tensor:
     """``apply`` specialised for one input (the hot path of unary ops)."""
-    if STATE.special:
+    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    if mode == SPECIAL:
         return _apply_special(op, (a,))
     out = _new(Tensor)
     y = op.forward(a.data)
     out.data = y if type(y) is _ndarray else _asarray(y)
     out.grad = None
-    if a.requires_grad and STATE.enabled:
+    if a.requires_grad and not mode:
         out.requires_grad = True
         out._op = op
         out._parents = (a,)
@@ -103,7 +105,8 @@ def apply1(op: Primitive, a: Tensor) -> Tensor:
 
 def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
     """``apply`` specialised for two inputs (the hot path of binary ops)."""
-    if STATE.special:
+    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    if mode == SPECIAL:
         return _apply_special(op, (a, b))
     out = _new(Tensor)
     y = op.forward(a.data, b.data)
@@ -111,7 +114,7 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
     out.grad = None
     ra = a.requires_grad
     rb = b.requires_grad
-    if (ra or rb) and STATE.enabled:
+    if (ra or rb) and not mode:
         out.requires_grad = True
         out._op = op
         out._parents = (a, b)
@@ -133,7 +136,8 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
     """
 
     def method(self: Tensor, other: Any) -> Tensor:
-        if not isinstance(other, Tensor) or STATE.special or self.data.dtype is not other.data.dtype:
+        mode = GLOBAL.mode and STATE.mode
+        if not isinstance(other, Tensor) or mode == SPECIAL or self.data.dtype is not other.data.dtype:
             return general(self, other)
         out = _new(Tensor)
         y = op.forward(self.data, other.data)
@@ -141,7 +145,7 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
         out.grad = None
         ra = self.requires_grad
         rb = other.requires_grad
-        if (ra or rb) and STATE.enabled:
+        if (ra or rb) and not mode:
             out.requires_grad = True
             out._op = op
             out._parents = (self, other)
@@ -160,13 +164,14 @@ def unary_method(op: Primitive, general: Callable) -> Callable:
     other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
 
     def method(self: Tensor) -> Tensor:
-        if STATE.special or self.data.dtype.kind != "f":
+        mode = GLOBAL.mode and STATE.mode
+        if mode == SPECIAL or self.data.dtype.kind != "f":
             return general(self)
         out = _new(Tensor)
         y = op.forward(self.data)
         out.data = y if type(y) is _ndarray else _asarray(y)
         out.grad = None
-        if self.requires_grad and STATE.enabled:
+        if self.requires_grad and not mode:
             out.requires_grad = True
             out._op = op
             out._parents = (self,)

@@ -241,9 +241,9 @@ class Tensor:
         self._extras()["name"] = value
 
     def _extras(self) -> dict:
-        from chainrule.autograd.grad_mode import STATE
+        from chainrule.autograd.grad_mode import HOOKS
 
-        STATE.hooks = True  # from now on the engine looks for hooks and retain_grad
+        HOOKS.any = True  # from now on the engine looks for hooks and retain_grad
         ex = getattr(self, "_extra", None)
         if ex is None:
             ex = self._extra = {}

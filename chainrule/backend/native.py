@@ -32,6 +32,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def _flag_sets() -> list:
 
 _LOADED: dict[str, ctypes.CDLL | None] = {}  # name -> the loaded library (None: not available)
 _REASONS: dict[str, str] = {}  # name -> why (for status())
+_LOAD_LOCK = threading.Lock()
+_MISSING = object()
 
 
 def enabled() -> bool:
@@ -115,8 +118,16 @@ def _build(name: str, cc: str, flags: list, target: Path) -> None:
 
 def load(name: str) -> ctypes.CDLL | None:
     """The compiled kernel library ``name`` (kernels/<name>.c), or None when it is not available."""
-    if name in _LOADED:
+    lib = _LOADED.get(name, _MISSING)
+    if lib is not _MISSING:
+        return lib
+    with _LOAD_LOCK:  # two threads asking at once build and load it once
+        if name not in _LOADED:
+            _LOADED[name] = _load(name)
         return _LOADED[name]
+
+
+def _load(name: str) -> ctypes.CDLL | None:
     lib = None
     if not enabled():
         _REASONS[name] = "switched off by CHAINRULE_NATIVE=0"
@@ -136,7 +147,6 @@ def load(name: str) -> ctypes.CDLL | None:
                 errors.append(str(err))
         if lib is None:
             _REASONS[name] = "not available: " + " | ".join(errors)
-    _LOADED[name] = lib
     return lib
 
 

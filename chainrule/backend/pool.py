@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ class BufferPool:
     says so), so a buffer still saved in a graph or held by a Tensor is never
     reused.  Arrays below ``min_bytes`` go straight to NumPy, and the pool
     keeps at most ``max_bytes`` in all.  ``POOL.clear()`` lets everything go.
+
+    Thread-safe: the reference-count test and the hand-out happen under a lock,
+    so two threads never receive the same free buffer.
     """
 
     def __init__(self, per_shape: int = 3, max_shapes: int = 48, min_bytes: int = 1 << 17,
@@ -38,12 +42,17 @@ class BufferPool:
         self.max_bytes = max_bytes
         self._free: dict = {}
         self._bytes = 0
+        self._lock = threading.Lock()
 
     def empty(self, shape: tuple, dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
         if math.prod(shape) * dtype.itemsize < self.min_bytes:
             return np.empty(shape, dtype)
-        key = (shape, dtype)
+        with self._lock:
+            return self._take((shape, dtype))
+
+    def _take(self, key: tuple) -> np.ndarray:
+        shape, dtype = key
         bufs = self._free.get(key)
         if bufs is None:
             if len(self._free) >= self.max_shapes:
@@ -65,8 +74,9 @@ class BufferPool:
         return b
 
     def clear(self) -> None:
-        self._free.clear()
-        self._bytes = 0
+        with self._lock:
+            self._free.clear()
+            self._bytes = 0
 
 
 POOL = BufferPool()
