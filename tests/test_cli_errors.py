@@ -337,3 +337,27 @@ def test_ctrl_c_during_training(tmp_path, quiet):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # no half-written temporary file left
     r = _run("evaluate", ckpt, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def test_ctrl_c_just_after_the_temporary_file_is_created(tmp_path, monkeypatch):
+    """cr.save's atomic write, interrupted right after the temporary file appears (where a SIGINT
+    can land: Python checks for signals after each system call): the old file stays whole and no
+    temporary file is left behind."""
+    target = tmp_path / "checkpoint.safetensors"
+    cr.save({"w": cr.ones(3)}, target)
+    before = target.read_bytes()
+    real_open = os.open
+
+    def open_then_interrupt(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & os.O_CREAT:
+            os.close(fd)  # (only so that the test leaks no descriptor)
+            raise KeyboardInterrupt  # the file exists now; the caller never sees its descriptor
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        cr.save({"w": cr.zeros(3)}, target)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.safetensors"]
+    assert target.read_bytes() == before
