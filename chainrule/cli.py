@@ -345,9 +345,7 @@ def load_data(cfg: dict) -> Any:
             tab = load_csv(name, target=cfg["target"], categorical=cfg.get("categorical"))
         except FileNotFoundError as e:
             raise CommandError(f"no data file {name}") from e
-        except UnicodeDecodeError as e:
-            raise CommandError(f"cannot read {name}: {_describe(e)}") from e
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:  # (a UnicodeDecodeError is a ValueError that names no file)
             raise CommandError(f"cannot read {name}: {_describe(e)}") from e
         except ValueError as e:  # load_csv names the file, the column and the line
             raise CommandError(_describe(e)) from e
