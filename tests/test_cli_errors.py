@@ -175,7 +175,7 @@ def test_train_ragged_csv(tmp_path):
 
 def test_train_csv_too_small_to_split(tmp_path):
     csv = _write_csv(tmp_path / "two.csv", rows=2)
-    _one_error_line(_run(*_train_args(csv, tmp_path / "o"), cwd=tmp_path), 1)
+    _one_error_line(_run(*_train_args(csv, tmp_path / "o"), cwd=tmp_path), 1, "two.csv", "too few")
 
 
 # -- train: bad options and config files (usage errors: status 2) ---------------------------------
@@ -337,6 +337,33 @@ def test_ctrl_c_during_training(tmp_path, quiet):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # no half-written temporary file left
     r = _run("evaluate", ckpt, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+def test_interrupted_epoch_closes_its_progress_bar(capsys):
+    """Ctrl-C in the middle of an epoch: the tqdm bar is closed (its line ended) before the exception
+    reaches the command, so the error line printed next starts a line of its own."""
+    pytest.importorskip("tqdm")
+    from chainrule import nn, optim
+    from chainrule.train import LambdaCallback, Trainer
+    from chainrule.utils.data import DataLoader, TensorDataset
+
+    X = np.zeros((8, 2), np.float32)
+    y = np.zeros(8, np.int64)
+    model = nn.Linear(2, 2)
+
+    def interrupt(trainer, batch, logs):
+        if batch == 1:
+            raise KeyboardInterrupt
+
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                      callbacks=[LambdaCallback(on_batch_end=interrupt)], verbose=1)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        trainer.fit(DataLoader(TensorDataset(X, y), batch_size=2), epochs=3)
+    # `caught` holds the traceback and so the epoch's frame: as in the command's except clause, a bar
+    # left open would not be garbage-collected (and closed) before the error line is printed
+    assert caught.traceback
+    err = capsys.readouterr().err
+    assert "epoch 1/3" in err and err.endswith("\n"), repr(err[-200:])
 
 
 def test_ctrl_c_just_after_the_temporary_file_is_created(tmp_path, monkeypatch):
