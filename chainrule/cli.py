@@ -13,14 +13,26 @@ scheduler, epoch, random states and this run's configuration; ``--resume`` conti
 history.csv / history.json (one row per epoch), metrics.json (test metrics, wall time) and,
 if matplotlib is installed, history.png and confusion_matrix.png (and diagnostics plots
 with ``--diagnostics``).
+
+Errors: a user's mistake (a missing or corrupt file, a bad CSV, a bad option value, a
+checkpoint that does not fit its model) ends the command with ONE line on stderr,
+``chainrule: error: <what went wrong>``, and a non-zero exit status: 2 for a usage error
+(an option's value; argparse's own errors look the same), 1 for any other error, 130 for
+Ctrl-C.  An unexpected exception (a bug) also gives one line, with a hint to rerun with
+``--debug``.  ``--debug`` (before or after the command) or the environment variable
+``CHAINRULE_DEBUG=1`` prints the full traceback before that line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +68,53 @@ DEFAULTS: dict[str, Any] = {
 }
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau", "inverse_time")
+PREFIX = "chainrule: error: "  # argparse's form for the main parser's usage errors
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 2 as argparse; 130 = 128 + SIGINT, as shells report Ctrl-C
+
+
+# -- errors -----------------------------------------------------------------------------------
+class CommandError(SystemExit):
+    """A user's mistake: ``main`` prints ``chainrule: error: <message>`` (one line) and exits with ``status``.
+
+    A SystemExit, so that a script calling :func:`run_training` or :func:`resolve_config`
+    directly still stops with the message and a non-zero status (SystemExit prints a string
+    code and exits 1) rather than a traceback.
+    """
+
+    status = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        self.message = _one_line(message)
+        super().__init__(PREFIX + self.message)
+
+
+class UsageError(CommandError):
+    """A bad option value (flag or config file): exit status 2, as argparse's own usage errors."""
+
+    status = EXIT_USAGE
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, carrying what the user should know (where the intact checkpoint is)."""
+
+
+def _one_line(text: str) -> str:
+    """Multi-line messages (e.g. load_state_dict's list of problems) joined into one line."""
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
+def _describe(e: BaseException) -> str:
+    """An exception as a message for the user: an OSError as 'Not a directory: path', others as their text."""
+    if isinstance(e, UnicodeDecodeError):
+        return f"not a UTF-8 text file ({e.reason} at byte {e.start})"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror + (f": {e.filename}" if e.filename else "")
+    return _one_line(str(e)) or type(e).__name__
+
+
+def _debug_env() -> bool:
+    """CHAINRULE_DEBUG set to anything but '', 0, false, no, off."""
+    return os.environ.get("CHAINRULE_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 # -- argument parsing ---------------------------------------------------------------------------
@@ -77,12 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
         "data sets, and run the lecture notes' examples.",
         epilog="Run 'chainrule train' with no options for the demo: a small CNN on the 8x8 digits data set "
         "with batch normalisation (about 99% test accuracy in well under a minute). "
-        "'chainrule COMMAND --help' explains each command.",
+        "'chainrule COMMAND --help' explains each command. Errors print one line 'chainrule: error: ...' "
+        "and exit with status 1 (2 for a bad option, 130 for Ctrl-C); --debug or CHAINRULE_DEBUG=1 prints "
+        "the traceback too.",
     )
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, print the full traceback (also: environment variable CHAINRULE_DEBUG=1)")
+    # every subcommand takes --debug too; SUPPRESS keeps an absent flag from resetting the main parser's value
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an error, print the full traceback (also: CHAINRULE_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser(
         "train",
+        parents=[debug],
         help="train a model (no options: the digits CNN demo)",
         description="Train a model and write checkpoint, history, metrics and plots to the output folder. "
         "Options can also come from --config FILE.toml (keys named like the options, e.g. batch_size = 64); "
@@ -127,22 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", default=S,
                    help="continue from <out>/checkpoint.safetensors up to --epochs")
 
-    e = sub.add_parser("evaluate", help="evaluate a saved checkpoint on its data set's test split",
+    e = sub.add_parser("evaluate", parents=[debug], help="evaluate a saved checkpoint on its data set's test split",
                        description="Rebuild the data split and model recorded in a checkpoint and report its metrics.")
     e.add_argument("checkpoint", help="a checkpoint.safetensors written by 'chainrule train'")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="default test")
 
-    x = sub.add_parser("example", help="run one of the notes' examples: chainrule example NAME [args...]",
+    x = sub.add_parser("example", parents=[debug],
+                       help="run one of the notes' examples: chainrule example NAME [args...]",
                        description="Run chainrule.examples.NAME.main(args); without NAME, list the examples.")
     x.add_argument("name", nargs="?", help="the example's name")
     x.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the example")
 
-    sub.add_parser("datasets", help="list the data sets that need no download")
+    sub.add_parser("datasets", parents=[debug], help="list the data sets that need no download")
     return p
 
 
 def load_config(path: str | Path) -> dict:
-    """Options from a TOML file: top-level keys, and keys inside any table (flattened), named like the flags."""
+    """Options from a TOML file: top-level keys, and keys inside any table (flattened), named like the flags.
+
+    Raises CommandError for a file that is missing, unreadable or not TOML, UsageError for an
+    unknown key."""
     import tomllib
 
     path = Path(path)
@@ -150,9 +222,11 @@ def load_config(path: str | Path) -> dict:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
     except FileNotFoundError as e:
-        raise SystemExit(f"chainrule: config file {path} not found") from e
-    except tomllib.TOMLDecodeError as e:
-        raise SystemExit(f"chainrule: {path} is not valid TOML: {e}") from e
+        raise CommandError(f"config file {path} not found") from e
+    except OSError as e:
+        raise CommandError(f"cannot read config file {path}: {_describe(e)}") from e
+    except ValueError as e:  # tomllib.TOMLDecodeError, or bytes that are not UTF-8
+        raise CommandError(f"{path} is not valid TOML: {_describe(e)}") from e
     flat: dict = {}
     for k, v in raw.items():
         if isinstance(v, dict):
@@ -161,47 +235,133 @@ def load_config(path: str | Path) -> dict:
             flat[k.replace("-", "_")] = v
     unknown = sorted(set(flat) - set(DEFAULTS))
     if unknown:
-        raise SystemExit(f"chainrule: unknown option(s) {unknown} in {path}; known: {sorted(DEFAULTS)}")
+        raise UsageError(f"unknown option(s) {unknown} in {path}; known: {sorted(DEFAULTS)}")
     return flat
 
 
 def resolve_config(ns: argparse.Namespace) -> dict:
-    """Defaults < config file < command-line flags."""
+    """Defaults < config file < command-line flags; every value checked (UsageError names the bad one)."""
     cfg = dict(DEFAULTS)
     if getattr(ns, "config", None):
         cfg.update(load_config(ns.config))
     cfg.update({k: v for k, v in vars(ns).items() if k in DEFAULTS})
     for k in ("hidden", "channels"):
-        if isinstance(cfg[k], int):
+        if isinstance(cfg[k], int) and not isinstance(cfg[k], bool):
             cfg[k] = [cfg[k]]
+        elif isinstance(cfg[k], str):  # "64,32" in a config file
+            try:
+                cfg[k] = _ints(cfg[k])
+            except argparse.ArgumentTypeError as e:
+                raise UsageError(f"{k}: {e}") from None
     if isinstance(cfg["categorical"], str):
         cfg["categorical"] = _strs(cfg["categorical"])
     if cfg["lr"] is None:
         cfg["lr"] = 0.1 if cfg["optimizer"] == "sgd" else 0.01
-    if cfg["optimizer"] not in OPTIMIZERS:
-        raise SystemExit(f"chainrule: unknown optimizer {cfg['optimizer']!r}; choose from {', '.join(OPTIMIZERS)}")
-    if cfg["schedule"] not in SCHEDULES:
-        raise SystemExit(f"chainrule: unknown schedule {cfg['schedule']!r}; choose from {', '.join(SCHEDULES)}")
-    if not isinstance(cfg["epochs"], int) or cfg["epochs"] < 1:
-        raise SystemExit(f"chainrule: epochs must be a positive integer, got {cfg['epochs']!r}")
-    if not isinstance(cfg["batch_size"], int) or cfg["batch_size"] < 1:
-        raise SystemExit(f"chainrule: batch_size must be a positive integer, got {cfg['batch_size']!r}")
+    check_config(cfg)
     return cfg
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_config(cfg: dict) -> None:
+    """Raise UsageError naming the first option whose value is of the wrong type or out of range.
+
+    Config files can hold any TOML value, so types are checked too (flags are already typed)."""
+
+    def bad(key: str, expected: str) -> UsageError:
+        return UsageError(f"{key} must be {expected}, got {cfg[key]!r}")
+
+    for key in ("dataset", "activation"):
+        if not isinstance(cfg[key], str) or not cfg[key]:
+            raise bad(key, "a non-empty string")
+    if cfg["target"] is not None and not isinstance(cfg["target"], str):
+        raise bad("target", "a column name")
+    if cfg["categorical"] is not None and not (
+            isinstance(cfg["categorical"], list) and all(isinstance(c, str) for c in cfg["categorical"])):
+        raise bad("categorical", "a list of column names")
+    if cfg["model"] is not None and cfg["model"] not in ("mlp", "cnn"):
+        raise bad("model", "mlp or cnn")
+    if cfg["optimizer"] not in OPTIMIZERS:
+        raise bad("optimizer", "one of " + ", ".join(OPTIMIZERS))
+    if cfg["schedule"] not in SCHEDULES:
+        raise bad("schedule", "one of " + ", ".join(SCHEDULES))
+    for key in ("hidden", "channels"):
+        v = cfg[key]
+        if not isinstance(v, list) or not all(_is_int(n) and n > 0 for n in v):
+            raise bad(key, "a list of positive integers like 64,32")
+    if not cfg["channels"]:
+        raise bad("channels", "a non-empty list of positive integers")
+    for key in ("epochs", "batch_size"):
+        if not _is_int(cfg[key]) or cfg[key] < 1:
+            raise bad(key, "a positive integer")
+    for key in ("patience", "augment"):
+        if not _is_int(cfg[key]) or cfg[key] < 0:
+            raise bad(key, "a non-negative integer")
+    if not _is_int(cfg["seed"]) or cfg["seed"] < 0:
+        raise bad("seed", "a non-negative integer")
+    if not _is_real(cfg["lr"]) or cfg["lr"] <= 0:
+        raise bad("lr", "a positive number")
+    for key in ("momentum", "weight_decay"):
+        if not _is_real(cfg[key]) or cfg[key] < 0:
+            raise bad(key, "a non-negative number")
+    if cfg["grad_clip"] is not None and (not _is_real(cfg["grad_clip"]) or cfg["grad_clip"] <= 0):
+        raise bad("grad_clip", "a positive number")
+    if not _is_real(cfg["dropout"]) or not 0 <= cfg["dropout"] < 1:
+        raise bad("dropout", "a probability in [0, 1)")
+    for key in ("val_size", "test_size"):
+        if not _is_real(cfg[key]) or not 0 < cfg[key] < 1:
+            raise bad(key, "a fraction in (0, 1)")
+    if cfg["val_size"] + cfg["test_size"] >= 1:
+        raise UsageError(f"val_size + test_size must be below 1 (something must be left to train on), "
+                         f"got {cfg['val_size']} + {cfg['test_size']}")
+    for key in ("flip", "quiet", "plots", "diagnostics", "resume"):
+        if not isinstance(cfg[key], bool):
+            raise bad(key, "true or false")
+    if cfg["batch_norm"] is not None and not isinstance(cfg["batch_norm"], bool):
+        raise bad("batch_norm", "true or false")
+    if cfg["out"] is not None and not isinstance(cfg["out"], str):
+        raise bad("out", "a folder name")
 
 
 # -- data and model from a configuration --------------------------------------------------------
 def load_data(cfg: dict) -> Any:
-    """The DataSplits for a configuration (a bundled data set name or a CSV path)."""
+    """The DataSplits for a configuration (a bundled data set name or a CSV path).
+
+    A CSV that is missing, unreadable or malformed raises CommandError naming the file (and
+    load_csv's column and line); an unknown data set name raises UsageError."""
     from chainrule.data import DataSplits, Split, StandardScaler, load_csv, load_dataset, train_val_test_split
 
     name = str(cfg["dataset"])
     if name.lower().endswith((".csv", ".tsv", ".txt")):
         if not cfg.get("target"):
-            raise SystemExit(f"chainrule: a CSV data set needs --target COLUMN (the label column of {name})")
-        tab = load_csv(name, target=cfg["target"], categorical=cfg.get("categorical"))
-        Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(
-            tab.X, tab.y, val_size=cfg["val_size"], test_size=cfg["test_size"], stratify=tab.y, seed=cfg["seed"]
-        )
+            raise UsageError(f"a CSV data set needs --target COLUMN (the label column of {name})")
+        try:
+            tab = load_csv(name, target=cfg["target"], categorical=cfg.get("categorical"))
+        except FileNotFoundError as e:
+            raise CommandError(f"no data file {name}") from e
+        except (OSError, UnicodeDecodeError) as e:  # (a UnicodeDecodeError is a ValueError that names no file)
+            raise CommandError(f"cannot read {name}: {_describe(e)}") from e
+        except ValueError as e:  # load_csv names the file, the column and the line
+            raise CommandError(_describe(e)) from e
+        try:
+            Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(
+                tab.X, tab.y, val_size=cfg["val_size"], test_size=cfg["test_size"], stratify=tab.y,
+                seed=cfg["seed"]
+            )
+        except ValueError as e:
+            raise CommandError(f"cannot split {name} into train/validation/test parts: {_describe(e)}") from e
+        sizes = {"train": len(ytr), "validation": len(yva), "test": len(yte)}
+        if min(sizes.values()) == 0:
+            raise CommandError(
+                f"{name} has {len(tab.y)} data rows: too few for val_size={cfg['val_size']} and "
+                f"test_size={cfg['test_size']} (the split is {sizes}; every part needs at least one row)"
+            )
         scaler = StandardScaler().fit(Xtr)  # statistics of the training split only
         Xtr, Xva, Xte = (scaler.transform(a).astype("float32") for a in (Xtr, Xva, Xte))
         return DataSplits(Path(name).stem, "classification", Split(Xtr, ytr), Split(Xva, yva), Split(Xte, yte),
@@ -209,8 +369,10 @@ def load_data(cfg: dict) -> Any:
                           feature_names=tab.feature_names, target_names=[str(c) for c in tab.classes], scaler=scaler)
     try:
         return load_dataset(name, val_size=cfg["val_size"], test_size=cfg["test_size"], seed=cfg["seed"])
-    except ValueError as e:
-        raise SystemExit(f"chainrule: {e}") from e
+    except ValueError as e:  # an unknown name
+        raise UsageError(f"{_describe(e)} (or a .csv path)") from e
+    except ImportError as e:  # the bundled data sets come with scikit-learn
+        raise CommandError(_describe(e)) from e
 
 
 def model_name(cfg: dict, data: Any) -> str:
@@ -222,8 +384,8 @@ def make_model(cfg: dict, data: Any) -> Any:
     from chainrule.models import build_model
 
     if not hasattr(nn, "Module"):
-        raise SystemExit("chainrule: this build has no chainrule.nn modules (nn.Module, Linear, Conv2d...); "
-                         "the command needs them to build a model")
+        raise CommandError("this build has no chainrule.nn modules (nn.Module, Linear, Conv2d...); "
+                           "the command needs them to build a model")
     name = model_name(cfg, data)
     out = data.num_classes if data.task == "classification" else 1
     bn = cfg.get("batch_norm")
@@ -235,8 +397,8 @@ def make_model(cfg: dict, data: Any) -> Any:
                 "batch_norm": bn}
     try:
         return build_model(name, data.input_shape, out, **opts)
-    except ValueError as e:
-        raise SystemExit(f"chainrule: {e}") from e
+    except ValueError as e:  # an option the model does not take (cnn on tabular data, an unknown activation)
+        raise UsageError(_describe(e)) from e
 
 
 def make_optimizer(cfg: dict, params: Any) -> Any:
@@ -286,7 +448,10 @@ def run_training(cfg: dict) -> dict:
     data = load_data(cfg)
     name = model_name(cfg, data)
     out = Path(cfg["out"] or f"runs/{data.name}-{name}")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CommandError(f"cannot create the output folder {out}: {_describe(e)}") from e
     model = make_model(cfg, data)
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt)
@@ -297,7 +462,7 @@ def run_training(cfg: dict) -> dict:
     if cfg["flip"]:
         transforms.append(RandomHorizontalFlip(generator=Generator().manual_seed(cfg["seed"] + 2)))
     if transforms and len(data.input_shape) != 3:
-        raise SystemExit("chainrule: --augment/--flip apply to image data sets only (e.g. digits)")
+        raise UsageError("--augment/--flip apply to image data sets only (e.g. digits)")
     train_ds = data.train.dataset(transform=Compose(transforms) if transforms else None)
     train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
                               generator=Generator().manual_seed(cfg["seed"]))
@@ -319,14 +484,27 @@ def run_training(cfg: dict) -> dict:
     ckpt = out / "checkpoint.safetensors"
     if cfg["resume"]:
         if not ckpt.exists():
-            raise SystemExit(f"chainrule: --resume but there is no checkpoint at {ckpt}")
-        trainer.load_checkpoint(ckpt)
+            raise CommandError(f"--resume but there is no checkpoint at {ckpt}")
+        try:
+            trainer.load_checkpoint(ckpt)
+        except (OSError, ValueError) as e:  # unreadable or corrupt (cr.load raises ValueError naming the file)
+            raise CommandError(f"cannot resume from {ckpt}: {_describe(e)}") from e
+        except (RuntimeError, KeyError, TypeError) as e:  # a checkpoint of another model or optimiser
+            raise CommandError(f"cannot resume from {ckpt}: it does not fit this run's model and options "
+                               f"({type(e).__name__}: {_describe(e)})") from e
         trainer.extra = {"config": json.dumps({**cfg, "out": str(out)})}
         _say(cfg, f"resuming from {ckpt} at epoch {trainer.epoch}")
     _say(cfg, f"data: {data}\nmodel: {name}, {sum(p.numel() for p in model.parameters())} parameters; "
               f"optimizer {cfg['optimizer']} lr={cfg['lr']}, schedule {cfg['schedule']}, {cfg['epochs']} epochs")
-    trainer.fit(train_loader, val_loader, epochs=cfg["epochs"])
-    trainer.save_checkpoint(ckpt)  # the final model (best weights if early stopping restored them)
+    try:
+        trainer.fit(train_loader, val_loader, epochs=cfg["epochs"])
+        trainer.save_checkpoint(ckpt)  # the final model (best weights if early stopping restored them)
+    except KeyboardInterrupt as e:
+        # checkpoints are written atomically, so the file holds the last epoch saved in full
+        if ckpt.exists():
+            raise Interrupted(f"the checkpoint of the last finished epoch is in {ckpt}; "
+                              "rerun with the same options and --resume to continue") from e
+        raise
     test = trainer.evaluate(test_loader)
     wall = time.perf_counter() - t0
     summary = {"dataset": data.name, "model": name, "epochs": trainer.epoch, "test": test,
@@ -381,20 +559,44 @@ def evaluate_checkpoint(path: str | Path, split: str = "test") -> dict:
     from chainrule.utils.data import DataLoader
 
     path = Path(path)
-    if not path.exists():
-        raise SystemExit(f"chainrule: no checkpoint at {path}")
-    state = load_checkpoint(path)
-    if "config" not in state.get("extra", {}):
-        raise SystemExit(f"chainrule: {path} has no run configuration (it was not written by 'chainrule train')")
-    cfg = json.loads(state["extra"]["config"])
-    data = load_data(cfg)
-    model = make_model(cfg, data)
-    model.load_state_dict(state["model"])
+    if path.is_dir():
+        raise CommandError(f"{path} is a folder; give the checkpoint file in it "
+                           f"(e.g. {path / 'checkpoint.safetensors'})")
+    try:
+        state = load_checkpoint(path)
+    except FileNotFoundError as e:
+        raise CommandError(f"no checkpoint at {path}") from e
+    except (OSError, ValueError) as e:  # unreadable, not safetensors, truncated, corrupt structure
+        raise CommandError(f"cannot read checkpoint {path}: {_describe(e)}") from e
+    extra = state.get("extra") if isinstance(state, dict) else None
+    if not isinstance(extra, dict) or "config" not in extra or not isinstance(state.get("model"), dict):
+        raise CommandError(f"{path} has no run configuration and model (it was not written by 'chainrule train')")
+    try:
+        cfg = json.loads(extra["config"])
+        if not isinstance(cfg, dict):
+            raise ValueError(f"a JSON {type(cfg).__name__}, not an object")
+        cfg = {**DEFAULTS, **cfg}
+        check_config(cfg)
+    except (TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError, UsageError a SystemExit
+        raise CommandError(f"{path} holds a corrupt run configuration: {_describe(e)}") from e
+    except UsageError as e:
+        raise CommandError(f"{path} holds a corrupt run configuration: {e.message}") from e
+    try:
+        data = load_data(cfg)
+        model = make_model(cfg, data)
+    except UsageError as e:  # the recorded options, not this command line, are at fault: status 1
+        raise CommandError(f"{path}: {e.message}") from e
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CommandError(f"{path}: the weights do not match the model its configuration describes "
+                           f"({_describe(e)})") from e
     part = data[split]
     trainer = Trainer(model, make_loss(data), make_optimizer(cfg, model.parameters()), verbose=0)
     loader = DataLoader(part.dataset(), batch_size=512)
     metrics = trainer.evaluate(loader)
-    print(f"{data.name} {split} ({part.n} examples), model {model_name(cfg, data)} after {state['epoch']} epochs:")
+    print(f"{data.name} {split} ({part.n} examples), model {model_name(cfg, data)} "
+          f"after {state.get('epoch', '?')} epochs:")
     print(f"  {_fmt_metrics(metrics)}")
     if data.task == "classification":
         cm = confusion_matrix(trainer.predict(loader), part.y, data.num_classes)
@@ -420,21 +622,54 @@ def run_example(name: str | None, args: list[str]) -> int:
     names = list_examples()
     if not name or name not in names:
         if name:
-            print(f"chainrule: no example named {name!r}.", file=sys.stderr)
+            print(f"{PREFIX}no example named {name!r}", file=sys.stderr)
         print("available examples: " + (", ".join(names) if names else "(none installed)"))
         print("run one with: chainrule example NAME [args...]")
         return 0 if not name else 2
     mod = importlib.import_module(f"chainrule.examples.{name}")
     if not hasattr(mod, "main"):
-        raise SystemExit(f"chainrule: example {name!r} has no main(args) function")
+        raise CommandError(f"example {name!r} has no main(args) function")
     result = mod.main(list(args))
     return int(result) if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``chainrule`` console script and ``python -m chainrule``."""
+    """Entry point of the ``chainrule`` console script and ``python -m chainrule``; returns the exit status.
+
+    0 on success; 2 for a usage error; 1 for any other error; 130 for Ctrl-C.  An error prints
+    one line ``chainrule: error: ...`` on stderr (after the traceback with --debug or
+    CHAINRULE_DEBUG=1).  Usage errors found by argparse exit from ``parse_args`` as usual."""
     parser = build_parser()
     ns = parser.parse_args(argv)
+    debug = bool(getattr(ns, "debug", False)) or _debug_env()
+    try:
+        return _run_command(parser, ns)
+    except KeyboardInterrupt as e:
+        note = f"; {_one_line(str(e))}" if str(e) else ""
+        return _report(e, f"interrupted (Ctrl-C){note}", EXIT_INTERRUPTED, debug)
+    except CommandError as e:
+        return _report(e, e.message, e.status, debug)
+    except (OSError, ValueError) as e:  # the library's convention for bad input and unusable files
+        return _report(e, _describe(e), EXIT_ERROR, debug)
+    except Exception as e:  # a bug: still one line, and how to see more
+        hint = "" if debug else (" -- this looks like a bug in chainrule; rerun with --debug (or CHAINRULE_DEBUG=1) "
+                                 "for the traceback and report it")
+        return _report(e, f"internal error: {type(e).__name__}: {_describe(e)}{hint}", EXIT_ERROR, debug)
+
+
+def _report(e: BaseException, message: str, status: int, debug: bool) -> int:
+    """Print the traceback (debug only) and the one ``chainrule: error:`` line; return the exit status."""
+    try:
+        sys.stdout.flush()  # what the command printed comes before the error
+    except (OSError, ValueError):
+        pass
+    if debug:
+        traceback.print_exception(e)
+    print(PREFIX + _one_line(message), file=sys.stderr, flush=True)
+    return status
+
+
+def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
     if ns.command is None:
         parser.print_help()
         return 0

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections import OrderedDict
 from typing import Any, BinaryIO
 
@@ -180,8 +180,12 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
         return
     path = os.fspath(f)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    # The temporary name is chosen before the file exists (not by tempfile.mkstemp), so that a
+    # Ctrl-C landing just after the file is created -- Python checks for signals after each
+    # system call, inside mkstemp too -- still finds the name here and removes the file.
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(blob)
             out.flush()

@@ -172,6 +172,7 @@ class Trainer:
         self._train_loader: Any = None
         self._pending_loader_states: list | None = None
         self.extra: dict = {}  # saved with checkpoints (e.g. the command line's run configuration)
+        self._open_bar: Any = None  # the current epoch's progress bar (closed by fit even when interrupted)
 
     # -- helpers -------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -255,6 +256,11 @@ class Trainer:
             while self.epoch < epochs and not self.stop_training:
                 self._run_epoch(train_loader, val_loader, epochs)
         finally:
+            # an epoch cut short (Ctrl-C, an error) leaves its bar mid-line; closing it ends the line, so a
+            # message printed next starts on its own line (tqdm's close is a no-op on a closed bar)
+            bar, self._open_bar = self._open_bar, None
+            if bar is not None:
+                bar.close()
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
@@ -318,7 +324,9 @@ class Trainer:
             total = len(loader)
         except TypeError:
             total = None
-        return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, leave=True, dynamic_ncols=True)
+        self._open_bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, leave=True,
+                              dynamic_ncols=True)
+        return self._open_bar
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, loader: Any) -> dict[str, float]:
