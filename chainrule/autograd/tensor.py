@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import CPU, device
 
 
 class Tensor:
@@ -94,8 +95,13 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> device:
+        """Always ``device('cpu')`` (which also equals the string 'cpu')."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def numel(self) -> int:
         return int(self.data.size)

@@ -8,6 +8,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
@@ -49,6 +50,7 @@ def _infer(data: Any) -> np.ndarray:
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
+    check_device(device, "tensor()")
     arr = _infer(data) if dtype is None else np.array(
         data.data if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
     )
@@ -57,6 +59,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array of the right dtype."""
+    check_device(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
@@ -72,18 +75,22 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "zeros()")
     return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "ones()")
     return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "empty()")
     return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "full()")
     if dtype is None:
         default = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else None
         dt = _dtype(None, default)
@@ -92,24 +99,33 @@ def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = Fa
     return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "zeros_like()")
     return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "ones_like()")
     return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "empty_like()")
     return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    check_device(device, "full_like()")
     return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
+    check_device(device, "arange()")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -120,15 +136,22 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requir
     return _make(np.arange(start, end, step).astype(dt), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    check_device(device, "linspace()")
     return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad)
 
 
-def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
+def logspace(
+    start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None
+) -> Tensor:
+    check_device(device, "logspace()")
     return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "eye()")
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
@@ -138,18 +161,27 @@ def _gen(generator: Any) -> np.random.Generator:
     return getattr(generator, "rng", generator)
 
 
-def rand(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Uniform samples on [0, 1)."""
+    check_device(device, "rand()")
     return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Standard normal samples."""
+    check_device(device, "randn()")
     return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad)
 
 
-def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None) -> Tensor:
+def randint(
+    low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None
+) -> Tensor:
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    check_device(device, "randint()")
     if size is None:
         low, high, size = 0, low, high
     if high is None:
@@ -158,19 +190,25 @@ def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None, gen
     return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False)
 
 
-def randperm(n: int, dtype: Any = None, generator: Any = None) -> Tensor:
+def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "randperm()")
     return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False)
 
 
-def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
+def rand_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "rand_like()")
     return rand(*input.shape, dtype=dtype or input.dtype)
 
 
-def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
+def randn_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "randn_like()")
     return randn(*input.shape, dtype=dtype or input.dtype)
 
 
-def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None) -> Tensor:
+def normal(
+    mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None
+) -> Tensor:
+    check_device(device, "normal()")
     return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -48,6 +49,7 @@ class _BatchNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         self.num_features = int(num_features)
         self.eps = eps
@@ -148,6 +150,7 @@ class LayerNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape = tuple(int(s) for s in shape)

@@ -28,6 +28,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional import recurrent as R
 from chainrule.nn.module import Module
@@ -72,6 +73,7 @@ class RNNBase(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         name = type(self).__name__
         _check_sizes(name, input_size, hidden_size)
@@ -264,6 +266,7 @@ class RNNCellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, device: Any = None,
                  dtype: Any = None) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         _check_sizes(type(self).__name__, input_size, hidden_size)
         self.input_size = int(input_size)
