@@ -52,8 +52,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
-        if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
-            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype
+        if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
+            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
         self.data = arr
         self.grad = None
         self._op = None

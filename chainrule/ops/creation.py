@@ -30,20 +30,86 @@ def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return t
 
 
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion of two element dtypes: the higher category (bool < int < float) wins
+    as it is; within a category the wider type (as NumPy's, which agrees there: uint8 + int8 ->
+    int16, float16 + float32 -> float32).  NumPy would give float64 for int64 + float32."""
+    if a == b:
+        return a
+    ra, rb = _KIND_RANK.get(a.kind, 4), _KIND_RANK.get(b.kind, 4)
+    if ra != rb:
+        return a if ra > rb else b
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(t: type) -> np.dtype | None:
+    """The dtype PyTorch gives a Python/NumPy scalar of type ``t`` (None: not a scalar type)."""
+    if t is float:
+        return get_default_dtype()
+    if t is int:
+        return _INT64
+    if t is bool:
+        return _BOOL
+    if issubclass(t, np.generic):
+        return np.dtype(t)
+    return None
+
+
+_INT64 = np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
+
+
+def _sequence_dtype(data: Any) -> np.dtype | None:
+    """The dtype ``torch.tensor`` infers for nested lists/tuples: the promotion of its elements'.
+
+    Python floats count as the default dtype, ints as int64, bools as bool, NumPy scalars,
+    arrays and Tensors as their own dtype.  None for an empty sequence or unknown elements.
+    The types of each innermost list are collected with ``set(map(type, ...))`` so that a
+    long list of numbers costs little more than NumPy's own conversion.
+    """
+    out = None
+    for t in set(map(type, data)):
+        if t is list or t is tuple:
+            dts = [_sequence_dtype(d) for d in data if type(d) is t]
+            dts = [d for d in dts if d is not None]
+        elif t is np.ndarray or t is Tensor:
+            dts = [d.dtype for d in data if type(d) is t]
+        else:
+            d = _scalar_dtype(t)
+            if d is None:
+                return None
+            dts = [d]
+        for d in dts:
+            out = d if out is None else _promote(out, d)
+    return out
+
+
 def _infer(data: Any) -> np.ndarray:
-    """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool."""
+    """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool;
+    NumPy scalars and arrays keep their dtype, also inside lists (promoted as PyTorch does)."""
     if isinstance(data, Tensor):
         return data.data.copy()
     if isinstance(data, np.ndarray):
         return data.copy()
-    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-        data = [d.data if isinstance(d, Tensor) else d for d in data]
-    arr = np.array(data)
-    if arr.dtype == np.float64:
-        arr = arr.astype(get_default_dtype())
-    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.generic):
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "biuf":
+    if isinstance(data, np.generic):
+        arr = np.array(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
+    elif isinstance(data, (list, tuple)):
+        want = _sequence_dtype(data)
+        if any(isinstance(d, Tensor) for d in data):
+            data = [d.data if isinstance(d, Tensor) else d for d in data]
+        arr = np.array(data)
+        if want is None:  # empty, or elements NumPy will judge: as for plain Python numbers
+            want = get_default_dtype() if arr.dtype == np.float64 or arr.size == 0 else None
+        if want is not None and arr.dtype != want:
+            arr = arr.astype(want)
+    else:
+        arr = np.array(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(get_default_dtype())  # a Python float
+    if arr.dtype.kind not in "biuf":
         raise TypeError(f"tensor(): can't convert data of dtype {arr.dtype} to a tensor")
     return arr
 
@@ -92,7 +158,14 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: An
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     check_device(device, "full()")
     if dtype is None:
-        default = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else None
+        # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
+        # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
+        if isinstance(fill_value, bool):
+            default = np.bool_
+        elif isinstance(fill_value, (int, np.integer)):
+            default = np.int64
+        else:
+            default = None
         dt = _dtype(None, default)
     else:
         dt = _dtype(dtype)
