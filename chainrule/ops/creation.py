@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -67,23 +68,32 @@ def _sequence_dtype(data: Any) -> np.dtype | None:
 
     Python floats count as the default dtype, ints as int64, bools as bool, NumPy scalars,
     arrays and Tensors as their own dtype.  None for an empty sequence or unknown elements.
-    The types of each innermost list are collected with ``set(map(type, ...))`` so that a
-    long list of numbers costs little more than NumPy's own conversion.
+    The nesting is walked one level at a time, each level flattened with ``chain`` and its
+    element types collected with ``set(map(type, ...))``, so that a long list of numbers costs
+    a fraction of NumPy's own conversion.
     """
     out = None
-    for t in set(map(type, data)):
-        if t is list or t is tuple:
-            dts = [_sequence_dtype(d) for d in data if type(d) is t]
-            dts = [d for d in dts if d is not None]
-        elif t is np.ndarray or t is Tensor:
-            dts = [d.dtype for d in data if type(d) is t]
+    level = data
+    while level:
+        types = set(map(type, level))
+        for t in types:
+            if t is list or t is tuple:
+                continue
+            if t is np.ndarray or t is Tensor:
+                dts = {d.dtype for d in level if type(d) is t}
+            else:
+                d = _scalar_dtype(t)
+                if d is None:
+                    return None
+                dts = (d,)
+            for d in dts:
+                out = d if out is None else _promote(out, d)
+        if list not in types and tuple not in types:
+            break
+        if len(types - {list, tuple}) == 0:
+            level = list(chain.from_iterable(level))
         else:
-            d = _scalar_dtype(t)
-            if d is None:
-                return None
-            dts = [d]
-        for d in dts:
-            out = d if out is None else _promote(out, d)
+            level = list(chain.from_iterable(d for d in level if type(d) is list or type(d) is tuple))
     return out
 
 
@@ -98,7 +108,7 @@ def _infer(data: Any) -> np.ndarray:
         arr = np.array(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
     elif isinstance(data, (list, tuple)):
         want = _sequence_dtype(data)
-        if any(isinstance(d, Tensor) for d in data):
+        if Tensor in set(map(type, data)):
             data = [d.data if isinstance(d, Tensor) else d for d in data]
         arr = np.array(data)
         if want is None:  # empty, or elements NumPy will judge: as for plain Python numbers

@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import to_numpy_dtype
-from chainrule.backend.device import check_device, device
+from chainrule.backend.device import CPU, check_device, device
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
@@ -204,8 +204,12 @@ def _to(self, *args: Any, **kwargs: Any) -> Tensor:
     Devices other than the CPU raise (``check_device``); ``copy=True`` always returns a new
     (differentiable) tensor; otherwise self is returned when nothing changes.
     """
-    if not kwargs and len(args) == 1 and type(args[0]) is np.dtype:  # x.to(cr.float64): skip the parsing
-        return _cast(self, args[0])
+    if not kwargs and len(args) == 1:  # the common x.to(cr.float64) and x.to('cpu'): skip the parsing
+        a = args[0]
+        if isinstance(a, np.dtype):
+            return _cast(self, a)
+        if a is CPU or (type(a) is str and a == "cpu"):
+            return self
     dev, dtype, _, copy = parse_to_args("to()", args, kwargs)
     check_device(dev, "to()")
     dt = self.data.dtype if dtype is None else _as_dtype(dtype, "to()")

@@ -172,6 +172,10 @@ def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool
     return tuple(out)
 
 
+def _same(dt: np.dtype, t: Tensor | None) -> bool:
+    return t is None or t.data.dtype is dt
+
+
 def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
     if weight is not None:
         y = y * weight.reshape(shape)
@@ -189,6 +193,7 @@ def batch_norm(
     training: bool = False,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    _layer: str = "batch_norm",
 ) -> Tensor:
     """Batch normalisation of input (N, C) or (N, C, *spatial), per channel C.
 
@@ -208,10 +213,13 @@ def batch_norm(
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm: expected {name} of shape ({c},) for input {tuple(input.shape)}, "
                              f"got {tuple(t.shape)}")
-    _, _, weight, bias = check_norm_dtypes(
-        "batch_norm", input,
-        (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)), True,
-    )
+    dt = input.data.dtype
+    if not (dt.kind == "f" and _same(dt, running_mean) and _same(dt, running_var) and _same(dt, weight)
+            and _same(dt, bias)):  # the common case costs four comparisons; the rest is checked here
+        _, _, weight, bias = check_norm_dtypes(
+            _layer, input,
+            (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)), True,
+        )
     shape = (c,) + (1,) * (input.ndim - 2)
     axes = (0,) + tuple(range(2, input.ndim))
     if training or running_mean is None or running_var is None:
@@ -249,6 +257,7 @@ def layer_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     eps: float = 1e-5,
+    _layer: str = "layer_norm",
 ) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` dims of each sample.
 
@@ -264,6 +273,8 @@ def layer_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != shape:
             raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {tuple(t.shape)}")
-    weight, bias = check_norm_dtypes("layer_norm", input, (("weight", weight), ("bias", bias)), False)
+    dt = input.data.dtype
+    if not (dt.kind == "f" and _same(dt, weight) and _same(dt, bias)):
+        weight, bias = check_norm_dtypes(_layer, input, (("weight", weight), ("bias", bias)), False)
     axes = tuple(range(input.ndim - k, input.ndim))
     return _affine(apply1(Normalize(axes, eps), input), weight, bias, shape)

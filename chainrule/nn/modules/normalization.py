@@ -23,7 +23,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
-from chainrule.nn.functional.normalization import batch_norm, check_norm_dtypes, layer_norm
+from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
@@ -95,7 +95,6 @@ class _BatchNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
-        check_norm_dtypes(self._layer, input, (("weight", self.weight), ("running_mean", self.running_mean)), True)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
@@ -112,6 +111,7 @@ class _BatchNorm(Module):
             use_batch,
             factor,
             self.eps,
+            self._layer,
         )
 
     def extra_repr(self) -> str:
@@ -179,8 +179,7 @@ class LayerNorm(Module):
         if input.ndim < k or tuple(input.shape[input.ndim - k:]) != self.normalized_shape:
             raise ValueError(f"LayerNorm: expected input with shape (*, {', '.join(map(str, self.normalized_shape))}),"
                              f" got {tuple(input.shape)}")
-        check_norm_dtypes("LayerNorm", input, (("weight", self.weight),), False)
-        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, "LayerNorm")
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -309,12 +309,16 @@ class RNNCellBase(Module):
             raise ValueError(
                 f"{name}: expected input of shape (N, {self.input_size}) or ({self.input_size},), got {got}"
             )
-        check_same_dtype(name, input, self.weight_ih)  # RuntimeError as PyTorch's "mat1 and mat2 ..."
+        if input.data.dtype is not self.weight_ih.data.dtype:
+            check_same_dtype(name, input, self.weight_ih)  # RuntimeError as PyTorch's "mat1 and mat2 ..."
 
     def _check_states(self, states: tuple) -> None:
-        for what, s in zip(("h", "c"), states):
-            if isinstance(s, Tensor):
-                check_same_dtype(type(self).__name__, s, self.weight_hh, what)
+        dt = self.weight_hh.data.dtype
+        for s in states:
+            if isinstance(s, Tensor) and s.data.dtype is not dt:
+                for what, s in zip(("h", "c"), states):  # name the state in the error
+                    if isinstance(s, Tensor):
+                        check_same_dtype(type(self).__name__, s, self.weight_hh, what)
 
     def _zeros(self, input: Tensor) -> Tensor:
         return Tensor._wrap(np.zeros(input.shape[:-1] + (self.hidden_size,), dtype=input.dtype))
