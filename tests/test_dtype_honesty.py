@@ -64,6 +64,7 @@ def _data(name, module):
     return d
 
 
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays")  # torch's, not ours
 @pytest.mark.parametrize("name", list(SCALARS))
 @pytest.mark.parametrize("fn", ["tensor", "as_tensor"])
 def test_inferred_dtype_matches_torch(name, fn):

@@ -177,7 +177,7 @@ def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
             dtype = first
             rest.pop(0)
     if len(rest) > 2 or not all(isinstance(a, (bool, np.bool_)) for a in rest):
-        got = ", ".join(type(a).__name__ for a in args)
+        got = ", ".join(f"dtype {a}" if isinstance(a, np.dtype) else type(a).__name__ for a in args)
         raise TypeError(
             f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
             "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
