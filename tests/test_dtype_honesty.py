@@ -255,3 +255,21 @@ def test_matching_dtypes_still_compute_and_agree_with_torch():
     ln = nn.LayerNorm(3, dtype=cr.float64)
     want = torch.nn.functional.layer_norm(torch.tensor(x), (3,)).numpy()
     np.testing.assert_allclose(ln(cr.tensor(x)).data, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layer", ["LayerNorm", "BatchNorm1d"])
+def test_float16_input_with_float32_parameters_like_torch(layer):
+    """PyTorch's CPU "mixed dtype" rule: float16 input may use float32 norm parameters; the
+    result is float16 and the parameters' gradients stay float32."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float16)
+    t_layer, c_layer = getattr(torch.nn, layer)(3), getattr(nn, layer)(3)
+    with torch.no_grad():
+        t_layer.weight.copy_(torch.tensor([0.5, 1.5, -1.0]))
+    c_layer.weight.data[...] = [0.5, 1.5, -1.0]
+    want = t_layer(torch.tensor(x))
+    got = c_layer(cr.tensor(x))
+    assert got.dtype == np.float16 and want.dtype == torch.float16
+    np.testing.assert_allclose(got.data.astype(np.float32), want.detach().float().numpy(), atol=2e-3)
+    got.sum().backward()
+    assert c_layer.weight.grad.dtype == np.float32
