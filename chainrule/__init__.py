@@ -8,7 +8,7 @@
 
 import numpy as _np
 
-from chainrule import func
+from chainrule import cuda, func
 from chainrule import ops as _ops
 from chainrule.autograd import (
     Tensor,
@@ -22,6 +22,7 @@ from chainrule.autograd import (
     trace,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
+from chainrule.backend.device import device
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.serialization import load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
@@ -50,7 +51,9 @@ def numel(input: Tensor) -> "int":
 __all__ = [
     "Generator",
     "Tensor",
+    "cuda",
     "detect_anomaly",
+    "device",
     "enable_grad",
     "func",
     "get_default_dtype",

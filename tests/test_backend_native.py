@@ -201,8 +201,9 @@ def test_lstm_layer_same_with_and_without_kernel(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["float64", "transposed"])
 def test_initial_cell_state_of_another_dtype_or_layout(kind):
-    """c0 as float64 for a float32 layer, or as a non-contiguous view: converted and held for the
-    whole time loop (the compiled cell reads it through a raw address), same numbers as the equations."""
+    """c0 as a non-contiguous view: converted and held for the whole time loop (the compiled cell
+    reads it through a raw address), same numbers as the equations.  c0 as float64 for a float32
+    layer is refused, as PyTorch's LSTM refuses it (RuntimeError), instead of being converted."""
     rng = np.random.default_rng(9)
     cr.manual_seed(0)
     lstm = cr.nn.LSTM(8, 256)  # c0 big enough (32 KiB) that a freed copy is soon overwritten
@@ -210,9 +211,10 @@ def test_initial_cell_state_of_another_dtype_or_layout(kind):
     h0 = rng.standard_normal((1, 32, 256)).astype(np.float32)
     c0 = rng.standard_normal((1, 32, 256))
     if kind == "float64":
-        c0_arg = cr.tensor(c0)
-    else:  # a (1, 32, 256) view of a (256, 32) array
-        c0_arg = cr.tensor(np.ascontiguousarray(c0[0].T).astype(np.float32)).t()[None]
+        with pytest.raises(RuntimeError, match="LSTM: c_0 dtype float64 does not match the weight's float32"):
+            lstm(cr.tensor(x), (cr.tensor(h0), cr.tensor(c0)))
+        return
+    c0_arg = cr.tensor(np.ascontiguousarray(c0[0].T).astype(np.float32)).t()[None]  # a view of (256, 32)
     out, (h, c) = lstm(cr.tensor(x), (cr.tensor(h0), c0_arg))
     ps = [p.data.astype(np.float64) for p in lstm.parameters()]
     ref_out, ref_c = lstm_reference(x, h0[0], c0[0], *ps, reverse=False)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import CPU, device
 
 
 class Tensor:
@@ -51,8 +52,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
-        if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
-            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype
+        if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
+            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
         self.data = arr
         self.grad = None
         self._op = None
@@ -94,8 +95,13 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> device:
+        """Always ``device('cpu')`` (which also equals the string 'cpu')."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def numel(self) -> int:
         return int(self.data.size)

@@ -26,7 +26,9 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn.parameter import Buffer, Parameter
+from chainrule.ops.methods import parse_to_args, refuse_cuda
 
 __all__ = ["Module"]
 
@@ -345,21 +347,13 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(dtype)``, ``to('cpu')`` or ``to(tensor)``: cast floating parameters and buffers in place."""
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
-                device = a
-            else:
-                dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise RuntimeError(f"to(): only the CPU back end exists in this build, got device {device!r}")
+        """``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: cast floating parameters and buffers in place.
+
+        Devices other than the CPU raise (chainrule has only the NumPy CPU back end), as does
+        a non-floating dtype (TypeError, as PyTorch).
+        """
+        dev, dtype, _, _ = parse_to_args(f"{type(self).__name__}.to()", args, kwargs)
+        check_device(dev, f"{type(self).__name__}.to()")
         if dtype is None:
             return self
         dt = to_numpy_dtype(dtype)
@@ -377,6 +371,11 @@ class Module:
         return self.to(np.float16)
 
     def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Always raises: chainrule has no CUDA back end (PyTorch on a CPU-only build raises too)."""
+        refuse_cuda(device, f"{type(self).__name__}.cuda()")
         return self
 
     # -- state dicts -----------------------------------------------------------------

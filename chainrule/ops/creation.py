@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
@@ -29,26 +31,102 @@ def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return t
 
 
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion of two element dtypes: the higher category (bool < int < float) wins
+    as it is; within a category the wider type (as NumPy's, which agrees there: uint8 + int8 ->
+    int16, float16 + float32 -> float32).  NumPy would give float64 for int64 + float32."""
+    if a == b:
+        return a
+    ra, rb = _KIND_RANK.get(a.kind, 4), _KIND_RANK.get(b.kind, 4)
+    if ra != rb:
+        return a if ra > rb else b
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(t: type) -> np.dtype | None:
+    """The dtype PyTorch gives a Python/NumPy scalar of type ``t`` (None: not a scalar type)."""
+    if t is float:
+        return get_default_dtype()
+    if t is int:
+        return _INT64
+    if t is bool:
+        return _BOOL
+    if issubclass(t, np.generic):
+        return np.dtype(t)
+    return None
+
+
+_INT64 = np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
+
+
+def _sequence_dtype(data: Any) -> np.dtype | None:
+    """The dtype ``torch.tensor`` infers for nested lists/tuples: the promotion of its elements'.
+
+    Python floats count as the default dtype, ints as int64, bools as bool, NumPy scalars,
+    arrays and Tensors as their own dtype.  None for an empty sequence or unknown elements.
+    The nesting is walked one level at a time, each level flattened with ``chain`` and its
+    element types collected with ``set(map(type, ...))``, so that a long list of numbers costs
+    a fraction of NumPy's own conversion.
+    """
+    out = None
+    level = data
+    while level:
+        types = set(map(type, level))
+        for t in types:
+            if t is list or t is tuple:
+                continue
+            if t is np.ndarray or t is Tensor:
+                dts = {d.dtype for d in level if type(d) is t}
+            else:
+                d = _scalar_dtype(t)
+                if d is None:
+                    return None
+                dts = (d,)
+            for d in dts:
+                out = d if out is None else _promote(out, d)
+        if list not in types and tuple not in types:
+            break
+        if len(types - {list, tuple}) == 0:
+            level = list(chain.from_iterable(level))
+        else:
+            level = list(chain.from_iterable(d for d in level if type(d) is list or type(d) is tuple))
+    return out
+
+
 def _infer(data: Any) -> np.ndarray:
-    """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool."""
+    """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool;
+    NumPy scalars and arrays keep their dtype, also inside lists (promoted as PyTorch does)."""
     if isinstance(data, Tensor):
         return data.data.copy()
     if isinstance(data, np.ndarray):
         return data.copy()
-    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-        data = [d.data if isinstance(d, Tensor) else d for d in data]
-    arr = np.array(data)
-    if arr.dtype == np.float64:
-        arr = arr.astype(get_default_dtype())
-    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.generic):
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "biuf":
+    if isinstance(data, np.generic):
+        arr = np.array(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
+    elif isinstance(data, (list, tuple)):
+        want = _sequence_dtype(data)
+        if Tensor in set(map(type, data)):
+            data = [d.data if isinstance(d, Tensor) else d for d in data]
+        arr = np.array(data)
+        if want is None:  # empty, or elements NumPy will judge: as for plain Python numbers
+            want = get_default_dtype() if arr.dtype == np.float64 or arr.size == 0 else None
+        if want is not None and arr.dtype != want:
+            arr = arr.astype(want)
+    else:
+        arr = np.array(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(get_default_dtype())  # a Python float
+    if arr.dtype.kind not in "biuf":
         raise TypeError(f"tensor(): can't convert data of dtype {arr.dtype} to a tensor")
     return arr
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
+    check_device(device, "tensor()")
     arr = _infer(data) if dtype is None else np.array(
         data.data if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
     )
@@ -57,6 +135,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array of the right dtype."""
+    check_device(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
@@ -72,44 +151,64 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "zeros()")
     return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "ones()")
     return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "empty()")
     return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "full()")
     if dtype is None:
-        default = np.bool_ if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else None
+        # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
+        # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
+        if isinstance(fill_value, bool):
+            default = np.bool_
+        elif isinstance(fill_value, (int, np.integer)):
+            default = np.int64
+        else:
+            default = None
         dt = _dtype(None, default)
     else:
         dt = _dtype(dtype)
     return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "zeros_like()")
     return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "ones_like()")
     return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "empty_like()")
     return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    check_device(device, "full_like()")
     return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
+    check_device(device, "arange()")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -120,15 +219,22 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requir
     return _make(np.arange(start, end, step).astype(dt), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    check_device(device, "linspace()")
     return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad)
 
 
-def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None) -> Tensor:
+def logspace(
+    start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None
+) -> Tensor:
+    check_device(device, "logspace()")
     return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    check_device(device, "eye()")
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
@@ -138,18 +244,27 @@ def _gen(generator: Any) -> np.random.Generator:
     return getattr(generator, "rng", generator)
 
 
-def rand(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Uniform samples on [0, 1)."""
+    check_device(device, "rand()")
     return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Standard normal samples."""
+    check_device(device, "randn()")
     return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad)
 
 
-def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None) -> Tensor:
+def randint(
+    low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None
+) -> Tensor:
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    check_device(device, "randint()")
     if size is None:
         low, high, size = 0, low, high
     if high is None:
@@ -158,19 +273,25 @@ def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None, gen
     return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False)
 
 
-def randperm(n: int, dtype: Any = None, generator: Any = None) -> Tensor:
+def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "randperm()")
     return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False)
 
 
-def rand_like(input: Tensor, dtype: Any = None) -> Tensor:
+def rand_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "rand_like()")
     return rand(*input.shape, dtype=dtype or input.dtype)
 
 
-def randn_like(input: Tensor, dtype: Any = None) -> Tensor:
+def randn_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+    check_device(device, "randn_like()")
     return randn(*input.shape, dtype=dtype or input.dtype)
 
 
-def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None) -> Tensor:
+def normal(
+    mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None
+) -> Tensor:
+    check_device(device, "normal()")
     return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False)
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend import to_numpy_dtype
+from chainrule.backend.device import CPU, check_device, device
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
@@ -119,20 +120,121 @@ def _logical(fn):
     return method
 
 
-def _to(self, *args: Any, **kwargs: Any) -> Tensor:
-    """Convert dtype (``x.to(cr.float64)``); device arguments are accepted and ignored ('cpu')."""
-    dtype = kwargs.get("dtype")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif not (isinstance(a, str) and a in ("cpu", "cuda")) and a is not None:
-            dtype = a
-    if dtype is None:
-        return self
-    dt = to_numpy_dtype(dtype)
+def _as_dtype(a: Any, where: str) -> np.dtype:
+    try:
+        return to_numpy_dtype(a)
+    except TypeError as e:
+        raise TypeError(f"{where}: expected a dtype, got {a!r} ({e})") from None
+
+
+def _is_device_like(a: Any) -> bool:
+    """A device, a device string, or an integer (an accelerator index) -- never a dtype.
+
+    Strings name a device unless they are one of chainrule's dtype names ('float64', 'long'...;
+    no dtype name is also a device type), so 'cuda:0', 'mps' and typos like 'cdua' are parsed
+    as devices, the typo raising PyTorch's "Expected one of cpu, cuda, ..." RuntimeError.
+    """
+    if isinstance(a, (device, int)) and not isinstance(a, (bool, np.integer)):
+        return True
+    if isinstance(a, str):
+        try:
+            to_numpy_dtype(a)
+        except TypeError:
+            return True
+    return False
+
+
+def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
+    """The arguments of ``Tensor.to`` / ``Module.to`` -> (device, dtype, non_blocking, copy).
+
+    PyTorch's three forms: ``to(dtype, non_blocking=False, copy=False)``,
+    ``to(device=None, dtype=None, non_blocking=False, copy=False)`` and
+    ``to(other, non_blocking=False, copy=False)`` (other's dtype; its device is the CPU).
+    ``memory_format`` is accepted and ignored (NumPy arrays here are always contiguous).
+    Anything else raises TypeError naming ``where``.
+    """
+    dev = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    flags = [kwargs.pop("non_blocking", None), kwargs.pop("copy", None)]
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(
+            f"{where}: unexpected keyword argument(s) {sorted(kwargs)}; "
+            "expected device, dtype, non_blocking, copy, memory_format"
+        )
+    rest = list(args)
+    if rest:
+        first = rest[0]
+        if isinstance(first, Tensor):
+            dtype, dev = first.dtype, first.device
+            rest.pop(0)
+        elif first is None or _is_device_like(first):
+            dev = first if first is not None else dev
+            rest.pop(0)
+            if rest and (rest[0] is None or not isinstance(rest[0], (bool, np.bool_))):
+                dtype = rest.pop(0)  # to(device, dtype, ...)
+        else:
+            dtype = first
+            rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(a, (bool, np.bool_)) for a in rest):
+        got = ", ".join(f"dtype {a}" if isinstance(a, np.dtype) else type(a).__name__ for a in args)
+        raise TypeError(
+            f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
+            "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
+            "to(tensor, non_blocking=False, copy=False)"
+        )
+    for i, a in enumerate(rest):
+        if flags[i] is not None:
+            raise TypeError(f"{where}: got {('non_blocking', 'copy')[i]} both by position and by keyword")
+        flags[i] = a
+    return dev, dtype, bool(flags[0]), bool(flags[1])
+
+
+def _cast(self: Tensor, dt: np.dtype) -> Tensor:
+    """self converted to dtype ``dt`` (self itself when it has that dtype already)."""
+    dt = np.dtype(dt)
     if dt == self.data.dtype:
         return self
     return apply1(Cast(dt), self)
+
+
+def _to(self, *args: Any, **kwargs: Any) -> Tensor:
+    """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch.
+
+    Devices other than the CPU raise (``check_device``); ``copy=True`` always returns a new
+    (differentiable) tensor; otherwise self is returned when nothing changes.
+    """
+    if not kwargs and len(args) == 1:  # the common x.to(cr.float64) and x.to('cpu'): skip the parsing
+        a = args[0]
+        if isinstance(a, np.dtype):
+            return _cast(self, a)
+        if a is CPU or (type(a) is str and a == "cpu"):
+            return self
+    dev, dtype, _, copy = parse_to_args("to()", args, kwargs)
+    check_device(dev, "to()")
+    dt = self.data.dtype if dtype is None else _as_dtype(dtype, "to()")
+    if dt != self.data.dtype:
+        return apply1(Cast(dt), self)
+    return _clone(self) if copy else self
+
+
+def _cuda(self, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+    """Always raises: there is no CUDA back end (``check_device`` explains)."""
+    refuse_cuda(device, "cuda()")
+    return self
+
+
+def refuse_cuda(dev: Any, where: str) -> None:
+    """``.cuda(dev)`` on a tensor or a module: refuse, naming the CUDA device that was asked for."""
+    if dev is None or (isinstance(dev, (str, device)) and device(dev).type == "cpu"):
+        dev = "cuda"
+    elif isinstance(dev, int) and not isinstance(dev, bool):
+        dev = f"cuda:{dev}"  # .cuda(1) means the second CUDA device
+    check_device(dev, where)
+
+
+def _cpu(self, memory_format: Any = None) -> Tensor:
+    return self
 
 
 class Cast(ew._Elementwise):
@@ -254,13 +356,26 @@ def _normal_(self, mean=0.0, std=1.0, generator=None):
 def _type(self, dtype=None):
     if dtype is None:
         return str(self.dtype)
-    return _to(self, dtype)
+    return _cast(self, _as_dtype(dtype, "type()"))
 
 
-def _new_tensor(self, data, dtype=None, requires_grad=False):
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     from chainrule.ops.creation import tensor
 
+    check_device(device, "new_tensor()")
     return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _new_filled(fill: Any, where: str):
+    """``new_zeros`` / ``new_ones``: ``size`` in self's dtype unless ``dtype`` is given."""
+
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        check_device(device, where)
+        dt = self.dtype if dtype is None else _as_dtype(dtype, where)
+        t = Tensor._wrap(np.full(shape._shape_arg(size), fill, dtype=dt))
+        return t.requires_grad_(True) if requires_grad else t
+
+    return method
 
 
 def _max(self, dim=None, keepdim=False):
@@ -406,18 +521,18 @@ _BINDINGS = {
     # dtype / copies
     "to": _to,
     "type": _type,
-    "float": lambda self: _to(self, get_default_dtype() if get_default_dtype() == np.float32 else np.float32),
-    "double": lambda self: _to(self, np.float64),
-    "half": lambda self: _to(self, np.float16),
-    "long": lambda self: _to(self, np.int64),
-    "int": lambda self: _to(self, np.int32),
-    "bool": lambda self: _to(self, np.bool_),
-    "cpu": lambda self: self,
-    "cuda": lambda self, *a, **k: self,
+    "float": lambda self: _cast(self, np.float32),
+    "double": lambda self: _cast(self, np.float64),
+    "half": lambda self: _cast(self, np.float16),
+    "long": lambda self: _cast(self, np.int64),
+    "int": lambda self: _cast(self, np.int32),
+    "bool": lambda self: _cast(self, np.bool_),
+    "cpu": _cpu,
+    "cuda": _cuda,
     "clone": _clone,
     "new_tensor": _new_tensor,
-    "new_zeros": lambda self, *size: Tensor._wrap(np.zeros(shape._shape_arg(size), dtype=self.dtype)),
-    "new_ones": lambda self, *size: Tensor._wrap(np.ones(shape._shape_arg(size), dtype=self.dtype)),
+    "new_zeros": _new_filled(0, "new_zeros()"),
+    "new_ones": _new_filled(1, "new_ones()"),
     # in place
     "add_": _inplace(ew.add),
     "sub_": _inplace(ew.sub),

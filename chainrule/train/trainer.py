@@ -33,6 +33,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator
+from chainrule.backend.device import check_device
 from chainrule.train.callbacks import Callback
 from chainrule.train.metrics import Metric, default_metrics, make_metric
 from chainrule.utils.data.sampler import rng_state, set_rng_state
@@ -131,7 +132,7 @@ class Trainer:
             (accuracy for cross-entropy/BCE/NLL, mse and r2 for MSE/L1/Huber).
         callbacks: ``Callback`` objects (EarlyStopping, ModelCheckpoint, diagnostics...).
         grad_clip: clip the global gradient norm to this value before each step.
-        device: accepted for PyTorch compatibility and ignored (NumPy runs on the CPU).
+        device: 'cpu' (or None); any other device raises, since NumPy runs on the CPU only.
         verbose: 0 quiet, 1 a tqdm progress bar per epoch, 2 one line per epoch.
 
     Targets: a float target with as many elements as the output but another shape
@@ -151,6 +152,7 @@ class Trainer:
         device: Any = None,
         verbose: int = 1,
     ) -> None:
+        check_device(device, "Trainer")
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer

@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.dtype_check import DtypeError
 from chainrule.backend.pool import POOL
 from chainrule.ops.window import Im2Col, _linear, fold_nd, out_size, unfold_nd
 
@@ -282,8 +283,8 @@ def conv_nd(
                 f"dilated kernel {tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))}"
             )
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
-        raise TypeError(f"{name}: input, weight and bias must have the same dtype, got {x.dtype}, "
-                        f"{weight.dtype}{'' if bias is None else ', ' + str(bias.dtype)}")
+        raise DtypeError(f"{name}: input, weight and bias must have the same dtype, got input {x.dtype}, "
+                         f"weight {weight.dtype}{'' if bias is None else ', bias ' + str(bias.dtype)}")
     op = Conv(Im2Col(kernel, stride, dilation, pads, tuple(x.shape[2:])), groups)
     y = apply(op, x, weight) if bias is None else apply(op, x, weight, bias)
     return y.squeeze(0) if unbatched else y

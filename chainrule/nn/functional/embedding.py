@@ -17,6 +17,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.dtype_check import DtypeError
 from chainrule.backend.pool import POOL
 from chainrule.backend.scatter import scatter_add_rows
 from chainrule.ops.window import _linear
@@ -95,8 +96,10 @@ class EmbeddingScatter(_Rows):
 def check_indices(input: Any, num: int, name: str) -> np.ndarray:
     """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch)."""
     idx = input.data if isinstance(input, Tensor) else np.asarray(input)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer index tensor (Long or Int), got dtype {idx.dtype}")
+    if idx.dtype != np.int64 and idx.dtype != np.int32:
+        # PyTorch takes Long or Int indices only (not uint8, which once meant a mask, nor int16)
+        raise DtypeError(f"{name}: expected an integer index tensor of dtype int64 or int32 (Long or Int), "
+                         f"got dtype {idx.dtype}")
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= num:

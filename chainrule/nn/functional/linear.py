@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply2
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.dtype_check import DtypeError, mismatch_message
 from chainrule.backend.pool import POOL
 from chainrule.ops import shape
 
@@ -101,12 +102,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
         got = _fmt(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
         raise ValueError(f"{_layer}: expected bias of shape ({out_f},), got {got}")
     dt = weight.data.dtype
+    # integer or bool input is refused too, as PyTorch ("mat1 and mat2 must have the same dtype"):
+    # converting it silently would hide a data pipeline that forgot its .float()
     if input.data.dtype != dt:
-        if input.data.dtype.kind == "f":
-            raise TypeError(f"{_layer}: input dtype {input.dtype} does not match the weight's {weight.dtype}")
-        input = input.to(dt)  # integer / bool data: converted, as a convenience
+        raise DtypeError(mismatch_message(_layer, "input", input.data.dtype, dt))
     if bias is not None and bias.data.dtype != dt:
-        raise TypeError(f"{_layer}: bias dtype {bias.dtype} does not match the weight's {weight.dtype}")
+        raise DtypeError(mismatch_message(_layer, "bias", bias.data.dtype, dt))
     lead = tuple(input.shape[:-1])
     x2 = input if input.ndim == 2 else shape.reshape(input, (int(np.prod(lead, dtype=np.int64)), in_f))
     y = apply2(LINEAR, x2, weight) if bias is None else apply(LINEAR, x2, weight, bias)
@@ -123,6 +124,9 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     if weight.ndim != 3:
         raise ValueError(f"bilinear: expected weight (out, in1, in2), got {_fmt(weight.shape)}")
     out_f, in1, in2 = weight.shape
+    for what, t in (("input1", input1), ("input2", input2), ("bias", bias)):
+        if t is not None and t.data.dtype != weight.data.dtype:
+            raise DtypeError(mismatch_message("bilinear", what, t.data.dtype, weight.data.dtype))
     if input1.shape[-1] != in1 or input2.shape[-1] != in2 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
         raise ValueError(
             f"bilinear: expected inputs (*, {in1}) and (*, {in2}) with the same leading shape, "

@@ -27,6 +27,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.dtype_check import DtypeError, DtypeNotImplementedError, mismatch_message
 from chainrule.ops.window import empty_like_layout
 
 
@@ -137,6 +138,44 @@ class BatchNormTrain(Primitive):
         return dxhat * m.reshape(w, shape) + xhat * m.reshape(dw, shape) + m.reshape(db, shape)
 
 
+def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool) -> tuple:
+    """Check the dtypes of a normalisation's input and its ``params`` ((name, tensor or None)...).
+
+    As PyTorch on the CPU: integer or bool input is refused (DtypeNotImplementedError, there is
+    no integer kernel) and every parameter must have the input's dtype (DtypeError), except
+    that float16 input may use float32 parameters ("mixed dtype": computed and returned in
+    float16).  ``kind_first`` gives PyTorch's order of the two checks (batch_norm checks the
+    input's kind first, layer_norm the parameters first), which decides the exception type
+    of integer input with parameters.  Returns the params converted to float16 where mixed.
+    """
+    dt = input.data.dtype
+
+    def kind() -> None:
+        if dt.kind != "f":
+            raise DtypeNotImplementedError(
+                f"{where}: not implemented for input dtype {dt}; normalisation needs floating "
+                f"input: convert it with input.to(float32)"
+            )
+
+    if kind_first:
+        kind()
+    out = []
+    for name, t in params:
+        if t is not None and t.data.dtype != dt:
+            if dt == np.float16 and t.data.dtype == np.float32:
+                t = t.to(dt)  # differentiable: the gradient is converted back to float32
+            else:
+                raise DtypeError(mismatch_message(where, "input", dt, t.data.dtype, f"the {name}'s"))
+        out.append(t)
+    if not kind_first:
+        kind()
+    return tuple(out)
+
+
+def _same(dt: np.dtype, t: Tensor | None) -> bool:
+    return t is None or t.data.dtype is dt
+
+
 def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
     if weight is not None:
         y = y * weight.reshape(shape)
@@ -154,6 +193,7 @@ def batch_norm(
     training: bool = False,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    _layer: str = "batch_norm",
 ) -> Tensor:
     """Batch normalisation of input (N, C) or (N, C, *spatial), per channel C.
 
@@ -173,6 +213,13 @@ def batch_norm(
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm: expected {name} of shape ({c},) for input {tuple(input.shape)}, "
                              f"got {tuple(t.shape)}")
+    dt = input.data.dtype
+    if not (dt.kind == "f" and _same(dt, running_mean) and _same(dt, running_var) and _same(dt, weight)
+            and _same(dt, bias)):  # the common case costs four comparisons; the rest is checked here
+        _, _, weight, bias = check_norm_dtypes(
+            _layer, input,
+            (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)), True,
+        )
     shape = (c,) + (1,) * (input.ndim - 2)
     axes = (0,) + tuple(range(2, input.ndim))
     if training or running_mean is None or running_var is None:
@@ -210,6 +257,7 @@ def layer_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     eps: float = 1e-5,
+    _layer: str = "layer_norm",
 ) -> Tensor:
     """Layer normalisation over the trailing ``normalized_shape`` dims of each sample.
 
@@ -225,5 +273,8 @@ def layer_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != shape:
             raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {tuple(t.shape)}")
+    dt = input.data.dtype
+    if not (dt.kind == "f" and _same(dt, weight) and _same(dt, bias)):
+        weight, bias = check_norm_dtypes(_layer, input, (("weight", weight), ("bias", bias)), False)
     axes = tuple(range(input.ndim - k, input.ndim))
     return _affine(apply1(Normalize(axes, eps), input), weight, bias, shape)

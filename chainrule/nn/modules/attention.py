@@ -12,6 +12,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional import attention as A
 from chainrule.nn.module import Module
@@ -97,6 +98,7 @@ class MultiheadAttention(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(
@@ -206,6 +208,7 @@ class AdditiveAttention(Module):
     """
 
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int, device: Any = None, dtype: Any = None) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         for what, v in (("query_dim", query_dim), ("key_dim", key_dim), ("hidden_dim", hidden_dim)):
             if not isinstance(v, (int, np.integer)) or v <= 0:

@@ -23,6 +23,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -50,6 +51,7 @@ class _ConvNd(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         d, name = self._d, self._layer
         if groups < 1 or in_channels % groups or out_channels % groups:

@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn.functional.embedding import check_indices, embedding, normalize_padding_idx
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -41,6 +42,7 @@ class Embedding(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         if scale_grad_by_freq or sparse:
             raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are not supported")

@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn import init
 from chainrule.nn.functional.activation import maxout
 from chainrule.nn.functional.linear import bilinear, linear
@@ -42,6 +43,7 @@ class Linear(Module):
     def __init__(
         self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         if int(in_features) < 0 or int(out_features) < 0:
             raise ValueError(f"Linear: sizes must be non-negative, got in_features={in_features}, "
@@ -78,6 +80,7 @@ class Bilinear(Module):
         self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
         device: Any = None, dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         self.in1_features = int(in1_features)
         self.in2_features = int(in2_features)
@@ -112,6 +115,7 @@ class MaxoutLinear(Module):
 
     def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         if int(pieces) < 1:
             raise ValueError(f"MaxoutLinear: pieces must be a positive int, got {pieces}")

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
 from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -48,6 +49,7 @@ class _BatchNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         self.num_features = int(num_features)
         self.eps = eps
@@ -109,6 +111,7 @@ class _BatchNorm(Module):
             use_batch,
             factor,
             self.eps,
+            self._layer,
         )
 
     def extra_repr(self) -> str:
@@ -148,6 +151,7 @@ class LayerNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape = tuple(int(s) for s in shape)
@@ -175,7 +179,7 @@ class LayerNorm(Module):
         if input.ndim < k or tuple(input.shape[input.ndim - k:]) != self.normalized_shape:
             raise ValueError(f"LayerNorm: expected input with shape (*, {', '.join(map(str, self.normalized_shape))}),"
                              f" got {tuple(input.shape)}")
-        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, "LayerNorm")
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

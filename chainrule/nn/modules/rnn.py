@@ -28,6 +28,8 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
+from chainrule.backend.dtype_check import DtypeError, check_same_dtype, mismatch_message
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional import recurrent as R
 from chainrule.nn.module import Module
@@ -72,6 +74,7 @@ class RNNBase(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         name = type(self).__name__
         _check_sizes(name, input_size, hidden_size)
@@ -160,6 +163,10 @@ class RNNBase(Module):
                 f"{name}: input.size(-1) must be equal to input_size: expected {self.input_size}, "
                 f"got shape {tuple(input.shape)}"
             )
+        w = getattr(self, self._flat_weights_names[0])  # weight_ih_l0: the dtype the layer computes in
+        if input.data.dtype != w.data.dtype:
+            # a ValueError here, as PyTorch's RNN modules raise (the cells raise RuntimeError)
+            raise ValueError(mismatch_message(name, "input", input.data.dtype, w.data.dtype, "the weight dtype"))
         batched = input.ndim == 3
         n_states = 2 if self.mode == "LSTM" else 1
         D = 2 if self.bidirectional else 1
@@ -170,6 +177,9 @@ class RNNBase(Module):
             if self.mode != "LSTM" and not isinstance(hx, Tensor):
                 raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
             states = list(hx) if self.mode == "LSTM" else [hx]
+            for what, s in zip(("h_0", "c_0"), states):
+                if isinstance(s, Tensor) and s.data.dtype != w.data.dtype:
+                    raise DtypeError(mismatch_message(name, what, s.data.dtype, w.data.dtype))
         if not batched:
             input = sh.unsqueeze(input, 0 if self.batch_first else 1)
         N = input.shape[0] if self.batch_first else input.shape[1]
@@ -264,6 +274,7 @@ class RNNCellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, device: Any = None,
                  dtype: Any = None) -> None:
+        check_device(device, type(self).__name__)
         super().__init__()
         _check_sizes(type(self).__name__, input_size, hidden_size)
         self.input_size = int(input_size)
@@ -298,6 +309,16 @@ class RNNCellBase(Module):
             raise ValueError(
                 f"{name}: expected input of shape (N, {self.input_size}) or ({self.input_size},), got {got}"
             )
+        if input.data.dtype is not self.weight_ih.data.dtype:
+            check_same_dtype(name, input, self.weight_ih)  # RuntimeError as PyTorch's "mat1 and mat2 ..."
+
+    def _check_states(self, states: tuple) -> None:
+        dt = self.weight_hh.data.dtype
+        for s in states:
+            if isinstance(s, Tensor) and s.data.dtype is not dt:
+                for what, s in zip(("h", "c"), states):  # name the state in the error
+                    if isinstance(s, Tensor):
+                        check_same_dtype(type(self).__name__, s, self.weight_hh, what)
 
     def _zeros(self, input: Tensor) -> Tensor:
         return Tensor._wrap(np.zeros(input.shape[:-1] + (self.hidden_size,), dtype=input.dtype))
@@ -323,6 +344,7 @@ class RNNCell(RNNCellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         self._check_input(input)
         h = self._zeros(input) if hx is None else hx
+        self._check_states((h,))
         fn = R.rnn_tanh_cell if self.nonlinearity == "tanh" else R.rnn_relu_cell
         return fn(input, h, *self._weights())
 
@@ -343,6 +365,8 @@ class LSTMCell(RNNCellBase):
         if hx is None:
             z = self._zeros(input)
             hx = (z, z)
+        elif isinstance(hx, (tuple, list)):
+            self._check_states(tuple(hx))
         return R.lstm_cell(input, hx, *self._weights())
 
 
@@ -359,4 +383,5 @@ class GRUCell(RNNCellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         self._check_input(input)
         h = self._zeros(input) if hx is None else hx
+        self._check_states((h,))
         return R.gru_cell(input, h, *self._weights())

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import default_generator
+from chainrule.backend.device import check_device
 
 
 class Generator:
@@ -27,6 +28,7 @@ class Generator:
     """
 
     def __init__(self, device: Any = None) -> None:
+        check_device(device, "Generator")
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self.rng = np.random.default_rng(self._seed)
 

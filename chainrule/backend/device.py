@@ -1,0 +1,173 @@
+"""Devices: ``chainrule.device`` (parsed like ``torch.device``) and the one check that refuses
+every device but the CPU.
+
+chainrule computes with NumPy, on the CPU only.  PyTorch code names devices everywhere
+(``x.to('cuda')``, ``zeros(3, device=dev)``, ``model.cuda()``); chainrule accepts all of those
+forms, does nothing for ``'cpu'``, and raises :class:`DeviceUnavailableError` for any other
+device, never ignoring it: a program that asked for a GPU must not silently run somewhere else.
+
+PyTorch on a CPU-only build raises ``AssertionError: Torch not compiled with CUDA enabled`` for
+CUDA (and XPU), ``RuntimeError`` for MPS tensors (``NotImplementedError``, a RuntimeError, from
+factories) and ``RuntimeError`` for an integer device.  ``DeviceUnavailableError`` is an
+AssertionError *and* a NotImplementedError (hence a RuntimeError), so that an ``except`` written
+for any of PyTorch's types catches it, and so does chainrule's own earlier RuntimeError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# the device types torch.device knows, in the order its error message lists them
+DEVICE_TYPES = (
+    "cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia",
+    "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
+)
+_TYPES = frozenset(DEVICE_TYPES)
+_NAMES = {"cuda": "CUDA", "xpu": "XPU", "mps": "MPS", "hip": "HIP (ROCm)", "meta": "meta"}
+
+
+class DeviceUnavailableError(AssertionError, NotImplementedError):
+    """A device other than the CPU was asked for (chainrule has only a NumPy CPU back end).
+
+    An AssertionError as PyTorch's "Torch not compiled with CUDA enabled", and a
+    NotImplementedError (so a RuntimeError) as PyTorch's errors for MPS and integer devices.
+    """
+
+
+class device:  # noqa: N801  (the PyTorch name)
+    """A device: ``type`` ('cpu', 'cuda', 'mps'...) and an optional ``index``.
+
+    ``device('cuda:1')``, ``device('cuda', 1)``, ``device(type='cuda', index=1)`` and
+    ``device(other_device)`` as ``torch.device``; invalid strings raise RuntimeError with
+    PyTorch's message.  Devices are immutable and hashable; ``str`` gives 'cuda:1', ``repr``
+    gives "device(type='cuda', index=1)".  Only 'cpu' devices can hold chainrule tensors.
+
+    Unlike ``torch.device``, a device also equals its string (``device('cpu') == 'cpu'``):
+    ``Tensor.device`` used to be the string 'cpu', and code comparing it with 'cpu' keeps working.
+    """
+
+    __slots__ = ("_type", "_index")
+
+    def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002  (the PyTorch name)
+        if isinstance(type, device):
+            if index is not None:
+                raise RuntimeError(f"device(): the device {type} already has its index; got index={index}")
+            t, i = type._type, type._index
+        elif isinstance(type, str):
+            t, i = _parse(type)
+            if index is not None:
+                if i is not None:
+                    raise RuntimeError(
+                        f"type (string) must not include an index because index was passed explicitly: {type}"
+                    )
+                if isinstance(index, bool) or not isinstance(index, int):
+                    raise TypeError(f"device(): index must be an int, got {index.__class__.__name__}")
+                if index < 0:
+                    raise RuntimeError(f"Device index must not be negative, got {index}")
+                i = int(index)
+        elif isinstance(type, int) and not isinstance(type, bool):
+            # torch reads a bare integer as the accelerator with that index; there is none here
+            raise DeviceUnavailableError(
+                f"device({type}): an integer device means accelerator {type}, and chainrule has none "
+                "(Cannot access accelerator device when none is available); use 'cpu'"
+            )
+        else:
+            raise TypeError(
+                f"device(): expected a device string such as 'cpu' or 'cuda:0', or a device, "
+                f"got {type.__class__.__name__}"
+            )
+        object.__setattr__(self, "_type", t)
+        object.__setattr__(self, "_index", i)
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def index(self) -> int | None:
+        return self._index
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"device is immutable: can't set {name!r}")
+
+    def __str__(self) -> str:
+        return self._type if self._index is None else f"{self._type}:{self._index}"
+
+    def __repr__(self) -> str:
+        if self._index is None:
+            return f"device(type='{self._type}')"
+        return f"device(type='{self._type}', index={self._index})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, device):
+            return self._type == other._type and self._index == other._index
+        if isinstance(other, str):
+            return str(self) == other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(str(self))  # equal to its string's hash, since it compares equal to it
+
+    def __reduce__(self) -> tuple:
+        return (device, (str(self),))
+
+
+def _parse(s: str) -> tuple:
+    """'cuda:1' -> ('cuda', 1); raises RuntimeError with PyTorch's messages."""
+    t, sep, idx = s.partition(":")
+    if t not in _TYPES:
+        if t.strip() in _TYPES or not t:
+            raise RuntimeError(f"Invalid device string: {s!r}")
+        raise RuntimeError(
+            f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of device string: {s}"
+        )
+    if not sep:
+        return t, None
+    # a decimal index without sign, spaces or leading zeros, as PyTorch's parser
+    if not (idx.isdigit() and idx.isascii()) or (len(idx) > 1 and idx[0] == "0"):
+        raise RuntimeError(f"Invalid device string: {s!r}")
+    return t, int(idx)
+
+
+CPU = device("cpu")
+
+
+def as_device(dev: Any, where: str) -> device:
+    """``dev`` (a string, a device or an int) as a device; TypeError naming ``where`` otherwise."""
+    if isinstance(dev, device):
+        return dev
+    if isinstance(dev, str) or (isinstance(dev, int) and not isinstance(dev, bool)):
+        return device(dev)
+    raise TypeError(
+        f"{where}: argument 'device' must be a device or a string such as 'cpu', "
+        f"not {dev.__class__.__name__} ({dev!r})"
+    )
+
+
+def check_device(dev: Any, where: str) -> None:
+    """Accept ``None`` and any CPU device; raise :class:`DeviceUnavailableError` for any other.
+
+    ``where`` names the caller in the message ('zeros()', 'to()', 'Linear'...).  This is the one
+    place that decides which devices chainrule can use.
+    """
+    if dev is None or dev is CPU or dev == "cpu":
+        return
+    try:
+        d = as_device(dev, where)
+    except DeviceUnavailableError as e:
+        raise DeviceUnavailableError(f"{where}: {e}") from None
+    if d.type == "cpu":
+        return
+    name = _NAMES.get(d.type, d.type)
+    if d.type in ("cuda", "xpu"):
+        torch_says = f"Torch not compiled with {name} enabled"
+    else:
+        torch_says = f"PyTorch is not linked with support for {d.type} devices"
+    raise DeviceUnavailableError(
+        f"{where}: chainrule has no {name} back end ({torch_says}); it computes with NumPy on "
+        f"the CPU only, so device {str(d)!r} cannot be used: use device='cpu' or leave device out"
+    )
