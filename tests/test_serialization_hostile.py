@@ -421,7 +421,7 @@ def scratch(tmp_path_factory):
     return tmp_path_factory.mktemp("hostile") / "f.safetensors"
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
