@@ -61,17 +61,20 @@ _SCALARS = (bool, int, float, str, type(None))
 # dtypes a safetensors file can hold (the safetensors.numpy mapping, without complex64)
 _DTYPES = {"bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
            "float16", "float32", "float64"}
+_NP_DTYPES = frozenset(np.dtype(n) for n in _DTYPES)  # (a set lookup: dtype.name is slow Python code)
 # their names in a safetensors header, with their sizes in bytes
 _ST_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "U32": 4, "I32": 4, "U64": 8, "I64": 8,
               "F16": 2, "F32": 4, "F64": 8}
 # nested containers (lists, tuples, dicts) save writes and load reads: a real state is < 10 deep
 MAX_DEPTH = 64
-# deepest JSON a valid file holds: a container costs at most 3 JSON levels ({"__items__": [[k, v]]}),
-# a leaf 1 ({"__tensor__": ...}); the safetensors header itself is 3 deep ({name: {"shape": [...]}})
+# deepest skeleton JSON a valid file holds: a container costs at most 3 JSON levels
+# ({"__items__": [[k, v]]}), a leaf 1 ({"__tensor__": ...})
 _MAX_JSON_DEPTH = 3 * MAX_DEPTH + 1
-_MAX_HEADER_DEPTH = 3
+# the skeleton's tags, each with the other keys its dict may hold
 _TAGS = {"__tensor__": {"ndarray", "requires_grad"}, "__scalar__": {"dtype"}, "__tuple__": set(),
          "__items__": {"odict"}}
+_TAG_NAMES = frozenset(_TAGS)
+_NESTED = f"nested deeper than {MAX_DEPTH} containers (the limit save keeps to)"
 
 
 class CheckpointError(ValueError):
@@ -123,7 +126,7 @@ def pack(obj: Any) -> dict:
         if id(x) in seen:
             return seen[id(x)]
         a = _contiguous(a)
-        if a.dtype.name not in _DTYPES:
+        if a.dtype not in _NP_DTYPES:
             raise TypeError(f"save: can't store an array of dtype {a.dtype} at {_where(keys)} "
                             f"(safetensors holds bool, integer and float16/32/64 arrays)")
         name = name_for(keys)
@@ -202,10 +205,6 @@ def _unpack(packed: dict, source: str) -> Any:
     def fail(keys: tuple, why: str) -> NoReturn:
         raise CheckpointError(f"{source}: {_where(keys)}: {why}")
 
-    def container(keys: tuple) -> None:
-        if len(keys) >= MAX_DEPTH:
-            fail(keys, f"nested deeper than {MAX_DEPTH} containers (the limit save keeps to)")
-
     def tensor(x: dict, keys: tuple) -> Any:
         name, as_array, grad = x["__tensor__"], x.get("ndarray", False), x.get("requires_grad", False)
         if type(as_array) is not bool or type(grad) is not bool:
@@ -215,7 +214,7 @@ def _unpack(packed: dict, source: str) -> Any:
         if (name, as_array) not in made:
             t = tensors[name]
             arr = t.data if isinstance(t, Tensor) else np.asarray(t)
-            if arr.dtype.name not in _DTYPES:
+            if arr.dtype not in _NP_DTYPES:
                 fail(keys, f"tensor {name!r} has dtype {arr.dtype}, not one chainrule writes")
             if grad and arr.dtype.kind != "f":
                 fail(keys, f"tensor {name!r} of dtype {arr.dtype} can't require grad (save never writes that)")
@@ -226,36 +225,44 @@ def _unpack(packed: dict, source: str) -> Any:
 
     def key(x: Any, keys: tuple) -> Any:
         if isinstance(x, dict) and set(x) == {"__tuple__"} and isinstance(x["__tuple__"], list):
-            container(keys)
+            if len(keys) >= MAX_DEPTH:
+                fail(keys, _NESTED)
             return tuple(key(v, keys + (i,)) for i, v in enumerate(x["__tuple__"]))
         if not isinstance(x, (dict, list)):
             return x
         fail(keys, f"a dict key is a bool, int, float, str, None or a tuple of these, not {json.dumps(x)[:80]}")
 
     def dec(x: Any, keys: tuple) -> Any:
+        if isinstance(x, dict):
+            if _TAG_NAMES.isdisjoint(x):  # a plain dict (str keys; none starts with "__")
+                if any(k.startswith("__") for k in x):
+                    fail(keys, f"keys {sorted(x)} are not a structure save writes (an unknown tag)")
+                if len(keys) >= MAX_DEPTH:
+                    fail(keys, _NESTED)
+                return {k: dec(v, keys + (k,)) for k, v in x.items()}
+            tag, *others = _TAG_NAMES.intersection(x)
+            if others or (len(x) > 1 and not x.keys() - {tag} <= _TAGS[tag]):
+                fail(keys, f"keys {sorted(x)} are not a structure save writes")
+            if tag == "__tensor__":
+                return tensor(x, keys)
+            if tag == "__scalar__":
+                got = _scalar(x["__scalar__"], x.get("dtype"))
+                if isinstance(got, str):
+                    fail(keys, got)
+                return got
+            return tagged(tag, x, keys)
         if isinstance(x, list):
-            container(keys)
+            if len(keys) >= MAX_DEPTH:
+                fail(keys, _NESTED)
             return [dec(v, keys + (i,)) for i, v in enumerate(x)]
-        if not isinstance(x, dict):
-            return x  # (JSON gives only None, bool, int, float, str here)
-        tags = [k for k in x if k.startswith("__")]
-        if not tags:
-            container(keys)
-            return {k: dec(v, keys + (k,)) for k, v in x.items()}
-        tag = tags[0]
-        if len(tags) > 1 or tag not in _TAGS or not set(x) - {tag} <= _TAGS[tag]:
-            fail(keys, f"keys {sorted(x)} are not a structure save writes")
-        if tag == "__tensor__":
-            return tensor(x, keys)
-        if tag == "__scalar__":
-            got = _scalar(x["__scalar__"], x.get("dtype"))
-            if isinstance(got, str):
-                fail(keys, got)
-            return got
+        return x  # (JSON gives only None, bool, int, float, str here)
+
+    def tagged(tag: str, x: dict, keys: tuple) -> tuple | dict:
         body = x[tag]
         if not isinstance(body, list):
             fail(keys, f"{tag} holds a list, not {type(body).__name__}")
-        container(keys)
+        if len(keys) >= MAX_DEPTH:
+            fail(keys, _NESTED)
         if tag == "__tuple__":
             return tuple(dec(v, keys + (i,)) for i, v in enumerate(body))
         odict = x.get("odict", False)
@@ -285,24 +292,25 @@ def _json_depth(text: str) -> int:
     """How deeply ``[`` and ``{`` nest in JSON ``text``, not counting those inside string literals.
 
     Vectorised (NumPy, no recursion, a few bytes per character): a quote opens or closes a
-    string unless an odd number of backslashes runs up to it."""
+    string unless it follows a backslash that an odd number of backslashes in a row ends."""
     b = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    if b.size == 0:
-        return 0
-    index = np.int32 if b.size < 2**31 - 1 else np.int64
-    i = np.arange(1, b.size + 1, dtype=index)
-    run = np.where(b == ord("\\"), 0, i)
-    np.maximum.accumulate(run, out=run)
-    np.subtract(i, run, out=run)  # backslashes in a row ending here
-    del i
-    escaped = np.zeros(b.size, dtype=bool)
-    escaped[1:] = run[:-1] & 1
-    del run
-    in_string = np.cumsum((b == ord('"')) & ~escaped, dtype=index) & 1
-    step = ((b == ord("[")) | (b == ord("{"))).astype(np.int8)
-    step -= (b == ord("]")) | (b == ord("}"))
-    step[in_string.astype(bool)] = 0
-    return int(np.cumsum(step, dtype=index).max())
+    at = np.flatnonzero((b == ord('"')) | (b == ord("[")) | (b == ord("]")) | (b == ord("{")) | (b == ord("}")))
+    c = b[at]  # only the characters that matter, with their positions `at`
+    quote = c == ord('"')
+    slashes = np.flatnonzero(b == ord("\\"))
+    if slashes.size:
+        i = np.arange(slashes.size)
+        first = np.ones(slashes.size, dtype=bool)  # first backslash of a run
+        first[1:] = slashes[1:] != slashes[:-1] + 1
+        run = i - np.maximum.accumulate(np.where(first, i, 0))  # 0 for the first of a run, 1, 2, ...
+        escaped = np.zeros(b.size + 1, dtype=bool)
+        escaped[slashes[run % 2 == 0] + 1] = True  # the character after a backslash that is not itself escaped
+        quote &= ~escaped[at]
+    in_string = (np.cumsum(quote, dtype=np.int32 if c.size < 2**31 else np.int64) & 1).astype(bool)
+    step = ((c == ord("[")) | (c == ord("{"))).astype(np.int8)
+    step -= (c == ord("]")) | (c == ord("}"))
+    step[in_string] = 0
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
 
 
 def _parse_json(text: str, max_depth: int, what: str) -> Any:
@@ -374,7 +382,7 @@ def _write_atomically(path: str, blob: bytes) -> None:
     _remove_stale_temporaries(folder, base)
     tmp = os.path.join(folder, f".{base}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
+    try:  # (os.open outside: if it fails, the file at `tmp` is not ours to remove)
         with os.fdopen(fd, "wb") as out:
             if fcntl is not None:
                 fcntl.flock(out.fileno(), fcntl.LOCK_EX)
@@ -421,10 +429,11 @@ def _header(fh: BinaryIO, size: int, where: str) -> dict:
         raise CheckpointError(f"load: {where} is not a safetensors file, or is truncated (header length {n}, "
                               f"file size {size} bytes)")
     try:
-        text = fh.read(n).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CheckpointError(f"load: {where} is not a safetensors file (its header is not UTF-8: {e})") from None
-    header = _parse_json(text, _MAX_HEADER_DEPTH, f"load: {where} is not a safetensors file: its header")
+        header = json.loads(fh.read(n).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"load: {where} is not a safetensors file (its header is not JSON: {e})") from None
+    except RecursionError:  # (a valid header is 3 levels deep, so only a hostile one gets here)
+        raise CheckpointError(f"load: {where} is not a safetensors file (its header is nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"load: {where} is not a safetensors file (its header is not a JSON object)")
     for name, entry in header.items():
@@ -434,11 +443,12 @@ def _header(fh: BinaryIO, size: int, where: str) -> dict:
         if not isinstance(dtype, str) or dtype not in _ST_DTYPES:
             raise CheckpointError(f"load: {where}: tensor {name!r} has dtype {dtype!r}, not one chainrule "
                                   f"reads ({', '.join(sorted(_ST_DTYPES))})")
-        # safetensors checks that the shape's bytes are the bytes the file holds; NumPy also refuses a
-        # zero-size shape whose other dimensions overflow ([0, 2**62, 2**62]): say which tensor
+        # safetensors checks that a shape's bytes are the bytes the file holds, which bounds every
+        # shape but a zero-size one: NumPy refuses [0, 2**62, 2**62] ("array is too big"); say which
         shape = entry.get("shape")
-        if not isinstance(shape, list) or len(shape) > 64 or not all(type(d) is int and d >= 0 for d in shape) \
-                or math.prod(max(d, 1) for d in shape) * _ST_DTYPES[dtype] >= 2**63:
+        if isinstance(shape, list) and 0 in shape and (
+                len(shape) > 64 or not all(type(d) is int and d >= 0 for d in shape)
+                or math.prod(max(d, 1) for d in shape) * _ST_DTYPES[dtype] >= 2**63):
             raise CheckpointError(f"load: {where}: tensor {name!r} has shape {shape!r}, not one NumPy can hold")
     return header
 
