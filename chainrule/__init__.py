@@ -24,7 +24,7 @@ from chainrule.autograd import (
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
-from chainrule.serialization import load, save  # safetensors files, no pickle
+from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
 __version__ = "0.1.0"
@@ -49,6 +49,7 @@ def numel(input: Tensor) -> "int":
 
 
 __all__ = [
+    "CheckpointError",
     "Generator",
     "Tensor",
     "cuda",
