@@ -364,6 +364,7 @@ _BINDINGS = {
     # reductions
     "sum": reduction.sum,
     "mean": reduction.mean,
+    "prod": reduction.prod,
     "max": _max,
     "min": _min,
     "amax": reduction.amax,

@@ -34,10 +34,13 @@ Two losses are fused primitives, for numerical stability and speed:
   Q_ij = (1-ε) w_{t_i} [j = t_i] + (ε/C) w_j  and  a_i = Σ_j Q_ij,
   (ε = label_smoothing, w = class weights, all 1 by default, Q_i = 0 for an ignored row), so
   ∂ℓ_i/∂x_i = a_i softmax(x_i) - Q_i  (= softmax - onehot without weights and smoothing).
+  With every target ignored, 'mean' is 0/0 = NaN and the gradient 0, as PyTorch (the ignored
+  rows get 0, not 0 · (1/0)); a row of logits holding +inf or only -inf is NaN (PyTorch's softmax).
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -409,21 +412,36 @@ class CrossEntropyIndex(Primitive):
             e, s = self.cache
             return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
         xd = m.data(x)  # the shift is a constant: softmax does not depend on it
-        c = xd.max(axis=1, keepdims=True)
-        e = m.exp(x - m.const(np.where(np.isfinite(c), c, 0), x))
+        c = xd.max(axis=1, keepdims=True) if xd.size else np.zeros((xd.shape[0], 1), xd.dtype)
+        e = m.exp(x - m.const(c, x))  # any maximum, as shifted_exp (PyTorch's NaN rows)
         return e / m.sum(e, (1,), True)
+
+    @property
+    def _nothing_counts(self) -> bool:
+        """'mean' over a total weight of 0 (every target ignored, or weighted 0): the loss is 0/0."""
+        return self.reduction == "mean" and self.denom == 0
 
     def _scale(self, m, g, M):
         """g for each row: (M, 1) for 'none', a 0-d factor otherwise."""
         if self.reduction == "none":
             return m.reshape(g, (M, 1))
         if self.reduction == "mean":
+            if self.denom == 0:
+                # PyTorch's 0/0: an ignored row gets 0 (it is left out, not multiplied by 1/0); a
+                # counted row of weight 0 gets 0 · (1/0) = NaN
+                valid = np.ones((M, 1), bool) if self.valid is None else self.valid[:, None]
+                return m.where(valid, g / self.denom, m.zeros_like(g))
             return g / self.denom
         return g
 
     def vjp(self, m, need, g, y, x):
+        with np.errstate(divide="ignore", invalid="ignore") if self._nothing_counts else contextlib.nullcontext():
+            return self._vjp(m, g, x)
+
+    def _vjp(self, m, g, x):
         M, C = x.shape
-        p = self._softmax(m, x)
+        with np.errstate(invalid="ignore"):  # (rows of ±inf logits: inf - inf, PyTorch's NaN)
+            p = self._softmax(m, x)
         gs = self._scale(m, g, M)
         if not m.is_tensor:  # fast path: p is a fresh array, update it in place
             rows = np.arange(M)
@@ -440,11 +458,16 @@ class CrossEntropyIndex(Primitive):
     def jvp(self, m, dxs, y, x):
         M, C = x.shape
         a, q = self._q(M, C, x.dtype)
-        d = m.sum((self._softmax(m, x) * m.const(a, x) - m.const(q, x)) * dxs[0], (1,))
+        with np.errstate(invalid="ignore"):
+            p = self._softmax(m, x)
+        d = m.sum((p * m.const(a, x) - m.const(q, x)) * dxs[0], (1,))
         if self.reduction == "none":
             return d
         d = m.sum(d)
-        return d / self.denom if self.reduction == "mean" else d
+        if self.reduction != "mean":
+            return d
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0/0 where nothing counts, as the value)
+            return d / self.denom
 
 
 def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple:
@@ -596,8 +619,17 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: An
         return loss.reshape(tshape)
     if reduction == "sum":
         return loss.sum()
+    total_weight = wt.sum()
+    if total_weight == 0:
+        # PyTorch's 0/0 = NaN loss; an ignored row's gradient is 0 (it is left out), a counted row of
+        # weight 0 gets -w/Σw = 0/0 = NaN.  Computed without dividing a gradient by 0 (no warning).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef = wt / total_weight
+        if valid is not None:
+            coef = np.where(valid, coef, 0)
+        return (picked * Tensor._wrap(-coef.astype(dtype, copy=False))).sum() + float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return loss.sum() / Tensor._wrap(np.asarray(wt.sum(), dtype=dtype))
+        return loss.sum() / Tensor._wrap(np.asarray(total_weight, dtype=dtype))
 
 
 def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
