@@ -75,7 +75,7 @@ def _same(ours, ref, dtype, what=""):
     np.testing.assert_allclose(y, y_ref, **_tol(dtype), err_msg=f"{what}: value")
     assert (g is None) == (g_ref is None), what
     if g is not None:
-        assert g.shape == g_ref.shape, what
+        assert g.shape == g_ref.shape and g.dtype == g_ref.dtype, what
         np.testing.assert_allclose(g, g_ref, **_tol(dtype), err_msg=f"{what}: gradient")
     assert warns == warns_ref, f"{what}: warnings {warns} (PyTorch: {warns_ref})"
 

@@ -413,8 +413,9 @@ class CrossEntropyIndex(Primitive):
             return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
         xd = m.data(x)  # the shift is a constant: softmax does not depend on it
         c = xd.max(axis=1, keepdims=True) if xd.size else np.zeros((xd.shape[0], 1), xd.dtype)
-        e = m.exp(x - m.const(c, x))  # any maximum, as shifted_exp (PyTorch's NaN rows)
-        return e / m.sum(e, (1,), True)
+        with np.errstate(invalid="ignore"):  # any maximum, as shifted_exp: inf - inf is PyTorch's NaN row
+            e = m.exp(x - m.const(c, x))
+            return e / m.sum(e, (1,), True)
 
     @property
     def _nothing_counts(self) -> bool:
@@ -440,8 +441,7 @@ class CrossEntropyIndex(Primitive):
 
     def _vjp(self, m, g, x):
         M, C = x.shape
-        with np.errstate(invalid="ignore"):  # (rows of ±inf logits: inf - inf, PyTorch's NaN)
-            p = self._softmax(m, x)
+        p = self._softmax(m, x)
         gs = self._scale(m, g, M)
         if not m.is_tensor:  # fast path: p is a fresh array, update it in place
             rows = np.arange(M)
@@ -458,9 +458,7 @@ class CrossEntropyIndex(Primitive):
     def jvp(self, m, dxs, y, x):
         M, C = x.shape
         a, q = self._q(M, C, x.dtype)
-        with np.errstate(invalid="ignore"):
-            p = self._softmax(m, x)
-        d = m.sum((p * m.const(a, x) - m.const(q, x)) * dxs[0], (1,))
+        d = m.sum((self._softmax(m, x) * m.const(a, x) - m.const(q, x)) * dxs[0], (1,))
         if self.reduction == "none":
             return d
         d = m.sum(d)
