@@ -58,7 +58,7 @@ def _run(lib, fn, x_np, *, grad=True):
         if y.requires_grad:
             w = np.linspace(0.5, 1.5, y.numel()).reshape(tuple(y.shape)).astype(x_np.dtype)
             y.backward(lib.tensor(w))  # (not (y * w).sum(): inf + -inf would warn in the test's own sum)
-            g = x.grad.detach().numpy().copy()
+            g = None if x.grad is None else x.grad.detach().numpy().copy()  # (PyTorch's norm p=0: None)
     return ("ok", y.detach().numpy().copy(), g, {r.category for r in rec})
 
 
@@ -91,7 +91,7 @@ def _distinct(shape, dtype, seed=0):
 
 
 # ---------------------------------------------------------------- dim=()
-DIM_ALL_OPS = ("sum", "mean", "amax", "amin", "var", "std", "logsumexp")
+DIM_ALL_OPS = ("sum", "mean", "amax", "amin", "var", "std", "logsumexp", "norm")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -103,12 +103,13 @@ def test_empty_dim_tuple_reduces_every_dimension(name, keepdim, dtype):
     ours = _run(cr, lambda lib, t: getattr(t, name)(dim=(), keepdim=keepdim), x)
     # the oracle: every dimension named.  (PyTorch's own dim=() gives these values but an infinite
     # gradient for var/std, and raises for logsumexp without keepdim: bugs not copied.)
-    ref = _run(_torch(), lambda lib, t: getattr(lib, name)(t, dim=(0, 1, 2), keepdim=keepdim), x)
+    extra = dict(p=2) if name == "norm" else {}  # (PyTorch's Frobenius norm takes at most 2 dims)
+    ref = _run(_torch(), lambda lib, t: getattr(lib, name)(t, dim=(0, 1, 2), keepdim=keepdim, **extra), x)
     _same(ours, ref, dtype, f"{name}(dim=(), keepdim={keepdim})")
     assert ours[1].shape == ((1, 1, 1) if keepdim else ())
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "var", "std"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "var", "std", "norm"])
 def test_empty_dim_tuple_matches_pytorch_itself(name):
     x = _distinct((2, 3), np.float64)
     torch = _torch()
@@ -200,6 +201,56 @@ def test_max_of_an_empty_dimension_names_the_op_and_dim():
         x.argmin(-1)
     with pytest.raises(RuntimeError, match=r"min\(\): Expected reduction dim to be specified for input.numel\(\) == 0"):
         x.min()
+
+
+# ---------------------------------------------------------------- norm
+NORM_PS = (2, 1, 3, INF, -INF, 0, "fro")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", NORM_PS)
+def test_norm_as_pytorch(p, dtype):
+    """Values and gradients, also at a zero row (gradient 0) and with ties (±inf: shared)."""
+    x = np.array([[0.0, 0.0, 0.0], [3.0, -4.0, 1.0], [2.0, -2.0, 0.5], [1e-3, 0.0, -2e-3]], dtype)
+    for dim in (None, 1, 0, (0, 1), -1):
+        for keepdim in (False, True):
+            _both(lambda lib, t: lib.norm(t, p, dim, keepdim), x, f"norm p={p} dim={dim} keepdim={keepdim}")
+    _both(lambda lib, t: t.norm(p), x, f"Tensor.norm(p={p})")
+
+
+@pytest.mark.parametrize("p", [2, 1, INF, 0, "fro"])
+def test_norm_of_empty_tensors_as_pytorch(p):
+    for shape in [(0,), (3, 0), (0, 3)]:
+        x = np.zeros(shape, np.float64)
+        for dim in [None] + list(range(len(shape))):
+            _both(lambda lib, t: lib.norm(t, p, dim), x, f"norm p={p} {shape} dim={dim}")
+
+
+def test_norm_errors_as_pytorch():
+    torch = _torch()
+    for args in [(np.arange(3), "fro", None), (np.ones((2, 3, 4)), "fro", (0, 1, 2)), (np.ones((2, 3)), "abc", None)]:
+        with pytest.raises(RuntimeError):
+            torch.norm(torch.tensor(args[0]), args[1], args[2])
+        with pytest.raises(RuntimeError, match="norm"):
+            cr.norm(cr.tensor(args[0]), args[1], args[2])
+
+
+@pytest.mark.parametrize("p", [2, 1, 3, 1.5, INF, -INF])
+def test_norm_gradcheck(p):
+    x = cr.tensor(_distinct((3, 4), np.float64) + 0.05, requires_grad=True)  # no zero, no tie
+    assert gradcheck(lambda t: cr.norm(t, p, 1), (x,), check_forward_ad=True)
+    assert gradcheck(lambda t: cr.norm(t, p), (x,), check_forward_ad=True)
+    if p not in (1, INF, -INF):  # (piecewise linear: no second derivative to check)
+        assert gradgradcheck(lambda t: cr.norm(t, p, (0, 1)), (x,))
+
+
+def test_norm_gradient_at_the_origin_is_zero():
+    """‖x‖₂ has no derivative at x = 0; PyTorch's (and this) subgradient is 0, not 0/0."""
+    x = cr.zeros(3, dtype=cr.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cr.norm(x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros(3))
 
 
 # ---------------------------------------------------------------- var / std

@@ -73,6 +73,7 @@ from chainrule.ops.reduction import (
     max,
     mean,
     min,
+    norm,
     prod,
     softmax,
     std,

@@ -365,6 +365,7 @@ _BINDINGS = {
     "sum": reduction.sum,
     "mean": reduction.mean,
     "prod": reduction.prod,
+    "norm": reduction.norm,
     "max": _max,
     "min": _min,
     "amax": reduction.amax,

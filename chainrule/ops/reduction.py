@@ -252,6 +252,56 @@ class Std(Var):
         return (x - m.mean(x, self.axes, True)) * (inv * self._half_scale(x))
 
 
+class Norm(_Reduction):
+    """Vector p-norm over ``axes``:  y = (Σ |x|^p)^(1/p);  p = ∞: max |x|;  p = -∞: min |x|.
+
+    dy/dx = sign(x) (|x| / y)^(p-1)  (p = 2: x / y;  p = 1: sign x), and 0 where y = 0: PyTorch's
+    subgradient at the origin (the chain rule through √ would give 0/0 there).  Written with
+    (|x| / y)^(p-1) rather than |x|^(p-1) / y^(p-1), which overflows for large p.
+    p = ±∞: sign(x) shared equally among the elements where |x| = y, as ``amax``.
+    (p = 0, the number of non-zero elements, has no gradient and is not a Norm: see ``norm``.)
+    """
+
+    __slots__ = ("p",)
+    name = "norm"
+
+    def __init__(self, axes: tuple, keepdim: bool, p: float) -> None:
+        super().__init__(axes, keepdim)
+        self.p = p
+
+    def forward(self, x):
+        p, a = self.p, np.abs(x)
+        if p == 2:
+            return np.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
+        if p == 1:
+            return a.sum(axis=self.axes, keepdims=self.keepdim)
+        if p == math.inf:
+            return a.max(axis=self.axes, keepdims=self.keepdim)
+        if p == -math.inf:
+            return a.min(axis=self.axes, keepdims=self.keepdim)
+        with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
+            return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
+
+    def _dydx(self, m, y, x):
+        p = self.p
+        if p == 1:
+            return m.sign(x)
+        y = self._restore(m, y, x)
+        if p in (math.inf, -math.inf):
+            hit = m.astype(m.abs(x) == y, x.dtype)
+            return m.sign(x) * hit / m.sum(hit, self.axes, True)
+        zero = y == 0
+        safe = m.where(zero, m.ones_like(y), y)
+        r = x / safe if p == 2 else m.sign(x) * (m.abs(x) / safe) ** (p - 1)
+        return m.where(zero, m.zeros_like(r), r)
+
+    def vjp(self, m, need, g, y, x):
+        return (self._dydx(m, y, x) * self._restore(m, g, x),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.sum(self._dydx(m, y, x) * dxs[0], self.axes, self.keepdim)
+
+
 class LogSumExp(_Reduction):
     """y = log Σ e^x, computed as c + log Σ e^(x - c) with c = max x (no overflow);  dy/dx = e^(x - y) = softmax(x)."""
 
@@ -501,6 +551,37 @@ def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         correction: float | None = None) -> Tensor:
     """Standard deviation √var (its gradient at a constant input is 0, as PyTorch's)."""
     return _var_like(Std, "std", input, dim, unbiased, keepdim, correction)
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """``torch.norm``: the vector p-norm over ``dim`` (every element for None or ``()``).
+
+    p: 'fro' (the 2-norm; over at most two dims, as PyTorch's Frobenius norm), a number, ±inf,
+    or 0 (the number of non-zero elements, without gradient).  The gradient at the origin is 0
+    (see :class:`Norm`).  The nuclear norm ('nuc') is not implemented."""
+    input = as_tensor_arg(input, "norm")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): expected a floating point input, got {input.dtype} (shape {tuple(input.shape)})")
+    if isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(): the nuclear norm (p='nuc') is not implemented")
+        if p != "fro":
+            raise RuntimeError(f"norm(): order {p!r} not supported (expected 'fro' or a number)")
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+            raise RuntimeError(f"norm(): the Frobenius norm takes at most 2 dims, got dim={tuple(dim)}")
+        p = 2.0
+    p = float(p)
+    axes = reduce_dims(dim, input.ndim, "norm")
+    if abs(p) == math.inf and builtins.any(input.shape[a] == 0 for a in axes):
+        raise RuntimeError(
+            f"norm(): cannot compute the {p} norm over an empty dimension (input shape {tuple(input.shape)}): "
+            "the operation has no identity"
+        )
+    if p == 0:  # a count: no gradient (PyTorch's too)
+        return Tensor._wrap((input.data != 0).sum(axis=axes, keepdims=keepdim).astype(input.data.dtype))
+    return apply1(Norm(axes, keepdim, p), input)
 
 
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
