@@ -352,9 +352,14 @@ class Softmax(Primitive):
         # shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
         # -inf (-inf + inf) or a NaN is NaN; -inf entries of a finite row get probability 0
         c = x.max(axis=self.dim, keepdims=True)
-        with _quiet(not np.isfinite(c).all()):
-            e = np.exp(x - c)
-            return e / e.sum(axis=self.dim, keepdims=True)
+        if not np.isfinite(c).all():
+            with _quiet(True):
+                return self._shifted(x, c)
+        return self._shifted(x, c)
+
+    def _shifted(self, x, c):
+        e = np.exp(x - c)
+        return e / e.sum(axis=self.dim, keepdims=True)
 
     def vjp(self, m, need, g, y, x):
         return (y * (g - m.sum(g * y, (self.dim,), True)),)
@@ -377,9 +382,14 @@ class LogSoftmax(Primitive):
         if not x.size:
             return x.copy()
         c = x.max(axis=self.dim, keepdims=True)  # any maximum, as Softmax (PyTorch's NaN rows)
-        with _quiet(not np.isfinite(c).all()):
-            z = x - c
-            return z - np.log(np.exp(z).sum(axis=self.dim, keepdims=True))
+        if not np.isfinite(c).all():
+            with _quiet(True):
+                return self._shifted(x, c)
+        return self._shifted(x, c)
+
+    def _shifted(self, x, c):
+        z = x - c
+        return z - np.log(np.exp(z).sum(axis=self.dim, keepdims=True))
 
     def vjp(self, m, need, g, y, x):
         return (g - m.exp(y) * m.sum(g, (self.dim,), True),)
