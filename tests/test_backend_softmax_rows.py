@@ -28,16 +28,5 @@ def test_matches_the_definition(kernel_path, dtype, tol, C):
     assert z.max() == 0 and (e <= 1).all()
 
 
-def test_rows_with_a_non_finite_maximum_are_not_shifted(kernel_path):
-    """The convention of ops/reduction.py: a row whose maximum is ±inf or NaN is shifted by 0."""
-    x = np.array([[1.0, np.nan, 2.0], [1.0, np.inf, 2.0], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 1.0]],
-                 dtype=np.float32)
-    z, e = np.empty_like(x), np.empty_like(x)
-    with np.errstate(invalid="ignore"):
-        s = softmax_rows.shifted_exp(x, z, e)
-    np.testing.assert_array_equal(z[:3], x[:3])  # no shift
-    assert np.isnan(e[0, 1]) and np.isnan(s[0])  # a NaN logit: a NaN sum
-    assert e[1, 1] == np.inf and s[1] == np.inf
-    np.testing.assert_array_equal(e[2], 0.0)  # all -inf: e^-inf = 0, s = 0
-    assert s[2] == 0.0
-    np.testing.assert_allclose(e[3], [np.exp(-1.0), 0.0, 1.0], rtol=1e-6)  # shifted by its maximum 1
+# Rows with ±inf or NaN (shifted by their maximum whatever it is, PyTorch's NaN rows):
+# tests/test_degenerate_reductions.py::test_shifted_exp_shifts_every_row_by_its_maximum

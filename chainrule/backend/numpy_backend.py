@@ -206,6 +206,20 @@ class ArrayMath:
         return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
+    def prod_others(x, axis):
+        """out_i = Π_{j≠i} x_j along ``axis`` (the gradient of a product), without dividing by x_i:
+        the product of the elements before i (an exclusive cumulative product) times the
+        product of those after it, so zeros in x are exact (one zero: only its own entry is
+        non-zero; two or more: all 0)."""
+        xm = np.moveaxis(x, axis, -1)
+        out = np.ones_like(xm)
+        if xm.shape[-1] > 1:
+            np.cumprod(xm[..., :-1], axis=-1, out=out[..., 1:])  # before: 1, x0, x0 x1, ...
+            after = np.cumprod(xm[..., :0:-1], axis=-1)[..., ::-1]  # after: x1 x2 ..., x2 ..., ...
+            out[..., :-1] *= after
+        return np.moveaxis(out, -1, axis)
+
+    @staticmethod
     def getitem(x, index):
         return x[index]
 

@@ -1,7 +1,8 @@
 """Shifted exponentials of each row: m = max_j x_j, z = x - m, e = exp(z), s = Σ_j e_j.
 
-Softmax is e / s and log-softmax z - log s, with no overflow (z <= 0).  A row whose maximum
-is not finite (±inf, or a NaN in it) is not shifted (m = 0), as in ``ops/reduction.py``.  The compiled
+Softmax is e / s and log-softmax z - log s, with no overflow (z <= 0).  Every row is shifted by
+its maximum whatever it is, as PyTorch (and ``ops/reduction.py``): a row holding +inf or only
+-inf gives NaN (inf - inf), a NaN in a row makes it all NaN.  The compiled
 kernel (``backend/kernels/softmax_rows.c``) does the four steps in one pass per row,
 with a vectorised exp (NumPy's float32 exp costs about 4 ns per element on an AVX2
 machine, the kernel's about 1); without it the same is done by four NumPy calls.
@@ -25,7 +26,7 @@ def kernel(dtype) -> ctypes._CFuncPtr | None:
 def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Fill z = x - max_row(x) and e = exp(z) (all (M, C), C >= 1); return s = Σ_row e (M,).
 
-    Rows whose maximum is not finite are not shifted (see the module docstring).
+    Rows whose maximum is not finite are NaN (see the module docstring).
     """
     M, C = x.shape
     fn = kernel(x.dtype)
@@ -36,6 +37,6 @@ def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
         return s
     c = x.max(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
-        np.subtract(x, np.where(np.isfinite(c), c, 0), out=z)
+        np.subtract(x, c, out=z)
         np.exp(z, out=e)
     return e.sum(axis=1)

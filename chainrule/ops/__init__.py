@@ -1,7 +1,7 @@
 """The ops layer: every primitive (forward, vjp, jvp side by side) and the functions built on them.
 
 Modules: ``elementwise`` (arithmetic, exp/log, activations' primitives),
-``reduction`` (sum, mean, max, var, logsumexp, softmax), ``linalg`` (matmul),
+``reduction`` (sum, mean, prod, max, var, logsumexp, softmax), ``linalg`` (matmul),
 ``shape`` (reshape, permute, expand, cat, pad, flip), ``indexing`` (getitem,
 setitem, gather), ``creation`` (tensor, zeros, randn...).  Importing this
 package also attaches the operators and methods to ``Tensor`` (``methods``).
@@ -73,6 +73,8 @@ from chainrule.ops.reduction import (
     max,
     mean,
     min,
+    norm,
+    prod,
     softmax,
     std,
     sum,

@@ -479,6 +479,8 @@ _BINDINGS = {
     # reductions
     "sum": reduction.sum,
     "mean": reduction.mean,
+    "prod": reduction.prod,
+    "norm": reduction.norm,
     "max": _max,
     "min": _min,
     "amax": reduction.amax,

@@ -1,13 +1,24 @@
-"""Reductions: sum, mean, max/min, var/std, logsumexp, softmax, log_softmax, argmax.
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, softmax, log_softmax, argmax.
 
 ``dim`` follows PyTorch: None (all axes), an int, or a tuple of ints, negative
-allowed; ``keepdim`` keeps reduced axes with size 1.  The vjp of a reduction
+allowed, and an empty tuple also means every axis (PyTorch 2: ``x.sum(dim=())`` is
+``x.sum()``); ``keepdim`` keeps reduced axes with size 1.  The vjp of a reduction
 puts back the reduced axes (``_restore``) and broadcasts.
+
+Degenerate inputs give PyTorch's answers, quietly (no NumPy RuntimeWarning): over an
+empty dimension Σ = 0, Π = 1, mean/var/std = NaN, logsumexp = -inf, softmax is empty,
+and max/amax/argmax raise (IndexError naming the dim; RuntimeError without a dim);
+var/std with N - correction <= 0 warn as PyTorch and divide by 0 (NaN or inf, never a
+ZeroDivisionError); softmax shifts by the row maximum whatever it is, so a row holding
++inf, only -inf, or a NaN is NaN.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -37,6 +48,22 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple:
     return tuple(sorted(out)) if ndim else ()
 
 
+def reduce_dims(dim: Any, ndim: int, op: str) -> tuple:
+    """``normalize_dims`` for the reductions: None and an empty tuple/list both mean every axis.
+
+    (PyTorch 2 reads ``dim=()`` as "all dimensions" in sum/mean/amax/amin/var/std/logsumexp;
+    any/all, squeeze and flip read it as "none", and keep ``normalize_dims``.)"""
+    if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) == 0:
+        dim = None
+    return normalize_dims(dim, ndim, op)
+
+
+def _quiet(degenerate: bool) -> Any:
+    """NumPy's floating-point warnings off where a degenerate input makes inf - inf, 0/0 or log 0
+    on purpose (PyTorch returns NaN / inf silently); nothing to enter on the common path."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore") if degenerate else contextlib.nullcontext()
+
+
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
@@ -53,6 +80,13 @@ class _Reduction(Primitive):
         if self.keepdim or not self.axes or g.ndim == 0:  # (a 0-d g broadcasts as it is)
             return g
         return m.reshape(g, _kept_shape(x.shape, self.axes))
+
+    def _count(self, x):
+        """N: how many elements each output element reduces."""
+        n = 1
+        for a in self.axes:
+            n *= x.shape[a]
+        return n
 
 
 class Sum(_Reduction):
@@ -76,19 +110,54 @@ class Mean(_Reduction):
     name = "mean"
 
     def forward(self, x):
+        if not x.size:  # the mean of nothing: 0/0 = NaN (NumPy's x.mean would also warn)
+            with _quiet(True):
+                return x.sum(axis=self.axes, keepdims=self.keepdim) / self._count(x)
         return x.mean(axis=self.axes, keepdims=self.keepdim)
 
-    def _count(self, x):
-        n = 1
-        for a in self.axes:
-            n *= x.shape[a]
-        return n
-
     def vjp(self, m, need, g, y, x):
+        if not x.size:
+            return (m.zeros_like(x),)
         return (m.broadcast_to(self._restore(m, g, x) / self._count(x), x.shape),)
 
     def jvp(self, m, dxs, y, x):
+        if not x.size:
+            n = self._count(x)
+            return m.sum(dxs[0], self.axes, self.keepdim) * (1.0 / n if n else math.nan)
         return m.mean(dxs[0], self.axes, self.keepdim)
+
+
+class Prod(_Reduction):
+    """y = Π_axes x;  ∂y/∂x_i = Π_{j≠i} x_j, the product of the others along the reduced axes.
+
+    The product of the others is computed without dividing y by x_i, so an input with one
+    zero (whose gradient is the product of the rest) or several zeros (gradient 0) is exact:
+    ``m.prod_others`` multiplies the exclusive cumulative products from both ends.  ``axes`` is
+    one axis or all of them (``prod`` takes one int dim, as PyTorch).
+    """
+
+    name = "prod"
+
+    def forward(self, x):
+        return x.prod(axis=self.axes, keepdims=self.keepdim)
+
+    def _others(self, m, y, x):
+        """Π_{j≠i} x_j in x's shape."""
+        if not self.axes:  # a 0-d input: y = x
+            return m.ones_like(x)
+        if m.is_tensor and not (m.data(x) == 0).any():
+            # recorded backward: y / x is the product of the others where no x_i is 0, and costs
+            # O(N) where TensorMath.prod_others records an N x N masked product
+            return self._restore(m, y, x) / x
+        if len(self.axes) == 1:
+            return m.prod_others(x, self.axes[0])
+        return m.reshape(m.prod_others(m.reshape(x, (-1,)), 0), x.shape)  # every axis: flattened
+
+    def vjp(self, m, need, g, y, x):
+        return (self._others(m, y, x) * self._restore(m, g, x),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.sum(self._others(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class Amax(_Reduction):
@@ -120,7 +189,10 @@ class Amin(Amax):
 
 
 class Var(_Reduction):
-    """y = Σ (x - x̄)² / (N - correction);  dy/dx = 2 (x - x̄) / (N - correction)."""
+    """y = Σ (x - x̄)² / (N - correction);  dy/dx = 2 (x - x̄) / (N - correction).
+
+    N - correction <= 0 (one element with correction 1, an empty dim) divides by max(N - correction, 0)
+    as PyTorch: NaN (0/0) or inf, and the gradient's 2/0 is inf (times x - x̄ = 0: NaN)."""
 
     __slots__ = ("correction",)
     name = "var"
@@ -130,40 +202,135 @@ class Var(_Reduction):
         self.correction = correction
 
     def _dof(self, x):
-        n = 1
-        for a in self.axes:
-            n *= x.shape[a]
-        return n - self.correction
+        return self._count(x) - self.correction
 
     def forward(self, x):
-        return x.var(axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
+        if self._dof(x) > 0 and x.size:
+            return x.var(axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
+        n = self._count(x)  # the same sums by hand, without NumPy's warnings (PyTorch's was given by var())
+        with _quiet(True):
+            d = x - x.sum(axis=self.axes, keepdims=True) / n
+            return (d * d).sum(axis=self.axes, keepdims=self.keepdim) / builtins.max(n - self.correction, 0)
 
-    def _dydx(self, m, x):
-        return (x - m.mean(x, self.axes, True)) * (2.0 / self._dof(x))
+    def _half_scale(self, x):
+        """1/(N - correction): inf where N = correction (PyTorch's 2/0), never a ZeroDivisionError."""
+        dof = self._dof(x)
+        return 1.0 / dof if dof else math.inf
+
+    def _dydx(self, m, y, x):
+        return (x - m.mean(x, self.axes, True)) * (2.0 * self._half_scale(x))
 
     def vjp(self, m, need, g, y, x):
-        return (self._dydx(m, x) * self._restore(m, g, x),)
+        if not x.size:
+            return (m.zeros_like(x),)
+        with _quiet(self._dof(x) <= 0):
+            return (self._dydx(m, y, x) * self._restore(m, g, x),)
 
     def jvp(self, m, dxs, y, x):
-        return m.sum(self._dydx(m, x) * dxs[0], self.axes, self.keepdim)
+        if not x.size:
+            return m.sum(dxs[0], self.axes, self.keepdim) * math.nan
+        with _quiet(self._dof(x) <= 0):
+            return m.sum(self._dydx(m, y, x) * dxs[0], self.axes, self.keepdim)
+
+
+class Std(Var):
+    """y = √var;  dy/dx = (x - x̄) / ((N - correction) y), and 0 where y = 0.
+
+    At a constant input y = 0 and the derivative does not exist; PyTorch takes 0 there (not
+    the 0/0 = NaN that the chain rule through √ would give), and so does this rule."""
+
+    __slots__ = ()
+    name = "std"
+
+    def forward(self, x):
+        return np.sqrt(super().forward(x))
+
+    def _dydx(self, m, y, x):
+        y = self._restore(m, y, x)
+        zero = y == 0
+        inv = m.where(zero, m.zeros_like(y), 1 / m.where(zero, m.ones_like(y), y))  # 1/y, 0 where y = 0
+        return (x - m.mean(x, self.axes, True)) * (inv * self._half_scale(x))
+
+
+class Norm(_Reduction):
+    """Vector p-norm over ``axes``:  y = (Σ |x|^p)^(1/p);  p = ∞: max |x|;  p = -∞: min |x|.
+
+    dy/dx = sign(x) (|x| / y)^(p-1)  (p = 2: x / y;  p = 1: sign x), and 0 where y = 0: PyTorch's
+    subgradient at the origin (the chain rule through √ would give 0/0 there).  Written with
+    (|x| / y)^(p-1) rather than |x|^(p-1) / y^(p-1), which overflows for large p.
+    p = ±∞: sign(x) shared equally among the elements where |x| = y, as ``amax``.
+    (p = 0, the number of non-zero elements, has no gradient and is not a Norm: see ``norm``.)
+    """
+
+    __slots__ = ("p",)
+    name = "norm"
+
+    def __init__(self, axes: tuple, keepdim: bool, p: float) -> None:
+        super().__init__(axes, keepdim)
+        self.p = p
+
+    def forward(self, x):
+        p, a = self.p, np.abs(x)
+        if p == 2:
+            return np.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
+        if p == 1:
+            return a.sum(axis=self.axes, keepdims=self.keepdim)
+        if p == math.inf:
+            return a.max(axis=self.axes, keepdims=self.keepdim)
+        if p == -math.inf:
+            return a.min(axis=self.axes, keepdims=self.keepdim)
+        with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
+            return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
+
+    def _dydx(self, m, y, x):
+        p = self.p
+        if p == 1:
+            return m.sign(x)
+        y = self._restore(m, y, x)
+        if p in (math.inf, -math.inf):
+            hit = m.astype(m.abs(x) == y, x.dtype)
+            return m.sign(x) * hit / m.sum(hit, self.axes, True)
+        zero = y == 0
+        safe = m.where(zero, m.ones_like(y), y)
+        r = x / safe if p == 2 else m.sign(x) * (m.abs(x) / safe) ** (p - 1)
+        return m.where(zero, m.zeros_like(r), r)
+
+    def vjp(self, m, need, g, y, x):
+        return (self._dydx(m, y, x) * self._restore(m, g, x),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.sum(self._dydx(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class LogSumExp(_Reduction):
     """y = log Σ e^x, computed as c + log Σ e^(x - c) with c = max x (no overflow);  dy/dx = e^(x - y) = softmax(x)."""
 
+    __slots__ = ("degenerate",)
     name = "logsumexp"
 
+    def __init__(self, axes: tuple, keepdim: bool) -> None:
+        super().__init__(axes, keepdim)
+        self.degenerate = False  # an output ±inf or NaN: e^(x - y) makes inf - inf on purpose
+
     def forward(self, x):
+        if not x.size:  # log Σ over nothing = log 0 = -inf, as PyTorch (x.max would raise)
+            with _quiet(True):
+                return np.log(np.exp(x).sum(axis=self.axes, keepdims=self.keepdim))
         c = x.max(axis=self.axes, keepdims=True)
-        c = np.where(np.isfinite(c), c, 0)  # all -inf (or inf) along an axis: no shift
-        s = np.log(np.exp(x - c).sum(axis=self.axes, keepdims=True)) + c
+        self.degenerate = not np.isfinite(c).all()
+        with _quiet(self.degenerate):
+            if self.degenerate:
+                c = np.where(np.isfinite(c), c, 0)  # all -inf (-> -inf) or a +inf (-> inf) along an axis: no shift
+            s = np.log(np.exp(x - c).sum(axis=self.axes, keepdims=True)) + c
         return s if self.keepdim else s.squeeze(axis=self.axes)
 
     def vjp(self, m, need, g, y, x):
-        return (m.exp(x - self._restore(m, y, x)) * self._restore(m, g, x),)
+        with _quiet(self.degenerate):
+            return (m.exp(x - self._restore(m, y, x)) * self._restore(m, g, x),)
 
     def jvp(self, m, dxs, y, x):
-        return m.sum(m.exp(x - self._restore(m, y, x)) * dxs[0], self.axes, self.keepdim)
+        with _quiet(self.degenerate):
+            return m.sum(m.exp(x - self._restore(m, y, x)) * dxs[0], self.axes, self.keepdim)
 
 
 class Softmax(Primitive):
@@ -180,8 +347,18 @@ class Softmax(Primitive):
         self.dim = dim
 
     def forward(self, x):
+        if not x.size:
+            return x.copy()
+        # shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
+        # -inf (-inf + inf) or a NaN is NaN; -inf entries of a finite row get probability 0
         c = x.max(axis=self.dim, keepdims=True)
-        e = np.exp(x - np.where(np.isfinite(c), c, 0))
+        if not np.isfinite(c).all():
+            with _quiet(True):
+                return self._shifted(x, c)
+        return self._shifted(x, c)
+
+    def _shifted(self, x, c):
+        e = np.exp(x - c)
         return e / e.sum(axis=self.dim, keepdims=True)
 
     def vjp(self, m, need, g, y, x):
@@ -202,8 +379,16 @@ class LogSoftmax(Primitive):
         self.dim = dim
 
     def forward(self, x):
-        c = x.max(axis=self.dim, keepdims=True)
-        z = x - np.where(np.isfinite(c), c, 0)
+        if not x.size:
+            return x.copy()
+        c = x.max(axis=self.dim, keepdims=True)  # any maximum, as Softmax (PyTorch's NaN rows)
+        if not np.isfinite(c).all():
+            with _quiet(True):
+                return self._shifted(x, c)
+        return self._shifted(x, c)
+
+    def _shifted(self, x, c):
+        z = x - c
         return z - np.log(np.exp(z).sum(axis=self.dim, keepdims=True))
 
     def vjp(self, m, need, g, y, x):
@@ -227,8 +412,32 @@ def _floating(input: Any, dtype: Any = None) -> Tensor:
 
 def _reduce(cls, input, dim, keepdim, name, *extra):
     input = as_tensor_arg(input, name)
-    axes = normalize_dims(dim, input.ndim, name)
+    axes = reduce_dims(dim, input.ndim, name)
     return apply1(cls(axes, keepdim, *extra), input)
+
+
+def _one_int_dim(dim: Any, name: str) -> None:
+    """max(x, dim), min(x, dim) and prod(x, dim) take a single int, as PyTorch (a TypeError otherwise)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__} ({dim!r})")
+
+
+def _check_not_empty(input: Tensor, dim: Any, name: str, no_dim: type = RuntimeError) -> None:
+    """max/min/amax/amin/argmax/argmin have no value over an empty dimension: PyTorch's errors.
+
+    Only looked at when the input is empty (one attribute read otherwise)."""
+    if input.data.size:
+        return
+    if dim is None or (not isinstance(dim, (int, np.integer)) and len(dim) == 0):
+        msg = f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
+        if no_dim is RuntimeError:
+            msg += " Specify the reduction dim with the 'dim' argument."
+        raise no_dim(f"{msg} (input shape {tuple(input.shape)})")
+    for d in normalize_dims(dim, input.ndim, name):
+        if input.ndim and input.shape[d] == 0:
+            raise IndexError(
+                f"{name}(): Expected reduction dim {d} to have non-zero size (input shape {tuple(input.shape)})."
+            )
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None,
@@ -257,11 +466,27 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     return _reduce(Mean, input, dim, keepdim, "mean")
 
 
+def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Π over one ``dim`` (an int) or over every element (dim None); integer and bool inputs give int64.
+
+    Gradient: ∂y/∂x_i = Π_{j≠i} x_j, exact when x has zeros (see :class:`Prod`)."""
+    input = as_tensor_arg(input, "prod")
+    if dim is not None:
+        _one_int_dim(dim, "prod")
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.data.dtype.kind in "biu":
+        input = input.to(np.int64)
+    return _reduce(Prod, input, dim, keepdim, "prod")
+
+
 def amax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    _check_not_empty(input, dim, "amax")
     return _reduce(Amax, input, dim, keepdim, "amax")
 
 
 def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    _check_not_empty(input, dim, "amin")
     return _reduce(Amin, input, dim, keepdim, "amin")
 
 
@@ -283,6 +508,10 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         from chainrule.ops.elementwise import maximum
 
         return maximum(input, dim)
+    input = as_tensor_arg(input, "max")
+    if dim is not None:
+        _one_int_dim(dim, "max")
+    _check_not_empty(input, dim, "max")
     if dim is None:
         return amax(input)
     return _ValuesIndices((amax(input, dim, keepdim), argmax(input, dim, keepdim)))
@@ -294,27 +523,75 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         from chainrule.ops.elementwise import minimum
 
         return minimum(input, dim)
+    input = as_tensor_arg(input, "min")
+    if dim is not None:
+        _one_int_dim(dim, "min")
+    _check_not_empty(input, dim, "min")
     if dim is None:
         return amin(input)
     return _ValuesIndices((amin(input, dim, keepdim), argmin(input, dim, keepdim)))
 
 
-def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: float | None = None) -> Tensor:
-    """Variance with Bessel's correction by default (correction=1), as PyTorch."""
+def _var_like(cls, name, input, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool) and unbiased is None:  # var(x, False): the old positional 'unbiased'
         unbiased, dim = dim, None
     if correction is None:
         correction = 0 if unbiased is False else 1
-    return _reduce(Var, _floating(input), dim, keepdim, "var", correction)
+    input = _floating(as_tensor_arg(input, name))
+    axes = reduce_dims(dim, input.ndim, name)
+    # PyTorch's reduction factor is numel(input) / numel(output): 0 for an empty input
+    factor = math.prod(input.shape[a] for a in axes) if input.data.size else 0
+    if factor - correction <= 0:
+        warnings.warn(
+            f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
+            f"(input numel divided by output numel) (input shape {tuple(input.shape)}, correction {correction})",
+            UserWarning,
+            stacklevel=3,
+        )
+    return apply1(cls(axes, keepdim, correction), input)
+
+
+def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Variance Σ (x - x̄)² / (N - correction), with Bessel's correction by default (correction=1), as PyTorch."""
+    return _var_like(Var, "var", input, dim, unbiased, keepdim, correction)
 
 
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None) -> Tensor:
-    """Standard deviation = sqrt(var)."""
-    from chainrule.ops.elementwise import sqrt
+    """Standard deviation √var (its gradient at a constant input is 0, as PyTorch's)."""
+    return _var_like(Std, "std", input, dim, unbiased, keepdim, correction)
 
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """``torch.norm``: the vector p-norm over ``dim`` (every element for None or ``()``).
+
+    p: 'fro' (the 2-norm; over at most two dims, as PyTorch's Frobenius norm), a number, ±inf,
+    or 0 (the number of non-zero elements, without gradient).  The gradient at the origin is 0
+    (see :class:`Norm`).  The nuclear norm ('nuc') is not implemented."""
+    input = as_tensor_arg(input, "norm")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): expected a floating point input, got {input.dtype} (shape {tuple(input.shape)})")
+    if isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(): the nuclear norm (p='nuc') is not implemented")
+        if p != "fro":
+            raise RuntimeError(f"norm(): order {p!r} not supported (expected 'fro' or a number)")
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+            raise RuntimeError(f"norm(): the Frobenius norm takes at most 2 dims, got dim={tuple(dim)}")
+        p = 2.0
+    p = float(p)
+    axes = reduce_dims(dim, input.ndim, "norm")
+    if abs(p) == math.inf and builtins.any(input.shape[a] == 0 for a in axes):
+        raise RuntimeError(
+            f"norm(): cannot compute the {p} norm over an empty dimension (input shape {tuple(input.shape)}): "
+            "the operation has no identity"
+        )
+    if p == 0:  # a count: no gradient (PyTorch's too)
+        return Tensor._wrap((input.data != 0).sum(axis=axes, keepdims=keepdim).astype(input.data.dtype))
+    return apply1(Norm(axes, keepdim, p), input)
 
 
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
@@ -342,6 +619,7 @@ def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
 
 def _arg(fn, input, dim, keepdim):
     input = as_tensor_arg(input, fn.__name__)
+    _check_not_empty(input, dim, fn.__name__, no_dim=IndexError)  # (PyTorch: an IndexError here)
     if dim is None:
         return Tensor._wrap(np.asarray(fn(input.data), dtype=np.int64))
     d = normalize_dims(dim, input.ndim, fn.__name__)[0]

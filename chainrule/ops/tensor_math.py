@@ -89,13 +89,27 @@ class TensorMath:
 
         return sum_to(x, tuple(shp))
 
+    # axis=() reduces nothing here, as in NumPy and ArrayMath (the public sum/mean read dim=() as
+    # every axis, like PyTorch)
     @staticmethod
     def sum(x, axis=None, keepdims=False):
-        return reduction.sum(x, axis, keepdims)
+        return x if axis == () else reduction.sum(x, axis, keepdims)
 
     @staticmethod
     def mean(x, axis=None, keepdims=False):
-        return reduction.mean(x, axis, keepdims)
+        return x if axis == () else reduction.mean(x, axis, keepdims)
+
+    @staticmethod
+    def prod_others(x, axis):
+        """out_i = Π_{j≠i} x_j along ``axis``, recorded: the product along a new axis of n copies of x,
+        copy i with its element i replaced by 1.  O(n²) memory, differentiable to any order through
+        ``reduction.Prod``; only the recorded backward of a product over zeros comes here."""
+        axis = axis % x.ndim
+        n = x.shape[axis]
+        copies = shape.expand(shape.unsqueeze(x, axis), *x.shape[:axis], n, *x.shape[axis:])
+        eye = np.eye(n, dtype=bool).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
+        masked = ew.where(Tensor._wrap(eye), Tensor._wrap(np.ones((), x.dtype)), copies)
+        return apply1(reduction.Prod((axis + 1,), False), masked)
 
     @staticmethod
     def getitem(x, index):

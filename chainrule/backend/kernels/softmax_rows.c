@@ -2,9 +2,10 @@
  *
  *   m_i = max_j x_ij,   z_ij = x_ij - m_i,   e_ij = exp(z_ij),   s_i = sum_j e_ij
  *
- * so that softmax = e / s and log-softmax = z - log s, with no overflow (z <= 0).  A row
- * whose maximum is not finite (+-inf, or a NaN in the row) is not shifted (m_i = 0), the
- * convention of chainrule/ops/reduction.py: an all -inf row gives e = 0, a NaN gives NaN.
+ * so that softmax = e / s and log-softmax = z - log s, with no overflow (z <= 0).  Every row
+ * is shifted by its maximum whatever it is, as PyTorch's softmax (and chainrule/ops/reduction.py):
+ * a row holding +inf (inf - inf) or only -inf (-inf + inf) has NaN in z and s; a NaN in the row
+ * makes m_i NaN, so the whole row is NaN.
  * x, z, e (M, C) row-major and contiguous, s (M,), C >= 1.
  * Used by chainrule/backend/softmax_rows.py; NumPy's
  * float32 exp is not vectorised on every build (4 ns per element on an AVX2 machine,
@@ -38,8 +39,8 @@ void shifted_exp_rows_##SUFFIX(ptrdiff_t M, ptrdiff_t C, const REAL *restrict x,
             m = xi[j] > m ? xi[j] : m;                                                       \
             nan |= xi[j] != xi[j];                                                           \
         }                                                                                    \
-        if (nan || !(m > -(REAL)INFINITY && m < (REAL)INFINITY))                             \
-            m = 0;                                                                           \
+        if (nan)                                                                             \
+            m = (REAL)NAN;                                                                   \
         for (ptrdiff_t j = 0; j < C; j++)                                                    \
             zi[j] = xi[j] - m;                                                               \
     }                                                                                        \

@@ -34,6 +34,8 @@ Two losses are fused primitives, for numerical stability and speed:
   Q_ij = (1-ε) w_{t_i} [j = t_i] + (ε/C) w_j  and  a_i = Σ_j Q_ij,
   (ε = label_smoothing, w = class weights, all 1 by default, Q_i = 0 for an ignored row), so
   ∂ℓ_i/∂x_i = a_i softmax(x_i) - Q_i  (= softmax - onehot without weights and smoothing).
+  With every target ignored, 'mean' is 0/0 = NaN and the gradient 0, as PyTorch (the ignored
+  rows get 0, not 0 · (1/0)); a row of logits holding +inf or only -inf is NaN (PyTorch's softmax).
 """
 
 from __future__ import annotations
@@ -409,19 +411,33 @@ class CrossEntropyIndex(Primitive):
             e, s = self.cache
             return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
         xd = m.data(x)  # the shift is a constant: softmax does not depend on it
-        c = xd.max(axis=1, keepdims=True)
-        e = m.exp(x - m.const(np.where(np.isfinite(c), c, 0), x))
-        return e / m.sum(e, (1,), True)
+        c = xd.max(axis=1, keepdims=True) if xd.size else np.zeros((xd.shape[0], 1), xd.dtype)
+        with np.errstate(invalid="ignore"):  # any maximum, as shifted_exp: inf - inf is PyTorch's NaN row
+            e = m.exp(x - m.const(c, x))
+            return e / m.sum(e, (1,), True)
 
     def _scale(self, m, g, M):
         """g for each row: (M, 1) for 'none', a 0-d factor otherwise."""
         if self.reduction == "none":
             return m.reshape(g, (M, 1))
         if self.reduction == "mean":
+            if self.denom == 0:
+                # PyTorch's 0/0: an ignored row gets 0 (it is left out, not multiplied by 1/0); a
+                # counted row of weight 0 gets 0 · (1/0) = NaN
+                valid = np.ones((M, 1), bool) if self.valid is None else self.valid[:, None]
+                return m.where(valid, g / self.denom, m.zeros_like(g))
             return g / self.denom
         return g
 
     def vjp(self, m, need, g, y, x):
+        if self.denom == 0 and self.reduction == "mean":
+            # 'mean' over a total weight of 0 (every target ignored, or weighted 0): g / 0 and 0 · inf
+            # on purpose (see _scale); nothing to enter on the common path
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return self._vjp(m, g, x)
+        return self._vjp(m, g, x)
+
+    def _vjp(self, m, g, x):
         M, C = x.shape
         p = self._softmax(m, x)
         gs = self._scale(m, g, M)
@@ -444,7 +460,10 @@ class CrossEntropyIndex(Primitive):
         if self.reduction == "none":
             return d
         d = m.sum(d)
-        return d / self.denom if self.reduction == "mean" else d
+        if self.reduction != "mean":
+            return d
+        with np.errstate(divide="ignore", invalid="ignore"):  # (0/0 where nothing counts, as the value)
+            return d / self.denom
 
 
 def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple:
@@ -596,8 +615,17 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: An
         return loss.reshape(tshape)
     if reduction == "sum":
         return loss.sum()
+    total_weight = wt.sum()
+    if total_weight == 0:
+        # PyTorch's 0/0 = NaN loss; an ignored row's gradient is 0 (it is left out), a counted row of
+        # weight 0 gets -w/Σw = 0/0 = NaN.  Computed without dividing a gradient by 0 (no warning).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef = wt / total_weight
+        if valid is not None:
+            coef = np.where(valid, coef, 0)
+        return (picked * Tensor._wrap(-coef.astype(dtype, copy=False))).sum() + float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return loss.sum() / Tensor._wrap(np.asarray(wt.sum(), dtype=dtype))
+        return loss.sum() / Tensor._wrap(np.asarray(total_weight, dtype=dtype))
 
 
 def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
