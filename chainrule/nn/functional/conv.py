@@ -47,9 +47,10 @@ _MIN_CHUNK = 64
 
 
 def _chunk(mk: int, p: int) -> int:
+    """Columns per product (at least 1: an empty batch has p = 0 columns)."""
     if not CHUNK_GEMMS:
-        return p
-    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1)))
+        return max(p, 1)
+    return max(min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1))), 1)
 
 
 def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -169,7 +170,7 @@ class Conv(Primitive):
 
     def _out(self, y2, n: int):
         """(G, C_out/G, L·N) -> the (N, C_out, *outs) view."""
-        return np.moveaxis(y2.reshape((-1,) + self.geo.outs + (n,)), -1, 0)
+        return np.moveaxis(y2.reshape((y2.shape[0] * y2.shape[1],) + self.geo.outs + (n,)), -1, 0)
 
     def forward(self, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
