@@ -160,6 +160,8 @@ LAYERS = {
     "layernorm-2d": (lambda nn: nn.LayerNorm((5, 3)), (0, 5, 3)),
     "flatten": (lambda nn: nn.Sequential(nn.Conv2d(2, 3, 2), nn.Flatten(), nn.Linear(27, 2)), (0, 2, 4, 4)),
     "unflatten": (lambda nn: nn.Sequential(nn.Linear(6, 6), nn.Unflatten(1, (2, 3))), (0, 6)),
+    "unfold": (lambda nn: nn.Sequential(nn.Conv2d(2, 3, 1), nn.Unfold(2, padding=1, stride=2)), (0, 2, 4, 5)),
+    "fold": (lambda nn: nn.Sequential(nn.Linear(4, 4), nn.Fold((3, 3), 2)), (0, 4, 4)),
     "bilinear": (lambda nn: nn.Bilinear(3, 2, 4), (0, 3)),
     "rnn-cell": (lambda nn: nn.RNNCell(3, 4), (0, 3)),
     "rnn-cell-relu": (lambda nn: nn.RNNCell(3, 4, nonlinearity="relu"), (0, 3)),
@@ -249,6 +251,72 @@ def test_multihead_attention_empty_batch(torch, batch_first, batch):
 
     _module_case(torch, lambda lib_nn: lib_nn.MultiheadAttention(4, 2, batch_first=batch_first),
                  (0, 5, 4) if batch_first else (5, 0, 4), batch, True, call)
+
+
+def test_conv_empty_batch_with_chunked_products(torch, monkeypatch):
+    """The column-chunked products (CHUNK_GEMMS) also take 0 columns."""
+    from chainrule.nn.functional import conv as conv_mod
+
+    monkeypatch.setattr(conv_mod, "CHUNK_GEMMS", True)
+    for batch in (0, 3):
+        _module_case(torch, lambda nn: nn.Conv2d(3, 4, 3, padding=1, groups=1), (0, 3, 6, 6), batch)
+
+
+def test_causal_conv1d_empty_batch():
+    """No PyTorch twin: the output is (0, C_out, L) and the parameter gradients are sums over no
+    samples, zeros."""
+    m = nn.CausalConv1d(2, 3, 3, dilation=2)
+    x = cr.zeros(0, 2, 7, requires_grad=True)
+    y = m(x)
+    assert tuple(y.shape) == (0, 3, 7)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 2, 7)
+    for _, p in m.named_parameters():
+        np.testing.assert_array_equal(p.grad.numpy(), np.zeros(p.shape, np.float32))
+
+
+DOUBLE = {
+    "conv2d": (lambda nn: nn.Conv2d(2, 3, 3, padding=1, stride=2), (0, 2, 5, 5)),
+    "batchnorm2d": (lambda nn: nn.BatchNorm2d(2), (0, 2, 3, 3)),
+    "lstm": (lambda nn: nn.LSTM(3, 4, num_layers=2), (4, 0, 3)),
+    "gru": (lambda nn: nn.GRU(3, 4, bidirectional=True), (4, 0, 3)),
+    "rnn": (lambda nn: nn.RNN(3, 4, batch_first=True), (0, 4, 3)),
+    "maxpool-ceil-small": (lambda nn: nn.Sequential(nn.Conv2d(2, 2, 1), nn.MaxPool2d(3, ceil_mode=True)),
+                           (0, 2, 2, 2)),
+    "avgpool-ceil-small": (lambda nn: nn.Sequential(nn.Conv2d(2, 2, 1), nn.AvgPool2d(3, 2, 1, ceil_mode=True)),
+                           (0, 2, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DOUBLE))
+def test_double_backward_and_forward_mode_empty_batch(torch, native_path, case):
+    """create_graph=True through a batch of 0: the gradient of Σ (dL/dθ)² with L = Σ y² (zeros of
+    every parameter's shape, as PyTorch); forward mode gives a tangent of the output's shape."""
+    from chainrule import func
+
+    make, shape = DOUBLE[case]
+    torch.manual_seed(0)
+    tmod, cmod = make(torch.nn), make(nn)
+    params = _copy_params(cmod, tmod)
+    x = np.zeros(shape, np.float32)
+
+    def first(y):
+        return y[0] if isinstance(y, tuple) else y
+
+    for lib, mod, xin in ((torch, tmod, torch.tensor(x, requires_grad=True)),
+                          (cr, cmod, cr.tensor(x, requires_grad=True))):
+        y = first(mod(xin))
+        ps = [p for _, p in sorted(mod.named_parameters())]
+        grads = lib.autograd.grad((y * y).sum(), [xin] + ps, create_graph=True, allow_unused=True)
+        total = sum((g * g).sum() for g in grads if g is not None)
+        if total.requires_grad:
+            total.backward()
+    for name, cp, tp in params:
+        tgrad = np.zeros(tuple(tp.shape), np.float32) if tp.grad is None else tp.grad.numpy()
+        cgrad = np.zeros(cp.shape, np.float32) if cp.grad is None else cp.grad.numpy()
+        np.testing.assert_array_equal(cgrad, tgrad, err_msg=name)
+    y, dy = func.jvp(lambda t: first(cmod(t)), (cr.tensor(x),), (cr.tensor(np.ones(shape, np.float32)),))
+    assert tuple(dy.shape) == tuple(y.shape) == tuple(first(tmod(torch.tensor(x))).shape)
 
 
 # ----------------------------------------------------------------------------- batch norm: running statistics
