@@ -248,10 +248,18 @@ def test_recurrent_empty_batch_relu_no_bias_unbatched(torch, native_path, kind):
 
 
 @pytest.mark.parametrize("batch", [0, 2])
+@pytest.mark.parametrize("masks", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_multihead_attention_empty_batch(torch, batch_first, batch):
+def test_multihead_attention_empty_batch(torch, batch_first, masks, batch):
     def call(m, lib, x):
-        return m(x, x, x)
+        if not masks:
+            return m(x, x, x)
+        n = x.shape[0] if batch_first else x.shape[1]
+        pad = np.zeros((n, 5), bool)
+        pad[:, -1] = True
+        causal = np.triu(np.ones((5, 5), bool), 1)
+        return m(x, x, x, key_padding_mask=lib.tensor(pad), attn_mask=lib.tensor(causal),
+                 average_attn_weights=False)
 
     _module_case(torch, lambda lib_nn: lib_nn.MultiheadAttention(4, 2, batch_first=batch_first),
                  (0, 5, 4) if batch_first else (5, 0, 4), batch, True, call)
