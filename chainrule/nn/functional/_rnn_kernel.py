@@ -124,7 +124,7 @@ def _with_ones(x: np.ndarray, ones: bool, dt) -> np.ndarray:
     xo = _POOL.empty((T, N, I + (1 if ones else 0)), dt)
     xo[..., :I] = x
     xo[..., I:] = 1.0
-    return xo.reshape(T * N, -1)
+    return xo.reshape(T * N, xo.shape[2])  # (sizes spelled out: -1 is ambiguous for an empty batch)
 
 
 def _project_fm(x: np.ndarray, w: np.ndarray, b, dt) -> np.ndarray:
@@ -231,7 +231,7 @@ class _Sequence(Primitive):
         xw = x.reshape(T * N, I) @ w_ih.T
         if bias is not None:
             xw += bias
-        return xw.reshape(T, N, -1)
+        return xw.reshape(T, N, w_ih.shape[0])
 
     def _split(self, xs):
         """(x, states, w_ih, w_hh, b_ih, b_hh) from the positional inputs."""
@@ -249,8 +249,9 @@ class _Sequence(Primitive):
         T, N, I = x.shape
         H = hprev.shape[-1]
         k = 1 + self.n_states
-        d_in = dz_in.reshape(T * N, -1)
-        d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, -1)
+        G = dz_in.shape[-1]
+        d_in = dz_in.reshape(T * N, G)
+        d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, G)
         gx = (d_in @ w_ih).reshape(T, N, I) if need[0] else None
         gw_ih = d_in.T @ x.reshape(T * N, I) if need[k] else None
         gw_hh = d_hh.T @ hprev.reshape(T * N, H) if need[k + 1] else None

@@ -48,9 +48,10 @@ _MIN_CHUNK = 64
 
 
 def _chunk(mk: int, p: int) -> int:
+    """Columns per product (at least 1: an empty batch has p = 0 columns)."""
     if not CHUNK_GEMMS:
-        return p
-    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1)))
+        return p or 1
+    return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1))) or 1
 
 
 def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ class Conv(Primitive):
 
     def _out(self, y2, n: int):
         """(G, C_out/G, L·N) -> the (N, C_out, *outs) view."""
-        return np.moveaxis(y2.reshape((-1,) + self.geo.outs + (n,)), -1, 0)
+        return np.moveaxis(y2.reshape((y2.shape[0] * y2.shape[1],) + self.geo.outs + (n,)), -1, 0)
 
     def forward(self, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
@@ -364,7 +365,7 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     pads = resolve_padding(padding, 2, kernel, dilation, stride, "unfold")
     cols = unfold_nd(input, kernel, stride, dilation, pads)  # (N, C, kh, kw, H_out, W_out)
     n, c = input.shape[:2]
-    return cols.reshape(n, c * math.prod(kernel), -1)
+    return cols.reshape(n, c * math.prod(kernel), math.prod(cols.shape[4:]))  # (not -1: N may be 0)
 
 
 def fold(input: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,

@@ -223,11 +223,16 @@ def batch_norm(
     shape = (c,) + (1,) * (input.ndim - 2)
     axes = (0,) + tuple(range(2, input.ndim))
     if training or running_mean is None or running_var is None:
-        count = input.numel() // c
-        if training and count <= 1:
+        count = input.shape[0] * math.prod(input.shape[2:])  # values per channel
+        if training and count == 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
             )
+        if count == 0 or c == 0:
+            # nothing to normalise (PyTorch): the empty output, still a function of the affine
+            # parameters so that they get their (zero) gradients; the running statistics stay
+            # as they are (a mean over no values is undefined)
+            return _affine(input * 1.0, weight, bias, shape)
         if weight is not None and bias is not None:
             op = BatchNormTrain(axes, eps)
             y = apply(op, input, weight, bias)

@@ -8,6 +8,10 @@ notes): its maximum or its mean, per channel.  With kernel k, stride s
     out = ceil((n + 2p - δ (k - 1) - 1) / s) + 1     (ceil_mode=True; a window that
                                                      would start in the right padding is dropped)
 
+(floor and ceil of a negative numerator round towards -inf, as PyTorch's: with ceil_mode an
+input shorter than the kernel still has the windows that start in it), an error when out < 1;
+padding is at most k // 2.
+
 Max pooling pads with -inf and sends each window's adjoint to its (first)
 maximum; average pooling is the mean of ``Unfold``'s columns, divided by the
 whole window (count_include_pad=True) or by the non-padding elements only.
@@ -55,23 +59,28 @@ def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: 
     dil = ntuple(dilation, d, name, "dilation")
     if any(k < 1 for k in kernel) or any(s < 1 for s in stride) or any(v < 1 for v in dil):
         raise ValueError(f"{name}: kernel_size, stride and dilation must be positive, got {kernel}, {stride}, {dil}")
-    for k, p, v in zip(kernel, pad, dil):
-        if p < 0 or p > (v * (k - 1) + 1) // 2:
-            raise ValueError(f"{name}: padding should be at most half of the effective kernel size, got "
+    for k, p in zip(kernel, pad):
+        # PyTorch's bound is half the kernel size itself, whatever the dilation
+        if p < 0 or p > k // 2:
+            raise ValueError(f"{name}: padding should be at most half of the kernel size, got "
                              f"padding {pad} for kernel {kernel}")
     pads = []
     for n, k, s, p, v in zip(x.shape[2:], kernel, stride, pad, dil):
-        span = n + 2 * p - v * (k - 1) - 1
-        if span < 0:
-            raise ValueError(f"{name}: input spatial size {tuple(x.shape[2:])} is too small for kernel {kernel} "
-                             f"(padding {pad}, dilation {dil})")
+        span = n + 2 * p - v * (k - 1) - 1  # negative: the padded input is shorter than the window
         extra = 0
         if ceil_mode:
+            # ceil(span / s) + 1 (floor division of a negative span rounds down, as PyTorch's
+            # div_rtn): an input shorter than the kernel still gets the windows that start in it
             out = -(-span // s) + 1
             if (out - 1) * s >= n + p:
                 out -= 1
-            extra = (out - 1) * s + v * (k - 1) + 1 - (n + 2 * p)
-            extra = max(extra, 0)
+            extra = max((out - 1) * s + v * (k - 1) + 1 - (n + 2 * p), 0)
+        else:
+            out = span // s + 1
+        if out < 1:
+            raise ValueError(f"{name}: input spatial size {tuple(x.shape[2:])} is too small for kernel {kernel} "
+                             f"(padding {pad}, dilation {dil}, stride {stride}, ceil_mode={ceil_mode}): "
+                             f"output size {out}")
         pads.append((p, p + extra))
     return kernel, stride, dil, tuple(pads), pad
 
