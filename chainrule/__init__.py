@@ -6,6 +6,8 @@
     x.grad  # tensor([2., 4.])
 """
 
+import builtins as _builtins
+
 import numpy as _np
 
 from chainrule import func
@@ -39,11 +41,11 @@ uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
 
-def is_tensor(obj: object) -> "bool":
+def is_tensor(obj: object) -> _builtins.bool:  # `bool` is the dtype below
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> "int":
+def numel(input: Tensor) -> _builtins.int:
     return input.numel()
 
 
@@ -60,9 +62,11 @@ __all__ = [
     "load",
     "manual_seed",
     "no_grad",
+    "numel",
     "save",
     "set_default_dtype",
+    "set_grad_enabled",
     "to_dot",
     "trace",
-    *_ops.__all__,
 ]
+__all__ += _ops.__all__  # the tensor functions (a form type checkers follow)

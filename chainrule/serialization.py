@@ -160,10 +160,6 @@ def unpack(packed: dict) -> Any:
     return dec(json.loads(packed["skeleton"]))
 
 
-def _is_path(f: Any) -> bool:
-    return isinstance(f, (str, os.PathLike))
-
-
 def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, arrays, numbers, strings, None) to ``f``.
 
@@ -175,7 +171,7 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
 
     packed = pack(obj)
     blob = st_save(packed["tensors"], metadata={"format": packed["format"], "skeleton": packed["skeleton"]})
-    if not _is_path(f):
+    if not isinstance(f, (str, os.PathLike)):  # a file object
         f.write(blob)
         return
     path = os.fspath(f)
@@ -223,9 +219,9 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     from safetensors import safe_open
     from safetensors.numpy import load as st_load
 
-    where = repr(os.fspath(f)) if _is_path(f) else "the file object"
+    where = repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the file object"
     try:
-        if _is_path(f):  # the tensors are read straight from the file (no second copy in memory)
+        if isinstance(f, (str, os.PathLike)):  # the tensors are read straight from the file (no second copy in memory)
             if not os.path.exists(f):
                 raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
             with open(f, "rb") as fh:

@@ -16,14 +16,23 @@ the back end and the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 
+# -- typing only ------------------------------------------------------------------
+# The operators and methods attached by chainrule.ops.methods are declared, with their
+# signatures, in the stub _tensor_methods.pyi; type checkers see Tensor inherit them.
+# At run time the base is plain object, so nothing changes for the hot path.
+if TYPE_CHECKING:
+    from chainrule.autograd._tensor_methods import TensorMethods as _TensorMethods
+else:
+    _TensorMethods = object
 
-class Tensor:
+
+class Tensor(_TensorMethods):
     """An n-dimensional array that can record the operations applied to it.
 
     Create tensors with :func:`chainrule.tensor` (or ``zeros``, ``randn``...);
@@ -46,6 +55,18 @@ class Tensor:
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
+
+    # the slots' types, for type checkers (annotations only: no class attributes are created)
+    data: np.ndarray
+    requires_grad: bool
+    grad: Tensor | None
+    _op: Any
+    _parents: Any
+    _need: Any
+    _gbuf: Any
+    _pend: int
+    _tangent: Any
+    _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -75,7 +96,7 @@ class Tensor:
 
     # -- basic properties -------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     def size(self, dim: int | None = None) -> Any:
@@ -114,7 +135,7 @@ class Tensor:
         return self.data.dtype.kind == "f"
 
     # -- conversions ------------------------------------------------------------
-    def item(self) -> Any:
+    def item(self) -> int | float | bool:
         if self.data.size != 1:
             raise RuntimeError(
                 f"item(): only a tensor with one element can be converted to a Python "

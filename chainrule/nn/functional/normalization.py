@@ -182,7 +182,7 @@ def batch_norm(
                 f"batch_norm: expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
             )
         if weight is not None and bias is not None:
-            op = BatchNormTrain(axes, eps)
+            op: BatchNormTrain | Normalize = BatchNormTrain(axes, eps)
             y = apply(op, input, weight, bias)
         else:
             op = Normalize(axes, eps)
