@@ -12,6 +12,7 @@ import numpy as _np
 
 from chainrule import func
 from chainrule import ops as _ops
+from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
 from chainrule.autograd import (
     Tensor,
     detect_anomaly,
@@ -27,8 +28,6 @@ from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.serialization import load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
-
-__version__ = "0.1.0"
 
 float32 = float = _np.dtype(_np.float32)
 float64 = double = _np.dtype(_np.float64)
