@@ -22,6 +22,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check chainrule tests bench
+	$(PY) -m mypy chainrule
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q "torch>=2.0" || true

@@ -6,10 +6,13 @@
     x.grad  # tensor([2., 4.])
 """
 
+import builtins as _builtins
+
 import numpy as _np
 
 from chainrule import cuda, func
 from chainrule import ops as _ops
+from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
 from chainrule.autograd import (
     Tensor,
     detect_anomaly,
@@ -27,8 +30,6 @@ from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, c
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
-__version__ = "0.1.0"
-
 float32 = float = _np.dtype(_np.float32)
 float64 = double = _np.dtype(_np.float64)
 float16 = half = _np.dtype(_np.float16)
@@ -40,11 +41,11 @@ uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
 
-def is_tensor(obj: object) -> "bool":
+def is_tensor(obj: object) -> _builtins.bool:  # `bool` is the dtype below
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> "int":
+def numel(input: Tensor) -> _builtins.int:
     return input.numel()
 
 
@@ -64,9 +65,11 @@ __all__ = [
     "load",
     "manual_seed",
     "no_grad",
+    "numel",
     "save",
     "set_default_dtype",
+    "set_grad_enabled",
     "to_dot",
     "trace",
-    *_ops.__all__,
 ]
+__all__ += _ops.__all__  # the tensor functions (a form type checkers follow)

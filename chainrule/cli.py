@@ -215,7 +215,10 @@ def load_config(path: str | Path) -> dict:
 
     Raises CommandError for a file that is missing, unreadable or not TOML, UsageError for an
     unknown key."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+        import tomli as tomllib
 
     path = Path(path)
     try:
@@ -456,7 +459,7 @@ def run_training(cfg: dict) -> dict:
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt)
 
-    transforms = []
+    transforms: list[Any] = []
     if cfg["augment"]:
         transforms.append(RandomTranslate(cfg["augment"], generator=Generator().manual_seed(cfg["seed"] + 1)))
     if cfg["flip"]:

@@ -154,16 +154,16 @@ def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_a
     Returns (inputs, nested, output, aux); ``nested`` says the caller's own graph must be kept
     (the arguments themselves depend on tensors that require grad)."""
     nums = _argnums_tuple(argnums, len(args), who)
-    args = list(args)
+    args_l = list(args)
     for a in nums:
-        _check_diff_tensor(args[a], who, f"{label} {a}")
-    nested = _needs_graph([args[a] for a in nums])
+        _check_diff_tensor(args_l[a], who, f"{label} {a}")
+    nested = _needs_graph([args_l[a] for a in nums])
     inputs = []
     for a in nums:
-        args[a] = _track_input(args[a])
-        inputs.append(args[a])
+        args_l[a] = _track_input(args_l[a])
+        inputs.append(args_l[a])
     with enable_grad():
-        res = func(*args, **kwargs)
+        res = func(*args_l, **kwargs)
     out, aux = _split_aux(res, has_aux, who)
     return inputs, nested, out, aux
 

@@ -480,7 +480,7 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     else:
         where = f"the file object {f.name!r}" if isinstance(getattr(f, "name", None), str) else "the file object"
     try:
-        if _is_path(f):  # the tensors are read straight from the file (no second copy in memory)
+        if isinstance(f, (str, os.PathLike)):  # the tensors are read straight from the file (no second copy in memory)
             if not os.path.exists(f):
                 raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
             with open(f, "rb") as fh:

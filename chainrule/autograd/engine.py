@@ -66,7 +66,7 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        g = np.array(1, dtype=out.data.dtype)  # (np.ones is 4x slower for one element)
+        g: Any = np.array(1, dtype=out.data.dtype)  # (np.ones is 4x slower for one element)
         if out.data.ndim:
             g = g.reshape(out.shape)
         return Tensor._wrap(g) if create_graph else g
@@ -132,7 +132,7 @@ def run_backward(
     m = _tensor_math() if create_graph else ArrayMath
     roots = [o for o in outputs if o.requires_grad]
     _discover(roots)
-    ready = []
+    ready: list[Tensor] = []
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
             raise RuntimeError(
@@ -179,7 +179,7 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
         n = len(parents)
         if n == 1:
             p = parents[0]
-            edges = ((p, t._op.vjp(m, t._need, g, t.data, p.data)[0]),)
+            edges: Any = ((p, t._op.vjp(m, t._need, g, t.data, p.data)[0]),)
         elif n == 2:
             a, b = parents
             ga, gb = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
@@ -360,7 +360,7 @@ def grad(
     seeds = [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
     capture = {id(t): None for t in ins}
     run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
-    result = []
+    result: list[Any] = []
     for i, t in enumerate(ins):
         g = capture[id(t)]
         if g is None:

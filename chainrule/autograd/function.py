@@ -89,7 +89,7 @@ class _FunctionNode(Primitive):
     # No __slots__: the per-call name/flags are instance attributes that shadow the class ones.
     elementwise = False
 
-    def __init__(self, fn_cls: type, ctx: FunctionCtx, args: tuple, tensor_pos: list, out: Tensor) -> None:
+    def __init__(self, fn_cls: type[Function], ctx: FunctionCtx, args: tuple, tensor_pos: list, out: Tensor) -> None:
         self.name = fn_cls.__name__
         self.fn_cls = fn_cls
         self.ctx = ctx
@@ -123,7 +123,7 @@ class _FunctionNode(Primitive):
             ctx._swap = swap
         wrap = (lambda a: a) if create_graph else Tensor._wrap
         if self.outs is None:
-            grads_out = (wrap(g),)
+            grads_out: tuple[Any, ...] = (wrap(g),)
         else:  # one gradient per output, None for the non-differentiable ones
             grads_out = tuple(
                 None if span is None else wrap(self._unpack(m, g, k)) for k, span in enumerate(self.spans)
@@ -145,7 +145,7 @@ class _FunctionNode(Primitive):
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
         res = self._call_backward(m, g, y, xs)
         create_graph = getattr(m, "is_tensor", False)
-        grads = []
+        grads: list[Any] = []
         for k, p in enumerate(self.tensor_pos):
             gk = res[p]
             if gk is None or not need[k]:

@@ -16,15 +16,24 @@ the back end and the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
 
+# -- typing only ------------------------------------------------------------------
+# The operators and methods attached by chainrule.ops.methods are declared, with their
+# signatures, in the stub _tensor_methods.pyi; type checkers see Tensor inherit them.
+# At run time the base is plain object, so nothing changes for the hot path.
+if TYPE_CHECKING:
+    from chainrule.autograd._tensor_methods import TensorMethods as _TensorMethods
+else:
+    _TensorMethods = object
 
-class Tensor:
+
+class Tensor(_TensorMethods):
     """An n-dimensional array that can record the operations applied to it.
 
     Create tensors with :func:`chainrule.tensor` (or ``zeros``, ``randn``...);
@@ -47,6 +56,18 @@ class Tensor:
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
+
+    # the slots' types, for type checkers (annotations only: no class attributes are created)
+    data: np.ndarray
+    requires_grad: bool
+    grad: Tensor | None
+    _op: Any
+    _parents: Any
+    _need: Any
+    _gbuf: Any
+    _pend: int
+    _tangent: Any
+    _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -76,7 +97,7 @@ class Tensor:
 
     # -- basic properties -------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     def size(self, dim: int | None = None) -> Any:
@@ -120,7 +141,7 @@ class Tensor:
         return self.data.dtype.kind == "f"
 
     # -- conversions ------------------------------------------------------------
-    def item(self) -> Any:
+    def item(self) -> int | float | bool:
         if self.data.size != 1:
             raise RuntimeError(
                 f"item(): only a tensor with one element can be converted to a Python "

@@ -178,7 +178,7 @@ def _local_partials(t: Tensor) -> list:
     need = tuple(p.requires_grad for p in t._parents)
     ones = np.ones_like(t.data)
     grads = op.vjp(ArrayMath, need, ones, t.data, *[p.data for p in t._parents])
-    out = []
+    out: list[Any] = []
     for p, g, n in zip(t._parents, grads, need):
         if g is None or not n:
             out.append(None)

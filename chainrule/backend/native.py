@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def _flag_sets() -> list:
 _LOADED: dict[str, ctypes.CDLL | None] = {}  # name -> the loaded library (None: not available)
 _REASONS: dict[str, str] = {}  # name -> why (for status())
 _LOAD_LOCK = threading.Lock()
-_MISSING = object()
+_MISSING: Any = object()
 
 
 def enabled() -> bool:

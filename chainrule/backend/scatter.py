@@ -10,13 +10,15 @@ is about 40× slower than the kernel).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from chainrule.backend import native
 
 
-def kernel(dtype) -> ctypes._CFuncPtr | None:
+def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
     """The compiled scatter-add for ``dtype`` (float32/float64), or None where it is not available."""
     return native.typed_function("rows", "scatter_add_rows", dtype, [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3)
 

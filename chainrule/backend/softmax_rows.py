@@ -11,13 +11,15 @@ machine, the kernel's about 1); without it the same is done by four NumPy calls.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from chainrule.backend import native
 
 
-def kernel(dtype) -> ctypes._CFuncPtr | None:
+def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
     """The compiled row function for ``dtype`` (float32/float64), or None where it is not available."""
     argtypes = [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 4
     return native.typed_function("softmax_rows", "shifted_exp_rows", dtype, argtypes)

@@ -47,6 +47,9 @@ class _Transformer:
 
     n_features_in_: int
 
+    def fit(self, X: Any, y: Any = None) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define fit")
+
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         return self.fit(X).transform(X)
 
@@ -360,7 +363,7 @@ def train_val_test_split(
         parts = [np.concatenate(p) for p in (tr, va, te)]
         if shuffle:
             parts = [rng.permutation(p) for p in parts]
-    out = []
+    out: list[Any] = []
     for a in arrays:
         for p in parts:
             if isinstance(a, Tensor):

@@ -52,7 +52,7 @@ def _is_missing(s: str) -> bool:
 
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", "\t", ";")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
 
 
@@ -178,8 +178,8 @@ def encode_labels(
     """
     where = where or (lambda i: f"row {i}")
     vals = list(values)
-    nums = [_number(str(v)) for v in vals]
-    if all(n is not None for n in nums):
+    nums = [n for n in (_number(str(v)) for v in vals) if n is not None]
+    if len(nums) == len(vals):  # every label is numeric
         vals = [int(n) if float(n).is_integer() else n for n in nums]
     if classes is None:
         cls = sorted(set(vals), key=lambda v: (isinstance(v, str), v))

@@ -45,7 +45,7 @@ KS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 NGRAM_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
 
 # Sizes and training budgets: (default, --quick).
-CONFIG = {
+CONFIG: dict[str, dict[str, Any]] = {
     "default": {"max_train": None, "steps": 1000, "embed": 32, "hidden": 256, "context": 8, "channels": 64,
                 "batch_size": 32, "seq_len": 64, "eval_every": 200, "sample_len": 300},
     "quick": {"max_train": 60_000, "steps": 400, "embed": 16, "hidden": 64, "context": 5, "channels": 32,

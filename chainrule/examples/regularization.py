@@ -131,7 +131,7 @@ def train_mlp(
     model = mlp(data["train"][0].shape[1], 10, hidden=hidden, activation_name=activation, dropout=dropout,
                 batch_norm=batch_norm)
     if optimizer == "adam":
-        opt = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        opt: optim.Optimizer = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif optimizer == "sgd":
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     elif optimizer == "plain_sgd":
@@ -152,7 +152,7 @@ def train_mlp(
     return out
 
 
-EXPERIMENTS = {  # key: (label, train_mlp options besides epochs and seed)
+EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {  # key: (label, train_mlp options besides epochs and seed)
     "plain": ("no regularisation (Adam)", {}),
     "dropout": ("dropout 0.5 (Adam)", {"dropout": 0.5}),
     "sgd": ("SGD+momentum, no weight decay", {"optimizer": "sgd", "lr": 0.02}),

@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--plot-source", default=SHOWCASE[0], help="the date whose attention --plot draws")
     p.add_argument("--quick", action="store_true", help="a small model and a short run (about 10 s)")
     a = p.parse_args(argv)
-    base = dict(QUICK) if a.quick else {}
+    base: dict[str, Any] = dict(QUICK) if a.quick else {}
     for k in ("steps", "hidden", "embed_dim", "n_train", "n_test"):
         if getattr(a, k) is not None:
             base[k] = getattr(a, k)

@@ -34,7 +34,7 @@ def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int,
 
     Returns (the seed that worked, the net, the seeds that failed).
     """
-    failed = []
+    failed: list[int] = []
     for seed in seeds:
         net, ok = train_from(seed, steps)
         if ok:

@@ -26,7 +26,9 @@ from chainrule import optim
 from chainrule.autograd.tensor import Tensor
 
 
-def cooccurrence_matrix(sentences: Sequence[Sequence[int]], vocab_size: int, window: int = 5) -> np.ndarray:
+def cooccurrence_matrix(
+    sentences: Sequence[Sequence[int] | np.ndarray], vocab_size: int, window: int = 5
+) -> np.ndarray:
     """Symmetric co-occurrence counts X (V, V) with weight 1/d for words d ≤ window apart."""
     X = np.zeros((vocab_size, vocab_size))
     for s in sentences:

@@ -48,8 +48,8 @@ def adding_problem(n: int, T: int, seed: Any = None) -> tuple[np.ndarray, np.nda
     return np.stack([u, m], -1).astype(np.float32), y.astype(np.float32)
 
 
-_CELL = {"irnn": F.rnn_relu_cell, "tanh": F.rnn_tanh_cell, "lstm": F.lstm_cell}
-_SEQ = {"irnn": F.rnn_relu, "tanh": F.rnn_tanh, "lstm": F.lstm}
+_CELL: dict[str, Callable[..., Any]] = {"irnn": F.rnn_relu_cell, "tanh": F.rnn_tanh_cell, "lstm": F.lstm_cell}
+_SEQ: dict[str, Callable[..., Any]] = {"irnn": F.rnn_relu, "tanh": F.rnn_tanh, "lstm": F.lstm}
 
 
 class SequenceRegressor:

@@ -83,7 +83,7 @@ def encode_texts(texts: Sequence[str], vocab: CharVocab, eos: bool = False) -> n
     return pad_sequences(seqs, vocab.stoi[PAD])
 
 
-def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int) -> np.ndarray:
+def pad_sequences(seqs: Sequence[Sequence[int] | np.ndarray], pad_id: int) -> np.ndarray:
     """Lists of ids -> (N, max length) int64 array padded at the end with ``pad_id``."""
     L = max((len(s) for s in seqs), default=0)
     out = np.full((len(seqs), max(L, 1)), pad_id, dtype=np.int64)
@@ -197,6 +197,7 @@ class Seq2Seq(nn.Module):
             # sequence would), so the padding never leaks into the annotations
             j = np.arange(src.shape[1])[None, :]
             rev = np.where(j < lengths[:, None], lengths[:, None] - 1 - j, j)
+            assert self.encoder_reverse is not None  # made in __init__ when bidirectional
             hb, _ = self.encoder_reverse(self.src_embed(np.take_along_axis(src, rev, 1)))
             hb = hb[np.arange(N)[:, None], rev]  # h←_j back in source order
             init = cr.cat([last, hb[:, 0]], -1)  # [h→_S; h←_1]

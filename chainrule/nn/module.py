@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,17 @@ from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.ops.methods import parse_to_args, refuse_cuda
 
 __all__ = ["Module"]
+
+if TYPE_CHECKING:
+    from typing import ParamSpec, Protocol, TypeVar
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R", covariant=True)
+
+    class _HasForward(Protocol[_P, _R]):
+        """Anything with a ``forward``; ``Module.__call__`` takes its parameters and result type."""
+
+        def forward(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
 
 
 class _IncompatibleKeys(NamedTuple):
@@ -76,7 +87,7 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if not (d["_forward_hooks"] or d["_forward_pre_hooks"]):
             return self.forward(*args, **kwargs)
@@ -90,6 +101,13 @@ class Module:
             if res is not None:
                 out = res
         return out
+
+    if TYPE_CHECKING:
+        # For type checkers, ``model(x)`` has the parameters and the result type of the
+        # subclass's ``forward`` (``nn.Linear(3, 2)(x)`` is a Tensor, not Any).
+        def __call__(self: _HasForward[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+    else:
+        __call__ = _call_impl
 
     # -- hooks -------------------------------------------------------------------
     def register_forward_hook(self, hook: Callable) -> _HookHandle:
@@ -379,7 +397,7 @@ class Module:
         return self
 
     # -- state dicts -----------------------------------------------------------------
-    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict[str, Any]:
         """Dotted name -> tensor for every parameter and persistent buffer (values shared, not copied)."""
         out = OrderedDict() if destination is None else destination
         for mod_name, mod in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
@@ -462,7 +480,7 @@ class Module:
         self.__dict__.update(state)
 
 
-def _remove_from(name: str, d: dict, *tables: dict) -> None:
+def _remove_from(name: str, d: dict, *tables: dict | None) -> None:
     for table in tables:
         if table is not None and name in table:
             del table[name]

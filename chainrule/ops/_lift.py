@@ -22,7 +22,7 @@ def lift(x: Any, like: Tensor) -> Tensor:
     if isinstance(x, (bool, int, float, np.number, np.bool_)):
         kind = like.data.dtype.kind
         if kind in "fc":
-            dtype = like.data.dtype
+            dtype: Any = like.data.dtype  # a dtype or a scalar type: both work in np.asarray
         elif isinstance(x, (float, np.floating)):
             dtype = get_default_dtype()
         elif kind == "b" and not isinstance(x, (bool, np.bool_)):

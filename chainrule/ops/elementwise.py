@@ -8,6 +8,7 @@ engine sums each gradient back to its input's shape.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,7 @@ class Exp(_Elementwise):
 
     name = "exp"
 
-    forward = staticmethod(np.exp)
+    forward = staticmethod(np.exp)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g * y,)
@@ -162,7 +163,7 @@ class Log(_Elementwise):
 
     name = "log"
 
-    forward = staticmethod(np.log)
+    forward = staticmethod(np.log)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g / x,)
@@ -176,7 +177,7 @@ class Log1p(_Elementwise):
 
     name = "log1p"
 
-    forward = staticmethod(np.log1p)
+    forward = staticmethod(np.log1p)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g / (x + 1),)
@@ -190,7 +191,7 @@ class Sqrt(_Elementwise):
 
     name = "sqrt"
 
-    forward = staticmethod(np.sqrt)
+    forward = staticmethod(np.sqrt)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g / (y * 2),)
@@ -204,7 +205,7 @@ class Abs(_Elementwise):
 
     name = "abs"
 
-    forward = staticmethod(np.abs)
+    forward = staticmethod(np.abs)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g * m.sign(x),)
@@ -218,7 +219,7 @@ class Sign(_Elementwise):
 
     name = "sign"
 
-    forward = staticmethod(np.sign)
+    forward = staticmethod(np.sign)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g * 0,)
@@ -233,7 +234,7 @@ class Sin(_Elementwise):
 
     name = "sin"
 
-    forward = staticmethod(np.sin)
+    forward = staticmethod(np.sin)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g * m.cos(x),)
@@ -247,7 +248,7 @@ class Cos(_Elementwise):
 
     name = "cos"
 
-    forward = staticmethod(np.cos)
+    forward = staticmethod(np.cos)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (-g * m.sin(x),)
@@ -261,7 +262,7 @@ class Tanh(_Elementwise):
 
     name = "tanh"
 
-    forward = staticmethod(np.tanh)
+    forward = staticmethod(np.tanh)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     # g - g*y*y rather than g*(1 - y*y): an operation with a Python scalar costs
     # NumPy about twice as much as an array-array one on small arrays.
@@ -311,7 +312,7 @@ class Maximum(_Elementwise):
 
     name = "maximum"
 
-    forward = staticmethod(np.maximum)
+    forward = staticmethod(np.maximum)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def _share(self, m, a, b):
         return (a > b) + (a == b) * 0.5
@@ -445,7 +446,7 @@ def neg(input: Tensor) -> Tensor:
     return apply1(NEG, as_tensor_arg(input, "neg"))
 
 
-def _unary(op: Primitive, name: str):
+def _unary(op: Primitive, name: str) -> Callable[[Tensor], Tensor]:
     def fn(input: Tensor) -> Tensor:
         if type(input) is not Tensor:
             input = as_tensor_arg(input, name)

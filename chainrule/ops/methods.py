@@ -250,7 +250,7 @@ class Cast(ew._Elementwise):
         return x.astype(self.dtype)
 
     @property
-    def differentiable(self):  # type: ignore[override]
+    def differentiable(self):
         return self.dtype.kind in "fc"
 
     def vjp(self, m, need, g, y, x):
@@ -520,6 +520,8 @@ _BINDINGS = {
     "masked_fill": indexing.masked_fill,
     "scatter_add": indexing.scatter_add,
     "contiguous": lambda self: self,
+    "T": property(_T),
+    "mT": property(_mT),
     # dtype / copies
     "to": _to,
     "type": _type,
@@ -554,7 +556,4 @@ _BINDINGS = {
 
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)
-
-Tensor.T = property(_T)
-Tensor.mT = property(_mT)
-Tensor.__hash__ = object.__hash__  # defining __eq__ above must not make tensors unhashable
+# (setattr does not reset __hash__ as an __eq__ in a class body would: Tensor's body sets it anyway)

@@ -490,15 +490,15 @@ def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return _reduce(Amin, input, dim, keepdim, "amin")
 
 
-class _ValuesIndices(tuple):
+class _ValuesIndices(tuple[Tensor, Tensor]):
     """(values, indices) with attribute access, like torch.return_types.max."""
 
     @property
-    def values(self):
+    def values(self) -> Tensor:
         return self[0]
 
     @property
-    def indices(self):
+    def indices(self) -> Tensor:
         return self[1]
 
 

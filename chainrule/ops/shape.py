@@ -283,7 +283,7 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
     return expand(input, other.shape)
 
 
-def broadcast_tensors(*tensors: Tensor) -> list:
+def broadcast_tensors(*tensors: Tensor) -> list[Tensor]:
     shape = np.broadcast_shapes(*[t.shape for t in tensors])
     return [expand(t, shape) for t in tensors]
 
@@ -325,7 +325,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
-def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Cut into pieces of a given size (the last may be smaller) or of the given sizes."""
     d = normalize_dims(dim, tensor.ndim, "split")[0]
     n = tensor.shape[d]
@@ -347,14 +347,14 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
     return tuple(pieces)
 
 
-def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Cut into ``chunks`` pieces of (nearly) equal size, as PyTorch."""
     n = input.shape[normalize_dims(dim, input.ndim, "chunk")[0]]
     size = -(-n // chunks)
     return split(input, size, dim)
 
 
-def unbind(input: Tensor, dim: int = 0) -> tuple:
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """All slices along ``dim``, each without that axis."""
     d = normalize_dims(dim, input.ndim, "unbind")[0]
     return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))

@@ -218,7 +218,7 @@ class _Pack:
         self.s_max = self.flat.get("max_exp_avg_sq")
         self.g = np.empty(n, dtype=dtype)
         self.t = np.empty(n, dtype=dtype)
-        self.w = None
+        self.w: np.ndarray | None = None
         self.t_views = [self.t[a:b].reshape(shape) for a, b, shape in self.segments]
         self.g_views = [self.g[a:b].reshape(shape) for a, b, shape in self.segments]
 

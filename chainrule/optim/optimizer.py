@@ -201,7 +201,7 @@ class Optimizer:
 
         Returns ``p.grad.data`` itself when there is nothing to add (no copy), else a scratch array.
         """
-        g = p.grad.data
+        g = p.grad.data  # type: ignore[union-attr]  # step() calls this for parameters with a grad only
         if weight_decay == 0.0 and not maximize:
             return g
         d = self._scratch(p.data, 0)

@@ -114,7 +114,7 @@ class CharVocab(Vocab):
     def from_text(cls, text: str, min_freq: int = 1, max_size: int | None = None) -> CharVocab:
         return cls.build(cls.tokenize(None, text), min_freq=min_freq, max_size=max_size)  # type: ignore[arg-type,return-value]
 
-    def tokenize(self, text: str) -> list[str]:  # type: ignore[override]
+    def tokenize(self, text: str) -> list[str]:
         return [EOS if ch == "\n" else ch for ch in text]
 
     def decode(self, ids: Iterable[int]) -> str:

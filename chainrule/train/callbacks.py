@@ -140,7 +140,7 @@ class EarlyStopping(Callback):
             trainer.model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict:
-        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
                  "stopped_epoch": self.stopped_epoch}
         if self.best_weights is not None:
             state["best_weights"] = self.best_weights

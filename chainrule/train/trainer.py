@@ -285,7 +285,7 @@ class Trainer:
             count += n
             for m in metrics:
                 m.update(out, self._align(out, y))
-            logs = {"loss": value}
+            logs: dict[str, Any] = {"loss": value}
             for cb in self.callbacks:
                 cb.on_batch_end(self, b, logs)
             if bar is not None:
@@ -294,7 +294,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
         if count == 0:
             raise ValueError("Trainer.fit: the training loader produced no batches")
-        logs: dict[str, Any] = {"epoch": epoch, "loss": total / count}
+        logs = {"epoch": epoch, "loss": total / count}
         for m in metrics:
             logs[m.name] = m.compute()
         if val_loader is not None:

@@ -52,6 +52,7 @@ functions use the composed cells when forward mode is active.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def _local_vjp(out, g, stops, need) -> tuple:
             if gp.dtype != p.dtype:
                 gp = M.astype(gp, p.dtype)
             adj[id(p)] = gp if id(p) not in adj else adj[id(p)] + gp
-    res = []
+    res: list[Any] = []
     for s, n in zip(stops, need):
         if not n:
             res.append(None)
@@ -176,7 +177,7 @@ def _repeated_rows(xo: np.ndarray):
         return None
     key = (K, xo.dtype)
     if key not in _HASH_WEIGHTS:
-        _HASH_WEIGHTS[key] = np.random.default_rng(K).uniform(1.0, 2.0, K).astype(xo.dtype)
+        _HASH_WEIGHTS[key] = np.random.default_rng(K).uniform(1.0, 2.0, size=(K,)).astype(xo.dtype)
     w = _HASH_WEIGHTS[key]
     if 2 * np.unique(xo[:128] @ w).size > 128:  # the first rows mostly differ: not worth a closer look
         return None
@@ -203,6 +204,7 @@ class _Sequence(Primitive):
 
     __slots__ = ("reverse", "has_bias", "saved", "keep")
     n_states = 1  # h (and c for the LSTM)
+    kind: str  # "LSTM", "GRU" or "RNN", set by each subclass
 
     def __init__(self, reverse: bool = False, has_bias: bool = True) -> None:
         self.reverse = reverse

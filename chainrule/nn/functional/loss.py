@@ -185,8 +185,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     d = input - target
     a = d.abs()
     loss = where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
-    if weight is not None:
-        loss = loss * _weight_tensor(weight, input, "huber_loss")
+    w = _weight_tensor(weight, input, "huber_loss")
+    if w is not None:
+        loss = loss * w
     return _reduce(loss, reduction)
 
 
@@ -319,10 +320,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Any 
     name = "binary_cross_entropy_with_logits"
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), name)
     input, target = _pair(input, target, name, same_shape=True)
-    if pos_weight is None:
+    pw = _weight_tensor(pos_weight, input, name, "pos_weight")
+    if pw is None:
         loss = apply(BCE_WITH_LOGITS, input, target)
     else:
-        loss = apply(BCE_WITH_LOGITS, input, target, _weight_tensor(pos_weight, input, name, "pos_weight"))
+        loss = apply(BCE_WITH_LOGITS, input, target, pw)
     w = _weight_tensor(weight, input, name)
     if w is not None:
         loss = loss * w

@@ -234,7 +234,7 @@ def batch_norm(
             # as they are (a mean over no values is undefined)
             return _affine(input * 1.0, weight, bias, shape)
         if weight is not None and bias is not None:
-            op = BatchNormTrain(axes, eps)
+            op: BatchNormTrain | Normalize = BatchNormTrain(axes, eps)
             y = apply(op, input, weight, bias)
         else:
             op = Normalize(axes, eps)

@@ -135,8 +135,8 @@ class MultiheadAttention(Module):
             self.register_parameter("in_proj_bias", None)
         self.out_proj = _OutProj(E, bias, dtype)
         if add_bias_kv:
-            self.bias_k = _param((1, 1, E), dtype)
-            self.bias_v = _param((1, 1, E), dtype)
+            self.bias_k: Parameter | None = _param((1, 1, E), dtype)
+            self.bias_v: Parameter | None = _param((1, 1, E), dtype)
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
@@ -153,7 +153,7 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             self.in_proj_bias.data[...] = 0.0
             self.out_proj.bias.data[...] = 0.0
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             _xavier_normal_(self.bias_k, E, E)
             _xavier_normal_(self.bias_v, E, E)
 

@@ -36,7 +36,7 @@ class Sequential(Module):
             for i, module in enumerate(args):
                 self.add_module(str(i), module)
 
-    def forward(self, input: Any) -> Any:
+    def forward(self, input: Tensor) -> Tensor:  # a chain of layers: Tensor in, Tensor out
         for module in self._modules.values():
             input = module(input)
         return input

@@ -33,7 +33,7 @@ def _buffer(value: Any) -> Tensor | None:
 
 
 class _Loss(Module):
-    _allowed = F.REDUCTIONS
+    _allowed: tuple[str, ...] = F.REDUCTIONS
 
     def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
         super().__init__()

@@ -22,7 +22,7 @@ from the cells (see ``chainrule.nn.functional._rnn_kernel``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from chainrule.ops import shape as sh
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-_FUNCS = {"RNN_TANH": R.rnn_tanh, "RNN_RELU": R.rnn_relu, "LSTM": R.lstm, "GRU": R.gru}
+_FUNCS: dict[str, Callable[..., Any]] = {"RNN_TANH": R.rnn_tanh, "RNN_RELU": R.rnn_relu, "LSTM": R.lstm, "GRU": R.gru}
 
 
 def _uniform_(p: Parameter, bound: float) -> None:
@@ -104,7 +104,7 @@ class RNNBase(Module):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
                 in_size = self.input_size if layer == 0 else D * H
-                shapes = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, H))]
+                shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, H))]
                 if self.bias:
                     shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
                 for pname, shp in shapes:
@@ -224,8 +224,8 @@ class RNN(RNNBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         nonlinearity = kwargs.pop("nonlinearity", None)
         if nonlinearity is None and len(args) > 3 and isinstance(args[3], str):
-            args = list(args)
-            nonlinearity = args.pop(3)
+            nonlinearity = args[3]
+            args = args[:3] + args[4:]
         nonlinearity = "tanh" if nonlinearity is None else nonlinearity
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; choose 'tanh' or 'relu'")

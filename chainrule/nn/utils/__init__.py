@@ -8,3 +8,13 @@ from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
     vector_to_parameters,
 )
 from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
+
+# The public names, listed so that type checkers see them as exported (mypy --strict does
+# not re-export plain imports); tests/test_typing.py checks that every import is listed.
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "l2_penalty",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]

@@ -31,8 +31,7 @@ def l2_penalty(parameters: Tensor | Iterable[Tensor], lam: float) -> Tensor:
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     if not params:
         raise ValueError("l2_penalty: got an empty parameter list")
-    total = None
-    for p in params:
-        sq = (p * p).sum()
-        total = sq if total is None else total + sq
+    total = (params[0] * params[0]).sum()
+    for p in params[1:]:
+        total = total + (p * p).sum()
     return total * (0.5 * float(lam))

@@ -9,6 +9,7 @@ seedable random source that samplers, ``random_split`` and the random ops
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator, Sequence, Sized
 from typing import Any
 
@@ -29,7 +30,7 @@ class Generator:
 
     def __init__(self, device: Any = None) -> None:
         check_device(device, "Generator")
-        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self._seed = _fresh_seed()
         self.rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
@@ -44,7 +45,7 @@ class Generator:
 
     def seed(self) -> int:
         """Re-seed from fresh entropy; returns the new seed."""
-        self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))
+        self.manual_seed(_fresh_seed())
         return self._seed
 
     def get_state(self) -> str:
@@ -80,13 +81,18 @@ def _rng(generator: Any) -> np.random.Generator:
     return rng
 
 
+def _fresh_seed() -> int:
+    """A seed in [0, 2**63) from the operating system's entropy (what SeedSequence() draws too)."""
+    return secrets.randbits(63)
+
+
 class Sampler:
     """Base class: an iterable of indices; subclasses define ``__iter__`` (and ``__len__``)."""
 
     def __init__(self, data_source: Any = None) -> None:
         pass
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[Any]:  # indices (int), or lists of them (BatchSampler)
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
