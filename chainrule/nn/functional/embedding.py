@@ -36,6 +36,8 @@ class EmbeddingLookup(_Rows):
 
     __slots__ = ()
     name = "embedding"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, w):
         # the indices were checked (check_indices), so mode="clip" changes nothing; it lets
@@ -55,6 +57,8 @@ class EmbeddingGather(_Rows):
 
     __slots__ = ()
     name = "embedding_gather"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, w):
         y = w[self.idx]

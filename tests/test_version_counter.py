@@ -1,0 +1,453 @@
+"""Version counters: backward must refuse to use a saved tensor that was changed in place.
+
+Issue 10, item 2.  Without the check, ``b = a * 2; c = b * b; b.add_(1)`` makes
+``c.sum().backward()`` read the new b and give dc/da = 2·2·(b+1) = 12 instead of
+2·2·b = 8.  The expected numbers below come from the chain rule by hand; the
+``*_torch`` tests use PyTorch as an independent oracle (skipped without it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule import nn, optim
+
+MODIFIED = "modified by an inplace operation"
+
+
+def _ones(n=3, **kw):
+    return cr.ones(n, dtype=cr.float64, **kw)
+
+
+# ---------------------------------------------------------------- the issue's examples
+def test_saved_input_modified_after_mul_raises_naming_mul():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b * b
+    b.add_(1)
+    with pytest.raises(RuntimeError, match=MODIFIED) as info:
+        c.sum().backward()
+    msg = str(info.value)
+    assert "mul" in msg and "input 0" in msg
+    assert "is at version 1; expected version 0" in msg
+    assert "(3,)" in msg and "float64" in msg
+    assert a.grad is None  # nothing was accumulated before the error
+
+
+def test_exp_output_modified_in_place_while_recording_raises():
+    a = _ones(requires_grad=True)
+    y = a.exp()
+    y.add_(1)  # PyTorch raises for this too: exp's backward needs its output
+    with pytest.raises(RuntimeError, match=MODIFIED) as info:
+        y.sum().backward()
+    assert "output 0 of exp" in str(info.value)
+
+
+def test_exp_output_modified_under_no_grad_raises():
+    a = _ones(requires_grad=True)
+    y = a.exp()
+    with cr.no_grad():
+        y.mul_(2)
+    with pytest.raises(RuntimeError, match="output 0 of exp"):
+        y.sum().backward()
+
+
+def test_constant_input_modified_in_place_raises():
+    a = _ones(requires_grad=True)
+    x = cr.tensor([1.0, 2.0, 3.0], dtype=cr.float64)  # a constant: no grad, written in place
+    y = a * x
+    x.mul_(2)
+    with pytest.raises(RuntimeError, match="input 1 of mul"):
+        y.sum().backward()
+
+
+def test_issue_examples_raise_in_torch_too():
+    torch = pytest.importorskip("torch")
+    for make in (
+        lambda a: (lambda b: (b * b, b))(a * 2),
+        lambda a: (lambda y: (y, y))(a.exp()),
+    ):
+        a = torch.ones(3, requires_grad=True)
+        out, victim = make(a)
+        victim.add_(1)
+        with pytest.raises(RuntimeError, match=MODIFIED):
+            out.sum().backward()
+
+
+def test_version_then_and_now_after_two_modifications():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b * b
+    b.add_(1)
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="is at version 2; expected version 0"):
+        c.sum().backward()
+
+
+def test_version_then_counts_modifications_before_recording():
+    a = _ones(requires_grad=True)
+    x = cr.zeros(3, dtype=cr.float64)
+    x.add_(1)  # version 1 before mul records it
+    y = a * x
+    x.add_(1)
+    with pytest.raises(RuntimeError, match="is at version 2; expected version 1"):
+        y.sum().backward()
+
+
+# ---------------------------------------------------------------- views
+def test_modifying_a_view_of_a_saved_tensor_raises():
+    a = _ones(4, requires_grad=True)
+    x = cr.arange(4, dtype=cr.float64)
+    y = a * x
+    with cr.no_grad():
+        x[1:].add_(10)  # writes into x's memory through a view
+    with pytest.raises(RuntimeError, match="input 1 of mul"):
+        y.sum().backward()
+
+
+def test_modifying_a_view_of_a_saved_non_leaf_while_recording_raises():
+    a = _ones(4, requires_grad=True)
+    b = a * 2
+    c = b * b
+    b[1:].add_(1)
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        c.sum().backward()
+
+
+def test_modifying_the_base_of_a_saved_view_raises():
+    a = _ones(4, requires_grad=True)
+    b = a * 2
+    v = b[1:]
+    c = v * v
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        c.sum().backward()
+
+
+def test_modifying_the_base_of_a_saved_reshape_and_transpose_raises():
+    for make_view in (lambda x: x.reshape(4), lambda x: x.t(), lambda x: x.unsqueeze(0), lambda x: x.detach()):
+        a = cr.ones(2, 2, dtype=cr.float64, requires_grad=True)
+        x = cr.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=cr.float64)
+        v = make_view(x)
+        y = (a.reshape(v.shape) * v).sum()
+        with cr.no_grad():
+            x.mul_(2)
+        with pytest.raises(RuntimeError, match="input 1 of mul"):
+            y.backward()
+
+
+def test_writing_through_a_transposed_view_of_a_matmul_input_raises():
+    a = cr.ones(2, 2, dtype=cr.float64, requires_grad=True)
+    w = cr.ones(2, 2, dtype=cr.float64)
+    y = a @ w
+    with cr.no_grad():
+        w.t().mul_(2)
+    with pytest.raises(RuntimeError, match="input 1 of matmul"):
+        y.sum().backward()
+
+
+def test_advanced_index_copy_is_not_a_view():
+    a = _ones(4, requires_grad=True)
+    x = cr.arange(4, dtype=cr.float64)
+    y = a * x
+    c = x[[0, 2]]  # a copy: writing into it leaves x alone
+    c.add_(5)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, 1.0, 2.0, 3.0])
+    assert x._version == 0
+
+
+# ---------------------------------------------------------------- setitem, fill_, zero_, copy_
+def test_setitem_on_a_saved_tensor_raises():
+    a = _ones(4, requires_grad=True)
+    b = a * 2
+    c = b * b
+    b[0] = 5.0
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        c.sum().backward()
+
+
+def test_setitem_on_a_saved_constant_raises():
+    a = _ones(4, requires_grad=True)
+    x = cr.arange(4, dtype=cr.float64)
+    y = (a * x).sum()
+    x[2] = 7.0
+    with pytest.raises(RuntimeError, match="input 1 of mul"):
+        y.backward()
+
+
+@pytest.mark.parametrize(
+    "modify",
+    [lambda t: t.zero_(), lambda t: t.fill_(3.0), lambda t: t.copy_(cr.zeros(3, dtype=cr.float64))],
+    ids=["zero_", "fill_", "copy_"],
+)
+def test_fill_zero_copy_on_a_saved_tensor_raise(modify):
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b * b
+    modify(b)
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        c.sum().backward()
+
+
+@pytest.mark.parametrize(
+    "modify",
+    [lambda t: t.zero_(), lambda t: t.fill_(3.0), lambda t: t.copy_(cr.zeros(3, dtype=cr.float64))],
+    ids=["zero_", "fill_", "copy_"],
+)
+def test_fill_zero_copy_cut_the_gradient_of_the_old_values(modify):
+    # b = 2a is overwritten, so L = Σ(b' + a) with b' a constant: dL/da = 1 (PyTorch agrees)
+    a = _ones(requires_grad=True)
+    b = a * 2
+    modify(b)
+    assert b.requires_grad  # still part of the graph (PyTorch: grad_fn=<ZeroBackward>...)
+    (b + a).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_copy_from_a_tensor_that_requires_grad_records_the_copy():
+    # x ← broadcast(s): dL/ds = Σ over the broadcast rows of dL/dx, here L = Σ w·x
+    s = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    x = cr.zeros(3, 2, dtype=cr.float64)
+    x.copy_(s)
+    w = cr.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=cr.float64)
+    (x * w).sum().backward()
+    np.testing.assert_allclose(s.grad.numpy(), [9.0, 12.0])
+    np.testing.assert_allclose(x.detach().numpy(), [[1.0, 2.0]] * 3)
+
+
+# ---------------------------------------------------------------- safe in-place uses keep working
+def test_add_in_place_on_a_tensor_whose_consumers_do_not_save_it():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b.sum() + (b + 1).mean()  # sum, add and mean need no values of b
+    b.add_(1)
+    c.backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0 + 2.0 / 3] * 3)
+
+
+def test_relu_in_place_after_linear_and_after_add():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal((5, 4)))
+    lin = nn.Linear(4, 3).double()
+    grads = []
+    for inplace in (False, True):
+        lin.zero_grad()
+        h = lin(x)
+        h = F.relu_(h) if inplace else F.relu(h)
+        g = h + 1.0
+        g = F.relu_(g) if inplace else F.relu(g)
+        (g * g).sum().backward()
+        grads.append((lin.weight.grad.numpy().copy(), lin.bias.grad.numpy().copy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0])
+    np.testing.assert_allclose(grads[1][1], grads[0][1])
+
+
+def test_relu_module_inplace_in_a_training_loop():
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 1))
+    ref = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    ref.load_state_dict(model.state_dict())
+    x = cr.randn(6, 3)
+    for m in (model, ref):
+        m(x).pow(2).sum().backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6)
+
+
+def test_mul_in_place_by_a_tensor_then_more_in_place_ops():
+    # x = a·y, then x += 1: dL/da = y, dL/dy = a (PyTorch gives the same, no error)
+    y = cr.tensor([2.0, 3.0, 4.0], dtype=cr.float64, requires_grad=True)
+    a = _ones(requires_grad=True)
+    x = a * 1
+    x.mul_(y)
+    x.add_(1)
+    x.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, 3.0, 4.0])
+    np.testing.assert_allclose(y.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_mul_in_place_twice():
+    # x = a·y·y: dL/da = y², dL/dy = 2 a y
+    y = cr.tensor([2.0, 3.0, 4.0], dtype=cr.float64, requires_grad=True)
+    a = _ones(requires_grad=True)
+    x = a * 1
+    x.mul_(y)
+    x.mul_(y)
+    x.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [4.0, 9.0, 16.0])
+    np.testing.assert_allclose(y.grad.numpy(), [4.0, 6.0, 8.0])
+
+
+def test_optimiser_steps_between_iterations():
+    # L = Σ w·x: dL/dw = x at every step, whatever w is
+    x = cr.tensor([1.0, -2.0, 3.0], dtype=cr.float64)
+    w = cr.zeros(3, dtype=cr.float64, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), x.numpy())
+        opt.step()
+
+
+def test_in_place_after_backward_already_ran():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b * b
+    c.sum().backward()
+    b.add_(1)
+    np.testing.assert_allclose(a.grad.numpy(), [8.0, 8.0, 8.0])
+    np.testing.assert_allclose(b.detach().numpy(), [3.0, 3.0, 3.0])
+
+
+def test_modification_before_recording_is_fine():
+    a = _ones(requires_grad=True)
+    x = cr.tensor([1.0, 2.0, 3.0], dtype=cr.float64)
+    x.mul_(2)
+    (a * x).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_constant_modified_while_only_its_own_gradient_would_need_it():
+    # y = a·x with x constant: dL/da = x, so changing a (under no_grad) is harmless (as PyTorch)
+    a = _ones(requires_grad=True)
+    x = cr.tensor([1.0, 2.0, 3.0], dtype=cr.float64)
+    y = a * x
+    with cr.no_grad():
+        a.mul_(2)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_exp_input_modified_is_fine_because_exp_saves_its_output():
+    # y = e^(2a); b = 2a changed afterwards: dL/da = 2 e^2 (exp's rule reads only y)
+    a = _ones(requires_grad=True)
+    b = a * 2
+    y = b.exp()
+    b.add_(1)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2 * np.exp(2.0)] * 3)
+
+
+# ---------------------------------------------------------------- other entry points
+def test_retain_graph_second_backward_after_modification_raises():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    c = b * b
+    c.sum().backward(retain_graph=True)
+    np.testing.assert_allclose(a.grad.numpy(), [8.0, 8.0, 8.0])
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        c.sum().backward()
+
+
+def test_autograd_grad_and_create_graph_raise():
+    for create_graph in (False, True):
+        a = _ones(requires_grad=True)
+        b = a * 2
+        c = b * b
+        b.add_(1)
+        with pytest.raises(RuntimeError, match="input 0 of mul"):
+            cr.autograd.grad(c.sum(), a, create_graph=create_graph)
+
+
+def test_create_graph_second_derivative_with_safe_in_place():
+    # c = (2a)³ summed: dc/da = 24 a², d²c/da² = 48 a; b2 = b + 0 is changed, nobody saved it
+    a = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    b = a * 2
+    b2 = b + 0
+    c = (b * b * b).sum()
+    b2.add_(1)
+    (g,) = cr.autograd.grad(c, a, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [24.0, 96.0])
+    g.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [48.0, 96.0])
+
+
+def test_anomaly_mode_still_reports_the_modification():
+    a = _ones(requires_grad=True)
+    with cr.detect_anomaly():
+        b = a * 2
+        c = b * b
+        b.add_(1)
+        with pytest.raises(RuntimeError, match="input 0 of mul"):
+            c.sum().backward()
+
+
+def test_hooks_path_raises_too():
+    a = _ones(requires_grad=True)
+    b = a * 2
+    b.register_hook(lambda g: g)  # takes the engine's general walk
+    c = b * b
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        c.sum().backward()
+
+
+def test_func_grad_unaffected():
+    f = cr.func.grad(lambda x: (x * x).sum())
+    np.testing.assert_allclose(f(cr.tensor([1.0, 2.0], dtype=cr.float64)).numpy(), [2.0, 4.0])
+
+
+# ---------------------------------------------------------------- _version matches PyTorch
+def _version_sequence(lib, no_grad):
+    """Apply the same in-place sequence to ``lib`` (chainrule or torch) and return the versions."""
+    x = lib.zeros(4, 3, dtype=lib.float64)
+    seen = [x._version]
+    x.add_(1)
+    seen.append(x._version)
+    x[0] = 5.0
+    seen.append(x._version)
+    v = x[1:]
+    seen.append(v._version)
+    v.mul_(2)
+    seen += [x._version, v._version]
+    x.zero_()
+    x.fill_(2.0)
+    x.copy_(lib.ones(4, 3, dtype=lib.float64))
+    seen.append(x._version)
+    y = x + 1  # out-of-place: no change
+    seen += [x._version, y._version]
+    d = x.detach()
+    d.sub_(1)
+    seen.append(x._version)
+    t = x.t()
+    t.div_(2)
+    seen.append(x._version)
+    x.clamp_(0.0, 1.0)
+    x.masked_fill_(lib.ones(4, 3, dtype=lib.bool), 0.5)
+    seen.append(x._version)
+    with no_grad():
+        x.uniform_()
+        x.normal_()
+    seen.append(x._version)
+    r = x.reshape(12)
+    r.add_(1)
+    seen += [x._version, r._version]
+    return seen
+
+
+def test_version_values_match_torch():
+    torch = pytest.importorskip("torch")
+    assert _version_sequence(cr, cr.no_grad) == _version_sequence(torch, torch.no_grad)
+
+
+def test_version_of_a_non_leaf_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    def seq(lib):
+        a = lib.ones(3, dtype=lib.float64, requires_grad=True)
+        b = a * 2
+        out = [b._version]
+        b.add_(1)
+        b.mul_(3)
+        out.append(b._version)
+        b[0] = 1.0
+        out.append(b._version)
+        return out
+
+    assert seq(cr) == seq(torch)
