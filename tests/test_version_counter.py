@@ -451,3 +451,141 @@ def test_version_of_a_non_leaf_matches_torch():
         return out
 
     assert seq(cr) == seq(torch)
+
+
+# ---------------------------------------------------------------- custom Functions
+class _ExpSavingOutput(cr.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class _ScaleSavingIntermediate(cr.autograd.Function):
+    """y = 3x, saving an intermediate s = 3 (a tensor that is neither input nor output)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = cr.full(x.shape, 3.0, dtype=x.dtype)
+        ctx.save_for_backward(s)
+        ctx.s = s
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return g * s
+
+
+class _DoubleSavingNothing(cr.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def test_custom_function_saved_output_modified_raises():
+    a = _ones(requires_grad=True)
+    y = _ExpSavingOutput.apply(a)
+    with cr.no_grad():
+        y.mul_(2)
+    with pytest.raises(RuntimeError, match="output 0 of _ExpSavingOutput"):
+        y.sum().backward()
+
+
+def test_custom_function_saved_intermediate_modified_raises():
+    a = _ones(requires_grad=True)
+    x = a * 1
+    y = _ScaleSavingIntermediate.apply(x)
+    y.grad_fn.ctx.s.add_(1)
+    with pytest.raises(RuntimeError, match="tensor 0 saved for backward"):
+        y.sum().backward()
+
+
+def test_custom_function_that_saves_nothing_allows_changing_its_input():
+    a = _ones(requires_grad=True)
+    x = a * 1
+    y = _DoubleSavingNothing.apply(x)
+    x.add_(1)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+# ---------------------------------------------------------------- forward mode
+def test_forward_mode_in_place_updates_tangent_and_counts():
+    import chainrule.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        x = fwAD.make_dual(cr.tensor([1.0, 2.0], dtype=cr.float64), cr.tensor([1.0, 1.0], dtype=cr.float64))
+        y = x * 1
+        y.zero_()  # y = 0 everywhere: its tangent is 0 too
+        assert y._version == 1
+        np.testing.assert_allclose(fwAD.unpack_dual(y).tangent.numpy(), [0.0, 0.0])
+
+
+# ---------------------------------------------------------------- parameters: optimisers, init, state dicts
+def test_optimiser_step_between_forward_and_backward_raises():
+    # the weights backward would need were overwritten by the step (PyTorch raises too)
+    x = cr.tensor([[1.0, 2.0]], dtype=cr.float64)
+    w = cr.tensor([[0.5], [0.25]], dtype=cr.float64, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (x @ w).sum().backward()
+    loss = ((x @ w) ** 2).sum()  # matmul saves x (for dL/dw); pow saves x @ w, not w
+    h = x @ w
+    loss2 = (h * h).sum() + (w * w).sum()  # mul saves w
+    opt.step()
+    loss.backward()  # nothing it reads was changed: fine
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        loss2.backward()
+
+
+def test_optimiser_step_counts_as_an_in_place_change_like_torch():
+    # every step changes each parameter in place; how many in-place ops one step takes is
+    # PyTorch's implementation detail (AdamW: two), so compare "did the version move"
+    torch = pytest.importorskip("torch")
+
+    def moved(lib, opt_cls, with_frozen):
+        w = lib.zeros(3, dtype=lib.float64, requires_grad=True)
+        frozen = lib.zeros(2, dtype=lib.float64, requires_grad=True)  # never gets a gradient
+        # (without a frozen parameter, Adam updates the group as one packed array)
+        opt = opt_cls([w, frozen] if with_frozen else [w], lr=0.1)
+        out = []
+        for _ in range(3):
+            opt.zero_grad()
+            before = (w._version, frozen._version)
+            (w * 2).sum().backward()
+            opt.step()
+            out.append((w._version > before[0], frozen._version > before[1]))
+        return out
+
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+        for with_frozen in (False, True):
+            mine = moved(cr, getattr(optim, name), with_frozen)
+            assert mine == moved(torch, getattr(torch.optim, name), with_frozen) == [(True, False)] * 3, name
+
+
+def test_init_and_load_state_dict_count_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def versions(lib):
+        lin = lib.nn.Linear(3, 2)
+        before = (lin.weight._version, lin.bias._version)
+        with lib.no_grad():
+            lib.nn.init.uniform_(lin.weight)
+            lib.nn.init.zeros_(lin.bias)
+            lib.nn.init.xavier_uniform_(lin.weight)
+            lib.nn.init.constant_(lin.bias, 0.5)
+        after = (lin.weight._version, lin.bias._version)
+        lin.load_state_dict({k: v.detach().clone() for k, v in lin.state_dict().items()})
+        return before, after, (lin.weight._version, lin.bias._version)
+
+    assert versions(cr) == versions(torch)  # construction, init and loading: one change each

@@ -56,6 +56,11 @@ class Primitive:
         s = self.saves_inputs
         return range(len(need)) if s is None else s
 
+    def saved_others(self) -> Any:
+        """(label, tensor) pairs: tensors besides the inputs and the output that the vjp reads
+        (a custom Function's intermediates saved for backward)."""
+        return ()
+
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 

@@ -91,6 +91,21 @@ def bump(t: Any) -> None:
         del clocks[0]
 
 
+def bump_all(tensors: Any) -> None:
+    """``bump`` each tensor, with one tick of the clock (an optimiser step over its parameters)."""
+    CLOCK[0] += 1
+    clock = CLOCK[0]
+    for t in tensors:
+        vc = getattr(t, "_vc", None)
+        if vc is None:
+            vc = t._vc = VersionCounter()
+        vc.version += 1
+        clocks = vc.clocks
+        clocks.append(clock)
+        if len(clocks) > _HISTORY:
+            del clocks[0]
+
+
 def share(view: Any, base: Any) -> Any:
     """Make ``view`` (whose data is a view of ``base``'s) count its versions with ``base``; returns view."""
     if view is not base:
@@ -143,6 +158,10 @@ def check_saved(t: Any) -> None:
         vc = getattr(p, "_vc", None)
         if vc is not None and vc.modified_after(clock):
             raise _error(op, f"input {i}", p, vc, clock)
+    for label, s in op.saved_others():
+        vc = getattr(s, "_vc", None)
+        if vc is not None and vc.modified_after(clock):
+            raise _error(op, label, s, vc, clock)
 
 
 def _error(op: Any, which: str, t: Any, vc: VersionCounter, clock: int) -> RuntimeError:

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
 from chainrule.nn.parameter import Buffer, Parameter
 
@@ -433,6 +434,7 @@ class Module:
                 target.data = np.array(arr, copy=True)
             elif target.data.flags.writeable:
                 target.data[...] = arr
+                bump(target)  # copied in place: an in-place change, as PyTorch's param.copy_
             else:
                 target.data = np.array(arr, dtype=target.data.dtype, copy=True)
         return _IncompatibleKeys(missing, unexpected)
