@@ -12,8 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1
-from chainrule.autograd.version import share, share_if_view
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share, share_if_view
 from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.reduction import normalize_dims
