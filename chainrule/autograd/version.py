@@ -35,6 +35,7 @@ clock, which still orders them after every node recorded before either.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,8 @@ class VersionCounter:
 
     def __init__(self, version: int = 0, clocks: Any = ()) -> None:
         self.version = version
-        self.clocks = list(clocks)  # the clocks of the last (up to _HISTORY) modifications, oldest first
+        # the clocks of the last (up to _HISTORY) modifications, oldest first
+        self.clocks = deque(clocks, _HISTORY)
 
     def modified_after(self, clock: int) -> bool:
         clocks = self.clocks
@@ -82,13 +84,15 @@ def version(t: Any) -> int:
 
 def bump(t: Any) -> None:
     """Record one in-place modification of t's memory (call it for every in-place write)."""
-    vc = counter(t)
+    try:
+        vc = t._vc
+    except AttributeError:  # (the slot is left unset until first needed)
+        vc = None
+    if vc is None:
+        vc = t._vc = VersionCounter()
     CLOCK[0] += 1
     vc.version += 1
-    clocks = vc.clocks
-    clocks.append(CLOCK[0])
-    if len(clocks) > _HISTORY:
-        del clocks[0]
+    vc.clocks.append(CLOCK[0])
 
 
 def bump_all(tensors: Any) -> None:
@@ -96,14 +100,14 @@ def bump_all(tensors: Any) -> None:
     CLOCK[0] += 1
     clock = CLOCK[0]
     for t in tensors:
-        vc = getattr(t, "_vc", None)
+        try:
+            vc = t._vc
+        except AttributeError:
+            vc = None
         if vc is None:
             vc = t._vc = VersionCounter()
         vc.version += 1
-        clocks = vc.clocks
-        clocks.append(clock)
-        if len(clocks) > _HISTORY:
-            del clocks[0]
+        vc.clocks.append(clock)
 
 
 def share(view: Any, base: Any) -> Any:
