@@ -14,6 +14,8 @@ import pytest
 import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule import nn, optim
+from chainrule.ops import activation as ops_activation
+from chainrule.ops import shape as ops_shape
 
 MODIFIED = "modified by an inplace operation"
 
@@ -589,3 +591,119 @@ def test_init_and_load_state_dict_count_like_torch():
         return before, after, (lin.weight._version, lin.bias._version)
 
     assert versions(cr) == versions(torch)  # construction, init and loading: one change each
+
+
+# ---------------------------------------------------------------- the declarations are not too small
+# For each op: record L = Σ c·op(xs), then change one of its tensors in place (an input, an
+# index, or the output) under no_grad.  Backward must either refuse (the op's vjp reads that
+# tensor) or give exactly the gradient of the unmodified graph (it does not read it).  A
+# primitive that declared too little in saves_inputs / saves_output fails here.
+_rng = np.random.default_rng(7)
+
+
+def _any(*shape):
+    return _rng.uniform(-1.0, 1.0, shape)
+
+
+def _pos(*shape):
+    return _rng.uniform(0.5, 1.5, shape)
+
+
+_INDEX = np.array([2, 0, 2])
+_CASES = {
+    "neg": (lambda a: -a, [_any(3)]),
+    "add": (lambda a, b: a + b, [_any(3), _any(3)]),
+    "sub": (lambda a, b: a - b, [_any(3), _any(3)]),
+    "mul": (lambda a, b: a * b, [_any(3), _any(3)]),
+    "div": (lambda a, b: a / b, [_any(3), _pos(3)]),
+    "pow_scalar": (lambda a: a**3, [_any(3)]),
+    "pow": (lambda a, b: a**b, [_pos(3), _any(3)]),
+    "exp": (lambda a: a.exp(), [_any(3)]),
+    "log": (lambda a: a.log(), [_pos(3)]),
+    "log1p": (lambda a: cr.log1p(a), [_pos(3)]),
+    "sqrt": (lambda a: a.sqrt(), [_pos(3)]),
+    "abs": (lambda a: a.abs(), [_any(3)]),
+    "sin": (lambda a: a.sin(), [_any(3)]),
+    "cos": (lambda a: a.cos(), [_any(3)]),
+    "tanh": (lambda a: a.tanh(), [_any(3)]),
+    "sigmoid": (lambda a: a.sigmoid(), [_any(3)]),
+    "relu": (lambda a: a.relu(), [np.array([-0.1, 0.3, -0.6, 0.8])]),
+    "maximum": (lambda a, b: cr.maximum(a, b), [_any(4), _any(4)]),
+    "clamp": (lambda a: a.clamp(-0.1, 0.1), [np.array([-0.2, -0.05, 0.05, 0.2])]),
+    "where": (lambda m, a, b: cr.where(m, a, b), [np.array([True, False, True]), _any(3), _any(3)]),
+    "leaky_relu": (lambda a: F.leaky_relu(a, 0.1), [np.array([-0.1, 0.3, -0.6, 0.8])]),
+    "elu": (lambda a: F.elu(a), [_any(4)]),
+    "hardtanh": (lambda a: F.hardtanh(a, -0.1, 0.1), [np.array([-0.2, -0.05, 0.05, 0.2])]),
+    "gelu": (lambda a: F.gelu(a), [_any(4)]),
+    "silu": (lambda a: F.silu(a), [_any(4)]),
+    "softplus": (lambda a: F.softplus(a), [_any(4)]),
+    "erf": (lambda a: ops_activation.erf(a), [_any(4)]),
+    "sum": (lambda a: a.sum(0), [_any(2, 3)]),
+    "mean": (lambda a: a.mean(1), [_any(2, 3)]),
+    "var": (lambda a: a.var(1), [_any(2, 3)]),
+    "amax": (lambda a: cr.amax(a, 1), [_any(2, 3)]),
+    "logsumexp": (lambda a: cr.logsumexp(a, 1), [_any(2, 3)]),
+    "softmax": (lambda a: F.softmax(a, -1), [_any(2, 3)]),
+    "log_softmax": (lambda a: F.log_softmax(a, -1), [_any(2, 3)]),
+    "reshape": (lambda a: a.reshape(3, 2), [_any(2, 3)]),
+    "permute": (lambda a: a.permute(1, 0), [_any(2, 3)]),
+    "cat": (lambda a, b: cr.cat([a, b], 0), [_any(2, 3), _any(1, 3)]),
+    "pad": (lambda a: ops_shape.pad(a, (1, 1)), [_any(2, 3)]),
+    "flip": (lambda a: a.flip(0), [_any(2, 3)]),
+    "getitem": (lambda a: a[1:, ::2], [_any(3, 4)]),
+    "getitem_index": (lambda a, i: a[i], [_any(4), _INDEX]),
+    "gather": (lambda a, i: cr.gather(a, 1, i), [_any(2, 3), np.array([[0, 2], [1, 1]])]),
+    "index_select": (lambda a, i: cr.index_select(a, 1, i), [_any(2, 3), np.array([2, 0])]),
+    "scatter_add": (lambda a, i, b: cr.scatter_add(a, 1, i, b), [_any(2, 3), np.array([[0, 2], [1, 1]]), _any(2, 2)]),
+    "masked_fill": (lambda a, m: a.masked_fill(m, 0.5), [_any(4), np.array([True, False, False, True])]),
+    "nll_loss": (lambda x, t: F.nll_loss(x, t), [_any(3, 4), np.array([0, 3, 1])]),
+    "matmul": (lambda a, b: a @ b, [_any(2, 3), _any(3, 2)]),
+    "matvec": (lambda a, b: a @ b, [_any(2, 3), _any(3)]),
+    "dot": (lambda a, b: a @ b, [_any(3), _any(3)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [_any(4, 3), _any(2, 3), _any(2)]),
+    "conv2d": (lambda x, w: F.conv2d(x, w, padding=1), [_any(1, 2, 4, 4), _any(3, 2, 3, 3)]),
+    "embedding": (lambda i, w: F.embedding(i, w), [_INDEX, _any(4, 2)]),
+    "layer_norm": (lambda x: F.layer_norm(x, (3,)), [_any(2, 3)]),
+    "bce_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), [_any(4), _pos(4) - 0.5]),
+    "cross_entropy": (lambda x, t: F.cross_entropy(x, t), [_any(3, 4), np.array([0, 3, 1])]),
+    "cast": (lambda a: a.float(), [_any(3)]),
+    "clone": (lambda a: a.clone(), [_any(3)]),
+}
+
+
+def _run(fn, arrays, grads_for, modify=None):
+    xs = [cr.tensor(a.copy(), requires_grad=(k in grads_for)) for k, a in enumerate(arrays)]
+    y = fn(*xs)
+    c = cr.tensor(np.linspace(0.5, 1.5, y.numel()).reshape(y.shape), dtype=y.dtype)
+    loss = (y * c).sum()
+    if modify is not None:
+        target = y if modify == "output" else xs[modify]
+        with cr.no_grad():
+            if target.dtype.kind == "b":
+                target.copy_(~target.detach())  # masks: flipped
+            elif target.dtype.kind in "iu":
+                target.mul_(0)  # indices: all 0, still in range
+            else:
+                target.add_(0.25)
+    loss.backward()
+    return [xs[k].grad.numpy() for k in grads_for]
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_changing_what_the_vjp_does_not_read_keeps_the_gradient(name):
+    fn, arrays = _CASES[name]
+    floats = [k for k, a in enumerate(arrays) if a.dtype.kind == "f"]
+    # every float input, and each one alone (mul's rule reads b only for dL/da)
+    choices = [floats] + ([[k] for k in floats] if len(floats) > 1 else [])
+    for grads_for in choices:
+        ref = _run(fn, arrays, grads_for)
+        for modify in ["output"] + list(range(len(arrays))):
+            try:
+                got = _run(fn, arrays, grads_for, modify)
+            except RuntimeError as e:
+                assert MODIFIED in str(e), (name, modify, str(e))
+                continue
+            except ValueError:  # a read-only view (expand) cannot be written
+                continue
+            for g, r in zip(got, ref):
+                np.testing.assert_allclose(g, r, rtol=1e-12, err_msg=f"{name}: changing {modify}")

@@ -18,11 +18,17 @@ from chainrule.ops._lift import as_tensor_arg
 
 
 def normalize_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays (and lists by arrays)."""
+    """Replace Tensors inside an index by their arrays (and lists by arrays).
+
+    Index arrays are copied: the vjp scatters by them during backward, and the caller's
+    index tensor may have been changed in place by then (PyTorch keeps its own copy too).
+    """
     if isinstance(index, tuple):
         return tuple(normalize_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy()
+    if isinstance(index, np.ndarray):
+        return index.copy()
     if isinstance(index, list):
         return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
     return index
@@ -189,7 +195,8 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """out = input; out[index[i][j]][j] += src[i][j] along ``dim`` (PyTorch ``scatter_add``)."""
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    # a private copy of the indices: ScatterAdd's vjp reads them during backward
+    idx = np.array(index.data if isinstance(index, Tensor) else index)
     d = dim % input.ndim
     grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
     grids[d] = idx
