@@ -657,6 +657,9 @@ _CASES = {
     "scatter_add": (lambda a, i, b: cr.scatter_add(a, 1, i, b), [_any(2, 3), np.array([[0, 2], [1, 1]]), _any(2, 2)]),
     "masked_fill": (lambda a, m: a.masked_fill(m, 0.5), [_any(4), np.array([True, False, False, True])]),
     "nll_loss": (lambda x, t: F.nll_loss(x, t), [_any(3, 4), np.array([0, 3, 1])]),
+    "expand": (lambda a: a.expand(2, 3), [_any(1, 3)]),
+    "sign": (lambda a: a.sign() * a, [_any(3)]),
+    "index_put": (lambda a, b: _put(a, b), [_any(4), _any(2)]),
     "matmul": (lambda a, b: a @ b, [_any(2, 3), _any(3, 2)]),
     "matvec": (lambda a, b: a @ b, [_any(2, 3), _any(3)]),
     "dot": (lambda a, b: a @ b, [_any(3), _any(3)]),
@@ -669,6 +672,12 @@ _CASES = {
     "cast": (lambda a: a.float(), [_any(3)]),
     "clone": (lambda a: a.clone(), [_any(3)]),
 }
+
+
+def _put(a, b):
+    y = a * 1
+    y[1:3] = b
+    return y
 
 
 def _run(fn, arrays, grads_for, modify=None):
