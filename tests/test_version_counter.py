@@ -99,6 +99,19 @@ def test_version_then_counts_modifications_before_recording():
         y.sum().backward()
 
 
+def test_many_modifications_still_name_both_versions():
+    # only the last few modifications' times are kept: "version then" becomes an upper bound
+    a = _ones(requires_grad=True)
+    x = cr.zeros(3, dtype=cr.float64)
+    y = a * x
+    for _ in range(40):
+        x.add_(1)
+    with pytest.raises(RuntimeError, match=r"is at version 40; expected version \d+ or lower") as info:
+        y.sum().backward()
+    then = int(str(info.value).split("expected version ")[1].split()[0])
+    assert 0 <= then < 40
+
+
 # ---------------------------------------------------------------- views
 def test_modifying_a_view_of_a_saved_tensor_raises():
     a = _ones(4, requires_grad=True)
