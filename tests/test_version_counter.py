@@ -403,6 +403,20 @@ def test_hooks_path_raises_too():
         c.sum().backward()
 
 
+def test_func_grad_input_alias_shares_the_counter():
+    # func.grad differentiates with respect to an alias of x: writing into x is seen
+    x = cr.tensor([1.0, 2.0], dtype=cr.float64)
+
+    def f(x_in):
+        y = (x_in * x_in).sum()
+        with cr.no_grad():
+            x.mul_(2)  # the caller's tensor: the same memory as x_in
+        return y
+
+    with pytest.raises(RuntimeError, match="input 0 of mul"):
+        cr.func.grad(f)(x)
+
+
 def test_func_grad_unaffected():
     f = cr.func.grad(lambda x: (x * x).sum())
     np.testing.assert_allclose(f(cr.tensor([1.0, 2.0], dtype=cr.float64)).numpy(), [2.0, 4.0])

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump
+from chainrule.autograd.version import bump, share
 from chainrule.backend import to_numpy_dtype
 from chainrule.nn.parameter import Buffer, Parameter
 
@@ -135,7 +135,7 @@ class Module:
             )
         if isinstance(tensor, Buffer):
             persistent = tensor._extra.get("persistent", persistent)
-            tensor = Tensor._wrap(tensor.data)
+            tensor = share(Tensor._wrap(tensor.data), tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
