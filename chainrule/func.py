@@ -38,6 +38,7 @@ from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, mak
 from chainrule.autograd.grad_mode import STATE, enable_grad
 from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share
 
 __all__ = [
     "grad",
@@ -109,8 +110,8 @@ def _track_input(x: Tensor) -> Tensor:
     """
     if x.requires_grad:
         with enable_grad():
-            return apply(_make_dual_op, x)  # identity op: dy/dx = 1, tangent passed on
-    leaf = Tensor._wrap(x.data)
+            return share(apply(_make_dual_op, x), x)  # identity op: dy/dx = 1, tangent passed on
+    leaf = share(Tensor._wrap(x.data), x)  # the same memory: one version counter
     leaf.requires_grad = True
     dx = getattr(x, "_tangent", None) if STATE.forward_depth > 0 else None
     if dx is not None:
@@ -490,6 +491,6 @@ def jacobian(
 
 
 def _leaf_copy(x: Tensor) -> Tensor:
-    leaf = Tensor._wrap(x.data)
+    leaf = share(Tensor._wrap(x.data), x)  # (not a copy of the memory: one version counter)
     leaf.requires_grad = True
     return leaf

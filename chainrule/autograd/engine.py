@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import HOOKS, STATE
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import CLOCK, check_saved
 from chainrule.backend import ArrayMath, sum_to
 
 _FREED_MSG = (
@@ -167,9 +168,12 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
     m = ArrayMath
     pop = ready.pop
     push = ready.append
+    clock = CLOCK
     leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
     while ready:
         t = pop()
+        if t._clk != clock[0]:  # something was modified in place since t was recorded
+            check_saved(t)
         g = t._gbuf
         t._gbuf = None
         parents = t._parents  # never None here: _discover has checked every node
@@ -239,6 +243,8 @@ def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: 
         parents = t._parents
         if parents is None:
             raise RuntimeError(_FREED_MSG.format(op=op.name))
+        if t._clk != CLOCK[0]:  # something was modified in place since t was recorded
+            check_saved(t)
         extra = getattr(t, "_extra", None)
         if extra:
             g = _node_hooks(t, g, extra, create_graph, capture)

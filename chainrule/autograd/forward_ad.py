@@ -34,6 +34,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share
 
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 UnpackedDualTensor.__doc__ = "``unpack_dual``'s result: the primal Tensor and its tangent (a Tensor or None)."
@@ -55,6 +56,8 @@ class _MakeDual(Primitive):
     __slots__ = ()
     name = "make_dual"
     elementwise = True
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, x):
         return x
@@ -121,7 +124,7 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise ValueError(
             f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}"
         )
-    out = apply(_make_dual_op, tensor)
+    out = share(apply(_make_dual_op, tensor), tensor)  # the same memory: one version counter
     out._tangent = dx.astype(tensor.data.dtype, copy=False)
     _track(out)
     return out

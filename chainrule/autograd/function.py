@@ -43,6 +43,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import STATE, enable_grad, no_grad
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share
 
 
 class FunctionCtx:
@@ -103,6 +104,30 @@ class _FunctionNode(Primitive):
 
     def forward(self, *xs: Any) -> Any:
         return self.out.data  # already computed by Function.apply
+
+    # What backward reads is what forward saved (ctx.save_for_backward): the in-place
+    # check (autograd/version.py) looks at those inputs, the output, and the other
+    # saved tensors (intermediates), as PyTorch does.
+    def saved_inputs(self, need: tuple) -> tuple:
+        saved = self.ctx._saved
+        return tuple(
+            k for k, p in enumerate(self.tensor_pos) if any(s is self.args[p] for s in saved)
+        )
+
+    @property
+    def saves_output(self) -> bool:  # type: ignore[override]
+        # (several outputs: the node's output is their flat copy; the saved ones are "others")
+        return self.outs is None and any(s is self.out for s in self.ctx._saved)
+
+    def saved_others(self) -> list:
+        ins = [self.args[p] for p in self.tensor_pos]
+        if self.outs is None:
+            ins.append(self.out)
+        return [
+            (f"tensor {k} saved for backward", s)
+            for k, s in enumerate(self.ctx._saved)
+            if s is not None and not any(s is t for t in ins)
+        ]
 
     def _unpack(self, m: Any, flat: Any, k: int) -> Any:
         start, stop, shape = self.spans[k]
@@ -206,6 +231,8 @@ class _Unpack(Primitive):
 
     __slots__ = ("start", "stop", "shape", "total")
     name = "function_output"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, start: int, stop: int, shape: tuple, total: int) -> None:
         self.start, self.stop, self.shape, self.total = start, stop, shape, total
@@ -271,7 +298,8 @@ class Function:
             node.differentiable = False
         if out.data.dtype.kind != "f":
             node.differentiable = False
-        return apply(node, *[args[i] for i in tensor_pos])
+        # the node's output is forward's output array: one version counter for both
+        return share(apply(node, *[args[i] for i in tensor_pos]), out)
 
     @classmethod
     def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> tuple:

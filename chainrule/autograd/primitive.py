@@ -30,6 +30,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import GLOBAL, SPECIAL, STATE
 from chainrule.autograd.tensor import Tensor, _new
+from chainrule.autograd.version import CLOCK as _CLOCK
 from chainrule.backend import ArrayMath
 
 
@@ -43,6 +44,22 @@ class Primitive:
     # True: every gradient the vjp returns is a new array that nothing else holds (matmul's
     # G Bᵀ...), so a leaf may keep it as its .grad without the defensive copy.
     fresh_grads = False
+    # What the vjp reads, for the in-place check (autograd/version.py): the indices of the
+    # inputs whose *values* it uses (None: all; shapes and dtypes cannot change in place)
+    # and whether it uses the output y.  Claiming too much can only turn a modification
+    # into an error; claiming too little would let it through as a wrong gradient.
+    saves_inputs: tuple | None = None
+    saves_output = True
+
+    def saved_inputs(self, need: tuple) -> Any:
+        """Indices of the inputs whose values the vjp reads, given which gradients it computes."""
+        s = self.saves_inputs
+        return range(len(need)) if s is None else s
+
+    def saved_others(self) -> Any:
+        """(label, tensor) pairs: tensors besides the inputs and the output that the vjp reads
+        (a custom Function's intermediates saved for backward)."""
+        return ()
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -75,6 +92,7 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
             out._op = op
             out._parents = inputs
             out._need = need
+            out._clk = _CLOCK[0]
             return out
     out.requires_grad = False
     out._op = None
@@ -96,6 +114,7 @@ def apply1(op: Primitive, a: Tensor) -> Tensor:
         out._op = op
         out._parents = (a,)
         out._need = _NEED1
+        out._clk = _CLOCK[0]
     else:
         out.requires_grad = False
         out._op = None
@@ -119,6 +138,7 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
         out._op = op
         out._parents = (a, b)
         out._need = (ra, rb)
+        out._clk = _CLOCK[0]
     else:
         out.requires_grad = False
         out._op = None
@@ -150,6 +170,7 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
             out._op = op
             out._parents = (self, other)
             out._need = (ra, rb)
+            out._clk = _CLOCK[0]
         else:
             out.requires_grad = False
             out._op = None
@@ -176,6 +197,7 @@ def unary_method(op: Primitive, general: Callable) -> Callable:
             out._op = op
             out._parents = (self,)
             out._need = _NEED1
+            out._clk = _CLOCK[0]
         else:
             out.requires_grad = False
             out._op = None
@@ -202,6 +224,7 @@ def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
             out._op = op
             out._parents = tuple(inputs)
             out._need = need
+            out._clk = _CLOCK[0]
     if STATE.forward_depth > 0:
         tangents = [getattr(t, "_tangent", None) for t in inputs]
         if any(d is not None for d in tangents) and op.differentiable and y.dtype.kind == "f":

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule.autograd.version import share, version
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
 
@@ -47,6 +48,10 @@ class Tensor(_TensorMethods):
         "_op",
         "_parents",
         "_need",
+        # version counting (autograd/version.py): the clock when this node was recorded, and the
+        # counter of in-place modifications shared with views (unset = version 0)
+        "_clk",
+        "_vc",
         # engine scratch space, set only on graph nodes while backward runs
         "_gbuf",
         "_pend",
@@ -206,8 +211,13 @@ class Tensor(_TensorMethods):
         return self
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf sharing this tensor's data (and its version counter), cut off from the graph."""
+        return share(Tensor._wrap(self.data), self)
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was modified in place (shared with its views)."""
+        return version(self)
 
     def detach_(self) -> Tensor:
         self._op = None

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 from chainrule.backend import default_generator
 
 __all__ = [
@@ -65,6 +66,7 @@ def _array(tensor: Any, fn: str) -> np.ndarray:
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     tensor.data[...] = values  # cast to the tensor's dtype, in place (shared with optimiser state)
+    bump(tensor)  # an in-place change (tensor._version), as in PyTorch
     return tensor
 
 

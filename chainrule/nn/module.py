@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump, share
 from chainrule.backend import to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.parameter import Buffer, Parameter
@@ -154,7 +155,7 @@ class Module:
             )
         if isinstance(tensor, Buffer):
             persistent = tensor._extra.get("persistent", persistent)
-            tensor = Tensor._wrap(tensor.data)
+            tensor = share(Tensor._wrap(tensor.data), tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -450,6 +451,7 @@ class Module:
                 target.data = np.array(arr, copy=True)
             elif target.data.flags.writeable:
                 target.data[...] = arr
+                bump(target)  # copied in place: an in-place change, as PyTorch's param.copy_
             else:
                 target.data = np.array(arr, dtype=target.data.dtype, copy=True)
         return _IncompatibleKeys(missing, unexpected)

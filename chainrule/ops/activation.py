@@ -148,6 +148,8 @@ class Erf(_Act):
     """y = erf x;  dy/dx = 2/√π e^(-x²)."""
 
     name = "erf"
+    saves_inputs = (0,)
+    saves_output = False
 
     def forward(self, x):
         return erf_array(x)
@@ -178,6 +180,8 @@ class LeakyRelu(_Act):
 
     __slots__ = ("slope",)
     name = "leaky_relu"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
@@ -202,6 +206,8 @@ class ClampedAffine(_Act):
 
     __slots__ = ("a", "b", "lo", "hi")
     name = "clamped_affine"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, a: float, b: float, lo: float, hi: float) -> None:
         self.a, self.b, self.lo, self.hi = float(a), float(b), float(lo), float(hi)
@@ -231,6 +237,8 @@ class Step(_Act):
 
     __slots__ = ("at_zero",)
     name = "step"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, at_zero: float = 0.5) -> None:
         self.at_zero = float(at_zero)
@@ -277,6 +285,8 @@ class Softplus(_Act):
 
     __slots__ = ("beta", "threshold")
     name = "softplus"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         self.beta = float(beta)
@@ -308,6 +318,8 @@ class Swish(_Act):
 
     __slots__ = ("beta",)
     name = "swish"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = float(beta)
@@ -342,6 +354,8 @@ class Gelu(_Act):
 
     __slots__ = ("tanh", "cdf")
     name = "gelu"
+    saves_inputs = (0,)
+    saves_output = False
     _K = math.sqrt(2.0 / math.pi)
     _C = 0.044715
 

@@ -29,6 +29,8 @@ class Neg(_Elementwise):
     """y = -x;  dy/dx = -1."""
 
     name = "neg"
+    saves_inputs = ()
+    saves_output = False
 
     forward = staticmethod(operator.neg)  # a C function: no Python frame on the hot path
 
@@ -43,6 +45,8 @@ class Add(_Elementwise):
     """y = a + b;  dy/da = 1, dy/db = 1."""
 
     name = "add"
+    saves_inputs = ()
+    saves_output = False
 
     forward = staticmethod(operator.add)
 
@@ -57,6 +61,8 @@ class Sub(_Elementwise):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
     name = "sub"
+    saves_inputs = ()
+    saves_output = False
 
     forward = staticmethod(operator.sub)
 
@@ -71,6 +77,10 @@ class Mul(_Elementwise):
     """y = a * b;  dy/da = b, dy/db = a."""
 
     name = "mul"
+    saves_output = False
+
+    def saved_inputs(self, need):  # dL/da reads b and dL/db reads a
+        return (1,) if not need[1] else ((0,) if not need[0] else (0, 1))
 
     forward = staticmethod(operator.mul)
 
@@ -85,6 +95,10 @@ class Div(_Elementwise):
     """y = a / b;  dy/da = 1/b, dy/db = -a/b² = -y/b."""
 
     name = "div"
+    saves_output = False
+
+    def saved_inputs(self, need):  # dL/da reads b; dL/db reads a and b
+        return (0, 1) if need[1] else (1,)
 
     forward = staticmethod(operator.truediv)
 
@@ -119,6 +133,8 @@ class PowScalar(_Elementwise):
 
     __slots__ = ("c",)
     name = "pow"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, c: float) -> None:
         self.c = c
@@ -148,6 +164,7 @@ class Exp(_Elementwise):
     """y = e^x;  dy/dx = e^x = y."""
 
     name = "exp"
+    saves_inputs = ()
 
     forward = staticmethod(np.exp)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -162,6 +179,8 @@ class Log(_Elementwise):
     """y = ln x;  dy/dx = 1/x."""
 
     name = "log"
+    saves_inputs = (0,)
+    saves_output = False
 
     forward = staticmethod(np.log)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -176,6 +195,8 @@ class Log1p(_Elementwise):
     """y = ln(1 + x), accurate for small x;  dy/dx = 1/(1 + x)."""
 
     name = "log1p"
+    saves_inputs = (0,)
+    saves_output = False
 
     forward = staticmethod(np.log1p)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -190,6 +211,7 @@ class Sqrt(_Elementwise):
     """y = sqrt(x);  dy/dx = 1/(2 sqrt(x)) = 1/(2y)."""
 
     name = "sqrt"
+    saves_inputs = ()
 
     forward = staticmethod(np.sqrt)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -204,6 +226,8 @@ class Abs(_Elementwise):
     """y = |x|;  dy/dx = sign(x) (subgradient 0 at x = 0, as PyTorch)."""
 
     name = "abs"
+    saves_inputs = (0,)
+    saves_output = False
 
     forward = staticmethod(np.abs)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -218,6 +242,8 @@ class Sign(_Elementwise):
     """y = sign(x) in {-1, 0, 1};  dy/dx = 0 everywhere it exists (taken as 0 at 0)."""
 
     name = "sign"
+    saves_inputs = ()
+    saves_output = False
 
     forward = staticmethod(np.sign)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -233,6 +259,8 @@ class Sin(_Elementwise):
     """y = sin x;  dy/dx = cos x."""
 
     name = "sin"
+    saves_inputs = (0,)
+    saves_output = False
 
     forward = staticmethod(np.sin)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -247,6 +275,8 @@ class Cos(_Elementwise):
     """y = cos x;  dy/dx = -sin x."""
 
     name = "cos"
+    saves_inputs = (0,)
+    saves_output = False
 
     forward = staticmethod(np.cos)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -261,6 +291,7 @@ class Tanh(_Elementwise):
     """y = tanh x = (e^x - e^-x)/(e^x + e^-x);  dy/dx = 1 - y²."""
 
     name = "tanh"
+    saves_inputs = ()
 
     forward = staticmethod(np.tanh)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -278,6 +309,7 @@ class Sigmoid(_Elementwise):
     """y = σ(x) = 1/(1 + e^-x), computed without overflow;  dy/dx = y (1 - y)."""
 
     name = "sigmoid"
+    saves_inputs = ()
 
     def forward(self, x):
         from chainrule.backend import ArrayMath
@@ -295,6 +327,7 @@ class Relu(_Elementwise):
     """y = max(0, x);  dy/dx = 1 for x > 0, else 0 (subgradient 0 at x = 0, as PyTorch)."""
 
     name = "relu"
+    saves_inputs = ()
 
     def forward(self, x):
         return np.maximum(x, 0)
@@ -311,6 +344,7 @@ class Maximum(_Elementwise):
     """y = max(a, b) elementwise;  the gradient goes to the larger input, split in half at ties."""
 
     name = "maximum"
+    saves_output = False
 
     forward = staticmethod(np.maximum)  # type: ignore[assignment]  # a ufunc, no Python frame
 
@@ -342,6 +376,8 @@ class Clamp(_Elementwise):
 
     __slots__ = ("lo", "hi")
     name = "clamp"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, lo: Any, hi: Any) -> None:
         self.lo = lo
@@ -369,6 +405,8 @@ class Where(Primitive):
     """y = a where cond else b;  dy/da = cond, dy/db = 1 - cond (cond gets no gradient)."""
 
     name = "where"
+    saves_inputs = (0,)
+    saves_output = False
     elementwise = True
 
     def forward(self, cond, a, b):

@@ -13,15 +13,22 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share_if_view
 from chainrule.ops._lift import as_tensor_arg
 
 
 def normalize_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays (and lists by arrays)."""
+    """Replace Tensors inside an index by their arrays (and lists by arrays).
+
+    Index arrays are copied: the vjp scatters by them during backward, and the caller's
+    index tensor may have been changed in place by then (PyTorch keeps its own copy too).
+    """
     if isinstance(index, tuple):
         return tuple(normalize_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy()
+    if isinstance(index, np.ndarray):
+        return index.copy()
     if isinstance(index, list):
         return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
     return index
@@ -50,6 +57,8 @@ class GetItem(Primitive):
 
     __slots__ = ("index",)
     name = "getitem"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -69,6 +78,8 @@ class ScatterAdd(Primitive):
 
     __slots__ = ("shape", "index")
     name = "scatter_add"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, shape: tuple, index: Any) -> None:
         self.shape = shape
@@ -89,6 +100,8 @@ class IndexPut(Primitive):
 
     __slots__ = ("index",)
     name = "index_put"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -121,7 +134,8 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     """x[index] with NumPy semantics (slices, ints, None, ..., integer arrays, boolean masks)."""
     idx = normalize_index(index)
     try:
-        return apply1(GetItem(idx), input)
+        # basic indexing gives a view of input's memory: then they share the version counter
+        return share_if_view(apply1(GetItem(idx), input), input)
     except IndexError as e:
         raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {input.shape}: {e}") from None
 
@@ -129,6 +143,7 @@ def getitem(input: Tensor, index: Any) -> Tensor:
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
     from chainrule.autograd.grad_mode import STATE
+    from chainrule.autograd.version import bump
     from chainrule.ops.inplace import has_tangent, rebind
 
     idx = normalize_index(index)
@@ -139,6 +154,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
         if input.requires_grad and input._op is None and STATE.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
         input.data[idx] = v.data
+        bump(input)
         return
     rebind(input, lambda old: apply(IndexPut(idx), old, v.to(input.dtype) if v.dtype != input.dtype else v))
 
@@ -179,7 +195,8 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """out = input; out[index[i][j]][j] += src[i][j] along ``dim`` (PyTorch ``scatter_add``)."""
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    # a private copy of the indices: ScatterAdd's vjp reads them during backward
+    idx = np.array(index.data if isinstance(index, Tensor) else index)
     d = dim % input.ndim
     grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
     grids[d] = idx

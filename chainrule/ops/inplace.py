@@ -5,6 +5,10 @@ When a graph is recorded, the tensor object is *rebound*: its old contents
 become a hidden node, and ``x`` becomes the output of the new operation, so
 that gradients still flow correctly.  As in PyTorch, a leaf that requires
 grad cannot be modified in place while recording.
+
+Both ways count as a modification of ``x`` (``autograd/version.py``): a node
+that saved ``x`` (or a view of its memory) before the change refuses to run
+its backward with the new values.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Callable
 
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump, rebound
 
 
 def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
@@ -29,6 +34,9 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
     old._parents = x._parents
     if x._op is not None:
         old._need = x._need
+        old._clk = x._clk
+    # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
+    old._vc = rebound(x)
     new = make(old)
     x.data = new.data
     x._tangent = getattr(new, "_tangent", None)
@@ -37,6 +45,7 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
     x._parents = new._parents
     if new._op is not None:
         x._need = new._need
+        x._clk = new._clk
     return x
 
 
@@ -52,5 +61,6 @@ def inplace_binary(x: Tensor, fn: Callable, other) -> Tensor:
     ):
         res = fn(Tensor._wrap(x.data), other)
         x.data[...] = res.data
+        bump(x)
         return x
     return rebind(x, lambda old: fn(old, other))

@@ -20,6 +20,10 @@ class MatMul(Primitive):
     """
 
     name = "matmul"
+    saves_output = False
+
+    def saved_inputs(self, need):  # dL/da reads b and dL/db reads a
+        return (1,) if not need[1] else ((0,) if not need[0] else (0, 1))
     fresh_grads = True  # G Bᵀ and Aᵀ G are new arrays (the engine keeps a leaf's without copying)
 
     forward = staticmethod(operator.matmul)  # y = a @ b

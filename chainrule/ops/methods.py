@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
 from chainrule.backend.device import CPU, check_device, device
 from chainrule.ops import elementwise as ew
@@ -242,6 +243,8 @@ class Cast(ew._Elementwise):
 
     __slots__ = ("dtype",)
     name = "cast"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
@@ -268,6 +271,8 @@ class Clone(ew._Elementwise):
     """y = a copy of x;  dy/dx = 1."""
 
     name = "clone"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, x):
         return x.copy()
@@ -303,25 +308,52 @@ def _zero_(self):
     return _fill_(self, 0)
 
 
-def _fill_(self, value):
+def _check_leaf(self, op):
     if self.requires_grad and self._op is None:
         from chainrule.autograd.grad_mode import STATE
 
         if STATE.enabled:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation")
+
+
+def _fill_(self, value):
+    """Every element ← value.  On a tensor in the graph this is recorded (the old values get
+    gradient 0), so that ``b.zero_()`` cuts b's gradient as in PyTorch."""
+    _check_leaf(self, "fill_")
+    if _recording(self):
+        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        return rebind(self, lambda old: indexing.masked_fill(old, everywhere, value))
     self.data[...] = value.data if isinstance(value, Tensor) else value
+    bump(self)
     return self
 
 
 def _copy_(self, src):
-    s = src.data if isinstance(src, Tensor) else np.asarray(src)
-    if self.requires_grad and self._op is None:
-        from chainrule.autograd.grad_mode import STATE
-
-        if STATE.enabled:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
-    self.data[...] = np.broadcast_to(s, self.shape)
+    """self ← src (broadcast to self's shape, cast to its dtype); recorded when a graph is
+    built (dL/dsrc = dL/dself summed over the broadcast axes, the old values get 0)."""
+    _check_leaf(self, "copy_")
+    if not isinstance(src, Tensor):
+        src = Tensor._wrap(np.asarray(src))
+    try:
+        fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"copy_: the source of shape {src.shape} cannot be broadcast to {self.shape}")
+    if _recording(self) or _recording(src):
+        s = src if src.dtype == self.dtype else src.to(self.dtype)
+        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        return rebind(self, lambda old: ew.where(everywhere, s, old))
+    self.data[...] = src.data
+    bump(self)
     return self
+
+
+def _recording(t):
+    """True when an in-place change of t must be recorded in the graph (or its tangent updated)."""
+    from chainrule.autograd.grad_mode import STATE
+
+    return (STATE.enabled and t.requires_grad) or has_tangent(t)
 
 
 def _unary_inplace(fn):
@@ -336,6 +368,7 @@ def _unary_inplace(fn):
 
 def _write(self, res):
     self.data[...] = res.data
+    bump(self)
     return self
 
 
@@ -343,6 +376,7 @@ def _uniform_(self, a=0.0, b=1.0, generator=None):
     from chainrule.ops.creation import _gen
 
     self.data[...] = _gen(generator).uniform(a, b, self.shape)
+    bump(self)
     return self
 
 
@@ -350,6 +384,7 @@ def _normal_(self, mean=0.0, std=1.0, generator=None):
     from chainrule.ops.creation import _gen
 
     self.data[...] = _gen(generator).standard_normal(self.shape) * std + mean
+    bump(self)
     return self
 
 

@@ -93,6 +93,8 @@ class Sum(_Reduction):
     """y = Σ_axes x;  dy/dx = 1 (the adjoint is copied to every summed element)."""
 
     name = "sum"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
@@ -108,6 +110,8 @@ class Mean(_Reduction):
     """y = (1/N) Σ_axes x;  dy/dx = 1/N."""
 
     name = "mean"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, x):
         if not x.size:  # the mean of nothing: 0/0 = NaN (NumPy's x.mean would also warn)
@@ -196,6 +200,8 @@ class Var(_Reduction):
 
     __slots__ = ("correction",)
     name = "var"
+    saves_inputs = (0,)
+    saves_output = False
 
     def __init__(self, axes: tuple, keepdim: bool, correction: float) -> None:
         super().__init__(axes, keepdim)
@@ -342,6 +348,7 @@ class Softmax(Primitive):
 
     __slots__ = ("dim",)
     name = "softmax"
+    saves_inputs = ()
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -374,6 +381,7 @@ class LogSoftmax(Primitive):
 
     __slots__ = ("dim",)
     name = "log_softmax"
+    saves_inputs = ()
 
     def __init__(self, dim: int) -> None:
         self.dim = dim

@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share, share_if_view
 from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.reduction import normalize_dims
@@ -45,6 +46,8 @@ class Reshape(Primitive):
 
     __slots__ = ("shape",)
     name = "reshape"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -73,6 +76,8 @@ class Permute(Primitive):
 
     __slots__ = ("axes",)
     name = "permute"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, axes: tuple) -> None:
         self.axes = axes
@@ -92,6 +97,8 @@ class Expand(Primitive):
 
     __slots__ = ("shape",)
     name = "expand"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -111,6 +118,8 @@ class Cat(Primitive):
 
     __slots__ = ("dim",)
     name = "cat"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -140,6 +149,8 @@ class Pad(Primitive):
 
     __slots__ = ("widths", "value")
     name = "pad"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, widths: tuple, value: float) -> None:
         self.widths = widths
@@ -163,6 +174,8 @@ class Flip(Primitive):
 
     __slots__ = ("dims",)
     name = "flip"
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, dims: tuple) -> None:
         self.dims = dims
@@ -184,7 +197,8 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     new = _resolve_shape(_shape_arg(shape), input.data.size, input.shape)
     if new == input.shape:
         return input
-    return apply1(Reshape(new), input)
+    # a view of input's memory whenever the strides allow it (then it shares the version counter)
+    return share_if_view(apply1(Reshape(new), input), input)
 
 
 view = reshape
@@ -216,7 +230,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
     axes = tuple(d % input.ndim for d in dims)
     if axes == tuple(range(input.ndim)):
         return input
-    return apply1(Permute(axes), input)
+    return share(apply1(Permute(axes), input), input)  # a view: one version counter
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -272,7 +286,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
         raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}") from None
     if shape == input.shape:
         return input
-    return apply1(Expand(shape), input)
+    return share(apply1(Expand(shape), input), input)  # a (read-only) view
 
 
 def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
@@ -378,7 +392,8 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 
 def flip(input: Tensor, dims: Any) -> Tensor:
     """Reverse the order of elements along ``dims``."""
-    return apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input)
+    # np.flip gives a view (PyTorch copies): writing into it would change input
+    return share(apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input), input)
 
 
 def repeat(input: Tensor, *sizes: Any) -> Tensor:

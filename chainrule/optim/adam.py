@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump_all
 from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step, _Scalars
 
 __all__ = ["Adam"]
@@ -252,6 +253,7 @@ class _Pack:
             np.add(g, wflat, g)  # g ← ±g + λθ
         _adam_moments_and_step(self.m, self.s, self.s_max, g, self.t, consts, step_scalars)
         shrink = consts[4]
+        bump_all(params)  # each parameter is written in place below (p._version, as in PyTorch)
         for p, tv in zip(params, self.t_views):
             w = p.data
             if decoupled and wd != 0.0:

@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 
 __all__ = ["Optimizer", "required"]
 
@@ -200,7 +201,11 @@ class Optimizer:
         """The gradient the rule uses: ``±∂E/∂w + λ w`` (L2 weight decay, coupled as in PyTorch).
 
         Returns ``p.grad.data`` itself when there is nothing to add (no copy), else a scratch array.
+        Every rule calls it once per parameter just before writing ``p.data`` in place, so it
+        also counts that write (``p._version``): a backward through a graph recorded before
+        this step then refuses to use the new weights, as PyTorch's does.
         """
+        bump(p)
         g = p.grad.data  # type: ignore[union-attr]  # step() calls this for parameters with a grad only
         if weight_decay == 0.0 and not maximize:
             return g

@@ -29,10 +29,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction, shape
+from chainrule.ops.inplace import has_tangent, rebind
 
 __all__ = [
     "elu",
@@ -76,14 +79,19 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def relu_(input: Tensor) -> Tensor:
-    """ReLU writing into ``input`` (PyTorch's in-place form); ``input`` must not require grad."""
-    out = ew.relu(input)
-    if isinstance(input, Tensor):
-        if input.requires_grad:
-            raise RuntimeError("relu_: a tensor that requires grad cannot be modified in place")
-        input.data[...] = out.data
-        return input
-    return out
+    """ReLU writing into ``input`` (PyTorch's in-place form); returns ``input``.
+
+    On a tensor in the graph it is recorded (ReLU's backward reads only its own
+    output, so the op that produced ``input`` may be anything that does not keep its
+    output: linear, add...).  A leaf that requires grad can only be changed under ``no_grad``.
+    """
+    if not isinstance(input, Tensor):
+        return ew.relu(input)
+    if (STATE.enabled and input.requires_grad) or has_tangent(input):
+        return rebind(input, ew.relu)
+    input.data[...] = ew.relu(Tensor._wrap(input.data)).data
+    bump(input)
+    return input
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

@@ -157,6 +157,7 @@ class Conv(Primitive):
 
     __slots__ = ("geo", "groups", "cols")
     name = "conv"
+    saves_output = False
 
     def __init__(self, geo: Im2Col, groups: int) -> None:
         self.geo = geo

@@ -37,6 +37,8 @@ class EmbeddingLookup(_Rows):
 
     __slots__ = ()
     name = "embedding"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, w):
         # the indices were checked (check_indices), so mode="clip" changes nothing; it lets
@@ -56,6 +58,8 @@ class EmbeddingGather(_Rows):
 
     __slots__ = ()
     name = "embedding_gather"
+    saves_inputs = ()
+    saves_output = False
 
     def forward(self, w):
         y = w[self.idx]

@@ -36,6 +36,10 @@ class Linear2d(Primitive):
     """y = x Wᵀ (+ b) for x (N, in), W (out, in), b (out,);  dx = g W, dW = gᵀ x, db = Σ_n g."""
 
     name = "linear"
+    saves_output = False
+
+    def saved_inputs(self, need):  # dL/dx reads W, dL/dW reads x, dL/db reads nothing
+        return tuple(i for i, n in ((1, need[0]), (0, need[1])) if n)
     fresh_grads = True  # g W, gᵀ x and Σ g are new arrays
 
     def forward(self, x, w, b=None):

@@ -495,7 +495,9 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
             )
         raise ValueError(f"{name}: expected target of shape {want} for input of shape {tuple(input.shape)}, "
                          f"got {t.shape}")
-    flat = t.reshape(-1)
+    # a private copy: the vjp reads the targets during backward, whatever happens to the
+    # caller's target tensor in between (as embedding's indices)
+    flat = t.reshape(-1).copy()
     if flat.size:  # the common case costs two reductions: every target in range, none ignored
         lo, hi = flat.min(), flat.max()
         if lo >= 0 and hi < C and not 0 <= ignore_index < C:

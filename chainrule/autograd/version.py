@@ -1,0 +1,181 @@
+"""Version counters: backward refuses values that were changed in place after they were saved.
+
+A graph node keeps its inputs (``_parents``) and its output by reference, and
+its vjp reads their values during backward.  If one of them is modified in
+place in between (``b.add_(1)``, ``x[0] = 5``, an optimiser step), the vjp
+would silently compute the gradient at the wrong point.  As in PyTorch, such a
+modification is detected and reported instead:
+
+* ``CLOCK`` ticks once per in-place modification, anywhere in the process.
+  Every recorded node stores the clock's value when it was recorded
+  (``Tensor._clk``: one slot write per recorded operation, the only cost on
+  the forward hot path).
+* A tensor's ``VersionCounter`` (``Tensor._vc``, created lazily: None means
+  "never modified, version 0") counts the modifications of its memory and
+  remembers the clock of the last few.  A tensor and the views of its memory
+  (reshape, transpose, basic indexing, ``detach``...) share one counter.
+* While walking the graph, the engine looks closer at a node only when the
+  clock has moved since the node was recorded (one comparison per node
+  otherwise), and then checks the tensors its vjp reads (``Primitive.saves_output``
+  and ``Primitive.saved_inputs``): modified after the node's clock means an error
+  naming the op, the tensor and its version then and now.
+
+In-place ops that *rebind* (see ``ops/inplace.py``: while recording, ``x`` gets
+a new array and its old contents become a hidden node) give ``x`` a new counter
+that continues the old one's count: the old memory, still read by the hidden
+node and by earlier views, keeps the old counter.  So ``x.mul_(y); x.add_(1)``
+is fine (mul's saved input is the old memory, untouched by ``add_``), while
+``y = a.exp(); y.add_(1)`` is an error (exp's saved output was modified), as
+in PyTorch.
+
+The clock is a plain list element, not part of the (thread-local) grad mode:
+two threads ticking at once can at worst give two modifications the same
+clock, which still orders them after every node recorded before either.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+CLOCK = [0]  # the process-wide modification clock (a list: one mutable cell, read as CLOCK[0])
+_HISTORY = 16  # clocks of the last modifications kept per counter, for "version then" in messages
+
+
+class VersionCounter:
+    """How often one block of memory was modified in place, and when (in ``CLOCK`` ticks)."""
+
+    __slots__ = ("version", "clocks")
+
+    def __init__(self, version: int = 0, clocks: Any = ()) -> None:
+        self.version = version
+        # the clocks of the last (up to _HISTORY) modifications, oldest first
+        self.clocks = deque(clocks, _HISTORY)
+
+    def modified_after(self, clock: int) -> bool:
+        clocks = self.clocks
+        return bool(clocks) and clocks[-1] > clock
+
+    def version_at(self, clock: int) -> tuple[int, bool]:
+        """(version when CLOCK read ``clock``, exact?): inexact when the history is too short to tell."""
+        later = sum(1 for c in self.clocks if c > clock)
+        exact = later < len(self.clocks) or len(self.clocks) == self.version
+        return self.version - later, exact
+
+    def __repr__(self) -> str:
+        return f"VersionCounter(version={self.version})"
+
+
+def counter(t: Any) -> VersionCounter:
+    """t's counter, created on first use (shared with the views made afterwards)."""
+    vc = getattr(t, "_vc", None)
+    if vc is None:
+        vc = t._vc = VersionCounter()
+    return vc
+
+
+def version(t: Any) -> int:
+    """How many times t's memory was modified in place (PyTorch's ``t._version``)."""
+    vc = getattr(t, "_vc", None)
+    return 0 if vc is None else vc.version
+
+
+def bump(t: Any) -> None:
+    """Record one in-place modification of t's memory (call it for every in-place write)."""
+    try:
+        vc = t._vc
+    except AttributeError:  # (the slot is left unset until first needed)
+        vc = None
+    if vc is None:
+        vc = t._vc = VersionCounter()
+    CLOCK[0] += 1
+    vc.version += 1
+    vc.clocks.append(CLOCK[0])
+
+
+def bump_all(tensors: Any) -> None:
+    """``bump`` each tensor, with one tick of the clock (an optimiser step over its parameters)."""
+    CLOCK[0] += 1
+    clock = CLOCK[0]
+    for t in tensors:
+        try:
+            vc = t._vc
+        except AttributeError:
+            vc = None
+        if vc is None:
+            vc = t._vc = VersionCounter()
+        vc.version += 1
+        vc.clocks.append(clock)
+
+
+def share(view: Any, base: Any) -> Any:
+    """Make ``view`` (whose data is a view of ``base``'s) count its versions with ``base``; returns view."""
+    if view is not base:
+        view._vc = counter(base)
+    return view
+
+
+def share_if_view(out: Any, base: Any) -> Any:
+    """``share`` when out's array really is a view of base's memory (reshape and indexing
+    copy in some cases: then out has its own memory and its own counter); returns out."""
+    if out is not base and _root(out.data) is _root(base.data):
+        out._vc = counter(base)
+    return out
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object that owns a's memory (NumPy chains views through ``.base``)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def rebound(x: Any) -> VersionCounter:
+    """For ``rebind``: count the modification and give x a new counter for its new array.
+
+    Returns the counter of x's old memory, for the hidden node that keeps it.  The
+    new counter continues the count (``x._version`` goes up by one, as in PyTorch)
+    and carries the history, so nodes that saved the *object* x see the change.
+    """
+    bump(x)
+    old = x._vc
+    x._vc = VersionCounter(old.version, old.clocks)
+    return old
+
+
+def check_saved(t: Any) -> None:
+    """Raise if a tensor that t's vjp reads was modified in place after t was recorded.
+
+    The engine calls this only when ``CLOCK`` has moved since t was recorded.
+    """
+    op = t._op
+    clock = t._clk
+    if op.saves_output:
+        vc = getattr(t, "_vc", None)
+        if vc is not None and vc.modified_after(clock):
+            raise _error(op, "output 0", t, vc, clock)
+    parents = t._parents
+    for i in op.saved_inputs(t._need):
+        p = parents[i]
+        vc = getattr(p, "_vc", None)
+        if vc is not None and vc.modified_after(clock):
+            raise _error(op, f"input {i}", p, vc, clock)
+    for label, s in op.saved_others():
+        vc = getattr(s, "_vc", None)
+        if vc is not None and vc.modified_after(clock):
+            raise _error(op, label, s, vc, clock)
+
+
+def _error(op: Any, which: str, t: Any, vc: VersionCounter, clock: int) -> RuntimeError:
+    then, exact = vc.version_at(clock)
+    expected = f"version {then}" if exact else f"version {then} or lower"
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: the {which} of {op.name} (shape {tuple(t.data.shape)}, dtype {t.data.dtype}) "
+        f"is at version {vc.version}; expected {expected} instead. {op.name}'s backward reads that "
+        "tensor's values, which were changed after it was recorded: use an out-of-place op "
+        "(x = x + 1 instead of x.add_(1)) or modify a .clone(); detect_anomaly() shows where "
+        f"{op.name} was called."
+    )
