@@ -52,7 +52,7 @@ from chainrule.autograd.tensor import Tensor
 try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live writer from a dead one
     import fcntl
 except ImportError:  # pragma: no cover (Windows: an open file can't be removed, which is enough)
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["CheckpointError", "MAX_DEPTH", "load", "pack", "save", "unpack"]
 
@@ -326,10 +326,6 @@ def _parse_json(text: str, max_depth: int, what: str) -> Any:
         raise CheckpointError(f"{what} is not valid JSON ({e})") from None
 
 
-def _is_path(f: Any) -> bool:
-    return isinstance(f, (str, os.PathLike))
-
-
 def _writer_gone(pid: int) -> bool:
     """Whether process ``pid`` (the writer named in a temporary file's name) is surely gone."""
     if pid == os.getpid():
@@ -416,7 +412,7 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
 
     packed = pack(obj)
     blob = st_save(packed["tensors"], metadata={"format": packed["format"], "skeleton": packed["skeleton"]})
-    if _is_path(f):
+    if isinstance(f, (str, os.PathLike)):
         _write_atomically(os.fspath(f), blob)
     else:
         f.write(blob)
@@ -475,7 +471,7 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     from safetensors import safe_open
     from safetensors.numpy import load as st_load
 
-    if _is_path(f):
+    if isinstance(f, (str, os.PathLike)):
         where = repr(os.fspath(f))
     else:
         where = f"the file object {f.name!r}" if isinstance(getattr(f, "name", None), str) else "the file object"

@@ -131,6 +131,14 @@ class TensorMethods:
         axis: _Dims = None,
         keepdims: _bool | None = None,
     ) -> Tensor: ...
+    def prod(self, dim: int | None = None, keepdim: _bool = False, *, dtype: Any = None) -> Tensor: ...
+    def norm(
+        self,
+        p: Any = "fro",
+        dim: _Dims = None,
+        keepdim: _bool = False,
+        dtype: Any = None,
+    ) -> Tensor: ...
     # max(): the largest element; max(dim): (values, indices); max(other): elementwise
     @overload
     def max(self) -> Tensor: ...

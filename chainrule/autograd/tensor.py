@@ -69,6 +69,8 @@ class Tensor(_TensorMethods):
     _op: Any
     _parents: Any
     _need: Any
+    _clk: int
+    _vc: Any
     _gbuf: Any
     _pend: int
     _tangent: Any

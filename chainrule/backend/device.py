@@ -47,6 +47,8 @@ class device:  # noqa: N801  (the PyTorch name)
     """
 
     __slots__ = ("_type", "_index")
+    _type: str
+    _index: int | None
 
     def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002  (the PyTorch name)
         if isinstance(type, device):

@@ -85,7 +85,7 @@ def _sequence_dtype(data: Any) -> np.dtype | None:
                 d = _scalar_dtype(t)
                 if d is None:
                     return None
-                dts = (d,)
+                dts = {d}
             for d in dts:
                 out = d if out is None else _promote(out, d)
         if list not in types and tuple not in types:
@@ -167,6 +167,7 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: An
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     check_device(device, "full()")
+    default: Any
     if dtype is None:
         # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
         # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)

@@ -191,7 +191,7 @@ def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
     return dev, dtype, bool(flags[0]), bool(flags[1])
 
 
-def _cast(self: Tensor, dt: np.dtype) -> Tensor:
+def _cast(self: Tensor, dt: Any) -> Tensor:
     """self converted to dtype ``dt`` (self itself when it has that dtype already)."""
     dt = np.dtype(dt)
     if dt == self.data.dtype:
