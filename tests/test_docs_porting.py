@@ -42,7 +42,7 @@ def test_every_name_of_the_table_is_in_chainrule():
 
 def test_the_table_agrees_with_pytorch():
     pytest.importorskip("torch")
-    for torch_name, cr_name, both, _, _, only in _table():
+    for torch_name, _, both, _, _, only in _table():
         mod = importlib.import_module(torch_name)
         assert not [n for n in both if not hasattr(mod, n)], torch_name
         assert not [n for n in only if hasattr(mod, n)], torch_name  # "only in chainrule" really is
