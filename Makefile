@@ -1,22 +1,27 @@
 # The two front-door commands (see README):
 #   make demo   - create .venv, install chainrule, train the digits CNN
-#   make test   - create .venv, install chainrule with test extras, run the whole suite
+#   make test   - create .venv, install chainrule with test and docs extras, run ruff, build the
+#                 documentation site with --strict (a broken link or reference fails), run the suite
+#   make docs   - build the documentation site into site/ (open site/index.html)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test docs lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,all]"
+	$(PY) -m pip install -q -e ".[test,all,docs]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/chainrule train
 
-test: $(VENV)/.installed
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
+
+test: $(VENV)/.installed docs
 	$(PY) -m ruff check chainrule tests bench
 	$(PY) -m pytest -n 2 -q
 
@@ -29,4 +34,4 @@ bench: $(VENV)/.installed
 	for f in bench/bench_*.py; do $(PY) $$f; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache

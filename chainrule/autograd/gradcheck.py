@@ -46,7 +46,7 @@ def _outputs(fn: Callable, inputs: Sequence[Any]) -> list:
 
 
 def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -> list:
-    """J[k][i] (for input i, output k) of shape (output size, input size), by central differences."""
+    """``J[k][i]`` (for input i, output k) of shape (output size, input size), by central differences."""
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     # Grad mode stays on: the function may itself differentiate (gradgradcheck).
     sizes = [o.data.size for o in _outputs(fn, inputs)]

@@ -226,7 +226,8 @@ def load_dataset(
 
     Args:
         name: 'digits', 'iris', 'wine', 'breast_cancer' or 'diabetes'.
-        val_size, test_size: fractions of all examples for validation and test.
+        val_size: the fraction of all examples for validation.
+        test_size: the fraction of all examples for test.
         seed: the shuffle of the split (the same seed gives the same split).
         scale: 'standard' (zero mean, unit variance), 'minmax' ([0, 1]) or None; fitted on
             the training part only.  Digits are always scaled by the known pixel range

@@ -52,7 +52,9 @@ class LeNet(nn.Sequential):
     -> flatten -> FC hidden... -> output.
 
     Args:
-        in_channels, num_classes, image_size: input (N, in_channels, H, W) and the number of logits.
+        in_channels: C of the input (N, C, H, W).
+        num_classes: the number of logits.
+        image_size: (H, W) of the input, or one int for a square image.
         channels: (C1 maps, C3 maps), LeNet-5's (6, 16).
         kernel_sizes: (k1, k2); C1 keeps the size (padding k1 // 2), C3 is 'valid'.
         hidden: the fully connected widths, LeNet-5's (120, 84).

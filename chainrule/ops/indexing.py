@@ -160,7 +160,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """out[i][j] = input[i][index[i][j]] along ``dim`` (PyTorch ``gather``)."""
+    """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
     input = as_tensor_arg(input, "gather")
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim != input.ndim:
@@ -194,7 +194,7 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """out = input; out[index[i][j]][j] += src[i][j] along ``dim`` (PyTorch ``scatter_add``)."""
+    """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
     # a private copy of the indices: ScatterAdd's vjp reads them during backward
     idx = np.array(index.data if isinstance(index, Tensor) else index)
     d = dim % input.ndim

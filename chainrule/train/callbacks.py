@@ -161,8 +161,9 @@ class ModelCheckpoint(Callback):
         dirpath: folder for the files (created if needed).
         filename: a format string with ``{epoch}`` and any log key, e.g. ``"epoch{epoch:03d}"``;
             ".safetensors" is appended.  Default ``"last"`` (one file, overwritten).
-        monitor / mode / save_best_only: also (or only) keep ``best.safetensors``, the epoch with
-            the best monitored value.
+        monitor: the log key whose best epoch is also kept as ``best.safetensors``.
+        mode: 'min', 'max' or 'auto' (from the key's name): which value of ``monitor`` is best.
+        save_best_only: keep only ``best.safetensors``, no periodic file.
         every_n_epochs: how often to write the periodic file.
 
     The checkpoint holds everything ``Trainer.load_checkpoint`` needs to resume with

@@ -95,7 +95,8 @@ class ActivationMonitor(Callback):
         model: the network.
         modules: names (from ``named_modules()``) to watch; default: every ReLU/Sigmoid/Tanh-like layer.
         sample_size: values kept per layer per epoch for histograms.
-        dead_threshold / saturation_threshold: warn when a layer's epoch average exceeds these.
+        dead_threshold: warn when a layer's epoch-average dead fraction exceeds this.
+        saturation_threshold: warn when a layer's epoch-average saturated fraction exceeds this.
         record_eval: also record forwards run in eval mode (validation); off by default.
     """
 
