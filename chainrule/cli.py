@@ -3,16 +3,23 @@
     chainrule train                         the main demo: a small CNN on the 8x8 digits (>= 97% test accuracy)
     chainrule train --dataset breast_cancer --model mlp --hidden 32 --epochs 30
     chainrule train --config run.toml       the same options from a TOML file (flags override it)
-    chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot)
+    chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot;
+                                            --task auto decides classification or regression and says why)
     chainrule evaluate runs/digits-cnn/checkpoint.safetensors
+    chainrule predict runs/heart-mlp new.csv -o predictions.csv   the saved preprocessing applied to new rows
     chainrule example                       list the runnable examples; chainrule example NAME [args...]
     chainrule datasets                      list the data sets that need no download
 
-A training run writes into its output folder: checkpoint.safetensors (model, optimiser,
-scheduler, epoch, random states and this run's configuration; ``--resume`` continues from it),
-history.csv / history.json (one row per epoch), metrics.json (test metrics, wall time) and,
-if matplotlib is installed, history.png and confusion_matrix.png (and diagnostics plots
-with ``--diagnostics``).
+A training run writes into its output folder (first removing what an earlier run wrote there):
+checkpoint.safetensors (model, optimiser, scheduler, epoch, random states, this run's
+configuration and, for tabular data, the preprocessing state: feature columns, categories,
+scaler statistics, class names or the target's mean and std; ``--resume`` continues from it,
+``chainrule predict`` applies it to new rows), config.json / config.toml (every option; the
+TOML file works as ``--config``), history.csv / history.json (one row per epoch), metrics.json
+(task, test metrics, wall time) and, if matplotlib is installed, history.png and
+confusion_matrix.png or predictions.png (and diagnostics plots with ``--diagnostics``).
+A regression target is standardised for training; its metrics (MSE, MAE, R²) are reported in
+its own units.
 
 Errors: a user's mistake (a missing or corrupt file, a bad CSV, a bad option value, a
 checkpoint that does not fit its model) ends the command with ONE line on stderr,
@@ -448,8 +455,9 @@ def _load_csv_splits(cfg: dict, say: Any) -> Any:
     if say is not None:
         how = "detected" if cfg.get("task", "auto") == "auto" else "as asked"
         other = "classification" if schema.task == "regression" else "regression"
+        numeric = all(isinstance(c, (int, float)) for c in tab.classes)  # words cannot be regressed on
         say(f"task: {schema.task} ({how}: {schema.task_reason})"
-            + (f"; --task {other} to override" if how == "detected" else ""))
+            + (f"; --task {other} to override" if how == "detected" and numeric else ""))
     classification = schema.task == "classification"
     try:
         Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(
@@ -961,7 +969,7 @@ def predict_file(run: str | Path, csv_path: str | Path, output: str | Path | Non
     else:
         t_mean, t_std = pre["target_scaler"]
         pred = out.reshape(-1) * t_std + t_mean
-        rows = [[repr(float(v))] for v in pred]
+        rows = [[f"{v:.10g}"] for v in pred]
         score = None
         if tab.y is not None:
             y = np.asarray(tab.y, dtype=np.float64)
@@ -1071,7 +1079,7 @@ def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int
         print("bundled with scikit-learn: " + ", ".join(DATASETS))
         print("generated (chainrule.data): make_xor, make_spirals, make_moons, make_circles, "
               "make_linear_regression, make_polynomial_regression")
-        print("your own: chainrule train --dataset FILE.csv --target COLUMN")
+        print("your own: chainrule train --dataset FILE.csv --target COLUMN, then chainrule predict RUN NEW.csv")
         return 0
     parser.error(f"unknown command {ns.command!r}")
     return 2

@@ -154,8 +154,16 @@ def plot_decision_boundary(
         labels = np.asarray(predict(grid))
     zz = np.asarray(labels).astype(np.float64).reshape(gx.shape)
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.contourf(gx, gy, zz, alpha=0.3, cmap="coolwarm", levels=np.arange(zz.max() + 2) - 0.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=20)
+    yv = y.astype(np.float64)
+    vmin, vmax = min(zz.min(), yv.min()), max(zz.max(), yv.max())
+    span = vmax - vmin if vmax > vmin else 1.0
+    cmap = plt.get_cmap("coolwarm")
+    ax.contourf(gx, gy, zz, alpha=0.25, cmap=cmap, levels=np.arange(vmin, vmax + 2) - 0.5, vmin=vmin, vmax=vmax)
+    for c in np.unique(yv):  # one scatter per class, in the colour of its region, so the legend names them
+        m = yv == c
+        ax.scatter(X[m, 0], X[m, 1], color=cmap((c - vmin) / span), edgecolors="k", s=20,
+                   label=f"class {int(c) if float(c).is_integer() else c}")
+    ax.legend(fontsize=8, loc="best", framealpha=0.8)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     if title:
@@ -291,7 +299,7 @@ def plot_predictions(y: Any, yhat: Any, path: str | Path, title: str | None = No
 def plot_confusion_matrix(
     cm: Any, path: str | Path, labels: Sequence[str] | None = None, title: str | None = None
 ) -> Path:
-    """C[true, predicted] as an image with the count in each cell."""
+    """C[true, predicted] as an image with the count in each cell (off-diagonal zeros left blank)."""
     plt = _plt()
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
@@ -300,9 +308,12 @@ def plot_confusion_matrix(
     labels = [str(i) for i in range(k)] if labels is None else [str(s) for s in labels]
     fig, ax = plt.subplots(figsize=(0.5 * k + 2.5, 0.5 * k + 2))
     ax.imshow(cm, cmap="Blues")
+    size = 11 if k <= 6 else 9 if k <= 12 else 7
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+            if cm[i, j] == 0 and i != j:  # empty off-diagonal cells left blank, so the mistakes stand out
+                continue
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=size,
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_xticks(range(k), labels)
     ax.set_yticks(range(k), labels)

@@ -157,3 +157,18 @@ def test_layer_labels_name_every_layer():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     labels = plot.layer_labels(model)
     assert labels["1"] == "1: Linear 4→8" and labels["2"] == "2: ReLU" and labels["3"] == "3: Linear 8→3"
+
+
+def test_confusion_matrix_shows_the_mistakes_not_a_wall_of_zeros(figures, tmp_path):
+    cm = np.diag([35, 34, 36]) + np.array([[0, 0, 0], [3, 0, 0], [0, 1, 0]])
+    plot.plot_confusion_matrix(cm, tmp_path / "cm.png", labels=["a", "b", "c"])
+    texts = sorted(t.get_text() for t in figures["cm.png"].axes[0].texts)
+    assert texts == sorted(["35", "34", "36", "3", "1"])  # the empty off-diagonal cells stay blank
+
+
+def test_decision_boundary_legend_names_the_classes(figures, tmp_path):
+    X = np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+    plot.plot_decision_boundary(lambda g: (g[:, 0] * g[:, 1] > 0).astype(int), X, np.array([1, 0, 0, 1]),
+                                tmp_path / "b.png", resolution=20)
+    legend = figures["b.png"].axes[0].get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1"]
