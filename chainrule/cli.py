@@ -751,7 +751,8 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     written = ["checkpoint.safetensors", "config.json", "config.toml", "history.csv", "history.json", "metrics.json"]
     if cfg["plots"]:
-        written += _plots(out, trainer, data, monitors, cfg)
+        kept = stopper.best_epoch if stopper is not None and stopper.best_epoch < trainer.epoch else None
+        written += _plots(out, trainer, data, monitors, cfg, best_epoch=kept)
     print(f"test {_fmt_metrics(test)}  ({data.test.n} examples)")
     print(f"wrote {out}/: {', '.join(written)}  [{wall:.1f} s]")
     return summary
@@ -784,7 +785,7 @@ def evaluate_split(model: Any, data: Any, split: str) -> dict[str, float]:
             "r2": r2_score(yhat, y)}
 
 
-def _plots(out: Path, trainer: Any, data: Any, monitors: list, cfg: dict) -> list[str]:
+def _plots(out: Path, trainer: Any, data: Any, monitors: list, cfg: dict, best_epoch: int | None = None) -> list[str]:
     """Draw the run's figures; returns the names written ([] and a note when matplotlib is missing)."""
     try:
         from chainrule import plot
@@ -798,7 +799,8 @@ def _plots(out: Path, trainer: Any, data: Any, monitors: list, cfg: dict) -> lis
 
     written = []
     labels = {"loss": "MSE of the standardised target"} if data.task == "regression" else {}
-    plot.plot_history(trainer.history, out / "history.png", title=f"{data.name} ({data.task})", ylabels=labels)
+    plot.plot_history(trainer.history, out / "history.png", title=f"{data.name} ({data.task})", ylabels=labels,
+                      best_epoch=best_epoch)
     written.append("history.png")
     test_loader = DataLoader(data.test.dataset(), batch_size=512)
     if data.task == "classification":

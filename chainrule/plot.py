@@ -60,7 +60,8 @@ def _integer_epochs(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def history_figure(history: Any, title: str | None = None, ylabels: Mapping[str, str] | None = None) -> Any:
+def history_figure(history: Any, title: str | None = None, ylabels: Mapping[str, str] | None = None,
+                   best_epoch: int | None = None) -> Any:
     """The matplotlib Figure of :func:`plot_history` (not saved; for inspection or further drawing)."""
     plt = _plt()
     if hasattr(history, "records"):
@@ -83,6 +84,8 @@ def history_figure(history: Any, title: str | None = None, ylabels: Mapping[str,
         curves = [(label, v) for label, v in curves if v is not None]
         for label, v in curves:
             ax.plot(epochs, v, marker="." if len(epochs) <= 30 else None, label=label)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.45", ls=":", lw=1.2, label=f"weights kept (epoch {best_epoch})")
         if _spans_decades([v for _, v in curves]):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -112,15 +115,16 @@ def _distinct_panels(base: list[str], series: Mapping[str, list]) -> list[str]:
 
 
 def plot_history(history: Any, path: str | Path, title: str | None = None,
-                 ylabels: Mapping[str, str] | None = None) -> Path:
+                 ylabels: Mapping[str, str] | None = None, best_epoch: int | None = None) -> Path:
     """Curves of every recorded quantity with a ``val_`` twin on the same panel (loss, accuracy, ...).
 
     ``history`` is a ``Trainer`` History, a list of per-epoch dicts, or a dict of lists.  A panel
     whose positive values span more than two decades gets a log y axis; epochs are whole-number
     ticks; a quantity equal to another (e.g. an 'mse' metric next to an MSE loss) is drawn once.
-    ``ylabels`` names the axes ({'loss': 'MSE of the standardised target'}).
+    ``ylabels`` names the axes ({'loss': 'MSE of the standardised target'}); ``best_epoch`` marks the
+    epoch whose weights early stopping kept.
     """
-    return _save(history_figure(history, title, ylabels), path)
+    return _save(history_figure(history, title, ylabels, best_epoch), path)
 
 
 def plot_decision_boundary(

@@ -172,3 +172,12 @@ def test_decision_boundary_legend_names_the_classes(figures, tmp_path):
                                 tmp_path / "b.png", resolution=20)
     legend = figures["b.png"].axes[0].get_legend()
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1"]
+
+
+def test_history_marks_the_epoch_whose_weights_were_kept(figures, tmp_path):
+    plot.plot_history(_history([1.0, 0.6, 0.5, 0.55, 0.6], accuracy=[0.5, 0.7, 0.8, 0.8, 0.79]), tmp_path / "h.png",
+                      best_epoch=3)
+    for ax in figures["h.png"].axes:
+        marks = [ln for ln in ax.get_lines() if "epoch 3" in ln.get_label()]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]
+        assert "weights kept (epoch 3)" in [t.get_text() for t in ax.get_legend().get_texts()]
