@@ -398,3 +398,50 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert [h["epoch"] for h in cut] == list(range(1, n + 1))
     for a, b in zip(whole, cut):
         assert a["loss"] == b["loss"] and a["val_loss"] == b["val_loss"], (a, b)
+
+
+# -- the library pieces under the command ---------------------------------------------------------------
+def test_infer_task_rules():
+    from chainrule.data import infer_task
+
+    assert infer_task(["Yes", "No", "Yes"])[0] == "classification"
+    assert infer_task([str(v) for v in [0, 1, 2] * 10])[0] == "classification"
+    task, why = infer_task([str(25 + i) for i in range(214)] * 2, "target")  # diabetes-like: 214 integers
+    assert task == "regression" and "214 distinct" in why
+    assert infer_task(["1.5", "2", "2"])[0] == "regression"  # a non-integer value: a quantity
+    assert infer_task(["1", "2", "3", "4"])[0] == "regression"  # every value distinct: not class labels
+
+
+def test_load_csv_schema_reads_new_rows_the_same_way(tmp_path):
+    from chainrule.data import load_csv
+
+    _write_rows(tmp_path / "train.csv", ["id", "size", "colour", "label"],
+                [[1, "3.0", "red", "Yes"], [2, "1.0", "blue", "No"], [3, "2.0", "green", "No"]])
+    tab, schema = load_csv(tmp_path / "train.csv", "label", drop=["id"], task="auto", return_schema=True)
+    assert schema.task == "classification" and schema.columns == ["size", "colour"]
+    assert schema.categories == {"colour": ["blue", "green", "red"]} and schema.classes == ["No", "Yes"]
+    # new rows: columns in another order, an extra column, no label, one category only
+    _write_rows(tmp_path / "new.csv", ["colour", "note", "size"], [["red", "x", "5.0"], ["red", "y", "0.5"]])
+    new = load_csv(tmp_path / "new.csv", schema=schema)
+    assert new.y is None and new.feature_names == tab.feature_names
+    np.testing.assert_array_equal(new.X, [[5.0, 0, 0, 1], [0.5, 0, 0, 1]])
+    _write_rows(tmp_path / "odd.csv", ["colour", "size"], [["red", "1"], ["pink", "2"]])
+    with pytest.raises(ValueError, match=r"unknown category 'pink' in column 'colour' at line 3"):
+        load_csv(tmp_path / "odd.csv", schema=schema)
+    again = cr.data.CSVSchema.from_dict(json.loads(json.dumps(schema.to_dict())))
+    assert again == schema
+
+
+def test_mae_and_original_units_metrics():
+    from chainrule.train.metrics import InOriginalUnits, MeanAbsoluteError
+
+    rng = np.random.default_rng(0)
+    z, zhat = rng.normal(size=50), rng.normal(size=50)
+    mean, std = 150.0, 77.0
+    mae, mse_units = MeanAbsoluteError(), InOriginalUnits("mse", mean, std)
+    for s in (slice(0, 13), slice(13, 50)):  # two batches of different sizes
+        mae.update(zhat[s], z[s])
+        mse_units.update(zhat[s], z[s])
+    assert mae.compute() == pytest.approx(np.abs(zhat - z).mean(), rel=1e-12)
+    assert mse_units.compute() == pytest.approx(std**2 * ((zhat - z) ** 2).mean(), rel=1e-12)
+    assert mse_units.name == "mse" and not mse_units.higher_is_better
