@@ -3,16 +3,23 @@
     chainrule train                         the main demo: a small CNN on the 8x8 digits (>= 97% test accuracy)
     chainrule train --dataset breast_cancer --model mlp --hidden 32 --epochs 30
     chainrule train --config run.toml       the same options from a TOML file (flags override it)
-    chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot)
+    chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot;
+                                            --task auto decides classification or regression and says why)
     chainrule evaluate runs/digits-cnn/checkpoint.safetensors
+    chainrule predict runs/heart-mlp new.csv -o predictions.csv   the saved preprocessing applied to new rows
     chainrule example                       list the runnable examples; chainrule example NAME [args...]
     chainrule datasets                      list the data sets that need no download
 
-A training run writes into its output folder: checkpoint.safetensors (model, optimiser,
-scheduler, epoch, random states and this run's configuration; ``--resume`` continues from it),
-history.csv / history.json (one row per epoch), metrics.json (test metrics, wall time) and,
-if matplotlib is installed, history.png and confusion_matrix.png (and diagnostics plots
-with ``--diagnostics``).
+A training run writes into its output folder (first removing what an earlier run wrote there):
+checkpoint.safetensors (model, optimiser, scheduler, epoch, random states, this run's
+configuration and, for tabular data, the preprocessing state: feature columns, categories,
+scaler statistics, class names or the target's mean and std; ``--resume`` continues from it,
+``chainrule predict`` applies it to new rows), config.json / config.toml (every option; the
+TOML file works as ``--config``), history.csv / history.json (one row per epoch), metrics.json
+(task, test metrics, wall time) and, if matplotlib is installed, history.png and
+confusion_matrix.png or predictions.png (and diagnostics plots with ``--diagnostics``).
+A regression target is standardised for training; its metrics (MSE, MAE, R²) are reported in
+its own units.
 
 Errors: a user's mistake (a missing or corrupt file, a bad CSV, a bad option value, a
 checkpoint that does not fit its model) ends the command with ONE line on stderr,
@@ -36,10 +43,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
     "target": None,
+    "task": "auto",  # CSV: auto (an integer target with few distinct values is a label), classification, regression
+    "features": None,  # CSV feature columns (default: all but the target and drop)
+    "drop": [],  # CSV columns to ignore
     "categorical": None,
+    "delimiter": None,  # CSV: ',', ';' or '\t' (default: guessed from the header)
+    "dropna": False,  # CSV: drop rows with missing values instead of stopping
     "model": None,  # cnn for image data, mlp otherwise
     "hidden": [64],
     "channels": [32, 64],
@@ -66,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     "diagnostics": False,
     "resume": False,
 }
+TASKS = ("auto", "classification", "regression")
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t", "|": "|"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau", "inverse_time")
 PREFIX = "chainrule: error: "  # argparse's form for the main parser's usage errors
@@ -161,7 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_argument_group("data")
     g.add_argument("--dataset", default=S, help="digits (default), iris, wine, breast_cancer, diabetes, or a .csv path")
     g.add_argument("--target", default=S, help="label column of a CSV data set")
-    g.add_argument("--categorical", type=_strs, default=S, help="CSV columns to one-hot encode (default: detect)")
+    g.add_argument("--task", default=S, choices=TASKS,
+                   help="CSV: what the target is (default auto: an integer-valued target with few distinct values "
+                   "is a class label, anything else a quantity to regress; the choice is printed)")
+    g.add_argument("--features", type=_strs, default=S, metavar="COLS",
+                   help="CSV: the feature columns, e.g. age,bmi,sex (default: every column but the target and --drop)")
+    g.add_argument("--drop", type=_strs, default=S, metavar="COLS", help="CSV: columns to ignore, e.g. an id column")
+    g.add_argument("--categorical", type=_strs, default=S, metavar="COLS",
+                   help="CSV columns to one-hot encode (default: the columns whose values are all non-numeric)")
+    g.add_argument("--delimiter", default=S, help="CSV field separator: ',', ';', tab or '|' (default: guessed)")
+    g.add_argument("--dropna", action="store_true", default=S,
+                   help="CSV: drop rows with a missing value (empty, NA, NaN, ?) instead of stopping at the first")
     g.add_argument("--val-size", dest="val_size", type=float, default=S, help="validation fraction (default 0.15)")
     g.add_argument("--test-size", dest="test_size", type=float, default=S, help="test fraction (default 0.2)")
     g.add_argument("--augment", type=int, default=S, metavar="PIXELS",
@@ -199,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rebuild the data split and model recorded in a checkpoint and report its metrics.")
     e.add_argument("checkpoint", help="a checkpoint.safetensors written by 'chainrule train'")
     e.add_argument("--split", default="test", choices=("train", "val", "test"), help="default test")
+
+    pr = sub.add_parser(
+        "predict", parents=[debug], help="apply a trained model to new rows of a CSV file",
+        description="Read new rows (the training file's feature columns, in any order; the target column may be "
+        "absent), apply the preprocessing saved with the model (column order, categories, scaling) and write one "
+        "prediction per row: the class and each class's probability, or the value in the target's units. "
+        "When the file holds the target column too, the metrics are printed.")
+    pr.add_argument("run", help="a run folder written by 'chainrule train', or its checkpoint.safetensors")
+    pr.add_argument("csv", help="the CSV file with the rows to predict")
+    pr.add_argument("-o", "--output", help="write the predictions to this CSV file (default: standard output)")
 
     x = sub.add_parser("example", parents=[debug],
                        help="run one of the notes' examples: chainrule example NAME [args...]",
@@ -256,12 +292,23 @@ def resolve_config(ns: argparse.Namespace) -> dict:
                 cfg[k] = _ints(cfg[k])
             except argparse.ArgumentTypeError as e:
                 raise UsageError(f"{k}: {e}") from None
-    if isinstance(cfg["categorical"], str):
-        cfg["categorical"] = _strs(cfg["categorical"])
+    for k in ("categorical", "features", "drop"):
+        if isinstance(cfg[k], str):  # "a,b" in a config file
+            cfg[k] = _strs(cfg[k])
+    if isinstance(cfg["delimiter"], str) and cfg["delimiter"].lower() in DELIMITERS:
+        cfg["delimiter"] = DELIMITERS[cfg["delimiter"].lower()]
     if cfg["lr"] is None:
         cfg["lr"] = 0.1 if cfg["optimizer"] == "sgd" else 0.01
     check_config(cfg)
     return cfg
+
+
+def given_options(ns: argparse.Namespace) -> set[str]:
+    """The options a user set explicitly: flags on the command line and keys of the --config file."""
+    given = {k for k in vars(ns) if k in DEFAULTS}
+    if getattr(ns, "config", None):
+        given |= set(load_config(ns.config))
+    return given
 
 
 def _is_int(v: Any) -> bool:
@@ -285,9 +332,13 @@ def check_config(cfg: dict) -> None:
             raise bad(key, "a non-empty string")
     if cfg["target"] is not None and not isinstance(cfg["target"], str):
         raise bad("target", "a column name")
-    if cfg["categorical"] is not None and not (
-            isinstance(cfg["categorical"], list) and all(isinstance(c, str) for c in cfg["categorical"])):
-        raise bad("categorical", "a list of column names")
+    for key in ("categorical", "features", "drop"):
+        if cfg[key] is not None and not (isinstance(cfg[key], list) and all(isinstance(c, str) for c in cfg[key])):
+            raise bad(key, "a list of column names")
+    if cfg["task"] not in TASKS:
+        raise bad("task", "one of " + ", ".join(TASKS))
+    if cfg["delimiter"] is not None and cfg["delimiter"] not in DELIMITERS.values():
+        raise bad("delimiter", "one of ',', ';', tab, '|'")
     if cfg["model"] is not None and cfg["model"] not in ("mlp", "cnn"):
         raise bad("model", "mlp or cnn")
     if cfg["optimizer"] not in OPTIMIZERS:
@@ -323,7 +374,7 @@ def check_config(cfg: dict) -> None:
     if cfg["val_size"] + cfg["test_size"] >= 1:
         raise UsageError(f"val_size + test_size must be below 1 (something must be left to train on), "
                          f"got {cfg['val_size']} + {cfg['test_size']}")
-    for key in ("flip", "quiet", "plots", "diagnostics", "resume"):
+    for key in ("flip", "quiet", "plots", "diagnostics", "resume", "dropna"):
         if not isinstance(cfg[key], bool):
             raise bad(key, "true or false")
     if cfg["batch_norm"] is not None and not isinstance(cfg["batch_norm"], bool):
@@ -333,49 +384,130 @@ def check_config(cfg: dict) -> None:
 
 
 # -- data and model from a configuration --------------------------------------------------------
-def load_data(cfg: dict) -> Any:
+def _is_csv(name: Any) -> bool:
+    return str(name).lower().endswith((".csv", ".tsv", ".txt"))
+
+
+def load_data(cfg: dict, say: Any = None) -> Any:
     """The DataSplits for a configuration (a bundled data set name or a CSV path).
 
     A CSV that is missing, unreadable or malformed raises CommandError naming the file (and
-    load_csv's column and line); an unknown data set name raises UsageError."""
-    from chainrule.data import DataSplits, Split, StandardScaler, load_csv, load_dataset, train_val_test_split
+    load_csv's column and line); an unknown data set name raises UsageError.  A regression
+    target is standardised with the training part's mean and std (``data.target_scaler``);
+    ``data.targets`` keeps each part's targets in their own units, for reporting.
+    ``say(message)`` hears what the task was taken to be and why."""
+    from chainrule.data import load_dataset
 
     name = str(cfg["dataset"])
-    if name.lower().endswith((".csv", ".tsv", ".txt")):
-        if not cfg.get("target"):
-            raise UsageError(f"a CSV data set needs --target COLUMN (the label column of {name})")
+    if _is_csv(name):
+        data = _load_csv_splits(cfg, say)
+    else:
+        if cfg.get("task", "auto") != "auto":
+            known = {"digits": "classification", "iris": "classification", "wine": "classification",
+                     "breast_cancer": "classification", "diabetes": "regression"}.get(name.lower())
+            if known and known != cfg["task"]:
+                raise UsageError(f"--task {cfg['task']} does not apply to {name}, a {known} data set "
+                                 "(--task is for CSV files)")
         try:
-            tab = load_csv(name, target=cfg["target"], categorical=cfg.get("categorical"))
-        except FileNotFoundError as e:
-            raise CommandError(f"no data file {name}") from e
-        except (OSError, UnicodeDecodeError) as e:  # (a UnicodeDecodeError is a ValueError that names no file)
-            raise CommandError(f"cannot read {name}: {_describe(e)}") from e
-        except ValueError as e:  # load_csv names the file, the column and the line
-            raise CommandError(_describe(e)) from e
-        try:
-            Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(
-                tab.X, tab.y, val_size=cfg["val_size"], test_size=cfg["test_size"], stratify=tab.y,
-                seed=cfg["seed"]
-            )
-        except ValueError as e:
-            raise CommandError(f"cannot split {name} into train/validation/test parts: {_describe(e)}") from e
-        sizes = {"train": len(ytr), "validation": len(yva), "test": len(yte)}
-        if min(sizes.values()) == 0:
-            raise CommandError(
-                f"{name} has {len(tab.y)} data rows: too few for val_size={cfg['val_size']} and "
-                f"test_size={cfg['test_size']} (the split is {sizes}; every part needs at least one row)"
-            )
-        scaler = StandardScaler().fit(Xtr)  # statistics of the training split only
-        Xtr, Xva, Xte = (scaler.transform(a).astype("float32") for a in (Xtr, Xva, Xte))
-        return DataSplits(Path(name).stem, "classification", Split(Xtr, ytr), Split(Xva, yva), Split(Xte, yte),
-                          num_classes=len(tab.classes), input_shape=(tab.X.shape[1],),
-                          feature_names=tab.feature_names, target_names=[str(c) for c in tab.classes], scaler=scaler)
+            data = load_dataset(name, val_size=cfg["val_size"], test_size=cfg["test_size"], seed=cfg["seed"])
+        except ValueError as e:  # an unknown name
+            raise UsageError(f"{_describe(e)} (or a .csv path)") from e
+        except ImportError as e:  # the bundled data sets come with scikit-learn, an extra
+            raise CommandError(f"the bundled data set {name!r} needs scikit-learn, which is not installed: "
+                               "pip install 'chainrule[data]' (or train on your own file: --dataset FILE.csv "
+                               "--target COLUMN)") from e
+    data.targets = {k: data[k].y for k in ("train", "val", "test")}
+    if data.task == "regression":
+        _standardise_target(data)
+    return data
+
+
+def _standardise_target(data: Any) -> None:
+    """z = (y - mean) / std with the training part's statistics, so the loss and learning rate need not
+    depend on the target's units (diabetes' target has a variance near 6000); std 1 for a constant target."""
+    from chainrule.data import Split
+
+    y = np.asarray(data.train.y, dtype=np.float64)
+    mean, std = float(y.mean()), float(y.std())
+    std = std if std > 0 else 1.0
+    data.target_scaler = (mean, std)
+    for k in ("train", "val", "test"):
+        part = data[k]
+        z = ((np.asarray(part.y, dtype=np.float64) - mean) / std).astype(np.float32)
+        setattr(data, k, Split(part.X, z))
+
+
+def _load_csv_splits(cfg: dict, say: Any) -> Any:
+    from chainrule.data import DataSplits, Split, StandardScaler, load_csv, train_val_test_split
+
+    name = str(cfg["dataset"])
+    if not cfg.get("target"):
+        raise UsageError(f"a CSV data set needs --target COLUMN (the label column of {name})")
     try:
-        return load_dataset(name, val_size=cfg["val_size"], test_size=cfg["test_size"], seed=cfg["seed"])
-    except ValueError as e:  # an unknown name
-        raise UsageError(f"{_describe(e)} (or a .csv path)") from e
-    except ImportError as e:  # the bundled data sets come with scikit-learn
-        raise CommandError(_describe(e)) from e
+        tab, schema = load_csv(name, target=cfg["target"], categorical=cfg.get("categorical"),
+                               drop=cfg.get("drop") or (), delimiter=cfg.get("delimiter"),
+                               task=cfg.get("task", "auto"), dropna=bool(cfg.get("dropna")),
+                               features=cfg.get("features"), return_schema=True)
+    except FileNotFoundError as e:
+        raise CommandError(f"no data file {name}") from e
+    except (OSError, UnicodeDecodeError) as e:  # (a UnicodeDecodeError is a ValueError that names no file)
+        raise CommandError(f"cannot read {name}: {_describe(e)}") from e
+    except ValueError as e:  # load_csv names the file, the column and the line
+        msg = _describe(e)
+        raise CommandError(msg.replace("pass dropna=True", "pass --dropna to drop such rows")) from e
+    if say is not None:
+        how = "detected" if cfg.get("task", "auto") == "auto" else "as asked"
+        other = "classification" if schema.task == "regression" else "regression"
+        numeric = all(isinstance(c, (int, float)) for c in tab.classes)  # words cannot be regressed on
+        say(f"task: {schema.task} ({how}: {schema.task_reason})"
+            + (f"; --task {other} to override" if how == "detected" and numeric else ""))
+    classification = schema.task == "classification"
+    try:
+        Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(
+            tab.X, tab.y, val_size=cfg["val_size"], test_size=cfg["test_size"],
+            stratify=tab.y if classification else None, seed=cfg["seed"]
+        )
+    except ValueError as e:
+        raise CommandError(f"cannot split {name} into train/validation/test parts: {_describe(e)}") from e
+    sizes = {"train": len(ytr), "validation": len(yva), "test": len(yte)}
+    if min(sizes.values()) == 0:
+        raise CommandError(
+            f"{name} has {len(tab.y)} data rows: too few for val_size={cfg['val_size']} and "
+            f"test_size={cfg['test_size']} (the split is {sizes}; every part needs at least one row)"
+        )
+    scaler = StandardScaler().fit(Xtr)  # statistics of the training split only
+    Xtr, Xva, Xte = (scaler.transform(a).astype("float32") for a in (Xtr, Xva, Xte))
+    if not classification:
+        ytr, yva, yte = (a.astype("float32") for a in (ytr, yva, yte))
+    return DataSplits(Path(name).stem, schema.task, Split(Xtr, ytr), Split(Xva, yva), Split(Xte, yte),
+                      num_classes=len(tab.classes), input_shape=(tab.X.shape[1],),
+                      feature_names=tab.feature_names, target_names=[str(c) for c in tab.classes], scaler=scaler,
+                      schema=schema)
+
+
+def preprocessing_state(data: Any) -> dict | None:
+    """What ``chainrule predict`` needs to turn new CSV rows into model inputs and outputs into answers.
+
+    The feature columns in order, the categories of each categorical column, the scaler's
+    statistics (of the training part), the class names or the target's mean and std, the task.
+    None for image data (digits)."""
+    if len(data.input_shape) != 1 or data.scaler is None or not hasattr(data.scaler, "mean_"):
+        return None
+    schema = data.schema
+    if schema is not None:
+        state = schema.to_dict()
+    else:  # a bundled tabular data set: its columns are the feature names, all numeric
+        state = {"target": "target", "task": data.task, "columns": list(data.feature_names), "categories": {},
+                 "feature_names": list(data.feature_names), "classes": list(data.target_names),
+                 "task_reason": "the data set's task", "rows": sum(data[k].n for k in ("train", "val", "test"))}
+    sc = data.scaler
+    state.update({
+        "scaler": {"mean": [float(v) for v in sc.mean_], "scale": [float(v) for v in sc.scale_],
+                   "dtype": str(np.asarray(sc.mean_).dtype)},
+        "target_scaler": list(data.target_scaler) if data.target_scaler is not None else None,
+        "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+    })
+    return state
 
 
 def model_name(cfg: dict, data: Any) -> str:
@@ -439,22 +571,119 @@ def make_loss(data: Any) -> Any:
 
 
 # -- commands ---------------------------------------------------------------------------------
-def run_training(cfg: dict) -> dict:
-    """Train as configured; write the outputs; return {'test': metrics, 'out': folder, 'wall_time_s': ...}."""
+# the files a run writes into its folder (and removes first, so that none is left from an earlier run)
+RUN_FILES = ("checkpoint.safetensors", "history.csv", "history.json", "metrics.json", "config.json", "config.toml",
+             "history.png", "confusion_matrix.png", "predictions.png", "activations.png", "activation_stats.png",
+             "gradients.png", "grad_norms.png")
+# options that a resumed run may change; the others describe the data, model and optimiser in the checkpoint
+RESUMABLE = ("epochs", "patience", "grad_clip", "batch_size", "quiet", "plots", "diagnostics", "out", "resume")
+
+
+def _default_out(cfg: dict) -> Path:
+    name = str(cfg["dataset"])
+    stem = Path(name).stem if _is_csv(name) else name.lower().replace("-", "_")
+    model = cfg["model"] or ("cnn" if stem == "digits" and not _is_csv(name) else "mlp")
+    return Path("runs") / f"{stem}-{model}"
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    if key == "task" and a == "auto":  # the checkpoint records what 'auto' decided
+        return True
+    if key == "dataset" and _is_csv(a) and _is_csv(b):
+        return Path(a).resolve() == Path(b).resolve()
+    return a == b
+
+
+def _resume_config(cfg: dict, given: set, ckpt: Path) -> tuple[dict, dict, list[str]]:
+    """The checkpoint's state, the configuration to resume with, and the notes on options kept.
+
+    Options that describe the data, the model or the optimiser come from the checkpoint (they
+    must, for its weights and optimiser state to fit); a different value given now is reported
+    and ignored.  Options a resumed run may change (RESUMABLE: epochs, patience, batch size,
+    output...) are taken from this command when given, else from the checkpoint."""
+    if not ckpt.exists():
+        raise CommandError(f"--resume but there is no checkpoint at {ckpt}")
+    state, old = _read_run(ckpt, for_what="resume from")
+    new = dict(cfg)
+    kept = []
+    for k in DEFAULTS:
+        if k in ("resume", "out"):
+            continue
+        if k in RESUMABLE:
+            if k not in given:
+                new[k] = old[k]
+        else:
+            if k in given and not _same(k, cfg[k], old[k]):
+                kept.append(f"{k}={old[k]!r} (not {cfg[k]!r})")
+            new[k] = old[k]
+    return state, new, kept
+
+
+def _clear_run_folder(out: Path, resume: bool) -> None:
+    """Remove the files an earlier run wrote (never other files): stale plots must not pass for this run's."""
+    keep = ("checkpoint.safetensors", "history.csv", "history.json") if resume else ()
+    for f in RUN_FILES:
+        p = out / f
+        if f not in keep and p.is_file():
+            try:
+                p.unlink()
+            except OSError as e:
+                raise CommandError(f"cannot remove the earlier run's {p}: {_describe(e)}") from e
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def write_config(cfg: dict, out: Path) -> None:
+    """config.json (every option) and config.toml (the same, for ``chainrule train --config``; unset options
+    are left out, as TOML has no null)."""
+    record = {k: cfg[k] for k in DEFAULTS}
+    record["resume"] = False
+    (out / "config.json").write_text(json.dumps(record, indent=1))
+    lines = ["# chainrule train --config config.toml  repeats this run"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in record.items() if v is not None]
+    (out / "config.toml").write_text("\n".join(lines) + "\n")
+
+
+def run_training(cfg: dict, given: set[str] | None = None) -> dict:
+    """Train as configured; write the outputs; return {'test': metrics, 'out': folder, 'wall_time_s': ...}.
+
+    ``given``: the options the user set explicitly (for --resume: which differences to report
+    and which options to take from the checkpoint); default: those that differ from DEFAULTS."""
     import chainrule as cr
     from chainrule.data import Compose, RandomHorizontalFlip, RandomTranslate
     from chainrule.train import EarlyStopping, HistoryLogger, ModelCheckpoint, Trainer
+    from chainrule.train.metrics import InOriginalUnits
     from chainrule.utils.data import DataLoader, Generator
 
     t0 = time.perf_counter()
+    given = {k for k in DEFAULTS if cfg[k] != DEFAULTS[k]} if given is None else set(given)
+    out = Path(cfg["out"]) if cfg["out"] else _default_out(cfg)
+    ckpt = out / "checkpoint.safetensors"
+    state = None
+    if cfg["resume"]:
+        state, cfg, kept = _resume_config(cfg, given, ckpt)
+        if kept:
+            print("resume: keeping the checkpoint's " + ", ".join(kept)
+                  + " -- they define the data, model and optimiser it holds", flush=True)
     cr.manual_seed(cfg["seed"])
-    data = load_data(cfg)
+    data = load_data(cfg, say=print)  # what the task was taken to be matters even with --quiet
+    if _is_csv(cfg["dataset"]):  # recorded as an absolute path: 'chainrule evaluate' works from any folder
+        # and with the task it was taken to be, so that evaluate, predict and resume need not guess again
+        cfg = {**cfg, "dataset": str(Path(cfg["dataset"]).resolve()), "task": data.task}
     name = model_name(cfg, data)
-    out = Path(cfg["out"] or f"runs/{data.name}-{name}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CommandError(f"cannot create the output folder {out}: {_describe(e)}") from e
+    _clear_run_folder(out, resume=state is not None)
     model = make_model(cfg, data)
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt)
@@ -470,33 +699,36 @@ def run_training(cfg: dict) -> dict:
     train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
                               generator=Generator().manual_seed(cfg["seed"]))
     val_loader = DataLoader(data.val.dataset(), batch_size=512)
-    test_loader = DataLoader(data.test.dataset(), batch_size=512)
 
     callbacks: list = [ModelCheckpoint(out, filename="checkpoint"), HistoryLogger(out)]
+    stopper = None
     if cfg["patience"] > 0:
-        callbacks.insert(0, EarlyStopping("val_loss", patience=cfg["patience"], restore_best_weights=True))
+        stopper = EarlyStopping("val_loss", patience=cfg["patience"], restore_best_weights=True)
+        callbacks.insert(0, stopper)
     monitors = []
     if cfg["diagnostics"]:
         from chainrule.train import ActivationMonitor, GradientMonitor
 
         monitors = [ActivationMonitor(model), GradientMonitor(model)]
         callbacks += monitors
-    trainer = Trainer(model, make_loss(data), opt, scheduler=sched, callbacks=callbacks,
+    metrics: Any = "auto"
+    if data.task == "regression":  # MAE in the target's units (the loss is the MSE of the standardised target)
+        metrics = [InOriginalUnits("mae", *data.target_scaler), "r2"]
+    trainer = Trainer(model, make_loss(data), opt, scheduler=sched, metrics=metrics, callbacks=callbacks,
                       grad_clip=cfg["grad_clip"], verbose=0 if cfg["quiet"] else 1)
-    trainer.extra = {"config": json.dumps({**cfg, "out": str(out)})}
-    ckpt = out / "checkpoint.safetensors"
-    if cfg["resume"]:
-        if not ckpt.exists():
-            raise CommandError(f"--resume but there is no checkpoint at {ckpt}")
+    pre = preprocessing_state(data)
+    extra = {"config": json.dumps({**cfg, "out": str(out), "resume": False})}
+    if pre is not None:
+        extra["preprocessing"] = json.dumps(pre)
+    if state is not None:
         try:
-            trainer.load_checkpoint(ckpt)
-        except (OSError, ValueError) as e:  # unreadable or corrupt (cr.load raises ValueError naming the file)
-            raise CommandError(f"cannot resume from {ckpt}: {_describe(e)}") from e
-        except (RuntimeError, KeyError, TypeError) as e:  # a checkpoint of another model or optimiser
+            trainer.load_state_dict(state)
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:  # the weights do not fit the model
             raise CommandError(f"cannot resume from {ckpt}: it does not fit this run's model and options "
                                f"({type(e).__name__}: {_describe(e)})") from e
-        trainer.extra = {"config": json.dumps({**cfg, "out": str(out)})}
         _say(cfg, f"resuming from {ckpt} at epoch {trainer.epoch}")
+    trainer.extra = extra
+    write_config({**cfg, "out": str(out)}, out)
     _say(cfg, f"data: {data}\nmodel: {name}, {sum(p.numel() for p in model.parameters())} parameters; "
               f"optimizer {cfg['optimizer']} lr={cfg['lr']}, schedule {cfg['schedule']}, {cfg['epochs']} epochs")
     try:
@@ -506,43 +738,99 @@ def run_training(cfg: dict) -> dict:
         # checkpoints are written atomically, so the file holds the last epoch saved in full
         if ckpt.exists():
             raise Interrupted(f"the checkpoint of the last finished epoch is in {ckpt}; "
-                              "rerun with the same options and --resume to continue") from e
+                              f"continue with: chainrule train --out {out} --resume") from e
         raise
-    test = trainer.evaluate(test_loader)
+    if stopper is not None:
+        print(_early_stopping_note(stopper, trainer))
+    test = evaluate_split(trainer.model, data, "test")
     wall = time.perf_counter() - t0
-    summary = {"dataset": data.name, "model": name, "epochs": trainer.epoch, "test": test,
-               "wall_time_s": round(wall, 2), "out": str(out)}
+    summary = {"dataset": data.name, "task": data.task, "model": name, "epochs": trainer.epoch, "test": test,
+               "rows": sum(data[k].n for k in ("train", "val", "test")), "wall_time_s": round(wall, 2),
+               "out": str(out)}
+    if data.task == "regression":
+        summary["target_mean_std"] = list(data.target_scaler)
     trainer.history.to_csv(out / "history.csv")
     trainer.history.to_json(out / "history.json")
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    written = ["checkpoint.safetensors", "config.json", "config.toml", "history.csv", "history.json", "metrics.json"]
     if cfg["plots"]:
-        _plots(out, trainer, data, test_loader, monitors, cfg)
+        kept_epoch = stopper.best_epoch if stopper is not None and stopper.best_epoch < trainer.epoch else None
+        written += _plots(out, trainer, data, monitors, cfg, best_epoch=kept_epoch)
     print(f"test {_fmt_metrics(test)}  ({data.test.n} examples)")
-    print(f"wrote {out}/: checkpoint.safetensors, history.csv, history.json, metrics.json"
-          + (", plots" if cfg["plots"] else "") + f"  [{wall:.1f} s]")
+    print(f"wrote {out}/: {', '.join(written)}  [{wall:.1f} s]")
     return summary
 
 
-def _plots(out: Path, trainer: Any, data: Any, test_loader: Any, monitors: list, cfg: dict) -> None:
+def _early_stopping_note(stopper: Any, trainer: Any) -> str:
+    """When and why training stopped, and which weights the model has now."""
+    best = f"the best weights, from epoch {stopper.best_epoch} (val_loss {stopper.best:.4g})"
+    if stopper.stopped_epoch and stopper.stopped_epoch == trainer.epoch:
+        return (f"early stopping: stopped after epoch {stopper.stopped_epoch}: val_loss did not improve for "
+                f"{stopper.patience} epochs; the model has {best}")
+    return f"early stopping: did not trigger in {trainer.epoch} epochs; the model has {best}"
+
+
+def evaluate_split(model: Any, data: Any, split: str) -> dict[str, float]:
+    """Test metrics of ``model`` on one part: loss and accuracy (classification), or MSE, MAE and R² in
+    the target's own units (regression: the outputs are mapped back with the training mean and std)."""
+    from chainrule.train import Trainer
+    from chainrule.train.metrics import r2_score
+    from chainrule.utils.data import DataLoader
+
+    loader = DataLoader(data[split].dataset(), batch_size=512)
+    trainer = Trainer(model, make_loss(data), None, verbose=0)
+    if data.task == "classification":
+        return trainer.evaluate(loader)
+    mean, std = data.target_scaler
+    yhat = trainer.predict(loader).reshape(-1).astype(np.float64) * std + mean
+    y = np.asarray(data.targets[split], dtype=np.float64)
+    return {"mse": float(((yhat - y) ** 2).mean()), "mae": float(np.abs(yhat - y).mean()),
+            "r2": r2_score(yhat, y)}
+
+
+def _plots(out: Path, trainer: Any, data: Any, monitors: list, cfg: dict, best_epoch: int | None = None) -> list[str]:
+    """Draw the run's figures; returns the names written ([] and a note when matplotlib is missing)."""
     try:
         from chainrule import plot
-        from chainrule.train.metrics import confusion_matrix
 
-        plot.plot_history(trainer.history, out / "history.png", title=f"{data.name}")
-        if data.task == "classification":
-            pred = trainer.predict(test_loader)
-            cm = confusion_matrix(pred, data.test.y, data.num_classes)
-            plot.plot_confusion_matrix(cm, out / "confusion_matrix.png", labels=data.target_names or None,
-                                       title="test set")
-        for m in monitors:
-            if hasattr(m, "kinds") and m.samples:
-                named = {f"layer {n} ({m.kinds[n]})": v for n, v in m.samples.items()}
-                plot.plot_histograms(named, out / "activations.png", title="activations (last epoch)")
-            elif m.samples:
-                plot.plot_histograms(m.samples, out / "gradients.png", title="gradients (last step)")
-                plot.plot_series(m.history, out / "grad_norms.png", ylabel="gradient norm", logy=True)
-    except ImportError as e:
-        _say(cfg, f"(no plots: {e})")
+        plot._plt()
+    except ImportError:
+        print("plots skipped: matplotlib is not installed (pip install 'chainrule[plot]')")
+        return []
+    from chainrule.train.metrics import confusion_matrix
+    from chainrule.utils.data import DataLoader
+
+    written = []
+    labels = {"loss": "MSE of the standardised target"} if data.task == "regression" else {}
+    plot.plot_history(trainer.history, out / "history.png", title=f"{data.name} ({data.task})", ylabels=labels,
+                      best_epoch=best_epoch)
+    written.append("history.png")
+    test_loader = DataLoader(data.test.dataset(), batch_size=512)
+    if data.task == "classification":
+        pred = trainer.predict(test_loader)
+        cm = confusion_matrix(pred, data.test.y, data.num_classes)
+        plot.plot_confusion_matrix(cm, out / "confusion_matrix.png", labels=data.target_names or None,
+                                   title="test set")
+        written.append("confusion_matrix.png")
+    else:
+        mean, std = data.target_scaler
+        yhat = trainer.predict(test_loader).reshape(-1) * std + mean
+        plot.plot_predictions(data.targets["test"], yhat, out / "predictions.png", title="test set",
+                              label=cfg.get("target") or "target")
+        written.append("predictions.png")
+    names = plot.layer_labels(trainer.model)
+    for m in monitors:
+        if hasattr(m, "kinds") and m.samples:
+            plot.plot_histograms({names.get(n, n): v for n, v in m.samples.items()}, out / "activations.png",
+                                 title="activations (last epoch)")
+            written.append("activations.png")
+        elif m.samples:
+            plot.plot_histograms({names.get(n, n): v for n, v in m.samples.items()}, out / "gradients.png",
+                                 title="gradients (last step)")
+            plot.plot_series({names.get(n, n): v for n, v in m.history.items()}, out / "grad_norms.png",
+                             ylabel="gradient norm (mean over the epoch)", title="gradient norm per layer")
+            written += ["gradients.png", "grad_norms.png"]
+    return written
 
 
 def _say(cfg: dict, msg: str) -> None:
@@ -554,14 +842,10 @@ def _fmt_metrics(m: dict) -> str:
     return " ".join(f"{k}={v:.4f}" for k, v in m.items())
 
 
-def evaluate_checkpoint(path: str | Path, split: str = "test") -> dict:
-    """Rebuild data and model from a checkpoint's recorded configuration and evaluate it on ``split``."""
-    from chainrule.train import Trainer
+def _read_run(path: Path, for_what: str = "read") -> tuple[dict, dict]:
+    """A checkpoint written by 'chainrule train' and its run configuration (checked); CommandError otherwise."""
     from chainrule.train.checkpoint import load_checkpoint
-    from chainrule.train.metrics import confusion_matrix
-    from chainrule.utils.data import DataLoader
 
-    path = Path(path)
     if path.is_dir():
         raise CommandError(f"{path} is a folder; give the checkpoint file in it "
                            f"(e.g. {path / 'checkpoint.safetensors'})")
@@ -570,7 +854,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test") -> dict:
     except FileNotFoundError as e:
         raise CommandError(f"no checkpoint at {path}") from e
     except (OSError, ValueError) as e:  # unreadable, not safetensors, truncated, corrupt structure
-        raise CommandError(f"cannot read checkpoint {path}: {_describe(e)}") from e
+        raise CommandError(f"cannot {for_what} checkpoint {path}: {_describe(e)}") from e
     extra = state.get("extra") if isinstance(state, dict) else None
     if not isinstance(extra, dict) or "config" not in extra or not isinstance(state.get("model"), dict):
         raise CommandError(f"{path} has no run configuration and model (it was not written by 'chainrule train')")
@@ -578,35 +862,141 @@ def evaluate_checkpoint(path: str | Path, split: str = "test") -> dict:
         cfg = json.loads(extra["config"])
         if not isinstance(cfg, dict):
             raise ValueError(f"a JSON {type(cfg).__name__}, not an object")
+        if "task" not in cfg and _is_csv(cfg.get("dataset", "")):
+            cfg["task"] = "classification"  # written before --task existed: a CSV target was always a label
         cfg = {**DEFAULTS, **cfg}
         check_config(cfg)
     except (TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError, UsageError a SystemExit
         raise CommandError(f"{path} holds a corrupt run configuration: {_describe(e)}") from e
     except UsageError as e:
         raise CommandError(f"{path} holds a corrupt run configuration: {e.message}") from e
+    return state, cfg
+
+
+def _load_weights(model: Any, state: dict, path: Path) -> None:
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as e:
+        raise CommandError(f"{path}: the weights do not match the model its configuration describes "
+                           f"({_describe(e)})") from e
+
+
+def evaluate_checkpoint(path: str | Path, split: str = "test") -> dict:
+    """Rebuild data and model from a checkpoint's recorded configuration and evaluate it on ``split``."""
+    from chainrule.train import Trainer
+    from chainrule.train.metrics import confusion_matrix
+    from chainrule.utils.data import DataLoader
+
+    path = Path(path)
+    state, cfg = _read_run(path)
     try:
         data = load_data(cfg)
         model = make_model(cfg, data)
     except UsageError as e:  # the recorded options, not this command line, are at fault: status 1
         raise CommandError(f"{path}: {e.message}") from e
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise CommandError(f"{path}: the weights do not match the model its configuration describes "
-                           f"({_describe(e)})") from e
+    _load_weights(model, state, path)
+    metrics = evaluate_split(model, data, split)
     part = data[split]
-    trainer = Trainer(model, make_loss(data), make_optimizer(cfg, model.parameters()), verbose=0)
-    loader = DataLoader(part.dataset(), batch_size=512)
-    metrics = trainer.evaluate(loader)
     print(f"{data.name} {split} ({part.n} examples), model {model_name(cfg, data)} "
           f"after {state.get('epoch', '?')} epochs:")
-    print(f"  {_fmt_metrics(metrics)}")
+    print(f"  {_fmt_metrics(metrics)}" + ("  (in the target's units)" if data.task == "regression" else ""))
     if data.task == "classification":
-        cm = confusion_matrix(trainer.predict(loader), part.y, data.num_classes)
+        loader = DataLoader(part.dataset(), batch_size=512)
+        cm = confusion_matrix(Trainer(model, None, None, verbose=0).predict(loader), part.y, data.num_classes)
         print("  confusion matrix (rows: true class, columns: predicted):")
         for row in cm:
             print("   " + " ".join(f"{v:4d}" for v in row))
     return metrics
+
+
+def predict_file(run: str | Path, csv_path: str | Path, output: str | Path | None = None) -> np.ndarray:
+    """Apply a trained run to new CSV rows; write one prediction per row (CSV) to ``output`` or stdout.
+
+    The rows get the preprocessing saved in the checkpoint: the training file's feature columns
+    (matched by name), one-hot columns with the training categories, the training scaler.
+    Classification writes ``prediction`` (the class) and ``probability_<class>`` (softmax of
+    the logits); regression writes ``prediction`` in the target's units (mean + std * output).
+    If the file has the target column, the metrics are printed (on stderr when the predictions
+    go to stdout).  Returns the predictions (classes or values)."""
+    import csv
+    from types import SimpleNamespace
+
+    from chainrule.autograd.grad_mode import no_grad
+    from chainrule.autograd.tensor import Tensor
+    from chainrule.data import CSVSchema, load_csv
+    from chainrule.train.metrics import r2_score
+
+    path = Path(run)
+    if path.is_dir():
+        path = path / "checkpoint.safetensors"
+        if not path.exists():
+            raise CommandError(f"no checkpoint.safetensors in {run} (give a run folder written by 'chainrule train')")
+    state, cfg = _read_run(path)
+    try:
+        pre = json.loads(state["extra"]["preprocessing"])
+        schema = CSVSchema.from_dict(pre)
+        mean = np.asarray(pre["scaler"]["mean"], dtype=pre["scaler"]["dtype"])
+        scale = np.asarray(pre["scaler"]["scale"], dtype=pre["scaler"]["dtype"])
+    except KeyError as e:
+        raise CommandError(f"{path} holds no preprocessing state for tabular rows (a run on image data, or one "
+                           "written by an older 'chainrule train'): predict needs a run trained on a CSV or a "
+                           "tabular data set") from e
+    except (TypeError, ValueError) as e:
+        raise CommandError(f"{path} holds a corrupt preprocessing state: {_describe(e)}") from e
+    try:
+        tab = load_csv(csv_path, schema=schema)
+    except FileNotFoundError as e:
+        raise CommandError(f"no data file {csv_path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"cannot read {csv_path}: {_describe(e)}") from e
+    except ValueError as e:
+        raise CommandError(_describe(e)) from e
+    shape = SimpleNamespace(input_shape=tuple(pre["input_shape"]), num_classes=int(pre["num_classes"]),
+                            task=schema.task)
+    try:
+        model = make_model(cfg, shape)
+    except UsageError as e:
+        raise CommandError(f"{path}: {e.message}") from e
+    _load_weights(model, state, path)
+    X = ((tab.X.astype(mean.dtype) - mean) / scale).astype(np.float32)  # the training split's scaler
+    model.eval()
+    with no_grad():
+        out = np.asarray(model(Tensor._wrap(X)).data, dtype=np.float64)
+    header: list[str] = ["prediction"]
+    if schema.task == "classification":
+        z = np.exp(out - out.max(axis=1, keepdims=True))
+        prob = z / z.sum(axis=1, keepdims=True)
+        k = prob.argmax(axis=1)
+        pred = np.array([schema.classes[i] for i in k], dtype=object)
+        header += [f"probability_{c}" for c in schema.classes]
+        rows = [[pred[i], *(f"{p:.6g}" for p in prob[i])] for i in range(len(pred))]
+        score = {"accuracy": float((k == tab.y).mean())} if tab.y is not None else None
+    else:
+        t_mean, t_std = pre["target_scaler"]
+        pred = out.reshape(-1) * t_std + t_mean
+        rows = [[f"{v:.10g}"] for v in pred]
+        score = None
+        if tab.y is not None:
+            y = np.asarray(tab.y, dtype=np.float64)
+            score = {"mse": float(((pred - y) ** 2).mean()), "mae": float(np.abs(pred - y).mean()),
+                     "r2": r2_score(pred, y)}
+    if output is None:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    else:
+        try:
+            with open(output, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(header)
+                w.writerows(rows)
+        except OSError as e:
+            raise CommandError(f"cannot write {output}: {_describe(e)}") from e
+        print(f"wrote {len(rows)} predictions to {output}")
+    if score is not None:
+        print(f"{Path(csv_path).name} ({len(rows)} rows with {schema.target!r}): {_fmt_metrics(score)}",
+              file=sys.stderr if output is None else sys.stdout)
+    return pred
 
 
 def list_examples() -> list[str]:
@@ -677,7 +1067,11 @@ def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int
         parser.print_help()
         return 0
     if ns.command == "train":
-        run_training(resolve_config(ns))
+        cfg = resolve_config(ns)
+        run_training(cfg, given=given_options(ns))
+        return 0
+    if ns.command == "predict":
+        predict_file(ns.run, ns.csv, ns.output)
         return 0
     if ns.command == "evaluate":
         evaluate_checkpoint(ns.checkpoint, ns.split)
@@ -690,7 +1084,7 @@ def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int
         print("bundled with scikit-learn: " + ", ".join(DATASETS))
         print("generated (chainrule.data): make_xor, make_spirals, make_moons, make_circles, "
               "make_linear_regression, make_polynomial_regression")
-        print("your own: chainrule train --dataset FILE.csv --target COLUMN")
+        print("your own: chainrule train --dataset FILE.csv --target COLUMN, then chainrule predict RUN NEW.csv")
         return 0
     parser.error(f"unknown command {ns.command!r}")
     return 2

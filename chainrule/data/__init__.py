@@ -21,9 +21,10 @@ from chainrule.data.preprocessing import (
     StandardScaler,
     train_val_test_split,
 )
-from chainrule.data.tabular import Tabular, check_classification_data, encode_labels, load_csv
+from chainrule.data.tabular import CSVSchema, Tabular, check_classification_data, encode_labels, infer_task, load_csv
 
 __all__ = [
+    "CSVSchema",
     "DATASETS",
     "PCA",
     "Compose",
@@ -38,6 +39,7 @@ __all__ = [
     "Tabular",
     "check_classification_data",
     "encode_labels",
+    "infer_task",
     "load_csv",
     "load_dataset",
     "make_circles",

@@ -190,6 +190,8 @@ class DataSplits:
     feature_names: list = field(default_factory=list)
     target_names: list = field(default_factory=list)
     scaler: Any = None  # the transformer fitted on the training part (None for digits: pixels / 16)
+    target_scaler: Any = None  # regression trained on a standardised target: (mean, std) of the training part
+    schema: Any = None  # a CSV data set's CSVSchema (columns, categories, classes), to read new rows
 
     def __getitem__(self, split: str) -> Split:
         if split not in ("train", "val", "test"):

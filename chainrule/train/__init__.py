@@ -16,6 +16,8 @@ from chainrule.train.diagnostics import (
 )
 from chainrule.train.metrics import (
     Accuracy,
+    InOriginalUnits,
+    MeanAbsoluteError,
     MeanSquaredError,
     Metric,
     R2Score,
@@ -39,6 +41,8 @@ __all__ = [
     "HistoryLogger",
     "LambdaCallback",
     "LogUniform",
+    "InOriginalUnits",
+    "MeanAbsoluteError",
     "MeanSquaredError",
     "Metric",
     "ModelCheckpoint",

@@ -8,7 +8,7 @@ Classification (outputs are logits or probabilities, targets class indices):
 
 Regression (outputs and targets of the same shape):
 
-* mse = (1/N) sum (yhat - y)^2;
+* mse = (1/N) sum (yhat - y)^2;  mae = (1/N) sum |yhat - y|;
 * r2 = 1 - SSE / SST with SSE = sum (yhat - y)^2, SST = sum (y - mean y)^2.
 
 The running metrics (``Accuracy``, ``MeanSquaredError``, ``R2Score``) keep sums, so the
@@ -137,6 +137,54 @@ class MeanSquaredError(Metric):
         return self.sse / self.count if self.count else float("nan")
 
 
+class MeanAbsoluteError(Metric):
+    """Running mean absolute error (1/N) sum |yhat - y|."""
+
+    name = "mae"
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sae = 0.0
+        self.count = 0
+
+    def update(self, output: Any, target: Any) -> None:
+        y = _np(target).astype(np.float64)
+        out = _np(output).astype(np.float64).reshape(y.shape)
+        self.sae += float(np.abs(out - y).sum())
+        self.count += int(y.size)
+
+    def compute(self) -> float:
+        return self.sae / self.count if self.count else float("nan")
+
+
+class InOriginalUnits(Metric):
+    """``metric`` of a model trained on a standardised target, in the target's own units.
+
+    With z = (y - mean) / std the model predicts z; this maps outputs and targets back,
+    yhat = mean + std * zhat and y = mean + std * z, before updating ``metric`` — so the
+    MSE/MAE a user reads are in the units of the CSV column.  (R² is unchanged by the map.)
+    """
+
+    def __init__(self, metric: str | Metric, mean: float, std: float) -> None:
+        self.metric = make_metric(metric)
+        self.name = self.metric.name
+        self.higher_is_better = self.metric.higher_is_better
+        self.mean, self.std = float(mean), float(std)
+
+    def reset(self) -> None:
+        self.metric.reset()
+
+    def update(self, output: Any, target: Any) -> None:
+        self.metric.update(_np(output).astype(np.float64) * self.std + self.mean,
+                           _np(target).astype(np.float64) * self.std + self.mean)
+
+    def compute(self) -> float:
+        return self.metric.compute()
+
+
 class R2Score(Metric):
     """Running R^2 from sums: SST = sum y^2 - (sum y)^2 / n (per output column, pooled)."""
 
@@ -167,7 +215,7 @@ class R2Score(Metric):
         return 1.0 - self.sse / sst if sst > 0 else float("nan")
 
 
-METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mse": MeanSquaredError, "r2": R2Score}
+METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mse": MeanSquaredError, "mae": MeanAbsoluteError, "r2": R2Score}
 
 
 def make_metric(m: str | Metric) -> Metric:
