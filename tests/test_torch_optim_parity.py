@@ -179,3 +179,139 @@ def test_state_dict_resumes_the_sequence(name, opt_name, kw):
         resumed.step()
         assert c_opt2.param_groups[0]["lr"] == c_opt.param_groups[0]["lr"]
         assert _momentum(c_opt2.param_groups[0]) == _momentum(c_opt.param_groups[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# LBFGS: the same iterates and closure-call counts as torch's, in float64
+# ---------------------------------------------------------------------------------------------
+
+def _rosenbrock(lib, w):
+    x, y = w[0][0], w[0][1]
+    return (1 - x) ** 2 + 100 * (y - x * x) ** 2
+
+
+_RNG = np.random.default_rng(0)
+_A = _RNG.standard_normal((30, 5))
+_B = _RNG.standard_normal(30)
+_X = _RNG.standard_normal((40, 3))
+_Y = np.sin(_X.sum(1, keepdims=True))
+
+
+def _least_squares(lib, w):
+    A = lib.tensor(_A, dtype=lib.float64)
+    r = A @ w[0] - lib.tensor(_B, dtype=lib.float64)
+    return (r * r).sum() + 0.1 * (w[0] * w[0]).sum()
+
+
+def _mlp(lib, w):
+    W1, b1, W2, b2 = w
+    h = lib.tanh(lib.tensor(_X, dtype=lib.float64) @ W1 + b1)
+    out = h @ W2 + b2
+    return ((out - lib.tensor(_Y, dtype=lib.float64)) ** 2).mean()
+
+
+PROBLEMS = {
+    "rosenbrock": (_rosenbrock, [np.array([-1.5, 2.0])]),
+    "least_squares": (_least_squares, [np.zeros(5)]),
+    "mlp": (_mlp, [_RNG.standard_normal((3, 8)) * 0.5, np.zeros(8), _RNG.standard_normal((8, 1)) * 0.5,
+                   np.zeros(1)]),
+}
+
+
+def _lbfgs_run(lib, problem, steps, **kw):
+    fn, init = PROBLEMS[problem]
+    params = [lib.tensor(v.copy(), dtype=lib.float64, requires_grad=True) for v in init]
+    opt = (optim if lib is cr else torch.optim).LBFGS(params, **kw)
+    calls = [0]
+    losses = []
+
+    def closure():
+        calls[0] += 1
+        opt.zero_grad()
+        loss = fn(lib, params)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        losses.append(float(opt.step(closure).detach()))
+    state = opt.state[params[0]]
+    return [p.detach().numpy().copy() for p in params], calls[0], losses, state["func_evals"], state["n_iter"]
+
+
+LBFGS_CONFIGS = [
+    dict(),
+    dict(line_search_fn="strong_wolfe"),
+    dict(lr=0.5, max_iter=7, history_size=3),
+    dict(lr=0.8, max_iter=10, history_size=4, line_search_fn="strong_wolfe", max_eval=12),
+    dict(max_iter=1),
+]
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("kw", LBFGS_CONFIGS, ids=[str(i) for i in range(len(LBFGS_CONFIGS))])
+def test_lbfgs_matches_torch(problem, kw):
+    # 2 steps: at most 40 iterations, where the two agree to ~1e-10; rounding differences (the
+    # order of a dot product's additions) grow on the non-convex problems over a hundred more
+    steps = 2
+    got = _lbfgs_run(cr, problem, steps, **kw)
+    want = _lbfgs_run(torch, problem, steps, **kw)
+    assert got[1] == want[1], "closure calls"
+    assert got[3:] == want[3:], "func_evals, n_iter"
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-9, atol=1e-12)
+    for a, b in zip(got[0], want[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+TIGHT = dict(tolerance_grad=1e-12, tolerance_change=1e-16)  # the defaults stop at |∇| ≤ 1e-7, ~1e-6 from w*
+
+
+def test_lbfgs_reaches_the_minimum_of_rosenbrock():
+    """The minimum of (1 − x)² + 100 (y − x²)² is (1, 1) (mathematics, not torch)."""
+    params, *_ = _lbfgs_run(cr, "rosenbrock", 10, line_search_fn="strong_wolfe", **TIGHT)
+    np.testing.assert_allclose(params[0], [1.0, 1.0], atol=1e-6)
+
+
+def test_lbfgs_least_squares_solves_the_normal_equations():
+    """Ridge least squares: the minimiser solves (AᵀA + 0.1 I) w = Aᵀb."""
+    params, *_ = _lbfgs_run(cr, "least_squares", 3, line_search_fn="strong_wolfe", **TIGHT)
+    w = np.linalg.solve(_A.T @ _A + 0.1 * np.eye(5), _A.T @ _B)
+    np.testing.assert_allclose(params[0], w, rtol=1e-6, atol=1e-8)
+
+
+def test_lbfgs_state_dict_resumes_and_bumps_versions():
+    fn, init = PROBLEMS["mlp"]
+
+    def make():
+        params = [cr.tensor(v.copy(), dtype=cr.float64, requires_grad=True) for v in init]
+        opt = optim.LBFGS(params, max_iter=5, history_size=6, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = fn(cr, params)
+            loss.backward()
+            return loss
+        return params, opt, closure
+
+    p1, o1, c1 = make()
+    o1.step(c1)
+    saved = pickle.loads(pickle.dumps(o1.state_dict()))
+    p2, o2, c2 = make()
+    for a, b in zip(p2, p1):
+        a.data[...] = b.data
+    o2.load_state_dict(saved)
+    v0 = p1[0]._version
+    o1.step(c1)
+    o2.step(c2)
+    assert p1[0]._version > v0
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_lbfgs_errors():
+    w = cr.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.LBFGS([{"params": [w]}, {"params": [cr.zeros(1, requires_grad=True)], "lr": 0.1}])
+    with pytest.raises(ValueError, match="line_search_fn"):
+        optim.LBFGS([w], line_search_fn="armijo")
+    with pytest.raises(RuntimeError, match="closure"):
+        optim.LBFGS([w]).step()

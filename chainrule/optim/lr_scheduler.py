@@ -795,7 +795,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         lo = self.eta_min
         return [lo + (base - lo) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
 
-    def step(self, epoch: float | None = None) -> None:  # type: ignore[override]
+    def step(self, epoch: float | None = None) -> None:
         """Advance one step, or go to ``epoch`` (may be fractional) and set the rates."""
         self._step_count += 1
         if epoch is None and self.last_epoch < 0:
@@ -878,6 +878,7 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', got {anneal_strategy!r}")
         self._anneal_func_type = anneal_strategy
         n = self.total_steps
+        self._schedule_phases: list[dict[str, Any]]
         # (last step of the phase, start/end rate keys, start/end momentum keys)
         if three_phase:
             self._schedule_phases = [
