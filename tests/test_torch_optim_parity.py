@@ -24,7 +24,9 @@ def _pair(opt_name="SGD", groups=(0.1,), **kw):
     if opt_name == "SGD":
         kw.setdefault("momentum", 0.9)
     c = getattr(optim, opt_name)([{"params": [cr.zeros(2, requires_grad=True)], "lr": g} for g in groups], **kw)
-    t = getattr(torch.optim, opt_name)([{"params": [torch.zeros(2, requires_grad=True)], "lr": g} for g in groups], **kw)
+    t = getattr(torch.optim, opt_name)(
+        [{"params": [torch.zeros(2, requires_grad=True)], "lr": g} for g in groups], **kw
+    )
     return c, t
 
 
