@@ -325,3 +325,11 @@ def test_reinforce_gradient_is_the_score_function():
     p = np.exp([0.2, -0.5, 1.0])
     p /= p.sum()
     np.testing.assert_allclose(logits.grad.numpy(), np.eye(3)[2] - p, rtol=1e-12)
+
+
+def test_repr_names_the_given_parameter():
+    c = D.Categorical(logits=cr.zeros(2, 3))
+    assert c.probs.shape == (2, 3)  # computed from the logits on first use
+    assert repr(c) == "Categorical(logits: Size([2, 3]))"
+    assert repr(D.Bernoulli(probs=cr.tensor(0.25))) == "Bernoulli(probs: 0.25)"
+    assert repr(D.Normal(cr.zeros(2), 1.0)) == "Normal(loc: Size([2]), scale: Size([2]))"

@@ -48,6 +48,7 @@ class Bernoulli(Distribution):
     def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
                  validate_args: bool | None = None) -> None:
         _one_of("Bernoulli", probs, logits)
+        self._param_name = "probs" if probs is not None else "logits"
         if probs is not None:
             self.probs = _as_tensor("Bernoulli", "probs", probs)
             shape = self.probs.shape
@@ -126,6 +127,7 @@ class Categorical(Distribution):
         if param.ndim < 1:
             raise ValueError(f"Categorical: `{'probs' if probs is not None else 'logits'}` parameter must be at "
                              f"least one-dimensional, got shape {tuple(param.shape)}")
+        self._param_name = "probs" if probs is not None else "logits"
         if probs is not None:
             self.probs = param / param.sum(-1, keepdim=True)
         else:

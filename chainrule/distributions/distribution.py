@@ -207,7 +207,8 @@ class Distribution:
             )
 
     def __repr__(self) -> str:
-        names = [k for k in self.arg_constraints if k in self.__dict__]
+        given = self.__dict__.get("_param_name")  # probs or logits: the one given, not the one derived
+        names = [k for k in self.arg_constraints if k in self.__dict__ and given in (None, k)]
         parts = []
         for k in names:
             v = self.__dict__[k]
