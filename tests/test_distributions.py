@@ -333,3 +333,55 @@ def test_repr_names_the_given_parameter():
     assert repr(c) == "Categorical(logits: Size([2, 3]))"
     assert repr(D.Bernoulli(probs=cr.tensor(0.25))) == "Bernoulli(probs: 0.25)"
     assert repr(D.Normal(cr.zeros(2), 1.0)) == "Normal(loc: Size([2]), scale: Size([2]))"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.func's own import warns about torch.jit
+@pytest.mark.parametrize("family", ["normal", "categorical", "bernoulli", "uniform"])
+def test_forward_mode_matches_torch_func_jvp(family):
+    """Forward mode (cr.func.jvp) through log_prob and entropy equals torch.func.jvp."""
+    from chainrule import func
+
+    if family == "normal":
+        prims = [RNG.standard_normal(3), RNG.uniform(0.5, 2, 3)]
+        x = RNG.standard_normal((2, 3))
+
+        def build(lib, dist, a, b):
+            return dist.Normal(a, b).log_prob(lib.tensor(x, dtype=lib.float64)) + dist.Normal(a, b).entropy()
+    elif family == "categorical":
+        prims = [RNG.standard_normal((2, 4))]
+        v = RNG.integers(0, 4, (3, 2))
+
+        def build(lib, dist, a):
+            c = dist.Categorical(logits=a)
+            return c.log_prob(lib.tensor(v)).sum(0) + c.entropy()
+    elif family == "bernoulli":
+        prims = [RNG.uniform(0.1, 0.9, 3)]
+        v = np.array([1.0, 0.0, 1.0])
+
+        def build(lib, dist, a):
+            b = dist.Bernoulli(probs=a)
+            return b.log_prob(lib.tensor(v, dtype=lib.float64)) + b.entropy()
+    else:
+        prims = [RNG.uniform(-1, 0, 2), RNG.uniform(1, 2, 2)]
+
+        def build(lib, dist, a, b):
+            u = dist.Uniform(a, b)
+            return u.entropy() + u.mean + u.variance
+    tangents = [RNG.standard_normal(p.shape) for p in prims]
+    c_out, c_tan = func.jvp(lambda *a: build(cr, D, *a), tuple(cr.tensor(p, dtype=cr.float64) for p in prims),
+                            tuple(cr.tensor(t, dtype=cr.float64) for t in tangents))
+    t_out, t_tan = torch.func.jvp(lambda *a: build(torch, TD, *a), tuple(torch.tensor(p) for p in prims),
+                                  tuple(torch.tensor(t) for t in tangents))
+    np.testing.assert_allclose(c_out.numpy(), t_out.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(c_tan.numpy(), t_tan.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_empty_batches():
+    """A batch of zero distributions gives empty samples, log-probabilities and entropies."""
+    c = D.Categorical(logits=cr.zeros(0, 3, dtype=cr.float64))
+    assert c.sample((2,)).shape == (2, 0)
+    assert c.entropy().shape == (0,) and c.log_prob(cr.zeros(0, dtype=cr.int64)).shape == (0,)
+    b = D.Bernoulli(logits=cr.zeros(0, dtype=cr.float64))
+    assert b.sample((3,)).shape == (3, 0) and b.entropy().shape == (0,)
+    u = D.Uniform(cr.zeros(0, dtype=cr.float64), cr.ones(0, dtype=cr.float64))
+    assert u.rsample((4,)).shape == (4, 0) and u.log_prob(cr.zeros(0, dtype=cr.float64)).shape == (0,)
