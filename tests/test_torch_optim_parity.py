@@ -317,3 +317,16 @@ def test_lbfgs_errors():
         optim.LBFGS([w], line_search_fn="armijo")
     with pytest.raises(RuntimeError, match="closure"):
         optim.LBFGS([w]).step()
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("PolynomialLR", dict(total_iters=30, power=1.5)),
+    ("MultiplicativeLR", dict(lr_lambda=lambda t: 0.95)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="triangular2")),
+])
+def test_step_with_an_epoch_matches_torch(name, kw):
+    """The deprecated step(epoch): a jump uses the closed form where there is one, as in torch."""
+    c_opt, t_opt = _pair(groups=(0.5,))
+    c_s, t_s = getattr(S, name)(c_opt, **kw), getattr(TS, name)(t_opt, **kw)
+    epochs = [3, 4, 10, 7, 31, 40]
+    _assert_same(*_run(c_opt, c_s, t_opt, t_s, steps=len(epochs), step_args=lambda i: epochs[i]))
