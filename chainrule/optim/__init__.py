@@ -14,8 +14,9 @@ from chainrule.optim import lr_scheduler
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam
 from chainrule.optim.adamw import AdamW
+from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
-__all__ = ["Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+__all__ = ["Adagrad", "Adam", "AdamW", "LBFGS", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]

@@ -22,13 +22,14 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 from chainrule.optim.optimizer import Optimizer
 
 __all__ = [
     "LRScheduler",
     "LambdaLR",
+    "MultiplicativeLR",
     "StepLR",
     "MultiStepLR",
     "ConstantLR",
@@ -37,7 +38,12 @@ __all__ = [
     "InverseTimeLR",
     "CosineAnnealingLR",
     "SequentialLR",
+    "PolynomialLR",
+    "ChainedScheduler",
     "ReduceLROnPlateau",
+    "CyclicLR",
+    "CosineAnnealingWarmRestarts",
+    "OneCycleLR",
 ]
 
 
@@ -512,3 +518,420 @@ class ReduceLROnPlateau(LRScheduler):
             new = max(old * self.factor, min_lr)
             if old - new > self.eps:
                 group["lr"] = new
+
+
+class MultiplicativeLR(LRScheduler):
+    """α_t = α_{t−1} · λ(t) for t ≥ 1: multiply the current rate by ``lr_lambda(epoch)`` each step.
+
+    ``lr_lambda`` is one function of the epoch or one per parameter group.  Unlike
+    :class:`LambdaLR` it is chainable (it starts from the group's current rate).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(
+                    f"MultiplicativeLR: expected {len(optimizer.param_groups)} lr_lambdas "
+                    f"(one per parameter group), but got {len(lr_lambda)}"
+                )
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, but got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._current_lrs())]
+
+    # the same saving rule as LambdaLR: functions are not saved, callable objects' attributes are
+    state_dict = LambdaLR.state_dict
+    load_state_dict = LambdaLR.load_state_dict
+
+
+class PolynomialLR(LRScheduler):
+    """Polynomial decay to zero: α_t = α0 · (1 − min(t, total_iters) / total_iters)^power."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, T = self.last_epoch, self.total_iters
+        if self._is_initial or t == 0 or t > T:
+            return self._current_lrs()
+        # factor(t) / factor(t − 1), so that the product telescopes to factor(t)
+        ratio = ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (1.0 - frac) ** self.power for base in self.base_lrs]
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several chainable schedulers together: each ``step()`` calls every one's ``step()`` in order.
+
+    Their effects multiply (e.g. ``ConstantLR`` warm-up times ``ExponentialLR`` decay).
+    """
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        if len(schedulers) < 1:
+            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, but got no scheduler")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, sched in enumerate(schedulers):
+            if not hasattr(sched, "optimizer"):
+                raise TypeError(f"ChainedScheduler: the scheduler at index {i} has no `optimizer` attribute")
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(
+                    "ChainedScheduler does not support ReduceLROnPlateau (its step needs a metric), "
+                    f"but got one at index {i}"
+                )
+            if sched.optimizer is not optimizer:
+                raise ValueError(
+                    "ChainedScheduler expects all schedulers to belong to the same optimizer, but "
+                    f"scheduler {type(sched).__name__} at index {i} has a different one"
+                )
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        for sched in self._schedulers:
+            sched.step()
+        self._last_lr = self._current_lrs()
+
+    # the same layout as SequentialLR's: the inner schedulers' states in a list
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
+
+
+def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+    """One value per parameter group: a list/tuple of that length, or one value repeated."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(
+                f"{name} must have the same length as optimizer.param_groups: {name} has "
+                f"{len(value)} values, param_groups has {len(optimizer.param_groups)}"
+            )
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+def _momentum_setup(
+    where: str, optimizer: Optimizer, base_momentum: Any, max_momentum: Any, init: bool
+) -> tuple[bool, list[float], list[float]]:
+    """Check that the optimiser has a momentum to cycle and (when starting) set it to ``max_momentum``.
+
+    Returns ``(use_beta1, base_momentums, max_momentums)``: Adam-like optimisers
+    cycle β1 (``group['betas'][0]``), the others ``group['momentum']``.
+    """
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            f"{where}: optimizer {type(optimizer).__name__} must support momentum or beta1 "
+            "with `cycle_momentum` option enabled"
+        )
+    use_beta1 = "betas" in optimizer.defaults
+    bases = _per_group("base_momentum", optimizer, base_momentum)
+    maxes = _per_group("max_momentum", optimizer, max_momentum)
+    if init:
+        for group, b, m in zip(optimizer.param_groups, bases, maxes):
+            _set_momentum(group, m, use_beta1)
+            group["max_momentum"] = m
+            group["base_momentum"] = b
+    return use_beta1, bases, maxes
+
+
+def _set_momentum(group: dict[str, Any], value: float, use_beta1: bool) -> None:
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rate (Smith 2017), stepped after every batch.
+
+    The rate goes linearly from ``base_lr`` up to ``max_lr`` in ``step_size_up``
+    steps and back down in ``step_size_down`` (default: the same), the height of
+    the triangle scaled by ``scale_fn``.  With c = ⌊1 + t / T⌋ the cycle number
+    (T = up + down) and x = 1 + t/T − c ∈ [0, 1) the position in it::
+
+        s = x / r  if x ≤ r  else  (x − 1) / (r − 1)        (r = up / T)
+        α_t = base_lr + (max_lr − base_lr) · s · scale_fn(c  or  t)
+
+    ``mode``: 'triangular' (scale 1), 'triangular2' (halve the height every
+    cycle, 1 / 2^(c−1)), 'exp_range' (γ^t, per iteration); or a custom
+    ``scale_fn`` of the cycle number ('cycle') or of t ('iterations').  With
+    ``cycle_momentum`` the momentum (or Adam's β1) moves the opposite way,
+    from ``max_momentum`` down to ``base_momentum`` while the rate goes up.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | Sequence[float],
+        max_lr: float | Sequence[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: Literal["cycle", "iterations"] = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.8,
+        max_momentum: float | Sequence[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(
+                f"CyclicLR: mode {mode!r} is invalid (expected 'triangular', 'triangular2' or 'exp_range') "
+                "and scale_fn is None"
+            )
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        if scale_fn is None:  # the built-in modes fix the scale mode
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1, self.base_momentums, self.max_momentums = _momentum_setup(
+                "CyclicLR", optimizer, base_momentum, max_momentum, last_epoch == -1
+            )
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        """The height multiplier at cycle (or iteration) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        t = self.last_epoch
+        cycle = math.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle
+        s = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
+        lrs = [base + (top - base) * s * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, b, m in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, m - (m - b) * s * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base's; a custom ``scale_fn`` is saved only as a callable object's attributes."""
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = (
+            dict(fn.__dict__) if fn is not None and not isinstance(fn, types.FunctionType) else None
+        )
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        attrs = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if attrs is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(attrs)
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing restarted every T_i epochs, T_i growing by ``T_mult`` after each restart.
+
+    α = η_min + (α0 − η_min) (1 + cos(π T_cur / T_i)) / 2, where T_cur counts the
+    epochs since the last restart (T_0 = ``T_0``, T_{i+1} = T_mult · T_i).
+    ``step(epoch)`` accepts a fractional epoch (e.g. ``epoch + i / iters``) to
+    anneal within an epoch.
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(
+                f"CosineAnnealingWarmRestarts: expected float or int eta_min, but got {eta_min!r} "
+                f"of type {type(eta_min).__name__}"
+            )
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        lo = self.eta_min
+        return [lo + (base - lo) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one step, or go to ``epoch`` (may be fractional) and set the rates."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # restarts so far: the largest n with T_0 (T_mult^n − 1) / (T_mult − 1) ≤ epoch
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin 2018), stepped after every batch.
+
+    The rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first
+    ``pct_start`` of the ``total_steps`` (or ``epochs * steps_per_epoch``) steps,
+    then anneals down to ``initial_lr / final_div_factor``; with ``three_phase``
+    it first comes back down to the initial rate symmetrically, then anneals to
+    the minimum.  Each phase interpolates with ``anneal_strategy``:
+    'cos' (end + (start − end)(1 + cos πp)/2) or 'linear' (start + (end − start) p),
+    p ∈ [0, 1] the fraction of the phase done.  With ``cycle_momentum`` the
+    momentum (Adam's β1) moves inversely, between ``max_momentum`` and ``base_momentum``.
+    Stepping past ``total_steps`` raises ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float | Sequence[float],
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: Literal["cos", "linear"] = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float | Sequence[float] = 0.85,
+        max_momentum: float | Sequence[float] = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if total_steps is not None:
+            if not isinstance(total_steps, int) or total_steps <= 0:
+                raise ValueError(f"OneCycleLR: expected positive integer total_steps, but got {total_steps}")
+            self.total_steps = total_steps
+        elif epochs is not None and steps_per_epoch is not None:
+            if not isinstance(epochs, int) or epochs <= 0:
+                raise ValueError(f"OneCycleLR: expected positive integer epochs, but got {epochs}")
+            if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+                raise ValueError(f"OneCycleLR: expected positive integer steps_per_epoch, but got {steps_per_epoch}")
+            self.total_steps = epochs * steps_per_epoch
+        else:
+            raise ValueError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: expected float between 0 and 1 pct_start, but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', got {anneal_strategy!r}")
+        self._anneal_func_type = anneal_strategy
+        n = self.total_steps
+        self._schedule_phases: list[dict[str, Any]]
+        # (last step of the phase, start/end rate keys, start/end momentum keys)
+        if three_phase:
+            self._schedule_phases = [
+                {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": float(2 * pct_start * n) - 2, "start_lr": "max_lr", "end_lr": "initial_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+                {"end_step": n - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"},
+            ]
+        else:
+            self._schedule_phases = [
+                {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr", "end_lr": "max_lr",
+                 "start_momentum": "max_momentum", "end_momentum": "base_momentum"},
+                {"end_step": n - 1, "start_lr": "max_lr", "end_lr": "min_lr",
+                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+            ]
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        if last_epoch == -1:
+            for group, top in zip(optimizer.param_groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1, _, _ = _momentum_setup(
+                "OneCycleLR", optimizer, base_momentum, max_momentum, last_epoch == -1
+            )
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        t = self.last_epoch
+        if t > self.total_steps:
+            raise ValueError(
+                f"OneCycleLR: tried to step {t} times; the specified number of total steps is {self.total_steps}"
+            )
+        lrs = []
+        last = len(self._schedule_phases) - 1
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if t <= end or i == last:
+                    pct = (t - start) / (end - start)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        m = self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
+                        _set_momentum(group, m, self.use_beta1)
+                    break
+                start = end
+        return lrs

@@ -1,0 +1,124 @@
+"""The normal (Gaussian) and the continuous uniform distributions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.distributions import constraints
+from chainrule.distributions.distribution import _LOG_SQRT_2PI, Distribution, broadcast_all
+from chainrule.distributions.utils import standard_normal, uniform
+
+__all__ = ["Normal", "Uniform"]
+
+
+class Normal(Distribution):
+    r"""N(μ, σ²) with ``loc`` μ and ``scale`` σ > 0 (broadcast together to the batch shape).
+
+    log p(x) = −(x − μ)² / (2σ²) − log σ − ½ log 2π;  H = ½ + ½ log 2π + log σ.
+    ``rsample`` is the reparameterisation x = μ + σ ε, ε ~ N(0, 1), differentiable in μ and σ.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale**2
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        return self.loc + standard_normal(shape, self.loc.dtype) * self.scale
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return -((value - self.loc) ** 2) / (2 * self.variance) - self.scale.log() - _LOG_SQRT_2PI
+
+    def entropy(self) -> Tensor:
+        return 0.5 + _LOG_SQRT_2PI + self.scale.log()
+
+
+class Uniform(Distribution):
+    r"""The uniform distribution on [``low``, ``high``) (broadcast together to the batch shape).
+
+    log p(x) = −log(high − low) inside, −∞ outside;  H = log(high − low);
+    mean (low + high) / 2, variance (high − low)² / 12.  ``rsample`` is
+    low + (high − low) u, u ~ U[0, 1), differentiable in both bounds.
+    """
+
+    arg_constraints = {"low": constraints.real, "high": constraints.real}
+    has_rsample = True
+
+    def __init__(self, low: Tensor | float, high: Tensor | float, validate_args: bool | None = None) -> None:
+        self.low, self.high = broadcast_all(low, high)
+        super().__init__(self.low.shape, (), validate_args)
+        if self._validate_args and not (self.low.data < self.high.data).all():
+            raise ValueError(
+                f"Uniform: expected low < high everywhere, got low={self.low} and high={self.high}"
+            )
+
+    @property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.half_open_interval(self.low, self.high)
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.high + self.low) / 2
+
+    @property
+    def mode(self) -> Tensor:
+        return (self.high * math.nan).detach()
+
+    @property
+    def stddev(self) -> Tensor:
+        return (self.high - self.low) / 12**0.5
+
+    @property
+    def variance(self) -> Tensor:
+        return (self.high - self.low) ** 2 / 12
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        return self.low + uniform(shape, self.low.dtype) * (self.high - self.low)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        # log 1 = 0 inside the support, log 0 = −∞ outside (a constant: no gradient, no warning)
+        inside = (self.low.data <= value.data) & (value.data < self.high.data)
+        log_inside = Tensor._wrap(np.where(inside, 0.0, -np.inf).astype(self.low.dtype))
+        return log_inside - (self.high - self.low).log()
+
+    def cdf(self, value: Tensor) -> Tensor:
+        """(x − low) / (high − low), clamped to [0, 1]."""
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return ((value - self.low) / (self.high - self.low)).clamp(min=0, max=1)
+
+    def icdf(self, value: Tensor) -> Tensor:
+        """low + p (high − low)."""
+        return value * (self.high - self.low) + self.low
+
+    def entropy(self) -> Tensor:
+        return (self.high - self.low).log()
