@@ -261,6 +261,13 @@ class DistributedDataParallel(Module):
         else:
             np.copyto(view, p.grad.data)
         bucket.pending -= 1
+        # drive MPI's progress on the buckets in flight: without a progress thread, MPI moves a
+        # non-blocking collective's data only inside MPI calls, so a test now (a few µs) lets it
+        # advance while backward computes instead of all at the final wait
+        for k in range(self._next):
+            w = self._buckets[k].work
+            if w is not None and not w._done:
+                w.is_completed()
         # start every bucket that is full, in index order (the same order on every rank)
         while self._next < len(self._buckets) and self._buckets[self._next].pending == 0:
             self._start(self._buckets[self._next])
