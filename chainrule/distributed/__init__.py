@@ -35,6 +35,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
+from chainrule.backend.device import check_device
 
 __all__ = [
     "GroupMember",
@@ -205,6 +206,7 @@ def init_process_group(
         raise RuntimeError("init_process_group: trying to initialize the default process group twice")
     if store is not None:
         raise ValueError("init_process_group: the MPI back end takes no store (rank and size come from MPI)")
+    check_device(device_id, "init_process_group(device_id=...)")
     if timeout is None:
         timeout = default_pg_timeout
     if not isinstance(timeout, timedelta):
@@ -570,6 +572,8 @@ def _reduce_scatter_block(
 def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_ids: Any = None) -> Any:
     """Wait until every rank has reached the barrier (``Ibarrier``, bounded by the timeout)."""
     pg = _group(group, "barrier")
+    for d in device_ids or ():
+        check_device(d, "barrier(device_ids=...)")
     return _run([pg.comm.Ibarrier()], "barrier", pg, async_op)
 
 
@@ -610,6 +614,7 @@ def broadcast_object_list(
 ) -> None:
     """object_list ← rank ``src``'s object_list (same length on every rank), element by element."""
     pg = _group(group, "broadcast_object_list")
+    check_device(device, "broadcast_object_list")
     _check_rank(src, pg, "broadcast_object_list", "src")
     if not isinstance(object_list, list):
         raise TypeError(f"broadcast_object_list: object_list must be a list, got {type(object_list).__name__}")
