@@ -4,6 +4,8 @@
     chainrule train --dataset breast_cancer --model mlp --hidden 32 --epochs 30
     chainrule train --config run.toml       the same options from a TOML file (flags override it)
     chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot)
+    chainrule train --nproc 2               data-parallel over 2 local processes (through mpiexec)
+    mpiexec -n 4 chainrule train ...        the same under any MPI launcher (srun on a cluster)
     chainrule evaluate runs/digits-cnn/checkpoint.safetensors
     chainrule example                       list the runnable examples; chainrule example NAME [args...]
     chainrule datasets                      list the data sets that need no download
@@ -194,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record activation/gradient statistics, warn on dead/saturated units, plot them")
     g.add_argument("--resume", action="store_true", default=S,
                    help="continue from <out>/checkpoint.safetensors up to --epochs")
+    g = t.add_argument_group("parallel")
+    g.add_argument("--nproc", type=int, default=S, metavar="N",
+                   help="train data-parallel in N local processes started through mpiexec (needs the "
+                        "'distributed' extra); --batch-size stays the global batch, split evenly. Under a launcher "
+                        "(mpiexec -n N chainrule train, srun) the processes are the launcher's")
 
     e = sub.add_parser("evaluate", parents=[debug], help="evaluate a saved checkpoint on its data set's test split",
                        description="Rebuild the data split and model recorded in a checkpoint and report its metrics.")
@@ -447,15 +454,23 @@ def run_training(cfg: dict) -> dict:
     from chainrule.utils.data import DataLoader, Generator
 
     t0 = time.perf_counter()
+    rank, world = _init_distributed(cfg)
+    if rank:
+        cfg = {**cfg, "quiet": True}  # rank 0 alone prints, draws progress bars and writes files
     cr.manual_seed(cfg["seed"])
     data = load_data(cfg)
     name = model_name(cfg, data)
     out = Path(cfg["out"] or f"runs/{data.name}-{name}")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CommandError(f"cannot create the output folder {out}: {_describe(e)}") from e
     model = make_model(cfg, data)
+    if world > 1:
+        model = _sync_batchnorm(model)
+        if rank:  # own dropout masks per rank (the weights come from rank 0 anyway)
+            cr.manual_seed(cfg["seed"] + 1_000_003 * rank)
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt)
 
@@ -467,8 +482,14 @@ def run_training(cfg: dict) -> dict:
     if transforms and len(data.input_shape) != 3:
         raise UsageError("--augment/--flip apply to image data sets only (e.g. digits)")
     train_ds = data.train.dataset(transform=Compose(transforms) if transforms else None)
-    train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
-                              generator=Generator().manual_seed(cfg["seed"]))
+    if world > 1:  # each rank reads its share of every global batch (DistributedSampler's interleaving)
+        from chainrule.utils.data import DistributedSampler
+
+        train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"] // world,
+                                  sampler=DistributedSampler(train_ds, seed=cfg["seed"]))
+    else:
+        train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
+                                  generator=Generator().manual_seed(cfg["seed"]))
     val_loader = DataLoader(data.val.dataset(), batch_size=512)
     test_loader = DataLoader(data.test.dataset(), batch_size=512)
 
@@ -512,6 +533,10 @@ def run_training(cfg: dict) -> dict:
     wall = time.perf_counter() - t0
     summary = {"dataset": data.name, "model": name, "epochs": trainer.epoch, "test": test,
                "wall_time_s": round(wall, 2), "out": str(out)}
+    if world > 1:
+        summary["processes"] = world
+    if rank:
+        return summary
     trainer.history.to_csv(out / "history.csv")
     trainer.history.to_json(out / "history.json")
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
@@ -643,9 +668,15 @@ def main(argv: list[str] | None = None) -> int:
     one line ``chainrule: error: ...`` on stderr (after the traceback with --debug or
     CHAINRULE_DEBUG=1).  Usage errors found by argparse exit from ``parse_args`` as usual."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     debug = bool(getattr(ns, "debug", False)) or _debug_env()
     try:
+        nproc = getattr(ns, "nproc", None)
+        if nproc is not None and nproc < 1:
+            raise UsageError(f"--nproc must be a positive integer, got {nproc}")
+        if nproc is not None and nproc > 1 and launcher_world_size() == 1:
+            return launch(nproc, argv)  # the N processes run this same command line under mpiexec
         return _run_command(parser, ns)
     except KeyboardInterrupt as e:
         note = f"; {_one_line(str(e))}" if str(e) else ""
@@ -661,7 +692,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(e: BaseException, message: str, status: int, debug: bool) -> int:
-    """Print the traceback (debug only) and the one ``chainrule: error:`` line; return the exit status."""
+    """Print the traceback (debug only) and the one ``chainrule: error:`` line; return the exit status.
+
+    In a data-parallel run the other ranks would wait for this one in their next collective
+    call: MPI_Abort stops the whole job with ``status`` instead."""
     try:
         sys.stdout.flush()  # what the command printed comes before the error
     except (OSError, ValueError):
@@ -669,7 +703,87 @@ def _report(e: BaseException, message: str, status: int, debug: bool) -> int:
     if debug:
         traceback.print_exception(e)
     print(PREFIX + _one_line(message), file=sys.stderr, flush=True)
+    _abort_job(status)
     return status
+
+
+# -- data-parallel runs (--nproc, mpiexec, srun) ----------------------------------------------------
+# environment variables by which MPI launchers tell a process the job's size: MPICH/Hydra and
+# Intel MPI (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), Slurm's srun (SLURM_STEP_NUM_TASKS)
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+
+
+def launcher_world_size() -> int:
+    """The number of processes an MPI launcher started this one among (1 when not launched by one)."""
+    for var in _LAUNCHER_SIZE_VARS:
+        v = os.environ.get(var, "").strip()
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    return 1
+
+
+def _init_distributed(cfg: dict) -> tuple[int, int]:
+    """(rank, world size) of this training process; joins the MPI process group under a launcher of N > 1."""
+    world = launcher_world_size()
+    nproc = cfg.get("nproc")
+    if nproc is not None and world > 1 and nproc != world:
+        raise UsageError(f"--nproc {nproc} but the MPI launcher started {world} processes")
+    if world == 1:
+        return 0, 1
+    from chainrule import distributed as dist
+
+    if not dist.is_available():
+        raise CommandError(_NEEDS_MPI)
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    world = dist.get_world_size()
+    if cfg["batch_size"] % world:
+        raise UsageError(f"batch_size {cfg['batch_size']} is the global batch and must be divisible by the "
+                         f"number of processes, {world}")
+    return dist.get_rank(), world
+
+
+def _sync_batchnorm(model: Any) -> Any:
+    """Batch norm with statistics over the global batch (SyncBatchNorm), so N processes train as one."""
+    from chainrule import nn
+
+    sync = getattr(nn, "SyncBatchNorm", None)
+    return sync.convert_sync_batchnorm(model) if sync is not None else model
+
+
+def _abort_job(status: int) -> None:
+    """MPI_Abort the job when this process is one rank of several (a no-op otherwise)."""
+    if launcher_world_size() == 1 or "mpi4py" not in sys.modules:
+        return
+    from mpi4py import MPI
+
+    MPI.COMM_WORLD.Abort(status or 1)
+
+
+_NEEDS_MPI = ('data-parallel training needs MPI: pip install "chainrule[distributed]" (mpi4py and the mpich '
+              "wheel), or on a cluster pip install mpi4py against its MPI")
+
+
+def find_mpiexec() -> str | None:
+    """``mpiexec`` beside this Python (a venv with the mpich wheel) or else on PATH; None if there is none."""
+    import shutil
+
+    here = Path(sys.executable).parent / "mpiexec"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which("mpiexec")
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """Run ``chainrule <argv>`` in ``nproc`` processes through mpiexec; returns the job's exit status."""
+    import importlib.util
+    import subprocess
+
+    mpiexec = find_mpiexec()
+    if mpiexec is None or importlib.util.find_spec("mpi4py") is None:
+        raise CommandError(f"--nproc {nproc}: " + _NEEDS_MPI)
+    cmd = [mpiexec, "-n", str(nproc), sys.executable, "-m", "chainrule", *argv]
+    return subprocess.run(cmd).returncode
 
 
 def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
@@ -677,7 +791,10 @@ def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int
         parser.print_help()
         return 0
     if ns.command == "train":
-        run_training(resolve_config(ns))
+        cfg = resolve_config(ns)
+        if getattr(ns, "nproc", None) is not None:
+            cfg["nproc"] = ns.nproc
+        run_training(cfg)
         return 0
     if ns.command == "evaluate":
         evaluate_checkpoint(ns.checkpoint, ns.split)
