@@ -84,8 +84,12 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
     return g
 
 
-def _discover(roots: list) -> None:
-    """Mark every reachable graph node: reset its adjoint buffer and count its consumers."""
+def _discover(roots: list, hooked: dict | None = None) -> None:
+    """Mark every reachable graph node: reset its adjoint buffer and count its consumers.
+
+    ``hooked`` (only when some leaf has a post-accumulate-grad hook) receives, for each
+    such leaf, how many graph edges lead into it: the walk counts them down and runs the
+    leaf's hooks as soon as its last contribution has arrived, not at the end."""
     stack = []
     # A set of the tensors themselves (hashed by identity: Tensor.__hash__ is
     # object.__hash__, and distinct live objects never share that hash, so the
@@ -107,6 +111,10 @@ def _discover(roots: list) -> None:
             raise RuntimeError(_FREED_MSG.format(op=t._op.name))
         for p in parents:
             if p._op is None or not p.requires_grad:
+                if hooked is not None and p._op is None and p.requires_grad:
+                    ex = getattr(p, "_extra", None)
+                    if ex and ex.get("post_acc"):
+                        hooked[p] = hooked.get(p, 0) + 1
                 continue
             if p in seen:
                 p._pend += 1
@@ -132,7 +140,8 @@ def run_backward(
     """
     m = _tensor_math() if create_graph else ArrayMath
     roots = [o for o in outputs if o.requires_grad]
-    _discover(roots)
+    hooked: dict | None = {} if HOOKS.post_acc else None  # leaf -> edges still to come
+    _discover(roots, hooked)
     ready: list[Tensor] = []
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
@@ -152,14 +161,14 @@ def run_backward(
     STATE.enabled = create_graph
     try:
         if simple:
-            _walk_simple(ready, retain_graph)
+            _walk_simple(ready, retain_graph, hooked or None)
         else:
-            _walk(ready, m, retain_graph, create_graph, capture, accumulate)
+            _walk(ready, m, retain_graph, create_graph, capture, accumulate, hooked or None)
     finally:
         STATE.enabled = prev_enabled
 
 
-def _walk_simple(ready: list, retain_graph: bool) -> None:
+def _walk_simple(ready: list, retain_graph: bool, hooked: dict | None = None) -> None:
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
@@ -210,6 +219,14 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
                     parts[0] = parts[0] + gp
                 else:
                     parts.append(gp)
+                if hooked is not None and p in hooked:  # post-accumulate-grad hooks
+                    left = hooked[p] - 1
+                    if left:
+                        hooked[p] = left
+                    else:  # its last contribution: its gradient is final now
+                        del hooked[p]
+                        _leaf_done(p, leaf_parts.pop(p))
+                        _post_accumulate(p)
                 continue
             buf = p._gbuf
             p._gbuf = gp if buf is None else buf + gp
@@ -217,17 +234,34 @@ def _walk_simple(ready: list, retain_graph: bool) -> None:
             if p._pend == 0:
                 push(p)
     for p, parts in leaf_parts.items():
-        g = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
-        if p.grad is None:
-            p.grad = Tensor._wrap(g)
-        else:
-            p.grad.data = _accumulate(p.grad.data, g)
+        _leaf_done(p, parts)
+    if hooked:  # hooked leaves whose count did not reach 0 (an op returned None for them)
+        for p in hooked:
+            if p in leaf_parts:
+                _post_accumulate(p)
+
+
+def _leaf_done(p: Tensor, parts: list) -> None:
+    """p.grad += the sum of its contributions (the fast walk's delivery)."""
+    g = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+    if p.grad is None:
+        p.grad = Tensor._wrap(g)
+    else:
+        p.grad.data = _accumulate(p.grad.data, g)
+
+
+def _post_accumulate(p: Tensor) -> None:
+    """Run p's post-accumulate-grad hooks: ``hook(p)``, its .grad final for this backward."""
+    for hook in list(p._extra["post_acc"]):
+        hook(p)
 
 
 _SUM_AT_END = 4096  # elements: smaller leaf gradients are summed once, at the end of the walk
 
 
-def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool) -> None:
+def _walk(
+    ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool, hooked: Any = None
+) -> None:
     """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly.
 
     A leaf's contributions are summed first and delivered once at the end, so that
@@ -270,6 +304,13 @@ def _walk(ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: 
             if p._op is None:
                 prev = leaves.get(p)
                 leaves[p] = gp if prev is None else prev + gp
+                if hooked is not None and p in hooked:
+                    left = hooked[p] - 1
+                    if left:
+                        hooked[p] = left
+                    else:  # its last contribution: deliver it now (and run its post hooks)
+                        del hooked[p]
+                        _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
                 continue
             buf = p._gbuf
             p._gbuf = gp if buf is None else buf + gp
@@ -304,6 +345,8 @@ def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulat
         if not accumulate:
             return
     _add_to_grad(p, g, create_graph)
+    if extra and "post_acc" in extra:
+        _post_accumulate(p)
 
 
 def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
@@ -341,6 +384,8 @@ def backward(
     for t in inputs:
         if capture[id(t)] is not None:
             _add_to_grad(t, capture[id(t)], create_graph)
+            if "post_acc" in (getattr(t, "_extra", None) or ()):
+                _post_accumulate(t)
 
 
 def grad(

@@ -100,10 +100,13 @@ class _State(threading.local):
 
 
 class _Hooks:
-    __slots__ = ("any",)
+    __slots__ = ("any", "post_acc")
 
     def __init__(self) -> None:
         self.any = False  # set once any tensor gets a hook or retain_grad: the engine checks for them
+        # set once a leaf gets a post-accumulate-grad hook: the engine counts the edges into such
+        # leaves (the fast walk stays the fast walk; ``any`` is not set for these hooks)
+        self.post_acc = False
 
 
 STATE = _State()

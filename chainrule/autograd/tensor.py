@@ -16,7 +16,7 @@ the back end and the engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -261,6 +261,43 @@ class Tensor(_TensorMethods):
         if not self.requires_grad:
             raise RuntimeError("register_hook(): cannot register a hook on a tensor that doesn't require gradient")
         hooks = self._extras().setdefault("hooks", [])
+        hooks.append(hook)
+
+        class _Handle:
+            def remove(self_inner) -> None:
+                if hook in hooks:
+                    hooks.remove(hook)
+
+        return _Handle()
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(self)`` once this leaf's ``.grad`` is final for the current backward.
+
+        As PyTorch's: the hook gets the leaf itself (its ``.grad`` already accumulated)
+        and returns None; during ``backward()`` it runs as soon as the leaf's last
+        gradient contribution has been added, so leaves' hooks run in the order their
+        gradients become final (the last layer's first) while the rest of the walk is
+        still to come -- what ``DistributedDataParallel`` uses to start communicating
+        early. ``autograd.grad`` accumulates nothing into ``.grad`` and runs no such hook.
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook(): cannot register a hook on a tensor that "
+                "doesn't require gradient (requires_grad=False)"
+            )
+        if self._op is not None:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook(): post accumulate grad hooks cannot be registered "
+                f"on non-leaf tensors (this one is the output of {self._op.name})"
+            )
+        from chainrule.autograd.grad_mode import HOOKS
+
+        HOOKS.post_acc = True  # (not HOOKS.any: these hooks keep the fast walk)
+        ex = getattr(self, "_extra", None)
+        if ex is None:
+            ex = self._extra = {}
+        hooks = ex.setdefault("post_acc", [])
         hooks.append(hook)
 
         class _Handle:

@@ -1,0 +1,112 @@
+"""DistributedDataParallel and SyncBatchNorm (issue 15), and the engine's "gradient is final" hook.
+
+The hook tests run in one process. The DDP tests launch 2 processes with ``mpiexec``
+(marked ``mpi``; skipped, with the reason, when mpi4py or mpiexec is missing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+
+# -- Tensor.register_post_accumulate_grad_hook (no MPI) ------------------------------------------
+
+
+def _mlp(seed: int = 0) -> nn.Sequential:
+    cr.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
+
+
+def _general_path_on(model: nn.Module, x: cr.Tensor) -> cr.Tensor:
+    """The output of model(x), with a tensor hook on an intermediate value: the engine's general walk."""
+    h = model[0](x)
+    h.register_hook(lambda g: None)
+    out = h
+    for layer in list(model)[1:]:
+        out = layer(out)
+    return out
+
+
+@pytest.mark.parametrize("path", ["fast", "general"])
+def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path):
+    model = _mlp()
+    x = cr.randn(7, 4)
+    params = list(model.parameters())  # w1 b1 w2 b2 w3 b3
+    # the reference gradients, by autograd.grad on the same graph (nothing accumulated)
+    ref = cr.autograd.grad((model(x) ** 2).sum(), params)
+    seen: list = []
+
+    def hook(p):
+        # p is the leaf itself; its .grad is final; the earlier layers' are not computed yet
+        seen.append((p, p.grad.data.copy(), [q.grad is None for q in params]))
+
+    handles = [p.register_post_accumulate_grad_hook(hook) for p in params]
+    out = model(x) if path == "fast" else _general_path_on(model, x)
+    (out**2).sum().backward()
+    assert len(seen) == len(params)
+    order = [next(i for i, q in enumerate(params) if q is p) for p, _, _ in seen]
+    layer = [i // 2 for i in order]
+    assert layer == sorted(layer, reverse=True), order  # layer 3, then 2, then 1
+    for i, (p, g, none_then) in zip(order, seen):
+        np.testing.assert_allclose(g, ref[i].data, rtol=1e-6)
+        np.testing.assert_array_equal(g, p.grad.data)  # what the hook saw is what backward left
+        # every parameter of an earlier layer had no gradient yet when this hook ran
+        assert all(none_then[j] for j in range(len(params)) if j // 2 < i // 2)
+    for h in handles:
+        h.remove()
+    seen.clear()
+    model(x).sum().backward()
+    assert seen == []
+
+
+@pytest.mark.parametrize("path", ["fast", "general"])
+def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(path):
+    w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = cr.tensor([2.0, -1.0, 0.5])
+    calls = []
+    w.register_post_accumulate_grad_hook(lambda p: calls.append(p.grad.data.copy()))
+
+    def loss():
+        a = w * x
+        if path == "general":
+            a.register_hook(lambda g: None)
+        return (a * w).sum() + (w * w * w).sum()  # w used four times: one hook call, with the sum
+
+    loss().backward()
+    g1 = 2 * w.data * x.data + 3 * w.data**2  # d/dw of sum(x w^2 + w^3)
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0], g1, rtol=1e-6)
+    loss().backward()  # accumulates into .grad: the hook sees the total
+    assert len(calls) == 2
+    np.testing.assert_allclose(calls[1], 2 * g1, rtol=1e-6)
+
+
+def test_post_accumulate_grad_hook_on_a_leaf_output_and_with_create_graph():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.data.copy()))
+    w.backward(cr.tensor([3.0, 4.0]))  # the output is the leaf itself
+    np.testing.assert_allclose(seen[0], [3.0, 4.0])
+    w.grad = None
+    (w**3).sum().backward(create_graph=True)
+    np.testing.assert_allclose(seen[1], 3 * w.data**2)
+
+
+def test_post_accumulate_grad_hook_not_called_by_autograd_grad():
+    # autograd.grad accumulates nothing into .grad, so (as in PyTorch) the hook does not run
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda p: seen.append(1))
+    cr.autograd.grad((w * w).sum(), [w])
+    assert seen == [] and w.grad is None
+
+
+def test_post_accumulate_grad_hook_refuses_non_leaves_and_tensors_without_grad():
+    w = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda p: None)
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        cr.tensor([1.0]).register_post_accumulate_grad_hook(lambda p: None)
