@@ -311,21 +311,23 @@ class Work:
         limit = (timeout or self._timeout).total_seconds()
         MPI = _MPI
         reqs = self._requests
-        # Test in a loop rather than Waitall: Waitall cannot time out. The first tests spin
-        # (a small collective is done within microseconds), then the loop sleeps, growing
-        # to 1 ms, so a long wait does not burn the core another rank may need.
+        # Test in a loop rather than Waitall: Waitall cannot time out. For the first
+        # millisecond the loop spins (a small collective is done within microseconds, and
+        # each test drives MPI's progress), then it sleeps, 10 µs growing to 1 ms, so that
+        # a long wait does not burn the core another rank may need.
         if not MPI.Request.Testall(reqs):
             start = time.perf_counter()
             pause = 0.0
             while not MPI.Request.Testall(reqs):
-                if time.perf_counter() - start > limit:
+                waited = time.perf_counter() - start
+                if waited > limit:
                     raise RuntimeError(
                         f"distributed.{self._where}: timed out after {limit:g} s waiting for the other ranks "
                         "(a rank failed or did not call the same collective)"
                     )
-                if pause:
+                if waited > 1e-3:
+                    pause = min(1e-3, pause * 2 if pause else 1e-5)
                     time.sleep(pause)
-                pause = min(1e-3, pause * 2 if pause else 1e-6)
         self._finalize()
         return True
 
@@ -405,6 +407,18 @@ def all_reduce(
     div = _avg(buf, pg.size(), "all_reduce") if op is ReduceOp.AVG else None
     req = pg.comm.Iallreduce(MPI.IN_PLACE, buf, op=mop)
     return _run([req], "all_reduce", pg, async_op, _chain(div, back, lambda: bump(tensor)))
+
+
+def _all_reduce_array(
+    array: np.ndarray, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None = None, async_op: bool = False
+) -> Any:
+    """all_reduce on a raw, C-contiguous NumPy array, in place (for DistributedDataParallel's
+    gradient buckets and SyncBatchNorm's statistics); returns a Work with ``async_op``."""
+    pg = _group(group, "all_reduce")
+    MPI = _MPI
+    div = _avg(array, pg.size(), "all_reduce") if op is ReduceOp.AVG else None
+    req = pg.comm.Iallreduce(MPI.IN_PLACE, array, op=_mpi_op(MPI, op))
+    return _run([req], "all_reduce", pg, async_op, div)
 
 
 def broadcast(tensor: Tensor, src: int = 0, group: ProcessGroup | None = None, async_op: bool = False) -> Any:

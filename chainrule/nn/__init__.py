@@ -81,6 +81,7 @@ from chainrule.nn.modules.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from chainrule.nn.modules.sync_batchnorm import SyncBatchNorm
 
 # isort: split
 
@@ -91,7 +92,7 @@ from chainrule.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase,
 # isort: split
 
 # --- sub-packages ---
-from chainrule.nn import functional, init, utils
+from chainrule.nn import functional, init, parallel, utils
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
@@ -151,6 +152,7 @@ __all__ = [
     "MSELoss",
     "MultiheadAttention",
     "NLLLoss",
+    "parallel",
     "Parameter",
     "ParameterList",
     "PiecewiseLinear",
@@ -172,6 +174,7 @@ __all__ = [
     "Softsign",
     "Step",
     "Swish",
+    "SyncBatchNorm",
     "Tanh",
     "Unflatten",
     "Unfold",
