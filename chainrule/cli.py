@@ -700,17 +700,23 @@ def _report(e: BaseException, message: str, status: int, debug: bool) -> int:
         sys.stdout.flush()  # what the command printed comes before the error
     except (OSError, ValueError):
         pass
+    rank = launcher_rank()
+    if rank and isinstance(e, UsageError):
+        return status  # the options are the same on every rank: rank 0 alone says what is wrong with them
     if debug:
         traceback.print_exception(e)
-    print(PREFIX + _one_line(message), file=sys.stderr, flush=True)
+    where = f"[rank {rank}] " if launcher_world_size() > 1 else ""
+    sys.stderr.write(PREFIX + where + _one_line(message) + "\n")  # one write: ranks' lines do not interleave
+    sys.stderr.flush()
     _abort_job(status)
     return status
 
 
 # -- data-parallel runs (--nproc, mpiexec, srun) ----------------------------------------------------
-# environment variables by which MPI launchers tell a process the job's size: MPICH/Hydra and
-# Intel MPI (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), Slurm's srun (SLURM_STEP_NUM_TASKS)
+# environment variables by which MPI launchers tell a process the job's size and its rank: MPICH/Hydra
+# and Intel MPI (PMI_*), Open MPI (OMPI_COMM_WORLD_*), Slurm's srun (SLURM_STEP_NUM_TASKS, SLURM_PROCID)
 _LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+_LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
 
 
 def launcher_world_size() -> int:
@@ -722,6 +728,15 @@ def launcher_world_size() -> int:
     return 1
 
 
+def launcher_rank() -> int:
+    """This process's rank as the MPI launcher set it (0 when not launched by one)."""
+    for size_var, rank_var in zip(_LAUNCHER_SIZE_VARS, _LAUNCHER_RANK_VARS):
+        v = os.environ.get(rank_var, "").strip()
+        if os.environ.get(size_var) and v.isdigit():
+            return int(v)
+    return 0
+
+
 def _init_distributed(cfg: dict) -> tuple[int, int]:
     """(rank, world size) of this training process; joins the MPI process group under a launcher of N > 1."""
     world = launcher_world_size()
@@ -730,17 +745,16 @@ def _init_distributed(cfg: dict) -> tuple[int, int]:
         raise UsageError(f"--nproc {nproc} but the MPI launcher started {world} processes")
     if world == 1:
         return 0, 1
+    if cfg["batch_size"] % world:  # checked before MPI starts: every rank exits alike, nobody waits
+        raise UsageError(f"batch_size {cfg['batch_size']} is the global batch and must be divisible by the "
+                         f"number of processes, {world}")
     from chainrule import distributed as dist
 
     if not dist.is_available():
         raise CommandError(_NEEDS_MPI)
     if not dist.is_initialized():
         dist.init_process_group("mpi")
-    world = dist.get_world_size()
-    if cfg["batch_size"] % world:
-        raise UsageError(f"batch_size {cfg['batch_size']} is the global batch and must be divisible by the "
-                         f"number of processes, {world}")
-    return dist.get_rank(), world
+    return dist.get_rank(), dist.get_world_size()
 
 
 def _sync_batchnorm(model: Any) -> Any:

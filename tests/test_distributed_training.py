@@ -340,3 +340,16 @@ def test_cli_nproc_2_trains_on_a_tiny_data_set(mpiexec, tmp_path):
     metrics = cli.evaluate_checkpoint(out / "checkpoint.safetensors")
     assert metrics["accuracy"] == pytest.approx(summary["test"]["accuracy"], abs=1e-12)
     assert metrics["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-6)
+
+
+@pytest.mark.mpi
+def test_a_bad_option_under_mpiexec_is_one_line_from_rank_0_and_status_2(mpiexec, tmp_path):
+    """The options are the same on every rank: one error line (not one per rank, not interleaved)."""
+    cmd = [mpiexec, "-n", "2", sys.executable, "-m", "chainrule", "train", "--dataset", "iris", "--batch-size", "15",
+           "--out", str(tmp_path / "x"), "--quiet"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120, cwd=tmp_path)
+    assert run.returncode == 2
+    lines = [ln for ln in run.stderr.splitlines() if "error" in ln.lower()]
+    assert lines == ["chainrule: error: [rank 0] batch_size 15 is the global batch and must be divisible by the "
+                     "number of processes, 2"]
+    assert not (tmp_path / "x").exists()
