@@ -235,8 +235,9 @@ class Trainer:
     def _set_epoch(self, loader: Any, epoch: int) -> None:
         """Tell a sampler with ``set_epoch`` (DistributedSampler) which epoch starts, so it reshuffles."""
         for s in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
-            if hasattr(s, "set_epoch"):
-                s.set_epoch(epoch)
+            set_epoch = getattr(s, "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)
                 return
 
     # -- helpers -------------------------------------------------------------------
@@ -466,7 +467,7 @@ class Trainer:
         if self._dist is not None:
             ranks: list = [None] * self.world_size
             self._dist.all_gather_object(ranks, json.dumps(rng))
-            rng["ranks"] = ranks  # type: ignore[assignment]
+            rng["ranks"] = ranks
         state: dict[str, Any] = {
             "model": self._module().state_dict(),
             "optimizer": self.optimizer.state_dict(),
