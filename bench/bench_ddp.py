@@ -103,14 +103,16 @@ def worker(name: str, batch: int, seconds: float) -> None:
         dist.broadcast_object_list(box, src=0)
         steps = int(box[0])
         dist.barrier()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     if dist:
         dist.barrier()
     elapsed = time.perf_counter() - t0
+    # the share of a core this process got (CPU time / wall time): below 1 on a loaded machine
+    # (MPI's waits spin, so under DDP it also counts time spent waiting for the other rank)
     result = {"workload": name, "world": world, "batch_per_rank": batch, "steps": steps,
-              "steps_per_s": steps / elapsed}
+              "steps_per_s": steps / elapsed, "cpu_share": (time.process_time() - c0) / elapsed}
     if dist:
         # one all-reduce of every gradient at once, outside training: the raw communication cost
         flat = cr.zeros(sum(p.numel() for p in model.parameters()))
@@ -152,18 +154,23 @@ def main(argv: list[str]) -> None:
     print(f"bench_ddp: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; each process 1 BLAS thread; "
           f"median of {repeat} runs of ~{seconds:g} s")
     for name, (desc, batch) in WORKLOADS.items():
-        s1, s2, sh, ar = [], [], [], []
+        s1, s2, sh, ar, cpu1, cpu2 = [], [], [], [], [], []
         for _ in range(repeat):
-            s1.append(_run([*me, name, str(batch), str(seconds)])["steps_per_s"])
+            r = _run([*me, name, str(batch), str(seconds)])
+            s1.append(r["steps_per_s"])
+            cpu1.append(r["cpu_share"])
             r = _run([mpiexec, "-n", "2", *me, name, str(batch // 2), str(seconds)])
             s2.append(r["steps_per_s"])
             ar.append(r["allreduce_ms"])
+            cpu2.append(r["cpu_share"])
             sh.append(_run([*me, name, str(batch // 2), str(seconds)])["steps_per_s"])
         m1, m2, mh = statistics.median(s1), statistics.median(s2), statistics.median(sh)
         speedup = m2 / m1
         print(f"{name} {desc}, global batch {batch} ({r['grad_mib']:.2f} MiB of float32 gradients):")
-        print(f"  1 x 1 thread : {m1:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s1)}")
-        print(f"  2 x 1 thread : {m2:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s2)}")
+        print(f"  1 x 1 thread : {m1:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s1)}   "
+              f"share of a core {statistics.median(cpu1):.2f}")
+        print(f"  2 x 1 thread : {m2:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s2)}   "
+              f"share of a core (rank 0) {statistics.median(cpu2):.2f}")
         print(f"  speed-up {speedup:.2f}, scaling efficiency {speedup / 2:.2f} (target >= 0.85)")
         print(f"  per step: 1 rank's half batch alone {1e3 / mh:.2f} ms, under DDP {1e3 / m2:.2f} ms -> DDP overhead "
               f"{1e3 / m2 - 1e3 / mh:.2f} ms; one all-reduce of all gradients alone {statistics.median(ar):.2f} ms")
