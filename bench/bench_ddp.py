@@ -110,7 +110,7 @@ def worker(name: str, batch: int, seconds: float) -> None:
         dist.barrier()
     elapsed = time.perf_counter() - t0
     # the share of a core this process got (CPU time / wall time): below 1 on a loaded machine
-    # (MPI's waits spin, so under DDP it also counts time spent waiting for the other rank)
+    # (a wait for the other rank spins for its first millisecond, then sleeps: mostly not counted)
     result = {"workload": name, "world": world, "batch_per_rank": batch, "steps": steps,
               "steps_per_s": steps / elapsed, "cpu_share": (time.process_time() - c0) / elapsed}
     if dist:
