@@ -13,6 +13,9 @@ and threadpoolctl), so the comparison is one core against two:
     1 x 1/2   one process, batch B/2, no DDP (a rank's share of the work) -> sh steps/s
 
     speed-up = s2 / s1;  scaling efficiency = speed-up / 2  (target >= 0.85)
+    per CPU second = (s2 / (2 c2)) / (s1 / c1), c = the share of a core a process got (CPU time /
+                     wall time): the efficiency with the machine's load divided out, an estimate
+                     of what two free cores would give (rank 1 assumed to get rank 0's share)
     DDP overhead per step = 1/s2 - 1/sh   (communication not hidden behind backward, waiting
                                            for the slower rank, the hooks' bookkeeping)
     all-reduce alone = the time of one all_reduce of all the gradients (one flat float32 buffer)
@@ -171,7 +174,9 @@ def main(argv: list[str]) -> None:
               f"share of a core {statistics.median(cpu1):.2f}")
         print(f"  2 x 1 thread : {m2:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s2)}   "
               f"share of a core (rank 0) {statistics.median(cpu2):.2f}")
-        print(f"  speed-up {speedup:.2f}, scaling efficiency {speedup / 2:.2f} (target >= 0.85)")
+        c1, c2 = statistics.median(cpu1), statistics.median(cpu2)
+        print(f"  speed-up {speedup:.2f}, scaling efficiency {speedup / 2:.2f} (target >= 0.85); per CPU second "
+              f"(steps/s / share of a core, both ranks counted): {(m2 / (2 * c2)) / (m1 / c1):.2f}")
         print(f"  per step: 1 rank's half batch alone {1e3 / mh:.2f} ms, under DDP {1e3 / m2:.2f} ms -> DDP overhead "
               f"{1e3 / m2 - 1e3 / mh:.2f} ms; one all-reduce of all gradients alone {statistics.median(ar):.2f} ms")
 
