@@ -262,7 +262,42 @@ def check_unused():
     ok("unused-parameters")
 
 
+def check_syncbn_layer():
+    """SyncBatchNorm on uneven per-rank batches (3 and 5 samples) = BatchNorm2d on the 8 together."""
+    g = np.random.default_rng(14)
+    x_all = g.standard_normal((8, 3, 2, 2)) * 3 + 2
+    w_out = g.standard_normal((8, 3, 2, 2))  # L = Σ y ⊙ w_out over the whole batch
+    lo, hi = (0, 3) if RANK == 0 else (3, 8)
+    cr.manual_seed(0)
+    ref = nn.BatchNorm2d(3)
+    ref.weight.data[...] = [1.5, -0.5, 2.0]
+    xr = cr.tensor(x_all, requires_grad=True)
+    (ref(xr) * cr.tensor(w_out)).sum().backward()
+    sbn = nn.SyncBatchNorm(3)
+    sbn.weight.data[...] = [1.5, -0.5, 2.0]
+    x = cr.tensor(x_all[lo:hi], requires_grad=True)
+    y = sbn(x)
+    (y * cr.tensor(w_out[lo:hi])).sum().backward()
+    close(y.data, _bn_out(ref, x_all)[lo:hi], "SyncBatchNorm output")
+    close(x.grad.data, xr.grad.data[lo:hi], "SyncBatchNorm input gradient")
+    for name in ("weight", "bias"):  # local sums: over the ranks they add up to the full batch's
+        gsum = getattr(sbn, name).grad.clone()
+        dist.all_reduce(gsum)
+        close(gsum.data, getattr(ref, name).grad.data, f"SyncBatchNorm {name} gradient (summed over ranks)")
+    close(sbn.running_mean.data, ref.running_mean.data, "SyncBatchNorm running_mean")
+    close(sbn.running_var.data, ref.running_var.data, "SyncBatchNorm running_var")
+    ok("syncbn-layer")
+
+
+def _bn_out(ref, x_all):
+    """The full batch's BatchNorm output, by the formula (biased variance, eps 1e-5)."""
+    mu = x_all.mean(axis=(0, 2, 3), keepdims=True)
+    var = x_all.var(axis=(0, 2, 3), keepdims=True)
+    return (x_all - mu) / np.sqrt(var + 1e-5) * ref.weight.data.reshape(1, 3, 1, 1)
+
+
 CHECKS = {
+    "syncbn": check_syncbn_layer,
     "construction": check_construction_and_state_dict,
     "mlp": check_mlp_adam,
     "cnn": check_cnn_syncbn,

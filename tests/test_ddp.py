@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _mpi_launch import expect_ok, launch, needs_mpi
 
 import chainrule as cr
 from chainrule import nn
@@ -110,3 +111,63 @@ def test_post_accumulate_grad_hook_refuses_non_leaves_and_tensors_without_grad()
         (w * 2).register_post_accumulate_grad_hook(lambda p: None)
     with pytest.raises(RuntimeError, match="requires_grad"):
         cr.tensor([1.0]).register_post_accumulate_grad_hook(lambda p: None)
+
+
+# -- SyncBatchNorm in one process, convert_sync_batchnorm (no MPI) ---------------------------------
+
+
+def test_sync_batchnorm_without_a_process_group_is_batchnorm():
+    cr.manual_seed(0)
+    x = cr.randn(6, 3, 4, 4)
+    bn, sbn = nn.BatchNorm2d(3), nn.SyncBatchNorm(3)
+    np.testing.assert_allclose(sbn(x).data, bn(x).data, rtol=1e-6)
+    np.testing.assert_allclose(sbn.running_var.data, bn.running_var.data, rtol=1e-6)
+    with pytest.raises(ValueError, match="SyncBatchNorm.*channels"):
+        sbn(cr.randn(2, 4))
+
+
+def test_convert_sync_batchnorm_replaces_batchnorm_layers_sharing_their_tensors():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Sequential(nn.Flatten(), nn.BatchNorm1d(8)))
+    model.eval()
+    bn = model[1]
+    conv = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert conv is model
+    assert type(model[1]) is nn.SyncBatchNorm and type(model[2][1]) is nn.SyncBatchNorm
+    assert model[1].weight is bn.weight and model[1].running_mean is bn.running_mean
+    assert not model[1].training
+    assert list(conv.state_dict()) == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "2.1.weight", "2.1.bias", "2.1.running_mean", "2.1.running_var", "2.1.num_batches_tracked",
+    ]
+    single = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm1d(3))
+    assert type(single) is nn.SyncBatchNorm
+
+
+def test_ddp_needs_a_process_group():
+    with pytest.raises(ValueError, match="init_process_group"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+
+
+# -- DDP on 2 MPI processes ------------------------------------------------------------------------
+
+@pytest.mark.mpi
+@needs_mpi
+def test_ddp_on_two_ranks():
+    """One launch: construction (broadcast from rank 0, state_dict prefix, bucket views), SyncBatchNorm
+    against the full batch's BatchNorm, equivalence with one process on batch 2B after 20 steps (MLP with
+    Adam, CNN with SyncBatchNorm vs BatchNorm, LSTM), no_sync accumulation, overlap, unused parameters."""
+    proc = launch("_mpi_ddp_worker.py", timeout=300)
+    expect_ok(
+        proc,
+        [
+            "construction-state-dict",
+            "syncbn-layer",
+            "equivalence-mlp-adam",
+            "equivalence-cnn-syncbn",
+            "equivalence-lstm",
+            "no-sync",
+            "overlap",
+            "unused-parameters",
+        ],
+    )
+    print(next(line for line in proc.stdout.splitlines() if line.startswith("overlap:")))

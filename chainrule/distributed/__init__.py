@@ -35,6 +35,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
+from chainrule.backend.device import check_device
 
 __all__ = [
     "GroupMember",
@@ -205,6 +206,7 @@ def init_process_group(
         raise RuntimeError("init_process_group: trying to initialize the default process group twice")
     if store is not None:
         raise ValueError("init_process_group: the MPI back end takes no store (rank and size come from MPI)")
+    check_device(device_id, "init_process_group(device_id=...)")
     if timeout is None:
         timeout = default_pg_timeout
     if not isinstance(timeout, timedelta):
@@ -355,15 +357,25 @@ def _check_tensor(t: Any, where: str, name: str = "tensor") -> np.ndarray:
     return a
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """a itself when C-contiguous, else a C-contiguous copy (np.ascontiguousarray would turn 0-d into 1-d)."""
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def _inplace_buffer(t: Tensor, where: str) -> tuple[np.ndarray, Callable[[], None] | None]:
     """The array MPI writes into, and how to bring the result back into t.
 
     t's own array when it is C-contiguous and writable (no copy); otherwise a
     contiguous copy, written back into t afterwards."""
     a = _check_tensor(t, where)
-    if a.flags.c_contiguous and a.flags.writeable:
+    if not a.flags.writeable:
+        raise ValueError(
+            f"distributed.{where}: the tensor's memory is read-only (a broadcast or expanded view?), "
+            "so the result cannot be written into it; pass tensor.clone()"
+        )
+    if a.flags.c_contiguous:
         return a, None
-    buf = np.ascontiguousarray(a)
+    buf = a.copy(order="C")
 
     def back() -> None:
         np.copyto(t.data, buf)
@@ -443,7 +455,7 @@ def reduce(
         div = _avg(buf, pg.size(), "reduce") if op is ReduceOp.AVG else None
         req = pg.comm.Ireduce(MPI.IN_PLACE, buf, op=mop, root=dst)
         return _run([req], "reduce", pg, async_op, _chain(div, back, lambda: bump(tensor)))
-    a = np.ascontiguousarray(_check_tensor(tensor, "reduce"))
+    a = _contiguous(_check_tensor(tensor, "reduce"))
     if op is ReduceOp.AVG:
         _avg(a, 1, "reduce")  # the same dtype check on every rank
     req = pg.comm.Ireduce(a, None, op=mop, root=dst)
@@ -455,7 +467,7 @@ def all_gather(
 ) -> Any:
     """tensor_list[r] ← rank r's tensor, on every rank (all tensors of one shape and dtype)."""
     pg = _group(group, "all_gather")
-    a = np.ascontiguousarray(_check_tensor(tensor, "all_gather"))
+    a = _contiguous(_check_tensor(tensor, "all_gather"))
     n = pg.size()
     if not isinstance(tensor_list, list) or len(tensor_list) != n:
         raise ValueError(
@@ -485,7 +497,7 @@ def all_gather_into_tensor(
 ) -> Any:
     """output_tensor (shape (N*d0, ...) or (N, d0, ...)) ← the ranks' input tensors, concatenated."""
     pg = _group(group, "all_gather_into_tensor")
-    a = np.ascontiguousarray(_check_tensor(input_tensor, "all_gather_into_tensor", "input_tensor"))
+    a = _contiguous(_check_tensor(input_tensor, "all_gather_into_tensor", "input_tensor"))
     out = _check_tensor(output_tensor, "all_gather_into_tensor", "output_tensor")
     if out.size != a.size * pg.size() or out.dtype != a.dtype:
         raise ValueError(
@@ -531,7 +543,7 @@ def reduce_scatter_tensor(
     """output on rank r ← op over ranks of block r of ``input`` (input has N x output's elements)."""
     pg = _group(group, "reduce_scatter_tensor")
     out = _check_tensor(output, "reduce_scatter_tensor", "output")
-    a = np.ascontiguousarray(_check_tensor(input, "reduce_scatter_tensor", "input"))
+    a = _contiguous(_check_tensor(input, "reduce_scatter_tensor", "input"))
     if a.size != out.size * pg.size() or a.dtype != out.dtype:
         raise ValueError(
             f"reduce_scatter_tensor: input has shape {a.shape} and dtype {a.dtype}; expected "
@@ -560,6 +572,8 @@ def _reduce_scatter_block(
 def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_ids: Any = None) -> Any:
     """Wait until every rank has reached the barrier (``Ibarrier``, bounded by the timeout)."""
     pg = _group(group, "barrier")
+    for d in device_ids or ():
+        check_device(d, "barrier(device_ids=...)")
     return _run([pg.comm.Ibarrier()], "barrier", pg, async_op)
 
 
@@ -600,6 +614,7 @@ def broadcast_object_list(
 ) -> None:
     """object_list ← rank ``src``'s object_list (same length on every rank), element by element."""
     pg = _group(group, "broadcast_object_list")
+    check_device(device, "broadcast_object_list")
     _check_rank(src, pg, "broadcast_object_list", "src")
     if not isinstance(object_list, list):
         raise TypeError(f"broadcast_object_list: object_list must be a list, got {type(object_list).__name__}")

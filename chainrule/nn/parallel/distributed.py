@@ -196,13 +196,18 @@ class DistributedDataParallel(Module):
         from chainrule import distributed as dist
 
         if self._armed and self._ready:
+            missing = self._names(p for p in self._params if p not in self._ready)
             self._armed = False
+            self._ready = set()
+            for bucket in self._buckets:  # start the next iteration afresh (its buckets empty)
+                bucket.pending = len(bucket.params)
+                bucket.work = None
             raise RuntimeError(
                 "DistributedDataParallel: expected to have finished reduction in the prior iteration before "
                 "starting a new one: some parameters got no gradient in the last backward (they were not used "
                 "to compute the loss). Pass find_unused_parameters=True to DistributedDataParallel, or make "
                 "every parameter take part in the loss. Parameters without a gradient: "
-                + ", ".join(self._names(p for p in self._params if p not in self._ready))
+                + ", ".join(missing)
             )
         sync = is_grad_enabled() and self.require_backward_grad_sync
         if sync and self.broadcast_buffers and self._world > 1 and self.module.training:
@@ -261,6 +266,13 @@ class DistributedDataParallel(Module):
         else:
             np.copyto(view, p.grad.data)
         bucket.pending -= 1
+        # drive MPI's progress on the buckets in flight: without a progress thread, MPI moves a
+        # non-blocking collective's data only inside MPI calls, so a test now (a few µs) lets it
+        # advance while backward computes instead of all at the final wait
+        for k in range(self._next):
+            w = self._buckets[k].work
+            if w is not None and not w._done:
+                w.is_completed()
         # start every bucket that is full, in index order (the same order on every rank)
         while self._next < len(self._buckets) and self._buckets[self._next].pending == 0:
             self._start(self._buckets[self._next])

@@ -1,0 +1,85 @@
+"""chainrule.distributed (issue 15): the collectives on 2 MPI processes, and failure behaviour.
+
+The collectives are checked against their definitions inside one launched worker
+(tests/_mpi_collectives_worker.py: float32/float64, several shapes, every ReduceOp,
+async handles); the failure tests launch a job in which one rank raises or hangs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from _mpi_launch import expect_ok, launch, needs_mpi
+
+import chainrule.distributed as dist
+
+WORKER = "_mpi_collectives_worker.py"
+
+
+def test_without_a_process_group_the_api_says_so():
+    assert not dist.is_initialized()
+    with pytest.raises(ValueError, match="init_process_group"):
+        dist.get_rank()
+    with pytest.raises(ValueError, match="init_process_group"):
+        dist.get_world_size()
+    import chainrule as cr
+
+    with pytest.raises(ValueError, match="init_process_group"):
+        dist.all_reduce(cr.ones(2))
+
+
+def test_chainrule_imports_without_mpi4py():
+    # importing chainrule, chainrule.distributed and DDP does not import mpi4py (nor start MPI)
+    code = (
+        "import sys; import chainrule, chainrule.distributed, chainrule.nn.parallel; "
+        "assert 'mpi4py' not in sys.modules, 'mpi4py imported'; "
+        "print(chainrule.distributed.is_available() in (True, False))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_collectives_against_their_definitions():
+    proc = launch(WORKER, timeout=180)
+    expect_ok(
+        proc,
+        [
+            "all_reduce",
+            "async-in-flight",
+            "all_reduce-int-noncontiguous",
+            "all_reduce-version",
+            "broadcast",
+            "reduce",
+            "all_gather",
+            "reduce_scatter",
+            "objects",
+            "errors",
+            "lifecycle",
+        ],
+    )
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_a_rank_that_raises_stops_the_job():
+    t0 = time.perf_counter()
+    proc = launch(WORKER, "raise", timeout=60)
+    assert proc.returncode != 0
+    assert "rank 1 fails on purpose" in proc.stderr
+    assert "aborting the job" in proc.stderr
+    assert time.perf_counter() - t0 < 60
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_a_rank_that_never_arrives_makes_the_others_time_out():
+    t0 = time.perf_counter()
+    proc = launch(WORKER, "hang", timeout=60)  # the group's timeout is 2 s; rank 1 sleeps 60 s
+    assert proc.returncode != 0
+    assert "timed out after 2 s" in proc.stderr
+    assert time.perf_counter() - t0 < 30  # MPI_Abort ended the sleeping rank too
