@@ -31,8 +31,32 @@ def _general_path_on(model: nn.Module, x: cr.Tensor) -> cr.Tensor:
     return out
 
 
+@pytest.fixture
+def walks(monkeypatch):
+    """Which engine walk ran: counts calls of the fast and the general walk. ``HOOKS.any`` is set
+    for good by any earlier test that registered a tensor hook; it is cleared here so that the
+    fast walk can run (tests asking for the general path put a tensor hook on their graph)."""
+    from chainrule.autograd import engine, grad_mode
+
+    monkeypatch.setattr(grad_mode.HOOKS, "any", False)
+    calls = {"fast": 0, "general": 0}
+    fast, general = engine._walk_simple, engine._walk
+
+    def count_fast(*a, **k):
+        calls["fast"] += 1
+        return fast(*a, **k)
+
+    def count_general(*a, **k):
+        calls["general"] += 1
+        return general(*a, **k)
+
+    monkeypatch.setattr(engine, "_walk_simple", count_fast)
+    monkeypatch.setattr(engine, "_walk", count_general)
+    return calls
+
+
 @pytest.mark.parametrize("path", ["fast", "general"])
-def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path):
+def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path, walks):
     model = _mlp()
     x = cr.randn(7, 4)
     params = list(model.parameters())  # w1 b1 w2 b2 w3 b3
@@ -46,7 +70,9 @@ def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path)
 
     handles = [p.register_post_accumulate_grad_hook(hook) for p in params]
     out = model(x) if path == "fast" else _general_path_on(model, x)
+    walks["fast"] = walks["general"] = 0
     (out**2).sum().backward()
+    assert walks == ({"fast": 1, "general": 0} if path == "fast" else {"fast": 0, "general": 1})
     assert len(seen) == len(params)
     order = [next(i for i, q in enumerate(params) if q is p) for p, _, _ in seen]
     layer = [i // 2 for i in order]
@@ -64,7 +90,7 @@ def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path)
 
 
 @pytest.mark.parametrize("path", ["fast", "general"])
-def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(path):
+def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(path, walks):
     w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x = cr.tensor([2.0, -1.0, 0.5])
     calls = []
@@ -77,6 +103,7 @@ def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(p
         return (a * w).sum() + (w * w * w).sum()  # w used four times: one hook call, with the sum
 
     loss().backward()
+    assert walks[path] == 1
     g1 = 2 * w.data * x.data + 3 * w.data**2  # d/dw of sum(x w^2 + w^3)
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], g1, rtol=1e-6)
