@@ -5,6 +5,8 @@
     chainrule train --config run.toml       the same options from a TOML file (flags override it)
     chainrule train --dataset heart.csv --target AHD     any CSV with a header (categorical columns one-hot;
                                             --task auto decides classification or regression and says why)
+    chainrule train --nproc 2               data-parallel over 2 local processes (through mpiexec)
+    mpiexec -n 4 chainrule train ...        the same under any MPI launcher (srun on a cluster)
     chainrule evaluate runs/digits-cnn/checkpoint.safetensors
     chainrule predict runs/heart-mlp new.csv -o predictions.csv   the saved preprocessing applied to new rows
     chainrule example                       list the runnable examples; chainrule example NAME [args...]
@@ -220,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record activation/gradient statistics, warn on dead/saturated units, plot them")
     g.add_argument("--resume", action="store_true", default=S,
                    help="continue from <out>/checkpoint.safetensors up to --epochs")
+    g = t.add_argument_group("parallel")
+    g.add_argument("--nproc", type=int, default=S, metavar="N",
+                   help="train data-parallel in N local processes started through mpiexec (needs the "
+                        "'distributed' extra); --batch-size stays the global batch, split evenly. Under a launcher "
+                        "(mpiexec -n N chainrule train, srun) the processes are the launcher's")
 
     e = sub.add_parser("evaluate", parents=[debug], help="evaluate a saved checkpoint on its data set's test split",
                        description="Rebuild the data split and model recorded in a checkpoint and report its metrics.")
@@ -652,6 +659,10 @@ def write_config(cfg: dict, out: Path) -> None:
     (out / "config.toml").write_text("\n".join(lines) + "\n")
 
 
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """A ``print`` that prints nothing (ranks other than 0)."""
+
+
 def run_training(cfg: dict, given: set[str] | None = None) -> dict:
     """Train as configured; write the outputs; return {'test': metrics, 'out': folder, 'wall_time_s': ...}.
 
@@ -664,27 +675,37 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
     from chainrule.utils.data import DataLoader, Generator
 
     t0 = time.perf_counter()
+    rank, world = _init_distributed(cfg)
     given = {k for k in DEFAULTS if cfg[k] != DEFAULTS[k]} if given is None else set(given)
     out = Path(cfg["out"]) if cfg["out"] else _default_out(cfg)
     ckpt = out / "checkpoint.safetensors"
     state = None
     if cfg["resume"]:
         state, cfg, kept = _resume_config(cfg, given, ckpt)
-        if kept:
+        if kept and not rank:
             print("resume: keeping the checkpoint's " + ", ".join(kept)
                   + " -- they define the data, model and optimiser it holds", flush=True)
+    if rank:
+        cfg = {**cfg, "quiet": True}  # rank 0 alone prints, draws progress bars and writes files
     cr.manual_seed(cfg["seed"])
-    data = load_data(cfg, say=print)  # what the task was taken to be matters even with --quiet
+    # what the task was taken to be matters even with --quiet (rank 0 alone says it)
+    data = load_data(cfg, say=print if rank == 0 else _silent)
     if _is_csv(cfg["dataset"]):  # recorded as an absolute path: 'chainrule evaluate' works from any folder
         # and with the task it was taken to be, so that evaluate, predict and resume need not guess again
         cfg = {**cfg, "dataset": str(Path(cfg["dataset"]).resolve()), "task": data.task}
     name = model_name(cfg, data)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CommandError(f"cannot create the output folder {out}: {_describe(e)}") from e
-    _clear_run_folder(out, resume=state is not None)
+    if rank == 0:
+        _clear_run_folder(out, resume=state is not None)
     model = make_model(cfg, data)
+    if world > 1:
+        model = _sync_batchnorm(model)
+        if rank:  # own dropout masks per rank (the weights come from rank 0 anyway)
+            cr.manual_seed(cfg["seed"] + 1_000_003 * rank)
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt)
 
@@ -696,8 +717,14 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
     if transforms and len(data.input_shape) != 3:
         raise UsageError("--augment/--flip apply to image data sets only (e.g. digits)")
     train_ds = data.train.dataset(transform=Compose(transforms) if transforms else None)
-    train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
-                              generator=Generator().manual_seed(cfg["seed"]))
+    if world > 1:  # each rank reads its share of every global batch (DistributedSampler's interleaving)
+        from chainrule.utils.data import DistributedSampler
+
+        train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"] // world,
+                                  sampler=DistributedSampler(train_ds, seed=cfg["seed"]))
+    else:
+        train_loader = DataLoader(train_ds, batch_size=cfg["batch_size"], shuffle=True,
+                                  generator=Generator().manual_seed(cfg["seed"]))
     val_loader = DataLoader(data.val.dataset(), batch_size=512)
 
     callbacks: list = [ModelCheckpoint(out, filename="checkpoint"), HistoryLogger(out)]
@@ -728,7 +755,8 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
                                f"({type(e).__name__}: {_describe(e)})") from e
         _say(cfg, f"resuming from {ckpt} at epoch {trainer.epoch}")
     trainer.extra = extra
-    write_config({**cfg, "out": str(out)}, out)
+    if rank == 0:
+        write_config({**cfg, "out": str(out)}, out)
     _say(cfg, f"data: {data}\nmodel: {name}, {sum(p.numel() for p in model.parameters())} parameters; "
               f"optimizer {cfg['optimizer']} lr={cfg['lr']}, schedule {cfg['schedule']}, {cfg['epochs']} epochs")
     try:
@@ -740,7 +768,7 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
             raise Interrupted(f"the checkpoint of the last finished epoch is in {ckpt}; "
                               f"continue with: chainrule train --out {out} --resume") from e
         raise
-    if stopper is not None:
+    if stopper is not None and rank == 0:
         print(_early_stopping_note(stopper, trainer))
     test = evaluate_split(trainer.model, data, "test")
     wall = time.perf_counter() - t0
@@ -749,6 +777,10 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
                "out": str(out)}
     if data.task == "regression":
         summary["target_mean_std"] = list(data.target_scaler)
+    if world > 1:
+        summary["processes"] = world
+    if rank:
+        return summary
     trainer.history.to_csv(out / "history.csv")
     trainer.history.to_json(out / "history.json")
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
@@ -1033,9 +1065,15 @@ def main(argv: list[str] | None = None) -> int:
     one line ``chainrule: error: ...`` on stderr (after the traceback with --debug or
     CHAINRULE_DEBUG=1).  Usage errors found by argparse exit from ``parse_args`` as usual."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     debug = bool(getattr(ns, "debug", False)) or _debug_env()
     try:
+        nproc = getattr(ns, "nproc", None)
+        if nproc is not None and nproc < 1:
+            raise UsageError(f"--nproc must be a positive integer, got {nproc}")
+        if nproc is not None and nproc > 1 and launcher_world_size() == 1:
+            return launch(nproc, argv)  # the N processes run this same command line under mpiexec
         return _run_command(parser, ns)
     except KeyboardInterrupt as e:
         note = f"; {_one_line(str(e))}" if str(e) else ""
@@ -1051,15 +1089,112 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(e: BaseException, message: str, status: int, debug: bool) -> int:
-    """Print the traceback (debug only) and the one ``chainrule: error:`` line; return the exit status."""
+    """Print the traceback (debug only) and the one ``chainrule: error:`` line; return the exit status.
+
+    In a data-parallel run the other ranks would wait for this one in their next collective
+    call: MPI_Abort stops the whole job with ``status`` instead."""
     try:
         sys.stdout.flush()  # what the command printed comes before the error
     except (OSError, ValueError):
         pass
+    rank = launcher_rank()
+    if rank and isinstance(e, UsageError):
+        return status  # the options are the same on every rank: rank 0 alone says what is wrong with them
     if debug:
         traceback.print_exception(e)
-    print(PREFIX + _one_line(message), file=sys.stderr, flush=True)
+    where = f"[rank {rank}] " if launcher_world_size() > 1 else ""
+    sys.stderr.write(PREFIX + where + _one_line(message) + "\n")  # one write: ranks' lines do not interleave
+    sys.stderr.flush()
+    _abort_job(status)
     return status
+
+
+# -- data-parallel runs (--nproc, mpiexec, srun) ----------------------------------------------------
+# environment variables by which MPI launchers tell a process the job's size and its rank: MPICH/Hydra
+# and Intel MPI (PMI_*), Open MPI (OMPI_COMM_WORLD_*), Slurm's srun (SLURM_STEP_NUM_TASKS, SLURM_PROCID)
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+_LAUNCHER_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
+
+
+def launcher_world_size() -> int:
+    """The number of processes an MPI launcher started this one among (1 when not launched by one)."""
+    for var in _LAUNCHER_SIZE_VARS:
+        v = os.environ.get(var, "").strip()
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    return 1
+
+
+def launcher_rank() -> int:
+    """This process's rank as the MPI launcher set it (0 when not launched by one)."""
+    for size_var, rank_var in zip(_LAUNCHER_SIZE_VARS, _LAUNCHER_RANK_VARS):
+        v = os.environ.get(rank_var, "").strip()
+        if os.environ.get(size_var) and v.isdigit():
+            return int(v)
+    return 0
+
+
+def _init_distributed(cfg: dict) -> tuple[int, int]:
+    """(rank, world size) of this training process; joins the MPI process group under a launcher of N > 1."""
+    world = launcher_world_size()
+    nproc = cfg.get("nproc")
+    if nproc is not None and world > 1 and nproc != world:
+        raise UsageError(f"--nproc {nproc} but the MPI launcher started {world} processes")
+    if world == 1:
+        return 0, 1
+    if cfg["batch_size"] % world:  # checked before MPI starts: every rank exits alike, nobody waits
+        raise UsageError(f"batch_size {cfg['batch_size']} is the global batch and must be divisible by the "
+                         f"number of processes, {world}")
+    from chainrule import distributed as dist
+
+    if not dist.is_available():
+        raise CommandError(_NEEDS_MPI)
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _sync_batchnorm(model: Any) -> Any:
+    """Batch norm with statistics over the global batch (SyncBatchNorm), so N processes train as one."""
+    from chainrule import nn
+
+    sync = getattr(nn, "SyncBatchNorm", None)
+    return sync.convert_sync_batchnorm(model) if sync is not None else model
+
+
+def _abort_job(status: int) -> None:
+    """MPI_Abort the job when this process is one rank of several (a no-op otherwise)."""
+    if launcher_world_size() == 1 or "mpi4py" not in sys.modules:
+        return
+    from mpi4py import MPI
+
+    MPI.COMM_WORLD.Abort(status or 1)
+
+
+_NEEDS_MPI = ('data-parallel training needs MPI: pip install "chainrule[distributed]" (mpi4py and the mpich '
+              "wheel), or on a cluster pip install mpi4py against its MPI")
+
+
+def find_mpiexec() -> str | None:
+    """``mpiexec`` beside this Python (a venv with the mpich wheel) or else on PATH; None if there is none."""
+    import shutil
+
+    here = Path(sys.executable).parent / "mpiexec"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which("mpiexec")
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """Run ``chainrule <argv>`` in ``nproc`` processes through mpiexec; returns the job's exit status."""
+    import importlib.util
+    import subprocess
+
+    mpiexec = find_mpiexec()
+    if mpiexec is None or importlib.util.find_spec("mpi4py") is None:
+        raise CommandError(f"--nproc {nproc}: " + _NEEDS_MPI)
+    cmd = [mpiexec, "-n", str(nproc), sys.executable, "-m", "chainrule", *argv]
+    return subprocess.run(cmd).returncode
 
 
 def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
@@ -1068,6 +1203,8 @@ def _run_command(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int
         return 0
     if ns.command == "train":
         cfg = resolve_config(ns)
+        if getattr(ns, "nproc", None) is not None:
+            cfg["nproc"] = ns.nproc
         run_training(cfg, given=given_options(ns))
         return 0
     if ns.command == "predict":

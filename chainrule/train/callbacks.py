@@ -195,7 +195,8 @@ class ModelCheckpoint(Callback):
         self.last_path: Path | None = None
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
+        if getattr(trainer, "is_global_zero", True):  # under DDP rank 0 writes (save_checkpoint knows)
+            self.dirpath.mkdir(parents=True, exist_ok=True)
         if self.monitor is not None:
             if self.monitor not in logs:
                 raise KeyError(
@@ -226,6 +227,8 @@ class HistoryLogger(Callback):
         self.stem = stem
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        if not getattr(trainer, "is_global_zero", True):  # under DDP rank 0 alone writes files
+            return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         trainer.history.to_csv(self.dirpath / f"{self.stem}.csv")
         trainer.history.to_json(self.dirpath / f"{self.stem}.json")

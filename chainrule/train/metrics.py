@@ -77,6 +77,9 @@ class Metric:
 
     name = "metric"
     higher_is_better = True
+    # the attributes holding sums over examples: data-parallel training adds them up across ranks, which
+    # gives the value on all ranks' examples exactly (a metric without them is averaged, weighted by count)
+    sum_states: tuple[str, ...] = ()
 
     def reset(self) -> None:
         raise NotImplementedError
@@ -92,6 +95,7 @@ class Accuracy(Metric):
     """Running accuracy; ``from_logits=False`` thresholds single outputs at 0.5 instead of 0."""
 
     name = "accuracy"
+    sum_states = ("correct", "total")
 
     def __init__(self, from_logits: bool = True) -> None:
         self.threshold = 0.0 if from_logits else 0.5
@@ -119,6 +123,7 @@ class Accuracy(Metric):
 class MeanSquaredError(Metric):
     name = "mse"
     higher_is_better = False
+    sum_states = ("sse", "count")
 
     def __init__(self) -> None:
         self.reset()
@@ -189,6 +194,7 @@ class R2Score(Metric):
     """Running R^2 from sums: SST = sum y^2 - (sum y)^2 / n (per output column, pooled)."""
 
     name = "r2"
+    sum_states = ("n", "sum_y", "sum_y2", "sse")
 
     def __init__(self) -> None:
         self.reset()

@@ -14,6 +14,15 @@ One epoch of ``Trainer.fit`` is the notes' mini-batch SGD:
 The reported epoch loss is the average over examples, sum_b n_b L_b / sum_b n_b,
 of the losses computed while training (so with dropout on, and the weights
 changing during the epoch); the validation numbers use the model in eval mode.
+
+Data-parallel training: when ``chainrule.distributed``'s process group is initialised
+with more than one process, the Trainer wraps the model in ``DistributedDataParallel``
+(unless it already is one), so each step averages the gradients of all ranks; the sums
+behind the epoch's loss and metrics (and the validation ones) are added up across ranks, so
+every rank logs the values over all ranks' examples; rank 0 alone writes checkpoints,
+history files and progress bars; a checkpoint holds every rank's random states and the
+unwrapped model's weights (loadable in one process too); a sampler with ``set_epoch``
+(``DistributedSampler``) is told the epoch before each one.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from chainrule.backend import default_generator
 from chainrule.backend.device import check_device
 from chainrule.train.callbacks import Callback
 from chainrule.train.metrics import Metric, default_metrics, make_metric
+from chainrule.utils.data.distributed import _process_group
 from chainrule.utils.data.sampler import rng_state, set_rng_state
 
 
@@ -133,7 +143,11 @@ class Trainer:
         callbacks: ``Callback`` objects (EarlyStopping, ModelCheckpoint, diagnostics...).
         grad_clip: clip the global gradient norm to this value before each step.
         device: 'cpu' (or None); any other device raises, since NumPy runs on the CPU only.
-        verbose: 0 quiet, 1 a tqdm progress bar per epoch, 2 one line per epoch.
+        verbose: 0 quiet, 1 a tqdm progress bar per epoch, 2 one line per epoch (rank 0 only under DDP).
+
+    Under an initialised process group of N > 1 processes (``chainrule.distributed``),
+    ``model`` is wrapped in ``nn.parallel.DistributedDataParallel`` unless it already is
+    one; ``rank``, ``world_size`` and ``is_global_zero`` say where this process stands.
 
     Targets: a float target with as many elements as the output but another shape
     (y (N,) against output (N, 1)) is reshaped to the output's shape, avoiding the
@@ -153,6 +167,16 @@ class Trainer:
         verbose: int = 1,
     ) -> None:
         check_device(device, "Trainer")
+        self._dist = _process_group()
+        self.rank = self._dist.get_rank() if self._dist is not None else 0
+        self.world_size = self._dist.get_world_size() if self._dist is not None else 1
+        if self.world_size == 1:
+            self._dist = None  # one process: nothing to average, no collective calls
+        else:
+            from chainrule.nn.parallel import DistributedDataParallel
+
+            if not isinstance(model, DistributedDataParallel):
+                model = DistributedDataParallel(model)  # broadcasts rank 0's parameters and buffers
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -166,7 +190,7 @@ class Trainer:
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"Trainer: grad_clip must be a positive number, got {grad_clip!r}")
         self.grad_clip = grad_clip
-        self.verbose = int(verbose)
+        self.verbose = int(verbose) if self.rank == 0 else 0  # one progress bar and log, not N
         self.history = History()
         self.epoch = 0  # number of completed epochs
         self.stop_training = False
@@ -175,6 +199,46 @@ class Trainer:
         self._pending_loader_states: list | None = None
         self.extra: dict = {}  # saved with checkpoints (e.g. the command line's run configuration)
         self._open_bar: Any = None  # the current epoch's progress bar (closed by fit even when interrupted)
+
+    @property
+    def is_global_zero(self) -> bool:
+        """True in the process that writes files and logs (rank 0; always true in one process)."""
+        return self.rank == 0
+
+    def _module(self) -> Any:
+        """The model without its DistributedDataParallel wrapper (its weights, without the ``module.`` prefix)."""
+        is_ddp = any(c.__name__ == "DistributedDataParallel" for c in type(self.model).__mro__)
+        return self.model.module if is_ddp else self.model
+
+    def _all_sum(self, total: float, count: int, metrics: list[Metric]) -> tuple[float, int, dict[str, float]]:
+        """The loss sum, the example count and the metrics' values over all ranks' examples.
+
+        Under DDP one collective call adds up the loss sums, the counts and the metrics'
+        ``sum_states`` (exact); a metric without them gets the count-weighted mean of the
+        ranks' values.  In one process: the local values."""
+        if self._dist is None:
+            return total, count, {m.name: m.compute() for m in metrics}
+        local = (total, count, [[getattr(m, k) for k in m.sum_states] if m.sum_states else [m.compute()]
+                                for m in metrics])
+        gathered: list = [None] * self.world_size
+        self._dist.all_gather_object(gathered, local)
+        values: dict[str, float] = {}
+        for i, m in enumerate(metrics):
+            if m.sum_states:
+                for j, k in enumerate(m.sum_states):
+                    setattr(m, k, sum(g[2][i][j] for g in gathered))
+                values[m.name] = m.compute()
+            else:
+                values[m.name] = sum(g[2][i][0] * g[1] for g in gathered) / max(sum(g[1] for g in gathered), 1)
+        return sum(g[0] for g in gathered), sum(g[1] for g in gathered), values
+
+    def _set_epoch(self, loader: Any, epoch: int) -> None:
+        """Tell a sampler with ``set_epoch`` (DistributedSampler) which epoch starts, so it reshuffles."""
+        for s in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+            set_epoch = getattr(s, "set_epoch", None)
+            if set_epoch is not None:
+                set_epoch(epoch)
+                return
 
     # -- helpers -------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -276,6 +340,7 @@ class Trainer:
         metrics = self._metrics()
         total, count = 0.0, 0
         lr = float(self.optimizer.param_groups[0]["lr"])
+        self._set_epoch(train_loader, epoch - 1)  # 0-based, as PyTorch scripts count; the same on every rank
         bar = self._bar(train_loader, epoch, epochs)
         for b, batch in enumerate(train_loader):
             x, y = self._split_batch(batch)
@@ -292,11 +357,10 @@ class Trainer:
                 bar.update(1)
                 if b % 5 == 0:
                     bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+        total, count, values = self._all_sum(total, count, metrics)
         if count == 0:
             raise ValueError("Trainer.fit: the training loader produced no batches")
-        logs = {"epoch": epoch, "loss": total / count}
-        for m in metrics:
-            logs[m.name] = m.compute()
+        logs = {"epoch": epoch, "loss": total / count, **values}
         if val_loader is not None:
             for k, v in self.evaluate(val_loader).items():
                 logs[f"val_{k}"] = v
@@ -332,16 +396,21 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, loader: Any) -> dict[str, float]:
-        """Mean loss and metrics over ``loader`` with the model in eval mode and no graph recorded."""
-        was_training = getattr(self.model, "training", True)
-        self.model.eval()
+        """Mean loss and metrics over ``loader`` with the model in eval mode and no graph recorded.
+
+        Under DDP every rank must call it: the sums are added up across ranks, so a loader with a
+        DistributedSampler gives the values over the whole set (a plain loader, read whole by
+        every rank, gives them too)."""
+        model = self._module()  # no collective calls in the forward pass
+        was_training = getattr(model, "training", True)
+        model.eval()
         metrics = self._metrics()
         total, count = 0.0, 0
         try:
             with no_grad():
                 for batch in loader:
                     x, y = self._split_batch(batch)
-                    out = self.model(x)
+                    out = model(x)
                     y = self._align(out, y)
                     n = int(out.shape[0]) if out.ndim else 1
                     total += float(self.loss_fn(out, y).item()) * n
@@ -349,30 +418,31 @@ class Trainer:
                     for m in metrics:
                         m.update(out, y)
         finally:
-            self.model.train(was_training)
+            model.train(was_training)
+        total, count, values = self._all_sum(total, count, metrics)
         if count == 0:
             raise ValueError("Trainer.evaluate: the loader produced no batches")
-        result = {"loss": total / count}
-        for m in metrics:
-            result[m.name] = m.compute()
-        return result
+        return {"loss": total / count, **values}
 
     def predict(self, data: Any) -> np.ndarray:
-        """Model outputs (eval mode, no graph) for a loader (its inputs) or a Tensor/array of inputs."""
-        was_training = getattr(self.model, "training", True)
-        self.model.eval()
+        """Model outputs (eval mode, no graph) for a loader (its inputs) or a Tensor/array of inputs.
+
+        Local to this process (no collective call), so rank 0 alone may call it under DDP."""
+        model = self._module()
+        was_training = getattr(model, "training", True)
+        model.eval()
         try:
             with no_grad():
                 if isinstance(data, (Tensor, np.ndarray)):
                     x = data if isinstance(data, Tensor) else Tensor._wrap(np.asarray(data))
-                    return np.asarray(self.model(x).data)
+                    return np.asarray(model(x).data)
                 outs = []
                 for batch in data:
                     x = self._split_batch(batch)[0] if isinstance(batch, (list, tuple, dict)) else batch
-                    outs.append(np.asarray(self.model(x).data))
+                    outs.append(np.asarray(model(x).data))
                 return np.concatenate(outs)
         finally:
-            self.model.train(was_training)
+            model.train(was_training)
 
     # -- state and checkpoints -----------------------------------------------------------
     def _loader_rng(self) -> list[str]:
@@ -389,13 +459,21 @@ class Trainer:
             set_rng_state(g.rng, s)
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: model, optimizer, scheduler, epoch, history, callbacks, RNG states."""
+        """Everything needed to resume: model, optimizer, scheduler, epoch, history, callbacks, RNG states.
+
+        Under DDP every rank must call it (it gathers each rank's random states into
+        ``state['rng']['ranks']``); the model's weights are the unwrapped module's."""
+        rng = {"default": rng_state(default_generator()), "loader": self._loader_rng()}
+        if self._dist is not None:
+            ranks: list = [None] * self.world_size
+            self._dist.all_gather_object(ranks, json.dumps(rng))
+            rng["ranks"] = ranks
         state: dict[str, Any] = {
-            "model": self.model.state_dict(),
+            "model": self._module().state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "history": json.dumps(self.history.records),
-            "rng": {"default": rng_state(default_generator()), "loader": self._loader_rng()},
+            "rng": rng,
             "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)},
         }
         if self.scheduler is not None:
@@ -405,15 +483,23 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        """Restore ``state_dict()``'s output; under DDP each rank takes back its own random states.
+
+        A checkpoint written by another number of processes (or by one) loads too; the ranks then
+        all get rank 0's random states."""
+        self._module().load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         self.extra = dict(state.get("extra", {}))
         self.history = History(json.loads(state["history"]))
-        set_rng_state(default_generator(), state["rng"]["default"])
-        loader_states = list(state["rng"].get("loader", []))
+        rng = state["rng"]
+        ranks = rng.get("ranks")
+        if ranks is not None and len(ranks) == self.world_size:
+            rng = json.loads(ranks[self.rank])
+        set_rng_state(default_generator(), rng["default"])
+        loader_states = list(rng.get("loader", []))
         if self._train_loader is not None:
             self._restore_loader_rng(loader_states)
         else:
@@ -425,10 +511,18 @@ class Trainer:
                 cb.load_state_dict(saved[key])
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Atomically write the full training state (see ``state_dict``) to a safetensors file."""
+        """Atomically write the full training state (see ``state_dict``) to a safetensors file.
+
+        Under DDP every rank calls it and rank 0 alone writes; no rank returns before the file is
+        complete (a barrier), so a run killed on every rank right after resumes from it."""
         from chainrule.train.checkpoint import save_checkpoint
 
-        return save_checkpoint(self.state_dict(), path)
+        state = self.state_dict()
+        if self.rank == 0:
+            save_checkpoint(state, path)
+        if self._dist is not None:
+            self._dist.barrier()
+        return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> Trainer:
         """Restore a checkpoint written by ``save_checkpoint``; ``fit(..., epochs=N)`` then continues to N."""

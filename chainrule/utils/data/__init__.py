@@ -2,6 +2,7 @@
 
 from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert
 from chainrule.utils.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.utils.data.distributed import DistributedSampler
 from chainrule.utils.data.sampler import (
     BatchSampler,
     Generator,
@@ -19,6 +20,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "Generator",
     "RandomSampler",
     "Sampler",
