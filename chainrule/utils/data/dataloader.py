@@ -14,14 +14,23 @@ length m, and recurses into tuples, lists and dicts.
 from __future__ import annotations
 
 import collections.abc
+import itertools
+import multiprocessing
+import multiprocessing.context
+import queue
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.utils.data.dataset import Subset, TensorDataset
-from chainrule.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from chainrule.utils.data import _worker
+from chainrule.utils.data._worker import get_worker_info
+from chainrule.utils.data.dataset import IterableDataset, Subset, TensorDataset
+from chainrule.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler, _rng
+
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
 
 def default_collate(batch: list) -> Any:
@@ -97,17 +106,76 @@ def _fast_source(dataset: Any) -> tuple[TensorDataset, np.ndarray | None] | None
     return None
 
 
-class DataLoader:
-    """Iterate over ``dataset`` in mini-batches.
+class _MapFetcher:
+    """Builds one batch of a map-style data set from its indices (or one example, without auto-batching)."""
 
-    Args (PyTorch's meanings):
+    def __init__(self, auto_collation: bool, collate_fn: Callable, custom_collate: bool) -> None:
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.custom_collate = custom_collate
+
+    def __call__(self, dataset: Any, indices: Any) -> Any:
+        if not self.auto_collation:
+            return self.collate_fn(dataset[indices])
+        fast = None if self.custom_collate else _fast_source(dataset)
+        if fast is not None:  # one fancy index instead of m __getitem__ calls; same result
+            ds, index_map = fast
+            idx = np.asarray(indices, dtype=np.int64)
+            if index_map is not None:
+                idx = index_map[idx]
+            return [Tensor._wrap(t.data[idx]) for t in ds.tensors]
+        return self.collate_fn([dataset[i] for i in indices])
+
+
+class _IterableFetcher:
+    """Takes the next batch (``batch_size`` examples) from an iterator over an IterableDataset."""
+
+    def __init__(self, auto_collation: bool, collate_fn: Callable, batch_size: int | None, drop_last: bool) -> None:
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+
+    def __call__(self, it: Iterator[Any], _indices: Any) -> Any:
+        if not self.auto_collation:
+            return self.collate_fn(next(it))
+        batch = list(itertools.islice(it, self.batch_size))
+        if not batch or (self.drop_last and len(batch) < (self.batch_size or 0)):
+            raise StopIteration
+        return self.collate_fn(batch)
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in mini-batches, in the main process or in worker processes.
+
+    Args (PyTorch's meanings and defaults):
+        dataset: a map-style data set (``__getitem__``/``__len__``) or an ``IterableDataset``.
         batch_size: examples per batch (None: yield single examples, unbatched).
         shuffle: a new random order every epoch (a ``RandomSampler`` using ``generator``).
-        sampler / batch_sampler: custom index order / custom batches (exclusive with shuffle etc.).
-        num_workers: only 0 is supported (loading happens in the main process).
-        collate_fn: merges a list of examples into a batch (default: ``default_collate``).
+        sampler: custom index order (exclusive with shuffle).
+        batch_sampler: custom batches (exclusive with batch_size, shuffle, sampler, drop_last).
+        num_workers: 0 loads in the main process; k > 0 starts k worker processes.
+        collate_fn: merges a list of examples into a batch (default: ``default_collate``;
+            ``default_convert`` when batch_size is None).
+        pin_memory: accepted; without an accelerator it does nothing and warns, as PyTorch does.
         drop_last: drop the last, incomplete batch.
-        generator: seeds the shuffling (a ``chainrule.Generator``); None uses the default generator.
+        timeout: seconds to wait for a batch from the workers (0: forever); RuntimeError after.
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after seeding.
+        multiprocessing_context: a start method name ("fork", "spawn", "forkserver") or a context;
+            None: Python's default for the platform (what PyTorch uses too).
+        generator: seeds the shuffling and the workers' base seed (a ``chainrule.Generator``).
+        prefetch_factor: batches loaded in advance per worker (default 2 when num_workers > 0).
+        persistent_workers: keep the workers (and their data set copies) alive between epochs.
+        pin_memory_device: accepted for compatibility (deprecated in PyTorch).
+        in_order: False lets batches arrive in the order the workers finish them.
+
+    Workers: batch ``j`` is built by worker ``j mod num_workers`` and the batches come back
+    in the sampler's order, so with the same generator seed the batches equal those of
+    ``num_workers=0``.  Each iterator draws a ``base_seed`` from ``generator`` (also with
+    ``num_workers=0``, so that both consume the generator alike); worker ``k`` seeds
+    ``random``, chainrule's default generator and ``np.random`` from ``base_seed + k``
+    (see ``get_worker_info``).  An exception in a worker is raised again in the main
+    process, of the same type, with the worker's traceback in its message.
 
     A ``TensorDataset`` (or a ``Subset`` of one) without a transform is batched with a
     single fancy index instead of m ``__getitem__`` calls; the result is the same.
@@ -121,18 +189,49 @@ class DataLoader:
         sampler: Any = None,
         batch_sampler: Any = None,
         num_workers: int = 0,
-        collate_fn: Callable[[list], Any] | None = None,
+        collate_fn: Callable[[Any], Any] | None = None,
         pin_memory: bool = False,
         drop_last: bool = False,
         timeout: float = 0,
-        worker_init_fn: Callable | None = None,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context: Any = None,
         generator: Any = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
     ) -> None:
-        if num_workers != 0:
+        if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
             raise ValueError(
-                f"DataLoader: num_workers={num_workers} is not supported; chainrule loads data in the "
-                "main process (use num_workers=0)"
+                f"DataLoader: num_workers option should be a non-negative int, got {num_workers!r}; "
+                "use num_workers=0 to disable multiprocessing."
             )
+        if timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "DataLoader: prefetch_factor option could only be specified in multiprocessing; "
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError(f"DataLoader: prefetch_factor option should be non-negative, got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            if shuffle not in (False, None):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified batch_sampler option, "
+                    f"but got batch_sampler={batch_sampler}"
+                )
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -151,9 +250,9 @@ class DataLoader:
         if batch_size is not None and bad_size:
             raise ValueError(f"DataLoader: batch_size should be a positive integer, got {batch_size!r}")
 
-        if sampler is None:
+        if sampler is None and not self._iterable:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None:
+        if batch_size is not None and batch_sampler is None and not self._iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
 
         self.dataset = dataset
@@ -161,30 +260,275 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
-        self.num_workers = 0
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
+        self.pin_memory = bool(pin_memory)
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.persistent_workers = bool(persistent_workers)
+        self.in_order = bool(in_order)
         self.generator = generator
+        self.multiprocessing_context = _mp_context(multiprocessing_context, num_workers)
         self._custom_collate = collate_fn is not None
+        self._auto_collation = batch_size is not None or batch_sampler is not None
         if collate_fn is None:
-            collate_fn = default_collate if self.batch_sampler is not None else default_convert
+            collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
+        self._workers: _MultiProcessIter | None = None  # persistent workers' iterator
+
+    def _fetcher(self) -> Callable[[Any, Any], Any]:
+        if self._iterable:
+            return _IterableFetcher(self._auto_collation, self.collate_fn, self.batch_size, self.drop_last)
+        return _MapFetcher(self._auto_collation, self.collate_fn, self._custom_collate)
+
+    def _index_iter(self) -> Iterator[Any]:
+        """What the main process hands out per batch: indices (map-style) or a count (iterable)."""
+        if self._iterable:
+            return itertools.count()
+        return iter(self.batch_sampler if self._auto_collation else self.sampler)
+
+    def _base_seed(self) -> int:
+        return int(_rng(self.generator).integers(0, 2**63 - 1))
 
     def __iter__(self) -> Iterator[Any]:
-        if self.batch_sampler is None:  # no auto-batching
-            for i in self.sampler:
-                yield self.collate_fn(self.dataset[i])
-            return
-        fast = None if self._custom_collate else _fast_source(self.dataset)
-        for indices in self.batch_sampler:
-            if fast is not None:
-                ds, index_map = fast
-                idx = np.asarray(indices, dtype=np.int64)
-                if index_map is not None:
-                    idx = index_map[idx]
-                yield [Tensor._wrap(t.data[idx]) for t in ds.tensors]
+        if self.pin_memory:
+            warnings.warn(
+                "DataLoader: 'pin_memory' argument is set as true but no accelerator is found, "
+                "then device pinned memory won't be used.",
+                stacklevel=2,
+            )
+        base_seed = self._base_seed()  # drawn with or without workers, so both shuffle alike
+        if self.num_workers == 0:
+            return self._single_process_iter()
+        if self.persistent_workers:
+            if self._workers is None or self._workers.closed:
+                self._workers = _MultiProcessIter(self, base_seed)
             else:
-                yield self.collate_fn([self.dataset[i] for i in indices])
+                self._workers.reset(self)
+            return self._workers
+        return _MultiProcessIter(self, base_seed)
+
+    def _single_process_iter(self) -> Iterator[Any]:
+        fetch = self._fetcher()
+        state = iter(self.dataset) if self._iterable else self.dataset
+        for indices in self._index_iter():
+            try:
+                batch = fetch(state, indices)
+            except StopIteration:
+                return
+            yield batch
 
     def __len__(self) -> int:
+        if self._iterable:
+            n = len(self.dataset)  # TypeError if the stream has no length, as in PyTorch
+            if self.batch_size is not None:
+                n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+            return n
         if self.batch_sampler is None:
             return len(self.sampler)
         return len(self.batch_sampler)
+
+    def __del__(self) -> None:
+        workers = getattr(self, "_workers", None)
+        if workers is not None:
+            workers.shutdown()
+
+
+def _mp_context(context: Any, num_workers: int) -> Any:
+    """The multiprocessing context for ``multiprocessing_context`` (a name, a context or None)."""
+    if context is None:
+        return None
+    if num_workers == 0:
+        raise ValueError(
+            "DataLoader: multiprocessing_context can only be used with multi-process loading "
+            f"(num_workers > 0), but got num_workers={num_workers}"
+        )
+    if isinstance(context, str):
+        methods = multiprocessing.get_all_start_methods()
+        if context not in methods:
+            raise ValueError(
+                f"DataLoader: multiprocessing_context option should specify a valid start method in "
+                f"{methods!r}, but got multiprocessing_context={context!r}"
+            )
+        return multiprocessing.get_context(context)
+    if not isinstance(context, multiprocessing.context.BaseContext):
+        raise TypeError(
+            "DataLoader: multiprocessing_context option should be a valid context object or a string "
+            f"specifying the start method, but got multiprocessing_context={context!r}"
+        )
+    return context
+
+
+class _MultiProcessIter:
+    """The main process's side of worker loading.
+
+    Task ``j`` (the j-th batch of the sampler) goes to the next worker still running, in
+    turn; at most ``prefetch_factor * num_workers`` tasks are outstanding.  Results arrive
+    in any order on one queue and are held in ``pending`` until their turn, so batches
+    leave in task order (``in_order=True``).
+    """
+
+    def __init__(self, loader: DataLoader, base_seed: int) -> None:
+        self.closed = False
+        self.num_workers = loader.num_workers
+        self.iterable = loader._iterable
+        self.timeout = loader.timeout
+        self.in_order = loader.in_order
+        self.persistent = loader.persistent_workers
+        self.outstanding_limit = max(loader.prefetch_factor or 0, 1) * self.num_workers
+        ctx = loader.multiprocessing_context or multiprocessing.get_context()
+        self.result_queue = ctx.Queue()
+        self.index_queues = []
+        self.workers = []
+        fetch = loader._fetcher()
+        try:
+            for k in range(self.num_workers):
+                iq = ctx.Queue()
+                iq.cancel_join_thread()  # tasks left in the queue at shutdown are dropped, not flushed
+                w = ctx.Process(
+                    target=_worker.worker_loop,
+                    args=(loader.dataset, self.iterable, fetch, iq, self.result_queue, base_seed,
+                          loader.worker_init_fn, k, self.num_workers),
+                    daemon=True,
+                )
+                w.start()
+                self.index_queues.append(iq)
+                self.workers.append(w)
+        except BaseException:
+            self.shutdown()
+            raise
+        self._start_epoch(loader)
+
+    def _start_epoch(self, loader: DataLoader) -> None:
+        self.indices = loader._index_iter()
+        self.active = [True] * self.num_workers  # False: its IterableDataset copy has ended
+        self.next_worker = 0
+        self.send_idx = 0  # next task id to send
+        self.rcvd_idx = 0  # next task id to return
+        self.task_worker: dict[int, int] = {}  # task id -> worker, for tasks not yet returned
+        self.pending: dict[int, Any] = {}  # results that arrived before their turn
+        self.sampler_done = False
+        for _ in range(self.outstanding_limit):
+            self._send_task()
+
+    def reset(self, loader: DataLoader) -> None:
+        """A new epoch on persistent workers.
+
+        Each worker answers ``ResumeIteration`` after the tasks it already had, so the
+        results of an epoch left early are read and dropped here, and an IterableDataset
+        worker restarts its iterator.
+        """
+        for iq in self.index_queues:
+            iq.put(_worker.ResumeIteration())
+        acks = 0
+        while acks < self.num_workers:
+            tid, _ = self._get()
+            if isinstance(tid, _worker.ResumeIteration):
+                acks += 1
+        self._start_epoch(loader)
+
+    def _send_task(self) -> None:
+        if self.sampler_done or len(self.task_worker) >= self.outstanding_limit:
+            return
+        for _ in range(self.num_workers):  # the next worker still running, in turn
+            k = self.next_worker
+            self.next_worker = (k + 1) % self.num_workers
+            if self.active[k]:
+                break
+        else:
+            return
+        try:
+            indices = next(self.indices)
+        except StopIteration:
+            self.sampler_done = True
+            return
+        self.index_queues[k].put((self.send_idx, indices))
+        self.task_worker[self.send_idx] = k
+        self.send_idx += 1
+
+    def _get(self) -> tuple[Any, Any]:
+        """The next (task id, data) from any worker; checks for timeouts and dead workers."""
+        waited = 0.0
+        while True:
+            step = _worker.STATUS_CHECK_INTERVAL if self.timeout <= 0 else min(self.timeout - waited, 1.0)
+            try:
+                return self.result_queue.get(timeout=max(step, 1e-3))
+            except queue.Empty:
+                waited += step
+                dead = [w.pid for w in self.workers if not w.is_alive()]
+                if dead:
+                    self.shutdown()
+                    raise RuntimeError(
+                        f"DataLoader worker (pid(s) {', '.join(map(str, dead))}) exited unexpectedly"
+                    ) from None
+                if self.timeout > 0 and waited >= self.timeout:
+                    self.shutdown()
+                    raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
+
+    def __iter__(self) -> _MultiProcessIter:
+        return self
+
+    def __next__(self) -> Any:
+        if self.closed:
+            raise StopIteration
+        while True:
+            # skip tasks of workers whose stream ended (their results will never come)
+            while self.rcvd_idx < self.send_idx and self.rcvd_idx not in self.pending:
+                k = self.task_worker.get(self.rcvd_idx)
+                if k is not None and self.active[k]:
+                    break
+                self.task_worker.pop(self.rcvd_idx, None)
+                self.rcvd_idx += 1
+            if self.rcvd_idx >= self.send_idx and not self.pending:
+                if not self.persistent:
+                    self.shutdown()
+                raise StopIteration
+            if self.rcvd_idx in self.pending:
+                return self._deliver(self.rcvd_idx, self.pending.pop(self.rcvd_idx))
+            if not self.in_order and self.pending:
+                tid = next(iter(self.pending))
+                return self._deliver(tid, self.pending.pop(tid))
+            tid, data = self._get()
+            if isinstance(tid, _worker.ResumeIteration):
+                continue
+            if isinstance(data, _worker.IterableEnd):
+                self.active[data.worker_id] = False
+                self.task_worker.pop(tid, None)
+                self._send_task()
+                continue
+            if tid == self.rcvd_idx or not self.in_order:
+                return self._deliver(tid, data)
+            self.pending[tid] = data
+
+    def _deliver(self, tid: int, data: Any) -> Any:
+        self.task_worker.pop(tid, None)
+        if tid == self.rcvd_idx:
+            self.rcvd_idx += 1
+        self._send_task()
+        if isinstance(data, _worker.ExceptionWrapper):
+            self.shutdown()
+            data.reraise()
+        return data
+
+    def shutdown(self) -> None:
+        """Stop the workers: ask nicely, wait a little, then terminate; never leave a process behind."""
+        if self.closed:
+            return
+        self.closed = True
+        for iq in self.index_queues:
+            try:
+                iq.put(None)
+            except (OSError, ValueError):
+                pass
+        for w in self.workers:
+            w.join(timeout=_worker.STATUS_CHECK_INTERVAL * 2)
+            if w.is_alive():
+                w.terminate()
+                w.join(timeout=1.0)
+        for q in [*self.index_queues, self.result_queue]:
+            q.cancel_join_thread()
+            q.close()
+
+    def __del__(self) -> None:
+        self.shutdown()

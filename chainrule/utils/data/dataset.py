@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,22 @@ class Dataset:
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of stream data sets: define ``__iter__()`` (PyTorch's ``IterableDataset``).
+
+    A DataLoader draws examples from ``iter(dataset)`` instead of indexing it.  With
+    ``num_workers > 0`` every worker iterates its own copy, so a data set meant for
+    several workers splits the stream itself, using ``get_worker_info()``::
+
+        info = get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(start, n, step))
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 def _as_tensor(x: Any) -> Tensor:
