@@ -14,17 +14,19 @@ length m, and recurses into tuples, lists and dicts.
 from __future__ import annotations
 
 import collections.abc
+import copy
 import itertools
 import multiprocessing
 import multiprocessing.context
 import queue
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype
 from chainrule.utils.data import _worker
 from chainrule.utils.data._worker import get_worker_info
 from chainrule.utils.data.dataset import IterableDataset, Subset, TensorDataset
@@ -33,14 +35,48 @@ from chainrule.utils.data.sampler import BatchSampler, RandomSampler, Sequential
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
 
-def default_collate(batch: list) -> Any:
-    """Merge a list of m examples into one batch.
+def _is_str_array(a: np.ndarray) -> bool:
+    return a.dtype.kind in "USO"
 
-    Tensor / ndarray of shape S      -> Tensor of shape (m, *S)
-    int / float / bool               -> Tensor of shape (m,) (int64 / float64 / bool, as PyTorch)
-    str                              -> list of m strings
-    dict                             -> dict of collated values (same keys)
-    tuple / list of k fields         -> list of k collated fields (namedtuples keep their type)
+
+def _rebuild(elem: Any, values: Any) -> Any:
+    """A container like ``elem`` holding ``values`` (a dict or a list), as PyTorch rebuilds it.
+
+    Mutable containers are copied and filled (a subclass keeps its extra state);
+    immutable ones are built from the values; a type that allows neither gives a
+    plain dict / list.
+    """
+    try:
+        if isinstance(elem, collections.abc.MutableMapping):
+            clone = copy.copy(elem)
+            clone.update(values)
+            return clone
+        if isinstance(elem, collections.abc.Mapping):
+            return type(elem)(values)
+        if isinstance(elem, collections.abc.MutableSequence):
+            clone = copy.copy(elem)
+            for i, v in enumerate(values):
+                clone[i] = v
+            return clone
+        return type(elem)(values)
+    except TypeError:
+        return values
+
+
+def default_collate(batch: Sequence[Any]) -> Any:
+    """Merge a sequence of m examples into one batch, as ``torch.utils.data.default_collate``.
+
+    Tensor / ndarray of shape S  -> Tensor of shape (m, *S) (same dtype)
+    NumPy scalar                 -> Tensor of shape (m,) (same dtype)
+    float                        -> Tensor of shape (m,), float64 (PyTorch's rule, not the default dtype)
+    int / bool                   -> Tensor of shape (m,) with the dtype ``torch.tensor(batch)`` infers:
+                                    bool if all are bools, int64 if all are ints, the default float dtype
+                                    if a float follows the first int
+    str / bytes                  -> the m values unchanged (a list at the top, a tuple inside a structure)
+    dict (Mapping)               -> the same mapping type, each key's values collated
+    namedtuple                   -> the same namedtuple, each field collated
+    tuple                        -> list of collated fields
+    list (other Sequence)        -> the same sequence type, each position collated
     """
     if len(batch) == 0:
         raise ValueError("default_collate: got an empty batch")
@@ -53,28 +89,37 @@ def default_collate(batch: list) -> Any:
             )
         return Tensor._wrap(np.stack([b.data for b in batch]))
     if isinstance(elem, np.ndarray):
-        if elem.dtype.kind in "USO":
-            raise TypeError(f"default_collate: arrays of dtype {elem.dtype} can't be batched into a tensor")
+        if _is_str_array(elem):
+            raise TypeError(
+                f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
+                f"found an array of dtype {elem.dtype}"
+            )
         return Tensor._wrap(np.stack(batch))
-    if isinstance(elem, np.generic):
+    if isinstance(elem, np.generic) and not isinstance(elem, (np.str_, np.bytes_)):
         return Tensor._wrap(np.asarray(batch))
-    if isinstance(elem, bool):
-        return Tensor._wrap(np.asarray(batch, dtype=np.bool_))
-    if isinstance(elem, int):
-        return Tensor._wrap(np.asarray(batch, dtype=np.int64))
     if isinstance(elem, float):
         return Tensor._wrap(np.asarray(batch, dtype=np.float64))
+    if isinstance(elem, int):  # bool too: dtype inferred from all values, as torch.tensor(batch)
+        arr = np.asarray(batch)
+        if arr.dtype.kind == "b":
+            return Tensor._wrap(arr)
+        if arr.dtype.kind in "iu":
+            return Tensor._wrap(arr.astype(np.int64, copy=False))
+        if arr.dtype.kind == "f":
+            return Tensor._wrap(arr.astype(get_default_dtype()))
+        raise TypeError(f"default_collate: a batch starting with an int holds non-numbers ({arr.dtype})")
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch
     if isinstance(elem, collections.abc.Mapping):
-        return {key: default_collate([d[key] for d in batch]) for key in elem}
+        return _rebuild(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         lengths = {len(e) for e in batch}
         if len(lengths) != 1:
             raise RuntimeError("default_collate: each element in list of batch should be of equal size")
-        return [default_collate(list(s)) for s in zip(*batch)]
+        fields = [default_collate(s) for s in zip(*batch)]
+        return fields if isinstance(elem, tuple) else _rebuild(elem, fields)
     raise TypeError(
         f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {type(elem).__name__}"
@@ -82,15 +127,24 @@ def default_collate(batch: list) -> Any:
 
 
 def default_convert(data: Any) -> Any:
-    """Turn arrays in one (unbatched) example into Tensors, leaving the structure alone."""
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "USO":
-        return Tensor._wrap(data)
+    """Turn the NumPy arrays and scalars of one (unbatched) example into Tensors, as PyTorch's.
+
+    Used when ``batch_size=None``.  Containers are rebuilt like ``default_collate``'s
+    (a mapping keeps its type, a namedtuple its fields, a tuple becomes a list -- PyTorch's
+    rule); string arrays, numbers and strings are returned unchanged.
+    """
+    if isinstance(data, np.ndarray):
+        return data if _is_str_array(data) else Tensor._wrap(data)
+    if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
+        return Tensor._wrap(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        return {k: default_convert(v) for k, v in data.items()}
+        return _rebuild(data, {k: default_convert(data[k]) for k in data})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
-        return tuple(default_convert(d) for d in data)
-    if isinstance(data, list):
         return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        return _rebuild(data, [default_convert(d) for d in data])
     return data
 
 
@@ -224,9 +278,13 @@ class DataLoader:
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:
             if shuffle not in (False, None):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}"
+                )
             if sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}"
+                )
             if batch_sampler is not None:
                 raise ValueError(
                     f"DataLoader with IterableDataset: expected unspecified batch_sampler option, "
@@ -329,11 +387,6 @@ class DataLoader:
             return len(self.sampler)
         return len(self.batch_sampler)
 
-    def __del__(self) -> None:
-        workers = getattr(self, "_workers", None)
-        if workers is not None:
-            workers.shutdown()
-
 
 def _mp_context(context: Any, num_workers: int) -> Any:
     """The multiprocessing context for ``multiprocessing_context`` (a name, a context or None)."""
@@ -388,8 +441,17 @@ class _MultiProcessIter:
                 iq.cancel_join_thread()  # tasks left in the queue at shutdown are dropped, not flushed
                 w = ctx.Process(
                     target=_worker.worker_loop,
-                    args=(loader.dataset, self.iterable, fetch, iq, self.result_queue, base_seed,
-                          loader.worker_init_fn, k, self.num_workers),
+                    args=(
+                        loader.dataset,
+                        self.iterable,
+                        fetch,
+                        iq,
+                        self.result_queue,
+                        base_seed,
+                        loader.worker_init_fn,
+                        k,
+                        self.num_workers,
+                    ),
                     daemon=True,
                 )
                 w.start()
