@@ -142,6 +142,46 @@ def test_worker_seeding_and_info_as_pytorch():
     assert get_worker_info() is None  # in the main process
 
 
+class BigExamples(Dataset):
+    """Examples big enough (8 KiB arrays) for batches to travel through the workers' shared memory."""
+
+    def __len__(self):
+        return 21
+
+    def __getitem__(self, i):
+        x = np.arange(2048, dtype=np.float32) + i
+        return {"x": x, "pair": (cr.tensor(x[:1024].astype(np.float64)), np.int16(i)), "small": np.full(3, i)}
+
+
+@pytest.mark.parametrize("slot_bytes", [16 << 20, 40_000, 100])
+def test_big_batches_through_shared_memory_or_the_pipe(monkeypatch, slot_bytes):
+    """Same batches whether the arrays fit the shared-memory slots, fit partly, or not at all."""
+    from chainrule.utils.data import _worker
+
+    monkeypatch.setattr(_worker.Arena, "default_slot_bytes", slot_bytes)
+    ref = list(DataLoader(BigExamples(), batch_size=4, shuffle=True, generator=Generator().manual_seed(2)))
+    for ctx in ["fork", None]:
+        got = list(
+            DataLoader(
+                BigExamples(),
+                batch_size=4,
+                shuffle=True,
+                num_workers=2,
+                prefetch_factor=3,
+                generator=Generator().manual_seed(2),
+                multiprocessing_context=ctx,
+            )
+        )
+        assert len(got) == len(ref) == 6
+        for g, r in zip(got, ref):
+            assert isinstance(g["pair"], list) and isinstance(g["pair"][0], cr.Tensor)
+            np.testing.assert_array_equal(g["x"].numpy(), r["x"].numpy())
+            assert g["x"].dtype == np.float32 and g["pair"][0].dtype == np.float64
+            np.testing.assert_array_equal(g["pair"][0].numpy(), r["pair"][0].numpy())
+            assert g["pair"][1].dtype == np.int16 and g["pair"][1].tolist() == r["pair"][1].tolist()
+            assert g["small"].tolist() == r["small"].tolist()
+
+
 def test_base_seed_drawn_also_without_workers():
     """Shuffled orders agree for any num_workers because the base seed is drawn in both cases."""
     ds = _tensor_ds(12)

@@ -1,10 +1,11 @@
 """What runs inside a DataLoader worker process (PyTorch's ``torch.utils.data._utils.worker``).
 
-A worker is a child process that owns a copy of the data set.  The main process
-sends it tasks ``(task_id, indices)`` on its own index queue; the worker builds
-the batch (``collate_fn([dataset[i] for i in indices])``) and puts
-``(task_id, batch)`` on the result queue shared by all workers.  ``None`` on the
-index queue tells it to stop.
+A worker is a child process that owns a copy of the data set.  It talks to the
+main process over one duplex pipe: tasks ``(task_id, indices)`` come in, the worker
+builds the batch (``collate_fn([dataset[i] for i in indices])``) and sends
+``(task_id, batch)`` back; ``None`` (or the pipe closing) tells it to stop.  A pipe
+per worker, rather than shared queues, means no lock and no feeder thread between a
+batch and the main process.
 
 Seeding, as PyTorch 2.x does it: the loader draws one ``base_seed`` per
 iterator from its ``generator``; worker ``k`` then seeds Python's ``random``
@@ -16,8 +17,8 @@ that no two workers, and no two epochs, repeat each other's random numbers.
 
 from __future__ import annotations
 
+import mmap
 import os
-import queue
 import random
 import sys
 import traceback
@@ -96,6 +97,88 @@ class IterableEnd:
 
 
 @dataclass(frozen=True)
+class ShmArray:
+    """Stands in the message for an array that travelled through the worker's shared memory."""
+
+    offset: int
+    shape: tuple
+    dtype: str
+    tensor: bool  # rebuild a chainrule Tensor (else a NumPy array)
+
+
+class Arena:
+    """Shared memory between the main process and one worker: ``slots`` slots of ``slot_bytes``.
+
+    Anonymous shared memory made before the worker starts, so only a forked worker
+    inherits it (other start methods send batches through the pipe).  A batch's big arrays
+    (>= ``min_bytes``) are copied into one free slot by the worker and out of it by the main
+    process, which then hands the slot back with the worker's next task; the pipe carries
+    only their shapes.  Pickling the arrays instead costs three copies and a pipe buffer
+    that fills every 64 KiB.  A batch that does not fit, or finds no free slot, goes
+    through the pipe as before, so the arena never makes anyone wait.
+    """
+
+    min_bytes = 1 << 14
+    default_slot_bytes = 16 << 20
+
+    def __init__(self, slots: int, slot_bytes: int | None = None) -> None:
+        self.slots = slots
+        self.slot_bytes = self.default_slot_bytes if slot_bytes is None else slot_bytes
+        self.buf = mmap.mmap(-1, slots * self.slot_bytes)  # untouched pages cost no memory
+
+    def pack(self, data: Any, slot: int) -> tuple[Any, bool]:
+        """``data`` with its big arrays moved into ``slot``; and whether any was."""
+        from chainrule.autograd.tensor import Tensor
+
+        pos = slot * self.slot_bytes
+        end = pos + self.slot_bytes
+        used = False
+
+        def walk(x: Any) -> Any:
+            nonlocal pos, used
+            is_tensor = type(x) is Tensor and not x.requires_grad
+            a = x.data if is_tensor else x
+            if type(a) is np.ndarray:
+                start = -(-pos // 64) * 64  # 64-byte aligned
+                if a.nbytes >= self.min_bytes and a.dtype.kind in "biufc" and start + a.nbytes <= end:
+                    np.ndarray(a.shape, a.dtype, buffer=self.buf, offset=start)[...] = a
+                    pos, used = start + a.nbytes, True
+                    return ShmArray(start, a.shape, a.dtype.str, is_tensor)
+                return x
+            if type(x) is list:
+                return [walk(v) for v in x]
+            if type(x) is tuple:
+                return tuple(walk(v) for v in x)
+            if isinstance(x, tuple) and hasattr(x, "_fields"):
+                return type(x)(*(walk(v) for v in x))
+            if type(x) is dict:
+                return {k: walk(v) for k, v in x.items()}
+            return x
+
+        return walk(data), used
+
+    def unpack(self, data: Any) -> Any:
+        """The message's arrays copied out of shared memory (the slot may be reused at once after)."""
+        from chainrule.autograd.tensor import Tensor
+
+        def walk(x: Any) -> Any:
+            if type(x) is ShmArray:
+                a = np.ndarray(x.shape, np.dtype(x.dtype), buffer=self.buf, offset=x.offset).copy()
+                return Tensor._wrap(a) if x.tensor else a
+            if type(x) is list:
+                return [walk(v) for v in x]
+            if type(x) is tuple:
+                return tuple(walk(v) for v in x)
+            if isinstance(x, tuple) and hasattr(x, "_fields"):
+                return type(x)(*(walk(v) for v in x))
+            if type(x) is dict:
+                return {k: walk(v) for k, v in x.items()}
+            return x
+
+        return walk(data)
+
+
+@dataclass(frozen=True)
 class ResumeIteration:
     """Sent to persistent workers of an IterableDataset at a new epoch: restart the iterator."""
 
@@ -115,8 +198,8 @@ def worker_loop(
     dataset: Any,
     iterable: bool,
     fetch: Callable[[Any, Any], Any],
-    index_queue: Any,
-    result_queue: Any,
+    conn: Any,
+    arena: Arena | None,
     base_seed: int,
     init_fn: Callable[[int], None] | None,
     worker_id: int,
@@ -125,7 +208,8 @@ def worker_loop(
     """The body of worker process ``worker_id``: serve tasks until ``None`` arrives or the parent dies.
 
     ``fetch(state, indices)`` builds one batch; ``state`` is the dataset (map-style)
-    or an iterator over this worker's copy (iterable).
+    or an iterator over this worker's copy (iterable).  Messages in: ``(task_id, indices,
+    freed_slots)``, ``ResumeIteration()`` or ``None``; out: ``(task_id, data, slot or None)``.
     """
     global _worker_info
     parent = os.getppid()
@@ -140,25 +224,27 @@ def worker_loop(
         init_error = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
         state = None
     ended = False  # this worker's copy of an IterableDataset is exhausted
+    free = list(range(arena.slots)) if arena is not None else []  # shared-memory slots we may write
     try:
         while True:
-            try:
-                task = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
-            except queue.Empty:
+            if not conn.poll(STATUS_CHECK_INTERVAL):
                 if os.getppid() != parent:  # the main process is gone: nobody will read our results
                     return
                 continue
+            task = conn.recv()
             if task is None:
                 return
             if isinstance(task, ResumeIteration):
-                result_queue.put((task, None))
+                conn.send((task, None, None))  # the main process has read all our earlier results
+                free = list(range(arena.slots)) if arena is not None else []
                 ended = False
                 if init_error is None and iterable:
                     state = iter(dataset)
                 continue
             if ended:  # the main process stops sending once it sees IterableEnd; ignore stragglers
                 continue
-            task_id, indices = task
+            task_id, indices, freed = task
+            free.extend(freed)
             data: Any
             if init_error is not None:
                 data, init_error = init_error, None
@@ -169,9 +255,15 @@ def worker_loop(
                     data, ended = IterableEnd(worker_id), True
                 except Exception:
                     data = ExceptionWrapper(sys.exc_info(), f"in DataLoader worker process {worker_id}")
-            result_queue.put((task_id, data))
+            slot = None
+            if free and not isinstance(data, (ExceptionWrapper, IterableEnd)):
+                assert arena is not None
+                data, used = arena.pack(data, free[0])
+                if used:
+                    slot = free.pop(0)
+            conn.send((task_id, data, slot))
             del data
-    except KeyboardInterrupt:  # the main process handles Ctrl-C; workers just stop
-        return
+    except (KeyboardInterrupt, EOFError, BrokenPipeError, ConnectionResetError):
+        return  # Ctrl-C is the main process's to handle; a closed pipe means it has gone
     finally:
-        result_queue.cancel_join_thread()  # never block exit on results nobody reads
+        conn.close()

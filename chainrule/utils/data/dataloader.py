@@ -16,9 +16,10 @@ from __future__ import annotations
 import collections.abc
 import copy
 import itertools
+import collections
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.context
-import queue
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -418,7 +419,7 @@ class _MultiProcessIter:
 
     Task ``j`` (the j-th batch of the sampler) goes to the next worker still running, in
     turn; at most ``prefetch_factor * num_workers`` tasks are outstanding.  Results arrive
-    in any order on one queue and are held in ``pending`` until their turn, so batches
+    in any order on the workers' pipes and are held in ``pending`` until their turn, so batches
     leave in task order (``in_order=True``).
     """
 
@@ -431,22 +432,27 @@ class _MultiProcessIter:
         self.persistent = loader.persistent_workers
         self.outstanding_limit = max(loader.prefetch_factor or 0, 1) * self.num_workers
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
-        self.result_queue = ctx.Queue()
-        self.index_queues = []
-        self.workers = []
+        self.conns: list[Any] = []  # main process's end of each worker's pipe
+        self.workers: list[Any] = []
+        self.inbox: collections.deque = collections.deque()  # received, not yet looked at
         fetch = loader._fetcher()
+        # shared memory for the batches' arrays needs the workers to inherit it: fork only
+        use_arena = ctx.get_start_method() == "fork"
+        self.arenas: list[_worker.Arena | None] = []
+        self.freed: list[list[int]] = [[] for _ in range(self.num_workers)]  # slots to hand back
         try:
             for k in range(self.num_workers):
-                iq = ctx.Queue()
-                iq.cancel_join_thread()  # tasks left in the queue at shutdown are dropped, not flushed
+                mine, theirs = ctx.Pipe(duplex=True)
+                arena = _worker.Arena(max(loader.prefetch_factor or 0, 1) + 2) if use_arena else None
+                self.arenas.append(arena)
                 w = ctx.Process(
                     target=_worker.worker_loop,
                     args=(
                         loader.dataset,
                         self.iterable,
                         fetch,
-                        iq,
-                        self.result_queue,
+                        theirs,
+                        arena,
                         base_seed,
                         loader.worker_init_fn,
                         k,
@@ -454,9 +460,10 @@ class _MultiProcessIter:
                     ),
                     daemon=True,
                 )
-                w.start()
-                self.index_queues.append(iq)
+                self.conns.append(mine)
                 self.workers.append(w)
+                w.start()
+                theirs.close()  # the worker holds its end; ours must close so a dead worker reads as EOF
         except BaseException:
             self.shutdown()
             raise
@@ -481,8 +488,9 @@ class _MultiProcessIter:
         results of an epoch left early are read and dropped here, and an IterableDataset
         worker restarts its iterator.
         """
-        for iq in self.index_queues:
-            iq.put(_worker.ResumeIteration())
+        for conn in self.conns:
+            conn.send(_worker.ResumeIteration())
+        self.freed = [[] for _ in range(self.num_workers)]  # each worker frees all its slots on resume
         acks = 0
         while acks < self.num_workers:
             tid, _ = self._get()
@@ -505,28 +513,38 @@ class _MultiProcessIter:
         except StopIteration:
             self.sampler_done = True
             return
-        self.index_queues[k].put((self.send_idx, indices))
+        self.conns[k].send((self.send_idx, indices, self.freed[k]))
+        self.freed[k] = []
         self.task_worker[self.send_idx] = k
         self.send_idx += 1
 
     def _get(self) -> tuple[Any, Any]:
         """The next (task id, data) from any worker; checks for timeouts and dead workers."""
         waited = 0.0
-        while True:
+        while not self.inbox:
             step = _worker.STATUS_CHECK_INTERVAL if self.timeout <= 0 else min(self.timeout - waited, 1.0)
-            try:
-                return self.result_queue.get(timeout=max(step, 1e-3))
-            except queue.Empty:
-                waited += step
-                dead = [w.pid for w in self.workers if not w.is_alive()]
-                if dead:
-                    self.shutdown()
-                    raise RuntimeError(
-                        f"DataLoader worker (pid(s) {', '.join(map(str, dead))}) exited unexpectedly"
-                    ) from None
-                if self.timeout > 0 and waited >= self.timeout:
-                    self.shutdown()
-                    raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
+            ready = multiprocessing.connection.wait(self.conns, timeout=max(step, 1e-3))
+            for conn in ready:
+                try:
+                    tid, data, slot = conn.recv()
+                except (EOFError, OSError):  # the worker's end closed: it died
+                    continue
+                if slot is not None:  # copy the arrays out now, so the slot can go back at once
+                    k = self.conns.index(conn)
+                    data = self.arenas[k].unpack(data)  # type: ignore[union-attr]
+                    self.freed[k].append(slot)
+                self.inbox.append((tid, data))
+            if self.inbox:
+                break
+            waited += step
+            dead = [w.pid for w in self.workers if not w.is_alive()]
+            if dead:
+                self.shutdown()
+                raise RuntimeError(f"DataLoader worker (pid(s) {', '.join(map(str, dead))}) exited unexpectedly")
+            if self.timeout > 0 and waited >= self.timeout:
+                self.shutdown()
+                raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds")
+        return self.inbox.popleft()
 
     def __iter__(self) -> _MultiProcessIter:
         return self
@@ -578,19 +596,18 @@ class _MultiProcessIter:
         if self.closed:
             return
         self.closed = True
-        for iq in self.index_queues:
+        for conn in self.conns:
             try:
-                iq.put(None)
-            except (OSError, ValueError):
+                conn.send(None)
+            except OSError:  # the worker has gone already
                 pass
         for w in self.workers:
             w.join(timeout=_worker.STATUS_CHECK_INTERVAL * 2)
             if w.is_alive():
                 w.terminate()
                 w.join(timeout=1.0)
-        for q in [*self.index_queues, self.result_queue]:
-            q.cancel_join_thread()
-            q.close()
+        for conn in self.conns:
+            conn.close()
 
     def __del__(self) -> None:
         self.shutdown()
