@@ -583,3 +583,103 @@ def test_batch_size_none_uses_default_convert():
     got = list(DataLoader(TupleDS(), batch_size=None))
     for g, r in zip(got, ref):
         _same(g, r, torch)
+
+
+# ----------------------------------------------------------------------------- SummaryWriter
+
+
+def _accumulator(path):
+    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    ea = ea_mod.EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
+    ea.Reload()
+    return ea
+
+
+def test_summary_writer_scalars_read_back_with_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from chainrule.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(log_dir=tmp_path / "run1")
+    losses = [2.5, 1.25, 0.625]
+    for step, loss in enumerate(losses):
+        w.add_scalar("loss/train", cr.tensor(loss), step)  # a 0-d Tensor, as in `loss` of a training loop
+    w.add_scalar("lr", 0.1, global_step=7, walltime=1234.5)
+    w.add_scalar("acc", np.float32(0.75), 3)
+    w.add_scalars("curves", {"a": 1.0, "b": cr.tensor([2.0])}, 5)
+    w.close()
+    ea = _accumulator(tmp_path / "run1")
+    got = ea.Scalars("loss/train")
+    assert [e.step for e in got] == [0, 1, 2]
+    assert [e.value for e in got] == losses  # exact in float32
+    (lr,) = ea.Scalars("lr")
+    assert (lr.step, lr.wall_time) == (7, 1234.5) and lr.value == pytest.approx(0.1, rel=1e-7)
+    assert ea.Scalars("acc")[0].value == 0.75
+    for sub, value in [("curves_a", 1.0), ("curves_b", 2.0)]:  # PyTorch's layout: one run per curve
+        (e,) = _accumulator(tmp_path / "run1" / sub).Scalars("curves")
+        assert (e.step, e.value) == (5, value)
+    with pytest.raises(ValueError, match="add_scalar"):
+        SummaryWriter(log_dir=tmp_path / "run2").add_scalar("bad", np.zeros(3))
+
+
+def test_summary_writer_histogram_and_text_as_pytorch(tmp_path):
+    pytest.importorskip("tensorboard")
+    torch = pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    from chainrule.utils.tensorboard import SummaryWriter
+
+    x = np.random.default_rng(0).standard_normal(1000)
+    for name, writer, values in [("cr", SummaryWriter, cr.tensor(x)), ("pt", TorchWriter, torch.tensor(x))]:
+        w = writer(log_dir=str(tmp_path / name))
+        w.add_histogram("w", values, 3)
+        w.add_histogram("w_auto", values, 4, bins="auto")
+        w.add_histogram("w_max", values, 5, bins=100, max_bins=30)
+        w.add_text("note", "**hello** world", 2)
+        w.close()
+    got, ref = _accumulator(tmp_path / "cr"), _accumulator(tmp_path / "pt")
+    for tag in ["w", "w_auto", "w_max"]:
+        (g,), (r,) = got.Histograms(tag), ref.Histograms(tag)
+        assert g.step == r.step
+        gh, rh = g.histogram_value, r.histogram_value
+        assert (gh.min, gh.max, gh.num) == (rh.min, rh.max, rh.num) == (x.min(), x.max(), 1000)
+        assert gh.sum == pytest.approx(rh.sum, rel=1e-12) and gh.sum_squares == pytest.approx(rh.sum_squares)
+        np.testing.assert_allclose(gh.bucket_limit, rh.bucket_limit, rtol=1e-9)
+        assert list(gh.bucket) == list(rh.bucket) and sum(gh.bucket) == 1000
+    (g,), (r,) = got.Tensors("note/text_summary"), ref.Tensors("note/text_summary")
+    assert g.step == r.step == 2 and g.tensor_proto.string_val == r.tensor_proto.string_val == [b"**hello** world"]
+    assert (
+        got.summary_metadata["note/text_summary"].plugin_data.plugin_name
+        == ref.summary_metadata["note/text_summary"].plugin_data.plugin_name
+        == "text"
+    )
+
+
+def test_summary_writer_default_log_dir_and_purge_step(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    import socket
+
+    from chainrule.utils.tensorboard import SummaryWriter
+
+    monkeypatch.chdir(tmp_path)
+    w = SummaryWriter(comment="_lr0.1")
+    w.close()
+    (run,) = os.listdir(tmp_path / "runs")  # runs/<Mon DD_HH-MM-SS>_<host><comment>, as PyTorch
+    assert run.endswith(f"_{socket.gethostname()}_lr0.1") and w.get_logdir() == os.path.join("runs", run)
+    assert any(f.startswith("events.out.tfevents.") for f in os.listdir(tmp_path / "runs" / run))
+    with SummaryWriter(log_dir="resumed", purge_step=5) as w2:
+        w2.add_scalar("x", 1.0, 5)
+    assert [e.step for e in _accumulator(tmp_path / "resumed").Scalars("x")] == [5]
+
+
+def test_summary_writer_without_tensorboard_names_the_extra():
+    code = """
+        import sys
+        sys.modules["tensorboard"] = None  # as if it were not installed
+        try:
+            from chainrule.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            print(repr(str(e)))
+    """
+    r = _run_script(code)
+    msg = r.stdout.strip()
+    assert "chainrule[tensorboard]" in msg and "\\n" not in msg, (msg, r.stderr)

@@ -13,16 +13,16 @@ length m, and recurses into tuples, lists and dicts.
 
 from __future__ import annotations
 
+import collections
 import collections.abc
 import copy
 import itertools
-import collections
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.context
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,19 +47,18 @@ def _rebuild(elem: Any, values: Any) -> Any:
     immutable ones are built from the values; a type that allows neither gives a
     plain dict / list.
     """
+    kind: Any = type(elem)
     try:
         if isinstance(elem, collections.abc.MutableMapping):
-            clone = copy.copy(elem)
-            clone.update(values)
-            return clone
-        if isinstance(elem, collections.abc.Mapping):
-            return type(elem)(values)
+            mapping = copy.copy(elem)
+            mapping.update(values)
+            return mapping
         if isinstance(elem, collections.abc.MutableSequence):
-            clone = copy.copy(elem)
+            seq = copy.copy(elem)
             for i, v in enumerate(values):
-                clone[i] = v
-            return clone
-        return type(elem)(values)
+                seq[i] = v
+            return seq
+        return kind(values)
     except TypeError:
         return values
 
@@ -524,7 +523,8 @@ class _MultiProcessIter:
         while not self.inbox:
             step = _worker.STATUS_CHECK_INTERVAL if self.timeout <= 0 else min(self.timeout - waited, 1.0)
             ready = multiprocessing.connection.wait(self.conns, timeout=max(step, 1e-3))
-            for conn in ready:
+            for ready_conn in ready:
+                conn = cast(Any, ready_conn)  # one of our Connections (PipeConnection on Windows)
                 try:
                     tid, data, slot = conn.recv()
                 except (EOFError, OSError):  # the worker's end closed: it died
