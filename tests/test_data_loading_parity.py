@@ -37,10 +37,19 @@ from chainrule.utils.data import (
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _tensor_ds(n=37):
+def _tensor_ds(n=37, transform=None):
     X = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
     y = np.arange(n, dtype=np.int64)
-    return TensorDataset(X, y)
+    return TensorDataset(X, y, transform=transform)
+
+
+def _negate(x):
+    return -x
+
+
+def _worker_ds(n=37):
+    """A TensorDataset with a transform: user code per example, so workers build its batches."""
+    return _tensor_ds(n, transform=_negate)
 
 
 class DictDataset(Dataset):
@@ -90,7 +99,7 @@ def _walk(batches):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-@pytest.mark.parametrize("make", [_tensor_ds, DictDataset])
+@pytest.mark.parametrize("make", [_tensor_ds, _worker_ds, DictDataset])
 def test_workers_give_the_batches_of_num_workers_0(shuffle, make):
     ds = make()
     ref = _walk(DataLoader(ds, batch_size=4, shuffle=shuffle, generator=Generator().manual_seed(5)))
@@ -100,7 +109,7 @@ def test_workers_give_the_batches_of_num_workers_0(shuffle, make):
 
 
 def test_workers_with_drop_last_prefetch_and_unbatched():
-    ds = _tensor_ds(10)
+    ds = _worker_ds(10)
     dl = DataLoader(ds, batch_size=3, drop_last=True, num_workers=3, prefetch_factor=1)
     assert [b[1].tolist() for b in dl] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     # batch_size=None: single examples through default_convert
@@ -268,7 +277,7 @@ def test_worker_init_fn_error_is_reraised():
         raise RuntimeError(f"init failed in {worker_id}")
 
     with pytest.raises(RuntimeError, match=r"(?s)in DataLoader worker process.*init failed in"):
-        list(DataLoader(_tensor_ds(6), batch_size=2, num_workers=2, worker_init_fn=init))
+        list(DataLoader(_worker_ds(6), batch_size=2, num_workers=2, worker_init_fn=init))
 
 
 class Slow(Dataset):
@@ -301,7 +310,7 @@ def test_clean_shutdown_no_processes_left():
         import gc, multiprocessing as mp
         import numpy as np
         from chainrule.utils.data import DataLoader, TensorDataset
-        ds = TensorDataset(np.zeros((40, 2)), np.arange(40))
+        ds = TensorDataset(np.zeros((40, 2)), np.arange(40), transform=abs)
         list(DataLoader(ds, batch_size=4, num_workers=2))
         assert mp.active_children() == [], mp.active_children()
         it = iter(DataLoader(ds, batch_size=4, num_workers=2)); next(it); del it; gc.collect()
@@ -321,7 +330,8 @@ def test_workers_exit_when_the_main_process_dies():
         import os, time
         import numpy as np
         from chainrule.utils.data import DataLoader, TensorDataset
-        dl = DataLoader(TensorDataset(np.zeros((40, 2))), batch_size=4, num_workers=2, persistent_workers=True)
+        ds = TensorDataset(np.zeros((40, 2)), transform=abs)
+        dl = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
         next(iter(dl))
         print(" ".join(str(w.pid) for w in dl._workers.workers), flush=True)
         os._exit(0)  # no clean-up at all: the workers must notice on their own
@@ -352,7 +362,7 @@ def _alive(pid):
 
 
 def test_persistent_workers_keep_processes_and_survive_an_epoch_left_early():
-    ds = _tensor_ds(20)
+    ds = _worker_ds(20)
     dl = DataLoader(ds, batch_size=3, num_workers=2, persistent_workers=True, shuffle=True)
     first = iter(dl)
     pids = [w.pid for w in first.workers]
@@ -369,9 +379,28 @@ def test_persistent_workers_keep_processes_and_survive_an_epoch_left_early():
 def test_multiprocessing_context_spawn():
     # spawn pickles the data set and imports chainrule in the child: the loader must not rely on fork
     got = [
-        b[1].tolist() for b in DataLoader(_tensor_ds(6), batch_size=4, num_workers=1, multiprocessing_context="spawn")
+        b[1].tolist() for b in DataLoader(_worker_ds(6), batch_size=4, num_workers=1, multiprocessing_context="spawn")
     ]
     assert got == [[0, 1, 2, 3], [4, 5]]
+
+
+def test_plain_tensor_dataset_is_gathered_in_the_main_process():
+    """No user code per example: batches come from one fancy index, without starting workers."""
+    import multiprocessing as mp
+
+    ds = _tensor_ds(30)
+    calls = []
+    dl = DataLoader(ds, batch_size=4, shuffle=True, num_workers=2, worker_init_fn=calls.append)
+    ref = DataLoader(ds, batch_size=4, shuffle=True)
+    cr.manual_seed(0)
+    got = [[t.tolist() for t in b] for b in dl]
+    assert mp.active_children() == []
+    cr.manual_seed(0)
+    assert got == [[t.tolist() for t in b] for b in ref]
+    assert calls == []
+    # a custom collate_fn is user code: then the workers do build the batches
+    ids = list(DataLoader(ds, batch_size=4, num_workers=2, collate_fn=lambda b: get_worker_info().id))
+    assert ids == [0, 1] * 3 + [0, 1]
 
 
 def test_argument_errors_as_pytorch():
