@@ -22,6 +22,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.utils.data import (
+    ChainDataset,
     DataLoader,
     Dataset,
     Generator,
@@ -243,6 +244,28 @@ def test_iterable_dataset_without_sharding_repeats_per_worker_and_len():
     assert len(DataLoader(Range(5), batch_size=2, drop_last=True)) == 2
     with pytest.raises(ValueError, match="shuffle"):
         DataLoader(Range(5), shuffle=True)
+
+
+def test_chain_dataset_as_pytorch():
+    torch = pytest.importorskip("torch")
+
+    class TStream(torch.utils.data.IterableDataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter(range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    ref = torch.utils.data.ChainDataset([TStream(3), TStream(2)])
+    both = Range(3) + Range(2)  # IterableDataset + IterableDataset is a ChainDataset
+    assert isinstance(both, ChainDataset) and type(TStream(3) + TStream(2)).__name__ == "ChainDataset"
+    assert list(both) == list(ref) and len(both) == len(ref) == 5
+    assert [b.tolist() for b in DataLoader(both, batch_size=2)] == [[0, 1], [2, 0], [1]]
+    with pytest.raises(TypeError, match="ChainDataset"):
+        list(ChainDataset([Range(2), _tensor_ds(2)]))
 
 
 class Faulty(Dataset):
