@@ -312,6 +312,22 @@ class Slow(Dataset):
         return i
 
 
+class SlowFirst(Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        time.sleep(1.5 if i == 0 else 0)
+        return i
+
+
+def test_in_order_false_yields_batches_as_they_finish():
+    got = [b.tolist() for b in DataLoader(SlowFirst(), batch_size=1, num_workers=2, in_order=False)]
+    assert sorted(got) == [[i] for i in range(6)]
+    assert got[0] != [0]  # worker 1's batches are ready while worker 0 sleeps on example 0
+    assert [b.tolist() for b in DataLoader(SlowFirst(), batch_size=1, num_workers=2)] == [[i] for i in range(6)]
+
+
 def test_timeout_raises():
     dl = DataLoader(Slow(), batch_size=1, num_workers=1, timeout=0.5)
     t0 = time.perf_counter()
