@@ -1,7 +1,15 @@
 """Data loading (PyTorch's ``torch.utils.data``): data sets, samplers, the DataLoader, a seedable Generator."""
 
-from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert
-from chainrule.utils.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert, get_worker_info
+from chainrule.utils.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from chainrule.utils.data.distributed import DistributedSampler
 from chainrule.utils.data.sampler import (
     BatchSampler,
@@ -17,11 +25,13 @@ from chainrule.utils.data.sampler import (
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
     "DistributedSampler",
     "Generator",
+    "IterableDataset",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
@@ -31,6 +41,7 @@ __all__ = [
     "WeightedRandomSampler",
     "default_collate",
     "default_convert",
+    "get_worker_info",
     "random_split",
     "rng_state",
     "set_rng_state",
