@@ -13,6 +13,7 @@ from typing import Any as _Any
 import numpy as _np
 
 from chainrule import accelerator, amp, backends, cuda, func
+from chainrule import ops as _ops
 from chainrule._torch_api import (
     BoolTensor,
     ByteTensor,
@@ -32,9 +33,8 @@ from chainrule._torch_api import (
     set_num_interop_threads,
     set_num_threads,
 )
-from chainrule.amp import autocast, is_autocast_enabled
-from chainrule import ops as _ops
 from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
+from chainrule.amp import autocast, is_autocast_enabled
 from chainrule.autograd import (
     Tensor,
     detect_anomaly,
@@ -47,8 +47,8 @@ from chainrule.autograd import (
     trace,
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
-from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.backend.device import device
+from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)

@@ -121,7 +121,7 @@ class _LegacyTensorType(type):
 
     _dtype: np.dtype
 
-    def __call__(cls, *args: Any, device: Any = None) -> Tensor:  # type: ignore[override]
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:
         check_device(device, f"{cls.__name__}()")
         return Tensor._wrap(legacy_array(args, cls._dtype, f"{cls.__name__}()"))
 

@@ -20,7 +20,6 @@ unchanged.  They behave as on PyTorch without a GPU, with one difference, said h
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -31,6 +30,7 @@ from chainrule.backend.device import DEVICE_TYPES
 __all__ = ["GradScaler", "autocast", "is_autocast_available"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _ENABLED: dict[str, bool] = {}  # device type -> whether an autocast region is open (for is_autocast_enabled)
 
 
@@ -224,7 +224,7 @@ class GradScaler:
                 self._growth_tracker += 1
                 if self._growth_tracker == self._growth_interval:
                     grown = self._scale * self._growth_factor
-                    if math.isfinite(grown):  # (PyTorch keeps the scale when growing would overflow)
+                    if grown <= _FLOAT32_MAX:  # (PyTorch keeps its float32 scale when growing would overflow it)
                         self._scale = grown
                     self._growth_tracker = 0
         self._per_optimizer = {}

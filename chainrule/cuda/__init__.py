@@ -22,11 +22,11 @@ What PyTorch's CPU build (checked against torch 2.13) does, and chainrule with i
 ``chainrule.cuda.amp`` holds the deprecated ``autocast`` and ``GradScaler`` spellings.
 """
 
-from __future__ import annotations
+# (names imported here are private: the package's public names are torch.cuda's)
+from typing import Any as _Any
+from typing import NoReturn as _NoReturn
 
-from typing import Any, NoReturn
-
-from chainrule.backend.device import DeviceUnavailableError
+from chainrule.backend.device import DeviceUnavailableError as _DeviceUnavailableError
 
 
 def is_available() -> bool:
@@ -78,34 +78,34 @@ def empty_cache() -> None:
     """Release cached GPU memory: a no-op (there is none)."""
 
 
-def memory_allocated(device: Any = None) -> int:
+def memory_allocated(device: _Any = None) -> int:
     """Bytes of GPU memory held by tensors: 0."""
     return 0
 
 
-def max_memory_allocated(device: Any = None) -> int:
+def max_memory_allocated(device: _Any = None) -> int:
     """Peak bytes of GPU memory held by tensors: 0."""
     return 0
 
 
-def memory_reserved(device: Any = None) -> int:
+def memory_reserved(device: _Any = None) -> int:
     """Bytes of GPU memory reserved by the caching allocator: 0."""
     return 0
 
 
-def max_memory_reserved(device: Any = None) -> int:
+def max_memory_reserved(device: _Any = None) -> int:
     """Peak bytes of GPU memory reserved by the caching allocator: 0."""
     return 0
 
 
-def _no_cuda(what: str) -> NoReturn:
-    raise DeviceUnavailableError(
+def _no_cuda(what: str) -> _NoReturn:
+    raise _DeviceUnavailableError(
         f"torch.cuda.{what}(): Torch not compiled with CUDA enabled: chainrule computes with NumPy on the CPU "
         "and has no CUDA device (check torch.cuda.is_available() first)"
     )
 
 
-def synchronize(device: Any = None) -> None:
+def synchronize(device: _Any = None) -> None:
     """Wait for the GPU: raises, as PyTorch's CPU build (there is no GPU to wait for)."""
     _no_cuda("synchronize")
 
@@ -115,22 +115,22 @@ def current_device() -> int:
     _no_cuda("current_device")
 
 
-def set_device(device: Any) -> None:
+def set_device(device: _Any) -> None:
     """Choose the current GPU: raises, as PyTorch's CPU build."""
     _no_cuda("set_device")
 
 
-def get_device_name(device: Any = None) -> str:
+def get_device_name(device: _Any = None) -> str:
     """A GPU's name: raises, as PyTorch's CPU build."""
     _no_cuda("get_device_name")
 
 
-def get_device_properties(device: Any = None) -> Any:
+def get_device_properties(device: _Any = None) -> _Any:
     """A GPU's properties: raises, as PyTorch's CPU build."""
     _no_cuda("get_device_properties")
 
 
-def get_device_capability(device: Any = None) -> tuple[int, int]:
+def get_device_capability(device: _Any = None) -> tuple[int, int]:
     """A GPU's compute capability: raises, as PyTorch's CPU build."""
     _no_cuda("get_device_capability")
 
@@ -145,27 +145,27 @@ def initial_seed() -> int:
     _no_cuda("initial_seed")
 
 
-def get_rng_state(device: Any = "cuda") -> Any:
+def get_rng_state(device: _Any = "cuda") -> _Any:
     """A GPU generator's state: raises, as PyTorch's CPU build."""
     _no_cuda("get_rng_state")
 
 
-def set_rng_state(new_state: Any, device: Any = "cuda") -> None:
+def set_rng_state(new_state: _Any, device: _Any = "cuda") -> None:
     """Set a GPU generator's state: raises, as PyTorch's CPU build."""
     _no_cuda("set_rng_state")
 
 
-def mem_get_info(device: Any = None) -> tuple[int, int]:
+def mem_get_info(device: _Any = None) -> tuple[int, int]:
     """Free and total GPU memory: raises, as PyTorch's CPU build."""
     _no_cuda("mem_get_info")
 
 
-def reset_peak_memory_stats(device: Any = None) -> None:
+def reset_peak_memory_stats(device: _Any = None) -> None:
     """Reset the peak-memory counters: raises (PyTorch's CPU build raises too)."""
     _no_cuda("reset_peak_memory_stats")
 
 
-def current_stream(device: Any = None) -> Any:
+def current_stream(device: _Any = None) -> _Any:
     """The current CUDA stream: raises, as PyTorch's CPU build."""
     _no_cuda("current_stream")
 
