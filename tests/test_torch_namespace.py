@@ -625,3 +625,16 @@ def test_linalg_norms_forward_mode_matches_pytorch(fn: str, kwargs: dict) -> Non
                                           (torch.tensor(x),), (torch.tensor(v),))
     np.testing.assert_allclose(out.numpy(), ref_out.numpy(), rtol=1e-12)
     np.testing.assert_allclose(tangent.numpy(), ref_tangent.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_autocast_state_is_per_thread() -> None:
+    """As PyTorch's (and chainrule's grad mode): a region opened in one thread is not seen in another."""
+    import threading
+
+    seen = []
+    with cr.autocast("cpu"):
+        t = threading.Thread(target=lambda: seen.append(cr.is_autocast_enabled("cpu")))
+        t.start()
+        t.join()
+        assert cr.is_autocast_enabled("cpu")
+    assert seen == [False]
