@@ -87,6 +87,13 @@ from chainrule.nn.modules.pooling import (
 # --- recurrent layers and attention (nn-recurrent) ---
 from chainrule.nn.modules.attention import AdditiveAttention, MultiheadAttention
 from chainrule.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from chainrule.nn.modules.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 # isort: split
 
@@ -173,6 +180,11 @@ __all__ = [
     "Step",
     "Swish",
     "Tanh",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "Unflatten",
     "Unfold",
     "utils",

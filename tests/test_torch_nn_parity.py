@@ -1,0 +1,214 @@
+"""PyTorch parity of the nn modules and nn.utils that everyday programs use (issue 12, item 4).
+
+PyTorch is the oracle: its state_dict is loaded into the chainrule module (same parameter
+names), both run in float64 on the same inputs, and outputs and every parameter's gradient
+must agree.  Dropout is off (eval mode) where the comparison needs it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.filterwarnings("ignore:Support for mismatched"), pytest.mark.filterwarnings("ignore:enable_nested_tensor")]
+
+import chainrule as cr
+from chainrule import nn
+
+torch = pytest.importorskip("torch")
+
+RTOL, ATOL = 1e-9, 1e-10
+
+
+def load_from_torch(cm, tm):
+    """Copy torch module ``tm``'s state_dict into chainrule module ``cm`` (names must match exactly)."""
+    cm.double()
+    sd = {k: cr.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}
+    cm.load_state_dict(sd, strict=True)
+    return cm
+
+
+def c(a, grad=False):
+    return cr.tensor(np.array(a, dtype=np.float64), requires_grad=grad)
+
+
+def t(a, grad=False):
+    return torch.tensor(np.array(a, dtype=np.float64), requires_grad=grad)
+
+
+def close(a, b, rtol=RTOL, atol=ATOL):
+    a = a.detach().numpy() if isinstance(a, cr.Tensor) else np.asarray(a)
+    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def compare_grads(cm, tm, rtol=1e-8, atol=1e-10):
+    tg = {n: p.grad for n, p in tm.named_parameters()}
+    cg = {n: p.grad for n, p in cm.named_parameters()}
+    assert set(tg) == set(cg)
+    for n in tg:
+        if tg[n] is None:
+            assert cg[n] is None or np.all(cg[n].numpy() == 0), n
+            continue
+        assert cg[n] is not None, n
+        np.testing.assert_allclose(cg[n].numpy(), tg[n].numpy(), rtol=rtol, atol=atol, err_msg=n)
+
+
+# ------------------------------------------------------------------------------ Transformer
+def _pair(cls_c, cls_t, *args, **kw):
+    torch.manual_seed(0)
+    tm = cls_t(*args, **kw).double().eval()
+    cm = cls_c(*args, **kw)
+    load_from_torch(cm, tm)
+    cm.eval()
+    return cm, tm
+
+
+def _run_both(cm, tm, c_inputs, t_inputs, kw_c=None, kw_t=None):
+    yc = cm(*c_inputs, **(kw_c or {}))
+    yt = tm(*t_inputs, **(kw_t or {}))
+    close(yc, yt)
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+    for ci, ti in zip(c_inputs, t_inputs):
+        if isinstance(ci, cr.Tensor) and ci.requires_grad:
+            close(ci.grad, ti.grad, 1e-8, 1e-10)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_encoder_layer_matches_torch(batch_first, norm_first, activation):
+    cm, tm = _pair(nn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer, 8, 2, dim_feedforward=16,
+                   activation=activation, batch_first=batch_first, norm_first=norm_first)
+    assert set(dict(cm.named_parameters())) == set(dict(tm.named_parameters()))
+    rng = np.random.default_rng(0)
+    S, N = 5, 3
+    x = rng.standard_normal((N, S, 8) if batch_first else (S, N, 8))
+    mask = np.triu(np.full((S, S), -np.inf), 1)
+    kpm = np.zeros((N, S), dtype=bool)
+    kpm[1, 3:] = True
+    _run_both(cm, tm, [c(x, True)], [t(x, True)],
+              dict(src_mask=c(mask), src_key_padding_mask=cr.tensor(kpm)),
+              dict(src_mask=t(mask), src_key_padding_mask=torch.tensor(kpm)))
+
+
+def test_encoder_layer_callable_activation_no_bias_bool_mask_unbatched():
+    cm, tm = _pair(nn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer, 6, 3, 12, 0.0, bias=False,
+                   layer_norm_eps=1e-3)
+    cm.activation = cr.tanh
+    tm.activation = torch.tanh
+    x = np.random.default_rng(2).standard_normal((4, 6))
+    mask = np.array([[False, True, True, True], [False, False, True, True], [False] * 4, [False] * 4])
+    _run_both(cm, tm, [c(x, True)], [t(x, True)], dict(src_mask=cr.tensor(mask)),
+              dict(src_mask=torch.tensor(mask)))
+
+
+def test_encoder_is_causal_equals_causal_mask():
+    cm, tm = _pair(nn.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer, 8, 2, 16, batch_first=True)
+    x = np.random.default_rng(3).standard_normal((2, 5, 8))
+    m = torch.nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)
+    ref = tm(t(x), src_mask=m, is_causal=True)
+    close(cm(c(x), is_causal=True), ref)
+    close(cm(c(x), src_mask=nn.Transformer.generate_square_subsequent_mask(5, dtype=cr.float64), is_causal=True),
+          ref)
+
+
+def test_generate_square_subsequent_mask():
+    got = nn.Transformer.generate_square_subsequent_mask(4)
+    want = torch.nn.Transformer.generate_square_subsequent_mask(4)
+    assert got.dtype == cr.float32
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder_layer_matches_torch(batch_first, norm_first):
+    cm, tm = _pair(nn.TransformerDecoderLayer, torch.nn.TransformerDecoderLayer, 8, 2, 16, activation="gelu",
+                   batch_first=batch_first, norm_first=norm_first)
+    rng = np.random.default_rng(4)
+    T, S, N = 4, 6, 2
+    shp = (lambda L: (N, L, 8)) if batch_first else (lambda L: (L, N, 8))
+    x, mem = rng.standard_normal(shp(T)), rng.standard_normal(shp(S))
+    tmask = np.triu(np.full((T, T), -np.inf), 1)
+    mkpm = np.zeros((N, S))
+    mkpm[0, 4:] = -np.inf  # a float key padding mask
+    tkpm = np.zeros((N, T), dtype=bool)
+    tkpm[1, 3] = True
+    _run_both(cm, tm, [c(x, True), c(mem, True)], [t(x, True), t(mem, True)],
+              dict(tgt_mask=c(tmask), tgt_key_padding_mask=cr.tensor(tkpm), memory_key_padding_mask=c(mkpm)),
+              dict(tgt_mask=t(tmask), tgt_key_padding_mask=torch.tensor(tkpm), memory_key_padding_mask=t(mkpm)))
+
+
+def test_encoder_and_decoder_stacks_with_norm():
+    torch.manual_seed(0)
+    tl = torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    tm = torch.nn.TransformerEncoder(tl, 2, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False).double().eval()
+    cm = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2, norm=nn.LayerNorm(8),
+                               enable_nested_tensor=False)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    load_from_torch(cm, tm).eval()
+    # the copies are independent: changing one layer leaves the other alone
+    assert cm.layers[0].linear1.weight is not cm.layers[1].linear1.weight
+    x = np.random.default_rng(5).standard_normal((3, 5, 8))
+    kpm = np.zeros((3, 5), dtype=bool)
+    kpm[2, 2:] = True
+    _run_both(cm, tm, [c(x, True)], [t(x, True)], dict(src_key_padding_mask=cr.tensor(kpm)),
+              dict(src_key_padding_mask=torch.tensor(kpm)))
+
+    torch.manual_seed(1)
+    td = torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(8, 2, 16), 3).double().eval()
+    cd = load_from_torch(nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 3), td).eval()
+    y, mem = np.random.default_rng(6).standard_normal((2, 4, 3, 8))
+    _run_both(cd, td, [c(y, True), c(mem, True)], [t(y, True), t(mem, True)],
+              dict(tgt_is_causal=True, tgt_mask=nn.Transformer.generate_square_subsequent_mask(4, dtype=cr.float64)),
+              dict(tgt_is_causal=True, tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(
+                  4, dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_transformer_matches_torch(batch_first):
+    kw = dict(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=12,
+              batch_first=batch_first)
+    cm, tm = _pair(nn.Transformer, torch.nn.Transformer, **kw)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    rng = np.random.default_rng(7)
+    N, S, T = 2, 5, 4
+    src = rng.standard_normal((N, S, 8) if batch_first else (S, N, 8))
+    tgt = rng.standard_normal((N, T, 8) if batch_first else (T, N, 8))
+    skpm = np.array([[False] * 5, [False, False, False, True, True]])
+    _run_both(cm, tm, [c(src, True), c(tgt, True)], [t(src, True), t(tgt, True)],
+              dict(tgt_mask=nn.Transformer.generate_square_subsequent_mask(T, dtype=cr.float64),
+                   src_key_padding_mask=cr.tensor(skpm), memory_key_padding_mask=cr.tensor(skpm)),
+              dict(tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64),
+                   src_key_padding_mask=torch.tensor(skpm), memory_key_padding_mask=torch.tensor(skpm)))
+
+
+def test_transformer_init_and_errors():
+    m = nn.Transformer(8, 2, 1, 1, 16)
+    # Xavier-uniform on every matrix: |w| <= sqrt(6 / (fan_in + fan_out))
+    w = m.encoder.layers[0].linear1.weight.detach().numpy()
+    assert np.abs(w).max() <= np.sqrt(6 / (8 + 16)) and np.abs(w).max() > 0.5 * np.sqrt(6 / (8 + 16))
+    with pytest.raises(RuntimeError, match="relu/gelu"):
+        nn.TransformerEncoderLayer(8, 2, activation="swish")
+    with pytest.raises(ValueError, match="divisible"):
+        nn.TransformerEncoderLayer(8, 3)
+    layer = nn.TransformerEncoderLayer(8, 2, 16)
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: expected src.*\(5, 3, 7\)"):
+        layer(cr.randn(5, 3, 7))
+    with pytest.raises(RuntimeError, match="batch number"):
+        m(cr.randn(5, 2, 8), cr.randn(4, 3, 8))
+
+
+def test_transformer_dropout_active_in_training():
+    m = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5)
+    x = cr.randn(4, 2, 8)
+    m.train()
+    with cr.no_grad():
+        a, b = m(x).numpy(), m(x).numpy()
+        assert not np.allclose(a, b)
+        m.eval()
+        np.testing.assert_array_equal(m(x).numpy(), m(x).numpy())
