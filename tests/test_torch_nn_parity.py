@@ -212,3 +212,165 @@ def test_transformer_dropout_active_in_training():
         assert not np.allclose(a, b)
         m.eval()
         np.testing.assert_array_equal(m(x).numpy(), m(x).numpy())
+
+
+# ------------------------------------------------------------------------------ nn.utils.rnn
+from chainrule.nn.utils import rnn as crnn  # noqa: E402
+
+trnn = torch.nn.utils.rnn
+
+
+def _seqs(lengths, feat=(3,), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n,) + feat) for n in lengths]
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_pad_sequence_matches_torch_with_grad(batch_first, padding_side):
+    arrs = _seqs([2, 5, 1, 5], (2, 3))
+    cs, ts = [c(a, True) for a in arrs], [t(a, True) for a in arrs]
+    yc = crnn.pad_sequence(cs, batch_first=batch_first, padding_value=-7.5, padding_side=padding_side)
+    yt = trnn.pad_sequence(ts, batch_first=batch_first, padding_value=-7.5, padding_side=padding_side)
+    close(yc, yt, 0, 0)
+    w = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    for a, b in zip(cs, ts):
+        close(a.grad, b.grad, 0, 0)
+
+
+def test_pad_sequence_integer_tokens_and_errors():
+    seqs = [cr.tensor([1, 2, 3]), cr.tensor([4])]
+    got = crnn.pad_sequence(seqs, batch_first=True)
+    want = trnn.pad_sequence([torch.tensor([1, 2, 3]), torch.tensor([4])], batch_first=True)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert got.dtype == cr.int64
+    with pytest.raises(RuntimeError, match="pad_sequence: every sequence needs the same trailing shape"):
+        crnn.pad_sequence([cr.zeros(2, 3), cr.zeros(2, 4)])
+    with pytest.raises(ValueError, match="padding_side"):
+        crnn.pad_sequence(seqs, padding_side="middle")
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_pack_padded_round_trip_matches_torch(batch_first, enforce_sorted, as_tensor):
+    lengths = [5, 3, 2, 1] if enforce_sorted else [2, 5, 1, 3]
+    arrs = _seqs(lengths)
+    padded = trnn.pad_sequence([t(a) for a in arrs], batch_first=batch_first).numpy()
+    xc, xt = c(padded, True), t(padded, True)
+    lc = cr.tensor(lengths) if as_tensor else lengths
+    lt = torch.tensor(lengths) if as_tensor else lengths
+    pc = crnn.pack_padded_sequence(xc, lc, batch_first=batch_first, enforce_sorted=enforce_sorted)
+    pt = trnn.pack_padded_sequence(xt, lt, batch_first=batch_first, enforce_sorted=enforce_sorted)
+    assert isinstance(pc, tuple) and len(pc) == 4
+    close(pc.data, pt.data, 0, 0)
+    np.testing.assert_array_equal(pc.batch_sizes.numpy(), pt.batch_sizes.numpy())
+    for a, b in ((pc.sorted_indices, pt.sorted_indices), (pc.unsorted_indices, pt.unsorted_indices)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    yc, lenc = crnn.pad_packed_sequence(pc, batch_first=batch_first, padding_value=2.5, total_length=7)
+    yt, lent = trnn.pad_packed_sequence(pt, batch_first=batch_first, padding_value=2.5, total_length=7)
+    close(yc, yt, 0, 0)
+    np.testing.assert_array_equal(lenc.numpy(), lent.numpy())
+    assert lenc.dtype == cr.int64
+    w = np.random.default_rng(2).standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 0, 0)
+
+
+def test_pack_sequence_unpack_and_errors():
+    arrs = _seqs([1, 4, 2], (2,))
+    pc = crnn.pack_sequence([c(a) for a in arrs], enforce_sorted=False)
+    pt = trnn.pack_sequence([t(a) for a in arrs], enforce_sorted=False)
+    close(pc.data, pt.data, 0, 0)
+    for got, a in zip(crnn.unpack_sequence(pc), arrs):
+        close(got, a, 0, 0)
+    padded, lens = crnn.pad_packed_sequence(pc)
+    for got, a in zip(crnn.unpad_sequence(padded, lens), arrs):
+        close(got, a, 0, 0)
+    with pytest.raises(RuntimeError, match="sorted in decreasing order"):
+        crnn.pack_sequence([c(a) for a in arrs])
+    with pytest.raises(RuntimeError, match="greater than 0"):
+        crnn.pack_padded_sequence(cr.zeros(3, 2, 1), [3, 0])
+    with pytest.raises(ValueError, match="expected 2 lengths"):
+        crnn.pack_padded_sequence(cr.zeros(3, 2, 1), [3, 2, 1])
+    with pytest.raises(ValueError, match="total_length"):
+        crnn.pad_packed_sequence(pc, total_length=2)
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+def test_rnn_on_packed_sequence_matches_torch(mode, bidirectional, enforce_sorted):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional).double()
+    cm = load_from_torch(getattr(nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional), tm)
+    lengths = [5, 3, 3, 1] if enforce_sorted else [3, 5, 1, 3]
+    arrs = _seqs(lengths, seed=3)
+    cs, ts = [c(a, True) for a in arrs], [t(a, True) for a in arrs]
+    pc = crnn.pack_sequence(cs, enforce_sorted=enforce_sorted)
+    pt = trnn.pack_sequence(ts, enforce_sorted=enforce_sorted)
+    D = 2 if bidirectional else 1
+    h0 = np.random.default_rng(4).standard_normal((2 * D, 4, 4))
+    if mode == "LSTM":
+        hc, ht = (c(h0, True), c(h0 * 0.5, True)), (t(h0, True), t(h0 * 0.5, True))
+    else:
+        hc, ht = c(h0, True), t(h0, True)
+    oc, hnc = cm(pc, hc)
+    ot, hnt = tm(pt, ht)
+    assert isinstance(oc, crnn.PackedSequence)
+    close(oc.data, ot.data)
+    np.testing.assert_array_equal(oc.batch_sizes.numpy(), ot.batch_sizes.numpy())
+    hnc = hnc if mode == "LSTM" else (hnc,)
+    hnt = hnt if mode == "LSTM" else (hnt,)
+    for a, b in zip(hnc, hnt):
+        close(a, b)
+    # padded output: zero past each sequence's end, as torch
+    yc, _ = crnn.pad_packed_sequence(oc, batch_first=True)
+    yt, _ = trnn.pad_packed_sequence(ot, batch_first=True)
+    close(yc, yt)
+    rng = np.random.default_rng(5)
+    w1 = rng.standard_normal(tuple(yt.shape))
+    w2 = [rng.standard_normal(tuple(h.shape)) for h in hnt]
+    loss_c = (yc * c(w1)).sum() + sum((h * c(w)).sum() for h, w in zip(hnc, w2))
+    loss_t = (yt * t(w1)).sum() + sum((h * t(w)).sum() for h, w in zip(hnt, w2))
+    loss_c.backward()
+    loss_t.backward()
+    compare_grads(cm, tm)
+    for a, b in zip(cs, ts):
+        close(a.grad, b.grad, 1e-8, 1e-10)
+    for a, b in zip(hc if mode == "LSTM" else (hc,), ht if mode == "LSTM" else (ht,)):
+        close(a.grad, b.grad, 1e-8, 1e-10)
+
+
+def test_rnn_packed_without_h0_batch_first_module_and_errors():
+    torch.manual_seed(1)
+    tm = torch.nn.GRU(3, 2, batch_first=True).double()
+    cm = load_from_torch(nn.GRU(3, 2, batch_first=True), tm)
+    arrs = _seqs([4, 2, 3], seed=6)
+    padded = trnn.pad_sequence([t(a) for a in arrs], batch_first=True).numpy()
+    pc = crnn.pack_padded_sequence(c(padded), [4, 2, 3], batch_first=True, enforce_sorted=False)
+    pt = trnn.pack_padded_sequence(t(padded), [4, 2, 3], batch_first=True, enforce_sorted=False)
+    oc, hc = cm(pc)
+    ot, ht = tm(pt)
+    close(oc.data, ot.data)
+    close(hc, ht)
+    with pytest.raises(ValueError, match=r"GRU: expected PackedSequence data of shape \(\*, 3\)"):
+        cm(crnn.pack_sequence([cr.zeros(2, 5, dtype=cr.float64)]))
+    with pytest.raises(ValueError, match="h_0"):
+        cm(pc, cr.zeros(1, 2, 2, dtype=cr.float64))
+
+
+def test_rnn_attributes_programs_touch():
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    tm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    m.flatten_parameters()
+    assert m._flat_weights_names == tm._flat_weights_names
+    assert [[tuple(w.shape) for w in ws] for ws in m.all_weights] == \
+        [[tuple(w.shape) for w in ws] for ws in tm.all_weights]
+    assert tuple(m.weight_ih_l0.shape) == tuple(tm.weight_ih_l0.shape)
+    assert tuple(m.weight_hh_l1_reverse.shape) == tuple(tm.weight_hh_l1_reverse.shape)

@@ -1,4 +1,4 @@
-"""nn utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``) and parameter vectors."""
+"""nn utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors, ``rnn``."""
 
 # --- gradient clipping (optim) ---
 from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
@@ -9,6 +9,9 @@ from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
 )
 from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
 
+# --- variable-length sequences (torch.nn.utils.rnn) ---
+from chainrule.nn.utils import rnn  # noqa: E402,F401
+
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
 __all__ = [
@@ -16,5 +19,6 @@ __all__ = [
     "clip_grad_value_",
     "l2_penalty",
     "parameters_to_vector",
+    "rnn",
     "vector_to_parameters",
 ]
