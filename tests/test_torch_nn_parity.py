@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.filterwarnings("ignore:Support for mismatched"), pytest.mark.filterwarnings("ignore:enable_nested_tensor")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Support for mismatched"),  # torch: bool padding mask with a float mask
+    pytest.mark.filterwarnings("ignore:enable_nested_tensor"),
+]
 
 import chainrule as cr
 from chainrule import nn

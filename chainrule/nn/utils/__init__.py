@@ -9,6 +9,8 @@ from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
 )
 from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
 
+# isort: split
+
 # --- variable-length sequences (torch.nn.utils.rnn) ---
 from chainrule.nn.utils import rnn  # noqa: E402,F401
 
