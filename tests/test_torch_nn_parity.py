@@ -377,3 +377,65 @@ def test_rnn_attributes_programs_touch():
         [[tuple(w.shape) for w in ws] for ws in tm.all_weights]
     assert tuple(m.weight_ih_l0.shape) == tuple(tm.weight_ih_l0.shape)
     assert tuple(m.weight_hh_l1_reverse.shape) == tuple(tm.weight_hh_l1_reverse.shape)
+
+
+# ------------------------------------------------------------------------------ nn.utils
+def _params_with_grads(scale=1.0):
+    rng = np.random.default_rng(8)
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    vals = [rng.standard_normal(s) for s in shapes]
+    grads = [rng.standard_normal(s) * scale for s in shapes]
+    cp, tp = [c(v, True) for v in vals], [t(v, True) for v in vals]
+    for p, g in zip(cp, grads):
+        p.grad = c(g)
+    for p, g in zip(tp, grads):
+        p.grad = t(g)
+    return cp, tp
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.5, 1e3])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    cp, tp = _params_with_grads()
+    nc = nn.utils.clip_grad_norm_(cp, max_norm, norm_type=norm_type, error_if_nonfinite=True, foreach=None)
+    nt = torch.nn.utils.clip_grad_norm_(tp, max_norm, norm_type=norm_type, error_if_nonfinite=True, foreach=None)
+    close(nc, nt)
+    for a, b in zip(cp, tp):
+        close(a.grad, b.grad)
+    close(nn.utils.get_total_norm([p.grad for p in cp], norm_type),
+          torch.nn.utils.get_total_norm([p.grad for p in tp], norm_type))
+
+
+def test_clip_grads_with_norm_and_value_match_torch():
+    cp, tp = _params_with_grads(3.0)
+    nn.utils.clip_grads_with_norm_(cp, 2.0, nn.utils.get_total_norm([p.grad for p in cp]))
+    torch.nn.utils.clip_grads_with_norm_(tp, 2.0, torch.nn.utils.get_total_norm([p.grad for p in tp]))
+    for a, b in zip(cp, tp):
+        close(a.grad, b.grad)
+    nn.utils.clip_grad_value_(cp, 0.3, foreach=None)
+    torch.nn.utils.clip_grad_value_(tp, 0.3, foreach=None)
+    for a, b in zip(cp, tp):
+        close(a.grad, b.grad, 0, 0)
+    cp[0].grad.data[0, 0] = np.inf
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: The total norm of order 2.0.*non-finite"):
+        nn.utils.clip_grad_norm_(cp, 1.0, error_if_nonfinite=True)
+
+
+def test_parameters_vector_round_trip_matches_torch():
+    torch.manual_seed(0)
+    tm = torch.nn.Linear(3, 2).double()
+    cm = load_from_torch(nn.Linear(3, 2), tm)
+    vc = nn.utils.parameters_to_vector(cm.parameters())
+    vt = torch.nn.utils.parameters_to_vector(tm.parameters())
+    close(vc, vt, 0, 0)
+    w = np.arange(8.0)
+    (vc * c(w)).sum().backward()
+    (vt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+    new = np.linspace(-1, 1, 8)
+    nn.utils.vector_to_parameters(c(new), cm.parameters())
+    torch.nn.utils.vector_to_parameters(t(new), tm.parameters())
+    close(cm.weight, tm.weight, 0, 0)
+    close(cm.bias, tm.bias, 0, 0)
+    with pytest.raises(ValueError, match="vector_to_parameters: vec must be 1-D with 8 elements"):
+        nn.utils.vector_to_parameters(c(np.zeros(7)), cm.parameters())

@@ -4,6 +4,8 @@
 from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
     clip_grad_norm_,
     clip_grad_value_,
+    clip_grads_with_norm_,
+    get_total_norm,
     parameters_to_vector,
     vector_to_parameters,
 )
@@ -19,6 +21,8 @@ from chainrule.nn.utils import rnn  # noqa: E402,F401
 __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
     "l2_penalty",
     "parameters_to_vector",
     "rnn",
