@@ -439,3 +439,191 @@ def test_parameters_vector_round_trip_matches_torch():
     close(cm.bias, tm.bias, 0, 0)
     with pytest.raises(ValueError, match="vector_to_parameters: vec must be 1-D with 8 elements"):
         nn.utils.vector_to_parameters(c(np.zeros(7)), cm.parameters())
+
+
+# ------------------------------------------------------------------------------ functional names
+from chainrule.autograd.gradcheck import gradcheck, gradgradcheck  # noqa: E402
+from chainrule.nn import functional as F  # noqa: E402
+
+TF = torch.nn.functional
+
+
+def oracle(cfn, tfn, arrays, *, grad=True, smooth=True, jvp=True, rtol=1e-9, atol=1e-10, gc=True, grtol=1e-8):
+    """Compare cfn(*arrays) with tfn(*arrays) in float64 (values and gradients), then gradcheck cfn
+    (with forward mode when ``jvp``) and gradgradcheck it when ``smooth``."""
+    cs = [c(a, grad) for a in arrays]
+    ts = [t(a, grad) for a in arrays]
+    yc, yt = cfn(*cs), tfn(*ts)
+    close(yc, yt, rtol, atol)
+    if not grad:
+        return
+    w = np.random.default_rng(11).standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    for a, b in zip(cs, ts):
+        close(a.grad, b.grad, grtol, 1e-10)
+    if gc:
+        assert gradcheck(cfn, tuple(c(a, True) for a in arrays), check_forward_ad=jvp)
+        if smooth:
+            assert gradgradcheck(cfn, tuple(c(a, True) for a in arrays))
+
+
+def away_from(x, points, gap=0.05):
+    """Move entries of x that lie within ``gap`` of a kink so that finite differences are valid."""
+    x = np.array(x)
+    for p in points:
+        near = np.abs(x - p) < gap
+        x[near] = p + gap * 2 * np.sign(x[near] - p + 1e-12)
+    return x
+
+
+R = np.random.default_rng(20)
+
+
+@pytest.mark.parametrize("case", ["glu", "glu0", "celu", "softmin", "tanhshrink", "softshrink", "hardshrink",
+                                  "threshold", "rrelu_eval", "prelu1", "prelu_c", "logsigmoid", "softsign",
+                                  "hardtanh", "mish", "gelu_tanh", "silu", "softplus", "elu", "selu", "hardswish",
+                                  "leaky_relu", "relu6", "hardsigmoid"])
+@pytest.mark.parametrize("shape", [(3, 4, 2), (0, 4)])
+def test_activation_functions_match_torch(case, shape):
+    x = away_from(R.standard_normal(shape) * 3, [0.0, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, 6.0, 0.3])
+    table = {
+        "glu": (lambda a: F.glu(a), lambda a: TF.glu(a), True),
+        "glu0": (lambda a: F.glu(a[:2] if a.shape[0] >= 2 else a, 0), lambda a: TF.glu(a[:2] if a.shape[0] >= 2
+                                                                                      else a, 0), True),
+        "celu": (lambda a: F.celu(a, 0.5), lambda a: TF.celu(a, 0.5), False),  # torch rounds 1/alpha to float32
+        "softmin": (lambda a: F.softmin(a, 1), lambda a: TF.softmin(a, 1), True),
+        "tanhshrink": (F.tanhshrink, TF.tanhshrink, True),
+        "softshrink": (lambda a: F.softshrink(a, 0.5), lambda a: TF.softshrink(a, 0.5), False),
+        "hardshrink": (lambda a: F.hardshrink(a, 0.5), lambda a: TF.hardshrink(a, 0.5), False),
+        "threshold": (lambda a: F.threshold(a, 0.3, -2.0), lambda a: TF.threshold(a, 0.3, -2.0), False),
+        "rrelu_eval": (lambda a: F.rrelu(a), lambda a: TF.rrelu(a), False),
+        "prelu1": (lambda a: F.prelu(a, c([0.25])), lambda a: TF.prelu(a, t([0.25])), False),
+        "prelu_c": (lambda a: F.prelu(a, c(np.linspace(0.1, 0.4, 4))),
+                    lambda a: TF.prelu(a, t(np.linspace(0.1, 0.4, 4))), False),
+        "logsigmoid": (F.logsigmoid, TF.logsigmoid, True),
+        "softsign": (F.softsign, TF.softsign, False),
+        "hardtanh": (lambda a: F.hardtanh(a, -1.0, 1.0), lambda a: TF.hardtanh(a, -1.0, 1.0), False),
+        "mish": (F.mish, TF.mish, True),
+        "gelu_tanh": (lambda a: F.gelu(a, approximate="tanh"), lambda a: TF.gelu(a, approximate="tanh"), True),
+        "silu": (F.silu, TF.silu, True),
+        "softplus": (lambda a: F.softplus(a, 2.0, 5.0), lambda a: TF.softplus(a, 2.0, 5.0), False),
+        "elu": (F.elu, TF.elu, False),
+        "selu": (F.selu, TF.selu, False),
+        "hardswish": (F.hardswish, TF.hardswish, False),
+        "leaky_relu": (lambda a: F.leaky_relu(a, 0.2), lambda a: TF.leaky_relu(a, 0.2), False),
+        "relu6": (F.relu6, TF.relu6, False),
+        "hardsigmoid": (F.hardsigmoid, TF.hardsigmoid, False),
+    }
+    cf, tf, smooth = table[case]
+    # torch's hardsigmoid/hardswish backward use 1/6 rounded to float32
+    oracle(cf, tf, [x], smooth=smooth, grtol=1e-7 if case in ("hardsigmoid", "hardswish") else 1e-8)
+
+
+def test_prelu_weight_gradient_and_activation_errors():
+    x = away_from(R.standard_normal((2, 3, 4)), [0.0])
+    oracle(F.prelu, TF.prelu, [x, np.array([0.1, 0.2, 0.3])], smooth=False)
+    with pytest.raises(RuntimeError, match=r"prelu: weight must have 1 element or one per channel \(3"):
+        F.prelu(c(x), c([0.1, 0.2]))
+    with pytest.raises(RuntimeError, match="glu: Halving dimension must be even"):
+        F.glu(c(np.zeros((2, 3))))
+    with pytest.raises(RuntimeError, match="softshrink: lambda must be greater or equal to 0"):
+        F.softshrink(c(x), -1.0)
+
+
+def test_rrelu_training_slopes_in_range():
+    x = c(-np.ones((1000,)))
+    y = F.rrelu(x, 0.1, 0.3, training=True).numpy()
+    assert np.all((y <= -0.1) & (y >= -0.3)) and y.std() > 0.03
+    np.testing.assert_array_equal(F.rrelu(c(np.ones(5)), training=True).numpy(), 1.0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"p": 1.0}, {"p": 3.0, "eps": 0.0, "keepdim": True}])
+def test_pairwise_distance_matches_torch(kw):
+    a, b = R.standard_normal((2, 5, 3))
+    oracle(lambda x, y: F.pairwise_distance(x, y, **kw), lambda x, y: TF.pairwise_distance(x, y, **kw), [a, b])
+    oracle(lambda x, y: F.pairwise_distance(x, y, **kw), lambda x, y: TF.pairwise_distance(x, y, **kw),
+           [a, b[:1]])  # broadcasting
+
+
+@pytest.mark.parametrize("dim", [1, 0, -1])
+def test_cosine_similarity_matches_torch(dim):
+    a, b = R.standard_normal((2, 4, 3))
+    oracle(lambda x, y: F.cosine_similarity(x, y, dim), lambda x, y: TF.cosine_similarity(x, y, dim), [a, b])
+    z = np.zeros((4, 3))
+    oracle(lambda x, y: F.cosine_similarity(x, y, dim), lambda x, y: TF.cosine_similarity(x, y, dim), [a, z],
+           gc=False)
+
+
+@pytest.mark.parametrize("kw", [{}, {"p": 1.0, "dim": 0}, {"dim": -1}])
+def test_normalize_matches_torch(kw):
+    x = R.standard_normal((3, 4))
+    oracle(lambda a: F.normalize(a, **kw), lambda a: TF.normalize(a, **kw), [x], smooth=kw.get("p", 2) == 2)
+
+
+def test_one_hot_matches_torch():
+    idx = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(cr.tensor(idx)).numpy(), TF.one_hot(torch.tensor(idx)).numpy())
+    got = F.one_hot(cr.tensor(idx), 6)
+    assert got.dtype == cr.int64 and tuple(got.shape) == (2, 2, 6)
+    np.testing.assert_array_equal(got.numpy(), TF.one_hot(torch.tensor(idx), 6).numpy())
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        F.one_hot(cr.tensor(idx), 3)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pads", [(1, 2), (2, 0, 1, 1), (0, 1, 2, 1)])
+def test_pad_modes_match_torch(mode, pads):
+    x = R.standard_normal((2, 3, 4, 5) if len(pads) == 4 else (3, 4, 5))  # torch's shapes per mode
+    kw = {"value": 1.5} if mode == "constant" else {}
+    oracle(lambda a: F.pad(a, pads, mode, **kw), lambda a: TF.pad(a, pads, mode, **kw), [x], smooth=True)
+
+
+def test_pad_negative_crop_and_errors():
+    x = R.standard_normal((2, 3, 4))
+    oracle(lambda a: F.pad(a, (-1, 2, 1, -2)), lambda a: TF.pad(a, (-1, 2, 1, -2)), [x])
+    with pytest.raises(RuntimeError, match="pad: Padding size should be less than"):
+        F.pad(c(x), (4, 0), "reflect")
+    with pytest.raises(NotImplementedError, match="unknown padding mode"):
+        F.pad(c(x), (1, 1), "mirror")
+
+
+@pytest.mark.parametrize("mode,ac,shape,kw", [
+    ("nearest", None, (2, 3, 5), {"size": 8}),
+    ("nearest", None, (2, 3, 4, 5), {"scale_factor": 2}),
+    ("nearest", None, (1, 2, 6, 5), {"size": (4, 3)}),
+    ("nearest-exact", None, (1, 2, 5, 6), {"size": (7, 4)}),
+    ("nearest", None, (1, 2, 5, 4), {"scale_factor": 1.7}),
+    ("linear", False, (2, 3, 5), {"size": 9}),
+    ("linear", True, (2, 3, 5), {"size": 9}),
+    ("bilinear", False, (2, 2, 4, 5), {"scale_factor": 2}),
+    ("bilinear", True, (2, 2, 4, 5), {"size": (7, 3)}),
+    ("bilinear", False, (1, 2, 6, 5), {"size": (4, 3)}),
+    ("bilinear", False, (1, 1, 4, 5), {"scale_factor": (1.5, 0.6)}),
+    ("trilinear", False, (1, 1, 3, 4, 2), {"size": (5, 3, 4)}),
+    ("area", None, (1, 2, 6, 5), {"size": (3, 2)}),
+])
+def test_interpolate_matches_torch(mode, ac, shape, kw):
+    x = R.standard_normal(shape)
+    oracle(lambda a: F.interpolate(a, mode=mode, align_corners=ac, **kw),
+           lambda a: TF.interpolate(a, mode=mode, align_corners=ac, **kw), [x], smooth=True)
+
+
+def test_interpolate_errors():
+    x = c(np.zeros((1, 1, 4, 4)))
+    with pytest.raises(ValueError, match="exactly one of size or scale_factor"):
+        F.interpolate(x)
+    with pytest.raises(ValueError, match="'linear' needs 3-D input"):
+        F.interpolate(x, size=3, mode="linear")
+    with pytest.raises(ValueError, match="align_corners option can only be set"):
+        F.interpolate(x, size=3, align_corners=True)
+
+
+@pytest.mark.parametrize("shape,r", [((2, 8, 3, 2), 2), ((18, 2, 3), 3), ((1, 2, 4, 2, 2), 1)])
+def test_pixel_shuffle_and_unshuffle_match_torch(shape, r):
+    x = R.standard_normal(shape)
+    oracle(lambda a: F.pixel_shuffle(a, r), lambda a: TF.pixel_shuffle(a, r), [x])
+    y = R.standard_normal(shape[:-3] + (shape[-3] // (r * r), shape[-2] * r, shape[-1] * r))
+    oracle(lambda a: F.pixel_unshuffle(a, r), lambda a: TF.pixel_unshuffle(a, r), [y])
+    with pytest.raises(RuntimeError, match="pixel_shuffle: expected the channel dimension"):
+        F.pixel_shuffle(c(np.zeros((1, 3, 2, 2))), 2)

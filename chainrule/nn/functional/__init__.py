@@ -87,6 +87,31 @@ from chainrule.nn.functional.recurrent import (  # noqa: E402,F401
     rnn_tanh_cell,
 )
 
+# isort: split
+
+# --- more of torch.nn.functional (torch parity, issue 12) ---
+from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
+    celu,
+    glu,
+    hardshrink,
+    prelu,
+    rrelu,
+    softmin,
+    softshrink,
+    tanhshrink,
+    threshold,
+)
+from chainrule.nn.functional.distance import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402,F401
+from chainrule.nn.functional.padding import pad  # noqa: E402,F401
+from chainrule.nn.functional.vision import (  # noqa: E402,F401
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
+
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
 __all__ = [
@@ -100,8 +125,10 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "causal_conv1d",
+    "celu",
     "conv1d",
     "conv2d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "dropout1d",
@@ -111,15 +138,18 @@ __all__ = [
     "eswish",
     "fold",
     "gelu",
+    "glu",
     "gru",
     "gru_cell",
     "hard_sigmoid_notes",
+    "hardshrink",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "heaviside",
     "huber_loss",
     "identity",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -136,7 +166,14 @@ __all__ = [
     "mse_loss",
     "multi_head_attention_forward",
     "nll_loss",
+    "normalize",
+    "one_hot",
+    "pad",
+    "pairwise_distance",
     "piecewise_linear",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "prelu",
     "relu",
     "relu6",
     "relu_",
@@ -144,6 +181,7 @@ __all__ = [
     "rnn_relu_cell",
     "rnn_tanh",
     "rnn_tanh_cell",
+    "rrelu",
     "scaled_dot_product_attention",
     "selu",
     "sigmoid",
@@ -151,10 +189,17 @@ __all__ = [
     "silu",
     "smooth_l1_loss",
     "softmax",
+    "softmin",
     "softplus",
+    "softshrink",
     "softsign",
     "step",
     "swish",
     "tanh",
+    "tanhshrink",
+    "threshold",
     "unfold",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
 ]
