@@ -448,11 +448,14 @@ from chainrule.nn import functional as F  # noqa: E402
 TF = torch.nn.functional
 
 
-def oracle(cfn, tfn, arrays, *, grad=True, smooth=True, jvp=True, rtol=1e-9, atol=1e-10, gc=True, grtol=1e-8):
+def oracle(cfn, tfn, arrays, *, grad=True, smooth=True, jvp=True, rtol=1e-9, atol=1e-10, gc=True, grtol=1e-8,
+           n_grad=None):
     """Compare cfn(*arrays) with tfn(*arrays) in float64 (values and gradients), then gradcheck cfn
-    (with forward mode when ``jvp``) and gradgradcheck it when ``smooth``."""
-    cs = [c(a, grad) for a in arrays]
-    ts = [t(a, grad) for a in arrays]
+    (with forward mode when ``jvp``) and gradgradcheck it when ``smooth``.  Only the first
+    ``n_grad`` arrays (default all) require grad."""
+    n_grad = len(arrays) if n_grad is None else n_grad
+    cs = [c(a, grad and k < n_grad) for k, a in enumerate(arrays)]
+    ts = [t(a, grad and k < n_grad) for k, a in enumerate(arrays)]
     yc, yt = cfn(*cs), tfn(*ts)
     close(yc, yt, rtol, atol)
     if not grad:
@@ -460,7 +463,7 @@ def oracle(cfn, tfn, arrays, *, grad=True, smooth=True, jvp=True, rtol=1e-9, ato
     w = np.random.default_rng(11).standard_normal(tuple(yt.shape))
     (yc * c(w)).sum().backward()
     (yt * t(w)).sum().backward()
-    for a, b in zip(cs, ts):
+    for a, b in zip(cs[:n_grad], ts[:n_grad]):
         close(a.grad, b.grad, grtol, 1e-10)
     if gc:
         assert gradcheck(cfn, tuple(c(a, True) for a in arrays), check_forward_ad=jvp)
@@ -627,3 +630,139 @@ def test_pixel_shuffle_and_unshuffle_match_torch(shape, r):
     oracle(lambda a: F.pixel_unshuffle(a, r), lambda a: TF.pixel_unshuffle(a, r), [y])
     with pytest.raises(RuntimeError, match="pixel_shuffle: expected the channel dimension"):
         F.pixel_shuffle(c(np.zeros((1, 3, 2, 2))), 2)
+
+
+# ------------------------------------------------------------------------------ losses
+def _pm1(shape, seed=30):
+    return np.where(np.random.default_rng(seed).random(shape) > 0.5, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ranking_and_margin_losses_match_torch(reduction):
+    x1, x2 = R.standard_normal((2, 6))
+    x1 = away_from(x1, [0.0])
+    y = _pm1(6)
+    kw = dict(reduction=reduction)
+    oracle(lambda a, b: F.margin_ranking_loss(a, b, c(y), 0.3, **kw),
+           lambda a, b: TF.margin_ranking_loss(a, b, t(y), 0.3, **kw), [x1, x2 + 0.5], smooth=False)
+    d = np.abs(R.standard_normal(6)) + 0.1
+    oracle(lambda a: F.hinge_embedding_loss(a, c(y), 1.5, **kw),
+           lambda a: TF.hinge_embedding_loss(a, t(y), 1.5, **kw), [away_from(d, [1.5])], smooth=False)
+    oracle(lambda a: F.soft_margin_loss(a, c(y), **kw), lambda a: TF.soft_margin_loss(a, t(y), **kw), [x1])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_cosine_embedding_and_triplet_losses_match_torch(reduction, batched):
+    shape = (5, 4) if batched else (4,)
+    a, b, n = R.standard_normal((3,) + shape)
+    y = _pm1(shape[:-1], 31)
+    oracle(lambda u, v: F.cosine_embedding_loss(u, v, c(y), 0.1, reduction=reduction),
+           lambda u, v: TF.cosine_embedding_loss(u, v, t(y), 0.1, reduction=reduction), [a, b], smooth=False)
+    for swap in (False, True):
+        for p in (2.0, 1.0):
+            oracle(lambda u, v, w: F.triplet_margin_loss(u, v, w, 2.0, p, swap=swap, reduction=reduction),
+                   lambda u, v, w: TF.triplet_margin_loss(u, v, w, 2.0, p, swap=swap, reduction=reduction),
+                   [a, b, n], smooth=False, gc=p == 2.0)
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("full", [True, False])
+def test_poisson_nll_loss_matches_torch(log_input, full):
+    x = R.standard_normal((3, 4)) if log_input else np.abs(R.standard_normal((3, 4))) + 0.2
+    y = np.random.default_rng(3).poisson(2.0, (3, 4)).astype(float)
+    for reduction in ("mean", "sum", "none"):
+        oracle(lambda a: F.poisson_nll_loss(a, c(y), log_input, full, reduction=reduction),
+               lambda a: TF.poisson_nll_loss(a, t(y), log_input, full, reduction=reduction), [x])
+
+
+@pytest.mark.parametrize("var_shape", [(4, 3), (4, 1), (4,)])
+@pytest.mark.parametrize("full", [True, False])
+def test_gaussian_nll_loss_matches_torch(var_shape, full):
+    x, y = R.standard_normal((2, 4, 3))
+    v = np.abs(R.standard_normal(var_shape)) + 0.1
+    for reduction in ("mean", "sum", "none"):
+        oracle(lambda a, b, s: F.gaussian_nll_loss(a, b, s, full, reduction=reduction),
+               lambda a, b, s: TF.gaussian_nll_loss(a, b, s, full, reduction=reduction), [x, y, v])
+    # below eps the clamp passes var's gradient through, as torch
+    v0 = np.full(var_shape, 1e-9)
+    oracle(lambda a, b, s: F.gaussian_nll_loss(a, b, s, full), lambda a, b, s: TF.gaussian_nll_loss(a, b, s, full),
+           [x, y, v0], gc=False, rtol=1e-8)
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        F.gaussian_nll_loss(c(x), c(y), c(np.ones((4, 2))))
+
+
+def test_multilabel_soft_margin_loss_matches_torch():
+    x = R.standard_normal((4, 5)) * 3
+    y = (np.random.default_rng(4).random((4, 5)) > 0.5).astype(float)
+    w = np.linspace(0.5, 2.0, 5)
+    for reduction in ("mean", "sum", "none"):
+        oracle(lambda a: F.multilabel_soft_margin_loss(a, c(y), reduction=reduction),
+               lambda a: TF.multilabel_soft_margin_loss(a, t(y), reduction=reduction), [x])
+        oracle(lambda a: F.multilabel_soft_margin_loss(a, c(y), c(w), reduction=reduction),
+               lambda a: TF.multilabel_soft_margin_loss(a, t(y), t(w), reduction=reduction), [x])
+
+
+# ------------------------------------------------------------------------------ the layer forms
+MODULES = [
+    ("PReLU", (), (2, 3, 4)), ("PReLU", (3, 0.1), (2, 3, 4)), ("GLU", (), (2, 4)), ("GLU", (1,), (2, 4, 3)),
+    ("RReLU", (), (3, 4)), ("CELU", (0.5,), (3, 4)), ("Softmin", (1,), (3, 4)), ("Softmax2d", (), (2, 3, 2, 2)),
+    ("Threshold", (0.1, 20.0), (3, 4)), ("Tanhshrink", (), (3, 4)), ("Softshrink", (0.3,), (3, 4)),
+    ("Hardshrink", (), (3, 4)),
+    ("ZeroPad1d", (2,), (2, 3, 4)), ("ZeroPad2d", ((1, 0, 2, 1),), (2, 3, 4, 4)), ("ZeroPad3d", (1,), (1, 2, 2, 2, 2)),
+    ("ConstantPad1d", ((1, 2), 3.5), (2, 3, 4)), ("ConstantPad2d", (1, -1.0), (3, 4, 4)),
+    ("ConstantPad3d", ((1, 0, 0, 1, 1, 0), 2.0), (1, 1, 2, 2, 2)),
+    ("ReflectionPad1d", (2,), (2, 3, 4)), ("ReflectionPad2d", ((1, 2, 0, 1),), (2, 3, 4, 4)),
+    ("ReflectionPad3d", (1,), (1, 1, 3, 3, 3)),
+    ("ReplicationPad1d", (3,), (2, 3, 4)), ("ReplicationPad2d", (2,), (1, 3, 4, 4)),
+    ("ReplicationPad3d", ((1, 0, 2, 0, 0, 1),), (1, 1, 2, 3, 2)),
+    ("CircularPad1d", (2,), (2, 3, 4)), ("CircularPad2d", ((1, 2, 2, 0),), (1, 3, 4, 4)),
+    ("CircularPad3d", (1,), (1, 1, 2, 3, 2)),
+    ("Upsample", (None, 2, "nearest"), (1, 2, 3, 3)), ("Upsample", ((5, 4), None, "bilinear", False), (1, 2, 3, 3)),
+    ("Upsample", (7, None, "linear", True), (2, 2, 4)), ("UpsamplingNearest2d", (None, 3), (1, 1, 2, 3)),
+    ("UpsamplingBilinear2d", ((4, 5),), (1, 2, 3, 3)),
+    ("PixelShuffle", (2,), (1, 8, 2, 3)), ("PixelUnshuffle", (2,), (1, 2, 4, 6)),
+]
+
+
+@pytest.mark.parametrize("name,args,shape", MODULES, ids=[f"{m[0]}{i}" for i, m in enumerate(MODULES)])
+def test_layers_match_torch(name, args, shape):
+    tm = getattr(torch.nn, name)(*args).double().eval()
+    cm = load_from_torch(getattr(nn, name)(*args), tm).eval()
+    x = away_from(R.standard_normal(shape) * 2, [0.0, 0.1, 0.3, -0.3, 0.5, -0.5])
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    compare_grads(cm, tm)
+
+
+@pytest.mark.parametrize("name,args,n_in", [
+    ("CosineSimilarity", (), 2), ("CosineSimilarity", (0, 1e-6), 2), ("PairwiseDistance", (), 2),
+    ("PairwiseDistance", (1.0, 1e-6, True), 2), ("MarginRankingLoss", (0.2,), 3), ("HingeEmbeddingLoss", (), 2),
+    ("SoftMarginLoss", (), 2), ("CosineEmbeddingLoss", (0.1,), 3), ("TripletMarginLoss", (1.0, 2.0, 1e-6, True), 3),
+    ("PoissonNLLLoss", (True, True), 2), ("GaussianNLLLoss", (), 3), ("MultiLabelSoftMarginLoss", (), 2),
+])
+def test_distance_and_loss_layers_match_torch(name, args, n_in):
+    tm = getattr(torch.nn, name)(*args)
+    cm = getattr(nn, name)(*args)
+    rng = np.random.default_rng(12)
+    if name in ("CosineSimilarity", "PairwiseDistance", "TripletMarginLoss"):
+        arrays = list(rng.standard_normal((n_in, 4, 3)))
+    elif name in ("MarginRankingLoss", "CosineEmbeddingLoss"):
+        shp = (4,) if name == "MarginRankingLoss" else (4, 3)
+        arrays = list(rng.standard_normal((2,) + shp)) + [_pm1((4,), 13)]
+    elif name in ("HingeEmbeddingLoss", "SoftMarginLoss"):
+        arrays = [np.abs(rng.standard_normal(5)) + 0.1, _pm1((5,), 14)]
+    elif name == "PoissonNLLLoss":
+        arrays = [rng.standard_normal(5), rng.poisson(3.0, 5).astype(float)]
+    elif name == "GaussianNLLLoss":
+        arrays = [rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), np.abs(rng.standard_normal((4, 1))) + 0.1]
+    else:
+        arrays = [rng.standard_normal((3, 4)), (rng.random((3, 4)) > 0.5).astype(float)]
+    n_grad = len(arrays) - (name in ("MarginRankingLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",
+                                      "SoftMarginLoss", "MultiLabelSoftMarginLoss"))  # the ±1 / 0-1 targets
+    oracle(cm, tm, arrays, gc=False, n_grad=n_grad)
