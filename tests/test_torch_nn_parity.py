@@ -766,3 +766,171 @@ def test_distance_and_loss_layers_match_torch(name, args, n_in):
     n_grad = len(arrays) - (name in ("MarginRankingLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",
                                       "SoftMarginLoss", "MultiLabelSoftMarginLoss"))  # the ±1 / 0-1 targets
     oracle(cm, tm, arrays, gc=False, n_grad=n_grad)
+
+
+# ------------------------------------------------------------------------------ norms, conv-transpose, pools
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5), 3), ((2, 4, 3, 3), 2), ((3, 4), 4), ((2, 6, 2, 2), 1)])
+def test_group_norm_matches_torch(shape, groups):
+    x = R.standard_normal(shape) * 2 + 1
+    C = shape[1]
+    w, b = R.standard_normal((2, C))
+    oracle(lambda a, u, v: F.group_norm(a, groups, u, v, 1e-5), lambda a, u, v: TF.group_norm(a, groups, u, v, 1e-5),
+           [x, w, b])
+    oracle(lambda a: F.group_norm(a, groups), lambda a: TF.group_norm(a, groups), [x], gc=False)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 3)])
+def test_instance_norm_matches_torch(shape):
+    x = R.standard_normal(shape) * 2 + 1
+    w, b = R.standard_normal((2, shape[1]))
+    oracle(lambda a, u, v: F.instance_norm(a, weight=u, bias=v), lambda a, u, v: TF.instance_norm(a, weight=u, bias=v),
+           [x, w, b])
+    rm_c, rv_c = c(np.zeros(shape[1])), c(np.ones(shape[1]))
+    rm_t, rv_t = t(np.zeros(shape[1])), t(np.ones(shape[1]))
+    F.instance_norm(c(x), rm_c, rv_c, momentum=0.3)
+    TF.instance_norm(t(x), rm_t, rv_t, momentum=0.3)
+    close(rm_c, rm_t)
+    close(rv_c, rv_t)
+    oracle(lambda a: F.instance_norm(a, rm_c, rv_c, use_input_stats=False),
+           lambda a: TF.instance_norm(a, rm_t, rv_t, use_input_stats=False), [x])
+
+
+@pytest.mark.parametrize("name,args,shape", [
+    ("GroupNorm", (2, 4), (3, 4, 5)), ("GroupNorm", (1, 4, 1e-3, False), (3, 4, 2, 2)),
+    ("InstanceNorm1d", (3,), (2, 3, 5)), ("InstanceNorm1d", (3, 1e-5, 0.1, True, True), (2, 3, 5)),
+    ("InstanceNorm2d", (3, 1e-5, 0.1, True), (2, 3, 3, 4)), ("InstanceNorm2d", (3,), (3, 3, 4)),
+    ("RMSNorm", (4,), (2, 3, 4)), ("RMSNorm", ((3, 4), 1e-4), (2, 3, 4)), ("RMSNorm", (4, None, False), (5, 4)),
+])
+def test_norm_layers_match_torch_train_and_eval(name, args, shape):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, name)(*args).double()
+    cm = getattr(nn, name)(*args)
+    for p in tm.parameters():  # not the default ones and zeros, so that a swapped weight/bias shows
+        p.data.uniform_(0.5, 1.5)
+    load_from_torch(cm, tm)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    for mode in ("train", "eval"):
+        getattr(cm, mode)()
+        getattr(tm, mode)()
+        x = R.standard_normal(shape) * 2 + 0.5
+        xc, xt = c(x, True), t(x, True)
+        yc, yt = cm(xc), tm(xt)
+        close(yc, yt)
+        w = R.standard_normal(tuple(yt.shape))
+        (yc * c(w)).sum().backward()
+        (yt * t(w)).sum().backward()
+        close(xc.grad, xt.grad, 1e-8, 1e-10)
+        compare_grads(cm, tm)
+        for k, v in tm.state_dict().items():
+            close(cm.state_dict()[k], v)
+        cm.zero_grad()
+        tm.zero_grad()
+
+
+def test_rms_norm_gradgrad_and_errors():
+    x = R.standard_normal((3, 4))
+    oracle(lambda a, w: F.rms_norm(a, (4,), w, 1e-6), lambda a, w: TF.rms_norm(a, (4,), w, 1e-6),
+           [x, R.standard_normal(4)])
+    with pytest.raises(RuntimeError, match=r"rms_norm: expected input with shape \(\*, 5\)"):
+        F.rms_norm(c(x), 5)
+    with pytest.raises(RuntimeError, match="group_norm: Expected number of channels in input"):
+        F.group_norm(c(np.zeros((2, 3, 4))), 2)
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"stride": 2}, {"stride": 2, "padding": 1, "output_padding": 1}, {"dilation": 2, "padding": 2},
+    {"groups": 2}, {"stride": 3, "padding": 3, "groups": 2, "dilation": 2, "output_padding": 1},
+])
+def test_conv_transpose1d_matches_torch(kw):
+    x = R.standard_normal((2, 4, 5))
+    w = R.standard_normal((4, 3, 3))
+    b = R.standard_normal(3 * kw.get("groups", 1))
+    oracle(lambda a, u, v: F.conv_transpose1d(a, u, v, **kw), lambda a, u, v: TF.conv_transpose1d(a, u, v, **kw),
+           [x, w, b])
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"stride": 2}, {"stride": (2, 1), "padding": (1, 0), "output_padding": (1, 0)},
+    {"dilation": (1, 2), "groups": 2}, {"padding": (3, 2)},
+])
+def test_conv_transpose2d_matches_torch(kw):
+    x = R.standard_normal((2, 2, 6, 7) if kw.get("padding") == (3, 2) else (2, 2, 4, 3))  # padding > kernel: crop
+    w = R.standard_normal((2, 3, 3, 2))
+    oracle(lambda a, u: F.conv_transpose2d(a, u, None, **kw), lambda a, u: TF.conv_transpose2d(a, u, None, **kw),
+           [x, w], smooth=False)
+    oracle(lambda a, u: F.conv_transpose2d(a, u, None, **kw), lambda a, u: TF.conv_transpose2d(a, u, None, **kw),
+           [x[0], w], gc=False)  # unbatched
+
+
+@pytest.mark.parametrize("cls,kw,shape", [
+    ("ConvTranspose1d", dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, groups=2), (2, 4, 5)),
+    ("ConvTranspose2d", dict(in_channels=3, out_channels=2, kernel_size=(3, 2), stride=2, padding=1,
+                             output_padding=1), (2, 3, 4, 4)),
+    ("ConvTranspose2d", dict(in_channels=3, out_channels=2, kernel_size=2, bias=False, dilation=2), (1, 3, 3, 3)),
+])
+def test_conv_transpose_layers_match_torch(cls, kw, shape):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, cls)(**kw).double()
+    cm = load_from_torch(getattr(nn, cls)(**kw), tm)
+    # default init has PyTorch's bound 1/sqrt(fan_in), fan_in = out_channels/groups * prod(kernel)
+    fresh = getattr(nn, cls)(**kw).weight.detach().numpy()
+    bound = 1 / np.sqrt(kw["out_channels"] // kw.get("groups", 1) * np.prod(tm.kernel_size))
+    assert np.abs(fresh).max() <= bound and np.abs(fresh).max() > 0.5 * bound
+    x = R.standard_normal(shape)
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    compare_grads(cm, tm)
+
+
+def test_conv_transpose_output_size():
+    tm = torch.nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1).double()
+    cm = load_from_torch(nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1), tm)
+    x = R.standard_normal((1, 1, 4, 4))
+    close(cm(c(x), output_size=(8, 8)), tm(t(x), output_size=(8, 8)))
+    close(cm(c(x), output_size=[1, 1, 7, 8]), tm(t(x), output_size=[1, 1, 7, 8]))
+    with pytest.raises(ValueError, match="valid sizes range from 7 to 8"):
+        cm(c(x), output_size=(9, 9))
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 7), 3), ((2, 3, 8), 4), ((3, 5), 2), ((2, 3, 7), 7)])
+def test_adaptive_max_pool1d_matches_torch(shape, out):
+    x = R.standard_normal(shape)
+    oracle(lambda a: F.adaptive_max_pool1d(a, out), lambda a: TF.adaptive_max_pool1d(a, out), [x], smooth=False)
+    _, ic = F.adaptive_max_pool1d(c(x), out, return_indices=True)
+    _, it = TF.adaptive_max_pool1d(t(x), out, return_indices=True)
+    np.testing.assert_array_equal(ic.numpy(), it.numpy())
+
+
+@pytest.mark.parametrize("shape,out", [((2, 3, 7, 5), (3, 2)), ((2, 3, 4, 4), 1), ((3, 6, 5), (None, 2))])
+def test_adaptive_max_pool2d_matches_torch(shape, out):
+    x = R.standard_normal(shape)
+    oracle(lambda a: F.adaptive_max_pool2d(a, out), lambda a: TF.adaptive_max_pool2d(a, out), [x], smooth=False)
+    _, ic = F.adaptive_max_pool2d(c(x), out, return_indices=True)
+    _, it = TF.adaptive_max_pool2d(t(x), out, return_indices=True)
+    np.testing.assert_array_equal(ic.numpy(), it.numpy())
+    tm = torch.nn.AdaptiveMaxPool2d(out)
+    close(nn.AdaptiveMaxPool2d(out)(c(x)), tm(t(x)))
+
+
+def test_parameter_dict_like_torch():
+    tm = torch.nn.Module()
+    tm.p = torch.nn.ParameterDict({"b": torch.nn.Parameter(torch.zeros(2, dtype=torch.float64)),
+                                   "a": torch.nn.Parameter(torch.ones(3, dtype=torch.float64))})
+    cm = nn.Module()
+    cm.p = nn.ParameterDict({"b": nn.Parameter(cr.zeros(2, dtype=cr.float64)),
+                             "a": nn.Parameter(cr.ones(3, dtype=cr.float64))})
+    assert list(cm.state_dict()) == list(tm.state_dict()) == ["p.a", "p.b"]  # a plain dict is sorted
+    load_from_torch(cm, tm)
+    cm.p["c"] = cr.tensor([1.0, 2.0])
+    assert isinstance(cm.p["c"], nn.Parameter) and cm.p["c"].requires_grad
+    assert "c" in cm.p and len(cm.p) == 3 and list(cm.p.keys()) == ["a", "b", "c"]
+    assert len(list(cm.parameters())) == 3
+    del cm.p["b"]
+    assert list(dict(cm.named_parameters())) == ["p.a", "p.c"]
+    from collections import OrderedDict
+    assert list(nn.ParameterDict(OrderedDict(z=nn.Parameter(cr.zeros(1)), y=nn.Parameter(cr.zeros(1))))) == ["z", "y"]

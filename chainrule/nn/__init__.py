@@ -110,6 +110,8 @@ from chainrule.nn.modules.activation_extra import (
     Tanhshrink,
     Threshold,
 )
+from chainrule.nn.modules.container_extra import ParameterDict
+from chainrule.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
 from chainrule.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.modules.loss_extra import (
     CosineEmbeddingLoss,
@@ -120,6 +122,13 @@ from chainrule.nn.modules.loss_extra import (
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
+)
+from chainrule.nn.modules.normalization_extra import (
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    RMSNorm,
 )
 from chainrule.nn.modules.padding import (
     CircularPad1d,
@@ -138,6 +147,7 @@ from chainrule.nn.modules.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from chainrule.nn.modules.pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d
 from chainrule.nn.modules.upsampling import (
     PixelShuffle,
     PixelUnshuffle,
@@ -156,6 +166,8 @@ from chainrule.nn import functional, init, utils
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
     "AdditiveAttention",
     "AvgPool1d",
     "AvgPool2d",
@@ -175,6 +187,8 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
@@ -191,6 +205,7 @@ __all__ = [
     "GaussianNLLLoss",
     "GELU",
     "GLU",
+    "GroupNorm",
     "GRU",
     "GRUCell",
     "Hardshrink",
@@ -202,6 +217,9 @@ __all__ = [
     "HuberLoss",
     "Identity",
     "init",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
     "KLDivLoss",
     "L1Loss",
     "LayerNorm",
@@ -226,6 +244,7 @@ __all__ = [
     "NLLLoss",
     "PairwiseDistance",
     "Parameter",
+    "ParameterDict",
     "ParameterList",
     "PiecewiseLinear",
     "PixelShuffle",
@@ -241,6 +260,7 @@ __all__ = [
     "ReplicationPad2d",
     "ReplicationPad3d",
     "Residual",
+    "RMSNorm",
     "RNN",
     "RNNBase",
     "RNNCell",

@@ -101,6 +101,7 @@ from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
     tanhshrink,
     threshold,
 )
+from chainrule.nn.functional.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
 from chainrule.nn.functional.distance import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402,F401
 from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     cosine_embedding_loss,
@@ -112,7 +113,9 @@ from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     soft_margin_loss,
     triplet_margin_loss,
 )
+from chainrule.nn.functional.normalization_extra import group_norm, instance_norm, rms_norm  # noqa: E402,F401
 from chainrule.nn.functional.padding import pad  # noqa: E402,F401
+from chainrule.nn.functional.pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: E402,F401
 from chainrule.nn.functional.vision import (  # noqa: E402,F401
     interpolate,
     pixel_shuffle,
@@ -127,6 +130,8 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
     "additive_attention",
     "avg_pool1d",
     "avg_pool2d",
@@ -138,6 +143,8 @@ __all__ = [
     "celu",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
@@ -151,6 +158,7 @@ __all__ = [
     "gaussian_nll_loss",
     "gelu",
     "glu",
+    "group_norm",
     "gru",
     "gru_cell",
     "hard_sigmoid_notes",
@@ -162,6 +170,7 @@ __all__ = [
     "hinge_embedding_loss",
     "huber_loss",
     "identity",
+    "instance_norm",
     "interpolate",
     "kl_div",
     "l1_loss",
@@ -193,6 +202,7 @@ __all__ = [
     "relu",
     "relu6",
     "relu_",
+    "rms_norm",
     "rnn_relu",
     "rnn_relu_cell",
     "rnn_tanh",
