@@ -29,10 +29,13 @@ class PReLU(Module):
         super().__init__()
         if not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
             raise ValueError(f"PReLU: num_parameters must be a positive integer, got {num_parameters!r}")
-        self.num_parameters = int(num_parameters)
+        n = int(num_parameters)
+        # PyTorch's attribute (it shadows Module.num_parameters() on this instance, as in PyTorch
+        # where Module has no such method)
+        self.num_parameters = n  # type: ignore[method-assign,assignment]
         self.init = float(init)
         dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-        self.weight = Parameter(Tensor._wrap(np.full((self.num_parameters,), self.init, dtype=dt)))
+        self.weight = Parameter(Tensor._wrap(np.full((n,), self.init, dtype=dt)))
 
     def reset_parameters(self) -> None:
         self.weight.data[...] = self.init

@@ -24,7 +24,7 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]  # type: ignore[return-value]
+        return self._parameters[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
@@ -58,7 +58,7 @@ class ParameterDict(Module):
         return self._parameters.get(key, default)
 
     def pop(self, key: str) -> Parameter:
-        return self._parameters.pop(key)  # type: ignore[return-value]
+        return self._parameters.pop(key)
 
     def clear(self) -> None:
         self._parameters.clear()
