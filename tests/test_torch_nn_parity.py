@@ -934,3 +934,156 @@ def test_parameter_dict_like_torch():
     assert list(dict(cm.named_parameters())) == ["p.a", "p.c"]
     from collections import OrderedDict
     assert list(nn.ParameterDict(OrderedDict(z=nn.Parameter(cr.zeros(1)), y=nn.Parameter(cr.zeros(1))))) == ["z", "y"]
+
+
+# ------------------------------------------------------------------------------ existing names, checked against torch
+@pytest.mark.parametrize("kw", [{}, {"padding_idx": 1}, {"padding_idx": -1}, {"max_norm": 1.0},
+                                {"max_norm": 0.5, "norm_type": 1.0, "padding_idx": 0}])
+def test_embedding_matches_torch(kw):
+    torch.manual_seed(0)
+    tm = torch.nn.Embedding(6, 3, **kw).double()
+    cm = load_from_torch(nn.Embedding(6, 3, **kw), tm)
+    idx = np.array([[0, 1, 5], [1, 1, 2]])
+    yc, yt = cm(cr.tensor(idx)), tm(torch.tensor(idx))
+    close(yc, yt)
+    close(cm.weight, tm.weight)  # max_norm renormalises the looked-up rows in place
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+    close(F.embedding(cr.tensor(idx), cm.weight.detach(), **kw), TF.embedding(torch.tensor(idx), tm.weight.detach(),
+                                                                             **kw))
+
+
+@pytest.mark.parametrize("mask", ["none", "bool", "float", "causal", "scale"])
+def test_scaled_dot_product_attention_matches_torch(mask):
+    q = R.standard_normal((2, 3, 4, 5))
+    k = R.standard_normal((2, 3, 6, 5))
+    v = R.standard_normal((2, 3, 6, 2))
+    kw_c, kw_t = {}, {}
+    if mask == "bool":
+        m = R.random((4, 6)) > 0.3
+        m[:, 0] = True
+        kw_c, kw_t = {"attn_mask": cr.tensor(m)}, {"attn_mask": torch.tensor(m)}
+    elif mask == "float":
+        m = R.standard_normal((2, 1, 4, 6))
+        kw_c, kw_t = {"attn_mask": c(m)}, {"attn_mask": t(m)}
+    elif mask == "causal":
+        kw_c = kw_t = {"is_causal": True}
+    elif mask == "scale":
+        kw_c = kw_t = {"scale": 0.3}
+    oracle(lambda a, b, d: F.scaled_dot_product_attention(a, b, d, **kw_c),
+           lambda a, b, d: TF.scaled_dot_product_attention(a, b, d, **kw_t), [q, k, v], gc=False)
+
+
+@pytest.mark.parametrize("kw", [{}, {"bias": False}, {"add_bias_kv": True}, {"add_zero_attn": True},
+                                {"kdim": 3, "vdim": 5}, {"batch_first": True}])
+def test_multihead_attention_matches_torch(kw):
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(6, 2, **kw).double()
+    cm = load_from_torch(nn.MultiheadAttention(6, 2, **kw), tm)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    bf = kw.get("batch_first", False)
+    L, S, N = 4, 5, 2
+    shp = (lambda n, d: (N, n, d)) if bf else (lambda n, d: (n, N, d))
+    q = R.standard_normal(shp(L, 6))
+    k = R.standard_normal(shp(S, kw.get("kdim", 6)))
+    v = R.standard_normal(shp(S, kw.get("vdim", 6)))
+    kpm = np.zeros((N, S), dtype=bool)
+    kpm[1, 3:] = True
+    am = np.triu(np.full((L, S), -np.inf), 2)
+    for avg in (True, False):
+        cs = [c(a, True) for a in (q, k, v)]
+        ts = [t(a, True) for a in (q, k, v)]
+        oc, wc = cm(*cs, key_padding_mask=cr.tensor(kpm), attn_mask=c(am), average_attn_weights=avg)
+        ot, wt = tm(*ts, key_padding_mask=torch.tensor(kpm), attn_mask=t(am), average_attn_weights=avg)
+        close(oc, ot)
+        close(wc, wt)
+        g = R.standard_normal(tuple(ot.shape))
+        ((oc * c(g)).sum() + wc.sum() * 0.5).backward()
+        ((ot * t(g)).sum() + wt.sum() * 0.5).backward()
+        compare_grads(cm, tm)
+        for a, b in zip(cs, ts):
+            close(a.grad, b.grad, 1e-8, 1e-10)
+        cm.zero_grad()
+        tm.zero_grad()
+
+
+@pytest.mark.parametrize("name,args,shape", [
+    ("GELU", ("tanh",), (3, 4)), ("GELU", (), (3, 4)), ("SiLU", (), (3, 4)), ("Mish", (), (3, 4)),
+    ("Hardtanh", (-2.0, 1.5), (3, 4)), ("Softplus", (2.0, 3.0), (3, 4)), ("LogSoftmax", (1,), (3, 4)),
+    ("Softmax", (-1,), (3, 4)), ("ELU", (0.7,), (3, 4)), ("LeakyReLU", (0.2,), (3, 4)), ("Identity", (), (3, 4)),
+    ("Flatten", (), (2, 3, 4)), ("Flatten", (0, 1), (2, 3, 4)), ("Unflatten", (1, (2, 2)), (3, 4)),
+    ("AdaptiveAvgPool2d", ((2, 3),), (1, 2, 5, 7)), ("MaxPool2d", (2, 1, 1), (1, 2, 4, 4)),
+    ("AvgPool2d", (3, 2, 1, False, False), (1, 2, 5, 5)), ("LayerNorm", ((4,), 1e-3, True, False), (2, 4)),
+])
+def test_existing_layers_match_torch(name, args, shape):
+    tm = getattr(torch.nn, name)(*args).double()
+    cm = load_from_torch(getattr(nn, name)(*args), tm)
+    x = away_from(R.standard_normal(shape) * 2, [0.0, -2.0, 1.5])
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    compare_grads(cm, tm)
+
+
+@pytest.mark.parametrize("name,kw", [("SmoothL1Loss", {"beta": 0.5}), ("HuberLoss", {"delta": 0.7}),
+                                     ("SmoothL1Loss", {"reduction": "sum"}), ("KLDivLoss", {"reduction": "batchmean"}),
+                                     ("KLDivLoss", {"log_target": True, "reduction": "sum"})])
+def test_existing_losses_match_torch(name, kw):
+    x, y = R.standard_normal((2, 4, 3))
+    if name == "KLDivLoss":
+        x = np.log(np.exp(x) / np.exp(x).sum(-1, keepdims=True))
+        y = np.exp(y) / np.exp(y).sum(-1, keepdims=True)
+        y = np.log(y) if kw.get("log_target") else y
+    oracle(getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw), [away_from(x, [0.0]), y], gc=False)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("layout", ["2d", "offsets", "last_offset", "padding"])
+def test_embedding_bag_matches_torch(mode, layout):
+    torch.manual_seed(0)
+    kw = {"mode": mode}
+    if layout == "last_offset":
+        kw["include_last_offset"] = True
+    if layout == "padding":
+        kw["padding_idx"] = 2
+    tm = torch.nn.EmbeddingBag(7, 3, **kw).double()
+    cm = load_from_torch(nn.EmbeddingBag(7, 3, **kw), tm)
+    if layout == "2d":
+        idx, off = np.array([[1, 2, 4], [4, 3, 6]]), None
+    else:
+        idx = np.array([1, 2, 4, 5, 2, 2, 6, 0])
+        off = np.array([0, 2, 2, 5, 8] if layout == "last_offset" else [0, 2, 2, 5])  # bag 1 is empty
+    args_c = (cr.tensor(idx),) + (() if off is None else (cr.tensor(off),))
+    args_t = (torch.tensor(idx),) + (() if off is None else (torch.tensor(off),))
+    yc, yt = cm(*args_c), tm(*args_t)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+
+
+def test_embedding_bag_per_sample_weights_and_errors():
+    torch.manual_seed(1)
+    tm = torch.nn.EmbeddingBag(5, 2, mode="sum").double()
+    cm = load_from_torch(nn.EmbeddingBag(5, 2, mode="sum"), tm)
+    idx, off = np.array([0, 4, 4, 1, 3]), np.array([0, 3])
+    psw = R.standard_normal(5)
+    pc, pt = c(psw, True), t(psw, True)
+    yc = cm(cr.tensor(idx), cr.tensor(off), per_sample_weights=pc)
+    yt = tm(torch.tensor(idx), torch.tensor(off), per_sample_weights=pt)
+    close(yc, yt)
+    yc.sum().backward()
+    yt.sum().backward()
+    close(pc.grad, pt.grad)
+    compare_grads(cm, tm)
+    with pytest.raises(NotImplementedError, match="per_sample_weights is only supported for mode='sum'"):
+        F.embedding_bag(cr.tensor(idx), cm.weight, cr.tensor(off), per_sample_weights=pc, mode="mean")
+    with pytest.raises(ValueError, match="offsets has to be a 1-D Tensor but got None"):
+        cm(cr.tensor(idx))

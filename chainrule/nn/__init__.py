@@ -71,7 +71,7 @@ from chainrule.nn.modules.loss import (
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
 from chainrule.nn.modules.conv import CausalConv1d, Conv1d, Conv2d, Fold, Unfold
 from chainrule.nn.modules.dropout import Dropout, Dropout1d, Dropout2d
-from chainrule.nn.modules.embedding import Embedding
+from chainrule.nn.modules.embedding import Embedding, EmbeddingBag
 from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.modules.pooling import (
     AdaptiveAvgPool1d,
@@ -198,6 +198,7 @@ __all__ = [
     "Dropout2d",
     "ELU",
     "Embedding",
+    "EmbeddingBag",
     "ESwish",
     "Flatten",
     "Fold",

@@ -103,6 +103,7 @@ from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
 )
 from chainrule.nn.functional.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
 from chainrule.nn.functional.distance import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402,F401
+from chainrule.nn.functional.embedding_bag import embedding_bag  # noqa: E402,F401
 from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     cosine_embedding_loss,
     gaussian_nll_loss,
@@ -153,6 +154,7 @@ __all__ = [
     "dropout2d",
     "elu",
     "embedding",
+    "embedding_bag",
     "eswish",
     "fold",
     "gaussian_nll_loss",
