@@ -1087,3 +1087,68 @@ def test_embedding_bag_per_sample_weights_and_errors():
         F.embedding_bag(cr.tensor(idx), cm.weight, cr.tensor(off), per_sample_weights=pc, mode="mean")
     with pytest.raises(ValueError, match="offsets has to be a 1-D Tensor but got None"):
         cm(cr.tensor(idx))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_multi_margin_loss_matches_torch(p, weighted, reduction):
+    x = R.standard_normal((5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    w = np.linspace(0.5, 2, 4) if weighted else None
+    kw = dict(p=p, margin=0.7, reduction=reduction)
+    oracle(lambda a: F.multi_margin_loss(a, cr.tensor(y), weight=None if w is None else c(w), **kw),
+           lambda a: TF.multi_margin_loss(a, torch.tensor(y), weight=None if w is None else t(w), **kw), [x],
+           smooth=False)
+    close(nn.MultiMarginLoss(p, 0.7, None if w is None else c(w), reduction=reduction)(c(x[0]), cr.tensor(y[0])),
+          torch.nn.MultiMarginLoss(p, 0.7, None if w is None else t(w), reduction=reduction)(t(x[0]),
+                                                                                           torch.tensor(y[0])))
+
+
+def test_gumbel_softmax_soft_hard_and_distribution():
+    logits = c(np.log([0.1, 0.2, 0.7]))
+    cr.manual_seed(0)
+    draws = F.gumbel_softmax(cr.tensor(np.tile(logits.numpy(), (20000, 1))), tau=0.5, hard=True)
+    d = draws.numpy()
+    assert set(np.unique(d)) == {0.0, 1.0} and np.all(d.sum(1) == 1)
+    # the Gumbel-max trick: argmax(logits + g) ~ Categorical(softmax(logits)); 3 sigma of a binomial
+    np.testing.assert_allclose(d.mean(0), [0.1, 0.2, 0.7], atol=3 * np.sqrt(0.7 * 0.3 / 20000))
+    x = c(R.standard_normal((4, 5)), True)
+    cr.manual_seed(3)
+    soft = F.gumbel_softmax(x, tau=0.7)
+    np.testing.assert_allclose(soft.detach().numpy().sum(1), 1.0, rtol=1e-12)
+    w = c(R.standard_normal((4, 5)))
+    (soft * w).sum().backward()
+    g_soft = x.grad.numpy().copy()
+    x.grad = None
+    cr.manual_seed(3)
+    hard = F.gumbel_softmax(x, tau=0.7, hard=True)  # the same noise: straight-through = soft's gradient
+    np.testing.assert_array_equal(hard.detach().numpy().argmax(1), soft.detach().numpy().argmax(1))
+    (hard * w).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), g_soft, rtol=1e-12)
+
+
+def test_dropout3d_and_alpha_dropout():
+    cr.manual_seed(0)
+    x = c(np.ones((4, 6, 2, 2, 2)))
+    y = F.dropout3d(x, 0.5).numpy()
+    per_map = y.reshape(4, 6, -1)
+    assert np.all((per_map == 0).all(-1) | (per_map == 2.0).all(-1))  # whole maps zeroed, others scaled by 2
+    assert F.dropout3d(x, 0.5, training=False) is x
+    # alpha dropout keeps standardised SELU activations at mean 0, variance 1
+    z = c(np.random.default_rng(5).standard_normal(400000))
+    for p in (0.2, 0.5):
+        a = F.alpha_dropout(z, p, training=True).numpy()
+        assert abs(a.mean()) < 0.01 and abs(a.var() - 1) < 0.01
+        alpha = 1.6732632423543772 * 1.0507009873554805
+        scale = 1 / np.sqrt((1 - p) * (1 + p * alpha ** 2))
+        dropped = np.isclose(a, -alpha * scale * (1 - p))
+        assert abs(dropped.mean() - p) < 0.01
+        np.testing.assert_allclose(a[~dropped], scale * z.numpy()[~dropped] + alpha * scale * p)
+    assert F.alpha_dropout(z, 0.5) is z  # PyTorch's default training=False
+    f = F.feature_alpha_dropout(c(np.zeros((3, 8, 5))), 0.5, training=True).numpy()
+    assert np.all(f.std(-1) == 0)  # one value per channel
+    m = nn.AlphaDropout(0.3)
+    m.eval()
+    assert m(z) is z
+    assert isinstance(nn.Dropout3d(0.1), nn.Module) and isinstance(nn.FeatureAlphaDropout(0.1), nn.Module)

@@ -70,7 +70,7 @@ from chainrule.nn.modules.loss import (
 
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
 from chainrule.nn.modules.conv import CausalConv1d, Conv1d, Conv2d, Fold, Unfold
-from chainrule.nn.modules.dropout import Dropout, Dropout1d, Dropout2d
+from chainrule.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from chainrule.nn.modules.embedding import Embedding, EmbeddingBag
 from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.modules.pooling import (
@@ -119,6 +119,7 @@ from chainrule.nn.modules.loss_extra import (
     HingeEmbeddingLoss,
     MarginRankingLoss,
     MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
@@ -169,6 +170,7 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdditiveAttention",
+    "AlphaDropout",
     "AvgPool1d",
     "AvgPool2d",
     "BatchNorm1d",
@@ -196,10 +198,12 @@ __all__ = [
     "Dropout",
     "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
     "EmbeddingBag",
     "ESwish",
+    "FeatureAlphaDropout",
     "Flatten",
     "Fold",
     "functional",
@@ -242,6 +246,7 @@ __all__ = [
     "MSELoss",
     "MultiheadAttention",
     "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "NLLLoss",
     "PairwiseDistance",
     "Parameter",

@@ -93,6 +93,7 @@ from chainrule.nn.functional.recurrent import (  # noqa: E402,F401
 from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
     celu,
     glu,
+    gumbel_softmax,
     hardshrink,
     prelu,
     rrelu,
@@ -103,12 +104,14 @@ from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
 )
 from chainrule.nn.functional.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
 from chainrule.nn.functional.distance import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402,F401
+from chainrule.nn.functional.dropout_extra import alpha_dropout, dropout3d, feature_alpha_dropout  # noqa: E402,F401
 from chainrule.nn.functional.embedding_bag import embedding_bag  # noqa: E402,F401
 from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     cosine_embedding_loss,
     gaussian_nll_loss,
     hinge_embedding_loss,
     margin_ranking_loss,
+    multi_margin_loss,
     multilabel_soft_margin_loss,
     poisson_nll_loss,
     soft_margin_loss,
@@ -134,6 +137,7 @@ __all__ = [
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "additive_attention",
+    "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
@@ -152,10 +156,12 @@ __all__ = [
     "dropout",
     "dropout1d",
     "dropout2d",
+    "dropout3d",
     "elu",
     "embedding",
     "embedding_bag",
     "eswish",
+    "feature_alpha_dropout",
     "fold",
     "gaussian_nll_loss",
     "gelu",
@@ -163,6 +169,7 @@ __all__ = [
     "group_norm",
     "gru",
     "gru_cell",
+    "gumbel_softmax",
     "hard_sigmoid_notes",
     "hardshrink",
     "hardsigmoid",
@@ -190,6 +197,7 @@ __all__ = [
     "mish",
     "mse_loss",
     "multi_head_attention_forward",
+    "multi_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
     "normalize",

@@ -32,6 +32,7 @@ from chainrule.ops.indexing import getitem
 __all__ = [
     "celu",
     "glu",
+    "gumbel_softmax",
     "hardshrink",
     "prelu",
     "rrelu",
@@ -145,3 +146,23 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     x = _tensor(input, "hardshrink")
     _check_lambd(lambd, "hardshrink")
     return ew.where((x > lambd) | (x < -lambd), x, _zero(x))
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A differentiable sample from the categorical distribution softmax(logits) along ``dim``:
+
+        y = softmax((logits + g) / τ),   g_i = -log(e_i),  e_i ~ Exp(1)  (Gumbel noise)
+
+    ``hard``: the one-hot vector of argmax y in the forward pass, with y's gradient (the
+    straight-through estimator one_hot - stop_grad(y) + y).  ``eps`` is unused (PyTorch's too)."""
+    x = _tensor(logits, "gumbel_softmax")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"gumbel_softmax: logits must be floating point, got {x.dtype}")
+    g = -np.log(default_generator().exponential(1.0, x.shape)).astype(x.data.dtype)
+    y = reduction.softmax((x + Tensor._wrap(g)) / tau, dim)
+    if not hard:
+        return y
+    d = dim % x.ndim if x.ndim else 0
+    hot = np.zeros(x.shape, dtype=x.data.dtype)
+    np.put_along_axis(hot, np.expand_dims(y.data.argmax(axis=d), d), 1.0, axis=d)
+    return Tensor._wrap(hot - y.data) + y

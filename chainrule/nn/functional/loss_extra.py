@@ -28,6 +28,7 @@ __all__ = [
     "gaussian_nll_loss",
     "hinge_embedding_loss",
     "margin_ranking_loss",
+    "multi_margin_loss",
     "multilabel_soft_margin_loss",
     "poisson_nll_loss",
     "soft_margin_loss",
@@ -199,3 +200,41 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     if w is not None:
         loss = loss * w
     return _reduce(rd.mean(loss, -1), red)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                      size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Multi-class hinge loss, input x (N, C) or (C,), class-index target y (N,) or ():
+
+        ℓ_n = (1/C) Σ_{i ≠ y} w_y max(0, margin - x_y + x_i)^p,   p ∈ {1, 2}."""
+    name = "multi_margin_loss"
+    red = _red(size_average, reduce, reduction, name)
+    if p not in (1, 2):
+        raise ValueError(f"{name}: only p == 1 and p == 2 supported, got p={p}")
+    x = _float_input(input, name)
+    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    single = x.ndim == 1
+    if x.ndim not in (1, 2) or y.shape != tuple(x.shape[:-1]) or (y.size and y.dtype.kind not in "iu"):
+        raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target (N,) or (), got input "
+                         f"{tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
+    C = x.shape[-1]
+    if y.size and (y.min() < 0 or y.max() >= C):
+        raise IndexError(f"{name}: target {int(y.min() if y.min() < 0 else y.max())} is out of bounds for {C} "
+                         "classes")
+    x2 = sh.unsqueeze(x, 0) if single else x
+    yy = y.reshape(-1).astype(np.int64)
+    rows = np.arange(x2.shape[0])
+    xy = sh.unsqueeze(x2[rows, yy], 1)  # (N, 1): the target class's score
+    z = ew.relu(margin - xy + x2)
+    if p == 2:
+        z = z * z
+    other = np.ones(tuple(x2.shape), dtype=x.data.dtype)
+    other[rows, yy] = 0.0  # the i = y term is left out
+    z = z * Tensor._wrap(other)
+    w = _weight_tensor(weight, x, name)
+    if w is not None:
+        z = z * sh.unsqueeze(w[yy], 1)
+    loss = rd.sum(z, 1) / C
+    if single:
+        loss = sh.squeeze(loss, 0)
+    return _reduce(loss, red)
