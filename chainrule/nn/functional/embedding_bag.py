@@ -94,7 +94,7 @@ def embedding_bag(
         rows = rows * sh.unsqueeze(getitem(sh.reshape(psw, (-1,)), pos), 1)
     zeros = Tensor._wrap(np.zeros((B, D), dtype=weight.data.dtype))
     if mode in ("sum", "mean"):
-        out = scatter_add(zeros, 0, np.broadcast_to(bag[:, None], (bag.shape[0], D)), rows)
+        out = scatter_add(zeros, 0, Tensor._wrap(np.broadcast_to(bag[:, None], (bag.shape[0], D)).copy()), rows)
         if mode == "mean":
             count = np.bincount(bag, minlength=B).astype(weight.data.dtype)
             out = out / Tensor._wrap(np.maximum(count, 1)[:, None])
