@@ -1152,3 +1152,48 @@ def test_dropout3d_and_alpha_dropout():
     m.eval()
     assert m(z) is z
     assert isinstance(nn.Dropout3d(0.1), nn.Module) and isinstance(nn.FeatureAlphaDropout(0.1), nn.Module)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no NumPy "mean of empty slice" on an empty batch
+@pytest.mark.parametrize("case", [
+    ("pad", lambda m, x: m.pad(x, (1, 1), "reflect"), (0, 3, 4)),
+    ("interpolate", lambda m, x: m.interpolate(x, size=5, mode="linear"), (0, 3, 4)),
+    ("group_norm", lambda m, x: m.group_norm(x, 1), (0, 2, 3)),
+    ("instance_norm", lambda m, x: m.instance_norm(x), (0, 2, 3)),
+    ("glu", lambda m, x: m.glu(x), (0, 4)),
+    ("pixel_shuffle", lambda m, x: m.pixel_shuffle(x, 2), (0, 4, 2, 2)),
+    ("normalize", lambda m, x: m.normalize(x), (0, 4)),
+    ("cosine_similarity", lambda m, x: m.cosine_similarity(x, x), (0, 4)),
+    ("rms_norm", lambda m, x: m.rms_norm(x, (4,)), (0, 4)),
+    ("adaptive_max_pool1d", lambda m, x: m.adaptive_max_pool1d(x, 2), (0, 2, 4)),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_empty_batches_match_torch(case):
+    _, fn, shape = case
+    x = c(np.zeros(shape), True)
+    y = fn(F, x)
+    assert tuple(y.shape) == tuple(fn(TF, t(np.zeros(shape))).shape)
+    y.sum().backward()
+    assert x.grad is not None and tuple(x.grad.shape) == shape
+
+
+def test_transformer_layer_gradcheck_and_forward_mode():
+    cr.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation="gelu").double()
+    x = c(R.standard_normal((3, 2, 4)), True)
+    mask = nn.Transformer.generate_square_subsequent_mask(3, dtype=cr.float64)
+    assert gradcheck(lambda a: layer(a, src_mask=mask), (x,), check_forward_ad=True)
+    dec = nn.TransformerDecoderLayer(4, 2, 6, dropout=0.0, norm_first=True).double()
+    mem = c(R.standard_normal((2, 2, 4)), True)
+    assert gradcheck(lambda a, m: dec(a, m), (x, mem), check_forward_ad=True)
+
+
+def test_packed_lstm_gradcheck():
+    cr.manual_seed(1)
+    lstm = nn.LSTM(2, 3, bidirectional=True).double()
+    seqs = [c(R.standard_normal((n, 2)), True) for n in (3, 1, 2)]
+
+    def run(*ss):
+        out, (h, _) = lstm(crnn.pack_sequence(list(ss), enforce_sorted=False))
+        return out.data.sum() + (h * h).sum()
+
+    assert gradcheck(run, tuple(seqs))

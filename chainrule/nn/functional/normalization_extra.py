@@ -60,7 +60,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     if num_groups <= 0 or C % num_groups:
         raise RuntimeError(f"{name}: Expected number of channels in input ({C}) to be divisible by num_groups "
                            f"({num_groups}); input shape {tuple(x.shape)}")
-    z = sh.reshape(x, (N, num_groups, -1)) if x.numel() else sh.reshape(x, (N, num_groups, 0))
+    z = sh.reshape(x, (N, num_groups, (C // num_groups) * int(np.prod(x.shape[2:]))))
     z = apply1(Normalize((2,), eps), z)
     return _channel_affine(sh.reshape(z, tuple(x.shape)), weight, bias, name)
 
