@@ -1197,3 +1197,54 @@ def test_packed_lstm_gradcheck():
         return out.data.sum() + (h * h).sum()
 
     assert gradcheck(run, tuple(seqs))
+
+
+def test_batch_norm3d_matches_torch():
+    torch.manual_seed(0)
+    tm = torch.nn.BatchNorm3d(3).double()
+    cm = load_from_torch(nn.BatchNorm3d(3), tm)
+    for mode in ("train", "eval"):
+        getattr(cm, mode)()
+        getattr(tm, mode)()
+        x = R.standard_normal((2, 3, 2, 3, 2))
+        xc, xt = c(x, True), t(x, True)
+        yc, yt = cm(xc), tm(xt)
+        close(yc, yt)
+        (yc * c(x)).sum().backward()
+        (yt * t(x)).sum().backward()
+        close(xc.grad, xt.grad, 1e-8, 1e-10)
+        compare_grads(cm, tm)
+        for k, v in tm.state_dict().items():
+            close(cm.state_dict()[k], v)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated")
+@pytest.mark.parametrize("layer,dim", [("linear", 0), ("linear", 1), ("linear", None), ("conv", 0)])
+def test_weight_norm_matches_torch(layer, dim):
+    torch.manual_seed(0)
+    if layer == "linear":
+        tm, cm, shape = torch.nn.Linear(4, 3).double(), nn.Linear(4, 3), (5, 4)
+    else:
+        tm, cm, shape = torch.nn.Conv1d(2, 3, 3).double(), nn.Conv1d(2, 3, 3), (2, 2, 6)
+    tm = torch.nn.utils.weight_norm(tm, dim=dim)
+    cm = nn.utils.weight_norm(cm, dim=dim)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    assert tuple(cm.weight_g.shape) == tuple(tm.weight_g.shape)
+    with torch.no_grad():
+        tm.weight_g.mul_(1.5)  # a magnitude that differs from ‖v‖, so that g matters
+    load_from_torch(cm, tm)
+    x = R.standard_normal(shape)
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    nn.utils.remove_weight_norm(cm)
+    torch.nn.utils.remove_weight_norm(tm)
+    assert list(dict(cm.named_parameters())) == list(dict(tm.named_parameters()))
+    close(cm.weight, tm.weight)
+    with pytest.raises(ValueError, match="weight_norm of 'weight' not found"):
+        nn.utils.remove_weight_norm(cm)

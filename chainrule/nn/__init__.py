@@ -125,6 +125,7 @@ from chainrule.nn.modules.loss_extra import (
     TripletMarginLoss,
 )
 from chainrule.nn.modules.normalization_extra import (
+    BatchNorm3d,
     GroupNorm,
     InstanceNorm1d,
     InstanceNorm2d,
@@ -175,6 +176,7 @@ __all__ = [
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "Bilinear",
