@@ -13,6 +13,7 @@ import pytest
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Support for mismatched"),  # torch: bool padding mask with a float mask
     pytest.mark.filterwarnings("ignore:enable_nested_tensor"),
+    pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths"),  # torch's note
 ]
 
 import chainrule as cr
@@ -1248,3 +1249,49 @@ def test_weight_norm_matches_torch(layer, dim):
     close(cm.weight, tm.weight)
     with pytest.raises(ValueError, match="weight_norm of 'weight' not found"):
         nn.utils.remove_weight_norm(cm)
+
+
+@pytest.mark.parametrize("case", [
+    ("conv3d", lambda m, x, w: m.conv3d(x, w, stride=(1, 2, 1), padding=(1, 0, 1), dilation=(1, 1, 2)),
+     (2, 3, 4, 5, 5), (4, 3, 2, 3, 2)),
+    ("conv3d_groups_same", lambda m, x, w: m.conv3d(x, w, padding="same", groups=3), (1, 3, 3, 4, 3), (6, 1, 3, 2, 3)),
+    ("conv_transpose3d", lambda m, x, w: m.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1),
+     (1, 2, 2, 3, 2), (2, 3, 3, 3, 2)),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_3d_convolutions_match_torch(case):
+    _, fn, xs, ws = case
+    oracle(lambda a, b: fn(F, a, b), lambda a, b: fn(TF, a, b), [R.standard_normal(xs), R.standard_normal(ws)],
+           smooth=False)
+
+
+@pytest.mark.parametrize("case", [
+    ("max_pool3d", lambda m, x: m.max_pool3d(x, 2, stride=1, padding=1)),
+    ("max_pool3d_ceil", lambda m, x: m.max_pool3d(x, (2, 3, 2), ceil_mode=True)),
+    ("avg_pool3d", lambda m, x: m.avg_pool3d(x, 2, stride=(1, 2, 1), padding=1, count_include_pad=False)),
+    ("adaptive_avg_pool3d", lambda m, x: m.adaptive_avg_pool3d(x, (2, None, 3))),
+    ("adaptive_max_pool3d", lambda m, x: m.adaptive_max_pool3d(x, (2, 3, 1))),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_3d_pooling_matches_torch(case):
+    _, fn = case
+    oracle(lambda a: fn(F, a), lambda a: fn(TF, a), [R.standard_normal((2, 2, 4, 5, 4))], smooth=False)
+
+
+@pytest.mark.parametrize("name,args,shape", [
+    ("Conv3d", (2, 4, 3), (1, 2, 4, 4, 4)), ("Conv3d", (2, 4, (1, 2, 3), 1, 1, 1, 2, False), (2, 2, 3, 4, 5)),
+    ("ConvTranspose3d", (2, 3, 2, 2), (1, 2, 2, 2, 3)), ("MaxPool3d", (2,), (1, 2, 4, 4, 4)),
+    ("AvgPool3d", (2, 1), (1, 2, 3, 4, 3)), ("AdaptiveAvgPool3d", (2,), (1, 2, 5, 4, 3)),
+    ("AdaptiveMaxPool3d", ((1, 2, 2),), (1, 2, 5, 4, 3)),
+])
+def test_3d_layers_match_torch(name, args, shape):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, name)(*args).double()
+    cm = load_from_torch(getattr(nn, name)(*args), tm)
+    x = R.standard_normal(shape)
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    compare_grads(cm, tm)

@@ -150,6 +150,14 @@ from chainrule.nn.modules.padding import (
     ZeroPad3d,
 )
 from chainrule.nn.modules.pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d
+from chainrule.nn.modules.three_d import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    Conv3d,
+    ConvTranspose3d,
+    MaxPool3d,
+)
 from chainrule.nn.modules.upsampling import (
     PixelShuffle,
     PixelUnshuffle,
@@ -168,12 +176,15 @@ from chainrule.nn import functional, init, utils
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
     "AdditiveAttention",
     "AlphaDropout",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
@@ -191,8 +202,10 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
@@ -241,6 +254,7 @@ __all__ = [
     "MaxoutLinear",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
     "Mish",
     "Module",
     "ModuleDict",

@@ -120,6 +120,14 @@ from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
 from chainrule.nn.functional.normalization_extra import group_norm, instance_norm, rms_norm  # noqa: E402,F401
 from chainrule.nn.functional.padding import pad  # noqa: E402,F401
 from chainrule.nn.functional.pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: E402,F401
+from chainrule.nn.functional.three_d import (  # noqa: E402,F401
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    conv3d,
+    conv_transpose3d,
+    max_pool3d,
+)
 from chainrule.nn.functional.vision import (  # noqa: E402,F401
     interpolate,
     pixel_shuffle,
@@ -134,12 +142,15 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
     "additive_attention",
     "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "bilinear",
     "binary_cross_entropy",
@@ -148,8 +159,10 @@ __all__ = [
     "celu",
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
@@ -193,6 +206,7 @@ __all__ = [
     "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
     "maxout",
     "mish",
     "mse_loss",
