@@ -1295,3 +1295,50 @@ def test_3d_layers_match_torch(name, args, shape):
     (yt * t(w)).sum().backward()
     close(xc.grad, xt.grad, 1e-8, 1e-10)
     compare_grads(cm, tm)
+
+
+@pytest.mark.parametrize("name,args", [("elu_", (0.7,)), ("leaky_relu_", (0.2,)), ("hardtanh_", (-0.5, 0.8)),
+                                       ("selu_", ()), ("celu_", (0.5,)), ("threshold_", (0.1, -3.0)),
+                                       ("rrelu_", ())])
+def test_inplace_activations_match_torch(name, args):
+    x = away_from(R.standard_normal((3, 4)) * 2, [0.0, 0.1, -0.5, 0.8])
+    xc, xt = c(x, True), t(x, True)
+    hc, ht = xc * 2.0, xt * 2.0  # non-leaf tensors, changed in place while recording
+    rc = getattr(F, name)(hc, *args)
+    rt = getattr(TF, name)(ht, *args)
+    assert rc is hc
+    close(hc, ht)
+    (hc * c(x)).sum().backward()
+    (ht * t(x)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    plain = c(x)
+    with cr.no_grad():
+        assert getattr(F, name)(plain, *args) is plain
+    close(plain, getattr(TF, name)(t(x), *args))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        getattr(F, name)(c(x, True), *args)
+
+
+@pytest.mark.parametrize("case", [
+    ("lp_pool1d", lambda m, x: m.lp_pool1d(x, 2.0, 3, 2), (2, 3, 7)),
+    ("lp_pool2d", lambda m, x: m.lp_pool2d(x, 3.0, (2, 3), ceil_mode=True), (1, 2, 5, 7)),
+    ("lp_pool3d", lambda m, x: m.lp_pool3d(x, 1.5, 2), (1, 2, 4, 4, 4)),
+    ("local_response_norm", lambda m, x: m.local_response_norm(x, 3, 0.1, 0.75, 2.0), (2, 5, 3, 3)),
+    ("local_response_norm_even", lambda m, x: m.local_response_norm(x, 4), (2, 6, 4)),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_lp_pool_and_local_response_norm_match_torch(case):
+    _, fn, shape = case
+    x = np.abs(R.standard_normal(shape)) + 0.1  # p-th powers of positive values (torch's domain for odd p)
+    oracle(lambda a: fn(F, a), lambda a: fn(TF, a), [x], smooth=True)
+
+
+def test_with_indices_aliases_and_lppool_lrn_layers():
+    x = R.standard_normal((2, 3, 6, 5))
+    for cf, tf, args in ((F.max_pool2d_with_indices, TF.max_pool2d_with_indices, (2,)),
+                         (F.adaptive_max_pool2d_with_indices, TF.adaptive_max_pool2d_with_indices, ((3, 2),))):
+        (yc, ic), (yt, it) = cf(c(x), *args), tf(t(x), *args)
+        close(yc, yt)
+        np.testing.assert_array_equal(ic.numpy(), it.numpy())
+    xp = np.abs(x) + 0.1
+    for name, args in (("LPPool2d", (2, 2)), ("LocalResponseNorm", (2,))):
+        close(getattr(nn, name)(*args)(c(xp)), getattr(torch.nn, name)(*args)(t(xp)))

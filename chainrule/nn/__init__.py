@@ -149,7 +149,14 @@ from chainrule.nn.modules.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from chainrule.nn.modules.pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d
+from chainrule.nn.modules.pooling_extra import (
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    LocalResponseNorm,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+)
 from chainrule.nn.modules.three_d import (
     AdaptiveAvgPool3d,
     AdaptiveMaxPool3d,
@@ -245,8 +252,12 @@ __all__ = [
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "LocalResponseNorm",
     "LogSigmoid",
     "LogSoftmax",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
     "LSTM",
     "LSTMCell",
     "MarginRankingLoss",
