@@ -11,6 +11,7 @@ Also here: power-average pooling ``lp_pool1d/2d/3d``, (Σ_window x^p)^(1/p), and
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -111,12 +112,12 @@ def _lp_pool(input: Tensor, norm_type: float, kernel_size: Any, stride: Any, cei
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
     p = float(norm_type)
-    k = (kernel_size,) * d if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
+    k = (int(kernel_size),) * d if isinstance(kernel_size, (int, np.integer)) else tuple(int(v) for v in kernel_size)
     if len(k) != d:
         raise ValueError(f"{name}: kernel_size must be an int or a tuple of {d}, got {kernel_size!r}")
     out = _avg_pool(input ** p, k, stride, 0, ceil_mode, True, None, d, name)
     out = ew.sign(out) * ew.relu(ew.abs(out))
-    return (out * float(np.prod(k))) ** (1.0 / p)
+    return (out * float(math.prod(k))) ** (1.0 / p)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None,
