@@ -1342,3 +1342,29 @@ def test_with_indices_aliases_and_lppool_lrn_layers():
     xp = np.abs(x) + 0.1
     for name, args in (("LPPool2d", (2, 2)), ("LocalResponseNorm", (2,))):
         close(getattr(nn, name)(*args)(c(xp)), getattr(torch.nn, name)(*args)(t(xp)))
+
+
+def test_triplet_with_distance_multilabel_margin_pdist_channel_shuffle_match_torch():
+    a, p_, n = R.standard_normal((3, 4, 5))
+    oracle(lambda u, v, w: F.triplet_margin_with_distance_loss(u, v, w, margin=1.5, swap=True),
+           lambda u, v, w: TF.triplet_margin_with_distance_loss(u, v, w, margin=1.5, swap=True), [a, p_, n],
+           smooth=False)
+    cos_c = lambda u, v: 1 - F.cosine_similarity(u, v)  # noqa: E731
+    cos_t = lambda u, v: 1 - TF.cosine_similarity(u, v)  # noqa: E731
+    oracle(nn.TripletMarginWithDistanceLoss(distance_function=cos_c, reduction="sum"),
+           torch.nn.TripletMarginWithDistanceLoss(distance_function=cos_t, reduction="sum"), [a, p_, n], gc=False)
+    x = R.standard_normal((3, 4))
+    y = np.array([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 0, 0, 0]])  # labels end at the first -1
+    for reduction in ("mean", "none"):
+        oracle(lambda u: F.multilabel_margin_loss(u, cr.tensor(y), reduction=reduction),
+               lambda u: TF.multilabel_margin_loss(u, torch.tensor(y), reduction=reduction), [x], smooth=False)
+    close(nn.MultiLabelMarginLoss()(c(x[0]), cr.tensor(y[0])),
+          torch.nn.MultiLabelMarginLoss()(t(x[0]), torch.tensor(y[0])))
+    oracle(F.pdist, TF.pdist, [R.standard_normal((5, 3))])
+    oracle(lambda u: F.pdist(u, 1.0), lambda u: TF.pdist(u, 1.0), [R.standard_normal((4, 3))], smooth=False)
+    z = R.standard_normal((2, 6, 3, 2))
+    oracle(lambda u: F.channel_shuffle(u, 3), lambda u: TF.channel_shuffle(u, 3), [z])
+    close(nn.ChannelShuffle(2)(c(z)), torch.nn.ChannelShuffle(2)(t(z)))
+    perm = np.array([2, 0, 3, 1])
+    np.testing.assert_array_equal(crnn.invert_permutation(cr.tensor(perm)).numpy(),
+                                  trnn.invert_permutation(torch.tensor(perm)).numpy())

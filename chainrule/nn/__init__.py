@@ -118,11 +118,13 @@ from chainrule.nn.modules.loss_extra import (
     GaussianNLLLoss,
     HingeEmbeddingLoss,
     MarginRankingLoss,
+    MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     PoissonNLLLoss,
     SoftMarginLoss,
     TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from chainrule.nn.modules.normalization_extra import (
     BatchNorm3d,
@@ -166,6 +168,7 @@ from chainrule.nn.modules.three_d import (
     MaxPool3d,
 )
 from chainrule.nn.modules.upsampling import (
+    ChannelShuffle,
     PixelShuffle,
     PixelUnshuffle,
     Upsample,
@@ -201,6 +204,7 @@ __all__ = [
     "Buffer",
     "CausalConv1d",
     "CELU",
+    "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
     "CircularPad3d",
@@ -272,6 +276,7 @@ __all__ = [
     "ModuleList",
     "MSELoss",
     "MultiheadAttention",
+    "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "NLLLoss",
@@ -323,6 +328,7 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Unflatten",
     "Unfold",
     "Upsample",

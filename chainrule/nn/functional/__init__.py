@@ -110,7 +110,13 @@ from chainrule.nn.functional.activation_extra import (  # noqa: E402,F401
     threshold_,
 )
 from chainrule.nn.functional.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
-from chainrule.nn.functional.distance import cosine_similarity, normalize, one_hot, pairwise_distance  # noqa: E402,F401
+from chainrule.nn.functional.distance import (  # noqa: E402,F401
+    cosine_similarity,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    pdist,
+)
 from chainrule.nn.functional.dropout_extra import alpha_dropout, dropout3d, feature_alpha_dropout  # noqa: E402,F401
 from chainrule.nn.functional.embedding_bag import embedding_bag  # noqa: E402,F401
 from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
@@ -119,10 +125,12 @@ from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     hinge_embedding_loss,
     margin_ranking_loss,
     multi_margin_loss,
+    multilabel_margin_loss,
     multilabel_soft_margin_loss,
     poisson_nll_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from chainrule.nn.functional.normalization_extra import group_norm, instance_norm, rms_norm  # noqa: E402,F401
 from chainrule.nn.functional.padding import pad  # noqa: E402,F401
@@ -147,6 +155,7 @@ from chainrule.nn.functional.three_d import (  # noqa: E402,F401
     max_pool3d,
 )
 from chainrule.nn.functional.vision import (  # noqa: E402,F401
+    channel_shuffle,
     interpolate,
     pixel_shuffle,
     pixel_unshuffle,
@@ -178,6 +187,7 @@ __all__ = [
     "causal_conv1d",
     "celu",
     "celu_",
+    "channel_shuffle",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -242,12 +252,14 @@ __all__ = [
     "mse_loss",
     "multi_head_attention_forward",
     "multi_margin_loss",
+    "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
     "normalize",
     "one_hot",
     "pad",
     "pairwise_distance",
+    "pdist",
     "piecewise_linear",
     "pixel_shuffle",
     "pixel_unshuffle",
@@ -283,6 +295,7 @@ __all__ = [
     "threshold",
     "threshold_",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "unfold",
     "upsample",
     "upsample_bilinear",
