@@ -13,6 +13,7 @@ from __future__ import annotations
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import activation as F
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 
 __all__ = [
     "ELU",
@@ -312,5 +313,18 @@ class Maxout(Module):
         return f"pool_size={self.pool_size}, dim={self.dim}"
 
 
-# PyTorch's torch.nn.modules.activation also holds MultiheadAttention (chainrule: in attention.py)
-from chainrule.nn.modules.attention import MultiheadAttention as MultiheadAttention  # noqa: E402
+# PyTorch keeps these classes in torch.nn.modules.activation; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "CELU": "chainrule.nn.modules.activation_extra",
+    "GLU": "chainrule.nn.modules.activation_extra",
+    "Hardshrink": "chainrule.nn.modules.activation_extra",
+    "PReLU": "chainrule.nn.modules.activation_extra",
+    "RReLU": "chainrule.nn.modules.activation_extra",
+    "Softmax2d": "chainrule.nn.modules.activation_extra",
+    "Softmin": "chainrule.nn.modules.activation_extra",
+    "Softshrink": "chainrule.nn.modules.activation_extra",
+    "Tanhshrink": "chainrule.nn.modules.activation_extra",
+    "Threshold": "chainrule.nn.modules.activation_extra",
+    "MultiheadAttention": "chainrule.nn.modules.attention",
+})

@@ -2,7 +2,14 @@
 in :mod:`chainrule.nn.modules.normalization` and :mod:`chainrule.nn.modules.sync_batchnorm`
 (programs import them from either)."""
 
+from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.modules.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.nn.modules.sync_batchnorm import SyncBatchNorm
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
+
+# PyTorch keeps these classes in torch.nn.modules.batchnorm; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "BatchNorm3d": "chainrule.nn.modules.normalization_extra",
+})

@@ -9,6 +9,7 @@ from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
 
 __all__ = ["Flatten", "Identity", "ModuleDict", "ModuleList", "ParameterList", "Sequential", "Unflatten"]
@@ -247,3 +248,9 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+# PyTorch keeps these classes in torch.nn.modules.container; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "ParameterDict": "chainrule.nn.modules.container_extra",
+})

@@ -26,6 +26,7 @@ from chainrule.backend import default_generator, get_default_dtype, to_numpy_dty
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
 
 __all__ = ["CausalConv1d", "Conv1d", "Conv2d", "Fold", "Unfold"]
@@ -189,3 +190,12 @@ class Fold(Module):
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
                 f"padding={self.padding}, stride={self.stride}")
+
+# PyTorch keeps these classes in torch.nn.modules.conv; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "Conv3d": "chainrule.nn.modules.three_d",
+    "ConvTranspose1d": "chainrule.nn.modules.conv_transpose",
+    "ConvTranspose2d": "chainrule.nn.modules.conv_transpose",
+    "ConvTranspose3d": "chainrule.nn.modules.three_d",
+})

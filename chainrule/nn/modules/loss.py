@@ -12,6 +12,7 @@ from typing import Any
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import loss as F
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 
 __all__ = [
     "BCELoss",
@@ -159,3 +160,20 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+# PyTorch keeps these classes in torch.nn.modules.loss; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "CosineEmbeddingLoss": "chainrule.nn.modules.loss_extra",
+    "GaussianNLLLoss": "chainrule.nn.modules.loss_extra",
+    "HingeEmbeddingLoss": "chainrule.nn.modules.loss_extra",
+    "MarginRankingLoss": "chainrule.nn.modules.loss_extra",
+    "MultiLabelMarginLoss": "chainrule.nn.modules.loss_extra",
+    "MultiLabelSoftMarginLoss": "chainrule.nn.modules.loss_extra",
+    "MultiMarginLoss": "chainrule.nn.modules.loss_extra",
+    "PoissonNLLLoss": "chainrule.nn.modules.loss_extra",
+    "SoftMarginLoss": "chainrule.nn.modules.loss_extra",
+    "TripletMarginLoss": "chainrule.nn.modules.loss_extra",
+    "TripletMarginWithDistanceLoss": "chainrule.nn.modules.loss_extra",
+})

@@ -25,6 +25,7 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
@@ -183,3 +184,11 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+# PyTorch keeps these classes in torch.nn.modules.normalization; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "GroupNorm": "chainrule.nn.modules.normalization_extra",
+    "LocalResponseNorm": "chainrule.nn.modules.pooling_extra",
+    "RMSNorm": "chainrule.nn.modules.normalization_extra",
+})

@@ -10,6 +10,7 @@ from typing import Any
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import pooling as P  # the submodule (no function has that name)
 from chainrule.nn.module import Module
+from chainrule.nn.modules._elsewhere import reexports
 
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d"]
 
@@ -121,3 +122,17 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+# PyTorch keeps these classes in torch.nn.modules.pooling; chainrule defines them in the files
+# named here, which import this one: served on first use (see _elsewhere.py).
+__getattr__ = reexports(__name__, {
+    "AdaptiveAvgPool3d": "chainrule.nn.modules.three_d",
+    "AdaptiveMaxPool1d": "chainrule.nn.modules.pooling_extra",
+    "AdaptiveMaxPool2d": "chainrule.nn.modules.pooling_extra",
+    "AdaptiveMaxPool3d": "chainrule.nn.modules.three_d",
+    "AvgPool3d": "chainrule.nn.modules.three_d",
+    "LPPool1d": "chainrule.nn.modules.pooling_extra",
+    "LPPool2d": "chainrule.nn.modules.pooling_extra",
+    "LPPool3d": "chainrule.nn.modules.pooling_extra",
+    "MaxPool3d": "chainrule.nn.modules.three_d",
+})
