@@ -216,8 +216,9 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     return _select_rank(x, d, (n - 1) // 2, keepdim)
 
 
-def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *,
-             interpolation: str = "linear") -> Tensor:
+def quantile(
+    input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear"
+) -> Tensor:
     """The q-quantiles along ``dim`` (all elements when None), between the two nearest sorted
     values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
     A 1-D ``q`` puts its axis first in the result, as PyTorch."""
@@ -228,8 +229,9 @@ def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = Fals
     if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
         raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
-        raise ValueError(f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, "
-                         f"got {interpolation!r}")
+        raise ValueError(
+            f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
+        )
     if dim is None:
         x, d = shape.reshape(x, (-1,)), 0
     else:
@@ -328,7 +330,7 @@ def _lower_triangle_copies(x: Tensor, d: int, fill: float) -> Tensor:
     """x along ``d`` copied n times on a new axis d (copy i keeps x_j for j <= i, ``fill`` elsewhere)."""
     n = x.shape[d]
     copies = shape.expand(shape.unsqueeze(x, d), *x.shape[:d], n, *x.shape[d:])
-    later = ~np.tri(n, dtype=bool)  # [i, j]: j > i
+    later: np.ndarray = ~np.tri(n, dtype=bool)  # [i, j]: j > i
     later = later.reshape((1,) * d + (n, n) + (1,) * (x.ndim - d - 1))
     return ew.where(_const(later), _const(np.asarray(fill, x.data.dtype)), copies)
 
@@ -366,15 +368,17 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     return reduction.logsumexp(_lower_triangle_copies(x, d, -np.inf), d + 1)
 
 
-def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,
-         append: Tensor | None = None) -> Tensor:
+def diff(
+    input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None
+) -> Tensor:
     """The n-th forward difference along ``dim`` (after attaching prepend/append there)."""
     x = as_tensor_arg(input, "diff")
     d = _dim(x, dim, "diff")
     parts = [p for p in (prepend, x, append) if p is not None]
     if len(parts) > 1:
-        x = shape.cat([p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1:])
-                       for p in parts], d)
+        x = shape.cat(
+            [p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d
+        )
     for _ in range(n):
         k = x.shape[d]
         head = (slice(None),) * d
@@ -471,8 +475,9 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     return shape.repeat(x, *dims)
 
 
-def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
-                      output_size: int | None = None) -> Tensor:
+def repeat_interleave(
+    input: Tensor, repeats: Any = None, dim: int | None = None, *, output_size: int | None = None
+) -> Tensor:
     """Each element repeated ``repeats`` times (an int or one count per element) along ``dim``
     (of the flattened input when None).  With only a tensor of counts: repeat_interleave(counts)
     = the indices 0, 1, ... each repeated its count times."""
@@ -512,14 +517,18 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
         cuts = [int(i) for i in ios]
     bounds = [0] + cuts + [n]
     head = (slice(None),) * d
-    return tuple(x[head + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)]
-                 for a, b in zip(bounds[:-1], bounds[1:]))
+    return tuple(
+        x[head + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)]
+        for a, b in zip(bounds[:-1], bounds[1:])
+    )
 
 
 def _split_dir(input: Tensor, sections: Any, dim: int, name: str, min_ndim: int) -> tuple[Tensor, ...]:
     x = as_tensor_arg(input, name)
     if x.ndim < min_ndim:
-        raise RuntimeError(f"{name}: requires a tensor with at least {min_ndim} dimension(s), got shape {tuple(x.shape)}")
+        raise RuntimeError(
+            f"{name}: requires a tensor with at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
+        )
     if isinstance(sections, int) and x.shape[dim] % sections:
         raise RuntimeError(f"{name}: dimension {dim} of size {x.shape[dim]} is not divisible by {sections}")
     return tensor_split(x, sections, dim)
@@ -549,13 +558,15 @@ def atleast_1d(*tensors: Any) -> Any:
 
 def atleast_2d(*tensors: Any) -> Any:
     """Each tensor with at least 2 dims: () → (1, 1), (n,) → (1, n)."""
-    out = [shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t
-           for t in _tensors(tensors, "atleast_2d")]
+    out = [
+        shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t for t in _tensors(tensors, "atleast_2d")
+    ]
     return out[0] if len(out) == 1 else tuple(out)
 
 
 def atleast_3d(*tensors: Any) -> Any:
     """Each tensor with at least 3 dims: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
+
     def up(t: Tensor) -> Tensor:
         if t.ndim == 0:
             return shape.reshape(t, (1, 1, 1))
@@ -608,17 +619,13 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     if builtins.any(t.ndim > 1 for t in ts):
         raise RuntimeError(f"meshgrid: expects 0-D or 1-D tensors, got shapes {[tuple(t.shape) for t in ts]}")
     ts = [atleast_1d(t) for t in ts]
-    swap = indexing == "xy" and len(ts) >= 2
-    order = list(ts)
-    if swap:
-        order[0], order[1] = order[1], order[0]
-    sizes = tuple(t.shape[0] for t in order)
-    grids = []
-    for k, t in enumerate(order):
-        g = shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(sizes)))), *sizes)
-        grids.append(shape.transpose(g, 0, 1) if swap else g)
-    if swap:
-        grids[0], grids[1] = grids[1], grids[0]
+    sizes = tuple(t.shape[0] for t in ts)
+    grids = [
+        shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
+        for k, t in enumerate(ts)
+    ]
+    if indexing == "xy" and len(ts) >= 2:  # Cartesian indexing: the first two axes swapped
+        grids = [shape.transpose(g, 0, 1) for g in grids]
     return tuple(grids)
 
 
@@ -674,7 +681,9 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     try:
         shp = np.broadcast_shapes(x.shape, mk.shape)
     except ValueError:
-        raise RuntimeError(f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}") from None
+        raise RuntimeError(
+            f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}"
+        ) from None
     if shp != x.shape:
         x = shape.expand(x, *shp)
     return indexing.getitem(x, np.broadcast_to(mk, shp).copy())
@@ -729,8 +738,10 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
     idx = _index_arg(index, "index_add")
     src = as_tensor_arg(source, "index_add")
     if src.ndim != x.ndim or src.shape[d] != idx.size:
-        raise RuntimeError(f"index_add: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-                           f"with {idx.size} entries along dim {d}")
+        raise RuntimeError(
+            f"index_add: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
+            f"with {idx.size} entries along dim {d}"
+        )
     if alpha != 1:
         src = src * alpha
     return x + apply1(indexing.ScatterAdd(x.shape, _along(idx, d, x.ndim)), src)
@@ -743,8 +754,10 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     idx = _index_arg(index, "index_copy")
     src = as_tensor_arg(source, "index_copy")
     if src.ndim != x.ndim or src.shape[d] != idx.size:
-        raise RuntimeError(f"index_copy: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-                           f"with {idx.size} entries along dim {d}")
+        raise RuntimeError(
+            f"index_copy: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
+            f"with {idx.size} entries along dim {d}"
+        )
     return apply(indexing.IndexPut(_along(idx, d, x.ndim)), x, src.to(x.dtype))
 
 
@@ -758,8 +771,9 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     return indexing.masked_fill(x, _const(mask.reshape((-1,) + (1,) * (x.ndim - d - 1))), value)
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
-            reduce: str | None = None) -> Tensor:
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
+) -> Tensor:
     """out = input; out[index[i][j]][j] = src[i][j] along ``dim`` (or = ``value``).
 
     ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
@@ -771,8 +785,9 @@ def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: A
         raise TypeError("scatter: expected src or value")
     idx = np.array(index.data if isinstance(index, Tensor) else index)
     if idx.ndim != x.ndim:
-        raise RuntimeError(f"scatter: index has {idx.ndim} dims but input has {x.ndim} "
-                           f"(shapes {idx.shape} and {tuple(x.shape)})")
+        raise RuntimeError(
+            f"scatter: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {tuple(x.shape)})"
+        )
     if reduce == "add":
         s = src if isinstance(src, Tensor) else _const(np.full(idx.shape, src, x.data.dtype))
         return indexing.scatter_add(x, dim, _const(idx), s)
@@ -811,8 +826,9 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
     x = as_tensor_arg(input, "bincount")
     if x.ndim != 1 or x.data.dtype.kind not in "iu" or (x.data.size and x.data.min() < 0):
-        raise RuntimeError(f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} "
-                           f"of shape {tuple(x.shape)}")
+        raise RuntimeError(
+            f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
+        )
     w = None if weights is None else weights.data
     out = np.bincount(x.data, weights=w, minlength=minlength)
     if w is None:
@@ -820,21 +836,30 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     return _const(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
 
 
-def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = False, right: bool = False,
-                 side: str | None = None, sorter: Tensor | None = None) -> Tensor:
+def searchsorted(
+    sorted_sequence: Tensor,
+    values: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor:
     """For each value, the index where it would be inserted to keep the innermost rows sorted."""
     seq = as_tensor_arg(sorted_sequence, "searchsorted").data
     v = values.data if isinstance(values, Tensor) else np.asarray(values)
     if side is not None:
         right = side == "right"
-    how = "right" if right else "left"
+    how: Any = "right" if right else "left"
     if sorter is not None:
         seq = np.take_along_axis(seq, sorter.data, -1)
     if seq.ndim <= 1:
         out = np.searchsorted(seq, v, side=how)
     else:
         if seq.shape[:-1] != v.shape[:-1]:
-            raise RuntimeError(f"searchsorted: boundaries {seq.shape} and input {v.shape} must agree except in the last dim")
+            raise RuntimeError(
+                f"searchsorted: boundaries {seq.shape} and input {v.shape} must agree except in the last dim"
+            )
         rows, vrows = seq.reshape(-1, seq.shape[-1]), v.reshape(-1, v.shape[-1])
         out = np.stack([np.searchsorted(r, q, side=how) for r, q in zip(rows, vrows)]).reshape(v.shape)
     return _const(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
@@ -849,7 +874,9 @@ def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right:
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
-    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0); values outside are ignored."""
+    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0).
+
+    Values outside [min, max] are ignored; no gradient."""
     x = as_tensor_arg(input, "histc")
     a = x.data.reshape(-1)
     lo, hi = float(min), float(max)
@@ -863,8 +890,13 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return _const(counts.astype(x.data.dtype if x.data.dtype.kind == "f" else np.float32))
 
 
-def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
-           dim: int | None = None) -> Any:
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Any:
     """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
     x = as_tensor_arg(input, "unique")
     if dim is None:
@@ -882,8 +914,9 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False,
-                       dim: int | None = None) -> Any:
+def unique_consecutive(
+    input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
+) -> Any:
     """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
@@ -900,18 +933,28 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
 
 
 # ================================================================ statistics pairs
-def std_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-             correction: float | None = None) -> tuple[Tensor, Tensor]:
+def std_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
     """(std, mean) over ``dim``, as two differentiable results."""
-    return (reduction.std(input, dim, unbiased, keepdim, correction=correction),
-            reduction.mean(input, dim, keepdim))
+    return (reduction.std(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
 
 
-def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-             correction: float | None = None) -> tuple[Tensor, Tensor]:
+def var_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
     """(var, mean) over ``dim``, as two differentiable results."""
-    return (reduction.var(input, dim, unbiased, keepdim, correction=correction),
-            reduction.mean(input, dim, keepdim))
+    return (reduction.var(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
 
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:
@@ -933,8 +976,9 @@ def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any
     x = as_tensor_arg(input, "nanmean")
     if x.data.dtype.kind != "f":
         raise RuntimeError(f"nanmean: expected a floating input, got {x.dtype}")
-    count = (~np.isnan(x.data)).sum(axis=normalize_dims(dim, x.ndim, "nanmean") if dim is not None else None,
-                                    keepdims=keepdim)
+    count = (~np.isnan(x.data)).sum(
+        axis=normalize_dims(dim, x.ndim, "nanmean") if dim is not None else None, keepdims=keepdim
+    )
     return nansum(x, dim, keepdim, dtype=dtype) / _const(np.asarray(count, x.data.dtype))
 
 
@@ -957,7 +1001,7 @@ def _parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
     for t, s in zip(ins, shapes):
         if "..." in t:
             k = len(s) - (len(t) - 3)
-            t = t.replace("...", ell[nell - k:] if k else "")
+            t = t.replace("...", ell[nell - k :] if k else "")
         if len(t) != len(s):
             raise RuntimeError(f"einsum(): subscripts {t!r} do not match an operand of shape {s}")
         spelled.append(t)
@@ -1028,10 +1072,12 @@ def einsum(equation: str, *operands: Any) -> Tensor:
             c = next(c for c in s if s.count(c) > 1)
             i, j = s.index(c), s.index(c, s.index(c) + 1)
             if x.shape[i] != x.shape[j]:
-                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
-                                   f"({x.shape[i]}, {x.shape[j]}) differ")
+                raise RuntimeError(
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
+                    f"({x.shape[i]}, {x.shape[j]}) differ"
+                )
             x = diagonal(x, 0, i, j)
-            s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+            s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
         subs[k], xs[k] = s, x
     sizes: dict[str, int] = {}
     for s, x in zip(subs, xs):
@@ -1059,11 +1105,13 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     da = [d % a.ndim for d in da]
     db = [d % b.ndim for d in db]
     sa = list(_LETTERS[: a.ndim])
-    sb = list(_LETTERS[a.ndim: a.ndim + b.ndim])
+    sb = list(_LETTERS[a.ndim : a.ndim + b.ndim])
     for i, j in zip(da, db):
         if a.shape[i] != b.shape[j]:
-            raise RuntimeError(f"tensordot: contracted dimensions {i} of a {tuple(a.shape)} and {j} of b "
-                               f"{tuple(b.shape)} differ in size")
+            raise RuntimeError(
+                f"tensordot: contracted dimensions {i} of a {tuple(a.shape)} and {j} of b "
+                f"{tuple(b.shape)} differ in size"
+            )
         sb[j] = sa[i]
     out = "".join(c for k, c in enumerate(sa) if k not in da) + "".join(c for k, c in enumerate(sb) if k not in db)
     return einsum("".join(sa) + "," + "".join(sb) + "->" + out, a, b)
@@ -1084,7 +1132,9 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix (n, m) times vector (m,) → (n,)."""
     if input.ndim != 2 or vec.ndim != 1:
-        raise RuntimeError(f"mv: expected a matrix and a vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}")
+        raise RuntimeError(
+            f"mv: expected a matrix and a vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}"
+        )
     return linalg.matmul(input, vec)
 
 
@@ -1148,9 +1198,14 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     def c(t: Tensor, i: int) -> Tensor:
         return t[(slice(None),) * d + (slice(i, i + 1),)]
 
-    return shape.cat([c(a, 1) * c(b, 2) - c(a, 2) * c(b, 1),
-                      c(a, 2) * c(b, 0) - c(a, 0) * c(b, 2),
-                      c(a, 0) * c(b, 1) - c(a, 1) * c(b, 0)], d)
+    return shape.cat(
+        [
+            c(a, 1) * c(b, 2) - c(a, 2) * c(b, 1),
+            c(a, 2) * c(b, 0) - c(a, 0) * c(b, 2),
+            c(a, 0) * c(b, 1) - c(a, 1) * c(b, 0),
+        ],
+        d,
+    )
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
@@ -1162,5 +1217,3 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
     diff_ = shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3)
     return reduction.norm(diff_, p, -1)
-
-

@@ -16,8 +16,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
 from chainrule.backend.device import CPU, check_device, device
-from chainrule.ops import elementwise as ew
 from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape
+from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
 from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
@@ -696,6 +696,10 @@ _EVERYDAY = {
     "negative": ew.neg,
     "absolute": ew.abs,
     "positive": pointwise.positive,
+    # (these three were ew.pow(self, c): an integer tensor then raised or stayed integer)
+    "reciprocal": pointwise.reciprocal,
+    "rsqrt": pointwise.rsqrt,
+    "square": pointwise.square,
     "sgn": pointwise.sgn,
     "signbit": pointwise.signbit,
     "floor": pointwise.floor,
@@ -865,7 +869,8 @@ for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin
               "square", "reciprocal", "floor", "ceil", "trunc", "round", "frac", "sinh", "cosh", "tan", "asin",
               "acos", "atan", "log2", "log10", "exp2", "expm1", "erf", "erfc", "erfinv", "logit", "nan_to_num",
               "clamp_min", "clamp_max", "tril", "triu", "fmod", "remainder", "atan2", "hypot", "xlogy",
-              "float_power", "negative", "sgn", "fix", "cumsum", "cumprod", "clip", "eq", "ne", "lt", "le", "gt", "ge", "logical_not",
+              "float_power", "negative", "sgn", "fix", "cumsum", "cumprod", "clip", "eq", "ne", "lt", "le", "gt",
+              "ge", "logical_not",
               "logical_and", "logical_or", "logical_xor", "multiply", "subtract", "true_divide", "divide",
               "floor_divide", "absolute"):
     _fn = _EVERYDAY.get(_name) or _BINDINGS.get(_name)

@@ -292,14 +292,30 @@ def _erfinv_array(x: np.ndarray) -> np.ndarray:
     # M. Giles, "Approximating the erfinv function" (GPU Gems 2012), central branch: good to
     # ~1e-7 for w < 5; the Newton steps below polish it (and the tails) to float64 accuracy.
     t = w - 2.5
-    p = 2.81022636e-08
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-              -0.00417768164, 0.246640727, 1.50140941):
+    p: Any = 2.81022636e-08
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
         p = c + p * t
     s = np.sqrt(np.maximum(w, 5.0)) - 3.0
-    q = -0.000200214257
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-              0.00943887047, 1.00167406, 2.83297682):
+    q: Any = -0.000200214257
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
         q = c + q * s
     with np.errstate(all="ignore"):
         y = np.where(w < 5.0, p, q) * x64
@@ -356,7 +372,7 @@ class Remainder(Fmod):
     name = "remainder"
     _q = staticmethod(np.floor)
 
-    forward = staticmethod(np.remainder)  # type: ignore[assignment]
+    forward = staticmethod(np.remainder)
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
@@ -409,7 +425,7 @@ def _rounding(op: Any, name: str) -> Any:
         return apply1(op, x)
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = type(op).__doc__ + "  Gradient 0 (as PyTorch)."
+    fn.__doc__ = (type(op).__doc__ or "") + "  Gradient 0 (as PyTorch)."
     return fn
 
 
@@ -495,7 +511,9 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is None:
         return ew.div(input, other)
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
+        )
     a = input if isinstance(input, Tensor) else lift(input, other)
     b = lift(other, a)
     if a.data.dtype != b.data.dtype:
@@ -614,8 +632,10 @@ def _raw(x: Any) -> Any:
 def _compare(fn: Any, name: str) -> Any:
     def compare(input: Any, other: Any) -> Tensor:
         if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-            raise TypeError(f"{name}(): expected at least one Tensor argument, got "
-                            f"{type(input).__name__} and {type(other).__name__}")
+            raise TypeError(
+                f"{name}(): expected at least one Tensor argument, got "
+                f"{type(input).__name__} and {type(other).__name__}"
+            )
         try:
             return Tensor._wrap(np.asarray(fn(_raw(input), _raw(other))))
         except ValueError as e:
