@@ -148,7 +148,7 @@ DIFF = {
     "diag_vector": (lambda L, x: L.diag(x, -1), (("u", (3,)),), True),
     "diag_matrix": (lambda L, x: x.diag(1), M34, True),
     "diagflat": (lambda L, x: L.diagflat(x), (("u", (2, 2)),), True),
-    "trace": (lambda L, x: L.trace(x), M34, True),
+    "trace": (lambda L, x: x.trace(), M34, True),  # (method: chainrule.trace is the trace table)
     # order statistics (gradients go to the selected entries)
     "sort": (lambda L, x: L.sort(x, 1)[0], (("distinct", (3, 4)),), True),
     "sort_descending": (lambda L, x: x.sort(0, descending=True)[0], (("distinct", (3, 4)),), True),
@@ -597,3 +597,99 @@ def test_integer_and_bool_results_match_torch(name):
             else (np.array_equal(g.data, wa))
         ), (name, k, g.data, wa)
         assert not g.requires_grad
+
+
+# ---------------------------------------------------------------- values from mathematics (run without torch too)
+def test_values_from_mathematics():
+    n = cr.arange(1, 6, dtype=cr.float64)
+    assert np.array_equal(cr.cumsum(n, 0).data, n.data * (n.data + 1) / 2)  # triangular numbers
+    assert np.array_equal(cr.cumprod(n, 0).data, [1, 2, 6, 24, 120])
+    assert np.allclose(cr.logcumsumexp(cr.log(n), 0).data, np.log(n.data * (n.data + 1) / 2))
+    x = cr.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    assert np.array_equal(cr.sort(x, 1).values.data, [[1, 2, 3], [0, 4, 5]])
+    assert np.array_equal(cr.topk(x, 2).indices.data, [[0, 2], [1, 2]])
+    m = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert cr.einsum("ii", m).item() == 5.0 and m.trace().item() == 5.0
+    assert np.array_equal(cr.einsum("ij,jk->ik", m, m).data, [[7, 10], [15, 22]])
+    assert np.array_equal(cr.tril(m).data, [[1, 0], [3, 4]]) and np.array_equal(m.triu(1).data, [[0, 2], [0, 0]])
+    assert np.array_equal(cr.roll(cr.arange(5), 2).data, [3, 4, 0, 1, 2])
+    assert np.array_equal(cr.diag(cr.tensor([1, 2])).data, [[1, 0], [0, 2]])
+    assert np.array_equal(cr.kron(cr.eye(2), m).data[2:, 2:], m.data)
+    t = cr.tensor([-0.999, -0.5, 0.0, 0.3, 0.9999], dtype=cr.float64)
+    assert np.allclose(cr.erf(cr.erfinv(t)).data, t.data, rtol=1e-13, atol=1e-15)
+    big = cr.tensor([6.0, 10.0], dtype=cr.float64)  # erfc without cancellation: erfc(x) ~ e^(-x²)/(x√π)
+    assert np.allclose(cr.erfc(big).data * big.data * np.sqrt(np.pi) * np.exp(big.data**2), 1, rtol=2e-2)
+    assert np.array_equal(cr.isnan(cr.tensor([1.0, np.nan])).data, [False, True])
+    assert np.array_equal(cr.fmod(cr.tensor([-7.0, 7.0]), 3).data, [-1.0, 1.0])
+    assert np.array_equal(cr.remainder(cr.tensor([-7.0, 7.0]), 3).data, [2.0, 1.0])
+    assert cr.median(cr.tensor([4.0, 1.0, 3.0, 2.0])).item() == 2.0  # the lower of the two middles
+    assert np.allclose(cr.quantile(cr.tensor([0.0, 1.0, 2.0, 3.0]), 0.5).item(), 1.5)
+    assert np.array_equal(
+        cr.nn.functional.one_hot(cr.tensor([2, 0]), 3).data
+        if hasattr(cr, "nn")
+        else _F(cr).one_hot(cr.tensor([2, 0]), 3).data,
+        [[0, 0, 1], [1, 0, 0]],
+    )
+
+
+def test_comparisons_and_indices_never_require_grad():
+    x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for out in (
+        x.eq(1.0),
+        cr.gt(x, 0),
+        x.isnan(),
+        x.argsort(),
+        x.topk(2).indices,
+        x.sort().indices,
+        cr.nonzero(x > 0),
+        cr.isclose(x, x),
+    ):
+        assert not out.requires_grad
+    assert x.topk(2).values.requires_grad and x.sort().values.requires_grad
+
+
+def test_torch_trace_is_the_method_and_chainrule_trace_the_table():
+    """chainrule.trace stays the trace-table function (an existing feature); the matrix trace is
+    Tensor.trace() and chainrule.ops.arrange.trace."""
+    from chainrule.autograd import trace as trace_table
+
+    assert cr.trace is trace_table
+    assert cr.tensor([[1.0, 2.0], [3.0, 4.0]]).trace().item() == 5.0
+
+
+# ---------------------------------------------------------------- bad input: clear errors naming the op
+@pytest.mark.parametrize(
+    "call, exc, words",
+    [
+        (lambda: cr.tril(cr.ones(3)), RuntimeError, ["tril", "2 dimensions", "(3,)"]),
+        (lambda: cr.topk(cr.ones(2, 3), 4), RuntimeError, ["topk", "k (4)", "size 3"]),
+        (lambda: cr.kthvalue(cr.ones(3), 0), RuntimeError, ["kthvalue", "out of range"]),
+        (lambda: cr.einsum("ij,jk->ik", cr.ones(2, 3), cr.ones(4, 2)), RuntimeError, ["einsum", "j", "3", "4"]),
+        (lambda: cr.einsum("ij->i", cr.ones(2, 3), cr.ones(3)), RuntimeError, ["einsum", "1 operands", "2 tensors"]),
+        (lambda: cr.einsum("ii->i", cr.ones(2, 3)), RuntimeError, ["einsum", "repeated", "(2, 3)"]),
+        (lambda: cr.narrow(cr.ones(4), 0, 3, 2), IndexError, ["narrow", "size 4"]),
+        (lambda: _F(cr).one_hot(cr.tensor([0.5])), RuntimeError, ["one_hot", "float"]),
+        (lambda: _F(cr).one_hot(cr.tensor([3]), 2), RuntimeError, ["one_hot", "[0, 2)"]),
+        (lambda: cr.div(cr.ones(2), 2, rounding_mode="round"), ValueError, ["rounding_mode", "round"]),
+        (lambda: cr.cross(cr.ones(2, 4), cr.ones(2, 4)), RuntimeError, ["cross", "size 3"]),
+        (lambda: cr.roll(cr.ones(3, 3), (1, 2), 0), RuntimeError, ["roll", "same length"]),
+        (lambda: cr.tensor([1, 2]).exp_(), RuntimeError, ["exp_", "float", "int64"]),
+        (lambda: cr.tensor([1, 2]).div_(2), RuntimeError, ["div", "can't be cast"]),
+        (lambda: cr.ones(2, requires_grad=True).exp_(), RuntimeError, ["exp_", "leaf"]),
+        (lambda: cr.quantile(cr.ones(3), 1.5), RuntimeError, ["quantile", "[0, 1]"]),
+        (
+            lambda: cr.index_add(cr.ones(3, 2), 0, cr.tensor([0, 1]), cr.ones(3, 2)),
+            RuntimeError,
+            ["index_add", "2 entries"],
+        ),
+        (lambda: cr.masked_select(cr.ones(3), cr.tensor([1, 0, 1])), RuntimeError, ["masked_select", "bool"]),
+        (lambda: cr.bincount(cr.tensor([-1, 2])), RuntimeError, ["bincount", "non-negative"]),
+        (lambda: cr.eq(1, 2), TypeError, ["eq", "Tensor"]),
+        (lambda: cr.diagonal(cr.ones(3, 3), 0, 1, 1), RuntimeError, ["diagonal", "same"]),
+    ],
+)
+def test_bad_input_raises_a_clear_error(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))

@@ -774,10 +774,10 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
 def scatter(
     input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
 ) -> Tensor:
-    """out = input; out[index[i][j]][j] = src[i][j] along ``dim`` (or = ``value``).
+    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims).
 
     ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
-    dL/dsrc[i][j] = dL/dout at the written position (as PyTorch)."""
+    ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
     x = as_tensor_arg(input, "scatter")
     if src is None:
         src = value

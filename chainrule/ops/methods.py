@@ -298,8 +298,17 @@ def _iter(self):
 
 
 def _inplace(fn):
+    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``).  A result that
+    self's dtype cannot hold (a float into an integer tensor) raises, as in PyTorch."""
+
     def method(self, other, *args, **kwargs):  # kwargs: add_(y, alpha=2), div_(y, rounding_mode=...)
-        return inplace_binary(self, lambda a, b: fn(a, b, *args, **kwargs) if args or kwargs else fn(a, b), other)
+        dtype = self.data.dtype
+
+        def run(a, b):
+            res = fn(a, b, *args, **kwargs) if args or kwargs else fn(a, b)
+            return res if res.data.dtype is dtype else _same_kind(res, dtype, f"{fn.__name__}_")
+
+        return inplace_binary(self, run, other)
 
     return method
 
@@ -578,7 +587,7 @@ _BINDINGS = {
     "add_": _inplace(ew.add),
     "sub_": _inplace(ew.sub),
     "mul_": _inplace(ew.mul),
-    "div_": _inplace(ew.div),
+    "div_": _inplace(pointwise.div),
     "pow_": _inplace(ew.pow),
     "clamp_": _unary_inplace(ew.clamp),
     "zero_": _zero_,
@@ -849,7 +858,6 @@ _EVERYDAY = {
     "is_complex": lambda self: self.dtype.kind == "c",
     "is_signed": lambda self: self.dtype.kind in "fic",
     # in place
-    "div_": _inplace(pointwise.div),
     "addcmul_": _inplace_fn(pointwise.addcmul, "addcmul_"),
     "addcdiv_": _inplace_fn(pointwise.addcdiv, "addcdiv_"),
     "lerp_": _inplace_fn(pointwise.lerp, "lerp_"),
