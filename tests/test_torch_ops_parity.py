@@ -341,8 +341,76 @@ DIFF = {
 }
 
 
+# round 2 (second priority names)
+DIFF.update(
+    {
+        "fmax": (lambda L, a, b: L.fmax(a, b), (("distinct", (3, 1)), ("u", (4,))), True),
+        "fmin": (lambda L, a, b: a.fmin(b), (("distinct", (3, 4)), ("u", (4,))), True),
+        "copysign": (lambda L, a, b: L.copysign(a, b), (("away", (3, 4)), ("away", (4,))), True),
+        "deg2rad_rad2deg": (lambda L, x: L.deg2rad(x) + x.rad2deg(), M34, True),
+        "sinc": (lambda L, x: L.sinc(x), (("away", (3, 4)),), True),
+        "rsub": (lambda L, a, b: L.rsub(a, b, alpha=2.0), (("u", (3, 4)), ("u", (4,))), True),
+        "masked_scatter": (
+            lambda L, x, s: L.masked_scatter(x, T(L, [[True, False, True, False]]), s),
+            (("u", (3, 4)), ("u", (2, 4))),
+            True,
+        ),
+        "index_put": (lambda L, x, v: x.index_put((T(L, [0, 2]), T(L, [1, 3])), v), (("u", (3, 4)), ("u", (2,))), True),
+        "index_put_accumulate": (
+            lambda L, x, v: x.index_put((T(L, [0, 0, 2]),), v, accumulate=True),
+            (("u", (3, 4)), ("u", (3, 4))),
+            True,
+        ),
+        "select_scatter": (lambda L, x, s: L.select_scatter(x, s, 1, 2), (("u", (3, 4)), ("u", (3,))), True),
+        "slice_scatter": (lambda L, x, s: L.slice_scatter(x, s, 1, 0, 4, 2), (("u", (3, 4)), ("u", (3, 2))), True),
+        "diagonal_scatter": (lambda L, x, s: L.diagonal_scatter(x, s, 1), (("u", (3, 4)), ("u", (3,))), True),
+        "diagonal_scatter_dims": (
+            lambda L, x, s: L.diagonal_scatter(x, s, 0, 0, 2),
+            (("u", (3, 2, 3)), ("u", (2, 3))),
+            True,
+        ),
+        "unfold": (lambda L, x: x.unfold(1, 2, 1), M34, True),
+        "unfold_step": (lambda L, x: x.unfold(0, 2, 2), (("u", (5, 2)),), True),
+        "dist": (lambda L, a, b: L.dist(a, b), (("u", (3, 4)), ("u", (4,))), True),
+        "dist_p3": (lambda L, a, b: a.dist(b, 3), (("u", (3, 4)), ("u", (4,))), False),
+        "cov": (lambda L, x: L.cov(x), M34, True),
+        "cov_correction0": (lambda L, x: x.cov(correction=0), (("u", (5,)),), True),
+        "corrcoef": (lambda L, x: L.corrcoef(x), M34, True),
+        "trapezoid": (lambda L, y: L.trapezoid(y, dx=0.5), M34, True),
+        "trapezoid_x": (lambda L, y, x: L.trapezoid(y, x, dim=0), (("u", (3, 4)), ("u", (3,))), True),
+        "cumulative_trapezoid": (lambda L, y: L.cumulative_trapezoid(y), M34, True),
+        "vander": (lambda L, x: L.vander(x, 4), (("u", (3,)),), True),
+        "chain_matmul": (
+            lambda L, a, b, c: L.chain_matmul(a, b, c),
+            (("u", (2, 3)), ("u", (3, 4)), ("u", (4, 2))),
+            True,
+        ),
+        "mode": (lambda L, x: L.mode(x, 1)[0], (("distinct", (3, 4)),), True),
+        "block_diag": (lambda L, a, b, c: L.block_diag(a, b, c), (("u", (2, 3)), ("u", (2,)), ("u", (1, 1))), True),
+        "combinations": (lambda L, x: L.combinations(x, 2), (("u", (4,)),), True),
+        "combinations_replacement": (lambda L, x: L.combinations(x, 3, with_replacement=True), (("u", (3,)),), True),
+        "t_": (lambda L, x: (x * 1).t_(), M34, True),
+        "transpose_": (lambda L, x: (x * 1).transpose_(0, 2), (("u", (2, 3, 4)),), True),
+        "squeeze_unsqueeze_": (lambda L, x: (x * 1).unsqueeze_(0).squeeze_(2), (("u", (3, 1, 4)),), True),
+        "addmm_": (
+            lambda L, c, a, b: (c * 1).addmm_(a, b, alpha=0.5),
+            (("u", (3, 2)), ("u", (3, 4)), ("u", (4, 2))),
+            True,
+        ),
+        "masked_scatter_": (
+            lambda L, x, s: (x * 1).masked_scatter_(T(L, [True, False, True, False]), s),
+            (("u", (3, 4)), ("u", (6,))),
+            True,
+        ),
+    }
+)
+
+
 # cases without a torch oracle, and why
-NO_ORACLE = {"scatter_src_larger": "torch's ScatterBackward refuses a src larger than the index (torch 2.x)"}
+NO_ORACLE = {
+    "vander": "torch.vander's backward fails its own version-counter check (torch 2.x)",
+    "scatter_src_larger": "torch's ScatterBackward refuses a src larger than the index (torch 2.x)",
+}
 
 
 def _outs(res) -> list:
@@ -566,6 +634,56 @@ EXACT = {
         T(L, D34).clone().eq_(0.3),
     ],
 }
+
+
+EXACT.update(
+    {
+        "bitwise": lambda L: [
+            L.bitwise_and(T(L, INTS), 6),
+            T(L, INTS).bitwise_or(T(L, [1, 2, 4, 8])),
+            L.bitwise_xor(T(L, INTS), -1),
+            L.bitwise_not(T(L, INTS)),
+            L.bitwise_not(T(L, [True, False])),
+            L.bitwise_left_shift(T(L, INTS), 2),
+            L.bitwise_right_shift(T(L, INTS), 1),
+            L.gcd(T(L, INTS), T(L, [6])),
+            L.lcm(T(L, INTS), T(L, [4, 6, 10, 3])),
+        ],
+        "isin": lambda L: [L.isin(T(L, INTS), T(L, [7, 0, 4])), L.isin(T(L, INTS), T(L, [7, 0]), invert=True)],
+        "tril_triu_indices": lambda L: [
+            L.tril_indices(3, 4),
+            L.tril_indices(4, 3, -1),
+            L.triu_indices(3, 4, 1),
+            L.triu_indices(3, 3),
+        ],
+        "unravel_index": lambda L: list(L.unravel_index(T(L, [0, 5, 11]), (3, 4))),
+        "mode_ties": lambda L: list(L.mode(T(L, [[1.0, 2.0, 2.0, 1.0, 3.0], [5.0, 4.0, 4.0, 5.0, 5.0]]))),
+        "queries": lambda L: [
+            T(
+                L,
+                np.array(
+                    [
+                        T(L, D34).is_contiguous(),
+                        T(L, D34).element_size(),
+                        T(L, INTS).itemsize,
+                        T(L, D34).nbytes,
+                        T(L, D34).t().stride(0),
+                        T(L, D34).stride(1),
+                        T(L, [2.0]).is_nonzero(),
+                        T(L, D34).is_same_size(T(L, D34.T)),
+                        T(L, D34).storage_offset(),
+                        T(L, D34).get_device(),
+                    ]
+                ),
+            )
+        ],
+        "small_dtypes": lambda L: [T(L, INTS).byte(), T(L, INTS).char(), T(L, INTS).short()],
+        "fmax_nan": lambda L: [
+            L.fmax(T(L, SPECIAL[1]), T(L, [1.0, np.nan, 0.0, np.nan])),
+            L.fmin(T(L, SPECIAL[1]), T(L, [1.0, np.nan, 0.0, np.nan])),
+        ],
+    }
+)
 
 
 def _F(lib):

@@ -11,6 +11,7 @@ follow.  Indices, masks and counts are integer/bool tensors without gradient, as
 from __future__ import annotations
 
 import builtins
+import math
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -1217,3 +1218,243 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
     diff_ = shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3)
     return reduction.norm(diff_, p, -1)
+
+
+# ================================================ round 2: index grids, scatters into slices, statistics
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
+    from chainrule.backend.device import check_device
+
+    check_device(device, "tril_indices()")
+    r, c = np.nonzero(np.tri(row, col, offset, dtype=bool))
+    return _const(np.stack([r, c]).astype(dtype or np.int64))
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
+    from chainrule.backend.device import check_device
+
+    check_device(device, "triu_indices()")
+    r, c = np.nonzero(~np.tri(row, col, offset - 1, dtype=bool))
+    return _const(np.stack([r, c]).astype(dtype or np.int64))
+
+
+def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
+    """Flat indices → one coordinate tensor per dimension of ``shape``."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    n = math.prod(shape_)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"unravel_index: index out of range for shape {tuple(shape_)}")
+    return tuple(_const(c.astype(np.int64)) for c in np.unravel_index(idx % builtins.max(n, 1), tuple(shape_)))
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """A block-diagonal matrix of the given (0-, 1- or 2-D) tensors, zeros elsewhere."""
+    ts = [
+        t if t.ndim == 2 else shape.reshape(t, (1, -1) if t.ndim == 1 else (1, 1))
+        for t in _tensors(tensors, "block_diag")
+    ]
+    cols = builtins.sum(t.shape[1] for t in ts)
+    rows, left = [], 0
+    for t in ts:
+        right = cols - left - t.shape[1]
+        rows.append(shape.pad(t, [left, right]) if left or right else t)
+        left += t.shape[1]
+    return shape.cat(rows, 0)
+
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """All r-element combinations of a 1-D tensor's elements, as rows (itertools order)."""
+    import itertools
+
+    x = as_tensor_arg(input, "combinations")
+    if x.ndim != 1:
+        raise RuntimeError(f"combinations: expected a 1-D tensor, got shape {tuple(x.shape)}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    return indexing.getitem(x, idx)
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """input with the positions where ``mask`` (broadcast) is true filled by source's first
+    elements in row-major order; gradients: 0 to input there, to those source elements."""
+    x = as_tensor_arg(input, "masked_scatter")
+    mk = np.broadcast_to(mask.data if isinstance(mask, Tensor) else np.asarray(mask), x.shape).copy()
+    k = int(mk.sum())
+    src = shape.reshape(as_tensor_arg(source, "masked_scatter"), (-1,))
+    if src.shape[0] < k:
+        raise RuntimeError(f"masked_scatter: source has {src.shape[0]} elements but the mask selects {k}")
+    return apply(indexing.IndexPut(mk), x, src[:k].to(x.dtype))
+
+
+def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bool = False) -> Tensor:
+    """input with input[indices] = values (or += with ``accumulate``, repeats adding up)."""
+    x = as_tensor_arg(input, "index_put")
+    idx = tuple(i.data.copy() if isinstance(i, Tensor) else np.asarray(i) for i in indices)
+    v = values if isinstance(values, Tensor) else _const(np.asarray(values, x.data.dtype))
+    if v.dtype != x.dtype:
+        v = v.to(x.dtype)
+    if accumulate:
+        target = np.empty(x.shape)[idx].shape
+        v = shape.expand(v, *target) if tuple(v.shape) != target else v
+        return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
+    return apply(indexing.IndexPut(idx), x, v)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """input with its slice ``index`` along ``dim`` replaced by ``src``."""
+    x = as_tensor_arg(input, "select_scatter")
+    d = _dim(x, dim, "select_scatter")
+    return apply(indexing.IndexPut((slice(None),) * d + (int(index),)), x, src.to(x.dtype))
+
+
+def slice_scatter(
+    input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1
+) -> Tensor:
+    """input with input[..., start:end:step, ...] (along ``dim``) replaced by ``src``."""
+    x = as_tensor_arg(input, "slice_scatter")
+    d = _dim(x, dim, "slice_scatter")
+    return apply(indexing.IndexPut((slice(None),) * d + (slice(start, end, step),)), x, src.to(x.dtype))
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """input with its ``offset`` diagonal in (dim1, dim2) replaced by ``src`` (diagonal's layout)."""
+    x = as_tensor_arg(input, "diagonal_scatter")
+    d1, d2 = normalize_dims(dim1, x.ndim, "diagonal_scatter")[0], normalize_dims(dim2, x.ndim, "diagonal_scatter")[0]
+    rows, cols = _diag_positions(x.shape[d1], x.shape[d2], offset)
+    index: list[Any] = [slice(None)] * x.ndim
+    index[d1], index[d2] = rows, cols
+    # NumPy puts the advanced-index axis first when the two are not adjacent, last-but-kept otherwise;
+    # moving src's diagonal axis accordingly keeps diagonal()'s convention (diagonal last)
+    probe = np.empty(x.shape)[tuple(index)]
+    s = src.to(x.dtype)
+    if probe.shape != tuple(s.shape):
+        s = shape.movedim(s, -1, 0 if d2 - d1 != 1 else d1)
+    return apply(indexing.IndexPut(tuple(index)), x, s)
+
+
+def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` along ``dimension`` (stride ``step``), the
+    window as a new last axis: shape (..., (n - size)//step + 1, ..., size)."""
+    x = as_tensor_arg(input, "unfold")
+    d = _dim(x, dimension, "unfold")
+    n = x.shape[d] if x.ndim else 1
+    if size > n or step <= 0:
+        raise RuntimeError(
+            f"unfold: size {size} (at most {n}) and step {step} (> 0) do not fit dimension {d} "
+            f"of shape {tuple(x.shape)}"
+        )
+    starts = np.arange(0, n - size + 1, step)
+    idx = starts[:, None] + np.arange(size)  # (windows, size)
+    picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
+    return shape.movedim(picked, d + 1, -1)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The p-norm of input - other (broadcast)."""
+    return reduction.norm(input - other, p)
+
+
+def cov(
+    input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None
+) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns)."""
+    x = as_tensor_arg(input, "cov")
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not implemented")
+    if x.ndim > 2:
+        raise RuntimeError(f"cov: expected a 1-D or 2-D input, got shape {tuple(x.shape)}")
+    one = x.ndim < 2  # one variable: a 0-d variance, as PyTorch
+    x = shape.reshape(x, (1, -1)) if one else x
+    n = x.shape[1]
+    c = x - reduction.mean(x, 1, True)
+    out = linalg.matmul(c, shape.t(c)) / builtins.max(n - correction, 0)
+    return shape.reshape(out, ()) if one else out
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1])."""
+    c = cov(input)
+    if c.ndim == 0 or c.shape == (1, 1):
+        return c / c
+    d = ew.sqrt(diagonal(c))
+    return ew.clamp(c / shape.unsqueeze(d, 1) / shape.unsqueeze(d, 0), -1, 1)
+
+
+def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
+    yt = as_tensor_arg(y, "trapezoid")
+    d = _dim(yt, dim, "trapezoid")
+    n = yt.shape[d]
+    head = (slice(None),) * d
+    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
+    if x is None:
+        return reduction.sum(mids, d) * (1.0 if dx is None else dx)
+    xt = as_tensor_arg(x, "trapezoid")
+    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+    if xt.ndim == 1:
+        xd = shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1))
+    return reduction.sum(mids * xd, d)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
+    yt = as_tensor_arg(y, "cumulative_trapezoid")
+    d = _dim(yt, dim, "cumulative_trapezoid")
+    n = yt.shape[d]
+    head = (slice(None),) * d
+    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
+    if x is not None:
+        xt = as_tensor_arg(x, "cumulative_trapezoid")
+        xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+        mids = mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd)
+    elif dx is not None:
+        mids = mids * dx
+    return cumsum(mids, d)
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The Vandermonde matrix: columns x^(N-1), ..., x, 1 (reversed with ``increasing``)."""
+    xt = as_tensor_arg(x, "vander")
+    if xt.ndim != 1:
+        raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
+    n = xt.shape[0] if N is None else N
+    powers = range(n) if increasing else range(n - 1, -1, -1)
+    if xt.data.dtype.kind in "biu":
+        xt = xt.to(np.int64)
+    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
+    return shape.cat(cols, 1) if cols else _const(np.zeros((xt.shape[0], 0), xt.data.dtype))
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """matrices[0] @ matrices[1] @ ... (left to right)."""
+    ms = _tensors(matrices, "chain_matmul")
+    out = ms[0]
+    for m_ in ms[1:]:
+        out = linalg.mm(out, m_)
+    return out
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
+    """(the most frequent value along ``dim`` (the smallest among equally frequent ones), an index
+    where it occurs (the last, as PyTorch on CPU)); the value's gradient goes to that entry."""
+    x = as_tensor_arg(input, "mode")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    d = _dim(x, dim, "mode")
+    a = np.moveaxis(x.data, d, -1)
+    rows = a.reshape(-1, a.shape[-1])
+    best = np.empty(rows.shape[0], dtype=np.int64)
+    for r, row in enumerate(rows):
+        vals, counts = np.unique(row, return_counts=True)
+        v = vals[np.argmax(counts)]  # np.unique sorts: argmax picks the smallest most frequent
+        best[r] = np.nonzero(row == v)[0][-1]
+    idx = best.reshape(a.shape[:-1] + (1,))
+    index = _const(np.moveaxis(idx, -1, d))
+    vals_t = indexing.gather(x, d, index)
+    if not keepdim:
+        return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index.data, d))))
+    return _ValuesIndices((vals_t, index))

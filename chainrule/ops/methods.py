@@ -885,6 +885,90 @@ for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin
     _EVERYDAY[_name + "_"] = _inplace_fn(_fn, _name + "_")
 _BINDINGS.update(_EVERYDAY)
 
+
+def _reshape_inplace(fn, where: str):
+    """t_, transpose_, squeeze_, unsqueeze_...: self takes the new shape (same elements)."""
+
+    def method(self, *args, **kwargs):
+        if _recording(self):
+            _check_leaf(self, where)
+            return rebind(self, lambda old: fn(old, *args, **kwargs))
+        self.data = fn(Tensor._wrap(self.data), *args, **kwargs).data
+        return self
+
+    method.__name__ = where
+    return method
+
+
+def _stride(self, dim=None):
+    """Element strides of the array (NumPy's byte strides / itemsize)."""
+    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    return st if dim is None else st[dim]
+
+
+def _is_nonzero(self) -> bool:
+    if self.data.size != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {self.data.size} elements cannot be converted to Scalar")
+    return bool(self.data.reshape(-1)[0] != 0)
+
+
+_ROUND2 = {
+    "fmax": pointwise.fmax,
+    "fmin": pointwise.fmin,
+    "copysign": pointwise.copysign,
+    "deg2rad": pointwise.deg2rad,
+    "rad2deg": pointwise.rad2deg,
+    "sinc": pointwise.sinc,
+    "bitwise_and": pointwise.bitwise_and,
+    "bitwise_or": pointwise.bitwise_or,
+    "bitwise_xor": pointwise.bitwise_xor,
+    "bitwise_not": pointwise.bitwise_not,
+    "bitwise_left_shift": pointwise.bitwise_left_shift,
+    "bitwise_right_shift": pointwise.bitwise_right_shift,
+    "gcd": pointwise.gcd,
+    "lcm": pointwise.lcm,
+    "masked_scatter": arrange.masked_scatter,
+    "index_put": arrange.index_put,
+    "select_scatter": arrange.select_scatter,
+    "slice_scatter": arrange.slice_scatter,
+    "diagonal_scatter": arrange.diagonal_scatter,
+    "unfold": arrange.unfold_windows,
+    "dist": arrange.dist,
+    "cov": arrange.cov,
+    "corrcoef": arrange.corrcoef,
+    "mode": arrange.mode,
+    "split_with_sizes": lambda self, split_sizes, dim=0: shape.split(self, list(split_sizes), dim),
+    "unsafe_split": shape.split,
+    "unsafe_chunk": shape.chunk,
+    "byte": lambda self: _cast(self, np.uint8),
+    "char": lambda self: _cast(self, np.int8),
+    "short": lambda self: _cast(self, np.int16),
+    "is_contiguous": lambda self, memory_format=None: True,
+    "is_cpu": property(lambda self: True),
+    "get_device": lambda self: -1,
+    "element_size": lambda self: self.data.itemsize,
+    "itemsize": property(lambda self: self.data.itemsize),
+    "nbytes": property(lambda self: self.data.nbytes),
+    "stride": _stride,
+    "storage_offset": lambda self: 0,
+    "is_nonzero": _is_nonzero,
+    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
+    "t_": _reshape_inplace(shape.t, "t_"),
+    "transpose_": _reshape_inplace(shape.transpose, "transpose_"),
+    "swapaxes_": _reshape_inplace(shape.transpose, "swapaxes_"),
+    "swapdims_": _reshape_inplace(shape.transpose, "swapdims_"),
+    "squeeze_": _reshape_inplace(shape.squeeze, "squeeze_"),
+    "unsqueeze_": _reshape_inplace(shape.unsqueeze, "unsqueeze_"),
+    "masked_scatter_": _inplace_fn(arrange.masked_scatter, "masked_scatter_"),
+    "index_put_": _inplace_fn(arrange.index_put, "index_put_"),
+}
+for _name in ("acosh", "asinh", "atanh", "arccos", "arcsin", "arctan", "arccosh", "arcsinh", "arctanh", "arctan2",
+              "addmm", "addmv", "addr", "baddbmm", "addbmm", "greater", "greater_equal", "less", "less_equal",
+              "not_equal", "heaviside", "fmax", "fmin", "copysign", "deg2rad", "rad2deg", "sinc", "bitwise_and",
+              "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm"):
+    _ROUND2[_name + "_"] = _inplace_fn(_EVERYDAY.get(_name) or _ROUND2[_name], _name + "_")
+_BINDINGS.update(_ROUND2)
+
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)
 # (setattr does not reset __hash__ as an __eq__ in a class body would: Tensor's body sets it anyway)

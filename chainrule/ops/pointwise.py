@@ -738,3 +738,89 @@ negative = ew.neg
 absolute = ew.abs
 multiply = ew.mul
 subtract = ew.sub
+
+
+# ---------------------------------------------------------------- more pointwise (round 2)
+def fmax(input: Tensor, other: Any) -> Tensor:
+    """max(a, b) elementwise, ignoring NaN (NaN only where both are NaN); the gradient goes to the
+    chosen input (split at ties, as ``maximum``)."""
+    a = as_tensor_arg(input, "fmax")
+    b = lift(other, a)
+    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    return ew.where(a_nan, b, ew.where(b_nan, a, ew.maximum(a, b)))
+
+
+def fmin(input: Tensor, other: Any) -> Tensor:
+    """min(a, b) elementwise, ignoring NaN (see ``fmax``)."""
+    a = as_tensor_arg(input, "fmin")
+    b = lift(other, a)
+    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    return ew.where(a_nan, b, ew.where(b_nan, a, ew.minimum(a, b)))
+
+
+def copysign(input: Tensor, other: Any) -> Tensor:
+    """|input| with the sign of ``other`` (its sign bit, so -0.0 counts as negative);
+    d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
+    a = _floating(input, "copysign")
+    neg = np.signbit(other.data if isinstance(other, Tensor) else np.asarray(other))
+    flip = Tensor._wrap(np.asarray(neg != np.signbit(a.data)))
+    return ew.where(flip, -a, a)
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    """x·π/180."""
+    return _floating(input, "deg2rad") * (math.pi / 180.0)
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    """x·180/π."""
+    return _floating(input, "rad2deg") * (180.0 / math.pi)
+
+
+def sinc(input: Tensor) -> Tensor:
+    """sin(πx)/(πx), 1 at x = 0 (the normalised sinc; its gradient there is 0)."""
+    x = _floating(input, "sinc")
+    zero = Tensor._wrap(x.data == 0)
+    safe = ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), x) * math.pi
+    return ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), ew.sin(safe) / safe)
+
+
+def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
+    """other - alpha·input (the reflected subtraction)."""
+    return ew.sub(other, input, alpha=alpha) if isinstance(other, Tensor) else ew.add(ew.neg(input) * alpha, other)
+
+
+def _bitwise(fn: Any, name: str) -> Any:
+    def op(input: Any, other: Any) -> Tensor:
+        a, b = _raw(input), _raw(other)
+        for v in (a, b):
+            if np.asarray(v).dtype.kind == "f":
+                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({np.asarray(v).dtype})')
+        return Tensor._wrap(np.asarray(fn(a, b)))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors (no gradient)."
+    return op
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+bitwise_left_shift = _bitwise(np.left_shift, "bitwise_left_shift")
+bitwise_right_shift = _bitwise(np.right_shift, "bitwise_right_shift")
+gcd = _bitwise(np.gcd, "gcd")
+lcm = _bitwise(np.lcm, "lcm")
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """~x for integer tensors, logical not for bool ones."""
+    a = as_tensor_arg(input, "bitwise_not").data
+    if a.dtype.kind == "f":
+        raise RuntimeError(f"bitwise_not: not implemented for a floating dtype ({a.dtype})")
+    return Tensor._wrap(np.logical_not(a) if a.dtype == np.bool_ else np.invert(a))
+
+
+def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """True where an element of ``elements`` occurs in ``test_elements`` (bool, elements' shape)."""
+    a = np.asarray(_raw(elements))
+    return Tensor._wrap(np.isin(a, np.asarray(_raw(test_elements)), invert=invert))
