@@ -811,3 +811,34 @@ def test_bad_input_raises_a_clear_error(call, exc, words):
         call()
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def test_queries_and_dtype_rules_match_torch():
+    torch = pytest.importorskip("torch")
+    pairs = [(D34, 2.5), (INTS, 2.5), (INTS, 2), (np.array([True]), 1), (D34.astype(np.float32), D34)]
+    for a, b in pairs:
+        want = torch.result_type(torch.tensor(a), torch.tensor(b) if isinstance(b, np.ndarray) else b)
+        got = cr.result_type(cr.tensor(a), cr.tensor(b) if isinstance(b, np.ndarray) else b)
+        assert str(want).replace("torch.", "") == str(got), (a.dtype, b)
+    names = ["float32", "float64", "int64", "int32", "uint8", "bool", "int8", "int16"]
+    for f in names:
+        for t in names:
+            tf, tt = getattr(torch, f), getattr(torch, t)
+            assert cr.can_cast(getattr(cr, f), getattr(cr, t)) == torch.can_cast(tf, tt), (f, t)
+            assert str(cr.promote_types(getattr(cr, f), getattr(cr, t))) == str(torch.promote_types(tf, tt)).replace(
+                "torch.", ""
+            ), (f, t)
+    assert cr.broadcast_shapes((2, 1), (3,), 1) == tuple(torch.broadcast_shapes((2, 1), (3,), 1))
+    x = cr.tensor(D34)
+    assert cr.is_floating_point(x) and not cr.is_floating_point(cr.tensor(INTS)) and not cr.is_complex(x)
+    assert cr.is_signed(cr.tensor(INTS)) and not cr.is_signed(cr.tensor([True]))
+    assert cr.is_nonzero(cr.tensor([0.5])) and not cr.is_nonzero(cr.tensor(0))
+    with pytest.raises(RuntimeError, match="is_nonzero"):
+        cr.is_nonzero(x)
+    s = cr.scalar_tensor(3)
+    assert s.shape == () and s.dtype == cr.float32 and s.item() == 3.0
+    y = cr.tensor(D34, requires_grad=True)
+    (cr.clone(y) * 2 + cr.detach(y)).sum().backward()
+    assert np.array_equal(y.grad.data, np.full(D34.shape, 2.0))
+    assert [p.shape for p in cr.split_with_sizes(x, [1, 3], 1)] == [(3, 1), (3, 3)]
+    assert cr.concatenate([x, x], 1).shape == (3, 8)

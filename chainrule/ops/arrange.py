@@ -1458,3 +1458,100 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     if not keepdim:
         return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index.data, d))))
     return _ValuesIndices((vals_t, index))
+
+
+# ================================================ round 3: small queries and PyTorch's other names
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    """A copy of input (differentiable: the gradient passes through)."""
+    return as_tensor_arg(input, "clone").clone()
+
+
+def detach(input: Tensor) -> Tensor:
+    """input without its history (no gradient flows back)."""
+    return as_tensor_arg(input, "detach").detach()
+
+
+concatenate = shape.cat
+
+
+def split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """split with an explicit list of sizes (which must add up to the dimension's size)."""
+    return shape.split(input, list(split_sizes), dim)
+
+
+unsafe_split = shape.split
+unsafe_chunk = shape.chunk
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """True for a floating dtype."""
+    return np.dtype(input.dtype).kind == "f"
+
+
+def is_complex(input: Tensor) -> bool:
+    """True for a complex dtype (never, here)."""
+    return np.dtype(input.dtype).kind == "c"
+
+
+def is_signed(input: Tensor) -> bool:
+    """True for a dtype with negative values (not bool or uint8)."""
+    return np.dtype(input.dtype).kind in "fic"
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """The truth of a one-element tensor (RuntimeError for more or fewer elements, as PyTorch)."""
+    a = as_tensor_arg(input, "is_nonzero").data
+    if a.size != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {a.size} elements cannot be converted to Scalar")
+    return builtins.bool(a.reshape(-1)[0] != 0)
+
+
+def is_same_size(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape."""
+    return tuple(input.shape) == tuple(other.shape)
+
+
+def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
+    """The dtype PyTorch gives a binary op on these operands (tensors or Python numbers)."""
+    from chainrule.ops._lift import lift
+    from chainrule.ops._lift import result_type as _rt
+
+    if not isinstance(tensor1, Tensor):
+        if not isinstance(tensor2, Tensor):
+            raise TypeError("result_type(): expected at least one Tensor argument")
+        return _rt(lift(tensor1, tensor2), tensor2)
+    return _rt(tensor1, lift(tensor2, tensor1))
+
+
+def promote_types(type1: Any, type2: Any) -> np.dtype:
+    """The dtype both promote to, by PyTorch's rule: the higher category (bool < integer <
+    floating) decides (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
+    a, b = np.dtype(type1), np.dtype(type2)
+    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    if order[a.kind] != order[b.kind]:
+        return a if order[a.kind] > order[b.kind] else b
+    return np.promote_types(a, b)
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """True when PyTorch's casting rule allows ``from_`` to ``to`` (no float → int, no → bool)."""
+    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    return order[np.dtype(from_).kind] <= order[np.dtype(to).kind]
+
+
+def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
+    """The shape that tensors of these shapes broadcast to."""
+    try:
+        return tuple(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s) for s in shapes]))
+    except ValueError as e:
+        raise RuntimeError(f"broadcast_shapes: shapes {shapes} do not broadcast ({e})") from None
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
+    from chainrule.backend import get_default_dtype
+    from chainrule.backend.device import check_device
+
+    check_device(device, "scalar_tensor()")
+    t = _const(np.asarray(s, dtype=dtype or get_default_dtype()))
+    return t.requires_grad_(True) if requires_grad else t
