@@ -969,6 +969,19 @@ for _name in ("acosh", "asinh", "atanh", "arccos", "arcsin", "arctan", "arccosh"
     _ROUND2[_name + "_"] = _inplace_fn(_EVERYDAY.get(_name) or _ROUND2[_name], _name + "_")
 _BINDINGS.update(_ROUND2)
 
+
+_SPECIAL = {
+    "lgamma": pointwise.lgamma,
+    "digamma": pointwise.digamma,
+    "polygamma": lambda self, n: pointwise.polygamma(n, self),
+    "mvlgamma": pointwise.mvlgamma,
+    "lgamma_": _inplace_fn(pointwise.lgamma, "lgamma_"),
+    "digamma_": _inplace_fn(pointwise.digamma, "digamma_"),
+    "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
+    "mvlgamma_": _inplace_fn(pointwise.mvlgamma, "mvlgamma_"),
+}
+_BINDINGS.update(_SPECIAL)
+
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)
 # (setattr does not reset __hash__ as an __eq__ in a class body would: Tensor's body sets it anyway)
