@@ -420,6 +420,27 @@ DIFF.update(
 )
 
 
+DIFF.update(
+    {
+        "scatter_reduce_sum": (
+            lambda L, x, s: L.scatter_reduce(x, 0, T(L, [[2, 0, 2, 1], [2, 2, 0, 0]]), s, "sum"),
+            (("u", (3, 4)), ("u", (2, 4))),
+            True,
+        ),
+        "scatter_reduce_mean_exclude_self": (
+            lambda L, x, s: x.scatter_reduce(1, T(L, [[0, 0], [3, 1], [2, 2]]), s, "mean", include_self=False),
+            (("u", (3, 4)), ("u", (3, 2))),
+            True,
+        ),
+        "scatter_reduce_mean": (
+            lambda L, x, s: L.scatter_reduce(x, 1, T(L, [[0, 0, 1], [3, 1, 3], [2, 2, 2]]), s, reduce="mean"),
+            (("u", (3, 4)), ("u", (3, 3))),
+            True,
+        ),
+    }
+)
+
+
 # cases without a torch oracle, and why
 NO_ORACLE = {
     "vander": "torch.vander's backward fails its own version-counter check (torch 2.x)",
@@ -467,6 +488,7 @@ def test_gradgradcheck(name):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in log")  # nan_to_num's NaNs on purpose
+@pytest.mark.filterwarnings("ignore:torch.chain_matmul is deprecated")
 @pytest.mark.parametrize("name", sorted(DIFF))
 def test_values_and_gradients_match_torch(name):
     torch = pytest.importorskip("torch")
@@ -697,6 +719,12 @@ EXACT.update(
                 ),
             )
         ],
+        "scatter_reduce_ints": lambda L: [
+            L.scatter_reduce(T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "mean"),
+            L.scatter_reduce(
+                T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "sum", include_self=False
+            ),
+        ],
         "small_dtypes": lambda L: [T(L, INTS).byte(), T(L, INTS).char(), T(L, INTS).short()],
         "fmax_nan": lambda L: [
             L.fmax(T(L, SPECIAL[1]), T(L, [1.0, np.nan, 0.0, np.nan])),
@@ -878,3 +906,14 @@ def test_polygamma_against_mpmath():
     poles = cr.tensor([0.0, -1.0, -2.0])
     assert np.array_equal(cr.lgamma(poles).data, [np.inf] * 3)
     assert cr.digamma(poles).data[0] == -np.inf and np.isnan(cr.digamma(poles).data[1:]).all()
+
+
+def test_random_in_place_fills_have_the_right_distribution():
+    g = cr.Generator().manual_seed(0) if hasattr(cr.Generator(), "manual_seed") else None
+    x = cr.empty(20000, dtype=cr.float64)
+    assert abs(np.median(x.log_normal_(0.5, 0.25, generator=g).data) - np.exp(0.5)) < 0.02  # median e^μ
+    assert abs(np.median(x.cauchy_(1.0, 2.0, generator=g).data) - 1.0) < 0.1  # median = location
+    assert abs(x.geometric_(0.25, generator=g).data.mean() - 4.0) < 0.15  # mean 1/p, support 1, 2, ...
+    assert x.data.min() >= 1
+    p = cr.full((20000,), 0.3, dtype=cr.float64)
+    assert abs(p.bernoulli(generator=g).data.mean() - 0.3) < 0.02 and not p.bernoulli().requires_grad

@@ -94,6 +94,7 @@ from chainrule.ops.arrange import (
     row_stack,
     scalar_tensor,
     scatter,
+    scatter_reduce,
     searchsorted,
     select,
     select_scatter,
@@ -647,3 +648,4 @@ __all__ += [
     "mvlgamma",
     "polygamma",
 ]
+__all__ += ["scatter_reduce"]

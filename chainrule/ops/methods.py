@@ -982,6 +982,33 @@ _SPECIAL = {
 }
 _BINDINGS.update(_SPECIAL)
 
+
+
+def _random_fill(draw):
+    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values."""
+
+    def method(self, *args, generator=None):
+        from chainrule.ops.creation import _gen
+
+        self.data[...] = draw(_gen(generator), self.shape, *args)
+        bump(self)
+        return self
+
+    return method
+
+
+_MORE = {
+    "scatter_reduce": arrange.scatter_reduce,
+    "scatter_reduce_": _inplace_fn(arrange.scatter_reduce, "scatter_reduce_"),
+    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
+        self.new_zeros(self.shape), self if p is None else p, generator=generator
+    ),
+    "log_normal_": _random_fill(lambda rng, shp, mean=1.0, std=2.0: rng.lognormal(mean, std, shp)),
+    "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
+    "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
+}
+_BINDINGS.update(_MORE)
+
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)
 # (setattr does not reset __hash__ as an __eq__ in a class body would: Tensor's body sets it anyway)
