@@ -595,9 +595,7 @@ _BINDINGS = {
     "copy_": _copy_,
     "uniform_": _uniform_,
     "normal_": _normal_,
-    "masked_fill_": lambda self, mask, value: rebind(self, lambda old: indexing.masked_fill(old, mask, value))
-    if self.requires_grad
-    else _write(self, indexing.masked_fill(Tensor._wrap(self.data), mask, value)),
+    # masked_fill_ and the other everyday in-place forms: _EVERYDAY below
 }
 
 
