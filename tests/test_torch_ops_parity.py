@@ -441,6 +441,20 @@ DIFF.update(
 )
 
 
+DIFF.update(
+    {
+        "nanmedian": (lambda L, x: L.nanmedian(x), (("distinct", (3, 4)),), True),
+        "nanmedian_dim_with_nan": (
+            lambda L, x: x.masked_fill(T(L, [[False, True, False, True]]), np.nan).nanmedian(1, keepdim=True)[0],
+            (("distinct", (3, 4)),),
+            True,
+        ),
+        "sum_to_size": (lambda L, x: x.sum_to_size(3, 1), M34, True),
+        "sum_to_size_lead": (lambda L, x: x.sum_to_size((1, 4)), (("u", (2, 3, 4)),), True),
+    }
+)
+
+
 # cases without a torch oracle, and why
 NO_ORACLE = {
     "vander": "torch.vander's backward fails its own version-counter check (torch 2.x)",
@@ -724,6 +738,12 @@ EXACT.update(
             L.scatter_reduce(
                 T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "sum", include_self=False
             ),
+        ],
+        "nanmedian_nan": lambda L: [
+            # (an all-NaN row's index is implementation-defined in torch: not compared)
+            L.nanmedian(T(L, [[np.nan, 1.0, 3.0, 2.0], [4.0, np.nan, 1.0, np.nan]]), 1)[1],
+            L.nanmedian(T(L, [[np.nan] * 4]), 1)[0],
+            L.nanmedian(T(L, [np.nan, 2.0, np.nan])),
         ],
         "small_dtypes": lambda L: [T(L, INTS).byte(), T(L, INTS).char(), T(L, INTS).short()],
         "fmax_nan": lambda L: [

@@ -81,6 +81,7 @@ from chainrule.ops.arrange import (
     msort,
     mv,
     nanmean,
+    nanmedian,
     nansum,
     narrow,
     nonzero,
@@ -649,3 +650,4 @@ __all__ += [
     "polygamma",
 ]
 __all__ += ["scatter_reduce"]
+__all__ += ["nanmedian"]

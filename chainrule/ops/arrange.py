@@ -1590,3 +1590,43 @@ def scatter_reduce(
     if x.data.dtype.kind in "iu":
         return _const(np.floor_divide(total.data, n))
     return total / _const(n)
+
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
+    sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
+    x = as_tensor_arg(input, "nanmedian")
+    if dim is None:
+        x, d = shape.reshape(x, (-1,)), 0
+    else:
+        d = _dim(x, dim, "nanmedian")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64)))) if dim is not None else x
+    if x.shape[d] == 0:
+        raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
+    order = _sort_order(x.data, d, False)  # NaN sorts last
+    valid = (~np.isnan(x.data)).sum(axis=d, keepdims=True) if x.data.dtype.kind == "f" else None
+    rank = np.maximum((valid - 1) // 2, 0) if valid is not None else np.full((1,) * x.ndim, (x.shape[d] - 1) // 2)
+    rank = np.broadcast_to(rank, x.shape[:d] + (1,) + x.shape[d + 1 :])
+    idx = np.take_along_axis(order, rank, d).astype(np.int64)
+    vals = indexing.gather(x, d, _const(idx))
+    if dim is None:
+        return shape.reshape(vals, ())
+    if not keepdim:
+        vals, idx = shape.squeeze(vals, d), np.squeeze(idx, d)
+    return _ValuesIndices((vals, _const(idx)))
+
+
+def sum_to_size(input: Tensor, *size: Any) -> Tensor:
+    """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
+    from chainrule.backend import sum_to
+
+    x = as_tensor_arg(input, "sum_to_size")
+    target = shape._shape_arg(size)
+    try:
+        ok = np.broadcast_shapes(target, x.shape) == tuple(x.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"sum_to_size: size {target} is not expandable to the tensor's size {tuple(x.shape)}")
+    return sum_to(x, target)

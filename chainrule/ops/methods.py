@@ -997,6 +997,8 @@ def _random_fill(draw):
 
 _MORE = {
     "scatter_reduce": arrange.scatter_reduce,
+    "nanmedian": arrange.nanmedian,
+    "sum_to_size": arrange.sum_to_size,
     "scatter_reduce_": _inplace_fn(arrange.scatter_reduce, "scatter_reduce_"),
     "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
         self.new_zeros(self.shape), self if p is None else p, generator=generator
