@@ -12,12 +12,12 @@ defaults below, and ``STATE.mode`` sums them up in one value:
   checked slow path.
 
 Reading a ``threading.local`` costs about five times a plain attribute
-(~40 ns, a few per cent of a small op), so the hot path first reads
-``GLOBAL.mode``, a plain attribute that is ``RECORD`` while *every* thread is
-in ``RECORD`` mode, and reads its own thread's ``STATE.mode`` only when some
-thread is not.  A thread that leaves ``RECORD`` raises ``GLOBAL.mode`` (under a
-lock, before it runs any op) and the last one to come back lowers it, so a
-thread never runs in another mode while ``GLOBAL.mode`` says ``RECORD``.
+(~40 ns, a few per cent of a small op), so the hot path first looks at
+``DIFFERING``, a list with one entry per thread whose mode is not ``RECORD``:
+while it is empty every thread records normally, and only otherwise does an op
+read its own thread's ``STATE.mode``.  A thread appends its entry before it
+runs any op in another mode and pops it when it comes back, so a thread never
+runs in another mode while ``DIFFERING`` is empty.
 
 ``HOOKS`` is process-wide, not per thread: a hook registered in one thread must
 be seen by the engine in any thread that runs backward through that tensor.
@@ -32,36 +32,29 @@ from typing import Any, Callable
 RECORD = 0
 NO_RECORD = 1
 SPECIAL = 2
-SOME_THREAD_DIFFERS = 3  # GLOBAL.mode only: read this thread's STATE.mode
 
 
-class _Global:
-    """``mode``: ``RECORD`` while every thread records normally, else ``SOME_THREAD_DIFFERS``."""
-
-    __slots__ = ("mode", "_others", "_lock")
-
-    def __init__(self) -> None:
-        self.mode = RECORD
-        self._others = 0  # threads whose mode is not RECORD
-        self._lock = threading.Lock()
-
-    def left_record(self) -> None:
-        with self._lock:
-            self._others += 1
-            self.mode = SOME_THREAD_DIFFERS
-
-    def back_to_record(self) -> None:
-        with self._lock:
-            self._others -= 1
-            if self._others == 0:
-                self.mode = RECORD
+# One entry per thread whose mode is not RECORD (a list used as a counter: append and pop are
+# each one step under the GIL, so no lock is needed, and its emptiness is the one fact the hot
+# path reads -- there is no derived flag that could lag behind it).
+DIFFERING: list = []
 
 
-GLOBAL = _Global()
+def _moved(before: int, after: int) -> None:
+    """A thread's mode went from ``before`` to ``after`` (different values): keep DIFFERING right.
+
+    Leaving RECORD appends before the thread runs any op in its new mode; coming back pops."""
+    if before == RECORD:
+        DIFFERING.append(None)
+    elif after == RECORD:
+        DIFFERING.pop()
 
 
 class _State(threading.local):
-    """The grad-mode flags of the current thread (each thread starts from these values)."""
+    """The grad-mode flags of the current thread (each thread starts from these values).
+
+    Every attribute read of a ``threading.local`` costs ~40 ns, so the setters below read as
+    few as they can: entering and leaving ``no_grad`` is on every optimiser step's path."""
 
     def __init__(self) -> None:
         self._enabled = True  # record the graph for reverse mode
@@ -79,7 +72,12 @@ class _State(threading.local):
     @enabled.setter
     def enabled(self, value: bool) -> None:
         self._enabled = value
-        self.refresh()
+        before = self.mode
+        if before != SPECIAL:  # (forward mode and anomaly checks keep the slow path whatever the grad mode)
+            after = RECORD if value else NO_RECORD
+            if after != before:
+                self.mode = after
+                _moved(before, after)
 
     @property
     def special(self) -> bool:
@@ -87,16 +85,15 @@ class _State(threading.local):
         return self.mode == SPECIAL
 
     def refresh(self) -> None:
-        """Recompute ``mode`` after a flag changed, and tell ``GLOBAL`` when it leaves or re-enters RECORD."""
+        """Recompute ``mode`` after ``forward_depth`` or ``anomaly`` changed (and tell ``GLOBAL``)."""
         before = self.mode
         if self.forward_depth > 0 or self.anomaly:
-            self.mode = SPECIAL
+            after = SPECIAL
         else:
-            self.mode = RECORD if self._enabled else NO_RECORD
-        if before == RECORD and self.mode != RECORD:
-            GLOBAL.left_record()
-        elif before != RECORD and self.mode == RECORD:
-            GLOBAL.back_to_record()
+            after = RECORD if self._enabled else NO_RECORD
+        if after != before:
+            self.mode = after
+            _moved(before, after)
 
 
 class _Hooks:
@@ -115,7 +112,7 @@ HOOKS = _Hooks()
 
 def current_mode() -> int:
     """This thread's mode (``RECORD``, ``NO_RECORD`` or ``SPECIAL``), read the hot path's way."""
-    return GLOBAL.mode and STATE.mode
+    return STATE.mode if DIFFERING else RECORD
 
 
 def is_grad_enabled() -> bool:
@@ -131,7 +128,7 @@ class _GradModeContext:
         self.prev: list[bool] = []
 
     def __enter__(self) -> None:
-        self.prev.append(STATE.enabled)
+        self.prev.append(STATE._enabled)
         STATE.enabled = self.mode
 
     def __exit__(self, *exc: Any) -> None:
@@ -153,7 +150,8 @@ class no_grad(_GradModeContext):
     """Context manager / decorator: record no graph inside (inference, updates)."""
 
     def __init__(self) -> None:
-        super().__init__(False)
+        self.mode = False  # (not super().__init__: one call less on every optimiser step)
+        self.prev = []
 
     def _args(self) -> tuple:
         return ()

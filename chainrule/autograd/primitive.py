@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import GLOBAL, SPECIAL, STATE
+from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE
 from chainrule.autograd.tensor import Tensor, _new
 from chainrule.autograd.version import CLOCK as _CLOCK
 from chainrule.backend import ArrayMath
@@ -76,7 +76,7 @@ class Primitive:
 
 def apply(op: Primitive, *inputs: Tensor) -> Tensor:
     """Run ``op`` on Tensors and, if any input requires grad, record the node."""
-    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
     if mode == SPECIAL:
         return _apply_special(op, inputs)
     y = op.forward(*[t.data for t in inputs])
@@ -102,7 +102,7 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
 
 def apply1(op: Primitive, a: Tensor) -> Tensor:
     """``apply`` specialised for one input (the hot path of unary ops)."""
-    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
     if mode == SPECIAL:
         return _apply_special(op, (a,))
     out = _new(Tensor)
@@ -124,7 +124,7 @@ def apply1(op: Primitive, a: Tensor) -> Tensor:
 
 def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
     """``apply`` specialised for two inputs (the hot path of binary ops)."""
-    mode = GLOBAL.mode and STATE.mode  # this thread's mode; see grad_mode
+    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
     if mode == SPECIAL:
         return _apply_special(op, (a, b))
     out = _new(Tensor)
@@ -156,7 +156,7 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
     """
 
     def method(self: Tensor, other: Any) -> Tensor:
-        mode = GLOBAL.mode and STATE.mode
+        mode = STATE.mode if DIFFERING else 0
         if not isinstance(other, Tensor) or mode == SPECIAL or self.data.dtype is not other.data.dtype:
             return general(self, other)
         out = _new(Tensor)
@@ -185,7 +185,7 @@ def unary_method(op: Primitive, general: Callable) -> Callable:
     other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
 
     def method(self: Tensor) -> Tensor:
-        mode = GLOBAL.mode and STATE.mode
+        mode = STATE.mode if DIFFERING else 0
         if mode == SPECIAL or self.data.dtype.kind != "f":
             return general(self)
         out = _new(Tensor)
