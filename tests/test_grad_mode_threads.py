@@ -144,6 +144,19 @@ def test_set_grad_enabled_called_as_a_function_stays_in_its_thread():
     assert (cr.ones(1, requires_grad=True) * 2).requires_grad
 
 
+def test_a_thread_that_ends_outside_record_mode_leaves_the_fast_path_to_the_others():
+    from chainrule.autograd.grad_mode import DIFFERING
+
+    before = len(DIFFERING)
+
+    def ends_in_no_grad():
+        cr.set_grad_enabled(False)
+        assert len(DIFFERING) == before + 1
+
+    _run_threads(ends_in_no_grad, ends_in_no_grad)
+    assert len(DIFFERING) == before  # the two finished threads took their entries with them
+
+
 def test_enable_grad_in_a_thread_and_a_new_thread_starts_recording():
     seen = {}
 

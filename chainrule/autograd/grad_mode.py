@@ -40,6 +40,21 @@ SPECIAL = 2
 DIFFERING: list = []
 
 
+class _ThreadGuard:
+    """Held by each thread's state: when a thread ends outside RECORD mode (it called
+    ``set_grad_enabled(False)`` and returned), its entry leaves DIFFERING with it, so the
+    other threads go back to the fast path."""
+
+    __slots__ = ("differs",)
+
+    def __init__(self) -> None:
+        self.differs = False
+
+    def __del__(self) -> None:
+        if self.differs:
+            DIFFERING.pop()
+
+
 def _moved(before: int, after: int) -> None:
     """A thread's mode went from ``before`` to ``after`` (different values): keep DIFFERING right.
 
@@ -64,6 +79,7 @@ class _State(threading.local):
         self.anomaly_stack: list = []  # (mode, check_nan) of each open detect_anomaly context
         self.tangent_holders: list = []  # weak refs to tensors given a tangent inside the open dual level
         self.mode = RECORD
+        self._guard = _ThreadGuard()
 
     @property
     def enabled(self) -> bool:
@@ -78,6 +94,7 @@ class _State(threading.local):
             if after != before:
                 self.mode = after
                 _moved(before, after)
+                self._guard.differs = after != RECORD
 
     @property
     def special(self) -> bool:
@@ -94,6 +111,7 @@ class _State(threading.local):
         if after != before:
             self.mode = after
             _moved(before, after)
+            self._guard.differs = after != RECORD
 
 
 class _Hooks:
