@@ -7,12 +7,34 @@
 """
 
 import builtins as _builtins
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 import numpy as _np
 
-from chainrule import cuda, func
+from chainrule import accelerator, amp, backends, cuda, func
 from chainrule import ops as _ops
+from chainrule._torch_api import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    get_default_device,
+    get_float32_matmul_precision,
+    get_num_interop_threads,
+    get_num_threads,
+    set_default_device,
+    set_float32_matmul_precision,
+    set_num_interop_threads,
+    set_num_threads,
+)
 from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
+from chainrule.amp import autocast, is_autocast_enabled
 from chainrule.autograd import (
     Tensor,
     detect_anomaly,
@@ -26,6 +48,7 @@ from chainrule.autograd import (
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
+from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
@@ -41,6 +64,26 @@ uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
 
 
+# The sub-packages a PyTorch program reaches as attributes (torch.nn, torch.optim, torch.linalg...):
+# imported on first use, so that `import chainrule` stays fast (chainrule.nn alone takes longer
+# than the rest of chainrule together).  `import chainrule.nn` works as always.
+_LAZY = frozenset({"nn", "optim", "linalg", "data", "models", "text", "train", "examples", "plot"})
+if _TYPE_CHECKING:
+    from chainrule import linalg, nn, optim
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"chainrule.{name}")  # (the import sets it as an attribute too)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | _LAZY)
+
+
 def is_tensor(obj: object) -> _builtins.bool:  # `bool` is the dtype below
     return isinstance(obj, Tensor)
 
@@ -50,16 +93,35 @@ def numel(input: Tensor) -> _builtins.int:
 
 
 __all__ = [
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
     "CheckpointError",
+    "DoubleTensor",
+    "FloatTensor",
     "Generator",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "Tensor",
+    "accelerator",
+    "amp",
+    "autocast",
+    "backends",
+    "bfloat16",
     "cuda",
     "detect_anomaly",
     "device",
     "enable_grad",
     "func",
+    "get_default_device",
     "get_default_dtype",
+    "get_float32_matmul_precision",
+    "get_num_interop_threads",
+    "get_num_threads",
     "inference_mode",
+    "is_autocast_enabled",
     "is_grad_enabled",
     "is_tensor",
     "load",
@@ -67,7 +129,11 @@ __all__ = [
     "no_grad",
     "numel",
     "save",
+    "set_default_device",
     "set_default_dtype",
+    "set_float32_matmul_precision",
+    "set_num_interop_threads",
+    "set_num_threads",
     "set_grad_enabled",
     "to_dot",
     "trace",

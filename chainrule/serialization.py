@@ -48,6 +48,7 @@ from typing import Any, BinaryIO, NoReturn
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.device import DeviceUnavailableError, check_device
 
 try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live writer from a dead one
     import fcntl
@@ -167,6 +168,14 @@ def pack(obj: Any) -> dict:
             return [enc(v, keys + (i,)) for i, v in enumerate(x)]
         if isinstance(x, _SCALARS):
             return x
+        if callable(getattr(x, "state_dict", None)):  # a Module, an Optimizer, a scheduler...
+            raise TypeError(
+                f"save: can't store the {type(x).__name__} object at {_where(keys)}: whole objects would need "
+                "pickle, which chainrule never writes (loading a pickle can run any code). Save its "
+                f"state_dict() instead, e.g. save({{'model': model.state_dict(), 'optimizer': opt.state_dict()}}, "
+                "path), then rebuild the object and call load_state_dict(load(path)[...]) — PyTorch's "
+                "weights_only way"
+            )
         raise TypeError(
             f"save: can't store a value of type {type(x).__name__} at {_where(keys)}: only Tensors, NumPy arrays "
             "and scalars, dicts, lists, tuples, bool, int, float, str and None can be saved (no pickle)"
@@ -397,8 +406,13 @@ def _write_atomically(path: str, blob: bytes) -> None:
         raise
 
 
-def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
+def save(obj: Any, f: str | os.PathLike | BinaryIO, pickle_module: Any = None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, arrays, numbers, strings, None) to ``f``.
+
+    ``torch.save``'s signature; the pickle arguments are accepted and unused (nothing is pickled).
+    A Module, an optimiser or another object with a ``state_dict()`` is refused with a TypeError
+    that says to save its ``state_dict()`` instead (see docs/how-to/porting.md).
 
     ``f`` is a path or a binary file object.  A path is written atomically: the bytes go to a
     temporary file in the same folder, are flushed and fsync'ed, and only then renamed over
@@ -454,20 +468,67 @@ def _header(fh: BinaryIO, size: int, where: str) -> dict:
     return header
 
 
-def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only: bool = True) -> Any:
+class MapLocationError(DeviceUnavailableError, ValueError):
+    """``load(map_location=<not the CPU>)``: a RuntimeError as PyTorch's CPU-only build raises (see
+    ``DeviceUnavailableError``), and a ValueError, what ``load`` raised before it followed PyTorch."""
+
+
+def _check_map_location(target: Any) -> None:
+    """A map_location target other than the CPU raises as PyTorch's CPU-only build does."""
+    try:
+        check_device(target, "load()")
+    except DeviceUnavailableError as e:
+        raise MapLocationError(
+            f"load: map_location={target!r}: Attempting to deserialize object on a {str(target).split(':')[0].upper()} "
+            "device but it is not available (chainrule computes on the CPU only). Use "
+            "map_location=torch.device('cpu') (or leave map_location out)."
+        ) from e
+
+
+def _refuse_pickle(head: bytes, where: str) -> None:
+    """A PyTorch checkpoint (a zip archive, or a bare pickle for files written before PyTorch
+    1.6) gets a message saying so and how to convert it.  ``head``: the file's first 9 bytes; a
+    safetensors file has its JSON header's '{' at byte 8 (after the header's length), which a
+    zip or pickle file never has there."""
+    if head[8:9] != b"{" and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"):
+        raise CheckpointError(
+            f"load: {where} is not a safetensors file: it is a PyTorch checkpoint (torch.save's pickle/zip "
+            "format), which chainrule does not "
+            "read: unpickling can run any code. Convert it once where PyTorch is installed, e.g. "
+            "safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors') for a state "
+            "dict, and load that safetensors file here"
+        )
+
+
+def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None, mmap: bool | None = None, **pickle_load_args: Any) -> Any:
     """Read what :func:`save` wrote; arrays come back bit for bit, Tensors as Tensors.
 
-    A plain safetensors file (from another tool) loads as {name: Tensor}.  Loading never
-    runs code from the file, whatever ``weights_only`` says (it is accepted for PyTorch
-    compatibility; there is no pickle path).  ``map_location`` may be None or 'cpu' (the
-    only device).
+    ``torch.load``'s signature.  A plain safetensors file (from another tool) loads as
+    {name: Tensor}.  Loading never runs code from the file: the format holds none, so
+    ``weights_only`` (True, None or False) changes nothing, and ``weights_only=False`` does not
+    open a pickle path (there is none; PyTorch's own pickle files are refused with a message
+    saying how to convert them).  ``map_location`` may be None, a CPU device ('cpu',
+    ``device('cpu')``), a dict or a callable (every array is already on the CPU, so they are not
+    called); a non-CPU device raises as PyTorch's CPU-only build does.  ``mmap`` and the pickle
+    arguments are accepted and unused; an explicit ``pickle_module`` is a TypeError.
 
     A file that is not what ``save`` writes (see the module docstring) raises one exception,
     :class:`CheckpointError` (a ``ValueError``), naming the file and the key path; nothing is
     allocated from a size the file claims, so memory stays bounded by the file's size."""
-    if map_location is not None and str(map_location) != "cpu" and not callable(map_location) \
-            and not isinstance(map_location, dict):
-        raise ValueError(f"load: map_location={map_location!r}: chainrule arrays live on the CPU only")
+    if pickle_module is not None:
+        raise TypeError(
+            f"load: pickle_module={getattr(pickle_module, '__name__', pickle_module)!r}: chainrule files hold no "
+            "pickle (they are safetensors files), so there is nothing for a pickle module to read"
+        )
+    if isinstance(map_location, dict):
+        targets = list(map_location.values())
+    elif map_location is None or callable(map_location):
+        targets = []
+    else:
+        targets = [map_location]
+    for target in targets:
+        _check_map_location(target)
     from safetensors import safe_open
     from safetensors.numpy import load as st_load
 
@@ -480,11 +541,14 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
             if not os.path.exists(f):
                 raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
             with open(f, "rb") as fh:
+                _refuse_pickle(fh.read(9), where)
+                fh.seek(0)
                 header = _header(fh, os.fstat(fh.fileno()).st_size, where)
             with safe_open(os.fspath(f), framework="np") as sf:
                 arrays = {k: sf.get_tensor(k) for k in sf.keys()}
         else:
             data = f.read()
+            _refuse_pickle(data[:9], where)
             header = _header(io.BytesIO(data), len(data), where)
             arrays = st_load(data)
     except (OSError, MemoryError, CheckpointError):

@@ -207,6 +207,8 @@ PACKAGES = [
     "chainrule",
     "chainrule.autograd",
     "chainrule.backend",
+    "chainrule.backends",
+    "chainrule.cuda",
     "chainrule.data",
     "chainrule.nn",
     "chainrule.nn.functional",

@@ -34,6 +34,47 @@ else:
     _TensorMethods = object
 
 
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    """chainrule's data conversion: a Tensor's array, NumPy arrays as they are, Python floats in
+    the default dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
+    if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
+        arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
+    return arr
+
+
+def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
+    """The array of PyTorch's legacy constructors (``torch.Tensor(...)``, ``torch.FloatTensor(...)``).
+
+    ``()`` -> shape (0,); ints -> that shape, filled with zeros (PyTorch leaves it uninitialised);
+    one list, tuple or NumPy array -> that data converted to ``dtype``; one Tensor of ``dtype``
+    -> its array (PyTorch refuses another dtype: TypeError)."""
+    if not args:
+        return np.zeros((0,), dtype=dtype)
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in args):
+        if any(a < 0 for a in args):
+            raise RuntimeError(f"{where}: sizes must be non-negative, got {tuple(int(a) for a in args)}")
+        return np.zeros(tuple(int(a) for a in args), dtype=dtype)
+    if len(args) == 1:
+        data = args[0]
+        if isinstance(data, Tensor):
+            if data.data.dtype != dtype:
+                raise TypeError(f"{where}: expected a tensor of dtype {dtype}, got one of dtype {data.data.dtype} "
+                                f"(convert it with .to({dtype}))")
+            return data.data
+        if isinstance(data, (list, tuple, np.ndarray)):
+            return np.array(data, dtype=dtype)
+        if isinstance(data, (int, float, complex, np.number, np.bool_)):
+            raise TypeError(f"{where}: new(): data must be a sequence (got {type(data).__name__}); "
+                            f"for a 0-d tensor use chainrule.tensor({data!r})")
+    raise TypeError(
+        f"{where}: expected sizes (ints), or one list, tuple, array or tensor of data; got "
+        f"({', '.join(type(a).__name__ for a in args)})"
+    )
+
+
 class Tensor(_TensorMethods):
     """An n-dimensional array that can record the operations applied to it.
 
@@ -76,12 +117,26 @@ class Tensor(_TensorMethods):
     _tangent: Any
     _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        if isinstance(data, Tensor):
-            data = data.data
-        arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
-        if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
-            arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
+    def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> None:
+        """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` is PyTorch's legacy constructor.
+
+        As ``torch.Tensor``: ``Tensor(3, 4)`` (or ``Tensor(3)``, ``Tensor()``) is an
+        uninitialised tensor of that shape in the default float dtype (chainrule fills it with
+        zeros), and ``Tensor([1, 2])`` (a list or tuple) holds that data in the default float
+        dtype.  chainrule's own forms keep working: a NumPy array is wrapped without a copy and
+        keeps its dtype, a Tensor gives a new leaf on the same array, a Python number a 0-d
+        tensor; ``requires_grad`` and ``dtype`` are keywords (``Tensor(data, True)`` is still
+        read as ``requires_grad=True``)."""
+        if device is not None:
+            from chainrule.backend.device import check_device
+            check_device(device, "Tensor()")
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer, list, tuple)):
+            arr = _as_array(args[0], dtype)  # chainrule's Tensor(data): the common case, first
+        elif len(args) == 2 and isinstance(args[1], bool) and not isinstance(args[0], (int, np.integer)):
+            arr = _as_array(args[0], dtype)  # Tensor(data, requires_grad), chainrule's older positional form
+            requires_grad = args[1]
+        else:
+            arr = legacy_array(args, get_default_dtype() if dtype is None else to_numpy_dtype(dtype), "Tensor()")
         self.data = arr
         self.grad = None
         self._op = None
@@ -89,6 +144,21 @@ class Tensor(_TensorMethods):
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @staticmethod
+    def _from_data(data: Any, dtype: Any = None) -> Tensor:
+        """A leaf holding ``data`` with chainrule's conversion rules (what ``cr.tensor`` does,
+        without its checks): an int or a list of ints stays an integer tensor, Python floats
+        take the default dtype, a NumPy array keeps its dtype and is not copied.  For the
+        library's own conversions, where ``Tensor(3)`` would mean a shape."""
+        return Tensor._wrap(_as_array(data, dtype))
+
+    def __format__(self, format_spec: str) -> str:
+        """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as PyTorch's; other
+        tensors take only an empty format (their ``str``)."""
+        if self.data.ndim == 0:
+            return self.data.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     # -- construction without checks, for the ops' hot path ---------------------
     @staticmethod

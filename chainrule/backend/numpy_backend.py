@@ -37,9 +37,54 @@ _DTYPE_ALIASES = {
 }
 
 
+class UnsupportedDtypeError(TypeError):
+    """A PyTorch dtype that NumPy cannot compute in (``bfloat16``) was used for data."""
+
+
+class UnsupportedDtype:
+    """A PyTorch dtype name chainrule knows but cannot compute in: ``chainrule.bfloat16``.
+
+    It exists so that programs naming it (``dtype=torch.bfloat16`` in an ``autocast``, a
+    ``torch.cuda.is_bf16_supported()`` branch, a dtype table) import and run; making data of
+    it (``zeros(2, dtype=bfloat16)``, ``x.to(bfloat16)``, ``model.to(bfloat16)``) raises
+    :class:`UnsupportedDtypeError` naming the way out, because NumPy has no bfloat16
+    arithmetic.  NumPy reads a dtype-like object's ``dtype`` attribute, so every conversion
+    that goes through ``np.dtype`` raises this error."""
+
+    __slots__ = ("name", "itemsize", "is_floating_point", "is_complex", "is_signed")
+
+    def __init__(self, name: str, itemsize: int) -> None:
+        self.name = name
+        self.itemsize = itemsize
+        self.is_floating_point = True
+        self.is_complex = False
+        self.is_signed = True
+
+    @property
+    def dtype(self) -> np.dtype:
+        raise UnsupportedDtypeError(
+            f"dtype {self.name}: chainrule computes with NumPy, which has no {self.name} arithmetic; "
+            "use float32 (or float16 for storage) instead"
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"chainrule.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name  # (pickled as the module-level name: bfloat16 stays a singleton)
+
+
+bfloat16 = UnsupportedDtype("bfloat16", 2)
+
+
 def to_numpy_dtype(dtype: Any) -> np.dtype:
     """Turn a chainrule/NumPy dtype or its name ('float32', 'long') into a NumPy dtype."""
     if isinstance(dtype, str):
+        if dtype == "bfloat16":
+            return bfloat16.dtype
         if dtype not in _DTYPE_ALIASES:
             raise TypeError(f"unknown dtype name {dtype!r}")
         return np.dtype(_DTYPE_ALIASES[dtype])

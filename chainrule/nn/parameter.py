@@ -23,7 +23,7 @@ class Parameter(Tensor):
         elif isinstance(data, Tensor):
             arr = data.data
         else:
-            arr = data if isinstance(data, np.ndarray) else Tensor(data).data
+            arr = data if isinstance(data, np.ndarray) else Tensor._from_data(data).data
         self.data = arr
         self.grad = None
         self._op = None

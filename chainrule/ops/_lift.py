@@ -33,7 +33,7 @@ def lift(x: Any, like: Tensor) -> Tensor:
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     if isinstance(x, (list, tuple)):
-        return Tensor(x)
+        return Tensor._from_data(x)
     raise TypeError(f"unsupported operand type for a tensor operation: {type(x).__name__}")
 
 
@@ -75,5 +75,5 @@ def as_tensor_arg(x: Any, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (np.ndarray, list, tuple, int, float, bool, np.number)):
-        return Tensor(x)
+        return Tensor._from_data(x)
     raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")

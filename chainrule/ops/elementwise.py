@@ -541,7 +541,7 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
         cond = Tensor._wrap(cond.data.astype(bool))
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     if like is None:
-        input = Tensor(input)
+        input = Tensor._from_data(input)
         like = input
     a = lift(input, like)
     b = lift(other, like)

@@ -310,3 +310,7 @@ class Maxout(Module):
 
     def extra_repr(self) -> str:
         return f"pool_size={self.pool_size}, dim={self.dim}"
+
+
+# PyTorch's torch.nn.modules.activation also holds MultiheadAttention (chainrule: in attention.py)
+from chainrule.nn.modules.attention import MultiheadAttention as MultiheadAttention  # noqa: E402

@@ -127,3 +127,7 @@ class MaxoutLinear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
+
+
+# PyTorch's torch.nn.modules.linear also holds Identity (chainrule keeps it with the containers)
+from chainrule.nn.modules.container import Identity as Identity  # noqa: E402

@@ -29,7 +29,7 @@ __all__ = [
 def _buffer(value: Any) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
-    return Tensor(value)
+    return Tensor._from_data(value)
 
 
 class _Loss(Module):

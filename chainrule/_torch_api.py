@@ -1,0 +1,147 @@
+"""Top-level ``torch`` functions and types that CPU-only programs call, imported into
+``chainrule``: thread counts, the float32 matmul precision, the default device, and the legacy
+tensor types (``FloatTensor``, ``LongTensor``...).
+
+These change how PyTorch runs, not what it computes; chainrule keeps the settings with
+PyTorch's semantics where they mean something here (threads, through threadpoolctl, which
+sets the thread count of NumPy's BLAS) and reads back what was set where they do not (the
+matmul precision: NumPy's float32 products are always full precision).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor, legacy_array
+from chainrule.backend.device import CPU, check_device, device
+
+__all__ = [
+    "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor", "LongTensor",
+    "ShortTensor", "get_default_device", "get_float32_matmul_precision", "get_num_interop_threads",
+    "get_num_threads", "set_default_device", "set_float32_matmul_precision", "set_num_interop_threads",
+    "set_num_threads",
+]
+
+# -- threads ------------------------------------------------------------------------
+_THREADS: dict[str, int] = {}  # what set_num_threads / set_num_interop_threads were given
+
+
+def _positive_int(n: Any, where: str) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{where}: expected an int, got {type(n).__name__}")
+    if n <= 0:
+        raise RuntimeError(f"{where} expects a positive integer, got {n}")
+    return int(n)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on macOS / Windows)
+        return os.cpu_count() or 1
+
+
+def set_num_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)
+    """Use ``int`` threads for the math inside one op (``torch.set_num_threads``).
+
+    chainrule's ops run in NumPy, whose matrix products use a BLAS thread pool: the limit is
+    applied to it (and to any OpenMP pool loaded) with threadpoolctl, and lasts until changed.
+    Raises RuntimeError for a number below 1, as PyTorch."""
+    n = _positive_int(int, "set_num_threads")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)  # (called, not used with `with`: the limit stays)
+    _THREADS["intra"] = n
+
+
+def get_num_threads() -> int:
+    """The number of threads one op may use: what ``set_num_threads`` set, else the largest
+    thread count of the BLAS libraries NumPy loaded (1 if threadpoolctl finds none)."""
+    if "intra" in _THREADS:
+        return _THREADS["intra"]
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(counts) if counts else 1
+
+
+def set_num_interop_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)
+    """Threads for running independent ops in parallel (``torch.set_num_interop_threads``):
+    chainrule runs ops one after another, so the number is kept and read back, nothing more."""
+    _THREADS["inter"] = _positive_int(int, "set_num_interop_threads")
+
+
+def get_num_interop_threads() -> int:
+    """What ``set_num_interop_threads`` set, else the number of usable CPU cores (PyTorch's default)."""
+    return _THREADS.get("inter") or _cpu_count()
+
+
+# -- float32 matmul precision --------------------------------------------------------
+_PRECISION = {"float32_matmul": "highest"}
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """'highest', 'high' or 'medium' (``torch.set_float32_matmul_precision``).
+
+    PyTorch may then use TF32 or bfloat16 internally for float32 matrix products; NumPy always
+    computes them in float32, i.e. 'highest', whatever is set.  The value is kept and read back.
+    Another value warns and changes nothing, as PyTorch."""
+    if precision not in ("highest", "high", "medium"):
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.", stacklevel=2)
+        return
+    _PRECISION["float32_matmul"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """What ``set_float32_matmul_precision`` set ('highest' at first)."""
+    return _PRECISION["float32_matmul"]
+
+
+# -- default device --------------------------------------------------------------------
+def set_default_device(device: Any) -> None:  # noqa: A002  (PyTorch's parameter name)
+    """``torch.set_default_device``: None or a CPU device (already the default); any other
+    device raises :class:`~chainrule.backend.device.DeviceUnavailableError`."""
+    check_device(device, "set_default_device()")
+
+
+def get_default_device() -> device:
+    """The device factories use: always the CPU."""
+    return CPU
+
+
+# -- legacy tensor types ----------------------------------------------------------------
+class _LegacyTensorType(type):
+    """The metaclass of ``FloatTensor`` & co: calling one builds a Tensor of its dtype, and
+    ``isinstance(x, FloatTensor)`` asks whether ``x`` is a float32 Tensor, as in PyTorch."""
+
+    _dtype: np.dtype
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:
+        check_device(device, f"{cls.__name__}()")
+        return Tensor._wrap(legacy_array(args, cls._dtype, f"{cls.__name__}()"))
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.data.dtype == cls._dtype
+
+
+def _legacy(name: str, dtype: Any, what: str) -> Any:
+    doc = (f"``torch.{name}``: ``{name}(*sizes)`` a tensor of that shape (zeros; PyTorch leaves it "
+           f"uninitialised), ``{name}(data)`` the data as {what}; ``isinstance(x, {name})`` is true for "
+           f"{what} tensors.")
+    return _LegacyTensorType(name, (), {"_dtype": np.dtype(dtype), "__doc__": doc, "__module__": "chainrule"})
+
+
+FloatTensor = _legacy("FloatTensor", np.float32, "float32")
+DoubleTensor = _legacy("DoubleTensor", np.float64, "float64")
+HalfTensor = _legacy("HalfTensor", np.float16, "float16")
+LongTensor = _legacy("LongTensor", np.int64, "int64")
+IntTensor = _legacy("IntTensor", np.int32, "int32")
+ShortTensor = _legacy("ShortTensor", np.int16, "int16")
+CharTensor = _legacy("CharTensor", np.int8, "int8")
+ByteTensor = _legacy("ByteTensor", np.uint8, "uint8")
+BoolTensor = _legacy("BoolTensor", np.bool_, "bool")
