@@ -269,6 +269,14 @@ class ArrayMath:
         return x[index]
 
     @staticmethod
+    def cumsum(x, axis):
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def einsum(equation, *xs):
+        return np.einsum(equation, *xs, optimize=len(xs) > 2)
+
+    @staticmethod
     def pad(x, pad_width, value=0.0):
         return np.pad(x, pad_width, constant_values=value)
 

@@ -16,8 +16,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
 from chainrule.backend.device import CPU, check_device, device
+from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape
 from chainrule.ops import elementwise as ew
-from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
 from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
@@ -298,8 +298,17 @@ def _iter(self):
 
 
 def _inplace(fn):
-    def method(self, other, *args):
-        return inplace_binary(self, lambda a, b: fn(a, b, *args) if args else fn(a, b), other)
+    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``).  A result that
+    self's dtype cannot hold (a float into an integer tensor) raises, as in PyTorch."""
+
+    def method(self, other, *args, **kwargs):  # kwargs: add_(y, alpha=2), div_(y, rounding_mode=...)
+        dtype = self.data.dtype
+
+        def run(a, b):
+            res = fn(a, b, *args, **kwargs) if args or kwargs else fn(a, b)
+            return res if res.data.dtype is dtype else _same_kind(res, dtype, f"{fn.__name__}_")
+
+        return inplace_binary(self, run, other)
 
     return method
 
@@ -358,7 +367,9 @@ def _recording(t):
 
 def _unary_inplace(fn):
     def method(self, *args, **kwargs):
-        tracked = self.requires_grad or has_tangent(self)  # graph or forward-mode tangent to update
+        # graph or forward-mode tangent to update (under no_grad a parameter is written in place
+        # and keeps requires_grad: rebinding it there would record nothing and drop the flag)
+        tracked = _recording(self)
         return rebind(self, lambda old: fn(old, *args, **kwargs)) if tracked else _write(
             self, fn(Tensor._wrap(self.data), *args, **kwargs)
         )
@@ -576,7 +587,7 @@ _BINDINGS = {
     "add_": _inplace(ew.add),
     "sub_": _inplace(ew.sub),
     "mul_": _inplace(ew.mul),
-    "div_": _inplace(ew.div),
+    "div_": _inplace(pointwise.div),
     "pow_": _inplace(ew.pow),
     "clamp_": _unary_inplace(ew.clamp),
     "zero_": _zero_,
@@ -588,6 +599,375 @@ _BINDINGS = {
     if self.requires_grad
     else _write(self, indexing.masked_fill(Tensor._wrap(self.data), mask, value)),
 }
+
+
+# -- the everyday ops of issue 12 (ops/pointwise.py, ops/arrange.py) ------------------------------
+def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
+    """An in-place result in self's dtype; PyTorch refuses to write e.g. a float result into an
+    integer tensor ("result type Float can't be cast to the desired output type Long")."""
+    if res.dtype == dtype:
+        return res
+    if not np.can_cast(res.dtype, dtype, "same_kind"):
+        raise RuntimeError(f"{where}: result type {res.dtype} can't be cast to the desired output type {dtype}")
+    return _cast(res, dtype)
+
+
+def _inplace_fn(fn, where: str):
+    """self ← fn(self, *args, **kwargs) in place: written into self's memory when nothing is
+    recorded, else self is rebound to the recorded result (tensor arguments count)."""
+
+    def method(self, *args, **kwargs):
+        if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
+            _check_leaf(self, where)
+            return rebind(self, lambda old: _same_kind(fn(old, *args, **kwargs), self.dtype, where))
+        return _write(self, _same_kind(fn(Tensor._wrap(self.data), *args, **kwargs), self.dtype, where))
+
+    method.__name__ = where
+    return method
+
+
+def _masked_fill_(self, mask, value):
+    """masked_fill in place (recorded only when a graph or tangent must see it)."""
+    return _inplace_fn(indexing.masked_fill, "masked_fill_")(self, mask, value)
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
+    if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
+        raise RuntimeError(f"fill_diagonal_: dimensions must be >= 2 and all of equal length, got {self.shape}")
+    mask = np.zeros(self.shape, dtype=bool)
+    n = min(self.shape)
+    mask[(np.arange(n),) * self.ndim] = True
+    if wrap and self.ndim == 2:
+        rows, cols = self.shape
+        flat = np.arange(0, rows * cols, cols + 1)
+        mask.reshape(-1)[flat] = True
+    return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    check_device(device, "new_full()")
+    dt = self.dtype if dtype is None else _as_dtype(dtype, "new_full()")
+    t = Tensor._wrap(np.full(shape._shape_arg((size,)), fill_value, dtype=dt))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _multinomial(self, num_samples, replacement=False, *, generator=None):
+    from chainrule.ops.creation import multinomial
+
+    return multinomial(self, num_samples, replacement, generator)
+
+
+def _exponential_(self, lambd=1.0, *, generator=None):
+    from chainrule.ops.creation import _gen
+
+    self.data[...] = _gen(generator).exponential(1.0 / lambd, self.shape)
+    bump(self)
+    return self
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    from chainrule.ops.creation import _gen
+
+    prob = p.data if isinstance(p, Tensor) else p
+    self.data[...] = _gen(generator).random(self.shape) < prob
+    bump(self)
+    return self
+
+
+def _random_(self, low=0, high=None, *, generator=None):
+    from chainrule.ops.creation import _gen
+
+    if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
+        low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
+    self.data[...] = _gen(generator).integers(low, high, self.shape)
+    bump(self)
+    return self
+
+
+def _dims_or_sizes(fn):
+    """x.permute-style varargs for functions that take one sequence (tile)."""
+
+    def method(self, *dims):
+        return fn(self, shape._shape_arg(dims))
+
+    return method
+
+
+_EVERYDAY = {
+    # pointwise
+    "div": pointwise.div,
+    "divide": pointwise.div,
+    "true_divide": pointwise.div,
+    "floor_divide": pointwise.floor_divide,
+    "multiply": ew.mul,
+    "subtract": ew.sub,
+    "negative": ew.neg,
+    "absolute": ew.abs,
+    "positive": pointwise.positive,
+    # (these three were ew.pow(self, c): an integer tensor then raised or stayed integer)
+    "reciprocal": pointwise.reciprocal,
+    "rsqrt": pointwise.rsqrt,
+    "square": pointwise.square,
+    "sgn": pointwise.sgn,
+    "signbit": pointwise.signbit,
+    "floor": pointwise.floor,
+    "ceil": pointwise.ceil,
+    "trunc": pointwise.trunc,
+    "fix": pointwise.trunc,
+    "round": pointwise.round,
+    "frac": pointwise.frac,
+    "sinh": pointwise.sinh,
+    "cosh": pointwise.cosh,
+    "tan": pointwise.tan,
+    "asin": pointwise.asin,
+    "arcsin": pointwise.asin,
+    "acos": pointwise.acos,
+    "arccos": pointwise.acos,
+    "atan": pointwise.atan,
+    "arctan": pointwise.atan,
+    "asinh": pointwise.asinh,
+    "arcsinh": pointwise.asinh,
+    "acosh": pointwise.acosh,
+    "arccosh": pointwise.acosh,
+    "atanh": pointwise.atanh,
+    "arctanh": pointwise.atanh,
+    "atan2": pointwise.atan2,
+    "arctan2": pointwise.atan2,
+    "log2": pointwise.log2,
+    "log10": pointwise.log10,
+    "exp2": pointwise.exp2,
+    "expm1": pointwise.expm1,
+    "erf": pointwise.erf,
+    "erfc": pointwise.erfc,
+    "erfinv": pointwise.erfinv,
+    "logit": pointwise.logit,
+    "xlogy": pointwise.xlogy,
+    "logaddexp": pointwise.logaddexp,
+    "logaddexp2": pointwise.logaddexp2,
+    "hypot": pointwise.hypot,
+    "lerp": pointwise.lerp,
+    "fmod": pointwise.fmod,
+    "remainder": pointwise.remainder,
+    "float_power": pointwise.float_power,
+    "clamp_min": pointwise.clamp_min,
+    "clamp_max": pointwise.clamp_max,
+    "addcmul": pointwise.addcmul,
+    "addcdiv": pointwise.addcdiv,
+    "nan_to_num": pointwise.nan_to_num,
+    "heaviside": pointwise.heaviside,
+    # comparisons and tests
+    "eq": pointwise.eq,
+    "ne": pointwise.ne,
+    "not_equal": pointwise.ne,
+    "gt": pointwise.gt,
+    "greater": pointwise.gt,
+    "ge": pointwise.ge,
+    "greater_equal": pointwise.ge,
+    "lt": pointwise.lt,
+    "less": pointwise.lt,
+    "le": pointwise.le,
+    "less_equal": pointwise.le,
+    "logical_and": pointwise.logical_and,
+    "logical_or": pointwise.logical_or,
+    "logical_xor": pointwise.logical_xor,
+    "logical_not": pointwise.logical_not,
+    "isnan": pointwise.isnan,
+    "isinf": pointwise.isinf,
+    "isfinite": pointwise.isfinite,
+    "isposinf": pointwise.isposinf,
+    "isneginf": pointwise.isneginf,
+    "isreal": pointwise.isreal,
+    "isclose": pointwise.isclose,
+    "allclose": pointwise.allclose,
+    "equal": pointwise.equal,
+    # structure, order, products
+    "tril": arrange.tril,
+    "triu": arrange.triu,
+    "diagonal": arrange.diagonal,
+    "diag_embed": arrange.diag_embed,
+    "diag": arrange.diag,
+    "diagflat": arrange.diagflat,
+    "trace": arrange.trace,
+    "sort": arrange.sort,
+    "argsort": arrange.argsort,
+    "msort": arrange.msort,
+    "topk": arrange.topk,
+    "kthvalue": arrange.kthvalue,
+    "median": arrange.median,
+    "quantile": arrange.quantile,
+    "cummax": arrange.cummax,
+    "cummin": arrange.cummin,
+    "cumsum": arrange.cumsum,
+    "cumprod": arrange.cumprod,
+    "logcumsumexp": arrange.logcumsumexp,
+    "diff": arrange.diff,
+    "roll": arrange.roll,
+    "narrow": arrange.narrow,
+    "select": arrange.select,
+    "swapaxes": arrange.swapaxes,
+    "swapdims": arrange.swapaxes,
+    "moveaxis": arrange.moveaxis,
+    "ravel": arrange.ravel,
+    "tile": _dims_or_sizes(arrange.tile),
+    "repeat_interleave": arrange.repeat_interleave,
+    "tensor_split": arrange.tensor_split,
+    "hsplit": arrange.hsplit,
+    "vsplit": arrange.vsplit,
+    "dsplit": arrange.dsplit,
+    "fliplr": arrange.fliplr,
+    "flipud": arrange.flipud,
+    "rot90": arrange.rot90,
+    "masked_select": arrange.masked_select,
+    "take": arrange.take,
+    "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
+    "nonzero": arrange.nonzero,
+    "argwhere": arrange.argwhere,
+    "count_nonzero": arrange.count_nonzero,
+    "index_add": arrange.index_add,
+    "index_copy": arrange.index_copy,
+    "index_fill": arrange.index_fill,
+    "scatter": arrange.scatter,
+    "bincount": arrange.bincount,
+    "unique": arrange.unique,
+    "unique_consecutive": arrange.unique_consecutive,
+    "aminmax": arrange.aminmax,
+    "nansum": arrange.nansum,
+    "nanmean": arrange.nanmean,
+    "inner": arrange.inner,
+    "vdot": arrange.vdot,
+    "mv": arrange.mv,
+    "addmm": arrange.addmm,
+    "addmv": arrange.addmv,
+    "addr": arrange.addr,
+    "baddbmm": arrange.baddbmm,
+    "addbmm": arrange.addbmm,
+    "kron": arrange.kron,
+    "cross": arrange.cross,
+    "outer": linalg.outer,
+    "ger": linalg.outer,
+    "histc": arrange.histc,
+    # sizes, dtypes, copies
+    "nelement": lambda self: self.numel(),
+    "ndimension": lambda self: self.ndim,
+    "type_as": lambda self, other: _cast(self, other.dtype),
+    "new_full": _new_full,
+    "new_empty": _new_filled(0, "new_empty()"),
+    "multinomial": _multinomial,
+    "is_floating_point": lambda self: self.dtype.kind == "f",
+    "is_complex": lambda self: self.dtype.kind == "c",
+    "is_signed": lambda self: self.dtype.kind in "fic",
+    # in place
+    "addcmul_": _inplace_fn(pointwise.addcmul, "addcmul_"),
+    "addcdiv_": _inplace_fn(pointwise.addcdiv, "addcdiv_"),
+    "lerp_": _inplace_fn(pointwise.lerp, "lerp_"),
+    "masked_fill_": _masked_fill_,
+    "fill_diagonal_": _fill_diagonal_,
+    "index_add_": _inplace_fn(arrange.index_add, "index_add_"),
+    "index_copy_": _inplace_fn(arrange.index_copy, "index_copy_"),
+    "index_fill_": _inplace_fn(arrange.index_fill, "index_fill_"),
+    "scatter_": _inplace_fn(arrange.scatter, "scatter_"),
+    "scatter_add_": _inplace_fn(indexing.scatter_add, "scatter_add_"),
+    "exponential_": _exponential_,
+    "bernoulli_": _bernoulli_,
+    "random_": _random_,
+}
+# the in-place forms of same-shape ops (shape-changing ones such as t_/squeeze_ are left out)
+for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin", "cos", "tanh", "sigmoid", "relu",
+              "square", "reciprocal", "floor", "ceil", "trunc", "round", "frac", "sinh", "cosh", "tan", "asin",
+              "acos", "atan", "log2", "log10", "exp2", "expm1", "erf", "erfc", "erfinv", "logit", "nan_to_num",
+              "clamp_min", "clamp_max", "tril", "triu", "fmod", "remainder", "atan2", "hypot", "xlogy",
+              "float_power", "negative", "sgn", "fix", "cumsum", "cumprod", "clip", "eq", "ne", "lt", "le", "gt",
+              "ge", "logical_not",
+              "logical_and", "logical_or", "logical_xor", "multiply", "subtract", "true_divide", "divide",
+              "floor_divide", "absolute"):
+    _fn = _EVERYDAY.get(_name) or _BINDINGS.get(_name)
+    _EVERYDAY[_name + "_"] = _inplace_fn(_fn, _name + "_")
+_BINDINGS.update(_EVERYDAY)
+
+
+def _reshape_inplace(fn, where: str):
+    """t_, transpose_, squeeze_, unsqueeze_...: self takes the new shape (same elements)."""
+
+    def method(self, *args, **kwargs):
+        if _recording(self):
+            _check_leaf(self, where)
+            return rebind(self, lambda old: fn(old, *args, **kwargs))
+        self.data = fn(Tensor._wrap(self.data), *args, **kwargs).data
+        return self
+
+    method.__name__ = where
+    return method
+
+
+def _stride(self, dim=None):
+    """Element strides of the array (NumPy's byte strides / itemsize)."""
+    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    return st if dim is None else st[dim]
+
+
+def _is_nonzero(self) -> bool:
+    if self.data.size != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {self.data.size} elements cannot be converted to Scalar")
+    return bool(self.data.reshape(-1)[0] != 0)
+
+
+_ROUND2 = {
+    "fmax": pointwise.fmax,
+    "fmin": pointwise.fmin,
+    "copysign": pointwise.copysign,
+    "deg2rad": pointwise.deg2rad,
+    "rad2deg": pointwise.rad2deg,
+    "sinc": pointwise.sinc,
+    "bitwise_and": pointwise.bitwise_and,
+    "bitwise_or": pointwise.bitwise_or,
+    "bitwise_xor": pointwise.bitwise_xor,
+    "bitwise_not": pointwise.bitwise_not,
+    "bitwise_left_shift": pointwise.bitwise_left_shift,
+    "bitwise_right_shift": pointwise.bitwise_right_shift,
+    "gcd": pointwise.gcd,
+    "lcm": pointwise.lcm,
+    "masked_scatter": arrange.masked_scatter,
+    "index_put": arrange.index_put,
+    "select_scatter": arrange.select_scatter,
+    "slice_scatter": arrange.slice_scatter,
+    "diagonal_scatter": arrange.diagonal_scatter,
+    "unfold": arrange.unfold_windows,
+    "dist": arrange.dist,
+    "cov": arrange.cov,
+    "corrcoef": arrange.corrcoef,
+    "mode": arrange.mode,
+    "split_with_sizes": lambda self, split_sizes, dim=0: shape.split(self, list(split_sizes), dim),
+    "unsafe_split": shape.split,
+    "unsafe_chunk": shape.chunk,
+    "byte": lambda self: _cast(self, np.uint8),
+    "char": lambda self: _cast(self, np.int8),
+    "short": lambda self: _cast(self, np.int16),
+    "is_contiguous": lambda self, memory_format=None: True,
+    "is_cpu": property(lambda self: True),
+    "get_device": lambda self: -1,
+    "element_size": lambda self: self.data.itemsize,
+    "itemsize": property(lambda self: self.data.itemsize),
+    "nbytes": property(lambda self: self.data.nbytes),
+    "stride": _stride,
+    "storage_offset": lambda self: 0,
+    "is_nonzero": _is_nonzero,
+    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
+    "t_": _reshape_inplace(shape.t, "t_"),
+    "transpose_": _reshape_inplace(shape.transpose, "transpose_"),
+    "swapaxes_": _reshape_inplace(shape.transpose, "swapaxes_"),
+    "swapdims_": _reshape_inplace(shape.transpose, "swapdims_"),
+    "squeeze_": _reshape_inplace(shape.squeeze, "squeeze_"),
+    "unsqueeze_": _reshape_inplace(shape.unsqueeze, "unsqueeze_"),
+    "masked_scatter_": _inplace_fn(arrange.masked_scatter, "masked_scatter_"),
+    "index_put_": _inplace_fn(arrange.index_put, "index_put_"),
+}
+for _name in ("acosh", "asinh", "atanh", "arccos", "arcsin", "arctan", "arccosh", "arcsinh", "arctanh", "arctan2",
+              "addmm", "addmv", "addr", "baddbmm", "addbmm", "greater", "greater_equal", "less", "less_equal",
+              "not_equal", "heaviside", "fmax", "fmin", "copysign", "deg2rad", "rad2deg", "sinc", "bitwise_and",
+              "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm"):
+    _ROUND2[_name + "_"] = _inplace_fn(_EVERYDAY.get(_name) or _ROUND2[_name], _name + "_")
+_BINDINGS.update(_ROUND2)
 
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)

@@ -116,6 +116,18 @@ class TensorMath:
         return indexing.getitem(x, index)
 
     @staticmethod
+    def cumsum(x, axis):
+        from chainrule.ops.arrange import Cumsum
+
+        return apply1(Cumsum(axis), x)
+
+    @staticmethod
+    def einsum(equation, *xs):
+        from chainrule.ops.arrange import einsum
+
+        return einsum(equation, *xs)
+
+    @staticmethod
     def pad(x, widths, value=0.0):
         flat = []
         for b, a in reversed(widths):

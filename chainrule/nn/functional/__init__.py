@@ -89,6 +89,11 @@ from chainrule.nn.functional.recurrent import (  # noqa: E402,F401
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
+# --- tensor ops that PyTorch files under nn.functional (ptops) ---
+from chainrule.ops.arrange import one_hot  # noqa: E402,F401
+
+# isort: split
+
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
@@ -158,3 +163,4 @@ __all__ = [
     "tanh",
     "unfold",
 ]
+__all__ += ["one_hot"]  # (ptops: an integer tensor op, defined in ops/arrange.py)

@@ -1,0 +1,1557 @@
+"""Everyday tensor functions with PyTorch's names: triangles and diagonals, sorting and
+order statistics, cumulative sums and products, rolling, tiling, splitting and stacking,
+einsum and the fused matrix products (addmm, baddbmm...), scatter/index updates, and the
+integer helpers (one_hot, bincount, bucketize, searchsorted, unique, nonzero).
+
+Differentiable results are built from differentiable pieces (getitem, gather, where, cat,
+matmul...) or, for cumsum and einsum, from a primitive here; their gradients and tangents
+follow.  Indices, masks and counts are integer/bool tensors without gradient, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops import elementwise as ew
+from chainrule.ops import indexing, linalg, reduction, shape
+from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.reduction import _ValuesIndices, normalize_dims
+
+
+def _dim(input: Tensor, dim: int, name: str) -> int:
+    """One dimension as a non-negative axis (a 0-d tensor accepts 0 and -1, as PyTorch)."""
+    return normalize_dims(dim, input.ndim, name)[0] if input.ndim else 0
+
+
+def _const(a: np.ndarray) -> Tensor:
+    return Tensor._wrap(np.asarray(a))
+
+
+# ================================================================ triangles and diagonals
+def _triangle(input: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
+    x = as_tensor_arg(input, name)
+    if x.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
+    r, c = x.shape[-2:]
+    keep = np.tri(r, c, diagonal, dtype=bool)  # j <= i + diagonal
+    if not lower:
+        keep = ~np.tri(r, c, diagonal - 1, dtype=bool)  # j >= i + diagonal
+    return ew.where(_const(keep), x, _const(np.zeros((), x.data.dtype)))
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: x[..., i, j] where j <= i + diagonal, else 0."""
+    return _triangle(input, diagonal, True, "tril")
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims: x[..., i, j] where j >= i + diagonal, else 0."""
+    return _triangle(input, diagonal, False, "triu")
+
+
+def _diag_positions(n1: int, n2: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the ``offset`` diagonal of an n1 x n2 matrix."""
+    k = builtins.max(0, builtins.min(n1 + builtins.min(offset, 0), n2 - builtins.max(offset, 0)))
+    i = np.arange(k)
+    return i - builtins.min(offset, 0), i + builtins.max(offset, 0)
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The ``offset`` diagonal of the (dim1, dim2) planes, as a new last axis (PyTorch's layout)."""
+    x = as_tensor_arg(input, "diagonal")
+    if x.ndim < 2:
+        raise RuntimeError(f"diagonal: expected a tensor with at least 2 dimensions, got shape {tuple(x.shape)}")
+    d1, d2 = normalize_dims(dim1, x.ndim, "diagonal")[0], normalize_dims(dim2, x.ndim, "diagonal")[0]
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
+    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
+    moved = shape.permute(x, *rest, d1, d2)
+    rows, cols = _diag_positions(x.shape[d1], x.shape[d2], offset)
+    return indexing.getitem(moved, (Ellipsis, rows, cols))
+
+
+_diagonal = diagonal  # (diag's argument is called diagonal, as PyTorch's)
+
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices whose ``offset`` diagonal (in dims dim1, dim2 of the result) is the last axis of input."""
+    x = as_tensor_arg(input, "diag_embed")
+    n = x.shape[-1] if x.ndim else 1
+    if x.ndim == 0:
+        x = shape.reshape(x, (1,))
+    size = n + builtins.abs(offset)
+    rows, cols = _diag_positions(size, size, offset)
+    lead = x.shape[:-1]
+    out = apply1(indexing.ScatterAdd(lead + (size, size), (Ellipsis, rows, cols)), x)
+    nd = out.ndim
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
+    if (d1, d2) == (nd - 2, nd - 1):
+        return out
+    order = list(range(nd - 2))  # where each result axis comes from
+    perm: list[int] = [0] * nd
+    it = iter(order)
+    for ax in range(nd):
+        perm[ax] = nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(it)
+    return shape.permute(out, *perm)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """1-D input: the square matrix with input on its ``diagonal``; 2-D input: that diagonal."""
+    x = as_tensor_arg(input, "diag")
+    if x.ndim == 1:
+        return diag_embed(x, diagonal)
+    if x.ndim == 2:
+        return _diagonal(x, diagonal)
+    raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """The square matrix with the flattened input on its ``offset`` diagonal."""
+    return diag_embed(shape.reshape(as_tensor_arg(input, "diagflat"), (-1,)), offset)
+
+
+def trace(input: Tensor) -> Tensor:
+    """Σᵢ xᵢᵢ of a 2-D tensor."""
+    x = as_tensor_arg(input, "trace")
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, got shape {tuple(x.shape)}")
+    return reduction.sum(diagonal(x))
+
+
+# ================================================================ sorting and order statistics
+def _sort_order(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """Stable argsort; NaN counts as the largest value (first when descending), as PyTorch."""
+    if a.dtype == np.bool_:
+        a = a.astype(np.int8)
+    if descending:
+        if a.dtype.kind == "f":
+            key = np.where(np.isnan(a), -np.inf, -a)
+            # NaN must come before +inf: rank NaN strictly first
+            order = np.argsort(key, axis=axis, kind="stable")
+            nan_first = np.argsort(~np.isnan(np.take_along_axis(a, order, axis)), axis=axis, kind="stable")
+            return np.take_along_axis(order, nan_first, axis)
+        return np.argsort(-a.astype(np.int64) if a.dtype.kind == "u" else -a, axis=axis, kind="stable")
+    return np.argsort(a, axis=axis, kind="stable")
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
+    """(values, indices) sorted along ``dim``; values = gather(input, dim, indices), so the
+    gradient goes back to where each value came from.  Always stable here (ties keep order)."""
+    x = as_tensor_arg(input, "sort")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    d = _dim(x, dim, "sort")
+    idx = _const(_sort_order(x.data, d, descending).astype(np.int64))
+    return _ValuesIndices((indexing.gather(x, d, idx), idx))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``input`` along ``dim`` (int64, no gradient)."""
+    return sort(input, dim, descending, stable)[1]
+
+
+def msort(input: Tensor) -> Tensor:
+    """sort(input, dim=0).values."""
+    return sort(input, 0)[0]
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> _ValuesIndices:
+    """The ``k`` largest (smallest if ``largest=False``) entries along ``dim``: (values, indices)."""
+    x = as_tensor_arg(input, "topk")
+    d = _dim(x, dim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n} (shape {tuple(x.shape)})")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    order = _sort_order(x.data, d, largest)
+    idx = _const(np.take(order, np.arange(k), axis=d).astype(np.int64))
+    return _ValuesIndices((indexing.gather(x, d, idx), idx))
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
+    """The k-th smallest entry (k from 1) along ``dim``: (values, indices)."""
+    x = as_tensor_arg(input, "kthvalue")
+    d = _dim(x, dim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue: k ({k}) is out of range for dimension {dim} of size {n}")
+    return _select_rank(x, d, k - 1, keepdim)
+
+
+def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    order = _sort_order(x.data, d, False)
+    idx = np.take(order, [r], axis=d).astype(np.int64)
+    vals = indexing.gather(x, d, _const(idx))
+    if not keepdim:
+        vals, idx = shape.squeeze(vals, d), np.squeeze(idx, d)
+    return _ValuesIndices((vals, _const(idx)))
+
+
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """The lower median (entry (n-1)//2 of the sorted values, as PyTorch; no averaging).
+
+    Without ``dim``: one value over all elements; with it: (values, indices) along ``dim``."""
+    x = as_tensor_arg(input, "median")
+    if dim is None:
+        if x.data.size == 0:
+            return _const(np.full((), np.nan, x.data.dtype))
+        flat = shape.reshape(x, (-1,))
+        return _select_rank(flat, 0, (flat.shape[0] - 1) // 2, False)[0]
+    d = _dim(x, dim, "median")
+    n = x.shape[d] if x.ndim else 1
+    if n == 0:
+        raise IndexError(f"median: expected a non-empty dimension {dim} (shape {tuple(x.shape)})")
+    return _select_rank(x, d, (n - 1) // 2, keepdim)
+
+
+def quantile(
+    input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear"
+) -> Tensor:
+    """The q-quantiles along ``dim`` (all elements when None), between the two nearest sorted
+    values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
+    A 1-D ``q`` puts its axis first in the result, as PyTorch."""
+    x = as_tensor_arg(input, "quantile")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"quantile: expected a floating input, got {x.dtype}")
+    qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
+    if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
+        raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise ValueError(
+            f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
+        )
+    if dim is None:
+        x, d = shape.reshape(x, (-1,)), 0
+    else:
+        d = _dim(x, dim, "quantile")
+    s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
+    n = s.shape[d]
+    pos = qs.reshape(-1) * (n - 1)
+    lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+    if interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    elif interpolation == "nearest":
+        lo = hi = np.round(pos).astype(np.int64)  # halves to even, as PyTorch
+    frac = 0.5 if interpolation == "midpoint" else pos - lo
+    a = indexing.index_select(s, d, _const(lo))
+    b = indexing.index_select(s, d, _const(hi))
+    w = np.asarray(frac, dtype=x.data.dtype).reshape((1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
+    out = a + (b - a) * _const(w)
+    out = shape.movedim(out, d, 0)  # the q axis first
+    if keepdim:
+        if dim is None:
+            out = shape.reshape(out, (out.shape[0],) + (1,) * as_tensor_arg(input, "quantile").ndim)
+        else:
+            out = shape.unsqueeze(out, d + 1)
+    if qs.ndim == 0:
+        out = shape.squeeze(out, 0)
+    return out
+
+
+def _cum_extreme(input: Tensor, dim: int, better: Any, name: str) -> _ValuesIndices:
+    x = as_tensor_arg(input, name)
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    d = _dim(x, dim, name)
+    a = np.moveaxis(x.data, d, -1)
+    idx = np.zeros(a.shape, dtype=np.int64)
+    if a.shape[-1]:
+        best = a[..., 0].copy()
+        for j in range(1, a.shape[-1]):  # a running arg-extreme; ties take the later index (as PyTorch)
+            take = better(a[..., j], best) | (a[..., j] == best) | np.isnan(a[..., j])
+            take &= ~np.isnan(best) | np.isnan(a[..., j])  # once NaN, stay NaN
+            best = np.where(take, a[..., j], best)
+            idx[..., j] = np.where(take, j, idx[..., j - 1])
+    index = _const(np.moveaxis(idx, -1, d))
+    return _ValuesIndices((indexing.gather(x, d, index), index))
+
+
+def cummax(input: Tensor, dim: int) -> _ValuesIndices:
+    """(running maximum, its index) along ``dim``; the gradient goes to the entry that holds it."""
+    return _cum_extreme(input, dim, np.greater, "cummax")
+
+
+def cummin(input: Tensor, dim: int) -> _ValuesIndices:
+    """(running minimum, its index) along ``dim``."""
+    return _cum_extreme(input, dim, np.less, "cummin")
+
+
+# ================================================================ cumulative sums and products
+class Cumsum(Primitive):
+    """y_i = Σ_{j<=i} x_j along ``dim``;  vjp: the reversed cumulative sum of g;  jvp: cumsum of dx."""
+
+    __slots__ = ("dim",)
+    name = "cumsum"
+    saves_inputs = ()
+    saves_output = False
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def forward(self, x):
+        return np.cumsum(x, axis=self.dim, dtype=x.dtype)
+
+    def vjp(self, m, need, g, y, x):
+        d = (self.dim,)
+        return (m.flip(m.cumsum(m.flip(g, d), self.dim), d),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.cumsum(dxs[0], self.dim)
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along ``dim``.  Integer and bool inputs give int64 (as PyTorch)."""
+    x = as_tensor_arg(input, "cumsum")
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "biu":
+        x = x.to(np.int64)
+    if x.ndim == 0:
+        _dim(x, dim, "cumsum")
+        return x.clone() if x.requires_grad else _const(x.data.copy())
+    return apply1(Cumsum(_dim(x, dim, "cumsum")), x)
+
+
+def _lower_triangle_copies(x: Tensor, d: int, fill: float) -> Tensor:
+    """x along ``d`` copied n times on a new axis d (copy i keeps x_j for j <= i, ``fill`` elsewhere)."""
+    n = x.shape[d]
+    copies = shape.expand(shape.unsqueeze(x, d), *x.shape[:d], n, *x.shape[d:])
+    later: np.ndarray = ~np.tri(n, dtype=bool)  # [i, j]: j > i
+    later = later.reshape((1,) * d + (n, n) + (1,) * (x.ndim - d - 1))
+    return ew.where(_const(later), _const(np.asarray(fill, x.data.dtype)), copies)
+
+
+def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running products along ``dim``: y_i = Π_{j<=i} x_j.
+
+    Computed as the product of n masked copies (O(n²) memory along ``dim``) so that the
+    gradient is exact with zeros in x and differentiable again (``reduction.Prod``)."""
+    x = as_tensor_arg(input, "cumprod")
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "biu":
+        x = x.to(np.int64)
+    if x.ndim == 0:
+        _dim(x, dim, "cumprod")
+        return x.clone() if x.requires_grad else _const(x.data.copy())
+    d = _dim(x, dim, "cumprod")
+    if x.data.dtype.kind != "f" or x.shape[d] == 0:
+        return _const(np.cumprod(x.data, axis=d, dtype=x.data.dtype))
+    return reduction.prod(_lower_triangle_copies(x, d, 1.0), d + 1)
+
+
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
+    """y_i = log Σ_{j<=i} e^(x_j) along ``dim``, each as a logsumexp of the first i+1 entries
+    (O(n²) memory along ``dim``; stable for any range of x, as PyTorch's)."""
+    x = as_tensor_arg(input, "logcumsumexp")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"logcumsumexp: expected a floating input, got {x.dtype}")
+    if x.ndim == 0:
+        return x.clone()
+    d = _dim(x, dim, "logcumsumexp")
+    if x.shape[d] == 0:
+        return x.clone()
+    return reduction.logsumexp(_lower_triangle_copies(x, d, -np.inf), d + 1)
+
+
+def diff(
+    input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None
+) -> Tensor:
+    """The n-th forward difference along ``dim`` (after attaching prepend/append there)."""
+    x = as_tensor_arg(input, "diff")
+    d = _dim(x, dim, "diff")
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = shape.cat(
+            [p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d
+        )
+    for _ in range(n):
+        k = x.shape[d]
+        head = (slice(None),) * d
+        later, earlier = x[head + (slice(1, k),)], x[head + (slice(0, builtins.max(k - 1, 0)),)]
+        # bool tensors: the difference of two truth values is their exclusive or (as PyTorch)
+        x = _const(np.logical_xor(later.data, earlier.data)) if x.data.dtype == np.bool_ else later - earlier
+    return x
+
+
+# ================================================================ moving, tiling, splitting, stacking
+def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
+    """Shift the elements cyclically by ``shifts`` along ``dims`` (the flattened tensor when None)."""
+    x = as_tensor_arg(input, "roll")
+    if dims is None:
+        if not isinstance(shifts, (int, np.integer)):
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts {shifts} need matching dims (got dims=None)")
+            shifts = shifts[0]
+        return shape.reshape(roll(shape.reshape(x, (-1,)), int(shifts), 0), x.shape)
+    s = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
+    ds = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+    if len(s) != len(ds):
+        raise RuntimeError(f"roll: shifts and dims must have the same length, got {len(s)} and {len(ds)}")
+    for k, dm in zip(s, ds):
+        d = _dim(x, dm, "roll")
+        n = x.shape[d]
+        if n == 0:
+            continue
+        k = int(k) % n
+        if k:
+            head = (slice(None),) * d
+            x = shape.cat([x[head + (slice(n - k, n),)], x[head + (slice(0, n - k),)]], d)
+    return x
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """input[..., start:start+length, ...] along ``dim`` (a view, as PyTorch)."""
+    x = as_tensor_arg(input, "narrow")
+    d = _dim(x, dim, "narrow")
+    n = x.shape[d]
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length and start + length <= n):
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension {dim} of size {n}")
+    return x[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """input[..., index, ...] along ``dim`` (that axis removed)."""
+    x = as_tensor_arg(input, "select")
+    d = _dim(x, dim, "select")
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} out of range for dimension {dim} of size {n}")
+    return x[(slice(None),) * d + (int(index),)]
+
+
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """transpose(input, axis0, axis1) (NumPy's name)."""
+    return shape.transpose(input, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def moveaxis(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    """Move axes ``source`` to ``destination`` (one or several), the others keep their order."""
+    x = as_tensor_arg(input, "moveaxis")
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: source ({len(src)} dims) and destination ({len(dst)} dims) differ in length")
+    nd = x.ndim
+    src = [normalize_dims(s, nd, "movedim")[0] for s in src]
+    dst = [normalize_dims(s, nd, "movedim")[0] for s in dst]
+    order: list[int | None] = [None] * nd
+    for s, t in zip(src, dst):
+        order[t] = s
+    rest = iter(a for a in range(nd) if a not in src)
+    return shape.permute(x, *[o if o is not None else next(rest) for o in order])
+
+
+def ravel(input: Tensor) -> Tensor:
+    """The elements as a 1-D tensor."""
+    return shape.reshape(as_tensor_arg(input, "ravel"), (-1,))
+
+
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
+    """Repeat along each axis ``dims[i]`` times; fewer dims than input's are padded with 1s in front."""
+    x = as_tensor_arg(input, "tile")
+    dims = tuple(dims) if not isinstance(dims, int) else (dims,)
+    dims = (1,) * builtins.max(0, x.ndim - len(dims)) + dims
+    return shape.repeat(x, *dims)
+
+
+def repeat_interleave(
+    input: Tensor, repeats: Any = None, dim: int | None = None, *, output_size: int | None = None
+) -> Tensor:
+    """Each element repeated ``repeats`` times (an int or one count per element) along ``dim``
+    (of the flattened input when None).  With only a tensor of counts: repeat_interleave(counts)
+    = the indices 0, 1, ... each repeated its count times."""
+    x = as_tensor_arg(input, "repeat_interleave")
+    if repeats is None:
+        counts = x.data
+        return _const(np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts))
+    r = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if dim is None:
+        x, d = shape.reshape(x, (-1,)), 0
+    else:
+        d = _dim(x, dim, "repeat_interleave")
+    n = x.shape[d] if x.ndim else 1
+    if r.ndim and r.size != 1 and r.shape[0] != n:
+        raise RuntimeError(f"repeat_interleave: repeats must have {n} entries (dimension {d}), got {r.shape[0]}")
+    if (r < 0).any():
+        raise RuntimeError("repeat_interleave: repeats can not be negative")
+    idx = np.repeat(np.arange(n), r.reshape(-1) if r.ndim else int(r))
+    return indexing.index_select(x, d, _const(idx))
+
+
+def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into n nearly equal parts (an int, the first n mod size parts one longer) or at the given indices."""
+    x = as_tensor_arg(input, "tensor_split")
+    d = _dim(x, dim, "tensor_split")
+    n = x.shape[d]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        ios = ios.tolist() if ios.ndim else int(ios.item())
+    if isinstance(ios, (int, np.integer)):
+        k = int(ios)
+        if k <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {k}")
+        big, rem = divmod(n, k)
+        cuts = list(np.cumsum([big + 1] * rem + [big] * (k - rem))[:-1])
+    else:
+        cuts = [int(i) for i in ios]
+    bounds = [0] + cuts + [n]
+    head = (slice(None),) * d
+    return tuple(
+        x[head + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)]
+        for a, b in zip(bounds[:-1], bounds[1:])
+    )
+
+
+def _split_dir(input: Tensor, sections: Any, dim: int, name: str, min_ndim: int) -> tuple[Tensor, ...]:
+    x = as_tensor_arg(input, name)
+    if x.ndim < min_ndim:
+        raise RuntimeError(
+            f"{name}: requires a tensor with at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
+        )
+    if isinstance(sections, int) and x.shape[dim] % sections:
+        raise RuntimeError(f"{name}: dimension {dim} of size {x.shape[dim]} is not divisible by {sections}")
+    return tensor_split(x, sections, dim)
+
+
+def hsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
+    """tensor_split along dim 1 (dim 0 for 1-D input); an int must divide the size."""
+    x = as_tensor_arg(input, "hsplit")
+    return _split_dir(x, sections, 1 if x.ndim > 1 else 0, "hsplit", 1)
+
+
+def vsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
+    """tensor_split along dim 0 of a tensor with at least 2 dims."""
+    return _split_dir(input, sections, 0, "vsplit", 2)
+
+
+def dsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
+    """tensor_split along dim 2 of a tensor with at least 3 dims."""
+    return _split_dir(input, sections, 2, "dsplit", 3)
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Each tensor with at least 1 dim (a 0-d one becomes shape (1,)); one tensor in, one out."""
+    out = [shape.reshape(t, (1,)) if t.ndim == 0 else t for t in _tensors(tensors, "atleast_1d")]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Each tensor with at least 2 dims: () → (1, 1), (n,) → (1, n)."""
+    out = [
+        shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t for t in _tensors(tensors, "atleast_2d")
+    ]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Each tensor with at least 3 dims: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
+
+    def up(t: Tensor) -> Tensor:
+        if t.ndim == 0:
+            return shape.reshape(t, (1, 1, 1))
+        if t.ndim == 1:
+            return shape.reshape(t, (1, t.shape[0], 1))
+        if t.ndim == 2:
+            return shape.reshape(t, t.shape + (1,))
+        return t
+
+    out = [up(t) for t in _tensors(tensors, "atleast_3d")]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _tensors(args: tuple, name: str) -> list[Tensor]:
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    return [as_tensor_arg(t, name) for t in args]
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """cat along dim 1 (dim 0 for 1-D tensors), after atleast_1d."""
+    ts = [atleast_1d(t) for t in _tensors((tensors,), "hstack")]
+    return shape.cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """cat along dim 0 after atleast_2d (1-D tensors become rows)."""
+    return shape.cat([atleast_2d(t) for t in _tensors((tensors,), "vstack")], 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    """cat along dim 2 after atleast_3d."""
+    return shape.cat([atleast_3d(t) for t in _tensors((tensors,), "dstack")], 2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """1-D (and 0-d) tensors become columns, then cat along dim 1."""
+    ts = [shape.reshape(t, (t.data.size, 1)) if t.ndim <= 1 else t for t in _tensors((tensors,), "column_stack")]
+    return shape.cat(ts, 1)
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids of 1-D tensors: with 'ij' grid k varies along axis k; 'xy' swaps the first two."""
+    ts = _tensors(tensors, "meshgrid")
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if builtins.any(t.ndim > 1 for t in ts):
+        raise RuntimeError(f"meshgrid: expects 0-D or 1-D tensors, got shapes {[tuple(t.shape) for t in ts]}")
+    ts = [atleast_1d(t) for t in ts]
+    sizes = tuple(t.shape[0] for t in ts)
+    grids = [
+        shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
+        for k, t in enumerate(ts)
+    ]
+    if indexing == "xy" and len(ts) >= 2:  # Cartesian indexing: the first two axes swapped
+        grids = [shape.transpose(g, 0, 1) for g in grids]
+    return tuple(grids)
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    """All combinations of the elements of the 1-D tensors, as rows (1-D result for one tensor)."""
+    ts = _tensors(tensors, "cartesian_prod")
+    if len(ts) == 1:
+        return ts[0]
+    return shape.stack([shape.reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
+
+
+def fliplr(input: Tensor) -> Tensor:
+    """Flip along dim 1 (at least 2-D)."""
+    x = as_tensor_arg(input, "fliplr")
+    if x.ndim < 2:
+        raise RuntimeError(f"fliplr: input must be >= 2-D, got shape {tuple(x.shape)}")
+    return shape.flip(x, (1,))
+
+
+def flipud(input: Tensor) -> Tensor:
+    """Flip along dim 0 (at least 1-D)."""
+    x = as_tensor_arg(input, "flipud")
+    if x.ndim < 1:
+        raise RuntimeError("flipud: input must be >= 1-D")
+    return shape.flip(x, (0,))
+
+
+def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotate by 90°·k in the plane of ``dims``, from the first axis towards the second."""
+    x = as_tensor_arg(input, "rot90")
+    if len(dims) != 2 or x.ndim < 2:
+        raise RuntimeError(f"rot90: expected 2 dims and a tensor of >= 2 dims, got dims={dims}, shape {tuple(x.shape)}")
+    d0, d1 = (normalize_dims(d, x.ndim, "rot90")[0] for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: the two dims must differ, got {dims}")
+    k %= 4
+    if k == 1:
+        return shape.transpose(shape.flip(x, (d1,)), d0, d1)
+    if k == 2:
+        return shape.flip(x, (d0, d1))
+    if k == 3:
+        return shape.flip(shape.transpose(x, d0, d1), (d1,))
+    return x.clone()
+
+
+# ================================================================ selection by masks and indices
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    """The elements where ``mask`` (broadcast with input) is true, as a 1-D tensor."""
+    x = as_tensor_arg(input, "masked_select")
+    mk = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if mk.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected a bool mask, got {mk.dtype}")
+    try:
+        shp = np.broadcast_shapes(x.shape, mk.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}"
+        ) from None
+    if shp != x.shape:
+        x = shape.expand(x, *shp)
+    return indexing.getitem(x, np.broadcast_to(mk, shp).copy())
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """input.flatten()[index], in index's shape."""
+    x = as_tensor_arg(input, "take")
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    n = x.data.size
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"take: index out of range for a tensor of {n} elements")
+    return indexing.getitem(shape.reshape(x, (-1,)), idx)
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+    """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
+    x = as_tensor_arg(input, "nonzero")
+    idx = np.nonzero(np.atleast_1d(x.data)) if x.ndim == 0 else np.nonzero(x.data)
+    if as_tuple:
+        return tuple(_const(i.astype(np.int64)) for i in idx)
+    if x.ndim == 0:
+        return _const(np.zeros((int(x.data != 0), 0), np.int64))
+    return _const(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
+argwhere = nonzero
+
+
+def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
+    """The number of non-zero elements (over ``dim``), int64."""
+    x = as_tensor_arg(input, "count_nonzero")
+    axes = normalize_dims(dim, x.ndim, "count_nonzero")
+    return _const(np.count_nonzero(x.data, axis=axes).astype(np.int64))
+
+
+def _along(idx: np.ndarray, d: int, ndim: int) -> tuple:
+    return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
+
+
+def _index_arg(index: Any, name: str) -> np.ndarray:
+    idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
+    return idx.reshape(-1).copy()
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
+    """input with alpha·source[k] added at position index[k] along ``dim`` (repeats accumulate)."""
+    x = as_tensor_arg(input, "index_add")
+    d = _dim(x, dim, "index_add")
+    idx = _index_arg(index, "index_add")
+    src = as_tensor_arg(source, "index_add")
+    if src.ndim != x.ndim or src.shape[d] != idx.size:
+        raise RuntimeError(
+            f"index_add: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
+            f"with {idx.size} entries along dim {d}"
+        )
+    if alpha != 1:
+        src = src * alpha
+    return x + apply1(indexing.ScatterAdd(x.shape, _along(idx, d, x.ndim)), src)
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """input with the slices at index[k] along ``dim`` replaced by source's slice k."""
+    x = as_tensor_arg(input, "index_copy")
+    d = _dim(x, dim, "index_copy")
+    idx = _index_arg(index, "index_copy")
+    src = as_tensor_arg(source, "index_copy")
+    if src.ndim != x.ndim or src.shape[d] != idx.size:
+        raise RuntimeError(
+            f"index_copy: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
+            f"with {idx.size} entries along dim {d}"
+        )
+    return apply(indexing.IndexPut(_along(idx, d, x.ndim)), x, src.to(x.dtype))
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
+    """input with the slices at ``index`` along ``dim`` set to ``value``."""
+    x = as_tensor_arg(input, "index_fill")
+    d = _dim(x, dim, "index_fill")
+    idx = _index_arg(index, "index_fill")
+    mask = np.zeros(x.shape[d] if x.ndim else 1, dtype=bool)
+    mask[idx] = True
+    return indexing.masked_fill(x, _const(mask.reshape((-1,) + (1,) * (x.ndim - d - 1))), value)
+
+
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
+) -> Tensor:
+    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims).
+
+    ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
+    ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
+    x = as_tensor_arg(input, "scatter")
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter: expected src or value")
+    idx = np.array(index.data if isinstance(index, Tensor) else index)
+    if idx.ndim != x.ndim:
+        raise RuntimeError(
+            f"scatter: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {tuple(x.shape)})"
+        )
+    if reduce == "add":
+        s = src if isinstance(src, Tensor) else _const(np.full(idx.shape, src, x.data.dtype))
+        return indexing.scatter_add(x, dim, _const(idx), s)
+    if reduce is not None:
+        raise NotImplementedError(f"scatter: reduce={reduce!r} is not implemented (only 'add')")
+    d = _dim(x, dim, "scatter")
+    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
+        raise IndexError(f"scatter: index out of range for dimension {d} of size {x.shape[d]}")
+    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids[d] = idx
+    if isinstance(src, Tensor):
+        part = indexing.getitem(src, tuple(slice(0, n) for n in idx.shape))
+        if part.dtype != x.dtype:
+            part = part.to(x.dtype)
+    else:
+        part = _const(np.full(idx.shape, src, x.data.dtype))
+    return apply(indexing.IndexPut(tuple(grids)), x, part)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 tensor of shape tensor.shape + (num_classes,), 1 at each index (num_classes=-1: max + 1)."""
+    t = as_tensor_arg(tensor, "one_hot")
+    if t.data.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor (int64), got dtype {t.dtype}")
+    a = t.data
+    if num_classes == -1:
+        if a.size == 0:
+            raise RuntimeError("one_hot: can not infer total number of classes from empty tensor")
+        num_classes = int(a.max()) + 1
+    if a.size and (a.min() < 0 or a.max() >= num_classes):
+        raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got min {a.min()}, max {a.max()}")
+    return _const((a[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
+    x = as_tensor_arg(input, "bincount")
+    if x.ndim != 1 or x.data.dtype.kind not in "iu" or (x.data.size and x.data.min() < 0):
+        raise RuntimeError(
+            f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
+        )
+    w = None if weights is None else weights.data
+    out = np.bincount(x.data, weights=w, minlength=minlength)
+    if w is None:
+        return _const(out.astype(np.int64))
+    return _const(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
+
+
+def searchsorted(
+    sorted_sequence: Tensor,
+    values: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor:
+    """For each value, the index where it would be inserted to keep the innermost rows sorted."""
+    seq = as_tensor_arg(sorted_sequence, "searchsorted").data
+    v = values.data if isinstance(values, Tensor) else np.asarray(values)
+    if side is not None:
+        right = side == "right"
+    how: Any = "right" if right else "left"
+    if sorter is not None:
+        seq = np.take_along_axis(seq, sorter.data, -1)
+    if seq.ndim <= 1:
+        out = np.searchsorted(seq, v, side=how)
+    else:
+        if seq.shape[:-1] != v.shape[:-1]:
+            raise RuntimeError(
+                f"searchsorted: boundaries {seq.shape} and input {v.shape} must agree except in the last dim"
+            )
+        rows, vrows = seq.reshape(-1, seq.shape[-1]), v.reshape(-1, v.shape[-1])
+        out = np.stack([np.searchsorted(r, q, side=how) for r, q in zip(rows, vrows)]).reshape(v.shape)
+    return _const(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket index of each input value for 1-D ``boundaries`` (right=False: b[i-1] < x <= b[i])."""
+    b = as_tensor_arg(boundaries, "bucketize")
+    if b.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-D, got shape {tuple(b.shape)}")
+    return searchsorted(b, input, out_int32=out_int32, right=right)
+
+
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0).
+
+    Values outside [min, max] are ignored; no gradient."""
+    x = as_tensor_arg(input, "histc")
+    a = x.data.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc: max ({hi}) must be larger than min ({lo})")
+    counts, _ = np.histogram(a[(a >= lo) & (a <= hi)], bins=bins, range=(lo, hi))
+    return _const(counts.astype(x.data.dtype if x.data.dtype.kind == "f" else np.float32))
+
+
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Any:
+    """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
+    x = as_tensor_arg(input, "unique")
+    if dim is None:
+        vals, inv, counts = np.unique(x.data, return_inverse=True, return_counts=True)
+        inv = inv.reshape(x.shape)
+    else:
+        d = _dim(x, dim, "unique")
+        vals, inv, counts = np.unique(x.data, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    out: list[Tensor] = [_const(vals)]
+    if return_inverse:
+        out.append(_const(inv.astype(np.int64)))
+    if return_counts:
+        out.append(_const(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique_consecutive(
+    input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
+) -> Any:
+    """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
+    if dim is not None:
+        raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
+    a = as_tensor_arg(input, "unique_consecutive").data
+    flat = a.reshape(-1)
+    start = np.ones(flat.size, dtype=bool)
+    start[1:] = flat[1:] != flat[:-1]
+    out: list[Tensor] = [_const(flat[start])]
+    if return_inverse:
+        out.append(_const((np.cumsum(start) - 1).reshape(a.shape).astype(np.int64)))
+    if return_counts:
+        out.append(_const(np.diff(np.append(np.nonzero(start)[0], flat.size)).astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# ================================================================ statistics pairs
+def std_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(std, mean) over ``dim``, as two differentiable results."""
+    return (reduction.std(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+
+
+def var_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(var, mean) over ``dim``, as two differentiable results."""
+    return (reduction.var(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+
+
+def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(amin, amax) over ``dim`` (every element when None)."""
+    return reduction.amin(input, dim, keepdim), reduction.amax(input, dim, keepdim)
+
+
+def nansum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """sum with NaNs counted as 0 (their gradient is 0)."""
+    x = as_tensor_arg(input, "nansum")
+    nan = _const(np.isnan(x.data)) if x.data.dtype.kind == "f" else None
+    if nan is not None:
+        x = ew.where(nan, _const(np.zeros((), x.data.dtype)), x)
+    return reduction.sum(x, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """The mean of the non-NaN elements over ``dim``."""
+    x = as_tensor_arg(input, "nanmean")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"nanmean: expected a floating input, got {x.dtype}")
+    count = (~np.isnan(x.data)).sum(
+        axis=normalize_dims(dim, x.ndim, "nanmean") if dim is not None else None, keepdims=keepdim
+    )
+    return nansum(x, dim, keepdim, dtype=dtype) / _const(np.asarray(count, x.data.dtype))
+
+
+# ================================================================ products: einsum, tensordot, fused forms
+_LETTERS = string.ascii_letters
+
+
+def _parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
+    """Explicit subscripts with '...' spelled out as capital-free letters, and the output."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise RuntimeError(f"einsum(): the equation has {len(ins)} operands but {len(shapes)} tensors were given")
+    used = set(eq) - set(".,->")
+    spare = [c for c in _LETTERS if c not in used]
+    nell = builtins.max([len(s) - (len(t) - 3) for t, s in zip(ins, shapes) if "..." in t] + [0])
+    ell = "".join(spare[:nell])
+    spelled = []
+    for t, s in zip(ins, shapes):
+        if "..." in t:
+            k = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[nell - k :] if k else "")
+        if len(t) != len(s):
+            raise RuntimeError(f"einsum(): subscripts {t!r} do not match an operand of shape {s}")
+        spelled.append(t)
+    if arrow:
+        out = out.replace("...", ell)
+    else:  # implicit mode: the broadcast axes, then the letters used once, in alphabetical order
+        letters = "".join(spelled)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return spelled, out
+
+
+class Einsum(Primitive):
+    """y = einsum(subs -> out, x₁, ..., xₙ);  dL/dxₖ = einsum(out, the others -> subsₖ) of g,
+    jvp = Σₖ einsum with xₖ replaced by dxₖ.  Operands' subscripts have no repeated letter
+    (``einsum`` takes diagonals first), so every gradient is an einsum too."""
+
+    __slots__ = ("subs", "out")
+    name = "einsum"
+    saves_output = False
+
+    def __init__(self, subs: list[str], out: str) -> None:
+        self.subs = subs
+        self.out = out
+
+    def forward(self, *xs):
+        return np.einsum(",".join(self.subs) + "->" + self.out, *xs, optimize=len(xs) > 2)
+
+    def vjp(self, m, need, g, y, *xs):
+        grads = []
+        for k, x in enumerate(xs):
+            if not need[k]:
+                grads.append(None)
+                continue
+            others = [s for i, s in enumerate(self.subs) if i != k]
+            # letters of x that appear neither in the output nor in another operand were summed
+            # away: their gradient is g broadcast along them
+            known = set(self.out).union(*others)
+            sub = "".join(c if c in known else "" for c in self.subs[k])
+            eq = ",".join([self.out] + others) + "->" + sub
+            gk = m.einsum(eq, g, *[o for i, o in enumerate(xs) if i != k])
+            if sub != self.subs[k]:
+                shp = tuple(n if c in known else 1 for c, n in zip(self.subs[k], x.shape))
+                gk = m.broadcast_to(m.reshape(gk, shp), x.shape)
+            grads.append(gk)
+        return tuple(grads)
+
+    def jvp(self, m, dxs, y, *xs):
+        eq = ",".join(self.subs) + "->" + self.out
+        total = None
+        for k in range(len(xs)):
+            ops = list(xs)
+            ops[k] = dxs[k]
+            term = m.einsum(eq, *ops)
+            total = term if total is None else total + term
+        return total
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts).
+
+    A letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    xs = [as_tensor_arg(x, "einsum") for x in operands]
+    subs, out = _parse_einsum(equation, [x.shape for x in xs])
+    for k, (s, x) in enumerate(zip(subs, xs)):
+        while len(set(s)) < len(s):  # a repeated letter: take the diagonal of its first two places
+            c = next(c for c in s if s.count(c) > 1)
+            i, j = s.index(c), s.index(c, s.index(c) + 1)
+            if x.shape[i] != x.shape[j]:
+                raise RuntimeError(
+                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
+                    f"({x.shape[i]}, {x.shape[j]}) differ"
+                )
+            x = diagonal(x, 0, i, j)
+            s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
+        subs[k], xs[k] = s, x
+    sizes: dict[str, int] = {}
+    for s, x in zip(subs, xs):
+        for c, n in zip(s, x.shape):
+            if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):
+                raise RuntimeError(f"einsum(): operands do not broadcast: subscript {c} has sizes {sizes[c]} and {n}")
+            sizes[c] = builtins.max(sizes[c], n)
+    if len(set(out)) != len(out) or builtins.any(c not in sizes for c in out):
+        raise RuntimeError(f"einsum(): invalid output subscripts {out!r}")
+    if builtins.any(x.data.dtype != xs[0].data.dtype for x in xs):
+        raise RuntimeError(f"einsum(): expected operands of one dtype, got {[str(x.dtype) for x in xs]}")
+    return apply(Einsum(subs, out), *xs)
+
+
+def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
+    """Contract the last ``dims`` axes of a with the first of b, or the listed pairs ([a dims], [b dims])."""
+    a, b = as_tensor_arg(a, "tensordot"), as_tensor_arg(b, "tensordot")
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        da, db = list(range(a.ndim - int(dims), a.ndim)), list(range(int(dims)))
+    else:
+        da = [dims[0]] if isinstance(dims[0], int) else list(dims[0])
+        db = [dims[1]] if isinstance(dims[1], int) else list(dims[1])
+    da = [d % a.ndim for d in da]
+    db = [d % b.ndim for d in db]
+    sa = list(_LETTERS[: a.ndim])
+    sb = list(_LETTERS[a.ndim : a.ndim + b.ndim])
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            raise RuntimeError(
+                f"tensordot: contracted dimensions {i} of a {tuple(a.shape)} and {j} of b "
+                f"{tuple(b.shape)} differ in size"
+            )
+        sb[j] = sa[i]
+    out = "".join(c for k, c in enumerate(sa) if k not in da) + "".join(c for k, c in enumerate(sb) if k not in db)
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + out, a, b)
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """Σ over the last axis of both (a scalar times a tensor when either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """Σ aᵢbᵢ of two 1-D tensors (no conjugation for real dtypes)."""
+    return linalg.dot(input, other)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix (n, m) times vector (m,) → (n,)."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(
+            f"mv: expected a matrix and a vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}"
+        )
+    return linalg.matmul(input, vec)
+
+
+def _beta_alpha(input: Tensor, prod: Tensor, beta: float, alpha: float) -> Tensor:
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:  # PyTorch ignores input then (NaN and inf in it are not propagated)
+        return prod + ew.where(_const(np.zeros((), bool)), input, _const(np.zeros((), prod.data.dtype)))
+    return (input * beta if beta != 1 else input) + prod
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta·input + alpha·(mat1 @ mat2) for 2-D mat1 (n, m), mat2 (m, p); input broadcasts to (n, p)."""
+    return _beta_alpha(input, linalg.mm(mat1, mat2), beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta·input + alpha·(mat @ vec)."""
+    return _beta_alpha(input, mv(mat, vec), beta, alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta·input + alpha·outer(vec1, vec2)."""
+    return _beta_alpha(input, linalg.outer(vec1, vec2), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta·input + alpha·(batch1 @ batch2) per batch, (b, n, m) @ (b, m, p)."""
+    return _beta_alpha(input, linalg.bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta·input + alpha·Σ_b batch1[b] @ batch2[b]."""
+    return _beta_alpha(input, reduction.sum(linalg.bmm(batch1, batch2), 0), beta, alpha)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """The Kronecker product: out[i·q + k, ...] = a[i, ...]·b[k, ...] (the shorter shape padded with 1s)."""
+    a, b = as_tensor_arg(input, "kron"), as_tensor_arg(other, "kron")
+    nd = builtins.max(a.ndim, b.ndim)
+    a = shape.reshape(a, (1,) * (nd - a.ndim) + a.shape)
+    b = shape.reshape(b, (1,) * (nd - b.ndim) + b.shape)
+    ai = shape.reshape(a, tuple(v for n in a.shape for v in (n, 1)))  # (a0, 1, a1, 1, ...)
+    bi = shape.reshape(b, tuple(v for n in b.shape for v in (1, n)))  # (1, b0, 1, b1, ...)
+    return shape.reshape(ai * bi, tuple(p * q for p, q in zip(a.shape, b.shape)))
+
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
+    """The 3-D cross product along ``dim`` (None: the first dim of size 3, as torch.cross)."""
+    a, b = as_tensor_arg(input, "cross"), as_tensor_arg(other, "cross")
+    shp = np.broadcast_shapes(a.shape, b.shape)
+    if dim is None:
+        dim = next((i for i, n in enumerate(shp) if n == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dimension of size 3 in input (shape {shp})")
+    d = dim % len(shp)
+    if shp[d] != 3:
+        raise RuntimeError(f"cross: dimension {dim} must have size 3, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = shape.expand(a, *shp), shape.expand(b, *shp)
+
+    def c(t: Tensor, i: int) -> Tensor:
+        return t[(slice(None),) * d + (slice(i, i + 1),)]
+
+    return shape.cat(
+        [
+            c(a, 1) * c(b, 2) - c(a, 2) * c(b, 1),
+            c(a, 2) * c(b, 0) - c(a, 0) * c(b, 2),
+            c(a, 0) * c(b, 1) - c(a, 1) * c(b, 0),
+        ],
+        d,
+    )
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m).
+
+    The gradient at a zero distance is 0 (as PyTorch)."""
+    a, b = as_tensor_arg(x1, "cdist"), as_tensor_arg(x2, "cdist")
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
+    diff_ = shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3)
+    return reduction.norm(diff_, p, -1)
+
+
+# ================================================ round 2: index grids, scatters into slices, statistics
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
+    from chainrule.backend.device import check_device
+
+    check_device(device, "tril_indices()")
+    r, c = np.nonzero(np.tri(row, col, offset, dtype=bool))
+    return _const(np.stack([r, c]).astype(dtype or np.int64))
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
+    from chainrule.backend.device import check_device
+
+    check_device(device, "triu_indices()")
+    r, c = np.nonzero(~np.tri(row, col, offset - 1, dtype=bool))
+    return _const(np.stack([r, c]).astype(dtype or np.int64))
+
+
+def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
+    """Flat indices → one coordinate tensor per dimension of ``shape``."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    n = math.prod(shape_)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"unravel_index: index out of range for shape {tuple(shape_)}")
+    return tuple(_const(c.astype(np.int64)) for c in np.unravel_index(idx % builtins.max(n, 1), tuple(shape_)))
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """A block-diagonal matrix of the given (0-, 1- or 2-D) tensors, zeros elsewhere."""
+    ts = [
+        t if t.ndim == 2 else shape.reshape(t, (1, -1) if t.ndim == 1 else (1, 1))
+        for t in _tensors(tensors, "block_diag")
+    ]
+    cols = builtins.sum(t.shape[1] for t in ts)
+    rows, left = [], 0
+    for t in ts:
+        right = cols - left - t.shape[1]
+        rows.append(shape.pad(t, [left, right]) if left or right else t)
+        left += t.shape[1]
+    return shape.cat(rows, 0)
+
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """All r-element combinations of a 1-D tensor's elements, as rows (itertools order)."""
+    import itertools
+
+    x = as_tensor_arg(input, "combinations")
+    if x.ndim != 1:
+        raise RuntimeError(f"combinations: expected a 1-D tensor, got shape {tuple(x.shape)}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    return indexing.getitem(x, idx)
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """input with the positions where ``mask`` (broadcast) is true filled by source's first
+    elements in row-major order; gradients: 0 to input there, to those source elements."""
+    x = as_tensor_arg(input, "masked_scatter")
+    mk = np.broadcast_to(mask.data if isinstance(mask, Tensor) else np.asarray(mask), x.shape).copy()
+    k = int(mk.sum())
+    src = shape.reshape(as_tensor_arg(source, "masked_scatter"), (-1,))
+    if src.shape[0] < k:
+        raise RuntimeError(f"masked_scatter: source has {src.shape[0]} elements but the mask selects {k}")
+    return apply(indexing.IndexPut(mk), x, src[:k].to(x.dtype))
+
+
+def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bool = False) -> Tensor:
+    """input with input[indices] = values (or += with ``accumulate``, repeats adding up)."""
+    x = as_tensor_arg(input, "index_put")
+    idx = tuple(i.data.copy() if isinstance(i, Tensor) else np.asarray(i) for i in indices)
+    v = values if isinstance(values, Tensor) else _const(np.asarray(values, x.data.dtype))
+    if v.dtype != x.dtype:
+        v = v.to(x.dtype)
+    if accumulate:
+        target = np.empty(x.shape)[idx].shape
+        v = shape.expand(v, *target) if tuple(v.shape) != target else v
+        return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
+    return apply(indexing.IndexPut(idx), x, v)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """input with its slice ``index`` along ``dim`` replaced by ``src``."""
+    x = as_tensor_arg(input, "select_scatter")
+    d = _dim(x, dim, "select_scatter")
+    return apply(indexing.IndexPut((slice(None),) * d + (int(index),)), x, src.to(x.dtype))
+
+
+def slice_scatter(
+    input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1
+) -> Tensor:
+    """input with input[..., start:end:step, ...] (along ``dim``) replaced by ``src``."""
+    x = as_tensor_arg(input, "slice_scatter")
+    d = _dim(x, dim, "slice_scatter")
+    return apply(indexing.IndexPut((slice(None),) * d + (slice(start, end, step),)), x, src.to(x.dtype))
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """input with its ``offset`` diagonal in (dim1, dim2) replaced by ``src`` (diagonal's layout)."""
+    x = as_tensor_arg(input, "diagonal_scatter")
+    d1, d2 = normalize_dims(dim1, x.ndim, "diagonal_scatter")[0], normalize_dims(dim2, x.ndim, "diagonal_scatter")[0]
+    rows, cols = _diag_positions(x.shape[d1], x.shape[d2], offset)
+    index: list[Any] = [slice(None)] * x.ndim
+    index[d1], index[d2] = rows, cols
+    # NumPy puts the advanced-index axis first when the two are not adjacent, last-but-kept otherwise;
+    # moving src's diagonal axis accordingly keeps diagonal()'s convention (diagonal last)
+    probe = np.empty(x.shape)[tuple(index)]
+    s = src.to(x.dtype)
+    if probe.shape != tuple(s.shape):
+        s = shape.movedim(s, -1, 0 if d2 - d1 != 1 else d1)
+    return apply(indexing.IndexPut(tuple(index)), x, s)
+
+
+def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` along ``dimension`` (stride ``step``), the
+    window as a new last axis: shape (..., (n - size)//step + 1, ..., size)."""
+    x = as_tensor_arg(input, "unfold")
+    d = _dim(x, dimension, "unfold")
+    n = x.shape[d] if x.ndim else 1
+    if size > n or step <= 0:
+        raise RuntimeError(
+            f"unfold: size {size} (at most {n}) and step {step} (> 0) do not fit dimension {d} "
+            f"of shape {tuple(x.shape)}"
+        )
+    starts = np.arange(0, n - size + 1, step)
+    idx = starts[:, None] + np.arange(size)  # (windows, size)
+    picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
+    return shape.movedim(picked, d + 1, -1)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The p-norm of input - other (broadcast)."""
+    return reduction.norm(input - other, p)
+
+
+def cov(
+    input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None
+) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns)."""
+    x = as_tensor_arg(input, "cov")
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not implemented")
+    if x.ndim > 2:
+        raise RuntimeError(f"cov: expected a 1-D or 2-D input, got shape {tuple(x.shape)}")
+    one = x.ndim < 2  # one variable: a 0-d variance, as PyTorch
+    x = shape.reshape(x, (1, -1)) if one else x
+    n = x.shape[1]
+    c = x - reduction.mean(x, 1, True)
+    out = linalg.matmul(c, shape.t(c)) / builtins.max(n - correction, 0)
+    return shape.reshape(out, ()) if one else out
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1])."""
+    c = cov(input)
+    if c.ndim == 0 or c.shape == (1, 1):
+        return c / c
+    d = ew.sqrt(diagonal(c))
+    return ew.clamp(c / shape.unsqueeze(d, 1) / shape.unsqueeze(d, 0), -1, 1)
+
+
+def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
+    yt = as_tensor_arg(y, "trapezoid")
+    d = _dim(yt, dim, "trapezoid")
+    n = yt.shape[d]
+    head = (slice(None),) * d
+    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
+    if x is None:
+        return reduction.sum(mids, d) * (1.0 if dx is None else dx)
+    xt = as_tensor_arg(x, "trapezoid")
+    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+    if xt.ndim == 1:
+        xd = shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1))
+    return reduction.sum(mids * xd, d)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
+    yt = as_tensor_arg(y, "cumulative_trapezoid")
+    d = _dim(yt, dim, "cumulative_trapezoid")
+    n = yt.shape[d]
+    head = (slice(None),) * d
+    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
+    if x is not None:
+        xt = as_tensor_arg(x, "cumulative_trapezoid")
+        xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+        mids = mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd)
+    elif dx is not None:
+        mids = mids * dx
+    return cumsum(mids, d)
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The Vandermonde matrix: columns x^(N-1), ..., x, 1 (reversed with ``increasing``)."""
+    xt = as_tensor_arg(x, "vander")
+    if xt.ndim != 1:
+        raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
+    n = xt.shape[0] if N is None else N
+    powers = range(n) if increasing else range(n - 1, -1, -1)
+    if xt.data.dtype.kind in "biu":
+        xt = xt.to(np.int64)
+    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
+    return shape.cat(cols, 1) if cols else _const(np.zeros((xt.shape[0], 0), xt.data.dtype))
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """matrices[0] @ matrices[1] @ ... (left to right)."""
+    ms = _tensors(matrices, "chain_matmul")
+    out = ms[0]
+    for m_ in ms[1:]:
+        out = linalg.mm(out, m_)
+    return out
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
+    """(the most frequent value along ``dim`` (the smallest among equally frequent ones), an index
+    where it occurs (the last, as PyTorch on CPU)); the value's gradient goes to that entry."""
+    x = as_tensor_arg(input, "mode")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+    d = _dim(x, dim, "mode")
+    a = np.moveaxis(x.data, d, -1)
+    rows = a.reshape(-1, a.shape[-1])
+    best = np.empty(rows.shape[0], dtype=np.int64)
+    for r, row in enumerate(rows):
+        vals, counts = np.unique(row, return_counts=True)
+        v = vals[np.argmax(counts)]  # np.unique sorts: argmax picks the smallest most frequent
+        best[r] = np.nonzero(row == v)[0][-1]
+    idx = best.reshape(a.shape[:-1] + (1,))
+    index = _const(np.moveaxis(idx, -1, d))
+    vals_t = indexing.gather(x, d, index)
+    if not keepdim:
+        return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index.data, d))))
+    return _ValuesIndices((vals_t, index))
+
+
+# ================================================ round 3: small queries and PyTorch's other names
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    """A copy of input (differentiable: the gradient passes through)."""
+    return as_tensor_arg(input, "clone").clone()
+
+
+def detach(input: Tensor) -> Tensor:
+    """input without its history (no gradient flows back)."""
+    return as_tensor_arg(input, "detach").detach()
+
+
+concatenate = shape.cat
+
+
+def split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """split with an explicit list of sizes (which must add up to the dimension's size)."""
+    return shape.split(input, list(split_sizes), dim)
+
+
+unsafe_split = shape.split
+unsafe_chunk = shape.chunk
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """True for a floating dtype."""
+    return np.dtype(input.dtype).kind == "f"
+
+
+def is_complex(input: Tensor) -> bool:
+    """True for a complex dtype (never, here)."""
+    return np.dtype(input.dtype).kind == "c"
+
+
+def is_signed(input: Tensor) -> bool:
+    """True for a dtype with negative values (not bool or uint8)."""
+    return np.dtype(input.dtype).kind in "fic"
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """The truth of a one-element tensor (RuntimeError for more or fewer elements, as PyTorch)."""
+    a = as_tensor_arg(input, "is_nonzero").data
+    if a.size != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {a.size} elements cannot be converted to Scalar")
+    return builtins.bool(a.reshape(-1)[0] != 0)
+
+
+def is_same_size(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape."""
+    return tuple(input.shape) == tuple(other.shape)
+
+
+def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
+    """The dtype PyTorch gives a binary op on these operands (tensors or Python numbers)."""
+    from chainrule.ops._lift import lift
+    from chainrule.ops._lift import result_type as _rt
+
+    if not isinstance(tensor1, Tensor):
+        if not isinstance(tensor2, Tensor):
+            raise TypeError("result_type(): expected at least one Tensor argument")
+        return _rt(lift(tensor1, tensor2), tensor2)
+    return _rt(tensor1, lift(tensor2, tensor1))
+
+
+def promote_types(type1: Any, type2: Any) -> np.dtype:
+    """The dtype both promote to, by PyTorch's rule: the higher category (bool < integer <
+    floating) decides (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
+    a, b = np.dtype(type1), np.dtype(type2)
+    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    if order[a.kind] != order[b.kind]:
+        return a if order[a.kind] > order[b.kind] else b
+    return np.promote_types(a, b)
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """True when PyTorch's casting rule allows ``from_`` to ``to`` (no float → int, no → bool)."""
+    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    return order[np.dtype(from_).kind] <= order[np.dtype(to).kind]
+
+
+def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
+    """The shape that tensors of these shapes broadcast to."""
+    try:
+        return tuple(np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s) for s in shapes]))
+    except ValueError as e:
+        raise RuntimeError(f"broadcast_shapes: shapes {shapes} do not broadcast ({e})") from None
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
+    from chainrule.backend import get_default_dtype
+    from chainrule.backend.device import check_device
+
+    check_device(device, "scalar_tensor()")
+    t = _const(np.asarray(s, dtype=dtype or get_default_dtype()))
+    return t.requires_grad_(True) if requires_grad else t

@@ -1,0 +1,826 @@
+"""More elementwise operations with PyTorch's names: rounding, hyperbolic and inverse
+trigonometric functions, log2/log10/exp2/expm1, erfc/erfinv, fmod/remainder, atan2,
+comparisons and tests (eq, isnan, isclose...), and compositions (lerp, hypot, logit, xlogy,
+logaddexp, addcmul, addcdiv, nan_to_num).
+
+Each primitive follows HACKING.md's recipe: a NumPy forward, a vjp written with ``m.*``
+only (so ``create_graph=True`` differentiates it again) and a jvp.  Functions that are
+compositions of differentiable ops get their gradients and tangents from those ops.
+Comparisons and tests return bool tensors that never require grad, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.primitive import apply1, apply2
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype
+from chainrule.ops import elementwise as ew
+from chainrule.ops._lift import as_tensor_arg, lift, promote
+from chainrule.ops.activation import erf_array
+from chainrule.ops.elementwise import _Elementwise
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
+
+
+class _Unary(_Elementwise):
+    """y = f(x) with dy/dx = ``d(m, x, y)``; subclasses give ``forward`` and ``d``."""
+
+    __slots__ = ()
+
+    def d(self, m: Any, x: Any, y: Any) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, m, need, g, y, x):
+        return (g * self.d(m, x, y),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * self.d(m, x, y)
+
+
+class _OfInput(_Unary):
+    """The derivative reads x only."""
+
+    __slots__ = ()
+    saves_inputs = (0,)
+    saves_output = False
+
+
+class _OfOutput(_Unary):
+    """The derivative reads y only."""
+
+    __slots__ = ()
+    saves_inputs = ()
+    saves_output = True
+
+
+class _Flat(_Unary):
+    """A piecewise-constant function: dy/dx = 0 wherever it exists (PyTorch gives 0 everywhere)."""
+
+    __slots__ = ()
+    saves_inputs = ()
+    saves_output = False
+
+    def vjp(self, m, need, g, y, x):
+        return (g * 0,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * 0
+
+
+# ---------------------------------------------------------------- rounding (gradient 0)
+class Floor(_Flat):
+    """y = ⌊x⌋."""
+
+    name = "floor"
+    forward = staticmethod(np.floor)  # type: ignore[assignment]
+
+
+class Ceil(_Flat):
+    """y = ⌈x⌉."""
+
+    name = "ceil"
+    forward = staticmethod(np.ceil)  # type: ignore[assignment]
+
+
+class Trunc(_Flat):
+    """y = x rounded towards 0."""
+
+    name = "trunc"
+    forward = staticmethod(np.trunc)  # type: ignore[assignment]
+
+
+class Round(_Flat):
+    """y = x rounded to ``decimals`` places, halves to even (as PyTorch and NumPy)."""
+
+    __slots__ = ("decimals",)
+    name = "round"
+
+    def __init__(self, decimals: int = 0) -> None:
+        self.decimals = decimals
+
+    def forward(self, x):
+        return np.round(x, self.decimals)
+
+
+# ---------------------------------------------------------------- hyperbolic, inverse trigonometric
+class Sinh(_OfInput):
+    """y = sinh x;  dy/dx = cosh x = (eˣ + e⁻ˣ)/2."""
+
+    name = "sinh"
+    forward = staticmethod(np.sinh)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return (m.exp(x) + m.exp(-x)) * 0.5
+
+
+class Cosh(_OfInput):
+    """y = cosh x;  dy/dx = sinh x = (eˣ - e⁻ˣ)/2."""
+
+    name = "cosh"
+    forward = staticmethod(np.cosh)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return (m.exp(x) - m.exp(-x)) * 0.5
+
+
+class Tan(_OfOutput):
+    """y = tan x;  dy/dx = 1 + y²."""
+
+    name = "tan"
+    forward = staticmethod(np.tan)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return y * y + 1
+
+
+class Asin(_OfInput):
+    """y = arcsin x;  dy/dx = 1/√(1 - x²)."""
+
+    name = "asin"
+    forward = staticmethod(np.arcsin)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / m.sqrt(1 - x * x)
+
+
+class Acos(_OfInput):
+    """y = arccos x;  dy/dx = -1/√(1 - x²)."""
+
+    name = "acos"
+    forward = staticmethod(np.arccos)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return -1 / m.sqrt(1 - x * x)
+
+
+class Atan(_OfInput):
+    """y = arctan x;  dy/dx = 1/(1 + x²)."""
+
+    name = "atan"
+    forward = staticmethod(np.arctan)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / (x * x + 1)
+
+
+class Asinh(_OfInput):
+    """y = arsinh x;  dy/dx = 1/√(x² + 1)."""
+
+    name = "asinh"
+    forward = staticmethod(np.arcsinh)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / m.sqrt(x * x + 1)
+
+
+class Acosh(_OfInput):
+    """y = arcosh x (x >= 1);  dy/dx = 1/√(x² - 1)."""
+
+    name = "acosh"
+    forward = staticmethod(np.arccosh)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / m.sqrt(x * x - 1)
+
+
+class Atanh(_OfInput):
+    """y = artanh x (|x| < 1);  dy/dx = 1/(1 - x²)."""
+
+    name = "atanh"
+    forward = staticmethod(np.arctanh)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / (1 - x * x)
+
+
+# ---------------------------------------------------------------- logarithms and exponentials
+class Log2(_OfInput):
+    """y = log₂ x;  dy/dx = 1/(x ln 2)."""
+
+    name = "log2"
+    forward = staticmethod(np.log2)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / (x * _LN2)
+
+
+class Log10(_OfInput):
+    """y = log₁₀ x;  dy/dx = 1/(x ln 10)."""
+
+    name = "log10"
+    forward = staticmethod(np.log10)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return 1 / (x * _LN10)
+
+
+class Exp2(_OfOutput):
+    """y = 2ˣ;  dy/dx = y ln 2."""
+
+    name = "exp2"
+    forward = staticmethod(np.exp2)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return y * _LN2
+
+
+class Expm1(_OfOutput):
+    """y = eˣ - 1, accurate for small x;  dy/dx = eˣ = y + 1."""
+
+    name = "expm1"
+    forward = staticmethod(np.expm1)  # type: ignore[assignment]
+
+    def d(self, m, x, y):
+        return y + 1
+
+
+class Erfc(_OfInput):
+    """y = erfc x = 1 - erf x;  dy/dx = -2/√π e^(-x²)."""
+
+    name = "erfc"
+
+    def forward(self, x):
+        # 1 - erf(x) loses every digit for large x; erfc(x) = 1 - erf(x) is exact enough below
+        # 0.5, and above it erfc = 2 - erfc(-x) ... so compute erfc(|x|) from erf for small |x|
+        # and from the complementary pieces of erf_array otherwise.
+        return _erfc_array(x)
+
+    def d(self, m, x, y):
+        return m.exp(-(x * x)) * -_TWO_OVER_SQRT_PI
+
+
+class Erfinv(_OfOutput):
+    """y = erf⁻¹ x on (-1, 1);  dy/dx = √π/2 e^(y²)."""
+
+    name = "erfinv"
+
+    def forward(self, x):
+        return _erfinv_array(x)
+
+    def d(self, m, x, y):
+        return m.exp(y * y) * _SQRT_PI_OVER_2
+
+
+def _erfc_array(x: np.ndarray) -> np.ndarray:
+    """erfc on an array: 1 - erf x where that is accurate (x < 0.5), else e^(-x²) times the
+    continued-fraction-free rational pieces that ``activation.erf_array`` uses for 1 - erf."""
+    from chainrule.ops.activation import _erfc_big, _erfc_mid, _exp_neg_sq
+
+    out = 1.0 - erf_array(x)
+    pos = x >= 0.5
+    if pos.any():
+        y = x[pos]
+        mid = np.where(y <= 4.0, _erfc_mid(np.minimum(y, 4.0)), 0.0)
+        big = np.where(y > 4.0, _erfc_big(np.clip(y, 4.0, 30.0)), 0.0)
+        out[pos] = np.where(y > 30.0, 0.0, _exp_neg_sq(np.minimum(y, 30.0)) * (mid + big))
+    return out.astype(x.dtype, copy=False)
+
+
+def _erfinv_array(x: np.ndarray) -> np.ndarray:
+    """erf⁻¹ by Newton's method on erf (quadratic convergence from Giles' single-precision start)."""
+    x64 = x.astype(np.float64)
+    w = -np.log1p(-x64 * x64)
+    # M. Giles, "Approximating the erfinv function" (GPU Gems 2012), central branch: good to
+    # ~1e-7 for w < 5; the Newton steps below polish it (and the tails) to float64 accuracy.
+    t = w - 2.5
+    p: Any = 2.81022636e-08
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
+        p = c + p * t
+    s = np.sqrt(np.maximum(w, 5.0)) - 3.0
+    q: Any = -0.000200214257
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
+        q = c + q * s
+    with np.errstate(all="ignore"):
+        y = np.where(w < 5.0, p, q) * x64
+        for _ in range(4):  # Newton: y -= (erf y - x) / erf'(y)
+            step = (erf_array(y) - x64) / (_TWO_OVER_SQRT_PI * np.exp(-y * y))
+            y = np.where(np.isfinite(step), y - step, y)
+    y = np.where(x64 == 1.0, np.inf, np.where(x64 == -1.0, -np.inf, y))
+    y = np.where(np.abs(x64) > 1.0, np.nan, y)
+    return y.astype(x.dtype, copy=False)
+
+
+# ---------------------------------------------------------------- binary
+class Atan2(_Elementwise):
+    """y = atan2(a, b), the angle of the point (b, a);  dy/da = b/(a² + b²),  dy/db = -a/(a² + b²)."""
+
+    name = "atan2"
+    saves_output = False
+
+    forward = staticmethod(np.arctan2)  # type: ignore[assignment]
+
+    def vjp(self, m, need, g, y, a, b):
+        r = a * a + b * b
+        return (g * b / r if need[0] else None), (-g * a / r if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        return (dxs[0] * b - dxs[1] * a) / (a * a + b * b)
+
+
+class Fmod(_Elementwise):
+    """y = a - trunc(a/b)·b (the sign of a, C's fmod);  dy/da = 1,  dy/db = -trunc(a/b)."""
+
+    name = "fmod"
+    saves_output = False
+    _q = staticmethod(np.trunc)
+
+    forward = staticmethod(np.fmod)  # type: ignore[assignment]
+
+    def _quotient(self, m, a, b, like):
+        # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
+        with np.errstate(all="ignore"):
+            return m.const(self._q(m.data(a) / m.data(b)), like)
+
+    def vjp(self, m, need, g, y, a, b):
+        gb = -g * self._quotient(m, a, b, g) if need[1] else None
+        return (g if need[0] else None), gb
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] - dxs[1] * self._quotient(m, a, b, y)
+
+
+class Remainder(Fmod):
+    """y = a - floor(a/b)·b (the sign of b, Python's %);  dy/da = 1,  dy/db = -floor(a/b)."""
+
+    name = "remainder"
+    _q = staticmethod(np.floor)
+
+    forward = staticmethod(np.remainder)
+
+
+FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
+SINH, COSH, TAN, ASIN, ACOS, ATAN = Sinh(), Cosh(), Tan(), Asin(), Acos(), Atan()
+ASINH, ACOSH, ATANH = Asinh(), Acosh(), Atanh()
+LOG2, LOG10, EXP2, EXPM1, ERFC, ERFINV = Log2(), Log10(), Exp2(), Expm1(), Erfc(), Erfinv()
+ATAN2, FMOD, REMAINDER = Atan2(), Fmod(), Remainder()
+
+
+# ---------------------------------------------------------------- public functions
+def _floating(input: Any, name: str) -> Tensor:
+    """input as a Tensor; integer and bool ones become the default float dtype (as PyTorch)."""
+    x = as_tensor_arg(input, name)
+    if x.data.dtype.kind in "biu":
+        x = x.to(get_default_dtype())
+    return x
+
+
+def _float_unary(op: Any, name: str) -> Any:
+    def fn(input: Tensor) -> Tensor:
+        return apply1(op, _floating(input, name))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = type(op).__doc__
+    return fn
+
+
+sinh = _float_unary(SINH, "sinh")
+cosh = _float_unary(COSH, "cosh")
+tan = _float_unary(TAN, "tan")
+asin = arcsin = _float_unary(ASIN, "asin")
+acos = arccos = _float_unary(ACOS, "acos")
+atan = arctan = _float_unary(ATAN, "atan")
+asinh = arcsinh = _float_unary(ASINH, "asinh")
+acosh = arccosh = _float_unary(ACOSH, "acosh")
+atanh = arctanh = _float_unary(ATANH, "atanh")
+log2 = _float_unary(LOG2, "log2")
+log10 = _float_unary(LOG10, "log10")
+exp2 = _float_unary(EXP2, "exp2")
+expm1 = _float_unary(EXPM1, "expm1")
+erfc = _float_unary(ERFC, "erfc")
+erfinv = _float_unary(ERFINV, "erfinv")
+
+
+def _rounding(op: Any, name: str) -> Any:
+    def fn(input: Tensor) -> Tensor:
+        x = as_tensor_arg(input, name)
+        if x.data.dtype.kind in "biu":
+            return Tensor._wrap(x.data.copy())  # integers are already whole (PyTorch returns a copy)
+        return apply1(op, x)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (type(op).__doc__ or "") + "  Gradient 0 (as PyTorch)."
+    return fn
+
+
+floor = _rounding(FLOOR, "floor")
+ceil = _rounding(CEIL, "ceil")
+trunc = fix = _rounding(TRUNC, "trunc")
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
+    """x rounded to ``decimals`` decimal places, halves to even.  Gradient 0 (as PyTorch)."""
+    x = as_tensor_arg(input, "round")
+    if x.data.dtype.kind in "biu" and decimals >= 0:
+        return Tensor._wrap(x.data.copy())
+    return apply1(Round(int(decimals)), x)
+
+
+def frac(input: Tensor) -> Tensor:
+    """x - trunc(x), the fractional part with x's sign;  d/dx = 1."""
+    x = as_tensor_arg(input, "frac")
+    if x.data.dtype.kind in "biu":
+        raise RuntimeError(f"frac: expected a floating-point tensor, got dtype {x.dtype}")
+    return x - trunc(x)
+
+
+def sgn(input: Tensor) -> Tensor:
+    """sign(x) for real tensors (PyTorch's sgn differs only for complex ones)."""
+    return ew.sign(input)
+
+
+def signbit(input: Tensor) -> Tensor:
+    """True where the sign bit is set (x < 0, also -0.0 and -nan); bool, no gradient."""
+    return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit").data))
+
+
+def _binary_float(op: Any, name: str, a: Any, b: Any) -> Tensor:
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{name}(): expected at least one Tensor argument")
+        a = lift(a, b)
+    b = lift(b, a)
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
+    if a.data.dtype.kind in "biu":
+        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
+    return apply2(op, a, b)
+
+
+def atan2(input: Tensor, other: Any) -> Tensor:
+    """atan2(input, other): the angle in (-π, π] of the point (other, input), elementwise (broadcasts)."""
+    return _binary_float(ATAN2, "atan2", input, other)
+
+
+arctan2 = atan2
+
+
+def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
+    a = input if isinstance(input, Tensor) else lift(input, other)
+    b = lift(other, a)
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
+    if a.data.dtype.kind in "biu":  # integer remainders: exact, no gradient
+        if (b.data == 0).any():
+            raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
+        return Tensor._wrap(np.asarray(op.forward(a.data, b.data)))
+    return apply2(op, a, b)
+
+
+def fmod(input: Tensor, other: Any) -> Tensor:
+    """input - trunc(input/other)·other: the remainder with the sign of ``input`` (C's fmod)."""
+    return _mod_like(FMOD, "fmod", input, other)
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    """input - floor(input/other)·other: the remainder with the sign of ``other`` (Python's %)."""
+    return _mod_like(REMAINDER, "remainder", input, other)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """input / other.  ``rounding_mode``: None (true division), 'trunc' (towards 0) or 'floor'.
+
+    Rounded quotients have gradient 0 (as PyTorch); integer inputs with a rounding mode stay integer.
+    """
+    if rounding_mode is None:
+        return ew.div(input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
+        )
+    a = input if isinstance(input, Tensor) else lift(input, other)
+    b = lift(other, a)
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
+    if a.data.dtype.kind in "biu":
+        if (b.data == 0).any():
+            raise RuntimeError("div: ZeroDivisionError (integer division by zero)")
+        q = np.floor_divide(a.data, b.data)
+        if rounding_mode == "trunc":  # floor and trunc differ where the exact quotient is negative
+            q = q + ((q < 0) & (q * b.data != a.data))
+        return Tensor._wrap(np.asarray(q).astype(a.data.dtype, copy=False))
+    q = ew.div(a, b)
+    return apply1(TRUNC if rounding_mode == "trunc" else FLOOR, q)
+
+
+divide = true_divide = div
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    """input // other rounded down (PyTorch ≥ 1.13 semantics), gradient 0."""
+    return div(input, other, rounding_mode="floor")
+
+
+def float_power(input: Any, exponent: Any) -> Tensor:
+    """input ** exponent computed in float64 (the result is float64, as PyTorch)."""
+    a = input.to(np.float64) if isinstance(input, Tensor) else input
+    b = exponent.to(np.float64) if isinstance(exponent, Tensor) else exponent
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(np.asarray(a, dtype=np.float64))
+    return ew.pow(a, b)
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    """max(input, min) (clamp with a lower bound only)."""
+    return ew.clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    """min(input, max) (clamp with an upper bound only)."""
+    return ew.clamp(input, max=max)
+
+
+# ---------------------------------------------------------------- compositions
+def lerp(input: Tensor, end: Any, weight: Any) -> Tensor:
+    """input + weight·(end - input), broadcast; differentiable in all three when they are tensors."""
+    return input + weight * (end - input)
+
+
+def hypot(input: Tensor, other: Any) -> Tensor:
+    """√(input² + other²), elementwise."""
+    return ew.sqrt(input * input + other * other)
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """log(p/(1 - p)); with ``eps``, p is first clamped to [eps, 1 - eps] (gradient 0 outside)."""
+    p = _floating(input, "logit")
+    if eps is not None:
+        p = ew.clamp(p, eps, 1 - eps)
+    return ew.log(p / (1 - p))
+
+
+def xlogy(input: Any, other: Any) -> Tensor:
+    """x·log(y), defined as 0 where x = 0 (also for y = 0), NaN where y is NaN (as PyTorch)."""
+    x = input if isinstance(input, Tensor) else lift(input, other)
+    y = lift(other, x)
+    if x.data.dtype.kind in "biu":
+        x = x.to(get_default_dtype())
+    if y.data.dtype.kind in "biu":
+        y = y.to(get_default_dtype())
+    zero = Tensor._wrap(np.asarray((x.data == 0) & ~np.isnan(y.data)))
+    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y.data.dtype)), y)  # log never sees the 0
+    return ew.where(zero, Tensor._wrap(np.zeros((), x.data.dtype)), x * ew.log(safe_y))
+
+
+def logaddexp(input: Tensor, other: Any) -> Tensor:
+    """log(eᵃ + eᵇ) = max(a, b) + log1p(e^(-|a - b|)), without overflow."""
+    a, b = input, other
+    return ew.maximum(a, b) + ew.log1p(ew.exp(-ew.abs(a - b)))
+
+
+def logaddexp2(input: Tensor, other: Any) -> Tensor:
+    """log₂(2ᵃ + 2ᵇ) = logaddexp(a ln 2, b ln 2)/ln 2."""
+    return logaddexp(input * _LN2, other * _LN2) / _LN2
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """input + value·tensor1·tensor2 (broadcast)."""
+    return input + tensor1 * tensor2 * value if value != 1 else input + tensor1 * tensor2
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """input + value·tensor1/tensor2 (broadcast)."""
+    return input + tensor1 / tensor2 * value if value != 1 else input + tensor1 / tensor2
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """NaN → ``nan``, +inf → ``posinf`` (default: the dtype's largest), -inf → ``neginf`` (its lowest).
+
+    Gradient 1 where the input is finite, 0 where it was replaced."""
+    x = as_tensor_arg(input, "nan_to_num")
+    if x.data.dtype.kind not in "fc":
+        return Tensor._wrap(x.data.copy())
+    info = np.finfo(x.data.dtype)
+    big = info.max if posinf is None else posinf
+    small = info.min if neginf is None else neginf
+    d = x.data
+    repl = np.where(np.isnan(d), nan, np.where(d > 0, big, small)).astype(d.dtype)
+    return ew.where(Tensor._wrap(~np.isfinite(d)), Tensor._wrap(repl), x)
+
+
+# ---------------------------------------------------------------- comparisons and tests (bool, no gradient)
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(fn: Any, name: str) -> Any:
+    def compare(input: Any, other: Any) -> Tensor:
+        if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+            raise TypeError(
+                f"{name}(): expected at least one Tensor argument, got "
+                f"{type(input).__name__} and {type(other).__name__}"
+            )
+        try:
+            return Tensor._wrap(np.asarray(fn(_raw(input), _raw(other))))
+        except ValueError as e:
+            shapes = [getattr(v, "shape", ()) for v in (input, other)]
+            raise RuntimeError(f"{name}: shapes {shapes[0]} and {shapes[1]} do not broadcast ({e})") from None
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"Elementwise ``{name}`` comparison (broadcasts); a bool tensor without gradient."
+    return compare
+
+
+eq = _compare(np.equal, "eq")
+ne = not_equal = _compare(np.not_equal, "ne")
+gt = greater = _compare(np.greater, "gt")
+ge = greater_equal = _compare(np.greater_equal, "ge")
+lt = less = _compare(np.less, "lt")
+le = less_equal = _compare(np.less_equal, "le")
+logical_and = _compare(np.logical_and, "logical_and")
+logical_or = _compare(np.logical_or, "logical_or")
+logical_xor = _compare(np.logical_xor, "logical_xor")
+
+
+def logical_not(input: Tensor) -> Tensor:
+    """not x, elementwise (nonzero counts as true); bool."""
+    return Tensor._wrap(np.logical_not(_raw(as_tensor_arg(input, "logical_not"))))
+
+
+def _test(fn: Any, name: str, doc: str) -> Any:
+    def test(input: Tensor) -> Tensor:
+        return Tensor._wrap(np.asarray(fn(as_tensor_arg(input, name).data)))
+
+    test.__name__ = test.__qualname__ = name
+    test.__doc__ = doc
+    return test
+
+
+isnan = _test(np.isnan, "isnan", "True where x is NaN; bool, no gradient.")
+isinf = _test(np.isinf, "isinf", "True where x is +inf or -inf; bool, no gradient.")
+isfinite = _test(np.isfinite, "isfinite", "True where x is neither NaN nor ±inf; bool, no gradient.")
+isposinf = _test(np.isposinf, "isposinf", "True where x is +inf; bool, no gradient.")
+isneginf = _test(np.isneginf, "isneginf", "True where x is -inf; bool, no gradient.")
+isreal = _test(np.isreal, "isreal", "True where x has no imaginary part (always, for real dtypes).")
+
+
+def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """|input - other| <= atol + rtol·|other|, elementwise (broadcasts); bool."""
+    a, b = _raw(input), _raw(other)
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
+        raise RuntimeError(f"isclose: expected both inputs to have the same dtype, got {input.dtype} and {other.dtype}")
+    return Tensor._wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def allclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """True when ``isclose`` holds everywhere (a Python bool, as PyTorch)."""
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and the same elements (a Python bool)."""
+    a, b = _raw(input), _raw(other)
+    return builtins.bool(np.shape(a) == np.shape(b) and np.array_equal(a, b))
+
+
+def heaviside(input: Tensor, values: Any) -> Tensor:
+    """0 where x < 0, ``values`` where x = 0, 1 where x > 0 (no gradient, as PyTorch)."""
+    x = as_tensor_arg(input, "heaviside")
+    v = _raw(values)
+    return Tensor._wrap(np.asarray(np.heaviside(x.data, v)).astype(x.data.dtype, copy=False))
+
+
+# ---------------------------------------------------------------- PyTorch's other names for existing ops
+def square(input: Tensor) -> Tensor:
+    """x²."""
+    return ew.pow(as_tensor_arg(input, "square"), 2)
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    """1/√x."""
+    return ew.pow(_floating(input, "rsqrt"), -0.5)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    """1/x (integer inputs give the default float dtype)."""
+    return ew.pow(_floating(input, "reciprocal"), -1)
+
+
+def positive(input: Tensor) -> Tensor:
+    """input itself (PyTorch's unary +)."""
+    return as_tensor_arg(input, "positive")
+
+
+def erf(input: Tensor) -> Tensor:
+    """The error function 2/√π ∫₀ˣ e^(-t²) dt."""
+    from chainrule.ops.activation import erf as _erf
+
+    return _erf(_floating(input, "erf"))
+
+
+negative = ew.neg
+absolute = ew.abs
+multiply = ew.mul
+subtract = ew.sub
+
+
+# ---------------------------------------------------------------- more pointwise (round 2)
+def fmax(input: Tensor, other: Any) -> Tensor:
+    """max(a, b) elementwise, ignoring NaN (NaN only where both are NaN); the gradient goes to the
+    chosen input (split at ties, as ``maximum``)."""
+    a = as_tensor_arg(input, "fmax")
+    b = lift(other, a)
+    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    return ew.where(a_nan, b, ew.where(b_nan, a, ew.maximum(a, b)))
+
+
+def fmin(input: Tensor, other: Any) -> Tensor:
+    """min(a, b) elementwise, ignoring NaN (see ``fmax``)."""
+    a = as_tensor_arg(input, "fmin")
+    b = lift(other, a)
+    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    return ew.where(a_nan, b, ew.where(b_nan, a, ew.minimum(a, b)))
+
+
+def copysign(input: Tensor, other: Any) -> Tensor:
+    """|input| with the sign of ``other`` (its sign bit, so -0.0 counts as negative);
+    d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
+    a = _floating(input, "copysign")
+    neg = np.signbit(other.data if isinstance(other, Tensor) else np.asarray(other))
+    flip = Tensor._wrap(np.asarray(neg != np.signbit(a.data)))
+    return ew.where(flip, -a, a)
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    """x·π/180."""
+    return _floating(input, "deg2rad") * (math.pi / 180.0)
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    """x·180/π."""
+    return _floating(input, "rad2deg") * (180.0 / math.pi)
+
+
+def sinc(input: Tensor) -> Tensor:
+    """sin(πx)/(πx), 1 at x = 0 (the normalised sinc; its gradient there is 0)."""
+    x = _floating(input, "sinc")
+    zero = Tensor._wrap(x.data == 0)
+    safe = ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), x) * math.pi
+    return ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), ew.sin(safe) / safe)
+
+
+def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
+    """other - alpha·input (the reflected subtraction)."""
+    return ew.sub(other, input, alpha=alpha) if isinstance(other, Tensor) else ew.add(ew.neg(input) * alpha, other)
+
+
+def _bitwise(fn: Any, name: str) -> Any:
+    def op(input: Any, other: Any) -> Tensor:
+        a, b = _raw(input), _raw(other)
+        for v in (a, b):
+            if np.asarray(v).dtype.kind == "f":
+                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({np.asarray(v).dtype})')
+        return Tensor._wrap(np.asarray(fn(a, b)))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors (no gradient)."
+    return op
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+bitwise_left_shift = _bitwise(np.left_shift, "bitwise_left_shift")
+bitwise_right_shift = _bitwise(np.right_shift, "bitwise_right_shift")
+gcd = _bitwise(np.gcd, "gcd")
+lcm = _bitwise(np.lcm, "lcm")
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """~x for integer tensors, logical not for bool ones."""
+    a = as_tensor_arg(input, "bitwise_not").data
+    if a.dtype.kind == "f":
+        raise RuntimeError(f"bitwise_not: not implemented for a floating dtype ({a.dtype})")
+    return Tensor._wrap(np.logical_not(a) if a.dtype == np.bool_ else np.invert(a))
+
+
+def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """True where an element of ``elements`` occurs in ``test_elements`` (bool, elements' shape)."""
+    a = np.asarray(_raw(elements))
+    return Tensor._wrap(np.isin(a, np.asarray(_raw(test_elements)), invert=invert))
