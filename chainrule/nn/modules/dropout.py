@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional.dropout import _check_p, dropout, dropout1d, dropout2d
+from chainrule.nn.functional.dropout_extra import alpha_dropout, dropout3d, feature_alpha_dropout
 from chainrule.nn.module import Module
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d"]
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"]
 
 
 class _DropoutNd(Module):
@@ -48,3 +49,30 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:
         return dropout2d(input, self.p, self.training)
+
+
+class Dropout3d(_DropoutNd):
+    """Zeroes whole 3-D feature maps of (N, C, D, H, W) inputs in training."""
+
+    _layer = "Dropout3d"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return dropout3d(input, self.p, self.training)
+
+
+class AlphaDropout(_DropoutNd):
+    """Alpha dropout (keeps SELU activations standardised) in training; identity in eval."""
+
+    _layer = "AlphaDropout"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels in training; identity in eval."""
+
+    _layer = "FeatureAlphaDropout"
+
+    def forward(self, input: Tensor) -> Tensor:
+        return feature_alpha_dropout(input, self.p, self.training)

@@ -15,10 +15,11 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.embedding import check_indices, embedding, normalize_padding_idx
+from chainrule.nn.functional.embedding_bag import embedding_bag
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
 
 
 class Embedding(Module):
@@ -100,3 +101,62 @@ class Embedding(Module):
         if self.max_norm is not None:
             s += f", max_norm={self.max_norm}"
         return s
+
+
+class EmbeddingBag(Module):
+    """Sums, averages or takes the max of bags of embeddings without building the (B, L, D) tensor:
+    ``EmbeddingBag(num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
+    scale_grad_by_freq=False, mode='mean', sparse=False, _weight=None, include_last_offset=False,
+    padding_idx=None)``.  forward(input, offsets=None, per_sample_weights=None) -> (B, D); input
+    (B, L), or (n,) with offsets (B,).  ``weight`` ~ N(0, 1), the ``padding_idx`` row zero.
+    Formulas in ``chainrule.nn.functional.embedding_bag``.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: Any = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        check_device(device, type(self).__name__)
+        super().__init__()
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode has to be one of sum, mean or max, got {mode!r}")
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("EmbeddingBag: scale_grad_by_freq and sparse gradients are not supported")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.max_norm, self.norm_type, self.mode = max_norm, norm_type, mode
+        self.scale_grad_by_freq, self.sparse, self.include_last_offset = scale_grad_by_freq, sparse, include_last_offset
+        self.padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings, "EmbeddingBag")
+        if _weight is None:
+            dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
+            self.weight = Parameter(Tensor(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt)))
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"EmbeddingBag: _weight must have shape ({num_embeddings}, {embedding_dim}), "
+                                 f"got {tuple(_weight.shape)}")
+            self.weight = _weight if isinstance(_weight, Parameter) else Parameter(_weight)
+
+    def reset_parameters(self) -> None:
+        """weight ~ N(0, 1), the padding_idx row zero."""
+        self.weight.data[...] = default_generator().standard_normal(self.weight.data.shape)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
+        return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                             self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"

@@ -34,7 +34,9 @@ from chainrule.backend.random import default_generator
 from chainrule.nn.functional import recurrent as R
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from chainrule.ops import shape as sh
+from chainrule.ops.indexing import getitem
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -194,7 +196,9 @@ class RNNBase(Module):
         assert states is None or len(states) == n_states
         return input, states, batched
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple:
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple:
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         input, states, batched = self._prepare(input, hx)
         fn = _FUNCS[self.mode]
         res = fn(input, states, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
@@ -206,6 +210,57 @@ class RNNBase(Module):
         if self.mode == "LSTM":
             return out, (finals[0], finals[1])
         return out, finals[0]
+
+
+    def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple:
+        """Run a PackedSequence: each sequence sees only its own steps.
+
+        The sequences of equal length form one batch each, run without padding (so the
+        reverse direction starts at each sequence's own last step and h_n is the state
+        there); the outputs are gathered back into packed order.  ``hx`` and h_n are in the
+        caller's batch order, as PyTorch's.
+        """
+        name = type(self).__name__
+        data = packed.data
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(f"{name}: expected PackedSequence data of shape (*, {self.input_size}), "
+                             f"got {tuple(data.shape)}")
+        padded, lens_t = pad_packed_sequence(packed)  # (T, B, in), caller's order
+        lens = lens_t.data
+        B = lens.shape[0]
+        fake = sh.unsqueeze(getitem(padded, 0), 0)  # (1, B, in): _prepare checks dtypes and hx shapes
+        _, states, _ = self._prepare(fake, hx)
+        fn = _FUNCS[self.mode]
+        outs, finals, members = [], [], []
+        for L in np.unique(lens):
+            b = np.flatnonzero(lens == L)
+            x = getitem(padded, (slice(0, int(L)), b))
+            st = None if states is None else [getitem(s, (slice(None), b)) for s in states]
+            res = fn(x, st, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
+                     self.bidirectional, False)
+            outs.append(sh.reshape(res[0], (-1, res[0].shape[-1])))  # rows (t, j) -> t·n_g + j
+            finals.append(list(res[1:]))
+            members.append((b, int(L)))
+        # where each (group, step, member) row landed, then read them in packed order
+        base = np.concatenate([[0], np.cumsum([len(b) * L for b, L in members])[:-1]]).astype(np.int64)
+        group_of = np.empty(B, np.int64)
+        col_of = np.empty(B, np.int64)
+        for g, (b, _) in enumerate(members):
+            group_of[b] = g
+            col_of[b] = np.arange(len(b))
+        n_of = np.array([len(b) for b, _ in members], dtype=np.int64)
+        order = packed._sorted_order()
+        bs = packed.batch_sizes.data.astype(np.int64)
+        t_idx = np.repeat(np.arange(bs.shape[0]), bs)
+        b_idx = np.concatenate([order[:n] for n in bs])
+        rows = base[group_of[b_idx]] + t_idx * n_of[group_of[b_idx]] + col_of[b_idx]
+        out = getitem(sh.cat(outs, 0), rows)
+        back = np.argsort(np.concatenate([b for b, _ in members]))  # group-concatenated -> caller's order
+        h = [getitem(sh.cat([f[k] for f in finals], 1), (slice(None), back)) for k in range(len(finals[0]))]
+        out_packed = PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        if self.mode == "LSTM":
+            return out_packed, (h[0], h[1])
+        return out_packed, h[0]
 
 
 class RNN(RNNBase):

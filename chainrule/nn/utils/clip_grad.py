@@ -14,8 +14,16 @@ from typing import Iterable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]
 
 
 def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
@@ -40,6 +48,52 @@ def _vector_norm(x: np.ndarray, p: float) -> float:
     return float((np.abs(flat) ** p).sum()) ** (1.0 / p)
 
 
+def get_total_norm(
+    tensors: Tensor | Iterable[Tensor],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """‖(‖t_1‖_p, ..., ‖t_n‖_p)‖_p, the p-norm of all the tensors' elements taken together.
+
+    ``norm_type`` p may be ``inf`` (max |t|).  Returns a 0-d Tensor in the tensors' dtype
+    (float32 0 when there are none).  Raises RuntimeError when the norm is nan or inf and
+    ``error_if_nonfinite``.  ``foreach`` is accepted for PyTorch compatibility.
+    """
+    arrays = [x.data for x in _as_list(tensors)]
+    p = float(norm_type)
+    if not arrays:
+        return Tensor._wrap(np.array(0.0, dtype=np.float32))
+    total = _vector_norm(np.array([_vector_norm(a, p) for a in arrays]), p)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` "
+            "is non-finite, so it cannot be clipped. To disable this error and scale the gradients "
+            "by the non-finite norm anyway, set `error_if_nonfinite=False`"
+        )
+    return Tensor._wrap(np.array(total, dtype=arrays[0].dtype))
+
+
+def clip_grads_with_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    total_norm: Tensor | float,
+    foreach: bool | None = None,
+) -> None:
+    """Multiply every gradient in place by min(1, max_norm / (total_norm + 1e-6)).
+
+    The second half of :func:`clip_grad_norm_`, for a ``total_norm`` computed elsewhere
+    (e.g. by :func:`get_total_norm`).  A nan norm makes the gradients nan, as in PyTorch.
+    """
+    total = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
+    coef = float(max_norm) / (total + 1e-6)
+    if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
+        for prm in _as_list(parameters):
+            if prm.grad is not None:
+                prm.grad.data *= coef
+                bump(prm.grad)
+
+
 def clip_grad_norm_(
     parameters: Tensor | Iterable[Tensor],
     max_norm: float,
@@ -58,24 +112,15 @@ def clip_grad_norm_(
     Raises RuntimeError when it is nan or inf and ``error_if_nonfinite``.
     ``foreach`` is accepted for PyTorch compatibility (there is one NumPy path).
     """
-    grads = [p.grad.data for p in _as_list(parameters) if p.grad is not None]
-    max_norm = float(max_norm)
-    p = float(norm_type)
-    if not grads:
-        return Tensor._wrap(np.array(0.0, dtype=np.float32))
-    norms = [_vector_norm(g, p) for g in grads]
-    total = _vector_norm(np.array(norms), p)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} for gradients from `parameters` "
-            "is non-finite, so it cannot be clipped. To disable this error and scale the gradients "
-            "by the non-finite norm anyway, set `error_if_nonfinite=False`"
-        )
-    coef = max_norm / (total + 1e-6)
-    if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
-        for g in grads:
-            g *= coef
-    return Tensor._wrap(np.array(total, dtype=grads[0].dtype))
+    params = _as_list(parameters)
+    grads = [prm.grad for prm in params if prm.grad is not None]
+    try:
+        total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    except RuntimeError as e:
+        raise RuntimeError(f"clip_grad_norm_: {e}") from None
+    if grads:
+        clip_grads_with_norm_(params, max_norm, total)
+    return total
 
 
 def clip_grad_value_(
@@ -86,6 +131,7 @@ def clip_grad_value_(
     for p in _as_list(parameters):
         if p.grad is not None:
             np.clip(p.grad.data, -c, c, out=p.grad.data)
+            bump(p.grad)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:

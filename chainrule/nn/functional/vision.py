@@ -1,0 +1,163 @@
+"""Resampling images and feature maps: ``interpolate`` (``upsample``), ``pixel_shuffle``, ``pixel_unshuffle``.
+
+``interpolate`` works one spatial dimension at a time (nearest and (bi/tri)linear are separable).
+Along a dimension of input size n and output size m, output position j reads source coordinate
+
+* ``'nearest'``:        floor(j · s),              s = n/m (or 1/scale_factor when given);
+* ``'nearest-exact'``:  floor((j + ½) · s);
+* ``'linear'`` family:  x = (j + ½) · s - ½ (clamped at 0), or, with ``align_corners=True``,
+  x = j · (n-1)/(m-1); the value is (1-λ) v[⌊x⌋] + λ v[min(⌊x⌋+1, n-1)], λ = x - ⌊x⌋;
+
+as PyTorch (indices clamped to n-1).  Each step is an index selection and a weighted sum, so
+gradients (and second derivatives) flow through.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
+from chainrule.ops import shape as sh
+from chainrule.ops.indexing import getitem
+
+__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest"]
+
+_LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def _sizes(name: str, x: Tensor, size: Any, scale_factor: Any) -> tuple:
+    """(output sizes, the scale used for source coordinates or None per dim)."""
+    d = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{name}: exactly one of size or scale_factor must be given")
+    if size is not None:
+        out = (size,) * d if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(out) != d:
+            raise ValueError(f"{name}: size {size} must have {d} entries for input {tuple(x.shape)}")
+        return tuple(int(s) for s in out), (None,) * d
+    sf = (scale_factor,) * d if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+    if len(sf) != d:
+        raise ValueError(f"{name}: scale_factor {scale_factor} must have {d} entries for input {tuple(x.shape)}")
+    out = tuple(int(math.floor(n * float(f))) for n, f in zip(x.shape[2:], sf))
+    return out, tuple(float(f) for f in sf)
+
+
+def _take(x: Tensor, axis: int, idx: np.ndarray) -> Tensor:
+    return getitem(x, (slice(None),) * axis + (idx,))
+
+
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize the spatial dimensions of (N, C, L), (N, C, H, W) or (N, C, D, H, W) ``input``.
+
+    modes: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D), 'trilinear' (5-D),
+    'area' (adaptive average pooling, 3-D and 4-D).  ``align_corners`` only for the linear modes
+    (default False).  ``scale_factor`` without ``recompute_scale_factor`` sets the source step
+    1/scale_factor, as PyTorch.  ``antialias`` and 'bicubic' are not supported.
+    """
+    name = "interpolate"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
+    if input.ndim not in (3, 4, 5):
+        raise ValueError(f"{name}: expected 3-D, 4-D or 5-D input (N, C, *spatial), got {tuple(input.shape)}")
+    if antialias:
+        raise NotImplementedError(f"{name}: antialias=True is not supported")
+    linear = mode in _LINEAR
+    if mode not in ("nearest", "nearest-exact", "area") and not linear:
+        raise NotImplementedError(f"{name}: mode {mode!r} is not supported (nearest, nearest-exact, linear, "
+                                  "bilinear, trilinear, area)")
+    if linear and input.ndim != _LINEAR[mode]:
+        raise ValueError(f"{name}: mode {mode!r} needs {_LINEAR[mode]}-D input, got {tuple(input.shape)}")
+    if align_corners is not None and not linear:
+        raise ValueError(f"{name}: align_corners option can only be set with the interpolating modes: "
+                         f"linear | bilinear | bicubic | trilinear, not {mode!r}")
+    out, scales = _sizes(name, input, size, scale_factor)
+    if any(m <= 0 for m in out):
+        raise ValueError(f"{name}: the output size {out} must be positive (input {tuple(input.shape)})")
+    if recompute_scale_factor:
+        scales = (None,) * len(out)
+    if mode == "area":
+        if input.ndim == 3:
+            return adaptive_avg_pool1d(input, out)
+        if input.ndim == 4:
+            return adaptive_avg_pool2d(input, out)
+        raise NotImplementedError(f"{name}: mode 'area' supports 3-D and 4-D input only")
+    x = input
+    for k, (n, m, sf) in enumerate(zip(input.shape[2:], out, scales)):
+        axis = 2 + k
+        j = np.arange(m, dtype=np.float64)
+        if not linear:
+            s = n / m if sf is None else 1.0 / sf
+            src = np.floor((j + 0.5) * s if mode == "nearest-exact" else j * s)
+            x = _take(x, axis, np.minimum(src.astype(np.int64), n - 1))
+            continue
+        if align_corners:
+            src = j * ((n - 1) / (m - 1) if m > 1 else 0.0)
+        else:
+            s = n / m if sf is None else 1.0 / sf
+            src = np.maximum((j + 0.5) * s - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+        i1 = np.minimum(i0 + 1, n - 1)
+        lam = (src - i0).astype(input.data.dtype).reshape((m,) + (1,) * (input.ndim - axis - 1))
+        lam_t = Tensor._wrap(lam)
+        x = _take(x, axis, i0) * (1 - lam_t) + _take(x, axis, i1) * lam_t
+    return x
+
+
+def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """Deprecated PyTorch alias of :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """``interpolate(mode='nearest')``."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """``interpolate(mode='bilinear', align_corners=True)`` (the old behaviour PyTorch keeps here)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C·r², H, W) -> (*, C, H·r, W·r): out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w]."""
+    r = int(upscale_factor)
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle: expected a Tensor with at least 3 dimensions (*, C, H, W), got "
+                           f"{tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__}")
+    *b, C, H, W = input.shape
+    if r <= 0 or C % (r * r):
+        raise RuntimeError(f"pixel_shuffle: expected the channel dimension ({C}) of input {tuple(input.shape)} "
+                           f"to be divisible by the square of upscale_factor ({r})")
+    nb = len(b)
+    x = sh.reshape(input, tuple(b) + (C // (r * r), r, r, H, W))
+    x = sh.permute(x, *range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)
+    return sh.reshape(x, tuple(b) + (C // (r * r), H * r, W * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of :func:`pixel_shuffle`: (*, C, H·r, W·r) -> (*, C·r², H, W)."""
+    r = int(downscale_factor)
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle: expected a Tensor with at least 3 dimensions (*, C, H, W), got "
+                           f"{tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__}")
+    *b, C, H, W = input.shape
+    if r <= 0 or H % r or W % r:
+        raise RuntimeError(f"pixel_unshuffle: expected height {H} and width {W} of input {tuple(input.shape)} "
+                           f"to be divisible by downscale_factor ({r})")
+    nb = len(b)
+    x = sh.reshape(input, tuple(b) + (C, H // r, r, W // r, r))
+    x = sh.permute(x, *range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
+    return sh.reshape(x, tuple(b) + (C * r * r, H // r, W // r))

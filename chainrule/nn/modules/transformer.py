@@ -1,0 +1,411 @@
+"""The Transformer (Vaswani et al. 2017) as PyTorch's ``nn.Transformer*`` modules.
+
+Built from :class:`~chainrule.nn.MultiheadAttention`, ``Linear``, ``LayerNorm`` and ``Dropout``
+with PyTorch's attribute names, so that a ``state_dict`` moves between chainrule and PyTorch:
+
+* ``TransformerEncoderLayer``: ``self_attn``, ``linear1`` (F, E), ``linear2`` (E, F), ``norm1``,
+  ``norm2``, ``dropout`` (inside the feed-forward block), ``dropout1``, ``dropout2``;
+* ``TransformerDecoderLayer``: the same plus ``multihead_attn`` (attention over the encoder's
+  output, the "memory"), ``norm3`` and ``dropout3``;
+* ``TransformerEncoder`` / ``TransformerDecoder``: ``layers.0 … layers.{n-1}`` (deep copies of
+  the layer given) and an optional final ``norm``;
+* ``Transformer``: ``encoder`` and ``decoder`` (each with a final LayerNorm).
+
+One sub-layer with residual connection, E = d_model (post-norm, the paper's, the default):
+
+    x ← LayerNorm(x + Dropout(Sublayer(x)))
+
+or, with ``norm_first=True`` (pre-norm):  x ← x + Dropout(Sublayer(LayerNorm(x))).
+The feed-forward sub-layer is  FF(x) = W₂ Dropout(act(W₁ x + b₁)) + b₂.
+
+Masks follow nn.MultiheadAttention: a bool mask has True where attention is NOT allowed, a
+float mask is added to the scores (-inf to forbid); ``*_key_padding_mask`` (N, S) marks padded
+key positions.  ``is_causal=True`` without a mask forbids attending to later positions; with a
+mask, the mask is used (PyTorch treats ``is_causal`` as a hint that the mask is causal).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend.device import check_device
+from chainrule.nn import init
+from chainrule.nn.functional import activation as Fa
+from chainrule.nn.module import Module
+from chainrule.nn.modules.attention import MultiheadAttention
+from chainrule.nn.modules.container import ModuleList
+from chainrule.nn.modules.dropout import Dropout
+from chainrule.nn.modules.linear import Linear
+from chainrule.nn.modules.normalization import LayerNorm
+
+__all__ = [
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+]
+
+
+def _activation(activation: Any, where: str) -> Callable[[Tensor], Tensor]:
+    if isinstance(activation, str):
+        if activation == "relu":
+            return Fa.relu
+        if activation == "gelu":
+            return Fa.gelu
+        raise RuntimeError(f"{where}: activation should be relu/gelu, not {activation}")
+    if not callable(activation):
+        raise TypeError(f"{where}: activation must be 'relu', 'gelu' or a callable, got {type(activation).__name__}")
+    return activation
+
+
+def _check_dims(where: str, d_model: int, nhead: int, dim_feedforward: int) -> None:
+    for what, v in (("d_model", d_model), ("nhead", nhead), ("dim_feedforward", dim_feedforward)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{where}: {what} must be a positive integer, got {v!r}")
+
+
+def _check_input(where: str, what: str, x: Any, d_model: int) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{where}: {what} must be a Tensor, got {type(x).__name__}")
+    if x.ndim not in (2, 3) or x.shape[-1] != d_model:
+        raise ValueError(
+            f"{where}: expected {what} of shape (S, N, {d_model}), (N, S, {d_model}) with batch_first, "
+            f"or unbatched (S, {d_model}); got {tuple(x.shape)}"
+        )
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward network, each with a residual connection and LayerNorm.
+
+    ``TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
+    activation='relu', layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True)``;
+    ``activation`` is 'relu', 'gelu' or a callable.
+
+    forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False): src (S, N, E),
+    (N, S, E) with ``batch_first``, or unbatched (S, E); src_mask (S, S) or (N·nhead, S, S);
+    src_key_padding_mask (N, S).  Returns a tensor shaped like src.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        name = type(self).__name__
+        check_device(device, name)
+        _check_dims(name, d_model, nhead, dim_feedforward)
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.batch_first = batch_first
+        self.activation = _activation(activation, name)
+
+    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout2(x)
+
+    def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
+                is_causal: bool = False) -> Tensor:
+        _check_input(type(self).__name__, "src", src, self.self_attn.embed_dim)
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._ff_block(self.norm2(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm2(x + self._ff_block(x))
+        return x
+
+
+class TransformerDecoderLayer(Module):
+    """Masked self-attention, attention over the encoder's output (memory), then a feed-forward network.
+
+    ``TransformerDecoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
+    activation='relu', layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True)``.
+
+    forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False): tgt (T, N, E),
+    memory (S, N, E) (batch-first (N, ·, E) with ``batch_first``); tgt_mask (T, T);
+    memory_mask (T, S); key padding masks (N, T) and (N, S).  Returns a tensor shaped like tgt.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        name = type(self).__name__
+        check_device(device, name)
+        _check_dims(name, d_model, nhead, dim_feedforward)
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.batch_first = batch_first
+        self.activation = _activation(activation, name)
+
+    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x: Tensor, mem: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
+        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                                need_weights=False, is_causal=is_causal)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout3(x)
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        name = type(self).__name__
+        E = self.self_attn.embed_dim
+        _check_input(name, "tgt", tgt, E)
+        _check_input(name, "memory", memory, E)
+        if memory.ndim != tgt.ndim:
+            raise ValueError(f"{name}: tgt {tuple(tgt.shape)} and memory {tuple(memory.shape)} must both be "
+                             "batched (3-D) or both unbatched (2-D)")
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+
+def _clones(layer: Module, n: int, where: str) -> ModuleList:
+    if not isinstance(layer, Module):
+        raise TypeError(f"{where}: the layer must be a Module, got {type(layer).__name__}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"{where}: num_layers must be a non-negative integer, got {n!r}")
+    # independent copies (PyTorch deep-copies too): each layer gets its own parameters
+    return ModuleList([copy.deepcopy(layer) for _ in range(int(n))])
+
+
+class TransformerEncoder(Module):
+    """A stack of ``num_layers`` copies of an encoder layer, then ``norm`` (if given).
+
+    ``TransformerEncoder(encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
+    mask_check=True)``; the last two are accepted for PyTorch compatibility (NumPy has no
+    nested tensors: padded positions are computed, not skipped).
+
+    forward(src, mask=None, src_key_padding_mask=None, is_causal=None) -> like src.
+    """
+
+    def __init__(self, encoder_layer: Module, num_layers: int, norm: Module | None = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True) -> None:
+        super().__init__()
+        self.layers = _clones(encoder_layer, num_layers, type(self).__name__)
+        self.num_layers = int(num_layers)
+        self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+
+    def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
+                is_causal: bool | None = None) -> Tensor:
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class TransformerDecoder(Module):
+    """A stack of ``num_layers`` copies of a decoder layer, then ``norm`` (if given).
+
+    ``TransformerDecoder(decoder_layer, num_layers, norm=None)``.
+
+    forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False) -> like tgt.
+    """
+
+    def __init__(self, decoder_layer: Module, num_layers: int, norm: Module | None = None) -> None:
+        super().__init__()
+        self.layers = _clones(decoder_layer, num_layers, type(self).__name__)
+        self.num_layers = int(num_layers)
+        self.norm = norm
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer.
+
+    ``Transformer(d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+    dim_feedforward=2048, dropout=0.1, activation='relu', custom_encoder=None,
+    custom_decoder=None, layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True)``.
+    Every parameter with more than one dimension starts Xavier-uniform (as PyTorch).
+
+    forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None,
+    tgt_is_causal=None, memory_is_causal=False): src (S, N, E), tgt (T, N, E) ((N, ·, E) with
+    ``batch_first``, or unbatched) -> (T, N, E).  For autoregressive decoding pass
+    ``tgt_mask=Transformer.generate_square_subsequent_mask(T)``.
+    """
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = "relu",
+        custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        check_device(device, type(self).__name__)
+        super().__init__()
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                                            batch_first, norm_first, bias, dtype=dtype)
+            self.encoder = TransformerEncoder(layer, num_encoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            dlayer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                                             batch_first, norm_first, bias, dtype=dtype)
+            self.decoder = TransformerDecoder(dlayer, num_decoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        src_is_causal: bool | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        name = type(self).__name__
+        _check_input(name, "src", src, self.d_model)
+        _check_input(name, "tgt", tgt, self.d_model)
+        if src.ndim != tgt.ndim:
+            raise ValueError(f"{name}: src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must both be batched "
+                             "(3-D) or both unbatched (2-D)")
+        if src.ndim == 3:
+            b = 0 if self.batch_first else 1
+            if src.shape[b] != tgt.shape[b]:
+                raise RuntimeError(f"{name}: the batch number of src and tgt must be equal, got src "
+                                   f"{tuple(src.shape)} and tgt {tuple(tgt.shape)}"
+                                   + (" (batch_first=True)" if self.batch_first else ""))
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(
+            tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+            memory_is_causal=memory_is_causal,
+        )
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
+        """The (sz, sz) float causal mask: 0 on and below the diagonal, -inf above (position i sees j ≤ i)."""
+        check_device(device, "Transformer.generate_square_subsequent_mask")
+        dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
+        m = np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1)
+        return Tensor(m)
