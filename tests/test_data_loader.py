@@ -99,7 +99,7 @@ def test_custom_dataset_and_batch_size_none():
 def test_loader_argument_errors():
     ds = _ds(4)
     with pytest.raises(ValueError, match="num_workers"):
-        DataLoader(ds, num_workers=2)
+        DataLoader(ds, num_workers=-1)
     with pytest.raises(ValueError, match="mutually exclusive"):
         DataLoader(ds, sampler=SequentialSampler(ds), shuffle=True)
     with pytest.raises(ValueError, match="batch_size"):

@@ -1,7 +1,14 @@
 """Data loading (PyTorch's ``torch.utils.data``): data sets, samplers, the DataLoader, a seedable Generator."""
 
-from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert
-from chainrule.utils.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert, get_worker_info
+from chainrule.utils.data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from chainrule.utils.data.sampler import (
     BatchSampler,
     Generator,
@@ -20,6 +27,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "Generator",
+    "IterableDataset",
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
@@ -29,6 +37,7 @@ __all__ = [
     "WeightedRandomSampler",
     "default_collate",
     "default_convert",
+    "get_worker_info",
     "random_split",
     "rng_state",
     "set_rng_state",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,22 @@ class Dataset:
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of stream data sets: define ``__iter__()`` (PyTorch's ``IterableDataset``).
+
+    A DataLoader draws examples from ``iter(dataset)`` instead of indexing it.  With
+    ``num_workers > 0`` every worker iterates its own copy, so a data set meant for
+    several workers splits the stream itself, using ``get_worker_info()``::
+
+        info = get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(start, n, step))
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -114,25 +131,41 @@ class ConcatDataset(Dataset):
 
 
 def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
-    """Integer lengths from ints (must sum to n) or fractions (must sum to 1).
+    """Integer lengths from fractions (summing to 1) or from lengths (summing to n), PyTorch's rule.
 
-    Fractions: floor(n * f) each, then the remainder goes one by one to the
-    splits in order (PyTorch's rule), so the lengths always sum to n.
+    Lengths that sum to 1 (within ``math.isclose``) are fractions, even ``[1]``: each
+    split gets floor(n * f), then the remainder goes one by one to the splits in order,
+    so the lengths always sum to n; a split of length 0 is warned about.  Anything else
+    must be non-negative integers summing to n.
     """
     lengths = list(lengths)
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
-        if sum(lengths) != n or any(v < 0 for v in lengths):
-            raise ValueError(
-                f"random_split: sum of input lengths {lengths} ({sum(lengths)}) does not equal the length "
-                f"of the input dataset ({n})"
-            )
-        return [int(v) for v in lengths]
-    if not math.isclose(sum(lengths), 1.0, abs_tol=1e-6) or any(v < 0 or v > 1 for v in lengths):
-        raise ValueError(f"random_split: fractions {lengths} must be in [0, 1] and sum to 1")
-    out = [int(math.floor(n * f)) for f in lengths]
-    for i in range(n - sum(out)):
-        out[i % len(out)] += 1
-    return out
+    total = sum(lengths)
+    if math.isclose(total, 1) and total <= 1:
+        out = []
+        for i, f in enumerate(lengths):
+            if f < 0 or f > 1:
+                raise ValueError(f"random_split: fraction at index {i} is {f}, not between 0 and 1")
+            out.append(math.floor(n * f))
+        for i in range(n - sum(out)):
+            out[i % len(out)] += 1
+        for i, length in enumerate(out):
+            if length == 0:
+                warnings.warn(
+                    f"random_split: length of split at index {i} is 0. This might result in an empty dataset.",
+                    stacklevel=3,
+                )
+        return out
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in lengths):
+        raise ValueError(
+            f"random_split: lengths {lengths} must be fractions that sum to 1 or non-negative integers "
+            f"that sum to the length of the data set ({n})"
+        )
+    if total != n:
+        raise ValueError(
+            f"random_split: sum of input lengths {lengths} ({total}) does not equal the length "
+            f"of the input dataset ({n})"
+        )
+    return [int(v) for v in lengths]
 
 
 def random_split(dataset: Any, lengths: Sequence[float], generator: Any = None) -> list[Subset]:

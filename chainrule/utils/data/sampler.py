@@ -139,12 +139,30 @@ class RandomSampler(Sampler):
         rng = _rng(self.generator)
         n = len(self.data_source)
         if self.replacement:
-            return iter(rng.integers(0, n, self.num_samples).tolist())
-        # without replacement: whole permutations, concatenated if num_samples > n
-        out: list[int] = []
-        while len(out) < self.num_samples:
-            out.extend(rng.permutation(n).tolist())
-        return iter(out[: self.num_samples])
+            return self._with_replacement(rng, n)
+        if self.num_samples <= n:  # one permutation, drawn now (as before: the order is fixed at iter())
+            return iter(rng.permutation(n)[: self.num_samples].tolist())
+        return self._permutations(rng, n)
+
+    # Long streams are drawn lazily, a chunk at a time: num_samples=10**10 must not allocate
+    # 10**10 indices up front.  NumPy's integers() gives the same numbers in chunks as in
+    # one call, so the sequence does not depend on the chunk size.
+    _CHUNK = 1024
+
+    def _with_replacement(self, rng: np.random.Generator, n: int) -> Iterator[int]:
+        left = self.num_samples
+        while left > 0:
+            k = min(left, self._CHUNK)
+            yield from rng.integers(0, n, k).tolist()
+            left -= k
+
+    def _permutations(self, rng: np.random.Generator, n: int) -> Iterator[int]:
+        """Whole permutations one after another (each drawn when reached), the last one cut short."""
+        left = self.num_samples
+        while left > 0:
+            perm = rng.permutation(n)
+            yield from perm[: min(left, n)].tolist()
+            left -= n
 
     def __len__(self) -> int:
         return self.num_samples
