@@ -20,6 +20,7 @@ unchanged.  They behave as on PyTorch without a GPU, with one difference, said h
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -31,7 +32,18 @@ __all__ = ["GradScaler", "autocast", "is_autocast_available"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_ENABLED: dict[str, bool] = {}  # device type -> whether an autocast region is open (for is_autocast_enabled)
+
+
+
+class _State(threading.local):
+    """Per thread, as PyTorch's autocast state (and chainrule's grad mode): device type -> whether
+    an enabled autocast region is open (read by is_autocast_enabled)."""
+
+    def __init__(self) -> None:
+        self.enabled: dict[str, bool] = {}
+
+
+_STATE = _State()
 
 
 def _device_type(device_type: Any, where: str) -> str:
@@ -82,12 +94,12 @@ class autocast:  # noqa: N801  (the PyTorch name)
         self._prev: list[bool] = []
 
     def __enter__(self) -> autocast:
-        self._prev.append(_ENABLED.get(self.device, False))
-        _ENABLED[self.device] = self._enabled
+        self._prev.append(_STATE.enabled.get(self.device, False))
+        _STATE.enabled[self.device] = self._enabled
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _ENABLED[self.device] = self._prev.pop()
+        _STATE.enabled[self.device] = self._prev.pop()
 
     def __call__(self, func: _F) -> _F:
         @functools.wraps(func)
@@ -99,7 +111,7 @@ class autocast:  # noqa: N801  (the PyTorch name)
 
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
     """Whether an enabled autocast region for ``device_type`` is open (``torch.is_autocast_enabled``)."""
-    return _ENABLED.get(_device_type(device_type, "is_autocast_enabled()"), False)
+    return _STATE.enabled.get(_device_type(device_type, "is_autocast_enabled()"), False)
 
 
 class GradScaler:

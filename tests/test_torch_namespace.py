@@ -611,3 +611,30 @@ def test_linalg_refusals() -> None:
         cr.linalg.vector_norm(x, ord="fro")
     with pytest.raises(RuntimeError, match="floating"):
         cr.linalg.matrix_norm(cr.ones(2, 2, dtype=cr.int64))
+
+
+@pytest.mark.parametrize("fn, kwargs", [("vector_norm", {"ord": 2, "dim": 1}), ("vector_norm", {"ord": 3}),
+                                        ("vector_norm", {"ord": float("inf"), "dim": -1}),
+                                        ("matrix_norm", {"ord": "fro"}), ("matrix_norm", {"ord": 1}),
+                                        ("matrix_norm", {"ord": -float("inf")}), ("norm", {"dim": (0, 2)})])
+def test_linalg_norms_forward_mode_matches_pytorch(fn: str, kwargs: dict) -> None:
+    torch = _torch()
+    x, v = _rand((2, 3, 4), seed=4), _rand((2, 3, 4), seed=5)
+    out, tangent = cr.func.jvp(lambda t: getattr(cr.linalg, fn)(t, **kwargs), (cr.tensor(x),), (cr.tensor(v),))
+    ref_out, ref_tangent = torch.func.jvp(lambda t: getattr(torch.linalg, fn)(t, **kwargs),
+                                          (torch.tensor(x),), (torch.tensor(v),))
+    np.testing.assert_allclose(out.numpy(), ref_out.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(tangent.numpy(), ref_tangent.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_autocast_state_is_per_thread() -> None:
+    """As PyTorch's (and chainrule's grad mode): a region opened in one thread is not seen in another."""
+    import threading
+
+    seen = []
+    with cr.autocast("cpu"):
+        t = threading.Thread(target=lambda: seen.append(cr.is_autocast_enabled("cpu")))
+        t.start()
+        t.join()
+        assert cr.is_autocast_enabled("cpu")
+    assert seen == [False]

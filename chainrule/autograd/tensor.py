@@ -130,7 +130,9 @@ class Tensor(_TensorMethods):
         if device is not None:
             from chainrule.backend.device import check_device
             check_device(device, "Tensor()")
-        if len(args) == 1 and not isinstance(args[0], (int, np.integer, list, tuple)):
+        if len(args) == 1 and dtype is None and type(args[0]) is np.ndarray:
+            arr = args[0]  # Tensor(ndarray), the library's own common case: wrapped as it is
+        elif len(args) == 1 and not isinstance(args[0], (int, np.integer, list, tuple)):
             arr = _as_array(args[0], dtype)  # chainrule's Tensor(data): the common case, first
         elif len(args) == 2 and isinstance(args[1], bool) and not isinstance(args[0], (int, np.integer)):
             arr = _as_array(args[0], dtype)  # Tensor(data, requires_grad), chainrule's older positional form
