@@ -406,11 +406,65 @@ DIFF.update(
 )
 
 
+# log-gamma and the polygamma functions (torch's own polygamma(1) is good to ~5e-10: mpmath checks below)
+DIFF.update(
+    {
+        "lgamma": (lambda L, x: L.lgamma(x), (("pos", (3, 4)),), True),
+        "lgamma_negative": (lambda L, x: (x - 3.0).lgamma(), (("frac", (3, 4)),), True),
+        "digamma": (lambda L, x: L.digamma(x), (("pos", (3, 4)),), True),
+        "digamma_negative": (lambda L, x: L.digamma(x - 3.0), (("frac", (3, 4)),), True),
+        "polygamma_1": (lambda L, x: L.polygamma(1, x), (("pos", (3, 4)),), True),
+        "polygamma_2": (lambda L, x: x.polygamma(2), (("gt1", (3, 4)),), True),
+        "mvlgamma": (lambda L, x: L.mvlgamma(x, 3), (("gt1", (3, 4)),), True),
+    }
+)
+
+
+DIFF.update(
+    {
+        "scatter_reduce_sum": (
+            lambda L, x, s: L.scatter_reduce(x, 0, T(L, [[2, 0, 2, 1], [2, 2, 0, 0]]), s, "sum"),
+            (("u", (3, 4)), ("u", (2, 4))),
+            True,
+        ),
+        "scatter_reduce_mean_exclude_self": (
+            lambda L, x, s: x.scatter_reduce(1, T(L, [[0, 0], [3, 1], [2, 2]]), s, "mean", include_self=False),
+            (("u", (3, 4)), ("u", (3, 2))),
+            True,
+        ),
+        "scatter_reduce_mean": (
+            lambda L, x, s: L.scatter_reduce(x, 1, T(L, [[0, 0, 1], [3, 1, 3], [2, 2, 2]]), s, reduce="mean"),
+            (("u", (3, 4)), ("u", (3, 3))),
+            True,
+        ),
+    }
+)
+
+
+DIFF.update(
+    {
+        "nanmedian": (lambda L, x: L.nanmedian(x), (("distinct", (3, 4)),), True),
+        "nanmedian_dim_with_nan": (
+            lambda L, x: x.masked_fill(T(L, [[False, True, False, True]]), np.nan).nanmedian(1, keepdim=True)[0],
+            (("distinct", (3, 4)),),
+            True,
+        ),
+        "sum_to_size": (lambda L, x: x.sum_to_size(3, 1), M34, True),
+        "sum_to_size_lead": (lambda L, x: x.sum_to_size((1, 4)), (("u", (2, 3, 4)),), True),
+    }
+)
+
+
 # cases without a torch oracle, and why
 NO_ORACLE = {
     "vander": "torch.vander's backward fails its own version-counter check (torch 2.x)",
     "scatter_src_larger": "torch's ScatterBackward refuses a src larger than the index (torch 2.x)",
 }
+
+
+# torch's own polygamma(1) (also the derivative of its digamma) is good to ~5e-10 only; ours is
+# checked against mpmath to 1e-11 in test_polygamma_against_mpmath
+LOOSE = {"polygamma_1", "digamma", "digamma_negative"}
 
 
 def _outs(res) -> list:
@@ -448,6 +502,7 @@ def test_gradgradcheck(name):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in log")  # nan_to_num's NaNs on purpose
+@pytest.mark.filterwarnings("ignore:torch.chain_matmul is deprecated")
 @pytest.mark.parametrize("name", sorted(DIFF))
 def test_values_and_gradients_match_torch(name):
     torch = pytest.importorskip("torch")
@@ -463,7 +518,8 @@ def test_values_and_gradients_match_torch(name):
     for co, to in zip(cres, tres):
         expected = to.detach().numpy()
         assert tuple(co.shape) == tuple(expected.shape), name
-        assert np.allclose(co.data, expected, rtol=1e-10, atol=1e-12, equal_nan=True), name
+        rtol = 1e-8 if name in LOOSE else 1e-10
+        assert np.allclose(co.data, expected, rtol=rtol, atol=1e-12, equal_nan=True), name
         if to.dtype.is_floating_point and to.requires_grad:
             u = R.standard_normal(expected.shape)
             c_total = (co * cr.tensor(u)).sum() + (0 if c_total is None else c_total)
@@ -475,7 +531,7 @@ def test_values_and_gradients_match_torch(name):
     for c, t in zip(cx, tx):
         want = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
         got = np.zeros(c.shape) if c.grad is None else c.grad.data
-        assert np.allclose(got, want, rtol=1e-9, atol=1e-11), name
+        assert np.allclose(got, want, rtol=1e-8 if name in LOOSE else 1e-9, atol=1e-11), name
 
 
 # ---------------------------------------------------------------- integer and bool results (no gradient)
@@ -677,6 +733,18 @@ EXACT.update(
                 ),
             )
         ],
+        "scatter_reduce_ints": lambda L: [
+            L.scatter_reduce(T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "mean"),
+            L.scatter_reduce(
+                T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "sum", include_self=False
+            ),
+        ],
+        "nanmedian_nan": lambda L: [
+            # (an all-NaN row's index is implementation-defined in torch: not compared)
+            L.nanmedian(T(L, [[np.nan, 1.0, 3.0, 2.0], [4.0, np.nan, 1.0, np.nan]]), 1)[1],
+            L.nanmedian(T(L, [[np.nan] * 4]), 1)[0],
+            L.nanmedian(T(L, [np.nan, 2.0, np.nan])),
+        ],
         "small_dtypes": lambda L: [T(L, INTS).byte(), T(L, INTS).char(), T(L, INTS).short()],
         "fmax_nan": lambda L: [
             L.fmax(T(L, SPECIAL[1]), T(L, [1.0, np.nan, 0.0, np.nan])),
@@ -842,3 +910,30 @@ def test_queries_and_dtype_rules_match_torch():
     assert np.array_equal(y.grad.data, np.full(D34.shape, 2.0))
     assert [p.shape for p in cr.split_with_sizes(x, [1, 3], 1)] == [(3, 1), (3, 3)]
     assert cr.concatenate([x, x], 1).shape == (3, 8)
+
+
+def test_polygamma_against_mpmath():
+    """ψ⁽ⁿ⁾ to float64 rounding on both sides of 0 and in the asymptotic range (mpmath's 50 digits)."""
+    mpmath = pytest.importorskip("mpmath")
+    x = np.array([-7.3, -2.5, -0.3, 0.01, 0.1, 0.5, 1.0, 2.7, 9.9, 10.5, 23.0, 50.0, 1e4])
+    for n in range(5):
+        got = cr.polygamma(n, cr.tensor(x)).data
+        want = np.array([float(mpmath.polygamma(n, mpmath.mpf(v))) for v in x])
+        # (1e-11: for x < 0 the recurrence's alternating terms cancel a little; elsewhere ~1e-16)
+        assert np.allclose(got, want, rtol=1e-11, atol=0), n
+    want = np.array([float(mpmath.loggamma(v).real) for v in x])
+    assert np.allclose(cr.lgamma(cr.tensor(x)).data, want, rtol=1e-13, atol=1e-15)
+    poles = cr.tensor([0.0, -1.0, -2.0])
+    assert np.array_equal(cr.lgamma(poles).data, [np.inf] * 3)
+    assert cr.digamma(poles).data[0] == -np.inf and np.isnan(cr.digamma(poles).data[1:]).all()
+
+
+def test_random_in_place_fills_have_the_right_distribution():
+    g = cr.Generator().manual_seed(0) if hasattr(cr.Generator(), "manual_seed") else None
+    x = cr.empty(20000, dtype=cr.float64)
+    assert abs(np.median(x.log_normal_(0.5, 0.25, generator=g).data) - np.exp(0.5)) < 0.02  # median e^μ
+    assert abs(np.median(x.cauchy_(1.0, 2.0, generator=g).data) - 1.0) < 0.1  # median = location
+    assert abs(x.geometric_(0.25, generator=g).data.mean() - 4.0) < 0.15  # mean 1/p, support 1, 2, ...
+    assert x.data.min() >= 1
+    p = cr.full((20000,), 0.3, dtype=cr.float64)
+    assert abs(p.bernoulli(generator=g).data.mean() - 0.3) < 0.02 and not p.bernoulli().requires_grad

@@ -81,6 +81,7 @@ from chainrule.ops.arrange import (
     msort,
     mv,
     nanmean,
+    nanmedian,
     nansum,
     narrow,
     nonzero,
@@ -94,6 +95,7 @@ from chainrule.ops.arrange import (
     row_stack,
     scalar_tensor,
     scatter,
+    scatter_reduce,
     searchsorted,
     select,
     select_scatter,
@@ -206,6 +208,7 @@ from chainrule.ops.pointwise import (
     copysign,
     cosh,
     deg2rad,
+    digamma,
     div,
     divide,
     eq,
@@ -243,6 +246,7 @@ from chainrule.ops.pointwise import (
     lerp,
     less,
     less_equal,
+    lgamma,
     log2,
     log10,
     logaddexp,
@@ -254,10 +258,12 @@ from chainrule.ops.pointwise import (
     logit,
     lt,
     multiply,
+    mvlgamma,
     nan_to_num,
     ne,
     negative,
     not_equal,
+    polygamma,
     positive,
     rad2deg,
     reciprocal,
@@ -637,3 +643,11 @@ __all__ += [
     "unsafe_chunk",
     "unsafe_split",
 ]
+__all__ += [
+    "digamma",
+    "lgamma",
+    "mvlgamma",
+    "polygamma",
+]
+__all__ += ["scatter_reduce"]
+__all__ += ["nanmedian"]

@@ -1555,3 +1555,78 @@ def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_gra
     check_device(device, "scalar_tensor()")
     t = _const(np.asarray(s, dtype=dtype or get_default_dtype()))
     return t.requires_grad_(True) if requires_grad else t
+
+
+def scatter_reduce(
+    input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+) -> Tensor:
+    """Reduce the ``src`` values sent to each position (``index`` along ``dim``, as ``scatter``)
+    together with input's value there (unless ``include_self=False``); positions that receive
+    nothing keep input's value.  ``reduce``: 'sum' or 'mean' (the mean counts input when it is
+    included; integer means round down, as PyTorch).  'prod', 'amax', 'amin' are not implemented."""
+    x = as_tensor_arg(input, "scatter_reduce")
+    if reduce not in ("sum", "mean"):
+        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not implemented (only 'sum' and 'mean')")
+    idx = np.array(index.data if isinstance(index, Tensor) else index)
+    d = _dim(x, dim, "scatter_reduce")
+    if idx.ndim != x.ndim:
+        raise RuntimeError(f"scatter_reduce: index has {idx.ndim} dims but input has {x.ndim}")
+    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
+        raise IndexError(f"scatter_reduce: index out of range for dimension {d} of size {x.shape[d]}")
+    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids[d] = idx % builtins.max(x.shape[d], 1)
+    count = np.zeros(x.shape, dtype=np.int64)
+    np.add.at(count, tuple(grids), 1)
+    hit = count > 0
+    base = x if include_self else ew.where(_const(hit), _const(np.zeros((), x.data.dtype)), x)
+    part = indexing.getitem(as_tensor_arg(src, "scatter_reduce"), tuple(slice(0, n) for n in idx.shape))
+    if part.dtype != x.dtype:
+        part = part.to(x.dtype)
+    total = base + apply1(indexing.ScatterAdd(x.shape, tuple(grids)), part)
+    if reduce == "sum":
+        return total
+    n = count + (1 if include_self else 0)
+    n = np.where(hit, np.maximum(n, 1), 1).astype(x.data.dtype)
+    if x.data.dtype.kind in "iu":
+        return _const(np.floor_divide(total.data, n))
+    return total / _const(n)
+
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
+    sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
+    x = as_tensor_arg(input, "nanmedian")
+    if dim is None:
+        x, d = shape.reshape(x, (-1,)), 0
+    else:
+        d = _dim(x, dim, "nanmedian")
+    if x.ndim == 0:
+        return _ValuesIndices((x, _const(np.zeros((), np.int64)))) if dim is not None else x
+    if x.shape[d] == 0:
+        raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
+    order = _sort_order(x.data, d, False)  # NaN sorts last
+    valid = (~np.isnan(x.data)).sum(axis=d, keepdims=True) if x.data.dtype.kind == "f" else None
+    rank = np.maximum((valid - 1) // 2, 0) if valid is not None else np.full((1,) * x.ndim, (x.shape[d] - 1) // 2)
+    rank = np.broadcast_to(rank, x.shape[:d] + (1,) + x.shape[d + 1 :])
+    idx = np.take_along_axis(order, rank, d).astype(np.int64)
+    vals = indexing.gather(x, d, _const(idx))
+    if dim is None:
+        return shape.reshape(vals, ())
+    if not keepdim:
+        vals, idx = shape.squeeze(vals, d), np.squeeze(idx, d)
+    return _ValuesIndices((vals, _const(idx)))
+
+
+def sum_to_size(input: Tensor, *size: Any) -> Tensor:
+    """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
+    from chainrule.backend import sum_to
+
+    x = as_tensor_arg(input, "sum_to_size")
+    target = shape._shape_arg(size)
+    try:
+        ok = np.broadcast_shapes(target, x.shape) == tuple(x.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"sum_to_size: size {target} is not expandable to the tensor's size {tuple(x.shape)}")
+    return sum_to(x, target)

@@ -597,9 +597,7 @@ _BINDINGS = {
     "copy_": _copy_,
     "uniform_": _uniform_,
     "normal_": _normal_,
-    "masked_fill_": lambda self, mask, value: rebind(self, lambda old: indexing.masked_fill(old, mask, value))
-    if self.requires_grad
-    else _write(self, indexing.masked_fill(Tensor._wrap(self.data), mask, value)),
+    # masked_fill_ and the other everyday in-place forms: _EVERYDAY below
 }
 
 
@@ -970,6 +968,48 @@ for _name in ("acosh", "asinh", "atanh", "arccos", "arcsin", "arctan", "arccosh"
               "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm"):
     _ROUND2[_name + "_"] = _inplace_fn(_EVERYDAY.get(_name) or _ROUND2[_name], _name + "_")
 _BINDINGS.update(_ROUND2)
+
+
+_SPECIAL = {
+    "lgamma": pointwise.lgamma,
+    "digamma": pointwise.digamma,
+    "polygamma": lambda self, n: pointwise.polygamma(n, self),
+    "mvlgamma": pointwise.mvlgamma,
+    "lgamma_": _inplace_fn(pointwise.lgamma, "lgamma_"),
+    "digamma_": _inplace_fn(pointwise.digamma, "digamma_"),
+    "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
+    "mvlgamma_": _inplace_fn(pointwise.mvlgamma, "mvlgamma_"),
+}
+_BINDINGS.update(_SPECIAL)
+
+
+
+def _random_fill(draw):
+    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values."""
+
+    def method(self, *args, generator=None):
+        from chainrule.ops.creation import _gen
+
+        self.data[...] = draw(_gen(generator), self.shape, *args)
+        bump(self)
+        return self
+
+    return method
+
+
+_MORE = {
+    "scatter_reduce": arrange.scatter_reduce,
+    "nanmedian": arrange.nanmedian,
+    "sum_to_size": arrange.sum_to_size,
+    "scatter_reduce_": _inplace_fn(arrange.scatter_reduce, "scatter_reduce_"),
+    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
+        self.new_zeros(self.shape), self if p is None else p, generator=generator
+    ),
+    "log_normal_": _random_fill(lambda rng, shp, mean=1.0, std=2.0: rng.lognormal(mean, std, shp)),
+    "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
+    "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
+}
+_BINDINGS.update(_MORE)
 
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)

@@ -824,3 +824,127 @@ def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, inve
     """True where an element of ``elements`` occurs in ``test_elements`` (bool, elements' shape)."""
     a = np.asarray(_raw(elements))
     return Tensor._wrap(np.isin(a, np.asarray(_raw(test_elements)), invert=invert))
+
+
+# ---------------------------------------------------------------- log-gamma and the polygamma functions
+# Bernoulli numbers B_2, B_4, ..., B_14 for the asymptotic series of the polygamma functions
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+def polygamma_array(n: int, x: np.ndarray) -> np.ndarray:
+    """ψ⁽ⁿ⁾(x) = dⁿ⁺¹/dxⁿ⁺¹ ln Γ(x) on an array (n = 0: the digamma function ψ).
+
+    The recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x+1) + (-1)ⁿ⁺¹ n!/xⁿ⁺¹ moves every x above 10 + 2n, where
+    the asymptotic series in 1/x (Bernoulli numbers, 7 terms) is accurate to float64 rounding.
+    Poles (x = 0, -1, -2, ...): ψ gives -inf at 0 and NaN at the negative integers, ψ⁽ⁿ⁾ inf
+    or NaN, as PyTorch."""
+    x64 = np.asarray(x, dtype=np.float64)
+    dtype = x.dtype if np.asarray(x).dtype.kind == "f" else np.dtype(np.float64)
+    pole = (x64 <= 0) & (x64 == np.floor(x64))
+    z = np.where(pole | ~np.isfinite(x64), 20.0 + 2 * n, x64)
+    acc = np.zeros_like(z)
+    sign = -1.0 if n == 0 else (-1.0) ** (n + 1) * math.factorial(n)
+    big = 10.0 + 2 * n
+    while True:
+        low = z < big
+        if not low.any():
+            break
+        acc += np.where(low, sign / np.where(low, z, 1.0) ** (n + 1), 0.0)
+        z = np.where(low, z + 1.0, z)
+    if n == 0:
+        series = np.log(z) - 0.5 / z
+        zk = z * z
+        for k, b in enumerate(_BERNOULLI, start=1):
+            series -= b / (2 * k * zk)
+            zk = zk * z * z
+    else:
+        series = math.factorial(n - 1) / z**n + math.factorial(n) / (2 * z ** (n + 1))
+        for k, b in enumerate(_BERNOULLI, start=1):
+            series += b * math.factorial(2 * k + n - 1) / (math.factorial(2 * k) * z ** (2 * k + n))
+        series *= (-1.0) ** (n + 1)
+    out = series + acc
+    out = np.where(np.isposinf(x64), np.inf if n == 0 else 0.0, out)  # ψ(∞) = ∞, ψ⁽ⁿ⁾(∞) = 0
+    out = np.where(np.isnan(x64) | np.isneginf(x64), np.nan, out)
+    if pole.any():
+        at_zero = -np.inf if n == 0 else (np.inf if n % 2 else np.nan)
+        out = np.where(pole, np.where(x64 == 0, at_zero, np.nan if n % 2 == 0 else np.inf), out)
+    return out.astype(dtype, copy=False)
+
+
+def _lgamma_array(x: np.ndarray) -> np.ndarray:
+    """ln |Γ(x)| elementwise (math.lgamma; +inf at the poles 0, -1, -2, ..., as PyTorch)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    pole = (x64 <= 0) & (x64 == np.floor(x64))
+    safe = np.where(pole | np.isnan(x64), 1.0, x64)
+    out = np.vectorize(math.lgamma, otypes=[np.float64])(safe) if safe.size else safe.copy()
+    out = np.where(pole, np.inf, np.where(np.isnan(x64), np.nan, out))
+    return out.astype(x.dtype if np.asarray(x).dtype.kind == "f" else np.float64, copy=False)
+
+
+def _psi(m: Any, n: int, x: Any) -> Any:
+    """ψ⁽ⁿ⁾(x) with the math table's kind: arrays directly, Tensors through the Polygamma primitive
+    (so that the derivative of lgamma and digamma can be differentiated again)."""
+    if m.is_tensor:
+        return apply1(Polygamma(n), x)
+    return polygamma_array(n, x)
+
+
+class Lgamma(_OfInput):
+    """y = ln |Γ(x)|;  dy/dx = ψ(x) (the digamma function)."""
+
+    name = "lgamma"
+
+    def forward(self, x):
+        return _lgamma_array(x)
+
+    def d(self, m, x, y):
+        return _psi(m, 0, x)
+
+
+class Polygamma(_OfInput):
+    """y = ψ⁽ⁿ⁾(x);  dy/dx = ψ⁽ⁿ⁺¹⁾(x)."""
+
+    __slots__ = ("n",)
+    name = "polygamma"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def forward(self, x):
+        return polygamma_array(self.n, x)
+
+    def d(self, m, x, y):
+        return _psi(m, self.n + 1, x)
+
+
+LGAMMA = Lgamma()
+
+
+def lgamma(input: Tensor) -> Tensor:
+    """ln |Γ(x)|."""
+    return apply1(LGAMMA, _floating(input, "lgamma"))
+
+
+def digamma(input: Tensor) -> Tensor:
+    """ψ(x) = d/dx ln Γ(x)."""
+    return apply1(Polygamma(0), _floating(input, "digamma"))
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """ψ⁽ⁿ⁾(x), the n-th derivative of the digamma function (n >= 0)."""
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise RuntimeError(f"polygamma(n, x) does not support negative n, got n={n!r}")
+    return apply1(Polygamma(int(n)), _floating(input, "polygamma"))
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma ln Γ_p(x) = p(p-1)/4 ln π + Σ_{j<p} ln Γ(x - j/2) (x > (p-1)/2)."""
+    x = _floating(input, "mvlgamma")
+    if p < 1:
+        raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got {p}")
+    if (x.data <= (p - 1) / 2).any():
+        raise RuntimeError(f"mvlgamma: all elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+    out = lgamma(x)
+    for j in range(1, p):
+        out = out + lgamma(x - j / 2)
+    return out + p * (p - 1) / 4 * math.log(math.pi)
