@@ -13,6 +13,7 @@ import pytest
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Support for mismatched"),  # torch: bool padding mask with a float mask
     pytest.mark.filterwarnings("ignore:enable_nested_tensor"),
+    pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths"),  # torch's note
 ]
 
 import chainrule as cr
@@ -1197,3 +1198,173 @@ def test_packed_lstm_gradcheck():
         return out.data.sum() + (h * h).sum()
 
     assert gradcheck(run, tuple(seqs))
+
+
+def test_batch_norm3d_matches_torch():
+    torch.manual_seed(0)
+    tm = torch.nn.BatchNorm3d(3).double()
+    cm = load_from_torch(nn.BatchNorm3d(3), tm)
+    for mode in ("train", "eval"):
+        getattr(cm, mode)()
+        getattr(tm, mode)()
+        x = R.standard_normal((2, 3, 2, 3, 2))
+        xc, xt = c(x, True), t(x, True)
+        yc, yt = cm(xc), tm(xt)
+        close(yc, yt)
+        (yc * c(x)).sum().backward()
+        (yt * t(x)).sum().backward()
+        close(xc.grad, xt.grad, 1e-8, 1e-10)
+        compare_grads(cm, tm)
+        for k, v in tm.state_dict().items():
+            close(cm.state_dict()[k], v)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated")
+@pytest.mark.parametrize("layer,dim", [("linear", 0), ("linear", 1), ("linear", None), ("conv", 0)])
+def test_weight_norm_matches_torch(layer, dim):
+    torch.manual_seed(0)
+    if layer == "linear":
+        tm, cm, shape = torch.nn.Linear(4, 3).double(), nn.Linear(4, 3), (5, 4)
+    else:
+        tm, cm, shape = torch.nn.Conv1d(2, 3, 3).double(), nn.Conv1d(2, 3, 3), (2, 2, 6)
+    tm = torch.nn.utils.weight_norm(tm, dim=dim)
+    cm = nn.utils.weight_norm(cm, dim=dim)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    assert tuple(cm.weight_g.shape) == tuple(tm.weight_g.shape)
+    with torch.no_grad():
+        tm.weight_g.mul_(1.5)  # a magnitude that differs from ‖v‖, so that g matters
+    load_from_torch(cm, tm)
+    x = R.standard_normal(shape)
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    compare_grads(cm, tm)
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    nn.utils.remove_weight_norm(cm)
+    torch.nn.utils.remove_weight_norm(tm)
+    assert list(dict(cm.named_parameters())) == list(dict(tm.named_parameters()))
+    close(cm.weight, tm.weight)
+    with pytest.raises(ValueError, match="weight_norm of 'weight' not found"):
+        nn.utils.remove_weight_norm(cm)
+
+
+@pytest.mark.parametrize("case", [
+    ("conv3d", lambda m, x, w: m.conv3d(x, w, stride=(1, 2, 1), padding=(1, 0, 1), dilation=(1, 1, 2)),
+     (2, 3, 4, 5, 5), (4, 3, 2, 3, 2)),
+    ("conv3d_groups_same", lambda m, x, w: m.conv3d(x, w, padding="same", groups=3), (1, 3, 3, 4, 3), (6, 1, 3, 2, 3)),
+    ("conv_transpose3d", lambda m, x, w: m.conv_transpose3d(x, w, stride=2, padding=1, output_padding=1),
+     (1, 2, 2, 3, 2), (2, 3, 3, 3, 2)),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_3d_convolutions_match_torch(case):
+    _, fn, xs, ws = case
+    oracle(lambda a, b: fn(F, a, b), lambda a, b: fn(TF, a, b), [R.standard_normal(xs), R.standard_normal(ws)],
+           smooth=False)
+
+
+@pytest.mark.parametrize("case", [
+    ("max_pool3d", lambda m, x: m.max_pool3d(x, 2, stride=1, padding=1)),
+    ("max_pool3d_ceil", lambda m, x: m.max_pool3d(x, (2, 3, 2), ceil_mode=True)),
+    ("avg_pool3d", lambda m, x: m.avg_pool3d(x, 2, stride=(1, 2, 1), padding=1, count_include_pad=False)),
+    ("adaptive_avg_pool3d", lambda m, x: m.adaptive_avg_pool3d(x, (2, None, 3))),
+    ("adaptive_max_pool3d", lambda m, x: m.adaptive_max_pool3d(x, (2, 3, 1))),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_3d_pooling_matches_torch(case):
+    _, fn = case
+    oracle(lambda a: fn(F, a), lambda a: fn(TF, a), [R.standard_normal((2, 2, 4, 5, 4))], smooth=False)
+
+
+@pytest.mark.parametrize("name,args,shape", [
+    ("Conv3d", (2, 4, 3), (1, 2, 4, 4, 4)), ("Conv3d", (2, 4, (1, 2, 3), 1, 1, 1, 2, False), (2, 2, 3, 4, 5)),
+    ("ConvTranspose3d", (2, 3, 2, 2), (1, 2, 2, 2, 3)), ("MaxPool3d", (2,), (1, 2, 4, 4, 4)),
+    ("AvgPool3d", (2, 1), (1, 2, 3, 4, 3)), ("AdaptiveAvgPool3d", (2,), (1, 2, 5, 4, 3)),
+    ("AdaptiveMaxPool3d", ((1, 2, 2),), (1, 2, 5, 4, 3)),
+])
+def test_3d_layers_match_torch(name, args, shape):
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, name)(*args).double()
+    cm = load_from_torch(getattr(nn, name)(*args), tm)
+    x = R.standard_normal(shape)
+    xc, xt = c(x, True), t(x, True)
+    yc, yt = cm(xc), tm(xt)
+    close(yc, yt)
+    w = R.standard_normal(tuple(yt.shape))
+    (yc * c(w)).sum().backward()
+    (yt * t(w)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    compare_grads(cm, tm)
+
+
+@pytest.mark.parametrize("name,args", [("elu_", (0.7,)), ("leaky_relu_", (0.2,)), ("hardtanh_", (-0.5, 0.8)),
+                                       ("selu_", ()), ("celu_", (0.5,)), ("threshold_", (0.1, -3.0)),
+                                       ("rrelu_", ())])
+def test_inplace_activations_match_torch(name, args):
+    x = away_from(R.standard_normal((3, 4)) * 2, [0.0, 0.1, -0.5, 0.8])
+    xc, xt = c(x, True), t(x, True)
+    hc, ht = xc * 2.0, xt * 2.0  # non-leaf tensors, changed in place while recording
+    rc = getattr(F, name)(hc, *args)
+    assert getattr(TF, name)(ht, *args) is ht
+    assert rc is hc
+    close(hc, ht)
+    (hc * c(x)).sum().backward()
+    (ht * t(x)).sum().backward()
+    close(xc.grad, xt.grad, 1e-8, 1e-10)
+    plain = c(x)
+    with cr.no_grad():
+        assert getattr(F, name)(plain, *args) is plain
+    close(plain, getattr(TF, name)(t(x), *args))
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        getattr(F, name)(c(x, True), *args)
+
+
+@pytest.mark.parametrize("case", [
+    ("lp_pool1d", lambda m, x: m.lp_pool1d(x, 2.0, 3, 2), (2, 3, 7)),
+    ("lp_pool2d", lambda m, x: m.lp_pool2d(x, 3.0, (2, 3), ceil_mode=True), (1, 2, 5, 7)),
+    ("lp_pool3d", lambda m, x: m.lp_pool3d(x, 1.5, 2), (1, 2, 4, 4, 4)),
+    ("local_response_norm", lambda m, x: m.local_response_norm(x, 3, 0.1, 0.75, 2.0), (2, 5, 3, 3)),
+    ("local_response_norm_even", lambda m, x: m.local_response_norm(x, 4), (2, 6, 4)),
+], ids=lambda cse: cse[0] if isinstance(cse, tuple) else str(cse))
+def test_lp_pool_and_local_response_norm_match_torch(case):
+    _, fn, shape = case
+    x = np.abs(R.standard_normal(shape)) + 0.1  # p-th powers of positive values (torch's domain for odd p)
+    oracle(lambda a: fn(F, a), lambda a: fn(TF, a), [x], smooth=True)
+
+
+def test_with_indices_aliases_and_lppool_lrn_layers():
+    x = R.standard_normal((2, 3, 6, 5))
+    for cf, tf, args in ((F.max_pool2d_with_indices, TF.max_pool2d_with_indices, (2,)),
+                         (F.adaptive_max_pool2d_with_indices, TF.adaptive_max_pool2d_with_indices, ((3, 2),))):
+        (yc, ic), (yt, it) = cf(c(x), *args), tf(t(x), *args)
+        close(yc, yt)
+        np.testing.assert_array_equal(ic.numpy(), it.numpy())
+    xp = np.abs(x) + 0.1
+    for name, args in (("LPPool2d", (2, 2)), ("LocalResponseNorm", (2,))):
+        close(getattr(nn, name)(*args)(c(xp)), getattr(torch.nn, name)(*args)(t(xp)))
+
+
+def test_triplet_with_distance_multilabel_margin_pdist_channel_shuffle_match_torch():
+    a, p_, n = R.standard_normal((3, 4, 5))
+    oracle(lambda u, v, w: F.triplet_margin_with_distance_loss(u, v, w, margin=1.5, swap=True),
+           lambda u, v, w: TF.triplet_margin_with_distance_loss(u, v, w, margin=1.5, swap=True), [a, p_, n],
+           smooth=False)
+    cos_c = lambda u, v: 1 - F.cosine_similarity(u, v)  # noqa: E731
+    cos_t = lambda u, v: 1 - TF.cosine_similarity(u, v)  # noqa: E731
+    oracle(nn.TripletMarginWithDistanceLoss(distance_function=cos_c, reduction="sum"),
+           torch.nn.TripletMarginWithDistanceLoss(distance_function=cos_t, reduction="sum"), [a, p_, n], gc=False)
+    x = R.standard_normal((3, 4))
+    y = np.array([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 0, 0, 0]])  # labels end at the first -1
+    for reduction in ("mean", "none"):
+        oracle(lambda u: F.multilabel_margin_loss(u, cr.tensor(y), reduction=reduction),
+               lambda u: TF.multilabel_margin_loss(u, torch.tensor(y), reduction=reduction), [x], smooth=False)
+    close(nn.MultiLabelMarginLoss()(c(x[0]), cr.tensor(y[0])),
+          torch.nn.MultiLabelMarginLoss()(t(x[0]), torch.tensor(y[0])))
+    oracle(F.pdist, TF.pdist, [R.standard_normal((5, 3))])
+    oracle(lambda u: F.pdist(u, 1.0), lambda u: TF.pdist(u, 1.0), [R.standard_normal((4, 3))], smooth=False)
+    z = R.standard_normal((2, 6, 3, 2))
+    oracle(lambda u: F.channel_shuffle(u, 3), lambda u: TF.channel_shuffle(u, 3), [z])
+    close(nn.ChannelShuffle(2)(c(z)), torch.nn.ChannelShuffle(2)(t(z)))
+    perm = np.array([2, 0, 3, 1])
+    np.testing.assert_array_equal(crnn.invert_permutation(cr.tensor(perm)).numpy(),
+                                  trnn.invert_permutation(torch.tensor(perm)).numpy())

@@ -17,29 +17,40 @@ hardshrink        x (|x| > λ), 0                                   0 at ±λ
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump
 from chainrule.backend.random import default_generator
+from chainrule.nn.functional.activation import hardtanh, selu
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
+from chainrule.ops.inplace import has_tangent, rebind
 
 __all__ = [
     "celu",
+    "celu_",
+    "elu_",
     "glu",
     "gumbel_softmax",
     "hardshrink",
+    "hardtanh_",
+    "leaky_relu_",
     "prelu",
     "rrelu",
+    "rrelu_",
+    "selu_",
     "softmin",
     "softshrink",
     "tanhshrink",
     "threshold",
+    "threshold_",
 ]
 
 
@@ -123,6 +134,9 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     return ew.where(x > threshold, x, Tensor._wrap(np.asarray(value, dtype=x.dtype)))
 
 
+_threshold = threshold  # for threshold_, whose argument has the function's name
+
+
 def tanhshrink(input: Tensor) -> Tensor:
     """x - tanh x."""
     x = _tensor(input, "tanhshrink")
@@ -166,3 +180,51 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     hot = np.zeros(x.shape, dtype=x.data.dtype)
     np.put_along_axis(hot, np.expand_dims(y.data.argmax(axis=d), d), 1.0, axis=d)
     return Tensor._wrap(hot - y.data) + y
+
+
+# ---------------------------------------------------------------- in-place forms (PyTorch's ``f_``)
+def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], name: str) -> Tensor:
+    """input ← fn(input), returning ``input`` itself.  Recording a graph, the tensor is rebound to the
+    new node (``ops.inplace.rebind``); otherwise its memory is overwritten and its version bumped.
+    A leaf that requires grad can only be changed under ``no_grad``, as in PyTorch."""
+    x = _tensor(input, name)
+    if (STATE.enabled and x.requires_grad) or has_tangent(x):
+        return rebind(x, fn)
+    x.data[...] = fn(Tensor._wrap(x.data)).data
+    bump(x)
+    return x
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place ELU."""
+    return _inplace(input, lambda x: act.elu(x, alpha), "elu_")
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place SELU."""
+    return _inplace(input, selu, "selu_")
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place CELU."""
+    return _inplace(input, lambda x: celu(x, alpha), "celu_")
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place leaky ReLU."""
+    return _inplace(input, lambda x: act.leaky_relu(x, negative_slope), "leaky_relu_")
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place hardtanh."""
+    return _inplace(input, lambda x: hardtanh(x, min_val, max_val), "hardtanh_")
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place threshold."""
+    return _inplace(input, lambda x: _threshold(x, threshold, value), "threshold_")
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """In-place randomized leaky ReLU."""
+    return _inplace(input, lambda x: rrelu(x, lower, upper, training), "rrelu_")

@@ -15,7 +15,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
 
-__all__ = ["cosine_similarity", "normalize", "one_hot", "pairwise_distance"]
+__all__ = ["cosine_similarity", "normalize", "one_hot", "pairwise_distance", "pdist"]
 
 
 def _float(x: Any, name: str, what: str) -> Tensor:
@@ -81,3 +81,12 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     out = np.zeros(idx.shape + (int(num_classes),), dtype=np.int64)
     np.put_along_axis(out, idx.astype(np.int64)[..., None], 1, axis=-1)
     return Tensor._wrap(out)
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """‖x_i - x_j‖_p for every pair i < j of the rows of (N, M) input, in row-major order: (N(N-1)/2,)."""
+    x = _float(input, "pdist", "input")
+    if x.ndim != 2:
+        raise RuntimeError(f"pdist: only supports 2D tensors, got: {x.ndim}D (shape {tuple(x.shape)})")
+    i, j = np.triu_indices(x.shape[0], k=1)
+    return rd.norm(x[i] - x[j], p, -1)

@@ -10,7 +10,7 @@ for the ranking and embedding losses.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,10 +29,12 @@ __all__ = [
     "hinge_embedding_loss",
     "margin_ranking_loss",
     "multi_margin_loss",
+    "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "poisson_nll_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 
 
@@ -235,6 +237,56 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     if w is not None:
         z = z * sh.unsqueeze(w[yy], 1)
     loss = rd.sum(z, 1) / C
+    if single:
+        loss = sh.squeeze(loss, 0)
+    return _reduce(loss, red)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+                                      margin: float = 1.0, swap: bool = False, reduction: str = "mean") -> Tensor:
+    """ℓ = max(0, d(a, p) - d(a, n) + margin) for any distance d (default ``pairwise_distance``);
+    ``swap`` uses min(d(a, n), d(p, n))."""
+    name = "triplet_margin_with_distance_loss"
+    red = check_reduction(reduction, name)
+    if margin <= 0:
+        raise ValueError(f"{name}: margin must be greater than 0, got {margin}")
+    d = pairwise_distance if distance_function is None else distance_function
+    d_ap, d_an = d(anchor, positive), d(anchor, negative)
+    if swap:
+        d_an = ew.minimum(d_an, d(positive, negative))
+    return _reduce(ew.relu(d_ap - d_an + margin), red)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+                           reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: x (N, C) or (C,); target (N, C) integer class indices, the labels of a
+    sample being the entries before its first -1:
+
+        ℓ_n = Σ_{j ∈ labels} Σ_{i ∉ labels} max(0, 1 - (x_j - x_i)) / C."""
+    name = "multilabel_margin_loss"
+    red = _red(size_average, reduce, reduction, name)
+    x = _float_input(input, name)
+    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if x.ndim not in (1, 2) or y.shape != tuple(x.shape) or (y.size and y.dtype.kind not in "iu"):
+        raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target of the same shape, got "
+                         f"input {tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
+    single = x.ndim == 1
+    x2 = sh.unsqueeze(x, 0) if single else x
+    y2 = y.reshape(x2.shape).astype(np.int64)
+    N, C = x2.shape
+    is_label = np.zeros((N, C), dtype=bool)
+    pair = np.zeros((N, C, C), dtype=x.data.dtype)  # pair[n, j, i] = 1: label j against non-label i
+    for n in range(N):
+        stop = np.flatnonzero(y2[n] < 0)
+        labels = y2[n, : stop[0] if stop.size else C]
+        if labels.size and (labels.max() >= C):
+            raise IndexError(f"{name}: target {int(labels.max())} is out of bounds for {C} classes")
+        is_label[n, labels] = True
+        pair[n, labels] = 1.0
+    pair *= ~is_label[:, None, :]
+    hinge = ew.relu(1 - (sh.unsqueeze(x2, 2) - sh.unsqueeze(x2, 1)))  # (N, C_j, C_i)
+    loss = rd.sum(hinge * Tensor._wrap(pair), (1, 2)) / C
     if single:
         loss = sh.squeeze(loss, 0)
     return _reduce(loss, red)

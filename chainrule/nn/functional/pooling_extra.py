@@ -4,20 +4,37 @@ Output cell i of a dimension with input size n and output size m takes the maxim
 positions [⌊i n/m⌋, ⌈(i+1) n/m⌉) (PyTorch's windows, which may overlap).  Each cell is an ``amax``
 over a slice, so the gradient goes to the maximal element (shared equally at exact ties).
 ``return_indices`` also gives, per cell, the flat index of the maximum in the input's spatial plane.
+
+Also here: power-average pooling ``lp_pool1d/2d/3d``, (Σ_window x^p)^(1/p), and
+``local_response_norm`` (AlexNet's normalisation across channels).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional.pooling import _avg_pool, max_pool1d, max_pool2d
+from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
 
-__all__ = ["adaptive_max_pool1d", "adaptive_max_pool2d"]
+__all__ = [
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
+    "local_response_norm",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+]
 
 
 def _windows(n: int, m: int) -> list[tuple[int, int]]:
@@ -64,3 +81,81 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     """(N, C, H, W) or (C, H, W) -> (N, C, *output_size); ``output_size`` an int, a pair, or None
     entries (keep that size)."""
     return _adaptive_max(input, output_size, 2, return_indices, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size: Any, return_indices: bool = True) -> Any:
+    """``adaptive_max_pool1d(..., return_indices=True)``: (output, indices)."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size: Any, return_indices: bool = True) -> Any:
+    """``adaptive_max_pool2d(..., return_indices=True)``: (output, indices)."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def max_pool1d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = True) -> Any:
+    """``max_pool1d(..., return_indices=True)``: (output, indices)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = True) -> Any:
+    """``max_pool2d(..., return_indices=True)``: (output, indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def _lp_pool(input: Tensor, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool, d: int,
+             name: str) -> Tensor:
+    """(Σ_window x^p)^(1/p) = (k · mean_window x^p)^(1/p), no padding (PyTorch's form, which also takes
+    sign(s)·relu(|s|) of the window sum s before the root)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
+    p = float(norm_type)
+    k = (int(kernel_size),) * d if isinstance(kernel_size, (int, np.integer)) else tuple(int(v) for v in kernel_size)
+    if len(k) != d:
+        raise ValueError(f"{name}: kernel_size must be an int or a tuple of {d}, got {kernel_size!r}")
+    out = _avg_pool(input ** p, k, stride, 0, ceil_mode, True, None, d, name)
+    out = ew.sign(out) * ew.relu(ew.abs(out))
+    return (out * float(math.prod(k))) ** (1.0 / p)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over windows of length k: (N, C, L) -> (N, C, L_out)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1, "lp_pool1d")
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over kh×kw windows: (N, C, H, W) -> (N, C, H_out, W_out)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over kd×kh×kw windows."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 3, "lp_pool3d")
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """b_c = a_c / (k + α/n Σ_{c'} a_{c'}²)^β over the n = ``size`` channels c' around c (zero-padded:
+    size//2 before, (size-1)//2 after); input (N, C, *)."""
+    name = "local_response_norm"
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+        raise ValueError(f"{name}: expected 3-D or higher input (N, C, *), got {got}")
+    if input.shape[0] == 0:
+        return input
+    C = input.shape[1]
+    sq = input * input
+    zeros_before = Tensor._wrap(np.zeros((input.shape[0], size // 2) + tuple(input.shape[2:]), dtype=input.dtype))
+    zeros_after = Tensor._wrap(np.zeros((input.shape[0], (size - 1) // 2) + tuple(input.shape[2:]),
+                                        dtype=input.dtype))
+    padded = sh.cat([zeros_before, sq, zeros_after], 1)
+    window = padded[:, 0:C]
+    for j in range(1, size):  # the sum over the channel window, one shifted slice at a time
+        window = window + padded[:, j:j + C]
+    div = (window * (alpha / size) + k) ** beta
+    return input / div

@@ -24,7 +24,8 @@ from chainrule.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_po
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
 
-__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest"]
+__all__ = ["channel_shuffle", "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
+           "upsample_nearest"]
 
 _LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5}
 
@@ -161,3 +162,15 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     x = sh.reshape(input, tuple(b) + (C, H // r, r, W // r, r))
     x = sh.permute(x, *range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
     return sh.reshape(x, tuple(b) + (C * r * r, H // r, W // r))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """ShuffleNet's channel shuffle: (N, g·k, *) viewed as (N, g, k, *), transposed to (N, k, g, *), flattened."""
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        raise ValueError("channel_shuffle: expected input (N, C, *) with at least one spatial dimension")
+    N, C = input.shape[:2]
+    if groups <= 0 or C % groups:
+        raise ValueError(f"channel_shuffle: number of channels ({C}) must be divisible by groups ({groups})")
+    rest = tuple(input.shape[2:])
+    x = sh.reshape(input, (N, groups, C // groups) + rest)
+    return sh.reshape(sh.transpose(x, 1, 2), (N, C) + rest)

@@ -14,9 +14,18 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional import normalization_extra as F
 from chainrule.nn.module import Module
+from chainrule.nn.modules.normalization import _BatchNorm
 from chainrule.nn.parameter import Parameter
 
-__all__ = ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm"]
+__all__ = ["BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm"]
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm of (N, C, D, H, W) input: statistics per channel over the batch and the volume."""
+
+    _layer = "BatchNorm3d"
+    _ndims = (5,)
+    _dims_text = "5-D (N, C, D, H, W)"
 
 
 def _dt(dtype: Any) -> np.dtype:

@@ -1,4 +1,4 @@
-"""Upsample (and its 2-D aliases), PixelShuffle, PixelUnshuffle — the layer forms of
+"""Upsample (and its 2-D aliases), PixelShuffle, PixelUnshuffle, ChannelShuffle — the layer forms of
 ``chainrule.nn.functional.vision``."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import vision as F
 from chainrule.nn.module import Module
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+__all__ = ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d",
+           "UpsamplingNearest2d"]
 
 
 class Upsample(Module):
@@ -74,3 +75,17 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """ShuffleNet's channel shuffle in ``groups`` groups."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

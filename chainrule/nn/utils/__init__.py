@@ -15,6 +15,7 @@ from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
 
 # --- variable-length sequences (torch.nn.utils.rnn) ---
 from chainrule.nn.utils import rnn  # noqa: E402,F401
+from chainrule.nn.utils.weight_norm import remove_weight_norm, weight_norm  # noqa: E402,F401
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
@@ -25,6 +26,8 @@ __all__ = [
     "get_total_norm",
     "l2_penalty",
     "parameters_to_vector",
+    "remove_weight_norm",
     "rnn",
     "vector_to_parameters",
+    "weight_norm",
 ]

@@ -61,17 +61,31 @@ def get_total_norm(
     ``error_if_nonfinite``.  ``foreach`` is accepted for PyTorch compatibility.
     """
     arrays = [x.data for x in _as_list(tensors)]
-    p = float(norm_type)
     if not arrays:
         return Tensor._wrap(np.array(0.0, dtype=np.float32))
+    total = _total_norm(arrays, norm_type, error_if_nonfinite, "get_total_norm")
+    return Tensor._wrap(np.array(total, dtype=arrays[0].dtype))
+
+
+def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> float:
+    p = float(norm_type)
     total = _vector_norm(np.array([_vector_norm(a, p) for a in arrays]), p)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` "
+            f"{where}: The total norm of order {norm_type} for gradients from `parameters` "
             "is non-finite, so it cannot be clipped. To disable this error and scale the gradients "
             "by the non-finite norm anyway, set `error_if_nonfinite=False`"
         )
-    return Tensor._wrap(np.array(total, dtype=arrays[0].dtype))
+    return total
+
+
+def _scale(parameters: list[Tensor], max_norm: float, total: float) -> None:
+    coef = float(max_norm) / (total + 1e-6)
+    if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
+        for prm in parameters:
+            if prm.grad is not None:
+                prm.grad.data *= coef
+                bump(prm.grad)
 
 
 def clip_grads_with_norm_(
@@ -85,13 +99,7 @@ def clip_grads_with_norm_(
     The second half of :func:`clip_grad_norm_`, for a ``total_norm`` computed elsewhere
     (e.g. by :func:`get_total_norm`).  A nan norm makes the gradients nan, as in PyTorch.
     """
-    total = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
-    coef = float(max_norm) / (total + 1e-6)
-    if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
-        for prm in _as_list(parameters):
-            if prm.grad is not None:
-                prm.grad.data *= coef
-                bump(prm.grad)
+    _scale(_as_list(parameters), max_norm, float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm))
 
 
 def clip_grad_norm_(
@@ -113,14 +121,12 @@ def clip_grad_norm_(
     ``foreach`` is accepted for PyTorch compatibility (there is one NumPy path).
     """
     params = _as_list(parameters)
-    grads = [prm.grad for prm in params if prm.grad is not None]
-    try:
-        total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    except RuntimeError as e:
-        raise RuntimeError(f"clip_grad_norm_: {e}") from None
-    if grads:
-        clip_grads_with_norm_(params, max_norm, total)
-    return total
+    grads = [prm.grad.data for prm in params if prm.grad is not None]
+    if not grads:
+        return Tensor._wrap(np.array(0.0, dtype=np.float32))
+    total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
+    _scale(params, max_norm, total)  # the coefficient from the norm in float64 (before rounding to the dtype)
+    return Tensor._wrap(np.array(total, dtype=grads[0].dtype))
 
 
 def clip_grad_value_(

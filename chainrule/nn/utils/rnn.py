@@ -32,6 +32,7 @@ from chainrule.ops.indexing import getitem
 
 __all__ = [
     "PackedSequence",
+    "invert_permutation",
     "pack_padded_sequence",
     "pack_sequence",
     "pad_packed_sequence",
@@ -240,3 +241,10 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
     """The list of sequences (l_b, *) in a PackedSequence, in the caller's batch order."""
     padded, lens = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded, lens, batch_first=True)
+
+
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of a permutation (int64): out[permutation[i]] = i; None stays None."""
+    if permutation is None:
+        return None
+    return _long(np.argsort(_int_array(permutation, "invert_permutation", "permutation")))
