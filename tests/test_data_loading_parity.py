@@ -22,6 +22,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.utils.data import (
+    ChainDataset,
     DataLoader,
     Dataset,
     Generator,
@@ -245,6 +246,28 @@ def test_iterable_dataset_without_sharding_repeats_per_worker_and_len():
         DataLoader(Range(5), shuffle=True)
 
 
+def test_chain_dataset_as_pytorch():
+    torch = pytest.importorskip("torch")
+
+    class TStream(torch.utils.data.IterableDataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter(range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    ref = torch.utils.data.ChainDataset([TStream(3), TStream(2)])
+    both = Range(3) + Range(2)  # IterableDataset + IterableDataset is a ChainDataset
+    assert isinstance(both, ChainDataset) and type(TStream(3) + TStream(2)).__name__ == "ChainDataset"
+    assert list(both) == list(ref) and len(both) == len(ref) == 5
+    assert [b.tolist() for b in DataLoader(both, batch_size=2)] == [[0, 1], [2, 0], [1]]
+    with pytest.raises(TypeError, match="ChainDataset"):
+        list(ChainDataset([Range(2), _tensor_ds(2)]))
+
+
 class Faulty(Dataset):
     def __init__(self, exc):
         self.exc = exc
@@ -287,6 +310,22 @@ class Slow(Dataset):
     def __getitem__(self, i):
         time.sleep(5 if i == 2 else 0)
         return i
+
+
+class SlowFirst(Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        time.sleep(1.5 if i == 0 else 0)
+        return i
+
+
+def test_in_order_false_yields_batches_as_they_finish():
+    got = [b.tolist() for b in DataLoader(SlowFirst(), batch_size=1, num_workers=2, in_order=False)]
+    assert sorted(got) == [[i] for i in range(6)]
+    assert got[0] != [0]  # worker 1's batches are ready while worker 0 sleeps on example 0
+    assert [b.tolist() for b in DataLoader(SlowFirst(), batch_size=1, num_workers=2)] == [[i] for i in range(6)]
 
 
 def test_timeout_raises():

@@ -2,6 +2,7 @@
 
 from chainrule.utils.data.dataloader import DataLoader, default_collate, default_convert, get_worker_info
 from chainrule.utils.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
@@ -23,6 +24,7 @@ from chainrule.utils.data.sampler import (
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",

@@ -3,6 +3,7 @@
 * ``TensorDataset(X, y)``: example ``i`` is ``(X[i], y[i])``, with an optional ``transform``
   applied to the first tensor (the place for data augmentation);
 * ``Subset(ds, indices)``, ``ConcatDataset([ds1, ds2])``;
+* ``IterableDataset``: a stream (define ``__iter__``); ``ChainDataset`` puts streams end to end;
 * ``random_split(ds, [0.8, 0.2], generator)``: disjoint random subsets.
 """
 
@@ -44,6 +45,25 @@ class IterableDataset(Dataset):
 
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several stream data sets one after the other (PyTorch's ``ChainDataset``; ``a + b``)."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
 
 
 def _as_tensor(x: Any) -> Tensor:
