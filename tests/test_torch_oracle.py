@@ -262,12 +262,21 @@ spec("unsafe_split", "tm", [([u(6, 4), 2], {})])
 spec("std_mean var_mean", "t", [([u(3, 4)], {}), ([u(3, 4)], dict(dim=1))])
 spec("unique_consecutive", "tm", [([Idx([1, 1, 2, 2, 3, 1, 1])], {})])
 spec("broadcast_tensors", "t", [([u(3, 1), u(4)], {})])
+spec("sum_to_size", "m", [([u(3, 4), 1, 4], {}), ([u(2, 3, 4), 3, 1], {})])
 spec("expand_as view_as reshape_as type_as", "m", [([u(1, 4), u(3, 4)], {})])
 spec("view", "m", [([u(3, 4), 2, 6], {}), ([u(3, 4), -1], {})])
 spec("permute", "m", [([u(2, 3, 4), 2, 0, 1], {})])
 spec("unfold", "m", [([u(3, 7), 1, 3, 2], {})])
 spec("where", "m", [([u(3, 4), Mask(u(3, 4) > 0), u(4)], {})])
 spec("contiguous", "m", unary())
+spec("digamma lgamma", "tm", unary(pos))
+spec("mvlgamma", "tm", [([R.uniform(1.5, 4.0, (3, 4)), 2], {}), ([R.uniform(1.5, 4.0, (5,)), 3], {})])
+spec("polygamma", "t", [([1, pos(3, 4)], {}), ([2, pos(5)], {})])
+spec("polygamma", "m", [([pos(3, 4), 1], {})])
+spec("nanmedian", "tm", [([u(3, 5)], {}), ([u(3, 5)], dict(dim=1))])
+spec("scatter_reduce", "tm", [([u(3, 4), 1, Idx(ints(4, 3, 2)), u(3, 2)], dict(reduce=r, include_self=i))
+                              for r in ("sum", "mean") for i in (True, False)])
+# (scatter_reduce: chainrule raises NotImplementedError for reduce='prod'/'amax'/'amin', so only sum/mean here)
 spec("trace", "m", [([u(3, 3)], {}), ([u(2, 4)], {})])  # (torch.trace: chainrule.trace is the notes' table)
 spec("unravel_index", "t", [([Idx([1, 5, 11]), (3, 4)], {})])
 spec("numel nelement dim ndimension", "m", [([u(3, 4)], {}), ([u()], {})])
@@ -350,6 +359,27 @@ spec("upsample upsample_nearest", "f", [([u(1, 2, 5)], dict(scale_factor=2))])
 spec("upsample_bilinear", "f", [([u(1, 2, 3, 4)], dict(size=(5, 6)))])
 spec("embedding_bag", "f", [([Idx(ints(5, 2, 3)), u(5, 4)], dict(mode="mean")),
                             ([Idx(ints(5, 2, 3)), u(5, 4)], dict(mode="max"))])
+spec("celu_ elu_ selu_ hardtanh_ leaky_relu_ threshold_", "f", [])
+for _n in ("celu_", "elu_", "selu_", "hardtanh_", "leaky_relu_"):
+    SPECS[(_n, "f")] = nograd(unary())
+SPECS[("threshold_", "f")] = nograd([([u(3, 4), 0.1, -1.0], {})])
+spec("adaptive_avg_pool3d adaptive_max_pool3d", "f", [([u(1, 2, 4, 5, 6), (2, 3, 2)], {})])
+spec("adaptive_max_pool1d_with_indices", "f", [([u(2, 3, 8), 3], {})])
+spec("adaptive_max_pool2d_with_indices", "f", [([u(2, 3, 6, 7), (2, 3)], {})])
+spec("avg_pool3d max_pool3d", "f", [([u(1, 2, 4, 4, 4), 2], {})])
+spec("max_pool1d_with_indices", "f", [([u(2, 3, 8), 2], {})])
+spec("max_pool2d_with_indices", "f", [([u(2, 3, 6, 6), 2], {})])
+spec("channel_shuffle", "f", [([u(1, 6, 2, 2), 3], {})])
+spec("conv3d", "f", [([u(1, 2, 4, 4, 4), u(3, 2, 2, 2, 2), u(3)], {})])
+spec("conv_transpose3d", "f", [([u(1, 2, 3, 3, 3), u(2, 3, 2, 2, 2)], dict(stride=2))])
+spec("local_response_norm", "f", [([u(2, 5, 4), 3], {})])
+spec("lp_pool1d", "f", [([pos(2, 3, 8), 2, 2], {})])
+spec("lp_pool2d", "f", [([pos(2, 3, 6, 6), 2, 2], {})])
+spec("lp_pool3d", "f", [([pos(1, 2, 4, 4, 4), 2, 2], {})])
+spec("multilabel_margin_loss", "f", [([u(3, 4), Idx([[3, 0, -1, 1], [0, 1, 2, 3], [1, -1, 0, 0]])], {})])
+spec("pdist", "f", [([u(5, 3)], {}), ([u(4, 3)], dict(p=1.0))])
+spec("triplet_margin_with_distance_loss", "f", [([u(5, 3), u(5, 3), u(5, 3)], {}),
+                                               ([u(5, 3), u(5, 3), u(5, 3)], dict(swap=True, margin=0.5))])
 spec("prelu", "f", [([u(2, 3, 4), pos(3)], {})])
 
 
@@ -499,9 +529,10 @@ NOT_COVERED: dict[str, str] = {
     ),
     "random draw: the streams differ from PyTorch's by design, compared in distribution in the ops' own tests": (
         "torch.bernoulli torch.multinomial torch.normal torch.rand torch.rand_like torch.randint torch.randn "
-        "torch.randn_like torch.randperm Tensor.bernoulli_ Tensor.exponential_ Tensor.multinomial Tensor.normal_ "
+        "torch.randn_like torch.randperm Tensor.bernoulli Tensor.bernoulli_ Tensor.cauchy_ Tensor.geometric_ "
+        "Tensor.log_normal_ Tensor.exponential_ Tensor.multinomial Tensor.normal_ "
         "Tensor.random_ Tensor.uniform_ F.dropout F.dropout1d F.dropout2d F.dropout3d F.alpha_dropout "
-        "F.feature_alpha_dropout F.rrelu F.gumbel_softmax"
+        "F.feature_alpha_dropout F.rrelu F.rrelu_ F.gumbel_softmax"
     ),
     "dtype/shape queries and global state, no numerics (tests/test_torch_namespace.py, tests/test_tensor_api.py)": (
         "torch.broadcast_shapes torch.can_cast torch.promote_types torch.result_type torch.is_complex "
