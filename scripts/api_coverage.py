@@ -167,7 +167,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     ]
     for ns, table in data["namespaces"].items():
         d, m, o = counts(table)
-        L.append(f"| [`{ns}`](#{ns.replace('.', '')}) | {d} | {m} | {o} | {percent_done(table):.0f}% |")
+        L.append(f"| [`{ns}`](#{ns.replace('.', '').lower()}) | {d} | {m} | {o} | {percent_done(table):.0f}% |")
     for ns, table in data["namespaces"].items():
         d, m, o = counts(table)
         L += ["", f"## {ns}", "", f"{d} done, {m} missing, {o} out of scope.", ""]
