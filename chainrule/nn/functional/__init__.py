@@ -113,7 +113,6 @@ from chainrule.nn.functional.conv_transpose import conv_transpose1d, conv_transp
 from chainrule.nn.functional.distance import (  # noqa: E402,F401
     cosine_similarity,
     normalize,
-    one_hot,
     pairwise_distance,
     pdist,
 )
