@@ -20,8 +20,22 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, rebound
 
 
-def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
-    """Replace x's contents by ``make(old_x)``, keeping the Python object (graph-aware)."""
+def check_same_shape(x: Tensor, res: Tensor, where: str) -> None:
+    """An in-place result must fit the tensor it is written into (PyTorch's rule: the other
+    operands broadcast to ``x``'s shape, never ``x`` to theirs)."""
+    if res.shape != x.shape:
+        raise RuntimeError(
+            f"{where}: output with shape {tuple(x.shape)} doesn't match the broadcast shape {tuple(res.shape)}"
+        )
+
+
+def rebind(
+    x: Tensor, make: Callable[[Tensor], Tensor], where: str = "in-place operation", keep_shape: bool = True
+) -> Tensor:
+    """Replace x's contents by ``make(old_x)``, keeping the Python object (graph-aware).
+
+    ``keep_shape`` (all but the shape-changing ``t_``/``squeeze_``...): the result must have x's
+    shape, else a RuntimeError naming ``where`` (x keeps its values and shape)."""
     if x.requires_grad and x._op is None and STATE.enabled:
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation; "
@@ -38,6 +52,9 @@ def rebind(x: Tensor, make: Callable[[Tensor], Tensor]) -> Tensor:
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
     old._vc = rebound(x)
     new = make(old)
+    if keep_shape and new.shape != x.shape:
+        x._vc = old._vc  # x keeps its memory after all (its count stays one up: a harmless over-count)
+        check_same_shape(x, new, where)
     x.data = new.data
     x._tangent = getattr(new, "_tangent", None)
     x.requires_grad = new.requires_grad
@@ -54,13 +71,14 @@ def has_tangent(t: object) -> bool:
     return STATE.forward_depth > 0 and getattr(t, "_tangent", None) is not None
 
 
-def inplace_binary(x: Tensor, fn: Callable, other) -> Tensor:
-    """x ⟵ fn(x, other) in place."""
+def inplace_binary(x: Tensor, fn: Callable, other, where: str = "in-place operation") -> Tensor:
+    """x ⟵ fn(x, other) in place (``other`` broadcasts to x's shape; ``where`` names the op in errors)."""
     if (not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False))) and (
         STATE.forward_depth == 0 or not (has_tangent(x) or has_tangent(other))
     ):
         res = fn(Tensor._wrap(x.data), other)
+        check_same_shape(x, res, where)
         x.data[...] = res.data
         bump(x)
         return x
-    return rebind(x, lambda old: fn(old, other))
+    return rebind(x, lambda old: fn(old, other), where)

@@ -20,7 +20,7 @@ from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
-from chainrule.ops.inplace import has_tangent, inplace_binary, rebind
+from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary, rebind
 
 
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
@@ -308,7 +308,7 @@ def _inplace(fn):
             res = fn(a, b, *args, **kwargs) if args or kwargs else fn(a, b)
             return res if res.data.dtype is dtype else _same_kind(res, dtype, f"{fn.__name__}_")
 
-        return inplace_binary(self, run, other)
+        return inplace_binary(self, run, other, f"{fn.__name__}_")
 
     return method
 
@@ -370,14 +370,16 @@ def _unary_inplace(fn):
         # graph or forward-mode tangent to update (under no_grad a parameter is written in place
         # and keeps requires_grad: rebinding it there would record nothing and drop the flag)
         tracked = _recording(self)
-        return rebind(self, lambda old: fn(old, *args, **kwargs)) if tracked else _write(
-            self, fn(Tensor._wrap(self.data), *args, **kwargs)
+        where = f"{getattr(fn, '__name__', 'in-place op')}_"
+        return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else _write(
+            self, fn(Tensor._wrap(self.data), *args, **kwargs), where
         )
 
     return method
 
 
-def _write(self, res):
+def _write(self, res, where="in-place operation"):
+    check_same_shape(self, res, where)
     self.data[...] = res.data
     bump(self)
     return self
@@ -617,8 +619,8 @@ def _inplace_fn(fn, where: str):
     def method(self, *args, **kwargs):
         if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
             _check_leaf(self, where)
-            return rebind(self, lambda old: _same_kind(fn(old, *args, **kwargs), self.dtype, where))
-        return _write(self, _same_kind(fn(Tensor._wrap(self.data), *args, **kwargs), self.dtype, where))
+            return rebind(self, lambda old: _same_kind(fn(old, *args, **kwargs), self.dtype, where), where)
+        return _write(self, _same_kind(fn(Tensor._wrap(self.data), *args, **kwargs), self.dtype, where), where)
 
     method.__name__ = where
     return method
@@ -890,7 +892,7 @@ def _reshape_inplace(fn, where: str):
     def method(self, *args, **kwargs):
         if _recording(self):
             _check_leaf(self, where)
-            return rebind(self, lambda old: fn(old, *args, **kwargs))
+            return rebind(self, lambda old: fn(old, *args, **kwargs), where, keep_shape=False)
         self.data = fn(Tensor._wrap(self.data), *args, **kwargs).data
         return self
 
