@@ -75,6 +75,23 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
     )
 
 
+class _HookListHandle:
+    """What ``Tensor.register_hook`` and ``register_post_accumulate_grad_hook`` return.
+
+    ``remove()`` takes ``hook`` out of the list it was appended to (once; again does nothing).
+    """
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
 class Tensor(_TensorMethods):
     """An n-dimensional array that can record the operations applied to it.
 
@@ -334,13 +351,7 @@ class Tensor(_TensorMethods):
             raise RuntimeError("register_hook(): cannot register a hook on a tensor that doesn't require gradient")
         hooks = self._extras().setdefault("hooks", [])
         hooks.append(hook)
-
-        class _Handle:
-            def remove(self_inner) -> None:
-                if hook in hooks:
-                    hooks.remove(hook)
-
-        return _Handle()
+        return _HookListHandle(hooks, hook)
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
         """Call ``hook(self)`` once this leaf's ``.grad`` is final for the current backward.
@@ -371,13 +382,7 @@ class Tensor(_TensorMethods):
             ex = self._extra = {}
         hooks = ex.setdefault("post_acc", [])
         hooks.append(hook)
-
-        class _Handle:
-            def remove(self_inner) -> None:
-                if hook in hooks:
-                    hooks.remove(hook)
-
-        return _Handle()
+        return _HookListHandle(hooks, hook)
 
     @property
     def name(self) -> str | None:

@@ -238,20 +238,30 @@ class Abs(_Elementwise):
         return dxs[0] * m.sign(x)
 
 
-class Sign(_Elementwise):
-    """y = sign(x) in {-1, 0, 1};  dy/dx = 0 everywhere it exists (taken as 0 at 0)."""
+class _Flat(_Elementwise):
+    """A piecewise-constant function: dy/dx = 0 wherever it exists (PyTorch gives 0 everywhere).
 
-    name = "sign"
+    The base of Sign here and of the rounding primitives (floor, ceil, trunc, ...) in ``pointwise``:
+    nothing is saved, and the gradient and tangent are zeros shaped like ``g`` and the tangent.
+    """
+
+    __slots__ = ()
     saves_inputs = ()
     saves_output = False
-
-    forward = staticmethod(np.sign)  # type: ignore[assignment]  # a ufunc, no Python frame
 
     def vjp(self, m, need, g, y, x):
         return (g * 0,)
 
     def jvp(self, m, dxs, y, x):
         return dxs[0] * 0
+
+
+class Sign(_Flat):
+    """y = sign(x) in {-1, 0, 1};  dy/dx = 0 everywhere it exists (taken as 0 at 0)."""
+
+    name = "sign"
+
+    forward = staticmethod(np.sign)  # type: ignore[assignment]  # a ufunc, no Python frame
 
 
 # ---------------------------------------------------------------- trigonometric / squashing

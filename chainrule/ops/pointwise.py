@@ -23,7 +23,7 @@ from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, lift, promote
 from chainrule.ops.activation import erf_array
-from chainrule.ops.elementwise import _Elementwise
+from chainrule.ops.elementwise import _Elementwise, _Flat
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -60,20 +60,6 @@ class _OfOutput(_Unary):
     __slots__ = ()
     saves_inputs = ()
     saves_output = True
-
-
-class _Flat(_Unary):
-    """A piecewise-constant function: dy/dx = 0 wherever it exists (PyTorch gives 0 everywhere)."""
-
-    __slots__ = ()
-    saves_inputs = ()
-    saves_output = False
-
-    def vjp(self, m, need, g, y, x):
-        return (g * 0,)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * 0
 
 
 # ---------------------------------------------------------------- rounding (gradient 0)

@@ -130,6 +130,20 @@ class LRScheduler:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self.get_last_lr()})"
 
 
+def _lr_lambdas_per_group(optimizer: Optimizer, lr_lambda: Any, mismatch: str) -> list[Any]:
+    """One ``lr_lambda`` per parameter group: a list/tuple as given (its length checked), else one function repeated.
+
+    ``mismatch`` is the ValueError's message, with ``{n}`` (the number of groups) and ``{got}``
+    (the number of functions given).  Shared by :class:`LambdaLR` and :class:`MultiplicativeLR`.
+    """
+    n = len(optimizer.param_groups)
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != n:
+            raise ValueError(mismatch.format(n=n, got=len(lr_lambda)))
+        return list(lr_lambda)
+    return [lr_lambda] * n
+
+
 class LambdaLR(LRScheduler):
     """α_t = α0 · λ(t), with ``lr_lambda`` one function or one per parameter group.
 
@@ -143,14 +157,7 @@ class LambdaLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         self.optimizer = optimizer
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        self.lr_lambdas = _lr_lambdas_per_group(optimizer, lr_lambda, "Expected {n} lr_lambdas, but got {got}")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -534,15 +541,9 @@ class MultiplicativeLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         self.optimizer = optimizer
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"MultiplicativeLR: expected {len(optimizer.param_groups)} lr_lambdas "
-                    f"(one per parameter group), but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        self.lr_lambdas = _lr_lambdas_per_group(
+            optimizer, lr_lambda, "MultiplicativeLR: expected {n} lr_lambdas (one per parameter group), but got {got}"
+        )
         for fn in self.lr_lambdas:
             if not callable(fn):
                 raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, but got {type(fn).__name__}")

@@ -32,6 +32,42 @@ from chainrule.nn.parameter import Parameter
 __all__ = ["CausalConv1d", "Conv1d", "Conv2d", "Fold", "Unfold"]
 
 
+def reset_conv_parameters(m: Module) -> None:
+    """Draw ``m.weight`` and ``m.bias`` (if not None) from U(-1/√fan_in, 1/√fan_in), weight first.
+
+    fan_in = weight.shape[1] · Π kernel_size, as PyTorch computes it: in_channels / groups for a
+    convolution (weight (C_out, C_in / groups, *k)), out_channels / groups for a transposed one
+    (weight (C_in, C_out / groups, *k)).  Shared by ``_ConvNd`` and ``_ConvTransposeNd``.
+    """
+    w = m.weight.data
+    fan_in = w.shape[1] * math.prod(w.shape[2:])
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    rng = default_generator()
+    w[...] = rng.uniform(-bound, bound, w.shape)
+    if m.bias is not None:
+        m.bias.data[...] = rng.uniform(-bound, bound, m.bias.data.shape)
+
+
+def conv_extra_repr(m: Module) -> str:
+    """PyTorch's ``extra_repr`` of a (transposed) convolution: the arguments that differ from the defaults.
+
+    ``output_padding`` appears only when it is not all zeros (always zeros for a plain convolution).
+    """
+    d = m._d
+    s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
+    if m.padding != (0,) * d:
+        s += f", padding={m.padding!r}"
+    if m.output_padding != (0,) * d:
+        s += f", output_padding={m.output_padding}"
+    if m.dilation != (1,) * d:
+        s += f", dilation={m.dilation}"
+    if m.groups != 1:
+        s += f", groups={m.groups}"
+    if m.bias is None:
+        s += ", bias=False"
+    return s
+
+
 class _ConvNd(Module):
     """Shared constructor and initialisation of Conv1d / Conv2d (d spatial dims)."""
 
@@ -82,29 +118,14 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """weight, bias ~ U(-1/√fan_in, 1/√fan_in), fan_in = in_channels / groups · Π kernel_size."""
-        fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        rng = default_generator()
-        w = self.weight.data
-        w[...] = rng.uniform(-bound, bound, w.shape)
-        if self.bias is not None:
-            self.bias.data[...] = rng.uniform(-bound, bound, self.bias.data.shape)
+        reset_conv_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return conv_nd(input, self.weight, self.bias, self.stride, self._pads, self.dilation, self.groups,
                        self._d, self._layer)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,) * self._d:
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1,) * self._d:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return conv_extra_repr(self)
 
 
 class Conv1d(_ConvNd):

@@ -9,17 +9,17 @@ Formulas in ``chainrule.nn.functional.conv_transpose``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.conv import ntuple
 from chainrule.nn.functional.conv_transpose import conv_transpose_nd
 from chainrule.nn.module import Module
+from chainrule.nn.modules.conv import conv_extra_repr, reset_conv_parameters
 from chainrule.nn.parameter import Parameter
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d"]
@@ -73,12 +73,7 @@ class _ConvTransposeNd(Module):
 
     def reset_parameters(self) -> None:
         """weight, bias ~ U(-1/√fan_in, 1/√fan_in), fan_in = out_channels / groups · Π kernel_size."""
-        fan_in = (self.out_channels // self.groups) * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        rng = default_generator()
-        self.weight.data[...] = rng.uniform(-bound, bound, self.weight.data.shape)
-        if self.bias is not None:
-            self.bias.data[...] = rng.uniform(-bound, bound, self.bias.data.shape)
+        reset_conv_parameters(self)
 
     def _output_padding(self, input: Tensor, output_size: Any) -> tuple:
         if output_size is None:
@@ -105,18 +100,7 @@ class _ConvTransposeNd(Module):
                                  type(self).__name__)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,) * self._d:
-            s += f", padding={self.padding}"
-        if self.output_padding != (0,) * self._d:
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1,) * self._d:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return conv_extra_repr(self)
 
 
 class ConvTranspose1d(_ConvTransposeNd):

@@ -16,7 +16,7 @@ Layer norm normalises each sample over its trailing ``normalized_shape``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Container
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def _dtype(dtype: Any) -> np.dtype:
 
 class _BatchNorm(Module):
     _layer = "BatchNorm"
-    _ndims: tuple = ()
+    _ndims: Container[int] = ()  # the input ndims allowed (a tuple, or a range for "at least k")
     _dims_text = ""
 
     def __init__(
@@ -86,6 +86,10 @@ class _BatchNorm(Module):
             self.bias.data[...] = 0
 
     def _check_input(self, input: Tensor) -> None:
+        """Raise unless ``input`` is a Tensor with an allowed ndim and ``num_features`` channels in dim 1.
+
+        Shared by the BatchNorm layers and SyncBatchNorm; the messages name ``_layer`` and ``_dims_text``.
+        """
         if not isinstance(input, Tensor):
             raise TypeError(f"{self._layer}: input must be a Tensor, got {type(input).__name__}")
         if input.ndim not in self._ndims:

@@ -102,6 +102,7 @@ class SyncBatchNorm(_BatchNorm):
     """
 
     _layer = "SyncBatchNorm"
+    _ndims = range(2, 65)  # any ndim NumPy allows from 2 up: _BatchNorm._check_input tests ``ndim in _ndims``
     _dims_text = "at least 2-D (N, C, *)"
 
     def __init__(
@@ -117,17 +118,6 @@ class SyncBatchNorm(_BatchNorm):
     ) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
-
-    def _check_input(self, input: Tensor) -> None:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"SyncBatchNorm: input must be a Tensor, got {type(input).__name__}")
-        if input.ndim < 2:
-            raise ValueError(f"SyncBatchNorm: expected at least 2-D input (N, C, *), got shape {tuple(input.shape)}")
-        if input.shape[1] != self.num_features:
-            raise ValueError(
-                f"SyncBatchNorm: expected input with {self.num_features} channels (dim 1), "
-                f"got shape {tuple(input.shape)}"
-            )
 
     def forward(self, input: Tensor) -> Tensor:
         from chainrule import distributed as dist

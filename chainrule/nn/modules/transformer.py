@@ -80,7 +80,54 @@ def _check_input(where: str, what: str, x: Any, d_model: int) -> None:
         )
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: building the sub-modules, self-attention, feed-forward.
+
+    Not a public module; :class:`TransformerEncoderLayer` and :class:`TransformerDecoderLayer`
+    call :meth:`_build` from their ``__init__`` (after ``Module.__init__``).
+    """
+
+    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float,
+               activation: str | Callable[[Tensor], Tensor], layer_norm_eps: float, batch_first: bool,
+               norm_first: bool, bias: bool, device: Any, dtype: Any, cross_attention: bool) -> None:
+        """Check the arguments and create the sub-modules with PyTorch's names, in PyTorch's order.
+
+        ``self_attn``, then ``multihead_attn`` when ``cross_attention`` (the decoder), ``linear1``,
+        ``dropout``, ``linear2``, ``norm1 … normK`` and ``dropout1 … dropoutK``, K = 2 (encoder) or
+        3 (decoder), one per sub-layer.  The order fixes the ``state_dict``'s key order.
+        """
+        name = type(self).__name__
+        check_device(device, name)
+        _check_dims(name, d_model, nhead, dim_feedforward)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        if cross_attention:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                     batch_first=batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        n_sublayers = 3 if cross_attention else 2
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.batch_first = batch_first
+        self.activation = _activation(activation, name)
+
+    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
+        """Self-attention of ``x`` then ``dropout1`` (the first sub-layer, without its residual)."""
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        """W₂ Dropout(act(W₁ x + b₁)) + b₂: the feed-forward sub-layer before its own dropout."""
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward network, each with a residual connection and LayerNorm.
 
     ``TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
@@ -106,31 +153,12 @@ class TransformerEncoderLayer(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        name = type(self).__name__
-        check_device(device, name)
-        _check_dims(name, d_model, nhead, dim_feedforward)
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
-                                            dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.batch_first = batch_first
-        self.activation = _activation(activation, name)
-
-    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
+                    bias, device, dtype, cross_attention=False)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
+        return self.dropout2(self._feed_forward(x))
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool = False) -> Tensor:
@@ -145,7 +173,7 @@ class TransformerEncoderLayer(Module):
         return x
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Masked self-attention, attention over the encoder's output (memory), then a feed-forward network.
 
     ``TransformerDecoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
@@ -171,31 +199,9 @@ class TransformerDecoderLayer(Module):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        name = type(self).__name__
-        check_device(device, name)
-        _check_dims(name, d_model, nhead, dim_feedforward)
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
-                                            dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.batch_first = batch_first
-        self.activation = _activation(activation, name)
-
-    def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
+                    bias, device, dtype, cross_attention=True)
 
     def _mha_block(self, x: Tensor, mem: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
@@ -203,8 +209,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
+        return self.dropout3(self._feed_forward(x))
 
     def forward(
         self,

@@ -106,6 +106,23 @@ class ShmArray:
     tensor: bool  # rebuild a chainrule Tensor (else a NumPy array)
 
 
+def _map_items(x: Any, walk: Callable[[Any], Any]) -> Any:
+    """``x`` rebuilt with ``walk`` applied to each item when it is a list, tuple, namedtuple or dict; else ``x``.
+
+    The container step of :class:`Arena`'s ``pack`` and ``unpack`` walks (exact types: a subclass
+    of list or dict is a leaf; a namedtuple keeps its type).
+    """
+    if type(x) is list:
+        return [walk(v) for v in x]
+    if type(x) is tuple:
+        return tuple(walk(v) for v in x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(walk(v) for v in x))
+    if type(x) is dict:
+        return {k: walk(v) for k, v in x.items()}
+    return x
+
+
 class Arena:
     """Shared memory between the main process and one worker: ``slots`` slots of ``slot_bytes``.
 
@@ -145,15 +162,7 @@ class Arena:
                     pos, used = start + a.nbytes, True
                     return ShmArray(start, a.shape, a.dtype.str, is_tensor)
                 return x
-            if type(x) is list:
-                return [walk(v) for v in x]
-            if type(x) is tuple:
-                return tuple(walk(v) for v in x)
-            if isinstance(x, tuple) and hasattr(x, "_fields"):
-                return type(x)(*(walk(v) for v in x))
-            if type(x) is dict:
-                return {k: walk(v) for k, v in x.items()}
-            return x
+            return _map_items(x, walk)
 
         return walk(data), used
 
@@ -165,15 +174,7 @@ class Arena:
             if type(x) is ShmArray:
                 a = np.ndarray(x.shape, np.dtype(x.dtype), buffer=self.buf, offset=x.offset).copy()
                 return Tensor._wrap(a) if x.tensor else a
-            if type(x) is list:
-                return [walk(v) for v in x]
-            if type(x) is tuple:
-                return tuple(walk(v) for v in x)
-            if isinstance(x, tuple) and hasattr(x, "_fields"):
-                return type(x)(*(walk(v) for v in x))
-            if type(x) is dict:
-                return {k: walk(v) for k, v in x.items()}
-            return x
+            return _map_items(x, walk)
 
         return walk(data)
 
