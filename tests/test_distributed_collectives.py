@@ -79,7 +79,7 @@ def test_a_rank_that_raises_stops_the_job():
 @needs_mpi
 def test_a_rank_that_never_arrives_makes_the_others_time_out():
     t0 = time.perf_counter()
-    proc = launch(WORKER, "hang", timeout=60)  # the group's timeout is 2 s; rank 1 sleeps 60 s
+    proc = launch(WORKER, "hang", timeout=60)  # the group's timeout is 5 s; rank 1 sleeps 60 s
     assert proc.returncode != 0
-    assert "timed out after 2 s" in proc.stderr
+    assert "timed out after 5 s" in proc.stderr + proc.stdout
     assert time.perf_counter() - t0 < 30  # MPI_Abort ended the sleeping rank too
