@@ -32,7 +32,7 @@ if MODE == "hang":  # rank 1 never joins the collective; rank 0's wait times out
     # 5 s, not less: on a loaded machine the ranks' start-up alone can take a second or two
     dist.init_process_group("mpi", timeout=timedelta(seconds=5))
     if dist.get_rank() == 1:
-        time.sleep(60)
+        time.sleep(100)
     dist.all_reduce(cr.ones(3))
     raise SystemExit(0)
 
