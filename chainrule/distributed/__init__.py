@@ -172,6 +172,9 @@ def _abort_on_uncaught(exc_type: Any, exc: Any, tb: Any) -> None:
                 "aborting the job (MPI_Abort)\n"
             )
             sys.stderr.flush()
+            # mpiexec forwards a rank's output asynchronously and tears the job down at once on
+            # MPI_Abort: without a moment's pause the traceback above can be cut off mid-way
+            time.sleep(0.5)
         finally:
             _MPI.COMM_WORLD.Abort(1)
 
