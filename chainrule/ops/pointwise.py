@@ -377,13 +377,8 @@ def _floating(input: Any, name: str) -> Tensor:
     return x
 
 
-def _float_unary(op: Any, name: str) -> Any:
-    def fn(input: Tensor) -> Tensor:
-        return apply1(op, _floating(input, name))
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = type(op).__doc__
-    return fn
+# integer and bool inputs become the default float dtype, as in elementwise's exp, log...
+_float_unary = ew._unary
 
 
 sinh = _float_unary(SINH, "sinh")
