@@ -49,7 +49,16 @@ def have_torch() -> bool:
         return False
 
 
+SETTLE_S = 0.5  # untimed steps before every timed round
+
+
 def _time_round(step: Callable[[], None], seconds: float) -> float:
+    """Steps/s over ``seconds``, after ``SETTLE_S`` of untimed steps: the other framework's
+    threads (OpenBLAS's worker spins for 0.1-0.2 s after its last call) must have gone quiet
+    before this one is timed, or it is timed while competing with them (issue 13)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < SETTLE_S:
+        step()
     n = 0
     t0 = time.perf_counter()
     while True:
