@@ -39,7 +39,9 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -114,6 +116,38 @@ class UsageError(CommandError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training, carrying what the user should know (where the intact checkpoint is)."""
+
+
+class _CtrlC:
+    """The SIGINT handler: raise KeyboardInterrupt, and remember that Ctrl-C was pressed.
+
+    Python drops an exception raised while it runs a ``__del__`` method or a weakref callback
+    ("Exception ignored in ..."), so a Ctrl-C landing there would be lost and training would go on
+    for good. Training checks the flag after every batch and epoch (``_StopAfterCtrlC``)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+
+_CTRL_C = _CtrlC()
+
+
+def _stop_after_ctrl_c() -> Any:
+    """A training callback that raises KeyboardInterrupt if Ctrl-C was pressed but its exception was lost."""
+    from chainrule.train import Callback
+
+    class _StopAfterCtrlC(Callback):
+        def on_batch_end(self, trainer: Any, batch: int, logs: dict) -> None:
+            if _CTRL_C.pressed:
+                raise KeyboardInterrupt
+
+        on_epoch_end = on_batch_end  # type: ignore[assignment]
+
+    return _StopAfterCtrlC()
 
 
 def _one_line(text: str) -> str:
@@ -727,7 +761,7 @@ def run_training(cfg: dict, given: set[str] | None = None) -> dict:
                                   generator=Generator().manual_seed(cfg["seed"]))
     val_loader = DataLoader(data.val.dataset(), batch_size=512)
 
-    callbacks: list = [ModelCheckpoint(out, filename="checkpoint"), HistoryLogger(out)]
+    callbacks: list = [_stop_after_ctrl_c(), ModelCheckpoint(out, filename="checkpoint"), HistoryLogger(out)]
     stopper = None
     if cfg["patience"] > 0:
         stopper = EarlyStopping("val_loss", patience=cfg["patience"], restore_best_weights=True)
@@ -1068,6 +1102,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     debug = bool(getattr(ns, "debug", False)) or _debug_env()
+    handles_ctrl_c = (threading.current_thread() is threading.main_thread()
+                      and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if handles_ctrl_c:
+        _CTRL_C.pressed = False
+        signal.signal(signal.SIGINT, _CTRL_C)
     try:
         nproc = getattr(ns, "nproc", None)
         if nproc is not None and nproc < 1:
@@ -1086,6 +1125,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = "" if debug else (" -- this looks like a bug in chainrule; rerun with --debug (or CHAINRULE_DEBUG=1) "
                                  "for the traceback and report it")
         return _report(e, f"internal error: {type(e).__name__}: {_describe(e)}{hint}", EXIT_ERROR, debug)
+    finally:
+        if handles_ctrl_c:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _report(e: BaseException, message: str, status: int, debug: bool) -> int:

@@ -388,3 +388,34 @@ def test_ctrl_c_just_after_the_temporary_file_is_created(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.safetensors"]
     assert target.read_bytes() == before
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_that_lands_inside_a_finalizer_still_stops_training(tmp_path, monkeypatch, capsys):
+    """Python swallows an exception raised in a ``__del__`` ("Exception ignored in ..."): a Ctrl-C
+    arriving there must still stop training, with status 130 and the usual message."""
+    from chainrule.train import HistoryLogger
+
+    class DiesAtCtrlC:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10000):  # Python runs the handler here, inside __del__
+                pass
+
+    def on_batch_end(self, trainer, batch, logs):
+        if trainer.epoch == 2 and batch == 0:
+            DiesAtCtrlC()
+
+    monkeypatch.setattr(HistoryLogger, "on_batch_end", on_batch_end, raising=False)
+    csv = _write_csv(tmp_path / "t.csv")
+    out = tmp_path / "run"
+    status = cli.main([str(a) for a in _train_args(csv, out, epochs=30)])
+    err = capsys.readouterr().err
+    assert status == 130, err
+    assert json_epochs(out) < 30
+    assert [line for line in err.split("\n") if line.startswith(PREFIX)][0].startswith(PREFIX + "interrupted"), err
+
+
+def json_epochs(out: Path) -> int:
+    """How many epochs the interrupted run finished, from the history.csv written after every epoch."""
+    return len((out / "history.csv").read_text().splitlines()) - 1

@@ -113,3 +113,39 @@ def test_nan_loss_raises_clear_error():
     trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), verbose=0)
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1"):
         trainer.fit(DataLoader(TensorDataset(x, x), batch_size=1), epochs=1)
+
+
+@pytest.mark.parametrize("where", ["after_draw", "mid_close"])
+def test_an_interrupt_inside_the_progress_bar_still_ends_its_line(monkeypatch, capsys, where):
+    """Ctrl-C can land inside tqdm (after it drew a bar, before the trainer holds it, or in its close):
+    whatever the trainer prints next must start on a new line."""
+    import tqdm.std
+
+    x = cr.tensor(np.zeros((8, 2), np.float32))
+    y = cr.tensor(np.zeros(8, np.int64))
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    model = nn.Linear(2, 2)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), verbose=1)
+    original_init, original_close = tqdm.std.tqdm.__init__, tqdm.std.tqdm.close
+    calls = {"n": 0}
+
+    def init_then_interrupt(self, *a, **k):
+        original_init(self, *a, **k)
+        calls["n"] += 1
+        if where == "after_draw" and calls["n"] == 2:  # the second epoch's bar is drawn, then Ctrl-C
+            raise KeyboardInterrupt
+
+    def close_interrupted(self):
+        if where == "mid_close" and not self.disable:
+            self.display()  # the bar redrawn mid-line, then Ctrl-C before close writes its newline
+            self.disable = True
+            raise KeyboardInterrupt
+        original_close(self)
+
+    monkeypatch.setattr(tqdm.std.tqdm, "__init__", init_then_interrupt)
+    monkeypatch.setattr(tqdm.std.tqdm, "close", close_interrupted)
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(loader, epochs=3)
+    err = capsys.readouterr().err
+    assert "epoch" in err and err.endswith("\n"), repr(err[-200:])

@@ -125,6 +125,25 @@ def _find_generators(loader: Any) -> list:
     return found
 
 
+class _LineTracker:
+    """``sys.stderr`` (looked up at each write) that remembers whether the last write left a line unfinished.
+
+    A Ctrl-C can land anywhere, including inside tqdm after it drew a bar and before the trainer
+    holds it; ``fit`` then ends the line itself, so the next message starts on a line of its own."""
+
+    def __init__(self) -> None:
+        self.line_open = False
+
+    def write(self, text: str) -> int:
+        n = sys.stderr.write(text)
+        if text:
+            self.line_open = not text.endswith("\n")
+        return n
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding: those of the stream
+        return getattr(sys.stderr, name)
+
+
 def _is_plateau(scheduler: Any) -> bool:
     return any(c.__name__ == "ReduceLROnPlateau" for c in type(scheduler).__mro__)
 
@@ -199,6 +218,7 @@ class Trainer:
         self._pending_loader_states: list | None = None
         self.extra: dict = {}  # saved with checkpoints (e.g. the command line's run configuration)
         self._open_bar: Any = None  # the current epoch's progress bar (closed by fit even when interrupted)
+        self._bar_stream = _LineTracker()
 
     @property
     def is_global_zero(self) -> bool:
@@ -327,6 +347,8 @@ class Trainer:
             bar, self._open_bar = self._open_bar, None
             if bar is not None:
                 bar.close()
+            if self._bar_stream.line_open:  # cut short inside tqdm itself (its constructor or close)
+                self._bar_stream.write("\n")
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
@@ -390,7 +412,7 @@ class Trainer:
             total = len(loader)
         except TypeError:
             total = None
-        self._open_bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, leave=True,
+        self._open_bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=self._bar_stream, leave=True,
                               dynamic_ncols=True)
         return self._open_bar
 
