@@ -126,7 +126,7 @@ class _LegacyTensorType(type):
         return Tensor._wrap(legacy_array(args, cls._dtype, f"{cls.__name__}()"))
 
     def __instancecheck__(cls, obj: Any) -> bool:
-        return isinstance(obj, Tensor) and obj.data.dtype == cls._dtype
+        return isinstance(obj, Tensor) and obj._array.dtype == cls._dtype
 
 
 def _legacy(name: str, dtype: Any, what: str) -> Any:

@@ -201,9 +201,9 @@ class GradScaler:
                 g = p.grad
                 if g is None:
                     continue
-                if not np.isfinite(g.data).all():
+                if not np.isfinite(g._array).all():
                     found = True
-                g.data *= np.asarray(inv, dtype=g.data.dtype)
+                g._array *= np.asarray(inv, dtype=g._array.dtype)
                 version.bump(g)  # (the gradient's memory changed in place)
         state["unscaled"] = True
         state["found_inf"] = found

@@ -1027,7 +1027,7 @@ def predict_file(run: str | Path, csv_path: str | Path, output: str | Path | Non
     X = ((tab.X.astype(mean.dtype) - mean) / scale).astype(np.float32)  # the training split's scaler
     model.eval()
     with no_grad():
-        out = np.asarray(model(Tensor._wrap(X)).data, dtype=np.float64)
+        out = np.asarray(model(Tensor._wrap(X))._array, dtype=np.float64)
     header: list[str] = ["prediction"]
     if schema.task == "classification":
         z = np.exp(out - out.max(axis=1, keepdims=True))

@@ -67,8 +67,8 @@ def _argnums_tuple(argnums: Any, nargs: int, who: str) -> tuple:
 def _check_diff_tensor(x: Any, who: str, where: str) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{who}: {where} must be a Tensor, got {type(x).__name__}")
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"{who}: {where} must be floating point to differentiate, got dtype {x.data.dtype}")
+    if x._array.dtype.kind != "f":
+        raise TypeError(f"{who}: {where} must be floating point to differentiate, got dtype {x._array.dtype}")
 
 
 def _needs_graph(xs: Sequence[Tensor]) -> bool:
@@ -111,7 +111,7 @@ def _track_input(x: Tensor) -> Tensor:
     if x.requires_grad:
         with enable_grad():
             return share(apply(_make_dual_op, x), x)  # identity op: dy/dx = 1, tangent passed on
-    leaf = share(Tensor._wrap(x.data), x)  # the same memory: one version counter
+    leaf = share(Tensor._wrap(x._array), x)  # the same memory: one version counter
     leaf.requires_grad = True
     dx = getattr(x, "_tangent", None) if STATE.forward_depth > 0 else None
     if dx is not None:
@@ -138,7 +138,7 @@ def _outputs_list(out: Any, who: str) -> tuple[list, bool]:
 
 
 def _zeros(x: Tensor) -> Tensor:
-    return Tensor._wrap(np.zeros(x.shape, dtype=x.data.dtype))
+    return Tensor._wrap(np.zeros(x.shape, dtype=x._array.dtype))
 
 
 def _maybe_detach(t: Any, nested: bool) -> Any:
@@ -177,7 +177,7 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         inputs, nested, out, aux = _call_tracked(func, args, kwargs, argnums, has_aux, "grad")
-        if not isinstance(out, Tensor) or out.data.size != 1:
+        if not isinstance(out, Tensor) or out._array.size != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise RuntimeError(
                 f"grad: the function must return a one-element (scalar) Tensor, got {shape}; "
@@ -235,7 +235,7 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
             raise ValueError(f"vjp_fn: expected {len(outs)} cotangents (one per output), got {len(cotangents)}")
         pairs = []
         for k, (o, v) in enumerate(zip(outs, cotangents)):
-            v_shape = tuple(np.shape(v.data if isinstance(v, Tensor) else v))
+            v_shape = tuple(np.shape(v._array if isinstance(v, Tensor) else v))
             if v_shape != tuple(o.shape):
                 raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape {o.shape}")
             if o.requires_grad:
@@ -260,10 +260,10 @@ def _jacobian_rows(outs: list, inputs: list, nested: bool) -> list:
     jac = []
     for o in outs:
         row = []
-        n = o.data.size
+        n = o._array.size
         per_input: list[list] = [[] for _ in inputs]
         for r in range(n):
-            seed = np.zeros(n, dtype=o.data.dtype)
+            seed = np.zeros(n, dtype=o._array.dtype)
             seed[r] = 1.0
             if o.requires_grad:
                 with enable_grad():
@@ -277,7 +277,7 @@ def _jacobian_rows(outs: list, inputs: list, nested: bool) -> list:
                 per_input[i].append(_zeros(x) if g is None else g)
         for i, x in enumerate(inputs):
             if n == 0:
-                row.append(Tensor._wrap(np.zeros(o.shape + x.shape, dtype=x.data.dtype)))
+                row.append(Tensor._wrap(np.zeros(o.shape + x.shape, dtype=x._array.dtype)))
                 continue
             with enable_grad():
                 row.append(reshape(stack(per_input[i]), o.shape + x.shape))
@@ -323,7 +323,7 @@ def jvp(func: Callable, primals: Any, tangents: Any, has_aux: bool = False) -> t
         raise ValueError(f"jvp: got {len(primals)} primals but {len(tangents)} tangents")
     for i, (p, t) in enumerate(zip(primals, tangents)):
         _check_diff_tensor(p, "jvp", f"primal {i}")
-        t_shape = tuple(np.shape(t.data if isinstance(t, Tensor) else t))
+        t_shape = tuple(np.shape(t._array if isinstance(t, Tensor) else t))
         if t_shape != tuple(p.shape):
             raise ValueError(f"jvp: tangent {i} has shape {t_shape}, but primal {i} has shape {p.shape}")
     if STATE.forward_depth > 0:
@@ -355,9 +355,9 @@ def _jacfwd_core(func: Callable, args: list, nums: tuple, kwargs: dict) -> tuple
     cols: list = []
     for pos, a in enumerate(nums):
         x = args[a]
-        n = x.data.size
+        n = x._array.size
         for j in range(n):
-            v = np.zeros(n, dtype=x.data.dtype)
+            v = np.zeros(n, dtype=x._array.dtype)
             v[j] = 1.0
 
             def g(*diff: Tensor) -> Any:
@@ -374,13 +374,13 @@ def _jacfwd_core(func: Callable, args: list, nums: tuple, kwargs: dict) -> tuple
             douts = list(dy) if is_tuple else [dy]
             if outs0 is None:
                 outs0 = outs
-                cols = [[np.zeros((o.data.size, args[b].data.size)) for b in nums] for o in outs]
+                cols = [[np.zeros((o._array.size, args[b]._array.size)) for b in nums] for o in outs]
             for k, d in enumerate(douts):
-                cols[k][pos][:, j] = d.data.reshape(-1)
+                cols[k][pos][:, j] = d._array.reshape(-1)
     if outs0 is None:  # every differentiated input is empty
         call_outs, is_tuple = _outputs_list(func(*args, **kwargs), "jacfwd")
         outs0 = call_outs
-        cols = [[np.zeros((o.data.size, 0)) for _ in nums] for o in outs0]
+        cols = [[np.zeros((o._array.size, 0)) for _ in nums] for o in outs0]
     return outs0, is_tuple, cols
 
 
@@ -402,7 +402,7 @@ def jacfwd(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> C
         per_out = []
         for k, o in enumerate(outs):
             js = [
-                Tensor._wrap(cols[k][i].astype(o.data.dtype).reshape(o.shape + args[a].shape))
+                Tensor._wrap(cols[k][i].astype(o._array.dtype).reshape(o.shape + args[a].shape))
                 for i, a in enumerate(nums)
             ]
             per_out.append(js[0] if isinstance(argnums, int) else tuple(js))
@@ -491,6 +491,6 @@ def jacobian(
 
 
 def _leaf_copy(x: Tensor) -> Tensor:
-    leaf = share(Tensor._wrap(x.data), x)  # (not a copy of the memory: one version counter)
+    leaf = share(Tensor._wrap(x._array), x)  # (not a copy of the memory: one version counter)
     leaf.requires_grad = True
     return leaf

@@ -62,7 +62,7 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), ke
     r, c = _two_dims(dim, A.ndim, "linalg.matrix_norm")
     if dtype is not None:
         A = A.to(dtype)
-    if A.data.dtype.kind != "f":
+    if A._array.dtype.kind != "f":
         raise RuntimeError(f"linalg.matrix_norm: expected a floating point input, got {A.dtype}")
     if ord == "fro":
         return _norm(A, p=2.0, dim=(r, c), keepdim=keepdim)

@@ -138,7 +138,7 @@ def pack(obj: Any) -> dict:
 
     def enc(x: Any, keys: tuple) -> Any:
         if isinstance(x, Tensor):
-            out: dict = {"__tensor__": store(x, x.data, keys)}
+            out: dict = {"__tensor__": store(x, x._array, keys)}
             if x.requires_grad:
                 out["requires_grad"] = True
             return out
@@ -223,7 +223,7 @@ def _unpack(packed: dict, source: str) -> Any:
             fail(keys, f"refers to a missing tensor {name!r} (corrupt file?)")
         if (name, as_array) not in made:
             t = tensors[name]
-            arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+            arr = t._array if isinstance(t, Tensor) else np.asarray(t)
             if arr.dtype not in _NP_DTYPES:
                 fail(keys, f"tensor {name!r} has dtype {arr.dtype}, not one chainrule writes")
             if grad and arr.dtype.kind != "f":

@@ -77,12 +77,12 @@ for dtype in DTYPES:
         for op in DEFS:
             t = cr.tensor(value(RANK, shape, dtype))
             assert dist.all_reduce(t, op=op) is None
-            np.testing.assert_array_equal(t.data, expected(op, shape, dtype), err_msg=f"all_reduce {op} {shape}")
+            np.testing.assert_array_equal(t._array, expected(op, shape, dtype), err_msg=f"all_reduce {op} {shape}")
             assert t.dtype == cr.tensor(np.zeros(1, dtype)).dtype and t.shape == shape
             t = cr.tensor(value(RANK, shape, dtype, 1))
             work = dist.all_reduce(t, op, async_op=True)
             assert work.wait() is True and work.is_completed()
-            np.testing.assert_array_equal(t.data, expected(op, shape, dtype, 1), err_msg=f"async {op} {shape}")
+            np.testing.assert_array_equal(t._array, expected(op, shape, dtype, 1), err_msg=f"async {op} {shape}")
 ok("all_reduce")
 
 # several async collectives in flight at once, completed in reverse order
@@ -91,18 +91,18 @@ works = [dist.all_reduce(t, ReduceOp.MAX, async_op=True) for t in ts]
 for w in reversed(works):
     w.wait()
 for s, t in enumerate(ts):
-    np.testing.assert_array_equal(t.data, expected(ReduceOp.MAX, (4,), np.float64, s))
+    np.testing.assert_array_equal(t._array, expected(ReduceOp.MAX, (4,), np.float64, s))
 ok("async-in-flight")
 
 # integer tensors; a non-contiguous tensor (a transposed view): reduced, written back in place
 t = cr.tensor(np.arange(6, dtype=np.int64) * (RANK + 1))
 dist.all_reduce(t)
-np.testing.assert_array_equal(t.data, np.arange(6) * 3)
+np.testing.assert_array_equal(t._array, np.arange(6) * 3)
 base = value(RANK, (3, 4), np.float64)
 t = cr.tensor(base.copy()).t()
-assert not t.data.flags.c_contiguous
+assert not t._array.flags.c_contiguous
 dist.all_reduce(t)
-np.testing.assert_array_equal(t.data, expected(ReduceOp.SUM, (3, 4), np.float64).T)
+np.testing.assert_array_equal(t._array, expected(ReduceOp.SUM, (3, 4), np.float64).T)
 ok("all_reduce-int-noncontiguous")
 
 # the in-place change is recorded (version counter): a saved tensor changed by all_reduce is caught
@@ -124,10 +124,10 @@ for dtype in DTYPES:
         for src in range(N):
             t = cr.tensor(value(RANK, shape, dtype))
             dist.broadcast(t, src=src)
-            np.testing.assert_array_equal(t.data, value(src, shape, dtype))
+            np.testing.assert_array_equal(t._array, value(src, shape, dtype))
             t = cr.tensor(value(RANK, shape, dtype))
             dist.broadcast(t, src, async_op=True).wait()
-            np.testing.assert_array_equal(t.data, value(src, shape, dtype))
+            np.testing.assert_array_equal(t._array, value(src, shape, dtype))
 ok("broadcast")
 
 # reduce to dst: dst has op over ranks, the others keep their tensor
@@ -137,7 +137,7 @@ for dtype in DTYPES:
             t = cr.tensor(value(RANK, (3, 2), dtype))
             dist.reduce(t, dst=dst, op=op)
             want = expected(op, (3, 2), dtype) if RANK == dst else value(RANK, (3, 2), dtype)
-            np.testing.assert_array_equal(t.data, want, err_msg=f"reduce {op} dst={dst}")
+            np.testing.assert_array_equal(t._array, want, err_msg=f"reduce {op} dst={dst}")
 ok("reduce")
 
 # all_gather (list and into one tensor)
@@ -146,10 +146,10 @@ for dtype in DTYPES:
         out = [cr.tensor(np.zeros(shape, dtype)) for _ in range(N)]
         dist.all_gather(out, cr.tensor(value(RANK, shape, dtype)))
         for r in range(N):
-            np.testing.assert_array_equal(out[r].data, value(r, shape, dtype))
+            np.testing.assert_array_equal(out[r]._array, value(r, shape, dtype))
         big = cr.tensor(np.zeros((N * 2, 3), dtype))
         dist.all_gather_into_tensor(big, cr.tensor(value(RANK, (2, 3), dtype)))
-        np.testing.assert_array_equal(big.data, np.concatenate([value(r, (2, 3), dtype) for r in range(N)]))
+        np.testing.assert_array_equal(big._array, np.concatenate([value(r, (2, 3), dtype) for r in range(N)]))
 ok("all_gather")
 
 # reduce_scatter: rank r gets op over ranks of their input_list[r]
@@ -158,11 +158,12 @@ for dtype in DTYPES:
         out = cr.tensor(np.zeros((2, 3), dtype))
         ins = [cr.tensor(value(RANK, (2, 3), dtype, 10 + k)) for k in range(N)]
         dist.reduce_scatter(out, ins, op=op)
-        np.testing.assert_array_equal(out.data, expected(op, (2, 3), dtype, 10 + RANK), err_msg=f"reduce_scatter {op}")
+        np.testing.assert_array_equal(out._array, expected(op, (2, 3), dtype, 10 + RANK),
+                                      err_msg=f"reduce_scatter {op}")
         out = cr.tensor(np.zeros(3, dtype))
         flat = np.concatenate([value(RANK, (3,), dtype, 20 + k) for k in range(N)])
         dist.reduce_scatter_tensor(out, cr.tensor(flat), op=op, async_op=True).wait()
-        np.testing.assert_array_equal(out.data, expected(op, (3,), dtype, 20 + RANK))
+        np.testing.assert_array_equal(out._array, expected(op, (3,), dtype, 20 + RANK))
 ok("reduce_scatter")
 
 # objects
@@ -206,7 +207,7 @@ else:
 dist.init_process_group("mpi")  # again, after destroy
 t = cr.ones(2)
 dist.all_reduce(t)
-np.testing.assert_array_equal(t.data, [2.0, 2.0])
+np.testing.assert_array_equal(t._array, [2.0, 2.0])
 dist.destroy_process_group()
 if RANK == 0:
     print("OK lifecycle", flush=True)

@@ -58,11 +58,11 @@ def equivalence(name, make, data, loss_fn, opt_fn, steps=20, sync_bn=False):
         loss_fn(ddp(x[RANK * B : (RANK + 1) * B]), t[RANK * B : (RANK + 1) * B]).backward()
         opt.step()
     for (n, p), q in zip(ref.named_parameters(), model.parameters()):
-        close(q.data, p.data, f"{name}: parameter {n} after {steps} steps")
+        close(q._array, p._array, f"{name}: parameter {n} after {steps} steps")
     for (n, b), c in zip(ref.named_buffers(), model.buffers()):
-        close(c.data, b.data, f"{name}: buffer {n} after {steps} steps")
+        close(c._array, b._array, f"{name}: buffer {n} after {steps} steps")
     # the same on both ranks, bit for bit (the same averaged gradients, the same steps)
-    mine = np.concatenate([p.data.ravel() for p in model.parameters()])
+    mine = np.concatenate([p._array.ravel() for p in model.parameters()])
     other = mine.copy()
     dist.broadcast(cr.Tensor(other), src=1)
     np.testing.assert_array_equal(mine, other, err_msg=f"{name}: ranks disagree")
@@ -167,11 +167,11 @@ def check_no_sync():
     local = build(make, 0)  # inside no_sync the gradients are this rank's own
     F.mse_loss(local(mb(0, RANK)[0]), mb(0, RANK)[1]).backward()
     for p, q in zip(model.parameters(), local.parameters()):
-        close(p.grad.data, q.grad.data, "no_sync: gradient after the first micro-batch")
+        close(p.grad._array, q.grad._array, "no_sync: gradient after the first micro-batch")
     F.mse_loss(ddp(mb(1, RANK)[0]), mb(1, RANK)[1]).backward()
     opt.step()
     for (n, p), q in zip(ref.named_parameters(), model.parameters()):
-        close(q.data, p.data, f"no_sync: parameter {n}")
+        close(q._array, p._array, f"no_sync: parameter {n}")
     ok("no-sync")
 
 
@@ -212,21 +212,21 @@ def check_overlap():
 def check_construction_and_state_dict():
     cr.manual_seed(RANK)  # different on each rank
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    model[1].running_mean.data[...] = RANK + 5.0
+    model[1].running_mean._array[...] = RANK + 5.0
     ddp = DDP(model, device_ids=None, output_device=None, bucket_cap_mb=25, gradient_as_bucket_view=True)
-    got = [p.data.copy() for p in model.parameters()] + [model[1].running_mean.data.copy()]
+    got = [p._array.copy() for p in model.parameters()] + [model[1].running_mean._array.copy()]
     theirs = [g.copy() for g in got]
     for a in theirs:
         dist.broadcast(cr.Tensor(a), src=0)
     for a, b in zip(got, theirs):
         np.testing.assert_array_equal(a, b)  # rank 0's values everywhere
-    np.testing.assert_array_equal(model[1].running_mean.data, 5.0)
+    np.testing.assert_array_equal(model[1].running_mean._array, 5.0)
     keys = list(ddp.state_dict())
     assert keys == ["module." + k for k in model.state_dict()], keys
     assert ddp.module is model
     # gradient_as_bucket_view: .grad is a view of the bucket
     ddp(cr.randn(5, 3)).sum().backward()
-    assert model[0].weight.grad.data.base is not None
+    assert model[0].weight.grad._array.base is not None
     ok("construction-state-dict")
 
 
@@ -245,8 +245,8 @@ def check_unused():
     x = cr.tensor(np.full((4, 3), RANK + 1.0))
     ddp(x, use_b=RANK == 0).sum().backward()
     # b used on rank 0 only: its gradient is rank 0's / 2 on both ranks; a's is the average
-    np.testing.assert_allclose(ddp.module.b.weight.grad.data, np.full((2, 3), 4.0 / 2))
-    np.testing.assert_allclose(ddp.module.a.weight.grad.data, np.full((2, 3), (4.0 + 8.0) / 2))
+    np.testing.assert_allclose(ddp.module.b.weight.grad._array, np.full((2, 3), 4.0 / 2))
+    np.testing.assert_allclose(ddp.module.a.weight.grad._array, np.full((2, 3), (4.0 + 8.0) / 2))
     ddp.zero_grad()
     ddp(x, use_b=False).sum().backward()  # b used nowhere: its .grad stays None
     assert ddp.module.b.weight.grad is None
@@ -270,22 +270,22 @@ def check_syncbn_layer():
     lo, hi = (0, 3) if RANK == 0 else (3, 8)
     cr.manual_seed(0)
     ref = nn.BatchNorm2d(3)
-    ref.weight.data[...] = [1.5, -0.5, 2.0]
+    ref.weight._array[...] = [1.5, -0.5, 2.0]
     xr = cr.tensor(x_all, requires_grad=True)
     (ref(xr) * cr.tensor(w_out)).sum().backward()
     sbn = nn.SyncBatchNorm(3)
-    sbn.weight.data[...] = [1.5, -0.5, 2.0]
+    sbn.weight._array[...] = [1.5, -0.5, 2.0]
     x = cr.tensor(x_all[lo:hi], requires_grad=True)
     y = sbn(x)
     (y * cr.tensor(w_out[lo:hi])).sum().backward()
-    close(y.data, _bn_out(ref, x_all)[lo:hi], "SyncBatchNorm output")
-    close(x.grad.data, xr.grad.data[lo:hi], "SyncBatchNorm input gradient")
+    close(y._array, _bn_out(ref, x_all)[lo:hi], "SyncBatchNorm output")
+    close(x.grad._array, xr.grad._array[lo:hi], "SyncBatchNorm input gradient")
     for name in ("weight", "bias"):  # local sums: over the ranks they add up to the full batch's
         gsum = getattr(sbn, name).grad.clone()
         dist.all_reduce(gsum)
-        close(gsum.data, getattr(ref, name).grad.data, f"SyncBatchNorm {name} gradient (summed over ranks)")
-    close(sbn.running_mean.data, ref.running_mean.data, "SyncBatchNorm running_mean")
-    close(sbn.running_var.data, ref.running_var.data, "SyncBatchNorm running_var")
+        close(gsum._array, getattr(ref, name).grad._array, f"SyncBatchNorm {name} gradient (summed over ranks)")
+    close(sbn.running_mean._array, ref.running_mean._array, "SyncBatchNorm running_mean")
+    close(sbn.running_var._array, ref.running_var._array, "SyncBatchNorm running_var")
     ok("syncbn-layer")
 
 
@@ -293,7 +293,7 @@ def _bn_out(ref, x_all):
     """The full batch's BatchNorm output, by the formula (biased variance, eps 1e-5)."""
     mu = x_all.mean(axis=(0, 2, 3), keepdims=True)
     var = x_all.var(axis=(0, 2, 3), keepdims=True)
-    return (x_all - mu) / np.sqrt(var + 1e-5) * ref.weight.data.reshape(1, 3, 1, 1)
+    return (x_all - mu) / np.sqrt(var + 1e-5) * ref.weight._array.reshape(1, 3, 1, 1)
 
 
 CHECKS = {

@@ -95,7 +95,7 @@ def lstm_run(x, h0, c0, ps, reverse, dtype, frozen=()):
     y = cr.autograd.primitive.apply(op, *ts)
     T = x.shape[0]
     ((y[:T] * y[:T]).sum() + y[T].sum()).backward()
-    return op, y.data, [None if t.grad is None else t.grad.data for t in ts]
+    return op, y._array, [None if t.grad is None else t.grad._array for t in ts]
 
 
 def _case(rng, T=5, N=3, I=4, H=6, scale=0.7, bias=True):
@@ -122,8 +122,8 @@ def test_lstm_sequence_matches_the_equations_float64(monkeypatch, path, reverse,
     ref_out, ref_c = lstm_reference(x, h0, c0, ps[0], ps[1], b_ih, b_hh, reverse)
     with cr.no_grad():
         y = cr.autograd.primitive.apply(K.LSTMSequence(reverse, bias), *[cr.tensor(a) for a in (x, h0, c0, *ps)])
-    np.testing.assert_allclose(y.data[:T], ref_out, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(y.data[T], ref_c, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y._array[:T], ref_out, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(y._array[T], ref_c, rtol=1e-13, atol=1e-13)
 
 
 @needs_kernel
@@ -194,7 +194,7 @@ def test_lstm_layer_same_with_and_without_kernel(monkeypatch):
         lstm.zero_grad()
         out, (h, c) = lstm(cr.tensor(x))
         (out.sum() + c.sum()).backward()
-        results.append([out.data, h.data, c.data] + [p.grad.data for p in lstm.parameters()])
+        results.append([out._array, h._array, c._array] + [p.grad._array for p in lstm.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -216,10 +216,10 @@ def test_initial_cell_state_of_another_dtype_or_layout(kind):
         return
     c0_arg = cr.tensor(np.ascontiguousarray(c0[0].T).astype(np.float32)).t()[None]  # a view of (256, 32)
     out, (h, c) = lstm(cr.tensor(x), (cr.tensor(h0), c0_arg))
-    ps = [p.data.astype(np.float64) for p in lstm.parameters()]
+    ps = [p._array.astype(np.float64) for p in lstm.parameters()]
     ref_out, ref_c = lstm_reference(x, h0[0], c0[0], *ps, reverse=False)
-    np.testing.assert_allclose(out.data, ref_out, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(c.data[0], ref_c, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out._array, ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(c._array[0], ref_c, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("path", ["compiled", "numpy"])
@@ -246,14 +246,14 @@ def test_pooled_outputs_kept_by_the_caller_are_not_recycled():
     y = F.linear(x, w)  # 400·300 floats: pooled
     e = F.embedding(cr.tensor(rng.integers(0, 50, (400,))), emb)  # pooled
     r = cr.tensor(rng.standard_normal((256, 400)).astype(np.float32)).transpose(0, 1).reshape(-1)  # copy: pooled
-    kept = [(t, t.data.copy()) for t in (y, e, r)]
+    kept = [(t, t._array.copy()) for t in (y, e, r)]
     for _ in range(3):
         z = F.linear(cr.tensor(rng.standard_normal((400, 256)).astype(np.float32)), w)
         F.cross_entropy(z, cr.tensor(rng.integers(0, 300, (400,)))).backward()
         F.embedding(cr.tensor(rng.integers(0, 50, (400,))), emb)
         cr.tensor(rng.standard_normal((256, 400)).astype(np.float32)).transpose(0, 1).reshape(-1)
     for t, saved in kept:
-        np.testing.assert_array_equal(t.data, saved)
+        np.testing.assert_array_equal(t._array, saved)
 
 
 def test_lstm_weight_gradients_are_separate_arrays_and_accumulate():
@@ -263,12 +263,12 @@ def test_lstm_weight_gradients_are_separate_arrays_and_accumulate():
     lstm = cr.nn.LSTM(3, 5)
     x = cr.randn(4, 2, 3)
     lstm(x)[0].sum().backward()
-    once = {n: p.grad.data.copy() for n, p in lstm.named_parameters()}
-    assert lstm.bias_ih_l0.grad.data is not lstm.bias_hh_l0.grad.data
+    once = {n: p.grad._array.copy() for n, p in lstm.named_parameters()}
+    assert lstm.bias_ih_l0.grad._array is not lstm.bias_hh_l0.grad._array
     np.testing.assert_array_equal(once["bias_ih_l0"], once["bias_hh_l0"])  # same formula: Σ δz
     lstm(x)[0].sum().backward()
     for n, p in lstm.named_parameters():
-        np.testing.assert_allclose(p.grad.data, 2 * once[n], rtol=1e-6, err_msg=n)
+        np.testing.assert_allclose(p.grad._array, 2 * once[n], rtol=1e-6, err_msg=n)
 
 
 def test_reshape_of_a_large_transposed_tensor_copies_in_row_major_order():
@@ -278,12 +278,12 @@ def test_reshape_of_a_large_transposed_tensor_copies_in_row_major_order():
     a = rng.standard_normal((200, 200))
     x = cr.tensor(a, dtype=cr.float64, requires_grad=True)
     y = x.transpose(0, 1).reshape(-1)
-    np.testing.assert_array_equal(y.data, a.T.ravel())
+    np.testing.assert_array_equal(y._array, a.T.ravel())
     c = rng.standard_normal(40000)
     (y * cr.tensor(c, dtype=cr.float64)).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, c.reshape(200, 200).T)
+    np.testing.assert_array_equal(x.grad._array, c.reshape(200, 200).T)
     v = x.reshape(400, 100)  # contiguous: a view, as NumPy (and torch.reshape) give
-    assert np.shares_memory(v.data, x.data)
+    assert np.shares_memory(v._array, x._array)
 
 
 @needs_kernel

@@ -31,12 +31,7 @@ CR_SEED = 1
 FLOOR = 0.05
 
 # Programs that fail under chainrule for a known, filed reason: (exception text, reason).
-KNOWN_FAILURES = {
-    "regression_pdata": (
-        "'numpy.ndarray' object has no attribute 'add_'",
-        "Tensor.data is the raw NumPy array, not a Tensor sharing storage (issue 12 item 3)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 pytestmark = pytest.mark.slow
 

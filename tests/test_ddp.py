@@ -66,7 +66,7 @@ def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path,
 
     def hook(p):
         # p is the leaf itself; its .grad is final; the earlier layers' are not computed yet
-        seen.append((p, p.grad.data.copy(), [q.grad is None for q in params]))
+        seen.append((p, p.grad._array.copy(), [q.grad is None for q in params]))
 
     handles = [p.register_post_accumulate_grad_hook(hook) for p in params]
     out = model(x) if path == "fast" else _general_path_on(model, x)
@@ -78,8 +78,8 @@ def test_post_accumulate_grad_hooks_see_final_grads_in_reverse_layer_order(path,
     layer = [i // 2 for i in order]
     assert layer == sorted(layer, reverse=True), order  # layer 3, then 2, then 1
     for i, (p, g, none_then) in zip(order, seen):
-        np.testing.assert_allclose(g, ref[i].data, rtol=1e-6)
-        np.testing.assert_array_equal(g, p.grad.data)  # what the hook saw is what backward left
+        np.testing.assert_allclose(g, ref[i]._array, rtol=1e-6)
+        np.testing.assert_array_equal(g, p.grad._array)  # what the hook saw is what backward left
         # every parameter of an earlier layer had no gradient yet when this hook ran
         assert all(none_then[j] for j in range(len(params)) if j // 2 < i // 2)
     for h in handles:
@@ -94,7 +94,7 @@ def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(p
     w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x = cr.tensor([2.0, -1.0, 0.5])
     calls = []
-    w.register_post_accumulate_grad_hook(lambda p: calls.append(p.grad.data.copy()))
+    w.register_post_accumulate_grad_hook(lambda p: calls.append(p.grad._array.copy()))
 
     def loss():
         a = w * x
@@ -104,7 +104,7 @@ def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(p
 
     loss().backward()
     assert walks[path] == 1
-    g1 = 2 * w.data * x.data + 3 * w.data**2  # d/dw of sum(x w^2 + w^3)
+    g1 = 2 * w._array * x._array + 3 * w._array**2  # d/dw of sum(x w^2 + w^3)
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], g1, rtol=1e-6)
     loss().backward()  # accumulates into .grad: the hook sees the total
@@ -115,12 +115,12 @@ def test_post_accumulate_grad_hook_once_per_backward_with_the_accumulated_grad(p
 def test_post_accumulate_grad_hook_on_a_leaf_output_and_with_create_graph():
     w = cr.tensor([1.0, 2.0], requires_grad=True)
     seen = []
-    w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.data.copy()))
+    w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad._array.copy()))
     w.backward(cr.tensor([3.0, 4.0]))  # the output is the leaf itself
     np.testing.assert_allclose(seen[0], [3.0, 4.0])
     w.grad = None
     (w**3).sum().backward(create_graph=True)
-    np.testing.assert_allclose(seen[1], 3 * w.data**2)
+    np.testing.assert_allclose(seen[1], 3 * w._array**2)
 
 
 def test_post_accumulate_grad_hook_not_called_by_autograd_grad():
@@ -147,8 +147,8 @@ def test_sync_batchnorm_without_a_process_group_is_batchnorm():
     cr.manual_seed(0)
     x = cr.randn(6, 3, 4, 4)
     bn, sbn = nn.BatchNorm2d(3), nn.SyncBatchNorm(3)
-    np.testing.assert_allclose(sbn(x).data, bn(x).data, rtol=1e-6)
-    np.testing.assert_allclose(sbn.running_var.data, bn.running_var.data, rtol=1e-6)
+    np.testing.assert_allclose(sbn(x)._array, bn(x)._array, rtol=1e-6)
+    np.testing.assert_allclose(sbn.running_var._array, bn.running_var._array, rtol=1e-6)
     with pytest.raises(ValueError, match="SyncBatchNorm.*channels"):
         sbn(cr.randn(2, 4))
 

@@ -247,14 +247,14 @@ def test_matching_dtypes_still_compute_and_agree_with_torch():
     w = rng.standard_normal((2, 3))
     b = rng.standard_normal(2)
     lin = nn.Linear(3, 2, dtype=cr.float64)
-    lin.weight.data[...] = w
-    lin.bias.data[...] = b
+    lin.weight._array[...] = w
+    lin.bias._array[...] = b
     want = torch.nn.functional.linear(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy()
-    np.testing.assert_allclose(lin(cr.tensor(x)).data, want, rtol=1e-12)
-    np.testing.assert_allclose(lin(cr.tensor(x[None])).data, want[None], rtol=1e-12)
+    np.testing.assert_allclose(lin(cr.tensor(x))._array, want, rtol=1e-12)
+    np.testing.assert_allclose(lin(cr.tensor(x[None]))._array, want[None], rtol=1e-12)
     ln = nn.LayerNorm(3, dtype=cr.float64)
     want = torch.nn.functional.layer_norm(torch.tensor(x), (3,)).numpy()
-    np.testing.assert_allclose(ln(cr.tensor(x)).data, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ln(cr.tensor(x))._array, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("layer", ["LayerNorm", "BatchNorm1d"])
@@ -266,10 +266,10 @@ def test_float16_input_with_float32_parameters_like_torch(layer):
     t_layer, c_layer = getattr(torch.nn, layer)(3), getattr(nn, layer)(3)
     with torch.no_grad():
         t_layer.weight.copy_(torch.tensor([0.5, 1.5, -1.0]))
-    c_layer.weight.data[...] = [0.5, 1.5, -1.0]
+    c_layer.weight._array[...] = [0.5, 1.5, -1.0]
     want = t_layer(torch.tensor(x))
     got = c_layer(cr.tensor(x))
     assert got.dtype == np.float16 and want.dtype == torch.float16
-    np.testing.assert_allclose(got.data.astype(np.float32), want.detach().float().numpy(), atol=2e-3)
+    np.testing.assert_allclose(got._array.astype(np.float32), want.detach().float().numpy(), atol=2e-3)
     got.sum().backward()
     assert c_layer.weight.grad.dtype == np.float32

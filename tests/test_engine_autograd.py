@@ -36,7 +36,7 @@ def test_diamond_graph():
     b = a * x  # x e^x
     c = a + b  # e^x + x e^x; dc/dx = e^x + e^x + x e^x = (2 + x) e^x
     c.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), (2 + x.data) * np.exp(x.data))
+    np.testing.assert_allclose(x.grad.numpy(), (2 + x._array) * np.exp(x._array))
 
 
 def test_same_tensor_as_both_operands():
@@ -58,10 +58,10 @@ def test_a_leaf_used_many_times_gets_every_contribution(shape):
     for c in cs[1:]:
         total = total + (w * c).tanh()
     total.sum().backward()
-    expected = cs[0].data + sum(c.data * (1 - np.tanh(w.data * c.data) ** 2) for c in cs[1:])
+    expected = cs[0]._array + sum(c._array * (1 - np.tanh(w._array * c._array) ** 2) for c in cs[1:])
     # 300 terms of size ~1: summation order changes the last bits (absolute 1e-14)
     np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
-    assert type(w.grad.data) is np.ndarray and w.grad.shape == shape
+    assert type(w.grad._array) is np.ndarray and w.grad.shape == shape
 
 
 def test_leaf_gradient_accumulates_across_backward_calls():
@@ -124,8 +124,8 @@ def test_float32_stays_float32_through_every_op_and_its_gradient():
     out.backward()
     assert x.grad.dtype == np.float32 and y.grad.dtype == np.float32
     # the same graph in float64 gives the same gradient up to float32 rounding
-    x64 = cr.tensor(x.data, dtype=cr.float64, requires_grad=True)
-    y64 = cr.tensor(y.data, dtype=cr.float64, requires_grad=True)
+    x64 = cr.tensor(x._array, dtype=cr.float64, requires_grad=True)
+    y64 = cr.tensor(y._array, dtype=cr.float64, requires_grad=True)
     _float32_graph(x64, y64).backward()
     np.testing.assert_allclose(x.grad.numpy(), x64.grad.numpy(), rtol=1e-4, atol=1e-5)
 
@@ -173,7 +173,7 @@ def test_second_backward_with_retain_graph_accumulates_exactly_twice():
     first = x.grad.numpy().copy()
     y.backward()
     np.testing.assert_array_equal(x.grad.numpy(), 2 * first)
-    np.testing.assert_allclose(first, np.sin(x.data) + x.data * np.cos(x.data))
+    np.testing.assert_allclose(first, np.sin(x._array) + x._array * np.cos(x._array))
 
 
 def test_second_backward_through_a_freed_graph_raises():
@@ -339,25 +339,25 @@ def test_zero_upstream_gradient_gives_zero():
 def test_backward_does_not_mutate_inputs():
     rng = np.random.default_rng(0)
     a, b = leaf(rng.standard_normal((3, 4))), leaf(rng.standard_normal((4, 2)))
-    a0, b0 = a.data.copy(), b.data.copy()
+    a0, b0 = a._array.copy(), b._array.copy()
     g = cr.tensor(rng.standard_normal((3, 2)), dtype=cr.float64)
-    g0 = g.data.copy()
+    g0 = g._array.copy()
     out = (a @ b).tanh() + a.sum(1, keepdim=True)
     out.backward(g)
-    np.testing.assert_array_equal(a.data, a0)
-    np.testing.assert_array_equal(b.data, b0)
-    np.testing.assert_array_equal(g.data, g0)
-    grad_a = a.grad.data.copy()
-    a.grad.data += 1.0  # the user owns .grad: changing it must not change anything else
-    np.testing.assert_array_equal(a.grad.data, grad_a + 1)
+    np.testing.assert_array_equal(a._array, a0)
+    np.testing.assert_array_equal(b._array, b0)
+    np.testing.assert_array_equal(g._array, g0)
+    grad_a = a.grad._array.copy()
+    a.grad._array += 1.0  # the user owns .grad: changing it must not change anything else
+    np.testing.assert_array_equal(a.grad._array, grad_a + 1)
 
 
 def test_grad_of_add_is_owned_by_each_input():
     """Add hands the same adjoint to both inputs; each leaf must get its own array."""
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()
-    a.grad.data[0] = 100.0
-    assert b.grad.data[0] == 1.0
+    a.grad._array[0] = 100.0
+    assert b.grad._array[0] == 1.0
 
 
 def test_leaf_grads_never_share_memory():
@@ -369,13 +369,13 @@ def test_leaf_grads_never_share_memory():
     seed = cr.tensor(rng.standard_normal((3, 2)), dtype=cr.float64)
     out = x @ w + b + r.reshape(3, 2)
     out.backward(seed)
-    grads = [x.grad.data, w.grad.data, b.grad.data, r.grad.data, seed.data, out.data]
+    grads = [x.grad._array, w.grad._array, b.grad._array, r.grad._array, seed._array, out._array]
     for i, g in enumerate(grads[:4]):
         for j, h in enumerate(grads):
             if i != j:
                 assert not np.shares_memory(g, h), (i, j)
-    np.testing.assert_allclose(w.grad.numpy(), x.data.T @ seed.data)
-    np.testing.assert_array_equal(b.grad.numpy(), seed.data)
+    np.testing.assert_allclose(w.grad.numpy(), x._array.T @ seed._array)
+    np.testing.assert_array_equal(b.grad.numpy(), seed._array)
 
 
 def test_create_graph_hessian_vector_product():
@@ -386,7 +386,7 @@ def test_create_graph_hessian_vector_product():
     f = (x[:-1] ** 3 * x[1:]).sum()
     (g,) = cr.autograd.grad(f, x, create_graph=True)
     (hv,) = cr.autograd.grad((g * v).sum(), x)
-    xs = x.data
+    xs = x._array
     H = np.zeros((4, 4))
     for i in range(3):  # the term x_i³ x_{i+1}
         H[i, i] += 6 * xs[i] * xs[i + 1]
@@ -423,7 +423,7 @@ def test_backward_of_several_outputs_one_feeding_the_other():
     z = y * 3
     gy, gz = cr.tensor([1.0, 0.5], dtype=cr.float64), cr.tensor([2.0, -1.0], dtype=cr.float64)
     cr.autograd.backward([z, y], [gz, gy])
-    np.testing.assert_array_equal(x.grad.numpy(), 2 * x.data * (gy.data + 3 * gz.data))
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * x._array * (gy._array + 3 * gz._array))
 
 
 def test_backward_inputs_restricts_accumulation():
@@ -441,9 +441,9 @@ def test_retain_grad_and_hooks():
     h.register_hook(lambda g: seen.append(g.numpy().copy()))
     x.register_hook(lambda g: g * 10)  # replaces the leaf's gradient
     (h * h).sum().backward()
-    np.testing.assert_array_equal(h.grad.numpy(), 2 * h.data)
-    np.testing.assert_array_equal(seen[0], 2 * h.data)
-    np.testing.assert_array_equal(x.grad.numpy(), 10 * 3 * 2 * h.data)
+    np.testing.assert_array_equal(h.grad.numpy(), 2 * h._array)
+    np.testing.assert_array_equal(seen[0], 2 * h._array)
+    np.testing.assert_array_equal(x.grad.numpy(), 10 * 3 * 2 * h._array)
 
 
 def test_leaf_hook_sees_the_whole_gradient_once():

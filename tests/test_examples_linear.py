@@ -32,8 +32,8 @@ def test_direct_and_gradient_descent_agree():
     np.testing.assert_allclose(Xb.T @ (Xb @ np.append(w, b) - t) / 80, 0, atol=1e-10)
     m = LinearRegression(4)
     m.fit(X, t, lr=0.2, steps=2000)
-    np.testing.assert_allclose(m.weight.data, w, atol=1e-4)
-    assert abs(float(m.bias.data) - b) < 1e-4
+    np.testing.assert_allclose(m.weight._array, w, atol=1e-4)
+    assert abs(float(m.bias._array) - b) < 1e-4
 
 
 def test_polynomial_degree_recovers_a_cubic():
@@ -51,15 +51,15 @@ def test_logistic_cross_entropy_and_gradient():
     rng = np.random.default_rng(2)
     X, t = rng.standard_normal((7, 3)), rng.integers(0, 2, 7).astype(float)
     m = LogisticRegression(3)
-    m.weight.data[...] = rng.standard_normal(3)
-    m.bias.data[...] = 0.3
-    z = X @ m.weight.data + 0.3
+    m.weight._array[...] = rng.standard_normal(3)
+    m.bias._array[...] = 0.3
+    z = X @ m.weight._array + 0.3
     y = 1 / (1 + np.exp(-z))
     # L_CE(y, t) = -t log y - (1 - t) log(1 - y), averaged over the rows
     np.testing.assert_allclose(m.loss(X, t).item(), np.mean(-t * np.log(y) - (1 - t) * np.log(1 - y)), rtol=1e-12)
     m.loss(X, t).backward()  # ∂L/∂w = 1/N Xᵀ(y - t), ∂L/∂b = mean(y - t)
-    np.testing.assert_allclose(m.weight.grad.data, X.T @ (y - t) / 7, atol=1e-12)
-    np.testing.assert_allclose(m.bias.grad.data, np.mean(y - t), atol=1e-12)
+    np.testing.assert_allclose(m.weight.grad._array, X.T @ (y - t) / 7, atol=1e-12)
+    np.testing.assert_allclose(m.bias.grad._array, np.mean(y - t), atol=1e-12)
     # stable for large logits: log(1 + e^{1000}) - 0 = 1000
     z_big, t_big = cr.tensor([1000.0, -1000.0], dtype=np.float64), cr.tensor([0.0, 1.0], dtype=np.float64)
     big = binary_cross_entropy_with_logits(z_big, t_big)
@@ -70,19 +70,19 @@ def test_softmax_jacobian_and_cross_entropy_gradient():
     rng = np.random.default_rng(1)
     z = cr.tensor(rng.standard_normal(5), dtype=np.float64, requires_grad=True)
     assert gradcheck(lambda z: cr.softmax(z, -1), (z,))
-    J = linear_models.autograd_softmax_jacobian(z.data)
-    np.testing.assert_allclose(J, softmax_jacobian(cr.softmax(z.detach(), -1).data), atol=1e-12)
+    J = linear_models.autograd_softmax_jacobian(z._array)
+    np.testing.assert_allclose(J, softmax_jacobian(cr.softmax(z.detach(), -1)._array), atol=1e-12)
     # ∂L_CE/∂z = y - t, and the loss passes gradcheck in W and b
     model = SoftmaxRegression(3, 4)
     X, t = rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
-    model.weight.data[...] = rng.standard_normal((4, 3))
+    model.weight._array[...] = rng.standard_normal((4, 3))
     zz = model(X).detach().requires_grad_(True)
     softmax_cross_entropy(zz, t).backward()
-    y = cr.softmax(zz.detach(), -1).data
-    np.testing.assert_allclose(zz.grad.data, (y - np.eye(4)[t]) / 6, atol=1e-12)
+    y = cr.softmax(zz.detach(), -1)._array
+    np.testing.assert_allclose(zz.grad._array, (y - np.eye(4)[t]) / 6, atol=1e-12)
     # the same through the notes' Jacobian: ∂L/∂z_j = Σ_k ∂L/∂y_k y_k(δ_kj - y_j), with ∂L/∂y_k = -t_k/(N y_k)
     chain = np.stack([softmax_jacobian(yr).T @ (-np.eye(4)[tr] / (6 * yr)) for yr, tr in zip(y, t)])
-    np.testing.assert_allclose(zz.grad.data, chain, atol=1e-12)
+    np.testing.assert_allclose(zz.grad._array, chain, atol=1e-12)
     assert gradcheck(lambda W, b: softmax_cross_entropy(cr.as_tensor(X) @ W.t() + b, t), (model.weight, model.bias))
 
 
@@ -94,7 +94,7 @@ def test_linear_models_example_runs():
 
 
 def test_hand_built_relu_net_is_exact_xor():
-    np.testing.assert_array_equal(ReLUNet2.xor()(XOR_X).data, XOR_T)
+    np.testing.assert_array_equal(ReLUNet2.xor()(XOR_X)._array, XOR_T)
 
 
 def test_xor_learned_and_feature_map():

@@ -32,9 +32,9 @@ def test_sdpa_plain_and_scale():
     rng = np.random.default_rng(0)
     q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 6))
     out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v))
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_sdpa(q, k, v), atol=1e-12)
     out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), scale=0.3)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, scale=0.3), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_sdpa(q, k, v, scale=0.3), atol=1e-12)
 
 
 def test_sdpa_bool_and_float_masks():
@@ -43,10 +43,10 @@ def test_sdpa_bool_and_float_masks():
     keep = rng.random((3, 5)) > 0.4
     keep[:, 0] = True  # every row keeps at least one key
     out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=cr.tensor(keep))
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, np.where(keep, 0.0, -np.inf)), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_sdpa(q, k, v, np.where(keep, 0.0, -np.inf)), atol=1e-12)
     bias = rng.standard_normal((2, 1, 3, 5))
     out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=t64(bias))
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, bias), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_sdpa(q, k, v, bias), atol=1e-12)
 
 
 def test_sdpa_causal():
@@ -54,9 +54,9 @@ def test_sdpa_causal():
     q, k, v = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
     out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), is_causal=True)
     causal = np.where(np.tril(np.ones((4, 4), bool)), 0.0, -np.inf)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, causal), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_sdpa(q, k, v, causal), atol=1e-12)
     # the first query sees only the first key
-    np.testing.assert_allclose(out.data[0], v[0], atol=1e-12)
+    np.testing.assert_allclose(out._array[0], v[0], atol=1e-12)
     with pytest.raises(ValueError, match="not both"):
         F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=t64(causal), is_causal=True)
 
@@ -65,7 +65,7 @@ def test_sdpa_dropout_all_dropped_gives_zero():
     rng = np.random.default_rng(3)
     q = t64(rng.standard_normal((2, 3)))
     out = F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)
-    np.testing.assert_array_equal(out.data, 0.0)
+    np.testing.assert_array_equal(out._array, 0.0)
 
 
 def test_sdpa_errors():
@@ -124,9 +124,9 @@ def test_mha_functional_matches_numpy_with_masks():
         t64(query), t64(key), t64(value), E, h, t64(w_in), t64(b_in), None, None, False, 0.0, t64(w_o), t64(b_o),
         key_padding_mask=cr.tensor(kpm), attn_mask=cr.tensor(am), average_attn_weights=False,
     )
-    np.testing.assert_allclose(out.data, ref_out, atol=1e-12)
-    np.testing.assert_allclose(w.data, ref_a, atol=1e-12)
-    assert np.all(w.data[1, :, :, 2:] == 0.0)
+    np.testing.assert_allclose(out._array, ref_out, atol=1e-12)
+    np.testing.assert_allclose(w._array, ref_a, atol=1e-12)
+    assert np.all(w._array[1, :, :, 2:] == 0.0)
 
 
 def test_mha_functional_gradcheck():
@@ -160,15 +160,15 @@ def test_additive_attention_matches_notes_equations():
     pad[0, 3:] = True
     ctx, a = F.additive_attention(t64(s), t64(hk), t64(w_a), t64(u_a), t64(v_a), values=t64(hv), mask=cr.tensor(pad))
     rc, ra = np_additive(s, hk, hv, w_a, u_a, v_a, pad[:, None, :])
-    np.testing.assert_allclose(ctx.data, rc, atol=1e-12)
-    np.testing.assert_allclose(a.data, ra, atol=1e-12)
-    np.testing.assert_allclose(a.data.sum(-1), 1.0, atol=1e-12)
-    assert np.all(a.data[0, :, 3:] == 0.0)
+    np.testing.assert_allclose(ctx._array, rc, atol=1e-12)
+    np.testing.assert_allclose(a._array, ra, atol=1e-12)
+    np.testing.assert_allclose(a._array.sum(-1), 1.0, atol=1e-12)
+    assert np.all(a._array[0, :, 3:] == 0.0)
     # one decoder state (N, Dq): context (N, Dk) with values defaulting to the keys
     ctx1, a1 = F.additive_attention(t64(s[:, 0]), t64(hk), t64(w_a), t64(u_a), t64(v_a))
     rc1, ra1 = np_additive(s[:, :1], hk, hk, w_a, u_a, v_a)
-    np.testing.assert_allclose(ctx1.data, rc1[:, 0], atol=1e-12)
-    np.testing.assert_allclose(a1.data, ra1[:, 0], atol=1e-12)
+    np.testing.assert_allclose(ctx1._array, rc1[:, 0], atol=1e-12)
+    np.testing.assert_allclose(a1._array, ra1[:, 0], atol=1e-12)
 
 
 def test_additive_attention_gradcheck_and_errors():

@@ -28,9 +28,9 @@ def test_linear_forward_matches_numpy_and_gradchecks(xshape, with_bias):
     x, w = t64(*xshape), t64(4, 3)
     b = t64(4) if with_bias else None
     y = F.linear(x, w, b)
-    ref = x.data @ w.data.T + (b.data if with_bias else 0)
+    ref = x._array @ w._array.T + (b._array if with_bias else 0)
     assert y.shape == xshape[:-1] + (4,)
-    np.testing.assert_allclose(y.data, ref, rtol=1e-12)
+    np.testing.assert_allclose(y._array, ref, rtol=1e-12)
     args = (x, w, b) if with_bias else (x, w)
     assert gradcheck(lambda *a: F.linear(*a), args, check_forward_ad=True)
 
@@ -39,10 +39,10 @@ def test_linear_gradients_formula_and_layout():
     x, w, b = t64(6, 3), t64(4, 3), t64(4)
     g = R.standard_normal((6, 4))
     F.linear(x, w, b).backward(cr.tensor(g))
-    np.testing.assert_allclose(x.grad.data, g @ w.data, rtol=1e-12)
-    np.testing.assert_allclose(w.grad.data, g.T @ x.data, rtol=1e-12)
-    np.testing.assert_allclose(b.grad.data, g.sum(0), rtol=1e-12)
-    assert w.grad.data.flags.c_contiguous  # like W itself (optimiser passes stay fast)
+    np.testing.assert_allclose(x.grad._array, g @ w._array, rtol=1e-12)
+    np.testing.assert_allclose(w.grad._array, g.T @ x._array, rtol=1e-12)
+    np.testing.assert_allclose(b.grad._array, g.sum(0), rtol=1e-12)
+    assert w.grad._array.flags.c_contiguous  # like W itself (optimiser passes stay fast)
 
 
 def test_linear_gradgradcheck():
@@ -75,15 +75,15 @@ def test_linear_module_attributes_repr_and_default_init_bounds():
     assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
     assert repr(lin) == "Linear(in_features=50, out_features=40, bias=True)"
     bound = 1 / math.sqrt(50)  # kaiming_uniform_(a=√5): gain √(2/6), bound = √3·gain/√50 = 1/√50
-    w = lin.weight.data
+    w = lin.weight._array
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound  # U(-a, a) has std a/√3
-    assert np.abs(lin.bias.data).max() <= bound
+    assert np.abs(lin.bias._array).max() <= bound
     nb = nn.Linear(3, 2, bias=False, dtype=cr.float64)
     assert nb.bias is None and nb.weight.dtype == np.float64 and "bias=False" in repr(nb)
     assert [n for n, _ in nb.named_parameters()] == ["weight"]
     x = t64(2, 5, 3)
-    np.testing.assert_allclose(nb(x).data, x.data @ nb.weight.data.T, rtol=1e-12)
+    np.testing.assert_allclose(nb(x)._array, x._array @ nb.weight._array.T, rtol=1e-12)
 
 
 def test_linear_module_gradcheck_3d_and_parameter_grads():
@@ -92,23 +92,24 @@ def test_linear_module_gradcheck_3d_and_parameter_grads():
     assert gradcheck(lambda a: lin(a), (x,), check_forward_ad=True)
     g = R.standard_normal((2, 4, 2))
     lin(x).backward(cr.tensor(g))
-    np.testing.assert_allclose(lin.weight.grad.data, np.einsum("nto,nti->oi", g, x.data), rtol=1e-12)
-    np.testing.assert_allclose(lin.bias.grad.data, g.sum((0, 1)), rtol=1e-12)
+    np.testing.assert_allclose(lin.weight.grad._array, np.einsum("nto,nti->oi", g, x._array), rtol=1e-12)
+    np.testing.assert_allclose(lin.bias.grad._array, g.sum((0, 1)), rtol=1e-12)
     assert list(lin.state_dict()) == ["weight", "bias"]
 
 
 def test_maxout_linear_is_max_of_affine_pieces():
     m = nn.MaxoutLinear(3, 2, pieces=3, dtype=cr.float64)
     x = t64(5, 3)
-    w, b = m.linear.weight.data, m.linear.bias.data
-    pieces = (x.data @ w.T + b).reshape(5, 2, 3)  # unit j's pieces are outputs 3j..3j+2
-    np.testing.assert_allclose(m(x).data, pieces.max(-1), rtol=1e-12)
+    w, b = m.linear.weight._array, m.linear.bias._array
+    pieces = (x._array @ w.T + b).reshape(5, 2, 3)  # unit j's pieces are outputs 3j..3j+2
+    np.testing.assert_allclose(m(x)._array, pieces.max(-1), rtol=1e-12)
 
 
 def test_bilinear():
     x1, x2, a, b = t64(4, 2), t64(4, 3), t64(5, 2, 3), t64(5)
     y = F.bilinear(x1, x2, a, b)
-    np.testing.assert_allclose(y.data, np.einsum("ni,kij,nj->nk", x1.data, a.data, x2.data) + b.data, rtol=1e-12)
+    np.testing.assert_allclose(y._array, np.einsum("ni,kij,nj->nk", x1._array, a._array, x2._array) + b._array,
+                               rtol=1e-12)
     assert gradcheck(lambda *z: F.bilinear(*z), (t64(2, 2), t64(2, 3), t64(2, 2, 3), t64(2)))
     assert nn.Bilinear(2, 3, 5)(cr.randn(4, 2), cr.randn(4, 3)).shape == (4, 5)
 
@@ -151,7 +152,7 @@ def test_initialiser_statistics(fn, law):
     out = fn(t)
     assert out is t and t.dtype == np.float32
     kind, std = law
-    w = t.data.astype(np.float64)
+    w = t._array.astype(np.float64)
     assert abs(w.std() - std) < 0.01 * std  # 120 000 samples: relative error of the std ~0.3%
     if kind == "uniform":
         a = std * math.sqrt(3)
@@ -160,19 +161,19 @@ def test_initialiser_statistics(fn, law):
 
 def test_trunc_normal_constant_eye_dirac():
     t = init.trunc_normal_(cr.zeros(200, 200, dtype=cr.float64), mean=0.5, std=1.0, a=0.0, b=1.0)
-    assert t.data.min() >= 0.0 and t.data.max() <= 1.0
+    assert t._array.min() >= 0.0 and t._array.max() <= 1.0
     # mean of N(0.5, 1) truncated to [0, 1] symmetric about its mean: 0.5
-    assert abs(t.data.mean() - 0.5) < 0.01
-    np.testing.assert_array_equal(init.constant_(cr.empty(2, 3), 0.25).data, np.full((2, 3), 0.25))
-    np.testing.assert_array_equal(init.zeros_(cr.ones(3)).data, np.zeros(3))
-    np.testing.assert_array_equal(init.ones_(cr.zeros(3)).data, np.ones(3))
-    np.testing.assert_array_equal(init.eye_(cr.randn(3, 4)).data, np.eye(3, 4))
+    assert abs(t._array.mean() - 0.5) < 0.01
+    np.testing.assert_array_equal(init.constant_(cr.empty(2, 3), 0.25)._array, np.full((2, 3), 0.25))
+    np.testing.assert_array_equal(init.zeros_(cr.ones(3))._array, np.zeros(3))
+    np.testing.assert_array_equal(init.ones_(cr.zeros(3))._array, np.ones(3))
+    np.testing.assert_array_equal(init.eye_(cr.randn(3, 4))._array, np.eye(3, 4))
     with pytest.raises(ValueError, match="2-D"):
         init.eye_(cr.empty(2, 2, 2))
     w = init.dirac_(cr.randn(4, 3, 3))
     x = R.standard_normal((1, 3, 7))
     # conv with padding 1: the first 3 output channels copy the 3 inputs, the 4th is 0
-    y = F.conv1d(cr.tensor(x.astype(np.float32)), w, padding=1).data
+    y = F.conv1d(cr.tensor(x.astype(np.float32)), w, padding=1)._array
     np.testing.assert_allclose(y[0, :3], x[0], rtol=1e-6)
     np.testing.assert_array_equal(y[0, 3], 0)
 
@@ -180,7 +181,7 @@ def test_trunc_normal_constant_eye_dirac():
 @pytest.mark.parametrize("shape", [(6, 6), (4, 9), (9, 4), (3, 2, 2)])
 def test_orthogonal(shape):
     t = init.orthogonal_(cr.empty(*shape, dtype=cr.float64), gain=2.0)
-    m = t.data.reshape(shape[0], -1)
+    m = t._array.reshape(shape[0], -1)
     if m.shape[0] >= m.shape[1]:
         np.testing.assert_allclose(m.T @ m, 4 * np.eye(m.shape[1]), atol=1e-12)
     else:
@@ -191,17 +192,17 @@ def test_generator_reproducibility_and_in_place():
     a = init.kaiming_uniform_(cr.empty(5, 4), generator=cr.Generator().manual_seed(11))
     b = init.kaiming_uniform_(cr.empty(5, 4), generator=cr.Generator().manual_seed(11))
     c = init.kaiming_uniform_(cr.empty(5, 4), generator=cr.Generator().manual_seed(12))
-    np.testing.assert_array_equal(a.data, b.data)
-    assert not np.array_equal(a.data, c.data)
+    np.testing.assert_array_equal(a._array, b._array)
+    assert not np.array_equal(a._array, c._array)
     cr.manual_seed(5)
     d = init.normal_(cr.empty(3))
     cr.manual_seed(5)
-    np.testing.assert_array_equal(init.normal_(cr.empty(3)).data, d.data)
+    np.testing.assert_array_equal(init.normal_(cr.empty(3))._array, d._array)
     lin = nn.Linear(3, 2)
     w = lin.weight
-    data = w.data
+    data = w._array
     init.xavier_normal_(w)
-    assert lin.weight is w and w.data is data and w.requires_grad and w.grad is None
+    assert lin.weight is w and w._array is data and w.requires_grad and w.grad is None
 
 
 # ---------------------------------------------------------------- blocks
@@ -209,7 +210,7 @@ def test_residual_forward_gradcheck_and_error():
     lin = nn.Linear(3, 3, dtype=cr.float64)
     block = nn.Residual(nn.Sequential(lin, nn.Tanh()))
     x = t64(4, 3)
-    np.testing.assert_allclose(block(x).data, x.data + np.tanh(x.data @ lin.weight.data.T + lin.bias.data),
+    np.testing.assert_allclose(block(x)._array, x._array + np.tanh(x._array @ lin.weight._array.T + lin.bias._array),
                                rtol=1e-12)
     assert gradcheck(lambda a: block(a), (x,), check_forward_ad=True)
     assert [n for n, _ in block.named_parameters()] == ["module.0.weight", "module.0.bias"]
@@ -222,7 +223,7 @@ def test_residual_identity_when_branch_is_zero():
     init.zeros_(lin.weight)
     init.zeros_(lin.bias)
     x = t64(2, 3)
-    np.testing.assert_array_equal(nn.Residual(lin)(x).data, x.data)
+    np.testing.assert_array_equal(nn.Residual(lin)(x)._array, x._array)
 
 
 def test_dense_connection_forward_gradcheck_and_error():
@@ -231,7 +232,8 @@ def test_dense_connection_forward_gradcheck_and_error():
     x = t64(4, 3)
     y = block(x)
     assert y.shape == (4, 5)
-    np.testing.assert_allclose(y.data, np.concatenate([x.data, x.data @ lin.weight.data.T + lin.bias.data], 1),
+    np.testing.assert_allclose(y._array,
+                               np.concatenate([x._array, x._array @ lin.weight._array.T + lin.bias._array], 1),
                                rtol=1e-12)
     assert gradcheck(lambda a: block(a), (x,), check_forward_ad=True)
     conv = nn.DenseConnection(nn.Conv1d(2, 3, 3, padding=1, dtype=cr.float64))

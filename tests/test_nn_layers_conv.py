@@ -80,7 +80,7 @@ def test_conv2d_forward_matches_definition(xshape, wshape, stride, padding, dila
     y = F.conv2d(cr.tensor(x), cr.tensor(w), None if b is None else cr.tensor(b), stride, padding, dilation, groups)
     ref = ref_conv2d(x, w, b, _pair(stride), _pads2(padding, (kh, kw), _pair(dilation)), _pair(dilation), groups)
     assert y.shape == ref.shape
-    np.testing.assert_allclose(y.data, ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y._array, ref, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding, dilation, groups, bias", CASES_2D)
@@ -132,7 +132,7 @@ def test_conv1d_forward_and_gradcheck(xshape, wshape, stride, padding, dilation,
     b = RNG.standard_normal(c_out) if bias else None
     y = F.conv1d(cr.tensor(x), cr.tensor(w), None if b is None else cr.tensor(b), stride, padding, dilation, groups)
     pads = _pads2(padding, (k, k), (dilation, dilation))[0]
-    np.testing.assert_allclose(y.data, ref_conv1d(x, w, b, stride, pads, dilation, groups), atol=1e-10)
+    np.testing.assert_allclose(y._array, ref_conv1d(x, w, b, stride, pads, dilation, groups), atol=1e-10)
     xt = cr.tensor(x[:1], requires_grad=True)
     wt = cr.tensor(w, requires_grad=True)
     bt = cr.tensor(b, requires_grad=True) if bias else None
@@ -145,7 +145,7 @@ def test_causal_conv1d_depends_only_on_the_past(k, dilation):
     x = RNG.standard_normal((1, 2, 9))
     w = RNG.standard_normal((3, 2, k))
     b = RNG.standard_normal(3)
-    y = F.causal_conv1d(cr.tensor(x), cr.tensor(w), cr.tensor(b), dilation=dilation).data
+    y = F.causal_conv1d(cr.tensor(x), cr.tensor(w), cr.tensor(b), dilation=dilation)._array
     assert y.shape == (1, 3, 9)
     # definition: y[t] = b + Σ_c Σ_i w[:, c, i] x[c, t - δ (k - 1 - i)], zero before the start
     for t in range(9):
@@ -159,7 +159,7 @@ def test_causal_conv1d_depends_only_on_the_past(k, dilation):
     for t in range(9):
         x2 = x.copy()
         x2[:, :, t + 1:] = RNG.standard_normal(x2[:, :, t + 1:].shape)
-        y2 = F.causal_conv1d(cr.tensor(x2), cr.tensor(w), cr.tensor(b), dilation=dilation).data
+        y2 = F.causal_conv1d(cr.tensor(x2), cr.tensor(w), cr.tensor(b), dilation=dilation)._array
         np.testing.assert_array_equal(y2[:, :, : t + 1], y[:, :, : t + 1])
 
 
@@ -178,7 +178,7 @@ def test_unfold_and_fold_are_transposes():
     c = RNG.standard_normal(cols.shape)
     back = fold_nd(cr.tensor(c), (5, 6), *geo)
     assert back.shape == x.shape
-    np.testing.assert_allclose(np.sum(cols.data * c), np.sum(x * back.data), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(cols._array * c), np.sum(x * back._array), rtol=1e-12)
     xt = cr.tensor(RNG.standard_normal((1, 1, 4, 3)), requires_grad=True)
     assert gradgradcheck(lambda t: unfold_nd(t, *geo) ** 2, (xt,))
 
@@ -223,16 +223,16 @@ def test_conv_outputs_survive_later_convolutions():
     x = cr.randn(8, 3, 32, 32)  # output 8·16·30·30 floats: large enough for the pool
     w = cr.randn(16, 3, 3, 3)
     first = F.conv2d(x, w)
-    saved = first.data.copy()
+    saved = first._array.copy()
     for _ in range(3):
         F.conv2d(cr.randn(8, 3, 32, 32), w)
-    np.testing.assert_array_equal(first.data, saved)
+    np.testing.assert_array_equal(first._array, saved)
 
 
 def test_functional_unfold_matches_loops_and_fold_is_its_transpose():
     x = RNG.standard_normal((2, 3, 5, 6))
     k, dl, p, s = (2, 3), (1, 2), 1, (2, 1)
-    u = F.unfold(cr.tensor(x), k, dl, p, s).data
+    u = F.unfold(cr.tensor(x), k, dl, p, s)._array
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     ho, wo = 3, 4
     assert u.shape == (2, 3 * 6, ho * wo)
@@ -244,7 +244,7 @@ def test_functional_unfold_matches_loops_and_fold_is_its_transpose():
                         row, col = c * 6 + a * 3 + b, i * wo + j
                         assert u[:, row, col].tolist() == xp[:, c, i * 2 + a, j + 2 * b].tolist()
     cols = RNG.standard_normal(u.shape)
-    back = F.fold(cr.tensor(cols), (5, 6), k, dl, p, s).data
+    back = F.fold(cr.tensor(cols), (5, 6), k, dl, p, s)._array
     np.testing.assert_allclose(np.sum(u * cols), np.sum(x * back), rtol=1e-12)
     xt = cr.tensor(x[:1, :1], requires_grad=True)
     assert gradcheck(lambda t: F.unfold(t, k, dl, p, s), (xt,))
@@ -264,7 +264,7 @@ def test_conv_pool_conv_chain_in_batch_last_layout():
     y = F.conv2d(p, cr.tensor(w2))
     ref_h = np.maximum(ref_conv2d(x, w1, b1, (1, 1), ((1, 1), (1, 1)), (1, 1), 1), 0)
     ref_p = ref_h.reshape(3, 4, 3, 2, 3, 2).max(axis=(3, 5))
-    np.testing.assert_allclose(y.data, ref_conv2d(ref_p, w2, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1), atol=1e-10)
+    np.testing.assert_allclose(y._array, ref_conv2d(ref_p, w2, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1), atol=1e-10)
     xt = cr.tensor(x[:2], requires_grad=True)
     w1t, w2t = cr.tensor(w1, requires_grad=True), cr.tensor(w2, requires_grad=True)
     assert gradcheck(lambda a, u, v: F.conv2d(F.avg_pool2d(F.conv2d(a, u, padding=1), 2), v), (xt, w1t, w2t))
@@ -277,7 +277,7 @@ def test_chunked_products_give_the_same_convolution():
     w = cr.tensor(RNG.standard_normal((6, 2, 3, 3)), requires_grad=True)
     y0 = F.conv2d(x, w, groups=2)
     y0.sum().backward()
-    gx0, gw0 = x.grad.data.copy(), w.grad.data.copy()
+    gx0, gw0 = x.grad._array.copy(), w.grad._array.copy()
     x.grad = w.grad = None
     old = (conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK)
     conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK = True, 500, 7  # chunks + a remainder
@@ -286,6 +286,6 @@ def test_chunked_products_give_the_same_convolution():
         y1.sum().backward()
     finally:
         conv_module.CHUNK_GEMMS, conv_module._GEMM_MNK, conv_module._MIN_CHUNK = old
-    np.testing.assert_allclose(y1.data, y0.data, atol=1e-12)
-    np.testing.assert_allclose(x.grad.data, gx0, atol=1e-12)
-    np.testing.assert_allclose(w.grad.data, gw0, atol=1e-12)
+    np.testing.assert_allclose(y1._array, y0._array, atol=1e-12)
+    np.testing.assert_allclose(x.grad._array, gx0, atol=1e-12)
+    np.testing.assert_allclose(w.grad._array, gw0, atol=1e-12)

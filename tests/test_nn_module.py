@@ -52,7 +52,7 @@ def test_state_dict_skips_non_persistent_buffers_and_shares_values():
     sd = net.state_dict()
     assert list(sd) == ["first.w", "first.b", "first.calls", "second.w", "second.b", "second.calls"]
     assert not sd["first.w"].requires_grad
-    assert np.shares_memory(sd["first.w"].data, net.first.w.data)
+    assert np.shares_memory(sd["first.w"]._array, net.first.w._array)
 
 
 def test_shared_parameter_listed_once_and_modules_once():
@@ -71,14 +71,14 @@ def test_forward_backward_through_module():
     # first: [1,2] @ [[0,1,2],[3,4,5]] = [6, 9, 12]; second: w = [[0],[1],[2]] -> 9 + 24 = 33
     assert y.item() == pytest.approx(33.0)
     y.sum().backward()
-    np.testing.assert_allclose(net.second.w.grad.data, [[6.0], [9.0], [12.0]])
-    np.testing.assert_allclose(net.first.w.grad.data, [[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]])
+    np.testing.assert_allclose(net.second.w.grad._array, [[6.0], [9.0], [12.0]])
+    np.testing.assert_allclose(net.first.w.grad._array, [[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]])
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     y = net(x)
     y.sum().backward()
     net.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad.data == 0) for p in net.parameters())
+    assert all(np.all(p.grad._array == 0) for p in net.parameters())
 
 
 def test_train_eval_reach_every_submodule_and_apply_order():
@@ -108,12 +108,12 @@ def test_to_dtype_keeps_parameter_objects():
 def test_load_state_dict_round_trip_and_errors():
     src, dst = Net(), Net()
     for p in src.parameters():
-        p.data[...] = np.random.default_rng(0).normal(size=p.shape)
+        p._array[...] = np.random.default_rng(0).normal(size=p.shape)
     result = dst.load_state_dict(src.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
     for (n, p), (_, q) in zip(src.named_parameters(), dst.named_parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
-        assert not np.shares_memory(p.data, q.data)  # copied, not aliased
+        np.testing.assert_array_equal(p._array, q._array, err_msg=n)
+        assert not np.shares_memory(p._array, q._array)  # copied, not aliased
     bad = dict(src.state_dict())
     del bad["first.b"]
     bad["extra.weight"] = cr.zeros(1)
@@ -155,7 +155,7 @@ def test_forward_hooks_and_removal():
     pre = lin.register_forward_pre_hook(lambda m, inp: (inp[0] * 2,))
     out = lin(cr.ones(4, 2))
     assert seen == [(4, 1)]
-    np.testing.assert_allclose(out.data, 2 * np.ones((4, 2)) @ lin.w.data)
+    np.testing.assert_allclose(out._array, 2 * np.ones((4, 2)) @ lin.w._array)
     h.remove()
     pre.remove()
     lin(cr.ones(1, 2))
@@ -169,7 +169,7 @@ def test_sequential_indexing_and_containers():
     sub = seq[1:]
     assert isinstance(sub, nn.Sequential) and list(sub) == [b, c]
     x = cr.ones(1, 2)
-    np.testing.assert_allclose(seq(x).data, c(b(a(x))).data)
+    np.testing.assert_allclose(seq(x)._array, c(b(a(x)))._array)
     from collections import OrderedDict
 
     named = nn.Sequential(OrderedDict([("enc", a), ("dec", c)]))
@@ -211,8 +211,8 @@ def test_repr_is_nested_and_readable():
 def test_deepcopy_gives_independent_parameters():
     net = Net()
     twin = copy.deepcopy(net)
-    twin.first.w.data[...] = 0
-    assert net.first.w.data.sum() > 0
+    twin.first.w._array[...] = 0
+    assert net.first.w._array.sum() > 0
     assert isinstance(twin.first.w, Parameter)
 
 
@@ -227,6 +227,6 @@ def test_deep_sequential_walks_without_recursion_limit():
 def test_parameter_wraps_without_copy():
     arr = np.ones(3, dtype=np.float32)
     p = Parameter(arr)
-    assert p.data is arr and p.requires_grad and p.is_leaf
+    assert p._array is arr and p.requires_grad and p.is_leaf
     assert not Parameter(arr, requires_grad=False).requires_grad
     assert repr(p).startswith("Parameter containing:")

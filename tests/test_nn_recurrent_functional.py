@@ -114,15 +114,15 @@ def test_cells_match_numpy(batched):
         if mode == "lstm":
             h2, c2 = F.lstm_cell(t64(x), (t64(h), t64(c)), *args)
             rh, rc = np_lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
-            np.testing.assert_allclose(h2.data, rh, rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(c2.data, rc, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(h2._array, rh, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(c2._array, rc, rtol=1e-12, atol=1e-12)
         elif mode == "gru":
             out = F.gru_cell(t64(x), t64(h), *args)
-            np.testing.assert_allclose(out.data, np_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh), atol=1e-12)
+            np.testing.assert_allclose(out._array, np_gru_cell(x, h, w_ih, w_hh, b_ih, b_hh), atol=1e-12)
         else:
             out = getattr(F, mode + "_cell")(t64(x), t64(h), *args)
             np.testing.assert_allclose(
-                out.data, np_rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, mode[4:]), atol=1e-12
+                out._array, np_rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, mode[4:]), atol=1e-12
             )
 
 
@@ -131,7 +131,7 @@ def test_cells_without_bias():
     w_ih, w_hh = make_params(rng, "gru", 2, 3, 1, 1, has_bias=False)
     x, h = rng.standard_normal((2, 2)), rng.standard_normal((2, 3))
     out = F.gru_cell(t64(x), t64(h), t64(w_ih), t64(w_hh))
-    np.testing.assert_allclose(out.data, np_gru_cell(x, h, w_ih, w_hh, 0.0, 0.0), atol=1e-12)
+    np.testing.assert_allclose(out._array, np_gru_cell(x, h, w_ih, w_hh, 0.0, 0.0), atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
@@ -187,12 +187,12 @@ def test_sequences_match_numpy(mode, fused):
         xin = x.transpose(1, 0, 2) if bf else x
         res = run(mode, t64(xin), t64(h0), t64(c0), [t64(p) for p in ps],
                   num_layers=L, bidirectional=bi, batch_first=bf, fused=fused)
-        out = res[0].data.transpose(1, 0, 2) if bf else res[0].data
+        out = res[0]._array.transpose(1, 0, 2) if bf else res[0]._array
         assert out.shape == (T, N, D * H)
         np.testing.assert_allclose(out, ref_out, atol=1e-12)
-        np.testing.assert_allclose(res[1].data, ref_h, atol=1e-12)
+        np.testing.assert_allclose(res[1]._array, ref_h, atol=1e-12)
         if mode == "lstm":
-            np.testing.assert_allclose(res[2].data, ref_c, atol=1e-12)
+            np.testing.assert_allclose(res[2]._array, ref_c, atol=1e-12)
 
 
 def test_default_zero_state_and_no_bias():
@@ -205,8 +205,8 @@ def test_default_zero_state_and_no_bias():
         ref = np_sequence(mode, x, z, z if mode == "lstm" else None, ps, 2, True, has_bias=False)
         res = run(mode, t64(x), None, None, [t64(p) for p in ps], num_layers=2, bidirectional=True,
                   has_biases=False)
-        np.testing.assert_allclose(res[0].data, ref[0], atol=1e-12)
-        np.testing.assert_allclose(res[1].data, ref[1], atol=1e-12)
+        np.testing.assert_allclose(res[0]._array, ref[0], atol=1e-12)
+        np.testing.assert_allclose(res[1]._array, ref[1], atol=1e-12)
 
 
 def test_h_n_layout_is_last_step_of_each_direction():
@@ -216,8 +216,8 @@ def test_h_n_layout_is_last_step_of_each_direction():
     out, h_n, c_n = F.lstm(t64(rng.standard_normal((T, N, I))), None, ps, num_layers=2, bidirectional=True)
     assert h_n.shape == c_n.shape == (4, N, H)
     # last layer: forward direction ends at t = T-1, backward direction at t = 0
-    np.testing.assert_array_equal(h_n.data[2], out.data[-1, :, :H])
-    np.testing.assert_array_equal(h_n.data[3], out.data[0, :, H:])
+    np.testing.assert_array_equal(h_n._array[2], out._array[-1, :, :H])
+    np.testing.assert_array_equal(h_n._array[3], out._array[0, :, H:])
 
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
@@ -253,7 +253,7 @@ def test_fused_gradients_match_composed_float32():
             loss = (res[0] * res[0]).sum() + res[1].sum()
             loss.backward()
             assert xt.grad.dtype == np.float32
-            grads.append([xt.grad.data] + [p.grad.data for p in pt])
+            grads.append([xt.grad._array] + [p.grad._array for p in pt])
         for a, b in zip(*grads):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -292,15 +292,15 @@ def test_dropout_between_layers():
     ref = np_sequence("rnn_tanh", x, z, None, ps, 2, False)[0]
     # dropout is off unless train=True
     out = F.rnn_tanh(t64(x), None, pt, num_layers=2, dropout=1.0, train=False)[0]
-    np.testing.assert_allclose(out.data, ref, atol=1e-12)
+    np.testing.assert_allclose(out._array, ref, atol=1e-12)
     # p = 1 in training zeroes the second layer's input: layer 2 then sees x = 0
     out = F.rnn_tanh(t64(x), None, pt, num_layers=2, dropout=1.0, train=True)[0]
     ref2 = np_sequence("rnn_tanh", np.zeros((T, N, H)), z[1:], None, ps[4:], 1, False)[0]
-    np.testing.assert_allclose(out.data, ref2, atol=1e-12)
+    np.testing.assert_allclose(out._array, ref2, atol=1e-12)
     # 0 < p < 1: some outputs change, and the last layer is never dropped
     cr.manual_seed(0)
     out = F.rnn_tanh(t64(x), None, pt, num_layers=2, dropout=0.5, train=True)[0]
-    assert not np.allclose(out.data, ref)
+    assert not np.allclose(out._array, ref)
 
 
 def test_sequence_errors():
@@ -324,5 +324,5 @@ def test_no_grad_forward_matches_and_records_nothing():
     with cr.no_grad():
         without = F.lstm(x, None, ps, num_layers=2, bidirectional=True)
     for a, b in zip(with_grad, without):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a._array, b._array)
         assert not b.requires_grad

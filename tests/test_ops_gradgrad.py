@@ -101,7 +101,7 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
             return x**3
 
         def vjp(self, m, need, g, y, x):
-            return (g * m.const(3 * m.data(x) ** 2, x),)  # a constant: no second derivative
+            return (g * m.const(3 * m.raw(x) ** 2, x),)  # a constant: no second derivative
 
         def jvp(self, m, dxs, y, x):
             return dxs[0] * 3 * x**2

@@ -61,8 +61,8 @@ def test_each_group_uses_its_own_lr():
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
     (a * a + b * b).sum().backward()  # g = 2
     opt.step()
-    assert a.data[0] == pytest.approx(1.0 - 0.1 * 2.0)
-    assert b.data[0] == pytest.approx(1.0 - 0.5 * 2.0)
+    assert a._array[0] == pytest.approx(1.0 - 0.1 * 2.0)
+    assert b._array[0] == pytest.approx(1.0 - 0.5 * 2.0)
 
 
 def test_add_param_group_and_named_parameters():
@@ -127,21 +127,21 @@ def test_zero_grad_set_to_none_and_to_zeros():
     (w * w).sum().backward()
     g = w.grad
     opt.zero_grad(set_to_none=False)
-    assert w.grad is g and np.array_equal(w.grad.data, [0.0, 0.0])
+    assert w.grad is g and np.array_equal(w.grad._array, [0.0, 0.0])
     (w * w).sum().backward()  # accumulates onto the zeros
-    np.testing.assert_array_equal(w.grad.data, [2.0, 4.0])
+    np.testing.assert_array_equal(w.grad._array, [2.0, 4.0])
 
 
 def test_parameters_without_grad_are_skipped():
     a, b = cr.tensor([1.0], requires_grad=True), cr.tensor([1.0], requires_grad=True)
     for make in ALL.values():
-        a.data[...] = 1.0
-        b.data[...] = 1.0
+        a._array[...] = 1.0
+        b._array[...] = 1.0
         opt = make([a, b])
         opt.zero_grad()
         (a * a).sum().backward()
         opt.step()
-        assert b.data[0] == 1.0 and a.data[0] != 1.0
+        assert b._array[0] == 1.0 and a._array[0] != 1.0
         assert b not in opt.state or "exp_avg" not in opt.state[b]
 
 
@@ -158,7 +158,7 @@ def test_step_returns_closure_loss_and_evaluates_with_grad_enabled():
     with cr.no_grad():
         loss = opt.step(closure)
     assert float(loss) == 9.0
-    assert w.data[0] == pytest.approx(3.0 - 0.25 * 6.0)
+    assert w._array[0] == pytest.approx(3.0 - 0.25 * 6.0)
     assert opt.step() is None
 
 
@@ -175,7 +175,7 @@ def test_scheduler_changes_take_effect_through_group_lr():
     opt.param_groups[0]["lr"] = 0.5
     (w * w).sum().backward()
     opt.step()
-    assert w.data[0] == pytest.approx(0.0)
+    assert w._array[0] == pytest.approx(0.0)
 
 
 # -- state_dict -------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_state_dict_layout_is_pytorchs():
 def _serialise(obj):
     """What saving does: Tensors become arrays, numbers and strings stay, containers recurse."""
     if isinstance(obj, Tensor):
-        return ("tensor", obj.data.copy())
+        return ("tensor", obj._array.copy())
     if isinstance(obj, dict):
         return {k: _serialise(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -226,15 +226,15 @@ def test_state_dict_round_trip_gives_bit_identical_next_steps(name):
     blob = pickle.dumps(_serialise(opt.state_dict()))
 
     # a fresh copy of the model and optimiser, restored from the saved blob
-    params2 = [cr.tensor(p.data.copy(), requires_grad=True) for p in params]
+    params2 = [cr.tensor(p._array.copy(), requires_grad=True) for p in params]
     opt2 = make(params2)
     opt2.load_state_dict(_deserialise(pickle.loads(blob)))
 
     train(opt, params, 3)
     train(opt2, params2, 3)
     for p, q in zip(params, params2):
-        assert p.data.dtype == q.data.dtype == np.float32
-        np.testing.assert_array_equal(p.data, q.data)
+        assert p._array.dtype == q._array.dtype == np.float32
+        np.testing.assert_array_equal(p._array, q._array)
 
 
 def test_load_state_dict_copies_and_restores_hyper_parameters():
@@ -249,7 +249,7 @@ def test_load_state_dict_copies_and_restores_hyper_parameters():
     assert opt2.param_groups[0]["params"][0] is params[0]
     buf = opt2.state[params[0]]["momentum_buffer"]
     assert buf is not sd["state"][0]["momentum_buffer"]
-    np.testing.assert_array_equal(buf.data, sd["state"][0]["momentum_buffer"].data)
+    np.testing.assert_array_equal(buf._array, sd["state"][0]["momentum_buffer"]._array)
 
 
 def test_load_state_dict_casts_state_to_the_parameter_dtype():
@@ -281,13 +281,13 @@ def test_state_dict_can_be_saved_with_cr_save(tmp_path):
     train(opt, params, 2)
     path = tmp_path / "opt.pt"
     cr.save(opt.state_dict(), path)
-    params2 = [cr.tensor(p.data.copy(), requires_grad=True) for p in params]
+    params2 = [cr.tensor(p._array.copy(), requires_grad=True) for p in params]
     opt2 = ALL["adam"](params2)
     opt2.load_state_dict(cr.load(path))
     train(opt, params, 2)
     train(opt2, params2, 2)
     for p, q in zip(params, params2):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._array, q._array)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
@@ -304,7 +304,7 @@ def test_optimizer_and_scheduler_state_through_a_checkpoint_file(tmp_path, name)
     path = checkpoint.save_checkpoint({"opt": opt.state_dict(), "sched": sched.state_dict()}, tmp_path / "c.st")
     state = checkpoint.load_checkpoint(path)
 
-    params2 = [cr.tensor(p.data.copy(), requires_grad=True) for p in params]
+    params2 = [cr.tensor(p._array.copy(), requires_grad=True) for p in params]
     opt2 = ALL[name](params2)
     sched2 = lr_scheduler.MultiStepLR(opt2, milestones=[2, 4], gamma=0.5)
     opt2.load_state_dict(state["opt"])
@@ -316,4 +316,4 @@ def test_optimizer_and_scheduler_state_through_a_checkpoint_file(tmp_path, name)
         sched2.step()
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     for p, q in zip(params, params2):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._array, q._array)

@@ -17,8 +17,8 @@ def test_l2_penalty_value_and_gradient():
     # λ/2 (1 + 4 + 0.25 + 9 + 16) = 0.05 · 30.25
     assert float(r) == pytest.approx(0.05 * 30.25)
     r.backward()
-    np.testing.assert_allclose(a.grad.data, 0.1 * a.data)  # ∂/∂W = λ W
-    np.testing.assert_allclose(b.grad.data, 0.1 * b.data)
+    np.testing.assert_allclose(a.grad._array, 0.1 * a._array)  # ∂/∂W = λ W
+    np.testing.assert_allclose(b.grad._array, 0.1 * b._array)
     assert l2_penalty(b, 2.0).item() == pytest.approx(16.0)
     with pytest.raises(ValueError, match="Invalid regularisation strength lam: -1"):
         l2_penalty([a], -1)
@@ -43,16 +43,16 @@ def test_sgd_on_penalised_loss_equals_weight_decay(momentum):
     opt2 = optim.SGD([w2], lr=lr, momentum=momentum, weight_decay=lam)
     for step in range(5):
         if momentum == 0.0:  # one step by hand from the notes' formula
-            w_prev = w1.data.copy()
+            w_prev = w1._array.copy()
             wt = cr.tensor(w_prev, requires_grad=True)
             error(wt).backward()
-            expected = (1 - lr * lam) * w_prev - lr * wt.grad.data
+            expected = (1 - lr * lam) * w_prev - lr * wt.grad._array
         opt1.zero_grad()
         (error(w1) + l2_penalty([w1], lam)).backward()
         opt1.step()
         opt2.zero_grad()
         error(w2).backward()
         opt2.step()
-        np.testing.assert_allclose(w1.data, w2.data, rtol=1e-13, atol=1e-15, err_msg=f"step {step}")
+        np.testing.assert_allclose(w1._array, w2._array, rtol=1e-13, atol=1e-15, err_msg=f"step {step}")
         if momentum == 0.0:
-            np.testing.assert_allclose(w1.data, expected, rtol=1e-13)
+            np.testing.assert_allclose(w1._array, expected, rtol=1e-13)

@@ -30,7 +30,7 @@ def run_quadratic(make_opt, steps: int = 3) -> list[np.ndarray]:
         opt.zero_grad()
         (0.5 * a * w * w).sum().backward()
         opt.step()
-        out.append(w.data.copy())
+        out.append(w._array.copy())
     return out
 
 
@@ -253,7 +253,7 @@ def test_converges_to_least_squares_solution(make_opt):
         (r * r).mean().backward()
         opt.step()
         sched.step()
-    np.testing.assert_allclose(w.data, w_star, atol=1e-6)
+    np.testing.assert_allclose(w._array, w_star, atol=1e-6)
 
 
 def test_float32_parameters_stay_float32():
@@ -268,19 +268,19 @@ def test_float32_parameters_stay_float32():
             opt.zero_grad()
             (w * w).sum().backward()
             opt.step()
-        assert w.data.dtype == np.float32
+        assert w._array.dtype == np.float32
         for value in opt.state[w].values():
-            if value.data.ndim:  # buffers (step counters are float32 scalars too, as in PyTorch)
-                assert value.data.dtype == np.float32
+            if value._array.ndim:  # buffers (step counters are float32 scalars too, as in PyTorch)
+                assert value._array.dtype == np.float32
 
 
 def test_update_is_in_place_and_makes_no_graph():
     w = cr.tensor([1.0, 2.0], requires_grad=True)
-    arr = w.data
+    arr = w._array
     opt = optim.Adam([w], lr=0.1)
     (w * w).sum().backward()
     opt.step()
-    assert w.data is arr and w.is_leaf and w.requires_grad
+    assert w._array is arr and w.is_leaf and w.requires_grad
 
 
 # -- Adam's packed path for small groups ------------------------------------------------
@@ -315,10 +315,10 @@ def test_adam_packed_path_equals_per_parameter_path(monkeypatch, amsgrad, skip_e
     packed, opt = _adam_run(monkeypatch, True, amsgrad, skip_every, wd, decoupled)
     plain, opt2 = _adam_run(monkeypatch, False, amsgrad, skip_every, wd, decoupled)
     for p, q in zip(packed, plain):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._array, q._array)
     for p, q in zip(packed, plain):
         for key in opt.state[p]:
-            np.testing.assert_array_equal(opt.state[p][key].data, opt2.state[q][key].data)
+            np.testing.assert_array_equal(opt.state[p][key]._array, opt2.state[q][key]._array)
     if skip_every:  # the parameters that missed steps have smaller step counts
         assert float(opt.state[packed[3]]["step"]) < float(opt.state[packed[0]]["step"])
 
@@ -329,9 +329,9 @@ def test_adam_state_dict_tensors_follow_the_packed_updates():
     (w * w).sum().backward()
     opt.step()
     m = opt.state_dict()["state"][0]["exp_avg"]
-    np.testing.assert_allclose(m.data, [0.2, -0.2], rtol=1e-6)  # (1 − β1) g
+    np.testing.assert_allclose(m._array, [0.2, -0.2], rtol=1e-6)  # (1 − β1) g
     opt.step()  # same gradient again
-    np.testing.assert_allclose(m.data, [0.9 * 0.2 + 0.2, -(0.9 * 0.2 + 0.2)], rtol=1e-6)
+    np.testing.assert_allclose(m._array, [0.9 * 0.2 + 0.2, -(0.9 * 0.2 + 0.2)], rtol=1e-6)
 
 
 def test_adam_packed_state_picks_up_a_replaced_state_tensor():
@@ -341,4 +341,4 @@ def test_adam_packed_state_picks_up_a_replaced_state_tensor():
     opt.step()
     opt.state[w]["exp_avg"] = cr.tensor([0.0, 0.0])  # replaced by hand: the next step must use it
     opt.step()
-    np.testing.assert_allclose(opt.state[w]["exp_avg"].data, [0.2, -0.2], rtol=1e-6)  # 0.9·0 + 0.1·g
+    np.testing.assert_allclose(opt.state[w]["exp_avg"]._array, [0.2, -0.2], rtol=1e-6)  # 0.9·0 + 0.1·g

@@ -391,7 +391,7 @@ def same(a, b) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, cr.Tensor):
-        return a.requires_grad == b.requires_grad and same(a.data, b.data)
+        return a.requires_grad == b.requires_grad and same(a._array, b._array)
     if isinstance(a, (np.ndarray, np.generic)):
         return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
     if isinstance(a, float):

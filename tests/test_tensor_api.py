@@ -123,11 +123,11 @@ def test_zero_dim_results_are_arrays():
     """NumPy returns scalars for 0-d results; a Tensor's data is always an ndarray."""
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     for t in (x.sum(), x.mean(), x.max(), x[0], x @ x, x.sum() * 2, x.var()):
-        assert type(t.data) is np.ndarray and t.shape == ()
+        assert type(t._array) is np.ndarray and t.shape == ()
         assert isinstance(t.detach().numpy(), np.ndarray)
     s = cr.tensor(2.0, requires_grad=True)
     (s * s).backward()
-    assert type(s.grad.data) is np.ndarray and s.grad.item() == 4.0
+    assert type(s.grad._array) is np.ndarray and s.grad.item() == 4.0
 
 
 def test_detach_and_requires_grad_():
@@ -144,7 +144,7 @@ def test_detach_and_requires_grad_():
     with pytest.raises(RuntimeError, match="leaf"):
         (x * 2).requires_grad_(False)
     d = x.detach()
-    d.data[0] = 9.0  # detach shares memory, as PyTorch
+    d._array[0] = 9.0  # detach shares memory, as PyTorch
     assert x.tolist()[0] == 9.0
 
 
@@ -267,11 +267,11 @@ def test_setitem_on_a_leaf_that_requires_grad_raises():
 
 def test_setitem_under_no_grad_writes_in_place():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    data = x.data
+    data = x._array
     with cr.no_grad():
         x[0] = 5.0
         x[1:] = cr.tensor([7.0, 8.0])
-    assert x.tolist() == [5.0, 7.0, 8.0] and x.data is data
+    assert x.tolist() == [5.0, 7.0, 8.0] and x._array is data
     assert x.is_leaf and x.requires_grad and x.grad_fn is None
 
 
@@ -331,5 +331,5 @@ def test_tensor_subclasses_work_in_operators():
     x = cr.tensor([3.0, 4.0], requires_grad=True)
     y = x * p + p - x + p.tanh()  # d/dp = x + 1 + (1 - tanh² p);  d/dx = p - 1
     y.sum().backward()
-    np.testing.assert_allclose(p.grad.numpy(), x.data + 2 - np.tanh(p.data) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(p.grad.numpy(), x._array + 2 - np.tanh(p._array) ** 2, rtol=1e-6)
     assert x.grad.tolist() == [0.0, 1.0]

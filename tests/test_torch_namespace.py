@@ -477,8 +477,8 @@ def test_tensor_constructor_reads_sizes_and_data_as_pytorch() -> None:
 def test_tensor_constructor_keeps_chainrule_s_own_forms() -> None:
     arr = np.arange(3, dtype=np.int16)
     t = cr.Tensor(arr)
-    assert t.data is arr and t.dtype == np.int16  # wrapped, not copied, dtype kept
-    assert cr.Tensor(t).data is arr
+    assert t._array is arr and t.dtype == np.int16  # wrapped, not copied, dtype kept
+    assert cr.Tensor(t)._array is arr
     assert cr.Tensor(2.5).shape == () and cr.Tensor(2.5).dtype == cr.float32
     assert cr.Tensor(arr.astype(np.float64), True).requires_grad  # the older positional requires_grad
     assert cr.Tensor([1.0], requires_grad=True).requires_grad

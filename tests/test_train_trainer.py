@@ -51,14 +51,14 @@ def _diverging_regression():
     val = DataLoader(TensorDataset(x, x), batch_size=32)
     model = nn.Linear(1, 1, bias=False)
     with cr.no_grad():
-        model.weight.data[...] = 0.0
+        model.weight._array[...] = 0.0
     return model, train, val
 
 
 def test_early_stopping_stops_and_restores_best_weights():
     model, train, val = _diverging_regression()
     weights = {}
-    record = LambdaCallback(on_epoch_end=lambda t, e, logs: weights.__setitem__(e, float(t.model.weight.data[0, 0])))
+    record = LambdaCallback(on_epoch_end=lambda t, e, logs: weights.__setitem__(e, float(t.model.weight._array[0, 0])))
     es = EarlyStopping("val_loss", patience=3)
     trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.3), callbacks=[es, record], verbose=0)
     trainer.fit(train, val, epochs=100)
@@ -67,7 +67,7 @@ def test_early_stopping_stops_and_restores_best_weights():
     assert es.best_epoch == best
     assert es.stopped_epoch == best + 3 == trainer.epoch < 100  # stopped patience epochs after the best
     assert abs(weights[best] - 1.0) < abs(weights[best + 1] - 1.0)  # the best w is the one closest to 1
-    assert float(model.weight.data[0, 0]) == weights[best]  # restored exactly
+    assert float(model.weight._array[0, 0]) == weights[best]  # restored exactly
     assert trainer.evaluate(val)["loss"] == pytest.approx(min(val_losses), rel=1e-6)
 
 
@@ -86,10 +86,10 @@ def test_grad_clip_bounds_the_step():
     """One SGD step with lr 1 and clipping to norm c moves the weights by exactly c (gradient norm > c)."""
     model = nn.Linear(2, 1)
     x = np.array([[10.0, 10.0]], dtype=np.float32)
-    before = np.concatenate([p.data.ravel().copy() for p in model.parameters()])
+    before = np.concatenate([p._array.ravel().copy() for p in model.parameters()])
     trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=1.0), grad_clip=0.5, verbose=0)
     trainer.fit(DataLoader(TensorDataset(x, np.array([[100.0]], dtype=np.float32)), batch_size=1), epochs=1)
-    after = np.concatenate([p.data.ravel() for p in model.parameters()])
+    after = np.concatenate([p._array.ravel() for p in model.parameters()])
     assert np.linalg.norm(after - before) == pytest.approx(0.5, rel=1e-5)
     assert trainer.last_grad_norm > 0.5
 

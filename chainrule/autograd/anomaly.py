@@ -101,16 +101,16 @@ def _origin(t: Any) -> str:
 
 
 def _has_nan(a: Any) -> bool:
-    data = getattr(a, "data", a)  # Tensors (create_graph) or arrays
+    data = getattr(a, "_array", a)  # Tensors (create_graph) or arrays
     data = np.asarray(data)
     return data.dtype.kind in "fc" and bool(np.isnan(data).any())
 
 
 def check_forward(op: Any, out: Any) -> None:
     """Raise RuntimeError if the forward value ``out`` of ``op`` contains NaN."""
-    if not STATE.check_nan or not _has_nan(out.data):
+    if not STATE.check_nan or not _has_nan(out._array):
         return
-    bad = int(np.isnan(out.data).sum())
+    bad = int(np.isnan(out._array).sum())
     where = _origin(out)
     # With create_graph=True the vjp rules run as recorded ops: say so when the stack shows it.
     during = (
@@ -120,7 +120,7 @@ def check_forward(op: Any, out: Any) -> None:
     )
     raise RuntimeError(
         f"detect_anomaly: the forward value of '{op.name}' contains NaN{during} "
-        f"({bad} of {out.data.size} elements, output shape {tuple(out.shape)}).\n{where}"
+        f"({bad} of {out._array.size} elements, output shape {tuple(out.shape)}).\n{where}"
     )
 
 

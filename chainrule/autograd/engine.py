@@ -62,19 +62,19 @@ def _as_list(x: Any) -> list:
 
 def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
     if grad is None:
-        if out.data.size != 1:
+        if out._array.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        g: Any = np.array(1, dtype=out.data.dtype)  # (np.ones is 4x slower for one element)
-        if out.data.ndim:
+        g: Any = np.array(1, dtype=out._array.dtype)  # (np.ones is 4x slower for one element)
+        if out._array.ndim:
             g = g.reshape(out.shape)
         return Tensor._wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
-        g = grad if create_graph else grad.data
+        g = grad if create_graph else grad._array
     else:
-        g = np.asarray(grad, dtype=out.data.dtype)
+        g = np.asarray(grad, dtype=out._array.dtype)
         if create_graph:
             g = Tensor._wrap(g)
     if tuple(g.shape) != out.shape:
@@ -192,17 +192,17 @@ def _walk_simple(ready: list, retain_graph: bool, hooked: dict | None = None) ->
         n = len(parents)
         if n == 1:
             p = parents[0]
-            edges: Any = ((p, t._op.vjp(m, t._need, g, t.data, p.data)[0]),)
+            edges: Any = ((p, t._op.vjp(m, t._need, g, t._array, p._array)[0]),)
         elif n == 2:
             a, b = parents
-            ga, gb = t._op.vjp(m, t._need, g, t.data, a.data, b.data)
+            ga, gb = t._op.vjp(m, t._need, g, t._array, a._array, b._array)
             edges = ((a, ga), (b, gb))
         else:
-            edges = zip(parents, t._op.vjp(m, t._need, g, t.data, *[p.data for p in parents]))
+            edges = zip(parents, t._op.vjp(m, t._need, g, t._array, *[p._array for p in parents]))
         for p, gp in edges:
             if gp is None or not p.requires_grad:
                 continue
-            pdata = p.data
+            pdata = p._array
             if gp.shape != pdata.shape:
                 gp = sum_to(gp, pdata.shape)
             if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
@@ -247,7 +247,7 @@ def _leaf_done(p: Tensor, parts: list) -> None:
     if p.grad is None:
         p.grad = Tensor._wrap(g)
     else:
-        p.grad.data = _accumulate(p.grad.data, g)
+        p.grad._array = _accumulate(p.grad._array, g)
 
 
 def _post_accumulate(p: Tensor) -> None:
@@ -287,7 +287,7 @@ def _walk(
         if create_graph:
             grads = op.vjp(m, t._need, g, t, *parents)
         else:
-            grads = op.vjp(m, t._need, g, t.data, *[p.data for p in parents])
+            grads = op.vjp(m, t._need, g, t._array, *[p._array for p in parents])
         if anomaly:
             from chainrule.autograd.anomaly import check_backward
 
@@ -297,10 +297,10 @@ def _walk(
         for p, gp in zip(parents, grads):
             if gp is None or not p.requires_grad:
                 continue
-            if gp.shape != p.data.shape:
-                gp = m.sum_to(gp, p.data.shape)
-            if gp.dtype != p.data.dtype:
-                gp = m.astype(gp, p.data.dtype)
+            if gp.shape != p._array.shape:
+                gp = m.sum_to(gp, p._array.shape)
+            if gp.dtype != p._array.dtype:
+                gp = m.astype(gp, p._array.dtype)
             if p._op is None:
                 prev = leaves.get(p)
                 leaves[p] = gp if prev is None else prev + gp
@@ -325,10 +325,10 @@ def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any
     for hook in extra.get("hooks", ()):
         res = hook(g if create_graph else Tensor._wrap(g))
         if res is not None:
-            g = res if create_graph else (res.data if isinstance(res, Tensor) else np.asarray(res))
+            g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
     if extra.get("retain_grad"):
         gt = g if create_graph else Tensor._wrap(np.array(g, copy=True))
-        t.grad = gt if t.grad is None else Tensor._wrap(t.grad.data + gt.data)
+        t.grad = gt if t.grad is None else Tensor._wrap(t.grad._array + gt._array)
     return g
 
 
@@ -338,7 +338,7 @@ def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulat
         for hook in extra["hooks"]:
             res = hook(g if create_graph else Tensor._wrap(g))
             if res is not None:
-                g = res if create_graph else (res.data if isinstance(res, Tensor) else np.asarray(res))
+                g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
     if capture is not None:
         if id(p) in capture:
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
@@ -357,7 +357,7 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
         # Own the array: the same gradient array may be handed to several inputs (add).
         p.grad = Tensor._wrap(np.array(g, copy=True))
     else:
-        p.grad.data = _accumulate(p.grad.data, g)
+        p.grad._array = _accumulate(p.grad._array, g)
 
 
 def backward(

@@ -117,15 +117,15 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise RuntimeError("make_dual: forward-mode AD needs an open dual level: use `with dual_level():`")
     if not isinstance(tensor, Tensor):
         raise TypeError(f"make_dual: expected a Tensor primal, got {type(tensor).__name__}")
-    if tensor.data.dtype.kind != "f":
-        raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor.data.dtype}")
-    dx = np.asarray(tangent.data if isinstance(tangent, Tensor) else tangent)
+    if tensor._array.dtype.kind != "f":
+        raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor._array.dtype}")
+    dx = np.asarray(tangent._array if isinstance(tangent, Tensor) else tangent)
     if dx.shape != tensor.shape:
         raise ValueError(
             f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}"
         )
     out = share(apply(_make_dual_op, tensor), tensor)  # the same memory: one version counter
-    out._tangent = dx.astype(tensor.data.dtype, copy=False)
+    out._tangent = dx.astype(tensor._array.dtype, copy=False)
     _track(out)
     return out
 

@@ -103,7 +103,7 @@ class _FunctionNode(Primitive):
         self.spans: list = []
 
     def forward(self, *xs: Any) -> Any:
-        return self.out.data  # already computed by Function.apply
+        return self.out._array  # already computed by Function.apply
 
     # What backward reads is what forward saved (ctx.save_for_backward): the in-place
     # check (autograd/version.py) looks at those inputs, the output, and the other
@@ -179,7 +179,7 @@ class _FunctionNode(Primitive):
             if create_graph:
                 gk = gk if isinstance(gk, Tensor) else Tensor._wrap(np.asarray(gk, dtype=g.dtype))
             else:
-                gk = np.asarray(gk.data if isinstance(gk, Tensor) else gk, dtype=g.dtype)
+                gk = np.asarray(gk._array if isinstance(gk, Tensor) else gk, dtype=g.dtype)
             x_shape = self.args[p].shape
             try:
                 np.broadcast_shapes(tuple(gk.shape), x_shape)
@@ -208,7 +208,7 @@ class _FunctionNode(Primitive):
         if self.outs is None:
             if dy is None:
                 return None
-            return dy.data if isinstance(dy, Tensor) else np.asarray(dy)
+            return dy._array if isinstance(dy, Tensor) else np.asarray(dy)
         if not isinstance(dy, (tuple, list)) or len(dy) != len(self.outs):
             raise RuntimeError(
                 f"Function {self.name}.jvp must return one tangent per output ({len(self.outs)})"
@@ -218,9 +218,9 @@ class _FunctionNode(Primitive):
             if span is None:
                 continue
             d = dy[k]
-            d = np.zeros(span[2]) if d is None else np.asarray(d.data if isinstance(d, Tensor) else d)
+            d = np.zeros(span[2]) if d is None else np.asarray(d._array if isinstance(d, Tensor) else d)
             parts.append(np.broadcast_to(d, span[2]).reshape(-1))
-        return np.concatenate(parts).astype(self.out.data.dtype, copy=False)
+        return np.concatenate(parts).astype(self.out._array.dtype, copy=False)
 
 
 class _Unpack(Primitive):
@@ -296,7 +296,7 @@ class Function:
         node = _FunctionNode(cls, ctx, args, tensor_pos, out)
         if any(o is out for o in ctx._non_differentiable):
             node.differentiable = False
-        if out.data.dtype.kind != "f":
+        if out._array.dtype.kind != "f":
             node.differentiable = False
         # the node's output is forward's output array: one version counter for both
         return share(apply(node, *[args[i] for i in tensor_pos]), out)
@@ -310,10 +310,10 @@ class Function:
             if not isinstance(o, Tensor):
                 raise TypeError(f"Function {cls.__name__}.forward returned a non-Tensor as output {k}")
         marked = ctx._non_differentiable
-        diff = [k for k, o in enumerate(outs) if o.data.dtype.kind == "f" and not any(o is t for t in marked)]
+        diff = [k for k, o in enumerate(outs) if o._array.dtype.kind == "f" and not any(o is t for t in marked)]
         if not diff:
             return outs
-        dtypes = {outs[k].data.dtype for k in diff}
+        dtypes = {outs[k]._array.dtype for k in diff}
         if len(dtypes) > 1:
             raise TypeError(
                 f"Function {cls.__name__}.forward: differentiable outputs must share one dtype, got "
@@ -322,10 +322,10 @@ class Function:
         spans: list = [None] * len(outs)
         start = 0
         for k in diff:
-            n = outs[k].data.size
+            n = outs[k]._array.size
             spans[k] = (start, start + n, tuple(outs[k].shape))
             start += n
-        flat = np.concatenate([outs[k].data.reshape(-1) for k in diff])
+        flat = np.concatenate([outs[k]._array.reshape(-1) for k in diff])
         node = _FunctionNode(cls, ctx, args, tensor_pos, Tensor._wrap(flat))
         node.outs = outs
         node.spans = spans

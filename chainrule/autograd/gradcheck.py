@@ -29,8 +29,8 @@ def _as_tuple(x: Any) -> tuple:
 def _to_float64_leaves(inputs: Sequence[Any]) -> list:
     out = []
     for x in inputs:
-        if isinstance(x, Tensor) and x.data.dtype.kind == "f":
-            t = Tensor._wrap(x.data.astype(np.float64))
+        if isinstance(x, Tensor) and x._array.dtype.kind == "f":
+            t = Tensor._wrap(x._array.astype(np.float64))
             t.requires_grad = x.requires_grad
             out.append(t)
         else:
@@ -49,16 +49,16 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
     """``J[k][i]`` (for input i, output k) of shape (output size, input size), by central differences."""
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     # Grad mode stays on: the function may itself differentiate (gradgradcheck).
-    sizes = [o.data.size for o in _outputs(fn, inputs)]
-    jac = [[np.zeros((n, inputs[i].data.size)) for i in diff] for n in sizes]
+    sizes = [o._array.size for o in _outputs(fn, inputs)]
+    jac = [[np.zeros((n, inputs[i]._array.size)) for i in diff] for n in sizes]
     for col, i in enumerate(diff):
-        flat = inputs[i].data.reshape(-1)  # a view: perturb in place, then restore
+        flat = inputs[i]._array.reshape(-1)  # a view: perturb in place, then restore
         for j in range(flat.size):
             orig = flat[j]
             flat[j] = orig + eps
-            plus = [o.data.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
+            plus = [o._array.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
             flat[j] = orig - eps
-            minus = [o.data.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
+            minus = [o._array.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
             flat[j] = orig
             for k in range(len(sizes)):
                 jac[k][col][:, j] = (plus[k] - minus[k]) / (2 * eps)
@@ -69,17 +69,17 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list:
     """The same Jacobian by reverse mode, one output element (one row) at a time."""
     diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     outs = _outputs(fn, inputs)
-    jac = [[np.zeros((o.data.size, x.data.size)) for x in diff] for o in outs]
+    jac = [[np.zeros((o._array.size, x._array.size)) for x in diff] for o in outs]
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue  # output independent of the inputs: its rows stay zero
-        for r in range(o.data.size):
-            seed = np.zeros(o.data.size, dtype=o.data.dtype)
+        for r in range(o._array.size):
+            seed = np.zeros(o._array.size, dtype=o._array.dtype)
             seed[r] = 1.0
             grads = autograd_grad(o, diff, seed.reshape(o.shape), retain_graph=True, allow_unused=True)
             for c, g in enumerate(grads):
                 if g is not None:
-                    jac[k][c][r, :] = g.data.reshape(-1)
+                    jac[k][c][r, :] = g._array.reshape(-1)
     return jac
 
 

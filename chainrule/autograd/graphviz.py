@@ -17,7 +17,7 @@ from chainrule.autograd.tensor import Tensor
 def _label(t: Tensor, kind: str) -> str:
     parts = [t.name] if t.name else []
     parts.append(kind)
-    parts.append(f"{tuple(t.shape)} {t.data.dtype}")
+    parts.append(f"{tuple(t.shape)} {t._array.dtype}")
     return "\\n".join(p.replace('"', '\\"') for p in parts)
 
 

@@ -79,11 +79,11 @@ def apply(op: Primitive, *inputs: Tensor) -> Tensor:
     mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
     if mode == SPECIAL:
         return _apply_special(op, inputs)
-    y = op.forward(*[t.data for t in inputs])
-    if type(y) is not _ndarray:  # NumPy returns scalars for 0-d results: keep .data an array
+    y = op.forward(*[t._array for t in inputs])
+    if type(y) is not _ndarray:  # NumPy returns scalars for 0-d results: keep ._array an array
         y = _asarray(y)
     out = _new(Tensor)
-    out.data = y
+    out._array = y
     out.grad = None
     if not mode and op.differentiable:
         need = tuple([t.requires_grad for t in inputs])
@@ -106,8 +106,8 @@ def apply1(op: Primitive, a: Tensor) -> Tensor:
     if mode == SPECIAL:
         return _apply_special(op, (a,))
     out = _new(Tensor)
-    y = op.forward(a.data)
-    out.data = y if type(y) is _ndarray else _asarray(y)
+    y = op.forward(a._array)
+    out._array = y if type(y) is _ndarray else _asarray(y)
     out.grad = None
     if a.requires_grad and not mode:
         out.requires_grad = True
@@ -128,8 +128,8 @@ def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
     if mode == SPECIAL:
         return _apply_special(op, (a, b))
     out = _new(Tensor)
-    y = op.forward(a.data, b.data)
-    out.data = y if type(y) is _ndarray else _asarray(y)
+    y = op.forward(a._array, b._array)
+    out._array = y if type(y) is _ndarray else _asarray(y)
     out.grad = None
     ra = a.requires_grad
     rb = b.requires_grad
@@ -157,11 +157,11 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
 
     def method(self: Tensor, other: Any) -> Tensor:
         mode = STATE.mode if DIFFERING else 0
-        if not isinstance(other, Tensor) or mode == SPECIAL or self.data.dtype is not other.data.dtype:
+        if not isinstance(other, Tensor) or mode == SPECIAL or self._array.dtype is not other._array.dtype:
             return general(self, other)
         out = _new(Tensor)
-        y = op.forward(self.data, other.data)
-        out.data = y if type(y) is _ndarray else _asarray(y)
+        y = op.forward(self._array, other._array)
+        out._array = y if type(y) is _ndarray else _asarray(y)
         out.grad = None
         ra = self.requires_grad
         rb = other.requires_grad
@@ -186,11 +186,11 @@ def unary_method(op: Primitive, general: Callable) -> Callable:
 
     def method(self: Tensor) -> Tensor:
         mode = STATE.mode if DIFFERING else 0
-        if mode == SPECIAL or self.data.dtype.kind != "f":
+        if mode == SPECIAL or self._array.dtype.kind != "f":
             return general(self)
         out = _new(Tensor)
-        y = op.forward(self.data)
-        out.data = y if type(y) is _ndarray else _asarray(y)
+        y = op.forward(self._array)
+        out._array = y if type(y) is _ndarray else _asarray(y)
         out.grad = None
         if self.requires_grad and not mode:
             out.requires_grad = True
@@ -214,7 +214,7 @@ _asarray = np.asarray
 
 def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
     """The slow path: forward-mode tangents and/or anomaly checks."""
-    xs = [t.data for t in inputs]
+    xs = [t._array for t in inputs]
     y = op.forward(*xs)
     out = Tensor._wrap(y)
     if STATE.enabled and op.differentiable:

@@ -2,7 +2,9 @@
 
 A Tensor holds
 
-* ``data``: the NumPy array of values;
+* ``_array``: the array of values (a NumPy array on the CPU); only the back end and
+  the recording path should touch it. ``.data`` is PyTorch's: a Tensor on the same
+  memory that records nothing;
 * ``requires_grad``: whether gradients flow to it;
 * ``grad``: the accumulated gradient (a Tensor), filled in by ``backward`` for leaves;
 * ``_op`` and ``_parents``: the primitive that produced it and its inputs (None
@@ -38,7 +40,7 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
     """chainrule's data conversion: a Tensor's array, NumPy arrays as they are, Python floats in
     the default dtype."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._array
     arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
     if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
         arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
@@ -60,10 +62,10 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
     if len(args) == 1:
         data = args[0]
         if isinstance(data, Tensor):
-            if data.data.dtype != dtype:
-                raise TypeError(f"{where}: expected a tensor of dtype {dtype}, got one of dtype {data.data.dtype} "
+            if data._array.dtype != dtype:
+                raise TypeError(f"{where}: expected a tensor of dtype {dtype}, got one of dtype {data._array.dtype} "
                                 f"(convert it with .to({dtype}))")
-            return data.data
+            return data._array
         if isinstance(data, (list, tuple, np.ndarray)):
             return np.array(data, dtype=dtype)
         if isinstance(data, (int, float, complex, np.number, np.bool_)):
@@ -100,7 +102,7 @@ class Tensor(_TensorMethods):
     """
 
     __slots__ = (
-        "data",
+        "_array",
         "requires_grad",
         "grad",
         "_op",
@@ -121,7 +123,7 @@ class Tensor(_TensorMethods):
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
 
     # the slots' types, for type checkers (annotations only: no class attributes are created)
-    data: np.ndarray
+    _array: np.ndarray
     requires_grad: bool
     grad: Tensor | None
     _op: Any
@@ -156,7 +158,7 @@ class Tensor(_TensorMethods):
             requires_grad = args[1]
         else:
             arr = legacy_array(args, get_default_dtype() if dtype is None else to_numpy_dtype(dtype), "Tensor()")
-        self.data = arr
+        self._array = arr
         self.grad = None
         self._op = None
         self._parents = None
@@ -175,16 +177,16 @@ class Tensor(_TensorMethods):
     def __format__(self, format_spec: str) -> str:
         """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as PyTorch's; other
         tensors take only an empty format (their ``str``)."""
-        if self.data.ndim == 0:
-            return self.data.item().__format__(format_spec)
+        if self._array.ndim == 0:
+            return self._array.item().__format__(format_spec)
         return object.__format__(self, format_spec)
 
     # -- construction without checks, for the ops' hot path ---------------------
     @staticmethod
     def _wrap(arr: np.ndarray) -> Tensor:
         t = _new(Tensor)
-        # .data is always an ndarray: NumPy hands back scalars (np.float32...) for 0-d results
-        t.data = arr if type(arr) is _ndarray else np.asarray(arr)
+        # ._array is always an ndarray: NumPy hands back scalars (np.float32...) for 0-d results
+        t._array = arr if type(arr) is _ndarray else np.asarray(arr)
         t.requires_grad = False
         t.grad = None
         t._op = None
@@ -193,23 +195,42 @@ class Tensor(_TensorMethods):
 
     # -- basic properties -------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """A Tensor on the same memory that does not require grad, as PyTorch's ``.data``.
+
+        Unlike ``detach()`` it does not share the version counter: changes made through it
+        (``p.data.add_(g, alpha=-lr)``) are invisible to autograd's in-place checks, which is
+        what this old idiom is used for and why PyTorch recommends ``detach()`` instead."""
+        return Tensor._wrap(self._array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """``t.data = other`` makes ``t`` hold ``other``'s memory (shape and dtype may change)."""
+        if isinstance(value, Tensor):
+            self._array = value._array
+        elif isinstance(value, np.ndarray):  # chainrule's older form: an array
+            self._array = value
+        else:
+            raise TypeError(f"Tensor.data: assigned data must be a Tensor, got {type(value).__name__}")
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._array.shape
 
     def size(self, dim: int | None = None) -> Any:
         """Shape as a tuple, or the length of one dimension (PyTorch ``Tensor.size``)."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._array.shape if dim is None else self._array.shape[dim]
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def device(self) -> device:
@@ -221,7 +242,7 @@ class Tensor(_TensorMethods):
         return False
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._array.size)
 
     @property
     def is_leaf(self) -> bool:
@@ -234,16 +255,16 @@ class Tensor(_TensorMethods):
         return self._op
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     # -- conversions ------------------------------------------------------------
     def item(self) -> int | float | bool:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"number, got shape {self.shape}"
             )
-        return self.data.item()
+        return self._array.item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -251,13 +272,13 @@ class Tensor(_TensorMethods):
                 "numpy(): can't call numpy() on a Tensor that requires grad; "
                 "use tensor.detach().numpy()"
             )
-        return self.data
+        return self._array
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._array.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._array if dtype is None else self._array.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -266,22 +287,22 @@ class Tensor(_TensorMethods):
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._array.dtype.kind not in "iu" or self._array.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self.data.item())
+        return int(self._array.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise RuntimeError(
-                f"bool(): the truth value of a tensor with {self.data.size} elements is "
+                f"bool(): the truth value of a tensor with {self._array.size} elements is "
                 "ambiguous; use .any() or .all()"
             )
-        return bool(self.data.item())
+        return bool(self._array.item())
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._array.shape[0]
 
     __hash__ = object.__hash__  # tensors are distinct objects, even with equal values
 
@@ -293,17 +314,17 @@ class Tensor(_TensorMethods):
                 "requires_grad_(False): you can only change requires_grad of leaf tensors; "
                 "use detach() for a non-leaf"
             )
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self._array.dtype.kind not in "fc":
             raise RuntimeError(
                 f"requires_grad_(): only floating point tensors can require gradients, "
-                f"got dtype {self.data.dtype}"
+                f"got dtype {self._array.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         return self
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and its version counter), cut off from the graph."""
-        return share(Tensor._wrap(self.data), self)
+        return share(Tensor._wrap(self._array), self)
 
     @property
     def _version(self) -> int:
@@ -407,10 +428,10 @@ class Tensor(_TensorMethods):
 
     # -- printing ----------------------------------------------------------------
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(self._array, separator=", ", precision=4, prefix="tensor(")
         extra = []
-        if self.data.dtype != get_default_dtype() and self.data.dtype != np.int64:
-            extra.append(f"dtype={self.data.dtype}")
+        if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
+            extra.append(f"dtype={self._array.dtype}")
         if self._op is not None:
             extra.append(f"grad_fn=<{self._op.name}>")
         elif self.requires_grad:

@@ -173,11 +173,11 @@ def _local_partials(t: Tensor) -> list:
     output it is the gradient of t with respect to the parent.
     """
     op = t._op
-    if not (op.elementwise or t.data.size == 1):
+    if not (op.elementwise or t._array.size == 1):
         return [None] * len(t._parents)
     need = tuple(p.requires_grad for p in t._parents)
-    ones = np.ones_like(t.data)
-    grads = op.vjp(ArrayMath, need, ones, t.data, *[p.data for p in t._parents])
+    ones = np.ones_like(t._array)
+    grads = op.vjp(ArrayMath, need, ones, t._array, *[p._array for p in t._parents])
     out: list[Any] = []
     for p, g, n in zip(t._parents, grads, need):
         if g is None or not n:
@@ -249,7 +249,7 @@ def trace(
                 "label": labels[id(t)],
                 "op": "input" if is_source else t._op.name,
                 "parents": [label_of(p) for p in parents],
-                "value": np.array(t.data),
+                "value": np.array(t._array),
                 "partials": _partials_dict(parents, partials, label_of, in_rows),
                 "tangent": None,
                 "adjoint": None,
@@ -258,36 +258,36 @@ def trace(
 
     if mode in ("forward", "both"):
         x0 = inputs[0]
-        seed = np.ones_like(x0.data) if direction is None else np.asarray(
-            direction.data if isinstance(direction, Tensor) else direction, dtype=x0.data.dtype
+        seed = np.ones_like(x0._array) if direction is None else np.asarray(
+            direction._array if isinstance(direction, Tensor) else direction, dtype=x0._array.dtype
         )
         if seed.shape != x0.shape:
             raise ValueError(f"trace: direction must have inputs[0]'s shape {x0.shape}, got {seed.shape}")
         tangent: dict = {}
         for t, row in zip(nodes, rows):
             if id(t) in input_ids:
-                dx = seed if t is x0 else np.zeros_like(t.data)
+                dx = seed if t is x0 else np.zeros_like(t._array)
             else:
                 dxs = tuple(
-                    tangent[id(p)] if id(p) in tangent else np.zeros(p.shape, dtype=_float(p.data.dtype))
+                    tangent[id(p)] if id(p) in tangent else np.zeros(p.shape, dtype=_float(p._array.dtype))
                     for p in t._parents
                 )
-                dy = t._op.jvp(ArrayMath, dxs, t.data, *[p.data for p in t._parents])
+                dy = t._op.jvp(ArrayMath, dxs, t._array, *[p._array for p in t._parents])
                 dx = np.broadcast_to(np.asarray(dy), t.shape)
             tangent[id(t)] = dx
             row["tangent"] = np.array(dx)
 
     if mode in ("reverse", "both"):
-        adjoint: dict = {id(output): np.ones_like(output.data)}
+        adjoint: dict = {id(output): np.ones_like(output._array)}
         for t in reversed(nodes):
             g = adjoint.get(id(t))
             if g is None:
-                g = np.zeros_like(t.data)
+                g = np.zeros_like(t._array)
                 adjoint[id(t)] = g
             if id(t) in input_ids:
                 continue
             need = tuple(id(p) in in_rows for p in t._parents)
-            grads = t._op.vjp(ArrayMath, need, g, t.data, *[p.data for p in t._parents])
+            grads = t._op.vjp(ArrayMath, need, g, t._array, *[p._array for p in t._parents])
             for p, gp, n in zip(t._parents, grads, need):
                 if gp is None or not n:
                     continue

@@ -120,7 +120,7 @@ def share(view: Any, base: Any) -> Any:
 def share_if_view(out: Any, base: Any) -> Any:
     """``share`` when out's array really is a view of base's memory (reshape and indexing
     copy in some cases: then out has its own memory and its own counter); returns out."""
-    if out is not base and _root(out.data) is _root(base.data):
+    if out is not base and _root(out._array) is _root(base._array):
         out._vc = counter(base)
     return out
 
@@ -173,7 +173,7 @@ def _error(op: Any, which: str, t: Any, vc: VersionCounter, clock: int) -> Runti
     expected = f"version {then}" if exact else f"version {then} or lower"
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: the {which} of {op.name} (shape {tuple(t.data.shape)}, dtype {t.data.dtype}) "
+        f"operation: the {which} of {op.name} (shape {tuple(t._array.shape)}, dtype {t._array.dtype}) "
         f"is at version {vc.version}; expected {expected} instead. {op.name}'s backward reads that "
         "tensor's values, which were changed after it was recorded: use an out-of-place op "
         "(x = x + 1 instead of x.add_(1)) or modify a .clone(); detect_anomaly() shows where "

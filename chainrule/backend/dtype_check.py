@@ -36,6 +36,6 @@ def mismatch_message(where: str, what: str, got: np.dtype, want: np.dtype, of: s
 
 def check_same_dtype(where: str, input: Any, weight: Any, what: str = "input") -> None:
     """Raise :class:`DtypeError` unless ``input`` (a Tensor) has ``weight``'s dtype."""
-    got, want = input.data.dtype, weight.data.dtype
+    got, want = input._array.dtype, weight._array.dtype
     if got != want:
         raise DtypeError(mismatch_message(where, what, got, want))

@@ -290,5 +290,6 @@ class ArrayMath:
         return np.asarray(value, dtype=like.dtype)
 
     @staticmethod
-    def data(x):
+    def raw(x):
+        """The raw array (the identity here; TensorMath unwraps a Tensor)."""
         return x

@@ -21,7 +21,7 @@ from chainrule.utils.data.sampler import _rng
 
 def _unwrap(img: Any) -> tuple[np.ndarray, bool]:
     if isinstance(img, Tensor):
-        return img.data, True
+        return img._array, True
     return np.asarray(img), False
 
 

@@ -28,7 +28,7 @@ from chainrule.utils.data.sampler import _rng
 def _to_array(X: Any, name: str, ndim: int | None = 2) -> tuple[np.ndarray, bool]:
     """(float array, was_tensor)."""
     was_tensor = isinstance(X, Tensor)
-    arr = np.asarray(X.data if was_tensor else X)
+    arr = np.asarray(X._array if was_tensor else X)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
@@ -257,7 +257,7 @@ class OneHotEncoder(_Transformer):
 
     @staticmethod
     def _obj(X: Any) -> np.ndarray:
-        arr = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=object)
+        arr = np.asarray(X._array if isinstance(X, Tensor) else X, dtype=object)
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
@@ -295,7 +295,7 @@ class OneHotEncoder(_Transformer):
         return np.concatenate(blocks, axis=1)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        z = np.asarray(Z.data if isinstance(Z, Tensor) else Z)
+        z = np.asarray(Z._array if isinstance(Z, Tensor) else Z)
         widths = [len(c) for c in self.categories_]
         if z.ndim != 2 or z.shape[1] != sum(widths):
             raise ValueError(f"OneHotEncoder.inverse_transform: expected shape (N, {sum(widths)}), got {z.shape}")
@@ -344,7 +344,7 @@ def train_val_test_split(
         order = rng.permutation(n) if shuffle else np.arange(n)
         parts = [order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]]
     else:
-        labels = np.asarray(stratify.data if isinstance(stratify, Tensor) else stratify)
+        labels = np.asarray(stratify._array if isinstance(stratify, Tensor) else stratify)
         if len(labels) != n:
             raise ValueError(f"train_val_test_split: stratify has {len(labels)} labels for {n} rows")
         classes, y = np.unique(labels, return_inverse=True)
@@ -367,7 +367,7 @@ def train_val_test_split(
     for a in arrays:
         for p in parts:
             if isinstance(a, Tensor):
-                out.append(Tensor._wrap(a.data[p]))
+                out.append(Tensor._wrap(a._array[p]))
             elif isinstance(a, np.ndarray):
                 out.append(a[p])
             else:

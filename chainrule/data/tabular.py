@@ -322,8 +322,8 @@ def check_classification_data(X: Any, y: Any, num_classes: int | None = None) ->
     NaN/inf features (first bad row and column), non-integer labels, or labels outside
     [0, num_classes) (first bad row).
     """
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
-    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    X = np.asarray(X._array if isinstance(X, Tensor) else X)
+    y = np.asarray(y._array if isinstance(y, Tensor) else y)
     if X.ndim < 1 or y.ndim != 1:
         raise ValueError(
             "check_classification_data: expected X of shape (N, ...) and y of shape (N,), "

@@ -354,9 +354,9 @@ def _run(requests: list, where: str, pg: ProcessGroup, async_op: bool, finish: C
 def _check_tensor(t: Any, where: str, name: str = "tensor") -> np.ndarray:
     if not isinstance(t, Tensor):
         raise TypeError(f"distributed.{where}: {name} must be a chainrule Tensor, got {type(t).__name__}")
-    a = t.data
+    a = t._array
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiub":
-        raise TypeError(f"distributed.{where}: {name} must hold numbers or booleans, got dtype {t.data.dtype}")
+        raise TypeError(f"distributed.{where}: {name} must hold numbers or booleans, got dtype {t._array.dtype}")
     return a
 
 
@@ -381,7 +381,7 @@ def _inplace_buffer(t: Tensor, where: str) -> tuple[np.ndarray, Callable[[], Non
     buf = a.copy(order="C")
 
     def back() -> None:
-        np.copyto(t.data, buf)
+        np.copyto(t._array, buf)
 
     return buf, back
 
@@ -488,7 +488,7 @@ def all_gather(
 
     def scatter_out() -> None:
         for r, t in enumerate(tensor_list):
-            np.copyto(t.data, recv[r])
+            np.copyto(t._array, recv[r])
             bump(t)
 
     req = pg.comm.Iallgather(a, recv)
@@ -532,7 +532,7 @@ def reduce_scatter(
                 f"reduce_scatter: input_list[{i}] has shape {b.shape} and dtype {b.dtype}; "
                 f"expected the output's, {out.shape} {out.dtype}"
             )
-    send = np.stack([t.data for t in input_list])  # MPI sends one contiguous buffer
+    send = np.stack([t._array for t in input_list])  # MPI sends one contiguous buffer
     return _reduce_scatter_block(output, send, op, pg, async_op, "reduce_scatter")
 
 

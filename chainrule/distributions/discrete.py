@@ -77,7 +77,7 @@ class Bernoulli(Distribution):
 
     @property
     def mode(self) -> Tensor:
-        p = self.probs.data
+        p = self.probs._array
         return Tensor._wrap(np.where(p == 0.5, np.nan, (p > 0.5).astype(p.dtype)))
 
     @property
@@ -86,8 +86,8 @@ class Bernoulli(Distribution):
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        p = np.broadcast_to(self.probs.data, shape)
-        return Tensor._wrap((uniform(shape, p.dtype).data < p).astype(p.dtype))
+        p = np.broadcast_to(self.probs._array, shape)
+        return Tensor._wrap((uniform(shape, p.dtype)._array < p).astype(p.dtype))
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -99,7 +99,7 @@ class Bernoulli(Distribution):
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         """The values 0 and 1, shaped (2,) + (1,)·len(batch_shape) (expanded to the batch if ``expand``)."""
-        dtype = self.probs.data.dtype if "probs" in self.__dict__ else self.logits.data.dtype
+        dtype = self.probs._array.dtype if "probs" in self.__dict__ else self.logits._array.dtype
         values = np.arange(2, dtype=dtype).reshape((2,) + (1,) * len(self._batch_shape))
         if expand:
             values = np.broadcast_to(values, (2,) + self._batch_shape).copy()
@@ -159,7 +159,7 @@ class Categorical(Distribution):
 
     @property
     def mode(self) -> Tensor:
-        return Tensor._wrap(np.argmax(self.probs.data, axis=-1))
+        return Tensor._wrap(np.argmax(self.probs._array, axis=-1))
 
     @property
     def variance(self) -> Tensor:
@@ -167,15 +167,15 @@ class Categorical(Distribution):
 
     def _dtype(self) -> np.dtype:
         param = self.__dict__["probs"] if "probs" in self.__dict__ else self.__dict__["logits"]
-        return param.data.dtype
+        return param._array.dtype
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         """Indices drawn by inverting the cumulative distribution with U[0, 1) noise."""
         shape = self._extended_shape(sample_shape)
-        p = self.probs.data
+        p = self.probs._array
         cdf = np.cumsum(p, axis=-1)
         cdf = cdf / cdf[..., -1:]  # exactly 1 at the end, whatever the rounding
-        u = uniform(shape, p.dtype).data
+        u = uniform(shape, p.dtype)._array
         idx = (np.broadcast_to(cdf, shape + (self._num_events,)) <= u[..., None]).sum(-1)
         # a category of probability 0 has a flat cdf step: "≤" never lands on it
         return Tensor._wrap(np.minimum(idx, self._num_events - 1).astype(np.int64))
@@ -183,7 +183,7 @@ class Categorical(Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        idx = np.asarray(value.data).astype(np.int64)
+        idx = np.asarray(value._array).astype(np.int64)
         shape = np.broadcast_shapes(idx.shape, self._batch_shape)
         logits = self.logits
         if logits.shape[:-1] != shape:
@@ -241,7 +241,7 @@ class OneHotCategorical(Distribution):
 
     @property
     def mode(self) -> Tensor:
-        p = self.probs.data
+        p = self.probs._array
         return Tensor._wrap((np.arange(p.shape[-1]) == p.argmax(-1)[..., None]).astype(p.dtype))
 
     @property
@@ -249,14 +249,14 @@ class OneHotCategorical(Distribution):
         return self.probs * (1 - self.probs)
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
-        idx = self._categorical.sample(sample_shape).data
+        idx = self._categorical.sample(sample_shape)._array
         k = self._event_shape[0]
         return Tensor._wrap((np.arange(k) == idx[..., None]).astype(self.probs.dtype))
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        return self._categorical.log_prob(Tensor._wrap(np.asarray(value.data).argmax(-1)))
+        return self._categorical.log_prob(Tensor._wrap(np.asarray(value._array).argmax(-1)))
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()

@@ -212,7 +212,7 @@ class Distribution:
         parts = []
         for k in names:
             v = self.__dict__[k]
-            parts.append(f"{k}: {v.data.item() if v.data.size == 1 else 'Size(' + str(list(v.shape)) + ')'}")
+            parts.append(f"{k}: {v._array.item() if v._array.size == 1 else 'Size(' + str(list(v.shape)) + ')'}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 

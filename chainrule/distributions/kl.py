@@ -60,8 +60,8 @@ def _kl_categorical_categorical(p: Categorical, q: Categorical) -> Tensor:
     """Σ p_i (log p_i − log q_i); terms with p_i = 0 count 0, with q_i = 0 < p_i count +∞."""
     t = p.probs * (p.logits - q.logits)
     shape = t.shape
-    q_zero = np.broadcast_to(q.probs.data == 0, shape)
-    p_zero = np.broadcast_to(p.probs.data == 0, shape)
+    q_zero = np.broadcast_to(q.probs._array == 0, shape)
+    p_zero = np.broadcast_to(p.probs._array == 0, shape)
     if q_zero.any() or p_zero.any():
         from chainrule.ops import where
 
@@ -87,7 +87,7 @@ def _kl_bernoulli_bernoulli(p: Bernoulli, q: Bernoulli) -> Tensor:
 def _kl_uniform_uniform(p: Uniform, q: Uniform) -> Tensor:
     """log((hq − lq) / (hp − lp)) when [lp, hp) ⊆ [lq, hq), else +∞."""
     result = ((q.high - q.low) / (p.high - p.low)).log()
-    outside = (q.low.data > p.low.data) | (q.high.data < p.high.data)
+    outside = (q.low._array > p.low._array) | (q.high._array < p.high._array)
     if np.any(outside):
         from chainrule.ops import where
 

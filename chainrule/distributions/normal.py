@@ -73,7 +73,7 @@ class Uniform(Distribution):
     def __init__(self, low: Tensor | float, high: Tensor | float, validate_args: bool | None = None) -> None:
         self.low, self.high = broadcast_all(low, high)
         super().__init__(self.low.shape, (), validate_args)
-        if self._validate_args and not (self.low.data < self.high.data).all():
+        if self._validate_args and not (self.low._array < self.high._array).all():
             raise ValueError(
                 f"Uniform: expected low < high everywhere, got low={self.low} and high={self.high}"
             )
@@ -106,7 +106,7 @@ class Uniform(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         # log 1 = 0 inside the support, log 0 = −∞ outside (a constant: no gradient, no warning)
-        inside = (self.low.data <= value.data) & (value.data < self.high.data)
+        inside = (self.low._array <= value._array) & (value._array < self.high._array)
         log_inside = Tensor._wrap(np.where(inside, 0.0, -np.inf).astype(self.low.dtype))
         return log_inside - (self.high - self.low).log()
 

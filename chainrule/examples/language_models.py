@@ -139,7 +139,7 @@ def run(
     for name in (m for m in models if m != "ngram"):
         cr.manual_seed(seed)
         model = build_neural(name, V, cfg)
-        n_params = sum(p.data.size for p in model.parameters())
+        n_params = sum(p.detach().numpy().size for p in model.parameters())
         extra = f", receptive field R = {model.receptive_field}" if name == "conv" else ""
         say(f"{name}: {n_params} parameters{extra}")
         hist = train_lm(model, train, steps=cfg["steps"], batch_size=cfg["batch_size"], seq_len=cfg["seq_len"],

@@ -49,7 +49,7 @@ def autograd_softmax_jacobian(z: np.ndarray) -> np.ndarray:
     for k in range(z.size):
         y = cr.softmax(zt, -1)
         (g,) = grad(y[k], [zt])
-        rows.append(g.data)
+        rows.append(g.detach().numpy())
     return np.stack(rows)
 
 
@@ -64,11 +64,11 @@ def run(seed: int = 0, verbose: bool = True) -> dict[str, Any]:
     w_direct, b_direct = linear_regression_direct(X, t)
     lin = LinearRegression(3)
     lin.fit(X, t, lr=0.5, steps=300)
-    diff = max(np.abs(lin.weight.data - w_direct).max(), abs(float(lin.bias.data) - b_direct))
+    diff = max(np.abs(lin.weight.detach().numpy() - w_direct).max(), abs(float(lin.bias.detach().numpy()) - b_direct))
     out["linear_max_abs_diff"] = float(diff)
     say("1. linear regression (N=200, D=3)")
     say(f"   direct  w = {np.round(w_direct, 4)}, b = {b_direct:.4f}")
-    say(f"   GD      w = {np.round(lin.weight.data, 4)}, b = {float(lin.bias.data):.4f}")
+    say(f"   GD      w = {np.round(lin.weight.detach().numpy(), 4)}, b = {float(lin.bias.detach().numpy()):.4f}")
     say(f"   max |difference| = {diff:.2e}")
 
     # 2. polynomial degree chosen on validation: t = sin(2πx) + noise
@@ -103,7 +103,7 @@ def run(seed: int = 0, verbose: bool = True) -> dict[str, Any]:
     out["softmax_test_acc"] = acc
     z = rng.standard_normal(4)
     with cr.no_grad():
-        y = cr.softmax(cr.tensor(z, dtype=np.float64), -1).data
+        y = cr.softmax(cr.tensor(z, dtype=np.float64), -1).detach().numpy()
     jac_err = float(np.abs(autograd_softmax_jacobian(z) - softmax_jacobian(y)).max())
     out["softmax_jacobian_err"] = jac_err
     say(f"4. softmax regression, K=4: test accuracy {acc:.3f}")

@@ -99,7 +99,8 @@ def weight_norm(model: Any) -> float:
     """‖W‖ over the weight matrices of the Linear layers (biases and BatchNorm's γ, β left out)."""
     from chainrule import nn
 
-    sq = sum(float((m.weight.data.astype(np.float64) ** 2).sum()) for m in model.modules() if isinstance(m, nn.Linear))
+    sq = sum(float((m.weight.detach().numpy().astype(np.float64) ** 2).sum())
+             for m in model.modules() if isinstance(m, nn.Linear))
     return float(np.sqrt(sq))
 
 

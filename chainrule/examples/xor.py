@@ -26,7 +26,7 @@ def train_from(seed: int, steps: int = 2000) -> tuple[ReLUNet2, bool]:
     """ReLUNet2 trained from ``seed``; True when it gets all four points right (output > 1/2 is class 1)."""
     net = ReLUNet2(seed=seed)
     net.fit(XOR_X, XOR_T, steps=steps)
-    return net, bool(((net(XOR_X).data > 0.5).astype(int) == XOR_T).all())
+    return net, bool(((net(XOR_X).detach().numpy() > 0.5).astype(int) == XOR_T).all())
 
 
 def learn_xor(seeds: Sequence[int] = range(20), steps: int = 2000) -> tuple[int, ReLUNet2, list[int]]:
@@ -52,28 +52,30 @@ def run(verbose: bool = True, count_seeds: int = 0) -> dict[str, Any]:
     say = print if verbose else (lambda *a, **k: None)
     out: dict[str, Any] = {}
     hand = ReLUNet2.xor()
-    y = hand(XOR_X).data
+    y = hand(XOR_X).detach().numpy()
     out["hand_output"] = y
     say("x1 x2 | h1 h2 | y = h1 - 2 h2   (the notes' hand-built ReLU net)")
-    h = hand.hidden(XOR_X).data
+    h = hand.hidden(XOR_X).detach().numpy()
     for x, hh, yy in zip(XOR_X, h, y):
         say(f" {x[0]:.0f}  {x[1]:.0f} |  {hh[0]:.0f}  {hh[1]:.0f} | {yy:.0f}")
 
     seed, net, failed = learn_xor()
-    pred = (net(XOR_X).data > 0.5).astype(int)
+    pred = (net(XOR_X).detach().numpy() > 0.5).astype(int)
     out["learned_seed"], out["learned_failed_seeds"] = seed, failed
     out["learned_accuracy"] = float((pred == XOR_T).mean())
-    say(f"learned 2-unit ReLU net: seed {seed} (seeds {failed} stuck), outputs {np.round(net(XOR_X).data, 3)}, "
+    outputs = np.round(net(XOR_X).detach().numpy(), 3)
+    say(f"learned 2-unit ReLU net: seed {seed} (seeds {failed} stuck), outputs {outputs}, "
         f"accuracy {out['learned_accuracy']:.0%}")
-    say(f"   h = (W x + c)+, y = βᵀh + b with W = {np.round(net.W.data, 2).tolist()}, c = {np.round(net.c.data, 2)}, "
-        f"β = {np.round(net.beta.data, 2)}, b = {float(net.b.data):.2f}")
+    W, c, beta = (np.round(p.detach().numpy(), 2) for p in (net.W, net.c, net.beta))
+    say(f"   h = (W x + c)+, y = βᵀh + b with W = {W.tolist()}, c = {c}, "
+        f"β = {beta}, b = {float(net.b.detach().numpy()):.2f}")
 
     lin = LogisticRegression(3)
     lin.fit(xor_feature_map(XOR_X), XOR_T, lr=0.5, steps=300)
     acc = float((lin.predict(xor_feature_map(XOR_X)) == XOR_T).mean())
     out["feature_map_accuracy"] = acc
-    say(f"logistic regression on ψ(x) = [x1, x2, x1 x2]: w = {np.round(lin.weight.data, 2)}, "
-        f"b = {float(lin.bias.data):.2f}, accuracy {acc:.0%}")
+    say(f"logistic regression on ψ(x) = [x1, x2, x1 x2]: w = {np.round(lin.weight.detach().numpy(), 2)}, "
+        f"b = {float(lin.bias.detach().numpy()):.2f}, accuracy {acc:.0%}")
     lin2 = LogisticRegression(2)
     lin2.fit(XOR_X, XOR_T, lr=0.5, steps=300)
     out["raw_linear_accuracy"] = float((lin2.predict(XOR_X) == XOR_T).mean())

@@ -89,7 +89,7 @@ class GloVe:
         return history
 
     def vectors(self) -> np.ndarray:
-        return self.W.data + self.W_tilde.data
+        return self.W._array + self.W_tilde._array
 
 
 def cosine_similarity_matrix(vectors: np.ndarray) -> np.ndarray:

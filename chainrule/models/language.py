@@ -48,7 +48,7 @@ __all__ = ["BengioLM", "CausalConvLM", "NeuralLM", "RNNLM", "batchify", "generat
 
 
 def _ids(x: Any, who: str) -> np.ndarray:
-    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    a = np.asarray(x._array if isinstance(x, Tensor) else x)
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
@@ -81,7 +81,7 @@ class NeuralLM(nn.Module):
                 logp = cr.log_softmax(logits[0], -1)
         finally:
             self.train(was_training)
-        return logp.data.astype(np.float64), state
+        return logp._array.astype(np.float64), state
 
 
 class BengioLM(NeuralLM):
@@ -282,7 +282,7 @@ def train_lm(
             ce = cross_entropy(model, valid_ids)
             history["valid"].append((step, ce))
             if best is None or ce < best[0]:
-                best = (ce, {k: v.data.copy() for k, v in model.state_dict().items()})
+                best = (ce, {k: v._array.copy() for k, v in model.state_dict().items()})
             model.train()
             if log:
                 log(f"  step {step:5d}  train {np.mean(history['loss'][-eval_every:]):.3f}  valid {ce:.3f} nats")
@@ -290,7 +290,7 @@ def train_lm(
             break
     if best is not None:  # the weights with the lowest validation cross-entropy
         for k, v in model.state_dict().items():
-            v.data[...] = best[1][k]
+            v._array[...] = best[1][k]
     model.eval()
     history["steps"], history["seconds"] = done, time.perf_counter() - t0
     return history

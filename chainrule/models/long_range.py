@@ -113,11 +113,11 @@ class SequenceRegressor:
         r = pred - cr.as_tensor(y)
         loss = (r * r).mean()
         grads = grad(loss, hs, allow_unused=True)
-        return np.array([0.0 if g is None else float(np.linalg.norm(g.data)) for g in grads])
+        return np.array([0.0 if g is None else float(np.linalg.norm(g._array)) for g in grads])
 
     def mse(self, X: Any, y: Any) -> float:
         with cr.no_grad():
-            r = self(X).data - np.asarray(y)
+            r = self(X)._array - np.asarray(y)
         return float(np.mean(r * r))
 
     def fit(

@@ -32,7 +32,7 @@ from chainrule.autograd.tensor import Tensor
 
 
 def _f64(a: Any) -> np.ndarray:
-    return np.asarray(a.data if isinstance(a, Tensor) else a, dtype=np.float64)
+    return np.asarray(a._array if isinstance(a, Tensor) else a, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- linear regression
@@ -114,7 +114,7 @@ def binary_cross_entropy_with_logits(z: Tensor, t: Tensor) -> Tensor:
 def softmax_cross_entropy(z: Tensor, target: Any) -> Tensor:
     """mean over rows of L_CE = -tᵀ log softmax(z); ``target`` is class ids (N,) or one-hot (N, K)."""
     logy = cr.log_softmax(z, -1)
-    tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
+    tgt = np.asarray(target._array if isinstance(target, Tensor) else target)
     if tgt.ndim == 1:
         onehot = np.zeros(z.shape, dtype=z.dtype)
         onehot[np.arange(tgt.size), tgt.astype(np.int64)] = 1
@@ -147,7 +147,7 @@ class LogisticRegression:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         with cr.no_grad():
-            return cr.sigmoid(self(X)).data
+            return cr.sigmoid(self(X))._array
 
     def predict(self, X: Any) -> np.ndarray:
         return (self.predict_proba(X) > 0.5).astype(np.int64)
@@ -175,7 +175,7 @@ class SoftmaxRegression:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         with cr.no_grad():
-            return cr.softmax(self(X), -1).data
+            return cr.softmax(self(X), -1)._array
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_proba(X).argmax(-1)

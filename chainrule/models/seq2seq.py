@@ -93,7 +93,7 @@ def pad_sequences(seqs: Sequence[Sequence[int] | np.ndarray], pad_id: int) -> np
 
 
 def _ids(x: Any, who: str) -> np.ndarray:
-    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    a = np.asarray(x._array if isinstance(x, Tensor) else x)
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
@@ -284,7 +284,7 @@ class Seq2Seq(nn.Module):
         with cr.no_grad():
             _, a = self(src, tgt_in, return_attention=True)
         lengths = src.shape[1] - (src == self.pad_id).sum(1)
-        return self._original_order(a.data, lengths)
+        return self._original_order(a._array, lengths)
 
     # ---------------------------------------------------------------------------- decoding
     def _decode_step(self, tokens: np.ndarray, s: Tensor, enc: Encoded, w: tuple) -> tuple:
@@ -315,10 +315,10 @@ class Seq2Seq(nn.Module):
                 toks, atts, score = [], [], np.zeros(N)
                 for _ in range(self._max_len(enc, max_len)):
                     logp, s, a = self._decode_step(tok, s, enc, w)
-                    tok = logp.data.argmax(-1)
-                    score += np.where(done, 0.0, logp.data[np.arange(N), tok])
+                    tok = logp._array.argmax(-1)
+                    score += np.where(done, 0.0, logp._array[np.arange(N), tok])
                     toks.append(tok)
-                    atts.append(a.data)
+                    atts.append(a._array)
                     done |= tok == self.eos_id
                     if done.all():
                         break
@@ -356,9 +356,9 @@ class Seq2Seq(nn.Module):
                     def step(tokens: np.ndarray, states: list, enc: Encoded = enc) -> tuple:
                         s = Tensor(np.stack(states))
                         logp, s, _ = self._decode_step(np.asarray(tokens, dtype=np.int64), s, enc, w)
-                        return logp.data.astype(np.float64), list(s.data)
+                        return logp._array.astype(np.float64), list(s._array)
 
-                    best = sampling.beam_search(step, enc.s0.data[0], self.bos_id, self.eos_id,
+                    best = sampling.beam_search(step, enc.s0._array[0], self.bos_id, self.eos_id,
                                                 self._max_len(enc, max_len), beam_size, length_penalty)
                     results.append((row, best[0]))
         finally:

@@ -1,6 +1,6 @@
 """Weight initialisers (PyTorch's ``torch.nn.init``): fill a tensor in place and return it.
 
-Every initialiser writes into ``tensor.data`` directly (no graph is recorded, as
+Every initialiser writes into ``tensor._array`` directly (no graph is recorded, as
 under ``torch.no_grad``), keeps the tensor's dtype, and draws from ``generator``
 (a ``cr.Generator`` or a ``numpy.random.Generator``) or else chainrule's default
 generator (seeded by ``cr.manual_seed``).
@@ -61,11 +61,11 @@ def _rng(generator: Any) -> np.random.Generator:
 def _array(tensor: Any, fn: str) -> np.ndarray:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{fn}: expected a Tensor, got {type(tensor).__name__}")
-    return tensor.data
+    return tensor._array
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
-    tensor.data[...] = values  # cast to the tensor's dtype, in place (shared with optimiser state)
+    tensor._array[...] = values  # cast to the tensor's dtype, in place (shared with optimiser state)
     bump(tensor)  # an in-place change (tensor._version), as in PyTorch
     return tensor
 

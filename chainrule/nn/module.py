@@ -155,7 +155,7 @@ class Module:
             )
         if isinstance(tensor, Buffer):
             persistent = tensor._extra.get("persistent", persistent)
-            tensor = share(Tensor._wrap(tensor.data), tensor)
+            tensor = share(Tensor._wrap(tensor._array), tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -343,7 +343,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(np.zeros_like(p.grad._array))
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every sub-module (children first) and then on self; returns self."""
@@ -358,11 +358,11 @@ class Module:
         for m in self.modules():
             for table in (m._parameters, m._buffers):
                 for t in table.values():
-                    if t is None or (floating_only and t.data.dtype.kind != "f"):
+                    if t is None or (floating_only and t._array.dtype.kind != "f"):
                         continue
-                    t.data = convert(t.data)
+                    t._array = convert(t._array)
                     if t.grad is not None:
-                        t.grad = Tensor._wrap(convert(t.grad.data))
+                        t.grad = Tensor._wrap(convert(t.grad._array))
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -429,11 +429,11 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-            if arr.shape != target.data.shape:
+            arr = v._array if isinstance(v, Tensor) else np.asarray(v)
+            if arr.shape != target._array.shape:
                 problems.append(
                     f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)} from checkpoint, "
-                    f"the shape in current model is {tuple(target.data.shape)}"
+                    f"the shape in current model is {tuple(target._array.shape)}"
                 )
                 continue
             updates.append((target, arr))
@@ -448,12 +448,12 @@ class Module:
             )
         for target, arr in updates:
             if assign:
-                target.data = np.array(arr, copy=True)
-            elif target.data.flags.writeable:
-                target.data[...] = arr
+                target._array = np.array(arr, copy=True)
+            elif target._array.flags.writeable:
+                target._array[...] = arr
                 bump(target)  # copied in place: an in-place change, as PyTorch's param.copy_
             else:
-                target.data = np.array(arr, dtype=target.data.dtype, copy=True)
+                target._array = np.array(arr, dtype=target._array.dtype, copy=True)
         return _IncompatibleKeys(missing, unexpected)
 
     # -- printing --------------------------------------------------------------------

@@ -21,10 +21,10 @@ class Parameter(Tensor):
         if data is None:
             arr = np.empty(0, dtype=np.float32)
         elif isinstance(data, Tensor):
-            arr = data.data
+            arr = data._array
         else:
-            arr = data if isinstance(data, np.ndarray) else Tensor._from_data(data).data
-        self.data = arr
+            arr = data if isinstance(data, np.ndarray) else Tensor._from_data(data)._array
+        self._array = arr
         self.grad = None
         self._op = None
         self._parents = None
@@ -36,14 +36,14 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return (Parameter, (self.data.copy(), self.requires_grad))
+        return (Parameter, (self._array.copy(), self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> Parameter:
         if id(self) in memo:
             return memo[id(self)]
-        out = Parameter(self.data.copy(), self.requires_grad)
+        out = Parameter(self._array.copy(), self.requires_grad)
         if self.grad is not None:
-            out.grad = Tensor._wrap(self.grad.data.copy())
+            out.grad = Tensor._wrap(self.grad._array.copy())
         memo[id(self)] = out
         return out
 
@@ -52,8 +52,8 @@ class Buffer(Tensor):
     """Marks a Tensor as a buffer when assigned to a Module attribute (``torch.nn.Buffer``)."""
 
     def __init__(self, data: Any, persistent: bool = True) -> None:
-        arr = data.data if isinstance(data, Tensor) else np.asarray(data)
-        self.data = arr
+        arr = data._array if isinstance(data, Tensor) else np.asarray(data)
+        self._array = arr
         self.grad = None
         self._op = None
         self._parents = None

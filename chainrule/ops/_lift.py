@@ -20,15 +20,15 @@ def lift(x: Any, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (bool, int, float, np.number, np.bool_)):
-        kind = like.data.dtype.kind
+        kind = like._array.dtype.kind
         if kind in "fc":
-            dtype: Any = like.data.dtype  # a dtype or a scalar type: both work in np.asarray
+            dtype: Any = like._array.dtype  # a dtype or a scalar type: both work in np.asarray
         elif isinstance(x, (float, np.floating)):
             dtype = get_default_dtype()
         elif kind == "b" and not isinstance(x, (bool, np.bool_)):
             dtype = np.int64
         else:
-            dtype = like.data.dtype
+            dtype = like._array.dtype
         return Tensor._wrap(np.asarray(x, dtype=dtype))
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
@@ -49,9 +49,9 @@ def result_type(a: Tensor, b: Tensor) -> np.dtype:
     dimensioned operand.  So float32 (n-d) with float64 (0-d) is float32 and
     float32 with int64 is float32, where NumPy would give float64 for both.
     """
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a._array.dtype, b._array.dtype
     ca, cb = _CATEGORY[da.kind], _CATEGORY[db.kind]
-    za, zb = a.data.ndim == 0, b.data.ndim == 0
+    za, zb = a._array.ndim == 0, b._array.ndim == 0
     if za != zb:  # one 0-d operand: it decides only by a higher category
         (d, cd), (z, cz) = ((db, cb), (da, ca)) if za else ((da, ca), (db, cb))
         return z if cz > cd else d
@@ -63,9 +63,9 @@ def result_type(a: Tensor, b: Tensor) -> np.dtype:
 def promote(a: Tensor, b: Tensor) -> tuple:
     """Cast ``a`` and ``b`` (recorded casts, so gradients flow) to their PyTorch result dtype."""
     dt = result_type(a, b)
-    if a.data.dtype != dt:
+    if a._array.dtype != dt:
         a = a.to(dt)
-    if b.data.dtype != dt:
+    if b._array.dtype != dt:
         b = b.to(dt)
     return a, b
 

@@ -394,7 +394,7 @@ GELU_TANH, SILU = Gelu("tanh"), Swish(1.0)
 # ---------------------------------------------------------------- functions on Tensors
 def _float_input(input: Any, name: str) -> Tensor:
     t = as_tensor_arg(input, name)
-    if t.data.dtype.kind != "f":
+    if t._array.dtype.kind != "f":
         t = t.to(get_default_dtype())
     return t
 

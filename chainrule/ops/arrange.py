@@ -44,7 +44,7 @@ def _triangle(input: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
     keep = np.tri(r, c, diagonal, dtype=bool)  # j <= i + diagonal
     if not lower:
         keep = ~np.tri(r, c, diagonal - 1, dtype=bool)  # j >= i + diagonal
-    return ew.where(_const(keep), x, _const(np.zeros((), x.data.dtype)))
+    return ew.where(_const(keep), x, _const(np.zeros((), x._array.dtype)))
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -151,7 +151,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     if x.ndim == 0:
         return _ValuesIndices((x, _const(np.zeros((), np.int64))))
     d = _dim(x, dim, "sort")
-    idx = _const(_sort_order(x.data, d, descending).astype(np.int64))
+    idx = _const(_sort_order(x._array, d, descending).astype(np.int64))
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
 
@@ -174,7 +174,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n} (shape {tuple(x.shape)})")
     if x.ndim == 0:
         return _ValuesIndices((x, _const(np.zeros((), np.int64))))
-    order = _sort_order(x.data, d, largest)
+    order = _sort_order(x._array, d, largest)
     idx = _const(np.take(order, np.arange(k), axis=d).astype(np.int64))
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
@@ -192,7 +192,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _Va
 def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
     if x.ndim == 0:
         return _ValuesIndices((x, _const(np.zeros((), np.int64))))
-    order = _sort_order(x.data, d, False)
+    order = _sort_order(x._array, d, False)
     idx = np.take(order, [r], axis=d).astype(np.int64)
     vals = indexing.gather(x, d, _const(idx))
     if not keepdim:
@@ -206,8 +206,8 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     Without ``dim``: one value over all elements; with it: (values, indices) along ``dim``."""
     x = as_tensor_arg(input, "median")
     if dim is None:
-        if x.data.size == 0:
-            return _const(np.full((), np.nan, x.data.dtype))
+        if x._array.size == 0:
+            return _const(np.full((), np.nan, x._array.dtype))
         flat = shape.reshape(x, (-1,))
         return _select_rank(flat, 0, (flat.shape[0] - 1) // 2, False)[0]
     d = _dim(x, dim, "median")
@@ -224,9 +224,9 @@ def quantile(
     values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
     A 1-D ``q`` puts its axis first in the result, as PyTorch."""
     x = as_tensor_arg(input, "quantile")
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise RuntimeError(f"quantile: expected a floating input, got {x.dtype}")
-    qs = np.asarray(q.data if isinstance(q, Tensor) else q, dtype=np.float64)
+    qs = np.asarray(q._array if isinstance(q, Tensor) else q, dtype=np.float64)
     if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
         raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
@@ -250,7 +250,7 @@ def quantile(
     frac = 0.5 if interpolation == "midpoint" else pos - lo
     a = indexing.index_select(s, d, _const(lo))
     b = indexing.index_select(s, d, _const(hi))
-    w = np.asarray(frac, dtype=x.data.dtype).reshape((1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
+    w = np.asarray(frac, dtype=x._array.dtype).reshape((1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
     out = a + (b - a) * _const(w)
     out = shape.movedim(out, d, 0)  # the q axis first
     if keepdim:
@@ -268,7 +268,7 @@ def _cum_extreme(input: Tensor, dim: int, better: Any, name: str) -> _ValuesIndi
     if x.ndim == 0:
         return _ValuesIndices((x, _const(np.zeros((), np.int64))))
     d = _dim(x, dim, name)
-    a = np.moveaxis(x.data, d, -1)
+    a = np.moveaxis(x._array, d, -1)
     idx = np.zeros(a.shape, dtype=np.int64)
     if a.shape[-1]:
         best = a[..., 0].copy()
@@ -319,11 +319,11 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     x = as_tensor_arg(input, "cumsum")
     if dtype is not None:
         x = x.to(dtype)
-    elif x.data.dtype.kind in "biu":
+    elif x._array.dtype.kind in "biu":
         x = x.to(np.int64)
     if x.ndim == 0:
         _dim(x, dim, "cumsum")
-        return x.clone() if x.requires_grad else _const(x.data.copy())
+        return x.clone() if x.requires_grad else _const(x._array.copy())
     return apply1(Cumsum(_dim(x, dim, "cumsum")), x)
 
 
@@ -333,7 +333,7 @@ def _lower_triangle_copies(x: Tensor, d: int, fill: float) -> Tensor:
     copies = shape.expand(shape.unsqueeze(x, d), *x.shape[:d], n, *x.shape[d:])
     later: np.ndarray = ~np.tri(n, dtype=bool)  # [i, j]: j > i
     later = later.reshape((1,) * d + (n, n) + (1,) * (x.ndim - d - 1))
-    return ew.where(_const(later), _const(np.asarray(fill, x.data.dtype)), copies)
+    return ew.where(_const(later), _const(np.asarray(fill, x._array.dtype)), copies)
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -344,14 +344,14 @@ def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     x = as_tensor_arg(input, "cumprod")
     if dtype is not None:
         x = x.to(dtype)
-    elif x.data.dtype.kind in "biu":
+    elif x._array.dtype.kind in "biu":
         x = x.to(np.int64)
     if x.ndim == 0:
         _dim(x, dim, "cumprod")
-        return x.clone() if x.requires_grad else _const(x.data.copy())
+        return x.clone() if x.requires_grad else _const(x._array.copy())
     d = _dim(x, dim, "cumprod")
-    if x.data.dtype.kind != "f" or x.shape[d] == 0:
-        return _const(np.cumprod(x.data, axis=d, dtype=x.data.dtype))
+    if x._array.dtype.kind != "f" or x.shape[d] == 0:
+        return _const(np.cumprod(x._array, axis=d, dtype=x._array.dtype))
     return reduction.prod(_lower_triangle_copies(x, d, 1.0), d + 1)
 
 
@@ -359,7 +359,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """y_i = log Σ_{j<=i} e^(x_j) along ``dim``, each as a logsumexp of the first i+1 entries
     (O(n²) memory along ``dim``; stable for any range of x, as PyTorch's)."""
     x = as_tensor_arg(input, "logcumsumexp")
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise RuntimeError(f"logcumsumexp: expected a floating input, got {x.dtype}")
     if x.ndim == 0:
         return x.clone()
@@ -385,7 +385,7 @@ def diff(
         head = (slice(None),) * d
         later, earlier = x[head + (slice(1, k),)], x[head + (slice(0, builtins.max(k - 1, 0)),)]
         # bool tensors: the difference of two truth values is their exclusive or (as PyTorch)
-        x = _const(np.logical_xor(later.data, earlier.data)) if x.data.dtype == np.bool_ else later - earlier
+        x = _const(np.logical_xor(later._array, earlier._array)) if x._array.dtype == np.bool_ else later - earlier
     return x
 
 
@@ -484,9 +484,9 @@ def repeat_interleave(
     = the indices 0, 1, ... each repeated its count times."""
     x = as_tensor_arg(input, "repeat_interleave")
     if repeats is None:
-        counts = x.data
+        counts = x._array
         return _const(np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts))
-    r = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    r = repeats._array if isinstance(repeats, Tensor) else np.asarray(repeats)
     if dim is None:
         x, d = shape.reshape(x, (-1,)), 0
     else:
@@ -608,7 +608,7 @@ def dstack(tensors: Sequence[Tensor]) -> Tensor:
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     """1-D (and 0-d) tensors become columns, then cat along dim 1."""
-    ts = [shape.reshape(t, (t.data.size, 1)) if t.ndim <= 1 else t for t in _tensors((tensors,), "column_stack")]
+    ts = [shape.reshape(t, (t._array.size, 1)) if t.ndim <= 1 else t for t in _tensors((tensors,), "column_stack")]
     return shape.cat(ts, 1)
 
 
@@ -676,7 +676,7 @@ def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """The elements where ``mask`` (broadcast with input) is true, as a 1-D tensor."""
     x = as_tensor_arg(input, "masked_select")
-    mk = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    mk = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
     if mk.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected a bool mask, got {mk.dtype}")
     try:
@@ -693,8 +693,8 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
 def take(input: Tensor, index: Tensor) -> Tensor:
     """input.flatten()[index], in index's shape."""
     x = as_tensor_arg(input, "take")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
-    n = x.data.size
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    n = x._array.size
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"take: index out of range for a tensor of {n} elements")
     return indexing.getitem(shape.reshape(x, (-1,)), idx)
@@ -703,11 +703,11 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
     x = as_tensor_arg(input, "nonzero")
-    idx = np.nonzero(np.atleast_1d(x.data)) if x.ndim == 0 else np.nonzero(x.data)
+    idx = np.nonzero(np.atleast_1d(x._array)) if x.ndim == 0 else np.nonzero(x._array)
     if as_tuple:
         return tuple(_const(i.astype(np.int64)) for i in idx)
     if x.ndim == 0:
-        return _const(np.zeros((int(x.data != 0), 0), np.int64))
+        return _const(np.zeros((int(x._array != 0), 0), np.int64))
     return _const(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
 
 
@@ -718,7 +718,7 @@ def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     """The number of non-zero elements (over ``dim``), int64."""
     x = as_tensor_arg(input, "count_nonzero")
     axes = normalize_dims(dim, x.ndim, "count_nonzero")
-    return _const(np.count_nonzero(x.data, axis=axes).astype(np.int64))
+    return _const(np.count_nonzero(x._array, axis=axes).astype(np.int64))
 
 
 def _along(idx: np.ndarray, d: int, ndim: int) -> tuple:
@@ -726,7 +726,7 @@ def _along(idx: np.ndarray, d: int, ndim: int) -> tuple:
 
 
 def _index_arg(index: Any, name: str) -> np.ndarray:
-    idx = np.asarray(index.data if isinstance(index, Tensor) else index)
+    idx = np.asarray(index._array if isinstance(index, Tensor) else index)
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
     return idx.reshape(-1).copy()
@@ -784,13 +784,13 @@ def scatter(
         src = value
     if src is None:
         raise TypeError("scatter: expected src or value")
-    idx = np.array(index.data if isinstance(index, Tensor) else index)
+    idx = np.array(index._array if isinstance(index, Tensor) else index)
     if idx.ndim != x.ndim:
         raise RuntimeError(
             f"scatter: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {tuple(x.shape)})"
         )
     if reduce == "add":
-        s = src if isinstance(src, Tensor) else _const(np.full(idx.shape, src, x.data.dtype))
+        s = src if isinstance(src, Tensor) else _const(np.full(idx.shape, src, x._array.dtype))
         return indexing.scatter_add(x, dim, _const(idx), s)
     if reduce is not None:
         raise NotImplementedError(f"scatter: reduce={reduce!r} is not implemented (only 'add')")
@@ -804,19 +804,19 @@ def scatter(
         if part.dtype != x.dtype:
             part = part.to(x.dtype)
     else:
-        part = _const(np.full(idx.shape, src, x.data.dtype))
+        part = _const(np.full(idx.shape, src, x._array.dtype))
     return apply(indexing.IndexPut(tuple(grids)), x, part)
 
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
     x = as_tensor_arg(input, "bincount")
-    if x.ndim != 1 or x.data.dtype.kind not in "iu" or (x.data.size and x.data.min() < 0):
+    if x.ndim != 1 or x._array.dtype.kind not in "iu" or (x._array.size and x._array.min() < 0):
         raise RuntimeError(
             f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
         )
-    w = None if weights is None else weights.data
-    out = np.bincount(x.data, weights=w, minlength=minlength)
+    w = None if weights is None else weights._array
+    out = np.bincount(x._array, weights=w, minlength=minlength)
     if w is None:
         return _const(out.astype(np.int64))
     return _const(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
@@ -832,13 +832,13 @@ def searchsorted(
     sorter: Tensor | None = None,
 ) -> Tensor:
     """For each value, the index where it would be inserted to keep the innermost rows sorted."""
-    seq = as_tensor_arg(sorted_sequence, "searchsorted").data
-    v = values.data if isinstance(values, Tensor) else np.asarray(values)
+    seq = as_tensor_arg(sorted_sequence, "searchsorted")._array
+    v = values._array if isinstance(values, Tensor) else np.asarray(values)
     if side is not None:
         right = side == "right"
     how: Any = "right" if right else "left"
     if sorter is not None:
-        seq = np.take_along_axis(seq, sorter.data, -1)
+        seq = np.take_along_axis(seq, sorter._array, -1)
     if seq.ndim <= 1:
         out = np.searchsorted(seq, v, side=how)
     else:
@@ -864,7 +864,7 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
 
     Values outside [min, max] are ignored; no gradient."""
     x = as_tensor_arg(input, "histc")
-    a = x.data.reshape(-1)
+    a = x._array.reshape(-1)
     lo, hi = float(min), float(max)
     if lo == hi and a.size:
         lo, hi = float(a.min()), float(a.max())
@@ -873,7 +873,7 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     if lo > hi:
         raise RuntimeError(f"histc: max ({hi}) must be larger than min ({lo})")
     counts, _ = np.histogram(a[(a >= lo) & (a <= hi)], bins=bins, range=(lo, hi))
-    return _const(counts.astype(x.data.dtype if x.data.dtype.kind == "f" else np.float32))
+    return _const(counts.astype(x._array.dtype if x._array.dtype.kind == "f" else np.float32))
 
 
 def unique(
@@ -886,11 +886,11 @@ def unique(
     """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
     x = as_tensor_arg(input, "unique")
     if dim is None:
-        vals, inv, counts = np.unique(x.data, return_inverse=True, return_counts=True)
+        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True)
         inv = inv.reshape(x.shape)
     else:
         d = _dim(x, dim, "unique")
-        vals, inv, counts = np.unique(x.data, return_inverse=True, return_counts=True, axis=d)
+        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
     out: list[Tensor] = [_const(vals)]
     if return_inverse:
@@ -906,7 +906,7 @@ def unique_consecutive(
     """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
-    a = as_tensor_arg(input, "unique_consecutive").data
+    a = as_tensor_arg(input, "unique_consecutive")._array
     flat = a.reshape(-1)
     start = np.ones(flat.size, dtype=bool)
     start[1:] = flat[1:] != flat[:-1]
@@ -951,21 +951,21 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> 
 def nansum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """sum with NaNs counted as 0 (their gradient is 0)."""
     x = as_tensor_arg(input, "nansum")
-    nan = _const(np.isnan(x.data)) if x.data.dtype.kind == "f" else None
+    nan = _const(np.isnan(x._array)) if x._array.dtype.kind == "f" else None
     if nan is not None:
-        x = ew.where(nan, _const(np.zeros((), x.data.dtype)), x)
+        x = ew.where(nan, _const(np.zeros((), x._array.dtype)), x)
     return reduction.sum(x, dim, keepdim, dtype=dtype)
 
 
 def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The mean of the non-NaN elements over ``dim``."""
     x = as_tensor_arg(input, "nanmean")
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise RuntimeError(f"nanmean: expected a floating input, got {x.dtype}")
-    count = (~np.isnan(x.data)).sum(
+    count = (~np.isnan(x._array)).sum(
         axis=normalize_dims(dim, x.ndim, "nanmean") if dim is not None else None, keepdims=keepdim
     )
-    return nansum(x, dim, keepdim, dtype=dtype) / _const(np.asarray(count, x.data.dtype))
+    return nansum(x, dim, keepdim, dtype=dtype) / _const(np.asarray(count, x._array.dtype))
 
 
 # ================================================================ products: einsum, tensordot, fused forms
@@ -1073,7 +1073,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
             sizes[c] = builtins.max(sizes[c], n)
     if len(set(out)) != len(out) or builtins.any(c not in sizes for c in out):
         raise RuntimeError(f"einsum(): invalid output subscripts {out!r}")
-    if builtins.any(x.data.dtype != xs[0].data.dtype for x in xs):
+    if builtins.any(x._array.dtype != xs[0]._array.dtype for x in xs):
         raise RuntimeError(f"einsum(): expected operands of one dtype, got {[str(x.dtype) for x in xs]}")
     return apply(Einsum(subs, out), *xs)
 
@@ -1128,7 +1128,7 @@ def _beta_alpha(input: Tensor, prod: Tensor, beta: float, alpha: float) -> Tenso
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:  # PyTorch ignores input then (NaN and inf in it are not propagated)
-        return prod + ew.where(_const(np.zeros((), bool)), input, _const(np.zeros((), prod.data.dtype)))
+        return prod + ew.where(_const(np.zeros((), bool)), input, _const(np.zeros((), prod._array.dtype)))
     return (input * beta if beta != 1 else input) + prod
 
 
@@ -1226,7 +1226,7 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, devi
 
 def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
     """Flat indices → one coordinate tensor per dimension of ``shape``."""
-    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    idx = np.asarray(indices._array if isinstance(indices, Tensor) else indices)
     n = math.prod(shape_)
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise RuntimeError(f"unravel_index: index out of range for shape {tuple(shape_)}")
@@ -1264,7 +1264,7 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     """input with the positions where ``mask`` (broadcast) is true filled by source's first
     elements in row-major order; gradients: 0 to input there, to those source elements."""
     x = as_tensor_arg(input, "masked_scatter")
-    mk = np.broadcast_to(mask.data if isinstance(mask, Tensor) else np.asarray(mask), x.shape).copy()
+    mk = np.broadcast_to(mask._array if isinstance(mask, Tensor) else np.asarray(mask), x.shape).copy()
     k = int(mk.sum())
     src = shape.reshape(as_tensor_arg(source, "masked_scatter"), (-1,))
     if src.shape[0] < k:
@@ -1275,8 +1275,8 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bool = False) -> Tensor:
     """input with input[indices] = values (or += with ``accumulate``, repeats adding up)."""
     x = as_tensor_arg(input, "index_put")
-    idx = tuple(i.data.copy() if isinstance(i, Tensor) else np.asarray(i) for i in indices)
-    v = values if isinstance(values, Tensor) else _const(np.asarray(values, x.data.dtype))
+    idx = tuple(i._array.copy() if isinstance(i, Tensor) else np.asarray(i) for i in indices)
+    v = values if isinstance(values, Tensor) else _const(np.asarray(values, x._array.dtype))
     if v.dtype != x.dtype:
         v = v.to(x.dtype)
     if accumulate:
@@ -1408,10 +1408,10 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
         raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
     n = xt.shape[0] if N is None else N
     powers = range(n) if increasing else range(n - 1, -1, -1)
-    if xt.data.dtype.kind in "biu":
+    if xt._array.dtype.kind in "biu":
         xt = xt.to(np.int64)
     cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
-    return shape.cat(cols, 1) if cols else _const(np.zeros((xt.shape[0], 0), xt.data.dtype))
+    return shape.cat(cols, 1) if cols else _const(np.zeros((xt.shape[0], 0), xt._array.dtype))
 
 
 def chain_matmul(*matrices: Tensor) -> Tensor:
@@ -1430,7 +1430,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     if x.ndim == 0:
         return _ValuesIndices((x, _const(np.zeros((), np.int64))))
     d = _dim(x, dim, "mode")
-    a = np.moveaxis(x.data, d, -1)
+    a = np.moveaxis(x._array, d, -1)
     rows = a.reshape(-1, a.shape[-1])
     best = np.empty(rows.shape[0], dtype=np.int64)
     for r, row in enumerate(rows):
@@ -1441,7 +1441,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     index = _const(np.moveaxis(idx, -1, d))
     vals_t = indexing.gather(x, d, index)
     if not keepdim:
-        return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index.data, d))))
+        return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index._array, d))))
     return _ValuesIndices((vals_t, index))
 
 
@@ -1485,7 +1485,7 @@ def is_signed(input: Tensor) -> bool:
 
 def is_nonzero(input: Tensor) -> bool:
     """The truth of a one-element tensor (RuntimeError for more or fewer elements, as PyTorch)."""
-    a = as_tensor_arg(input, "is_nonzero").data
+    a = as_tensor_arg(input, "is_nonzero")._array
     if a.size != 1:
         raise RuntimeError(f"is_nonzero: a Tensor with {a.size} elements cannot be converted to Scalar")
     return builtins.bool(a.reshape(-1)[0] != 0)
@@ -1552,7 +1552,7 @@ def scatter_reduce(
     x = as_tensor_arg(input, "scatter_reduce")
     if reduce not in ("sum", "mean"):
         raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not implemented (only 'sum' and 'mean')")
-    idx = np.array(index.data if isinstance(index, Tensor) else index)
+    idx = np.array(index._array if isinstance(index, Tensor) else index)
     d = _dim(x, dim, "scatter_reduce")
     if idx.ndim != x.ndim:
         raise RuntimeError(f"scatter_reduce: index has {idx.ndim} dims but input has {x.ndim}")
@@ -1563,7 +1563,7 @@ def scatter_reduce(
     count = np.zeros(x.shape, dtype=np.int64)
     np.add.at(count, tuple(grids), 1)
     hit = count > 0
-    base = x if include_self else ew.where(_const(hit), _const(np.zeros((), x.data.dtype)), x)
+    base = x if include_self else ew.where(_const(hit), _const(np.zeros((), x._array.dtype)), x)
     part = indexing.getitem(as_tensor_arg(src, "scatter_reduce"), tuple(slice(0, n) for n in idx.shape))
     if part.dtype != x.dtype:
         part = part.to(x.dtype)
@@ -1571,9 +1571,9 @@ def scatter_reduce(
     if reduce == "sum":
         return total
     n = count + (1 if include_self else 0)
-    n = np.where(hit, np.maximum(n, 1), 1).astype(x.data.dtype)
-    if x.data.dtype.kind in "iu":
-        return _const(np.floor_divide(total.data, n))
+    n = np.where(hit, np.maximum(n, 1), 1).astype(x._array.dtype)
+    if x._array.dtype.kind in "iu":
+        return _const(np.floor_divide(total._array, n))
     return total / _const(n)
 
 
@@ -1589,8 +1589,8 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
         return _ValuesIndices((x, _const(np.zeros((), np.int64)))) if dim is not None else x
     if x.shape[d] == 0:
         raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
-    order = _sort_order(x.data, d, False)  # NaN sorts last
-    valid = (~np.isnan(x.data)).sum(axis=d, keepdims=True) if x.data.dtype.kind == "f" else None
+    order = _sort_order(x._array, d, False)  # NaN sorts last
+    valid = (~np.isnan(x._array)).sum(axis=d, keepdims=True) if x._array.dtype.kind == "f" else None
     rank = np.maximum((valid - 1) // 2, 0) if valid is not None else np.full((1,) * x.ndim, (x.shape[d] - 1) // 2)
     rank = np.broadcast_to(rank, x.shape[:d] + (1,) + x.shape[d + 1 :])
     idx = np.take_along_axis(order, rank, d).astype(np.int64)

@@ -101,7 +101,7 @@ def _infer(data: Any) -> np.ndarray:
     """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool;
     NumPy scalars and arrays keep their dtype, also inside lists (promoted as PyTorch does)."""
     if isinstance(data, Tensor):
-        return data.data.copy()
+        return data._array.copy()
     if isinstance(data, np.ndarray):
         return data.copy()
     if isinstance(data, np.generic):
@@ -109,7 +109,7 @@ def _infer(data: Any) -> np.ndarray:
     elif isinstance(data, (list, tuple)):
         want = _sequence_dtype(data)
         if Tensor in set(map(type, data)):
-            data = [d.data if isinstance(d, Tensor) else d for d in data]
+            data = [d._array if isinstance(d, Tensor) else d for d in data]
         arr = np.array(data)
         if want is None:  # empty, or elements NumPy will judge: as for plain Python numbers
             want = get_default_dtype() if arr.dtype == np.float64 or arr.size == 0 else None
@@ -128,7 +128,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
     check_device(device, "tensor()")
     arr = _infer(data) if dtype is None else np.array(
-        data.data if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
+        data._array if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
     )
     return _make(arr, requires_grad)
 
@@ -298,13 +298,13 @@ def normal(
 
 def bernoulli(input: Tensor, generator: Any = None) -> Tensor:
     """Samples 1 with probability input[i], else 0."""
-    return Tensor._wrap((_gen(generator).random(input.shape) < input.data).astype(input.dtype))
+    return Tensor._wrap((_gen(generator).random(input.shape) < input._array).astype(input.dtype))
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, generator: Any = None) -> Tensor:
     """Sample category indices with probabilities proportional to the rows of ``input``."""
     rng = _gen(generator)
-    p = np.asarray(input.data, dtype=np.float64)
+    p = np.asarray(input._array, dtype=np.float64)
     rows = p.reshape(-1, p.shape[-1])
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
     for i, r in enumerate(rows):

@@ -449,7 +449,7 @@ def _binary(op: Primitive, a: Any, b: Any) -> Tensor:
             raise TypeError(f"{op.name}(): expected at least one Tensor argument")
     if type(b) is not Tensor:
         b = lift(b, a)
-    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
+    if a._array.dtype is not b._array.dtype and a._array.dtype != b._array.dtype:
         a, b = promote(a, b)  # PyTorch's rule, not NumPy's (float32 op int64 stays float32)
     return apply2(op, a, b)
 
@@ -474,7 +474,7 @@ def mul(input: Any, other: Any) -> Tensor:
 
 def div(input: Any, other: Any) -> Tensor:
     """True division; integer inputs give the default float dtype (as PyTorch)."""
-    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
+    if isinstance(input, Tensor) and input._array.dtype.kind in "biu":
         input = input.to(get_default_dtype())
     return _binary(DIV, input, other)
 
@@ -484,7 +484,7 @@ def pow(input: Any, exponent: Any) -> Tensor:
     if isinstance(input, Tensor) and isinstance(exponent, (int, float, np.number)):
         if isinstance(exponent, np.number):  # a NumPy float64 scalar would promote float32 to float64
             exponent = exponent.item()
-        if isinstance(exponent, float) and input.data.dtype.kind in "biu":
+        if isinstance(exponent, float) and input._array.dtype.kind in "biu":
             input = input.to(get_default_dtype())  # int ** 0.5 is a default-dtype float, as PyTorch (NumPy: float64)
         return apply1(PowScalar(exponent), input)
     return _binary(POW, input, exponent)
@@ -498,7 +498,7 @@ def _unary(op: Primitive, name: str) -> Callable[[Tensor], Tensor]:
     def fn(input: Tensor) -> Tensor:
         if type(input) is not Tensor:
             input = as_tensor_arg(input, name)
-        if input.data.dtype.kind in "biu" and name not in ("abs", "sign", "relu"):
+        if input._array.dtype.kind in "biu" and name not in ("abs", "sign", "relu"):
             input = input.to(get_default_dtype())
         return apply1(op, input)
 
@@ -547,14 +547,14 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 def where(condition: Any, input: Any, other: Any) -> Tensor:
     """Elementwise choice: input where condition is true, else other."""
     cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
-    if cond.data.dtype != np.bool_:
-        cond = Tensor._wrap(cond.data.astype(bool))
+    if cond._array.dtype != np.bool_:
+        cond = Tensor._wrap(cond._array.astype(bool))
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     if like is None:
         input = Tensor._from_data(input)
         like = input
     a = lift(input, like)
     b = lift(other, like)
-    if a.data.dtype != b.data.dtype:
+    if a._array.dtype != b._array.dtype:
         a, b = promote(a, b)
     return apply(WHERE, cond, a, b)

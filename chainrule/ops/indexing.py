@@ -26,7 +26,7 @@ def normalize_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(normalize_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data.copy()
+        return index._array.copy()
     if isinstance(index, np.ndarray):
         return index.copy()
     if isinstance(index, list):
@@ -147,13 +147,13 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     from chainrule.ops.inplace import has_tangent, rebind
 
     idx = normalize_index(index)
-    v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, dtype=input.data.dtype))
+    v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, dtype=input._array.dtype))
     if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
         has_tangent(input) or has_tangent(v)
     ):
         if input.requires_grad and input._op is None and STATE.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
-        input.data[idx] = v.data
+        input._array[idx] = v._array
         bump(input)
         return
     rebind(input, lambda old: apply(IndexPut(idx), old, v.to(input.dtype) if v.dtype != input.dtype else v))
@@ -162,7 +162,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
     input = as_tensor_arg(input, "gather")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim != input.ndim:
         raise RuntimeError(
             f"gather: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
@@ -180,7 +180,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     d = dim % input.ndim
     return getitem(input, (slice(None),) * d + (idx,))
 
@@ -190,13 +190,13 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
     from chainrule.ops.elementwise import where
 
     m = mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask, dtype=bool))
-    return where(m, Tensor._wrap(np.asarray(value, dtype=input.data.dtype)), input)
+    return where(m, Tensor._wrap(np.asarray(value, dtype=input._array.dtype)), input)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
     # a private copy of the indices: ScatterAdd's vjp reads them during backward
-    idx = np.array(index.data if isinstance(index, Tensor) else index)
+    idx = np.array(index._array if isinstance(index, Tensor) else index)
     d = dim % input.ndim
     grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
     grids[d] = idx

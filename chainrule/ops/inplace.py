@@ -1,6 +1,6 @@
 """In-place operations (``x.add_(y)``, ``x[i] = v``, ``x.zero_()``...).
 
-Under ``no_grad`` (initialisers, optimiser updates) they write into ``x.data``.
+Under ``no_grad`` (initialisers, optimiser updates) they write into ``x._array``.
 When a graph is recorded, the tensor object is *rebound*: its old contents
 become a hidden node, and ``x`` becomes the output of the new operation, so
 that gradients still flow correctly.  As in PyTorch, a leaf that requires
@@ -41,7 +41,7 @@ def rebind(
             "a leaf Variable that requires grad is being used in an in-place operation; "
             "wrap the update in chainrule.no_grad() or use an out-of-place op"
         )
-    old = Tensor._wrap(x.data)
+    old = Tensor._wrap(x._array)
     old._tangent = getattr(x, "_tangent", None)  # forward mode: the old value's tangent
     old.requires_grad = x.requires_grad
     old._op = x._op
@@ -55,7 +55,7 @@ def rebind(
     if keep_shape and new.shape != x.shape:
         x._vc = old._vc  # x keeps its memory after all (its count stays one up: a harmless over-count)
         check_same_shape(x, new, where)
-    x.data = new.data
+    x._array = new._array
     x._tangent = getattr(new, "_tangent", None)
     x.requires_grad = new.requires_grad
     x._op = new._op
@@ -76,9 +76,9 @@ def inplace_binary(x: Tensor, fn: Callable, other, where: str = "in-place operat
     if (not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False))) and (
         STATE.forward_depth == 0 or not (has_tangent(x) or has_tangent(other))
     ):
-        res = fn(Tensor._wrap(x.data), other)
+        res = fn(Tensor._wrap(x._array), other)
         check_same_shape(x, res, where)
-        x.data[...] = res.data
+        x._array[...] = res._array
         bump(x)
         return x
     return rebind(x, lambda old: fn(old, other), where)

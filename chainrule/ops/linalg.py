@@ -76,7 +76,7 @@ def matmul(input: Any, other: Any) -> Tensor:
             f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
             f"(inner dimensions {ka} and {kb} differ)"
         )
-    if a.data.dtype != b.data.dtype and a.data.dtype.kind == b.data.dtype.kind == "f":
+    if a._array.dtype != b._array.dtype and a._array.dtype.kind == b._array.dtype.kind == "f":
         raise RuntimeError(
             f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
         )

@@ -28,7 +28,7 @@ from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary,
 def _add(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
-    if self.data.dtype is not other.data.dtype:
+    if self._array.dtype is not other._array.dtype:
         return ew.add(self, other)  # the general path promotes dtypes as PyTorch does
     return apply2(ADD, self, other)
 
@@ -40,7 +40,7 @@ def _radd(self, other):
 def _sub(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
-    if self.data.dtype is not other.data.dtype:
+    if self._array.dtype is not other._array.dtype:
         return ew.sub(self, other)
     return apply2(SUB, self, other)
 
@@ -52,7 +52,7 @@ def _rsub(self, other):
 def _mul(self, other):
     if type(other) is not Tensor:
         other = lift(other, self)
-    if self.data.dtype is not other.data.dtype:
+    if self._array.dtype is not other._array.dtype:
         return ew.mul(self, other)
     return apply2(MUL, self, other)
 
@@ -86,13 +86,13 @@ def _rmatmul(self, other):
 
 
 def _floordiv(self, other):
-    o = other.data if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.floor_divide(self.data, o))
+    o = other._array if isinstance(other, Tensor) else other
+    return Tensor._wrap(np.floor_divide(self._array, o))
 
 
 def _mod(self, other):
-    o = other.data if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.mod(self.data, o))
+    o = other._array if isinstance(other, Tensor) else other
+    return Tensor._wrap(np.mod(self._array, o))
 
 
 def _rfloordiv(self, other):
@@ -105,8 +105,8 @@ def _rmod(self, other):
 
 def _compare(fn):
     def method(self, other):
-        o = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(np.asarray(fn(self.data, o)))
+        o = other._array if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(fn(self._array, o)))
 
     return method
 
@@ -115,8 +115,8 @@ def _logical(fn):
     """&, |, ^: logical on bool tensors, bitwise on integer ones (as PyTorch)."""
 
     def method(self, other):
-        o = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(fn(self.data, o))
+        o = other._array if isinstance(other, Tensor) else other
+        return Tensor._wrap(fn(self._array, o))
 
     return method
 
@@ -194,7 +194,7 @@ def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
 def _cast(self: Tensor, dt: Any) -> Tensor:
     """self converted to dtype ``dt`` (self itself when it has that dtype already)."""
     dt = np.dtype(dt)
-    if dt == self.data.dtype:
+    if dt == self._array.dtype:
         return self
     return apply1(Cast(dt), self)
 
@@ -213,8 +213,8 @@ def _to(self, *args: Any, **kwargs: Any) -> Tensor:
             return self
     dev, dtype, _, copy = parse_to_args("to()", args, kwargs)
     check_device(dev, "to()")
-    dt = self.data.dtype if dtype is None else _as_dtype(dtype, "to()")
-    if dt != self.data.dtype:
+    dt = self._array.dtype if dtype is None else _as_dtype(dtype, "to()")
+    if dt != self._array.dtype:
         return apply1(Cast(dt), self)
     return _clone(self) if copy else self
 
@@ -302,11 +302,11 @@ def _inplace(fn):
     self's dtype cannot hold (a float into an integer tensor) raises, as in PyTorch."""
 
     def method(self, other, *args, **kwargs):  # kwargs: add_(y, alpha=2), div_(y, rounding_mode=...)
-        dtype = self.data.dtype
+        dtype = self._array.dtype
 
         def run(a, b):
             res = fn(a, b, *args, **kwargs) if args or kwargs else fn(a, b)
-            return res if res.data.dtype is dtype else _same_kind(res, dtype, f"{fn.__name__}_")
+            return res if res._array.dtype is dtype else _same_kind(res, dtype, f"{fn.__name__}_")
 
         return inplace_binary(self, run, other, f"{fn.__name__}_")
 
@@ -332,7 +332,7 @@ def _fill_(self, value):
     if _recording(self):
         everywhere = Tensor._wrap(np.ones((), dtype=bool))
         return rebind(self, lambda old: indexing.masked_fill(old, everywhere, value))
-    self.data[...] = value.data if isinstance(value, Tensor) else value
+    self._array[...] = value._array if isinstance(value, Tensor) else value
     bump(self)
     return self
 
@@ -353,7 +353,7 @@ def _copy_(self, src):
         s = src if src.dtype == self.dtype else src.to(self.dtype)
         everywhere = Tensor._wrap(np.ones((), dtype=bool))
         return rebind(self, lambda old: ew.where(everywhere, s, old))
-    self.data[...] = src.data
+    self._array[...] = src._array
     bump(self)
     return self
 
@@ -372,7 +372,7 @@ def _unary_inplace(fn):
         tracked = _recording(self)
         where = f"{getattr(fn, '__name__', 'in-place op')}_"
         return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else _write(
-            self, fn(Tensor._wrap(self.data), *args, **kwargs), where
+            self, fn(Tensor._wrap(self._array), *args, **kwargs), where
         )
 
     return method
@@ -380,7 +380,7 @@ def _unary_inplace(fn):
 
 def _write(self, res, where="in-place operation"):
     check_same_shape(self, res, where)
-    self.data[...] = res.data
+    self._array[...] = res._array
     bump(self)
     return self
 
@@ -388,7 +388,7 @@ def _write(self, res, where="in-place operation"):
 def _uniform_(self, a=0.0, b=1.0, generator=None):
     from chainrule.ops.creation import _gen
 
-    self.data[...] = _gen(generator).uniform(a, b, self.shape)
+    self._array[...] = _gen(generator).uniform(a, b, self.shape)
     bump(self)
     return self
 
@@ -396,7 +396,7 @@ def _uniform_(self, a=0.0, b=1.0, generator=None):
 def _normal_(self, mean=0.0, std=1.0, generator=None):
     from chainrule.ops.creation import _gen
 
-    self.data[...] = _gen(generator).standard_normal(self.shape) * std + mean
+    self._array[...] = _gen(generator).standard_normal(self.shape) * std + mean
     bump(self)
     return self
 
@@ -490,7 +490,7 @@ _BINDINGS = {
     "__ror__": _logical(np.bitwise_or),
     "__xor__": _logical(np.bitwise_xor),
     "__rxor__": _logical(np.bitwise_xor),
-    "__invert__": lambda self: Tensor._wrap(np.logical_not(self.data) if self.dtype == np.bool_ else ~self.data),
+    "__invert__": lambda self: Tensor._wrap(np.logical_not(self._array) if self.dtype == np.bool_ else ~self._array),
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
     "__iter__": _iter,
@@ -620,7 +620,7 @@ def _inplace_fn(fn, where: str):
         if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
             _check_leaf(self, where)
             return rebind(self, lambda old: _same_kind(fn(old, *args, **kwargs), self.dtype, where), where)
-        return _write(self, _same_kind(fn(Tensor._wrap(self.data), *args, **kwargs), self.dtype, where), where)
+        return _write(self, _same_kind(fn(Tensor._wrap(self._array), *args, **kwargs), self.dtype, where), where)
 
     method.__name__ = where
     return method
@@ -661,7 +661,7 @@ def _multinomial(self, num_samples, replacement=False, *, generator=None):
 def _exponential_(self, lambd=1.0, *, generator=None):
     from chainrule.ops.creation import _gen
 
-    self.data[...] = _gen(generator).exponential(1.0 / lambd, self.shape)
+    self._array[...] = _gen(generator).exponential(1.0 / lambd, self.shape)
     bump(self)
     return self
 
@@ -669,8 +669,8 @@ def _exponential_(self, lambd=1.0, *, generator=None):
 def _bernoulli_(self, p=0.5, *, generator=None):
     from chainrule.ops.creation import _gen
 
-    prob = p.data if isinstance(p, Tensor) else p
-    self.data[...] = _gen(generator).random(self.shape) < prob
+    prob = p._array if isinstance(p, Tensor) else p
+    self._array[...] = _gen(generator).random(self.shape) < prob
     bump(self)
     return self
 
@@ -680,7 +680,7 @@ def _random_(self, low=0, high=None, *, generator=None):
 
     if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
         low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
-    self.data[...] = _gen(generator).integers(low, high, self.shape)
+    self._array[...] = _gen(generator).integers(low, high, self.shape)
     bump(self)
     return self
 
@@ -893,7 +893,7 @@ def _reshape_inplace(fn, where: str):
         if _recording(self):
             _check_leaf(self, where)
             return rebind(self, lambda old: fn(old, *args, **kwargs), where, keep_shape=False)
-        self.data = fn(Tensor._wrap(self.data), *args, **kwargs).data
+        self._array = fn(Tensor._wrap(self._array), *args, **kwargs)._array
         return self
 
     method.__name__ = where
@@ -902,14 +902,14 @@ def _reshape_inplace(fn, where: str):
 
 def _stride(self, dim=None):
     """Element strides of the array (NumPy's byte strides / itemsize)."""
-    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    st = tuple(s // self._array.itemsize for s in self._array.strides)
     return st if dim is None else st[dim]
 
 
 def _is_nonzero(self) -> bool:
-    if self.data.size != 1:
-        raise RuntimeError(f"is_nonzero: a Tensor with {self.data.size} elements cannot be converted to Scalar")
-    return bool(self.data.reshape(-1)[0] != 0)
+    if self._array.size != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {self._array.size} elements cannot be converted to Scalar")
+    return bool(self._array.reshape(-1)[0] != 0)
 
 
 _ROUND2 = {
@@ -946,9 +946,9 @@ _ROUND2 = {
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
-    "element_size": lambda self: self.data.itemsize,
-    "itemsize": property(lambda self: self.data.itemsize),
-    "nbytes": property(lambda self: self.data.nbytes),
+    "element_size": lambda self: self._array.itemsize,
+    "itemsize": property(lambda self: self._array.itemsize),
+    "nbytes": property(lambda self: self._array.nbytes),
     "stride": _stride,
     "storage_offset": lambda self: 0,
     "is_nonzero": _is_nonzero,
@@ -990,7 +990,7 @@ def _random_fill(draw):
     def method(self, *args, generator=None):
         from chainrule.ops.creation import _gen
 
-        self.data[...] = draw(_gen(generator), self.shape, *args)
+        self._array[...] = draw(_gen(generator), self.shape, *args)
         bump(self)
         return self
 

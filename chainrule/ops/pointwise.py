@@ -342,7 +342,7 @@ class Fmod(_Elementwise):
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
         with np.errstate(all="ignore"):
-            return m.const(self._q(m.data(a) / m.data(b)), like)
+            return m.const(self._q(m.raw(a) / m.raw(b)), like)
 
     def vjp(self, m, need, g, y, a, b):
         gb = -g * self._quotient(m, a, b, g) if need[1] else None
@@ -372,7 +372,7 @@ ATAN2, FMOD, REMAINDER = Atan2(), Fmod(), Remainder()
 def _floating(input: Any, name: str) -> Tensor:
     """input as a Tensor; integer and bool ones become the default float dtype (as PyTorch)."""
     x = as_tensor_arg(input, name)
-    if x.data.dtype.kind in "biu":
+    if x._array.dtype.kind in "biu":
         x = x.to(get_default_dtype())
     return x
 
@@ -401,8 +401,8 @@ erfinv = _float_unary(ERFINV, "erfinv")
 def _rounding(op: Any, name: str) -> Any:
     def fn(input: Tensor) -> Tensor:
         x = as_tensor_arg(input, name)
-        if x.data.dtype.kind in "biu":
-            return Tensor._wrap(x.data.copy())  # integers are already whole (PyTorch returns a copy)
+        if x._array.dtype.kind in "biu":
+            return Tensor._wrap(x._array.copy())  # integers are already whole (PyTorch returns a copy)
         return apply1(op, x)
 
     fn.__name__ = fn.__qualname__ = name
@@ -418,15 +418,15 @@ trunc = fix = _rounding(TRUNC, "trunc")
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """x rounded to ``decimals`` decimal places, halves to even.  Gradient 0 (as PyTorch)."""
     x = as_tensor_arg(input, "round")
-    if x.data.dtype.kind in "biu" and decimals >= 0:
-        return Tensor._wrap(x.data.copy())
+    if x._array.dtype.kind in "biu" and decimals >= 0:
+        return Tensor._wrap(x._array.copy())
     return apply1(Round(int(decimals)), x)
 
 
 def frac(input: Tensor) -> Tensor:
     """x - trunc(x), the fractional part with x's sign;  d/dx = 1."""
     x = as_tensor_arg(input, "frac")
-    if x.data.dtype.kind in "biu":
+    if x._array.dtype.kind in "biu":
         raise RuntimeError(f"frac: expected a floating-point tensor, got dtype {x.dtype}")
     return x - trunc(x)
 
@@ -438,7 +438,7 @@ def sgn(input: Tensor) -> Tensor:
 
 def signbit(input: Tensor) -> Tensor:
     """True where the sign bit is set (x < 0, also -0.0 and -nan); bool, no gradient."""
-    return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit").data))
+    return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit")._array))
 
 
 def _binary_float(op: Any, name: str, a: Any, b: Any) -> Tensor:
@@ -447,9 +447,9 @@ def _binary_float(op: Any, name: str, a: Any, b: Any) -> Tensor:
             raise TypeError(f"{name}(): expected at least one Tensor argument")
         a = lift(a, b)
     b = lift(b, a)
-    if a.data.dtype != b.data.dtype:
+    if a._array.dtype != b._array.dtype:
         a, b = promote(a, b)
-    if a.data.dtype.kind in "biu":
+    if a._array.dtype.kind in "biu":
         a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
     return apply2(op, a, b)
 
@@ -465,12 +465,12 @@ arctan2 = atan2
 def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
     a = input if isinstance(input, Tensor) else lift(input, other)
     b = lift(other, a)
-    if a.data.dtype != b.data.dtype:
+    if a._array.dtype != b._array.dtype:
         a, b = promote(a, b)
-    if a.data.dtype.kind in "biu":  # integer remainders: exact, no gradient
-        if (b.data == 0).any():
+    if a._array.dtype.kind in "biu":  # integer remainders: exact, no gradient
+        if (b._array == 0).any():
             raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-        return Tensor._wrap(np.asarray(op.forward(a.data, b.data)))
+        return Tensor._wrap(np.asarray(op.forward(a._array, b._array)))
     return apply2(op, a, b)
 
 
@@ -497,15 +497,15 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         )
     a = input if isinstance(input, Tensor) else lift(input, other)
     b = lift(other, a)
-    if a.data.dtype != b.data.dtype:
+    if a._array.dtype != b._array.dtype:
         a, b = promote(a, b)
-    if a.data.dtype.kind in "biu":
-        if (b.data == 0).any():
+    if a._array.dtype.kind in "biu":
+        if (b._array == 0).any():
             raise RuntimeError("div: ZeroDivisionError (integer division by zero)")
-        q = np.floor_divide(a.data, b.data)
+        q = np.floor_divide(a._array, b._array)
         if rounding_mode == "trunc":  # floor and trunc differ where the exact quotient is negative
-            q = q + ((q < 0) & (q * b.data != a.data))
-        return Tensor._wrap(np.asarray(q).astype(a.data.dtype, copy=False))
+            q = q + ((q < 0) & (q * b._array != a._array))
+        return Tensor._wrap(np.asarray(q).astype(a._array.dtype, copy=False))
     q = ew.div(a, b)
     return apply1(TRUNC if rounding_mode == "trunc" else FLOOR, q)
 
@@ -560,13 +560,13 @@ def xlogy(input: Any, other: Any) -> Tensor:
     """x·log(y), defined as 0 where x = 0 (also for y = 0), NaN where y is NaN (as PyTorch)."""
     x = input if isinstance(input, Tensor) else lift(input, other)
     y = lift(other, x)
-    if x.data.dtype.kind in "biu":
+    if x._array.dtype.kind in "biu":
         x = x.to(get_default_dtype())
-    if y.data.dtype.kind in "biu":
+    if y._array.dtype.kind in "biu":
         y = y.to(get_default_dtype())
-    zero = Tensor._wrap(np.asarray((x.data == 0) & ~np.isnan(y.data)))
-    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y.data.dtype)), y)  # log never sees the 0
-    return ew.where(zero, Tensor._wrap(np.zeros((), x.data.dtype)), x * ew.log(safe_y))
+    zero = Tensor._wrap(np.asarray((x._array == 0) & ~np.isnan(y._array)))
+    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y._array.dtype)), y)  # log never sees the 0
+    return ew.where(zero, Tensor._wrap(np.zeros((), x._array.dtype)), x * ew.log(safe_y))
 
 
 def logaddexp(input: Tensor, other: Any) -> Tensor:
@@ -595,19 +595,19 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neg
 
     Gradient 1 where the input is finite, 0 where it was replaced."""
     x = as_tensor_arg(input, "nan_to_num")
-    if x.data.dtype.kind not in "fc":
-        return Tensor._wrap(x.data.copy())
-    info = np.finfo(x.data.dtype)
+    if x._array.dtype.kind not in "fc":
+        return Tensor._wrap(x._array.copy())
+    info = np.finfo(x._array.dtype)
     big = info.max if posinf is None else posinf
     small = info.min if neginf is None else neginf
-    d = x.data
+    d = x._array
     repl = np.where(np.isnan(d), nan, np.where(d > 0, big, small)).astype(d.dtype)
     return ew.where(Tensor._wrap(~np.isfinite(d)), Tensor._wrap(repl), x)
 
 
 # ---------------------------------------------------------------- comparisons and tests (bool, no gradient)
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _compare(fn: Any, name: str) -> Any:
@@ -646,7 +646,7 @@ def logical_not(input: Tensor) -> Tensor:
 
 def _test(fn: Any, name: str, doc: str) -> Any:
     def test(input: Tensor) -> Tensor:
-        return Tensor._wrap(np.asarray(fn(as_tensor_arg(input, name).data)))
+        return Tensor._wrap(np.asarray(fn(as_tensor_arg(input, name)._array)))
 
     test.__name__ = test.__qualname__ = name
     test.__doc__ = doc
@@ -671,7 +671,7 @@ def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
 
 def allclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     """True when ``isclose`` holds everywhere (a Python bool, as PyTorch)."""
-    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan)._array.all())
 
 
 def equal(input: Tensor, other: Tensor) -> bool:
@@ -684,7 +684,7 @@ def heaviside(input: Tensor, values: Any) -> Tensor:
     """0 where x < 0, ``values`` where x = 0, 1 where x > 0 (no gradient, as PyTorch)."""
     x = as_tensor_arg(input, "heaviside")
     v = _raw(values)
-    return Tensor._wrap(np.asarray(np.heaviside(x.data, v)).astype(x.data.dtype, copy=False))
+    return Tensor._wrap(np.asarray(np.heaviside(x._array, v)).astype(x._array.dtype, copy=False))
 
 
 # ---------------------------------------------------------------- PyTorch's other names for existing ops
@@ -727,7 +727,7 @@ def fmax(input: Tensor, other: Any) -> Tensor:
     chosen input (split at ties, as ``maximum``)."""
     a = as_tensor_arg(input, "fmax")
     b = lift(other, a)
-    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    a_nan, b_nan = Tensor._wrap(np.isnan(a._array)), Tensor._wrap(np.isnan(b._array))
     return ew.where(a_nan, b, ew.where(b_nan, a, ew.maximum(a, b)))
 
 
@@ -735,7 +735,7 @@ def fmin(input: Tensor, other: Any) -> Tensor:
     """min(a, b) elementwise, ignoring NaN (see ``fmax``)."""
     a = as_tensor_arg(input, "fmin")
     b = lift(other, a)
-    a_nan, b_nan = Tensor._wrap(np.isnan(a.data)), Tensor._wrap(np.isnan(b.data))
+    a_nan, b_nan = Tensor._wrap(np.isnan(a._array)), Tensor._wrap(np.isnan(b._array))
     return ew.where(a_nan, b, ew.where(b_nan, a, ew.minimum(a, b)))
 
 
@@ -743,8 +743,8 @@ def copysign(input: Tensor, other: Any) -> Tensor:
     """|input| with the sign of ``other`` (its sign bit, so -0.0 counts as negative);
     d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
     a = _floating(input, "copysign")
-    neg = np.signbit(other.data if isinstance(other, Tensor) else np.asarray(other))
-    flip = Tensor._wrap(np.asarray(neg != np.signbit(a.data)))
+    neg = np.signbit(other._array if isinstance(other, Tensor) else np.asarray(other))
+    flip = Tensor._wrap(np.asarray(neg != np.signbit(a._array)))
     return ew.where(flip, -a, a)
 
 
@@ -761,9 +761,9 @@ def rad2deg(input: Tensor) -> Tensor:
 def sinc(input: Tensor) -> Tensor:
     """sin(πx)/(πx), 1 at x = 0 (the normalised sinc; its gradient there is 0)."""
     x = _floating(input, "sinc")
-    zero = Tensor._wrap(x.data == 0)
-    safe = ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), x) * math.pi
-    return ew.where(zero, Tensor._wrap(np.ones((), x.data.dtype)), ew.sin(safe) / safe)
+    zero = Tensor._wrap(x._array == 0)
+    safe = ew.where(zero, Tensor._wrap(np.ones((), x._array.dtype)), x) * math.pi
+    return ew.where(zero, Tensor._wrap(np.ones((), x._array.dtype)), ew.sin(safe) / safe)
 
 
 def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
@@ -795,7 +795,7 @@ lcm = _bitwise(np.lcm, "lcm")
 
 def bitwise_not(input: Tensor) -> Tensor:
     """~x for integer tensors, logical not for bool ones."""
-    a = as_tensor_arg(input, "bitwise_not").data
+    a = as_tensor_arg(input, "bitwise_not")._array
     if a.dtype.kind == "f":
         raise RuntimeError(f"bitwise_not: not implemented for a floating dtype ({a.dtype})")
     return Tensor._wrap(np.logical_not(a) if a.dtype == np.bool_ else np.invert(a))
@@ -923,7 +923,7 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
     x = _floating(input, "mvlgamma")
     if p < 1:
         raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got {p}")
-    if (x.data <= (p - 1) / 2).any():
+    if (x._array <= (p - 1) / 2).any():
         raise RuntimeError(f"mvlgamma: all elements must be greater than (p-1)/2 = {(p - 1) / 2}")
     out = lgamma(x)
     for j in range(1, p):

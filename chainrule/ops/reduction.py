@@ -149,7 +149,7 @@ class Prod(_Reduction):
         """Π_{j≠i} x_j in x's shape."""
         if not self.axes:  # a 0-d input: y = x
             return m.ones_like(x)
-        if m.is_tensor and not (m.data(x) == 0).any():
+        if m.is_tensor and not (m.raw(x) == 0).any():
             # recorded backward: y / x is the product of the others where no x_i is 0, and costs
             # O(N) where TensorMath.prod_others records an N x N masked product
             return self._restore(m, y, x) / x
@@ -413,7 +413,7 @@ def _floating(input: Any, dtype: Any = None) -> Tensor:
     (NumPy would make float64 of them)."""
     if dtype is not None:
         return input.to(dtype)
-    if isinstance(input, Tensor) and input.data.dtype.kind in "biu":
+    if isinstance(input, Tensor) and input._array.dtype.kind in "biu":
         return input.to(get_default_dtype())
     return input
 
@@ -434,7 +434,7 @@ def _check_not_empty(input: Tensor, dim: Any, name: str, no_dim: type = RuntimeE
     """max/min/amax/amin/argmax/argmin have no value over an empty dimension: PyTorch's errors.
 
     Only looked at when the input is empty (one attribute read otherwise)."""
-    if input.data.size:
+    if input._array.size:
         return
     if dim is None or (not isinstance(dim, (int, np.integer)) and len(dim) == 0):
         msg = f"{name}(): Expected reduction dim to be specified for input.numel() == 0."
@@ -455,7 +455,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     keepdim = keepdims if keepdims is not None else keepdim
     if dtype is not None:
         input = input.to(dtype)
-    elif input.data.dtype.kind in "bi":
+    elif input._array.dtype.kind in "bi":
         input = input.to(np.int64)
     return _reduce(Sum, input, dim, keepdim, "sum")
 
@@ -467,7 +467,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     keepdim = keepdims if keepdims is not None else keepdim
     if dtype is not None:
         input = input.to(dtype)
-    if input.data.dtype.kind not in "fc":
+    if input._array.dtype.kind not in "fc":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}"
         )
@@ -483,7 +483,7 @@ def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
         _one_int_dim(dim, "prod")
     if dtype is not None:
         input = input.to(dtype)
-    elif input.data.dtype.kind in "biu":
+    elif input._array.dtype.kind in "biu":
         input = input.to(np.int64)
     return _reduce(Prod, input, dim, keepdim, "prod")
 
@@ -548,7 +548,7 @@ def _var_like(cls, name, input, dim, unbiased, keepdim, correction):
     input = _floating(as_tensor_arg(input, name))
     axes = reduce_dims(dim, input.ndim, name)
     # PyTorch's reduction factor is numel(input) / numel(output): 0 for an empty input
-    factor = math.prod(input.shape[a] for a in axes) if input.data.size else 0
+    factor = math.prod(input.shape[a] for a in axes) if input._array.size else 0
     if factor - correction <= 0:
         warnings.warn(
             f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
@@ -580,7 +580,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
     input = as_tensor_arg(input, "norm")
     if dtype is not None:
         input = input.to(dtype)
-    if input.data.dtype.kind != "f":
+    if input._array.dtype.kind != "f":
         raise RuntimeError(f"norm(): expected a floating point input, got {input.dtype} (shape {tuple(input.shape)})")
     if isinstance(p, str):
         if p == "nuc":
@@ -598,7 +598,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
             "the operation has no identity"
         )
     if p == 0:  # a count: no gradient (PyTorch's too)
-        return Tensor._wrap((input.data != 0).sum(axis=axes, keepdims=keepdim).astype(input.data.dtype))
+        return Tensor._wrap((input._array != 0).sum(axis=axes, keepdims=keepdim).astype(input._array.dtype))
     return apply1(Norm(axes, keepdim, p), input)
 
 
@@ -629,9 +629,9 @@ def _arg(fn, input, dim, keepdim):
     input = as_tensor_arg(input, fn.__name__)
     _check_not_empty(input, dim, fn.__name__, no_dim=IndexError)  # (PyTorch: an IndexError here)
     if dim is None:
-        return Tensor._wrap(np.asarray(fn(input.data), dtype=np.int64))
+        return Tensor._wrap(np.asarray(fn(input._array), dtype=np.int64))
     d = normalize_dims(dim, input.ndim, fn.__name__)[0]
-    out = fn(input.data, axis=d, keepdims=keepdim)
+    out = fn(input._array, axis=d, keepdims=keepdim)
     return Tensor._wrap(out.astype(np.int64, copy=False))
 
 
@@ -647,9 +647,9 @@ def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(dim, input.ndim, "any")
-    return Tensor._wrap(np.any(input.data, axis=axes, keepdims=keepdim))
+    return Tensor._wrap(np.any(input._array, axis=axes, keepdims=keepdim))
 
 
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(dim, input.ndim, "all")
-    return Tensor._wrap(np.all(input.data, axis=axes, keepdims=keepdim))
+    return Tensor._wrap(np.all(input._array, axis=axes, keepdims=keepdim))

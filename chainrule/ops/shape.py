@@ -194,7 +194,7 @@ class Flip(Primitive):
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     """Same elements, new shape (one entry may be -1)."""
     input = as_tensor_arg(input, "reshape")
-    new = _resolve_shape(_shape_arg(shape), input.data.size, input.shape)
+    new = _resolve_shape(_shape_arg(shape), input._array.size, input.shape)
     if new == input.shape:
         return input
     # a view of input's memory whenever the strides allow it (then it shares the version counter)

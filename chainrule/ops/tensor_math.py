@@ -143,5 +143,5 @@ class TensorMath:
         return Tensor._wrap(np.asarray(value, dtype=like.dtype))
 
     @staticmethod
-    def data(x):
-        return x.data
+    def raw(x):
+        return x._array

@@ -61,7 +61,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self.state[p] = {
                     "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                    "sum": Tensor._wrap(np.full_like(p.data, init)),
+                    "sum": Tensor._wrap(np.full_like(p._array, init)),
                 }
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -80,13 +80,13 @@ class Adagrad(Optimizer):
                 if state is None:  # a group added after construction
                     state = self.state[p] = {
                         "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                        "sum": Tensor._wrap(np.full_like(p.data, float(group["initial_accumulator_value"]))),
+                        "sum": Tensor._wrap(np.full_like(p._array, float(group["initial_accumulator_value"]))),
                     }
                 step = _count_step(state)
-                w = p.data
+                w = p._array
                 clr = np.array(lr / (1.0 + (step - 1.0) * lr_decay), dtype=w.dtype)
                 g = self._grad_term(p, wd, maximize)
-                s = state["sum"].data
+                s = state["sum"]._array
                 t = self._scratch(w, 1)
                 np.multiply(g, g, t)
                 np.add(s, t, s)  # S ← S + g²

@@ -111,12 +111,12 @@ class Adam(Optimizer):
                 # (NumPy's per-call cost dominates arrays of a few hundred elements).
                 step = pack.count_steps(params, self.state)
                 if step is not None:
-                    dtype = params[0].data.dtype
+                    dtype = params[0]._array.dtype
                     pack.update(params, consts(dtype), step_scalars(step, dtype), wd, decoupled, maximize)
                     continue
             per_step: dict[tuple, tuple] = {}  # (dtype, step) -> step scalars
             for p in params:
-                w = p.data
+                w = p._array
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = self._new_state(w, amsgrad)
@@ -133,8 +133,8 @@ class Adam(Optimizer):
                 if scal is None:
                     scal = per_step[key] = step_scalars(step, w.dtype)
                 t = self._scratch(w, 1)
-                s_max = state["max_exp_avg_sq"].data if amsgrad else None
-                _adam_moments_and_step(state["exp_avg"].data, state["exp_avg_sq"].data, s_max, g, t, c, scal)
+                s_max = state["max_exp_avg_sq"]._array if amsgrad else None
+                _adam_moments_and_step(state["exp_avg"]._array, state["exp_avg_sq"]._array, s_max, g, t, c, scal)
                 np.subtract(w, t, w)
         return loss
 
@@ -146,13 +146,13 @@ class Adam(Optimizer):
         pack = packs.get(id(group))
         if pack is not None and pack.valid(params, self.state, amsgrad):
             return pack
-        dtype = params[0].data.dtype
-        if any(p.data.dtype != dtype for p in params) or sum(p.data.size for p in params) > _PACK_LIMIT:
+        dtype = params[0]._array.dtype
+        if any(p._array.dtype != dtype for p in params) or sum(p._array.size for p in params) > _PACK_LIMIT:
             packs.pop(id(group), None)
             return None
         for p in params:
             if p not in self.state:
-                self.state[p] = self._new_state(p.data, amsgrad)
+                self.state[p] = self._new_state(p._array, amsgrad)
         pack = packs[id(group)] = _Pack(params, self.state, amsgrad)
         return pack
 
@@ -188,7 +188,7 @@ class _Pack:
     """A small group's Adam state laid out in flat arrays, one segment per parameter.
 
     ``state[p]['exp_avg']`` etc. stay per-parameter Tensors (for ``state_dict``);
-    their ``.data`` are views of the segments, so updating the flat arrays
+    their ``._array`` are views of the segments, so updating the flat arrays
     updates them.  ``valid`` notices when that no longer holds (after
     ``load_state_dict``, or a parameter that got no gradient) and the pack is rebuilt.
     """
@@ -198,11 +198,11 @@ class _Pack:
     def __init__(self, params: list, state: dict, amsgrad: bool) -> None:
         self.params = list(params)
         self.amsgrad = amsgrad
-        dtype = params[0].data.dtype
-        sizes = [p.data.size for p in params]
+        dtype = params[0]._array.dtype
+        sizes = [p._array.size for p in params]
         n = sum(sizes)
         bounds = np.cumsum([0] + sizes).tolist()
-        self.segments = [(a, b, p.data.shape) for a, b, p in zip(bounds[:-1], bounds[1:], params)]
+        self.segments = [(a, b, p._array.shape) for a, b, p in zip(bounds[:-1], bounds[1:], params)]
         keys = self.keys = self.KEYS if amsgrad else self.KEYS[:2]
         self.flat = {}
         self.view_list = []  # the views now held by the parameters' state Tensors, in (param, key) order
@@ -212,8 +212,8 @@ class _Pack:
             st = state[p]
             for key in keys:
                 v = self.flat[key][a:b].reshape(shape)
-                np.copyto(v, st[key].data)
-                st[key].data = v
+                np.copyto(v, st[key]._array)
+                st[key]._array = v
                 self.view_list.append(v)
         self.m, self.s = self.flat["exp_avg"], self.flat["exp_avg_sq"]
         self.s_max = self.flat.get("max_exp_avg_sq")
@@ -227,12 +227,12 @@ class _Pack:
         """Same parameters, and their state Tensors still hold this pack's views."""
         if amsgrad != self.amsgrad or len(params) != len(self.params) or not all(map(is_, params, self.params)):
             return False
-        held = [st[key].data if st is not None else None for st in map(state.get, params) for key in self.keys]
+        held = [st[key]._array if st is not None else None for st in map(state.get, params) for key in self.keys]
         return all(map(is_, held, self.view_list))
 
     def count_steps(self, params: list, state: dict) -> float | None:
         """Advance every parameter's step and return the common count; None (nothing advanced) if they differ."""
-        counters = [state[p]["step"].data for p in params]
+        counters = [state[p]["step"]._array for p in params]
         step = float(counters[0])
         if any(float(c) != step for c in counters):
             return None
@@ -255,19 +255,19 @@ class _Pack:
         shrink = consts[4]
         bump_all(params)  # each parameter is written in place below (p._version, as in PyTorch)
         for p, tv in zip(params, self.t_views):
-            w = p.data
+            w = p._array
             if decoupled and wd != 0.0:
                 np.multiply(w, shrink, w)  # θ ← (1 − αλ) θ
             np.subtract(w, tv, w)
 
     def gather_grads(self, params: list) -> np.ndarray:
         for p, gv in zip(params, self.g_views):
-            np.copyto(gv, p.grad.data)
+            np.copyto(gv, p.grad._array)
         return self.g
 
     def gather_params(self, params: list) -> np.ndarray:
         if self.w is None:
             self.w = np.empty_like(self.g)
         for p, (a, b, shape) in zip(params, self.segments):
-            np.copyto(self.w[a:b].reshape(shape), p.data)
+            np.copyto(self.w[a:b].reshape(shape), p._array)
         return self.w

@@ -140,7 +140,7 @@ def _strong_wolfe(
 def _arr(v: Any) -> Any:
     """A state entry as NumPy: Tensors unwrapped, lists element-wise (the state holds Tensors, as PyTorch's)."""
     if isinstance(v, Tensor):
-        return v.data
+        return v._array
     if isinstance(v, list):
         return [_arr(x) for x in v]
     return v
@@ -205,24 +205,25 @@ class LBFGS(Optimizer):
     # -- the parameters as one flat vector --------------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
         """All gradients in one new flat array (zeros for a parameter without a gradient)."""
-        parts = [np.zeros(p.data.size, p.data.dtype) if p.grad is None else p.grad.data.ravel() for p in self._params]
+        parts = [np.zeros(p._array.size, p._array.dtype) if p.grad is None else p.grad._array.ravel()
+                 for p in self._params]
         return np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
 
     def _add_grad(self, step: Any, update: np.ndarray) -> None:
         """w ← w + step · update, parameter by parameter (an in-place change: bumps each version)."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            new = p.data + step * update[offset: offset + n].reshape(p.data.shape)
+            n = p._array.size
+            new = p._array + step * update[offset: offset + n].reshape(p._array.shape)
             self._write(p, new)
             offset += n
 
     @staticmethod
     def _write(p: Tensor, value: np.ndarray) -> None:
-        if p.data.flags.writeable:
-            np.copyto(p.data, value)
+        if p._array.flags.writeable:
+            np.copyto(p._array, value)
         else:
-            p.data = np.array(value, dtype=p.data.dtype)
+            p._array = np.array(value, dtype=p._array.dtype)
         bump(p)
 
     def _directional_evaluate(self, closure: Callable[[], Any], x: list[np.ndarray], t: float, d: np.ndarray
@@ -315,7 +316,7 @@ class LBFGS(Optimizer):
 
             ls_func_evals = 0
             if line_search_fn is not None:
-                x_init = [p.data.copy() for p in self._params]
+                x_init = [p._array.copy() for p in self._params]
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(
                     lambda step: self._directional_evaluate(closure, x_init, step, d),
                     t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals,

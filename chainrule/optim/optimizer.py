@@ -9,7 +9,7 @@ An optimiser holds
   identity) holding what the update rule remembers between steps
   (``'momentum_buffer'``, ``'exp_avg'``, ``'step'``...), stored as Tensors.
 
-``step()`` reads each parameter's ``.grad`` and updates ``p.data`` in place with
+``step()`` reads each parameter's ``.grad`` and updates ``p._array`` in place with
 NumPy, outside the graph: no Tensor is created on this hot path, hyper-parameters
 are used as Python floats (so a float32 parameter stays float32 under NumPy 2's
 promotion rules), and the temporaries an update needs live in a small scratch
@@ -67,7 +67,7 @@ def _count_step(state: dict[str, Any]) -> float:
 
     Written with item assignment: an in-place ufunc on a 0-d array costs ~40x more.
     """
-    st = state["step"].data
+    st = state["step"]._array
     step = float(st) + 1.0
     st[()] = step
     return step
@@ -88,7 +88,7 @@ class Optimizer:
         defaults: the default hyper-parameters, used by groups that do not set them.
 
     Subclasses implement :meth:`step`; the update of one parameter reads
-    ``p.grad.data`` and writes ``p.data`` in place.
+    ``p.grad._array`` and writes ``p._array`` in place.
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
@@ -166,10 +166,10 @@ class Optimizer:
                 else:
                     g = p.grad
                     g.detach_()
-                    if g.data.flags.writeable:
-                        g.data.fill(0)
+                    if g._array.flags.writeable:
+                        g._array.fill(0)
                     else:
-                        g.data = np.zeros_like(g.data)
+                        g._array = np.zeros_like(g._array)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if given."""
@@ -200,20 +200,20 @@ class Optimizer:
     def _grad_term(self, p: Tensor, weight_decay: float, maximize: bool) -> np.ndarray:
         """The gradient the rule uses: ``±∂E/∂w + λ w`` (L2 weight decay, coupled as in PyTorch).
 
-        Returns ``p.grad.data`` itself when there is nothing to add (no copy), else a scratch array.
-        Every rule calls it once per parameter just before writing ``p.data`` in place, so it
+        Returns ``p.grad._array`` itself when there is nothing to add (no copy), else a scratch array.
+        Every rule calls it once per parameter just before writing ``p._array`` in place, so it
         also counts that write (``p._version``): a backward through a graph recorded before
         this step then refuses to use the new weights, as PyTorch's does.
         """
         bump(p)
-        g = p.grad.data  # type: ignore[union-attr]  # step() calls this for parameters with a grad only
+        g = p.grad._array  # type: ignore[union-attr]  # step() calls this for parameters with a grad only
         if weight_decay == 0.0 and not maximize:
             return g
-        d = self._scratch(p.data, 0)
+        d = self._scratch(p._array, 0)
         if weight_decay == 0.0:
             np.negative(g, d)
         else:
-            np.multiply(p.data, np.array(weight_decay, dtype=d.dtype), d)
+            np.multiply(p._array, np.array(weight_decay, dtype=d.dtype), d)
             if maximize:
                 np.subtract(d, g, d)
             else:
@@ -295,9 +295,9 @@ class Optimizer:
 def _load_state_value(p: Tensor, key: str, value: Any) -> Any:
     """Copy one saved state entry for parameter ``p`` (arrays and Tensors become new Tensors)."""
     if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.array(value.data if isinstance(value, Tensor) else value, copy=True)
-        if key != "step" and arr.dtype.kind == "f" and arr.dtype != p.data.dtype:
-            arr = arr.astype(p.data.dtype)
+        arr = np.array(value._array if isinstance(value, Tensor) else value, copy=True)
+        if key != "step" and arr.dtype.kind == "f" and arr.dtype != p._array.dtype:
+            arr = arr.astype(p._array.dtype)
         return Tensor._wrap(arr)
     if isinstance(value, dict):
         return {k: _load_state_value(p, k, v) for k, v in value.items()}

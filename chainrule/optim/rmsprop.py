@@ -78,7 +78,7 @@ class RMSprop(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                w = p.data
+                w = p._array
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {
@@ -93,13 +93,13 @@ class RMSprop(Optimizer):
                 lr_, a_, one_a, eps_, mu_ = consts(w.dtype)
                 g = self._grad_term(p, wd, maximize)
                 t = self._scratch(w, 1)
-                s = state["square_avg"].data
+                s = state["square_avg"]._array
                 np.multiply(s, a_, s)
                 np.multiply(g, g, t)
                 np.multiply(t, one_a, t)
                 np.add(s, t, s)  # S ← αS + (1 − α) g²
                 if centered:
-                    ga = state["grad_avg"].data
+                    ga = state["grad_avg"]._array
                     np.subtract(g, ga, t)
                     np.multiply(t, one_a, t)
                     np.add(ga, t, ga)  # ḡ ← ḡ + (1 − α)(g − ḡ) = α ḡ + (1 − α) g
@@ -111,7 +111,7 @@ class RMSprop(Optimizer):
                 np.add(t, eps_, t)  # t = D
                 np.divide(g, t, t)
                 if mu > 0:
-                    b = state["momentum_buffer"].data
+                    b = state["momentum_buffer"]._array
                     np.multiply(b, mu_, b)
                     np.add(b, t, b)  # b ← μ b + g / D
                     np.multiply(b, lr_, t)

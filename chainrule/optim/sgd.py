@@ -77,7 +77,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                w = p.data
+                w = p._array
                 lr_, mu_, keep_ = consts(w.dtype)
                 g = self._grad_term(p, wd, maximize)  # ±∂E/∂w + λw
                 t = self._scratch(w, 1)
@@ -93,7 +93,7 @@ class SGD(Optimizer):
                         np.copyto(v, g)
                         state["momentum_buffer"] = Tensor._wrap(v)
                     else:
-                        v = buf.data
+                        v = buf._array
                         np.multiply(v, mu_, v)
                         if keep == 1.0:
                             np.add(v, g, v)

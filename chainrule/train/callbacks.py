@@ -74,7 +74,7 @@ def copy_state(state: dict) -> dict:
     out: dict = {}
     for k, v in state.items():
         if isinstance(v, Tensor):
-            out[k] = Tensor._wrap(np.array(v.data, copy=True))
+            out[k] = Tensor._wrap(np.array(v._array, copy=True))
         elif isinstance(v, np.ndarray):
             out[k] = v.copy()
         elif isinstance(v, dict):

@@ -225,7 +225,7 @@ class GradientMonitor(Callback):
         for name, p in self.model.named_parameters():
             if p.grad is None:
                 continue
-            g = np.asarray(p.grad.data, dtype=np.float64)
+            g = np.asarray(p.grad._array, dtype=np.float64)
             layer = self.layer_of(name)
             sq[layer] += float((g * g).sum())
             vals[layer].append(g.reshape(-1))

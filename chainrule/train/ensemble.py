@@ -88,5 +88,5 @@ class Ensemble(Module):
 def member_disagreement(ensemble: Ensemble, x: Any) -> float:
     """Fraction of examples on which the members' predicted classes are not all the same."""
     with cr.no_grad():
-        preds = np.stack([np.asarray(m(x).data).argmax(-1) for m in ensemble.members])
+        preds = np.stack([np.asarray(m(x)._array).argmax(-1) for m in ensemble.members])
     return float((preds != preds[:1]).any(axis=0).mean())

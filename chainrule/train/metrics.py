@@ -25,7 +25,7 @@ from chainrule.autograd.tensor import Tensor
 
 
 def _np(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    return np.asarray(x._array if isinstance(x, Tensor) else x)
 
 
 def predict_classes(output: Any, threshold: float = 0.0) -> np.ndarray:

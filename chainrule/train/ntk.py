@@ -52,7 +52,7 @@ def jacobian_wrt_parameters(model: Any, x: Any, params: list | None = None) -> n
             gs = grad(out, params, grad_outputs=Tensor._wrap(seed.reshape(out.shape)), retain_graph=True,
                       allow_unused=True)
             J[i, j] = np.concatenate(
-                [np.zeros(s) if g is None else np.asarray(g.data, np.float64).reshape(-1) for g, s in zip(gs, sizes)]
+                [np.zeros(s) if g is None else np.asarray(g._array, np.float64).reshape(-1) for g, s in zip(gs, sizes)]
             )
     return J
 

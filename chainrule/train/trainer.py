@@ -289,7 +289,7 @@ class Trainer:
     def _align(out: Tensor, y: Any) -> Any:
         if (
             isinstance(y, Tensor)
-            and y.data.dtype.kind == "f"
+            and y._array.dtype.kind == "f"
             and tuple(y.shape) != tuple(out.shape)
             and y.numel() == out.numel()
         ):
@@ -457,11 +457,11 @@ class Trainer:
             with no_grad():
                 if isinstance(data, (Tensor, np.ndarray)):
                     x = data if isinstance(data, Tensor) else Tensor._wrap(np.asarray(data))
-                    return np.asarray(model(x).data)
+                    return np.asarray(model(x)._array)
                 outs = []
                 for batch in data:
                     x = self._split_batch(batch)[0] if isinstance(batch, (list, tuple, dict)) else batch
-                    outs.append(np.asarray(model(x).data))
+                    outs.append(np.asarray(model(x)._array))
                 return np.concatenate(outs)
         finally:
             model.train(was_training)

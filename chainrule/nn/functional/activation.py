@@ -89,7 +89,7 @@ def relu_(input: Tensor) -> Tensor:
         return ew.relu(input)
     if (STATE.enabled and input.requires_grad) or has_tangent(input):
         return rebind(input, ew.relu)
-    input.data[...] = ew.relu(Tensor._wrap(input.data)).data
+    input._array[...] = ew.relu(Tensor._wrap(input._array))._array
     bump(input)
     return input
 
@@ -219,7 +219,7 @@ def heaviside(input: Tensor, values: Any = 0.5) -> Tensor:
     if isinstance(values, Tensor):
         if values.numel() != 1:
             raise ValueError(f"heaviside: only a single value at zero is supported, got shape {values.shape}")
-        values = float(values.data.reshape(-1)[0])
+        values = float(values._array.reshape(-1)[0])
     return act.step(input, float(values))
 
 

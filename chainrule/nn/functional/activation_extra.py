@@ -170,16 +170,16 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     ``hard``: the one-hot vector of argmax y in the forward pass, with y's gradient (the
     straight-through estimator one_hot - stop_grad(y) + y).  ``eps`` is unused (PyTorch's too)."""
     x = _tensor(logits, "gumbel_softmax")
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise TypeError(f"gumbel_softmax: logits must be floating point, got {x.dtype}")
-    g = -np.log(default_generator().exponential(1.0, x.shape)).astype(x.data.dtype)
+    g = -np.log(default_generator().exponential(1.0, x.shape)).astype(x._array.dtype)
     y = reduction.softmax((x + Tensor._wrap(g)) / tau, dim)
     if not hard:
         return y
     d = dim % x.ndim if x.ndim else 0
-    hot = np.zeros(x.shape, dtype=x.data.dtype)
-    np.put_along_axis(hot, np.expand_dims(y.data.argmax(axis=d), d), 1.0, axis=d)
-    return Tensor._wrap(hot - y.data) + y
+    hot = np.zeros(x.shape, dtype=x._array.dtype)
+    np.put_along_axis(hot, np.expand_dims(y._array.argmax(axis=d), d), 1.0, axis=d)
+    return Tensor._wrap(hot - y._array) + y
 
 
 # ---------------------------------------------------------------- in-place forms (PyTorch's ``f_``)
@@ -190,7 +190,7 @@ def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], name: str) -> Tensor
     x = _tensor(input, name)
     if (STATE.enabled and x.requires_grad) or has_tangent(x):
         return rebind(x, fn)
-    x.data[...] = fn(Tensor._wrap(x.data)).data
+    x._array[...] = fn(Tensor._wrap(x._array))._array
     bump(x)
     return x
 

@@ -133,7 +133,7 @@ def scaled_dot_product_attention(
     elif attn_mask is not None:
         mask = _as_mask(attn_mask)
         if mask.dtype == np.bool_:
-            take_part = mask.data
+            take_part = mask._array
         else:
             add = mask
     out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale)
@@ -144,7 +144,7 @@ def _float_mask(mask: Any, dtype: np.dtype) -> Tensor:
     """PyTorch's MHA masks as an additive float Tensor: bool True -> -inf, float kept."""
     m = _as_mask(mask)
     if m.dtype == np.bool_:
-        return Tensor._wrap(np.where(m.data, -np.inf, 0.0).astype(dtype))
+        return Tensor._wrap(np.where(m._array, -np.inf, 0.0).astype(dtype))
     if m.dtype.kind != "f":
         raise TypeError(f"multi_head_attention_forward: masks must be bool or float, got {m.dtype}")
     return m
@@ -210,7 +210,7 @@ def multi_head_attention_forward(
         query, key, value = (sh.unsqueeze(t, 1) for t in (query, key, value))
         if key_padding_mask is not None:
             key_padding_mask = _as_mask(key_padding_mask)
-            key_padding_mask = Tensor._wrap(key_padding_mask.data[None])
+            key_padding_mask = Tensor._wrap(key_padding_mask._array[None])
     L, N, E = query.shape
     S = key.shape[0]
     if E != embed_dim_to_check:
@@ -353,7 +353,7 @@ def additive_attention(
     uh = matmul(keys, sh.t(u_a))  # (N, T, A)
     e = matmul(ew.tanh(sh.unsqueeze(ws, 2) + sh.unsqueeze(uh, 1)), v_vec)  # (N, T_q, T)
     if mask is not None:
-        m = _as_mask(mask).data
+        m = _as_mask(mask)._array
         if m.dtype != np.bool_:
             raise TypeError(f"{name}: mask must be boolean (True = padded), got {m.dtype}")
         if m.ndim == 2:

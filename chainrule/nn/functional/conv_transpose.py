@@ -32,7 +32,7 @@ def _dilate(x: Tensor, axis: int, s: int) -> Tensor:
     n = x.shape[axis]
     if s == 1 or n == 0:
         return x
-    z = Tensor._wrap(np.zeros(tuple(x.shape), dtype=x.data.dtype))
+    z = Tensor._wrap(np.zeros(tuple(x.shape), dtype=x._array.dtype))
     y = sh.stack([x] + [z] * (s - 1), axis + 1)  # (..., n, s, ...)
     y = sh.reshape(y, tuple(x.shape[:axis]) + (n * s,) + tuple(x.shape[axis + 1:]))
     return getitem(y, (slice(None),) * axis + (slice(0, (n - 1) * s + 1),))

@@ -21,7 +21,7 @@ __all__ = ["cosine_similarity", "normalize", "one_hot", "pairwise_distance", "pd
 def _float(x: Any, name: str, what: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: {what} must be a Tensor, got {type(x).__name__}")
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise TypeError(f"{name}: {what} must be floating point, got {x.dtype}")
     return x
 
@@ -66,7 +66,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices (*) -> int64 (*, num_classes) with a 1 at each index;
     ``num_classes=-1`` means max(index) + 1."""
-    idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    idx = tensor._array if isinstance(tensor, Tensor) else np.asarray(tensor)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: one_hot is only applicable to index tensor (int64), got {idx.dtype}")
     if idx.size and idx.min() < 0:

@@ -34,7 +34,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def _alpha(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
-    dt = input.data.dtype
+    dt = input._array.dtype
     if p == 1.0:  # everything dropped: PyTorch returns zeros times the input
         return input * Tensor._wrap(np.zeros((), dtype=dt))
     keep = (default_generator().random(mask_shape) >= p).astype(dt)

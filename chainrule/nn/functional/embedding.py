@@ -99,7 +99,7 @@ class EmbeddingScatter(_Rows):
 
 def check_indices(input: Any, num: int, name: str) -> np.ndarray:
     """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch)."""
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype != np.int64 and idx.dtype != np.int32:
         # PyTorch takes Long or Int indices only (not uint8, which once meant a mask, nor int16)
         raise DtypeError(f"{name}: expected an integer index tensor of dtype int64 or int32 (Long or Int), "
@@ -150,7 +150,7 @@ def embedding(
     if max_norm is not None:
         with no_grad():
             rows = np.unique(idx)
-            w = weight.data
+            w = weight._array
             norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
             big = norms > max_norm
             if big.any():

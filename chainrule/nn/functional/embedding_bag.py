@@ -38,7 +38,7 @@ def _bags(name: str, idx: np.ndarray, offsets: Any, include_last_offset: bool) -
         raise ValueError(f"{name}: input has to be 1-D (with offsets) or 2-D (B, L), got shape {idx.shape}")
     if offsets is None:
         raise ValueError(f"{name}: offsets has to be a 1-D Tensor but got None (1-D input)")
-    off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
+    off = offsets._array if isinstance(offsets, Tensor) else np.asarray(offsets)
     if off.ndim != 1 or (off.size and off.dtype.kind not in "iu"):
         raise ValueError(f"{name}: offsets has to be a 1-D integer Tensor, got {off.dtype} of shape {off.shape}")
     off = off.astype(np.int64)
@@ -92,11 +92,11 @@ def embedding_bag(
             raise ValueError(f"{name}: per_sample_weights {tuple(psw.shape)} must have the shape of input "
                              f"{tuple(raw.shape)}")
         rows = rows * sh.unsqueeze(getitem(sh.reshape(psw, (-1,)), pos), 1)
-    zeros = Tensor._wrap(np.zeros((B, D), dtype=weight.data.dtype))
+    zeros = Tensor._wrap(np.zeros((B, D), dtype=weight._array.dtype))
     if mode in ("sum", "mean"):
         out = scatter_add(zeros, 0, Tensor._wrap(np.broadcast_to(bag[:, None], (bag.shape[0], D)).copy()), rows)
         if mode == "mean":
-            count = np.bincount(bag, minlength=B).astype(weight.data.dtype)
+            count = np.bincount(bag, minlength=B).astype(weight._array.dtype)
             out = out / Tensor._wrap(np.maximum(count, 1)[:, None])
         return out
     parts = []

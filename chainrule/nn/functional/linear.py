@@ -87,10 +87,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
     if isinstance(input, Tensor) and isinstance(weight, Tensor):
         # the common case straight to the primitive (this runs once per layer per step):
         # 2-D input and weight of one dtype whose shapes fit; everything else is checked below
-        x, w = input.data, weight.data
+        x, w = input._array, weight._array
         if (x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.dtype is w.dtype
-                and (bias is None or (isinstance(bias, Tensor) and bias.data.dtype is w.dtype
-                                      and bias.data.shape == (w.shape[0],)))):
+                and (bias is None or (isinstance(bias, Tensor) and bias._array.dtype is w.dtype
+                                      and bias._array.shape == (w.shape[0],)))):
             return apply2(LINEAR, input, weight) if bias is None else apply(LINEAR, input, weight, bias)
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(
@@ -105,13 +105,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
     if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (out_f,)):
         got = _fmt(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
         raise ValueError(f"{_layer}: expected bias of shape ({out_f},), got {got}")
-    dt = weight.data.dtype
+    dt = weight._array.dtype
     # integer or bool input is refused too, as PyTorch ("mat1 and mat2 must have the same dtype"):
     # converting it silently would hide a data pipeline that forgot its .float()
-    if input.data.dtype != dt:
-        raise DtypeError(mismatch_message(_layer, "input", input.data.dtype, dt))
-    if bias is not None and bias.data.dtype != dt:
-        raise DtypeError(mismatch_message(_layer, "bias", bias.data.dtype, dt))
+    if input._array.dtype != dt:
+        raise DtypeError(mismatch_message(_layer, "input", input._array.dtype, dt))
+    if bias is not None and bias._array.dtype != dt:
+        raise DtypeError(mismatch_message(_layer, "bias", bias._array.dtype, dt))
     lead = tuple(input.shape[:-1])
     x2 = input if input.ndim == 2 else shape.reshape(input, (int(np.prod(lead, dtype=np.int64)), in_f))
     y = apply2(LINEAR, x2, weight) if bias is None else apply(LINEAR, x2, weight, bias)
@@ -129,8 +129,8 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
         raise ValueError(f"bilinear: expected weight (out, in1, in2), got {_fmt(weight.shape)}")
     out_f, in1, in2 = weight.shape
     for what, t in (("input1", input1), ("input2", input2), ("bias", bias)):
-        if t is not None and t.data.dtype != weight.data.dtype:
-            raise DtypeError(mismatch_message("bilinear", what, t.data.dtype, weight.data.dtype))
+        if t is not None and t._array.dtype != weight._array.dtype:
+            raise DtypeError(mismatch_message("bilinear", what, t._array.dtype, weight._array.dtype))
     if input1.shape[-1] != in1 or input2.shape[-1] != in2 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
         raise ValueError(
             f"bilinear: expected inputs (*, {in1}) and (*, {in2}) with the same leading shape, "

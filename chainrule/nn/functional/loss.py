@@ -98,7 +98,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def _float_input(x: Any, name: str, what: str = "input") -> Tensor:
     x = as_tensor_arg(x, name)
-    if x.data.dtype.kind != "f":
+    if x._array.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point {what}, got dtype {x.dtype}")
     return x
 
@@ -106,10 +106,10 @@ def _float_input(x: Any, name: str, what: str = "input") -> Tensor:
 def _float_target(target: Any, input: Tensor, name: str) -> Tensor:
     """The target as a Tensor in the input's dtype (integer/bool targets are converted)."""
     target = as_tensor_arg(target, name)
-    if target.data.dtype != input.data.dtype:
-        if target.data.dtype.kind not in "biuf":
+    if target._array.dtype != input._array.dtype:
+        if target._array.dtype.kind not in "biuf":
             raise TypeError(f"{name}: target must be numeric, got dtype {target.dtype}")
-        target = target.to(input.data.dtype)
+        target = target.to(input._array.dtype)
     return target
 
 
@@ -146,8 +146,8 @@ def _weight_tensor(weight: Any, input: Tensor, name: str, what: str = "weight") 
     if weight is None:
         return None
     w = as_tensor_arg(weight, name)
-    if w.data.dtype != input.data.dtype:
-        w = w.to(input.data.dtype)
+    if w._array.dtype != input._array.dtype:
+        w = w.to(input._array.dtype)
     try:
         np.broadcast_shapes(w.shape, input.shape)
     except ValueError:
@@ -250,7 +250,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size
     Prefer :func:`binary_cross_entropy_with_logits` on logits (stable for any x)."""
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), "binary_cross_entropy")
     input, target = _pair(input, target, "binary_cross_entropy", same_shape=True)
-    x = input.data
+    x = input._array
     if x.size and not (x.min() >= 0 and x.max() <= 1):  # (NaN fails both comparisons)
         raise ValueError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 "
@@ -412,7 +412,7 @@ class CrossEntropyIndex(Primitive):
         if not m.is_tensor and self.cache is not None:
             e, s = self.cache
             return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
-        xd = m.data(x)  # the shift is a constant: softmax does not depend on it
+        xd = m.raw(x)  # the shift is a constant: softmax does not depend on it
         c = xd.max(axis=1, keepdims=True) if xd.size else np.zeros((xd.shape[0], 1), xd.dtype)
         with np.errstate(invalid="ignore"):  # any maximum, as shifted_exp: inf - inf is PyTorch's NaN row
             e = m.exp(x - m.const(c, x))
@@ -480,7 +480,7 @@ def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple:
 def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> tuple:
     """Check an index target; return (C, target shape, flat int targets with ignored set to 0, valid mask or None)."""
     C, want = _class_layout(input, target, name)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._array if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must have an integer dtype (int64), got {t.dtype} "
@@ -527,10 +527,10 @@ def _rows(input: Tensor, C: int) -> Tensor:
 def _class_weight(weight: Any, C: int, input: Tensor, name: str) -> np.ndarray | None:
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._array if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (C,):
         raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got {w.shape}")
-    return w.astype(input.data.dtype, copy=False)
+    return w.astype(input._array.dtype, copy=False)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size_average: Any = None,
@@ -554,7 +554,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size_averag
     input = _float_input(input, name)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    tdtype = target.data.dtype if isinstance(target, Tensor) else np.asarray(target).dtype
+    tdtype = target._array.dtype if isinstance(target, Tensor) else np.asarray(target).dtype
     if tdtype.kind == "f":
         C, _ = _class_layout(input, target, name)
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, C, name)
@@ -591,7 +591,7 @@ def _cross_entropy_probs(input: Tensor, target: Any, weight: Any, reduction: str
     total = -prod.sum()
     if reduction == "sum":
         return total
-    n = input.data.size // C if C else 0
+    n = input._array.size // C if C else 0
     return total / n if n else total * float("nan")
 
 
@@ -608,7 +608,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: An
     w = _class_weight(weight, C, input, name)
     x = _rows(input, C)
     picked = x[np.arange(flat.size), flat]
-    dtype = input.data.dtype
+    dtype = input._array.dtype
     wt = np.ones(flat.size, dtype) if w is None else w[flat]
     if valid is not None:
         wt = wt * valid

@@ -148,7 +148,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     loss = ew.exp(x) - y * x if log_input else x - y * ew.log(x + eps)
     if full:
         big = y > 1
-        ys = ew.where(big, y, Tensor._wrap(np.ones((), dtype=x.data.dtype)))  # log only where y > 1
+        ys = ew.where(big, y, Tensor._wrap(np.ones((), dtype=x._array.dtype)))  # log only where y > 1
         stirling = ys * ew.log(ys) - ys + 0.5 * ew.log(ys * (2 * math.pi))
         loss = loss + ew.where(big, stirling, _zero(x))
     return _reduce(loss, red)
@@ -168,17 +168,17 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     x = _float_input(input, name)
     y = _float_target(target, x, name)
     if not isinstance(var, Tensor):
-        var = Tensor._wrap(np.full(x.shape, float(var), dtype=x.data.dtype))
+        var = Tensor._wrap(np.full(x.shape, float(var), dtype=x._array.dtype))
     v = _float_input(var, name, "var")
     if tuple(v.shape) != tuple(x.shape):
         if v.ndim == x.ndim - 1 and tuple(v.shape) == tuple(x.shape[:-1]):
             v = sh.unsqueeze(v, -1)
         elif not (v.ndim == x.ndim and tuple(v.shape[:-1]) == tuple(x.shape[:-1]) and v.shape[-1] == 1):
             raise ValueError(f"{name}: var is of incorrect size {tuple(v.shape)} for input {tuple(x.shape)}")
-    if np.any(v.data < 0):
+    if np.any(v._array < 0):
         raise ValueError(f"{name}: var has negative entry/entries")
     # clamp without blocking the gradient: v + (max(v, eps) - v), the difference a constant
-    v = v + Tensor._wrap(np.maximum(v.data, eps) - v.data)
+    v = v + Tensor._wrap(np.maximum(v._array, eps) - v._array)
     loss = 0.5 * (ew.log(v) + (x - y) ** 2 / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -214,7 +214,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     if p not in (1, 2):
         raise ValueError(f"{name}: only p == 1 and p == 2 supported, got p={p}")
     x = _float_input(input, name)
-    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    y = target._array if isinstance(target, Tensor) else np.asarray(target)
     single = x.ndim == 1
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape[:-1]) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target (N,) or (), got input "
@@ -230,7 +230,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     z = ew.relu(margin - xy + x2)
     if p == 2:
         z = z * z
-    other = np.ones(tuple(x2.shape), dtype=x.data.dtype)
+    other = np.ones(tuple(x2.shape), dtype=x._array.dtype)
     other[rows, yy] = 0.0  # the i = y term is left out
     z = z * Tensor._wrap(other)
     w = _weight_tensor(weight, x, name)
@@ -267,7 +267,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     name = "multilabel_margin_loss"
     red = _red(size_average, reduce, reduction, name)
     x = _float_input(input, name)
-    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    y = target._array if isinstance(target, Tensor) else np.asarray(target)
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target of the same shape, got "
                          f"input {tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
@@ -276,7 +276,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     y2 = y.reshape(x2.shape).astype(np.int64)
     N, C = x2.shape
     is_label = np.zeros((N, C), dtype=bool)
-    pair = np.zeros((N, C, C), dtype=x.data.dtype)  # pair[n, j, i] = 1: label j against non-label i
+    pair = np.zeros((N, C, C), dtype=x._array.dtype)  # pair[n, j, i] = 1: label j against non-label i
     for n in range(N):
         stop = np.flatnonzero(y2[n] < 0)
         labels = y2[n, : stop[0] if stop.size else C]

@@ -148,7 +148,7 @@ def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool
     input's kind first, layer_norm the parameters first), which decides the exception type
     of integer input with parameters.  Returns the params converted to float16 where mixed.
     """
-    dt = input.data.dtype
+    dt = input._array.dtype
 
     def kind() -> None:
         if dt.kind != "f":
@@ -161,11 +161,11 @@ def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool
         kind()
     out = []
     for name, t in params:
-        if t is not None and t.data.dtype != dt:
-            if dt == np.float16 and t.data.dtype == np.float32:
+        if t is not None and t._array.dtype != dt:
+            if dt == np.float16 and t._array.dtype == np.float32:
                 t = t.to(dt)  # differentiable: the gradient is converted back to float32
             else:
-                raise DtypeError(mismatch_message(where, "input", dt, t.data.dtype, f"the {name}'s"))
+                raise DtypeError(mismatch_message(where, "input", dt, t._array.dtype, f"the {name}'s"))
         out.append(t)
     if not kind_first:
         kind()
@@ -173,7 +173,7 @@ def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool
 
 
 def _same(dt: np.dtype, t: Tensor | None) -> bool:
-    return t is None or t.data.dtype is dt
+    return t is None or t._array.dtype is dt
 
 
 def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
@@ -213,7 +213,7 @@ def batch_norm(
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm: expected {name} of shape ({c},) for input {tuple(input.shape)}, "
                              f"got {tuple(t.shape)}")
-    dt = input.data.dtype
+    dt = input._array.dtype
     if not (dt.kind == "f" and _same(dt, running_mean) and _same(dt, running_var) and _same(dt, weight)
             and _same(dt, bias)):  # the common case costs four comparisons; the rest is checked here
         _, _, weight, bias = check_norm_dtypes(
@@ -243,16 +243,16 @@ def batch_norm(
             with no_grad():
                 mu = op.mean.reshape(c)
                 var = op.var.reshape(c) * (count / (count - 1) if count > 1 else 1.0)
-                rm, rv = running_mean.data, running_var.data
+                rm, rv = running_mean._array, running_var._array
                 rm *= 1.0 - momentum
                 rm += (momentum * mu).astype(rm.dtype, copy=False)
                 rv *= 1.0 - momentum
                 rv += (momentum * var).astype(rv.dtype, copy=False)
         return y
     # eval: a fixed affine map per channel, z · scale + shift
-    inv = 1.0 / np.sqrt(running_var.data + eps)
+    inv = 1.0 / np.sqrt(running_var._array + eps)
     scale = Tensor._wrap(inv.astype(input.dtype, copy=False).reshape(shape))
-    shift = Tensor._wrap((-running_mean.data * inv).astype(input.dtype, copy=False).reshape(shape))
+    shift = Tensor._wrap((-running_mean._array * inv).astype(input.dtype, copy=False).reshape(shape))
     return _affine(input * scale + shift, weight, bias, shape)
 
 
@@ -278,7 +278,7 @@ def layer_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != shape:
             raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {tuple(t.shape)}")
-    dt = input.data.dtype
+    dt = input._array.dtype
     if not (dt.kind == "f" and _same(dt, weight) and _same(dt, bias)):
         weight, bias = check_norm_dtypes(_layer, input, (("weight", weight), ("bias", bias)), False)
     axes = tuple(range(input.ndim - k, input.ndim))

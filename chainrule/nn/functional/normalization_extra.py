@@ -42,7 +42,7 @@ def _channel_affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, name:
 
 
 def _float(input: Any, name: str) -> Tensor:
-    if not isinstance(input, Tensor) or input.data.dtype.kind != "f":
+    if not isinstance(input, Tensor) or input._array.dtype.kind != "f":
         got = input.dtype if isinstance(input, Tensor) else type(input).__name__
         raise TypeError(f"{name}: expected a floating-point Tensor, got {got}")
     return input
@@ -94,20 +94,20 @@ def instance_norm(
                              f"{tuple(x.shape)}")
         if running_mean is not None or running_var is not None:
             with no_grad():
-                mean = x.data.mean(axis=axes)
-                var = x.data.var(axis=axes) * m / (m - 1)
+                mean = x._array.mean(axis=axes)
+                var = x._array.var(axis=axes) * m / (m - 1)
                 if running_mean is not None:
-                    running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.mean(0)
+                    running_mean._array[...] = (1 - momentum) * running_mean._array + momentum * mean.mean(0)
                 if running_var is not None:
-                    running_var.data[...] = (1 - momentum) * running_var.data + momentum * var.mean(0)
+                    running_var._array[...] = (1 - momentum) * running_var._array + momentum * var.mean(0)
         y = apply1(Normalize(axes, eps), x)
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError(f"{name}: use_input_stats=False needs running_mean and running_var")
         shape = (x.shape[1],) + (1,) * (x.ndim - 2)
-        inv = 1.0 / np.sqrt(running_var.data + eps)
-        y = (x - Tensor._wrap(running_mean.data.reshape(shape).astype(x.data.dtype))) * Tensor._wrap(
-            inv.reshape(shape).astype(x.data.dtype))
+        inv = 1.0 / np.sqrt(running_var._array + eps)
+        y = (x - Tensor._wrap(running_mean._array.reshape(shape).astype(x._array.dtype))) * Tensor._wrap(
+            inv.reshape(shape).astype(x._array.dtype))
     return _channel_affine(y, weight, bias, name)
 
 
@@ -123,7 +123,7 @@ def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
                            f"got {tuple(x.shape)}")
     if weight is not None and tuple(weight.shape) != shape:
         raise RuntimeError(f"{name}: expected weight of shape {shape}, got {tuple(weight.shape)}")
-    e = float(np.finfo(x.data.dtype).eps) if eps is None else float(eps)
+    e = float(np.finfo(x._array.dtype).eps) if eps is None else float(eps)
     axes = tuple(range(x.ndim - k, x.ndim))
     y = x * ew.pow(rd.mean(x * x, axes, True) + e, -0.5)
     return y if weight is None else y * weight

@@ -63,7 +63,7 @@ def _adaptive_max(input: Tensor, output_size: Any, d: int, return_indices: bool,
         sl = tuple(slice(*wins[k][pos[k]]) for k in range(d))
         cells.append(rd.amax(getitem(input, lead + sl), axes))
         if return_indices:
-            block = input.data[lead + sl]
+            block = input._array[lead + sl]
             flat = block.reshape(block.shape[:-d] + (-1,)).argmax(-1)
             local = np.unravel_index(flat, block.shape[-d:])
             glob = [local[k] + wins[k][pos[k]][0] for k in range(d)]

@@ -110,7 +110,7 @@ def interpolate(
             src = np.maximum((j + 0.5) * s - 0.5, 0.0)
         i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
         i1 = np.minimum(i0 + 1, n - 1)
-        lam = (src - i0).astype(input.data.dtype).reshape((m,) + (1,) * (input.ndim - axis - 1))
+        lam = (src - i0).astype(input._array.dtype).reshape((m,) + (1,) * (input.ndim - axis - 1))
         lam_t = Tensor._wrap(lam)
         x = _take(x, axis, i0) * (1 - lam_t) + _take(x, axis, i1) * lam_t
     return x

@@ -38,7 +38,7 @@ class PReLU(Module):
         self.weight = Parameter(Tensor._wrap(np.full((n,), self.init, dtype=dt)))
 
     def reset_parameters(self) -> None:
-        self.weight.data[...] = self.init
+        self.weight._array[...] = self.init
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

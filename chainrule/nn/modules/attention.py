@@ -29,12 +29,12 @@ def _param(shape: tuple, dtype: Any) -> Parameter:
 
 def _xavier_uniform_(p: Parameter, fan_in: int, fan_out: int) -> None:
     bound = math.sqrt(6.0 / (fan_in + fan_out))
-    p.data[...] = default_generator().uniform(-bound, bound, p.data.shape)
+    p._array[...] = default_generator().uniform(-bound, bound, p._array.shape)
 
 
 def _xavier_normal_(p: Parameter, fan_in: int, fan_out: int) -> None:
     std = math.sqrt(2.0 / (fan_in + fan_out))
-    p.data[...] = default_generator().standard_normal(p.data.shape) * std
+    p._array[...] = default_generator().standard_normal(p._array.shape) * std
 
 
 class _OutProj(Module):
@@ -45,7 +45,7 @@ class _OutProj(Module):
         self.in_features = self.out_features = E
         self.weight = _param((E, E), dtype)
         bound = 1.0 / math.sqrt(E)  # nn.Linear's default, as PyTorch's out_proj starts
-        self.weight.data[...] = default_generator().uniform(-bound, bound, (E, E))
+        self.weight._array[...] = default_generator().uniform(-bound, bound, (E, E))
         if bias:
             self.bias = _param((E,), dtype)
         else:
@@ -151,8 +151,8 @@ class MultiheadAttention(Module):
             _xavier_uniform_(self.k_proj_weight, self.kdim, E)
             _xavier_uniform_(self.v_proj_weight, self.vdim, E)
         if self.in_proj_bias is not None:
-            self.in_proj_bias.data[...] = 0.0
-            self.out_proj.bias.data[...] = 0.0
+            self.in_proj_bias._array[...] = 0.0
+            self.out_proj.bias._array[...] = 0.0
         if self.bias_k is not None and self.bias_v is not None:
             _xavier_normal_(self.bias_k, E, E)
             _xavier_normal_(self.bias_v, E, E)
@@ -223,7 +223,7 @@ class AdditiveAttention(Module):
         rng = default_generator()
         for p, fan_in in ((self.W_a, self.query_dim), (self.U_a, self.key_dim), (self.v_a, self.hidden_dim)):
             b = 1.0 / math.sqrt(fan_in)
-            p.data[...] = rng.uniform(-b, b, p.data.shape)
+            p._array[...] = rng.uniform(-b, b, p._array.shape)
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"

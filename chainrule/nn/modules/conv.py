@@ -39,13 +39,13 @@ def reset_conv_parameters(m: Module) -> None:
     convolution (weight (C_out, C_in / groups, *k)), out_channels / groups for a transposed one
     (weight (C_in, C_out / groups, *k)).  Shared by ``_ConvNd`` and ``_ConvTransposeNd``.
     """
-    w = m.weight.data
+    w = m.weight._array
     fan_in = w.shape[1] * math.prod(w.shape[2:])
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     rng = default_generator()
     w[...] = rng.uniform(-bound, bound, w.shape)
     if m.bias is not None:
-        m.bias.data[...] = rng.uniform(-bound, bound, m.bias.data.shape)
+        m.bias._array[...] = rng.uniform(-bound, bound, m.bias._array.shape)
 
 
 def conv_extra_repr(m: Module) -> str:

@@ -59,7 +59,7 @@ class Embedding(Module):
             self.weight = Parameter(Tensor(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt)))
             self.reset_parameters()
         else:
-            w = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            w = _weight._array if isinstance(_weight, Tensor) else np.asarray(_weight)
             if w.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight must have shape ({self.num_embeddings}, "
                                  f"{self.embedding_dim}), got {w.shape}")
@@ -67,7 +67,7 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), with the padding row set to zero."""
-        w = self.weight.data
+        w = self.weight._array
         w[...] = default_generator().standard_normal(w.shape)
         if self.padding_idx is not None:
             w[self.padding_idx] = 0
@@ -88,7 +88,7 @@ class Embedding(Module):
         sparse: bool = False,
     ) -> Embedding:
         """An Embedding whose weight is ``embeddings`` (2-D); frozen (no gradient) unless freeze=False."""
-        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings._array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {w.shape}")
         return cls(w.shape[0], w.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
@@ -149,9 +149,9 @@ class EmbeddingBag(Module):
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), the padding_idx row zero."""
-        self.weight.data[...] = default_generator().standard_normal(self.weight.data.shape)
+        self.weight._array[...] = default_generator().standard_normal(self.weight._array.shape)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._array[self.padding_idx] = 0
 
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
         return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,

@@ -45,7 +45,7 @@ _FUNCS: dict[str, Callable[..., Any]] = {"RNN_TANH": R.rnn_tanh, "RNN_RELU": R.r
 
 
 def _uniform_(p: Parameter, bound: float) -> None:
-    p.data[...] = default_generator().uniform(-bound, bound, p.data.shape)
+    p._array[...] = default_generator().uniform(-bound, bound, p._array.shape)
 
 
 def _param(shape: tuple, dtype: Any) -> Parameter:
@@ -166,9 +166,9 @@ class RNNBase(Module):
                 f"got shape {tuple(input.shape)}"
             )
         w = getattr(self, self._flat_weights_names[0])  # weight_ih_l0: the dtype the layer computes in
-        if input.data.dtype != w.data.dtype:
+        if input._array.dtype != w._array.dtype:
             # a ValueError here, as PyTorch's RNN modules raise (the cells raise RuntimeError)
-            raise ValueError(mismatch_message(name, "input", input.data.dtype, w.data.dtype, "the weight dtype"))
+            raise ValueError(mismatch_message(name, "input", input._array.dtype, w._array.dtype, "the weight dtype"))
         batched = input.ndim == 3
         n_states = 2 if self.mode == "LSTM" else 1
         D = 2 if self.bidirectional else 1
@@ -180,8 +180,8 @@ class RNNBase(Module):
                 raise TypeError(f"{name}: hx must be a Tensor, got {type(hx).__name__}")
             states = list(hx) if self.mode == "LSTM" else [hx]
             for what, s in zip(("h_0", "c_0"), states):
-                if isinstance(s, Tensor) and s.data.dtype != w.data.dtype:
-                    raise DtypeError(mismatch_message(name, what, s.data.dtype, w.data.dtype))
+                if isinstance(s, Tensor) and s._array.dtype != w._array.dtype:
+                    raise DtypeError(mismatch_message(name, what, s._array.dtype, w._array.dtype))
         if not batched:
             input = sh.unsqueeze(input, 0 if self.batch_first else 1)
         N = input.shape[0] if self.batch_first else input.shape[1]
@@ -226,7 +226,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected PackedSequence data of shape (*, {self.input_size}), "
                              f"got {tuple(data.shape)}")
         padded, lens_t = pad_packed_sequence(packed)  # (T, B, in), caller's order
-        lens = lens_t.data
+        lens = lens_t._array
         B = lens.shape[0]
         fake = sh.unsqueeze(getitem(padded, 0), 0)  # (1, B, in): _prepare checks dtypes and hx shapes
         _, states, _ = self._prepare(fake, hx)
@@ -250,7 +250,7 @@ class RNNBase(Module):
             col_of[b] = np.arange(len(b))
         n_of = np.array([len(b) for b, _ in members], dtype=np.int64)
         order = packed._sorted_order()
-        bs = packed.batch_sizes.data.astype(np.int64)
+        bs = packed.batch_sizes._array.astype(np.int64)
         t_idx = np.repeat(np.arange(bs.shape[0]), bs)
         b_idx = np.concatenate([order[:n] for n in bs])
         rows = base[group_of[b_idx]] + t_idx * n_of[group_of[b_idx]] + col_of[b_idx]
@@ -364,13 +364,13 @@ class RNNCellBase(Module):
             raise ValueError(
                 f"{name}: expected input of shape (N, {self.input_size}) or ({self.input_size},), got {got}"
             )
-        if input.data.dtype is not self.weight_ih.data.dtype:
+        if input._array.dtype is not self.weight_ih._array.dtype:
             check_same_dtype(name, input, self.weight_ih)  # RuntimeError as PyTorch's "mat1 and mat2 ..."
 
     def _check_states(self, states: tuple) -> None:
-        dt = self.weight_hh.data.dtype
+        dt = self.weight_hh._array.dtype
         for s in states:
-            if isinstance(s, Tensor) and s.data.dtype is not dt:
+            if isinstance(s, Tensor) and s._array.dtype is not dt:
                 for what, s in zip(("h", "c"), states):  # name the state in the error
                     if isinstance(s, Tensor):
                         check_same_dtype(type(self).__name__, s, self.weight_hh, what)

@@ -135,16 +135,16 @@ class SyncBatchNorm(_BatchNorm):
         )
         c = self.num_features
         if w is None:  # affine=False: γ = 1, β = 0 (constants, no gradient)
-            w = Tensor._wrap(np.ones(c, dtype=input.data.dtype))
-            b = Tensor._wrap(np.zeros(c, dtype=input.data.dtype))
-        if input.data.size == 0:
+            w = Tensor._wrap(np.ones(c, dtype=input._array.dtype))
+            b = Tensor._wrap(np.zeros(c, dtype=input._array.dtype))
+        if input._array.size == 0:
             raise ValueError(f"SyncBatchNorm: empty input of shape {tuple(input.shape)}")
         axes = (0,) + tuple(range(2, input.ndim))
         op = SyncBatchNormTrain(axes, self.eps, self.process_group)
         y = apply(op, input, w, b)
         if self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
-            factor = 1.0 / float(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+            self.num_batches_tracked._array[...] += 1
+            factor = 1.0 / float(self.num_batches_tracked._array) if self.momentum is None else self.momentum
             count = op.count
             if count <= 1:
                 raise ValueError(
@@ -152,7 +152,7 @@ class SyncBatchNorm(_BatchNorm):
                     "over all ranks"
                 )
             with no_grad():
-                rm, rv = self.running_mean.data, self.running_var.data
+                rm, rv = self.running_mean._array, self.running_var._array
                 rm *= 1.0 - factor
                 rm += (factor * op.mean).astype(rm.dtype)
                 rv *= 1.0 - factor

@@ -51,7 +51,7 @@ class _Bucket:
         n = 0
         for p in params:
             self.offsets.append(n)
-            n += p.data.size
+            n += p._array.size
         self.buffer = np.zeros(n, dtype=dtype)
         self.pending = len(params)
         self.work: Any = None
@@ -60,7 +60,7 @@ class _Bucket:
     def view(self, i: int) -> np.ndarray:
         p = self.params[i]
         o = self.offsets[i]
-        return self.buffer[o : o + p.data.size].reshape(p.data.shape)
+        return self.buffer[o : o + p._array.size].reshape(p._array.shape)
 
 
 class DistributedDataParallel(Module):
@@ -163,7 +163,7 @@ class DistributedDataParallel(Module):
     def _verify_shapes(self, params: list) -> None:
         from chainrule import distributed as dist
 
-        mine = [(tuple(p.shape), str(p.data.dtype)) for p in params]
+        mine = [(tuple(p.shape), str(p._array.dtype)) for p in params]
         every: list = [None] * self._world
         dist.all_gather_object(every, mine, self.process_group)
         for r, theirs in enumerate(every):
@@ -178,14 +178,14 @@ class DistributedDataParallel(Module):
         buckets: list[_Bucket] = []
         open_: dict = {}  # dtype -> (params, bytes) being filled
         for p in reversed(params):
-            dt = p.data.dtype
+            dt = p._array.dtype
             group, size = open_.get(dt, ([], 0))
             cap = min(_FIRST_BUCKET_BYTES, self.bucket_bytes_cap) if not buckets else self.bucket_bytes_cap
-            if group and size + p.data.nbytes > cap:
+            if group and size + p._array.nbytes > cap:
                 buckets.append(_Bucket(group, dt))
                 group, size = [], 0
             group.append(p)
-            open_[dt] = (group, size + p.data.nbytes)
+            open_[dt] = (group, size + p._array.nbytes)
         for dt, (group, _) in open_.items():
             if group:
                 buckets.append(_Bucket(group, dt))
@@ -264,7 +264,7 @@ class DistributedDataParallel(Module):
         if p.grad is None:
             view[...] = 0
         else:
-            np.copyto(view, p.grad.data)
+            np.copyto(view, p.grad._array)
         bucket.pending -= 1
         # drive MPI's progress on the buckets in flight: without a progress thread, MPI moves a
         # non-blocking collective's data only inside MPI calls, so a test now (a few µs) lets it
@@ -315,7 +315,7 @@ class DistributedDataParallel(Module):
                 elif p.grad is None:
                     p.grad = Tensor._wrap(view.copy())
                 else:
-                    np.copyto(p.grad.data, view)
+                    np.copyto(p.grad._array, view)
                     bump(p.grad)
             bucket.pending = len(bucket.params)
 

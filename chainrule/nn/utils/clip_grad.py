@@ -60,7 +60,7 @@ def get_total_norm(
     (float32 0 when there are none).  Raises RuntimeError when the norm is nan or inf and
     ``error_if_nonfinite``.  ``foreach`` is accepted for PyTorch compatibility.
     """
-    arrays = [x.data for x in _as_list(tensors)]
+    arrays = [x._array for x in _as_list(tensors)]
     if not arrays:
         return Tensor._wrap(np.array(0.0, dtype=np.float32))
     total = _total_norm(arrays, norm_type, error_if_nonfinite, "get_total_norm")
@@ -84,7 +84,7 @@ def _scale(parameters: list[Tensor], max_norm: float, total: float) -> None:
     if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
         for prm in parameters:
             if prm.grad is not None:
-                prm.grad.data *= coef
+                prm.grad._array *= coef
                 bump(prm.grad)
 
 
@@ -121,7 +121,7 @@ def clip_grad_norm_(
     ``foreach`` is accepted for PyTorch compatibility (there is one NumPy path).
     """
     params = _as_list(parameters)
-    grads = [prm.grad.data for prm in params if prm.grad is not None]
+    grads = [prm.grad._array for prm in params if prm.grad is not None]
     if not grads:
         return Tensor._wrap(np.array(0.0, dtype=np.float32))
     total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
@@ -136,7 +136,7 @@ def clip_grad_value_(
     c = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad.data, -c, c, out=p.grad.data)
+            np.clip(p.grad._array, -c, c, out=p.grad._array)
             bump(p.grad)
 
 
@@ -150,7 +150,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of the 1-D ``vec`` into the parameters' data (the inverse of the above).
 
-    As in PyTorch, each parameter's ``.data`` becomes a view of ``vec``'s storage.
+    As in PyTorch, each parameter's ``._array`` becomes a view of ``vec``'s storage.
     """
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected vec to be a Tensor, but got: {type(vec).__name__}")
@@ -164,5 +164,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     start = 0
     for p in params:
         n = p.numel()
-        p.data = vec.data[start:start + n].reshape(p.shape)
+        p._array = vec._array[start:start + n].reshape(p.shape)
         start += n

@@ -43,7 +43,7 @@ __all__ = [
 
 
 def _int_array(x: Any, name: str, what: str) -> np.ndarray:
-    a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    a = x._array if isinstance(x, Tensor) else np.asarray(x)
     if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
         raise ValueError(f"{name}: {what} must be a 1-D sequence of integers, got {a.dtype} of shape {a.shape}")
     return a.astype(np.int64)
@@ -99,11 +99,11 @@ class PackedSequence(_PackedSequenceBase):
 
     def _sorted_order(self) -> np.ndarray:
         """sorted position i -> batch index (identity when the batch came sorted)."""
-        B = int(self.batch_sizes.data[0]) if self.batch_sizes.data.size else 0
-        return np.arange(B) if self.sorted_indices is None else self.sorted_indices.data.astype(np.int64)
+        B = int(self.batch_sizes._array[0]) if self.batch_sizes._array.size else 0
+        return np.arange(B) if self.sorted_indices is None else self.sorted_indices._array.astype(np.int64)
 
     def _lengths_sorted(self) -> np.ndarray:
-        bs = self.batch_sizes.data.astype(np.int64)
+        bs = self.batch_sizes._array.astype(np.int64)
         B = int(bs[0]) if bs.size else 0
         # sequence i (in sorted order) runs while batch_sizes[t] > i
         return (bs[None, :] > np.arange(B)[:, None]).sum(1)
@@ -168,7 +168,7 @@ def pad_packed_sequence(
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"{name}: expected a PackedSequence, got {type(sequence).__name__}")
     data = sequence.data
-    bs = sequence.batch_sizes.data.astype(np.int64)
+    bs = sequence.batch_sizes._array.astype(np.int64)
     T = bs.shape[0]
     if total_length is not None:
         if total_length < T:
@@ -214,7 +214,7 @@ def pad_sequence(
     lens = np.array([s.shape[0] for s in seqs], dtype=np.int64)
     Lmax = int(lens.max())
     flat = sh.cat(seqs + [Tensor._wrap(np.full((1,) + tuple(seqs[0].shape[1:]), padding_value,
-                                                dtype=seqs[0].data.dtype))], 0)
+                                                dtype=seqs[0]._array.dtype))], 0)
     P = int(lens.sum())
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
     t = np.arange(Lmax)[:, None]

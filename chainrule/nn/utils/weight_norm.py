@@ -55,8 +55,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     if dim is not None and dim < -1:
         dim += w.ndim
     fn = _WeightNorm(name, dim)
-    data = w.data
-    g = _norm_except_dim(Tensor._wrap(data), dim).data.astype(data.dtype)
+    data = w._array
+    g = _norm_except_dim(Tensor._wrap(data), dim)._array.astype(data.dtype)
     del module._parameters[name]
     module.register_parameter(name + "_g", Parameter(Tensor._wrap(np.array(g))))
     module.register_parameter(name + "_v", Parameter(Tensor._wrap(data.copy())))
@@ -77,5 +77,5 @@ def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     del module._parameters[name + "_v"]
     if name in module.__dict__:
         object.__delattr__(module, name)
-    module.register_parameter(name, Parameter(Tensor._wrap(np.array(w.data))))
+    module.register_parameter(name, Parameter(Tensor._wrap(np.array(w._array))))
     return module

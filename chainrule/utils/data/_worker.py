@@ -154,7 +154,7 @@ class Arena:
         def walk(x: Any) -> Any:
             nonlocal pos, used
             is_tensor = type(x) is Tensor and not x.requires_grad
-            a = x.data if is_tensor else x
+            a = x._array if is_tensor else x
             if type(a) is np.ndarray:
                 start = -(-pos // 64) * 64  # 64-byte aligned
                 if a.nbytes >= self.min_bytes and a.dtype.kind in "biufc" and start + a.nbytes <= end:

@@ -87,7 +87,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
             raise RuntimeError(
                 f"default_collate: stack expects each tensor to be equal size, got shapes {sorted(shapes)}"
             )
-        return Tensor._wrap(np.stack([b.data for b in batch]))
+        return Tensor._wrap(np.stack([b._array for b in batch]))
     if isinstance(elem, np.ndarray):
         if _is_str_array(elem):
             raise TypeError(
@@ -177,7 +177,7 @@ class _MapFetcher:
             idx = np.asarray(indices, dtype=np.int64)
             if index_map is not None:
                 idx = index_map[idx]
-            return [Tensor._wrap(t.data[idx]) for t in ds.tensors]
+            return [Tensor._wrap(t._array[idx]) for t in ds.tensors]
         return self.collate_fn([dataset[i] for i in indices])
 
 

@@ -96,7 +96,7 @@ class TensorDataset(Dataset):
         self.transform = transform
 
     def __getitem__(self, index: int) -> tuple:
-        items = tuple(Tensor._wrap(np.asarray(t.data[index])) for t in self.tensors)
+        items = tuple(Tensor._wrap(np.asarray(t._array[index])) for t in self.tensors)
         if self.transform is not None:
             items = (self.transform(items[0]),) + items[1:]
         return items

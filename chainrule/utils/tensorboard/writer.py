@@ -24,7 +24,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 def _as_array(value: Any) -> np.ndarray:
     """A Tensor, array or number as a NumPy array (detached: logging never touches the graph)."""
-    data = getattr(value, "data", None)
+    data = getattr(value, "_array", None)
     if isinstance(data, np.ndarray):  # a chainrule Tensor
         return data
     return np.asarray(value)
