@@ -49,6 +49,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.device import DeviceUnavailableError, check_device
+from chainrule.backend.registry import to_host
 
 try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live writer from a dead one
     import fcntl
@@ -138,7 +139,7 @@ def pack(obj: Any) -> dict:
 
     def enc(x: Any, keys: tuple) -> Any:
         if isinstance(x, Tensor):
-            out: dict = {"__tensor__": store(x, x._array, keys)}
+            out: dict = {"__tensor__": store(x, to_host(x._array), keys)}  # (a copy from another device)
             if x.requires_grad:
                 out["requires_grad"] = True
             return out

@@ -25,6 +25,7 @@ import numpy as np
 from chainrule.autograd.version import share, version
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
+from chainrule.backend.registry import device_of, is_array, to_host
 
 # -- typing only ------------------------------------------------------------------
 # The operators and methods attached by chainrule.ops.methods are declared, with their
@@ -185,8 +186,8 @@ class Tensor(_TensorMethods):
     @staticmethod
     def _wrap(arr: np.ndarray) -> Tensor:
         t = _new(Tensor)
-        # ._array is always an ndarray: NumPy hands back scalars (np.float32...) for 0-d results
-        t._array = arr if type(arr) is _ndarray else np.asarray(arr)
+        # ._array is always an array: NumPy hands back scalars (np.float32...) for 0-d results
+        t._array = arr if type(arr) is _ndarray else _other_array(arr)
         t.requires_grad = False
         t.grad = None
         t._op = None
@@ -234,12 +235,14 @@ class Tensor(_TensorMethods):
 
     @property
     def device(self) -> device:
-        """Always ``device('cpu')`` (which also equals the string 'cpu')."""
-        return CPU
+        """The device of the array: ``device('cpu')`` (which also equals the string 'cpu') for
+        NumPy arrays, else the one its back end reports (``backend/registry.py``)."""
+        a = self._array
+        return CPU if type(a) is _ndarray else device_of(a)
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return type(self._array) is not _ndarray and device_of(self._array).type == "cuda"
 
     def numel(self) -> int:
         return int(self._array.size)
@@ -264,7 +267,7 @@ class Tensor(_TensorMethods):
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"number, got shape {self.shape}"
             )
-        return self._array.item()
+        return _host(self._array, "item()").item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -272,12 +275,16 @@ class Tensor(_TensorMethods):
                 "numpy(): can't call numpy() on a Tensor that requires grad; "
                 "use tensor.detach().numpy()"
             )
+        if type(self._array) is not _ndarray:
+            raise TypeError(_not_on_host(self, "numpy()"))
         return self._array
 
     def tolist(self) -> Any:
-        return self._array.tolist()
+        return _host(self._array, "tolist()").tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if type(self._array) is not _ndarray:
+            raise TypeError(_not_on_host(self, "__array__()"))
         return self._array if dtype is None else self._array.astype(dtype)
 
     def __float__(self) -> float:
@@ -428,8 +435,9 @@ class Tensor(_TensorMethods):
 
     # -- printing ----------------------------------------------------------------
     def __repr__(self) -> str:
-        body = np.array2string(self._array, separator=", ", precision=4, prefix="tensor(")
-        extra = []
+        a = self._array
+        body = np.array2string(_host(a, "repr()"), separator=", ", precision=4, prefix="tensor(")
+        extra = [] if type(a) is _ndarray else [f"device='{device_of(a)}'"]
         if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
             extra.append(f"dtype={self._array.dtype}")
         if self._op is not None:
@@ -441,3 +449,19 @@ class Tensor(_TensorMethods):
 
 _new = object.__new__
 _ndarray = np.ndarray
+
+
+def _other_array(arr: Any) -> Any:
+    """``_wrap``'s slow path: an array of a registered back end stays as it is; anything else
+    (a NumPy scalar, a list) becomes a NumPy array."""
+    return arr if is_array(arr) else np.asarray(arr)
+
+
+def _host(a: Any, where: str) -> np.ndarray:
+    """The values of array ``a`` as a NumPy array (a copy for another back end's array)."""
+    return a if type(a) is _ndarray else to_host(a)
+
+
+def _not_on_host(t: Tensor, where: str) -> str:
+    return (f"{where}: can't convert a {t.device} device type tensor to a NumPy array; use "
+            "Tensor.cpu() to copy the tensor to host memory first")

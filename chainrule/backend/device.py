@@ -1,10 +1,11 @@
-"""Devices: ``chainrule.device`` (parsed like ``torch.device``) and the one check that refuses
-every device but the CPU.
+"""Devices: ``chainrule.device`` (parsed like ``torch.device``) and the errors for devices
+without a back end.
 
-chainrule computes with NumPy, on the CPU only.  PyTorch code names devices everywhere
+chainrule computes with NumPy on the CPU; other back ends ('cuda' with CuPy, a test back end)
+are registered at run time in ``backend/registry.py``.  PyTorch code names devices everywhere
 (``x.to('cuda')``, ``zeros(3, device=dev)``, ``model.cuda()``); chainrule accepts all of those
-forms, does nothing for ``'cpu'``, and raises :class:`DeviceUnavailableError` for any other
-device, never ignoring it: a program that asked for a GPU must not silently run somewhere else.
+forms, and raises :class:`DeviceUnavailableError` for a device that has no back end, never
+ignoring it: a program that asked for a GPU must not silently run somewhere else.
 
 PyTorch on a CPU-only build raises ``AssertionError: Torch not compiled with CUDA enabled`` for
 CUDA (and XPU), ``RuntimeError`` for MPS tensors (``NotImplementedError``, a RuntimeError, from
@@ -23,11 +24,13 @@ DEVICE_TYPES = (
     "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
 )
 _TYPES = frozenset(DEVICE_TYPES)
+# device types that a back end registered at run time adds to those (backend/registry.py)
+EXTRA_TYPES: set[str] = set()
 _NAMES = {"cuda": "CUDA", "xpu": "XPU", "mps": "MPS", "hip": "HIP (ROCm)", "meta": "meta"}
 
 
 class DeviceUnavailableError(AssertionError, NotImplementedError):
-    """A device other than the CPU was asked for (chainrule has only a NumPy CPU back end).
+    """A device without a back end was asked for (only the NumPy CPU back end is built in).
 
     An AssertionError as PyTorch's "Torch not compiled with CUDA enabled", and a
     NotImplementedError (so a RuntimeError) as PyTorch's errors for MPS and integer devices.
@@ -40,7 +43,8 @@ class device:  # noqa: N801  (the PyTorch name)
     ``device('cuda:1')``, ``device('cuda', 1)``, ``device(type='cuda', index=1)`` and
     ``device(other_device)`` as ``torch.device``; invalid strings raise RuntimeError with
     PyTorch's message.  Devices are immutable and hashable; ``str`` gives 'cuda:1', ``repr``
-    gives "device(type='cuda', index=1)".  Only 'cpu' devices can hold chainrule tensors.
+    gives "device(type='cuda', index=1)".  Tensors can live on 'cpu' and on the device types
+    that have a registered back end (``backend/registry.py``).
 
     Unlike ``torch.device``, a device also equals its string (``device('cpu') == 'cpu'``):
     ``Tensor.device`` used to be the string 'cpu', and code comparing it with 'cpu' keeps working.
@@ -121,11 +125,12 @@ class device:  # noqa: N801  (the PyTorch name)
 def _parse(s: str) -> tuple:
     """'cuda:1' -> ('cuda', 1); raises RuntimeError with PyTorch's messages."""
     t, sep, idx = s.partition(":")
-    if t not in _TYPES:
+    if t not in _TYPES and t not in EXTRA_TYPES:
         if t.strip() in _TYPES or not t:
             raise RuntimeError(f"Invalid device string: {s!r}")
         raise RuntimeError(
-            f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of device string: {s}"
+            f"Expected one of {', '.join(DEVICE_TYPES + tuple(sorted(EXTRA_TYPES)))} device type at start "
+            f"of device string: {s}"
         )
     if not sep:
         return t, None
@@ -153,8 +158,10 @@ def as_device(dev: Any, where: str) -> device:
 def check_device(dev: Any, where: str) -> None:
     """Accept ``None`` and any CPU device; raise :class:`DeviceUnavailableError` for any other.
 
-    ``where`` names the caller in the message ('zeros()', 'to()', 'Linear'...).  This is the one
-    place that decides which devices chainrule can use.
+    For the ``device=`` arguments that can only make CPU tensors (layers: build on the CPU and
+    call ``.to(device)``).  Factories and ``to`` go through
+    ``backend.registry.target_device`` instead, which accepts every device with a registered
+    back end.  ``where`` names the caller in the message ('zeros()', 'to()', 'Linear'...).
     """
     if dev is None or dev is CPU or dev == "cpu":
         return
@@ -164,12 +171,25 @@ def check_device(dev: Any, where: str) -> None:
         raise DeviceUnavailableError(f"{where}: {e}") from None
     if d.type == "cpu":
         return
+    from chainrule.backend.registry import is_registered
+
+    if is_registered(d.type):
+        raise DeviceUnavailableError(
+            f"{where}: device={str(d)!r} is not supported here (its parameters are made on the CPU); "
+            f"leave device out and move the result with .to({str(d)!r})"
+        )
+    refuse(d, where)
+
+
+def refuse(d: device, where: str) -> None:
+    """Raise the error for device ``d``, which has no back end (PyTorch's CPU-only wording)."""
     name = _NAMES.get(d.type, d.type)
     if d.type in ("cuda", "xpu"):
         torch_says = f"Torch not compiled with {name} enabled"
     else:
         torch_says = f"PyTorch is not linked with support for {d.type} devices"
     raise DeviceUnavailableError(
-        f"{where}: chainrule has no {name} back end ({torch_says}); it computes with NumPy on "
-        f"the CPU only, so device {str(d)!r} cannot be used: use device='cpu' or leave device out"
+        f"{where}: chainrule has no {name} back end ({torch_says}); only the NumPy CPU back end "
+        f"and back ends registered with chainrule.backend.registry.register_backend are available, "
+        f"so device {str(d)!r} cannot be used: use device='cpu' or leave device out"
     )

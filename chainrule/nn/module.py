@@ -26,10 +26,10 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, share
-from chainrule.backend import to_numpy_dtype
-from chainrule.backend.device import check_device
+from chainrule.backend import registry, to_numpy_dtype
+from chainrule.backend.device import CPU
 from chainrule.nn.parameter import Buffer, Parameter
-from chainrule.ops.methods import parse_to_args, refuse_cuda
+from chainrule.ops.methods import cuda_device, parse_to_args
 
 __all__ = ["Module"]
 
@@ -366,19 +366,24 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: cast floating parameters and buffers in place.
+        """``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: move parameters and buffers
+        (and their gradients) to a device and/or cast the floating ones, in place (the
+        Parameter objects stay, so optimisers keep working on them).
 
-        Devices other than the CPU raise (chainrule has only the NumPy CPU back end), as does
-        a non-floating dtype (TypeError, as PyTorch).
+        A device without a registered back end raises, as does a non-floating dtype (TypeError,
+        as PyTorch).  Moving copies through the host (``backend/registry.py``).
         """
-        dev, dtype, _, _ = parse_to_args(f"{type(self).__name__}.to()", args, kwargs)
-        check_device(dev, f"{type(self).__name__}.to()")
+        where = f"{type(self).__name__}.to()"
+        dev, dtype, _, _ = parse_to_args(where, args, kwargs)
+        if dev is not None:
+            target = registry.target_device(dev, where) or CPU
+            self._apply(lambda a: registry.to_device(a, target, where), floating_only=False)
         if dtype is None:
             return self
         dt = to_numpy_dtype(dtype)
         if dt.kind != "f":
             raise TypeError(f"to(): modules can only be cast to floating dtypes, got {dt}")
-        return self._apply(lambda a: a.astype(dt, copy=False))
+        return self._apply(lambda a: registry.backend_of(a).math.astype(a, dt))
 
     def float(self) -> Module:
         return self.to(np.float32)
@@ -390,12 +395,13 @@ class Module:
         return self.to(np.float16)
 
     def cpu(self) -> Module:
-        return self
+        """Parameters and buffers moved to the CPU (in place); returns self."""
+        return self.to(CPU)
 
     def cuda(self, device: Any = None) -> Module:
-        """Always raises: chainrule has no CUDA back end (PyTorch on a CPU-only build raises too)."""
-        refuse_cuda(device, f"{type(self).__name__}.cuda()")
-        return self
+        """Parameters and buffers moved to a CUDA device (in place); raises unless a 'cuda'
+        back end is registered (PyTorch on a CPU-only build raises too)."""
+        return self.to(cuda_device(device, f"{type(self).__name__}.cuda()"))
 
     # -- state dicts -----------------------------------------------------------------
     def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict[str, Any]:
@@ -447,7 +453,17 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems)
             )
         for target, arr in updates:
-            if assign:
+            if type(arr) is not np.ndarray or type(target._array) is not np.ndarray:
+                # another back end's array on either side: copy through the host, onto the
+                # device of the state dict's tensor (assign) or of the parameter (copy_)
+                host = registry.to_host(arr)
+                if assign:
+                    target._array = registry.to_device(np.array(host, copy=True), registry.device_of(arr))
+                else:
+                    host = np.array(host, dtype=target._array.dtype, copy=True)
+                    target._array = registry.to_device(host, registry.device_of(target._array))
+                    bump(target)
+            elif assign:
                 target._array = np.array(arr, copy=True)
             elif target._array.flags.writeable:
                 target._array[...] = arr

@@ -9,7 +9,8 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
-from chainrule.backend.device import check_device
+from chainrule.backend.device import device as _device
+from chainrule.backend.registry import device_of, target_device, to_device, to_host
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
@@ -24,11 +25,20 @@ def _size(size: tuple) -> tuple:
     return tuple(int(s) for s in size)
 
 
-def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
-    t = Tensor._wrap(arr)
+def _make(arr: np.ndarray, requires_grad: bool, device: Any = None) -> Tensor:
+    """A new leaf on ``device`` (None: the CPU) from the host array ``arr``."""
+    t = Tensor._wrap(arr if device is None else to_device(arr, device))
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _like_device(input: Tensor, device: Any, where: str) -> _device | None:
+    """The device of a ``*_like`` result: ``device`` if given, else input's (as PyTorch)."""
+    if device is None:
+        a = input._array
+        return None if type(a) is np.ndarray else device_of(a)
+    return target_device(device, where)
 
 
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
@@ -126,16 +136,25 @@ def _infer(data: Any) -> np.ndarray:
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
-    check_device(device, "tensor()")
+    dev = target_device(device, "tensor()")
+    if isinstance(data, Tensor) and type(data._array) is not np.ndarray:  # on another device:
+        if device is None:
+            dev = device_of(data._array)  # the copy stays there, as torch.tensor(cuda_tensor)
+        data = to_host(data._array)
     arr = _infer(data) if dtype is None else np.array(
         data._array if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
     )
-    return _make(arr, requires_grad)
+    return _make(arr, requires_grad, dev)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a NumPy array of the right dtype."""
-    check_device(device, "as_tensor()")
+    dev = target_device(device, "as_tensor()")
+    if dev is None and device is not None and isinstance(data, Tensor):
+        data = data.to(device)  # ('cpu' for a tensor on another device)
+    if dev is not None:
+        t = as_tensor(data, dtype)
+        return t if t.device == dev else t.to(dev)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_numpy_dtype(dtype)):
@@ -151,22 +170,22 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "zeros()")
-    return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad)
+    dev = target_device(device, "zeros()")
+    return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "ones()")
-    return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad)
+    dev = target_device(device, "ones()")
+    return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "empty()")
-    return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad)
+    dev = target_device(device, "empty()")
+    return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "full()")
+    dev = target_device(device, "full()")
     default: Any
     if dtype is None:
         # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
@@ -180,36 +199,36 @@ def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = Fa
         dt = _dtype(None, default)
     else:
         dt = _dtype(dtype)
-    return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad)
+    return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, dev)
 
 
 def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "zeros_like()")
-    return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+    dev = _like_device(input, device, "zeros_like()")
+    return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "ones_like()")
-    return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+    dev = _like_device(input, device, "ones_like()")
+    return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "empty_like()")
-    return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad)
+    dev = _like_device(input, device, "empty_like()")
+    return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def full_like(
     input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    check_device(device, "full_like()")
-    return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad)
+    dev = _like_device(input, device, "full_like()")
+    return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def arange(
     start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
-    check_device(device, "arange()")
+    dev = target_device(device, "arange()")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -217,26 +236,26 @@ def arange(
         dt = np.dtype(np.int64) if is_int else get_default_dtype()
     else:
         dt = _dtype(dtype)
-    return _make(np.arange(start, end, step).astype(dt), requires_grad)
+    return _make(np.arange(start, end, step).astype(dt), requires_grad, dev)
 
 
 def linspace(
     start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
-    check_device(device, "linspace()")
-    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad)
+    dev = target_device(device, "linspace()")
+    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def logspace(
     start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None
 ) -> Tensor:
-    check_device(device, "logspace()")
-    return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False)
+    dev = target_device(device, "logspace()")
+    return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
-    check_device(device, "eye()")
-    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+    dev = target_device(device, "eye()")
+    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad, dev)
 
 
 def _gen(generator: Any) -> np.random.Generator:
@@ -249,51 +268,51 @@ def rand(
     *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """Uniform samples on [0, 1)."""
-    check_device(device, "rand()")
-    return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad)
+    dev = target_device(device, "rand()")
+    return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randn(
     *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     """Standard normal samples."""
-    check_device(device, "randn()")
-    return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad)
+    dev = target_device(device, "randn()")
+    return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randint(
     low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None
 ) -> Tensor:
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
-    check_device(device, "randint()")
+    dev = target_device(device, "randint()")
     if size is None:
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     size = tuple(size) if isinstance(size, (tuple, list)) else (int(size),)
-    return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False)
+    return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False, dev)
 
 
 def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None) -> Tensor:
-    check_device(device, "randperm()")
-    return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False)
+    dev = target_device(device, "randperm()")
+    return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False, dev)
 
 
 def rand_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
-    check_device(device, "rand_like()")
-    return rand(*input.shape, dtype=dtype or input.dtype)
+    dev = _like_device(input, device, "rand_like()")
+    return rand(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
 def randn_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
-    check_device(device, "randn_like()")
-    return randn(*input.shape, dtype=dtype or input.dtype)
+    dev = _like_device(input, device, "randn_like()")
+    return randn(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
 def normal(
     mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None
 ) -> Tensor:
-    check_device(device, "normal()")
-    return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False)
+    dev = target_device(device, "normal()")
+    return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False, dev)
 
 
 def bernoulli(input: Tensor, generator: Any = None) -> Tensor:

@@ -14,9 +14,9 @@ import numpy as np
 from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
-from chainrule.backend import to_numpy_dtype
-from chainrule.backend.device import CPU, check_device, device
-from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape
+from chainrule.backend import registry, to_numpy_dtype
+from chainrule.backend.device import CPU, device
+from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
@@ -202,40 +202,49 @@ def _cast(self: Tensor, dt: Any) -> Tensor:
 def _to(self, *args: Any, **kwargs: Any) -> Tensor:
     """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch.
 
-    Devices other than the CPU raise (``check_device``); ``copy=True`` always returns a new
-    (differentiable) tensor; otherwise self is returned when nothing changes.
+    A device without a registered back end raises (``registry.target_device``); moving to
+    another device copies through the host and is differentiable (``ops/transfer.py``).
+    ``copy=True`` always returns a new (differentiable) tensor; otherwise self is returned
+    when nothing changes.
     """
     if not kwargs and len(args) == 1:  # the common x.to(cr.float64) and x.to('cpu'): skip the parsing
         a = args[0]
         if isinstance(a, np.dtype):
             return _cast(self, a)
-        if a is CPU or (type(a) is str and a == "cpu"):
+        if (a is CPU or (type(a) is str and a == "cpu")) and type(self._array) is np.ndarray:
             return self
     dev, dtype, _, copy = parse_to_args("to()", args, kwargs)
-    check_device(dev, "to()")
+    target = CPU if dev is None else (registry.target_device(dev, "to()") or CPU)
     dt = self._array.dtype if dtype is None else _as_dtype(dtype, "to()")
-    if dt != self._array.dtype:
-        return apply1(Cast(dt), self)
-    return _clone(self) if copy else self
+    out = self
+    if dev is not None and type(self._array) is np.ndarray:
+        out = _cast(out, dt)  # cast where the values are (the CPU), then move
+        dt = out._array.dtype
+    if dev is not None:
+        out = transfer.move(out, target, "to()")
+    out = _cast(out, dt)
+    return _clone(self) if copy and out is self else out
 
 
 def _cuda(self, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
-    """Always raises: there is no CUDA back end (``check_device`` explains)."""
-    refuse_cuda(device, "cuda()")
-    return self
+    """``to('cuda')`` (or ``cuda:<device>``): raises unless a 'cuda' back end is registered."""
+    return transfer.move(self, cuda_device(device, "cuda()"), "cuda()")
 
 
-def refuse_cuda(dev: Any, where: str) -> None:
-    """``.cuda(dev)`` on a tensor or a module: refuse, naming the CUDA device that was asked for."""
+def cuda_device(dev: Any, where: str) -> device:
+    """The device ``.cuda(dev)`` on a tensor or a module means, checked to have a back end
+    (the error names the CUDA device that was asked for)."""
     if dev is None or (isinstance(dev, (str, device)) and device(dev).type == "cpu"):
         dev = "cuda"
     elif isinstance(dev, int) and not isinstance(dev, bool):
         dev = f"cuda:{dev}"  # .cuda(1) means the second CUDA device
-    check_device(dev, where)
+    d = registry.target_device(dev, where)
+    assert d is not None  # (a CUDA device is never the CPU)
+    return d
 
 
 def _cpu(self, memory_format: Any = None) -> Tensor:
-    return self
+    return self if type(self._array) is np.ndarray else transfer.move(self, CPU, "cpu()")
 
 
 class Cast(ew._Elementwise):
@@ -410,18 +419,17 @@ def _type(self, dtype=None):
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     from chainrule.ops.creation import tensor
 
-    check_device(device, "new_tensor()")
-    return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    # as PyTorch: self's device by default
+    dev = self.device if device is None else (registry.target_device(device, "new_tensor()") or CPU)
+    return tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
 
 
 def _new_filled(fill: Any, where: str):
     """``new_zeros`` / ``new_ones``: ``size`` in self's dtype unless ``dtype`` is given."""
 
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        check_device(device, where)
         dt = self.dtype if dtype is None else _as_dtype(dtype, where)
-        t = Tensor._wrap(np.full(shape._shape_arg(size), fill, dtype=dt))
-        return t.requires_grad_(True) if requires_grad else t
+        return _new_on(self, np.full(shape._shape_arg(size), fill, dtype=dt), device, requires_grad, where)
 
     return method
 
@@ -646,9 +654,14 @@ def _fill_diagonal_(self, fill_value, wrap=False):
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    check_device(device, "new_full()")
     dt = self.dtype if dtype is None else _as_dtype(dtype, "new_full()")
-    t = Tensor._wrap(np.full(shape._shape_arg((size,)), fill_value, dtype=dt))
+    return _new_on(self, np.full(shape._shape_arg((size,)), fill_value, dtype=dt), device, requires_grad, "new_full()")
+
+
+def _new_on(self: Tensor, arr: np.ndarray, device: Any, requires_grad: bool, where: str) -> Tensor:
+    """A new leaf from host array ``arr`` on ``device``, by default self's (as PyTorch's new_*)."""
+    dev = self.device if device is None else registry.target_device(device, where)
+    t = Tensor._wrap(arr if dev is None else registry.to_device(arr, dev, where))
     return t.requires_grad_(True) if requires_grad else t
 
 
