@@ -213,6 +213,14 @@ def test_random_factories_draw_the_same_numbers_on_any_device(strict, name):
     np.testing.assert_array_equal(_values(t), on_cpu)
 
 
+def test_tensor_constructor_device(strict):
+    t = cr.Tensor([1.0, 2.0], device="strict")
+    assert t.device == DEVICE and t.tolist() == [1.0, 2.0]
+    u = cr.Tensor(t)  # a new leaf on the same array, on its device
+    assert u.device == DEVICE and u._array is t._array
+    assert f"{cr.tensor(2.5).to('strict'):.2f}" == "2.50"
+
+
 def test_factory_requires_grad_gives_a_strict_leaf(strict):
     t = cr.zeros(2, device="strict", requires_grad=True)
     assert t.requires_grad and t.is_leaf and t.device == DEVICE

@@ -25,7 +25,7 @@ import numpy as np
 from chainrule.autograd.version import share, version
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
-from chainrule.backend.registry import device_of, is_array, to_host
+from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
 # -- typing only ------------------------------------------------------------------
 # The operators and methods attached by chainrule.ops.methods are declared, with their
@@ -42,6 +42,8 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
     the default dtype."""
     if isinstance(data, Tensor):
         data = data._array
+        if type(data) is not np.ndarray:  # another back end's array: it stays on its device
+            return data if dtype is None else backend_of(data).math.astype(data, to_numpy_dtype(dtype))
     arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
     if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
         arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
@@ -147,9 +149,7 @@ class Tensor(_TensorMethods):
         keeps its dtype, a Tensor gives a new leaf on the same array, a Python number a 0-d
         tensor; ``requires_grad`` and ``dtype`` are keywords (``Tensor(data, True)`` is still
         read as ``requires_grad=True``)."""
-        if device is not None:
-            from chainrule.backend.device import check_device
-            check_device(device, "Tensor()")
+        dev = None if device is None else target_device(device, "Tensor()")
         if len(args) == 1 and dtype is None and type(args[0]) is np.ndarray:
             arr = args[0]  # Tensor(ndarray), the library's own common case: wrapped as it is
         elif len(args) == 1 and not isinstance(args[0], (int, np.integer, list, tuple)):
@@ -159,7 +159,7 @@ class Tensor(_TensorMethods):
             requires_grad = args[1]
         else:
             arr = legacy_array(args, get_default_dtype() if dtype is None else to_numpy_dtype(dtype), "Tensor()")
-        self._array = arr
+        self._array = arr if dev is None else to_device(arr, dev, "Tensor()")
         self.grad = None
         self._op = None
         self._parents = None
@@ -179,15 +179,16 @@ class Tensor(_TensorMethods):
         """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as PyTorch's; other
         tensors take only an empty format (their ``str``)."""
         if self._array.ndim == 0:
-            return self._array.item().__format__(format_spec)
+            return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
 
     # -- construction without checks, for the ops' hot path ---------------------
     @staticmethod
     def _wrap(arr: np.ndarray) -> Tensor:
         t = _new(Tensor)
-        # ._array is always an array: NumPy hands back scalars (np.float32...) for 0-d results
-        t._array = arr if type(arr) is _ndarray else _other_array(arr)
+        # ._array is always an array: NumPy hands back scalars (np.float32...) for 0-d results;
+        # another registered back end's array stays as it is
+        t._array = arr if type(arr) is _ndarray or type(arr) in _ARRAY_TYPES else np.asarray(arr)
         t.requires_grad = False
         t.grad = None
         t._op = None
@@ -267,7 +268,8 @@ class Tensor(_TensorMethods):
                 f"item(): only a tensor with one element can be converted to a Python "
                 f"number, got shape {self.shape}"
             )
-        return _host(self._array, "item()").item()
+        a = self._array
+        return (a if type(a) is _ndarray else to_host(a)).item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
@@ -280,7 +282,7 @@ class Tensor(_TensorMethods):
         return self._array
 
     def tolist(self) -> Any:
-        return _host(self._array, "tolist()").tolist()
+        return _host(self._array).tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if type(self._array) is not _ndarray:
@@ -436,7 +438,7 @@ class Tensor(_TensorMethods):
     # -- printing ----------------------------------------------------------------
     def __repr__(self) -> str:
         a = self._array
-        body = np.array2string(_host(a, "repr()"), separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(_host(a), separator=", ", precision=4, prefix="tensor(")
         extra = [] if type(a) is _ndarray else [f"device='{device_of(a)}'"]
         if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
             extra.append(f"dtype={self._array.dtype}")
@@ -451,13 +453,10 @@ _new = object.__new__
 _ndarray = np.ndarray
 
 
-def _other_array(arr: Any) -> Any:
-    """``_wrap``'s slow path: an array of a registered back end stays as it is; anything else
-    (a NumPy scalar, a list) becomes a NumPy array."""
-    return arr if is_array(arr) else np.asarray(arr)
+_ARRAY_TYPES = ARRAY_TYPES  # (the registry's array class -> back end dict, shared)
 
 
-def _host(a: Any, where: str) -> np.ndarray:
+def _host(a: Any) -> np.ndarray:
     """The values of array ``a`` as a NumPy array (a copy for another back end's array)."""
     return a if type(a) is _ndarray else to_host(a)
 

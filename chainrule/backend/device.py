@@ -16,7 +16,7 @@ for any of PyTorch's types catches it, and so does chainrule's own earlier Runti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 # the device types torch.device knows, in the order its error message lists them
 DEVICE_TYPES = (
@@ -181,7 +181,7 @@ def check_device(dev: Any, where: str) -> None:
     refuse(d, where)
 
 
-def refuse(d: device, where: str) -> None:
+def refuse(d: device, where: str) -> NoReturn:
     """Raise the error for device ``d``, which has no back end (PyTorch's CPU-only wording)."""
     name = _NAMES.get(d.type, d.type)
     if d.type in ("cuda", "xpu"):

@@ -53,6 +53,7 @@ CPU_BACKEND = Backend("cpu", (_ndarray,), ArrayMath, np.asarray, _cpu_from_host)
 
 _BY_TYPE: dict[str, Backend] = {"cpu": CPU_BACKEND}  # device type -> back end
 _BY_ARRAY: dict[type, Backend] = {_ndarray: CPU_BACKEND}  # array class -> back end
+ARRAY_TYPES = _BY_ARRAY  # (the same dict, read by Tensor._wrap: `type(a) in ARRAY_TYPES`)
 _PLAIN: dict[str, device] = {"cpu": CPU}  # device type -> its device without an index
 
 
@@ -116,7 +117,7 @@ def backend_for(dev: Any, where: str) -> Backend:
     b = _BY_TYPE.get(d.type)
     if b is None:
         _dev.refuse(d, where)
-    return b  # type: ignore[return-value]  (refuse always raises)
+    return b
 
 
 def backend_of(a: Any) -> Backend:
