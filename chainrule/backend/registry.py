@@ -139,11 +139,6 @@ def device_of(a: Any) -> device:
     return b.device_of(a) if b.device_of is not None else _PLAIN[b.type]
 
 
-def is_array(a: Any) -> bool:
-    """Whether ``a`` is an array of a registered back end (what ``Tensor._array`` may hold)."""
-    return type(a) in _BY_ARRAY
-
-
 def to_host(a: Any) -> np.ndarray:
     """``a`` as a NumPy array (itself when it is one)."""
     if type(a) is _ndarray:
