@@ -183,6 +183,28 @@ class ArrayMath:
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     matmul = staticmethod(np.matmul)
+    # entries the forward rules need (a table entry may simply be the NumPy function)
+    log1p = staticmethod(np.log1p)
+    expm1 = staticmethod(np.expm1)
+    exp2 = staticmethod(np.exp2)
+    log2 = staticmethod(np.log2)
+    log10 = staticmethod(np.log10)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    trunc = staticmethod(np.trunc)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    tan = staticmethod(np.tan)
+    asin = staticmethod(np.arcsin)
+    acos = staticmethod(np.arccos)
+    atan = staticmethod(np.arctan)
+    asinh = staticmethod(np.arcsinh)
+    acosh = staticmethod(np.arccosh)
+    atanh = staticmethod(np.arctanh)
+    atan2 = staticmethod(np.arctan2)
+    fmod = staticmethod(np.fmod)
+    remainder = staticmethod(np.remainder)
+    broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
     concatenate = staticmethod(np.concatenate)
     flip = staticmethod(np.flip)
     sum_to = staticmethod(sum_to)
@@ -225,6 +247,15 @@ class ArrayMath:
             out[...] = x
             return out
         return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype)
+
+    @staticmethod
+    def asarray(x, dtype=None):
+        """``x`` (an array, a NumPy or Python scalar, a nested list) as an array of this back end."""
+        return np.asarray(x, dtype=dtype)
 
     @staticmethod
     def zeros_like(x):

@@ -151,7 +151,7 @@ class Erf(_Act):
     saves_inputs = (0,)
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         return erf_array(x)
 
     def _d(self, m, x):
@@ -186,7 +186,7 @@ class LeakyRelu(_Act):
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.where(x > 0, x, x * self.slope)
 
     def vjp(self, m, need, g, y, x):
@@ -216,7 +216,7 @@ class ClampedAffine(_Act):
         z = x * self.a if self.a != 1.0 else x
         return z + self.b if self.b != 0.0 else z
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.clip(self._z(x), self.lo, self.hi).astype(x.dtype, copy=False)
 
     def _slope(self, m, x, t):
@@ -243,7 +243,7 @@ class Step(_Act):
     def __init__(self, at_zero: float = 0.5) -> None:
         self.at_zero = float(at_zero)
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.heaviside(x, self.at_zero).astype(x.dtype, copy=False)
 
     def vjp(self, m, need, g, y, x):
@@ -264,7 +264,7 @@ class Elu(_Act):
     def __init__(self, alpha: float) -> None:
         self.alpha = float(alpha)
 
-    def forward(self, x):
+    def forward(self, m, x):
         neg = np.expm1(np.minimum(x, 0)) * self.alpha
         return np.where(x > 0, x, neg)
 
@@ -295,7 +295,7 @@ class Softplus(_Act):
     def _zx(self, x):
         return x * self.beta if self.beta != 1.0 else x
 
-    def forward(self, x):
+    def forward(self, m, x):
         z = self._zx(x)
         sp = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
         if self.beta != 1.0:
@@ -327,7 +327,7 @@ class Swish(_Act):
     def _zx(self, x):
         return x * self.beta if self.beta != 1.0 else x
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x * ArrayMath.sigmoid(self._zx(x))
 
     def _d(self, m, x):
@@ -363,7 +363,7 @@ class Gelu(_Act):
         self.tanh = approximate == "tanh"
         self.cdf = None
 
-    def forward(self, x):
+    def forward(self, m, x):
         if self.tanh:
             t = np.tanh((x + x * x * x * self._C) * self._K)
             return (x * 0.5) * (1 + t)

@@ -63,7 +63,7 @@ class GetItem(Primitive):
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x[self.index]
 
     def vjp(self, m, need, g, y, x):
@@ -85,7 +85,7 @@ class ScatterAdd(Primitive):
         self.shape = shape
         self.index = index
 
-    def forward(self, x):
+    def forward(self, m, x):
         return scatter_add_array(self.shape, self.index, x)
 
     def vjp(self, m, need, g, y, x):
@@ -106,7 +106,7 @@ class IndexPut(Primitive):
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def forward(self, x, v):
+    def forward(self, m, x, v):
         y = x.copy()
         y[self.index] = v
         return y

@@ -249,7 +249,7 @@ class Cast(ew._Elementwise):
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.astype(self.dtype)
 
     @property
@@ -274,7 +274,7 @@ class Clone(ew._Elementwise):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.copy()
 
     def vjp(self, m, need, g, y, x):

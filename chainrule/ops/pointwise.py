@@ -67,21 +67,27 @@ class Floor(_Flat):
     """y = ⌊x⌋."""
 
     name = "floor"
-    forward = staticmethod(np.floor)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.floor(x)
 
 
 class Ceil(_Flat):
     """y = ⌈x⌉."""
 
     name = "ceil"
-    forward = staticmethod(np.ceil)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.ceil(x)
 
 
 class Trunc(_Flat):
     """y = x rounded towards 0."""
 
     name = "trunc"
-    forward = staticmethod(np.trunc)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.trunc(x)
 
 
 class Round(_Flat):
@@ -93,7 +99,7 @@ class Round(_Flat):
     def __init__(self, decimals: int = 0) -> None:
         self.decimals = decimals
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.round(x, self.decimals)
 
 
@@ -102,7 +108,9 @@ class Sinh(_OfInput):
     """y = sinh x;  dy/dx = cosh x = (eˣ + e⁻ˣ)/2."""
 
     name = "sinh"
-    forward = staticmethod(np.sinh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.sinh(x)
 
     def d(self, m, x, y):
         return (m.exp(x) + m.exp(-x)) * 0.5
@@ -112,7 +120,9 @@ class Cosh(_OfInput):
     """y = cosh x;  dy/dx = sinh x = (eˣ - e⁻ˣ)/2."""
 
     name = "cosh"
-    forward = staticmethod(np.cosh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.cosh(x)
 
     def d(self, m, x, y):
         return (m.exp(x) - m.exp(-x)) * 0.5
@@ -122,7 +132,9 @@ class Tan(_OfOutput):
     """y = tan x;  dy/dx = 1 + y²."""
 
     name = "tan"
-    forward = staticmethod(np.tan)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.tan(x)
 
     def d(self, m, x, y):
         return y * y + 1
@@ -132,7 +144,9 @@ class Asin(_OfInput):
     """y = arcsin x;  dy/dx = 1/√(1 - x²)."""
 
     name = "asin"
-    forward = staticmethod(np.arcsin)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.asin(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(1 - x * x)
@@ -142,7 +156,9 @@ class Acos(_OfInput):
     """y = arccos x;  dy/dx = -1/√(1 - x²)."""
 
     name = "acos"
-    forward = staticmethod(np.arccos)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.acos(x)
 
     def d(self, m, x, y):
         return -1 / m.sqrt(1 - x * x)
@@ -152,7 +168,9 @@ class Atan(_OfInput):
     """y = arctan x;  dy/dx = 1/(1 + x²)."""
 
     name = "atan"
-    forward = staticmethod(np.arctan)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.atan(x)
 
     def d(self, m, x, y):
         return 1 / (x * x + 1)
@@ -162,7 +180,9 @@ class Asinh(_OfInput):
     """y = arsinh x;  dy/dx = 1/√(x² + 1)."""
 
     name = "asinh"
-    forward = staticmethod(np.arcsinh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.asinh(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x + 1)
@@ -172,7 +192,9 @@ class Acosh(_OfInput):
     """y = arcosh x (x >= 1);  dy/dx = 1/√(x² - 1)."""
 
     name = "acosh"
-    forward = staticmethod(np.arccosh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.acosh(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x - 1)
@@ -182,7 +204,9 @@ class Atanh(_OfInput):
     """y = artanh x (|x| < 1);  dy/dx = 1/(1 - x²)."""
 
     name = "atanh"
-    forward = staticmethod(np.arctanh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.atanh(x)
 
     def d(self, m, x, y):
         return 1 / (1 - x * x)
@@ -193,7 +217,9 @@ class Log2(_OfInput):
     """y = log₂ x;  dy/dx = 1/(x ln 2)."""
 
     name = "log2"
-    forward = staticmethod(np.log2)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.log2(x)
 
     def d(self, m, x, y):
         return 1 / (x * _LN2)
@@ -203,7 +229,9 @@ class Log10(_OfInput):
     """y = log₁₀ x;  dy/dx = 1/(x ln 10)."""
 
     name = "log10"
-    forward = staticmethod(np.log10)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.log10(x)
 
     def d(self, m, x, y):
         return 1 / (x * _LN10)
@@ -213,7 +241,9 @@ class Exp2(_OfOutput):
     """y = 2ˣ;  dy/dx = y ln 2."""
 
     name = "exp2"
-    forward = staticmethod(np.exp2)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.exp2(x)
 
     def d(self, m, x, y):
         return y * _LN2
@@ -223,7 +253,9 @@ class Expm1(_OfOutput):
     """y = eˣ - 1, accurate for small x;  dy/dx = eˣ = y + 1."""
 
     name = "expm1"
-    forward = staticmethod(np.expm1)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.expm1(x)
 
     def d(self, m, x, y):
         return y + 1
@@ -234,7 +266,7 @@ class Erfc(_OfInput):
 
     name = "erfc"
 
-    def forward(self, x):
+    def forward(self, m, x):
         # 1 - erf(x) loses every digit for large x; erfc(x) = 1 - erf(x) is exact enough below
         # 0.5, and above it erfc = 2 - erfc(-x) ... so compute erfc(|x|) from erf for small |x|
         # and from the complementary pieces of erf_array otherwise.
@@ -249,7 +281,7 @@ class Erfinv(_OfOutput):
 
     name = "erfinv"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return _erfinv_array(x)
 
     def d(self, m, x, y):
@@ -320,7 +352,8 @@ class Atan2(_Elementwise):
     name = "atan2"
     saves_output = False
 
-    forward = staticmethod(np.arctan2)  # type: ignore[assignment]
+    def forward(self, m, a, b):
+        return m.atan2(a, b)
 
     def vjp(self, m, need, g, y, a, b):
         r = a * a + b * b
@@ -337,7 +370,8 @@ class Fmod(_Elementwise):
     saves_output = False
     _q = staticmethod(np.trunc)
 
-    forward = staticmethod(np.fmod)  # type: ignore[assignment]
+    def forward(self, m, a, b):
+        return m.fmod(a, b)
 
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
@@ -358,7 +392,8 @@ class Remainder(Fmod):
     name = "remainder"
     _q = staticmethod(np.floor)
 
-    forward = staticmethod(np.remainder)
+    def forward(self, m, a, b):
+        return m.remainder(a, b)
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
@@ -470,7 +505,7 @@ def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
     if a._array.dtype.kind in "biu":  # integer remainders: exact, no gradient
         if (b._array == 0).any():
             raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-        return Tensor._wrap(np.asarray(op.forward(a._array, b._array)))
+        return apply2(op, a, b)  # ints never require grad: nothing is recorded
     return apply2(op, a, b)
 
 
@@ -875,7 +910,7 @@ class Lgamma(_OfInput):
 
     name = "lgamma"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return _lgamma_array(x)
 
     def d(self, m, x, y):
@@ -891,7 +926,7 @@ class Polygamma(_OfInput):
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def forward(self, x):
+    def forward(self, m, x):
         return polygamma_array(self.n, x)
 
     def d(self, m, x, y):

@@ -96,7 +96,7 @@ class Sum(_Reduction):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def vjp(self, m, need, g, y, x):
@@ -113,7 +113,7 @@ class Mean(_Reduction):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:  # the mean of nothing: 0/0 = NaN (NumPy's x.mean would also warn)
             with _quiet(True):
                 return x.sum(axis=self.axes, keepdims=self.keepdim) / self._count(x)
@@ -142,7 +142,7 @@ class Prod(_Reduction):
 
     name = "prod"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
     def _others(self, m, y, x):
@@ -169,7 +169,7 @@ class Amax(_Reduction):
 
     name = "amax"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
     def _share(self, m, y, x):
@@ -188,7 +188,7 @@ class Amin(Amax):
 
     name = "amin"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.min(axis=self.axes, keepdims=self.keepdim)
 
 
@@ -210,7 +210,7 @@ class Var(_Reduction):
     def _dof(self, x):
         return self._count(x) - self.correction
 
-    def forward(self, x):
+    def forward(self, m, x):
         if self._dof(x) > 0 and x.size:
             return x.var(axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
         n = self._count(x)  # the same sums by hand, without NumPy's warnings (PyTorch's was given by var())
@@ -248,8 +248,8 @@ class Std(Var):
     __slots__ = ()
     name = "std"
 
-    def forward(self, x):
-        return np.sqrt(super().forward(x))
+    def forward(self, m, x):
+        return m.sqrt(super().forward(m, x))
 
     def _dydx(self, m, y, x):
         y = self._restore(m, y, x)
@@ -275,7 +275,7 @@ class Norm(_Reduction):
         super().__init__(axes, keepdim)
         self.p = p
 
-    def forward(self, x):
+    def forward(self, m, x):
         p, a = self.p, np.abs(x)
         if p == 2:
             return np.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
@@ -318,7 +318,7 @@ class LogSumExp(_Reduction):
         super().__init__(axes, keepdim)
         self.degenerate = False  # an output ±inf or NaN: e^(x - y) makes inf - inf on purpose
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:  # log Σ over nothing = log 0 = -inf, as PyTorch (x.max would raise)
             with _quiet(True):
                 return np.log(np.exp(x).sum(axis=self.axes, keepdims=self.keepdim))
@@ -353,7 +353,7 @@ class Softmax(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:
             return x.copy()
         # shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
@@ -386,7 +386,7 @@ class LogSoftmax(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:
             return x.copy()
         c = x.max(axis=self.dim, keepdims=True)  # any maximum, as Softmax (PyTorch's NaN rows)

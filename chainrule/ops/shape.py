@@ -52,7 +52,7 @@ class Reshape(Primitive):
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
-    def forward(self, x):
+    def forward(self, m, x):
         if x.flags.c_contiguous or x.size < 1 << 15:
             return x.reshape(self.shape)
         try:
@@ -82,7 +82,7 @@ class Permute(Primitive):
     def __init__(self, axes: tuple) -> None:
         self.axes = axes
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
@@ -103,7 +103,7 @@ class Expand(Primitive):
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.broadcast_to(x, self.shape)
 
     def vjp(self, m, need, g, y, x):
@@ -124,7 +124,7 @@ class Cat(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, *xs):
+    def forward(self, m, *xs):
         return np.concatenate(xs, axis=self.dim)
 
     def vjp(self, m, need, g, y, *xs):
@@ -156,7 +156,7 @@ class Pad(Primitive):
         self.widths = widths
         self.value = value
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.pad(x, self.widths, constant_values=self.value)
 
     def _crop(self, shape):
@@ -180,7 +180,7 @@ class Flip(Primitive):
     def __init__(self, dims: tuple) -> None:
         self.dims = dims
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.flip(x, self.dims)
 
     def vjp(self, m, need, g, y, x):

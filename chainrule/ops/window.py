@@ -48,7 +48,7 @@ def _linear(m: Any, op: Primitive, a: Any) -> Any:
     """
     if m.is_tensor:
         return apply1(op, a)
-    return op.forward(a)
+    return op.forward(m, a)
 
 
 
@@ -121,7 +121,7 @@ class Unfold(_Window):
     __slots__ = ()
     name = "unfold"
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x)
         cols = POOL.empty(x.shape[:2] + self.kernel + self.outs, x.dtype)
         for offs, src in self._offsets():
@@ -145,7 +145,7 @@ class Fold(_Window):
     __slots__ = ()
     name = "fold"
 
-    def forward(self, cols):
+    def forward(self, m, cols):
         padded = POOL.zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
@@ -174,7 +174,7 @@ class MaxPool(_Window):
     __slots__ = ("argk",)
     name = "max_pool"
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
@@ -217,7 +217,7 @@ class MaxPoolScatter(_Window):
         """True when no input position is read by two windows (e.g. stride = kernel_size)."""
         return all(s >= d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
 
-    def forward(self, g):
+    def forward(self, m, g):
         argk = self.argk
         if _axis_order(g) != _axis_order(argk):
             # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
@@ -254,7 +254,7 @@ class MaxPoolGather(_Window):
         _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
         self.argk = pool.argk
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x)
         out = np.zeros(x.shape[:2] + self.outs, dtype=x.dtype)
         for k, (_, src) in enumerate(self._offsets()):
@@ -316,7 +316,7 @@ class Im2Col(_Window):
     def _cut(self, src: tuple) -> tuple:
         return (slice(None),) + src[1:] + (slice(None),)
 
-    def forward(self, x):
+    def forward(self, m, x):
         xt = np.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
         if any(pb or pa for pb, pa in self.pads):
             xp = POOL.zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
@@ -342,7 +342,7 @@ class Col2Im(Im2Col):
     __slots__ = ()
     name = "col2im"
 
-    def forward(self, cols):
+    def forward(self, m, cols):
         n = cols.shape[-1]
         padded = POOL.zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
         for offs, dst in self._offsets():
