@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.pool import POOL
+from chainrule.backend.special import erf_array, i0_array, i1_array
 
 xp = np
 
@@ -205,6 +206,62 @@ class ArrayMath:
     fmod = staticmethod(np.fmod)
     remainder = staticmethod(np.remainder)
     broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
+    clip = staticmethod(np.clip)
+    argsort = staticmethod(np.argsort)
+    argmax = staticmethod(np.argmax)
+    argmin = staticmethod(np.argmin)
+    moveaxis = staticmethod(np.moveaxis)
+    isfinite = staticmethod(np.isfinite)
+    isnan = staticmethod(np.isnan)
+    any = staticmethod(np.any)
+    all = staticmethod(np.all)
+    arange = staticmethod(np.arange)
+    copyto = staticmethod(np.copyto)
+    empty_like = staticmethod(np.empty_like)
+    ix_ = staticmethod(np.ix_)
+    eye = staticmethod(np.eye)
+    ldexp = staticmethod(np.ldexp)
+    heaviside = staticmethod(np.heaviside)
+    erf = staticmethod(erf_array)
+    i0 = staticmethod(i0_array)
+    i1 = staticmethod(i1_array)
+
+    @staticmethod
+    def ones(shape, dtype):
+        return np.ones(shape, dtype)
+
+    @staticmethod
+    def full(shape, value, dtype):
+        return np.full(shape, value, dtype)
+
+    @staticmethod
+    def empty(shape, dtype):
+        return np.empty(shape, dtype)
+
+    @staticmethod
+    def copy(x):
+        """A new array with ``x``'s values (a writable copy even of a read-only view)."""
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def add_at(out, index, g):
+        """out[index] += g, with repeated positions of ``index`` accumulating (unbuffered)."""
+        np.add.at(out, index, g)
+
+    @staticmethod
+    def reshape_view(x, shape):
+        """x.reshape(shape), a view whenever the strides allow one; otherwise the elements in
+        row-major order, copied into a pooled array (a big one is needed again every step)."""
+        if x.flags.c_contiguous or x.size < 1 << 15:
+            return x.reshape(shape)
+        try:
+            return np.reshape(x, shape, copy=False)
+        except TypeError:  # NumPy < 2.1: no copy argument
+            return x.reshape(shape)
+        except ValueError:  # needs a copy
+            out = POOL.empty(shape, x.dtype)
+            out.reshape(x.shape)[...] = x
+            return out
     concatenate = staticmethod(np.concatenate)
     flip = staticmethod(np.flip)
     sum_to = staticmethod(sum_to)

@@ -353,7 +353,7 @@ class Relu(_Elementwise):
     saves_inputs = ()
 
     def forward(self, m, x):
-        return np.maximum(x, 0)
+        return m.maximum(x, 0)
 
     def vjp(self, m, need, g, y, x):
         return (g * (y > 0),)
@@ -409,7 +409,7 @@ class Clamp(_Elementwise):
         self.hi = hi
 
     def forward(self, m, x):
-        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+        return m.astype(m.clip(x, self.lo, self.hi), x.dtype)
 
     def _mask(self, x):
         inside = x == x  # all True, with NaN masked out
@@ -435,7 +435,7 @@ class Where(Primitive):
     elementwise = True
 
     def forward(self, m, cond, a, b):
-        return np.where(cond, a, b)
+        return m.where(cond, a, b)
 
     def vjp(self, m, need, g, y, cond, a, b):
         zero = m.zeros_like(g)
@@ -561,9 +561,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:
     """Elementwise choice: input where condition is true, else other."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
+    cond = condition if isinstance(condition, Tensor) else Tensor(condition, dtype=np.bool_)
     if cond._array.dtype != np.bool_:
-        cond = Tensor._wrap(cond._array.astype(bool))
+        cond = cond.to(np.bool_)  # through the Cast primitive (a bool cast records nothing)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     if like is None:
         input = Tensor._from_data(input)

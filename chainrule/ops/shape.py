@@ -7,6 +7,7 @@ slice the pieces of a concatenation, crop the padding, flip again.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,7 +15,6 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share, share_if_view
-from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.reduction import normalize_dims
 
@@ -53,16 +53,7 @@ class Reshape(Primitive):
         self.shape = shape
 
     def forward(self, m, x):
-        if x.flags.c_contiguous or x.size < 1 << 15:
-            return x.reshape(self.shape)
-        try:
-            return np.reshape(x, self.shape, copy=False)  # a view whenever the strides allow one
-        except TypeError:  # NumPy < 2.1: no copy argument
-            return x.reshape(self.shape)
-        except ValueError:  # needs a copy: the elements in row-major order, into a pooled array
-            out = POOL.empty(self.shape, x.dtype)
-            out.reshape(x.shape)[...] = x
-            return out
+        return m.reshape_view(x, self.shape)
 
     def vjp(self, m, need, g, y, x):
         return (m.reshape(g, x.shape),)
@@ -86,7 +77,8 @@ class Permute(Primitive):
         return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
-        return (m.transpose(g, tuple(np.argsort(self.axes))),)
+        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))  # argsort
+        return (m.transpose(g, inverse),)
 
     def jvp(self, m, dxs, y, x):
         return m.transpose(dxs[0], self.axes)
@@ -104,7 +96,7 @@ class Expand(Primitive):
         self.shape = shape
 
     def forward(self, m, x):
-        return np.broadcast_to(x, self.shape)
+        return m.broadcast_view(x, self.shape)
 
     def vjp(self, m, need, g, y, x):
         return (m.sum_to(g, x.shape),)
@@ -125,7 +117,7 @@ class Cat(Primitive):
         self.dim = dim
 
     def forward(self, m, *xs):
-        return np.concatenate(xs, axis=self.dim)
+        return m.concatenate(xs, self.dim)
 
     def vjp(self, m, need, g, y, *xs):
         grads = []
@@ -157,7 +149,7 @@ class Pad(Primitive):
         self.value = value
 
     def forward(self, m, x):
-        return np.pad(x, self.widths, constant_values=self.value)
+        return m.pad(x, self.widths, self.value)
 
     def _crop(self, shape):
         return tuple(slice(b, b + n) for (b, _), n in zip(self.widths, shape))
@@ -181,7 +173,7 @@ class Flip(Primitive):
         self.dims = dims
 
     def forward(self, m, x):
-        return np.flip(x, self.dims)
+        return m.flip(x, self.dims)
 
     def vjp(self, m, need, g, y, x):
         return (m.flip(g, self.dims),)
@@ -213,7 +205,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     e = end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = input.shape[:s] + (int(np.prod(input.shape[s : e + 1])),) + input.shape[e + 1 :]
+    shape = input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]
     return reshape(input, shape)
 
 
