@@ -76,6 +76,29 @@ class Primitive:
         return f"<{self.name}>"
 
 
+class Kernel(Primitive):
+    """A non-differentiable operation that is one table entry: ``m.<fn>(*xs, **params)``.
+
+    Comparisons, masks, argmax, any/all...: array work that produces a Tensor without a
+    gradient still goes through ``apply`` (so a recording interpreter sees it), with this one
+    primitive instead of a class per function.  ``kernel("argmax", x, axis=1)``."""
+
+    __slots__ = ("name", "params")
+    differentiable = False
+
+    def __init__(self, fn: str, params: dict) -> None:
+        self.name = fn
+        self.params = params
+
+    def forward(self, m: Any, *xs: Any) -> Any:
+        return getattr(m, self.name)(*xs, **self.params)
+
+
+def kernel(fn: str, *inputs: Tensor, **params: Any) -> Tensor:
+    """Run the table entry ``fn`` on ``inputs`` through ``apply``; the result records nothing."""
+    return apply(Kernel(fn, params), *inputs)
+
+
 def table_of(inputs: Any) -> Any:
     """The back-end table that computes on ``inputs``' arrays: ``ArrayMath`` (NumPy) for now.
 

@@ -208,8 +208,6 @@ class ArrayMath:
     broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
     clip = staticmethod(np.clip)
     argsort = staticmethod(np.argsort)
-    argmax = staticmethod(np.argmax)
-    argmin = staticmethod(np.argmin)
     moveaxis = staticmethod(np.moveaxis)
     isfinite = staticmethod(np.isfinite)
     isnan = staticmethod(np.isnan)
@@ -217,6 +215,7 @@ class ArrayMath:
     all = staticmethod(np.all)
     arange = staticmethod(np.arange)
     copyto = staticmethod(np.copyto)
+    multiply = staticmethod(np.multiply)  # with out=: into a given array
     empty_like = staticmethod(np.empty_like)
     ix_ = staticmethod(np.ix_)
     eye = staticmethod(np.eye)
@@ -225,6 +224,15 @@ class ArrayMath:
     erf = staticmethod(erf_array)
     i0 = staticmethod(i0_array)
     i1 = staticmethod(i1_array)
+
+    @staticmethod
+    def argmax(x, axis=None, keepdims=False):
+        """Index of the largest element along ``axis`` (of the flattened array if None), int64."""
+        return np.asarray(np.argmax(x, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    @staticmethod
+    def argmin(x, axis=None, keepdims=False):
+        return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
     @staticmethod
     def ones(shape, dtype):

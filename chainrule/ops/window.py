@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.pool import POOL
 
@@ -62,7 +62,7 @@ def empty_like_layout(shape: tuple, dtype: Any, ref: np.ndarray, fill: float | N
     buf = POOL.empty(tuple(mem), dtype)
     if fill is not None:
         buf.fill(fill)
-    return buf.transpose(np.argsort(order))
+    return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
 
 
 def _axis_order(a: np.ndarray) -> list:
@@ -185,13 +185,13 @@ class MaxPool(_Window):
             if best is None:
                 best = empty_like_layout(v.shape, v.dtype, v, None)
                 best[...] = v
-                argk = np.zeros_like(best, dtype=dt)
+                argk = m.zeros(best.shape, dt)
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
             better = v > best
             argk += better * dt(k) - argk * better
-            np.maximum(best, v, out=best)
+            m.maximum(best, v, out=best)
         self.argk = argk
         return best
 
@@ -231,7 +231,7 @@ class MaxPoolScatter(_Window):
                 gx[dst] += g
         elif self._disjoint():  # every position written once: multiply straight into it
             for k, (_, dst) in enumerate(self._offsets()):
-                np.multiply(self.argk == k, g, out=gx[dst])
+                m.multiply(self.argk == k, g, out=gx[dst])
         else:
             for k, (_, dst) in enumerate(self._offsets()):
                 gx[dst] += (self.argk == k) * g
@@ -256,9 +256,9 @@ class MaxPoolGather(_Window):
 
     def forward(self, m, x):
         xp = self._pad(x)
-        out = np.zeros(x.shape[:2] + self.outs, dtype=x.dtype)
+        out = m.zeros(x.shape[:2] + self.outs, x.dtype)
         for k, (_, src) in enumerate(self._offsets()):
-            np.copyto(out, xp[src], where=self.argk == k)
+            m.copyto(out, xp[src], where=self.argk == k)
         return out
 
     def vjp(self, m, need, g, y, x):
@@ -287,11 +287,12 @@ def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: 
 
 def argmax_indices(op: MaxPool) -> np.ndarray:
     """PyTorch's ``return_indices``: the flat index (into the unpadded spatial dims) of each window's max."""
-    kern = np.array(list(itertools.product(*[range(k) for k in op.kernel])), dtype=np.int64)  # (K, d)
-    flat = np.zeros(op.argk.shape, dtype=np.int64)
+    m = table_of(())
+    kern = m.asarray(list(itertools.product(*[range(k) for k in op.kernel])), np.int64)  # (K, d)
+    flat = m.zeros(op.argk.shape, np.int64)
     d = len(op.kernel)
     for i in range(d):
-        o = np.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
+        o = m.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
         pos = o * op.stride[i] + kern[op.argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
         flat = flat * op.spatial[i] + pos
     return flat
@@ -317,7 +318,7 @@ class Im2Col(_Window):
         return (slice(None),) + src[1:] + (slice(None),)
 
     def forward(self, m, x):
-        xt = np.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
+        xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
         if any(pb or pa for pb, pa in self.pads):
             xp = POOL.zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
             xp[self._cut(self._inner())] = xt
@@ -349,7 +350,7 @@ class Col2Im(Im2Col):
             padded[self._cut(dst)] += cols[(slice(None),) + offs]
         if padded.shape[1:-1] != self.spatial:
             padded = padded[self._cut(self._inner())]
-        return np.moveaxis(padded, -1, 0)
+        return m.moveaxis(padded, -1, 0)
 
     def vjp(self, m, need, g, y, cols):
         return (_linear(m, Im2Col(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)
