@@ -16,7 +16,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
 from chainrule.backend.device import CPU, check_device, device
-from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape
+from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, registry, shape
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
@@ -884,6 +884,9 @@ for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin
     _fn = _EVERYDAY.get(_name) or _BINDINGS.get(_name)
     _EVERYDAY[_name + "_"] = _inplace_fn(_fn, _name + "_")
 _BINDINGS.update(_EVERYDAY)
+for _name, _fn in registry.METHODS.items():  # ops added with registry.register (HACKING.md's recipe)
+    _BINDINGS[_name] = _fn
+    _BINDINGS[_name + "_"] = _inplace_fn(_fn, _name + "_")
 
 
 def _reshape_inplace(fn, where: str):

@@ -24,6 +24,7 @@ from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, lift, promote
 from chainrule.ops.activation import erf_array
 from chainrule.ops.elementwise import _Elementwise, _Flat
+from chainrule.ops.registry import binary_float, register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -396,6 +397,55 @@ class Remainder(Fmod):
         return m.remainder(a, b)
 
 
+# ---------------------------------------------------------------- added by HACKING.md's recipe
+class I0(_OfInput):
+    """y = I₀(x), the modified Bessel function of the first kind of order 0;  dy/dx = I₁(x)."""
+
+    name = "i0"
+
+    def forward(self, m, x):
+        return m.i0(x)
+
+    def d(self, m, x, y):
+        return m.i1(x)
+
+
+i0 = register(I0(), "i0")
+
+
+class Ldexp(_Elementwise):
+    """y = a · 2^b;  dy/da = 2^b,  dy/db = y ln 2."""
+
+    name = "ldexp"
+    saves_inputs = (1,)
+
+    def forward(self, m, a, b):
+        return a * m.exp2(b)  # exact for whole b (a power of two)
+
+    def vjp(self, m, need, g, y, a, b):
+        return (g * m.exp2(b) if need[0] else None), (g * y * _LN2 if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] * m.exp2(b) + dxs[1] * y * _LN2
+
+
+ldexp = register(Ldexp(), "ldexp", inputs=2)
+
+
+class _I1(_OfInput):
+    """y = I₁(x) (I₀'s derivative, recorded when I₀'s backward is: create_graph=True);
+    dy/dx = I₀(x) - I₁(x)/x, 1/2 at x = 0."""
+
+    name = "i1"
+
+    def forward(self, m, x):
+        return m.i1(x)
+
+    def d(self, m, x, y):
+        zero = x == 0
+        return m.where(zero, m.ones_like(x) * 0.5, m.i0(x) - y / m.where(zero, m.ones_like(x), x))
+
+
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
 SINH, COSH, TAN, ASIN, ACOS, ATAN = Sinh(), Cosh(), Tan(), Asin(), Acos(), Atan()
 ASINH, ACOSH, ATANH = Asinh(), Acosh(), Atanh()
@@ -476,17 +526,7 @@ def signbit(input: Tensor) -> Tensor:
     return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit")._array))
 
 
-def _binary_float(op: Any, name: str, a: Any, b: Any) -> Tensor:
-    if not isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            raise TypeError(f"{name}(): expected at least one Tensor argument")
-        a = lift(a, b)
-    b = lift(b, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    if a._array.dtype.kind in "biu":
-        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
-    return apply2(op, a, b)
+_binary_float = binary_float  # (the lifting, promoting two-input call is the registry's)
 
 
 def atan2(input: Tensor, other: Any) -> Tensor:

@@ -113,6 +113,24 @@ class TensorMath:
         return apply1(reduction.Prod((axis + 1,), False), masked)
 
     @staticmethod
+    def exp2(x):
+        from chainrule.ops.pointwise import exp2
+
+        return exp2(x)
+
+    @staticmethod
+    def i0(x):
+        from chainrule.ops.pointwise import I0
+
+        return apply1(I0(), x)
+
+    @staticmethod
+    def i1(x):
+        from chainrule.ops.pointwise import _I1
+
+        return apply1(_I1(), x)
+
+    @staticmethod
     def getitem(x, index):
         return indexing.getitem(x, index)
 
