@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE
-from chainrule.autograd.tensor import Tensor, _new
+# DIFFERING, SPECIAL, _new, _CLOCK...: read by the recording functions made from _TEMPLATE
+from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE  # noqa: F401
+from chainrule.autograd.tensor import Tensor, _new  # noqa: F401
 from chainrule.autograd.version import CLOCK as _CLOCK
 from chainrule.backend import ArrayMath
 
@@ -118,40 +119,38 @@ TABLE = ArrayMath
 #   {need}    the statements that set ``need`` (one flag per input) and ``any_need``;
 #   {parents} the inputs, as a tuple.
 _TEMPLATE = """
-def {name}({sig}):
-    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
-    if {slow}:
-        return {fallback}
-    y = op.forward(TABLE, {arrays})
-    out = _new(Tensor)
-    out._array = y if type(y) is _ndarray else _asarray(y)  # NumPy gives scalars for 0-d results
-    out.grad = None
-    {need}
-    if any_need and not mode and op.differentiable:
-        out.requires_grad = True
-        out._op = op
-        out._parents = {parents}
-        out._need = need
-        out._clk = _CLOCK[0]
-    else:
-        out.requires_grad = False
-        out._op = None
-        out._parents = None
-    return out
+def _make(op, general):
+    def {name}({sig}):
+        mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
+        if {slow}:
+            return {fallback}
+        y = op.forward(TABLE, {arrays})
+        out = _new(Tensor)
+        out._array = y if type(y) is _ndarray else _asarray(y)  # NumPy gives scalars for 0-d results
+        out.grad = None
+        {need}
+        if any_need and not mode and op.differentiable:
+            out.requires_grad = True
+            out._op = op
+            out._parents = {parents}
+            out._need = need
+            out._clk = _CLOCK[0]
+        else:
+            out.requires_grad = False
+            out._op = None
+            out._parents = None
+        return out
+    return {name}
 """
 
 
 def _generate(name: str, doc: str, op: Any = None, general: Any = None, **parts: str) -> Callable:
-    """Build one recording function from ``_TEMPLATE`` (``op``/``general`` are fixed for the
-    operator closures, parameters of the function otherwise)."""
-    env = {
-        "STATE": STATE, "DIFFERING": DIFFERING, "SPECIAL": SPECIAL, "TABLE": TABLE,
-        "Tensor": Tensor, "_new": _new, "_ndarray": _ndarray, "_asarray": _asarray,
-        "_CLOCK": _CLOCK, "_NEED1": _NEED1, "_apply_special": _apply_special,
-        "op": op, "general": general,
-    }
-    exec(compile(_TEMPLATE.format(name=name, **parts), f"<chainrule.{name}>", "exec"), env)
-    fn = env[name]
+    """Build one recording function from ``_TEMPLATE``.  ``op``/``general`` are closed over
+    (fixed) for the operator closures and shadowed by parameters otherwise; the function's
+    globals are this module's, so ``TABLE``, ``STATE``... are read live."""
+    scope: dict = {}
+    exec(compile(_TEMPLATE.format(name=name, **parts), f"<chainrule.{name}>", "exec"), globals(), scope)
+    fn = scope["_make"](op, general)
     fn.__doc__ = doc
     fn.__module__ = __name__
     return fn
@@ -159,7 +158,7 @@ def _generate(name: str, doc: str, op: Any = None, general: Any = None, **parts:
 
 _NEED1 = (True,)
 _ndarray = np.ndarray
-_asarray = np.asarray
+_asarray = ArrayMath.asarray  # (only for NumPy scalars: 0-d results come back as arrays)
 
 
 def _apply_special(op: Primitive, inputs: tuple) -> Tensor:

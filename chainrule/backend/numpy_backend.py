@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.pool import POOL
-from chainrule.backend.special import erf_array, i0_array, i1_array
+from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
 xp = np
 
@@ -216,12 +216,28 @@ class ArrayMath:
     arange = staticmethod(np.arange)
     copyto = staticmethod(np.copyto)
     multiply = staticmethod(np.multiply)  # with out=: into a given array
+    # comparisons and logical/bitwise operations (bool or integer results, no gradient)
+    equal = staticmethod(np.equal)
+    not_equal = staticmethod(np.not_equal)
+    less = staticmethod(np.less)
+    less_equal = staticmethod(np.less_equal)
+    greater = staticmethod(np.greater)
+    greater_equal = staticmethod(np.greater_equal)
+    logical_and = staticmethod(np.logical_and)
+    logical_or = staticmethod(np.logical_or)
+    logical_xor = staticmethod(np.logical_xor)
+    logical_not = staticmethod(np.logical_not)
+    bitwise_and = staticmethod(np.bitwise_and)
+    bitwise_or = staticmethod(np.bitwise_or)
+    bitwise_xor = staticmethod(np.bitwise_xor)
     empty_like = staticmethod(np.empty_like)
     ix_ = staticmethod(np.ix_)
     eye = staticmethod(np.eye)
     ldexp = staticmethod(np.ldexp)
     heaviside = staticmethod(np.heaviside)
     erf = staticmethod(erf_array)
+    erfc = staticmethod(erfc_array)
+    erfinv = staticmethod(erfinv_array)
     i0 = staticmethod(i0_array)
     i1 = staticmethod(i1_array)
 

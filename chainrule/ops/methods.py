@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
+from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import to_numpy_dtype
@@ -103,22 +103,16 @@ def _rmod(self, other):
     return _mod(lift(other, self), self)
 
 
-def _compare(fn):
+def _compare(fn: str):
+    """==, <, ...: the table entry ``fn`` through ``apply`` (a bool tensor, no gradient)."""
+
     def method(self, other):
-        o = other._array if isinstance(other, Tensor) else other
-        return Tensor._wrap(np.asarray(fn(self._array, o)))
+        return kernel(fn, self, other if isinstance(other, Tensor) else lift(other, self))
 
     return method
 
 
-def _logical(fn):
-    """&, |, ^: logical on bool tensors, bitwise on integer ones (as PyTorch)."""
-
-    def method(self, other):
-        o = other._array if isinstance(other, Tensor) else other
-        return Tensor._wrap(fn(self._array, o))
-
-    return method
+_logical = _compare  # &, |, ^: logical on bool tensors, bitwise on integer ones (NumPy's, as PyTorch)
 
 
 def _as_dtype(a: Any, where: str) -> np.dtype:
@@ -478,18 +472,18 @@ _BINDINGS = {
     "__rfloordiv__": _rfloordiv,
     "__mod__": _mod,
     "__rmod__": _rmod,
-    "__eq__": _compare(np.equal),
-    "__ne__": _compare(np.not_equal),
-    "__lt__": _compare(np.less),
-    "__le__": _compare(np.less_equal),
-    "__gt__": _compare(np.greater),
-    "__ge__": _compare(np.greater_equal),
-    "__and__": _logical(np.bitwise_and),
-    "__rand__": _logical(np.bitwise_and),
-    "__or__": _logical(np.bitwise_or),
-    "__ror__": _logical(np.bitwise_or),
-    "__xor__": _logical(np.bitwise_xor),
-    "__rxor__": _logical(np.bitwise_xor),
+    "__eq__": _compare("equal"),
+    "__ne__": _compare("not_equal"),
+    "__lt__": _compare("less"),
+    "__le__": _compare("less_equal"),
+    "__gt__": _compare("greater"),
+    "__ge__": _compare("greater_equal"),
+    "__and__": _logical("bitwise_and"),
+    "__rand__": _logical("bitwise_and"),
+    "__or__": _logical("bitwise_or"),
+    "__ror__": _logical("bitwise_or"),
+    "__xor__": _logical("bitwise_xor"),
+    "__rxor__": _logical("bitwise_xor"),
     "__invert__": lambda self: Tensor._wrap(np.logical_not(self._array) if self.dtype == np.bool_ else ~self._array),
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,

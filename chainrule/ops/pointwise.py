@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2
+from chainrule.autograd.primitive import apply1, apply2, kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, lift, promote
-from chainrule.ops.activation import erf_array
 from chainrule.ops.elementwise import _Elementwise, _Flat
 from chainrule.ops.registry import binary_float, register
 
@@ -271,7 +270,7 @@ class Erfc(_OfInput):
         # 1 - erf(x) loses every digit for large x; erfc(x) = 1 - erf(x) is exact enough below
         # 0.5, and above it erfc = 2 - erfc(-x) ... so compute erfc(|x|) from erf for small |x|
         # and from the complementary pieces of erf_array otherwise.
-        return _erfc_array(x)
+        return m.erfc(x)
 
     def d(self, m, x, y):
         return m.exp(-(x * x)) * -_TWO_OVER_SQRT_PI
@@ -283,67 +282,12 @@ class Erfinv(_OfOutput):
     name = "erfinv"
 
     def forward(self, m, x):
-        return _erfinv_array(x)
+        return m.erfinv(x)
 
     def d(self, m, x, y):
         return m.exp(y * y) * _SQRT_PI_OVER_2
 
 
-def _erfc_array(x: np.ndarray) -> np.ndarray:
-    """erfc on an array: 1 - erf x where that is accurate (x < 0.5), else e^(-x²) times the
-    continued-fraction-free rational pieces that ``activation.erf_array`` uses for 1 - erf."""
-    from chainrule.ops.activation import _erfc_big, _erfc_mid, _exp_neg_sq
-
-    out = 1.0 - erf_array(x)
-    pos = x >= 0.5
-    if pos.any():
-        y = x[pos]
-        mid = np.where(y <= 4.0, _erfc_mid(np.minimum(y, 4.0)), 0.0)
-        big = np.where(y > 4.0, _erfc_big(np.clip(y, 4.0, 30.0)), 0.0)
-        out[pos] = np.where(y > 30.0, 0.0, _exp_neg_sq(np.minimum(y, 30.0)) * (mid + big))
-    return out.astype(x.dtype, copy=False)
-
-
-def _erfinv_array(x: np.ndarray) -> np.ndarray:
-    """erf⁻¹ by Newton's method on erf (quadratic convergence from Giles' single-precision start)."""
-    x64 = x.astype(np.float64)
-    w = -np.log1p(-x64 * x64)
-    # M. Giles, "Approximating the erfinv function" (GPU Gems 2012), central branch: good to
-    # ~1e-7 for w < 5; the Newton steps below polish it (and the tails) to float64 accuracy.
-    t = w - 2.5
-    p: Any = 2.81022636e-08
-    for c in (
-        3.43273939e-07,
-        -3.5233877e-06,
-        -4.39150654e-06,
-        0.00021858087,
-        -0.00125372503,
-        -0.00417768164,
-        0.246640727,
-        1.50140941,
-    ):
-        p = c + p * t
-    s = np.sqrt(np.maximum(w, 5.0)) - 3.0
-    q: Any = -0.000200214257
-    for c in (
-        0.000100950558,
-        0.00134934322,
-        -0.00367342844,
-        0.00573950773,
-        -0.0076224613,
-        0.00943887047,
-        1.00167406,
-        2.83297682,
-    ):
-        q = c + q * s
-    with np.errstate(all="ignore"):
-        y = np.where(w < 5.0, p, q) * x64
-        for _ in range(4):  # Newton: y -= (erf y - x) / erf'(y)
-            step = (erf_array(y) - x64) / (_TWO_OVER_SQRT_PI * np.exp(-y * y))
-            y = np.where(np.isfinite(step), y - step, y)
-    y = np.where(x64 == 1.0, np.inf, np.where(x64 == -1.0, -np.inf, y))
-    y = np.where(np.abs(x64) > 1.0, np.nan, y)
-    return y.astype(x.dtype, copy=False)
 
 
 # ---------------------------------------------------------------- binary
@@ -692,8 +636,10 @@ def _compare(fn: Any, name: str) -> Any:
                 f"{name}(): expected at least one Tensor argument, got "
                 f"{type(input).__name__} and {type(other).__name__}"
             )
+        a = input if isinstance(input, Tensor) else lift(input, other)
+        b = other if isinstance(other, Tensor) else lift(other, a)
         try:
-            return Tensor._wrap(np.asarray(fn(_raw(input), _raw(other))))
+            return kernel(fn, a, b)
         except ValueError as e:
             shapes = [getattr(v, "shape", ()) for v in (input, other)]
             raise RuntimeError(f"{name}: shapes {shapes[0]} and {shapes[1]} do not broadcast ({e})") from None
@@ -703,20 +649,20 @@ def _compare(fn: Any, name: str) -> Any:
     return compare
 
 
-eq = _compare(np.equal, "eq")
-ne = not_equal = _compare(np.not_equal, "ne")
-gt = greater = _compare(np.greater, "gt")
-ge = greater_equal = _compare(np.greater_equal, "ge")
-lt = less = _compare(np.less, "lt")
-le = less_equal = _compare(np.less_equal, "le")
-logical_and = _compare(np.logical_and, "logical_and")
-logical_or = _compare(np.logical_or, "logical_or")
-logical_xor = _compare(np.logical_xor, "logical_xor")
+eq = _compare("equal", "eq")
+ne = not_equal = _compare("not_equal", "ne")
+gt = greater = _compare("greater", "gt")
+ge = greater_equal = _compare("greater_equal", "ge")
+lt = less = _compare("less", "lt")
+le = less_equal = _compare("less_equal", "le")
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
 
 
 def logical_not(input: Tensor) -> Tensor:
     """not x, elementwise (nonzero counts as true); bool."""
-    return Tensor._wrap(np.logical_not(_raw(as_tensor_arg(input, "logical_not"))))
+    return kernel("logical_not", as_tensor_arg(input, "logical_not"))
 
 
 def _test(fn: Any, name: str, doc: str) -> Any:

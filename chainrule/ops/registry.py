@@ -38,14 +38,16 @@ def binary_float(op: Primitive, name: str, a: Any, b: Any) -> Tensor:
 def register(op: Primitive, name: str, inputs: int = 1) -> Callable[..., Tensor]:
     """The public function of the elementwise primitive ``op`` (``inputs`` = 1 or 2), also
     bound as ``Tensor.<name>`` and ``Tensor.<name>_`` when ops/methods.py is imported."""
+    fn: Callable[..., Tensor]
     if inputs == 1:
         fn = _unary(op, name)
     elif inputs == 2:
-        def fn(input: Any, other: Any) -> Tensor:
+        def binary(input: Any, other: Any) -> Tensor:
             return binary_float(op, name, input, other)
 
-        fn.__name__ = fn.__qualname__ = name
-        fn.__doc__ = type(op).__doc__
+        binary.__name__ = binary.__qualname__ = name
+        binary.__doc__ = type(op).__doc__
+        fn = binary
     else:
         raise ValueError(f"register({name!r}): inputs must be 1 or 2, got {inputs}")
     METHODS[name] = fn
