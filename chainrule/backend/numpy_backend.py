@@ -235,6 +235,7 @@ class ArrayMath:
     eye = staticmethod(np.eye)
     ldexp = staticmethod(np.ldexp)
     heaviside = staticmethod(np.heaviside)
+    round = staticmethod(np.round)
     erf = staticmethod(erf_array)
     erfc = staticmethod(erfc_array)
     erfinv = staticmethod(erfinv_array)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, kernel
+from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
@@ -100,7 +100,7 @@ class Round(_Flat):
         self.decimals = decimals
 
     def forward(self, m, x):
-        return np.round(x, self.decimals)
+        return m.round(x, self.decimals)
 
 
 # ---------------------------------------------------------------- hyperbolic, inverse trigonometric
@@ -313,7 +313,7 @@ class Fmod(_Elementwise):
 
     name = "fmod"
     saves_output = False
-    _q = staticmethod(np.trunc)
+    _q = "trunc"  # the table entry that rounds the quotient
 
     def forward(self, m, a, b):
         return m.fmod(a, b)
@@ -321,7 +321,7 @@ class Fmod(_Elementwise):
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
         with np.errstate(all="ignore"):
-            return m.const(self._q(m.raw(a) / m.raw(b)), like)
+            return m.const(getattr(table_of(()), self._q)(m.raw(a) / m.raw(b)), like)
 
     def vjp(self, m, need, g, y, a, b):
         gb = -g * self._quotient(m, a, b, g) if need[1] else None
@@ -335,7 +335,7 @@ class Remainder(Fmod):
     """y = a - floor(a/b)·b (the sign of b, Python's %);  dy/da = 1,  dy/db = -floor(a/b)."""
 
     name = "remainder"
-    _q = staticmethod(np.floor)
+    _q = "floor"
 
     def forward(self, m, a, b):
         return m.remainder(a, b)
