@@ -107,7 +107,11 @@ def _compare(fn: str):
     """==, <, ...: the table entry ``fn`` through ``apply`` (a bool tensor, no gradient)."""
 
     def method(self, other):
-        return kernel(fn, self, other if isinstance(other, Tensor) else lift(other, self))
+        if isinstance(other, Tensor):
+            return kernel(fn, self, other)
+        if other is None or isinstance(other, (str, bytes, dict, set)):
+            return NotImplemented  # as PyTorch: t == None is False, t < None a TypeError
+        return kernel(fn, self, lift(other, self))
 
     return method
 
