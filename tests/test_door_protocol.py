@@ -232,3 +232,15 @@ def test_the_recording_block_is_written_once():
     assert src.count("out._clk = _CLOCK[0]") == 2
     for fn in (apply, apply1, apply2, cr.Tensor.__mul__, cr.Tensor.__add__, cr.Tensor.exp, cr.Tensor.tanh):
         assert fn.__code__.co_filename.startswith("<chainrule."), fn
+
+
+def test_comparing_with_none_is_pythons_answer_as_in_pytorch():
+    """Comparisons now lift their operand before the Kernel; None (or a string) is not an
+    operand, so the comparison answers NotImplemented and Python decides, as for torch."""
+    x = cr.tensor([1.0, 2.0])
+    assert (x == None) is False  # noqa: E711  (the comparison itself is under test)
+    assert (x != None) is True  # noqa: E711
+    with pytest.raises(TypeError):
+        _ = x < None
+    torch = pytest.importorskip("torch")
+    assert (torch.tensor([1.0, 2.0]) == None) is False  # noqa: E711  (the oracle agrees)
