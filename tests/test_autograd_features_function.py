@@ -150,7 +150,7 @@ def test_forward_mode_uses_only_the_custom_jvp():
     class Twice(Primitive):  # a primitive with no jvp rule
         name = "twice"
 
-        def forward(self, x):
+        def forward(self, m, x):
             return 2 * x
 
     class Double(Function):

@@ -97,7 +97,7 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
     class CubeDetached(Primitive):
         name = "cube_detached"
 
-        def forward(self, x):
+        def forward(self, m, x):
             return x**3
 
         def vjp(self, m, need, g, y, x):

@@ -102,7 +102,7 @@ class _FunctionNode(Primitive):
         self.outs: tuple | None = None
         self.spans: list = []
 
-    def forward(self, *xs: Any) -> Any:
+    def forward(self, m, *xs: Any) -> Any:
         return self.out._array  # already computed by Function.apply
 
     # What backward reads is what forward saved (ctx.save_for_backward): the in-place
@@ -237,7 +237,7 @@ class _Unpack(Primitive):
     def __init__(self, start: int, stop: int, shape: tuple, total: int) -> None:
         self.start, self.stop, self.shape, self.total = start, stop, shape, total
 
-    def forward(self, flat):
+    def forward(self, m, flat):
         return flat[self.start : self.stop].reshape(self.shape)
 
     def vjp(self, m, need, g, y, flat):

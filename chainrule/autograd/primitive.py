@@ -2,16 +2,18 @@
 
 A primitive is a small class with
 
-* ``forward(*xs) -> y``           on raw arrays;
+* ``forward(m, *xs) -> y``        on raw arrays, computing with the table ``m``;
 * ``vjp(m, need, g, y, *xs)``     reverse mode: given g = dL/dy, return one
   gradient dL/dx_i per input (None where ``need[i]`` is False);
 * ``jvp(m, dxs, y, *xs) -> dy``   forward mode: given the input tangents dx_i,
   return the output tangent dy = sum_i (dy/dx_i) dx_i.
 
-``m`` is the math table the rules call for exp, where, sum_to...: ``ArrayMath``
-on raw arrays (the fast path), ``TensorMath`` on Tensors when the backward pass
-is itself recorded (``create_graph=True``).  The rules may use the Python
-operators (+, -, *, /, @, comparisons) and ``.shape``, which both kinds support.
+``m`` is the back-end table the rules call for exp, where, sum_to...: the inputs'
+back end (``ArrayMath``, NumPy, chosen by ``table_of``) for ``forward`` and, on raw
+arrays, for the vjp/jvp (the fast path); ``TensorMath`` on Tensors when the backward
+pass is itself recorded (``create_graph=True``).  The rules may use the Python
+operators (+, -, *, /, @, comparisons) and ``.shape``, which both kinds support, and
+never call NumPy directly (tests/test_door_protocol.py scans for it).
 
 Gradients come back in the broadcast shape; the engine reduces them to each
 input's shape with ``sum_to`` (the one un-broadcasting helper).
@@ -28,10 +30,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE
-from chainrule.autograd.tensor import Tensor, _new
+# DIFFERING, SPECIAL, _new, _CLOCK...: read by the recording functions made from _TEMPLATE
+from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE  # noqa: F401
+from chainrule.autograd.tensor import Tensor, _new  # noqa: F401
 from chainrule.autograd.version import CLOCK as _CLOCK
 from chainrule.backend import ArrayMath
+from chainrule.backend import registry as _registry
 
 
 class Primitive:
@@ -61,7 +65,7 @@ class Primitive:
         (a custom Function's intermediates saved for backward)."""
         return ()
 
-    def forward(self, *xs: Any) -> Any:
+    def forward(self, m: Any, *xs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
@@ -74,148 +78,115 @@ class Primitive:
         return f"<{self.name}>"
 
 
-def apply(op: Primitive, *inputs: Tensor) -> Tensor:
-    """Run ``op`` on Tensors and, if any input requires grad, record the node."""
-    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
-    if mode == SPECIAL:
-        return _apply_special(op, inputs)
-    y = op.forward(*[t._array for t in inputs])
-    if type(y) is not _ndarray:  # NumPy returns scalars for 0-d results: keep ._array an array
-        y = _asarray(y)
-    out = _new(Tensor)
-    out._array = y
-    out.grad = None
-    if not mode and op.differentiable:
-        need = tuple([t.requires_grad for t in inputs])
-        if True in need:
+class Kernel(Primitive):
+    """A non-differentiable operation that is one table entry: ``m.<fn>(*xs, **params)``.
+
+    Comparisons, masks, argmax, any/all...: array work that produces a Tensor without a
+    gradient still goes through ``apply`` (so a recording interpreter sees it), with this one
+    primitive instead of a class per function.  ``kernel("argmax", x, axis=1)``."""
+
+    __slots__ = ("name", "params")
+    differentiable = False
+
+    def __init__(self, fn: str, params: dict) -> None:
+        self.name = fn
+        self.params = params
+
+    def forward(self, m: Any, *xs: Any) -> Any:
+        return getattr(m, self.name)(*xs, **self.params)
+
+
+def kernel(fn: str, *inputs: Tensor, **params: Any) -> Tensor:
+    """Run the table entry ``fn`` on ``inputs`` through ``apply``; the result records nothing."""
+    return apply(Kernel(fn, params), *inputs)
+
+
+def table_of(arrays: Any, where: str = "an operation") -> Any:
+    """The back-end table that computes on ``arrays`` (or Tensors): ``ArrayMath`` for NumPy arrays,
+    else the table of the device they are on (``backend/registry.py``).
+
+    The one place that chooses a back end.  Arrays on two devices raise the registry's
+    "expected all tensors to be on the same device" error naming ``where`` and both devices.
+    The recording functions below take ``TABLE`` directly when their first input is a NumPy
+    array (a type check instead of a call on the hot path) and call this otherwise, or when
+    the forward failed (a CPU first input meeting a device input)."""
+    for a in arrays:
+        if type(a) is not _ndarray:
+            arrays = [x._array if isinstance(x, Tensor) else x for x in arrays]  # (Tensors welcome too)
+            if any(type(x) is not _ndarray for x in arrays):
+                return _registry.table_of(where, arrays)
+            return TABLE
+    return TABLE
+
+
+TABLE = ArrayMath
+
+# ONE recording path.  ``apply`` and its specialisations (one input, two inputs, and the
+# operator/method closures that skip a call frame on the commonest calls) are all generated
+# from this template, so the node-recording block is written once.  Placeholders:
+#   {sig}     the parameters;              {slow}   when to take the general path instead;
+#   {fallback} what the general path does;  {arrays} the forward's array arguments;
+#   {need}    the statements that set ``need`` (one flag per input) and ``any_need``;
+#   {parents} the inputs, as a tuple;           {table}  the back-end table (see table_of).
+_TEMPLATE = """
+def _make(op, general):
+    def {name}({sig}):
+        mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
+        if {slow}:
+            return {fallback}
+        try:
+            y = op.forward({table}, {arrays})
+        except Exception:
+            table_of(({arrays},), op.name)  # inputs on two devices: that error, not the back end's
+            raise
+        out = _new(Tensor)
+        out._array = y if type(y) is _ndarray else _as_result(y)
+        out.grad = None
+        {need}
+        if any_need and not mode and op.differentiable:
             out.requires_grad = True
             out._op = op
-            out._parents = inputs
+            out._parents = {parents}
             out._need = need
             out._clk = _CLOCK[0]
-            return out
-    out.requires_grad = False
-    out._op = None
-    out._parents = None
-    return out
-
-
-def apply1(op: Primitive, a: Tensor) -> Tensor:
-    """``apply`` specialised for one input (the hot path of unary ops)."""
-    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
-    if mode == SPECIAL:
-        return _apply_special(op, (a,))
-    out = _new(Tensor)
-    y = op.forward(a._array)
-    out._array = y if type(y) is _ndarray else _asarray(y)
-    out.grad = None
-    if a.requires_grad and not mode:
-        out.requires_grad = True
-        out._op = op
-        out._parents = (a,)
-        out._need = _NEED1
-        out._clk = _CLOCK[0]
-    else:
-        out.requires_grad = False
-        out._op = None
-        out._parents = None
-    return out
-
-
-def apply2(op: Primitive, a: Tensor, b: Tensor) -> Tensor:
-    """``apply`` specialised for two inputs (the hot path of binary ops)."""
-    mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
-    if mode == SPECIAL:
-        return _apply_special(op, (a, b))
-    out = _new(Tensor)
-    y = op.forward(a._array, b._array)
-    out._array = y if type(y) is _ndarray else _asarray(y)
-    out.grad = None
-    ra = a.requires_grad
-    rb = b.requires_grad
-    if (ra or rb) and not mode:
-        out.requires_grad = True
-        out._op = op
-        out._parents = (a, b)
-        out._need = (ra, rb)
-        out._clk = _CLOCK[0]
-    else:
-        out.requires_grad = False
-        out._op = None
-        out._parents = None
-    return out
-
-
-def binary_method(op: Primitive, general: Callable) -> Callable:
-    """``Tensor.__add__``-style operator for ``op``, with ``apply2`` inlined for the
-    commonest call in the library: two Tensors of one dtype (``h * w``).
-
-    Anything else (a Python scalar, mixed dtypes, forward mode or anomaly checks)
-    goes to ``general(self, other)``, which lifts and promotes and calls ``apply2``.
-    Saving that one Python call per operation is worth ~3% of a small-tensor step.
-    """
-
-    def method(self: Tensor, other: Any) -> Tensor:
-        mode = STATE.mode if DIFFERING else 0
-        if not isinstance(other, Tensor) or mode == SPECIAL or self._array.dtype is not other._array.dtype:
-            return general(self, other)
-        out = _new(Tensor)
-        y = op.forward(self._array, other._array)
-        out._array = y if type(y) is _ndarray else _asarray(y)
-        out.grad = None
-        ra = self.requires_grad
-        rb = other.requires_grad
-        if (ra or rb) and not mode:
-            out.requires_grad = True
-            out._op = op
-            out._parents = (self, other)
-            out._need = (ra, rb)
-            out._clk = _CLOCK[0]
         else:
             out.requires_grad = False
             out._op = None
             out._parents = None
         return out
+    return {name}
+"""
 
-    return method
 
-
-def unary_method(op: Primitive, general: Callable) -> Callable:
-    """``Tensor.exp``-style method for ``op``, with ``apply1`` inlined for a floating tensor;
-    other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
-
-    def method(self: Tensor) -> Tensor:
-        mode = STATE.mode if DIFFERING else 0
-        if mode == SPECIAL or self._array.dtype.kind != "f":
-            return general(self)
-        out = _new(Tensor)
-        y = op.forward(self._array)
-        out._array = y if type(y) is _ndarray else _asarray(y)
-        out.grad = None
-        if self.requires_grad and not mode:
-            out.requires_grad = True
-            out._op = op
-            out._parents = (self,)
-            out._need = _NEED1
-            out._clk = _CLOCK[0]
-        else:
-            out.requires_grad = False
-            out._op = None
-            out._parents = None
-        return out
-
-    return method
+def _generate(name: str, doc: str, op: Any = None, general: Any = None, **parts: str) -> Callable:
+    """Build one recording function from ``_TEMPLATE``.  ``op``/``general`` are closed over
+    (fixed) for the operator closures and shadowed by parameters otherwise; the function's
+    globals are this module's, so ``TABLE``, ``STATE``... are read live."""
+    scope: dict = {}
+    exec(compile(_TEMPLATE.format(name=name, **parts), f"<chainrule.{name}>", "exec"), globals(), scope)
+    fn = scope["_make"](op, general)
+    fn.__doc__ = doc
+    fn.__module__ = __name__
+    return fn
 
 
 _NEED1 = (True,)
 _ndarray = np.ndarray
-_asarray = np.asarray
+_ARRAY_TYPES = _registry.ARRAY_TYPES
+
+
+def _as_result(y: Any) -> Any:
+    """A forward's result as a Tensor's array: a registered back end's array as it is, a NumPy
+    scalar (NumPy's 0-d results) as a 0-d array."""
+    return y if type(y) in _ARRAY_TYPES else ArrayMath.asarray(y)
+
 
 
 def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
     """The slow path: forward-mode tangents and/or anomaly checks."""
     xs = [t._array for t in inputs]
-    y = op.forward(*xs)
+    m = table_of(xs, op.name)
+    y = op.forward(m, *xs)
     out = Tensor._wrap(y)
     if STATE.enabled and op.differentiable:
         need = tuple([t.requires_grad for t in inputs])
@@ -229,11 +200,11 @@ def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
         tangents = [getattr(t, "_tangent", None) for t in inputs]
         if any(d is not None for d in tangents) and op.differentiable and y.dtype.kind == "f":
             dxs = tuple(
-                d if d is not None else _zero_tangent(x) for d, x in zip(tangents, xs)
+                d if d is not None else _zero_tangent(m, x) for d, x in zip(tangents, xs)
             )
-            dy = op.jvp(ArrayMath, dxs, y, *xs)
+            dy = op.jvp(m, dxs, y, *xs)
             if dy is not None:
-                out._tangent = np.broadcast_to(np.asarray(dy, dtype=y.dtype), y.shape)
+                out._tangent = m.broadcast_view(m.asarray(dy, y.dtype), y.shape)
                 from chainrule.autograd.forward_ad import _track
 
                 _track(out)  # leaving the dual level drops this tangent
@@ -245,6 +216,54 @@ def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
     return out
 
 
-def _zero_tangent(x: np.ndarray) -> np.ndarray:
-    dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    return np.zeros(x.shape, dtype=dtype)
+def _zero_tangent(m: Any, x: Any) -> Any:
+    return m.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.dtype(np.float64))
+
+
+_GENERAL = dict(slow="mode == SPECIAL", fallback="_apply_special(op, inputs)")
+
+apply: Callable[..., Tensor] = _generate(
+    "apply", "Run ``op`` on Tensors and, if any input requires grad, record the node.",
+    sig="op, *inputs", arrays="*[t._array for t in inputs]", parents="inputs",
+    table="TABLE if not inputs or type(inputs[0]._array) is _ndarray else "
+          "table_of([t._array for t in inputs], op.name)",
+    need="need = tuple([t.requires_grad for t in inputs]); any_need = True in need", **_GENERAL)
+
+apply1: Callable[[Primitive, Tensor], Tensor] = _generate(
+    "apply1", "``apply`` specialised for one input (the hot path of unary ops).",
+    sig="op, a", arrays="a._array", parents="(a,)", slow="mode == SPECIAL",
+    table="TABLE if type(a._array) is _ndarray else table_of((a._array,), op.name)",
+    fallback="_apply_special(op, (a,))", need="any_need = a.requires_grad; need = _NEED1")
+
+apply2: Callable[[Primitive, Tensor, Tensor], Tensor] = _generate(
+    "apply2", "``apply`` specialised for two inputs (the hot path of binary ops).",
+    sig="op, a, b", arrays="a._array, b._array", parents="(a, b)", slow="mode == SPECIAL",
+    table="TABLE if type(a._array) is _ndarray else table_of((a._array, b._array), op.name)",
+    fallback="_apply_special(op, (a, b))",
+    need="need = (a.requires_grad, b.requires_grad); any_need = need[0] or need[1]")
+
+
+def binary_method(op: Primitive, general: Callable) -> Callable:
+    """``Tensor.__add__``-style operator for ``op``, with ``apply2`` inlined for the
+    commonest call in the library: two Tensors of one dtype (``h * w``).
+
+    Anything else (a Python scalar, mixed dtypes, forward mode or anomaly checks)
+    goes to ``general(self, other)``, which lifts and promotes and calls ``apply2``.
+    Saving that one Python call per operation is worth ~3% of a small-tensor step.
+    """
+    return _generate(
+        "method", f"self {op.name} other", op=op, general=general, sig="a, b",
+        slow="mode == SPECIAL or not isinstance(b, Tensor) or a._array.dtype is not b._array.dtype",
+        fallback="general(a, b)", arrays="a._array, b._array", parents="(a, b)",
+        table="TABLE if type(a._array) is _ndarray else table_of((a._array, b._array), op.name)",
+        need="need = (a.requires_grad, b.requires_grad); any_need = need[0] or need[1]")
+
+
+def unary_method(op: Primitive, general: Callable) -> Callable:
+    """``Tensor.exp``-style method for ``op``, with ``apply1`` inlined for a floating tensor;
+    other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
+    return _generate(
+        "method", f"{op.name}(self)", op=op, general=general, sig="a",
+        slow='mode == SPECIAL or a._array.dtype.kind != "f"', fallback="general(a)",
+        arrays="a._array", parents="(a,)", need="any_need = a.requires_grad; need = _NEED1",
+        table="TABLE if type(a._array) is _ndarray else table_of((a._array,), op.name)")

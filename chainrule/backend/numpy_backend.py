@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.pool import POOL
+from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
 xp = np
 
@@ -183,6 +184,109 @@ class ArrayMath:
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     matmul = staticmethod(np.matmul)
+    # entries the forward rules need (a table entry may simply be the NumPy function)
+    log1p = staticmethod(np.log1p)
+    expm1 = staticmethod(np.expm1)
+    exp2 = staticmethod(np.exp2)
+    log2 = staticmethod(np.log2)
+    log10 = staticmethod(np.log10)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    trunc = staticmethod(np.trunc)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    tan = staticmethod(np.tan)
+    asin = staticmethod(np.arcsin)
+    acos = staticmethod(np.arccos)
+    atan = staticmethod(np.arctan)
+    asinh = staticmethod(np.arcsinh)
+    acosh = staticmethod(np.arccosh)
+    atanh = staticmethod(np.arctanh)
+    atan2 = staticmethod(np.arctan2)
+    fmod = staticmethod(np.fmod)
+    remainder = staticmethod(np.remainder)
+    broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
+    clip = staticmethod(np.clip)
+    argsort = staticmethod(np.argsort)
+    moveaxis = staticmethod(np.moveaxis)
+    isfinite = staticmethod(np.isfinite)
+    isnan = staticmethod(np.isnan)
+    any = staticmethod(np.any)
+    all = staticmethod(np.all)
+    arange = staticmethod(np.arange)
+    copyto = staticmethod(np.copyto)
+    multiply = staticmethod(np.multiply)  # with out=: into a given array
+    # comparisons and logical/bitwise operations (bool or integer results, no gradient)
+    equal = staticmethod(np.equal)
+    not_equal = staticmethod(np.not_equal)
+    less = staticmethod(np.less)
+    less_equal = staticmethod(np.less_equal)
+    greater = staticmethod(np.greater)
+    greater_equal = staticmethod(np.greater_equal)
+    logical_and = staticmethod(np.logical_and)
+    logical_or = staticmethod(np.logical_or)
+    logical_xor = staticmethod(np.logical_xor)
+    logical_not = staticmethod(np.logical_not)
+    bitwise_and = staticmethod(np.bitwise_and)
+    bitwise_or = staticmethod(np.bitwise_or)
+    bitwise_xor = staticmethod(np.bitwise_xor)
+    empty_like = staticmethod(np.empty_like)
+    ix_ = staticmethod(np.ix_)
+    eye = staticmethod(np.eye)
+    ldexp = staticmethod(np.ldexp)
+    heaviside = staticmethod(np.heaviside)
+    round = staticmethod(np.round)
+    erf = staticmethod(erf_array)
+    erfc = staticmethod(erfc_array)
+    erfinv = staticmethod(erfinv_array)
+    i0 = staticmethod(i0_array)
+    i1 = staticmethod(i1_array)
+
+    @staticmethod
+    def argmax(x, axis=None, keepdims=False):
+        """Index of the largest element along ``axis`` (of the flattened array if None), int64."""
+        return np.asarray(np.argmax(x, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    @staticmethod
+    def argmin(x, axis=None, keepdims=False):
+        return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
+
+    @staticmethod
+    def ones(shape, dtype):
+        return np.ones(shape, dtype)
+
+    @staticmethod
+    def full(shape, value, dtype):
+        return np.full(shape, value, dtype)
+
+    @staticmethod
+    def empty(shape, dtype):
+        return np.empty(shape, dtype)
+
+    @staticmethod
+    def copy(x):
+        """A new array with ``x``'s values (a writable copy even of a read-only view)."""
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def add_at(out, index, g):
+        """out[index] += g, with repeated positions of ``index`` accumulating (unbuffered)."""
+        np.add.at(out, index, g)
+
+    @staticmethod
+    def reshape_view(x, shape):
+        """x.reshape(shape), a view whenever the strides allow one; otherwise the elements in
+        row-major order, copied into a pooled array (a big one is needed again every step)."""
+        if x.flags.c_contiguous or x.size < 1 << 15:
+            return x.reshape(shape)
+        try:
+            return np.reshape(x, shape, copy=False)
+        except TypeError:  # NumPy < 2.1: no copy argument
+            return x.reshape(shape)
+        except ValueError:  # needs a copy
+            out = POOL.empty(shape, x.dtype)
+            out.reshape(x.shape)[...] = x
+            return out
     concatenate = staticmethod(np.concatenate)
     flip = staticmethod(np.flip)
     sum_to = staticmethod(sum_to)
@@ -225,6 +329,15 @@ class ArrayMath:
             out[...] = x
             return out
         return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype)
+
+    @staticmethod
+    def asarray(x, dtype=None):
+        """``x`` (an array, a NumPy or Python scalar, a nested list) as an array of this back end."""
+        return np.asarray(x, dtype=dtype)
 
     @staticmethod
     def zeros_like(x):

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 
@@ -22,14 +23,14 @@ def lift(x: Any, like: Tensor) -> Tensor:
     if isinstance(x, (bool, int, float, np.number, np.bool_)):
         kind = like._array.dtype.kind
         if kind in "fc":
-            dtype: Any = like._array.dtype  # a dtype or a scalar type: both work in np.asarray
+            dtype: Any = like._array.dtype  # a dtype or a scalar type: both work in asarray
         elif isinstance(x, (float, np.floating)):
             dtype = get_default_dtype()
         elif kind == "b" and not isinstance(x, (bool, np.bool_)):
             dtype = np.int64
         else:
             dtype = like._array.dtype
-        return Tensor._wrap(np.asarray(x, dtype=dtype))
+        return Tensor._wrap(table_of((like,)).asarray(x, dtype))  # a constant: nothing to record
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     if isinstance(x, (list, tuple)):

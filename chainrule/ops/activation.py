@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, get_default_dtype
@@ -50,88 +48,8 @@ __all__ = [
     "swish",
 ]
 
-# ---------------------------------------------------------------- erf on arrays (Cody 1969)
-_A = (3.16112374387056560, 113.864154151050156, 377.485237685302021, 3209.37758913846947,
-      0.185777706184603153)
-_B = (23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062)
-_C = (0.564188496988670089, 8.88314979438837594, 66.1191906371416295, 298.635138197400131,
-      881.952221241769090, 1712.04761263407058, 2051.07837782607147, 1230.33935479799725,
-      2.15311535474403846e-8)
-_D = (15.7449261107098347, 117.693950891312499, 537.181101862009858, 1621.38957456669019,
-      3290.79923573345963, 4362.61909014324716, 3439.36767414372164, 1230.33935480374942)
-_P = (0.305326634961232344, 0.360344899949804439, 0.125781726111229246, 0.0160837851487422766,
-      6.58749161529837803e-4, 0.0163153871373020978)
-_Q = (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
-      2.33520497626869185e-3)
-_SQRPI = 0.56418958354775628695  # 1/√π
-
-
-def _erf_small(y: np.ndarray) -> np.ndarray:
-    """erf(y)/y for |y| <= 0.46875 (a rational function of y²)."""
-    ysq = y * y
-    num = _A[4] * ysq
-    den = ysq
-    for i in range(3):
-        num = (num + _A[i]) * ysq
-        den = (den + _B[i]) * ysq
-    return (num + _A[3]) / (den + _B[3])
-
-
-def _erfc_mid(y: np.ndarray) -> np.ndarray:
-    """erfc(y) e^(y²) for 0.46875 < y <= 4."""
-    num = _C[8] * y
-    den = y
-    for i in range(7):
-        num = (num + _C[i]) * y
-        den = (den + _D[i]) * y
-    return (num + _C[7]) / (den + _D[7])
-
-
-def _erfc_big(y: np.ndarray) -> np.ndarray:
-    """erfc(y) e^(y²) for y > 4 (a rational function of 1/y²)."""
-    ysq = 1.0 / (y * y)
-    num = _P[5] * ysq
-    den = ysq
-    for i in range(4):
-        num = (num + _P[i]) * ysq
-        den = (den + _Q[i]) * ysq
-    return (_SQRPI - ysq * (num + _P[4]) / (den + _Q[4])) / y
-
-
-def _exp_neg_sq(y: np.ndarray) -> np.ndarray:
-    """e^(-y²) as e^(-ys²) e^(-(y-ys)(y+ys)), ys = y rounded down to 1/16 (Cody's split: no cancellation)."""
-    ys = np.trunc(y * 16.0) / 16.0
-    return np.exp(-ys * ys) * np.exp(-(y - ys) * (y + ys))
-
-
-def erf_array(x: np.ndarray) -> np.ndarray:
-    """erf(x) = 2/√π ∫₀ˣ e^(-t²) dt on a NumPy array, elementwise, in x's floating dtype.
-
-    Three pieces by |x|: [0, 0.46875] erf directly, (0.46875, 4] and (4, ∞) through
-    erfc = 1 - erf; each piece is evaluated only on its own elements.
-    """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    y = np.abs(x)
-    small = y <= 0.46875
-    if small.all():
-        return x * _erf_small(x)
-    out = np.empty_like(x)
-    if small.any():
-        xs = x[small]
-        out[small] = xs * _erf_small(xs)
-    mid = (y <= 4.0) & ~small
-    if mid.any():
-        ym = y[mid]
-        out[mid] = 1.0 - _exp_neg_sq(ym) * _erfc_mid(ym)
-    big = y > 4.0  # NaN fails every comparison: handled below
-    if big.any():
-        yb = np.minimum(y[big], 30.0)  # erfc(30) underflows to 0: erf = 1 (also for inf)
-        out[big] = 1.0 - _exp_neg_sq(yb) * _erfc_big(yb)
-    out[~(small | mid | big)] = np.nan
-    np.negative(out, out=out, where=(x < 0) & ~small)  # erf(-y) = -erf(y)
-    return out
+# erf on arrays is the back end's (backend/special.py, Cody 1969); kept here under its old name
+erf_array = ArrayMath.erf
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -151,8 +69,8 @@ class Erf(_Act):
     saves_inputs = (0,)
     saves_output = False
 
-    def forward(self, x):
-        return erf_array(x)
+    def forward(self, m, x):
+        return m.erf(x)
 
     def _d(self, m, x):
         return m.exp(-(x * x)) * _TWO_OVER_SQRT_PI
@@ -186,8 +104,8 @@ class LeakyRelu(_Act):
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
 
-    def forward(self, x):
-        return np.where(x > 0, x, x * self.slope)
+    def forward(self, m, x):
+        return m.where(x > 0, x, x * self.slope)
 
     def vjp(self, m, need, g, y, x):
         return (m.where(x > 0, g, g * self.slope),)
@@ -216,8 +134,8 @@ class ClampedAffine(_Act):
         z = x * self.a if self.a != 1.0 else x
         return z + self.b if self.b != 0.0 else z
 
-    def forward(self, x):
-        return np.clip(self._z(x), self.lo, self.hi).astype(x.dtype, copy=False)
+    def forward(self, m, x):
+        return m.astype(m.clip(self._z(x), self.lo, self.hi), x.dtype)
 
     def _slope(self, m, x, t):
         z = self._z(x)
@@ -243,8 +161,8 @@ class Step(_Act):
     def __init__(self, at_zero: float = 0.5) -> None:
         self.at_zero = float(at_zero)
 
-    def forward(self, x):
-        return np.heaviside(x, self.at_zero).astype(x.dtype, copy=False)
+    def forward(self, m, x):
+        return m.astype(m.heaviside(x, self.at_zero), x.dtype)
 
     def vjp(self, m, need, g, y, x):
         return (g * 0,)
@@ -264,9 +182,9 @@ class Elu(_Act):
     def __init__(self, alpha: float) -> None:
         self.alpha = float(alpha)
 
-    def forward(self, x):
-        neg = np.expm1(np.minimum(x, 0)) * self.alpha
-        return np.where(x > 0, x, neg)
+    def forward(self, m, x):
+        neg = m.expm1(m.minimum(x, 0)) * self.alpha
+        return m.where(x > 0, x, neg)
 
     def vjp(self, m, need, g, y, x):
         return (m.where(x > 0, g, g * (y + self.alpha)),)
@@ -295,12 +213,12 @@ class Softplus(_Act):
     def _zx(self, x):
         return x * self.beta if self.beta != 1.0 else x
 
-    def forward(self, x):
+    def forward(self, m, x):
         z = self._zx(x)
-        sp = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        sp = m.maximum(z, 0) + m.log1p(m.exp(-m.abs(z)))
         if self.beta != 1.0:
             sp = sp / self.beta
-        return np.where(z > self.threshold, x, sp).astype(x.dtype, copy=False)
+        return m.astype(m.where(z > self.threshold, x, sp), x.dtype)
 
     def _d(self, m, x, t):
         z = self._zx(x)
@@ -327,7 +245,7 @@ class Swish(_Act):
     def _zx(self, x):
         return x * self.beta if self.beta != 1.0 else x
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x * ArrayMath.sigmoid(self._zx(x))
 
     def _d(self, m, x):
@@ -363,9 +281,9 @@ class Gelu(_Act):
         self.tanh = approximate == "tanh"
         self.cdf = None
 
-    def forward(self, x):
+    def forward(self, m, x):
         if self.tanh:
-            t = np.tanh((x + x * x * x * self._C) * self._K)
+            t = m.tanh((x + x * x * x * self._C) * self._K)
             return (x * 0.5) * (1 + t)
         cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
         self.cdf = cdf

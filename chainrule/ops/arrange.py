@@ -303,7 +303,7 @@ class Cumsum(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, m, x):
         return np.cumsum(x, axis=self.dim, dtype=x.dtype)
 
     def vjp(self, m, need, g, y, x):
@@ -1012,7 +1012,7 @@ class Einsum(Primitive):
         self.subs = subs
         self.out = out
 
-    def forward(self, *xs):
+    def forward(self, m, *xs):
         return np.einsum(",".join(self.subs) + "->" + self.out, *xs, optimize=len(xs) > 2)
 
     def vjp(self, m, need, g, y, *xs):

@@ -7,7 +7,6 @@ engine sums each gradient back to its input's shape.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +31,8 @@ class Neg(_Elementwise):
     saves_inputs = ()
     saves_output = False
 
-    forward = staticmethod(operator.neg)  # a C function: no Python frame on the hot path
+    def forward(self, m, x):
+        return -x
 
     def vjp(self, m, need, g, y, x):
         return (-g,)
@@ -48,7 +48,8 @@ class Add(_Elementwise):
     saves_inputs = ()
     saves_output = False
 
-    forward = staticmethod(operator.add)
+    def forward(self, m, a, b):
+        return a + b
 
     def vjp(self, m, need, g, y, a, b):
         return g, g
@@ -64,7 +65,8 @@ class Sub(_Elementwise):
     saves_inputs = ()
     saves_output = False
 
-    forward = staticmethod(operator.sub)
+    def forward(self, m, a, b):
+        return a - b
 
     def vjp(self, m, need, g, y, a, b):
         return g, (-g if need[1] else None)
@@ -82,7 +84,8 @@ class Mul(_Elementwise):
     def saved_inputs(self, need):  # dL/da reads b and dL/db reads a
         return (1,) if not need[1] else ((0,) if not need[0] else (0, 1))
 
-    forward = staticmethod(operator.mul)
+    def forward(self, m, a, b):
+        return a * b
 
     def vjp(self, m, need, g, y, a, b):
         return (g * b if need[0] else None), (g * a if need[1] else None)
@@ -100,7 +103,8 @@ class Div(_Elementwise):
     def saved_inputs(self, need):  # dL/da reads b; dL/db reads a and b
         return (0, 1) if need[1] else (1,)
 
-    forward = staticmethod(operator.truediv)
+    def forward(self, m, a, b):
+        return a / b
 
     def vjp(self, m, need, g, y, a, b):
         ga = g / b if need[0] else None
@@ -116,7 +120,7 @@ class Pow(_Elementwise):
 
     name = "pow"
 
-    def forward(self, a, b):
+    def forward(self, m, a, b):
         return a**b
 
     def vjp(self, m, need, g, y, a, b):
@@ -139,7 +143,7 @@ class PowScalar(_Elementwise):
     def __init__(self, c: float) -> None:
         self.c = c
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x**self.c
 
     def _dydx(self, x):
@@ -166,7 +170,8 @@ class Exp(_Elementwise):
     name = "exp"
     saves_inputs = ()
 
-    forward = staticmethod(np.exp)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.exp(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * y,)
@@ -182,7 +187,8 @@ class Log(_Elementwise):
     saves_inputs = (0,)
     saves_output = False
 
-    forward = staticmethod(np.log)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.log(x)
 
     def vjp(self, m, need, g, y, x):
         return (g / x,)
@@ -198,7 +204,8 @@ class Log1p(_Elementwise):
     saves_inputs = (0,)
     saves_output = False
 
-    forward = staticmethod(np.log1p)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.log1p(x)
 
     def vjp(self, m, need, g, y, x):
         return (g / (x + 1),)
@@ -213,7 +220,8 @@ class Sqrt(_Elementwise):
     name = "sqrt"
     saves_inputs = ()
 
-    forward = staticmethod(np.sqrt)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.sqrt(x)
 
     def vjp(self, m, need, g, y, x):
         return (g / (y * 2),)
@@ -229,7 +237,8 @@ class Abs(_Elementwise):
     saves_inputs = (0,)
     saves_output = False
 
-    forward = staticmethod(np.abs)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.abs(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * m.sign(x),)
@@ -261,7 +270,8 @@ class Sign(_Flat):
 
     name = "sign"
 
-    forward = staticmethod(np.sign)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.sign(x)
 
 
 # ---------------------------------------------------------------- trigonometric / squashing
@@ -272,7 +282,8 @@ class Sin(_Elementwise):
     saves_inputs = (0,)
     saves_output = False
 
-    forward = staticmethod(np.sin)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.sin(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * m.cos(x),)
@@ -288,7 +299,8 @@ class Cos(_Elementwise):
     saves_inputs = (0,)
     saves_output = False
 
-    forward = staticmethod(np.cos)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.cos(x)
 
     def vjp(self, m, need, g, y, x):
         return (-g * m.sin(x),)
@@ -303,7 +315,8 @@ class Tanh(_Elementwise):
     name = "tanh"
     saves_inputs = ()
 
-    forward = staticmethod(np.tanh)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, x):
+        return m.tanh(x)
 
     # g - g*y*y rather than g*(1 - y*y): an operation with a Python scalar costs
     # NumPy about twice as much as an array-array one on small arrays.
@@ -321,7 +334,7 @@ class Sigmoid(_Elementwise):
     name = "sigmoid"
     saves_inputs = ()
 
-    def forward(self, x):
+    def forward(self, m, x):
         from chainrule.backend import ArrayMath
 
         return ArrayMath.sigmoid(x)
@@ -339,8 +352,8 @@ class Relu(_Elementwise):
     name = "relu"
     saves_inputs = ()
 
-    def forward(self, x):
-        return np.maximum(x, 0)
+    def forward(self, m, x):
+        return m.maximum(x, 0)
 
     def vjp(self, m, need, g, y, x):
         return (g * (y > 0),)
@@ -356,7 +369,8 @@ class Maximum(_Elementwise):
     name = "maximum"
     saves_output = False
 
-    forward = staticmethod(np.maximum)  # type: ignore[assignment]  # a ufunc, no Python frame
+    def forward(self, m, a, b):
+        return m.maximum(a, b)
 
     def _share(self, m, a, b):
         return (a > b) + (a == b) * 0.5
@@ -375,7 +389,8 @@ class Minimum(Maximum):
 
     name = "minimum"
 
-    forward = staticmethod(np.minimum)
+    def forward(self, m, a, b):
+        return m.minimum(a, b)
 
     def _share(self, m, a, b):
         return (a < b) + (a == b) * 0.5
@@ -393,8 +408,8 @@ class Clamp(_Elementwise):
         self.lo = lo
         self.hi = hi
 
-    def forward(self, x):
-        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+    def forward(self, m, x):
+        return m.astype(m.clip(x, self.lo, self.hi), x.dtype)
 
     def _mask(self, x):
         inside = x == x  # all True, with NaN masked out
@@ -419,8 +434,8 @@ class Where(Primitive):
     saves_output = False
     elementwise = True
 
-    def forward(self, cond, a, b):
-        return np.where(cond, a, b)
+    def forward(self, m, cond, a, b):
+        return m.where(cond, a, b)
 
     def vjp(self, m, need, g, y, cond, a, b):
         zero = m.zeros_like(g)
@@ -546,9 +561,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:
     """Elementwise choice: input where condition is true, else other."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=bool))
+    cond = condition if isinstance(condition, Tensor) else Tensor(condition, dtype=np.bool_)
     if cond._array.dtype != np.bool_:
-        cond = Tensor._wrap(cond._array.astype(bool))
+        cond = cond.to(np.bool_)  # through the Cast primitive (a bool cast records nothing)
     like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
     if like is None:
         input = Tensor._from_data(input)

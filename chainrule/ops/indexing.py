@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.primitive import Primitive, apply, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share_if_view
 from chainrule.ops._lift import as_tensor_arg
@@ -30,7 +30,7 @@ def normalize_index(index: Any) -> Any:
     if isinstance(index, np.ndarray):
         return index.copy()
     if isinstance(index, list):
-        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
+        return table_of(()).asarray([i.item() if isinstance(i, Tensor) else i for i in index])
     return index
 
 
@@ -40,16 +40,6 @@ def is_basic_index(index: Any) -> bool:
     return all(
         isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
     )
-
-
-def scatter_add_array(shape: tuple, index: Any, g: np.ndarray) -> np.ndarray:
-    """zeros(shape) with g added at ``index`` (repeated positions accumulate)."""
-    out = np.zeros(shape, dtype=g.dtype)
-    if is_basic_index(index):
-        out[index] = g
-    else:
-        np.add.at(out, index, g)
-    return out
 
 
 class GetItem(Primitive):
@@ -63,7 +53,7 @@ class GetItem(Primitive):
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x[self.index]
 
     def vjp(self, m, need, g, y, x):
@@ -85,14 +75,14 @@ class ScatterAdd(Primitive):
         self.shape = shape
         self.index = index
 
-    def forward(self, x):
-        return scatter_add_array(self.shape, self.index, x)
+    def forward(self, m, x):
+        return m.scatter_add(self.shape, self.index, x)
 
     def vjp(self, m, need, g, y, x):
         return (m.getitem(g, self.index),)
 
     def jvp(self, m, dxs, y, x):
-        return scatter_add_array(self.shape, self.index, dxs[0])
+        return m.scatter_add(self.shape, self.index, dxs[0])
 
 
 class IndexPut(Primitive):
@@ -106,7 +96,7 @@ class IndexPut(Primitive):
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def forward(self, x, v):
+    def forward(self, m, x, v):
         y = x.copy()
         y[self.index] = v
         return y
@@ -114,7 +104,7 @@ class IndexPut(Primitive):
     def vjp(self, m, need, g, y, x, v):
         gx = None
         if need[0]:
-            keep = np.ones(x.shape, dtype=bool)
+            keep = table_of(()).ones(x.shape, np.bool_)  # a constant mask (also when m is TensorMath)
             keep[self.index] = False
             gx = g * keep
         gv = None
@@ -125,7 +115,7 @@ class IndexPut(Primitive):
         return gx, gv
 
     def jvp(self, m, dxs, y, x, v):
-        out = np.array(dxs[0], copy=True)
+        out = m.copy(dxs[0])
         out[self.index] = dxs[1]
         return out
 
@@ -147,7 +137,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     from chainrule.ops.inplace import has_tangent, rebind
 
     idx = normalize_index(index)
-    v = value if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, dtype=input._array.dtype))
+    v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype))
     if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
         has_tangent(input) or has_tangent(v)
     ):
@@ -162,7 +152,8 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
     input = as_tensor_arg(input, "gather")
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    m = table_of((input,))
+    idx = index._array if isinstance(index, Tensor) else m.asarray(index)
     if idx.ndim != input.ndim:
         raise RuntimeError(
             f"gather: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
@@ -170,7 +161,7 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     d = dim % input.ndim
     if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
         raise IndexError(f"gather: index out of range for dimension {d} of size {input.shape[d]}")
-    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
     grids[d] = idx
     return getitem(input, tuple(grids))
 
@@ -180,7 +171,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else table_of((input,)).asarray(index)
     d = dim % input.ndim
     return getitem(input, (slice(None),) * d + (idx,))
 
@@ -189,16 +180,17 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
     """``value`` where mask is true, input elsewhere (mask broadcasts)."""
     from chainrule.ops.elementwise import where
 
-    m = mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask, dtype=bool))
-    return where(m, Tensor._wrap(np.asarray(value, dtype=input._array.dtype)), input)
+    cond = mask if isinstance(mask, Tensor) else Tensor(mask, dtype=np.bool_)
+    return where(cond, Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype)), input)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
     # a private copy of the indices: ScatterAdd's vjp reads them during backward
-    idx = np.array(index._array if isinstance(index, Tensor) else index)
+    m = table_of((input,))
+    idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     d = dim % input.ndim
-    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
     grids[d] = idx
     src_part = getitem(src, tuple(slice(0, n) for n in idx.shape))
     return input + apply1(ScatterAdd(input.shape, tuple(grids)), src_part)

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, binary_method, unary_method
+from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU, device
 from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
+from chainrule.ops import registry as op_registry
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
 from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary, rebind
@@ -103,22 +104,20 @@ def _rmod(self, other):
     return _mod(lift(other, self), self)
 
 
-def _compare(fn):
+def _compare(fn: str):
+    """==, <, ...: the table entry ``fn`` through ``apply`` (a bool tensor, no gradient)."""
+
     def method(self, other):
-        o = other._array if isinstance(other, Tensor) else other
-        return Tensor._wrap(np.asarray(fn(self._array, o)))
+        if isinstance(other, Tensor):
+            return kernel(fn, self, other)
+        if other is None or isinstance(other, (str, bytes, dict, set)):
+            return NotImplemented  # as PyTorch: t == None is False, t < None a TypeError
+        return kernel(fn, self, lift(other, self))
 
     return method
 
 
-def _logical(fn):
-    """&, |, ^: logical on bool tensors, bitwise on integer ones (as PyTorch)."""
-
-    def method(self, other):
-        o = other._array if isinstance(other, Tensor) else other
-        return Tensor._wrap(fn(self._array, o))
-
-    return method
+_logical = _compare  # &, |, ^: logical on bool tensors, bitwise on integer ones (NumPy's, as PyTorch)
 
 
 def _as_dtype(a: Any, where: str) -> np.dtype:
@@ -258,7 +257,7 @@ class Cast(ew._Elementwise):
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.astype(self.dtype)
 
     @property
@@ -283,7 +282,7 @@ class Clone(ew._Elementwise):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.copy()
 
     def vjp(self, m, need, g, y, x):
@@ -486,18 +485,18 @@ _BINDINGS = {
     "__rfloordiv__": _rfloordiv,
     "__mod__": _mod,
     "__rmod__": _rmod,
-    "__eq__": _compare(np.equal),
-    "__ne__": _compare(np.not_equal),
-    "__lt__": _compare(np.less),
-    "__le__": _compare(np.less_equal),
-    "__gt__": _compare(np.greater),
-    "__ge__": _compare(np.greater_equal),
-    "__and__": _logical(np.bitwise_and),
-    "__rand__": _logical(np.bitwise_and),
-    "__or__": _logical(np.bitwise_or),
-    "__ror__": _logical(np.bitwise_or),
-    "__xor__": _logical(np.bitwise_xor),
-    "__rxor__": _logical(np.bitwise_xor),
+    "__eq__": _compare("equal"),
+    "__ne__": _compare("not_equal"),
+    "__lt__": _compare("less"),
+    "__le__": _compare("less_equal"),
+    "__gt__": _compare("greater"),
+    "__ge__": _compare("greater_equal"),
+    "__and__": _logical("bitwise_and"),
+    "__rand__": _logical("bitwise_and"),
+    "__or__": _logical("bitwise_or"),
+    "__ror__": _logical("bitwise_or"),
+    "__xor__": _logical("bitwise_xor"),
+    "__rxor__": _logical("bitwise_xor"),
     "__invert__": lambda self: Tensor._wrap(np.logical_not(self._array) if self.dtype == np.bool_ else ~self._array),
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
@@ -897,6 +896,9 @@ for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin
     _fn = _EVERYDAY.get(_name) or _BINDINGS.get(_name)
     _EVERYDAY[_name + "_"] = _inplace_fn(_fn, _name + "_")
 _BINDINGS.update(_EVERYDAY)
+for _name, _fn in op_registry.METHODS.items():  # ops added with ops.registry.register (HACKING.md's recipe)
+    _BINDINGS[_name] = _fn
+    _BINDINGS[_name + "_"] = _inplace_fn(_fn, _name + "_")
 
 
 def _reshape_inplace(fn, where: str):

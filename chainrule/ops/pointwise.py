@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2
+from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, lift, promote
-from chainrule.ops.activation import erf_array
 from chainrule.ops.elementwise import _Elementwise, _Flat
+from chainrule.ops.registry import binary_float, register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -67,21 +67,27 @@ class Floor(_Flat):
     """y = ⌊x⌋."""
 
     name = "floor"
-    forward = staticmethod(np.floor)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.floor(x)
 
 
 class Ceil(_Flat):
     """y = ⌈x⌉."""
 
     name = "ceil"
-    forward = staticmethod(np.ceil)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.ceil(x)
 
 
 class Trunc(_Flat):
     """y = x rounded towards 0."""
 
     name = "trunc"
-    forward = staticmethod(np.trunc)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.trunc(x)
 
 
 class Round(_Flat):
@@ -93,8 +99,8 @@ class Round(_Flat):
     def __init__(self, decimals: int = 0) -> None:
         self.decimals = decimals
 
-    def forward(self, x):
-        return np.round(x, self.decimals)
+    def forward(self, m, x):
+        return m.round(x, self.decimals)
 
 
 # ---------------------------------------------------------------- hyperbolic, inverse trigonometric
@@ -102,7 +108,9 @@ class Sinh(_OfInput):
     """y = sinh x;  dy/dx = cosh x = (eˣ + e⁻ˣ)/2."""
 
     name = "sinh"
-    forward = staticmethod(np.sinh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.sinh(x)
 
     def d(self, m, x, y):
         return (m.exp(x) + m.exp(-x)) * 0.5
@@ -112,7 +120,9 @@ class Cosh(_OfInput):
     """y = cosh x;  dy/dx = sinh x = (eˣ - e⁻ˣ)/2."""
 
     name = "cosh"
-    forward = staticmethod(np.cosh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.cosh(x)
 
     def d(self, m, x, y):
         return (m.exp(x) - m.exp(-x)) * 0.5
@@ -122,7 +132,9 @@ class Tan(_OfOutput):
     """y = tan x;  dy/dx = 1 + y²."""
 
     name = "tan"
-    forward = staticmethod(np.tan)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.tan(x)
 
     def d(self, m, x, y):
         return y * y + 1
@@ -132,7 +144,9 @@ class Asin(_OfInput):
     """y = arcsin x;  dy/dx = 1/√(1 - x²)."""
 
     name = "asin"
-    forward = staticmethod(np.arcsin)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.asin(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(1 - x * x)
@@ -142,7 +156,9 @@ class Acos(_OfInput):
     """y = arccos x;  dy/dx = -1/√(1 - x²)."""
 
     name = "acos"
-    forward = staticmethod(np.arccos)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.acos(x)
 
     def d(self, m, x, y):
         return -1 / m.sqrt(1 - x * x)
@@ -152,7 +168,9 @@ class Atan(_OfInput):
     """y = arctan x;  dy/dx = 1/(1 + x²)."""
 
     name = "atan"
-    forward = staticmethod(np.arctan)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.atan(x)
 
     def d(self, m, x, y):
         return 1 / (x * x + 1)
@@ -162,7 +180,9 @@ class Asinh(_OfInput):
     """y = arsinh x;  dy/dx = 1/√(x² + 1)."""
 
     name = "asinh"
-    forward = staticmethod(np.arcsinh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.asinh(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x + 1)
@@ -172,7 +192,9 @@ class Acosh(_OfInput):
     """y = arcosh x (x >= 1);  dy/dx = 1/√(x² - 1)."""
 
     name = "acosh"
-    forward = staticmethod(np.arccosh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.acosh(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x - 1)
@@ -182,7 +204,9 @@ class Atanh(_OfInput):
     """y = artanh x (|x| < 1);  dy/dx = 1/(1 - x²)."""
 
     name = "atanh"
-    forward = staticmethod(np.arctanh)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.atanh(x)
 
     def d(self, m, x, y):
         return 1 / (1 - x * x)
@@ -193,7 +217,9 @@ class Log2(_OfInput):
     """y = log₂ x;  dy/dx = 1/(x ln 2)."""
 
     name = "log2"
-    forward = staticmethod(np.log2)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.log2(x)
 
     def d(self, m, x, y):
         return 1 / (x * _LN2)
@@ -203,7 +229,9 @@ class Log10(_OfInput):
     """y = log₁₀ x;  dy/dx = 1/(x ln 10)."""
 
     name = "log10"
-    forward = staticmethod(np.log10)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.log10(x)
 
     def d(self, m, x, y):
         return 1 / (x * _LN10)
@@ -213,7 +241,9 @@ class Exp2(_OfOutput):
     """y = 2ˣ;  dy/dx = y ln 2."""
 
     name = "exp2"
-    forward = staticmethod(np.exp2)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.exp2(x)
 
     def d(self, m, x, y):
         return y * _LN2
@@ -223,7 +253,9 @@ class Expm1(_OfOutput):
     """y = eˣ - 1, accurate for small x;  dy/dx = eˣ = y + 1."""
 
     name = "expm1"
-    forward = staticmethod(np.expm1)  # type: ignore[assignment]
+
+    def forward(self, m, x):
+        return m.expm1(x)
 
     def d(self, m, x, y):
         return y + 1
@@ -234,11 +266,11 @@ class Erfc(_OfInput):
 
     name = "erfc"
 
-    def forward(self, x):
+    def forward(self, m, x):
         # 1 - erf(x) loses every digit for large x; erfc(x) = 1 - erf(x) is exact enough below
         # 0.5, and above it erfc = 2 - erfc(-x) ... so compute erfc(|x|) from erf for small |x|
         # and from the complementary pieces of erf_array otherwise.
-        return _erfc_array(x)
+        return m.erfc(x)
 
     def d(self, m, x, y):
         return m.exp(-(x * x)) * -_TWO_OVER_SQRT_PI
@@ -249,68 +281,13 @@ class Erfinv(_OfOutput):
 
     name = "erfinv"
 
-    def forward(self, x):
-        return _erfinv_array(x)
+    def forward(self, m, x):
+        return m.erfinv(x)
 
     def d(self, m, x, y):
         return m.exp(y * y) * _SQRT_PI_OVER_2
 
 
-def _erfc_array(x: np.ndarray) -> np.ndarray:
-    """erfc on an array: 1 - erf x where that is accurate (x < 0.5), else e^(-x²) times the
-    continued-fraction-free rational pieces that ``activation.erf_array`` uses for 1 - erf."""
-    from chainrule.ops.activation import _erfc_big, _erfc_mid, _exp_neg_sq
-
-    out = 1.0 - erf_array(x)
-    pos = x >= 0.5
-    if pos.any():
-        y = x[pos]
-        mid = np.where(y <= 4.0, _erfc_mid(np.minimum(y, 4.0)), 0.0)
-        big = np.where(y > 4.0, _erfc_big(np.clip(y, 4.0, 30.0)), 0.0)
-        out[pos] = np.where(y > 30.0, 0.0, _exp_neg_sq(np.minimum(y, 30.0)) * (mid + big))
-    return out.astype(x.dtype, copy=False)
-
-
-def _erfinv_array(x: np.ndarray) -> np.ndarray:
-    """erf⁻¹ by Newton's method on erf (quadratic convergence from Giles' single-precision start)."""
-    x64 = x.astype(np.float64)
-    w = -np.log1p(-x64 * x64)
-    # M. Giles, "Approximating the erfinv function" (GPU Gems 2012), central branch: good to
-    # ~1e-7 for w < 5; the Newton steps below polish it (and the tails) to float64 accuracy.
-    t = w - 2.5
-    p: Any = 2.81022636e-08
-    for c in (
-        3.43273939e-07,
-        -3.5233877e-06,
-        -4.39150654e-06,
-        0.00021858087,
-        -0.00125372503,
-        -0.00417768164,
-        0.246640727,
-        1.50140941,
-    ):
-        p = c + p * t
-    s = np.sqrt(np.maximum(w, 5.0)) - 3.0
-    q: Any = -0.000200214257
-    for c in (
-        0.000100950558,
-        0.00134934322,
-        -0.00367342844,
-        0.00573950773,
-        -0.0076224613,
-        0.00943887047,
-        1.00167406,
-        2.83297682,
-    ):
-        q = c + q * s
-    with np.errstate(all="ignore"):
-        y = np.where(w < 5.0, p, q) * x64
-        for _ in range(4):  # Newton: y -= (erf y - x) / erf'(y)
-            step = (erf_array(y) - x64) / (_TWO_OVER_SQRT_PI * np.exp(-y * y))
-            y = np.where(np.isfinite(step), y - step, y)
-    y = np.where(x64 == 1.0, np.inf, np.where(x64 == -1.0, -np.inf, y))
-    y = np.where(np.abs(x64) > 1.0, np.nan, y)
-    return y.astype(x.dtype, copy=False)
 
 
 # ---------------------------------------------------------------- binary
@@ -320,7 +297,8 @@ class Atan2(_Elementwise):
     name = "atan2"
     saves_output = False
 
-    forward = staticmethod(np.arctan2)  # type: ignore[assignment]
+    def forward(self, m, a, b):
+        return m.atan2(a, b)
 
     def vjp(self, m, need, g, y, a, b):
         r = a * a + b * b
@@ -335,14 +313,15 @@ class Fmod(_Elementwise):
 
     name = "fmod"
     saves_output = False
-    _q = staticmethod(np.trunc)
+    _q = "trunc"  # the table entry that rounds the quotient
 
-    forward = staticmethod(np.fmod)  # type: ignore[assignment]
+    def forward(self, m, a, b):
+        return m.fmod(a, b)
 
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
         with np.errstate(all="ignore"):
-            return m.const(self._q(m.raw(a) / m.raw(b)), like)
+            return m.const(getattr(table_of(()), self._q)(m.raw(a) / m.raw(b)), like)
 
     def vjp(self, m, need, g, y, a, b):
         gb = -g * self._quotient(m, a, b, g) if need[1] else None
@@ -356,9 +335,59 @@ class Remainder(Fmod):
     """y = a - floor(a/b)·b (the sign of b, Python's %);  dy/da = 1,  dy/db = -floor(a/b)."""
 
     name = "remainder"
-    _q = staticmethod(np.floor)
+    _q = "floor"
 
-    forward = staticmethod(np.remainder)
+    def forward(self, m, a, b):
+        return m.remainder(a, b)
+
+
+# ---------------------------------------------------------------- added by HACKING.md's recipe
+class I0(_OfInput):
+    """y = I₀(x), the modified Bessel function of the first kind of order 0;  dy/dx = I₁(x)."""
+
+    name = "i0"
+
+    def forward(self, m, x):
+        return m.i0(x)
+
+    def d(self, m, x, y):
+        return m.i1(x)
+
+
+i0 = register(I0(), "i0")
+
+
+class Ldexp(_Elementwise):
+    """y = a · 2^b;  dy/da = 2^b,  dy/db = y ln 2."""
+
+    name = "ldexp"
+    saves_inputs = (1,)
+
+    def forward(self, m, a, b):
+        return a * m.exp2(b)  # exact for whole b (a power of two)
+
+    def vjp(self, m, need, g, y, a, b):
+        return (g * m.exp2(b) if need[0] else None), (g * y * _LN2 if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0] * m.exp2(b) + dxs[1] * y * _LN2
+
+
+ldexp = register(Ldexp(), "ldexp", inputs=2)
+
+
+class _I1(_OfInput):
+    """y = I₁(x) (I₀'s derivative, recorded when I₀'s backward is: create_graph=True);
+    dy/dx = I₀(x) - I₁(x)/x, 1/2 at x = 0."""
+
+    name = "i1"
+
+    def forward(self, m, x):
+        return m.i1(x)
+
+    def d(self, m, x, y):
+        zero = x == 0
+        return m.where(zero, m.ones_like(x) * 0.5, m.i0(x) - y / m.where(zero, m.ones_like(x), x))
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
@@ -441,17 +470,7 @@ def signbit(input: Tensor) -> Tensor:
     return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit")._array))
 
 
-def _binary_float(op: Any, name: str, a: Any, b: Any) -> Tensor:
-    if not isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            raise TypeError(f"{name}(): expected at least one Tensor argument")
-        a = lift(a, b)
-    b = lift(b, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    if a._array.dtype.kind in "biu":
-        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
-    return apply2(op, a, b)
+_binary_float = binary_float  # (the lifting, promoting two-input call is the registry's)
 
 
 def atan2(input: Tensor, other: Any) -> Tensor:
@@ -470,7 +489,7 @@ def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
     if a._array.dtype.kind in "biu":  # integer remainders: exact, no gradient
         if (b._array == 0).any():
             raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-        return Tensor._wrap(np.asarray(op.forward(a._array, b._array)))
+        return apply2(op, a, b)  # ints never require grad: nothing is recorded
     return apply2(op, a, b)
 
 
@@ -617,8 +636,10 @@ def _compare(fn: Any, name: str) -> Any:
                 f"{name}(): expected at least one Tensor argument, got "
                 f"{type(input).__name__} and {type(other).__name__}"
             )
+        a = input if isinstance(input, Tensor) else lift(input, other)
+        b = other if isinstance(other, Tensor) else lift(other, a)
         try:
-            return Tensor._wrap(np.asarray(fn(_raw(input), _raw(other))))
+            return kernel(fn, a, b)
         except ValueError as e:
             shapes = [getattr(v, "shape", ()) for v in (input, other)]
             raise RuntimeError(f"{name}: shapes {shapes[0]} and {shapes[1]} do not broadcast ({e})") from None
@@ -628,20 +649,20 @@ def _compare(fn: Any, name: str) -> Any:
     return compare
 
 
-eq = _compare(np.equal, "eq")
-ne = not_equal = _compare(np.not_equal, "ne")
-gt = greater = _compare(np.greater, "gt")
-ge = greater_equal = _compare(np.greater_equal, "ge")
-lt = less = _compare(np.less, "lt")
-le = less_equal = _compare(np.less_equal, "le")
-logical_and = _compare(np.logical_and, "logical_and")
-logical_or = _compare(np.logical_or, "logical_or")
-logical_xor = _compare(np.logical_xor, "logical_xor")
+eq = _compare("equal", "eq")
+ne = not_equal = _compare("not_equal", "ne")
+gt = greater = _compare("greater", "gt")
+ge = greater_equal = _compare("greater_equal", "ge")
+lt = less = _compare("less", "lt")
+le = less_equal = _compare("less_equal", "le")
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
 
 
 def logical_not(input: Tensor) -> Tensor:
     """not x, elementwise (nonzero counts as true); bool."""
-    return Tensor._wrap(np.logical_not(_raw(as_tensor_arg(input, "logical_not"))))
+    return kernel("logical_not", as_tensor_arg(input, "logical_not"))
 
 
 def _test(fn: Any, name: str, doc: str) -> Any:
@@ -875,7 +896,7 @@ class Lgamma(_OfInput):
 
     name = "lgamma"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return _lgamma_array(x)
 
     def d(self, m, x, y):
@@ -891,7 +912,7 @@ class Polygamma(_OfInput):
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def forward(self, x):
+    def forward(self, m, x):
         return polygamma_array(self.n, x)
 
     def d(self, m, x, y):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import Primitive, apply1, kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops._lift import as_tensor_arg
@@ -96,7 +96,7 @@ class Sum(_Reduction):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def vjp(self, m, need, g, y, x):
@@ -113,7 +113,7 @@ class Mean(_Reduction):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:  # the mean of nothing: 0/0 = NaN (NumPy's x.mean would also warn)
             with _quiet(True):
                 return x.sum(axis=self.axes, keepdims=self.keepdim) / self._count(x)
@@ -142,7 +142,7 @@ class Prod(_Reduction):
 
     name = "prod"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
     def _others(self, m, y, x):
@@ -169,7 +169,7 @@ class Amax(_Reduction):
 
     name = "amax"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
     def _share(self, m, y, x):
@@ -188,7 +188,7 @@ class Amin(Amax):
 
     name = "amin"
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.min(axis=self.axes, keepdims=self.keepdim)
 
 
@@ -210,7 +210,7 @@ class Var(_Reduction):
     def _dof(self, x):
         return self._count(x) - self.correction
 
-    def forward(self, x):
+    def forward(self, m, x):
         if self._dof(x) > 0 and x.size:
             return x.var(axis=self.axes, keepdims=self.keepdim, ddof=self.correction)
         n = self._count(x)  # the same sums by hand, without NumPy's warnings (PyTorch's was given by var())
@@ -248,8 +248,8 @@ class Std(Var):
     __slots__ = ()
     name = "std"
 
-    def forward(self, x):
-        return np.sqrt(super().forward(x))
+    def forward(self, m, x):
+        return m.sqrt(super().forward(m, x))
 
     def _dydx(self, m, y, x):
         y = self._restore(m, y, x)
@@ -275,10 +275,10 @@ class Norm(_Reduction):
         super().__init__(axes, keepdim)
         self.p = p
 
-    def forward(self, x):
-        p, a = self.p, np.abs(x)
+    def forward(self, m, x):
+        p, a = self.p, m.abs(x)
         if p == 2:
-            return np.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
+            return m.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
         if p == 1:
             return a.sum(axis=self.axes, keepdims=self.keepdim)
         if p == math.inf:
@@ -318,16 +318,16 @@ class LogSumExp(_Reduction):
         super().__init__(axes, keepdim)
         self.degenerate = False  # an output ±inf or NaN: e^(x - y) makes inf - inf on purpose
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:  # log Σ over nothing = log 0 = -inf, as PyTorch (x.max would raise)
             with _quiet(True):
-                return np.log(np.exp(x).sum(axis=self.axes, keepdims=self.keepdim))
+                return m.log(m.exp(x).sum(axis=self.axes, keepdims=self.keepdim))
         c = x.max(axis=self.axes, keepdims=True)
-        self.degenerate = not np.isfinite(c).all()
+        self.degenerate = not m.isfinite(c).all()
         with _quiet(self.degenerate):
             if self.degenerate:
-                c = np.where(np.isfinite(c), c, 0)  # all -inf (-> -inf) or a +inf (-> inf) along an axis: no shift
-            s = np.log(np.exp(x - c).sum(axis=self.axes, keepdims=True)) + c
+                c = m.where(m.isfinite(c), c, 0)  # all -inf (-> -inf) or a +inf (-> inf) along an axis: no shift
+            s = m.log(m.exp(x - c).sum(axis=self.axes, keepdims=True)) + c
         return s if self.keepdim else s.squeeze(axis=self.axes)
 
     def vjp(self, m, need, g, y, x):
@@ -353,19 +353,19 @@ class Softmax(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:
             return x.copy()
         # shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
         # -inf (-inf + inf) or a NaN is NaN; -inf entries of a finite row get probability 0
         c = x.max(axis=self.dim, keepdims=True)
-        if not np.isfinite(c).all():
+        if not m.isfinite(c).all():
             with _quiet(True):
-                return self._shifted(x, c)
-        return self._shifted(x, c)
+                return self._shifted(m, x, c)
+        return self._shifted(m, x, c)
 
-    def _shifted(self, x, c):
-        e = np.exp(x - c)
+    def _shifted(self, m, x, c):
+        e = m.exp(x - c)
         return e / e.sum(axis=self.dim, keepdims=True)
 
     def vjp(self, m, need, g, y, x):
@@ -386,18 +386,18 @@ class LogSoftmax(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, m, x):
         if not x.size:
             return x.copy()
         c = x.max(axis=self.dim, keepdims=True)  # any maximum, as Softmax (PyTorch's NaN rows)
-        if not np.isfinite(c).all():
+        if not m.isfinite(c).all():
             with _quiet(True):
-                return self._shifted(x, c)
-        return self._shifted(x, c)
+                return self._shifted(m, x, c)
+        return self._shifted(m, x, c)
 
-    def _shifted(self, x, c):
+    def _shifted(self, m, x, c):
         z = x - c
-        return z - np.log(np.exp(z).sum(axis=self.dim, keepdims=True))
+        return z - m.log(m.exp(z).sum(axis=self.dim, keepdims=True))
 
     def vjp(self, m, need, g, y, x):
         return (g - m.exp(y) * m.sum(g, (self.dim,), True),)
@@ -625,31 +625,29 @@ def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     return apply1(LogSoftmax(_one_dim(input, dim, "log_softmax")), input)
 
 
-def _arg(fn, input, dim, keepdim):
-    input = as_tensor_arg(input, fn.__name__)
-    _check_not_empty(input, dim, fn.__name__, no_dim=IndexError)  # (PyTorch: an IndexError here)
+def _arg(fn: str, input: Any, dim: Any, keepdim: bool) -> Tensor:
+    input = as_tensor_arg(input, fn)
+    _check_not_empty(input, dim, fn, no_dim=IndexError)  # (PyTorch: an IndexError here)
     if dim is None:
-        return Tensor._wrap(np.asarray(fn(input._array), dtype=np.int64))
-    d = normalize_dims(dim, input.ndim, fn.__name__)[0]
-    out = fn(input._array, axis=d, keepdims=keepdim)
-    return Tensor._wrap(out.astype(np.int64, copy=False))
+        return kernel(fn, input)
+    return kernel(fn, input, axis=normalize_dims(dim, input.ndim, fn)[0], keepdims=keepdim)
 
 
 def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (flattened if dim is None); no gradient."""
-    return _arg(np.argmax, input, dim, keepdim)
+    return _arg("argmax", input, dim, keepdim)
 
 
 def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (flattened if dim is None); no gradient."""
-    return _arg(np.argmin, input, dim, keepdim)
+    return _arg("argmin", input, dim, keepdim)
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(dim, input.ndim, "any")
-    return Tensor._wrap(np.any(input._array, axis=axes, keepdims=keepdim))
+    return kernel("any", input, axis=axes, keepdims=keepdim)
 
 
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(dim, input.ndim, "all")
-    return Tensor._wrap(np.all(input._array, axis=axes, keepdims=keepdim))
+    return kernel("all", input, axis=axes, keepdims=keepdim)

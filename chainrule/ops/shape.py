@@ -7,6 +7,7 @@ slice the pieces of a concatenation, crop the padding, flip again.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,7 +15,6 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share, share_if_view
-from chainrule.backend.pool import POOL
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.reduction import normalize_dims
 
@@ -52,17 +52,8 @@ class Reshape(Primitive):
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
-    def forward(self, x):
-        if x.flags.c_contiguous or x.size < 1 << 15:
-            return x.reshape(self.shape)
-        try:
-            return np.reshape(x, self.shape, copy=False)  # a view whenever the strides allow one
-        except TypeError:  # NumPy < 2.1: no copy argument
-            return x.reshape(self.shape)
-        except ValueError:  # needs a copy: the elements in row-major order, into a pooled array
-            out = POOL.empty(self.shape, x.dtype)
-            out.reshape(x.shape)[...] = x
-            return out
+    def forward(self, m, x):
+        return m.reshape_view(x, self.shape)
 
     def vjp(self, m, need, g, y, x):
         return (m.reshape(g, x.shape),)
@@ -82,11 +73,12 @@ class Permute(Primitive):
     def __init__(self, axes: tuple) -> None:
         self.axes = axes
 
-    def forward(self, x):
+    def forward(self, m, x):
         return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
-        return (m.transpose(g, tuple(np.argsort(self.axes))),)
+        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))  # argsort
+        return (m.transpose(g, inverse),)
 
     def jvp(self, m, dxs, y, x):
         return m.transpose(dxs[0], self.axes)
@@ -103,8 +95,8 @@ class Expand(Primitive):
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
 
-    def forward(self, x):
-        return np.broadcast_to(x, self.shape)
+    def forward(self, m, x):
+        return m.broadcast_view(x, self.shape)
 
     def vjp(self, m, need, g, y, x):
         return (m.sum_to(g, x.shape),)
@@ -124,8 +116,8 @@ class Cat(Primitive):
     def __init__(self, dim: int) -> None:
         self.dim = dim
 
-    def forward(self, *xs):
-        return np.concatenate(xs, axis=self.dim)
+    def forward(self, m, *xs):
+        return m.concatenate(xs, self.dim)
 
     def vjp(self, m, need, g, y, *xs):
         grads = []
@@ -156,8 +148,8 @@ class Pad(Primitive):
         self.widths = widths
         self.value = value
 
-    def forward(self, x):
-        return np.pad(x, self.widths, constant_values=self.value)
+    def forward(self, m, x):
+        return m.pad(x, self.widths, self.value)
 
     def _crop(self, shape):
         return tuple(slice(b, b + n) for (b, _), n in zip(self.widths, shape))
@@ -180,8 +172,8 @@ class Flip(Primitive):
     def __init__(self, dims: tuple) -> None:
         self.dims = dims
 
-    def forward(self, x):
-        return np.flip(x, self.dims)
+    def forward(self, m, x):
+        return m.flip(x, self.dims)
 
     def vjp(self, m, need, g, y, x):
         return (m.flip(g, self.dims),)
@@ -213,7 +205,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     e = end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = input.shape[:s] + (int(np.prod(input.shape[s : e + 1])),) + input.shape[e + 1 :]
+    shape = input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]
     return reshape(input, shape)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import ArrayMath
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
 
@@ -77,11 +78,11 @@ class TensorMath:
 
     @staticmethod
     def zeros_like(x):
-        return Tensor._wrap(np.zeros(x.shape, dtype=x.dtype))
+        return Tensor._wrap(ArrayMath.zeros(x.shape, x.dtype))
 
     @staticmethod
     def ones_like(x):
-        return Tensor._wrap(np.ones(x.shape, dtype=x.dtype))
+        return Tensor._wrap(ArrayMath.ones(x.shape, x.dtype))
 
     @staticmethod
     def sum_to(x, shp):
@@ -107,9 +108,27 @@ class TensorMath:
         axis = axis % x.ndim
         n = x.shape[axis]
         copies = shape.expand(shape.unsqueeze(x, axis), *x.shape[:axis], n, *x.shape[axis:])
-        eye = np.eye(n, dtype=bool).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
-        masked = ew.where(Tensor._wrap(eye), Tensor._wrap(np.ones((), x.dtype)), copies)
+        eye = ArrayMath.eye(n, dtype=np.bool_).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
+        masked = ew.where(Tensor._wrap(eye), Tensor._wrap(ArrayMath.ones((), x.dtype)), copies)
         return apply1(reduction.Prod((axis + 1,), False), masked)
+
+    @staticmethod
+    def exp2(x):
+        from chainrule.ops.pointwise import exp2
+
+        return exp2(x)
+
+    @staticmethod
+    def i0(x):
+        from chainrule.ops.pointwise import I0
+
+        return apply1(I0(), x)
+
+    @staticmethod
+    def i1(x):
+        from chainrule.ops.pointwise import _I1
+
+        return apply1(_I1(), x)
 
     @staticmethod
     def getitem(x, index):
@@ -140,7 +159,7 @@ class TensorMath:
 
     @staticmethod
     def const(value, like):
-        return Tensor._wrap(np.asarray(value, dtype=like.dtype))
+        return Tensor._wrap(ArrayMath.asarray(value, like.dtype))
 
     @staticmethod
     def raw(x):

@@ -2,8 +2,9 @@
 
 A move is a copy through the host (``backend/registry.py``) and, as in PyTorch, differentiable:
 the gradient of ``y = x.to(d)`` is the gradient of y moved back to x's device, and a forward-mode
-tangent moves with the value.  The node is recorded by hand (the output's array is another back
-end's, so the NumPy-only fast paths of ``apply`` are not the place for it).
+tangent moves with the value.  The node is recorded by hand: it is the one operation whose
+output lives in another back end than its input, so the forward-mode tangent must be moved
+too rather than computed with the input's table as ``apply``'s slow path does.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ToDevice(Primitive):
         self.source = source
         self.target = target
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, m: Any, x: Any) -> Any:
         return registry.to_device(x, self.target)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, x: Any) -> tuple:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.pool import POOL
 
@@ -48,7 +48,7 @@ def _linear(m: Any, op: Primitive, a: Any) -> Any:
     """
     if m.is_tensor:
         return apply1(op, a)
-    return op.forward(a)
+    return op.forward(m, a)
 
 
 
@@ -62,7 +62,7 @@ def empty_like_layout(shape: tuple, dtype: Any, ref: np.ndarray, fill: float | N
     buf = POOL.empty(tuple(mem), dtype)
     if fill is not None:
         buf.fill(fill)
-    return buf.transpose(np.argsort(order))
+    return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
 
 
 def _axis_order(a: np.ndarray) -> list:
@@ -121,7 +121,7 @@ class Unfold(_Window):
     __slots__ = ()
     name = "unfold"
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x)
         cols = POOL.empty(x.shape[:2] + self.kernel + self.outs, x.dtype)
         for offs, src in self._offsets():
@@ -145,7 +145,7 @@ class Fold(_Window):
     __slots__ = ()
     name = "fold"
 
-    def forward(self, cols):
+    def forward(self, m, cols):
         padded = POOL.zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
@@ -174,7 +174,7 @@ class MaxPool(_Window):
     __slots__ = ("argk",)
     name = "max_pool"
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
@@ -185,13 +185,13 @@ class MaxPool(_Window):
             if best is None:
                 best = empty_like_layout(v.shape, v.dtype, v, None)
                 best[...] = v
-                argk = np.zeros_like(best, dtype=dt)
+                argk = m.zeros(best.shape, dt)
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
             better = v > best
             argk += better * dt(k) - argk * better
-            np.maximum(best, v, out=best)
+            m.maximum(best, v, out=best)
         self.argk = argk
         return best
 
@@ -217,7 +217,7 @@ class MaxPoolScatter(_Window):
         """True when no input position is read by two windows (e.g. stride = kernel_size)."""
         return all(s >= d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
 
-    def forward(self, g):
+    def forward(self, m, g):
         argk = self.argk
         if _axis_order(g) != _axis_order(argk):
             # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
@@ -231,7 +231,7 @@ class MaxPoolScatter(_Window):
                 gx[dst] += g
         elif self._disjoint():  # every position written once: multiply straight into it
             for k, (_, dst) in enumerate(self._offsets()):
-                np.multiply(self.argk == k, g, out=gx[dst])
+                m.multiply(self.argk == k, g, out=gx[dst])
         else:
             for k, (_, dst) in enumerate(self._offsets()):
                 gx[dst] += (self.argk == k) * g
@@ -254,11 +254,11 @@ class MaxPoolGather(_Window):
         _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
         self.argk = pool.argk
 
-    def forward(self, x):
+    def forward(self, m, x):
         xp = self._pad(x)
-        out = np.zeros(x.shape[:2] + self.outs, dtype=x.dtype)
+        out = m.zeros(x.shape[:2] + self.outs, x.dtype)
         for k, (_, src) in enumerate(self._offsets()):
-            np.copyto(out, xp[src], where=self.argk == k)
+            m.copyto(out, xp[src], where=self.argk == k)
         return out
 
     def vjp(self, m, need, g, y, x):
@@ -287,11 +287,12 @@ def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: 
 
 def argmax_indices(op: MaxPool) -> np.ndarray:
     """PyTorch's ``return_indices``: the flat index (into the unpadded spatial dims) of each window's max."""
-    kern = np.array(list(itertools.product(*[range(k) for k in op.kernel])), dtype=np.int64)  # (K, d)
-    flat = np.zeros(op.argk.shape, dtype=np.int64)
+    m = table_of(())
+    kern = m.asarray(list(itertools.product(*[range(k) for k in op.kernel])), np.int64)  # (K, d)
+    flat = m.zeros(op.argk.shape, np.int64)
     d = len(op.kernel)
     for i in range(d):
-        o = np.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
+        o = m.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
         pos = o * op.stride[i] + kern[op.argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
         flat = flat * op.spatial[i] + pos
     return flat
@@ -316,8 +317,8 @@ class Im2Col(_Window):
     def _cut(self, src: tuple) -> tuple:
         return (slice(None),) + src[1:] + (slice(None),)
 
-    def forward(self, x):
-        xt = np.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
+    def forward(self, m, x):
+        xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
         if any(pb or pa for pb, pa in self.pads):
             xp = POOL.zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
             xp[self._cut(self._inner())] = xt
@@ -342,14 +343,14 @@ class Col2Im(Im2Col):
     __slots__ = ()
     name = "col2im"
 
-    def forward(self, cols):
+    def forward(self, m, cols):
         n = cols.shape[-1]
         padded = POOL.zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
         for offs, dst in self._offsets():
             padded[self._cut(dst)] += cols[(slice(None),) + offs]
         if padded.shape[1:-1] != self.spatial:
             padded = padded[self._cut(self._inner())]
-        return np.moveaxis(padded, -1, 0)
+        return m.moveaxis(padded, -1, 0)
 
     def vjp(self, m, need, g, y, cols):
         return (_linear(m, Im2Col(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)

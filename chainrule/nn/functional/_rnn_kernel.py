@@ -351,7 +351,7 @@ class LSTMSequence(_Sequence):
         """Row order i, f, o, g from PyTorch's i, f, g, o (a block swap: its own inverse)."""
         return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
 
-    def forward(self, *xs):
+    def forward(self, m, *xs):
         x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         dt = np.result_type(x, w_ih)
         bias = None if b_ih is None else b_ih + b_hh
@@ -632,7 +632,7 @@ class GRUSequence(_Sequence):
     # b_hr, b_hz are added on the input side (they are plain sums there); b_hn stays inside
     # r ⊙ (W_hn h + b_hn).  σ(a) = (1 + tanh(a/2)) / 2 with the r, z rows pre-scaled by 1/2.
 
-    def forward(self, *xs):
+    def forward(self, m, *xs):
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         T, N, I = x.shape
         H = h0.shape[-1]
@@ -761,7 +761,7 @@ class RNNSequence(_Sequence):
     def _mode(self) -> str:
         return "RNN_RELU" if self.relu else "RNN_TANH"
 
-    def forward(self, *xs):
+    def forward(self, m, *xs):
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
         T = x.shape[0]
         out = self._input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh)

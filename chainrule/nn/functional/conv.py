@@ -174,9 +174,9 @@ class Conv(Primitive):
         """(G, C_out/G, L·N) -> the (N, C_out, *outs) view."""
         return np.moveaxis(y2.reshape((y2.shape[0] * y2.shape[1],) + self.geo.outs + (n,)), -1, 0)
 
-    def forward(self, x, w, b=None):
+    def forward(self, m, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
-        cols = self.geo.forward(x)
+        cols = self.geo.forward(m, x)
         self.cols = cols
         y2 = _mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp))
         if b is not None:
@@ -206,7 +206,7 @@ class Conv(Primitive):
         if need[0]:
             w2t = w.reshape(gr, og, ck).transpose(0, 2, 1)
             gcols = _mm_cols(np.ascontiguousarray(w2t), g2)
-            gx = self._col2im().forward(gcols.reshape(self.cols.shape))
+            gx = self._col2im().forward(m, gcols.reshape(self.cols.shape))
         return (gx, gw) if b is None else (gx, gw, gb)
 
     def _col2im(self):

@@ -40,7 +40,7 @@ class EmbeddingLookup(_Rows):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, w):
+    def forward(self, m, w):
         # the indices were checked (check_indices), so mode="clip" changes nothing; it lets
         # np.take write straight into the pooled output (mode="raise" copies through a buffer)
         idx = self.idx
@@ -61,7 +61,7 @@ class EmbeddingGather(_Rows):
     saves_inputs = ()
     saves_output = False
 
-    def forward(self, w):
+    def forward(self, m, w):
         y = w[self.idx]
         if self.padding_idx is not None:
             y[self.idx == self.padding_idx] = 0
@@ -81,7 +81,7 @@ class EmbeddingScatter(_Rows):
     __slots__ = ()
     name = "embedding_scatter"
 
-    def forward(self, g):
+    def forward(self, m, g):
         dim = g.shape[-1]
         flat = self.idx.reshape(-1)
         rows = g.reshape(-1, dim)

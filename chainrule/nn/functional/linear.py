@@ -42,7 +42,7 @@ class Linear2d(Primitive):
         return tuple(i for i, n in ((1, need[0]), (0, need[1])) if n)
     fresh_grads = True  # g W, gᵀ x and Σ g are new arrays
 
-    def forward(self, x, w, b=None):
+    def forward(self, m, x, w, b=None):
         n, out = x.shape[0], w.shape[0]
         if n * out < _POOLED:  # small (the per-call cost matters more than the allocation)
             y = x @ w.T

@@ -215,7 +215,7 @@ class BinaryCrossEntropy(Primitive):
 
     name = "binary_cross_entropy"
 
-    def forward(self, x, t):
+    def forward(self, m, x, t):
         with np.errstate(divide="ignore"):
             lx = np.maximum(np.log(x), -100)
             l1x = np.maximum(np.log1p(-x), -100)
@@ -278,7 +278,7 @@ class BCEWithLogits(Primitive):
 
     name = "binary_cross_entropy_with_logits"
 
-    def forward(self, x, t, p=None):
+    def forward(self, m, x, t, p=None):
         sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))  # softplus(-x), stable for any x
         if p is None:
             return (1 - t) * x + sp
@@ -362,7 +362,7 @@ class CrossEntropyIndex(Primitive):
         self.a = ((1 - self.smoothing) * wt + (self.smoothing * W / C) * valid).astype(dtype, copy=False)
         self.denom = float(wt.sum())
 
-    def forward(self, x):
+    def forward(self, m, x):
         M, C = x.shape
         z, e = POOL.empty(x.shape, x.dtype), POOL.empty(x.shape, x.dtype)
         # shifted by the row maximum (where finite): z <= 0, e = e^z <= 1, no overflow

@@ -41,7 +41,7 @@ class Normalize(Primitive):
         self.axes = axes
         self.eps = eps
 
-    def forward(self, x):
+    def forward(self, m, x):
         mean = x.mean(axis=self.axes, keepdims=True)
         xc = x - mean
         var = np.mean(xc * xc, axis=self.axes, keepdims=True)
@@ -91,7 +91,7 @@ class BatchNormTrain(Primitive):
     def _param(self, p, ndim):
         return p.reshape((-1,) + (1,) * (ndim - 2))
 
-    def forward(self, x, w, b):
+    def forward(self, m, x, w, b):
         a = self.axes
         mean = x.mean(axis=a, keepdims=True)
         # large temporaries come from the buffer pool, in x's memory layout (no fresh pages per step)

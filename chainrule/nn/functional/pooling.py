@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import ArrayMath
 from chainrule.nn.functional.conv import ntuple
 from chainrule.ops.linalg import matmul
 from chainrule.ops.window import Unfold, argmax_indices, max_pool_nd, unfold_nd
@@ -138,7 +139,7 @@ def _divisor(spatial, kernel, stride, dil, pads, pad, count_include_pad, dtype) 
     # the region already holds the symmetric padding; only the ceil_mode overhang is added
     extra = tuple((0, pa - p) for (_, pa), p in zip(pads, pad))
     op = Unfold(kernel, stride, dil, extra, region.shape[2:])
-    counts = op.forward(region).sum(axis=tuple(range(2, 2 + len(kernel))))[0, 0]
+    counts = op.forward(ArrayMath, region).sum(axis=tuple(range(2, 2 + len(kernel))))[0, 0]
     return counts
 
 

@@ -47,7 +47,7 @@ class SyncBatchNormTrain(Primitive):
         self.eps = eps
         self.group = group
 
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def forward(self, m, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
         from chainrule import distributed as dist
 
         a = self.axes
