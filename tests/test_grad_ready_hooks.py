@@ -139,7 +139,7 @@ def test_shared_weight_hook_runs_once_with_the_sum_after_its_last_use(fast_walk)
     assert len(seen) == 4
     order = [next(i for i, q in enumerate(params) if q is p) for p, _ in seen]
     assert set(order[:2]) == {2, 3} and set(order[2:]) == {0, 1}, order
-    for (p, g), i in zip(seen, order):
+    for (_p, g), i in zip(seen, order):
         np.testing.assert_allclose(g, ref[i]._array, rtol=1e-5)
 
 
