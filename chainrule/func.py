@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from chainrule.autograd import graph as _graph
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, make_dual, unpack_dual
 from chainrule.autograd.grad_mode import STATE, enable_grad
@@ -86,19 +87,8 @@ def _closes_over_grad_leaves(outs: Sequence[Tensor], inputs: Sequence[Tensor]) -
     if not STATE.enabled:
         return False
     own = {id(x) for x in inputs}
-    seen: set = set()
-    stack = [o for o in outs if o.requires_grad]
-    while stack:
-        t = stack.pop()
-        if id(t) in seen or id(t) in own:
-            continue
-        seen.add(id(t))
-        if t._op is None:
-            if t.requires_grad:
-                return True
-            continue
-        stack.extend(p for p in t._parents or () if p.requires_grad)
-    return False
+    reached = _graph.toposort([o for o in outs if o.requires_grad], leaves=True, stop=inputs)
+    return any(t._op is None and id(t) not in own for t in reached)
 
 
 def _track_input(x: Tensor) -> Tensor:

@@ -3,26 +3,32 @@
 The algorithm of the notes ("visit each node in reverse topological order; at
 each node, add its contribution to the partial derivatives of its parents"):
 
-1. From the outputs, find every node that leads to a leaf needing a gradient
-   and count, for each node, how many consumers it has (an iterative
-   depth-first search: no recursion, so a 100,000-op chain is fine).
-2. Seed the outputs with dL/dL (ones for a scalar) and keep a stack of nodes
-   whose adjoint is complete (all consumers have contributed).
-3. Pop a node, ask its primitive for the vector-Jacobian products, reduce
+1. From the outputs, list every node that leads to a leaf needing a gradient,
+   parents before children (``graph.toposort``: the one graph walk, iterative,
+   so a 100,000-op chain is fine).
+2. Seed the outputs with dL/dL (ones for a scalar), then visit the list from
+   the end: each node comes after all of its consumers, so its adjoint is
+   complete when it is reached.
+3. At each node, ask its primitive for the vector-Jacobian products, reduce
    each to its input's shape (``sum_to``), and *add* it to the input's adjoint.
-   An input whose last consumer has contributed goes on the stack.
-4. Leaves receive their adjoint in ``.grad`` (accumulating with what is there).
+4. Leaves receive their adjoint in ``.grad`` (accumulating with what is there);
+   a leaf with a post-accumulate-grad hook gets it, and runs the hook, the
+   moment its last contribution arrives, while the walk goes on.
 
+The adjoints and the list belong to the call (not to the tensors), so a
+custom op's backward may call ``autograd.grad`` on any graph, this one included.
 Unless ``retain_graph`` is set, each node's link to its inputs is cut as soon
 as it has been processed, so intermediate arrays are freed during the walk.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
 
+from chainrule.autograd import graph as _graph
 from chainrule.autograd.grad_mode import HOOKS, STATE
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import CLOCK, check_saved
@@ -84,45 +90,23 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
     return g
 
 
-def _discover(roots: list, hooked: dict | None = None) -> None:
-    """Mark every reachable graph node: reset its adjoint buffer and count its consumers.
+def _freed(t: Tensor) -> None:
+    raise RuntimeError(_FREED_MSG.format(op=t._op.name))
 
-    ``hooked`` (only when some leaf has a post-accumulate-grad hook) receives, for each
-    such leaf, how many graph edges lead into it: the walk counts them down and runs the
-    leaf's hooks as soon as its last contribution has arrived, not at the end."""
-    stack = []
-    # A set of the tensors themselves (hashed by identity: Tensor.__hash__ is
-    # object.__hash__, and distinct live objects never share that hash, so the
-    # elementwise __eq__ is never consulted).  Cheaper than a set of id()s.
-    seen = set()
-    for r in roots:
-        if r._op is not None and r not in seen:
-            seen.add(r)
-            r._gbuf = None
-            r._pend = 0
-            stack.append(r)
-    push = stack.append
-    pop = stack.pop
-    mark = seen.add
-    while stack:
-        t = pop()
-        parents = t._parents
-        if parents is None:
-            raise RuntimeError(_FREED_MSG.format(op=t._op.name))
-        for p in parents:
-            if p._op is None or not p.requires_grad:
-                if hooked is not None and p._op is None and p.requires_grad:
-                    ex = getattr(p, "_extra", None)
-                    if ex and ex.get("post_acc"):
-                        hooked[p] = hooked.get(p, 0) + 1
-                continue
-            if p in seen:
-                p._pend += 1
-            else:
-                mark(p)
-                p._gbuf = None
-                p._pend = 1
-                push(p)
+
+def _count_hooked(order: list) -> dict:
+    """For each leaf with a post-accumulate-grad hook: how many graph edges lead into it.
+
+    The walks count these down and run the leaf's hooks as soon as its last contribution
+    has arrived, not at the end (only computed once such a hook exists: ``HOOKS.post_acc``)."""
+    hooked: dict = {}
+    for t in order:
+        for p in t._parents:
+            if p._op is None and p.requires_grad:
+                ex = getattr(p, "_extra", None)
+                if ex and ex.get("post_acc"):
+                    hooked[p] = hooked.get(p, 0) + 1
+    return hooked
 
 
 def run_backward(
@@ -137,12 +121,17 @@ def run_backward(
 
     ``capture`` maps id(tensor) -> None for tensors whose adjoint should be
     returned instead of (or as well as) accumulated: ``autograd.grad``.
+
+    All the state of one backward call lives here, not in the tensors: ``order`` (the graph
+    nodes, parents first: the walk pops from the end, so each node comes after all of its
+    consumers and the list lets go of it as it is visited) and ``grads`` (node -> the sum of
+    the gradients its consumers have sent so far; popped when the node is visited). So a
+    custom op's backward may run another backward, on any graph, in the middle of this one.
     """
     m = _tensor_math() if create_graph else ArrayMath
-    roots = [o for o in outputs if o.requires_grad]
-    hooked: dict | None = {} if HOOKS.post_acc else None  # leaf -> edges still to come
-    _discover(roots, hooked)
-    ready: list[Tensor] = []
+    order = _graph.toposort([o for o in outputs if o.requires_grad], on_freed=_freed)
+    hooked: dict | None = _count_hooked(order) if HOOKS.post_acc else None  # leaf -> edges to come
+    grads: dict = {}
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
             raise RuntimeError(
@@ -151,9 +140,8 @@ def run_backward(
         if out._op is None:  # a leaf: its gradient is just the seed
             _deliver_leaf(out, g, create_graph, capture, accumulate)
             continue
-        out._gbuf = g if out._gbuf is None else out._gbuf + g
-        if out._pend == 0 and all(r is not out for r in ready):
-            ready.append(out)
+        prev = grads.get(out)
+        grads[out] = g if prev is None else prev + g
     # The common case (plain loss.backward()) takes the lean loop; hooks, capture
     # (autograd.grad), create_graph and anomaly checks take the general one.
     simple = not (create_graph or capture is not None or STATE.anomaly or HOOKS.any)
@@ -161,35 +149,67 @@ def run_backward(
     STATE.enabled = create_graph
     try:
         if simple:
-            _walk_simple(ready, retain_graph, hooked or None)
+            _walk_simple(order, grads, retain_graph, hooked or None)
         else:
-            _walk(ready, m, retain_graph, create_graph, capture, accumulate, hooked or None)
+            _walk(order, grads, m, retain_graph, create_graph, capture, accumulate, hooked or None)
     finally:
         STATE.enabled = prev_enabled
 
 
-def _walk_simple(ready: list, retain_graph: bool, hooked: dict | None = None) -> None:
+def _skip(t: Tensor, retain_graph: bool, hooked: dict | None, deliver: Any) -> None:
+    """A node no gradient reached (its consumers' ops returned None for it): nothing to pass
+    on. Its edges into hooked leaves are done all the same, and its graph is freed."""
+    parents = t._parents
+    if parents is None:
+        raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+    if not retain_graph:
+        t._parents = None
+    if hooked is not None:
+        for p in parents:
+            if p in hooked:
+                _edge_done(p, hooked, deliver)
+
+
+def _edge_done(p: Tensor, hooked: dict, deliver: Any) -> None:
+    """One edge into hooked leaf ``p`` is done; at the last one, ``deliver(p)`` (and its hooks)."""
+    left = hooked[p] - 1
+    if left:
+        hooked[p] = left
+    else:  # its last contribution: its gradient is final now
+        del hooked[p]
+        deliver(p)
+
+
+def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None = None) -> None:
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
     at every step of a loop gets one ``np.sum`` instead of one addition per use.
     """
     m = ArrayMath
-    pop = ready.pop
-    push = ready.append
+    pop = order.pop
+    take = grads.pop
+    get = grads.get
     clock = CLOCK
     leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
-    while ready:
+    deliver = None if hooked is None else partial(_deliver_parts, leaf_parts)
+
+    while order:
         t = pop()
+        g = take(t, None)
+        if g is None:
+            _skip(t, retain_graph, hooked, deliver)
+            continue
         if t._clk != clock[0]:  # something was modified in place since t was recorded
             check_saved(t)
-        g = t._gbuf
-        t._gbuf = None
-        parents = t._parents  # never None here: _discover has checked every node
+        parents = t._parents
         if not retain_graph:
             t._parents = None
         # (input, its gradient) pairs; one and two inputs are spelt out (no zip, no star-args)
-        n = len(parents)
+        try:
+            n = len(parents)
+        except TypeError:  # None: freed meanwhile (by a backward run inside this one)
+            raise RuntimeError(_FREED_MSG.format(op=t._op.name)) from None
         if n == 1:
             p = parents[0]
             edges: Any = ((p, t._op.vjp(m, t._need, g, t._array, p._array)[0]),)
@@ -201,6 +221,8 @@ def _walk_simple(ready: list, retain_graph: bool, hooked: dict | None = None) ->
             edges = zip(parents, t._op.vjp(m, t._need, g, t._array, *[p._array for p in parents]))
         for p, gp in edges:
             if gp is None or not p.requires_grad:
+                if hooked is not None and p in hooked:
+                    _edge_done(p, hooked, deliver)
                 continue
             pdata = p._array
             if gp.shape != pdata.shape:
@@ -220,25 +242,24 @@ def _walk_simple(ready: list, retain_graph: bool, hooked: dict | None = None) ->
                 else:
                     parts.append(gp)
                 if hooked is not None and p in hooked:  # post-accumulate-grad hooks
-                    left = hooked[p] - 1
-                    if left:
-                        hooked[p] = left
-                    else:  # its last contribution: its gradient is final now
-                        del hooked[p]
-                        _leaf_done(p, leaf_parts.pop(p))
-                        _post_accumulate(p)
+                    _edge_done(p, hooked, deliver)
                 continue
-            buf = p._gbuf
-            p._gbuf = gp if buf is None else buf + gp
-            p._pend -= 1
-            if p._pend == 0:
-                push(p)
+            buf = get(p)
+            grads[p] = gp if buf is None else buf + gp
     for p, parts in leaf_parts.items():
         _leaf_done(p, parts)
-    if hooked:  # hooked leaves whose count did not reach 0 (an op returned None for them)
+    if hooked:  # hooked leaves whose count did not reach 0 (cannot happen; kept as a safety net)
         for p in hooked:
             if p in leaf_parts:
                 _post_accumulate(p)
+
+
+def _deliver_parts(leaf_parts: dict, p: Tensor) -> None:
+    """The fast walk's delivery of hooked leaf p, once its gradient is final: .grad, then hooks."""
+    parts = leaf_parts.pop(p, None)
+    if parts is not None:
+        _leaf_done(p, parts)
+        _post_accumulate(p)
 
 
 def _leaf_done(p: Tensor, parts: list) -> None:
@@ -260,7 +281,14 @@ _SUM_AT_END = 4096  # elements: smaller leaf gradients are summed once, at the e
 
 
 def _walk(
-    ready: list, m: Any, retain_graph: bool, create_graph: bool, capture: Any, accumulate: bool, hooked: Any = None
+    order: list,
+    grads: dict,
+    m: Any,
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Any,
+    accumulate: bool,
+    hooked: Any = None,
 ) -> None:
     """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly.
 
@@ -269,10 +297,17 @@ def _walk(
     """
     anomaly = STATE.anomaly
     leaves: dict = {}  # leaf -> its summed gradient (tensors hash by identity)
-    while ready:
-        t = ready.pop()
-        g = t._gbuf
-        t._gbuf = None
+
+    def deliver(p: Tensor) -> None:
+        if p in leaves:
+            _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
+
+    while order:
+        t = order.pop()
+        g = grads.pop(t, None)
+        if g is None:
+            _skip(t, retain_graph, hooked, deliver)
+            continue
         op = t._op
         parents = t._parents
         if parents is None:
@@ -285,17 +320,20 @@ def _walk(
         if capture is not None and id(t) in capture:
             capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
         if create_graph:
-            grads = op.vjp(m, t._need, g, t, *parents)
+            vjps = op.vjp(m, t._need, g, t, *parents)
         else:
-            grads = op.vjp(m, t._need, g, t._array, *[p._array for p in parents])
+            vjps = op.vjp(m, t._need, g, t._array, *[p._array for p in parents])
+        del g
         if anomaly:
             from chainrule.autograd.anomaly import check_backward
 
-            check_backward(t, grads)
+            check_backward(t, vjps)
         if not retain_graph:
             t._parents = None
-        for p, gp in zip(parents, grads):
+        for p, gp in zip(parents, vjps):
             if gp is None or not p.requires_grad:
+                if hooked is not None and p in hooked:
+                    _edge_done(p, hooked, deliver)
                 continue
             if gp.shape != p._array.shape:
                 gp = m.sum_to(gp, p._array.shape)
@@ -305,18 +343,10 @@ def _walk(
                 prev = leaves.get(p)
                 leaves[p] = gp if prev is None else prev + gp
                 if hooked is not None and p in hooked:
-                    left = hooked[p] - 1
-                    if left:
-                        hooked[p] = left
-                    else:  # its last contribution: deliver it now (and run its post hooks)
-                        del hooked[p]
-                        _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
+                    _edge_done(p, hooked, deliver)
                 continue
-            buf = p._gbuf
-            p._gbuf = gp if buf is None else buf + gp
-            p._pend -= 1
-            if p._pend == 0:
-                ready.append(p)
+            buf = grads.get(p)
+            grads[p] = gp if buf is None else buf + gp
     for p, gp in leaves.items():
         _deliver_leaf(p, gp, create_graph, capture, accumulate)
 

@@ -11,6 +11,7 @@ parent -> child, in the direction the values flow in the forward pass
 
 from __future__ import annotations
 
+from chainrule.autograd import graph as _graph
 from chainrule.autograd.tensor import Tensor
 
 
@@ -24,23 +25,14 @@ def _label(t: Tensor, kind: str) -> str:
 def to_dot(output: Tensor, name: str = "chainrule") -> str:
     """DOT text of the graph that produced ``output`` (every tensor it was computed from).
 
-    Walks ``_parents`` iteratively (no recursion limit).  A graph already freed
+    The tensors come from ``graph.toposort`` (iterative: no recursion limit).  A graph already freed
     by ``backward()`` shows the freed nodes without their inputs.
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"to_dot: expected a Tensor, got {type(output).__name__}")
-    ids: dict = {}
-    order: list = []
-    stack = [output]
-    while stack:
-        t = stack.pop()
-        if id(t) in ids:
-            continue
-        ids[id(t)] = f"n{len(ids)}"
-        order.append(t)
-        for p in t._parents or ():
-            if id(p) not in ids:
-                stack.append(p)
+    # the output first, then every tensor it was computed from (graph.toposort, reversed)
+    order = _graph.toposort([output], grad_only=False, leaves=True)[::-1]
+    ids = {id(t): f"n{k}" for k, t in enumerate(order)}
     lines = [f"digraph {name} {{", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
     for t in order:
         if t._op is not None:

@@ -115,9 +115,6 @@ class Tensor(_TensorMethods):
         # counter of in-place modifications shared with views (unset = version 0)
         "_clk",
         "_vc",
-        # engine scratch space, set only on graph nodes while backward runs
-        "_gbuf",
-        "_pend",
         # rarely used: forward-mode tangent, hooks/retain_grad/name/origin
         "_tangent",
         "_extra",
@@ -134,8 +131,6 @@ class Tensor(_TensorMethods):
     _need: Any
     _clk: int
     _vc: Any
-    _gbuf: Any
-    _pend: int
     _tangent: Any
     _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
 

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from chainrule.autograd import graph as _graph
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, sum_to
 
@@ -39,34 +40,18 @@ _MODES = ("reverse", "forward", "both")
 def _topological(output: Tensor, inputs: Sequence[Tensor]) -> list:
     """Nodes that depend on ``inputs`` and lead to ``output``, parents before children.
 
-    Iterative depth-first search (no recursion); ``inputs`` are treated as
-    sources even if they are not leaves.
+    The order is ``graph.toposort``'s (parents left to right); ``inputs`` are treated
+    as sources even if they are not leaves.
     """
+
+    def freed(t: Tensor) -> None:
+        raise RuntimeError(
+            f"trace: the graph of '{t._op.name}' was freed by backward(); build the table "
+            "before calling backward() (or pass retain_graph=True)"
+        )
+
     stop = {id(t) for t in inputs}
-    order: list = []
-    state: dict = {}  # id -> 1 (on the stack) / 2 (done)
-    stack = [(output, False)]
-    while stack:
-        t, expanded = stack.pop()
-        key = id(t)
-        if expanded:
-            state[key] = 2
-            order.append(t)
-            continue
-        if key in state:
-            continue
-        state[key] = 1
-        stack.append((t, True))
-        if key in stop or t._op is None:
-            continue
-        if t._parents is None:
-            raise RuntimeError(
-                f"trace: the graph of '{t._op.name}' was freed by backward(); build the table "
-                "before calling backward() (or pass retain_graph=True)"
-            )
-        for p in reversed(t._parents):
-            if id(p) not in state:
-                stack.append((p, False))
+    order = _graph.toposort([output], grad_only=False, leaves=True, stop=inputs, on_freed=freed)
     # keep only nodes that depend on an input
     depends: dict = {}
     for t in order:

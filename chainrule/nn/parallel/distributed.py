@@ -30,6 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from chainrule.autograd.grad_mode import is_grad_enabled
+from chainrule.autograd.graph import toposort
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend.device import check_device
@@ -227,18 +228,8 @@ class DistributedDataParallel(Module):
 
     def _find_unused(self, out: Any) -> list:
         """The parameters that ``out`` does not depend on (a walk of its graph)."""
-        seen: set = set()
-        stack = [t for t in _tensors(out) if t.requires_grad]
-        used: set = set()
-        while stack:
-            t = stack.pop()
-            if t in seen:
-                continue
-            seen.add(t)
-            if t._op is None:
-                used.add(t)
-            elif t._parents is not None:
-                stack.extend(p for p in t._parents if p.requires_grad)
+        reached = toposort([t for t in _tensors(out) if t.requires_grad], leaves=True)
+        used = {t for t in reached if t._op is None}
         return [p for p in self._params if p not in used]
 
     # -- backward: the hooks ------------------------------------------------------------------------
