@@ -30,6 +30,7 @@ import numpy as np
 
 from chainrule.autograd import graph as _graph
 from chainrule.autograd.grad_mode import HOOKS, STATE
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import CLOCK, check_saved
 from chainrule.backend import ArrayMath, sum_to
@@ -45,10 +46,10 @@ _array = np.array
 _ndarray = np.ndarray
 
 
-def _accumulate(total: np.ndarray, g: Any) -> np.ndarray:
-    """total + g as a new ndarray (NumPy returns a scalar when both are 0-d)."""
+def _accumulate(total: Any, g: Any) -> Any:
+    """total + g as a new array (NumPy returns a scalar when both are 0-d)."""
     s = total + g
-    return s if type(s) is _ndarray else np.asarray(s)
+    return s if type(s) is _ndarray or type(total) is not _ndarray else np.asarray(s)
 
 
 def _tensor_math():
@@ -73,9 +74,12 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        g: Any = np.array(1, dtype=out._array.dtype)  # (np.ones is 4x slower for one element)
-        if out._array.ndim:
-            g = g.reshape(out.shape)
+        if type(out._array) is _ndarray:
+            g: Any = np.array(1, dtype=out._array.dtype)  # (np.ones is 4x slower for one element)
+            if out._array.ndim:
+                g = g.reshape(out.shape)
+        else:  # another back end's array: its table makes the seed on its device
+            g = table_of((out._array,), "backward").ones(out.shape, out._array.dtype)
         return Tensor._wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
         g = grad if create_graph else grad._array
@@ -128,7 +132,7 @@ def run_backward(
     the gradients its consumers have sent so far; popped when the node is visited). So a
     custom op's backward may run another backward, on any graph, in the middle of this one.
     """
-    m = _tensor_math() if create_graph else ArrayMath
+    m = _tensor_math() if create_graph else table_of([o._array for o in outputs], "backward")
     order = _graph.toposort([o for o in outputs if o.requires_grad], on_freed=_freed)
     hooked: dict | None = _count_hooked(order) if HOOKS.post_acc else None  # leaf -> edges to come
     grads: dict = {}
@@ -149,7 +153,7 @@ def run_backward(
     STATE.enabled = create_graph
     try:
         if simple:
-            _walk_simple(order, grads, retain_graph, hooked or None)
+            _walk_simple(order, grads, retain_graph, hooked or None, m)
         else:
             _walk(order, grads, m, retain_graph, create_graph, capture, accumulate, hooked or None)
     finally:
@@ -180,13 +184,13 @@ def _edge_done(p: Tensor, hooked: dict, deliver: Any) -> None:
         deliver(p)
 
 
-def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None = None) -> None:
+def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None = None,
+                 m: Any = ArrayMath) -> None:
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
     at every step of a loop gets one ``np.sum`` instead of one addition per use.
     """
-    m = ArrayMath
     pop = order.pop
     take = grads.pop
     get = grads.get
@@ -236,7 +240,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
                     # handed to several inputs (add), or be a view; skip the copy only when
                     # the op promises new arrays and this one owns its memory
                     own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
-                    leaf_parts[p] = [gp if own else _array(gp)]
+                    leaf_parts[p] = [gp if own else _array(gp) if type(gp) is _ndarray else gp.copy()]
                 elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
                     parts[0] = parts[0] + gp
                 else:
@@ -264,7 +268,14 @@ def _deliver_parts(leaf_parts: dict, p: Tensor) -> None:
 
 def _leaf_done(p: Tensor, parts: list) -> None:
     """p.grad += the sum of its contributions (the fast walk's delivery)."""
-    g = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+    if len(parts) == 1:
+        g = parts[0]
+    elif type(parts[0]) is _ndarray:
+        g = np.sum(parts, axis=0)  # one pass over all contributions
+    else:
+        g = parts[0] + parts[1]  # another back end: pairwise, on its device
+        for part in parts[2:]:
+            g += part
     if p.grad is None:
         p.grad = Tensor._wrap(g)
     else:
@@ -385,7 +396,7 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
         p.grad = g if p.grad is None else p.grad + g
     elif p.grad is None:
         # Own the array: the same gradient array may be handed to several inputs (add).
-        p.grad = Tensor._wrap(np.array(g, copy=True))
+        p.grad = Tensor._wrap(np.array(g, copy=True) if type(g) is _ndarray else g.copy())
     else:
         p.grad._array = _accumulate(p.grad._array, g)
 

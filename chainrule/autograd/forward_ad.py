@@ -119,7 +119,7 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise TypeError(f"make_dual: expected a Tensor primal, got {type(tensor).__name__}")
     if tensor._array.dtype.kind != "f":
         raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor._array.dtype}")
-    dx = np.asarray(tangent._array if isinstance(tangent, Tensor) else tangent)
+    dx = tangent._array if isinstance(tangent, Tensor) else np.asarray(tangent)
     if dx.shape != tensor.shape:
         raise ValueError(
             f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}"
@@ -136,4 +136,4 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     Outside any dual level the tangent is always None.
     """
     dx = getattr(tensor, "_tangent", None) if STATE.forward_depth > 0 else None
-    return UnpackedDualTensor(tensor, None if dx is None else Tensor._wrap(np.array(dx)))
+    return UnpackedDualTensor(tensor, None if dx is None else Tensor._wrap(dx.copy()))

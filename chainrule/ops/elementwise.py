@@ -335,9 +335,7 @@ class Sigmoid(_Elementwise):
     saves_inputs = ()
 
     def forward(self, m, x):
-        from chainrule.backend import ArrayMath
-
-        return ArrayMath.sigmoid(x)
+        return m.sigmoid(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * (y - y * y),)
