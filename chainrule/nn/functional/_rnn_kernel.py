@@ -13,7 +13,9 @@ backpropagation through time in NumPy in ``vjp``:
   ``dZ`` (T·N, G·H) and the weight gradients are single matmuls:
   ``dW_ih = dZᵀ X``, ``dW_hh = dZᵀ H_prev`` (H_prev = the stacked h_{t-1}),
   ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih`` (the LSTM gets dW_ih and db from one
-  matmul with [X | 1], and reads H_prev in place from its output).
+  matmul with [X | 1], and reads H_prev in place from its output);
+* when x is an embedding lookup E[idx] (``InputFold``), the input projection is
+  computed once per distinct index and dW_ih, db from the adjoints summed per index.
 
 The NumPy loops of the LSTM and GRU run feature-major: the states are kept
 transposed, hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N)

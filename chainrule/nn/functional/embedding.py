@@ -162,7 +162,10 @@ def embedding(
     if out._op is None:
         # no node recorded (frozen table, no_grad): remember where the rows came from, for
         # the layers that fold a lookup into their first product (lookup_source)
-        out._extra = {"embedding": (weight, op, CLOCK[0])}
+        extra = getattr(out, "_extra", None)  # (anomaly mode may have left the call's origin there)
+        if extra is None:
+            extra = out._extra = {}
+        extra["embedding"] = (weight, op, CLOCK[0])
     return out
 
 
@@ -177,6 +180,8 @@ def lookup_source(x: Tensor) -> tuple[Tensor, EmbeddingLookup] | None:
     """
     op = x._op
     if type(op) is EmbeddingLookup:
+        if x._parents is None:  # the node was freed by a backward pass: E is not known any more
+            return None
         E, clock = x._parents[0], x._clk
     else:
         extra = getattr(x, "_extra", None)

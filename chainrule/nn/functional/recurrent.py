@@ -316,6 +316,11 @@ _SEQ_DOC = """
     ``fused`` (default: on unless forward-mode AD is active) runs each layer and
     direction as one fused primitive (fast; double backward by a recorded
     recomputation); ``fused=False`` composes the cells step by step.
+    When ``input`` is an embedding lookup's output E[idx] (``F.embedding``,
+    ``nn.Embedding``, as returned), the fused first layer computes its input
+    projection once per distinct index, (E_u W_ihᵀ + b)[idx], and dW_ih, db from
+    the adjoints summed per index: the same numbers to rounding (the cases it
+    covers: ``recurrent._input_fold``).
 """
 
 
