@@ -157,7 +157,9 @@ def _dropout(x: Tensor, p: float) -> Tensor:
     return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype))
 
 
-def _layer_composed(mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: Any = None) -> tuple:
+def _layer_composed(
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+) -> tuple:
     """One layer, one direction, by the cells in a Python loop: (output (T, N, H), final states).
     (``fold`` is ignored: the cells project every step's input themselves.)"""
     T = x.shape[0]
@@ -177,7 +179,9 @@ def _layer_composed(mode: str, x: Tensor, states: list, ws: list, reverse: bool,
     return sh.stack(outs, 0), [h]
 
 
-def _layer_fused(mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: Any = None) -> tuple:
+def _layer_fused(
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+) -> tuple:
     """One layer, one direction, by the fused sequence primitive (``fold``: see ``_input_fold``)."""
     T = x.shape[0]
     has_bias = len(ws) == 4
