@@ -13,7 +13,9 @@ backpropagation through time in NumPy in ``vjp``:
   ``dZ`` (T·N, G·H) and the weight gradients are single matmuls:
   ``dW_ih = dZᵀ X``, ``dW_hh = dZᵀ H_prev`` (H_prev = the stacked h_{t-1}),
   ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih`` (the LSTM gets dW_ih and db from one
-  matmul with [X | 1], and reads H_prev in place from its output).
+  matmul with [X | 1], and reads H_prev in place from its output);
+* when x is an embedding lookup E[idx] (``InputFold``), the input projection is
+  computed once per distinct index and dW_ih, db from the adjoints summed per index.
 
 The NumPy loops of the LSTM and GRU run feature-major: the states are kept
 transposed, hᵀ (H, N), so the step matmul is W_hh hᵀ and every gate block (H, N)
@@ -156,38 +158,78 @@ def _native_lstm_steps(dt: np.dtype):
     return fwd, native.typed_function("lstm_cell", "lstm_backward_step", dt, sizes + [ptr] * 7)
 
 
-_HASH_WEIGHTS: dict = {}
+class InputFold:
+    """The first layer's input is an embedding lookup, x = E[idx]: its projection, folded.
 
+    Every input row is a row of E, so the input projection of every step is a row of one
+    table, X W_ihᵀ + b = (E_u W_ihᵀ + b)[rows], computed once per distinct index (E_u
+    (U, I): the rows of E that idx uses; ``rows`` (T·N,) says which of them each position
+    reads, time-major).  Backward, with S (U, G) the pre-activation adjoints summed per
+    distinct index (a scatter-add by ``rows``): dW_ih = dZᵀ X = Sᵀ E_u and db = Σ dZ = Σ S,
+    so [dW_ih | db] = Sᵀ [E_u | 1].  The gradient of x itself, dZ W_ih, is computed as
+    without the fold and reaches E through the lookup's own vjp (so hooks on x, x used
+    elsewhere, ``autograd.grad`` with respect to x and ``padding_idx`` all work as before).
 
-def _repeated_rows(xo: np.ndarray):
-    """(first, rows) when the rows of ``xo`` (R, K) repeat enough to be worth folding, else None.
-
-    ``first`` (U,) indexes one row of each distinct value, ``rows`` (R,) int64 says which
-    distinct row each row is: xo == xo[first][rows] exactly (checked).  The input of a
-    layer that follows an embedding has at most vocabulary-size distinct rows (a character
-    model: 65 for 2,048 positions); its input projection [X | 1] [W_ih | b]ᵀ is then
-    computed once per distinct row, and dW_ih = dZᵀ X = Sᵀ X_u with S the gate adjoints
-    summed per distinct row.  Found by a hash (one product with fixed random weights),
-    then checked row by row, so a collision or a NaN only means no fold.  Folded when at
-    most half the rows are distinct and rows are at least 16 wide (below that the
-    product it saves costs less than the summing).
+    Exact: the same sums as the unfolded path, with every product over a row of E done
+    once instead of once per position (w4: 65 distinct rows for 2,048 positions).  Only
+    the rows idx uses take part (a NaN or inf in an unused row of E changes nothing).
+    Shared by the two directions of a bidirectional layer (each brings its own W_ih).
     """
-    R, K = xo.shape
-    if R < 64 or K < 16:
-        return None
-    key = (K, xo.dtype)
-    if key not in _HASH_WEIGHTS:
-        _HASH_WEIGHTS[key] = np.random.default_rng(K).uniform(1.0, 2.0, size=(K,)).astype(xo.dtype)
-    w = _HASH_WEIGHTS[key]
-    if 2 * np.unique(xo[:128] @ w).size > 128:  # the first rows mostly differ: not worth a closer look
-        return None
-    _, first, rows = np.unique(xo @ w, return_index=True, return_inverse=True)
-    if 2 * first.size > R:
-        return None
-    rows = rows.reshape(-1).astype(np.int64, copy=False)
-    if not np.array_equal(np.take(xo[first], rows, axis=0), xo):
-        return None
-    return first, rows
+
+    __slots__ = ("src", "rows", "shape", "_xu")
+
+    def __init__(self, E: np.ndarray, idx: np.ndarray) -> None:
+        """E (V, I) the table's array, idx (T, N) the time-major indices (checked by the lookup)."""
+        T, N = idx.shape
+        flat = idx.reshape(T * N)
+        V = E.shape[0]
+        if V <= flat.size:  # a small table: count the uses instead of sorting the positions
+            used = np.bincount(flat, minlength=V) > 0
+            first = np.flatnonzero(used)
+            slot = np.cumsum(used) - 1  # table row v -> its row in E_u
+            rows = slot[flat]
+        else:
+            first, rows = np.unique(flat, return_inverse=True)
+        self.src = E[first]  # E_u (U, I): a copy, whatever happens to E afterwards
+        self.rows = np.ascontiguousarray(rows.reshape(T * N), dtype=np.int64)
+        self.shape = (T, N)
+        self._xu: dict = {}
+
+    def xu(self, ones: bool, dt: np.dtype) -> np.ndarray:
+        """[E_u | 1] (U, I + 1), or E_u without the ones, in ``dt`` (made once per call of the layer)."""
+        key = (ones, dt)
+        a = self._xu.get(key)
+        if a is None:
+            U, I = self.src.shape
+            a = np.empty((U, I + (1 if ones else 0)), dtype=dt)
+            a[:, :I] = self.src
+            a[:, I:] = 1.0
+            self._xu[key] = a
+        return a
+
+    def table(self, w: np.ndarray, b, dt: np.dtype) -> np.ndarray:
+        """P = E_u Wᵀ + b (U, G) from w (G, I), b (G,) or None."""
+        return self.xu(b is not None, dt) @ _with_bias_column(w, b, dt).T
+
+    def project(self, w: np.ndarray, b, dt: np.dtype) -> np.ndarray:
+        """W x_t + b for every step, batch-major (T, N, G): P read by index."""
+        return np.take(self.table(w, b, dt), self.rows.reshape(self.shape), axis=0)
+
+    def project_fm(self, w: np.ndarray, b, dt: np.dtype) -> np.ndarray:
+        """W x_t + b for every step, feature-major (T, G, N) (as ``_project_fm``)."""
+        T, N = self.shape
+        tab = self.table(w, b, dt)
+        out = _POOL.empty((T, tab.shape[1], N), dt)
+        np.copyto(out, np.take(tab, self.rows.reshape(T, N), axis=0).transpose(0, 2, 1))
+        return out
+
+    def sum_rows(self, d: np.ndarray) -> np.ndarray:
+        """S (U, G): the rows of d (T·N, G) summed per distinct index."""
+        return scatter.scatter_add_rows(np.zeros((self.src.shape[0], d.shape[1]), dtype=d.dtype), self.rows, d)
+
+    def weight_grad(self, d: np.ndarray, ones: bool) -> np.ndarray:
+        """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)."""
+        return self.sum_rows(d).T @ self.xu(ones, d.dtype)
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -202,7 +244,7 @@ def _sigmoid_(z: np.ndarray) -> np.ndarray:
 class _Sequence(Primitive):
     """Shared bookkeeping: time order, the saved activations, stacking of h_{t-1}."""
 
-    __slots__ = ("reverse", "has_bias", "saved", "keep")
+    __slots__ = ("reverse", "has_bias", "saved", "keep", "fold")
     n_states = 1  # h (and c for the LSTM)
     kind: str  # "LSTM", "GRU" or "RNN", set by each subclass
 
@@ -211,6 +253,7 @@ class _Sequence(Primitive):
         self.has_bias = has_bias
         self.saved = None
         self.keep = True  # False: no backward will follow (no_grad / eval), skip what only it needs
+        self.fold: InputFold | None = None  # set when x is an embedding lookup (see InputFold)
 
     def _order(self, T: int) -> range:
         return range(T - 1, -1, -1) if self.reverse else range(T)
@@ -229,6 +272,9 @@ class _Sequence(Primitive):
         return np.concatenate([h0[None], hs[:-1]], axis=0)
 
     def _input_projection(self, x, w_ih, bias):
+        """X W_ihᵀ + bias, batch-major (T, N, G) (read from the folded table when there is one)."""
+        if self.fold is not None:
+            return self.fold.project(w_ih, bias, np.result_type(x, w_ih))
         T, N, I = x.shape
         xw = x.reshape(T * N, I) @ w_ih.T
         if bias is not None:
@@ -255,13 +301,19 @@ class _Sequence(Primitive):
         d_in = dz_in.reshape(T * N, G)
         d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, G)
         gx = (d_in @ w_ih).reshape(T, N, I) if need[0] else None
-        gw_ih = d_in.T @ x.reshape(T * N, I) if need[k] else None
+        gw_ih = self._input_weight_grad(d_in, x) if need[k] else None
         gw_hh = d_hh.T @ hprev.reshape(T * N, H) if need[k + 1] else None
         out = [gx, gw_ih, gw_hh]
         if self.has_bias:
             out.append(d_in.sum(axis=0) if need[k + 2] else None)
             out.append(d_hh.sum(axis=0) if need[k + 3] else None)
         return out
+
+    def _input_weight_grad(self, d_in, x):
+        """dW_ih = d_inᵀ X from the input projection's adjoint d_in (T·N, G) (= Sᵀ E_u with the fold)."""
+        if self.fold is not None:
+            return self.fold.weight_grad(d_in, False)
+        return d_in.T @ x.reshape(-1, x.shape[-1])
 
     def _mode(self) -> str:
         return self.kind
@@ -328,13 +380,13 @@ class LSTMSequence(_Sequence):
     # read in the cell, measure the same in the whole loop: 28.4 vs 29.0 ms forward, 23.5 vs
     # 23.9 ms backward, w4 shapes.)
     #
-    # Repeated input rows (``_repeated_rows``): after an embedding the T·N input rows take at
-    # most vocabulary-size distinct values.  Then the projection is computed once per distinct
-    # row, a table P = [X_u | 1] [W_ih | b]ᵀ (U, 4H), the cell reads row rows[n] of P instead
-    # of its own pre-activations, and the backward pass sums dZ per distinct row (S (U, 4H),
-    # kernels/rows.c) for [dW_ih | db] = Sᵀ [X_u | 1].  w4 (U = 65 of 2,048 rows): 4.3 ms of
-    # projection and 4.8 ms of dW_ih product become ~0.3 ms (finding and checking the groups)
-    # and 0.7 ms (the sum).  ``self.rows`` is None when the rows were not folded.
+    # The input fold (``self.fold``, see InputFold: x is an embedding lookup E[idx]): the
+    # projection is a table P = [E_u | 1] [W_ih | b]ᵀ (U, 4H), one row per distinct index; the
+    # compiled cell reads row rows[n] of P instead of its own pre-activations, the NumPy loop
+    # gathers P's rows into its feature-major array, and the backward pass sums dZ per
+    # distinct index (S (U, 4H), kernels/rows.c) for [dW_ih | db] = Sᵀ [E_u | 1].  w4 (U = 65
+    # of 2,048 rows): 4.3 ms of projection and 4.8 ms of dW_ih product become ~0.1 ms and
+    # 0.7 ms (the sum).
     #
     # The NumPy loop (no compiler) works feature-major, on transposed states hᵀ, cᵀ (H, N) and
     # gate blocks zᵀ (4H, N), so that every gate block is one contiguous array.  It orders the
@@ -344,7 +396,7 @@ class LSTMSequence(_Sequence):
     # about half its tanh); the g block takes tanh.  Derivatives: σ'(a) = σ - σ², tanh'(a) =
     # 1 - g².  ``self.perm`` remembers which path ran (None: the compiled one).
 
-    __slots__ = ("perm", "rows")
+    __slots__ = ("perm",)
 
     @staticmethod
     def _perm(H: int) -> np.ndarray:
@@ -369,7 +421,7 @@ class LSTMSequence(_Sequence):
         bias = None if bias is None else bias[perm] * scale[:, 0]
         # input projections of all steps, feature-major, (T, 4H, N): they become, in place,
         # the gate activations of each step
-        acts = _project_fm(x, w_ih, bias, dt)
+        acts = _project_fm(x, w_ih, bias, dt) if self.fold is None else self.fold.project_fm(w_ih, bias, dt)
         rec = np.empty((4 * H, N), dtype=dt)
         hs = _POOL.empty((T, H, N), dt)
         cs = _POOL.empty((T, H, N), dt)
@@ -392,23 +444,19 @@ class LSTMSequence(_Sequence):
         H = h0.shape[-1]
         G = 4 * H
         # input projections of all steps, batch-major, (T·N, 4H): one product [X | 1] [W_ih | b]ᵀ,
-        # or, when the input rows repeat (after an embedding), one row per distinct input row
-        # and the step reads row rows[n] of that table.  The cell writes the gate activations
-        # into ``acts``.  [X | 1] (or [X_u | 1]) is kept: the backward pass multiplies the
-        # same matrix by dZ (or by the summed S) for dW_ih and db.
-        xo = _with_ones(x, bias is not None, dt)
-        wb = _with_bias_column(w_ih, bias, dt)
+        # or, with the fold (an embedding lookup's output), one row per distinct index and the
+        # step reads row rows[n] of that table.  The cell writes the gate activations into
+        # ``acts``.  [X | 1] (or [E_u | 1]) is kept: the backward pass multiplies the same
+        # matrix by dZ (or by the summed S) for dW_ih and db.
         acts = _POOL.empty((T * N, G), dt)
-        # (only with the compiled sum: NumPy's would cost more than the fold saves)
-        groups = _repeated_rows(xo) if scatter.kernel(dt) is not None else None
-        if groups is None:
-            self.rows = None
-            np.matmul(xo, wb.T, out=acts)
+        fold = self.fold
+        if fold is None:
+            xo = _with_ones(x, bias is not None, dt)
+            np.matmul(xo, _with_bias_column(w_ih, bias, dt).T, out=acts)
             table = acts
         else:
-            first, self.rows = groups
-            xo = xo[first]
-            table = xo @ wb.T  # (U, 4H)
+            xo = fold.xu(bias is not None, dt)
+            table = fold.table(w_ih, bias, dt)  # (U, 4H)
         acts = acts.reshape(T, N, G)
         out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
         cs = _POOL.empty((T, N, H), dt)
@@ -420,7 +468,7 @@ class LSTMSequence(_Sequence):
         c_prev = c0c.ctypes.data
         size = N * H * dt.itemsize
         pa, po, pc, ptc, prec, ptab = (a.ctypes.data for a in (acts, out, cs, tcs, rec, table))
-        prows = None if self.rows is None else self.rows.ctypes.data
+        prows = None if fold is None else fold.rows.ctypes.data
         for t in self._order(T):
             # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
             np.matmul(h, w_recT, out=rec)
@@ -495,10 +543,10 @@ class LSTMSequence(_Sequence):
         grads[2] = dc0 if need[2] else None
         bias = self.has_bias and (need[k + 2] or need[k + 3])
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
-            xo = self.saved[1] if perm is None else _with_ones(x, self.has_bias, dt)  # the forward's [X | 1]
-            if perm is None and self.rows is not None:  # repeated input rows: dZᵀ [X | 1] = Sᵀ [X_u | 1]
-                lhs = scatter.scatter_add_rows(np.zeros((xo.shape[0], G), dtype=dt), self.rows, dZ)  # S
+            if self.fold is not None:  # dZᵀ [X | 1] = Sᵀ [E_u | 1]
+                xo, lhs = self.fold.xu(self.has_bias, dt), self.fold.sum_rows(dZ)
             else:
+                xo = self.saved[1] if perm is None else _with_ones(x, self.has_bias, dt)  # the forward's [X | 1]
                 lhs = dZ
             gwx = np.matmul(lhs.T, xo, out=_POOL.empty((G, xo.shape[1]), dt))
             if perm is not None:  # NumPy loop: rows i, f, o, g back to PyTorch's i, f, g, o
@@ -645,7 +693,10 @@ class GRUSequence(_Sequence):
             b = b_ih.astype(dt, copy=True)
             b[:H2] += b_hh[:H2]
             b *= scale[:, 0]
-        P = _project_fm(x, w_ih * scale, b, dt)  # (T, 3H, N) input projections
+        if self.fold is None:
+            P = _project_fm(x, w_ih * scale, b, dt)  # (T, 3H, N) input projections
+        else:
+            P = self.fold.project_fm(w_ih * scale, b, dt)
         b_hn = None if b_hh is None else b_hh[H2:].astype(dt)[:, None]
         w_rec = w_hh * scale
         acts = np.empty((T, 3 * H, N), dtype=dt)  # [r z n]ᵀ per step
@@ -732,9 +783,8 @@ class GRUSequence(_Sequence):
             dh_next += tmp
         mi = d_in.transpose(1, 0, 2).reshape(3 * H, T * N)
         mh = d_hh.transpose(1, 0, 2).reshape(3 * H, T * N)
-        x2 = x.reshape(T * N, I)
         gx = (mi.T @ w_ih).reshape(T, N, I) if need[0] else None
-        gw_ih = mi @ x2 if need[2] else None
+        gw_ih = self._input_weight_grad(mi.T, x) if need[2] else None
         gw_hh = mh @ self._stack_prev(y, h0).reshape(T * N, H) if need[3] else None
         grads = [gx, dh_next.T if need[1] else None, gw_ih, gw_hh]
         if self.has_bias:

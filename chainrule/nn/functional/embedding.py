@@ -17,6 +17,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import CLOCK
 from chainrule.backend.dtype_check import DtypeError
 from chainrule.backend.pool import POOL
 from chainrule.backend.scatter import scatter_add_rows
@@ -156,4 +157,40 @@ def embedding(
             if big.any():
                 scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
                 w[rows[big]] *= scale[:, None]
-    return apply1(EmbeddingLookup(idx, num, pad), weight)
+    op = EmbeddingLookup(idx, num, pad)
+    out = apply1(op, weight)
+    if out._op is None:
+        # no node recorded (frozen table, no_grad): remember where the rows came from, for
+        # the layers that fold a lookup into their first product (lookup_source)
+        extra = getattr(out, "_extra", None)  # (anomaly mode may have left the call's origin there)
+        if extra is None:
+            extra = out._extra = {}
+        extra["embedding"] = (weight, op, CLOCK[0])
+    return out
+
+
+def lookup_source(x: Tensor) -> tuple[Tensor, EmbeddingLookup] | None:
+    """(E, op) when ``x`` is, unchanged, the output of the embedding lookup ``op`` of table ``E``
+    (x = E[op.idx]), else None.
+
+    Read from the graph (x's node is the lookup, its parent E), or, where the lookup
+    recorded no node, from the mark ``embedding`` left on x.  Never from x's values.  Not
+    unchanged: E or x modified in place since the lookup (their version counters moved
+    past the lookup's clock), so that E[idx] no longer equals x.
+    """
+    op = x._op
+    if type(op) is EmbeddingLookup:
+        if x._parents is None:  # the node was freed by a backward pass: E is not known any more
+            return None
+        E, clock = x._parents[0], x._clk
+    else:
+        extra = getattr(x, "_extra", None)
+        mark = None if extra is None else extra.get("embedding")
+        if mark is None:
+            return None
+        E, op, clock = mark
+    for t in (E, x):
+        vc = getattr(t, "_vc", None)
+        if vc is not None and vc.modified_after(clock):
+            return None
+    return E, op

@@ -28,6 +28,7 @@ from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional import _rnn_kernel as K
+from chainrule.nn.functional.embedding import lookup_source
 from chainrule.ops import elementwise as ew
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
@@ -156,8 +157,11 @@ def _dropout(x: Tensor, p: float) -> Tensor:
     return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype))
 
 
-def _layer_composed(mode: str, x: Tensor, states: list, ws: list, reverse: bool) -> tuple:
-    """One layer, one direction, by the cells in a Python loop: (output (T, N, H), final states)."""
+def _layer_composed(
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+) -> tuple:
+    """One layer, one direction, by the cells in a Python loop: (output (T, N, H), final states).
+    (``fold`` is ignored: the cells project every step's input themselves.)"""
     T = x.shape[0]
     steps = range(T - 1, -1, -1) if reverse else range(T)
     outs: list = [None] * T
@@ -175,8 +179,10 @@ def _layer_composed(mode: str, x: Tensor, states: list, ws: list, reverse: bool)
     return sh.stack(outs, 0), [h]
 
 
-def _layer_fused(mode: str, x: Tensor, states: list, ws: list, reverse: bool) -> tuple:
-    """One layer, one direction, by the fused sequence primitive."""
+def _layer_fused(
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+) -> tuple:
+    """One layer, one direction, by the fused sequence primitive (``fold``: see ``_input_fold``)."""
     T = x.shape[0]
     has_bias = len(ws) == 4
     if mode == "LSTM":
@@ -186,11 +192,34 @@ def _layer_fused(mode: str, x: Tensor, states: list, ws: list, reverse: bool) ->
     else:
         op = K.RNNSequence(reverse, has_bias, "relu" if mode == "RNN_RELU" else "tanh")
     op.keep = STATE.enabled and any(t.requires_grad for t in (x, *states, *ws))
+    op.fold = fold
     y = apply(op, x, *states, *ws)
     last = 0 if reverse else T - 1
     if mode == "LSTM":
         return getitem(y, slice(0, T)), [getitem(y, last), getitem(y, T)]
     return y, [getitem(y, last)]
+
+
+def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
+    """The first layer's input fold (``_rnn_kernel.InputFold``) when ``input`` is an embedding
+    lookup's output E[idx] with 2-D indices, else None.
+
+    Decided from the graph, never from the values: ``input`` must be the lookup's output
+    itself, unchanged since (``embedding.lookup_source``), as ``F.embedding`` /
+    ``nn.Embedding`` return it, or through anything that returns its input as it is
+    (``Dropout`` in eval mode).  Not folded: any other op in between (a transpose of
+    one's own, training-mode dropout, a slice), unbatched input (the module unsqueezes
+    it), the layers after the first (their input is the previous layer's output), and
+    the packed-sequence path (it runs slices of the padded input).
+    """
+    src = lookup_source(input)
+    if src is None:
+        return None
+    E, op = src
+    idx = op.idx
+    if idx.ndim != 2 or idx.shape + E._array.shape[1:] != tuple(input.shape):
+        return None
+    return K.InputFold(E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
 
 
 def _check_sequence(
@@ -261,6 +290,7 @@ def _run(
     if fused is None:
         fused = STATE.forward_depth == 0  # the fused kernels have no forward-mode rule
     run_layer = _layer_fused if fused else _layer_composed
+    fold = _input_fold(input, batch_first) if fused else None
     finals: list = [[] for _ in range(n_states)]
     for layer in range(num_layers):
         outs = []
@@ -268,7 +298,7 @@ def _run(
             k = layer * D + d
             states = [getitem(s, k) for s in hx]
             ws = params[k * per : (k + 1) * per]
-            out, last = run_layer(mode, x, states, ws, reverse=d == 1)
+            out, last = run_layer(mode, x, states, ws, reverse=d == 1, fold=fold if layer == 0 else None)
             outs.append(out)
             for j in range(n_states):
                 finals[j].append(last[j])
@@ -290,6 +320,11 @@ _SEQ_DOC = """
     ``fused`` (default: on unless forward-mode AD is active) runs each layer and
     direction as one fused primitive (fast; double backward by a recorded
     recomputation); ``fused=False`` composes the cells step by step.
+    When ``input`` is an embedding lookup's output E[idx] (``F.embedding``,
+    ``nn.Embedding``, as returned), the fused first layer computes its input
+    projection once per distinct index, (E_u W_ihᵀ + b)[idx], and dW_ih, db from
+    the adjoints summed per index: the same numbers to rounding (the cases it
+    covers: ``recurrent._input_fold``).
 """
 
 

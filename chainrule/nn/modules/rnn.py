@@ -17,6 +17,14 @@ The equations are in ``chainrule.nn.functional.recurrent``.  The sequence layers
 run each layer and direction as one fused primitive (backprop through time in
 NumPy); double backward through them works by a slower recorded recomputation
 from the cells (see ``chainrule.nn.functional._rnn_kernel``).
+
+Fast path after an embedding: when the input is the output of an embedding lookup
+(``nn.Embedding`` / ``F.embedding`` as returned, or through an eval-mode ``Dropout``),
+batched (2-D indices), the first layer computes its input projection once per
+distinct index and its input-weight gradient from the adjoints summed per index,
+with the same results to rounding.  Not folded (the plain path): anything else
+between the embedding and the layer, unbatched input, the layers above the first,
+and ``PackedSequence`` input (see ``chainrule.nn.functional.recurrent._input_fold``).
 """
 
 from __future__ import annotations
