@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step
+from chainrule.backend import ArrayMath
+from chainrule.optim import _functional as F
+from chainrule.optim.optimizer import Optimizer, _check_nonneg, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -57,42 +57,21 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         # Like PyTorch, the state exists from the start (so a state_dict before training has it).
         for group in self.param_groups:
-            init = float(group["initial_accumulator_value"])
             for p in group["params"]:
-                self.state[p] = {
-                    "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                    "sum": Tensor._wrap(np.full_like(p._array, init)),
-                }
+                self.state[p] = self._init_state(p, group)
+
+    @staticmethod
+    def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        init = float(group["initial_accumulator_value"])
+        return {"step": _scalar_state(0.0), "sum": Tensor._wrap(ArrayMath.full_like(p._array, init))}
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
-            lr_decay = float(group["lr_decay"])
-            wd = float(group["weight_decay"])
-            eps = float(group["eps"])
-            maximize = bool(group["maximize"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state.get(p)
-                if state is None:  # a group added after construction
-                    state = self.state[p] = {
-                        "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                        "sum": Tensor._wrap(np.full_like(p._array, float(group["initial_accumulator_value"]))),
-                    }
-                step = _count_step(state)
-                w = p._array
-                clr = np.array(lr / (1.0 + (step - 1.0) * lr_decay), dtype=w.dtype)
-                g = self._grad_term(p, wd, maximize)
-                s = state["sum"]._array
-                t = self._scratch(w, 1)
-                np.multiply(g, g, t)
-                np.add(s, t, s)  # S ← S + g²
-                np.sqrt(s, t)
-                np.add(t, np.array(eps, dtype=w.dtype), t)
-                np.divide(g, t, t)
-                np.multiply(t, clr, t)
-                np.subtract(w, t, w)  # w ← w − α_t g / (√S + ε)
+            _, ws, gs, states = self._gather(group, self._init_state)  # (a group added later: state now)
+            F.adagrad(ws, gs, [st["sum"]._array for st in states], [st["step"]._array for st in states],
+                      lr=float(group["lr"]), weight_decay=float(group["weight_decay"]),
+                      lr_decay=float(group["lr_decay"]), eps=float(group["eps"]),
+                      maximize=bool(group["maximize"]), work=self._work)
         return loss
