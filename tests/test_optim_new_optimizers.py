@@ -103,11 +103,12 @@ def test_adamax_by_hand():
 
 def test_adadelta_by_hand():
     rho, eps, lr = 0.9, 1e-6, 1.0
-    # step 1: S = 0.1, Δ = √(0 + ε)/√(0.1 + ε) · 1, A = 0.1 Δ²
-    d1 = math.sqrt(eps) / math.sqrt(0.1 + eps)
+    # step 1: S = (1 − ρ) · 1², Δ = √(0 + ε)/√(S + ε) · 1, A = (1 − ρ) Δ²
+    s1 = (1 - rho) * 1.0
+    d1 = math.sqrt(eps) / math.sqrt(s1 + eps)
     w1 = 1 - lr * d1
-    a1 = 0.1 * d1 * d1
-    s2 = 0.9 * 0.1 + 0.1 * w1 * w1
+    a1 = (1 - rho) * d1 * d1
+    s2 = rho * s1 + (1 - rho) * w1 * w1
     d2 = math.sqrt(a1 + eps) / math.sqrt(s2 + eps) * w1
     w2 = w1 - lr * d2
     np.testing.assert_allclose(_two_steps(optim.Adadelta), [w1, w2], rtol=1e-12)

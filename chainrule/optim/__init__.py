@@ -10,7 +10,8 @@
         sched.step()
 """
 
-from chainrule.optim import _functional, lr_scheduler
+from chainrule.optim import _functional as _functional  # PyTorch's torch.optim._functional
+from chainrule.optim import lr_scheduler
 from chainrule.optim._adafactor import Adafactor
 from chainrule.optim._muon import Muon
 from chainrule.optim.adadelta import Adadelta

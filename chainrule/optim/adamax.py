@@ -7,7 +7,13 @@ from typing import Any, Callable, Iterable
 from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
-    Optimizer, _check_betas, _check_impl_flags, _check_nonneg, _scalar_dtype, _scalar_state, _zeros_state,
+    Optimizer,
+    _check_betas,
+    _check_impl_flags,
+    _check_nonneg,
+    _scalar_dtype,
+    _scalar_state,
+    _zeros_state,
 )
 
 __all__ = ["Adamax"]

@@ -208,13 +208,14 @@ class Optimizer:
         params = [p for p in group["params"] if p.grad is not None]
         state = self.state
         states = []
-        for p in params if init is not None else ():
-            st = state.get(p)
-            if st is None:
-                st = state[p] = init(p, group)
-            states.append(st)
+        if init is not None:
+            for p in params:
+                st = state.get(p)
+                if st is None:
+                    st = state[p] = init(p, group)
+                states.append(st)
         bump_all(params)
-        return params, [p._array for p in params], [p.grad._array for p in params], states  # type: ignore[union-attr]
+        return params, [p._array for p in params], [p.grad._array for p in params if p.grad is not None], states
 
     # -- saving and loading ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -290,10 +291,12 @@ class Optimizer:
 
 def _load_state_value(p: Tensor, key: str, value: Any) -> Any:
     """Copy one saved state entry for parameter ``p`` (arrays and Tensors become new Tensors)."""
-    if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.array(value._array if isinstance(value, Tensor) else value, copy=True)
-        if key != "step" and arr.dtype.kind == "f" and arr.dtype != p._array.dtype:
-            arr = arr.astype(p._array.dtype)
+    if isinstance(value, (Tensor, np.ndarray)):  # (a loaded file holds host arrays)
+        src = value._array if isinstance(value, Tensor) else value
+        # Floating state takes its parameter's dtype, as in PyTorch; 'step' keeps its own.
+        dtype = p._array.dtype if key != "step" and src.dtype.kind == "f" else src.dtype
+        arr = ArrayMath.empty(src.shape, dtype)
+        ArrayMath.copyto(arr, src)
         return Tensor._wrap(arr)
     if isinstance(value, dict):
         return {k: _load_state_value(p, k, v) for k, v in value.items()}

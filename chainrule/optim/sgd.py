@@ -70,7 +70,7 @@ class SGD(Optimizer):
             # As in PyTorch, a parameter gets state (its 'momentum_buffer') only with momentum.
             params, ws, gs, states = self._gather(group, None if momentum == 0.0 else _empty_state)
             bufs = [st.get("momentum_buffer") for st in states]
-            arrays = [None if b is None else b._array for b in bufs]
+            arrays: list[Any] = [None if b is None else b._array for b in bufs]
             F.sgd(ws, gs, arrays, weight_decay=float(group["weight_decay"]), momentum=momentum,
                   lr=float(group["lr"]), dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
                   maximize=bool(group["maximize"]), work=self._work)
