@@ -365,3 +365,25 @@ def test_muon_runs_in_bfloat16_in_pytorch_and_stays_close():
     cs, ts, _, _ = _run_pair(torch, "Muon", {"lr": 0.05}, 3)
     for c, t in zip(cs, ts):
         np.testing.assert_allclose(c._array, t.detach().numpy(), rtol=0, atol=0.02)
+
+
+ALL = ["ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Muon", "NAdam", "RAdam",
+       "RMSprop", "Rprop", "SGD"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_signature_and_group_keys_are_pytorchs(name):
+    """Same argument names, kinds and defaults as torch.optim's class, and the same keys in a
+    parameter group (so state dicts carry the same hyper-parameters)."""
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    c_sig = inspect.signature(getattr(optim, name).__init__)
+    t_sig = inspect.signature(getattr(torch.optim, name).__init__)
+    got = [(p.name, p.kind, p.default) for p in c_sig.parameters.values()]
+    want = [(p.name, p.kind, p.default) for p in t_sig.parameters.values()]
+    assert got == want
+    shape = (2, 3)
+    c = getattr(optim, name)([cr.zeros(*shape, requires_grad=True)])
+    t = getattr(torch.optim, name)([torch.zeros(shape, requires_grad=True)])
+    assert set(c.param_groups[0]) == set(t.param_groups[0])

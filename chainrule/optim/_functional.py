@@ -37,17 +37,21 @@ Arrays = Sequence[Any]
 
 
 class Scratch:
-    """Scratch arrays for an update's temporaries, reused across parameters and steps.
+    """Scratch arrays for an update's temporaries, and its hyper-parameters as 0-d arrays,
+    kept across parameters and steps.
 
     One flat buffer per (dtype, slot), as large as the largest parameter seen; ``work(like,
     slot)`` is a view of it shaped like ``like``.  ``slot`` tells apart the temporaries one
-    update needs at the same time.
+    update needs at the same time.  ``work.scalars(dtype, values)`` are ``values`` as 0-d
+    arrays of ``dtype`` (a ufunc takes those about twice as fast as Python floats), made once
+    per distinct (dtype, values).
     """
 
-    __slots__ = ("bufs", "m")
+    __slots__ = ("bufs", "m", "cache")
 
     def __init__(self, m: Any = ArrayMath) -> None:
         self.bufs: dict[tuple, Any] = {}
+        self.cache: dict[tuple, tuple] = {}
         self.m = m
 
     def __call__(self, like: Any, slot: int = 0) -> Any:
@@ -56,6 +60,15 @@ class Scratch:
         if buf is None or buf.size < like.size:
             buf = self.bufs[key] = self.m.empty(like.size, like.dtype)
         return buf[: like.size].reshape(like.shape)
+
+    def scalars(self, dtype: Any, values: tuple) -> tuple:
+        key = (dtype, values)
+        c = self.cache.get(key)
+        if c is None:
+            if len(self.cache) > 64:  # a schedule changes lr every step: keep the recent ones only
+                self.cache.clear()
+            c = self.cache[key] = tuple(self.m.scalar(v, dtype) for v in values)
+        return c
 
 
 def _advance(step_t: Any) -> float:
@@ -66,23 +79,6 @@ def _advance(step_t: Any) -> float:
     step = float(step_t) + 1.0
     step_t[()] = step
     return step
-
-
-class _Consts:
-    """Hyper-parameters as 0-d arrays of a parameter's dtype, made once per dtype per call."""
-
-    __slots__ = ("values", "by_dtype", "m")
-
-    def __init__(self, m: Any, *values: float) -> None:
-        self.values = values
-        self.by_dtype: dict[Any, tuple] = {}
-        self.m = m
-
-    def __call__(self, dtype: Any) -> tuple:
-        c = self.by_dtype.get(dtype)
-        if c is None:
-            c = self.by_dtype[dtype] = tuple(self.m.scalar(v, dtype) for v in self.values)
-        return c
 
 
 def _grad_term(m: Any, w: Any, g: Any, weight_decay: float, maximize: bool, out: Any) -> Any:
@@ -119,9 +115,9 @@ def sgd(params: Arrays, d_p_list: Arrays, momentum_buffer_list: list, *, weight_
     """SGD (see :class:`~chainrule.optim.SGD`).  ``momentum_buffer_list[i]`` None means "no
     buffer yet": the first step creates it (v = g) and stores it in the list, as PyTorch does."""
     work = _scratch(work, m)
-    consts = _Consts(m, lr, momentum, 1.0 - dampening)
+    values = (lr, momentum, 1.0 - dampening)
     for i, (w, g) in enumerate(zip(params, d_p_list)):
-        lr_, mu_, keep_ = consts(w.dtype)
+        lr_, mu_, keep_ = work.scalars(w.dtype, values)
         g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))  # ±∂E/∂w + λw
         t = work(w, 1)
         if momentum == 0.0:
@@ -191,16 +187,28 @@ class FlatAdam:
         self.amsgrad = amsgrad
         self.keys = self.KEYS if amsgrad else self.KEYS[:2]
         self.flat = {key: m.empty(n, dtype) for key in self.keys + ("g", "t")}
+        self.steps: Arrays | None = None  # the step counters the last flat update set (all equal)
         self._views = {key: [buf[a:b].reshape(s) for a, b, s in self.segments] for key, buf in self.flat.items()}
 
     def views(self, key: str) -> list:
         return self._views[key]
 
+    def in_step(self, state_steps: Arrays) -> bool:
+        """Whether ``state_steps`` are the counters the last flat update advanced together (so
+        they are still equal, unless something else wrote them: whoever steps a parameter
+        without this buffer must set ``steps`` to None)."""
+        return self.steps is not None and len(self.steps) == len(state_steps) and all(
+            map(is_, state_steps, self.steps))
+
     def holds(self, *lists: Arrays) -> bool:
         """Whether ``lists`` (exp_avgs, exp_avg_sqs[, max_exp_avg_sqs]) are these views."""
-        return len(lists) == len(self.keys) and all(
-            len(lst) == len(self.segments) and all(map(is_, lst, self._views[key]))
-            for key, lst in zip(self.keys, lists))
+        if len(lists) != len(self.keys):
+            return False
+        for key, lst in zip(self.keys, lists):
+            views = self._views[key]
+            if len(lst) != len(views) or not all(map(is_, lst, views)):
+                return False
+        return True
 
 
 def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, max_exp_avg_sqs: Arrays,
@@ -217,7 +225,7 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
     NumPy's per-call cost, not the arithmetic, is what a step costs.
     """
     work = _scratch(work, m)
-    consts = _Consts(m, beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * weight_decay)
+    values = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * weight_decay)
     decay_w = decoupled_weight_decay and weight_decay != 0.0
     coupled_wd = 0.0 if decoupled_weight_decay else weight_decay
     per_step: dict[tuple, tuple] = {}  # (dtype, step) -> the two step scalars
@@ -231,30 +239,48 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
         return sc
 
     if flat is not None:
-        g_views, t_views = flat.views("g"), flat.views("t")
-    step = 0.0
+        _adam_flat(m, flat, params, grads, state_steps, work.scalars(params[0].dtype, values) if params else (),
+                   step_scalars, coupled_wd, decay_w, maximize)
+        return
     for i, (w, g) in enumerate(zip(params, grads)):
         step = _advance(state_steps[i])
-        c = consts(w.dtype)
+        c = work.scalars(w.dtype, values)
         if decay_w:
             m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
-        if flat is not None:  # gather ±g + λθ into the flat gradient
-            gi = _grad_term(m, w, g, coupled_wd, maximize, g_views[i])
-            if gi is g:
-                m.copyto(g_views[i], g)
-            continue
         g = _grad_term(m, w, g, coupled_wd, maximize, work(w, 0))
         t = work(w, 1)
         s_max = max_exp_avg_sqs[i] if amsgrad else None
         _adam_moments(m, g, exp_avgs[i], exp_avg_sqs[i], s_max, t, c[:4], *step_scalars(step, w.dtype))
         m.subtract(w, t, w)
-    if flat is not None and params:
-        f = flat.flat
-        dtype = params[0].dtype
-        _adam_moments(m, f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), f["t"],
-                      consts(dtype)[:4], *step_scalars(step, dtype))
-        for w, t in zip(params, t_views):
-            m.subtract(w, t, w)
+
+
+def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_steps: Arrays, c: tuple,
+               step_scalars: Any, coupled_wd: float, decay_w: bool, maximize: bool) -> None:
+    """:func:`adam` on flat buffers: gather ±g + λθ, one moment update for all, subtract per parameter.
+    Written for few Python operations per parameter: on small parameters they are the cost."""
+    if not params:
+        return
+    step = float(state_steps[0]) + 1.0  # (equal counts: the caller checked)
+    for st in state_steps:
+        st[()] = step
+    flat.steps = state_steps  # (they are equal again: see FlatAdam.in_step)
+    f = flat.flat
+    g_views = flat.views("g")
+    if coupled_wd == 0.0 and not maximize:
+        copyto = m.copyto
+        for gv, g in zip(g_views, grads):
+            copyto(gv, g)
+    else:
+        for w, g, gv in zip(params, grads, g_views):
+            _grad_term(m, w, g, coupled_wd, maximize, gv)
+    if decay_w:
+        for w in params:
+            m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
+    _adam_moments(m, f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), f["t"], c[:4],
+                  *step_scalars(step, params[0].dtype))
+    subtract = m.subtract
+    for w, t in zip(params, flat.views("t")):
+        subtract(w, t, w)
 
 
 def adamw(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, max_exp_avg_sqs: Arrays,
@@ -293,10 +319,10 @@ def rmsprop(params: Arrays, grads: Arrays, square_avgs: Arrays, grad_avgs: Array
     """RMSprop (see :class:`~chainrule.optim.RMSprop`).  ``grad_avgs`` is read only when
     ``centered``, ``momentum_buffer_list`` only when ``momentum > 0``."""
     work = _scratch(work, m)
-    consts = _Consts(m, lr, alpha, 1.0 - alpha, eps, momentum)
+    values = (lr, alpha, 1.0 - alpha, eps, momentum)
     for i, (w, g, s) in enumerate(zip(params, grads, square_avgs)):
         _advance(state_steps[i])
-        lr_, a_, one_a, eps_, mu_ = consts(w.dtype)
+        lr_, a_, one_a, eps_, mu_ = work.scalars(w.dtype, values)
         g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
         t = work(w, 1)
         m.multiply(s, a_, s)

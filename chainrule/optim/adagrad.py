@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _scalar_state
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -31,7 +31,10 @@ class Adagrad(Optimizer):
         weight_decay: λ (default 0).
         initial_accumulator_value: S's starting value (default 0).
         eps: ε, added to √S (default 1e-10).
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
         maximize: ascend the objective instead.
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
     """
 
     def __init__(
@@ -42,8 +45,11 @@ class Adagrad(Optimizer):
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("lr_decay value", lr_decay)
@@ -52,8 +58,10 @@ class Adagrad(Optimizer):
         _check_nonneg("epsilon value", eps)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach, maximize=maximize,
+            differentiable=differentiable, fused=fused,
         )
+        _check_impl_flags("Adagrad", foreach, False, differentiable)
         super().__init__(params, defaults)
         # Like PyTorch, the state exists from the start (so a state_dict before training has it).
         for group in self.param_groups:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _scalar_state, _zeros_state
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, _zeros_state
 
 __all__ = ["Adam"]
 
@@ -49,7 +49,11 @@ class Adam(Optimizer):
         eps: ε (default 1e-8).
         weight_decay: λ (default 0).
         amsgrad: use the AMSGrad variant.
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
         maximize: ascend the objective instead.
+        capturable: must be False (CUDA-graph capture).
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
         decoupled_weight_decay: decay the weights directly (AdamW) instead of through g.
     """
 
@@ -62,14 +66,20 @@ class Adam(Optimizer):
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
         _check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
         )
+        _check_impl_flags(type(self).__name__, foreach, capturable, differentiable)
         super().__init__(params, defaults)
 
     @staticmethod
@@ -85,37 +95,45 @@ class Adam(Optimizer):
         for group in self.param_groups:
             amsgrad = bool(group["amsgrad"])
             params, ws, gs, states = self._gather(group, self._init_state)
-            flat = self._flat(group, params, states, amsgrad)
-            beta1, beta2 = (float(b) for b in group["betas"])
+            moments = [[st[key]._array for st in states] for key in F.FlatAdam.KEYS[: 3 if amsgrad else 2]]
+            steps = [st["step"]._array for st in states]
+            flat = self._flat(group, params, moments, steps, states, amsgrad)
+            if flat is not None:
+                moments = [flat.views(key) for key in flat.keys]
+            betas = group["betas"]
             F.adam(
-                ws, gs, [st["exp_avg"]._array for st in states], [st["exp_avg_sq"]._array for st in states],
-                [st["max_exp_avg_sq"]._array for st in states] if amsgrad else [],
-                [st["step"]._array for st in states], amsgrad=amsgrad, beta1=beta1, beta2=beta2,
-                lr=float(group["lr"]), weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
-                maximize=bool(group["maximize"]), decoupled_weight_decay=bool(group.get("decoupled_weight_decay")),
-                flat=flat, work=self._work,
+                ws, gs, moments[0], moments[1], moments[2] if amsgrad else [], steps, amsgrad=amsgrad,
+                beta1=float(betas[0]), beta2=float(betas[1]), lr=float(group["lr"]),
+                weight_decay=float(group["weight_decay"]), eps=float(group["eps"]), maximize=bool(group["maximize"]),
+                decoupled_weight_decay=bool(group.get("decoupled_weight_decay")), flat=flat, work=self._work,
             )
         return loss
 
-    def _flat(self, group: dict, params: list[Tensor], states: list[dict], amsgrad: bool) -> F.FlatAdam | None:
+    def _flat(self, group: dict, params: list[Tensor], moments: list[list], steps: list, states: list[dict],
+              amsgrad: bool) -> F.FlatAdam | None:
         """The flat moment buffers of a small group (every parameter has a gradient, one dtype,
-        the same step count), with the state Tensors' arrays made views of them; else None."""
-        if not params or len(params) != len(group["params"]):
-            return None
+        the same step count), the state Tensors' arrays made views of them; else None."""
         flats = self.__dict__.setdefault("_flats", {})
-        steps = [float(st["step"]._array) for st in states]
-        if any(s != steps[0] for s in steps):
-            return None
-        lists = [[st[key]._array for st in states] for key in F.FlatAdam.KEYS[: 3 if amsgrad else 2]]
         flat = flats.get(id(group))
-        if flat is not None and flat.amsgrad == amsgrad and flat.holds(*lists):
+        if not params or len(params) != len(group["params"]):
+            if flat is not None:
+                flat.steps = None  # this step advances some counters only
+            return None
+        if flat is not None and flat.holds(*moments) and flat.in_step(steps):
+            return flat  # (the common case: no need to compare the step counts)
+        first = float(steps[0])
+        if any(float(s) != first for s in steps):
+            if flat is not None:
+                flat.steps = None
+            return None
+        if flat is not None and flat.holds(*moments):
             return flat
         dtype = params[0]._array.dtype
         if any(p._array.dtype != dtype for p in params) or sum(p._array.size for p in params) > _PACK_LIMIT:
             flats.pop(id(group), None)
             return None
         flat = flats[id(group)] = F.FlatAdam([p._array.shape for p in params], dtype, amsgrad)
-        for key, arrays in zip(flat.keys, lists):
+        for key, arrays in zip(flat.keys, moments):
             for st, v, a in zip(states, flat.views(key), arrays):
                 ArrayMath.copyto(v, a)
                 st[key]._array = v

@@ -207,13 +207,13 @@ class Optimizer:
         """
         params = [p for p in group["params"] if p.grad is not None]
         state = self.state
-        states = []
+        states: list[dict[str, Any]] = []
         if init is not None:
-            for p in params:
-                st = state.get(p)
-                if st is None:
-                    st = state[p] = init(p, group)
-                states.append(st)
+            states = [state.get(p) for p in params]  # type: ignore[misc]
+            if None in states:  # first steps: make the missing states
+                for i, p in enumerate(params):
+                    if states[i] is None:
+                        states[i] = state[p] = init(p, group)
         bump_all(params)
         return params, [p._array for p in params], [p.grad._array for p in params if p.grad is not None], states
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _scalar_state, _zeros_state
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, _zeros_state
 
 __all__ = ["RMSprop"]
 
@@ -37,7 +37,10 @@ class RMSprop(Optimizer):
         weight_decay: λ (default 0).
         momentum: μ (default 0).
         centered: normalise by the estimated variance instead of the raw second moment.
+        capturable: must be False (CUDA-graph capture).
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
         maximize: ascend the objective instead.
+        differentiable: must be False (autograd through the step).
     """
 
     def __init__(
@@ -49,7 +52,10 @@ class RMSprop(Optimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("epsilon value", eps)
@@ -58,8 +64,10 @@ class RMSprop(Optimizer):
         _check_nonneg("alpha value", alpha)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered, maximize=maximize,
+            centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
+            differentiable=differentiable,
         )
+        _check_impl_flags("RMSprop", foreach, capturable, differentiable)
         super().__init__(params, defaults)
 
     @staticmethod

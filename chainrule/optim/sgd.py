@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_nonneg
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg
 
 __all__ = ["SGD"]
 
@@ -38,6 +38,9 @@ class SGD(Optimizer):
         weight_decay: λ, L2 penalty coefficient (default 0).
         nesterov: use Nesterov momentum (needs μ > 0 and τ = 0).
         maximize: ascend the objective instead.
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
     """
 
     def __init__(
@@ -50,6 +53,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("momentum value", momentum)
@@ -58,8 +64,9 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov, maximize=maximize,
+            nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
         )
+        _check_impl_flags("SGD", foreach, False, differentiable)
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
