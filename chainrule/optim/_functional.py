@@ -81,11 +81,14 @@ def _advance(step_t: Any) -> float:
     return step
 
 
-def _grad_term(m: Any, w: Any, g: Any, weight_decay: float, maximize: bool, out: Any) -> Any:
+def _grad_term(m: Any, w: Any, g: Any, weight_decay: float, maximize: bool, work: Scratch | None,
+               out: Any = None) -> Any:
     """The gradient a rule uses, ``±g + λ w`` (L2 weight decay, coupled): ``g`` itself when there
-    is nothing to add (no copy), else written into ``out``."""
+    is nothing to add (no copy), else written into ``out`` (default: scratch slot 0 of ``work``)."""
     if weight_decay == 0.0 and not maximize:
         return g
+    if out is None:
+        out = work(w, 0)  # type: ignore[misc]
     if weight_decay == 0.0:
         return m.negative(g, out)
     m.multiply(w, m.scalar(weight_decay, w.dtype), out)
@@ -118,7 +121,7 @@ def sgd(params: Arrays, d_p_list: Arrays, momentum_buffer_list: list, *, weight_
     values = (lr, momentum, 1.0 - dampening)
     for i, (w, g) in enumerate(zip(params, d_p_list)):
         lr_, mu_, keep_ = work.scalars(w.dtype, values)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))  # ±∂E/∂w + λw
+        g = _grad_term(m, w, g, weight_decay, maximize, work)  # ±∂E/∂w + λw
         t = work(w, 1)
         if momentum == 0.0:
             m.multiply(g, lr_, t)
@@ -247,7 +250,7 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
         c = work.scalars(w.dtype, values)
         if decay_w:
             m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
-        g = _grad_term(m, w, g, coupled_wd, maximize, work(w, 0))
+        g = _grad_term(m, w, g, coupled_wd, maximize, work)
         t = work(w, 1)
         s_max = max_exp_avg_sqs[i] if amsgrad else None
         _adam_moments(m, g, exp_avgs[i], exp_avg_sqs[i], s_max, t, c[:4], *step_scalars(step, w.dtype))
@@ -272,7 +275,7 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
             copyto(gv, g)
     else:
         for w, g, gv in zip(params, grads, g_views):
-            _grad_term(m, w, g, coupled_wd, maximize, gv)
+            _grad_term(m, w, g, coupled_wd, maximize, None, gv)
     if decay_w:
         for w in params:
             m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
@@ -301,7 +304,7 @@ def adagrad(params: Arrays, grads: Arrays, state_sums: Arrays, state_steps: Arra
     for w, g, s, step_t in zip(params, grads, state_sums, state_steps):
         step = _advance(step_t)
         clr = m.scalar(lr / (1.0 + (step - 1.0) * lr_decay), w.dtype)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
+        g = _grad_term(m, w, g, weight_decay, maximize, work)
         t = work(w, 1)
         m.multiply(g, g, t)
         m.add(s, t, s)  # S ← S + g²
@@ -323,7 +326,7 @@ def rmsprop(params: Arrays, grads: Arrays, square_avgs: Arrays, grad_avgs: Array
     for i, (w, g, s) in enumerate(zip(params, grads, square_avgs)):
         _advance(state_steps[i])
         lr_, a_, one_a, eps_, mu_ = work.scalars(w.dtype, values)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
+        g = _grad_term(m, w, g, weight_decay, maximize, work)
         t = work(w, 1)
         m.multiply(s, a_, s)
         m.multiply(g, g, t)
@@ -361,14 +364,14 @@ def _second_moment(m: Any, s: Any, g: Any, beta2: float, t: Any) -> None:
 
 
 def _decay(m: Any, w: Any, g: Any, lr: float, weight_decay: float, decoupled: bool, maximize: bool,
-           out: Any) -> Any:
+           work: Scratch) -> Any:
     """Weight decay before an Adam-family step: decoupled shrinks w (θ ← (1 − αλ) θ) and
     returns ±g; coupled returns ±g + λθ."""
     if decoupled:
         if weight_decay != 0.0:
             m.multiply(w, m.scalar(1.0 - lr * weight_decay, w.dtype), w)
-        return _grad_term(m, w, g, 0.0, maximize, out)
-    return _grad_term(m, w, g, weight_decay, maximize, out)
+        return _grad_term(m, w, g, 0.0, maximize, work)
+    return _grad_term(m, w, g, weight_decay, maximize, work)
 
 
 def nadam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, mu_products: Arrays,
@@ -379,7 +382,7 @@ def nadam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
     work = _scratch(work, m)
     for w, g, ma, s, mu_prod, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps):
         step = _advance(step_t)
-        g = _decay(m, w, g, lr, weight_decay, decoupled_weight_decay, maximize, work(w, 0))
+        g = _decay(m, w, g, lr, weight_decay, decoupled_weight_decay, maximize, work)
         t, d = work(w, 1), work(w, 2)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1.0) * momentum_decay))
@@ -407,7 +410,7 @@ def radam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
     rho_inf = 2.0 / (1.0 - beta2) - 1.0
     for w, g, ma, s, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, state_steps):
         step = _advance(step_t)
-        g = _decay(m, w, g, lr, weight_decay, decoupled_weight_decay, maximize, work(w, 0))
+        g = _decay(m, w, g, lr, weight_decay, decoupled_weight_decay, maximize, work)
         t, d = work(w, 1), work(w, 2)
         _lerp_(m, ma, g, 1.0 - beta1, t)
         _second_moment(m, s, g, beta2, t)
@@ -432,7 +435,7 @@ def adamax(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_infs: Arrays, st
     work = _scratch(work, m)
     for w, g, ma, u, step_t in zip(params, grads, exp_avgs, exp_infs, state_steps):
         step = _advance(step_t)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
+        g = _grad_term(m, w, g, weight_decay, maximize, work)
         t = work(w, 1)
         _lerp_(m, ma, g, 1.0 - beta1, t)
         m.multiply(u, m.scalar(beta2, u.dtype), u)
@@ -452,7 +455,7 @@ def adadelta(params: Arrays, grads: Arrays, square_avgs: Arrays, acc_deltas: Arr
     work = _scratch(work, m)
     for w, g, s, acc, step_t in zip(params, grads, square_avgs, acc_deltas, state_steps):
         _advance(step_t)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
+        g = _grad_term(m, w, g, weight_decay, maximize, work)
         t, d = work(w, 1), work(w, 2)
         eps_ = m.scalar(eps, w.dtype)
         _second_moment(m, s, g, rho, t)  # S ← ρ S + (1 − ρ) g²
@@ -475,7 +478,7 @@ def asgd(params: Arrays, grads: Arrays, axs: Arrays, mus: Arrays, etas: Arrays, 
     default = get_default_dtype()
     for w, g, ax, mu, eta, step_t in zip(params, grads, axs, mus, etas, state_steps):
         step = _advance(step_t)
-        g = _grad_term(m, w, g, weight_decay, maximize, work(w, 0))
+        g = _grad_term(m, w, g, weight_decay, maximize, work)
         t = work(w, 1)
         eta_v = float(eta)
         m.multiply(w, m.scalar(1.0 - lambd * eta_v, w.dtype), w)  # θ ← (1 − λ η) θ
@@ -544,7 +547,8 @@ def adafactor(params: Arrays, grads: Arrays, row_vars: Arrays, col_vars: Arrays,
         else:
             v = variances[i]
             _lerp_(m, v, g2, one_minus_beta2, m.empty_like(v))
-            var = v.copy()
+            var = m.empty_like(v)
+            m.copyto(var, v)
         m.maximum(var, m.scalar(eps1 * eps1, var.dtype), out=var)
         m.sqrt(var, var)
         update = m.divide(g, var, var)  # U = g / max(√V̂, ε1)
