@@ -406,3 +406,31 @@ class ArrayMath:
     def raw(x):
         """The raw array (the identity here; TensorMath unwraps a Tensor)."""
         return x
+
+    # ---- optimiser updates (chainrule/optim/_functional.py) ------------------------------
+    # The functional optimisers update parameters in place through these entries.  The
+    # ufuncs take NumPy's ``out=`` argument, so an update keeps its temporaries in scratch
+    # arrays reused from step to step instead of allocating new ones (on the many small
+    # parameters of an MLP, allocation and per-call overhead dominate the arithmetic).
+    # (multiply, clip, copyto, empty_like and empty are entries above)
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    divide = staticmethod(np.divide)
+    negative = staticmethod(np.negative)
+    full_like = staticmethod(np.full_like)
+
+    @staticmethod
+    def scalar(value, dtype):
+        """``value`` as a 0-d array of ``dtype``: a ufunc takes it about twice as fast as a
+        Python float (no conversion or promotion); an optimiser's step counter is one too."""
+        return np.array(value, dtype=dtype)
+
+    @staticmethod
+    def norm(x) -> float:
+        """The 2-norm of all of ``x``'s elements, as a Python float."""
+        return math.sqrt(float(np.vdot(x, x)))
+
+    @staticmethod
+    def machine_eps(dtype) -> float:
+        """The gap between 1 and the next number of a floating dtype (PyTorch's ``finfo(dtype).eps``)."""
+        return float(np.finfo(dtype).eps)

@@ -10,13 +10,25 @@
         sched.step()
 """
 
+from chainrule.optim import _functional as _functional  # PyTorch's torch.optim._functional
 from chainrule.optim import lr_scheduler
+from chainrule.optim._adafactor import Adafactor
+from chainrule.optim._muon import Muon
+from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam
+from chainrule.optim.adamax import Adamax
 from chainrule.optim.adamw import AdamW
+from chainrule.optim.asgd import ASGD
 from chainrule.optim.lbfgs import LBFGS
+from chainrule.optim.nadam import NAdam
 from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.radam import RAdam
 from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.rprop import Rprop
 from chainrule.optim.sgd import SGD
 
-__all__ = ["Adagrad", "Adam", "AdamW", "LBFGS", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+__all__ = [
+    "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon", "NAdam",
+    "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "lr_scheduler",
+]

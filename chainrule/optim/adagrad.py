@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step
+from chainrule.backend import ArrayMath
+from chainrule.optim import _functional as F
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -31,7 +31,10 @@ class Adagrad(Optimizer):
         weight_decay: λ (default 0).
         initial_accumulator_value: S's starting value (default 0).
         eps: ε, added to √S (default 1e-10).
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
         maximize: ascend the objective instead.
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
     """
 
     def __init__(
@@ -42,8 +45,11 @@ class Adagrad(Optimizer):
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("lr_decay value", lr_decay)
@@ -52,47 +58,28 @@ class Adagrad(Optimizer):
         _check_nonneg("epsilon value", eps)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, foreach=foreach, maximize=maximize,
+            differentiable=differentiable, fused=fused,
         )
+        _check_impl_flags("Adagrad", foreach, False, differentiable)
         super().__init__(params, defaults)
         # Like PyTorch, the state exists from the start (so a state_dict before training has it).
         for group in self.param_groups:
-            init = float(group["initial_accumulator_value"])
             for p in group["params"]:
-                self.state[p] = {
-                    "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                    "sum": Tensor._wrap(np.full_like(p._array, init)),
-                }
+                self.state[p] = self._init_state(p, group)
+
+    @staticmethod
+    def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        init = float(group["initial_accumulator_value"])
+        return {"step": _scalar_state(0.0), "sum": Tensor._wrap(ArrayMath.full_like(p._array, init))}
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
-            lr_decay = float(group["lr_decay"])
-            wd = float(group["weight_decay"])
-            eps = float(group["eps"])
-            maximize = bool(group["maximize"])
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state.get(p)
-                if state is None:  # a group added after construction
-                    state = self.state[p] = {
-                        "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                        "sum": Tensor._wrap(np.full_like(p._array, float(group["initial_accumulator_value"]))),
-                    }
-                step = _count_step(state)
-                w = p._array
-                clr = np.array(lr / (1.0 + (step - 1.0) * lr_decay), dtype=w.dtype)
-                g = self._grad_term(p, wd, maximize)
-                s = state["sum"]._array
-                t = self._scratch(w, 1)
-                np.multiply(g, g, t)
-                np.add(s, t, s)  # S ← S + g²
-                np.sqrt(s, t)
-                np.add(t, np.array(eps, dtype=w.dtype), t)
-                np.divide(g, t, t)
-                np.multiply(t, clr, t)
-                np.subtract(w, t, w)  # w ← w − α_t g / (√S + ε)
+            _, ws, gs, states = self._gather(group, self._init_state)  # (a group added later: state now)
+            F.adagrad(ws, gs, [st["sum"]._array for st in states], [st["step"]._array for st in states],
+                      lr=float(group["lr"]), weight_decay=float(group["weight_decay"]),
+                      lr_decay=float(group["lr_decay"]), eps=float(group["eps"]),
+                      maximize=bool(group["maximize"]), work=self._work)
         return loss

@@ -28,6 +28,10 @@ class AdamW(Adam):
         weight_decay: λ (default 1e-2).
         amsgrad: use the AMSGrad variant.
         maximize: ascend the objective instead.
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
+        capturable: must be False (CUDA-graph capture).
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
     """
 
     def __init__(
@@ -40,8 +44,13 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            maximize=maximize, decoupled_weight_decay=True,
+            maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=True,
         )

@@ -9,11 +9,13 @@ An optimiser holds
   identity) holding what the update rule remembers between steps
   (``'momentum_buffer'``, ``'exp_avg'``, ``'step'``...), stored as Tensors.
 
-``step()`` reads each parameter's ``.grad`` and updates ``p._array`` in place with
-NumPy, outside the graph: no Tensor is created on this hot path, hyper-parameters
-are used as Python floats (so a float32 parameter stays float32 under NumPy 2's
-promotion rules), and the temporaries an update needs live in a small scratch
-workspace reused from step to step.
+``step()`` gathers, for each group, the parameters that have a gradient, their
+gradients and their state into lists of arrays and calls the optimiser's functional
+update (``chainrule.optim._functional``, PyTorch's ``adam(params, grads, ...)``), which
+writes ``p._array`` in place through the back-end table, outside the graph: no Tensor
+is created on this hot path, hyper-parameters are Python floats (so a float32
+parameter stays float32 under NumPy 2's promotion rules), and the temporaries an
+update needs live in a scratch workspace (``self._work``) reused from step to step.
 """
 
 from __future__ import annotations
@@ -25,31 +27,11 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump
+from chainrule.autograd.version import bump_all
+from chainrule.backend import ArrayMath, get_default_dtype
+from chainrule.optim._functional import Scratch
 
 __all__ = ["Optimizer", "required"]
-
-
-class _Scalars:
-    """Hyper-parameters as 0-d arrays of a parameter's dtype, made once per dtype.
-
-    A ufunc takes a 0-d array of its operand's dtype about twice as fast as a
-    Python float (no scalar conversion or promotion), which matters for the
-    many small parameters of an MLP; the arithmetic is the same, since NumPy 2
-    casts a Python float to the array's dtype anyway.
-    """
-
-    __slots__ = ("values", "by_dtype")
-
-    def __init__(self, *values: float) -> None:
-        self.values = values
-        self.by_dtype: dict[np.dtype, tuple[np.ndarray, ...]] = {}
-
-    def __call__(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
-        c = self.by_dtype.get(dtype)
-        if c is None:
-            c = self.by_dtype[dtype] = tuple(np.array(v, dtype=dtype) for v in self.values)
-        return c
 
 
 class _Required:
@@ -62,15 +44,45 @@ class _Required:
 required = _Required()
 
 
-def _count_step(state: dict[str, Any]) -> float:
-    """Add one to ``state['step']`` (a 0-d Tensor, as in PyTorch) and return the new count.
+def _scalar_dtype() -> Any:
+    """The dtype of PyTorch's 0-d state Tensors ('step', NAdam's 'mu_product', ASGD's 'eta'...):
+    float64 when that is the default floating dtype, else float32."""
+    d = get_default_dtype()
+    return d if d.itemsize == 8 else ArrayMath.scalar(0.0, "float32").dtype
 
-    Written with item assignment: an in-place ufunc on a 0-d array costs ~40x more.
-    """
-    st = state["step"]._array
-    step = float(st) + 1.0
-    st[()] = step
-    return step
+
+def _scalar_state(value: float, dtype: Any = None) -> Tensor:
+    """A 0-d state Tensor holding ``value`` (float32 by default, as PyTorch's 'step')."""
+    return Tensor._wrap(ArrayMath.scalar(value, "float32" if dtype is None else dtype))
+
+
+def _zeros_state(p: Tensor) -> Tensor:
+    """A state Tensor of zeros shaped and typed like parameter ``p``."""
+    return Tensor._wrap(ArrayMath.zeros_like(p._array))
+
+
+def _check_impl_flags(name: str, foreach: Any, capturable: bool, differentiable: bool) -> None:
+    """PyTorch's implementation switches: ``foreach`` (one loop or fused lists) only selects how
+    the same update is computed and is ignored; ``capturable`` (CUDA-graph capture) and
+    ``differentiable`` (autograd through the step) have no CPU/NumPy counterpart and raise."""
+    if capturable:
+        raise RuntimeError(
+            f"{name}: capturable=True is for CUDA-graph capture on an accelerator; chainrule runs on the CPU "
+            "(use capturable=False)"
+        )
+    if differentiable:
+        raise NotImplementedError(
+            f"{name}: differentiable=True (autograd through the optimizer step) is not supported by chainrule; "
+            "its optimizers update parameters outside the graph"
+        )
+
+
+def _check_betas(betas: Any) -> None:
+    if len(betas) != 2:
+        raise ValueError(f"Invalid betas: {betas} (expected two values)")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= float(beta) < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
 def _check_nonneg(name: str, value: Any) -> None:
@@ -95,7 +107,7 @@ class Optimizer:
         self.defaults = defaults
         self.state: dict[Any, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
-        self._work: dict[tuple, np.ndarray] = {}  # scratch arrays, see _scratch
+        self._work = Scratch()  # the update's temporaries, reused across steps
 
         if isinstance(params, Tensor):
             raise TypeError(
@@ -169,7 +181,7 @@ class Optimizer:
                     if g._array.flags.writeable:
                         g._array.fill(0)
                     else:
-                        g._array = np.zeros_like(g._array)
+                        g._array = ArrayMath.zeros_like(g._array)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if given."""
@@ -183,42 +195,27 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
-        """A scratch array shaped and typed like ``like``, reused across parameters and steps.
+    def _gather(self, group: dict[str, Any], init: Callable[[Tensor, dict[str, Any]], dict[str, Any]] | None
+                ) -> tuple[list[Tensor], list[Any], list[Any], list[dict[str, Any]]]:
+        """The lists a functional update takes: ``group``'s parameters that have a gradient,
+        their arrays, their gradients' arrays, and their states (made by ``init(p, group)``
+        the first time, as PyTorch's ``_init_group`` does; no states when ``init`` is None).
 
-        One flat buffer per (dtype, slot), as large as the largest parameter seen:
-        an update rule writes its temporaries there with ``out=`` instead of
-        allocating new arrays.  ``slot`` tells apart the temporaries one update
-        needs at the same time.
+        It also counts the in-place write the update is about to make to each parameter
+        (``p._version``): a backward through a graph recorded before this step then refuses
+        to use the new weights, as PyTorch's does.
         """
-        key = (like.dtype, slot)
-        buf = self._work.get(key)
-        if buf is None or buf.size < like.size:
-            buf = self._work[key] = np.empty(like.size, dtype=like.dtype)
-        return buf[: like.size].reshape(like.shape)
-
-    def _grad_term(self, p: Tensor, weight_decay: float, maximize: bool) -> np.ndarray:
-        """The gradient the rule uses: ``±∂E/∂w + λ w`` (L2 weight decay, coupled as in PyTorch).
-
-        Returns ``p.grad._array`` itself when there is nothing to add (no copy), else a scratch array.
-        Every rule calls it once per parameter just before writing ``p._array`` in place, so it
-        also counts that write (``p._version``): a backward through a graph recorded before
-        this step then refuses to use the new weights, as PyTorch's does.
-        """
-        bump(p)
-        g = p.grad._array  # type: ignore[union-attr]  # step() calls this for parameters with a grad only
-        if weight_decay == 0.0 and not maximize:
-            return g
-        d = self._scratch(p._array, 0)
-        if weight_decay == 0.0:
-            np.negative(g, d)
-        else:
-            np.multiply(p._array, np.array(weight_decay, dtype=d.dtype), d)
-            if maximize:
-                np.subtract(d, g, d)
-            else:
-                np.add(d, g, d)
-        return d
+        params = [p for p in group["params"] if p.grad is not None]
+        state = self.state
+        states: list[dict[str, Any]] = []
+        if init is not None:
+            states = [state.get(p) for p in params]  # type: ignore[misc]
+            if None in states:  # first steps: make the missing states
+                for i, p in enumerate(params):
+                    if states[i] is None:
+                        states[i] = state[p] = init(p, group)
+        bump_all(params)
+        return params, [p._array for p in params], [p.grad._array for p in params if p.grad is not None], states
 
     # -- saving and loading ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -294,10 +291,12 @@ class Optimizer:
 
 def _load_state_value(p: Tensor, key: str, value: Any) -> Any:
     """Copy one saved state entry for parameter ``p`` (arrays and Tensors become new Tensors)."""
-    if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.array(value._array if isinstance(value, Tensor) else value, copy=True)
-        if key != "step" and arr.dtype.kind == "f" and arr.dtype != p._array.dtype:
-            arr = arr.astype(p._array.dtype)
+    if isinstance(value, (Tensor, np.ndarray)):  # (a loaded file holds host arrays)
+        src = value._array if isinstance(value, Tensor) else value
+        # Floating state takes its parameter's dtype, as in PyTorch; 'step' keeps its own.
+        dtype = p._array.dtype if key != "step" and src.dtype.kind == "f" else src.dtype
+        arr = ArrayMath.empty(src.shape, dtype)
+        ArrayMath.copyto(arr, src)
         return Tensor._wrap(arr)
     if isinstance(value, dict):
         return {k: _load_state_value(p, k, v) for k, v in value.items()}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _count_step, _Scalars
+from chainrule.optim import _functional as F
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, _zeros_state
 
 __all__ = ["RMSprop"]
 
@@ -38,7 +37,10 @@ class RMSprop(Optimizer):
         weight_decay: λ (default 0).
         momentum: μ (default 0).
         centered: normalise by the estimated variance instead of the raw second moment.
+        capturable: must be False (CUDA-graph capture).
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
         maximize: ascend the objective instead.
+        differentiable: must be False (autograd through the step).
     """
 
     def __init__(
@@ -50,7 +52,10 @@ class RMSprop(Optimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("epsilon value", eps)
@@ -59,63 +64,34 @@ class RMSprop(Optimizer):
         _check_nonneg("alpha value", alpha)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered, maximize=maximize,
+            centered=centered, capturable=capturable, foreach=foreach, maximize=maximize,
+            differentiable=differentiable,
         )
+        _check_impl_flags("RMSprop", foreach, capturable, differentiable)
         super().__init__(params, defaults)
+
+    @staticmethod
+    def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        state = {"step": _scalar_state(0.0), "square_avg": _zeros_state(p)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = _zeros_state(p)
+        if group["centered"]:
+            state["grad_avg"] = _zeros_state(p)
+        return state
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
-            alpha = float(group["alpha"])
-            eps = float(group["eps"])
-            wd = float(group["weight_decay"])
-            mu = float(group["momentum"])
+            momentum = float(group["momentum"])
             centered = bool(group["centered"])
-            maximize = bool(group["maximize"])
-            consts = _Scalars(lr, alpha, 1.0 - alpha, eps, mu)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p._array
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = {
-                        "step": Tensor._wrap(np.array(0.0, dtype=np.float32)),
-                        "square_avg": Tensor._wrap(np.zeros_like(w)),
-                    }
-                    if mu > 0:
-                        state["momentum_buffer"] = Tensor._wrap(np.zeros_like(w))
-                    if centered:
-                        state["grad_avg"] = Tensor._wrap(np.zeros_like(w))
-                _count_step(state)
-                lr_, a_, one_a, eps_, mu_ = consts(w.dtype)
-                g = self._grad_term(p, wd, maximize)
-                t = self._scratch(w, 1)
-                s = state["square_avg"]._array
-                np.multiply(s, a_, s)
-                np.multiply(g, g, t)
-                np.multiply(t, one_a, t)
-                np.add(s, t, s)  # S ← αS + (1 − α) g²
-                if centered:
-                    ga = state["grad_avg"]._array
-                    np.subtract(g, ga, t)
-                    np.multiply(t, one_a, t)
-                    np.add(ga, t, ga)  # ḡ ← ḡ + (1 − α)(g − ḡ) = α ḡ + (1 − α) g
-                    np.multiply(ga, ga, t)
-                    np.subtract(s, t, t)
-                    np.sqrt(t, t)
-                else:
-                    np.sqrt(s, t)
-                np.add(t, eps_, t)  # t = D
-                np.divide(g, t, t)
-                if mu > 0:
-                    b = state["momentum_buffer"]._array
-                    np.multiply(b, mu_, b)
-                    np.add(b, t, b)  # b ← μ b + g / D
-                    np.multiply(b, lr_, t)
-                else:
-                    np.multiply(t, lr_, t)
-                np.subtract(w, t, w)
+            _, ws, gs, states = self._gather(group, self._init_state)
+            F.rmsprop(
+                ws, gs, [st["square_avg"]._array for st in states],
+                [st["grad_avg"]._array for st in states] if centered else [],
+                [st["momentum_buffer"]._array for st in states] if momentum > 0 else [],
+                [st["step"]._array for st in states], lr=float(group["lr"]), alpha=float(group["alpha"]),
+                eps=float(group["eps"]), weight_decay=float(group["weight_decay"]), momentum=momentum,
+                centered=centered, maximize=bool(group["maximize"]), work=self._work,
+            )
         return loss

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, _check_nonneg, _Scalars
+from chainrule.optim import _functional as F
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg
 
 __all__ = ["SGD"]
 
@@ -39,6 +38,9 @@ class SGD(Optimizer):
         weight_decay: λ, L2 penalty coefficient (default 0).
         nesterov: use Nesterov momentum (needs μ > 0 and τ = 0).
         maximize: ascend the objective instead.
+        foreach: accepted and ignored (it only selects PyTorch's implementation).
+        differentiable: must be False (autograd through the step).
+        fused: accepted and ignored (it only selects PyTorch's implementation).
     """
 
     def __init__(
@@ -51,6 +53,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         _check_nonneg("learning rate", lr)
         _check_nonneg("momentum value", momentum)
@@ -59,52 +64,28 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov, maximize=maximize,
+            nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
         )
+        _check_impl_flags("SGD", foreach, False, differentiable)
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
-            mu = float(group["momentum"])
-            keep = 1.0 - float(group["dampening"])
-            wd = float(group["weight_decay"])
-            nesterov = bool(group["nesterov"])
-            maximize = bool(group["maximize"])
-            consts = _Scalars(lr, mu, keep)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p._array
-                lr_, mu_, keep_ = consts(w.dtype)
-                g = self._grad_term(p, wd, maximize)  # ±∂E/∂w + λw
-                t = self._scratch(w, 1)
-                if mu == 0.0:
-                    np.multiply(g, lr_, t)
-                else:
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = {}
-                    buf = state.get("momentum_buffer")
-                    if buf is None:  # first step: v = g (no dampening), in the parameter's memory layout
-                        v = np.empty_like(w)
-                        np.copyto(v, g)
-                        state["momentum_buffer"] = Tensor._wrap(v)
-                    else:
-                        v = buf._array
-                        np.multiply(v, mu_, v)
-                        if keep == 1.0:
-                            np.add(v, g, v)
-                        else:
-                            np.multiply(g, keep_, t)
-                            np.add(v, t, v)  # v ← μ v + (1 − τ) g
-                    if nesterov:  # d = g + μ v
-                        np.multiply(v, mu_, t)
-                        np.add(t, g, t)
-                        np.multiply(t, lr_, t)
-                    else:
-                        np.multiply(v, lr_, t)
-                np.subtract(w, t, w)  # w ← w − α d
+            momentum = float(group["momentum"])
+            # As in PyTorch, a parameter gets state (its 'momentum_buffer') only with momentum.
+            params, ws, gs, states = self._gather(group, None if momentum == 0.0 else _empty_state)
+            bufs = [st.get("momentum_buffer") for st in states]
+            arrays: list[Any] = [None if b is None else b._array for b in bufs]
+            F.sgd(ws, gs, arrays, weight_decay=float(group["weight_decay"]), momentum=momentum,
+                  lr=float(group["lr"]), dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
+                  maximize=bool(group["maximize"]), work=self._work)
+            for st, b, v in zip(states, bufs, arrays):
+                if b is None:  # the first step made the buffer
+                    st["momentum_buffer"] = Tensor._wrap(v)
         return loss
+
+
+def _empty_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+    return {}
