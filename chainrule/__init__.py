@@ -13,6 +13,8 @@ from typing import Any as _Any
 import numpy as _np
 
 from chainrule import accelerator, amp, backends, cuda, func
+from chainrule import _torch_extra as _extra
+from chainrule import _torch_toplevel as _toplevel
 from chainrule import ops as _ops
 from chainrule._torch_api import (
     BoolTensor,
@@ -50,6 +52,8 @@ from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+from chainrule._torch_extra import *  # noqa: F401,F403  (torch.det, torch.hann_window, torch.nanquantile...)
+from chainrule._torch_toplevel import *  # noqa: F401,F403  (torch.abs_, torch.conv2d, torch.seed...)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
@@ -67,9 +71,9 @@ bool = _np.dtype(_np.bool_)
 # The sub-packages a PyTorch program reaches as attributes (torch.nn, torch.optim, torch.linalg...):
 # imported on first use, so that `import chainrule` stays fast (chainrule.nn alone takes longer
 # than the rest of chainrule together).  `import chainrule.nn` works as always.
-_LAZY = frozenset({"nn", "optim", "linalg", "data", "models", "text", "train", "examples", "plot"})
+_LAZY = frozenset({"nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot"})
 if _TYPE_CHECKING:
-    from chainrule import linalg, nn, optim
+    from chainrule import linalg, nn, optim, special
 
 
 def __getattr__(name: str) -> _Any:
@@ -139,3 +143,5 @@ __all__ = [
     "trace",
 ]
 __all__ += _ops.__all__  # the tensor functions (a form type checkers follow)
+__all__ += _toplevel.__all__  # PyTorch's other top-level spellings (in-place, functional, state)
+__all__ += _extra.__all__  # torch.det, torch.svd, the windows, nanquantile...
