@@ -163,6 +163,13 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
     upsample_bilinear,
     upsample_nearest,
 )
+from chainrule.nn.functional.unpool import (  # noqa: E402,F401
+    adaptive_max_pool3d_with_indices,
+    max_pool3d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
@@ -300,4 +307,9 @@ __all__ = [
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",
+    "adaptive_max_pool3d_with_indices",
+    "max_pool3d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
 ]
