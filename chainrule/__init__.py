@@ -12,9 +12,9 @@ from typing import Any as _Any
 
 import numpy as _np
 
-from chainrule import accelerator, amp, backends, cuda, func
 from chainrule import _torch_extra as _extra
 from chainrule import _torch_toplevel as _toplevel
+from chainrule import accelerator, amp, backends, cuda, func
 from chainrule import ops as _ops
 from chainrule._torch_api import (
     BoolTensor,
@@ -35,6 +35,8 @@ from chainrule._torch_api import (
     set_num_interop_threads,
     set_num_threads,
 )
+from chainrule._torch_extra import *  # noqa: F401,F403  (torch.det, torch.hann_window, torch.nanquantile...)
+from chainrule._torch_toplevel import *  # noqa: F401,F403  (torch.abs_, torch.conv2d, torch.seed...)
 from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
 from chainrule.amp import autocast, is_autocast_enabled
 from chainrule.autograd import (
@@ -52,8 +54,6 @@ from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
-from chainrule._torch_extra import *  # noqa: F401,F403  (torch.det, torch.hann_window, torch.nanquantile...)
-from chainrule._torch_toplevel import *  # noqa: F401,F403  (torch.abs_, torch.conv2d, torch.seed...)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 

@@ -203,7 +203,8 @@ def blackman_window(window_length: int, periodic: bool = True, *, dtype: Any = N
                     requires_grad: bool = False, **_layout: Any) -> Tensor:
     """w[k] = 0.42 - 0.5 cos(2πk / (N - 1)) + 0.08 cos(4πk / (N - 1))."""
     return _window("blackman_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, N: 0.42 - 0.5 * np.cos(2 * math.pi * k / (N - 1)) + 0.08 * np.cos(4 * math.pi * k / (N - 1)))
+                   lambda k, N: 0.42 - 0.5 * np.cos(2 * math.pi * k / (N - 1))
+                   + 0.08 * np.cos(4 * math.pi * k / (N - 1)))
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: Any = None,

@@ -32,10 +32,11 @@ from chainrule.ops import matmul as _matmul
 from chainrule.ops import norm as _norm
 from chainrule.ops import sum as _sum
 from chainrule.ops._lift import as_tensor_arg
-from chainrule.ops.linalg_ops import cholesky, det, eigh, inv, qr, slogdet, solve, svd
+from chainrule.ops.linalg_ops import LinAlgError, cholesky, det, eigh, inv, qr, slogdet, solve, svd
 
 __all__ = [
-    "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "inv_ex", "lstsq",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
+    "inv_ex", "lstsq",
     "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
     "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander",
     "vecdot", "vector_norm",

@@ -20,7 +20,21 @@ import numpy as np
 
 from chainrule import ops as _ops
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops import digamma, erf, erfc, erfinv, exp2, expm1, log1p, logit, logsumexp, polygamma, round, sinc, xlogy
+from chainrule.ops import (
+    digamma,
+    erf,
+    erfc,
+    erfinv,
+    exp2,
+    expm1,
+    log1p,
+    logit,
+    logsumexp,
+    polygamma,
+    round,
+    sinc,
+    xlogy,
+)
 from chainrule.ops import lgamma as gammaln
 from chainrule.ops import sigmoid as expit
 from chainrule.ops._lift import as_tensor_arg
@@ -69,7 +83,9 @@ def xlog1py(input: Any, other: Any) -> Tensor:
     """x ln(1 + y), 0 where x = 0 (unless y is nan)."""
     x = _float(input if isinstance(input, Tensor) else _ops.tensor(input), "special.xlog1py")
     y = _float(other if isinstance(other, Tensor) else _ops.tensor(other, dtype=x.dtype), "special.xlog1py")
-    zero = Tensor._wrap(np.asarray((x._array == 0) & ~np.isnan(y._array)))
+    # replaced by 0 only where x = 0 and log1p(y) is not finite (y <= -1): elsewhere at x = 0 the
+    # product is 0 by itself and d/dx = log1p(y), as PyTorch's
+    zero = Tensor._wrap(np.asarray((x._array == 0) & (y._array <= -1)))
     safe_y = _ops.where(zero, Tensor._wrap(np.zeros((), y.dtype)), y)
     return _ops.where(zero, Tensor._wrap(np.zeros((), x.dtype)), x * log1p(safe_y))
 

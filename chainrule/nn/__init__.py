@@ -16,7 +16,6 @@ from chainrule.nn.modules.container import (
     Sequential,
     Unflatten,
 )
-from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.nn.modules.lazy import (
     LazyBatchNorm1d,
     LazyBatchNorm2d,
@@ -34,6 +33,7 @@ from chainrule.nn.modules.lazy import (
     UninitializedParameter,
 )
 from chainrule.nn.modules.unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
+from chainrule.nn.parameter import Buffer, Parameter
 
 # isort: split
 

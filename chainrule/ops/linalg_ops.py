@@ -36,6 +36,11 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg
 
 
+class LinAlgError(RuntimeError):
+    """A matrix the function cannot handle: singular for an inverse, not positive-definite for
+    a Cholesky factor (``torch.linalg.LinAlgError``, a RuntimeError as PyTorch's)."""
+
+
 def _mT(m: Any, x: Any) -> Any:
     return m.swapaxes(x, -1, -2)
 
@@ -141,7 +146,7 @@ class Cholesky(Primitive):
         try:
             return np.linalg.cholesky(a)
         except np.linalg.LinAlgError:
-            raise RuntimeError("linalg.cholesky: the input is not positive-definite") from None
+            raise LinAlgError("linalg.cholesky: the input is not positive-definite") from None
 
     def vjp(self, m, need, g, y, a):
         n = y.shape[-1]
@@ -255,7 +260,7 @@ def inv(A: Tensor) -> Tensor:
     try:
         return apply(_INV, A)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.inv: the input is singular (not invertible)") from None
+        raise LinAlgError("linalg.inv: the input is singular (not invertible)") from None
 
 
 def det(A: Tensor) -> Tensor:
@@ -302,7 +307,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     try:
         X = apply(_SOLVE, A2, B2)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.solve: the input A is singular (not invertible)") from None
+        raise LinAlgError("linalg.solve: the input A is singular (not invertible)") from None
     return X.squeeze(-1) if vector else X
 
 

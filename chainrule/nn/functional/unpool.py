@@ -51,9 +51,9 @@ def _max_unpool(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any, p
             raise ValueError(f"{where}: output_size must have {d} (or {d + 2}) elements, got {output_size!r}")
         for o, df, si in zip(out, default, s):
             if not df - si < o < df + si:
+                lo, hi = tuple(x - y for x, y in zip(default, s)), tuple(x + y for x, y in zip(default, s))
                 raise ValueError(f"{where}: invalid output_size {tuple(output_size)} (expected each size between "
-                                 f"{tuple(x - y for x, y in zip(default, s))} and {tuple(x + y for x, y in zip(default, s))}, "
-                                 "exclusive)")
+                                 f"{lo} and {hi}, exclusive)")
     lead = tuple(input.shape[:-d])
     plane = int(np.prod(out))
     idx = indices._array.reshape(lead + (-1,))
