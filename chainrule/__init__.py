@@ -12,9 +12,16 @@ from typing import Any as _Any
 
 import numpy as _np
 
+from chainrule import (
+    _tensor_methods_extra,  # noqa: F401  (x.det(), x.svd(), x.renorm_()...)
+    accelerator,
+    amp,
+    backends,
+    cuda,
+    func,
+)
 from chainrule import _torch_extra as _extra
 from chainrule import _torch_toplevel as _toplevel
-from chainrule import accelerator, amp, backends, cuda, func
 from chainrule import ops as _ops
 from chainrule._torch_api import (
     BoolTensor,

@@ -80,25 +80,27 @@ def cholesky(input: Tensor, upper: bool = False) -> Tensor:
 
 
 def _from_factor(L: Tensor, upper: bool) -> Tensor:
-    return L.mT @ L if upper else L @ L.mT
+    """A = L Lᵀ (Uᵀ U) from the factor's triangle.  As PyTorch's, the value reads only the
+    triangle, but the gradient is that of L Lᵀ with respect to the whole of L (PyTorch's rule for
+    cholesky_solve / cholesky_inverse): T = L - (L - tril L) with the bracket held constant."""
+    T = L - (L - (L.triu() if upper else L.tril())).detach()
+    return T.mT @ T if upper else T @ T.mT
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
     """X with A X = B where A = L Lᵀ (``upper``: A = Uᵀ U) is given by its Cholesky factor;
-    B (*, n, k).  Differentiable in B and in the factor's triangle."""
+    B (*, n, k).  Differentiable in B and L."""
     L = as_tensor_arg(L, "cholesky_solve")
     B = as_tensor_arg(B, "cholesky_solve")
     if B.ndim < 2:
         raise RuntimeError(f"cholesky_solve: B must have at least 2 dimensions (*, n, k), got shape {tuple(B.shape)}")
-    T = L.triu() if upper else L.tril()
-    return _la.solve(_from_factor(T, upper), B)
+    return _la.solve(_from_factor(L, upper), B)
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:
     """A⁻¹ where A = L Lᵀ (``upper``: Uᵀ U) is given by its Cholesky factor (*, n, n)."""
     L = as_tensor_arg(L, "cholesky_inverse")
-    T = L.triu() if upper else L.tril()
-    return _la.inv(_from_factor(T, upper))
+    return _la.inv(_from_factor(L, upper))
 
 
 def matrix_power(input: Tensor, n: int) -> Tensor:

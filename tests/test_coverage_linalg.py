@@ -174,8 +174,8 @@ def L_eye(L, n):
     return lib.eye(n, dtype=lib.float64)
 
 
-def _compare(fcr, ft, shapes, torch):
-    arrs = [R.standard_normal(s) for s in shapes]
+def _compare(fcr, ft, shapes, torch, given=None):
+    arrs = [R.standard_normal(s) if given is None or given[i] is None else given[i] for i, s in enumerate(shapes)]
     xs = [cr.tensor(a, requires_grad=True) for a in arrs]
     ts = [torch.tensor(a, requires_grad=True) for a in arrs]
     y, yt = fcr(*xs), ft(*ts)
@@ -237,7 +237,17 @@ def test_old_conventions_at_top_level_match_pytorch():
     sl = cr.slogdet(cr.tensor(m))
     assert np.isclose(sl.logabsdet.item(), torch.slogdet(torch.tensor(m)).logabsdet.item())
     L = np.linalg.cholesky(m @ m.T)
-    bb = R.standard_normal((3, 2))
-    assert np.allclose(cr.cholesky_solve(cr.tensor(bb), cr.tensor(L.T), upper=True).numpy(),
-                       torch.cholesky_solve(torch.tensor(bb), torch.tensor(L.T), upper=True).numpy())
+    for upper in (False, True):
+        f = L.T if upper else L
+        _compare(lambda b, l: cr.cholesky_solve(b, l, upper=upper),
+                 lambda b, l: torch.cholesky_solve(b, l, upper=upper), [(3, 2), (3, 3)], torch, [None, f])
+        _compare(lambda l: cr.cholesky_inverse(l, upper=upper), lambda l: torch.cholesky_inverse(l, upper=upper),
+                 [(3, 3)], torch, [f])
+        # the values read the factor's triangle only (what lies across the diagonal is ignored)
+        other = np.tril(R.standard_normal((3, 3)), -1)
+        noisy = f + (other if upper else other.T)
+        assert np.allclose(cr.cholesky_inverse(cr.tensor(noisy), upper=upper).numpy(),
+                           torch.cholesky_inverse(torch.tensor(noisy), upper=upper).numpy())
+        assert np.allclose(cr.cholesky_solve(cr.tensor(b), cr.tensor(noisy), upper=upper).numpy(),
+                           torch.cholesky_solve(torch.tensor(b), torch.tensor(noisy), upper=upper).numpy())
     assert np.allclose(cr.matrix_power(cr.tensor(m), 4).numpy(), torch.matrix_power(torch.tensor(m), 4).numpy())

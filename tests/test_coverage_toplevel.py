@@ -466,3 +466,60 @@ def test_xlog1py_matches_pytorch():
     _oracle(lambda L, x, y: L.special.xlog1py(x, y + 2.0), [(4,), (4,)], torch)
     assert np.allclose(cr.special.xlog1py(cr.tensor(a), cr.tensor(b)).numpy(),
                        torch.special.xlog1py(torch.tensor(a), torch.tensor(b)).numpy())
+
+
+# -- the Tensor methods of the same functions (chainrule/_tensor_methods_extra.py) -----------------
+METHODS = [
+    ("det", (3, 3), ()), ("logdet", "pd", ()), ("inverse", (3, 3), ()), ("cholesky", "pd", ()),
+    ("cholesky_inverse", "tri", ()), ("matrix_power", (3, 3), (3,)), ("matrix_exp", (3, 3), ()),
+    ("pinverse", (4, 3), ()), ("renorm", (3, 4), (2, 0, 1.0)), ("hardshrink", (3, 4), (0.4,)),
+    ("nanquantile", (3, 4), (0.3, 1)),
+]
+
+
+@pytest.mark.parametrize("name, shape, args", METHODS, ids=[c[0] for c in METHODS])
+def test_tensor_methods_match_pytorch(name, shape, args):
+    torch = _torch()
+    if shape == "pd":
+        m = R.standard_normal((3, 3))
+        a = m @ m.T + 3 * np.eye(3)
+    elif shape == "tri":
+        a = np.tril(R.standard_normal((3, 3))) + 3 * np.eye(3)
+    else:
+        a = R.standard_normal(shape)
+    x, t = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, yt = getattr(x, name)(*args), getattr(t, name)(*args)
+    assert np.allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-10)
+    g = R.standard_normal(tuple(yt.shape))
+    y.backward(cr.tensor(g))
+    yt.backward(torch.tensor(g))
+    assert np.allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-8, atol=1e-9)
+
+
+def test_in_place_methods_renorm_put_nextafter():
+    torch = _torch()
+    a = R.standard_normal((3, 4))
+    x, t = cr.tensor(a), torch.tensor(a)
+    assert x.renorm_(2, 1, 0.5) is x
+    t.renorm_(2, 1, 0.5)
+    assert np.allclose(x.numpy(), t.numpy())
+    src = cr.tensor([1.0, 2.0], dtype=cr.float64, requires_grad=True)
+    base = cr.tensor(a, requires_grad=True)
+    h = base * 1
+    h.put_(cr.tensor([0, 5]), src)
+    (h * 3).sum().backward()
+    assert np.allclose(src.grad.numpy(), [3.0, 3.0])
+    expect = np.full((3, 4), 3.0)
+    expect.flat[[0, 5]] = 0.0  # overwritten: no gradient to the old values
+    assert np.allclose(base.grad.numpy(), expect)
+    leaf = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        leaf.renorm_(2, 0, 0.5)
+    n = cr.tensor([1.0], dtype=cr.float64)
+    n.nextafter_(cr.tensor([0.0], dtype=cr.float64))
+    assert n.item() == 1.0 - np.finfo(np.float64).epsneg
+    s = cr.tensor(a).svd()
+    st = torch.tensor(a).svd()
+    assert np.allclose(s.S.numpy(), st.S.numpy())
+    q = cr.tensor(a.T).qr()
+    assert np.allclose((q.Q @ q.R).numpy(), a.T)
