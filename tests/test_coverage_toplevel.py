@@ -55,6 +55,18 @@ def test_in_place_function_changes_its_argument_as_pytorch(name, kind, args):
     assert np.allclose(x.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
+def test_binary_in_place_functions_match_pytorch():
+    torch = _torch()
+    a, b, v = R.uniform(0.5, 2, (3, 4)), R.uniform(0.5, 2, (3, 4)), R.standard_normal(4)
+    m = R.standard_normal((3, 4))
+    i, j = R.integers(1, 30, (3, 4)), R.integers(1, 30, (3, 4))
+    for name, xs, args in [("xlogy_", a, (b,)), ("gcd_", i, (j,)), ("lcm_", i, (j,)), ("addmv_", a[:, 0], (m, v))]:
+        x, t = cr.tensor(xs), torch.tensor(xs)
+        assert getattr(cr, name)(x, *[cr.tensor(y) for y in args]) is x
+        getattr(torch, name)(t, *[torch.tensor(y) for y in args])
+        assert np.allclose(x.numpy(), t.numpy()), name
+
+
 def test_in_place_functions_follow_the_in_place_rules():
     """Through the Tensor method: a leaf that requires grad refuses, the version counter moves,
     and on a non-leaf the gradient flows through the rebound value."""
