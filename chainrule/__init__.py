@@ -12,7 +12,16 @@ from typing import Any as _Any
 
 import numpy as _np
 
-from chainrule import accelerator, amp, backends, cuda, func
+from chainrule import (
+    _tensor_methods_extra,  # noqa: F401  (x.det(), x.svd(), x.renorm_()...)
+    accelerator,
+    amp,
+    backends,
+    cuda,
+    func,
+)
+from chainrule import _torch_extra as _extra
+from chainrule import _torch_toplevel as _toplevel
 from chainrule import ops as _ops
 from chainrule._torch_api import (
     BoolTensor,
@@ -33,6 +42,8 @@ from chainrule._torch_api import (
     set_num_interop_threads,
     set_num_threads,
 )
+from chainrule._torch_extra import *  # noqa: F401,F403  (torch.det, torch.hann_window, torch.nanquantile...)
+from chainrule._torch_toplevel import *  # noqa: F401,F403  (torch.abs_, torch.conv2d, torch.seed...)
 from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
 from chainrule.amp import autocast, is_autocast_enabled
 from chainrule.autograd import (
@@ -67,9 +78,9 @@ bool = _np.dtype(_np.bool_)
 # The sub-packages a PyTorch program reaches as attributes (torch.nn, torch.optim, torch.linalg...):
 # imported on first use, so that `import chainrule` stays fast (chainrule.nn alone takes longer
 # than the rest of chainrule together).  `import chainrule.nn` works as always.
-_LAZY = frozenset({"nn", "optim", "linalg", "data", "models", "text", "train", "examples", "plot"})
+_LAZY = frozenset({"nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot"})
 if _TYPE_CHECKING:
-    from chainrule import linalg, nn, optim
+    from chainrule import linalg, nn, optim, special
 
 
 def __getattr__(name: str) -> _Any:
@@ -139,3 +150,5 @@ __all__ = [
     "trace",
 ]
 __all__ += _ops.__all__  # the tensor functions (a form type checkers follow)
+__all__ += _toplevel.__all__  # PyTorch's other top-level spellings (in-place, functional, state)
+__all__ += _extra.__all__  # torch.det, torch.svd, the windows, nanquantile...

@@ -407,6 +407,17 @@ class ArrayMath:
         """The raw array (the identity here; TensorMath unwraps a Tensor)."""
         return x
 
+    # ---- linear algebra (chainrule/ops/linalg_ops.py) -------------------------------------
+    inv = staticmethod(np.linalg.inv)
+    det = staticmethod(np.linalg.det)
+    slogdet = staticmethod(np.linalg.slogdet)
+    solve = staticmethod(np.linalg.solve)
+    cholesky = staticmethod(np.linalg.cholesky)
+    eigh = staticmethod(np.linalg.eigh)
+    svd = staticmethod(np.linalg.svd)
+    qr = staticmethod(np.linalg.qr)
+    LinAlgError = np.linalg.LinAlgError
+
     # ---- optimiser updates (chainrule/optim/_functional.py) ------------------------------
     # The functional optimisers update parameters in place through these entries.  The
     # ufuncs take NumPy's ``out=`` argument, so an update keeps its temporaries in scratch

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 import numpy as np
 
-_STATE = {"generator": np.random.default_rng()}
+# seeded from the operating system's entropy at import, so that initial_seed() has an answer
+_SEED0 = secrets.randbits(63)
+_STATE: dict[str, Any] = {"generator": np.random.default_rng(_SEED0), "seed": _SEED0}
 
 
 def default_generator() -> np.random.Generator:
@@ -17,4 +22,10 @@ def manual_seed(seed: int) -> np.random.Generator:
     if not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
     _STATE["generator"] = np.random.default_rng(int(seed))
+    _STATE["seed"] = int(seed)
     return _STATE["generator"]
+
+
+def initial_seed() -> int:
+    """The seed of the default generator (``torch.initial_seed``)."""
+    return int(_STATE["seed"])

@@ -426,6 +426,10 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"load_state_dict(): expected a dict, got {type(state_dict).__name__}")
+        for name, mod in list(self.named_modules()):  # lazy layers not yet run take the checkpoint's shapes
+            hook = getattr(mod, "_materialize_from_state", None)
+            if hook is not None:
+                hook(state_dict, name + "." if name else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

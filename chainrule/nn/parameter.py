@@ -62,3 +62,12 @@ class Buffer(Tensor):
 
 
 __all__ = ["Buffer", "Parameter"]
+
+
+def __getattr__(name: str) -> Any:
+    # torch.nn.parameter.UninitializedParameter: defined with the lazy layers (lazy.py imports this file)
+    if name == "UninitializedParameter":
+        from chainrule.nn.modules.lazy import UninitializedParameter
+
+        return UninitializedParameter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

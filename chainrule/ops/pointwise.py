@@ -583,8 +583,10 @@ def xlogy(input: Any, other: Any) -> Tensor:
         x = x.to(get_default_dtype())
     if y._array.dtype.kind in "biu":
         y = y.to(get_default_dtype())
-    zero = Tensor._wrap(np.asarray((x._array == 0) & ~np.isnan(y._array)))
-    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y._array.dtype)), y)  # log never sees the 0
+    # only where x = 0 and y <= 0 (log y not finite) is the product replaced by 0; at x = 0 with
+    # y > 0 it is 0 by itself and d/dx = log y, as PyTorch's (masking every x = 0 lost that)
+    zero = Tensor._wrap(np.asarray((x._array == 0) & (y._array <= 0)))
+    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y._array.dtype)), y)  # log never sees y <= 0 there
     return ew.where(zero, Tensor._wrap(np.zeros((), x._array.dtype)), x * ew.log(safe_y))
 
 

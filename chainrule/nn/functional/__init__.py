@@ -154,6 +154,13 @@ from chainrule.nn.functional.three_d import (  # noqa: E402,F401
     conv_transpose3d,
     max_pool3d,
 )
+from chainrule.nn.functional.unpool import (  # noqa: E402,F401
+    adaptive_max_pool3d_with_indices,
+    max_pool3d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
 from chainrule.nn.functional.vision import (  # noqa: E402,F401
     channel_shuffle,
     interpolate,
@@ -300,4 +307,9 @@ __all__ = [
     "upsample",
     "upsample_bilinear",
     "upsample_nearest",
+    "adaptive_max_pool3d_with_indices",
+    "max_pool3d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
 ]

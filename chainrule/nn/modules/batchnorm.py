@@ -12,4 +12,5 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
 # named here, which import this one: served on first use (see _elsewhere.py).
 __getattr__ = reexports(__name__, {
     "BatchNorm3d": "chainrule.nn.modules.normalization_extra",
+    **{f"LazyBatchNorm{d}d": "chainrule.nn.modules.lazy" for d in (1, 2, 3)},
 })

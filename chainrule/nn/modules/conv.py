@@ -219,4 +219,5 @@ __getattr__ = reexports(__name__, {
     "ConvTranspose1d": "chainrule.nn.modules.conv_transpose",
     "ConvTranspose2d": "chainrule.nn.modules.conv_transpose",
     "ConvTranspose3d": "chainrule.nn.modules.three_d",
+    **{f"Lazy{c}{d}d": "chainrule.nn.modules.lazy" for c in ("Conv", "ConvTranspose") for d in (1, 2, 3)},
 })

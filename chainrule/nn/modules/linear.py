@@ -130,4 +130,8 @@ class MaxoutLinear(Module):
 
 
 # PyTorch's torch.nn.modules.linear also holds Identity (chainrule keeps it with the containers)
+from chainrule.nn.modules._elsewhere import reexports  # noqa: E402
 from chainrule.nn.modules.container import Identity as Identity  # noqa: E402
+
+# LazyLinear is defined in lazy.py, which imports this file: served on first use
+__getattr__ = reexports(__name__, {"LazyLinear": "chainrule.nn.modules.lazy"})

@@ -135,4 +135,7 @@ __getattr__ = reexports(__name__, {
     "LPPool2d": "chainrule.nn.modules.pooling_extra",
     "LPPool3d": "chainrule.nn.modules.pooling_extra",
     "MaxPool3d": "chainrule.nn.modules.three_d",
+    "MaxUnpool1d": "chainrule.nn.modules.unpool",
+    "MaxUnpool2d": "chainrule.nn.modules.unpool",
+    "MaxUnpool3d": "chainrule.nn.modules.unpool",
 })

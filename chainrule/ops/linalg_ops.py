@@ -1,0 +1,370 @@
+"""Matrix decompositions and inverses with their matrix-calculus rules (``torch.linalg``).
+
+Every function takes a batch of matrices ``A`` (*, m, n) (square where it must be).  Notation:
+Ḡ = dL/dY for an output Y, Aᵀ = the matrix transpose (the last two axes), A⁻ᵀ = (A⁻¹)ᵀ.
+
+* ``inv``:        Y = A⁻¹;          Ā = -Yᵀ Ḡ Yᵀ;                     Ẏ = -Y Ȧ Y
+* ``det``:        y = det A;        Ā = ḡ y A⁻ᵀ;                       ẏ = y tr(A⁻¹ Ȧ)
+* ``logabsdet``:  y = log|det A|;   Ā = ḡ A⁻ᵀ;                         ẏ = tr(A⁻¹ Ȧ)
+* ``solve``:      X = A⁻¹ B;        B̄ = A⁻ᵀ Ḡ,  Ā = -B̄ Xᵀ;              Ẋ = A⁻¹(Ḃ - Ȧ X)
+* ``cholesky``:   A = L Lᵀ;         Ā = ½ (S + Sᵀ), S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ (Φ: the lower triangle,
+  its diagonal halved) — Murray (2016), "Differentiation of the Cholesky decomposition".
+* ``eigh``:       A = V diag(w) Vᵀ; Ā = V (diag(w̄) + F ∘ (Vᵀ V̄)) Vᵀ, F_ij = 1/(w_j - w_i) (i ≠ j),
+  not symmetrised (as PyTorch's; a loss through A + Aᵀ sees the same gradient).
+* ``svd`` (reduced): A = U diag(s) Vᵀ, k = min(m, n), E_ij = s_j² - s_i² (i ≠ j):
+  Ā = U [ (skew(UᵀŪ) diag(s) + diag(s) skew(VᵀV̄)) / E + diag(s̄) ] Vᵀ
+      + (I - U Uᵀ) Ū diag(s)⁻¹ Vᵀ  (m > k)  +  U diag(s)⁻¹ V̄ᵀ (I - V Vᵀ)  (n > k),
+  skew(X) = X - Xᵀ (the standard real SVD rule, e.g. Townsend 2016).  Like PyTorch's it is
+  undefined where singular values repeat or (for U/V) vanish.
+
+The decompositions with several outputs (eigh, svd) return them packed in one array — the
+primitive's single output — and the public functions unpack it with differentiable indexing,
+so the rule above receives every Ḡ at once.  The rules are written with ``m``'s operations and
+the Tensor-level ``inv``/``solve`` (``_inv``/``_solve`` pick the NumPy or the Tensor form), so
+that the backward pass is itself differentiable (``create_graph=True``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import is_grad_enabled
+from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.tensor import Tensor
+from chainrule.ops._lift import as_tensor_arg
+
+
+class LinAlgError(RuntimeError):
+    """A matrix the function cannot handle: singular for an inverse, not positive-definite for
+    a Cholesky factor (``torch.linalg.LinAlgError``, a RuntimeError as PyTorch's)."""
+
+
+def _mT(m: Any, x: Any) -> Any:
+    return m.swapaxes(x, -1, -2)
+
+
+def _inv(x: Any) -> Any:
+    """A⁻¹ of raw arrays (the fast path) or of Tensors (differentiably, under create_graph)."""
+    return inv(x) if isinstance(x, Tensor) else np.linalg.inv(x)
+
+
+def _solve(a: Any, b: Any) -> Any:
+    return solve(a, b) if isinstance(a, Tensor) else np.linalg.solve(a, b)
+
+
+def _eye(m: Any, n: int, like: Any) -> Any:
+    return m.const(np.eye(n), like)
+
+
+def _square(A: Tensor, where: str) -> None:
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{where}: A must be a batch of square matrices (*, n, n), got shape {tuple(A.shape)}")
+    _floating(A, where)
+
+
+def _floating(A: Tensor, where: str) -> None:
+    if A.dtype.kind != "f":
+        raise RuntimeError(f"{where}: expected a floating-point tensor, got dtype {A.dtype}")
+    if A.ndim < 2:
+        raise RuntimeError(f"{where}: A must have at least 2 dimensions (*, m, n), got shape {tuple(A.shape)}")
+
+
+class Inv(Primitive):
+    """Y = A⁻¹;  Ā = -Yᵀ Ḡ Yᵀ;  Ẏ = -Y Ȧ Y."""
+
+    name = "linalg_inv"
+    saves_inputs = ()
+
+    def forward(self, m, a):
+        return m.inv(a)
+
+    def vjp(self, m, need, g, y, a):
+        yt = _mT(m, y)
+        return (-(yt @ g @ yt),)
+
+    def jvp(self, m, dxs, y, a):
+        return -(y @ dxs[0] @ y)
+
+
+class Det(Primitive):
+    """y = det A;  Ā = ḡ y A⁻ᵀ;  ẏ = y tr(A⁻¹ Ȧ).  (Needs A invertible where the gradient is taken.)"""
+
+    name = "linalg_det"
+
+    def forward(self, m, a):
+        return m.asarray(m.det(a))
+
+    def vjp(self, m, need, g, y, a):
+        return (m.expand_dims(m.expand_dims(g * y, -1), -1) * _mT(m, _inv(a)),)
+
+    def jvp(self, m, dxs, y, a):
+        return y * m.sum(_mT(m, _inv(a)) * dxs[0], (-2, -1))
+
+
+class LogAbsDet(Primitive):
+    """y = log|det A|;  Ā = ḡ A⁻ᵀ;  ẏ = tr(A⁻¹ Ȧ)."""
+
+    name = "linalg_logabsdet"
+    saves_output = False
+
+    def forward(self, m, a):
+        return m.asarray(m.slogdet(a)[1])
+
+    def vjp(self, m, need, g, y, a):
+        return (m.expand_dims(m.expand_dims(g, -1), -1) * _mT(m, _inv(a)),)
+
+    def jvp(self, m, dxs, y, a):
+        return m.sum(_mT(m, _inv(a)) * dxs[0], (-2, -1))
+
+
+class Solve(Primitive):
+    """X = A⁻¹ B (B: (*, n, k));  B̄ = A⁻ᵀ Ḡ,  Ā = -B̄ Xᵀ;  Ẋ = A⁻¹ (Ḃ - Ȧ X)."""
+
+    name = "linalg_solve"
+    saves_inputs = (0,)
+
+    def forward(self, m, a, b):
+        return m.solve(a, b)
+
+    def vjp(self, m, need, g, y, a, b):
+        gb = _solve(_mT(m, a), g)
+        return (-(gb @ _mT(m, y)) if need[0] else None), gb
+
+    def jvp(self, m, dxs, y, a, b):
+        return _solve(a, dxs[1] - dxs[0] @ y)
+
+
+class Cholesky(Primitive):
+    """A = L Lᵀ (L lower);  Ā = ½ (S + Sᵀ), S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹."""
+
+    name = "linalg_cholesky"
+    saves_inputs = ()
+
+    def forward(self, m, a):
+        try:
+            return m.cholesky(a)
+        except m.LinAlgError:
+            raise LinAlgError("linalg.cholesky: the input is not positive-definite") from None
+
+    def vjp(self, m, need, g, y, a):
+        n = y.shape[-1]
+        low = m.const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), y)  # Φ: lower triangle, diagonal halved
+        linv = _inv(y)
+        s = _mT(m, linv) @ ((_mT(m, y) @ g) * low) @ linv
+        return (0.5 * (s + _mT(m, s)),)
+
+    def jvp(self, m, dxs, y, a):
+        # L̇ = L Φ(L⁻¹ Ȧ L⁻ᵀ)
+        n = y.shape[-1]
+        low = m.const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), y)
+        linv = _inv(y)
+        return y @ ((linv @ dxs[0] @ _mT(m, linv)) * low)
+
+
+class Eigh(Primitive):
+    """A = V diag(w) Vᵀ (A symmetric, its lower triangle read); the output packs w over V:
+    (*, n + 1, n), row 0 = w (ascending), rows 1.. = V."""
+
+    name = "linalg_eigh"
+    saves_inputs = ()
+
+    def __init__(self, uplo: str = "L") -> None:
+        self.uplo = uplo
+
+    def forward(self, m, a):
+        w, v = m.eigh(a, UPLO=self.uplo)
+        return m.concatenate([w[..., None, :], v], axis=-2)
+
+    def vjp(self, m, need, g, y, a):
+        n = y.shape[-1]
+        w, v = m.getitem(y, (Ellipsis, 0, slice(None))), m.getitem(y, (Ellipsis, slice(1, None), slice(None)))
+        gw, gv = m.getitem(g, (Ellipsis, 0, slice(None))), m.getitem(g, (Ellipsis, slice(1, None), slice(None)))
+        eye = _eye(m, n, y)
+        diff = m.expand_dims(w, -2) - m.expand_dims(w, -1) + eye  # E_ij = w_j - w_i (1 on the diagonal)
+        f = (1 - eye) / diff
+        inner = (_mT(m, v) @ gv) * f + m.expand_dims(gw, -1) * eye
+        return (v @ inner @ _mT(m, v),)
+
+
+class Svd(Primitive):
+    """Reduced SVD A = U diag(s) Vh, packed: (*, m + 1 + n, k) = [U; s; Vhᵀ] (k = min(m, n))."""
+
+    name = "linalg_svd"
+    saves_inputs = ()
+
+    def forward(self, m, a):
+        u, s, vh = m.svd(a, full_matrices=False)
+        return m.concatenate([u, s[..., None, :], m.swapaxes(vh, -1, -2)], axis=-2)
+
+    def vjp(self, m, need, g, y, a):
+        rows, k = a.shape[-2], y.shape[-1]
+        cols = a.shape[-1]
+        sl = slice(None)
+        u = m.getitem(y, (Ellipsis, slice(0, rows), sl))
+        s = m.getitem(y, (Ellipsis, rows, sl))
+        v = m.getitem(y, (Ellipsis, slice(rows + 1, None), sl))
+        gu = m.getitem(g, (Ellipsis, slice(0, rows), sl))
+        gs = m.getitem(g, (Ellipsis, rows, sl))
+        gv = m.getitem(g, (Ellipsis, slice(rows + 1, None), sl))
+        eye = _eye(m, k, y)
+        s2 = s * s
+        e = m.expand_dims(s2, -2) - m.expand_dims(s2, -1) + eye  # E_ij = s_j² - s_i²
+        utgu = _mT(m, u) @ gu
+        vtgv = _mT(m, v) @ gv
+        inner = ((utgu - _mT(m, utgu)) * m.expand_dims(s, -2) + m.expand_dims(s, -1) * (vtgv - _mT(m, vtgv)))
+        inner = inner * (1 - eye) / e + m.expand_dims(gs, -1) * eye
+        ga = u @ inner @ _mT(m, v)
+        sinv = 1 / m.expand_dims(s, -2)
+        if rows > k:  # the part of Ū outside U's span
+            gus = gu * sinv
+            ga = ga + (gus - u @ (_mT(m, u) @ gus)) @ _mT(m, v)
+        if cols > k:  # the part of V̄ outside V's span
+            gvs = gv * sinv
+            ga = ga + u @ _mT(m, gvs - v @ (_mT(m, v) @ gvs))
+        return (ga,)
+
+
+class Qr(Primitive):
+    """Reduced QR A = Q R (A (*, m, n), m >= n: Q (*, m, n), R (*, n, n)), packed [Q; R]:
+    (*, m + n, n).  Ā = [Q̄ + Q copyltu(M)] R⁻ᵀ, M = R R̄ᵀ - Q̄ᵀ Q, copyltu(M) = tril(M) +
+    tril(M, -1)ᵀ (Walter & Lehmann 2018; the rule PyTorch uses for m >= n)."""
+
+    name = "linalg_qr"
+    saves_inputs = ()
+
+    def forward(self, m, a):
+        q, r = m.qr(a, mode="reduced")
+        return m.concatenate([q, r], axis=-2)
+
+    def vjp(self, m, need, g, y, a):
+        rows, n = a.shape[-2], a.shape[-1]
+        sl = slice(None)
+        q, r = m.getitem(y, (Ellipsis, slice(0, rows), sl)), m.getitem(y, (Ellipsis, slice(rows, None), sl))
+        gq, gr = m.getitem(g, (Ellipsis, slice(0, rows), sl)), m.getitem(g, (Ellipsis, slice(rows, None), sl))
+        mm = r @ _mT(m, gr) - _mT(m, gq) @ q
+        low = m.const(np.tril(np.ones((n, n))), y)
+        strict = m.const(np.tril(np.ones((n, n)), -1), y)
+        sym = mm * low + _mT(m, mm * strict)
+        return (_mT(m, _solve(r, _mT(m, gq + q @ sym))),)  # (X R⁻ᵀ = (R⁻¹ Xᵀ)ᵀ)
+
+
+_INV, _DET, _LOGABSDET, _SOLVE, _CHOLESKY, _SVD, _QR = Inv(), Det(), LogAbsDet(), Solve(), Cholesky(), Svd(), Qr()
+
+
+def inv(A: Tensor) -> Tensor:
+    """A⁻¹ of a batch of square matrices (*, n, n).  Raises on a singular matrix."""
+    A = as_tensor_arg(A, "linalg.inv")
+    _square(A, "linalg.inv")
+    try:
+        return apply(_INV, A)
+    except np.linalg.LinAlgError:
+        raise LinAlgError("linalg.inv: the input is singular (not invertible)") from None
+
+
+def det(A: Tensor) -> Tensor:
+    """det A of a batch of square matrices (*, n, n) -> (*)."""
+    A = as_tensor_arg(A, "linalg.det")
+    _square(A, "linalg.det")
+    return apply(_DET, A)
+
+
+def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
+    """(sign, log|det A|) of (*, n, n) -> two (*) tensors; only logabsdet carries a gradient."""
+    A = as_tensor_arg(A, "linalg.slogdet")
+    _square(A, "linalg.slogdet")
+    sign = Tensor._wrap(np.asarray(np.linalg.slogdet(A._array)[0], dtype=A.dtype))
+    return sign, apply(_LOGABSDET, A)
+
+
+def logdet(A: Tensor) -> Tensor:
+    """log det A: nan where det A < 0, -inf where it is 0 (as PyTorch's)."""
+    from chainrule.ops import where
+
+    sign, logabs = slogdet(A)
+    bad = Tensor._wrap(np.where(sign._array < 0, np.nan, -np.inf).astype(A.dtype))
+    return where(sign > 0, logabs, bad)
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """X with A X = B (``left=False``: X A = B).  A (*, n, n); B (*, n, k) or (n,) (a vector:
+    when B.ndim == 1 or B is A's batch of vectors (*, n))."""
+    A = as_tensor_arg(A, "linalg.solve")
+    B = as_tensor_arg(B, "linalg.solve")
+    _square(A, "linalg.solve")
+    if not left:
+        return solve(A.mT, B.mT).mT
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    Bm = B.unsqueeze(-1) if vector else B
+    if Bm.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"linalg.solve: A {tuple(A.shape)} and B {tuple(B.shape)} do not fit (A X = B)")
+    if A.dtype != B.dtype:
+        raise RuntimeError(f"linalg.solve: A and B must have the same dtype, got {A.dtype} and {B.dtype}")
+    batch = np.broadcast_shapes(tuple(A.shape[:-2]), tuple(Bm.shape[:-2]))
+    A2 = A.expand(*batch, *A.shape[-2:]) if tuple(A.shape[:-2]) != batch else A
+    B2 = Bm.expand(*batch, *Bm.shape[-2:]) if tuple(Bm.shape[:-2]) != batch else Bm
+    try:
+        X = apply(_SOLVE, A2, B2)
+    except np.linalg.LinAlgError:
+        raise LinAlgError("linalg.solve: the input A is singular (not invertible)") from None
+    return X.squeeze(-1) if vector else X
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
+    """L lower-triangular with A = L Lᵀ for A symmetric positive-definite (*, n, n); ``upper``:
+    U = Lᵀ (A = Uᵀ U)."""
+    A = as_tensor_arg(A, "linalg.cholesky")
+    _square(A, "linalg.cholesky")
+    L = apply(_CHOLESKY, A)
+    return L.mT if upper else L
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> tuple[Tensor, Tensor]:
+    """(eigenvalues ascending (*, n), eigenvectors as columns (*, n, n)) of a symmetric A, read
+    from its lower (``UPLO='L'``) or upper triangle."""
+    A = as_tensor_arg(A, "linalg.eigh")
+    _square(A, "linalg.eigh")
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    packed = apply(Eigh(UPLO), A)
+    return packed[..., 0, :], packed[..., 1:, :]
+
+
+def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """(U, S, Vh) with A = U diag(S) Vh; A (*, m, n), k = min(m, n): U (*, m, k), S (*, k),
+    Vh (*, k, n).  ``full_matrices=True`` (U (*, m, m), Vh (*, n, n)) is computed without a
+    gradient, as the extra columns are not unique (PyTorch refuses its backward too)."""
+    A = as_tensor_arg(A, "linalg.svd")
+    _floating(A, "linalg.svd")
+    rows = A.shape[-2]
+    if full_matrices and A.shape[-1] != A.shape[-2]:
+        if A.requires_grad and is_grad_enabled():
+            raise RuntimeError("linalg.svd: the gradient of full_matrices=True is not defined for a "
+                               f"non-square input {tuple(A.shape)} (its extra singular vectors are not unique); "
+                               "use full_matrices=False")
+        u, s, vh = np.linalg.svd(A._array, full_matrices=True)
+        return Tensor._wrap(u), Tensor._wrap(s), Tensor._wrap(vh)
+    packed = apply(_SVD, A)
+    return packed[..., :rows, :], packed[..., rows, :], packed[..., rows + 1:, :].mT
+
+
+def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
+    """(Q, R) with A = Q R, Q orthonormal columns, R upper-triangular.  A (*, m, n), k = min(m, n):
+    'reduced' Q (*, m, k), R (*, k, n); 'complete' Q (*, m, m), R (*, m, n); 'r' (empty Q, R).
+    Differentiable for 'reduced' with m >= n (as PyTorch's, which also covers some m < n)."""
+    A = as_tensor_arg(A, "linalg.qr")
+    _floating(A, "linalg.qr")
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    rows, cols = A.shape[-2], A.shape[-1]
+    if mode == "reduced" and rows >= cols:
+        packed = apply(_QR, A)
+        return packed[..., :rows, :], packed[..., rows:, :]
+    if A.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"linalg.qr: no gradient for mode={mode!r} with A of shape {tuple(A.shape)} "
+                           "(use mode='reduced' with m >= n)")
+    q, r = np.linalg.qr(A._array, mode="complete" if mode == "complete" else "reduced")
+    if mode == "r":
+        return Tensor._wrap(np.empty((0,), dtype=A.dtype)), Tensor._wrap(r)
+    return Tensor._wrap(q), Tensor._wrap(r)
