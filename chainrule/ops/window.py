@@ -185,7 +185,7 @@ class MaxPool(_Window):
             if best is None:
                 best = empty_like_layout(v.shape, v.dtype, v, None)
                 best[...] = v
-                argk = m.zeros(best.shape, dt)
+                argk = empty_like_layout(v.shape, dt, v, 0)  # best's memory layout: no mixed-layout passes
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
