@@ -204,7 +204,9 @@ def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
             )
             dy = op.jvp(m, dxs, y, *xs)
             if dy is not None:
-                out._tangent = m.broadcast_view(m.asarray(dy, y.dtype), y.shape)
+                ya = out._array  # (a move is the one op whose output is on another device)
+                my = m if not xs or type(ya) is type(xs[0]) else table_of((ya,), op.name)
+                out._tangent = my.broadcast_view(my.asarray(dy, ya.dtype), ya.shape)
                 from chainrule.autograd.forward_ad import _track
 
                 _track(out)  # leaving the dual level drops this tangent

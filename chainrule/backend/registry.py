@@ -146,7 +146,7 @@ def to_host(a: Any) -> np.ndarray:
     return backend_of(a).to_host(a)
 
 
-def _there(have: device, want: device) -> bool:
+def already_on(have: device, want: device) -> bool:
     """Whether an array on ``have`` is already where ``want`` asks: 'cuda' means whichever
     CUDA device, as ``x.to('cuda')`` returns x itself for a tensor on cuda:0."""
     return have.type == want.type and (want.index is None or have.index is None or have.index == want.index)
@@ -155,7 +155,7 @@ def _there(have: device, want: device) -> bool:
 def to_device(a: Any, dev: device, where: str = "to()") -> Any:
     """Array ``a`` on device ``dev``: ``a`` itself when it is there already, else a copy made
     through the host (NumPy)."""
-    if _there(device_of(a), dev):
+    if already_on(device_of(a), dev):
         return a
     b = backend_for(dev, where)
     host = to_host(a)

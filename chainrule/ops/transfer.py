@@ -2,21 +2,17 @@
 
 A move is a copy through the host (``backend/registry.py``) and, as in PyTorch, differentiable:
 the gradient of ``y = x.to(d)`` is the gradient of y moved back to x's device, and a forward-mode
-tangent moves with the value.  The node is recorded by hand: it is the one operation whose
-output lives in another back end than its input, so the forward-mode tangent must be moved
-too rather than computed with the input's table as ``apply``'s slow path does.
+tangent moves with the value (``apply``'s slow path keeps a tangent with its output's table).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.primitive import Primitive
+from chainrule.autograd.primitive import Primitive, apply1
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import CLOCK
 from chainrule.backend import registry
-from chainrule.backend.device import device
+from chainrule.backend.device import CPU, device
 
 
 class ToDevice(Primitive):
@@ -45,24 +41,10 @@ class ToDevice(Primitive):
 
 
 def move(t: Tensor, dev: device, where: str = "to()") -> Tensor:
-    """``t`` on device ``dev``: ``t`` itself when it is there already, else a copy that records a
-    node when ``t`` requires grad (and carries ``t``'s forward-mode tangent)."""
-    a = t._array
-    source = registry.device_of(a)
-    moved = registry.to_device(a, dev, where)
-    if moved is a:
+    """``t`` on device ``dev``: ``t`` itself when it is there already, else a copy recorded by
+    ``apply`` like any op (a node when ``t`` requires grad; its forward-mode tangent moves too)."""
+    source = registry.device_of(t._array)
+    target = registry.target_device(dev, where) or CPU
+    if registry.already_on(source, target):
         return t
-    out = Tensor._wrap(moved)
-    if t.requires_grad and STATE.enabled:
-        out.requires_grad = True
-        out._op = ToDevice(source, registry.device_of(moved))
-        out._parents = (t,)
-        out._need = (True,)
-        out._clk = CLOCK[0]
-    tangent = getattr(t, "_tangent", None) if STATE.forward_depth > 0 else None
-    if tangent is not None:
-        from chainrule.autograd.forward_ad import _track
-
-        out._tangent = registry.to_device(tangent, dev, where)
-        _track(out)
-    return out
+    return apply1(ToDevice(source, target), t)
