@@ -412,10 +412,10 @@ def test_ctrl_c_that_lands_inside_a_finalizer_still_stops_training(tmp_path, mon
     status = cli.main([str(a) for a in _train_args(csv, out, epochs=30)])
     err = capsys.readouterr().err
     assert status == 130, err
-    assert json_epochs(out) < 30
+    assert _epochs_finished(out) < 30
     assert [line for line in err.split("\n") if line.startswith(PREFIX)][0].startswith(PREFIX + "interrupted"), err
 
 
-def json_epochs(out: Path) -> int:
+def _epochs_finished(out: Path) -> int:
     """How many epochs the interrupted run finished, from the history.csv written after every epoch."""
     return len((out / "history.csv").read_text().splitlines()) - 1
