@@ -183,6 +183,11 @@ class _StrictMath:
     def raw(x: Any) -> Any:
         return x
 
+    @staticmethod
+    def from_host(a: Any, dtype: Any = None) -> StrictArray:
+        """The one entry that takes host arrays (as a GPU table's copies them to the device)."""
+        return StrictArray(np.array(a, dtype=dtype, copy=True))
+
 
 StrictMath = _StrictMath()
 

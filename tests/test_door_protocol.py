@@ -28,9 +28,8 @@ from chainrule.backend import ArrayMath
 ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- the NumPy scan
-# Directories whose code must reach arrays through the back-end table (add nn/ and optim/
-# here when they are converted).
-SCANNED_DIRS = ("chainrule/ops", "chainrule/autograd")
+# Directories whose code must reach arrays through the back-end table (with their subfolders).
+SCANNED_DIRS = ("chainrule/ops", "chainrule/autograd", "chainrule/nn", "chainrule/optim")
 
 # np.<name> that is not array computation: dtypes and scalar types (for isinstance and dtype
 # arguments), dtype arithmetic, host-side shape arithmetic, constants, and NumPy's
@@ -49,15 +48,62 @@ PENDING = {
     "chainrule/ops/creation.py": 20,
     "chainrule/ops/linalg_ops.py": 21,
     "chainrule/ops/methods.py": 11,
-    "chainrule/ops/pointwise.py": 77,
+    "chainrule/ops/pointwise.py": 76,
     "chainrule/autograd/anomaly.py": 3,
     "chainrule/autograd/engine.py": 9,
-    "chainrule/autograd/forward_ad.py": 2,
+    "chainrule/autograd/forward_ad.py": 1,
     "chainrule/autograd/function.py": 8,
     "chainrule/autograd/gradcheck.py": 14,
     "chainrule/autograd/tensor.py": 6,
     "chainrule/autograd/trace.py": 17,
+    "chainrule/nn/functional/_rnn_kernel.py": 100,
+    "chainrule/nn/functional/activation_extra.py": 6,
+    "chainrule/nn/functional/attention.py": 7,
+    "chainrule/nn/functional/conv.py": 8,
+    "chainrule/nn/functional/conv_transpose.py": 1,
+    "chainrule/nn/functional/distance.py": 4,
+    "chainrule/nn/functional/dropout.py": 2,
+    "chainrule/nn/functional/dropout_extra.py": 2,
+    "chainrule/nn/functional/embedding.py": 6,
+    "chainrule/nn/functional/embedding_bag.py": 16,
+    "chainrule/nn/functional/linear.py": 4,
+    "chainrule/nn/functional/loss.py": 31,
+    "chainrule/nn/functional/loss_extra.py": 12,
+    "chainrule/nn/functional/normalization.py": 12,
+    "chainrule/nn/functional/normalization_extra.py": 3,
+    "chainrule/nn/functional/padding.py": 4,
+    "chainrule/nn/functional/pooling.py": 2,
+    "chainrule/nn/functional/pooling_extra.py": 6,
+    "chainrule/nn/functional/recurrent.py": 2,
+    "chainrule/nn/functional/unpool.py": 2,
+    "chainrule/nn/functional/vision.py": 7,
+    "chainrule/nn/init.py": 9,
+    "chainrule/nn/module.py": 6,
+    "chainrule/nn/modules/activation_extra.py": 1,
+    "chainrule/nn/modules/attention.py": 1,
+    "chainrule/nn/modules/conv.py": 2,
+    "chainrule/nn/modules/conv_transpose.py": 2,
+    "chainrule/nn/modules/embedding.py": 4,
+    "chainrule/nn/modules/lazy.py": 3,
+    "chainrule/nn/modules/linear.py": 1,
+    "chainrule/nn/modules/normalization.py": 7,
+    "chainrule/nn/modules/normalization_extra.py": 8,
+    "chainrule/nn/modules/rnn.py": 15,
+    "chainrule/nn/modules/sync_batchnorm.py": 9,
+    "chainrule/nn/modules/transformer.py": 2,
+    "chainrule/nn/parallel/distributed.py": 5,
+    "chainrule/nn/parameter.py": 2,
+    "chainrule/nn/utils/clip_grad.py": 14,
+    "chainrule/nn/utils/rnn.py": 30,
+    "chainrule/nn/utils/weight_norm.py": 2,
+    "chainrule/optim/lbfgs.py": 11,
 }
+
+
+# Files that keep some np.<function> calls for good, because that code prepares data on the
+# host (before it reaches any device) and cannot run on a device's arrays: path -> (the number
+# of references, why).  HACKING.md lists the same exceptions.
+HOST_SIDE: dict[str, tuple[int, str]] = {}
 
 
 def numpy_references(source: str) -> list[tuple[int, str]]:
@@ -81,11 +127,11 @@ def test_the_scan_sees_calls_references_and_submodules():
 
 
 @pytest.mark.parametrize(
-    "path", sorted(str(p.relative_to(ROOT)) for d in SCANNED_DIRS for p in (ROOT / d).glob("*.py"))
+    "path", sorted(str(p.relative_to(ROOT)) for d in SCANNED_DIRS for p in (ROOT / d).rglob("*.py"))
 )
 def test_no_numpy_array_calls_outside_the_back_end(path):
     refs = numpy_references((ROOT / path).read_text())
-    allowed = PENDING.get(path, 0)
+    allowed = PENDING.get(path, 0) + HOST_SIDE.get(path, (0, ""))[0]
     assert len(refs) <= allowed, (
         f"{path}: {len(refs)} np.<function> references (at most {allowed} allowed); array work above "
         f"backend/ goes through the table m (forward(self, m, ...)) or table_of(inputs): "

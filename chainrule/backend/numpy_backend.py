@@ -264,6 +264,18 @@ class ArrayMath:
         return np.empty(shape, dtype)
 
     @staticmethod
+    def pooled_empty(shape, dtype):
+        """An uninitialised array from the buffer pool (``backend/pool.py``), for the big arrays
+        a training step needs again every step (a fresh one costs its page faults each time)."""
+        return POOL.empty(shape, dtype)
+
+    @staticmethod
+    def from_host(a, dtype=None):
+        """A host (NumPy) array or Python value as this back end's array: how data prepared on
+        the host (random draws, index grids built in Python) reaches the device.  Here: no copy."""
+        return np.asarray(a, dtype=dtype)
+
+    @staticmethod
     def copy(x):
         """A new array with ``x``'s values (a writable copy even of a read-only view)."""
         return np.array(x, copy=True)
