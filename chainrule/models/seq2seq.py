@@ -93,7 +93,7 @@ def pad_sequences(seqs: Sequence[Sequence[int] | np.ndarray], pad_id: int) -> np
 
 
 def _ids(x: Any, who: str) -> np.ndarray:
-    a = np.asarray(x._array if isinstance(x, Tensor) else x)
+    a = np.asarray(x.detach().cpu().numpy() if isinstance(x, Tensor) else x)  # ids are prepared on the host
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
@@ -190,7 +190,8 @@ class Seq2Seq(nn.Module):
         if self.reverse_input:
             src = _reverse_valid(src, lengths)
         N = src.shape[0]
-        h, _ = self.encoder(self.src_embed(src))  # (N, S, H): h→_j
+        dev = self.src_embed.weight.device  # the host-prepared ids go to the model's device
+        h, _ = self.encoder(self.src_embed(cr.as_tensor(src).to(dev)))  # (N, S, H): h→_j
         last = h[np.arange(N), lengths - 1]  # h→ after the last real token
         if self.bidirectional:
             # the backward direction reads each row's real tokens from its own end (as a packed
@@ -198,7 +199,7 @@ class Seq2Seq(nn.Module):
             j = np.arange(src.shape[1])[None, :]
             rev = np.where(j < lengths[:, None], lengths[:, None] - 1 - j, j)
             assert self.encoder_reverse is not None  # made in __init__ when bidirectional
-            hb, _ = self.encoder_reverse(self.src_embed(np.take_along_axis(src, rev, 1)))
+            hb, _ = self.encoder_reverse(self.src_embed(cr.as_tensor(np.take_along_axis(src, rev, 1)).to(dev)))
             hb = hb[np.arange(N)[:, None], rev]  # h←_j back in source order
             init = cr.cat([last, hb[:, 0]], -1)  # [h→_S; h←_1]
             h = cr.cat([h, hb], -1)  # (N, S, 2H)
@@ -206,7 +207,7 @@ class Seq2Seq(nn.Module):
             init = last
         s0 = cr.tanh(self.bridge(init))
         uh = h @ self.attention.U_a.T  # (N, S, A): the encoder side of e_ij, once per source
-        neg = Tensor(np.where(pad, -np.inf, 0.0).astype(h.dtype))
+        neg = Tensor(np.where(pad, -np.inf, 0.0).astype(h.dtype)).to(dev)
         return Encoded(h, uh, neg, s0, lengths)
 
     # ---------------------------------------------------------------------------- decoder
@@ -246,7 +247,7 @@ class Seq2Seq(nn.Module):
                 f"Seq2Seq.forward: src has {enc.keys.shape[0]} rows but tgt_in has {tgt_in.shape[0]}"
             )
         w = self._weights()
-        y = self.tgt_embed(tgt_in)  # (N, T, E)
+        y = self.tgt_embed(cr.as_tensor(tgt_in).to(self.tgt_embed.weight.device))  # (N, T, E)
         gi_all = y @ w[0] + self.decoder.bias_ih  # (N, T, 3H): all steps in one product
         s, states, contexts, weights = enc.s0, [], [], []
         for gi_y in gi_all.unbind(1):
@@ -264,7 +265,7 @@ class Seq2Seq(nn.Module):
         tgt_in = np.concatenate([np.full((tgt.shape[0], 1), self.bos_id), tgt[:, :-1]], 1)
         tgt_in[tgt_in == self.pad_id] = self.eos_id  # inputs after <eos> do not matter (their targets are ignored)
         logits = self(src, tgt_in)
-        return F.cross_entropy(logits.reshape(-1, self.tgt_vocab_size), cr.as_tensor(tgt.reshape(-1)),
+        return F.cross_entropy(logits.reshape(-1, self.tgt_vocab_size), cr.as_tensor(tgt.reshape(-1)).to(logits.device),
                                ignore_index=self.pad_id)
 
     def _original_order(self, a: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -284,12 +285,12 @@ class Seq2Seq(nn.Module):
         with cr.no_grad():
             _, a = self(src, tgt_in, return_attention=True)
         lengths = src.shape[1] - (src == self.pad_id).sum(1)
-        return self._original_order(a._array, lengths)
+        return self._original_order(a.cpu().numpy(), lengths)
 
     # ---------------------------------------------------------------------------- decoding
     def _decode_step(self, tokens: np.ndarray, s: Tensor, enc: Encoded, w: tuple) -> tuple:
         """Free-running step: previous ids (B,) -> (log P (B, V), s_i, a_i)."""
-        y = self.tgt_embed(tokens)
+        y = self.tgt_embed(cr.as_tensor(tokens).to(self.tgt_embed.weight.device))
         s, c, a = self._step(y @ w[0] + self.decoder.bias_ih, s, enc, w)
         logits = self.out(cr.cat([s, c, y], -1))
         return cr.log_softmax(logits, -1), s, a
@@ -315,10 +316,11 @@ class Seq2Seq(nn.Module):
                 toks, atts, score = [], [], np.zeros(N)
                 for _ in range(self._max_len(enc, max_len)):
                     logp, s, a = self._decode_step(tok, s, enc, w)
-                    tok = logp._array.argmax(-1)
-                    score += np.where(done, 0.0, logp._array[np.arange(N), tok])
+                    lp = logp.cpu().numpy()  # the choice of the next ids is made on the host
+                    tok = lp.argmax(-1)
+                    score += np.where(done, 0.0, lp[np.arange(N), tok])
                     toks.append(tok)
-                    atts.append(a._array)
+                    atts.append(a.cpu().numpy())
                     done |= tok == self.eos_id
                     if done.all():
                         break
@@ -354,11 +356,11 @@ class Seq2Seq(nn.Module):
                     enc = self.encode(row[row != self.pad_id][None])  # (1, S): broadcasts over the beams
 
                     def step(tokens: np.ndarray, states: list, enc: Encoded = enc) -> tuple:
-                        s = Tensor(np.stack(states))
+                        s = Tensor(np.stack(states)).to(enc.s0.device)  # beam states live on the host
                         logp, s, _ = self._decode_step(np.asarray(tokens, dtype=np.int64), s, enc, w)
-                        return logp._array.astype(np.float64), list(s._array)
+                        return logp.cpu().numpy().astype(np.float64), list(s.cpu().numpy())
 
-                    best = sampling.beam_search(step, enc.s0._array[0], self.bos_id, self.eos_id,
+                    best = sampling.beam_search(step, enc.s0.cpu().numpy()[0], self.bos_id, self.eos_id,
                                                 self._max_len(enc, max_len), beam_size, length_penalty)
                     results.append((row, best[0]))
         finally:

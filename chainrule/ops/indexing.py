@@ -17,21 +17,25 @@ from chainrule.autograd.version import share_if_view
 from chainrule.ops._lift import as_tensor_arg
 
 
-def normalize_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays (and lists by arrays).
+def normalize_index(index: Any, like: Tensor) -> Any:
+    """Replace Tensors inside an index by their arrays (and lists by arrays) on ``like``'s device.
 
     Index arrays are copied: the vjp scatters by them during backward, and the caller's
     index tensor may have been changed in place by then (PyTorch keeps its own copy too).
+    Host indices (NumPy arrays, lists, CPU tensors) of a tensor on another device are moved
+    to that device, as PyTorch accepts CPU indices for a CUDA tensor.
     """
     if isinstance(index, tuple):
-        return tuple(normalize_index(i) for i in index)
+        return tuple(normalize_index(i, like) for i in index)
     if isinstance(index, Tensor):
-        return index._array.copy()
-    if isinstance(index, np.ndarray):
-        return index.copy()
-    if isinstance(index, list):
-        return table_of(()).asarray([i.item() if isinstance(i, Tensor) else i for i in index])
-    return index
+        a = index._array.copy()
+    elif isinstance(index, np.ndarray):
+        a = index.copy()
+    elif isinstance(index, list):
+        a = [i.item() if isinstance(i, Tensor) else i for i in index]
+    else:
+        return index
+    return table_of((like,), "indexing").from_host(a) if type(a) is not type(like._array) else a
 
 
 def is_basic_index(index: Any) -> bool:
@@ -122,7 +126,7 @@ class IndexPut(Primitive):
 
 def getitem(input: Tensor, index: Any) -> Tensor:
     """x[index] with NumPy semantics (slices, ints, None, ..., integer arrays, boolean masks)."""
-    idx = normalize_index(index)
+    idx = normalize_index(index, input)
     try:
         # basic indexing gives a view of input's memory: then they share the version counter
         return share_if_view(apply1(GetItem(idx), input), input)
@@ -136,7 +140,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     from chainrule.autograd.version import bump
     from chainrule.ops.inplace import has_tangent, rebind
 
-    idx = normalize_index(index)
+    idx = normalize_index(index, input)
     v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype))
     if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
         has_tangent(input) or has_tangent(v)
