@@ -26,6 +26,8 @@ import sys
 import time
 from typing import Callable
 
+import numpy as np
+
 
 def blas_threads() -> int:
     """Threads NumPy's BLAS uses (threadpoolctl if available, else the CPU count)."""
@@ -201,6 +203,71 @@ def step_maker(name: str, build: Callable) -> Callable[[], Callable[[], None]]:
     return make_step
 
 
+def _params_of(opt_or_params) -> list:
+    """The parameters in creation order: an optimiser's groups, or a list as given."""
+    if hasattr(opt_or_params, "param_groups"):
+        return [p for g in opt_or_params.param_groups for p in g["params"]]
+    return list(opt_or_params)
+
+
+def matched_steps(build: Callable, inference: bool = False, rtol: float = 1e-4) -> tuple:
+    """Build both frameworks' side of a workload, give chainrule PyTorch's initial parameters,
+    and check that the first losses agree before anything is timed (a benchmark of two
+    different computations is not a comparison).
+
+    ``build(nn, optim, as_tensor)`` returns ``(loss_fn, optimizer)`` for a training step, or,
+    with ``inference=True``, ``(forward_fn, parameters)`` for a ``no_grad`` forward pass whose
+    output is compared.  The same code makes the parameters in the same order on both sides,
+    so they are matched by position.  Returns (chainrule step, PyTorch step); PyTorch's is None
+    when it is not installed (then nothing is checked).
+    """
+    import chainrule as cr
+
+    cr_fn, cr_opt = build(*framework("chainrule"))
+    if not have_torch():
+        return _as_step(cr_fn, cr_opt, inference, cr), None
+    import torch
+
+    torch.set_num_threads(blas_threads())
+    t_fn, t_opt = build(*framework("torch"))
+    cr_ps, t_ps = _params_of(cr_opt), _params_of(t_opt)
+    if [tuple(p.shape) for p in cr_ps] != [tuple(p.shape) for p in t_ps]:
+        raise RuntimeError("matched_steps: the two sides made different parameters")
+    with cr.no_grad():
+        for p, q in zip(cr_ps, t_ps):
+            p.copy_(cr.tensor(q.detach().numpy()))
+    ctx = (cr.no_grad(), torch.no_grad()) if inference else (cr.enable_grad(), torch.enable_grad())
+    with ctx[0]:
+        a = cr_fn().detach().numpy()
+    with ctx[1]:
+        b = t_fn().detach().numpy()
+    if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=rtol * float(np.abs(b).max() or 1.0)):
+        diff = float(np.abs(a - b).max()) if a.shape == b.shape else "shapes differ"
+        raise RuntimeError(f"matched_steps: the frameworks disagree before timing (max |diff| {diff})")
+    return _as_step(cr_fn, cr_opt, inference, cr), _as_step(t_fn, t_opt, inference, torch)
+
+
+def _as_step(fn: Callable, opt, inference: bool, lib) -> Callable[[], None]:
+    if inference:
+        def infer() -> None:
+            with lib.no_grad():
+                fn()
+
+        return infer
+
+    def step() -> None:
+        opt.zero_grad()
+        fn().backward()
+        opt.step()
+
+    return step
+
+
 def run_workload(name: str, build: Callable, target: float | None = None, script: str | None = None) -> None:
-    """Entry point of a workload written once with :func:`framework`'s (nn, optim, as_tensor)."""
-    main(name, step_maker("chainrule", build), step_maker("torch", build), target=target, script=script)
+    """Entry point of a workload written once with :func:`framework`'s (nn, optim, as_tensor):
+    the first losses are checked to agree (:func:`matched_steps`) before the timing."""
+    if len(sys.argv) >= 3 and sys.argv[1] == "--mem":
+        main(name, step_maker("chainrule", build), step_maker("torch", build), target=target, script=script)
+        return
+    cr_step, torch_step = matched_steps(build)
+    compare(name, lambda: cr_step, (lambda: torch_step) if torch_step else None, target=target, script=script)
