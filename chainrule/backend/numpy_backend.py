@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.pool import POOL
-from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
+from chainrule.backend.activation_math import ActivationMath
+from chainrule.backend.special import erfinv_array, i0_array, i1_array
 
 xp = np
 
@@ -168,7 +169,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath:
+class ArrayMath(ActivationMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False
@@ -236,8 +237,6 @@ class ArrayMath:
     ldexp = staticmethod(np.ldexp)
     heaviside = staticmethod(np.heaviside)
     round = staticmethod(np.round)
-    erf = staticmethod(erf_array)
-    erfc = staticmethod(erfc_array)
     erfinv = staticmethod(erfinv_array)
     i0 = staticmethod(i0_array)
     i1 = staticmethod(i1_array)

@@ -89,7 +89,7 @@ def _cdf(m: Any, x: Any) -> Any:
     """Φ(x) = (1 + erf(x/√2))/2 with the math table's kind: arrays directly, Tensors through Erf."""
     if m.is_tensor:
         return (apply1(ERF, x * _INV_SQRT2) + 1) * 0.5
-    return (erf_array(x * _INV_SQRT2) + 1) * 0.5
+    return (m.erf(x * _INV_SQRT2) + 1) * 0.5
 
 
 # ---------------------------------------------------------------- piecewise-linear families
@@ -265,12 +265,12 @@ class Gelu(_Act):
     ``approximate='tanh'``: y = x/2 (1 + tanh u), u = √(2/π)(x + 0.044715 x³);
     dy/dx = (1 + t)/2 + x/2 (1 - t²) √(2/π)(1 + 3·0.044715 x²), t = tanh u.
 
-    The exact form is instantiated per call and keeps Φ(x) from the forward pass (erf is
-    the expensive part), reused by the array rules; a recorded backward (create_graph)
-    recomputes Φ through the differentiable ``Erf`` primitive instead.
+    On arrays the table's fused entries ``gelu`` / ``gelu_backward`` compute both in one pass
+    (``backend/activation_math.py``); a recorded backward (create_graph) composes the
+    derivative from differentiable primitives (Erf, exp, tanh) instead.
     """
 
-    __slots__ = ("tanh", "cdf")
+    __slots__ = ("approximate",)
     name = "gelu"
     saves_inputs = (0,)
     saves_output = False
@@ -278,35 +278,27 @@ class Gelu(_Act):
     _C = 0.044715
 
     def __init__(self, approximate: str = "none") -> None:
-        self.tanh = approximate == "tanh"
-        self.cdf = None
+        self.approximate = approximate
 
     def forward(self, m, x):
-        if self.tanh:
-            t = m.tanh((x + x * x * x * self._C) * self._K)
-            return (x * 0.5) * (1 + t)
-        cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
-        self.cdf = cdf
-        return x * cdf
+        return m.gelu(x, self.approximate)
 
     def _d(self, m, x):
-        if self.tanh:
+        """dy/dx on Tensors (TensorMath), so that it can be differentiated again."""
+        if self.approximate == "tanh":
             x2 = x * x
             t = m.tanh((x + x2 * x * self._C) * self._K)
             return (t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * self._C) + 1) * self._K)
-        cdf = self.cdf
-        if m.is_tensor or cdf is None or cdf.shape != x.shape:
-            cdf = _cdf(m, x)
-        return cdf + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return _cdf(m, x) + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
 
     def vjp(self, m, need, g, y, x):
-        return (g * self._d(m, x),)
+        return (g * self._d(m, x) if m.is_tensor else m.gelu_backward(g, x, self.approximate),)
 
     def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._d(m, x)
+        return dxs[0] * self._d(m, x) if m.is_tensor else m.gelu_backward(dxs[0], x, self.approximate)
 
 
-GELU_TANH, SILU = Gelu("tanh"), Swish(1.0)
+GELU, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)
 
 
 # ---------------------------------------------------------------- functions on Tensors
@@ -337,7 +329,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply1(GELU_TANH if approximate == "tanh" else Gelu("none"), _float_input(input, "gelu"))
+    return apply1(GELU_TANH if approximate == "tanh" else GELU, _float_input(input, "gelu"))
 
 
 def swish(input: Tensor, beta: float = 1.0) -> Tensor:

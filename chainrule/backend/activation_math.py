@@ -1,0 +1,87 @@
+"""Table entries for erf, erfc and GELU: the compiled kernel ``kernels/gelu.c`` where it is
+available (float32/float64), else its NumPy twin, which gives the same numbers to rounding.
+
+NumPy has no erf; the twin (``backend/special.py``, Cody's rational approximations) makes
+about twenty passes over memory, which made exact GELU cost as much as a transformer's
+matrix products.  The kernel reads each element once, vectorised with glibc's vector erf.
+
+    gelu(x)            = x Φ(x),                 Φ(x) = (1 + erf(x/√2)) / 2
+    gelu_backward(g, x) = g (Φ(x) + x φ(x)),     φ(x) = e^(-x²/2) / √(2π)
+    approximate='tanh': y = x/2 (1 + tanh u),   u = √(2/π)(x + 0.044715 x³)
+
+``gelu_backward`` is also the forward-mode rule (dy = dx · dy/dx).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import native
+from chainrule.backend.special import erf_array, erfc_array
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_K, _C = math.sqrt(2.0 / math.pi), 0.044715
+
+
+def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
+    """Kernel ``symbol`` of gelu.c on ``arrays`` (same shape and float dtype), or None when it
+    does not apply (another dtype, shapes that differ, no compiled kernel)."""
+    x = arrays[0]
+    dt = x.dtype
+    if dt != np.float32 and dt != np.float64:
+        return None
+    if any(a.dtype != dt or a.shape != x.shape for a in arrays[1:]):
+        return None
+    fn = native.typed_function("gelu", symbol, dt, [ctypes.c_ssize_t] + [ctypes.c_void_p] * (len(arrays) + 1))
+    if fn is None:
+        return None
+    arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+    out = np.empty(x.shape, dt)
+    fn(x.size, *(a.ctypes.data for a in arrays), out.ctypes.data)
+    return out
+
+
+def gelu_twin(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """GELU with NumPy (the kernel's twin)."""
+    if approximate == "tanh":
+        return (x * 0.5) * (1 + np.tanh((x + x * x * x * _C) * _K))
+    return x * ((erf_array(x * _INV_SQRT2) + 1) * 0.5)
+
+
+def gelu_backward_twin(g: np.ndarray, x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """g · dGELU/dx with NumPy (the kernel's twin)."""
+    if approximate == "tanh":
+        x2 = x * x
+        t = np.tanh((x + x2 * x * _C) * _K)
+        return g * ((t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * _C) + 1) * _K))
+    cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
+    return g * (cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+
+class ActivationMath:
+    """erf, erfc, gelu and gelu_backward entries of the NumPy back end's table."""
+
+    @staticmethod
+    def erf(x: Any) -> Any:
+        y = _compiled("erf", x) if type(x) is np.ndarray else None
+        return erf_array(x) if y is None else y
+
+    @staticmethod
+    def erfc(x: Any) -> Any:
+        y = _compiled("erfc", x) if type(x) is np.ndarray else None
+        return erfc_array(x) if y is None else y
+
+    @staticmethod
+    def gelu(x: Any, approximate: str = "none") -> Any:
+        y = _compiled("gelu_tanh" if approximate == "tanh" else "gelu", x)
+        return gelu_twin(x, approximate) if y is None else y
+
+    @staticmethod
+    def gelu_backward(g: Any, x: Any, approximate: str = "none") -> Any:
+        dx = _compiled("gelu_tanh_backward" if approximate == "tanh" else "gelu_backward", x, g)
+        return gelu_backward_twin(g, x, approximate) if dx is None else dx
