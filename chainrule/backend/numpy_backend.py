@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend.pool import POOL
 from chainrule.backend.activation_math import ActivationMath
+from chainrule.backend.pool import POOL
 from chainrule.backend.special import erfinv_array, i0_array, i1_array
 
 xp = np
