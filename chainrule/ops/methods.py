@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, unary_method
+from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, table_of, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU, device
-from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape, transfer
+from chainrule.ops import arrange, creation, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
 from chainrule.ops import registry as op_registry
 from chainrule.ops._lift import lift
@@ -87,13 +87,11 @@ def _rmatmul(self, other):
 
 
 def _floordiv(self, other):
-    o = other._array if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.floor_divide(self._array, o))
+    return kernel("floor_divide", self, lift(other, self))
 
 
 def _mod(self, other):
-    o = other._array if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.mod(self._array, o))
+    return kernel("remainder", self, lift(other, self))
 
 
 def _rfloordiv(self, other):
@@ -338,7 +336,7 @@ def _fill_(self, value):
     gradient 0), so that ``b.zero_()`` cuts b's gradient as in PyTorch."""
     _check_leaf(self, "fill_")
     if _recording(self):
-        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
         return rebind(self, lambda old: indexing.masked_fill(old, everywhere, value))
     self._array[...] = value._array if isinstance(value, Tensor) else value
     bump(self)
@@ -350,7 +348,7 @@ def _copy_(self, src):
     built (dL/dsrc = dL/dself summed over the broadcast axes, the old values get 0)."""
     _check_leaf(self, "copy_")
     if not isinstance(src, Tensor):
-        src = Tensor._wrap(np.asarray(src))
+        src = Tensor._wrap(table_of((self,)).from_host(src))
     try:
         fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
     except ValueError:
@@ -359,7 +357,7 @@ def _copy_(self, src):
         raise RuntimeError(f"copy_: the source of shape {src.shape} cannot be broadcast to {self.shape}")
     if _recording(self) or _recording(src):
         s = src if src.dtype == self.dtype else src.to(self.dtype)
-        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
         return rebind(self, lambda old: ew.where(everywhere, s, old))
     self._array[...] = src._array
     bump(self)
@@ -393,18 +391,24 @@ def _write(self, res, where="in-place operation"):
     return self
 
 
-def _uniform_(self, a=0.0, b=1.0, generator=None):
-    from chainrule.ops.creation import _gen
-
-    self._array[...] = _gen(generator).uniform(a, b, self.shape)
-    bump(self)
-    return self
 
 
-def _normal_(self, mean=0.0, std=1.0, generator=None):
-    from chainrule.ops.creation import _gen
+def _random_fill(draw):
+    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values, drawn on the host
+    (the default generator's stream, the same on every device) and copied to self's device."""
 
-    self._array[...] = _gen(generator).standard_normal(self.shape) * std + mean
+    def method(self, *args, generator=None, **kwargs):
+        m = table_of((self,))
+        self._array[...] = m.from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
+        bump(self)
+        return self
+
+    return method
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    u = table_of((self,)).from_host(creation._gen(generator).random(self.shape))
+    self._array[...] = u < (p._array if isinstance(p, Tensor) else p)
     bump(self)
     return self
 
@@ -427,8 +431,7 @@ def _new_filled(fill: Any, where: str):
     """``new_zeros`` / ``new_ones``: ``size`` in self's dtype unless ``dtype`` is given."""
 
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        dt = self.dtype if dtype is None else _as_dtype(dtype, where)
-        return _new_on(self, np.full(shape._shape_arg(size), fill, dtype=dt), device, requires_grad, where)
+        return _new_on(self, shape._shape_arg(size), fill, dtype, device, requires_grad, where)
 
     return method
 
@@ -497,7 +500,7 @@ _BINDINGS = {
     "__ror__": _logical("bitwise_or"),
     "__xor__": _logical("bitwise_xor"),
     "__rxor__": _logical("bitwise_xor"),
-    "__invert__": lambda self: Tensor._wrap(np.logical_not(self._array) if self.dtype == np.bool_ else ~self._array),
+    "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
     "__iter__": _iter,
@@ -602,8 +605,8 @@ _BINDINGS = {
     "zero_": _zero_,
     "fill_": _fill_,
     "copy_": _copy_,
-    "uniform_": _uniform_,
-    "normal_": _normal_,
+    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
+    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
     # masked_fill_ and the other everyday in-place forms: _EVERYDAY below
 }
 
@@ -642,26 +645,25 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
         raise RuntimeError(f"fill_diagonal_: dimensions must be >= 2 and all of equal length, got {self.shape}")
-    mask = np.zeros(self.shape, dtype=bool)
-    n = min(self.shape)
-    mask[(np.arange(n),) * self.ndim] = True
+    m = table_of((self,))
+    mask = m.zeros(self.shape, np.bool_)
+    mask[(m.arange(min(self.shape)),) * self.ndim] = True
     if wrap and self.ndim == 2:
         rows, cols = self.shape
-        flat = np.arange(0, rows * cols, cols + 1)
-        mask.reshape(-1)[flat] = True
+        mask.reshape(-1)[m.arange(0, rows * cols, cols + 1)] = True
     return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    dt = self.dtype if dtype is None else _as_dtype(dtype, "new_full()")
-    return _new_on(self, np.full(shape._shape_arg((size,)), fill_value, dtype=dt), device, requires_grad, "new_full()")
+    return _new_on(self, size, fill_value, dtype, device, requires_grad, "new_full()")
 
 
-def _new_on(self: Tensor, arr: np.ndarray, device: Any, requires_grad: bool, where: str) -> Tensor:
-    """A new leaf from host array ``arr`` on ``device``, by default self's (as PyTorch's new_*)."""
+def _new_on(self, size, fill, dtype, device, requires_grad, where):
+    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless
+    given (as PyTorch's new_*)."""
+    dt = self.dtype if dtype is None else _as_dtype(dtype, where)
     dev = self.device if device is None else registry.target_device(device, where)
-    t = Tensor._wrap(arr if dev is None else registry.to_device(arr, dev, where))
-    return t.requires_grad_(True) if requires_grad else t
+    return creation.full(size, fill, dt, requires_grad, dev)
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
@@ -670,31 +672,10 @@ def _multinomial(self, num_samples, replacement=False, *, generator=None):
     return multinomial(self, num_samples, replacement, generator)
 
 
-def _exponential_(self, lambd=1.0, *, generator=None):
-    from chainrule.ops.creation import _gen
-
-    self._array[...] = _gen(generator).exponential(1.0 / lambd, self.shape)
-    bump(self)
-    return self
-
-
-def _bernoulli_(self, p=0.5, *, generator=None):
-    from chainrule.ops.creation import _gen
-
-    prob = p._array if isinstance(p, Tensor) else p
-    self._array[...] = _gen(generator).random(self.shape) < prob
-    bump(self)
-    return self
-
-
 def _random_(self, low=0, high=None, *, generator=None):
-    from chainrule.ops.creation import _gen
-
     if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
         low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
-    self._array[...] = _gen(generator).integers(low, high, self.shape)
-    bump(self)
-    return self
+    return _random_fill(lambda rng, shp: rng.integers(low, high, shp))(self, generator=generator)
 
 
 def _dims_or_sizes(fn):
@@ -880,7 +861,7 @@ _EVERYDAY = {
     "index_fill_": _inplace_fn(arrange.index_fill, "index_fill_"),
     "scatter_": _inplace_fn(arrange.scatter, "scatter_"),
     "scatter_add_": _inplace_fn(indexing.scatter_add, "scatter_add_"),
-    "exponential_": _exponential_,
+    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
     "bernoulli_": _bernoulli_,
     "random_": _random_,
 }
@@ -997,19 +978,6 @@ _SPECIAL = {
 }
 _BINDINGS.update(_SPECIAL)
 
-
-
-def _random_fill(draw):
-    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values."""
-
-    def method(self, *args, generator=None):
-        from chainrule.ops.creation import _gen
-
-        self._array[...] = draw(_gen(generator), self.shape, *args)
-        bump(self)
-        return self
-
-    return method
 
 
 _MORE = {
