@@ -452,18 +452,27 @@ MAXIMUM, MINIMUM, WHERE = Maximum(), Minimum(), Where()
 
 
 # ---------------------------------------------------------------- public functions
-def _binary(op: Primitive, a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor:
-        if isinstance(a, Tensor):
-            pass
-        elif isinstance(b, Tensor):
-            a = lift(a, b)
-        else:
-            raise TypeError(f"{op.name}(): expected at least one Tensor argument")
-    if type(b) is not Tensor:
-        b = lift(b, a)
-    if a._array.dtype is not b._array.dtype and a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)  # PyTorch's rule, not NumPy's (float32 op int64 stays float32)
+def operands(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Two operands of op ``name`` (a Tensor and a Tensor or scalar) as Tensors of one dtype:
+    scalars lifted, dtypes promoted by PyTorch's rule, not NumPy's (float32 op int64 stays float32)."""
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{name}(): expected at least one Tensor argument, got {type(a).__name__} "
+                            f"and {type(b).__name__}")
+        a = lift(a, b)
+    b = lift(b, a)
+    if a._array.dtype != b._array.dtype:
+        a, b = promote(a, b)
+    return a, b
+
+
+def _binary(op: Primitive, a: Any, b: Any, floating: bool = False) -> Tensor:
+    """``op`` on two operands made one dtype by ``operands``; ``floating``: integer and bool
+    operands become the default float dtype (as PyTorch's atan2, ldexp...)."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._array.dtype is b._array.dtype):
+        a, b = operands(op.name, a, b)
+    if floating and a._array.dtype.kind in "biu":
+        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
     return apply2(op, a, b)
 
 

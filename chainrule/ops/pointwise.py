@@ -21,9 +21,9 @@ from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
-from chainrule.ops._lift import as_tensor_arg, lift, promote
+from chainrule.ops._lift import as_tensor_arg, lift
 from chainrule.ops.elementwise import _Elementwise, _Flat
-from chainrule.ops.registry import binary_float, register
+from chainrule.ops.registry import register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -466,31 +466,18 @@ def sgn(input: Tensor) -> Tensor:
     return ew.sign(input)
 
 
-def signbit(input: Tensor) -> Tensor:
-    """True where the sign bit is set (x < 0, also -0.0 and -nan); bool, no gradient."""
-    return kernel("signbit", as_tensor_arg(input, "signbit"))
-
-
-_binary_float = binary_float  # (the lifting, promoting two-input call is the registry's)
-
-
 def atan2(input: Tensor, other: Any) -> Tensor:
     """atan2(input, other): the angle in (-π, π] of the point (other, input), elementwise (broadcasts)."""
-    return _binary_float(ATAN2, "atan2", input, other)
+    return ew._binary(ATAN2, input, other, True)
 
 
 arctan2 = atan2
 
 
 def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
-    a = input if isinstance(input, Tensor) else lift(input, other)
-    b = lift(other, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    if a._array.dtype.kind in "biu":  # integer remainders: exact, no gradient
-        if (b._array == 0).any():
-            raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-        return apply2(op, a, b)  # ints never require grad: nothing is recorded
+    a, b = ew.operands(name, input, other)
+    if a._array.dtype.kind in "biu" and (b._array == 0).any():  # (integer remainders: exact, no gradient)
+        raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
     return apply2(op, a, b)
 
 
@@ -515,10 +502,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
         )
-    a = input if isinstance(input, Tensor) else lift(input, other)
-    b = lift(other, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
+    a, b = ew.operands("div", input, other)
     if a._array.dtype.kind in "biu":
         if (b._array == 0).any():
             raise RuntimeError("div: ZeroDivisionError (integer division by zero)")
@@ -625,59 +609,59 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neg
 
 
 # ---------------------------------------------------------------- comparisons and tests (bool, no gradient)
-def _compare(fn: Any, name: str) -> Any:
-    def compare(input: Any, other: Any) -> Tensor:
-        if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-            raise TypeError(
-                f"{name}(): expected at least one Tensor argument, got "
-                f"{type(input).__name__} and {type(other).__name__}"
-            )
-        a = input if isinstance(input, Tensor) else lift(input, other)
-        b = other if isinstance(other, Tensor) else lift(other, a)
+def _kernel_op(entry: str, name: str, doc: str = "", integer: bool = False) -> Any:
+    """The function ``name``: the table entry ``entry`` through ``kernel`` (no gradient) on its
+    operands -- Tensors, or scalars lifted beside the first Tensor.  ``integer``: floating
+    operands are refused (the bitwise ops, as PyTorch)."""
+
+    def op(input: Any, *other: Any) -> Tensor:
+        if other and not isinstance(input, Tensor):
+            if not isinstance(other[0], Tensor):
+                raise TypeError(f"{name}(): expected at least one Tensor argument, got "
+                                f"{type(input).__name__} and {type(other[0]).__name__}")
+            input = lift(input, other[0])
+        a = as_tensor_arg(input, name)
+        xs = (a, *(lift(o, a) for o in other))
+        for x in xs:
+            if integer and x.dtype.kind == "f":
+                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({x.dtype})')
         try:
-            return kernel(fn, a, b)
+            return kernel(entry, *xs)
         except ValueError as e:
-            shapes = [getattr(v, "shape", ()) for v in (input, other)]
-            raise RuntimeError(f"{name}: shapes {shapes[0]} and {shapes[1]} do not broadcast ({e})") from None
+            shapes = " and ".join(str(x.shape) for x in xs)
+            raise RuntimeError(f"{name}: shapes {shapes} do not broadcast ({e})") from None
 
-    compare.__name__ = compare.__qualname__ = name
-    compare.__doc__ = f"Elementwise ``{name}`` comparison (broadcasts); a bool tensor without gradient."
-    return compare
-
-
-eq = _compare("equal", "eq")
-ne = not_equal = _compare("not_equal", "ne")
-gt = greater = _compare("greater", "gt")
-ge = greater_equal = _compare("greater_equal", "ge")
-lt = less = _compare("less", "lt")
-le = less_equal = _compare("less_equal", "le")
-logical_and = _compare("logical_and", "logical_and")
-logical_or = _compare("logical_or", "logical_or")
-logical_xor = _compare("logical_xor", "logical_xor")
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc or f"Elementwise ``{name}`` comparison (broadcasts); a bool tensor without gradient."
+    return op
 
 
-def logical_not(input: Tensor) -> Tensor:
-    """not x, elementwise (nonzero counts as true); bool."""
-    return kernel("logical_not", as_tensor_arg(input, "logical_not"))
-
-
-def _test(name: str, doc: str) -> Any:
-    """The test ``name`` (a table entry of the same name, through ``kernel``)."""
-
-    def test(input: Tensor) -> Tensor:
-        return kernel(name, as_tensor_arg(input, name))
-
-    test.__name__ = test.__qualname__ = name
-    test.__doc__ = doc
-    return test
-
-
-isnan = _test("isnan", "True where x is NaN; bool, no gradient.")
-isinf = _test("isinf", "True where x is +inf or -inf; bool, no gradient.")
-isfinite = _test("isfinite", "True where x is neither NaN nor ±inf; bool, no gradient.")
-isposinf = _test("isposinf", "True where x is +inf; bool, no gradient.")
-isneginf = _test("isneginf", "True where x is -inf; bool, no gradient.")
-isreal = _test("isreal", "True where x has no imaginary part (always, for real dtypes).")
+eq = _kernel_op("equal", "eq")
+ne = not_equal = _kernel_op("not_equal", "ne")
+gt = greater = _kernel_op("greater", "gt")
+ge = greater_equal = _kernel_op("greater_equal", "ge")
+lt = less = _kernel_op("less", "lt")
+le = less_equal = _kernel_op("less_equal", "le")
+logical_and = _kernel_op("logical_and", "logical_and")
+logical_or = _kernel_op("logical_or", "logical_or")
+logical_xor = _kernel_op("logical_xor", "logical_xor")
+logical_not = _kernel_op("logical_not", "logical_not", "not x, elementwise (nonzero counts as true); bool.")
+isnan = _kernel_op("isnan", "isnan", "True where x is NaN; bool, no gradient.")
+isinf = _kernel_op("isinf", "isinf", "True where x is +inf or -inf; bool, no gradient.")
+isfinite = _kernel_op("isfinite", "isfinite", "True where x is neither NaN nor ±inf; bool, no gradient.")
+isposinf = _kernel_op("isposinf", "isposinf", "True where x is +inf; bool, no gradient.")
+isneginf = _kernel_op("isneginf", "isneginf", "True where x is -inf; bool, no gradient.")
+isreal = _kernel_op("isreal", "isreal", "True where x has no imaginary part (always, for real dtypes).")
+signbit = _kernel_op("signbit", "signbit", "True where the sign bit is set (x < 0, also -0.0 and -nan); bool.")
+_BITWISE = "Elementwise ``{}`` of integer or bool tensors (no gradient)."
+bitwise_and = _kernel_op("bitwise_and", "bitwise_and", _BITWISE.format("and"), integer=True)
+bitwise_or = _kernel_op("bitwise_or", "bitwise_or", _BITWISE.format("or"), integer=True)
+bitwise_xor = _kernel_op("bitwise_xor", "bitwise_xor", _BITWISE.format("xor"), integer=True)
+bitwise_left_shift = _kernel_op("left_shift", "bitwise_left_shift", _BITWISE.format("<<"), integer=True)
+bitwise_right_shift = _kernel_op("right_shift", "bitwise_right_shift", _BITWISE.format(">>"), integer=True)
+gcd = _kernel_op("gcd", "gcd", _BITWISE.format("greatest common divisor"), integer=True)
+lcm = _kernel_op("lcm", "lcm", _BITWISE.format("least common multiple"), integer=True)
+bitwise_not = _kernel_op("invert", "bitwise_not", "~x for integer tensors, logical not for bool ones.", integer=True)
 
 
 def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
@@ -785,32 +769,6 @@ def sinc(input: Tensor) -> Tensor:
 def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """other - alpha·input (the reflected subtraction)."""
     return ew.sub(other, input, alpha=alpha) if isinstance(other, Tensor) else ew.add(ew.neg(input) * alpha, other)
-
-
-def _bitwise(fn: str, name: str) -> Any:
-    """The integer/bool op ``name``: the table entry ``fn`` through ``kernel``."""
-
-    def op(input: Any, *other: Any) -> Tensor:
-        a = input if isinstance(input, Tensor) else lift(input, other[0])
-        xs = (a,) + tuple(lift(o, a) for o in other)
-        for x in xs:
-            if x.dtype.kind == "f":
-                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({x.dtype})')
-        return kernel(fn, *xs)
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors (no gradient)."
-    return op
-
-
-bitwise_and = _bitwise("bitwise_and", "bitwise_and")
-bitwise_or = _bitwise("bitwise_or", "bitwise_or")
-bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
-bitwise_left_shift = _bitwise("left_shift", "bitwise_left_shift")
-bitwise_right_shift = _bitwise("right_shift", "bitwise_right_shift")
-gcd = _bitwise("gcd", "gcd")
-lcm = _bitwise("lcm", "lcm")
-bitwise_not = _bitwise("invert", "bitwise_not")  # ~x for integers, logical not for bool
 
 
 def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
