@@ -19,7 +19,7 @@ from chainrule.backend import ArrayMath, default_generator, get_default_dtype, t
 from chainrule.backend.device import device as _device
 from chainrule.backend.registry import backend_for, device_of, target_device, to_device, to_host
 
-HOST = ArrayMath  # the table of the host (NumPy), where data built in Python is put together
+HOST: Any = ArrayMath  # the table of the host (NumPy), where data built in Python is put together
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
