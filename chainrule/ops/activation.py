@@ -86,10 +86,8 @@ ERF = Erf()
 
 
 def _cdf(m: Any, x: Any) -> Any:
-    """Φ(x) = (1 + erf(x/√2))/2 with the math table's kind: arrays directly, Tensors through Erf."""
-    if m.is_tensor:
-        return (apply1(ERF, x * _INV_SQRT2) + 1) * 0.5
-    return (erf_array(x * _INV_SQRT2) + 1) * 0.5
+    """Φ(x) = (1 + erf(x/√2))/2 (on Tensors, ``m.erf`` is the Erf primitive)."""
+    return (m.erf(x * _INV_SQRT2) + 1) * 0.5
 
 
 # ---------------------------------------------------------------- piecewise-linear families
@@ -246,7 +244,7 @@ class Swish(_Act):
         return x * self.beta if self.beta != 1.0 else x
 
     def forward(self, m, x):
-        return x * ArrayMath.sigmoid(self._zx(x))
+        return x * m.sigmoid(self._zx(x))
 
     def _d(self, m, x):
         s = m.sigmoid(self._zx(x))
@@ -285,7 +283,7 @@ class Gelu(_Act):
         if self.tanh:
             t = m.tanh((x + x * x * x * self._C) * self._K)
             return (x * 0.5) * (1 + t)
-        cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
+        cdf = _cdf(m, x)
         self.cdf = cdf
         return x * cdf
 

@@ -26,7 +26,7 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply1, kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import as_tensor_arg, lift
 
 
 def normalize_dims(dim: Any, ndim: int, op: str) -> tuple:
@@ -598,7 +598,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
             "the operation has no identity"
         )
     if p == 0:  # a count: no gradient (PyTorch's too)
-        return Tensor._wrap((input._array != 0).sum(axis=axes, keepdims=keepdim).astype(input._array.dtype))
+        return sum(kernel("not_equal", input, lift(0, input)), axes, keepdim).to(input.dtype)
     return apply1(Norm(axes, keepdim, p), input)
 
 

@@ -131,6 +131,12 @@ class TensorMath:
         return apply1(_I1(), x)
 
     @staticmethod
+    def erf(x):
+        from chainrule.ops.activation import ERF
+
+        return apply1(ERF, x)
+
+    @staticmethod
     def polygamma(n, x):
         from chainrule.ops.pointwise import Polygamma
 
