@@ -22,44 +22,13 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, lift
-from chainrule.ops.elementwise import _Elementwise, _Flat
+from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput
 from chainrule.ops.registry import register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
-
-
-class _Unary(_Elementwise):
-    """y = f(x) with dy/dx = ``d(m, x, y)``; subclasses give ``forward`` and ``d``."""
-
-    __slots__ = ()
-
-    def d(self, m: Any, x: Any, y: Any) -> Any:
-        raise NotImplementedError
-
-    def vjp(self, m, need, g, y, x):
-        return (g * self.d(m, x, y),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self.d(m, x, y)
-
-
-class _OfInput(_Unary):
-    """The derivative reads x only."""
-
-    __slots__ = ()
-    saves_inputs = (0,)
-    saves_output = False
-
-
-class _OfOutput(_Unary):
-    """The derivative reads y only."""
-
-    __slots__ = ()
-    saves_inputs = ()
-    saves_output = True
 
 
 # ---------------------------------------------------------------- rounding (gradient 0)
