@@ -26,52 +26,23 @@ from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary,
 
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
 # one dtype directly; these functions handle scalars and mixed dtypes) ----------
-def _add(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.add(self, other)  # the general path promotes dtypes as PyTorch does
-    return apply2(ADD, self, other)
+def _general(op: Any, fn: Any) -> Any:
+    """``self op other`` off the inlined path: a scalar lifted to self's dtype, then ``op``
+    itself, or ``fn`` (which promotes dtypes as PyTorch does) for two dtypes."""
+
+    def general(self, other):
+        if type(other) is not Tensor:
+            other = lift(other, self)
+        if self._array.dtype is not other._array.dtype:
+            return fn(self, other)
+        return apply2(op, self, other)
+
+    return general
 
 
-def _radd(self, other):
-    return ew.add(lift(other, self), self)
-
-
-def _sub(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.sub(self, other)
-    return apply2(SUB, self, other)
-
-
-def _rsub(self, other):
-    return ew.sub(lift(other, self), self)
-
-
-def _mul(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.mul(self, other)
-    return apply2(MUL, self, other)
-
-
-def _rmul(self, other):
-    return ew.mul(lift(other, self), self)
-
-
-def _rtruediv(self, other):
-    return ew.div(lift(other, self), self)
-
-
-def _rpow(self, other):
-    return ew.pow(lift(other, self), self)
-
-
-def _rmatmul(self, other):
-    return linalg.matmul(lift(other, self), self)
+def _reflected(fn: Any) -> Any:
+    """``other op self`` (``2 - x``): fn(other, self) with other lifted beside self."""
+    return lambda self, other: fn(lift(other, self), self)
 
 
 def _floordiv(self, other):
@@ -80,14 +51,6 @@ def _floordiv(self, other):
 
 def _mod(self, other):
     return kernel("remainder", self, lift(other, self))
-
-
-def _rfloordiv(self, other):
-    return _floordiv(lift(other, self), self)
-
-
-def _rmod(self, other):
-    return _mod(lift(other, self), self)
 
 
 def _compare(fn: str):
@@ -591,29 +554,29 @@ _BINDINGS = {
         ("char", np.int8),
         ("short", np.int16),
     ]},
-    "__add__": binary_method(ADD, _add),
-    "__radd__": _radd,
+    "__add__": binary_method(ADD, _general(ADD, ew.add)),
+    "__radd__": _reflected(ew.add),
     "__iadd__": _inplace(ew.add),
-    "__sub__": binary_method(SUB, _sub),
-    "__rsub__": _rsub,
+    "__sub__": binary_method(SUB, _general(SUB, ew.sub)),
+    "__rsub__": _reflected(ew.sub),
     "__isub__": _inplace(ew.sub),
-    "__mul__": binary_method(MUL, _mul),
-    "__rmul__": _rmul,
+    "__mul__": binary_method(MUL, _general(MUL, ew.mul)),
+    "__rmul__": _reflected(ew.mul),
     "__imul__": _inplace(ew.mul),
     "__truediv__": ew.div,
-    "__rtruediv__": _rtruediv,
+    "__rtruediv__": _reflected(ew.div),
     "__itruediv__": _inplace(ew.div),
     "__pow__": ew.pow,
-    "__rpow__": _rpow,
+    "__rpow__": _reflected(ew.pow),
     "__matmul__": linalg.matmul,
-    "__rmatmul__": _rmatmul,
+    "__rmatmul__": _reflected(linalg.matmul),
     "__neg__": ew.neg,
     "__pos__": lambda self: self,
     "__abs__": ew.abs,
     "__floordiv__": _floordiv,
-    "__rfloordiv__": _rfloordiv,
+    "__rfloordiv__": _reflected(_floordiv),
     "__mod__": _mod,
-    "__rmod__": _rmod,
+    "__rmod__": _reflected(_mod),
     "__eq__": _compare("equal"),
     "__ne__": _compare("not_equal"),
     "__lt__": _compare("less"),

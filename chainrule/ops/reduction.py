@@ -131,7 +131,23 @@ class Mean(_Reduction):
         return m.mean(dxs[0], self.axes, self.keepdim)
 
 
-class Prod(_Reduction):
+class _Weighted(_Reduction):
+    """A reduction whose derivative is a weight w in x's shape: x̄ = w ȳ (ȳ restored to x's
+    rank), ẏ = Σ_axes w ẋ; subclasses give ``forward`` and ``_weight(m, y, x)``."""
+
+    __slots__ = ()
+
+    def _weight(self, m: Any, y: Any, x: Any) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, m, need, g, y, x):
+        return (self._weight(m, y, x) * self._restore(m, g, x),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.sum(self._weight(m, y, x) * dxs[0], self.axes, self.keepdim)
+
+
+class Prod(_Weighted):
     """y = Π_axes x;  ∂y/∂x_i = Π_{j≠i} x_j, the product of the others along the reduced axes.
 
     The product of the others is computed without dividing y by x_i, so an input with one
@@ -145,7 +161,7 @@ class Prod(_Reduction):
     def forward(self, m, x):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
-    def _others(self, m, y, x):
+    def _weight(self, m, y, x):
         """Π_{j≠i} x_j in x's shape."""
         if not self.axes:  # a 0-d input: y = x
             return m.ones_like(x)
@@ -157,14 +173,9 @@ class Prod(_Reduction):
             return m.prod_others(x, self.axes[0])
         return m.reshape(m.prod_others(m.reshape(x, (-1,)), 0), x.shape)  # every axis: flattened
 
-    def vjp(self, m, need, g, y, x):
-        return (self._others(m, y, x) * self._restore(m, g, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._others(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
-class Amax(_Reduction):
+class Amax(_Weighted):
     """y = max over axes;  the adjoint is shared equally among the maximal elements."""
 
     name = "amax"
@@ -172,15 +183,10 @@ class Amax(_Reduction):
     def forward(self, m, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
-    def _share(self, m, y, x):
+    def _weight(self, m, y, x):
         hit = m.astype(x == self._restore(m, y, x), x.dtype)  # in x's dtype: bool / int64 is float64
         return hit / m.sum(hit, self.axes, True)
 
-    def vjp(self, m, need, g, y, x):
-        return (self._share(m, y, x) * self._restore(m, g, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._share(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class Amin(Amax):
