@@ -257,8 +257,6 @@ class Erfinv(_OfOutput):
         return m.exp(y * y) * _SQRT_PI_OVER_2
 
 
-
-
 # ---------------------------------------------------------------- binary
 class Atan2(_Elementwise):
     """y = atan2(a, b), the angle of the point (b, a);  dy/da = b/(a² + b²),  dy/db = -a/(a² + b²)."""

@@ -174,7 +174,6 @@ class Prod(_Weighted):
         return m.reshape(m.prod_others(m.reshape(x, (-1,)), 0), x.shape)  # every axis: flattened
 
 
-
 class Amax(_Weighted):
     """y = max over axes;  the adjoint is shared equally among the maximal elements."""
 
@@ -186,7 +185,6 @@ class Amax(_Weighted):
     def _weight(self, m, y, x):
         hit = m.astype(x == self._restore(m, y, x), x.dtype)  # in x's dtype: bool / int64 is float64
         return hit / m.sum(hit, self.axes, True)
-
 
 
 class Amin(Amax):
