@@ -514,34 +514,26 @@ class _ValuesIndices(tuple[Tensor, Tensor]):
         return self[1]
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """max(x): the largest element; max(x, dim): (values, indices); max(a, b): elementwise."""
-    if isinstance(dim, Tensor):
-        from chainrule.ops.elementwise import maximum
+def _extreme(name: str, pairwise: str, values: Any, indices: Any) -> Any:
+    """max or min: of all elements, (values, indices) along one dim, or elementwise of two tensors."""
 
-        return maximum(input, dim)
-    input = as_tensor_arg(input, "max")
-    if dim is not None:
-        _one_int_dim(dim, "max")
-    _check_not_empty(input, dim, "max")
-    if dim is None:
-        return amax(input)
-    return _ValuesIndices((amax(input, dim, keepdim), argmax(input, dim, keepdim)))
+    def fn(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            from chainrule.ops import elementwise
 
+            return getattr(elementwise, pairwise)(input, dim)
+        input = as_tensor_arg(input, name)
+        if dim is not None:
+            _one_int_dim(dim, name)
+        _check_not_empty(input, dim, name)
+        if dim is None:
+            return values(input)
+        return _ValuesIndices((values(input, dim, keepdim), indices(input, dim, keepdim)))
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """min(x): the smallest element; min(x, dim): (values, indices); min(a, b): elementwise."""
-    if isinstance(dim, Tensor):
-        from chainrule.ops.elementwise import minimum
-
-        return minimum(input, dim)
-    input = as_tensor_arg(input, "min")
-    if dim is not None:
-        _one_int_dim(dim, "min")
-    _check_not_empty(input, dim, "min")
-    if dim is None:
-        return amin(input)
-    return _ValuesIndices((amin(input, dim, keepdim), argmin(input, dim, keepdim)))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{name}(x): the {'largest' if name == 'max' else 'smallest'} element; {name}(x, dim): " \
+        f"(values, indices); {name}(a, b): elementwise ({pairwise})."
+    return fn
 
 
 def _var_like(cls, name, input, dim, unbiased, keepdim, correction):
@@ -645,6 +637,10 @@ def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (flattened if dim is None); no gradient."""
     return _arg("argmin", input, dim, keepdim)
+
+
+max = _extreme("max", "maximum", amax, argmax)
+min = _extreme("min", "minimum", amin, argmin)
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
