@@ -24,36 +24,34 @@ _Q = (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.06051834
 _SQRPI = 0.56418958354775628695  # 1/√π
 
 
+def _rational(t: np.ndarray, a: tuple, b: tuple) -> tuple:
+    """Cody's rational function in t, as (numerator, denominator), n = len(b) - 1:
+    (a[n+1] tⁿ⁺¹ + a[0] tⁿ + ... + a[n-1] t + a[n]) / (tⁿ⁺¹ + b[0] tⁿ + ... + b[n-1] t + b[n])."""
+    n = len(b) - 1
+    num, den = a[n + 1] * t, t
+    for i in range(n):
+        num = (num + a[i]) * t
+        den = (den + b[i]) * t
+    return num + a[n], den + b[n]
+
+
 def _erf_small(y: np.ndarray) -> np.ndarray:
     """erf(y)/y for |y| <= 0.46875 (a rational function of y²)."""
-    ysq = y * y
-    num = _A[4] * ysq
-    den = ysq
-    for i in range(3):
-        num = (num + _A[i]) * ysq
-        den = (den + _B[i]) * ysq
-    return (num + _A[3]) / (den + _B[3])
+    num, den = _rational(y * y, _A, _B)
+    return num / den
 
 
 def _erfc_mid(y: np.ndarray) -> np.ndarray:
     """erfc(y) e^(y²) for 0.46875 < y <= 4."""
-    num = _C[8] * y
-    den = y
-    for i in range(7):
-        num = (num + _C[i]) * y
-        den = (den + _D[i]) * y
-    return (num + _C[7]) / (den + _D[7])
+    num, den = _rational(y, _C, _D)
+    return num / den
 
 
 def _erfc_big(y: np.ndarray) -> np.ndarray:
     """erfc(y) e^(y²) for y > 4 (a rational function of 1/y²)."""
     ysq = 1.0 / (y * y)
-    num = _P[5] * ysq
-    den = ysq
-    for i in range(4):
-        num = (num + _P[i]) * ysq
-        den = (den + _Q[i]) * ysq
-    return (_SQRPI - ysq * (num + _P[4]) / (den + _Q[4])) / y
+    num, den = _rational(ysq, _P, _Q)
+    return (_SQRPI - ysq * num / den) / y
 
 
 def _exp_neg_sq(y: np.ndarray) -> np.ndarray:
