@@ -57,8 +57,8 @@ def wrap(x: Any) -> Any:
         return StrictArray(x)
     if isinstance(x, np.generic):
         return StrictArray(np.asarray(x))
-    if type(x) is tuple or type(x) is list:
-        return type(x)(wrap(v) for v in x)
+    if isinstance(x, tuple) or type(x) is list:  # (NumPy's namedtuple results too: eigh, svd, qr)
+        return (list if type(x) is list else tuple)(wrap(v) for v in x)
     return x
 
 
@@ -170,7 +170,7 @@ class _StrictMath:
         if name.startswith("__"):
             raise AttributeError(name)
         fn = getattr(ArrayMath, name)
-        if not callable(fn):
+        if not callable(fn) or isinstance(fn, type):  # (a constant, or an exception class: LinAlgError)
             return fn
 
         def entry(*args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.pool import POOL
-from chainrule.backend.special import erfinv_array, i0_array, i1_array
+from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
 xp = np
 
@@ -275,9 +275,10 @@ class ArrayMath(ActivationMath):
         return np.asarray(a, dtype=dtype)
 
     @staticmethod
-    def copy(x):
-        """A new array with ``x``'s values (a writable copy even of a read-only view)."""
-        return np.array(x, copy=True)
+    def copy(x, dtype=None):
+        """A new array with ``x``'s values (a writable copy even of a read-only view; ``x`` may
+        also be a host value, as nested lists), converted to ``dtype`` if given."""
+        return np.array(x, dtype=dtype, copy=True)
 
     @staticmethod
     def add_at(out, index, g):
@@ -456,3 +457,29 @@ class ArrayMath(ActivationMath):
     def machine_eps(dtype) -> float:
         """The gap between 1 and the next number of a floating dtype (PyTorch's ``finfo(dtype).eps``)."""
         return float(np.finfo(dtype).eps)
+
+    # ---- the rest of ops/: tests, integer arithmetic, factories, special functions --------
+    isinf = staticmethod(np.isinf)
+    isposinf = staticmethod(np.isposinf)
+    isneginf = staticmethod(np.isneginf)
+    isreal = staticmethod(np.isreal)
+    signbit = staticmethod(np.signbit)
+    isclose = staticmethod(np.isclose)
+    isin = staticmethod(np.isin)
+    invert = staticmethod(np.invert)  # (logical not on bool arrays)
+    floor_divide = staticmethod(np.floor_divide)
+    left_shift = staticmethod(np.left_shift)
+    right_shift = staticmethod(np.right_shift)
+    gcd = staticmethod(np.gcd)
+    lcm = staticmethod(np.lcm)
+    nan_to_num = staticmethod(np.nan_to_num)
+    tril = staticmethod(np.tril)
+    linspace = staticmethod(np.linspace)
+    logspace = staticmethod(np.logspace)
+    lgamma = staticmethod(lgamma_array)
+    polygamma = staticmethod(polygamma_array)  # (n, x): ψ⁽ⁿ⁾(x)
+
+    @staticmethod
+    def slogdet_sign(x):
+        """The sign of det x (-1, 0 or 1) in x's dtype, (*, n, n) -> (*)."""
+        return np.asarray(np.linalg.slogdet(x)[0], dtype=x.dtype)

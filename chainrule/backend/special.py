@@ -1,8 +1,10 @@
-"""Special functions on NumPy arrays for the back-end table: erf (Cody 1969) and the
-modified Bessel functions I0/I1 (``ArrayMath.erf``, ``ArrayMath.i0``, ``ArrayMath.i1``)."""
+"""Special functions on NumPy arrays for the back-end table: erf (Cody 1969), the modified
+Bessel functions I0/I1, ln|Γ| and the polygamma functions (``ArrayMath.erf``, ``.i0``, ``.i1``,
+``.lgamma``, ``.polygamma``)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,36 +24,34 @@ _Q = (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.06051834
 _SQRPI = 0.56418958354775628695  # 1/√π
 
 
+def _rational(t: np.ndarray, a: tuple, b: tuple) -> tuple:
+    """Cody's rational function in t, as (numerator, denominator), n = len(b) - 1:
+    (a[n+1] tⁿ⁺¹ + a[0] tⁿ + ... + a[n-1] t + a[n]) / (tⁿ⁺¹ + b[0] tⁿ + ... + b[n-1] t + b[n])."""
+    n = len(b) - 1
+    num, den = a[n + 1] * t, t
+    for i in range(n):
+        num = (num + a[i]) * t
+        den = (den + b[i]) * t
+    return num + a[n], den + b[n]
+
+
 def _erf_small(y: np.ndarray) -> np.ndarray:
     """erf(y)/y for |y| <= 0.46875 (a rational function of y²)."""
-    ysq = y * y
-    num = _A[4] * ysq
-    den = ysq
-    for i in range(3):
-        num = (num + _A[i]) * ysq
-        den = (den + _B[i]) * ysq
-    return (num + _A[3]) / (den + _B[3])
+    num, den = _rational(y * y, _A, _B)
+    return num / den
 
 
 def _erfc_mid(y: np.ndarray) -> np.ndarray:
     """erfc(y) e^(y²) for 0.46875 < y <= 4."""
-    num = _C[8] * y
-    den = y
-    for i in range(7):
-        num = (num + _C[i]) * y
-        den = (den + _D[i]) * y
-    return (num + _C[7]) / (den + _D[7])
+    num, den = _rational(y, _C, _D)
+    return num / den
 
 
 def _erfc_big(y: np.ndarray) -> np.ndarray:
     """erfc(y) e^(y²) for y > 4 (a rational function of 1/y²)."""
     ysq = 1.0 / (y * y)
-    num = _P[5] * ysq
-    den = ysq
-    for i in range(4):
-        num = (num + _P[i]) * ysq
-        den = (den + _Q[i]) * ysq
-    return (_SQRPI - ysq * (num + _P[4]) / (den + _Q[4])) / y
+    num, den = _rational(ysq, _P, _Q)
+    return (_SQRPI - ysq * num / den) / y
 
 
 def _exp_neg_sq(y: np.ndarray) -> np.ndarray:
@@ -196,3 +196,57 @@ def erfinv_array(x: np.ndarray) -> np.ndarray:
     y = np.where(x64 == 1.0, np.inf, np.where(x64 == -1.0, -np.inf, y))
     y = np.where(np.abs(x64) > 1.0, np.nan, y)
     return y.astype(x.dtype, copy=False)
+
+
+# Bernoulli numbers B_2, B_4, ..., B_14 for the asymptotic series of the polygamma functions
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
+
+
+def polygamma_array(n: int, x: np.ndarray) -> np.ndarray:
+    """ψ⁽ⁿ⁾(x) = dⁿ⁺¹/dxⁿ⁺¹ ln Γ(x) on an array (n = 0: the digamma function ψ).
+
+    The recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x+1) + (-1)ⁿ⁺¹ n!/xⁿ⁺¹ moves every x above 10 + 2n, where
+    the asymptotic series in 1/x (Bernoulli numbers, 7 terms) is accurate to float64 rounding.
+    Poles (x = 0, -1, -2, ...): ψ gives -inf at 0 and NaN at the negative integers, ψ⁽ⁿ⁾ inf
+    or NaN, as PyTorch."""
+    x64 = np.asarray(x, dtype=np.float64)
+    dtype = x.dtype if np.asarray(x).dtype.kind == "f" else np.dtype(np.float64)
+    pole = (x64 <= 0) & (x64 == np.floor(x64))
+    z = np.where(pole | ~np.isfinite(x64), 20.0 + 2 * n, x64)
+    acc = np.zeros_like(z)
+    sign = -1.0 if n == 0 else (-1.0) ** (n + 1) * math.factorial(n)
+    big = 10.0 + 2 * n
+    while True:
+        low = z < big
+        if not low.any():
+            break
+        acc += np.where(low, sign / np.where(low, z, 1.0) ** (n + 1), 0.0)
+        z = np.where(low, z + 1.0, z)
+    if n == 0:
+        series = np.log(z) - 0.5 / z
+        zk = z * z
+        for k, b in enumerate(_BERNOULLI, start=1):
+            series -= b / (2 * k * zk)
+            zk = zk * z * z
+    else:
+        series = math.factorial(n - 1) / z**n + math.factorial(n) / (2 * z ** (n + 1))
+        for k, b in enumerate(_BERNOULLI, start=1):
+            series += b * math.factorial(2 * k + n - 1) / (math.factorial(2 * k) * z ** (2 * k + n))
+        series *= (-1.0) ** (n + 1)
+    out = series + acc
+    out = np.where(np.isposinf(x64), np.inf if n == 0 else 0.0, out)  # ψ(∞) = ∞, ψ⁽ⁿ⁾(∞) = 0
+    out = np.where(np.isnan(x64) | np.isneginf(x64), np.nan, out)
+    if pole.any():
+        at_zero = -np.inf if n == 0 else (np.inf if n % 2 else np.nan)
+        out = np.where(pole, np.where(x64 == 0, at_zero, np.nan if n % 2 == 0 else np.inf), out)
+    return out.astype(dtype, copy=False)
+
+
+def lgamma_array(x: np.ndarray) -> np.ndarray:
+    """ln |Γ(x)| elementwise (math.lgamma; +inf at the poles 0, -1, -2, ..., as PyTorch)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    pole = (x64 <= 0) & (x64 == np.floor(x64))
+    safe = np.where(pole | np.isnan(x64), 1.0, x64)
+    out = np.vectorize(math.lgamma, otypes=[np.float64])(safe) if safe.size else safe.copy()
+    out = np.where(pole, np.inf, np.where(np.isnan(x64), np.nan, out))
+    return out.astype(x.dtype if np.asarray(x).dtype.kind == "f" else np.float64, copy=False)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, get_default_dtype
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput
 
 __all__ = [
     "ClampedAffine",
@@ -57,43 +58,28 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class _Act(Primitive):
-    __slots__ = ()
-    elementwise = True
-
-
-class Erf(_Act):
+class Erf(_OfInput):
     """y = erf x;  dy/dx = 2/√π e^(-x²)."""
 
     name = "erf"
-    saves_inputs = (0,)
-    saves_output = False
 
     def forward(self, m, x):
         return m.erf(x)
 
-    def _d(self, m, x):
+    def d(self, m, x, y):
         return m.exp(-(x * x)) * _TWO_OVER_SQRT_PI
-
-    def vjp(self, m, need, g, y, x):
-        return (g * self._d(m, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._d(m, x)
 
 
 ERF = Erf()
 
 
 def _cdf(m: Any, x: Any) -> Any:
-    """Φ(x) = (1 + erf(x/√2))/2 with the math table's kind: arrays directly, Tensors through Erf."""
-    if m.is_tensor:
-        return (apply1(ERF, x * _INV_SQRT2) + 1) * 0.5
+    """Φ(x) = (1 + erf(x/√2))/2 (on Tensors, ``m.erf`` is the Erf primitive)."""
     return (m.erf(x * _INV_SQRT2) + 1) * 0.5
 
 
 # ---------------------------------------------------------------- piecewise-linear families
-class LeakyRelu(_Act):
+class LeakyRelu(_Elementwise):
     """y = x for x > 0, s·x otherwise;  dy/dx = 1 for x > 0, s for x <= 0 (s at 0, as PyTorch)."""
 
     __slots__ = ("slope",)
@@ -115,7 +101,7 @@ class LeakyRelu(_Act):
         return m.where(x > 0, dx, dx * self.slope)
 
 
-class ClampedAffine(_Act):
+class ClampedAffine(_Elementwise):
     """y = min(max(a·x + b, lo), hi);  dy/dx = a where lo < a·x + b < hi, else 0 (0 at both corners).
 
     hardtanh = (1, 0, min_val, max_val), relu6 = (1, 0, 0, 6), PyTorch's hardsigmoid =
@@ -149,14 +135,12 @@ class ClampedAffine(_Act):
         return self._slope(m, x, dxs[0])
 
 
-class Step(_Act):
+class Step(_Flat):
     """Unit step (Heaviside): y = 0 for x < 0, ``at_zero`` (0.5 in the notes) at 0, 1 for x > 0;
     dy/dx = 0 everywhere (also at 0, where it does not exist)."""
 
     __slots__ = ("at_zero",)
     name = "step"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, at_zero: float = 0.5) -> None:
         self.at_zero = float(at_zero)
@@ -164,15 +148,9 @@ class Step(_Act):
     def forward(self, m, x):
         return m.astype(m.heaviside(x, self.at_zero), x.dtype)
 
-    def vjp(self, m, need, g, y, x):
-        return (g * 0,)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * 0
-
 
 # ---------------------------------------------------------------- smooth ones
-class Elu(_Act):
+class Elu(_Elementwise):
     """y = x for x > 0, α(e^x - 1) for x <= 0;  dy/dx = 1 for x > 0, α e^x = y + α for x <= 0
     (α at 0, as PyTorch).  e^x is only taken of min(x, 0): no overflow for large x."""
 
@@ -194,7 +172,7 @@ class Elu(_Act):
         return m.where(x > 0, dx, dx * (y + self.alpha))
 
 
-class Softplus(_Act):
+class Softplus(_Elementwise):
     """y = (1/β) ln(1 + e^(βx)), and y = x where βx > threshold (PyTorch's linear region);
     dy/dx = σ(βx), exactly 1 in the linear region.
 
@@ -231,13 +209,11 @@ class Softplus(_Act):
         return self._d(m, x, dxs[0])
 
 
-class Swish(_Act):
+class Swish(_OfInput):
     """y = x σ(βx) (β = 1: SiLU);  dy/dx = s + βx s (1 - s) with s = σ(βx)."""
 
     __slots__ = ("beta",)
     name = "swish"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = float(beta)
@@ -246,20 +222,14 @@ class Swish(_Act):
         return x * self.beta if self.beta != 1.0 else x
 
     def forward(self, m, x):
-        return x * ArrayMath.sigmoid(self._zx(x))
+        return x * m.sigmoid(self._zx(x))
 
-    def _d(self, m, x):
+    def d(self, m, x, y):
         s = m.sigmoid(self._zx(x))
         return s + self._zx(x) * (s - s * s)
 
-    def vjp(self, m, need, g, y, x):
-        return (g * self._d(m, x),)
 
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._d(m, x)
-
-
-class Gelu(_Act):
+class Gelu(_OfInput):
     """GELU.  Exact: y = x Φ(x), Φ(x) = (1 + erf(x/√2))/2;  dy/dx = Φ(x) + x φ(x), φ(x) = e^(-x²/2)/√(2π).
 
     ``approximate='tanh'``: y = x/2 (1 + tanh u), u = √(2/π)(x + 0.044715 x³);
@@ -272,8 +242,6 @@ class Gelu(_Act):
 
     __slots__ = ("approximate",)
     name = "gelu"
-    saves_inputs = (0,)
-    saves_output = False
     _K = math.sqrt(2.0 / math.pi)
     _C = 0.044715
 
@@ -283,7 +251,7 @@ class Gelu(_Act):
     def forward(self, m, x):
         return m.gelu(x, self.approximate)
 
-    def _d(self, m, x):
+    def d(self, m, x, y=None):
         """dy/dx on Tensors (TensorMath), so that it can be differentiated again."""
         if self.approximate == "tanh":
             x2 = x * x
@@ -292,10 +260,10 @@ class Gelu(_Act):
         return _cdf(m, x) + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
 
     def vjp(self, m, need, g, y, x):
-        return (g * self._d(m, x) if m.is_tensor else m.gelu_backward(g, x, self.approximate),)
+        return (g * self.d(m, x) if m.is_tensor else m.gelu_backward(g, x, self.approximate),)
 
     def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._d(m, x) if m.is_tensor else m.gelu_backward(dxs[0], x, self.approximate)
+        return dxs[0] * self.d(m, x) if m.is_tensor else m.gelu_backward(dxs[0], x, self.approximate)
 
 
 GELU, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)

@@ -1,4 +1,10 @@
-"""Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint..."""
+"""Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint...
+
+A factory builds its array with the table of the device it is asked for (``zeros``, ``full``,
+``arange``...).  Data that starts on the host -- Python lists, random draws from the default
+generator (one stream for every device, so a seed gives the same numbers anywhere) -- is put
+together with ``HOST``, the CPU's table, and then copied to the device.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend import ArrayMath, default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import device as _device
-from chainrule.backend.registry import device_of, target_device, to_device, to_host
+from chainrule.backend.registry import backend_for, device_of, target_device, to_device, to_host
+
+HOST: Any = ArrayMath  # the table of the host (NumPy), where data built in Python is put together
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
@@ -25,12 +34,17 @@ def _size(size: tuple) -> tuple:
     return tuple(int(s) for s in size)
 
 
-def _make(arr: np.ndarray, requires_grad: bool, device: Any = None) -> Tensor:
-    """A new leaf on ``device`` (None: the CPU) from the host array ``arr``."""
+def _make(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
+    """A new leaf on ``device`` (None: the CPU) from ``arr`` (a host array, or one already there)."""
     t = Tensor._wrap(arr if device is None else to_device(arr, device))
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _table(dev: _device | None) -> Any:
+    """The table that makes arrays on ``dev`` (None: the CPU)."""
+    return HOST if dev is None else backend_for(dev, "factory").math
 
 
 def _like_device(input: Tensor, device: Any, where: str) -> _device | None:
@@ -115,18 +129,18 @@ def _infer(data: Any) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data.copy()
     if isinstance(data, np.generic):
-        arr = np.array(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
+        arr = HOST.copy(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
     elif isinstance(data, (list, tuple)):
         want = _sequence_dtype(data)
         if Tensor in set(map(type, data)):
             data = [d._array if isinstance(d, Tensor) else d for d in data]
-        arr = np.array(data)
+        arr = HOST.copy(data)
         if want is None:  # empty, or elements NumPy will judge: as for plain Python numbers
             want = get_default_dtype() if arr.dtype == np.float64 or arr.size == 0 else None
         if want is not None and arr.dtype != want:
             arr = arr.astype(want)
     else:
-        arr = np.array(data)
+        arr = HOST.copy(data)
         if arr.dtype == np.float64:
             arr = arr.astype(get_default_dtype())  # a Python float
     if arr.dtype.kind not in "biuf":
@@ -141,8 +155,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         if device is None:
             dev = device_of(data._array)  # the copy stays there, as torch.tensor(cuda_tensor)
         data = to_host(data._array)
-    arr = _infer(data) if dtype is None else np.array(
-        data._array if isinstance(data, Tensor) else data, dtype=to_numpy_dtype(dtype)
+    arr = _infer(data) if dtype is None else HOST.copy(
+        data._array if isinstance(data, Tensor) else data, to_numpy_dtype(dtype)
     )
     return _make(arr, requires_grad, dev)
 
@@ -171,17 +185,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = target_device(device, "zeros()")
-    return _make(np.zeros(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
+    return _make(_table(dev).zeros(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = target_device(device, "ones()")
-    return _make(np.ones(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
+    return _make(_table(dev).ones(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
 def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = target_device(device, "empty()")
-    return _make(np.empty(_size(size), dtype=_dtype(dtype)), requires_grad, dev)
+    return _make(_table(dev).empty(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
@@ -199,29 +213,29 @@ def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = Fa
         dt = _dtype(None, default)
     else:
         dt = _dtype(dtype)
-    return _make(np.full(_size((size,)), fill_value, dtype=dt), requires_grad, dev)
+    return _make(_table(dev).full(_size((size,)), fill_value, dt), requires_grad, dev)
 
 
 def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = _like_device(input, device, "zeros_like()")
-    return _make(np.zeros(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
+    return _make(_table(dev).zeros(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = _like_device(input, device, "ones_like()")
-    return _make(np.ones(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
+    return _make(_table(dev).ones(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = _like_device(input, device, "empty_like()")
-    return _make(np.empty(input.shape, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
+    return _make(_table(dev).empty(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def full_like(
     input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     dev = _like_device(input, device, "full_like()")
-    return _make(np.full(input.shape, fill_value, dtype=_dtype(dtype, input.dtype)), requires_grad, dev)
+    return _make(_table(dev).full(input.shape, fill_value, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def arange(
@@ -236,29 +250,30 @@ def arange(
         dt = np.dtype(np.int64) if is_int else get_default_dtype()
     else:
         dt = _dtype(dtype)
-    return _make(np.arange(start, end, step).astype(dt), requires_grad, dev)
+    return _make(_table(dev).arange(start, end, step).astype(dt), requires_grad, dev)
 
 
 def linspace(
     start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
 ) -> Tensor:
     dev = target_device(device, "linspace()")
-    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
+    return _make(_table(dev).linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def logspace(
     start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None
 ) -> Tensor:
     dev = target_device(device, "logspace()")
-    return _make(np.logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
+    return _make(_table(dev).logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = target_device(device, "eye()")
-    return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad, dev)
+    return _make(_table(dev).eye(n, m, dtype=_dtype(dtype)), requires_grad, dev)
 
 
-def _gen(generator: Any) -> np.random.Generator:
+def _gen(generator: Any) -> Any:
+    """The NumPy generator to draw from (the default one, or ``generator``'s)."""
     if generator is None:
         return default_generator()
     return getattr(generator, "rng", generator)
@@ -317,17 +332,18 @@ def normal(
 
 def bernoulli(input: Tensor, generator: Any = None) -> Tensor:
     """Samples 1 with probability input[i], else 0."""
-    return Tensor._wrap((_gen(generator).random(input.shape) < input._array).astype(input.dtype))
+    u = Tensor._wrap(table_of((input,), "bernoulli").from_host(_gen(generator).random(input.shape)))
+    return (u < input).to(input.dtype)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, generator: Any = None) -> Tensor:
     """Sample category indices with probabilities proportional to the rows of ``input``."""
     rng = _gen(generator)
-    p = np.asarray(input._array, dtype=np.float64)
+    p = to_host(input._array).astype(np.float64)  # the draws are made on the host
     rows = p.reshape(-1, p.shape[-1])
-    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    out = HOST.empty((rows.shape[0], num_samples), np.int64)
     for i, r in enumerate(rows):
-        if (r < 0).any() or not np.isfinite(r).all() or r.sum() <= 0:
+        if (r < 0).any() or not HOST.isfinite(r).all() or r.sum() <= 0:
             raise RuntimeError("multinomial: probabilities must be finite, non-negative and not all zero")
         out[i] = rng.choice(r.size, size=num_samples, replace=replacement, p=r / r.sum())
-    return Tensor._wrap(out.reshape(p.shape[:-1] + (num_samples,)))
+    return Tensor._wrap(table_of((input,)).from_host(out.reshape(p.shape[:-1] + (num_samples,))))

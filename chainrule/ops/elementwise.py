@@ -23,6 +23,37 @@ class _Elementwise(Primitive):
     elementwise = True
 
 
+class _Unary(_Elementwise):
+    """y = f(x) with dy/dx = ``d(m, x, y)``; subclasses give ``forward`` and ``d``."""
+
+    __slots__ = ()
+
+    def d(self, m: Any, x: Any, y: Any) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, m, need, g, y, x):
+        return (g * self.d(m, x, y),)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0] * self.d(m, x, y)
+
+
+class _OfInput(_Unary):
+    """The derivative reads x only."""
+
+    __slots__ = ()
+    saves_inputs = (0,)
+    saves_output = False
+
+
+class _OfOutput(_Unary):
+    """The derivative reads y only."""
+
+    __slots__ = ()
+    saves_inputs = ()
+    saves_output = True
+
+
 # ---------------------------------------------------------------- arithmetic
 class Neg(_Elementwise):
     """y = -x;  dy/dx = -1."""
@@ -230,21 +261,16 @@ class Sqrt(_Elementwise):
         return dxs[0] / (y * 2)
 
 
-class Abs(_Elementwise):
+class Abs(_OfInput):
     """y = |x|;  dy/dx = sign(x) (subgradient 0 at x = 0, as PyTorch)."""
 
     name = "abs"
-    saves_inputs = (0,)
-    saves_output = False
 
     def forward(self, m, x):
         return m.abs(x)
 
-    def vjp(self, m, need, g, y, x):
-        return (g * m.sign(x),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * m.sign(x)
+    def d(self, m, x, y):
+        return m.sign(x)
 
 
 class _Flat(_Elementwise):
@@ -275,38 +301,28 @@ class Sign(_Flat):
 
 
 # ---------------------------------------------------------------- trigonometric / squashing
-class Sin(_Elementwise):
+class Sin(_OfInput):
     """y = sin x;  dy/dx = cos x."""
 
     name = "sin"
-    saves_inputs = (0,)
-    saves_output = False
 
     def forward(self, m, x):
         return m.sin(x)
 
-    def vjp(self, m, need, g, y, x):
-        return (g * m.cos(x),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * m.cos(x)
+    def d(self, m, x, y):
+        return m.cos(x)
 
 
-class Cos(_Elementwise):
+class Cos(_OfInput):
     """y = cos x;  dy/dx = -sin x."""
 
     name = "cos"
-    saves_inputs = (0,)
-    saves_output = False
 
     def forward(self, m, x):
         return m.cos(x)
 
-    def vjp(self, m, need, g, y, x):
-        return (-g * m.sin(x),)
-
-    def jvp(self, m, dxs, y, x):
-        return -dxs[0] * m.sin(x)
+    def d(self, m, x, y):
+        return -m.sin(x)
 
 
 class Tanh(_Elementwise):
@@ -452,18 +468,27 @@ MAXIMUM, MINIMUM, WHERE = Maximum(), Minimum(), Where()
 
 
 # ---------------------------------------------------------------- public functions
-def _binary(op: Primitive, a: Any, b: Any) -> Tensor:
-    if type(a) is not Tensor:
-        if isinstance(a, Tensor):
-            pass
-        elif isinstance(b, Tensor):
-            a = lift(a, b)
-        else:
-            raise TypeError(f"{op.name}(): expected at least one Tensor argument")
-    if type(b) is not Tensor:
-        b = lift(b, a)
-    if a._array.dtype is not b._array.dtype and a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)  # PyTorch's rule, not NumPy's (float32 op int64 stays float32)
+def operands(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Two operands of op ``name`` (a Tensor and a Tensor or scalar) as Tensors of one dtype:
+    scalars lifted, dtypes promoted by PyTorch's rule, not NumPy's (float32 op int64 stays float32)."""
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{name}(): expected at least one Tensor argument, got {type(a).__name__} "
+                            f"and {type(b).__name__}")
+        a = lift(a, b)
+    b = lift(b, a)
+    if a._array.dtype != b._array.dtype:
+        a, b = promote(a, b)
+    return a, b
+
+
+def _binary(op: Primitive, a: Any, b: Any, floating: bool = False) -> Tensor:
+    """``op`` on two operands made one dtype by ``operands``; ``floating``: integer and bool
+    operands become the default float dtype (as PyTorch's atan2, ldexp...)."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._array.dtype is b._array.dtype):
+        a, b = operands(op.name, a, b)
+    if floating and a._array.dtype.kind in "biu":
+        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
     return apply2(op, a, b)
 
 

@@ -42,13 +42,7 @@ def rebind(
             "wrap the update in chainrule.no_grad() or use an out-of-place op"
         )
     old = Tensor._wrap(x._array)
-    old._tangent = getattr(x, "_tangent", None)  # forward mode: the old value's tangent
-    old.requires_grad = x.requires_grad
-    old._op = x._op
-    old._parents = x._parents
-    if x._op is not None:
-        old._need = x._need
-        old._clk = x._clk
+    _take_place(old, x)
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
     old._vc = rebound(x)
     new = make(old)
@@ -56,14 +50,20 @@ def rebind(
         x._vc = old._vc  # x keeps its memory after all (its count stays one up: a harmless over-count)
         check_same_shape(x, new, where)
     x._array = new._array
-    x._tangent = getattr(new, "_tangent", None)
-    x.requires_grad = new.requires_grad
-    x._op = new._op
-    x._parents = new._parents
-    if new._op is not None:
-        x._need = new._need
-        x._clk = new._clk
+    _take_place(x, new)
     return x
+
+
+def _take_place(dst: Tensor, src: Tensor) -> None:
+    """dst takes src's place in the graph: its node, its requires_grad flag and (forward mode)
+    its tangent."""
+    dst._tangent = getattr(src, "_tangent", None)
+    dst.requires_grad = src.requires_grad
+    dst._op = src._op
+    dst._parents = src._parents
+    if src._op is not None:
+        dst._need = src._need
+        dst._clk = src._clk
 
 
 def has_tangent(t: object) -> bool:

@@ -19,9 +19,9 @@ Every function takes a batch of matrices ``A`` (*, m, n) (square where it must b
 
 The decompositions with several outputs (eigh, svd) return them packed in one array — the
 primitive's single output — and the public functions unpack it with differentiable indexing,
-so the rule above receives every Ḡ at once.  The rules are written with ``m``'s operations and
-the Tensor-level ``inv``/``solve`` (``_inv``/``_solve`` pick the NumPy or the Tensor form), so
-that the backward pass is itself differentiable (``create_graph=True``).
+so the rule above receives every Ḡ at once.  The rules are written with ``m``'s operations
+(``m.inv``/``m.solve`` are the Tensor-level functions in TensorMath), so that the backward pass
+is itself differentiable (``create_graph=True``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import is_grad_enabled
-from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.primitive import Primitive, apply, kernel, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import as_tensor_arg, lift
 
 
 class LinAlgError(RuntimeError):
@@ -45,17 +45,15 @@ def _mT(m: Any, x: Any) -> Any:
     return m.swapaxes(x, -1, -2)
 
 
-def _inv(x: Any) -> Any:
-    """A⁻¹ of raw arrays (the fast path) or of Tensors (differentiably, under create_graph)."""
-    return inv(x) if isinstance(x, Tensor) else np.linalg.inv(x)
-
-
-def _solve(a: Any, b: Any) -> Any:
-    return solve(a, b) if isinstance(a, Tensor) else np.linalg.solve(a, b)
-
-
 def _eye(m: Any, n: int, like: Any) -> Any:
-    return m.const(np.eye(n), like)
+    """The n×n identity in ``like``'s dtype, on its device (a constant)."""
+    return m.const(table_of((m.raw(like),)).eye(n, dtype=like.dtype), like)
+
+
+def _lower(m: Any, n: int, like: Any, k: int = 0) -> Any:
+    """The n×n 0/1 mask of the lower triangle (below diagonal ``k``) in ``like``'s dtype, on its device."""
+    a = table_of((m.raw(like),))
+    return m.const(a.tril(a.ones((n, n), like.dtype), k), like)
 
 
 def _square(A: Tensor, where: str) -> None:
@@ -97,10 +95,10 @@ class Det(Primitive):
         return m.asarray(m.det(a))
 
     def vjp(self, m, need, g, y, a):
-        return (m.expand_dims(m.expand_dims(g * y, -1), -1) * _mT(m, _inv(a)),)
+        return (m.expand_dims(m.expand_dims(g * y, -1), -1) * _mT(m, m.inv(a)),)
 
     def jvp(self, m, dxs, y, a):
-        return y * m.sum(_mT(m, _inv(a)) * dxs[0], (-2, -1))
+        return y * m.sum(_mT(m, m.inv(a)) * dxs[0], (-2, -1))
 
 
 class LogAbsDet(Primitive):
@@ -113,10 +111,10 @@ class LogAbsDet(Primitive):
         return m.asarray(m.slogdet(a)[1])
 
     def vjp(self, m, need, g, y, a):
-        return (m.expand_dims(m.expand_dims(g, -1), -1) * _mT(m, _inv(a)),)
+        return (m.expand_dims(m.expand_dims(g, -1), -1) * _mT(m, m.inv(a)),)
 
     def jvp(self, m, dxs, y, a):
-        return m.sum(_mT(m, _inv(a)) * dxs[0], (-2, -1))
+        return m.sum(_mT(m, m.inv(a)) * dxs[0], (-2, -1))
 
 
 class Solve(Primitive):
@@ -129,11 +127,11 @@ class Solve(Primitive):
         return m.solve(a, b)
 
     def vjp(self, m, need, g, y, a, b):
-        gb = _solve(_mT(m, a), g)
+        gb = m.solve(_mT(m, a), g)
         return (-(gb @ _mT(m, y)) if need[0] else None), gb
 
     def jvp(self, m, dxs, y, a, b):
-        return _solve(a, dxs[1] - dxs[0] @ y)
+        return m.solve(a, dxs[1] - dxs[0] @ y)
 
 
 class Cholesky(Primitive):
@@ -150,16 +148,16 @@ class Cholesky(Primitive):
 
     def vjp(self, m, need, g, y, a):
         n = y.shape[-1]
-        low = m.const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), y)  # Φ: lower triangle, diagonal halved
-        linv = _inv(y)
+        low = _lower(m, n, y) - 0.5 * _eye(m, n, y)  # Φ: lower triangle, diagonal halved
+        linv = m.inv(y)
         s = _mT(m, linv) @ ((_mT(m, y) @ g) * low) @ linv
         return (0.5 * (s + _mT(m, s)),)
 
     def jvp(self, m, dxs, y, a):
         # L̇ = L Φ(L⁻¹ Ȧ L⁻ᵀ)
         n = y.shape[-1]
-        low = m.const(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), y)
-        linv = _inv(y)
+        low = _lower(m, n, y) - 0.5 * _eye(m, n, y)
+        linv = m.inv(y)
         return y @ ((linv @ dxs[0] @ _mT(m, linv)) * low)
 
 
@@ -244,10 +242,8 @@ class Qr(Primitive):
         q, r = m.getitem(y, (Ellipsis, slice(0, rows), sl)), m.getitem(y, (Ellipsis, slice(rows, None), sl))
         gq, gr = m.getitem(g, (Ellipsis, slice(0, rows), sl)), m.getitem(g, (Ellipsis, slice(rows, None), sl))
         mm = r @ _mT(m, gr) - _mT(m, gq) @ q
-        low = m.const(np.tril(np.ones((n, n))), y)
-        strict = m.const(np.tril(np.ones((n, n)), -1), y)
-        sym = mm * low + _mT(m, mm * strict)
-        return (_mT(m, _solve(r, _mT(m, gq + q @ sym))),)  # (X R⁻ᵀ = (R⁻¹ Xᵀ)ᵀ)
+        sym = mm * _lower(m, n, y) + _mT(m, mm * _lower(m, n, y, -1))
+        return (_mT(m, m.solve(r, _mT(m, gq + q @ sym))),)  # (X R⁻ᵀ = (R⁻¹ Xᵀ)ᵀ)
 
 
 _INV, _DET, _LOGABSDET, _SOLVE, _CHOLESKY, _SVD, _QR = Inv(), Det(), LogAbsDet(), Solve(), Cholesky(), Svd(), Qr()
@@ -259,7 +255,7 @@ def inv(A: Tensor) -> Tensor:
     _square(A, "linalg.inv")
     try:
         return apply(_INV, A)
-    except np.linalg.LinAlgError:
+    except table_of((A,)).LinAlgError:
         raise LinAlgError("linalg.inv: the input is singular (not invertible)") from None
 
 
@@ -274,8 +270,7 @@ def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
     """(sign, log|det A|) of (*, n, n) -> two (*) tensors; only logabsdet carries a gradient."""
     A = as_tensor_arg(A, "linalg.slogdet")
     _square(A, "linalg.slogdet")
-    sign = Tensor._wrap(np.asarray(np.linalg.slogdet(A._array)[0], dtype=A.dtype))
-    return sign, apply(_LOGABSDET, A)
+    return kernel("slogdet_sign", A), apply(_LOGABSDET, A)
 
 
 def logdet(A: Tensor) -> Tensor:
@@ -283,7 +278,7 @@ def logdet(A: Tensor) -> Tensor:
     from chainrule.ops import where
 
     sign, logabs = slogdet(A)
-    bad = Tensor._wrap(np.where(sign._array < 0, np.nan, -np.inf).astype(A.dtype))
+    bad = where(sign < 0, lift(np.nan, A), lift(-np.inf, A))
     return where(sign > 0, logabs, bad)
 
 
@@ -306,7 +301,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     B2 = Bm.expand(*batch, *Bm.shape[-2:]) if tuple(Bm.shape[:-2]) != batch else Bm
     try:
         X = apply(_SOLVE, A2, B2)
-    except np.linalg.LinAlgError:
+    except table_of((A,)).LinAlgError:
         raise LinAlgError("linalg.solve: the input A is singular (not invertible)") from None
     return X.squeeze(-1) if vector else X
 
@@ -343,7 +338,7 @@ def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
             raise RuntimeError("linalg.svd: the gradient of full_matrices=True is not defined for a "
                                f"non-square input {tuple(A.shape)} (its extra singular vectors are not unique); "
                                "use full_matrices=False")
-        u, s, vh = np.linalg.svd(A._array, full_matrices=True)
+        u, s, vh = table_of((A,)).svd(A._array, full_matrices=True)  # (constants: no gradient)
         return Tensor._wrap(u), Tensor._wrap(s), Tensor._wrap(vh)
     packed = apply(_SVD, A)
     return packed[..., :rows, :], packed[..., rows, :], packed[..., rows + 1:, :].mT
@@ -364,7 +359,6 @@ def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     if A.requires_grad and is_grad_enabled():
         raise RuntimeError(f"linalg.qr: no gradient for mode={mode!r} with A of shape {tuple(A.shape)} "
                            "(use mode='reduced' with m >= n)")
-    q, r = np.linalg.qr(A._array, mode="complete" if mode == "complete" else "reduced")
-    if mode == "r":
-        return Tensor._wrap(np.empty((0,), dtype=A.dtype)), Tensor._wrap(r)
-    return Tensor._wrap(q), Tensor._wrap(r)
+    m = table_of((A,))
+    q, r = m.qr(A._array, mode="complete" if mode == "complete" else "reduced")  # (constants: no gradient)
+    return Tensor._wrap(m.empty((0,), A.dtype) if mode == "r" else q), Tensor._wrap(r)

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, unary_method
+from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, table_of, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU, device
-from chainrule.ops import arrange, indexing, linalg, pointwise, reduction, shape, transfer
+from chainrule.ops import arrange, creation, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
 from chainrule.ops import registry as op_registry
 from chainrule.ops._lift import lift
@@ -26,82 +26,31 @@ from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary,
 
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
 # one dtype directly; these functions handle scalars and mixed dtypes) ----------
-def _add(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.add(self, other)  # the general path promotes dtypes as PyTorch does
-    return apply2(ADD, self, other)
+def _general(op: Any, fn: Any) -> Any:
+    """``self op other`` off the inlined path: a scalar lifted to self's dtype, then ``op``
+    itself, or ``fn`` (which promotes dtypes as PyTorch does) for two dtypes."""
+
+    def general(self, other):
+        if type(other) is not Tensor:
+            other = lift(other, self)
+        if self._array.dtype is not other._array.dtype:
+            return fn(self, other)
+        return apply2(op, self, other)
+
+    return general
 
 
-def _radd(self, other):
-    return ew.add(lift(other, self), self)
-
-
-def _sub(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.sub(self, other)
-    return apply2(SUB, self, other)
-
-
-def _rsub(self, other):
-    return ew.sub(lift(other, self), self)
-
-
-def _mul(self, other):
-    if type(other) is not Tensor:
-        other = lift(other, self)
-    if self._array.dtype is not other._array.dtype:
-        return ew.mul(self, other)
-    return apply2(MUL, self, other)
-
-
-def _rmul(self, other):
-    return ew.mul(lift(other, self), self)
-
-
-def _truediv(self, other):
-    return ew.div(self, other)
-
-
-def _rtruediv(self, other):
-    return ew.div(lift(other, self), self)
-
-
-def _pow(self, other):
-    return ew.pow(self, other)
-
-
-def _rpow(self, other):
-    return ew.pow(lift(other, self), self)
-
-
-def _matmul(self, other):
-    return linalg.matmul(self, other)
-
-
-def _rmatmul(self, other):
-    return linalg.matmul(lift(other, self), self)
+def _reflected(fn: Any) -> Any:
+    """``other op self`` (``2 - x``): fn(other, self) with other lifted beside self."""
+    return lambda self, other: fn(lift(other, self), self)
 
 
 def _floordiv(self, other):
-    o = other._array if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.floor_divide(self._array, o))
+    return kernel("floor_divide", self, lift(other, self))
 
 
 def _mod(self, other):
-    o = other._array if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.mod(self._array, o))
-
-
-def _rfloordiv(self, other):
-    return _floordiv(lift(other, self), self)
-
-
-def _rmod(self, other):
-    return _mod(lift(other, self), self)
+    return kernel("remainder", self, lift(other, self))
 
 
 def _compare(fn: str):
@@ -338,7 +287,7 @@ def _fill_(self, value):
     gradient 0), so that ``b.zero_()`` cuts b's gradient as in PyTorch."""
     _check_leaf(self, "fill_")
     if _recording(self):
-        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
         return rebind(self, lambda old: indexing.masked_fill(old, everywhere, value))
     self._array[...] = value._array if isinstance(value, Tensor) else value
     bump(self)
@@ -350,7 +299,7 @@ def _copy_(self, src):
     built (dL/dsrc = dL/dself summed over the broadcast axes, the old values get 0)."""
     _check_leaf(self, "copy_")
     if not isinstance(src, Tensor):
-        src = Tensor._wrap(np.asarray(src))
+        src = Tensor._wrap(table_of((self,)).from_host(src))
     try:
         fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
     except ValueError:
@@ -359,7 +308,7 @@ def _copy_(self, src):
         raise RuntimeError(f"copy_: the source of shape {src.shape} cannot be broadcast to {self.shape}")
     if _recording(self) or _recording(src):
         s = src if src.dtype == self.dtype else src.to(self.dtype)
-        everywhere = Tensor._wrap(np.ones((), dtype=bool))
+        everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
         return rebind(self, lambda old: ew.where(everywhere, s, old))
     self._array[...] = src._array
     bump(self)
@@ -393,18 +342,22 @@ def _write(self, res, where="in-place operation"):
     return self
 
 
-def _uniform_(self, a=0.0, b=1.0, generator=None):
-    from chainrule.ops.creation import _gen
+def _random_fill(draw):
+    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values, drawn on the host
+    (the default generator's stream, the same on every device) and copied to self's device."""
 
-    self._array[...] = _gen(generator).uniform(a, b, self.shape)
-    bump(self)
-    return self
+    def method(self, *args, generator=None, **kwargs):
+        m = table_of((self,))
+        self._array[...] = m.from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
+        bump(self)
+        return self
+
+    return method
 
 
-def _normal_(self, mean=0.0, std=1.0, generator=None):
-    from chainrule.ops.creation import _gen
-
-    self._array[...] = _gen(generator).standard_normal(self.shape) * std + mean
+def _bernoulli_(self, p=0.5, *, generator=None):
+    u = table_of((self,)).from_host(creation._gen(generator).random(self.shape))
+    self._array[...] = u < (p._array if isinstance(p, Tensor) else p)
     bump(self)
     return self
 
@@ -427,30 +380,9 @@ def _new_filled(fill: Any, where: str):
     """``new_zeros`` / ``new_ones``: ``size`` in self's dtype unless ``dtype`` is given."""
 
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        dt = self.dtype if dtype is None else _as_dtype(dtype, where)
-        return _new_on(self, np.full(shape._shape_arg(size), fill, dtype=dt), device, requires_grad, where)
+        return _new_on(self, shape._shape_arg(size), fill, dtype, device, requires_grad, where)
 
     return method
-
-
-def _max(self, dim=None, keepdim=False):
-    return reduction.max(self, dim, keepdim)
-
-
-def _min(self, dim=None, keepdim=False):
-    return reduction.min(self, dim, keepdim)
-
-
-def _expand(self, *sizes):
-    return shape.expand(self, *sizes)
-
-
-def _permute(self, *dims):
-    return shape.permute(self, *dims)
-
-
-def _repeat(self, *sizes):
-    return shape.repeat(self, *sizes)
 
 
 def _T(self):
@@ -461,154 +393,18 @@ def _mT(self):
     return shape.transpose(self, -2, -1)
 
 
-_BINDINGS = {
-    "__add__": binary_method(ADD, _add),
-    "__radd__": _radd,
-    "__iadd__": _inplace(ew.add),
-    "__sub__": binary_method(SUB, _sub),
-    "__rsub__": _rsub,
-    "__isub__": _inplace(ew.sub),
-    "__mul__": binary_method(MUL, _mul),
-    "__rmul__": _rmul,
-    "__imul__": _inplace(ew.mul),
-    "__truediv__": _truediv,
-    "__rtruediv__": _rtruediv,
-    "__itruediv__": _inplace(ew.div),
-    "__pow__": _pow,
-    "__rpow__": _rpow,
-    "__matmul__": _matmul,
-    "__rmatmul__": _rmatmul,
-    "__neg__": ew.neg,
-    "__pos__": lambda self: self,
-    "__abs__": ew.abs,
-    "__floordiv__": _floordiv,
-    "__rfloordiv__": _rfloordiv,
-    "__mod__": _mod,
-    "__rmod__": _rmod,
-    "__eq__": _compare("equal"),
-    "__ne__": _compare("not_equal"),
-    "__lt__": _compare("less"),
-    "__le__": _compare("less_equal"),
-    "__gt__": _compare("greater"),
-    "__ge__": _compare("greater_equal"),
-    "__and__": _logical("bitwise_and"),
-    "__rand__": _logical("bitwise_and"),
-    "__or__": _logical("bitwise_or"),
-    "__ror__": _logical("bitwise_or"),
-    "__xor__": _logical("bitwise_xor"),
-    "__rxor__": _logical("bitwise_xor"),
-    "__invert__": lambda self: Tensor._wrap(np.logical_not(self._array) if self.dtype == np.bool_ else ~self._array),
-    "__getitem__": indexing.getitem,
-    "__setitem__": indexing.setitem,
-    "__iter__": _iter,
-    # math
-    "add": ew.add,
-    "sub": ew.sub,
-    "mul": ew.mul,
-    "div": ew.div,
-    "pow": ew.pow,
-    "neg": ew.neg,
-    "exp": unary_method(EXP, ew.exp),
-    "log": unary_method(LOG, ew.log),
-    "log1p": ew.log1p,
-    "sqrt": unary_method(SQRT, ew.sqrt),
-    "rsqrt": lambda self: ew.pow(self, -0.5),
-    "abs": ew.abs,
-    "sign": ew.sign,
-    "sin": ew.sin,
-    "cos": ew.cos,
-    "tanh": unary_method(TANH, ew.tanh),
-    "sigmoid": unary_method(SIGMOID, ew.sigmoid),
-    "relu": unary_method(RELU, ew.relu),
-    "square": lambda self: ew.pow(self, 2),
-    "reciprocal": lambda self: ew.pow(self, -1),
-    "maximum": ew.maximum,
-    "minimum": ew.minimum,
-    "clamp": ew.clamp,
-    "clip": ew.clamp,
-    "where": lambda self, condition, other: ew.where(condition, self, other),
-    "matmul": linalg.matmul,
-    "mm": linalg.mm,
-    "bmm": linalg.bmm,
-    "dot": linalg.dot,
-    # reductions
-    "sum": reduction.sum,
-    "mean": reduction.mean,
-    "prod": reduction.prod,
-    "norm": reduction.norm,
-    "max": _max,
-    "min": _min,
-    "amax": reduction.amax,
-    "amin": reduction.amin,
-    "var": reduction.var,
-    "std": reduction.std,
-    "logsumexp": reduction.logsumexp,
-    "softmax": reduction.softmax,
-    "log_softmax": reduction.log_softmax,
-    "argmax": reduction.argmax,
-    "argmin": reduction.argmin,
-    "any": reduction.any,
-    "all": reduction.all,
-    # shape
-    "reshape": shape.reshape,
-    "view": _view,
-    "view_as": lambda self, other: shape.reshape(self, other.shape),
-    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
-    "flatten": shape.flatten,
-    "unflatten": shape.unflatten,
-    "permute": _permute,
-    "transpose": shape.transpose,
-    "t": shape.t,
-    "squeeze": shape.squeeze,
-    "unsqueeze": shape.unsqueeze,
-    "expand": _expand,
-    "expand_as": shape.expand_as,
-    "broadcast_to": shape.broadcast_to,
-    "split": shape.split,
-    "chunk": shape.chunk,
-    "unbind": shape.unbind,
-    "flip": shape.flip,
-    "repeat": _repeat,
-    "movedim": shape.movedim,
-    "gather": indexing.gather,
-    "index_select": indexing.index_select,
-    "masked_fill": indexing.masked_fill,
-    "scatter_add": indexing.scatter_add,
-    "contiguous": lambda self: self,
-    "T": property(_T),
-    "mT": property(_mT),
-    # dtype / copies
-    "to": _to,
-    "type": _type,
-    "float": lambda self: _cast(self, np.float32),
-    "double": lambda self: _cast(self, np.float64),
-    "half": lambda self: _cast(self, np.float16),
-    "long": lambda self: _cast(self, np.int64),
-    "int": lambda self: _cast(self, np.int32),
-    "bool": lambda self: _cast(self, np.bool_),
-    "cpu": _cpu,
-    "cuda": _cuda,
-    "clone": _clone,
-    "new_tensor": _new_tensor,
-    "new_zeros": _new_filled(0, "new_zeros()"),
-    "new_ones": _new_filled(1, "new_ones()"),
-    # in place
-    "add_": _inplace(ew.add),
-    "sub_": _inplace(ew.sub),
-    "mul_": _inplace(ew.mul),
-    "div_": _inplace(pointwise.div),
-    "pow_": _inplace(ew.pow),
-    "clamp_": _unary_inplace(ew.clamp),
-    "zero_": _zero_,
-    "fill_": _fill_,
-    "copy_": _copy_,
-    "uniform_": _uniform_,
-    "normal_": _normal_,
-    # masked_fill_ and the other everyday in-place forms: _EVERYDAY below
-}
+def _caster(dt: Any) -> Any:
+    """x.float(), x.long()...: x converted to ``dt``."""
+    return lambda self: _cast(self, dt)
 
 
-# -- the everyday ops of issue 12 (ops/pointwise.py, ops/arrange.py) ------------------------------
+def _same_names(module: Any, names: str) -> dict:
+    """Methods that are the functions of the same name in ``module`` (``x.floor()`` is
+    ``pointwise.floor(x)``), from a list of names."""
+    return {n: getattr(module, n) for n in names.split()}
+
+
+# -- in-place forms and the other methods' helpers ----------------------------------------------
 def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
     """An in-place result in self's dtype; PyTorch refuses to write e.g. a float result into an
     integer tensor ("result type Float can't be cast to the desired output type Long")."""
@@ -642,26 +438,25 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
         raise RuntimeError(f"fill_diagonal_: dimensions must be >= 2 and all of equal length, got {self.shape}")
-    mask = np.zeros(self.shape, dtype=bool)
-    n = min(self.shape)
-    mask[(np.arange(n),) * self.ndim] = True
+    m = table_of((self,))
+    mask = m.zeros(self.shape, np.bool_)
+    mask[(m.arange(min(self.shape)),) * self.ndim] = True
     if wrap and self.ndim == 2:
         rows, cols = self.shape
-        flat = np.arange(0, rows * cols, cols + 1)
-        mask.reshape(-1)[flat] = True
+        mask.reshape(-1)[m.arange(0, rows * cols, cols + 1)] = True
     return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    dt = self.dtype if dtype is None else _as_dtype(dtype, "new_full()")
-    return _new_on(self, np.full(shape._shape_arg((size,)), fill_value, dtype=dt), device, requires_grad, "new_full()")
+    return _new_on(self, size, fill_value, dtype, device, requires_grad, "new_full()")
 
 
-def _new_on(self: Tensor, arr: np.ndarray, device: Any, requires_grad: bool, where: str) -> Tensor:
-    """A new leaf from host array ``arr`` on ``device``, by default self's (as PyTorch's new_*)."""
+def _new_on(self, size, fill, dtype, device, requires_grad, where):
+    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless
+    given (as PyTorch's new_*)."""
+    dt = self.dtype if dtype is None else _as_dtype(dtype, where)
     dev = self.device if device is None else registry.target_device(device, where)
-    t = Tensor._wrap(arr if dev is None else registry.to_device(arr, dev, where))
-    return t.requires_grad_(True) if requires_grad else t
+    return creation.full(size, fill, dt, requires_grad, dev)
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
@@ -670,31 +465,10 @@ def _multinomial(self, num_samples, replacement=False, *, generator=None):
     return multinomial(self, num_samples, replacement, generator)
 
 
-def _exponential_(self, lambd=1.0, *, generator=None):
-    from chainrule.ops.creation import _gen
-
-    self._array[...] = _gen(generator).exponential(1.0 / lambd, self.shape)
-    bump(self)
-    return self
-
-
-def _bernoulli_(self, p=0.5, *, generator=None):
-    from chainrule.ops.creation import _gen
-
-    prob = p._array if isinstance(p, Tensor) else p
-    self._array[...] = _gen(generator).random(self.shape) < prob
-    bump(self)
-    return self
-
-
 def _random_(self, low=0, high=None, *, generator=None):
-    from chainrule.ops.creation import _gen
-
     if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
         low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
-    self._array[...] = _gen(generator).integers(low, high, self.shape)
-    bump(self)
-    return self
+    return _random_fill(lambda rng, shp: rng.integers(low, high, shp))(self, generator=generator)
 
 
 def _dims_or_sizes(fn):
@@ -704,201 +478,6 @@ def _dims_or_sizes(fn):
         return fn(self, shape._shape_arg(dims))
 
     return method
-
-
-_EVERYDAY = {
-    # pointwise
-    "div": pointwise.div,
-    "divide": pointwise.div,
-    "true_divide": pointwise.div,
-    "floor_divide": pointwise.floor_divide,
-    "multiply": ew.mul,
-    "subtract": ew.sub,
-    "negative": ew.neg,
-    "absolute": ew.abs,
-    "positive": pointwise.positive,
-    # (these three were ew.pow(self, c): an integer tensor then raised or stayed integer)
-    "reciprocal": pointwise.reciprocal,
-    "rsqrt": pointwise.rsqrt,
-    "square": pointwise.square,
-    "sgn": pointwise.sgn,
-    "signbit": pointwise.signbit,
-    "floor": pointwise.floor,
-    "ceil": pointwise.ceil,
-    "trunc": pointwise.trunc,
-    "fix": pointwise.trunc,
-    "round": pointwise.round,
-    "frac": pointwise.frac,
-    "sinh": pointwise.sinh,
-    "cosh": pointwise.cosh,
-    "tan": pointwise.tan,
-    "asin": pointwise.asin,
-    "arcsin": pointwise.asin,
-    "acos": pointwise.acos,
-    "arccos": pointwise.acos,
-    "atan": pointwise.atan,
-    "arctan": pointwise.atan,
-    "asinh": pointwise.asinh,
-    "arcsinh": pointwise.asinh,
-    "acosh": pointwise.acosh,
-    "arccosh": pointwise.acosh,
-    "atanh": pointwise.atanh,
-    "arctanh": pointwise.atanh,
-    "atan2": pointwise.atan2,
-    "arctan2": pointwise.atan2,
-    "log2": pointwise.log2,
-    "log10": pointwise.log10,
-    "exp2": pointwise.exp2,
-    "expm1": pointwise.expm1,
-    "erf": pointwise.erf,
-    "erfc": pointwise.erfc,
-    "erfinv": pointwise.erfinv,
-    "logit": pointwise.logit,
-    "xlogy": pointwise.xlogy,
-    "logaddexp": pointwise.logaddexp,
-    "logaddexp2": pointwise.logaddexp2,
-    "hypot": pointwise.hypot,
-    "lerp": pointwise.lerp,
-    "fmod": pointwise.fmod,
-    "remainder": pointwise.remainder,
-    "float_power": pointwise.float_power,
-    "clamp_min": pointwise.clamp_min,
-    "clamp_max": pointwise.clamp_max,
-    "addcmul": pointwise.addcmul,
-    "addcdiv": pointwise.addcdiv,
-    "nan_to_num": pointwise.nan_to_num,
-    "heaviside": pointwise.heaviside,
-    # comparisons and tests
-    "eq": pointwise.eq,
-    "ne": pointwise.ne,
-    "not_equal": pointwise.ne,
-    "gt": pointwise.gt,
-    "greater": pointwise.gt,
-    "ge": pointwise.ge,
-    "greater_equal": pointwise.ge,
-    "lt": pointwise.lt,
-    "less": pointwise.lt,
-    "le": pointwise.le,
-    "less_equal": pointwise.le,
-    "logical_and": pointwise.logical_and,
-    "logical_or": pointwise.logical_or,
-    "logical_xor": pointwise.logical_xor,
-    "logical_not": pointwise.logical_not,
-    "isnan": pointwise.isnan,
-    "isinf": pointwise.isinf,
-    "isfinite": pointwise.isfinite,
-    "isposinf": pointwise.isposinf,
-    "isneginf": pointwise.isneginf,
-    "isreal": pointwise.isreal,
-    "isclose": pointwise.isclose,
-    "allclose": pointwise.allclose,
-    "equal": pointwise.equal,
-    # structure, order, products
-    "tril": arrange.tril,
-    "triu": arrange.triu,
-    "diagonal": arrange.diagonal,
-    "diag_embed": arrange.diag_embed,
-    "diag": arrange.diag,
-    "diagflat": arrange.diagflat,
-    "trace": arrange.trace,
-    "sort": arrange.sort,
-    "argsort": arrange.argsort,
-    "msort": arrange.msort,
-    "topk": arrange.topk,
-    "kthvalue": arrange.kthvalue,
-    "median": arrange.median,
-    "quantile": arrange.quantile,
-    "cummax": arrange.cummax,
-    "cummin": arrange.cummin,
-    "cumsum": arrange.cumsum,
-    "cumprod": arrange.cumprod,
-    "logcumsumexp": arrange.logcumsumexp,
-    "diff": arrange.diff,
-    "roll": arrange.roll,
-    "narrow": arrange.narrow,
-    "select": arrange.select,
-    "swapaxes": arrange.swapaxes,
-    "swapdims": arrange.swapaxes,
-    "moveaxis": arrange.moveaxis,
-    "ravel": arrange.ravel,
-    "tile": _dims_or_sizes(arrange.tile),
-    "repeat_interleave": arrange.repeat_interleave,
-    "tensor_split": arrange.tensor_split,
-    "hsplit": arrange.hsplit,
-    "vsplit": arrange.vsplit,
-    "dsplit": arrange.dsplit,
-    "fliplr": arrange.fliplr,
-    "flipud": arrange.flipud,
-    "rot90": arrange.rot90,
-    "masked_select": arrange.masked_select,
-    "take": arrange.take,
-    "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
-    "nonzero": arrange.nonzero,
-    "argwhere": arrange.argwhere,
-    "count_nonzero": arrange.count_nonzero,
-    "index_add": arrange.index_add,
-    "index_copy": arrange.index_copy,
-    "index_fill": arrange.index_fill,
-    "scatter": arrange.scatter,
-    "bincount": arrange.bincount,
-    "unique": arrange.unique,
-    "unique_consecutive": arrange.unique_consecutive,
-    "aminmax": arrange.aminmax,
-    "nansum": arrange.nansum,
-    "nanmean": arrange.nanmean,
-    "inner": arrange.inner,
-    "vdot": arrange.vdot,
-    "mv": arrange.mv,
-    "addmm": arrange.addmm,
-    "addmv": arrange.addmv,
-    "addr": arrange.addr,
-    "baddbmm": arrange.baddbmm,
-    "addbmm": arrange.addbmm,
-    "kron": arrange.kron,
-    "cross": arrange.cross,
-    "outer": linalg.outer,
-    "ger": linalg.outer,
-    "histc": arrange.histc,
-    # sizes, dtypes, copies
-    "nelement": lambda self: self.numel(),
-    "ndimension": lambda self: self.ndim,
-    "type_as": lambda self, other: _cast(self, other.dtype),
-    "new_full": _new_full,
-    "new_empty": _new_filled(0, "new_empty()"),
-    "multinomial": _multinomial,
-    "is_floating_point": lambda self: self.dtype.kind == "f",
-    "is_complex": lambda self: self.dtype.kind == "c",
-    "is_signed": lambda self: self.dtype.kind in "fic",
-    # in place
-    "addcmul_": _inplace_fn(pointwise.addcmul, "addcmul_"),
-    "addcdiv_": _inplace_fn(pointwise.addcdiv, "addcdiv_"),
-    "lerp_": _inplace_fn(pointwise.lerp, "lerp_"),
-    "masked_fill_": _masked_fill_,
-    "fill_diagonal_": _fill_diagonal_,
-    "index_add_": _inplace_fn(arrange.index_add, "index_add_"),
-    "index_copy_": _inplace_fn(arrange.index_copy, "index_copy_"),
-    "index_fill_": _inplace_fn(arrange.index_fill, "index_fill_"),
-    "scatter_": _inplace_fn(arrange.scatter, "scatter_"),
-    "scatter_add_": _inplace_fn(indexing.scatter_add, "scatter_add_"),
-    "exponential_": _exponential_,
-    "bernoulli_": _bernoulli_,
-    "random_": _random_,
-}
-# the in-place forms of same-shape ops (shape-changing ones such as t_/squeeze_ are left out)
-for _name in ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "neg", "sign", "sin", "cos", "tanh", "sigmoid", "relu",
-              "square", "reciprocal", "floor", "ceil", "trunc", "round", "frac", "sinh", "cosh", "tan", "asin",
-              "acos", "atan", "log2", "log10", "exp2", "expm1", "erf", "erfc", "erfinv", "logit", "nan_to_num",
-              "clamp_min", "clamp_max", "tril", "triu", "fmod", "remainder", "atan2", "hypot", "xlogy",
-              "float_power", "negative", "sgn", "fix", "cumsum", "cumprod", "clip", "eq", "ne", "lt", "le", "gt",
-              "ge", "logical_not",
-              "logical_and", "logical_or", "logical_xor", "multiply", "subtract", "true_divide", "divide",
-              "floor_divide", "absolute"):
-    _fn = _EVERYDAY.get(_name) or _BINDINGS.get(_name)
-    _EVERYDAY[_name + "_"] = _inplace_fn(_fn, _name + "_")
-_BINDINGS.update(_EVERYDAY)
-for _name, _fn in op_registry.METHODS.items():  # ops added with ops.registry.register (HACKING.md's recipe)
-    _BINDINGS[_name] = _fn
-    _BINDINGS[_name + "_"] = _inplace_fn(_fn, _name + "_")
 
 
 def _reshape_inplace(fn, where: str):
@@ -927,37 +506,153 @@ def _is_nonzero(self) -> bool:
     return bool(self._array.reshape(-1)[0] != 0)
 
 
-_ROUND2 = {
-    "fmax": pointwise.fmax,
-    "fmin": pointwise.fmin,
-    "copysign": pointwise.copysign,
-    "deg2rad": pointwise.deg2rad,
-    "rad2deg": pointwise.rad2deg,
-    "sinc": pointwise.sinc,
-    "bitwise_and": pointwise.bitwise_and,
-    "bitwise_or": pointwise.bitwise_or,
-    "bitwise_xor": pointwise.bitwise_xor,
-    "bitwise_not": pointwise.bitwise_not,
-    "bitwise_left_shift": pointwise.bitwise_left_shift,
-    "bitwise_right_shift": pointwise.bitwise_right_shift,
-    "gcd": pointwise.gcd,
-    "lcm": pointwise.lcm,
-    "masked_scatter": arrange.masked_scatter,
-    "index_put": arrange.index_put,
-    "select_scatter": arrange.select_scatter,
-    "slice_scatter": arrange.slice_scatter,
-    "diagonal_scatter": arrange.diagonal_scatter,
+_BINDINGS = {
+    **_same_names(reduction, """
+        sum mean prod norm max min amax amin var std logsumexp softmax log_softmax argmax argmin any all
+    """),
+    **_same_names(shape, """
+        reshape flatten unflatten transpose t squeeze unsqueeze expand_as broadcast_to split chunk
+        unbind flip movedim permute expand repeat
+    """),
+    **_same_names(pointwise, """
+        div divide true_divide floor_divide positive reciprocal rsqrt square sgn signbit floor ceil
+        trunc fix round frac sinh cosh tan asin arcsin acos arccos atan arctan asinh arcsinh acosh
+        arccosh atanh arctanh atan2 arctan2 log2 log10 exp2 expm1 erf erfc erfinv logit xlogy logaddexp
+        logaddexp2 hypot lerp fmod remainder float_power clamp_min clamp_max addcmul addcdiv nan_to_num
+        heaviside eq ne not_equal gt greater ge greater_equal lt less le less_equal logical_and
+        logical_or logical_xor logical_not isnan isinf isfinite isposinf isneginf isreal isclose
+        allclose equal fmax fmin copysign deg2rad rad2deg sinc bitwise_and bitwise_or bitwise_xor
+        bitwise_not bitwise_left_shift bitwise_right_shift gcd lcm lgamma digamma mvlgamma multiply
+        subtract negative absolute
+    """),
+    **_same_names(arrange, """
+        tril triu diagonal diag_embed diag diagflat trace sort argsort msort topk kthvalue median
+        quantile cummax cummin cumsum cumprod logcumsumexp diff roll narrow select swapaxes swapdims
+        moveaxis ravel repeat_interleave tensor_split hsplit vsplit dsplit fliplr flipud rot90
+        masked_select take nonzero argwhere count_nonzero index_add index_copy index_fill scatter
+        bincount unique unique_consecutive aminmax nansum nanmean inner vdot mv addmm addmv addr baddbmm
+        addbmm kron cross histc masked_scatter index_put select_scatter slice_scatter diagonal_scatter
+        dist cov corrcoef mode scatter_reduce nanmedian sum_to_size
+    """),
+    **_same_names(ew, """
+        add sub mul pow neg log1p abs sign sin cos maximum minimum clamp
+    """),
+    **_same_names(linalg, """
+        matmul mm bmm dot outer
+    """),
+    **_same_names(indexing, """
+        gather index_select masked_fill scatter_add
+    """),
+    **{name: _caster(dt) for name, dt in [
+        ("float", np.float32),
+        ("double", np.float64),
+        ("half", np.float16),
+        ("long", np.int64),
+        ("int", np.int32),
+        ("bool", np.bool_),
+        ("byte", np.uint8),
+        ("char", np.int8),
+        ("short", np.int16),
+    ]},
+    "__add__": binary_method(ADD, _general(ADD, ew.add)),
+    "__radd__": _reflected(ew.add),
+    "__iadd__": _inplace(ew.add),
+    "__sub__": binary_method(SUB, _general(SUB, ew.sub)),
+    "__rsub__": _reflected(ew.sub),
+    "__isub__": _inplace(ew.sub),
+    "__mul__": binary_method(MUL, _general(MUL, ew.mul)),
+    "__rmul__": _reflected(ew.mul),
+    "__imul__": _inplace(ew.mul),
+    "__truediv__": ew.div,
+    "__rtruediv__": _reflected(ew.div),
+    "__itruediv__": _inplace(ew.div),
+    "__pow__": ew.pow,
+    "__rpow__": _reflected(ew.pow),
+    "__matmul__": linalg.matmul,
+    "__rmatmul__": _reflected(linalg.matmul),
+    "__neg__": ew.neg,
+    "__pos__": lambda self: self,
+    "__abs__": ew.abs,
+    "__floordiv__": _floordiv,
+    "__rfloordiv__": _reflected(_floordiv),
+    "__mod__": _mod,
+    "__rmod__": _reflected(_mod),
+    "__eq__": _compare("equal"),
+    "__ne__": _compare("not_equal"),
+    "__lt__": _compare("less"),
+    "__le__": _compare("less_equal"),
+    "__gt__": _compare("greater"),
+    "__ge__": _compare("greater_equal"),
+    "__and__": _logical("bitwise_and"),
+    "__rand__": _logical("bitwise_and"),
+    "__or__": _logical("bitwise_or"),
+    "__ror__": _logical("bitwise_or"),
+    "__xor__": _logical("bitwise_xor"),
+    "__rxor__": _logical("bitwise_xor"),
+    "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
+    "__getitem__": indexing.getitem,
+    "__setitem__": indexing.setitem,
+    "__iter__": _iter,
+    # math
+    "exp": unary_method(EXP, ew.exp),
+    "log": unary_method(LOG, ew.log),
+    "sqrt": unary_method(SQRT, ew.sqrt),
+    "tanh": unary_method(TANH, ew.tanh),
+    "sigmoid": unary_method(SIGMOID, ew.sigmoid),
+    "relu": unary_method(RELU, ew.relu),
+    "clip": ew.clamp,
+    "where": lambda self, condition, other: ew.where(condition, self, other),
+    # shape
+    "view": _view,
+    "view_as": lambda self, other: shape.reshape(self, other.shape),
+    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
+    "contiguous": lambda self: self,
+    "T": property(_T),
+    "mT": property(_mT),
+    # dtype / copies
+    "to": _to,
+    "type": _type,
+    "cpu": _cpu,
+    "cuda": _cuda,
+    "clone": _clone,
+    "new_tensor": _new_tensor,
+    "new_zeros": _new_filled(0, "new_zeros()"),
+    "new_ones": _new_filled(1, "new_ones()"),
+    # in place
+    "add_": _inplace(ew.add),
+    "sub_": _inplace(ew.sub),
+    "mul_": _inplace(ew.mul),
+    "div_": _inplace(pointwise.div),
+    "pow_": _inplace(ew.pow),
+    "clamp_": _unary_inplace(ew.clamp),
+    "zero_": _zero_,
+    "fill_": _fill_,
+    "copy_": _copy_,
+    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
+    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
+    "tile": _dims_or_sizes(arrange.tile),
+    "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
+    "ger": linalg.outer,
+    # sizes, dtypes, copies
+    "nelement": lambda self: self.numel(),
+    "ndimension": lambda self: self.ndim,
+    "type_as": lambda self, other: _cast(self, other.dtype),
+    "new_full": _new_full,
+    "new_empty": _new_filled(0, "new_empty()"),
+    "multinomial": _multinomial,
+    "is_floating_point": lambda self: self.dtype.kind == "f",
+    "is_complex": lambda self: self.dtype.kind == "c",
+    "is_signed": lambda self: self.dtype.kind in "fic",
+    # in place
+    "masked_fill_": _masked_fill_,
+    "fill_diagonal_": _fill_diagonal_,
+    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
+    "bernoulli_": _bernoulli_,
+    "random_": _random_,
     "unfold": arrange.unfold_windows,
-    "dist": arrange.dist,
-    "cov": arrange.cov,
-    "corrcoef": arrange.corrcoef,
-    "mode": arrange.mode,
     "split_with_sizes": lambda self, split_sizes, dim=0: shape.split(self, list(split_sizes), dim),
     "unsafe_split": shape.split,
     "unsafe_chunk": shape.chunk,
-    "byte": lambda self: _cast(self, np.uint8),
-    "char": lambda self: _cast(self, np.int8),
-    "short": lambda self: _cast(self, np.int16),
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
@@ -974,49 +669,8 @@ _ROUND2 = {
     "swapdims_": _reshape_inplace(shape.transpose, "swapdims_"),
     "squeeze_": _reshape_inplace(shape.squeeze, "squeeze_"),
     "unsqueeze_": _reshape_inplace(shape.unsqueeze, "unsqueeze_"),
-    "masked_scatter_": _inplace_fn(arrange.masked_scatter, "masked_scatter_"),
-    "index_put_": _inplace_fn(arrange.index_put, "index_put_"),
-}
-for _name in ("acosh", "asinh", "atanh", "arccos", "arcsin", "arctan", "arccosh", "arcsinh", "arctanh", "arctan2",
-              "addmm", "addmv", "addr", "baddbmm", "addbmm", "greater", "greater_equal", "less", "less_equal",
-              "not_equal", "heaviside", "fmax", "fmin", "copysign", "deg2rad", "rad2deg", "sinc", "bitwise_and",
-              "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm"):
-    _ROUND2[_name + "_"] = _inplace_fn(_EVERYDAY.get(_name) or _ROUND2[_name], _name + "_")
-_BINDINGS.update(_ROUND2)
-
-
-_SPECIAL = {
-    "lgamma": pointwise.lgamma,
-    "digamma": pointwise.digamma,
     "polygamma": lambda self, n: pointwise.polygamma(n, self),
-    "mvlgamma": pointwise.mvlgamma,
-    "lgamma_": _inplace_fn(pointwise.lgamma, "lgamma_"),
-    "digamma_": _inplace_fn(pointwise.digamma, "digamma_"),
     "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
-    "mvlgamma_": _inplace_fn(pointwise.mvlgamma, "mvlgamma_"),
-}
-_BINDINGS.update(_SPECIAL)
-
-
-
-def _random_fill(draw):
-    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values."""
-
-    def method(self, *args, generator=None):
-        from chainrule.ops.creation import _gen
-
-        self._array[...] = draw(_gen(generator), self.shape, *args)
-        bump(self)
-        return self
-
-    return method
-
-
-_MORE = {
-    "scatter_reduce": arrange.scatter_reduce,
-    "nanmedian": arrange.nanmedian,
-    "sum_to_size": arrange.sum_to_size,
-    "scatter_reduce_": _inplace_fn(arrange.scatter_reduce, "scatter_reduce_"),
     "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
         self.new_zeros(self.shape), self if p is None else p, generator=generator
     ),
@@ -1024,8 +678,24 @@ _MORE = {
     "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
     "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
 }
-_BINDINGS.update(_MORE)
-
+# the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (shape-changing ones such as
+# t_/squeeze_ are _reshape_inplace above)
+_INPLACE = """
+    exp log log1p sqrt rsqrt abs neg sign sin cos tanh sigmoid relu square reciprocal floor ceil trunc
+    round frac sinh cosh tan asin acos atan log2 log10 exp2 expm1 erf erfc erfinv logit nan_to_num
+    clamp_min clamp_max tril triu fmod remainder atan2 hypot xlogy float_power negative sgn fix cumsum
+    cumprod clip eq ne lt le gt ge logical_not logical_and logical_or logical_xor multiply subtract
+    true_divide divide floor_divide absolute acosh asinh atanh arccos arcsin arctan arccosh arcsinh
+    arctanh arctan2 addmm addmv addr baddbmm addbmm greater greater_equal less less_equal not_equal
+    heaviside fmax fmin copysign deg2rad rad2deg sinc bitwise_and bitwise_or bitwise_xor bitwise_not
+    bitwise_left_shift bitwise_right_shift gcd lcm addcmul addcdiv lerp index_add index_copy index_fill
+    scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce
+"""
+for _name in _INPLACE.split():
+    _BINDINGS[_name + "_"] = _inplace_fn(_BINDINGS[_name], _name + "_")
+for _name, _fn in op_registry.METHODS.items():  # ops added with ops.registry.register (HACKING.md's recipe)
+    _BINDINGS[_name] = _fn
+    _BINDINGS[_name + "_"] = _inplace_fn(_fn, _name + "_")
 for _name, _fn in _BINDINGS.items():
     setattr(Tensor, _name, _fn)
 # (setattr does not reset __hash__ as an __eq__ in a class body would: Tensor's body sets it anyway)

@@ -21,45 +21,14 @@ from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
-from chainrule.ops._lift import as_tensor_arg, lift, promote
-from chainrule.ops.elementwise import _Elementwise, _Flat
-from chainrule.ops.registry import binary_float, register
+from chainrule.ops._lift import as_tensor_arg, lift
+from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput
+from chainrule.ops.registry import register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
-
-
-class _Unary(_Elementwise):
-    """y = f(x) with dy/dx = ``d(m, x, y)``; subclasses give ``forward`` and ``d``."""
-
-    __slots__ = ()
-
-    def d(self, m: Any, x: Any, y: Any) -> Any:
-        raise NotImplementedError
-
-    def vjp(self, m, need, g, y, x):
-        return (g * self.d(m, x, y),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self.d(m, x, y)
-
-
-class _OfInput(_Unary):
-    """The derivative reads x only."""
-
-    __slots__ = ()
-    saves_inputs = (0,)
-    saves_output = False
-
-
-class _OfOutput(_Unary):
-    """The derivative reads y only."""
-
-    __slots__ = ()
-    saves_inputs = ()
-    saves_output = True
 
 
 # ---------------------------------------------------------------- rounding (gradient 0)
@@ -288,8 +257,6 @@ class Erfinv(_OfOutput):
         return m.exp(y * y) * _SQRT_PI_OVER_2
 
 
-
-
 # ---------------------------------------------------------------- binary
 class Atan2(_Elementwise):
     """y = atan2(a, b), the angle of the point (b, a);  dy/da = b/(a² + b²),  dy/db = -a/(a² + b²)."""
@@ -320,8 +287,9 @@ class Fmod(_Elementwise):
 
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
+        ra = m.raw(a)
         with np.errstate(all="ignore"):
-            return m.const(getattr(table_of(()), self._q)(m.raw(a) / m.raw(b)), like)
+            return m.const(getattr(table_of((ra,)), self._q)(ra / m.raw(b)), like)
 
     def vjp(self, m, need, g, y, a, b):
         gb = -g * self._quotient(m, a, b, g) if need[1] else None
@@ -431,7 +399,7 @@ def _rounding(op: Any, name: str) -> Any:
     def fn(input: Tensor) -> Tensor:
         x = as_tensor_arg(input, name)
         if x._array.dtype.kind in "biu":
-            return Tensor._wrap(x._array.copy())  # integers are already whole (PyTorch returns a copy)
+            return kernel("copy", x)  # integers are already whole (PyTorch returns a copy)
         return apply1(op, x)
 
     fn.__name__ = fn.__qualname__ = name
@@ -448,7 +416,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """x rounded to ``decimals`` decimal places, halves to even.  Gradient 0 (as PyTorch)."""
     x = as_tensor_arg(input, "round")
     if x._array.dtype.kind in "biu" and decimals >= 0:
-        return Tensor._wrap(x._array.copy())
+        return kernel("copy", x)
     return apply1(Round(int(decimals)), x)
 
 
@@ -465,31 +433,18 @@ def sgn(input: Tensor) -> Tensor:
     return ew.sign(input)
 
 
-def signbit(input: Tensor) -> Tensor:
-    """True where the sign bit is set (x < 0, also -0.0 and -nan); bool, no gradient."""
-    return Tensor._wrap(np.signbit(as_tensor_arg(input, "signbit")._array))
-
-
-_binary_float = binary_float  # (the lifting, promoting two-input call is the registry's)
-
-
 def atan2(input: Tensor, other: Any) -> Tensor:
     """atan2(input, other): the angle in (-π, π] of the point (other, input), elementwise (broadcasts)."""
-    return _binary_float(ATAN2, "atan2", input, other)
+    return ew._binary(ATAN2, input, other, True)
 
 
 arctan2 = atan2
 
 
 def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
-    a = input if isinstance(input, Tensor) else lift(input, other)
-    b = lift(other, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    if a._array.dtype.kind in "biu":  # integer remainders: exact, no gradient
-        if (b._array == 0).any():
-            raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-        return apply2(op, a, b)  # ints never require grad: nothing is recorded
+    a, b = ew.operands(name, input, other)
+    if a._array.dtype.kind in "biu" and (b._array == 0).any():  # (integer remainders: exact, no gradient)
+        raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
     return apply2(op, a, b)
 
 
@@ -514,17 +469,14 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
         )
-    a = input if isinstance(input, Tensor) else lift(input, other)
-    b = lift(other, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
+    a, b = ew.operands("div", input, other)
     if a._array.dtype.kind in "biu":
         if (b._array == 0).any():
             raise RuntimeError("div: ZeroDivisionError (integer division by zero)")
-        q = np.floor_divide(a._array, b._array)
+        q = kernel("floor_divide", a, b)
         if rounding_mode == "trunc":  # floor and trunc differ where the exact quotient is negative
-            q = q + ((q < 0) & (q * b._array != a._array))
-        return Tensor._wrap(np.asarray(q).astype(a._array.dtype, copy=False))
+            q = ew.where(logical_and(q < 0, q * b != a), q + 1, q)
+        return q.to(a.dtype)
     q = ew.div(a, b)
     return apply1(TRUNC if rounding_mode == "trunc" else FLOOR, q)
 
@@ -542,7 +494,8 @@ def float_power(input: Any, exponent: Any) -> Tensor:
     a = input.to(np.float64) if isinstance(input, Tensor) else input
     b = exponent.to(np.float64) if isinstance(exponent, Tensor) else exponent
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(np.asarray(a, dtype=np.float64))
+        a = lift(a, b) if isinstance(b, Tensor) else Tensor._from_data(a)
+        a = a.to(np.float64)
     return ew.pow(a, b)
 
 
@@ -585,9 +538,9 @@ def xlogy(input: Any, other: Any) -> Tensor:
         y = y.to(get_default_dtype())
     # only where x = 0 and y <= 0 (log y not finite) is the product replaced by 0; at x = 0 with
     # y > 0 it is 0 by itself and d/dx = log y, as PyTorch's (masking every x = 0 lost that)
-    zero = Tensor._wrap(np.asarray((x._array == 0) & (y._array <= 0)))
-    safe_y = ew.where(zero, Tensor._wrap(np.ones((), y._array.dtype)), y)  # log never sees y <= 0 there
-    return ew.where(zero, Tensor._wrap(np.zeros((), x._array.dtype)), x * ew.log(safe_y))
+    zero = logical_and(x == 0, y <= 0)
+    safe_y = ew.where(zero, lift(1, y), y)  # log never sees y <= 0 there
+    return ew.where(zero, lift(0, x), x * ew.log(safe_y))
 
 
 def logaddexp(input: Tensor, other: Any) -> Tensor:
@@ -617,79 +570,73 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neg
     Gradient 1 where the input is finite, 0 where it was replaced."""
     x = as_tensor_arg(input, "nan_to_num")
     if x._array.dtype.kind not in "fc":
-        return Tensor._wrap(x._array.copy())
-    info = np.finfo(x._array.dtype)
-    big = info.max if posinf is None else posinf
-    small = info.min if neginf is None else neginf
-    d = x._array
-    repl = np.where(np.isnan(d), nan, np.where(d > 0, big, small)).astype(d.dtype)
-    return ew.where(Tensor._wrap(~np.isfinite(d)), Tensor._wrap(repl), x)
+        return kernel("copy", x)
+    replaced = kernel("nan_to_num", x, nan=nan, posinf=posinf, neginf=neginf)  # (None: the dtype's limits)
+    return ew.where(isfinite(x), x, replaced)
 
 
 # ---------------------------------------------------------------- comparisons and tests (bool, no gradient)
-def _raw(x: Any) -> Any:
-    return x._array if isinstance(x, Tensor) else x
+def _kernel_op(entry: str, name: str, doc: str = "", integer: bool = False) -> Any:
+    """The function ``name``: the table entry ``entry`` through ``kernel`` (no gradient) on its
+    operands -- Tensors, or scalars lifted beside the first Tensor.  ``integer``: floating
+    operands are refused (the bitwise ops, as PyTorch)."""
 
-
-def _compare(fn: Any, name: str) -> Any:
-    def compare(input: Any, other: Any) -> Tensor:
-        if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-            raise TypeError(
-                f"{name}(): expected at least one Tensor argument, got "
-                f"{type(input).__name__} and {type(other).__name__}"
-            )
-        a = input if isinstance(input, Tensor) else lift(input, other)
-        b = other if isinstance(other, Tensor) else lift(other, a)
+    def op(input: Any, *other: Any) -> Tensor:
+        if other and not isinstance(input, Tensor):
+            if not isinstance(other[0], Tensor):
+                raise TypeError(f"{name}(): expected at least one Tensor argument, got "
+                                f"{type(input).__name__} and {type(other[0]).__name__}")
+            input = lift(input, other[0])
+        a = as_tensor_arg(input, name)
+        xs = (a, *(lift(o, a) for o in other))
+        for x in xs:
+            if integer and x.dtype.kind == "f":
+                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({x.dtype})')
         try:
-            return kernel(fn, a, b)
+            return kernel(entry, *xs)
         except ValueError as e:
-            shapes = [getattr(v, "shape", ()) for v in (input, other)]
-            raise RuntimeError(f"{name}: shapes {shapes[0]} and {shapes[1]} do not broadcast ({e})") from None
+            shapes = " and ".join(str(x.shape) for x in xs)
+            raise RuntimeError(f"{name}: shapes {shapes} do not broadcast ({e})") from None
 
-    compare.__name__ = compare.__qualname__ = name
-    compare.__doc__ = f"Elementwise ``{name}`` comparison (broadcasts); a bool tensor without gradient."
-    return compare
-
-
-eq = _compare("equal", "eq")
-ne = not_equal = _compare("not_equal", "ne")
-gt = greater = _compare("greater", "gt")
-ge = greater_equal = _compare("greater_equal", "ge")
-lt = less = _compare("less", "lt")
-le = less_equal = _compare("less_equal", "le")
-logical_and = _compare("logical_and", "logical_and")
-logical_or = _compare("logical_or", "logical_or")
-logical_xor = _compare("logical_xor", "logical_xor")
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc or f"Elementwise ``{name}`` comparison (broadcasts); a bool tensor without gradient."
+    return op
 
 
-def logical_not(input: Tensor) -> Tensor:
-    """not x, elementwise (nonzero counts as true); bool."""
-    return kernel("logical_not", as_tensor_arg(input, "logical_not"))
-
-
-def _test(fn: Any, name: str, doc: str) -> Any:
-    def test(input: Tensor) -> Tensor:
-        return Tensor._wrap(np.asarray(fn(as_tensor_arg(input, name)._array)))
-
-    test.__name__ = test.__qualname__ = name
-    test.__doc__ = doc
-    return test
-
-
-isnan = _test(np.isnan, "isnan", "True where x is NaN; bool, no gradient.")
-isinf = _test(np.isinf, "isinf", "True where x is +inf or -inf; bool, no gradient.")
-isfinite = _test(np.isfinite, "isfinite", "True where x is neither NaN nor ±inf; bool, no gradient.")
-isposinf = _test(np.isposinf, "isposinf", "True where x is +inf; bool, no gradient.")
-isneginf = _test(np.isneginf, "isneginf", "True where x is -inf; bool, no gradient.")
-isreal = _test(np.isreal, "isreal", "True where x has no imaginary part (always, for real dtypes).")
+eq = _kernel_op("equal", "eq")
+ne = not_equal = _kernel_op("not_equal", "ne")
+gt = greater = _kernel_op("greater", "gt")
+ge = greater_equal = _kernel_op("greater_equal", "ge")
+lt = less = _kernel_op("less", "lt")
+le = less_equal = _kernel_op("less_equal", "le")
+logical_and = _kernel_op("logical_and", "logical_and")
+logical_or = _kernel_op("logical_or", "logical_or")
+logical_xor = _kernel_op("logical_xor", "logical_xor")
+logical_not = _kernel_op("logical_not", "logical_not", "not x, elementwise (nonzero counts as true); bool.")
+isnan = _kernel_op("isnan", "isnan", "True where x is NaN; bool, no gradient.")
+isinf = _kernel_op("isinf", "isinf", "True where x is +inf or -inf; bool, no gradient.")
+isfinite = _kernel_op("isfinite", "isfinite", "True where x is neither NaN nor ±inf; bool, no gradient.")
+isposinf = _kernel_op("isposinf", "isposinf", "True where x is +inf; bool, no gradient.")
+isneginf = _kernel_op("isneginf", "isneginf", "True where x is -inf; bool, no gradient.")
+isreal = _kernel_op("isreal", "isreal", "True where x has no imaginary part (always, for real dtypes).")
+signbit = _kernel_op("signbit", "signbit", "True where the sign bit is set (x < 0, also -0.0 and -nan); bool.")
+_BITWISE = "Elementwise ``{}`` of integer or bool tensors (no gradient)."
+bitwise_and = _kernel_op("bitwise_and", "bitwise_and", _BITWISE.format("and"), integer=True)
+bitwise_or = _kernel_op("bitwise_or", "bitwise_or", _BITWISE.format("or"), integer=True)
+bitwise_xor = _kernel_op("bitwise_xor", "bitwise_xor", _BITWISE.format("xor"), integer=True)
+bitwise_left_shift = _kernel_op("left_shift", "bitwise_left_shift", _BITWISE.format("<<"), integer=True)
+bitwise_right_shift = _kernel_op("right_shift", "bitwise_right_shift", _BITWISE.format(">>"), integer=True)
+gcd = _kernel_op("gcd", "gcd", _BITWISE.format("greatest common divisor"), integer=True)
+lcm = _kernel_op("lcm", "lcm", _BITWISE.format("least common multiple"), integer=True)
+bitwise_not = _kernel_op("invert", "bitwise_not", "~x for integer tensors, logical not for bool ones.", integer=True)
 
 
 def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol·|other|, elementwise (broadcasts); bool."""
-    a, b = _raw(input), _raw(other)
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
         raise RuntimeError(f"isclose: expected both inputs to have the same dtype, got {input.dtype} and {other.dtype}")
-    return Tensor._wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    a = as_tensor_arg(input, "isclose")
+    return kernel("isclose", a, lift(other, a), rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
 def allclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
@@ -699,15 +646,15 @@ def allclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08
 
 def equal(input: Tensor, other: Tensor) -> bool:
     """True when both have the same shape and the same elements (a Python bool)."""
-    a, b = _raw(input), _raw(other)
-    return builtins.bool(np.shape(a) == np.shape(b) and np.array_equal(a, b))
+    a = as_tensor_arg(input, "equal")
+    b = lift(other, a)
+    return a.shape == b.shape and builtins.bool(kernel("equal", a, b)._array.all())
 
 
 def heaviside(input: Tensor, values: Any) -> Tensor:
     """0 where x < 0, ``values`` where x = 0, 1 where x > 0 (no gradient, as PyTorch)."""
     x = as_tensor_arg(input, "heaviside")
-    v = _raw(values)
-    return Tensor._wrap(np.asarray(np.heaviside(x._array, v)).astype(x._array.dtype, copy=False))
+    return kernel("heaviside", x, lift(values, x)).to(x.dtype)
 
 
 # ---------------------------------------------------------------- PyTorch's other names for existing ops
@@ -750,24 +697,21 @@ def fmax(input: Tensor, other: Any) -> Tensor:
     chosen input (split at ties, as ``maximum``)."""
     a = as_tensor_arg(input, "fmax")
     b = lift(other, a)
-    a_nan, b_nan = Tensor._wrap(np.isnan(a._array)), Tensor._wrap(np.isnan(b._array))
-    return ew.where(a_nan, b, ew.where(b_nan, a, ew.maximum(a, b)))
+    return ew.where(isnan(a), b, ew.where(isnan(b), a, ew.maximum(a, b)))
 
 
 def fmin(input: Tensor, other: Any) -> Tensor:
     """min(a, b) elementwise, ignoring NaN (see ``fmax``)."""
     a = as_tensor_arg(input, "fmin")
     b = lift(other, a)
-    a_nan, b_nan = Tensor._wrap(np.isnan(a._array)), Tensor._wrap(np.isnan(b._array))
-    return ew.where(a_nan, b, ew.where(b_nan, a, ew.minimum(a, b)))
+    return ew.where(isnan(a), b, ew.where(isnan(b), a, ew.minimum(a, b)))
 
 
 def copysign(input: Tensor, other: Any) -> Tensor:
     """|input| with the sign of ``other`` (its sign bit, so -0.0 counts as negative);
     d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
     a = _floating(input, "copysign")
-    neg = np.signbit(other._array if isinstance(other, Tensor) else np.asarray(other))
-    flip = Tensor._wrap(np.asarray(neg != np.signbit(a._array)))
+    flip = ne(signbit(lift(other, a)), signbit(a))
     return ew.where(flip, -a, a)
 
 
@@ -784,9 +728,9 @@ def rad2deg(input: Tensor) -> Tensor:
 def sinc(input: Tensor) -> Tensor:
     """sin(πx)/(πx), 1 at x = 0 (the normalised sinc; its gradient there is 0)."""
     x = _floating(input, "sinc")
-    zero = Tensor._wrap(x._array == 0)
-    safe = ew.where(zero, Tensor._wrap(np.ones((), x._array.dtype)), x) * math.pi
-    return ew.where(zero, Tensor._wrap(np.ones((), x._array.dtype)), ew.sin(safe) / safe)
+    zero, one = eq(x, 0), lift(1, x)
+    safe = ew.where(zero, one, x) * math.pi
+    return ew.where(zero, one, ew.sin(safe) / safe)
 
 
 def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
@@ -794,115 +738,23 @@ def rsub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     return ew.sub(other, input, alpha=alpha) if isinstance(other, Tensor) else ew.add(ew.neg(input) * alpha, other)
 
 
-def _bitwise(fn: Any, name: str) -> Any:
-    def op(input: Any, other: Any) -> Tensor:
-        a, b = _raw(input), _raw(other)
-        for v in (a, b):
-            if np.asarray(v).dtype.kind == "f":
-                raise RuntimeError(f'{name}: "{name}_cpu" not implemented for a floating dtype ({np.asarray(v).dtype})')
-        return Tensor._wrap(np.asarray(fn(a, b)))
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors (no gradient)."
-    return op
-
-
-bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
-bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
-bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
-bitwise_left_shift = _bitwise(np.left_shift, "bitwise_left_shift")
-bitwise_right_shift = _bitwise(np.right_shift, "bitwise_right_shift")
-gcd = _bitwise(np.gcd, "gcd")
-lcm = _bitwise(np.lcm, "lcm")
-
-
-def bitwise_not(input: Tensor) -> Tensor:
-    """~x for integer tensors, logical not for bool ones."""
-    a = as_tensor_arg(input, "bitwise_not")._array
-    if a.dtype.kind == "f":
-        raise RuntimeError(f"bitwise_not: not implemented for a floating dtype ({a.dtype})")
-    return Tensor._wrap(np.logical_not(a) if a.dtype == np.bool_ else np.invert(a))
-
-
 def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """True where an element of ``elements`` occurs in ``test_elements`` (bool, elements' shape)."""
-    a = np.asarray(_raw(elements))
-    return Tensor._wrap(np.isin(a, np.asarray(_raw(test_elements)), invert=invert))
+    a = as_tensor_arg(elements, "isin")
+    return kernel("isin", a, lift(test_elements, a), invert=invert)
 
 
 # ---------------------------------------------------------------- log-gamma and the polygamma functions
-# Bernoulli numbers B_2, B_4, ..., B_14 for the asymptotic series of the polygamma functions
-_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
-
-
-def polygamma_array(n: int, x: np.ndarray) -> np.ndarray:
-    """ψ⁽ⁿ⁾(x) = dⁿ⁺¹/dxⁿ⁺¹ ln Γ(x) on an array (n = 0: the digamma function ψ).
-
-    The recurrence ψ⁽ⁿ⁾(x) = ψ⁽ⁿ⁾(x+1) + (-1)ⁿ⁺¹ n!/xⁿ⁺¹ moves every x above 10 + 2n, where
-    the asymptotic series in 1/x (Bernoulli numbers, 7 terms) is accurate to float64 rounding.
-    Poles (x = 0, -1, -2, ...): ψ gives -inf at 0 and NaN at the negative integers, ψ⁽ⁿ⁾ inf
-    or NaN, as PyTorch."""
-    x64 = np.asarray(x, dtype=np.float64)
-    dtype = x.dtype if np.asarray(x).dtype.kind == "f" else np.dtype(np.float64)
-    pole = (x64 <= 0) & (x64 == np.floor(x64))
-    z = np.where(pole | ~np.isfinite(x64), 20.0 + 2 * n, x64)
-    acc = np.zeros_like(z)
-    sign = -1.0 if n == 0 else (-1.0) ** (n + 1) * math.factorial(n)
-    big = 10.0 + 2 * n
-    while True:
-        low = z < big
-        if not low.any():
-            break
-        acc += np.where(low, sign / np.where(low, z, 1.0) ** (n + 1), 0.0)
-        z = np.where(low, z + 1.0, z)
-    if n == 0:
-        series = np.log(z) - 0.5 / z
-        zk = z * z
-        for k, b in enumerate(_BERNOULLI, start=1):
-            series -= b / (2 * k * zk)
-            zk = zk * z * z
-    else:
-        series = math.factorial(n - 1) / z**n + math.factorial(n) / (2 * z ** (n + 1))
-        for k, b in enumerate(_BERNOULLI, start=1):
-            series += b * math.factorial(2 * k + n - 1) / (math.factorial(2 * k) * z ** (2 * k + n))
-        series *= (-1.0) ** (n + 1)
-    out = series + acc
-    out = np.where(np.isposinf(x64), np.inf if n == 0 else 0.0, out)  # ψ(∞) = ∞, ψ⁽ⁿ⁾(∞) = 0
-    out = np.where(np.isnan(x64) | np.isneginf(x64), np.nan, out)
-    if pole.any():
-        at_zero = -np.inf if n == 0 else (np.inf if n % 2 else np.nan)
-        out = np.where(pole, np.where(x64 == 0, at_zero, np.nan if n % 2 == 0 else np.inf), out)
-    return out.astype(dtype, copy=False)
-
-
-def _lgamma_array(x: np.ndarray) -> np.ndarray:
-    """ln |Γ(x)| elementwise (math.lgamma; +inf at the poles 0, -1, -2, ..., as PyTorch)."""
-    x64 = np.asarray(x, dtype=np.float64)
-    pole = (x64 <= 0) & (x64 == np.floor(x64))
-    safe = np.where(pole | np.isnan(x64), 1.0, x64)
-    out = np.vectorize(math.lgamma, otypes=[np.float64])(safe) if safe.size else safe.copy()
-    out = np.where(pole, np.inf, np.where(np.isnan(x64), np.nan, out))
-    return out.astype(x.dtype if np.asarray(x).dtype.kind == "f" else np.float64, copy=False)
-
-
-def _psi(m: Any, n: int, x: Any) -> Any:
-    """ψ⁽ⁿ⁾(x) with the math table's kind: arrays directly, Tensors through the Polygamma primitive
-    (so that the derivative of lgamma and digamma can be differentiated again)."""
-    if m.is_tensor:
-        return apply1(Polygamma(n), x)
-    return polygamma_array(n, x)
-
-
 class Lgamma(_OfInput):
     """y = ln |Γ(x)|;  dy/dx = ψ(x) (the digamma function)."""
 
     name = "lgamma"
 
     def forward(self, m, x):
-        return _lgamma_array(x)
+        return m.lgamma(x)
 
     def d(self, m, x, y):
-        return _psi(m, 0, x)
+        return m.polygamma(0, x)
 
 
 class Polygamma(_OfInput):
@@ -915,10 +767,10 @@ class Polygamma(_OfInput):
         self.n = n
 
     def forward(self, m, x):
-        return polygamma_array(self.n, x)
+        return m.polygamma(self.n, x)
 
     def d(self, m, x, y):
-        return _psi(m, self.n + 1, x)
+        return m.polygamma(self.n + 1, x)
 
 
 LGAMMA = Lgamma()

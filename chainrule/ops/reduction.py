@@ -26,7 +26,7 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply1, kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import as_tensor_arg, lift
 
 
 def normalize_dims(dim: Any, ndim: int, op: str) -> tuple:
@@ -131,7 +131,23 @@ class Mean(_Reduction):
         return m.mean(dxs[0], self.axes, self.keepdim)
 
 
-class Prod(_Reduction):
+class _Weighted(_Reduction):
+    """A reduction whose derivative is a weight w in x's shape: x̄ = w ȳ (ȳ restored to x's
+    rank), ẏ = Σ_axes w ẋ; subclasses give ``forward`` and ``_weight(m, y, x)``."""
+
+    __slots__ = ()
+
+    def _weight(self, m: Any, y: Any, x: Any) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, m, need, g, y, x):
+        return (self._weight(m, y, x) * self._restore(m, g, x),)
+
+    def jvp(self, m, dxs, y, x):
+        return m.sum(self._weight(m, y, x) * dxs[0], self.axes, self.keepdim)
+
+
+class Prod(_Weighted):
     """y = Π_axes x;  ∂y/∂x_i = Π_{j≠i} x_j, the product of the others along the reduced axes.
 
     The product of the others is computed without dividing y by x_i, so an input with one
@@ -145,7 +161,7 @@ class Prod(_Reduction):
     def forward(self, m, x):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
-    def _others(self, m, y, x):
+    def _weight(self, m, y, x):
         """Π_{j≠i} x_j in x's shape."""
         if not self.axes:  # a 0-d input: y = x
             return m.ones_like(x)
@@ -157,14 +173,8 @@ class Prod(_Reduction):
             return m.prod_others(x, self.axes[0])
         return m.reshape(m.prod_others(m.reshape(x, (-1,)), 0), x.shape)  # every axis: flattened
 
-    def vjp(self, m, need, g, y, x):
-        return (self._others(m, y, x) * self._restore(m, g, x),)
 
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._others(m, y, x) * dxs[0], self.axes, self.keepdim)
-
-
-class Amax(_Reduction):
+class Amax(_Weighted):
     """y = max over axes;  the adjoint is shared equally among the maximal elements."""
 
     name = "amax"
@@ -172,15 +182,9 @@ class Amax(_Reduction):
     def forward(self, m, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
-    def _share(self, m, y, x):
+    def _weight(self, m, y, x):
         hit = m.astype(x == self._restore(m, y, x), x.dtype)  # in x's dtype: bool / int64 is float64
         return hit / m.sum(hit, self.axes, True)
-
-    def vjp(self, m, need, g, y, x):
-        return (self._share(m, y, x) * self._restore(m, g, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._share(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class Amin(Amax):
@@ -510,34 +514,26 @@ class _ValuesIndices(tuple[Tensor, Tensor]):
         return self[1]
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """max(x): the largest element; max(x, dim): (values, indices); max(a, b): elementwise."""
-    if isinstance(dim, Tensor):
-        from chainrule.ops.elementwise import maximum
+def _extreme(name: str, pairwise: str, values: Any, indices: Any) -> Any:
+    """max or min: of all elements, (values, indices) along one dim, or elementwise of two tensors."""
 
-        return maximum(input, dim)
-    input = as_tensor_arg(input, "max")
-    if dim is not None:
-        _one_int_dim(dim, "max")
-    _check_not_empty(input, dim, "max")
-    if dim is None:
-        return amax(input)
-    return _ValuesIndices((amax(input, dim, keepdim), argmax(input, dim, keepdim)))
+    def fn(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            from chainrule.ops import elementwise
 
+            return getattr(elementwise, pairwise)(input, dim)
+        input = as_tensor_arg(input, name)
+        if dim is not None:
+            _one_int_dim(dim, name)
+        _check_not_empty(input, dim, name)
+        if dim is None:
+            return values(input)
+        return _ValuesIndices((values(input, dim, keepdim), indices(input, dim, keepdim)))
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """min(x): the smallest element; min(x, dim): (values, indices); min(a, b): elementwise."""
-    if isinstance(dim, Tensor):
-        from chainrule.ops.elementwise import minimum
-
-        return minimum(input, dim)
-    input = as_tensor_arg(input, "min")
-    if dim is not None:
-        _one_int_dim(dim, "min")
-    _check_not_empty(input, dim, "min")
-    if dim is None:
-        return amin(input)
-    return _ValuesIndices((amin(input, dim, keepdim), argmin(input, dim, keepdim)))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{name}(x): the {'largest' if name == 'max' else 'smallest'} element; {name}(x, dim): " \
+        f"(values, indices); {name}(a, b): elementwise ({pairwise})."
+    return fn
 
 
 def _var_like(cls, name, input, dim, unbiased, keepdim, correction):
@@ -598,7 +594,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
             "the operation has no identity"
         )
     if p == 0:  # a count: no gradient (PyTorch's too)
-        return Tensor._wrap((input._array != 0).sum(axis=axes, keepdims=keepdim).astype(input._array.dtype))
+        return sum(kernel("not_equal", input, lift(0, input)), axes, keepdim).to(input.dtype)
     return apply1(Norm(axes, keepdim, p), input)
 
 
@@ -641,6 +637,10 @@ def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (flattened if dim is None); no gradient."""
     return _arg("argmin", input, dim, keepdim)
+
+
+max = _extreme("max", "maximum", amax, argmax)
+min = _extreme("min", "minimum", amin, argmin)
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:

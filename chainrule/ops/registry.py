@@ -11,28 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from chainrule.autograd.primitive import Primitive, apply2
+from chainrule.autograd.primitive import Primitive
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_default_dtype
-from chainrule.ops._lift import lift, promote
-from chainrule.ops.elementwise import _unary
+from chainrule.ops.elementwise import _binary, _unary
 
 METHODS: dict[str, Callable] = {}
-
-
-def binary_float(op: Primitive, name: str, a: Any, b: Any) -> Tensor:
-    """``op`` on two operands (a Tensor and a Tensor or scalar), promoted to one floating dtype."""
-    if not isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            raise TypeError(f"{name}(): expected at least one Tensor argument, got {type(a).__name__} "
-                            f"and {type(b).__name__}")
-        a = lift(a, b)
-    b = lift(b, a)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    if a._array.dtype.kind in "biu":
-        a, b = a.to(get_default_dtype()), b.to(get_default_dtype())
-    return apply2(op, a, b)
 
 
 def register(op: Primitive, name: str, inputs: int = 1) -> Callable[..., Tensor]:
@@ -43,7 +26,7 @@ def register(op: Primitive, name: str, inputs: int = 1) -> Callable[..., Tensor]
         fn = _unary(op, name)
     elif inputs == 2:
         def binary(input: Any, other: Any) -> Tensor:
-            return binary_float(op, name, input, other)
+            return _binary(op, input, other, True)
 
         binary.__name__ = binary.__qualname__ = name
         binary.__doc__ = type(op).__doc__

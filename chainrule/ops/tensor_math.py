@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1
+from chainrule.autograd.primitive import apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
 from chainrule.ops import elementwise as ew
 from chainrule.ops import indexing, linalg, reduction, shape
+from chainrule.ops._lift import lift
 
 
 def _scatter_add(shp: tuple, index: Any, g: Tensor) -> Tensor:
@@ -78,11 +78,11 @@ class TensorMath:
 
     @staticmethod
     def zeros_like(x):
-        return Tensor._wrap(ArrayMath.zeros(x.shape, x.dtype))
+        return kernel("zeros_like", x)
 
     @staticmethod
     def ones_like(x):
-        return Tensor._wrap(ArrayMath.ones(x.shape, x.dtype))
+        return kernel("ones_like", x)
 
     @staticmethod
     def sum_to(x, shp):
@@ -108,8 +108,8 @@ class TensorMath:
         axis = axis % x.ndim
         n = x.shape[axis]
         copies = shape.expand(shape.unsqueeze(x, axis), *x.shape[:axis], n, *x.shape[axis:])
-        eye = ArrayMath.eye(n, dtype=np.bool_).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
-        masked = ew.where(Tensor._wrap(eye), Tensor._wrap(ArrayMath.ones((), x.dtype)), copies)
+        eye = table_of((x,)).eye(n, dtype=np.bool_).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
+        masked = ew.where(Tensor._wrap(eye), lift(1, x), copies)
         return apply1(reduction.Prod((axis + 1,), False), masked)
 
     @staticmethod
@@ -129,6 +129,30 @@ class TensorMath:
         from chainrule.ops.pointwise import _I1
 
         return apply1(_I1(), x)
+
+    @staticmethod
+    def erf(x):
+        from chainrule.ops.activation import ERF
+
+        return apply1(ERF, x)
+
+    @staticmethod
+    def polygamma(n, x):
+        from chainrule.ops.pointwise import Polygamma
+
+        return apply1(Polygamma(n), x)
+
+    @staticmethod
+    def inv(x):
+        from chainrule.ops.linalg_ops import inv
+
+        return inv(x)
+
+    @staticmethod
+    def solve(a, b):
+        from chainrule.ops.linalg_ops import solve
+
+        return solve(a, b)
 
     @staticmethod
     def getitem(x, index):
@@ -159,7 +183,7 @@ class TensorMath:
 
     @staticmethod
     def const(value, like):
-        return Tensor._wrap(ArrayMath.asarray(value, like.dtype))
+        return Tensor._wrap(table_of((like,)).const(value, like._array))
 
     @staticmethod
     def raw(x):
