@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.conv_math import ConvMath
+from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
@@ -168,7 +170,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath:
+class ArrayMath(ConvMath, EmbeddingMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 
 
@@ -19,7 +20,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
-            arr = np.empty(0, dtype=np.float32)
+            arr = table_of(()).empty((0,), np.float32)
         elif isinstance(data, Tensor):
             arr = data._array
         else:
@@ -43,7 +44,7 @@ class Parameter(Tensor):
             return memo[id(self)]
         out = Parameter(self._array.copy(), self.requires_grad)
         if self.grad is not None:
-            out.grad = Tensor._wrap(self.grad._array.copy())
+            out.grad = self.grad.detach().clone()
         memo[id(self)] = out
         return out
 
@@ -52,7 +53,7 @@ class Buffer(Tensor):
     """Marks a Tensor as a buffer when assigned to a Module attribute (``torch.nn.Buffer``)."""
 
     def __init__(self, data: Any, persistent: bool = True) -> None:
-        arr = data._array if isinstance(data, Tensor) else np.asarray(data)
+        arr = data._array if isinstance(data, Tensor) else table_of(()).from_host(data)  # host data
         self._array = arr
         self.grad = None
         self._op = None

@@ -18,13 +18,14 @@ from chainrule.nn.functional import attention as A
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import shape as sh
+from chainrule.ops.creation import zeros
 
 __all__ = ["AdditiveAttention", "MultiheadAttention"]
 
 
 def _param(shape: tuple, dtype: Any) -> Parameter:
     dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-    return Parameter(Tensor._wrap(np.zeros(shape, dtype=dt)))
+    return Parameter(zeros(shape, dtype=dt))
 
 
 def _xavier_uniform_(p: Parameter, fan_in: int, fan_out: int) -> None:

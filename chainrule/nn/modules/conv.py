@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
@@ -28,6 +26,7 @@ from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding,
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import empty
 
 __all__ = ["CausalConv1d", "Conv1d", "Conv2d", "Fold", "Unfold"]
 
@@ -109,9 +108,9 @@ class _ConvNd(Module):
         self.output_padding = (0,) * d
         dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(Tensor(np.empty(shape, dtype=dt)))
+        self.weight = Parameter(empty(shape, dtype=dt))
         if bias:
-            self.bias = Parameter(Tensor(np.empty(self.out_channels, dtype=dt)))
+            self.bias = Parameter(empty(self.out_channels, dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
