@@ -8,6 +8,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.registry import ARRAY_TYPES
 
 
 class Parameter(Tensor):
@@ -24,7 +25,8 @@ class Parameter(Tensor):
         elif isinstance(data, Tensor):
             arr = data._array
         else:
-            arr = data if isinstance(data, np.ndarray) else Tensor._from_data(data)._array
+            is_array = isinstance(data, np.ndarray) or type(data) in ARRAY_TYPES  # (an array is shared)
+            arr = data if is_array else Tensor._from_data(data)._array
         self._array = arr
         self.grad = None
         self._op = None

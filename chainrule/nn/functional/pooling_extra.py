@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional._const import constant_like
+from chainrule.nn.functional._const import constant_like, derived
 from chainrule.nn.functional.pooling import _avg_pool, max_pool1d, max_pool2d
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
@@ -76,16 +75,20 @@ def _global_argmax(block: Tensor, win: list, spatial: tuple) -> Tensor:
     """The flat index into ``spatial`` of the (first) maximum of each window ``block``
     (lead..., *window sizes), the window starting at win[k][0] in dim k."""
     d = len(spatial)
-    flat = kernel("argmax", sh.reshape(block, tuple(block.shape[:-d]) + (-1,)), axis=-1)
-    glob: Any = 0
-    inner = 1  # the size of the window's dims after k (local) and of the input's (global)
-    stride = 1
-    for k in reversed(range(d)):
-        size = win[k][1] - win[k][0]
-        glob = glob + ((flat // inner) % size + win[k][0]) * stride
-        inner *= size
-        stride *= spatial[k]
-    return glob
+
+    def build(m: Any, b: Any) -> Any:
+        flat = m.argmax(b.reshape(b.shape[:-d] + (-1,)), -1)
+        glob: Any = 0
+        inner = 1  # the size of the window's dims after k (local) and of the input's (global)
+        stride = 1
+        for k in reversed(range(d)):
+            size = win[k][1] - win[k][0]
+            glob = glob + ((flat // inner) % size + win[k][0]) * stride
+            inner *= size
+            stride *= spatial[k]
+        return glob
+
+    return derived(build, block, where="adaptive_max_pool")
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:

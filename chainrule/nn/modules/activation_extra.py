@@ -11,6 +11,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
+from chainrule.nn import init
 from chainrule.nn.functional import activation_extra as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -39,7 +40,7 @@ class PReLU(Module):
         self.weight = Parameter(full((n,), self.init, dtype=dt))
 
     def reset_parameters(self) -> None:
-        self.weight._array[...] = self.init
+        init.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

@@ -20,8 +20,9 @@ import math
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
+from chainrule.nn import init
 from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
@@ -38,13 +39,12 @@ def reset_conv_parameters(m: Module) -> None:
     convolution (weight (C_out, C_in / groups, *k)), out_channels / groups for a transposed one
     (weight (C_in, C_out / groups, *k)).  Shared by ``_ConvNd`` and ``_ConvTransposeNd``.
     """
-    w = m.weight._array
-    fan_in = w.shape[1] * math.prod(w.shape[2:])
+    shape = m.weight.shape
+    fan_in = shape[1] * math.prod(shape[2:])
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    rng = default_generator()
-    w[...] = rng.uniform(-bound, bound, w.shape)
+    init.uniform_(m.weight, -bound, bound)
     if m.bias is not None:
-        m.bias._array[...] = rng.uniform(-bound, bound, m.bias._array.shape)
+        init.uniform_(m.bias, -bound, bound)
 
 
 def conv_extra_repr(m: Module) -> str:
