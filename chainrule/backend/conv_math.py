@@ -18,10 +18,8 @@ from chainrule.backend.pool import POOL
 class ConvMath:
     """Convolution/pooling table entries on NumPy arrays."""
 
-    @staticmethod
-    def pooled_zeros(shape: tuple, dtype: Any) -> np.ndarray:
-        """A zero-filled array from the buffer pool (the padded input of im2col, col2im's sums)."""
-        return POOL.zeros(shape, dtype)
+    # a zero-filled array from the buffer pool (the padded input of im2col, col2im's sums)
+    pooled_zeros = staticmethod(POOL.zeros)
 
     @staticmethod
     def pooled_contiguous(a: np.ndarray) -> np.ndarray:
