@@ -578,3 +578,10 @@ def test_a_lenet_step_on_strict(strict):
                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6, 5), nn.Dropout(0.2))
 
     check_module(make, t(3, 1, 8, 8), train=True, seed=6)
+
+
+def test_embedding_indices_on_another_device_name_both(strict):
+    w = t(5, 3).to("strict")
+    for fn in (lambda i: F.embedding(i, w), lambda i: F.embedding_bag(i.reshape(1, 2), w)):
+        with pytest.raises(RuntimeError, match="expected all tensors to be on the same device.*cpu and strict:0"):
+            fn(idx([1, 2]))

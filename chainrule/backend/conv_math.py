@@ -8,8 +8,6 @@ times the kernel size, P = L·N columns (output positions times batch, batch las
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from chainrule.backend.pool import POOL

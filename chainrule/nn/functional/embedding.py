@@ -93,10 +93,15 @@ class EmbeddingScatter(_Rows):
         return _linear(m, self, dxs[0])
 
 
-def check_indices(input: Any, num: int, name: str, m: Any = None) -> Any:
-    """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch).
-    A Tensor's array as it is; other input (a list) made an array of the table ``m``."""
-    idx = input._array if isinstance(input, Tensor) else (m or table_of(())).from_host(input)
+def check_indices(input: Any, num: int, name: str, weight: Tensor | None = None) -> Any:
+    """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch),
+    on ``weight``'s device.  A Tensor's array as it is; other input (a list) made an array there."""
+    if isinstance(input, Tensor):
+        idx = input._array
+        if weight is not None:
+            table_of((idx, weight._array), name)  # indices on another device: that error
+    else:
+        idx = table_of(() if weight is None else (weight,), name).from_host(input)
     if idx.dtype != np.int64 and idx.dtype != np.int32:
         # PyTorch takes Long or Int indices only (not uint8, which once meant a mask, nor int16)
         raise DtypeError(f"{name}: expected an integer index tensor of dtype int64 or int32 (Long or Int), "
@@ -142,16 +147,15 @@ def embedding(
     num = weight.shape[0]
     # a private copy: the vjp scatters by these indices, checked now, whatever happens to the
     # caller's index tensor before the backward pass
-    m = table_of((weight,), "embedding")
-    idx = check_indices(input, num, "embedding", m).astype(np.int64, order="C")  # (astype copies)
-    return lookup(idx, weight, normalize_padding_idx(padding_idx, num, "embedding"), max_norm, norm_type, m)
+    idx = check_indices(input, num, "embedding", weight).astype(np.int64, order="C")  # (astype copies)
+    return lookup(idx, weight, normalize_padding_idx(padding_idx, num, "embedding"), max_norm, norm_type)
 
 
-def lookup(idx: Any, weight: Tensor, pad: int | None, max_norm: float | None, norm_type: float, m: Any) -> Tensor:
-    """W[idx] for a checked, private int64 index array ``idx`` of W's table ``m`` (see ``embedding``)."""
+def lookup(idx: Any, weight: Tensor, pad: int | None, max_norm: float | None, norm_type: float) -> Tensor:
+    """W[idx] for a checked, private int64 index array ``idx`` on W's device (see ``embedding``)."""
     if max_norm is not None:
         with no_grad():
-            m.renorm_rows_(weight._array, idx, max_norm, norm_type)
+            table_of((weight,), "embedding").renorm_rows_(weight._array, idx, max_norm, norm_type)
     op = EmbeddingLookup(idx, weight.shape[0], pad)
     out = apply1(op, weight)
     if out._op is None:

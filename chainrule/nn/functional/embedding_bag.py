@@ -78,11 +78,11 @@ def embedding_bag(
         raise NotImplementedError(f"{name}: scale_grad_by_freq and sparse gradients are not supported")
     V, D = weight.shape
     m = table_of((weight,), name)
-    raw = check_indices(input, V, name, m)
+    raw = check_indices(input, V, name, weight)
     flat, starts, stop = _bag_starts(name, raw, offsets, include_last_offset, m)
     B = starts.shape[0]
     pos, bag, size = m.embedding_bags(flat, starts, stop, normalize_padding_idx(padding_idx, V, name), weight.dtype)
-    rows = lookup(flat[pos].astype(np.int64), weight, None, max_norm, norm_type, m)  # (n_kept, D)
+    rows = lookup(flat[pos].astype(np.int64), weight, None, max_norm, norm_type)  # (n_kept, D)
     if per_sample_weights is not None:
         psw = per_sample_weights
         if tuple(psw.shape) != tuple(raw.shape):
