@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.activation_math import ActivationMath
+from chainrule.backend.conv_math import ConvMath
+from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
@@ -169,7 +171,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath):
+class ArrayMath(ActivationMath, ConvMath, EmbeddingMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False

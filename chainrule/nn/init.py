@@ -3,7 +3,9 @@
 Every initialiser writes into ``tensor._array`` directly (no graph is recorded, as
 under ``torch.no_grad``), keeps the tensor's dtype, and draws from ``generator``
 (a ``cr.Generator`` or a ``numpy.random.Generator``) or else chainrule's default
-generator (seeded by ``cr.manual_seed``).
+generator (seeded by ``cr.manual_seed``).  The draws are made on the host and handed to
+the tensor's device by its table (``m.from_host``), so a seed gives the same values on
+every device.
 
 The notes' advice, in these terms: small random weights break the symmetry of
 an all-equal start; Xavier (Glorot) keeps the variance of the activations the
@@ -19,8 +21,9 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
+from numpy.random import Generator
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import default_generator
@@ -47,25 +50,27 @@ _LINEAR_FNS = (
 )
 
 
-def _rng(generator: Any) -> np.random.Generator:
+def _rng(generator: Any) -> Generator:
     if generator is None:
         return default_generator()
-    if isinstance(generator, np.random.Generator):
+    if isinstance(generator, Generator):
         return generator
     rng = getattr(generator, "rng", None)
-    if isinstance(rng, np.random.Generator):
+    if isinstance(rng, Generator):
         return rng
     raise TypeError(f"init: generator must be a chainrule Generator or numpy Generator, got {type(generator).__name__}")
 
 
-def _array(tensor: Any, fn: str) -> np.ndarray:
+def _array(tensor: Any, fn: str) -> Any:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{fn}: expected a Tensor, got {type(tensor).__name__}")
     return tensor._array
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
-    tensor._array[...] = values  # cast to the tensor's dtype, in place (shared with optimiser state)
+    """tensor ← values (a host array or a Python number), cast to its dtype, in place (shared with
+    optimiser state), on its device."""
+    tensor._array[...] = table_of((tensor,), "init").from_host(values)
     bump(tensor)  # an in-place change (tensor._version), as in PyTorch
     return tensor
 
@@ -151,7 +156,7 @@ def trunc_normal_(
     if p < 1e-6:
         raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds almost none of N({mean}, {std}²)")
     out = rng.standard_normal(arr.size)
-    bad = np.flatnonzero((out < lo) | (out > hi))
+    bad = ((out < lo) | (out > hi)).nonzero()[0]
     while bad.size:
         out[bad] = rng.standard_normal(bad.size)
         bad = bad[(out[bad] < lo) | (out[bad] > hi)]
@@ -178,7 +183,10 @@ def eye_(tensor: Tensor) -> Tensor:
     arr = _array(tensor, "eye_")
     if arr.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(arr.shape)}")
-    return _fill(tensor, np.eye(*arr.shape))
+    _fill(tensor, 0.0)
+    for i in range(min(arr.shape)):
+        arr[i, i] = 1
+    return tensor
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -191,12 +199,12 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         raise ValueError(f"dirac_: dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
     per = arr.shape[0] // groups
     n = min(per, arr.shape[1])
-    vals = np.zeros(arr.shape)
+    _fill(tensor, 0.0)
     centre = tuple(s // 2 for s in arr.shape[2:])
     for g in range(groups):
         for d in range(n):
-            vals[(g * per + d, d) + centre] = 1.0
-    return _fill(tensor, vals)
+            arr[(g * per + d, d) + centre] = 1
+    return tensor
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
@@ -213,8 +221,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
     flat = _rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    d = np.sign(np.diag(r))
+    m = table_of((), "orthogonal_")  # on the host, as the draws
+    q, r = m.qr(flat)
+    d = m.sign(r.diagonal())
     d[d == 0] = 1.0
     q = q * d
     if rows < cols:

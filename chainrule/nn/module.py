@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, share
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU
 from chainrule.nn.parameter import Buffer, Parameter
+from chainrule.ops.creation import zeros_like
 from chainrule.ops.methods import cuda_device, parse_to_args
 
 __all__ = ["Module"]
@@ -343,7 +345,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(np.zeros_like(p.grad._array))
+                p.grad = zeros_like(p.grad)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every sub-module (children first) and then on self; returns self."""
@@ -439,7 +441,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            arr = v._array if isinstance(v, Tensor) else np.asarray(v)
+            arr = v._array if isinstance(v, Tensor) else table_of(()).from_host(v)  # host data
             if arr.shape != target._array.shape:
                 problems.append(
                     f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)} from checkpoint, "
@@ -460,20 +462,19 @@ class Module:
             if type(arr) is not np.ndarray or type(target._array) is not np.ndarray:
                 # another back end's array on either side: copy through the host, onto the
                 # device of the state dict's tensor (assign) or of the parameter (copy_)
-                host = registry.to_host(arr)
                 if assign:
-                    target._array = registry.to_device(np.array(host, copy=True), registry.device_of(arr))
+                    target._array = table_of((arr,), "load_state_dict").copy(arr)
                 else:
-                    host = np.array(host, dtype=target._array.dtype, copy=True)
+                    host = registry.to_host(arr).astype(target._array.dtype)  # (a copy)
                     target._array = registry.to_device(host, registry.device_of(target._array))
                     bump(target)
             elif assign:
-                target._array = np.array(arr, copy=True)
+                target._array = arr.copy()
             elif target._array.flags.writeable:
                 target._array[...] = arr
                 bump(target)  # copied in place: an in-place change, as PyTorch's param.copy_
             else:
-                target._array = np.array(arr, dtype=target._array.dtype, copy=True)
+                target._array = arr.astype(target._array.dtype)  # (a copy)
         return _IncompatibleKeys(missing, unexpected)
 
     # -- printing --------------------------------------------------------------------

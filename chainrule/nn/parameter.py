@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.registry import ARRAY_TYPES
 
 
 class Parameter(Tensor):
@@ -19,11 +21,12 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
-            arr = np.empty(0, dtype=np.float32)
+            arr = table_of(()).empty((0,), np.float32)
         elif isinstance(data, Tensor):
             arr = data._array
         else:
-            arr = data if isinstance(data, np.ndarray) else Tensor._from_data(data)._array
+            is_array = isinstance(data, np.ndarray) or type(data) in ARRAY_TYPES  # (an array is shared)
+            arr = data if is_array else Tensor._from_data(data)._array
         self._array = arr
         self.grad = None
         self._op = None
@@ -43,7 +46,7 @@ class Parameter(Tensor):
             return memo[id(self)]
         out = Parameter(self._array.copy(), self.requires_grad)
         if self.grad is not None:
-            out.grad = Tensor._wrap(self.grad._array.copy())
+            out.grad = self.grad.detach().clone()
         memo[id(self)] = out
         return out
 
@@ -52,7 +55,7 @@ class Buffer(Tensor):
     """Marks a Tensor as a buffer when assigned to a Module attribute (``torch.nn.Buffer``)."""
 
     def __init__(self, data: Any, persistent: bool = True) -> None:
-        arr = data._array if isinstance(data, Tensor) else np.asarray(data)
+        arr = data._array if isinstance(data, Tensor) else table_of(()).from_host(data)  # host data
         self._array = arr
         self.grad = None
         self._op = None

@@ -31,7 +31,6 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend.pool import POOL
 
 
 def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
@@ -53,19 +52,22 @@ def _linear(m: Any, op: Primitive, a: Any) -> Any:
 
 
 
-def empty_like_layout(shape: tuple, dtype: Any, ref: np.ndarray, fill: float | None = 0.0) -> np.ndarray:
+def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0.0, m: Any = None) -> Any:
     """An array of ``shape`` whose memory order of axes follows ``ref``'s (a batch-last feature map
     stays batch-last), filled with ``fill`` (None: uninitialised).  NumPy's element-wise ops
-    preserve such layouts, so the whole forward/backward pass can stay in one."""
+    preserve such layouts, so the whole forward/backward pass can stay in one.  ``m``: ``ref``'s
+    table (looked up when not given)."""
+    if m is None:
+        m = table_of((ref,), "empty_like_layout")
     order = _axis_order(ref)  # outermost axis first
     mem = [shape[a] for a in order]
-    buf = POOL.empty(tuple(mem), dtype)
+    buf = m.pooled_empty(tuple(mem), dtype)
     if fill is not None:
         buf.fill(fill)
     return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
 
 
-def _axis_order(a: np.ndarray) -> list:
+def _axis_order(a: Any) -> list:
     return sorted(range(a.ndim), key=lambda i: -a.strides[i])
 
 
@@ -107,10 +109,10 @@ class _Window(Primitive):
     def _inner(self) -> tuple:
         return (Ellipsis,) + tuple(slice(pb, pb + n) for n, (pb, _) in zip(self.spatial, self.pads))
 
-    def _pad(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    def _pad(self, m: Any, x: Any, fill: float = 0.0) -> Any:
         if not any(pb or pa for pb, pa in self.pads):
             return x
-        xp = empty_like_layout(x.shape[:2] + self._padded_shape(), x.dtype, x, fill)
+        xp = empty_like_layout(x.shape[:2] + self._padded_shape(), x.dtype, x, fill, m=m)
         xp[self._inner()] = x
         return xp
 
@@ -122,8 +124,8 @@ class Unfold(_Window):
     name = "unfold"
 
     def forward(self, m, x):
-        xp = self._pad(x)
-        cols = POOL.empty(x.shape[:2] + self.kernel + self.outs, x.dtype)
+        xp = self._pad(m, x)
+        cols = m.pooled_empty(x.shape[:2] + self.kernel + self.outs, x.dtype)
         for offs, src in self._offsets():
             cols[(slice(None), slice(None)) + offs] = xp[src]
         return cols
@@ -146,7 +148,7 @@ class Fold(_Window):
     name = "fold"
 
     def forward(self, m, cols):
-        padded = POOL.zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
+        padded = m.pooled_zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
         if padded.shape[2:] == self.spatial:
@@ -175,7 +177,7 @@ class MaxPool(_Window):
     name = "max_pool"
 
     def forward(self, m, x):
-        xp = self._pad(x, -np.inf)
+        xp = self._pad(m, x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
         best = None
@@ -183,9 +185,9 @@ class MaxPool(_Window):
         for k, (_, src) in enumerate(self._offsets()):
             v = xp[src]
             if best is None:
-                best = empty_like_layout(v.shape, v.dtype, v, None)
+                best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
                 best[...] = v
-                argk = empty_like_layout(v.shape, dt, v, 0)  # best's memory layout: no mixed-layout passes
+                argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
                 continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
@@ -221,10 +223,10 @@ class MaxPoolScatter(_Window):
         argk = self.argk
         if _axis_order(g) != _axis_order(argk):
             # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
-            gl = empty_like_layout(g.shape, g.dtype, argk, None)
+            gl = empty_like_layout(g.shape, g.dtype, argk, None, m=m)
             gl[...] = g
             g = gl
-        gx = empty_like_layout(g.shape[:2] + self._padded_shape(), g.dtype, argk)
+        gx = empty_like_layout(g.shape[:2] + self._padded_shape(), g.dtype, argk, m=m)
         kk = math.prod(self.kernel)
         if kk == 1:
             for _, dst in self._offsets():
@@ -255,7 +257,7 @@ class MaxPoolGather(_Window):
         self.argk = pool.argk
 
     def forward(self, m, x):
-        xp = self._pad(x)
+        xp = self._pad(m, x)
         out = m.zeros(x.shape[:2] + self.outs, x.dtype)
         for k, (_, src) in enumerate(self._offsets()):
             m.copyto(out, xp[src], where=self.argk == k)
@@ -285,9 +287,9 @@ def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: 
     return y, op
 
 
-def argmax_indices(op: MaxPool) -> np.ndarray:
+def argmax_indices(op: MaxPool) -> Any:
     """PyTorch's ``return_indices``: the flat index (into the unpadded spatial dims) of each window's max."""
-    m = table_of(())
+    m = table_of((op.argk,), "max_pool")
     kern = m.asarray(list(itertools.product(*[range(k) for k in op.kernel])), np.int64)  # (K, d)
     flat = m.zeros(op.argk.shape, np.int64)
     d = len(op.kernel)
@@ -320,11 +322,11 @@ class Im2Col(_Window):
     def forward(self, m, x):
         xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
         if any(pb or pa for pb, pa in self.pads):
-            xp = POOL.zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
+            xp = m.pooled_zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
             xp[self._cut(self._inner())] = xt
         else:
             xp = xt
-        cols = POOL.empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
+        cols = m.pooled_empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
         for offs, src in self._offsets():
             cols[(slice(None),) + offs] = xp[self._cut(src)]
         return cols
@@ -345,7 +347,7 @@ class Col2Im(Im2Col):
 
     def forward(self, m, cols):
         n = cols.shape[-1]
-        padded = POOL.zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
+        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
         for offs, dst in self._offsets():
             padded[self._cut(dst)] += cols[(slice(None),) + offs]
         if padded.shape[1:-1] != self.spatial:

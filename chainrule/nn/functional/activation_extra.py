@@ -19,12 +19,12 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
-import numpy as np
-
 from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend.random import default_generator
+from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.activation import hardtanh, selu
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
@@ -58,10 +58,6 @@ def _tensor(input: Any, name: str) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
     return input
-
-
-def _zero(x: Tensor) -> Tensor:
-    return Tensor._wrap(np.zeros((), dtype=x.dtype))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -108,7 +104,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
     if not training:
         return act.leaky_relu(x, (lower + upper) / 2)
-    r = Tensor._wrap(default_generator().uniform(lower, upper, x.shape).astype(x.dtype))
+    draw = default_generator().uniform(lower, upper, x.shape).astype(x.dtype)  # on the host, as dropout's masks
+    r = constant_like(x, lambda m: m.from_host(draw), "rrelu")
     return ew.where(x >= 0, x, r * x)
 
 
@@ -131,7 +128,7 @@ def softmin(input: Tensor, dim: Any = None, _stacklevel: int = 3, dtype: Any = N
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = _tensor(input, "threshold")
-    return ew.where(x > threshold, x, Tensor._wrap(np.asarray(value, dtype=x.dtype)))
+    return ew.where(x > threshold, x, constant_like(x, lambda m: m.full((), value, x.dtype), "threshold"))
 
 
 _threshold = threshold  # for threshold_, whose argument has the function's name
@@ -152,14 +149,14 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - λ for x > λ, x + λ for x < -λ, 0 in between."""
     x = _tensor(input, "softshrink")
     _check_lambd(lambd, "softshrink")
-    return ew.where(x > lambd, x - lambd, ew.where(x < -lambd, x + lambd, _zero(x)))
+    return ew.where(x > lambd, x - lambd, ew.where(x < -lambd, x + lambd, 0.0))
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > λ, else 0."""
     x = _tensor(input, "hardshrink")
     _check_lambd(lambd, "hardshrink")
-    return ew.where((x > lambd) | (x < -lambd), x, _zero(x))
+    return ew.where((x > lambd) | (x < -lambd), x, 0.0)
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
@@ -172,14 +169,16 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     x = _tensor(logits, "gumbel_softmax")
     if x._array.dtype.kind != "f":
         raise TypeError(f"gumbel_softmax: logits must be floating point, got {x.dtype}")
-    g = -np.log(default_generator().exponential(1.0, x.shape)).astype(x._array.dtype)
-    y = reduction.softmax((x + Tensor._wrap(g)) / tau, dim)
+    e = default_generator().exponential(1.0, x.shape)  # drawn on the host
+    g = constant_like(x, lambda m: (-m.log(m.from_host(e))).astype(x.dtype), "gumbel_softmax")
+    y = reduction.softmax((x + g) / tau, dim)
     if not hard:
         return y
     d = dim % x.ndim if x.ndim else 0
-    hot = np.zeros(x.shape, dtype=x._array.dtype)
-    np.put_along_axis(hot, np.expand_dims(y._array.argmax(axis=d), d), 1.0, axis=d)
-    return Tensor._wrap(hot - y._array) + y
+    along_d = (-1,) + (1,) * (x.ndim - 1 - d)
+    classes = constant_like(x, lambda m: m.arange(x.shape[d]).reshape(along_d), "gumbel_softmax")
+    hot = (kernel("argmax", y, axis=d, keepdims=True) == classes).to(x.dtype)
+    return (hot - y.detach()) + y
 
 
 # ---------------------------------------------------------------- in-place forms (PyTorch's ``f_``)
@@ -190,7 +189,7 @@ def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], name: str) -> Tensor
     x = _tensor(input, name)
     if (STATE.enabled and x.requires_grad) or has_tangent(x):
         return rebind(x, fn)
-    x._array[...] = fn(Tensor._wrap(x._array))._array
+    x._array[...] = fn(x.detach())._array
     bump(x)
     return x
 

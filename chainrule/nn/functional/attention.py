@@ -29,23 +29,26 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.recurrent import _dropout
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
 from chainrule.ops.linalg import matmul
+from chainrule.ops.pointwise import logical_not
 
 __all__ = ["additive_attention", "multi_head_attention_forward", "scaled_dot_product_attention"]
 
 
-def _as_mask(mask: Any) -> Tensor:
-    return mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask))
+def _as_mask(mask: Any, like: Tensor) -> Tensor:
+    """``mask`` as a Tensor (host data such as a list goes to ``like``'s device)."""
+    return mask if isinstance(mask, Tensor) else constant_like(like, lambda m: m.from_host(mask), "attention mask")
 
 
-def _masked_out(scores: Tensor, masked: np.ndarray) -> Tensor:
-    """scores with -inf where ``masked`` (a boolean array broadcasting against scores) is True."""
-    return ew.where(Tensor._wrap(masked), Tensor._wrap(np.asarray(-np.inf, dtype=scores.dtype)), scores)
+def _masked_out(scores: Tensor, masked: Tensor) -> Tensor:
+    """scores with -inf where ``masked`` (a boolean Tensor broadcasting against scores) is True."""
+    return ew.where(masked, -math.inf, scores)
 
 
 def _check_broadcast(name: str, what: str, mask_shape: tuple, target: tuple) -> None:
@@ -64,7 +67,7 @@ def _attend(
     query: Tensor,
     key: Tensor,
     value: Tensor,
-    take_part: np.ndarray | None,
+    take_part: Tensor | None,
     add: Tensor | None,
     dropout_p: float,
     scale: float | None,
@@ -87,7 +90,7 @@ def _attend(
     scores = matmul(query, sh.transpose(key, -2, -1)) * scale
     if take_part is not None:
         _check_broadcast(name, "attn_mask", take_part.shape, scores.shape)
-        scores = _masked_out(scores, ~take_part)
+        scores = _masked_out(scores, logical_not(take_part))
     if add is not None:
         _check_broadcast(name, "attn_mask", add.shape, scores.shape)
         scores = scores + add
@@ -97,9 +100,9 @@ def _attend(
     return matmul(weights, value), weights
 
 
-def _causal(L: int, S: int) -> np.ndarray:
-    """(L, S) boolean: True where key position j ≤ query position i (lower triangle)."""
-    return np.tril(np.ones((L, S), dtype=bool))
+def _causal(m: Any, L: int, S: int) -> Any:
+    """(L, S) boolean array of table m: True where key position j ≤ query position i (lower triangle)."""
+    return m.arange(S)[None, :] <= m.arange(L)[:, None]
 
 
 def scaled_dot_product_attention(
@@ -129,22 +132,22 @@ def scaled_dot_product_attention(
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
-        take_part = _causal(query.shape[-2], key.shape[-2])
+        take_part = constant_like(query, lambda m: _causal(m, query.shape[-2], key.shape[-2]), name)
     elif attn_mask is not None:
-        mask = _as_mask(attn_mask)
+        mask = _as_mask(attn_mask, query)
         if mask.dtype == np.bool_:
-            take_part = mask._array
+            take_part = mask
         else:
             add = mask
     out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale)
     return out
 
 
-def _float_mask(mask: Any, dtype: np.dtype) -> Tensor:
+def _float_mask(mask: Any, like: Tensor) -> Tensor:
     """PyTorch's MHA masks as an additive float Tensor: bool True -> -inf, float kept."""
-    m = _as_mask(mask)
+    m = _as_mask(mask, like)
     if m.dtype == np.bool_:
-        return Tensor._wrap(np.where(m._array, -np.inf, 0.0).astype(dtype))
+        return ew.where(m, -math.inf, constant_like(m, lambda t: t.zeros(m.shape, like.dtype), "attention mask"))
     if m.dtype.kind != "f":
         raise TypeError(f"multi_head_attention_forward: masks must be bool or float, got {m.dtype}")
     return m
@@ -209,8 +212,7 @@ def multi_head_attention_forward(
     if not batched:
         query, key, value = (sh.unsqueeze(t, 1) for t in (query, key, value))
         if key_padding_mask is not None:
-            key_padding_mask = _as_mask(key_padding_mask)
-            key_padding_mask = Tensor._wrap(key_padding_mask._array[None])
+            key_padding_mask = sh.unsqueeze(_as_mask(key_padding_mask, query), 0)
     L, N, E = query.shape
     S = key.shape[0]
     if E != embed_dim_to_check:
@@ -247,7 +249,7 @@ def multi_head_attention_forward(
     # masks as additive float (N·h or 1, L, S') tensors
     mask = None
     if attn_mask is not None:
-        am = _float_mask(attn_mask, q.dtype)
+        am = _float_mask(attn_mask, q)
         want2, want3 = (L, S), (N * num_heads, L, S)
         if tuple(am.shape) == want2:
             am = sh.unsqueeze(am, 0)
@@ -255,10 +257,10 @@ def multi_head_attention_forward(
             raise ValueError(f"{name}: attn_mask must have shape {want2} or {want3}, got {tuple(am.shape)}")
         mask = am
     elif is_causal:
-        mask = Tensor._wrap(np.where(_causal(L, S), 0.0, -np.inf).astype(q.dtype)[None])
+        mask = constant_like(q, lambda m: m.where(_causal(m, L, S), 0.0, -math.inf).astype(q.dtype)[None], name)
     kpm = None
     if key_padding_mask is not None:
-        kpm = _float_mask(key_padding_mask, q.dtype)
+        kpm = _float_mask(key_padding_mask, q)
         if tuple(kpm.shape) != (N, S):
             raise ValueError(f"{name}: key_padding_mask must have shape {(N, S)}, got {tuple(kpm.shape)}")
 
@@ -283,7 +285,7 @@ def multi_head_attention_forward(
 
     q, k, v = heads(q), heads(k), heads(v)
     if add_zero_attn:
-        zeros = Tensor._wrap(np.zeros((N * num_heads, 1, hd), dtype=k.dtype))
+        zeros = constant_like(k, lambda m: m.zeros((N * num_heads, 1, hd), k.dtype), name)
         k = sh.cat([k, zeros], 1)
         v = sh.cat([v, zeros], 1)
         mask, kpm = pad_masks(mask, kpm)
@@ -353,13 +355,13 @@ def additive_attention(
     uh = matmul(keys, sh.t(u_a))  # (N, T, A)
     e = matmul(ew.tanh(sh.unsqueeze(ws, 2) + sh.unsqueeze(uh, 1)), v_vec)  # (N, T_q, T)
     if mask is not None:
-        m = _as_mask(mask)._array
-        if m.dtype != np.bool_:
-            raise TypeError(f"{name}: mask must be boolean (True = padded), got {m.dtype}")
-        if m.ndim == 2:
-            m = m[:, None, :]
-        _check_broadcast(name, "mask", m.shape, e.shape)
-        e = _masked_out(e, m)
+        mt = _as_mask(mask, e)
+        if mt.dtype != np.bool_:
+            raise TypeError(f"{name}: mask must be boolean (True = padded), got {mt.dtype}")
+        if mt.ndim == 2:
+            mt = sh.unsqueeze(mt, 1)
+        _check_broadcast(name, "mask", mt.shape, e.shape)
+        e = _masked_out(e, mt)
     a = rd.softmax(e, -1)
     context = matmul(a, values)  # (N, T_q, Dv)
     if single:

@@ -21,20 +21,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.dtype_check import DtypeError
-from chainrule.backend.pool import POOL
 from chainrule.ops.window import Im2Col, _linear, fold_nd, out_size, unfold_nd
-
-
-def _copy(a: np.ndarray) -> np.ndarray:
-    out = POOL.empty(a.shape, a.dtype)
-    out[...] = a
-    return out
-
 
 # OpenBLAS runs one product on all its threads once M·N·K passes ~2.6e5.  On an
 # oversubscribed machine those threads wait on each other.  With CHUNK_GEMMS = True the
@@ -48,46 +38,11 @@ _MIN_CHUNK = 64
 
 
 def _chunk(mk: int, p: int) -> int:
-    """Columns per product (at least 1: an empty batch has p = 0 columns)."""
+    """Columns per product for the table's mm_cols/mm_reduce (at least 1: an empty batch has
+    p = 0 columns)."""
     if not CHUNK_GEMMS:
         return p or 1
     return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1))) or 1
-
-
-def _mm_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, K) @ b (G, K, P) -> (G, M, P) into a pooled buffer, over column chunks of b."""
-    g, m, k = a.shape
-    p = b.shape[2]
-    out = POOL.empty((g, m, p), np.result_type(a, b))
-    ch = _chunk(m * k, p)
-    nb = p // ch
-    main = nb * ch
-    if nb > 1:
-        bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, K, ch) views
-        ov = out[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)
-        np.matmul(a[:, None], bv, out=ov)
-    else:
-        main = 0
-    if main < p:
-        np.matmul(a, b[:, :, main:], out=out[:, :, main:])
-    return out
-
-
-def _mm_reduce(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K): the sum over column chunks of the chunk products."""
-    g, m, p = a.shape
-    k = b.shape[1]
-    ch = _chunk(m * k, p)
-    nb = p // ch
-    if nb <= 1:
-        return np.matmul(a, b.transpose(0, 2, 1))
-    main = nb * ch
-    av = a[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, M, ch)
-    bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 3, 1)  # (G, nb, ch, K)
-    out = np.matmul(av, bv).sum(axis=1)
-    if main < p:
-        out += np.matmul(a[:, :, main:], b[:, :, main:].transpose(0, 2, 1))
-    return out
 
 
 _DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
@@ -170,18 +125,18 @@ class Conv(Primitive):
         lp = math.prod(self.geo.outs) * x.shape[0]
         return g, w.shape[0] // g, ck, lp
 
-    def _out(self, y2, n: int):
+    def _out(self, m, y2, n: int):
         """(G, C_out/G, L·N) -> the (N, C_out, *outs) view."""
-        return np.moveaxis(y2.reshape((y2.shape[0] * y2.shape[1],) + self.geo.outs + (n,)), -1, 0)
+        return m.moveaxis(y2.reshape((y2.shape[0] * y2.shape[1],) + self.geo.outs + (n,)), -1, 0)
 
     def forward(self, m, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
         cols = self.geo.forward(m, x)
         self.cols = cols
-        y2 = _mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp))
+        y2 = m.mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp), _chunk(og * ck, lp))
         if b is not None:
             y2 += b.reshape(g, og, 1)
-        return self._out(y2, x.shape[0])
+        return self._out(m, y2, x.shape[0])
 
     def _g2(self, m, g, x, w):
         gr, og, ck, lp = self._dims(x, w)
@@ -194,18 +149,15 @@ class Conv(Primitive):
             return self._vjp_composed(m, need, g, x, w, b)
         gr, og, ck, lp = self._dims(x, w)
         # batch-last, contiguous: free when g arrives in the layout of the forward output
-        gt = np.moveaxis(g, 0, -1)
-        if not gt.flags.c_contiguous:
-            gt = _copy(gt)
-        g2 = gt.reshape(gr, og, lp)
+        g2 = m.pooled_contiguous(m.moveaxis(g, 0, -1)).reshape(gr, og, lp)
         gx = gw = gb = None
         if need[1]:
-            gw = _mm_reduce(g2, self.cols.reshape(gr, ck, lp)).reshape(w.shape)
+            gw = m.mm_reduce(g2, self.cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=2).reshape(b.shape)
         if need[0]:
             w2t = w.reshape(gr, og, ck).transpose(0, 2, 1)
-            gcols = _mm_cols(np.ascontiguousarray(w2t), g2)
+            gcols = m.mm_cols(m.pooled_contiguous(w2t), g2, _chunk(ck * og, lp))
             gx = self._col2im().forward(m, gcols.reshape(self.cols.shape))
         return (gx, gw) if b is None else (gx, gw, gb)
 

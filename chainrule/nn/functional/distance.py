@@ -11,9 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import constant_like
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
+from chainrule.ops import shape as sh
+from chainrule.ops.creation import as_tensor
 
 __all__ = ["cosine_similarity", "normalize", "one_hot", "pairwise_distance", "pdist"]
 
@@ -66,21 +70,20 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices (*) -> int64 (*, num_classes) with a 1 at each index;
     ``num_classes=-1`` means max(index) + 1."""
-    idx = tensor._array if isinstance(tensor, Tensor) else np.asarray(tensor)
-    if idx.dtype.kind not in "iu":
-        raise RuntimeError(f"one_hot: one_hot is only applicable to index tensor (int64), got {idx.dtype}")
-    if idx.size and idx.min() < 0:
-        raise RuntimeError(f"one_hot: Class values must be non-negative, got {int(idx.min())}")
+    t = tensor if isinstance(tensor, Tensor) else as_tensor(tensor)
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: one_hot is only applicable to index tensor (int64), got {t.dtype}")
+    lo, hi = (int(t.min().item()), int(t.max().item())) if t.numel() else (0, -1)
+    if lo < 0:
+        raise RuntimeError(f"one_hot: Class values must be non-negative, got {lo}")
     if num_classes == -1:
-        if idx.size == 0:
+        if t.numel() == 0:
             raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
-        num_classes = int(idx.max()) + 1
-    elif idx.size and idx.max() >= num_classes:
-        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), "
-                           f"got {int(idx.max())}")
-    out = np.zeros(idx.shape + (int(num_classes),), dtype=np.int64)
-    np.put_along_axis(out, idx.astype(np.int64)[..., None], 1, axis=-1)
-    return Tensor._wrap(out)
+        num_classes = hi + 1
+    elif hi >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got {hi}")
+    classes = constant_like(t, lambda m: m.arange(int(num_classes)), "one_hot")
+    return (sh.unsqueeze(t, -1) == classes).to(np.int64)
 
 
 def pdist(input: Tensor, p: float = 2) -> Tensor:
@@ -88,5 +91,6 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     x = _float(input, "pdist", "input")
     if x.ndim != 2:
         raise RuntimeError(f"pdist: only supports 2D tensors, got: {x.ndim}D (shape {tuple(x.shape)})")
-    i, j = np.triu_indices(x.shape[0], k=1)
+    r = table_of((x,), "pdist").arange(x.shape[0])
+    i, j = (r[:, None] < r[None, :]).nonzero()  # the pairs i < j in row-major order
     return rd.norm(x[i] - x[j], p, -1)

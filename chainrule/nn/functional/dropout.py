@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator
+from chainrule.nn.functional._const import constant_like
 
 
 def _check_p(p: float, name: str) -> float:
@@ -22,12 +23,14 @@ def _check_p(p: float, name: str) -> float:
 
 
 def _masked(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
+    """input · mask / (1 - p); the mask is drawn on the host (the same seed gives the same mask
+    on every device) and handed to input's device by its table."""
     if p == 1.0:
-        return input * Tensor._wrap(np.zeros((), dtype=input.dtype))
+        return input * 0.0
     dtype = input.dtype if input.dtype in (np.float32, np.float64) else np.float64
     keep = default_generator().random(mask_shape, dtype=dtype) >= p
-    mask = keep.astype(input.dtype) * np.asarray(1.0 / (1.0 - p), dtype=input.dtype)
-    return input * Tensor._wrap(mask)
+    mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+    return input * constant_like(input, lambda m: m.from_host(mask), "dropout")
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -12,10 +12,11 @@ so kept units give a x - a α' p and dropped ones a α' (1 - p).  Identity when 
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator
+from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.dropout import _check_p, _masked
 
 __all__ = ["alpha_dropout", "dropout3d", "feature_alpha_dropout"]
@@ -34,14 +35,14 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def _alpha(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
-    dt = input._array.dtype
+    dt = input.dtype
     if p == 1.0:  # everything dropped: PyTorch returns zeros times the input
-        return input * Tensor._wrap(np.zeros((), dtype=dt))
-    keep = (default_generator().random(mask_shape) >= p).astype(dt)
-    a = 1.0 / np.sqrt((1 - p) * (1 + p * _ALPHA_PRIME ** 2))
+        return input * 0.0
+    keep = (default_generator().random(mask_shape) >= p).astype(dt)  # drawn on the host, as dropout's
+    a = 1.0 / math.sqrt((1 - p) * (1 + p * _ALPHA_PRIME ** 2))
     b = -a * _ALPHA_PRIME * p
-    scale = Tensor._wrap((keep * a).astype(dt))
-    shift = Tensor._wrap((a * _ALPHA_PRIME * (1 - keep) + b).astype(dt))
+    scale = constant_like(input, lambda m: m.from_host((keep * a).astype(dt)), "alpha_dropout")
+    shift = constant_like(input, lambda m: m.from_host((a * _ALPHA_PRIME * (1 - keep) + b).astype(dt)), "alpha_dropout")
     return input * scale + shift
 
 

@@ -4,8 +4,8 @@
 
 The vjp is a scatter-add: dL/dW[v] = Σ over the positions p with idx[p] = v of
 g[p] (a repeated index accumulates), except the ``padding_idx`` row, which
-receives no gradient.  The rows are accumulated by ``backend.scatter``'s
-scatter_add_rows (a compiled loop, or sorted runs summed by np.add.reduceat).
+receives no gradient.  The rows are accumulated by the table's scatter_add_rows
+(``backend/scatter.py``: a compiled loop, or sorted runs summed by np.add.reduceat).
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import CLOCK
 from chainrule.backend.dtype_check import DtypeError
-from chainrule.backend.pool import POOL
-from chainrule.backend.scatter import scatter_add_rows
 from chainrule.ops.window import _linear
 
 
 class _Rows(Primitive):
     __slots__ = ("idx", "num", "padding_idx")
 
-    def __init__(self, idx: np.ndarray, num: int, padding_idx: int | None) -> None:
+    def __init__(self, idx: Any, num: int, padding_idx: int | None) -> None:
         self.idx = idx
         self.num = num
         self.padding_idx = padding_idx
@@ -42,10 +40,7 @@ class EmbeddingLookup(_Rows):
     saves_output = False
 
     def forward(self, m, w):
-        # the indices were checked (check_indices), so mode="clip" changes nothing; it lets
-        # np.take write straight into the pooled output (mode="raise" copies through a buffer)
-        idx = self.idx
-        return np.take(w, idx, axis=0, out=POOL.empty(idx.shape + w.shape[1:], w.dtype), mode="clip")
+        return m.take_rows(w, self.idx)  # (the indices were checked: check_indices)
 
     def vjp(self, m, need, g, y, w):
         return (_linear(m, EmbeddingScatter(self.idx, self.num, self.padding_idx), g),)
@@ -86,7 +81,7 @@ class EmbeddingScatter(_Rows):
         dim = g.shape[-1]
         flat = self.idx.reshape(-1)
         rows = g.reshape(-1, dim)
-        out = scatter_add_rows(np.zeros((self.num, dim), dtype=g.dtype), flat, rows)
+        out = m.scatter_add_rows(m.zeros((self.num, dim), g.dtype), flat, rows)
         if self.padding_idx is not None:
             out[self.padding_idx] = 0
         return out
@@ -98,9 +93,15 @@ class EmbeddingScatter(_Rows):
         return _linear(m, self, dxs[0])
 
 
-def check_indices(input: Any, num: int, name: str) -> np.ndarray:
-    """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch)."""
-    idx = input._array if isinstance(input, Tensor) else np.asarray(input)
+def check_indices(input: Any, num: int, name: str, weight: Tensor | None = None) -> Any:
+    """The index array, checked: integer dtype, every index in [0, num) (negative ones are errors, as PyTorch),
+    on ``weight``'s device.  A Tensor's array as it is; other input (a list) made an array there."""
+    if isinstance(input, Tensor):
+        idx = input._array
+        if weight is not None:
+            table_of((idx, weight._array), name)  # indices on another device: that error
+    else:
+        idx = table_of(() if weight is None else (weight,), name).from_host(input)
     if idx.dtype != np.int64 and idx.dtype != np.int32:
         # PyTorch takes Long or Int indices only (not uint8, which once meant a mask, nor int16)
         raise DtypeError(f"{name}: expected an integer index tensor of dtype int64 or int32 (Long or Int), "
@@ -146,18 +147,16 @@ def embedding(
     num = weight.shape[0]
     # a private copy: the vjp scatters by these indices, checked now, whatever happens to the
     # caller's index tensor before the backward pass
-    idx = np.array(check_indices(input, num, "embedding"), dtype=np.int64, order="C")
-    pad = normalize_padding_idx(padding_idx, num, "embedding")
+    idx = check_indices(input, num, "embedding", weight).astype(np.int64, order="C")  # (astype copies)
+    return lookup(idx, weight, normalize_padding_idx(padding_idx, num, "embedding"), max_norm, norm_type)
+
+
+def lookup(idx: Any, weight: Tensor, pad: int | None, max_norm: float | None, norm_type: float) -> Tensor:
+    """W[idx] for a checked, private int64 index array ``idx`` on W's device (see ``embedding``)."""
     if max_norm is not None:
         with no_grad():
-            rows = np.unique(idx)
-            w = weight._array
-            norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
-            big = norms > max_norm
-            if big.any():
-                scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
-                w[rows[big]] *= scale[:, None]
-    op = EmbeddingLookup(idx, num, pad)
+            table_of((weight,), "embedding").renorm_rows_(weight._array, idx, max_norm, norm_type)
+    op = EmbeddingLookup(idx, weight.shape[0], pad)
     out = apply1(op, weight)
     if out._op is None:
         # no node recorded (frozen table, no_grad): remember where the rows came from, for

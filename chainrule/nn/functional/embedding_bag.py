@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional.embedding import check_indices, embedding, normalize_padding_idx
+from chainrule.nn.functional._const import constant_like
+from chainrule.nn.functional.embedding import check_indices, lookup, normalize_padding_idx
 from chainrule.ops import reduction as rd
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem, scatter_add
@@ -27,30 +29,27 @@ from chainrule.ops.indexing import getitem, scatter_add
 __all__ = ["embedding_bag"]
 
 
-def _bags(name: str, idx: np.ndarray, offsets: Any, include_last_offset: bool) -> tuple:
-    """(flat indices, bag id of each, number of bags)."""
+def _bag_starts(name: str, idx: Any, offsets: Any, include_last_offset: bool, m: Any) -> tuple:
+    """(flat indices, the index where each bag starts, where the last bag stops), checked."""
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{name}: if input is 2-D (B, L), offsets must be None, got offsets")
         B, L = idx.shape
-        return idx.reshape(-1), np.repeat(np.arange(B), L), B
+        return idx.reshape(-1), m.arange(B) * L, B * L
     if idx.ndim != 1:
         raise ValueError(f"{name}: input has to be 1-D (with offsets) or 2-D (B, L), got shape {idx.shape}")
     if offsets is None:
         raise ValueError(f"{name}: offsets has to be a 1-D Tensor but got None (1-D input)")
-    off = offsets._array if isinstance(offsets, Tensor) else np.asarray(offsets)
+    off = offsets._array if isinstance(offsets, Tensor) else m.from_host(offsets)
     if off.ndim != 1 or (off.size and off.dtype.kind not in "iu"):
         raise ValueError(f"{name}: offsets has to be a 1-D integer Tensor, got {off.dtype} of shape {off.shape}")
     off = off.astype(np.int64)
-    if off.size and (off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > idx.shape[0]):
+    if off.size and (off[0] != 0 or (off[1:] < off[:-1]).any() or off[-1] > idx.shape[0]):
         raise ValueError(f"{name}: offsets must start at 0, be non-decreasing and at most len(input) "
                          f"({idx.shape[0]}), got {off.tolist()}")
-    starts = off[:-1] if include_last_offset else off
-    B = starts.shape[0]
-    bag = np.searchsorted(starts, np.arange(idx.shape[0]), side="right") - 1
-    if include_last_offset and off.size:
-        bag = np.where(np.arange(idx.shape[0]) < off[-1], bag, -1)  # past the last offset: in no bag
-    return idx, bag, B
+    if include_last_offset:  # past the last offset: in no bag
+        return idx, off[:-1], int(off[-1]) if off.size else 0
+    return idx, off, idx.shape[0]
 
 
 def embedding_bag(
@@ -75,32 +74,29 @@ def embedding_bag(
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"{name}: per_sample_weights was not None. per_sample_weights is only supported "
                                   f"for mode='sum' (got mode='{mode}'). Please open a feature request on GitHub.")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError(f"{name}: scale_grad_by_freq and sparse gradients are not supported")
     V, D = weight.shape
-    raw = check_indices(input, V, name)
-    flat, bag, B = _bags(name, raw, offsets, include_last_offset)
-    pad = normalize_padding_idx(padding_idx, V, name)
-    keep = bag >= 0
-    if pad is not None:
-        keep &= flat != pad
-    pos = np.flatnonzero(keep)
-    flat, bag = flat[pos], bag[pos]
-    rows = embedding(Tensor._wrap(np.ascontiguousarray(flat)), weight, None, max_norm, norm_type,
-                     scale_grad_by_freq, sparse)  # (n_kept, D)
+    m = table_of((weight,), name)
+    raw = check_indices(input, V, name, weight)
+    flat, starts, stop = _bag_starts(name, raw, offsets, include_last_offset, m)
+    B = starts.shape[0]
+    pos, bag, size = m.embedding_bags(flat, starts, stop, normalize_padding_idx(padding_idx, V, name), weight.dtype)
+    rows = lookup(flat[pos].astype(np.int64), weight, None, max_norm, norm_type)  # (n_kept, D)
     if per_sample_weights is not None:
         psw = per_sample_weights
         if tuple(psw.shape) != tuple(raw.shape):
             raise ValueError(f"{name}: per_sample_weights {tuple(psw.shape)} must have the shape of input "
                              f"{tuple(raw.shape)}")
         rows = rows * sh.unsqueeze(getitem(sh.reshape(psw, (-1,)), pos), 1)
-    zeros = Tensor._wrap(np.zeros((B, D), dtype=weight._array.dtype))
+    zeros = constant_like(weight, lambda m: m.zeros((B, D), weight.dtype), name)
     if mode in ("sum", "mean"):
-        out = scatter_add(zeros, 0, Tensor._wrap(np.broadcast_to(bag[:, None], (bag.shape[0], D)).copy()), rows)
+        out = scatter_add(zeros, 0, m.broadcast_to(bag[:, None], (bag.shape[0], D)), rows)
         if mode == "mean":
-            count = np.bincount(bag, minlength=B).astype(weight._array.dtype)
-            out = out / Tensor._wrap(np.maximum(count, 1)[:, None])
+            out = out / constant_like(weight, lambda m: size, name)
         return out
     parts = []
     for b in range(B):
-        sel = np.flatnonzero(bag == b)
+        sel = (bag == b).nonzero()[0]
         parts.append(rd.amax(getitem(rows, sel), 0) if sel.size else getitem(zeros, b))
     return sh.stack(parts, 0) if parts else zeros

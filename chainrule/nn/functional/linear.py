@@ -16,6 +16,7 @@ the 2 MB dx of an LSTM language model's output layer).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,6 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply, apply2
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.dtype_check import DtypeError, mismatch_message
-from chainrule.backend.pool import POOL
 from chainrule.ops import shape
 
 __all__ = ["Linear2d", "bilinear", "linear"]
@@ -47,7 +47,7 @@ class Linear2d(Primitive):
         if n * out < _POOLED:  # small (the per-call cost matters more than the allocation)
             y = x @ w.T
         else:
-            y = np.matmul(x, w.T, out=POOL.empty((n, out), np.result_type(x, w)))
+            y = m.matmul(x, w.T, out=m.pooled_empty((n, out), np.result_type(x.dtype, w.dtype)))
         if b is not None:
             y += b
         return y
@@ -58,7 +58,7 @@ class Linear2d(Primitive):
             if m.is_tensor or g.shape[0] * w.shape[1] < _POOLED:
                 gx = g @ w
             else:
-                gx = np.matmul(g, w, out=POOL.empty((g.shape[0], w.shape[1]), np.result_type(g, w)))
+                gx = m.matmul(g, w, out=m.pooled_empty((g.shape[0], w.shape[1]), np.result_type(g.dtype, w.dtype)))
         gw = m.swapaxes(g, 0, 1) @ x if need[1] else None  # (out, N) @ (N, in): C-contiguous
         if b is None:
             return gx, gw
@@ -113,7 +113,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
     if bias is not None and bias._array.dtype != dt:
         raise DtypeError(mismatch_message(_layer, "bias", bias._array.dtype, dt))
     lead = tuple(input.shape[:-1])
-    x2 = input if input.ndim == 2 else shape.reshape(input, (int(np.prod(lead, dtype=np.int64)), in_f))
+    x2 = input if input.ndim == 2 else shape.reshape(input, (math.prod(lead), in_f))
     y = apply2(LINEAR, x2, weight) if bias is None else apply(LINEAR, x2, weight, bias)
     if input.ndim != 2:
         y = shape.reshape(y, lead + (out_f,))
@@ -137,7 +137,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
             f"got {_fmt(input1.shape)} and {_fmt(input2.shape)}"
         )
     lead = tuple(input1.shape[:-1])
-    n = int(np.prod(lead, dtype=np.int64))
+    n = math.prod(lead)
     x1 = shape.reshape(input1, (n, in1))
     x2 = shape.reshape(input2, (n, 1, in2))
     # t[n, k, j] = Σ_i x1[n, i] A[k, i, j]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
@@ -27,18 +26,19 @@ __all__ = ["pad"]
 _MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def _source_index(n: int, a: int, b: int, mode: str, dim: int, shape: tuple) -> np.ndarray:
-    i = np.arange(-a, n + b)
+def _source_index(m: Any, n: int, a: int, b: int, mode: str, dim: int, shape: tuple) -> Any:
+    """The input position each output position along ``dim`` copies (an index array of table m)."""
+    i = m.arange(-a, n + b)
     if mode == "reflect":
         if a >= n or b >= n:
             raise RuntimeError(f"pad: Padding size should be less than the corresponding input dimension, "
                                f"but got: padding ({a}, {b}) at dimension {dim} of input {shape}")
-        i = np.abs(i)
-        return np.where(i >= n, 2 * (n - 1) - i, i)
+        i = m.abs(i)
+        return m.where(i >= n, 2 * (n - 1) - i, i)
     if mode == "replicate":
         if n == 0:
             raise RuntimeError(f"pad: cannot replicate-pad the empty dimension {dim} of input {shape}")
-        return np.clip(i, 0, n - 1)
+        return m.clip(i, 0, n - 1)
     if a > n or b > n:
         raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, {b}) "
                            f"at dimension {dim} of input {shape}")
@@ -73,6 +73,6 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             raise RuntimeError(f"pad: negative padding ({a}, {b}) is only supported in constant mode")
         if a == b == 0:
             continue
-        idx = _source_index(shape[d], a, b, mode, d, shape)
+        idx = _source_index(table_of((input,), "pad"), shape[d], a, b, mode, d, shape)
         x = getitem(x, (slice(None),) * d + (idx,))
     return x

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
+from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.conv import ntuple
 from chainrule.ops.linalg import matmul
 from chainrule.ops.window import Unfold, argmax_indices, max_pool_nd, unfold_nd
@@ -95,7 +93,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     if not return_indices:
         return y
     idx = argmax_indices(op)
-    return y, Tensor._wrap(idx[0] if unbatched else idx)
+    return y, constant_like(y, lambda m: idx[0] if unbatched else idx, name)
 
 
 def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -124,14 +122,15 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
             raise ValueError(f"{name}: divisor_override must be non-zero")
         y = total / float(divisor_override)
     else:
-        y = total / Tensor._wrap(_divisor(x.shape[2:], kernel, stride, dil, pads, pad, count_include_pad, x.dtype))
+        y = total / constant_like(
+            x, lambda m: _divisor(m, x.shape[2:], kernel, stride, dil, pads, pad, count_include_pad, x.dtype), name)
     return y.squeeze(0) if unbatched else y
 
 
-def _divisor(spatial, kernel, stride, dil, pads, pad, count_include_pad, dtype) -> np.ndarray:
+def _divisor(m, spatial, kernel, stride, dil, pads, pad, count_include_pad, dtype) -> Any:
     """How many elements each window averages: the window clipped to the padded input
     (count_include_pad) or to the input itself; the ceil_mode overhang never counts."""
-    region = np.zeros((1, 1) + tuple(n + 2 * p for n, p in zip(spatial, pad)), dtype=dtype)
+    region = m.zeros((1, 1) + tuple(n + 2 * p for n, p in zip(spatial, pad)), dtype=dtype)
     if count_include_pad:
         region[...] = 1
     else:
@@ -139,7 +138,7 @@ def _divisor(spatial, kernel, stride, dil, pads, pad, count_include_pad, dtype) 
     # the region already holds the symmetric padding; only the ceil_mode overhang is added
     extra = tuple((0, pa - p) for (_, pa), p in zip(pads, pad))
     op = Unfold(kernel, stride, dil, extra, region.shape[2:])
-    counts = op.forward(ArrayMath, region).sum(axis=tuple(range(2, 2 + len(kernel))))[0, 0]
+    counts = op.forward(m, region).sum(axis=tuple(range(2, 2 + len(kernel))))[0, 0]
     return counts
 
 
@@ -160,14 +159,19 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
                      "avg_pool2d")
 
 
-def _bins(n_in: int, n_out: int, dtype: Any) -> np.ndarray:
-    """P (n_out, n_in): row i averages x[floor(i·n/out) : ceil((i+1)·n/out)]."""
-    p = np.zeros((n_out, n_in), dtype=dtype)
-    for i in range(n_out):
-        start = (i * n_in) // n_out
-        end = -(-((i + 1) * n_in) // n_out)
-        p[i, start:end] = 1.0 / (end - start)
-    return p
+def _bins(x: Tensor, n_in: int, n_out: int, transpose: bool = False) -> Tensor:
+    """P (n_out, n_in) (Pᵀ if ``transpose``) on x's device, of x's dtype: row i averages
+    x[floor(i·n/out) : ceil((i+1)·n/out)]."""
+
+    def build(m: Any) -> Any:
+        p = m.zeros((n_in, n_out) if transpose else (n_out, n_in), x.dtype)
+        for i in range(n_out):
+            start = (i * n_in) // n_out
+            end = -(-((i + 1) * n_in) // n_out)
+            p[(slice(start, end), i) if transpose else (i, slice(start, end))] = 1.0 / (end - start)
+        return p
+
+    return constant_like(x, build, "adaptive_avg_pool")
 
 
 def _adaptive_sizes(output_size: Any, spatial: tuple, d: int, name: str) -> tuple:
@@ -186,7 +190,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     """(N, C, L) -> (N, C, out): mean over PyTorch's adaptive bins, y = x P_Lᵀ."""
     x, unbatched = _batched(input, 1, "adaptive_avg_pool1d")
     (o,) = _adaptive_sizes(output_size, x.shape[2:], 1, "adaptive_avg_pool1d")
-    y = matmul(x, Tensor._wrap(_bins(x.shape[2], o, x.dtype).T.copy()))
+    y = matmul(x, _bins(x, x.shape[2], o, True))
     return y.squeeze(0) if unbatched else y
 
 
@@ -203,7 +207,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
         y = x.mean(dim=(2, 3), keepdim=True)
     else:
         if ow != w:  # ow == w: every bin is one column (the identity)
-            y = matmul(y, Tensor._wrap(_bins(w, ow, x.dtype).T.copy()))
+            y = matmul(y, _bins(x, w, ow, True))
         if oh != h:
-            y = matmul(Tensor._wrap(_bins(h, oh, x.dtype)), y)
+            y = matmul(_bins(x, h, oh), y)
     return y.squeeze(0) if unbatched else y

@@ -11,12 +11,14 @@ Also here: power-average pooling ``lp_pool1d/2d/3d``, (Σ_window x^p)^(1/p), and
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import constant_like, derived
 from chainrule.nn.functional.pooling import _avg_pool, max_pool1d, max_pool2d
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
@@ -57,19 +59,36 @@ def _adaptive_max(input: Tensor, output_size: Any, d: int, return_indices: bool,
     lead = (slice(None),) * (input.ndim - d)
     wins = [_windows(n, m) for n, m in zip(spatial, out)]
     axes = tuple(range(input.ndim - d, input.ndim))
-    cells = []
-    idx = np.zeros(tuple(input.shape[:-d]) + out, dtype=np.int64)
-    for pos in np.ndindex(*out):
+    cells, where = [], []
+    for pos in itertools.product(*[range(m) for m in out]):
         sl = tuple(slice(*wins[k][pos[k]]) for k in range(d))
-        cells.append(rd.amax(getitem(input, lead + sl), axes))
+        block = getitem(input, lead + sl)
+        cells.append(rd.amax(block, axes))
         if return_indices:
-            block = input._array[lead + sl]
-            flat = block.reshape(block.shape[:-d] + (-1,)).argmax(-1)
-            local = np.unravel_index(flat, block.shape[-d:])
-            glob = [local[k] + wins[k][pos[k]][0] for k in range(d)]
-            idx[(Ellipsis,) + pos] = np.ravel_multi_index(tuple(glob), spatial)
-    y = sh.reshape(sh.stack(cells, -1), tuple(input.shape[:-d]) + out)
-    return (y, Tensor._wrap(idx)) if return_indices else y
+            where.append(_global_argmax(block, [wins[k][pos[k]] for k in range(d)], spatial))
+    shape = tuple(input.shape[:-d]) + out
+    y = sh.reshape(sh.stack(cells, -1), shape)
+    return (y, sh.reshape(sh.stack(where, -1), shape)) if return_indices else y
+
+
+def _global_argmax(block: Tensor, win: list, spatial: tuple) -> Tensor:
+    """The flat index into ``spatial`` of the (first) maximum of each window ``block``
+    (lead..., *window sizes), the window starting at win[k][0] in dim k."""
+    d = len(spatial)
+
+    def build(m: Any, b: Any) -> Any:
+        flat = m.argmax(b.reshape(b.shape[:-d] + (-1,)), -1)
+        glob: Any = 0
+        inner = 1  # the size of the window's dims after k (local) and of the input's (global)
+        stride = 1
+        for k in reversed(range(d)):
+            size = win[k][1] - win[k][0]
+            glob = glob + ((flat // inner) % size + win[k][0]) * stride
+            inner *= size
+            stride *= spatial[k]
+        return glob
+
+    return derived(build, block, where="adaptive_max_pool")
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
@@ -150,9 +169,11 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         return input
     C = input.shape[1]
     sq = input * input
-    zeros_before = Tensor._wrap(np.zeros((input.shape[0], size // 2) + tuple(input.shape[2:]), dtype=input.dtype))
-    zeros_after = Tensor._wrap(np.zeros((input.shape[0], (size - 1) // 2) + tuple(input.shape[2:]),
-                                        dtype=input.dtype))
+
+    def zeros(c: int) -> Tensor:  # c zero channels
+        return constant_like(input, lambda m: m.zeros((input.shape[0], c) + tuple(input.shape[2:]), input.dtype), name)
+
+    zeros_before, zeros_after = zeros(size // 2), zeros((size - 1) // 2)
     padded = sh.cat([zeros_before, sq, zeros_after], 1)
     window = padded[:, 0:C]
     for j in range(1, size):  # the sum over the channel window, one shifted slice at a time

@@ -60,7 +60,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
         if n == o:
             continue
         a = 2 + axis
-        y = sh.movedim(matmul(sh.movedim(y, a, -1), Tensor._wrap(_bins(n, o, x.dtype).T.copy())), -1, a)
+        y = sh.movedim(matmul(sh.movedim(y, a, -1), _bins(x, n, o, True)), -1, a)
     return y.squeeze(0) if unbatched else y
 
 

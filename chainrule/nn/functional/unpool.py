@@ -13,11 +13,11 @@ Gradient: dL/dinput[n, c, j] = dL/dout[n, c].flatten()[indices[n, c, j]] (a gath
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import constant_like
 from chainrule.ops import scatter
 
 
@@ -55,12 +55,12 @@ def _max_unpool(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any, p
                 raise ValueError(f"{where}: invalid output_size {tuple(output_size)} (expected each size between "
                                  f"{lo} and {hi}, exclusive)")
     lead = tuple(input.shape[:-d])
-    plane = int(np.prod(out))
-    idx = indices._array.reshape(lead + (-1,))
-    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+    plane = math.prod(out)
+    idx = indices.reshape(*lead, -1)
+    if idx.numel() and (idx.min().item() < 0 or idx.max().item() >= plane):
         raise RuntimeError(f"{where}: found an index outside the output plane of {plane} elements {out}")
-    zeros = Tensor._wrap(np.zeros(lead + (plane,), dtype=input._array.dtype))
-    flat = scatter(zeros, input.ndim - d, Tensor._wrap(idx.astype(np.int64)), input.reshape(*lead, -1))
+    zeros = constant_like(input, lambda m: m.zeros(lead + (plane,), input.dtype), where)
+    flat = scatter(zeros, input.ndim - d, idx.long(), input.reshape(*lead, -1))
     return flat.reshape(*lead, *out)
 
 

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
@@ -47,7 +49,7 @@ def _sizes(name: str, x: Tensor, size: Any, scale_factor: Any) -> tuple:
     return out, tuple(float(f) for f in sf)
 
 
-def _take(x: Tensor, axis: int, idx: np.ndarray) -> Tensor:
+def _take(x: Tensor, axis: int, idx: Any) -> Tensor:
     return getitem(x, (slice(None),) * axis + (idx,))
 
 
@@ -95,23 +97,24 @@ def interpolate(
             return adaptive_avg_pool2d(input, out)
         raise NotImplementedError(f"{name}: mode 'area' supports 3-D and 4-D input only")
     x = input
-    for k, (n, m, sf) in enumerate(zip(input.shape[2:], out, scales)):
+    t = table_of((input,), name)  # the index grids and weights are made on input's device
+    for k, (n, mo, sf) in enumerate(zip(input.shape[2:], out, scales)):
         axis = 2 + k
-        j = np.arange(m, dtype=np.float64)
+        j = t.arange(mo, dtype=np.float64)
         if not linear:
-            s = n / m if sf is None else 1.0 / sf
-            src = np.floor((j + 0.5) * s if mode == "nearest-exact" else j * s)
-            x = _take(x, axis, np.minimum(src.astype(np.int64), n - 1))
+            s = n / mo if sf is None else 1.0 / sf
+            src = t.floor((j + 0.5) * s if mode == "nearest-exact" else j * s)
+            x = _take(x, axis, t.minimum(src.astype(np.int64), n - 1))
             continue
         if align_corners:
-            src = j * ((n - 1) / (m - 1) if m > 1 else 0.0)
+            src = j * ((n - 1) / (mo - 1) if mo > 1 else 0.0)
         else:
-            s = n / m if sf is None else 1.0 / sf
-            src = np.maximum((j + 0.5) * s - 0.5, 0.0)
-        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
-        lam = (src - i0).astype(input._array.dtype).reshape((m,) + (1,) * (input.ndim - axis - 1))
-        lam_t = Tensor._wrap(lam)
+            s = n / mo if sf is None else 1.0 / sf
+            src = t.maximum((j + 0.5) * s - 0.5, 0.0)
+        i0 = t.minimum(t.floor(src).astype(np.int64), n - 1)
+        i1 = t.minimum(i0 + 1, n - 1)
+        lam = (src - i0).astype(input.dtype).reshape((mo,) + (1,) * (input.ndim - axis - 1))
+        lam_t = constant_like(input, lambda m: lam, name)
         x = _take(x, axis, i0) * (1 - lam_t) + _take(x, axis, i1) * lam_t
     return x
 

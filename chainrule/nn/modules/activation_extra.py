@@ -11,10 +11,12 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
+from chainrule.nn import init
 from chainrule.nn.functional import activation_extra as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import reduction
+from chainrule.ops.creation import full
 
 __all__ = ["CELU", "GLU", "Hardshrink", "PReLU", "RReLU", "Softmax2d", "Softmin", "Softshrink", "Tanhshrink",
            "Threshold"]
@@ -35,10 +37,10 @@ class PReLU(Module):
         self.num_parameters = n  # type: ignore[method-assign,assignment]
         self.init = float(init)
         dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-        self.weight = Parameter(Tensor._wrap(np.full((n,), self.init, dtype=dt)))
+        self.weight = Parameter(full((n,), self.init, dtype=dt))
 
     def reset_parameters(self) -> None:
-        self.weight._array[...] = self.init
+        init.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

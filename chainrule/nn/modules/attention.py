@@ -13,28 +13,29 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
-from chainrule.backend.random import default_generator
+from chainrule.nn import init
 from chainrule.nn.functional import attention as A
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import shape as sh
+from chainrule.ops.creation import zeros
 
 __all__ = ["AdditiveAttention", "MultiheadAttention"]
 
 
 def _param(shape: tuple, dtype: Any) -> Parameter:
     dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-    return Parameter(Tensor._wrap(np.zeros(shape, dtype=dt)))
+    return Parameter(zeros(shape, dtype=dt))
 
 
 def _xavier_uniform_(p: Parameter, fan_in: int, fan_out: int) -> None:
     bound = math.sqrt(6.0 / (fan_in + fan_out))
-    p._array[...] = default_generator().uniform(-bound, bound, p._array.shape)
+    init.uniform_(p, -bound, bound)
 
 
 def _xavier_normal_(p: Parameter, fan_in: int, fan_out: int) -> None:
     std = math.sqrt(2.0 / (fan_in + fan_out))
-    p._array[...] = default_generator().standard_normal(p._array.shape) * std
+    init.normal_(p, 0.0, std)
 
 
 class _OutProj(Module):
@@ -45,7 +46,7 @@ class _OutProj(Module):
         self.in_features = self.out_features = E
         self.weight = _param((E, E), dtype)
         bound = 1.0 / math.sqrt(E)  # nn.Linear's default, as PyTorch's out_proj starts
-        self.weight._array[...] = default_generator().uniform(-bound, bound, (E, E))
+        init.uniform_(self.weight, -bound, bound)
         if bias:
             self.bias = _param((E,), dtype)
         else:
@@ -151,8 +152,8 @@ class MultiheadAttention(Module):
             _xavier_uniform_(self.k_proj_weight, self.kdim, E)
             _xavier_uniform_(self.v_proj_weight, self.vdim, E)
         if self.in_proj_bias is not None:
-            self.in_proj_bias._array[...] = 0.0
-            self.out_proj.bias._array[...] = 0.0
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
         if self.bias_k is not None and self.bias_v is not None:
             _xavier_normal_(self.bias_k, E, E)
             _xavier_normal_(self.bias_v, E, E)
@@ -220,10 +221,9 @@ class AdditiveAttention(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        rng = default_generator()
         for p, fan_in in ((self.W_a, self.query_dim), (self.U_a, self.key_dim), (self.v_a, self.hidden_dim)):
             b = 1.0 / math.sqrt(fan_in)
-            p._array[...] = rng.uniform(-b, b, p._array.shape)
+            init.uniform_(p, -b, b)
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"

@@ -19,15 +19,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
+from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
+from chainrule.nn import init
 from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import empty
 
 __all__ = ["CausalConv1d", "Conv1d", "Conv2d", "Fold", "Unfold"]
 
@@ -39,13 +39,12 @@ def reset_conv_parameters(m: Module) -> None:
     convolution (weight (C_out, C_in / groups, *k)), out_channels / groups for a transposed one
     (weight (C_in, C_out / groups, *k)).  Shared by ``_ConvNd`` and ``_ConvTransposeNd``.
     """
-    w = m.weight._array
-    fan_in = w.shape[1] * math.prod(w.shape[2:])
+    shape = m.weight.shape
+    fan_in = shape[1] * math.prod(shape[2:])
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    rng = default_generator()
-    w[...] = rng.uniform(-bound, bound, w.shape)
+    init.uniform_(m.weight, -bound, bound)
     if m.bias is not None:
-        m.bias._array[...] = rng.uniform(-bound, bound, m.bias._array.shape)
+        init.uniform_(m.bias, -bound, bound)
 
 
 def conv_extra_repr(m: Module) -> str:
@@ -109,9 +108,9 @@ class _ConvNd(Module):
         self.output_padding = (0,) * d
         dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(Tensor(np.empty(shape, dtype=dt)))
+        self.weight = Parameter(empty(shape, dtype=dt))
         if bias:
-            self.bias = Parameter(Tensor(np.empty(self.out_channels, dtype=dt)))
+            self.bias = Parameter(empty(self.out_channels, dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

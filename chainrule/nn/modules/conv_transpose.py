@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
@@ -21,6 +19,7 @@ from chainrule.nn.functional.conv_transpose import conv_transpose_nd
 from chainrule.nn.module import Module
 from chainrule.nn.modules.conv import conv_extra_repr, reset_conv_parameters
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import zeros
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d"]
 
@@ -64,9 +63,9 @@ class _ConvTransposeNd(Module):
         self.transposed = True
         dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(Tensor._wrap(np.zeros(shape, dtype=dt)))
+        self.weight = Parameter(zeros(shape, dtype=dt))
         if bias:
-            self.bias = Parameter(Tensor._wrap(np.zeros(self.out_channels, dtype=dt)))
+            self.bias = Parameter(zeros(self.out_channels, dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

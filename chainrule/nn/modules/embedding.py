@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
+from chainrule.nn import init
 from chainrule.nn.functional.embedding import check_indices, embedding, normalize_padding_idx
 from chainrule.nn.functional.embedding_bag import embedding_bag
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import as_tensor, empty
 
 __all__ = ["Embedding", "EmbeddingBag"]
 
@@ -56,21 +56,20 @@ class Embedding(Module):
         self.sparse = sparse
         if _weight is None:
             dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
-            self.weight = Parameter(Tensor(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt)))
+            self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=dt))
             self.reset_parameters()
         else:
-            w = _weight._array if isinstance(_weight, Tensor) else np.asarray(_weight)
+            w = _weight if isinstance(_weight, Tensor) else as_tensor(_weight)
             if w.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight must have shape ({self.num_embeddings}, "
                                  f"{self.embedding_dim}), got {w.shape}")
-            self.weight = Parameter(Tensor(w), requires_grad=not _freeze)
+            self.weight = Parameter(w, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
         """weight ~ N(0, 1), with the padding row set to zero."""
-        w = self.weight._array
-        w[...] = default_generator().standard_normal(w.shape)
+        init.normal_(self.weight)
         if self.padding_idx is not None:
-            w[self.padding_idx] = 0
+            self.weight._array[self.padding_idx] = 0
 
     def forward(self, input: Any) -> Tensor:
         check_indices(input, self.num_embeddings, "Embedding")
@@ -88,11 +87,11 @@ class Embedding(Module):
         sparse: bool = False,
     ) -> Embedding:
         """An Embedding whose weight is ``embeddings`` (2-D); frozen (no gradient) unless freeze=False."""
-        w = embeddings._array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings if isinstance(embeddings, Tensor) else as_tensor(embeddings)
         if w.ndim != 2:
-            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {w.shape}")
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         return cls(w.shape[0], w.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
-                   _weight=w.copy(), _freeze=freeze)
+                   _weight=w.detach().clone(), _freeze=freeze)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -139,7 +138,7 @@ class EmbeddingBag(Module):
         self.padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings, "EmbeddingBag")
         if _weight is None:
             dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
-            self.weight = Parameter(Tensor(np.empty((self.num_embeddings, self.embedding_dim), dtype=dt)))
+            self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=dt))
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import empty
 
 __all__ = [
     "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d", "LazyConv2d", "LazyConv3d",
@@ -38,13 +40,12 @@ class UninitializedParameter(Parameter):
         from chainrule.backend.device import check_device
 
         check_device(device, "UninitializedParameter")
-        super().__init__(np.empty(0, dtype=np.dtype(dtype) if dtype is not None else get_default_dtype()),
-                         requires_grad)
+        super().__init__(empty(0, dtype=np.dtype(dtype) if dtype is not None else get_default_dtype()), requires_grad)
 
     def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
         """Give it ``shape`` (uninitialised values) and make it a plain ``Parameter``, in place."""
         dt = np.dtype(dtype) if dtype is not None else self._array.dtype
-        self._array = np.empty(tuple(shape), dtype=dt)
+        self._array = table_of((self._array,), "materialize").empty(tuple(shape), dt)  # on its device
         self.__class__ = Parameter  # type: ignore[assignment]
 
     def __repr__(self) -> str:
@@ -68,7 +69,7 @@ class LazyModuleMixin:
                 self._parameters[name] = UninitializedParameter(p.requires_grad, dtype=p._array.dtype)  # type: ignore[attr-defined]
         for name, b in proto._buffers.items():
             if b is not None and b.ndim > 0:  # a per-feature buffer (running_mean...): lazy too
-                self._buffers[name] = Tensor._wrap(np.empty(0, dtype=b._array.dtype))  # type: ignore[attr-defined]
+                self._buffers[name] = empty(0, dtype=b.dtype)  # type: ignore[attr-defined]
                 d.setdefault("_lazy_buffers", set()).add(name)
             else:
                 self._buffers[name] = b  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from chainrule.nn.functional.activation import maxout
 from chainrule.nn.functional.linear import bilinear, linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import empty
 
 __all__ = ["Bilinear", "Linear", "MaxoutLinear"]
 
@@ -30,7 +31,7 @@ def _dtype(dtype: Any) -> np.dtype:
 
 
 def _param(shape: tuple, dtype: Any) -> Parameter:
-    return Parameter(Tensor(np.empty(shape, dtype=_dtype(dtype))))
+    return Parameter(empty(shape, dtype=_dtype(dtype)))
 
 
 class Linear(Module):

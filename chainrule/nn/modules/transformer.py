@@ -42,6 +42,7 @@ from chainrule.nn.modules.container import ModuleList
 from chainrule.nn.modules.dropout import Dropout
 from chainrule.nn.modules.linear import Linear
 from chainrule.nn.modules.normalization import LayerNorm
+from chainrule.ops.creation import full
 
 __all__ = [
     "Transformer",
@@ -412,5 +413,4 @@ class Transformer(Module):
         """The (sz, sz) float causal mask: 0 on and below the diagonal, -inf above (position i sees j ≤ i)."""
         check_device(device, "Transformer.generate_square_subsequent_mask")
         dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-        m = np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1)
-        return Tensor(m)
+        return full((sz, sz), -np.inf, dtype=dt).triu(1)
