@@ -101,34 +101,39 @@ def _idx(n, c, seed=3, shape=None):
 
 
 IDX_IGNORED = cr.tensor([0, 2, -100, 1, 2], dtype=cr.int64)
-W3 = cr.tensor([0.5, 2.0, 1.5])
+W3 = cr.tensor([0.5, 2.0, 1.5], dtype=cr.float64)
+
+
+def _w(x):
+    """Class (or last-axis) weights on x's device."""
+    return W3.to(x.device)
 
 # name -> (fn(reduction, *args), args, has forward mode)
 LOSSES = {
     "mse_loss": (lambda r, x, y: F.mse_loss(x, y, reduction=r), (_x(4, 3), _x(4, 3, seed=1)), True),
     "l1_loss": (lambda r, x, y: F.l1_loss(x, y, reduction=r), (_x(4, 3), _x(4, 3, seed=1)), True),
-    "huber_loss": (lambda r, x, y: F.huber_loss(x, y, reduction=r, delta=0.7, weight=W3.double()),
+    "huber_loss": (lambda r, x, y: F.huber_loss(x, y, reduction=r, delta=0.7, weight=_w(x)),
                    (_x(4, 3), _x(4, 3, seed=1)), True),
     "smooth_l1_loss": (lambda r, x, y: F.smooth_l1_loss(x, y, reduction=r, beta=0.5),
                        (_x(4, 3), _x(4, 3, seed=1)), True),
-    "binary_cross_entropy": (lambda r, x, y: F.binary_cross_entropy(x, y, weight=W3.double(), reduction=r),
+    "binary_cross_entropy": (lambda r, x, y: F.binary_cross_entropy(x, y, weight=_w(x), reduction=r),
                              (_p(4, 3), _p(4, 3, seed=5)), True),
     "bce_with_logits": (lambda r, x, y: F.binary_cross_entropy_with_logits(x, y, reduction=r),
                         (_x(4, 3), _p(4, 3)), True),
     "bce_with_logits_weights": (
-        lambda r, x, y, p: F.binary_cross_entropy_with_logits(x, y, weight=W3.double(), reduction=r, pos_weight=p),
+        lambda r, x, y, p: F.binary_cross_entropy_with_logits(x, y, weight=_w(x), reduction=r, pos_weight=p),
         (_x(4, 3), _p(4, 3), _p(3, seed=7)), True),
     "cross_entropy": (lambda r, x, t: F.cross_entropy(x, t, reduction=r), (_x(5, 3), _idx(5, 3)), True),
     "cross_entropy_weighted": (
-        lambda r, x, t: F.cross_entropy(x, t, weight=W3.double(), reduction=r, label_smoothing=0.1),
+        lambda r, x, t: F.cross_entropy(x, t, weight=_w(x), reduction=r, label_smoothing=0.1),
         (_x(5, 3), IDX_IGNORED), True),
     "cross_entropy_2d": (lambda r, x, t: F.cross_entropy(x, t, reduction=r),
                          (_x(2, 3, 2, 2), _idx(2, 3, shape=(2, 2, 2))), True),
-    "cross_entropy_probs": (lambda r, x, t: F.cross_entropy(x, t, weight=W3.double(), reduction=r,
+    "cross_entropy_probs": (lambda r, x, t: F.cross_entropy(x, t, weight=_w(x), reduction=r,
                                                             label_smoothing=0.2),
                             (_x(5, 3), _p(5, 3)), True),
     "nll_loss": (lambda r, x, t: F.nll_loss(x, t, reduction=r), (_x(5, 3), _idx(5, 3)), True),
-    "nll_loss_weighted": (lambda r, x, t: F.nll_loss(x, t, weight=W3.double(), reduction=r),
+    "nll_loss_weighted": (lambda r, x, t: F.nll_loss(x, t, weight=_w(x), reduction=r),
                           (_x(5, 3), IDX_IGNORED), True),
     "kl_div": (lambda r, x, t: F.kl_div(x, t, reduction=r), (_x(4, 3), _p(4, 3)), True),
     "kl_div_log_target": (lambda r, x, t: F.kl_div(x, t, reduction=r, log_target=True),
@@ -154,9 +159,9 @@ LOSSES = {
     "gaussian_nll_loss_float_var": (lambda r, x, y: F.gaussian_nll_loss(x, y, 0.5, reduction=r),
                                     (_x(4, 3), _x(4, 3, seed=1)), True),
     "multilabel_soft_margin_loss": (
-        lambda r, x, y: F.multilabel_soft_margin_loss(x, y, weight=W3.double(), reduction=r),
+        lambda r, x, y: F.multilabel_soft_margin_loss(x, y, weight=_w(x), reduction=r),
         (_x(4, 3), cr.tensor(_data(4).integers(0, 2, (4, 3)))), True),
-    "multi_margin_loss": (lambda r, x, t: F.multi_margin_loss(x, t, p=2, weight=W3.double(), reduction=r),
+    "multi_margin_loss": (lambda r, x, t: F.multi_margin_loss(x, t, p=2, weight=_w(x), reduction=r),
                           (_x(5, 3), _idx(5, 3)), True),
     "multilabel_margin_loss": (
         lambda r, x, t: F.multilabel_margin_loss(x, t, reduction=r),
@@ -180,8 +185,8 @@ def test_cross_entropy_of_a_single_sample_on_strict(strict):
 
 
 def test_loss_modules_on_strict(strict):
-    check(lambda x, t: nn.CrossEntropyLoss(weight=W3.double().to(x.device))(x, t), _x(5, 3), IDX_IGNORED)
-    check(lambda x, t: nn.BCEWithLogitsLoss(pos_weight=W3.double().to(x.device))(x, t), _x(4, 3), _p(4, 3))
+    check(lambda x, t: nn.CrossEntropyLoss(weight=_w(x).to(x.device))(x, t), _x(5, 3), IDX_IGNORED)
+    check(lambda x, t: nn.BCEWithLogitsLoss(pos_weight=_w(x).to(x.device))(x, t), _x(4, 3), _p(4, 3))
 
 
 # ---------------------------------------------------------------- normalisation
@@ -236,7 +241,7 @@ def test_normalisation_eval_with_running_stats_on_strict(strict, name):
     make, x = NORMS[name]
 
     def trained():
-        layer = make()
+        layer = make().double()
         with cr.no_grad():
             layer(_x(*x.shape, seed=11))  # running statistics that are not the initial ones
             if layer.weight is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.loss_math import LossMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
@@ -168,7 +169,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath:
+class ArrayMath(LossMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False
