@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.loss_math import LossMath
+from chainrule.backend.norm_math import NormMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
@@ -169,7 +170,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(LossMath):
+class ArrayMath(LossMath, NormMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False

@@ -150,9 +150,8 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         return input
     C = input.shape[1]
     sq = input * input
-    zeros_before = Tensor._wrap(np.zeros((input.shape[0], size // 2) + tuple(input.shape[2:]), dtype=input.dtype))
-    zeros_after = Tensor._wrap(np.zeros((input.shape[0], (size - 1) // 2) + tuple(input.shape[2:]),
-                                        dtype=input.dtype))
+    zeros_before = sq.new_zeros((input.shape[0], size // 2) + tuple(input.shape[2:]))
+    zeros_after = sq.new_zeros((input.shape[0], (size - 1) // 2) + tuple(input.shape[2:]))
     padded = sh.cat([zeros_before, sq, zeros_after], 1)
     window = padded[:, 0:C]
     for j in range(1, size):  # the sum over the channel window, one shifted slice at a time
