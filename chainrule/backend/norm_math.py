@@ -15,7 +15,6 @@ and no fresh pages are touched per step).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.primitive import kernel
+from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,

@@ -25,9 +25,9 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
-from chainrule.ops.creation import ones, tensor, zeros
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import ones, tensor, zeros
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 

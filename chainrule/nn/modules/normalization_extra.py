@@ -14,9 +14,9 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional import normalization_extra as F
 from chainrule.nn.module import Module
-from chainrule.ops.creation import ones, tensor, zeros
 from chainrule.nn.modules.normalization import _BatchNorm
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import ones, tensor, zeros
 
 __all__ = ["BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm"]
 
