@@ -217,8 +217,10 @@ class Optimizer:
                         states[i] = state[p] = init(p, group)
         bump_all(params)
         ws = [p._array for p in params]
-        if table_of(ws[:1], "optimizer step") is not self._work.m:  # (new parameters' device)
-            self._work = Scratch(table_of(ws, "optimizer step"))
+        if ws and (type(ws[0]) is not np.ndarray or self._work.m is not ArrayMath):  # (not the CPU's)
+            m = table_of(ws, "optimizer step")
+            if m is not self._work.m:  # the parameters moved: a workspace of their device
+                self._work = Scratch(m)
         return params, ws, [p.grad._array for p in params if p.grad is not None], states
 
     # -- saving and loading ---------------------------------------------------------
