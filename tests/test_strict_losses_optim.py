@@ -449,3 +449,19 @@ def test_reduce_lr_on_plateau_with_a_strict_metric(strict):
     for _ in range(3):
         sched.step(cr.tensor(1.0, dtype=cr.float64).to("strict"))
     assert opt.param_groups[0]["lr"] < 0.1
+
+
+def test_optimiser_state_dict_round_trip_and_zero_grad_on_strict(strict):
+    """load_state_dict puts a parameter's state on its device (the saved state may be host
+    arrays); zero_grad(set_to_none=False) zeroes strict gradients in place."""
+    want, wopt = _optimise(lambda ps: cr.optim.Adam(ps, lr=0.01), "cpu", steps=2)
+    got, gopt = _optimise(lambda ps: cr.optim.Adam(ps, lr=0.01), "strict", steps=1)
+    gopt.load_state_dict(_optimise(lambda ps: cr.optim.Adam(ps, lr=0.01), "cpu", steps=1)[1].state_dict())
+    for s in gopt.state.values():
+        assert s["exp_avg"].device == DEVICE and s["exp_avg_sq"].device == DEVICE
+    gopt.zero_grad(set_to_none=False)
+    assert all(not _values(q.grad).any() for q in got)
+    _quadratic(got).backward()
+    gopt.step()
+    for p, q in zip(want, got):
+        _close(q, p)
