@@ -3,8 +3,8 @@ NumPy refuses (tests/strict_backend.py), registered at run time as device type '
 
 The first part checks the registry, moves, factories, modules and state dicts.  The second
 runs primitives (forward, vjp through the engine, jvp) on strict tensors: any operation of
-ops/ or autograd/ that bypasses the device's table fails loudly.  A training step through
-nn/ layers still fails (nn/ calls NumPy directly): it is a strict xfail until nn/ is converted.
+ops/ or autograd/ that bypasses the device's table fails loudly, and so does a training
+step (Linear, BatchNorm1d, MSE, SGD with momentum).
 """
 
 from __future__ import annotations
@@ -298,8 +298,6 @@ def test_state_dict_save_and_load_across_devices(strict, tmp_path):
 
 
 # ---------------------------------------------------------------- operations (need the table)
-# nn/ layers still call NumPy directly (issue 11 item 1: ops/ and autograd/ go through the table)
-NN_TABLE = pytest.mark.xfail(strict=True, reason="nn/ not yet through the back-end table (issue 11 item 1)")
 
 OPS = {
     "add": lambda a, b: a + b,
@@ -373,7 +371,6 @@ def test_op_jvp_on_strict(strict, name):
     np.testing.assert_allclose(_values(got), want.numpy(), rtol=1e-12)
 
 
-@NN_TABLE
 def test_training_step_on_strict(strict):
     """One SGD step of the same net on both devices gives the same parameters."""
     nets = [_net().double(), _net().double().to("strict")]

@@ -53,20 +53,9 @@ PENDING = {
     "chainrule/autograd/tensor.py": 6,
     "chainrule/autograd/trace.py": 17,
     "chainrule/nn/functional/_rnn_kernel.py": 100,
-    "chainrule/nn/functional/loss.py": 31,
-    "chainrule/nn/functional/loss_extra.py": 12,
-    "chainrule/nn/functional/normalization.py": 12,
-    "chainrule/nn/functional/normalization_extra.py": 3,
     "chainrule/nn/functional/recurrent.py": 2,
-    "chainrule/nn/modules/normalization.py": 7,
-    "chainrule/nn/modules/normalization_extra.py": 8,
     "chainrule/nn/modules/rnn.py": 15,
-    "chainrule/nn/modules/sync_batchnorm.py": 9,
-    "chainrule/nn/parallel/distributed.py": 5,
-    "chainrule/nn/utils/clip_grad.py": 14,
     "chainrule/nn/utils/rnn.py": 30,
-    "chainrule/nn/utils/weight_norm.py": 2,
-    "chainrule/optim/lbfgs.py": 11,
 }
 
 

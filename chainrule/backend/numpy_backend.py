@@ -16,6 +16,8 @@ import numpy as np
 from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
+from chainrule.backend.loss_math import LossMath
+from chainrule.backend.norm_math import NormMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
@@ -171,7 +173,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ConvMath, EmbeddingMath):
+class ArrayMath(ActivationMath, ConvMath, EmbeddingMath, LossMath, NormMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False

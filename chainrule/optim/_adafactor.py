@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import Optimizer, _scalar_dtype, _scalar_state, _zeros_state
 
@@ -77,8 +77,9 @@ class Adafactor(Optimizer):
         state: dict[str, Any] = {"step": _scalar_state(0.0, _scalar_dtype())}
         w = p._array
         if w.ndim > 1:
-            state["row_var"] = Tensor._wrap(ArrayMath.zeros_like(w[..., :1]))  # (..., n, 1)
-            state["col_var"] = Tensor._wrap(ArrayMath.zeros_like(w[..., :1, :]))  # (..., 1, k)
+            m = table_of((w,), "Adafactor")
+            state["row_var"] = Tensor._wrap(m.zeros(w.shape[:-1] + (1,), w.dtype))  # (..., n, 1)
+            state["col_var"] = Tensor._wrap(m.zeros(w.shape[:-2] + (1, w.shape[-1]), w.dtype))  # (..., 1, k)
         else:
             state["variance"] = _zeros_state(p)
         return state

@@ -9,8 +9,8 @@ parameter groups and calls its function, so the update of a rule is written once
          amsgrad=False, beta1=0.9, beta2=0.999, lr=1e-3, weight_decay=0.0, eps=1e-8, maximize=False)
 
 The arrays are the back end's (``p._array``, ``p.grad._array``, the state Tensors' arrays);
-all array work goes through the back-end table ``m`` (default
-:class:`~chainrule.backend.ArrayMath`).  ``state_steps`` are 0-d arrays, advanced by one
+all array work goes through the back-end table ``m`` (default: the parameters' own,
+``table_of``).  ``state_steps`` are 0-d arrays, advanced by one
 here as PyTorch advances its 0-d step Tensors.  Hyper-parameters are Python floats.
 
 Two chainrule additions, both optional: ``work``, a :class:`Scratch` that keeps the
@@ -26,6 +26,7 @@ import math
 from operator import is_
 from typing import Any, Sequence
 
+from chainrule.autograd.primitive import table_of
 from chainrule.backend import ArrayMath, get_default_dtype
 
 __all__ = [
@@ -71,6 +72,12 @@ class Scratch:
         return c
 
 
+# The 0-d state (step counters, NAdam's product of momenta, ASGD's eta and mu) stays on the
+# host whatever the parameters' device, as PyTorch's CPU 'step': its arithmetic is the host
+# table's, and the updates read it as Python floats.
+h = ArrayMath
+
+
 def _advance(step_t: Any) -> float:
     """Add one to a 0-d step counter in place and return the new count.
 
@@ -107,17 +114,21 @@ def _lerp_(m: Any, x: Any, end: Any, weight: float, t: Any) -> None:
         m.subtract(end, t, x)
 
 
-def _scratch(work: Scratch | None, m: Any) -> Scratch:
-    return work if work is not None else Scratch(m)
+def _scratch(work: Scratch | None, m: Any, params: Arrays) -> tuple[Scratch, Any]:
+    """(workspace, table): the table given, else the workspace's, else the parameters' own
+    (an optimiser hands its workspace, made for its parameters' table)."""
+    if m is None:
+        m = work.m if work is not None else table_of(params[:1], "optimizer step")
+    return (work if work is not None else Scratch(m)), m
 
 
 # ---- SGD -------------------------------------------------------------------------------
 def sgd(params: Arrays, d_p_list: Arrays, momentum_buffer_list: list, *, weight_decay: float,
         momentum: float, lr: float, dampening: float, nesterov: bool, maximize: bool,
-        work: Scratch | None = None, m: Any = ArrayMath) -> None:
+        work: Scratch | None = None, m: Any = None) -> None:
     """SGD (see :class:`~chainrule.optim.SGD`).  ``momentum_buffer_list[i]`` None means "no
     buffer yet": the first step creates it (v = g) and stores it in the list, as PyTorch does."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     values = (lr, momentum, 1.0 - dampening)
     for i, (w, g) in enumerate(zip(params, d_p_list)):
         lr_, mu_, keep_ = work.scalars(w.dtype, values)
@@ -217,7 +228,7 @@ class FlatAdam:
 def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, max_exp_avg_sqs: Arrays,
          state_steps: Arrays, *, amsgrad: bool, beta1: float, beta2: float, lr: float,
          weight_decay: float, eps: float, maximize: bool, decoupled_weight_decay: bool = False,
-         flat: FlatAdam | None = None, work: Scratch | None = None, m: Any = ArrayMath) -> None:
+         flat: FlatAdam | None = None, work: Scratch | None = None, m: Any = None) -> None:
     """Adam (see :class:`~chainrule.optim.Adam`); AdamW with ``decoupled_weight_decay``.
 
     ``θ ← θ − α M̂ / (√Ŝ + ε)`` is computed as ``θ ← θ − (α c / (1 − β1^t)) · M / (√S + ε c)``,
@@ -227,7 +238,7 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
     arithmetic runs once over the flat buffers: for parameters of a few hundred elements,
     NumPy's per-call cost, not the arithmetic, is what a step costs.
     """
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     values = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * weight_decay)
     decay_w = decoupled_weight_decay and weight_decay != 0.0
     coupled_wd = 0.0 if decoupled_weight_decay else weight_decay
@@ -298,9 +309,9 @@ def adamw(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
 # ---- Adagrad, RMSprop ----------------------------------------------------------------------
 def adagrad(params: Arrays, grads: Arrays, state_sums: Arrays, state_steps: Arrays, *, lr: float,
             weight_decay: float, lr_decay: float, eps: float, maximize: bool,
-            work: Scratch | None = None, m: Any = ArrayMath) -> None:
+            work: Scratch | None = None, m: Any = None) -> None:
     """Adagrad (see :class:`~chainrule.optim.Adagrad`): S ← S + g², w ← w − α_t g/(√S + ε)."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     for w, g, s, step_t in zip(params, grads, state_sums, state_steps):
         step = _advance(step_t)
         clr = m.scalar(lr / (1.0 + (step - 1.0) * lr_decay), w.dtype)
@@ -318,10 +329,10 @@ def adagrad(params: Arrays, grads: Arrays, state_sums: Arrays, state_steps: Arra
 def rmsprop(params: Arrays, grads: Arrays, square_avgs: Arrays, grad_avgs: Arrays,
             momentum_buffer_list: Arrays, state_steps: Arrays, *, lr: float, alpha: float, eps: float,
             weight_decay: float, momentum: float, centered: bool, maximize: bool,
-            work: Scratch | None = None, m: Any = ArrayMath) -> None:
+            work: Scratch | None = None, m: Any = None) -> None:
     """RMSprop (see :class:`~chainrule.optim.RMSprop`).  ``grad_avgs`` is read only when
     ``centered``, ``momentum_buffer_list`` only when ``momentum > 0``."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     values = (lr, alpha, 1.0 - alpha, eps, momentum)
     for i, (w, g, s) in enumerate(zip(params, grads, square_avgs)):
         _advance(state_steps[i])
@@ -377,16 +388,16 @@ def _decay(m: Any, w: Any, g: Any, lr: float, weight_decay: float, decoupled: bo
 def nadam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, mu_products: Arrays,
           state_steps: Arrays, *, beta1: float, beta2: float, lr: float, weight_decay: float,
           momentum_decay: float, eps: float, decoupled_weight_decay: bool = False, maximize: bool = False,
-          work: Scratch | None = None, m: Any = ArrayMath) -> None:
+          work: Scratch | None = None, m: Any = None) -> None:
     """NAdam (see :class:`~chainrule.optim.NAdam`).  ``mu_products`` are 0-d arrays (Π μ_k)."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     for w, g, ma, s, mu_prod, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps):
         step = _advance(step_t)
         g = _decay(m, w, g, lr, weight_decay, decoupled_weight_decay, maximize, work)
         t, d = work(w, 1), work(w, 2)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1.0) * momentum_decay))
-        m.multiply(mu_prod, m.scalar(mu, mu_prod.dtype), mu_prod)  # in the counter's own dtype
+        h.multiply(mu_prod, h.scalar(mu, mu_prod.dtype), mu_prod)  # in the counter's own dtype
         prod = float(mu_prod)
         _lerp_(m, ma, g, 1.0 - beta1, t)  # M ← β1 M + (1 − β1) g
         _second_moment(m, s, g, beta2, t)
@@ -404,9 +415,9 @@ def nadam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
 def radam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, state_steps: Arrays, *,
           beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
           decoupled_weight_decay: bool = False, maximize: bool = False,
-          work: Scratch | None = None, m: Any = ArrayMath) -> None:
+          work: Scratch | None = None, m: Any = None) -> None:
     """RAdam (see :class:`~chainrule.optim.RAdam`)."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     rho_inf = 2.0 / (1.0 - beta2) - 1.0
     for w, g, ma, s, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, state_steps):
         step = _advance(step_t)
@@ -430,9 +441,9 @@ def radam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
 
 def adamax(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_infs: Arrays, state_steps: Arrays, *,
            eps: float, beta1: float, beta2: float, lr: float, weight_decay: float, maximize: bool,
-           work: Scratch | None = None, m: Any = ArrayMath) -> None:
+           work: Scratch | None = None, m: Any = None) -> None:
     """Adamax (see :class:`~chainrule.optim.Adamax`): Adam with the ∞-norm, u ← max(β2 u, |g| + ε)."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     for w, g, ma, u, step_t in zip(params, grads, exp_avgs, exp_infs, state_steps):
         step = _advance(step_t)
         g = _grad_term(m, w, g, weight_decay, maximize, work)
@@ -450,9 +461,9 @@ def adamax(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_infs: Arrays, st
 # ---- Adadelta, ASGD, Rprop -------------------------------------------------------------------
 def adadelta(params: Arrays, grads: Arrays, square_avgs: Arrays, acc_deltas: Arrays, state_steps: Arrays, *,
              lr: float, rho: float, eps: float, weight_decay: float, maximize: bool,
-             work: Scratch | None = None, m: Any = ArrayMath) -> None:
+             work: Scratch | None = None, m: Any = None) -> None:
     """Adadelta (see :class:`~chainrule.optim.Adadelta`)."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     for w, g, s, acc, step_t in zip(params, grads, square_avgs, acc_deltas, state_steps):
         _advance(step_t)
         g = _grad_term(m, w, g, weight_decay, maximize, work)
@@ -472,9 +483,9 @@ def adadelta(params: Arrays, grads: Arrays, square_avgs: Arrays, acc_deltas: Arr
 
 def asgd(params: Arrays, grads: Arrays, axs: Arrays, mus: Arrays, etas: Arrays, state_steps: Arrays, *,
          lambd: float, lr: float, t0: float, alpha: float, weight_decay: float, maximize: bool,
-         work: Scratch | None = None, m: Any = ArrayMath) -> None:
+         work: Scratch | None = None, m: Any = None) -> None:
     """ASGD (see :class:`~chainrule.optim.ASGD`).  ``mus`` and ``etas`` are 0-d arrays."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     default = get_default_dtype()
     for w, g, ax, mu, eta, step_t in zip(params, grads, axs, mus, etas, state_steps):
         step = _advance(step_t)
@@ -492,15 +503,15 @@ def asgd(params: Arrays, grads: Arrays, axs: Arrays, mus: Arrays, etas: Arrays, 
             m.copyto(ax, w)
         # PyTorch makes the new values with torch.as_tensor, in the default dtype, whatever the
         # dtype of 'eta' and 'mu' (float64 after a load_state_dict): round them the same way.
-        eta[()] = m.scalar(lr / (1.0 + lambd * lr * step) ** alpha, default)
-        mu[()] = m.scalar(1.0 / max(1.0, step - t0), default)
+        eta[()] = h.scalar(lr / (1.0 + lambd * lr * step) ** alpha, default)
+        mu[()] = h.scalar(1.0 / max(1.0, step - t0), default)
 
 
 def rprop(params: Arrays, grads: Arrays, prevs: Arrays, step_sizes: Arrays, state_steps: Arrays, *,
           step_size_min: float, step_size_max: float, etaminus: float, etaplus: float, maximize: bool,
-          work: Scratch | None = None, m: Any = ArrayMath) -> None:
+          work: Scratch | None = None, m: Any = None) -> None:
     """Rprop (see :class:`~chainrule.optim.Rprop`): only the gradient's sign is used."""
-    work = _scratch(work, m)
+    work, m = _scratch(work, m, params)
     for w, g, prev, size, step_t in zip(params, grads, prevs, step_sizes, state_steps):
         _advance(step_t)
         t = work(w, 1)
@@ -522,10 +533,11 @@ def rprop(params: Arrays, grads: Arrays, prevs: Arrays, step_sizes: Arrays, stat
 # ---- Adafactor -----------------------------------------------------------------------------------
 def adafactor(params: Arrays, grads: Arrays, row_vars: Arrays, col_vars: Arrays, variances: Arrays,
               state_steps: Arrays, *, d: float, lr: float, beta2_decay: float, weight_decay: float,
-              eps1: float | None, eps2: float, maximize: bool, m: Any = ArrayMath, **_: Any) -> None:
+              eps1: float | None, eps2: float, maximize: bool, m: Any = None, **_: Any) -> None:
     """Adafactor (see :class:`~chainrule.optim.Adafactor`).  A parameter of 2 or more dimensions
     keeps row and column means of g² (``row_vars`` (..., n, 1), ``col_vars`` (..., 1, k)); a
     vector keeps the full ``variances``; the others' entries are None."""
+    m = table_of(params[:1], "adafactor") if m is None else m
     for i, (w, g) in enumerate(zip(params, grads)):
         if maximize:
             g = m.negative(g)
@@ -574,8 +586,9 @@ def _newton_schulz(m: Any, x: Any, coefficients: tuple[float, float, float], ste
 
 def muon(params: Arrays, grads: Arrays, muon_momentum_bufs: Arrays, *, lr: float, weight_decay: float,
          momentum: float, nesterov: bool, ns_coefficients: tuple[float, float, float], eps: float,
-         ns_steps: int, adjust_lr_fn: str | None, m: Any = ArrayMath, **_: Any) -> None:
+         ns_steps: int, adjust_lr_fn: str | None, m: Any = None, **_: Any) -> None:
     """Muon (see :class:`~chainrule.optim.Muon`), on 2-D parameters."""
+    m = table_of(params[:1], "muon") if m is None else m
     if ns_steps >= 100:
         raise ValueError("Muon: ns_steps must be less than 100 for computational efficiency")
     for w, g, buf in zip(params, grads, muon_momentum_bufs):

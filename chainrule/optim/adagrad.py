@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state
 
@@ -71,7 +71,7 @@ class Adagrad(Optimizer):
     @staticmethod
     def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         init = float(group["initial_accumulator_value"])
-        return {"step": _scalar_state(0.0), "sum": Tensor._wrap(ArrayMath.full_like(p._array, init))}
+        return {"step": _scalar_state(0.0), "sum": kernel("full_like", p, fill_value=init)}
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""

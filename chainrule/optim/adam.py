@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, _zeros_state
 
@@ -132,10 +131,10 @@ class Adam(Optimizer):
         if any(p._array.dtype != dtype for p in params) or sum(p._array.size for p in params) > _PACK_LIMIT:
             flats.pop(id(group), None)
             return None
-        flat = flats[id(group)] = F.FlatAdam([p._array.shape for p in params], dtype, amsgrad)
+        flat = flats[id(group)] = F.FlatAdam([p._array.shape for p in params], dtype, amsgrad, self._work.m)
         for key, arrays in zip(flat.keys, moments):
             for st, v, a in zip(states, flat.views(key), arrays):
-                ArrayMath.copyto(v, a)
+                self._work.m.copyto(v, a)
                 st[key]._array = v
         return flat
 

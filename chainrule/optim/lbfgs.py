@@ -16,10 +16,12 @@ number of closure calls are the same.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.optim.optimizer import Optimizer, _check_nonneg
@@ -41,7 +43,7 @@ def _cubic_interpolate(
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = math.sqrt(d2_square)
         if x1 <= x2:
             x = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -70,7 +72,7 @@ def _strong_wolfe(
     (safeguarded to stay 10% away from its ends), both limited to ``max_ls``
     evaluations of ``obj_func(t) -> (loss, flat gradient)``.
     """
-    d_norm = np.abs(d).max()
+    d_norm = abs(d).max()
     f_new, g_new = obj_func(t)
     evals = 1
     gtd_new = g_new.dot(d)
@@ -201,13 +203,15 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params: list[Tensor] = self.param_groups[0]["params"]
+        self._m: Any = None  # the parameters' table, chosen at each step
 
     # -- the parameters as one flat vector --------------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
         """All gradients in one new flat array (zeros for a parameter without a gradient)."""
-        parts = [np.zeros(p._array.size, p._array.dtype) if p.grad is None else p.grad._array.ravel()
+        m = self._m
+        parts = [m.zeros(p._array.size, p._array.dtype) if p.grad is None else p.grad._array.ravel()
                  for p in self._params]
-        return np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
+        return m.concatenate(parts) if len(parts) != 1 else parts[0].copy()
 
     def _add_grad(self, step: Any, update: np.ndarray) -> None:
         """w ← w + step · update, parameter by parameter (an in-place change: bumps each version)."""
@@ -218,12 +222,11 @@ class LBFGS(Optimizer):
             self._write(p, new)
             offset += n
 
-    @staticmethod
-    def _write(p: Tensor, value: np.ndarray) -> None:
+    def _write(self, p: Tensor, value: np.ndarray) -> None:
         if p._array.flags.writeable:
-            np.copyto(p._array, value)
+            self._m.copyto(p._array, value)
         else:
-            p._array = np.array(value, dtype=p._array.dtype)
+            p._array = self._m.astype(self._m.copy(value), p._array.dtype)
         bump(p)
 
     def _directional_evaluate(self, closure: Callable[[], Any], x: list[np.ndarray], t: float, d: np.ndarray
@@ -249,6 +252,7 @@ class LBFGS(Optimizer):
         line_search_fn = group["line_search_fn"]
         history_size = group["history_size"]
 
+        self._m = table_of([p._array for p in self._params], "LBFGS")
         state = self.state.setdefault(self._params[0], {})
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
@@ -258,7 +262,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.abs(flat_grad).max(initial=0.0) <= tolerance_grad:  # already optimal
+        if abs(flat_grad).max(initial=0.0) <= tolerance_grad:  # already optimal
             return orig_loss
 
         d = _arr(state.get("d"))
@@ -307,7 +311,7 @@ class LBFGS(Optimizer):
             prev_loss = loss
             # the step length
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+                t = min(1.0, 1.0 / abs(flat_grad).sum()) * lr
             else:
                 t = lr
             gtd = flat_grad.dot(d)  # directional derivative
@@ -322,14 +326,14 @@ class LBFGS(Optimizer):
                     t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals,
                 )
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = abs(flat_grad).max() <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:
                     # re-evaluate (except after the last iteration: the next step does it)
                     loss = float(self._eval_closure(closure))
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
@@ -337,7 +341,7 @@ class LBFGS(Optimizer):
             # stopping tests
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change:
+            if abs(d * t).max() <= tolerance_change:
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break

@@ -26,9 +26,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.primitive import kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump_all
-from chainrule.backend import ArrayMath, get_default_dtype
+from chainrule.backend import ArrayMath, get_default_dtype, registry
 from chainrule.optim._functional import Scratch
 
 __all__ = ["Optimizer", "required"]
@@ -57,8 +58,8 @@ def _scalar_state(value: float, dtype: Any = None) -> Tensor:
 
 
 def _zeros_state(p: Tensor) -> Tensor:
-    """A state Tensor of zeros shaped and typed like parameter ``p``."""
-    return Tensor._wrap(ArrayMath.zeros_like(p._array))
+    """A state Tensor of zeros shaped and typed like parameter ``p``, on its device."""
+    return kernel("zeros_like", p)
 
 
 def _check_impl_flags(name: str, foreach: Any, capturable: bool, differentiable: bool) -> None:
@@ -181,7 +182,7 @@ class Optimizer:
                     if g._array.flags.writeable:
                         g._array.fill(0)
                     else:
-                        g._array = ArrayMath.zeros_like(g._array)
+                        g._array = table_of((g._array,), "zero_grad").zeros_like(g._array)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if given."""
@@ -215,7 +216,12 @@ class Optimizer:
                     if states[i] is None:
                         states[i] = state[p] = init(p, group)
         bump_all(params)
-        return params, [p._array for p in params], [p.grad._array for p in params if p.grad is not None], states
+        ws = [p._array for p in params]
+        if ws and (type(ws[0]) is not np.ndarray or self._work.m is not ArrayMath):  # (not the CPU's)
+            m = table_of(ws, "optimizer step")
+            if m is not self._work.m:  # the parameters moved: a workspace of their device
+                self._work = Scratch(m)
+        return params, ws, [p.grad._array for p in params if p.grad is not None], states
 
     # -- saving and loading ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -295,8 +301,11 @@ def _load_state_value(p: Tensor, key: str, value: Any) -> Any:
         src = value._array if isinstance(value, Tensor) else value
         # Floating state takes its parameter's dtype, as in PyTorch; 'step' keeps its own.
         dtype = p._array.dtype if key != "step" and src.dtype.kind == "f" else src.dtype
-        arr = ArrayMath.empty(src.shape, dtype)
-        ArrayMath.copyto(arr, src)
+        if src.ndim:  # on the parameter's device; 0-d state (counters) stays on the host
+            src = registry.to_device(src, registry.device_of(p._array), "load_state_dict")
+        m = table_of((src,), "load_state_dict")
+        arr = m.empty(src.shape, dtype)
+        m.copyto(arr, src)
         return Tensor._wrap(arr)
     if isinstance(value, dict):
         return {k: _load_state_value(p, k, v) for k, v in value.items()}

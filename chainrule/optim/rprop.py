@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,
@@ -67,7 +67,7 @@ class Rprop(Optimizer):
     @staticmethod
     def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         return {"step": _scalar_state(0.0, _scalar_dtype()), "prev": _zeros_state(p),
-                "step_size": Tensor._wrap(ArrayMath.full_like(p._array, float(group["lr"])))}
+                "step_size": kernel("full_like", p, fill_value=float(group["lr"]))}
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""

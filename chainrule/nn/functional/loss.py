@@ -45,10 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.primitive import Primitive, apply, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend.pool import POOL
-from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.elementwise import where
 from chainrule.ops.reduction import log_softmax
@@ -217,8 +215,8 @@ class BinaryCrossEntropy(Primitive):
 
     def forward(self, m, x, t):
         with np.errstate(divide="ignore"):
-            lx = np.maximum(np.log(x), -100)
-            l1x = np.maximum(np.log1p(-x), -100)
+            lx = m.maximum(m.log(x), -100)
+            l1x = m.maximum(m.log1p(-x), -100)
         return -(t * lx + (1 - t) * l1x)
 
     @staticmethod
@@ -254,7 +252,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size
     if x.size and not (x.min() >= 0 and x.max() <= 1):  # (NaN fails both comparisons)
         raise ValueError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 "
-            f"(probabilities; got min {x.min():g}, max {x.max():g} in input of shape {tuple(input.shape)}); "
+            f"(probabilities; got min {float(x.min()):g}, max {float(x.max()):g} in input of shape "
+            f"{tuple(input.shape)}); "
             "use binary_cross_entropy_with_logits for logits"
         )
     loss = apply(BINARY_CROSS_ENTROPY, input, target)
@@ -279,7 +278,7 @@ class BCEWithLogits(Primitive):
     name = "binary_cross_entropy_with_logits"
 
     def forward(self, m, x, t, p=None):
-        sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))  # softplus(-x), stable for any x
+        sp = m.maximum(-x, 0) + m.log1p(m.exp(-m.abs(x)))  # softplus(-x), stable for any x
         if p is None:
             return (1 - t) * x + sp
         return (1 - t) * x + (1 + (p - 1) * t) * sp
@@ -337,7 +336,7 @@ class CrossEntropyIndex(Primitive):
     ℓ_i = a_i lse(x_i) - <Q_i, x_i>;  ∂ℓ_i/∂x_i = a_i softmax(x_i) - Q_i;  then reduced
     ('mean' divides by Σ_i w_{t_i} over the rows not ignored)."""
 
-    __slots__ = ("target", "valid", "weight", "smoothing", "reduction", "wt", "a", "denom", "cache")
+    __slots__ = ("target", "valid", "weight", "smoothing", "reduction", "wt", "a", "denom", "cache", "table")
     name = "cross_entropy"
 
     def __init__(self, target: np.ndarray, valid: np.ndarray | None, weight: np.ndarray | None,
@@ -355,7 +354,7 @@ class CrossEntropyIndex(Primitive):
 
     def _setup(self, M: int, C: int, dtype: Any) -> None:
         """wt_i = w_{t_i} (0 for ignored rows), a_i = (1 - ε) wt_i + ε W / C (W = Σ w), the mean's divisor."""
-        valid = np.ones(M, dtype=dtype) if self.valid is None else self.valid.astype(dtype)
+        valid = self.table.ones(M, dtype) if self.valid is None else self.valid.astype(dtype)
         wt = valid if self.weight is None else self.weight[self.target] * valid
         W = C if self.weight is None else self.weight.sum()
         self.wt = wt.astype(dtype, copy=False)
@@ -364,19 +363,15 @@ class CrossEntropyIndex(Primitive):
 
     def forward(self, m, x):
         M, C = x.shape
-        z, e = POOL.empty(x.shape, x.dtype), POOL.empty(x.shape, x.dtype)
+        self.table = m  # the raw arrays' table, for the constants of the rules
+        z, e = m.pooled_empty(x.shape, x.dtype), m.pooled_empty(x.shape, x.dtype)
         # shifted by the row maximum (where finite): z <= 0, e = e^z <= 1, no overflow
-        s = shifted_exp(x, z, e) if C else np.zeros(M, x.dtype)
-        return self._forward(x, z, e, s)
-
-    def _forward(self, x, z, e, s):
-        """The loss from z = x - shift, e = e^z and s = Σ_row e."""
-        M, C = x.shape
+        s = m.shifted_exp(x, z, e) if C else m.zeros(M, x.dtype)
         self.cache = (e, s)
-        rows = np.arange(M)
+        rows = m.arange(M)
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.plain:
-                loss = np.log(s) - z[rows, self.target]
+                loss = m.log(s) - z[rows, self.target]
                 self.denom = float(M)
             else:
                 self._setup(M, C, x.dtype)
@@ -385,9 +380,9 @@ class CrossEntropyIndex(Primitive):
                 if eps:
                     zw = z.sum(axis=1) if self.weight is None else z @ self.weight
                     zq = zq + (eps / C) * zw
-                loss = self.a * np.log(s) - zq
+                loss = self.a * m.log(s) - zq
                 if self.valid is not None:
-                    loss = np.where(self.valid, loss, 0).astype(x.dtype, copy=False)
+                    loss = m.where(self.valid, loss, 0).astype(x.dtype, copy=False)
             if self.reduction == "none":
                 return loss
             total = loss.sum()
@@ -396,24 +391,25 @@ class CrossEntropyIndex(Primitive):
     # The rules -----------------------------------------------------------------
     def _q(self, M: int, C: int, dtype: Any) -> tuple:
         """(a (M, 1), Q (M, C)) as arrays."""
-        rows = np.arange(M)
-        q = np.zeros((M, C), dtype=dtype)
+        r = self.table
+        rows = r.arange(M)
+        q = r.zeros((M, C), dtype)
         if self.plain:
             q[rows, self.target] = 1
-            return np.ones((M, 1), dtype=dtype), q
+            return r.ones((M, 1), dtype), q
         q[rows, self.target] = (1 - self.smoothing) * self.wt
         if self.smoothing:
-            w = np.ones(C, dtype=dtype) if self.weight is None else self.weight.astype(dtype)
-            vmask = np.ones(M, dtype=dtype) if self.valid is None else self.valid.astype(dtype)
+            w = r.ones(C, dtype) if self.weight is None else self.weight.astype(dtype)
+            vmask = r.ones(M, dtype) if self.valid is None else self.valid.astype(dtype)
             q += (self.smoothing / C) * vmask[:, None] * w[None, :]
         return self.a[:, None], q
 
     def _softmax(self, m, x):
         if not m.is_tensor and self.cache is not None:
             e, s = self.cache
-            return np.divide(e, s[:, None], out=POOL.empty(e.shape, e.dtype))
+            return m.divide(e, s[:, None], out=m.pooled_empty(e.shape, e.dtype))
         xd = m.raw(x)  # the shift is a constant: softmax does not depend on it
-        c = xd.max(axis=1, keepdims=True) if xd.size else np.zeros((xd.shape[0], 1), xd.dtype)
+        c = xd.max(axis=1, keepdims=True) if xd.size else self.table.zeros((xd.shape[0], 1), xd.dtype)
         with np.errstate(invalid="ignore"):  # any maximum, as shifted_exp: inf - inf is PyTorch's NaN row
             e = m.exp(x - m.const(c, x))
             return e / m.sum(e, (1,), True)
@@ -426,7 +422,7 @@ class CrossEntropyIndex(Primitive):
             if self.denom == 0:
                 # PyTorch's 0/0: an ignored row gets 0 (it is left out, not multiplied by 1/0); a
                 # counted row of weight 0 gets 0 · (1/0) = NaN
-                valid = np.ones((M, 1), bool) if self.valid is None else self.valid[:, None]
+                valid = self.table.ones((M, 1), bool) if self.valid is None else self.valid[:, None]
                 return m.where(valid, g / self.denom, m.zeros_like(g))
             return g / self.denom
         return g
@@ -444,7 +440,7 @@ class CrossEntropyIndex(Primitive):
         p = self._softmax(m, x)
         gs = self._scale(m, g, M)
         if not m.is_tensor:  # fast path: p is a fresh array, update it in place
-            rows = np.arange(M)
+            rows = m.arange(M)
             if self.plain:
                 p[rows, self.target] -= 1
             else:
@@ -480,7 +476,7 @@ def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple:
 def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> tuple:
     """Check an index target; return (C, target shape, flat int targets with ignored set to 0, valid mask or None)."""
     C, want = _class_layout(input, target, name)
-    t = target._array if isinstance(target, Tensor) else np.asarray(target)
+    m, t = _target_array(input, target, name)
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must have an integer dtype (int64), got {t.dtype} "
@@ -509,7 +505,7 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
         bad = check[(check < 0) | (check >= C)][0]
         raise TargetOutOfRangeError(f"{name}: target {int(bad)} is out of range for {C} classes")
     if not all_valid:
-        flat = np.where(valid, flat, 0)
+        flat = m.where(valid, flat, 0)
         return C, want, flat, valid
     return C, want, flat, None
 
@@ -524,10 +520,19 @@ def _rows(input: Tensor, C: int) -> Tensor:
     return input.permute(*perm).reshape(-1, C)
 
 
-def _class_weight(weight: Any, C: int, input: Tensor, name: str) -> np.ndarray | None:
+def _target_array(input: Tensor, target: Any, name: str) -> tuple:
+    """(table, array): a target's (or class weight's) array and the table of the input's device;
+    a Python list or host array goes there (``from_host``), a Tensor must be there already."""
+    if isinstance(target, Tensor):
+        return table_of((input._array, target._array), name), target._array
+    m = table_of((input._array,), name)
+    return m, m.from_host(target)
+
+
+def _class_weight(weight: Any, C: int, input: Tensor, name: str) -> Any:
     if weight is None:
         return None
-    w = weight._array if isinstance(weight, Tensor) else np.asarray(weight)
+    w = _target_array(input, weight, name)[1]
     if w.shape != (C,):
         raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got {w.shape}")
     return w.astype(input._array.dtype, copy=False)
@@ -554,7 +559,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size_averag
     input = _float_input(input, name)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    tdtype = target._array.dtype if isinstance(target, Tensor) else np.asarray(target).dtype
+    tdtype = _target_array(input, target, name)[1].dtype
     if tdtype.kind == "f":
         C, _ = _class_layout(input, target, name)
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, C, name)
@@ -607,9 +612,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: An
     C, tshape, flat, valid = _index_target(input, target, name, ignore_index)
     w = _class_weight(weight, C, input, name)
     x = _rows(input, C)
-    picked = x[np.arange(flat.size), flat]
+    m = table_of((flat,), name)
+    picked = x[Tensor._wrap(m.arange(flat.size)), Tensor._wrap(flat)]
     dtype = input._array.dtype
-    wt = np.ones(flat.size, dtype) if w is None else w[flat]
+    wt = m.ones(flat.size, dtype) if w is None else w[flat]
     if valid is not None:
         wt = wt * valid
     loss = -picked if (w is None and valid is None) else -picked * Tensor._wrap(wt.astype(dtype, copy=False))
@@ -626,10 +632,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: An
         with np.errstate(divide="ignore", invalid="ignore"):
             coef = wt / total_weight
         if valid is not None:
-            coef = np.where(valid, coef, 0)
+            coef = m.where(valid, coef, 0)
         return (picked * Tensor._wrap(-coef.astype(dtype, copy=False))).sum() + float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return loss.sum() / Tensor._wrap(np.asarray(total_weight, dtype=dtype))
+        return loss.sum() / Tensor._wrap(m.asarray(total_weight, dtype))
 
 
 def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",

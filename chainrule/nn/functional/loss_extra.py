@@ -14,9 +14,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional.distance import pairwise_distance
-from chainrule.nn.functional.loss import _float_input, _float_target, _reduce, _weight_tensor, check_reduction
+from chainrule.nn.functional.loss import (
+    _float_input,
+    _float_target,
+    _reduce,
+    _target_array,
+    _weight_tensor,
+    check_reduction,
+)
 from chainrule.nn.functional.loss import legacy_reduction as _legacy
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
@@ -40,10 +48,6 @@ __all__ = [
 
 def _red(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
     return check_reduction(_legacy(size_average, reduce, reduction), name)
-
-
-def _zero(x: Tensor) -> Tensor:
-    return Tensor._wrap(np.zeros((), dtype=x.dtype))
 
 
 def _same_shape(name: str, **tensors: Tensor) -> None:
@@ -75,8 +79,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     x = _float_input(input, name)
     y = _float_target(target, x, name)
     _same_shape(name, input=x, target=y)
-    z = _zero(x)
-    return _reduce(ew.where(y != 1, ew.relu(margin - x), z) + ew.where(y != -1, x, z), red)
+    return _reduce(ew.where(y != 1, ew.relu(margin - x), 0.0) + ew.where(y != -1, x, 0.0), red)
 
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
@@ -106,8 +109,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
                            f"got {tuple(x1.shape)}, {tuple(x2.shape)} and {tuple(y.shape)}")
     eps = 1e-12
     cos = rd.sum(x1 * x2, -1) / ew.sqrt((rd.sum(x1 * x1, -1) + eps) * (rd.sum(x2 * x2, -1) + eps))
-    z = _zero(cos)
-    loss = ew.where(y == 1, 1 - cos, z) + ew.where(y == -1, ew.relu(cos - margin), z)
+    loss = ew.where(y == 1, 1 - cos, 0.0) + ew.where(y == -1, ew.relu(cos - margin), 0.0)
     return _reduce(loss, red)
 
 
@@ -148,9 +150,9 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     loss = ew.exp(x) - y * x if log_input else x - y * ew.log(x + eps)
     if full:
         big = y > 1
-        ys = ew.where(big, y, Tensor._wrap(np.ones((), dtype=x._array.dtype)))  # log only where y > 1
+        ys = ew.where(big, y, 1.0)  # log only where y > 1
         stirling = ys * ew.log(ys) - ys + 0.5 * ew.log(ys * (2 * math.pi))
-        loss = loss + ew.where(big, stirling, _zero(x))
+        loss = loss + ew.where(big, stirling, 0.0)
     return _reduce(loss, red)
 
 
@@ -168,17 +170,18 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
     x = _float_input(input, name)
     y = _float_target(target, x, name)
     if not isinstance(var, Tensor):
-        var = Tensor._wrap(np.full(x.shape, float(var), dtype=x._array.dtype))
+        var = kernel("full_like", x, fill_value=float(var))
     v = _float_input(var, name, "var")
     if tuple(v.shape) != tuple(x.shape):
         if v.ndim == x.ndim - 1 and tuple(v.shape) == tuple(x.shape[:-1]):
             v = sh.unsqueeze(v, -1)
         elif not (v.ndim == x.ndim and tuple(v.shape[:-1]) == tuple(x.shape[:-1]) and v.shape[-1] == 1):
             raise ValueError(f"{name}: var is of incorrect size {tuple(v.shape)} for input {tuple(x.shape)}")
-    if np.any(v._array < 0):
+    if (v._array < 0).any():
         raise ValueError(f"{name}: var has negative entry/entries")
     # clamp without blocking the gradient: v + (max(v, eps) - v), the difference a constant
-    v = v + Tensor._wrap(np.maximum(v._array, eps) - v._array)
+    c = v.detach()
+    v = v + (ew.clamp(c, min=eps) - c)
     loss = 0.5 * (ew.log(v) + (x - y) ** 2 / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -214,7 +217,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     if p not in (1, 2):
         raise ValueError(f"{name}: only p == 1 and p == 2 supported, got p={p}")
     x = _float_input(input, name)
-    y = target._array if isinstance(target, Tensor) else np.asarray(target)
+    m, y = _target_array(x, target, name)
     single = x.ndim == 1
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape[:-1]) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target (N,) or (), got input "
@@ -225,17 +228,17 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
                          "classes")
     x2 = sh.unsqueeze(x, 0) if single else x
     yy = y.reshape(-1).astype(np.int64)
-    rows = np.arange(x2.shape[0])
-    xy = sh.unsqueeze(x2[rows, yy], 1)  # (N, 1): the target class's score
+    rows = m.arange(x2.shape[0])
+    xy = sh.unsqueeze(x2[Tensor._wrap(rows), Tensor._wrap(yy)], 1)  # (N, 1): the target class's score
     z = ew.relu(margin - xy + x2)
     if p == 2:
         z = z * z
-    other = np.ones(tuple(x2.shape), dtype=x._array.dtype)
+    other = m.ones(tuple(x2.shape), x._array.dtype)
     other[rows, yy] = 0.0  # the i = y term is left out
     z = z * Tensor._wrap(other)
     w = _weight_tensor(weight, x, name)
     if w is not None:
-        z = z * sh.unsqueeze(w[yy], 1)
+        z = z * sh.unsqueeze(w[Tensor._wrap(yy)], 1)
     loss = rd.sum(z, 1) / C
     if single:
         loss = sh.squeeze(loss, 0)
@@ -267,7 +270,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     name = "multilabel_margin_loss"
     red = _red(size_average, reduce, reduction, name)
     x = _float_input(input, name)
-    y = target._array if isinstance(target, Tensor) else np.asarray(target)
+    m, y = _target_array(x, target, name)
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target of the same shape, got "
                          f"input {tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
@@ -275,16 +278,15 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     x2 = sh.unsqueeze(x, 0) if single else x
     y2 = y.reshape(x2.shape).astype(np.int64)
     N, C = x2.shape
-    is_label = np.zeros((N, C), dtype=bool)
-    pair = np.zeros((N, C, C), dtype=x._array.dtype)  # pair[n, j, i] = 1: label j against non-label i
-    for n in range(N):
-        stop = np.flatnonzero(y2[n] < 0)
-        labels = y2[n, : stop[0] if stop.size else C]
-        if labels.size and (labels.max() >= C):
-            raise IndexError(f"{name}: target {int(labels.max())} is out of bounds for {C} classes")
-        is_label[n, labels] = True
-        pair[n, labels] = 1.0
-    pair *= ~is_label[:, None, :]
+    before = m.cumsum((y2 < 0).astype(np.int64), 1) == 0  # the entries before a row's first -1
+    labels = m.where(before, y2, -1)
+    top = labels.max(1) if C else labels.sum(1)
+    if (top >= C).any():
+        raise IndexError(f"{name}: target {int(top[m.argmax(top >= C)])} is out of bounds for {C} classes")
+    is_label = m.zeros((N, C), bool)
+    is_label[m.broadcast_to(m.arange(N)[:, None], (N, C))[before], labels[before]] = True
+    # pair[n, j, i] = 1: label j against non-label i
+    pair = (is_label[:, :, None] & ~is_label[:, None, :]).astype(x._array.dtype)
     hinge = ew.relu(1 - (sh.unsqueeze(x2, 2) - sh.unsqueeze(x2, 1)))  # (N, C_j, C_i)
     loss = rd.sum(hinge * Tensor._wrap(pair), (1, 2)) / C
     if single:

@@ -28,7 +28,6 @@ from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.dtype_check import DtypeError, DtypeNotImplementedError, mismatch_message
-from chainrule.ops.window import empty_like_layout
 
 
 class Normalize(Primitive):
@@ -44,8 +43,8 @@ class Normalize(Primitive):
     def forward(self, m, x):
         mean = x.mean(axis=self.axes, keepdims=True)
         xc = x - mean
-        var = np.mean(xc * xc, axis=self.axes, keepdims=True)
-        inv = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
+        var = (xc * xc).mean(axis=self.axes, keepdims=True)
+        inv = 1.0 / m.sqrt(var + m.scalar(self.eps, x.dtype))
         self.mean, self.var, self.inv = mean, var, inv
         xc *= inv
         return xc
@@ -66,10 +65,6 @@ class Normalize(Primitive):
         return self._inv(m, x) * (dx - m.mean(dx, a, True) - y * m.mean(dx * y, a, True))
 
 
-def _like(x: np.ndarray) -> np.ndarray:
-    return empty_like_layout(x.shape, x.dtype, x, None)
-
-
 class BatchNormTrain(Primitive):
     """y = γ ẑ + β with ẑ = Normalize(x) over ``axes`` and γ, β per channel (dim 1): training-mode
     batch norm as one primitive (3-4× fewer passes over the activations than the composition).
@@ -88,21 +83,8 @@ class BatchNormTrain(Primitive):
         self.axes = axes
         self.eps = eps
 
-    def _param(self, p, ndim):
-        return p.reshape((-1,) + (1,) * (ndim - 2))
-
     def forward(self, m, x, w, b):
-        a = self.axes
-        mean = x.mean(axis=a, keepdims=True)
-        # large temporaries come from the buffer pool, in x's memory layout (no fresh pages per step)
-        xc = np.subtract(x, mean, out=_like(x))
-        tmp = np.square(xc, out=_like(x))
-        var = tmp.mean(axis=a, keepdims=True)
-        inv = 1.0 / np.sqrt(var + np.asarray(self.eps, dtype=x.dtype))
-        xc *= inv
-        self.mean, self.var, self.inv, self.xhat = mean, var, inv, xc
-        y = np.multiply(xc, self._param(w, x.ndim), out=tmp)
-        y += self._param(b, x.ndim)
+        y, self.mean, self.var, self.inv, self.xhat = m.batch_norm_train(x, w, b, self.axes, self.eps)
         return y
 
     def _xhat_inv(self, m, x):
@@ -113,20 +95,15 @@ class BatchNormTrain(Primitive):
         return xc * inv, inv
 
     def vjp(self, m, need, g, y, x, w, b):
-        a = self.axes
-        xhat, inv = self._xhat_inv(m, x)
-        count = math.prod(x.shape) // x.shape[1]
-        gb = m.sum(g, a, True)
-        gw = m.sum(g * xhat if m.is_tensor else np.multiply(g, xhat, out=_like(xhat)), a, True)
-        gx = None
-        if need[0]:
-            k = m.reshape(w, gb.shape) * inv
-            if m.is_tensor:
-                gx = k * (g - gb / count - xhat * (gw / count))
-            else:
-                gx = np.multiply(g, k, out=_like(xhat))
-                gx -= k * gb / count
-                gx -= np.multiply(xhat, k * gw / count, out=_like(xhat))
+        if m.is_tensor:  # recorded (create_graph): the formula above on Tensors
+            a = self.axes
+            xhat, inv = self._xhat_inv(m, x)
+            count = math.prod(x.shape) // x.shape[1]
+            gb = m.sum(g, a, True)
+            gw = m.sum(g * xhat, a, True)
+            gx = m.reshape(w, gb.shape) * inv * (g - gb / count - xhat * (gw / count)) if need[0] else None
+        else:
+            gx, gw, gb = m.batch_norm_train_vjp(g, self.xhat, self.inv, w, self.axes, need[0])
         return (gx, m.reshape(gw, w.shape) if need[1] else None, m.reshape(gb, b.shape) if need[2] else None)
 
     def jvp(self, m, dxs, y, x, w, b):
@@ -250,10 +227,16 @@ def batch_norm(
                 rv += (momentum * var).astype(rv.dtype, copy=False)
         return y
     # eval: a fixed affine map per channel, z · scale + shift
-    inv = 1.0 / np.sqrt(running_var._array + eps)
-    scale = Tensor._wrap(inv.astype(input.dtype, copy=False).reshape(shape))
-    shift = Tensor._wrap((-running_mean._array * inv).astype(input.dtype, copy=False).reshape(shape))
+    scale, shift = running_affine(running_mean, running_var, eps, input.dtype, shape)
     return _affine(input * scale + shift, weight, bias, shape)
+
+
+def running_affine(running_mean: Tensor, running_var: Tensor, eps: float, dtype: Any, shape: tuple) -> tuple:
+    """(s, -μ s) in ``dtype`` and ``shape``, s = 1/sqrt(running_var + ε): normalising with the
+    running statistics is z · s + (-μ s) (constants: no gradient reaches the statistics)."""
+    with no_grad():
+        inv = 1.0 / (running_var + eps).sqrt()
+        return (inv.to(dtype).reshape(shape), (-running_mean * inv).to(dtype).reshape(shape))
 
 
 def layer_norm(

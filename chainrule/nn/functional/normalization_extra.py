@@ -12,6 +12,7 @@ y = x / sqrt(mean(x²) + ε) · γ over the trailing ``normalized_shape``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     if num_groups <= 0 or C % num_groups:
         raise RuntimeError(f"{name}: Expected number of channels in input ({C}) to be divisible by num_groups "
                            f"({num_groups}); input shape {tuple(x.shape)}")
-    z = sh.reshape(x, (N, num_groups, (C // num_groups) * int(np.prod(x.shape[2:]))))
+    z = sh.reshape(x, (N, num_groups, (C // num_groups) * math.prod(x.shape[2:])))
     z = apply1(Normalize((2,), eps), z)
     return _channel_affine(sh.reshape(z, tuple(x.shape)), weight, bias, name)
 
@@ -88,7 +89,7 @@ def instance_norm(
                            f"got {tuple(x.shape)}")
     axes = tuple(range(2, x.ndim))
     if use_input_stats:
-        m = int(np.prod(x.shape[2:]))
+        m = math.prod(x.shape[2:])
         if m <= 1:
             raise ValueError(f"{name}: Expected more than 1 spatial element when training, got input size "
                              f"{tuple(x.shape)}")
@@ -105,9 +106,10 @@ def instance_norm(
         if running_mean is None or running_var is None:
             raise RuntimeError(f"{name}: use_input_stats=False needs running_mean and running_var")
         shape = (x.shape[1],) + (1,) * (x.ndim - 2)
-        inv = 1.0 / np.sqrt(running_var._array + eps)
-        y = (x - Tensor._wrap(running_mean._array.reshape(shape).astype(x._array.dtype))) * Tensor._wrap(
-            inv.reshape(shape).astype(x._array.dtype))
+        with no_grad():  # constants: no gradient reaches the statistics
+            mean = running_mean.reshape(shape).to(x.dtype)
+            inv = (1.0 / (running_var + eps).sqrt()).reshape(shape).to(x.dtype)
+        y = (x - mean) * inv
     return _channel_affine(y, weight, bias, name)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional._const import constant_like, derived
+from chainrule.nn.functional._const import derived
 from chainrule.nn.functional.pooling import _avg_pool, max_pool1d, max_pool2d
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
@@ -169,11 +169,8 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         return input
     C = input.shape[1]
     sq = input * input
-
-    def zeros(c: int) -> Tensor:  # c zero channels
-        return constant_like(input, lambda m: m.zeros((input.shape[0], c) + tuple(input.shape[2:]), input.dtype), name)
-
-    zeros_before, zeros_after = zeros(size // 2), zeros((size - 1) // 2)
+    zeros_before = sq.new_zeros((input.shape[0], size // 2) + tuple(input.shape[2:]))
+    zeros_after = sq.new_zeros((input.shape[0], (size - 1) // 2) + tuple(input.shape[2:]))
     padded = sh.cat([zeros_before, sq, zeros_after], 1)
     window = padded[:, 0:C]
     for j in range(1, size):  # the sum over the channel window, one shifted slice at a time

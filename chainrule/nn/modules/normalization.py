@@ -27,6 +27,7 @@ from chainrule.nn.functional.normalization import batch_norm, layer_norm
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import ones, tensor, zeros
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
@@ -59,15 +60,15 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         dt = _dtype(dtype)
         if affine:
-            self.weight = Parameter(Tensor(np.ones(self.num_features, dtype=dt)))
-            self.bias = Parameter(Tensor(np.zeros(self.num_features, dtype=dt)))
+            self.weight = Parameter(ones(self.num_features, dtype=dt))
+            self.bias = Parameter(zeros(self.num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+            self.register_buffer("running_mean", zeros(self.num_features, dtype=dt))
+            self.register_buffer("running_var", ones(self.num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -164,9 +165,9 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         dt = _dtype(dtype)
         if elementwise_affine:
-            self.weight = Parameter(Tensor(np.ones(self.normalized_shape, dtype=dt)))
+            self.weight = Parameter(ones(self.normalized_shape, dtype=dt))
             if bias:
-                self.bias = Parameter(Tensor(np.zeros(self.normalized_shape, dtype=dt)))
+                self.bias = Parameter(zeros(self.normalized_shape, dtype=dt))
             else:
                 self.register_parameter("bias", None)
         else:

@@ -16,6 +16,7 @@ from chainrule.nn.functional import normalization_extra as F
 from chainrule.nn.module import Module
 from chainrule.nn.modules.normalization import _BatchNorm
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.creation import ones, tensor, zeros
 
 __all__ = ["BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm"]
 
@@ -45,8 +46,8 @@ class GroupNorm(Module):
                              f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(num_channels, dtype=_dt(dtype))))
-            self.bias = Parameter(Tensor._wrap(np.zeros(num_channels, dtype=_dt(dtype))))
+            self.weight = Parameter(ones(num_channels, dtype=_dt(dtype)))
+            self.bias = Parameter(zeros(num_channels, dtype=_dt(dtype)))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -77,15 +78,15 @@ class _InstanceNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         dt = _dt(dtype)
         if affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=dt)))
-            self.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=dt)))
+            self.weight = Parameter(ones(num_features, dtype=dt))
+            self.bias = Parameter(zeros(num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor._wrap(np.array(0, dtype=np.int64)))
+            self.register_buffer("running_mean", zeros(num_features, dtype=dt))
+            self.register_buffer("running_var", ones(num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -139,7 +140,7 @@ class RMSNorm(Module):
         self.normalized_shape = tuple(int(s) for s in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(self.normalized_shape, dtype=_dt(dtype))))
+            self.weight = Parameter(ones(self.normalized_shape, dtype=_dt(dtype)))
         else:
             self.register_parameter("weight", None)
 

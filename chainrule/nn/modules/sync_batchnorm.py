@@ -27,9 +27,12 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import ArrayMath as _HOST
+from chainrule.backend import registry
 from chainrule.nn.functional.normalization import check_norm_dtypes
 from chainrule.nn.module import Module
 from chainrule.nn.modules.normalization import _BatchNorm
+from chainrule.ops.creation import ones, zeros
 
 __all__ = ["SyncBatchNorm"]
 
@@ -50,21 +53,17 @@ class SyncBatchNormTrain(Primitive):
     def forward(self, m, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
         from chainrule import distributed as dist
 
-        a = self.axes
         c = x.shape[1]
-        # float64 sums: Σx² / m - μ² loses digits when |μ| ≫ σ; float64 keeps that harmless
-        stats = np.empty(2 * c + 1, dtype=np.float64)
-        np.sum(x, axis=a, dtype=np.float64, out=stats[:c])
-        np.sum(np.square(x, dtype=np.float64), axis=a, out=stats[c : 2 * c])
-        stats[2 * c] = x.size // c
+        # MPI reduces host memory: the 2C + 1 float64 sums (Σx, Σx², m) travel through the host
+        stats = registry.to_host(m.batch_sums(x, self.axes))
         dist._all_reduce_array(stats, dist.ReduceOp.SUM, self.group)
-        m = stats[2 * c]
-        mean = stats[:c] / m
-        var = np.maximum(stats[c : 2 * c] / m - mean * mean, 0.0)
+        n = stats[2 * c]
+        mean = stats[:c] / n
+        var = _HOST.maximum(stats[c : 2 * c] / n - mean * mean, 0.0)
         shape = (c,) + (1,) * (x.ndim - 2)
-        inv = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype).reshape(shape)
-        xhat = (x - mean.astype(x.dtype).reshape(shape)) * inv
-        self.count, self.mean, self.var, self.inv, self.xhat = m, mean, var, inv, xhat
+        inv = m.from_host((1.0 / _HOST.sqrt(var + self.eps)).astype(x.dtype).reshape(shape))
+        xhat = (x - m.from_host(mean.astype(x.dtype).reshape(shape))) * inv
+        self.count, self.mean, self.var, self.inv, self.xhat = n, m.from_host(mean), m.from_host(var), inv, xhat
         return xhat * w.reshape(shape) + b.reshape(shape)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, x: Any, w: Any, b: Any) -> tuple:
@@ -78,11 +77,11 @@ class SyncBatchNormTrain(Primitive):
         gw = (g * self.xhat).sum(axis=a)  # Σ g ẑ, this rank
         gx = None
         if need[0]:
-            sums = np.concatenate([gb, gw]).astype(np.float64)
+            sums = registry.to_host(m.concatenate([gb, gw])).astype(np.float64)
             dist._all_reduce_array(sums, dist.ReduceOp.SUM, self.group)
             shape = (c,) + (1,) * (g.ndim - 2)
-            mean_g = (sums[:c] / self.count).astype(g.dtype).reshape(shape)
-            mean_gx = (sums[c:] / self.count).astype(g.dtype).reshape(shape)
+            mean_g = m.from_host((sums[:c] / self.count).astype(g.dtype).reshape(shape))
+            mean_gx = m.from_host((sums[c:] / self.count).astype(g.dtype).reshape(shape))
             gx = (w.reshape(shape) * self.inv) * (g - mean_g - self.xhat * mean_gx)
         return (gx, gw if need[1] else None, gb if need[2] else None)
 
@@ -135,8 +134,8 @@ class SyncBatchNorm(_BatchNorm):
         )
         c = self.num_features
         if w is None:  # affine=False: γ = 1, β = 0 (constants, no gradient)
-            w = Tensor._wrap(np.ones(c, dtype=input._array.dtype))
-            b = Tensor._wrap(np.zeros(c, dtype=input._array.dtype))
+            w = ones(c, dtype=input.dtype, device=input.device)
+            b = zeros(c, dtype=input.dtype, device=input.device)
         if input._array.size == 0:
             raise ValueError(f"SyncBatchNorm: empty input of shape {tuple(input.shape)}")
         axes = (0,) + tuple(range(2, input.ndim))

@@ -31,8 +31,11 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.graph import toposort
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
+from chainrule.backend import ArrayMath as _HOST
+from chainrule.backend import registry
 from chainrule.backend.device import check_device
 from chainrule.nn.module import Module
 
@@ -42,7 +45,10 @@ _FIRST_BUCKET_BYTES = 1024 * 1024  # PyTorch's dist._DEFAULT_FIRST_BUCKET_BYTES
 
 
 class _Bucket:
-    """Parameters whose gradients travel in one all-reduce, and their flat buffer."""
+    """Parameters whose gradients travel in one all-reduce, and their flat buffer.
+
+    MPI reads and writes host memory: the buffer is a host array (the host table ``_HOST``'s),
+    and gradients on another device are copied to and from it through the registry."""
 
     __slots__ = ("params", "offsets", "buffer", "pending", "work", "started_at")
 
@@ -53,7 +59,7 @@ class _Bucket:
         for p in params:
             self.offsets.append(n)
             n += p._array.size
-        self.buffer = np.zeros(n, dtype=dtype)
+        self.buffer = _HOST.zeros(n, dtype)
         self.pending = len(params)
         self.work: Any = None
         self.started_at = 0.0  # time.perf_counter() when its all-reduce started (for profiling)
@@ -255,7 +261,7 @@ class DistributedDataParallel(Module):
         if p.grad is None:
             view[...] = 0
         else:
-            np.copyto(view, p.grad._array)
+            _HOST.copyto(view, registry.to_host(p.grad._array))
         bucket.pending -= 1
         # drive MPI's progress on the buckets in flight: without a progress thread, MPI moves a
         # non-blocking collective's data only inside MPI calls, so a test now (a few µs) lets it
@@ -286,7 +292,7 @@ class DistributedDataParallel(Module):
         if self.find_unused_parameters:
             # which parameters did *some* rank use? (an unused one keeps its .grad as it was);
             # every rank takes part, even one that used everything: MPI matches collectives by order
-            flags = np.zeros(len(self._params), dtype=np.int32)
+            flags = _HOST.zeros(len(self._params), np.int32)
             unused = set(self._unused)
             for k, p in enumerate(self._params):
                 flags[k] = p not in unused
@@ -296,17 +302,19 @@ class DistributedDataParallel(Module):
         for bucket in self._buckets:
             bucket.work.wait()
             bucket.work = None
-            np.divide(bucket.buffer, n, out=bucket.buffer)
+            _HOST.divide(bucket.buffer, n, out=bucket.buffer)
             for i, p in enumerate(bucket.params):
                 if used_somewhere is not None and p not in used_somewhere:
                     continue
                 view = bucket.view(i)
+                dev = registry.device_of(p._array)  # (a CPU gradient may be a view of the bucket)
                 if self.gradient_as_bucket_view:
-                    p.grad = Tensor._wrap(view)
+                    p.grad = Tensor._wrap(registry.to_device(view, dev))
                 elif p.grad is None:
-                    p.grad = Tensor._wrap(view.copy())
+                    p.grad = Tensor._wrap(registry.to_device(_HOST.copy(view), dev))
                 else:
-                    np.copyto(p.grad._array, view)
+                    g = p.grad._array
+                    table_of((g,), "DistributedDataParallel").copyto(g, registry.to_device(view, dev))
                     bump(p.grad)
             bucket.pending = len(bucket.params)
 

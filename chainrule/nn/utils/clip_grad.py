@@ -9,12 +9,12 @@ taken together as one vector g.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
-import numpy as np
-
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
+from chainrule.backend import ArrayMath
 
 __all__ = [
     "clip_grad_norm_",
@@ -30,22 +30,22 @@ def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
     return [parameters] if isinstance(parameters, Tensor) else list(parameters)
 
 
-def _vector_norm(x: np.ndarray, p: float) -> float:
-    """‖x‖_p of all elements, as a Python float (inf: max |x|; 0: number of non-zeros)."""
+def _vector_norm(m: Any, x: Any, p: float) -> float:
+    """‖x‖_p of all elements of array ``x`` (table ``m``), as a Python float (inf: max |x|;
+    0: number of non-zeros)."""
     if x.size == 0:
         return 0.0
     if p == math.inf:
-        return float(np.max(np.abs(x)))
+        return float(abs(x).max())
     if p == -math.inf:
-        return float(np.min(np.abs(x)))
+        return float(abs(x).min())
     if p == 0:
-        return float(np.count_nonzero(x))
-    flat = x.reshape(-1)
+        return float((x != 0).sum())
     if p == 2:
-        return math.sqrt(float(np.dot(flat, flat)))
+        return m.norm(x)
     if p == 1:
-        return float(np.abs(flat).sum())
-    return float((np.abs(flat) ** p).sum()) ** (1.0 / p)
+        return float(abs(x).sum())
+    return float((abs(x) ** p).sum()) ** (1.0 / p)
 
 
 def get_total_norm(
@@ -62,14 +62,16 @@ def get_total_norm(
     """
     arrays = [x._array for x in _as_list(tensors)]
     if not arrays:
-        return Tensor._wrap(np.array(0.0, dtype=np.float32))
-    total = _total_norm(arrays, norm_type, error_if_nonfinite, "get_total_norm")
-    return Tensor._wrap(np.array(total, dtype=arrays[0].dtype))
+        return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
+    m = table_of(arrays, "get_total_norm")
+    return Tensor._wrap(m.scalar(_total_norm(m, arrays, norm_type, error_if_nonfinite, "get_total_norm"),
+                                 arrays[0].dtype))
 
 
-def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> float:
+def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool, where: str) -> float:
     p = float(norm_type)
-    total = _vector_norm(np.array([_vector_norm(a, p) for a in arrays]), p)
+    norms = [_vector_norm(m, a, p) for a in arrays]  # Python floats: combined on the host
+    total = _vector_norm(ArrayMath, ArrayMath.from_host(norms), p)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"{where}: The total norm of order {norm_type} for gradients from `parameters` "
@@ -123,10 +125,11 @@ def clip_grad_norm_(
     params = _as_list(parameters)
     grads = [prm.grad._array for prm in params if prm.grad is not None]
     if not grads:
-        return Tensor._wrap(np.array(0.0, dtype=np.float32))
-    total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
+        return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
+    m = table_of(grads, "clip_grad_norm_")
+    total = _total_norm(m, grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
     _scale(params, max_norm, total)  # the coefficient from the norm in float64 (before rounding to the dtype)
-    return Tensor._wrap(np.array(total, dtype=grads[0].dtype))
+    return Tensor._wrap(m.scalar(total, grads[0].dtype))
 
 
 def clip_grad_value_(
@@ -136,7 +139,8 @@ def clip_grad_value_(
     c = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad._array, -c, c, out=p.grad._array)
+            g = p.grad._array
+            table_of((g,), "clip_grad_value_").clip(g, -c, c, out=g)
             bump(p.grad)
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -55,11 +54,12 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     if dim is not None and dim < -1:
         dim += w.ndim
     fn = _WeightNorm(name, dim)
-    data = w._array
-    g = _norm_except_dim(Tensor._wrap(data), dim)._array.astype(data.dtype)
+    with no_grad():
+        g = _norm_except_dim(w, dim).to(w.dtype)
+        v = w.clone()
     del module._parameters[name]
-    module.register_parameter(name + "_g", Parameter(Tensor._wrap(np.array(g))))
-    module.register_parameter(name + "_v", Parameter(Tensor._wrap(data.copy())))
+    module.register_parameter(name + "_g", Parameter(g))
+    module.register_parameter(name + "_v", Parameter(v))
     object.__setattr__(module, name, fn.compute(module))
     hooks[name] = (fn, module.register_forward_pre_hook(fn))
     return module
@@ -77,5 +77,5 @@ def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     del module._parameters[name + "_v"]
     if name in module.__dict__:
         object.__delattr__(module, name)
-    module.register_parameter(name, Parameter(Tensor._wrap(np.array(w._array))))
+    module.register_parameter(name, Parameter(w.clone()))
     return module
