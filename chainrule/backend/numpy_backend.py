@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.pool import POOL
+from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
 xp = np
@@ -168,8 +169,9 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath:
-    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
+class ArrayMath(RecurrentMath):
+    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph).  The entries of
+    one area, with their compiled kernels, live in a class of their own among the bases."""
 
     is_tensor = False
     exp = staticmethod(np.exp)
