@@ -209,7 +209,8 @@ def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
     idx = op.idx
     if idx.ndim != 2 or idx.shape + E._array.shape[1:] != tuple(input.shape):
         return None
-    return K.InputFold(table_of((E._array,), "recurrent layer"), E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
+    m = table_of((E._array,), "recurrent layer")
+    return K.InputFold(m, E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
 
 
 def _check_sequence(
