@@ -89,7 +89,7 @@ class RecurrentMath:
         steps = lstm_kernels(dt)
         if steps is not None:
             return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep)
-        return _forward_numpy(z if rows is None else z.take(rows, axis=0), h0, c0, w_hh, reverse, keep)
+        return _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep)
 
     @staticmethod
     def lstm_backward(state: tuple, g: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, need_h0: bool) -> tuple:
@@ -158,17 +158,22 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
 
 
 # ---------------------------------------------------------------- the NumPy twin (feature-major)
-def _forward_numpy(z, h0, c0, w_hh, reverse, keep):
-    T, N, G = z.shape
+def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep):
+    T, N = (z if rows is None else rows).shape[:2]
+    G = z.shape[-1]
     H = G // 4
     H2, H3 = 2 * H, 3 * H
     dt = z.dtype
     # rows i, f, o, g, the sigmoid rows negated: acts[t] = that reordering of z[t]ᵀ
     acts = _POOL.empty((T, G, N), dt)
-    zt = z.transpose(0, 2, 1)
-    np.negative(zt[:, :H2], out=acts[:, :H2])
-    np.negative(zt[:, H3:], out=acts[:, H2:H3])
-    acts[:, H3:] = zt[:, H2:H3]
+    if rows is None:
+        zt = z.transpose(0, 2, 1)
+        np.negative(zt[:, :H2], out=acts[:, :H2])
+        np.negative(zt[:, H3:], out=acts[:, H2:H3])
+        acts[:, H3:] = zt[:, H2:H3]
+    else:  # reorder the (small) table, then gather its rows
+        tab = np.concatenate([-z[:, :H2], -z[:, H3:], z[:, H2:H3]], axis=1)
+        acts[...] = tab.take(rows, axis=0).transpose(0, 2, 1)
     w_rec = np.concatenate([-w_hh[:H2], -w_hh[H3:], w_hh[H2:H3]]).astype(dt, copy=False)
     rec = np.empty((G, N), dtype=dt)
     hs = _POOL.empty((T, H, N), dt)
