@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import grad
-from chainrule.autograd.primitive import Primitive
+from chainrule.autograd.primitive import Primitive, apply
 
 
 def _with_bias_column(m: Any, w: Any, b: Any, dt: np.dtype) -> Any:
@@ -152,6 +152,27 @@ class InputFold:
         return self.sum_rows(d).T @ self.xu(ones, d.dtype)
 
 
+class _Cut(Primitive):
+    """y = x.  Its vjp passes the gradient on only once ``open`` (see ``_vjp_recorded``)."""
+
+    __slots__ = ("open",)
+    name = "sequence_input"
+    saves_inputs = ()
+    saves_output = False
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def forward(self, m, x):
+        return x
+
+    def vjp(self, m, need, g, y, x):
+        return (g if self.open else None,)
+
+    def jvp(self, m, dxs, y, x):
+        return dxs[0]
+
+
 class _Sequence(Primitive):
     """Shared bookkeeping: time order, the saved activations, stacking of h_{t-1}."""
 
@@ -226,20 +247,27 @@ class _Sequence(Primitive):
         """The vjp when the backward pass is recorded (create_graph=True, double backward).
 
         The time loop cannot be differentiated again, so the layer is rebuilt from the
-        composed cells on the (Tensor) inputs and that graph is differentiated by the engine
-        (re-entered: this runs inside a backward pass), with every step recorded: the
-        gradients come out as differentiable Tensors.
+        composed cells and that graph is differentiated by the engine (re-entered: this runs
+        inside a backward pass), with every step recorded: the gradients come out as
+        differentiable Tensors.  The rebuilt layer reads each input through a stand-in
+        (``_Cut``) whose vjp is closed during that walk: a vjp returns partial derivatives
+        with respect to the node's own inputs (an input computed from another one, h0 from
+        x, must not pass its share on: the outer walk does that), and the walk ends there
+        (no vjp, hook or ``retain_grad`` of the graph before the layer runs twice).
         """
         from chainrule.nn.functional.recurrent import _layer_composed
         from chainrule.ops import shape as sh
 
-        x, states, w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        cut = _Cut()
+        stand_ins = [apply(cut, t) if t.requires_grad else t for t in xs]
+        x, states, w_ih, w_hh, b_ih, b_hh = self._split(stand_ins)
         ws = [w_ih, w_hh] + ([b_ih, b_hh] if self.has_bias else [])
         out, finals = _layer_composed(self._mode(), x, list(states), ws, self.reverse)
         if self.n_states == 2:
             out = sh.cat([out, sh.unsqueeze(finals[1], 0)], 0)
-        wanted = [t for t, n in zip(xs, need) if n and t.requires_grad]
+        wanted = [s for s, t, n in zip(stand_ins, xs, need) if n and t.requires_grad]
         got = iter(() if not wanted else grad(out, wanted, g, create_graph=True, allow_unused=True))
+        cut.open = True  # from now on an identity: the gradients depend on xs through the stand-ins
         return tuple(next(got) if n and t.requires_grad else None for t, n in zip(xs, need))
 
     def jvp(self, m, dxs, y, *xs):
