@@ -12,7 +12,7 @@ from test_nn_recurrent_functional import np_lstm_cell
 import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule.autograd.gradcheck import gradcheck
-from chainrule.backend import native
+from chainrule.backend import native, recurrent_math
 from chainrule.nn.functional import _rnn_kernel as K
 
 HAVE_LSTM_KERNEL = native.load("lstm_cell") is not None
@@ -74,7 +74,7 @@ def test_built_once_then_taken_from_the_cache(fresh_native):
 # ------------------------------------------------------------------- the LSTM cell kernel
 def use_numpy_loop(monkeypatch) -> None:
     """From here on, the LSTM primitive runs its NumPy time loop (as without a C compiler)."""
-    monkeypatch.setattr(K, "_native_lstm_steps", lambda dt: None)
+    monkeypatch.setattr(recurrent_math, "lstm_kernels", lambda dt: None)
 
 
 def lstm_reference(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):

@@ -52,10 +52,6 @@ PENDING = {
     "chainrule/autograd/gradcheck.py": 14,
     "chainrule/autograd/tensor.py": 6,
     "chainrule/autograd/trace.py": 17,
-    "chainrule/nn/functional/_rnn_kernel.py": 100,
-    "chainrule/nn/functional/recurrent.py": 2,
-    "chainrule/nn/modules/rnn.py": 15,
-    "chainrule/nn/utils/rnn.py": 30,
 }
 
 

@@ -275,6 +275,45 @@ def test_fused_double_backward_by_composed_fallback(mode):
     assert gradgradcheck(fn, (x, h0, ps[0]))
 
 
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+def test_recorded_gradient_when_one_input_is_computed_from_another(mode):
+    """h0 (and c0) computed from x: the recorded vjp (create_graph=True) gives the partial
+    derivatives of the layer's own inputs, so dL/dx is the same number as without
+    create_graph and as through the composed cells (it was counted twice: the rebuilt layer
+    was differentiated through h0 back into x, and the outer walk added that share again)."""
+    rng = np.random.default_rng(11)
+    ps = [t64(p, True) for p in make_params(rng, mode, 3, 3, 1, 1)]
+    x = t64(rng.standard_normal((3, 2, 3)), True)
+
+    def grad_x(create_graph, fused):
+        h0 = (x[0] * 0.5)[None]
+        c = (h0 * h0,) if mode == "lstm" else ()
+        out = getattr(F, mode)(x, (h0, *c) if c else h0, ps, fused=fused)[0]
+        (gx,) = cr.autograd.grad((out * out).sum(), [x], create_graph=create_graph)
+        return gx.detach().numpy()
+
+    want = grad_x(False, False)
+    np.testing.assert_allclose(grad_x(False, True), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_x(True, True), want, rtol=1e-12, atol=1e-12)
+
+
+def test_recorded_gradient_runs_no_hook_before_the_layer():
+    """The recorded vjp of a fused layer differentiates its rebuilt graph only up to the layer's
+    inputs: a hook and retain_grad on a tensor before the layer see its gradient once."""
+    rng = np.random.default_rng(12)
+    ps = [t64(p, True) for p in make_params(rng, "lstm", 2, 3, 2, 1)]
+    inp = t64(rng.standard_normal((3, 2, 2)), True)
+    x = inp * 2.0
+    x.retain_grad()
+    seen = []
+    x.register_hook(lambda g: seen.append(g.detach().numpy().copy()))
+    out = F.lstm(x, None, ps, num_layers=2)[0]
+    gx, gw = cr.autograd.grad((out * out).sum(), [x, ps[0]], create_graph=True)
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], gx.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), gx.detach().numpy(), rtol=1e-12)
+
+
 def test_composed_sequence_supports_double_backward():
     rng = np.random.default_rng(10)
     ps = [t64(p, True) for p in make_params(rng, "gru", 2, 2, 1, 1)]

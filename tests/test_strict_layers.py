@@ -24,12 +24,9 @@ from chainrule.autograd import forward_ad as fwAD
 
 TOL = 1e-12
 
-# Layers that also run code of files other parts of issue 11 convert (ops/arrange.py's scatter,
-# nn/functional/recurrent.py's dropout, nn/functional/normalization.py's layer norm): strict
-# xfails until those are through the table; remove the mark when such a test passes.
+# Layers that also run code of ops/arrange.py (scatter): a strict xfail until that file is
+# through the table; remove the mark when the test passes.
 ARRANGE = pytest.mark.xfail(strict=True, reason="ops/arrange.py (scatter) not yet through the table")
-RECURRENT = pytest.mark.xfail(strict=True, reason="nn/functional/recurrent.py (_dropout) not yet through the table")
-NORM = pytest.mark.xfail(strict=True, reason="nn/functional/normalization.py (layer_norm) not yet through the table")
 
 
 @pytest.fixture
@@ -401,7 +398,6 @@ def test_scaled_dot_product_attention(strict):
     check(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m), q, k, v, t(4, 6, seed=4))
 
 
-@RECURRENT
 def test_scaled_dot_product_attention_dropout(strict):
     q, k, v = t(2, 3, 4, 5), t(2, 3, 6, 5, seed=1), t(2, 3, 6, 2, seed=2)
     check(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, dropout_p=0.3), q, k, v, seed=2)
@@ -424,7 +420,6 @@ def test_multihead_attention(strict):
     check_module(lambda: nn.MultiheadAttention(6, 2), x, bool_causal, call=lambda m, q, a: m(q, q, q, attn_mask=a))
 
 
-@NORM
 def test_transformer_layers(strict):
     x = t(2, 5, 8)
     check_module(lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), x)

@@ -19,6 +19,7 @@ from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.loss_math import LossMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.pool import POOL
+from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
 xp = np
@@ -173,8 +174,9 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ConvMath, EmbeddingMath, LossMath, NormMath):
-    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
+class ArrayMath(ActivationMath, ConvMath, EmbeddingMath, LossMath, NormMath, RecurrentMath):
+    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph).  The entries of
+    one area, with their compiled kernels, live in a class of their own among the bases."""
 
     is_tensor = False
     exp = staticmethod(np.exp)

@@ -1,7 +1,8 @@
 /* The elementwise part of one LSTM time step, fused into one pass over memory.
  *
- * Used by chainrule/nn/functional/_rnn_kernel.py (LSTMSequence), which does the
- * matrix products in NumPy and calls these two functions once per time step.
+ * Used by chainrule/backend/recurrent_math.py (the table entries lstm_forward and
+ * lstm_backward), which does the matrix products in NumPy and calls these two functions
+ * once per time step.
  * Layouts (row-major, contiguous, batch-major): the states and their adjoints are
  * (N, H); the gate pre-activations / activations / adjoints of a step are (N, 4H)
  * with the gate blocks in PyTorch's order i, f, g, o.

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.primitive import apply
+from chainrule.autograd.primitive import apply, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend.random import default_generator
 from chainrule.nn.functional import _rnn_kernel as K
+from chainrule.nn.functional.dropout import dropout as _dropout
 from chainrule.nn.functional.embedding import lookup_source
 from chainrule.ops import elementwise as ew
 from chainrule.ops import shape as sh
@@ -149,14 +147,6 @@ def gru_cell(
 
 
 # -------------------------------------------------------------------------- sequences
-def _dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout between layers: x ⊙ mask / (1 - p), mask ~ Bernoulli(1 - p)."""
-    if p >= 1.0:
-        return x * Tensor._wrap(np.zeros((), dtype=x.dtype))
-    keep = default_generator().random(x.shape) >= p
-    return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype))
-
-
 def _layer_composed(
     mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
 ) -> tuple:
@@ -219,7 +209,8 @@ def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
     idx = op.idx
     if idx.ndim != 2 or idx.shape + E._array.shape[1:] != tuple(input.shape):
         return None
-    return K.InputFold(E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
+    m = table_of((E._array,), "recurrent layer")
+    return K.InputFold(m, E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
 
 
 def _check_sequence(
@@ -278,8 +269,7 @@ def _run(
     n_states = 2 if mode == "LSTM" else 1
     H = params[1].shape[1] if len(params) > 1 else 0
     if hx is None:
-        zeros = Tensor._wrap(np.zeros((num_layers * D, x.shape[1], H), dtype=input.dtype))
-        hx = [zeros] * n_states
+        hx = [input.new_zeros((num_layers * D, x.shape[1], H))] * n_states
     else:
         hx = list(hx) if isinstance(hx, (tuple, list)) else [hx]
         if len(hx) != n_states:

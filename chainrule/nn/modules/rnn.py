@@ -34,16 +34,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.backend.dtype_check import DtypeError, check_same_dtype, mismatch_message
-from chainrule.backend.random import default_generator
+from chainrule.nn import init
 from chainrule.nn.functional import recurrent as R
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from chainrule.ops import shape as sh
+from chainrule.ops.creation import zeros
 from chainrule.ops.indexing import getitem
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
@@ -52,13 +54,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 _FUNCS: dict[str, Callable[..., Any]] = {"RNN_TANH": R.rnn_tanh, "RNN_RELU": R.rnn_relu, "LSTM": R.lstm, "GRU": R.gru}
 
 
-def _uniform_(p: Parameter, bound: float) -> None:
-    p._array[...] = default_generator().uniform(-bound, bound, p._array.shape)
-
-
 def _param(shape: tuple, dtype: Any) -> Parameter:
-    dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-    return Parameter(Tensor._wrap(np.zeros(shape, dtype=dt)))
+    return Parameter(zeros(shape, dtype=get_default_dtype() if dtype is None else to_numpy_dtype(dtype)))
 
 
 def _check_sizes(name: str, input_size: Any, hidden_size: Any) -> None:
@@ -126,7 +123,7 @@ class RNNBase(Module):
         """Every weight and bias ~ U(-1/√H, 1/√H), as PyTorch."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for n in self._flat_weights_names:
-            _uniform_(getattr(self, n), bound)
+            init.uniform_(getattr(self, n), -bound, bound)
 
     def flatten_parameters(self) -> None:
         """PyTorch compacts cuDNN weights here; on NumPy there is nothing to do."""
@@ -234,36 +231,33 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected PackedSequence data of shape (*, {self.input_size}), "
                              f"got {tuple(data.shape)}")
         padded, lens_t = pad_packed_sequence(packed)  # (T, B, in), caller's order
-        lens = lens_t._array
-        B = lens.shape[0]
+        lens = lens_t.tolist()  # (host data, as batch_sizes)
         fake = sh.unsqueeze(getitem(padded, 0), 0)  # (1, B, in): _prepare checks dtypes and hx shapes
         _, states, _ = self._prepare(fake, hx)
         fn = _FUNCS[self.mode]
+        m = table_of((padded,), name)
         outs, finals, members = [], [], []
-        for L in np.unique(lens):
-            b = np.flatnonzero(lens == L)
-            x = getitem(padded, (slice(0, int(L)), b))
+        for L in sorted(set(lens)):
+            members.append([b for b, n in enumerate(lens) if n == L])
+            b = m.from_host(members[-1], np.int64)
+            x = getitem(padded, (slice(0, L), b))
             st = None if states is None else [getitem(s, (slice(None), b)) for s in states]
             res = fn(x, st, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
                      self.bidirectional, False)
             outs.append(sh.reshape(res[0], (-1, res[0].shape[-1])))  # rows (t, j) -> t·n_g + j
             finals.append(list(res[1:]))
-            members.append((b, int(L)))
-        # where each (group, step, member) row landed, then read them in packed order
-        base = np.concatenate([[0], np.cumsum([len(b) * L for b, L in members])[:-1]]).astype(np.int64)
-        group_of = np.empty(B, np.int64)
-        col_of = np.empty(B, np.int64)
-        for g, (b, _) in enumerate(members):
-            group_of[b] = g
-            col_of[b] = np.arange(len(b))
-        n_of = np.array([len(b) for b, _ in members], dtype=np.int64)
+        # where each sequence's row of step t landed (its group's block, step t, its column), read
+        # in packed order: step by step, the running sequences in sorted order
+        where: dict = {}
+        base = 0
+        for group, L in zip(members, sorted(set(lens))):
+            for j, b in enumerate(group):
+                where[b] = (base + j, len(group))
+            base += len(group) * L
         order = packed._sorted_order()
-        bs = packed.batch_sizes._array.astype(np.int64)
-        t_idx = np.repeat(np.arange(bs.shape[0]), bs)
-        b_idx = np.concatenate([order[:n] for n in bs])
-        rows = base[group_of[b_idx]] + t_idx * n_of[group_of[b_idx]] + col_of[b_idx]
-        out = getitem(sh.cat(outs, 0), rows)
-        back = np.argsort(np.concatenate([b for b, _ in members]))  # group-concatenated -> caller's order
+        rows = [where[b][0] + t * where[b][1] for t, n in enumerate(packed.batch_sizes.tolist()) for b in order[:n]]
+        out = getitem(sh.cat(outs, 0), m.from_host(rows, np.int64))
+        back = m.from_host(sorted(range(len(lens)), key=[b for g in members for b in g].__getitem__), np.int64)
         h = [getitem(sh.cat([f[k] for f in finals], 1), (slice(None), back)) for k in range(len(finals[0]))]
         out_packed = PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         if self.mode == "LSTM":
@@ -359,7 +353,7 @@ class RNNCellBase(Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
             if p is not None:
-                _uniform_(p, bound)
+                init.uniform_(p, -bound, bound)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -384,7 +378,7 @@ class RNNCellBase(Module):
                         check_same_dtype(type(self).__name__, s, self.weight_hh, what)
 
     def _zeros(self, input: Tensor) -> Tensor:
-        return Tensor._wrap(np.zeros(input.shape[:-1] + (self.hidden_size,), dtype=input.dtype))
+        return input.new_zeros(input.shape[:-1] + (self.hidden_size,))
 
     def _weights(self) -> tuple:
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh

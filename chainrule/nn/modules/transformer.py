@@ -411,6 +411,5 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """The (sz, sz) float causal mask: 0 on and below the diagonal, -inf above (position i sees j ≤ i)."""
-        check_device(device, "Transformer.generate_square_subsequent_mask")
         dt = get_default_dtype() if dtype is None else to_numpy_dtype(dtype)
-        return full((sz, sz), -np.inf, dtype=dt).triu(1)
+        return full((sz, sz), -np.inf, dtype=dt, device=device).triu(1)

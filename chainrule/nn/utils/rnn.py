@@ -18,6 +18,10 @@ With ``enforce_sorted=False`` the sequences may come in any order: they are sort
 decreasing length (``sorted_indices[i]`` = the batch index of the i-th longest) and
 ``unsorted_indices`` is the inverse permutation; padded results come back in the caller's
 order.
+
+Lengths and ``batch_sizes`` are host data (Python integers; ``batch_sizes`` and the returned
+lengths are CPU tensors, as in PyTorch), so the per-sequence bookkeeping is plain Python;
+the index grids that select rows of ``data`` are built by the data's table, on its device.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import shape as sh
+from chainrule.ops.creation import tensor
 from chainrule.ops.indexing import getitem
 
 __all__ = [
@@ -42,15 +48,42 @@ __all__ = [
 ]
 
 
-def _int_array(x: Any, name: str, what: str) -> np.ndarray:
-    a = x._array if isinstance(x, Tensor) else np.asarray(x)
-    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
-        raise ValueError(f"{name}: {what} must be a 1-D sequence of integers, got {a.dtype} of shape {a.shape}")
-    return a.astype(np.int64)
+def _ints(x: Any, name: str, what: str) -> list[int]:
+    """A 1-D sequence of integers (a list, a tuple or an integer Tensor) as Python ints."""
+    if isinstance(x, Tensor):
+        ok = x.ndim == 1 and (x.numel() == 0 or x.dtype.kind in "iu")
+        got = f"{x.dtype} of shape {tuple(x.shape)}"
+        return x.tolist() if ok else _not_ints(name, what, got)
+    try:
+        vals = list(x)
+    except TypeError:
+        return _not_ints(name, what, repr(x))
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        return _not_ints(name, what, repr(x))
+    return [int(v) for v in vals]
 
 
-def _long(a: np.ndarray) -> Tensor:
-    return Tensor._wrap(np.ascontiguousarray(a, dtype=np.int64))
+def _not_ints(name: str, what: str, got: str) -> list[int]:
+    raise ValueError(f"{name}: {what} must be a 1-D sequence of integers, got {got}")
+
+
+def _long(values: list, like: Tensor | None = None) -> Tensor:
+    """An int64 tensor of ``values``: on ``like``'s device, else on the CPU (host data)."""
+    return tensor(values, dtype=np.int64, device=None if like is None else like.device)
+
+
+def _inverse(perm: list) -> list[int]:
+    """argsort(perm) (stable): the inverse of a permutation."""
+    return sorted(range(len(perm)), key=perm.__getitem__)
+
+
+def _starts(counts: list) -> list[int]:
+    """Where each block of a concatenation of blocks of ``counts`` rows starts."""
+    out, at = [], 0
+    for n in counts:
+        out.append(at)
+        at += n
+    return out
 
 
 class _PackedSequenceBase(NamedTuple):
@@ -63,10 +96,11 @@ class _PackedSequenceBase(NamedTuple):
 class PackedSequence(_PackedSequenceBase):
     """A packed batch of variable-length sequences (a named tuple, as PyTorch's).
 
-    ``data`` (sum of lengths, *) the time-major rows; ``batch_sizes`` (L_max,) int64, the
-    number of sequences running at each step; ``sorted_indices`` / ``unsorted_indices``
-    (B,) int64, or None when the batch was already sorted by decreasing length.
-    Build one with :func:`pack_padded_sequence` or :func:`pack_sequence`.
+    ``data`` (sum of lengths, *) the time-major rows; ``batch_sizes`` (L_max,) int64 (on the
+    CPU), the number of sequences running at each step; ``sorted_indices`` /
+    ``unsorted_indices`` (B,) int64 on ``data``'s device, or None when the batch was already
+    sorted by decreasing length.  Build one with :func:`pack_padded_sequence` or
+    :func:`pack_sequence`.
     """
 
     def __new__(
@@ -79,13 +113,15 @@ class PackedSequence(_PackedSequenceBase):
         if batch_sizes is None:
             raise ValueError("PackedSequence: batch_sizes is required (build one with pack_padded_sequence)")
         if unsorted_indices is None and sorted_indices is not None:
-            s = _int_array(sorted_indices, "PackedSequence", "sorted_indices")
-            unsorted_indices = _long(np.argsort(s))
+            unsorted_indices = invert_permutation(sorted_indices)
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
-        """The same packing with ``data.to(*args, **kwargs)`` (dtype or CPU device)."""
-        return type(self)(self.data.to(*args, **kwargs), self.batch_sizes, self.sorted_indices, self.unsorted_indices)
+        """The same packing with ``data.to(*args, **kwargs)`` (dtype or device); the indices follow
+        ``data`` to its device, ``batch_sizes`` stays on the CPU."""
+        data = self.data.to(*args, **kwargs)
+        si, ui = ((None if t is None else t.to(data.device)) for t in (self.sorted_indices, self.unsorted_indices))
+        return type(self)(data, self.batch_sizes, si, ui)
 
     def double(self) -> PackedSequence:
         return self.to(np.float64)
@@ -95,23 +131,18 @@ class PackedSequence(_PackedSequenceBase):
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self.data.is_cuda
 
-    def _sorted_order(self) -> np.ndarray:
+    def _sorted_order(self) -> list[int]:
         """sorted position i -> batch index (identity when the batch came sorted)."""
-        B = int(self.batch_sizes._array[0]) if self.batch_sizes._array.size else 0
-        return np.arange(B) if self.sorted_indices is None else self.sorted_indices._array.astype(np.int64)
+        bs = self.batch_sizes.tolist()
+        B = bs[0] if bs else 0
+        return list(range(B)) if self.sorted_indices is None else self.sorted_indices.tolist()
 
-    def _lengths_sorted(self) -> np.ndarray:
-        bs = self.batch_sizes._array.astype(np.int64)
-        B = int(bs[0]) if bs.size else 0
-        # sequence i (in sorted order) runs while batch_sizes[t] > i
-        return (bs[None, :] > np.arange(B)[:, None]).sum(1)
-
-
-def _step_offsets(batch_sizes: np.ndarray) -> np.ndarray:
-    """Row of ``data`` where time step t starts."""
-    return np.concatenate([[0], np.cumsum(batch_sizes)[:-1]]).astype(np.int64)
+    def _lengths_sorted(self) -> list[int]:
+        """The length of each sequence in sorted order (sequence i runs while batch_sizes[t] > i)."""
+        bs = self.batch_sizes.tolist()
+        return [sum(n > i for n in bs) for i in range(bs[0] if bs else 0)]
 
 
 def pack_padded_sequence(
@@ -125,33 +156,35 @@ def pack_padded_sequence(
     if not isinstance(input, Tensor) or input.ndim < 2:
         got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ValueError(f"{name}: input must be a Tensor (L, B, *) or (B, L, *) with batch_first, got {got}")
-    lens = _int_array(lengths, name, "lengths")
+    lens = _ints(lengths, name, "lengths")
     L, B = (input.shape[1], input.shape[0]) if batch_first else (input.shape[0], input.shape[1])
-    if lens.shape[0] != B:
+    if len(lens) != B:
         raise ValueError(f"{name}: expected {B} lengths for a batch of {B} (input {tuple(input.shape)}"
-                         f"{', batch_first' if batch_first else ''}), got {lens.shape[0]}")
-    if B and lens.min() <= 0:
+                         f"{', batch_first' if batch_first else ''}), got {len(lens)}")
+    if B and min(lens) <= 0:
         raise RuntimeError(f"{name}: Length of all samples has to be greater than 0, but found an element in "
-                           f"'lengths' that is <= 0: {lens.tolist()}")
-    if B and lens.max() > L:
-        raise RuntimeError(f"{name}: a length ({int(lens.max())}) exceeds the padded length {L} of input "
+                           f"'lengths' that is <= 0: {lens}")
+    if B and max(lens) > L:
+        raise RuntimeError(f"{name}: a length ({max(lens)}) exceeds the padded length {L} of input "
                            f"{tuple(input.shape)}")
     if enforce_sorted:
-        if np.any(np.diff(lens) > 0):
+        if any(a < b for a, b in zip(lens, lens[1:])):
             raise RuntimeError(f"{name}: `lengths` array must be sorted in decreasing order when `enforce_sorted` "
-                               f"is True, got {lens.tolist()}. You can pass `enforce_sorted=False` to "
+                               f"is True, got {lens}. You can pass `enforce_sorted=False` to "
                                "pack_padded_sequence and/or pack_sequence to sidestep this requirement if you do "
                                "not need ONNX exportability.")
-        order = np.arange(B)
+        order = list(range(B))
         sorted_t = None
     else:
-        order = np.argsort(-lens, kind="stable")
-        sorted_t = _long(order)
-    lens_sorted = lens[order]
-    T = int(lens_sorted[0]) if B else 0
-    batch_sizes = (lens_sorted[None, :] > np.arange(T)[:, None]).sum(1).astype(np.int64)
-    t_idx = np.repeat(np.arange(T), batch_sizes)
-    b_idx = np.concatenate([order[:n] for n in batch_sizes]) if T else np.zeros(0, np.int64)
+        order = sorted(range(B), key=lambda b: -lens[b])  # stable: equal lengths keep their order
+        sorted_t = _long(order, input)
+    lens_sorted = [lens[b] for b in order]
+    T = lens_sorted[0] if B else 0
+    batch_sizes = [sum(n > t for n in lens_sorted) for t in range(T)]
+    # the rows in packed order: (t, i) for every step t and sorted sequence i still running
+    m = table_of((input,), name)
+    t_idx, i_idx = (m.from_host(lens_sorted, np.int64)[None, :] > m.arange(T)[:, None]).nonzero()
+    b_idx = m.from_host(order, np.int64)[i_idx]
     data = getitem(input, (b_idx, t_idx) if batch_first else (t_idx, b_idx))
     return PackedSequence(data, _long(batch_sizes), sorted_t, None)
 
@@ -162,32 +195,32 @@ def pad_packed_sequence(
     padding_value: float = 0.0,
     total_length: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Undo :func:`pack_padded_sequence`: returns (padded (T, B, *) or (B, T, *), lengths (B,) int64),
-    both in the caller's batch order; T = ``total_length`` or the longest length."""
+    """Undo :func:`pack_padded_sequence`: returns (padded (T, B, *) or (B, T, *), lengths (B,) int64
+    on the CPU), both in the caller's batch order; T = ``total_length`` or the longest length."""
     name = "pad_packed_sequence"
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"{name}: expected a PackedSequence, got {type(sequence).__name__}")
     data = sequence.data
-    bs = sequence.batch_sizes._array.astype(np.int64)
-    T = bs.shape[0]
+    bs = sequence.batch_sizes.tolist()
+    T = len(bs)
     if total_length is not None:
         if total_length < T:
             raise ValueError(f"{name}: Expected total_length to be at least the length of the longest sequence "
                              f"({T}), but got total_length={total_length}")
         T = int(total_length)
-    order = sequence._sorted_order()
+    inv = _inverse(sequence._sorted_order())  # batch index b -> its sorted position
     lens_sorted = sequence._lengths_sorted()
-    B = order.shape[0]
+    lens = [lens_sorted[i] for i in inv]
     P = data.shape[0]
-    # idx[t, i] = the data row of sorted sequence i at step t, or P (a padding row) past its end
-    offs = np.concatenate([_step_offsets(bs), np.full(T - bs.shape[0], P, dtype=np.int64)])  # steps past the end
-    t = np.arange(T)[:, None]
-    idx = np.where(t < lens_sorted[None, :], offs[:, None] + np.arange(B)[None, :], P)
-    inv = np.argsort(order)  # batch index b -> its sorted position
-    idx = idx[:, inv]
-    pad_row = Tensor._wrap(np.full((1,) + tuple(data.shape[1:]), padding_value, dtype=data.dtype))
+    # idx[t, b] = the data row of sequence b at step t (offset of step t + b's sorted position),
+    # or P (a padding row) past its end
+    m = table_of((data,), name)
+    offs = m.from_host(_starts(bs) + [P] * (T - len(bs)), np.int64)[:, None]
+    t = m.arange(T)[:, None]
+    idx = m.where(t < m.from_host(lens, np.int64)[None, :], offs + m.from_host(inv, np.int64)[None, :], P)
+    pad_row = data.new_full((1,) + tuple(data.shape[1:]), padding_value)
     padded = getitem(sh.cat([data, pad_row], 0), idx.T if batch_first else idx)
-    return padded, _long(lens_sorted[inv])
+    return padded, _long(lens)
 
 
 def pad_sequence(
@@ -211,16 +244,16 @@ def pad_sequence(
         if s.shape[1:] != seqs[0].shape[1:]:
             raise RuntimeError(f"{name}: every sequence needs the same trailing shape {tuple(seqs[0].shape[1:])}, "
                                f"sequence {k} has shape {tuple(s.shape)}")
-    lens = np.array([s.shape[0] for s in seqs], dtype=np.int64)
-    Lmax = int(lens.max())
-    flat = sh.cat(seqs + [Tensor._wrap(np.full((1,) + tuple(seqs[0].shape[1:]), padding_value,
-                                                dtype=seqs[0]._array.dtype))], 0)
-    P = int(lens.sum())
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    t = np.arange(Lmax)[:, None]
-    shift = 0 if padding_side == "right" else (Lmax - lens)[None, :]  # left: sequence i starts at Lmax - l_i
-    pos = t - shift
-    idx = np.where((pos >= 0) & (pos < lens[None, :]), starts[None, :] + pos, P)
+    lens = [s.shape[0] for s in seqs]
+    Lmax, P = max(lens), sum(lens)
+    flat = sh.cat(seqs + [seqs[0].new_full((1,) + tuple(seqs[0].shape[1:]), padding_value)], 0)
+    # idx[t, b] = the row of flat holding step t of sequence b, or P (the padding row)
+    m = table_of((flat,), name)
+    n = m.from_host(lens, np.int64)[None, :]
+    pos = m.arange(Lmax)[:, None]
+    if padding_side == "left":
+        pos = pos - (Lmax - n)  # sequence b starts at Lmax - l_b
+    idx = m.where((pos >= 0) & (pos < n), m.from_host(_starts(lens), np.int64)[None, :] + pos, P)
     return getitem(flat, idx.T if batch_first else idx)
 
 
@@ -232,9 +265,9 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
 
 def unpad_sequence(padded_sequences: Tensor, lengths: Any, batch_first: bool = False) -> list[Tensor]:
     """Split a padded batch (L, B, *) (or (B, L, *)) into the list of its sequences (l_b, *)."""
-    lens = _int_array(lengths, "unpad_sequence", "lengths")
+    lens = _ints(lengths, "unpad_sequence", "lengths")
     x = padded_sequences if batch_first else sh.transpose(padded_sequences, 0, 1)
-    return [getitem(x, (b, slice(0, int(n)))) for b, n in enumerate(lens)]
+    return [getitem(x, (b, slice(0, n))) for b, n in enumerate(lens)]
 
 
 def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
@@ -244,7 +277,8 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
 
 
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:
-    """The inverse of a permutation (int64): out[permutation[i]] = i; None stays None."""
+    """The inverse of a permutation (int64, on its device): out[permutation[i]] = i; None stays None."""
     if permutation is None:
         return None
-    return _long(np.argsort(_int_array(permutation, "invert_permutation", "permutation")))
+    perm = _ints(permutation, "invert_permutation", "permutation")
+    return _long(_inverse(perm), permutation if isinstance(permutation, Tensor) else None)

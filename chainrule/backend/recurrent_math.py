@@ -1,0 +1,257 @@
+"""The recurrent layers' table entries: the LSTM time loop (the compiled cell or its NumPy twin),
+row sums for the embedding fold.  ``ArrayMath`` lists ``RecurrentMath`` among its bases.
+
+``lstm_forward`` / ``lstm_backward`` run one LSTM layer, one direction, over a whole sequence,
+given the input projections z_t = W_ih x_t + b (PyTorch's gate order i, f, g, o):
+
+    a_t = z_t + W_hh h_{t-1};  i, f, o = σ(a_t),  g = tanh(a_t)
+    c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
+
+and backward through time (δ = adjoint; dh gets the output's gradient plus δz_{t+1} W_hh):
+
+    δc = δc_next + dh ⊙ o ⊙ (1 - tanh² c_t)
+    δi = δc ⊙ g ⊙ i(1-i),  δf = δc ⊙ c_{t-1} ⊙ f(1-f),  δg = δc ⊙ i ⊙ (1-g²),  δo = dh ⊙ tanh c_t ⊙ o(1-o)
+    δc_next ← δc ⊙ f
+
+Two implementations with the same numbers to rounding:
+
+* the compiled cell (``kernels/lstm_cell.c``, through ``native``): batch-major, each step's
+  elementwise work one C call.  Chosen wherever ``native`` could build it (float32/float64);
+* the NumPy twin: feature-major, on transposed states hᵀ, cᵀ (H, N) and gate blocks (4H, N),
+  so that every gate block is one contiguous array (NumPy's elementwise loops are several
+  times slower on the column blocks of an (N, 4H) array).  Its rows are ordered i, f, o, g,
+  so the three sigmoid gates are one block, with their pre-activations negated (exact): one
+  exp, one add and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's float32 exp costs
+  about half its tanh).  Derivatives kept: σ' = σ - σ², tanh' = 1 - g².
+
+Large per-step arrays come from a pool of their own (``BufferPool(per_shape=4)``: the loop
+holds four (T, H, N) arrays at once: h, c, tanh c and the output gradient), so a training
+step does not pay fresh pages for them every time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import native
+from chainrule.backend.pool import BufferPool
+
+_POOL = BufferPool(per_shape=4)
+
+
+def lstm_kernels(dt: np.dtype) -> tuple | None:
+    """(forward_step, backward_step) of the compiled LSTM cell for ``dt``, or None (no compiler,
+    ``CHAINRULE_NATIVE=0``, or a dtype other than float32/float64: the NumPy twin runs then).
+
+    Both take N, H and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
+    gates); see the C file for the formulas."""
+    sizes, ptr = [ctypes.c_ssize_t] * 2, ctypes.c_void_p
+    fwd = native.typed_function("lstm_cell", "lstm_forward_step", dt, sizes + [ptr] * 8)
+    if fwd is None:
+        return None
+    return fwd, native.typed_function("lstm_cell", "lstm_backward_step", dt, sizes + [ptr] * 7)
+
+
+def _order(T: int, reverse: bool) -> range:
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+class RecurrentMath:
+    """Table entries of the recurrent layers (``nn/functional/_rnn_kernel.py``)."""
+
+
+    @staticmethod
+    def distinct_rows(idx: np.ndarray, V: int) -> tuple:
+        """(first, rows) for indices ``idx`` (R,) into a table of V rows: ``first`` (U,) the
+        distinct indices in increasing order, ``rows`` (R,) int64 with idx = first[rows]."""
+        if V <= idx.size:  # a small table: count the uses instead of sorting the positions
+            used = np.bincount(idx, minlength=V) > 0
+            first = np.flatnonzero(used)
+            rows = (np.cumsum(used) - 1)[idx]  # table row v -> its row among the distinct ones
+        else:
+            first, rows = np.unique(idx, return_inverse=True)
+        return first, np.ascontiguousarray(rows.reshape(idx.size), dtype=np.int64)
+
+    @staticmethod
+    def lstm_forward(z: Any, rows: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, keep: bool) -> tuple:
+        """One LSTM layer over a sequence: (out (T + 1, N, H) = [h_0 … h_{T-1}; c_n], state).
+
+        ``z`` the input projections W_ih x_t + b, (T, N, 4H) (used as scratch), or, with
+        ``rows`` (T, N) int64, a table (U, 4H) whose row rows[t, n] is position (t, n)'s
+        projection (the embedding fold).  ``state`` is what ``lstm_backward`` needs (None
+        unless ``keep``).  ``reverse`` runs t = T-1 … 0; out[t] still belongs to position t."""
+        T, N = (z if rows is None else rows).shape[:2]
+        dt = z.dtype
+        steps = lstm_kernels(dt)
+        if steps is not None:
+            return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep)
+        return _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep)
+
+    @staticmethod
+    def lstm_backward(state: tuple, g: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, need_h0: bool) -> tuple:
+        """Backward through time: (dZ (T·N, 4H) the pre-activation adjoints, rows (t, n) and
+        PyTorch's gate order; dh0, dc0 (N, H)), from the output's gradient g (T + 1, N, H)."""
+        if state[0]:
+            return _backward_compiled(state, g, c0, w_hh, reverse, need_h0)
+        return _backward_numpy(state, g, c0, w_hh, reverse)
+
+
+# ---------------------------------------------------------------- the compiled cell (batch-major)
+def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
+    """The cell reads the step's projections (its own rows of ``z``, or row rows[n] of the table)
+    and writes the gate activations to ``acts``; each h goes straight into the output."""
+    T, N = (z if rows is None else rows).shape[:2]
+    H = h0.shape[-1]
+    G = 4 * H
+    dt = z.dtype
+    acts = z if rows is None else _POOL.empty((T, N, G), dt)
+    out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
+    cs = _POOL.empty((T, N, H), dt)
+    tcs = _POOL.empty((T, N, H), dt)
+    rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
+    w_recT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
+    h = np.ascontiguousarray(h0, dtype=dt)
+    c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
+    c_prev = c0c.ctypes.data
+    size = N * H * dt.itemsize
+    pa, po, pc, ptc, prec, pz = (a.ctypes.data for a in (acts, out, cs, tcs, rec, z))
+    prows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64).ctypes.data
+    for t in _order(T, reverse):
+        # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
+        np.matmul(h, w_recT, out=rec)
+        if prows is None:  # the step's own projections, in place
+            zin, rt = pa + 4 * t * size, None
+        else:
+            zin, rt = pz, prows + t * N * 8
+        fwd_step(N, H, zin, rt, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
+        h, c_prev = out[t], pc + t * size
+    out[T] = cs[_order(T, reverse)[-1]] if T else c0
+    return out, ((True, acts, cs, tcs) if keep else None)
+
+
+def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
+    _, acts, cs, tcs = state
+    T, N, G = acts.shape
+    H = G // 4
+    dt = acts.dtype
+    bwd_step = lstm_kernels(dt)[1]
+    w_rec = w_hh.astype(dt, copy=False)  # (4H, H)
+    gh = np.ascontiguousarray(g, dtype=dt)  # (T + 1, N, H): dL/dh_t, and dL/dc_n in row T
+    dc_next = np.array(gh[T], order="C")  # a copy: updated in place, step by step
+    dh_rec = np.zeros((N, H), dtype=dt)  # δz_{t+1} W_hh, the recurrent part of dL/dh_t
+    c0c = np.ascontiguousarray(c0, dtype=dt)
+    dz = _POOL.empty((T, N, G), dt)
+    size = N * H * dt.itemsize
+    pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gh))
+    prec, pdc = dh_rec.ctypes.data, dc_next.ctypes.data
+    order = _order(T, reverse)
+    for t in reversed(order):
+        c_prev = c0c.ctypes.data if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
+        bwd_step(N, H, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
+        if t != order[0] or need_h0:  # the last product only gives h0's gradient
+            np.matmul(dz[t], w_rec, out=dh_rec)  # dh_{t-1} = δz_t W_hh
+    return dz.reshape(T * N, G), dh_rec, dc_next
+
+
+# ---------------------------------------------------------------- the NumPy twin (feature-major)
+def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep):
+    T, N = (z if rows is None else rows).shape[:2]
+    G = z.shape[-1]
+    H = G // 4
+    H2, H3 = 2 * H, 3 * H
+    dt = z.dtype
+    # rows i, f, o, g, the sigmoid rows negated: acts[t] = that reordering of z[t]ᵀ
+    acts = _POOL.empty((T, G, N), dt)
+    if rows is None:
+        zt = z.transpose(0, 2, 1)
+        np.negative(zt[:, :H2], out=acts[:, :H2])
+        np.negative(zt[:, H3:], out=acts[:, H2:H3])
+        acts[:, H3:] = zt[:, H2:H3]
+    else:  # reorder the (small) table, then gather its rows
+        tab = np.concatenate([-z[:, :H2], -z[:, H3:], z[:, H2:H3]], axis=1)
+        acts[...] = tab.take(rows, axis=0).transpose(0, 2, 1)
+    w_rec = np.concatenate([-w_hh[:H2], -w_hh[H3:], w_hh[H2:H3]]).astype(dt, copy=False)
+    rec = np.empty((G, N), dtype=dt)
+    hs = _POOL.empty((T, H, N), dt)
+    cs = _POOL.empty((T, H, N), dt)
+    tcs = _POOL.empty((T, H, N), dt)
+    deriv = _POOL.empty((T if keep else 0, G, N), dt)
+    tmp = np.empty((H, N), dtype=dt)
+    h = np.ascontiguousarray(h0.T, dtype=dt)
+    c = np.ascontiguousarray(c0.T, dtype=dt)
+    with np.errstate(over="ignore"):  # e^-a = inf for a < -88 (float32) gives σ = 0, as it should
+        for t in _order(T, reverse):
+            a = acts[t]
+            np.matmul(w_rec, h, out=rec)
+            a += rec
+            sg, gg = a[:H3], a[H3:]
+            np.exp(sg, out=sg)  # e^-a (the i, f, o rows hold -a)
+            sg += 1.0
+            np.reciprocal(sg, out=sg)  # σ(a) = 1 / (1 + e^-a)
+            np.tanh(gg, out=gg)
+            if keep:
+                d = deriv[t]
+                np.multiply(a, a, out=d)
+                np.subtract(sg, d[:H3], out=d[:H3])  # σ' = σ - σ²
+                np.subtract(1.0, d[H3:], out=d[H3:])  # tanh' = 1 - tanh²
+            c_t = cs[t]
+            np.multiply(a[H:H2], c, out=c_t)  # f ⊙ c_{t-1}
+            np.multiply(a[:H], gg, out=tmp)  # i ⊙ g
+            c_t += tmp
+            np.tanh(c_t, out=tcs[t])
+            np.multiply(a[H2:H3], tcs[t], out=hs[t])  # o ⊙ tanh c
+            h, c = hs[t], c_t
+    out = _POOL.empty((T + 1, N, H), dt)
+    out[:T] = hs.transpose(0, 2, 1)
+    out[T] = c.T
+    return out, ((False, acts, deriv, cs, tcs) if keep else None)
+
+
+def _backward_numpy(state, g, c0, w_hh, reverse):
+    _, acts, deriv, cs, tcs = state
+    T, G, N = acts.shape
+    H = G // 4
+    H2, H3 = 2 * H, 3 * H
+    dt = acts.dtype
+    w_hhT = np.concatenate([w_hh[:H2], w_hh[H3:], w_hh[H2:H3]]).astype(dt, copy=False).T  # (H, 4H), rows i f o g
+    gT = _POOL.empty((T, H, N), dt)
+    gT[...] = g[:T].transpose(0, 2, 1)
+    dc_next = np.array(g[T].T, dtype=dt, order="C")  # a copy: updated in place
+    dh_next = np.zeros((H, N), dtype=dt)
+    c0T = np.ascontiguousarray(c0.T, dtype=dt)
+    dz = _POOL.empty((T, G, N), dt)  # the gate adjoints, computed in place in dz[t] (contiguous)
+    dh = np.empty((H, N), dtype=dt)
+    dc = np.empty((H, N), dtype=dt)
+    tmp = np.empty((H, N), dtype=dt)
+    order = _order(T, reverse)
+    for t in reversed(order):
+        a = acts[t]
+        i, f, o, gg = a[:H], a[H:H2], a[H2:H3], a[H3:]
+        tc = tcs[t]
+        d = dz[t]
+        c_prev = c0T if t == order[0] else cs[t + 1 if reverse else t - 1]
+        np.add(gT[t], dh_next, out=dh)
+        # δc = δc_next + dh ⊙ o ⊙ (1 - tanh²c)
+        np.multiply(tc, tc, out=tmp)
+        np.subtract(1.0, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        np.add(tmp, dc_next, out=dc)
+        # adjoints of the gate activations, then of the pre-activations (× deriv)
+        np.multiply(dc, gg, out=d[:H])  # δi = δc ⊙ g
+        np.multiply(dc, c_prev, out=d[H:H2])  # δf = δc ⊙ c_{t-1}
+        np.multiply(dh, tc, out=d[H2:H3])  # δo = dh ⊙ tanh c
+        np.multiply(dc, i, out=d[H3:])  # δg = δc ⊙ i
+        d *= deriv[t]
+        np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
+        np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
+    # one transposing copy to the (4H, T, N) layout of the weight-gradient products, the
+    # blocks back in PyTorch's order i, f, g, o
+    dzm = _POOL.empty((G, T, N), dt)
+    dzm[:H2] = dz[:, :H2].transpose(1, 0, 2)
+    dzm[H2:H3] = dz[:, H3:].transpose(1, 0, 2)
+    dzm[H3:] = dz[:, H2:H3].transpose(1, 0, 2)
+    return dzm.reshape(G, T * N).T, dh_next.T, dc_next.T
