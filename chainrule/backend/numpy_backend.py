@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.special import erf_array, erfc_array, erfinv_array, i0_array, i1_array
 
@@ -168,7 +169,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath:
+class ArrayMath(ArrangeMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph)."""
 
     is_tensor = False
@@ -205,6 +206,7 @@ class ArrayMath:
     atan2 = staticmethod(np.arctan2)
     fmod = staticmethod(np.fmod)
     remainder = staticmethod(np.remainder)
+    floor_divide = staticmethod(np.floor_divide)
     broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
     clip = staticmethod(np.clip)
     argsort = staticmethod(np.argsort)

@@ -104,7 +104,7 @@ class IndexPut(Primitive):
     def vjp(self, m, need, g, y, x, v):
         gx = None
         if need[0]:
-            keep = table_of(()).ones(x.shape, np.bool_)  # a constant mask (also when m is TensorMath)
+            keep = table_of((g,)).ones(x.shape, np.bool_)  # a constant mask on g's device (g may be a Tensor)
             keep[self.index] = False
             gx = g * keep
         gv = None
