@@ -13,6 +13,7 @@ on the input's device, or composed from other ops.  Index grids come from ``tabl
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import math
 import string
@@ -25,7 +26,7 @@ from chainrule.autograd.primitive import Primitive, apply, apply1, kernel, table
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import _CATEGORY, as_tensor_arg
 from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
 
@@ -110,12 +111,8 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
         raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
     if (d1, d2) == (nd - 2, nd - 1):
         return out
-    order = list(range(nd - 2))  # where each result axis comes from
-    perm: list[int] = [0] * nd
-    it = iter(order)
-    for ax in range(nd):
-        perm[ax] = nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(it)
-    return shape.permute(out, *perm)
+    rest = iter(range(nd - 2))  # where each result axis comes from
+    return shape.permute(out, *[nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(rest) for ax in range(nd)])
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -434,21 +431,7 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
 swapdims = swapaxes
 
 
-def moveaxis(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
-    """Move axes ``source`` to ``destination`` (one or several), the others keep their order."""
-    x = as_tensor_arg(input, "moveaxis")
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
-    if len(src) != len(dst):
-        raise RuntimeError(f"movedim: source ({len(src)} dims) and destination ({len(dst)} dims) differ in length")
-    nd = x.ndim
-    src = [normalize_dims(s, nd, "movedim")[0] for s in src]
-    dst = [normalize_dims(s, nd, "movedim")[0] for s in dst]
-    order: list[int | None] = [None] * nd
-    for s, t in zip(src, dst):
-        order[t] = s
-    rest = iter(a for a in range(nd) if a not in src)
-    return shape.permute(x, *[o if o is not None else next(rest) for o in order])
+moveaxis = shape.movedim
 
 
 def ravel(input: Tensor) -> Tensor:
@@ -539,34 +522,29 @@ def dsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
     return _split_dir(input, sections, 2, "dsplit", 3)
 
 
+def _atleast(tensors: tuple, n: int, name: str) -> Any:
+    """Each tensor with at least n dims: 1s in front up to 2 dims, then (for n = 3) one at the end."""
+    out = []
+    for t in _tensors(tensors, name):
+        if t.ndim < builtins.min(n, 2):
+            t = shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape)
+        out.append(shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def atleast_1d(*tensors: Any) -> Any:
     """Each tensor with at least 1 dim (a 0-d one becomes shape (1,)); one tensor in, one out."""
-    out = [shape.reshape(t, (1,)) if t.ndim == 0 else t for t in _tensors(tensors, "atleast_1d")]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 1, "atleast_1d")
 
 
 def atleast_2d(*tensors: Any) -> Any:
     """Each tensor with at least 2 dims: () → (1, 1), (n,) → (1, n)."""
-    out = [
-        shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t for t in _tensors(tensors, "atleast_2d")
-    ]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 2, "atleast_2d")
 
 
 def atleast_3d(*tensors: Any) -> Any:
     """Each tensor with at least 3 dims: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
-
-    def up(t: Tensor) -> Tensor:
-        if t.ndim == 0:
-            return shape.reshape(t, (1, 1, 1))
-        if t.ndim == 1:
-            return shape.reshape(t, (1, t.shape[0], 1))
-        if t.ndim == 2:
-            return shape.reshape(t, t.shape + (1,))
-        return t
-
-    out = [up(t) for t in _tensors(tensors, "atleast_3d")]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 3, "atleast_3d")
 
 
 def _tensors(args: tuple, name: str) -> list[Tensor]:
@@ -879,28 +857,19 @@ def unique_consecutive(
 
 
 # ================================================================ statistics pairs
-def std_mean(
-    input: Tensor,
-    dim: Any = None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction: float | None = None,
-) -> tuple[Tensor, Tensor]:
-    """(std, mean) over ``dim``, as two differentiable results."""
-    return (reduction.std(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+def _with_mean(stat: Any, name: str) -> Any:
+    def stat_mean(
+        input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: Any = None
+    ) -> tuple[Tensor, Tensor]:
+        return stat(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim)
+
+    stat_mean.__name__ = stat_mean.__qualname__ = f"{name}_mean"
+    stat_mean.__doc__ = f"({name}, mean) over ``dim``, as two differentiable results."
+    return stat_mean
 
 
-def var_mean(
-    input: Tensor,
-    dim: Any = None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction: float | None = None,
-) -> tuple[Tensor, Tensor]:
-    """(var, mean) over ``dim``, as two differentiable results."""
-    return (reduction.var(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+std_mean = _with_mean(reduction.std, "std")
+var_mean = _with_mean(reduction.var, "var")
 
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:
@@ -1317,20 +1286,23 @@ def corrcoef(input: Tensor) -> Tensor:
     return ew.clamp(c / shape.unsqueeze(d, 1) / shape.unsqueeze(d, 0), -1, 1)
 
 
+def _trapezoids(y: Tensor, x: Tensor | None, dx: float | None, dim: int, name: str) -> tuple[Tensor, int]:
+    """(the trapezoids' areas along ``dim``, (y_i + y_(i+1))/2 · (x_(i+1) - x_i) or · dx (1 by default); the axis)."""
+    yt = as_tensor_arg(y, name)
+    d = _dim(yt, dim, name)
+    n = yt.shape[d]
+    mids = (yt[_along(slice(1, n), d, yt.ndim)] + yt[_along(slice(0, builtins.max(n - 1, 0)), d, yt.ndim)]) * 0.5
+    if x is None:
+        return mids * (1.0 if dx is None else dx), d
+    xt = as_tensor_arg(x, name)
+    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+    return mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd), d
+
+
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
-    yt = as_tensor_arg(y, "trapezoid")
-    d = _dim(yt, dim, "trapezoid")
-    n = yt.shape[d]
-    head = (slice(None),) * d
-    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
-    if x is None:
-        return reduction.sum(mids, d) * (1.0 if dx is None else dx)
-    xt = as_tensor_arg(x, "trapezoid")
-    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
-    if xt.ndim == 1:
-        xd = shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1))
-    return reduction.sum(mids * xd, d)
+    areas, d = _trapezoids(y, x, dx, dim, "trapezoid")
+    return reduction.sum(areas, d)
 
 
 trapz = trapezoid
@@ -1338,18 +1310,8 @@ trapz = trapezoid
 
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
-    yt = as_tensor_arg(y, "cumulative_trapezoid")
-    d = _dim(yt, dim, "cumulative_trapezoid")
-    n = yt.shape[d]
-    head = (slice(None),) * d
-    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
-    if x is not None:
-        xt = as_tensor_arg(x, "cumulative_trapezoid")
-        xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
-        mids = mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd)
-    elif dx is not None:
-        mids = mids * dx
-    return cumsum(mids, d)
+    areas, d = _trapezoids(y, x, dx, dim, "cumulative_trapezoid")
+    return cumsum(areas, d)
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
@@ -1367,11 +1329,7 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
 
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """matrices[0] @ matrices[1] @ ... (left to right)."""
-    ms = _tensors(matrices, "chain_matmul")
-    out = ms[0]
-    for m_ in ms[1:]:
-        out = linalg.mm(out, m_)
-    return out
+    return functools.reduce(linalg.mm, _tensors(matrices, "chain_matmul"))
 
 
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
@@ -1452,16 +1410,14 @@ def promote_types(type1: Any, type2: Any) -> np.dtype:
     """The dtype both promote to, by PyTorch's rule: the higher category (bool < integer <
     floating) decides (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
     a, b = np.dtype(type1), np.dtype(type2)
-    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    if order[a.kind] != order[b.kind]:
-        return a if order[a.kind] > order[b.kind] else b
+    if _CATEGORY[a.kind] != _CATEGORY[b.kind]:
+        return a if _CATEGORY[a.kind] > _CATEGORY[b.kind] else b
     return np.promote_types(a, b)
 
 
 def can_cast(from_: Any, to: Any) -> bool:
     """True when PyTorch's casting rule allows ``from_`` to ``to`` (no float → int, no → bool)."""
-    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    return order[np.dtype(from_).kind] <= order[np.dtype(to).kind]
+    return _CATEGORY[np.dtype(from_).kind] <= _CATEGORY[np.dtype(to).kind]
 
 
 def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
