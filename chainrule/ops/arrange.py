@@ -24,9 +24,11 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype, sum_to
 from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
-from chainrule.ops._lift import _CATEGORY, as_tensor_arg
+from chainrule.ops._lift import _CATEGORY, as_tensor_arg, lift
+from chainrule.ops._lift import result_type as _result_type
 from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
 
@@ -724,23 +726,14 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
 
 
 def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tuple:
-    """(the index of the positions index[i][j]... sends src[i][j]... to along ``dim`` (checked),
-    the part of ``src`` of index's shape in x's dtype (a number: filled with it))."""
-    m = table_of((x,), name)
-    idx = m.copy(as_tensor_arg(index, name)._array)  # (kept by the vjp: a private copy)
-    if idx.ndim != x.ndim:
-        raise RuntimeError(
-            f"{name}: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {tuple(x.shape)})"
-        )
+    """(the index of the positions that index[i][j]... sends src[i][j]... to along ``dim``, the
+    part of ``src`` of index's shape in x's dtype (a number: filled with it))."""
     d = _dim(x, dim, name)
-    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
-        raise IndexError(f"{name}: index out of range for dimension {d} of size {x.shape[d]}")
-    grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
-    grids[d] = idx % builtins.max(x.shape[d], 1)
+    at = indexing.index_along(x, d, as_tensor_arg(index, name), name)
     if not isinstance(src, Tensor):
-        return tuple(grids), x.new_full(idx.shape, src)
-    part = indexing.getitem(src, tuple(slice(0, n) for n in idx.shape))
-    return tuple(grids), part if part.dtype == x.dtype else part.to(x.dtype)
+        return at, x.new_full(at[d].shape, src)
+    part = indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape))
+    return at, part if part.dtype == x.dtype else part.to(x.dtype)
 
 
 def scatter(
@@ -1396,14 +1389,11 @@ def is_same_size(input: Tensor, other: Tensor) -> bool:
 
 def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
     """The dtype PyTorch gives a binary op on these operands (tensors or Python numbers)."""
-    from chainrule.ops._lift import lift
-    from chainrule.ops._lift import result_type as _rt
-
     if not isinstance(tensor1, Tensor):
         if not isinstance(tensor2, Tensor):
             raise TypeError("result_type(): expected at least one Tensor argument")
-        return _rt(lift(tensor1, tensor2), tensor2)
-    return _rt(tensor1, lift(tensor2, tensor1))
+        return _result_type(lift(tensor1, tensor2), tensor2)
+    return _result_type(tensor1, lift(tensor2, tensor1))
 
 
 def promote_types(type1: Any, type2: Any) -> np.dtype:
@@ -1430,8 +1420,6 @@ def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
 
 def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
-    from chainrule.backend import get_default_dtype
-
     return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 
@@ -1479,8 +1467,6 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
 
 def sum_to_size(input: Tensor, *size: Any) -> Tensor:
     """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
-    from chainrule.backend import sum_to
-
     x = as_tensor_arg(input, "sum_to_size")
     target = shape._shape_arg(size)
     try:
