@@ -83,6 +83,11 @@ EXTRA = {
         lambda L, x: (L.nansum(x.masked_fill(x > 1, np.nan), 1), L.nanmean(x.masked_fill(x > 1, np.nan), 0)),
         (("u", (3, 4)),),
     ),
+    "small_wrappers": (
+        lambda L, x: (L.clone(x), L.detach(x), *L.split_with_sizes(x, [1, 2]), L.swapdims(x, 0, 1), L.ravel(x),
+                      L.row_stack([x, x]), L.trapz(x), L.select(x, 1, 0), x.sum_to_size(1, 4), x.trace()),
+        (("u", (3, 4)),),
+    ),
 }  # fmt: skip
 
 

@@ -37,9 +37,14 @@ def _dim(input: Tensor, dim: int, name: str) -> int:
     return normalize_dims(dim, input.ndim, name)[0] if input.ndim else 0
 
 
+def _flat_or_dim(x: Tensor, dim: int | None, name: str) -> tuple[Tensor, int]:
+    """(x flattened, 0) when ``dim`` is None, else (x, dim as an axis)."""
+    return (shape.reshape(x, (-1,)), 0) if dim is None else (x, _dim(x, dim, name))
+
+
 def _scalar_pair(x: Tensor) -> _ValuesIndices:
     """(x, 0) for a 0-d input of sort, topk, cummax...: the value is its own, at index 0."""
-    return _ValuesIndices((x, x.new_zeros((), dtype=np.int64)))
+    return _ValuesIndices((x, x.new_full((), 0, dtype=np.int64)))
 
 
 def _integer(a: Tensor, fn: str, k: int) -> Tensor:
@@ -239,10 +244,7 @@ def quantile(
         raise ValueError(
             f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
         )
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "quantile")
+    x, d = _flat_or_dim(x, dim, "quantile")
     s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
     pos = [v * (s.shape[d] - 1) for v in qs]
     lo, hi = [math.floor(p) for p in pos], [math.ceil(p) for p in pos]
@@ -393,12 +395,9 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] |
     for k, dm in zip(s, ds):
         d = _dim(x, dm, "roll")
         n = x.shape[d]
-        if n == 0:
-            continue
-        k = int(k) % n
+        k = int(k) % n if n else 0
         if k:
-            head = (slice(None),) * d
-            x = shape.cat([x[head + (slice(n - k, n),)], x[head + (slice(0, n - k),)]], d)
+            x = shape.cat([x[_along(slice(n - k, n), d, x.ndim)], x[_along(slice(0, n - k), d, x.ndim)]], d)
     return x
 
 
@@ -459,10 +458,7 @@ def repeat_interleave(
     if repeats is None:
         return kernel("repeat_index", x)
     r = repeats if isinstance(repeats, Tensor) else x.new_tensor(repeats, dtype=np.int64)
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "repeat_interleave")
+    x, d = _flat_or_dim(x, dim, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
     if r.numel() == 1:
         r = shape.expand(shape.reshape(r, (1,)), n)
@@ -839,7 +835,7 @@ def unique_consecutive(
     x = as_tensor_arg(input, "unique_consecutive")
     flat = shape.reshape(x, (-1,))
     n = flat.shape[0]
-    starts = shape.cat([x.new_ones((builtins.min(n, 1),), dtype=np.bool_), flat[1:] != flat[:-1]])  # a run begins
+    starts = shape.cat([x.new_full((builtins.min(n, 1),), True, dtype=np.bool_), flat[1:] != flat[:-1]])  # a run begins
     out: list[Tensor] = [indexing.getitem(flat, starts)]
     if return_inverse:
         out.append(shape.reshape(cumsum(starts, 0) - 1, x.shape))
@@ -1047,7 +1043,7 @@ def _beta_alpha(input: Tensor, prod: Tensor, beta: float, alpha: float) -> Tenso
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:  # PyTorch ignores input then (NaN and inf in it are not propagated)
-        return prod + ew.where(prod.new_zeros((), dtype=np.bool_), input, prod.new_zeros(()))
+        return prod + ew.where(prod.new_full((), False, dtype=np.bool_), input, prod.new_zeros(()))
     return (input * beta if beta != 1 else input) + prod
 
 
@@ -1434,7 +1430,7 @@ def scatter_reduce(
     if reduce not in ("sum", "mean"):
         raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not implemented (only 'sum' and 'mean')")
     at, part = _scatter_parts(x, dim, index, as_tensor_arg(src, "scatter_reduce"), "scatter_reduce")
-    count = apply1(indexing.ScatterAdd(x.shape, at), part.new_ones(part.shape, dtype=np.int64))  # values sent
+    count = apply1(indexing.ScatterAdd(x.shape, at), part.new_full(part.shape, 1, dtype=np.int64))  # values sent
     base = x if include_self else ew.where(count > 0, x.new_zeros(()), x)
     total = base + apply1(indexing.ScatterAdd(x.shape, at), part)
     if reduce == "sum":
@@ -1447,10 +1443,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
     """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
     sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
     x = as_tensor_arg(input, "nanmedian")
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "nanmedian")
+    x, d = _flat_or_dim(x, dim, "nanmedian")
     if x.ndim == 0:
         return _scalar_pair(x) if dim is not None else x
     if x.shape[d] == 0:
