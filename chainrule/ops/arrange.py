@@ -28,6 +28,7 @@ from chainrule.backend import get_default_dtype, sum_to
 from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import _CATEGORY, as_tensor_arg, lift
+from chainrule.ops._lift import promote_types as _promote_types
 from chainrule.ops._lift import result_type as _result_type
 from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
@@ -1372,10 +1373,10 @@ def is_signed(input: Tensor) -> bool:
 
 def is_nonzero(input: Tensor) -> bool:
     """The truth of a one-element tensor (RuntimeError for more or fewer elements, as PyTorch)."""
-    a = as_tensor_arg(input, "is_nonzero")._array
-    if a.size != 1:
-        raise RuntimeError(f"is_nonzero: a Tensor with {a.size} elements cannot be converted to Scalar")
-    return builtins.bool(a.reshape(-1)[0] != 0)
+    x = as_tensor_arg(input, "is_nonzero")
+    if x.numel() != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {x.numel()} elements cannot be converted to Scalar")
+    return x.item() != 0
 
 
 def is_same_size(input: Tensor, other: Tensor) -> bool:
@@ -1393,12 +1394,8 @@ def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
 
 
 def promote_types(type1: Any, type2: Any) -> np.dtype:
-    """The dtype both promote to, by PyTorch's rule: the higher category (bool < integer <
-    floating) decides (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
-    a, b = np.dtype(type1), np.dtype(type2)
-    if _CATEGORY[a.kind] != _CATEGORY[b.kind]:
-        return a if _CATEGORY[a.kind] > _CATEGORY[b.kind] else b
-    return np.promote_types(a, b)
+    """The dtype both promote to, by PyTorch's rule (``_lift.promote_types``)."""
+    return _promote_types(np.dtype(type1), np.dtype(type2))
 
 
 def can_cast(from_: Any, to: Any) -> bool:
