@@ -24,9 +24,6 @@ from chainrule.autograd import forward_ad as fwAD
 
 TOL = 1e-12
 
-# Layers that also run code of ops/arrange.py (scatter): a strict xfail until that file is
-# through the table; remove the mark when the test passes.
-ARRANGE = pytest.mark.xfail(strict=True, reason="ops/arrange.py (scatter) not yet through the table")
 
 
 @pytest.fixture
@@ -249,7 +246,6 @@ def test_pooling(strict, name):
     check(fn, t(*shape, low=0.1) if name.startswith("lp") else t(*shape))
 
 
-@ARRANGE
 @pytest.mark.parametrize("d", [1, 2])
 def test_max_unpool(strict, d):
     pool = {1: F.max_pool1d, 2: F.max_pool2d}[d]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend.activation_math import ActivationMath
+from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.loss_math import LossMath
@@ -174,7 +175,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ConvMath, EmbeddingMath, LossMath, NormMath, RecurrentMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, NormMath, RecurrentMath):
     """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph).  The entries of
     one area, with their compiled kernels, live in a class of their own among the bases."""
 

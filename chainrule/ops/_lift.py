@@ -56,9 +56,15 @@ def result_type(a: Tensor, b: Tensor) -> np.dtype:
     if za != zb:  # one 0-d operand: it decides only by a higher category
         (d, cd), (z, cz) = ((db, cb), (da, ca)) if za else ((da, ca), (db, cb))
         return z if cz > cd else d
-    if ca != cb:
-        return da if ca > cb else db
-    return np.promote_types(da, db)
+    return promote_types(da, db)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion of two dtypes: one of a higher category (bool < integer < floating)
+    wins as it is (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
+    if _CATEGORY[a.kind] != _CATEGORY[b.kind]:
+        return a if _CATEGORY[a.kind] > _CATEGORY[b.kind] else b
+    return np.promote_types(a, b)
 
 
 def promote(a: Tensor, b: Tensor) -> tuple:

@@ -5,12 +5,16 @@ integer helpers (bincount, bucketize, searchsorted, unique, nonzero).
 
 Differentiable results are built from differentiable pieces (getitem, gather, where, cat,
 matmul...) or, for cumsum and einsum, from a primitive here; their gradients and tangents
-follow.  Indices, masks and counts are integer/bool tensors without gradient, as in PyTorch.
+follow.  Indices, masks and counts are integer/bool tensors without gradient, as in PyTorch:
+each is one entry of the back-end table (``backend/arrange_math.py``) run through ``kernel``
+on the input's device, or composed from other ops.  Index grids come from ``table_of``.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
+import itertools
 import math
 import string
 from collections.abc import Sequence
@@ -18,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.primitive import Primitive, apply, apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype, sum_to
+from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
-from chainrule.ops import indexing, linalg, reduction, shape
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import _CATEGORY, as_tensor_arg, lift
+from chainrule.ops._lift import promote_types as _promote_types
+from chainrule.ops._lift import result_type as _result_type
 from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
 
@@ -31,36 +38,51 @@ def _dim(input: Tensor, dim: int, name: str) -> int:
     return normalize_dims(dim, input.ndim, name)[0] if input.ndim else 0
 
 
-def _const(a: np.ndarray) -> Tensor:
-    return Tensor._wrap(np.asarray(a))
+def _flat_or_dim(x: Tensor, dim: int | None, name: str) -> tuple[Tensor, int]:
+    """(x flattened, 0) when ``dim`` is None, else (x, dim as an axis)."""
+    return (shape.reshape(x, (-1,)), 0) if dim is None else (x, _dim(x, dim, name))
+
+
+def _scalar_pair(x: Tensor) -> _ValuesIndices:
+    """(x, 0) for a 0-d input of sort, topk, cummax...: the value is its own, at index 0."""
+    return _ValuesIndices((x, x.new_full((), 0, dtype=np.int64)))
+
+
+def _integer(a: Tensor, fn: str, k: int) -> Tensor:
+    """a // k or a % k (``fn``: the table's floor_divide or remainder) of an integer tensor."""
+    return kernel(fn, a, a.new_full((), k))
+
+
+def _keep(vals: Tensor, idx: Tensor, d: int, keepdim: bool) -> _ValuesIndices:
+    """(values, indices) with the selected axis ``d`` (of size 1) kept or squeezed away."""
+    if not keepdim:
+        vals, idx = shape.squeeze(vals, d), shape.squeeze(idx, d)
+    return _ValuesIndices((vals, idx))
 
 
 # ================================================================ triangles and diagonals
-def _triangle(input: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
-    x = as_tensor_arg(input, name)
+def _triangle(x: Tensor, diagonal: int, lower: bool, fill: float, name: str) -> Tensor:
+    """x in the lower (upper) triangle of its last two dims, j <= i + diagonal (j >= i + diagonal),
+    ``fill`` elsewhere."""
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
-    r, c = x.shape[-2:]
-    keep = np.tri(r, c, diagonal, dtype=bool)  # j <= i + diagonal
-    if not lower:
-        keep = ~np.tri(r, c, diagonal - 1, dtype=bool)  # j >= i + diagonal
-    return ew.where(_const(keep), x, _const(np.zeros((), x._array.dtype)))
+    return ew.where(kernel("tri_mask", x, k=diagonal, lower=lower), x, x.new_full((), fill))
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims: x[..., i, j] where j <= i + diagonal, else 0."""
-    return _triangle(input, diagonal, True, "tril")
+    return _triangle(as_tensor_arg(input, "tril"), diagonal, True, 0, "tril")
 
 
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims: x[..., i, j] where j >= i + diagonal, else 0."""
-    return _triangle(input, diagonal, False, "triu")
+    return _triangle(as_tensor_arg(input, "triu"), diagonal, False, 0, "triu")
 
 
-def _diag_positions(n1: int, n2: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of the ``offset`` diagonal of an n1 x n2 matrix."""
+def _diag_positions(x: Tensor, n1: int, n2: int, offset: int) -> tuple[Any, Any]:
+    """(rows, cols) of the ``offset`` diagonal of an n1 x n2 matrix, as index arrays on x's device."""
     k = builtins.max(0, builtins.min(n1 + builtins.min(offset, 0), n2 - builtins.max(offset, 0)))
-    i = np.arange(k)
+    i = table_of((x,), "diagonal").arange(k)
     return i - builtins.min(offset, 0), i + builtins.max(offset, 0)
 
 
@@ -74,7 +96,7 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
     rest = [d for d in range(x.ndim) if d not in (d1, d2)]
     moved = shape.permute(x, *rest, d1, d2)
-    rows, cols = _diag_positions(x.shape[d1], x.shape[d2], offset)
+    rows, cols = _diag_positions(x, x.shape[d1], x.shape[d2], offset)
     return indexing.getitem(moved, (Ellipsis, rows, cols))
 
 
@@ -88,7 +110,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     if x.ndim == 0:
         x = shape.reshape(x, (1,))
     size = n + builtins.abs(offset)
-    rows, cols = _diag_positions(size, size, offset)
+    rows, cols = _diag_positions(x, size, size, offset)
     lead = x.shape[:-1]
     out = apply1(indexing.ScatterAdd(lead + (size, size), (Ellipsis, rows, cols)), x)
     nd = out.ndim
@@ -97,12 +119,8 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
         raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
     if (d1, d2) == (nd - 2, nd - 1):
         return out
-    order = list(range(nd - 2))  # where each result axis comes from
-    perm: list[int] = [0] * nd
-    it = iter(order)
-    for ax in range(nd):
-        perm[ax] = nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(it)
-    return shape.permute(out, *perm)
+    rest = iter(range(nd - 2))  # where each result axis comes from
+    return shape.permute(out, *[nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(rest) for ax in range(nd)])
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -129,19 +147,14 @@ def trace(input: Tensor) -> Tensor:
 
 
 # ================================================================ sorting and order statistics
-def _sort_order(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
-    """Stable argsort; NaN counts as the largest value (first when descending), as PyTorch."""
-    if a.dtype == np.bool_:
-        a = a.astype(np.int8)
-    if descending:
-        if a.dtype.kind == "f":
-            key = np.where(np.isnan(a), -np.inf, -a)
-            # NaN must come before +inf: rank NaN strictly first
-            order = np.argsort(key, axis=axis, kind="stable")
-            nan_first = np.argsort(~np.isnan(np.take_along_axis(a, order, axis)), axis=axis, kind="stable")
-            return np.take_along_axis(order, nan_first, axis)
-        return np.argsort(-a.astype(np.int64) if a.dtype.kind == "u" else -a, axis=axis, kind="stable")
-    return np.argsort(a, axis=axis, kind="stable")
+def _order(x: Tensor, d: int, descending: bool) -> Tensor:
+    """The stable argsort of x along ``d`` (int64); NaN sorts as the largest value, as PyTorch."""
+    return kernel("sort_order", x, axis=d, descending=descending)
+
+
+def _along(idx: Any, d: int, ndim: int) -> tuple:
+    """The index that takes ``idx`` (an index or slice) along axis ``d`` of an ndim-d array."""
+    return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
@@ -149,9 +162,9 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     gradient goes back to where each value came from.  Always stable here (ties keep order)."""
     x = as_tensor_arg(input, "sort")
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+        return _scalar_pair(x)
     d = _dim(x, dim, "sort")
-    idx = _const(_sort_order(x._array, d, descending).astype(np.int64))
+    idx = _order(x, d, descending)
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
 
@@ -165,39 +178,36 @@ def msort(input: Tensor) -> Tensor:
     return sort(input, 0)[0]
 
 
+def _rank_check(x: Tensor, dim: int, k: int, low: int, name: str) -> int:
+    """The axis of ``dim``, after checking low <= k <= its size."""
+    d = _dim(x, dim, name)
+    n = x.shape[d] if x.ndim else 1
+    if not low <= k <= n:
+        raise RuntimeError(f"{name}: k ({k}) is out of range for dimension {dim} of size {n} (shape {tuple(x.shape)})")
+    return d
+
+
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> _ValuesIndices:
     """The ``k`` largest (smallest if ``largest=False``) entries along ``dim``: (values, indices)."""
     x = as_tensor_arg(input, "topk")
-    d = _dim(x, dim, "topk")
-    n = x.shape[d] if x.ndim else 1
-    if not 0 <= k <= n:
-        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n} (shape {tuple(x.shape)})")
+    d = _rank_check(x, dim, k, 0, "topk")
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
-    order = _sort_order(x._array, d, largest)
-    idx = _const(np.take(order, np.arange(k), axis=d).astype(np.int64))
+        return _scalar_pair(x)
+    idx = _order(x, d, largest)[_along(slice(0, k), d, x.ndim)]
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     """The k-th smallest entry (k from 1) along ``dim``: (values, indices)."""
     x = as_tensor_arg(input, "kthvalue")
-    d = _dim(x, dim, "kthvalue")
-    n = x.shape[d] if x.ndim else 1
-    if not 1 <= k <= n:
-        raise RuntimeError(f"kthvalue: k ({k}) is out of range for dimension {dim} of size {n}")
-    return _select_rank(x, d, k - 1, keepdim)
+    return _select_rank(x, _rank_check(x, dim, k, 1, "kthvalue"), k - 1, keepdim)
 
 
 def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
-    order = _sort_order(x._array, d, False)
-    idx = np.take(order, [r], axis=d).astype(np.int64)
-    vals = indexing.gather(x, d, _const(idx))
-    if not keepdim:
-        vals, idx = shape.squeeze(vals, d), np.squeeze(idx, d)
-    return _ValuesIndices((vals, _const(idx)))
+        return _scalar_pair(x)
+    idx = _order(x, d, False)[_along(slice(r, r + 1), d, x.ndim)]
+    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -206,8 +216,8 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     Without ``dim``: one value over all elements; with it: (values, indices) along ``dim``."""
     x = as_tensor_arg(input, "median")
     if dim is None:
-        if x._array.size == 0:
-            return _const(np.full((), np.nan, x._array.dtype))
+        if x.numel() == 0:
+            return x.new_full((), np.nan)
         flat = shape.reshape(x, (-1,))
         return _select_rank(flat, 0, (flat.shape[0] - 1) // 2, False)[0]
     d = _dim(x, dim, "median")
@@ -224,71 +234,57 @@ def quantile(
     values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
     A 1-D ``q`` puts its axis first in the result, as PyTorch."""
     x = as_tensor_arg(input, "quantile")
-    if x._array.dtype.kind != "f":
+    if x.dtype.kind != "f":
         raise RuntimeError(f"quantile: expected a floating input, got {x.dtype}")
-    qs = np.asarray(q._array if isinstance(q, Tensor) else q, dtype=np.float64)
-    if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
+    qs = q.tolist() if hasattr(q, "tolist") else q  # (q's few values, on the host)
+    one = not isinstance(qs, (list, tuple))
+    qs = [qs] if one else list(qs)
+    if not builtins.all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in qs):
         raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
         raise ValueError(
             f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
         )
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "quantile")
+    x, d = _flat_or_dim(x, dim, "quantile")
     s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
-    n = s.shape[d]
-    pos = qs.reshape(-1) * (n - 1)
-    lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+    pos = [v * (s.shape[d] - 1) for v in qs]
+    lo, hi = [math.floor(p) for p in pos], [math.ceil(p) for p in pos]
     if interpolation == "lower":
         hi = lo
     elif interpolation == "higher":
         lo = hi
     elif interpolation == "nearest":
-        lo = hi = np.round(pos).astype(np.int64)  # halves to even, as PyTorch
-    frac = 0.5 if interpolation == "midpoint" else pos - lo
-    a = indexing.index_select(s, d, _const(lo))
-    b = indexing.index_select(s, d, _const(hi))
-    w = np.asarray(frac, dtype=x._array.dtype).reshape((1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
-    out = a + (b - a) * _const(w)
-    out = shape.movedim(out, d, 0)  # the q axis first
+        lo = hi = [round(p) for p in pos]  # halves to even, as PyTorch
+    a = indexing.index_select(s, d, x.new_tensor(lo, dtype=np.int64))
+    b = indexing.index_select(s, d, x.new_tensor(hi, dtype=np.int64))
+    frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
+    w = shape.reshape(x.new_tensor(frac), (1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
+    out = shape.movedim(a + (b - a) * w, d, 0)  # the q axis first
     if keepdim:
         if dim is None:
             out = shape.reshape(out, (out.shape[0],) + (1,) * as_tensor_arg(input, "quantile").ndim)
         else:
             out = shape.unsqueeze(out, d + 1)
-    if qs.ndim == 0:
-        out = shape.squeeze(out, 0)
-    return out
+    return shape.squeeze(out, 0) if one else out
 
 
-def _cum_extreme(input: Tensor, dim: int, better: Any, name: str) -> _ValuesIndices:
+def _cum_extreme(input: Tensor, dim: int, largest: bool, name: str) -> _ValuesIndices:
     x = as_tensor_arg(input, name)
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+        return _scalar_pair(x)
     d = _dim(x, dim, name)
-    a = np.moveaxis(x._array, d, -1)
-    idx = np.zeros(a.shape, dtype=np.int64)
-    if a.shape[-1]:
-        best = a[..., 0].copy()
-        for j in range(1, a.shape[-1]):  # a running arg-extreme; ties take the later index (as PyTorch)
-            take = better(a[..., j], best) | (a[..., j] == best) | np.isnan(a[..., j])
-            take &= ~np.isnan(best) | np.isnan(a[..., j])  # once NaN, stay NaN
-            best = np.where(take, a[..., j], best)
-            idx[..., j] = np.where(take, j, idx[..., j - 1])
-    index = _const(np.moveaxis(idx, -1, d))
+    index = kernel("cum_extreme_index", x, axis=d, largest=largest)
     return _ValuesIndices((indexing.gather(x, d, index), index))
 
 
 def cummax(input: Tensor, dim: int) -> _ValuesIndices:
     """(running maximum, its index) along ``dim``; the gradient goes to the entry that holds it."""
-    return _cum_extreme(input, dim, np.greater, "cummax")
+    return _cum_extreme(input, dim, True, "cummax")
 
 
 def cummin(input: Tensor, dim: int) -> _ValuesIndices:
     """(running minimum, its index) along ``dim``."""
-    return _cum_extreme(input, dim, np.less, "cummin")
+    return _cum_extreme(input, dim, False, "cummin")
 
 
 # ================================================================ cumulative sums and products
@@ -304,7 +300,7 @@ class Cumsum(Primitive):
         self.dim = dim
 
     def forward(self, m, x):
-        return np.cumsum(x, axis=self.dim, dtype=x.dtype)
+        return m.cumsum(x, self.dim)
 
     def vjp(self, m, need, g, y, x):
         d = (self.dim,)
@@ -314,26 +310,29 @@ class Cumsum(Primitive):
         return m.cumsum(dxs[0], self.dim)
 
 
-def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
-    """Running sums along ``dim``.  Integer and bool inputs give int64 (as PyTorch)."""
-    x = as_tensor_arg(input, "cumsum")
+def _scan_input(input: Tensor, dim: int, dtype: Any, name: str) -> tuple[Tensor, int]:
+    """(input cast to ``dtype``, or integers and bools to int64 as PyTorch; its axis ``dim``)."""
+    x = as_tensor_arg(input, name)
     if dtype is not None:
         x = x.to(dtype)
-    elif x._array.dtype.kind in "biu":
+    elif x.dtype.kind in "biu":
         x = x.to(np.int64)
-    if x.ndim == 0:
-        _dim(x, dim, "cumsum")
-        return x.clone() if x.requires_grad else _const(x._array.copy())
-    return apply1(Cumsum(_dim(x, dim, "cumsum")), x)
+    return x, _dim(x, dim, name)
 
 
-def _lower_triangle_copies(x: Tensor, d: int, fill: float) -> Tensor:
-    """x along ``d`` copied n times on a new axis d (copy i keeps x_j for j <= i, ``fill`` elsewhere)."""
-    n = x.shape[d]
-    copies = shape.expand(shape.unsqueeze(x, d), *x.shape[:d], n, *x.shape[d:])
-    later: np.ndarray = ~np.tri(n, dtype=bool)  # [i, j]: j > i
-    later = later.reshape((1,) * d + (n, n) + (1,) * (x.ndim - d - 1))
-    return ew.where(_const(later), _const(np.asarray(fill, x._array.dtype)), copies)
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along ``dim``.  Integer and bool inputs give int64 (as PyTorch)."""
+    x, d = _scan_input(input, dim, dtype, "cumsum")
+    return apply1(Cumsum(d), x) if x.ndim else x.clone()
+
+
+def _running(x: Tensor, d: int, fill: float, reduce: Any) -> Tensor:
+    """y_i = reduce(x_0..x_i) along ``d``: ``reduce`` over the last axis of n copies of x whose
+    copy i keeps x_j for j <= i and ``fill`` elsewhere (O(n²) memory along ``d``)."""
+    xm = shape.movedim(x, d, -1)
+    n = xm.shape[-1]
+    copies = shape.expand(shape.unsqueeze(xm, -2), *xm.shape[:-1], n, n)
+    return shape.movedim(reduce(_triangle(copies, 0, True, fill, "cumulative"), -1), -1, d)
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -341,32 +340,24 @@ def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
     Computed as the product of n masked copies (O(n²) memory along ``dim``) so that the
     gradient is exact with zeros in x and differentiable again (``reduction.Prod``)."""
-    x = as_tensor_arg(input, "cumprod")
-    if dtype is not None:
-        x = x.to(dtype)
-    elif x._array.dtype.kind in "biu":
-        x = x.to(np.int64)
+    x, d = _scan_input(input, dim, dtype, "cumprod")
     if x.ndim == 0:
-        _dim(x, dim, "cumprod")
-        return x.clone() if x.requires_grad else _const(x._array.copy())
-    d = _dim(x, dim, "cumprod")
-    if x._array.dtype.kind != "f" or x.shape[d] == 0:
-        return _const(np.cumprod(x._array, axis=d, dtype=x._array.dtype))
-    return reduction.prod(_lower_triangle_copies(x, d, 1.0), d + 1)
+        return x.clone()
+    if x.dtype.kind != "f" or x.shape[d] == 0:
+        return kernel("cumprod", x, axis=d)
+    return _running(x, d, 1.0, reduction.prod)
 
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """y_i = log Σ_{j<=i} e^(x_j) along ``dim``, each as a logsumexp of the first i+1 entries
     (O(n²) memory along ``dim``; stable for any range of x, as PyTorch's)."""
     x = as_tensor_arg(input, "logcumsumexp")
-    if x._array.dtype.kind != "f":
+    if x.dtype.kind != "f":
         raise RuntimeError(f"logcumsumexp: expected a floating input, got {x.dtype}")
-    if x.ndim == 0:
-        return x.clone()
     d = _dim(x, dim, "logcumsumexp")
-    if x.shape[d] == 0:
+    if x.ndim == 0 or x.shape[d] == 0:
         return x.clone()
-    return reduction.logsumexp(_lower_triangle_copies(x, d, -np.inf), d + 1)
+    return _running(x, d, -np.inf, reduction.logsumexp)
 
 
 def diff(
@@ -382,10 +373,9 @@ def diff(
         )
     for _ in range(n):
         k = x.shape[d]
-        head = (slice(None),) * d
-        later, earlier = x[head + (slice(1, k),)], x[head + (slice(0, builtins.max(k - 1, 0)),)]
+        later, earlier = x[_along(slice(1, k), d, x.ndim)], x[_along(slice(0, builtins.max(k - 1, 0)), d, x.ndim)]
         # bool tensors: the difference of two truth values is their exclusive or (as PyTorch)
-        x = _const(np.logical_xor(later._array, earlier._array)) if x._array.dtype == np.bool_ else later - earlier
+        x = kernel("logical_xor", later, earlier) if x.dtype == np.bool_ else later - earlier
     return x
 
 
@@ -406,12 +396,9 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] |
     for k, dm in zip(s, ds):
         d = _dim(x, dm, "roll")
         n = x.shape[d]
-        if n == 0:
-            continue
-        k = int(k) % n
+        k = int(k) % n if n else 0
         if k:
-            head = (slice(None),) * d
-            x = shape.cat([x[head + (slice(n - k, n),)], x[head + (slice(0, n - k),)]], d)
+            x = shape.cat([x[_along(slice(n - k, n), d, x.ndim)], x[_along(slice(0, n - k), d, x.ndim)]], d)
     return x
 
 
@@ -446,21 +433,7 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
 swapdims = swapaxes
 
 
-def moveaxis(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
-    """Move axes ``source`` to ``destination`` (one or several), the others keep their order."""
-    x = as_tensor_arg(input, "moveaxis")
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
-    if len(src) != len(dst):
-        raise RuntimeError(f"movedim: source ({len(src)} dims) and destination ({len(dst)} dims) differ in length")
-    nd = x.ndim
-    src = [normalize_dims(s, nd, "movedim")[0] for s in src]
-    dst = [normalize_dims(s, nd, "movedim")[0] for s in dst]
-    order: list[int | None] = [None] * nd
-    for s, t in zip(src, dst):
-        order[t] = s
-    rest = iter(a for a in range(nd) if a not in src)
-    return shape.permute(x, *[o if o is not None else next(rest) for o in order])
+moveaxis = shape.movedim
 
 
 def ravel(input: Tensor) -> Tensor:
@@ -484,20 +457,17 @@ def repeat_interleave(
     = the indices 0, 1, ... each repeated its count times."""
     x = as_tensor_arg(input, "repeat_interleave")
     if repeats is None:
-        counts = x._array
-        return _const(np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts))
-    r = repeats._array if isinstance(repeats, Tensor) else np.asarray(repeats)
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "repeat_interleave")
+        return kernel("repeat_index", x)
+    r = repeats if isinstance(repeats, Tensor) else x.new_tensor(repeats, dtype=np.int64)
+    x, d = _flat_or_dim(x, dim, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
-    if r.ndim and r.size != 1 and r.shape[0] != n:
-        raise RuntimeError(f"repeat_interleave: repeats must have {n} entries (dimension {d}), got {r.shape[0]}")
+    if r.numel() == 1:
+        r = shape.expand(shape.reshape(r, (1,)), n)
+    elif r.ndim != 1 or r.shape[0] != n:
+        raise RuntimeError(f"repeat_interleave: repeats must have {n} entries (dimension {d}), got shape {r.shape}")
     if (r < 0).any():
         raise RuntimeError("repeat_interleave: repeats can not be negative")
-    idx = np.repeat(np.arange(n), r.reshape(-1) if r.ndim else int(r))
-    return indexing.index_select(x, d, _const(idx))
+    return indexing.index_select(x, d, kernel("repeat_index", r))
 
 
 def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -513,7 +483,7 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
         if k <= 0:
             raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {k}")
         big, rem = divmod(n, k)
-        cuts = list(np.cumsum([big + 1] * rem + [big] * (k - rem))[:-1])
+        cuts = list(itertools.accumulate([big + 1] * rem + [big] * (k - 1 - rem)))
     else:
         cuts = [int(i) for i in ios]
     bounds = [0] + cuts + [n]
@@ -551,34 +521,29 @@ def dsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
     return _split_dir(input, sections, 2, "dsplit", 3)
 
 
+def _atleast(tensors: tuple, n: int, name: str) -> Any:
+    """Each tensor with at least n dims: 1s in front up to 2 dims, then (for n = 3) one at the end."""
+    out = []
+    for t in _tensors(tensors, name):
+        if t.ndim < builtins.min(n, 2):
+            t = shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape)
+        out.append(shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def atleast_1d(*tensors: Any) -> Any:
     """Each tensor with at least 1 dim (a 0-d one becomes shape (1,)); one tensor in, one out."""
-    out = [shape.reshape(t, (1,)) if t.ndim == 0 else t for t in _tensors(tensors, "atleast_1d")]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 1, "atleast_1d")
 
 
 def atleast_2d(*tensors: Any) -> Any:
     """Each tensor with at least 2 dims: () → (1, 1), (n,) → (1, n)."""
-    out = [
-        shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t for t in _tensors(tensors, "atleast_2d")
-    ]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 2, "atleast_2d")
 
 
 def atleast_3d(*tensors: Any) -> Any:
     """Each tensor with at least 3 dims: () → (1, 1, 1), (n,) → (1, n, 1), (m, n) → (m, n, 1)."""
-
-    def up(t: Tensor) -> Tensor:
-        if t.ndim == 0:
-            return shape.reshape(t, (1, 1, 1))
-        if t.ndim == 1:
-            return shape.reshape(t, (1, t.shape[0], 1))
-        if t.ndim == 2:
-            return shape.reshape(t, t.shape + (1,))
-        return t
-
-    out = [up(t) for t in _tensors(tensors, "atleast_3d")]
-    return out[0] if len(out) == 1 else tuple(out)
+    return _atleast(tensors, 3, "atleast_3d")
 
 
 def _tensors(args: tuple, name: str) -> list[Tensor]:
@@ -608,7 +573,7 @@ def dstack(tensors: Sequence[Tensor]) -> Tensor:
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     """1-D (and 0-d) tensors become columns, then cat along dim 1."""
-    ts = [shape.reshape(t, (t._array.size, 1)) if t.ndim <= 1 else t for t in _tensors((tensors,), "column_stack")]
+    ts = [shape.reshape(t, (t.numel(), 1)) if t.ndim <= 1 else t for t in _tensors((tensors,), "column_stack")]
     return shape.cat(ts, 1)
 
 
@@ -675,8 +640,7 @@ def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
 # ================================================================ selection by masks and indices
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """The elements where ``mask`` (broadcast with input) is true, as a 1-D tensor."""
-    x = as_tensor_arg(input, "masked_select")
-    mk = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
+    x, mk = as_tensor_arg(input, "masked_select"), as_tensor_arg(mask, "masked_select")
     if mk.dtype != np.bool_:
         raise RuntimeError(f"masked_select: expected a bool mask, got {mk.dtype}")
     try:
@@ -685,17 +649,14 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
         raise RuntimeError(
             f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}"
         ) from None
-    if shp != x.shape:
-        x = shape.expand(x, *shp)
-    return indexing.getitem(x, np.broadcast_to(mk, shp).copy())
+    return indexing.getitem(shape.expand(x, *shp), shape.expand(mk, *shp))
 
 
 def take(input: Tensor, index: Tensor) -> Tensor:
     """input.flatten()[index], in index's shape."""
-    x = as_tensor_arg(input, "take")
-    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
-    n = x._array.size
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    x, idx = as_tensor_arg(input, "take"), as_tensor_arg(index, "take")
+    n = x.numel()
+    if idx.numel() and (idx._array.min() < -n or idx._array.max() >= n):
         raise IndexError(f"take: index out of range for a tensor of {n} elements")
     return indexing.getitem(shape.reshape(x, (-1,)), idx)
 
@@ -703,12 +664,11 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
     x = as_tensor_arg(input, "nonzero")
-    idx = np.nonzero(np.atleast_1d(x._array)) if x.ndim == 0 else np.nonzero(x._array)
-    if as_tuple:
-        return tuple(_const(i.astype(np.int64)) for i in idx)
-    if x.ndim == 0:
-        return _const(np.zeros((int(x._array != 0), 0), np.int64))
-    return _const(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+    if not as_tuple:
+        return kernel("argwhere", x)
+    x = shape.reshape(x, (1,)) if x.ndim == 0 else x  # (a 0-d input counts as 1-D here, as PyTorch)
+    coords = kernel("argwhere", x)
+    return tuple(coords[:, k] for k in range(x.ndim))
 
 
 argwhere = nonzero
@@ -717,59 +677,60 @@ argwhere = nonzero
 def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     """The number of non-zero elements (over ``dim``), int64."""
     x = as_tensor_arg(input, "count_nonzero")
-    axes = normalize_dims(dim, x.ndim, "count_nonzero")
-    return _const(np.count_nonzero(x._array, axis=axes).astype(np.int64))
+    return reduction.sum(x != 0, normalize_dims(dim, x.ndim, "count_nonzero"), dtype=np.int64)
 
 
-def _along(idx: np.ndarray, d: int, ndim: int) -> tuple:
-    return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
-
-
-def _index_arg(index: Any, name: str) -> np.ndarray:
-    idx = np.asarray(index._array if isinstance(index, Tensor) else index)
+def _index_arg(x: Tensor, index: Any, name: str) -> Any:
+    """``index`` (0-D or 1-D integers) as a private 1-D index array on x's device: the vjp
+    reads it later, when the caller's tensor may have changed."""
+    idx = as_tensor_arg(index, name)._array
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
-    return idx.reshape(-1).copy()
+    return table_of((x,), name).copy(idx.reshape(-1))
+
+
+def _index_source(input: Tensor, dim: int, index: Any, source: Tensor, name: str) -> tuple:
+    """(input, the index along ``dim`` that index_add/index_copy write at, source)."""
+    x, src = as_tensor_arg(input, name), as_tensor_arg(source, name)
+    d = _dim(x, dim, name)
+    idx = _index_arg(x, index, name)
+    if src.ndim != x.ndim or src.shape[d] != idx.shape[0]:
+        raise RuntimeError(
+            f"{name}: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
+            f"with {idx.shape[0]} entries along dim {d}"
+        )
+    return x, _along(idx, d, x.ndim), src
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
     """input with alpha·source[k] added at position index[k] along ``dim`` (repeats accumulate)."""
-    x = as_tensor_arg(input, "index_add")
-    d = _dim(x, dim, "index_add")
-    idx = _index_arg(index, "index_add")
-    src = as_tensor_arg(source, "index_add")
-    if src.ndim != x.ndim or src.shape[d] != idx.size:
-        raise RuntimeError(
-            f"index_add: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-            f"with {idx.size} entries along dim {d}"
-        )
-    if alpha != 1:
-        src = src * alpha
-    return x + apply1(indexing.ScatterAdd(x.shape, _along(idx, d, x.ndim)), src)
+    x, at, src = _index_source(input, dim, index, source, "index_add")
+    return x + apply1(indexing.ScatterAdd(x.shape, at), src * alpha if alpha != 1 else src)
 
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """input with the slices at index[k] along ``dim`` replaced by source's slice k."""
-    x = as_tensor_arg(input, "index_copy")
-    d = _dim(x, dim, "index_copy")
-    idx = _index_arg(index, "index_copy")
-    src = as_tensor_arg(source, "index_copy")
-    if src.ndim != x.ndim or src.shape[d] != idx.size:
-        raise RuntimeError(
-            f"index_copy: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-            f"with {idx.size} entries along dim {d}"
-        )
-    return apply(indexing.IndexPut(_along(idx, d, x.ndim)), x, src.to(x.dtype))
+    x, at, src = _index_source(input, dim, index, source, "index_copy")
+    return apply(indexing.IndexPut(at), x, src.to(x.dtype))
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     """input with the slices at ``index`` along ``dim`` set to ``value``."""
     x = as_tensor_arg(input, "index_fill")
-    d = _dim(x, dim, "index_fill")
-    idx = _index_arg(index, "index_fill")
-    mask = np.zeros(x.shape[d] if x.ndim else 1, dtype=bool)
-    mask[idx] = True
-    return indexing.masked_fill(x, _const(mask.reshape((-1,) + (1,) * (x.ndim - d - 1))), value)
+    at = _along(_index_arg(x, index, "index_fill"), _dim(x, dim, "index_fill"), x.ndim)
+    v = value.to(x.dtype) if isinstance(value, Tensor) else x.new_full((), value)
+    return apply(indexing.IndexPut(at), x, v)
+
+
+def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tuple:
+    """(the index of the positions that index[i][j]... sends src[i][j]... to along ``dim``, the
+    part of ``src`` of index's shape in x's dtype (a number: filled with it))."""
+    d = _dim(x, dim, name)
+    at = indexing.index_along(x, d, as_tensor_arg(index, name), name)
+    if not isinstance(src, Tensor):
+        return at, x.new_full(at[d].shape, src)
+    part = indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape))
+    return at, part if part.dtype == x.dtype else part.to(x.dtype)
 
 
 def scatter(
@@ -784,42 +745,24 @@ def scatter(
         src = value
     if src is None:
         raise TypeError("scatter: expected src or value")
-    idx = np.array(index._array if isinstance(index, Tensor) else index)
-    if idx.ndim != x.ndim:
-        raise RuntimeError(
-            f"scatter: index has {idx.ndim} dims but input has {x.ndim} (shapes {idx.shape} and {tuple(x.shape)})"
-        )
-    if reduce == "add":
-        s = src if isinstance(src, Tensor) else _const(np.full(idx.shape, src, x._array.dtype))
-        return indexing.scatter_add(x, dim, _const(idx), s)
-    if reduce is not None:
+    if reduce not in (None, "add"):
         raise NotImplementedError(f"scatter: reduce={reduce!r} is not implemented (only 'add')")
-    d = _dim(x, dim, "scatter")
-    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
-        raise IndexError(f"scatter: index out of range for dimension {d} of size {x.shape[d]}")
-    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-    grids[d] = idx
-    if isinstance(src, Tensor):
-        part = indexing.getitem(src, tuple(slice(0, n) for n in idx.shape))
-        if part.dtype != x.dtype:
-            part = part.to(x.dtype)
-    else:
-        part = _const(np.full(idx.shape, src, x._array.dtype))
-    return apply(indexing.IndexPut(tuple(grids)), x, part)
+    at, part = _scatter_parts(x, dim, index, src, "scatter")
+    if reduce == "add":
+        return x + apply1(indexing.ScatterAdd(x.shape, at), part)
+    return apply(indexing.IndexPut(at), x, part)
 
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
     x = as_tensor_arg(input, "bincount")
-    if x.ndim != 1 or x._array.dtype.kind not in "iu" or (x._array.size and x._array.min() < 0):
+    if x.ndim != 1 or x.dtype.kind not in "iu" or (x.numel() and x._array.min() < 0):
         raise RuntimeError(
             f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
         )
-    w = None if weights is None else weights._array
-    out = np.bincount(x._array, weights=w, minlength=minlength)
-    if w is None:
-        return _const(out.astype(np.int64))
-    return _const(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
+    if weights is None:
+        return kernel("bincount", x, minlength=minlength)
+    return kernel("bincount", x, weights, minlength=minlength)
 
 
 def searchsorted(
@@ -832,23 +775,18 @@ def searchsorted(
     sorter: Tensor | None = None,
 ) -> Tensor:
     """For each value, the index where it would be inserted to keep the innermost rows sorted."""
-    seq = as_tensor_arg(sorted_sequence, "searchsorted")._array
-    v = values._array if isinstance(values, Tensor) else np.asarray(values)
-    if side is not None:
-        right = side == "right"
-    how: Any = "right" if right else "left"
-    if sorter is not None:
-        seq = np.take_along_axis(seq, sorter._array, -1)
-    if seq.ndim <= 1:
-        out = np.searchsorted(seq, v, side=how)
+    seq = as_tensor_arg(sorted_sequence, "searchsorted")
+    if isinstance(values, (int, float)):  # a Python number: searched for in its own precision
+        v = seq.new_tensor(values, dtype=np.result_type(values))
     else:
-        if seq.shape[:-1] != v.shape[:-1]:
-            raise RuntimeError(
-                f"searchsorted: boundaries {seq.shape} and input {v.shape} must agree except in the last dim"
-            )
-        rows, vrows = seq.reshape(-1, seq.shape[-1]), v.reshape(-1, v.shape[-1])
-        out = np.stack([np.searchsorted(r, q, side=how) for r, q in zip(rows, vrows)]).reshape(v.shape)
-    return _const(np.asarray(out).astype(np.int32 if out_int32 else np.int64))
+        v = as_tensor_arg(values, "searchsorted")
+    if seq.ndim > 1 and seq.shape[:-1] != v.shape[:-1]:
+        raise RuntimeError(
+            f"searchsorted: boundaries {tuple(seq.shape)} and input {tuple(v.shape)} must agree except in the last dim"
+        )
+    right = side == "right" if side is not None else right
+    inputs = (seq, v) if sorter is None else (seq, v, sorter)
+    return kernel("searchsorted", *inputs, right=right, out_int32=out_int32)
 
 
 def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
@@ -864,16 +802,14 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
 
     Values outside [min, max] are ignored; no gradient."""
     x = as_tensor_arg(input, "histc")
-    a = x._array.reshape(-1)
     lo, hi = float(min), float(max)
-    if lo == hi and a.size:
-        lo, hi = float(a.min()), float(a.max())
+    if lo == hi and x.numel():
+        lo, hi = float(x._array.min()), float(x._array.max())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError(f"histc: max ({hi}) must be larger than min ({lo})")
-    counts, _ = np.histogram(a[(a >= lo) & (a <= hi)], bins=bins, range=(lo, hi))
-    return _const(counts.astype(x._array.dtype if x._array.dtype.kind == "f" else np.float32))
+    return kernel("histc", x, bins=bins, lo=lo, hi=hi)
 
 
 def unique(
@@ -885,18 +821,9 @@ def unique(
 ) -> Any:
     """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
     x = as_tensor_arg(input, "unique")
-    if dim is None:
-        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True)
-        inv = inv.reshape(x.shape)
-    else:
-        d = _dim(x, dim, "unique")
-        vals, inv, counts = np.unique(x._array, return_inverse=True, return_counts=True, axis=d)
-        inv = inv.reshape(-1)
-    out: list[Tensor] = [_const(vals)]
-    if return_inverse:
-        out.append(_const(inv.astype(np.int64)))
-    if return_counts:
-        out.append(_const(counts.astype(np.int64)))
+    d = None if dim is None else _dim(x, dim, "unique")
+    parts = [0] + [1] * return_inverse + [2] * return_counts
+    out = [kernel("unique", x, axis=d, part=p) for p in parts]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -906,41 +833,33 @@ def unique_consecutive(
     """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
-    a = as_tensor_arg(input, "unique_consecutive")._array
-    flat = a.reshape(-1)
-    start = np.ones(flat.size, dtype=bool)
-    start[1:] = flat[1:] != flat[:-1]
-    out: list[Tensor] = [_const(flat[start])]
+    x = as_tensor_arg(input, "unique_consecutive")
+    flat = shape.reshape(x, (-1,))
+    n = flat.shape[0]
+    starts = shape.cat([x.new_full((builtins.min(n, 1),), True, dtype=np.bool_), flat[1:] != flat[:-1]])  # a run begins
+    out: list[Tensor] = [indexing.getitem(flat, starts)]
     if return_inverse:
-        out.append(_const((np.cumsum(start) - 1).reshape(a.shape).astype(np.int64)))
+        out.append(shape.reshape(cumsum(starts, 0) - 1, x.shape))
     if return_counts:
-        out.append(_const(np.diff(np.append(np.nonzero(start)[0], flat.size)).astype(np.int64)))
+        first = nonzero(starts, as_tuple=True)[0]
+        out.append(diff(first, append=first.new_full((1,), n)))
     return out[0] if len(out) == 1 else tuple(out)
 
 
 # ================================================================ statistics pairs
-def std_mean(
-    input: Tensor,
-    dim: Any = None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction: float | None = None,
-) -> tuple[Tensor, Tensor]:
-    """(std, mean) over ``dim``, as two differentiable results."""
-    return (reduction.std(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+def _with_mean(stat: Any, name: str) -> Any:
+    def stat_mean(
+        input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: Any = None
+    ) -> tuple[Tensor, Tensor]:
+        return stat(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim)
+
+    stat_mean.__name__ = stat_mean.__qualname__ = f"{name}_mean"
+    stat_mean.__doc__ = f"({name}, mean) over ``dim``, as two differentiable results."
+    return stat_mean
 
 
-def var_mean(
-    input: Tensor,
-    dim: Any = None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction: float | None = None,
-) -> tuple[Tensor, Tensor]:
-    """(var, mean) over ``dim``, as two differentiable results."""
-    return (reduction.var(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim))
+std_mean = _with_mean(reduction.std, "std")
+var_mean = _with_mean(reduction.var, "var")
 
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:
@@ -951,21 +870,18 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> 
 def nansum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """sum with NaNs counted as 0 (their gradient is 0)."""
     x = as_tensor_arg(input, "nansum")
-    nan = _const(np.isnan(x._array)) if x._array.dtype.kind == "f" else None
-    if nan is not None:
-        x = ew.where(nan, _const(np.zeros((), x._array.dtype)), x)
+    if x.dtype.kind == "f":
+        x = ew.where(x != x, x.new_zeros(()), x)  # (x != x: NaN)
     return reduction.sum(x, dim, keepdim, dtype=dtype)
 
 
 def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The mean of the non-NaN elements over ``dim``."""
     x = as_tensor_arg(input, "nanmean")
-    if x._array.dtype.kind != "f":
+    if x.dtype.kind != "f":
         raise RuntimeError(f"nanmean: expected a floating input, got {x.dtype}")
-    count = (~np.isnan(x._array)).sum(
-        axis=normalize_dims(dim, x.ndim, "nanmean") if dim is not None else None, keepdims=keepdim
-    )
-    return nansum(x, dim, keepdim, dtype=dtype) / _const(np.asarray(count, x._array.dtype))
+    count = reduction.sum(x == x, dim, keepdim, dtype=x.dtype)  # the non-NaN elements
+    return nansum(x, dim, keepdim, dtype=dtype) / count
 
 
 # ================================================================ products: einsum, tensordot, fused forms
@@ -1013,7 +929,7 @@ class Einsum(Primitive):
         self.out = out
 
     def forward(self, m, *xs):
-        return np.einsum(",".join(self.subs) + "->" + self.out, *xs, optimize=len(xs) > 2)
+        return m.einsum(",".join(self.subs) + "->" + self.out, *xs)
 
     def vjp(self, m, need, g, y, *xs):
         grads = []
@@ -1073,7 +989,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
             sizes[c] = builtins.max(sizes[c], n)
     if len(set(out)) != len(out) or builtins.any(c not in sizes for c in out):
         raise RuntimeError(f"einsum(): invalid output subscripts {out!r}")
-    if builtins.any(x._array.dtype != xs[0]._array.dtype for x in xs):
+    if builtins.any(x.dtype != xs[0].dtype for x in xs):
         raise RuntimeError(f"einsum(): expected operands of one dtype, got {[str(x.dtype) for x in xs]}")
     return apply(Einsum(subs, out), *xs)
 
@@ -1128,7 +1044,7 @@ def _beta_alpha(input: Tensor, prod: Tensor, beta: float, alpha: float) -> Tenso
     if alpha != 1:
         prod = prod * alpha
     if beta == 0:  # PyTorch ignores input then (NaN and inf in it are not propagated)
-        return prod + ew.where(_const(np.zeros((), bool)), input, _const(np.zeros((), prod._array.dtype)))
+        return prod + ew.where(prod.new_full((), False, dtype=np.bool_), input, prod.new_zeros(()))
     return (input * beta if beta != 1 else input) + prod
 
 
@@ -1206,31 +1122,32 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
 
 
 # ================================================ round 2: index grids, scatters into slices, statistics
+def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, device: Any, name: str) -> Tensor:
+    grid = creation.empty(row, col, dtype=np.bool_, device=device)  # (only its shape and device count)
+    coords = kernel("argwhere", kernel("tri_mask", grid, k=offset, lower=lower))  # (n, 2), row by row
+    return shape.t(coords).to(dtype or np.int64)
+
+
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
-    from chainrule.backend.device import check_device
-
-    check_device(device, "tril_indices()")
-    r, c = np.nonzero(np.tri(row, col, offset, dtype=bool))
-    return _const(np.stack([r, c]).astype(dtype or np.int64))
+    return _triangle_indices(row, col, offset, True, dtype, device, "tril_indices()")
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
-    from chainrule.backend.device import check_device
-
-    check_device(device, "triu_indices()")
-    r, c = np.nonzero(~np.tri(row, col, offset - 1, dtype=bool))
-    return _const(np.stack([r, c]).astype(dtype or np.int64))
+    return _triangle_indices(row, col, offset, False, dtype, device, "triu_indices()")
 
 
 def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
-    """Flat indices → one coordinate tensor per dimension of ``shape``."""
-    idx = np.asarray(indices._array if isinstance(indices, Tensor) else indices)
-    n = math.prod(shape_)
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise RuntimeError(f"unravel_index: index out of range for shape {tuple(shape_)}")
-    return tuple(_const(c.astype(np.int64)) for c in np.unravel_index(idx % builtins.max(n, 1), tuple(shape_)))
+    """Flat indices → one coordinate tensor per dimension of ``shape``: c_k = (i // stride_k) mod n_k."""
+    idx = as_tensor_arg(indices, "unravel_index")
+    dims = tuple(int(n) for n in shape_)
+    total = math.prod(dims)
+    if idx.numel() and (idx._array.min() < -total or idx._array.max() >= total):
+        raise RuntimeError(f"unravel_index: index out of range for shape {dims}")
+    flat = _integer(idx.to(np.int64), "remainder", builtins.max(total, 1))
+    strides = [math.prod(dims[k + 1 :]) for k in range(len(dims))]
+    return tuple(_integer(_integer(flat, "floor_divide", s), "remainder", n) for s, n in zip(strides, dims))
 
 
 def block_diag(*tensors: Tensor) -> Tensor:
@@ -1250,21 +1167,19 @@ def block_diag(*tensors: Tensor) -> Tensor:
 
 def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
     """All r-element combinations of a 1-D tensor's elements, as rows (itertools order)."""
-    import itertools
-
     x = as_tensor_arg(input, "combinations")
     if x.ndim != 1:
         raise RuntimeError(f"combinations: expected a 1-D tensor, got shape {tuple(x.shape)}")
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
-    idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    return indexing.getitem(x, idx)
+    rows = [list(c) for c in pick(range(x.shape[0]), r)]
+    return indexing.getitem(x, shape.reshape(x.new_tensor(rows, dtype=np.int64), (-1, r)))
 
 
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     """input with the positions where ``mask`` (broadcast) is true filled by source's first
     elements in row-major order; gradients: 0 to input there, to those source elements."""
     x = as_tensor_arg(input, "masked_scatter")
-    mk = np.broadcast_to(mask._array if isinstance(mask, Tensor) else np.asarray(mask), x.shape).copy()
+    mk = indexing.normalize_index(shape.expand(as_tensor_arg(mask, "masked_scatter"), *x.shape), x)  # (a copy)
     k = int(mk.sum())
     src = shape.reshape(as_tensor_arg(source, "masked_scatter"), (-1,))
     if src.shape[0] < k:
@@ -1275,15 +1190,13 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bool = False) -> Tensor:
     """input with input[indices] = values (or += with ``accumulate``, repeats adding up)."""
     x = as_tensor_arg(input, "index_put")
-    idx = tuple(i._array.copy() if isinstance(i, Tensor) else np.asarray(i) for i in indices)
-    v = values if isinstance(values, Tensor) else _const(np.asarray(values, x._array.dtype))
-    if v.dtype != x.dtype:
-        v = v.to(x.dtype)
-    if accumulate:
-        target = np.empty(x.shape)[idx].shape
-        v = shape.expand(v, *target) if tuple(v.shape) != target else v
-        return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
-    return apply(indexing.IndexPut(idx), x, v)
+    idx = indexing.normalize_index(tuple(indices), x)  # (private copies: the vjp reads them)
+    v = values.to(x.dtype) if isinstance(values, Tensor) else x.new_tensor(values)
+    if not accumulate:
+        return apply(indexing.IndexPut(idx), x, v)
+    target = x._array[idx].shape
+    v = shape.expand(v, *target) if tuple(v.shape) != target else v
+    return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
 
 
 def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
@@ -1306,16 +1219,13 @@ def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,
     """input with its ``offset`` diagonal in (dim1, dim2) replaced by ``src`` (diagonal's layout)."""
     x = as_tensor_arg(input, "diagonal_scatter")
     d1, d2 = normalize_dims(dim1, x.ndim, "diagonal_scatter")[0], normalize_dims(dim2, x.ndim, "diagonal_scatter")[0]
-    rows, cols = _diag_positions(x.shape[d1], x.shape[d2], offset)
+    rows, cols = _diag_positions(x, x.shape[d1], x.shape[d2], offset)
     index: list[Any] = [slice(None)] * x.ndim
     index[d1], index[d2] = rows, cols
-    # NumPy puts the advanced-index axis first when the two are not adjacent, last-but-kept otherwise;
-    # moving src's diagonal axis accordingly keeps diagonal()'s convention (diagonal last)
-    probe = np.empty(x.shape)[tuple(index)]
-    s = src.to(x.dtype)
-    if probe.shape != tuple(s.shape):
-        s = shape.movedim(s, -1, 0 if d2 - d1 != 1 else d1)
-    return apply(indexing.IndexPut(tuple(index)), x, s)
+    # x[index] has the diagonal axis where the first of two adjacent index arrays stands, else first
+    # (NumPy's rule); src has it last (diagonal's layout)
+    at = builtins.min(d1, d2) if builtins.abs(d1 - d2) == 1 else 0
+    return apply(indexing.IndexPut(tuple(index)), x, shape.movedim(src.to(x.dtype), -1, at))
 
 
 def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
@@ -1329,8 +1239,8 @@ def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tenso
             f"unfold: size {size} (at most {n}) and step {step} (> 0) do not fit dimension {d} "
             f"of shape {tuple(x.shape)}"
         )
-    starts = np.arange(0, n - size + 1, step)
-    idx = starts[:, None] + np.arange(size)  # (windows, size)
+    m = table_of((x,), "unfold")
+    idx = m.arange(0, n - size + 1, step)[:, None] + m.arange(size)  # (windows, size)
     picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
     return shape.movedim(picked, d + 1, -1)
 
@@ -1366,20 +1276,23 @@ def corrcoef(input: Tensor) -> Tensor:
     return ew.clamp(c / shape.unsqueeze(d, 1) / shape.unsqueeze(d, 0), -1, 1)
 
 
+def _trapezoids(y: Tensor, x: Tensor | None, dx: float | None, dim: int, name: str) -> tuple[Tensor, int]:
+    """(the trapezoids' areas along ``dim``, (y_i + y_(i+1))/2 · (x_(i+1) - x_i) or · dx (1 by default); the axis)."""
+    yt = as_tensor_arg(y, name)
+    d = _dim(yt, dim, name)
+    n = yt.shape[d]
+    mids = (yt[_along(slice(1, n), d, yt.ndim)] + yt[_along(slice(0, builtins.max(n - 1, 0)), d, yt.ndim)]) * 0.5
+    if x is None:
+        return mids * (1.0 if dx is None else dx), d
+    xt = as_tensor_arg(x, name)
+    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
+    return mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd), d
+
+
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
-    yt = as_tensor_arg(y, "trapezoid")
-    d = _dim(yt, dim, "trapezoid")
-    n = yt.shape[d]
-    head = (slice(None),) * d
-    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
-    if x is None:
-        return reduction.sum(mids, d) * (1.0 if dx is None else dx)
-    xt = as_tensor_arg(x, "trapezoid")
-    xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
-    if xt.ndim == 1:
-        xd = shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1))
-    return reduction.sum(mids * xd, d)
+    areas, d = _trapezoids(y, x, dx, dim, "trapezoid")
+    return reduction.sum(areas, d)
 
 
 trapz = trapezoid
@@ -1387,18 +1300,8 @@ trapz = trapezoid
 
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
-    yt = as_tensor_arg(y, "cumulative_trapezoid")
-    d = _dim(yt, dim, "cumulative_trapezoid")
-    n = yt.shape[d]
-    head = (slice(None),) * d
-    mids = (yt[head + (slice(1, n),)] + yt[head + (slice(0, builtins.max(n - 1, 0)),)]) * 0.5
-    if x is not None:
-        xt = as_tensor_arg(x, "cumulative_trapezoid")
-        xd = diff(xt, dim=-1 if xt.ndim == 1 else d)
-        mids = mids * (shape.reshape(xd, (-1,) + (1,) * (yt.ndim - d - 1)) if xt.ndim == 1 else xd)
-    elif dx is not None:
-        mids = mids * dx
-    return cumsum(mids, d)
+    areas, d = _trapezoids(y, x, dx, dim, "cumulative_trapezoid")
+    return cumsum(areas, d)
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
@@ -1408,19 +1311,15 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
         raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
     n = xt.shape[0] if N is None else N
     powers = range(n) if increasing else range(n - 1, -1, -1)
-    if xt._array.dtype.kind in "biu":
+    if xt.dtype.kind in "biu":
         xt = xt.to(np.int64)
     cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
-    return shape.cat(cols, 1) if cols else _const(np.zeros((xt.shape[0], 0), xt._array.dtype))
+    return shape.cat(cols, 1) if cols else xt.new_zeros((xt.shape[0], 0))
 
 
 def chain_matmul(*matrices: Tensor) -> Tensor:
     """matrices[0] @ matrices[1] @ ... (left to right)."""
-    ms = _tensors(matrices, "chain_matmul")
-    out = ms[0]
-    for m_ in ms[1:]:
-        out = linalg.mm(out, m_)
-    return out
+    return functools.reduce(linalg.mm, _tensors(matrices, "chain_matmul"))
 
 
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
@@ -1428,21 +1327,10 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     where it occurs (the last, as PyTorch on CPU)); the value's gradient goes to that entry."""
     x = as_tensor_arg(input, "mode")
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64))))
+        return _scalar_pair(x)
     d = _dim(x, dim, "mode")
-    a = np.moveaxis(x._array, d, -1)
-    rows = a.reshape(-1, a.shape[-1])
-    best = np.empty(rows.shape[0], dtype=np.int64)
-    for r, row in enumerate(rows):
-        vals, counts = np.unique(row, return_counts=True)
-        v = vals[np.argmax(counts)]  # np.unique sorts: argmax picks the smallest most frequent
-        best[r] = np.nonzero(row == v)[0][-1]
-    idx = best.reshape(a.shape[:-1] + (1,))
-    index = _const(np.moveaxis(idx, -1, d))
-    vals_t = indexing.gather(x, d, index)
-    if not keepdim:
-        return _ValuesIndices((shape.squeeze(vals_t, d), _const(np.squeeze(index._array, d))))
-    return _ValuesIndices((vals_t, index))
+    idx = kernel("mode_index", x, axis=d)
+    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
 
 
 # ================================================ round 3: small queries and PyTorch's other names
@@ -1485,10 +1373,10 @@ def is_signed(input: Tensor) -> bool:
 
 def is_nonzero(input: Tensor) -> bool:
     """The truth of a one-element tensor (RuntimeError for more or fewer elements, as PyTorch)."""
-    a = as_tensor_arg(input, "is_nonzero")._array
-    if a.size != 1:
-        raise RuntimeError(f"is_nonzero: a Tensor with {a.size} elements cannot be converted to Scalar")
-    return builtins.bool(a.reshape(-1)[0] != 0)
+    x = as_tensor_arg(input, "is_nonzero")
+    if x.numel() != 1:
+        raise RuntimeError(f"is_nonzero: a Tensor with {x.numel()} elements cannot be converted to Scalar")
+    return x.item() != 0
 
 
 def is_same_size(input: Tensor, other: Tensor) -> bool:
@@ -1498,30 +1386,21 @@ def is_same_size(input: Tensor, other: Tensor) -> bool:
 
 def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
     """The dtype PyTorch gives a binary op on these operands (tensors or Python numbers)."""
-    from chainrule.ops._lift import lift
-    from chainrule.ops._lift import result_type as _rt
-
     if not isinstance(tensor1, Tensor):
         if not isinstance(tensor2, Tensor):
             raise TypeError("result_type(): expected at least one Tensor argument")
-        return _rt(lift(tensor1, tensor2), tensor2)
-    return _rt(tensor1, lift(tensor2, tensor1))
+        return _result_type(lift(tensor1, tensor2), tensor2)
+    return _result_type(tensor1, lift(tensor2, tensor1))
 
 
 def promote_types(type1: Any, type2: Any) -> np.dtype:
-    """The dtype both promote to, by PyTorch's rule: the higher category (bool < integer <
-    floating) decides (float32 with int64 is float32; NumPy would say float64), else NumPy's table."""
-    a, b = np.dtype(type1), np.dtype(type2)
-    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    if order[a.kind] != order[b.kind]:
-        return a if order[a.kind] > order[b.kind] else b
-    return np.promote_types(a, b)
+    """The dtype both promote to, by PyTorch's rule (``_lift.promote_types``)."""
+    return _promote_types(np.dtype(type1), np.dtype(type2))
 
 
 def can_cast(from_: Any, to: Any) -> bool:
     """True when PyTorch's casting rule allows ``from_`` to ``to`` (no float → int, no → bool)."""
-    order = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    return order[np.dtype(from_).kind] <= order[np.dtype(to).kind]
+    return _CATEGORY[np.dtype(from_).kind] <= _CATEGORY[np.dtype(to).kind]
 
 
 def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
@@ -1534,12 +1413,7 @@ def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
 
 def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
-    from chainrule.backend import get_default_dtype
-    from chainrule.backend.device import check_device
-
-    check_device(device, "scalar_tensor()")
-    t = _const(np.asarray(s, dtype=dtype or get_default_dtype()))
-    return t.requires_grad_(True) if requires_grad else t
+    return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 
 def scatter_reduce(
@@ -1552,60 +1426,37 @@ def scatter_reduce(
     x = as_tensor_arg(input, "scatter_reduce")
     if reduce not in ("sum", "mean"):
         raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not implemented (only 'sum' and 'mean')")
-    idx = np.array(index._array if isinstance(index, Tensor) else index)
-    d = _dim(x, dim, "scatter_reduce")
-    if idx.ndim != x.ndim:
-        raise RuntimeError(f"scatter_reduce: index has {idx.ndim} dims but input has {x.ndim}")
-    if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
-        raise IndexError(f"scatter_reduce: index out of range for dimension {d} of size {x.shape[d]}")
-    grids = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-    grids[d] = idx % builtins.max(x.shape[d], 1)
-    count = np.zeros(x.shape, dtype=np.int64)
-    np.add.at(count, tuple(grids), 1)
-    hit = count > 0
-    base = x if include_self else ew.where(_const(hit), _const(np.zeros((), x._array.dtype)), x)
-    part = indexing.getitem(as_tensor_arg(src, "scatter_reduce"), tuple(slice(0, n) for n in idx.shape))
-    if part.dtype != x.dtype:
-        part = part.to(x.dtype)
-    total = base + apply1(indexing.ScatterAdd(x.shape, tuple(grids)), part)
+    at, part = _scatter_parts(x, dim, index, as_tensor_arg(src, "scatter_reduce"), "scatter_reduce")
+    count = apply1(indexing.ScatterAdd(x.shape, at), part.new_full(part.shape, 1, dtype=np.int64))  # values sent
+    base = x if include_self else ew.where(count > 0, x.new_zeros(()), x)
+    total = base + apply1(indexing.ScatterAdd(x.shape, at), part)
     if reduce == "sum":
         return total
-    n = count + (1 if include_self else 0)
-    n = np.where(hit, np.maximum(n, 1), 1).astype(x._array.dtype)
-    if x._array.dtype.kind in "iu":
-        return _const(np.floor_divide(total._array, n))
-    return total / _const(n)
+    n = ew.clamp(count + int(include_self), 1).to(x.dtype)  # (a position that receives nothing keeps its value)
+    return kernel("floor_divide", total, n) if x.dtype.kind in "iu" else total / n
 
 
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
     sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
     x = as_tensor_arg(input, "nanmedian")
-    if dim is None:
-        x, d = shape.reshape(x, (-1,)), 0
-    else:
-        d = _dim(x, dim, "nanmedian")
+    x, d = _flat_or_dim(x, dim, "nanmedian")
     if x.ndim == 0:
-        return _ValuesIndices((x, _const(np.zeros((), np.int64)))) if dim is not None else x
+        return _scalar_pair(x) if dim is not None else x
     if x.shape[d] == 0:
         raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
-    order = _sort_order(x._array, d, False)  # NaN sorts last
-    valid = (~np.isnan(x._array)).sum(axis=d, keepdims=True) if x._array.dtype.kind == "f" else None
-    rank = np.maximum((valid - 1) // 2, 0) if valid is not None else np.full((1,) * x.ndim, (x.shape[d] - 1) // 2)
-    rank = np.broadcast_to(rank, x.shape[:d] + (1,) + x.shape[d + 1 :])
-    idx = np.take_along_axis(order, rank, d).astype(np.int64)
-    vals = indexing.gather(x, d, _const(idx))
-    if dim is None:
-        return shape.reshape(vals, ())
-    if not keepdim:
-        vals, idx = shape.squeeze(vals, d), np.squeeze(idx, d)
-    return _ValuesIndices((vals, _const(idx)))
+    kept = x.shape[:d] + (1,) + x.shape[d + 1 :]
+    if x.dtype.kind == "f":  # the middle one of the non-NaN values, which sort first
+        rank = ew.clamp(_integer(reduction.sum(x == x, d, True) - 1, "floor_divide", 2), 0)
+    else:
+        rank = x.new_full(kept, (x.shape[d] - 1) // 2, dtype=np.int64)
+    idx = indexing.gather(_order(x, d, False), d, rank)
+    vals = indexing.gather(x, d, idx)
+    return shape.reshape(vals, ()) if dim is None else _keep(vals, idx, d, keepdim)
 
 
 def sum_to_size(input: Tensor, *size: Any) -> Tensor:
     """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
-    from chainrule.backend import sum_to
-
     x = as_tensor_arg(input, "sum_to_size")
     target = shape._shape_arg(size)
     try:

@@ -18,6 +18,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import device as _device
 from chainrule.backend.registry import backend_for, device_of, target_device, to_device, to_host
+from chainrule.ops._lift import promote_types
 
 HOST: Any = ArrayMath  # the table of the host (NumPy), where data built in Python is put together
 
@@ -53,21 +54,6 @@ def _like_device(input: Tensor, device: Any, where: str) -> _device | None:
         a = input._array
         return None if type(a) is np.ndarray else device_of(a)
     return target_device(device, where)
-
-
-_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-
-
-def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
-    """PyTorch's promotion of two element dtypes: the higher category (bool < int < float) wins
-    as it is; within a category the wider type (as NumPy's, which agrees there: uint8 + int8 ->
-    int16, float16 + float32 -> float32).  NumPy would give float64 for int64 + float32."""
-    if a == b:
-        return a
-    ra, rb = _KIND_RANK.get(a.kind, 4), _KIND_RANK.get(b.kind, 4)
-    if ra != rb:
-        return a if ra > rb else b
-    return np.promote_types(a, b)
 
 
 def _scalar_dtype(t: type) -> np.dtype | None:
@@ -111,7 +97,7 @@ def _sequence_dtype(data: Any) -> np.dtype | None:
                     return None
                 dts = {d}
             for d in dts:
-                out = d if out is None else _promote(out, d)
+                out = d if out is None else promote_types(out, d)
         if list not in types and tuple not in types:
             break
         if len(types - {list, tuple}) == 0:

@@ -108,7 +108,7 @@ class IndexPut(Primitive):
     def vjp(self, m, need, g, y, x, v):
         gx = None
         if need[0]:
-            keep = table_of(()).ones(x.shape, np.bool_)  # a constant mask (also when m is TensorMath)
+            keep = table_of((g,)).ones(x.shape, np.bool_)  # a constant mask on g's device (g may be a Tensor)
             keep[self.index] = False
             gx = g * keep
         gv = None
@@ -153,21 +153,28 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     rebind(input, lambda old: apply(IndexPut(idx), old, v.to(input.dtype) if v.dtype != input.dtype else v))
 
 
-def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
-    input = as_tensor_arg(input, "gather")
-    m = table_of((input,))
-    idx = index._array if isinstance(index, Tensor) else m.asarray(index)
+def index_along(input: Tensor, dim: int, index: Any, name: str) -> tuple:
+    """The index that reads, for each position p of ``index``, input's element at index[p] along
+    ``dim`` and at p elsewhere (``gather``'s; ``scatter`` writes there).  Checked, and holding
+    a private copy of the indices: a vjp reads them later."""
+    m = table_of((input,), name)
+    idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
         raise RuntimeError(
-            f"gather: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
+            f"{name}: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
         )
     d = dim % input.ndim
     if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
-        raise IndexError(f"gather: index out of range for dimension {d} of size {input.shape[d]}")
+        raise IndexError(f"{name}: index out of range for dimension {d} of size {input.shape[d]}")
     grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
-    grids[d] = idx
-    return getitem(input, tuple(grids))
+    grids[d] = idx % max(input.shape[d], 1)
+    return tuple(grids)
+
+
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
+    input = as_tensor_arg(input, "gather")
+    return getitem(input, index_along(input, dim, index, "gather"))
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
@@ -190,11 +197,7 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
-    # a private copy of the indices: ScatterAdd's vjp reads them during backward
-    m = table_of((input,))
-    idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
-    d = dim % input.ndim
-    grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
-    grids[d] = idx
-    src_part = getitem(src, tuple(slice(0, n) for n in idx.shape))
-    return input + apply1(ScatterAdd(input.shape, tuple(grids)), src_part)
+    at = index_along(input, dim, index, "scatter_add")
+    return input + apply1(
+        ScatterAdd(input.shape, at), getitem(src, tuple(slice(0, n) for n in at[dim % input.ndim].shape))
+    )

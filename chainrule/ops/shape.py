@@ -406,8 +406,15 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     return reshape(x, tuple(r * n for r, n in zip(sizes, target[1::2])))
 
 
-def movedim(input: Tensor, source: int, destination: int) -> Tensor:
+def movedim(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    """Move the axes ``source`` to ``destination`` (one or several); the others keep their order."""
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
     nd = input.ndim
-    order = [d for d in range(nd) if d != source % nd]
-    order.insert(destination % nd, source % nd)
-    return permute(input, *order)
+    if len(src) != len(dst) or not all(-max(nd, 1) <= d < max(nd, 1) for d in src + dst):
+        raise RuntimeError(f"movedim: source {source} and destination {destination} are not as many axes of {nd}")
+    order: list[int | None] = [None] * nd
+    for s, t in zip(src, dst):
+        order[t % nd] = s % nd
+    rest = iter(a for a in range(nd) if a not in order)
+    return permute(input, *[o if o is not None else next(rest) for o in order])
