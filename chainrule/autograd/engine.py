@@ -42,14 +42,13 @@ _FREED_MSG = (
 )
 
 
-_array = np.array
 _ndarray = np.ndarray
 
 
 def _accumulate(total: Any, g: Any) -> Any:
     """total + g as a new array (NumPy returns a scalar when both are 0-d)."""
     s = total + g
-    return s if type(s) is _ndarray or type(total) is not _ndarray else np.asarray(s)
+    return s if type(s) is _ndarray or type(total) is not _ndarray else ArrayMath.asarray(s)
 
 
 def _tensor_math():
@@ -74,17 +73,13 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        if type(out._array) is _ndarray:
-            g: Any = np.array(1, dtype=out._array.dtype)  # (np.ones is 4x slower for one element)
-            if out._array.ndim:
-                g = g.reshape(out.shape)
-        else:  # another back end's array: its table makes the seed on its device
-            g = table_of((out._array,), "backward").ones(out.shape, out._array.dtype)
+        # (a 0-d array reshaped: the table's ones costs 4x more for one element)
+        g: Any = table_of((out._array,), "backward").scalar(1, out._array.dtype).reshape(out.shape)
         return Tensor._wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
         g = grad if create_graph else grad._array
-    else:
-        g = np.asarray(grad, dtype=out._array.dtype)
+    else:  # host data (a list, a NumPy array): onto the output's device
+        g = table_of((out._array,), "backward").from_host(grad, out._array.dtype)
         if create_graph:
             g = Tensor._wrap(g)
     if tuple(g.shape) != out.shape:
@@ -189,14 +184,14 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
-    at every step of a loop gets one ``np.sum`` instead of one addition per use.
+    at every step of a loop gets one ``m.sum_of`` instead of one addition per use.
     """
     pop = order.pop
     take = grads.pop
     get = grads.get
     clock = CLOCK
     leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
-    deliver = None if hooked is None else partial(_deliver_parts, leaf_parts)
+    deliver = None if hooked is None else partial(_deliver_parts, leaf_parts, m)
 
     while order:
         t = pop()
@@ -240,7 +235,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
                     # handed to several inputs (add), or be a view; skip the copy only when
                     # the op promises new arrays and this one owns its memory
                     own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
-                    leaf_parts[p] = [gp if own else _array(gp) if type(gp) is _ndarray else gp.copy()]
+                    leaf_parts[p] = [gp if own else m.copy(gp)]
                 elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
                     parts[0] = parts[0] + gp
                 else:
@@ -251,31 +246,24 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             buf = get(p)
             grads[p] = gp if buf is None else buf + gp
     for p, parts in leaf_parts.items():
-        _leaf_done(p, parts)
+        _leaf_done(p, parts, m)
     if hooked:  # hooked leaves whose count did not reach 0 (cannot happen; kept as a safety net)
         for p in hooked:
             if p in leaf_parts:
                 _post_accumulate(p)
 
 
-def _deliver_parts(leaf_parts: dict, p: Tensor) -> None:
+def _deliver_parts(leaf_parts: dict, m: Any, p: Tensor) -> None:
     """The fast walk's delivery of hooked leaf p, once its gradient is final: .grad, then hooks."""
     parts = leaf_parts.pop(p, None)
     if parts is not None:
-        _leaf_done(p, parts)
+        _leaf_done(p, parts, m)
         _post_accumulate(p)
 
 
-def _leaf_done(p: Tensor, parts: list) -> None:
+def _leaf_done(p: Tensor, parts: list, m: Any) -> None:
     """p.grad += the sum of its contributions (the fast walk's delivery)."""
-    if len(parts) == 1:
-        g = parts[0]
-    elif type(parts[0]) is _ndarray:
-        g = np.sum(parts, axis=0)  # one pass over all contributions
-    else:
-        g = parts[0] + parts[1]  # another back end: pairwise, on its device
-        for part in parts[2:]:
-            g += part
+    g = parts[0] if len(parts) == 1 else m.sum_of(parts)  # one pass over all contributions
     if p.grad is None:
         p.grad = Tensor._wrap(g)
     else:
@@ -362,13 +350,20 @@ def _walk(
         _deliver_leaf(p, gp, create_graph, capture, accumulate)
 
 
-def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
-    for hook in extra.get("hooks", ()):
+def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
+    """g = dL/dt after t's hooks: each gets the gradient as a Tensor and may return a new one."""
+    for hook in hooks:
         res = hook(g if create_graph else Tensor._wrap(g))
         if res is not None:
-            g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
+            g = res if create_graph else (res._array if isinstance(res, Tensor) else
+                                          table_of((t,), "hook").asarray(res, t._array.dtype))
+    return g
+
+
+def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
+    g = _run_hooks(t, extra.get("hooks", ()), g, create_graph)
     if extra.get("retain_grad"):
-        gt = g if create_graph else Tensor._wrap(np.array(g, copy=True))
+        gt = g if create_graph else Tensor._wrap(table_of((t,), "retain_grad").copy(g))
         t.grad = gt if t.grad is None else Tensor._wrap(t.grad._array + gt._array)
     return g
 
@@ -376,10 +371,7 @@ def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any
 def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulate: bool) -> None:
     extra = getattr(p, "_extra", None)
     if extra and "hooks" in extra:
-        for hook in extra["hooks"]:
-            res = hook(g if create_graph else Tensor._wrap(g))
-            if res is not None:
-                g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
+        g = _run_hooks(p, extra["hooks"], g, create_graph)
     if capture is not None:
         if id(p) in capture:
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
@@ -396,7 +388,7 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
         p.grad = g if p.grad is None else p.grad + g
     elif p.grad is None:
         # Own the array: the same gradient array may be handed to several inputs (add).
-        p.grad = Tensor._wrap(np.array(g, copy=True) if type(g) is _ndarray else g.copy())
+        p.grad = Tensor._wrap(table_of((p,), "backward").copy(g))  # (g may be a NumPy scalar)
     else:
         p.grad._array = _accumulate(p.grad._array, g)
 

@@ -457,3 +457,9 @@ class ArrayMath:
     def machine_eps(dtype) -> float:
         """The gap between 1 and the next number of a floating dtype (PyTorch's ``finfo(dtype).eps``)."""
         return float(np.finfo(dtype).eps)
+
+    @staticmethod
+    def sum_of(arrays):
+        """The elementwise sum of a list of arrays of one shape, in one pass (stacked, then
+        reduced): a leaf's gradient contributions, added once at the end of a backward walk."""
+        return np.sum(arrays, axis=0)
