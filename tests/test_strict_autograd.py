@@ -226,6 +226,7 @@ def test_dual_numbers(strict):
 
 
 # ---------------------------------------------------------------- anomaly detection
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log")
 def test_anomaly_detection_names_the_op(strict):
     x = cr.tensor([1.0, -1.0], dtype=cr.float64).to(DEVICE).requires_grad_()
     with cr.autograd.detect_anomaly():

@@ -24,7 +24,7 @@ as it has been processed, so intermediate arrays are freed during the walk.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
     return g
 
 
-def _freed(t: Tensor) -> None:
+def _freed(t: Tensor) -> NoReturn:
     raise RuntimeError(_FREED_MSG.format(op=t._op.name))
 
 
@@ -160,7 +160,7 @@ def _skip(t: Tensor, retain_graph: bool, hooked: dict | None, deliver: Any) -> N
     on. Its edges into hooked leaves are done all the same, and its graph is freed."""
     parents = t._parents
     if parents is None:
-        raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+        _freed(t)
     if not retain_graph:
         t._parents = None
     if hooked is not None:
@@ -179,8 +179,7 @@ def _edge_done(p: Tensor, hooked: dict, deliver: Any) -> None:
         deliver(p)
 
 
-def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None = None,
-                 m: Any = ArrayMath) -> None:
+def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None, m: Any) -> None:
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
@@ -208,7 +207,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
         try:
             n = len(parents)
         except TypeError:  # None: freed meanwhile (by a backward run inside this one)
-            raise RuntimeError(_FREED_MSG.format(op=t._op.name)) from None
+            _freed(t)
         if n == 1:
             p = parents[0]
             edges: Any = ((p, t._op.vjp(m, t._need, g, t._array, p._array)[0]),)
@@ -247,10 +246,6 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             grads[p] = gp if buf is None else buf + gp
     for p, parts in leaf_parts.items():
         _leaf_done(p, parts, m)
-    if hooked:  # hooked leaves whose count did not reach 0 (cannot happen; kept as a safety net)
-        for p in hooked:
-            if p in leaf_parts:
-                _post_accumulate(p)
 
 
 def _deliver_parts(leaf_parts: dict, m: Any, p: Tensor) -> None:
@@ -310,7 +305,7 @@ def _walk(
         op = t._op
         parents = t._parents
         if parents is None:
-            raise RuntimeError(_FREED_MSG.format(op=op.name))
+            _freed(t)
         if t._clk != CLOCK[0]:  # something was modified in place since t was recorded
             check_saved(t)
         extra = getattr(t, "_extra", None)
@@ -393,6 +388,22 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
         p.grad._array = _accumulate(p.grad._array, g)
 
 
+def _seeds(outs: list, grad_outputs: Any, create_graph: bool, where: str) -> list:
+    """dL/d(output) for each output: the given ones (None for a one-element output: 1)."""
+    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    if len(gouts) != len(outs):
+        raise RuntimeError(f"{where}: got {len(outs)} tensors and {len(gouts)} gradients")
+    return [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
+
+
+def _gradients_of(inputs: list, outs: list, seeds: list, retain_graph: bool, create_graph: bool) -> list:
+    """Walk back from ``outs`` and return dL/dinput for each of ``inputs`` (None where no gradient
+    arrived), leaving every ``.grad`` as it was."""
+    capture = {id(t): None for t in inputs}
+    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    return [capture[id(t)] for t in inputs]
+
+
 def backward(
     tensors: Any,
     grad_tensors: Any = None,
@@ -402,21 +413,15 @@ def backward(
 ) -> None:
     """``chainrule.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
     outs = _as_list(tensors)
-    grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(outs)
-    if len(grads) != len(outs):
-        raise ValueError(f"backward: got {len(outs)} tensors but {len(grads)} gradients")
-    if retain_graph is None:
-        retain_graph = create_graph
-    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, grads)]
+    seeds = _seeds(outs, grad_tensors, create_graph, "backward")
+    retain_graph = create_graph if retain_graph is None else retain_graph
     if inputs is None:
         run_backward(outs, seeds, retain_graph, create_graph)
         return
     inputs = _as_list(inputs)
-    capture = {id(t): None for t in inputs}
-    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
-    for t in inputs:
-        if capture[id(t)] is not None:
-            _add_to_grad(t, capture[id(t)], create_graph)
+    for t, g in zip(inputs, _gradients_of(inputs, outs, seeds, retain_graph, create_graph)):
+        if g is not None:
+            _add_to_grad(t, g, create_graph)
             if "post_acc" in (getattr(t, "_extra", None) or ()):
                 _post_accumulate(t)
 
@@ -438,22 +443,14 @@ def grad(
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
-    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
-    if retain_graph is None:
-        retain_graph = create_graph
-    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
-    capture = {id(t): None for t in ins}
-    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    seeds = _seeds(outs, grad_outputs, create_graph, "grad")
+    retain_graph = create_graph if retain_graph is None else retain_graph
     result: list[Any] = []
-    for i, t in enumerate(ins):
-        g = capture[id(t)]
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} (shape {t.shape}) was not used in the graph; "
-                    "pass allow_unused=True to get None for it"
-                )
-            result.append(None)
-        else:
-            result.append(g if create_graph else Tensor._wrap(g))
+    for i, (t, g) in enumerate(zip(ins, _gradients_of(ins, outs, seeds, retain_graph, create_graph))):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used in the graph; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g if g is None or create_graph else Tensor._wrap(g))
     return tuple(result)

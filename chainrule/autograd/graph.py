@@ -69,7 +69,7 @@ def toposort(
             continue
         # the depth-first search's path: each tensor followed by an iterator over its parents
         # still to visit (one list: cheaper than a list of pairs)
-        stack = [root, iter(_follow(root, stops, on_freed))]
+        stack: list[Any] = [root, iter(_follow(root, stops, on_freed))]
         while stack:
             for p in stack[-1]:
                 if p._op is None:  # a leaf: nothing to follow
