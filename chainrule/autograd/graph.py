@@ -47,11 +47,7 @@ def toposort(
         a list in which every tensor comes after all of its listed parents, each once.
     """
     if grad_only and not leaves and not stop:
-        roots = list(roots)
-        try:
-            return _grad_nodes(roots, on_freed)
-        except RecursionError:  # a graph deeper than the recursion limit: the iterative search
-            pass
+        return _grad_nodes(roots, on_freed)
     stops = {id(t) for t in stop} if stop else None
     order: list[Tensor] = []
     append = order.append
@@ -89,30 +85,32 @@ def toposort(
 
 
 def _grad_nodes(roots: Iterable[Tensor], on_freed: Any) -> list[Tensor]:
-    """``toposort``'s common case, the engine's (only nodes that require grad, no stops): the same
-    search written recursively, which costs a quarter less than the iterative one (no iterator
-    objects, no explicit stack).  A graph deeper than Python's recursion limit allows raises
-    RecursionError, and ``toposort`` runs the iterative search instead."""
+    """``toposort``'s common case, the engine's (only nodes that require grad, no stops): the
+    same search with the per-parent tests cut to three, as it runs on every backward."""
     order: list[Tensor] = []
+    append = order.append
     seen: set = set()
+    mark = seen.add
     for root in roots:
-        if root._op is not None and root not in seen and root.requires_grad:
-            seen.add(root)
-            _visit(root, seen, order, on_freed)
-    return order
-
-
-def _visit(t: Tensor, seen: set, order: list, on_freed: Any) -> None:
-    """List the unseen graph nodes among t's ancestors, then t (a module-level function, not a
-    closure: a closure calling itself is a reference cycle, which would keep ``seen``, and so
-    every node of the graph, alive until the garbage collector runs)."""
-    ps = t._parents
-    for p in ps if ps is not None else _follow(t, None, on_freed):
-        if p._op is None or p in seen or not p.requires_grad:
+        if root._op is None or root in seen or not root.requires_grad:
             continue
-        seen.add(p)
-        _visit(p, seen, order, on_freed)
-    order.append(t)
+        mark(root)
+        stack: list[Any] = [root, iter(_follow(root, None, on_freed))]
+        push = stack.append
+        pop = stack.pop
+        while stack:
+            for p in stack[-1]:
+                if p._op is None or p in seen or not p.requires_grad:
+                    continue
+                mark(p)
+                push(p)
+                ps = p._parents
+                push(iter(ps if ps is not None else _follow(p, None, on_freed)))
+                break
+            else:
+                pop()
+                append(pop())
+    return order
 
 
 def _follow(t: Tensor, stops: set | None, on_freed: Any) -> tuple:
