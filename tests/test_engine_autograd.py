@@ -480,3 +480,14 @@ def test_engine_gradients_of_a_shared_weight_network():
         return (h * h2 + h.exp() - h.mean(0)).sum()
 
     assert gradcheck(f, (w,))
+
+
+def test_a_gradient_per_output_or_pytorchs_error():
+    """backward and grad need one gradient per output: PyTorch raises RuntimeError
+    ("got 2 tensors and 1 gradients"); grad used to drop the second output silently."""
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    outs = [x.sum(), (x * 2).sum()]
+    with pytest.raises(RuntimeError, match="got 2 tensors and 1 gradients"):
+        cr.autograd.grad(outs, [x], [cr.tensor(1.0)], retain_graph=True)
+    with pytest.raises(RuntimeError, match="got 2 tensors and 1 gradients"):
+        cr.autograd.backward(outs, [cr.tensor(1.0)])

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.primitive import table_of
 
 # Anomaly mode is per thread (STATE is a threading.local): STATE.anomaly_stack holds one entry per open
 # detect_anomaly context, (previous mode, previous check_nan); STATE.check_nan that of the innermost one.
@@ -100,17 +99,19 @@ def _origin(t: Any) -> str:
     return "The op was created at (most recent call last):\n" + where.rstrip()
 
 
-def _has_nan(a: Any) -> bool:
-    data = getattr(a, "_array", a)  # Tensors (create_graph) or arrays
-    data = np.asarray(data)
-    return data.dtype.kind in "fc" and bool(np.isnan(data).any())
+def _nan_count(a: Any) -> int:
+    """How many elements of array or Tensor ``a`` (a gradient under create_graph) are NaN."""
+    data = getattr(a, "_array", a)
+    if data.dtype.kind not in "fc":
+        return 0
+    return int(table_of((data,), "detect_anomaly").isnan(data).sum())
 
 
 def check_forward(op: Any, out: Any) -> None:
     """Raise RuntimeError if the forward value ``out`` of ``op`` contains NaN."""
-    if not STATE.check_nan or not _has_nan(out._array):
+    bad = _nan_count(out._array) if STATE.check_nan else 0
+    if not bad:
         return
-    bad = int(np.isnan(out._array).sum())
     where = _origin(out)
     # With create_graph=True the vjp rules run as recorded ops: say so when the stack shows it.
     during = (
@@ -132,7 +133,7 @@ def check_backward(t: Any, grads: Any) -> None:
     if not STATE.check_nan:
         return
     for i, g in enumerate(grads):
-        if g is not None and _has_nan(g):
+        if g is not None and _nan_count(g):
             parents = t._parents or ()
             shape = tuple(parents[i].shape) if i < len(parents) else "?"
             raise RuntimeError(

@@ -24,7 +24,7 @@ as it has been processed, so intermediate arrays are freed during the walk.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import numpy as np
 
@@ -42,14 +42,13 @@ _FREED_MSG = (
 )
 
 
-_array = np.array
 _ndarray = np.ndarray
 
 
 def _accumulate(total: Any, g: Any) -> Any:
     """total + g as a new array (NumPy returns a scalar when both are 0-d)."""
     s = total + g
-    return s if type(s) is _ndarray or type(total) is not _ndarray else np.asarray(s)
+    return s if type(s) is _ndarray or type(total) is not _ndarray else ArrayMath.asarray(s)
 
 
 def _tensor_math():
@@ -74,17 +73,13 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
             )
-        if type(out._array) is _ndarray:
-            g: Any = np.array(1, dtype=out._array.dtype)  # (np.ones is 4x slower for one element)
-            if out._array.ndim:
-                g = g.reshape(out.shape)
-        else:  # another back end's array: its table makes the seed on its device
-            g = table_of((out._array,), "backward").ones(out.shape, out._array.dtype)
+        # (a 0-d array reshaped: the table's ones costs 4x more for one element)
+        g: Any = table_of((out._array,), "backward").scalar(1, out._array.dtype).reshape(out.shape)
         return Tensor._wrap(g) if create_graph else g
     if isinstance(grad, Tensor):
         g = grad if create_graph else grad._array
-    else:
-        g = np.asarray(grad, dtype=out._array.dtype)
+    else:  # host data (a list, a NumPy array): onto the output's device
+        g = table_of((out._array,), "backward").from_host(grad, out._array.dtype)
         if create_graph:
             g = Tensor._wrap(g)
     if tuple(g.shape) != out.shape:
@@ -94,7 +89,7 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
     return g
 
 
-def _freed(t: Tensor) -> None:
+def _freed(t: Tensor) -> NoReturn:
     raise RuntimeError(_FREED_MSG.format(op=t._op.name))
 
 
@@ -165,7 +160,7 @@ def _skip(t: Tensor, retain_graph: bool, hooked: dict | None, deliver: Any) -> N
     on. Its edges into hooked leaves are done all the same, and its graph is freed."""
     parents = t._parents
     if parents is None:
-        raise RuntimeError(_FREED_MSG.format(op=t._op.name))
+        _freed(t)
     if not retain_graph:
         t._parents = None
     if hooked is not None:
@@ -184,19 +179,18 @@ def _edge_done(p: Tensor, hooked: dict, deliver: Any) -> None:
         deliver(p)
 
 
-def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None = None,
-                 m: Any = ArrayMath) -> None:
+def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | None, m: Any) -> None:
     """Reverse-topological walk on raw arrays, gradients accumulated into leaves' .grad.
 
     A leaf's contributions are collected and added up once at the end: a weight used
-    at every step of a loop gets one ``np.sum`` instead of one addition per use.
+    at every step of a loop gets one ``m.sum_of`` instead of one addition per use.
     """
     pop = order.pop
     take = grads.pop
     get = grads.get
     clock = CLOCK
     leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
-    deliver = None if hooked is None else partial(_deliver_parts, leaf_parts)
+    deliver = None if hooked is None else partial(_deliver_parts, leaf_parts, m)
 
     while order:
         t = pop()
@@ -213,7 +207,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
         try:
             n = len(parents)
         except TypeError:  # None: freed meanwhile (by a backward run inside this one)
-            raise RuntimeError(_FREED_MSG.format(op=t._op.name)) from None
+            _freed(t)
         if n == 1:
             p = parents[0]
             edges: Any = ((p, t._op.vjp(m, t._need, g, t._array, p._array)[0]),)
@@ -240,7 +234,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
                     # handed to several inputs (add), or be a view; skip the copy only when
                     # the op promises new arrays and this one owns its memory
                     own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
-                    leaf_parts[p] = [gp if own else _array(gp) if type(gp) is _ndarray else gp.copy()]
+                    leaf_parts[p] = [gp if own else m.copy(gp)]
                 elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
                     parts[0] = parts[0] + gp
                 else:
@@ -251,31 +245,20 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             buf = get(p)
             grads[p] = gp if buf is None else buf + gp
     for p, parts in leaf_parts.items():
-        _leaf_done(p, parts)
-    if hooked:  # hooked leaves whose count did not reach 0 (cannot happen; kept as a safety net)
-        for p in hooked:
-            if p in leaf_parts:
-                _post_accumulate(p)
+        _leaf_done(p, parts, m)
 
 
-def _deliver_parts(leaf_parts: dict, p: Tensor) -> None:
+def _deliver_parts(leaf_parts: dict, m: Any, p: Tensor) -> None:
     """The fast walk's delivery of hooked leaf p, once its gradient is final: .grad, then hooks."""
     parts = leaf_parts.pop(p, None)
     if parts is not None:
-        _leaf_done(p, parts)
+        _leaf_done(p, parts, m)
         _post_accumulate(p)
 
 
-def _leaf_done(p: Tensor, parts: list) -> None:
+def _leaf_done(p: Tensor, parts: list, m: Any) -> None:
     """p.grad += the sum of its contributions (the fast walk's delivery)."""
-    if len(parts) == 1:
-        g = parts[0]
-    elif type(parts[0]) is _ndarray:
-        g = np.sum(parts, axis=0)  # one pass over all contributions
-    else:
-        g = parts[0] + parts[1]  # another back end: pairwise, on its device
-        for part in parts[2:]:
-            g += part
+    g = parts[0] if len(parts) == 1 else m.sum_of(parts)  # one pass over all contributions
     if p.grad is None:
         p.grad = Tensor._wrap(g)
     else:
@@ -322,7 +305,7 @@ def _walk(
         op = t._op
         parents = t._parents
         if parents is None:
-            raise RuntimeError(_FREED_MSG.format(op=op.name))
+            _freed(t)
         if t._clk != CLOCK[0]:  # something was modified in place since t was recorded
             check_saved(t)
         extra = getattr(t, "_extra", None)
@@ -362,13 +345,20 @@ def _walk(
         _deliver_leaf(p, gp, create_graph, capture, accumulate)
 
 
-def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
-    for hook in extra.get("hooks", ()):
+def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
+    """g = dL/dt after t's hooks: each gets the gradient as a Tensor and may return a new one."""
+    for hook in hooks:
         res = hook(g if create_graph else Tensor._wrap(g))
         if res is not None:
-            g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
+            g = res if create_graph else (res._array if isinstance(res, Tensor) else
+                                          table_of((t,), "hook").asarray(res, t._array.dtype))
+    return g
+
+
+def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
+    g = _run_hooks(t, extra.get("hooks", ()), g, create_graph)
     if extra.get("retain_grad"):
-        gt = g if create_graph else Tensor._wrap(np.array(g, copy=True))
+        gt = g if create_graph else Tensor._wrap(table_of((t,), "retain_grad").copy(g))
         t.grad = gt if t.grad is None else Tensor._wrap(t.grad._array + gt._array)
     return g
 
@@ -376,10 +366,7 @@ def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any
 def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulate: bool) -> None:
     extra = getattr(p, "_extra", None)
     if extra and "hooks" in extra:
-        for hook in extra["hooks"]:
-            res = hook(g if create_graph else Tensor._wrap(g))
-            if res is not None:
-                g = res if create_graph else (res._array if isinstance(res, Tensor) else np.asarray(res))
+        g = _run_hooks(p, extra["hooks"], g, create_graph)
     if capture is not None:
         if id(p) in capture:
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
@@ -396,9 +383,25 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
         p.grad = g if p.grad is None else p.grad + g
     elif p.grad is None:
         # Own the array: the same gradient array may be handed to several inputs (add).
-        p.grad = Tensor._wrap(np.array(g, copy=True) if type(g) is _ndarray else g.copy())
+        p.grad = Tensor._wrap(table_of((p,), "backward").copy(g))  # (g may be a NumPy scalar)
     else:
         p.grad._array = _accumulate(p.grad._array, g)
+
+
+def _seeds(outs: list, grad_outputs: Any, create_graph: bool, where: str) -> list:
+    """dL/d(output) for each output: the given ones (None for a one-element output: 1)."""
+    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    if len(gouts) != len(outs):
+        raise RuntimeError(f"{where}: got {len(outs)} tensors and {len(gouts)} gradients")
+    return [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
+
+
+def _gradients_of(inputs: list, outs: list, seeds: list, retain_graph: bool, create_graph: bool) -> list:
+    """Walk back from ``outs`` and return dL/dinput for each of ``inputs`` (None where no gradient
+    arrived), leaving every ``.grad`` as it was."""
+    capture = {id(t): None for t in inputs}
+    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    return [capture[id(t)] for t in inputs]
 
 
 def backward(
@@ -410,21 +413,15 @@ def backward(
 ) -> None:
     """``chainrule.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
     outs = _as_list(tensors)
-    grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(outs)
-    if len(grads) != len(outs):
-        raise ValueError(f"backward: got {len(outs)} tensors but {len(grads)} gradients")
-    if retain_graph is None:
-        retain_graph = create_graph
-    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, grads)]
+    seeds = _seeds(outs, grad_tensors, create_graph, "backward")
+    retain_graph = create_graph if retain_graph is None else retain_graph
     if inputs is None:
         run_backward(outs, seeds, retain_graph, create_graph)
         return
     inputs = _as_list(inputs)
-    capture = {id(t): None for t in inputs}
-    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
-    for t in inputs:
-        if capture[id(t)] is not None:
-            _add_to_grad(t, capture[id(t)], create_graph)
+    for t, g in zip(inputs, _gradients_of(inputs, outs, seeds, retain_graph, create_graph)):
+        if g is not None:
+            _add_to_grad(t, g, create_graph)
             if "post_acc" in (getattr(t, "_extra", None) or ()):
                 _post_accumulate(t)
 
@@ -446,22 +443,14 @@ def grad(
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
-    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
-    if retain_graph is None:
-        retain_graph = create_graph
-    seeds = [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
-    capture = {id(t): None for t in ins}
-    run_backward(outs, seeds, retain_graph, create_graph, capture=capture, accumulate=False)
+    seeds = _seeds(outs, grad_outputs, create_graph, "grad")
+    retain_graph = create_graph if retain_graph is None else retain_graph
     result: list[Any] = []
-    for i, t in enumerate(ins):
-        g = capture[id(t)]
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"grad: input {i} (shape {t.shape}) was not used in the graph; "
-                    "pass allow_unused=True to get None for it"
-                )
-            result.append(None)
-        else:
-            result.append(g if create_graph else Tensor._wrap(g))
+    for i, (t, g) in enumerate(zip(ins, _gradients_of(ins, outs, seeds, retain_graph, create_graph))):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used in the graph; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g if g is None or create_graph else Tensor._wrap(g))
     return tuple(result)

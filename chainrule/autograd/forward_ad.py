@@ -29,10 +29,8 @@ import weakref
 from collections import namedtuple
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.primitive import Primitive, apply, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share
 
@@ -119,7 +117,7 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise TypeError(f"make_dual: expected a Tensor primal, got {type(tensor).__name__}")
     if tensor._array.dtype.kind != "f":
         raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor._array.dtype}")
-    dx = tangent._array if isinstance(tangent, Tensor) else np.asarray(tangent)
+    dx = tangent._array if isinstance(tangent, Tensor) else table_of((tensor,), "make_dual").from_host(tangent)
     if dx.shape != tensor.shape:
         raise ValueError(
             f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}"

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import STATE, enable_grad, no_grad
-from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.primitive import Primitive, apply, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share
 
@@ -176,10 +176,10 @@ class _FunctionNode(Primitive):
             if gk is None or not need[k]:
                 grads.append(None)
                 continue
-            if create_graph:
-                gk = gk if isinstance(gk, Tensor) else Tensor._wrap(np.asarray(gk, dtype=g.dtype))
-            else:
-                gk = np.asarray(gk._array if isinstance(gk, Tensor) else gk, dtype=g.dtype)
+            if not isinstance(gk, Tensor):  # a number or host data: onto g's device, in g's dtype
+                gk = Tensor._wrap(table_of((g,), self.name).from_host(gk, g.dtype))
+            if not create_graph:
+                gk = m.astype(gk._array, g.dtype)
             x_shape = self.args[p].shape
             try:
                 np.broadcast_shapes(tuple(gk.shape), x_shape)
@@ -208,7 +208,7 @@ class _FunctionNode(Primitive):
         if self.outs is None:
             if dy is None:
                 return None
-            return dy._array if isinstance(dy, Tensor) else np.asarray(dy)
+            return dy._array if isinstance(dy, Tensor) else m.from_host(dy)
         if not isinstance(dy, (tuple, list)) or len(dy) != len(self.outs):
             raise RuntimeError(
                 f"Function {self.name}.jvp must return one tangent per output ({len(self.outs)})"
@@ -218,9 +218,10 @@ class _FunctionNode(Primitive):
             if span is None:
                 continue
             d = dy[k]
-            d = np.zeros(span[2]) if d is None else np.asarray(d._array if isinstance(d, Tensor) else d)
-            parts.append(np.broadcast_to(d, span[2]).reshape(-1))
-        return np.concatenate(parts).astype(self.out._array.dtype, copy=False)
+            dtype = self.out._array.dtype
+            d = m.zeros(span[2], dtype) if d is None else d._array if isinstance(d, Tensor) else m.from_host(d)
+            parts.append(m.broadcast_view(d, span[2]).reshape(-1))
+        return m.astype(m.concatenate(parts), dtype)
 
 
 class _Unpack(Primitive):
@@ -325,7 +326,7 @@ class Function:
             n = outs[k]._array.size
             spans[k] = (start, start + n, tuple(outs[k].shape))
             start += n
-        flat = np.concatenate([outs[k]._array.reshape(-1) for k in diff])
+        flat = table_of([outs[k] for k in diff], cls.__name__).concatenate([outs[k]._array.reshape(-1) for k in diff])
         node = _FunctionNode(cls, ctx, args, tensor_pos, Tensor._wrap(flat))
         node.outs = outs
         node.spans = spans

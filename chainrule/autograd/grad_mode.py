@@ -198,9 +198,6 @@ class set_grad_enabled(_GradModeContext):
         self.prev.append(self._before)
         STATE.enabled = self.mode
 
-    def __exit__(self, *exc: Any) -> None:
-        STATE.enabled = self.prev.pop()
-
     def __call__(self, fn: Callable) -> Callable:
         STATE.enabled = self._before  # used as a decorator: undo the immediate set
         return super().__call__(fn)

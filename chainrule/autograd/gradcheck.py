@@ -15,7 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from chainrule.autograd.engine import grad as autograd_grad
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.random import seeded_generator
 
 
 class GradcheckError(RuntimeError):
@@ -38,6 +40,15 @@ def _to_float64_leaves(inputs: Sequence[Any]) -> list:
     return out
 
 
+def _table(tensors: Sequence[Any]) -> Any:
+    """The back-end table of the tensors among ``tensors``: the Jacobians are built on their device."""
+    return table_of([x for x in tensors if isinstance(x, Tensor)], "gradcheck")
+
+
+def _zeros_like(x: Tensor) -> Tensor:
+    return Tensor._wrap(_table((x,)).zeros(x.shape, np.float64))
+
+
 def _outputs(fn: Callable, inputs: Sequence[Any]) -> list:
     outs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
     if not outs:
@@ -50,7 +61,8 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     # Grad mode stays on: the function may itself differentiate (gradgradcheck).
     sizes = [o._array.size for o in _outputs(fn, inputs)]
-    jac = [[np.zeros((n, inputs[i]._array.size)) for i in diff] for n in sizes]
+    m = _table(inputs)
+    jac = [[m.zeros((n, inputs[i]._array.size), np.float64) for i in diff] for n in sizes]
     for col, i in enumerate(diff):
         flat = inputs[i]._array.reshape(-1)  # a view: perturb in place, then restore
         for j in range(flat.size):
@@ -69,14 +81,16 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list:
     """The same Jacobian by reverse mode, one output element (one row) at a time."""
     diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     outs = _outputs(fn, inputs)
-    jac = [[np.zeros((o._array.size, x._array.size)) for x in diff] for o in outs]
+    m = _table(inputs)
+    jac = [[m.zeros((o._array.size, x._array.size), np.float64) for x in diff] for o in outs]
     for k, o in enumerate(outs):
         if not o.requires_grad:
             continue  # output independent of the inputs: its rows stay zero
         for r in range(o._array.size):
-            seed = np.zeros(o._array.size, dtype=o._array.dtype)
+            seed = m.zeros(o._array.size, o._array.dtype)
             seed[r] = 1.0
-            grads = autograd_grad(o, diff, seed.reshape(o.shape), retain_graph=True, allow_unused=True)
+            seed_t = Tensor._wrap(seed.reshape(o.shape))
+            grads = autograd_grad(o, diff, seed_t, retain_graph=True, allow_unused=True)
             for c, g in enumerate(grads):
                 if g is not None:
                     jac[k][c][r, :] = g._array.reshape(-1)
@@ -110,16 +124,17 @@ def gradcheck(
 
         checks.append(("forward mode", jacfwd_columns(fn, xs)))
     diff_idx = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+    m = _table(xs)
     for mode, analytic in checks:
         worst = None
         for k, (a_rows, n_rows) in enumerate(zip(analytic, numeric)):
             for c, (a, n) in enumerate(zip(a_rows, n_rows)):
-                excess = np.abs(a - n) - (atol + rtol * np.abs(n))
-                if excess.size and (not np.all(np.isfinite(a)) or excess.max() > 0):
-                    bad = np.where(np.isfinite(a), excess, np.inf)
-                    r, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
-                    if worst is None or bad[r, j] > worst[0]:
-                        worst = (bad[r, j], k, c, r, j, a[r, j], n[r, j])
+                excess = m.abs(a - n) - (atol + rtol * m.abs(n))
+                if excess.size and (not m.all(m.isfinite(a)) or excess.max() > 0):
+                    bad = m.where(m.isfinite(a), excess, np.inf)
+                    r, j = divmod(int(m.argmax(bad)), bad.shape[1])  # (row, column) of the worst
+                    if worst is None or float(bad[r, j]) > worst[0]:
+                        worst = (float(bad[r, j]), k, c, r, j, float(a[r, j]), float(n[r, j]))
         if worst is not None:
             _, k, c, r, j, a_val, n_val = worst
             msg = (
@@ -151,9 +166,10 @@ def gradgradcheck(
     """
     xs = _to_float64_leaves(_as_tuple(inputs))
     outs = _outputs(fn, xs)
-    rng = np.random.default_rng(seed)
-    if grad_outputs is None:
-        vs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
+    rng = seeded_generator(seed)
+    if grad_outputs is None:  # drawn on the host, then moved to the outputs' device
+        m = _table(outs)
+        vs = [Tensor._wrap(m.from_host(rng.standard_normal(o.shape))).requires_grad_() for o in outs]
     else:
         vs = _to_float64_leaves(_as_tuple(grad_outputs))
         for v in vs:
@@ -166,12 +182,12 @@ def gradgradcheck(
         diff = [x for x in x_args if isinstance(x, Tensor) and x.requires_grad]
         pairs = [(y, v) for y, v in zip(ys, v_args) if y.requires_grad]
         if not pairs:
-            return tuple(Tensor._wrap(np.zeros(x.shape)) for x in diff)
+            return tuple(_zeros_like(x) for x in diff)
         grads = autograd_grad(
             [p[0] for p in pairs], diff, [p[1] for p in pairs], create_graph=True, allow_unused=True
         )
         return tuple(
-            g if g is not None else Tensor._wrap(np.zeros(x.shape)) for g, x in zip(grads, diff)
+            g if g is not None else _zeros_like(x) for g, x in zip(grads, diff)
         )
 
     return gradcheck(first_derivative, tuple(xs) + tuple(vs), eps, atol, rtol, raise_exception)

@@ -46,6 +46,8 @@ def toposort(
     Returns:
         a list in which every tensor comes after all of its listed parents, each once.
     """
+    if grad_only and not leaves and not stop:
+        return _grad_nodes(roots, on_freed)
     stops = {id(t) for t in stop} if stop else None
     order: list[Tensor] = []
     append = order.append
@@ -61,12 +63,11 @@ def toposort(
             if leaves:
                 append(root)
             continue
-        # the depth-first search's path: the tensors, and an iterator over each one's parents
-        # still to visit (two lists: cheaper than a list of pairs)
-        path = [root]
-        todo = [iter(_follow(root, stops, on_freed))]
-        while todo:
-            for p in todo[-1]:
+        # the depth-first search's path: each tensor followed by an iterator over its parents
+        # still to visit (one list: cheaper than a list of pairs)
+        stack: list[Any] = [root, iter(_follow(root, stops, on_freed))]
+        while stack:
+            for p in stack[-1]:
                 if p._op is None:  # a leaf: nothing to follow
                     if leaves and p not in seen and (p.requires_grad or not grad_only):
                         mark(p)
@@ -75,14 +76,40 @@ def toposort(
                 if p in seen or (grad_only and not p.requires_grad):
                     continue
                 mark(p)
-                path.append(p)
-                ps = p._parents
-                # (stops and freed nodes are rare: one test each here, the rest in _follow)
-                todo.append(iter(ps if ps is not None and stops is None else _follow(p, stops, on_freed)))
+                stack += (p, iter(_follow(p, stops, on_freed)))
                 break
             else:  # every parent is listed: the tensor follows them
-                todo.pop()
-                append(path.pop())
+                stack.pop()
+                append(stack.pop())
+    return order
+
+
+def _grad_nodes(roots: Iterable[Tensor], on_freed: Any) -> list[Tensor]:
+    """``toposort``'s common case, the engine's (only nodes that require grad, no stops): the
+    same search with the per-parent tests cut to three, as it runs on every backward."""
+    order: list[Tensor] = []
+    append = order.append
+    seen: set = set()
+    mark = seen.add
+    for root in roots:
+        if root._op is None or root in seen or not root.requires_grad:
+            continue
+        mark(root)
+        stack: list[Any] = [root, iter(_follow(root, None, on_freed))]
+        push = stack.append
+        pop = stack.pop
+        while stack:
+            for p in stack[-1]:
+                if p._op is None or p in seen or not p.requires_grad:
+                    continue
+                mark(p)
+                push(p)
+                ps = p._parents
+                push(iter(ps if ps is not None else _follow(p, None, on_freed)))
+                break
+            else:
+                pop()
+                append(pop())
     return order
 
 

@@ -124,16 +124,20 @@ TABLE = ArrayMath
 # ONE recording path.  ``apply`` and its specialisations (one input, two inputs, and the
 # operator/method closures that skip a call frame on the commonest calls) are all generated
 # from this template, so the node-recording block is written once.  Placeholders:
-#   {sig}     the parameters;              {slow}   when to take the general path instead;
-#   {fallback} what the general path does;  {arrays} the forward's array arguments;
-#   {need}    the statements that set ``need`` (one flag per input) and ``any_need``;
-#   {parents} the inputs, as a tuple;           {table}  the back-end table (see table_of).
+#   {sig}      the parameters;             {slow}  when to take the general path instead;
+#   {fallback} what the general path does; {load}  statements reading the inputs' arrays
+#   {arrays}   the forward's array arguments;         into locals (each slot read once);
+#   {table}    the back-end table (see table_of);     {parents} the inputs, as a tuple;
+#   {any_need} whether some input requires grad;      {need} one flag per input;
+#   {records}  whether ``op`` records a node: ``records``, read once, where ``op`` is fixed.
 _TEMPLATE = """
 def _make(op, general):
+    records = op is None or op.differentiable
     def {name}({sig}):
         mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
         if {slow}:
             return {fallback}
+        {load}
         try:
             y = op.forward({table}, {arrays})
         except Exception:
@@ -142,12 +146,11 @@ def _make(op, general):
         out = _new(Tensor)
         out._array = y if type(y) is _ndarray else _as_result(y)
         out.grad = None
-        {need}
-        if any_need and not mode and op.differentiable:
+        if {any_need} and not mode and {records}:
             out.requires_grad = True
             out._op = op
             out._parents = {parents}
-            out._need = need
+            out._need = {need}
             out._clk = _CLOCK[0]
         else:
             out.requires_grad = False
@@ -222,27 +225,29 @@ def _zero_tangent(m: Any, x: Any) -> Any:
     return m.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.dtype(np.float64))
 
 
-_GENERAL = dict(slow="mode == SPECIAL", fallback="_apply_special(op, inputs)")
+_GENERAL = dict(slow="mode == SPECIAL", fallback="_apply_special(op, inputs)", records="op.differentiable")
+# the table: ArrayMath when the first input is a NumPy array (one type test), else table_of
+_TABLE1 = "TABLE if type(xa) is _ndarray else table_of((xa,), op.name)"
+_TABLE2 = "TABLE if type(xa) is _ndarray else table_of((xa, xb), op.name)"
+_NEED2 = dict(any_need="(a.requires_grad or b.requires_grad)", need="(a.requires_grad, b.requires_grad)")
 
 apply: Callable[..., Tensor] = _generate(
     "apply", "Run ``op`` on Tensors and, if any input requires grad, record the node.",
-    sig="op, *inputs", arrays="*[t._array for t in inputs]", parents="inputs",
-    table="TABLE if not inputs or type(inputs[0]._array) is _ndarray else "
-          "table_of([t._array for t in inputs], op.name)",
-    need="need = tuple([t.requires_grad for t in inputs]); any_need = True in need", **_GENERAL)
+    sig="op, *inputs", load="xs = [t._array for t in inputs]", arrays="*xs", parents="inputs",
+    table="TABLE if not xs or type(xs[0]) is _ndarray else table_of(xs, op.name)",
+    any_need="True in (need := tuple([t.requires_grad for t in inputs]))", need="need", **_GENERAL)
 
 apply1: Callable[[Primitive, Tensor], Tensor] = _generate(
     "apply1", "``apply`` specialised for one input (the hot path of unary ops).",
-    sig="op, a", arrays="a._array", parents="(a,)", slow="mode == SPECIAL",
-    table="TABLE if type(a._array) is _ndarray else table_of((a._array,), op.name)",
-    fallback="_apply_special(op, (a,))", need="any_need = a.requires_grad; need = _NEED1")
+    sig="op, a", load="xa = a._array", arrays="xa", parents="(a,)", slow="mode == SPECIAL",
+    table=_TABLE1, fallback="_apply_special(op, (a,))", any_need="a.requires_grad", need="_NEED1",
+    records="op.differentiable")
 
 apply2: Callable[[Primitive, Tensor, Tensor], Tensor] = _generate(
     "apply2", "``apply`` specialised for two inputs (the hot path of binary ops).",
-    sig="op, a, b", arrays="a._array, b._array", parents="(a, b)", slow="mode == SPECIAL",
-    table="TABLE if type(a._array) is _ndarray else table_of((a._array, b._array), op.name)",
-    fallback="_apply_special(op, (a, b))",
-    need="need = (a.requires_grad, b.requires_grad); any_need = need[0] or need[1]")
+    sig="op, a, b", load="xa = a._array; xb = b._array", arrays="xa, xb", parents="(a, b)",
+    slow="mode == SPECIAL", table=_TABLE2, fallback="_apply_special(op, (a, b))", records="op.differentiable",
+    **_NEED2)
 
 
 def binary_method(op: Primitive, general: Callable) -> Callable:
@@ -254,18 +259,16 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
     Saving that one Python call per operation is worth ~3% of a small-tensor step.
     """
     return _generate(
-        "method", f"self {op.name} other", op=op, general=general, sig="a, b",
-        slow="mode == SPECIAL or not isinstance(b, Tensor) or a._array.dtype is not b._array.dtype",
-        fallback="general(a, b)", arrays="a._array, b._array", parents="(a, b)",
-        table="TABLE if type(a._array) is _ndarray else table_of((a._array, b._array), op.name)",
-        need="need = (a.requires_grad, b.requires_grad); any_need = need[0] or need[1]")
+        "method", f"self {op.name} other", op=op, general=general, sig="a, b", load="pass",
+        # (the dtype test reads the arrays into xa and xb for the rest of the function)
+        slow="mode == SPECIAL or not isinstance(b, Tensor) or (xa := a._array).dtype is not (xb := b._array).dtype",
+        fallback="general(a, b)", arrays="xa, xb", parents="(a, b)", table=_TABLE2, records="records", **_NEED2)
 
 
 def unary_method(op: Primitive, general: Callable) -> Callable:
     """``Tensor.exp``-style method for ``op``, with ``apply1`` inlined for a floating tensor;
     other dtypes (converted first), forward mode and anomaly checks go to ``general(self)``."""
     return _generate(
-        "method", f"{op.name}(self)", op=op, general=general, sig="a",
-        slow='mode == SPECIAL or a._array.dtype.kind != "f"', fallback="general(a)",
-        arrays="a._array", parents="(a,)", need="any_need = a.requires_grad; need = _NEED1",
-        table="TABLE if type(a._array) is _ndarray else table_of((a._array,), op.name)")
+        "method", f"{op.name}(self)", op=op, general=general, sig="a", load="pass",
+        slow='mode == SPECIAL or (xa := a._array).dtype.kind != "f"', fallback="general(a)",
+        arrays="xa", parents="(a,)", any_need="a.requires_grad", need="_NEED1", table=_TABLE1, records="records")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from chainrule.autograd.version import share, version
-from chainrule.backend import get_default_dtype, to_numpy_dtype
+from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
 from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
@@ -44,7 +44,8 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
         data = data._array
         if type(data) is not np.ndarray:  # another back end's array: it stays on its device
             return data if dtype is None else backend_of(data).math.astype(data, to_numpy_dtype(dtype))
-    arr = np.asarray(data, dtype=None if dtype is None else to_numpy_dtype(dtype))
+    # host data (Python numbers and lists, NumPy arrays) becomes a CPU array: the CPU table's from_host
+    arr = ArrayMath.from_host(data, None if dtype is None else to_numpy_dtype(dtype))
     if dtype is None and arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.float64)):
         arr = arr.astype(get_default_dtype())  # Python floats become the default dtype; NumPy's keep theirs
     return arr
@@ -57,11 +58,11 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
     one list, tuple or NumPy array -> that data converted to ``dtype``; one Tensor of ``dtype``
     -> its array (PyTorch refuses another dtype: TypeError)."""
     if not args:
-        return np.zeros((0,), dtype=dtype)
+        return ArrayMath.zeros((0,), dtype)
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in args):
         if any(a < 0 for a in args):
             raise RuntimeError(f"{where}: sizes must be non-negative, got {tuple(int(a) for a in args)}")
-        return np.zeros(tuple(int(a) for a in args), dtype=dtype)
+        return ArrayMath.zeros(tuple(int(a) for a in args), dtype)
     if len(args) == 1:
         data = args[0]
         if isinstance(data, Tensor):
@@ -70,7 +71,7 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
                                 f"(convert it with .to({dtype}))")
             return data._array
         if isinstance(data, (list, tuple, np.ndarray)):
-            return np.array(data, dtype=dtype)
+            return ArrayMath.copy(ArrayMath.from_host(data, dtype))
         if isinstance(data, (int, float, complex, np.number, np.bool_)):
             raise TypeError(f"{where}: new(): data must be a sequence (got {type(data).__name__}); "
                             f"for a 0-d tensor use chainrule.tensor({data!r})")
@@ -183,7 +184,7 @@ class Tensor(_TensorMethods):
         t = _new(Tensor)
         # ._array is always an array: NumPy hands back scalars (np.float32...) for 0-d results;
         # another registered back end's array stays as it is
-        t._array = arr if type(arr) is _ndarray or type(arr) in _ARRAY_TYPES else np.asarray(arr)
+        t._array = arr if type(arr) is _ndarray or type(arr) in _ARRAY_TYPES else ArrayMath.asarray(arr)
         t.requires_grad = False
         t.grad = None
         t._op = None

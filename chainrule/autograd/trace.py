@@ -31,8 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule.autograd import graph as _graph
+from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath, sum_to
+from chainrule.backend.registry import to_host
 
 _MODES = ("reverse", "forward", "both")
 
@@ -127,17 +128,21 @@ class Table:
         return "\n".join(lines)
 
 
-def _fmt(v: Any) -> str:
+def _fmt(a: np.ndarray | None) -> str:
     """A cell: a number, a short flat list (with its shape when not 1-D), or the shape alone."""
-    if v is None:
+    if a is None:
         return "-"
-    a = np.asarray(v)
     if a.size == 1:
         return f"{a.item():.8g}"
     if a.size <= 6:
-        text = np.array2string(a.reshape(-1), precision=5, separator=", ")
+        text = "[" + ", ".join(f"{v:.5g}" for v in a.reshape(-1).tolist()) + "]"
         return text if a.ndim == 1 else f"{text} ({'x'.join(map(str, a.shape))})"
     return f"<{a.dtype} array of shape {a.shape}>"
+
+
+def _on_host(m: Any, a: Any) -> np.ndarray:
+    """A copy of array ``a`` as a NumPy array: the table's cells are host values, for printing."""
+    return to_host(m.copy(a))
 
 
 def _partials_dict(parents: list, partials: list, label_of: Any, in_rows: set) -> dict:
@@ -151,8 +156,8 @@ def _partials_dict(parents: list, partials: list, label_of: Any, in_rows: set) -
     return out
 
 
-def _local_partials(t: Tensor) -> list:
-    """∂t/∂parent for each parent (None where not needed or not shown): vjp with ones.
+def _local_partials(t: Tensor, m: Any) -> list:
+    """∂t/∂parent for each parent (None where not needed or not shown): vjp with ones, on the host.
 
     For elementwise ops this is the elementwise derivative; for a one-element
     output it is the gradient of t with respect to the parent.
@@ -161,19 +166,18 @@ def _local_partials(t: Tensor) -> list:
     if not (op.elementwise or t._array.size == 1):
         return [None] * len(t._parents)
     need = tuple(p.requires_grad for p in t._parents)
-    ones = np.ones_like(t._array)
-    grads = op.vjp(ArrayMath, need, ones, t._array, *[p._array for p in t._parents])
+    grads = op.vjp(m, need, m.ones_like(t._array), t._array, *[p._array for p in t._parents])
     out: list[Any] = []
     for p, g, n in zip(t._parents, grads, need):
         if g is None or not n:
             out.append(None)
             continue
-        g = np.asarray(g)
+        g = m.asarray(g)
         if not op.elementwise and g.shape != p.shape:
-            g = sum_to(g, p.shape)
+            g = m.sum_to(g, p.shape)
         elif op.elementwise and g.shape != t.shape:
-            g = np.broadcast_to(g, t.shape)
-        out.append(g)
+            g = m.broadcast_view(g, t.shape)
+        out.append(_on_host(m, g))
     return out
 
 
@@ -222,19 +226,18 @@ def trace(
     def label_of(p: Tensor) -> str:
         return labels.get(id(p)) or p.name or "const"
 
+    m = table_of([output, *inputs], "trace")
     rows = []
-    partials_of: dict = {}
     for t in nodes:
         is_source = id(t) in input_ids
         parents = [] if is_source else list(t._parents)
-        partials = [] if is_source else _local_partials(t)
-        partials_of[id(t)] = partials
+        partials = [] if is_source else _local_partials(t, m)
         rows.append(
             {
                 "label": labels[id(t)],
                 "op": "input" if is_source else t._op.name,
                 "parents": [label_of(p) for p in parents],
-                "value": np.array(t._array),
+                "value": _on_host(m, t._array),
                 "partials": _partials_dict(parents, partials, label_of, in_rows),
                 "tangent": None,
                 "adjoint": None,
@@ -243,45 +246,47 @@ def trace(
 
     if mode in ("forward", "both"):
         x0 = inputs[0]
-        seed = np.ones_like(x0._array) if direction is None else np.asarray(
-            direction._array if isinstance(direction, Tensor) else direction, dtype=x0._array.dtype
-        )
+        dtype = x0._array.dtype
+        if direction is None:
+            seed = m.ones_like(x0._array)
+        else:
+            seed = m.astype(direction._array, dtype) if isinstance(direction, Tensor) else m.from_host(direction, dtype)
         if seed.shape != x0.shape:
             raise ValueError(f"trace: direction must have inputs[0]'s shape {x0.shape}, got {seed.shape}")
         tangent: dict = {}
         for t, row in zip(nodes, rows):
             if id(t) in input_ids:
-                dx = seed if t is x0 else np.zeros_like(t._array)
+                dx = seed if t is x0 else m.zeros_like(t._array)
             else:
                 dxs = tuple(
-                    tangent[id(p)] if id(p) in tangent else np.zeros(p.shape, dtype=_float(p._array.dtype))
+                    tangent[id(p)] if id(p) in tangent else m.zeros(p.shape, _float(p._array.dtype))
                     for p in t._parents
                 )
-                dy = t._op.jvp(ArrayMath, dxs, t._array, *[p._array for p in t._parents])
-                dx = np.broadcast_to(np.asarray(dy), t.shape)
+                dy = t._op.jvp(m, dxs, t._array, *[p._array for p in t._parents])
+                dx = m.broadcast_view(m.asarray(dy), t.shape)
             tangent[id(t)] = dx
-            row["tangent"] = np.array(dx)
+            row["tangent"] = _on_host(m, dx)
 
     if mode in ("reverse", "both"):
-        adjoint: dict = {id(output): np.ones_like(output._array)}
+        adjoint: dict = {id(output): m.ones_like(output._array)}
         for t in reversed(nodes):
             g = adjoint.get(id(t))
             if g is None:
-                g = np.zeros_like(t._array)
+                g = m.zeros_like(t._array)
                 adjoint[id(t)] = g
             if id(t) in input_ids:
                 continue
             need = tuple(id(p) in in_rows for p in t._parents)
-            grads = t._op.vjp(ArrayMath, need, g, t._array, *[p._array for p in t._parents])
+            grads = t._op.vjp(m, need, g, t._array, *[p._array for p in t._parents])
             for p, gp, n in zip(t._parents, grads, need):
                 if gp is None or not n:
                     continue
-                gp = np.asarray(gp)
+                gp = m.asarray(gp)
                 if gp.shape != p.shape:
-                    gp = sum_to(gp, p.shape)
+                    gp = m.sum_to(gp, p.shape)
                 adjoint[id(p)] = gp if id(p) not in adjoint else adjoint[id(p)] + gp
         for t, row in zip(nodes, rows):
-            row["adjoint"] = np.array(adjoint[id(t)])
+            row["adjoint"] = _on_host(m, adjoint[id(t)])
 
     wrt = labels[id(inputs[0])]
     return Table(rows, mode, wrt)

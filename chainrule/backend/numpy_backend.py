@@ -490,3 +490,9 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     def slogdet_sign(x):
         """The sign of det x (-1, 0 or 1) in x's dtype, (*, n, n) -> (*)."""
         return np.asarray(np.linalg.slogdet(x)[0], dtype=x.dtype)
+
+    @staticmethod
+    def sum_of(arrays):
+        """The elementwise sum of a list of arrays of one shape, in one pass (stacked, then
+        reduced): a leaf's gradient contributions, added once at the end of a backward walk."""
+        return np.sum(arrays, axis=0)

@@ -29,3 +29,9 @@ def manual_seed(seed: int) -> np.random.Generator:
 def initial_seed() -> int:
     """The seed of the default generator (``torch.initial_seed``)."""
     return int(_STATE["seed"])
+
+
+def seeded_generator(seed: int) -> np.random.Generator:
+    """A new host generator of its own (draws from it leave the default generator's sequence
+    as it was): for reproducible draws given a seed, such as gradgradcheck's random v."""
+    return np.random.default_rng(seed)
