@@ -288,11 +288,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
         return np.array(x, dtype=dtype, copy=True)
 
     @staticmethod
-    def add_at(out, index, g):
-        """out[index] += g, with repeated positions of ``index`` accumulating (unbuffered)."""
-        np.add.at(out, index, g)
-
-    @staticmethod
     def reshape_view(x, shape):
         """x.reshape(shape), a view whenever the strides allow one; otherwise the elements in
         row-major order, copied into a pooled array (a big one is needed again every step)."""

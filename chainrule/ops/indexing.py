@@ -38,14 +38,6 @@ def normalize_index(index: Any, like: Tensor) -> Any:
     return table_of((like,), "indexing").from_host(a) if type(a) is not type(like._array) else a
 
 
-def is_basic_index(index: Any) -> bool:
-    """Only ints, slices, None and Ellipsis: every element is selected at most once."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
-    )
-
-
 class GetItem(Primitive):
     """y = x[index];  vjp: scatter-add g into zeros of x's shape."""
 
