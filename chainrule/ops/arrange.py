@@ -1459,10 +1459,6 @@ def sum_to_size(input: Tensor, *size: Any) -> Tensor:
     """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
     x = as_tensor_arg(input, "sum_to_size")
     target = shape._shape_arg(size)
-    try:
-        ok = np.broadcast_shapes(target, x.shape) == tuple(x.shape)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not shape.broadcasts_to(target, tuple(x.shape)):
         raise RuntimeError(f"sum_to_size: size {target} is not expandable to the tensor's size {tuple(x.shape)}")
     return sum_to(x, target)

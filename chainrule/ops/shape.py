@@ -271,14 +271,19 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     shape = tuple(
         input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
     )
-    try:
-        if np.broadcast_shapes(input.shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}") from None
+    if not broadcasts_to(input.shape, shape):
+        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
     if shape == input.shape:
         return input
     return share(apply1(Expand(shape), input), input)  # a (read-only) view
+
+
+def broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """True when ``shape`` broadcasts to exactly ``target`` (NumPy's rule)."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
 
 
 def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
