@@ -25,8 +25,8 @@ from typing import Any
 
 from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath, get_default_dtype
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.backend import ArrayMath
+from chainrule.ops._lift import floating
 from chainrule.ops.elementwise import _Diagonal, _Flat, _OfInput
 
 __all__ = [
@@ -245,47 +245,40 @@ GELU, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)
 
 
 # ---------------------------------------------------------------- functions on Tensors
-def _float_input(input: Any, name: str) -> Tensor:
-    t = as_tensor_arg(input, name)
-    if t._array.dtype.kind != "f":
-        t = t.to(get_default_dtype())
-    return t
-
-
 def erf(input: Tensor) -> Tensor:
     """The error function, elementwise (``torch.erf``)."""
-    return apply1(ERF, _float_input(input, "erf"))
+    return apply1(ERF, floating(input, "erf"))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return apply1(LeakyRelu(negative_slope), _float_input(input, "leaky_relu"))
+    return apply1(LeakyRelu(negative_slope), floating(input, "leaky_relu"))
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return apply1(Elu(alpha), _float_input(input, "elu"))
+    return apply1(Elu(alpha), floating(input, "elu"))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return apply1(Softplus(beta, threshold), _float_input(input, "softplus"))
+    return apply1(Softplus(beta, threshold), floating(input, "softplus"))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply1(GELU_TANH if approximate == "tanh" else GELU, _float_input(input, "gelu"))
+    return apply1(GELU_TANH if approximate == "tanh" else GELU, floating(input, "gelu"))
 
 
 def swish(input: Tensor, beta: float = 1.0) -> Tensor:
-    return apply1(SILU if beta == 1.0 else Swish(beta), _float_input(input, "swish"))
+    return apply1(SILU if beta == 1.0 else Swish(beta), floating(input, "swish"))
 
 
 def silu(input: Tensor) -> Tensor:
-    return apply1(SILU, _float_input(input, "silu"))
+    return apply1(SILU, floating(input, "silu"))
 
 
 def clamped_affine(input: Tensor, a: float, b: float, lo: float, hi: float, name: str) -> Tensor:
-    return apply1(ClampedAffine(a, b, lo, hi), _float_input(input, name))
+    return apply1(ClampedAffine(a, b, lo, hi), floating(input, name))
 
 
 def step(input: Tensor, at_zero: float = 0.5) -> Tensor:
-    return apply1(Step(at_zero), _float_input(input, "step"))
+    return apply1(Step(at_zero), floating(input, "step"))
