@@ -257,17 +257,11 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     def argmin(x, axis=None, keepdims=False):
         return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
-    @staticmethod
-    def ones(shape, dtype):
-        return np.ones(shape, dtype)
-
-    @staticmethod
-    def full(shape, value, dtype):
-        return np.full(shape, value, dtype)
-
-    @staticmethod
-    def empty(shape, dtype):
-        return np.empty(shape, dtype)
+    # factories: (shape, dtype), full: (shape, value, dtype)
+    zeros = staticmethod(np.zeros)
+    ones = staticmethod(np.ones)
+    full = staticmethod(np.full)
+    empty = staticmethod(np.empty)
 
     @staticmethod
     def pooled_empty(shape, dtype):
@@ -275,11 +269,11 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
         a training step needs again every step (a fresh one costs its page faults each time)."""
         return POOL.empty(shape, dtype)
 
-    @staticmethod
-    def from_host(a, dtype=None):
-        """A host (NumPy) array or Python value as this back end's array: how data prepared on
-        the host (random draws, index grids built in Python) reaches the device.  Here: no copy."""
-        return np.asarray(a, dtype=dtype)
+    # from_host(a, dtype=None): a host (NumPy) array or Python value as this back end's array,
+    # how data prepared on the host (random draws, index grids built in Python) reaches the
+    # device; here no copy.  asarray(x, dtype=None): x (an array, a scalar, a nested list) as
+    # an array of this back end.
+    from_host = asarray = staticmethod(np.asarray)
 
     @staticmethod
     def copy(x, dtype=None):
@@ -343,15 +337,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
             out[...] = x
             return out
         return np.broadcast_to(x, shape)
-
-    @staticmethod
-    def zeros(shape, dtype):
-        return np.zeros(shape, dtype)
-
-    @staticmethod
-    def asarray(x, dtype=None):
-        """``x`` (an array, a NumPy or Python scalar, a nested list) as an array of this back end."""
-        return np.asarray(x, dtype=dtype)
 
     @staticmethod
     def zeros_like(x):
