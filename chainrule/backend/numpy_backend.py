@@ -23,8 +23,6 @@ from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
-xp = np
-
 _DEFAULT = {"float": np.dtype(np.float32)}
 
 _DTYPE_ALIASES = {
@@ -97,10 +95,6 @@ def to_numpy_dtype(dtype: Any) -> np.dtype:
             raise TypeError(f"unknown dtype name {dtype!r}")
         return np.dtype(_DTYPE_ALIASES[dtype])
     return np.dtype(dtype)
-
-
-def default_float_dtype() -> np.dtype:
-    return _DEFAULT["float"]
 
 
 def get_default_dtype() -> np.dtype:
