@@ -262,7 +262,7 @@ class Std(Var):
         return (x - m.mean(x, self.axes, True)) * (inv * self._half_scale(x))
 
 
-class Norm(_Reduction):
+class Norm(_Weighted):
     """Vector p-norm over ``axes``:  y = (Σ |x|^p)^(1/p);  p = ∞: max |x|;  p = -∞: min |x|.
 
     dy/dx = sign(x) (|x| / y)^(p-1)  (p = 2: x / y;  p = 1: sign x), and 0 where y = 0: PyTorch's
@@ -292,7 +292,7 @@ class Norm(_Reduction):
         with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
             return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
 
-    def _dydx(self, m, y, x):
+    def _weight(self, m, y, x):
         p = self.p
         if p == 1:
             return m.sign(x)
@@ -304,12 +304,6 @@ class Norm(_Reduction):
         safe = m.where(zero, m.ones_like(y), y)
         r = x / safe if p == 2 else m.sign(x) * (m.abs(x) / safe) ** (p - 1)
         return m.where(zero, m.zeros_like(r), r)
-
-    def vjp(self, m, need, g, y, x):
-        return (self._dydx(m, y, x) * self._restore(m, g, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._dydx(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class LogSumExp(_Reduction):
