@@ -251,11 +251,12 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     def argmin(x, axis=None, keepdims=False):
         return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
-    # factories: (shape, dtype), full: (shape, value, dtype)
-    zeros = staticmethod(np.zeros)
-    ones = staticmethod(np.ones)
-    full = staticmethod(np.full)
-    empty = staticmethod(np.empty)
+    # factories: (shape, dtype), full: (shape, value, dtype).  Typed Any, as the entries written
+    # as functions: callers must not count on NumPy's array types (another table has its own)
+    zeros: Any = staticmethod(np.zeros)
+    ones: Any = staticmethod(np.ones)
+    full: Any = staticmethod(np.full)
+    empty: Any = staticmethod(np.empty)
 
     @staticmethod
     def pooled_empty(shape, dtype):
@@ -267,7 +268,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     # how data prepared on the host (random draws, index grids built in Python) reaches the
     # device; here no copy.  asarray(x, dtype=None): x (an array, a scalar, a nested list) as
     # an array of this back end.
-    from_host = asarray = staticmethod(np.asarray)
+    from_host: Any = staticmethod(np.asarray)
+    asarray: Any = staticmethod(np.asarray)
 
     @staticmethod
     def copy(x, dtype=None):
