@@ -23,8 +23,6 @@ from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
-xp = np
-
 _DEFAULT = {"float": np.dtype(np.float32)}
 
 _DTYPE_ALIASES = {
@@ -97,10 +95,6 @@ def to_numpy_dtype(dtype: Any) -> np.dtype:
             raise TypeError(f"unknown dtype name {dtype!r}")
         return np.dtype(_DTYPE_ALIASES[dtype])
     return np.dtype(dtype)
-
-
-def default_float_dtype() -> np.dtype:
-    return _DEFAULT["float"]
 
 
 def get_default_dtype() -> np.dtype:
@@ -257,17 +251,12 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     def argmin(x, axis=None, keepdims=False):
         return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
-    @staticmethod
-    def ones(shape, dtype):
-        return np.ones(shape, dtype)
-
-    @staticmethod
-    def full(shape, value, dtype):
-        return np.full(shape, value, dtype)
-
-    @staticmethod
-    def empty(shape, dtype):
-        return np.empty(shape, dtype)
+    # factories: (shape, dtype), full: (shape, value, dtype).  Typed Any, as the entries written
+    # as functions: callers must not count on NumPy's array types (another table has its own)
+    zeros: Any = staticmethod(np.zeros)
+    ones: Any = staticmethod(np.ones)
+    full: Any = staticmethod(np.full)
+    empty: Any = staticmethod(np.empty)
 
     @staticmethod
     def pooled_empty(shape, dtype):
@@ -275,22 +264,18 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
         a training step needs again every step (a fresh one costs its page faults each time)."""
         return POOL.empty(shape, dtype)
 
-    @staticmethod
-    def from_host(a, dtype=None):
-        """A host (NumPy) array or Python value as this back end's array: how data prepared on
-        the host (random draws, index grids built in Python) reaches the device.  Here: no copy."""
-        return np.asarray(a, dtype=dtype)
+    # from_host(a, dtype=None): a host (NumPy) array or Python value as this back end's array,
+    # how data prepared on the host (random draws, index grids built in Python) reaches the
+    # device; here no copy.  asarray(x, dtype=None): x (an array, a scalar, a nested list) as
+    # an array of this back end.
+    from_host: Any = staticmethod(np.asarray)
+    asarray: Any = staticmethod(np.asarray)
 
     @staticmethod
     def copy(x, dtype=None):
         """A new array with ``x``'s values (a writable copy even of a read-only view; ``x`` may
         also be a host value, as nested lists), converted to ``dtype`` if given."""
         return np.array(x, dtype=dtype, copy=True)
-
-    @staticmethod
-    def add_at(out, index, g):
-        """out[index] += g, with repeated positions of ``index`` accumulating (unbuffered)."""
-        np.add.at(out, index, g)
 
     @staticmethod
     def reshape_view(x, shape):
@@ -348,15 +333,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
             out[...] = x
             return out
         return np.broadcast_to(x, shape)
-
-    @staticmethod
-    def zeros(shape, dtype):
-        return np.zeros(shape, dtype)
-
-    @staticmethod
-    def asarray(x, dtype=None):
-        """``x`` (an array, a NumPy or Python scalar, a nested list) as an array of this back end."""
-        return np.asarray(x, dtype=dtype)
 
     @staticmethod
     def zeros_like(x):

@@ -84,3 +84,11 @@ def as_tensor_arg(x: Any, op: str) -> Tensor:
     if isinstance(x, (np.ndarray, list, tuple, int, float, bool, np.number)):
         return Tensor._from_data(x)
     raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
+
+
+def floating(x: Any, op: str) -> Tensor:
+    """``as_tensor_arg``, with integer and bool tensors in the default float dtype (as PyTorch)."""
+    t = as_tensor_arg(x, op)
+    if t._array.dtype.kind in "biu":
+        t = t.to(get_default_dtype())
+    return t

@@ -25,9 +25,9 @@ from typing import Any
 
 from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import ArrayMath, get_default_dtype
-from chainrule.ops._lift import as_tensor_arg
-from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput
+from chainrule.backend import ArrayMath
+from chainrule.ops._lift import floating
+from chainrule.ops.elementwise import _Diagonal, _Flat, _OfInput
 
 __all__ = [
     "ClampedAffine",
@@ -79,13 +79,11 @@ def _cdf(m: Any, x: Any) -> Any:
 
 
 # ---------------------------------------------------------------- piecewise-linear families
-class LeakyRelu(_Elementwise):
+class LeakyRelu(_Diagonal):
     """y = x for x > 0, s·x otherwise;  dy/dx = 1 for x > 0, s for x <= 0 (s at 0, as PyTorch)."""
 
     __slots__ = ("slope",)
     name = "leaky_relu"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
@@ -93,15 +91,11 @@ class LeakyRelu(_Elementwise):
     def forward(self, m, x):
         return m.where(x > 0, x, x * self.slope)
 
-    def vjp(self, m, need, g, y, x):
-        return (m.where(x > 0, g, g * self.slope),)
-
-    def jvp(self, m, dxs, y, x):
-        dx = dxs[0]
-        return m.where(x > 0, dx, dx * self.slope)
+    def push(self, m, x, y, t):
+        return m.where(x > 0, t, t * self.slope)
 
 
-class ClampedAffine(_Elementwise):
+class ClampedAffine(_Diagonal):
     """y = min(max(a·x + b, lo), hi);  dy/dx = a where lo < a·x + b < hi, else 0 (0 at both corners).
 
     hardtanh = (1, 0, min_val, max_val), relu6 = (1, 0, 0, 6), PyTorch's hardsigmoid =
@@ -110,8 +104,6 @@ class ClampedAffine(_Elementwise):
 
     __slots__ = ("a", "b", "lo", "hi")
     name = "clamped_affine"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, a: float, b: float, lo: float, hi: float) -> None:
         self.a, self.b, self.lo, self.hi = float(a), float(b), float(lo), float(hi)
@@ -123,16 +115,10 @@ class ClampedAffine(_Elementwise):
     def forward(self, m, x):
         return m.astype(m.clip(self._z(x), self.lo, self.hi), x.dtype)
 
-    def _slope(self, m, x, t):
+    def push(self, m, x, y, t):
         z = self._z(x)
         inside = (z > self.lo) * (z < self.hi)
         return m.where(inside, t * self.a if self.a != 1.0 else t, m.zeros_like(t))
-
-    def vjp(self, m, need, g, y, x):
-        return (self._slope(m, x, g),)
-
-    def jvp(self, m, dxs, y, x):
-        return self._slope(m, x, dxs[0])
 
 
 class Step(_Flat):
@@ -150,12 +136,13 @@ class Step(_Flat):
 
 
 # ---------------------------------------------------------------- smooth ones
-class Elu(_Elementwise):
+class Elu(_Diagonal):
     """y = x for x > 0, α(e^x - 1) for x <= 0;  dy/dx = 1 for x > 0, α e^x = y + α for x <= 0
     (α at 0, as PyTorch).  e^x is only taken of min(x, 0): no overflow for large x."""
 
     __slots__ = ("alpha",)
     name = "elu"
+    saves_output = True
 
     def __init__(self, alpha: float) -> None:
         self.alpha = float(alpha)
@@ -164,15 +151,11 @@ class Elu(_Elementwise):
         neg = m.expm1(m.minimum(x, 0)) * self.alpha
         return m.where(x > 0, x, neg)
 
-    def vjp(self, m, need, g, y, x):
-        return (m.where(x > 0, g, g * (y + self.alpha)),)
-
-    def jvp(self, m, dxs, y, x):
-        dx = dxs[0]
-        return m.where(x > 0, dx, dx * (y + self.alpha))
+    def push(self, m, x, y, t):
+        return m.where(x > 0, t, t * (y + self.alpha))
 
 
-class Softplus(_Elementwise):
+class Softplus(_Diagonal):
     """y = (1/β) ln(1 + e^(βx)), and y = x where βx > threshold (PyTorch's linear region);
     dy/dx = σ(βx), exactly 1 in the linear region.
 
@@ -181,8 +164,6 @@ class Softplus(_Elementwise):
 
     __slots__ = ("beta", "threshold")
     name = "softplus"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         self.beta = float(beta)
@@ -198,15 +179,9 @@ class Softplus(_Elementwise):
             sp = sp / self.beta
         return m.astype(m.where(z > self.threshold, x, sp), x.dtype)
 
-    def _d(self, m, x, t):
+    def push(self, m, x, y, t):
         z = self._zx(x)
         return m.where(z > self.threshold, t, t * m.sigmoid(z))
-
-    def vjp(self, m, need, g, y, x):
-        return (self._d(m, x, g),)
-
-    def jvp(self, m, dxs, y, x):
-        return self._d(m, x, dxs[0])
 
 
 class Swish(_OfInput):
@@ -270,47 +245,40 @@ GELU, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)
 
 
 # ---------------------------------------------------------------- functions on Tensors
-def _float_input(input: Any, name: str) -> Tensor:
-    t = as_tensor_arg(input, name)
-    if t._array.dtype.kind != "f":
-        t = t.to(get_default_dtype())
-    return t
-
-
 def erf(input: Tensor) -> Tensor:
     """The error function, elementwise (``torch.erf``)."""
-    return apply1(ERF, _float_input(input, "erf"))
+    return apply1(ERF, floating(input, "erf"))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return apply1(LeakyRelu(negative_slope), _float_input(input, "leaky_relu"))
+    return apply1(LeakyRelu(negative_slope), floating(input, "leaky_relu"))
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
-    return apply1(Elu(alpha), _float_input(input, "elu"))
+    return apply1(Elu(alpha), floating(input, "elu"))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return apply1(Softplus(beta, threshold), _float_input(input, "softplus"))
+    return apply1(Softplus(beta, threshold), floating(input, "softplus"))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return apply1(GELU_TANH if approximate == "tanh" else GELU, _float_input(input, "gelu"))
+    return apply1(GELU_TANH if approximate == "tanh" else GELU, floating(input, "gelu"))
 
 
 def swish(input: Tensor, beta: float = 1.0) -> Tensor:
-    return apply1(SILU if beta == 1.0 else Swish(beta), _float_input(input, "swish"))
+    return apply1(SILU if beta == 1.0 else Swish(beta), floating(input, "swish"))
 
 
 def silu(input: Tensor) -> Tensor:
-    return apply1(SILU, _float_input(input, "silu"))
+    return apply1(SILU, floating(input, "silu"))
 
 
 def clamped_affine(input: Tensor, a: float, b: float, lo: float, hi: float, name: str) -> Tensor:
-    return apply1(ClampedAffine(a, b, lo, hi), _float_input(input, name))
+    return apply1(ClampedAffine(a, b, lo, hi), floating(input, name))
 
 
 def step(input: Tensor, at_zero: float = 0.5) -> Tensor:
-    return apply1(Step(at_zero), _float_input(input, "step"))
+    return apply1(Step(at_zero), floating(input, "step"))

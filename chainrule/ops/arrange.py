@@ -30,6 +30,7 @@ from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import _CATEGORY, as_tensor_arg, lift
 from chainrule.ops._lift import promote_types as _promote_types
 from chainrule.ops._lift import result_type as _result_type
+from chainrule.ops.indexing import LinearMap
 from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
 
@@ -288,13 +289,11 @@ def cummin(input: Tensor, dim: int) -> _ValuesIndices:
 
 
 # ================================================================ cumulative sums and products
-class Cumsum(Primitive):
+class Cumsum(LinearMap):
     """y_i = Σ_{j<=i} x_j along ``dim``;  vjp: the reversed cumulative sum of g;  jvp: cumsum of dx."""
 
     __slots__ = ("dim",)
     name = "cumsum"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -1459,10 +1458,6 @@ def sum_to_size(input: Tensor, *size: Any) -> Tensor:
     """input summed down to ``size`` (which input must broadcast from), as ``Tensor.sum_to_size``."""
     x = as_tensor_arg(input, "sum_to_size")
     target = shape._shape_arg(size)
-    try:
-        ok = np.broadcast_shapes(target, x.shape) == tuple(x.shape)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not shape.broadcasts_to(target, tuple(x.shape)):
         raise RuntimeError(f"sum_to_size: size {target} is not expandable to the tensor's size {tuple(x.shape)}")
     return sum_to(x, target)

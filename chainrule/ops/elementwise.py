@@ -38,6 +38,25 @@ class _Unary(_Elementwise):
         return dxs[0] * self.d(m, x, y)
 
 
+class _Diagonal(_Elementwise):
+    """y = f(x) with a diagonal Jacobian given as the map t ↦ J t (``push``): the vjp and the
+    jvp are that same map, applied to g and to dx.  For rules written as a choice
+    (``m.where``) rather than a product with dy/dx."""
+
+    __slots__ = ()
+    saves_inputs = (0,)
+    saves_output = False
+
+    def push(self, m: Any, x: Any, y: Any, t: Any) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, m, need, g, y, x):
+        return (self.push(m, x, y, g),)
+
+    def jvp(self, m, dxs, y, x):
+        return self.push(m, x, y, dxs[0])
+
+
 class _OfInput(_Unary):
     """The derivative reads x only."""
 
@@ -163,13 +182,11 @@ class Pow(_Elementwise):
         return dxs[0] * b * a ** (b - 1) + dxs[1] * y * m.log(m.where(a > 0, a, m.ones_like(a)))
 
 
-class PowScalar(_Elementwise):
+class PowScalar(_OfInput):
     """y = x ** c for a constant c;  dy/dx = c x^(c-1)."""
 
     __slots__ = ("c",)
     name = "pow"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, c: float) -> None:
         self.c = c
@@ -177,7 +194,7 @@ class PowScalar(_Elementwise):
     def forward(self, m, x):
         return x**self.c
 
-    def _dydx(self, x):
+    def d(self, m, x, y):
         c = self.c
         if c == 0:
             return x * 0
@@ -186,12 +203,6 @@ class PowScalar(_Elementwise):
         if c == 2:
             return x * 2
         return x ** (c - 1) * c
-
-    def vjp(self, m, need, g, y, x):
-        return (g * self._dydx(x),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._dydx(x)
 
 
 # ---------------------------------------------------------------- exp / log / roots
@@ -410,13 +421,11 @@ class Minimum(Maximum):
         return (a < b) + (a == b) * 0.5
 
 
-class Clamp(_Elementwise):
+class Clamp(_OfInput):
     """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0 (as PyTorch)."""
 
     __slots__ = ("lo", "hi")
     name = "clamp"
-    saves_inputs = (0,)
-    saves_output = False
 
     def __init__(self, lo: Any, hi: Any) -> None:
         self.lo = lo
@@ -425,19 +434,13 @@ class Clamp(_Elementwise):
     def forward(self, m, x):
         return m.astype(m.clip(x, self.lo, self.hi), x.dtype)
 
-    def _mask(self, x):
+    def d(self, m, x, y):
         inside = x == x  # all True, with NaN masked out
         if self.lo is not None:
             inside = inside * (x >= self.lo)
         if self.hi is not None:
             inside = inside * (x <= self.hi)
         return inside
-
-    def vjp(self, m, need, g, y, x):
-        return (g * self._mask(x),)
-
-    def jvp(self, m, dxs, y, x):
-        return dxs[0] * self._mask(x)
 
 
 class Where(Primitive):

@@ -38,21 +38,20 @@ def normalize_index(index: Any, like: Tensor) -> Any:
     return table_of((like,), "indexing").from_host(a) if type(a) is not type(like._array) else a
 
 
-def is_basic_index(index: Any) -> bool:
-    """Only ints, slices, None and Ellipsis: every element is selected at most once."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
-    )
+class LinearMap(Primitive):
+    """A primitive linear in its input (an index, a shape change, a move): its vjp (the
+    transposed map) and jvp (the map itself) read neither the input nor the output."""
+
+    __slots__ = ()
+    saves_inputs = ()
+    saves_output = False
 
 
-class GetItem(Primitive):
+class GetItem(LinearMap):
     """y = x[index];  vjp: scatter-add g into zeros of x's shape."""
 
     __slots__ = ("index",)
     name = "getitem"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -67,13 +66,11 @@ class GetItem(Primitive):
         return dxs[0][self.index]
 
 
-class ScatterAdd(Primitive):
+class ScatterAdd(LinearMap):
     """y = zeros(shape) with x added at ``index``;  vjp: g[index] (the transpose of GetItem)."""
 
     __slots__ = ("shape", "index")
     name = "scatter_add"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, shape: tuple, index: Any) -> None:
         self.shape = shape
@@ -89,13 +86,11 @@ class ScatterAdd(Primitive):
         return m.scatter_add(self.shape, self.index, dxs[0])
 
 
-class IndexPut(Primitive):
+class IndexPut(LinearMap):
     """y = x with y[index] = v (what ``x[index] = v`` records);  dL/dx = g with g[index] = 0,  dL/dv = g[index]."""
 
     __slots__ = ("index",)
     name = "index_put"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, index: Any) -> None:
         self.index = index

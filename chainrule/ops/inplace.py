@@ -76,9 +76,13 @@ def inplace_binary(x: Tensor, fn: Callable, other, where: str = "in-place operat
     if (not STATE.enabled or not (x.requires_grad or getattr(other, "requires_grad", False))) and (
         STATE.forward_depth == 0 or not (has_tangent(x) or has_tangent(other))
     ):
-        res = fn(Tensor._wrap(x._array), other)
-        check_same_shape(x, res, where)
-        x._array[...] = res._array
-        bump(x)
-        return x
+        return write(x, fn(Tensor._wrap(x._array), other), where)
     return rebind(x, lambda old: fn(old, other), where)
+
+
+def write(x: Tensor, res: Tensor, where: str = "in-place operation") -> Tensor:
+    """x ⟵ res written into x's memory (nothing recorded): res must have x's shape."""
+    check_same_shape(x, res, where)
+    x._array[...] = res._array
+    bump(x)
+    return x

@@ -56,17 +56,22 @@ def _lower(m: Any, n: int, like: Any, k: int = 0) -> Any:
     return m.const(a.tril(a.ones((n, n), like.dtype), k), like)
 
 
-def _square(A: Tensor, where: str) -> None:
+def _square(A: Any, where: str) -> Tensor:
+    """A as a Tensor, checked to be a batch of floating-point square matrices (*, n, n)."""
+    A = as_tensor_arg(A, where)
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise RuntimeError(f"{where}: A must be a batch of square matrices (*, n, n), got shape {tuple(A.shape)}")
-    _floating(A, where)
+    return _floating(A, where)
 
 
-def _floating(A: Tensor, where: str) -> None:
+def _floating(A: Any, where: str) -> Tensor:
+    """A as a Tensor, checked to be a batch of floating-point matrices (*, m, n)."""
+    A = as_tensor_arg(A, where)
     if A.dtype.kind != "f":
         raise RuntimeError(f"{where}: expected a floating-point tensor, got dtype {A.dtype}")
     if A.ndim < 2:
         raise RuntimeError(f"{where}: A must have at least 2 dimensions (*, m, n), got shape {tuple(A.shape)}")
+    return A
 
 
 class Inv(Primitive):
@@ -251,8 +256,7 @@ _INV, _DET, _LOGABSDET, _SOLVE, _CHOLESKY, _SVD, _QR = Inv(), Det(), LogAbsDet()
 
 def inv(A: Tensor) -> Tensor:
     """A⁻¹ of a batch of square matrices (*, n, n).  Raises on a singular matrix."""
-    A = as_tensor_arg(A, "linalg.inv")
-    _square(A, "linalg.inv")
+    A = _square(A, "linalg.inv")
     try:
         return apply(_INV, A)
     except table_of((A,)).LinAlgError:
@@ -261,15 +265,13 @@ def inv(A: Tensor) -> Tensor:
 
 def det(A: Tensor) -> Tensor:
     """det A of a batch of square matrices (*, n, n) -> (*)."""
-    A = as_tensor_arg(A, "linalg.det")
-    _square(A, "linalg.det")
+    A = _square(A, "linalg.det")
     return apply(_DET, A)
 
 
 def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
     """(sign, log|det A|) of (*, n, n) -> two (*) tensors; only logabsdet carries a gradient."""
-    A = as_tensor_arg(A, "linalg.slogdet")
-    _square(A, "linalg.slogdet")
+    A = _square(A, "linalg.slogdet")
     return kernel("slogdet_sign", A), apply(_LOGABSDET, A)
 
 
@@ -285,9 +287,8 @@ def logdet(A: Tensor) -> Tensor:
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """X with A X = B (``left=False``: X A = B).  A (*, n, n); B (*, n, k) or (n,) (a vector:
     when B.ndim == 1 or B is A's batch of vectors (*, n))."""
-    A = as_tensor_arg(A, "linalg.solve")
+    A = _square(A, "linalg.solve")
     B = as_tensor_arg(B, "linalg.solve")
-    _square(A, "linalg.solve")
     if not left:
         return solve(A.mT, B.mT).mT
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
@@ -309,8 +310,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """L lower-triangular with A = L Lᵀ for A symmetric positive-definite (*, n, n); ``upper``:
     U = Lᵀ (A = Uᵀ U)."""
-    A = as_tensor_arg(A, "linalg.cholesky")
-    _square(A, "linalg.cholesky")
+    A = _square(A, "linalg.cholesky")
     L = apply(_CHOLESKY, A)
     return L.mT if upper else L
 
@@ -318,8 +318,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
 def eigh(A: Tensor, UPLO: str = "L") -> tuple[Tensor, Tensor]:
     """(eigenvalues ascending (*, n), eigenvectors as columns (*, n, n)) of a symmetric A, read
     from its lower (``UPLO='L'``) or upper triangle."""
-    A = as_tensor_arg(A, "linalg.eigh")
-    _square(A, "linalg.eigh")
+    A = _square(A, "linalg.eigh")
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     packed = apply(Eigh(UPLO), A)
@@ -330,8 +329,7 @@ def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """(U, S, Vh) with A = U diag(S) Vh; A (*, m, n), k = min(m, n): U (*, m, k), S (*, k),
     Vh (*, k, n).  ``full_matrices=True`` (U (*, m, m), Vh (*, n, n)) is computed without a
     gradient, as the extra columns are not unique (PyTorch refuses its backward too)."""
-    A = as_tensor_arg(A, "linalg.svd")
-    _floating(A, "linalg.svd")
+    A = _floating(A, "linalg.svd")
     rows = A.shape[-2]
     if full_matrices and A.shape[-1] != A.shape[-2]:
         if A.requires_grad and is_grad_enabled():
@@ -348,8 +346,7 @@ def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     """(Q, R) with A = Q R, Q orthonormal columns, R upper-triangular.  A (*, m, n), k = min(m, n):
     'reduced' Q (*, m, k), R (*, k, n); 'complete' Q (*, m, m), R (*, m, n); 'r' (empty Q, R).
     Differentiable for 'reduced' with m >= n (as PyTorch's, which also covers some m < n)."""
-    A = as_tensor_arg(A, "linalg.qr")
-    _floating(A, "linalg.qr")
+    A = _floating(A, "linalg.qr")
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
     rows, cols = A.shape[-2], A.shape[-1]

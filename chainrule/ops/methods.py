@@ -21,7 +21,7 @@ from chainrule.ops import elementwise as ew
 from chainrule.ops import registry as op_registry
 from chainrule.ops._lift import lift
 from chainrule.ops.elementwise import ADD, EXP, LOG, MUL, RELU, SIGMOID, SQRT, SUB, TANH
-from chainrule.ops.inplace import check_same_shape, has_tangent, inplace_binary, rebind
+from chainrule.ops.inplace import has_tangent, inplace_binary, rebind, write
 
 
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
@@ -300,11 +300,7 @@ def _copy_(self, src):
     _check_leaf(self, "copy_")
     if not isinstance(src, Tensor):
         src = Tensor._wrap(table_of((self,)).from_host(src))
-    try:
-        fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
-    except ValueError:
-        fits = False
-    if not fits:
+    if not shape.broadcasts_to(src.shape, self.shape):
         raise RuntimeError(f"copy_: the source of shape {src.shape} cannot be broadcast to {self.shape}")
     if _recording(self) or _recording(src):
         s = src if src.dtype == self.dtype else src.to(self.dtype)
@@ -328,18 +324,11 @@ def _unary_inplace(fn):
         # and keeps requires_grad: rebinding it there would record nothing and drop the flag)
         tracked = _recording(self)
         where = f"{getattr(fn, '__name__', 'in-place op')}_"
-        return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else _write(
+        return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else write(
             self, fn(Tensor._wrap(self._array), *args, **kwargs), where
         )
 
     return method
-
-
-def _write(self, res, where="in-place operation"):
-    check_same_shape(self, res, where)
-    self._array[...] = res._array
-    bump(self)
-    return self
 
 
 def _random_fill(draw):
@@ -423,7 +412,7 @@ def _inplace_fn(fn, where: str):
         if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
             _check_leaf(self, where)
             return rebind(self, lambda old: _same_kind(fn(old, *args, **kwargs), self.dtype, where), where)
-        return _write(self, _same_kind(fn(Tensor._wrap(self._array), *args, **kwargs), self.dtype, where), where)
+        return write(self, _same_kind(fn(Tensor._wrap(self._array), *args, **kwargs), self.dtype, where), where)
 
     method.__name__ = where
     return method

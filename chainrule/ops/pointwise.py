@@ -21,7 +21,7 @@ from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.ops import elementwise as ew
-from chainrule.ops._lift import as_tensor_arg, lift
+from chainrule.ops._lift import as_tensor_arg, floating, lift
 from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput
 from chainrule.ops.registry import register
 
@@ -366,14 +366,6 @@ ATAN2, FMOD, REMAINDER = Atan2(), Fmod(), Remainder()
 
 
 # ---------------------------------------------------------------- public functions
-def _floating(input: Any, name: str) -> Tensor:
-    """input as a Tensor; integer and bool ones become the default float dtype (as PyTorch)."""
-    x = as_tensor_arg(input, name)
-    if x._array.dtype.kind in "biu":
-        x = x.to(get_default_dtype())
-    return x
-
-
 # integer and bool inputs become the default float dtype, as in elementwise's exp, log...
 _float_unary = ew._unary
 
@@ -522,7 +514,7 @@ def hypot(input: Tensor, other: Any) -> Tensor:
 
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """log(p/(1 - p)); with ``eps``, p is first clamped to [eps, 1 - eps] (gradient 0 outside)."""
-    p = _floating(input, "logit")
+    p = floating(input, "logit")
     if eps is not None:
         p = ew.clamp(p, eps, 1 - eps)
     return ew.log(p / (1 - p))
@@ -665,12 +657,12 @@ def square(input: Tensor) -> Tensor:
 
 def rsqrt(input: Tensor) -> Tensor:
     """1/√x."""
-    return ew.pow(_floating(input, "rsqrt"), -0.5)
+    return ew.pow(floating(input, "rsqrt"), -0.5)
 
 
 def reciprocal(input: Tensor) -> Tensor:
     """1/x (integer inputs give the default float dtype)."""
-    return ew.pow(_floating(input, "reciprocal"), -1)
+    return ew.pow(floating(input, "reciprocal"), -1)
 
 
 def positive(input: Tensor) -> Tensor:
@@ -682,7 +674,7 @@ def erf(input: Tensor) -> Tensor:
     """The error function 2/√π ∫₀ˣ e^(-t²) dt."""
     from chainrule.ops.activation import erf as _erf
 
-    return _erf(_floating(input, "erf"))
+    return _erf(floating(input, "erf"))
 
 
 negative = ew.neg
@@ -710,24 +702,24 @@ def fmin(input: Tensor, other: Any) -> Tensor:
 def copysign(input: Tensor, other: Any) -> Tensor:
     """|input| with the sign of ``other`` (its sign bit, so -0.0 counts as negative);
     d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
-    a = _floating(input, "copysign")
+    a = floating(input, "copysign")
     flip = ne(signbit(lift(other, a)), signbit(a))
     return ew.where(flip, -a, a)
 
 
 def deg2rad(input: Tensor) -> Tensor:
     """x·π/180."""
-    return _floating(input, "deg2rad") * (math.pi / 180.0)
+    return floating(input, "deg2rad") * (math.pi / 180.0)
 
 
 def rad2deg(input: Tensor) -> Tensor:
     """x·180/π."""
-    return _floating(input, "rad2deg") * (180.0 / math.pi)
+    return floating(input, "rad2deg") * (180.0 / math.pi)
 
 
 def sinc(input: Tensor) -> Tensor:
     """sin(πx)/(πx), 1 at x = 0 (the normalised sinc; its gradient there is 0)."""
-    x = _floating(input, "sinc")
+    x = floating(input, "sinc")
     zero, one = eq(x, 0), lift(1, x)
     safe = ew.where(zero, one, x) * math.pi
     return ew.where(zero, one, ew.sin(safe) / safe)
@@ -778,24 +770,24 @@ LGAMMA = Lgamma()
 
 def lgamma(input: Tensor) -> Tensor:
     """ln |Γ(x)|."""
-    return apply1(LGAMMA, _floating(input, "lgamma"))
+    return apply1(LGAMMA, floating(input, "lgamma"))
 
 
 def digamma(input: Tensor) -> Tensor:
     """ψ(x) = d/dx ln Γ(x)."""
-    return apply1(Polygamma(0), _floating(input, "digamma"))
+    return apply1(Polygamma(0), floating(input, "digamma"))
 
 
 def polygamma(n: int, input: Tensor) -> Tensor:
     """ψ⁽ⁿ⁾(x), the n-th derivative of the digamma function (n >= 0)."""
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise RuntimeError(f"polygamma(n, x) does not support negative n, got n={n!r}")
-    return apply1(Polygamma(int(n)), _floating(input, "polygamma"))
+    return apply1(Polygamma(int(n)), floating(input, "polygamma"))
 
 
 def mvlgamma(input: Tensor, p: int) -> Tensor:
     """The multivariate log-gamma ln Γ_p(x) = p(p-1)/4 ln π + Σ_{j<p} ln Γ(x - j/2) (x > (p-1)/2)."""
-    x = _floating(input, "mvlgamma")
+    x = floating(input, "mvlgamma")
     if p < 1:
         raise RuntimeError(f"mvlgamma: p has to be greater than or equal to 1, got {p}")
     if (x._array <= (p - 1) / 2).any():

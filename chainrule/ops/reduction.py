@@ -262,7 +262,7 @@ class Std(Var):
         return (x - m.mean(x, self.axes, True)) * (inv * self._half_scale(x))
 
 
-class Norm(_Reduction):
+class Norm(_Weighted):
     """Vector p-norm over ``axes``:  y = (Σ |x|^p)^(1/p);  p = ∞: max |x|;  p = -∞: min |x|.
 
     dy/dx = sign(x) (|x| / y)^(p-1)  (p = 2: x / y;  p = 1: sign x), and 0 where y = 0: PyTorch's
@@ -292,7 +292,7 @@ class Norm(_Reduction):
         with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
             return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
 
-    def _dydx(self, m, y, x):
+    def _weight(self, m, y, x):
         p = self.p
         if p == 1:
             return m.sign(x)
@@ -304,12 +304,6 @@ class Norm(_Reduction):
         safe = m.where(zero, m.ones_like(y), y)
         r = x / safe if p == 2 else m.sign(x) * (m.abs(x) / safe) ** (p - 1)
         return m.where(zero, m.zeros_like(r), r)
-
-    def vjp(self, m, need, g, y, x):
-        return (self._dydx(m, y, x) * self._restore(m, g, x),)
-
-    def jvp(self, m, dxs, y, x):
-        return m.sum(self._dydx(m, y, x) * dxs[0], self.axes, self.keepdim)
 
 
 class LogSumExp(_Reduction):
@@ -343,15 +337,14 @@ class LogSumExp(_Reduction):
             return m.sum(m.exp(x - self._restore(m, y, x)) * dxs[0], self.axes, self.keepdim)
 
 
-class Softmax(Primitive):
-    """y_k = e^(x_k) / Σ_m e^(x_m) along ``dim``.
+class _AlongDim(Primitive):
+    """softmax and log-softmax along ``dim``: the row shifted by its maximum c, then ``_shifted``.
 
-    Jacobian (the notes' softmax Jacobian): dy_k/dx_j = y_k (δ_kj - y_j), so
-    vjp: g ↦ y ⊙ (g - Σ_k g_k y_k).
+    Shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
+    -inf (-inf + inf) or a NaN is NaN; -inf entries of a finite row get probability 0.
     """
 
     __slots__ = ("dim",)
-    name = "softmax"
     saves_inputs = ()
 
     def __init__(self, dim: int) -> None:
@@ -360,13 +353,25 @@ class Softmax(Primitive):
     def forward(self, m, x):
         if not x.size:
             return x.copy()
-        # shifted by the maximum whatever it is, as PyTorch: a row holding +inf (inf - inf), only
-        # -inf (-inf + inf) or a NaN is NaN; -inf entries of a finite row get probability 0
         c = x.max(axis=self.dim, keepdims=True)
         if not m.isfinite(c).all():
             with _quiet(True):
                 return self._shifted(m, x, c)
         return self._shifted(m, x, c)
+
+    def _shifted(self, m: Any, x: Any, c: Any) -> Any:
+        raise NotImplementedError
+
+
+class Softmax(_AlongDim):
+    """y_k = e^(x_k) / Σ_m e^(x_m) along ``dim``.
+
+    Jacobian (the notes' softmax Jacobian): dy_k/dx_j = y_k (δ_kj - y_j), so
+    vjp: g ↦ y ⊙ (g - Σ_k g_k y_k).
+    """
+
+    __slots__ = ()
+    name = "softmax"
 
     def _shifted(self, m, x, c):
         e = m.exp(x - c)
@@ -380,24 +385,11 @@ class Softmax(Primitive):
         return y * (dx - m.sum(dx * y, (self.dim,), True))
 
 
-class LogSoftmax(Primitive):
+class LogSoftmax(_AlongDim):
     """y = x - logsumexp(x) along ``dim`` (stable);  vjp: g ↦ g - softmax(x) Σ g."""
 
-    __slots__ = ("dim",)
+    __slots__ = ()
     name = "log_softmax"
-    saves_inputs = ()
-
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-
-    def forward(self, m, x):
-        if not x.size:
-            return x.copy()
-        c = x.max(axis=self.dim, keepdims=True)  # any maximum, as Softmax (PyTorch's NaN rows)
-        if not m.isfinite(c).all():
-            with _quiet(True):
-                return self._shifted(m, x, c)
-        return self._shifted(m, x, c)
 
     def _shifted(self, m, x, c):
         z = x - c

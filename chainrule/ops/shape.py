@@ -12,10 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply, apply1
+from chainrule.autograd.primitive import apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share, share_if_view
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.indexing import LinearMap
 from chainrule.ops.reduction import normalize_dims
 
 
@@ -41,13 +42,11 @@ def _shape_arg(shape: Any) -> tuple:
     return tuple(int(s) for s in shape)
 
 
-class Reshape(Primitive):
+class Reshape(LinearMap):
     """y = x viewed with another shape (same elements, row-major order);  vjp: reshape back."""
 
     __slots__ = ("shape",)
     name = "reshape"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -62,13 +61,11 @@ class Reshape(Primitive):
         return m.reshape(dxs[0], self.shape)
 
 
-class Permute(Primitive):
+class Permute(LinearMap):
     """y = x with axes reordered;  vjp: the inverse permutation."""
 
     __slots__ = ("axes",)
     name = "permute"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, axes: tuple) -> None:
         self.axes = axes
@@ -84,13 +81,11 @@ class Permute(Primitive):
         return m.transpose(dxs[0], self.axes)
 
 
-class Expand(Primitive):
+class Expand(LinearMap):
     """y = x broadcast to ``shape`` (a view);  vjp: sum over the broadcast axes."""
 
     __slots__ = ("shape",)
     name = "expand"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, shape: tuple) -> None:
         self.shape = shape
@@ -105,13 +100,11 @@ class Expand(Primitive):
         return m.broadcast_to(dxs[0], self.shape)
 
 
-class Cat(Primitive):
+class Cat(LinearMap):
     """y = [x_1, x_2, ...] joined along ``dim``;  vjp: cut the adjoint back into pieces."""
 
     __slots__ = ("dim",)
     name = "cat"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -136,13 +129,11 @@ class Cat(Primitive):
         return m.concatenate(list(dxs), self.dim)
 
 
-class Pad(Primitive):
+class Pad(LinearMap):
     """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis;  vjp: crop."""
 
     __slots__ = ("widths", "value")
     name = "pad"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, widths: tuple, value: float) -> None:
         self.widths = widths
@@ -161,13 +152,11 @@ class Pad(Primitive):
         return m.pad(dxs[0], self.widths, 0.0)
 
 
-class Flip(Primitive):
+class Flip(LinearMap):
     """y = x reversed along ``dims``;  vjp: reverse again."""
 
     __slots__ = ("dims",)
     name = "flip"
-    saves_inputs = ()
-    saves_output = False
 
     def __init__(self, dims: tuple) -> None:
         self.dims = dims
@@ -271,14 +260,19 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     shape = tuple(
         input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
     )
-    try:
-        if np.broadcast_shapes(input.shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}") from None
+    if not broadcasts_to(input.shape, shape):
+        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
     if shape == input.shape:
         return input
     return share(apply1(Expand(shape), input), input)  # a (read-only) view
+
+
+def broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """True when ``shape`` broadcasts to exactly ``target`` (NumPy's rule)."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
 
 
 def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:

@@ -13,8 +13,9 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import sum_to
+from chainrule.ops import activation, arrange, indexing, linalg, linalg_ops, pointwise, reduction, shape
 from chainrule.ops import elementwise as ew
-from chainrule.ops import indexing, linalg, reduction, shape
 from chainrule.ops._lift import lift
 
 
@@ -40,9 +41,7 @@ class TensorMath:
     matmul = staticmethod(linalg.matmul)
     scatter_add = staticmethod(_scatter_add)
 
-    @staticmethod
-    def where(cond, a, b):
-        return ew.where(cond, a, b)
+    where = staticmethod(ew.where)
 
     @staticmethod
     def reshape(x, shp):
@@ -52,29 +51,19 @@ class TensorMath:
     def transpose(x, axes):
         return shape.permute(x, *axes)
 
-    @staticmethod
-    def swapaxes(x, a, b):
-        return shape.transpose(x, a, b)
+    swapaxes = staticmethod(shape.transpose)
 
     @staticmethod
     def broadcast_to(x, shp):
         return shape.expand(x, tuple(shp))
 
-    @staticmethod
-    def expand_dims(x, axis):
-        return shape.unsqueeze(x, axis)
+    expand_dims = staticmethod(shape.unsqueeze)
 
-    @staticmethod
-    def squeeze(x, axis):
-        return shape.squeeze(x, axis)
+    squeeze = staticmethod(shape.squeeze)
 
-    @staticmethod
-    def concatenate(xs, axis):
-        return shape.cat(xs, axis)
+    concatenate = staticmethod(shape.cat)
 
-    @staticmethod
-    def flip(x, dims):
-        return shape.flip(x, dims)
+    flip = staticmethod(shape.flip)
 
     @staticmethod
     def zeros_like(x):
@@ -86,8 +75,6 @@ class TensorMath:
 
     @staticmethod
     def sum_to(x, shp):
-        from chainrule.backend import sum_to
-
         return sum_to(x, tuple(shp))
 
     # axis=() reduces nothing here, as in NumPy and ArrayMath (the public sum/mean read dim=() as
@@ -112,63 +99,31 @@ class TensorMath:
         masked = ew.where(Tensor._wrap(eye), lift(1, x), copies)
         return apply1(reduction.Prod((axis + 1,), False), masked)
 
-    @staticmethod
-    def exp2(x):
-        from chainrule.ops.pointwise import exp2
-
-        return exp2(x)
+    exp2 = staticmethod(pointwise.exp2)
+    inv = staticmethod(linalg_ops.inv)
+    solve = staticmethod(linalg_ops.solve)
+    getitem = staticmethod(indexing.getitem)
+    einsum = staticmethod(arrange.einsum)
 
     @staticmethod
     def i0(x):
-        from chainrule.ops.pointwise import I0
-
-        return apply1(I0(), x)
+        return apply1(pointwise.I0(), x)
 
     @staticmethod
     def i1(x):
-        from chainrule.ops.pointwise import _I1
-
-        return apply1(_I1(), x)
+        return apply1(pointwise._I1(), x)
 
     @staticmethod
     def erf(x):
-        from chainrule.ops.activation import ERF
-
-        return apply1(ERF, x)
+        return apply1(activation.ERF, x)
 
     @staticmethod
     def polygamma(n, x):
-        from chainrule.ops.pointwise import Polygamma
-
-        return apply1(Polygamma(n), x)
-
-    @staticmethod
-    def inv(x):
-        from chainrule.ops.linalg_ops import inv
-
-        return inv(x)
-
-    @staticmethod
-    def solve(a, b):
-        from chainrule.ops.linalg_ops import solve
-
-        return solve(a, b)
-
-    @staticmethod
-    def getitem(x, index):
-        return indexing.getitem(x, index)
+        return apply1(pointwise.Polygamma(n), x)
 
     @staticmethod
     def cumsum(x, axis):
-        from chainrule.ops.arrange import Cumsum
-
-        return apply1(Cumsum(axis), x)
-
-    @staticmethod
-    def einsum(equation, *xs):
-        from chainrule.ops.arrange import einsum
-
-        return einsum(equation, *xs)
+        return apply1(arrange.Cumsum(axis), x)
 
     @staticmethod
     def pad(x, widths, value=0.0):

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.autograd.primitive import Primitive, apply1
+from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import registry
 from chainrule.backend.device import CPU, device
+from chainrule.ops.indexing import LinearMap
 
 
-class ToDevice(Primitive):
+class ToDevice(LinearMap):
     """y = x on another device (the same values);  dL/dx = dL/dy moved back to x's device."""
 
     __slots__ = ("source", "target")
     name = "to_device"
-    saves_inputs = ()
-    saves_output = False
     fresh_grads = True  # the moved gradient is a new array
 
     def __init__(self, source: device, target: device) -> None:

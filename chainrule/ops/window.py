@@ -117,7 +117,22 @@ class _Window(Primitive):
         return xp
 
 
-class Unfold(_Window):
+class _LinearWindow(_Window):
+    """A linear window map (Unfold, Fold, Im2Col, Col2Im): the vjp applies its ``transposed``
+    map of the same geometry, the jvp the map itself."""
+
+    __slots__ = ()
+    transposed: type[_Window]
+
+    def vjp(self, m, need, g, y, x):
+        t = self.transposed(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
+        return (_linear(m, t, g),)
+
+    def jvp(self, m, dxs, y, x):
+        return _linear(m, self, dxs[0])
+
+
+class Unfold(_LinearWindow):
     """cols = im2col(x):  (N, C, *spatial) -> (N, C, *kernel, *outs);  vjp: Fold (col2im)."""
 
     __slots__ = ()
@@ -130,17 +145,8 @@ class Unfold(_Window):
             cols[(slice(None), slice(None)) + offs] = xp[src]
         return cols
 
-    def _fold(self) -> Fold:
-        return Fold(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
 
-    def vjp(self, m, need, g, y, x):
-        return (_linear(m, self._fold(), g),)
-
-    def jvp(self, m, dxs, y, x):
-        return _linear(m, self, dxs[0])
-
-
-class Fold(_Window):
+class Fold(_LinearWindow):
     """x = col2im(cols):  (N, C, *kernel, *outs) -> (N, C, *spatial), overlapping entries summed;
     the transpose of Unfold;  vjp: Unfold."""
 
@@ -154,15 +160,6 @@ class Fold(_Window):
         if padded.shape[2:] == self.spatial:
             return padded
         return padded[self._inner()]
-
-    def _unfold(self) -> Unfold:
-        return Unfold(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
-
-    def vjp(self, m, need, g, y, cols):
-        return (_linear(m, self._unfold(), g),)
-
-    def jvp(self, m, dxs, y, cols):
-        return _linear(m, self, dxs[0])
 
 
 class MaxPool(_Window):
@@ -300,7 +297,7 @@ def argmax_indices(op: MaxPool) -> Any:
     return flat
 
 
-class Im2Col(_Window):
+class Im2Col(_LinearWindow):
     """Batch-last im2col:  (N, C, *spatial) -> cols (C, *kernel, *outs, N),
 
         cols[c, k_1..k_d, o_1..o_d, n] = x_pad[n, c, o·s + k·δ];   vjp: Col2Im.
@@ -331,12 +328,6 @@ class Im2Col(_Window):
             cols[(slice(None),) + offs] = xp[self._cut(src)]
         return cols
 
-    def vjp(self, m, need, g, y, x):
-        return (_linear(m, Col2Im(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)
-
-    def jvp(self, m, dxs, y, x):
-        return _linear(m, self, dxs[0])
-
 
 class Col2Im(Im2Col):
     """Batch-last col2im: cols (C, *kernel, *outs, N) -> (N, C, *spatial), entries read by several
@@ -354,5 +345,5 @@ class Col2Im(Im2Col):
             padded = padded[self._cut(self._inner())]
         return m.moveaxis(padded, -1, 0)
 
-    def vjp(self, m, need, g, y, cols):
-        return (_linear(m, Im2Col(self.kernel, self.stride, self.dilation, self.pads, self.spatial), g),)
+
+Unfold.transposed, Fold.transposed, Im2Col.transposed, Col2Im.transposed = Fold, Unfold, Col2Im, Im2Col
