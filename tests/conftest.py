@@ -33,3 +33,12 @@ def kernel_path(request, monkeypatch):
     else:
         monkeypatch.setattr(module, "kernel", lambda dtype: None)
     return request.param
+
+
+@pytest.fixture
+def strict():
+    """The strict test back end (tests/strict_backend.py) registered as device type 'strict'."""
+    from strict_backend import strict_backend
+
+    with strict_backend() as b:
+        yield b

@@ -200,6 +200,13 @@ def from_host(a: np.ndarray, dev: device) -> StrictArray:
     return StrictArray(np.array(a, copy=True))
 
 
+def host(t: Any) -> np.ndarray:
+    """A Tensor's values as a NumPy array, through the one sanctioned exit (``Tensor.cpu``)."""
+    c = t.detach().cpu()
+    assert type(c._array) is np.ndarray
+    return c.numpy()
+
+
 @contextlib.contextmanager
 def strict_backend() -> Iterator[registry.Backend]:
     """Register the strict back end as device type 'strict' while the block runs."""

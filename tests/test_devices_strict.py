@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from strict_backend import DEVICE, StrictArray, StrictnessError, strict_backend
+from strict_backend import host as _values
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -19,19 +20,6 @@ import chainrule.nn.functional as F
 from chainrule.autograd import forward_ad as fwAD
 from chainrule.backend import ArrayMath, registry
 from chainrule.backend.device import DeviceUnavailableError
-
-
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
-
-def _values(t: cr.Tensor) -> np.ndarray:
-    """t's values as a NumPy array, through the one sanctioned exit (Tensor.cpu)."""
-    c = t.cpu()
-    assert type(c._array) is np.ndarray
-    return c.numpy() if not c.requires_grad else c.detach().numpy()
 
 
 # ---------------------------------------------------------------- the strict array itself

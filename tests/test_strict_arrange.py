@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, StrictArray, strict_backend
+from strict_backend import DEVICE, StrictArray
+from strict_backend import host as _host
 from test_torch_ops_parity import DIFF, EXACT, _make
 
 import chainrule as cr
@@ -107,18 +108,10 @@ class OnStrict:
         return cr.tensor(data, dtype=dtype).to("strict")
 
 
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
 
 def _outs(res) -> list:
     return [o for o in (res if isinstance(res, (tuple, list)) else [res])]
 
-
-def _host(t: cr.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
 
 
 def _same(got: list, want: list, where: str) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, StrictArray, strict_backend
+from strict_backend import DEVICE, StrictArray
+from strict_backend import host as _host
 
 import chainrule as cr
 from chainrule.autograd import forward_ad as fwAD
@@ -23,15 +24,6 @@ from chainrule.autograd.gradcheck import gradcheck, gradgradcheck
 TOL = dict(rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
-
-def _host(t):
-    """t's values as a NumPy array, through the one sanctioned exit (Tensor.cpu)."""
-    return t.detach().cpu().numpy()
 
 
 def _leaves(*arrays, device=None):

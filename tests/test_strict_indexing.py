@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, strict_backend
+from strict_backend import DEVICE
 
 import chainrule as cr
-
-
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
 
 INDICES = {
     "numpy": lambda: (np.array([2, 0, 2]),),

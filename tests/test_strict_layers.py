@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, StrictArray, strict_backend
+from strict_backend import DEVICE, StrictArray
+from strict_backend import host as _host
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -26,16 +27,6 @@ TOL = 1e-12
 
 
 
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
-
-def _host(t: cr.Tensor) -> np.ndarray:
-    c = t.detach().cpu()
-    assert type(c._array) is np.ndarray
-    return c.numpy()
 
 
 def _tensors(out: Any) -> list:

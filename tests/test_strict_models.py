@@ -13,7 +13,8 @@ import copy
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, strict_backend
+from strict_backend import DEVICE
+from strict_backend import host as _host
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -25,16 +26,6 @@ from chainrule.models.seq2seq import Seq2Seq
 STEPS = 3
 
 
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
-
-def _host(t: cr.Tensor) -> np.ndarray:
-    c = t.detach().cpu()
-    assert type(c._array) is np.ndarray
-    return c.numpy()
 
 
 def _train_both(model: nn.Module, make_opt, batches, loss_fn, sched=None, clip=None):

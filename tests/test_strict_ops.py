@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, StrictArray, strict_backend
+from strict_backend import DEVICE, StrictArray
+from strict_backend import host as _host
 
 import chainrule as cr
 from chainrule.autograd import forward_ad as fwAD
 from chainrule.ops import activation as act
-
-
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
-
-def _host(t: cr.Tensor) -> np.ndarray:
-    c = t.detach().cpu()
-    assert type(c._array) is np.ndarray
-    return c.numpy()
 
 
 def _same(got: cr.Tensor, want: cr.Tensor) -> None:

@@ -10,7 +10,8 @@ import copy
 
 import numpy as np
 import pytest
-from strict_backend import DEVICE, StrictArray, strict_backend
+from strict_backend import DEVICE, StrictArray
+from strict_backend import host as _host
 
 import chainrule as cr
 import chainrule.nn as nn
@@ -23,11 +24,6 @@ from chainrule.nn.utils import rnn as U
 TOL = dict(rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture
-def strict():
-    with strict_backend() as b:
-        yield b
-
 
 @pytest.fixture(params=["default", "numpy"])
 def lstm_path(request, monkeypatch):
@@ -37,9 +33,6 @@ def lstm_path(request, monkeypatch):
         monkeypatch.setattr(recurrent_math, "lstm_kernels", lambda dt: None)
     return request.param
 
-
-def _host(t: cr.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
 
 
 def _leaves(*arrays: np.ndarray, device: str | None = None) -> list:
