@@ -23,9 +23,9 @@ import numpy as np
 from chainrule.backend import native
 from chainrule.backend.special import erf_array, erfc_array
 
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_K, _C = math.sqrt(2.0 / math.pi), 0.044715
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_K, GELU_C = math.sqrt(2.0 / math.pi), 0.044715
 
 
 def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
@@ -49,18 +49,18 @@ def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
 def gelu_twin(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """GELU with NumPy (the kernel's twin)."""
     if approximate == "tanh":
-        return (x * 0.5) * (1 + np.tanh((x + x * x * x * _C) * _K))
-    return x * ((erf_array(x * _INV_SQRT2) + 1) * 0.5)
+        return (x * 0.5) * (1 + np.tanh((x + x * x * x * GELU_C) * GELU_K))
+    return x * ((erf_array(x * INV_SQRT2) + 1) * 0.5)
 
 
 def gelu_backward_twin(g: np.ndarray, x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """g · dGELU/dx with NumPy (the kernel's twin)."""
     if approximate == "tanh":
         x2 = x * x
-        t = np.tanh((x + x2 * x * _C) * _K)
-        return g * ((t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * _C) + 1) * _K))
-    cdf = (erf_array(x * _INV_SQRT2) + 1) * 0.5
-    return g * (cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI)
+        t = np.tanh((x + x2 * x * GELU_C) * GELU_K)
+        return g * ((t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * GELU_C) + 1) * GELU_K))
+    cdf = (erf_array(x * INV_SQRT2) + 1) * 0.5
+    return g * (cdf + x * np.exp(x * x * -0.5) * INV_SQRT_2PI)
 
 
 class ActivationMath:

@@ -26,6 +26,7 @@ from typing import Any
 from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath
+from chainrule.backend.activation_math import GELU_C, GELU_K, INV_SQRT2, INV_SQRT_2PI
 from chainrule.ops._lift import floating
 from chainrule.ops.elementwise import _Diagonal, _Flat, _OfInput
 
@@ -54,8 +55,6 @@ erf_array = ArrayMath.erf
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class Erf(_OfInput):
@@ -75,7 +74,7 @@ ERF = Erf()
 
 def _cdf(m: Any, x: Any) -> Any:
     """Φ(x) = (1 + erf(x/√2))/2 (on Tensors, ``m.erf`` is the Erf primitive)."""
-    return (m.erf(x * _INV_SQRT2) + 1) * 0.5
+    return (m.erf(x * INV_SQRT2) + 1) * 0.5
 
 
 # ---------------------------------------------------------------- piecewise-linear families
@@ -217,8 +216,6 @@ class Gelu(_OfInput):
 
     __slots__ = ("approximate",)
     name = "gelu"
-    _K = math.sqrt(2.0 / math.pi)
-    _C = 0.044715
 
     def __init__(self, approximate: str = "none") -> None:
         self.approximate = approximate
@@ -230,9 +227,9 @@ class Gelu(_OfInput):
         """dy/dx on Tensors (TensorMath), so that it can be differentiated again."""
         if self.approximate == "tanh":
             x2 = x * x
-            t = m.tanh((x + x2 * x * self._C) * self._K)
-            return (t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * self._C) + 1) * self._K)
-        return _cdf(m, x) + x * m.exp(x * x * -0.5) * _INV_SQRT_2PI
+            t = m.tanh((x + x2 * x * GELU_C) * GELU_K)
+            return (t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * GELU_C) + 1) * GELU_K)
+        return _cdf(m, x) + x * m.exp(x * x * -0.5) * INV_SQRT_2PI
 
     def vjp(self, m, need, g, y, x):
         return (g * self.d(m, x) if m.is_tensor else m.gelu_backward(g, x, self.approximate),)

@@ -13,6 +13,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["Adadelta"]
@@ -78,8 +79,8 @@ class Adadelta(Optimizer):
         for group in self.param_groups:
             _, ws, gs, states = self._gather(group, self._init_state)
             F.adadelta(
-                ws, gs, [st["square_avg"]._array for st in states], [st["acc_delta"]._array for st in states],
-                [st["step"]._array for st in states], lr=float(group["lr"]), rho=float(group["rho"]),
+                ws, gs, *state_arrays(states, "square_avg", "acc_delta", "step"),
+                lr=float(group["lr"]), rho=float(group["rho"]),
                 eps=float(group["eps"]), weight_decay=float(group["weight_decay"]),
                 maximize=bool(group["maximize"]), work=self._work,
             )

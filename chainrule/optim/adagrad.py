@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state
+from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, state_arrays
 
 __all__ = ["Adagrad"]
 
@@ -78,7 +78,7 @@ class Adagrad(Optimizer):
         loss = self._eval_closure(closure)
         for group in self.param_groups:
             _, ws, gs, states = self._gather(group, self._init_state)  # (a group added later: state now)
-            F.adagrad(ws, gs, [st["sum"]._array for st in states], [st["step"]._array for st in states],
+            F.adagrad(ws, gs, *state_arrays(states, "sum", "step"),
                       lr=float(group["lr"]), weight_decay=float(group["weight_decay"]),
                       lr_decay=float(group["lr_decay"]), eps=float(group["eps"]),
                       maximize=bool(group["maximize"]), work=self._work)

@@ -14,6 +14,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["Adamax"]
@@ -76,8 +77,8 @@ class Adamax(Optimizer):
             _, ws, gs, states = self._gather(group, self._init_state)
             beta1, beta2 = (float(b) for b in group["betas"])
             F.adamax(
-                ws, gs, [st["exp_avg"]._array for st in states], [st["exp_inf"]._array for st in states],
-                [st["step"]._array for st in states], eps=float(group["eps"]), beta1=beta1, beta2=beta2,
+                ws, gs, *state_arrays(states, "exp_avg", "exp_inf", "step"),
+                eps=float(group["eps"]), beta1=beta1, beta2=beta2,
                 lr=float(group["lr"]), weight_decay=float(group["weight_decay"]),
                 maximize=bool(group["maximize"]), work=self._work,
             )

@@ -13,6 +13,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["ASGD"]
@@ -79,8 +80,7 @@ class ASGD(Optimizer):
         for group in self.param_groups:
             _, ws, gs, states = self._gather(group, self._init_state)
             F.asgd(
-                ws, gs, [st["ax"]._array for st in states], [st["mu"]._array for st in states],
-                [st["eta"]._array for st in states], [st["step"]._array for st in states],
+                ws, gs, *state_arrays(states, "ax", "mu", "eta", "step"),
                 lambd=float(group["lambd"]), lr=float(group["lr"]), t0=float(group["t0"]),
                 alpha=float(group["alpha"]), weight_decay=float(group["weight_decay"]),
                 maximize=bool(group["maximize"]), work=self._work,

@@ -14,6 +14,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["NAdam"]
@@ -89,8 +90,7 @@ class NAdam(Optimizer):
             _, ws, gs, states = self._gather(group, self._init_state)
             beta1, beta2 = (float(b) for b in group["betas"])
             F.nadam(
-                ws, gs, [st["exp_avg"]._array for st in states], [st["exp_avg_sq"]._array for st in states],
-                [st["mu_product"]._array for st in states], [st["step"]._array for st in states],
+                ws, gs, *state_arrays(states, "exp_avg", "exp_avg_sq", "mu_product", "step"),
                 beta1=beta1, beta2=beta2, lr=float(group["lr"]), weight_decay=float(group["weight_decay"]),
                 momentum_decay=float(group["momentum_decay"]), eps=float(group["eps"]),
                 decoupled_weight_decay=bool(group["decoupled_weight_decay"]), maximize=bool(group["maximize"]),

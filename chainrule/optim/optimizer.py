@@ -62,6 +62,12 @@ def _zeros_state(p: Tensor) -> Tensor:
     return kernel("zeros_like", p)
 
 
+def state_arrays(states: list, *keys: str) -> list[list]:
+    """For each key, every parameter's state array under it, in parameter order: the argument
+    lists of the functional updates (``F.adam(params, grads, exp_avgs, exp_avg_sqs, ...)``)."""
+    return [[st[k]._array for st in states] for k in keys]
+
+
 def _check_impl_flags(name: str, foreach: Any, capturable: bool, differentiable: bool) -> None:
     """PyTorch's implementation switches: ``foreach`` (one loop or fused lists) only selects how
     the same update is computed and is ignored; ``capturable`` (CUDA-graph capture) and

@@ -14,6 +14,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["RAdam"]
@@ -83,8 +84,8 @@ class RAdam(Optimizer):
             _, ws, gs, states = self._gather(group, self._init_state)
             beta1, beta2 = (float(b) for b in group["betas"])
             F.radam(
-                ws, gs, [st["exp_avg"]._array for st in states], [st["exp_avg_sq"]._array for st in states],
-                [st["step"]._array for st in states], beta1=beta1, beta2=beta2, lr=float(group["lr"]),
+                ws, gs, *state_arrays(states, "exp_avg", "exp_avg_sq", "step"),
+                beta1=beta1, beta2=beta2, lr=float(group["lr"]),
                 weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),
                 decoupled_weight_decay=bool(group["decoupled_weight_decay"]), maximize=bool(group["maximize"]),
                 work=self._work,

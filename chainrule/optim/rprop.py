@@ -14,6 +14,7 @@ from chainrule.optim.optimizer import (
     _scalar_dtype,
     _scalar_state,
     _zeros_state,
+    state_arrays,
 )
 
 __all__ = ["Rprop"]
@@ -77,8 +78,7 @@ class Rprop(Optimizer):
             etaminus, etaplus = (float(e) for e in group["etas"])
             lo, hi = (float(s) for s in group["step_sizes"])
             F.rprop(
-                ws, gs, [st["prev"]._array for st in states], [st["step_size"]._array for st in states],
-                [st["step"]._array for st in states], step_size_min=lo, step_size_max=hi,
+                ws, gs, *state_arrays(states, "prev", "step_size", "step"), step_size_min=lo, step_size_max=hi,
                 etaminus=etaminus, etaplus=etaplus, maximize=bool(group["maximize"]), work=self._work,
             )
         return loss
