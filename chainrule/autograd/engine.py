@@ -32,7 +32,7 @@ from chainrule.autograd import graph as _graph
 from chainrule.autograd.grad_mode import HOOKS, STATE
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import CLOCK, check_saved
+from chainrule.autograd.version import EDITED, check_saved
 from chainrule.backend import ArrayMath, sum_to
 
 _FREED_MSG = (
@@ -188,7 +188,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
     pop = order.pop
     take = grads.pop
     get = grads.get
-    clock = CLOCK
+    edited = EDITED
     leaf_parts: dict = {}  # leaf -> list of its gradient contributions (owned arrays)
     deliver = None if hooked is None else partial(_deliver_parts, leaf_parts, m)
 
@@ -198,7 +198,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
         if g is None:
             _skip(t, retain_graph, hooked, deliver)
             continue
-        if t._clk != clock[0]:  # something was modified in place since t was recorded
+        if t._clk < edited[0]:  # something was modified in place since t was recorded
             check_saved(t)
         parents = t._parents
         if not retain_graph:
@@ -306,7 +306,7 @@ def _walk(
         parents = t._parents
         if parents is None:
             _freed(t)
-        if t._clk != CLOCK[0]:  # something was modified in place since t was recorded
+        if t._clk < EDITED[0]:  # something was modified in place since t was recorded
             check_saved(t)
         extra = getattr(t, "_extra", None)
         if extra:

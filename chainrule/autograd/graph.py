@@ -18,9 +18,11 @@ call, so walks may run inside one another (a custom Function's backward calling
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import EDITED, inputs_as_recorded
 
 
 def toposort(
@@ -85,32 +87,46 @@ def toposort(
 
 
 def _grad_nodes(roots: Iterable[Tensor], on_freed: Any) -> list[Tensor]:
-    """``toposort``'s common case, the engine's (only nodes that require grad, no stops): the
-    same search with the per-parent tests cut to three, as it runs on every backward."""
-    order: list[Tensor] = []
-    append = order.append
-    seen: set = set()
+    """``toposort``'s common case, the engine's (only nodes that require grad, no stops).
+
+    It runs on every backward, so it takes a cheaper road to an order with the same guarantee:
+    collect the nodes (no order), then sort them by the tick at which each was recorded
+    (``Tensor._clk``, autograd/version.py): a node's inputs were recorded before it.  The
+    exception is an input rebound by an in-place op after its consumer was recorded; then
+    something was edited after the oldest node's tick, and the search runs again, reading each
+    node's inputs as it recorded them (``inputs_as_recorded``)."""
+    nodes = _reach(roots, on_freed, False)
+    nodes.sort(key=_TICK_OF)
+    if nodes and nodes[0]._clk < EDITED[0]:
+        nodes = _reach(roots, on_freed, True)
+        nodes.sort(key=_TICK_OF)
+    return nodes
+
+
+def _reach(roots: Iterable[Tensor], on_freed: Any, as_recorded: bool) -> list[Tensor]:
+    """Every graph node that requires grad and leads to ``roots``, in no particular order."""
+    nodes = [r for r in dict.fromkeys(roots) if r._op is not None and r.requires_grad]
+    seen = set(nodes)
     mark = seen.add
-    for root in roots:
-        if root._op is None or root in seen or not root.requires_grad:
+    append = nodes.append
+    edited = EDITED[0]
+    for t in nodes:  # (a list grows under its iterator: a breadth-first search)
+        ps = t._parents
+        if ps is None:
+            if on_freed is not None:
+                on_freed(t)
             continue
-        mark(root)
-        stack: list[Any] = [root, iter(_follow(root, None, on_freed))]
-        push = stack.append
-        pop = stack.pop
-        while stack:
-            for p in stack[-1]:
-                if p._op is None or p in seen or not p.requires_grad:
-                    continue
-                mark(p)
-                push(p)
-                ps = p._parents
-                push(iter(ps if ps is not None else _follow(p, None, on_freed)))
-                break
-            else:
-                pop()
-                append(pop())
-    return order
+        if as_recorded and t._clk < edited:
+            ps = inputs_as_recorded(t)
+        for p in ps:
+            if p._op is None or p in seen or not p.requires_grad:
+                continue
+            mark(p)
+            append(p)
+    return nodes
+
+
+_TICK_OF = attrgetter("_clk")
 
 
 def _follow(t: Tensor, stops: set | None, on_freed: Any) -> tuple:
@@ -122,4 +138,6 @@ def _follow(t: Tensor, stops: set | None, on_freed: Any) -> tuple:
         return ()
     if stops is not None and id(t) in stops:
         return ()
+    if t._clk < EDITED[0]:
+        return inputs_as_recorded(t)
     return parents

@@ -30,10 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-# DIFFERING, SPECIAL, _new, _CLOCK...: read by the recording functions made from _TEMPLATE
+# DIFFERING, SPECIAL, _new, _TICK...: read by the recording functions made from _TEMPLATE
 from chainrule.autograd.grad_mode import DIFFERING, SPECIAL, STATE  # noqa: F401
 from chainrule.autograd.tensor import Tensor, _new  # noqa: F401
-from chainrule.autograd.version import CLOCK as _CLOCK
+from chainrule.autograd.version import TICK as _TICK
 from chainrule.backend import ArrayMath
 from chainrule.backend import registry as _registry
 
@@ -151,7 +151,7 @@ def _make(op, general):
             out._op = op
             out._parents = {parents}
             out._need = {need}
-            out._clk = _CLOCK[0]
+            out._clk = _TICK()
         else:
             out.requires_grad = False
             out._op = None
@@ -198,7 +198,7 @@ def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
             out._op = op
             out._parents = tuple(inputs)
             out._need = need
-            out._clk = _CLOCK[0]
+            out._clk = _TICK()
     if STATE.forward_depth > 0:
         tangents = [getattr(t, "_tangent", None) for t in inputs]
         if any(d is not None for d in tangents) and op.differentiable and y.dtype.kind == "f":

@@ -6,16 +6,17 @@ place in between (``b.add_(1)``, ``x[0] = 5``, an optimiser step), the vjp
 would silently compute the gradient at the wrong point.  As in PyTorch, such a
 modification is detected and reported instead:
 
-* ``CLOCK`` ticks once per in-place modification, anywhere in the process.
-  Every recorded node stores the clock's value when it was recorded
-  (``Tensor._clk``: one slot write per recorded operation, the only cost on
-  the forward hot path).
+* One process-wide clock, ``TICK()``, numbers every recorded node and every in-place
+  modification in the order they happen.  A node stores its tick (``Tensor._clk``: one slot
+  write per recorded operation, the only cost on the forward hot path); ``EDITED[0]`` is the
+  tick of the latest modification.  The ticks also order the graph: a node's inputs were
+  recorded before it (``graph.py`` sorts by them).
 * A tensor's ``VersionCounter`` (``Tensor._vc``, created lazily: None means
   "never modified, version 0") counts the modifications of its memory and
   remembers the clock of the last few.  A tensor and the views of its memory
   (reshape, transpose, basic indexing, ``detach``...) share one counter.
-* While walking the graph, the engine looks closer at a node only when the
-  clock has moved since the node was recorded (one comparison per node
+* While walking the graph, the engine looks closer at a node only when something
+  was modified after the node was recorded (``t._clk < EDITED[0]``: one comparison per node
   otherwise), and then checks the tensors its vjp reads (``Primitive.saves_output``
   and ``Primitive.saved_inputs``): modified after the node's clock means an error
   naming the op, the tensor and its version then and now.
@@ -28,24 +29,25 @@ is fine (mul's saved input is the old memory, untouched by ``add_``), while
 ``y = a.exp(); y.add_(1)`` is an error (exp's saved output was modified), as
 in PyTorch.
 
-The clock is a plain list element, not part of the (thread-local) grad mode:
-two threads ticking at once can at worst give two modifications the same
-clock, which still orders them after every node recorded before either.
+The clock is process-wide, not part of the (thread-local) grad mode: ``itertools.count``
+hands out each tick once, whatever the thread.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from typing import Any
 
 import numpy as np
 
-CLOCK = [0]  # the process-wide modification clock (a list: one mutable cell, read as CLOCK[0])
+TICK = itertools.count(1).__next__  # the process-wide clock: each call returns the next tick
+EDITED = [0]  # the tick of the latest in-place modification (a one-element list: a mutable cell)
 _HISTORY = 16  # clocks of the last modifications kept per counter, for "version then" in messages
 
 
 class VersionCounter:
-    """How often one block of memory was modified in place, and when (in ``CLOCK`` ticks)."""
+    """How often one block of memory was modified in place, and when (in ticks of the clock)."""
 
     __slots__ = ("version", "clocks")
 
@@ -59,7 +61,7 @@ class VersionCounter:
         return bool(clocks) and clocks[-1] > clock
 
     def version_at(self, clock: int) -> tuple[int, bool]:
-        """(version when CLOCK read ``clock``, exact?): inexact when the history is too short to tell."""
+        """(version at tick ``clock``, exact?): inexact when the history is too short to tell."""
         later = sum(1 for c in self.clocks if c > clock)
         exact = later < len(self.clocks) or len(self.clocks) == self.version
         return self.version - later, exact
@@ -90,15 +92,14 @@ def bump(t: Any) -> None:
         vc = None
     if vc is None:
         vc = t._vc = VersionCounter()
-    CLOCK[0] += 1
+    EDITED[0] = tick = TICK()
     vc.version += 1
-    vc.clocks.append(CLOCK[0])
+    vc.clocks.append(tick)
 
 
 def bump_all(tensors: Any) -> None:
     """``bump`` each tensor, with one tick of the clock (an optimiser step over its parameters)."""
-    CLOCK[0] += 1
-    clock = CLOCK[0]
+    EDITED[0] = clock = TICK()
     for t in tensors:
         try:
             vc = t._vc
@@ -132,23 +133,63 @@ def _root(a: np.ndarray) -> Any:
     return a
 
 
-def rebound(x: Any) -> VersionCounter:
+def rebound(x: Any, old: Any) -> VersionCounter:
     """For ``rebind``: count the modification and give x a new counter for its new array.
 
-    Returns the counter of x's old memory, for the hidden node that keeps it.  The
-    new counter continues the count (``x._version`` goes up by one, as in PyTorch)
-    and carries the history, so nodes that saved the *object* x see the change.
+    ``old`` is the hidden node that now holds x's old memory and x's old place in the graph.
+    Returns the counter of that memory, for ``old``.  The new counter continues the count
+    (``x._version`` goes up by one, as in PyTorch) and carries the history, so nodes that
+    saved the *object* x see the change.  x remembers ``old`` (``inputs_as_recorded``).
     """
     bump(x)
-    old = x._vc
-    x._vc = VersionCounter(old.version, old.clocks)
-    return old
+    vc = x._vc
+    x._vc = VersionCounter(vc.version, vc.clocks)
+    extra = getattr(x, "_extra", None)
+    if extra is None:
+        extra = x._extra = {}
+    olds = extra.setdefault("rebound", [])  # (tick of the edit, x before it), oldest first
+    olds.append((EDITED[0], old))
+    if len(olds) > _HISTORY:  # forget the oldest: its consumers can no longer run backward
+        extra["forgotten"] = olds.pop(0)[0]
+    return vc
+
+
+def inputs_as_recorded(t: Any) -> tuple:
+    """t's inputs as they were when t was recorded; sets ``t._parents`` to them.
+
+    A node holds its inputs as Tensor objects.  An in-place op while recording (``rebind``)
+    makes the object x the output of the new op, so a node recorded before the edit would
+    send its gradient through the edit too (``y = x + 1; x.mul_(2)``: dy/dx is 1, not 2).
+    For such a node the input is x's old node instead: the one x was rebound from by the
+    first edit after t's tick.  Inputs whose values t's vjp reads stay x: the edit is an
+    error for them (``check_saved`` reports it with x's versions, as PyTorch does).  Called
+    by the graph walks only when something was edited after t was recorded."""
+    saved = t._op.saved_inputs(t._need)
+    fixed = tuple([p if i in saved else _as_of(p, t._clk, t._op.name) for i, p in enumerate(t._parents)])
+    t._parents = fixed
+    return fixed
+
+
+def _as_of(x: Any, tick: int, op: str) -> Any:
+    """The tensor that stood for x at ``tick`` (x itself unless x was rebound since)."""
+    extra = getattr(x, "_extra", None)
+    if not extra or "rebound" not in extra:
+        return x
+    if tick < extra.get("forgotten", 0):
+        raise RuntimeError(
+            f"backward through {op}: its input was modified in place more than {_HISTORY} times "
+            "since; run backward before modifying it again, or use out-of-place ops"
+        )
+    for edited_at, old in extra["rebound"]:
+        if edited_at > tick:
+            return old
+    return x
 
 
 def check_saved(t: Any) -> None:
     """Raise if a tensor that t's vjp reads was modified in place after t was recorded.
 
-    The engine calls this only when ``CLOCK`` has moved since t was recorded.
+    The engine calls this only when something was modified after t was recorded.
     """
     op = t._op
     clock = t._clk

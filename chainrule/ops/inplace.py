@@ -44,7 +44,7 @@ def rebind(
     old = Tensor._wrap(x._array)
     _take_place(old, x)
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
-    old._vc = rebound(x)
+    old._vc = rebound(x, old)
     new = make(old)
     if keep_shape and new.shape != x.shape:
         x._vc = old._vc  # x keeps its memory after all (its count stays one up: a harmless over-count)

@@ -17,7 +17,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import CLOCK
+from chainrule.autograd.version import EDITED
 from chainrule.backend.dtype_check import DtypeError
 from chainrule.ops.window import _linear
 
@@ -164,7 +164,7 @@ def lookup(idx: Any, weight: Tensor, pad: int | None, max_norm: float | None, no
         extra = getattr(out, "_extra", None)  # (anomaly mode may have left the call's origin there)
         if extra is None:
             extra = out._extra = {}
-        extra["embedding"] = (weight, op, CLOCK[0])
+        extra["embedding"] = (weight, op, EDITED[0])  # (later edits have later ticks)
     return out
 
 
