@@ -14,10 +14,10 @@ from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
-from chainrule.backend.loss_math import LossMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
+from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
 _DEFAULT = {"float": np.dtype(np.float32)}
@@ -144,7 +144,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, NormMath, RecurrentMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, RecurrentMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 
@@ -259,6 +259,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     concatenate = staticmethod(np.concatenate)
     flip = staticmethod(np.flip)
     sum_to = staticmethod(sum_to)
+    # the fused cross-entropy's rows: z = x - max_row(x), e = e^z, returns Σ_row e (softmax_rows.py)
+    shifted_exp = staticmethod(shifted_exp)
     scatter_add = staticmethod(_scatter_add)
 
     # the array methods (x.reshape, x.sum...) have 2-10x less overhead than the np.* functions
