@@ -31,15 +31,15 @@ class device:  # noqa: N801  (the PyTorch name)
     and hashable.  Unlike ``torch.device``, a device also equals its string (``device('cpu') == 'cpu'``).
     """
 
-    __slots__ = ("_type", "_index")
-    _type: str
-    _index: int | None
+    __slots__ = ("type", "index")  # read-only: __setattr__ refuses
+    type: str
+    index: int | None
 
     def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002  (the PyTorch name)
         if isinstance(type, device):
             if index is not None:
                 raise RuntimeError(f"device(): the device {type} already has its index; got index={index}")
-            t, i = type._type, type._index
+            t, i = type.type, type.index
         elif isinstance(type, str):
             t, i = _parse(type)
             if index is not None:
@@ -63,31 +63,23 @@ class device:  # noqa: N801  (the PyTorch name)
                 f"device(): expected a device string such as 'cpu' or 'cuda:0', or a device, "
                 f"got {type.__class__.__name__}"
             )
-        object.__setattr__(self, "_type", t)
-        object.__setattr__(self, "_index", i)
-
-    @property
-    def type(self) -> str:
-        return self._type
-
-    @property
-    def index(self) -> int | None:
-        return self._index
+        object.__setattr__(self, "type", t)
+        object.__setattr__(self, "index", i)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"device is immutable: can't set {name!r}")
 
     def __str__(self) -> str:
-        return self._type if self._index is None else f"{self._type}:{self._index}"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        if self._index is None:
-            return f"device(type='{self._type}')"
-        return f"device(type='{self._type}', index={self._index})"
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, device):
-            return self._type == other._type and self._index == other._index
+            return self.type == other.type and self.index == other.index
         if isinstance(other, str):
             return str(self) == other
         return NotImplemented

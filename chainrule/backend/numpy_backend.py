@@ -22,12 +22,6 @@ from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_a
 
 _DEFAULT = {"float": np.dtype(np.float32)}
 
-_DTYPE_ALIASES = {
-    "float": np.float32, "float32": np.float32, "float64": np.float64, "double": np.float64,
-    "half": np.float16, "float16": np.float16, "int": np.int32, "int32": np.int32, "long": np.int64,
-    "int64": np.int64, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "bool": np.bool_,
-}
-
 
 class UnsupportedDtypeError(TypeError):
     """A PyTorch dtype that NumPy cannot compute in (``bfloat16``) was used for data."""
@@ -66,12 +60,17 @@ class UnsupportedDtype:
 
 bfloat16 = UnsupportedDtype("bfloat16", 2)
 
+_DTYPE_ALIASES: dict[str, Any] = {
+    "float": np.float32, "float32": np.float32, "float64": np.float64, "double": np.float64,
+    "half": np.float16, "float16": np.float16, "int": np.int32, "int32": np.int32, "long": np.int64,
+    "int64": np.int64, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "bool": np.bool_,
+    "bfloat16": bfloat16,
+}
+
 
 def to_numpy_dtype(dtype: Any) -> np.dtype:
     """Turn a chainrule/NumPy dtype or its name ('float32', 'long') into a NumPy dtype."""
     if isinstance(dtype, str):
-        if dtype == "bfloat16":
-            return bfloat16.dtype
         if dtype not in _DTYPE_ALIASES:
             raise TypeError(f"unknown dtype name {dtype!r}")
         return np.dtype(_DTYPE_ALIASES[dtype])
@@ -116,16 +115,11 @@ _prod = math.prod
 _FILL_LIMIT = 4096  # elements: below this, materialising a broadcast beats creating the view
 
 
-def _is_basic_index(index: Any) -> bool:
-    """Only ints, slices, None and Ellipsis: no element is selected twice."""
-    items = index if type(index) is tuple else (index,)
-    return all(type(i) is int or type(i) is slice or i is None or i is Ellipsis for i in items)
-
-
 def _scatter_add(shape, index, g):
     """zeros(shape) with g added at index; repeated indices accumulate (np.add.at).  A basic
-    index selects each element at most once: a plain assignment does it, much faster."""
-    if _is_basic_index(index):
+    index (ints, slices, None, ...) selects each element at most once: a plain assignment does it."""
+    items = index if type(index) is tuple else (index,)
+    if all(type(i) is int or type(i) is slice or i is None or i is Ellipsis for i in items):
         out = POOL.empty(tuple(shape), g.dtype)  # pooled: a big one is needed again every step
         lead = index[0] if type(index) is tuple and len(index) == 1 else index
         if type(lead) is slice and lead.step in (None, 1) and len(shape):
@@ -229,10 +223,7 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, 
     full: Any = staticmethod(np.full)
     empty: Any = staticmethod(np.empty)
 
-    @staticmethod
-    def pooled_empty(shape, dtype):
-        """An uninitialised array from the buffer pool (``backend/pool.py``)."""
-        return POOL.empty(shape, dtype)
+    pooled_empty = staticmethod(POOL.empty)  # (shape, dtype): uninitialised, from the buffer pool
 
     # from_host(a, dtype=None): host data (NumPy, Python values) as this back end's array (here no copy)
     from_host: Any = staticmethod(np.asarray)

@@ -24,34 +24,22 @@ _Q = (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.06051834
 _SQRPI = 0.56418958354775628695  # 1/√π
 
 
-def _rational(t: np.ndarray, a: tuple, b: tuple) -> tuple:
-    """Cody's rational function in t, as (numerator, denominator), n = len(b) - 1:
-    (a[n+1] tⁿ⁺¹ + a[0] tⁿ + ... + a[n-1] t + a[n]) / (tⁿ⁺¹ + b[0] tⁿ + ... + b[n-1] t + b[n])."""
+def _rational(t: np.ndarray, a: tuple, b: tuple) -> np.ndarray:
+    """Cody's rational function in t, n = len(b) - 1:
+    (a[n+1] tⁿ⁺¹ + a[0] tⁿ + ... + a[n-1] t + a[n]) / (tⁿ⁺¹ + b[0] tⁿ + ... + b[n-1] t + b[n]).
+    erf(y)/y = R_AB(y²) for |y| <= 0.46875;  erfc(y) e^(y²) = R_CD(y) for 0.46875 < y <= 4."""
     n = len(b) - 1
     num, den = a[n + 1] * t, t
     for i in range(n):
         num = (num + a[i]) * t
         den = (den + b[i]) * t
-    return num + a[n], den + b[n]
-
-
-def _erf_small(y: np.ndarray) -> np.ndarray:
-    """erf(y)/y for |y| <= 0.46875 (a rational function of y²)."""
-    num, den = _rational(y * y, _A, _B)
-    return num / den
-
-
-def _erfc_mid(y: np.ndarray) -> np.ndarray:
-    """erfc(y) e^(y²) for 0.46875 < y <= 4."""
-    num, den = _rational(y, _C, _D)
-    return num / den
+    return (num + a[n]) / (den + b[n])
 
 
 def _erfc_big(y: np.ndarray) -> np.ndarray:
     """erfc(y) e^(y²) for y > 4 (a rational function of 1/y²)."""
     ysq = 1.0 / (y * y)
-    num, den = _rational(ysq, _P, _Q)
-    return (_SQRPI - ysq * num / den) / y
+    return (_SQRPI - ysq * _rational(ysq, _P, _Q)) / y
 
 
 def _exp_neg_sq(y: np.ndarray) -> np.ndarray:
@@ -72,15 +60,15 @@ def erf_array(x: np.ndarray) -> np.ndarray:
     y = np.abs(x)
     small = y <= 0.46875
     if small.all():
-        return x * _erf_small(x)
+        return x * _rational(x * x, _A, _B)
     out = np.empty_like(x)
     if small.any():
         xs = x[small]
-        out[small] = xs * _erf_small(xs)
+        out[small] = xs * _rational(xs * xs, _A, _B)
     mid = (y <= 4.0) & ~small
     if mid.any():
         ym = y[mid]
-        out[mid] = 1.0 - _exp_neg_sq(ym) * _erfc_mid(ym)
+        out[mid] = 1.0 - _exp_neg_sq(ym) * _rational(ym, _C, _D)
     big = y > 4.0  # NaN fails every comparison: handled below
     if big.any():
         yb = np.minimum(y[big], 30.0)  # erfc(30) underflows to 0: erf = 1 (also for inf)
@@ -146,7 +134,7 @@ def erfc_array(x: np.ndarray) -> np.ndarray:
     pos = x >= 0.5
     if pos.any():
         y = x[pos]
-        mid = np.where(y <= 4.0, _erfc_mid(np.minimum(y, 4.0)), 0.0)
+        mid = np.where(y <= 4.0, _rational(np.minimum(y, 4.0), _C, _D), 0.0)
         big = np.where(y > 4.0, _erfc_big(np.clip(y, 4.0, 30.0)), 0.0)
         out[pos] = np.where(y > 30.0, 0.0, _exp_neg_sq(np.minimum(y, 30.0)) * (mid + big))
     return out.astype(x.dtype, copy=False)
