@@ -1,9 +1,6 @@
 """Table entries for erf, erfc and GELU: the compiled kernel ``kernels/gelu.c`` where it is
-available (float32/float64), else its NumPy twin, which gives the same numbers to rounding.
-
-NumPy has no erf; the twin (``backend/special.py``, Cody's rational approximations) makes
-about twenty passes over memory, which made exact GELU cost as much as a transformer's
-matrix products.  The kernel reads each element once, vectorised with glibc's vector erf.
+available (float32/float64), else its NumPy twin (the same numbers to rounding; NumPy has no
+erf, and the twin's ``special.erf_array`` makes about twenty passes over memory, the kernel one).
 
     gelu(x)            = x Φ(x),                 Φ(x) = (1 + erf(x/√2)) / 2
     gelu_backward(g, x) = g (Φ(x) + x φ(x)),     φ(x) = e^(-x²/2) / √(2π)
@@ -29,12 +26,9 @@ GELU_K, GELU_C = math.sqrt(2.0 / math.pi), 0.044715
 
 
 def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
-    """Kernel ``symbol`` of gelu.c on ``arrays`` (same shape and float dtype), or None when it
-    does not apply (another dtype, shapes that differ, no compiled kernel)."""
+    """Kernel ``symbol`` of gelu.c on ``arrays`` (same shape and float dtype), or None when it does not apply."""
     x = arrays[0]
     dt = x.dtype
-    if dt != np.float32 and dt != np.float64:
-        return None
     if any(a.dtype != dt or a.shape != x.shape for a in arrays[1:]):
         return None
     fn = native.typed_function("gelu", symbol, dt, [ctypes.c_ssize_t] + [ctypes.c_void_p] * (len(arrays) + 1))

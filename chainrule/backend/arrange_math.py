@@ -1,9 +1,6 @@
-"""The back-end table's entries for ``ops/arrange.py`` (NumPy): orders and ranks, running
-arg-extremes, modes, triangle masks, counts, unique values and sorted search.
-
-Each entry takes the array it is about first, so ``kernel("sort_order", x, axis=1)`` runs it on
-x's device; the results are integer or bool arrays (indices, masks, counts) with no gradient:
-the differentiable values are gathered from them in ``ops/arrange.py``.
+"""The back-end table's entries for ``ops/arrange.py``: orders, running arg-extremes, modes,
+triangle masks, counts, unique values and sorted search.  Each takes its array first (so
+``kernel("sort_order", x, axis=1)`` runs on x's device) and returns indices, masks or counts.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import numpy as np
 
 
 class ArrangeMath:
-    """Index and count kernels of ops/arrange.py; ``ArrayMath`` lists this class among its bases."""
+    """Index and count kernels of ops/arrange.py (a base of ``ArrayMath``)."""
 
     @staticmethod
     def tri_mask(x: Any, k: int = 0, lower: bool = True) -> Any:

@@ -1,7 +1,5 @@
-"""The convolution and pooling entries of the back-end table (``ArrayMath`` lists ``ConvMath``
-among its bases): the products of a convolution over column chunks, and the pooled scratch
-arrays that im2col/col2im and max pooling (``ops/window.py``) write into.
-
+"""The convolution and pooling entries of the back-end table (a base of ``ArrayMath``): the
+products of a convolution over column chunks, and pooled scratch arrays for ``ops/window.py``.
 Shapes follow ``nn/functional/conv.py``: G groups, M output channels per group, K = C_in/G
 times the kernel size, P = L·N columns (output positions times batch, batch last).
 """

@@ -1,17 +1,10 @@
 """Devices: ``chainrule.device`` (parsed like ``torch.device``) and the errors for devices
-without a back end.
+without a back end (other back ends than the CPU are registered in ``backend/registry.py``).
 
-chainrule computes with NumPy on the CPU; other back ends ('cuda' with CuPy, a test back end)
-are registered at run time in ``backend/registry.py``.  PyTorch code names devices everywhere
-(``x.to('cuda')``, ``zeros(3, device=dev)``, ``model.cuda()``); chainrule accepts all of those
-forms, and raises :class:`DeviceUnavailableError` for a device that has no back end, never
-ignoring it: a program that asked for a GPU must not silently run somewhere else.
-
-PyTorch on a CPU-only build raises ``AssertionError: Torch not compiled with CUDA enabled`` for
-CUDA (and XPU), ``RuntimeError`` for MPS tensors (``NotImplementedError``, a RuntimeError, from
-factories) and ``RuntimeError`` for an integer device.  ``DeviceUnavailableError`` is an
-AssertionError *and* a NotImplementedError (hence a RuntimeError), so that an ``except`` written
-for any of PyTorch's types catches it, and so does chainrule's own earlier RuntimeError.
+A device without a back end raises :class:`DeviceUnavailableError`, never ignored: a program that
+asked for a GPU must not silently run somewhere else.  CPU-only PyTorch raises AssertionError
+("Torch not compiled with CUDA enabled") for CUDA/XPU, and RuntimeError or NotImplementedError for
+MPS and integer devices; this error is all of those, so any ``except`` written for PyTorch catches it.
 """
 
 from __future__ import annotations
@@ -24,41 +17,29 @@ DEVICE_TYPES = (
     "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
 )
 _TYPES = frozenset(DEVICE_TYPES)
-# device types that a back end registered at run time adds to those (backend/registry.py)
 EXTRA_TYPES: set[str] = set()
 _NAMES = {"cuda": "CUDA", "xpu": "XPU", "mps": "MPS", "hip": "HIP (ROCm)", "meta": "meta"}
 
 
 class DeviceUnavailableError(AssertionError, NotImplementedError):
-    """A device without a back end was asked for (only the NumPy CPU back end is built in).
-
-    An AssertionError as PyTorch's "Torch not compiled with CUDA enabled", and a
-    NotImplementedError (so a RuntimeError) as PyTorch's errors for MPS and integer devices.
-    """
+    """A device without a back end was asked for (see the module docstring for the bases)."""
 
 
 class device:  # noqa: N801  (the PyTorch name)
-    """A device: ``type`` ('cpu', 'cuda', 'mps'...) and an optional ``index``.
-
-    ``device('cuda:1')``, ``device('cuda', 1)``, ``device(type='cuda', index=1)`` and
-    ``device(other_device)`` as ``torch.device``; invalid strings raise RuntimeError with
-    PyTorch's message.  Devices are immutable and hashable; ``str`` gives 'cuda:1', ``repr``
-    gives "device(type='cuda', index=1)".  Tensors can live on 'cpu' and on the device types
-    that have a registered back end (``backend/registry.py``).
-
-    Unlike ``torch.device``, a device also equals its string (``device('cpu') == 'cpu'``):
-    ``Tensor.device`` used to be the string 'cpu', and code comparing it with 'cpu' keeps working.
+    """A device: ``type`` ('cpu', 'cuda', 'mps'...) and an optional ``index``, built and printed
+    as ``torch.device`` (``device('cuda:1')``, ``device('cuda', 1)``, ``device(other)``), immutable
+    and hashable.  Unlike ``torch.device``, a device also equals its string (``device('cpu') == 'cpu'``).
     """
 
-    __slots__ = ("_type", "_index")
-    _type: str
-    _index: int | None
+    __slots__ = ("type", "index")  # read-only: __setattr__ refuses
+    type: str
+    index: int | None
 
     def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002  (the PyTorch name)
         if isinstance(type, device):
             if index is not None:
                 raise RuntimeError(f"device(): the device {type} already has its index; got index={index}")
-            t, i = type._type, type._index
+            t, i = type.type, type.index
         elif isinstance(type, str):
             t, i = _parse(type)
             if index is not None:
@@ -82,38 +63,26 @@ class device:  # noqa: N801  (the PyTorch name)
                 f"device(): expected a device string such as 'cpu' or 'cuda:0', or a device, "
                 f"got {type.__class__.__name__}"
             )
-        object.__setattr__(self, "_type", t)
-        object.__setattr__(self, "_index", i)
-
-    @property
-    def type(self) -> str:
-        return self._type
-
-    @property
-    def index(self) -> int | None:
-        return self._index
+        object.__setattr__(self, "type", t)
+        object.__setattr__(self, "index", i)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"device is immutable: can't set {name!r}")
 
     def __str__(self) -> str:
-        return self._type if self._index is None else f"{self._type}:{self._index}"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        if self._index is None:
-            return f"device(type='{self._type}')"
-        return f"device(type='{self._type}', index={self._index})"
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, device):
-            return self._type == other._type and self._index == other._index
+            return self.type == other.type and self.index == other.index
         if isinstance(other, str):
             return str(self) == other
         return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
 
     def __hash__(self) -> int:
         return hash(str(self))  # equal to its string's hash, since it compares equal to it
@@ -156,13 +125,9 @@ def as_device(dev: Any, where: str) -> device:
 
 
 def check_device(dev: Any, where: str) -> None:
-    """Accept ``None`` and any CPU device; raise :class:`DeviceUnavailableError` for any other.
-
-    For the ``device=`` arguments that can only make CPU tensors (layers: build on the CPU and
-    call ``.to(device)``).  Factories and ``to`` go through
-    ``backend.registry.target_device`` instead, which accepts every device with a registered
-    back end.  ``where`` names the caller in the message ('zeros()', 'to()', 'Linear'...).
-    """
+    """Accept ``None`` and any CPU device, raise :class:`DeviceUnavailableError` for any other:
+    for the ``device=`` arguments that only make CPU tensors (layers; factories and ``to`` use
+    ``registry.target_device``).  ``where`` names the caller in the message."""
     if dev is None or dev is CPU or dev == "cpu":
         return
     try:

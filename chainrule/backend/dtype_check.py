@@ -1,14 +1,8 @@
 """The errors layers raise for input of the wrong dtype, and the one check most of them use.
 
-A layer computes in its parameters' dtype; input of another dtype (integer, bool, or another
-float type) is refused, as PyTorch refuses it, instead of being converted silently: an int64
-batch fed to a float32 ``Linear`` is almost always a bug in the data pipeline, and a float64
-batch fed to it would otherwise run (slowly) in float64 or lose precision without a word.
-
-PyTorch raises ``RuntimeError`` for these ("mat1 and mat2 must have the same dtype") and
-``NotImplementedError`` where a kernel has no integer version ("batch_norm" not implemented
-for 'Long'); chainrule raised ``TypeError``.  The classes below are both, so an ``except``
-written for PyTorch's type or for chainrule's earlier one catches them.
+A layer computes in its parameters' dtype and refuses input of another, as PyTorch, instead of
+converting it silently.  PyTorch raises RuntimeError (NotImplementedError where a kernel has no
+integer version); the classes below are also TypeErrors, so either ``except`` catches them.
 """
 
 from __future__ import annotations

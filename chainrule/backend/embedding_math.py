@@ -1,7 +1,6 @@
-"""The embedding entries of the back-end table (``ArrayMath`` lists ``EmbeddingMath`` among its
-bases): the row lookup, its scatter-add (the compiled kernel or its NumPy twin, in
-``backend/scatter.py``), the ``max_norm`` renormalisation, and the bag bookkeeping of
-``embedding_bag``.  W is a (V, D) table, idx an integer index array.
+"""The embedding entries of the back-end table (a base of ``ArrayMath``): the row lookup, its
+scatter-add (``backend/scatter.py``), the ``max_norm`` renormalisation and ``embedding_bag``'s
+bags.  W is a (V, D) table, idx an integer index array.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ class EmbeddingMath:
 
     @staticmethod
     def take_rows(w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """W[idx] (idx.shape + (D,)) into a pooled array.  The indices were checked, so
-        mode="clip" changes nothing; it lets np.take write straight into the output
-        (mode="raise" copies through a buffer)."""
+        """W[idx] (idx.shape + (D,)) into a pooled array (the indices were checked: mode="clip"
+        changes nothing but lets np.take write straight into the output)."""
         return np.take(w, idx, axis=0, out=POOL.empty(idx.shape + w.shape[1:], w.dtype), mode="clip")
 
     @staticmethod

@@ -1,26 +1,16 @@
 """Optional compiled kernels: small C files in ``chainrule/backend/kernels``, built on first use.
 
-NumPy runs one elementwise operation per call, and its float32 ``exp``/``tanh`` are not
-vectorised on every build (about 4 and 7 ns per element here).  Where a time loop does
-several of them per step on small arrays (the LSTM cell), a C loop that does the whole
-step in one pass, with the compiler's vectorised ``expf``/``tanhf``, is several times
-faster.  Such kernels are optional and have a NumPy twin that gives the same numbers
-(to rounding): chainrule needs no compiler.
+NumPy runs one elementwise operation per call; a C loop doing a whole step in one pass with
+vectorised ``expf``/``tanhf`` is several times faster.  Every kernel has a NumPy twin giving the
+same numbers to rounding, so chainrule needs no compiler.  ``load(name)``:
 
-How a kernel is found (``load(name)``):
-
-1. ``CHAINRULE_NATIVE=0`` in the environment switches every kernel off (NumPy only).
-2. The shared library is looked up in the cache folder (``CHAINRULE_CACHE``, else
-   ``$XDG_CACHE_HOME/chainrule``, else ``~/.cache/chainrule``) under a name made of the
-   C file's hash, the compiler flags and the machine: a changed kernel is rebuilt.
-3. Otherwise it is compiled with the C compiler (``CC``, else ``cc``) into a temporary
-   file in that folder and renamed into place (atomic: parallel processes never load a
-   half-written library).  Compiled with ``-O3 -march=native`` (the library is built
-   for, and cached per, the machine that runs it; without ``-march`` if that fails) and
-   IEEE semantics kept (no ``-ffast-math``): the kernels declare glibc's vector
-   ``expf``/``tanhf`` themselves, so the loops vectorise all the same.
-4. Any failure (no compiler, compile error, load error) leaves the kernel off: ``load``
-   returns None and ``status()`` says why.
+1. ``CHAINRULE_NATIVE=0`` switches every kernel off.
+2. The library is looked up in the cache folder (``CHAINRULE_CACHE``, else
+   ``$XDG_CACHE_HOME/chainrule``, else ``~/.cache/chainrule``) under a name hashing the C file,
+   the flags, the compiler and the CPU, so a changed kernel is rebuilt.
+3. Otherwise it is compiled (``CC``, else ``cc``; ``-O3 -march=native``, without ``-march`` if
+   that fails; no ``-ffast-math``) into a temporary file renamed into place (atomic).
+4. Any failure leaves the kernel off: ``load`` returns None and ``status()`` says why.
 """
 
 from __future__ import annotations
@@ -45,7 +35,6 @@ _KERNELS = Path(__file__).with_name("kernels")
 # -ffast-math: it would let NaNs vanish (and, linked in, switch the process to flush-to-zero).
 _PORTABLE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC", "-std=c99"]
 _X86_FLAGS = ["-march=native", "-mprefer-vector-width=256"]  # AVX2 where the CPU has it
-_LINK_FLAGS = ["-shared"]
 
 
 def _flag_sets() -> list:
@@ -74,13 +63,8 @@ def cache_dir() -> Path:
     return Path(base) / "chainrule"
 
 
-def _compiler() -> str | None:
-    cc = os.environ.get("CC", "cc")
-    return shutil.which(cc)
-
-
 def _cpu_signature() -> str:
-    """Something that changes with the CPU model, so a cache shared between machines stays valid."""
+    """A line that changes with the CPU model (a cache shared between machines stays valid)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -109,7 +93,7 @@ def _build(name: str, cc: str, flags: list, target: Path) -> None:
         lib = Path(tmp) / f"{name}.so"
         src = str(_KERNELS / f"{name}.c")
         compile_ = [cc, *flags, "-c", src, "-o", str(obj)]
-        link = [cc, *_LINK_FLAGS, str(obj), "-o", str(lib), "-lm"]
+        link = [cc, "-shared", str(obj), "-o", str(lib), "-lm"]
         for cmd in (compile_, link):
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if run.returncode != 0:
@@ -132,7 +116,7 @@ def _load(name: str) -> ctypes.CDLL | None:
     lib = None
     if not enabled():
         _REASONS[name] = "switched off by CHAINRULE_NATIVE=0"
-    elif (cc := _compiler()) is None:
+    elif (cc := shutil.which(os.environ.get("CC", "cc"))) is None:
         _REASONS[name] = "no C compiler found (set CC)"
     else:
         errors = []
@@ -155,9 +139,8 @@ _TYPED: dict = {}
 
 
 def typed_function(name: str, symbol: str, dtype, argtypes: list):
-    """Function ``{symbol}_f32`` or ``{symbol}_f64`` of kernel ``name`` for a float32/float64
-    ``dtype``, with its ctypes argument types set (returns void); None for another dtype or when
-    the kernel is not available."""
+    """Function ``{symbol}_f32``/``_f64`` of kernel ``name`` for ``dtype``, its argument types set;
+    None for another dtype or when the kernel is not available."""
     dt = np.dtype(dtype)
     lib = load(name) if dt in (np.float32, np.float64) else None
     key = (name, symbol, dt, lib)  # follows reset() (the key keeps lib alive)
@@ -178,7 +161,7 @@ def status(name: str) -> str:
 
 
 def reset() -> None:
-    """Forget what was loaded (the next ``load`` looks again; for tests and after changing the environment)."""
+    """Forget what was loaded (the next ``load`` looks again)."""
     _LOADED.clear()
     _REASONS.clear()
     _TYPED.clear()

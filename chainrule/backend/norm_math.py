@@ -1,15 +1,10 @@
-"""The normalisation layers' table entries (``chainrule/nn/functional/normalization.py``,
-``nn/modules/sync_batchnorm.py``), part of ``ArrayMath``.
-
-Training-mode batch norm is one fused kernel each way, with m values per channel (the axes
-``axes``: all but the channel axis 1), s = 1/sqrt(σ² + ε), ẑ = (x - μ) s:
+"""The normalisation layers' table entries (a base of ``ArrayMath``).  Training-mode batch norm
+is one fused kernel each way, m values per channel (over ``axes``), s = 1/sqrt(σ² + ε), ẑ = (x - μ) s:
 
     forward:   y = γ ẑ + β
     backward:  dL/dβ = Σ g,  dL/dγ = Σ g ẑ,  dL/dx = γ s (g - (dL/dβ)/m - ẑ (dL/dγ)/m)
 
-Their large temporaries come from the buffer pool in x's memory layout (a batch-last feature
-map stays batch-last: NumPy's elementwise ops keep a layout, so the whole pass stays in one,
-and no fresh pages are touched per step).
+Large temporaries come from the buffer pool in x's memory layout (a batch-last map stays batch-last).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""NumPy back end: dtypes, the one un-broadcasting helper, and ArrayMath.
-
-ArrayMath is the table of array functions used by the vjp/jvp rules of the
-primitives when they run on raw arrays (the fast path).  Its twin on Tensors
-is ``chainrule.ops.tensor_math.TensorMath``; both expose the same names with
-the same signatures, so each rule is written once.
+"""NumPy back end: dtypes, the one un-broadcasting helper, and ArrayMath, the table of array
+functions the primitives' rules get on raw arrays.  Its twin on Tensors,
+``chainrule.ops.tensor_math.TensorMath``, has the same names and signatures, so each rule is written once.
 """
 
 from __future__ import annotations
@@ -17,30 +14,13 @@ from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
-from chainrule.backend.loss_math import LossMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
+from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 
 _DEFAULT = {"float": np.dtype(np.float32)}
-
-_DTYPE_ALIASES = {
-    "float": np.float32,
-    "float32": np.float32,
-    "float64": np.float64,
-    "double": np.float64,
-    "half": np.float16,
-    "float16": np.float16,
-    "int": np.int32,
-    "int32": np.int32,
-    "long": np.int64,
-    "int64": np.int64,
-    "int8": np.int8,
-    "uint8": np.uint8,
-    "int16": np.int16,
-    "bool": np.bool_,
-}
 
 
 class UnsupportedDtypeError(TypeError):
@@ -50,21 +30,16 @@ class UnsupportedDtypeError(TypeError):
 class UnsupportedDtype:
     """A PyTorch dtype name chainrule knows but cannot compute in: ``chainrule.bfloat16``.
 
-    It exists so that programs naming it (``dtype=torch.bfloat16`` in an ``autocast``, a
-    ``torch.cuda.is_bf16_supported()`` branch, a dtype table) import and run; making data of
-    it (``zeros(2, dtype=bfloat16)``, ``x.to(bfloat16)``, ``model.to(bfloat16)``) raises
-    :class:`UnsupportedDtypeError` naming the way out, because NumPy has no bfloat16
-    arithmetic.  NumPy reads a dtype-like object's ``dtype`` attribute, so every conversion
-    that goes through ``np.dtype`` raises this error."""
+    Programs naming it (an ``autocast`` dtype, a dtype table) import and run; making data of it
+    raises :class:`UnsupportedDtypeError`: NumPy reads a dtype-like object's ``dtype`` attribute,
+    so every conversion through ``np.dtype`` raises."""
 
-    __slots__ = ("name", "itemsize", "is_floating_point", "is_complex", "is_signed")
+    __slots__ = ("name", "itemsize")
+    is_floating_point, is_complex, is_signed = True, False, True
 
     def __init__(self, name: str, itemsize: int) -> None:
         self.name = name
         self.itemsize = itemsize
-        self.is_floating_point = True
-        self.is_complex = False
-        self.is_signed = True
 
     @property
     def dtype(self) -> np.dtype:
@@ -85,12 +60,17 @@ class UnsupportedDtype:
 
 bfloat16 = UnsupportedDtype("bfloat16", 2)
 
+_DTYPE_ALIASES: dict[str, Any] = {
+    "float": np.float32, "float32": np.float32, "float64": np.float64, "double": np.float64,
+    "half": np.float16, "float16": np.float16, "int": np.int32, "int32": np.int32, "long": np.int64,
+    "int64": np.int64, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "bool": np.bool_,
+    "bfloat16": bfloat16,
+}
+
 
 def to_numpy_dtype(dtype: Any) -> np.dtype:
     """Turn a chainrule/NumPy dtype or its name ('float32', 'long') into a NumPy dtype."""
     if isinstance(dtype, str):
-        if dtype == "bfloat16":
-            return bfloat16.dtype
         if dtype not in _DTYPE_ALIASES:
             raise TypeError(f"unknown dtype name {dtype!r}")
         return np.dtype(_DTYPE_ALIASES[dtype])
@@ -111,14 +91,11 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
-    """Undo broadcasting: sum ``g`` down to ``shape``.
+    """Undo broadcasting (the one place that does): sum ``g`` down to ``shape``.
 
-    This is the one place where broadcasting is reversed.  If an input of shape
-    ``shape`` was broadcast to ``g.shape`` in the forward pass, every copy of an
-    element received a share of the gradient, and the shares add up.  Leading
-    axes that broadcasting added are summed away; axes where ``shape`` has size 1
-    are summed with keepdims.  Works on NumPy arrays and on Tensors alike (both
-    have ``.shape``, ``.sum(axis, keepdims)`` and ``.reshape``).
+    Every broadcast copy of an element got a share of the gradient, and the shares add up:
+    leading axes broadcasting added are summed away, axes where ``shape`` has size 1 summed
+    with keepdims.  Works on NumPy arrays and on Tensors alike.
     """
     gshape = g.shape
     if gshape == shape:
@@ -138,19 +115,11 @@ _prod = math.prod
 _FILL_LIMIT = 4096  # elements: below this, materialising a broadcast beats creating the view
 
 
-def _is_basic_index(index: Any) -> bool:
-    """Only ints, slices, None and Ellipsis: no element is selected twice."""
-    items = index if type(index) is tuple else (index,)
-    return all(type(i) is int or type(i) is slice or i is None or i is Ellipsis for i in items)
-
-
 def _scatter_add(shape, index, g):
-    """zeros(shape) with g added at index; repeated indices accumulate (np.add.at).
-
-    A basic index (ints, slices) selects each element at most once, so a plain
-    assignment does the same as the much slower unbuffered np.add.at.
-    """
-    if _is_basic_index(index):
+    """zeros(shape) with g added at index; repeated indices accumulate (np.add.at).  A basic
+    index (ints, slices, None, ...) selects each element at most once: a plain assignment does it."""
+    items = index if type(index) is tuple else (index,)
+    if all(type(i) is int or type(i) is slice or i is None or i is Ellipsis for i in items):
         out = POOL.empty(tuple(shape), g.dtype)  # pooled: a big one is needed again every step
         lead = index[0] if type(index) is tuple and len(index) == 1 else index
         if type(lead) is slice and lead.step in (None, 1) and len(shape):
@@ -169,9 +138,9 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, NormMath, RecurrentMath):
-    """Array functions for the vjp/jvp rules, on raw NumPy arrays (no graph).  The entries of
-    one area, with their compiled kernels, live in a class of their own among the bases."""
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, RecurrentMath):
+    """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
+    compiled kernels) live in a class of their own among the bases."""
 
     is_tensor = False
     exp = staticmethod(np.exp)
@@ -186,7 +155,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     matmul = staticmethod(np.matmul)
-    # entries the forward rules need (a table entry may simply be the NumPy function)
     log1p = staticmethod(np.log1p)
     expm1 = staticmethod(np.expm1)
     exp2 = staticmethod(np.exp2)
@@ -209,7 +177,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     remainder = staticmethod(np.remainder)
     broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
     clip = staticmethod(np.clip)
-    argsort = staticmethod(np.argsort)
     moveaxis = staticmethod(np.moveaxis)
     isfinite = staticmethod(np.isfinite)
     isnan = staticmethod(np.isnan)
@@ -235,7 +202,6 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     empty_like = staticmethod(np.empty_like)
     ix_ = staticmethod(np.ix_)
     eye = staticmethod(np.eye)
-    ldexp = staticmethod(np.ldexp)
     heaviside = staticmethod(np.heaviside)
     round = staticmethod(np.round)
     erfinv = staticmethod(erfinv_array)
@@ -251,36 +217,26 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     def argmin(x, axis=None, keepdims=False):
         return np.asarray(np.argmin(x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
-    # factories: (shape, dtype), full: (shape, value, dtype).  Typed Any, as the entries written
-    # as functions: callers must not count on NumPy's array types (another table has its own)
+    # factories (typed Any: callers must not count on NumPy's array types)
     zeros: Any = staticmethod(np.zeros)
     ones: Any = staticmethod(np.ones)
     full: Any = staticmethod(np.full)
     empty: Any = staticmethod(np.empty)
 
-    @staticmethod
-    def pooled_empty(shape, dtype):
-        """An uninitialised array from the buffer pool (``backend/pool.py``), for the big arrays
-        a training step needs again every step (a fresh one costs its page faults each time)."""
-        return POOL.empty(shape, dtype)
+    pooled_empty = staticmethod(POOL.empty)  # (shape, dtype): uninitialised, from the buffer pool
 
-    # from_host(a, dtype=None): a host (NumPy) array or Python value as this back end's array,
-    # how data prepared on the host (random draws, index grids built in Python) reaches the
-    # device; here no copy.  asarray(x, dtype=None): x (an array, a scalar, a nested list) as
-    # an array of this back end.
+    # from_host(a, dtype=None): host data (NumPy, Python values) as this back end's array (here no copy)
     from_host: Any = staticmethod(np.asarray)
     asarray: Any = staticmethod(np.asarray)
 
     @staticmethod
     def copy(x, dtype=None):
-        """A new array with ``x``'s values (a writable copy even of a read-only view; ``x`` may
-        also be a host value, as nested lists), converted to ``dtype`` if given."""
+        """A writable copy of ``x`` (an array or a host value), converted to ``dtype`` if given."""
         return np.array(x, dtype=dtype, copy=True)
 
     @staticmethod
     def reshape_view(x, shape):
-        """x.reshape(shape), a view whenever the strides allow one; otherwise the elements in
-        row-major order, copied into a pooled array (a big one is needed again every step)."""
+        """x.reshape(shape), a view whenever the strides allow one, else copied into a pooled array."""
         if x.flags.c_contiguous or x.size < 1 << 15:
             return x.reshape(shape)
         try:
@@ -294,10 +250,11 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     concatenate = staticmethod(np.concatenate)
     flip = staticmethod(np.flip)
     sum_to = staticmethod(sum_to)
+    # the fused cross-entropy's rows: z = x - max_row(x), e = e^z, returns Σ_row e (softmax_rows.py)
+    shifted_exp = staticmethod(shifted_exp)
     scatter_add = staticmethod(_scatter_add)
 
-    # The array methods (x.reshape, x.sum...) do the same work as the np.* functions
-    # without their Python-level argument handling: 2-10x less overhead on small arrays.
+    # the array methods (x.reshape, x.sum...) have 2-10x less overhead than the np.* functions
     @staticmethod
     def reshape(x, shape):
         return x.reshape(shape)
@@ -316,15 +273,15 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
 
     @staticmethod
     def expand_dims(x, axis):
-        """x with a new axis of size 1 at ``axis`` (negative counts from the end of the result)."""
+        """x with a new axis of size 1 at ``axis`` (negative: from the end of the result)."""
         shape = x.shape
         d = axis % (len(shape) + 1)
         return x.reshape(shape[:d] + (1,) + shape[d:])
 
     @staticmethod
     def broadcast_to(x, shape):
-        """x broadcast to ``shape``.  A small result is filled into a new array (about 10x
-        cheaper than setting up np.broadcast_to's view); a large one stays a read-only view."""
+        """x broadcast to ``shape``: a small result filled into a new array (10x cheaper than
+        np.broadcast_to's view), a large one a read-only view."""
         shape = tuple(shape)
         if x.shape == shape:
             return x
@@ -344,9 +301,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
 
     @staticmethod
     def sigmoid(x):
-        """σ(x) = 1/(1 + e^-x) = e^x/(1 + e^x), without overflow: with e = e^-|x| <= 1,
-        σ = 1/(1 + e) for x >= 0 and e/(1 + e) for x < 0.  The numerator is chosen by
-        arithmetic, not np.where, whose branches cost ~10x more on random signs."""
+        """σ(x) without overflow: with e = e^-|x| <= 1, σ = 1/(1 + e) for x >= 0, e/(1 + e) for
+        x < 0 (the numerator chosen by arithmetic: np.where costs ~10x more on random signs)."""
         e = np.exp(-np.abs(x))
         return (e + (x >= 0) * (1 - e)) / (1 + e)
 
@@ -360,10 +316,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
 
     @staticmethod
     def prod_others(x, axis):
-        """out_i = Π_{j≠i} x_j along ``axis`` (the gradient of a product), without dividing by x_i:
-        the product of the elements before i (an exclusive cumulative product) times the
-        product of those after it, so zeros in x are exact (one zero: only its own entry is
-        non-zero; two or more: all 0)."""
+        """out_i = Π_{j≠i} x_j along ``axis`` (the gradient of a product) without dividing by x_i:
+        the exclusive cumulative products from both ends multiplied, so zeros in x are exact."""
         xm = np.moveaxis(x, axis, -1)
         out = np.ones_like(xm)
         if xm.shape[-1] > 1:
@@ -413,12 +367,7 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
     qr = staticmethod(np.linalg.qr)
     LinAlgError = np.linalg.LinAlgError
 
-    # ---- optimiser updates (chainrule/optim/_functional.py) ------------------------------
-    # The functional optimisers update parameters in place through these entries.  The
-    # ufuncs take NumPy's ``out=`` argument, so an update keeps its temporaries in scratch
-    # arrays reused from step to step instead of allocating new ones (on the many small
-    # parameters of an MLP, allocation and per-call overhead dominate the arithmetic).
-    # (multiply, clip, copyto, empty_like and empty are entries above)
+    # ---- optimiser updates (optim/_functional.py): ufuncs with out=, into reused scratch arrays
     add = staticmethod(np.add)
     subtract = staticmethod(np.subtract)
     divide = staticmethod(np.divide)
@@ -427,8 +376,7 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
 
     @staticmethod
     def scalar(value, dtype):
-        """``value`` as a 0-d array of ``dtype``: a ufunc takes it about twice as fast as a
-        Python float (no conversion or promotion); an optimiser's step counter is one too."""
+        """``value`` as a 0-d array of ``dtype`` (a ufunc takes it twice as fast as a Python float)."""
         return np.array(value, dtype=dtype)
 
     @staticmethod
@@ -469,6 +417,5 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, LossMath, 
 
     @staticmethod
     def sum_of(arrays):
-        """The elementwise sum of a list of arrays of one shape, in one pass (stacked, then
-        reduced): a leaf's gradient contributions, added once at the end of a backward walk."""
+        """The elementwise sum of a list of same-shape arrays in one pass (a leaf's gradient parts)."""
         return np.sum(arrays, axis=0)

@@ -1,9 +1,4 @@
-"""A pool of large arrays reused between training steps (see :class:`BufferPool`).
-
-Used by the primitives whose outputs or scratch arrays are big (im2col columns,
-recurrent-kernel state, linear-layer outputs and input gradients, softmax
-probabilities).  ``POOL`` is the shared instance.
-"""
+"""A pool of large arrays reused between training steps (:class:`BufferPool`; ``POOL`` is the shared one)."""
 
 from __future__ import annotations
 
@@ -20,18 +15,11 @@ _getrefcount = sys.getrefcount
 class BufferPool:
     """Reuses large arrays between training steps instead of asking the OS for fresh pages.
 
-    A training step allocates the same big arrays (im2col columns, their
-    gradients, feature maps) every time.  Fresh multi-megabyte allocations are
-    served by new, zero-filled pages from the kernel, and the page faults cost
-    as much as the convolution itself (measured: im2col 0.4 ms -> 2 ms).  The
-    pool keeps up to ``per_shape`` arrays per (shape, dtype) and hands one
-    out again once nothing but the pool refers to it (its reference count
-    says so), so a buffer still saved in a graph or held by a Tensor is never
-    reused.  Arrays below ``min_bytes`` go straight to NumPy, and the pool
-    keeps at most ``max_bytes`` in all.  ``POOL.clear()`` lets everything go.
-
-    Thread-safe: the reference-count test and the hand-out happen under a lock,
-    so two threads never receive the same free buffer.
+    A step allocates the same big arrays every time, and the page faults of fresh ones cost as
+    much as a convolution itself (im2col 0.4 ms -> 2 ms).  The pool keeps up to ``per_shape``
+    arrays per (shape, dtype) and hands one out again once nothing else refers to it (its
+    reference count says so: a buffer saved in a graph is never reused).  Arrays below
+    ``min_bytes`` go straight to NumPy; at most ``max_bytes`` are kept.  Thread-safe (a lock).
     """
 
     def __init__(self, per_shape: int = 3, max_shapes: int = 48, min_bytes: int = 1 << 17,

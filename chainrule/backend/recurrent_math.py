@@ -1,8 +1,6 @@
-"""The recurrent layers' table entries: the LSTM time loop (the compiled cell or its NumPy twin),
-row sums for the embedding fold.  ``ArrayMath`` lists ``RecurrentMath`` among its bases.
-
-``lstm_forward`` / ``lstm_backward`` run one LSTM layer, one direction, over a whole sequence,
-given the input projections z_t = W_ih x_t + b (PyTorch's gate order i, f, g, o):
+"""The recurrent layers' table entries (a base of ``ArrayMath``): the LSTM time loop and the
+distinct rows of the embedding fold.  ``lstm_forward`` / ``lstm_backward`` run one LSTM layer,
+one direction, over a sequence, given the input projections z_t = W_ih x_t + b (gates i, f, g, o):
 
     a_t = z_t + W_hh h_{t-1};  i, f, o = σ(a_t),  g = tanh(a_t)
     c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
@@ -13,20 +11,12 @@ and backward through time (δ = adjoint; dh gets the output's gradient plus δz_
     δi = δc ⊙ g ⊙ i(1-i),  δf = δc ⊙ c_{t-1} ⊙ f(1-f),  δg = δc ⊙ i ⊙ (1-g²),  δo = dh ⊙ tanh c_t ⊙ o(1-o)
     δc_next ← δc ⊙ f
 
-Two implementations with the same numbers to rounding:
-
-* the compiled cell (``kernels/lstm_cell.c``, through ``native``): batch-major, each step's
-  elementwise work one C call.  Chosen wherever ``native`` could build it (float32/float64);
-* the NumPy twin: feature-major, on transposed states hᵀ, cᵀ (H, N) and gate blocks (4H, N),
-  so that every gate block is one contiguous array (NumPy's elementwise loops are several
-  times slower on the column blocks of an (N, 4H) array).  Its rows are ordered i, f, o, g,
-  so the three sigmoid gates are one block, with their pre-activations negated (exact): one
-  exp, one add and one reciprocal give σ(a) = 1 / (1 + e^-a) (NumPy's float32 exp costs
-  about half its tanh).  Derivatives kept: σ' = σ - σ², tanh' = 1 - g².
-
-Large per-step arrays come from a pool of their own (``BufferPool(per_shape=4)``: the loop
-holds four (T, H, N) arrays at once: h, c, tanh c and the output gradient), so a training
-step does not pay fresh pages for them every time.
+The compiled cell (``kernels/lstm_cell.c``, batch-major, a step's elementwise work one C call)
+runs wherever ``native`` builds it; its NumPy twin is feature-major (states hᵀ, cᵀ (H, N), gate
+blocks (4H, N): each gate block contiguous), rows ordered i, f, o, g with the sigmoid rows
+negated, so σ(a) = 1 / (1 + e^-a) is one exp, one add and one reciprocal on one block.
+Derivatives kept: σ' = σ - σ², tanh' = 1 - g².  The loop's big arrays come from a pool of its
+own (four (T, H, N) arrays are held at once).
 """
 
 from __future__ import annotations
@@ -43,11 +33,8 @@ _POOL = BufferPool(per_shape=4)
 
 
 def lstm_kernels(dt: np.dtype) -> tuple | None:
-    """(forward_step, backward_step) of the compiled LSTM cell for ``dt``, or None (no compiler,
-    ``CHAINRULE_NATIVE=0``, or a dtype other than float32/float64: the NumPy twin runs then).
-
-    Both take N, H and raw addresses of contiguous batch-major blocks ((N, H) states, (N, 4H)
-    gates); see the C file for the formulas."""
+    """(forward_step, backward_step) of the compiled LSTM cell for ``dt`` (they take N, H and
+    addresses of contiguous batch-major blocks), or None: the NumPy twin runs then."""
     sizes, ptr = [ctypes.c_ssize_t] * 2, ctypes.c_void_p
     fwd = native.typed_function("lstm_cell", "lstm_forward_step", dt, sizes + [ptr] * 8)
     if fwd is None:
@@ -61,7 +48,6 @@ def _order(T: int, reverse: bool) -> range:
 
 class RecurrentMath:
     """Table entries of the recurrent layers (``nn/functional/_rnn_kernel.py``)."""
-
 
     @staticmethod
     def distinct_rows(idx: np.ndarray, V: int) -> tuple:
@@ -83,9 +69,7 @@ class RecurrentMath:
         ``rows`` (T, N) int64, a table (U, 4H) whose row rows[t, n] is position (t, n)'s
         projection (the embedding fold).  ``state`` is what ``lstm_backward`` needs (None
         unless ``keep``).  ``reverse`` runs t = T-1 … 0; out[t] still belongs to position t."""
-        T, N = (z if rows is None else rows).shape[:2]
-        dt = z.dtype
-        steps = lstm_kernels(dt)
+        steps = lstm_kernels(z.dtype)
         if steps is not None:
             return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep)
         return _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep)
@@ -248,8 +232,7 @@ def _backward_numpy(state, g, c0, w_hh, reverse):
         d *= deriv[t]
         np.multiply(dc, f, out=dc_next)  # δc_{t-1} = δc ⊙ f
         np.matmul(w_hhT, d, out=dh_next)  # dh_{t-1} = W_hhᵀ δz
-    # one transposing copy to the (4H, T, N) layout of the weight-gradient products, the
-    # blocks back in PyTorch's order i, f, g, o
+    # one transposing copy to (4H, T, N), the blocks back in PyTorch's order i, f, g, o
     dzm = _POOL.empty((G, T, N), dt)
     dzm[:H2] = dz[:, :H2].transpose(1, 0, 2)
     dzm[H2:H3] = dz[:, H3:].transpose(1, 0, 2)

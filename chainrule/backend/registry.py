@@ -1,20 +1,13 @@
-"""The registry of back ends: which array library serves which device type.
+"""The registry of back ends: which array library serves which device type ('cpu', 'cuda', ...).
 
-A back end is what a device type ('cpu', 'cuda', ...) needs to hold tensors:
+A back end has ``array_types`` (the classes of its arrays), ``math`` (its table, the ``m`` of
+the primitives' rules), ``to_host(a) -> ndarray`` (a copy the caller owns) and
+``from_host(a, device)`` (the copies through which ``to``, the factories and ``save`` move data),
+and optionally ``device_of(a)`` for back ends with several devices ('cuda:0', 'cuda:1').
 
-* ``array_types``: the array classes its arrays are (``numpy.ndarray`` for the CPU);
-* ``math``: its table of array functions (``ArrayMath`` for the CPU), the one the primitives'
-  rules receive as ``m``;
-* ``to_host(a) -> ndarray`` (a copy the caller owns) and ``from_host(a, device) -> array``: copies to and from NumPy,
-  through which ``Tensor.to``, ``Module.to``, the factories and ``save`` move data;
-* ``device_of(a) -> device`` (optional): the device an array lives on, for back ends with
-  several devices ('cuda:0', 'cuda:1'); without it every array is on ``device(type)``.
-
-chainrule registers only 'cpu'.  Another back end (CuPy for 'cuda'; a test back end) is added
-at run time with :func:`register_backend` and removed with :func:`unregister_backend`.
-
-The CPU costs nothing on the hot path: callers test ``type(a) is np.ndarray`` first and come
-here only for other array types (:func:`backend_of` is one dict lookup then).
+chainrule registers only 'cpu'; others (CuPy for 'cuda', a test back end) are added at run time
+with :func:`register_backend`.  Callers test ``type(a) is np.ndarray`` first and come here only
+for other array types, so the CPU costs nothing on the hot path.
 """
 
 from __future__ import annotations
@@ -45,11 +38,7 @@ class DeviceMismatchError(RuntimeError):
     """An operation got tensors on two devices (PyTorch raises a RuntimeError too)."""
 
 
-def _cpu_from_host(a: np.ndarray, dev: device) -> np.ndarray:
-    return a
-
-
-CPU_BACKEND = Backend("cpu", (_ndarray,), ArrayMath, np.asarray, _cpu_from_host)
+CPU_BACKEND = Backend("cpu", (_ndarray,), ArrayMath, np.asarray, lambda a, dev: a)
 
 _BY_TYPE: dict[str, Backend] = {"cpu": CPU_BACKEND}  # device type -> back end
 _BY_ARRAY: dict[type, Backend] = {_ndarray: CPU_BACKEND}  # array class -> back end
@@ -65,13 +54,11 @@ def register_backend(
     from_host: Callable[[np.ndarray, device], Any],
     device_of: Callable[[Any], device] | None = None,
 ) -> Backend:
-    """Make device type ``type`` usable: ``device(type)`` parses (also for a name PyTorch does
-    not know, as ``torch.utils.rename_privateuse1_backend``), factories and ``.to`` create and
-    move arrays there, and arrays of ``array_types`` are recognised as living there.
+    """Make device type ``type`` usable: ``device(type)`` parses (also a name PyTorch does not
+    know), factories and ``.to`` create and move arrays there, arrays of ``array_types`` live there.
 
-    Raises ValueError for 'cpu', a type already registered, an invalid name, or an array class
-    another back end already claims.
-    """
+    ValueError for 'cpu', a type already registered, an invalid name, or an array class
+    another back end already claims."""
     if not isinstance(type, str) or not type.isidentifier():
         raise ValueError(f"register_backend: the device type must be a name such as 'cuda', got {type!r}")
     if type in _BY_TYPE:
@@ -111,8 +98,7 @@ def is_registered(type: str) -> bool:  # noqa: A002
 
 
 def backend_for(dev: Any, where: str) -> Backend:
-    """The back end of device ``dev`` (a device or a string); DeviceUnavailableError (the
-    message of :func:`~chainrule.backend.device.check_device`) when none is registered."""
+    """The back end of device ``dev`` (a device or a string); DeviceUnavailableError when none is registered."""
     d = _dev.as_device(dev, where)
     b = _BY_TYPE.get(d.type)
     if b is None:
@@ -147,14 +133,12 @@ def to_host(a: Any) -> np.ndarray:
 
 
 def already_on(have: device, want: device) -> bool:
-    """Whether an array on ``have`` is already where ``want`` asks: 'cuda' means whichever
-    CUDA device, as ``x.to('cuda')`` returns x itself for a tensor on cuda:0."""
+    """Whether an array on ``have`` is already where ``want`` asks ('cuda': whichever CUDA device)."""
     return have.type == want.type and (want.index is None or have.index is None or have.index == want.index)
 
 
 def to_device(a: Any, dev: device, where: str = "to()") -> Any:
-    """Array ``a`` on device ``dev``: ``a`` itself when it is there already, else a copy made
-    through the host (NumPy)."""
+    """Array ``a`` on device ``dev``: ``a`` itself when it is there already, else a copy through the host."""
     if already_on(device_of(a), dev):
         return a
     b = backend_for(dev, where)
@@ -163,8 +147,8 @@ def to_device(a: Any, dev: device, where: str = "to()") -> Any:
 
 
 def target_device(dev: Any, where: str) -> device | None:
-    """A ``device=`` argument of a factory or ``to``: None for None and CPU devices (nothing to
-    move), else the device, checked to have a back end (DeviceUnavailableError otherwise)."""
+    """A ``device=`` argument of a factory or ``to``: None for None and CPU devices, else the
+    device, checked to have a back end (DeviceUnavailableError otherwise)."""
     if dev is None or dev is CPU:
         return None
     d = _dev.as_device(dev, where) if not isinstance(dev, device) else dev
@@ -175,12 +159,8 @@ def target_device(dev: Any, where: str) -> device | None:
 
 
 def table_of(where: str, arrays: Sequence[Any]) -> Any:
-    """The math table for an operation on ``arrays``: their back end's.
-
-    Raises :class:`DeviceMismatchError` naming ``where`` and two devices when the arrays live on
-    different devices.  Meant for the one ``apply``: it need only call this when some input's
-    type is not ``np.ndarray`` (an all-NumPy call's table is ``ArrayMath``).
-    """
+    """The math table of ``arrays``' back end; :class:`DeviceMismatchError` naming ``where`` and
+    two devices when they live on different ones."""
     first = None
     for a in arrays:
         d = device_of(a)

@@ -1,10 +1,8 @@
 """Row scatter-add: ``dst[rows[r], :] += src[r, :]`` for every r, repeated rows accumulating.
 
-The gradient of a row lookup (the embedding's vjp) and the LSTM's input-weight gradient
-when its input rows repeat are such sums.  With the compiled kernel
-(``backend/kernels/rows.c``) it is one pass over ``src``; without it, the rows are sorted
-once and each run summed by ``np.add.reduceat`` (2-4× faster than ``np.add.at``, which
-is about 40× slower than the kernel).
+The gradient of a row lookup (embedding, the LSTM's folded input rows).  The compiled kernel
+(``kernels/rows.c``) makes one pass over ``src``; its twin sorts the rows once and sums each run
+with ``np.add.reduceat`` (2-4× faster than ``np.add.at``, itself 40× slower than the kernel).
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
 
 def scatter_add_rows(dst: np.ndarray, rows: np.ndarray, src: np.ndarray) -> np.ndarray:
     """In place: dst (U, C) += the rows of src (R, C), row r into row rows[r] (R,); returns dst.
-
-    ``rows`` must lie in [0, U) (the callers check their indices); not checked here.
-    """
+    ``rows`` must lie in [0, U) (the callers check it)."""
     R = rows.shape[0]
     if src.shape != (R, dst.shape[1]):
         raise ValueError(f"scatter_add_rows: src {src.shape} does not match {R} rows of width {dst.shape[1]}")

@@ -1,11 +1,9 @@
 """Shifted exponentials of each row: m = max_j x_j, z = x - m, e = exp(z), s = Σ_j e_j.
 
 Softmax is e / s and log-softmax z - log s, with no overflow (z <= 0).  Every row is shifted by
-its maximum whatever it is, as PyTorch (and ``ops/reduction.py``): a row holding +inf or only
--inf gives NaN (inf - inf), a NaN in a row makes it all NaN.  The compiled
-kernel (``backend/kernels/softmax_rows.c``) does the four steps in one pass per row,
-with a vectorised exp (NumPy's float32 exp costs about 4 ns per element on an AVX2
-machine, the kernel's about 1); without it the same is done by four NumPy calls.
+its maximum whatever it is, as PyTorch: a row holding +inf or only -inf gives NaN (inf - inf), a
+NaN makes its row NaN.  The compiled kernel (``kernels/softmax_rows.c``) does the four steps in
+one pass per row with a vectorised exp; its twin is four NumPy calls.
 """
 
 from __future__ import annotations
@@ -26,10 +24,7 @@ def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
 
 
 def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Fill z = x - max_row(x) and e = exp(z) (all (M, C), C >= 1); return s = Σ_row e (M,).
-
-    Rows whose maximum is not finite are NaN (see the module docstring).
-    """
+    """Fill z = x - max_row(x) and e = exp(z) (all (M, C), C >= 1); return s = Σ_row e (M,)."""
     M, C = x.shape
     fn = kernel(x.dtype)
     if fn is not None and C and z.dtype == e.dtype == x.dtype and z.flags.c_contiguous and e.flags.c_contiguous:
