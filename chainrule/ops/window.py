@@ -1,20 +1,15 @@
 """Sliding-window primitives: Unfold (im2col) and Fold (col2im), their batch-last twins
 Im2Col / Col2Im (used by the convolution), max pooling.
 
-A convolution layer multiplies every k×k window of its input by the same
-weights.  ``Unfold`` lays the windows out as columns,
+``Unfold`` lays every window of the input out as columns (s = stride, δ = dilation, x_pad = x
+with zeros around it), so that a convolution becomes one matrix product per group:
 
     cols[n, c, k_1, ..., k_d, o_1, ..., o_d] = x_pad[n, c, o_1 s_1 + k_1 δ_1, ..., o_d s_d + k_d δ_d]
 
-(s = stride, δ = dilation, x_pad = x with zeros around it), so that the
-convolution becomes one matrix product per group.  ``Fold`` is its transpose:
-it adds every column entry back at the position it was read from (positions
-read by several windows receive the sum), and crops the padding.  Both are
-linear, and each one's vjp is the other, so a convolution built from them is
-differentiable any number of times.
-
-The loops run over the k_1·...·k_d kernel offsets only; each iteration moves a
-whole (N, C, o_1, ..., o_d) block with one strided NumPy copy or add.
+``Fold`` is its transpose: it adds every column entry back where it was read (overlaps summed)
+and crops the padding.  Each one's vjp is the other, so a convolution built from them is
+differentiable any number of times.  The loops run over the kernel offsets only, each moving a
+whole (N, C, o_1, ..., o_d) block with one strided copy or add.
 
 Sizes: o = (n + pad_before + pad_after - δ (k - 1) - 1) // s + 1
 (the notes' (n - k + 2 pad) / s + 1 when δ = 1 and the padding is symmetric).
@@ -39,17 +34,9 @@ def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) ->
 
 
 def _linear(m: Any, op: Primitive, a: Any) -> Any:
-    """Apply the linear primitive ``op`` inside a vjp/jvp rule.
-
-    On raw arrays (``ArrayMath``) this is just its forward; on Tensors
-    (``TensorMath``, create_graph=True) it is recorded, so it can be
-    differentiated again.
-    """
-    if m.is_tensor:
-        return apply1(op, a)
-    return op.forward(m, a)
-
-
+    """The linear primitive ``op`` applied inside a vjp/jvp rule: its forward on raw arrays, recorded
+    on Tensors (``TensorMath``, create_graph=True) so that it can be differentiated again."""
+    return apply1(op, a) if m.is_tensor else op.forward(m, a)
 
 
 def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0.0, m: Any = None) -> Any:
@@ -95,8 +82,7 @@ class _Window(Primitive):
         self.pads = pads  # ((before, after), ...) per spatial dim
         self.spatial = spatial  # the unpadded input's spatial shape
         self.outs = tuple(
-            out_size(n, k, s, d, pb, pa)
-            for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads)
+            out_size(n, k, s, d, pb, pa) for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads)
         )
 
     def _padded_shape(self) -> tuple:
@@ -118,15 +104,17 @@ class _Window(Primitive):
 
 
 class _LinearWindow(_Window):
-    """A linear window map (Unfold, Fold, Im2Col, Col2Im): the vjp applies its ``transposed``
-    map of the same geometry, the jvp the map itself."""
+    """A linear window map (Unfold, Fold, Im2Col, Col2Im, the max-pool scatter and gather): the vjp
+    applies its ``transposed`` map of the same geometry, the jvp the map itself."""
 
     __slots__ = ()
-    transposed: type[_Window]
+    transposed: Any
+
+    def _transpose(self) -> _Window:
+        return self.transposed(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
 
     def vjp(self, m, need, g, y, x):
-        t = self.transposed(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
-        return (_linear(m, t, g),)
+        return (_linear(m, self._transpose(), g),)
 
     def jvp(self, m, dxs, y, x):
         return _linear(m, self, dxs[0])
@@ -165,10 +153,8 @@ class Fold(_LinearWindow):
 class MaxPool(_Window):
     """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax.
 
-    ``forward`` also keeps ``argk``: for every output, the kernel offset (flat
-    index in 0..K-1) of the first maximum in row-major window order, which is
-    the element that receives the gradient (ties: the first, as PyTorch).
-    """
+    ``forward`` also keeps ``argk``: for every output, the kernel offset (flat index in 0..K-1)
+    of the first maximum in row-major window order (ties: the first, as PyTorch)."""
 
     __slots__ = ("argk",)
     name = "max_pool"
@@ -201,16 +187,25 @@ class MaxPool(_Window):
         return _linear(m, MaxPoolGather(self), dxs[0])
 
 
-class MaxPoolScatter(_Window):
+class _ArgmaxWindow(_LinearWindow):
+    """A linear map through the argmaxes ``argk`` of a MaxPool (or of its transpose)."""
+
+    __slots__ = ("argk",)
+
+    def __init__(self, pool: Any) -> None:
+        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
+        self.argk = pool.argk
+
+    def _transpose(self) -> _Window:
+        return self.transposed(self)
+
+
+class MaxPoolScatter(_ArgmaxWindow):
     """dx = the adjoints g put back at their window's argmax (summed where windows overlap);
     the transpose of MaxPoolGather;  vjp: MaxPoolGather."""
 
-    __slots__ = ("argk",)
+    __slots__ = ()
     name = "max_pool_scatter"
-
-    def __init__(self, pool: MaxPool) -> None:
-        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
-        self.argk = pool.argk
 
     def _disjoint(self) -> bool:
         """True when no input position is read by two windows (e.g. stride = kernel_size)."""
@@ -236,22 +231,12 @@ class MaxPoolScatter(_Window):
                 gx[dst] += (self.argk == k) * g
         return gx if gx.shape[2:] == self.spatial else gx[self._inner()]
 
-    def vjp(self, m, need, gg, y, g):
-        return (_linear(m, MaxPoolGather(self), gg),)
 
-    def jvp(self, m, dxs, y, g):
-        return _linear(m, self, dxs[0])
-
-
-class MaxPoolGather(_Window):
+class MaxPoolGather(_ArgmaxWindow):
     """y[n, c, o] = x[argmax position of window o] (x of the input's shape);  vjp: MaxPoolScatter."""
 
-    __slots__ = ("argk",)
+    __slots__ = ()
     name = "max_pool_gather"
-
-    def __init__(self, pool: Any) -> None:
-        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
-        self.argk = pool.argk
 
     def forward(self, m, x):
         xp = self._pad(m, x)
@@ -259,12 +244,6 @@ class MaxPoolGather(_Window):
         for k, (_, src) in enumerate(self._offsets()):
             m.copyto(out, xp[src], where=self.argk == k)
         return out
-
-    def vjp(self, m, need, g, y, x):
-        return (_linear(m, MaxPoolScatter(self), g),)
-
-    def jvp(self, m, dxs, y, x):
-        return _linear(m, self, dxs[0])
 
 
 def unfold_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> Tensor:
@@ -280,8 +259,7 @@ def fold_nd(cols: Tensor, spatial: tuple, kernel: tuple, stride: tuple, dilation
 def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
     """Max pooling over the trailing spatial dims; returns (values, the MaxPool op, which holds the argmaxes)."""
     op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]))
-    y = apply1(op, x)
-    return y, op
+    return apply1(op, x), op
 
 
 def argmax_indices(op: MaxPool) -> Any:
@@ -302,13 +280,10 @@ class Im2Col(_LinearWindow):
 
         cols[c, k_1..k_d, o_1..o_d, n] = x_pad[n, c, o·s + k·δ];   vjp: Col2Im.
 
-    With the batch axis last, each kernel offset moves runs of (last output
-    dim × N) contiguous values instead of rows of the last output dim only
-    (3-5× faster on LeNet-sized maps), and the convolution is one matrix
-    product (C_out, C_in·K) @ (C_in·K, L·N).  The convolution's output is a
-    (N, C, ...) view of batch-last memory; element-wise ops and pooling keep
-    that layout, so the next Im2Col gets it for free.
-    """
+    With the batch axis last, each kernel offset moves runs of (last output dim × N) contiguous
+    values (3-5× faster on LeNet-sized maps), and the convolution is one matrix product
+    (C_out, C_in·K) @ (C_in·K, L·N) whose output is a (N, C, ...) view of batch-last memory;
+    element-wise ops and pooling keep that layout, so the next Im2Col gets it for free."""
 
     __slots__ = ()
     name = "im2col"
@@ -347,3 +322,4 @@ class Col2Im(Im2Col):
 
 
 Unfold.transposed, Fold.transposed, Im2Col.transposed, Col2Im.transposed = Fold, Unfold, Col2Im, Im2Col
+MaxPoolScatter.transposed, MaxPoolGather.transposed = MaxPoolGather, MaxPoolScatter
