@@ -7,6 +7,7 @@ slice the pieces of a concatenation, crop the padding, flip again.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -22,16 +23,10 @@ from chainrule.ops.reduction import normalize_dims
 
 def _resolve_shape(shape: tuple, size: int, old: tuple) -> tuple:
     """``shape`` with its -1 (at most one) filled in so that it holds ``size`` elements; RuntimeError if impossible."""
-    known = 1
-    for s in shape:
-        if s != -1:
-            known *= s
-    free = shape.count(-1)
-    ok = free <= 1 and all(s >= -1 for s in shape)
-    if ok and free == 1:
-        ok = known != 0 and size % known == 0
-        shape = tuple(size // known if s == -1 else s for s in shape) if ok else shape
-    if not ok or (free == 0 and known != size):
+    known = math.prod(s for s in shape if s != -1)
+    if shape.count(-1) == 1 and min(shape) == -1 and known and size % known == 0:
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if min(shape, default=0) < 0 or math.prod(shape) != size:
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of size {size} (shape {old})")
     return shape
 
@@ -113,17 +108,9 @@ class Cat(LinearMap):
         return m.concatenate(xs, self.dim)
 
     def vjp(self, m, need, g, y, *xs):
-        grads = []
-        start = 0
-        for x, nd in zip(xs, need):
-            stop = start + x.shape[self.dim]
-            if nd:
-                index = (slice(None),) * self.dim + (slice(start, stop),)
-                grads.append(m.getitem(g, index))
-            else:
-                grads.append(None)
-            start = stop
-        return tuple(grads)
+        head, d = (slice(None),) * self.dim, self.dim
+        ends = itertools.accumulate(x.shape[d] for x in xs)
+        return tuple(m.getitem(g, head + (slice(e - x.shape[d], e),)) if n else None for x, n, e in zip(xs, need, ends))
 
     def jvp(self, m, dxs, y, *xs):
         return m.concatenate(list(dxs), self.dim)
@@ -257,9 +244,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims ({input.ndim})")
-    shape = tuple(
-        input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
-    )
+    shape = tuple(input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
     if not broadcasts_to(input.shape, shape):
         raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
     if shape == input.shape:
@@ -307,7 +292,6 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 concat = cat
-concatenate = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -338,13 +322,8 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {d} of {tensor.shape})")
-    pieces = []
-    start = 0
-    for s in sizes:
-        index = (slice(None),) * d + (slice(start, start + s),)
-        pieces.append(tensor[index])
-        start += s
-    return tuple(pieces)
+    starts = itertools.accumulate([0] + sizes)
+    return tuple(tensor[(slice(None),) * d + (slice(s, s + k),)] for s, k in zip(starts, sizes))
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -387,17 +366,11 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     sizes = _shape_arg(sizes)
     if len(sizes) < input.ndim:
         raise RuntimeError("repeat: number of repeat dims can not be smaller than number of tensor dims")
-    x = reshape(input, (1,) * (len(sizes) - input.ndim) + input.shape)
-    # interleave: (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
-    inter = []
-    for n in x.shape:
-        inter += [1, n]
-    x = reshape(x, tuple(inter))
-    target = []
-    for r, n in zip(sizes, x.shape[1::2]):
-        target += [r, n]
-    x = expand(x, tuple(target))
-    return reshape(x, tuple(r * n for r, n in zip(sizes, target[1::2])))
+    ns = (1,) * (len(sizes) - input.ndim) + input.shape
+    # interleave: (1, n0, 1, n1, ...) expanded to (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
+    x = reshape(input, tuple(v for n in ns for v in (1, n)))
+    x = expand(x, tuple(v for r, n in zip(sizes, ns) for v in (r, n)))
+    return reshape(x, tuple(r * n for r, n in zip(sizes, ns)))
 
 
 def movedim(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
