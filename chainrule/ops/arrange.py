@@ -1,14 +1,11 @@
-"""Everyday tensor functions with PyTorch's names: triangles and diagonals, sorting and
-order statistics, cumulative sums and products, rolling, tiling, splitting and stacking,
-einsum and the fused matrix products (addmm, baddbmm...), scatter/index updates, and the
-integer helpers (bincount, bucketize, searchsorted, unique, nonzero).
+"""Everyday tensor functions with PyTorch's names: triangles and diagonals, sorting and order
+statistics, cumulative sums and products, rolling, tiling, splitting and stacking, einsum and the
+fused matrix products (addmm...), scatter/index updates, the integer helpers (bincount, unique...).
 
-Differentiable results are built from differentiable pieces (getitem, gather, where, cat,
-matmul...) or, for cumsum and einsum, from a primitive here; their gradients and tangents
-follow.  Indices, masks and counts are integer/bool tensors without gradient, as in PyTorch:
-each is one entry of the back-end table (``backend/arrange_math.py``) run through ``kernel``
-on the input's device, or composed from other ops.  Index grids come from ``table_of``.
-"""
+Differentiable results are composed of differentiable pieces (getitem, gather, where, cat...) or,
+for cumsum and einsum, are a primitive here.  Indices, masks and counts are integer/bool tensors
+without gradient, as in PyTorch: each one entry of the back-end table (``backend/arrange_math.py``)
+run through ``kernel`` on the input's device, or composed from other ops."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ import builtins
 import functools
 import itertools
 import math
+import operator
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -101,9 +99,6 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     return indexing.getitem(moved, (Ellipsis, rows, cols))
 
 
-_diagonal = diagonal  # (diag's argument is called diagonal, as PyTorch's)
-
-
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose ``offset`` diagonal (in dims dim1, dim2 of the result) is the last axis of input."""
     x = as_tensor_arg(input, "diag_embed")
@@ -130,7 +125,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     if x.ndim == 1:
         return diag_embed(x, diagonal)
     if x.ndim == 2:
-        return _diagonal(x, diagonal)
+        return indexing.getitem(x, _diag_positions(x, *x.shape, diagonal))
     raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
 
 
@@ -243,29 +238,20 @@ def quantile(
     if not builtins.all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in qs):
         raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
-        raise ValueError(
-            f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
-        )
+        raise ValueError(f"quantile: interpolation {interpolation!r} is not linear, lower, higher, midpoint or nearest")
+    nd = x.ndim
     x, d = _flat_or_dim(x, dim, "quantile")
     s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
     pos = [v * (s.shape[d] - 1) for v in qs]
-    lo, hi = [math.floor(p) for p in pos], [math.ceil(p) for p in pos]
-    if interpolation == "lower":
-        hi = lo
-    elif interpolation == "higher":
-        lo = hi
-    elif interpolation == "nearest":
-        lo = hi = [round(p) for p in pos]  # halves to even, as PyTorch
+    ends = {"lower": (math.floor,) * 2, "higher": (math.ceil,) * 2, "nearest": (round,) * 2}  # (round: halves to even)
+    lo, hi = ([end(p) for p in pos] for end in ends.get(interpolation, (math.floor, math.ceil)))
     a = indexing.index_select(s, d, x.new_tensor(lo, dtype=np.int64))
     b = indexing.index_select(s, d, x.new_tensor(hi, dtype=np.int64))
     frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
     w = shape.reshape(x.new_tensor(frac), (1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
     out = shape.movedim(a + (b - a) * w, d, 0)  # the q axis first
     if keepdim:
-        if dim is None:
-            out = shape.reshape(out, (out.shape[0],) + (1,) * as_tensor_arg(input, "quantile").ndim)
-        else:
-            out = shape.unsqueeze(out, d + 1)
+        out = shape.reshape(out, (out.shape[0],) + (1,) * nd) if dim is None else shape.unsqueeze(out, d + 1)
     return shape.squeeze(out, 0) if one else out
 
 
@@ -382,13 +368,11 @@ def diff(
 def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
     """Shift the elements cyclically by ``shifts`` along ``dims`` (the flattened tensor when None)."""
     x = as_tensor_arg(input, "roll")
-    if dims is None:
-        if not isinstance(shifts, (int, np.integer)):
-            if len(shifts) != 1:
-                raise RuntimeError(f"roll: shifts {shifts} need matching dims (got dims=None)")
-            shifts = shifts[0]
-        return shape.reshape(roll(shape.reshape(x, (-1,)), int(shifts), 0), x.shape)
     s = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
+    if dims is None:
+        if len(s) != 1:
+            raise RuntimeError(f"roll: shifts {shifts} need matching dims (got dims=None)")
+        return shape.reshape(roll(shape.reshape(x, (-1,)), int(s[0]), 0), x.shape)
     ds = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
     if len(s) != len(ds):
         raise RuntimeError(f"roll: shifts and dims must have the same length, got {len(s)} and {len(ds)}")
@@ -496,9 +480,7 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
 def _split_dir(input: Tensor, sections: Any, dim: int, name: str, min_ndim: int) -> tuple[Tensor, ...]:
     x = as_tensor_arg(input, name)
     if x.ndim < min_ndim:
-        raise RuntimeError(
-            f"{name}: requires a tensor with at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
-        )
+        raise RuntimeError(f"{name}: requires a tensor with at least {min_ndim} dims, got shape {tuple(x.shape)}")
     if isinstance(sections, int) and x.shape[dim] % sections:
         raise RuntimeError(f"{name}: dimension {dim} of size {x.shape[dim]} is not divisible by {sections}")
     return tensor_split(x, sections, dim)
@@ -645,9 +627,7 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     try:
         shp = np.broadcast_shapes(x.shape, mk.shape)
     except ValueError:
-        raise RuntimeError(
-            f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}"
-        ) from None
+        raise RuntimeError(f"masked_select: mask {mk.shape} does not broadcast with input {tuple(x.shape)}") from None
     return indexing.getitem(shape.expand(x, *shp), shape.expand(mk, *shp))
 
 
@@ -663,11 +643,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
     x = as_tensor_arg(input, "nonzero")
-    if not as_tuple:
-        return kernel("argwhere", x)
-    x = shape.reshape(x, (1,)) if x.ndim == 0 else x  # (a 0-d input counts as 1-D here, as PyTorch)
-    coords = kernel("argwhere", x)
-    return tuple(coords[:, k] for k in range(x.ndim))
+    coords = kernel("argwhere", shape.reshape(x, (1,)) if as_tuple and x.ndim == 0 else x)  # (0-d: 1-D, as PyTorch)
+    return tuple(coords[:, k] for k in range(coords.shape[1])) if as_tuple else coords
 
 
 argwhere = nonzero
@@ -679,44 +656,37 @@ def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     return reduction.sum(x != 0, normalize_dims(dim, x.ndim, "count_nonzero"), dtype=np.int64)
 
 
-def _index_arg(x: Tensor, index: Any, name: str) -> Any:
-    """``index`` (0-D or 1-D integers) as a private 1-D index array on x's device: the vjp
-    reads it later, when the caller's tensor may have changed."""
-    idx = as_tensor_arg(index, name)._array
+def _index_at(input: Tensor, dim: int, index: Any, src: Tensor | None, name: str) -> tuple[Tensor, tuple]:
+    """(input, the index along ``dim`` that index_add/copy/fill write at), after checking ``src``'s
+    shape; the index is a private copy of ``index`` (0-D or 1-D integers): the vjp reads it later."""
+    x = as_tensor_arg(input, name)
+    d, idx = _dim(x, dim, name), as_tensor_arg(index, name)._array
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
-    return table_of((x,), name).copy(idx.reshape(-1))
-
-
-def _index_source(input: Tensor, dim: int, index: Any, source: Tensor, name: str) -> tuple:
-    """(input, the index along ``dim`` that index_add/index_copy write at, source)."""
-    x, src = as_tensor_arg(input, name), as_tensor_arg(source, name)
-    d = _dim(x, dim, name)
-    idx = _index_arg(x, index, name)
-    if src.ndim != x.ndim or src.shape[d] != idx.shape[0]:
-        raise RuntimeError(
-            f"{name}: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-            f"with {idx.shape[0]} entries along dim {d}"
-        )
-    return x, _along(idx, d, x.ndim), src
+    idx = table_of((x,), name).copy(idx.reshape(-1))
+    if src is not None and (src.ndim != x.ndim or src.shape[d] != idx.shape[0]):
+        msg = f"source of shape {tuple(src.shape)} must match input {tuple(x.shape)} with {idx.shape[0]} entries"
+        raise RuntimeError(f"{name}: {msg} along dim {d}")
+    return x, _along(idx, d, x.ndim)
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
     """input with alpha·source[k] added at position index[k] along ``dim`` (repeats accumulate)."""
-    x, at, src = _index_source(input, dim, index, source, "index_add")
+    src = as_tensor_arg(source, "index_add")
+    x, at = _index_at(input, dim, index, src, "index_add")
     return x + apply1(indexing.ScatterAdd(x.shape, at), src * alpha if alpha != 1 else src)
 
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """input with the slices at index[k] along ``dim`` replaced by source's slice k."""
-    x, at, src = _index_source(input, dim, index, source, "index_copy")
+    src = as_tensor_arg(source, "index_copy")
+    x, at = _index_at(input, dim, index, src, "index_copy")
     return apply(indexing.IndexPut(at), x, src.to(x.dtype))
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     """input with the slices at ``index`` along ``dim`` set to ``value``."""
-    x = as_tensor_arg(input, "index_fill")
-    at = _along(_index_arg(x, index, "index_fill"), _dim(x, dim, "index_fill"), x.ndim)
+    x, at = _index_at(input, dim, index, None, "index_fill")
     v = value.to(x.dtype) if isinstance(value, Tensor) else x.new_full((), value)
     return apply(indexing.IndexPut(at), x, v)
 
@@ -740,8 +710,7 @@ def scatter(
     ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
     ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
     x = as_tensor_arg(input, "scatter")
-    if src is None:
-        src = value
+    src = value if src is None else src
     if src is None:
         raise TypeError("scatter: expected src or value")
     if reduce not in (None, "add"):
@@ -756,12 +725,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
     x = as_tensor_arg(input, "bincount")
     if x.ndim != 1 or x.dtype.kind not in "iu" or (x.numel() and x._array.min() < 0):
-        raise RuntimeError(
-            f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
-        )
-    if weights is None:
-        return kernel("bincount", x, minlength=minlength)
-    return kernel("bincount", x, weights, minlength=minlength)
+        raise RuntimeError(f"bincount: expected 1-D non-negative integers, got {x.dtype} of shape {tuple(x.shape)}")
+    return kernel("bincount", x, *([] if weights is None else [weights]), minlength=minlength)
 
 
 def searchsorted(
@@ -780,12 +745,9 @@ def searchsorted(
     else:
         v = as_tensor_arg(values, "searchsorted")
     if seq.ndim > 1 and seq.shape[:-1] != v.shape[:-1]:
-        raise RuntimeError(
-            f"searchsorted: boundaries {tuple(seq.shape)} and input {tuple(v.shape)} must agree except in the last dim"
-        )
+        raise RuntimeError(f"searchsorted: shapes {tuple(seq.shape)} and {tuple(v.shape)} differ before the last dim")
     right = side == "right" if side is not None else right
-    inputs = (seq, v) if sorter is None else (seq, v, sorter)
-    return kernel("searchsorted", *inputs, right=right, out_int32=out_int32)
+    return kernel("searchsorted", seq, v, *([] if sorter is None else [sorter]), right=right, out_int32=out_int32)
 
 
 def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
@@ -951,13 +913,7 @@ class Einsum(Primitive):
 
     def jvp(self, m, dxs, y, *xs):
         eq = ",".join(self.subs) + "->" + self.out
-        total = None
-        for k in range(len(xs)):
-            ops = list(xs)
-            ops[k] = dxs[k]
-            term = m.einsum(eq, *ops)
-            total = term if total is None else total + term
-        return total
+        return functools.reduce(operator.add, (m.einsum(eq, *xs[:k], dx, *xs[k + 1 :]) for k, dx in enumerate(dxs)))
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
@@ -973,10 +929,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
             c = next(c for c in s if s.count(c) > 1)
             i, j = s.index(c), s.index(c, s.index(c) + 1)
             if x.shape[i] != x.shape[j]:
-                raise RuntimeError(
-                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
-                    f"({x.shape[i]}, {x.shape[j]}) differ"
-                )
+                raise RuntimeError(f"einsum(): {c} repeated in operand {k} of sizes ({x.shape[i]}, {x.shape[j]})")
             x = diagonal(x, 0, i, j)
             s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
         subs[k], xs[k] = s, x
@@ -1001,18 +954,13 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     if isinstance(dims, (int, np.integer)):
         da, db = list(range(a.ndim - int(dims), a.ndim)), list(range(int(dims)))
     else:
-        da = [dims[0]] if isinstance(dims[0], int) else list(dims[0])
-        db = [dims[1]] if isinstance(dims[1], int) else list(dims[1])
-    da = [d % a.ndim for d in da]
-    db = [d % b.ndim for d in db]
+        da, db = ([ds] if isinstance(ds, int) else list(ds) for ds in dims)
+    da, db = [d % a.ndim for d in da], [d % b.ndim for d in db]
     sa = list(_LETTERS[: a.ndim])
     sb = list(_LETTERS[a.ndim : a.ndim + b.ndim])
     for i, j in zip(da, db):
         if a.shape[i] != b.shape[j]:
-            raise RuntimeError(
-                f"tensordot: contracted dimensions {i} of a {tuple(a.shape)} and {j} of b "
-                f"{tuple(b.shape)} differ in size"
-            )
+            raise RuntimeError(f"tensordot: dims {i} of a {tuple(a.shape)}, {j} of b {tuple(b.shape)} differ")
         sb[j] = sa[i]
     out = "".join(c for k, c in enumerate(sa) if k not in da) + "".join(c for k, c in enumerate(sb) if k not in db)
     return einsum("".join(sa) + "," + "".join(sb) + "->" + out, a, b)
@@ -1033,9 +981,7 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix (n, m) times vector (m,) → (n,)."""
     if input.ndim != 2 or vec.ndim != 1:
-        raise RuntimeError(
-            f"mv: expected a matrix and a vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}"
-        )
+        raise RuntimeError(f"mv: expected a matrix and a vector, got {tuple(input.shape)} and {tuple(vec.shape)}")
     return linalg.matmul(input, vec)
 
 
@@ -1095,18 +1041,7 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     if shp[d] != 3:
         raise RuntimeError(f"cross: dimension {dim} must have size 3, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = shape.expand(a, *shp), shape.expand(b, *shp)
-
-    def c(t: Tensor, i: int) -> Tensor:
-        return t[(slice(None),) * d + (slice(i, i + 1),)]
-
-    return shape.cat(
-        [
-            c(a, 1) * c(b, 2) - c(a, 2) * c(b, 1),
-            c(a, 2) * c(b, 0) - c(a, 0) * c(b, 2),
-            c(a, 0) * c(b, 1) - c(a, 1) * c(b, 0),
-        ],
-        d,
-    )
+    return roll(a, -1, d) * roll(b, -2, d) - roll(a, -2, d) * roll(b, -1, d)  # c_i = a_(i+1) b_(i+2) - a_(i+2) b_(i+1)
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
@@ -1116,12 +1051,11 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     a, b = as_tensor_arg(x1, "cdist"), as_tensor_arg(x2, "cdist")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
-    diff_ = shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3)
-    return reduction.norm(diff_, p, -1)
+    return reduction.norm(shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3), p, -1)
 
 
-# ================================================ round 2: index grids, scatters into slices, statistics
-def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, device: Any, name: str) -> Tensor:
+# ================================================================ index grids, scatters into slices, statistics
+def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, device: Any) -> Tensor:
     grid = creation.empty(row, col, dtype=np.bool_, device=device)  # (only its shape and device count)
     coords = kernel("argwhere", kernel("tri_mask", grid, k=offset, lower=lower))  # (n, 2), row by row
     return shape.t(coords).to(dtype or np.int64)
@@ -1129,12 +1063,12 @@ def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
-    return _triangle_indices(row, col, offset, True, dtype, device, "tril_indices()")
+    return _triangle_indices(row, col, offset, True, dtype, device)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
-    return _triangle_indices(row, col, offset, False, dtype, device, "triu_indices()")
+    return _triangle_indices(row, col, offset, False, dtype, device)
 
 
 def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
@@ -1151,15 +1085,11 @@ def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
 
 def block_diag(*tensors: Tensor) -> Tensor:
     """A block-diagonal matrix of the given (0-, 1- or 2-D) tensors, zeros elsewhere."""
-    ts = [
-        t if t.ndim == 2 else shape.reshape(t, (1, -1) if t.ndim == 1 else (1, 1))
-        for t in _tensors(tensors, "block_diag")
-    ]
+    ts = [shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) for t in _tensors(tensors, "block_diag")]  # rows
     cols = builtins.sum(t.shape[1] for t in ts)
     rows, left = [], 0
     for t in ts:
-        right = cols - left - t.shape[1]
-        rows.append(shape.pad(t, [left, right]) if left or right else t)
+        rows.append(shape.pad(t, [left, cols - left - t.shape[1]]))
         left += t.shape[1]
     return shape.cat(rows, 0)
 
@@ -1234,10 +1164,7 @@ def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tenso
     d = _dim(x, dimension, "unfold")
     n = x.shape[d] if x.ndim else 1
     if size > n or step <= 0:
-        raise RuntimeError(
-            f"unfold: size {size} (at most {n}) and step {step} (> 0) do not fit dimension {d} "
-            f"of shape {tuple(x.shape)}"
-        )
+        raise RuntimeError(f"unfold: size {size} (<= {n}) and step {step} (> 0) do not fit dim {d} of {tuple(x.shape)}")
     m = table_of((x,), "unfold")
     idx = m.arange(0, n - size + 1, step)[:, None] + m.arange(size)  # (windows, size)
     picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
@@ -1332,7 +1259,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
 
 
-# ================================================ round 3: small queries and PyTorch's other names
+# ================================================================ small queries and PyTorch's other names
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     """A copy of input (differentiable: the gradient passes through)."""
     return as_tensor_arg(input, "clone").clone()

@@ -18,13 +18,10 @@ from chainrule.ops._lift import as_tensor_arg
 
 
 def normalize_index(index: Any, like: Tensor) -> Any:
-    """Replace Tensors inside an index by their arrays (and lists by arrays) on ``like``'s device.
-
-    Index arrays are copied: the vjp scatters by them during backward, and the caller's
-    index tensor may have been changed in place by then (PyTorch keeps its own copy too).
-    Host indices (NumPy arrays, lists, CPU tensors) of a tensor on another device are moved
-    to that device, as PyTorch accepts CPU indices for a CUDA tensor.
-    """
+    """The index with Tensors, NumPy arrays and lists in it replaced by private copies on ``like``'s
+    device: the vjp scatters by them during backward, when the caller's index may have changed
+    in place (PyTorch keeps its own copy too).  Host indices of a tensor on another device are
+    moved there, as PyTorch accepts CPU indices for a CUDA tensor."""
     if isinstance(index, tuple):
         return tuple(normalize_index(i, like) for i in index)
     if isinstance(index, Tensor):
@@ -101,16 +98,13 @@ class IndexPut(LinearMap):
         return y
 
     def vjp(self, m, need, g, y, x, v):
-        gx = None
+        gx = gv = None
         if need[0]:
             keep = table_of((g,)).ones(x.shape, np.bool_)  # a constant mask on g's device (g may be a Tensor)
             keep[self.index] = False
             gx = g * keep
-        gv = None
         if need[1]:
-            gv = m.getitem(g, self.index)
-            if gv.shape != v.shape:
-                gv = m.sum_to(gv, v.shape)
+            gv = m.sum_to(m.getitem(g, self.index), v.shape)
         return gx, gv
 
     def jvp(self, m, dxs, y, x, v):
