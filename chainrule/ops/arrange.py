@@ -102,10 +102,8 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose ``offset`` diagonal (in dims dim1, dim2 of the result) is the last axis of input."""
     x = as_tensor_arg(input, "diag_embed")
-    n = x.shape[-1] if x.ndim else 1
-    if x.ndim == 0:
-        x = shape.reshape(x, (1,))
-    size = n + builtins.abs(offset)
+    x = shape.reshape(x, (1,)) if x.ndim == 0 else x
+    size = x.shape[-1] + builtins.abs(offset)
     rows, cols = _diag_positions(x, size, size, offset)
     lead = x.shape[:-1]
     out = apply1(indexing.ScatterAdd(lead + (size, size), (Ellipsis, rows, cols)), x)
@@ -113,9 +111,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:
         raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
-    if (d1, d2) == (nd - 2, nd - 1):
-        return out
-    rest = iter(range(nd - 2))  # where each result axis comes from
+    rest = iter(range(nd - 2))  # where each result axis comes from (permute returns out itself for the identity)
     return shape.permute(out, *[nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(rest) for ax in range(nd)])
 
 
@@ -153,15 +149,20 @@ def _along(idx: Any, d: int, ndim: int) -> tuple:
     return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
-    """(values, indices) sorted along ``dim``; values = gather(input, dim, indices), so the
-    gradient goes back to where each value came from.  Always stable here (ties keep order)."""
-    x = as_tensor_arg(input, "sort")
+def _picked(input: Tensor, dim: int, name: str, fn: str, keepdim: bool = True, **params: Any) -> _ValuesIndices:
+    """(values, indices) for the indices along ``dim`` that the table entry ``fn`` picks (sort,
+    cummax, mode...); values = gather(input, dim, indices), so the gradient goes back to them."""
+    x = as_tensor_arg(input, name)
     if x.ndim == 0:
         return _scalar_pair(x)
-    d = _dim(x, dim, "sort")
-    idx = _order(x, d, descending)
-    return _ValuesIndices((indexing.gather(x, d, idx), idx))
+    d = _dim(x, dim, name)
+    idx = kernel(fn, x, axis=d, **params)
+    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
+    """(values, indices) sorted along ``dim``; always stable here (ties keep their order)."""
+    return _picked(input, dim, "sort", "sort_order", descending=descending)
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -207,9 +208,8 @@ def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
-    """The lower median (entry (n-1)//2 of the sorted values, as PyTorch; no averaging).
-
-    Without ``dim``: one value over all elements; with it: (values, indices) along ``dim``."""
+    """The lower median (entry (n-1)//2 of the sorted values, as PyTorch; no averaging): without
+    ``dim`` one value over all elements, with it (values, indices) along ``dim``."""
     x = as_tensor_arg(input, "median")
     if dim is None:
         if x.numel() == 0:
@@ -255,23 +255,14 @@ def quantile(
     return shape.squeeze(out, 0) if one else out
 
 
-def _cum_extreme(input: Tensor, dim: int, largest: bool, name: str) -> _ValuesIndices:
-    x = as_tensor_arg(input, name)
-    if x.ndim == 0:
-        return _scalar_pair(x)
-    d = _dim(x, dim, name)
-    index = kernel("cum_extreme_index", x, axis=d, largest=largest)
-    return _ValuesIndices((indexing.gather(x, d, index), index))
-
-
 def cummax(input: Tensor, dim: int) -> _ValuesIndices:
     """(running maximum, its index) along ``dim``; the gradient goes to the entry that holds it."""
-    return _cum_extreme(input, dim, True, "cummax")
+    return _picked(input, dim, "cummax", "cum_extreme_index", largest=True)
 
 
 def cummin(input: Tensor, dim: int) -> _ValuesIndices:
     """(running minimum, its index) along ``dim``."""
-    return _cum_extreme(input, dim, False, "cummin")
+    return _picked(input, dim, "cummin", "cum_extreme_index", largest=False)
 
 
 # ================================================================ cumulative sums and products
@@ -321,10 +312,8 @@ def _running(x: Tensor, d: int, fill: float, reduce: Any) -> Tensor:
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
-    """Running products along ``dim``: y_i = Π_{j<=i} x_j.
-
-    Computed as the product of n masked copies (O(n²) memory along ``dim``) so that the
-    gradient is exact with zeros in x and differentiable again (``reduction.Prod``)."""
+    """Running products along ``dim``: y_i = Π_{j<=i} x_j, as the product of n masked copies (O(n²)
+    memory along ``dim``) so that the gradient is exact with zeros in x and differentiable again."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     if x.ndim == 0:
         return x.clone()
@@ -352,10 +341,7 @@ def diff(
     x = as_tensor_arg(input, "diff")
     d = _dim(x, dim, "diff")
     parts = [p for p in (prepend, x, append) if p is not None]
-    if len(parts) > 1:
-        x = shape.cat(
-            [p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d
-        )
+    x = shape.cat([p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d)
     for _ in range(n):
         k = x.shape[d]
         later, earlier = x[_along(slice(1, k), d, x.ndim)], x[_along(slice(0, builtins.max(k - 1, 0)), d, x.ndim)]
@@ -469,12 +455,8 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
         cuts = list(itertools.accumulate([big + 1] * rem + [big] * (k - 1 - rem)))
     else:
         cuts = [int(i) for i in ios]
-    bounds = [0] + cuts + [n]
-    head = (slice(None),) * d
-    return tuple(
-        x[head + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)]
-        for a, b in zip(bounds[:-1], bounds[1:])
-    )
+    bounds = [builtins.min(c, n) for c in [0] + cuts + [n]]
+    return tuple(x[_along(slice(a, builtins.max(a, b)), d, x.ndim)] for a, b in zip(bounds[:-1], bounds[1:]))
 
 
 def _split_dir(input: Tensor, sections: Any, dim: int, name: str, min_ndim: int) -> tuple[Tensor, ...]:
@@ -705,9 +687,8 @@ def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tupl
 def scatter(
     input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
 ) -> Tensor:
-    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims).
-
-    ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
+    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims);
+    ``reduce='add'`` adds ('multiply' is not implemented).  dL/dinput is 0 where overwritten,
     ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
     x = as_tensor_arg(input, "scatter")
     src = value if src is None else src
@@ -759,9 +740,8 @@ def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right:
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
-    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0).
-
-    Values outside [min, max] are ignored; no gradient."""
+    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0); values
+    outside [min, max] are ignored; no gradient."""
     x = as_tensor_arg(input, "histc")
     lo, hi = float(min), float(max)
     if lo == hi and x.numel():
@@ -893,23 +873,19 @@ class Einsum(Primitive):
         return m.einsum(",".join(self.subs) + "->" + self.out, *xs)
 
     def vjp(self, m, need, g, y, *xs):
-        grads = []
-        for k, x in enumerate(xs):
-            if not need[k]:
-                grads.append(None)
-                continue
-            others = [s for i, s in enumerate(self.subs) if i != k]
-            # letters of x that appear neither in the output nor in another operand were summed
-            # away: their gradient is g broadcast along them
-            known = set(self.out).union(*others)
-            sub = "".join(c if c in known else "" for c in self.subs[k])
-            eq = ",".join([self.out] + others) + "->" + sub
-            gk = m.einsum(eq, g, *[o for i, o in enumerate(xs) if i != k])
-            if sub != self.subs[k]:
-                shp = tuple(n if c in known else 1 for c, n in zip(self.subs[k], x.shape))
-                gk = m.broadcast_to(m.reshape(gk, shp), x.shape)
-            grads.append(gk)
-        return tuple(grads)
+        return tuple(self._grad(m, k, g, xs) if n else None for k, n in enumerate(need))
+
+    def _grad(self, m, k, g, xs):
+        others = [s for i, s in enumerate(self.subs) if i != k]
+        # letters of x that appear neither in the output nor in another operand were summed
+        # away: their gradient is g broadcast along them
+        known = set(self.out).union(*others)
+        sub = "".join(c if c in known else "" for c in self.subs[k])
+        gk = m.einsum(",".join([self.out] + others) + "->" + sub, g, *[o for i, o in enumerate(xs) if i != k])
+        if sub == self.subs[k]:
+            return gk
+        shp = tuple(n if c in known else 1 for c, n in zip(self.subs[k], xs[k].shape))
+        return m.broadcast_to(m.reshape(gk, shp), xs[k].shape)
 
     def jvp(self, m, dxs, y, *xs):
         eq = ",".join(self.subs) + "->" + self.out
@@ -917,9 +893,8 @@ class Einsum(Primitive):
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts).
-
-    A letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
+    """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts);
+    a letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     xs = [as_tensor_arg(x, "einsum") for x in operands]
@@ -1045,9 +1020,8 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
-    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m).
-
-    The gradient at a zero distance is 0 (as PyTorch)."""
+    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m);
+    the gradient at a zero distance is 0 (as PyTorch)."""
     a, b = as_tensor_arg(x1, "cdist"), as_tensor_arg(x2, "cdist")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
@@ -1251,12 +1225,7 @@ def chain_matmul(*matrices: Tensor) -> Tensor:
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     """(the most frequent value along ``dim`` (the smallest among equally frequent ones), an index
     where it occurs (the last, as PyTorch on CPU)); the value's gradient goes to that entry."""
-    x = as_tensor_arg(input, "mode")
-    if x.ndim == 0:
-        return _scalar_pair(x)
-    d = _dim(x, dim, "mode")
-    idx = kernel("mode_index", x, axis=d)
-    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+    return _picked(input, dim, "mode", "mode_index", keepdim)
 
 
 # ================================================================ small queries and PyTorch's other names

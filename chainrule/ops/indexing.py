@@ -149,9 +149,7 @@ def index_along(input: Tensor, dim: int, index: Any, name: str) -> tuple:
     m = table_of((input,), name)
     idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
-        raise RuntimeError(
-            f"{name}: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
-        )
+        raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({idx.shape}, {input.shape})")
     d = dim % input.ndim
     if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
         raise IndexError(f"{name}: index out of range for dimension {d} of size {input.shape[d]}")
@@ -187,6 +185,5 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
     at = index_along(input, dim, index, "scatter_add")
-    return input + apply1(
-        ScatterAdd(input.shape, at), getitem(src, tuple(slice(0, n) for n in at[dim % input.ndim].shape))
-    )
+    part = getitem(src, tuple(slice(0, n) for n in at[dim % input.ndim].shape))
+    return input + apply1(ScatterAdd(input.shape, at), part)

@@ -151,10 +151,9 @@ class Fold(_LinearWindow):
 
 
 class MaxPool(_Window):
-    """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax.
-
-    ``forward`` also keeps ``argk``: for every output, the kernel offset (flat index in 0..K-1)
-    of the first maximum in row-major window order (ties: the first, as PyTorch)."""
+    """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax:
+    ``forward`` keeps ``argk``, for every output the kernel offset (flat index in 0..K-1) of the
+    first maximum in row-major window order (ties: the first, as PyTorch)."""
 
     __slots__ = ("argk",)
     name = "max_pool"
