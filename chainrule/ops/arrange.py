@@ -139,11 +139,6 @@ def trace(input: Tensor) -> Tensor:
 
 
 # ================================================================ sorting and order statistics
-def _order(x: Tensor, d: int, descending: bool) -> Tensor:
-    """The stable argsort of x along ``d`` (int64); NaN sorts as the largest value, as PyTorch."""
-    return kernel("sort_order", x, axis=d, descending=descending)
-
-
 def _along(idx: Any, d: int, ndim: int) -> tuple:
     """The index that takes ``idx`` (an index or slice) along axis ``d`` of an ndim-d array."""
     return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
@@ -161,7 +156,8 @@ def _picked(input: Tensor, dim: int, name: str, fn: str, keepdim: bool = True, *
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
-    """(values, indices) sorted along ``dim``; always stable here (ties keep their order)."""
+    """(values, indices) sorted along ``dim``; always stable here (ties keep their order), NaN
+    sorts as the largest value (as PyTorch)."""
     return _picked(input, dim, "sort", "sort_order", descending=descending)
 
 
@@ -190,7 +186,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     d = _rank_check(x, dim, k, 0, "topk")
     if x.ndim == 0:
         return _scalar_pair(x)
-    idx = _order(x, d, largest)[_along(slice(0, k), d, x.ndim)]
+    idx = kernel("sort_order", x, axis=d, descending=largest)[_along(slice(0, k), d, x.ndim)]
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
 
@@ -203,7 +199,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _Va
 def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
     if x.ndim == 0:
         return _scalar_pair(x)
-    idx = _order(x, d, False)[_along(slice(r, r + 1), d, x.ndim)]
+    idx = kernel("sort_order", x, axis=d, descending=False)[_along(slice(r, r + 1), d, x.ndim)]
     return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
 
 
@@ -223,9 +219,8 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     return _select_rank(x, d, (n - 1) // 2, keepdim)
 
 
-def quantile(
-    input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear"
-) -> Tensor:
+def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
     """The q-quantiles along ``dim`` (all elements when None), between the two nearest sorted
     values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
     A 1-D ``q`` puts its axis first in the result, as PyTorch."""
@@ -334,9 +329,8 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     return _running(x, d, -np.inf, reduction.logsumexp)
 
 
-def diff(
-    input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None
-) -> Tensor:
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,
+         append: Tensor | None = None) -> Tensor:
     """The n-th forward difference along ``dim`` (after attaching prepend/append there)."""
     x = as_tensor_arg(input, "diff")
     d = _dim(x, dim, "diff")
@@ -400,8 +394,6 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
 
 
 swapdims = swapaxes
-
-
 moveaxis = shape.movedim
 
 
@@ -418,9 +410,8 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     return shape.repeat(x, *dims)
 
 
-def repeat_interleave(
-    input: Tensor, repeats: Any = None, dim: int | None = None, *, output_size: int | None = None
-) -> Tensor:
+def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
     """Each element repeated ``repeats`` times (an int or one count per element) along ``dim``
     (of the flattened input when None).  With only a tensor of counts: repeat_interleave(counts)
     = the indices 0, 1, ... each repeated its count times."""
@@ -684,9 +675,8 @@ def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tupl
     return at, part if part.dtype == x.dtype else part.to(x.dtype)
 
 
-def scatter(
-    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
-) -> Tensor:
+def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+            reduce: str | None = None) -> Tensor:
     """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims);
     ``reduce='add'`` adds ('multiply' is not implemented).  dL/dinput is 0 where overwritten,
     ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
@@ -710,15 +700,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     return kernel("bincount", x, *([] if weights is None else [weights]), minlength=minlength)
 
 
-def searchsorted(
-    sorted_sequence: Tensor,
-    values: Any,
-    *,
-    out_int32: bool = False,
-    right: bool = False,
-    side: str | None = None,
-    sorter: Tensor | None = None,
-) -> Tensor:
+def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = False, right: bool = False,
+                 side: str | None = None, sorter: Tensor | None = None) -> Tensor:
     """For each value, the index where it would be inserted to keep the innermost rows sorted."""
     seq = as_tensor_arg(sorted_sequence, "searchsorted")
     if isinstance(values, (int, float)):  # a Python number: searched for in its own precision
@@ -753,13 +736,8 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return kernel("histc", x, bins=bins, lo=lo, hi=hi)
 
 
-def unique(
-    input: Tensor,
-    sorted: bool = True,
-    return_inverse: bool = False,
-    return_counts: bool = False,
-    dim: int | None = None,
-) -> Any:
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+           dim: int | None = None) -> Any:
     """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
     x = as_tensor_arg(input, "unique")
     d = None if dim is None else _dim(x, dim, "unique")
@@ -768,9 +746,8 @@ def unique(
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def unique_consecutive(
-    input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
-) -> Any:
+def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False,
+                       dim: int | None = None) -> Any:
     """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
@@ -789,9 +766,8 @@ def unique_consecutive(
 
 # ================================================================ statistics pairs
 def _with_mean(stat: Any, name: str) -> Any:
-    def stat_mean(
-        input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: Any = None
-    ) -> tuple[Tensor, Tensor]:
+    def stat_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+                  correction: Any = None) -> tuple[Tensor, Tensor]:
         return stat(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim)
 
     stat_mean.__name__ = stat_mean.__qualname__ = f"{name}_mean"
@@ -840,14 +816,10 @@ def _parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
     spare = [c for c in _LETTERS if c not in used]
     nell = builtins.max([len(s) - (len(t) - 3) for t, s in zip(ins, shapes) if "..." in t] + [0])
     ell = "".join(spare[:nell])
-    spelled = []
-    for t, s in zip(ins, shapes):
-        if "..." in t:
-            k = len(s) - (len(t) - 3)
-            t = t.replace("...", ell[nell - k :] if k else "")
+    spelled = [t.replace("...", ell[nell - (len(s) - len(t) + 3) :]) for t, s in zip(ins, shapes)]  # (k dims)
+    for t, s in zip(spelled, shapes):
         if len(t) != len(s):
             raise RuntimeError(f"einsum(): subscripts {t!r} do not match an operand of shape {s}")
-        spelled.append(t)
     if arrow:
         out = out.replace("...", ell)
     else:  # implicit mode: the broadcast axes, then the letters used once, in alphabetical order
@@ -1109,9 +1081,8 @@ def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
     return apply(indexing.IndexPut((slice(None),) * d + (int(index),)), x, src.to(x.dtype))
 
 
-def slice_scatter(
-    input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1
-) -> Tensor:
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None,
+                  step: int = 1) -> Tensor:
     """input with input[..., start:end:step, ...] (along ``dim``) replaced by ``src``."""
     x = as_tensor_arg(input, "slice_scatter")
     d = _dim(x, dim, "slice_scatter")
@@ -1150,9 +1121,8 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     return reduction.norm(input - other, p)
 
 
-def cov(
-    input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None
-) -> Tensor:
+def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
+        aweights: Tensor | None = None) -> Tensor:
     """The covariance matrix of the variables in the rows of ``input`` (observations in columns)."""
     x = as_tensor_arg(input, "cov")
     if fweights is not None or aweights is not None:
@@ -1239,14 +1209,12 @@ def detach(input: Tensor) -> Tensor:
     return as_tensor_arg(input, "detach").detach()
 
 
-concatenate = shape.cat
-
-
 def split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     """split with an explicit list of sizes (which must add up to the dimension's size)."""
     return shape.split(input, list(split_sizes), dim)
 
 
+concatenate = shape.cat
 unsafe_split = shape.split
 unsafe_chunk = shape.chunk
 
@@ -1311,9 +1279,8 @@ def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_gra
     return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 
-def scatter_reduce(
-    input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
-) -> Tensor:
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
     """Reduce the ``src`` values sent to each position (``index`` along ``dim``, as ``scatter``)
     together with input's value there (unless ``include_self=False``); positions that receive
     nothing keep input's value.  ``reduce``: 'sum' or 'mean' (the mean counts input when it is
@@ -1345,7 +1312,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
         rank = ew.clamp(_integer(reduction.sum(x == x, d, True) - 1, "floor_divide", 2), 0)
     else:
         rank = x.new_full(kept, (x.shape[d] - 1) // 2, dtype=np.int64)
-    idx = indexing.gather(_order(x, d, False), d, rank)
+    idx = indexing.gather(kernel("sort_order", x, axis=d, descending=False), d, rank)
     vals = indexing.gather(x, d, idx)
     return shape.reshape(vals, ()) if dim is None else _keep(vals, idx, d, keepdim)
 

@@ -11,10 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import Primitive, apply, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import share_if_view
+from chainrule.autograd.version import bump, share_if_view
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.elementwise import where
+from chainrule.ops.inplace import has_tangent, rebind
 
 
 def normalize_index(index: Any, like: Tensor) -> Any:
@@ -125,15 +128,10 @@ def getitem(input: Tensor, index: Any) -> Tensor:
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
-    from chainrule.autograd.grad_mode import STATE
-    from chainrule.autograd.version import bump
-    from chainrule.ops.inplace import has_tangent, rebind
-
     idx = normalize_index(index, input)
     v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype))
-    if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
-        has_tangent(input) or has_tangent(v)
-    ):
+    recorded = (STATE.enabled and (input.requires_grad or v.requires_grad)) or has_tangent(input) or has_tangent(v)
+    if not recorded:
         if input.requires_grad and input._op is None and STATE.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
         input._array[idx] = v._array
@@ -176,8 +174,6 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
     """``value`` where mask is true, input elsewhere (mask broadcasts)."""
-    from chainrule.ops.elementwise import where
-
     cond = mask if isinstance(mask, Tensor) else Tensor(mask, dtype=np.bool_)
     return where(cond, Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype)), input)
 

@@ -129,11 +129,8 @@ class Pad(LinearMap):
     def forward(self, m, x):
         return m.pad(x, self.widths, self.value)
 
-    def _crop(self, shape):
-        return tuple(slice(b, b + n) for (b, _), n in zip(self.widths, shape))
-
     def vjp(self, m, need, g, y, x):
-        return (m.getitem(g, self._crop(x.shape)),)
+        return (m.getitem(g, tuple(slice(b, b + n) for (b, _), n in zip(self.widths, x.shape))),)  # crop
 
     def jvp(self, m, dxs, y, x):
         return m.pad(dxs[0], self.widths, 0.0)
@@ -177,8 +174,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     nd = input.ndim
     if nd == 0:
         return reshape(input, 1)
-    s = start_dim % nd
-    e = end_dim % nd
+    s, e = start_dim % nd, end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]
@@ -282,10 +278,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     d = normalize_dims(dim, nd, "cat")[0]
     for i, x in enumerate(tensors):
         if x.ndim != nd or x.shape[:d] + x.shape[d + 1 :] != tensors[0].shape[:d] + tensors[0].shape[d + 1 :]:
-            raise RuntimeError(
-                f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
-                f"{tensors[0].shape} but tensor {i} has shape {x.shape}"
-            )
+            raise RuntimeError(f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
+                               f"{tensors[0].shape} but tensor {i} has shape {x.shape}")
     if len(tensors) == 1:
         return tensors[0]
     return apply(Cat(d), *tensors)
@@ -301,10 +295,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         raise ValueError("stack(): expected a non-empty list of Tensors")
     for i, x in enumerate(tensors):
         if x.shape != tensors[0].shape:
-            raise RuntimeError(
-                f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
-                f"and {x.shape} at entry {i}"
-            )
+            raise RuntimeError(f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
+                               f"and {x.shape} at entry {i}")
     d = dim % (tensors[0].ndim + 1)
     return cat([unsqueeze(x, d) for x in tensors], d)
 
@@ -329,8 +321,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Cut into ``chunks`` pieces of (nearly) equal size, as PyTorch."""
     n = input.shape[normalize_dims(dim, input.ndim, "chunk")[0]]
-    size = -(-n // chunks)
-    return split(input, size, dim)
+    return split(input, -(-n // chunks), dim)  # pieces of ceil(n / chunks)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:

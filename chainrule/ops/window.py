@@ -63,9 +63,8 @@ def _offset_slices(kernel: tuple, stride: tuple, dilation: tuple, outs: tuple) -
     """Cached: building the slices costs more than a small pooling pass."""
     out = []
     for offs in itertools.product(*[range(k) for k in kernel]):
-        src = (Ellipsis,) + tuple(
-            slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, outs)
-        )
+        src = (Ellipsis,) + tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
+                                  for o, d, s, n in zip(offs, dilation, stride, outs))
         out.append((offs, src))
     return out
 
@@ -81,9 +80,8 @@ class _Window(Primitive):
         self.dilation = dilation
         self.pads = pads  # ((before, after), ...) per spatial dim
         self.spatial = spatial  # the unpadded input's spatial shape
-        self.outs = tuple(
-            out_size(n, k, s, d, pb, pa) for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads)
-        )
+        self.outs = tuple(out_size(n, k, s, d, pb, pa)
+                          for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads))
 
     def _padded_shape(self) -> tuple:
         return tuple(n + pb + pa for n, (pb, pa) in zip(self.spatial, self.pads))
@@ -162,15 +160,13 @@ class MaxPool(_Window):
         xp = self._pad(m, x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
-        best = None
-        argk = None
-        for k, (_, src) in enumerate(self._offsets()):
+        offsets = self._offsets()
+        v = xp[offsets[0][1]]
+        best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
+        best[...] = v
+        argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
+        for k, (_, src) in enumerate(offsets[1:], 1):
             v = xp[src]
-            if best is None:
-                best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
-                best[...] = v
-                argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
-                continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
             better = v > best
