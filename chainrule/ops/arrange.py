@@ -61,8 +61,7 @@ def _keep(vals: Tensor, idx: Tensor, d: int, keepdim: bool) -> _ValuesIndices:
 
 # ================================================================ triangles and diagonals
 def _triangle(x: Tensor, diagonal: int, lower: bool, fill: float, name: str) -> Tensor:
-    """x in the lower (upper) triangle of its last two dims, j <= i + diagonal (j >= i + diagonal),
-    ``fill`` elsewhere."""
+    """x where j <= i + diagonal (lower; j >= i + diagonal for the upper) in its last two dims, else ``fill``."""
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
     return ew.where(kernel("tri_mask", x, k=diagonal, lower=lower), x, x.new_full((), fill))
@@ -93,9 +92,8 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     d1, d2 = normalize_dims(dim1, x.ndim, "diagonal")[0], normalize_dims(dim2, x.ndim, "diagonal")[0]
     if d1 == d2:
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
-    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
-    moved = shape.permute(x, *rest, d1, d2)
     rows, cols = _diag_positions(x, x.shape[d1], x.shape[d2], offset)
+    moved = shape.permute(x, *[d for d in range(x.ndim) if d not in (d1, d2)], d1, d2)
     return indexing.getitem(moved, (Ellipsis, rows, cols))
 
 
@@ -105,8 +103,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     x = shape.reshape(x, (1,)) if x.ndim == 0 else x
     size = x.shape[-1] + builtins.abs(offset)
     rows, cols = _diag_positions(x, size, size, offset)
-    lead = x.shape[:-1]
-    out = apply1(indexing.ScatterAdd(lead + (size, size), (Ellipsis, rows, cols)), x)
+    out = apply1(indexing.ScatterAdd(x.shape[:-1] + (size, size), (Ellipsis, rows, cols)), x)
     nd = out.ndim
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:
@@ -156,8 +153,7 @@ def _picked(input: Tensor, dim: int, name: str, fn: str, keepdim: bool = True, *
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
-    """(values, indices) sorted along ``dim``; always stable here (ties keep their order), NaN
-    sorts as the largest value (as PyTorch)."""
+    """(values, indices) sorted along ``dim``; stable (ties keep their order), NaN sorts as the largest (as PyTorch)."""
     return _picked(input, dim, "sort", "sort_order", descending=descending)
 
 
@@ -210,8 +206,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     if dim is None:
         if x.numel() == 0:
             return x.new_full((), np.nan)
-        flat = shape.reshape(x, (-1,))
-        return _select_rank(flat, 0, (flat.shape[0] - 1) // 2, False)[0]
+        return _select_rank(shape.reshape(x, (-1,)), 0, (x.numel() - 1) // 2, False)[0]
     d = _dim(x, dim, "median")
     n = x.shape[d] if x.ndim else 1
     if n == 0:
@@ -240,8 +235,7 @@ def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = Fals
     pos = [v * (s.shape[d] - 1) for v in qs]
     ends = {"lower": (math.floor,) * 2, "higher": (math.ceil,) * 2, "nearest": (round,) * 2}  # (round: halves to even)
     lo, hi = ([end(p) for p in pos] for end in ends.get(interpolation, (math.floor, math.ceil)))
-    a = indexing.index_select(s, d, x.new_tensor(lo, dtype=np.int64))
-    b = indexing.index_select(s, d, x.new_tensor(hi, dtype=np.int64))
+    a, b = (indexing.index_select(s, d, x.new_tensor(e, dtype=np.int64)) for e in (lo, hi))
     frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
     w = shape.reshape(x.new_tensor(frac), (1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
     out = shape.movedim(a + (b - a) * w, d, 0)  # the q axis first
@@ -371,8 +365,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = _dim(x, dim, "narrow")
     n = x.shape[d]
     start = int(start.item() if isinstance(start, Tensor) else start)
-    if start < 0:
-        start += n
+    start = start + n if start < 0 else start
     if not (0 <= start <= n and 0 <= length and start + length <= n):
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension {dim} of size {n}")
     return x[(slice(None),) * d + (slice(start, start + length),)]
@@ -406,8 +399,7 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     """Repeat along each axis ``dims[i]`` times; fewer dims than input's are padded with 1s in front."""
     x = as_tensor_arg(input, "tile")
     dims = tuple(dims) if not isinstance(dims, int) else (dims,)
-    dims = (1,) * builtins.max(0, x.ndim - len(dims)) + dims
-    return shape.repeat(x, *dims)
+    return shape.repeat(x, *(1,) * builtins.max(0, x.ndim - len(dims)), *dims)
 
 
 def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
@@ -477,11 +469,8 @@ def dsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
 
 def _atleast(tensors: tuple, n: int, name: str) -> Any:
     """Each tensor with at least n dims: 1s in front up to 2 dims, then (for n = 3) one at the end."""
-    out = []
-    for t in _tensors(tensors, name):
-        if t.ndim < builtins.min(n, 2):
-            t = shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape)
-        out.append(shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t)
+    out = [shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape) for t in _tensors(tensors, name)]
+    out = [shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t for t in out]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -540,10 +529,8 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
         raise RuntimeError(f"meshgrid: expects 0-D or 1-D tensors, got shapes {[tuple(t.shape) for t in ts]}")
     ts = [atleast_1d(t) for t in ts]
     sizes = tuple(t.shape[0] for t in ts)
-    grids = [
-        shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
-        for k, t in enumerate(ts)
-    ]
+    grids = [shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
+             for k, t in enumerate(ts)]
     if indexing == "xy" and len(ts) >= 2:  # Cartesian indexing: the first two axes swapped
         grids = [shape.transpose(g, 0, 1) for g in grids]
     return tuple(grids)
@@ -671,8 +658,7 @@ def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tupl
     at = indexing.index_along(x, d, as_tensor_arg(index, name), name)
     if not isinstance(src, Tensor):
         return at, x.new_full(at[d].shape, src)
-    part = indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape))
-    return at, part if part.dtype == x.dtype else part.to(x.dtype)
+    return at, indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape)).to(x.dtype)
 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
@@ -723,8 +709,7 @@ def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right:
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
-    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0); values
-    outside [min, max] are ignored; no gradient."""
+    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0; values outside ignored)."""
     x = as_tensor_arg(input, "histc")
     lo, hi = float(min), float(max)
     if lo == hi and x.numel():
@@ -838,8 +823,7 @@ class Einsum(Primitive):
     saves_output = False
 
     def __init__(self, subs: list[str], out: str) -> None:
-        self.subs = subs
-        self.out = out
+        self.subs, self.out = subs, out
 
     def forward(self, m, *xs):
         return m.einsum(",".join(self.subs) + "->" + self.out, *xs)
@@ -867,9 +851,7 @@ class Einsum(Primitive):
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts);
     a letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    xs = [as_tensor_arg(x, "einsum") for x in operands]
+    xs = _tensors(operands, "einsum")
     subs, out = _parse_einsum(equation, [x.shape for x in xs])
     for k, (s, x) in enumerate(zip(subs, xs)):
         while len(set(s)) < len(s):  # a repeated letter: take the diagonal of its first two places
@@ -903,8 +885,7 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     else:
         da, db = ([ds] if isinstance(ds, int) else list(ds) for ds in dims)
     da, db = [d % a.ndim for d in da], [d % b.ndim for d in db]
-    sa = list(_LETTERS[: a.ndim])
-    sb = list(_LETTERS[a.ndim : a.ndim + b.ndim])
+    sa, sb = list(_LETTERS[: a.ndim]), list(_LETTERS[a.ndim : a.ndim + b.ndim])
     for i, j in zip(da, db):
         if a.shape[i] != b.shape[j]:
             raise RuntimeError(f"tensordot: dims {i} of a {tuple(a.shape)}, {j} of b {tuple(b.shape)} differ")
@@ -969,8 +950,7 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
     """The Kronecker product: out[i·q + k, ...] = a[i, ...]·b[k, ...] (the shorter shape padded with 1s)."""
     a, b = as_tensor_arg(input, "kron"), as_tensor_arg(other, "kron")
     nd = builtins.max(a.ndim, b.ndim)
-    a = shape.reshape(a, (1,) * (nd - a.ndim) + a.shape)
-    b = shape.reshape(b, (1,) * (nd - b.ndim) + b.shape)
+    a, b = (shape.reshape(t, (1,) * (nd - t.ndim) + t.shape) for t in (a, b))
     ai = shape.reshape(a, tuple(v for n in a.shape for v in (n, 1)))  # (a0, 1, a1, 1, ...)
     bi = shape.reshape(b, tuple(v for n in b.shape for v in (1, n)))  # (1, b0, 1, b1, ...)
     return shape.reshape(ai * bi, tuple(p * q for p, q in zip(a.shape, b.shape)))
@@ -1069,8 +1049,7 @@ def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bo
     v = values.to(x.dtype) if isinstance(values, Tensor) else x.new_tensor(values)
     if not accumulate:
         return apply(indexing.IndexPut(idx), x, v)
-    target = x._array[idx].shape
-    v = shape.expand(v, *target) if tuple(v.shape) != target else v
+    v = shape.expand(v, *x._array[idx].shape)  # (v itself when it has that shape)
     return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
 
 
@@ -1131,9 +1110,8 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
         raise RuntimeError(f"cov: expected a 1-D or 2-D input, got shape {tuple(x.shape)}")
     one = x.ndim < 2  # one variable: a 0-d variance, as PyTorch
     x = shape.reshape(x, (1, -1)) if one else x
-    n = x.shape[1]
     c = x - reduction.mean(x, 1, True)
-    out = linalg.matmul(c, shape.t(c)) / builtins.max(n - correction, 0)
+    out = linalg.matmul(c, shape.t(c)) / builtins.max(x.shape[1] - correction, 0)
     return shape.reshape(out, ()) if one else out
 
 
@@ -1301,17 +1279,15 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
     sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
-    x = as_tensor_arg(input, "nanmedian")
-    x, d = _flat_or_dim(x, dim, "nanmedian")
+    x, d = _flat_or_dim(as_tensor_arg(input, "nanmedian"), dim, "nanmedian")
     if x.ndim == 0:
         return _scalar_pair(x) if dim is not None else x
     if x.shape[d] == 0:
         raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
-    kept = x.shape[:d] + (1,) + x.shape[d + 1 :]
     if x.dtype.kind == "f":  # the middle one of the non-NaN values, which sort first
         rank = ew.clamp(_integer(reduction.sum(x == x, d, True) - 1, "floor_divide", 2), 0)
     else:
-        rank = x.new_full(kept, (x.shape[d] - 1) // 2, dtype=np.int64)
+        rank = x.new_full(x.shape[:d] + (1,) + x.shape[d + 1 :], (x.shape[d] - 1) // 2, dtype=np.int64)
     idx = indexing.gather(kernel("sort_order", x, axis=d, descending=False), d, rank)
     vals = indexing.gather(x, d, idx)
     return shape.reshape(vals, ()) if dim is None else _keep(vals, idx, d, keepdim)

@@ -73,8 +73,7 @@ class ScatterAdd(LinearMap):
     name = "scatter_add"
 
     def __init__(self, shape: tuple, index: Any) -> None:
-        self.shape = shape
-        self.index = index
+        self.shape, self.index = shape, index
 
     def forward(self, m, x):
         return m.scatter_add(self.shape, self.index, x)
@@ -168,8 +167,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     idx = index._array if isinstance(index, Tensor) else table_of((input,)).asarray(index)
-    d = dim % input.ndim
-    return getitem(input, (slice(None),) * d + (idx,))
+    return getitem(input, (slice(None),) * (dim % input.ndim) + (idx,))
 
 
 def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:

@@ -69,8 +69,7 @@ class Permute(LinearMap):
         return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
-        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))  # argsort
-        return (m.transpose(g, inverse),)
+        return (m.transpose(g, tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))),)  # the inverse
 
     def jvp(self, m, dxs, y, x):
         return m.transpose(dxs[0], self.axes)
@@ -123,8 +122,7 @@ class Pad(LinearMap):
     name = "pad"
 
     def __init__(self, widths: tuple, value: float) -> None:
-        self.widths = widths
-        self.value = value
+        self.widths, self.value = widths, value
 
     def forward(self, m, x):
         return m.pad(x, self.widths, self.value)
@@ -177,8 +175,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s, e = start_dim % nd, end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]
-    return reshape(input, shape)
+    return reshape(input, input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :])
 
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -217,12 +214,8 @@ def t(input: Tensor) -> Tensor:
 
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     """Remove axes of size 1 (all of them, or those in ``dim`` that have size 1)."""
-    if dim is None:
-        shape = tuple(n for n in input.shape if n != 1)
-    else:
-        axes = normalize_dims(dim, input.ndim, "squeeze")
-        shape = tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))
-    return reshape(input, shape)
+    axes = range(input.ndim) if dim is None else normalize_dims(dim, input.ndim, "squeeze")
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -366,8 +359,7 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
 
 def movedim(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
     """Move the axes ``source`` to ``destination`` (one or several); the others keep their order."""
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src, dst = ([a] if isinstance(a, int) else list(a) for a in (source, destination))
     nd = input.ndim
     if len(src) != len(dst) or not all(-max(nd, 1) <= d < max(nd, 1) for d in src + dst):
         raise RuntimeError(f"movedim: source {source} and destination {destination} are not as many axes of {nd}")

@@ -44,11 +44,9 @@ def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0
     stays batch-last), filled with ``fill`` (None: uninitialised).  NumPy's element-wise ops
     preserve such layouts, so the whole forward/backward pass can stay in one.  ``m``: ``ref``'s
     table (looked up when not given)."""
-    if m is None:
-        m = table_of((ref,), "empty_like_layout")
+    m = table_of((ref,), "empty_like_layout") if m is None else m
     order = _axis_order(ref)  # outermost axis first
-    mem = [shape[a] for a in order]
-    buf = m.pooled_empty(tuple(mem), dtype)
+    buf = m.pooled_empty(tuple(shape[a] for a in order), dtype)
     if fill is not None:
         buf.fill(fill)
     return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
@@ -75,9 +73,7 @@ class _Window(Primitive):
     __slots__ = ("kernel", "stride", "dilation", "pads", "spatial", "outs")
 
     def __init__(self, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, spatial: tuple) -> None:
-        self.kernel = kernel
-        self.stride = stride
-        self.dilation = dilation
+        self.kernel, self.stride, self.dilation = kernel, stride, dilation
         self.pads = pads  # ((before, after), ...) per spatial dim
         self.spatial = spatial  # the unpadded input's spatial shape
         self.outs = tuple(out_size(n, k, s, d, pb, pa)
@@ -143,9 +139,7 @@ class Fold(_LinearWindow):
         padded = m.pooled_zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
-        if padded.shape[2:] == self.spatial:
-            return padded
-        return padded[self._inner()]
+        return padded if padded.shape[2:] == self.spatial else padded[self._inner()]
 
 
 class MaxPool(_Window):
@@ -214,8 +208,7 @@ class MaxPoolScatter(_ArgmaxWindow):
             gl[...] = g
             g = gl
         gx = empty_like_layout(g.shape[:2] + self._padded_shape(), g.dtype, argk, m=m)
-        kk = math.prod(self.kernel)
-        if kk == 1:
+        if math.prod(self.kernel) == 1:
             for _, dst in self._offsets():
                 gx[dst] += g
         elif self._disjoint():  # every position written once: multiply straight into it
@@ -288,11 +281,10 @@ class Im2Col(_LinearWindow):
 
     def forward(self, m, x):
         xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
+        xp = xt
         if any(pb or pa for pb, pa in self.pads):
             xp = m.pooled_zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
             xp[self._cut(self._inner())] = xt
-        else:
-            xp = xt
         cols = m.pooled_empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
         for offs, src in self._offsets():
             cols[(slice(None),) + offs] = xp[self._cut(src)]
