@@ -539,9 +539,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
 def cartesian_prod(*tensors: Tensor) -> Tensor:
     """All combinations of the elements of the 1-D tensors, as rows (1-D result for one tensor)."""
     ts = _tensors(tensors, "cartesian_prod")
-    if len(ts) == 1:
-        return ts[0]
-    return shape.stack([shape.reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
+    return ts[0] if len(ts) == 1 else shape.stack([shape.reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
 
 
 def fliplr(input: Tensor) -> Tensor:
@@ -1139,8 +1137,7 @@ def _trapezoids(y: Tensor, x: Tensor | None, dx: float | None, dim: int, name: s
 
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
-    areas, d = _trapezoids(y, x, dx, dim, "trapezoid")
-    return reduction.sum(areas, d)
+    return reduction.sum(*_trapezoids(y, x, dx, dim, "trapezoid"))  # (the areas, summed along their axis)
 
 
 trapz = trapezoid
@@ -1148,8 +1145,7 @@ trapz = trapezoid
 
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
-    areas, d = _trapezoids(y, x, dx, dim, "cumulative_trapezoid")
-    return cumsum(areas, d)
+    return cumsum(*_trapezoids(y, x, dx, dim, "cumulative_trapezoid"))
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
@@ -1158,10 +1154,9 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     if xt.ndim != 1:
         raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
     n = xt.shape[0] if N is None else N
-    powers = range(n) if increasing else range(n - 1, -1, -1)
     if xt.dtype.kind in "biu":
         xt = xt.to(np.int64)
-    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
+    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in (range(n) if increasing else range(n - 1, -1, -1))]
     return shape.cat(cols, 1) if cols else xt.new_zeros((xt.shape[0], 0))
 
 
