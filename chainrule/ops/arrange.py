@@ -118,7 +118,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     if x.ndim == 1:
         return diag_embed(x, diagonal)
     if x.ndim == 2:
-        return indexing.getitem(x, _diag_positions(x, *x.shape, diagonal))
+        return indexing.getitem(x, _diag_positions(x, x.shape[0], x.shape[1], diagonal))
     raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
 
 
@@ -233,7 +233,8 @@ def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = Fals
     x, d = _flat_or_dim(x, dim, "quantile")
     s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
     pos = [v * (s.shape[d] - 1) for v in qs]
-    ends = {"lower": (math.floor,) * 2, "higher": (math.ceil,) * 2, "nearest": (round,) * 2}  # (round: halves to even)
+    # the sorted positions each interpolation reads ('nearest': round, halves to even, as PyTorch)
+    ends: dict[str, Any] = {"lower": (math.floor,) * 2, "higher": (math.ceil,) * 2, "nearest": (round,) * 2}
     lo, hi = ([end(p) for p in pos] for end in ends.get(interpolation, (math.floor, math.ceil)))
     a, b = (indexing.index_select(s, d, x.new_tensor(e, dtype=np.int64)) for e in (lo, hi))
     frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
