@@ -797,9 +797,8 @@ def _parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
     if len(ins) != len(shapes):
         raise RuntimeError(f"einsum(): the equation has {len(ins)} operands but {len(shapes)} tensors were given")
     used = set(eq) - set(".,->")
-    spare = [c for c in _LETTERS if c not in used]
     nell = builtins.max([len(s) - (len(t) - 3) for t, s in zip(ins, shapes) if "..." in t] + [0])
-    ell = "".join(spare[:nell])
+    ell = "".join([c for c in _LETTERS if c not in used][:nell])  # spare letters for the '...' dims
     spelled = [t.replace("...", ell[nell - (len(s) - len(t) + 3) :]) for t, s in zip(ins, shapes)]  # (k dims)
     for t, s in zip(spelled, shapes):
         if len(t) != len(s):
@@ -1011,12 +1010,8 @@ def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
 def block_diag(*tensors: Tensor) -> Tensor:
     """A block-diagonal matrix of the given (0-, 1- or 2-D) tensors, zeros elsewhere."""
     ts = [shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) for t in _tensors(tensors, "block_diag")]  # rows
-    cols = builtins.sum(t.shape[1] for t in ts)
-    rows, left = [], 0
-    for t in ts:
-        rows.append(shape.pad(t, [left, cols - left - t.shape[1]]))
-        left += t.shape[1]
-    return shape.cat(rows, 0)
+    lefts = [0, *itertools.accumulate(t.shape[1] for t in ts)]  # where each block's columns start; last: all
+    return shape.cat([shape.pad(t, [a, lefts[-1] - a - t.shape[1]]) for t, a in zip(ts, lefts)], 0)
 
 
 def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
@@ -1090,8 +1085,7 @@ def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tenso
         raise RuntimeError(f"unfold: size {size} (<= {n}) and step {step} (> 0) do not fit dim {d} of {tuple(x.shape)}")
     m = table_of((x,), "unfold")
     idx = m.arange(0, n - size + 1, step)[:, None] + m.arange(size)  # (windows, size)
-    picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
-    return shape.movedim(picked, d + 1, -1)
+    return shape.movedim(indexing.getitem(x, (slice(None),) * d + (idx,)), d + 1, -1)  # (..., windows, size, ...)
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:

@@ -23,10 +23,16 @@ from chainrule.ops.reduction import normalize_dims
 
 def _resolve_shape(shape: tuple, size: int, old: tuple) -> tuple:
     """``shape`` with its -1 (at most one) filled in so that it holds ``size`` elements; RuntimeError if impossible."""
-    known = math.prod(s for s in shape if s != -1)
-    if shape.count(-1) == 1 and min(shape) == -1 and known and size % known == 0:
-        shape = tuple(size // known if s == -1 else s for s in shape)
-    if min(shape, default=0) < 0 or math.prod(shape) != size:
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    free = shape.count(-1)
+    ok = free <= 1 and all(s >= -1 for s in shape)
+    if ok and free == 1:
+        ok = known != 0 and size % known == 0
+        shape = tuple(size // known if s == -1 else s for s in shape) if ok else shape
+    if not ok or (free == 0 and known != size):
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of size {size} (shape {old})")
     return shape
 
@@ -107,9 +113,11 @@ class Cat(LinearMap):
         return m.concatenate(xs, self.dim)
 
     def vjp(self, m, need, g, y, *xs):
-        head, d = (slice(None),) * self.dim, self.dim
-        ends = itertools.accumulate(x.shape[d] for x in xs)
-        return tuple(m.getitem(g, head + (slice(e - x.shape[d], e),)) if n else None for x, n, e in zip(xs, need, ends))
+        head, grads, stop = (slice(None),) * self.dim, [], 0
+        for x, n in zip(xs, need):
+            start, stop = stop, stop + x.shape[self.dim]
+            grads.append(m.getitem(g, head + (slice(start, stop),)) if n else None)
+        return tuple(grads)
 
     def jvp(self, m, dxs, y, *xs):
         return m.concatenate(list(dxs), self.dim)

@@ -299,8 +299,7 @@ class Col2Im(Im2Col):
     name = "col2im"
 
     def forward(self, m, cols):
-        n = cols.shape[-1]
-        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
+        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (cols.shape[-1],), cols.dtype)
         for offs, dst in self._offsets():
             padded[self._cut(dst)] += cols[(slice(None),) + offs]
         if padded.shape[1:-1] != self.spatial:
