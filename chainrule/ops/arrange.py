@@ -1,14 +1,11 @@
-"""Everyday tensor functions with PyTorch's names: triangles and diagonals, sorting and
-order statistics, cumulative sums and products, rolling, tiling, splitting and stacking,
-einsum and the fused matrix products (addmm, baddbmm...), scatter/index updates, and the
-integer helpers (bincount, bucketize, searchsorted, unique, nonzero).
+"""Everyday tensor functions with PyTorch's names: triangles and diagonals, sorting and order
+statistics, cumulative sums and products, rolling, tiling, splitting and stacking, einsum and the
+fused matrix products (addmm...), scatter/index updates, the integer helpers (bincount, unique...).
 
-Differentiable results are built from differentiable pieces (getitem, gather, where, cat,
-matmul...) or, for cumsum and einsum, from a primitive here; their gradients and tangents
-follow.  Indices, masks and counts are integer/bool tensors without gradient, as in PyTorch:
-each is one entry of the back-end table (``backend/arrange_math.py``) run through ``kernel``
-on the input's device, or composed from other ops.  Index grids come from ``table_of``.
-"""
+Differentiable results are composed of differentiable pieces (getitem, gather, where, cat...) or,
+for cumsum and einsum, are a primitive here.  Indices, masks and counts are integer/bool tensors
+without gradient, as in PyTorch: each one entry of the back-end table (``backend/arrange_math.py``)
+run through ``kernel`` on the input's device, or composed from other ops."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ import builtins
 import functools
 import itertools
 import math
+import operator
 import string
 from collections.abc import Sequence
 from typing import Any
@@ -63,8 +61,7 @@ def _keep(vals: Tensor, idx: Tensor, d: int, keepdim: bool) -> _ValuesIndices:
 
 # ================================================================ triangles and diagonals
 def _triangle(x: Tensor, diagonal: int, lower: bool, fill: float, name: str) -> Tensor:
-    """x in the lower (upper) triangle of its last two dims, j <= i + diagonal (j >= i + diagonal),
-    ``fill`` elsewhere."""
+    """x where j <= i + diagonal (lower; j >= i + diagonal for the upper) in its last two dims, else ``fill``."""
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {tuple(x.shape)}")
     return ew.where(kernel("tri_mask", x, k=diagonal, lower=lower), x, x.new_full((), fill))
@@ -95,32 +92,23 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     d1, d2 = normalize_dims(dim1, x.ndim, "diagonal")[0], normalize_dims(dim2, x.ndim, "diagonal")[0]
     if d1 == d2:
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
-    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
-    moved = shape.permute(x, *rest, d1, d2)
     rows, cols = _diag_positions(x, x.shape[d1], x.shape[d2], offset)
+    moved = shape.permute(x, *[d for d in range(x.ndim) if d not in (d1, d2)], d1, d2)
     return indexing.getitem(moved, (Ellipsis, rows, cols))
-
-
-_diagonal = diagonal  # (diag's argument is called diagonal, as PyTorch's)
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose ``offset`` diagonal (in dims dim1, dim2 of the result) is the last axis of input."""
     x = as_tensor_arg(input, "diag_embed")
-    n = x.shape[-1] if x.ndim else 1
-    if x.ndim == 0:
-        x = shape.reshape(x, (1,))
-    size = n + builtins.abs(offset)
+    x = shape.reshape(x, (1,)) if x.ndim == 0 else x
+    size = x.shape[-1] + builtins.abs(offset)
     rows, cols = _diag_positions(x, size, size, offset)
-    lead = x.shape[:-1]
-    out = apply1(indexing.ScatterAdd(lead + (size, size), (Ellipsis, rows, cols)), x)
+    out = apply1(indexing.ScatterAdd(x.shape[:-1] + (size, size), (Ellipsis, rows, cols)), x)
     nd = out.ndim
     d1, d2 = dim1 % nd, dim2 % nd
     if d1 == d2:
         raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
-    if (d1, d2) == (nd - 2, nd - 1):
-        return out
-    rest = iter(range(nd - 2))  # where each result axis comes from
+    rest = iter(range(nd - 2))  # where each result axis comes from (permute returns out itself for the identity)
     return shape.permute(out, *[nd - 2 if ax == d1 else nd - 1 if ax == d2 else next(rest) for ax in range(nd)])
 
 
@@ -130,7 +118,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     if x.ndim == 1:
         return diag_embed(x, diagonal)
     if x.ndim == 2:
-        return _diagonal(x, diagonal)
+        return indexing.getitem(x, _diag_positions(x, x.shape[0], x.shape[1], diagonal))
     raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
 
 
@@ -148,25 +136,25 @@ def trace(input: Tensor) -> Tensor:
 
 
 # ================================================================ sorting and order statistics
-def _order(x: Tensor, d: int, descending: bool) -> Tensor:
-    """The stable argsort of x along ``d`` (int64); NaN sorts as the largest value, as PyTorch."""
-    return kernel("sort_order", x, axis=d, descending=descending)
-
-
 def _along(idx: Any, d: int, ndim: int) -> tuple:
     """The index that takes ``idx`` (an index or slice) along axis ``d`` of an ndim-d array."""
     return (slice(None),) * d + (idx,) + (slice(None),) * (ndim - d - 1)
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
-    """(values, indices) sorted along ``dim``; values = gather(input, dim, indices), so the
-    gradient goes back to where each value came from.  Always stable here (ties keep order)."""
-    x = as_tensor_arg(input, "sort")
+def _picked(input: Tensor, dim: int, name: str, fn: str, keepdim: bool = True, **params: Any) -> _ValuesIndices:
+    """(values, indices) for the indices along ``dim`` that the table entry ``fn`` picks (sort,
+    cummax, mode...); values = gather(input, dim, indices), so the gradient goes back to them."""
+    x = as_tensor_arg(input, name)
     if x.ndim == 0:
         return _scalar_pair(x)
-    d = _dim(x, dim, "sort")
-    idx = _order(x, d, descending)
-    return _ValuesIndices((indexing.gather(x, d, idx), idx))
+    d = _dim(x, dim, name)
+    idx = kernel(fn, x, axis=d, **params)
+    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
+    """(values, indices) sorted along ``dim``; stable (ties keep their order), NaN sorts as the largest (as PyTorch)."""
+    return _picked(input, dim, "sort", "sort_order", descending=descending)
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -194,7 +182,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     d = _rank_check(x, dim, k, 0, "topk")
     if x.ndim == 0:
         return _scalar_pair(x)
-    idx = _order(x, d, largest)[_along(slice(0, k), d, x.ndim)]
+    idx = kernel("sort_order", x, axis=d, descending=largest)[_along(slice(0, k), d, x.ndim)]
     return _ValuesIndices((indexing.gather(x, d, idx), idx))
 
 
@@ -207,20 +195,18 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _Va
 def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
     if x.ndim == 0:
         return _scalar_pair(x)
-    idx = _order(x, d, False)[_along(slice(r, r + 1), d, x.ndim)]
+    idx = kernel("sort_order", x, axis=d, descending=False)[_along(slice(r, r + 1), d, x.ndim)]
     return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
-    """The lower median (entry (n-1)//2 of the sorted values, as PyTorch; no averaging).
-
-    Without ``dim``: one value over all elements; with it: (values, indices) along ``dim``."""
+    """The lower median (entry (n-1)//2 of the sorted values, as PyTorch; no averaging): without
+    ``dim`` one value over all elements, with it (values, indices) along ``dim``."""
     x = as_tensor_arg(input, "median")
     if dim is None:
         if x.numel() == 0:
             return x.new_full((), np.nan)
-        flat = shape.reshape(x, (-1,))
-        return _select_rank(flat, 0, (flat.shape[0] - 1) // 2, False)[0]
+        return _select_rank(shape.reshape(x, (-1,)), 0, (x.numel() - 1) // 2, False)[0]
     d = _dim(x, dim, "median")
     n = x.shape[d] if x.ndim else 1
     if n == 0:
@@ -228,9 +214,8 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     return _select_rank(x, d, (n - 1) // 2, keepdim)
 
 
-def quantile(
-    input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *, interpolation: str = "linear"
-) -> Tensor:
+def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
     """The q-quantiles along ``dim`` (all elements when None), between the two nearest sorted
     values by ``interpolation`` ('linear', 'lower', 'higher', 'midpoint', 'nearest').
     A 1-D ``q`` puts its axis first in the result, as PyTorch."""
@@ -243,49 +228,31 @@ def quantile(
     if not builtins.all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in qs):
         raise RuntimeError(f"quantile: q must be a scalar or a 1-D tensor of values in [0, 1], got {q!r}")
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
-        raise ValueError(
-            f"quantile: interpolation must be one of linear, lower, higher, midpoint, nearest, got {interpolation!r}"
-        )
+        raise ValueError(f"quantile: interpolation {interpolation!r} is not linear, lower, higher, midpoint or nearest")
+    nd = x.ndim
     x, d = _flat_or_dim(x, dim, "quantile")
     s = sort(x, d)[0] if x.ndim else shape.reshape(x, (1,))
     pos = [v * (s.shape[d] - 1) for v in qs]
-    lo, hi = [math.floor(p) for p in pos], [math.ceil(p) for p in pos]
-    if interpolation == "lower":
-        hi = lo
-    elif interpolation == "higher":
-        lo = hi
-    elif interpolation == "nearest":
-        lo = hi = [round(p) for p in pos]  # halves to even, as PyTorch
-    a = indexing.index_select(s, d, x.new_tensor(lo, dtype=np.int64))
-    b = indexing.index_select(s, d, x.new_tensor(hi, dtype=np.int64))
+    # the sorted positions each interpolation reads ('nearest': round, halves to even, as PyTorch)
+    ends: dict[str, Any] = {"lower": (math.floor,) * 2, "higher": (math.ceil,) * 2, "nearest": (round,) * 2}
+    lo, hi = ([end(p) for p in pos] for end in ends.get(interpolation, (math.floor, math.ceil)))
+    a, b = (indexing.index_select(s, d, x.new_tensor(e, dtype=np.int64)) for e in (lo, hi))
     frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
     w = shape.reshape(x.new_tensor(frac), (1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
     out = shape.movedim(a + (b - a) * w, d, 0)  # the q axis first
     if keepdim:
-        if dim is None:
-            out = shape.reshape(out, (out.shape[0],) + (1,) * as_tensor_arg(input, "quantile").ndim)
-        else:
-            out = shape.unsqueeze(out, d + 1)
+        out = shape.reshape(out, (out.shape[0],) + (1,) * nd) if dim is None else shape.unsqueeze(out, d + 1)
     return shape.squeeze(out, 0) if one else out
-
-
-def _cum_extreme(input: Tensor, dim: int, largest: bool, name: str) -> _ValuesIndices:
-    x = as_tensor_arg(input, name)
-    if x.ndim == 0:
-        return _scalar_pair(x)
-    d = _dim(x, dim, name)
-    index = kernel("cum_extreme_index", x, axis=d, largest=largest)
-    return _ValuesIndices((indexing.gather(x, d, index), index))
 
 
 def cummax(input: Tensor, dim: int) -> _ValuesIndices:
     """(running maximum, its index) along ``dim``; the gradient goes to the entry that holds it."""
-    return _cum_extreme(input, dim, True, "cummax")
+    return _picked(input, dim, "cummax", "cum_extreme_index", largest=True)
 
 
 def cummin(input: Tensor, dim: int) -> _ValuesIndices:
     """(running minimum, its index) along ``dim``."""
-    return _cum_extreme(input, dim, False, "cummin")
+    return _picked(input, dim, "cummin", "cum_extreme_index", largest=False)
 
 
 # ================================================================ cumulative sums and products
@@ -335,10 +302,8 @@ def _running(x: Tensor, d: int, fill: float, reduce: Any) -> Tensor:
 
 
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
-    """Running products along ``dim``: y_i = Π_{j<=i} x_j.
-
-    Computed as the product of n masked copies (O(n²) memory along ``dim``) so that the
-    gradient is exact with zeros in x and differentiable again (``reduction.Prod``)."""
+    """Running products along ``dim``: y_i = Π_{j<=i} x_j, as the product of n masked copies (O(n²)
+    memory along ``dim``) so that the gradient is exact with zeros in x and differentiable again."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     if x.ndim == 0:
         return x.clone()
@@ -359,17 +324,13 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     return _running(x, d, -np.inf, reduction.logsumexp)
 
 
-def diff(
-    input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None, append: Tensor | None = None
-) -> Tensor:
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,
+         append: Tensor | None = None) -> Tensor:
     """The n-th forward difference along ``dim`` (after attaching prepend/append there)."""
     x = as_tensor_arg(input, "diff")
     d = _dim(x, dim, "diff")
     parts = [p for p in (prepend, x, append) if p is not None]
-    if len(parts) > 1:
-        x = shape.cat(
-            [p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d
-        )
+    x = shape.cat([p if p.ndim == x.ndim else shape.expand(p, *x.shape[:d], -1, *x.shape[d + 1 :]) for p in parts], d)
     for _ in range(n):
         k = x.shape[d]
         later, earlier = x[_along(slice(1, k), d, x.ndim)], x[_along(slice(0, builtins.max(k - 1, 0)), d, x.ndim)]
@@ -382,13 +343,11 @@ def diff(
 def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
     """Shift the elements cyclically by ``shifts`` along ``dims`` (the flattened tensor when None)."""
     x = as_tensor_arg(input, "roll")
-    if dims is None:
-        if not isinstance(shifts, (int, np.integer)):
-            if len(shifts) != 1:
-                raise RuntimeError(f"roll: shifts {shifts} need matching dims (got dims=None)")
-            shifts = shifts[0]
-        return shape.reshape(roll(shape.reshape(x, (-1,)), int(shifts), 0), x.shape)
     s = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
+    if dims is None:
+        if len(s) != 1:
+            raise RuntimeError(f"roll: shifts {shifts} need matching dims (got dims=None)")
+        return shape.reshape(roll(shape.reshape(x, (-1,)), int(s[0]), 0), x.shape)
     ds = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
     if len(s) != len(ds):
         raise RuntimeError(f"roll: shifts and dims must have the same length, got {len(s)} and {len(ds)}")
@@ -407,8 +366,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = _dim(x, dim, "narrow")
     n = x.shape[d]
     start = int(start.item() if isinstance(start, Tensor) else start)
-    if start < 0:
-        start += n
+    start = start + n if start < 0 else start
     if not (0 <= start <= n and 0 <= length and start + length <= n):
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension {dim} of size {n}")
     return x[(slice(None),) * d + (slice(start, start + length),)]
@@ -430,8 +388,6 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
 
 
 swapdims = swapaxes
-
-
 moveaxis = shape.movedim
 
 
@@ -444,13 +400,11 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     """Repeat along each axis ``dims[i]`` times; fewer dims than input's are padded with 1s in front."""
     x = as_tensor_arg(input, "tile")
     dims = tuple(dims) if not isinstance(dims, int) else (dims,)
-    dims = (1,) * builtins.max(0, x.ndim - len(dims)) + dims
-    return shape.repeat(x, *dims)
+    return shape.repeat(x, *(1,) * builtins.max(0, x.ndim - len(dims)), *dims)
 
 
-def repeat_interleave(
-    input: Tensor, repeats: Any = None, dim: int | None = None, *, output_size: int | None = None
-) -> Tensor:
+def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
     """Each element repeated ``repeats`` times (an int or one count per element) along ``dim``
     (of the flattened input when None).  With only a tensor of counts: repeat_interleave(counts)
     = the indices 0, 1, ... each repeated its count times."""
@@ -485,20 +439,14 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
         cuts = list(itertools.accumulate([big + 1] * rem + [big] * (k - 1 - rem)))
     else:
         cuts = [int(i) for i in ios]
-    bounds = [0] + cuts + [n]
-    head = (slice(None),) * d
-    return tuple(
-        x[head + (slice(builtins.min(a, n), builtins.max(builtins.min(b, n), builtins.min(a, n))),)]
-        for a, b in zip(bounds[:-1], bounds[1:])
-    )
+    bounds = [builtins.min(c, n) for c in [0] + cuts + [n]]
+    return tuple(x[_along(slice(a, builtins.max(a, b)), d, x.ndim)] for a, b in zip(bounds[:-1], bounds[1:]))
 
 
 def _split_dir(input: Tensor, sections: Any, dim: int, name: str, min_ndim: int) -> tuple[Tensor, ...]:
     x = as_tensor_arg(input, name)
     if x.ndim < min_ndim:
-        raise RuntimeError(
-            f"{name}: requires a tensor with at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
-        )
+        raise RuntimeError(f"{name}: requires a tensor with at least {min_ndim} dims, got shape {tuple(x.shape)}")
     if isinstance(sections, int) and x.shape[dim] % sections:
         raise RuntimeError(f"{name}: dimension {dim} of size {x.shape[dim]} is not divisible by {sections}")
     return tensor_split(x, sections, dim)
@@ -522,11 +470,8 @@ def dsplit(input: Tensor, sections: Any) -> tuple[Tensor, ...]:
 
 def _atleast(tensors: tuple, n: int, name: str) -> Any:
     """Each tensor with at least n dims: 1s in front up to 2 dims, then (for n = 3) one at the end."""
-    out = []
-    for t in _tensors(tensors, name):
-        if t.ndim < builtins.min(n, 2):
-            t = shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape)
-        out.append(shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t)
+    out = [shape.reshape(t, (1,) * (builtins.min(n, 2) - t.ndim) + t.shape) for t in _tensors(tensors, name)]
+    out = [shape.unsqueeze(t, 2) if n == 3 and t.ndim == 2 else t for t in out]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -585,10 +530,8 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
         raise RuntimeError(f"meshgrid: expects 0-D or 1-D tensors, got shapes {[tuple(t.shape) for t in ts]}")
     ts = [atleast_1d(t) for t in ts]
     sizes = tuple(t.shape[0] for t in ts)
-    grids = [
-        shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
-        for k, t in enumerate(ts)
-    ]
+    grids = [shape.expand(shape.reshape(t, tuple(-1 if i == k else 1 for i in range(len(ts)))), *sizes)
+             for k, t in enumerate(ts)]
     if indexing == "xy" and len(ts) >= 2:  # Cartesian indexing: the first two axes swapped
         grids = [shape.transpose(g, 0, 1) for g in grids]
     return tuple(grids)
@@ -597,9 +540,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
 def cartesian_prod(*tensors: Tensor) -> Tensor:
     """All combinations of the elements of the 1-D tensors, as rows (1-D result for one tensor)."""
     ts = _tensors(tensors, "cartesian_prod")
-    if len(ts) == 1:
-        return ts[0]
-    return shape.stack([shape.reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
+    return ts[0] if len(ts) == 1 else shape.stack([shape.reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
 
 
 def fliplr(input: Tensor) -> Tensor:
@@ -645,9 +586,7 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     try:
         shp = np.broadcast_shapes(x.shape, mk.shape)
     except ValueError:
-        raise RuntimeError(
-            f"masked_select: mask of shape {mk.shape} does not broadcast with input {tuple(x.shape)}"
-        ) from None
+        raise RuntimeError(f"masked_select: mask {mk.shape} does not broadcast with input {tuple(x.shape)}") from None
     return indexing.getitem(shape.expand(x, *shp), shape.expand(mk, *shp))
 
 
@@ -663,11 +602,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
     x = as_tensor_arg(input, "nonzero")
-    if not as_tuple:
-        return kernel("argwhere", x)
-    x = shape.reshape(x, (1,)) if x.ndim == 0 else x  # (a 0-d input counts as 1-D here, as PyTorch)
-    coords = kernel("argwhere", x)
-    return tuple(coords[:, k] for k in range(x.ndim))
+    coords = kernel("argwhere", shape.reshape(x, (1,)) if as_tuple and x.ndim == 0 else x)  # (0-d: 1-D, as PyTorch)
+    return tuple(coords[:, k] for k in range(coords.shape[1])) if as_tuple else coords
 
 
 argwhere = nonzero
@@ -679,44 +615,37 @@ def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     return reduction.sum(x != 0, normalize_dims(dim, x.ndim, "count_nonzero"), dtype=np.int64)
 
 
-def _index_arg(x: Tensor, index: Any, name: str) -> Any:
-    """``index`` (0-D or 1-D integers) as a private 1-D index array on x's device: the vjp
-    reads it later, when the caller's tensor may have changed."""
-    idx = as_tensor_arg(index, name)._array
+def _index_at(input: Tensor, dim: int, index: Any, src: Tensor | None, name: str) -> tuple[Tensor, tuple]:
+    """(input, the index along ``dim`` that index_add/copy/fill write at), after checking ``src``'s
+    shape; the index is a private copy of ``index`` (0-D or 1-D integers): the vjp reads it later."""
+    x = as_tensor_arg(input, name)
+    d, idx = _dim(x, dim, name), as_tensor_arg(index, name)._array
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
-    return table_of((x,), name).copy(idx.reshape(-1))
-
-
-def _index_source(input: Tensor, dim: int, index: Any, source: Tensor, name: str) -> tuple:
-    """(input, the index along ``dim`` that index_add/index_copy write at, source)."""
-    x, src = as_tensor_arg(input, name), as_tensor_arg(source, name)
-    d = _dim(x, dim, name)
-    idx = _index_arg(x, index, name)
-    if src.ndim != x.ndim or src.shape[d] != idx.shape[0]:
-        raise RuntimeError(
-            f"{name}: source of shape {tuple(src.shape)} must match input {tuple(x.shape)} "
-            f"with {idx.shape[0]} entries along dim {d}"
-        )
-    return x, _along(idx, d, x.ndim), src
+    idx = table_of((x,), name).copy(idx.reshape(-1))
+    if src is not None and (src.ndim != x.ndim or src.shape[d] != idx.shape[0]):
+        msg = f"source of shape {tuple(src.shape)} must match input {tuple(x.shape)} with {idx.shape[0]} entries"
+        raise RuntimeError(f"{name}: {msg} along dim {d}")
+    return x, _along(idx, d, x.ndim)
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
     """input with alpha·source[k] added at position index[k] along ``dim`` (repeats accumulate)."""
-    x, at, src = _index_source(input, dim, index, source, "index_add")
+    src = as_tensor_arg(source, "index_add")
+    x, at = _index_at(input, dim, index, src, "index_add")
     return x + apply1(indexing.ScatterAdd(x.shape, at), src * alpha if alpha != 1 else src)
 
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """input with the slices at index[k] along ``dim`` replaced by source's slice k."""
-    x, at, src = _index_source(input, dim, index, source, "index_copy")
+    src = as_tensor_arg(source, "index_copy")
+    x, at = _index_at(input, dim, index, src, "index_copy")
     return apply(indexing.IndexPut(at), x, src.to(x.dtype))
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
     """input with the slices at ``index`` along ``dim`` set to ``value``."""
-    x = as_tensor_arg(input, "index_fill")
-    at = _along(_index_arg(x, index, "index_fill"), _dim(x, dim, "index_fill"), x.ndim)
+    x, at = _index_at(input, dim, index, None, "index_fill")
     v = value.to(x.dtype) if isinstance(value, Tensor) else x.new_full((), value)
     return apply(indexing.IndexPut(at), x, v)
 
@@ -728,20 +657,16 @@ def _scatter_parts(x: Tensor, dim: int, index: Any, src: Any, name: str) -> tupl
     at = indexing.index_along(x, d, as_tensor_arg(index, name), name)
     if not isinstance(src, Tensor):
         return at, x.new_full(at[d].shape, src)
-    part = indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape))
-    return at, part if part.dtype == x.dtype else part.to(x.dtype)
+    return at, indexing.getitem(src, tuple(slice(0, n) for n in at[d].shape)).to(x.dtype)
 
 
-def scatter(
-    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None, reduce: str | None = None
-) -> Tensor:
-    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims).
-
-    ``reduce='add'`` adds, 'multiply' is not implemented.  dL/dinput is 0 where overwritten,
+def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+            reduce: str | None = None) -> Tensor:
+    """``out = input; out[index[i][j]][j] = src[i][j]`` along ``dim`` 0 (or ``= value``; likewise for other dims);
+    ``reduce='add'`` adds ('multiply' is not implemented).  dL/dinput is 0 where overwritten,
     ``dL/dsrc[i][j]`` = dL/dout at the written position (as PyTorch)."""
     x = as_tensor_arg(input, "scatter")
-    if src is None:
-        src = value
+    src = value if src is None else src
     if src is None:
         raise TypeError("scatter: expected src or value")
     if reduce not in (None, "add"):
@@ -756,23 +681,12 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     """Counts of each value 0..max in a 1-D non-negative integer tensor (weighted sums with ``weights``)."""
     x = as_tensor_arg(input, "bincount")
     if x.ndim != 1 or x.dtype.kind not in "iu" or (x.numel() and x._array.min() < 0):
-        raise RuntimeError(
-            f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype} of shape {tuple(x.shape)}"
-        )
-    if weights is None:
-        return kernel("bincount", x, minlength=minlength)
-    return kernel("bincount", x, weights, minlength=minlength)
+        raise RuntimeError(f"bincount: expected 1-D non-negative integers, got {x.dtype} of shape {tuple(x.shape)}")
+    return kernel("bincount", x, *([] if weights is None else [weights]), minlength=minlength)
 
 
-def searchsorted(
-    sorted_sequence: Tensor,
-    values: Any,
-    *,
-    out_int32: bool = False,
-    right: bool = False,
-    side: str | None = None,
-    sorter: Tensor | None = None,
-) -> Tensor:
+def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = False, right: bool = False,
+                 side: str | None = None, sorter: Tensor | None = None) -> Tensor:
     """For each value, the index where it would be inserted to keep the innermost rows sorted."""
     seq = as_tensor_arg(sorted_sequence, "searchsorted")
     if isinstance(values, (int, float)):  # a Python number: searched for in its own precision
@@ -780,12 +694,9 @@ def searchsorted(
     else:
         v = as_tensor_arg(values, "searchsorted")
     if seq.ndim > 1 and seq.shape[:-1] != v.shape[:-1]:
-        raise RuntimeError(
-            f"searchsorted: boundaries {tuple(seq.shape)} and input {tuple(v.shape)} must agree except in the last dim"
-        )
+        raise RuntimeError(f"searchsorted: shapes {tuple(seq.shape)} and {tuple(v.shape)} differ before the last dim")
     right = side == "right" if side is not None else right
-    inputs = (seq, v) if sorter is None else (seq, v, sorter)
-    return kernel("searchsorted", *inputs, right=right, out_int32=out_int32)
+    return kernel("searchsorted", seq, v, *([] if sorter is None else [sorter]), right=right, out_int32=out_int32)
 
 
 def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
@@ -797,9 +708,7 @@ def bucketize(input: Any, boundaries: Tensor, *, out_int32: bool = False, right:
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
-    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0).
-
-    Values outside [min, max] are ignored; no gradient."""
+    """A histogram of ``bins`` equal bins on [min, max] (the data's range when both are 0; values outside ignored)."""
     x = as_tensor_arg(input, "histc")
     lo, hi = float(min), float(max)
     if lo == hi and x.numel():
@@ -811,13 +720,8 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return kernel("histc", x, bins=bins, lo=lo, hi=hi)
 
 
-def unique(
-    input: Tensor,
-    sorted: bool = True,
-    return_inverse: bool = False,
-    return_counts: bool = False,
-    dim: int | None = None,
-) -> Any:
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+           dim: int | None = None) -> Any:
     """The distinct elements (sorted), with optionally the inverse indices and the counts (no gradient)."""
     x = as_tensor_arg(input, "unique")
     d = None if dim is None else _dim(x, dim, "unique")
@@ -826,9 +730,8 @@ def unique(
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def unique_consecutive(
-    input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
-) -> Any:
+def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False,
+                       dim: int | None = None) -> Any:
     """Collapse runs of equal consecutive elements (of the flattened input); no gradient."""
     if dim is not None:
         raise NotImplementedError("unique_consecutive: dim is not implemented (the flattened input only)")
@@ -847,9 +750,8 @@ def unique_consecutive(
 
 # ================================================================ statistics pairs
 def _with_mean(stat: Any, name: str) -> Any:
-    def stat_mean(
-        input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *, correction: Any = None
-    ) -> tuple[Tensor, Tensor]:
+    def stat_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+                  correction: Any = None) -> tuple[Tensor, Tensor]:
         return stat(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim)
 
     stat_mean.__name__ = stat_mean.__qualname__ = f"{name}_mean"
@@ -895,17 +797,12 @@ def _parse_einsum(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
     if len(ins) != len(shapes):
         raise RuntimeError(f"einsum(): the equation has {len(ins)} operands but {len(shapes)} tensors were given")
     used = set(eq) - set(".,->")
-    spare = [c for c in _LETTERS if c not in used]
     nell = builtins.max([len(s) - (len(t) - 3) for t, s in zip(ins, shapes) if "..." in t] + [0])
-    ell = "".join(spare[:nell])
-    spelled = []
-    for t, s in zip(ins, shapes):
-        if "..." in t:
-            k = len(s) - (len(t) - 3)
-            t = t.replace("...", ell[nell - k :] if k else "")
+    ell = "".join([c for c in _LETTERS if c not in used][:nell])  # spare letters for the '...' dims
+    spelled = [t.replace("...", ell[nell - (len(s) - len(t) + 3) :]) for t, s in zip(ins, shapes)]  # (k dims)
+    for t, s in zip(spelled, shapes):
         if len(t) != len(s):
             raise RuntimeError(f"einsum(): subscripts {t!r} do not match an operand of shape {s}")
-        spelled.append(t)
     if arrow:
         out = out.replace("...", ell)
     else:  # implicit mode: the broadcast axes, then the letters used once, in alphabetical order
@@ -924,59 +821,42 @@ class Einsum(Primitive):
     saves_output = False
 
     def __init__(self, subs: list[str], out: str) -> None:
-        self.subs = subs
-        self.out = out
+        self.subs, self.out = subs, out
 
     def forward(self, m, *xs):
         return m.einsum(",".join(self.subs) + "->" + self.out, *xs)
 
     def vjp(self, m, need, g, y, *xs):
-        grads = []
-        for k, x in enumerate(xs):
-            if not need[k]:
-                grads.append(None)
-                continue
-            others = [s for i, s in enumerate(self.subs) if i != k]
-            # letters of x that appear neither in the output nor in another operand were summed
-            # away: their gradient is g broadcast along them
-            known = set(self.out).union(*others)
-            sub = "".join(c if c in known else "" for c in self.subs[k])
-            eq = ",".join([self.out] + others) + "->" + sub
-            gk = m.einsum(eq, g, *[o for i, o in enumerate(xs) if i != k])
-            if sub != self.subs[k]:
-                shp = tuple(n if c in known else 1 for c, n in zip(self.subs[k], x.shape))
-                gk = m.broadcast_to(m.reshape(gk, shp), x.shape)
-            grads.append(gk)
-        return tuple(grads)
+        return tuple(self._grad(m, k, g, xs) if n else None for k, n in enumerate(need))
+
+    def _grad(self, m, k, g, xs):
+        others = [s for i, s in enumerate(self.subs) if i != k]
+        # letters of x that appear neither in the output nor in another operand were summed
+        # away: their gradient is g broadcast along them
+        known = set(self.out).union(*others)
+        sub = "".join(c if c in known else "" for c in self.subs[k])
+        gk = m.einsum(",".join([self.out] + others) + "->" + sub, g, *[o for i, o in enumerate(xs) if i != k])
+        if sub == self.subs[k]:
+            return gk
+        shp = tuple(n if c in known else 1 for c, n in zip(self.subs[k], xs[k].shape))
+        return m.broadcast_to(m.reshape(gk, shp), xs[k].shape)
 
     def jvp(self, m, dxs, y, *xs):
         eq = ",".join(self.subs) + "->" + self.out
-        total = None
-        for k in range(len(xs)):
-            ops = list(xs)
-            ops[k] = dxs[k]
-            term = m.einsum(eq, *ops)
-            total = term if total is None else total + term
-        return total
+        return functools.reduce(operator.add, (m.einsum(eq, *xs[:k], dx, *xs[k + 1 :]) for k, dx in enumerate(dxs)))
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts).
-
-    A letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    xs = [as_tensor_arg(x, "einsum") for x in operands]
+    """Einstein summation, as ``torch.einsum`` (operands as arguments or one list; '...' broadcasts);
+    a letter repeated within one operand takes that operand's diagonal first ('ii->i', 'ii')."""
+    xs = _tensors(operands, "einsum")
     subs, out = _parse_einsum(equation, [x.shape for x in xs])
     for k, (s, x) in enumerate(zip(subs, xs)):
         while len(set(s)) < len(s):  # a repeated letter: take the diagonal of its first two places
             c = next(c for c in s if s.count(c) > 1)
             i, j = s.index(c), s.index(c, s.index(c) + 1)
             if x.shape[i] != x.shape[j]:
-                raise RuntimeError(
-                    f"einsum(): subscript {c} is repeated for operand {k} but the sizes "
-                    f"({x.shape[i]}, {x.shape[j]}) differ"
-                )
+                raise RuntimeError(f"einsum(): {c} repeated in operand {k} of sizes ({x.shape[i]}, {x.shape[j]})")
             x = diagonal(x, 0, i, j)
             s = s[:i] + s[i + 1 : j] + s[j + 1 :] + c
         subs[k], xs[k] = s, x
@@ -1001,18 +881,12 @@ def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
     if isinstance(dims, (int, np.integer)):
         da, db = list(range(a.ndim - int(dims), a.ndim)), list(range(int(dims)))
     else:
-        da = [dims[0]] if isinstance(dims[0], int) else list(dims[0])
-        db = [dims[1]] if isinstance(dims[1], int) else list(dims[1])
-    da = [d % a.ndim for d in da]
-    db = [d % b.ndim for d in db]
-    sa = list(_LETTERS[: a.ndim])
-    sb = list(_LETTERS[a.ndim : a.ndim + b.ndim])
+        da, db = ([ds] if isinstance(ds, int) else list(ds) for ds in dims)
+    da, db = [d % a.ndim for d in da], [d % b.ndim for d in db]
+    sa, sb = list(_LETTERS[: a.ndim]), list(_LETTERS[a.ndim : a.ndim + b.ndim])
     for i, j in zip(da, db):
         if a.shape[i] != b.shape[j]:
-            raise RuntimeError(
-                f"tensordot: contracted dimensions {i} of a {tuple(a.shape)} and {j} of b "
-                f"{tuple(b.shape)} differ in size"
-            )
+            raise RuntimeError(f"tensordot: dims {i} of a {tuple(a.shape)}, {j} of b {tuple(b.shape)} differ")
         sb[j] = sa[i]
     out = "".join(c for k, c in enumerate(sa) if k not in da) + "".join(c for k, c in enumerate(sb) if k not in db)
     return einsum("".join(sa) + "," + "".join(sb) + "->" + out, a, b)
@@ -1033,9 +907,7 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix (n, m) times vector (m,) → (n,)."""
     if input.ndim != 2 or vec.ndim != 1:
-        raise RuntimeError(
-            f"mv: expected a matrix and a vector, got shapes {tuple(input.shape)} and {tuple(vec.shape)}"
-        )
+        raise RuntimeError(f"mv: expected a matrix and a vector, got {tuple(input.shape)} and {tuple(vec.shape)}")
     return linalg.matmul(input, vec)
 
 
@@ -1076,8 +948,7 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
     """The Kronecker product: out[i·q + k, ...] = a[i, ...]·b[k, ...] (the shorter shape padded with 1s)."""
     a, b = as_tensor_arg(input, "kron"), as_tensor_arg(other, "kron")
     nd = builtins.max(a.ndim, b.ndim)
-    a = shape.reshape(a, (1,) * (nd - a.ndim) + a.shape)
-    b = shape.reshape(b, (1,) * (nd - b.ndim) + b.shape)
+    a, b = (shape.reshape(t, (1,) * (nd - t.ndim) + t.shape) for t in (a, b))
     ai = shape.reshape(a, tuple(v for n in a.shape for v in (n, 1)))  # (a0, 1, a1, 1, ...)
     bi = shape.reshape(b, tuple(v for n in b.shape for v in (1, n)))  # (1, b0, 1, b1, ...)
     return shape.reshape(ai * bi, tuple(p * q for p, q in zip(a.shape, b.shape)))
@@ -1095,33 +966,20 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     if shp[d] != 3:
         raise RuntimeError(f"cross: dimension {dim} must have size 3, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = shape.expand(a, *shp), shape.expand(b, *shp)
-
-    def c(t: Tensor, i: int) -> Tensor:
-        return t[(slice(None),) * d + (slice(i, i + 1),)]
-
-    return shape.cat(
-        [
-            c(a, 1) * c(b, 2) - c(a, 2) * c(b, 1),
-            c(a, 2) * c(b, 0) - c(a, 0) * c(b, 2),
-            c(a, 0) * c(b, 1) - c(a, 1) * c(b, 0),
-        ],
-        d,
-    )
+    return roll(a, -1, d) * roll(b, -2, d) - roll(a, -2, d) * roll(b, -1, d)  # c_i = a_(i+1) b_(i+2) - a_(i+2) b_(i+1)
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
-    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m).
-
-    The gradient at a zero distance is 0 (as PyTorch)."""
+    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m);
+    the gradient at a zero distance is 0 (as PyTorch)."""
     a, b = as_tensor_arg(x1, "cdist"), as_tensor_arg(x2, "cdist")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")
-    diff_ = shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3)
-    return reduction.norm(diff_, p, -1)
+    return reduction.norm(shape.unsqueeze(a, -2) - shape.unsqueeze(b, -3), p, -1)
 
 
-# ================================================ round 2: index grids, scatters into slices, statistics
-def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, device: Any, name: str) -> Tensor:
+# ================================================================ index grids, scatters into slices, statistics
+def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, device: Any) -> Tensor:
     grid = creation.empty(row, col, dtype=np.bool_, device=device)  # (only its shape and device count)
     coords = kernel("argwhere", kernel("tri_mask", grid, k=offset, lower=lower))  # (n, 2), row by row
     return shape.t(coords).to(dtype or np.int64)
@@ -1129,12 +987,12 @@ def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, 
 
 def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
-    return _triangle_indices(row, col, offset, True, dtype, device, "tril_indices()")
+    return _triangle_indices(row, col, offset, True, dtype, device)
 
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
     """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
-    return _triangle_indices(row, col, offset, False, dtype, device, "triu_indices()")
+    return _triangle_indices(row, col, offset, False, dtype, device)
 
 
 def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
@@ -1151,17 +1009,9 @@ def unravel_index(indices: Any, shape_: Sequence[int]) -> tuple[Tensor, ...]:
 
 def block_diag(*tensors: Tensor) -> Tensor:
     """A block-diagonal matrix of the given (0-, 1- or 2-D) tensors, zeros elsewhere."""
-    ts = [
-        t if t.ndim == 2 else shape.reshape(t, (1, -1) if t.ndim == 1 else (1, 1))
-        for t in _tensors(tensors, "block_diag")
-    ]
-    cols = builtins.sum(t.shape[1] for t in ts)
-    rows, left = [], 0
-    for t in ts:
-        right = cols - left - t.shape[1]
-        rows.append(shape.pad(t, [left, right]) if left or right else t)
-        left += t.shape[1]
-    return shape.cat(rows, 0)
+    ts = [shape.reshape(t, (1,) * (2 - t.ndim) + t.shape) for t in _tensors(tensors, "block_diag")]  # rows
+    lefts = [0, *itertools.accumulate(t.shape[1] for t in ts)]  # where each block's columns start; last: all
+    return shape.cat([shape.pad(t, [a, lefts[-1] - a - t.shape[1]]) for t, a in zip(ts, lefts)], 0)
 
 
 def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
@@ -1193,8 +1043,7 @@ def index_put(input: Tensor, indices: Sequence[Any], values: Any, accumulate: bo
     v = values.to(x.dtype) if isinstance(values, Tensor) else x.new_tensor(values)
     if not accumulate:
         return apply(indexing.IndexPut(idx), x, v)
-    target = x._array[idx].shape
-    v = shape.expand(v, *target) if tuple(v.shape) != target else v
+    v = shape.expand(v, *x._array[idx].shape)  # (v itself when it has that shape)
     return x + apply1(indexing.ScatterAdd(x.shape, idx), v)
 
 
@@ -1205,9 +1054,8 @@ def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
     return apply(indexing.IndexPut((slice(None),) * d + (int(index),)), x, src.to(x.dtype))
 
 
-def slice_scatter(
-    input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1
-) -> Tensor:
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None, end: int | None = None,
+                  step: int = 1) -> Tensor:
     """input with input[..., start:end:step, ...] (along ``dim``) replaced by ``src``."""
     x = as_tensor_arg(input, "slice_scatter")
     d = _dim(x, dim, "slice_scatter")
@@ -1234,14 +1082,10 @@ def unfold_windows(input: Tensor, dimension: int, size: int, step: int) -> Tenso
     d = _dim(x, dimension, "unfold")
     n = x.shape[d] if x.ndim else 1
     if size > n or step <= 0:
-        raise RuntimeError(
-            f"unfold: size {size} (at most {n}) and step {step} (> 0) do not fit dimension {d} "
-            f"of shape {tuple(x.shape)}"
-        )
+        raise RuntimeError(f"unfold: size {size} (<= {n}) and step {step} (> 0) do not fit dim {d} of {tuple(x.shape)}")
     m = table_of((x,), "unfold")
     idx = m.arange(0, n - size + 1, step)[:, None] + m.arange(size)  # (windows, size)
-    picked = indexing.getitem(x, (slice(None),) * d + (idx,))  # (..., windows, size, ...)
-    return shape.movedim(picked, d + 1, -1)
+    return shape.movedim(indexing.getitem(x, (slice(None),) * d + (idx,)), d + 1, -1)  # (..., windows, size, ...)
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
@@ -1249,9 +1093,8 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     return reduction.norm(input - other, p)
 
 
-def cov(
-    input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None
-) -> Tensor:
+def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
+        aweights: Tensor | None = None) -> Tensor:
     """The covariance matrix of the variables in the rows of ``input`` (observations in columns)."""
     x = as_tensor_arg(input, "cov")
     if fweights is not None or aweights is not None:
@@ -1260,9 +1103,8 @@ def cov(
         raise RuntimeError(f"cov: expected a 1-D or 2-D input, got shape {tuple(x.shape)}")
     one = x.ndim < 2  # one variable: a 0-d variance, as PyTorch
     x = shape.reshape(x, (1, -1)) if one else x
-    n = x.shape[1]
     c = x - reduction.mean(x, 1, True)
-    out = linalg.matmul(c, shape.t(c)) / builtins.max(n - correction, 0)
+    out = linalg.matmul(c, shape.t(c)) / builtins.max(x.shape[1] - correction, 0)
     return shape.reshape(out, ()) if one else out
 
 
@@ -1290,8 +1132,7 @@ def _trapezoids(y: Tensor, x: Tensor | None, dx: float | None, dim: int, name: s
 
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """∫ y along ``dim`` by the trapezoid rule, at points ``x`` or spacing ``dx`` (1 by default)."""
-    areas, d = _trapezoids(y, x, dx, dim, "trapezoid")
-    return reduction.sum(areas, d)
+    return reduction.sum(*_trapezoids(y, x, dx, dim, "trapezoid"))  # (the areas, summed along their axis)
 
 
 trapz = trapezoid
@@ -1299,8 +1140,7 @@ trapz = trapezoid
 
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """The running trapezoid-rule integral of y along ``dim`` (one element shorter)."""
-    areas, d = _trapezoids(y, x, dx, dim, "cumulative_trapezoid")
-    return cumsum(areas, d)
+    return cumsum(*_trapezoids(y, x, dx, dim, "cumulative_trapezoid"))
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
@@ -1309,10 +1149,9 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     if xt.ndim != 1:
         raise RuntimeError(f"vander: x must be a 1-D tensor, got shape {tuple(xt.shape)}")
     n = xt.shape[0] if N is None else N
-    powers = range(n) if increasing else range(n - 1, -1, -1)
     if xt.dtype.kind in "biu":
         xt = xt.to(np.int64)
-    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in powers]
+    cols = [shape.unsqueeze(ew.pow(xt, k), 1) for k in (range(n) if increasing else range(n - 1, -1, -1))]
     return shape.cat(cols, 1) if cols else xt.new_zeros((xt.shape[0], 0))
 
 
@@ -1324,15 +1163,10 @@ def chain_matmul(*matrices: Tensor) -> Tensor:
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
     """(the most frequent value along ``dim`` (the smallest among equally frequent ones), an index
     where it occurs (the last, as PyTorch on CPU)); the value's gradient goes to that entry."""
-    x = as_tensor_arg(input, "mode")
-    if x.ndim == 0:
-        return _scalar_pair(x)
-    d = _dim(x, dim, "mode")
-    idx = kernel("mode_index", x, axis=d)
-    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+    return _picked(input, dim, "mode", "mode_index", keepdim)
 
 
-# ================================================ round 3: small queries and PyTorch's other names
+# ================================================================ small queries and PyTorch's other names
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     """A copy of input (differentiable: the gradient passes through)."""
     return as_tensor_arg(input, "clone").clone()
@@ -1343,14 +1177,12 @@ def detach(input: Tensor) -> Tensor:
     return as_tensor_arg(input, "detach").detach()
 
 
-concatenate = shape.cat
-
-
 def split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
     """split with an explicit list of sizes (which must add up to the dimension's size)."""
     return shape.split(input, list(split_sizes), dim)
 
 
+concatenate = shape.cat
 unsafe_split = shape.split
 unsafe_chunk = shape.chunk
 
@@ -1415,9 +1247,8 @@ def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_gra
     return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 
-def scatter_reduce(
-    input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
-) -> Tensor:
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
     """Reduce the ``src`` values sent to each position (``index`` along ``dim``, as ``scatter``)
     together with input's value there (unless ``include_self=False``); positions that receive
     nothing keep input's value.  ``reduce``: 'sum' or 'mean' (the mean counts input when it is
@@ -1438,18 +1269,16 @@ def scatter_reduce(
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
     sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
-    x = as_tensor_arg(input, "nanmedian")
-    x, d = _flat_or_dim(x, dim, "nanmedian")
+    x, d = _flat_or_dim(as_tensor_arg(input, "nanmedian"), dim, "nanmedian")
     if x.ndim == 0:
         return _scalar_pair(x) if dim is not None else x
     if x.shape[d] == 0:
         raise IndexError(f"nanmedian: expected a non-empty dimension (shape {tuple(x.shape)})")
-    kept = x.shape[:d] + (1,) + x.shape[d + 1 :]
     if x.dtype.kind == "f":  # the middle one of the non-NaN values, which sort first
         rank = ew.clamp(_integer(reduction.sum(x == x, d, True) - 1, "floor_divide", 2), 0)
     else:
-        rank = x.new_full(kept, (x.shape[d] - 1) // 2, dtype=np.int64)
-    idx = indexing.gather(_order(x, d, False), d, rank)
+        rank = x.new_full(x.shape[:d] + (1,) + x.shape[d + 1 :], (x.shape[d] - 1) // 2, dtype=np.int64)
+    idx = indexing.gather(kernel("sort_order", x, axis=d, descending=False), d, rank)
     vals = indexing.gather(x, d, idx)
     return shape.reshape(vals, ()) if dim is None else _keep(vals, idx, d, keepdim)
 

@@ -11,20 +11,20 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import Primitive, apply, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import share_if_view
+from chainrule.autograd.version import bump, share_if_view
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.elementwise import where
+from chainrule.ops.inplace import has_tangent, rebind
 
 
 def normalize_index(index: Any, like: Tensor) -> Any:
-    """Replace Tensors inside an index by their arrays (and lists by arrays) on ``like``'s device.
-
-    Index arrays are copied: the vjp scatters by them during backward, and the caller's
-    index tensor may have been changed in place by then (PyTorch keeps its own copy too).
-    Host indices (NumPy arrays, lists, CPU tensors) of a tensor on another device are moved
-    to that device, as PyTorch accepts CPU indices for a CUDA tensor.
-    """
+    """The index with Tensors, NumPy arrays and lists in it replaced by private copies on ``like``'s
+    device: the vjp scatters by them during backward, when the caller's index may have changed
+    in place (PyTorch keeps its own copy too).  Host indices of a tensor on another device are
+    moved there, as PyTorch accepts CPU indices for a CUDA tensor."""
     if isinstance(index, tuple):
         return tuple(normalize_index(i, like) for i in index)
     if isinstance(index, Tensor):
@@ -73,8 +73,7 @@ class ScatterAdd(LinearMap):
     name = "scatter_add"
 
     def __init__(self, shape: tuple, index: Any) -> None:
-        self.shape = shape
-        self.index = index
+        self.shape, self.index = shape, index
 
     def forward(self, m, x):
         return m.scatter_add(self.shape, self.index, x)
@@ -101,16 +100,13 @@ class IndexPut(LinearMap):
         return y
 
     def vjp(self, m, need, g, y, x, v):
-        gx = None
+        gx = gv = None
         if need[0]:
             keep = table_of((g,)).ones(x.shape, np.bool_)  # a constant mask on g's device (g may be a Tensor)
             keep[self.index] = False
             gx = g * keep
-        gv = None
         if need[1]:
-            gv = m.getitem(g, self.index)
-            if gv.shape != v.shape:
-                gv = m.sum_to(gv, v.shape)
+            gv = m.sum_to(m.getitem(g, self.index), v.shape)
         return gx, gv
 
     def jvp(self, m, dxs, y, x, v):
@@ -131,15 +127,10 @@ def getitem(input: Tensor, index: Any) -> Tensor:
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
-    from chainrule.autograd.grad_mode import STATE
-    from chainrule.autograd.version import bump
-    from chainrule.ops.inplace import has_tangent, rebind
-
     idx = normalize_index(index, input)
     v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype))
-    if (not STATE.enabled or not (input.requires_grad or v.requires_grad)) and not (
-        has_tangent(input) or has_tangent(v)
-    ):
+    recorded = (STATE.enabled and (input.requires_grad or v.requires_grad)) or has_tangent(input) or has_tangent(v)
+    if not recorded:
         if input.requires_grad and input._op is None and STATE.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation")
         input._array[idx] = v._array
@@ -155,9 +146,7 @@ def index_along(input: Tensor, dim: int, index: Any, name: str) -> tuple:
     m = table_of((input,), name)
     idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
-        raise RuntimeError(
-            f"{name}: index has {idx.ndim} dims but input has {input.ndim} (shapes {idx.shape} and {input.shape})"
-        )
+        raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({idx.shape}, {input.shape})")
     d = dim % input.ndim
     if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
         raise IndexError(f"{name}: index out of range for dimension {d} of size {input.shape[d]}")
@@ -178,14 +167,11 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     idx = index._array if isinstance(index, Tensor) else table_of((input,)).asarray(index)
-    d = dim % input.ndim
-    return getitem(input, (slice(None),) * d + (idx,))
+    return getitem(input, (slice(None),) * (dim % input.ndim) + (idx,))
 
 
 def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
     """``value`` where mask is true, input elsewhere (mask broadcasts)."""
-    from chainrule.ops.elementwise import where
-
     cond = mask if isinstance(mask, Tensor) else Tensor(mask, dtype=np.bool_)
     return where(cond, Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype)), input)
 
@@ -193,6 +179,5 @@ def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """``out = input; out[index[i][j]][j] += src[i][j]`` along ``dim`` (PyTorch ``scatter_add``)."""
     at = index_along(input, dim, index, "scatter_add")
-    return input + apply1(
-        ScatterAdd(input.shape, at), getitem(src, tuple(slice(0, n) for n in at[dim % input.ndim].shape))
-    )
+    part = getitem(src, tuple(slice(0, n) for n in at[dim % input.ndim].shape))
+    return input + apply1(ScatterAdd(input.shape, at), part)

@@ -7,6 +7,7 @@ slice the pieces of a concatenation, crop the padding, flip again.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -74,8 +75,7 @@ class Permute(LinearMap):
         return x.transpose(self.axes)
 
     def vjp(self, m, need, g, y, x):
-        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))  # argsort
-        return (m.transpose(g, inverse),)
+        return (m.transpose(g, tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))),)  # the inverse
 
     def jvp(self, m, dxs, y, x):
         return m.transpose(dxs[0], self.axes)
@@ -113,16 +113,10 @@ class Cat(LinearMap):
         return m.concatenate(xs, self.dim)
 
     def vjp(self, m, need, g, y, *xs):
-        grads = []
-        start = 0
-        for x, nd in zip(xs, need):
-            stop = start + x.shape[self.dim]
-            if nd:
-                index = (slice(None),) * self.dim + (slice(start, stop),)
-                grads.append(m.getitem(g, index))
-            else:
-                grads.append(None)
-            start = stop
+        head, grads, stop = (slice(None),) * self.dim, [], 0
+        for x, n in zip(xs, need):
+            start, stop = stop, stop + x.shape[self.dim]
+            grads.append(m.getitem(g, head + (slice(start, stop),)) if n else None)
         return tuple(grads)
 
     def jvp(self, m, dxs, y, *xs):
@@ -136,17 +130,13 @@ class Pad(LinearMap):
     name = "pad"
 
     def __init__(self, widths: tuple, value: float) -> None:
-        self.widths = widths
-        self.value = value
+        self.widths, self.value = widths, value
 
     def forward(self, m, x):
         return m.pad(x, self.widths, self.value)
 
-    def _crop(self, shape):
-        return tuple(slice(b, b + n) for (b, _), n in zip(self.widths, shape))
-
     def vjp(self, m, need, g, y, x):
-        return (m.getitem(g, self._crop(x.shape)),)
+        return (m.getitem(g, tuple(slice(b, b + n) for (b, _), n in zip(self.widths, x.shape))),)  # crop
 
     def jvp(self, m, dxs, y, x):
         return m.pad(dxs[0], self.widths, 0.0)
@@ -190,12 +180,10 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     nd = input.ndim
     if nd == 0:
         return reshape(input, 1)
-    s = start_dim % nd
-    e = end_dim % nd
+    s, e = start_dim % nd, end_dim % nd
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :]
-    return reshape(input, shape)
+    return reshape(input, input.shape[:s] + (math.prod(input.shape[s : e + 1]),) + input.shape[e + 1 :])
 
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
@@ -234,12 +222,8 @@ def t(input: Tensor) -> Tensor:
 
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     """Remove axes of size 1 (all of them, or those in ``dim`` that have size 1)."""
-    if dim is None:
-        shape = tuple(n for n in input.shape if n != 1)
-    else:
-        axes = normalize_dims(dim, input.ndim, "squeeze")
-        shape = tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))
-    return reshape(input, shape)
+    axes = range(input.ndim) if dim is None else normalize_dims(dim, input.ndim, "squeeze")
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -257,9 +241,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims ({input.ndim})")
-    shape = tuple(
-        input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
-    )
+    shape = tuple(input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
     if not broadcasts_to(input.shape, shape):
         raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
     if shape == input.shape:
@@ -297,17 +279,14 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     d = normalize_dims(dim, nd, "cat")[0]
     for i, x in enumerate(tensors):
         if x.ndim != nd or x.shape[:d] + x.shape[d + 1 :] != tensors[0].shape[:d] + tensors[0].shape[d + 1 :]:
-            raise RuntimeError(
-                f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
-                f"{tensors[0].shape} but tensor {i} has shape {x.shape}"
-            )
+            raise RuntimeError(f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
+                               f"{tensors[0].shape} but tensor {i} has shape {x.shape}")
     if len(tensors) == 1:
         return tensors[0]
     return apply(Cat(d), *tensors)
 
 
 concat = cat
-concatenate = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -317,10 +296,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         raise ValueError("stack(): expected a non-empty list of Tensors")
     for i, x in enumerate(tensors):
         if x.shape != tensors[0].shape:
-            raise RuntimeError(
-                f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
-                f"and {x.shape} at entry {i}"
-            )
+            raise RuntimeError(f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
+                               f"and {x.shape} at entry {i}")
     d = dim % (tensors[0].ndim + 1)
     return cat([unsqueeze(x, d) for x in tensors], d)
 
@@ -338,20 +315,14 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {d} of {tensor.shape})")
-    pieces = []
-    start = 0
-    for s in sizes:
-        index = (slice(None),) * d + (slice(start, start + s),)
-        pieces.append(tensor[index])
-        start += s
-    return tuple(pieces)
+    starts = itertools.accumulate([0] + sizes)
+    return tuple(tensor[(slice(None),) * d + (slice(s, s + k),)] for s, k in zip(starts, sizes))
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Cut into ``chunks`` pieces of (nearly) equal size, as PyTorch."""
     n = input.shape[normalize_dims(dim, input.ndim, "chunk")[0]]
-    size = -(-n // chunks)
-    return split(input, size, dim)
+    return split(input, -(-n // chunks), dim)  # pieces of ceil(n / chunks)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -387,23 +358,16 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     sizes = _shape_arg(sizes)
     if len(sizes) < input.ndim:
         raise RuntimeError("repeat: number of repeat dims can not be smaller than number of tensor dims")
-    x = reshape(input, (1,) * (len(sizes) - input.ndim) + input.shape)
-    # interleave: (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
-    inter = []
-    for n in x.shape:
-        inter += [1, n]
-    x = reshape(x, tuple(inter))
-    target = []
-    for r, n in zip(sizes, x.shape[1::2]):
-        target += [r, n]
-    x = expand(x, tuple(target))
-    return reshape(x, tuple(r * n for r, n in zip(sizes, target[1::2])))
+    ns = (1,) * (len(sizes) - input.ndim) + input.shape
+    # interleave: (1, n0, 1, n1, ...) expanded to (r0, n0, r1, n1, ...) -> (r0*n0, r1*n1, ...)
+    x = reshape(input, tuple(v for n in ns for v in (1, n)))
+    x = expand(x, tuple(v for r, n in zip(sizes, ns) for v in (r, n)))
+    return reshape(x, tuple(r * n for r, n in zip(sizes, ns)))
 
 
 def movedim(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
     """Move the axes ``source`` to ``destination`` (one or several); the others keep their order."""
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src, dst = ([a] if isinstance(a, int) else list(a) for a in (source, destination))
     nd = input.ndim
     if len(src) != len(dst) or not all(-max(nd, 1) <= d < max(nd, 1) for d in src + dst):
         raise RuntimeError(f"movedim: source {source} and destination {destination} are not as many axes of {nd}")

@@ -1,20 +1,15 @@
 """Sliding-window primitives: Unfold (im2col) and Fold (col2im), their batch-last twins
 Im2Col / Col2Im (used by the convolution), max pooling.
 
-A convolution layer multiplies every k×k window of its input by the same
-weights.  ``Unfold`` lays the windows out as columns,
+``Unfold`` lays every window of the input out as columns (s = stride, δ = dilation, x_pad = x
+with zeros around it), so that a convolution becomes one matrix product per group:
 
     cols[n, c, k_1, ..., k_d, o_1, ..., o_d] = x_pad[n, c, o_1 s_1 + k_1 δ_1, ..., o_d s_d + k_d δ_d]
 
-(s = stride, δ = dilation, x_pad = x with zeros around it), so that the
-convolution becomes one matrix product per group.  ``Fold`` is its transpose:
-it adds every column entry back at the position it was read from (positions
-read by several windows receive the sum), and crops the padding.  Both are
-linear, and each one's vjp is the other, so a convolution built from them is
-differentiable any number of times.
-
-The loops run over the k_1·...·k_d kernel offsets only; each iteration moves a
-whole (N, C, o_1, ..., o_d) block with one strided NumPy copy or add.
+``Fold`` is its transpose: it adds every column entry back where it was read (overlaps summed)
+and crops the padding.  Each one's vjp is the other, so a convolution built from them is
+differentiable any number of times.  The loops run over the kernel offsets only, each moving a
+whole (N, C, o_1, ..., o_d) block with one strided copy or add.
 
 Sizes: o = (n + pad_before + pad_after - δ (k - 1) - 1) // s + 1
 (the notes' (n - k + 2 pad) / s + 1 when δ = 1 and the padding is symmetric).
@@ -39,17 +34,9 @@ def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) ->
 
 
 def _linear(m: Any, op: Primitive, a: Any) -> Any:
-    """Apply the linear primitive ``op`` inside a vjp/jvp rule.
-
-    On raw arrays (``ArrayMath``) this is just its forward; on Tensors
-    (``TensorMath``, create_graph=True) it is recorded, so it can be
-    differentiated again.
-    """
-    if m.is_tensor:
-        return apply1(op, a)
-    return op.forward(m, a)
-
-
+    """The linear primitive ``op`` applied inside a vjp/jvp rule: its forward on raw arrays, recorded
+    on Tensors (``TensorMath``, create_graph=True) so that it can be differentiated again."""
+    return apply1(op, a) if m.is_tensor else op.forward(m, a)
 
 
 def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0.0, m: Any = None) -> Any:
@@ -57,11 +44,9 @@ def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0
     stays batch-last), filled with ``fill`` (None: uninitialised).  NumPy's element-wise ops
     preserve such layouts, so the whole forward/backward pass can stay in one.  ``m``: ``ref``'s
     table (looked up when not given)."""
-    if m is None:
-        m = table_of((ref,), "empty_like_layout")
+    m = table_of((ref,), "empty_like_layout") if m is None else m
     order = _axis_order(ref)  # outermost axis first
-    mem = [shape[a] for a in order]
-    buf = m.pooled_empty(tuple(mem), dtype)
+    buf = m.pooled_empty(tuple(shape[a] for a in order), dtype)
     if fill is not None:
         buf.fill(fill)
     return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
@@ -76,9 +61,8 @@ def _offset_slices(kernel: tuple, stride: tuple, dilation: tuple, outs: tuple) -
     """Cached: building the slices costs more than a small pooling pass."""
     out = []
     for offs in itertools.product(*[range(k) for k in kernel]):
-        src = (Ellipsis,) + tuple(
-            slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, outs)
-        )
+        src = (Ellipsis,) + tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
+                                  for o, d, s, n in zip(offs, dilation, stride, outs))
         out.append((offs, src))
     return out
 
@@ -89,15 +73,11 @@ class _Window(Primitive):
     __slots__ = ("kernel", "stride", "dilation", "pads", "spatial", "outs")
 
     def __init__(self, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, spatial: tuple) -> None:
-        self.kernel = kernel
-        self.stride = stride
-        self.dilation = dilation
+        self.kernel, self.stride, self.dilation = kernel, stride, dilation
         self.pads = pads  # ((before, after), ...) per spatial dim
         self.spatial = spatial  # the unpadded input's spatial shape
-        self.outs = tuple(
-            out_size(n, k, s, d, pb, pa)
-            for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads)
-        )
+        self.outs = tuple(out_size(n, k, s, d, pb, pa)
+                          for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads))
 
     def _padded_shape(self) -> tuple:
         return tuple(n + pb + pa for n, (pb, pa) in zip(self.spatial, self.pads))
@@ -118,15 +98,17 @@ class _Window(Primitive):
 
 
 class _LinearWindow(_Window):
-    """A linear window map (Unfold, Fold, Im2Col, Col2Im): the vjp applies its ``transposed``
-    map of the same geometry, the jvp the map itself."""
+    """A linear window map (Unfold, Fold, Im2Col, Col2Im, the max-pool scatter and gather): the vjp
+    applies its ``transposed`` map of the same geometry, the jvp the map itself."""
 
     __slots__ = ()
-    transposed: type[_Window]
+    transposed: Any
+
+    def _transpose(self) -> _Window:
+        return self.transposed(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
 
     def vjp(self, m, need, g, y, x):
-        t = self.transposed(self.kernel, self.stride, self.dilation, self.pads, self.spatial)
-        return (_linear(m, t, g),)
+        return (_linear(m, self._transpose(), g),)
 
     def jvp(self, m, dxs, y, x):
         return _linear(m, self, dxs[0])
@@ -157,18 +139,13 @@ class Fold(_LinearWindow):
         padded = m.pooled_zeros(cols.shape[:2] + self._padded_shape(), cols.dtype)
         for offs, dst in self._offsets():
             padded[dst] += cols[(slice(None), slice(None)) + offs]
-        if padded.shape[2:] == self.spatial:
-            return padded
-        return padded[self._inner()]
+        return padded if padded.shape[2:] == self.spatial else padded[self._inner()]
 
 
 class MaxPool(_Window):
-    """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax.
-
-    ``forward`` also keeps ``argk``: for every output, the kernel offset (flat
-    index in 0..K-1) of the first maximum in row-major window order, which is
-    the element that receives the gradient (ties: the first, as PyTorch).
-    """
+    """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax:
+    ``forward`` keeps ``argk``, for every output the kernel offset (flat index in 0..K-1) of the
+    first maximum in row-major window order (ties: the first, as PyTorch)."""
 
     __slots__ = ("argk",)
     name = "max_pool"
@@ -177,15 +154,13 @@ class MaxPool(_Window):
         xp = self._pad(m, x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
-        best = None
-        argk = None
-        for k, (_, src) in enumerate(self._offsets()):
+        offsets = self._offsets()
+        v = xp[offsets[0][1]]
+        best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
+        best[...] = v
+        argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
+        for k, (_, src) in enumerate(offsets[1:], 1):
             v = xp[src]
-            if best is None:
-                best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
-                best[...] = v
-                argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
-                continue
             # argk <- k where v beats the best so far (strictly: ties keep the first);
             # arithmetic on the mask is ~5x faster than masked assignment
             better = v > best
@@ -201,16 +176,25 @@ class MaxPool(_Window):
         return _linear(m, MaxPoolGather(self), dxs[0])
 
 
-class MaxPoolScatter(_Window):
+class _ArgmaxWindow(_LinearWindow):
+    """A linear map through the argmaxes ``argk`` of a MaxPool (or of its transpose)."""
+
+    __slots__ = ("argk",)
+
+    def __init__(self, pool: Any) -> None:
+        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
+        self.argk = pool.argk
+
+    def _transpose(self) -> _Window:
+        return self.transposed(self)
+
+
+class MaxPoolScatter(_ArgmaxWindow):
     """dx = the adjoints g put back at their window's argmax (summed where windows overlap);
     the transpose of MaxPoolGather;  vjp: MaxPoolGather."""
 
-    __slots__ = ("argk",)
+    __slots__ = ()
     name = "max_pool_scatter"
-
-    def __init__(self, pool: MaxPool) -> None:
-        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
-        self.argk = pool.argk
 
     def _disjoint(self) -> bool:
         """True when no input position is read by two windows (e.g. stride = kernel_size)."""
@@ -224,8 +208,7 @@ class MaxPoolScatter(_Window):
             gl[...] = g
             g = gl
         gx = empty_like_layout(g.shape[:2] + self._padded_shape(), g.dtype, argk, m=m)
-        kk = math.prod(self.kernel)
-        if kk == 1:
+        if math.prod(self.kernel) == 1:
             for _, dst in self._offsets():
                 gx[dst] += g
         elif self._disjoint():  # every position written once: multiply straight into it
@@ -236,22 +219,12 @@ class MaxPoolScatter(_Window):
                 gx[dst] += (self.argk == k) * g
         return gx if gx.shape[2:] == self.spatial else gx[self._inner()]
 
-    def vjp(self, m, need, gg, y, g):
-        return (_linear(m, MaxPoolGather(self), gg),)
 
-    def jvp(self, m, dxs, y, g):
-        return _linear(m, self, dxs[0])
-
-
-class MaxPoolGather(_Window):
+class MaxPoolGather(_ArgmaxWindow):
     """y[n, c, o] = x[argmax position of window o] (x of the input's shape);  vjp: MaxPoolScatter."""
 
-    __slots__ = ("argk",)
+    __slots__ = ()
     name = "max_pool_gather"
-
-    def __init__(self, pool: Any) -> None:
-        _Window.__init__(self, pool.kernel, pool.stride, pool.dilation, pool.pads, pool.spatial)
-        self.argk = pool.argk
 
     def forward(self, m, x):
         xp = self._pad(m, x)
@@ -259,12 +232,6 @@ class MaxPoolGather(_Window):
         for k, (_, src) in enumerate(self._offsets()):
             m.copyto(out, xp[src], where=self.argk == k)
         return out
-
-    def vjp(self, m, need, g, y, x):
-        return (_linear(m, MaxPoolScatter(self), g),)
-
-    def jvp(self, m, dxs, y, x):
-        return _linear(m, self, dxs[0])
 
 
 def unfold_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> Tensor:
@@ -280,8 +247,7 @@ def fold_nd(cols: Tensor, spatial: tuple, kernel: tuple, stride: tuple, dilation
 def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
     """Max pooling over the trailing spatial dims; returns (values, the MaxPool op, which holds the argmaxes)."""
     op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]))
-    y = apply1(op, x)
-    return y, op
+    return apply1(op, x), op
 
 
 def argmax_indices(op: MaxPool) -> Any:
@@ -302,13 +268,10 @@ class Im2Col(_LinearWindow):
 
         cols[c, k_1..k_d, o_1..o_d, n] = x_pad[n, c, o·s + k·δ];   vjp: Col2Im.
 
-    With the batch axis last, each kernel offset moves runs of (last output
-    dim × N) contiguous values instead of rows of the last output dim only
-    (3-5× faster on LeNet-sized maps), and the convolution is one matrix
-    product (C_out, C_in·K) @ (C_in·K, L·N).  The convolution's output is a
-    (N, C, ...) view of batch-last memory; element-wise ops and pooling keep
-    that layout, so the next Im2Col gets it for free.
-    """
+    With the batch axis last, each kernel offset moves runs of (last output dim × N) contiguous
+    values (3-5× faster on LeNet-sized maps), and the convolution is one matrix product
+    (C_out, C_in·K) @ (C_in·K, L·N) whose output is a (N, C, ...) view of batch-last memory;
+    element-wise ops and pooling keep that layout, so the next Im2Col gets it for free."""
 
     __slots__ = ()
     name = "im2col"
@@ -318,11 +281,10 @@ class Im2Col(_LinearWindow):
 
     def forward(self, m, x):
         xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
+        xp = xt
         if any(pb or pa for pb, pa in self.pads):
             xp = m.pooled_zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
             xp[self._cut(self._inner())] = xt
-        else:
-            xp = xt
         cols = m.pooled_empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
         for offs, src in self._offsets():
             cols[(slice(None),) + offs] = xp[self._cut(src)]
@@ -337,8 +299,7 @@ class Col2Im(Im2Col):
     name = "col2im"
 
     def forward(self, m, cols):
-        n = cols.shape[-1]
-        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (n,), cols.dtype)
+        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (cols.shape[-1],), cols.dtype)
         for offs, dst in self._offsets():
             padded[self._cut(dst)] += cols[(slice(None),) + offs]
         if padded.shape[1:-1] != self.spatial:
@@ -347,3 +308,4 @@ class Col2Im(Im2Col):
 
 
 Unfold.transposed, Fold.transposed, Im2Col.transposed, Col2Im.transposed = Fold, Unfold, Col2Im, Im2Col
+MaxPoolScatter.transposed, MaxPoolGather.transposed = MaxPoolGather, MaxPoolScatter
