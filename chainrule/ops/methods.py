@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, table_of, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
@@ -45,16 +46,14 @@ def _reflected(fn: Any) -> Any:
     return lambda self, other: fn(lift(other, self), self)
 
 
-def _floordiv(self, other):
-    return kernel("floor_divide", self, lift(other, self))
-
-
-def _mod(self, other):
-    return kernel("remainder", self, lift(other, self))
+def _kernel2(fn: str) -> Any:
+    """``self // other``, ``self % other``: the table entry ``fn`` with other lifted beside self."""
+    return lambda self, other: kernel(fn, self, lift(other, self))
 
 
 def _compare(fn: str):
-    """==, <, ...: the table entry ``fn`` through ``apply`` (a bool tensor, no gradient)."""
+    """==, <, ... and &, |, ^ (logical on bool tensors, bitwise on integer ones, as PyTorch): the
+    table entry ``fn`` through ``apply`` (no gradient)."""
 
     def method(self, other):
         if isinstance(other, Tensor):
@@ -64,9 +63,6 @@ def _compare(fn: str):
         return kernel(fn, self, lift(other, self))
 
     return method
-
-
-_logical = _compare  # &, |, ^: logical on bool tensors, bitwise on integer ones (NumPy's, as PyTorch)
 
 
 def _as_dtype(a: Any, where: str) -> np.dtype:
@@ -270,16 +266,9 @@ def _inplace(fn):
     return method
 
 
-def _zero_(self):
-    return _fill_(self, 0)
-
-
 def _check_leaf(self, op):
-    if self.requires_grad and self._op is None:
-        from chainrule.autograd.grad_mode import STATE
-
-        if STATE.enabled:
-            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation")
+    if self.requires_grad and self._op is None and STATE.enabled:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation")
 
 
 def _fill_(self, value):
@@ -313,22 +302,7 @@ def _copy_(self, src):
 
 def _recording(t):
     """True when an in-place change of t must be recorded in the graph (or its tangent updated)."""
-    from chainrule.autograd.grad_mode import STATE
-
     return (STATE.enabled and t.requires_grad) or has_tangent(t)
-
-
-def _unary_inplace(fn):
-    def method(self, *args, **kwargs):
-        # graph or forward-mode tangent to update (under no_grad a parameter is written in place
-        # and keeps requires_grad: rebinding it there would record nothing and drop the flag)
-        tracked = _recording(self)
-        where = f"{getattr(fn, '__name__', 'in-place op')}_"
-        return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else write(
-            self, fn(Tensor._wrap(self._array), *args, **kwargs), where
-        )
-
-    return method
 
 
 def _random_fill(draw):
@@ -358,11 +332,8 @@ def _type(self, dtype=None):
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    from chainrule.ops.creation import tensor
-
-    # as PyTorch: self's device by default
     dev = self.device if device is None else (registry.target_device(device, "new_tensor()") or CPU)
-    return tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
+    return creation.tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
 
 
 def _new_filled(fill: Any, where: str):
@@ -372,14 +343,6 @@ def _new_filled(fill: Any, where: str):
         return _new_on(self, shape._shape_arg(size), fill, dtype, device, requires_grad, where)
 
     return method
-
-
-def _T(self):
-    return shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self
-
-
-def _mT(self):
-    return shape.transpose(self, -2, -1)
 
 
 def _caster(dt: Any) -> Any:
@@ -418,11 +381,6 @@ def _inplace_fn(fn, where: str):
     return method
 
 
-def _masked_fill_(self, mask, value):
-    """masked_fill in place (recorded only when a graph or tangent must see it)."""
-    return _inplace_fn(indexing.masked_fill, "masked_fill_")(self, mask, value)
-
-
 def _fill_diagonal_(self, fill_value, wrap=False):
     """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
@@ -449,24 +407,13 @@ def _new_on(self, size, fill, dtype, device, requires_grad, where):
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
-    from chainrule.ops.creation import multinomial
-
-    return multinomial(self, num_samples, replacement, generator)
+    return creation.multinomial(self, num_samples, replacement, generator)
 
 
 def _random_(self, low=0, high=None, *, generator=None):
     if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
         low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
     return _random_fill(lambda rng, shp: rng.integers(low, high, shp))(self, generator=generator)
-
-
-def _dims_or_sizes(fn):
-    """x.permute-style varargs for functions that take one sequence (tile)."""
-
-    def method(self, *dims):
-        return fn(self, shape._shape_arg(dims))
-
-    return method
 
 
 def _reshape_inplace(fn, where: str):
@@ -533,62 +480,40 @@ _BINDINGS = {
         gather index_select masked_fill scatter_add
     """),
     **{name: _caster(dt) for name, dt in [
-        ("float", np.float32),
-        ("double", np.float64),
-        ("half", np.float16),
-        ("long", np.int64),
-        ("int", np.int32),
-        ("bool", np.bool_),
-        ("byte", np.uint8),
-        ("char", np.int8),
-        ("short", np.int16),
+        ("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64), ("int", np.int32),
+        ("bool", np.bool_), ("byte", np.uint8), ("char", np.int8), ("short", np.int16),
     ]},
-    "__add__": binary_method(ADD, _general(ADD, ew.add)),
-    "__radd__": _reflected(ew.add),
-    "__iadd__": _inplace(ew.add),
-    "__sub__": binary_method(SUB, _general(SUB, ew.sub)),
-    "__rsub__": _reflected(ew.sub),
-    "__isub__": _inplace(ew.sub),
-    "__mul__": binary_method(MUL, _general(MUL, ew.mul)),
-    "__rmul__": _reflected(ew.mul),
-    "__imul__": _inplace(ew.mul),
+    **{f"__{name}__": binary_method(op, _general(op, fn)) for name, op, fn in [
+        ("add", ADD, ew.add), ("sub", SUB, ew.sub), ("mul", MUL, ew.mul),
+    ]},
+    **{f"__r{name}__": _reflected(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div), ("pow", ew.pow),
+        ("matmul", linalg.matmul), ("floordiv", _kernel2("floor_divide")), ("mod", _kernel2("remainder")),
+    ]},
+    **{f"__i{name}__": _inplace(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div),
+    ]},
+    **{f"__{name}__": _compare(fn) for name, fn in [
+        ("eq", "equal"), ("ne", "not_equal"), ("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+        ("ge", "greater_equal"), ("and", "bitwise_and"), ("rand", "bitwise_and"), ("or", "bitwise_or"),
+        ("ror", "bitwise_or"), ("xor", "bitwise_xor"), ("rxor", "bitwise_xor"),
+    ]},
     "__truediv__": ew.div,
-    "__rtruediv__": _reflected(ew.div),
-    "__itruediv__": _inplace(ew.div),
     "__pow__": ew.pow,
-    "__rpow__": _reflected(ew.pow),
     "__matmul__": linalg.matmul,
-    "__rmatmul__": _reflected(linalg.matmul),
     "__neg__": ew.neg,
     "__pos__": lambda self: self,
     "__abs__": ew.abs,
-    "__floordiv__": _floordiv,
-    "__rfloordiv__": _reflected(_floordiv),
-    "__mod__": _mod,
-    "__rmod__": _reflected(_mod),
-    "__eq__": _compare("equal"),
-    "__ne__": _compare("not_equal"),
-    "__lt__": _compare("less"),
-    "__le__": _compare("less_equal"),
-    "__gt__": _compare("greater"),
-    "__ge__": _compare("greater_equal"),
-    "__and__": _logical("bitwise_and"),
-    "__rand__": _logical("bitwise_and"),
-    "__or__": _logical("bitwise_or"),
-    "__ror__": _logical("bitwise_or"),
-    "__xor__": _logical("bitwise_xor"),
-    "__rxor__": _logical("bitwise_xor"),
+    "__floordiv__": _kernel2("floor_divide"),
+    "__mod__": _kernel2("remainder"),
     "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
     "__iter__": _iter,
     # math
-    "exp": unary_method(EXP, ew.exp),
-    "log": unary_method(LOG, ew.log),
-    "sqrt": unary_method(SQRT, ew.sqrt),
-    "tanh": unary_method(TANH, ew.tanh),
-    "sigmoid": unary_method(SIGMOID, ew.sigmoid),
-    "relu": unary_method(RELU, ew.relu),
+    **{name: unary_method(op, getattr(ew, name)) for name, op in [
+        ("exp", EXP), ("log", LOG), ("sqrt", SQRT), ("tanh", TANH), ("sigmoid", SIGMOID), ("relu", RELU),
+    ]},
     "clip": ew.clamp,
     "where": lambda self, condition, other: ew.where(condition, self, other),
     # shape
@@ -596,8 +521,8 @@ _BINDINGS = {
     "view_as": lambda self, other: shape.reshape(self, other.shape),
     "reshape_as": lambda self, other: shape.reshape(self, other.shape),
     "contiguous": lambda self: self,
-    "T": property(_T),
-    "mT": property(_mT),
+    "T": property(lambda self: shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self),
+    "mT": property(lambda self: shape.transpose(self, -2, -1)),
     # dtype / copies
     "to": _to,
     "type": _type,
@@ -613,13 +538,12 @@ _BINDINGS = {
     "mul_": _inplace(ew.mul),
     "div_": _inplace(pointwise.div),
     "pow_": _inplace(ew.pow),
-    "clamp_": _unary_inplace(ew.clamp),
-    "zero_": _zero_,
+    "zero_": lambda self: _fill_(self, 0),
     "fill_": _fill_,
     "copy_": _copy_,
     "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
     "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
-    "tile": _dims_or_sizes(arrange.tile),
+    "tile": lambda self, *dims: arrange.tile(self, shape._shape_arg(dims)),
     "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
     "ger": linalg.outer,
     # sizes, dtypes, copies
@@ -633,7 +557,6 @@ _BINDINGS = {
     "is_complex": lambda self: self.dtype.kind == "c",
     "is_signed": lambda self: self.dtype.kind in "fic",
     # in place
-    "masked_fill_": _masked_fill_,
     "fill_diagonal_": _fill_diagonal_,
     "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
     "bernoulli_": _bernoulli_,
@@ -652,12 +575,10 @@ _BINDINGS = {
     "storage_offset": lambda self: 0,
     "is_nonzero": _is_nonzero,
     "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
-    "t_": _reshape_inplace(shape.t, "t_"),
-    "transpose_": _reshape_inplace(shape.transpose, "transpose_"),
-    "swapaxes_": _reshape_inplace(shape.transpose, "swapaxes_"),
-    "swapdims_": _reshape_inplace(shape.transpose, "swapdims_"),
-    "squeeze_": _reshape_inplace(shape.squeeze, "squeeze_"),
-    "unsqueeze_": _reshape_inplace(shape.unsqueeze, "unsqueeze_"),
+    **{f"{name}_": _reshape_inplace(fn, f"{name}_") for name, fn in [
+        ("t", shape.t), ("transpose", shape.transpose), ("swapaxes", shape.transpose), ("swapdims", shape.transpose),
+        ("squeeze", shape.squeeze), ("unsqueeze", shape.unsqueeze),
+    ]},
     "polygamma": lambda self, n: pointwise.polygamma(n, self),
     "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
     "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
@@ -678,7 +599,7 @@ _INPLACE = """
     arctanh arctan2 addmm addmv addr baddbmm addbmm greater greater_equal less less_equal not_equal
     heaviside fmax fmin copysign deg2rad rad2deg sinc bitwise_and bitwise_or bitwise_xor bitwise_not
     bitwise_left_shift bitwise_right_shift gcd lcm addcmul addcdiv lerp index_add index_copy index_fill
-    scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce
+    scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce clamp masked_fill
 """
 for _name in _INPLACE.split():
     _BINDINGS[_name + "_"] = _inplace_fn(_BINDINGS[_name], _name + "_")
