@@ -73,12 +73,8 @@ def _as_dtype(a: Any, where: str) -> np.dtype:
 
 
 def _is_device_like(a: Any) -> bool:
-    """A device, a device string, or an integer (an accelerator index) -- never a dtype.
-
-    Strings name a device unless they are one of chainrule's dtype names ('float64', 'long'...;
-    no dtype name is also a device type), so 'cuda:0', 'mps' and typos like 'cdua' are parsed
-    as devices, the typo raising PyTorch's "Expected one of cpu, cuda, ..." RuntimeError.
-    """
+    """A device, an integer (an accelerator index) or a string that is no dtype name ('cuda:0', 'mps',
+    and typos like 'cdua', which then raise PyTorch's "Expected one of cpu, cuda, ..." RuntimeError)."""
     if isinstance(a, (device, int)) and not isinstance(a, (bool, np.integer)):
         return True
     if isinstance(a, str):
@@ -92,12 +88,9 @@ def _is_device_like(a: Any) -> bool:
 def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
     """The arguments of ``Tensor.to`` / ``Module.to`` -> (device, dtype, non_blocking, copy).
 
-    PyTorch's three forms: ``to(dtype, non_blocking=False, copy=False)``,
-    ``to(device=None, dtype=None, non_blocking=False, copy=False)`` and
-    ``to(other, non_blocking=False, copy=False)`` (other's dtype; its device is the CPU).
-    ``memory_format`` is accepted and ignored (NumPy arrays here are always contiguous).
-    Anything else raises TypeError naming ``where``.
-    """
+    PyTorch's three forms: ``to(dtype, ...)``, ``to(device=None, dtype=None, ...)`` and ``to(other, ...)``
+    (other's dtype and device), each followed by ``non_blocking=False, copy=False``; ``memory_format`` is
+    ignored (arrays here are always contiguous).  Anything else raises TypeError naming ``where``."""
     dev = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     flags = [kwargs.pop("non_blocking", None), kwargs.pop("copy", None)]
@@ -144,13 +137,8 @@ def _cast(self: Tensor, dt: Any) -> Tensor:
 
 
 def _to(self, *args: Any, **kwargs: Any) -> Tensor:
-    """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch.
-
-    A device without a registered back end raises (``registry.target_device``); moving to
-    another device copies through the host and is differentiable (``ops/transfer.py``).
-    ``copy=True`` always returns a new (differentiable) tensor; otherwise self is returned
-    when nothing changes.
-    """
+    """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch: self when nothing changes (unless
+    ``copy=True``); a move to another device is a differentiable copy (``ops/transfer.py``)."""
     if not kwargs and len(args) == 1:  # the common x.to(cr.float64) and x.to('cpu'): skip the parsing
         a = args[0]
         if isinstance(a, np.dtype):
