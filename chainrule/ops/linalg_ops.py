@@ -34,6 +34,7 @@ from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.primitive import Primitive, apply, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg, lift
+from chainrule.ops.elementwise import where
 
 
 class LinAlgError(RuntimeError):
@@ -268,8 +269,6 @@ def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
 
 def logdet(A: Tensor) -> Tensor:
     """log det A: nan where det A < 0, -inf where it is 0 (as PyTorch's)."""
-    from chainrule.ops import where
-
     sign, logabs = slogdet(A)
     bad = where(sign < 0, lift(np.nan, A), lift(-np.inf, A))
     return where(sign > 0, logabs, bad)

@@ -1,9 +1,5 @@
-"""Operators and methods of Tensor (``a + b``, ``x.sum()``, ``x.view(...)``...).
-
-They are attached to the core Tensor class here, in the ops layer, so that the
-core depends on nothing above it.  Every method is a thin call of the
-function of the same name in ``chainrule.ops``.
-"""
+"""Operators and methods of Tensor (``a + b``, ``x.sum()``, ``x.view(...)``...), attached here so that the
+core depends on nothing above it; most are the function of the same name in ``chainrule.ops``."""
 
 from __future__ import annotations
 
@@ -298,8 +294,7 @@ def _random_fill(draw):
     (the default generator's stream, the same on every device) and copied to self's device."""
 
     def method(self, *args, generator=None, **kwargs):
-        m = table_of((self,))
-        self._array[...] = m.from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
+        self._array[...] = table_of((self,)).from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
         bump(self)
         return self
 
@@ -314,9 +309,7 @@ def _bernoulli_(self, p=0.5, *, generator=None):
 
 
 def _type(self, dtype=None):
-    if dtype is None:
-        return str(self.dtype)
-    return _cast(self, _as_dtype(dtype, "type()"))
+    return str(self.dtype) if dtype is None else _cast(self, _as_dtype(dtype, "type()"))
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
@@ -339,8 +332,7 @@ def _caster(dt: Any) -> Any:
 
 
 def _same_names(module: Any, names: str) -> dict:
-    """Methods that are the functions of the same name in ``module`` (``x.floor()`` is
-    ``pointwise.floor(x)``), from a list of names."""
+    """Methods that are the functions of the same name in ``module`` (``x.floor()`` is ``pointwise.floor(x)``)."""
     return {n: getattr(module, n) for n in names.split()}
 
 
@@ -424,12 +416,6 @@ def _stride(self, dim=None):
     return st if dim is None else st[dim]
 
 
-def _is_nonzero(self) -> bool:
-    if self._array.size != 1:
-        raise RuntimeError(f"is_nonzero: a Tensor with {self._array.size} elements cannot be converted to Scalar")
-    return bool(self._array.reshape(-1)[0] != 0)
-
-
 _BINDINGS = {
     **_same_names(reduction, """
         sum mean prod norm max min amax amin var std logsumexp softmax log_softmax argmax argmin any all
@@ -456,7 +442,8 @@ _BINDINGS = {
         masked_select take nonzero argwhere count_nonzero index_add index_copy index_fill scatter
         bincount unique unique_consecutive aminmax nansum nanmean inner vdot mv addmm addmv addr baddbmm
         addbmm kron cross histc masked_scatter index_put select_scatter slice_scatter diagonal_scatter
-        dist cov corrcoef mode scatter_reduce nanmedian sum_to_size
+        dist cov corrcoef mode scatter_reduce nanmedian sum_to_size is_floating_point is_complex is_signed is_nonzero
+        is_same_size split_with_sizes unsafe_split unsafe_chunk
     """),
     **_same_names(ew, """
         add sub mul pow neg log1p abs sign sin cos maximum minimum clamp
@@ -465,7 +452,7 @@ _BINDINGS = {
         matmul mm bmm dot outer
     """),
     **_same_names(indexing, """
-        gather index_select masked_fill scatter_add
+        gather index_select masked_fill scatter_add take_along_dim
     """),
     **{name: _caster(dt) for name, dt in [
         ("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64), ("int", np.int32),
@@ -532,7 +519,6 @@ _BINDINGS = {
     "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
     "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
     "tile": lambda self, *dims: arrange.tile(self, shape._shape_arg(dims)),
-    "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
     "ger": linalg.outer,
     # sizes, dtypes, copies
     "nelement": lambda self: self.numel(),
@@ -541,18 +527,12 @@ _BINDINGS = {
     "new_full": _new_full,
     "new_empty": _new_filled(0, "new_empty()"),
     "multinomial": _multinomial,
-    "is_floating_point": lambda self: self.dtype.kind == "f",
-    "is_complex": lambda self: self.dtype.kind == "c",
-    "is_signed": lambda self: self.dtype.kind in "fic",
     # in place
     "fill_diagonal_": _fill_diagonal_,
     "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
     "bernoulli_": _bernoulli_,
     "random_": _random_,
     "unfold": arrange.unfold_windows,
-    "split_with_sizes": lambda self, split_sizes, dim=0: shape.split(self, list(split_sizes), dim),
-    "unsafe_split": shape.split,
-    "unsafe_chunk": shape.chunk,
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
@@ -561,8 +541,6 @@ _BINDINGS = {
     "nbytes": property(lambda self: self._array.nbytes),
     "stride": _stride,
     "storage_offset": lambda self: 0,
-    "is_nonzero": _is_nonzero,
-    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
     **{f"{name}_": _reshape_inplace(fn, f"{name}_") for name, fn in [
         ("t", shape.t), ("transpose", shape.transpose), ("swapaxes", shape.transpose), ("swapdims", shape.transpose),
         ("squeeze", shape.squeeze), ("unsqueeze", shape.unsqueeze),
@@ -576,8 +554,7 @@ _BINDINGS = {
     "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
     "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
 }
-# the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (shape-changing ones such as
-# t_/squeeze_ are _reshape_inplace above)
+# the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (t_, squeeze_... are above)
 _INPLACE = """
     exp log log1p sqrt rsqrt abs neg sign sin cos tanh sigmoid relu square reciprocal floor ceil trunc
     round frac sinh cosh tan asin acos atan log2 log10 exp2 expm1 erf erfc erfinv logit nan_to_num
