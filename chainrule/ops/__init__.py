@@ -29,12 +29,8 @@ from chainrule.ops.elementwise import (
     abs, add, clamp, cos, exp, log, log1p, maximum, minimum, mul, neg, pow, relu, sigmoid, sign, sin, sqrt, sub,
     tanh, where,
 )
-from chainrule.ops.indexing import (
-    gather, index_select, masked_fill, scatter_add, take_along_dim,
-)
-from chainrule.ops.linalg import (
-    bmm, dot, matmul, mm, outer,
-)
+from chainrule.ops.indexing import gather, index_select, masked_fill, scatter_add, take_along_dim
+from chainrule.ops.linalg import bmm, dot, matmul, mm, outer
 from chainrule.ops.pointwise import (
     absolute, acos, acosh, addcdiv, addcmul, allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh,
     asin, asinh, atan, atan2, atanh, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift,

@@ -1,9 +1,8 @@
 """Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint...
 
-A factory builds its array with the table of the device it is asked for (``zeros``, ``full``,
-``arange``...).  Data that starts on the host -- Python lists, random draws from the default
-generator (one stream for every device, so a seed gives the same numbers anywhere) -- is put
-together with ``HOST``, the CPU's table, and then copied to the device.
+A factory builds its array with the table of the device asked for.  Data that starts on the host (Python
+lists; random draws from the default generator, one stream for every device, so a seed gives the same
+numbers anywhere) is put together with ``HOST``, the CPU's table, and copied to the device.
 """
 
 from __future__ import annotations
@@ -38,9 +37,7 @@ def _size(size: tuple) -> tuple:
 def _make(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
     """A new leaf on ``device`` (None: the CPU) from ``arr`` (a host array, or one already there)."""
     t = Tensor._wrap(arr if device is None else to_device(arr, device))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _table(dev: _device | None) -> Any:
@@ -99,10 +96,8 @@ def _sequence_dtype(data: Any) -> np.dtype | None:
 def _infer(data: Any) -> np.ndarray:
     """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool;
     NumPy scalars and arrays keep their dtype, also inside lists (promoted as PyTorch does)."""
-    if isinstance(data, Tensor):
-        return data._array.copy()
-    if isinstance(data, np.ndarray):
-        return data.copy()
+    if isinstance(data, (Tensor, np.ndarray)):
+        return (data._array if isinstance(data, Tensor) else data).copy()
     if isinstance(data, np.generic):
         arr = HOST.copy(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
     elif isinstance(data, (list, tuple)):

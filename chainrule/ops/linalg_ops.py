@@ -17,11 +17,9 @@ Every function takes a batch of matrices ``A`` (*, m, n) (square where it must b
   skew(X) = X - Xᵀ (the standard real SVD rule, e.g. Townsend 2016).  Like PyTorch's it is
   undefined where singular values repeat or (for U/V) vanish.
 
-The decompositions with several outputs (eigh, svd) return them packed in one array — the
-primitive's single output — and the public functions unpack it with differentiable indexing,
-so the rule above receives every Ḡ at once.  The rules are written with ``m``'s operations
-(``m.inv``/``m.solve`` are the Tensor-level functions in TensorMath), so that the backward pass
-is itself differentiable (``create_graph=True``).
+The decompositions with several outputs (eigh, svd, qr) pack them in the primitive's one output
+array, which the public functions unpack with differentiable indexing, so a rule receives every Ḡ
+at once.  The rules use ``m``'s operations only, so ``create_graph=True`` differentiates them again.
 """
 
 from __future__ import annotations

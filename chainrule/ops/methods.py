@@ -92,31 +92,24 @@ def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
     flags = [kwargs.pop("non_blocking", None), kwargs.pop("copy", None)]
     kwargs.pop("memory_format", None)
     if kwargs:
-        raise TypeError(
-            f"{where}: unexpected keyword argument(s) {sorted(kwargs)}; "
-            "expected device, dtype, non_blocking, copy, memory_format"
-        )
+        raise TypeError(f"{where}: unexpected keyword argument(s) {sorted(kwargs)}; "
+                        "expected device, dtype, non_blocking, copy, memory_format")
     rest = list(args)
     if rest:
-        first = rest[0]
+        first = rest.pop(0)
         if isinstance(first, Tensor):
             dtype, dev = first.dtype, first.device
-            rest.pop(0)
         elif first is None or _is_device_like(first):
             dev = first if first is not None else dev
-            rest.pop(0)
             if rest and (rest[0] is None or not isinstance(rest[0], (bool, np.bool_))):
                 dtype = rest.pop(0)  # to(device, dtype, ...)
         else:
             dtype = first
-            rest.pop(0)
     if len(rest) > 2 or not all(isinstance(a, (bool, np.bool_)) for a in rest):
         got = ", ".join(f"dtype {a}" if isinstance(a, np.dtype) else type(a).__name__ for a in args)
-        raise TypeError(
-            f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
-            "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
-            "to(tensor, non_blocking=False, copy=False)"
-        )
+        raise TypeError(f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
+                        "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
+                        "to(tensor, non_blocking=False, copy=False)")
     for i, a in enumerate(rest):
         if flags[i] is not None:
             raise TypeError(f"{where}: got {('non_blocking', 'copy')[i]} both by position and by keyword")
@@ -145,10 +138,9 @@ def _to(self, *args: Any, **kwargs: Any) -> Tensor:
     target = CPU if dev is None else (registry.target_device(dev, "to()") or CPU)
     dt = self._array.dtype if dtype is None else _as_dtype(dtype, "to()")
     out = self
-    if dev is not None and type(self._array) is np.ndarray:
-        out = _cast(out, dt)  # cast where the values are (the CPU), then move
-        dt = out._array.dtype
     if dev is not None:
+        if type(self._array) is np.ndarray:
+            out = _cast(out, dt)  # cast where the values are (the CPU), then move
         out = transfer.move(out, target, "to()")
     out = _cast(out, dt)
     return _clone(self) if copy and out is self else out
@@ -235,8 +227,7 @@ def _iter(self):
 
 
 def _inplace(fn):
-    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``).  A result that
-    self's dtype cannot hold (a float into an integer tensor) raises, as in PyTorch."""
+    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``), in self's dtype (``_same_kind``)."""
 
     def method(self, other, *args, **kwargs):  # kwargs: add_(y, alpha=2), div_(y, rounding_mode=...)
         dtype = self._array.dtype
@@ -338,8 +329,7 @@ def _same_names(module: Any, names: str) -> dict:
 
 # -- in-place forms and the other methods' helpers ----------------------------------------------
 def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
-    """An in-place result in self's dtype; PyTorch refuses to write e.g. a float result into an
-    integer tensor ("result type Float can't be cast to the desired output type Long")."""
+    """An in-place result in self's dtype; a float result for an integer tensor raises, as in PyTorch."""
     if res.dtype == dtype:
         return res
     if not np.can_cast(res.dtype, dtype, "same_kind"):
@@ -348,8 +338,7 @@ def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
 
 
 def _inplace_fn(fn, where: str):
-    """self ← fn(self, *args, **kwargs) in place: written into self's memory when nothing is
-    recorded, else self is rebound to the recorded result (tensor arguments count)."""
+    """self ← fn(self, *args, **kwargs): written into self's memory, or self rebound to the recorded result."""
 
     def method(self, *args, **kwargs):
         if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
@@ -368,9 +357,8 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     m = table_of((self,))
     mask = m.zeros(self.shape, np.bool_)
     mask[(m.arange(min(self.shape)),) * self.ndim] = True
-    if wrap and self.ndim == 2:
-        rows, cols = self.shape
-        mask.reshape(-1)[m.arange(0, rows * cols, cols + 1)] = True
+    if wrap and self.ndim == 2:  # every (cols + 1)-th element of the flattened matrix
+        mask.reshape(-1)[m.arange(0, self.shape[0] * self.shape[1], self.shape[1] + 1)] = True
     return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
 
 
@@ -491,48 +479,33 @@ _BINDINGS = {
     ]},
     "clip": ew.clamp,
     "where": lambda self, condition, other: ew.where(condition, self, other),
+    "polygamma": lambda self, n: pointwise.polygamma(n, self),
+    "multinomial": _multinomial,
+    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(self.new_zeros(self.shape),
+                                                                     self if p is None else p, generator=generator),
     # shape
     "view": _view,
-    "view_as": lambda self, other: shape.reshape(self, other.shape),
-    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
-    "contiguous": lambda self: self,
+    **dict.fromkeys(["view_as", "reshape_as"], lambda self, other: shape.reshape(self, other.shape)),
     "T": property(lambda self: shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self),
     "mT": property(lambda self: shape.transpose(self, -2, -1)),
-    # dtype / copies
+    "tile": lambda self, *dims: arrange.tile(self, shape._shape_arg(dims)),
+    "ger": linalg.outer,
+    "unfold": arrange.unfold_windows,
+    # dtypes, devices, sizes, memory, copies
     "to": _to,
     "type": _type,
+    "type_as": lambda self, other: _cast(self, other.dtype),
     "cpu": _cpu,
     "cuda": _cuda,
     "clone": _clone,
     "new_tensor": _new_tensor,
     "new_zeros": _new_filled(0, "new_zeros()"),
     "new_ones": _new_filled(1, "new_ones()"),
-    # in place
-    "add_": _inplace(ew.add),
-    "sub_": _inplace(ew.sub),
-    "mul_": _inplace(ew.mul),
-    "div_": _inplace(pointwise.div),
-    "pow_": _inplace(ew.pow),
-    "zero_": lambda self: _fill_(self, 0),
-    "fill_": _fill_,
-    "copy_": _copy_,
-    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
-    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
-    "tile": lambda self, *dims: arrange.tile(self, shape._shape_arg(dims)),
-    "ger": linalg.outer,
-    # sizes, dtypes, copies
+    "new_empty": _new_filled(0, "new_empty()"),
+    "new_full": _new_full,
     "nelement": lambda self: self.numel(),
     "ndimension": lambda self: self.ndim,
-    "type_as": lambda self, other: _cast(self, other.dtype),
-    "new_full": _new_full,
-    "new_empty": _new_filled(0, "new_empty()"),
-    "multinomial": _multinomial,
-    # in place
-    "fill_diagonal_": _fill_diagonal_,
-    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
-    "bernoulli_": _bernoulli_,
-    "random_": _random_,
-    "unfold": arrange.unfold_windows,
+    "contiguous": lambda self: self,
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
@@ -541,18 +514,27 @@ _BINDINGS = {
     "nbytes": property(lambda self: self._array.nbytes),
     "stride": _stride,
     "storage_offset": lambda self: 0,
+    # in place
+    **{f"{name}_": _inplace(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("div", pointwise.div), ("pow", ew.pow),
+    ]},
+    "zero_": lambda self: _fill_(self, 0),
+    "fill_": _fill_,
+    "copy_": _copy_,
+    "fill_diagonal_": _fill_diagonal_,
+    "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
+    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
+    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
+    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
+    "log_normal_": _random_fill(lambda rng, shp, mean=1.0, std=2.0: rng.lognormal(mean, std, shp)),
+    "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
+    "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
+    "bernoulli_": _bernoulli_,
+    "random_": _random_,
     **{f"{name}_": _reshape_inplace(fn, f"{name}_") for name, fn in [
         ("t", shape.t), ("transpose", shape.transpose), ("swapaxes", shape.transpose), ("swapdims", shape.transpose),
         ("squeeze", shape.squeeze), ("unsqueeze", shape.unsqueeze),
     ]},
-    "polygamma": lambda self, n: pointwise.polygamma(n, self),
-    "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
-    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
-        self.new_zeros(self.shape), self if p is None else p, generator=generator
-    ),
-    "log_normal_": _random_fill(lambda rng, shp, mean=1.0, std=2.0: rng.lognormal(mean, std, shp)),
-    "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
-    "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
 }
 # the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (t_, squeeze_... are above)
 _INPLACE = """

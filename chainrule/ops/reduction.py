@@ -383,8 +383,7 @@ class LogSoftmax(_AlongDim):
 
 # ---------------------------------------------------------------- public functions
 def _floating(input: Any, dtype: Any = None) -> Tensor:
-    """``input`` in ``dtype`` if given; integer/bool tensors in the default float dtype
-    (NumPy would make float64 of them)."""
+    """``input`` in ``dtype`` if given, else integer/bool tensors in the default float dtype (not NumPy's float64)."""
     if dtype is not None:
         return input.to(dtype)
     if isinstance(input, Tensor) and input._array.dtype.kind in "biu":
@@ -605,10 +604,8 @@ min = _extreme("min", "minimum", amin, argmin)
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim, input.ndim, "any")
-    return kernel("any", input, axis=axes, keepdims=keepdim)
+    return kernel("any", input, axis=normalize_dims(dim, input.ndim, "any"), keepdims=keepdim)
 
 
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim, input.ndim, "all")
-    return kernel("all", input, axis=axes, keepdims=keepdim)
+    return kernel("all", input, axis=normalize_dims(dim, input.ndim, "all"), keepdims=keepdim)
