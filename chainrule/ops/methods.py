@@ -24,8 +24,7 @@ from chainrule.ops.inplace import has_tangent, inplace_binary, rebind, write
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
 # one dtype directly; these functions handle scalars and mixed dtypes) ----------
 def _general(op: Any, fn: Any) -> Any:
-    """``self op other`` off the inlined path: a scalar lifted to self's dtype, then ``op``
-    itself, or ``fn`` (which promotes dtypes as PyTorch does) for two dtypes."""
+    """``self op other`` off the inlined path: other lifted, then ``op``, or ``fn`` (promoting) for two dtypes."""
 
     def general(self, other):
         if type(other) is not Tensor:
@@ -152,8 +151,7 @@ def _cuda(self, device: Any = None, non_blocking: bool = False, memory_format: A
 
 
 def cuda_device(dev: Any, where: str) -> device:
-    """The device ``.cuda(dev)`` on a tensor or a module means, checked to have a back end
-    (the error names the CUDA device that was asked for)."""
+    """The device ``.cuda(dev)`` means (on a tensor or a module), checked to have a back end."""
     if dev is None or (isinstance(dev, (str, device)) and device(dev).type == "cpu"):
         dev = "cuda"
     elif isinstance(dev, int) and not isinstance(dev, bool):
@@ -281,8 +279,7 @@ def _recording(t):
 
 
 def _random_fill(draw):
-    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values, drawn on the host
-    (the default generator's stream, the same on every device) and copied to self's device."""
+    """An in-place fill with ``draw(rng, shape, *args)``, drawn on the host (one stream for every device)."""
 
     def method(self, *args, generator=None, **kwargs):
         self._array[...] = table_of((self,)).from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
@@ -367,8 +364,7 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
 
 
 def _new_on(self, size, fill, dtype, device, requires_grad, where):
-    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless
-    given (as PyTorch's new_*)."""
+    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless given."""
     dt = self.dtype if dtype is None else _as_dtype(dtype, where)
     dev = self.device if device is None else registry.target_device(device, where)
     return creation.full(size, fill, dt, requires_grad, dev)
