@@ -1,14 +1,7 @@
-"""The ops layer: every primitive (forward, vjp, jvp side by side) and the functions built on them.
+"""The ops layer: every primitive (forward, vjp, jvp side by side) and the functions built on them;
+importing it attaches the operators and methods to ``Tensor`` (``methods``).
 
-Modules: ``elementwise`` (arithmetic, exp/log, activations' primitives),
-``reduction`` (sum, mean, prod, max, var, logsumexp, softmax), ``linalg`` (matmul),
-``shape`` (reshape, permute, expand, cat, pad, flip), ``indexing`` (getitem,
-setitem, gather), ``creation`` (tensor, zeros, randn...).  Importing this
-package also attaches the operators and methods to ``Tensor`` (``methods``).
-
-The names below are declarations for type checkers (they read only literal imports and a literal
-``__all__``): one import per module, and ``__all__`` the same names, packed a line at a time.
-"""
+The names below are declarations for type checkers, which read only literal imports and a literal ``__all__``."""
 
 # ruff: noqa: F401, I001  (the imports are this package's public names, listed in __all__, packed)
 
@@ -36,12 +29,8 @@ from chainrule.ops.elementwise import (
     abs, add, clamp, cos, exp, log, log1p, maximum, minimum, mul, neg, pow, relu, sigmoid, sign, sin, sqrt, sub,
     tanh, where,
 )
-from chainrule.ops.indexing import (
-    gather, index_select, masked_fill, scatter_add, take_along_dim,
-)
-from chainrule.ops.linalg import (
-    bmm, dot, matmul, mm, outer,
-)
+from chainrule.ops.indexing import gather, index_select, masked_fill, scatter_add, take_along_dim
+from chainrule.ops.linalg import bmm, dot, matmul, mm, outer
 from chainrule.ops.pointwise import (
     absolute, acos, acosh, addcdiv, addcmul, allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh,
     asin, asinh, atan, atan2, atanh, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift,

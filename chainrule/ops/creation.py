@@ -1,9 +1,8 @@
 """Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, rand, randn, randint...
 
-A factory builds its array with the table of the device it is asked for (``zeros``, ``full``,
-``arange``...).  Data that starts on the host -- Python lists, random draws from the default
-generator (one stream for every device, so a seed gives the same numbers anywhere) -- is put
-together with ``HOST``, the CPU's table, and then copied to the device.
+A factory builds its array with the table of the device asked for.  Data that starts on the host (Python
+lists; random draws from the default generator, one stream for every device, so a seed gives the same
+numbers anywhere) is put together with ``HOST``, the CPU's table, and copied to the device.
 """
 
 from __future__ import annotations
@@ -38,9 +37,7 @@ def _size(size: tuple) -> tuple:
 def _make(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
     """A new leaf on ``device`` (None: the CPU) from ``arr`` (a host array, or one already there)."""
     t = Tensor._wrap(arr if device is None else to_device(arr, device))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _table(dev: _device | None) -> Any:
@@ -60,28 +57,17 @@ def _scalar_dtype(t: type) -> np.dtype | None:
     """The dtype PyTorch gives a Python/NumPy scalar of type ``t`` (None: not a scalar type)."""
     if t is float:
         return get_default_dtype()
-    if t is int:
-        return _INT64
-    if t is bool:
-        return _BOOL
-    if issubclass(t, np.generic):
-        return np.dtype(t)
-    return None
-
-
-_INT64 = np.dtype(np.int64)
-_BOOL = np.dtype(np.bool_)
+    if t is int or t is bool:
+        return np.dtype(np.int64 if t is int else np.bool_)
+    return np.dtype(t) if issubclass(t, np.generic) else None
 
 
 def _sequence_dtype(data: Any) -> np.dtype | None:
     """The dtype ``torch.tensor`` infers for nested lists/tuples: the promotion of its elements'.
 
-    Python floats count as the default dtype, ints as int64, bools as bool, NumPy scalars,
-    arrays and Tensors as their own dtype.  None for an empty sequence or unknown elements.
-    The nesting is walked one level at a time, each level flattened with ``chain`` and its
-    element types collected with ``set(map(type, ...))``, so that a long list of numbers costs
-    a fraction of NumPy's own conversion.
-    """
+    NumPy scalars, arrays and Tensors count as their own dtype (None: an empty sequence or unknown
+    elements).  Walked a level at a time (``chain``, ``set(map(type, ...))``): a long list of numbers
+    costs a fraction of NumPy's own conversion."""
     out = None
     level = data
     while level:
@@ -110,10 +96,8 @@ def _sequence_dtype(data: Any) -> np.dtype | None:
 def _infer(data: Any) -> np.ndarray:
     """PyTorch's inference: Python floats -> default float dtype, ints -> int64, bools -> bool;
     NumPy scalars and arrays keep their dtype, also inside lists (promoted as PyTorch does)."""
-    if isinstance(data, Tensor):
-        return data._array.copy()
-    if isinstance(data, np.ndarray):
-        return data.copy()
+    if isinstance(data, (Tensor, np.ndarray)):
+        return (data._array if isinstance(data, Tensor) else data).copy()
     if isinstance(data, np.generic):
         arr = HOST.copy(data)  # a NumPy scalar keeps its dtype, as torch.tensor(np.float64(0.1))
     elif isinstance(data, (list, tuple)):
@@ -186,19 +170,10 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: An
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     dev = target_device(device, "full()")
-    default: Any
-    if dtype is None:
-        # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
-        # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
-        if isinstance(fill_value, bool):
-            default = np.bool_
-        elif isinstance(fill_value, (int, np.integer)):
-            default = np.int64
-        else:
-            default = None
-        dt = _dtype(None, default)
-    else:
-        dt = _dtype(dtype)
+    # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
+    # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
+    integer = isinstance(fill_value, (int, np.integer))
+    dt = _dtype(dtype, np.bool_ if isinstance(fill_value, bool) else np.int64 if integer else None)
     return _make(_table(dev).full(_size((size,)), fill_value, dt), requires_grad, dev)
 
 
@@ -231,11 +206,8 @@ def arange(
     dev = target_device(device, "arange()")
     if end is None:
         start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dt = np.dtype(np.int64) if is_int else get_default_dtype()
-    else:
-        dt = _dtype(dtype)
+    is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    dt = _dtype(dtype, np.int64 if is_int else None)
     return _make(_table(dev).arange(start, end, step).astype(dt), requires_grad, dev)
 
 
@@ -246,9 +218,7 @@ def linspace(
     return _make(_table(dev).linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
 
 
-def logspace(
-    start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None
-) -> Tensor:
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None) -> Tensor:
     dev = target_device(device, "logspace()")
     return _make(_table(dev).logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
 
@@ -260,9 +230,7 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 def _gen(generator: Any) -> Any:
     """The NumPy generator to draw from (the default one, or ``generator``'s)."""
-    if generator is None:
-        return default_generator()
-    return getattr(generator, "rng", generator)
+    return default_generator() if generator is None else getattr(generator, "rng", generator)
 
 
 def rand(
@@ -309,9 +277,7 @@ def randn_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
     return randn(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
-def normal(
-    mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None
-) -> Tensor:
+def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
     dev = target_device(device, "normal()")
     return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False, dev)
 

@@ -66,20 +66,14 @@ def matmul(input: Any, other: Any) -> Tensor:
     a = as_tensor_arg(input, "matmul")
     b = as_tensor_arg(other, "matmul")
     if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(
-            f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}"
-        )
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise RuntimeError(
-            f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
-            f"(inner dimensions {ka} and {kb} differ)"
-        )
+        raise RuntimeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied (inner dimensions {ka} and "
+                           f"{kb} differ)")
     if a._array.dtype != b._array.dtype and a._array.dtype.kind == b._array.dtype.kind == "f":
-        raise RuntimeError(
-            f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
-        )
+        raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
     return apply2(MATMUL, a, b)
 
 

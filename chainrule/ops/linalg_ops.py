@@ -17,11 +17,9 @@ Every function takes a batch of matrices ``A`` (*, m, n) (square where it must b
   skew(X) = X - Xᵀ (the standard real SVD rule, e.g. Townsend 2016).  Like PyTorch's it is
   undefined where singular values repeat or (for U/V) vanish.
 
-The decompositions with several outputs (eigh, svd) return them packed in one array — the
-primitive's single output — and the public functions unpack it with differentiable indexing,
-so the rule above receives every Ḡ at once.  The rules are written with ``m``'s operations
-(``m.inv``/``m.solve`` are the Tensor-level functions in TensorMath), so that the backward pass
-is itself differentiable (``create_graph=True``).
+The decompositions with several outputs (eigh, svd, qr) pack them in the primitive's one output
+array, which the public functions unpack with differentiable indexing, so a rule receives every Ḡ
+at once.  The rules use ``m``'s operations only, so ``create_graph=True`` differentiates them again.
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.primitive import Primitive, apply, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg, lift
+from chainrule.ops.elementwise import where
 
 
 class LinAlgError(RuntimeError):
@@ -56,6 +55,11 @@ def _lower(m: Any, n: int, like: Any, k: int = 0) -> Any:
     return m.const(a.tril(a.ones((n, n), like.dtype), k), like)
 
 
+def _rows(m: Any, t: Any, *rows: Any) -> tuple:
+    """The packed output ``t`` cut along its rows (axis -2): one piece per index or slice in ``rows``."""
+    return tuple(m.getitem(t, (Ellipsis, r, slice(None))) for r in rows)
+
+
 def _square(A: Any, where: str) -> Tensor:
     """A as a Tensor, checked to be a batch of floating-point square matrices (*, n, n)."""
     A = as_tensor_arg(A, where)
@@ -75,8 +79,6 @@ def _floating(A: Any, where: str) -> Tensor:
 
 
 class Inv(Primitive):
-    """Y = A⁻¹;  Ā = -Yᵀ Ḡ Yᵀ;  Ẏ = -Y Ȧ Y."""
-
     name = "linalg_inv"
     saves_inputs = ()
 
@@ -92,7 +94,7 @@ class Inv(Primitive):
 
 
 class Det(Primitive):
-    """y = det A;  Ā = ḡ y A⁻ᵀ;  ẏ = y tr(A⁻¹ Ȧ).  (Needs A invertible where the gradient is taken.)"""
+    """(Needs A invertible where the gradient is taken.)"""
 
     name = "linalg_det"
 
@@ -107,8 +109,6 @@ class Det(Primitive):
 
 
 class LogAbsDet(Primitive):
-    """y = log|det A|;  Ā = ḡ A⁻ᵀ;  ẏ = tr(A⁻¹ Ȧ)."""
-
     name = "linalg_logabsdet"
     saves_output = False
 
@@ -123,7 +123,7 @@ class LogAbsDet(Primitive):
 
 
 class Solve(Primitive):
-    """X = A⁻¹ B (B: (*, n, k));  B̄ = A⁻ᵀ Ḡ,  Ā = -B̄ Xᵀ;  Ẋ = A⁻¹ (Ḃ - Ȧ X)."""
+    """B: (*, n, k)."""
 
     name = "linalg_solve"
     saves_inputs = (0,)
@@ -140,8 +140,6 @@ class Solve(Primitive):
 
 
 class Cholesky(Primitive):
-    """A = L Lᵀ (L lower);  Ā = ½ (S + Sᵀ), S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹."""
-
     name = "linalg_cholesky"
     saves_inputs = ()
 
@@ -151,18 +149,18 @@ class Cholesky(Primitive):
         except m.LinAlgError:
             raise LinAlgError("linalg.cholesky: the input is not positive-definite") from None
 
-    def vjp(self, m, need, g, y, a):
+    def _phi(self, m, y):
+        """Φ's mask (the lower triangle, its diagonal halved) and L⁻¹."""
         n = y.shape[-1]
-        low = _lower(m, n, y) - 0.5 * _eye(m, n, y)  # Φ: lower triangle, diagonal halved
-        linv = m.inv(y)
+        return _lower(m, n, y) - 0.5 * _eye(m, n, y), m.inv(y)
+
+    def vjp(self, m, need, g, y, a):
+        low, linv = self._phi(m, y)
         s = _mT(m, linv) @ ((_mT(m, y) @ g) * low) @ linv
         return (0.5 * (s + _mT(m, s)),)
 
-    def jvp(self, m, dxs, y, a):
-        # L̇ = L Φ(L⁻¹ Ȧ L⁻ᵀ)
-        n = y.shape[-1]
-        low = _lower(m, n, y) - 0.5 * _eye(m, n, y)
-        linv = m.inv(y)
+    def jvp(self, m, dxs, y, a):  # L̇ = L Φ(L⁻¹ Ȧ L⁻ᵀ)
+        low, linv = self._phi(m, y)
         return y @ ((linv @ dxs[0] @ _mT(m, linv)) * low)
 
 
@@ -182,8 +180,8 @@ class Eigh(Primitive):
 
     def vjp(self, m, need, g, y, a):
         n = y.shape[-1]
-        w, v = m.getitem(y, (Ellipsis, 0, slice(None))), m.getitem(y, (Ellipsis, slice(1, None), slice(None)))
-        gw, gv = m.getitem(g, (Ellipsis, 0, slice(None))), m.getitem(g, (Ellipsis, slice(1, None), slice(None)))
+        w, v = _rows(m, y, 0, slice(1, None))
+        gw, gv = _rows(m, g, 0, slice(1, None))
         eye = _eye(m, n, y)
         diff = m.expand_dims(w, -2) - m.expand_dims(w, -1) + eye  # E_ij = w_j - w_i (1 on the diagonal)
         f = (1 - eye) / diff
@@ -202,15 +200,9 @@ class Svd(Primitive):
         return m.concatenate([u, s[..., None, :], m.swapaxes(vh, -1, -2)], axis=-2)
 
     def vjp(self, m, need, g, y, a):
-        rows, k = a.shape[-2], y.shape[-1]
-        cols = a.shape[-1]
-        sl = slice(None)
-        u = m.getitem(y, (Ellipsis, slice(0, rows), sl))
-        s = m.getitem(y, (Ellipsis, rows, sl))
-        v = m.getitem(y, (Ellipsis, slice(rows + 1, None), sl))
-        gu = m.getitem(g, (Ellipsis, slice(0, rows), sl))
-        gs = m.getitem(g, (Ellipsis, rows, sl))
-        gv = m.getitem(g, (Ellipsis, slice(rows + 1, None), sl))
+        rows, cols, k = a.shape[-2], a.shape[-1], y.shape[-1]
+        u, s, v = _rows(m, y, slice(0, rows), rows, slice(rows + 1, None))
+        gu, gs, gv = _rows(m, g, slice(0, rows), rows, slice(rows + 1, None))
         eye = _eye(m, k, y)
         s2 = s * s
         e = m.expand_dims(s2, -2) - m.expand_dims(s2, -1) + eye  # E_ij = s_j² - s_i²
@@ -243,9 +235,8 @@ class Qr(Primitive):
 
     def vjp(self, m, need, g, y, a):
         rows, n = a.shape[-2], a.shape[-1]
-        sl = slice(None)
-        q, r = m.getitem(y, (Ellipsis, slice(0, rows), sl)), m.getitem(y, (Ellipsis, slice(rows, None), sl))
-        gq, gr = m.getitem(g, (Ellipsis, slice(0, rows), sl)), m.getitem(g, (Ellipsis, slice(rows, None), sl))
+        q, r = _rows(m, y, slice(0, rows), slice(rows, None))
+        gq, gr = _rows(m, g, slice(0, rows), slice(rows, None))
         mm = r @ _mT(m, gr) - _mT(m, gq) @ q
         sym = mm * _lower(m, n, y) + _mT(m, mm * _lower(m, n, y, -1))
         return (_mT(m, m.solve(r, _mT(m, gq + q @ sym))),)  # (X R⁻ᵀ = (R⁻¹ Xᵀ)ᵀ)
@@ -265,8 +256,7 @@ def inv(A: Tensor) -> Tensor:
 
 def det(A: Tensor) -> Tensor:
     """det A of a batch of square matrices (*, n, n) -> (*)."""
-    A = _square(A, "linalg.det")
-    return apply(_DET, A)
+    return apply(_DET, _square(A, "linalg.det"))
 
 
 def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
@@ -277,8 +267,6 @@ def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
 
 def logdet(A: Tensor) -> Tensor:
     """log det A: nan where det A < 0, -inf where it is 0 (as PyTorch's)."""
-    from chainrule.ops import where
-
     sign, logabs = slogdet(A)
     bad = where(sign < 0, lift(np.nan, A), lift(-np.inf, A))
     return where(sign > 0, logabs, bad)
@@ -310,8 +298,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """L lower-triangular with A = L Lᵀ for A symmetric positive-definite (*, n, n); ``upper``:
     U = Lᵀ (A = Uᵀ U)."""
-    A = _square(A, "linalg.cholesky")
-    L = apply(_CHOLESKY, A)
+    L = apply(_CHOLESKY, _square(A, "linalg.cholesky"))
     return L.mT if upper else L
 
 

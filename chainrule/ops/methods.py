@@ -1,9 +1,5 @@
-"""Operators and methods of Tensor (``a + b``, ``x.sum()``, ``x.view(...)``...).
-
-They are attached to the core Tensor class here, in the ops layer, so that the
-core depends on nothing above it.  Every method is a thin call of the
-function of the same name in ``chainrule.ops``.
-"""
+"""Operators and methods of Tensor (``a + b``, ``x.sum()``, ``x.view(...)``...), attached here so that the
+core depends on nothing above it; most are the function of the same name in ``chainrule.ops``."""
 
 from __future__ import annotations
 
@@ -11,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, table_of, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
@@ -27,8 +24,7 @@ from chainrule.ops.inplace import has_tangent, inplace_binary, rebind, write
 # -- arithmetic operators (the hot path: binary_method records tensor-tensor ops of
 # one dtype directly; these functions handle scalars and mixed dtypes) ----------
 def _general(op: Any, fn: Any) -> Any:
-    """``self op other`` off the inlined path: a scalar lifted to self's dtype, then ``op``
-    itself, or ``fn`` (which promotes dtypes as PyTorch does) for two dtypes."""
+    """``self op other`` off the inlined path: other lifted, then ``op``, or ``fn`` (promoting) for two dtypes."""
 
     def general(self, other):
         if type(other) is not Tensor:
@@ -45,16 +41,14 @@ def _reflected(fn: Any) -> Any:
     return lambda self, other: fn(lift(other, self), self)
 
 
-def _floordiv(self, other):
-    return kernel("floor_divide", self, lift(other, self))
-
-
-def _mod(self, other):
-    return kernel("remainder", self, lift(other, self))
+def _kernel2(fn: str) -> Any:
+    """``self // other``, ``self % other``: the table entry ``fn`` with other lifted beside self."""
+    return lambda self, other: kernel(fn, self, lift(other, self))
 
 
 def _compare(fn: str):
-    """==, <, ...: the table entry ``fn`` through ``apply`` (a bool tensor, no gradient)."""
+    """==, <, ... and &, |, ^ (logical on bool tensors, bitwise on integer ones, as PyTorch): the
+    table entry ``fn`` through ``apply`` (no gradient)."""
 
     def method(self, other):
         if isinstance(other, Tensor):
@@ -66,9 +60,6 @@ def _compare(fn: str):
     return method
 
 
-_logical = _compare  # &, |, ^: logical on bool tensors, bitwise on integer ones (NumPy's, as PyTorch)
-
-
 def _as_dtype(a: Any, where: str) -> np.dtype:
     try:
         return to_numpy_dtype(a)
@@ -77,12 +68,8 @@ def _as_dtype(a: Any, where: str) -> np.dtype:
 
 
 def _is_device_like(a: Any) -> bool:
-    """A device, a device string, or an integer (an accelerator index) -- never a dtype.
-
-    Strings name a device unless they are one of chainrule's dtype names ('float64', 'long'...;
-    no dtype name is also a device type), so 'cuda:0', 'mps' and typos like 'cdua' are parsed
-    as devices, the typo raising PyTorch's "Expected one of cpu, cuda, ..." RuntimeError.
-    """
+    """A device, an integer (an accelerator index) or a string that is no dtype name ('cuda:0', 'mps',
+    and typos like 'cdua', which then raise PyTorch's "Expected one of cpu, cuda, ..." RuntimeError)."""
     if isinstance(a, (device, int)) and not isinstance(a, (bool, np.integer)):
         return True
     if isinstance(a, str):
@@ -96,42 +83,32 @@ def _is_device_like(a: Any) -> bool:
 def parse_to_args(where: str, args: tuple, kwargs: dict) -> tuple:
     """The arguments of ``Tensor.to`` / ``Module.to`` -> (device, dtype, non_blocking, copy).
 
-    PyTorch's three forms: ``to(dtype, non_blocking=False, copy=False)``,
-    ``to(device=None, dtype=None, non_blocking=False, copy=False)`` and
-    ``to(other, non_blocking=False, copy=False)`` (other's dtype; its device is the CPU).
-    ``memory_format`` is accepted and ignored (NumPy arrays here are always contiguous).
-    Anything else raises TypeError naming ``where``.
-    """
+    PyTorch's three forms: ``to(dtype, ...)``, ``to(device=None, dtype=None, ...)`` and ``to(other, ...)``
+    (other's dtype and device), each followed by ``non_blocking=False, copy=False``; ``memory_format`` is
+    ignored (arrays here are always contiguous).  Anything else raises TypeError naming ``where``."""
     dev = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     flags = [kwargs.pop("non_blocking", None), kwargs.pop("copy", None)]
     kwargs.pop("memory_format", None)
     if kwargs:
-        raise TypeError(
-            f"{where}: unexpected keyword argument(s) {sorted(kwargs)}; "
-            "expected device, dtype, non_blocking, copy, memory_format"
-        )
+        raise TypeError(f"{where}: unexpected keyword argument(s) {sorted(kwargs)}; "
+                        "expected device, dtype, non_blocking, copy, memory_format")
     rest = list(args)
     if rest:
-        first = rest[0]
+        first = rest.pop(0)
         if isinstance(first, Tensor):
             dtype, dev = first.dtype, first.device
-            rest.pop(0)
         elif first is None or _is_device_like(first):
             dev = first if first is not None else dev
-            rest.pop(0)
             if rest and (rest[0] is None or not isinstance(rest[0], (bool, np.bool_))):
                 dtype = rest.pop(0)  # to(device, dtype, ...)
         else:
             dtype = first
-            rest.pop(0)
     if len(rest) > 2 or not all(isinstance(a, (bool, np.bool_)) for a in rest):
         got = ", ".join(f"dtype {a}" if isinstance(a, np.dtype) else type(a).__name__ for a in args)
-        raise TypeError(
-            f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
-            "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
-            "to(tensor, non_blocking=False, copy=False)"
-        )
+        raise TypeError(f"{where}: invalid combination of arguments ({got}); expected to(dtype, non_blocking=False, "
+                        "copy=False), to(device=None, dtype=None, non_blocking=False, copy=False) or "
+                        "to(tensor, non_blocking=False, copy=False)")
     for i, a in enumerate(rest):
         if flags[i] is not None:
             raise TypeError(f"{where}: got {('non_blocking', 'copy')[i]} both by position and by keyword")
@@ -148,13 +125,8 @@ def _cast(self: Tensor, dt: Any) -> Tensor:
 
 
 def _to(self, *args: Any, **kwargs: Any) -> Tensor:
-    """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch.
-
-    A device without a registered back end raises (``registry.target_device``); moving to
-    another device copies through the host and is differentiable (``ops/transfer.py``).
-    ``copy=True`` always returns a new (differentiable) tensor; otherwise self is returned
-    when nothing changes.
-    """
+    """``to(dtype)``, ``to(device, dtype)``, ``to(other)`` as PyTorch: self when nothing changes (unless
+    ``copy=True``); a move to another device is a differentiable copy (``ops/transfer.py``)."""
     if not kwargs and len(args) == 1:  # the common x.to(cr.float64) and x.to('cpu'): skip the parsing
         a = args[0]
         if isinstance(a, np.dtype):
@@ -165,10 +137,9 @@ def _to(self, *args: Any, **kwargs: Any) -> Tensor:
     target = CPU if dev is None else (registry.target_device(dev, "to()") or CPU)
     dt = self._array.dtype if dtype is None else _as_dtype(dtype, "to()")
     out = self
-    if dev is not None and type(self._array) is np.ndarray:
-        out = _cast(out, dt)  # cast where the values are (the CPU), then move
-        dt = out._array.dtype
     if dev is not None:
+        if type(self._array) is np.ndarray:
+            out = _cast(out, dt)  # cast where the values are (the CPU), then move
         out = transfer.move(out, target, "to()")
     out = _cast(out, dt)
     return _clone(self) if copy and out is self else out
@@ -180,8 +151,7 @@ def _cuda(self, device: Any = None, non_blocking: bool = False, memory_format: A
 
 
 def cuda_device(dev: Any, where: str) -> device:
-    """The device ``.cuda(dev)`` on a tensor or a module means, checked to have a back end
-    (the error names the CUDA device that was asked for)."""
+    """The device ``.cuda(dev)`` means (on a tensor or a module), checked to have a back end."""
     if dev is None or (isinstance(dev, (str, device)) and device(dev).type == "cpu"):
         dev = "cuda"
     elif isinstance(dev, int) and not isinstance(dev, bool):
@@ -255,8 +225,7 @@ def _iter(self):
 
 
 def _inplace(fn):
-    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``).  A result that
-    self's dtype cannot hold (a float into an integer tensor) raises, as in PyTorch."""
+    """self ← fn(self, other, ...) in place (``x.add_(y, alpha=2)``, ``x += y``), in self's dtype (``_same_kind``)."""
 
     def method(self, other, *args, **kwargs):  # kwargs: add_(y, alpha=2), div_(y, rounding_mode=...)
         dtype = self._array.dtype
@@ -270,16 +239,9 @@ def _inplace(fn):
     return method
 
 
-def _zero_(self):
-    return _fill_(self, 0)
-
-
 def _check_leaf(self, op):
-    if self.requires_grad and self._op is None:
-        from chainrule.autograd.grad_mode import STATE
-
-        if STATE.enabled:
-            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation")
+    if self.requires_grad and self._op is None and STATE.enabled:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation")
 
 
 def _fill_(self, value):
@@ -313,31 +275,14 @@ def _copy_(self, src):
 
 def _recording(t):
     """True when an in-place change of t must be recorded in the graph (or its tangent updated)."""
-    from chainrule.autograd.grad_mode import STATE
-
     return (STATE.enabled and t.requires_grad) or has_tangent(t)
 
 
-def _unary_inplace(fn):
-    def method(self, *args, **kwargs):
-        # graph or forward-mode tangent to update (under no_grad a parameter is written in place
-        # and keeps requires_grad: rebinding it there would record nothing and drop the flag)
-        tracked = _recording(self)
-        where = f"{getattr(fn, '__name__', 'in-place op')}_"
-        return rebind(self, lambda old: fn(old, *args, **kwargs), where) if tracked else write(
-            self, fn(Tensor._wrap(self._array), *args, **kwargs), where
-        )
-
-    return method
-
-
 def _random_fill(draw):
-    """An in-place random fill: ``draw(rng, shape, *args)`` gives the new values, drawn on the host
-    (the default generator's stream, the same on every device) and copied to self's device."""
+    """An in-place fill with ``draw(rng, shape, *args)``, drawn on the host (one stream for every device)."""
 
     def method(self, *args, generator=None, **kwargs):
-        m = table_of((self,))
-        self._array[...] = m.from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
+        self._array[...] = table_of((self,)).from_host(draw(creation._gen(generator), self.shape, *args, **kwargs))
         bump(self)
         return self
 
@@ -352,17 +297,12 @@ def _bernoulli_(self, p=0.5, *, generator=None):
 
 
 def _type(self, dtype=None):
-    if dtype is None:
-        return str(self.dtype)
-    return _cast(self, _as_dtype(dtype, "type()"))
+    return str(self.dtype) if dtype is None else _cast(self, _as_dtype(dtype, "type()"))
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    from chainrule.ops.creation import tensor
-
-    # as PyTorch: self's device by default
     dev = self.device if device is None else (registry.target_device(device, "new_tensor()") or CPU)
-    return tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
+    return creation.tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
 
 
 def _new_filled(fill: Any, where: str):
@@ -374,29 +314,19 @@ def _new_filled(fill: Any, where: str):
     return method
 
 
-def _T(self):
-    return shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self
-
-
-def _mT(self):
-    return shape.transpose(self, -2, -1)
-
-
 def _caster(dt: Any) -> Any:
     """x.float(), x.long()...: x converted to ``dt``."""
     return lambda self: _cast(self, dt)
 
 
 def _same_names(module: Any, names: str) -> dict:
-    """Methods that are the functions of the same name in ``module`` (``x.floor()`` is
-    ``pointwise.floor(x)``), from a list of names."""
+    """Methods that are the functions of the same name in ``module`` (``x.floor()`` is ``pointwise.floor(x)``)."""
     return {n: getattr(module, n) for n in names.split()}
 
 
 # -- in-place forms and the other methods' helpers ----------------------------------------------
 def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
-    """An in-place result in self's dtype; PyTorch refuses to write e.g. a float result into an
-    integer tensor ("result type Float can't be cast to the desired output type Long")."""
+    """An in-place result in self's dtype; a float result for an integer tensor raises, as in PyTorch."""
     if res.dtype == dtype:
         return res
     if not np.can_cast(res.dtype, dtype, "same_kind"):
@@ -405,8 +335,7 @@ def _same_kind(res: Tensor, dtype: np.dtype, where: str) -> Tensor:
 
 
 def _inplace_fn(fn, where: str):
-    """self ← fn(self, *args, **kwargs) in place: written into self's memory when nothing is
-    recorded, else self is rebound to the recorded result (tensor arguments count)."""
+    """self ← fn(self, *args, **kwargs): written into self's memory, or self rebound to the recorded result."""
 
     def method(self, *args, **kwargs):
         if _recording(self) or any(isinstance(a, Tensor) and _recording(a) for a in args):
@@ -418,11 +347,6 @@ def _inplace_fn(fn, where: str):
     return method
 
 
-def _masked_fill_(self, mask, value):
-    """masked_fill in place (recorded only when a graph or tangent must see it)."""
-    return _inplace_fn(indexing.masked_fill, "masked_fill_")(self, mask, value)
-
-
 def _fill_diagonal_(self, fill_value, wrap=False):
     """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
@@ -430,9 +354,8 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     m = table_of((self,))
     mask = m.zeros(self.shape, np.bool_)
     mask[(m.arange(min(self.shape)),) * self.ndim] = True
-    if wrap and self.ndim == 2:
-        rows, cols = self.shape
-        mask.reshape(-1)[m.arange(0, rows * cols, cols + 1)] = True
+    if wrap and self.ndim == 2:  # every (cols + 1)-th element of the flattened matrix
+        mask.reshape(-1)[m.arange(0, self.shape[0] * self.shape[1], self.shape[1] + 1)] = True
     return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
 
 
@@ -441,32 +364,20 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
 
 
 def _new_on(self, size, fill, dtype, device, requires_grad, where):
-    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless
-    given (as PyTorch's new_*)."""
+    """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless given."""
     dt = self.dtype if dtype is None else _as_dtype(dtype, where)
     dev = self.device if device is None else registry.target_device(device, where)
     return creation.full(size, fill, dt, requires_grad, dev)
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
-    from chainrule.ops.creation import multinomial
-
-    return multinomial(self, num_samples, replacement, generator)
+    return creation.multinomial(self, num_samples, replacement, generator)
 
 
 def _random_(self, low=0, high=None, *, generator=None):
     if high is None:  # random_(to): [0, to); random_(): [0, 2^mantissa] for floats, as PyTorch
         low, high = 0, low if low else (2 ** 24 if self.dtype == np.float32 else 2 ** 53)
     return _random_fill(lambda rng, shp: rng.integers(low, high, shp))(self, generator=generator)
-
-
-def _dims_or_sizes(fn):
-    """x.permute-style varargs for functions that take one sequence (tile)."""
-
-    def method(self, *dims):
-        return fn(self, shape._shape_arg(dims))
-
-    return method
 
 
 def _reshape_inplace(fn, where: str):
@@ -487,12 +398,6 @@ def _stride(self, dim=None):
     """Element strides of the array (NumPy's byte strides / itemsize)."""
     st = tuple(s // self._array.itemsize for s in self._array.strides)
     return st if dim is None else st[dim]
-
-
-def _is_nonzero(self) -> bool:
-    if self._array.size != 1:
-        raise RuntimeError(f"is_nonzero: a Tensor with {self._array.size} elements cannot be converted to Scalar")
-    return bool(self._array.reshape(-1)[0] != 0)
 
 
 _BINDINGS = {
@@ -521,7 +426,8 @@ _BINDINGS = {
         masked_select take nonzero argwhere count_nonzero index_add index_copy index_fill scatter
         bincount unique unique_consecutive aminmax nansum nanmean inner vdot mv addmm addmv addr baddbmm
         addbmm kron cross histc masked_scatter index_put select_scatter slice_scatter diagonal_scatter
-        dist cov corrcoef mode scatter_reduce nanmedian sum_to_size
+        dist cov corrcoef mode scatter_reduce nanmedian sum_to_size is_floating_point is_complex is_signed is_nonzero
+        is_same_size split_with_sizes unsafe_split unsafe_chunk
     """),
     **_same_names(ew, """
         add sub mul pow neg log1p abs sign sin cos maximum minimum clamp
@@ -530,118 +436,72 @@ _BINDINGS = {
         matmul mm bmm dot outer
     """),
     **_same_names(indexing, """
-        gather index_select masked_fill scatter_add
+        gather index_select masked_fill scatter_add take_along_dim
     """),
     **{name: _caster(dt) for name, dt in [
-        ("float", np.float32),
-        ("double", np.float64),
-        ("half", np.float16),
-        ("long", np.int64),
-        ("int", np.int32),
-        ("bool", np.bool_),
-        ("byte", np.uint8),
-        ("char", np.int8),
-        ("short", np.int16),
+        ("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64), ("int", np.int32),
+        ("bool", np.bool_), ("byte", np.uint8), ("char", np.int8), ("short", np.int16),
     ]},
-    "__add__": binary_method(ADD, _general(ADD, ew.add)),
-    "__radd__": _reflected(ew.add),
-    "__iadd__": _inplace(ew.add),
-    "__sub__": binary_method(SUB, _general(SUB, ew.sub)),
-    "__rsub__": _reflected(ew.sub),
-    "__isub__": _inplace(ew.sub),
-    "__mul__": binary_method(MUL, _general(MUL, ew.mul)),
-    "__rmul__": _reflected(ew.mul),
-    "__imul__": _inplace(ew.mul),
+    **{f"__{name}__": binary_method(op, _general(op, fn)) for name, op, fn in [
+        ("add", ADD, ew.add), ("sub", SUB, ew.sub), ("mul", MUL, ew.mul),
+    ]},
+    **{f"__r{name}__": _reflected(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div), ("pow", ew.pow),
+        ("matmul", linalg.matmul), ("floordiv", _kernel2("floor_divide")), ("mod", _kernel2("remainder")),
+    ]},
+    **{f"__i{name}__": _inplace(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div),
+    ]},
+    **{f"__{name}__": _compare(fn) for name, fn in [
+        ("eq", "equal"), ("ne", "not_equal"), ("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+        ("ge", "greater_equal"), ("and", "bitwise_and"), ("rand", "bitwise_and"), ("or", "bitwise_or"),
+        ("ror", "bitwise_or"), ("xor", "bitwise_xor"), ("rxor", "bitwise_xor"),
+    ]},
     "__truediv__": ew.div,
-    "__rtruediv__": _reflected(ew.div),
-    "__itruediv__": _inplace(ew.div),
     "__pow__": ew.pow,
-    "__rpow__": _reflected(ew.pow),
     "__matmul__": linalg.matmul,
-    "__rmatmul__": _reflected(linalg.matmul),
     "__neg__": ew.neg,
     "__pos__": lambda self: self,
     "__abs__": ew.abs,
-    "__floordiv__": _floordiv,
-    "__rfloordiv__": _reflected(_floordiv),
-    "__mod__": _mod,
-    "__rmod__": _reflected(_mod),
-    "__eq__": _compare("equal"),
-    "__ne__": _compare("not_equal"),
-    "__lt__": _compare("less"),
-    "__le__": _compare("less_equal"),
-    "__gt__": _compare("greater"),
-    "__ge__": _compare("greater_equal"),
-    "__and__": _logical("bitwise_and"),
-    "__rand__": _logical("bitwise_and"),
-    "__or__": _logical("bitwise_or"),
-    "__ror__": _logical("bitwise_or"),
-    "__xor__": _logical("bitwise_xor"),
-    "__rxor__": _logical("bitwise_xor"),
+    "__floordiv__": _kernel2("floor_divide"),
+    "__mod__": _kernel2("remainder"),
     "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
     "__iter__": _iter,
     # math
-    "exp": unary_method(EXP, ew.exp),
-    "log": unary_method(LOG, ew.log),
-    "sqrt": unary_method(SQRT, ew.sqrt),
-    "tanh": unary_method(TANH, ew.tanh),
-    "sigmoid": unary_method(SIGMOID, ew.sigmoid),
-    "relu": unary_method(RELU, ew.relu),
+    **{name: unary_method(op, getattr(ew, name)) for name, op in [
+        ("exp", EXP), ("log", LOG), ("sqrt", SQRT), ("tanh", TANH), ("sigmoid", SIGMOID), ("relu", RELU),
+    ]},
     "clip": ew.clamp,
     "where": lambda self, condition, other: ew.where(condition, self, other),
+    "polygamma": lambda self, n: pointwise.polygamma(n, self),
+    "multinomial": _multinomial,
+    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(self.new_zeros(self.shape),
+                                                                     self if p is None else p, generator=generator),
     # shape
     "view": _view,
-    "view_as": lambda self, other: shape.reshape(self, other.shape),
-    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
-    "contiguous": lambda self: self,
-    "T": property(_T),
-    "mT": property(_mT),
-    # dtype / copies
+    **dict.fromkeys(["view_as", "reshape_as"], lambda self, other: shape.reshape(self, other.shape)),
+    "T": property(lambda self: shape.permute(self, *reversed(range(self.ndim))) if self.ndim >= 2 else self),
+    "mT": property(lambda self: shape.transpose(self, -2, -1)),
+    "tile": lambda self, *dims: arrange.tile(self, shape._shape_arg(dims)),
+    "ger": linalg.outer,
+    "unfold": arrange.unfold_windows,
+    # dtypes, devices, sizes, memory, copies
     "to": _to,
     "type": _type,
+    "type_as": lambda self, other: _cast(self, other.dtype),
     "cpu": _cpu,
     "cuda": _cuda,
     "clone": _clone,
     "new_tensor": _new_tensor,
     "new_zeros": _new_filled(0, "new_zeros()"),
     "new_ones": _new_filled(1, "new_ones()"),
-    # in place
-    "add_": _inplace(ew.add),
-    "sub_": _inplace(ew.sub),
-    "mul_": _inplace(ew.mul),
-    "div_": _inplace(pointwise.div),
-    "pow_": _inplace(ew.pow),
-    "clamp_": _unary_inplace(ew.clamp),
-    "zero_": _zero_,
-    "fill_": _fill_,
-    "copy_": _copy_,
-    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
-    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
-    "tile": _dims_or_sizes(arrange.tile),
-    "take_along_dim": lambda self, indices, dim: indexing.take_along_dim(self, indices, dim),
-    "ger": linalg.outer,
-    # sizes, dtypes, copies
+    "new_empty": _new_filled(0, "new_empty()"),
+    "new_full": _new_full,
     "nelement": lambda self: self.numel(),
     "ndimension": lambda self: self.ndim,
-    "type_as": lambda self, other: _cast(self, other.dtype),
-    "new_full": _new_full,
-    "new_empty": _new_filled(0, "new_empty()"),
-    "multinomial": _multinomial,
-    "is_floating_point": lambda self: self.dtype.kind == "f",
-    "is_complex": lambda self: self.dtype.kind == "c",
-    "is_signed": lambda self: self.dtype.kind in "fic",
-    # in place
-    "masked_fill_": _masked_fill_,
-    "fill_diagonal_": _fill_diagonal_,
-    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
-    "bernoulli_": _bernoulli_,
-    "random_": _random_,
-    "unfold": arrange.unfold_windows,
-    "split_with_sizes": lambda self, split_sizes, dim=0: shape.split(self, list(split_sizes), dim),
-    "unsafe_split": shape.split,
-    "unsafe_chunk": shape.chunk,
+    "contiguous": lambda self: self,
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
@@ -650,25 +510,29 @@ _BINDINGS = {
     "nbytes": property(lambda self: self._array.nbytes),
     "stride": _stride,
     "storage_offset": lambda self: 0,
-    "is_nonzero": _is_nonzero,
-    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
-    "t_": _reshape_inplace(shape.t, "t_"),
-    "transpose_": _reshape_inplace(shape.transpose, "transpose_"),
-    "swapaxes_": _reshape_inplace(shape.transpose, "swapaxes_"),
-    "swapdims_": _reshape_inplace(shape.transpose, "swapdims_"),
-    "squeeze_": _reshape_inplace(shape.squeeze, "squeeze_"),
-    "unsqueeze_": _reshape_inplace(shape.unsqueeze, "unsqueeze_"),
-    "polygamma": lambda self, n: pointwise.polygamma(n, self),
+    # in place
+    **{f"{name}_": _inplace(fn) for name, fn in [
+        ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("div", pointwise.div), ("pow", ew.pow),
+    ]},
+    "zero_": lambda self: _fill_(self, 0),
+    "fill_": _fill_,
+    "copy_": _copy_,
+    "fill_diagonal_": _fill_diagonal_,
     "polygamma_": _inplace_fn(lambda x, n: pointwise.polygamma(n, x), "polygamma_"),
-    "bernoulli": lambda self, p=None, *, generator=None: _bernoulli_(
-        self.new_zeros(self.shape), self if p is None else p, generator=generator
-    ),
+    "uniform_": _random_fill(lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp)),
+    "normal_": _random_fill(lambda rng, shp, mean=0.0, std=1.0: rng.standard_normal(shp) * std + mean),
+    "exponential_": _random_fill(lambda rng, shp, lambd=1.0: rng.exponential(1.0 / lambd, shp)),
     "log_normal_": _random_fill(lambda rng, shp, mean=1.0, std=2.0: rng.lognormal(mean, std, shp)),
     "cauchy_": _random_fill(lambda rng, shp, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shp)),
     "geometric_": _random_fill(lambda rng, shp, p: rng.geometric(p, shp)),
+    "bernoulli_": _bernoulli_,
+    "random_": _random_,
+    **{f"{name}_": _reshape_inplace(fn, f"{name}_") for name, fn in [
+        ("t", shape.t), ("transpose", shape.transpose), ("swapaxes", shape.transpose), ("swapdims", shape.transpose),
+        ("squeeze", shape.squeeze), ("unsqueeze", shape.unsqueeze),
+    ]},
 }
-# the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (shape-changing ones such as
-# t_/squeeze_ are _reshape_inplace above)
+# the in-place forms (x.exp_()): self <- f(self), for the same-shape ops (t_, squeeze_... are above)
 _INPLACE = """
     exp log log1p sqrt rsqrt abs neg sign sin cos tanh sigmoid relu square reciprocal floor ceil trunc
     round frac sinh cosh tan asin acos atan log2 log10 exp2 expm1 erf erfc erfinv logit nan_to_num
@@ -678,7 +542,7 @@ _INPLACE = """
     arctanh arctan2 addmm addmv addr baddbmm addbmm greater greater_equal less less_equal not_equal
     heaviside fmax fmin copysign deg2rad rad2deg sinc bitwise_and bitwise_or bitwise_xor bitwise_not
     bitwise_left_shift bitwise_right_shift gcd lcm addcmul addcdiv lerp index_add index_copy index_fill
-    scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce
+    scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce clamp masked_fill
 """
 for _name in _INPLACE.split():
     _BINDINGS[_name + "_"] = _inplace_fn(_BINDINGS[_name], _name + "_")

@@ -1,9 +1,7 @@
 """Reductions: sum, mean, prod, max/min, var/std, logsumexp, softmax, log_softmax, argmax.
 
-``dim`` follows PyTorch: None (all axes), an int, or a tuple of ints, negative
-allowed, and an empty tuple also means every axis (PyTorch 2: ``x.sum(dim=())`` is
-``x.sum()``); ``keepdim`` keeps reduced axes with size 1.  The vjp of a reduction
-puts back the reduced axes (``_restore``) and broadcasts.
+``dim`` follows PyTorch: None (all axes), an int or a tuple of ints, negative allowed;
+``keepdim`` keeps reduced axes with size 1.  A vjp puts back the reduced axes (``_restore``).
 
 Degenerate inputs give PyTorch's answers, quietly (no NumPy RuntimeWarning): over an
 empty dimension Σ = 0, Π = 1, mean/var/std = NaN, logsumexp = -inf, softmax is empty,
@@ -49,10 +47,8 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple:
 
 
 def reduce_dims(dim: Any, ndim: int, op: str) -> tuple:
-    """``normalize_dims`` for the reductions: None and an empty tuple/list both mean every axis.
-
-    (PyTorch 2 reads ``dim=()`` as "all dimensions" in sum/mean/amax/amin/var/std/logsumexp;
-    any/all, squeeze and flip read it as "none", and keep ``normalize_dims``.)"""
+    """``normalize_dims`` for the reductions, where ``dim=()`` also means every axis (PyTorch 2's
+    sum/mean/amax/amin/var/std/logsumexp; any/all, squeeze and flip read it as "none")."""
     if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) == 0:
         dim = None
     return normalize_dims(dim, ndim, op)
@@ -62,10 +58,6 @@ def _quiet(degenerate: bool) -> Any:
     """NumPy's floating-point warnings off where a degenerate input makes inf - inf, 0/0 or log 0
     on purpose (PyTorch returns NaN / inf silently); nothing to enter on the common path."""
     return np.errstate(divide="ignore", invalid="ignore", over="ignore") if degenerate else contextlib.nullcontext()
-
-
-def _kept_shape(shape: tuple, axes: tuple) -> tuple:
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 class _Reduction(Primitive):
@@ -79,14 +71,11 @@ class _Reduction(Primitive):
         """g with the reduced axes put back (size 1), ready to broadcast against x."""
         if self.keepdim or not self.axes or g.ndim == 0:  # (a 0-d g broadcasts as it is)
             return g
-        return m.reshape(g, _kept_shape(x.shape, self.axes))
+        return m.reshape(g, tuple(1 if i in self.axes else n for i, n in enumerate(x.shape)))
 
     def _count(self, x):
         """N: how many elements each output element reduces."""
-        n = 1
-        for a in self.axes:
-            n *= x.shape[a]
-        return n
+        return math.prod(x.shape[a] for a in self.axes)
 
 
 class Sum(_Reduction):
@@ -137,9 +126,6 @@ class _Weighted(_Reduction):
 
     __slots__ = ()
 
-    def _weight(self, m: Any, y: Any, x: Any) -> Any:
-        raise NotImplementedError
-
     def vjp(self, m, need, g, y, x):
         return (self._weight(m, y, x) * self._restore(m, g, x),)
 
@@ -162,7 +148,6 @@ class Prod(_Weighted):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
     def _weight(self, m, y, x):
-        """Π_{j≠i} x_j in x's shape."""
         if not self.axes:  # a 0-d input: y = x
             return m.ones_like(x)
         if m.is_tensor and not (m.raw(x) == 0).any():
@@ -283,12 +268,8 @@ class Norm(_Weighted):
         p, a = self.p, m.abs(x)
         if p == 2:
             return m.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
-        if p == 1:
-            return a.sum(axis=self.axes, keepdims=self.keepdim)
-        if p == math.inf:
-            return a.max(axis=self.axes, keepdims=self.keepdim)
-        if p == -math.inf:
-            return a.min(axis=self.axes, keepdims=self.keepdim)
+        if p in (1, math.inf, -math.inf):  # Σ|x|, max |x|, min |x|
+            return getattr(a, {1: "sum", math.inf: "max"}.get(p, "min"))(axis=self.axes, keepdims=self.keepdim)
         with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
             return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
 
@@ -359,9 +340,6 @@ class _AlongDim(Primitive):
                 return self._shifted(m, x, c)
         return self._shifted(m, x, c)
 
-    def _shifted(self, m: Any, x: Any, c: Any) -> Any:
-        raise NotImplementedError
-
 
 class Softmax(_AlongDim):
     """y_k = e^(x_k) / Σ_m e^(x_m) along ``dim``.
@@ -405,8 +383,7 @@ class LogSoftmax(_AlongDim):
 
 # ---------------------------------------------------------------- public functions
 def _floating(input: Any, dtype: Any = None) -> Tensor:
-    """``input`` in ``dtype`` if given; integer/bool tensors in the default float dtype
-    (NumPy would make float64 of them)."""
+    """``input`` in ``dtype`` if given, else integer/bool tensors in the default float dtype (not NumPy's float64)."""
     if dtype is not None:
         return input.to(dtype)
     if isinstance(input, Tensor) and input._array.dtype.kind in "biu":
@@ -427,9 +404,7 @@ def _one_int_dim(dim: Any, name: str) -> None:
 
 
 def _check_not_empty(input: Tensor, dim: Any, name: str, no_dim: type = RuntimeError) -> None:
-    """max/min/amax/amin/argmax/argmin have no value over an empty dimension: PyTorch's errors.
-
-    Only looked at when the input is empty (one attribute read otherwise)."""
+    """max/min/amax/amin/argmax/argmin have no value over an empty dimension: PyTorch's errors."""
     if input._array.size:
         return
     if dim is None or (not isinstance(dim, (int, np.integer)) and len(dim) == 0):
@@ -439,9 +414,8 @@ def _check_not_empty(input: Tensor, dim: Any, name: str, no_dim: type = RuntimeE
         raise no_dim(f"{msg} (input shape {tuple(input.shape)})")
     for d in normalize_dims(dim, input.ndim, name):
         if input.ndim and input.shape[d] == 0:
-            raise IndexError(
-                f"{name}(): Expected reduction dim {d} to have non-zero size (input shape {tuple(input.shape)})."
-            )
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size (input shape "
+                             f"{tuple(input.shape)}).")
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None,
@@ -464,9 +438,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     if dtype is not None:
         input = input.to(dtype)
     if input._array.dtype.kind not in "fc":
-        raise RuntimeError(
-            f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}"
-        )
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be floating point, "
+                           f"got {input.dtype}")
     return _reduce(Mean, input, dim, keepdim, "mean")
 
 
@@ -538,12 +511,9 @@ def _var_like(cls, name, input, dim, unbiased, keepdim, correction):
     # PyTorch's reduction factor is numel(input) / numel(output): 0 for an empty input
     factor = math.prod(input.shape[a] for a in axes) if input._array.size else 0
     if factor - correction <= 0:
-        warnings.warn(
-            f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
-            f"(input numel divided by output numel) (input shape {tuple(input.shape)}, correction {correction})",
-            UserWarning,
-            stacklevel=3,
-        )
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+                      f"factor (input numel divided by output numel) (input shape {tuple(input.shape)}, correction "
+                      f"{correction})", UserWarning, stacklevel=3)
     return apply1(cls(axes, keepdim, correction), input)
 
 
@@ -581,10 +551,8 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
     p = float(p)
     axes = reduce_dims(dim, input.ndim, "norm")
     if abs(p) == math.inf and builtins.any(input.shape[a] == 0 for a in axes):
-        raise RuntimeError(
-            f"norm(): cannot compute the {p} norm over an empty dimension (input shape {tuple(input.shape)}): "
-            "the operation has no identity"
-        )
+        raise RuntimeError(f"norm(): cannot compute the {p} norm over an empty dimension (input shape "
+                           f"{tuple(input.shape)}): the operation has no identity")
     if p == 0:  # a count: no gradient (PyTorch's too)
         return sum(kernel("not_equal", input, lift(0, input)), axes, keepdim).to(input.dtype)
     return apply1(Norm(axes, keepdim, p), input)
@@ -636,10 +604,8 @@ min = _extreme("min", "minimum", amin, argmin)
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim, input.ndim, "any")
-    return kernel("any", input, axis=axes, keepdims=keepdim)
+    return kernel("any", input, axis=normalize_dims(dim, input.ndim, "any"), keepdims=keepdim)
 
 
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim, input.ndim, "all")
-    return kernel("all", input, axis=axes, keepdims=keepdim)
+    return kernel("all", input, axis=normalize_dims(dim, input.ndim, "all"), keepdims=keepdim)
