@@ -36,9 +36,8 @@ output (None for outputs marked non-differentiable or not floating point) and
 
 from __future__ import annotations
 
-from typing import Any
-
 import functools
+from typing import Any
 
 import numpy as np
 
