@@ -73,8 +73,7 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
-        swap = self._swap
-        return tuple(swap.get(id(t), t) if t is not None else None for t in self._saved)
+        return tuple(None if t is None else self._swap.get(id(t), t) for t in self._saved)
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """Declare outputs that have no gradient (indices, masks): they will not require grad."""

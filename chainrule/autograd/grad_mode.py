@@ -34,9 +34,8 @@ NO_RECORD = 1
 SPECIAL = 2
 
 
-# One entry per thread whose mode is not RECORD (a list used as a counter: append and pop are
-# each one step under the GIL, so no lock is needed, and its emptiness is the one fact the hot
-# path reads -- there is no derived flag that could lag behind it).
+# A list used as a counter: append and pop are atomic under the GIL (no lock), and its emptiness
+# is the one fact the hot path reads (no derived flag that could lag behind it).
 DIFFERING: list = []
 
 
@@ -92,10 +91,7 @@ class _State(threading.local):
     def refresh(self) -> None:
         """Recompute ``mode`` after ``forward_depth`` or ``anomaly`` changed."""
         before = self.mode
-        if self.forward_depth > 0 or self.anomaly:
-            after = SPECIAL
-        else:
-            after = RECORD if self._enabled else NO_RECORD
+        after = SPECIAL if self.forward_depth > 0 or self.anomaly else RECORD if self._enabled else NO_RECORD
         if after != before:
             self._move(before, after)
 
@@ -116,9 +112,7 @@ class _Hooks:
 
     def __init__(self) -> None:
         self.any = False  # set once any tensor gets a hook or retain_grad: the engine checks for them
-        # set once a leaf gets a post-accumulate-grad hook: the engine counts the edges into such
-        # leaves (the fast walk stays the fast walk; ``any`` is not set for these hooks)
-        self.post_acc = False
+        self.post_acc = False  # set once a leaf gets a post-accumulate-grad hook: the engine counts edges into it
 
 
 STATE = _State()

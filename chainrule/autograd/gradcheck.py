@@ -113,7 +113,8 @@ def gradcheck(
     ``raise_exception=False`` returns False instead.
     """
     xs = _to_float64_leaves(_as_tuple(inputs))
-    if not any(isinstance(x, Tensor) and x.requires_grad for x in xs):
+    diff_idx = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff_idx:
         raise ValueError("gradcheck: at least one input tensor must have requires_grad=True")
     numeric = numerical_jacobian(fn, xs, eps)
     checks = [("reverse mode", analytical_jacobian(fn, xs))]
@@ -121,7 +122,6 @@ def gradcheck(
         from chainrule.func import jacfwd_columns
 
         checks.append(("forward mode", jacfwd_columns(fn, xs)))
-    diff_idx = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
     m = _table(xs)
     for mode, analytic in checks:
         worst = None

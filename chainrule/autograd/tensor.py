@@ -100,19 +100,7 @@ class Tensor(_TensorMethods):
     """
 
     __slots__ = (
-        "_array",
-        "requires_grad",
-        "grad",
-        "_op",
-        "_parents",
-        "_need",
-        # version counting (autograd/version.py): the clock when this node was recorded, and the
-        # counter of in-place modifications shared with views (unset = version 0)
-        "_clk",
-        "_vc",
-        # rarely used: forward-mode tangent, hooks/retain_grad/name/origin
-        "_tangent",
-        "_extra",
+        "_array", "requires_grad", "grad", "_op", "_parents", "_need", "_clk", "_vc", "_tangent", "_extra",
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
@@ -124,10 +112,10 @@ class Tensor(_TensorMethods):
     _op: Any
     _parents: Any
     _need: Any
-    _clk: int
-    _vc: Any
-    _tangent: Any
-    _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
+    _clk: int  # version counting (autograd/version.py): the clock when this node was recorded,
+    _vc: Any  # and the counter of in-place changes, shared with views (unset = version 0)
+    _tangent: Any  # rarely used, unset until needed: the forward-mode tangent,
+    _extra: dict[str, Any]  # and hooks, retain_grad, name, origin (read with getattr(t, "_extra", None))
 
     def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> None:
         """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` is PyTorch's legacy constructor.
@@ -162,8 +150,7 @@ class Tensor(_TensorMethods):
         return Tensor._wrap(_as_array(data, dtype))
 
     def __format__(self, format_spec: str) -> str:
-        """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as PyTorch's; other
-        tensors take only an empty format (their ``str``)."""
+        """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number (as PyTorch's), others take only ``""``."""
         if self._array.ndim == 0:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
@@ -186,9 +173,8 @@ class Tensor(_TensorMethods):
     def data(self) -> Tensor:
         """A Tensor on the same memory that does not require grad, as PyTorch's ``.data``.
 
-        Unlike ``detach()`` it does not share the version counter: changes made through it
-        (``p.data.add_(g, alpha=-lr)``) are invisible to autograd's in-place checks, which is
-        what this old idiom is used for and why PyTorch recommends ``detach()`` instead."""
+        Unlike ``detach()`` it does not share the version counter: changes through it (``p.data.add_(g,
+        alpha=-lr)``) are invisible to the in-place checks (what this old idiom is for)."""
         return Tensor._wrap(self._array)
 
     @data.setter
