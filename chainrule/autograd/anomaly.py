@@ -19,13 +19,11 @@ log 0 in a log-probability) and often turns into NaN one op later (inf - inf,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import table_of
-
-# Anomaly mode is per thread (STATE is a threading.local): STATE.anomaly_stack holds one entry per open
-# detect_anomaly context, (previous mode, previous check_nan); STATE.check_nan that of the innermost one.
 
 
 def is_anomaly_enabled() -> bool:
@@ -63,8 +61,6 @@ class detect_anomaly:
         _set(*STATE.anomaly_stack.pop())
 
     def __call__(self, fn: Any) -> Any:
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with detect_anomaly(self.check_nan):

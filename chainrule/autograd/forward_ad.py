@@ -37,14 +37,10 @@ from chainrule.autograd.version import share
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 UnpackedDualTensor.__doc__ = "``unpack_dual``'s result: the primal Tensor and its tangent (a Tensor or None)."
 
-# Weak references to every tensor given a tangent while a level is open live in
-# STATE.tangent_holders (per thread, as the level itself), so that leaving the
-# outermost level can drop them (a tensor made inside a level must not carry a
-# stale tangent into a later one).
-
 
 def _track(t: Tensor) -> None:
-    """Remember that ``t`` holds a tangent (called by the primitives' slow path)."""
+    """Remember that ``t`` holds a tangent (called by the primitives' slow path), in the thread's
+    ``STATE.tangent_holders``: leaving the outermost level drops it (no stale tangent in a later level)."""
     STATE.tangent_holders.append(weakref.ref(t))
 
 
@@ -119,9 +115,7 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor._array.dtype}")
     dx = tangent._array if isinstance(tangent, Tensor) else table_of((tensor,), "make_dual").from_host(tangent)
     if dx.shape != tensor.shape:
-        raise ValueError(
-            f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}"
-        )
+        raise ValueError(f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}")
     out = share(apply(_make_dual_op, tensor), tensor)  # the same memory: one version counter
     out._tangent = dx.astype(tensor._array.dtype, copy=False)
     _track(out)

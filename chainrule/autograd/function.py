@@ -36,6 +36,7 @@ output (None for outputs marked non-differentiable or not floating point) and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,7 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
-        swap = self._swap
-        return tuple(swap.get(id(t), t) if t is not None else None for t in self._saved)
+        return tuple(None if t is None else self._swap.get(id(t), t) for t in self._saved)
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """Declare outputs that have no gradient (indices, masks): they will not require grad."""
@@ -97,8 +97,7 @@ class _FunctionNode(Primitive):
         self.args = args  # the forward arguments (Tensors and others) in order
         self.tensor_pos = tensor_pos  # positions of the Tensor arguments = the node's inputs
         self.out = out  # the output; for several outputs, the differentiable ones packed flat
-        # several outputs: the forward's outputs, and (start, stop, shape) of each in the flat
-        # pack (None for a non-differentiable output)
+        # several outputs: forward's outputs and the (start, stop, shape) of each in the pack (None: not differentiable)
         self.outs: tuple | None = None
         self.spans: list = []
 
@@ -110,9 +109,7 @@ class _FunctionNode(Primitive):
     # saved tensors (intermediates), as PyTorch does.
     def saved_inputs(self, need: tuple) -> tuple:
         saved = self.ctx._saved
-        return tuple(
-            k for k, p in enumerate(self.tensor_pos) if any(s is self.args[p] for s in saved)
-        )
+        return tuple(k for k, p in enumerate(self.tensor_pos) if any(s is self.args[p] for s in saved))
 
     @property
     def saves_output(self) -> bool:  # type: ignore[override]
@@ -133,7 +130,7 @@ class _FunctionNode(Primitive):
         start, stop, shape = self.spans[k]
         return m.reshape(m.getitem(flat, slice(start, stop)), shape)
 
-    def _call_backward(self, m: Any, g: Any, y: Any, xs: tuple) -> tuple:
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
         ctx = self.ctx
         create_graph = getattr(m, "is_tensor", False)
         if create_graph:
@@ -142,9 +139,9 @@ class _FunctionNode(Primitive):
             if self.outs is None:
                 swap[id(self.out)] = y
             else:
-                for k, o in enumerate(self.outs):
-                    if self.spans[k] is not None:
-                        swap[id(o)] = self._unpack(m, y, k)
+                swap.update(
+                    (id(o), self._unpack(m, y, k)) for k, o in enumerate(self.outs) if self.spans[k] is not None
+                )
             ctx._swap = swap
         wrap = (lambda a: a) if create_graph else Tensor._wrap
         if self.outs is None:
@@ -165,11 +162,6 @@ class _FunctionNode(Primitive):
                 f"Function {self.name}.backward returned {len(res)} gradients, but forward took "
                 f"{len(self.args)} arguments (return one per argument, None for non-Tensors)"
             )
-        return res
-
-    def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
-        res = self._call_backward(m, g, y, xs)
-        create_graph = getattr(m, "is_tensor", False)
         grads: list[Any] = []
         for k, p in enumerate(self.tensor_pos):
             gk = res[p]
@@ -180,13 +172,12 @@ class _FunctionNode(Primitive):
                 gk = Tensor._wrap(table_of((g,), self.name).from_host(gk, g.dtype))
             if not create_graph:
                 gk = m.astype(gk._array, g.dtype)
-            x_shape = self.args[p].shape
             try:
-                np.broadcast_shapes(tuple(gk.shape), x_shape)
+                np.broadcast_shapes(tuple(gk.shape), self.args[p].shape)
             except ValueError:
                 raise RuntimeError(
                     f"Function {self.name}.backward returned a gradient of shape {tuple(gk.shape)} for "
-                    f"argument {p}, which has shape {x_shape}"
+                    f"argument {p}, which has shape {self.args[p].shape}"
                 ) from None
             grads.append(gk)
         return tuple(grads)
@@ -194,33 +185,22 @@ class _FunctionNode(Primitive):
     def jvp(self, m: Any, dxs: tuple, y: Any, *xs: Any) -> Any:
         fn_jvp = getattr(self.fn_cls, "jvp", None)
         if fn_jvp is None or fn_jvp is Function.jvp:
-            raise RuntimeError(
-                f"Function {self.name} has no forward-mode rule: define a static jvp(ctx, *tangents)"
-            )
-        tangents = list(self.args)
+            raise RuntimeError(f"Function {self.name} has no forward-mode rule: define a static jvp(ctx, *tangents)")
+        tangents: list = [None] * len(self.args)  # None for the arguments that are not Tensors
         for k, p in enumerate(self.tensor_pos):
             tangents[p] = Tensor._wrap(dxs[k])
-        for i in range(len(tangents)):
-            if i not in self.tensor_pos:
-                tangents[i] = None
         with no_grad():
             dy = fn_jvp(self.ctx, *tangents)
         if self.outs is None:
-            if dy is None:
-                return None
-            return dy._array if isinstance(dy, Tensor) else m.from_host(dy)
+            return None if dy is None else dy._array if isinstance(dy, Tensor) else m.from_host(dy)
         if not isinstance(dy, (tuple, list)) or len(dy) != len(self.outs):
-            raise RuntimeError(
-                f"Function {self.name}.jvp must return one tangent per output ({len(self.outs)})"
-            )
+            raise RuntimeError(f"Function {self.name}.jvp must return one tangent per output ({len(self.outs)})")
+        dtype = self.out._array.dtype
         parts = []
-        for k, span in enumerate(self.spans):
-            if span is None:
-                continue
-            d = dy[k]
-            dtype = self.out._array.dtype
-            d = m.zeros(span[2], dtype) if d is None else d._array if isinstance(d, Tensor) else m.from_host(d)
-            parts.append(m.broadcast_view(d, span[2]).reshape(-1))
+        for d, span in zip(dy, self.spans):
+            if span is not None:
+                d = m.zeros(span[2], dtype) if d is None else d._array if isinstance(d, Tensor) else m.from_host(d)
+                parts.append(m.broadcast_view(d, span[2]).reshape(-1))
         return m.astype(m.concatenate(parts), dtype)
 
 
@@ -249,12 +229,7 @@ class _Unpack(Primitive):
 
 
 class Function:
-    """Base class of custom differentiable operations (see the module docstring).
-
-    Subclasses define static ``forward(ctx, *args)`` and ``backward(ctx,
-    grad_output)``, optionally ``jvp(ctx, *tangents)``, and are called with
-    ``MyFunction.apply(*args)``.
-    """
+    """Base class of custom differentiable operations: see the module docstring."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, *args: Any) -> Tensor:
@@ -276,9 +251,7 @@ class Function:
         """Run ``forward`` on ``args`` and record the node that calls ``backward``/``jvp`` later."""
         tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         recording = STATE.enabled
-        ctx = FunctionCtx(
-            tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args)
-        )
+        ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args))
         # The user's forward is one opaque op: no graph inside it, and no forward-mode
         # tangents either (the node's jvp, i.e. the user's jvp, gives the output tangent).
         depth = STATE.forward_depth
@@ -295,18 +268,15 @@ class Function:
         if not isinstance(out, Tensor):
             raise TypeError(f"Function {cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
         node = _FunctionNode(cls, ctx, args, tensor_pos, out)
-        if any(o is out for o in ctx._non_differentiable):
-            node.differentiable = False
-        if out._array.dtype.kind != "f":
+        if out._array.dtype.kind != "f" or any(o is out for o in ctx._non_differentiable):
             node.differentiable = False
         # the node's output is forward's output array: one version counter for both
         return share(apply(node, *[args[i] for i in tensor_pos]), out)
 
     @classmethod
     def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> tuple:
-        """Several outputs: one graph node whose value is the differentiable outputs packed flat,
-        and one small selection op per output that unpacks its part (so the engine still
-        sees one output per node)."""
+        """Several outputs: one node whose value is the differentiable outputs packed flat, and one
+        ``_Unpack`` per output (the engine sees one output per node)."""
         for k, o in enumerate(outs):
             if not isinstance(o, Tensor):
                 raise TypeError(f"Function {cls.__name__}.forward returned a non-Tensor as output {k}")
@@ -337,15 +307,12 @@ class Function:
         )
 
 
-class once_differentiable:
+def once_differentiable(fn: Any) -> Any:
     """Decorator for ``backward`` (PyTorch compatibility): runs it with grad mode off."""
 
-    def __new__(cls, fn: Any) -> Any:
-        import functools
+    @functools.wraps(fn)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        with no_grad():
+            return fn(ctx, *grads)
 
-        @functools.wraps(fn)
-        def wrapper(ctx: Any, *grads: Any) -> Any:
-            with no_grad():
-                return fn(ctx, *grads)
-
-        return wrapper
+    return wrapper

@@ -34,9 +34,8 @@ NO_RECORD = 1
 SPECIAL = 2
 
 
-# One entry per thread whose mode is not RECORD (a list used as a counter: append and pop are
-# each one step under the GIL, so no lock is needed, and its emptiness is the one fact the hot
-# path reads -- there is no derived flag that could lag behind it).
+# A list used as a counter: append and pop are atomic under the GIL (no lock), and its emptiness
+# is the one fact the hot path reads (no derived flag that could lag behind it).
 DIFFERING: list = []
 
 
@@ -53,16 +52,6 @@ class _ThreadGuard:
     def __del__(self) -> None:
         if self.differs:
             DIFFERING.pop()
-
-
-def _moved(before: int, after: int) -> None:
-    """A thread's mode went from ``before`` to ``after`` (different values): keep DIFFERING right.
-
-    Leaving RECORD appends before the thread runs any op in its new mode; coming back pops."""
-    if before == RECORD:
-        DIFFERING.append(None)
-    elif after == RECORD:
-        DIFFERING.pop()
 
 
 class _State(threading.local):
@@ -92,9 +81,7 @@ class _State(threading.local):
         if before != SPECIAL:  # (forward mode and anomaly checks keep the slow path whatever the grad mode)
             after = RECORD if value else NO_RECORD
             if after != before:
-                self.mode = after
-                _moved(before, after)
-                self._guard.differs = after != RECORD
+                self._move(before, after)
 
     @property
     def special(self) -> bool:
@@ -102,16 +89,22 @@ class _State(threading.local):
         return self.mode == SPECIAL
 
     def refresh(self) -> None:
-        """Recompute ``mode`` after ``forward_depth`` or ``anomaly`` changed (and tell ``GLOBAL``)."""
+        """Recompute ``mode`` after ``forward_depth`` or ``anomaly`` changed."""
         before = self.mode
-        if self.forward_depth > 0 or self.anomaly:
-            after = SPECIAL
-        else:
-            after = RECORD if self._enabled else NO_RECORD
+        after = SPECIAL if self.forward_depth > 0 or self.anomaly else RECORD if self._enabled else NO_RECORD
         if after != before:
-            self.mode = after
-            _moved(before, after)
-            self._guard.differs = after != RECORD
+            self._move(before, after)
+
+    def _move(self, before: int, after: int) -> None:
+        """The mode goes from ``before`` to ``after`` (different values): keep DIFFERING right.
+
+        Leaving RECORD appends before the thread runs any op in its new mode; coming back pops."""
+        self.mode = after
+        if before == RECORD:
+            DIFFERING.append(None)
+        elif after == RECORD:
+            DIFFERING.pop()
+        self._guard.differs = after != RECORD
 
 
 class _Hooks:
@@ -119,18 +112,11 @@ class _Hooks:
 
     def __init__(self) -> None:
         self.any = False  # set once any tensor gets a hook or retain_grad: the engine checks for them
-        # set once a leaf gets a post-accumulate-grad hook: the engine counts the edges into such
-        # leaves (the fast walk stays the fast walk; ``any`` is not set for these hooks)
-        self.post_acc = False
+        self.post_acc = False  # set once a leaf gets a post-accumulate-grad hook: the engine counts edges into it
 
 
 STATE = _State()
 HOOKS = _Hooks()
-
-
-def current_mode() -> int:
-    """This thread's mode (``RECORD``, ``NO_RECORD`` or ``SPECIAL``), read the hot path's way."""
-    return STATE.mode if DIFFERING else RECORD
 
 
 def is_grad_enabled() -> bool:
@@ -139,7 +125,7 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
-    """Base for context managers that also work as decorators."""
+    """Sets grad mode to ``mode`` inside a ``with`` block or a decorated function."""
 
     def __init__(self, mode: bool) -> None:
         self.mode = mode
@@ -155,13 +141,10 @@ class _GradModeContext:
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)(*self._args()):
+            with _GradModeContext(self.mode):  # a context per call: calls may nest or run in threads
                 return fn(*args, **kwargs)
 
         return wrapper
-
-    def _args(self) -> tuple:
-        return (self.mode,)
 
 
 class no_grad(_GradModeContext):
@@ -171,18 +154,12 @@ class no_grad(_GradModeContext):
         self.mode = False  # (not super().__init__: one call less on every optimiser step)
         self.prev = []
 
-    def _args(self) -> tuple:
-        return ()
-
 
 class enable_grad(_GradModeContext):
     """Context manager / decorator: record the graph inside, even within ``no_grad``."""
 
     def __init__(self) -> None:
         super().__init__(True)
-
-    def _args(self) -> tuple:
-        return ()
 
 
 class set_grad_enabled(_GradModeContext):
@@ -208,6 +185,3 @@ class inference_mode(no_grad):
 
     def __init__(self, mode: bool = True) -> None:
         _GradModeContext.__init__(self, not mode)
-
-    def _args(self) -> tuple:
-        return (not self.mode,)

@@ -29,15 +29,13 @@ def _as_tuple(x: Any) -> tuple:
 
 
 def _to_float64_leaves(inputs: Sequence[Any]) -> list:
-    out = []
-    for x in inputs:
-        if isinstance(x, Tensor) and x._array.dtype.kind == "f":
-            t = Tensor._wrap(x._array.astype(np.float64))
-            t.requires_grad = x.requires_grad
-            out.append(t)
-        else:
-            out.append(x)
-    return out
+    """Floating Tensors as new float64 leaves (copies, same requires_grad); anything else as it is."""
+    return [
+        Tensor._wrap(x._array.astype(np.float64)).requires_grad_(x.requires_grad)
+        if isinstance(x, Tensor) and x._array.dtype.kind == "f"
+        else x
+        for x in inputs
+    ]
 
 
 def _table(tensors: Sequence[Any]) -> Any:
@@ -115,7 +113,8 @@ def gradcheck(
     ``raise_exception=False`` returns False instead.
     """
     xs = _to_float64_leaves(_as_tuple(inputs))
-    if not any(isinstance(x, Tensor) and x.requires_grad for x in xs):
+    diff_idx = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff_idx:
         raise ValueError("gradcheck: at least one input tensor must have requires_grad=True")
     numeric = numerical_jacobian(fn, xs, eps)
     checks = [("reverse mode", analytical_jacobian(fn, xs))]
@@ -123,7 +122,6 @@ def gradcheck(
         from chainrule.func import jacfwd_columns
 
         checks.append(("forward mode", jacfwd_columns(fn, xs)))
-    diff_idx = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
     m = _table(xs)
     for mode, analytic in checks:
         worst = None
@@ -183,11 +181,7 @@ def gradgradcheck(
         pairs = [(y, v) for y, v in zip(ys, v_args) if y.requires_grad]
         if not pairs:
             return tuple(_zeros_like(x) for x in diff)
-        grads = autograd_grad(
-            [p[0] for p in pairs], diff, [p[1] for p in pairs], create_graph=True, allow_unused=True
-        )
-        return tuple(
-            g if g is not None else _zeros_like(x) for g, x in zip(grads, diff)
-        )
+        grads = autograd_grad([p[0] for p in pairs], diff, [p[1] for p in pairs], create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else _zeros_like(x) for g, x in zip(grads, diff))
 
     return gradcheck(first_derivative, tuple(xs) + tuple(vs), eps, atol, rtol, raise_exception)

@@ -16,9 +16,7 @@ from chainrule.autograd.tensor import Tensor
 
 
 def _label(t: Tensor, kind: str) -> str:
-    parts = [t.name] if t.name else []
-    parts.append(kind)
-    parts.append(f"{tuple(t.shape)} {t._array.dtype}")
+    parts = ([t.name] if t.name else []) + [kind, f"{tuple(t.shape)} {t._array.dtype}"]
     return "\\n".join(p.replace('"', '\\"') for p in parts)
 
 
@@ -30,7 +28,6 @@ def to_dot(output: Tensor, name: str = "chainrule") -> str:
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"to_dot: expected a Tensor, got {type(output).__name__}")
-    # the output first, then every tensor it was computed from (graph.toposort, reversed)
     order = _graph.toposort([output], grad_only=False, leaves=True)[::-1]
     ids = {id(t): f"n{k}" for k, t in enumerate(order)}
     lines = [f"digraph {name} {{", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']

@@ -1,10 +1,7 @@
 """The Tensor: an n-dimensional array plus what reverse mode needs to know.
 
-A Tensor holds
-
 * ``_array``: the array of values (a NumPy array on the CPU); only the back end and
-  the recording path should touch it. ``.data`` is PyTorch's: a Tensor on the same
-  memory that records nothing;
+  the recording path should touch it;
 * ``requires_grad``: whether gradients flow to it;
 * ``grad``: the accumulated gradient (a Tensor), filled in by ``backward`` for leaves;
 * ``_op`` and ``_parents``: the primitive that produced it and its inputs (None
@@ -22,15 +19,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import HOOKS
 from chainrule.autograd.version import share, version
 from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
 from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
-# -- typing only ------------------------------------------------------------------
-# The operators and methods attached by chainrule.ops.methods are declared, with their
-# signatures, in the stub _tensor_methods.pyi; type checkers see Tensor inherit them.
-# At run time the base is plain object, so nothing changes for the hot path.
+# The operators and methods attached by chainrule.ops.methods are declared in the stub
+# _tensor_methods.pyi; type checkers see Tensor inherit them, at run time the base is object.
 if TYPE_CHECKING:
     from chainrule.autograd._tensor_methods import TensorMethods as _TensorMethods
 else:
@@ -82,14 +78,12 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
 
 
 class _HookListHandle:
-    """What ``Tensor.register_hook`` and ``register_post_accumulate_grad_hook`` return.
-
-    ``remove()`` takes ``hook`` out of the list it was appended to (once; again does nothing).
-    """
+    """Appends ``hook`` to ``hooks``; ``remove()`` takes it out again (a second time: nothing)."""
 
     __slots__ = ("_hooks", "_hook")
 
     def __init__(self, hooks: list, hook: Any) -> None:
+        hooks.append(hook)
         self._hooks = hooks
         self._hook = hook
 
@@ -106,19 +100,7 @@ class Tensor(_TensorMethods):
     """
 
     __slots__ = (
-        "_array",
-        "requires_grad",
-        "grad",
-        "_op",
-        "_parents",
-        "_need",
-        # version counting (autograd/version.py): the clock when this node was recorded, and the
-        # counter of in-place modifications shared with views (unset = version 0)
-        "_clk",
-        "_vc",
-        # rarely used: forward-mode tangent, hooks/retain_grad/name/origin
-        "_tangent",
-        "_extra",
+        "_array", "requires_grad", "grad", "_op", "_parents", "_need", "_clk", "_vc", "_tangent", "_extra",
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
@@ -130,21 +112,19 @@ class Tensor(_TensorMethods):
     _op: Any
     _parents: Any
     _need: Any
-    _clk: int
-    _vc: Any
-    _tangent: Any
-    _extra: dict[str, Any]  # unset until first needed (read with getattr(t, "_extra", None))
+    _clk: int  # version counting (autograd/version.py): the clock when this node was recorded,
+    _vc: Any  # and the counter of in-place changes, shared with views (unset = version 0)
+    _tangent: Any  # rarely used, unset until needed: the forward-mode tangent,
+    _extra: dict[str, Any]  # and hooks, retain_grad, name, origin (read with getattr(t, "_extra", None))
 
     def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> None:
         """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` is PyTorch's legacy constructor.
 
-        As ``torch.Tensor``: ``Tensor(3, 4)`` (or ``Tensor(3)``, ``Tensor()``) is an
-        uninitialised tensor of that shape in the default float dtype (chainrule fills it with
-        zeros), and ``Tensor([1, 2])`` (a list or tuple) holds that data in the default float
-        dtype.  chainrule's own forms keep working: a NumPy array is wrapped without a copy and
-        keeps its dtype, a Tensor gives a new leaf on the same array, a Python number a 0-d
-        tensor; ``requires_grad`` and ``dtype`` are keywords (``Tensor(data, True)`` is still
-        read as ``requires_grad=True``)."""
+        As ``torch.Tensor``: ``Tensor(3, 4)`` (or ``Tensor(3)``, ``Tensor()``) is a tensor of that
+        shape in the default float dtype (zeros; PyTorch's is uninitialised), ``Tensor([1, 2])`` that
+        data in the default float dtype.  Also: a NumPy array is wrapped without a copy, a Tensor
+        gives a new leaf on the same array, a number a 0-d tensor; ``Tensor(data, True)`` is read
+        as ``requires_grad=True``."""
         dev = None if device is None else target_device(device, "Tensor()")
         if len(args) == 1 and dtype is None and type(args[0]) is np.ndarray:
             arr = args[0]  # Tensor(ndarray), the library's own common case: wrapped as it is
@@ -165,15 +145,12 @@ class Tensor(_TensorMethods):
 
     @staticmethod
     def _from_data(data: Any, dtype: Any = None) -> Tensor:
-        """A leaf holding ``data`` with chainrule's conversion rules (what ``cr.tensor`` does,
-        without its checks): an int or a list of ints stays an integer tensor, Python floats
-        take the default dtype, a NumPy array keeps its dtype and is not copied.  For the
-        library's own conversions, where ``Tensor(3)`` would mean a shape."""
+        """A leaf holding ``data`` as ``cr.tensor`` converts it, without its checks (``Tensor(3)`` would
+        mean a shape): ints stay integers, Python floats take the default dtype, an ndarray is not copied."""
         return Tensor._wrap(_as_array(data, dtype))
 
     def __format__(self, format_spec: str) -> str:
-        """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number, as PyTorch's; other
-        tensors take only an empty format (their ``str``)."""
+        """``f"{loss:.4f}"``: a 0-d tensor formats as its Python number (as PyTorch's), others take only ``""``."""
         if self._array.ndim == 0:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
@@ -196,9 +173,8 @@ class Tensor(_TensorMethods):
     def data(self) -> Tensor:
         """A Tensor on the same memory that does not require grad, as PyTorch's ``.data``.
 
-        Unlike ``detach()`` it does not share the version counter: changes made through it
-        (``p.data.add_(g, alpha=-lr)``) are invisible to autograd's in-place checks, which is
-        what this old idiom is used for and why PyTorch recommends ``detach()`` instead."""
+        Unlike ``detach()`` it does not share the version counter: changes through it (``p.data.add_(g,
+        alpha=-lr)``) are invisible to the in-place checks (what this old idiom is for)."""
         return Tensor._wrap(self._array)
 
     @data.setter
@@ -261,17 +237,14 @@ class Tensor(_TensorMethods):
     def item(self) -> int | float | bool:
         if self._array.size != 1:
             raise RuntimeError(
-                f"item(): only a tensor with one element can be converted to a Python "
-                f"number, got shape {self.shape}"
+                f"item(): only a tensor with one element can be converted to a Python number, got shape {self.shape}"
             )
-        a = self._array
-        return (a if type(a) is _ndarray else to_host(a)).item()
+        return _host(self._array).item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
             raise RuntimeError(
-                "numpy(): can't call numpy() on a Tensor that requires grad; "
-                "use tensor.detach().numpy()"
+                "numpy(): can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()"
             )
         if type(self._array) is not _ndarray:
             raise TypeError(_not_on_host(self, "numpy()"))
@@ -316,13 +289,11 @@ class Tensor(_TensorMethods):
         """Set ``requires_grad`` in place (leaves only); returns self."""
         if self._op is not None and not requires_grad:
             raise RuntimeError(
-                "requires_grad_(False): you can only change requires_grad of leaf tensors; "
-                "use detach() for a non-leaf"
+                "requires_grad_(False): you can only change requires_grad of leaf tensors; use detach() for a non-leaf"
             )
         if requires_grad and self._array.dtype.kind not in "fc":
             raise RuntimeError(
-                f"requires_grad_(): only floating point tensors can require gradients, "
-                f"got dtype {self._array.dtype}"
+                f"requires_grad_(): only floating point tensors can require gradients, got dtype {self._array.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         return self
@@ -375,20 +346,14 @@ class Tensor(_TensorMethods):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None result replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook(): cannot register a hook on a tensor that doesn't require gradient")
-        hooks = self._extras().setdefault("hooks", [])
-        hooks.append(hook)
-        return _HookListHandle(hooks, hook)
+        return _HookListHandle(self._extras().setdefault("hooks", []), hook)
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
         """Call ``hook(self)`` once this leaf's ``.grad`` is final for the current backward.
 
-        As PyTorch's: the hook gets the leaf itself (its ``.grad`` already accumulated)
-        and returns None; during ``backward()`` it runs as soon as the leaf's last
-        gradient contribution has been added, so leaves' hooks run in the order their
-        gradients become final (the last layer's first) while the rest of the walk is
-        still to come -- what ``DistributedDataParallel`` uses to start communicating
-        early. ``autograd.grad`` accumulates nothing into ``.grad`` and runs no such hook.
-        Returns a handle whose ``remove()`` unregisters the hook.
+        As PyTorch's: it runs mid-walk, as soon as the leaf's last gradient contribution is
+        added (the last layer's first: what ``DistributedDataParallel`` starts communicating
+        from); ``autograd.grad`` runs none. Returns a handle whose ``remove()`` unregisters it.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -400,15 +365,8 @@ class Tensor(_TensorMethods):
                 "register_post_accumulate_grad_hook(): post accumulate grad hooks cannot be registered "
                 f"on non-leaf tensors (this one is the output of {self._op.name})"
             )
-        from chainrule.autograd.grad_mode import HOOKS
-
-        HOOKS.post_acc = True  # (not HOOKS.any: these hooks keep the fast walk)
-        ex = getattr(self, "_extra", None)
-        if ex is None:
-            ex = self._extra = {}
-        hooks = ex.setdefault("post_acc", [])
-        hooks.append(hook)
-        return _HookListHandle(hooks, hook)
+        HOOKS.post_acc = True
+        return _HookListHandle(self._extras(any_hook=False).setdefault("post_acc", []), hook)  # (keeps the fast walk)
 
     @property
     def name(self) -> str | None:
@@ -419,10 +377,10 @@ class Tensor(_TensorMethods):
     def name(self, value: str | None) -> None:
         self._extras()["name"] = value
 
-    def _extras(self) -> dict:
-        from chainrule.autograd.grad_mode import HOOKS
-
-        HOOKS.any = True  # from now on the engine looks for hooks and retain_grad
+    def _extras(self, any_hook: bool = True) -> dict:
+        """The rarely used fields, made on first use; ``any_hook``: the engine looks for hooks from now on."""
+        if any_hook:
+            HOOKS.any = True
         ex = getattr(self, "_extra", None)
         if ex is None:
             ex = self._extra = {}
@@ -447,8 +405,6 @@ class Tensor(_TensorMethods):
 
 _new = object.__new__
 _ndarray = np.ndarray
-
-
 _ARRAY_TYPES = ARRAY_TYPES  # (the registry's array class -> back end dict, shared)
 
 

@@ -53,15 +53,10 @@ def _topological(output: Tensor, inputs: Sequence[Tensor]) -> list:
 
     stop = {id(t) for t in inputs}
     order = _graph.toposort([output], grad_only=False, leaves=True, stop=inputs, on_freed=freed)
-    # keep only nodes that depend on an input
-    depends: dict = {}
+    depends: dict = {}  # id -> whether the node depends on an input
     for t in order:
-        if id(t) in stop:
-            depends[id(t)] = True
-        elif t._op is None or t._parents is None:
-            depends[id(t)] = False
-        else:
-            depends[id(t)] = any(depends.get(id(p), False) for p in t._parents)
+        parents = None if t._op is None else t._parents
+        depends[id(t)] = id(t) in stop or (parents is not None and any(depends.get(id(p), False) for p in parents))
     nodes = [t for t in order if depends[id(t)]]
     # inputs first, in the order given, then the rest in topological order
     ins = [t for t in inputs if depends.get(id(t))]
@@ -76,29 +71,21 @@ class Table:
         self.mode = mode
         self.wrt = wrt
 
-    def _header(self) -> list:
-        cols = ["node", "op", "parents", "value", "local partials"]
-        if self.mode in ("forward", "both"):
-            cols.append(f"tangent d·/d{self.wrt}")
-        if self.mode in ("reverse", "both"):
-            cols.append("adjoint dL/d·")
-        return cols
-
-    def _cells(self) -> list:
-        out = []
+    def _grid(self) -> tuple[list, list]:
+        """The header and each row's cells: the tangent column unless reverse mode, the adjoint unless forward."""
+        computed = [] if self.mode == "reverse" else [("tangent", f"tangent d·/d{self.wrt}")]  # (row key, heading)
+        if self.mode != "forward":
+            computed.append(("adjoint", "adjoint dL/d·"))
+        header = ["node", "op", "parents", "value", "local partials"] + [h for _, h in computed]
+        cells = []
         for r in self.rows:
             partials = ", ".join(f"∂/∂{k}={_fmt(v)}" for k, v in r["partials"].items()) or "-"
-            cells = [r["label"], r["op"], ", ".join(r["parents"]) or "-", _fmt(r["value"]), partials]
-            if self.mode in ("forward", "both"):
-                cells.append(_fmt(r["tangent"]))
-            if self.mode in ("reverse", "both"):
-                cells.append(_fmt(r["adjoint"]))
-            out.append(cells)
-        return out
+            row = [r["label"], r["op"], ", ".join(r["parents"]) or "-", _fmt(r["value"]), partials]
+            cells.append(row + [_fmt(r[k]) for k, _ in computed])
+        return header, cells
 
     def __str__(self) -> str:
-        header = self._header()
-        cells = self._cells()
+        header, cells = self._grid()
         widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
         lines.append("  ".join("-" * w for w in widths))
@@ -121,9 +108,9 @@ class Table:
         return self.rows[key]
 
     def to_markdown(self) -> str:
-        header = self._header()
+        header, cells = self._grid()
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-        for row in self._cells():
+        for row in cells:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
         return "\n".join(lines)
 
@@ -145,39 +132,29 @@ def _on_host(m: Any, a: Any) -> np.ndarray:
     return to_host(m.copy(a))
 
 
-def _partials_dict(parents: list, partials: list, label_of: Any, in_rows: set) -> dict:
-    """{parent label: ∂node/∂parent}; a parent used twice (x * x) gets ``label#argument`` the second time."""
-    out: dict = {}
-    for i, (p, g) in enumerate(zip(parents, partials)):
-        if g is None or id(p) not in in_rows:
-            continue
-        key = label_of(p)
-        out[key if key not in out else f"{key}#{i}"] = g
-    return out
+def _local_partials(t: Tensor, m: Any, label_of: Any, in_rows: set) -> dict:
+    """{parent label: ∂t/∂parent on the host} for the parents with a row: the vjp applied to ones.
 
-
-def _local_partials(t: Tensor, m: Any) -> list:
-    """∂t/∂parent for each parent (None where not needed or not shown): vjp with ones, on the host.
-
-    For elementwise ops this is the elementwise derivative; for a one-element
-    output it is the gradient of t with respect to the parent.
+    For elementwise ops this is the elementwise derivative; for a one-element output the gradient
+    of t with respect to the parent; other ops show none.  A parent used twice (x * x) gets
+    ``label#argument`` the second time.
     """
     op = t._op
     if not (op.elementwise or t._array.size == 1):
-        return [None] * len(t._parents)
+        return {}
     need = tuple(p.requires_grad for p in t._parents)
     grads = op.vjp(m, need, m.ones_like(t._array), t._array, *[p._array for p in t._parents])
-    out: list[Any] = []
-    for p, g, n in zip(t._parents, grads, need):
-        if g is None or not n:
-            out.append(None)
+    out: dict = {}
+    for i, (p, g, n) in enumerate(zip(t._parents, grads, need)):
+        if g is None or not n or id(p) not in in_rows:
             continue
         g = m.asarray(g)
         if not op.elementwise and g.shape != p.shape:
             g = m.sum_to(g, p.shape)
         elif op.elementwise and g.shape != t.shape:
             g = m.broadcast_view(g, t.shape)
-        out.append(_on_host(m, g))
+        key = label_of(p)
+        out[key if key not in out else f"{key}#{i}"] = _on_host(m, g)
     return out
 
 
@@ -200,9 +177,7 @@ def trace(
     """
     if mode not in _MODES:
         raise ValueError(f"trace: mode must be one of {_MODES}, got {mode!r}")
-    if isinstance(inputs, Tensor):
-        inputs = [inputs]
-    inputs = list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not inputs:
         raise ValueError("trace: give at least one input tensor")
     for i, x in enumerate(inputs):
@@ -215,9 +190,7 @@ def trace(
         raise ValueError("trace: the output does not depend on any of the inputs")
     input_ids = {id(x) for x in inputs}
 
-    labels: dict = {}
-    for i, x in enumerate(inputs):
-        labels[id(x)] = x.name or f"input{i}"
+    labels = {id(x): x.name or f"input{i}" for i, x in enumerate(inputs)}
     for k, t in enumerate(nodes):
         if id(t) not in labels:
             labels[id(t)] = t.name or f"{t._op.name}{k}"
@@ -230,15 +203,13 @@ def trace(
     rows = []
     for t in nodes:
         is_source = id(t) in input_ids
-        parents = [] if is_source else list(t._parents)
-        partials = [] if is_source else _local_partials(t, m)
         rows.append(
             {
                 "label": labels[id(t)],
                 "op": "input" if is_source else t._op.name,
-                "parents": [label_of(p) for p in parents],
+                "parents": [] if is_source else [label_of(p) for p in t._parents],
                 "value": _on_host(m, t._array),
-                "partials": _partials_dict(parents, partials, label_of, in_rows),
+                "partials": {} if is_source else _local_partials(t, m, label_of, in_rows),
                 "tangent": None,
                 "adjoint": None,
             }
@@ -254,14 +225,15 @@ def trace(
         if seed.shape != x0.shape:
             raise ValueError(f"trace: direction must have inputs[0]'s shape {x0.shape}, got {seed.shape}")
         tangent: dict = {}
+
+        def zero(p: Tensor) -> Any:  # the tangent of a parent that depends on no input
+            return m.zeros(p.shape, p.dtype if p.dtype.kind == "f" else np.float64)
+
         for t, row in zip(nodes, rows):
             if id(t) in input_ids:
                 dx = seed if t is x0 else m.zeros_like(t._array)
             else:
-                dxs = tuple(
-                    tangent[id(p)] if id(p) in tangent else m.zeros(p.shape, _float(p._array.dtype))
-                    for p in t._parents
-                )
+                dxs = tuple(tangent[id(p)] if id(p) in tangent else zero(p) for p in t._parents)
                 dy = t._op.jvp(m, dxs, t._array, *[p._array for p in t._parents])
                 dx = m.broadcast_view(m.asarray(dy), t.shape)
             tangent[id(t)] = dx
@@ -270,10 +242,9 @@ def trace(
     if mode in ("reverse", "both"):
         adjoint: dict = {id(output): m.ones_like(output._array)}
         for t in reversed(nodes):
-            g = adjoint.get(id(t))
-            if g is None:
-                g = m.zeros_like(t._array)
-                adjoint[id(t)] = g
+            if id(t) not in adjoint:
+                adjoint[id(t)] = m.zeros_like(t._array)
+            g = adjoint[id(t)]
             if id(t) in input_ids:
                 continue
             need = tuple(id(p) in in_rows for p in t._parents)
@@ -288,9 +259,4 @@ def trace(
         for t, row in zip(nodes, rows):
             row["adjoint"] = _on_host(m, adjoint[id(t)])
 
-    wrt = labels[id(inputs[0])]
-    return Table(rows, mode, wrt)
-
-
-def _float(dtype: np.dtype) -> np.dtype:
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+    return Table(rows, mode, labels[id(inputs[0])])
