@@ -1,21 +1,8 @@
 """Activation primitives that the elementwise set lacks: each formula with its vjp and jvp side by side.
 
 Notation as in ``elementwise``: x the input, y the output, g = dL/dy, dx the
-input tangent.  Every rule keeps the input's dtype (float32 stays float32).
-
-Subgradient conventions at the kinks (the value the derivative takes exactly there),
-all as PyTorch's backward kernels:
-
-* leaky_relu'(0) = negative_slope  (the x <= 0 branch);
-* elu'(0) = alpha                 (the x <= 0 branch: alpha e^0);
-* clamped affine pieces (hardtanh, relu6, hardsigmoid, the notes' piecewise linear):
-  the slope inside the open interval, 0 at and beyond both corners;
-* softplus above the threshold (βx > threshold) is the identity: derivative exactly 1;
-* step (Heaviside) and sign: derivative 0 everywhere (also at 0, where it does not exist).
-
-``erf`` is computed with W. J. Cody's rational Chebyshev approximations
-(Math. Comp. 1969, the netlib SPECFUN coefficients): |error| ~ 1e-16 in
-float64, vectorised, no SciPy.
+input tangent.  Every rule keeps the input's dtype (float32 stays float32).  At the kinks
+the derivative takes PyTorch's value (each class says which).
 """
 
 from __future__ import annotations
@@ -30,31 +17,8 @@ from chainrule.backend.activation_math import GELU_C, GELU_K, INV_SQRT2, INV_SQR
 from chainrule.ops._lift import floating
 from chainrule.ops.elementwise import _Diagonal, _Flat, _OfInput
 
-__all__ = [
-    "ClampedAffine",
-    "Elu",
-    "Erf",
-    "Gelu",
-    "LeakyRelu",
-    "Softplus",
-    "Step",
-    "Swish",
-    "elu",
-    "erf",
-    "erf_array",
-    "gelu",
-    "leaky_relu",
-    "silu",
-    "softplus",
-    "step",
-    "swish",
-]
-
-# erf on arrays is the back end's (backend/special.py, Cody 1969); kept here under its old name
-erf_array = ArrayMath.erf
-
-
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+erf_array = ArrayMath.erf  # erf on arrays: the back end's (backend/special.py, Cody 1969)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 class Erf(_OfInput):
@@ -62,19 +26,16 @@ class Erf(_OfInput):
 
     name = "erf"
 
-    def forward(self, m, x):
-        return m.erf(x)
-
     def d(self, m, x, y):
-        return m.exp(-(x * x)) * _TWO_OVER_SQRT_PI
+        return m.exp(-(x * x)) * TWO_OVER_SQRT_PI
 
 
 ERF = Erf()
 
 
-def _cdf(m: Any, x: Any) -> Any:
-    """Φ(x) = (1 + erf(x/√2))/2 (on Tensors, ``m.erf`` is the Erf primitive)."""
-    return (m.erf(x * INV_SQRT2) + 1) * 0.5
+def _times(x: Any, c: float) -> Any:
+    """x·c, skipping the multiplication by 1 (softplus' and swish's βx)."""
+    return x * c if c != 1.0 else x
 
 
 # ---------------------------------------------------------------- piecewise-linear families
@@ -168,18 +129,15 @@ class Softplus(_Diagonal):
         self.beta = float(beta)
         self.threshold = float(threshold)
 
-    def _zx(self, x):
-        return x * self.beta if self.beta != 1.0 else x
-
     def forward(self, m, x):
-        z = self._zx(x)
+        z = _times(x, self.beta)
         sp = m.maximum(z, 0) + m.log1p(m.exp(-m.abs(z)))
         if self.beta != 1.0:
             sp = sp / self.beta
         return m.astype(m.where(z > self.threshold, x, sp), x.dtype)
 
     def push(self, m, x, y, t):
-        z = self._zx(x)
+        z = _times(x, self.beta)
         return m.where(z > self.threshold, t, t * m.sigmoid(z))
 
 
@@ -192,15 +150,13 @@ class Swish(_OfInput):
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = float(beta)
 
-    def _zx(self, x):
-        return x * self.beta if self.beta != 1.0 else x
-
     def forward(self, m, x):
-        return x * m.sigmoid(self._zx(x))
+        return x * m.sigmoid(_times(x, self.beta))
 
     def d(self, m, x, y):
-        s = m.sigmoid(self._zx(x))
-        return s + self._zx(x) * (s - s * s)
+        z = _times(x, self.beta)
+        s = m.sigmoid(z)
+        return s + z * (s - s * s)
 
 
 class Gelu(_OfInput):
@@ -229,7 +185,7 @@ class Gelu(_OfInput):
             x2 = x * x
             t = m.tanh((x + x2 * x * GELU_C) * GELU_K)
             return (t + 1) * 0.5 + (x * 0.5) * (1 - t * t) * ((x2 * (3 * GELU_C) + 1) * GELU_K)
-        return _cdf(m, x) + x * m.exp(x * x * -0.5) * INV_SQRT_2PI
+        return (m.erf(x * INV_SQRT2) + 1) * 0.5 + x * m.exp(x * x * -0.5) * INV_SQRT_2PI
 
     def vjp(self, m, need, g, y, x):
         return (g * self.d(m, x) if m.is_tensor else m.gelu_backward(g, x, self.approximate),)
@@ -243,7 +199,7 @@ GELU, GELU_TANH, SILU = Gelu("none"), Gelu("tanh"), Swish(1.0)
 
 # ---------------------------------------------------------------- functions on Tensors
 def erf(input: Tensor) -> Tensor:
-    """The error function, elementwise (``torch.erf``)."""
+    """The error function 2/√π ∫₀ˣ e^(-t²) dt, elementwise (``torch.erf``)."""
     return apply1(ERF, floating(input, "erf"))
 
 

@@ -19,8 +19,14 @@ from chainrule.ops._lift import as_tensor_arg, lift, promote
 
 
 class _Elementwise(Primitive):
+    """The base of the elementwise primitives.  ``forward`` defaults to the table entry named like
+    the op, ``m.<name>(*xs)``; the ops of the hot path here spell it out (one lookup fewer)."""
+
     __slots__ = ()
     elementwise = True
+
+    def forward(self, m, *xs):
+        return getattr(m, self.name)(*xs)
 
 
 class _Unary(_Elementwise):
@@ -285,11 +291,8 @@ class Abs(_OfInput):
 
 
 class _Flat(_Elementwise):
-    """A piecewise-constant function: dy/dx = 0 wherever it exists (PyTorch gives 0 everywhere).
-
-    The base of Sign here and of the rounding primitives (floor, ceil, trunc, ...) in ``pointwise``:
-    nothing is saved, and the gradient and tangent are zeros shaped like ``g`` and the tangent.
-    """
+    """A piecewise-constant function (sign, floor, ceil, ...): dy/dx = 0 wherever it exists
+    (PyTorch gives 0 everywhere); nothing is saved."""
 
     __slots__ = ()
     saves_inputs = ()
@@ -443,13 +446,12 @@ class Clamp(_OfInput):
         return inside
 
 
-class Where(Primitive):
+class Where(_Elementwise):
     """y = a where cond else b;  dy/da = cond, dy/db = 1 - cond (cond gets no gradient)."""
 
     name = "where"
     saves_inputs = (0,)
     saves_output = False
-    elementwise = True
 
     def forward(self, m, cond, a, b):
         return m.where(cond, a, b)
@@ -543,8 +545,7 @@ def _unary(op: Primitive, name: str) -> Callable[[Tensor], Tensor]:
             input = input.to(get_default_dtype())
         return apply1(op, input)
 
-    fn.__name__ = name
-    fn.__qualname__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = type(op).__doc__
     return fn
 
@@ -590,12 +591,6 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
     cond = condition if isinstance(condition, Tensor) else Tensor(condition, dtype=np.bool_)
     if cond._array.dtype != np.bool_:
         cond = cond.to(np.bool_)  # through the Cast primitive (a bool cast records nothing)
-    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    if like is None:
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = Tensor._from_data(input)
-        like = input
-    a = lift(input, like)
-    b = lift(other, like)
-    if a._array.dtype != b._array.dtype:
-        a, b = promote(a, b)
-    return apply(WHERE, cond, a, b)
+    return apply(WHERE, cond, *operands("where", input, other))

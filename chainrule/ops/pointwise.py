@@ -1,11 +1,7 @@
 """More elementwise operations with PyTorch's names: rounding, hyperbolic and inverse
 trigonometric functions, log2/log10/exp2/expm1, erfc/erfinv, fmod/remainder, atan2,
 comparisons and tests (eq, isnan, isclose...), and compositions (lerp, hypot, logit, xlogy,
-logaddexp, addcmul, addcdiv, nan_to_num).
-
-Each primitive follows HACKING.md's recipe: a NumPy forward, a vjp written with ``m.*``
-only (so ``create_graph=True`` differentiates it again) and a jvp.  Functions that are
-compositions of differentiable ops get their gradients and tangents from those ops.
+logaddexp, addcmul, addcdiv, nan_to_num), which get their gradients from the ops they compose.
 Comparisons and tests return bool tensors that never require grad, as in PyTorch.
 """
 
@@ -19,15 +15,14 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply1, apply2, kernel, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_default_dtype
+from chainrule.ops import activation
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, floating, lift
-from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput
+from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput, _unary
 from chainrule.ops.registry import register
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
 
 
@@ -37,26 +32,17 @@ class Floor(_Flat):
 
     name = "floor"
 
-    def forward(self, m, x):
-        return m.floor(x)
-
 
 class Ceil(_Flat):
     """y = ⌈x⌉."""
 
     name = "ceil"
 
-    def forward(self, m, x):
-        return m.ceil(x)
-
 
 class Trunc(_Flat):
     """y = x rounded towards 0."""
 
     name = "trunc"
-
-    def forward(self, m, x):
-        return m.trunc(x)
 
 
 class Round(_Flat):
@@ -78,9 +64,6 @@ class Sinh(_OfInput):
 
     name = "sinh"
 
-    def forward(self, m, x):
-        return m.sinh(x)
-
     def d(self, m, x, y):
         return (m.exp(x) + m.exp(-x)) * 0.5
 
@@ -89,9 +72,6 @@ class Cosh(_OfInput):
     """y = cosh x;  dy/dx = sinh x = (eˣ - e⁻ˣ)/2."""
 
     name = "cosh"
-
-    def forward(self, m, x):
-        return m.cosh(x)
 
     def d(self, m, x, y):
         return (m.exp(x) - m.exp(-x)) * 0.5
@@ -102,9 +82,6 @@ class Tan(_OfOutput):
 
     name = "tan"
 
-    def forward(self, m, x):
-        return m.tan(x)
-
     def d(self, m, x, y):
         return y * y + 1
 
@@ -113,9 +90,6 @@ class Asin(_OfInput):
     """y = arcsin x;  dy/dx = 1/√(1 - x²)."""
 
     name = "asin"
-
-    def forward(self, m, x):
-        return m.asin(x)
 
     def d(self, m, x, y):
         return 1 / m.sqrt(1 - x * x)
@@ -126,9 +100,6 @@ class Acos(_OfInput):
 
     name = "acos"
 
-    def forward(self, m, x):
-        return m.acos(x)
-
     def d(self, m, x, y):
         return -1 / m.sqrt(1 - x * x)
 
@@ -137,9 +108,6 @@ class Atan(_OfInput):
     """y = arctan x;  dy/dx = 1/(1 + x²)."""
 
     name = "atan"
-
-    def forward(self, m, x):
-        return m.atan(x)
 
     def d(self, m, x, y):
         return 1 / (x * x + 1)
@@ -150,9 +118,6 @@ class Asinh(_OfInput):
 
     name = "asinh"
 
-    def forward(self, m, x):
-        return m.asinh(x)
-
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x + 1)
 
@@ -162,9 +127,6 @@ class Acosh(_OfInput):
 
     name = "acosh"
 
-    def forward(self, m, x):
-        return m.acosh(x)
-
     def d(self, m, x, y):
         return 1 / m.sqrt(x * x - 1)
 
@@ -173,9 +135,6 @@ class Atanh(_OfInput):
     """y = artanh x (|x| < 1);  dy/dx = 1/(1 - x²)."""
 
     name = "atanh"
-
-    def forward(self, m, x):
-        return m.atanh(x)
 
     def d(self, m, x, y):
         return 1 / (1 - x * x)
@@ -187,9 +146,6 @@ class Log2(_OfInput):
 
     name = "log2"
 
-    def forward(self, m, x):
-        return m.log2(x)
-
     def d(self, m, x, y):
         return 1 / (x * _LN2)
 
@@ -198,9 +154,6 @@ class Log10(_OfInput):
     """y = log₁₀ x;  dy/dx = 1/(x ln 10)."""
 
     name = "log10"
-
-    def forward(self, m, x):
-        return m.log10(x)
 
     def d(self, m, x, y):
         return 1 / (x * _LN10)
@@ -211,9 +164,6 @@ class Exp2(_OfOutput):
 
     name = "exp2"
 
-    def forward(self, m, x):
-        return m.exp2(x)
-
     def d(self, m, x, y):
         return y * _LN2
 
@@ -222,9 +172,6 @@ class Expm1(_OfOutput):
     """y = eˣ - 1, accurate for small x;  dy/dx = eˣ = y + 1."""
 
     name = "expm1"
-
-    def forward(self, m, x):
-        return m.expm1(x)
 
     def d(self, m, x, y):
         return y + 1
@@ -235,23 +182,14 @@ class Erfc(_OfInput):
 
     name = "erfc"
 
-    def forward(self, m, x):
-        # 1 - erf(x) loses every digit for large x; erfc(x) = 1 - erf(x) is exact enough below
-        # 0.5, and above it erfc = 2 - erfc(-x) ... so compute erfc(|x|) from erf for small |x|
-        # and from the complementary pieces of erf_array otherwise.
-        return m.erfc(x)
-
     def d(self, m, x, y):
-        return m.exp(-(x * x)) * -_TWO_OVER_SQRT_PI
+        return m.exp(-(x * x)) * -activation.TWO_OVER_SQRT_PI
 
 
 class Erfinv(_OfOutput):
     """y = erf⁻¹ x on (-1, 1);  dy/dx = √π/2 e^(y²)."""
 
     name = "erfinv"
-
-    def forward(self, m, x):
-        return m.erfinv(x)
 
     def d(self, m, x, y):
         return m.exp(y * y) * _SQRT_PI_OVER_2
@@ -263,9 +201,6 @@ class Atan2(_Elementwise):
 
     name = "atan2"
     saves_output = False
-
-    def forward(self, m, a, b):
-        return m.atan2(a, b)
 
     def vjp(self, m, need, g, y, a, b):
         r = a * a + b * b
@@ -281,9 +216,6 @@ class Fmod(_Elementwise):
     name = "fmod"
     saves_output = False
     _q = "trunc"  # the table entry that rounds the quotient
-
-    def forward(self, m, a, b):
-        return m.fmod(a, b)
 
     def _quotient(self, m, a, b, like):
         # the integer quotient is piecewise constant in a and b: a constant, not a recorded value
@@ -305,18 +237,12 @@ class Remainder(Fmod):
     name = "remainder"
     _q = "floor"
 
-    def forward(self, m, a, b):
-        return m.remainder(a, b)
-
 
 # ---------------------------------------------------------------- added by HACKING.md's recipe
 class I0(_OfInput):
     """y = I₀(x), the modified Bessel function of the first kind of order 0;  dy/dx = I₁(x)."""
 
     name = "i0"
-
-    def forward(self, m, x):
-        return m.i0(x)
 
     def d(self, m, x, y):
         return m.i1(x)
@@ -350,41 +276,31 @@ class _I1(_OfInput):
 
     name = "i1"
 
-    def forward(self, m, x):
-        return m.i1(x)
-
     def d(self, m, x, y):
         zero = x == 0
         return m.where(zero, m.ones_like(x) * 0.5, m.i0(x) - y / m.where(zero, m.ones_like(x), x))
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()
-SINH, COSH, TAN, ASIN, ACOS, ATAN = Sinh(), Cosh(), Tan(), Asin(), Acos(), Atan()
-ASINH, ACOSH, ATANH = Asinh(), Acosh(), Atanh()
-LOG2, LOG10, EXP2, EXPM1, ERFC, ERFINV = Log2(), Log10(), Exp2(), Expm1(), Erfc(), Erfinv()
 ATAN2, FMOD, REMAINDER = Atan2(), Fmod(), Remainder()
 
 
-# ---------------------------------------------------------------- public functions
-# integer and bool inputs become the default float dtype, as in elementwise's exp, log...
-_float_unary = ew._unary
-
-
-sinh = _float_unary(SINH, "sinh")
-cosh = _float_unary(COSH, "cosh")
-tan = _float_unary(TAN, "tan")
-asin = arcsin = _float_unary(ASIN, "asin")
-acos = arccos = _float_unary(ACOS, "acos")
-atan = arctan = _float_unary(ATAN, "atan")
-asinh = arcsinh = _float_unary(ASINH, "asinh")
-acosh = arccosh = _float_unary(ACOSH, "acosh")
-atanh = arctanh = _float_unary(ATANH, "atanh")
-log2 = _float_unary(LOG2, "log2")
-log10 = _float_unary(LOG10, "log10")
-exp2 = _float_unary(EXP2, "exp2")
-expm1 = _float_unary(EXPM1, "expm1")
-erfc = _float_unary(ERFC, "erfc")
-erfinv = _float_unary(ERFINV, "erfinv")
+# ---------------------------------------------------------------- public functions (integers become floats)
+sinh = _unary(Sinh(), "sinh")
+cosh = _unary(Cosh(), "cosh")
+tan = _unary(Tan(), "tan")
+asin = arcsin = _unary(Asin(), "asin")
+acos = arccos = _unary(Acos(), "acos")
+atan = arctan = _unary(Atan(), "atan")
+asinh = arcsinh = _unary(Asinh(), "asinh")
+acosh = arccosh = _unary(Acosh(), "acosh")
+atanh = arctanh = _unary(Atanh(), "atanh")
+log2 = _unary(Log2(), "log2")
+log10 = _unary(Log10(), "log10")
+exp2 = _unary(Exp2(), "exp2")
+expm1 = _unary(Expm1(), "expm1")
+erfc = _unary(Erfc(), "erfc")
+erfinv = _unary(Erfinv(), "erfinv")
 
 
 def _rounding(op: Any, name: str) -> Any:
@@ -433,21 +349,22 @@ def atan2(input: Tensor, other: Any) -> Tensor:
 arctan2 = atan2
 
 
-def _mod_like(op: Any, name: str, input: Any, other: Any) -> Tensor:
+def _divisible(name: str, input: Any, other: Any) -> tuple[Tensor, Tensor]:
+    """``ew.operands``, refusing an integer division by zero (as PyTorch)."""
     a, b = ew.operands(name, input, other)
-    if a._array.dtype.kind in "biu" and (b._array == 0).any():  # (integer remainders: exact, no gradient)
+    if a._array.dtype.kind in "biu" and (b._array == 0).any():
         raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
-    return apply2(op, a, b)
+    return a, b
 
 
 def fmod(input: Tensor, other: Any) -> Tensor:
     """input - trunc(input/other)·other: the remainder with the sign of ``input`` (C's fmod)."""
-    return _mod_like(FMOD, "fmod", input, other)
+    return apply2(FMOD, *_divisible("fmod", input, other))
 
 
 def remainder(input: Any, other: Any) -> Tensor:
     """input - floor(input/other)·other: the remainder with the sign of ``other`` (Python's %)."""
-    return _mod_like(REMAINDER, "remainder", input, other)
+    return apply2(REMAINDER, *_divisible("remainder", input, other))
 
 
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -461,10 +378,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
         )
-    a, b = ew.operands("div", input, other)
+    a, b = _divisible("div", input, other)
     if a._array.dtype.kind in "biu":
-        if (b._array == 0).any():
-            raise RuntimeError("div: ZeroDivisionError (integer division by zero)")
         q = kernel("floor_divide", a, b)
         if rounding_mode == "trunc":  # floor and trunc differ where the exact quotient is negative
             q = ew.where(logical_and(q < 0, q * b != a), q + 1, q)
@@ -523,13 +438,8 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
 def xlogy(input: Any, other: Any) -> Tensor:
     """x·log(y), defined as 0 where x = 0 (also for y = 0), NaN where y is NaN (as PyTorch)."""
     x = input if isinstance(input, Tensor) else lift(input, other)
-    y = lift(other, x)
-    if x._array.dtype.kind in "biu":
-        x = x.to(get_default_dtype())
-    if y._array.dtype.kind in "biu":
-        y = y.to(get_default_dtype())
-    # only where x = 0 and y <= 0 (log y not finite) is the product replaced by 0; at x = 0 with
-    # y > 0 it is 0 by itself and d/dx = log y, as PyTorch's (masking every x = 0 lost that)
+    x, y = floating(x, "xlogy"), floating(lift(other, x), "xlogy")
+    # 0 replaces the product only where x = 0 and y <= 0: at x = 0, y > 0, d/dx = log y (as PyTorch)
     zero = logical_and(x == 0, y <= 0)
     safe_y = ew.where(zero, lift(1, y), y)  # log never sees y <= 0 there
     return ew.where(zero, lift(0, x), x * ew.log(safe_y))
@@ -537,8 +447,7 @@ def xlogy(input: Any, other: Any) -> Tensor:
 
 def logaddexp(input: Tensor, other: Any) -> Tensor:
     """log(eᵃ + eᵇ) = max(a, b) + log1p(e^(-|a - b|)), without overflow."""
-    a, b = input, other
-    return ew.maximum(a, b) + ew.log1p(ew.exp(-ew.abs(a - b)))
+    return ew.maximum(input, other) + ew.log1p(ew.exp(-ew.abs(input - other)))
 
 
 def logaddexp2(input: Tensor, other: Any) -> Tensor:
@@ -670,33 +579,29 @@ def positive(input: Tensor) -> Tensor:
     return as_tensor_arg(input, "positive")
 
 
-def erf(input: Tensor) -> Tensor:
-    """The error function 2/√π ∫₀ˣ e^(-t²) dt."""
-    from chainrule.ops.activation import erf as _erf
-
-    return _erf(floating(input, "erf"))
-
-
+erf = activation.erf
 negative = ew.neg
 absolute = ew.abs
 multiply = ew.mul
 subtract = ew.sub
 
 
-# ---------------------------------------------------------------- more pointwise (round 2)
+# ---------------------------------------------------------------- more pointwise
+def _nan_ignoring(pick: Any, input: Any, other: Any) -> Tensor:
+    a = as_tensor_arg(input, pick.__name__)
+    b = lift(other, a)
+    return ew.where(isnan(a), b, ew.where(isnan(b), a, pick(a, b)))
+
+
 def fmax(input: Tensor, other: Any) -> Tensor:
     """max(a, b) elementwise, ignoring NaN (NaN only where both are NaN); the gradient goes to the
     chosen input (split at ties, as ``maximum``)."""
-    a = as_tensor_arg(input, "fmax")
-    b = lift(other, a)
-    return ew.where(isnan(a), b, ew.where(isnan(b), a, ew.maximum(a, b)))
+    return _nan_ignoring(ew.maximum, input, other)
 
 
 def fmin(input: Tensor, other: Any) -> Tensor:
     """min(a, b) elementwise, ignoring NaN (see ``fmax``)."""
-    a = as_tensor_arg(input, "fmin")
-    b = lift(other, a)
-    return ew.where(isnan(a), b, ew.where(isnan(b), a, ew.minimum(a, b)))
+    return _nan_ignoring(ew.minimum, input, other)
 
 
 def copysign(input: Tensor, other: Any) -> Tensor:
@@ -741,9 +646,6 @@ class Lgamma(_OfInput):
     """y = ln |Γ(x)|;  dy/dx = ψ(x) (the digamma function)."""
 
     name = "lgamma"
-
-    def forward(self, m, x):
-        return m.lgamma(x)
 
     def d(self, m, x, y):
         return m.polygamma(0, x)

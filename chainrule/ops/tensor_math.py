@@ -7,8 +7,6 @@ pass is recorded like any other computation and can be differentiated again.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from chainrule.autograd.primitive import apply1, kernel, table_of
@@ -17,10 +15,6 @@ from chainrule.backend import sum_to
 from chainrule.ops import activation, arrange, indexing, linalg, linalg_ops, pointwise, reduction, shape
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import lift
-
-
-def _scatter_add(shp: tuple, index: Any, g: Tensor) -> Tensor:
-    return apply1(indexing.ScatterAdd(tuple(shp), index), g)
 
 
 class TensorMath:
@@ -38,44 +32,36 @@ class TensorMath:
     sigmoid = staticmethod(ew.sigmoid)
     maximum = staticmethod(ew.maximum)
     minimum = staticmethod(ew.minimum)
-    matmul = staticmethod(linalg.matmul)
-    scatter_add = staticmethod(_scatter_add)
-
     where = staticmethod(ew.where)
-
-    @staticmethod
-    def reshape(x, shp):
-        return shape.reshape(x, tuple(shp))
-
-    @staticmethod
-    def transpose(x, axes):
-        return shape.permute(x, *axes)
-
+    exp2 = staticmethod(pointwise.exp2)
+    matmul = staticmethod(linalg.matmul)
+    inv = staticmethod(linalg_ops.inv)
+    solve = staticmethod(linalg_ops.solve)
+    getitem = staticmethod(indexing.getitem)
+    einsum = staticmethod(arrange.einsum)
     swapaxes = staticmethod(shape.transpose)
-
-    @staticmethod
-    def broadcast_to(x, shp):
-        return shape.expand(x, tuple(shp))
-
     expand_dims = staticmethod(shape.unsqueeze)
-
     squeeze = staticmethod(shape.squeeze)
-
     concatenate = staticmethod(shape.cat)
-
     flip = staticmethod(shape.flip)
-
-    @staticmethod
-    def zeros_like(x):
-        return kernel("zeros_like", x)
-
-    @staticmethod
-    def ones_like(x):
-        return kernel("ones_like", x)
-
-    @staticmethod
-    def sum_to(x, shp):
-        return sum_to(x, tuple(shp))
+    reshape = staticmethod(lambda x, shp: shape.reshape(x, tuple(shp)))
+    transpose = staticmethod(lambda x, axes: shape.permute(x, *axes))
+    broadcast_to = staticmethod(lambda x, shp: shape.expand(x, tuple(shp)))
+    zeros_like = staticmethod(lambda x: kernel("zeros_like", x))
+    ones_like = staticmethod(lambda x: kernel("ones_like", x))
+    sum_to = staticmethod(lambda x, shp: sum_to(x, tuple(shp)))
+    scatter_add = staticmethod(lambda shp, index, g: apply1(indexing.ScatterAdd(tuple(shp), index), g))
+    # NumPy's pad widths ((before, after) per axis) as PyTorch's flat list, last axis first
+    pad = staticmethod(lambda x, widths, value=0.0: shape.pad(x, [w for p in reversed(widths) for w in p], value=value))
+    # functions with no public op of their own: their primitives
+    i0 = staticmethod(lambda x: apply1(pointwise.I0(), x))
+    i1 = staticmethod(lambda x: apply1(pointwise._I1(), x))
+    erf = staticmethod(lambda x: apply1(activation.ERF, x))
+    polygamma = staticmethod(lambda n, x: apply1(pointwise.Polygamma(n), x))
+    cumsum = staticmethod(lambda x, axis: apply1(arrange.Cumsum(axis), x))
+    astype = staticmethod(lambda x, dtype: x.to(dtype))
+    const = staticmethod(lambda value, like: Tensor._wrap(table_of((like,)).const(value, like._array)))
+    raw = staticmethod(lambda x: x._array)
 
     # axis=() reduces nothing here, as in NumPy and ArrayMath (the public sum/mean read dim=() as
     # every axis, like PyTorch)
@@ -98,48 +84,3 @@ class TensorMath:
         eye = table_of((x,)).eye(n, dtype=np.bool_).reshape((1,) * axis + (n, n) + (1,) * (x.ndim - axis - 1))
         masked = ew.where(Tensor._wrap(eye), lift(1, x), copies)
         return apply1(reduction.Prod((axis + 1,), False), masked)
-
-    exp2 = staticmethod(pointwise.exp2)
-    inv = staticmethod(linalg_ops.inv)
-    solve = staticmethod(linalg_ops.solve)
-    getitem = staticmethod(indexing.getitem)
-    einsum = staticmethod(arrange.einsum)
-
-    @staticmethod
-    def i0(x):
-        return apply1(pointwise.I0(), x)
-
-    @staticmethod
-    def i1(x):
-        return apply1(pointwise._I1(), x)
-
-    @staticmethod
-    def erf(x):
-        return apply1(activation.ERF, x)
-
-    @staticmethod
-    def polygamma(n, x):
-        return apply1(pointwise.Polygamma(n), x)
-
-    @staticmethod
-    def cumsum(x, axis):
-        return apply1(arrange.Cumsum(axis), x)
-
-    @staticmethod
-    def pad(x, widths, value=0.0):
-        flat = []
-        for b, a in reversed(widths):
-            flat += [b, a]
-        return shape.pad(x, flat, value=value)
-
-    @staticmethod
-    def astype(x, dtype):
-        return x.to(dtype)
-
-    @staticmethod
-    def const(value, like):
-        return Tensor._wrap(table_of((like,)).const(value, like._array))
-
-    @staticmethod
-    def raw(x):
-        return x._array
