@@ -56,16 +56,18 @@ def toposort(
     """
     roots = list(roots)
     stops = {id(t) for t in stop} if stop else None
-    found, nodes = _reach(roots, grad_only, stops, on_freed, False)
+    found, nodes = _reach(roots, grad_only, leaves, stops, on_freed, False)
     nodes.sort(key=_TICK_OF)
     if nodes and nodes[0]._clk < EDITED[0]:  # something was edited in place after a node
-        found, nodes = _reach(roots, grad_only, stops, on_freed, True)
+        found, nodes = _reach(roots, grad_only, leaves, stops, on_freed, True)
         nodes.sort(key=_TICK_OF)
     return found + nodes if leaves else nodes
 
 
-def _reach(roots: list, grad_only: bool, stops: set | None, on_freed: Any, as_recorded: bool) -> tuple[list, list]:
-    """(the leaves, the graph nodes) that lead to ``roots``, in the order the search met them."""
+def _reach(roots: list, grad_only: bool, leaves: bool, stops: set | None, on_freed: Any,
+           as_recorded: bool) -> tuple[list, list]:
+    """(the leaves if ``leaves``, the graph nodes) that lead to ``roots``, in the order the search
+    met them.  (The tests are ordered for the engine's case: no leaves, only nodes needing grad.)"""
     found: list[Tensor] = []
     nodes: list[Tensor] = []
     seen: set = set()  # (Tensors hash by identity: their elementwise __eq__ is never consulted)
@@ -76,24 +78,29 @@ def _reach(roots: list, grad_only: bool, stops: set | None, on_freed: Any, as_re
             mark(r)
             (found if r._op is None else nodes).append(r)
     append = nodes.append
+    # inputs to read otherwise than from _parents: none for a stop; as recorded after an edit
+    special = stops is not None or as_recorded
     for t in nodes:  # (a list grows under its iterator: a breadth-first search)
         ps = t._parents
         if ps is None:
             if on_freed is not None:
                 on_freed(t)
             continue
-        if stops is not None and id(t) in stops:
-            continue
-        if as_recorded and t._clk < edited:
-            ps = inputs_as_recorded(t)
+        if special:
+            if stops is not None and id(t) in stops:
+                continue
+            if as_recorded and t._clk < edited:
+                ps = inputs_as_recorded(t)
         for p in ps:
+            if p._op is None:  # a leaf
+                if leaves and p not in seen and (p.requires_grad or not grad_only):
+                    mark(p)
+                    found.append(p)
+                continue
             if p in seen or (grad_only and not p.requires_grad):
                 continue
             mark(p)
-            if p._op is None:
-                found.append(p)
-            else:
-                append(p)
+            append(p)
     return found, nodes
 
 

@@ -112,6 +112,11 @@ def sum_to(g: Any, shape: tuple) -> Any:
 
 
 _prod = math.prod
+_add_reduce = np.add.reduce
+_true_divide = np.true_divide
+_intp = np.intp
+_ndarray = np.ndarray
+_F32_F64 = (np.dtype(np.float32), np.dtype(np.float64))
 _FILL_LIMIT = 4096  # elements: below this, materialising a broadcast beats creating the view
 
 
@@ -306,13 +311,23 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, 
         e = np.exp(-np.abs(x))
         return (e + (x >= 0) * (1 - e)) / (1 + e)
 
+    # sum and mean call the ufunc's reduce themselves: ndarray.sum/.mean go through a Python
+    # wrapper in NumPy (numpy/_core/_methods.py) that costs more than a small reduction.
     @staticmethod
     def sum(x, axis=None, keepdims=False):
-        return x.sum(axis=axis, keepdims=keepdims)
+        return _add_reduce(x, axis, None, None, keepdims)
 
     @staticmethod
     def mean(x, axis=None, keepdims=False):
-        return x.mean(axis=axis, keepdims=keepdims)
+        """x.mean(axis): for a non-empty float32/float64 x, NumPy's own steps (the sum, then a
+        division by the count as an intp, rounded to x's dtype), so the same bits."""
+        if x.dtype not in _F32_F64 or not x.size:
+            return x.mean(axis=axis, keepdims=keepdims)
+        s = _add_reduce(x, axis, None, None, keepdims)
+        n = _intp(x.size // s.size if type(s) is _ndarray else x.size)
+        if type(s) is _ndarray:
+            return _true_divide(s, n, out=s, casting="unsafe")
+        return s.dtype.type(s / n)
 
     @staticmethod
     def prod_others(x, axis):

@@ -106,7 +106,7 @@ class Mean(_Reduction):
         if not x.size:  # the mean of nothing: 0/0 = NaN (NumPy's x.mean would also warn)
             with _quiet(True):
                 return x.sum(axis=self.axes, keepdims=self.keepdim) / self._count(x)
-        return x.mean(axis=self.axes, keepdims=self.keepdim)
+        return m.mean(x, self.axes, self.keepdim)
 
     def vjp(self, m, need, g, y, x):
         if not x.size:
