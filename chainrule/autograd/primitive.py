@@ -54,6 +54,10 @@ class Primitive:
     # into an error; claiming too little would let it through as a wrong gradient.
     saves_inputs: tuple | None = None
     saves_output = True
+    # The table entry that is the whole forward, for an op that is one (``m.multiply(a, b)``):
+    # then the operator closures (binary_method, unary_method) call the CPU table's function
+    # itself, without the Python frame of ``forward``.
+    entry: str | None = None
 
     def saved_inputs(self, need: tuple) -> Any:
         """Indices of the inputs whose values the vjp reads, given which gradients it computes."""
@@ -66,7 +70,9 @@ class Primitive:
         return ()
 
     def forward(self, m: Any, *xs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.forward")
+        if self.entry is None:
+            raise NotImplementedError(f"{type(self).__name__}.forward")
+        return getattr(m, self.entry)(*xs)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
         raise NotImplementedError(f"{type(self).__name__} has no reverse-mode rule")
@@ -129,17 +135,19 @@ TABLE = ArrayMath
 #   {arrays}   the forward's array arguments;         into locals (each slot read once);
 #   {table}    the back-end table (see table_of);     {parents} the inputs, as a tuple;
 #   {any_need} whether some input requires grad;      {need} one flag per input;
-#   {records}  whether ``op`` records a node: ``records``, read once, where ``op`` is fixed.
+#   {records}  whether ``op`` records a node: ``records``, read once, where ``op`` is fixed;
+#   {call}     the forward call (default ``op.forward({table}, {arrays})``; see ``_call``).
 _TEMPLATE = """
 def _make(op, general):
     records = op is None or op.differentiable
+    fwd = getattr(TABLE, op.entry) if op is not None and op.entry else None  # see Primitive.entry
     def {name}({sig}):
         mode = STATE.mode if DIFFERING else 0  # this thread's mode (0: RECORD); see grad_mode
         if {slow}:
             return {fallback}
         {load}
         try:
-            y = op.forward({table}, {arrays})
+            y = {call}
         except Exception:
             table_of(({arrays},), op.name)  # inputs on two devices: that error, not the back end's
             raise
@@ -165,6 +173,7 @@ def _generate(name: str, doc: str, op: Any = None, general: Any = None, **parts:
     """Build one recording function from ``_TEMPLATE``.  ``op``/``general`` are closed over
     (fixed) for the operator closures and shadowed by parameters otherwise; the function's
     globals are this module's, so ``TABLE``, ``STATE``... are read live."""
+    parts.setdefault("call", f"op.forward({parts['table']}, {parts['arrays']})")
     scope: dict = {}
     exec(compile(_TEMPLATE.format(name=name, **parts), f"<chainrule.{name}>", "exec"), globals(), scope)
     fn = scope["_make"](op, general)
@@ -229,6 +238,14 @@ _GENERAL = dict(slow="mode == SPECIAL", fallback="_apply_special(op, inputs)", r
 # the table: ArrayMath when the first input is a NumPy array (one type test), else table_of
 _TABLE1 = "TABLE if type(xa) is _ndarray else table_of((xa,), op.name)"
 _TABLE2 = "TABLE if type(xa) is _ndarray else table_of((xa, xb), op.name)"
+
+
+def _call(op: Primitive, arrays: str, table: str) -> str:
+    """The forward call of an operator closure: the CPU table's function itself for an op that is
+    one table entry (``Primitive.entry``) and NumPy arrays, else ``op.forward(table, ...)``."""
+    if op.entry is None:
+        return f"op.forward({table}, {arrays})"
+    return f"fwd({arrays}) if type(xa) is _ndarray else op.forward(table_of(({arrays},), op.name), {arrays})"
 _NEED2 = dict(any_need="(a.requires_grad or b.requires_grad)", need="(a.requires_grad, b.requires_grad)")
 
 apply: Callable[..., Tensor] = _generate(
@@ -262,7 +279,8 @@ def binary_method(op: Primitive, general: Callable) -> Callable:
         "method", f"self {op.name} other", op=op, general=general, sig="a, b", load="pass",
         # (the dtype test reads the arrays into xa and xb for the rest of the function)
         slow="mode == SPECIAL or not isinstance(b, Tensor) or (xa := a._array).dtype is not (xb := b._array).dtype",
-        fallback="general(a, b)", arrays="xa, xb", parents="(a, b)", table=_TABLE2, records="records", **_NEED2)
+        fallback="general(a, b)", arrays="xa, xb", parents="(a, b)", table=_TABLE2, records="records",
+        call=_call(op, "xa, xb", _TABLE2), **_NEED2)
 
 
 def unary_method(op: Primitive, general: Callable) -> Callable:
@@ -271,4 +289,5 @@ def unary_method(op: Primitive, general: Callable) -> Callable:
     return _generate(
         "method", f"{op.name}(self)", op=op, general=general, sig="a", load="pass",
         slow='mode == SPECIAL or (xa := a._array).dtype.kind != "f"', fallback="general(a)",
-        arrays="xa", parents="(a,)", any_need="a.requires_grad", need="_NEED1", table=_TABLE1, records="records")
+        arrays="xa", parents="(a,)", any_need="a.requires_grad", need="_NEED1", table=_TABLE1, records="records",
+        call=_call(op, "xa", _TABLE1))

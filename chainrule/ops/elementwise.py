@@ -19,14 +19,14 @@ from chainrule.ops._lift import as_tensor_arg, lift, promote
 
 
 class _Elementwise(Primitive):
-    """The base of the elementwise primitives.  ``forward`` defaults to the table entry named like
-    the op, ``m.<name>(*xs)``; the ops of the hot path here spell it out (one lookup fewer)."""
+    """The base of the elementwise primitives.  ``forward`` defaults to the table entry
+    ``m.<entry>(*xs)``, ``entry`` defaulting to the op's name."""
 
     __slots__ = ()
     elementwise = True
 
     def forward(self, m, *xs):
-        return getattr(m, self.name)(*xs)
+        return getattr(m, self.entry or self.name)(*xs)
 
 
 class _Unary(_Elementwise):
@@ -84,11 +84,9 @@ class Neg(_Elementwise):
     """y = -x;  dy/dx = -1."""
 
     name = "neg"
+    entry = "negative"
     saves_inputs = ()
     saves_output = False
-
-    def forward(self, m, x):
-        return -x
 
     def vjp(self, m, need, g, y, x):
         return (-g,)
@@ -101,11 +99,9 @@ class Add(_Elementwise):
     """y = a + b;  dy/da = 1, dy/db = 1."""
 
     name = "add"
+    entry = "add"
     saves_inputs = ()
     saves_output = False
-
-    def forward(self, m, a, b):
-        return a + b
 
     def vjp(self, m, need, g, y, a, b):
         return g, g
@@ -118,11 +114,9 @@ class Sub(_Elementwise):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
     name = "sub"
+    entry = "subtract"
     saves_inputs = ()
     saves_output = False
-
-    def forward(self, m, a, b):
-        return a - b
 
     def vjp(self, m, need, g, y, a, b):
         return g, (-g if need[1] else None)
@@ -135,13 +129,11 @@ class Mul(_Elementwise):
     """y = a * b;  dy/da = b, dy/db = a."""
 
     name = "mul"
+    entry = "multiply"
     saves_output = False
 
     def saved_inputs(self, need):  # dL/da reads b and dL/db reads a
         return (1,) if not need[1] else ((0,) if not need[0] else (0, 1))
-
-    def forward(self, m, a, b):
-        return a * b
 
     def vjp(self, m, need, g, y, a, b):
         return (g * b if need[0] else None), (g * a if need[1] else None)
@@ -154,13 +146,11 @@ class Div(_Elementwise):
     """y = a / b;  dy/da = 1/b, dy/db = -a/b² = -y/b."""
 
     name = "div"
+    entry = "divide"
     saves_output = False
 
     def saved_inputs(self, need):  # dL/da reads b; dL/db reads a and b
         return (0, 1) if need[1] else (1,)
-
-    def forward(self, m, a, b):
-        return a / b
 
     def vjp(self, m, need, g, y, a, b):
         ga = g / b if need[0] else None
@@ -216,10 +206,8 @@ class Exp(_Elementwise):
     """y = e^x;  dy/dx = e^x = y."""
 
     name = "exp"
+    entry = "exp"
     saves_inputs = ()
-
-    def forward(self, m, x):
-        return m.exp(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * y,)
@@ -232,11 +220,9 @@ class Log(_Elementwise):
     """y = ln x;  dy/dx = 1/x."""
 
     name = "log"
+    entry = "log"
     saves_inputs = (0,)
     saves_output = False
-
-    def forward(self, m, x):
-        return m.log(x)
 
     def vjp(self, m, need, g, y, x):
         return (g / x,)
@@ -266,10 +252,8 @@ class Sqrt(_Elementwise):
     """y = sqrt(x);  dy/dx = 1/(2 sqrt(x)) = 1/(2y)."""
 
     name = "sqrt"
+    entry = "sqrt"
     saves_inputs = ()
-
-    def forward(self, m, x):
-        return m.sqrt(x)
 
     def vjp(self, m, need, g, y, x):
         return (g / (y * 2),)
@@ -343,10 +327,8 @@ class Tanh(_Elementwise):
     """y = tanh x = (e^x - e^-x)/(e^x + e^-x);  dy/dx = 1 - y²."""
 
     name = "tanh"
+    entry = "tanh"
     saves_inputs = ()
-
-    def forward(self, m, x):
-        return m.tanh(x)
 
     # g - g*y*y rather than g*(1 - y*y): an operation with a Python scalar costs
     # NumPy about twice as much as an array-array one on small arrays.
@@ -362,10 +344,8 @@ class Sigmoid(_Elementwise):
     """y = σ(x) = 1/(1 + e^-x), computed without overflow;  dy/dx = y (1 - y)."""
 
     name = "sigmoid"
+    entry = "sigmoid"
     saves_inputs = ()
-
-    def forward(self, m, x):
-        return m.sigmoid(x)
 
     def vjp(self, m, need, g, y, x):
         return (g * (y - y * y),)
