@@ -86,15 +86,7 @@ def version(t: Any) -> int:
 
 def bump(t: Any) -> None:
     """Record one in-place modification of t's memory (call it for every in-place write)."""
-    try:
-        vc = t._vc
-    except AttributeError:  # (the slot is left unset until first needed)
-        vc = None
-    if vc is None:
-        vc = t._vc = VersionCounter()
-    EDITED[0] = tick = TICK()
-    vc.version += 1
-    vc.clocks.append(tick)
+    bump_all((t,))
 
 
 def bump_all(tensors: Any) -> None:
@@ -103,7 +95,7 @@ def bump_all(tensors: Any) -> None:
     for t in tensors:
         try:
             vc = t._vc
-        except AttributeError:
+        except AttributeError:  # (the slot is left unset until first needed)
             vc = None
         if vc is None:
             vc = t._vc = VersionCounter()
@@ -144,9 +136,7 @@ def rebound(x: Any, old: Any) -> VersionCounter:
     bump(x)
     vc = x._vc
     x._vc = VersionCounter(vc.version, vc.clocks)
-    extra = getattr(x, "_extra", None)
-    if extra is None:
-        extra = x._extra = {}
+    extra = x._extras(any_hook=False)
     olds = extra.setdefault("rebound", [])  # (tick of the edit, x before it), oldest first
     olds.append((EDITED[0], old))
     if len(olds) > _HISTORY:  # forget the oldest: its consumers can no longer run backward

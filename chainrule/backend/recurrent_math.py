@@ -42,7 +42,8 @@ def lstm_kernels(dt: np.dtype) -> tuple | None:
     return fwd, native.typed_function("lstm_cell", "lstm_backward_step", dt, sizes + [ptr] * 7)
 
 
-def _order(T: int, reverse: bool) -> range:
+def step_order(T: int, reverse: bool) -> range:
+    """The time steps a recurrent layer visits: T-1 ... 0 when it runs in reverse."""
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
@@ -103,7 +104,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     size = N * H * dt.itemsize
     pa, po, pc, ptc, prec, pz = (a.ctypes.data for a in (acts, out, cs, tcs, rec, z))
     prows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64).ctypes.data
-    for t in _order(T, reverse):
+    for t in step_order(T, reverse):
         # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
         np.matmul(h, w_recT, out=rec)
         if prows is None:  # the step's own projections, in place
@@ -112,7 +113,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
             zin, rt = pz, prows + t * N * 8
         fwd_step(N, H, zin, rt, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
         h, c_prev = out[t], pc + t * size
-    out[T] = cs[_order(T, reverse)[-1]] if T else c0
+    out[T] = cs[step_order(T, reverse)[-1]] if T else c0
     return out, ((True, acts, cs, tcs) if keep else None)
 
 
@@ -131,7 +132,7 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     size = N * H * dt.itemsize
     pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gh))
     prec, pdc = dh_rec.ctypes.data, dc_next.ctypes.data
-    order = _order(T, reverse)
+    order = step_order(T, reverse)
     for t in reversed(order):
         c_prev = c0c.ctypes.data if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
         bwd_step(N, H, pd + 4 * t * size, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
@@ -167,7 +168,7 @@ def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep):
     h = np.ascontiguousarray(h0.T, dtype=dt)
     c = np.ascontiguousarray(c0.T, dtype=dt)
     with np.errstate(over="ignore"):  # e^-a = inf for a < -88 (float32) gives σ = 0, as it should
-        for t in _order(T, reverse):
+        for t in step_order(T, reverse):
             a = acts[t]
             np.matmul(w_rec, h, out=rec)
             a += rec
@@ -210,7 +211,7 @@ def _backward_numpy(state, g, c0, w_hh, reverse):
     dh = np.empty((H, N), dtype=dt)
     dc = np.empty((H, N), dtype=dt)
     tmp = np.empty((H, N), dtype=dt)
-    order = _order(T, reverse)
+    order = step_order(T, reverse)
     for t in reversed(order):
         a = acts[t]
         i, f, o, gg = a[:H], a[H:H2], a[H2:H3], a[H3:]

@@ -41,11 +41,6 @@ def _reflected(fn: Any) -> Any:
     return lambda self, other: fn(lift(other, self), self)
 
 
-def _kernel2(fn: str) -> Any:
-    """``self // other``, ``self % other``: the table entry ``fn`` with other lifted beside self."""
-    return lambda self, other: kernel(fn, self, lift(other, self))
-
-
 def _compare(fn: str):
     """==, <, ... and &, |, ^ (logical on bool tensors, bitwise on integer ones, as PyTorch): the
     table entry ``fn`` through ``apply`` (no gradient)."""
@@ -447,7 +442,7 @@ _BINDINGS = {
     ]},
     **{f"__r{name}__": _reflected(fn) for name, fn in [
         ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div), ("pow", ew.pow),
-        ("matmul", linalg.matmul), ("floordiv", _kernel2("floor_divide")), ("mod", _kernel2("remainder")),
+        ("matmul", linalg.matmul), ("floordiv", pointwise.floor_divide), ("mod", pointwise.remainder),
     ]},
     **{f"__i{name}__": _inplace(fn) for name, fn in [
         ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("truediv", ew.div),
@@ -463,8 +458,8 @@ _BINDINGS = {
     "__neg__": ew.neg,
     "__pos__": lambda self: self,
     "__abs__": ew.abs,
-    "__floordiv__": _kernel2("floor_divide"),
-    "__mod__": _kernel2("remainder"),
+    "__floordiv__": pointwise.floor_divide,
+    "__mod__": pointwise.remainder,
     "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,

@@ -268,8 +268,12 @@ class Norm(_Weighted):
         p, a = self.p, m.abs(x)
         if p == 2:
             return m.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
-        if p in (1, math.inf, -math.inf):  # Σ|x|, max |x|, min |x|
-            return getattr(a, {1: "sum", math.inf: "max"}.get(p, "min"))(axis=self.axes, keepdims=self.keepdim)
+        if p == 1:  # Σ|x|
+            return a.sum(axis=self.axes, keepdims=self.keepdim)
+        if p == math.inf:  # max |x|
+            return a.max(axis=self.axes, keepdims=self.keepdim)
+        if p == -math.inf:  # min |x|
+            return a.min(axis=self.axes, keepdims=self.keepdim)
         with _quiet(p < 0):  # (a zero element: 0^p = inf for p < 0, the norm 0, as PyTorch)
             return (a**p).sum(axis=self.axes, keepdims=self.keepdim) ** (1.0 / p)
 

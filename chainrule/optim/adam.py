@@ -6,7 +6,14 @@ from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
-from chainrule.optim.optimizer import Optimizer, _check_impl_flags, _check_nonneg, _scalar_state, _zeros_state
+from chainrule.optim.optimizer import (
+    Optimizer,
+    _check_impl_flags,
+    _check_nonneg,
+    _scalar_state,
+    _zeros_state,
+    state_arrays,
+)
 
 __all__ = ["Adam"]
 
@@ -94,8 +101,8 @@ class Adam(Optimizer):
         for group in self.param_groups:
             amsgrad = bool(group["amsgrad"])
             params, ws, gs, states = self._gather(group, self._init_state)
-            moments = [[st[key]._array for st in states] for key in F.FlatAdam.KEYS[: 3 if amsgrad else 2]]
-            steps = [st["step"]._array for st in states]
+            moments = state_arrays(states, *F.FlatAdam.KEYS[: 3 if amsgrad else 2])
+            (steps,) = state_arrays(states, "step")
             flat = self._flat(group, params, moments, steps, states, amsgrad)
             if flat is not None:
                 moments = [flat.views(key) for key in flat.keys]

@@ -53,6 +53,7 @@ import numpy as np
 
 from chainrule.autograd.engine import grad
 from chainrule.autograd.primitive import Primitive, apply
+from chainrule.backend.recurrent_math import step_order
 
 
 def _with_bias_column(m: Any, w: Any, b: Any, dt: np.dtype) -> Any:
@@ -188,7 +189,7 @@ class _Sequence(Primitive):
         self.fold: InputFold | None = None  # set when x is an embedding lookup (see InputFold)
 
     def _order(self, T: int) -> range:
-        return range(T - 1, -1, -1) if self.reverse else range(T)
+        return step_order(T, self.reverse)
 
     def _stack_prev(self, m, hs, h0):
         """(T, N, H): the h_{t-1} that entered each step t."""

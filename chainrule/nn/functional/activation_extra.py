@@ -128,7 +128,7 @@ def softmin(input: Tensor, dim: Any = None, _stacklevel: int = 3, dtype: Any = N
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = _tensor(input, "threshold")
-    return ew.where(x > threshold, x, constant_like(x, lambda m: m.full((), value, x.dtype), "threshold"))
+    return ew.where(x > threshold, x, value)
 
 
 _threshold = threshold  # for threshold_, whose argument has the function's name

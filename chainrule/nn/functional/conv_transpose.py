@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.conv import conv_nd, ntuple
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
@@ -31,7 +31,7 @@ def _dilate(x: Tensor, axis: int, s: int) -> Tensor:
     n = x.shape[axis]
     if s == 1 or n == 0:
         return x
-    z = constant_like(x, lambda m: m.zeros(tuple(x.shape), x.dtype), "conv_transpose")
+    z = kernel("zeros_like", x)
     y = sh.stack([x] + [z] * (s - 1), axis + 1)  # (..., n, s, ...)
     y = sh.reshape(y, tuple(x.shape[:axis]) + (n * s,) + tuple(x.shape[axis + 1:]))
     return getitem(y, (slice(None),) * axis + (slice(0, (n - 1) * s + 1),))

@@ -161,10 +161,7 @@ def lookup(idx: Any, weight: Tensor, pad: int | None, max_norm: float | None, no
     if out._op is None:
         # no node recorded (frozen table, no_grad): remember where the rows came from, for
         # the layers that fold a lookup into their first product (lookup_source)
-        extra = getattr(out, "_extra", None)  # (anomaly mode may have left the call's origin there)
-        if extra is None:
-            extra = out._extra = {}
-        extra["embedding"] = (weight, op, EDITED[0])  # (later edits have later ticks)
+        out._extras(any_hook=False)["embedding"] = (weight, op, EDITED[0])  # (later edits have later ticks)
     return out
 
 
