@@ -78,7 +78,9 @@ bool = _np.dtype(_np.bool_)
 # The sub-packages a PyTorch program reaches as attributes (torch.nn, torch.optim, torch.linalg...):
 # imported on first use, so that `import chainrule` stays fast (chainrule.nn alone takes longer
 # than the rest of chainrule together).  `import chainrule.nn` works as always.
-_LAZY = frozenset({"nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot"})
+_LAZY = frozenset({
+    "nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot", "compiler",
+})
 if _TYPE_CHECKING:
     from chainrule import linalg, nn, optim, special
 
@@ -93,6 +95,14 @@ def __getattr__(name: str) -> _Any:
 
 def __dir__() -> list:
     return sorted(set(globals()) | _LAZY)
+
+
+def compile(model: _Any = None, **kwargs: _Any) -> _Any:  # noqa: A001  (PyTorch's name)
+    """``torch.compile``: capture a function, a Module or a whole training step once and replay
+    it as a flat plan (``chainrule.compiler.compile``; ``docs/compile.md``)."""
+    from chainrule.compiler import compile as _compile
+
+    return _compile(model, **kwargs)
 
 
 def is_tensor(obj: object) -> _builtins.bool:  # `bool` is the dtype below
@@ -121,6 +131,7 @@ __all__ = [
     "autocast",
     "backends",
     "bfloat16",
+    "compile",
     "cuda",
     "detect_anomaly",
     "device",

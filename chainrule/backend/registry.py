@@ -158,10 +158,19 @@ def target_device(dev: Any, where: str) -> device | None:
     return d
 
 
+def register_tracer(array_type: type, math: Any, to_host: Callable[[Any], np.ndarray]) -> None:
+    """Let arrays of ``array_type`` stand in for CPU arrays (the compiled mode's traced arrays):
+    they live on the CPU, and an operation that meets one computes with its table ``math``,
+    which also takes plain NumPy arrays."""
+    _BY_ARRAY[array_type] = Backend("cpu", (array_type,), math, to_host, lambda a, dev: a, lambda a: CPU)
+
+
 def table_of(where: str, arrays: Sequence[Any]) -> Any:
     """The math table of ``arrays``' back end; :class:`DeviceMismatchError` naming ``where`` and
-    two devices when they live on different ones."""
+    two devices when they live on different ones.  On one device, an array that is not a
+    NumPy array chooses the table (a tracer's arrays beside plain CPU ones)."""
     first = None
+    table = ArrayMath
     for a in arrays:
         d = device_of(a)
         if first is None:
@@ -171,4 +180,6 @@ def table_of(where: str, arrays: Sequence[Any]) -> Any:
                 f"{where}: expected all tensors to be on the same device, but found at least two "
                 f"devices, {first} and {d}"
             )
-    return ArrayMath if first is None else _BY_TYPE[first.type].math
+        if type(a) is not _ndarray:
+            table = backend_of(a).math
+    return table

@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Any, Callable, Iterable, Literal, Sequence
 
+from chainrule.autograd.host_steps import host_step
 from chainrule.optim.optimizer import Optimizer
 
 __all__ = [
@@ -53,6 +54,12 @@ class LRScheduler:
     Subclasses implement ``get_lr()`` (the chainable rule, from the current
     ``group['lr']``) and, where there is one, ``_get_closed_form_lr()``.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # step() is a host step: a compiled plan calls it again on each replay (autograd/host_steps.py)
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = host_step(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -89,6 +96,7 @@ class LRScheduler:
         """The learning rates set by the last ``step()``, one per parameter group."""
         return self._last_lr
 
+    @host_step
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch and set the groups' learning rates (call after ``optimizer.step()``).
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.host_steps import host_step
 from chainrule.autograd.primitive import kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump_all
@@ -109,6 +110,12 @@ class Optimizer:
     Subclasses implement :meth:`step`; the update of one parameter reads
     ``p.grad._array`` and writes ``p._array`` in place.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # step() is a host step: a compiled plan calls it again on each replay (autograd/host_steps.py)
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = host_step(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults

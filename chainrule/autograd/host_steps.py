@@ -1,0 +1,34 @@
+"""Host steps: calls whose work is Python bookkeeping that a compiled plan redoes on every replay.
+
+An optimiser's ``step()`` reads its hyper-parameters (a learning rate a scheduler just changed),
+advances its step counters and computes bias corrections in Python; a scheduler's ``step()``
+only changes Python numbers.  A plan captured by :func:`chainrule.compile` cannot hold that
+Python work as array steps, so these methods are *host steps*: during a capture ``ACTIVE[0]``
+is the capture, which runs the call on real arrays and records "call this method here"; the
+replay calls it again at the same point, so every Python scalar it computes is fresh.
+Outside a capture the wrapper costs one list read.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
+ACTIVE: list[Any] = [None]  # the capture in progress (chainrule/compile/capture.py), or None
+
+
+def host_step(fn: F) -> F:
+    """Mark method ``fn`` as a host step (see the module docstring)."""
+    if getattr(fn, "__host_step__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def step(*args: Any, **kwargs: Any) -> Any:
+        capture = ACTIVE[0]
+        if capture is None:
+            return fn(*args, **kwargs)
+        return capture.host_call(fn, args, kwargs)
+
+    step.__host_step__ = True  # type: ignore[attr-defined]
+    return cast(F, step)

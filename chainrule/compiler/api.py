@@ -1,0 +1,265 @@
+"""``chainrule.compile``: capture once, replay a plan while its guard holds, else eager.
+
+:class:`CompiledFunction` keeps a short list of entries, each a guard with either a plan
+(replay it) or nothing (this kind of call stays eager: the capture could not be replayed,
+and why is in ``compiled.explain()``).  A call that no guard accepts is captured: it runs
+eagerly on traced arrays (capture.py), and its tape becomes a plan (plan.py).  When the
+list is full (``cache_size_limit``) further new kinds of call run eagerly, with a warning.
+
+A replay whose value guard fails (Python read a value that came out different this time)
+runs the call eagerly instead; nothing outside the plan had changed at that point.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, NamedTuple
+
+from chainrule.autograd import grad_mode
+from chainrule.autograd.tensor import Tensor
+from chainrule.compiler.capture import Captured, capture
+from chainrule.compiler.plan import Diverged, Plan, build_plan
+from chainrule.compiler.trace import GraphBreak
+from chainrule.nn.module import Module
+
+_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class Entry(NamedTuple):
+    guard: Callable[[tuple, dict], bool]
+    plan: Plan | None  # None: calls of this kind run eagerly
+    reason: str
+    guard_source: str
+
+
+class CompiledFunction:
+    """``fn`` compiled (see :func:`chainrule.compile`); call it as ``fn``."""
+
+    def __init__(self, fn: Callable[..., Any], fullgraph: bool = False, dynamic: bool | None = None,
+                 mode: str | None = None, cache_size_limit: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"chainrule.compile: expected a function or a Module, got {type(fn).__name__}")
+        if mode not in _MODES:
+            raise RuntimeError(f"chainrule.compile: unknown mode {mode!r}; expected one of {_MODES[1:]}")
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.dynamic = dynamic
+        self.mode = mode
+        self.cache_size_limit = cache_size_limit
+        self.entries: list[Entry] = []
+        self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
+        self._warned = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
+            return self._eager(args, kwargs)
+        for e in self.entries:
+            try:
+                ok = e.guard(args, kwargs)
+            except (AttributeError, IndexError, KeyError, TypeError):
+                ok = False
+            if ok:
+                if e.plan is None:
+                    return self._eager(args, kwargs)
+                try:
+                    out = e.plan.run(args, kwargs)
+                except Diverged:
+                    self.stats["diverged"] += 1
+                    return self._eager(args, kwargs)
+                self.stats["replays"] += 1
+                return out
+        if len(self.entries) >= self.cache_size_limit:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"chainrule.compile: {self.cache_size_limit} kinds of call captured already "
+                              f"(cache_size_limit); new kinds run eagerly", stacklevel=2)
+            return self._eager(args, kwargs)
+        return self._capture(args, kwargs)
+
+    def _eager(self, args: tuple, kwargs: dict) -> Any:
+        self.stats["eager"] += 1
+        return self.fn(*args, **kwargs)
+
+    def _capture(self, args: tuple, kwargs: dict) -> Any:
+        self.stats["captures"] += 1
+        arg_lines: list[str] = []
+        arg_ns: dict[str, Any] = {}
+        found = _arg_tensors(args, kwargs, arg_lines, arg_ns)
+        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph)
+        where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns)
+        reason = _unreplayable(cap)
+        plan = None
+        if reason is None:
+            plan = build_plan(cap, list(where), guard_lines, guard_ns)
+            entry = Entry(plan.guard, plan, "", plan.guard_source)
+        else:
+            if self.fullgraph:
+                raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
+            warnings.warn(f"chainrule.compile: this call runs eagerly: {reason}", stacklevel=3)
+            from chainrule.compiler.plan import _Writer
+
+            g = _Writer()
+            g.ns.update(guard_ns)
+            g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in guard_lines] + ["    return True"]
+            entry = Entry(g.compile("guard"), None, reason, "\n".join(g.lines))
+        self.entries.append(entry)
+        return cap.result
+
+    def explain(self) -> str:
+        """What was captured: for each kind of call, its guard and its plan (or why it runs eagerly)."""
+        if not self.entries:
+            return "nothing captured yet: the first call captures"
+        parts = [f"{len(self.entries)} kind(s) of call; {self.stats}"]
+        for i, e in enumerate(self.entries):
+            parts.append(f"--- entry {i} ---")
+            parts.append(e.plan.explain() if e.plan is not None else f"runs eagerly: {e.reason}\n{e.guard_source}")
+        return "\n".join(parts)
+
+    def reset(self) -> None:
+        """Forget every plan (the next call captures again)."""
+        self.entries.clear()
+
+
+def _unreplayable(cap: Captured) -> str | None:
+    tape = cap.tape
+    if tape.breaks:
+        return "; ".join(tape.breaks)
+    if tape.late_guards:
+        return ("Python read a computed value (.item(), bool(), float()...) after the function had changed "
+                "parameters or state: a replay could not go back")
+    if _needs_graph(cap.result):
+        return ("the function returns a tensor whose graph is still needed for backward; compile the whole "
+                "training step (forward, backward() and optimizer.step()) instead")
+    return None
+
+
+def _needs_graph(x: Any) -> bool:
+    if isinstance(x, Tensor):
+        return x.requires_grad and x._op is not None and x._parents is not None
+    if type(x) in (tuple, list):
+        return any(_needs_graph(v) for v in x)
+    if type(x) is dict:
+        return any(_needs_graph(v) for v in x.values())
+    return False
+
+
+def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str], arg_ns: dict[str, Any]
+            ) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(where each tracked tensor is found at replay, the guard's lines, its namespace)."""
+    ns = dict(arg_ns)
+    lines = list(arg_lines)
+    where: list[str] = []
+    arg_paths = {id(t): path for path, t in found}
+    for i, t in enumerate(cap.tracked):
+        path = arg_paths.get(id(t))
+        if path is None:
+            path = f"T{i}"
+            ns[path] = t
+        where.append(path)
+        lines += _tensor_checks(path, cap.facts[i], ns)
+    for j, m in enumerate(cap.modules):
+        ns[f"M{j}"] = m
+        lines.append(f"if M{j}.training is not {cap.training[j]}: return False")
+    lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
+    for k, (space, name, obj) in enumerate(cap.names):
+        ns[f"N{k}"] = space
+        if isinstance(obj, (bool, int, float, str)):
+            ns[f"n{k}"] = obj
+            lines.append(f"if read_name(N{k}, {name!r}) != n{k}: return False")
+        else:
+            ns[f"n{k}"] = obj
+            lines.append(f"if read_name(N{k}, {name!r}) is not n{k}: return False")
+    return where, lines, ns
+
+
+def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
+    shape, dtype, requires_grad, grad = facts
+    key = f"d_{dtype}"
+    ns[key] = dtype
+    lines = [f"a = {e}._array",
+             f"if type(a) is not ndarray or a.shape != {shape!r} or a.dtype != {key} "
+             f"or {e}.requires_grad is not {requires_grad}: return False"]
+    if grad is None:
+        lines.append(f"if {e}.grad is not None: return False")
+    else:
+        gkey = f"d_{grad[1]}"
+        ns[gkey] = grad[1]
+        lines += [f"g = {e}.grad", f"if g is None or type(g._array) is not ndarray or g._array.shape != {grad[0]!r} "
+                  f"or g._array.dtype != {gkey}: return False"]
+    return lines
+
+
+def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any]) -> list[tuple[str, Tensor]]:
+    """The tensors among the arguments with the source text that reaches each; the guard
+    lines for the arguments' structure and their other values."""
+    found: list[tuple[str, Tensor]] = []
+
+    def walk(x: Any, e: str, depth: int) -> None:
+        if isinstance(x, Tensor):
+            lines.append(f"if not isinstance({e}, Tensor): return False")
+            found.append((e, x))
+        elif type(x) in (tuple, list) and depth < 3:
+            lines.append(f"if type({e}) is not {type(x).__name__} or len({e}) != {len(x)}: return False")
+            for i, v in enumerate(x):
+                walk(v, f"{e}[{i}]", depth + 1)
+        elif type(x) is dict and depth < 3 and all(type(k) is str for k in x):
+            lines.append(f"if type({e}) is not dict or sorted({e}) != {sorted(x)!r}: return False")
+            for k, v in x.items():
+                walk(v, f"{e}[{k!r}]", depth + 1)
+        elif x is None or type(x) in (bool, int, float, str):
+            lines.append(f"if type({e}) is not {type(x).__name__} or {e} != {x!r}: return False"
+                         if x is not None else f"if {e} is not None: return False")
+        else:
+            name = f"o{len(ns)}"
+            ns[name] = x
+            lines.append(f"if {e} is not {name}: return False")
+
+    walk(args, "args", 0)
+    walk(kwargs, "kwargs", 0)
+    return found
+
+
+def compile(  # noqa: A001  (PyTorch's name)
+    model: Any = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = None,
+    backend: Any = "inductor",
+    mode: str | None = None,
+    options: dict[str, Any] | None = None,
+    disable: bool = False,
+) -> Any:
+    """Compile a function or a Module (``torch.compile``): the first call of each kind is
+    captured, later ones replay its plan (see ``docs/compile.md``).
+
+    ``fullgraph=True`` raises :class:`GraphBreak` where a capture cannot be replayed instead of
+    running eagerly; ``dynamic`` is accepted (shapes are always guarded: a new shape captures
+    again); ``backend`` and ``mode`` are accepted as PyTorch's (there is one compiler);
+    ``options`` may set ``cache_size_limit``; ``disable=True`` returns ``model`` itself.  Used as
+    a decorator with arguments, ``@compile(fullgraph=True)``, it returns the decorator."""
+    if model is None:
+        return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
+                                 options=options, disable=disable)
+    if disable:
+        return model
+    limit = int((options or {}).get("cache_size_limit", 8))
+    if isinstance(model, Module):
+        return OptimizedModule(model, CompiledFunction(model, fullgraph, dynamic, mode, limit))
+    return CompiledFunction(model, fullgraph, dynamic, mode, limit)
+
+
+class OptimizedModule(Module):
+    """A compiled Module (PyTorch's ``OptimizedModule``): calls go through the compiled
+    forward; the original is ``_orig_mod`` (its parameters, ``state_dict`` keys prefixed
+    ``_orig_mod.``, as PyTorch's)."""
+
+    def __init__(self, mod: Module, compiled: CompiledFunction) -> None:
+        super().__init__()
+        self._orig_mod = mod
+        self.__dict__["_compiled"] = compiled
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__dict__["_compiled"](*args, **kwargs)
+
+    def explain(self) -> str:
+        return self.__dict__["_compiled"].explain()

@@ -1,0 +1,324 @@
+"""Capture, stage 2: run the function once on traced arrays and keep what a plan needs.
+
+:func:`capture` finds the tensors a call reads and writes — its tensor arguments, and the
+parameters and buffers of the Modules, optimisers and schedulers it can reach (arguments,
+closure, the globals its code names) — replaces each one's array (and its gradient's) by a
+traced input, runs the call with the traced table active, and puts the real arrays back.
+The result, a :class:`Captured`, holds the tape and everything around it:
+
+* ``tracked``: the tensors whose arrays (``field`` 'array') and gradients ('grad') the plan
+  reads at its start and writes back at its end;
+* ``start``/``end``: the slot each (tensor, field) held at the start and at the end (None: no
+  gradient); the plan writes back only what changed;
+* host steps (``Step.kind == 'host'``) carry, in their kwargs, what to write back before the
+  call and which slots to read again after it;
+* ``output``: the returned value with each tensor replaced by the slot of its array;
+* ``guards``: what the call assumed (shapes, dtypes, ``requires_grad``, gradients present or
+  not, ``training`` flags, grad mode, the objects the function's names were bound to).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from chainrule.autograd import grad_mode, host_steps
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import random as _random
+from chainrule.backend import registry
+from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, TraceMath, TracingGenerator
+from chainrule.nn.module import Module
+from chainrule.optim.lr_scheduler import LRScheduler
+from chainrule.optim.optimizer import Optimizer
+
+registry.register_tracer(TraceArray, TraceMath, lambda a: a._tape.read(a, "host", "x.numpy()"))
+
+_STATEFUL = (Module, Optimizer, LRScheduler, Tensor)
+
+
+class Out(NamedTuple):
+    """A returned tensor: its array's slot and whether eager returned it requiring grad."""
+
+    slot: int
+    requires_grad: bool
+
+
+class Captured(NamedTuple):
+    tape: Tape
+    tracked: list[Tensor]
+    start: dict[tuple[int, str], Any]
+    end: dict[tuple[int, str], Any]
+    grad_same: dict[int, bool]
+    output: Any
+    modules: list[Module]
+    names: list[tuple[Any, str, Any]]
+    grad_enabled: bool
+    result: Any
+    facts: list[tuple]  # per tracked tensor at the start: shape, dtype, requires_grad, (grad shape, dtype) or None
+    training: list[bool]  # per module at the start
+
+
+def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor]
+               ) -> tuple[list[Module], list[Tensor], list]:
+    """(modules, tensors, named objects) a call of ``fn`` can reach.
+
+    Looked at: ``fn`` itself (a Module, a bound method's object), the arguments, the closure,
+    and the globals named by its code (and by the code of functions nested in it), one level
+    into lists, tuples and dicts.  An optimiser brings its parameters, a scheduler its
+    optimiser.  ``named`` lists (namespace, name, object) for the closure and global names,
+    which the plan guards (same object, or same value for a Python number or string)."""
+    found: list[Any] = []
+    named: list[tuple[Any, str, Any]] = []
+    target = fn.__self__ if isinstance(fn, types.MethodType) else fn
+    found.append(target)
+    found.extend(arg_tensors)
+    found.extend(_leaves_of(args))
+    found.extend(_leaves_of(kwargs))
+    code_fn = target.forward if isinstance(target, Module) else getattr(fn, "__func__", fn)
+    if isinstance(code_fn, types.MethodType):
+        code_fn = code_fn.__func__
+    code = getattr(code_fn, "__code__", None)
+    if code is not None:
+        for i, cell in enumerate(code_fn.__closure__ or ()):
+            try:
+                obj = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            named.append((cell, code.co_freevars[i], obj))
+        glb = code_fn.__globals__
+        for name in sorted(_names(code)):
+            if name in glb:
+                named.append((glb, name, glb[name]))
+    for _, _, obj in named:
+        found.extend(_leaves_of(obj))
+    modules: list[Module] = []
+    tensors: list[Tensor] = []
+    seen: set[int] = set()
+
+    def add_tensor(t: Any) -> None:
+        if isinstance(t, Tensor) and id(t) not in seen:
+            seen.add(id(t))
+            tensors.append(t)
+
+    def add(obj: Any) -> None:
+        if isinstance(obj, Module):
+            for m in obj.modules():
+                if id(m) not in seen:
+                    seen.add(id(m))
+                    modules.append(m)
+            for p in obj.parameters():
+                add_tensor(p)
+            for b in obj.buffers():
+                add_tensor(b)
+        elif isinstance(obj, Optimizer):
+            for g in obj.param_groups:
+                for p in g["params"]:
+                    add_tensor(p)
+        elif isinstance(obj, LRScheduler):
+            add(obj.optimizer)
+        else:
+            add_tensor(obj)
+
+    for obj in found:
+        add(obj)
+    named = [(ns, name, obj) for ns, name, obj in named if _guardable(obj)]
+    return modules, tensors, named
+
+
+def _leaves_of(obj: Any) -> list:
+    if isinstance(obj, (list, tuple)):
+        return [o for o in obj if isinstance(o, _STATEFUL)] + [x for o in obj if isinstance(o, dict)
+                                                              for x in o.values() if isinstance(x, _STATEFUL)]
+    if isinstance(obj, dict):
+        return [o for o in obj.values() if isinstance(o, _STATEFUL)]
+    return [obj] if isinstance(obj, _STATEFUL) else []
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+def _guardable(obj: Any) -> bool:
+    """Names worth a guard: the library's stateful objects and Python numbers and strings
+    (a plan holds the value they had); functions, classes and modules are assumed fixed."""
+    return isinstance(obj, (*_STATEFUL, bool, int, float, str)) or obj is None
+
+
+def read_name(ns: Any, name: str) -> Any:
+    """The object a guarded name is bound to now (a closure cell's contents or a global)."""
+    if type(ns) is dict:
+        return ns.get(name, _MISSING)
+    try:
+        return ns.cell_contents
+    except ValueError:
+        return _MISSING
+
+
+_MISSING = object()
+
+
+class _Capture:
+    """The capture in progress: lifts the tracked tensors, answers host steps."""
+
+    def __init__(self, tape: Tape, tracked: list[Tensor]) -> None:
+        self.tape = tape
+        self.tracked = tracked
+        self.holds: dict[tuple[int, str], Any] = {}  # (i, field) -> the slot the tensor holds now
+
+    def lift(self) -> dict[tuple[int, str], Any]:
+        """Replace each tracked tensor's array (and gradient's) by a traced input."""
+        for i, t in enumerate(self.tracked):
+            a = t._array
+            if type(a) is TraceArray:  # left behind by an earlier capture
+                a = a._a
+            ta = self.tape.input(a)
+            t._array = ta  # type: ignore[assignment]
+            self.holds[(i, "array")] = ta.slot
+            g = t.grad
+            if g is None:
+                self.holds[(i, "grad")] = None
+            else:
+                ga = g._array._a if type(g._array) is TraceArray else g._array
+                tg = self.tape.input(ga)
+                g._array = tg  # type: ignore[assignment]
+                self.holds[(i, "grad")] = tg.slot
+        return dict(self.holds)
+
+    def settle(self) -> dict[tuple[int, str], Any]:
+        """Put the real arrays back into the tracked tensors; return the slot each one held
+        (a tensor given an array that is not traced breaks the tape: the plan could only
+        give it that same array again)."""
+        held: dict[tuple[int, str], Any] = {}
+        for i, t in enumerate(self.tracked):
+            a = t._array
+            if type(a) is TraceArray:
+                t._array = np.asarray(a._a)  # (a NumPy scalar becomes a 0-d array, as Tensor._wrap makes it)
+                held[(i, "array")] = a.slot
+            else:
+                self.tape.broken("a tracked tensor was given an array made outside the traced table")
+                held[(i, "array")] = None
+            g = t.grad
+            if g is None:
+                held[(i, "grad")] = None
+            elif type(g._array) is TraceArray:
+                held[(i, "grad")] = g._array.slot
+                g._array = np.asarray(g._array._a)
+            else:
+                self.tape.broken("a gradient was given an array made outside the traced table")
+                held[(i, "grad")] = None
+        return held
+
+    def host_call(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """A host step during the capture: settle, run it on real arrays, lift again, record."""
+        tape = self.tape
+        if any(isinstance(a, Tensor) and type(a._array) is TraceArray for a in (*args[1:], *kwargs.values())):
+            tape.broken(f"host step {fn.__qualname__} was given a tensor computed in the function")
+        before = self.settle()
+        saved = (CURRENT[0], host_steps.ACTIVE[0])
+        gen = _random._STATE["generator"]
+        CURRENT[0] = host_steps.ACTIVE[0] = None
+        if type(gen) is TracingGenerator:
+            _random._STATE["generator"] = gen.real
+        try:
+            res = fn(*args, **kwargs)
+        finally:
+            CURRENT[0], host_steps.ACTIVE[0] = saved
+            if _random._STATE["generator"] is not gen.real if type(gen) is TracingGenerator else False:
+                tape.broken("a host step replaced the default generator")
+            _random._STATE["generator"] = gen
+            after = self.lift()
+        if res is not None:
+            tape.broken(f"host step {fn.__qualname__} returned a value (a plan would return the captured one)")
+        tape.steps.append(Step("host", fn, args, {"write": before, "read": after, "call": kwargs}, None,
+                               fn.__qualname__))
+        tape.changed_outside = True
+        return res
+
+
+def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],
+            fullgraph: bool = False) -> Captured:
+    """Run ``fn(*args, **kwargs)`` once, eagerly, on traced arrays (see the module docstring).
+
+    The call's effects are those of an eager call; its exceptions propagate (after the real
+    arrays are back in place)."""
+    modules, tracked, named = find_state(fn, args, kwargs, arg_tensors)
+    tape = Tape(fullgraph)
+    cap = _Capture(tape, tracked)
+    grads_before = [t.grad for t in tracked]
+    facts = [_facts(t) for t in tracked]
+    training = [bool(m.training) for m in modules]
+    grad_enabled = grad_mode.is_grad_enabled()
+    real_gen = _random._STATE["generator"]
+    start = cap.lift()
+    CURRENT[0], host_steps.ACTIVE[0] = tape, cap
+    _random._STATE["generator"] = TracingGenerator(real_gen, tape)
+    try:
+        result = fn(*args, **kwargs)
+        output = _outputs(result, tape)
+    finally:
+        CURRENT[0] = host_steps.ACTIVE[0] = None
+        if _random._STATE["generator"] is not None and type(_random._STATE["generator"]) is TracingGenerator:
+            _random._STATE["generator"] = _random._STATE["generator"].real
+        else:
+            tape.broken("the function replaced the default generator (manual_seed)")
+        tape.active = False
+        end = cap.settle()
+    _settle_outputs(result)
+    for m in modules:  # a tensor stored in a module's attribute would not be updated by a replay
+        for v in vars(m).values():
+            if isinstance(v, Tensor) and type(v._array) is TraceArray:
+                tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
+    grad_same = {i: t.grad is grads_before[i] for i, t in enumerate(tracked)}
+    return Captured(tape, tracked, start, end, grad_same, output, modules, named, grad_enabled, result, facts,
+                    training)
+
+
+def _real(a: Any) -> Any:
+    return a._a if type(a) is TraceArray else a
+
+
+def _facts(t: Tensor) -> tuple:
+    a = _real(t._array)
+    g = t.grad
+    return (a.shape, a.dtype, bool(t.requires_grad),
+            None if g is None else (_real(g._array).shape, _real(g._array).dtype))
+
+
+def _outputs(result: Any, tape: Tape) -> Any:
+    """``result`` with each tensor replaced by Out(slot, requires_grad)."""
+    if isinstance(result, Tensor):
+        a = result._array
+        if type(a) is not TraceArray:
+            if isinstance(a, np.ndarray):
+                tape.broken("the function returned a tensor made outside the traced table")
+            return Out(-1, False)
+        return Out(a.slot, bool(result.requires_grad))
+    if type(result) in (tuple, list):
+        return type(result)(_outputs(r, tape) for r in result)
+    if type(result) is dict:
+        return {k: _outputs(v, tape) for k, v in result.items()}
+    if result is None or isinstance(result, (bool, int, float, str)):
+        return result
+    tape.broken(f"the function returned a {type(result).__name__}")
+    return None
+
+
+def _settle_outputs(result: Any) -> None:
+    if isinstance(result, Tensor):
+        if type(result._array) is TraceArray:
+            result._array = np.asarray(result._array._a)
+    elif type(result) in (tuple, list):
+        for r in result:
+            _settle_outputs(r)
+    elif type(result) is dict:
+        for r in result.values():
+            _settle_outputs(r)
+
+
+__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "read_name"]

@@ -1,0 +1,317 @@
+"""Plan, stage 3: a captured tape written out as one Python function, and its guard.
+
+:func:`build_plan` turns a :class:`~chainrule.compiler.capture.Captured` into a
+:class:`Plan`.  The replay is generated source code, one line per step, in which slot ``k``
+is the local variable ``vk``::
+
+    def replay(args, kwargs):
+        v0 = T0._array                  # inputs: the tracked tensors' arrays, the arguments'
+        v5 = m_matmul(v4, v0)           # a table entry
+        v6 = v5 + v1                    # an operator
+        v6 *= c2                        # in place
+        if bool(v9) != True: raise Diverged(3)   # a value Python read during the capture
+        T0._array = v12                 # before a host step: write back what changed
+        H0()                            # the host step (optimizer.step())
+        v13 = T0._array                 # and read again what it may have changed
+        return W(v6)                    # the outputs, as new Tensors
+
+Locals are the cheapest names Python has, so the replay pays only for the calls themselves:
+no Tensors, nodes, rule lookups or graph walk.  Before that the plan drops the steps whose
+results nothing uses, and after the last use of a large array (``FREE_AT`` elements and
+more) its name is deleted, so memory is given back when eager would give it back.
+``Plan.explain()`` prints the source with a table of the steps.
+
+The guard is generated the same way: one function that checks, for every assumption the
+capture made, that it still holds (``guard_source``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from chainrule.autograd import grad_mode
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend import random as _random
+from chainrule.compiler.capture import Captured, Out, read_name
+from chainrule.compiler.trace import OPERATORS, Ref
+
+FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
+
+
+class Diverged(Exception):
+    """A value guard failed during a replay, before anything outside the plan changed."""
+
+
+def _read_host(a: Any) -> Any:
+    return np.array(a, copy=True)
+
+
+_READERS = {
+    "bool": "bool({})", "float": "float({})", "int": "int({})", "index": "IDX({})", "item": "{}.item()",
+    "tolist": "{}.tolist()", "==": "{}", "host": "HOST({})",
+}
+
+
+class _Writer:
+    """Source lines, and a namespace for the constants they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {
+            "W": Tensor._wrap, "Diverged": Diverged, "gen": _random.default_generator, "HOST": _read_host,
+            "IDX": int, "np": np, "Tensor": Tensor, "ndarray": np.ndarray, "grad_enabled": grad_mode.is_grad_enabled,
+            "read_name": read_name, "asarray": np.asarray,
+        }
+        self._ids: dict[int, str] = {}
+
+    def const(self, obj: Any, hint: str = "c") -> str:
+        """A name for ``obj`` in the namespace (the same name for the same object)."""
+        key = id(obj)
+        name = self._ids.get(key)
+        if name is None:
+            name = self._ids[key] = f"{hint}{len(self._ids)}"
+            self.ns[name] = obj
+        return name
+
+    def render(self, x: Any) -> str:
+        """Source text for an argument: slots as their locals, literals as literals."""
+        t = type(x)
+        if t is Ref:
+            return f"v{x.slot}"
+        if x is None or t is bool or t is int or t is str:
+            return repr(x)
+        if t is float:
+            return repr(x) if math.isfinite(x) else self.const(x)
+        if t is tuple:
+            return "(" + "".join(self.render(v) + ", " for v in x) + ")"
+        if t is list:
+            return "[" + ", ".join(self.render(v) for v in x) + "]"
+        if t is dict and all(type(k) is str for k in x):
+            return "{" + ", ".join(f"{k!r}: {self.render(v)}" for k, v in x.items()) + "}"
+        if t is slice:
+            return f"slice({self.render(x.start)}, {self.render(x.stop)}, {self.render(x.step)})"
+        if x is Ellipsis:
+            return "..."
+        return self.const(x)
+
+    def call_args(self, args: tuple, kwargs: dict) -> str:
+        parts = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in kwargs.items()]
+        return ", ".join(parts)
+
+    def compile(self, name: str) -> Callable[..., Any]:
+        src = "\n".join(self.lines)
+        exec(compile(src, f"<chainrule.compile {name}>", "exec"), self.ns)  # noqa: S102  (our own source)
+        return self.ns[name]
+
+
+def _uses(step: Any) -> list[int]:
+    out: list[int] = []
+
+    def walk(x: Any) -> None:
+        t = type(x)
+        if t is Ref:
+            out.append(x.slot)
+        elif t is tuple or t is list:
+            for v in x:
+                walk(v)
+        elif t is dict:
+            for v in x.values():
+                walk(v)
+        elif t is slice:
+            walk((x.start, x.stop, x.step))
+
+    if step.kind == "host":
+        return [v for v in step.kwargs["write"].values() if v is not None]
+    walk(step.args)
+    walk(step.kwargs)
+    return out
+
+
+def _outs(step: Any) -> tuple:
+    if step.out is None:
+        return ()
+    return step.out if type(step.out) is tuple else (step.out,)
+
+
+def _output_slots(x: Any) -> list[int]:
+    if type(x) is Out:
+        return [x.slot]
+    if type(x) in (tuple, list):
+        return [s for v in x for s in _output_slots(v)]
+    if type(x) is dict:
+        return [s for v in x.values() for s in _output_slots(v)]
+    return []
+
+
+def _live_steps(cap: Captured) -> list:
+    """The tape's steps without those whose results nothing uses (side effects kept)."""
+    needed = set(_output_slots(cap.output)) | {s for s in cap.end.values() if s is not None}
+    keep = []
+    for step in reversed(cap.tape.steps):
+        outs = _outs(step)
+        pure = step.kind in ("call", "op", "method") and outs
+        if pure and not any(o in needed for o in outs):
+            continue
+        keep.append(step)
+        needed.update(_uses(step))
+    keep.reverse()
+    return keep
+
+
+class Plan:
+    """A replayable capture: ``guard(args, kwargs)`` says whether it applies, ``run(args,
+    kwargs)`` replays it (raising :class:`Diverged` when a value guard fails)."""
+
+    def __init__(self, source: str, run: Callable[..., Any], guard_source: str, guard: Callable[..., bool],
+                 steps: list, snapshot: bool, n_captured: int) -> None:
+        self.source = source
+        self._run = run
+        self.guard_source = guard_source
+        self.guard = guard
+        self.steps = steps
+        self.snapshot = snapshot
+        self.n_captured = n_captured
+
+    def run(self, args: tuple, kwargs: dict) -> Any:
+        if not self.snapshot:
+            return self._run(args, kwargs)
+        g = _random.default_generator()
+        state = g.bit_generator.state  # (a failed value guard gives the draws back)
+        try:
+            return self._run(args, kwargs)
+        except Diverged:
+            g.bit_generator.state = state
+            raise
+
+    def explain(self) -> str:
+        lines = [f"plan: {len(self.steps)} steps replayed ({self.n_captured} captured; the others computed "
+                 "values nothing used)", "", "guard:", self.guard_source, "", "replay:", self.source]
+        return "\n".join(lines)
+
+
+def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns: dict[str, Any]) -> Plan:
+    """The plan of capture ``cap``.  ``where[i]`` is the source text that reaches tracked
+    tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
+    ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``."""
+    steps = _live_steps(cap)
+    w = _Writer()
+    tape = cap.tape
+    final = dict(cap.start)  # what the tracked tensors hold before the end's write-back
+    for step in steps:
+        if step.kind == "host":
+            final = dict(step.kwargs["read"])
+    used = {s for step in steps for s in _uses(step)} | set(_output_slots(cap.output))
+    used |= {s for k, s in cap.end.items() if s is not None and final.get(k) != s}
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for s in _uses(step):
+            last[s] = i
+    keep_to_end = set(_output_slots(cap.output)) | {s for s in cap.end.values() if s is not None}
+    for step in steps:
+        if step.kind == "host":
+            keep_to_end |= {s for s in step.kwargs["write"].values() if s is not None}
+
+    w.lines.append("def replay(args, kwargs):")
+    body: list[str] = []
+    for i, where_i in enumerate(where):
+        if where_i.startswith("T"):
+            w.ns[where_i] = cap.tracked[i]
+        else:
+            body.append(f"T{i} = {where_i}")
+            where[i] = f"T{i}"
+    holds = dict(cap.start)
+    body += _reads(cap.start, where, used)
+
+    def free(i: int, slots: Any) -> None:
+        for s in slots:
+            if last.get(s) == i and s not in keep_to_end and s not in tape.inputs:
+                if math.prod(tape.shapes[s]) >= FREE_AT:
+                    body.append(f"del v{s}")
+
+    for i, step in enumerate(steps):
+        body.extend(_step_lines(w, step, i, where, holds, used))
+        if step.kind == "host":
+            holds = dict(step.kwargs["read"])
+        free(i, set(_uses(step)))
+    body += _writes(cap.end, holds, where)
+    body.append(f"return {_render_output(cap.output)}")
+    w.lines += ["    " + line for line in body]
+    run = w.compile("replay")
+    source = "\n".join(w.lines)
+
+    g = _Writer()
+    g.ns.update(guard_ns)
+    g.lines.append("def guard(args, kwargs):")
+    g.lines += ["    " + line for line in guard_lines] + ["    return True"]
+    guard = g.compile("guard")
+    snapshot = tape.draws_before_guard
+    return Plan(source, run, "\n".join(g.lines), guard, steps, snapshot, len(tape.steps))
+
+
+def _reads(holds: dict, where: list[str], used: set[int]) -> list[str]:
+    lines = []
+    for (i, field), s in holds.items():
+        if s is None or s not in used:
+            continue
+        lines.append(f"v{s} = {where[i]}._array" if field == "array" else f"v{s} = {where[i]}.grad._array")
+    return lines
+
+
+def _writes(want: dict, holds: dict, where: list[str]) -> list[str]:
+    """Write back each (tensor, field) whose slot changed since the plan last knew it."""
+    lines = []
+    for (i, field), s in want.items():
+        if holds.get((i, field)) == s:
+            continue
+        if field == "array":
+            lines.append(f"{where[i]}._array = asarray(v{s})")
+        elif s is None:
+            lines.append(f"{where[i]}.grad = None")
+        else:
+            lines.append(f"{where[i]}.grad = W(v{s})")
+    return lines
+
+
+def _step_lines(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used: set[int]) -> list[str]:
+    kind = step.kind
+    outs = _outs(step)
+    lhs = ""
+    if outs:
+        lhs = ", ".join(f"v{o}" for o in outs) + (" = " if len(outs) > 1 or type(step.out) is not tuple else ", = ")
+    if kind == "call":
+        name = step.label.replace("m.", "m_")
+        return [f"{lhs}{w.const(step.fn, name if name.isidentifier() else 'f')}({w.call_args(step.args, step.kwargs)})"]
+    if kind == "method":
+        return [f"{lhs}{w.render(step.args[0])}.{step.fn}({w.call_args(step.args[1:], step.kwargs)})"]
+    if kind == "draw":
+        return [f"{lhs}gen().{step.fn}({w.call_args(step.args, step.kwargs)})"]
+    if kind == "op":
+        text = OPERATORS[step.fn][0].format(*(w.render(a) for a in step.args))
+        return [f"{lhs}{text}"]
+    if kind == "guard":
+        value = step.kwargs["value"]
+        read = _READERS[step.fn].format(w.render(step.args[0]))
+        if step.fn == "host":
+            return [f"if not np.array_equal({read}, {w.const(value)}): raise Diverged({i})"]
+        return [f"if {read} != {w.render(value)}: raise Diverged({i})"]
+    if kind == "host":
+        lines = _writes(step.kwargs["write"], holds, where)
+        lines.append(f"{w.const(step.fn, 'H')}({w.call_args(step.args, step.kwargs['call'])})")
+        lines += _reads(step.kwargs["read"], where, used)
+        return lines
+    raise ValueError(kind)
+
+
+def _render_output(x: Any) -> str:
+    if type(x) is Out:
+        return f"W(v{x.slot})"
+    if type(x) is tuple:
+        return "(" + "".join(_render_output(v) + ", " for v in x) + ")"
+    if type(x) is list:
+        return "[" + ", ".join(_render_output(v) for v in x) + "]"
+    if type(x) is dict:
+        return "{" + ", ".join(f"{k!r}: {_render_output(v)}" for k, v in x.items()) + "}"
+    return repr(x)

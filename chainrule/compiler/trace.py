@@ -1,0 +1,439 @@
+"""Capture, stage 1: traced arrays and the tape they write.
+
+While :func:`chainrule.compile` captures a call, every array the call computes with is a
+:class:`TraceArray`: a NumPy array in a wrapper that NumPy cannot see through (as the strict
+test back end's), registered as a CPU array class with :data:`TraceMath` as its table.  Each
+operation on one — a table entry (``m.matmul``), an operator (``a * b``, ``a += b``), an array
+method (``a.reshape``), indexing, a draw from the default generator — is computed at once on the
+real arrays (so the call itself runs exactly as eager) and written on the :class:`Tape` as a
+:class:`Step`: the function, its arguments with traced arrays replaced by their slot numbers,
+and the slot of the result.  Replaying the steps in order on new arrays is the call again,
+without the Tensors, the graph or the rules (``plan.py``).
+
+What a tape cannot replay is written down instead of guessed:
+
+* a traced value read by Python (``bool(x)``, ``float(x)``, ``x.item()``, ``.numpy()``) becomes
+  a **value guard**: the replay checks that it reads the same value and otherwise hands the
+  call back to eager (possible only while nothing outside the plan has been changed yet);
+* a NumPy function called directly on a traced array, a result the tape cannot hold, an
+  in-place write into an array that is not traced: the tape is **broken** (``Tape.breaks``),
+  the call still finishes eagerly, and the function stays eager.
+
+Outside a capture a traced array left behind (saved in a graph, stored in an attribute)
+still computes: its operations return plain NumPy arrays and record nothing.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from chainrule.backend import ArrayMath
+
+_ndarray = np.ndarray
+_generic = np.generic
+
+
+class Ref(NamedTuple):
+    """A traced array among a step's arguments: slot ``slot`` of the plan."""
+
+    slot: int
+
+
+class Step(NamedTuple):
+    """One recorded operation.
+
+    ``kind``: 'call' (``out = fn(*args, **kwargs)``), 'op' (a Python operator, ``fn`` its
+    symbol: '+', '+=', '[]', '[]='...), 'method' (``out = args[0].<fn>(*args[1:])``), 'draw'
+    (``out = default_generator().<fn>(*args)``), 'guard' (``args[0]`` read as ``fn`` must give
+    ``kwargs['value']``), 'host' (a host step, see capture.py).  ``out`` is a slot, a tuple of
+    slots (a function returning several arrays) or None; ``label`` names the function for
+    ``explain``."""
+
+    kind: str
+    fn: Any
+    args: tuple
+    kwargs: dict
+    out: Any
+    label: str
+
+
+class GraphBreak(RuntimeError):
+    """The captured function did something a plan cannot replay (raised only with ``fullgraph=True``)."""
+
+
+class Tape:
+    """The steps of one capture over numbered slots, and what is known about each slot.
+
+    ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
+    memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
+    outside at the start; ``breaks``: reasons this tape cannot be replayed; ``changed_outside``:
+    set once a step wrote into an input's memory or ran a host step (a value guard after that
+    point cannot hand the call back to eager any more)."""
+
+    def __init__(self, fullgraph: bool = False) -> None:
+        self.steps: list[Step] = []
+        self.shapes: list[tuple] = []
+        self.dtypes: list[Any] = []
+        self.root: list[int] = []
+        self.inputs: set[int] = set()
+        self.breaks: list[str] = []
+        self.changed_outside = False
+        self.late_guards = 0
+        self.draws_before_guard = False
+        self.draws = 0
+        self.active = True
+        self.fullgraph = fullgraph
+
+    # -- slots ------------------------------------------------------------------------------
+    def new(self, a: Any, root: int | None = None) -> TraceArray:
+        """A traced array for real array ``a`` in a new slot (a view of slot ``root`` if given)."""
+        k = len(self.shapes)
+        self.shapes.append(tuple(np.shape(a)))
+        self.dtypes.append(getattr(a, "dtype", None))
+        self.root.append(k if root is None else self.root[root])
+        return TraceArray(a, k, self)
+
+    def input(self, a: Any) -> TraceArray:
+        """A traced array for an array read from outside the plan (a parameter, an argument)."""
+        t = self.new(a)
+        self.inputs.add(t.slot)
+        return t
+
+    def broken(self, reason: str) -> None:
+        if reason not in self.breaks:
+            self.breaks.append(reason)
+        if self.fullgraph and self.active:
+            raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
+
+    def wrote(self, slot: int) -> None:
+        """Slot ``slot``'s memory was written in place."""
+        if self.root[slot] in self.inputs:
+            self.changed_outside = True
+
+    # -- recording --------------------------------------------------------------------------
+    def record(self, kind: str, fn: Any, args: tuple, kwargs: dict, label: str) -> Any:
+        """Run ``fn`` on the real arrays and record it; return the result with traced arrays."""
+        real_args, real_kwargs = _unwrap(args), _unwrap(kwargs) if kwargs else kwargs
+        res = _run(kind, fn, real_args, real_kwargs)
+        if not self.active:
+            return res
+        traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
+        if kind == "draw":
+            self.draws += 1
+        refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
+        if res is None or kind == "op" and fn in _IN_PLACE:  # an in-place write: []=, +=, copyto, fill
+            target = traced[0] if traced else None
+            if target is None:
+                self.broken(f"{label} wrote into an array that is not traced")
+                return res
+            self.steps.append(Step(kind, fn, refs, kw, None, label))
+            self.wrote(target.slot)
+            return target if res is not None else None
+        for t in traced:  # the result is an argument itself: written in place (out=)
+            if res is t._a:
+                self.steps.append(Step(kind, fn, refs, kw, None, label))
+                self.wrote(t.slot)
+                return t
+        if type(res) is _ndarray or isinstance(res, _generic):
+            out = self._result(res, traced)
+            self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
+            return out
+        if type(res) is tuple or type(res) is list or isinstance(res, tuple):
+            if all(type(r) is _ndarray or isinstance(r, _generic) for r in res):
+                outs = tuple(self._result(r, traced) for r in res)
+                self.steps.append(Step(kind, fn, refs, kw, tuple(o.slot for o in outs), label))
+                return outs if type(res) is not list else list(outs)
+        if isinstance(res, (bool, int, float, complex)) and traced:  # a Python number from traced arrays
+            k = len(self.shapes)
+            self.shapes.append(())
+            self.dtypes.append(None)
+            self.root.append(k)
+            self.steps.append(Step(kind, fn, refs, kw, k, label))
+            self.guard(k, "==", res, label)
+            return res
+        if traced:
+            self.broken(f"{label} returned a {type(res).__name__}, which a plan cannot hold")
+        return res
+
+    def _result(self, res: Any, traced: list) -> TraceArray:
+        for t in traced:  # a view of an argument shares its memory (its root's lifetime)
+            if type(res) is _ndarray and type(t._a) is _ndarray and np.may_share_memory(res, t._a):
+                return self.new(res, t.slot)
+        return self.new(res)
+
+    def guard(self, slot: int, how: str, value: Any, label: str) -> None:
+        """The replay must read ``value`` from slot ``slot`` (read as ``how``)."""
+        self.steps.append(Step("guard", how, (Ref(slot),), {"value": value}, None, label))
+        if self.changed_outside:
+            self.late_guards += 1
+        if self.draws:
+            self.draws_before_guard = True
+
+    def read(self, t: TraceArray, how: str, label: str) -> Any:
+        """A traced value read by Python as ``how`` ('bool', 'float', 'int', 'item', 'host')."""
+        value = _READ[how](t._a)
+        if self.active:
+            self.guard(t.slot, how, value, label)
+        return value
+
+
+def _run(kind: str, fn: Any, args: tuple, kwargs: dict) -> Any:
+    if kind == "call":
+        return fn(*args, **kwargs)
+    if kind == "op":
+        return OPERATORS[fn][1](*args)
+    if kind == "method":
+        return getattr(args[0], fn)(*args[1:], **kwargs)
+    if kind == "draw":
+        return getattr(_real_generator(), fn)(*args, **kwargs)
+    raise ValueError(kind)
+
+
+_READ: dict[str, Callable[[Any], Any]] = {
+    "bool": bool, "float": float, "int": int, "index": operator.index, "item": lambda a: a.item(),
+    "host": lambda a: np.array(a, copy=True), "tolist": lambda a: a.tolist(), "==": lambda a: a,
+}
+
+# symbol -> (how plan.py writes it, the function); the symbol is the step's fn
+OPERATORS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "+": ("{0} + {1}", operator.add), "-": ("{0} - {1}", operator.sub), "*": ("{0} * {1}", operator.mul),
+    "/": ("{0} / {1}", operator.truediv), "//": ("{0} // {1}", operator.floordiv),
+    "%": ("{0} % {1}", operator.mod), "**": ("{0} ** {1}", operator.pow), "@": ("{0} @ {1}", operator.matmul),
+    "&": ("{0} & {1}", operator.and_), "|": ("{0} | {1}", operator.or_), "^": ("{0} ^ {1}", operator.xor),
+    "<": ("{0} < {1}", operator.lt), "<=": ("{0} <= {1}", operator.le), ">": ("{0} > {1}", operator.gt),
+    ">=": ("{0} >= {1}", operator.ge), "==": ("{0} == {1}", operator.eq), "!=": ("{0} != {1}", operator.ne),
+    "neg": ("-{0}", operator.neg), "pos": ("+{0}", operator.pos), "abs": ("abs({0})", operator.abs),
+    "~": ("~{0}", operator.invert), "[]": ("{0}[{1}]", operator.getitem),
+    "[]=": ("{0}[{1}] = {2}", operator.setitem),
+    "+=": ("{0} += {1}", operator.iadd), "-=": ("{0} -= {1}", operator.isub), "*=": ("{0} *= {1}", operator.imul),
+    "/=": ("{0} /= {1}", operator.itruediv),
+}
+_IN_PLACE = frozenset(("[]=", "+=", "-=", "*=", "/="))
+_DUNDER = {
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
+    "matmul": "@", "and": "&", "or": "|", "xor": "^",
+}
+
+
+def _unwrap(x: Any) -> Any:
+    """Traced arrays -> their real arrays, in tuples, lists, dicts and slices."""
+    t = type(x)
+    if t is TraceArray:
+        return x._a
+    if t is tuple or t is list:
+        return t(_unwrap(v) for v in x)
+    if t is dict:
+        return {k: _unwrap(v) for k, v in x.items()}
+    if t is slice:
+        return slice(_unwrap(x.start), _unwrap(x.stop), _unwrap(x.step))
+    return x
+
+
+def _refs(x: Any) -> Any:
+    """Traced arrays -> Ref(slot), in the same containers."""
+    t = type(x)
+    if t is TraceArray:
+        return Ref(x.slot)
+    if t is tuple or t is list:
+        return t(_refs(v) for v in x)
+    if t is dict:
+        return {k: _refs(v) for k, v in x.items()}
+    if t is slice:
+        return slice(_refs(x.start), _refs(x.stop), _refs(x.step))
+    return x
+
+
+def _leaves(x: Any) -> Any:
+    t = type(x)
+    if t is tuple or t is list:
+        for v in x:
+            yield from _leaves(v)
+    elif t is dict:
+        for v in x.values():
+            yield from _leaves(v)
+    elif t is slice:
+        yield from _leaves((x.start, x.stop, x.step))
+    else:
+        yield x
+
+
+def _tape_of(args: tuple) -> Tape | None:
+    for a in _leaves(args):
+        if type(a) is TraceArray:
+            return a._tape
+    return None
+
+
+class TraceArray:
+    """A real array (``_a``) in slot ``slot`` of a tape (see the module docstring)."""
+
+    __slots__ = ("_a", "slot", "_tape", "__weakref__")
+    __array_ufunc__ = None  # np.exp(traced): NumPy defers to our operators, or refuses
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, a: Any, slot: int, tape: Tape) -> None:
+        self._a = a
+        self.slot = slot
+        self._tape = tape
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        self._tape.broken(f"numpy.{func.__name__} was called on a traced array (not through the back-end table)")
+        return func(*_unwrap(args), **_unwrap(kwargs))
+
+    @property
+    def __array_interface__(self) -> Any:
+        self._tape.broken("NumPy converted a traced array (np.asarray, np.array...) outside the back-end table")
+        return self._a.__array_interface__
+
+    # static facts: the plan is guarded on the inputs' shapes and dtypes, so these are constants
+    shape = property(lambda self: self._a.shape)
+    ndim = property(lambda self: self._a.ndim)
+    dtype = property(lambda self: self._a.dtype)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    strides = property(lambda self: self._a.strides)
+
+    @property
+    def T(self) -> Any:  # noqa: N802  (ndarray's name)
+        return self._tape.record("method", "transpose", (self,), {}, "x.T")
+
+    @property
+    def base(self) -> Any:
+        return None if getattr(self._a, "base", None) is None else self._a.base
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    # values read by Python: value guards
+    def __bool__(self) -> bool:
+        return self._tape.read(self, "bool", "bool(x)")
+
+    def __float__(self) -> float:
+        return self._tape.read(self, "float", "float(x)")
+
+    def __int__(self) -> int:
+        return self._tape.read(self, "int", "int(x)")
+
+    def __index__(self) -> int:
+        return self._tape.read(self, "index", "operator.index(x)")
+
+    def item(self, *args: Any) -> Any:
+        if args:
+            self._tape.broken("x.item(index)")
+            return self._a.item(*args)
+        return self._tape.read(self, "item", "x.item()")
+
+    def tolist(self) -> Any:
+        return self._tape.read(self, "tolist", "x.tolist()")
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._tape.record("op", "[]", (self, index), {}, "x[i]")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._tape.record("op", "[]=", (self, index, value), {}, "x[i] = v")
+
+    def __getattr__(self, name: str) -> Any:
+        # the ndarray's methods (reshape, sum, astype, copy, fill...), recorded as methods
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            if isinstance(attr, (_ndarray, _generic)):
+                self._tape.broken(f"the array attribute x.{name} of a traced array")
+            return attr
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return self._tape.record("method", name, (self, *args), kwargs, f"x.{name}")
+
+        return method
+
+    def __repr__(self) -> str:
+        return f"TraceArray(slot {self.slot}, shape {self._a.shape}, dtype {self._a.dtype})"
+
+
+def _binary(sym: str, reflected: bool) -> Any:
+    if reflected:
+        def op(self: TraceArray, other: Any) -> Any:
+            return self._tape.record("op", sym, (other, self), {}, f"a {sym} b")
+    else:
+        def op(self: TraceArray, other: Any) -> Any:
+            return self._tape.record("op", sym, (self, other), {}, f"a {sym} b")
+    return op
+
+
+for _name, _sym in _DUNDER.items():
+    setattr(TraceArray, f"__{_name}__", _binary(_sym, False))
+    setattr(TraceArray, f"__r{_name}__", _binary(_sym, True))
+for _name, _sym in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}.items():
+    setattr(TraceArray, f"__{_name}__", _binary(_sym, False))
+def _in_place(sym: str) -> Any:
+    def op(self: TraceArray, other: Any) -> Any:
+        if type(self._a) is not _ndarray:  # a NumPy scalar cannot change: a += b makes a new one
+            return self._tape.record("op", sym[:-1], (self, other), {}, f"a {sym[:-1]} b")
+        return self._tape.record("op", sym, (self, other), {}, f"a {sym} b")
+    return op
+
+
+for _name, _sym in {"iadd": "+=", "isub": "-=", "imul": "*=", "itruediv": "/="}.items():
+    setattr(TraceArray, f"__{_name}__", _in_place(_sym))
+for _name, _sym in {"neg": "neg", "pos": "pos", "abs": "abs", "invert": "~"}.items():
+    setattr(TraceArray, f"__{_name}__", lambda self, _s=_sym: self._tape.record("op", _s, (self,), {}, f"{_s} a"))
+
+
+class _TraceMath:
+    """The traced arrays' table: each of ``ArrayMath``'s entries, recorded."""
+
+    is_tensor = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fn = getattr(ArrayMath, name)
+        if not callable(fn) or isinstance(fn, type):  # (a constant, or an exception class: LinAlgError)
+            return fn
+
+        def entry(*args: Any, **kwargs: Any) -> Any:
+            tape = _tape_of((args, kwargs)) or CURRENT[0]
+            if tape is None or not tape.active:
+                return fn(*_unwrap(args), **_unwrap(kwargs))
+            return tape.record("call", fn, args, kwargs, f"m.{name}")
+
+        entry.__name__ = name
+        setattr(self, name, entry)  # (made once per name)
+        return entry
+
+
+TraceMath = _TraceMath()
+CURRENT: list[Tape | None] = [None]  # the tape of the capture in progress
+
+
+class TracingGenerator:
+    """Stands in for the default generator during a capture: each draw is recorded, and the
+    replay draws again from whatever the default generator then is (fresh values each step,
+    from the same sequence eager would use)."""
+
+    def __init__(self, real: np.random.Generator, tape: Tape) -> None:
+        self.real = real
+        self.tape = tape
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if not callable(attr):
+            return attr
+
+        def draw(*args: Any, **kwargs: Any) -> Any:
+            return self.tape.record("draw", name, args, kwargs, f"generator.{name}")
+
+        return draw
+
+
+def _real_generator() -> np.random.Generator:
+    from chainrule.backend import random as _random
+
+    g = _random.default_generator()
+    return g.real if type(g) is TracingGenerator else g
