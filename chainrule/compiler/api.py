@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 from chainrule.autograd import grad_mode
 from chainrule.autograd.tensor import Tensor
 from chainrule.compiler.capture import Captured, capture
-from chainrule.compiler.plan import Diverged, Plan, build_plan
+from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_plan
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import Module
 
@@ -88,9 +88,12 @@ class CompiledFunction:
         cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph)
         where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns)
         reason = _unreplayable(cap)
-        plan = None
         if reason is None:
-            plan = build_plan(cap, list(where), guard_lines, guard_ns)
+            try:
+                plan = build_plan(cap, list(where), guard_lines, guard_ns)
+            except Unreplayable as e:
+                reason = str(e)
+        if reason is None:
             entry = Entry(plan.guard, plan, "", plan.guard_source)
         else:
             if self.fullgraph:
@@ -124,9 +127,6 @@ def _unreplayable(cap: Captured) -> str | None:
     tape = cap.tape
     if tape.breaks:
         return "; ".join(tape.breaks)
-    if tape.late_guards:
-        return ("Python read a computed value (.item(), bool(), float()...) after the function had changed "
-                "parameters or state: a replay could not go back")
     if _needs_graph(cap.result):
         return ("the function returns a tensor whose graph is still needed for backward; compile the whole "
                 "training step (forward, backward() and optimizer.step()) instead")

@@ -237,7 +237,6 @@ class _Capture:
             tape.broken(f"host step {fn.__qualname__} returned a value (a plan would return the captured one)")
         tape.steps.append(Step("host", fn, args, {"write": before, "read": after, "call": kwargs}, None,
                                fn.__qualname__))
-        tape.changed_outside = True
         return res
 
 

@@ -36,9 +36,13 @@ from chainrule.autograd import grad_mode
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
 from chainrule.compiler.capture import Captured, Out, read_name
-from chainrule.compiler.trace import OPERATORS, Ref
+from chainrule.compiler.trace import OPERATORS, Fixed, Ref
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
+
+
+class Unreplayable(Exception):
+    """The capture cannot become a plan (the message says why)."""
 
 
 class Diverged(Exception):
@@ -131,9 +135,35 @@ def _uses(step: Any) -> list[int]:
 
 
 def _outs(step: Any) -> tuple:
-    if step.out is None:
+    """The slots a step's result fills."""
+    out = step.out
+    if out is None:
         return ()
-    return step.out if type(step.out) is tuple else (step.out,)
+    if type(out) is int:
+        return (out,)
+    found: list[int] = []
+
+    def walk(p: Any) -> None:
+        if type(p) is int:
+            found.append(p)
+        elif type(p) is tuple:
+            for q in p:
+                walk(q)
+
+    walk(out)
+    return tuple(found)
+
+
+def _lhs(w: _Writer, pattern: Any, checks: list[str], i: int) -> str:
+    """The assignment target of a result pattern: ``v5``, ``(v5, (_f0, v6, v7))``..."""
+    if type(pattern) is int:
+        return f"v{pattern}"
+    if type(pattern) is Fixed:
+        name = f"_f{len(checks)}"
+        checks.append(f"if {name} != {w.render(pattern.value)}: raise Diverged({i})"
+                      if pattern.value is not None else f"if {name} is not None: raise Diverged({i})")
+        return name
+    return "(" + "".join(_lhs(w, p, checks, i) + ", " for p in pattern) + ")"
 
 
 def _output_slots(x: Any) -> list[int]:
@@ -159,6 +189,54 @@ def _live_steps(cap: Captured) -> list:
         needed.update(_uses(step))
     keep.reverse()
     return keep
+
+
+def _changes_outside(step: Any, root: list[int], inputs: set[int]) -> bool:
+    """Whether ``step`` changes something outside the plan: a host step, or a write into the
+    memory of an array read from outside (a parameter, a buffer, an argument)."""
+    return step.kind == "host" or step.writes is not None and root[step.writes] in inputs
+
+
+def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, list[str]]:
+    """Move each value guard, with the steps that compute what it reads, before the first step
+    that changes something outside the plan, where that gives the same value: those steps
+    are pure and nothing they read is written before the guard.  A failed guard then hands
+    the call back to eager with nothing changed.  Returns (steps, labels of the guards that
+    could not move: such a plan cannot be replayed)."""
+    steps = list(steps)
+    late: list[str] = []
+    g = 0
+    while g < len(steps):
+        first = next((i for i, st in enumerate(steps) if _changes_outside(st, root, inputs)), len(steps))
+        if steps[g].kind != "guard" or g < first:
+            g += 1
+            continue
+        producer = {o: i for i, st in enumerate(steps[:g]) if st.kind in ("call", "op", "method") for o in _outs(st)}
+        written = {root[st.writes] for st in steps[:g] if st.writes is not None}
+        if any(st.kind == "host" for st in steps[:g]):
+            written |= {root[k] for k in inputs}
+        cone: set[int] = set()
+        todo = list(_uses(steps[g]))
+        ok = True
+        while todo and ok:
+            slot = todo.pop()
+            if root[slot] in written:
+                ok = False
+            elif slot in producer and producer[slot] not in cone:
+                i = producer[slot]
+                if steps[i].writes is not None:
+                    ok = False
+                cone.add(i)
+                todo.extend(_uses(steps[i]))
+        if not ok:
+            late.append(steps[g].label)
+            g += 1
+            continue
+        moved = [i for i in sorted(cone) if i >= first] + [g]
+        rest = [st for i, st in enumerate(steps) if i not in moved]
+        steps = rest[:first] + [steps[i] for i in moved] + rest[first:]
+        g += 1
+    return steps, late
 
 
 class Plan:
@@ -196,9 +274,12 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     """The plan of capture ``cap``.  ``where[i]`` is the source text that reaches tracked
     tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
     ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``."""
-    steps = _live_steps(cap)
-    w = _Writer()
     tape = cap.tape
+    steps, late = hoist_guards(_live_steps(cap), tape.root, tape.inputs)
+    if late:
+        raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
+                           "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
+    w = _Writer()
     final = dict(cap.start)  # what the tracked tensors hold before the end's write-back
     for step in steps:
         if step.kind == "host":
@@ -247,7 +328,9 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     g.lines.append("def guard(args, kwargs):")
     g.lines += ["    " + line for line in guard_lines] + ["    return True"]
     guard = g.compile("guard")
-    snapshot = tape.draws_before_guard
+    kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
+    snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
+        i for i, k in enumerate(kinds) if k == "guard")
     return Plan(source, run, "\n".join(g.lines), guard, steps, snapshot, len(tape.steps))
 
 
@@ -276,11 +359,13 @@ def _writes(want: dict, holds: dict, where: list[str]) -> list[str]:
 
 
 def _step_lines(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used: set[int]) -> list[str]:
+    checks: list[str] = []
+    lhs = "" if step.out is None else _lhs(w, step.out, checks, i) + " = "
+    return _one_step(w, step, i, where, holds, used, lhs) + checks
+
+
+def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used: set[int], lhs: str) -> list[str]:
     kind = step.kind
-    outs = _outs(step)
-    lhs = ""
-    if outs:
-        lhs = ", ".join(f"v{o}" for o in outs) + (" = " if len(outs) > 1 or type(step.out) is not tuple else ", = ")
     if kind == "call":
         name = step.label.replace("m.", "m_")
         return [f"{lhs}{w.const(step.fn, name if name.isidentifier() else 'f')}({w.call_args(step.args, step.kwargs)})"]

@@ -58,6 +58,19 @@ class Step(NamedTuple):
     kwargs: dict
     out: Any
     label: str
+    writes: int | None = None  # the slot whose memory the step writes in place
+
+
+class Fixed(NamedTuple):
+    """A Python value among a step's results (a flag beside the arrays): it must come out the same."""
+
+    value: Any
+
+
+def _holdable(res: Any) -> bool:
+    if type(res) is _ndarray or isinstance(res, _generic) or res is None or type(res) in (bool, int, float, str):
+        return True
+    return isinstance(res, (tuple, list)) and all(_holdable(r) for r in res)
 
 
 class GraphBreak(RuntimeError):
@@ -69,9 +82,8 @@ class Tape:
 
     ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
     memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
-    outside at the start; ``breaks``: reasons this tape cannot be replayed; ``changed_outside``:
-    set once a step wrote into an input's memory or ran a host step (a value guard after that
-    point cannot hand the call back to eager any more)."""
+    outside (at the start, or again after a host step); ``breaks``: reasons this tape cannot
+    be replayed."""
 
     def __init__(self, fullgraph: bool = False) -> None:
         self.steps: list[Step] = []
@@ -80,10 +92,6 @@ class Tape:
         self.root: list[int] = []
         self.inputs: set[int] = set()
         self.breaks: list[str] = []
-        self.changed_outside = False
-        self.late_guards = 0
-        self.draws_before_guard = False
-        self.draws = 0
         self.active = True
         self.fullgraph = fullgraph
 
@@ -108,11 +116,6 @@ class Tape:
         if self.fullgraph and self.active:
             raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
 
-    def wrote(self, slot: int) -> None:
-        """Slot ``slot``'s memory was written in place."""
-        if self.root[slot] in self.inputs:
-            self.changed_outside = True
-
     # -- recording --------------------------------------------------------------------------
     def record(self, kind: str, fn: Any, args: tuple, kwargs: dict, label: str) -> Any:
         """Run ``fn`` on the real arrays and record it; return the result with traced arrays."""
@@ -121,31 +124,26 @@ class Tape:
         if not self.active:
             return res
         traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
-        if kind == "draw":
-            self.draws += 1
         refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
         if res is None or kind == "op" and fn in _IN_PLACE:  # an in-place write: []=, +=, copyto, fill
             target = traced[0] if traced else None
             if target is None:
                 self.broken(f"{label} wrote into an array that is not traced")
                 return res
-            self.steps.append(Step(kind, fn, refs, kw, None, label))
-            self.wrote(target.slot)
+            self.steps.append(Step(kind, fn, refs, kw, None, label, target.slot))
             return target if res is not None else None
         for t in traced:  # the result is an argument itself: written in place (out=)
             if res is t._a:
-                self.steps.append(Step(kind, fn, refs, kw, None, label))
-                self.wrote(t.slot)
+                self.steps.append(Step(kind, fn, refs, kw, None, label, t.slot))
                 return t
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
             return out
-        if type(res) is tuple or type(res) is list or isinstance(res, tuple):
-            if all(type(r) is _ndarray or isinstance(r, _generic) for r in res):
-                outs = tuple(self._result(r, traced) for r in res)
-                self.steps.append(Step(kind, fn, refs, kw, tuple(o.slot for o in outs), label))
-                return outs if type(res) is not list else list(outs)
+        if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
+            pattern, traced_res = self._results(res, traced)
+            self.steps.append(Step(kind, fn, refs, kw, pattern, label))
+            return traced_res
         if isinstance(res, (bool, int, float, complex)) and traced:  # a Python number from traced arrays
             k = len(self.shapes)
             self.shapes.append(())
@@ -158,6 +156,18 @@ class Tape:
             self.broken(f"{label} returned a {type(res).__name__}, which a plan cannot hold")
         return res
 
+    def _results(self, res: Any, traced: list) -> tuple[Any, Any]:
+        """(pattern, value) of a nested result: the pattern holds slots for arrays and
+        Fixed(value) for the Python values among them (the replay checks they come out the same)."""
+        if type(res) is _ndarray or isinstance(res, _generic):
+            t = self._result(res, traced)
+            return t.slot, t
+        if isinstance(res, (tuple, list)):
+            parts = [self._results(r, traced) for r in res]
+            value = [v for _, v in parts]
+            return tuple(p for p, _ in parts), (value if type(res) is list else tuple(value))
+        return Fixed(res), res
+
     def _result(self, res: Any, traced: list) -> TraceArray:
         for t in traced:  # a view of an argument shares its memory (its root's lifetime)
             if type(res) is _ndarray and type(t._a) is _ndarray and np.may_share_memory(res, t._a):
@@ -166,11 +176,7 @@ class Tape:
 
     def guard(self, slot: int, how: str, value: Any, label: str) -> None:
         """The replay must read ``value`` from slot ``slot`` (read as ``how``)."""
-        self.steps.append(Step("guard", how, (Ref(slot),), {"value": value}, None, label))
-        if self.changed_outside:
-            self.late_guards += 1
-        if self.draws:
-            self.draws_before_guard = True
+        self.steps.append(Step("guard", how, (Ref(slot),), {"value": value}, None, f"{label} at {_reader()}"))
 
     def read(self, t: TraceArray, how: str, label: str) -> Any:
         """A traced value read by Python as ``how`` ('bool', 'float', 'int', 'item', 'host')."""
@@ -178,6 +184,26 @@ class Tape:
         if self.active:
             self.guard(t.slot, how, value, label)
         return value
+
+
+def _reader() -> str:
+    """Where a value was read: the first frame outside this package, and the first outside chainrule."""
+    import os
+    import sys
+
+    here = os.path.dirname(__file__)
+    lib = os.path.dirname(here)
+    f: Any = sys._getframe(1)
+    reader = user = None
+    while f is not None:
+        name = f.f_code.co_filename
+        if reader is None and not name.startswith(here):
+            reader = f"{os.path.relpath(name, os.path.dirname(lib))}:{f.f_lineno} ({f.f_code.co_name})"
+        if not name.startswith(lib):
+            user = f"{name}:{f.f_lineno}"
+            break
+        f = f.f_back
+    return f"{reader}, called from {user}" if user and reader and not reader.startswith("/") else str(reader)
 
 
 def _run(kind: str, fn: Any, args: tuple, kwargs: dict) -> Any:
