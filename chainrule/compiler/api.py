@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Callable, NamedTuple
 
 from chainrule.autograd import grad_mode
+from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.compiler.capture import Captured, capture
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_plan
@@ -23,6 +24,32 @@ from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import Module
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class ReplayNode(Primitive):
+    """A replayed forward as one graph node: its output was computed by the plan, its vjp is
+    the plan's backward pass over the arrays the forward saved.  Its inputs are the tensors
+    the gradient flows to (parameters, arguments that require grad)."""
+
+    __slots__ = ("backward", "y", "saved")
+    name = "compiled"
+    saves_output = False
+
+    def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple) -> None:
+        self.backward = backward
+        self.y = y
+        self.saved = saved
+
+    def forward(self, m: Any, *xs: Any) -> Any:
+        y, self.y = self.y, None
+        return y
+
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
+        if m.is_tensor:
+            raise NotImplementedError("backward(create_graph=True) through a compiled Module: its backward pass "
+                                      "is a replayed plan, not differentiable again; use the Module uncompiled")
+        grads = self.backward(self.saved, g)
+        return tuple(gr if n else None for gr, n in zip(grads, need))
 
 
 class Entry(NamedTuple):
@@ -67,6 +94,9 @@ class CompiledFunction:
                     self.stats["diverged"] += 1
                     return self._eager(args, kwargs)
                 self.stats["replays"] += 1
+                if e.plan.backward is not None:  # a Module's output: one graph node whose vjp is the backward plan
+                    y, saved, leaves = out
+                    return apply(ReplayNode(e.plan.backward, y, saved), *leaves)
                 return out
         if len(self.entries) >= self.cache_size_limit:
             if not self._warned:
@@ -127,9 +157,9 @@ def _unreplayable(cap: Captured) -> str | None:
     tape = cap.tape
     if tape.breaks:
         return "; ".join(tape.breaks)
-    if _needs_graph(cap.result):
-        return ("the function returns a tensor whose graph is still needed for backward; compile the whole "
-                "training step (forward, backward() and optimizer.step()) instead")
+    if cap.backward is None and _needs_graph(cap.result):
+        return ("the function returns several tensors whose graphs are still needed for backward; return one "
+                "tensor, or compile the whole training step (forward, backward() and optimizer.step())")
     return None
 
 

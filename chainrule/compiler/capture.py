@@ -45,6 +45,18 @@ class Out(NamedTuple):
     requires_grad: bool
 
 
+class Backward(NamedTuple):
+    """The backward pass of a returned tensor whose graph the caller will use (a compiled
+    Module's output): the tape's steps from ``start`` on, with the output's gradient in slot
+    ``seed``, computing the gradient of tracked tensor ``leaves[i]`` into slot ``grads[i]``
+    (None: it got none)."""
+
+    start: int
+    seed: int
+    leaves: list[int]
+    grads: list[int | None]
+
+
 class Captured(NamedTuple):
     tape: Tape
     tracked: list[Tensor]
@@ -58,6 +70,7 @@ class Captured(NamedTuple):
     result: Any
     facts: list[tuple]  # per tracked tensor at the start: shape, dtype, requires_grad, (grad shape, dtype) or None
     training: list[bool]  # per module at the start
+    backward: Backward | None  # the returned tensor's backward pass, when its graph is still needed
 
 
 def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor]
@@ -257,9 +270,12 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
+    backward = None
     try:
         result = fn(*args, **kwargs)
         output = _outputs(result, tape)
+        if isinstance(result, Tensor) and _needs_graph(result):
+            backward = _capture_backward(tape, result, tracked)
     finally:
         CURRENT[0] = host_steps.ACTIVE[0] = None
         if _random._STATE["generator"] is not None and type(_random._STATE["generator"]) is TracingGenerator:
@@ -275,7 +291,32 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                 tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
     grad_same = {i: t.grad is grads_before[i] for i, t in enumerate(tracked)}
     return Captured(tape, tracked, start, end, grad_same, output, modules, named, grad_enabled, result, facts,
-                    training)
+                    training, backward)
+
+
+def _needs_graph(t: Tensor) -> bool:
+    """Whether ``t``'s graph is still there for a later backward (not freed, not a leaf)."""
+    return bool(t.requires_grad) and t._op is not None and t._parents is not None
+
+
+def _capture_backward(tape: Tape, out: Tensor, tracked: list[Tensor]) -> Backward:
+    """Record the backward pass from ``out`` to the tracked tensors that require grad, with a
+    traced seed standing for the gradient the caller will pass (the graph is kept for them)."""
+    from chainrule.autograd.engine import grad as _grad
+
+    start = len(tape.steps)
+    a = out._array
+    seed = tape.input(np.ones(a.shape, a.dtype))
+    leaves = [i for i, t in enumerate(tracked) if t.requires_grad]
+    seed_t = Tensor._wrap(seed)  # type: ignore[arg-type]
+    grads = _grad([out], [tracked[i] for i in leaves], grad_outputs=[seed_t], retain_graph=True, allow_unused=True)
+    slots: list[int | None] = []
+    for g in grads:
+        ga = None if g is None else g._array
+        if ga is not None and type(ga) is not TraceArray:
+            tape.broken("a gradient was computed outside the traced table")
+        slots.append(ga.slot if type(ga) is TraceArray else None)
+    return Backward(start, seed.slot, leaves, slots)
 
 
 def _real(a: Any) -> Any:

@@ -176,11 +176,11 @@ def _output_slots(x: Any) -> list[int]:
     return []
 
 
-def _live_steps(cap: Captured) -> list:
-    """The tape's steps without those whose results nothing uses (side effects kept)."""
-    needed = set(_output_slots(cap.output)) | {s for s in cap.end.values() if s is not None}
+def _live_steps(steps: list, needed: set[int]) -> list:
+    """``steps`` without those whose results nothing in ``needed`` or later uses (side effects kept)."""
+    needed = set(needed)
     keep = []
-    for step in reversed(cap.tape.steps):
+    for step in reversed(steps):
         outs = _outs(step)
         pure = step.kind in ("call", "op", "method") and outs
         if pure and not any(o in needed for o in outs):
@@ -252,6 +252,7 @@ class Plan:
         self.steps = steps
         self.snapshot = snapshot
         self.n_captured = n_captured
+        self.backward: Callable[[tuple, Any], tuple] | None = None
 
     def run(self, args: tuple, kwargs: dict) -> Any:
         if not self.snapshot:
@@ -273,9 +274,25 @@ class Plan:
 def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns: dict[str, Any]) -> Plan:
     """The plan of capture ``cap``.  ``where[i]`` is the source text that reaches tracked
     tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
-    ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``."""
+    ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``.
+
+    With a backward pass (``cap.backward``: a compiled Module's output whose graph the caller
+    uses) the replay returns ``(output array, saved arrays, tensors needing gradients)`` and
+    ``Plan.backward(saved, g)`` returns their gradients."""
     tape = cap.tape
-    steps, late = hoist_guards(_live_steps(cap), tape.root, tape.inputs)
+    bw = cap.backward
+    fwd_steps = tape.steps if bw is None else tape.steps[:bw.start]
+    bwd_steps: list = []
+    saved: list[int] = []
+    if bw is not None:
+        bwd_steps = _live_steps(tape.steps[bw.start:], {g for g in bw.grads if g is not None})
+        made = {o for st in bwd_steps for o in _outs(st)} | {bw.seed}
+        saved = sorted({u for st in bwd_steps for u in _uses(st) if u not in made})
+        if any(st.kind in ("guard", "host", "draw") for st in bwd_steps):
+            raise Unreplayable("the backward pass reads values, draws random numbers or steps an optimiser")
+    written = {s for s in cap.end.values() if s is not None}
+    needed = set(_output_slots(cap.output)) | written | set(saved)
+    steps, late = hoist_guards(_live_steps(fwd_steps, needed), tape.root, tape.inputs)
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
                            "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
@@ -284,18 +301,13 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     for step in steps:
         if step.kind == "host":
             final = dict(step.kwargs["read"])
-    used = {s for step in steps for s in _uses(step)} | set(_output_slots(cap.output))
+    used = {s for step in steps for s in _uses(step)} | set(_output_slots(cap.output)) | set(saved)
     used |= {s for k, s in cap.end.items() if s is not None and final.get(k) != s}
-    last: dict[int, int] = {}
-    for i, step in enumerate(steps):
-        for s in _uses(step):
-            last[s] = i
-    keep_to_end = set(_output_slots(cap.output)) | {s for s in cap.end.values() if s is not None}
+    keep = set(_output_slots(cap.output)) | written | set(saved)
     for step in steps:
         if step.kind == "host":
-            keep_to_end |= {s for s in step.kwargs["write"].values() if s is not None}
+            keep |= {s for s in step.kwargs["write"].values() if s is not None}
 
-    w.lines.append("def replay(args, kwargs):")
     body: list[str] = []
     for i, where_i in enumerate(where):
         if where_i.startswith("T"):
@@ -305,23 +317,26 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             where[i] = f"T{i}"
     holds = dict(cap.start)
     body += _reads(cap.start, where, used)
-
-    def free(i: int, slots: Any) -> None:
-        for s in slots:
-            if last.get(s) == i and s not in keep_to_end and s not in tape.inputs:
-                if math.prod(tape.shapes[s]) >= FREE_AT:
-                    body.append(f"del v{s}")
-
-    for i, step in enumerate(steps):
-        body.extend(_step_lines(w, step, i, where, holds, used))
-        if step.kind == "host":
-            holds = dict(step.kwargs["read"])
-        free(i, set(_uses(step)))
+    body += _body(w, steps, tape, keep, where, holds, used)
     body += _writes(cap.end, holds, where)
-    body.append(f"return {_render_output(cap.output)}")
-    w.lines += ["    " + line for line in body]
+    if bw is None:
+        body.append(f"return {_render_output(cap.output)}")
+    else:
+        leaves = "".join(f"{where[i]}, " for i in bw.leaves)
+        body.append(f"return v{cap.output.slot}, ({''.join(f'v{k}, ' for k in saved)}), ({leaves})")
+    w.lines = ["def replay(args, kwargs):"] + ["    " + line for line in body]
     run = w.compile("replay")
     source = "\n".join(w.lines)
+    backward = None
+    if bw is not None:
+        b = _Writer()
+        grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
+        lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
+        lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
+        lines.append(f"return ({grads})")
+        b.lines = ["def backward(saved, g):"] + ["    " + line for line in lines]
+        backward = b.compile("backward")
+        source += "\n\n" + "\n".join(b.lines)
 
     g = _Writer()
     g.ns.update(guard_ns)
@@ -331,7 +346,28 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
-    return Plan(source, run, "\n".join(g.lines), guard, steps, snapshot, len(tape.steps))
+    plan = Plan(source, run, "\n".join(g.lines), guard, steps + bwd_steps, snapshot, len(tape.steps))
+    plan.backward = backward
+    return plan
+
+
+def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int]
+          ) -> list[str]:
+    """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``."""
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for s in _uses(step):
+            last[s] = i
+    body: list[str] = []
+    for i, step in enumerate(steps):
+        body.extend(_step_lines(w, step, i, where, holds, used))
+        if step.kind == "host":
+            holds.clear()
+            holds.update(step.kwargs["read"])
+        for s in set(_uses(step)):
+            if last.get(s) == i and s not in keep and s not in tape.inputs and math.prod(tape.shapes[s]) >= FREE_AT:
+                body.append(f"del v{s}")
+    return body
 
 
 def _reads(holds: dict, where: list[str], used: set[int]) -> list[str]:
@@ -367,7 +403,7 @@ def _step_lines(w: _Writer, step: Any, i: int, where: list[str], holds: dict, us
 def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used: set[int], lhs: str) -> list[str]:
     kind = step.kind
     if kind == "call":
-        name = step.label.replace("m.", "m_")
+        name = step.label.replace("m.", "m_").replace("np.", "np_").replace(".", "_")
         return [f"{lhs}{w.const(step.fn, name if name.isidentifier() else 'f')}({w.call_args(step.args, step.kwargs)})"]
     if kind == "method":
         return [f"{lhs}{w.render(step.args[0])}.{step.fn}({w.call_args(step.args[1:], step.kwargs)})"]

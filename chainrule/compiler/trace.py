@@ -297,13 +297,18 @@ class TraceArray:
     """A real array (``_a``) in slot ``slot`` of a tape (see the module docstring)."""
 
     __slots__ = ("_a", "slot", "_tape", "__weakref__")
-    __array_ufunc__ = None  # np.exp(traced): NumPy defers to our operators, or refuses
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, a: Any, slot: int, tape: Tape) -> None:
         self._a = a
         self.slot = slot
         self._tape = tape
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # a ufunc given a traced array (np.add(a, t), ndarray + t, np.multiply(.., out=t)) is recorded
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        label = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        return self._tape.record("call", fn, inputs, kwargs, label)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         self._tape.broken(f"numpy.{func.__name__} was called on a traced array (not through the back-end table)")
