@@ -83,7 +83,7 @@ class Tape:
     ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
     memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
     outside (at the start, or again after a host step); ``breaks``: reasons this tape cannot
-    be replayed."""
+    be replayed; ``consts``: the values of slots computed from constants alone."""
 
     def __init__(self, fullgraph: bool = False) -> None:
         self.steps: list[Step] = []
@@ -92,6 +92,7 @@ class Tape:
         self.root: list[int] = []
         self.inputs: set[int] = set()
         self.breaks: list[str] = []
+        self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.active = True
         self.fullgraph = fullgraph
 
@@ -139,6 +140,8 @@ class Tape:
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
+            if kind != "draw" and all(t.slot in self.consts for t in traced):
+                self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
             pattern, traced_res = self._results(res, traced)
