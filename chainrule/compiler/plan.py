@@ -36,6 +36,7 @@ from chainrule.autograd import grad_mode
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
 from chainrule.compiler.capture import Captured, Out, read_name
+from chainrule.compiler.passes import rewrites
 from chainrule.compiler.trace import OPERATORS, Fixed, Ref
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
@@ -70,6 +71,8 @@ class _Writer:
             "read_name": read_name, "asarray": np.asarray,
         }
         self._ids: dict[int, str] = {}
+        self.folded: dict[int, Any] = {}  # slot -> constant value (passes.py)
+        self.aliases: dict[int, int] = {}  # slot -> the slot it simply is (passes.py)
 
     def const(self, obj: Any, hint: str = "c") -> str:
         """A name for ``obj`` in the namespace (the same name for the same object)."""
@@ -317,6 +320,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             where[i] = f"T{i}"
     holds = dict(cap.start)
     body += _reads(cap.start, where, used)
+    w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts,
+                                   keep - set(saved), _uses, _outs)
     body += _body(w, steps, tape, keep, where, holds, used)
     body += _writes(cap.end, holds, where)
     if bw is None:
@@ -330,6 +335,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     backward = None
     if bw is not None:
         b = _Writer()
+        b.folded, b.aliases = w.folded, w.aliases
         grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
         lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
         lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
@@ -402,6 +408,10 @@ def _step_lines(w: _Writer, step: Any, i: int, where: list[str], holds: dict, us
 
 def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used: set[int], lhs: str) -> list[str]:
     kind = step.kind
+    if step.out in w.folded:
+        return [f"{lhs}{w.const(w.folded[step.out], 'k')}"]
+    if step.out in w.aliases:
+        return [f"{lhs}v{w.aliases[step.out]}"]
     if kind == "call":
         name = step.label.replace("m.", "m_").replace("np.", "np_").replace(".", "_")
         return [f"{lhs}{w.const(step.fn, name if name.isidentifier() else 'f')}({w.call_args(step.args, step.kwargs)})"]

@@ -88,7 +88,7 @@ class Tape:
     ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
     memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
     outside (at the start, or again after a host step); ``breaks``: reasons this tape cannot
-    be replayed."""
+    be replayed; ``consts``: the values of slots computed from constants alone."""
 
     def __init__(self, fullgraph: bool = False) -> None:
         self.steps: list[Step] = []
@@ -99,6 +99,7 @@ class Tape:
         self.breaks: list[str] = []
         self.value_shaped: dict[int, frozenset] = {}  # slot -> the value-shaped results its shape follows
         self._shape_guarded: set[int] = set()
+        self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.active = True
         self.fullgraph = fullgraph
 
@@ -149,6 +150,8 @@ class Tape:
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
             if shaped is not None:
                 self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
+            if kind != "draw" and all(t.slot in self.consts for t in traced):
+                self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
             pattern, traced_res = self._results(res, traced)
