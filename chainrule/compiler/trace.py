@@ -140,17 +140,19 @@ class Tape:
                 self.broken(f"{label} wrote into an array that is not traced")
                 return res
             self.steps.append(Step(kind, fn, refs, kw, None, label, target.slot))
+            self._written(target.slot)
             return target if res is not None else None
         for t in traced:  # the result is an argument itself: written in place (out=)
             if res is t._a:
                 self.steps.append(Step(kind, fn, refs, kw, None, label, t.slot))
+                self._written(t.slot)
                 return t
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
             if shaped is not None:
                 self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
-            if kind != "draw" and all(t.slot in self.consts for t in traced):
+            if kind != "draw" and label not in _UNINITIALISED and all(t.slot in self.consts for t in traced):
                 self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
@@ -186,6 +188,13 @@ class Tape:
             if type(res) is _ndarray and type(t._a) is _ndarray and np.may_share_memory(res, t._a):
                 return self.new(res, t.slot)
         return self.new(res)
+
+    def _written(self, slot: int) -> None:
+        """Slot ``slot``'s memory was written in place: what is computed from it (or from a view
+        of the same memory) from now on is no longer computed from constants alone."""
+        r = self.root[slot]
+        for k in [k for k in self.consts if self.root[k] == r]:
+            del self.consts[k]
 
     def _shaped_by(self, kind: str, fn: Any, label: str, args: tuple, traced: list) -> frozenset | None:
         """None when the step's result has a shape that follows from the shapes its inputs had at
@@ -229,6 +238,9 @@ class Tape:
             self.guard(t.slot, how, value, label)
         return value
 
+
+_UNINITIALISED = frozenset(("m.empty", "m.empty_like", "m.pooled_empty"))
+"""Entries whose result's values mean nothing (an entry given it as ``out`` fills it): never constants."""
 
 VALUE_SHAPED = frozenset(("argwhere", "unique", "distinct_rows", "embedding_bags", "nonzero", "flatnonzero",
                           "compress"))
