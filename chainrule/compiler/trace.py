@@ -135,8 +135,8 @@ class Tape:
         refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
         shaped = self._shaped_by(kind, fn, label, args, traced)
         if res is None or kind == "op" and fn in _IN_PLACE:  # an in-place write: []=, +=, copyto, fill
-            target = traced[0] if traced else None
-            if target is None:
+            target = args[0] if args and type(args[0]) is TraceArray else None  # (the table's convention:
+            if target is None:  # the destination comes first)
                 self.broken(f"{label} wrote into an array that is not traced")
                 return res
             self.steps.append(Step(kind, fn, refs, kw, None, label, target.slot))
@@ -147,6 +147,9 @@ class Tape:
                 self.steps.append(Step(kind, fn, refs, kw, None, label, t.slot))
                 self._written(t.slot)
                 return t
+        if traced and type(res) is _ndarray and any(res is a for a in _leaves((real_args, real_kwargs))):
+            self.broken(f"{label} wrote into an array that is not traced")  # (ndarray += traced, out=ndarray)
+            return res
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
