@@ -120,3 +120,32 @@ def test_first_loss_from_the_formulas() -> None:
             want = float(-logp[np.arange(len(y)), y].mean())
         got = cls([a.copy() for a in initial], x, y).step()
         assert got == pytest.approx(want, rel=1e-5), workload
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_jax_step_of_the_benchmark_matches_the_numpy_step(workload: str) -> None:
+    """bench_compile.py's JAX steps (an optional yardstick) train the same way: 5 steps agree."""
+    pytest.importorskip("jax")
+    import bench_compile
+
+    module, cls = WORKLOADS[workload]
+    initial = _initial(module)
+    js = bench_compile.JAX_STEPS[workload](module, [a.copy() for a in initial])
+    losses = [float(js()) for _ in range(STEPS)]
+    got = (losses, [np.asarray(p) for p in js.state[0]])
+    _assert_same(got, _run_numpy(module, cls, initial), f"{workload} JAX jit vs NumPy by hand")
+
+
+def test_jax_w5_gradients_match_chainrule() -> None:
+    """w5 in JAX: the loss and the gradients for x, w, b are chainrule's (bench_core's chain)."""
+    pytest.importorskip("jax")
+    import bench_compile
+
+    loss_fn, opt = bench_compile.build_w5(*framework("chainrule"))
+    loss = loss_fn()
+    loss.backward()
+    params = opt.param_groups[0]["params"]
+    js = bench_compile.jax_w5([p.detach().numpy().copy() for p in params])
+    assert float(js()) == pytest.approx(float(loss.item()), rel=RTOL)
+    for p, g in zip(params, js.state[1]):
+        np.testing.assert_allclose(np.asarray(g), p.grad.numpy(), rtol=RTOL, atol=ATOL)
