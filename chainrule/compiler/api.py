@@ -204,11 +204,12 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
 
 
 def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
-    shape, dtype, requires_grad, grad = facts
+    shape, dtype, requires_grad, grad, cls = facts
     key = f"d_{dtype}"
     ns[key] = dtype
+    ns[f"A_{cls.__name__}"] = cls
     lines = [f"a = {e}._array",
-             f"if type(a) is not ndarray or a.shape != {shape!r} or a.dtype != {key} "
+             f"if type(a) is not A_{cls.__name__} or a.shape != {shape!r} or a.dtype != {key} "
              f"or {e}.requires_grad is not {requires_grad}: return False"]
     if grad is None:
         lines.append(f"if {e}.grad is not None: return False")
