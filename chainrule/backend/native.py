@@ -75,8 +75,9 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
-def _library_path(name: str, cc: str, flags: list) -> Path:
-    source = (_KERNELS / f"{name}.c").read_bytes()
+def _library_path(name: str, cc: str, flags: list, source: bytes | None = None) -> Path:
+    if source is None:
+        source = (_KERNELS / f"{name}.c").read_bytes()
     key = hashlib.sha256()
     for part in (source, " ".join(flags).encode(), cc.encode(), platform.machine().encode(),
                  _cpu_signature().encode()):
@@ -85,13 +86,17 @@ def _library_path(name: str, cc: str, flags: list) -> Path:
     return cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
 
 
-def _build(name: str, cc: str, flags: list, target: Path) -> None:
-    """Compile kernels/<name>.c into ``target`` (atomically: temporary files, then a rename)."""
+def _build(name: str, cc: str, flags: list, target: Path, source: bytes | None = None) -> None:
+    """Compile kernels/<name>.c (or the C ``source`` given) into ``target`` (atomically:
+    temporary files, then a rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         obj = Path(tmp) / f"{name}.o"
         lib = Path(tmp) / f"{name}.so"
         src = str(_KERNELS / f"{name}.c")
+        if source is not None:
+            src = str(Path(tmp) / f"{name}.c")
+            Path(src).write_bytes(source)
         compile_ = [cc, *flags, "-c", src, "-o", str(obj)]
         link = [cc, "-shared", str(obj), "-o", str(lib), "-lm"]
         for cmd in (compile_, link):
@@ -112,7 +117,20 @@ def load(name: str) -> ctypes.CDLL | None:
         return _LOADED[name]
 
 
-def _load(name: str) -> ctypes.CDLL | None:
+def load_source(name: str, source: str) -> ctypes.CDLL | None:
+    """A library compiled from generated C ``source`` (the compiled mode's fused loops), cached
+    like the kernels' under a name hashing the source; None when it is not available."""
+    key = f"{name}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+    lib = _LOADED.get(key, _MISSING)
+    if lib is not _MISSING:
+        return lib
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = _load(name, source.encode())
+        return _LOADED[key]
+
+
+def _load(name: str, source: bytes | None = None) -> ctypes.CDLL | None:
     lib = None
     if not enabled():
         _REASONS[name] = "switched off by CHAINRULE_NATIVE=0"
@@ -122,9 +140,9 @@ def _load(name: str) -> ctypes.CDLL | None:
         errors = []
         for flags in _flag_sets():
             try:
-                path = _library_path(name, cc, flags)
+                path = _library_path(name, cc, flags, source)
                 if not path.exists():
-                    _build(name, cc, flags, path)
+                    _build(name, cc, flags, path, source)
                 lib = ctypes.CDLL(str(path))
                 _REASONS[name] = f"compiled: {path}"
                 break

@@ -63,7 +63,7 @@ class CompiledFunction:
     """``fn`` compiled (see :func:`chainrule.compile`); call it as ``fn``."""
 
     def __init__(self, fn: Callable[..., Any], fullgraph: bool = False, dynamic: bool | None = None,
-                 mode: str | None = None, cache_size_limit: int = 8) -> None:
+                 mode: str | None = None, cache_size_limit: int = 8, fusion: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"chainrule.compile: expected a function or a Module, got {type(fn).__name__}")
         if mode not in _MODES:
@@ -73,6 +73,7 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.mode = mode
         self.cache_size_limit = cache_size_limit
+        self.fusion = fusion
         self.entries: list[Entry] = []
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
@@ -120,7 +121,7 @@ class CompiledFunction:
         reason = _unreplayable(cap)
         if reason is None:
             try:
-                plan = build_plan(cap, list(where), guard_lines, guard_ns)
+                plan = build_plan(cap, list(where), guard_lines, guard_ns, self.fusion)
             except Unreplayable as e:
                 reason = str(e)
         if reason is None:
@@ -203,11 +204,12 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
 
 
 def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
-    shape, dtype, requires_grad, grad = facts
+    shape, dtype, requires_grad, grad, cls = facts
     key = f"d_{dtype}"
     ns[key] = dtype
+    ns[f"A_{cls.__name__}"] = cls
     lines = [f"a = {e}._array",
-             f"if type(a) is not ndarray or a.shape != {shape!r} or a.dtype != {key} "
+             f"if type(a) is not A_{cls.__name__} or a.shape != {shape!r} or a.dtype != {key} "
              f"or {e}.requires_grad is not {requires_grad}: return False"]
     if grad is None:
         lines.append(f"if {e}.grad is not None: return False")
@@ -265,17 +267,22 @@ def compile(  # noqa: A001  (PyTorch's name)
     ``fullgraph=True`` raises :class:`GraphBreak` where a capture cannot be replayed instead of
     running eagerly; ``dynamic`` is accepted (shapes are always guarded: a new shape captures
     again); ``backend`` and ``mode`` are accepted as PyTorch's (there is one compiler);
-    ``options`` may set ``cache_size_limit``; ``disable=True`` returns ``model`` itself.  Used as
+    ``options`` may set ``cache_size_limit`` (default 8) and ``fusion`` (default True: runs of
+    elementwise steps become one compiled C loop, equal to NumPy's results to rounding; False:
+    bit-identical to eager); ``disable=True`` returns ``model`` itself.  Used as
     a decorator with arguments, ``@compile(fullgraph=True)``, it returns the decorator."""
     if model is None:
         return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
                                  options=options, disable=disable)
     if disable:
         return model
-    limit = int((options or {}).get("cache_size_limit", 8))
-    if isinstance(model, Module):
-        return OptimizedModule(model, CompiledFunction(model, fullgraph, dynamic, mode, limit))
-    return CompiledFunction(model, fullgraph, dynamic, mode, limit)
+    options = dict(options or {})
+    limit = int(options.pop("cache_size_limit", 8))
+    fusion = bool(options.pop("fusion", True))
+    if options:
+        raise RuntimeError(f"chainrule.compile: unknown options {sorted(options)}; known: cache_size_limit, fusion")
+    compiled = CompiledFunction(model, fullgraph, dynamic, mode, limit, fusion)
+    return OptimizedModule(model, compiled) if isinstance(model, Module) else compiled
 
 
 class OptimizedModule(Module):

@@ -68,7 +68,7 @@ class Captured(NamedTuple):
     names: list[tuple[Any, str, Any]]
     grad_enabled: bool
     result: Any
-    facts: list[tuple]  # per tracked tensor at the start: shape, dtype, requires_grad, (grad shape, dtype) or None
+    facts: list[tuple]  # per tracked tensor at the start: shape, dtype, requires_grad, grad (shape, dtype), class
     training: list[bool]  # per module at the start
     backward: Backward | None  # the returned tensor's backward pass, when its graph is still needed
 
@@ -266,6 +266,12 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     facts = [_facts(t) for t in tracked]
     training = [bool(m.training) for m in modules]
     grad_enabled = grad_mode.is_grad_enabled()
+    elsewhere = [t for t in tracked if not isinstance(_real(t._array), np.ndarray)]
+    if elsewhere:  # the plan runs NumPy: a call on another device stays eager
+        tape.broken(f"tensors on device {elsewhere[0].device}: the compiled mode runs on the CPU back end")
+        tape.active = False
+        result = fn(*args, **kwargs)
+        return Captured(tape, tracked, {}, {}, {}, None, modules, named, grad_enabled, result, facts, training, None)
     real_gen = _random._STATE["generator"]
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
@@ -327,7 +333,7 @@ def _facts(t: Tensor) -> tuple:
     a = _real(t._array)
     g = t.grad
     return (a.shape, a.dtype, bool(t.requires_grad),
-            None if g is None else (_real(g._array).shape, _real(g._array).dtype))
+            None if g is None else (_real(g._array).shape, _real(g._array).dtype), type(a))
 
 
 def _outputs(result: Any, tape: Tape) -> Any:

@@ -34,8 +34,10 @@ import numpy as np
 
 from chainrule.autograd import grad_mode
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.compiler.capture import Captured, Out, read_name
+from chainrule.compiler.fuse import fuse, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.trace import OPERATORS, Fixed, Ref
 
@@ -73,6 +75,8 @@ class _Writer:
         self._ids: dict[int, str] = {}
         self.folded: dict[int, Any] = {}  # slot -> constant value (passes.py)
         self.aliases: dict[int, int] = {}  # slot -> the slot it simply is (passes.py)
+        self.fusion = True
+        self.fused: list[str] = []  # the C source of each fused loop (fuse.py)
 
     def const(self, obj: Any, hint: str = "c") -> str:
         """A name for ``obj`` in the namespace (the same name for the same object)."""
@@ -274,7 +278,8 @@ class Plan:
         return "\n".join(lines)
 
 
-def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns: dict[str, Any]) -> Plan:
+def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns: dict[str, Any],
+               fusion: bool = True) -> Plan:
     """The plan of capture ``cap``.  ``where[i]`` is the source text that reaches tracked
     tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
     ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``.
@@ -300,6 +305,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
                            "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
     w = _Writer()
+    w.fusion = fusion
     final = dict(cap.start)  # what the tracked tensors hold before the end's write-back
     for step in steps:
         if step.kind == "host":
@@ -335,7 +341,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     backward = None
     if bw is not None:
         b = _Writer()
-        b.folded, b.aliases = w.folded, w.aliases
+        b.folded, b.aliases, b.fusion, b.fused = w.folded, w.aliases, fusion, w.fused
         grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
         lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
         lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
@@ -352,6 +358,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
+    for k, c_source in enumerate(w.fused):
+        source += f"\n\n/* fused loop {k} */\n{c_source}"
     plan = Plan(source, run, "\n".join(g.lines), guard, steps + bwd_steps, snapshot, len(tape.steps))
     plan.backward = backward
     return plan
@@ -360,18 +368,39 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int]
           ) -> list[str]:
     """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``."""
+    if w.fusion and native.enabled():
+        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, _uses, _outs)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
         for s in _uses(step):
             last[s] = i
+    groups = {}
+    if w.fusion:
+        groups = fuse(steps, tape.shapes, tape.dtypes, w.aliases, w.folded,
+                      lambda s, i: s in keep or last.get(s, -1) > i, f"fused{id(steps) % 100000}")
+    inside = {i for g in groups.values() for i in range(g.first + 1, g.last + 1)}
+    unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in _outs(st)} - {
+        o for g in groups.values() for o in g.outputs}
     body: list[str] = []
     for i, step in enumerate(steps):
-        body.extend(_step_lines(w, step, i, where, holds, used))
+        if i in groups:
+            g = groups[i]
+            w.fused.append(g.source)
+            for st in steps[g.first:g.last + 1]:  # the constants the loop reads
+                if st.out in w.folded:
+                    body.extend(_step_lines(w, st, i, where, holds, used))
+            lhs = ", ".join(f"v{o}" for o in g.outputs) + ("," if len(g.outputs) == 1 else "")
+            name = w.const(g.call, "fused")
+            body.append(f"{lhs} = {name}({''.join(f'v{s}, ' for s in g.inputs)})"
+                        if len(g.outputs) > 1 else f"v{g.outputs[0]} = {name}({', '.join(f'v{s}' for s in g.inputs)})")
+        elif i not in inside:
+            body.extend(_step_lines(w, step, i, where, holds, used))
         if step.kind == "host":
             holds.clear()
             holds.update(step.kwargs["read"])
         for s in set(_uses(step)):
-            if last.get(s) == i and s not in keep and s not in tape.inputs and math.prod(tape.shapes[s]) >= FREE_AT:
+            if last.get(s) == i and s not in keep and s not in tape.inputs and s not in unbound \
+                    and math.prod(tape.shapes[s]) >= FREE_AT:
                 body.append(f"del v{s}")
     return body
 
