@@ -7,6 +7,10 @@ same), runs 50 steps of one training-step function eagerly and 50 through
 losses, parameters, buffers (batch norm's running statistics) and optimiser state — and that
 the compiled run really replayed its plan (``stats['replays']``), so that a compiler that
 silently ran everything eagerly could not pass.  Sizes are tiny: the file takes seconds.
+
+Each family runs twice (the ``fusion`` fixture): with ``options={'fusion': False}``, the NumPy
+plan, which must be bit-identical to eager; and with the default fused loops, which the issue
+allows to differ by rounding (``FUSED_RTOL``; today they are bit-identical too where correct).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from chainrule import nn, optim
 from chainrule.autograd.tensor import Tensor
 
 STEPS = 50
+FUSED_RTOL, FUSED_ATOL = 1e-4, 1e-6  # fused loops: rounding, over 50 steps
+
+
+@pytest.fixture(params=[False, True], ids=["numpy_plan", "fused"])
+def fusion(request):
+    """Whether the compiled runs fuse elementwise chains into C loops (the default) or keep the
+    NumPy plan (``options={'fusion': False}``, bit-identical to eager)."""
+    return request.param
 
 
 # --------------------------------------------------------------------------- the harness
@@ -66,33 +78,40 @@ def _run(build, batches, compiled, **compile_kw):
     return losses, params, buffers, _flat_state(opt.state_dict()), fn
 
 
-def _assert_same(eager, comp):
+def _equal(a, b, exact, what):
+    if exact:
+        assert np.array_equal(a, b), f"{what}: eager {a}, compiled {b}"
+    else:
+        np.testing.assert_allclose(b, a, rtol=FUSED_RTOL, atol=FUSED_ATOL, err_msg=what)
+
+
+def _assert_same(eager, comp, exact=True):
     losses_e, params_e, buffers_e, state_e, _ = eager
     losses_c, params_c, buffers_c, state_c, _ = comp
     assert len(losses_e) == len(losses_c) == STEPS
     for i, (a, b) in enumerate(zip(losses_e, losses_c)):
-        assert np.array_equal(a, b), f"loss of step {i}: eager {a}, compiled {b}"
+        _equal(a, b, exact, f"loss of step {i}")
     assert params_e.keys() == params_c.keys()
     for k in params_e:
-        assert np.array_equal(params_e[k], params_c[k]), f"parameter {k} differs"
+        _equal(params_e[k], params_c[k], exact, f"parameter {k}")
     assert buffers_e.keys() == buffers_c.keys()
     for k in buffers_e:
-        assert np.array_equal(buffers_e[k], buffers_c[k]), f"buffer {k} differs"
+        _equal(buffers_e[k], buffers_c[k], exact, f"buffer {k}")
     assert state_e.keys() == state_c.keys()
     for k in state_e:
         a, b = state_e[k], state_c[k]
         if isinstance(a, np.ndarray):
-            assert np.array_equal(a, b), f"optimiser state {k} differs"
+            _equal(a, b, exact, f"optimiser state {k}")
         else:
             assert a == b, f"optimiser state {k}: eager {a}, compiled {b}"
     # the steps really changed the model (a step that did nothing would also be "identical")
     assert len({float(x) for x in losses_e}) > 1
 
 
-def _check_family(build, batches, min_replays=45):
+def _check_family(build, batches, fusion, min_replays=45):
     eager = _run(build, batches, compiled=False)
-    comp = _run(build, batches, compiled=True)
-    _assert_same(eager, comp)
+    comp = _run(build, batches, compiled=True, options={"fusion": fusion})
+    _assert_same(eager, comp, exact=not fusion)
     stats = comp[4].stats
     assert stats["replays"] >= min_replays, stats
     assert stats["captures"] + stats["replays"] + stats["eager"] + stats["diverged"] >= STEPS
@@ -106,7 +125,7 @@ def _batches(shape_x, n_classes, rng, dtype=np.float32, steps=STEPS):
 
 
 # --------------------------------------------------------------------------- the families
-def test_mlp_adam_steplr():
+def test_mlp_adam_steplr(fusion):
     rng = np.random.default_rng(1)
     batches = _batches((16, 6), 4, rng)
 
@@ -125,11 +144,11 @@ def test_mlp_adam_steplr():
 
         return model, opt, step
 
-    eager, _ = _check_family(build, batches)
+    eager, _ = _check_family(build, batches, fusion)
     assert eager[0][-1] < eager[0][0]  # it learned something
 
 
-def test_lenet_batchnorm_dropout_sgd_momentum():
+def test_lenet_batchnorm_dropout_sgd_momentum(fusion):
     rng = np.random.default_rng(2)
     batches = _batches((8, 1, 8, 8), 3, rng)
 
@@ -152,7 +171,7 @@ def test_lenet_batchnorm_dropout_sgd_momentum():
 
         return model, opt, step
 
-    eager, _ = _check_family(build, batches)
+    eager, _ = _check_family(build, batches, fusion)
     # batch norm's running statistics moved away from their start (0 and 1)
     buffers = eager[2]
     assert not np.array_equal(buffers["1.running_mean"], np.zeros(4, np.float32))
@@ -210,11 +229,11 @@ def _lm_build(clip=False):
     return build
 
 
-def test_lstm_language_model_adam():
-    _check_family(_lm_build(), _lm_batches(np.random.default_rng(3)))
+def test_lstm_language_model_adam(fusion):
+    _check_family(_lm_build(), _lm_batches(np.random.default_rng(3)), fusion)
 
 
-def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay():
+def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay(fusion):
     """Batches in which only some ids occur: the LSTM's input fold has fewer distinct rows (a
     shape the plan must not keep from the capture).  Every call gives eager's numbers."""
     rng = np.random.default_rng(8)
@@ -228,8 +247,8 @@ def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay():
             x = cr.tensor(few)
         batches.append((x, cr.tensor(rng.integers(0, VOCAB, (4, 7)))))
     eager = _run(_lm_build(), batches, compiled=False)
-    comp = _run(_lm_build(), batches, compiled=True)
-    _assert_same(eager, comp)
+    comp = _run(_lm_build(), batches, compiled=True, options={"fusion": fusion})
+    _assert_same(eager, comp, exact=not fusion)
     assert comp[4].stats["replays"] >= 25, comp[4].stats  # the full batches (2 of 3) still replay
 
 
@@ -316,12 +335,18 @@ def _seq2seq_batch(rng, n=3, s=5, t=4):
     return ids(8, s), ids(9, t)
 
 
-def test_seq2seq_attention_one_batch():
+FUSED_NONCONTIGUOUS = pytest.mark.xfail(
+    strict=True, reason="fuse.py _caller: the contiguous copy of a non-contiguous input is freed before the C "
+                        "call (only its address is kept), so the loop reads freed memory (the GRU's gate slices)")
+
+
+@pytest.mark.parametrize("fusion", [False, pytest.param(True, marks=FUSED_NONCONTIGUOUS)], ids=["numpy_plan", "fused"])
+def test_seq2seq_attention_one_batch(fusion):
     """Seq2Seq.loss prepares its masks and lengths from the ids on the host, as
     train_seq2seq calls it with NumPy arrays: the plan holds what it computed from them, and
     replays while the call gets the same batch (trained on 50 times)."""
     batch = _seq2seq_batch(np.random.default_rng(5))
-    _check_family(_seq2seq_build(), [batch] * STEPS)
+    _check_family(_seq2seq_build(), [batch] * STEPS, fusion)
 
 
 def test_seq2seq_attention_new_batches_give_eager_numbers():
@@ -332,21 +357,21 @@ def test_seq2seq_attention_new_batches_give_eager_numbers():
     eager = _run(_seq2seq_build(), batches, compiled=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        comp = _run(_seq2seq_build(), batches, compiled=True)
-    _assert_same(eager, comp)
+        comp = _run(_seq2seq_build(), batches, compiled=True, options={"fusion": False})  # (8 captures: no
+    _assert_same(eager, comp)  # C compiler runs for the fused loops of each)
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError,
                    reason="Tensor.numpy() on a traced array raises TypeError during a capture "
                           "(autograd/tensor.py: numpy() accepts only an ndarray); Seq2Seq's _ids calls it")
-def test_seq2seq_attention_ids_as_tensors():
+def test_seq2seq_attention_ids_as_tensors(fusion):
     rng = np.random.default_rng(5)
     src, tgt = _seq2seq_batch(rng)
-    _check_family(_seq2seq_build(), [(cr.tensor(src), cr.tensor(tgt))] * STEPS)
+    _check_family(_seq2seq_build(), [(cr.tensor(src), cr.tensor(tgt))] * STEPS, fusion)
 
 
 # ------------------------------------------------------------------------ transformer
-def test_transformer_encoder_dropout_adamw():
+def test_transformer_encoder_dropout_adamw(fusion):
     rng = np.random.default_rng(7)
     vocab, d = 7, 8
 
@@ -379,4 +404,4 @@ def test_transformer_encoder_dropout_adamw():
 
         return model, opt, step
 
-    _check_family(build, batches)
+    _check_family(build, batches, fusion)
