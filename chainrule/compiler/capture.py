@@ -347,7 +347,7 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
     import random
 
     state: dict[str, Any] = {"Python's random module": random.getstate(),
-                             "NumPy's global random state": np.random.get_state()[1].tobytes()}
+                             "NumPy's global random state": repr(np.random.get_state())}
     for m in modules:
         for k, v in vars(m).items():
             if isinstance(v, (bool, int, float, str)) and k != "training":
