@@ -529,6 +529,7 @@ NOT_COVERED: dict[str, str] = {
         "Tensor.bool Tensor.byte Tensor.char Tensor.double Tensor.float Tensor.half Tensor.int Tensor.long "
         "Tensor.short Tensor.to Tensor.type Tensor.cpu Tensor.cuda Tensor.numpy Tensor.tolist Tensor.item"
     ),
+    "a compiler, not a function of tensors (compiled against eager in tests/test_compile_*.py)": "torch.compile",
     "random draw: the streams differ from PyTorch's by design, compared in distribution in the ops' own tests": (
         "torch.bernoulli torch.multinomial torch.normal torch.rand torch.rand_like torch.randint torch.randn "
         "torch.randn_like torch.randperm Tensor.bernoulli Tensor.bernoulli_ Tensor.cauchy_ Tensor.geometric_ "

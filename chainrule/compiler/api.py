@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 from chainrule.autograd import grad_mode
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.compiler.capture import Captured, capture
+from chainrule.compiler.capture import Captured, capture, guardable
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_plan
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import Module
@@ -193,6 +193,8 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
         lines.append(f"if M{j}.training is not {cap.training[j]}: return False")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     for k, (space, name, obj) in enumerate(cap.names):
+        if not guardable(obj):
+            continue
         ns[f"N{k}"] = space
         if isinstance(obj, (bool, int, float, str)):
             ns[f"n{k}"] = obj

@@ -81,7 +81,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     and the globals named by its code (and by the code of functions nested in it), one level
     into lists, tuples and dicts.  An optimiser brings its parameters, a scheduler its
     optimiser.  ``named`` lists (namespace, name, object) for the closure and global names,
-    which the plan guards (same object, or same value for a Python number or string)."""
+    which the plan guards where :func:`guardable` (same object, or same value for a Python
+    number or string)."""
     found: list[Any] = []
     named: list[tuple[Any, str, Any]] = []
     target = fn.__self__ if isinstance(fn, types.MethodType) else fn
@@ -136,7 +137,6 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
 
     for obj in found:
         add(obj)
-    named = [(ns, name, obj) for ns, name, obj in named if _guardable(obj)]
     return modules, tensors, named
 
 
@@ -157,7 +157,7 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _guardable(obj: Any) -> bool:
+def guardable(obj: Any) -> bool:
     """Names worth a guard: the library's stateful objects and Python numbers and strings
     (a plan holds the value they had); functions, classes and modules are assumed fixed."""
     return isinstance(obj, (*_STATEFUL, bool, int, float, str)) or obj is None
@@ -279,6 +279,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         result = fn(*args, **kwargs)
         return Captured(tape, tracked, {}, {}, {}, None, modules, named, grad_enabled, result, facts, training, None)
     real_gen = _random._STATE["generator"]
+    python_state = _python_state(modules, named)
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
@@ -301,6 +302,8 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         for v in vars(m).values():
             if isinstance(v, Tensor) and type(v._array) is TraceArray:
                 tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
+    for what in _changed(python_state, _python_state(modules, named)):
+        tape.broken(f"the function changed {what}, a Python side effect a replay would not repeat")
     grad_same = {i: t.grad is grads_before[i] for i, t in enumerate(tracked)}
     return Captured(tape, tracked, start, end, grad_same, output, modules, named, grad_enabled, result, facts,
                     training, backward)
@@ -342,6 +345,29 @@ def _facts(t: Tensor) -> tuple:
             None if g is None else (_real(g._array).shape, _real(g._array).dtype), type(a))
 
 
+def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
+    """What a replay would leave as it is, to compare before and after the capture: the Python
+    numbers, strings and flags in the Modules' attributes, the length of the lists, dicts and
+    sets the function names, and the state of Python's and NumPy's global generators (a draw
+    from them would be a constant of the plan)."""
+    import random
+
+    state: dict[str, Any] = {"Python's random module": random.getstate(),
+                             "NumPy's global random state": repr(np.random.get_state())}
+    for m in modules:
+        for k, v in vars(m).items():
+            if isinstance(v, (bool, int, float, str)) and k != "training":
+                state[f"{type(m).__name__}.{k}"] = v
+    for _, name, obj in named:
+        if isinstance(obj, (list, dict, set)):
+            state[f"the length of {name}"] = len(obj)
+    return state
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [k for k, v in before.items() if k not in after or after[k] != v]
+
+
 def _outputs(result: Any, tape: Tape) -> Any:
     """``result`` with each tensor replaced by Out(slot, requires_grad)."""
     if isinstance(result, Tensor):
@@ -373,4 +399,4 @@ def _settle_outputs(result: Any) -> None:
             _settle_outputs(r)
 
 
-__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "read_name"]
+__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "read_name"]

@@ -71,7 +71,7 @@ def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], fol
     """(shape, dtype) of an elementwise step the loop can compute ("any" for a folded constant,
     which joins any run), else None."""
     out = step.out
-    if type(out) is not int or step.writes is not None or step.kwargs:
+    if type(out) is not int or step.writes or step.kwargs:
         return None
     if out in folded:
         return ANY
@@ -121,7 +121,7 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
                 order += pending
                 pending, made = [], set()
             order.append(st)
-        elif st.kind in ("call", "op", "method") and st.writes is None and st.out is not None:
+        elif st.kind in ("call", "op", "method") and not st.writes and st.out is not None:
             pending.append(st)
             made |= set(outs(st))
         else:

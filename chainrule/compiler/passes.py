@@ -26,14 +26,14 @@ def rewrites(steps: list, root: list[int], inputs: set[int], consts: dict[int, A
 
     ``keep``: slots that leave the plan (outputs, write-backs); ``uses(step)``/``outs(step)``:
     the slots a step reads and fills."""
-    written = {root[st.writes] for st in steps if st.writes is not None}
+    written = {root[w] for st in steps for w in st.writes}
     if any(st.kind == "host" for st in steps):
         written |= {root[k] for k in inputs}
     leaving = {root[k] for k in keep}
     folded: dict[int, Any] = {}
     for st in steps:
         out = st.out
-        if type(out) is int and out in consts and st.kind in ("call", "op", "method") and st.writes is None:
+        if type(out) is int and out in consts and st.kind in ("call", "op", "method") and not st.writes:
             if root[out] not in written and root[out] not in leaving:
                 folded[out] = consts[out]
     last: dict[int, int] = {}

@@ -201,7 +201,7 @@ def _live_steps(steps: list, needed: set[int]) -> list:
 def _changes_outside(step: Any, root: list[int], inputs: set[int]) -> bool:
     """Whether ``step`` changes something outside the plan: a host step, or a write into the
     memory of an array read from outside (a parameter, a buffer, an argument)."""
-    return step.kind == "host" or step.writes is not None and root[step.writes] in inputs
+    return step.kind == "host" or any(root[w] in inputs for w in step.writes)
 
 
 def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, list[str]]:
@@ -219,7 +219,7 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
             g += 1
             continue
         producer = {o: i for i, st in enumerate(steps[:g]) if st.kind in ("call", "op", "method") for o in _outs(st)}
-        written = {root[st.writes] for st in steps[:g] if st.writes is not None}
+        written = {root[w] for st in steps[:g] for w in st.writes}
         if any(st.kind == "host" for st in steps[:g]):
             written |= {root[k] for k in inputs}
         cone: set[int] = set()
@@ -231,7 +231,7 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
                 ok = False
             elif slot in producer and producer[slot] not in cone:
                 i = producer[slot]
-                if steps[i].writes is not None:
+                if steps[i].writes:
                     ok = False
                 cone.add(i)
                 todo.extend(_uses(steps[i]))
@@ -300,6 +300,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             raise Unreplayable("the backward pass reads values, draws random numbers or steps an optimiser")
     written = {s for s in cap.end.values() if s is not None}
     needed = set(_output_slots(cap.output)) | written | set(saved)
+    if {tape.root[k] for k in needed} & {tape.root[k] for k in tape.pinned}:
+        raise Unreplayable("a result that leaves the function was written into an array made outside it (out=)")
     steps, late = hoist_guards(_live_steps(fwd_steps, needed), tape.root, tape.inputs)
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "

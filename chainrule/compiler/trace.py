@@ -24,6 +24,11 @@ What a tape cannot replay is written down instead of guessed:
   in-place write into an array that is not traced: the tape is **broken** (``Tape.breaks``),
   the call still finishes eagerly, and the function stays eager.
 
+In-place writes are seen three ways: an in-place operator (``a += b``, ``a[i] = v``), a result
+that is one of the arguments (``out=``), and, for a table entry or method, an argument whose
+values changed during the call (a copy taken before it is compared after).  A write that
+leaves the values as they were during the capture is not seen.
+
 Outside a capture a traced array left behind (saved in a graph, stored in an attribute)
 still computes: its operations return plain NumPy arrays and record nothing.
 """
@@ -63,7 +68,7 @@ class Step(NamedTuple):
     kwargs: dict
     out: Any
     label: str
-    writes: int | None = None  # the slot whose memory the step writes in place
+    writes: tuple = ()  # the slots whose memory the step writes in place
 
 
 class Fixed(NamedTuple):
@@ -88,7 +93,9 @@ class Tape:
     ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
     memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
     outside (at the start, or again after a host step); ``breaks``: reasons this tape cannot
-    be replayed; ``consts``: the values of slots computed from constants alone."""
+    be replayed; ``consts``: the values of slots computed from constants alone (never written
+    since); ``pinned``: slots that are an array made outside the tape, written through ``out=``
+    (a replay writes the same array again, so it must not leave the plan)."""
 
     def __init__(self, fullgraph: bool = False) -> None:
         self.steps: list[Step] = []
@@ -100,6 +107,7 @@ class Tape:
         self.value_shaped: dict[int, frozenset] = {}  # slot -> the value-shaped results its shape follows
         self._shape_guarded: set[int] = set()
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
+        self.pinned: set[int] = set()  # results written into an array made outside the tape (out=)
         self.active = True
         self.fullgraph = fullgraph
 
@@ -128,10 +136,17 @@ class Tape:
     def record(self, kind: str, fn: Any, args: tuple, kwargs: dict, label: str) -> Any:
         """Run ``fn`` on the real arrays and record it; return the result with traced arrays."""
         real_args, real_kwargs = _unwrap(args), _unwrap(kwargs) if kwargs else kwargs
-        res = _run(kind, fn, real_args, real_kwargs)
         if not self.active:
-            return res
+            return _run(kind, fn, real_args, real_kwargs)
         traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
+        # A table entry may write into arguments it does not return (out parameters): compare.
+        before = [] if kind == "op" or (type(fn) is np.ufunc and "out" not in kwargs) else [
+            (t, t._a.copy()) for t in traced if type(t._a) is _ndarray and t._a.flags.writeable and t._a.size]
+        res = _run(kind, fn, real_args, real_kwargs)
+        changed = tuple(dict.fromkeys(t.slot for t, old in before if res is not t._a and not np.array_equal(
+            t._a, old, equal_nan=t._a.dtype.kind in "fc")))
+        for k in changed:
+            self._written(k)
         refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
         shaped = self._shaped_by(kind, fn, label, args, traced)
         if res is None or kind == "op" and fn in _IN_PLACE:  # an in-place write: []=, +=, copyto, fill
@@ -139,40 +154,50 @@ class Tape:
             if target is None:  # the destination comes first)
                 self.broken(f"{label} wrote into an array that is not traced")
                 return res
-            self.steps.append(Step(kind, fn, refs, kw, None, label, target.slot))
+            self.steps.append(Step(kind, fn, refs, kw, None, label, (target.slot, *changed)))
             self._written(target.slot)
             return target if res is not None else None
         for t in traced:  # the result is an argument itself: written in place (out=)
             if res is t._a:
-                self.steps.append(Step(kind, fn, refs, kw, None, label, t.slot))
+                self.steps.append(Step(kind, fn, refs, kw, None, label, (t.slot, *changed)))
                 self._written(t.slot)
                 return t
-        if traced and type(res) is _ndarray and any(res is a for a in _leaves((real_args, real_kwargs))):
-            self.broken(f"{label} wrote into an array that is not traced")  # (ndarray += traced, out=ndarray)
+        if traced and type(res) is _ndarray and any(res is a for a in _leaves(real_args)):
+            # an untraced array both read and written (ndarray += traced, scatter_add_rows into it):
+            # a replay would start from what the previous one left there
+            self.broken(f"{label} wrote into an array that is not traced")
             return res
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
-            self.steps.append(Step(kind, fn, refs, kw, out.slot, label))
+            if any(res is a for a in _leaves(real_kwargs)):  # written into an untraced array (out=)
+                self.pinned.add(out.slot)
+            self.steps.append(Step(kind, fn, refs, kw, out.slot, label, changed))
             if shaped is not None:
                 self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
-            if kind != "draw" and label not in _UNINITIALISED and all(t.slot in self.consts for t in traced):
+            if kind != "draw" and fn not in _UNINITIALISED and all(t.slot in self.consts for t in traced):
                 self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
             pattern, traced_res = self._results(res, traced)
-            self.steps.append(Step(kind, fn, refs, kw, pattern, label))
+            self.steps.append(Step(kind, fn, refs, kw, pattern, label, changed))
             if shaped is not None:
                 for k in _slots(pattern):
                     self.value_shaped[k] = shaped or frozenset((k,))
             return traced_res
         if isinstance(res, (bool, int, float, complex)) and traced:  # a Python number from traced arrays
             k = self._value_slot()
-            self.steps.append(Step(kind, fn, refs, kw, k, label))
+            self.steps.append(Step(kind, fn, refs, kw, k, label, changed))
             self.guard(k, "==", res, label)
             return res
         if traced:
             self.broken(f"{label} returned a {type(res).__name__}, which a plan cannot hold")
         return res
+
+    def _written(self, slot: int) -> None:
+        """Slot ``slot``'s memory was written: what shares it is no longer a constant."""
+        r = self.root[slot]
+        for k in [k for k in self.consts if self.root[k] == r]:
+            del self.consts[k]
 
     def _results(self, res: Any, traced: list) -> tuple[Any, Any]:
         """(pattern, value) of a nested result: the pattern holds slots for arrays and
@@ -191,13 +216,6 @@ class Tape:
             if type(res) is _ndarray and type(t._a) is _ndarray and np.may_share_memory(res, t._a):
                 return self.new(res, t.slot)
         return self.new(res)
-
-    def _written(self, slot: int) -> None:
-        """Slot ``slot``'s memory was written in place: what is computed from it (or from a view
-        of the same memory) from now on is no longer computed from constants alone."""
-        r = self.root[slot]
-        for k in [k for k in self.consts if self.root[k] == r]:
-            del self.consts[k]
 
     def _shaped_by(self, kind: str, fn: Any, label: str, args: tuple, traced: list) -> frozenset | None:
         """None when the step's result has a shape that follows from the shapes its inputs had at
@@ -241,9 +259,6 @@ class Tape:
             self.guard(t.slot, how, value, label)
         return value
 
-
-_UNINITIALISED = frozenset(("m.empty", "m.empty_like", "m.pooled_empty"))
-"""Entries whose result's values mean nothing (an entry given it as ``out`` fills it): never constants."""
 
 VALUE_SHAPED = frozenset(("argwhere", "unique", "distinct_rows", "embedding_bags", "nonzero", "flatnonzero",
                           "compress"))
@@ -322,6 +337,8 @@ OPERATORS: dict[str, tuple[str, Callable[..., Any]]] = {
     "+=": ("{0} += {1}", operator.iadd), "-=": ("{0} -= {1}", operator.isub), "*=": ("{0} *= {1}", operator.imul),
     "/=": ("{0} /= {1}", operator.itruediv),
 }
+# factories of uninitialised memory (a buffer to be written): never a constant
+_UNINITIALISED = (ArrayMath.empty, ArrayMath.pooled_empty, ArrayMath.empty_like)
 _IN_PLACE = frozenset(("[]=", "+=", "-=", "*=", "/="))
 _DUNDER = {
     "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
