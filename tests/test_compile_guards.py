@@ -506,6 +506,40 @@ def test_compiled_module_input_gradient_outside():
             assert np.array_equal(a, b)
 
 
+def test_compiled_module_called_twice_in_one_graph():
+    """Two calls of the compiled Module before one backward (a siamese loss), with batch norm
+    and dropout: each replay's backward must use its own saved values, and backward twice
+    with retain_graph adds the gradients up, as eager."""
+    rng = np.random.default_rng(26)
+
+    def make():
+        cr.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(0.3), nn.Linear(8, 3))
+
+    model_e, model_c = make(), make()
+    cm = _compile(model_c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for it in range(5):
+            x1, x2 = (cr.tensor(rng.standard_normal((5, 4)).astype(np.float32)) for _ in range(2))
+            y = cr.tensor(rng.integers(0, 3, 5))
+            losses = []
+            for fwd in (model_e, cm):
+                cr.manual_seed(it)
+                loss = F.cross_entropy(fwd(x1) - fwd(x2), y)
+                loss.backward(retain_graph=True)
+                if it == 4:
+                    loss.backward()
+                losses.append(_arr(loss))
+            assert np.array_equal(*losses)
+            for p, q in zip(model_e.parameters(), model_c.parameters()):
+                assert np.array_equal(p.grad.numpy(), q.grad.numpy())
+            model_e.zero_grad()
+            model_c.zero_grad()
+    _same_model(model_e, model_c)
+    assert cm._compiled.stats["replays"] >= 6
+
+
 def test_optimized_module_state_dict_keys():
     model = _mlp(batchnorm=True)
     cm = _compile(model)
@@ -821,6 +855,57 @@ def test_changing_a_number_read_through_a_container(where):
     fn(x)
     cfg["scale"] = obj.scale = 3.0
     assert np.array_equal(fn(x).numpy(), f(x).numpy())
+
+
+COUNT = 0
+
+
+def test_python_side_effects_happen_on_every_call():
+    """A replay does not run the function's Python code: a call that appends to a list,
+    counts in a global or draws from Python's generator must not be replayed."""
+    global COUNT
+    import random
+
+    history = []
+    rng = np.random.default_rng(25)
+    xs = [cr.tensor(rng.standard_normal(3)) for _ in range(12)]
+
+    def f(x):
+        global COUNT
+        COUNT += 1
+        y = (x * 2).sum()
+        history.append(float(y))
+        return y * random.random()
+
+    COUNT = 0
+    fn = _compile(f)
+    random.seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comp = [float(fn(x)) for x in xs]
+    assert COUNT == 12 and len(history) == 12
+    assert history == [float((x * 2).sum()) for x in xs]
+    random.seed(3)
+    assert comp == [float(f(x)) for x in xs]
+    COUNT = 0
+
+
+def test_manual_seed_inside_the_function():
+    def f(x):
+        cr.manual_seed(4)
+        return F.dropout(x, 0.5, training=True)
+
+    fn = _compile(f)
+    x = cr.ones(64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outs = [fn(x).numpy().copy() for _ in range(3)]
+    ref = f(x).numpy()
+    assert all(np.array_equal(o, ref) for o in outs)  # the same mask each time, as eager
+    after = F.dropout(x, 0.5, training=True).numpy()  # the generator continues from the seed + one draw
+    cr.manual_seed(4)
+    F.dropout(x, 0.5, training=True)
+    assert np.array_equal(after, F.dropout(x, 0.5, training=True).numpy())
 
 
 _STRUCTURE = pytest.mark.xfail(strict=True, reason="the guard checks the tracked tensors' shapes and the modules' "
