@@ -857,6 +857,28 @@ def test_changing_a_number_read_through_a_container(where):
     assert np.array_equal(fn(x).numpy(), f(x).numpy())
 
 
+def test_tensors_on_another_device_run_eagerly(strict):
+    """The plan runs NumPy: a call whose tensors live on another back end (the strict test
+    device) stays eager, with eager's numbers; the same function on CPU tensors still replays."""
+    from strict_backend import DEVICE
+    from strict_backend import host as values
+
+    def f(x, w):
+        return (x @ w).tanh().sum(0)
+
+    fn = _compile(f)
+    rng = np.random.default_rng(27)
+    x0, w0 = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4, 2)).astype(np.float32)
+    xs, ws = cr.tensor(x0).to(DEVICE), cr.tensor(w0).to(DEVICE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            assert np.array_equal(values(fn(xs, ws)), values(f(xs, ws)))
+        for _ in range(3):
+            assert np.array_equal(fn(cr.tensor(x0), cr.tensor(w0)).numpy(), f(cr.tensor(x0), cr.tensor(w0)).numpy())
+    assert fn.stats["replays"] >= 2
+
+
 COUNT = 0
 
 
