@@ -95,7 +95,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     code_fn = target.forward if isinstance(target, Module) else getattr(fn, "__func__", fn)
     if isinstance(code_fn, types.MethodType):
         code_fn = code_fn.__func__
-    todo, visited = [code_fn], set()
+    todo: list[Any] = [code_fn]
+    visited: set[int] = set()
     while todo:  # the function, and the user's functions it can reach through names (not the library's)
         f = todo.pop()
         code = getattr(f, "__code__", None)
