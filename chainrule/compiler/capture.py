@@ -19,6 +19,7 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Any, Callable, NamedTuple
 
@@ -78,8 +79,9 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     """(modules, tensors, named objects) a call of ``fn`` can reach.
 
     Looked at: ``fn`` itself (a Module, a bound method's object), the arguments, the closure,
-    and the globals named by its code (and by the code of functions nested in it), one level
-    into lists, tuples and dicts.  An optimiser brings its parameters, a scheduler its
+    and the globals named by its code (and by the code of functions nested in it), the same
+    for the user's functions found there (a ``loss_fn`` the step calls), one level into lists,
+    tuples and dicts.  An optimiser brings its parameters, a scheduler its
     optimiser.  ``named`` lists (namespace, name, object) for the closure and global names,
     which the plan guards where :func:`guardable` (same object, or same value for a Python
     number or string)."""
@@ -93,18 +95,26 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     code_fn = target.forward if isinstance(target, Module) else getattr(fn, "__func__", fn)
     if isinstance(code_fn, types.MethodType):
         code_fn = code_fn.__func__
-    code = getattr(code_fn, "__code__", None)
-    if code is not None:
-        for i, cell in enumerate(code_fn.__closure__ or ()):
+    todo: list[Any] = [code_fn]
+    visited: set[int] = set()
+    while todo:  # the function, and the user's functions it can reach through names (not the library's)
+        f = todo.pop()
+        code = getattr(f, "__code__", None)
+        if code is None or id(f) in visited or len(visited) > 32:
+            continue
+        visited.add(id(f))
+        for i, cell in enumerate(f.__closure__ or ()):
             try:
                 obj = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
             named.append((cell, code.co_freevars[i], obj))
-        glb = code_fn.__globals__
+            todo += _user_functions(obj)
+        glb = f.__globals__
         for name in sorted(_names(code)):
             if name in glb:
                 named.append((glb, name, glb[name]))
+                todo += _user_functions(glb[name])
     for _, _, obj in named:
         found.extend(_leaves_of(obj))
     modules: list[Module] = []
@@ -138,6 +148,21 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     for obj in found:
         add(obj)
     return modules, tensors, named
+
+
+_LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_functions(obj: Any) -> list:
+    """``obj`` if it is a function of the user's (not chainrule's, not an installed package's)."""
+    if isinstance(obj, types.MethodType):
+        obj = obj.__func__
+    if not isinstance(obj, types.FunctionType):
+        return []
+    path = obj.__code__.co_filename
+    if path.startswith(_LIBRARY) or "site-packages" in path or "dist-packages" in path:
+        return []
+    return [obj]
 
 
 def _leaves_of(obj: Any) -> list:
@@ -358,9 +383,14 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
         for k, v in vars(m).items():
             if isinstance(v, (bool, int, float, str)) and k != "training":
                 state[f"{type(m).__name__}.{k}"] = v
-    for _, name, obj in named:
+    for ns, name, _ in named:
+        obj = read_name(ns, name)
         if isinstance(obj, (list, dict, set)):
             state[f"the length of {name}"] = len(obj)
+        elif isinstance(obj, (bool, int, float, str)):
+            state[name] = obj
+        elif hasattr(obj, "__next__"):  # an iterator: next() inside the function is not repeated
+            state[f"the iterator {name}"] = object()
     return state
 
 

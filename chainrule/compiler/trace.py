@@ -4,8 +4,9 @@ While :func:`chainrule.compile` captures a call, every array the call computes w
 :class:`TraceArray`: a NumPy array in a wrapper that NumPy cannot see through (as the strict
 test back end's), registered as a CPU array class with :data:`TraceMath` as its table.  Each
 operation on one — a table entry (``m.matmul``), an operator (``a * b``, ``a += b``), an array
-method (``a.reshape``), indexing, a draw from the default generator — is computed at once on the
-real arrays (so the call itself runs exactly as eager) and written on the :class:`Tape` as a
+method (``a.reshape``), indexing, a NumPy function or ufunc given a traced array (through
+NumPy's ``__array_function__``/``__array_ufunc__`` protocols), a draw from the default generator —
+is computed at once on the real arrays (so the call itself runs exactly as eager) and written on the :class:`Tape` as a
 :class:`Step`: the function, its arguments with traced arrays replaced by their slot numbers,
 and the slot of the result.  Replaying the steps in order on new arrays is the call again,
 without the Tensors, the graph or the rules (``plan.py``).
@@ -20,8 +21,8 @@ What a tape cannot replay is written down instead of guessed:
   from such a result (with the results it came from); when Python reads a marked shape
   (``x.shape``, ``len(x)``, ``x.size``), the shapes of those results become value guards, since
   the plan keeps what Python computed from a shape as a constant;
-* a NumPy function called directly on a traced array, a result the tape cannot hold, an
-  in-place write into an array that is not traced: the tape is **broken** (``Tape.breaks``),
+* a result the tape cannot hold, an in-place write into an array that is not traced: the
+  tape is **broken** (``Tape.breaks``),
   the call still finishes eagerly, and the function stays eager.
 
 In-place writes are seen three ways: an in-place operator (``a += b``, ``a[i] = v``), a result
@@ -413,8 +414,8 @@ class TraceArray:
         return self._tape.record("call", fn, inputs, kwargs, label)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        self._tape.broken(f"numpy.{func.__name__} was called on a traced array (not through the back-end table)")
-        return func(*_unwrap(args), **_unwrap(kwargs))
+        # a NumPy function given a traced array (np.moveaxis(t, ...)) is recorded as a call
+        return self._tape.record("call", func, args, kwargs, f"np.{func.__name__}")
 
     @property
     def __array_interface__(self) -> Any:
