@@ -261,18 +261,29 @@ class Tape:
         return value
 
 
-VALUE_SHAPED = frozenset(("argwhere", "unique", "distinct_rows", "embedding_bags", "nonzero", "flatnonzero",
-                          "compress"))
-"""Table entries and array methods whose result's shape depends on the values of their inputs."""
+VALUE_SHAPED = frozenset((
+    "argwhere", "unique", "distinct_rows", "embedding_bags", "nonzero", "flatnonzero", "compress", "extract",
+    "bincount", "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "unique_values", "unique_counts",
+    "unique_inverse", "unique_all"))
+"""Table entries, NumPy functions and array methods whose result's shape depends on the values
+of their inputs (and ``where`` with one argument; ``repeat``/``delete``/``insert`` given traced
+counts or positions; indexing with a traced boolean mask)."""
+_SHAPED_BY_LATER_ARGS = frozenset(("repeat", "delete", "insert"))
 
 
 def _value_shaped(kind: str, fn: Any, label: str, args: tuple) -> bool:
-    """Whether this step's result has a shape that depends on values (see :data:`VALUE_SHAPED`):
-    such an entry or method, or indexing with a traced boolean mask."""
-    if kind == "call" and label.startswith("m.") and label[2:] in VALUE_SHAPED:
-        return True
-    if kind == "method" and fn in VALUE_SHAPED:
-        return True
+    """Whether this step's result has a shape that depends on values (see :data:`VALUE_SHAPED`)."""
+    if kind == "call" and label.startswith(("m.", "np.")):
+        name = label.partition(".")[2]
+        if name in VALUE_SHAPED or name == "where" and len(args) == 1:
+            return True
+        if name in _SHAPED_BY_LATER_ARGS:
+            return any(type(a) is TraceArray for a in _leaves(args[1:]))
+    if kind == "method":
+        if fn in VALUE_SHAPED:
+            return True
+        if fn in _SHAPED_BY_LATER_ARGS:
+            return any(type(a) is TraceArray for a in _leaves(args[1:]))
     if kind == "op" and fn == "[]" or kind == "call" and label == "m.getitem":
         return any(type(a) is TraceArray and a._a.dtype == np.bool_ for a in _leaves(args[1:]))
     return False
