@@ -12,6 +12,7 @@ Outside a capture the wrapper costs one list read.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,7 +27,7 @@ def host_step(fn: F) -> F:
     @functools.wraps(fn)
     def step(*args: Any, **kwargs: Any) -> Any:
         capture = ACTIVE[0]
-        if capture is None:
+        if capture is None or capture.thread != threading.get_ident():  # (another thread's capture)
             return fn(*args, **kwargs)
         return capture.host_call(fn, args, kwargs)
 

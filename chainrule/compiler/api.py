@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, NamedTuple
 
-from chainrule.autograd import grad_mode
+from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.compiler.capture import Captured, capture, guardable
@@ -81,6 +81,8 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
             return self._eager(args, kwargs)
+        if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
+            return self.fn(*args, **kwargs)
         for e in self.entries:
             try:
                 ok = e.guard(args, kwargs)

@@ -20,6 +20,7 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 from __future__ import annotations
 
 import os
+import threading
 import types
 from typing import Any, Callable, NamedTuple
 
@@ -205,6 +206,7 @@ class _Capture:
     """The capture in progress: lifts the tracked tensors, answers host steps."""
 
     def __init__(self, tape: Tape, tracked: list[Tensor]) -> None:
+        self.thread = threading.get_ident()
         self.tape = tape
         self.tracked = tracked
         self.holds: dict[tuple[int, str], Any] = {}  # (i, field) -> the slot the tensor holds now

@@ -37,6 +37,7 @@ still computes: its operations return plain NumPy arrays and record nothing.
 from __future__ import annotations
 
 import operator
+import threading
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -567,10 +568,11 @@ class TracingGenerator:
     def __init__(self, real: np.random.Generator, tape: Tape) -> None:
         self.real = real
         self.tape = tape
+        self.thread = threading.get_ident()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
-        if not callable(attr):
+        if not callable(attr) or threading.get_ident() != self.thread:  # (another thread's draws)
             return attr
 
         def draw(*args: Any, **kwargs: Any) -> Any:
