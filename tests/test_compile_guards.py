@@ -540,6 +540,95 @@ def test_compiled_module_called_twice_in_one_graph():
     assert cm._compiled.stats["replays"] >= 6
 
 
+@pytest.mark.parametrize("which", ["module", "step", "both"])
+def test_compiled_module_inside_a_compiled_step(which):
+    """torch.compile(model) and a compiled training step, alone or together (the inner
+    compiled call is then part of the outer capture)."""
+    rng = np.random.default_rng(28)
+    batches = [_data(rng, 5) for _ in range(8)]
+
+    def run(compile_module, compile_step):
+        cr.manual_seed(0)
+        model = _mlp(dropout=0.2)
+        fwd = _compile(model) if compile_module else model
+        opt = optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(fwd(x), y)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        fn = _compile(step) if compile_step else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [_arr(fn(x, y)) for x, y in batches], model, fn, fwd
+
+    out_e, model_e, _, _ = run(False, False)
+    out_c, model_c, fn, fwd = run(which != "step", which != "module")
+    for a, b in zip(out_e, out_c):
+        assert np.array_equal(a, b)
+    _same_model(model_e, model_c)
+    replays = (fn.stats["replays"] if which != "module" else 0) + (
+        fwd._compiled.stats["replays"] if which == "module" else 0)
+    assert replays >= 5
+
+
+def test_a_capture_in_one_thread_leaves_another_threads_draws_alone():
+    """Thread A captures and replays a training step while thread B draws dropout masks from
+    the default generator: B's draws are its own (as when it runs alone), A's numbers eager's."""
+    import sys
+    import threading
+
+    rng = np.random.default_rng(29)
+    batches = [_data(rng, 5) for _ in range(20)]
+    xb = cr.ones(50, 16)
+
+    def make():
+        model = _mlp()  # (made before the threads start: its initialisation draws too)
+        with cr.no_grad():
+            for i, p in enumerate(model.parameters()):
+                p.copy_(cr.tensor(np.linspace(-0.5, 0.5, p.numel(), dtype=np.float32).reshape(p.shape) * (i + 1)))
+        return model
+
+    def a_run(model, compiled, out):
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        fn = _compile(_train_step(model, opt)) if compiled else _train_step(model, opt)
+        for x, y in batches * 2:
+            out.append(_arr(fn(x, y)))
+
+    def b_run(out):
+        for _ in range(150):
+            out.append(F.dropout(xb, 0.5, training=True).numpy().copy())
+
+    a_eager, b_alone = [], []
+    model_e = make()
+    a_run(model_e, False, a_eager)
+    cr.manual_seed(0)
+    b_run(b_alone)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often
+    try:
+        a_comp, b_beside = [], []
+        model_c = make()
+        cr.manual_seed(0)
+        threads = [threading.Thread(target=a_run, args=(model_c, True, a_comp)),
+                   threading.Thread(target=b_run, args=(b_beside,))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert len(a_comp) == len(a_eager) and len(b_beside) == len(b_alone)
+    for a, b in zip(a_eager, a_comp):
+        assert np.array_equal(a, b)
+    for a, b in zip(b_alone, b_beside):
+        assert np.array_equal(a, b)
+    _same_model(model_e, model_c)
+
+
 def test_optimized_module_state_dict_keys():
     model = _mlp(batchnorm=True)
     cm = _compile(model)
