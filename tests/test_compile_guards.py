@@ -279,6 +279,112 @@ def test_python_branch_on_a_value():
     assert min(losses) < 2.0 * 3  # (sanity: the inputs really cross the threshold)
 
 
+OPTIMIZERS = {
+    "SGD-nesterov": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "Adam-amsgrad": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+    "AdamW": lambda ps: optim.AdamW(ps, lr=0.01),
+    "Adamax": lambda ps: optim.Adamax(ps, lr=0.01),
+    "NAdam": lambda ps: optim.NAdam(ps, lr=0.01),
+    "RAdam": lambda ps: optim.RAdam(ps, lr=0.01),
+    "RMSprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "Rprop": lambda ps: optim.Rprop(ps, lr=0.01),
+    "Adagrad": lambda ps: optim.Adagrad(ps, lr=0.05),
+    "Adadelta": lambda ps: optim.Adadelta(ps),
+    "Adafactor": lambda ps: optim.Adafactor(ps, lr=0.01),
+    "ASGD": lambda ps: optim.ASGD(ps, lr=0.01),
+    "Muon": lambda ps: optim.Muon([p for p in ps if p.ndim == 2], lr=0.01),
+}
+SCHEDULERS = {
+    "OneCycleLR": lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=12),
+    "CyclicLR": lambda o: optim.lr_scheduler.CyclicLR(o, 0.001, 0.05, step_size_up=3),
+    "SequentialLR": lambda o: optim.lr_scheduler.SequentialLR(
+        o, [optim.lr_scheduler.LinearLR(o, 0.1, total_iters=4), optim.lr_scheduler.ExponentialLR(o, 0.9)], [4]),
+    "CosineAnnealingWarmRestarts": lambda o: optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 3),
+    "MultiStepLR": lambda o: optim.lr_scheduler.MultiStepLR(o, [2, 5, 9], 0.5),
+}
+
+
+@pytest.mark.parametrize("name", [*OPTIMIZERS, *SCHEDULERS])
+def test_every_optimizer_and_scheduler_as_host_steps(name):
+    """Each optimiser's and scheduler's step() is a host step, called again on every replay:
+    the same numbers as eager (momentum cycling, warm restarts, per-parameter state...)."""
+    rng = np.random.default_rng(30)
+    batches = [_data(rng, 5) for _ in range(12)]
+
+    def run(compiled):
+        cr.manual_seed(0)
+        model = _mlp()
+        if name in OPTIMIZERS:
+            opt, sched = OPTIMIZERS[name](model.parameters()), None
+        else:
+            opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+            sched = SCHEDULERS[name](opt)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            return loss.detach()
+
+        fn = _compile(step) if compiled else step
+        out = [_arr(fn(x, y)) for x, y in batches]
+        return out, model, _flat(opt.state_dict()), fn
+
+    out_e, model_e, state_e, _ = run(False)
+    out_c, model_c, state_c, fn = run(True)
+    for a, b in zip(out_e, out_c):
+        assert np.array_equal(a, b)
+    _same_model(model_e, model_c)
+    assert state_e.keys() == state_c.keys()
+    for k in state_e:
+        assert np.array_equal(state_e[k], state_c[k]), k
+    assert fn.stats["replays"] >= 9
+
+
+def _flat(obj, path=""):
+    if isinstance(obj, Tensor):
+        return {path: _arr(obj)}
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _flat(val, f"{path}/{key}").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k: v for i, val in enumerate(obj) for k, v in _flat(val, f"{path}/{i}").items()}
+    return {path: np.asarray(obj)} if isinstance(obj, (int, float, bool)) else {}
+
+
+def test_lbfgs_with_a_closure_gives_eager_numbers():
+    """LBFGS.step(closure) runs the closure (forward and backward) itself and returns the loss:
+    a host step with a value, so the call runs eagerly — with eager's numbers."""
+    rng = np.random.default_rng(31)
+    batches = [_data(rng, 5) for _ in range(5)]
+
+    def run(compiled):
+        cr.manual_seed(0)
+        model = _mlp()
+        opt = optim.LBFGS(model.parameters(), lr=0.5, max_iter=4)
+
+        def step(x, y):
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                return loss
+
+            return opt.step(closure).detach()
+
+        fn = _compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [_arr(fn(x, y)) for x, y in batches], model
+
+    (out_e, model_e), (out_c, model_c) = run(False), run(True)
+    for a, b in zip(out_e, out_c):
+        assert np.array_equal(a, b)
+    _same_model(model_e, model_c)
+
+
 def test_item_inside_the_function():
     def f(x):
         s = x.sum().item()
