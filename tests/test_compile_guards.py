@@ -258,12 +258,12 @@ def test_python_branch_on_a_value():
             opt.zero_grad()
             loss = ((x @ w) ** 2).mean()
             if loss.item() > 2.0:
-                loss = loss.sqrt()
+                loss, sign = loss.sqrt(), 1.0
             else:
-                loss = loss * 3.0
+                loss, sign = loss * 3.0, -1.0
             loss.backward()
             opt.step()
-            return loss.detach()
+            return loss.detach() * sign
 
         fn = _compile(step) if compiled else step
         return [fn(x) for x in xs], w, fn
@@ -273,10 +273,9 @@ def test_python_branch_on_a_value():
     for i, (a, b) in enumerate(zip(out_e, out_c)):
         assert np.array_equal(_arr(a), _arr(b)), i
     assert np.array_equal(_arr(w_e), _arr(w_c))
-    # both branches were taken, so some calls could not be the first capture's plan
-    losses = [float(_arr(v)) for v in out_e]
+    # both branches were taken (the sign says which), so some calls could not be a capture's plan
+    assert {float(np.sign(_arr(v))) for v in out_e} == {1.0, -1.0}
     assert fn.stats["replays"] + fn.stats["captures"] + fn.stats["eager"] == len(xs)
-    assert min(losses) < 2.0 * 3  # (sanity: the inputs really cross the threshold)
 
 
 OPTIMIZERS = {
