@@ -210,6 +210,7 @@ class _Capture:
         self.tape = tape
         self.tracked = tracked
         self.holds: dict[tuple[int, str], Any] = {}  # (i, field) -> the slot the tensor holds now
+        self.lifted_grads: list[Tensor] = []  # the gradient tensors given traced arrays by lift()
 
     def lift(self) -> dict[tuple[int, str], Any]:
         """Replace each tracked tensor's array (and gradient's) by a traced input."""
@@ -227,6 +228,7 @@ class _Capture:
                 ga = g._array._a if type(g._array) is TraceArray else g._array
                 tg = self.tape.input(ga)
                 g._array = tg  # type: ignore[assignment]
+                self.lifted_grads.append(g)
                 self.holds[(i, "grad")] = tg.slot
         return dict(self.holds)
 
@@ -252,6 +254,10 @@ class _Capture:
             else:
                 self.tape.broken("a gradient was given an array made outside the traced table")
                 held[(i, "grad")] = None
+        for g in self.lifted_grads:  # a gradient the call let go of (zero_grad(set_to_none=True)),
+            if type(g._array) is TraceArray:  # which the caller may still hold
+                g._array = np.asarray(g._array._a)
+        self.lifted_grads.clear()
         return held
 
     def host_call(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -16,6 +16,11 @@ What a tape cannot replay is written down instead of guessed:
 * a traced value read by Python (``bool(x)``, ``float(x)``, ``x.item()``, ``.numpy()``) becomes
   a **value guard**: the replay checks that it reads the same value and otherwise hands the
   call back to eager (possible only while nothing outside the plan has been changed yet);
+* a shape that depends on the values (boolean-mask indexing, ``nonzero``, ``unique``, the
+  distinct rows of an index: :data:`VALUE_SHAPED`) is marked, and so is every array computed
+  from such a result (with the results it came from); when Python reads a marked shape
+  (``x.shape``, ``len(x)``, ``x.size``), the shapes of those results become value guards, since
+  the plan keeps what Python computed from a shape as a constant;
 * a result the tape cannot hold, an in-place write into an array that is not traced: the
   tape is **broken** (``Tape.breaks``),
   the call still finishes eagerly, and the function stays eager.
@@ -102,6 +107,8 @@ class Tape:
         self.root: list[int] = []
         self.inputs: set[int] = set()
         self.breaks: list[str] = []
+        self.value_shaped: dict[int, frozenset] = {}  # slot -> the value-shaped results its shape follows
+        self._shape_guarded: set[int] = set()
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.pinned: set[int] = set()  # results written into an array made outside the tape (out=)
         self.active = True
@@ -143,9 +150,10 @@ class Tape:
         for k in changed:
             self._written(k)
         refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
+        shaped = self._shaped_by(kind, fn, label, args, traced)
         if res is None or kind == "op" and fn in _IN_PLACE:  # an in-place write: []=, +=, copyto, fill
-            target = traced[0] if traced else None
-            if target is None:
+            target = args[0] if args and type(args[0]) is TraceArray else None  # (the table's convention:
+            if target is None:  # the destination comes first)
                 self.broken(f"{label} wrote into an array that is not traced")
                 return res
             self.steps.append(Step(kind, fn, refs, kw, None, label, (target.slot, *changed)))
@@ -156,23 +164,30 @@ class Tape:
                 self.steps.append(Step(kind, fn, refs, kw, None, label, (t.slot, *changed)))
                 self._written(t.slot)
                 return t
+        if traced and type(res) is _ndarray and any(res is a for a in _leaves(real_args)):
+            # an untraced array both read and written (ndarray += traced, scatter_add_rows into it):
+            # a replay would start from what the previous one left there
+            self.broken(f"{label} wrote into an array that is not traced")
+            return res
         if type(res) is _ndarray or isinstance(res, _generic):
             out = self._result(res, traced)
-            if any(res is a for a in _leaves((real_args, real_kwargs))):  # written into an untraced array
+            if any(res is a for a in _leaves(real_kwargs)):  # written into an untraced array (out=)
                 self.pinned.add(out.slot)
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label, changed))
+            if shaped is not None:
+                self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
             if kind != "draw" and fn not in _UNINITIALISED and all(t.slot in self.consts for t in traced):
                 self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
             pattern, traced_res = self._results(res, traced)
             self.steps.append(Step(kind, fn, refs, kw, pattern, label, changed))
+            if shaped is not None:
+                for k in _slots(pattern):
+                    self.value_shaped[k] = shaped or frozenset((k,))
             return traced_res
         if isinstance(res, (bool, int, float, complex)) and traced:  # a Python number from traced arrays
-            k = len(self.shapes)
-            self.shapes.append(())
-            self.dtypes.append(None)
-            self.root.append(k)
+            k = self._value_slot()
             self.steps.append(Step(kind, fn, refs, kw, k, label, changed))
             self.guard(k, "==", res, label)
             return res
@@ -204,6 +219,37 @@ class Tape:
                 return self.new(res, t.slot)
         return self.new(res)
 
+    def _shaped_by(self, kind: str, fn: Any, label: str, args: tuple, traced: list) -> frozenset | None:
+        """None when the step's result has a shape that follows from the shapes its inputs had at
+        the start; else the value-shaped results it follows (empty: the step's own result)."""
+        if _value_shaped(kind, fn, label, args):
+            return frozenset()
+        if not self.value_shaped:
+            return None
+        found = [self.value_shaped[t.slot] for t in traced if t.slot in self.value_shaped]
+        return frozenset().union(*found) if found else None
+
+    def _value_slot(self) -> int:
+        """A new slot for a Python value (a number, a shape) computed from traced arrays."""
+        k = len(self.shapes)
+        self.shapes.append(())
+        self.dtypes.append(None)
+        self.root.append(k)
+        return k
+
+    def shape_of(self, t: TraceArray) -> tuple:
+        """``t``'s shape, read by Python.  The plan keeps what Python computes from a shape as
+        constants, which the guards on the inputs' shapes justify, unless the shape depends on
+        the values: then the read is a value guard (the replay checks it comes out the same)."""
+        sources = self.value_shaped.get(t.slot) if self.value_shaped else None
+        if sources and self.active:
+            for s in sorted(sources - self._shape_guarded):
+                self._shape_guarded.add(s)
+                k = self._value_slot()
+                self.steps.append(Step("call", np.shape, (Ref(s),), {}, k, "np.shape"))
+                self.guard(k, "==", self.shapes[s], "x.shape")
+        return t._a.shape
+
     def guard(self, slot: int, how: str, value: Any, label: str) -> None:
         """The replay must read ``value`` from slot ``slot`` (read as ``how``)."""
         self.steps.append(Step("guard", how, (Ref(slot),), {"value": value}, None, f"{label} at {_reader()}"))
@@ -220,8 +266,45 @@ def _digest(a: np.ndarray) -> Any:
     """A fingerprint of ``a``'s values, to see whether a call wrote into it: a CRC of its memory
     (no copy) when it is contiguous, else a copy of it."""
     if a.flags.c_contiguous:
-        return zlib.crc32(memoryview(a).cast("B"))
+        return zlib.crc32(memoryview(a).cast("B"))  # type: ignore[arg-type]
     return a.copy().tobytes()
+
+
+VALUE_SHAPED = frozenset((
+    "argwhere", "unique", "distinct_rows", "embedding_bags", "nonzero", "flatnonzero", "compress", "extract",
+    "bincount", "trim_zeros", "setdiff1d", "intersect1d", "union1d", "setxor1d", "unique_values", "unique_counts",
+    "unique_inverse", "unique_all"))
+"""Table entries, NumPy functions and array methods whose result's shape depends on the values
+of their inputs (and ``where`` with one argument; ``repeat``/``delete``/``insert`` given traced
+counts or positions; indexing with a traced boolean mask)."""
+_SHAPED_BY_LATER_ARGS = frozenset(("repeat", "delete", "insert"))
+
+
+def _value_shaped(kind: str, fn: Any, label: str, args: tuple) -> bool:
+    """Whether this step's result has a shape that depends on values (see :data:`VALUE_SHAPED`)."""
+    if kind == "call" and label.startswith(("m.", "np.")):
+        name = label.partition(".")[2]
+        if name in VALUE_SHAPED or name == "where" and len(args) == 1:
+            return True
+        if name in _SHAPED_BY_LATER_ARGS:
+            return any(type(a) is TraceArray for a in _leaves(args[1:]))
+    if kind == "method":
+        if fn in VALUE_SHAPED:
+            return True
+        if fn in _SHAPED_BY_LATER_ARGS:
+            return any(type(a) is TraceArray for a in _leaves(args[1:]))
+    if kind == "op" and fn == "[]" or kind == "call" and label == "m.getitem":
+        return any(type(a) is TraceArray and a._a.dtype == np.bool_ for a in _leaves(args[1:]))
+    return False
+
+
+def _slots(pattern: Any) -> list[int]:
+    """The slots in a result pattern (an int, or nested tuples of ints and Fixed values)."""
+    if type(pattern) is int:
+        return [pattern]
+    if type(pattern) is tuple:
+        return [s for p in pattern for s in _slots(p)]
+    return []
 
 
 def _reader() -> str:
@@ -360,14 +443,15 @@ class TraceArray:
         return self._a.__array_interface__
 
     # static facts: the plan is guarded on the inputs' shapes and dtypes, so these are constants
-    shape = property(lambda self: self._a.shape)
+    # (a shape that depends on values is guarded when read: Tape.shape_of)
+    shape = property(lambda self: self._tape.shape_of(self))
     ndim = property(lambda self: self._a.ndim)
     dtype = property(lambda self: self._a.dtype)
-    size = property(lambda self: self._a.size)
+    size = property(lambda self: (self._tape.shape_of(self), self._a.size)[1])
     itemsize = property(lambda self: self._a.itemsize)
-    nbytes = property(lambda self: self._a.nbytes)
+    nbytes = property(lambda self: (self._tape.shape_of(self), self._a.nbytes)[1])
     flags = property(lambda self: self._a.flags)
-    strides = property(lambda self: self._a.strides)
+    strides = property(lambda self: (self._tape.shape_of(self), self._a.strides)[1])
 
     @property
     def T(self) -> Any:  # noqa: N802  (ndarray's name)
@@ -378,6 +462,7 @@ class TraceArray:
         return None if getattr(self._a, "base", None) is None else self._a.base
 
     def __len__(self) -> int:
+        self._tape.shape_of(self)
         return len(self._a)
 
     # values read by Python: value guards
