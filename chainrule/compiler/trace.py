@@ -27,7 +27,7 @@ What a tape cannot replay is written down instead of guessed:
 
 In-place writes are seen three ways: an in-place operator (``a += b``, ``a[i] = v``), a result
 that is one of the arguments (``out=``), and, for a table entry or method, an argument whose
-values changed during the call (a copy taken before it is compared after).  A write that
+values changed during the call (a CRC of its memory taken before is compared after).  A write that
 leaves the values as they were during the capture is not seen.
 
 Outside a capture a traced array left behind (saved in a graph, stored in an attribute)
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import operator
 import threading
+import zlib
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -143,10 +144,9 @@ class Tape:
         traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
         # A table entry may write into arguments it does not return (out parameters): compare.
         before = [] if kind == "op" or (type(fn) is np.ufunc and "out" not in kwargs) else [
-            (t, t._a.copy()) for t in traced if type(t._a) is _ndarray and t._a.flags.writeable and t._a.size]
+            (t, _digest(t._a)) for t in traced if type(t._a) is _ndarray and t._a.flags.writeable and t._a.size]
         res = _run(kind, fn, real_args, real_kwargs)
-        changed = tuple(dict.fromkeys(t.slot for t, old in before if res is not t._a and not np.array_equal(
-            t._a, old, equal_nan=t._a.dtype.kind in "fc")))
+        changed = tuple(dict.fromkeys(t.slot for t, old in before if res is not t._a and _digest(t._a) != old))
         for k in changed:
             self._written(k)
         refs, kw = _refs(args), _refs(kwargs) if kwargs else kwargs
@@ -260,6 +260,14 @@ class Tape:
         if self.active:
             self.guard(t.slot, how, value, label)
         return value
+
+
+def _digest(a: np.ndarray) -> Any:
+    """A fingerprint of ``a``'s values, to see whether a call wrote into it: a CRC of its memory
+    (no copy) when it is contiguous, else a copy of it."""
+    if a.flags.c_contiguous:
+        return zlib.crc32(memoryview(a).cast("B"))  # type: ignore[arg-type]
+    return a.copy().tobytes()
 
 
 VALUE_SHAPED = frozenset((
