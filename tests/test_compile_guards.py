@@ -402,9 +402,6 @@ def test_item_inside_the_function():
     assert fn.stats["replays"] == 2  # the same sum: the value guard holds
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Tensor.numpy() (and np.asarray(tensor)) raise TypeError on a traced array during "
-                          "a capture: autograd/tensor.py numpy()/__array__ accept only an ndarray")
 def test_numpy_inside_the_function():
     def f(x):
         host = x.detach().numpy()
@@ -827,8 +824,6 @@ def test_explain_shows_guards_and_replay():
     assert fn.entries == []
 
 
-@pytest.mark.xfail(strict=True, reason="explain() writes a host step as H<n>(c<m>), without its name "
-                                       "(Adam.step) or the words 'host step'")
 def test_explain_names_the_host_steps():
     cr.manual_seed(0)
     model, opt = _setup()
@@ -1009,8 +1004,6 @@ def test_python_numbers_in_arguments_and_closures():
     assert np.array_equal(gn(x).numpy(), [5.0, 10.0])
 
 
-@pytest.mark.xfail(strict=True, reason="a Module's plain attributes (Dropout.p, BatchNorm's momentum/eps, "
-                                       "LeakyReLU's slope) are not guarded: the plan keeps the captured value")
 def test_changing_a_module_attribute_between_calls():
     drop = nn.Dropout(0.5)
     x = cr.ones(200)
@@ -1030,8 +1023,6 @@ def test_changing_a_module_attribute_between_calls():
     assert np.array_equal(outs["eager"], outs["compiled"])
 
 
-@pytest.mark.xfail(strict=True, reason="values read through a container or an object (cfg['scale'], "
-                                       "self.scale) are not guarded: only names bound to numbers are")
 @pytest.mark.parametrize("where", ["dict", "attribute"])
 def test_changing_a_number_read_through_a_container(where):
     cfg = {"scale": 2.0}
@@ -1124,12 +1115,6 @@ def test_manual_seed_inside_the_function():
     assert np.array_equal(after, F.dropout(x, 0.5, training=True).numpy())
 
 
-_STRUCTURE = pytest.mark.xfail(strict=True, reason="the guard checks the tracked tensors' shapes and the modules' "
-                                                   "training flags, not which Parameter, submodule or hook a "
-                                                   "module holds: the plan keeps computing with the captured ones")
-
-
-@_STRUCTURE
 @pytest.mark.parametrize("change", ["new_parameter", "new_submodule", "forward_hook"])
 def test_changing_a_module_structure_between_calls(change):
     cr.manual_seed(0)
@@ -1151,8 +1136,6 @@ def test_changing_a_module_structure_between_calls(change):
         assert np.array_equal(fn(x).numpy(), f(x).numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="a NumPy array argument is guarded by identity only: a replay after "
-                                       "its values changed in place uses what the capture derived from them")
 def test_numpy_array_argument_changed_in_place():
     w = cr.tensor([1.0, 2.0, 3.0])
 
@@ -1220,8 +1203,6 @@ def test_no_grad_block_inside_the_function():
     assert lin.weight.grad is None and lin.bias.grad is None
 
 
-@pytest.mark.xfail(strict=True, reason="fuse.py _caller keeps only the address of the contiguous copy of a "
-                                       "non-contiguous input, which is freed before the C loop reads it")
 def test_fused_loop_on_two_non_contiguous_inputs():
     def f(a, b):
         return cr.sigmoid(a[:, :2] + b[:, :2]) * 1.0

@@ -335,12 +335,7 @@ def _seq2seq_batch(rng, n=3, s=5, t=4):
     return ids(8, s), ids(9, t)
 
 
-FUSED_NONCONTIGUOUS = pytest.mark.xfail(
-    strict=True, reason="fuse.py _caller: the contiguous copy of a non-contiguous input is freed before the C "
-                        "call (only its address is kept), so the loop reads freed memory (the GRU's gate slices)")
-
-
-@pytest.mark.parametrize("fusion", [False, pytest.param(True, marks=FUSED_NONCONTIGUOUS)], ids=["numpy_plan", "fused"])
+@pytest.mark.parametrize("fusion", [False, True], ids=["numpy_plan", "fused"])
 def test_seq2seq_attention_one_batch(fusion):
     """Seq2Seq.loss prepares its masks and lengths from the ids on the host, as
     train_seq2seq calls it with NumPy arrays: the plan holds what it computed from them, and
@@ -361,9 +356,6 @@ def test_seq2seq_attention_new_batches_give_eager_numbers():
     _assert_same(eager, comp)  # C compiler runs for the fused loops of each)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Tensor.numpy() on a traced array raises TypeError during a capture "
-                          "(autograd/tensor.py: numpy() accepts only an ndarray); Seq2Seq's _ids calls it")
 def test_seq2seq_attention_ids_as_tensors(fusion):
     rng = np.random.default_rng(5)
     src, tgt = _seq2seq_batch(rng)

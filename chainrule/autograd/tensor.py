@@ -247,16 +247,21 @@ class Tensor(_TensorMethods):
                 "numpy(): can't call numpy() on a Tensor that requires grad; use tensor.detach().numpy()"
             )
         if type(self._array) is not _ndarray:
-            raise TypeError(_not_on_host(self, "numpy()"))
+            if device_of(self._array) is not CPU:
+                raise TypeError(_not_on_host(self, "numpy()"))
+            return to_host(self._array)  # (a CPU array of another class: the compiled mode's traced arrays)
         return self._array
 
     def tolist(self) -> Any:
         return _host(self._array).tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if type(self._array) is not _ndarray:
-            raise TypeError(_not_on_host(self, "__array__()"))
-        return self._array if dtype is None else self._array.astype(dtype)
+        a = self._array
+        if type(a) is not _ndarray:
+            if device_of(a) is not CPU:
+                raise TypeError(_not_on_host(self, "__array__()"))
+            a = to_host(a)
+        return a if dtype is None else a.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.item())

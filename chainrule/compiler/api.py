@@ -15,12 +15,15 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
+
 from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.compiler.capture import Captured, capture, guardable
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_plan
 from chainrule.compiler.trace import GraphBreak
+from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -190,11 +193,21 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
             ns[path] = t
         where.append(path)
         lines += _tensor_checks(path, cap.facts[i], ns)
+    index = {id(t): i for i, t in enumerate(cap.tracked)}
+    mod_index = {id(m): j for j, m in enumerate(cap.modules)}
+    # the Modules' checks run only when some Module changed since they last passed (nn/module.py's STRUCTURE)
+    ns["STRUCTURE"], ns["SEEN"] = module_structure, [module_structure[0]]
+    lines.append("if STRUCTURE[0] != SEEN[0]:")
     for j, m in enumerate(cap.modules):
         ns[f"M{j}"] = m
-        lines.append(f"if M{j}.training is not {cap.training[j]}: return False")
+        lines.append(f"    if M{j}.training is not {cap.training[j]}: return False")
+        lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where)]
+    lines.append("    SEEN[0] = STRUCTURE[0]")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     for k, (space, name, obj) in enumerate(cap.names):
+        if isinstance(obj, (dict, np.ndarray)) or _plain_object(obj):
+            ns[f"N{k}"] = space
+            lines += _contents_checks(f"read_name(N{k}, {name!r})", obj, ns)
         if not guardable(obj):
             continue
         ns[f"N{k}"] = space
@@ -205,6 +218,59 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
             ns[f"n{k}"] = obj
             lines.append(f"if read_name(N{k}, {name!r}) is not n{k}: return False")
     return where, lines, ns
+
+
+_PLAIN = (bool, int, float, str)
+
+
+def _plain_value(v: Any) -> bool:
+    """A value a plan may hold as a constant: a number, a string, None, or a tuple of them."""
+    return v is None or type(v) in _PLAIN or type(v) is tuple and len(v) <= 8 and all(_plain_value(x) for x in v)
+
+
+def _plain_object(obj: Any) -> bool:
+    """An instance of the user's own class (a config object): its number attributes are guarded."""
+    return type(obj).__module__ not in ("builtins", "numpy") and hasattr(obj, "__dict__") and not isinstance(
+        obj, (Module, Tensor, type)) and not callable(obj) and type(obj).__module__.split(".")[0] != "chainrule"
+
+
+def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int, int], where: list[str]
+                   ) -> list[str]:
+    """What a Module holds: the same Parameters, buffers and submodules, as many hooks, and the
+    same plain attributes (Dropout's p, BatchNorm's momentum, a layer's stride...)."""
+    lines = []
+    for table in ("_parameters", "_buffers", "_modules"):
+        items = m.__dict__.get(table, {})
+        lines.append(f"if len({e}.{table}) != {len(items)}: return False")
+        for name, v in items.items():
+            if v is None:
+                lines.append(f"if {e}.{table}.get({name!r}) is not None: return False")
+            elif table == "_modules" and id(v) in mod_index:
+                lines.append(f"if {e}.{table}.get({name!r}) is not M{mod_index[id(v)]}: return False")
+            elif id(v) in index:
+                lines.append(f"if {e}.{table}.get({name!r}) is not {where[index[id(v)]]}: return False")
+    for hooks in ("_forward_hooks", "_forward_pre_hooks"):
+        n = len(m.__dict__.get(hooks, ()))
+        lines.append(f"if len({e}.__dict__.get({hooks!r}, ())) != {n}: return False")
+    for name, v in vars(m).items():
+        if name != "training" and _plain_value(v):
+            lines.append(f"if {e}.__dict__.get({name!r}) != {v!r}: return False")
+    return lines
+
+
+def _contents_checks(e: str, obj: Any, ns: dict[str, Any]) -> list[str]:
+    """Values a plan may have read through a named container: a dict's or a plain object's
+    numbers and strings, a NumPy array's values (a copy is compared)."""
+    if isinstance(obj, np.ndarray):
+        name = f"a{len(ns)}"
+        ns[name] = obj.copy()
+        return [f"if not np.array_equal({e}, {name}): return False"]
+    items = obj if isinstance(obj, dict) else vars(obj)
+    plain = {k: v for k, v in items.items() if type(k) is str and _plain_value(v)}
+    if len(plain) > 32:
+        return []
+    get = (lambda k: f"{e}.get({k!r})") if isinstance(obj, dict) else (lambda k: f"getattr({e}, {k!r}, None)")
+    return [f"if {get(k)} != {v!r}: return False" for k, v in plain.items()]
 
 
 def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
@@ -242,6 +308,11 @@ def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any]
             lines.append(f"if type({e}) is not dict or sorted({e}) != {sorted(x)!r}: return False")
             for k, v in x.items():
                 walk(v, f"{e}[{k!r}]", depth + 1)
+        elif type(x) is np.ndarray:  # host data: a plan may hold what Python computed from its values
+            name = f"a{len(ns)}"
+            ns[name] = x.copy()
+            lines.append(f"if type({e}) is not ndarray or {e}.shape != {x.shape!r} or {e}.dtype != {name}.dtype "
+                         f"or not np.array_equal({e}, {name}): return False")
         elif x is None or type(x) in (bool, int, float, str):
             lines.append(f"if type({e}) is not {type(x).__name__} or {e} != {x!r}: return False"
                          if x is not None else f"if {e} is not None: return False")

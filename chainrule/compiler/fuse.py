@@ -222,15 +222,18 @@ def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: in
 
     def call(*arrays: Any) -> Any:
         args: list[Any] = [n]
+        copies = []  # contiguous copies of strided inputs, alive until the loop has read them
         for a, sc in zip(arrays, is_scalar):
             if sc:
                 args.append(float(a))
             else:
                 if not a.flags.c_contiguous:
                     a = np.ascontiguousarray(a)
+                    copies.append(a)
                 args.append(a.ctypes.data)
         outs = [empty(shape, dtype) for _ in range(n_out)]
         cfn(*args, *[o.ctypes.data for o in outs])
+        del copies
         return outs[0] if n_out == 1 else tuple(outs)
 
     return call

@@ -461,7 +461,8 @@ def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used
         return [f"if {read} != {w.render(value)}: raise Diverged({i})"]
     if kind == "host":
         lines = _writes(step.kwargs["write"], holds, where)
-        lines.append(f"{w.const(step.fn, 'H')}({w.call_args(step.args, step.kwargs['call'])})")
+        lines.append(f"{w.const(step.fn, 'H')}({w.call_args(step.args, step.kwargs['call'])})  "
+                     f"# host step: {step.label}")
         lines += _reads(step.kwargs["read"], where, used)
         return lines
     raise ValueError(kind)

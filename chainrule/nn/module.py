@@ -52,6 +52,11 @@ class _IncompatibleKeys(NamedTuple):
     unexpected_keys: list
 
 
+# Counts changes to any Module's attributes, parameters, buffers, submodules and hooks: a
+# compiled plan (chainrule/compiler) re-checks the Modules it assumed only when this moved.
+STRUCTURE = [0]
+
+
 class _HookHandle:
     """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook."""
 
@@ -63,6 +68,7 @@ class _HookHandle:
         _HookHandle._next_id += 1
 
     def remove(self) -> None:
+        STRUCTURE[0] += 1
         self._hooks.pop(self.id, None)
 
 
@@ -115,12 +121,14 @@ class Module:
     # -- hooks -------------------------------------------------------------------
     def register_forward_hook(self, hook: Callable) -> _HookHandle:
         """``hook(module, inputs, output)`` runs after ``forward``; a non-None result replaces the output."""
+        STRUCTURE[0] += 1
         h = _HookHandle(self._forward_hooks)
         self._forward_hooks[h.id] = hook
         return h
 
     def register_forward_pre_hook(self, hook: Callable) -> _HookHandle:
         """``hook(module, inputs)`` runs before ``forward``; a non-None result replaces the inputs."""
+        STRUCTURE[0] += 1
         h = _HookHandle(self._forward_pre_hooks)
         self._forward_pre_hooks[h.id] = hook
         return h
@@ -136,6 +144,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or None, a declared but absent one such as ``bias=False``)."""
+        STRUCTURE[0] += 1
         self._check_name(name, "parameter")
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute {name!r} already exists")
@@ -148,6 +157,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a buffer: state saved in ``state_dict`` (if ``persistent``) but not trained."""
+        STRUCTURE[0] += 1
         self._check_name(name, "buffer")
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute {name!r} already exists")
@@ -166,6 +176,7 @@ class Module:
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Add a sub-module (also what ``self.name = module`` does)."""
+        STRUCTURE[0] += 1
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
@@ -176,6 +187,7 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name: str, value: Any) -> None:
+        STRUCTURE[0] += 1
         d = self.__dict__
         params = d.get("_parameters")
         if isinstance(value, Parameter):
@@ -220,6 +232,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        STRUCTURE[0] += 1
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
@@ -326,6 +339,7 @@ class Module:
             raise ValueError("train(): mode is expected to be a bool")
         for m in self.modules():
             m.__dict__["training"] = mode
+        STRUCTURE[0] += 1
         return self
 
     def eval(self) -> Module:
