@@ -48,7 +48,7 @@ __all__ = ["BengioLM", "CausalConvLM", "NeuralLM", "RNNLM", "batchify", "generat
 
 
 def _ids(x: Any, who: str) -> np.ndarray:
-    a = np.asarray(x._array if isinstance(x, Tensor) else x)
+    a = x.numpy() if isinstance(x, Tensor) else np.asarray(x)
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):

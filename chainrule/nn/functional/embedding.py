@@ -107,8 +107,9 @@ def check_indices(input: Any, num: int, name: str, weight: Tensor | None = None)
         raise DtypeError(f"{name}: expected an integer index tensor of dtype int64 or int32 (Long or Int), "
                          f"got dtype {idx.dtype}")
     if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= num:
+        lo, hi = idx.min(), idx.max()
+        if lo < 0 or hi >= num:  # (two comparisons, not the values: a compiled plan guards only these)
+            lo, hi = int(lo), int(hi)
             bad = lo if lo < 0 else hi
             raise IndexError(f"{name}: index {bad} is out of range for an embedding table of {num} rows "
                              f"(valid indices 0..{num - 1})")
