@@ -367,32 +367,29 @@ _DUNDER = {
 }
 
 
-def _unwrap(x: Any) -> Any:
-    """Traced arrays -> their real arrays, in tuples, lists, dicts and slices."""
+def _map(x: Any, f: Callable[[TraceArray], Any]) -> Any:
+    """``x`` with each traced array ``t`` in it replaced by ``f(t)``, through tuples, lists,
+    dicts and slices."""
     t = type(x)
     if t is TraceArray:
-        return x._a
+        return f(x)
     if t is tuple or t is list:
-        return t(_unwrap(v) for v in x)
+        return t(_map(v, f) for v in x)
     if t is dict:
-        return {k: _unwrap(v) for k, v in x.items()}
+        return {k: _map(v, f) for k, v in x.items()}
     if t is slice:
-        return slice(_unwrap(x.start), _unwrap(x.stop), _unwrap(x.step))
+        return slice(_map(x.start, f), _map(x.stop, f), _map(x.step, f))
     return x
+
+
+def _unwrap(x: Any) -> Any:
+    """Traced arrays -> their real arrays."""
+    return _map(x, lambda t: t._a)
 
 
 def _refs(x: Any) -> Any:
-    """Traced arrays -> Ref(slot), in the same containers."""
-    t = type(x)
-    if t is TraceArray:
-        return Ref(x.slot)
-    if t is tuple or t is list:
-        return t(_refs(v) for v in x)
-    if t is dict:
-        return {k: _refs(v) for k, v in x.items()}
-    if t is slice:
-        return slice(_refs(x.start), _refs(x.stop), _refs(x.step))
-    return x
+    """Traced arrays -> Ref(slot)."""
+    return _map(x, lambda t: Ref(t.slot))
 
 
 def _leaves(x: Any) -> Any:
