@@ -45,7 +45,13 @@ _OPS: dict[str, str] = {
 }
 _COMPARE = frozenset((">", "<", ">=", "<="))
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# glibc's vector maths (libmvec) declared, as kernels/gelu.c does, so the loop vectorises
+_SIMD = "".join(f"#pragma omp declare simd notinbranch\n{t} {f}{s}({t});\n"
+                for f in ("exp", "log", "log1p", "expm1", "tanh") for t, s in (("float", "f"), ("double", "")))
 _HEADER = """#include <math.h>
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && \\
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+""" + _SIMD + """#endif
 #define MAXIMUM(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
 #define MINIMUM(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
 static inline float SIGMOIDf(float x) { float e = expf(-fabsf(x)); return (e + (x >= 0) * (1 - e)) / (1 + e); }
@@ -202,7 +208,8 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
         params.append(f"double s{k}" if shapes[s] == () else f"const {ctype}* restrict in{k}")
     params += [f"{ctype}* restrict out{k}" for k in range(len(outputs))]
     stores = [f"        out{k}[j] = {made[s]};" for k, s in enumerate(outputs)]
-    src = (_HEADER + f"void {name}({', '.join(params)}) {{\n    for (long j = 0; j < n; j++) {{\n"
+    src = (_HEADER + f"void {name}({', '.join(params)}) {{\n    #pragma omp simd\n"
+           f"    for (long j = 0; j < n; j++) {{\n"
            + "\n".join(body + stores) + "\n    }\n}\n")
     lib = native.load_source(name, src)
     if lib is None:
@@ -215,12 +222,32 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
     return Group(first, last, inputs, outputs, _caller(cfn, shape, dtype, scalar, len(outputs)), src)
 
 
+def _address(a: np.ndarray) -> int:
+    """The address of a contiguous array's data (through the buffer protocol: ~4x cheaper
+    than ``a.ctypes.data``; read-only arrays take the slower way)."""
+    try:
+        return ctypes.addressof(_BYTE.from_buffer(a))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return a.ctypes.data
+
+
+_BYTE = ctypes.c_byte
+
+
 def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: int) -> Callable[..., Any]:
-    """The Python side of a fused loop: contiguous inputs, new output arrays, one C call."""
+    """The Python side of a fused loop: contiguous inputs, one new block holding the outputs
+    (each a view of one row), one C call."""
     n = math.prod(shape)
+    step = n * np.dtype(dtype).itemsize
+    block_shape = (n_out, *shape)
     empty = np.empty
+    if n * n_out >= 4096:  # large: one array each, so that each is freed when its last use is past
+        return _caller_large(cfn, shape, dtype, is_scalar, n_out)
 
     def call(*arrays: Any) -> Any:
+        block = empty(block_shape, dtype)
+        if n == 0:
+            return block[0] if n_out == 1 else tuple(block)
         args: list[Any] = [n]
         copies = []  # contiguous copies of strided inputs, alive until the loop has read them
         for a, sc in zip(arrays, is_scalar):
@@ -230,9 +257,32 @@ def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: in
                 if not a.flags.c_contiguous:
                     a = np.ascontiguousarray(a)
                     copies.append(a)
-                args.append(a.ctypes.data)
+                args.append(_address(a))
+        out = _address(block)
+        cfn(*args, *[out + k * step for k in range(n_out)])
+        del copies
+        return block[0] if n_out == 1 else tuple(block)
+
+    return call
+
+
+def _caller_large(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: int) -> Callable[..., Any]:
+    n = math.prod(shape)
+    empty = np.empty
+
+    def call(*arrays: Any) -> Any:
         outs = [empty(shape, dtype) for _ in range(n_out)]
-        cfn(*args, *[o.ctypes.data for o in outs])
+        copies = []
+        args: list[Any] = [n]
+        for a, sc in zip(arrays, is_scalar):
+            if sc:
+                args.append(float(a))
+            else:
+                if not a.flags.c_contiguous:
+                    a = np.ascontiguousarray(a)
+                    copies.append(a)
+                args.append(_address(a))
+        cfn(*args, *[_address(o) for o in outs])
         del copies
         return outs[0] if n_out == 1 else tuple(outs)
 
