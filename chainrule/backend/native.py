@@ -172,6 +172,18 @@ def typed_function(name: str, symbol: str, dtype, argtypes: list):
     return _TYPED[key]
 
 
+def address(a: np.ndarray) -> int:
+    """The address of a contiguous array's data, for a kernel's pointer argument (through the
+    buffer protocol, about 4x cheaper than ``a.ctypes.data``; read-only arrays take that way)."""
+    try:
+        return ctypes.addressof(_BYTE.from_buffer(a))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return a.ctypes.data
+
+
+_BYTE = ctypes.c_byte
+
+
 def status(name: str) -> str:
     """One line: is kernel ``name`` in use, and if not, why (loads it if not tried yet)."""
     load(name)

@@ -15,6 +15,7 @@ from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.norm_math import NormMath
+from chainrule.backend.optim_math import OptimMath
 from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.softmax_rows import shifted_exp
@@ -143,7 +144,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, RecurrentMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, OptimMath, RecurrentMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 

@@ -160,22 +160,9 @@ def sgd(params: Arrays, d_p_list: Arrays, momentum_buffer_list: list, *, weight_
 # ---- Adam / AdamW --------------------------------------------------------------------------
 def _adam_moments(m: Any, g: Any, ma: Any, s: Any, s_max: Any, t: Any, c: tuple, step_size: Any,
                   eps_c: Any) -> None:
-    """Update the moments M, S (and max S) in place from g; leave the step α M̂/(√Ŝ + ε) in t."""
-    b1, one_b1, b2, one_b2 = c
-    m.multiply(ma, b1, ma)
-    m.multiply(g, one_b1, t)
-    m.add(ma, t, ma)  # M ← β1 M + (1 − β1) g
-    m.multiply(s, b2, s)
-    m.multiply(g, g, t)
-    m.multiply(t, one_b2, t)
-    m.add(s, t, s)  # S ← β2 S + (1 − β2) g²
-    if s_max is not None:  # AMSGrad: the largest S so far
-        m.maximum(s_max, s, out=s_max)
-        s = s_max
-    m.sqrt(s, t)
-    m.add(t, eps_c, t)
-    m.divide(ma, t, t)
-    m.multiply(t, step_size, t)
+    """Update the moments M, S (and max S) in place from g; leave the step α M̂/(√Ŝ + ε) in t
+    (the table's ``adam_moments``: one pass with the compiled kernel)."""
+    m.adam_moments(g, ma, s, s_max, t, *c, step_size, eps_c)
 
 
 class FlatAdam:
