@@ -12,6 +12,7 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 
 from __future__ import annotations
 
+import ctypes
 import warnings
 from typing import Any, Callable, NamedTuple
 
@@ -142,6 +143,7 @@ class CompiledFunction:
             g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in guard_lines] + ["    return True"]
             entry = Entry(g.compile("guard"), None, reason, "\n".join(g.lines))
         self.entries.append(entry)
+        _give_back_heap()
         return cap.result
 
     def explain(self) -> str:
@@ -157,6 +159,15 @@ class CompiledFunction:
     def reset(self) -> None:
         """Forget every plan (the next call captures again)."""
         self.entries.clear()
+
+
+def _give_back_heap() -> None:
+    """Return to the operating system the heap memory the capture used once and freed (glibc
+    keeps freed small blocks otherwise, and the process would stay a few MiB larger than eager)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _unreplayable(cap: Captured) -> str | None:

@@ -176,7 +176,8 @@ class Tape:
             self.steps.append(Step(kind, fn, refs, kw, out.slot, label, changed))
             if shaped is not None:
                 self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
-            if kind != "draw" and fn not in _UNINITIALISED and all(t.slot in self.consts for t in traced):
+            if kind != "draw" and fn not in _UNINITIALISED and np.size(res) < FOLD_BELOW \
+                    and all(t.slot in self.consts for t in traced):
                 self.consts[out.slot] = res  # made from constants only: the plan may fold it
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
@@ -358,6 +359,9 @@ OPERATORS: dict[str, tuple[str, Callable[..., Any]]] = {
     "+=": ("{0} += {1}", operator.iadd), "-=": ("{0} -= {1}", operator.isub), "*=": ("{0} *= {1}", operator.imul),
     "/=": ("{0} /= {1}", operator.itruediv),
 }
+# constants a plan may hold: small ones (a large one would be memory the plan keeps for ever,
+# and its step is cheap next to the work on it)
+FOLD_BELOW = 4096
 # factories of uninitialised memory (a buffer to be written): never a constant
 _UNINITIALISED = (ArrayMath.empty, ArrayMath.pooled_empty, ArrayMath.empty_like)
 _IN_PLACE = frozenset(("[]=", "+=", "-=", "*=", "/="))
