@@ -264,11 +264,14 @@ class Tape:
 
 
 def _digest(a: np.ndarray) -> Any:
-    """A fingerprint of ``a``'s values, to see whether a call wrote into it: a CRC of its memory
-    (no copy) when it is contiguous, else a copy of it."""
-    if a.flags.c_contiguous:
-        return zlib.crc32(memoryview(a).cast("B"))  # type: ignore[arg-type]
-    return a.copy().tobytes()
+    """A fingerprint of ``a``'s values, to see whether a call wrote into it: a CRC of its memory,
+    or of the contiguous array it is a view of (a write through the view changes that), else
+    of a contiguous copy, dropped at once."""
+    while not a.flags.c_contiguous and isinstance(a.base, np.ndarray):
+        a = a.base
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return zlib.crc32(memoryview(a).cast("B"))  # type: ignore[arg-type]
 
 
 VALUE_SHAPED = frozenset((
