@@ -44,6 +44,7 @@ NAMESPACES: dict[str, str] = {
     "torch.utils.data": "chainrule.utils.data",
     "torch.autograd": "chainrule.autograd",
     "torch.func": "chainrule.func",
+    "torch.compiler": "chainrule.compiler",
     "torch.linalg": "chainrule.linalg",
     "torch.special": "chainrule.special",
     "torch.distributions": "chainrule.distributions",

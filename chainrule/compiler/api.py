@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import warnings
+import weakref
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -81,6 +82,7 @@ class CompiledFunction:
         self.entries: list[Entry] = []
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
+        _ALL.add(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
@@ -371,6 +373,30 @@ def compile(  # noqa: A001  (PyTorch's name)
     return OptimizedModule(model, compiled) if isinstance(model, Module) else compiled
 
 
+_ALL: weakref.WeakSet = weakref.WeakSet()  # every CompiledFunction, for reset()
+
+
+def reset() -> None:
+    """Forget every compiled function's plans (``torch.compiler.reset``): their next calls capture again."""
+    for f in list(_ALL):
+        f.reset()
+
+
+def is_compiling() -> bool:
+    """Whether a capture is running (``torch.compiler.is_compiling``): True inside the first,
+    captured call of a compiled function."""
+    return host_steps.ACTIVE[0] is not None
+
+
+def disable(fn: Any = None, recursive: bool = True, *, reason: str | None = None) -> Any:
+    """``torch.compiler.disable``: ``fn`` as it is (as a decorator too).  PyTorch runs such a
+    function outside its graph; here a capture records whatever arrays it computes (its Python
+    side effects are checked as any other's), so there is nothing to switch off."""
+    if fn is None:
+        return lambda f: f
+    return fn
+
+
 class OptimizedModule(Module):
     """A compiled Module (PyTorch's ``OptimizedModule``): calls go through the compiled
     forward; the original is ``_orig_mod`` (its parameters, ``state_dict`` keys prefixed
@@ -383,6 +409,13 @@ class OptimizedModule(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.__dict__["_compiled"](*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # PyTorch's OptimizedModule answers the original's attributes (compiled.fc1, compiled.in_features)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["_modules"]["_orig_mod"], name)
 
     def explain(self) -> str:
         return self.__dict__["_compiled"].explain()
