@@ -22,8 +22,8 @@ import numpy as np
 from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.compiler.capture import Captured, capture, guardable
-from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_plan
+from chainrule.compiler.capture import Captured, capture, guardable, needs_graph
+from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
@@ -138,12 +138,8 @@ class CompiledFunction:
             if self.fullgraph:
                 raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
             warnings.warn(f"chainrule.compile: this call runs eagerly: {reason}", stacklevel=3)
-            from chainrule.compiler.plan import _Writer
-
-            g = _Writer()
-            g.ns.update(guard_ns)
-            g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in guard_lines] + ["    return True"]
-            entry = Entry(g.compile("guard"), None, reason, "\n".join(g.lines))
+            guard, guard_source = build_guard(guard_lines, guard_ns)
+            entry = Entry(guard, None, reason, guard_source)
         self.entries.append(entry)
         _give_back_heap()
         return cap.result
@@ -184,7 +180,7 @@ def _unreplayable(cap: Captured) -> str | None:
 
 def _needs_graph(x: Any) -> bool:
     if isinstance(x, Tensor):
-        return x.requires_grad and x._op is not None and x._parents is not None
+        return needs_graph(x)
     if type(x) in (tuple, list):
         return any(_needs_graph(v) for v in x)
     if type(x) is dict:

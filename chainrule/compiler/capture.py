@@ -314,7 +314,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     try:
         result = fn(*args, **kwargs)
         output = _outputs(result, tape)
-        if isinstance(result, Tensor) and _needs_graph(result):
+        if isinstance(result, Tensor) and needs_graph(result):
             backward = _capture_backward(tape, result, tracked)
     finally:
         CURRENT[0] = host_steps.ACTIVE[0] = None
@@ -336,7 +336,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                     training, backward)
 
 
-def _needs_graph(t: Tensor) -> bool:
+def needs_graph(t: Tensor) -> bool:
     """Whether ``t``'s graph is still there for a later backward (not freed, not a leaf)."""
     return bool(t.requires_grad) and t._op is not None and t._parents is not None
 
@@ -431,4 +431,4 @@ def _settle_outputs(result: Any) -> None:
             _settle_outputs(r)
 
 
-__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "read_name"]
+__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "needs_graph", "read_name"]

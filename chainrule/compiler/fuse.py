@@ -223,19 +223,15 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
 
 
 def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: int) -> Callable[..., Any]:
-    """The Python side of a fused loop: contiguous inputs, one new block holding the outputs
-    (each a view of one row), one C call."""
+    """The Python side of a fused loop: contiguous inputs, new outputs, one C call.  Small
+    outputs share one new block (each a view of one row: one allocation, one address); large
+    ones are arrays of their own, so that each is freed when its last use is past."""
     n = math.prod(shape)
     step = n * np.dtype(dtype).itemsize
-    block_shape = (n_out, *shape)
     empty = np.empty
-    if n * n_out >= 4096:  # large: one array each, so that each is freed when its last use is past
-        return _caller_large(cfn, shape, dtype, is_scalar, n_out)
+    small = n * n_out < 4096
 
     def call(*arrays: Any) -> Any:
-        block = empty(block_shape, dtype)
-        if n == 0:
-            return block[0] if n_out == 1 else tuple(block)
         args: list[Any] = [n]
         copies = []  # contiguous copies of strided inputs, alive until the loop has read them
         for a, sc in zip(arrays, is_scalar):
@@ -245,32 +241,17 @@ def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: in
                 if not a.flags.c_contiguous:
                     a = np.ascontiguousarray(a)
                     copies.append(a)
-                args.append(native.address(a))
-        out = native.address(block)
-        cfn(*args, *[out + k * step for k in range(n_out)])
-        del copies
-        return block[0] if n_out == 1 else tuple(block)
-
-    return call
-
-
-def _caller_large(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: int) -> Callable[..., Any]:
-    n = math.prod(shape)
-    empty = np.empty
-
-    def call(*arrays: Any) -> Any:
-        outs = [empty(shape, dtype) for _ in range(n_out)]
-        copies = []
-        args: list[Any] = [n]
-        for a, sc in zip(arrays, is_scalar):
-            if sc:
-                args.append(float(a))
-            else:
-                if not a.flags.c_contiguous:
-                    a = np.ascontiguousarray(a)
-                    copies.append(a)
-                args.append(native.address(a))
-        cfn(*args, *[native.address(o) for o in outs])
+                args.append(native.address(a) if n else 0)
+        if small:
+            block = empty((n_out, *shape), dtype)
+            out = native.address(block) if n else 0
+            outs: Any = block
+            addresses = [out + k * step for k in range(n_out)]
+        else:
+            outs = [empty(shape, dtype) for _ in range(n_out)]
+            addresses = [native.address(o) for o in outs]
+        if n:
+            cfn(*args, *addresses)
         del copies
         return outs[0] if n_out == 1 else tuple(outs)
 

@@ -352,19 +352,23 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         backward = b.compile("backward")
         source += "\n\n" + "\n".join(b.lines)
 
-    g = _Writer()
-    g.ns.update(guard_ns)
-    g.lines.append("def guard(args, kwargs):")
-    g.lines += ["    " + line for line in guard_lines] + ["    return True"]
-    guard = g.compile("guard")
+    guard, guard_source = build_guard(guard_lines, guard_ns)
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
     for k, c_source in enumerate(w.fused):
         source += f"\n\n/* fused loop {k} */\n{c_source}"
-    plan = Plan(source, run, "\n".join(g.lines), guard, steps + bwd_steps, snapshot, len(tape.steps))
+    plan = Plan(source, run, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
     plan.backward = backward
     return plan
+
+
+def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[tuple, dict], bool], str]:
+    """(the guard function made of ``lines``, which name objects in ``ns``; its source)."""
+    g = _Writer()
+    g.ns.update(ns)
+    g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in lines] + ["    return True"]
+    return g.compile("guard"), "\n".join(g.lines)
 
 
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int]
