@@ -49,3 +49,35 @@ def test_disable_returns_the_function_itself():
     assert torch.compiler.disable(f) is f
     assert torch.compiler.disable()(f) is f
     assert torch.compiler.disable(f, recursive=False, reason="debug") is f
+
+
+class _Trainer:
+    def __init__(self, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.model = torch.nn.Linear(3, 2)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+    def step(self, x, y):
+        self.opt.zero_grad()
+        loss = ((self.model(x) - y) ** 2).mean()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def test_a_bound_method_of_a_users_object_finds_its_model_and_optimizer():
+    """The parameters reached through ``self`` are tracked (their gradients written back for
+    the optimiser on every replay), and rebinding ``self.model`` captures again."""
+    eager, comp = _Trainer(0), _Trainer(0)
+    step = torch.compile(comp.step)
+    x, y = torch.ones(4, 3), torch.zeros(4, 2)
+    for _ in range(5):
+        assert eager.step(x, y).item() == step(x, y).item()
+    assert step.stats["replays"] >= 3
+    for t in (eager, comp):
+        torch.manual_seed(1)
+        t.model = torch.nn.Linear(3, 2)
+        t.opt = torch.optim.SGD(t.model.parameters(), lr=0.1)
+    for _ in range(3):
+        assert eager.step(x, y).item() == step(x, y).item()
+    assert np.array_equal(eager.model.weight.detach().numpy(), comp.model.weight.detach().numpy())

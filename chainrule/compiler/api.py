@@ -22,7 +22,7 @@ import numpy as np
 from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.compiler.capture import Captured, capture, guardable, needs_graph
+from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, user_object
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
@@ -125,6 +125,10 @@ class CompiledFunction:
         arg_ns: dict[str, Any] = {}
         found = _arg_tensors(args, kwargs, arg_lines, arg_ns)
         cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph)
+        owner = getattr(self.fn, "__self__", None)  # a bound method of a user's object: its attributes
+        if owner is not None and user_object(owner):
+            arg_ns["SELF"] = owner
+            arg_lines += _contents_checks("SELF", owner, arg_ns)
         where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns)
         reason = _unreplayable(cap)
         if reason is None:
@@ -214,7 +218,7 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     lines.append("    SEEN[0] = STRUCTURE[0]")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     for k, (space, name, obj) in enumerate(cap.names):
-        if isinstance(obj, (dict, np.ndarray)) or _plain_object(obj):
+        if isinstance(obj, (dict, np.ndarray)) or user_object(obj):
             ns[f"N{k}"] = space
             lines += _contents_checks(f"read_name(N{k}, {name!r})", obj, ns)
         if not guardable(obj):
@@ -235,12 +239,6 @@ _PLAIN = (bool, int, float, str)
 def _plain_value(v: Any) -> bool:
     """A value a plan may hold as a constant: a number, a string, None, or a tuple of them."""
     return v is None or type(v) in _PLAIN or type(v) is tuple and len(v) <= 8 and all(_plain_value(x) for x in v)
-
-
-def _plain_object(obj: Any) -> bool:
-    """An instance of the user's own class (a config object): its number attributes are guarded."""
-    return type(obj).__module__ not in ("builtins", "numpy") and hasattr(obj, "__dict__") and not isinstance(
-        obj, (Module, Tensor, type)) and not callable(obj) and type(obj).__module__.split(".")[0] != "chainrule"
 
 
 def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int, int], where: list[str]
@@ -268,18 +266,27 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
 
 
 def _contents_checks(e: str, obj: Any, ns: dict[str, Any]) -> list[str]:
-    """Values a plan may have read through a named container: a dict's or a plain object's
-    numbers and strings, a NumPy array's values (a copy is compared)."""
+    """Values a plan may have read through a named container: a dict's or a user object's
+    numbers and strings (the same values) and Modules, optimisers, schedulers and tensors (the
+    same objects), a NumPy array's values (a copy is compared)."""
     if isinstance(obj, np.ndarray):
         name = f"a{len(ns)}"
         ns[name] = obj.copy()
         return [f"if not np.array_equal({e}, {name}): return False"]
     items = obj if isinstance(obj, dict) else vars(obj)
-    plain = {k: v for k, v in items.items() if type(k) is str and _plain_value(v)}
-    if len(plain) > 32:
+    kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))}
+    if len(kept) > 32:
         return []
     get = (lambda k: f"{e}.get({k!r})") if isinstance(obj, dict) else (lambda k: f"getattr({e}, {k!r}, None)")
-    return [f"if {get(k)} != {v!r}: return False" for k, v in plain.items()]
+    lines = []
+    for k, v in kept.items():
+        if _plain_value(v):
+            lines.append(f"if {get(k)} != {v!r}: return False")
+        else:
+            name = f"o{len(ns)}"
+            ns[name] = v
+            lines.append(f"if {get(k)} is not {name}: return False")
+    return lines
 
 
 def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:

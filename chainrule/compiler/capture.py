@@ -118,6 +118,10 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
                 todo += _user_functions(glb[name])
     for _, _, obj in named:
         found.extend(_leaves_of(obj))
+    for obj in [target] + [o for _, _, o in named]:  # a user's object (a trainer): its attributes
+        if user_object(obj):
+            for v in vars(obj).values():
+                found.extend(_leaves_of(v))
     modules: list[Module] = []
     tensors: list[Tensor] = []
     seen: set[int] = set()
@@ -164,6 +168,14 @@ def _user_functions(obj: Any) -> list:
     if path.startswith(_LIBRARY) or "site-packages" in path or "dist-packages" in path:
         return []
     return [obj]
+
+
+def user_object(obj: Any) -> bool:
+    """An instance of a class of the user's (a trainer, a config): not a Module, tensor, class,
+    function or library object."""
+    mod = type(obj).__module__
+    return mod not in ("builtins", "numpy") and mod.split(".")[0] != "chainrule" and hasattr(obj, "__dict__") \
+        and not isinstance(obj, (Module, Tensor, type, types.FunctionType, types.MethodType, types.ModuleType))
 
 
 def _leaves_of(obj: Any) -> list:
@@ -265,6 +277,12 @@ class _Capture:
         tape = self.tape
         if any(isinstance(a, Tensor) and type(a._array) is TraceArray for a in (*args[1:], *kwargs.values())):
             tape.broken(f"host step {fn.__qualname__} was given a tensor computed in the function")
+        if args and isinstance(args[0], Optimizer):  # its parameters' gradients must be written back
+            tracked = {id(t) for t in self.tracked}
+            if any(id(p) not in tracked for g in args[0].param_groups for p in g["params"]):
+                tape.broken(f"{fn.__qualname__} updates parameters the capture did not find; pass the optimizer, "
+                            "its model or the object holding them to the function (an argument, a closure or a "
+                            "global name)")
         before = self.settle()
         saved = (CURRENT[0], host_steps.ACTIVE[0])
         gen = _random._STATE["generator"]
