@@ -81,3 +81,49 @@ def test_a_bound_method_of_a_users_object_finds_its_model_and_optimizer():
     for _ in range(3):
         assert eager.step(x, y).item() == step(x, y).item()
     assert np.array_equal(eager.model.weight.detach().numpy(), comp.model.weight.detach().numpy())
+
+
+def test_python_state_of_a_users_object_or_a_grad_scaler_is_never_stale():
+    """A counter the step increments on its object, a GradScaler's scale and growth tracker:
+    Python state a replay would not update, so such steps run eagerly (and capture no more
+    than twice), with eager's numbers and state."""
+    import warnings
+
+    class Counting(_Trainer):
+        calls = 0
+
+        def step(self, x, y):
+            self.calls += 1
+            return super().step(x, y)
+
+    t = Counting(0)
+    step = torch.compile(t.step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(6):
+            step(torch.ones(4, 3), torch.zeros(4, 2))
+    assert t.calls == 6 and step.stats["captures"] <= 2 and step.stats["replays"] == 0
+
+    def make():
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(3, 2)
+        opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+
+        def f(x):
+            opt.zero_grad()
+            loss = lin(x).pow(2).mean()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            return loss
+
+        return f, scaler
+
+    (f_e, sc_e), (f_c, sc_c) = make(), make()
+    fc = torch.compile(f_c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(7):
+            assert f_e(torch.ones(4, 3)).item() == fc(torch.ones(4, 3)).item()
+    assert sc_e.get_scale() == sc_c.get_scale() == 4.0 * 2 ** 3

@@ -125,10 +125,6 @@ class CompiledFunction:
         arg_ns: dict[str, Any] = {}
         found = _arg_tensors(args, kwargs, arg_lines, arg_ns)
         cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph)
-        owner = getattr(self.fn, "__self__", None)  # a bound method of a user's object: its attributes
-        if owner is not None and user_object(owner):
-            arg_ns["SELF"] = owner
-            arg_lines += _contents_checks("SELF", owner, arg_ns)
         where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns)
         reason = _unreplayable(cap)
         if reason is None:
@@ -142,7 +138,10 @@ class CompiledFunction:
             if self.fullgraph:
                 raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
             warnings.warn(f"chainrule.compile: this call runs eagerly: {reason}", stacklevel=3)
-            guard, guard_source = build_guard(guard_lines, guard_ns)
+            # eager is right whatever the names hold: checking them would only capture again and again
+            # a function whose side effects change them (a counter it increments)
+            guard, guard_source = build_guard(guard_lines[:guard_lines.index("# the names the function reads")],
+                                              guard_ns)
             entry = Entry(guard, None, reason, guard_source)
         self.entries.append(entry)
         _give_back_heap()
@@ -217,6 +216,7 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
         lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where)]
     lines.append("    SEEN[0] = STRUCTURE[0]")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
+    lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
         if isinstance(obj, (dict, np.ndarray)) or user_object(obj):
             ns[f"N{k}"] = space

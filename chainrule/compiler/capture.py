@@ -90,6 +90,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     named: list[tuple[Any, str, Any]] = []
     target = fn.__self__ if isinstance(fn, types.MethodType) else fn
     found.append(target)
+    if target is not fn and not isinstance(target, Module):  # a bound method's object (a trainer)
+        named.append(({"self": target}, "self", target))
     found.extend(arg_tensors)
     found.extend(_leaves_of(args))
     found.extend(_leaves_of(kwargs))
@@ -118,7 +120,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
                 todo += _user_functions(glb[name])
     for _, _, obj in named:
         found.extend(_leaves_of(obj))
-    for obj in [target] + [o for _, _, o in named]:  # a user's object (a trainer): its attributes
+    for obj in [o for _, _, o in named]:  # a user's object (a trainer): its attributes
         if user_object(obj):
             for v in vars(obj).values():
                 found.extend(_leaves_of(v))
@@ -411,7 +413,21 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
             state[name] = obj
         elif hasattr(obj, "__next__"):  # an iterator: next() inside the function is not repeated
             state[f"the iterator {name}"] = object()
+        elif _holds_python_state(obj):  # a trainer's counters, a GradScaler's scale...
+            for k, v in vars(obj).items():
+                if isinstance(v, (bool, int, float, str)):
+                    state[f"{name}.{k}"] = v
+                elif isinstance(v, (list, dict, set)):
+                    state[f"the length of {name}.{k}"] = len(v)
     return state
+
+
+def _holds_python_state(obj: Any) -> bool:
+    """An object whose Python attributes a replay would not update: not a Module (checked
+    apart), an optimiser or scheduler (their state changes in host steps), a tensor, a class,
+    a function or a module."""
+    return hasattr(obj, "__dict__") and not isinstance(obj, (
+        Module, Optimizer, LRScheduler, Tensor, type, types.FunctionType, types.MethodType, types.ModuleType))
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
