@@ -127,3 +127,32 @@ def test_python_state_of_a_users_object_or_a_grad_scaler_is_never_stale():
         for _ in range(7):
             assert f_e(torch.ones(4, 3)).item() == fc(torch.ones(4, 3)).item()
     assert sc_e.get_scale() == sc_c.get_scale() == 4.0 * 2 ** 3
+
+
+def test_a_rebound_tensor_attribute_and_the_default_dtype_are_guarded():
+    class Masked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 3)
+            self.mask = torch.ones(3)
+
+        def forward(self, x):
+            return self.lin(x) * self.mask
+
+    m = Masked()
+    cm = torch.compile(m)
+    x = torch.ones(2, 3)
+    with torch.no_grad():
+        for _ in range(3):
+            cm(x)
+        m.mask = torch.zeros(3)  # a plain tensor attribute, rebound
+        assert np.array_equal(cm(x).numpy(), np.zeros((2, 3), np.float32))
+        f = torch.compile(lambda x: x + torch.ones(3))
+        f(x)
+        f(x)
+        torch.set_default_dtype(torch.float64)
+        try:
+            assert f(x).dtype == torch.float64  # ones(3) is float64 now: captured again
+        finally:
+            torch.set_default_dtype(torch.float32)
+        assert f(x).dtype == torch.float32

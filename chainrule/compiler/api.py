@@ -22,6 +22,7 @@ import numpy as np
 from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import get_default_dtype
 from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, user_object
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan
 from chainrule.compiler.trace import GraphBreak
@@ -216,6 +217,8 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
         lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where)]
     lines.append("    SEEN[0] = STRUCTURE[0]")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
+    ns["default_dtype"], ns["DEFAULT"] = get_default_dtype, get_default_dtype()
+    lines.append("if default_dtype() != DEFAULT: return False")  # (the dtype of new floating tensors)
     lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
         if isinstance(obj, (dict, np.ndarray)) or user_object(obj):
@@ -262,6 +265,8 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
     for name, v in vars(m).items():
         if name != "training" and _plain_value(v):
             lines.append(f"if {e}.__dict__.get({name!r}) != {v!r}: return False")
+        elif isinstance(v, Tensor) and id(v) in index:  # a tensor kept as a plain attribute (a mask)
+            lines.append(f"if {e}.__dict__.get({name!r}) is not {where[index[id(v)]]}: return False")
     return lines
 
 

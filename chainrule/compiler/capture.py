@@ -139,6 +139,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
                 if id(m) not in seen:
                     seen.add(id(m))
                     modules.append(m)
+                    for v in vars(m).values():  # tensors kept as plain attributes (a mask, a table)
+                        add_tensor(v)
             for p in obj.parameters():
                 add_tensor(p)
             for b in obj.buffers():
