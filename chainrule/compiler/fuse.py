@@ -21,6 +21,7 @@ library's functions, which may differ from NumPy's in the last bit.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -137,7 +138,7 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
 
 
 def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-         live_after: Callable[[int, int], bool], name: str) -> dict[int, Group]:
+         live_after: Callable[[int, int], bool]) -> dict[int, Group]:
     """The fused groups of ``steps``, by the index of their first step.  ``live_after(slot, i)``:
     whether ``slot`` is read after step ``i`` (or leaves the plan)."""
     if not native.enabled():
@@ -158,7 +159,7 @@ def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folde
         while _fusible(steps[j], shapes, dtypes, aliases, folded) is ANY:  # (a trailing constant stays out)
             j -= 1
         if sum(steps[k].out not in folded for k in range(i, j + 1)) >= MIN_RUN and kind[1] in _FLOATS:
-            g = _group(steps, i, j, kind, shapes, dtypes, aliases, folded, live_after, f"{name}_{len(groups)}")
+            g = _group(steps, i, j, kind, shapes, dtypes, aliases, folded, live_after)
             if g is not None:
                 groups[i] = g
         i = j + 1
@@ -166,7 +167,7 @@ def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folde
 
 
 def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes: list, aliases: dict[int, int],
-           folded: Any, live_after: Callable[[int, int], bool], name: str) -> Group | None:
+           folded: Any, live_after: Callable[[int, int], bool]) -> Group | None:
     shape, dtype = kind
     f = "f" if dtype == np.float32 else ""
     ctype = "float" if f else "double"
@@ -198,8 +199,9 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
             template = _CALLS[st.fn] if st.kind == "call" else _OPS[st.fn]
             expr = template.format(*(operand(a) for a in st.args), f=f)
         is_mask = st.kind == "op" and st.fn in _COMPARE
-        body.append(f"        {'int' if is_mask else ctype} t{out} = {expr};")
-        made[out] = f"t{out}"
+        local = f"t{len(body)}"  # (numbered in order, not by slot: the same loop, the same text)
+        body.append(f"        {'int' if is_mask else ctype} {local} = {expr};")
+        made[out] = local
     outputs = [s for s in made if live_after(s, last) and s not in inputs]
     if not outputs or any(dtypes[s] not in _FLOATS for s in outputs):
         return None
@@ -208,9 +210,11 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
         params.append(f"double s{k}" if shapes[s] == () else f"const {ctype}* restrict in{k}")
     params += [f"{ctype}* restrict out{k}" for k in range(len(outputs))]
     stores = [f"        out{k}[j] = {made[s]};" for k, s in enumerate(outputs)]
+    body_text = "\n".join(body + stores)
+    # named by its text, so that the same loop in another plan (or process) is the cached library
+    name = f"fused_{hashlib.sha256((', '.join(params) + body_text).encode()).hexdigest()[:16]}"
     src = (_HEADER + f"void {name}({', '.join(params)}) {{\n    #pragma omp simd\n"
-           f"    for (long j = 0; j < n; j++) {{\n"
-           + "\n".join(body + stores) + "\n    }\n}\n")
+           f"    for (long j = 0; j < n; j++) {{\n" + body_text + "\n    }\n}\n")
     lib = native.load_source(name, src)
     if lib is None:
         return None

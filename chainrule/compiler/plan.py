@@ -383,7 +383,7 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     groups = {}
     if w.fusion:
         groups = fuse(steps, tape.shapes, tape.dtypes, w.aliases, w.folded,
-                      lambda s, i: s in keep or last.get(s, -1) > i, f"fused{id(steps) % 100000}")
+                      lambda s, i: s in keep or last.get(s, -1) > i)
     inside = {i for g in groups.values() for i in range(g.first + 1, g.last + 1)}
     unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in _outs(st)} - {
         o for g in groups.values() for o in g.outputs}
