@@ -151,3 +151,21 @@ def test_explain_shows_guard_replay_and_host_step():
     text = step.explain()
     for part in ("guard:", "def replay(args, kwargs):", "host step: Adam.step", "(2, 3)"):
         assert part in text
+
+
+def test_arrays_made_outside_are_read_not_folded():
+    """A tensor the capture did not find (two levels down a structure) is read by reference on
+    every replay: what it computes is not folded, so an in-place change is seen."""
+    holder = [{"w": cr.tensor([1.0, 2.0, 3.0])}]
+
+    def f(x):
+        return x * holder[0]["w"].exp()
+
+    fn = cr.compile(f)
+    x = cr.ones(3)
+    with cr.no_grad():
+        fn(x)
+        fn(x)
+        holder[0]["w"].mul_(0)
+        assert np.array_equal(fn(x).numpy(), f(x).numpy())
+        assert fn.stats["replays"] >= 1

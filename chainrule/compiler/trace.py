@@ -177,8 +177,11 @@ class Tape:
             if shaped is not None:
                 self.value_shaped[out.slot] = shaped or frozenset((out.slot,))
             if kind != "draw" and fn not in _UNINITIALISED and np.size(res) < FOLD_BELOW \
-                    and all(t.slot in self.consts for t in traced):
-                self.consts[out.slot] = res  # made from constants only: the plan may fold it
+                    and all(t.slot in self.consts for t in traced) \
+                    and not any(type(a) is _ndarray for a in _leaves((args, kwargs))):
+                # made from constants only (Python values, folded slots; not an array made outside,
+                # which may change in place between calls): the plan may fold it
+                self.consts[out.slot] = res
             return out
         if isinstance(res, (tuple, list)) and _holdable(res):  # several results: (y, (flag, a, b)) ...
             pattern, traced_res = self._results(res, traced)
