@@ -154,18 +154,18 @@ def test_explain_shows_guard_replay_and_host_step():
 
 
 def test_arrays_made_outside_are_read_not_folded():
-    """A tensor the capture did not find (two levels down a structure) is read by reference on
-    every replay: what it computes is not folded, so an in-place change is seen."""
-    holder = [{"w": cr.tensor([1.0, 2.0, 3.0])}]
+    """A tensor the capture did not find (three levels down a structure) is read by reference
+    on every replay: what it computes is not folded, so an in-place change is seen."""
+    holder = [[{"w": cr.tensor([1.0, 2.0, 3.0])}]]
 
     def f(x):
-        return x * holder[0]["w"].exp()
+        return x * holder[0][0]["w"].exp()
 
     fn = cr.compile(f)
     x = cr.ones(3)
     with cr.no_grad():
         fn(x)
         fn(x)
-        holder[0]["w"].mul_(0)
+        holder[0][0]["w"].mul_(0)
         assert np.array_equal(fn(x).numpy(), f(x).numpy())
         assert fn.stats["replays"] >= 1

@@ -120,10 +120,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
                 todo += _user_functions(glb[name])
     for _, _, obj in named:
         found.extend(_leaves_of(obj))
-    for obj in [o for _, _, o in named]:  # a user's object (a trainer): its attributes
-        if user_object(obj):
-            for v in vars(obj).values():
-                found.extend(_leaves_of(v))
+
     modules: list[Module] = []
     tensors: list[Tensor] = []
     seen: set[int] = set()
@@ -182,13 +179,25 @@ def user_object(obj: Any) -> bool:
         and not isinstance(obj, (Module, Tensor, type, types.FunctionType, types.MethodType, types.ModuleType))
 
 
-def _leaves_of(obj: Any) -> list:
+def _leaves_of(obj: Any, depth: int = 3, budget: list | None = None) -> list:
+    """The Modules, optimisers, schedulers and tensors in ``obj``: itself, or inside lists,
+    tuples, dicts and the user's objects, up to ``depth`` levels and 512 containers (a tensor
+    the search misses is read as a constant: see docs/how-to/compile.md)."""
+    if isinstance(obj, _STATEFUL):
+        return [obj]
+    budget = [512] if budget is None else budget
+    if depth == 0 or budget[0] <= 0:
+        return []
     if isinstance(obj, (list, tuple)):
-        return [o for o in obj if isinstance(o, _STATEFUL)] + [x for o in obj if isinstance(o, dict)
-                                                              for x in o.values() if isinstance(x, _STATEFUL)]
-    if isinstance(obj, dict):
-        return [o for o in obj.values() if isinstance(o, _STATEFUL)]
-    return [obj] if isinstance(obj, _STATEFUL) else []
+        items: Any = obj
+    elif isinstance(obj, dict):
+        items = obj.values()
+    elif user_object(obj):
+        items = vars(obj).values()
+    else:
+        return []
+    budget[0] -= 1
+    return [x for o in items for x in _leaves_of(o, depth - 1, budget)]
 
 
 def _names(code: types.CodeType) -> set[str]:
