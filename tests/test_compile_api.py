@@ -156,3 +156,31 @@ def test_a_rebound_tensor_attribute_and_the_default_dtype_are_guarded():
         finally:
             torch.set_default_dtype(torch.float32)
         assert f(x).dtype == torch.float32
+
+
+def test_python_state_one_level_down_is_seen_too():
+    """A GradScaler held by a trainer whose bound method is compiled: its scale changes inside
+    the step, so the step runs eagerly and the scale is eager's."""
+    import warnings
+
+    class Scaled(_Trainer):
+        def __init__(self, seed: int) -> None:
+            super().__init__(seed)
+            self.scaler = torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = ((self.model(x) - y) ** 2).mean()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            return loss
+
+    eager, comp = Scaled(0), Scaled(0)
+    step = torch.compile(comp.step)
+    x, y = torch.ones(4, 3), torch.zeros(4, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(7):
+            assert eager.step(x, y).item() == step(x, y).item()
+    assert eager.scaler.get_scale() == comp.scaler.get_scale() == 32.0

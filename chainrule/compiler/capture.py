@@ -417,20 +417,29 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
             if isinstance(v, (bool, int, float, str)) and k != "training":
                 state[f"{type(m).__name__}.{k}"] = v
     for ns, name, _ in named:
-        obj = read_name(ns, name)
+        _snapshot(read_name(ns, name), name, state, 3, [512])
+    return state
+
+
+def _snapshot(obj: Any, name: str, state: dict[str, Any], depth: int, budget: list) -> None:
+    """Into ``state``: the Python values a replay would not update, in ``obj`` and up to
+    ``depth`` levels inside it (lists, dicts, objects: a trainer's counter, a GradScaler's scale)."""
+    if isinstance(obj, (bool, int, float, str)):
+        state[name] = obj
+    elif hasattr(obj, "__next__") and not isinstance(obj, Tensor):  # next() inside is not repeated
+        state[f"the iterator {name}"] = object()
+    elif depth > 0 and budget[0] > 0 and (isinstance(obj, (list, dict, set)) or _holds_python_state(obj)):
+        budget[0] -= 1
         if isinstance(obj, (list, dict, set)):
             state[f"the length of {name}"] = len(obj)
-        elif isinstance(obj, (bool, int, float, str)):
-            state[name] = obj
-        elif hasattr(obj, "__next__"):  # an iterator: next() inside the function is not repeated
-            state[f"the iterator {name}"] = object()
-        elif _holds_python_state(obj):  # a trainer's counters, a GradScaler's scale...
+        if isinstance(obj, (list, dict)):
+            items = list(obj.items()) if isinstance(obj, dict) else list(enumerate(obj))
+            for k, v in items[:64]:
+                if not isinstance(v, (bool, int, float, str)):  # (the items' own values: data, not state)
+                    _snapshot(v, f"{name}[{k!r}]", state, depth - 1, budget)
+        elif not isinstance(obj, set):
             for k, v in vars(obj).items():
-                if isinstance(v, (bool, int, float, str)):
-                    state[f"{name}.{k}"] = v
-                elif isinstance(v, (list, dict, set)):
-                    state[f"the length of {name}.{k}"] = len(v)
-    return state
+                _snapshot(v, f"{name}.{k}", state, depth - 1, budget)
 
 
 def _holds_python_state(obj: Any) -> bool:
