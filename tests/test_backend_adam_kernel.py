@@ -1,5 +1,6 @@
-"""Adam's moment update as one table entry: the compiled kernel (kernels/adam.c) gives its NumPy
-twin's bits, for float32 and float64, with and without AMSGrad, NaN included."""
+"""The optimisers' one-pass table entries (Adam's moments, SGD's momentum step): the compiled
+kernels (kernels/adam.c) give their NumPy twins' bits, for float32 and float64, with and without
+AMSGrad / Nesterov, NaN and inf included."""
 
 from __future__ import annotations
 
@@ -39,3 +40,26 @@ def test_strided_arrays_take_the_twin():
     one = np.array(0.5, np.float32)
     ArrayMath.adam_moments(g, ma, s, None, t, one, one, one, one, one, one)
     np.testing.assert_array_equal(ma, g * np.float32(0.5))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_kernel_gives_the_twins_bits(dtype, nesterov):
+    from chainrule.backend.optim_math import sgd_momentum_twin
+
+    if native.load("adam") is None:
+        pytest.skip(native.status("adam"))
+    rng = np.random.default_rng(1)
+    n = 5001
+    g = rng.standard_normal(n).astype(dtype)
+    g[3] = np.inf
+    w0, v0 = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    mu, lr = np.array(0.9, dtype), np.array(0.01, dtype)
+    results = []
+    for fn in (ArrayMath.sgd_momentum, sgd_momentum_twin):
+        w, v = w0.copy(), v0.copy()
+        fn(w, g, v, np.empty(n, dtype), mu, lr, nesterov)
+        results.append((w, v))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b, equal_nan=True)
+    assert not np.array_equal(results[0][0], w0)

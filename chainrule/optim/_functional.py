@@ -141,13 +141,13 @@ def sgd(params: Arrays, d_p_list: Arrays, momentum_buffer_list: list, *, weight_
             if v is None:  # first step: v = g (no dampening), in the parameter's memory layout
                 v = momentum_buffer_list[i] = m.empty_like(w)
                 m.copyto(v, g)
+            elif dampening == 0.0:  # v ← μ v + g, d, w ← w − α d: one table entry (one pass when compiled)
+                m.sgd_momentum(w, g, v, t, mu_, lr_, nesterov)
+                continue
             else:
                 m.multiply(v, mu_, v)
-                if dampening == 0.0:
-                    m.add(v, g, v)
-                else:
-                    m.multiply(g, keep_, t)
-                    m.add(v, t, v)  # v ← μ v + (1 − τ) g
+                m.multiply(g, keep_, t)
+                m.add(v, t, v)  # v ← μ v + (1 − τ) g
             if nesterov:  # d = g + μ v
                 m.multiply(v, mu_, t)
                 m.add(t, g, t)

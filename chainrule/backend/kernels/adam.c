@@ -40,3 +40,28 @@ void adam_moments_##SUFFIX(ptrdiff_t n, const T *g, T *m, T *s, T *smax, T *t,  
 
 ADAM_MOMENTS(f32, float, sqrtf)
 ADAM_MOMENTS(f64, double, sqrt)
+
+/* SGD with momentum (dampening 0), one pass; its NumPy twin is optim_math.sgd_momentum_twin:
+ *
+ *   v <- mu v + g;   d = v (Nesterov: mu v + g);   w <- w - lr d
+ */
+#define SGD_MOMENTUM(SUFFIX, T)                                                               \
+void sgd_momentum_##SUFFIX(ptrdiff_t n, T *w, const T *g, T *v, T mu, T lr, int nesterov) { \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                     \
+        T vi = v[i] * mu;                                                                   \
+        vi = vi + g[i];                                                                     \
+        v[i] = vi;                                                                          \
+        T d;                                                                                \
+        if (nesterov) {                                                                     \
+            d = vi * mu;                                                                    \
+            d = d + g[i];                                                                   \
+            d = d * lr;                                                                     \
+        } else {                                                                            \
+            d = vi * lr;                                                                    \
+        }                                                                                   \
+        w[i] = w[i] - d;                                                                    \
+    }                                                                                       \
+}
+
+SGD_MOMENTUM(f32, float)
+SGD_MOMENTUM(f64, double)
