@@ -419,3 +419,37 @@ def test_ctrl_c_that_lands_inside_a_finalizer_still_stops_training(tmp_path, mon
 def _epochs_finished(out: Path) -> int:
     """How many epochs the interrupted run finished, from the history.csv written after every epoch."""
     return len((out / "history.csv").read_text().splitlines()) - 1
+
+
+def test_ctrl_c_inside_the_progress_bars_constructor(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C that lands while tqdm builds an epoch's bar is held until the bar is whole: no
+    "Exception ignored in tqdm.__del__" traceback (half a bar has no ``pos``), and training stops
+    with status 130 and the usual message."""
+    import tqdm.auto
+
+    real = tqdm.auto.tqdm
+
+    class InterruptedBar(real):  # type: ignore[misc, valid-type]
+        built = 0
+
+        @classmethod
+        def _get_free_pos(cls, instance=None):  # called by tqdm's constructor before it sets .pos
+            if instance is not None:
+                InterruptedBar.built += 1
+                if InterruptedBar.built == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(10000):  # Python runs the handler here, inside the constructor
+                        pass
+            return super()._get_free_pos(instance)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", InterruptedBar)
+    unraisable = []  # what Python would print as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    csv = _write_csv(tmp_path / "t.csv")
+    out = tmp_path / "run"
+    args = [str(a) for a in _train_args(csv, out, epochs=30) if a != "--quiet"]  # (with the progress bar)
+    status = cli.main(args)
+    err = capsys.readouterr().err
+    assert status == 130, err
+    assert "Traceback" not in err and not unraisable, (err, [u.exc_value for u in unraisable])
+    assert [line for line in err.split("\n") if line.startswith(PREFIX)][0].startswith(PREFIX + "interrupted"), err

@@ -412,8 +412,9 @@ class Trainer:
             total = len(loader)
         except TypeError:
             total = None
-        self._open_bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=self._bar_stream, leave=True,
-                              dynamic_ncols=True)
+        with _ctrl_c_after():  # a Ctrl-C inside tqdm's constructor left half a bar, whose __del__ raised
+            self._open_bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", file=self._bar_stream, leave=True,
+                                  dynamic_ncols=True)
         return self._open_bar
 
     # -- evaluation --------------------------------------------------------------------
@@ -568,3 +569,25 @@ def _fmt(logs: dict) -> str:
             continue
         parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
     return " ".join(parts)
+
+
+class _ctrl_c_after:  # noqa: N801  (used as a statement: with _ctrl_c_after():)
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block and deliver it, as KeyboardInterrupt,
+    when the block is done (in the main thread; elsewhere signals do not arrive anyway)."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.held: list = []
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, lambda *a: self.held.append(a))
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.active:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self.previous is None else self.previous)
+            if self.held and exc[0] is None:
+                raise KeyboardInterrupt
