@@ -252,17 +252,15 @@ def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay(fusion)
     assert comp[4].stats["replays"] >= 25, comp[4].stats  # the full batches (2 of 3) still replay
 
 
-def test_lstm_language_model_clip_grad_norm_falls_back_with_eager_numbers():
-    """clip_grad_norm_ combines the gradients' norms on the host (Python floats) after the
-    backward pass: a plan cannot replay that, so the step runs eagerly, with a warning, and
-    gives eager's numbers."""
+def test_lstm_language_model_with_clip_grad_norm_replays():
+    """clip_grad_norm_ computes the total norm as a 0-d array (one table entry) and Python reads
+    only whether to clip (a comparison, the same every step here): the clipped step replays,
+    with eager's numbers."""
     batches = _lm_batches(np.random.default_rng(3))
     eager = _run(_lm_build(clip=True), batches, compiled=False)
-    with pytest.warns(UserWarning, match="chainrule.compile"):
-        comp = _run(_lm_build(clip=True), batches, compiled=True)
+    comp = _run(_lm_build(clip=True), batches, compiled=True, options={"fusion": False})
     _assert_same(eager, comp)
-    stats = comp[4].stats
-    assert stats["captures"] + stats["replays"] + stats["eager"] == STEPS
+    assert comp[4].stats["replays"] >= STEPS - 2, comp[4].stats
     # clipping really happened: without it the parameters come out different
     unclipped = _run(_lm_build(clip=False), batches, compiled=False)
     assert not all(np.array_equal(unclipped[1][k], eager[1][k]) for k in eager[1])

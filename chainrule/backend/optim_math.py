@@ -7,6 +7,7 @@ elements: 348 µs (twin) -> 105 µs (kernel)."""
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,36 @@ def sgd_momentum_twin(w: Any, g: Any, v: Any, t: Any, mu: Any, lr: Any, nesterov
     np.subtract(w, t, w)
 
 
+def vector_norm(x: Any, p: float) -> float:
+    """‖x‖_p of all elements of array ``x``, as a Python float (inf: max |x|; -inf: min |x|;
+    0: the number of non-zeros; 2: through BLAS's dot)."""
+    if x.size == 0:
+        return 0.0
+    if p == math.inf:
+        return float(np.abs(x).max())
+    if p == -math.inf:
+        return float(np.abs(x).min())
+    if p == 0:
+        return float((x != 0).sum())
+    if p == 2:
+        return math.sqrt(float(np.vdot(x, x)))
+    if p == 1:
+        return float(np.abs(x).sum())
+    return float((np.abs(x) ** p).sum()) ** (1.0 / p)
+
+
 def _kernel(symbol: str, dt: Any, argtypes: list) -> Any:
     return native.typed_function("adam", symbol, dt, argtypes)
 
 
 class OptimMath:
+    @staticmethod
+    def total_norm(arrays: list, p: float) -> Any:
+        """‖(‖a_1‖_p, ..., ‖a_n‖_p)‖_p, the p-norm of all the arrays' elements taken together, as
+        a 0-d float64 array (gradient clipping; one entry, so a compiled plan records one step)."""
+        norms = np.array([vector_norm(a, p) for a in arrays], dtype=np.float64)
+        return np.asarray(vector_norm(norms, p), dtype=np.float64)
+
     @staticmethod
     def adam_moments(g: Any, ma: Any, s: Any, s_max: Any, t: Any, b1: Any, one_b1: Any, b2: Any, one_b2: Any,
                      step_size: Any, eps_c: Any) -> None:

@@ -159,8 +159,10 @@ class Tape:
             self.steps.append(Step(kind, fn, refs, kw, None, label, (target.slot, *changed)))
             self._written(target.slot)
             return target if res is not None else None
-        for t in traced:  # the result is an argument itself: written in place (out=)
+        for t in traced:  # the result is an argument itself: written in place (out=), or passed through
             if res is t._a:
+                if t.slot not in changed and _passes_through(kind, fn, label):
+                    return t  # (x.astype(x.dtype, copy=False), sum_to(g, g.shape)...: nothing to replay)
                 self.steps.append(Step(kind, fn, refs, kw, None, label, (t.slot, *changed)))
                 self._written(t.slot)
                 return t
@@ -264,6 +266,24 @@ class Tape:
         if self.active:
             self.guard(t.slot, how, value, label)
         return value
+
+
+# functions that hand back their argument itself when there is nothing to do (a dtype it already
+# has, a shape it already has): such a result is no write
+_PASS_METHODS = frozenset(("astype", "reshape", "view", "ravel", "squeeze", "transpose", "swapaxes"))
+_PASS_ENTRIES = frozenset((
+    "m.astype", "m.broadcast_to", "m.sum_to", "m.reshape", "m.reshape_view", "m.asarray", "m.from_host", "m.raw",
+    "m.expand_dims", "m.squeeze", "m.transpose", "np.asarray", "np.ascontiguousarray", "np.asanyarray",
+    "np.require", "np.broadcast_to", "np.reshape", "np.squeeze",
+))
+
+
+def _passes_through(kind: str, fn: Any, label: str) -> bool:
+    """Whether a call that returned its argument unchanged merely handed it back (see above);
+    a ufunc that returns its argument wrote into it (``out``), whatever the values."""
+    if kind == "method":
+        return fn in _PASS_METHODS
+    return kind == "call" and label in _PASS_ENTRIES
 
 
 def _digest(a: np.ndarray) -> Any:

@@ -8,7 +8,6 @@ taken together as one vector g.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
 from chainrule.autograd.primitive import table_of
@@ -30,24 +29,6 @@ def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
     return [parameters] if isinstance(parameters, Tensor) else list(parameters)
 
 
-def _vector_norm(m: Any, x: Any, p: float) -> float:
-    """‖x‖_p of all elements of array ``x`` (table ``m``), as a Python float (inf: max |x|;
-    0: number of non-zeros)."""
-    if x.size == 0:
-        return 0.0
-    if p == math.inf:
-        return float(abs(x).max())
-    if p == -math.inf:
-        return float(abs(x).min())
-    if p == 0:
-        return float((x != 0).sum())
-    if p == 2:
-        return m.norm(x)
-    if p == 1:
-        return float(abs(x).sum())
-    return float((abs(x) ** p).sum()) ** (1.0 / p)
-
-
 def get_total_norm(
     tensors: Tensor | Iterable[Tensor],
     norm_type: float = 2.0,
@@ -64,15 +45,15 @@ def get_total_norm(
     if not arrays:
         return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
     m = table_of(arrays, "get_total_norm")
-    return Tensor._wrap(m.scalar(_total_norm(m, arrays, norm_type, error_if_nonfinite, "get_total_norm"),
+    return Tensor._wrap(m.astype(_total_norm(m, arrays, norm_type, error_if_nonfinite, "get_total_norm"),
                                  arrays[0].dtype))
 
 
-def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool, where: str) -> float:
-    p = float(norm_type)
-    norms = [_vector_norm(m, a, p) for a in arrays]  # Python floats: combined on the host
-    total = _vector_norm(ArrayMath, ArrayMath.from_host(norms), p)
-    if error_if_nonfinite and not math.isfinite(total):
+def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool, where: str) -> Any:
+    """The total norm as a 0-d float64 array (the table's ``total_norm``): what a compiled step
+    reads of it is a comparison, not its value, so a replay reads the same."""
+    total = m.total_norm(arrays, float(norm_type))
+    if error_if_nonfinite and not bool(m.isfinite(total)):
         raise RuntimeError(
             f"{where}: The total norm of order {norm_type} for gradients from `parameters` "
             "is non-finite, so it cannot be clipped. To disable this error and scale the gradients "
@@ -81,12 +62,16 @@ def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite:
     return total
 
 
-def _scale(parameters: list[Tensor], max_norm: float, total: float) -> None:
+def _scale(m: Any, parameters: list[Tensor], max_norm: float, total: Any) -> None:
+    """Multiply the gradients by min(1, max_norm / (total + 1e-6)) (``total`` a 0-d float64 array
+    or a number): PyTorch multiplies by the clamped factor; multiplying by 1 changes nothing, so
+    here the gradients are left alone then.  NaN norms propagate, as in PyTorch."""
     coef = float(max_norm) / (total + 1e-6)
-    if coef < 1.0 or math.isnan(coef):  # PyTorch multiplies by min(coef, 1): NaN norms propagate
+    if bool((coef < 1.0) | (coef != coef)):
         for prm in parameters:
             if prm.grad is not None:
-                prm.grad._array *= coef
+                g = prm.grad._array
+                g *= m.astype(coef, g.dtype)  # (rounded to the gradient's dtype first, as a Python float is)
                 bump(prm.grad)
 
 
@@ -101,7 +86,14 @@ def clip_grads_with_norm_(
     The second half of :func:`clip_grad_norm_`, for a ``total_norm`` computed elsewhere
     (e.g. by :func:`get_total_norm`).  A nan norm makes the gradients nan, as in PyTorch.
     """
-    _scale(_as_list(parameters), max_norm, float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm))
+    params = _as_list(parameters)
+    grads = [p.grad._array for p in params if p.grad is not None]
+    m = table_of(grads, "clip_grads_with_norm_") if grads else ArrayMath
+    if isinstance(total_norm, Tensor):
+        total = m.astype(total_norm._array, "float64")  # (the coefficient in float64, as for a number)
+    else:
+        total = m.asarray(float(total_norm))
+    _scale(m, params, max_norm, total)
 
 
 def clip_grad_norm_(
@@ -128,8 +120,8 @@ def clip_grad_norm_(
         return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
     m = table_of(grads, "clip_grad_norm_")
     total = _total_norm(m, grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
-    _scale(params, max_norm, total)  # the coefficient from the norm in float64 (before rounding to the dtype)
-    return Tensor._wrap(m.scalar(total, grads[0].dtype))
+    _scale(m, params, max_norm, total)  # the coefficient from the norm in float64 (before rounding to the dtype)
+    return Tensor._wrap(m.astype(total, grads[0].dtype))
 
 
 def clip_grad_value_(
