@@ -221,9 +221,9 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     lines.append("if default_dtype() != DEFAULT: return False")  # (the dtype of new floating tensors)
     lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
-        if isinstance(obj, (dict, np.ndarray)) or user_object(obj):
+        if isinstance(obj, (dict, np.ndarray)) or user_object(obj) or name == "self" and hasattr(obj, "__dict__"):
             ns[f"N{k}"] = space
-            lines += _contents_checks(f"read_name(N{k}, {name!r})", obj, ns)
+            lines += _contents_checks(f"read_name(N{k}, {name!r})", obj, ns, cap.code_names)
         if not guardable(obj):
             continue
         ns[f"N{k}"] = space
@@ -270,15 +270,16 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
     return lines
 
 
-def _contents_checks(e: str, obj: Any, ns: dict[str, Any]) -> list[str]:
-    """Values a plan may have read through a named container: a dict's or a user object's
-    numbers and strings (the same values) and Modules, optimisers, schedulers and tensors (the
-    same objects), a NumPy array's values (a copy is compared)."""
+def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset) -> list[str]:
+    """Values a plan may have read through a named container: a dict's or an object's numbers
+    and strings (the same values) and Modules, optimisers, schedulers and tensors (the same
+    objects), a NumPy array's values (a copy is compared).  Of an object, only the attributes
+    the function's code names (``self.model``, not a counter its caller keeps there)."""
     if isinstance(obj, np.ndarray):
         name = f"a{len(ns)}"
         ns[name] = obj.copy()
         return [f"if not np.array_equal({e}, {name}): return False"]
-    items = obj if isinstance(obj, dict) else vars(obj)
+    items = obj if isinstance(obj, dict) else {k: v for k, v in vars(obj).items() if k in code_names}
     kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))}
     if len(kept) > 32:
         return []

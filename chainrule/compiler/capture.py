@@ -19,9 +19,11 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import types
+from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -73,11 +75,12 @@ class Captured(NamedTuple):
     facts: list[tuple]  # per tracked tensor at the start: shape, dtype, requires_grad, grad (shape, dtype), class
     training: list[bool]  # per module at the start
     backward: Backward | None  # the returned tensor's backward pass, when its graph is still needed
+    code_names: frozenset  # the names the function's code reads (attributes among them)
 
 
 def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor]
-               ) -> tuple[list[Module], list[Tensor], list]:
-    """(modules, tensors, named objects) a call of ``fn`` can reach.
+               ) -> tuple[list[Module], list[Tensor], list, frozenset]:
+    """(modules, tensors, named objects, the names its code reads) a call of ``fn`` can reach.
 
     Looked at: ``fn`` itself (a Module, a bound method's object), the arguments, the closure,
     and the globals named by its code (and by the code of functions nested in it), the same
@@ -92,6 +95,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     found.append(target)
     if target is not fn and not isinstance(target, Module):  # a bound method's object (a trainer)
         named.append(({"self": target}, "self", target))
+        if hasattr(target, "__dict__"):  # (also a library's: chainrule's Trainer compiles its own step)
+            found.extend(_leaves_of(vars(target)))
     found.extend(arg_tensors)
     found.extend(_leaves_of(args))
     found.extend(_leaves_of(kwargs))
@@ -100,6 +105,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
         code_fn = code_fn.__func__
     todo: list[Any] = [code_fn]
     visited: set[int] = set()
+    code_names: set[str] = set()  # every name the code reads (globals, attributes: self.model...)
     while todo:  # the function, and the user's functions it can reach through names (not the library's)
         f = todo.pop()
         code = getattr(f, "__code__", None)
@@ -114,6 +120,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
             named.append((cell, code.co_freevars[i], obj))
             todo += _user_functions(obj)
         glb = f.__globals__
+        code_names.update(_names(code))
         for name in sorted(_names(code)):
             if name in glb:
                 named.append((glb, name, glb[name]))
@@ -153,7 +160,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
 
     for obj in found:
         add(obj)
-    return modules, tensors, named
+    return modules, tensors, named, frozenset(code_names)
 
 
 _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -323,7 +330,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
 
     The call's effects are those of an eager call; its exceptions propagate (after the real
     arrays are back in place)."""
-    modules, tracked, named = find_state(fn, args, kwargs, arg_tensors)
+    modules, tracked, named, code_names = find_state(fn, args, kwargs, arg_tensors)
     tape = Tape(fullgraph)
     cap = _Capture(tape, tracked)
     grads_before = [t.grad for t in tracked]
@@ -335,7 +342,8 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         tape.broken(f"tensors on device {elsewhere[0].device}: the compiled mode runs on the CPU back end")
         tape.active = False
         result = fn(*args, **kwargs)
-        return Captured(tape, tracked, {}, {}, {}, None, modules, named, grad_enabled, result, facts, training, None)
+        return Captured(tape, tracked, {}, {}, {}, None, modules, named, grad_enabled, result, facts, training, None,
+                        code_names)
     real_gen = _random._STATE["generator"]
     python_state = _python_state(modules, named)
     start = cap.lift()
@@ -364,7 +372,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         tape.broken(f"the function changed {what}, a Python side effect a replay would not repeat")
     grad_same = {i: t.grad is grads_before[i] for i, t in enumerate(tracked)}
     return Captured(tape, tracked, start, end, grad_same, output, modules, named, grad_enabled, result, facts,
-                    training, backward)
+                    training, backward, code_names)
 
 
 def needs_graph(t: Tensor) -> bool:
@@ -426,7 +434,7 @@ def _snapshot(obj: Any, name: str, state: dict[str, Any], depth: int, budget: li
     ``depth`` levels inside it (lists, dicts, objects: a trainer's counter, a GradScaler's scale)."""
     if isinstance(obj, (bool, int, float, str)):
         state[name] = obj
-    elif hasattr(obj, "__next__") and not isinstance(obj, Tensor):  # next() inside is not repeated
+    elif isinstance(obj, Iterator) and not isinstance(obj, io.IOBase):  # next() inside is not repeated
         state[f"the iterator {name}"] = object()
     elif depth > 0 and budget[0] > 0 and (isinstance(obj, (list, dict, set)) or _holds_python_state(obj)):
         budget[0] -= 1

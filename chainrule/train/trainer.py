@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import math
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -163,6 +162,8 @@ class Trainer:
         grad_clip: clip the global gradient norm to this value before each step.
         device: 'cpu' (or None); any other device raises, since NumPy runs on the CPU only.
         verbose: 0 quiet, 1 a tqdm progress bar per epoch, 2 one line per epoch (rank 0 only under DDP).
+        compile: run each training step through ``chainrule.compile`` (docs/how-to/compile.md):
+            the same numbers; much faster for small models; a step it cannot replay runs eagerly.
 
     Under an initialised process group of N > 1 processes (``chainrule.distributed``),
     ``model`` is wrapped in ``nn.parallel.DistributedDataParallel`` unless it already is
@@ -184,6 +185,7 @@ class Trainer:
         grad_clip: float | None = None,
         device: Any = None,
         verbose: int = 1,
+        compile: bool = False,  # noqa: A002  (the name users know from torch.compile)
     ) -> None:
         check_device(device, "Trainer")
         self._dist = _process_group()
@@ -209,6 +211,11 @@ class Trainer:
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"Trainer: grad_clip must be a positive number, got {grad_clip!r}")
         self.grad_clip = grad_clip
+        self._step = self._core_step
+        if compile:
+            from chainrule.compiler import compile as _compile
+
+            self._step = _compile(self._core_step)
         self.verbose = int(verbose) if self.rank == 0 else 0  # one progress bar and log, not N
         self.history = History()
         self.epoch = 0  # number of completed epochs
@@ -302,27 +309,39 @@ class Trainer:
     # -- one step, one epoch ---------------------------------------------------------
     def train_step(self, x: Any, y: Any) -> tuple[float, Tensor]:
         """Forward, backward, (clip), optimiser step on one batch; returns (loss value, detached output)."""
+        loss, out, norm = self._step(x, y)
+        if norm is not None:
+            self.last_grad_norm = float(norm)
+        return float(loss.item()), out
+
+    def _core_step(self, x: Any, y: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The step itself, reading no value back: (detached loss, detached output, the
+        gradient norm before clipping or None).  What ``compile=True`` compiles; Python reads
+        only whether the loss is finite (a compiled step checks that before it changes anything)."""
         out = self.model(x)
         y = self._align(out, y)
         loss = self.loss_fn(out, y)
         if loss.numel() != 1:
             raise ValueError(f"Trainer: loss_fn must return a scalar, got shape {tuple(loss.shape)}")
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"Trainer: the loss became {value} at epoch {self.epoch + 1}; lower the learning rate "
-                "or set grad_clip"
-            )
+        if not bool(loss.detach().isfinite()):
+            self._not_finite(loss)
         self.optimizer.zero_grad()
         loss.backward()
         for cb in self.callbacks:
             cb.on_after_backward(self)
+        norm = None
         if self.grad_clip is not None:
             from chainrule.nn.utils import clip_grad_norm_
 
-            self.last_grad_norm = float(clip_grad_norm_(self._parameters(), self.grad_clip))
+            norm = clip_grad_norm_(self._parameters(), self.grad_clip)
         self.optimizer.step()
-        return value, out.detach()
+        return loss.detach(), out.detach(), norm
+
+    def _not_finite(self, loss: Tensor) -> None:
+        raise FloatingPointError(
+            f"Trainer: the loss became {float(loss.item())} at epoch {self.epoch + 1}; lower the learning "
+            "rate or set grad_clip"
+        )
 
     def fit(self, train_loader: Any, val_loader: Any = None, epochs: int = 1) -> History:
         """Train until ``epochs`` epochs are completed in total (a resumed trainer continues from ``self.epoch``).
