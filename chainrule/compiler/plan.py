@@ -77,6 +77,7 @@ class _Writer:
         self.aliases: dict[int, int] = {}  # slot -> the slot it simply is (passes.py)
         self.fusion = True
         self.fused: list[str] = []  # the C source of each fused loop (fuse.py)
+        self.table: list[tuple] = []  # (kind, what, result, how) per step, for explain()
 
     def const(self, obj: Any, hint: str = "c") -> str:
         """A name for ``obj`` in the namespace (the same name for the same object)."""
@@ -260,6 +261,7 @@ class Plan:
         self.snapshot = snapshot
         self.n_captured = n_captured
         self.backward: Callable[[tuple, Any], tuple] | None = None
+        self.table: list[tuple] = []
 
     def run(self, args: tuple, kwargs: dict) -> Any:
         if not self.snapshot:
@@ -273,8 +275,14 @@ class Plan:
             raise
 
     def explain(self) -> str:
+        """The plan as the notes' tables show a computation: one row per step (what it computes,
+        its result's slot, shape and dtype, whether it is fused, a constant or another array),
+        then the guard, the generated replay and the C source of its fused loops."""
         lines = [f"plan: {len(self.steps)} steps replayed ({self.n_captured} captured; the others computed "
-                 "values nothing used)", "", "guard:", self.guard_source, "", "replay:", self.source]
+                 "values nothing used)", "", f"{'#':>4}  {'kind':<6} {'step':<28} {'result':<36} how"]
+        for k, (kind, what, result, how) in enumerate(self.table):
+            lines.append(f"{k:>4}  {kind:<6} {what[:28]:<28} {result[:36]:<36} {how}")
+        lines += ["", "guard:", self.guard_source, "", "replay:", self.source]
         return "\n".join(lines)
 
 
@@ -343,7 +351,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     backward = None
     if bw is not None:
         b = _Writer()
-        b.folded, b.aliases, b.fusion, b.fused = w.folded, w.aliases, fusion, w.fused
+        b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
         grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
         lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
         lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
@@ -360,6 +368,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         source += f"\n\n/* fused loop {k} */\n{c_source}"
     plan = Plan(source, run, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
     plan.backward = backward
+    plan.table = w.table
     return plan
 
 
@@ -388,6 +397,14 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in _outs(st)} - {
         o for g in groups.values() for o in g.outputs}
     body: list[str] = []
+    group_of = {k: n for n, g in enumerate(groups.values(), len(w.fused)) for k in range(g.first, g.last + 1)}
+    for i, step in enumerate(steps):  # the table explain() prints: one row per step
+        outs = _outs(step)
+        result = ", ".join(f"v{o} {tape.shapes[o]} {tape.dtypes[o]}" for o in outs) if outs else (
+            f"writes v{step.writes[0]}" if step.writes else "")
+        how = ("constant" if step.out in w.folded else "= an earlier array" if step.out in w.aliases
+               else f"fused loop {group_of[i]}" if i in group_of else "")
+        w.table.append((step.kind, step.label.split(" at ")[0], result, how))
     for i, step in enumerate(steps):
         if i in groups:
             g = groups[i]
