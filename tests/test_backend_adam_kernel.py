@@ -63,3 +63,31 @@ def test_sgd_momentum_kernel_gives_the_twins_bits(dtype, nesterov):
     for a, b in zip(*results):
         assert np.array_equal(a, b, equal_nan=True)
     assert not np.array_equal(results[0][0], w0)
+
+
+def test_the_twins_follow_the_notes_formulas():
+    """Adam (notes 004): M ← β1 M + (1 − β1) g, S ← β2 S + (1 − β2) g², step α M̂ / (√Ŝ + ε) with
+    the bias corrections folded into ``step_size`` and ``eps_c``; SGD with momentum:
+    v ← μ v + g, w ← w − α v (Nesterov: w ← w − α (μ v + g)).  Written out in float64, the
+    float32 entries agree to float32 rounding."""
+    rng = np.random.default_rng(2)
+    n = 5001
+    g, m0, s0, w0, v0 = (rng.standard_normal(n) for _ in range(5))
+    s0 = np.abs(s0)
+    b1, b2, step_size, eps_c = 0.9, 0.999, 3.3e-4, 7e-9
+    ma, s, t = (a.astype(np.float32) for a in (m0, s0, np.empty(n)))
+    f32 = [np.array(v, np.float32) for v in (b1, 1 - b1, b2, 1 - b2, step_size, eps_c)]
+    ArrayMath.adam_moments(g.astype(np.float32), ma, s, None, t, *f32)
+    m_want = b1 * m0 + (1 - b1) * g
+    s_want = b2 * s0 + (1 - b2) * g * g
+    np.testing.assert_allclose(ma, m_want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s, s_want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t, m_want / (np.sqrt(s_want) + eps_c) * step_size, rtol=1e-4, atol=1e-9)
+    for nesterov in (False, True):
+        w, v = w0.astype(np.float32), v0.astype(np.float32)
+        mu, lr = 0.9, 0.01
+        ArrayMath.sgd_momentum(w, g.astype(np.float32), v, np.empty(n, np.float32), np.array(mu, np.float32),
+                               np.array(lr, np.float32), nesterov)
+        v_want = mu * v0 + g
+        np.testing.assert_allclose(v, v_want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(w, w0 - lr * (mu * v_want + g if nesterov else v_want), rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.norm_math import NormMath
-from chainrule.backend.optim_math import OptimMath
+from chainrule.backend.optim_math import OptimMath, vector_norm
 from chainrule.backend.pool import POOL
 from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.softmax_rows import shifted_exp
@@ -397,8 +397,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, 
 
     @staticmethod
     def norm(x) -> float:
-        """The 2-norm of all of ``x``'s elements, as a Python float."""
-        return math.sqrt(float(np.vdot(x, x)))
+        """The 2-norm of all of ``x``'s elements, as a Python float (optim_math.vector_norm)."""
+        return vector_norm(x, 2.0)
 
     @staticmethod
     def machine_eps(dtype) -> float:

@@ -23,7 +23,7 @@ from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, user_object
+from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, tensors_in, user_object
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
@@ -176,20 +176,10 @@ def _unreplayable(cap: Captured) -> str | None:
     tape = cap.tape
     if tape.breaks:
         return "; ".join(tape.breaks)
-    if cap.backward is None and _needs_graph(cap.result):
+    if cap.backward is None and any(needs_graph(t) for t in tensors_in(cap.result)):
         return ("the function returns several tensors whose graphs are still needed for backward; return one "
                 "tensor, or compile the whole training step (forward, backward() and optimizer.step())")
     return None
-
-
-def _needs_graph(x: Any) -> bool:
-    if isinstance(x, Tensor):
-        return needs_graph(x)
-    if type(x) in (tuple, list):
-        return any(_needs_graph(v) for v in x)
-    if type(x) is dict:
-        return any(_needs_graph(v) for v in x.values())
-    return False
 
 
 def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str], arg_ns: dict[str, Any]
@@ -359,7 +349,7 @@ def compile(  # noqa: A001  (PyTorch's name)
     disable: bool = False,
 ) -> Any:
     """Compile a function or a Module (``torch.compile``): the first call of each kind is
-    captured, later ones replay its plan (see ``docs/compile.md``).
+    captured, later ones replay its plan (see ``docs/how-to/compile.md``).
 
     ``fullgraph=True`` raises :class:`GraphBreak` where a capture cannot be replayed instead of
     running eagerly; ``dynamic`` is accepted (shapes are always guarded: a new shape captures

@@ -13,8 +13,9 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 * host steps (``Step.kind == 'host'``) carry, in their kwargs, what to write back before the
   call and which slots to read again after it;
 * ``output``: the returned value with each tensor replaced by the slot of its array;
-* ``guards``: what the call assumed (shapes, dtypes, ``requires_grad``, gradients present or
-  not, ``training`` flags, grad mode, the objects the function's names were bound to).
+* ``facts``, ``training``, ``grad_enabled``, ``names``: what the call assumed (shapes, dtypes,
+  ``requires_grad``, gradients present or not, ``training`` flags, grad mode, the objects the
+  function's names were bound to), which api.py turns into the guard.
 """
 
 from __future__ import annotations
@@ -43,10 +44,9 @@ _STATEFUL = (Module, Optimizer, LRScheduler, Tensor)
 
 
 class Out(NamedTuple):
-    """A returned tensor: its array's slot and whether eager returned it requiring grad."""
+    """A returned tensor: the slot of its array."""
 
     slot: int
-    requires_grad: bool
 
 
 class Backward(NamedTuple):
@@ -66,7 +66,6 @@ class Captured(NamedTuple):
     tracked: list[Tensor]
     start: dict[tuple[int, str], Any]
     end: dict[tuple[int, str], Any]
-    grad_same: dict[int, bool]
     output: Any
     modules: list[Module]
     names: list[tuple[Any, str, Any]]
@@ -313,7 +312,7 @@ class _Capture:
             res = fn(*args, **kwargs)
         finally:
             CURRENT[0], host_steps.ACTIVE[0] = saved
-            if _random._STATE["generator"] is not gen.real if type(gen) is TracingGenerator else False:
+            if type(gen) is TracingGenerator and _random._STATE["generator"] is not gen.real:
                 tape.broken("a host step replaced the default generator")
             _random._STATE["generator"] = gen
             after = self.lift()
@@ -333,7 +332,6 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     modules, tracked, named, code_names = find_state(fn, args, kwargs, arg_tensors)
     tape = Tape(fullgraph)
     cap = _Capture(tape, tracked)
-    grads_before = [t.grad for t in tracked]
     facts = [_facts(t) for t in tracked]
     training = [bool(m.training) for m in modules]
     grad_enabled = grad_mode.is_grad_enabled()
@@ -342,7 +340,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         tape.broken(f"tensors on device {elsewhere[0].device}: the compiled mode runs on the CPU back end")
         tape.active = False
         result = fn(*args, **kwargs)
-        return Captured(tape, tracked, {}, {}, {}, None, modules, named, grad_enabled, result, facts, training, None,
+        return Captured(tape, tracked, {}, {}, None, modules, named, grad_enabled, result, facts, training, None,
                         code_names)
     real_gen = _random._STATE["generator"]
     python_state = _python_state(modules, named)
@@ -357,7 +355,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
             backward = _capture_backward(tape, result, tracked)
     finally:
         CURRENT[0] = host_steps.ACTIVE[0] = None
-        if _random._STATE["generator"] is not None and type(_random._STATE["generator"]) is TracingGenerator:
+        if type(_random._STATE["generator"]) is TracingGenerator:
             _random._STATE["generator"] = _random._STATE["generator"].real
         else:
             tape.broken("the function replaced the default generator (manual_seed)")
@@ -370,9 +368,8 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                 tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
     for what in _changed(python_state, _python_state(modules, named)):
         tape.broken(f"the function changed {what}, a Python side effect a replay would not repeat")
-    grad_same = {i: t.grad is grads_before[i] for i, t in enumerate(tracked)}
-    return Captured(tape, tracked, start, end, grad_same, output, modules, named, grad_enabled, result, facts,
-                    training, backward, code_names)
+    return Captured(tape, tracked, start, end, output, modules, named, grad_enabled, result, facts, training,
+                    backward, code_names)
 
 
 def needs_graph(t: Tensor) -> bool:
@@ -462,15 +459,26 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return [k for k, v in before.items() if k not in after or after[k] != v]
 
 
+def tensors_in(result: Any) -> Iterator[Tensor]:
+    """The tensors in a returned value (a tensor, or tuples, lists and dicts of them)."""
+    if isinstance(result, Tensor):
+        yield result
+    elif type(result) in (tuple, list):
+        for r in result:
+            yield from tensors_in(r)
+    elif type(result) is dict:
+        for r in result.values():
+            yield from tensors_in(r)
+
+
 def _outputs(result: Any, tape: Tape) -> Any:
-    """``result`` with each tensor replaced by Out(slot, requires_grad)."""
+    """``result`` with each tensor replaced by Out(slot)."""
     if isinstance(result, Tensor):
         a = result._array
         if type(a) is not TraceArray:
-            if isinstance(a, np.ndarray):
-                tape.broken("the function returned a tensor made outside the traced table")
-            return Out(-1, False)
-        return Out(a.slot, bool(result.requires_grad))
+            tape.broken("the function returned a tensor made outside the traced table")
+            return None
+        return Out(a.slot)
     if type(result) in (tuple, list):
         return type(result)(_outputs(r, tape) for r in result)
     if type(result) is dict:
@@ -482,15 +490,9 @@ def _outputs(result: Any, tape: Tape) -> Any:
 
 
 def _settle_outputs(result: Any) -> None:
-    if isinstance(result, Tensor):
-        if type(result._array) is TraceArray:
-            result._array = np.asarray(result._array._a)
-    elif type(result) in (tuple, list):
-        for r in result:
-            _settle_outputs(r)
-    elif type(result) is dict:
-        for r in result.values():
-            _settle_outputs(r)
+    for t in tensors_in(result):
+        if type(t._array) is TraceArray:
+            t._array = np.asarray(t._array._a)
 
 
-__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "needs_graph", "read_name"]
+__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "needs_graph", "read_name", "tensors_in"]

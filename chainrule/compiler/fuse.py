@@ -28,7 +28,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from chainrule.backend import ArrayMath, native
-from chainrule.compiler.trace import Ref
+from chainrule.compiler.trace import Ref, step_outs, step_uses
 
 MIN_RUN = 3
 
@@ -113,8 +113,7 @@ def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], fol
     return shape, dtype
 
 
-def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any, uses: Any,
-             outs: Any) -> list:
+def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any) -> list:
     """``steps`` with each pure step that cannot be fused moved past the fusible steps after it
     that do not read it, so that runs grow (a loss's ``sum`` between the forward's and the
     backward's elementwise chains).  Order is kept among everything else."""
@@ -124,13 +123,13 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
     for st in steps:
         kind = _fusible(st, shapes, dtypes, aliases, folded)
         if kind is not None:
-            if made & set(uses(st)):
+            if made & set(step_uses(st)):
                 order += pending
                 pending, made = [], set()
             order.append(st)
         elif st.kind in ("call", "op", "method") and not st.writes and st.out is not None:
             pending.append(st)
-            made |= set(outs(st))
+            made |= set(step_outs(st))
         else:
             order += pending + [st]
             pending, made = [], set()
@@ -144,19 +143,17 @@ def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folde
     if not native.enabled():
         return {}
     groups: dict[int, Group] = {}
+    kinds = [_fusible(st, shapes, dtypes, aliases, folded) for st in steps]
     i = 0
     while i < len(steps):
-        kind = _fusible(steps[i], shapes, dtypes, aliases, folded)
+        kind = kinds[i]
         if kind is ANY or kind is None:
             i += 1
             continue
         j = i
-        while j + 1 < len(steps):
-            k = _fusible(steps[j + 1], shapes, dtypes, aliases, folded)
-            if k != kind and k is not ANY:
-                break
+        while j + 1 < len(steps) and (kinds[j + 1] == kind or kinds[j + 1] is ANY):
             j += 1
-        while _fusible(steps[j], shapes, dtypes, aliases, folded) is ANY:  # (a trailing constant stays out)
+        while kinds[j] is ANY:  # (a trailing constant stays out)
             j -= 1
         if sum(steps[k].out not in folded for k in range(i, j + 1)) >= MIN_RUN and kind[1] in _FLOATS:
             g = _group(steps, i, j, kind, shapes, dtypes, aliases, folded, live_after)

@@ -18,14 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.backend import ArrayMath
+from chainrule.compiler.trace import Ref, step_uses
 
 
-def rewrites(steps: list, root: list[int], inputs: set[int], consts: dict[int, Any], keep: set[int],
-             uses: Any, outs: Any) -> tuple[dict[int, Any], dict[int, int]]:
+def rewrites(steps: list, root: list[int], inputs: set[int], consts: dict[int, Any], keep: set[int]
+             ) -> tuple[dict[int, Any], dict[int, int]]:
     """(folded: slot -> its constant value, aliases: slot -> the slot it may simply be).
 
-    ``keep``: slots that leave the plan (outputs, write-backs); ``uses(step)``/``outs(step)``:
-    the slots a step reads and fills."""
+    ``keep``: slots that leave the plan (outputs, write-backs)."""
     written = {root[w] for st in steps for w in st.writes}
     if any(st.kind == "host" for st in steps):
         written |= {root[k] for k in inputs}
@@ -38,13 +38,13 @@ def rewrites(steps: list, root: list[int], inputs: set[int], consts: dict[int, A
                 folded[out] = consts[out]
     last: dict[int, int] = {}
     for i, st in enumerate(steps):
-        for s in uses(st):
+        for s in step_uses(st):
             last[s] = i
     viewed = {root[k] for k in range(len(root)) if root[k] != k}
     aliases: dict[int, int] = {}
     for i, st in enumerate(steps):
         if st.kind == "call" and st.fn is ArrayMath.copy and len(st.args) == 1 and not st.kwargs \
-                and type(st.out) is int and type(st.args[0]).__name__ == "Ref":
+                and type(st.out) is int and type(st.args[0]) is Ref:
             src = st.args[0].slot
             if root[src] == src and src not in inputs and src not in viewed and src not in keep \
                     and last.get(src) == i and src not in folded:

@@ -39,7 +39,7 @@ from chainrule.backend import random as _random
 from chainrule.compiler.capture import Captured, Out, read_name
 from chainrule.compiler.fuse import fuse, schedule
 from chainrule.compiler.passes import rewrites
-from chainrule.compiler.trace import OPERATORS, Fixed, Ref
+from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
 
@@ -50,10 +50,6 @@ class Unreplayable(Exception):
 
 class Diverged(Exception):
     """A value guard failed during a replay, before anything outside the plan changed."""
-
-
-def _read_host(a: Any) -> Any:
-    return np.array(a, copy=True)
 
 
 _READERS = {
@@ -68,7 +64,7 @@ class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
-            "W": Tensor._wrap, "Diverged": Diverged, "gen": _random.default_generator, "HOST": _read_host,
+            "W": Tensor._wrap, "Diverged": Diverged, "gen": _random.default_generator, "HOST": _READ["host"],
             "IDX": int, "np": np, "Tensor": Tensor, "ndarray": np.ndarray, "grad_enabled": grad_mode.is_grad_enabled,
             "read_name": read_name, "asarray": np.asarray,
         }
@@ -119,49 +115,6 @@ class _Writer:
         return self.ns[name]
 
 
-def _uses(step: Any) -> list[int]:
-    out: list[int] = []
-
-    def walk(x: Any) -> None:
-        t = type(x)
-        if t is Ref:
-            out.append(x.slot)
-        elif t is tuple or t is list:
-            for v in x:
-                walk(v)
-        elif t is dict:
-            for v in x.values():
-                walk(v)
-        elif t is slice:
-            walk((x.start, x.stop, x.step))
-
-    if step.kind == "host":
-        return [v for v in step.kwargs["write"].values() if v is not None]
-    walk(step.args)
-    walk(step.kwargs)
-    return out
-
-
-def _outs(step: Any) -> tuple:
-    """The slots a step's result fills."""
-    out = step.out
-    if out is None:
-        return ()
-    if type(out) is int:
-        return (out,)
-    found: list[int] = []
-
-    def walk(p: Any) -> None:
-        if type(p) is int:
-            found.append(p)
-        elif type(p) is tuple:
-            for q in p:
-                walk(q)
-
-    walk(out)
-    return tuple(found)
-
-
 def _lhs(w: _Writer, pattern: Any, checks: list[str], i: int) -> str:
     """The assignment target of a result pattern: ``v5``, ``(v5, (_f0, v6, v7))``..."""
     if type(pattern) is int:
@@ -189,12 +142,12 @@ def _live_steps(steps: list, needed: set[int]) -> list:
     needed = set(needed)
     keep = []
     for step in reversed(steps):
-        outs = _outs(step)
+        outs = step_outs(step)
         pure = step.kind in ("call", "op", "method") and outs
         if pure and not any(o in needed for o in outs):
             continue
         keep.append(step)
-        needed.update(_uses(step))
+        needed.update(step_uses(step))
     keep.reverse()
     return keep
 
@@ -213,18 +166,19 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
     could not move: such a plan cannot be replayed)."""
     steps = list(steps)
     late: list[str] = []
-    g = 0
+    first = next((i for i, st in enumerate(steps) if _changes_outside(st, root, inputs)), len(steps))
+    g = first  # (a guard before the first change stays where it is)
     while g < len(steps):
-        first = next((i for i, st in enumerate(steps) if _changes_outside(st, root, inputs)), len(steps))
-        if steps[g].kind != "guard" or g < first:
+        if steps[g].kind != "guard":
             g += 1
             continue
-        producer = {o: i for i, st in enumerate(steps[:g]) if st.kind in ("call", "op", "method") for o in _outs(st)}
+        producer = {o: i for i, st in enumerate(steps[:g]) if st.kind in ("call", "op", "method")
+                    for o in step_outs(st)}
         written = {root[w] for st in steps[:g] for w in st.writes}
         if any(st.kind == "host" for st in steps[:g]):
             written |= {root[k] for k in inputs}
         cone: set[int] = set()
-        todo = list(_uses(steps[g]))
+        todo = list(step_uses(steps[g]))
         ok = True
         while todo and ok:
             slot = todo.pop()
@@ -235,7 +189,7 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
                 if steps[i].writes:
                     ok = False
                 cone.add(i)
-                todo.extend(_uses(steps[i]))
+                todo.extend(step_uses(steps[i]))
         if not ok:
             late.append(steps[g].label)
             g += 1
@@ -243,6 +197,7 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
         moved = [i for i in sorted(cone) if i >= first] + [g]
         rest = [st for i, st in enumerate(steps) if i not in moved]
         steps = rest[:first] + [steps[i] for i in moved] + rest[first:]
+        first += len(moved)  # (the change that was first is still first after them)
         g += 1
     return steps, late
 
@@ -302,8 +257,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     saved: list[int] = []
     if bw is not None:
         bwd_steps = _live_steps(tape.steps[bw.start:], {g for g in bw.grads if g is not None})
-        made = {o for st in bwd_steps for o in _outs(st)} | {bw.seed}
-        saved = sorted({u for st in bwd_steps for u in _uses(st) if u not in made})
+        made = {o for st in bwd_steps for o in step_outs(st)} | {bw.seed}
+        saved = sorted({u for st in bwd_steps for u in step_uses(st) if u not in made})
         if any(st.kind in ("guard", "host", "draw") for st in bwd_steps):
             raise Unreplayable("the backward pass reads values, draws random numbers or steps an optimiser")
     written = {s for s in cap.end.values() if s is not None}
@@ -320,7 +275,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     for step in steps:
         if step.kind == "host":
             final = dict(step.kwargs["read"])
-    used = {s for step in steps for s in _uses(step)} | set(_output_slots(cap.output)) | set(saved)
+    used = {s for step in steps for s in step_uses(step)} | set(_output_slots(cap.output)) | set(saved)
     used |= {s for k, s in cap.end.items() if s is not None and final.get(k) != s}
     keep = set(_output_slots(cap.output)) | written | set(saved)
     for step in steps:
@@ -336,8 +291,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             where[i] = f"T{i}"
     holds = dict(cap.start)
     body += _reads(cap.start, where, used)
-    w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts,
-                                   keep - set(saved), _uses, _outs)
+    w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts, keep - set(saved))
     body += _body(w, steps, tape, keep, where, holds, used)
     body += _writes(cap.end, holds, where)
     if bw is None:
@@ -384,22 +338,22 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
           ) -> list[str]:
     """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``."""
     if w.fusion and native.enabled():
-        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, _uses, _outs)
+        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
-        for s in _uses(step):
+        for s in step_uses(step):
             last[s] = i
     groups = {}
     if w.fusion:
         groups = fuse(steps, tape.shapes, tape.dtypes, w.aliases, w.folded,
                       lambda s, i: s in keep or last.get(s, -1) > i)
     inside = {i for g in groups.values() for i in range(g.first + 1, g.last + 1)}
-    unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in _outs(st)} - {
+    unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in step_outs(st)} - {
         o for g in groups.values() for o in g.outputs}
     body: list[str] = []
     group_of = {k: n for n, g in enumerate(groups.values(), len(w.fused)) for k in range(g.first, g.last + 1)}
     for i, step in enumerate(steps):  # the table explain() prints: one row per step
-        outs = _outs(step)
+        outs = step_outs(step)
         result = ", ".join(f"v{o} {tape.shapes[o]} {tape.dtypes[o]}" for o in outs) if outs else (
             f"writes v{step.writes[0]}" if step.writes else "")
         how = ("constant" if step.out in w.folded else "= an earlier array" if step.out in w.aliases
@@ -412,16 +366,14 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
             for st in steps[g.first:g.last + 1]:  # the constants the loop reads
                 if st.out in w.folded:
                     body.extend(_step_lines(w, st, i, where, holds, used))
-            lhs = ", ".join(f"v{o}" for o in g.outputs) + ("," if len(g.outputs) == 1 else "")
-            name = w.const(g.call, "fused")
-            body.append(f"{lhs} = {name}({''.join(f'v{s}, ' for s in g.inputs)})"
-                        if len(g.outputs) > 1 else f"v{g.outputs[0]} = {name}({', '.join(f'v{s}' for s in g.inputs)})")
+            targets = ", ".join(f"v{o}" for o in g.outputs)  # (one output: the array; several: a tuple)
+            body.append(f"{targets} = {w.const(g.call, 'fused')}({', '.join(f'v{s}' for s in g.inputs)})")
         elif i not in inside:
             body.extend(_step_lines(w, step, i, where, holds, used))
         if step.kind == "host":
             holds.clear()
             holds.update(step.kwargs["read"])
-        for s in set(_uses(step)):
+        for s in set(step_uses(step)):
             if last.get(s) == i and s not in keep and s not in tape.inputs and s not in unbound \
                     and math.prod(tape.shapes[s]) >= FREE_AT:
                 body.append(f"del v{s}")

@@ -5,11 +5,11 @@ While :func:`chainrule.compile` captures a call, every array the call computes w
 test back end's), registered as a CPU array class with :data:`TraceMath` as its table.  Each
 operation on one — a table entry (``m.matmul``), an operator (``a * b``, ``a += b``), an array
 method (``a.reshape``), indexing, a NumPy function or ufunc given a traced array (through
-NumPy's ``__array_function__``/``__array_ufunc__`` protocols), a draw from the default generator —
-is computed at once on the real arrays (so the call itself runs exactly as eager) and written on the :class:`Tape` as a
-:class:`Step`: the function, its arguments with traced arrays replaced by their slot numbers,
-and the slot of the result.  Replaying the steps in order on new arrays is the call again,
-without the Tensors, the graph or the rules (``plan.py``).
+NumPy's ``__array_function__``/``__array_ufunc__`` protocols), a draw from the default
+generator — is computed at once on the real arrays (so the call itself runs exactly as
+eager) and written on the :class:`Tape` as a :class:`Step`: the function, its arguments with
+traced arrays replaced by their slot numbers, and the slot of the result.  Replaying the
+steps in order on new arrays is the call again, without the Tensors, the graph or the rules (``plan.py``).
 
 What a tape cannot replay is written down instead of guessed:
 
@@ -93,7 +93,7 @@ class GraphBreak(RuntimeError):
 class Tape:
     """The steps of one capture over numbered slots, and what is known about each slot.
 
-    ``shapes``/``dtypes``/``sizes``: each slot's array as captured; ``root[k]``: the slot whose
+    ``shapes``/``dtypes``: each slot's array as captured; ``root[k]``: the slot whose
     memory slot ``k`` may share (itself unless it is a view); ``inputs``: slots read from
     outside (at the start, or again after a host step); ``breaks``: reasons this tape cannot
     be replayed; ``consts``: the values of slots computed from constants alone (never written
@@ -334,6 +334,18 @@ def _slots(pattern: Any) -> list[int]:
     return []
 
 
+def step_outs(step: Step) -> list[int]:
+    """The slots a step's result fills."""
+    return [] if step.out is None else _slots(step.out)
+
+
+def step_uses(step: Step) -> list[int]:
+    """The slots a step reads (a host step: the slots it writes back to the tensors first)."""
+    if step.kind == "host":
+        return [v for v in step.kwargs["write"].values() if v is not None]
+    return [x.slot for x in _leaves((step.args, step.kwargs)) if type(x) is Ref]
+
+
 def _reader() -> str:
     """Where a value was read: the first frame outside this package, and the first outside chainrule."""
     import os
@@ -554,6 +566,8 @@ for _name, _sym in _DUNDER.items():
     setattr(TraceArray, f"__r{_name}__", _binary(_sym, True))
 for _name, _sym in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}.items():
     setattr(TraceArray, f"__{_name}__", _binary(_sym, False))
+
+
 def _in_place(sym: str) -> Any:
     def op(self: TraceArray, other: Any) -> Any:
         if type(self._a) is not _ndarray:  # a NumPy scalar cannot change: a += b makes a new one

@@ -27,12 +27,15 @@ unwrapped model's weights (loadable in one process too); a sampler with ``set_ep
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -590,23 +593,18 @@ def _fmt(logs: dict) -> str:
     return " ".join(parts)
 
 
-class _ctrl_c_after:  # noqa: N801  (used as a statement: with _ctrl_c_after():)
+@contextlib.contextmanager
+def _ctrl_c_after() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) that arrives inside the block and deliver it, as KeyboardInterrupt,
     when the block is done (in the main thread; elsewhere signals do not arrive anyway)."""
-
-    def __enter__(self) -> None:
-        import signal
-        import threading
-
-        self.held: list = []
-        self.active = threading.current_thread() is threading.main_thread()
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, lambda *a: self.held.append(a))
-
-    def __exit__(self, *exc: Any) -> None:
-        import signal
-
-        if self.active:
-            signal.signal(signal.SIGINT, signal.SIG_DFL if self.previous is None else self.previous)
-            if self.held and exc[0] is None:
-                raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list = []
+    previous = signal.signal(signal.SIGINT, lambda *a: held.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    if held:
+        raise KeyboardInterrupt
