@@ -11,11 +11,15 @@ and threadpoolctl), so the comparison is one core against two:
     1 x 1     one process, the global batch B, no DDP                    -> s1 steps/s
     2 x 1     mpiexec -n 2, B/2 per rank, DistributedDataParallel        -> s2 steps/s
     1 x 1/2   one process, batch B/2, no DDP (a rank's share of the work) -> sh steps/s
+    2 x 1, no communication
+              mpiexec -n 2, B/2 per rank, each rank trains alone (no DDP)  -> s0 steps/s
 
     speed-up = s2 / s1;  scaling efficiency = speed-up / 2  (target >= 0.85)
     per CPU second = (s2 / (2 c2)) / (s1 / c1), c = the share of a core a process got (CPU time /
                      wall time): the efficiency with the machine's load divided out, an estimate
                      of what two free cores would give (rank 1 assumed to get rank 0's share)
+    ceiling = s0 / s1 / 2: the efficiency with communication free -- what two processes sharing
+              this machine's caches and memory bandwidth give at best
     DDP overhead per step = 1/s2 - 1/sh   (communication not hidden behind backward, waiting
                                            for the slower rank, the hooks' bookkeeping)
     all-reduce alone = the time of one all_reduce of all the gradients (one flat float32 buffer)
@@ -25,7 +29,7 @@ Each run is repeated (``--repeat``, default 3) and the median reported: the mach
 shared, and a second process only speeds things up when a second core is free.
 
 Run: ``python bench/bench_ddp.py [--repeat 3] [--seconds 3]`` (needs the ``distributed`` extra).
-Internally the script also runs as a worker: ``bench_ddp.py --worker w2 BATCH SECONDS``.
+Internally the script also runs as a worker: ``bench_ddp.py --worker w2 BATCH SECONDS [alone]``.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def _build(name: str, batch: int, rank: int):
     return model, x, y
 
 
-def worker(name: str, batch: int, seconds: float) -> None:
+def worker(name: str, batch: int, seconds: float, alone: bool = False) -> None:
     try:
         from threadpoolctl import threadpool_limits
 
@@ -83,7 +87,7 @@ def worker(name: str, batch: int, seconds: float) -> None:
     cr.manual_seed(0)
     model, x, y = _build(name, batch, rank)
     net = model
-    if dist:
+    if dist and not alone:
         from chainrule.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model)
@@ -116,7 +120,7 @@ def worker(name: str, batch: int, seconds: float) -> None:
     # (a wait for the other rank spins for its first millisecond, then sleeps: mostly not counted)
     result = {"workload": name, "world": world, "batch_per_rank": batch, "steps": steps,
               "steps_per_s": steps / elapsed, "cpu_share": (time.process_time() - c0) / elapsed}
-    if dist:
+    if dist and not alone:
         # one all-reduce of every gradient at once, outside training: the raw communication cost
         flat = cr.zeros(sum(p.numel() for p in model.parameters()))
         for _ in range(3):
@@ -157,7 +161,7 @@ def main(argv: list[str]) -> None:
     print(f"bench_ddp: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; each process 1 BLAS thread; "
           f"median of {repeat} runs of ~{seconds:g} s")
     for name, (desc, batch) in WORKLOADS.items():
-        s1, s2, sh, ar, cpu1, cpu2 = [], [], [], [], [], []
+        s1, s2, sh, s0, ar, cpu1, cpu2 = [], [], [], [], [], [], []
         for _ in range(repeat):
             r = _run([*me, name, str(batch), str(seconds)])
             s1.append(r["steps_per_s"])
@@ -167,7 +171,8 @@ def main(argv: list[str]) -> None:
             ar.append(r["allreduce_ms"])
             cpu2.append(r["cpu_share"])
             sh.append(_run([*me, name, str(batch // 2), str(seconds)])["steps_per_s"])
-        m1, m2, mh = statistics.median(s1), statistics.median(s2), statistics.median(sh)
+            s0.append(_run([mpiexec, "-n", "2", *me, name, str(batch // 2), str(seconds), "alone"])["steps_per_s"])
+        m1, m2, mh, m0 = (statistics.median(v) for v in (s1, s2, sh, s0))
         speedup = m2 / m1
         print(f"{name} {desc}, global batch {batch} ({r['grad_mib']:.2f} MiB of float32 gradients):")
         print(f"  1 x 1 thread : {m1:7.1f} steps/s   runs {', '.join(f'{v:.1f}' for v in s1)}   "
@@ -177,12 +182,14 @@ def main(argv: list[str]) -> None:
         c1, c2 = statistics.median(cpu1), statistics.median(cpu2)
         print(f"  speed-up {speedup:.2f}, scaling efficiency {speedup / 2:.2f} (target >= 0.85); per CPU second "
               f"(steps/s / share of a core, both ranks counted): {(m2 / (2 * c2)) / (m1 / c1):.2f}")
+        print(f"  2 x 1 thread, no communication: {m0:7.1f} steps/s -> ceiling on this machine {m0 / m1 / 2:.2f} "
+              "(two processes sharing its caches and memory bandwidth)")
         print(f"  per step: 1 rank's half batch alone {1e3 / mh:.2f} ms, under DDP {1e3 / m2:.2f} ms -> DDP overhead "
               f"{1e3 / m2 - 1e3 / mh:.2f} ms; one all-reduce of all gradients alone {statistics.median(ar):.2f} ms")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:6] == ["alone"])
     else:
         main(sys.argv[1:])

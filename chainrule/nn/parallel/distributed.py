@@ -302,7 +302,8 @@ class DistributedDataParallel(Module):
         for bucket in self._buckets:
             bucket.work.wait()
             bucket.work = None
-            _HOST.divide(bucket.buffer, n, out=bucket.buffer)
+            if self.gradient_as_bucket_view:  # the gradients are the buffer: average it in place
+                _HOST.divide(bucket.buffer, n, out=bucket.buffer)
             for i, p in enumerate(bucket.params):
                 if used_somewhere is not None and p not in used_somewhere:
                     continue
@@ -311,10 +312,13 @@ class DistributedDataParallel(Module):
                 if self.gradient_as_bucket_view:
                     p.grad = Tensor._wrap(registry.to_device(view, dev))
                 elif p.grad is None:
-                    p.grad = Tensor._wrap(registry.to_device(_HOST.copy(view), dev))
+                    p.grad = Tensor._wrap(registry.to_device(_HOST.divide(view, n), dev))
+                elif type(p.grad._array) is np.ndarray:  # the sum, divided on its way into .grad: one pass
+                    _HOST.divide(view, n, out=p.grad._array)
+                    bump(p.grad)
                 else:
                     g = p.grad._array
-                    table_of((g,), "DistributedDataParallel").copyto(g, registry.to_device(view, dev))
+                    table_of((g,), "DistributedDataParallel").copyto(g, registry.to_device(_HOST.divide(view, n), dev))
                     bump(p.grad)
             bucket.pending = len(bucket.params)
 
