@@ -35,12 +35,13 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from typing import Any
 
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit systems
 TRIM_THRESHOLD = 128 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 
-_state = {"applied": False, "why": "not tried"}
+_state: dict[str, Any] = {"applied": False, "why": "not tried"}
 
 
 def _user_chose() -> str | None:
@@ -78,4 +79,4 @@ def keep_freed_memory() -> bool:
 
 def status() -> str:
     """Whether :func:`keep_freed_memory` set the thresholds, or why not."""
-    return _state["why"]
+    return str(_state["why"])

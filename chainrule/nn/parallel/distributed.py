@@ -307,14 +307,15 @@ class DistributedDataParallel(Module):
             for i, p in enumerate(bucket.params):
                 if used_somewhere is not None and p not in used_somewhere:
                     continue
-                view = bucket.view(i)
+                view: Any = bucket.view(i)
                 dev = registry.device_of(p._array)  # (a CPU gradient may be a view of the bucket)
                 if self.gradient_as_bucket_view:
                     p.grad = Tensor._wrap(registry.to_device(view, dev))
                 elif p.grad is None:
                     p.grad = Tensor._wrap(registry.to_device(_HOST.divide(view, n), dev))
                 elif type(p.grad._array) is np.ndarray:  # the sum, divided on its way into .grad: one pass
-                    _HOST.divide(view, n, out=p.grad._array)
+                    g: Any = p.grad._array
+                    _HOST.divide(view, n, out=g)
                     bump(p.grad)
                 else:
                     g = p.grad._array
