@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor, legacy_array
+from chainrule.backend import threads
 from chainrule.backend.device import CPU, check_device, device
 
 __all__ = [
@@ -50,11 +51,13 @@ def set_num_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)
 
     chainrule's ops run in NumPy, whose matrix products use a BLAS thread pool: the limit is
     applied to it (and to any OpenMP pool loaded) with threadpoolctl, and lasts until changed.
-    Raises RuntimeError for a number below 1, as PyTorch."""
+    chainrule's own threaded kernels (im2col/col2im) use the same number
+    (``backend/threads.py``).  Raises RuntimeError for a number below 1, as PyTorch."""
     n = _positive_int(int, "set_num_threads")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n)  # (called, not used with `with`: the limit stays)
+    threads.set_intra_threads(n)  # and chainrule's own threaded kernels
     _THREADS["intra"] = n
 
 

@@ -17,7 +17,6 @@ Sizes: o = (n + pad_before + pad_after - δ (k - 1) - 1) // s + 1
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend.conv_math import offset_slices
 
 
 def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
@@ -56,17 +56,6 @@ def _axis_order(a: Any) -> list:
     return sorted(range(a.ndim), key=lambda i: -a.strides[i])
 
 
-@functools.lru_cache(maxsize=256)
-def _offset_slices(kernel: tuple, stride: tuple, dilation: tuple, outs: tuple) -> list:
-    """Cached: building the slices costs more than a small pooling pass."""
-    out = []
-    for offs in itertools.product(*[range(k) for k in kernel]):
-        src = (Ellipsis,) + tuple(slice(o * d, o * d + s * (n - 1) + 1, s)
-                                  for o, d, s, n in zip(offs, dilation, stride, outs))
-        out.append((offs, src))
-    return out
-
-
 class _Window(Primitive):
     """Shared geometry of the window primitives: kernel, stride, dilation, pads, input spatial shape."""
 
@@ -84,7 +73,7 @@ class _Window(Primitive):
 
     def _offsets(self) -> list:
         """(kernel offset tuple, slice into the padded input) for every kernel position, row-major."""
-        return _offset_slices(self.kernel, self.stride, self.dilation, self.outs)
+        return offset_slices(self.kernel, self.stride, self.dilation, self.outs)
 
     def _inner(self) -> tuple:
         return (Ellipsis,) + tuple(slice(pb, pb + n) for n, (pb, _) in zip(self.spatial, self.pads))
@@ -276,19 +265,8 @@ class Im2Col(_LinearWindow):
     __slots__ = ()
     name = "im2col"
 
-    def _cut(self, src: tuple) -> tuple:
-        return (slice(None),) + src[1:] + (slice(None),)
-
     def forward(self, m, x):
-        xt = m.moveaxis(x, 0, -1)  # (C, *spatial, N), a view
-        xp = xt
-        if any(pb or pa for pb, pa in self.pads):
-            xp = m.pooled_zeros((x.shape[1],) + self._padded_shape() + (x.shape[0],), x.dtype)
-            xp[self._cut(self._inner())] = xt
-        cols = m.pooled_empty((x.shape[1],) + self.kernel + self.outs + (x.shape[0],), x.dtype)
-        for offs, src in self._offsets():
-            cols[(slice(None),) + offs] = xp[self._cut(src)]
-        return cols
+        return m.im2col(x, self.kernel, self.stride, self.dilation, self.pads, self.outs)
 
 
 class Col2Im(Im2Col):
@@ -299,12 +277,7 @@ class Col2Im(Im2Col):
     name = "col2im"
 
     def forward(self, m, cols):
-        padded = m.pooled_zeros((cols.shape[0],) + self._padded_shape() + (cols.shape[-1],), cols.dtype)
-        for offs, dst in self._offsets():
-            padded[self._cut(dst)] += cols[(slice(None),) + offs]
-        if padded.shape[1:-1] != self.spatial:
-            padded = padded[self._cut(self._inner())]
-        return m.moveaxis(padded, -1, 0)
+        return m.col2im(cols, self.spatial, self.kernel, self.stride, self.dilation, self.pads)
 
 
 Unfold.transposed, Fold.transposed, Im2Col.transposed, Col2Im.transposed = Fold, Unfold, Col2Im, Im2Col

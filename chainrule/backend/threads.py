@@ -1,0 +1,85 @@
+"""Threads for chainrule's own compiled kernels: how many, and one kernel run over ranges.
+
+NumPy runs its element-wise passes on one thread; only BLAS products use several.  A compiled
+kernel whose work splits into independent ranges (the channels of im2col, say) can use the
+other cores too: :func:`run_ranges` cuts ``[0, total)`` into one range per thread and runs the
+kernel on each, the calling thread taking the first.  ctypes releases the GIL during a foreign
+call, so the ranges really run at once.
+
+The number of threads is :func:`intra_threads`: what ``chainrule.set_num_threads`` (PyTorch's
+``torch.set_num_threads``) last set, else ``OMP_NUM_THREADS`` (or ``OPENBLAS_NUM_THREADS``,
+``MKL_NUM_THREADS``) as for the BLAS library, else the cores this process may run on.  The
+same setting thus governs both thread pools, which take turns: a product, then a kernel.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+_state: dict = {"count": None, "pool": None}
+
+
+def _from_environment() -> int:
+    for name in _ENV:
+        try:
+            n = int(os.environ.get(name, "").split(",")[0])
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on macOS / Windows)
+        return os.cpu_count() or 1
+
+
+def intra_threads() -> int:
+    """How many threads a kernel may use (see the module docstring)."""
+    if _state["count"] is None:
+        _state["count"] = _from_environment()
+    return _state["count"]
+
+
+def set_intra_threads(n: int) -> None:
+    """Use ``n`` threads from now on (``chainrule.set_num_threads`` calls this)."""
+    if n < 1:
+        raise ValueError(f"set_intra_threads: expected a positive number, got {n}")
+    _state["count"] = int(n)
+    _drop_pool()
+
+
+def _drop_pool() -> None:
+    pool, _state["pool"] = _state["pool"], None
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+def _forget_pool_in_child() -> None:
+    # a forked child (a DataLoader worker) has none of the parent's threads: start afresh
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int) -> None:
+    """Run ``kernel(lo, hi)`` over ``[0, total)`` cut into ``threads`` ranges of nearly equal size,
+    at once (the calling thread takes the first); returns when every range is done.  The ranges
+    must not write to the same memory.  ``threads`` is capped by ``total``."""
+    threads = max(1, min(threads, total))
+    if threads == 1:
+        kernel(0, total)
+        return
+    if _state["pool"] is None or _state["pool"]._max_workers < threads - 1:
+        _drop_pool()
+        _state["pool"] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="chainrule-kernel")
+    cuts = [total * t // threads for t in range(threads + 1)]
+    pending = [_state["pool"].submit(kernel, cuts[t], cuts[t + 1]) for t in range(1, threads)]
+    kernel(cuts[0], cuts[1])
+    for f in pending:
+        f.result()
