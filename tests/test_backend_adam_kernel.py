@@ -91,3 +91,34 @@ def test_the_twins_follow_the_notes_formulas():
         v_want = mu * v0 + g
         np.testing.assert_allclose(v, v_want, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(w, w0 - lr * (mu * v_want + g if nesterov else v_want), rtol=1e-5, atol=1e-6)
+
+
+def test_threaded_ranges_give_the_same_bits(monkeypatch):
+    """Big updates are cut into element ranges run on several threads: the same bits as one call
+    (the ranges here are forced small and uneven: 3 threads over 5,001 elements)."""
+    from chainrule.backend import optim_math, threads
+
+    if native.load("adam") is None:
+        pytest.skip(native.status("adam"))
+    rng = np.random.default_rng(5)
+    n = 5001
+    g = rng.standard_normal(n).astype(np.float32)
+    start = [rng.random(n).astype(np.float32) for _ in range(3)]
+    scalars = [np.array(v, np.float32) for v in (0.9, 0.1, 0.999, 1e-3, 3.3e-4, 1e-8)]
+
+    def run():
+        ma, s, w = (a.copy() for a in start)
+        t = np.empty(n, np.float32)
+        ArrayMath.adam_moments(g, ma, s, None, t, *scalars)
+        ArrayMath.sgd_momentum(w, g, s, t.copy(), np.float32(0.9), np.float32(0.01), True)
+        return ma, s, t, w
+
+    one = run()
+    monkeypatch.setattr(optim_math, "_THREADED_MIN", 1)
+    calls = []
+    real = threads.run_ranges
+    monkeypatch.setattr(threads, "run_ranges", lambda k, total, nt: (calls.append(total), real(k, total, 3)))
+    three = run()
+    assert calls == [n, n]
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)

@@ -2,7 +2,10 @@
 each, with the compiled kernels of ``kernels/adam.c`` where they are available (contiguous
 float32/float64 arrays of 4096 elements or more) and else their NumPy twins, which give the
 same bits (a kernel does its twin's operations in its order).  Adam's moments on 330k float32
-elements: 348 µs (twin) -> 105 µs (kernel)."""
+elements: 348 µs (twin) -> 105 µs (kernel).  From 1M elements an update is cut into
+``threads.intra_threads()`` ranges run at once (element-wise, so the bits do not change): SGD
+with momentum on 2.56M float32 elements 828 -> 484 µs, Adam's moments 1,328 -> 757 µs at 2 threads
+(below 1M the threads' start costs more than they save)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import native
+from chainrule.backend import native, threads
 
 _PTR = ctypes.c_void_p
+# from this many elements an update is split over threads (each range is one kernel call)
+_THREADED_MIN = 1 << 20
+
+
+def _in_ranges(kernel: Any, size: int) -> None:
+    """kernel(lo, hi) over [0, size), on several threads when the arrays are big enough."""
+    threads.run_ranges(kernel, size, threads.intra_threads() if size >= _THREADED_MIN else 1)
 
 
 def adam_moments_twin(g: Any, ma: Any, s: Any, s_max: Any, t: Any, b1: Any, one_b1: Any, b2: Any, one_b2: Any,
@@ -92,9 +102,16 @@ class OptimMath:
             scalar = ctypes.c_float if dt == np.float32 else ctypes.c_double
             fn = _kernel("adam_moments", dt, [ctypes.c_ssize_t] + [_PTR] * 5 + [scalar] * 6)
             if fn is not None:
-                at = native.address
-                fn(g.size, at(g), at(ma), at(s), None if s_max is None else at(s_max), at(t),
-                   float(b1), float(one_b1), float(b2), float(one_b2), float(step_size), float(eps_c))
+                at, k = native.address, dt.itemsize
+                pg, pm, ps, pt = at(g), at(ma), at(s), at(t)
+                px = None if s_max is None else at(s_max)
+                c = (float(b1), float(one_b1), float(b2), float(one_b2), float(step_size), float(eps_c))
+
+                def run(lo: int, hi: int) -> None:  # elements [lo, hi): every array at offset lo
+                    o = lo * k
+                    fn(hi - lo, pg + o, pm + o, ps + o, None if px is None else px + o, pt + o, *c)
+
+                _in_ranges(run, g.size)
                 return
         adam_moments_twin(g, ma, s, s_max, t, b1, one_b1, b2, one_b2, step_size, eps_c)
 
@@ -109,7 +126,14 @@ class OptimMath:
             scalar = ctypes.c_float if dt == np.float32 else ctypes.c_double
             fn = _kernel("sgd_momentum", dt, [ctypes.c_ssize_t] + [_PTR] * 3 + [scalar] * 2 + [ctypes.c_int])
             if fn is not None:
-                at = native.address
-                fn(w.size, at(w), at(g), at(v), float(mu), float(lr), int(bool(nesterov)))
+                at, k = native.address, dt.itemsize
+                pw, pg, pv = at(w), at(g), at(v)
+                c = (float(mu), float(lr), int(bool(nesterov)))
+
+                def run(lo: int, hi: int) -> None:
+                    o = lo * k
+                    fn(hi - lo, pw + o, pg + o, pv + o, *c)
+
+                _in_ranges(run, w.size)
                 return
         sgd_momentum_twin(w, g, v, t, mu, lr, nesterov)
