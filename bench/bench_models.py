@@ -8,7 +8,8 @@ Timing is ``_harness.compare``'s: alternating rounds of at least one second, eac
 
 Run all: ``python bench/bench_models.py``; some: ``python bench/bench_models.py cifar_cnn
 transformer``; ``--list`` names them; ``--seconds S --rounds R`` change the timing;
-``--separate`` times each framework alone in its own child process instead (no
+``--separate`` times each framework alone in its own child process instead (PyTorch's child
+with glibc's default malloc settings, as PyTorch alone has them; no
 alternation: the other framework's threads cannot disturb it), to compare the two methods;
 ``--json FILE`` writes the results.
 """
@@ -213,9 +214,12 @@ def _separate(name: str, seconds: float, rounds: int) -> dict:
     """Each framework timed alone in a child process (``--child NAME FRAMEWORK``)."""
     rates = {}
     for fw in ("chainrule", "torch"):
+        # chainrule sets glibc's malloc thresholds at import (backend/allocator.py), which would
+        # speed PyTorch's allocations too: its child keeps glibc's defaults, as PyTorch alone would
+        env = {**os.environ, "CHAINRULE_MALLOC": "0"} if fw == "torch" else None
         out = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "--child", name, fw, str(seconds), str(rounds)],
-            capture_output=True, text=True, check=True, timeout=1800,
+            capture_output=True, text=True, check=True, timeout=1800, env=env,
         ).stdout
         rates[fw] = json.loads(out.strip().splitlines()[-1])["steps_per_s"]
     res = {"name": name, "chainrule_steps_per_s": rates["chainrule"], "torch_steps_per_s": rates["torch"],
