@@ -171,3 +171,44 @@ def test_pooling_errors():
         F.max_pool2d(cr.zeros(1, 1, 4, 4), 2, padding=2)
     with pytest.raises(ValueError, match="too small"):
         F.avg_pool2d(cr.zeros(1, 1, 2, 2), 3)
+
+
+def test_max_pool_without_a_graph_gives_the_same_values_indices_and_tangents(monkeypatch):
+    """Under no_grad (inference) max pooling computes the maxima alone, without the argmaxes,
+    unless something can ask for them: the same values (NaN, -inf, ties, padding and overlapping
+    windows included), and still correct indices (return_indices) and forward-mode tangents."""
+    from chainrule.ops import window
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((2, 3, 7, 6))
+    a[0, 0, 1, 1], a[1, 2, 4, 3], a[0, 1, 2:4, 2:4] = np.nan, -np.inf, 0.5  # NaN, -inf and ties
+    kept = []
+    real = window.MaxPool.__init__
+
+    def spy(self, *args):
+        real(self, *args)
+        kept.append(self.keep_argmax)
+
+    monkeypatch.setattr(window.MaxPool, "__init__", spy)
+    x = cr.tensor(a, requires_grad=True)
+    args = dict(kernel_size=3, stride=2, padding=1)
+    y_grad, i_grad = F.max_pool2d(x, return_indices=True, **args)
+    with cr.no_grad():
+        y = F.max_pool2d(x, **args)
+        y_idx, i_idx = F.max_pool2d(x, return_indices=True, **args)
+    assert kept == [True, False, True]
+    for out in (y, y_idx):
+        np.testing.assert_array_equal(out.numpy(), y_grad.detach().numpy())
+    np.testing.assert_array_equal(i_idx.numpy(), i_grad.numpy())
+
+    from chainrule.autograd import forward_ad as fwAD
+
+    v = rng.standard_normal(a.shape)
+    b = np.nan_to_num(a, nan=0.0, neginf=-5.0)
+    with fwAD.dual_level(), cr.no_grad():
+        _, tangent = fwAD.unpack_dual(F.max_pool2d(fwAD.make_dual(cr.tensor(b), cr.tensor(v)), **args))
+    assert kept[-1] is True
+    _, idx = F.max_pool2d(cr.tensor(b), return_indices=True, **args)
+    flat = v.reshape(2, 3, -1)
+    expected = np.take_along_axis(flat, idx.numpy().reshape(2, 3, -1), axis=2).reshape(tangent.shape)
+    np.testing.assert_array_equal(tangent.numpy(), expected)

@@ -148,6 +148,8 @@ class _Windows:
             self.x = x = _batch_last(x)
             n = x.shape[0]
             st = [v // x.itemsize for v in x.strides]
+            if n == 1:  # one sample: its batch stride is never used, so call it batch-last
+                st[0] = 1
             # (n, c, y, z) element strides; a 1-D input's positions are rows (z is always 0)
             self.strides = tuple(st) if x.ndim == 4 else (st[0], st[1], st[2], n)
 

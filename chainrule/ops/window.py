@@ -134,10 +134,18 @@ class Fold(_LinearWindow):
 class MaxPool(_Window):
     """y[n, c, o] = max over the window of x_pad (padding = -inf);  the adjoint goes to the argmax:
     ``forward`` keeps ``argk``, for every output the kernel offset (flat index in 0..K-1) of the
-    first maximum in row-major window order (ties: the first, as PyTorch)."""
+    first maximum in row-major window order (ties: the first, as PyTorch).  With
+    ``keep_argmax=False`` (nothing can ask for them: no gradient recorded, no tangent, no
+    ``return_indices``) it computes the maxima alone, a third of the passes."""
 
-    __slots__ = ("argk",)
+    __slots__ = ("argk", "keep_argmax")
     name = "max_pool"
+
+    def __init__(self, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, spatial: tuple,
+                 keep_argmax: bool = True) -> None:
+        super().__init__(kernel, stride, dilation, pads, spatial)
+        self.keep_argmax = keep_argmax
+        self.argk = None
 
     def forward(self, m, x):
         xp = self._pad(m, x, -np.inf)
@@ -147,6 +155,10 @@ class MaxPool(_Window):
         v = xp[offsets[0][1]]
         best = empty_like_layout(v.shape, v.dtype, v, None, m=m)
         best[...] = v
+        if not self.keep_argmax:
+            for _, src in offsets[1:]:
+                m.maximum(best, xp[src], out=best)
+            return best
         argk = empty_like_layout(v.shape, dt, v, 0, m=m)  # best's memory layout: no mixed-layout passes
         for k, (_, src) in enumerate(offsets[1:], 1):
             v = xp[src]
@@ -233,21 +245,26 @@ def fold_nd(cols: Tensor, spatial: tuple, kernel: tuple, stride: tuple, dilation
     return apply1(Fold(kernel, stride, dilation, pads, tuple(spatial)), cols)
 
 
-def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple) -> tuple:
-    """Max pooling over the trailing spatial dims; returns (values, the MaxPool op, which holds the argmaxes)."""
-    op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]))
+def max_pool_nd(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple,
+                keep_argmax: bool = True) -> tuple:
+    """Max pooling over the trailing spatial dims; returns (values, the MaxPool op, which holds the
+    argmaxes unless ``keep_argmax`` is False)."""
+    op = MaxPool(kernel, stride, dilation, pads, tuple(x.shape[2:]), keep_argmax)
     return apply1(op, x), op
 
 
 def argmax_indices(op: MaxPool) -> Any:
     """PyTorch's ``return_indices``: the flat index (into the unpadded spatial dims) of each window's max."""
-    m = table_of((op.argk,), "max_pool")
+    argk: Any = op.argk
+    if argk is None:
+        raise RuntimeError("max_pool: the argmaxes were not kept (MaxPool made with keep_argmax=False)")
+    m = table_of((argk,), "max_pool")
     kern = m.asarray(list(itertools.product(*[range(k) for k in op.kernel])), np.int64)  # (K, d)
-    flat = m.zeros(op.argk.shape, np.int64)
+    flat = m.zeros(argk.shape, np.int64)
     d = len(op.kernel)
     for i in range(d):
         o = m.arange(op.outs[i], dtype=np.int64).reshape((-1,) + (1,) * (d - 1 - i))
-        pos = o * op.stride[i] + kern[op.argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
+        pos = o * op.stride[i] + kern[argk.astype(np.int64), i] * op.dilation[i] - op.pads[i][0]
         flat = flat * op.spatial[i] + pos
     return flat
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.conv import ntuple
@@ -87,7 +88,10 @@ def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, d, name):
     x, unbatched = _batched(input, d, name)
     kernel, stride, dil, pads, _ = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, d, name)
-    y, op = max_pool_nd(x, kernel, stride, dil, pads)
+    # the argmaxes serve the backward pass, forward-mode tangents and return_indices: without
+    # any of these (inference), the maxima alone
+    keep = return_indices or (is_grad_enabled() and x.requires_grad) or getattr(x, "_tangent", None) is not None
+    y, op = max_pool_nd(x, kernel, stride, dil, pads, keep)
     if unbatched:
         y = y.squeeze(0)
     if not return_indices:
