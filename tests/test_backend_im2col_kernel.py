@@ -132,3 +132,22 @@ def test_set_num_threads_sets_the_kernels_threads():
         assert threads.intra_threads() == 3
     finally:
         cr.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_run_ranges_works_in_a_forked_child():
+    """A forked child (a DataLoader worker) has none of the parent's pool threads: the pool is
+    made afresh there instead of waiting forever on threads that do not exist."""
+    import multiprocessing
+
+    threads.run_ranges(lambda lo, hi: None, 4, 2)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_ranges_in_child).get(timeout=60)
+    assert got == list(range(6))
+
+
+def _ranges_in_child() -> list:
+    seen: list = []
+    threads.run_ranges(lambda lo, hi: seen.extend(range(lo, hi)), 6, 2)
+    return sorted(seen)

@@ -20,7 +20,7 @@ from typing import Callable
 
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
-_state: dict = {"count": None, "pool": None}
+_state: dict = {"count": None, "pool": None, "workers": 0}
 
 
 def _from_environment() -> int:
@@ -53,14 +53,14 @@ def set_intra_threads(n: int) -> None:
 
 
 def _drop_pool() -> None:
-    pool, _state["pool"] = _state["pool"], None
+    pool, _state["pool"], _state["workers"] = _state["pool"], None, 0
     if pool is not None:
         pool.shutdown(wait=False)
 
 
 def _forget_pool_in_child() -> None:
     # a forked child (a DataLoader worker) has none of the parent's threads: start afresh
-    _state["pool"] = None
+    _state["pool"], _state["workers"] = None, 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -75,9 +75,10 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int) -> 
     if threads == 1:
         kernel(0, total)
         return
-    if _state["pool"] is None or _state["pool"]._max_workers < threads - 1:
+    if _state["workers"] < threads - 1:
         _drop_pool()
         _state["pool"] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="chainrule-kernel")
+        _state["workers"] = threads - 1
     cuts = [total * t // threads for t in range(threads + 1)]
     pending = [_state["pool"].submit(kernel, cuts[t], cuts[t + 1]) for t in range(1, threads)]
     kernel(cuts[0], cuts[1])
