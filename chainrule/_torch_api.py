@@ -10,7 +10,6 @@ matmul precision: NumPy's float32 products are always full precision).
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -37,13 +36,6 @@ def _positive_int(n: Any, where: str) -> int:
     if n <= 0:
         raise RuntimeError(f"{where} expects a positive integer, got {n}")
     return int(n)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # (not on macOS / Windows)
-        return os.cpu_count() or 1
 
 
 def set_num_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)
@@ -80,7 +72,7 @@ def set_num_interop_threads(int: int) -> None:  # noqa: A002  (PyTorch's paramet
 
 def get_num_interop_threads() -> int:
     """What ``set_num_interop_threads`` set, else the number of usable CPU cores (PyTorch's default)."""
-    return _THREADS.get("inter") or _cpu_count()
+    return _THREADS.get("inter") or threads.cpu_count()
 
 
 # -- float32 matmul precision --------------------------------------------------------

@@ -21,8 +21,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from chainrule.backend import ArrayMath, registry
+from chainrule.backend import registry
 from chainrule.backend.device import device
+from chainrule.backend.wrapped_table import WrappedTable
 
 TYPE = "strict"
 DEVICE = "strict:0"  # (a string: device('strict') parses only while the back end is registered)
@@ -161,22 +162,13 @@ for _name in (
     setattr(StrictArray, _name, _operator(_name))
 
 
-class _StrictMath:
+class _StrictMath(WrappedTable):
     """The strict back end's table: ``ArrayMath``'s entries on unwrapped arrays."""
 
-    is_tensor = False
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        fn = getattr(ArrayMath, name)
-        if not callable(fn) or isinstance(fn, type):  # (a constant, or an exception class: LinAlgError)
-            return fn
-
+    def wrap_entry(self, name: str, fn: Any) -> Any:
         def entry(*args: Any, **kwargs: Any) -> Any:
             return wrap(fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()}))
 
-        entry.__name__ = name
         return entry
 
     @staticmethod

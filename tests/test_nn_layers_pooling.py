@@ -197,8 +197,17 @@ def test_max_pool_without_a_graph_gives_the_same_values_indices_and_tangents(mon
         y = F.max_pool2d(x, **args)
         y_idx, i_idx = F.max_pool2d(x, return_indices=True, **args)
     assert kept == [True, False, True]
-    for out in (y, y_idx):
-        np.testing.assert_array_equal(out.numpy(), y_grad.detach().numpy())
+    # the definition: the max over each 3x3 window (stride 2) of the input padded with -inf
+    padded = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    expected = windows.max(axis=(-2, -1))  # (NaN propagates, as PyTorch's)
+    for out in (y, y_idx, y_grad.detach()):
+        np.testing.assert_array_equal(out.numpy(), expected)
+    # the indices point at the maxima (NaN windows excepted: any NaN is their max)
+    flat = a.reshape(2, 3, -1)
+    at = np.take_along_axis(flat, i_idx.numpy().reshape(2, 3, -1), axis=2).reshape(expected.shape)
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_equal(at[finite], expected[finite])
     np.testing.assert_array_equal(i_idx.numpy(), i_grad.numpy())
 
     from chainrule.autograd import forward_ad as fwAD

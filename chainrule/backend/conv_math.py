@@ -39,7 +39,8 @@ def offset_slices(kernel: tuple, stride: tuple, dilation: tuple, outs: tuple) ->
     return out
 
 
-def _padded(spatial: tuple, pads: tuple) -> tuple:
+def padded_shape(spatial: tuple, pads: tuple) -> tuple:
+    """The spatial shape with ((before, after), ...) padding added."""
     return tuple(n + pb + pa for n, (pb, pa) in zip(spatial, pads))
 
 
@@ -61,7 +62,7 @@ def im2col_twin(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pa
     xp = xt
     spatial = x.shape[2:]
     if any(pb or pa for pb, pa in pads):
-        xp = POOL.zeros((x.shape[1],) + _padded(spatial, pads) + (x.shape[0],), x.dtype)
+        xp = POOL.zeros((x.shape[1],) + padded_shape(spatial, pads) + (x.shape[0],), x.dtype)
         xp[_inner(spatial, pads)] = xt
     cols = POOL.empty((x.shape[1],) + kernel + outs + (x.shape[0],), x.dtype)
     for offs, src in offset_slices(kernel, stride, dilation, outs):
@@ -74,7 +75,7 @@ def col2im_twin(cols: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, 
     """Batch-last col2im with NumPy: cols (C, *kernel, *outs, N) -> (N, C, *spatial), the entries
     read from one input position by several windows summed, the padding cropped."""
     outs = cols.shape[1 + len(kernel):-1]
-    padded = POOL.zeros((cols.shape[0],) + _padded(spatial, pads) + (cols.shape[-1],), cols.dtype)
+    padded = POOL.zeros((cols.shape[0],) + padded_shape(spatial, pads) + (cols.shape[-1],), cols.dtype)
     for offs, dst in offset_slices(kernel, stride, dilation, outs):
         padded[_cut(dst)] += cols[(slice(None),) + offs]
     if padded.shape[1:-1] != spatial:
@@ -112,10 +113,6 @@ def _plane(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple, pads: 
 
 def _kernel(symbol: str, dtype: np.dtype, nargs: int):
     return native.typed_function("im2col", symbol, dtype, [ctypes.c_void_p] * 2 + [_P] * nargs)
-
-
-def _threads_for(entries: int) -> int:
-    return threads.intra_threads() if entries >= _THREADED_MIN else 1
 
 
 def _batch_last(x: np.ndarray) -> np.ndarray:
@@ -163,7 +160,7 @@ class _Windows:
             fn(px, pc, c0, c1, n, q.h, q.w, xn, xc, xy, xz, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw,
                q.ph, q.pw)
 
-        threads.run_ranges(run, cols.shape[0], _threads_for(cols.size))
+        threads.run_ranges(run, cols.shape[0], threads.threads_for(cols.size, _THREADED_MIN))
 
     def col2im(self, cols: np.ndarray, out: np.ndarray) -> None:
         """out (C, H, W, N) <- col2im of cols (C, KH, KW, OH, OW, N)."""
@@ -173,7 +170,7 @@ class _Windows:
         def run(c0: int, c1: int) -> None:
             fn(ps, po, c0, c1, n, q.h, q.w, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw, q.ph, q.pw)
 
-        threads.run_ranges(run, cols.shape[0], _threads_for(cols.size))
+        threads.run_ranges(run, cols.shape[0], threads.threads_for(cols.size, _THREADED_MIN))
 
 
 class ConvMath:

@@ -24,7 +24,7 @@ _THREADED_MIN = 1 << 20
 
 def _in_ranges(kernel: Any, size: int) -> None:
     """kernel(lo, hi) over [0, size), on several threads when the arrays are big enough."""
-    threads.run_ranges(kernel, size, threads.intra_threads() if size >= _THREADED_MIN else 1)
+    threads.run_ranges(kernel, size, threads.threads_for(size, _THREADED_MIN))
 
 
 def adam_moments_twin(g: Any, ma: Any, s: Any, s_max: Any, t: Any, b1: Any, one_b1: Any, b2: Any, one_b2: Any,

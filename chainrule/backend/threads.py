@@ -23,6 +23,14 @@ _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _state: dict = {"count": None, "pool": None, "workers": 0}
 
 
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on macOS / Windows)
+        return os.cpu_count() or 1
+
+
 def _from_environment() -> int:
     for name in _ENV:
         try:
@@ -31,10 +39,7 @@ def _from_environment() -> int:
             continue
         if n > 0:
             return n
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # (not on macOS / Windows)
-        return os.cpu_count() or 1
+    return cpu_count()
 
 
 def intra_threads() -> int:
@@ -42,6 +47,12 @@ def intra_threads() -> int:
     if _state["count"] is None:
         _state["count"] = _from_environment()
     return _state["count"]
+
+
+def threads_for(work: int, at_least: int) -> int:
+    """:func:`intra_threads` for ``work`` of at least ``at_least`` units, else 1: below that, a
+    thread's start costs more than it saves (each kernel measures its own threshold)."""
+    return intra_threads() if work >= at_least else 1
 
 
 def set_intra_threads(n: int) -> None:

@@ -44,6 +44,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from chainrule.backend import ArrayMath
+from chainrule.backend.wrapped_table import WrappedTable
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -582,26 +583,16 @@ for _name, _sym in {"neg": "neg", "pos": "pos", "abs": "abs", "invert": "~"}.ite
     setattr(TraceArray, f"__{_name}__", lambda self, _s=_sym: self._tape.record("op", _s, (self,), {}, f"{_s} a"))
 
 
-class _TraceMath:
+class _TraceMath(WrappedTable):
     """The traced arrays' table: each of ``ArrayMath``'s entries, recorded."""
 
-    is_tensor = False
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        fn = getattr(ArrayMath, name)
-        if not callable(fn) or isinstance(fn, type):  # (a constant, or an exception class: LinAlgError)
-            return fn
-
+    def wrap_entry(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def entry(*args: Any, **kwargs: Any) -> Any:
             tape = _tape_of((args, kwargs)) or CURRENT[0]
             if tape is None or not tape.active:
                 return fn(*_unwrap(args), **_unwrap(kwargs))
             return tape.record("call", fn, args, kwargs, f"m.{name}")
 
-        entry.__name__ = name
-        setattr(self, name, entry)  # (made once per name)
         return entry
 
 

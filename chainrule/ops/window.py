@@ -25,7 +25,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend.conv_math import offset_slices
+from chainrule.backend.conv_math import offset_slices, padded_shape
 
 
 def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
@@ -69,7 +69,7 @@ class _Window(Primitive):
                           for n, k, s, d, (pb, pa) in zip(spatial, kernel, stride, dilation, pads))
 
     def _padded_shape(self) -> tuple:
-        return tuple(n + pb + pa for n, (pb, pa) in zip(self.spatial, self.pads))
+        return padded_shape(self.spatial, self.pads)
 
     def _offsets(self) -> list:
         """(kernel offset tuple, slice into the padded input) for every kernel position, row-major."""

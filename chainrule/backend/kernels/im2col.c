@@ -1,4 +1,4 @@
-/* Batch-last im2col and col2im for 2-D windows (a 1-D window is the case H = KH = 1).
+/* Batch-last im2col and col2im for 2-D windows (conv_math.py passes a 1-D window as W = KW = 1).
  *
  * im2col:  cols[c, u, v, i, j, n] = x[n, c, i*sh - ph + u*dh, j*sw - pw + v*dw]  (0 outside x)
  * col2im:  out[c, y, z, n] = sum of cols[c, u, v, i, j, n] over the (u, v, i, j) that read

@@ -27,6 +27,7 @@ from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.conv import ntuple
+from chainrule.ops.inplace import has_tangent
 from chainrule.ops.linalg import matmul
 from chainrule.ops.window import Unfold, argmax_indices, max_pool_nd, unfold_nd
 
@@ -90,7 +91,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     kernel, stride, dil, pads, _ = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, d, name)
     # the argmaxes serve the backward pass, forward-mode tangents and return_indices: without
     # any of these (inference), the maxima alone
-    keep = return_indices or (is_grad_enabled() and x.requires_grad) or getattr(x, "_tangent", None) is not None
+    keep = return_indices or (is_grad_enabled() and x.requires_grad) or has_tangent(x)
     y, op = max_pool_nd(x, kernel, stride, dil, pads, keep)
     if unbatched:
         y = y.squeeze(0)
