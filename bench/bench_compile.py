@@ -23,11 +23,9 @@ Every entrant starts from PyTorch's initial parameters (chainrule's when PyTorch
 each one's first loss is checked against chainrule eager's before the timing.
 
 Threads: the harness's ``blas_threads()`` (NumPy's BLAS) for all; ``torch.set_num_threads`` with
-it. JAX has no thread-count setting: with 1 thread the script sets
-``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` before importing
-jax (XLA's products then run on one thread); with more threads XLA's CPU client sizes its pool
-from the machine's cores, which equals the BLAS count on a machine where BLAS uses every core
-(the usual case; the script prints a note when the two differ).
+it. JAX has no thread-count setting that its CPU client still reads, so with fewer threads than
+cores the whole process is pinned to that many cores before anything runs (``configure_jax``);
+with as many threads as cores there is nothing to limit.
 
 ``--memory`` also measures the peak resident set (VmHWM) of chainrule eager and compiled, each
 in a child process running 20 steps of the workload alone (``_harness.measure_peak_mib``).
@@ -175,15 +173,21 @@ def _reason(e: BaseException) -> str:
 
 # ---- JAX ---------------------------------------------------------------------------------------
 def configure_jax(threads: int) -> str:
-    """Set JAX's environment before its first import: CPU, and one thread when ``threads`` is 1."""
+    """Set JAX's environment before its first import: CPU, and no more cores than ``threads``.
+
+    XLA's CPU client no longer reads ``--xla_cpu_multi_thread_eigen=false
+    intra_op_parallelism_threads=1`` (jax 0.10: a 1024² product ran at 190-210 GFLOP/s with
+    them on a 2-core machine, where one core peaks near 100), so with fewer threads than cores
+    the whole process is pinned to ``threads`` cores (Linux's ``sched_setaffinity``): every
+    framework then runs on the same cores, and XLA cannot take more."""
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if threads == 1:
-        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
-        return f"JAX: XLA_FLAGS={os.environ['XLA_FLAGS']}"
     cores = os.cpu_count() or 1
-    if cores != threads:
-        return f"JAX: note: XLA's CPU pool uses the machine's {cores} cores; it cannot be set to {threads} threads"
+    if threads < cores and hasattr(os, "sched_setaffinity"):
+        allowed = sorted(os.sched_getaffinity(0))[:threads]
+        os.sched_setaffinity(0, allowed)
+        return f"JAX: the process is pinned to cores {allowed} (XLA would use all {cores} otherwise)"
+    if threads < cores:
+        return f"JAX: note: XLA's CPU pool uses the machine's {cores} cores; it cannot be limited to {threads} here"
     return f"JAX: XLA's CPU pool, {cores} cores = {threads} threads"
 
 

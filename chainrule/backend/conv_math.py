@@ -240,17 +240,25 @@ class ConvMath:
 
     @staticmethod
     def mm_reduce(a: np.ndarray, b: np.ndarray, ch: int) -> np.ndarray:
-        """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K): the sum over chunks of ``ch`` columns of the
-        chunk products."""
+        """a (G, M, P) @ b (G, K, P)ᵀ -> (G, M, K) (a new C-ordered array): the sum over chunks of
+        ``ch`` columns of the chunk products.
+
+        Computed as (b aᵀ)ᵀ, the long axis P summed with the result's rows K and columns M
+        swapped, then the small (M, K) result copied back: OpenBLAS's single-threaded product
+        runs this shape 10-75% faster than a bᵀ directly (a convolution's weight gradient, M =
+        C_out, K = C_in·KH·KW, P = N·OH·OW; e.g. 68 -> 82 GFLOP/s at M 64, K 576, P 8192, and 41
+        -> 71 at M 16, K 150, P 3200; performance.md has the table)."""
         g, m, p = a.shape
         k = b.shape[1]
+        at = a.transpose(0, 2, 1)  # (G, P, M)
         nb = p // ch
         if nb <= 1:
-            return np.matmul(a, b.transpose(0, 2, 1))
-        main = nb * ch
-        av = a[:, :, :main].reshape(g, m, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, M, ch)
-        bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 3, 1)  # (G, nb, ch, K)
-        out = np.matmul(av, bv).sum(axis=1)
-        if main < p:
-            out += np.matmul(a[:, :, main:], b[:, :, main:].transpose(0, 2, 1))
-        return out
+            out_t = np.matmul(b, at)  # (G, K, M)
+        else:
+            main = nb * ch
+            bv = b[:, :, :main].reshape(g, k, nb, ch).transpose(0, 2, 1, 3)  # (G, nb, K, ch) views
+            av = at[:, :main].reshape(g, nb, ch, m)  # (G, nb, ch, M)
+            out_t = np.matmul(bv, av).sum(axis=1)
+            if main < p:
+                out_t += np.matmul(b[:, :, main:], at[:, main:])
+        return np.ascontiguousarray(out_t.transpose(0, 2, 1))
