@@ -102,7 +102,7 @@ class NormMath:
         if runs is not None and w.dtype == b.dtype == dt:
             scalar = ctypes.c_float if dt == np.float32 else ctypes.c_double
             fn = _kernel("bn_forward", dt, [_INT] * 5 + [_PTR] * 3 + [scalar] + [_PTR] * 5)
-        if fn is None:
+        if runs is None or fn is None:
             return batch_norm_train_twin(x, w, b, axes, eps)
         outer, inner = runs
         c = x.shape[1]
@@ -126,7 +126,7 @@ class NormMath:
         fn = None
         if runs is not None and type(g) is np.ndarray and g.dtype == w.dtype == inv.dtype == dt:
             fn = _kernel("bn_backward", dt, [_INT] * 5 + [_PTR] * 7)
-        if fn is None:
+        if runs is None or fn is None:
             return batch_norm_train_vjp_twin(g, xhat, inv, w, axes, need_x)
         if g.strides != xhat.strides:  # the kernel reads g in xhat's layout
             gl = _like(xhat)
