@@ -26,6 +26,8 @@ class MatMul(Primitive):
     fresh_grads = True  # G Bᵀ and Aᵀ G are new arrays (the engine keeps a leaf's without copying)
 
     def forward(self, m, a, b):  # y = a @ b
+        if b.ndim == 2 and a.ndim > 2:  # a stack of rows times one matrix: one product over the rows
+            return m.matmul_rows(a, b)
         return a @ b
 
     def vjp(self, m, need, g, y, a, b):
@@ -41,14 +43,18 @@ class MatMul(Primitive):
             ga = g2 @ m.reshape(b, (1, b.shape[0])) if need[0] else None
             gb = m.sum_to(m.squeeze(m.swapaxes(a, -1, -2) @ g2, -1), b.shape) if need[1] else None
             return ga, gb
+        flags = getattr(b, "flags", None)  # raw arrays only (not under create_graph)
+        # b a transposed view (x @ W.T, as in Linear): (Gᵀ A)ᵀ has b's layout, so W's gradient
+        # comes out C-contiguous like W (same BLAS cost; a strided gradient makes every
+        # optimiser pass over it several times slower)
+        transposed = flags is not None and b.ndim == 2 and flags.f_contiguous and not flags.c_contiguous
+        if b.ndim == 2 and a.ndim > 2 and not m.is_tensor:  # as forward: products over all the rows
+            ga = m.matmul_rows(g, m.swapaxes(b, 0, 1)) if need[0] else None
+            return ga, (m.matmul_rows_grad(a, g, transposed) if need[1] else None)
         ga = g @ m.swapaxes(b, -1, -2) if need[0] else None
         gb = None
         if need[1]:
-            flags = getattr(b, "flags", None)  # raw arrays only (not under create_graph)
-            if flags is not None and b.ndim == 2 and flags.f_contiguous and not flags.c_contiguous:
-                # b is a transposed view (x @ W.T, as in Linear): (Gᵀ A)ᵀ has b's layout, so
-                # W's gradient comes out C-contiguous like W (same BLAS cost; a strided
-                # gradient makes every optimiser pass over it several times slower)
+            if transposed:
                 gb = m.swapaxes(m.swapaxes(g, -1, -2) @ a, -1, -2)
             else:
                 gb = m.swapaxes(a, -1, -2) @ g
