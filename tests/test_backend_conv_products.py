@@ -31,3 +31,14 @@ def test_mm_cols_is_a_times_b(g, m, k, p, ch):
     a = rng.standard_normal((g, m, k))
     b = rng.standard_normal((g, k, p))
     np.testing.assert_allclose(ConvMath.mm_cols(a, b, ch), np.einsum("gmk,gkp->gmp", a, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("m, k, nb, ch", [(4, 6, 3, 5), (1, 2, 1, 7), (3, 5, 4, 0)])
+def test_mm_blocks_input_is_w_transposed_times_each_block(m, k, nb, ch):
+    rng = np.random.default_rng(m + k + nb)
+    w = rng.standard_normal((m, k))
+    g = rng.standard_normal((m, nb * ch))
+    out = ConvMath.mm_blocks_input(w, g, nb)
+    want = np.einsum("mk,mbc->bkc", w, g.reshape(m, nb, ch))
+    assert out.shape == (nb, k, ch)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)

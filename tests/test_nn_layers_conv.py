@@ -289,3 +289,23 @@ def test_chunked_products_give_the_same_convolution():
     np.testing.assert_allclose(y1._array, y0._array, atol=1e-12)
     np.testing.assert_allclose(x.grad._array, gx0, atol=1e-12)
     np.testing.assert_allclose(w.grad._array, gw0, atol=1e-12)
+
+
+def test_input_gradient_in_column_blocks(monkeypatch):
+    """The input gradient computed block by block (several blocks of output rows) is the
+    gradient: finite differences, and the one-block computation."""
+    import chainrule.nn.functional.conv as conv_module
+
+    rng = np.random.default_rng(11)
+    x = cr.tensor(rng.standard_normal((3, 2, 8, 5)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((4, 2, 3, 2)), requires_grad=True)
+
+    def fn(a, b):
+        return F.conv2d(a, b, padding=(1, 0), stride=(2, 1))
+
+    (gx_one,) = cr.autograd.grad(fn(x, w).square().sum(), [x])
+    monkeypatch.setattr(conv_module, "BLOCK_COLUMNS", 8)  # one output row (4 × 3 columns) a block
+    assert conv_module._rows_per_block((4, 4), 3) == 1
+    (gx_blocks,) = cr.autograd.grad(fn(x, w).square().sum(), [x])
+    np.testing.assert_allclose(gx_blocks._array, gx_one._array, rtol=1e-12, atol=1e-12)
+    assert gradcheck(fn, (x, w))

@@ -135,8 +135,8 @@ class _Windows:
         if plane is None or (x is not None and (type(x) is not np.ndarray or any(st % x.itemsize
                                                                                  for st in x.strides))):
             return
-        self.im2col_fn = _kernel("im2col", dtype, 19)
-        self.col2im_fn = _kernel("col2im", dtype, 15)
+        self.im2col_fn = _kernel("im2col", dtype, 21)
+        self.col2im_fn = _kernel("col2im", dtype, 17)
         if self.im2col_fn is None or self.col2im_fn is None:
             return
         self.ok = True
@@ -150,27 +150,51 @@ class _Windows:
             # (n, c, y, z) element strides; a 1-D input's positions are rows (z is always 0)
             self.strides = tuple(st) if x.ndim == 4 else (st[0], st[1], st[2], n)
 
-    def im2col(self, cols: np.ndarray) -> None:
-        """cols (C, KH, KW, OH, OW, N) <- every window of x."""
+    def im2col(self, cols: np.ndarray, c: int, r: int) -> None:
+        """cols (OH/r, C, KH, KW, r, OW, N) <- every window of x (C channels; r = OH: unblocked)."""
         q, fn, n = self.plane, self.im2col_fn, cols.shape[-1]
         px, pc = native.address(self.x), native.address(cols)
         xn, xc, xy, xz = self.strides
 
         def run(c0: int, c1: int) -> None:
             fn(px, pc, c0, c1, n, q.h, q.w, xn, xc, xy, xz, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw,
-               q.ph, q.pw)
+               q.ph, q.pw, r, c)
 
-        threads.run_ranges(run, cols.shape[0], threads.threads_for(cols.size, _THREADED_MIN))
+        threads.run_ranges(run, c, threads.threads_for(cols.size, _THREADED_MIN))
 
-    def col2im(self, cols: np.ndarray, out: np.ndarray) -> None:
-        """out (C, H, W, N) <- col2im of cols (C, KH, KW, OH, OW, N)."""
+    def col2im(self, cols: np.ndarray, out: np.ndarray, c: int, r: int) -> None:
+        """out (C, H, W, N) <- col2im of cols (OH/r, C, KH, KW, r, OW, N)."""
         q, fn, n = self.plane, self.col2im_fn, cols.shape[-1]
         ps, po = native.address(cols), native.address(out)
 
         def run(c0: int, c1: int) -> None:
-            fn(ps, po, c0, c1, n, q.h, q.w, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw, q.ph, q.pw)
+            fn(ps, po, c0, c1, n, q.h, q.w, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw, q.ph, q.pw, r, c)
 
-        threads.run_ranges(run, cols.shape[0], threads.threads_for(cols.size, _THREADED_MIN))
+        threads.run_ranges(run, c, threads.threads_for(cols.size, _THREADED_MIN))
+
+
+def blocked_shape(c: int, kernel: tuple, outs: tuple, n: int, r: int) -> tuple:
+    """The shape of im2col's columns in blocks of ``r`` output rows: (OH/r, C, *kernel, r, *outs[1:], N)."""
+    return (outs[0] // r, c) + tuple(kernel) + (r,) + tuple(outs[1:]) + (n,)
+
+
+def to_blocks(cols: np.ndarray, d: int, r: int) -> np.ndarray:
+    """Plain columns (C, *kernel, *outs, N) rearranged into blocks of ``r`` output rows (a copy)."""
+    c, kernel, outs, n = cols.shape[0], cols.shape[1:1 + d], cols.shape[1 + d:-1], cols.shape[-1]
+    split = cols.reshape((c,) + kernel + (outs[0] // r, r) + outs[1:] + (n,))
+    order = (1 + d,) + tuple(range(1 + d)) + tuple(range(2 + d, split.ndim))
+    out = POOL.empty(blocked_shape(c, kernel, outs, n, r), cols.dtype)
+    out[...] = split.transpose(order)
+    return out
+
+
+def from_blocks(cols: np.ndarray, d: int) -> np.ndarray:
+    """Blocked columns (OH/r, C, *kernel, r, *outs[1:], N) back to plain (C, *kernel, *outs, N) (a copy)."""
+    nb, c, kernel, r, rest = cols.shape[0], cols.shape[1], cols.shape[2:2 + d], cols.shape[2 + d], cols.shape[3 + d:]
+    order = tuple(range(1, 2 + d)) + (0,) + tuple(range(2 + d, cols.ndim))
+    out = POOL.empty((c,) + kernel + (nb * r,) + rest, cols.dtype)
+    out.reshape((c,) + kernel + (nb, r) + rest)[...] = cols.transpose(order)
+    return out
 
 
 class ConvMath:
@@ -182,12 +206,22 @@ class ConvMath:
         """Batch-last im2col: x (N, C, *spatial) -> cols (C, *kernel, *outs, N), a pooled array,
         cols[c, k, o, n] = x_pad[n, c, o·s + k·δ] (zero where o·s + k·δ falls in the padding;
         ``pads`` is ((before, after), ...) per spatial dim).  Any layout of x."""
+        return ConvMath.im2col_blocks(x, kernel, stride, dilation, pads, outs, outs[0] or 1).reshape(
+            (x.shape[1],) + kernel + outs + (x.shape[0],))
+
+    @staticmethod
+    def im2col_blocks(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, outs: tuple,
+                      r: int) -> np.ndarray:
+        """im2col in blocks of ``r`` output rows (r divides OH = outs[0]): cols (OH/r, C, *kernel,
+        r, *outs[1:], N), a pooled array; block b is the columns of output rows [b·r, (b+1)·r), a
+        contiguous (C·KH·KW, r·OW·N) matrix.  r = OH: one block, the plain columns."""
         win = _Windows(x.dtype, _plane(x.shape[2:], kernel, stride, dilation, pads, outs), x)
         if not win.ok:
-            return im2col_twin(x, kernel, stride, dilation, pads, outs)
-        cols = POOL.empty((x.shape[1],) + kernel + outs + (x.shape[0],), x.dtype)
+            cols = im2col_twin(x, kernel, stride, dilation, pads, outs)
+            return cols.reshape((1,) + cols.shape) if not outs or r == outs[0] else to_blocks(cols, len(kernel), r)
+        cols = POOL.empty(blocked_shape(x.shape[1], kernel, outs, x.shape[0], r), x.dtype)
         if cols.size:
-            win.im2col(cols)
+            win.im2col(cols, x.shape[1], r)
         return cols
 
     @staticmethod
@@ -196,15 +230,26 @@ class ConvMath:
         """Batch-last col2im (im2col's transpose): cols (C, *kernel, *outs, N) -> (N, C, *spatial),
         a view of batch-last memory; out[n, c, p] = Σ over the (k, o) with o·s + k·δ = p + pad of
         cols[c, k, o, n]."""
-        c, n = cols.shape[0], cols.shape[-1]
-        outs = cols.shape[1 + len(kernel):-1]
+        if type(cols) is not np.ndarray:
+            return col2im_twin(cols, spatial, kernel, stride, dilation, pads)
+        return ConvMath.col2im_blocks(cols.reshape((1,) + cols.shape), spatial, kernel, stride, dilation, pads)
+
+    @staticmethod
+    def col2im_blocks(cols: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
+                      pads: tuple) -> np.ndarray:
+        """col2im of blocked columns (OH/r, C, *kernel, r, *outs[1:], N) (as ``im2col_blocks``
+        makes them) -> (N, C, *spatial); the same sums, in the same order, as col2im."""
+        d = len(kernel)
+        nb, c, r, n = cols.shape[0], cols.shape[1], cols.shape[2 + d], cols.shape[-1]
+        outs = (nb * r,) + cols.shape[3 + d:-1]
         win = _Windows(cols.dtype, _plane(spatial, kernel, stride, dilation, pads, outs))
         if not win.ok or type(cols) is not np.ndarray:
-            return col2im_twin(cols, spatial, kernel, stride, dilation, pads)
+            plain = cols[0] if nb == 1 else from_blocks(cols, d)
+            return col2im_twin(plain, spatial, kernel, stride, dilation, pads)
         src = cols if cols.flags.c_contiguous else np.ascontiguousarray(cols)
         out = POOL.empty((c,) + tuple(spatial) + (n,), cols.dtype)
         if out.size:
-            win.col2im(src, out)
+            win.col2im(src, out, c, r)
         return np.moveaxis(out, -1, 0)
 
     # a zero-filled array from the buffer pool (the padded input of im2col, col2im's sums)
@@ -236,6 +281,16 @@ class ConvMath:
             main = 0
         if main < p:
             np.matmul(a, b[:, :, main:], out=out[:, :, main:])
+        return out
+
+    @staticmethod
+    def mm_blocks_input(w: np.ndarray, g: np.ndarray, nb: int) -> np.ndarray:
+        """wᵀ @ each of the ``nb`` column blocks of g (M, nb·ch) -> (nb, K, ch), a pooled array: a
+        convolution's input-gradient columns, in the blocks ``col2im_blocks`` reads."""
+        m, k = w.shape
+        ch = g.shape[1] // nb
+        out = POOL.empty((nb, k, ch), np.result_type(w.dtype, g.dtype))
+        np.matmul(ConvMath.pooled_contiguous(w.T), g.reshape(m, nb, ch).transpose(1, 0, 2), out=out)
         return out
 
     @staticmethod

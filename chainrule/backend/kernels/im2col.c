@@ -6,7 +6,9 @@
  *
  * x is read through its element strides (xn, xc, xy, xz), so any layout works; a batch-last
  * x (xn = 1, xz = N) makes each window row one contiguous copy.  cols is contiguous
- * (C, KH, KW, OH, OW, N) and out contiguous (C, H, W, N).  Only channels c0 <= c < c1 are
+ * (OH/R, C, KH, KW, R, OW, N): blocks of R output rows, each a (C*KH*KW, R*OW*N) matrix of its
+ * own (R = OH: the plain (C, KH, KW, OH, OW, N)), with C = ctot channels in all; out is
+ * contiguous (C, H, W, N).  Only channels c0 <= c < c1 are
  * done: the channels are independent, so threads can take a range each.  The padding is
  * never materialised: positions outside x are written as zeros (im2col) or skipped (col2im).
  */
@@ -30,17 +32,19 @@ void im2col_##SUFFIX(const REAL *x, REAL *cols, ptrdiff_t c0, ptrdiff_t c1, ptrd
                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t xn, ptrdiff_t xc, ptrdiff_t xy,      \
                      ptrdiff_t xz, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow,    \
                      ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t ph,    \
-                     ptrdiff_t pw)                                                             \
+                     ptrdiff_t pw, ptrdiff_t r, ptrdiff_t ctot)                                \
 {                                                                                              \
     const ptrdiff_t row = ow * n; /* one output row of cols: OW windows of N */               \
+    const ptrdiff_t block = ctot * kh * kw * r * row; /* one block of R output rows */        \
     const int runs = xn == 1 && xz == n && sw == 1; /* a window row is contiguous in x */     \
     for (ptrdiff_t c = c0; c < c1; c++)                                                        \
         for (ptrdiff_t u = 0; u < kh; u++)                                                     \
             for (ptrdiff_t v = 0; v < kw; v++) {                                               \
-                REAL *dst = cols + ((c * kh + u) * kw + v) * oh * row;                         \
+                REAL *first = cols + ((c * kh + u) * kw + v) * r * row;                        \
                 ptrdiff_t lo, hi, off = v * dw - pw;                                           \
                 valid_range(ow, sw, off, w, &lo, &hi);                                         \
-                for (ptrdiff_t i = 0; i < oh; i++, dst += row) {                               \
+                for (ptrdiff_t i = 0; i < oh; i++) {                                           \
+                    REAL *dst = first + (i / r) * block + (i % r) * row;                       \
                     ptrdiff_t y = i * sh - ph + u * dh;                                        \
                     if (y < 0 || y >= h || lo >= hi) {                                         \
                         memset(dst, 0, (size_t)row * sizeof(REAL));                            \
@@ -70,18 +74,20 @@ void im2col_##SUFFIX(const REAL *x, REAL *cols, ptrdiff_t c0, ptrdiff_t c1, ptrd
 void col2im_##SUFFIX(const REAL *cols, REAL *out, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t n,    \
                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t oh,      \
                      ptrdiff_t ow, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw,    \
-                     ptrdiff_t ph, ptrdiff_t pw)                                               \
+                     ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t r, ptrdiff_t ctot)                  \
 {                                                                                              \
     const ptrdiff_t row = ow * n;                                                              \
+    const ptrdiff_t block = ctot * kh * kw * r * row;                                          \
     for (ptrdiff_t c = c0; c < c1; c++) {                                                      \
         REAL *plane = out + c * h * w * n;                                                     \
         memset(plane, 0, (size_t)(h * w * n) * sizeof(REAL));                                  \
         for (ptrdiff_t u = 0; u < kh; u++)                                                     \
             for (ptrdiff_t v = 0; v < kw; v++) {                                               \
-                const REAL *src = cols + ((c * kh + u) * kw + v) * oh * row;                   \
+                const REAL *first = cols + ((c * kh + u) * kw + v) * r * row;                  \
                 ptrdiff_t lo, hi, off = v * dw - pw;                                           \
                 valid_range(ow, sw, off, w, &lo, &hi);                                         \
-                for (ptrdiff_t i = 0; i < oh; i++, src += row) {                               \
+                for (ptrdiff_t i = 0; i < oh; i++) {                                           \
+                    const REAL *src = first + (i / r) * block + (i % r) * row;                 \
                     ptrdiff_t y = i * sh - ph + u * dh;                                        \
                     if (y < 0 || y >= h || lo >= hi)                                           \
                         continue;                                                              \
