@@ -197,6 +197,36 @@ def from_blocks(cols: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
+def _columns(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, outs: tuple, r: int,
+             shape: tuple) -> np.ndarray | None:
+    """The kernel's im2col in blocks of r output rows into a pooled array of ``shape``; None where
+    the kernel cannot take x (then the twin)."""
+    win = _Windows(x.dtype, _plane(x.shape[2:], kernel, stride, dilation, pads, outs), x)
+    if not win.ok:
+        return None
+    cols = POOL.empty(shape, x.dtype)
+    if cols.size:
+        win.im2col(cols, x.shape[1], r)
+    return cols
+
+
+def _summed(cols: np.ndarray, c: int, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
+            pads: tuple, outs: tuple, r: int) -> np.ndarray | None:
+    """The kernel's col2im of the columns of C channels in blocks of r output rows (N their last
+    axis) -> (N, C, *spatial); None where the kernel cannot take them (then the twin)."""
+    if type(cols) is not np.ndarray:
+        return None
+    win = _Windows(cols.dtype, _plane(spatial, kernel, stride, dilation, pads, outs))
+    if not win.ok:
+        return None
+    n = cols.shape[-1]
+    src = cols if cols.flags.c_contiguous else np.ascontiguousarray(cols)
+    out = POOL.empty((c,) + tuple(spatial) + (n,), cols.dtype)
+    if out.size:
+        win.col2im(src, out, c, r)
+    return np.moveaxis(out, -1, 0)
+
+
 class ConvMath:
     """Convolution/pooling table entries on NumPy arrays."""
 
@@ -206,8 +236,9 @@ class ConvMath:
         """Batch-last im2col: x (N, C, *spatial) -> cols (C, *kernel, *outs, N), a pooled array,
         cols[c, k, o, n] = x_pad[n, c, o·s + k·δ] (zero where o·s + k·δ falls in the padding;
         ``pads`` is ((before, after), ...) per spatial dim).  Any layout of x."""
-        return ConvMath.im2col_blocks(x, kernel, stride, dilation, pads, outs, outs[0] or 1).reshape(
-            (x.shape[1],) + kernel + outs + (x.shape[0],))
+        cols = _columns(x, kernel, stride, dilation, pads, outs, outs[0] or 1,
+                        (x.shape[1],) + kernel + outs + (x.shape[0],))
+        return im2col_twin(x, kernel, stride, dilation, pads, outs) if cols is None else cols
 
     @staticmethod
     def im2col_blocks(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, outs: tuple,
@@ -215,13 +246,10 @@ class ConvMath:
         """im2col in blocks of ``r`` output rows (r divides OH = outs[0]): cols (OH/r, C, *kernel,
         r, *outs[1:], N), a pooled array; block b is the columns of output rows [b·r, (b+1)·r), a
         contiguous (C·KH·KW, r·OW·N) matrix.  r = OH: one block, the plain columns."""
-        win = _Windows(x.dtype, _plane(x.shape[2:], kernel, stride, dilation, pads, outs), x)
-        if not win.ok:
-            cols = im2col_twin(x, kernel, stride, dilation, pads, outs)
-            return cols.reshape((1,) + cols.shape) if not outs or r == outs[0] else to_blocks(cols, len(kernel), r)
-        cols = POOL.empty(blocked_shape(x.shape[1], kernel, outs, x.shape[0], r), x.dtype)
-        if cols.size:
-            win.im2col(cols, x.shape[1], r)
+        cols = _columns(x, kernel, stride, dilation, pads, outs, r, blocked_shape(x.shape[1], kernel, outs,
+                                                                                   x.shape[0], r))
+        if cols is None:
+            return to_blocks(im2col_twin(x, kernel, stride, dilation, pads, outs), len(kernel), r)
         return cols
 
     @staticmethod
@@ -230,9 +258,9 @@ class ConvMath:
         """Batch-last col2im (im2col's transpose): cols (C, *kernel, *outs, N) -> (N, C, *spatial),
         a view of batch-last memory; out[n, c, p] = Σ over the (k, o) with o·s + k·δ = p + pad of
         cols[c, k, o, n]."""
-        if type(cols) is not np.ndarray:
-            return col2im_twin(cols, spatial, kernel, stride, dilation, pads)
-        return ConvMath.col2im_blocks(cols.reshape((1,) + cols.shape), spatial, kernel, stride, dilation, pads)
+        outs = cols.shape[1 + len(kernel):-1]
+        out = _summed(cols, cols.shape[0], spatial, kernel, stride, dilation, pads, outs, outs[0] or 1)
+        return col2im_twin(cols, spatial, kernel, stride, dilation, pads) if out is None else out
 
     @staticmethod
     def col2im_blocks(cols: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
@@ -240,17 +268,10 @@ class ConvMath:
         """col2im of blocked columns (OH/r, C, *kernel, r, *outs[1:], N) (as ``im2col_blocks``
         makes them) -> (N, C, *spatial); the same sums, in the same order, as col2im."""
         d = len(kernel)
-        nb, c, r, n = cols.shape[0], cols.shape[1], cols.shape[2 + d], cols.shape[-1]
-        outs = (nb * r,) + cols.shape[3 + d:-1]
-        win = _Windows(cols.dtype, _plane(spatial, kernel, stride, dilation, pads, outs))
-        if not win.ok or type(cols) is not np.ndarray:
-            plain = cols[0] if nb == 1 else from_blocks(cols, d)
-            return col2im_twin(plain, spatial, kernel, stride, dilation, pads)
-        src = cols if cols.flags.c_contiguous else np.ascontiguousarray(cols)
-        out = POOL.empty((c,) + tuple(spatial) + (n,), cols.dtype)
-        if out.size:
-            win.col2im(src, out, c, r)
-        return np.moveaxis(out, -1, 0)
+        r = cols.shape[2 + d]
+        outs = (cols.shape[0] * r,) + cols.shape[3 + d:-1]
+        out = _summed(cols, cols.shape[1], spatial, kernel, stride, dilation, pads, outs, r)
+        return col2im_twin(from_blocks(cols, d), spatial, kernel, stride, dilation, pads) if out is None else out
 
     # a zero-filled array from the buffer pool (the padded input of im2col, col2im's sums)
     pooled_zeros = staticmethod(POOL.zeros)

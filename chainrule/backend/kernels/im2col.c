@@ -35,7 +35,8 @@ void im2col_##SUFFIX(const REAL *x, REAL *cols, ptrdiff_t c0, ptrdiff_t c1, ptrd
                      ptrdiff_t pw, ptrdiff_t r, ptrdiff_t ctot)                                \
 {                                                                                              \
     const ptrdiff_t row = ow * n; /* one output row of cols: OW windows of N */               \
-    const ptrdiff_t block = ctot * kh * kw * r * row; /* one block of R output rows */        \
+    /* from the last row of a block to the first of the next */                              \
+    const ptrdiff_t next = ctot * kh * kw * r * row - (r - 1) * row;                           \
     const int runs = xn == 1 && xz == n && sw == 1; /* a window row is contiguous in x */     \
     for (ptrdiff_t c = c0; c < c1; c++)                                                        \
         for (ptrdiff_t u = 0; u < kh; u++)                                                     \
@@ -43,8 +44,10 @@ void im2col_##SUFFIX(const REAL *x, REAL *cols, ptrdiff_t c0, ptrdiff_t c1, ptrd
                 REAL *first = cols + ((c * kh + u) * kw + v) * r * row;                        \
                 ptrdiff_t lo, hi, off = v * dw - pw;                                           \
                 valid_range(ow, sw, off, w, &lo, &hi);                                         \
-                for (ptrdiff_t i = 0; i < oh; i++) {                                           \
-                    REAL *dst = first + (i / r) * block + (i % r) * row;                       \
+                REAL *dst = first;                                                             \
+                for (ptrdiff_t i = 0, ii = 0; i < oh; i++, dst += (++ii < r) ? row : next) {   \
+                    if (ii == r)                                                               \
+                        ii = 0;                                                                \
                     ptrdiff_t y = i * sh - ph + u * dh;                                        \
                     if (y < 0 || y >= h || lo >= hi) {                                         \
                         memset(dst, 0, (size_t)row * sizeof(REAL));                            \
@@ -77,7 +80,7 @@ void col2im_##SUFFIX(const REAL *cols, REAL *out, ptrdiff_t c0, ptrdiff_t c1, pt
                      ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t r, ptrdiff_t ctot)                  \
 {                                                                                              \
     const ptrdiff_t row = ow * n;                                                              \
-    const ptrdiff_t block = ctot * kh * kw * r * row;                                          \
+    const ptrdiff_t next = ctot * kh * kw * r * row - (r - 1) * row;                           \
     for (ptrdiff_t c = c0; c < c1; c++) {                                                      \
         REAL *plane = out + c * h * w * n;                                                     \
         memset(plane, 0, (size_t)(h * w * n) * sizeof(REAL));                                  \
@@ -86,8 +89,10 @@ void col2im_##SUFFIX(const REAL *cols, REAL *out, ptrdiff_t c0, ptrdiff_t c1, pt
                 const REAL *first = cols + ((c * kh + u) * kw + v) * r * row;                  \
                 ptrdiff_t lo, hi, off = v * dw - pw;                                           \
                 valid_range(ow, sw, off, w, &lo, &hi);                                         \
-                for (ptrdiff_t i = 0; i < oh; i++) {                                           \
-                    const REAL *src = first + (i / r) * block + (i % r) * row;                 \
+                const REAL *src = first;                                                       \
+                for (ptrdiff_t i = 0, ii = 0; i < oh; i++, src += (++ii < r) ? row : next) {   \
+                    if (ii == r)                                                               \
+                        ii = 0;                                                                \
                     ptrdiff_t y = i * sh - ph + u * dh;                                        \
                     if (y < 0 || y >= h || lo >= hi)                                           \
                         continue;                                                              \
