@@ -42,3 +42,25 @@ def strict():
 
     with strict_backend() as b:
         yield b
+
+
+@pytest.fixture
+def three_threads(monkeypatch):
+    """``threads.run_ranges`` forced to split every call into 3 ranges, whatever the size: returns
+    a function that also lowers ``module._THREADED_MIN`` to 1, and the list of the calls' total
+    sizes (so a test can check that its kernel went through the threads)."""
+    from chainrule.backend import threads
+
+    calls: list = []
+    real = threads.run_ranges
+
+    def split(kernel, total, n):
+        calls.append(total)
+        return real(kernel, total, 3)
+
+    def on(module):
+        monkeypatch.setattr(module, "_THREADED_MIN", 1)
+        monkeypatch.setattr(threads, "run_ranges", split)
+        return calls
+
+    return on

@@ -93,10 +93,10 @@ def test_the_twins_follow_the_notes_formulas():
         np.testing.assert_allclose(w, w0 - lr * (mu * v_want + g if nesterov else v_want), rtol=1e-5, atol=1e-6)
 
 
-def test_threaded_ranges_give_the_same_bits(monkeypatch):
+def test_threaded_ranges_give_the_same_bits(three_threads):
     """Big updates are cut into element ranges run on several threads: the same bits as one call
     (the ranges here are forced small and uneven: 3 threads over 5,001 elements)."""
-    from chainrule.backend import optim_math, threads
+    from chainrule.backend import optim_math
 
     if native.load("adam") is None:
         pytest.skip(native.status("adam"))
@@ -114,10 +114,7 @@ def test_threaded_ranges_give_the_same_bits(monkeypatch):
         return ma, s, t, w
 
     one = run()
-    monkeypatch.setattr(optim_math, "_THREADED_MIN", 1)
-    calls = []
-    real = threads.run_ranges
-    monkeypatch.setattr(threads, "run_ranges", lambda k, total, nt: (calls.append(total), real(k, total, 3)))
+    calls = three_threads(optim_math)
     three = run()
     assert calls == [n, n]
     for a, b in zip(one, three):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule.backend import ArrayMath, native, norm_math, threads
+from chainrule.backend import ArrayMath, native, norm_math
 from chainrule.backend.norm_math import batch_norm_train_twin, batch_norm_train_vjp_twin
 
 EPS = 1e-5
@@ -106,7 +106,7 @@ def test_short_runs_take_the_twins():
     np.testing.assert_allclose(y, _definition(x, w, b, x)[0], rtol=1e-11, atol=1e-11)
 
 
-def test_threads_change_nothing(monkeypatch):
+def test_threads_change_nothing(three_threads):
     _kernel_on()
     x = _layouts((4, 6, 8, 8), np.float32, seed=6)[1]
     g = np.random.default_rng(7).standard_normal(x.shape).astype(np.float32)
@@ -118,11 +118,8 @@ def test_threads_change_nothing(monkeypatch):
         return (y.copy(), mean, var, inv, xhat.copy()) + ArrayMath.batch_norm_train_vjp(g, xhat, inv, w, axes, True)
 
     one = run()
-    monkeypatch.setattr(norm_math, "_THREADED_MIN", 1)
-    calls = []
-    real = threads.run_ranges
-    monkeypatch.setattr(threads, "run_ranges", lambda k, total, n: (calls.append(n), real(k, total, 3)))
+    calls = three_threads(norm_math)
     three = run()
-    assert len(calls) == 2
+    assert calls == [6, 6]  # (the channels, split into ranges)
     for a, b_ in zip(one, three):
         np.testing.assert_array_equal(a, b_)

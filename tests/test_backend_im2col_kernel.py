@@ -86,7 +86,7 @@ def test_im2col_is_its_definition_and_col2im_its_transpose(case):
         np.testing.assert_allclose(np.sum(back * x), np.sum(cols * g), rtol=1e-12, atol=1e-12)
 
 
-def test_threads_change_nothing(monkeypatch):
+def test_threads_change_nothing(three_threads):
     _kernel_on()
     shape, kernel, stride, dilation, pads = (3, 7, 6, 5), (3, 2), (1, 2), (1, 1), ((1, 1), (0, 1))
     outs = _outs(shape[2:], kernel, stride, dilation, pads)
@@ -94,10 +94,7 @@ def test_threads_change_nothing(monkeypatch):
     g = np.random.default_rng(3).standard_normal((7,) + kernel + outs + (3,)).astype(np.float32)
     one = (ArrayMath.im2col(x, kernel, stride, dilation, pads, outs).copy(),
            np.array(ArrayMath.col2im(g, shape[2:], kernel, stride, dilation, pads)))
-    monkeypatch.setattr(conv_math, "_THREADED_MIN", 1)
-    calls = []
-    real = threads.run_ranges
-    monkeypatch.setattr(threads, "run_ranges", lambda k, total, n: (calls.append(n), real(k, total, 3)))
+    calls = three_threads(conv_math)
     three = (ArrayMath.im2col(x, kernel, stride, dilation, pads, outs).copy(),
              np.array(ArrayMath.col2im(g, shape[2:], kernel, stride, dilation, pads)))
     assert len(calls) == 2
