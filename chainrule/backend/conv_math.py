@@ -135,7 +135,7 @@ class _Windows:
         if plane is None or (x is not None and (type(x) is not np.ndarray or any(st % x.itemsize
                                                                                  for st in x.strides))):
             return
-        self.im2col_fn = _kernel("im2col", dtype, 21)
+        self.im2col_fn = _kernel("im2col", dtype, 19)
         self.col2im_fn = _kernel("col2im", dtype, 17)
         if self.im2col_fn is None or self.col2im_fn is None:
             return
@@ -150,15 +150,15 @@ class _Windows:
             # (n, c, y, z) element strides; a 1-D input's positions are rows (z is always 0)
             self.strides = tuple(st) if x.ndim == 4 else (st[0], st[1], st[2], n)
 
-    def im2col(self, cols: np.ndarray, c: int, r: int) -> None:
-        """cols (OH/r, C, KH, KW, r, OW, N) <- every window of x (C channels; r = OH: unblocked)."""
+    def im2col(self, cols: np.ndarray, c: int) -> None:
+        """cols (C, KH, KW, OH, OW, N) <- every window of x (C channels)."""
         q, fn, n = self.plane, self.im2col_fn, cols.shape[-1]
         px, pc = native.address(self.x), native.address(cols)
         xn, xc, xy, xz = self.strides
 
         def run(c0: int, c1: int) -> None:
             fn(px, pc, c0, c1, n, q.h, q.w, xn, xc, xy, xz, q.kh, q.kw, q.oh, q.ow, q.sh, q.sw, q.dh, q.dw,
-               q.ph, q.pw, r, c)
+               q.ph, q.pw)
 
         threads.run_ranges(run, c, threads.threads_for(cols.size, _THREADED_MIN))
 
@@ -174,18 +174,8 @@ class _Windows:
 
 
 def blocked_shape(c: int, kernel: tuple, outs: tuple, n: int, r: int) -> tuple:
-    """The shape of im2col's columns in blocks of ``r`` output rows: (OH/r, C, *kernel, r, *outs[1:], N)."""
+    """The shape of columns in blocks of ``r`` output rows: (OH/r, C, *kernel, r, *outs[1:], N)."""
     return (outs[0] // r, c) + tuple(kernel) + (r,) + tuple(outs[1:]) + (n,)
-
-
-def to_blocks(cols: np.ndarray, d: int, r: int) -> np.ndarray:
-    """Plain columns (C, *kernel, *outs, N) rearranged into blocks of ``r`` output rows (a copy)."""
-    c, kernel, outs, n = cols.shape[0], cols.shape[1:1 + d], cols.shape[1 + d:-1], cols.shape[-1]
-    split = cols.reshape((c,) + kernel + (outs[0] // r, r) + outs[1:] + (n,))
-    order = (1 + d,) + tuple(range(1 + d)) + tuple(range(2 + d, split.ndim))
-    out = POOL.empty(blocked_shape(c, kernel, outs, n, r), cols.dtype)
-    out[...] = split.transpose(order)
-    return out
 
 
 def from_blocks(cols: np.ndarray, d: int) -> np.ndarray:
@@ -195,19 +185,6 @@ def from_blocks(cols: np.ndarray, d: int) -> np.ndarray:
     out = POOL.empty((c,) + kernel + (nb * r,) + rest, cols.dtype)
     out.reshape((c,) + kernel + (nb, r) + rest)[...] = cols.transpose(order)
     return out
-
-
-def _columns(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, outs: tuple, r: int,
-             shape: tuple) -> np.ndarray | None:
-    """The kernel's im2col in blocks of r output rows into a pooled array of ``shape``; None where
-    the kernel cannot take x (then the twin)."""
-    win = _Windows(x.dtype, _plane(x.shape[2:], kernel, stride, dilation, pads, outs), x)
-    if not win.ok:
-        return None
-    cols = POOL.empty(shape, x.dtype)
-    if cols.size:
-        win.im2col(cols, x.shape[1], r)
-    return cols
 
 
 def _summed(cols: np.ndarray, c: int, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
@@ -236,20 +213,12 @@ class ConvMath:
         """Batch-last im2col: x (N, C, *spatial) -> cols (C, *kernel, *outs, N), a pooled array,
         cols[c, k, o, n] = x_pad[n, c, o·s + k·δ] (zero where o·s + k·δ falls in the padding;
         ``pads`` is ((before, after), ...) per spatial dim).  Any layout of x."""
-        cols = _columns(x, kernel, stride, dilation, pads, outs, outs[0] or 1,
-                        (x.shape[1],) + kernel + outs + (x.shape[0],))
-        return im2col_twin(x, kernel, stride, dilation, pads, outs) if cols is None else cols
-
-    @staticmethod
-    def im2col_blocks(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, outs: tuple,
-                      r: int) -> np.ndarray:
-        """im2col in blocks of ``r`` output rows (r divides OH = outs[0]): cols (OH/r, C, *kernel,
-        r, *outs[1:], N), a pooled array; block b is the columns of output rows [b·r, (b+1)·r), a
-        contiguous (C·KH·KW, r·OW·N) matrix.  r = OH: one block, the plain columns."""
-        cols = _columns(x, kernel, stride, dilation, pads, outs, r, blocked_shape(x.shape[1], kernel, outs,
-                                                                                   x.shape[0], r))
-        if cols is None:
-            return to_blocks(im2col_twin(x, kernel, stride, dilation, pads, outs), len(kernel), r)
+        win = _Windows(x.dtype, _plane(x.shape[2:], kernel, stride, dilation, pads, outs), x)
+        if not win.ok:
+            return im2col_twin(x, kernel, stride, dilation, pads, outs)
+        cols = POOL.empty((x.shape[1],) + kernel + outs + (x.shape[0],), x.dtype)
+        if cols.size:
+            win.im2col(cols, x.shape[1])
         return cols
 
     @staticmethod
@@ -265,8 +234,9 @@ class ConvMath:
     @staticmethod
     def col2im_blocks(cols: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
                       pads: tuple) -> np.ndarray:
-        """col2im of blocked columns (OH/r, C, *kernel, r, *outs[1:], N) (as ``im2col_blocks``
-        makes them) -> (N, C, *spatial); the same sums, in the same order, as col2im."""
+        """col2im of columns in blocks of r output rows, (OH/r, C, *kernel, r, *outs[1:], N)
+        (``blocked_shape``; block b holds the columns of output rows [b·r, (b+1)·r)) -> (N, C,
+        *spatial): the same sums, in the same order, as col2im of the plain columns."""
         d = len(kernel)
         r = cols.shape[2 + d]
         outs = (cols.shape[0] * r,) + cols.shape[3 + d:-1]

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from chainrule.backend import native, threads
-from chainrule.backend.pool import POOL
+from chainrule.backend.pool import POOL, memory_order
 
 _MIN_RUN = 16  # shorter contiguous runs per channel (BatchNorm1d's (N, C)): the twins
 _THREADED_MIN = 1 << 20  # elements from which the channels are split over threads
@@ -32,7 +32,7 @@ _INT = ctypes.c_ssize_t
 
 def _like(x: np.ndarray) -> np.ndarray:
     """An uninitialised pooled array with x's shape, dtype and memory order of axes."""
-    order = sorted(range(x.ndim), key=lambda i: -x.strides[i])  # outermost axis first
+    order = memory_order(x)
     buf = POOL.empty(tuple(x.shape[a] for a in order), x.dtype)
     return buf.transpose(sorted(range(x.ndim), key=order.__getitem__))  # the inverse permutation
 
@@ -50,7 +50,7 @@ def _runs(x: np.ndarray) -> tuple[int, int] | None:
     if x.flags.c_contiguous:
         outer, inner = x.shape[0], x.size // (x.shape[0] * c)
     else:
-        order = sorted(range(x.ndim), key=lambda i: -x.strides[i])
+        order = memory_order(x)
         if order[0] != 1 or not x.transpose(order).flags.c_contiguous:
             return None
         outer, inner = 1, x.size // c

@@ -12,6 +12,12 @@ import numpy as np
 _getrefcount = sys.getrefcount
 
 
+def memory_order(a: Any) -> list[int]:
+    """a's axes by stride, outermost in memory first: ``a.transpose(memory_order(a))`` is
+    C-ordered when a is a dense array in any order of its axes."""
+    return sorted(range(a.ndim), key=lambda i: -a.strides[i])
+
+
 class BufferPool:
     """Reuses large arrays between training steps instead of asking the OS for fresh pages.
 

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.pool import memory_order
+
 
 def _rows(x: Any, order: list[int]) -> Any:
     """x's leading axes permuted to ``order``, as an (R, k) matrix (a view where the strides allow)."""
     xp = x.transpose(order + [x.ndim - 1])
-    shape = (x.size // x.shape[-1] if x.shape[-1] else math.prod(x.shape[:-1]), x.shape[-1])
+    shape = (math.prod(x.shape[:-1]), x.shape[-1])
     try:
         return np.reshape(xp, shape, copy=False)
     except (ValueError, TypeError):  # needs a copy (or NumPy < 2.1, which has no copy argument)
@@ -29,7 +31,8 @@ def _rows(x: Any, order: list[int]) -> Any:
 
 def _memory_order(x: Any) -> list[int]:
     """x's leading axes (all but the last), outermost in memory first."""
-    return sorted(range(x.ndim - 1), key=lambda i: -x.strides[i])
+    last = x.ndim - 1
+    return [i for i in memory_order(x) if i != last]
 
 
 class ProductMath:

@@ -26,6 +26,7 @@ import numpy as np
 from chainrule.autograd.primitive import Primitive, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.conv_math import offset_slices, padded_shape
+from chainrule.backend.pool import memory_order
 
 
 def out_size(n: int, k: int, s: int, d: int, pad_before: int, pad_after: int) -> int:
@@ -45,15 +46,11 @@ def empty_like_layout(shape: tuple, dtype: Any, ref: Any, fill: float | None = 0
     preserve such layouts, so the whole forward/backward pass can stay in one.  ``m``: ``ref``'s
     table (looked up when not given)."""
     m = table_of((ref,), "empty_like_layout") if m is None else m
-    order = _axis_order(ref)  # outermost axis first
+    order = memory_order(ref)  # outermost axis first
     buf = m.pooled_empty(tuple(shape[a] for a in order), dtype)
     if fill is not None:
         buf.fill(fill)
     return buf.transpose(sorted(range(len(order)), key=order.__getitem__))  # the inverse permutation
-
-
-def _axis_order(a: Any) -> list:
-    return sorted(range(a.ndim), key=lambda i: -a.strides[i])
 
 
 class _Window(Primitive):
@@ -203,7 +200,7 @@ class MaxPoolScatter(_ArgmaxWindow):
 
     def forward(self, m, g):
         argk = self.argk
-        if _axis_order(g) != _axis_order(argk):
+        if memory_order(g) != memory_order(argk):
             # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
             gl = empty_like_layout(g.shape, g.dtype, argk, None, m=m)
             gl[...] = g

@@ -5,11 +5,11 @@
  *          x[n, c, y, z] above (the transpose of im2col; the padding is cropped)
  *
  * x is read through its element strides (xn, xc, xy, xz), so any layout works; a batch-last
- * x (xn = 1, xz = N) makes each window row one contiguous copy.  cols is contiguous
- * (OH/R, C, KH, KW, R, OW, N): blocks of R output rows, each a (C*KH*KW, R*OW*N) matrix of its
- * own (R = OH: the plain (C, KH, KW, OH, OW, N)), with C = ctot channels in all; out is
- * contiguous (C, H, W, N).  Only channels c0 <= c < c1 are
- * done: the channels are independent, so threads can take a range each.  The padding is
+ * x (xn = 1, xz = N) makes each window row one contiguous copy.  im2col's cols is contiguous
+ * (C, KH, KW, OH, OW, N).  col2im reads cols contiguous (OH/R, C, KH, KW, R, OW, N): blocks of R
+ * output rows, each a (C*KH*KW, R*OW*N) matrix of its own (a convolution's input gradient is
+ * made so), with C = ctot channels in all; R = OH is the plain layout.  out is contiguous
+ * (C, H, W, N).  Only channels c0 <= c < c1 are done: the channels are independent, so threads can take a range each.  The padding is
  * never materialised: positions outside x are written as zeros (im2col) or skipped (col2im).
  */
 #include <stddef.h>
@@ -32,22 +32,17 @@ void im2col_##SUFFIX(const REAL *x, REAL *cols, ptrdiff_t c0, ptrdiff_t c1, ptrd
                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t xn, ptrdiff_t xc, ptrdiff_t xy,      \
                      ptrdiff_t xz, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t oh, ptrdiff_t ow,    \
                      ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t ph,    \
-                     ptrdiff_t pw, ptrdiff_t r, ptrdiff_t ctot)                                \
+                     ptrdiff_t pw)                                                             \
 {                                                                                              \
     const ptrdiff_t row = ow * n; /* one output row of cols: OW windows of N */               \
-    /* from the last row of a block to the first of the next */                              \
-    const ptrdiff_t next = ctot * kh * kw * r * row - (r - 1) * row;                           \
     const int runs = xn == 1 && xz == n && sw == 1; /* a window row is contiguous in x */     \
     for (ptrdiff_t c = c0; c < c1; c++)                                                        \
         for (ptrdiff_t u = 0; u < kh; u++)                                                     \
             for (ptrdiff_t v = 0; v < kw; v++) {                                               \
-                REAL *first = cols + ((c * kh + u) * kw + v) * r * row;                        \
+                REAL *dst = cols + ((c * kh + u) * kw + v) * oh * row;                         \
                 ptrdiff_t lo, hi, off = v * dw - pw;                                           \
                 valid_range(ow, sw, off, w, &lo, &hi);                                         \
-                REAL *dst = first;                                                             \
-                for (ptrdiff_t i = 0, ii = 0; i < oh; i++, dst += (++ii < r) ? row : next) {   \
-                    if (ii == r)                                                               \
-                        ii = 0;                                                                \
+                for (ptrdiff_t i = 0; i < oh; i++, dst += row) {                               \
                     ptrdiff_t y = i * sh - ph + u * dh;                                        \
                     if (y < 0 || y >= h || lo >= hi) {                                         \
                         memset(dst, 0, (size_t)row * sizeof(REAL));                            \
