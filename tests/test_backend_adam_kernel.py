@@ -119,3 +119,47 @@ def test_threaded_ranges_give_the_same_bits(three_threads):
     assert calls == [n, n]
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [255, 256, 1537])
+def test_small_updates_give_the_twins_bits(n):
+    """From 256 elements the kernel runs (its call costs less than the twin's ten NumPy calls
+    there); below, the twin.  Both give the twin's bits."""
+    if native.load("adam") is None:
+        pytest.skip(native.status("adam"))
+    rng = np.random.default_rng(n)
+    g = rng.standard_normal(n).astype(np.float32)
+    start = [rng.random(n).astype(np.float32) for _ in range(2)]
+    scalars = [np.array(v, np.float32) for v in (0.9, 0.1, 0.999, 1e-3, 3.3e-4, 1e-8 * 0.7)]
+    results = []
+    for fn in (ArrayMath.adam_moments, adam_moments_twin):
+        ma, s = (a.copy() for a in start)
+        t = np.empty(n, np.float32)
+        fn(g, ma, s, None, t, *scalars)
+        results.append((ma, s, t))
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+def test_a_repeated_call_with_the_same_arrays_updates_them_again():
+    """The second call with the same five arrays reuses the first call's checks and addresses
+    (optim_math._LAST); its result is still the twin's, step after step, and a call with one
+    array changed takes that array."""
+    if native.load("adam") is None:
+        pytest.skip(native.status("adam"))
+    rng = np.random.default_rng(3)
+    n = 700
+    sc = [np.array(v, np.float64) for v in (0.9, 0.1, 0.999, 1e-3, 1e-3, 1e-8)]
+    g = rng.standard_normal(n)
+    mine = [np.zeros(n), np.zeros(n), np.empty(n)]
+    twin = [np.zeros(n), np.zeros(n), np.empty(n)]
+    for _ in range(3):
+        g[...] = rng.standard_normal(n)  # new values in the same array, as FlatAdam's gradient buffer
+        ArrayMath.adam_moments(g, mine[0], mine[1], None, mine[2], *sc)
+        adam_moments_twin(g, twin[0], twin[1], None, twin[2], *sc)
+        for a, b in zip(mine, twin):
+            assert np.array_equal(a, b)
+    other_t = np.empty(n)
+    ArrayMath.adam_moments(g, mine[0], mine[1], None, other_t, *sc)
+    adam_moments_twin(g, twin[0], twin[1], None, twin[2], *sc)
+    assert np.array_equal(other_t, twin[2]) and np.array_equal(mine[0], twin[0])

@@ -171,3 +171,26 @@ def test_arrays_made_outside_are_read_not_folded():
         holder[0][0]["w"].mul_(0)
         assert np.array_equal(fn(x).numpy(), f(x).numpy())
         assert fn.stats["replays"] >= 1
+
+
+@pytest.mark.skipif(native.load_source("probe", "void probe(void) {}\n") is None, reason="no C compiler")
+@pytest.mark.parametrize("shape", [(7, 5), (80, 70), (0, 5)])
+def test_a_fused_loop_with_two_outputs_and_a_strided_input(shape):
+    """The caller written for each loop (fuse._caller): a transposed input is copied before the
+    loop reads it, two results come back (in one block when small, as two arrays from 4,096
+    elements), and an empty shape runs the loop no times."""
+    def f(a, b, c):
+        at = a.t()
+        u = at * b + c
+        return u, (u * 2.0 - at) / b
+
+    fn = cr.compile(f)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        a = cr.tensor(rng.standard_normal(shape[::-1]).astype(np.float32))
+        b, c = (cr.tensor(rng.standard_normal(shape).astype(np.float32) + 3.0) for _ in range(2))
+        got, want = fn(a, b, c), f(a, b, c)
+        for x, y in zip(got, want):
+            assert x.shape == shape and np.array_equal(x.numpy(), y.numpy())
+    if shape[0]:
+        assert "fused loop" in _source(fn)

@@ -158,18 +158,21 @@ _TYPED: dict = {}
 
 def typed_function(name: str, symbol: str, dtype, argtypes: list):
     """Function ``{symbol}_f32``/``_f64`` of kernel ``name`` for ``dtype``, its argument types set;
-    None for another dtype or when the kernel is not available."""
+    None for another dtype or when the kernel is not available.  Kernels ask for it on every call,
+    so a second ask is one dictionary lookup (``reset()`` empties the dictionary)."""
+    key = (name, symbol, dtype)
+    fn = _TYPED.get(key, _MISSING)
+    if fn is not _MISSING:
+        return fn
     dt = np.dtype(dtype)
     lib = load(name) if dt in (np.float32, np.float64) else None
-    key = (name, symbol, dt, lib)  # follows reset() (the key keeps lib alive)
-    if key not in _TYPED:
-        fn = None
-        if lib is not None:
-            fn = getattr(lib, f"{symbol}_{'f32' if dt == np.float32 else 'f64'}")
-            fn.argtypes = argtypes
-            fn.restype = None
-        _TYPED[key] = fn
-    return _TYPED[key]
+    fn = None
+    if lib is not None:
+        fn = getattr(lib, f"{symbol}_{'f32' if dt == np.float32 else 'f64'}")
+        fn.argtypes = argtypes
+        fn.restype = None
+    _TYPED[key] = fn
+    return fn
 
 
 def address(a: np.ndarray) -> int:

@@ -118,7 +118,7 @@ _add_reduce = np.add.reduce
 _true_divide = np.true_divide
 _intp = np.intp
 _ndarray = np.ndarray
-_F32_F64 = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _FILL_LIMIT = 4096  # elements: below this, materialising a broadcast beats creating the view
 
 
@@ -323,14 +323,15 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, 
     @staticmethod
     def mean(x, axis=None, keepdims=False):
         """x.mean(axis): for a non-empty float32/float64 x, NumPy's own steps (the sum, then a
-        division by the count as an intp, rounded to x's dtype), so the same bits."""
-        if x.dtype not in _F32_F64 or not x.size:
+        division by the count as an intp, rounded to x's dtype), so the same bits.  A 0-d result
+        is divided as a Python float: NumPy divides it in float64 too, and its scalars cost more."""
+        dt = x.dtype
+        if (dt is not _F32 and dt is not _F64) or not x.size:
             return x.mean(axis=axis, keepdims=keepdims)
         s = _add_reduce(x, axis, None, None, keepdims)
-        n = _intp(x.size // s.size if type(s) is _ndarray else x.size)
         if type(s) is _ndarray:
-            return _true_divide(s, n, out=s, casting="unsafe")
-        return s.dtype.type(s / n)
+            return _true_divide(s, _intp(x.size // s.size), out=s, casting="unsafe")
+        return dt.type(float(s) / x.size)
 
     @staticmethod
     def prod_others(x, axis):

@@ -226,34 +226,34 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
 def _caller(cfn: Any, shape: tuple, dtype: Any, is_scalar: list[bool], n_out: int) -> Callable[..., Any]:
     """The Python side of a fused loop: contiguous inputs, new outputs, one C call.  Small
     outputs share one new block (each a view of one row: one allocation, one address); large
-    ones are arrays of their own, so that each is freed when its last use is past."""
+    ones are arrays of their own, so that each is freed when its last use is past.
+
+    It is written out for this loop's arguments, as the replay is (``plan.py``): a generic
+    function looping over its arguments cost 4 µs a call, three times the C call itself."""
     n = math.prod(shape)
     step = n * np.dtype(dtype).itemsize
-    empty = np.empty
     small = n * n_out < 4096
-
-    def call(*arrays: Any) -> Any:
-        args: list[Any] = [n]
-        copies = []  # contiguous copies of strided inputs, alive until the loop has read them
-        for a, sc in zip(arrays, is_scalar):
-            if sc:
-                args.append(float(a))
-            else:
-                if not a.flags.c_contiguous:
-                    a = np.ascontiguousarray(a)
-                    copies.append(a)
-                args.append(native.address(a) if n else 0)
-        if small:
-            block = empty((n_out, *shape), dtype)
-            out = native.address(block) if n else 0
-            outs: Any = block
-            addresses = [out + k * step for k in range(n_out)]
-        else:
-            outs = [empty(shape, dtype) for _ in range(n_out)]
-            addresses = [native.address(o) for o in outs]
-        if n:
-            cfn(*args, *addresses)
-        del copies
-        return outs[0] if n_out == 1 else tuple(outs)
-
-    return call
+    ins = [f"a{k}" for k in range(len(is_scalar))]
+    lines = [f"def call({', '.join(ins)}):"]
+    args = []
+    for a, sc in zip(ins, is_scalar):
+        if sc:
+            args.append(f"float({a})")
+        else:  # (a strided input is copied; the copy lives until the call returns)
+            lines.append(f"    if not {a}.flags.c_contiguous: {a} = ascontiguousarray({a})")
+            args.append(f"address({a})")
+    if small:
+        lines.append("    block = empty(BLOCK, dtype)")
+        outs = [f"block[{k}]" for k in range(n_out)]
+        lines.append("    o = address(block)")
+        addresses = ["o"] + [f"o + {k * step}" for k in range(1, n_out)]
+    else:
+        outs = [f"o{k}" for k in range(n_out)]
+        lines += [f"    {o} = empty(SHAPE, dtype)" for o in outs]
+        addresses = [f"address({o})" for o in outs]
+    lines.append(f"    cfn({n}, {', '.join(args + addresses)})")  # (n = 0: the loop runs no times)
+    lines.append(f"    return {outs[0] if n_out == 1 else ', '.join(outs)}")
+    ns: dict[str, Any] = {"cfn": cfn, "empty": np.empty, "ascontiguousarray": np.ascontiguousarray,
+                          "address": native.address, "BLOCK": (n_out, *shape), "SHAPE": shape, "dtype": dtype}
+    exec(compile("\n".join(lines), f"<fused loop caller {cfn.__name__}>", "exec"), ns)
+    return ns["call"]
