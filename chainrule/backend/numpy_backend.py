@@ -13,6 +13,7 @@ import numpy as np
 from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
+from chainrule.backend.conv_onednn import ConvOnednnMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.optim_math import OptimMath, vector_norm
@@ -145,8 +146,8 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, EmbeddingMath, NormMath, OptimMath, ProductMath,
-                RecurrentMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, NormMath, OptimMath,
+                ProductMath, RecurrentMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 

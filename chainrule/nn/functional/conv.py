@@ -23,6 +23,7 @@ from typing import Any
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import conv_onednn
 from chainrule.backend.conv_math import blocked_shape
 from chainrule.backend.dtype_check import DtypeError
 from chainrule.ops.window import Im2Col, _linear, fold_nd, out_size, unfold_nd
@@ -224,6 +225,35 @@ class Conv(Primitive):
         return m.transpose(dy, (d + 1,) + tuple(range(d + 1)))
 
 
+class OnednnConv(Conv):
+    """:class:`Conv` computed by oneDNN (``backend/conv_onednn.py``: the library under PyTorch's
+    CPU convolutions, an optional extra): float32 on the CPU, when it is installed.  The same
+    formulas with oneDNN's kernels: no columns are made or saved (x and W are all the backward
+    needs), and the output is a C-ordered (N, C_out, *outs) array.  When the backward pass is
+    recorded (create_graph) it is composed from differentiable ops, as :class:`Conv`'s."""
+
+    __slots__ = ("setup",)
+
+    def __init__(self, geo: Im2Col, groups: int, pads: tuple) -> None:
+        super().__init__(geo, groups)
+        self.setup = (geo.stride, pads, geo.dilation, groups)
+
+    def forward(self, m, x, w, b=None):
+        return m.conv_onednn_forward(x, w, b, self.setup)
+
+    def vjp(self, m, need, g, y, x, w, b=None):
+        if m.is_tensor:
+            return self._vjp_composed(m, need, g, x, w, b)
+        gx = m.conv_onednn_input_grad(g, w, x.shape, self.setup) if need[0] else None
+        want_b = b is not None and need[2]
+        gw = gb = None
+        if need[1]:
+            gw, gb = m.conv_onednn_weight_grad(x, g, w.shape, want_b, self.setup)
+        elif want_b:
+            gb = m.sum(g, (0,) + tuple(range(2, g.ndim)))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+
 def conv_nd(
     input: Tensor,
     weight: Tensor,
@@ -268,7 +298,11 @@ def conv_nd(
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
         raise DtypeError(f"{name}: input, weight and bias must have the same dtype, got input {x.dtype}, "
                          f"weight {weight.dtype}{'' if bias is None else ', bias ' + str(bias.dtype)}")
-    op = Conv(Im2Col(kernel, stride, dilation, pads, tuple(x.shape[2:])), groups)
+    geo = Im2Col(kernel, stride, dilation, pads, tuple(x.shape[2:]))
+    if x.device.type == "cpu" and conv_onednn.applies(x.dtype, (x.shape, weight.shape)):
+        op: Conv = OnednnConv(geo, groups, pads)
+    else:
+        op = Conv(geo, groups)
     y = apply(op, x, weight) if bias is None else apply(op, x, weight, bias)
     return y.squeeze(0) if unbatched else y
 

@@ -1,0 +1,260 @@
+"""oneDNN, the library under PyTorch's CPU convolutions, for float32 convolutions (an optional extra).
+
+A convolution as im2col + BLAS (``conv_math.py``) copies its input K times over (K the kernel's
+size) and runs OpenBLAS's products at 70-100 GFLOP/s on a ResNet block's shapes.  oneDNN's own
+convolution kernels, in the layouts they choose (channels in blocks of 16), run the same
+convolution at about 125 GFLOP/s on one core of the development machine (PyTorch's: 117).  This
+module calls oneDNN's C API through ctypes; the convolution ops use it for float32 on the CPU
+when it is installed, and im2col + BLAS otherwise (float64 and gradcheck always take that way).
+
+Installed with ``pip install "chainrule[onednn]"``: the ``onednn-cpu-gomp`` wheel (Linux x86-64,
+the library alone, threads by GNU OpenMP; 39 MB).  The library is looked for at
+``CHAINRULE_ONEDNN`` (a path), in this environment's ``lib/`` (where the wheel puts it), then on
+the loader's path; ``CHAINRULE_ONEDNN=0`` switches it off.
+
+One direction of one convolution shape is a :class:`Step`: the primitive oneDNN chose, the
+reorders between the caller's arrays (any strides) and the layouts the primitive wants, and the
+buffers of those reordered copies.  Making one costs milliseconds (oneDNN generates its kernel's
+code), so steps are kept by shape (``_STEPS``, the 64 most recent).
+
+Threads: oneDNN runs on OpenMP's threads; :func:`run` sets their number to
+``threads.intra_threads()`` (``torch.set_num_threads``), on the calling thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import threads
+
+_P = ctypes.c_void_p
+_DIMS = ctypes.c_int64 * 12  # dnnl_dims_t
+_F32 = 3  # dnnl_f32
+_ANY = 1  # dnnl_format_tag_any
+_CPU = 1  # dnnl_cpu
+_FORWARD_TRAINING, _FORWARD_INFERENCE = 64, 96
+_CONVOLUTION_DIRECT = 1
+# dnnl_query_*_md and its index, per argument (a bias is the weights' second)
+_Q = {"src": (129, 0), "diff_src": (130, 0), "weights": (131, 0), "diff_weights": (132, 0), "dst": (133, 0),
+      "diff_dst": (134, 0), "bias": (131, 1), "diff_bias": (132, 1)}
+# DNNL_ARG_*
+ARG = {"src": 1, "dst": 17, "weights": 33, "bias": 41, "diff_src": 129, "diff_dst": 145, "diff_weights": 161,
+       "diff_bias": 169}
+
+
+class _Arg(ctypes.Structure):  # dnnl_exec_arg_t
+    _fields_ = [("arg", ctypes.c_int), ("memory", _P)]
+
+
+_state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "stream": None, "omp": None,
+                          "threads": 0}
+_LOCK = threading.Lock()
+
+
+def _candidates() -> list[str]:
+    env = os.environ.get("CHAINRULE_ONEDNN", "").strip()
+    if env:
+        return [env]
+    found = ctypes.util.find_library("dnnl")
+    return [os.path.join(sys.prefix, "lib", "libdnnl.so.3")] + ([found] if found else [])
+
+
+def _load() -> Any:
+    if os.environ.get("CHAINRULE_ONEDNN", "").strip().lower() in ("0", "false", "no", "off"):
+        _state["why"] = "switched off by CHAINRULE_ONEDNN=0"
+        return None
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as err:
+            errors.append(str(err))
+            continue
+        for name in ("dnnl_primitive_desc_query_md",):
+            getattr(lib, name).restype = _P
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+        lib.dnnl_memory_desc_equal.restype = ctypes.c_int
+        engine, stream = _P(), _P()
+        _check(lib.dnnl_engine_create(ctypes.byref(engine), _CPU, ctypes.c_size_t(0)), "engine")
+        _check(lib.dnnl_stream_create(ctypes.byref(stream), engine, ctypes.c_uint(1)), "stream")
+        _state.update(engine=engine, stream=stream, why=f"loaded {path}")
+        try:  # oneDNN's OpenMP runtime: the libgomp it was linked with, already loaded by now
+            _state["omp"] = ctypes.CDLL("libgomp.so.1")
+        except OSError:
+            _state["omp"] = None
+        return lib
+    _state["why"] = "not installed (pip install 'chainrule[onednn]'): " + " | ".join(errors)
+    return None
+
+
+def library() -> Any:
+    """The loaded oneDNN library, or None (``status()`` says why)."""
+    if not _state["tried"]:
+        with _LOCK:
+            if not _state["tried"]:
+                _state["lib"] = _load()
+                _state["tried"] = True
+    return _state["lib"]
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def status() -> str:
+    """One line: is oneDNN in use, and if not, why."""
+    library()
+    return _state["why"]
+
+
+def reset() -> None:
+    """Forget the library and the kept steps (a test switching CHAINRULE_ONEDNN calls this)."""
+    with _LOCK:
+        _STEPS.clear()
+        _state.update(lib=None, tried=False, why="", engine=None, stream=None, omp=None, threads=0)
+
+
+def _check(status: int, what: str) -> None:
+    if status != 0:
+        raise RuntimeError(f"oneDNN: {what} failed (dnnl_status_t {status})")
+
+
+def _dims(values: Any) -> Any:
+    d = _DIMS()
+    for i, v in enumerate(values):
+        d[i] = int(v)
+    return d
+
+
+def plain_md(shape: tuple, strides: tuple) -> Any:
+    """A float32 memory descriptor of ``shape`` with ``strides`` in elements (a NumPy array's
+    layout, whatever it is)."""
+    md = _P()
+    _check(library().dnnl_memory_desc_create_with_strides(ctypes.byref(md), len(shape), _dims(shape), _F32,
+                                                          _dims(strides)), "memory descriptor")
+    return md
+
+
+def any_md(shape: tuple) -> Any:
+    """A float32 memory descriptor whose layout the primitive chooses."""
+    md = _P()
+    _check(library().dnnl_memory_desc_create_with_tag(ctypes.byref(md), len(shape), _dims(shape), _F32, _ANY),
+           "memory descriptor")
+    return md
+
+
+def layout(a: np.ndarray) -> tuple:
+    """``a``'s strides in elements (what :func:`plain_md` takes)."""
+    return tuple(s // a.itemsize for s in a.strides)
+
+
+class Step:
+    """One oneDNN primitive with its reorders: ``run({name: array})`` reads the inputs' arrays
+    and writes the outputs' arrays (each in the layout given when the step was made).
+
+    ``user``: name -> (DNNL_ARG, shape, strides, is_output), the caller's side; the primitive's
+    side of each is queried from ``pd``.  Where the two differ, a reorder primitive and a buffer
+    for the primitive's copy are made here once."""
+
+    def __init__(self, pd: Any, user: dict[str, tuple]) -> None:
+        lib = library()
+        engine = _state["engine"]
+        self._lock = threading.Lock()
+        self.prim = _P()
+        _check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
+        self.user_mem: dict[str, Any] = {}
+        self.before: list[tuple] = []  # (reorder, source memory, destination memory)
+        self.after: list[tuple] = []
+        self.keep: list[Any] = []  # the buffers of the primitive's copies (their memory is used by address)
+        self.owned: list[tuple] = [("dnnl_primitive_destroy", self.prim)]  # destroyed with the step
+        args = []
+        for name, (arg, shape, strides, is_output) in user.items():
+            umd = plain_md(shape, strides)
+            umem = _P()
+            _check(lib.dnnl_memory_create(ctypes.byref(umem), umd, engine, None), "memory")
+            self.user_mem[name] = umem
+            self.owned.append(("dnnl_memory_destroy", umem))
+            pmd = _P(lib.dnnl_primitive_desc_query_md(pd, *_Q[name]))
+            if lib.dnnl_memory_desc_equal(umd, pmd):
+                lib.dnnl_memory_desc_destroy(umd)
+                args.append(_Arg(arg, umem))
+                continue
+            buf = np.empty(max(1, lib.dnnl_memory_desc_get_size(pmd)), np.uint8)
+            self.keep.append(buf)
+            pmem = _P()
+            _check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, engine, _P(buf.ctypes.data)), "memory")
+            src, dst = (pmd, umd) if is_output else (umd, pmd)
+            rpd, reorder = _P(), _P()
+            _check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, engine, dst, engine, None),
+                   "reorder")
+            _check(lib.dnnl_primitive_create(ctypes.byref(reorder), rpd), "reorder primitive")
+            lib.dnnl_primitive_desc_destroy(rpd)
+            lib.dnnl_memory_desc_destroy(umd)
+            self.owned += [("dnnl_memory_destroy", pmem), ("dnnl_primitive_destroy", reorder)]
+            pair = (reorder, pmem, umem) if is_output else (reorder, umem, pmem)
+            (self.after if is_output else self.before).append(pair)
+            args.append(_Arg(arg, pmem))
+        self.args = (_Arg * len(args))(*args)
+        self.nargs = len(args)
+        lib.dnnl_primitive_desc_destroy(pd)
+
+    def __del__(self) -> None:
+        lib = _state["lib"]
+        if lib is not None:
+            for fn, obj in getattr(self, "owned", ()):
+                getattr(lib, fn)(obj)
+
+    def run(self, arrays: dict[str, np.ndarray]) -> None:
+        lib = library()
+        stream = _state["stream"]
+        _threads()
+        with self._lock:
+            for name, a in arrays.items():
+                _check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
+            for reorder, src, dst in self.before:
+                _reorder(lib, reorder, stream, src, dst)
+            _check(lib.dnnl_primitive_execute(self.prim, stream, self.nargs, self.args), "execute")
+            for reorder, src, dst in self.after:
+                _reorder(lib, reorder, stream, src, dst)
+            _check(lib.dnnl_stream_wait(stream), "wait")
+
+
+def _reorder(lib: Any, reorder: Any, stream: Any, src: Any, dst: Any) -> None:
+    args = (_Arg * 2)(_Arg(1, src), _Arg(17, dst))  # DNNL_ARG_FROM, DNNL_ARG_TO
+    _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
+
+
+def _threads() -> None:
+    """OpenMP's thread count for the calling thread: chainrule's intra-op threads."""
+    n = threads.intra_threads()
+    omp = _state["omp"]
+    if omp is not None and _state["threads"] != n:
+        omp.omp_set_num_threads(n)
+        _state["threads"] = n
+
+
+_STEPS: OrderedDict = OrderedDict()
+_KEEP = 64
+
+
+def cached(key: tuple, make: Any) -> Step:
+    """The step kept under ``key``, made by ``make()`` the first time."""
+    with _LOCK:
+        step = _STEPS.get(key)
+        if step is not None:
+            _STEPS.move_to_end(key)
+            return step
+    step = make()
+    with _LOCK:
+        _STEPS[key] = step
+        while len(_STEPS) > _KEEP:
+            _STEPS.popitem(last=False)
+    return step
