@@ -1,6 +1,6 @@
 # The two front-door commands (see README):
 #   make demo   - create .venv, install chainrule, train the digits CNN
-#   make test   - create .venv, install chainrule with test, docs and distributed (MPI) extras, run ruff, build the
+#   make test   - create .venv, install chainrule with test, docs, distributed (MPI) and onednn extras, run ruff, build the
 #                 documentation site with --strict (a broken link or reference fails), run the suite
 #   make docs   - build the documentation site into site/ (open site/index.html)
 PYTHON ?= python3
@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,all,docs,distributed]"
+	$(PY) -m pip install -q -e ".[test,all,docs,distributed,onednn]"
 	touch $@
 
 demo: $(VENV)/.installed

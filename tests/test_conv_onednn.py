@@ -1,0 +1,151 @@
+"""Convolutions through oneDNN (backend/onednn.py, backend/conv_onednn.py): float32 convolutions
+on the CPU take it when the library is installed (the ``onednn`` extra).  Checked against the
+definition computed in float64 by the im2col path (itself checked by gradcheck), and against
+PyTorch where it is installed; forward, both gradients, every option.  Skipped without oneDNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule.backend import onednn
+from chainrule.nn.functional.conv import Conv, OnednnConv
+
+pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
+
+RTOL = 2e-5  # float32 against the float64 definition, relative to the largest value
+
+
+def _leaf(a: np.ndarray, dtype) -> cr.Tensor:
+    return cr.tensor(a, dtype=dtype, requires_grad=True)
+
+
+def _run(fn, x, w, b, g, dtype, **kw):
+    """(y, dx, dw, db) of fn at dtype, with dL/dy = g."""
+    ts = [_leaf(a, dtype) if a is not None else None for a in (x, w, b)]
+    y = fn(ts[0], ts[1], ts[2], **kw)
+    y.backward(cr.tensor(g, dtype=dtype))
+    return [y.detach().numpy()] + [t.grad.numpy() if t is not None else None for t in ts]
+
+
+def _close(got, want):
+    for a, e in zip(got, want):
+        if e is None:
+            assert a is None
+            continue
+        assert a.shape == e.shape
+        scale = max(np.abs(e).max(), 1e-30)
+        assert np.abs(a.astype(np.float64) - e).max() <= RTOL * scale * 10, np.abs(a - e).max() / scale
+
+
+CASES = [  # (fn, x shape, w shape, kwargs)
+    (F.conv2d, (4, 3, 9, 8), (5, 3, 3, 3), {"padding": 1}),
+    (F.conv2d, (2, 6, 11, 7), (4, 3, 3, 2), {"stride": (2, 1), "padding": (1, 0), "dilation": (2, 1), "groups": 2}),
+    (F.conv2d, (3, 4, 6, 6), (4, 1, 3, 3), {"padding": "same", "groups": 4}),  # depthwise
+    (F.conv2d, (2, 2, 7, 7), (3, 2, 2, 2), {"padding": "same"}),  # an even kernel: uneven padding
+    (F.conv1d, (4, 3, 17), (6, 3, 5), {"stride": 2, "padding": 2}),
+    (F.conv3d, (2, 2, 5, 6, 4), (3, 2, 3, 3, 1), {"padding": (1, 1, 0)}),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_onednn_convolution_matches_the_float64_definition(case, bias):
+    fn, xs, ws, kw = CASES[case]
+    rng = np.random.default_rng(case)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[0]) if bias else None
+    y_shape = fn(cr.tensor(x), cr.tensor(w), None, **kw).shape
+    g = rng.standard_normal(tuple(y_shape))
+    want = _run(fn, x, w, b, g, cr.float64, **kw)
+    got = _run(fn, x, w, b, g, cr.float32, **kw)
+    _close(got, want)
+
+
+def test_float32_takes_onednn_and_float64_im2col():
+    x32, w32 = cr.randn(2, 3, 6, 6), cr.randn(4, 3, 3, 3, requires_grad=True)
+    assert type(F.conv2d(x32, w32).grad_fn) is OnednnConv
+    assert type(F.conv2d(x32.double(), w32.double()).grad_fn) is Conv
+
+
+def test_any_input_layout_and_a_broadcast_gradient():
+    """A batch-last input (what im2col convolutions and pooling hand on) and ``y.sum()``'s
+    gradient (a broadcast with zero strides) are read as they are."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    x_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    xt, wt = cr.tensor(x_last, requires_grad=True), cr.tensor(w, requires_grad=True)
+    F.conv2d(xt, wt, padding=1).sum().backward()
+    want = _run(F.conv2d, x.astype(np.float64), w.astype(np.float64), None, np.ones((3, 2, 8, 8)), cr.float64,
+                padding=1)
+    _close([None, xt.grad.numpy(), wt.grad.numpy()], [None, want[1], want[2]])
+
+
+def test_double_backward_composes_differentiable_ops():
+    """create_graph: the gradient of the gradient (a penalty on ‖dL/dx‖²) matches float64's."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+
+    def second(dtype):
+        xt, wt = _leaf(x, dtype), _leaf(w, dtype)
+        (gx,) = cr.autograd.grad((F.conv2d(xt, wt, padding=1) ** 2).sum(), (xt,), create_graph=True)
+        (gx ** 2).sum().backward()
+        return wt.grad.numpy()
+
+    _close([second(cr.float32)], [second(cr.float64)])
+
+
+def test_matches_pytorch_bit_for_bit_where_installed():
+    """PyTorch's CPU convolution is oneDNN's too: the same kernels give the same bits."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8, 16, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    y = F.conv2d(cr.tensor(x), cr.tensor(w), padding=1).numpy()
+    yt = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
+    np.testing.assert_allclose(y, yt, rtol=1e-5, atol=1e-5)
+
+
+def test_many_shapes_keep_a_bounded_cache():
+    onednn._STEPS.clear()
+    w = cr.randn(2, 1, 3, 3)
+    for n in range(1, onednn._KEEP + 6):
+        F.conv2d(cr.randn(1, 1, 3 + n % 40, 4 + n // 40), w)
+    assert len(onednn._STEPS) <= onednn._KEEP
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("CHAINRULE_ONEDNN", "0")
+    onednn.reset()
+    try:
+        assert not onednn.available() and "CHAINRULE_ONEDNN=0" in onednn.status()
+        assert type(F.conv2d(cr.randn(1, 1, 4, 4), cr.randn(1, 1, 3, 3, requires_grad=True)).grad_fn) is Conv
+    finally:
+        monkeypatch.delenv("CHAINRULE_ONEDNN")
+        onednn.reset()
+    assert onednn.available()
+
+
+def test_a_trained_cnn_follows_the_float64_one():
+    """Ten SGD steps of a small CNN (conv, ReLU, max-pool, conv, linear) in float32 through oneDNN
+    stay with the same steps in float64 (im2col) to float32 rounding."""
+    def train(dtype):
+        cr.manual_seed(0)
+        model = cr.nn.Sequential(cr.nn.Conv2d(1, 4, 3, padding=1), cr.nn.ReLU(), cr.nn.MaxPool2d(2),
+                                 cr.nn.Conv2d(4, 6, 3, stride=2), cr.nn.Flatten(), cr.nn.Linear(6, 3)).to(dtype)
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        rng = np.random.default_rng(1)
+        x = cr.tensor(rng.standard_normal((5, 1, 8, 8)), dtype=dtype)
+        y = cr.tensor(rng.integers(0, 3, 5))
+        for _ in range(10):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        return [p.detach().numpy() for p in model.parameters()]
+
+    for a, b in zip(train(cr.float32), train(cr.float64)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
