@@ -91,8 +91,8 @@ class ConvOnednnMath:
 
         def make() -> Step:
             pd = _forward_pd(x.shape, w.shape, ys, b is not None, geo)
-            user = {"src": _user("src", x.shape, layout(x), False), "weights": _user("weights", wshape, wstrides, False),
-                    "dst": _user("dst", ys, layout(y), True)}
+            user = {"src": _user("src", x.shape, layout(x), False),
+                    "weights": _user("weights", wshape, wstrides, False), "dst": _user("dst", ys, layout(y), True)}
             if b is not None:
                 user["bias"] = _user("bias", b.shape, layout(b), False)
             return Step(pd, user)
@@ -152,7 +152,8 @@ class ConvOnednnMath:
             for md in mds:
                 if md is not None:
                     lib.dnnl_memory_desc_destroy(md)
-            user = {"src": _user("src", x.shape, layout(x), False), "diff_dst": _user("diff_dst", g.shape, layout(g), False),
+            user = {"src": _user("src", x.shape, layout(x), False),
+                    "diff_dst": _user("diff_dst", g.shape, layout(g), False),
                     "diff_weights": _user("diff_weights", wshape, wstrides, True)}
             if bias:
                 user["diff_bias"] = _user("diff_bias", (w_shape[0],), (1,), True)

@@ -54,8 +54,7 @@ class _Arg(ctypes.Structure):  # dnnl_exec_arg_t
     _fields_ = [("arg", ctypes.c_int), ("memory", _P)]
 
 
-_state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "stream": None, "omp": None,
-                          "threads": 0}
+_state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "stream": None, "omp": None}
 _LOCK = threading.Lock()
 
 
@@ -119,7 +118,8 @@ def reset() -> None:
     """Forget the library and the kept steps (a test switching CHAINRULE_ONEDNN calls this)."""
     with _LOCK:
         _STEPS.clear()
-        _state.update(lib=None, tried=False, why="", engine=None, stream=None, omp=None, threads=0)
+        _state.update(lib=None, tried=False, why="", engine=None, stream=None, omp=None)
+        _PER_THREAD.n = 0
 
 
 def _check(status: int, what: str) -> None:
@@ -207,10 +207,13 @@ class Step:
         lib.dnnl_primitive_desc_destroy(pd)
 
     def __del__(self) -> None:
-        lib = _state["lib"]
-        if lib is not None:
-            for fn, obj in getattr(self, "owned", ()):
-                getattr(lib, fn)(obj)
+        try:
+            lib = _state["lib"]
+            if lib is not None:
+                for fn, obj in getattr(self, "owned", ()):
+                    getattr(lib, fn)(obj)
+        except (TypeError, AttributeError):  # (the interpreter is shutting down: the library goes too)
+            pass
 
     def run(self, arrays: dict[str, np.ndarray]) -> None:
         lib = library()
@@ -232,13 +235,17 @@ def _reorder(lib: Any, reorder: Any, stream: Any, src: Any, dst: Any) -> None:
     _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
 
 
+_PER_THREAD = threading.local()  # .n: the OpenMP thread count last set on this thread
+
+
 def _threads() -> None:
-    """OpenMP's thread count for the calling thread: chainrule's intra-op threads."""
+    """OpenMP's thread count for the calling thread (an OpenMP setting is per thread):
+    chainrule's intra-op threads."""
     n = threads.intra_threads()
     omp = _state["omp"]
-    if omp is not None and _state["threads"] != n:
+    if omp is not None and getattr(_PER_THREAD, "n", 0) != n:
         omp.omp_set_num_threads(n)
-        _state["threads"] = n
+        _PER_THREAD.n = n
 
 
 _STEPS: OrderedDict = OrderedDict()
