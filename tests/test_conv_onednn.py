@@ -129,6 +129,50 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert onednn.available()
 
 
+def test_a_library_that_cannot_be_loaded_means_im2col(monkeypatch, tmp_path):
+    """A path to nothing, and a file that is no library: not available, the reason given, and the
+    convolution computed by im2col + BLAS."""
+    junk = tmp_path / "libdnnl.so.3"
+    junk.write_text("not a library")
+    try:
+        for path in (str(tmp_path / "missing.so"), str(junk)):
+            monkeypatch.setenv("CHAINRULE_ONEDNN", path)
+            onednn.reset()
+            assert not onednn.available() and path in onednn.status()
+            w = cr.randn(1, 1, 3, 3, requires_grad=True)
+            assert type(F.conv2d(cr.randn(1, 1, 4, 4), w).grad_fn) is Conv
+    finally:
+        monkeypatch.delenv("CHAINRULE_ONEDNN")
+        onednn.reset()
+    assert onednn.available()
+
+
+def test_blas_runs_on_one_thread_once_onednn_holds_the_threads():
+    """Two pools on the same cores stall each other (onednn._threads): once a oneDNN convolution
+    runs with two threads, NumPy's BLAS runs on one; set again after ``set_num_threads``."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from chainrule.backend import threads
+
+    def blas() -> list:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    count, before = threads.intra_threads(), blas()
+    if not before:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    try:
+        cr.set_num_threads(2)
+        assert set(blas()) == {2}
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert set(blas()) == {1}
+        cr.set_num_threads(2)  # the same count set again: BLAS gets 2, the next convolution takes it back
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert set(blas()) == {1}
+    finally:
+        cr.set_num_threads(count)
+        threadpool_limits(limits=before[0], user_api="blas")
+
+
 def test_a_trained_cnn_follows_the_float64_one():
     """Ten SGD steps of a small CNN (conv, ReLU, max-pool, conv, linear) in float32 through oneDNN
     stay with the same steps in float64 (im2col) to float32 rounding."""

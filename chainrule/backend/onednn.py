@@ -17,8 +17,9 @@ reorders between the caller's arrays (any strides) and the layouts the primitive
 buffers of those reordered copies.  Making one costs milliseconds (oneDNN generates its kernel's
 code), so steps are kept by shape (``_STEPS``, the 64 most recent).
 
-Threads: oneDNN runs on OpenMP's threads; :func:`run` sets their number to
-``threads.intra_threads()`` (``torch.set_num_threads``), on the calling thread.
+Threads: oneDNN runs on OpenMP's threads, ``threads.intra_threads()`` of them
+(``torch.set_num_threads``); once it runs, NumPy's BLAS runs on one thread (:func:`_threads`
+says why).
 """
 
 from __future__ import annotations
@@ -66,6 +67,30 @@ def _candidates() -> list[str]:
     return [os.path.join(sys.prefix, "lib", "libdnnl.so.3")] + ([found] if found else [])
 
 
+class _Version(ctypes.Structure):  # dnnl_version_t
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int), ("hash", ctypes.c_char_p),
+                ("cpu_runtime", ctypes.c_uint), ("gpu_runtime", ctypes.c_uint)]
+
+
+def _open(path: str) -> Any:
+    """The library at ``path`` with its engine and stream made; raises OSError if it cannot be used
+    (this module speaks oneDNN 3's C API)."""
+    lib = ctypes.CDLL(path)
+    lib.dnnl_version.restype = ctypes.POINTER(_Version)
+    version = lib.dnnl_version().contents
+    if version.major != 3:
+        raise OSError(f"{path} is oneDNN {version.major}.{version.minor}; chainrule needs 3.x")
+    lib.dnnl_primitive_desc_query_md.restype = _P
+    lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+    lib.dnnl_memory_desc_equal.restype = ctypes.c_int
+    engine, stream = _P(), _P()
+    if lib.dnnl_engine_create(ctypes.byref(engine), _CPU, ctypes.c_size_t(0)) or \
+            lib.dnnl_stream_create(ctypes.byref(stream), engine, ctypes.c_uint(1)):
+        raise OSError(f"{path}: no CPU engine")
+    _state.update(engine=engine, stream=stream, why=f"loaded {path} (oneDNN {version.major}.{version.minor})")
+    return lib
+
+
 def _load() -> Any:
     if os.environ.get("CHAINRULE_ONEDNN", "").strip().lower() in ("0", "false", "no", "off"):
         _state["why"] = "switched off by CHAINRULE_ONEDNN=0"
@@ -73,18 +98,10 @@ def _load() -> Any:
     errors = []
     for path in _candidates():
         try:
-            lib = ctypes.CDLL(path)
-        except OSError as err:
+            lib = _open(path)
+        except (OSError, AttributeError) as err:
             errors.append(str(err))
             continue
-        for name in ("dnnl_primitive_desc_query_md",):
-            getattr(lib, name).restype = _P
-        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
-        lib.dnnl_memory_desc_equal.restype = ctypes.c_int
-        engine, stream = _P(), _P()
-        _check(lib.dnnl_engine_create(ctypes.byref(engine), _CPU, ctypes.c_size_t(0)), "engine")
-        _check(lib.dnnl_stream_create(ctypes.byref(stream), engine, ctypes.c_uint(1)), "stream")
-        _state.update(engine=engine, stream=stream, why=f"loaded {path}")
         try:  # oneDNN's OpenMP runtime: the libgomp it was linked with, already loaded by now
             _state["omp"] = ctypes.CDLL("libgomp.so.1")
         except OSError:
@@ -119,7 +136,7 @@ def reset() -> None:
     with _LOCK:
         _STEPS.clear()
         _state.update(lib=None, tried=False, why="", engine=None, stream=None, omp=None)
-        _PER_THREAD.n = 0
+        _PER_THREAD.setting = None
 
 
 def _check(status: int, what: str) -> None:
@@ -235,17 +252,33 @@ def _reorder(lib: Any, reorder: Any, stream: Any, src: Any, dst: Any) -> None:
     _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
 
 
-_PER_THREAD = threading.local()  # .n: the OpenMP thread count last set on this thread
+_PER_THREAD = threading.local()  # .setting: threads.settings() when this thread last set them
 
 
 def _threads() -> None:
     """OpenMP's thread count for the calling thread (an OpenMP setting is per thread):
-    chainrule's intra-op threads."""
-    n = threads.intra_threads()
+    chainrule's intra-op threads; and, when that is more than one, NumPy's BLAS on one thread.
+
+    Two thread pools on the same cores stall each other: OpenBLAS's workers keep spinning for
+    about 0.1 s after a product, OpenMP's after a parallel region, and a multi-threaded
+    convolution then waits for a core a spinning worker holds.  LeNet-5's step (w3), whose
+    products come between its convolutions, went 6.4 -> 27.8 ms at two threads that way.  So,
+    as in PyTorch (one OpenMP pool for everything), the threads go to oneDNN: from the first
+    convolution on, BLAS products run on one thread (threadpoolctl; measured at two threads:
+    w3 6.8 -> 6.4 ms, cifar_cnn 29.5 -> 25.7 ms against im2col with two BLAS threads).  Set
+    again whenever ``chainrule.set_num_threads`` changes the count."""
+    setting = threads.settings()
+    if getattr(_PER_THREAD, "setting", None) == setting:
+        return
+    n = setting[0]
     omp = _state["omp"]
-    if omp is not None and getattr(_PER_THREAD, "n", 0) != n:
+    if omp is not None:
         omp.omp_set_num_threads(n)
-        _PER_THREAD.n = n
+    if n > 1:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")  # (called, not used with `with`: the limit stays)
+    _PER_THREAD.setting = setting
 
 
 _STEPS: OrderedDict = OrderedDict()
@@ -259,6 +292,7 @@ def cached(key: tuple, make: Any) -> Step:
         if step is not None:
             _STEPS.move_to_end(key)
             return step
+    _threads()  # (a primitive takes OpenMP's thread count when it is made)
     step = make()
     with _LOCK:
         _STEPS[key] = step

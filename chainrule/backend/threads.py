@@ -10,6 +10,8 @@ The number of threads is :func:`intra_threads`: what ``chainrule.set_num_threads
 ``torch.set_num_threads``) last set, else ``OMP_NUM_THREADS`` (or ``OPENBLAS_NUM_THREADS``,
 ``MKL_NUM_THREADS``) as for the BLAS library, else the cores this process may run on.  The
 same setting thus governs both thread pools, which take turns: a product, then a kernel.
+(Where oneDNN runs the convolutions, its OpenMP threads take that number and BLAS is set to
+one thread: ``onednn._threads``.)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Callable
 
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
-_state: dict = {"count": None, "pool": None, "workers": 0}
+_state: dict = {"count": None, "pool": None, "workers": 0, "settings": 0}  # settings: set_intra_threads calls
 
 
 def cpu_count() -> int:
@@ -42,6 +44,11 @@ def _from_environment() -> int:
     return cpu_count()
 
 
+def settings() -> tuple:
+    """(thread count, how many times it was set): changes whenever ``set_intra_threads`` runs."""
+    return intra_threads(), _state["settings"]
+
+
 def intra_threads() -> int:
     """How many threads a kernel may use (see the module docstring)."""
     if _state["count"] is None:
@@ -60,6 +67,7 @@ def set_intra_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"set_intra_threads: expected a positive number, got {n}")
     _state["count"] = int(n)
+    _state["settings"] += 1
     _drop_pool()
 
 
