@@ -15,7 +15,7 @@ from chainrule.nn.functional.conv import Conv, OnednnConv
 
 pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
 
-RTOL = 2e-5  # float32 against the float64 definition, relative to the largest value
+RTOL = 2e-4  # float32 against the float64 definition, relative to the largest value
 
 
 def _leaf(a: np.ndarray, dtype) -> cr.Tensor:
@@ -37,7 +37,7 @@ def _close(got, want):
             continue
         assert a.shape == e.shape
         scale = max(np.abs(e).max(), 1e-30)
-        assert np.abs(a.astype(np.float64) - e).max() <= RTOL * scale * 10, np.abs(a - e).max() / scale
+        assert np.abs(a.astype(np.float64) - e).max() <= RTOL * scale, np.abs(a - e).max() / scale
 
 
 CASES = [  # (fn, x shape, w shape, kwargs)

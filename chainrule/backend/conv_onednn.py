@@ -30,19 +30,17 @@ def _geometry(geo: tuple) -> tuple:
             onednn._dims([p[0] for p in pads]), onednn._dims([p[1] for p in pads]))
 
 
-def _grouped(shape: tuple, strides: tuple, groups: int) -> tuple:
+def _grouped_shape(shape: tuple, groups: int) -> tuple:
     """Weights (C_out, C_in/G, *k) as oneDNN's (G, C_out/G, C_in/G, *k) when G > 1."""
+    return shape if groups == 1 else (groups, shape[0] // groups) + shape[1:]
+
+
+def _grouped(shape: tuple, strides: tuple, groups: int) -> tuple:
+    """(shape, strides) of the weights seen as :func:`_grouped_shape` (the group axis steps over
+    C_out/G rows)."""
     if groups == 1:
         return shape, strides
-    return (groups, shape[0] // groups) + shape[1:], (strides[0] * (shape[0] // groups),) + strides
-
-
-def _contiguous_layout(shape: tuple) -> tuple:
-    out, step = [], 1
-    for n in reversed(shape):
-        out.append(step)
-        step *= n
-    return tuple(reversed(out))
+    return _grouped_shape(shape, groups), (strides[0] * (shape[0] // groups),) + strides
 
 
 def _readable(a: Any) -> Any:
@@ -53,24 +51,14 @@ def _readable(a: Any) -> Any:
     return np.ascontiguousarray(a)
 
 
-def _out_shape(xs: tuple, ws: tuple, geo: tuple) -> tuple:
-    stride, pads, dilation, _groups = geo
-    outs = tuple((n + p[0] + p[1] - d * (k - 1) - 1) // s + 1
-                 for n, k, s, d, p in zip(xs[2:], ws[2:], stride, dilation, pads))
-    return (xs[0], ws[0]) + outs
-
-
 def _forward_pd(xs: tuple, ws: tuple, ys: tuple, bias: bool, geo: tuple) -> Any:
     lib = onednn.library()
-    mds = [any_md(xs), any_md(_grouped(ws, _contiguous_layout(ws), geo[3])[0]), any_md((ws[0],)) if bias else None,
-           any_md(ys)]
+    mds = [any_md(xs), any_md(_grouped_shape(ws, geo[3])), any_md((ws[0],)) if bias else None, any_md(ys)]
     pd = ctypes.c_void_p()
     onednn._check(lib.dnnl_convolution_forward_primitive_desc_create(
         ctypes.byref(pd), onednn._state["engine"], onednn._FORWARD_TRAINING, onednn._CONVOLUTION_DIRECT,
         mds[0], mds[1], mds[2], mds[3], *_geometry(geo), None), "convolution forward")
-    for md in mds:
-        if md is not None:
-            lib.dnnl_memory_desc_destroy(md)
+    onednn.destroy(*mds)
     return pd
 
 
@@ -80,11 +68,12 @@ def _user(name: str, shape: tuple, strides: tuple, is_output: bool) -> tuple:
 
 class ConvOnednnMath:
     @staticmethod
-    def conv_onednn_forward(x: Any, w: Any, b: Any, geo: tuple) -> Any:
-        """y = conv(x, W) + b (b may be None), a new (N, C_out, *outs) array."""
+    def conv_onednn_forward(x: Any, w: Any, b: Any, outs: tuple, geo: tuple) -> Any:
+        """y = conv(x, W) + b (b may be None), a new (N, C_out, *outs) array (``outs``: the
+        output's spatial size, as ``ops.window.out_size`` gives it)."""
         x, w = _readable(x), _readable(w)
         groups = geo[3]
-        ys = _out_shape(x.shape, w.shape, geo)
+        ys = (x.shape[0], w.shape[0]) + tuple(outs)
         y = np.empty(ys, np.float32)
         wshape, wstrides = _grouped(w.shape, layout(w), groups)
         key = ("forward", x.shape, layout(x), w.shape, layout(w), b is not None, geo)
@@ -121,8 +110,7 @@ class ConvOnednnMath:
                 ctypes.byref(pd), onednn._state["engine"], onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
                 *_geometry(geo), hint, None), "convolution input gradient")
             lib.dnnl_primitive_desc_destroy(hint)
-            for md in mds:
-                lib.dnnl_memory_desc_destroy(md)
+            onednn.destroy(*mds)
             return Step(pd, {"diff_dst": _user("diff_dst", g.shape, layout(g), False),
                              "weights": _user("weights", wshape, wstrides, False),
                              "diff_src": _user("diff_src", x_shape, layout(gx), True)})
@@ -149,9 +137,7 @@ class ConvOnednnMath:
                 ctypes.byref(pd), onednn._state["engine"], onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
                 mds[3], *_geometry(geo), hint, None), "convolution weight gradient")
             lib.dnnl_primitive_desc_destroy(hint)
-            for md in mds:
-                if md is not None:
-                    lib.dnnl_memory_desc_destroy(md)
+            onednn.destroy(*mds)
             user = {"src": _user("src", x.shape, layout(x), False),
                     "diff_dst": _user("diff_dst", g.shape, layout(g), False),
                     "diff_weights": _user("diff_weights", wshape, wstrides, True)}

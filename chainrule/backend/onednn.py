@@ -168,6 +168,13 @@ def any_md(shape: tuple) -> Any:
     return md
 
 
+def destroy(*mds: Any) -> None:
+    """Free memory descriptors made here (None: skipped); a primitive descriptor keeps its own copies."""
+    for md in mds:
+        if md is not None:
+            library().dnnl_memory_desc_destroy(md)
+
+
 def layout(a: np.ndarray) -> tuple:
     """``a``'s strides in elements (what :func:`plain_md` takes)."""
     return tuple(s // a.itemsize for s in a.strides)
@@ -188,7 +195,7 @@ class Step:
         self.prim = _P()
         _check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
         self.user_mem: dict[str, Any] = {}
-        self.before: list[tuple] = []  # (reorder, source memory, destination memory)
+        self.before: list[tuple] = []  # (reorder, its two arguments: from and to)
         self.after: list[tuple] = []
         self.keep: list[Any] = []  # the buffers of the primitive's copies (their memory is used by address)
         self.owned: list[tuple] = [("dnnl_primitive_destroy", self.prim)]  # destroyed with the step
@@ -216,8 +223,8 @@ class Step:
             lib.dnnl_primitive_desc_destroy(rpd)
             lib.dnnl_memory_desc_destroy(umd)
             self.owned += [("dnnl_memory_destroy", pmem), ("dnnl_primitive_destroy", reorder)]
-            pair = (reorder, pmem, umem) if is_output else (reorder, umem, pmem)
-            (self.after if is_output else self.before).append(pair)
+            frm, to = (pmem, umem) if is_output else (umem, pmem)
+            (self.after if is_output else self.before).append((reorder, (_Arg * 2)(_Arg(1, frm), _Arg(17, to))))
             args.append(_Arg(arg, pmem))
         self.args = (_Arg * len(args))(*args)
         self.nargs = len(args)
@@ -239,17 +246,12 @@ class Step:
         with self._lock:
             for name, a in arrays.items():
                 _check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
-            for reorder, src, dst in self.before:
-                _reorder(lib, reorder, stream, src, dst)
+            for reorder, args in self.before:
+                _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
             _check(lib.dnnl_primitive_execute(self.prim, stream, self.nargs, self.args), "execute")
-            for reorder, src, dst in self.after:
-                _reorder(lib, reorder, stream, src, dst)
+            for reorder, args in self.after:
+                _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
             _check(lib.dnnl_stream_wait(stream), "wait")
-
-
-def _reorder(lib: Any, reorder: Any, stream: Any, src: Any, dst: Any) -> None:
-    args = (_Arg * 2)(_Arg(1, src), _Arg(17, dst))  # DNNL_ARG_FROM, DNNL_ARG_TO
-    _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
 
 
 _PER_THREAD = threading.local()  # .setting: threads.settings() when this thread last set them

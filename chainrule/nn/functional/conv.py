@@ -239,7 +239,7 @@ class OnednnConv(Conv):
         self.setup = (geo.stride, pads, geo.dilation, groups)
 
     def forward(self, m, x, w, b=None):
-        return m.conv_onednn_forward(x, w, b, self.setup)
+        return m.conv_onednn_forward(x, w, b, self.geo.outs, self.setup)
 
     def vjp(self, m, need, g, y, x, w, b=None):
         if m.is_tensor:
