@@ -32,7 +32,7 @@ import bench_w1_mlp  # noqa: E402
 import bench_w2_mlp  # noqa: E402
 import bench_w3_lenet  # noqa: E402
 import bench_w4_lstm  # noqa: E402
-from _harness import _time_round, compare, matched_steps  # noqa: E402
+from _harness import _as_step, _time_round, compare, framework, matched_steps, mem_child  # noqa: E402
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -216,18 +216,25 @@ TUNED: dict[str, tuple[Callable, bool]] = {
 assert bench_w2_mlp.SIZES == (784, 512, 512, 10)  # _w2_at repeats w2's model
 
 
-def _separate(name: str, seconds: float, rounds: int) -> dict:
-    """Each framework timed alone in a child process (``--child NAME FRAMEWORK``)."""
-    rates = {}
-    for fw in ("chainrule", "torch"):
-        # chainrule sets glibc's malloc thresholds at import (backend/allocator.py), which would
-        # speed PyTorch's allocations too: its child keeps glibc's defaults, as PyTorch alone would
-        env = {**os.environ, "CHAINRULE_MALLOC": "0"} if fw == "torch" else None
-        out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--child", name, fw, str(seconds), str(rounds)],
-            capture_output=True, text=True, check=True, timeout=1800, env=env,
-        ).stdout
-        rates[fw] = json.loads(out.strip().splitlines()[-1])["steps_per_s"]
+def _separate(name: str, seconds: float, rounds: int, turns: int = 1) -> dict:
+    """Each framework timed alone in a child process (``--child NAME FRAMEWORK``), ``turns``
+    children each, taking turns (chainrule, PyTorch, chainrule, ...): the median of the
+    children's medians.  On a shared machine whose speed drifts over a minute, turns keep
+    both frameworks' figures from the same stretch of time."""
+    import statistics
+
+    per_child: dict[str, list] = {"chainrule": [], "torch": []}
+    for _ in range(turns):
+        for fw in ("chainrule", "torch"):
+            # chainrule sets glibc's malloc thresholds at import (backend/allocator.py), which would
+            # speed PyTorch's allocations too: its child keeps glibc's defaults, as PyTorch alone would
+            env = {**os.environ, "CHAINRULE_MALLOC": "0"} if fw == "torch" else None
+            out = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--child", name, fw, str(seconds), str(rounds)],
+                capture_output=True, text=True, check=True, timeout=1800, env=env,
+            ).stdout
+            per_child[fw].append(json.loads(out.strip().splitlines()[-1])["steps_per_s"])
+    rates = {fw: statistics.median(v) for fw, v in per_child.items()}
     res = {"name": name, "chainrule_steps_per_s": rates["chainrule"], "torch_steps_per_s": rates["torch"],
            "ratio": rates["chainrule"] / rates["torch"], "method": "separate processes"}
     print(f"{name}: chainrule {rates['chainrule']:.1f} | PyTorch {rates['torch']:.1f} steps/s | "
@@ -245,9 +252,39 @@ def _child(name: str, fw: str, seconds: float, rounds: int) -> None:
     print(json.dumps({"steps_per_s": statistics.median(_time_round(step, seconds) for _ in range(rounds))}))
 
 
+def _memory(name: str, steps: int) -> dict:
+    """Peak memory of each framework alone (``--mem-child NAME FRAMEWORK STEPS``): how far the
+    process's peak resident set grows from after the imports to the end of ``steps`` steps (the
+    model, its data, the optimiser state and the steps' arrays; not the libraries' code)."""
+    growth = {}
+    for fw in ("chainrule", "torch"):
+        env = {**os.environ, "CHAINRULE_MALLOC": "0"} if fw == "torch" else None  # (as in _separate)
+        out = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--mem-child", name, fw, str(steps)],
+            capture_output=True, text=True, check=True, timeout=1800, env=env,
+        ).stdout
+        growth[fw] = json.loads(out.strip().splitlines()[-1])["growth_mib"]
+    res = {"name": name, "chainrule_peak_growth_mib": growth["chainrule"], "torch_peak_growth_mib": growth["torch"],
+           "memory_ratio": growth["chainrule"] / max(growth["torch"], 0.1)}
+    print(f"{name}: peak memory growth chainrule {growth['chainrule']:.1f} | PyTorch {growth['torch']:.1f} MiB | "
+          f"ratio {res['memory_ratio']:.2f}", flush=True)
+    return res
+
+
+def _mem_child(name: str, fw: str, steps: int) -> None:
+    build, inference = {**WORKLOADS, **TUNED}[name]
+    lib = __import__("chainrule" if fw == "chainrule" else "torch")
+    if fw == "torch":
+        lib.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    mem_child(lambda: _as_step(*build(*framework(fw)), inference, lib), steps)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--mem-child":
+        _mem_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="workloads to run (default: all)")
@@ -255,6 +292,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0, help="length of a timed round (default 1)")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per framework (default 5)")
     ap.add_argument("--separate", action="store_true", help="time each framework alone in its own process")
+    ap.add_argument("--turns", type=int, default=1,
+                    help="with --separate: children per framework, taking turns (default 1)")
+    ap.add_argument("--memory", action="store_true",
+                    help="measure each framework's peak memory growth over 20 steps instead of its speed")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args()
     if args.list:
@@ -267,13 +308,16 @@ def main() -> None:
     results = []
     for name in args.names or list(WORKLOADS):
         build, inference = {**WORKLOADS, **TUNED}[name]
+        if args.memory:
+            results.append(_memory(name, 20))
+            continue
         if args.separate:
-            results.append(_separate(name, args.seconds, args.rounds))
+            results.append(_separate(name, args.seconds, args.rounds, args.turns))
             continue
         cr_step, torch_step = matched_steps(build, inference)
         results.append(compare(name, lambda s=cr_step: s, (lambda s=torch_step: s) if torch_step else None,
                                rounds=args.rounds, seconds=args.seconds))
-    ratios = [r["ratio"] for r in results if "ratio" in r]
+    ratios = [r.get("ratio", r.get("memory_ratio")) for r in results if "ratio" in r or "memory_ratio" in r]
     if ratios:
         print(f"geometric mean of {len(ratios)} ratios: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     if args.json:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import onednn
-from chainrule.backend.onednn import ARG, Step, any_md, layout
+from chainrule.backend.onednn import ARG, Step, any_md, layout, readable
 
 
 def _geometry(geo: tuple) -> tuple:
@@ -43,21 +43,13 @@ def _grouped(shape: tuple, strides: tuple, groups: int) -> tuple:
     return _grouped_shape(shape, groups), (strides[0] * (shape[0] // groups),) + strides
 
 
-def _readable(a: Any) -> Any:
-    """``a``, or a C-ordered copy where oneDNN cannot describe its layout (a broadcast's zero or
-    a negative stride)."""
-    if all(st > 0 or n == 1 for st, n in zip(a.strides, a.shape)):
-        return a
-    return np.ascontiguousarray(a)
-
-
 def _forward_pd(xs: tuple, ws: tuple, ys: tuple, bias: bool, geo: tuple) -> Any:
     lib = onednn.library()
     mds = [any_md(xs), any_md(_grouped_shape(ws, geo[3])), any_md((ws[0],)) if bias else None, any_md(ys)]
     pd = ctypes.c_void_p()
     onednn._check(lib.dnnl_convolution_forward_primitive_desc_create(
-        ctypes.byref(pd), onednn._state["engine"], onednn._FORWARD_TRAINING, onednn._CONVOLUTION_DIRECT,
-        mds[0], mds[1], mds[2], mds[3], *_geometry(geo), None), "convolution forward")
+        ctypes.byref(pd), onednn.engine(), onednn._FORWARD_TRAINING, onednn._CONVOLUTION_DIRECT,
+        mds[0], mds[1], mds[2], mds[3], *_geometry(geo), onednn.attr()), "convolution forward")
     onednn.destroy(*mds)
     return pd
 
@@ -71,7 +63,7 @@ class ConvOnednnMath:
     def conv_onednn_forward(x: Any, w: Any, b: Any, outs: tuple, geo: tuple) -> Any:
         """y = conv(x, W) + b (b may be None), a new (N, C_out, *outs) array (``outs``: the
         output's spatial size, as ``ops.window.out_size`` gives it)."""
-        x, w = _readable(x), _readable(w)
+        x, w = readable(x), readable(w)
         groups = geo[3]
         ys = (x.shape[0], w.shape[0]) + tuple(outs)
         y = np.empty(ys, np.float32)
@@ -95,7 +87,7 @@ class ConvOnednnMath:
     @staticmethod
     def conv_onednn_input_grad(g: Any, w: Any, x_shape: tuple, geo: tuple) -> Any:
         """dL/dx from g = dL/dy: a new (N, C_in, *S) array."""
-        g, w = _readable(g), _readable(w)
+        g, w = readable(g), readable(w)
         groups = geo[3]
         gx = np.empty(x_shape, np.float32)
         wshape, wstrides = _grouped(w.shape, layout(w), groups)
@@ -107,8 +99,8 @@ class ConvOnednnMath:
             mds = [any_md(x_shape), any_md(wshape), any_md(g.shape)]
             pd = ctypes.c_void_p()
             onednn._check(lib.dnnl_convolution_backward_data_primitive_desc_create(
-                ctypes.byref(pd), onednn._state["engine"], onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
-                *_geometry(geo), hint, None), "convolution input gradient")
+                ctypes.byref(pd), onednn.engine(), onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
+                *_geometry(geo), hint, onednn.attr()), "convolution input gradient")
             lib.dnnl_primitive_desc_destroy(hint)
             onednn.destroy(*mds)
             return Step(pd, {"diff_dst": _user("diff_dst", g.shape, layout(g), False),
@@ -121,7 +113,7 @@ class ConvOnednnMath:
     @staticmethod
     def conv_onednn_weight_grad(x: Any, g: Any, w_shape: tuple, bias: bool, geo: tuple) -> tuple:
         """(dL/dW, dL/db or None) from x and g = dL/dy: new arrays shaped like W and b."""
-        x, g = _readable(x), _readable(g)
+        x, g = readable(x), readable(g)
         groups = geo[3]
         gw = np.empty(w_shape, np.float32)
         gb = np.empty(w_shape[0], np.float32) if bias else None
@@ -134,8 +126,8 @@ class ConvOnednnMath:
             mds = [any_md(x.shape), any_md(wshape), any_md((w_shape[0],)) if bias else None, any_md(g.shape)]
             pd = ctypes.c_void_p()
             onednn._check(lib.dnnl_convolution_backward_weights_primitive_desc_create(
-                ctypes.byref(pd), onednn._state["engine"], onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
-                mds[3], *_geometry(geo), hint, None), "convolution weight gradient")
+                ctypes.byref(pd), onednn.engine(), onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
+                mds[3], *_geometry(geo), hint, onednn.attr()), "convolution weight gradient")
             lib.dnnl_primitive_desc_destroy(hint)
             onednn.destroy(*mds)
             user = {"src": _user("src", x.shape, layout(x), False),

@@ -1,4 +1,5 @@
-"""oneDNN, the library under PyTorch's CPU convolutions, for float32 convolutions (an optional extra).
+"""oneDNN, the library under PyTorch's CPU convolutions and LSTM, for float32 convolutions and LSTM
+layers (an optional extra).
 
 A convolution as im2col + BLAS (``conv_math.py``) copies its input K times over (K the kernel's
 size) and runs OpenBLAS's products at 70-100 GFLOP/s on a ResNet block's shapes.  oneDNN's own
@@ -6,16 +7,19 @@ convolution kernels, in the layouts they choose (channels in blocks of 16), run 
 convolution at about 125 GFLOP/s on one core of the development machine (PyTorch's: 117).  This
 module calls oneDNN's C API through ctypes; the convolution ops use it for float32 on the CPU
 when it is installed, and im2col + BLAS otherwise (float64 and gradcheck always take that way).
+The LSTM layers likewise (``rnn_onednn.py``), and their own time loop otherwise.
 
 Installed with ``pip install "chainrule[onednn]"``: the ``onednn-cpu-gomp`` wheel (Linux x86-64,
 the library alone, threads by GNU OpenMP; 39 MB).  The library is looked for at
 ``CHAINRULE_ONEDNN`` (a path), in this environment's ``lib/`` (where the wheel puts it), then on
 the loader's path; ``CHAINRULE_ONEDNN=0`` switches it off.
 
-One direction of one convolution shape is a :class:`Step`: the primitive oneDNN chose, the
+One direction of one convolution (or LSTM layer) shape is a :class:`Step`: the primitive oneDNN chose, the
 reorders between the caller's arrays (any strides) and the layouts the primitive wants, and the
 buffers of those reordered copies.  Making one costs milliseconds (oneDNN generates its kernel's
-code), so steps are kept by shape (``_STEPS``, the 64 most recent).
+code), so steps are kept by shape (``_STEPS``, the 64 most recent).  Each step has its own scratch
+memory and each Python thread its own stream: oneDNN's default, one scratch area shared by every
+primitive, let an LSTM in one thread and a convolution in another overwrite each other's.
 
 Threads: oneDNN runs on OpenMP's threads, ``threads.intra_threads()`` of them
 (``torch.set_num_threads``); once it runs, NumPy's BLAS runs on one thread (:func:`_threads`
@@ -41,21 +45,26 @@ _DIMS = ctypes.c_int64 * 12  # dnnl_dims_t
 _F32 = 3  # dnnl_f32
 _ANY = 1  # dnnl_format_tag_any
 _CPU = 1  # dnnl_cpu
-_FORWARD_TRAINING, _FORWARD_INFERENCE = 64, 96
+_FORWARD_TRAINING, _FORWARD_INFERENCE, _BACKWARD = 64, 96, 128
 _CONVOLUTION_DIRECT = 1
-# dnnl_query_*_md and its index, per argument (a bias is the weights' second)
-_Q = {"src": (129, 0), "diff_src": (130, 0), "weights": (131, 0), "diff_weights": (132, 0), "dst": (133, 0),
-      "diff_dst": (134, 0), "bias": (131, 1), "diff_bias": (132, 1)}
-# DNNL_ARG_*
+_QUERY_EXEC_ARG_MD = 255  # dnnl_query_exec_arg_md: the memory descriptor of one DNNL_ARG_*
+_SCRATCHPAD_USER = 1  # dnnl_scratchpad_mode_user
+_ARG_SCRATCHPAD = 80
+# DNNL_ARG_*: a recurrent layer's arguments are numbered 0, 1, 2 after their kind (src_layer =
+# src, src_iter, src_iter_c; weights_layer = weights, weights_iter)
 ARG = {"src": 1, "dst": 17, "weights": 33, "bias": 41, "diff_src": 129, "diff_dst": 145, "diff_weights": 161,
-       "diff_bias": 169}
+       "diff_bias": 169, "workspace": 64,
+       "src_layer": 1, "src_iter": 2, "src_iter_c": 3, "dst_layer": 17, "dst_iter": 18, "dst_iter_c": 19,
+       "weights_layer": 33, "weights_iter": 34, "diff_src_layer": 129, "diff_src_iter": 130, "diff_src_iter_c": 131,
+       "diff_dst_layer": 145, "diff_dst_iter": 146, "diff_dst_iter_c": 147, "diff_weights_layer": 161,
+       "diff_weights_iter": 162}
 
 
 class _Arg(ctypes.Structure):  # dnnl_exec_arg_t
     _fields_ = [("arg", ctypes.c_int), ("memory", _P)]
 
 
-_state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "stream": None, "omp": None}
+_state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "attr": None, "omp": None}
 _LOCK = threading.Lock()
 
 
@@ -73,7 +82,7 @@ class _Version(ctypes.Structure):  # dnnl_version_t
 
 
 def _open(path: str) -> Any:
-    """The library at ``path`` with its engine and stream made; raises OSError if it cannot be used
+    """The library at ``path`` with its engine made; raises OSError if it cannot be used
     (this module speaks oneDNN 3's C API)."""
     lib = ctypes.CDLL(path)
     lib.dnnl_version.restype = ctypes.POINTER(_Version)
@@ -83,11 +92,15 @@ def _open(path: str) -> Any:
     lib.dnnl_primitive_desc_query_md.restype = _P
     lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
     lib.dnnl_memory_desc_equal.restype = ctypes.c_int
-    engine, stream = _P(), _P()
-    if lib.dnnl_engine_create(ctypes.byref(engine), _CPU, ctypes.c_size_t(0)) or \
-            lib.dnnl_stream_create(ctypes.byref(stream), engine, ctypes.c_uint(1)):
+    engine, attr = _P(), _P()
+    if lib.dnnl_engine_create(ctypes.byref(engine), _CPU, ctypes.c_size_t(0)):
         raise OSError(f"{path}: no CPU engine")
-    _state.update(engine=engine, stream=stream, why=f"loaded {path} (oneDNN {version.major}.{version.minor})")
+    # every primitive gets scratch memory of its own (see Step): oneDNN's default, one scratch
+    # area shared by all primitives, is unsafe when two Python threads run primitives at once
+    if lib.dnnl_primitive_attr_create(ctypes.byref(attr)) or \
+            lib.dnnl_primitive_attr_set_scratchpad_mode(attr, _SCRATCHPAD_USER):
+        raise OSError(f"{path}: no primitive attributes")
+    _state.update(engine=engine, attr=attr, why=f"loaded {path} (oneDNN {version.major}.{version.minor})")
     return lib
 
 
@@ -135,8 +148,41 @@ def reset() -> None:
     """Forget the library and the kept steps (a test switching CHAINRULE_ONEDNN calls this)."""
     with _LOCK:
         _STEPS.clear()
-        _state.update(lib=None, tried=False, why="", engine=None, stream=None, omp=None)
+        _state.update(lib=None, tried=False, why="", engine=None, attr=None, omp=None)
         _PER_THREAD.setting = None
+        _PER_THREAD.stream = None
+
+
+def engine() -> Any:
+    """The CPU engine every primitive is made for."""
+    return _state["engine"]
+
+
+def attr() -> Any:
+    """The attributes every primitive descriptor is made with (scratch memory given by the caller)."""
+    return _state["attr"]
+
+
+class _Stream:
+    """One thread's oneDNN stream (a stream must not be used by two threads at once)."""
+
+    def __init__(self) -> None:
+        self.handle = _P()
+        _check(library().dnnl_stream_create(ctypes.byref(self.handle), engine(), ctypes.c_uint(1)), "stream")
+        self.lib = library()
+
+    def __del__(self) -> None:
+        try:
+            self.lib.dnnl_stream_destroy(self.handle)
+        except (TypeError, AttributeError):  # (the interpreter is shutting down)
+            pass
+
+
+def _stream() -> Any:
+    s = getattr(_PER_THREAD, "stream", None)
+    if s is None or s.lib is not library():
+        s = _PER_THREAD.stream = _Stream()
+    return s.handle
 
 
 def _check(status: int, what: str) -> None:
@@ -175,6 +221,14 @@ def destroy(*mds: Any) -> None:
             library().dnnl_memory_desc_destroy(md)
 
 
+def readable(a: np.ndarray) -> np.ndarray:
+    """``a``, or a C-ordered copy where oneDNN cannot describe its layout (a broadcast's zero or
+    a negative stride)."""
+    if all(st > 0 or n == 1 for st, n in zip(a.strides, a.shape)):
+        return a
+    return np.ascontiguousarray(a)
+
+
 def layout(a: np.ndarray) -> tuple:
     """``a``'s strides in elements (what :func:`plain_md` takes)."""
     return tuple(s // a.itemsize for s in a.strides)
@@ -186,11 +240,14 @@ class Step:
 
     ``user``: name -> (DNNL_ARG, shape, strides, is_output), the caller's side; the primitive's
     side of each is queried from ``pd``.  Where the two differ, a reorder primitive and a buffer
-    for the primitive's copy are made here once."""
+    for the primitive's copy are made here once.  A shape of None means an opaque argument (a
+    workspace): the caller passes a uint8 array of :meth:`nbytes` bytes, in the primitive's own
+    layout.  ``accumulates`` names outputs the primitive adds to rather than writes (a
+    recurrent layer's weight gradients): they are zeroed before each run."""
 
-    def __init__(self, pd: Any, user: dict[str, tuple]) -> None:
+    def __init__(self, pd: Any, user: dict[str, tuple], accumulates: tuple = ()) -> None:
         lib = library()
-        engine = _state["engine"]
+        eng = engine()
         self._lock = threading.Lock()
         self.prim = _P()
         _check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
@@ -199,36 +256,65 @@ class Step:
         self.after: list[tuple] = []
         self.keep: list[Any] = []  # the buffers of the primitive's copies (their memory is used by address)
         self.owned: list[tuple] = [("dnnl_primitive_destroy", self.prim)]  # destroyed with the step
+        self.nbytes: dict[str, int] = {}  # the opaque arguments' sizes
+        self.zero_user: list[str] = []  # accumulated outputs the primitive writes in the caller's array
+        self.zero_bufs: list[np.ndarray] = []  # ... or in a buffer of its own
         args = []
         for name, (arg, shape, strides, is_output) in user.items():
-            umd = plain_md(shape, strides)
+            pmd = _P(lib.dnnl_primitive_desc_query_md(pd, _QUERY_EXEC_ARG_MD, arg))
+            if shape is None:  # opaque: the primitive's own descriptor (a memory keeps a copy of it)
+                self.nbytes[name] = lib.dnnl_memory_desc_get_size(pmd)
+                umd = pmd
+            else:
+                umd = plain_md(shape, strides)
             umem = _P()
-            _check(lib.dnnl_memory_create(ctypes.byref(umem), umd, engine, None), "memory")
+            _check(lib.dnnl_memory_create(ctypes.byref(umem), umd, eng, None), "memory")
             self.user_mem[name] = umem
             self.owned.append(("dnnl_memory_destroy", umem))
-            pmd = _P(lib.dnnl_primitive_desc_query_md(pd, *_Q[name]))
-            if lib.dnnl_memory_desc_equal(umd, pmd):
-                lib.dnnl_memory_desc_destroy(umd)
+            if shape is None or lib.dnnl_memory_desc_equal(umd, pmd):
+                if shape is not None:
+                    lib.dnnl_memory_desc_destroy(umd)
+                if name in accumulates:
+                    self.zero_user.append(name)
                 args.append(_Arg(arg, umem))
                 continue
             buf = np.empty(max(1, lib.dnnl_memory_desc_get_size(pmd)), np.uint8)
             self.keep.append(buf)
+            if name in accumulates:
+                self.zero_bufs.append(buf)
             pmem = _P()
-            _check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, engine, _P(buf.ctypes.data)), "memory")
+            _check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, eng, _P(buf.ctypes.data)), "memory")
             src, dst = (pmd, umd) if is_output else (umd, pmd)
             rpd, reorder = _P(), _P()
-            _check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, engine, dst, engine, None),
+            _check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, eng, dst, eng, attr()),
                    "reorder")
             _check(lib.dnnl_primitive_create(ctypes.byref(reorder), rpd), "reorder primitive")
+            frm, to = (pmem, umem) if is_output else (umem, pmem)
+            rargs = [_Arg(1, frm), _Arg(17, to)] + self._scratch(rpd)
             lib.dnnl_primitive_desc_destroy(rpd)
             lib.dnnl_memory_desc_destroy(umd)
             self.owned += [("dnnl_memory_destroy", pmem), ("dnnl_primitive_destroy", reorder)]
-            frm, to = (pmem, umem) if is_output else (umem, pmem)
-            (self.after if is_output else self.before).append((reorder, (_Arg * 2)(_Arg(1, frm), _Arg(17, to))))
+            (self.after if is_output else self.before).append((reorder, len(rargs), (_Arg * len(rargs))(*rargs)))
             args.append(_Arg(arg, pmem))
+        args += self._scratch(pd)
         self.args = (_Arg * len(args))(*args)
         self.nargs = len(args)
         lib.dnnl_primitive_desc_destroy(pd)
+
+    def _scratch(self, pd: Any) -> list:
+        """The scratch-memory argument of the primitive of ``pd`` (none if it needs none): a buffer
+        of this step's own, used under its lock."""
+        lib = library()
+        md = _P(lib.dnnl_primitive_desc_query_md(pd, _QUERY_EXEC_ARG_MD, _ARG_SCRATCHPAD))
+        size = lib.dnnl_memory_desc_get_size(md) if md.value else 0
+        if not size:
+            return []
+        buf = np.empty(size, np.uint8)
+        mem = _P()
+        _check(lib.dnnl_memory_create(ctypes.byref(mem), md, engine(), _P(buf.ctypes.data)), "memory")
+        self.keep.append(buf)
+        self.owned.append(("dnnl_memory_destroy", mem))
+        return [_Arg(_ARG_SCRATCHPAD, mem)]
 
     def __del__(self) -> None:
         try:
@@ -241,16 +327,20 @@ class Step:
 
     def run(self, arrays: dict[str, np.ndarray]) -> None:
         lib = library()
-        stream = _state["stream"]
+        stream = _stream()
         _threads()
         with self._lock:
             for name, a in arrays.items():
                 _check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
-            for reorder, args in self.before:
-                _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
+            for name in self.zero_user:
+                arrays[name].fill(0)
+            for buf in self.zero_bufs:
+                buf.fill(0)
+            for reorder, n, args in self.before:
+                _check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
             _check(lib.dnnl_primitive_execute(self.prim, stream, self.nargs, self.args), "execute")
-            for reorder, args in self.after:
-                _check(lib.dnnl_primitive_execute(reorder, stream, 2, args), "reorder")
+            for reorder, n, args in self.after:
+                _check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
             _check(lib.dnnl_stream_wait(stream), "wait")
 
 

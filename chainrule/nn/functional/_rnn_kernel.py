@@ -374,6 +374,36 @@ class LSTMSequence(_Sequence):
         return tuple(grads)
 
 
+class OnednnLSTMSequence(LSTMSequence):
+    """:class:`LSTMSequence` computed by oneDNN's LSTM primitive (``backend/rnn_onednn.py``, the
+    kernel under PyTorch's CPU LSTM; an optional extra): float32 on the CPU, when it is
+    installed.  The same equations and inputs; the forward leaves a workspace (the gates of every
+    step) that the backward reads, and the backward gives every gradient in one call.  The input
+    fold is not used (oneDNN projects every step's input itself).  When the backward pass is
+    recorded (create_graph) it is rebuilt from the cells, as :class:`LSTMSequence`'s."""
+
+    name = "lstm_sequence_onednn"
+
+    def forward(self, m, *xs):
+        x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        bias = None if b_ih is None else b_ih + b_hh
+        out, workspace = m.lstm_onednn_forward(x, h0, c0, w_ih, w_hh, bias, self.reverse, self.keep)
+        self.saved = (workspace, bias) if self.keep else None
+        return out
+
+    def vjp(self, m, need, g, y, *xs):
+        if m.is_tensor:
+            return self._vjp_recorded(need, g, xs)
+        x, (h0, c0), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        workspace, bias = self.saved
+        dx, dh0, dc0, dw_ih, dw_hh, db = m.lstm_onednn_backward(x, h0, c0, w_ih, w_hh, bias, y, workspace, g,
+                                                                self.reverse)
+        grads = [dx, dh0, dc0, dw_ih, dw_hh]
+        if self.has_bias:
+            grads += [db, db.copy()]  # (two arrays: each leaf owns its gradient)
+        return tuple(a if n else None for a, n in zip(grads, need))
+
+
 class GRUSequence(_Sequence):
     """One GRU layer, one direction, over a whole sequence (PyTorch's equations):
 

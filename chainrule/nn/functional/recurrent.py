@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import apply, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import rnn_onednn
 from chainrule.nn.functional import _rnn_kernel as K
 from chainrule.nn.functional.dropout import dropout as _dropout
 from chainrule.nn.functional.embedding import lookup_source
@@ -176,7 +177,10 @@ def _layer_fused(
     T = x.shape[0]
     has_bias = len(ws) == 4
     if mode == "LSTM":
-        op: K._Sequence = K.LSTMSequence(reverse, has_bias)
+        arrays = [t._array for t in (x, *states, *ws)]
+        onednn = x.device.type == "cpu" and rnn_onednn.applies(arrays)
+        op: K._Sequence = (K.OnednnLSTMSequence if onednn else K.LSTMSequence)(reverse, has_bias)
+        fold = None if onednn else fold
     elif mode == "GRU":
         op = K.GRUSequence(reverse, has_bias)
     else:

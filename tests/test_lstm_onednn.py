@@ -1,0 +1,222 @@
+"""The LSTM layer through oneDNN (backend/rnn_onednn.py): float32 LSTM layers on the CPU take
+oneDNN's LSTM primitive when the library is installed (the ``onednn`` extra).  Checked against
+the definition computed in float64 by the composed cells (``fused=False``, themselves checked by
+gradcheck), and against PyTorch where it is installed: the output, the final states and every
+gradient, for every option of the layer.  Skipped without oneDNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule.backend import onednn
+from chainrule.backend.rnn_onednn import LstmOnednnMath
+from chainrule.nn.functional._rnn_kernel import LSTMSequence, OnednnLSTMSequence
+
+pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
+
+RTOL = 2e-4  # float32 against the float64 definition, relative to the largest value
+
+
+def _close(got, want):
+    for a, e in zip(got, want):
+        assert a.shape == e.shape
+        scale = max(np.abs(e).max(), 1e-30)
+        assert np.abs(a.astype(np.float64) - e).max() <= RTOL * scale, np.abs(a - e).max() / scale
+
+
+def _params(rng, I, H, layers, D, bias):
+    ps = []
+    for layer in range(layers):
+        for _ in range(D):
+            n_in = I if layer == 0 else D * H
+            ps += [rng.standard_normal((4 * H, n_in)) * 0.4, rng.standard_normal((4 * H, H)) * 0.4]
+            if bias:
+                ps += [rng.standard_normal(4 * H) * 0.3, rng.standard_normal(4 * H) * 0.3]
+    return ps
+
+
+def _run(dtype, x, states, params, g_out, g_states, fused, **kw):
+    """(output, h_n, c_n, and the gradients of x, the states and every parameter) of F.lstm at
+    ``dtype``, with the given output and final-state gradients."""
+    leaves = [cr.tensor(a, dtype=dtype, requires_grad=True) for a in [x, *states, *params]]
+    xt, h0, c0, ps = leaves[0], leaves[1], leaves[2], leaves[3:]
+    out, hn, cn = F.lstm(xt, (h0, c0), ps, fused=fused, **kw)
+    loss = (out * cr.tensor(g_out, dtype=dtype)).sum() + (hn * cr.tensor(g_states[0], dtype=dtype)).sum() \
+        + (cn * cr.tensor(g_states[1], dtype=dtype)).sum()
+    loss.backward()
+    return [out.detach().numpy(), hn.detach().numpy(), cn.detach().numpy()] + [t.grad.numpy() for t in leaves]
+
+
+CASES = [  # (T, N, I, H, kwargs)
+    (5, 3, 4, 6, {}),
+    (4, 2, 3, 5, {"bidirectional": True}),
+    (3, 4, 5, 4, {"num_layers": 2}),
+    (6, 2, 3, 4, {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    (1, 1, 2, 3, {}),  # one step, one sequence
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_onednn_lstm_matches_the_float64_definition(case, bias):
+    T, N, I, H, kw = CASES[case]
+    layers, D = kw.get("num_layers", 1), 2 if kw.get("bidirectional") else 1
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal((N, T, I) if kw.get("batch_first") else (T, N, I))
+    states = [rng.standard_normal((layers * D, N, H)) for _ in range(2)]
+    params = _params(rng, I, H, layers, D, bias)
+    g_out = rng.standard_normal(x.shape[:2] + (D * H,))
+    g_states = [rng.standard_normal((layers * D, N, H)) for _ in range(2)]
+    want = _run(cr.float64, x, states, params, g_out, g_states, False, has_biases=bias, **kw)
+    got = _run(cr.float32, x, states, params, g_out, g_states, True, has_biases=bias, **kw)
+    _close(got, want)
+
+
+def _sequence_op(lstm, x):
+    """The type of the fused sequence primitive under ``lstm``'s output."""
+    t = lstm(x)[0]
+    while t.grad_fn is not None and not isinstance(t.grad_fn, LSTMSequence):
+        t = t._parents[0]
+    return type(t.grad_fn)
+
+
+def test_the_layer_choice():
+    lstm = cr.nn.LSTM(3, 4)
+    x = cr.randn(5, 2, 3)
+    assert _sequence_op(lstm, x) is OnednnLSTMSequence
+    assert _sequence_op(lstm.double(), x.double()) is LSTMSequence
+
+
+def test_a_second_backward_gives_the_same_gradients():
+    """oneDNN adds the weights' gradients to what their memory holds: each run starts from zero."""
+    rng = np.random.default_rng(3)
+    T, N, I, H = 4, 3, 2, 5
+    f32 = np.float32
+    x = rng.standard_normal((T, N, I)).astype(f32)
+    h0, c0 = (rng.standard_normal((N, H)).astype(f32) for _ in range(2))
+    w_ih, w_hh = rng.standard_normal((4 * H, I)).astype(f32), rng.standard_normal((4 * H, H)).astype(f32)
+    b = rng.standard_normal(4 * H).astype(f32)
+    out, workspace = LstmOnednnMath.lstm_onednn_forward(x, h0, c0, w_ih, w_hh, b, False, True)
+    g = rng.standard_normal((T + 1, N, H)).astype(f32)
+    first = LstmOnednnMath.lstm_onednn_backward(x, h0, c0, w_ih, w_hh, b, out, workspace, g, False)
+    second = LstmOnednnMath.lstm_onednn_backward(x, h0, c0, w_ih, w_hh, b, out, workspace, g, False)
+    for a, e in zip(first, second):
+        np.testing.assert_array_equal(a, e)
+
+
+def test_inference_forward_equals_the_training_forward():
+    """Under no_grad the layer runs oneDNN's inference kernel (no workspace): the same numbers to
+    float32 rounding (the two kernels sum in different orders)."""
+    lstm = cr.nn.LSTM(3, 6, num_layers=2)
+    x = cr.randn(7, 2, 3)
+    trained = lstm(x)[0].detach().numpy()
+    with cr.no_grad():
+        inferred = lstm(x)[0].numpy()
+    np.testing.assert_allclose(inferred, trained, rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_input_and_a_broadcast_gradient():
+    """An embedding's output (which the own loop folds) and ``out.sum()``'s gradient (a broadcast,
+    zero strides) are read as they are."""
+    def grads(dtype):
+        cr.manual_seed(2)
+        emb, lstm = cr.nn.Embedding(7, 3).to(dtype), cr.nn.LSTM(3, 4, batch_first=True).to(dtype)
+        idx = cr.tensor(np.random.default_rng(4).integers(0, 7, (2, 5)))
+        lstm(emb(idx))[0].sum().backward()
+        return [p.grad.numpy() for p in (*emb.parameters(), *lstm.parameters())]
+
+    _close(grads(cr.float32), grads(cr.float64))
+
+
+def test_double_backward_rebuilds_the_cells():
+    """create_graph: the gradient of a gradient (a penalty on ‖dL/dx‖²) matches float64's."""
+    rng = np.random.default_rng(6)
+    x, params = rng.standard_normal((3, 2, 2)), _params(rng, 2, 3, 1, 1, True)
+
+    def second(dtype):
+        xt = cr.tensor(x, dtype=dtype, requires_grad=True)
+        ps = [cr.tensor(p, dtype=dtype, requires_grad=True) for p in params]
+        out, _, _ = F.lstm(xt, None, ps)
+        (gx,) = cr.autograd.grad((out ** 2).sum(), (xt,), create_graph=True)
+        (gx ** 2).sum().backward()
+        return [p.grad.numpy() for p in ps]
+
+    _close(second(cr.float32), second(cr.float64))
+
+
+def test_matches_pytorch_where_installed():
+    """PyTorch's CPU LSTM is oneDNN's too: the forward gives the same bits."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((9, 4, 5)).astype(np.float32)
+    ref = torch.nn.LSTM(5, 8, bidirectional=True)
+    mine = cr.nn.LSTM(5, 8, bidirectional=True)
+    mine.load_state_dict({k: cr.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    np.testing.assert_array_equal(mine(cr.tensor(x))[0].detach().numpy(),
+                                  ref(torch.from_numpy(x))[0].detach().numpy())
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("CHAINRULE_ONEDNN", "0")
+    onednn.reset()
+    try:
+        assert _sequence_op(cr.nn.LSTM(2, 3), cr.randn(4, 1, 2)) is LSTMSequence
+    finally:
+        monkeypatch.delenv("CHAINRULE_ONEDNN")
+        onednn.reset()
+    assert onednn.available()
+
+
+def test_a_trained_language_model_follows_the_float64_one():
+    """Ten Adam steps of Embedding → 2-layer LSTM → Linear in float32 through oneDNN stay with the
+    same steps in float64 (the own loop) to float32 rounding."""
+    def train(dtype):
+        cr.manual_seed(0)
+        emb, lstm, head = cr.nn.Embedding(11, 4), cr.nn.LSTM(4, 6, num_layers=2, batch_first=True), cr.nn.Linear(6, 11)
+        params = [p for mod in (emb, lstm, head) for p in mod.to(dtype).parameters()]
+        opt = cr.optim.Adam(params, lr=0.01)
+        rng = np.random.default_rng(1)
+        x, y = cr.tensor(rng.integers(0, 11, (3, 8))), cr.tensor(rng.integers(0, 11, 24))
+        for _ in range(10):
+            opt.zero_grad()
+            loss = F.cross_entropy(head(lstm(emb(x))[0]).reshape(-1, 11), y)
+            loss.backward()
+            opt.step()
+        return [p.detach().numpy() for p in params]
+
+    for a, b in zip(train(cr.float32), train(cr.float64)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_python_threads_run_onednn_layers_at_once():
+    """Two Python threads running different oneDNN primitives at the same time (an LSTM in one, a
+    convolution in the other) get what they get one after the other.  Each primitive has its own
+    scratch memory (oneDNN's shared one is not safe to use from two threads at once)."""
+    import threading
+
+    rng = np.random.default_rng(8)
+    lstm, conv = cr.nn.LSTM(16, 32), cr.nn.Conv2d(8, 8, 3, padding=1)
+    xs = cr.tensor(rng.standard_normal((20, 4, 16)).astype(np.float32))
+    xc = cr.tensor(rng.standard_normal((4, 8, 24, 24)).astype(np.float32))
+    with cr.no_grad():
+        want = {"lstm": lstm(xs)[0].numpy(), "conv": conv(xc).numpy()}
+    got: dict = {"lstm": [], "conv": []}
+
+    def run(name, fn):
+        for _ in range(40):
+            with cr.no_grad():
+                got[name].append(fn().numpy())
+
+    threads = [threading.Thread(target=run, args=("lstm", lambda: lstm(xs)[0])),
+               threading.Thread(target=run, args=("conv", lambda: conv(xc)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name in want:
+        assert len(got[name]) == 40
+        for a in got[name]:
+            np.testing.assert_array_equal(a, want[name])
