@@ -220,3 +220,16 @@ def test_python_threads_run_onednn_layers_at_once():
         assert len(got[name]) == 40
         for a in got[name]:
             np.testing.assert_array_equal(a, want[name])
+
+
+def test_scratch_memory_is_one_buffer_per_thread():
+    """An LSTM's forward and backward each need oneDNN scratch memory of about the workspace's
+    size; the thread holds one buffer for both (the larger need), not one per step."""
+    lstm = cr.nn.LSTM(4, 64)
+    out, _ = lstm(cr.randn(30, 8, 4))
+    out.sum().backward()
+    steps = [s for key, s in onednn._STEPS.items() if key[0].startswith("lstm")]
+    assert steps and all(s.scratch_bytes > 0 for s in steps)
+    held = onednn._PER_THREAD.scratch.nbytes
+    assert held == max(s.scratch_bytes for s in onednn._STEPS.values())
+    assert all(sum(b.nbytes for b in s.keep) < s.scratch_bytes for s in steps)

@@ -14,12 +14,15 @@ the library alone, threads by GNU OpenMP; 39 MB).  The library is looked for at
 ``CHAINRULE_ONEDNN`` (a path), in this environment's ``lib/`` (where the wheel puts it), then on
 the loader's path; ``CHAINRULE_ONEDNN=0`` switches it off.
 
-One direction of one convolution (or LSTM layer) shape is a :class:`Step`: the primitive oneDNN chose, the
-reorders between the caller's arrays (any strides) and the layouts the primitive wants, and the
-buffers of those reordered copies.  Making one costs milliseconds (oneDNN generates its kernel's
-code), so steps are kept by shape (``_STEPS``, the 64 most recent).  Each step has its own scratch
-memory and each Python thread its own stream: oneDNN's default, one scratch area shared by every
-primitive, let an LSTM in one thread and a convolution in another overwrite each other's.
+One direction of one convolution (or LSTM layer) shape is a :class:`Step`: the primitive oneDNN
+chose, the reorders between the caller's arrays (any strides) and the layouts the primitive
+wants, and the buffers of those reordered copies.  Making one costs milliseconds (oneDNN
+generates its kernel's code), so steps are kept by shape (``_STEPS``, the 64 most recent).
+
+Each Python thread has scratch memory and a stream of its own.  oneDNN's default, one scratch
+area shared by every primitive, let an LSTM in one thread and a convolution in another
+overwrite each other's; one area per step would hold an LSTM's hundreds of MiB twice (forward
+and backward), so a thread's area is as large as the largest need (:func:`_scratch_buffer`).
 
 Threads: oneDNN runs on OpenMP's threads, ``threads.intra_threads()`` of them
 (``torch.set_num_threads``); once it runs, NumPy's BLAS runs on one thread (:func:`_threads`
@@ -151,6 +154,7 @@ def reset() -> None:
         _state.update(lib=None, tried=False, why="", engine=None, attr=None, omp=None)
         _PER_THREAD.setting = None
         _PER_THREAD.stream = None
+        _PER_THREAD.scratch = None
 
 
 def engine() -> Any:
@@ -257,6 +261,8 @@ class Step:
         self.keep: list[Any] = []  # the buffers of the primitive's copies (their memory is used by address)
         self.owned: list[tuple] = [("dnnl_primitive_destroy", self.prim)]  # destroyed with the step
         self.nbytes: dict[str, int] = {}  # the opaque arguments' sizes
+        self.scratch: list[Any] = []  # the scratch memories (of the primitive and its reorders)
+        self.scratch_bytes = 0
         self.zero_user: list[str] = []  # accumulated outputs the primitive writes in the caller's array
         self.zero_bufs: list[np.ndarray] = []  # ... or in a buffer of its own
         args = []
@@ -302,18 +308,20 @@ class Step:
         lib.dnnl_primitive_desc_destroy(pd)
 
     def _scratch(self, pd: Any) -> list:
-        """The scratch-memory argument of the primitive of ``pd`` (none if it needs none): a buffer
-        of this step's own, used under its lock."""
+        """The scratch-memory argument of the primitive of ``pd`` (none if it needs none).  Its
+        memory is the running thread's scratch buffer (:func:`_scratch_buffer`), set at each run:
+        one buffer per thread, as large as the largest step's need (an LSTM's is hundreds of
+        MiB), rather than one per step."""
         lib = library()
         md = _P(lib.dnnl_primitive_desc_query_md(pd, _QUERY_EXEC_ARG_MD, _ARG_SCRATCHPAD))
         size = lib.dnnl_memory_desc_get_size(md) if md.value else 0
         if not size:
             return []
-        buf = np.empty(size, np.uint8)
         mem = _P()
-        _check(lib.dnnl_memory_create(ctypes.byref(mem), md, engine(), _P(buf.ctypes.data)), "memory")
-        self.keep.append(buf)
+        _check(lib.dnnl_memory_create(ctypes.byref(mem), md, engine(), None), "memory")
         self.owned.append(("dnnl_memory_destroy", mem))
+        self.scratch.append(mem)
+        self.scratch_bytes = max(self.scratch_bytes, size)
         return [_Arg(_ARG_SCRATCHPAD, mem)]
 
     def __del__(self) -> None:
@@ -332,6 +340,10 @@ class Step:
         with self._lock:
             for name, a in arrays.items():
                 _check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
+            if self.scratch:
+                buf = _scratch_buffer(self.scratch_bytes)
+                for mem in self.scratch:
+                    _check(lib.dnnl_memory_set_data_handle(mem, buf), "data handle")
             for name in self.zero_user:
                 arrays[name].fill(0)
             for buf in self.zero_bufs:
@@ -345,6 +357,15 @@ class Step:
 
 
 _PER_THREAD = threading.local()  # .setting: threads.settings() when this thread last set them
+
+
+def _scratch_buffer(nbytes: int) -> Any:
+    """The calling thread's scratch buffer for oneDNN primitives, at least ``nbytes`` long (grown,
+    never shrunk).  A step runs under its lock on one thread, so no two runs share a buffer."""
+    buf = getattr(_PER_THREAD, "scratch", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _PER_THREAD.scratch = np.empty(nbytes, np.uint8)
+    return _P(buf.ctypes.data)
 
 
 def _threads() -> None:
