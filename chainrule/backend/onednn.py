@@ -256,7 +256,7 @@ class Step:
         self.prim = _P()
         _check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
         self.user_mem: dict[str, Any] = {}
-        self.before: list[tuple] = []  # (reorder, its two arguments: from and to)
+        self.before: list[tuple] = []  # (reorder, argument count, arguments: from, to[, scratch])
         self.after: list[tuple] = []
         self.keep: list[Any] = []  # the buffers of the primitive's copies (their memory is used by address)
         self.owned: list[tuple] = [("dnnl_primitive_destroy", self.prim)]  # destroyed with the step
