@@ -225,6 +225,8 @@ def test_python_threads_run_onednn_layers_at_once():
 def test_scratch_memory_is_one_buffer_per_thread():
     """An LSTM's forward and backward each need oneDNN scratch memory of about the workspace's
     size; the thread holds one buffer for both (the larger need), not one per step."""
+    onednn._STEPS.clear()  # (what earlier tests left: steps, and this thread's grown buffer)
+    onednn._PER_THREAD.scratch = None
     lstm = cr.nn.LSTM(4, 64)
     out, _ = lstm(cr.randn(30, 8, 4))
     out.sum().backward()
