@@ -235,3 +235,19 @@ def test_scratch_memory_is_one_buffer_per_thread():
     held = onednn._PER_THREAD.scratch.nbytes
     assert held == max(s.scratch_bytes for s in onednn._STEPS.values())
     assert all(sum(b.nbytes for b in s.keep) < s.scratch_bytes for s in steps)
+
+
+def test_no_input_fold_is_prepared_for_a_onednn_layer(monkeypatch):
+    """oneDNN projects an embedding's output itself: the fold's distinct rows (a count over every
+    index, a copy of the rows used) are not computed for it, and still are for the own loop."""
+    from chainrule.nn.functional import _rnn_kernel as K
+
+    made = []
+    real = K.InputFold.__init__
+    monkeypatch.setattr(K.InputFold, "__init__", lambda self, *a: made.append(1) or real(self, *a))
+    idx = cr.tensor(np.random.default_rng(9).integers(0, 7, (2, 5)))
+    for dtype, folds in ((cr.float32, 0), (cr.float64, 1)):
+        made.clear()
+        emb, lstm = cr.nn.Embedding(7, 3).to(dtype), cr.nn.LSTM(3, 4, batch_first=True).to(dtype)
+        lstm(emb(idx))[0].sum().backward()
+        assert len(made) == folds, dtype

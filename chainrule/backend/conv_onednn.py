@@ -26,8 +26,8 @@ from chainrule.backend.onednn import ARG, Step, any_md, layout, readable
 
 def _geometry(geo: tuple) -> tuple:
     stride, pads, dilation, _groups = geo
-    return (onednn._dims(stride), onednn._dims([d - 1 for d in dilation]),  # oneDNN counts dilation from 0
-            onednn._dims([p[0] for p in pads]), onednn._dims([p[1] for p in pads]))
+    return (onednn.dims(stride), onednn.dims([d - 1 for d in dilation]),  # oneDNN counts dilation from 0
+            onednn.dims([p[0] for p in pads]), onednn.dims([p[1] for p in pads]))
 
 
 def _grouped_shape(shape: tuple, groups: int) -> tuple:
@@ -47,8 +47,8 @@ def _forward_pd(xs: tuple, ws: tuple, ys: tuple, bias: bool, geo: tuple) -> Any:
     lib = onednn.library()
     mds = [any_md(xs), any_md(_grouped_shape(ws, geo[3])), any_md((ws[0],)) if bias else None, any_md(ys)]
     pd = ctypes.c_void_p()
-    onednn._check(lib.dnnl_convolution_forward_primitive_desc_create(
-        ctypes.byref(pd), onednn.engine(), onednn._FORWARD_TRAINING, onednn._CONVOLUTION_DIRECT,
+    onednn.check(lib.dnnl_convolution_forward_primitive_desc_create(
+        ctypes.byref(pd), onednn.engine(), onednn.FORWARD_TRAINING, onednn.CONVOLUTION_DIRECT,
         mds[0], mds[1], mds[2], mds[3], *_geometry(geo), onednn.attr()), "convolution forward")
     onednn.destroy(*mds)
     return pd
@@ -98,8 +98,8 @@ class ConvOnednnMath:
             hint = _forward_pd(x_shape, w.shape, g.shape, False, geo)
             mds = [any_md(x_shape), any_md(wshape), any_md(g.shape)]
             pd = ctypes.c_void_p()
-            onednn._check(lib.dnnl_convolution_backward_data_primitive_desc_create(
-                ctypes.byref(pd), onednn.engine(), onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
+            onednn.check(lib.dnnl_convolution_backward_data_primitive_desc_create(
+                ctypes.byref(pd), onednn.engine(), onednn.CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
                 *_geometry(geo), hint, onednn.attr()), "convolution input gradient")
             lib.dnnl_primitive_desc_destroy(hint)
             onednn.destroy(*mds)
@@ -125,8 +125,8 @@ class ConvOnednnMath:
             hint = _forward_pd(x.shape, w_shape, g.shape, bias, geo)
             mds = [any_md(x.shape), any_md(wshape), any_md((w_shape[0],)) if bias else None, any_md(g.shape)]
             pd = ctypes.c_void_p()
-            onednn._check(lib.dnnl_convolution_backward_weights_primitive_desc_create(
-                ctypes.byref(pd), onednn.engine(), onednn._CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
+            onednn.check(lib.dnnl_convolution_backward_weights_primitive_desc_create(
+                ctypes.byref(pd), onednn.engine(), onednn.CONVOLUTION_DIRECT, mds[0], mds[1], mds[2],
                 mds[3], *_geometry(geo), hint, onednn.attr()), "convolution weight gradient")
             lib.dnnl_primitive_desc_destroy(hint)
             onednn.destroy(*mds)

@@ -48,8 +48,8 @@ _DIMS = ctypes.c_int64 * 12  # dnnl_dims_t
 _F32 = 3  # dnnl_f32
 _ANY = 1  # dnnl_format_tag_any
 _CPU = 1  # dnnl_cpu
-_FORWARD_TRAINING, _FORWARD_INFERENCE, _BACKWARD = 64, 96, 128
-_CONVOLUTION_DIRECT = 1
+FORWARD_TRAINING, FORWARD_INFERENCE, BACKWARD = 64, 96, 128  # dnnl_prop_kind_t
+CONVOLUTION_DIRECT = 1  # dnnl_convolution_direct
 _QUERY_EXEC_ARG_MD = 255  # dnnl_query_exec_arg_md: the memory descriptor of one DNNL_ARG_*
 _SCRATCHPAD_USER = 1  # dnnl_scratchpad_mode_user
 _ARG_SCRATCHPAD = 80
@@ -172,7 +172,7 @@ class _Stream:
 
     def __init__(self) -> None:
         self.handle = _P()
-        _check(library().dnnl_stream_create(ctypes.byref(self.handle), engine(), ctypes.c_uint(1)), "stream")
+        check(library().dnnl_stream_create(ctypes.byref(self.handle), engine(), ctypes.c_uint(1)), "stream")
         self.lib = library()
 
     def __del__(self) -> None:
@@ -189,12 +189,12 @@ def _stream() -> Any:
     return s.handle
 
 
-def _check(status: int, what: str) -> None:
+def check(status: int, what: str) -> None:
     if status != 0:
         raise RuntimeError(f"oneDNN: {what} failed (dnnl_status_t {status})")
 
 
-def _dims(values: Any) -> Any:
+def dims(values: Any) -> Any:
     d = _DIMS()
     for i, v in enumerate(values):
         d[i] = int(v)
@@ -205,15 +205,15 @@ def plain_md(shape: tuple, strides: tuple) -> Any:
     """A float32 memory descriptor of ``shape`` with ``strides`` in elements (a NumPy array's
     layout, whatever it is)."""
     md = _P()
-    _check(library().dnnl_memory_desc_create_with_strides(ctypes.byref(md), len(shape), _dims(shape), _F32,
-                                                          _dims(strides)), "memory descriptor")
+    check(library().dnnl_memory_desc_create_with_strides(ctypes.byref(md), len(shape), dims(shape), _F32,
+                                                          dims(strides)), "memory descriptor")
     return md
 
 
 def any_md(shape: tuple) -> Any:
     """A float32 memory descriptor whose layout the primitive chooses."""
     md = _P()
-    _check(library().dnnl_memory_desc_create_with_tag(ctypes.byref(md), len(shape), _dims(shape), _F32, _ANY),
+    check(library().dnnl_memory_desc_create_with_tag(ctypes.byref(md), len(shape), dims(shape), _F32, _ANY),
            "memory descriptor")
     return md
 
@@ -254,7 +254,7 @@ class Step:
         eng = engine()
         self._lock = threading.Lock()
         self.prim = _P()
-        _check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
+        check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive")
         self.user_mem: dict[str, Any] = {}
         self.before: list[tuple] = []  # (reorder, argument count, arguments: from, to[, scratch])
         self.after: list[tuple] = []
@@ -274,7 +274,7 @@ class Step:
             else:
                 umd = plain_md(shape, strides)
             umem = _P()
-            _check(lib.dnnl_memory_create(ctypes.byref(umem), umd, eng, None), "memory")
+            check(lib.dnnl_memory_create(ctypes.byref(umem), umd, eng, None), "memory")
             self.user_mem[name] = umem
             self.owned.append(("dnnl_memory_destroy", umem))
             if shape is None or lib.dnnl_memory_desc_equal(umd, pmd):
@@ -289,12 +289,12 @@ class Step:
             if name in accumulates:
                 self.zero_bufs.append(buf)
             pmem = _P()
-            _check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, eng, _P(buf.ctypes.data)), "memory")
+            check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, eng, _P(buf.ctypes.data)), "memory")
             src, dst = (pmd, umd) if is_output else (umd, pmd)
             rpd, reorder = _P(), _P()
-            _check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, eng, dst, eng, attr()),
+            check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, eng, dst, eng, attr()),
                    "reorder")
-            _check(lib.dnnl_primitive_create(ctypes.byref(reorder), rpd), "reorder primitive")
+            check(lib.dnnl_primitive_create(ctypes.byref(reorder), rpd), "reorder primitive")
             frm, to = (pmem, umem) if is_output else (umem, pmem)
             rargs = [_Arg(1, frm), _Arg(17, to)] + self._scratch(rpd)
             lib.dnnl_primitive_desc_destroy(rpd)
@@ -318,7 +318,7 @@ class Step:
         if not size:
             return []
         mem = _P()
-        _check(lib.dnnl_memory_create(ctypes.byref(mem), md, engine(), None), "memory")
+        check(lib.dnnl_memory_create(ctypes.byref(mem), md, engine(), None), "memory")
         self.owned.append(("dnnl_memory_destroy", mem))
         self.scratch.append(mem)
         self.scratch_bytes = max(self.scratch_bytes, size)
@@ -339,21 +339,21 @@ class Step:
         _threads()
         with self._lock:
             for name, a in arrays.items():
-                _check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
+                check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
             if self.scratch:
                 buf = _scratch_buffer(self.scratch_bytes)
                 for mem in self.scratch:
-                    _check(lib.dnnl_memory_set_data_handle(mem, buf), "data handle")
+                    check(lib.dnnl_memory_set_data_handle(mem, buf), "data handle")
             for name in self.zero_user:
                 arrays[name].fill(0)
             for buf in self.zero_bufs:
                 buf.fill(0)
             for reorder, n, args in self.before:
-                _check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
-            _check(lib.dnnl_primitive_execute(self.prim, stream, self.nargs, self.args), "execute")
+                check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
+            check(lib.dnnl_primitive_execute(self.prim, stream, self.nargs, self.args), "execute")
             for reorder, n, args in self.after:
-                _check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
-            _check(lib.dnnl_stream_wait(stream), "wait")
+                check(lib.dnnl_primitive_execute(reorder, stream, n, args), "reorder")
+            check(lib.dnnl_stream_wait(stream), "wait")
 
 
 _PER_THREAD = threading.local()  # .setting: threads.settings() when this thread last set them

@@ -45,7 +45,9 @@ def _weights_view(w: np.ndarray, H: int) -> tuple:
 
 
 def _bias_view(b: np.ndarray, H: int) -> tuple:
-    return (1, 1, 4, H), (b.size, b.size, H * b.strides[0] // b.itemsize, b.strides[0] // b.itemsize)
+    """(shape, strides) of a bias (4H,) seen as oneDNN's (1, 1, 4, H)."""
+    (s,) = layout(b)
+    return (1, 1, 4, H), (b.size, b.size, H * s, s)
 
 
 def _mds(T: int, N: int, I: int, H: int) -> dict:
@@ -65,7 +67,7 @@ def _forward_pd(prop: int, direction: int, dims: tuple) -> Any:
     lib = onednn.library()
     mds = _mds(*dims)
     pd = ctypes.c_void_p()
-    onednn._check(lib.dnnl_lstm_forward_primitive_desc_create(
+    onednn.check(lib.dnnl_lstm_forward_primitive_desc_create(
         ctypes.byref(pd), onednn.engine(), prop, direction,
         *[None if n is None else mds[n] for n in _FORWARD_ORDER], ctypes.c_uint(0), onednn.attr()), "LSTM forward")
     onednn.destroy(*mds.values())
@@ -109,7 +111,7 @@ class LstmOnednnMath:
         h_n = np.empty((N, H), np.float32)  # (also out[0] or out[T-1]; oneDNN writes both or neither)
         arrays = {"src_layer": x, "src_iter": h0, "src_iter_c": c0, "weights_layer": w_ih, "weights_iter": w_hh,
                   "bias": b, "dst_layer": out[:T], "dst_iter": h_n, "dst_iter_c": out[T]}
-        prop = onednn._FORWARD_TRAINING if keep else onednn._FORWARD_INFERENCE
+        prop = onednn.FORWARD_TRAINING if keep else onednn.FORWARD_INFERENCE
         direction = _RIGHT2LEFT if reverse else _LEFT2RIGHT
 
         def make() -> Step:
@@ -152,7 +154,7 @@ class LstmOnednnMath:
 
         def make() -> Step:
             lib = onednn.library()
-            hint = _forward_pd(onednn._FORWARD_TRAINING, direction, (T, N, I, H))
+            hint = _forward_pd(onednn.FORWARD_TRAINING, direction, (T, N, I, H))
             fwd = _mds(T, N, I, H)
             diff = {"diff_" + n: any_md(shape) for n, shape in (
                 ("src_layer", (T, N, I)), ("src_iter", (1, 1, N, H)), ("src_iter_c", (1, 1, N, H)),
@@ -160,8 +162,8 @@ class LstmOnednnMath:
                 ("dst_layer", (T, N, H)), ("dst_iter", (1, 1, N, H)), ("dst_iter_c", (1, 1, N, H)))}
             mds = {**fwd, **diff}
             pd = ctypes.c_void_p()
-            onednn._check(lib.dnnl_lstm_backward_primitive_desc_create(
-                ctypes.byref(pd), onednn.engine(), onednn._BACKWARD, direction,
+            onednn.check(lib.dnnl_lstm_backward_primitive_desc_create(
+                ctypes.byref(pd), onednn.engine(), onednn.BACKWARD, direction,
                 *[None if n is None else mds[n] for n in names], ctypes.c_uint(0), hint, onednn.attr()),
                 "LSTM backward")
             lib.dnnl_primitive_desc_destroy(hint)

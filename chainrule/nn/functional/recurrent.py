@@ -177,10 +177,8 @@ def _layer_fused(
     T = x.shape[0]
     has_bias = len(ws) == 4
     if mode == "LSTM":
-        arrays = [t._array for t in (x, *states, *ws)]
-        onednn = x.device.type == "cpu" and rnn_onednn.applies(arrays)
-        op: K._Sequence = (K.OnednnLSTMSequence if onednn else K.LSTMSequence)(reverse, has_bias)
-        fold = None if onednn else fold
+        op: K._Sequence = (K.OnednnLSTMSequence if _on_onednn(mode, x, [*states, *ws]) else K.LSTMSequence)(
+            reverse, has_bias)
     elif mode == "GRU":
         op = K.GRUSequence(reverse, has_bias)
     else:
@@ -192,6 +190,13 @@ def _layer_fused(
     if mode == "LSTM":
         return getitem(y, slice(0, T)), [getitem(y, last), getitem(y, T)]
     return y, [getitem(y, last)]
+
+
+def _on_onednn(mode: str, x: Tensor, tensors: list) -> bool:
+    """Whether an LSTM of these tensors runs on oneDNN's LSTM primitive (``OnednnLSTMSequence``):
+    on the CPU, all float32 and non-empty, oneDNN installed.  Such a layer projects its input
+    itself, so it takes no input fold."""
+    return mode == "LSTM" and x.device.type == "cpu" and rnn_onednn.applies([t._array for t in (x, *tensors)])
 
 
 def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
@@ -284,7 +289,7 @@ def _run(
     if fused is None:
         fused = STATE.forward_depth == 0  # the fused kernels have no forward-mode rule
     run_layer = _layer_fused if fused else _layer_composed
-    fold = _input_fold(input, batch_first) if fused else None
+    fold = _input_fold(input, batch_first) if fused and not _on_onednn(mode, x, [*hx, *params]) else None
     finals: list = [[] for _ in range(n_states)]
     for layer in range(num_layers):
         outs = []
