@@ -297,20 +297,14 @@ def adamw(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, 
 def adagrad(params: Arrays, grads: Arrays, state_sums: Arrays, state_steps: Arrays, *, lr: float,
             weight_decay: float, lr_decay: float, eps: float, maximize: bool,
             work: Scratch | None = None, m: Any = None) -> None:
-    """Adagrad (see :class:`~chainrule.optim.Adagrad`): S ← S + g², w ← w − α_t g/(√S + ε)."""
+    """Adagrad (see :class:`~chainrule.optim.Adagrad`): S ← S + g², w ← w − α_t g/(√S + ε)
+    (the table's ``adagrad_update``: one pass with the compiled kernel)."""
     work, m = _scratch(work, m, params)
     for w, g, s, step_t in zip(params, grads, state_sums, state_steps):
         step = _advance(step_t)
-        clr = m.scalar(lr / (1.0 + (step - 1.0) * lr_decay), w.dtype)
+        clr, eps_ = work.scalars(w.dtype, (lr / (1.0 + (step - 1.0) * lr_decay), eps))
         g = _grad_term(m, w, g, weight_decay, maximize, work)
-        t = work(w, 1)
-        m.multiply(g, g, t)
-        m.add(s, t, s)  # S ← S + g²
-        m.sqrt(s, t)
-        m.add(t, m.scalar(eps, w.dtype), t)
-        m.divide(g, t, t)
-        m.multiply(t, clr, t)
-        m.subtract(w, t, w)  # w ← w − α_t g / (√S + ε)
+        m.adagrad_update(w, g, s, work(w, 1), clr, eps_)
 
 
 def rmsprop(params: Arrays, grads: Arrays, square_avgs: Arrays, grad_avgs: Arrays,
@@ -318,38 +312,16 @@ def rmsprop(params: Arrays, grads: Arrays, square_avgs: Arrays, grad_avgs: Array
             weight_decay: float, momentum: float, centered: bool, maximize: bool,
             work: Scratch | None = None, m: Any = None) -> None:
     """RMSprop (see :class:`~chainrule.optim.RMSprop`).  ``grad_avgs`` is read only when
-    ``centered``, ``momentum_buffer_list`` only when ``momentum > 0``."""
+    ``centered``, ``momentum_buffer_list`` only when ``momentum > 0`` (the table's
+    ``rmsprop_update``: one pass with the compiled kernel)."""
     work, m = _scratch(work, m, params)
     values = (lr, alpha, 1.0 - alpha, eps, momentum)
     for i, (w, g, s) in enumerate(zip(params, grads, square_avgs)):
         _advance(state_steps[i])
-        lr_, a_, one_a, eps_, mu_ = work.scalars(w.dtype, values)
         g = _grad_term(m, w, g, weight_decay, maximize, work)
-        t = work(w, 1)
-        m.multiply(s, a_, s)
-        m.multiply(g, g, t)
-        m.multiply(t, one_a, t)
-        m.add(s, t, s)  # S ← αS + (1 − α) g²
-        if centered:
-            ga = grad_avgs[i]
-            m.subtract(g, ga, t)
-            m.multiply(t, one_a, t)
-            m.add(ga, t, ga)  # ḡ ← ḡ + (1 − α)(g − ḡ) = α ḡ + (1 − α) g
-            m.multiply(ga, ga, t)
-            m.subtract(s, t, t)
-            m.sqrt(t, t)
-        else:
-            m.sqrt(s, t)
-        m.add(t, eps_, t)  # t = D
-        m.divide(g, t, t)
-        if momentum > 0:
-            b = momentum_buffer_list[i]
-            m.multiply(b, mu_, b)
-            m.add(b, t, b)  # b ← μ b + g / D
-            m.multiply(b, lr_, t)
-        else:
-            m.multiply(t, lr_, t)
-        m.subtract(w, t, w)
+        m.rmsprop_update(w, g, s, grad_avgs[i] if centered else None,
+                         momentum_buffer_list[i] if momentum > 0 else None, work(w, 1),
+                         *work.scalars(w.dtype, values))
 
 
 # ---- the Adam family: NAdam, RAdam, Adamax ---------------------------------------------------
