@@ -15,6 +15,7 @@ from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.conv_onednn import ConvOnednnMath
 from chainrule.backend.embedding_math import EmbeddingMath
+from chainrule.backend.mask_math import MaskMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.optim_math import OptimMath, vector_norm
 from chainrule.backend.pool import POOL
@@ -147,8 +148,8 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, LstmOnednnMath, NormMath,
-                OptimMath, ProductMath, RecurrentMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, LstmOnednnMath, MaskMath,
+                NormMath, OptimMath, ProductMath, RecurrentMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 

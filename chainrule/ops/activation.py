@@ -40,19 +40,25 @@ def _times(x: Any, c: float) -> Any:
 
 # ---------------------------------------------------------------- piecewise-linear families
 class LeakyRelu(_Diagonal):
-    """y = x for x > 0, s·x otherwise;  dy/dx = 1 for x > 0, s for x <= 0 (s at 0, as PyTorch)."""
+    """y = x for x > 0, s·x otherwise;  dy/dx = 1 for x > 0, s for x <= 0 (s at 0, as PyTorch).
+
+    On arrays both directions are one table entry each (``leaky_relu``, ``leaky_relu_backward``:
+    one pass, ``backend/mask_math.py``)."""
 
     __slots__ = ("slope",)
     name = "leaky_relu"
+    fresh_grads = True  # the backward entry's result is a new array
 
     def __init__(self, slope: float) -> None:
         self.slope = float(slope)
 
     def forward(self, m, x):
-        return m.where(x > 0, x, x * self.slope)
+        return m.leaky_relu(x, self.slope)
 
     def push(self, m, x, y, t):
-        return m.where(x > 0, t, t * self.slope)
+        if m.is_tensor:  # recorded (create_graph): differentiable in t
+            return m.where(x > 0, t, t * self.slope)
+        return m.leaky_relu_backward(t, x, self.slope)
 
 
 class ClampedAffine(_Diagonal):
@@ -98,21 +104,24 @@ class Step(_Flat):
 # ---------------------------------------------------------------- smooth ones
 class Elu(_Diagonal):
     """y = x for x > 0, α(e^x - 1) for x <= 0;  dy/dx = 1 for x > 0, α e^x = y + α for x <= 0
-    (α at 0, as PyTorch).  e^x is only taken of min(x, 0): no overflow for large x."""
+    (α at 0, as PyTorch).  e^x is only taken of min(x, 0): no overflow for large x.  On arrays
+    both directions are one table entry each (``elu``, ``elu_backward``: one pass)."""
 
     __slots__ = ("alpha",)
     name = "elu"
     saves_output = True
+    fresh_grads = True  # the backward entry's result is a new array
 
     def __init__(self, alpha: float) -> None:
         self.alpha = float(alpha)
 
     def forward(self, m, x):
-        neg = m.expm1(m.minimum(x, 0)) * self.alpha
-        return m.where(x > 0, x, neg)
+        return m.elu(x, self.alpha)
 
     def push(self, m, x, y, t):
-        return m.where(x > 0, t, t * (y + self.alpha))
+        if m.is_tensor:  # recorded (create_graph): differentiable in t and y
+            return m.where(x > 0, t, t * (y + self.alpha))
+        return m.elu_backward(t, x, y, self.alpha)
 
 
 class Softplus(_Diagonal):

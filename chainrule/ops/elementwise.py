@@ -355,19 +355,24 @@ class Sigmoid(_Elementwise):
 
 
 class Relu(_Elementwise):
-    """y = max(0, x);  dy/dx = 1 for x > 0, else 0 (subgradient 0 at x = 0, as PyTorch)."""
+    """y = max(0, x);  dy/dx = 1 for x > 0, else 0 (subgradient 0 at x = 0, as PyTorch).
+
+    On arrays the table's entries ``relu`` / ``relu_backward`` (g · [y > 0]) take one pass each
+    (``backend/mask_math.py``); a recorded backward (create_graph) multiplies Tensors instead.
+    """
 
     name = "relu"
     saves_inputs = ()
+    fresh_grads = True  # g · [y > 0] is a new array (the engine keeps a leaf's without copying)
 
     def forward(self, m, x):
-        return m.maximum(x, 0)
+        return m.relu(x)
 
     def vjp(self, m, need, g, y, x):
-        return (g * (y > 0),)
+        return (g * (y > 0) if m.is_tensor else m.relu_backward(g, y),)
 
     def jvp(self, m, dxs, y, x):
-        return dxs[0] * (y > 0)
+        return dxs[0] * (y > 0) if m.is_tensor else m.relu_backward(dxs[0], y)
 
 
 # ---------------------------------------------------------------- comparisons with gradients
