@@ -15,6 +15,8 @@ the symmetric matrix (s/m)(m I - 1 1ᵀ - ẑ ẑᵀ), so
     jvp:  dẑ    = s (dz - mean(dz) - ẑ · mean(dz ẑ))
 
 (the mean of ẑ is 0 and that of ẑ² is σ²/(σ² + ε), which is where these come from).
+Training-mode batch norm (``BatchNormTrain``) and layer norm (``LayerNormAffine``) fold the
+scale and shift γ ẑ + β into the same primitive, one compiled kernel each way.
 """
 
 from __future__ import annotations
@@ -113,6 +115,77 @@ class BatchNormTrain(Primitive):
         dxhat = inv * (dx - m.mean(dx, a, True) - xhat * m.mean(dx * xhat, a, True))
         shape = (-1,) + (1,) * (x.ndim - 2)
         return dxhat * m.reshape(w, shape) + xhat * m.reshape(dw, shape) + m.reshape(db, shape)
+
+
+class LayerNormAffine(Primitive):
+    """y = γ ẑ + β with ẑ = Normalize(x) over the ``k`` trailing axes (rows of D values) and γ, β
+    of their shape, each optional (inputs: x, then γ if ``weight``, then β if ``bias``): layer
+    norm as one primitive, one compiled pass each way instead of Normalize's and the affine's.
+
+    With s = 1/sqrt(σ² + ε) per row and Σ_rows over the leading axes:
+
+        dL/dβ = Σ_rows g,   dL/dγ = Σ_rows g ẑ,   dL/dx = s (g γ - mean_row(g γ) - ẑ mean_row(g γ ẑ))
+
+    (the Normalize vjp with g γ in place of g).  The forward keeps μ and s per row; ẑ is
+    recomputed from x where needed.
+    """
+
+    __slots__ = ("k", "eps", "weight", "bias", "mean", "rstd")
+    name = "layer_norm"
+    saves_output = False  # the vjp reads x and γ, never y
+
+    def __init__(self, k: int, eps: float, weight: bool, bias: bool) -> None:
+        self.k = k
+        self.eps = eps
+        self.weight = weight
+        self.bias = bias
+
+    def saved_inputs(self, need: tuple) -> tuple:
+        return (0, 1) if self.weight else (0,)
+
+    def _params(self, wb: tuple) -> tuple:
+        return (wb[0] if self.weight else None), (wb[-1] if self.bias else None)
+
+    def forward(self, m, x, *wb):
+        w, b = self._params(wb)
+        y, self.mean, self.rstd = m.layer_norm(x, w, b, self.k, self.eps)
+        return y
+
+    def _xhat_rstd(self, m, x):
+        if not m.is_tensor:
+            return (x - self.mean) * self.rstd, self.rstd
+        a = tuple(range(x.ndim - self.k, x.ndim))
+        xc = x - m.mean(x, a, True)  # recomputed from x so second derivatives see it
+        rstd = (m.mean(xc * xc, a, True) + self.eps) ** -0.5
+        return xc * rstd, rstd
+
+    def vjp(self, m, need, g, y, x, *wb):
+        w, _ = self._params(wb)
+        need_w, need_b = self.weight and need[1], self.bias and need[-1]
+        if m.is_tensor:  # recorded (create_graph): the formula above on Tensors
+            a = tuple(range(x.ndim - self.k, x.ndim))
+            lead = tuple(range(x.ndim - self.k))
+            xhat, rstd = self._xhat_rstd(m, x)
+            gg = g * w if w is not None else g
+            gx = rstd * (gg - m.mean(gg, a, True) - xhat * m.mean(gg * xhat, a, True)) if need[0] else None
+            gw = m.sum(g * xhat, lead, False) if need_w else None
+            gb = m.sum(g, lead, False) if need_b else None
+        else:
+            gx, gw, gb = m.layer_norm_vjp(g, x, self.mean, self.rstd, w, self.k, need[0], need_w, need_b)
+        return (gx,) + ((gw,) if self.weight else ()) + ((gb,) if self.bias else ())
+
+    def jvp(self, m, dxs, y, x, *wb):
+        w, _ = self._params(wb)
+        dw, db = self._params(dxs[1:])
+        a = tuple(range(x.ndim - self.k, x.ndim))
+        xhat, rstd = self._xhat_rstd(m, x)
+        dx = dxs[0]
+        dy = rstd * (dx - m.mean(dx, a, True) - xhat * m.mean(dx * xhat, a, True))
+        if w is not None:
+            dy = dy * w + xhat * dw
+        if db is not None:
+            dy = dy + db
+        return dy
 
 
 def check_norm_dtypes(where: str, input: Tensor, params: tuple, kind_first: bool) -> tuple:
@@ -250,7 +323,8 @@ def layer_norm(
     """Layer normalisation over the trailing ``normalized_shape`` dims of each sample.
 
     ẑ = (z - μ)/sqrt(σ² + ε) with μ, σ² (biased) over those dims, then γ ẑ + β,
-    γ and β of shape ``normalized_shape``.
+    γ and β of shape ``normalized_shape`` (either may be None: no scale, no shift); one
+    primitive, ``LayerNormAffine``.
     """
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -264,5 +338,5 @@ def layer_norm(
     dt = input._array.dtype
     if not (dt.kind == "f" and _same(dt, weight) and _same(dt, bias)):
         weight, bias = check_norm_dtypes(_layer, input, (("weight", weight), ("bias", bias)), False)
-    axes = tuple(range(input.ndim - k, input.ndim))
-    return _affine(apply1(Normalize(axes, eps), input), weight, bias, shape)
+    op = LayerNormAffine(k, eps, weight is not None, bias is not None)
+    return apply(op, input, *(t for t in (weight, bias) if t is not None))
