@@ -54,9 +54,9 @@ def three_threads(monkeypatch):
     calls: list = []
     real = threads.run_ranges
 
-    def split(kernel, total, n):
+    def split(kernel, total, n, step=1):
         calls.append(total)
-        return real(kernel, total, 3)
+        return real(kernel, total, 3, step)
 
     def on(module):
         monkeypatch.setattr(module, "_THREADED_MIN", 1)

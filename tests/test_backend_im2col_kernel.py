@@ -111,6 +111,16 @@ def test_run_ranges_covers_every_index_once():
     assert sorted(seen) == [0, 1]
 
 
+@pytest.mark.parametrize("total, n", [(100, 3), (33, 2), (16, 4), (15, 2), (1000, 7)])
+def test_run_ranges_with_a_step_cuts_on_its_multiples(total, n):
+    ranges = []
+    threads.run_ranges(lambda lo, hi: ranges.append((lo, hi)), total, n, step=16)
+    ranges.sort()
+    assert [i for lo, hi in ranges for i in range(lo, hi)] == list(range(total))
+    assert all(lo % 16 == 0 for lo, _ in ranges)
+    assert len(ranges) == min(n, -(-total // 16))
+
+
 def test_run_ranges_passes_a_threads_error_on():
     def kernel(lo, hi):
         if lo > 0:

@@ -151,3 +151,27 @@ def test_gelu_against_pytorch(approximate):
                                torch.nn.functional.gelu(t.detach(), approximate=approximate).numpy(),
                                rtol=1e-6, atol=atol)
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=max(1e-6, 2 * atol))
+
+
+@pytest.mark.parametrize("approximate", APPROX)
+def test_threads_change_no_bit(monkeypatch, approximate):
+    """From _THREADED_MIN elements a call is cut into element ranges on several threads; every
+    element is computed alone, so 1, 2 and 3 threads give the same bits (odd sizes: uneven cuts)."""
+    from chainrule.backend import activation_math, threads
+
+    if native.load("gelu") is None:
+        pytest.skip(native.status("gelu"))
+    x = np.random.default_rng(0).standard_normal(10_007).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal(10_007).astype(np.float32)
+    monkeypatch.setattr(activation_math, "_THREADED_MIN", 1)
+    calls = []
+    run = threads.run_ranges
+    monkeypatch.setattr(threads, "run_ranges", lambda k, total, n, step=1: (calls.append(n), run(k, total, n, step)))
+    results = []
+    for n in (1, 2, 3):
+        monkeypatch.setattr(threads, "intra_threads", lambda n=n: n)
+        results.append((ArrayMath.gelu(x, approximate), ArrayMath.gelu_backward(g, x, approximate), ArrayMath.erf(x)))
+    assert calls == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)

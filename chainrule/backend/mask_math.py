@@ -108,11 +108,10 @@ def _compiled(symbol: str, arrays: tuple, *scalars: float) -> np.ndarray | None:
         return out
     k = dt.itemsize
 
-    def run(lo: int, hi: int) -> None:  # elements [lo, hi) · _LANES of each block
-        a, b = lo * _LANES, min(hi * _LANES, n)
-        fn(b - a, *(p + a * k for p in ptrs), *scalars)
+    def run(lo: int, hi: int) -> None:  # elements [lo, hi) of each block
+        fn(hi - lo, *(p + lo * k for p in ptrs), *scalars)
 
-    threads.run_ranges(run, -(-n // _LANES), threads.threads_for(n, threaded_from))
+    threads.run_ranges(run, n, threads.threads_for(n, threaded_from), _LANES)
     return out
 
 

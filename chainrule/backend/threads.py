@@ -86,11 +86,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int) -> None:
+def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, step: int = 1) -> None:
     """Run ``kernel(lo, hi)`` over ``[0, total)`` cut into ``threads`` ranges of nearly equal size,
     at once (the calling thread takes the first); returns when every range is done.  The ranges
-    must not write to the same memory.  ``threads`` is capped by ``total``."""
-    threads = max(1, min(threads, total))
+    must not write to the same memory.  ``threads`` is capped by ``total``.
+
+    With ``step`` > 1 every cut falls on a multiple of ``step``: a kernel whose loop has a vector
+    body ``step`` elements wide and a scalar tail (where a vector math function and its scalar
+    form may differ in the last bit) then computes every element in the same part of its loop
+    whatever the number of threads, so the bits do not depend on it."""
+    blocks = -(-total // step)
+    threads = max(1, min(threads, blocks))
     if threads == 1:
         kernel(0, total)
         return
@@ -98,7 +104,7 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int) -> 
         _drop_pool()
         _state["pool"] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="chainrule-kernel")
         _state["workers"] = threads - 1
-    cuts = [total * t // threads for t in range(threads + 1)]
+    cuts = [min(blocks * t // threads * step, total) for t in range(threads + 1)]
     pending = [_state["pool"].submit(kernel, cuts[t], cuts[t + 1]) for t in range(1, threads)]
     kernel(cuts[0], cuts[1])
     for f in pending:
