@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
+from chainrule.nn.functional._sdpa import ADD, TAKE, ScaledDotProductAttention
 from chainrule.nn.functional.recurrent import _dropout
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
@@ -71,8 +73,14 @@ def _attend(
     add: Tensor | None,
     dropout_p: float,
     scale: float | None,
+    fused: bool = True,
 ) -> tuple:
-    """softmax(Q Kᵀ·scale, masked) V; returns (output, weights after dropout)."""
+    """softmax(Q Kᵀ·scale, masked) V; returns (output, weights after dropout).
+
+    Where it can (``fused`` and ``_fits``: no dropout, no empty sequence, one float dtype), the
+    whole of it is one primitive (``_sdpa.ScaledDotProductAttention``) and the weights returned
+    are None; callers that need the weights pass ``fused=False`` for the composition.
+    """
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"{name}: query and key need the same feature size, got query {tuple(query.shape)} "
@@ -87,6 +95,14 @@ def _attend(
         raise ValueError(f"{name}: dropout_p must be a probability in [0, 1], got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
+    if fused and _fits(query, key, value, take_part, add, dropout_p):
+        shape = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2])) + (query.shape[-2], key.shape[-2])
+        mask = take_part if take_part is not None else add
+        if mask is not None:
+            _check_broadcast(name, "attn_mask", mask.shape, shape)
+        kind = None if mask is None else (TAKE if take_part is not None else ADD)
+        extra = () if mask is None else (mask,)
+        return apply(ScaledDotProductAttention(scale, kind), query, key, value, *extra), None
     scores = matmul(query, sh.transpose(key, -2, -1)) * scale
     if take_part is not None:
         _check_broadcast(name, "attn_mask", take_part.shape, scores.shape)
@@ -98,6 +114,17 @@ def _attend(
     if dropout_p > 0.0:
         weights = _dropout(weights, dropout_p)
     return matmul(weights, value), weights
+
+
+def _fits(query: Tensor, key: Tensor, value: Tensor, take_part: Tensor | None, add: Tensor | None, p: float) -> bool:
+    """Whether the fused primitive covers this call: no dropout, L and S not 0, Q, K, V (and a
+    float mask) of one float dtype; the rest goes to the composition."""
+    dt = query.dtype
+    if p > 0.0 or not query.shape[-2] or not key.shape[-2] or key.dtype != dt or value.dtype != dt:
+        return False
+    if query._array.dtype.kind != "f" or (take_part is not None and take_part.dtype != np.bool_):
+        return False
+    return add is None or add.dtype == dt
 
 
 def _causal(m: Any, L: int, S: int) -> Any:
@@ -122,6 +149,9 @@ def scaled_dot_product_attention(
     the scores).  ``is_causal`` masks out key positions j > i (the upper
     triangle), and cannot be combined with ``attn_mask``.  ``dropout_p`` drops
     attention weights (scaled by 1/(1-p)) whenever it is > 0, as in PyTorch.
+
+    Without dropout the whole of it is one primitive with hand-written rules
+    (``_sdpa.ScaledDotProductAttention``); with dropout it is composed of Tensor ops.
     """
     name = "scaled_dot_product_attention"
     for what, t in (("query", query), ("key", key), ("value", value)):
@@ -294,7 +324,7 @@ def multi_head_attention_forward(
         kpm4 = sh.reshape(sh.expand(sh.reshape(kpm, (N, 1, 1, S2)), N, num_heads, 1, S2), (N * num_heads, 1, S2))
         mask = kpm4 if mask is None else mask + kpm4
     p = dropout_p if training else 0.0
-    out, weights = _attend(name, q, k, v, None, mask, p, None)  # (N·h, L, d), (N·h, L, S2)
+    out, weights = _attend(name, q, k, v, None, mask, p, None, not need_weights)  # (N·h, L, d), (N·h, L, S2)
     out = sh.reshape(sh.transpose(out, 0, 1), (L, N, E))
     out = _project(out, out_proj_weight, out_proj_bias)
     if not batched:
