@@ -152,7 +152,7 @@ def test_explain_shows_guard_replay_and_host_step():
     for part in ("guard:", "def replay(args, kwargs):", "host step: Adam.step", "(2, 3)"):
         assert part in text
     rows = text.split("--- entry 1 ---")[1].split("guard:")[0]  # the table: one row per step
-    assert "a @ b" in rows and "(2, 1) float32" in rows and "host   Adam.step" in rows
+    assert "m.matmul" in rows and "(2, 1) float32" in rows and "host   Adam.step" in rows
 
 
 def test_arrays_made_outside_are_read_not_folded():

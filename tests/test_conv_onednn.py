@@ -148,7 +148,7 @@ def test_a_library_that_cannot_be_loaded_means_im2col(monkeypatch, tmp_path):
 
 
 def test_blas_runs_on_one_thread_once_onednn_holds_the_threads():
-    """Two pools on the same cores stall each other (onednn._threads): once a oneDNN convolution
+    """Two pools on the same cores stall each other (onednn.take_threads): once a oneDNN convolution
     runs with two threads, NumPy's BLAS runs on one; set again after ``set_num_threads``."""
     from threadpoolctl import threadpool_info, threadpool_limits
 

@@ -15,6 +15,7 @@ from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.conv_onednn import ConvOnednnMath
 from chainrule.backend.embedding_math import EmbeddingMath
+from chainrule.backend.gemm_onednn import matmul as gemm_matmul
 from chainrule.backend.mask_math import MaskMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.optim_math import OptimMath, vector_norm
@@ -165,7 +166,7 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, Embedding
     where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
-    matmul = staticmethod(np.matmul)
+    matmul = staticmethod(gemm_matmul)  # np.matmul; float32 products on oneDNN's sgemm while it holds the threads
     log1p = staticmethod(np.log1p)
     expm1 = staticmethod(np.expm1)
     exp2 = staticmethod(np.exp2)

@@ -25,7 +25,7 @@ overwrite each other's; one area per step would hold an LSTM's hundreds of MiB t
 and backward), so a thread's area is as large as the largest need (:func:`_scratch_buffer`).
 
 Threads: oneDNN runs on OpenMP's threads, ``threads.intra_threads()`` of them
-(``torch.set_num_threads``); once it runs, NumPy's BLAS runs on one thread (:func:`_threads`
+(``torch.set_num_threads``); once it runs, NumPy's BLAS runs on one thread (:func:`take_threads`
 says why).
 """
 
@@ -68,6 +68,9 @@ class _Arg(ctypes.Structure):  # dnnl_exec_arg_t
 
 
 _state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "attr": None, "omp": None}
+# the thread setting (threads.settings()) under which oneDNN last took the threads from BLAS, or
+# None: see take_threads and holds_threads (a list, read on every product: gemm_onednn.matmul)
+HELD: list = [None]
 _LOCK = threading.Lock()
 
 
@@ -152,6 +155,7 @@ def reset() -> None:
     with _LOCK:
         _STEPS.clear()
         _state.update(lib=None, tried=False, why="", engine=None, attr=None, omp=None)
+        HELD[0] = None
         _PER_THREAD.setting = None
         _PER_THREAD.stream = None
         _PER_THREAD.scratch = None
@@ -336,7 +340,7 @@ class Step:
     def run(self, arrays: dict[str, np.ndarray]) -> None:
         lib = library()
         stream = _stream()
-        _threads()
+        take_threads()
         with self._lock:
             for name, a in arrays.items():
                 check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
@@ -368,7 +372,7 @@ def _scratch_buffer(nbytes: int) -> Any:
     return _P(buf.ctypes.data)
 
 
-def _threads() -> None:
+def take_threads() -> None:
     """OpenMP's thread count for the calling thread (an OpenMP setting is per thread):
     chainrule's intra-op threads; and, when that is more than one, NumPy's BLAS on one thread.
 
@@ -391,7 +395,16 @@ def _threads() -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")  # (called, not used with `with`: the limit stays)
+        HELD[0] = setting
     _PER_THREAD.setting = setting
+
+
+def holds_threads() -> bool:
+    """Whether oneDNN holds the threads: a primitive ran with more than one thread since the
+    thread count was last set, so NumPy's BLAS runs on one (:func:`take_threads`), and float32
+    products go to oneDNN's sgemm (``gemm_onednn.py``)."""
+    held = HELD[0]
+    return held is not None and held == threads.settings()
 
 
 _STEPS: OrderedDict = OrderedDict()
@@ -405,7 +418,7 @@ def cached(key: tuple, make: Any) -> Step:
         if step is not None:
             _STEPS.move_to_end(key)
             return step
-    _threads()  # (a primitive takes OpenMP's thread count when it is made)
+    take_threads()  # (a primitive takes OpenMP's thread count when it is made)
     step = make()
     with _LOCK:
         _STEPS[key] = step

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.gemm_onednn import matmul
 from chainrule.backend.pool import memory_order
 
 
@@ -43,7 +44,7 @@ class ProductMath:
     def matmul_rows(x: Any, w: Any) -> Any:
         """x (..., k) @ w (k, p) -> (..., p), laid out in memory as x is."""
         order = _memory_order(x)
-        y = _rows(x, order) @ w  # (R, p)
+        y = matmul(_rows(x, order), w)  # (R, p)
         y = y.reshape(tuple(x.shape[i] for i in order) + (w.shape[1],))
         return y.transpose(list(np.argsort(order)) + [x.ndim - 1])
 
@@ -55,5 +56,5 @@ class ProductMath:
         order = _memory_order(x)
         x2, g2 = _rows(x, order), _rows(g, order)
         if transposed:
-            return (g2.T @ x2).T
-        return x2.T @ g2
+            return matmul(g2.T, x2).T
+        return matmul(x2.T, g2)

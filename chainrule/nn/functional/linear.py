@@ -46,7 +46,7 @@ class Linear2d(Primitive):
     def forward(self, m, x, w, b=None):
         n, out = x.shape[0], w.shape[0]
         if n * out < _POOLED:  # small (the per-call cost matters more than the allocation)
-            y = product(x, w.T)
+            y = product(m, x, w.T)
         else:
             y = m.matmul(x, w.T, out=m.pooled_empty((n, out), np.result_type(x.dtype, w.dtype)))
         if b is not None:
@@ -57,10 +57,10 @@ class Linear2d(Primitive):
         gx = None
         if need[0]:
             if m.is_tensor or g.shape[0] * w.shape[1] < _POOLED:
-                gx = product(g, w)
+                gx = product(m, g, w)
             else:
                 gx = m.matmul(g, w, out=m.pooled_empty((g.shape[0], w.shape[1]), np.result_type(g.dtype, w.dtype)))
-        gw = product(m.swapaxes(g, 0, 1), x) if need[1] else None  # (out, N) @ (N, in): C-contiguous
+        gw = product(m, m.swapaxes(g, 0, 1), x) if need[1] else None  # (out, N) @ (N, in): C-contiguous
         if b is None:
             return gx, gw
         return gx, gw, (m.sum(g, 0) if need[2] else None)

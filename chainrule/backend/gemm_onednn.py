@@ -1,0 +1,93 @@
+"""float32 matrix products on oneDNN's sgemm while oneDNN holds the threads.
+
+Once a convolution or an LSTM has run on oneDNN with several threads, NumPy's BLAS runs on one
+thread (``onednn._threads`` says why: two pools of spinning workers on the same cores stall
+each other).  The products between those layers (a classifier head, an LSTM's output layer)
+then ran on one core.  oneDNN's own ``dnnl_sgemm`` runs on the same OpenMP threads as its
+convolutions, so a product there uses every core without a second pool.  Measured at two
+threads against OpenBLAS on one (µs): w4's output products (2048, 256) @ (256, 65) 740 → 407,
+(65, 2048) @ (2048, 256) 747 → 316; (128, 784) @ (784, 512) 1,040 → 478; but (64, 64) @ (64, 64)
+5.6 → 8.9, where a call's start costs more than the threads save.  Hence the fast path covers:
+
+* 2-D float32 NumPy arrays, each with one axis of unit stride (C order or a transposed view;
+  anything else is copied first), M·N·K of at least ``_MIN_MACS``;
+* only while oneDNN holds the threads (:func:`onednn.holds_threads`): otherwise OpenBLAS has
+  the cores and keeps the product.
+
+Row-major ``C = op(A) op(B)`` with op the identity or the transpose, as ``dnnl_sgemm`` takes it.
+Its sums run in another order than OpenBLAS's, so the results agree with ``a @ b`` to rounding.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import onednn
+
+_MIN_MACS = 1 << 20  # multiply-adds from which sgemm on the threads beats OpenBLAS on one
+_I64, _P, _F = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+_FN: list = []  # dnnl_sgemm with its argument types, once looked up
+_HELD = onednn.HELD  # (module globals: this runs on every product)
+_np_matmul = np.matmul
+
+
+def _sgemm() -> Any:
+    if not _FN:
+        fn = onednn.library().dnnl_sgemm
+        fn.argtypes = [ctypes.c_char, ctypes.c_char, _I64, _I64, _I64, _F, _P, _I64, _P, _I64, _F, _P, _I64]
+        fn.restype = ctypes.c_int
+        _FN.append(fn)
+    return _FN[0]
+
+
+def _operand(a: np.ndarray) -> tuple:
+    """(b'N' or b'T', leading dimension, the array) describing 2-D ``a`` to a row-major GEMM:
+    rows of unit stride as they are, a transposed view as the transpose of its C-ordered base,
+    anything else copied to C order."""
+    rows, cols = a.shape
+    s0, s1 = a.strides
+    k = a.itemsize
+    if s1 == k and s0 % k == 0 and s0 >= k * max(cols, 1):
+        return b"N", s0 // k, a
+    if s0 == k and s1 % k == 0 and s1 >= k * max(rows, 1):
+        return b"T", s1 // k, a
+    a = np.ascontiguousarray(a)
+    return b"N", max(cols, 1), a
+
+
+def sgemm(a: Any, b: Any, out: Any = None) -> Any:
+    """a (M, K) @ b (K, N) -> (M, N) float32 through ``dnnl_sgemm`` (into ``out`` when given, a
+    C-contiguous (M, N) float32 array), or None when the fast path does not cover the call (the
+    module docstring says which calls it covers)."""
+    if not onednn.holds_threads():
+        return None
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return None
+    if a.dtype != np.float32 or b.dtype != np.float32:
+        return None
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2 or m * n * k < _MIN_MACS:
+        return None
+    if out is None:
+        out = np.empty((m, n), np.float32)
+    elif type(out) is not np.ndarray or out.shape != (m, n) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        return None
+    onednn.take_threads()  # (OpenMP's thread count is the calling thread's setting)
+    ta, lda, a = _operand(a)
+    tb, ldb, b = _operand(b)
+    onednn.check(_sgemm()(ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data,
+                          max(n, 1)), "dnnl_sgemm")
+    return out
+
+
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``np.matmul(a, b, out=out)``, through :func:`sgemm` where it covers the call (the table's
+    ``matmul``: while oneDNN has never held the threads, one check on top of NumPy's call)."""
+    if _HELD[0] is not None:
+        y = sgemm(a, b, out)
+        if y is not None:
+            return y
+    return _np_matmul(a, b) if out is None else _np_matmul(a, b, out=out)

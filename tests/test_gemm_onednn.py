@@ -1,0 +1,96 @@
+"""float32 products on oneDNN's sgemm while oneDNN holds the threads (backend/gemm_onednn.py):
+the table's matmul against float64 products, for every operand layout; the cases it leaves to
+NumPy; and that it takes over only once oneDNN has taken the threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule.backend import ArrayMath, gemm_onednn, onednn, threads
+
+pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """oneDNN holding the threads under the current setting, and a spy on dnnl_sgemm's calls."""
+    saved = onednn.HELD[0]
+    onednn.HELD[0] = threads.settings()
+    calls: list = []
+    real = gemm_onednn._sgemm()
+    monkeypatch.setattr(gemm_onednn, "_sgemm", lambda: lambda *a: (calls.append(a[:5]), real(*a))[1])
+    yield calls
+    onednn.HELD[0] = saved
+
+
+def _layouts(a: np.ndarray) -> list:
+    """a in C order, as a transposed view of a C-ordered array, and as a strided view (copied)."""
+    wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+    wide[:, ::2] = a
+    return [a.copy(), np.ascontiguousarray(a.T).T, wide[:, ::2]]
+
+
+@pytest.mark.parametrize("m, k, n", [(128, 96, 100), (2048, 256, 65), (65, 2048, 256), (1, 4096, 300)])
+def test_every_layout_gives_the_product(held, m, k, n):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 8 * np.finfo(np.float32).eps * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
+    for x in _layouts(a):
+        for y in _layouts(b):
+            got = ArrayMath.matmul(x, y)
+            assert got.dtype == np.float32 and got.shape == (m, n)
+            assert np.all(np.abs(got - exact) <= tol)
+    assert len(held) == 9
+    if m > 1:  # (a single row is C-ordered whichever way it was made)
+        assert {c[:2] for c in held} == {(b"N", b"N"), (b"N", b"T"), (b"T", b"N"), (b"T", b"T")}
+
+
+def test_out_is_written(held):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((256, 128)).astype(np.float32), rng.standard_normal((128, 64)).astype(np.float32)
+    out = np.empty((256, 64), np.float32)
+    assert ArrayMath.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+    assert len(held) == 1
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (np.ones((64, 64), np.float32), np.ones((64, 64), np.float32)),  # below _MIN_MACS
+        (np.ones((256, 128), np.float64), np.ones((128, 64), np.float64)),  # float64
+        (np.ones((4, 256, 128), np.float32), np.ones((128, 64), np.float32)),  # a stack
+        (np.ones((256, 128), np.float32), np.ones((128, 64), np.float64)),  # mixed dtypes
+    ],
+)
+def test_other_products_stay_with_numpy(held, a, b):
+    np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.matmul(a, b))
+    assert held == []
+
+
+def test_only_while_onednn_holds_the_threads(monkeypatch):
+    """Before any oneDNN primitive ran (or after ``set_num_threads``), BLAS has the threads and
+    keeps the products; a convolution at two threads hands them to oneDNN."""
+    count = threads.intra_threads()
+    a, b = np.ones((256, 128), np.float32), np.ones((128, 64), np.float32)
+    calls = []
+    real = gemm_onednn._sgemm()
+    monkeypatch.setattr(gemm_onednn, "_sgemm", lambda: lambda *x: (calls.append(x[:2]), real(*x))[1])
+    try:
+        cr.set_num_threads(2)
+        assert not onednn.holds_threads()
+        ArrayMath.matmul(a, b)
+        assert calls == []
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert onednn.holds_threads()
+        np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.full((256, 64), 128, np.float32))
+        assert len(calls) == 1
+        cr.set_num_threads(2)  # a new setting: BLAS has the threads again until the next primitive
+        assert not onednn.holds_threads()
+    finally:
+        cr.set_num_threads(count)
