@@ -94,3 +94,20 @@ def test_only_while_onednn_holds_the_threads(monkeypatch):
         assert not onednn.holds_threads()
     finally:
         cr.set_num_threads(count)
+
+
+def _child_holds() -> tuple:
+    a, b = np.ones((256, 128), np.float32), np.ones((128, 64), np.float32)
+    return onednn.holds_threads(), float(ArrayMath.matmul(a, b)[0, 0])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_keeps_its_products_with_blas(held):
+    """GNU OpenMP is not safe to start again after a fork: a DataLoader worker forked while
+    oneDNN holds the threads runs its products on BLAS."""
+    import multiprocessing
+
+    assert onednn.holds_threads()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        holds, value = pool.apply_async(_child_holds).get(timeout=60)
+    assert holds is False and value == 128.0

@@ -399,6 +399,16 @@ def take_threads() -> None:
     _PER_THREAD.setting = setting
 
 
+def _forget_in_child() -> None:
+    """A forked child (a DataLoader worker) must not start GNU OpenMP again: its products stay
+    with BLAS (still held to one thread)."""
+    HELD[0] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def holds_threads() -> bool:
     """Whether oneDNN holds the threads: a primitive ran with more than one thread since the
     thread count was last set, so NumPy's BLAS runs on one (:func:`take_threads`), and float32
