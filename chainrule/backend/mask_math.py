@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import native, threads
+from chainrule.backend.pool import memory_order
 
 _PTR = ctypes.c_void_p
 _SCALAR = {"f": ctypes.c_float, "d": ctypes.c_double}
@@ -66,14 +67,8 @@ def _same_block(arrays: tuple) -> bool:
     dt, shape, strides = first.dtype, first.shape, first.strides
     if dt.char not in _SCALAR:
         return False
-    if not first.flags.c_contiguous:
-        # a dense permutation of the axes (batch-last feature maps): strides ascending by
-        # axis size, no gaps (axes of length 1 have any stride and do not count)
-        step = dt.itemsize
-        for st, n in sorted((st, n) for st, n in zip(strides, shape) if n > 1):
-            if st != step:
-                return False
-            step *= n
+    if not first.flags.c_contiguous and not first.transpose(memory_order(first)).flags.c_contiguous:
+        return False  # not a dense permutation of the axes (batch-last feature maps are one)
     for a in arrays[1:]:
         if type(a) is not np.ndarray or a.dtype != dt or a.shape != shape:
             return False

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.primitive import Primitive
+from chainrule.ops.reduction import softmax
 
 TAKE = "take"  # a boolean mask input: True = the position takes part
 ADD = "add"  # a float mask input, added to the scores
@@ -71,16 +72,13 @@ class ScaledDotProductAttention(Primitive):
 
     # ---- the rules -----------------------------------------------------------------------
     def _weights(self, m: Any, q: Any, k: Any, mask: tuple) -> Any:
-        """P composed from Tensor ops (the recorded path), as ``softmax(S)``."""
+        """P composed from Tensor ops (the recorded path): the softmax op of the scores."""
         s = (q @ _t(m, k)) * self.scale
         if self.mask_kind == TAKE:
             s = m.where(mask[0], s, m.const(-np.inf, s))
         elif self.mask_kind == ADD:
             s = s + mask[0]
-        with np.errstate(invalid="ignore"):
-            c = m.const(m.raw(s).max(axis=-1, keepdims=True), s)  # the shift: a constant, softmax ignores it
-            e = m.exp(s - c)
-            return e / m.sum(e, (-1,), True)
+        return softmax(s, -1)
 
     def vjp(self, m, need, g, y, q, k, v, *mask):
         if m.is_tensor or self.p is None:
@@ -115,7 +113,8 @@ class ScaledDotProductAttention(Primitive):
 
     @staticmethod
     def _softmax_back(m: Any, p: Any, dp: Any) -> Any:
-        """dS = P ⊙ (dP − rowsum(dP ⊙ P)), written into dP (a fresh array)."""
+        """dS = P ⊙ (dP − rowsum(dP ⊙ P)), written into dP (a fresh array): the notes' softmax
+        Jacobian, dy_k/dx_j = y_k (δ_kj − y_j), applied to dP as ``Softmax.vjp`` does."""
         with np.errstate(invalid="ignore"):
             r = m.einsum("...j,...j->...", dp, p)
             dp -= m.expand_dims(r, -1)
