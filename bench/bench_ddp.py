@@ -23,7 +23,11 @@ and threadpoolctl), so the comparison is one core against two:
     DDP overhead per step = 1/s2 - 1/sh   (communication not hidden behind backward, waiting
                                            for the slower rank, the hooks' bookkeeping)
     all-reduce alone = the time of one all_reduce of all the gradients (one flat float32 buffer)
-                       on 2 ranks, outside training: the communication cost if nothing overlapped
+                       on 2 ranks, outside training: back to back (a throughput), and once from a
+                       synchronised start (the latency a step pays when nothing overlaps it)
+    floor = 1 / (1/s0 + that latency) / s1 / 2: the efficiency if DDP cost a step nothing but
+            one all-reduce of its gradients on top of the no-communication run -- on two busy
+            cores the all-reduce's copies are CPU work that backward cannot hide
 
 Each run is repeated (``--repeat``, default 3) and the median reported: the machine may be
 shared, and a second process only speeds things up when a second core is free.
@@ -132,6 +136,16 @@ def worker(name: str, batch: int, seconds: float, alone: bool = False) -> None:
             dist.all_reduce(flat)
         dist.barrier()
         result["allreduce_ms"] = (time.perf_counter() - t0) / reps * 1e3
+        # the same all-reduce from a synchronised start, one at a time: what a step pays for it.
+        # Back to back (above), each call overlaps the previous one's tail on the other rank, so
+        # that figure is a throughput; a training step starts its all-reduce from rest.
+        single = []
+        for _ in range(reps):
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(flat)
+            single.append(time.perf_counter() - t0)
+        result["allreduce_once_ms"] = statistics.median(single) * 1e3
         result["grad_mib"] = flat.numel() * 4 / 2**20
     if rank == 0:
         print(json.dumps(result), flush=True)
@@ -161,7 +175,7 @@ def main(argv: list[str]) -> None:
     print(f"bench_ddp: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; each process 1 BLAS thread; "
           f"median of {repeat} runs of ~{seconds:g} s")
     for name, (desc, batch) in WORKLOADS.items():
-        s1, s2, sh, s0, ar, cpu1, cpu2 = [], [], [], [], [], [], []
+        s1, s2, sh, s0, ar, ar1, cpu1, cpu2 = [], [], [], [], [], [], [], []
         for _ in range(repeat):
             r = _run([*me, name, str(batch), str(seconds)])
             s1.append(r["steps_per_s"])
@@ -169,6 +183,7 @@ def main(argv: list[str]) -> None:
             r = _run([mpiexec, "-n", "2", *me, name, str(batch // 2), str(seconds)])
             s2.append(r["steps_per_s"])
             ar.append(r["allreduce_ms"])
+            ar1.append(r["allreduce_once_ms"])
             cpu2.append(r["cpu_share"])
             sh.append(_run([*me, name, str(batch // 2), str(seconds)])["steps_per_s"])
             s0.append(_run([mpiexec, "-n", "2", *me, name, str(batch // 2), str(seconds), "alone"])["steps_per_s"])
@@ -185,7 +200,11 @@ def main(argv: list[str]) -> None:
         print(f"  2 x 1 thread, no communication: {m0:7.1f} steps/s -> ceiling on this machine {m0 / m1 / 2:.2f} "
               "(two processes sharing its caches and memory bandwidth)")
         print(f"  per step: 1 rank's half batch alone {1e3 / mh:.2f} ms, under DDP {1e3 / m2:.2f} ms -> DDP overhead "
-              f"{1e3 / m2 - 1e3 / mh:.2f} ms; one all-reduce of all gradients alone {statistics.median(ar):.2f} ms")
+              f"{1e3 / m2 - 1e3 / mh:.2f} ms; one all-reduce of all gradients alone {statistics.median(ar):.2f} ms "
+              f"back to back, {statistics.median(ar1):.2f} ms from a synchronised start")
+        floor = 1 / (1 / m0 + statistics.median(ar1) / 1e3)
+        print(f"  floor: no-communication steps plus that one all-reduce: {floor:7.1f} steps/s -> efficiency "
+              f"{floor / m1 / 2:.2f}")
 
 
 if __name__ == "__main__":
