@@ -30,3 +30,29 @@ def test_matches_the_definition(kernel_path, dtype, tol, C):
 
 # Rows with ±inf or NaN (shifted by their maximum whatever it is, PyTorch's NaN rows):
 # tests/test_degenerate_reductions.py::test_shifted_exp_shifts_every_row_by_its_maximum
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [1, 7, 64, 65])
+def test_rows_on_threads_give_the_same_bits(three_threads, dtype, C):
+    """Rows are cut into ranges on several threads (each at a multiple of 16 elements, so the
+    vector exp sees every element where one call would): the same bits as one call (the ranges
+    here are forced small and uneven: 3 threads over 203 rows)."""
+    from chainrule.backend import native
+
+    if native.load("softmax_rows") is None:
+        pytest.skip(native.status("softmax_rows"))
+    rng = np.random.default_rng(C)
+    x = (rng.standard_normal((203, C)) * 10).astype(dtype)
+
+    def run():
+        z, e = np.empty_like(x), np.empty_like(x)
+        s = softmax_rows.shifted_exp(x, z, e)
+        return z, e, s
+
+    one = run()
+    calls = three_threads(softmax_rows)
+    three = run()
+    assert calls == [203]
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)

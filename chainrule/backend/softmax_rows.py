@@ -9,12 +9,23 @@ one pass per row with a vectorised exp; its twin is four NumPy calls.
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from chainrule.backend import native
+from chainrule.backend import native, threads
+
+# elements from which the rows are cut into ranges on several threads (each row is computed
+# the same way wherever it falls: the same bits).  float32, 2 threads against 1, ms: (4096, 64)
+# 0.17-0.26 against 0.21 (even: the handoff costs what it saves), (512, 1000) 0.24 against 0.37,
+# (16384, 64) 0.44-0.72 against 0.74, (256, 10000) 1.7 against 3.4
+_THREADED_MIN = 1 << 19
+# the exp loop runs over a range's elements at once: every range starts at a multiple of this
+# many elements, so each element falls in the same part of the vector loop (a vector exp and
+# its scalar form in the tail may differ in the last bit) whatever the number of threads
+_LANES = 16
 
 
 def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
@@ -30,7 +41,14 @@ def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
     if fn is not None and C and z.dtype == e.dtype == x.dtype and z.flags.c_contiguous and e.flags.c_contiguous:
         x = np.ascontiguousarray(x)
         s = np.empty(M, dtype=x.dtype)
-        fn(M, C, x.ctypes.data, z.ctypes.data, e.ctypes.data, s.ctypes.data)
+        ptrs = (x.ctypes.data, z.ctypes.data, e.ctypes.data)
+        sp, k = s.ctypes.data, x.dtype.itemsize
+
+        def run(lo: int, hi: int) -> None:  # rows [lo, hi)
+            fn(hi - lo, C, *(p + lo * C * k for p in ptrs), sp + lo * k)
+
+        rows_per_cut = _LANES // math.gcd(C, _LANES)  # (a cut every this many rows: a multiple of _LANES elements)
+        threads.run_ranges(run, M, threads.threads_for(M * C, _THREADED_MIN), rows_per_cut)
         return s
     c = x.max(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):

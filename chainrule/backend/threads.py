@@ -11,7 +11,7 @@ The number of threads is :func:`intra_threads`: what ``chainrule.set_num_threads
 ``MKL_NUM_THREADS``) as for the BLAS library, else the cores this process may run on.  The
 same setting thus governs both thread pools, which take turns: a product, then a kernel.
 (Where oneDNN runs the convolutions, its OpenMP threads take that number and BLAS is set to
-one thread: ``onednn._threads``.)
+one thread: ``onednn.take_threads``.)
 """
 
 from __future__ import annotations
