@@ -178,12 +178,13 @@ def test_dropout_and_weights_keep_the_composition():
     w.sum().backward()  # the weights stay differentiable
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_compiled_step_replays_eager_bits(causal):
-    """The compiled mode records the primitive's table calls (shifted_exp, einsum, out=) and replays them."""
+@pytest.mark.parametrize("causal, L", [(False, 6), (True, 6), (True, 40)])
+def test_compiled_step_replays_eager_bits(causal, L):
+    """The compiled mode records the primitive's table calls (shifted_exp, einsum, out=; the
+    causal form's row blocks, written into slices) and replays them."""
     rng = np.random.default_rng(12)
-    batches = [cr.tensor(rng.standard_normal((3, 6, 8)).astype(np.float32)) for _ in range(6)]
-    mask = nn.Transformer.generate_square_subsequent_mask(6) if causal else None
+    batches = [cr.tensor(rng.standard_normal((3, L, 8)).astype(np.float32)) for _ in range(6)]
+    mask = nn.Transformer.generate_square_subsequent_mask(L) if causal else None
 
     def run(compiled):
         cr.manual_seed(0)
@@ -208,15 +209,119 @@ def test_compiled_step_replays_eager_bits(causal):
         np.testing.assert_array_equal(a, b)
 
 
+# ------------------------------------------------------------------ causal attention in row blocks
+@pytest.mark.parametrize("L, S", [(70, 70), (33, 33), (64, 40), (40, 100), (300, 300)])
+def test_causal_blocks_match_the_masked_composition(L, S, monkeypatch):
+    """Causal attention skips the scores above the diagonal, a block of rows at a time (several
+    blocks here: 32 rows, or L/8): values and every gradient as the masked composition's."""
+    from chainrule.nn.functional._sdpa import CAUSAL, causal_blocks
+
+    blocks = causal_blocks(L, S)
+    assert len(blocks) > 1 and blocks[0][:2] == (0, blocks[0][1]) and blocks[-1][1] == L
+    assert all(cols == min(r1, S) for _, r1, cols in blocks)
+    rng = np.random.default_rng(L + S)
+    q, k, v = (rng.standard_normal(s) for s in ((2, 1, L, 5), (1, 3, S, 5), (1, 3, S, 4)))
+    fused = _run(q, k, v, {"is_causal": True}, True, monkeypatch)
+    composed = _run(q, k, v, {"is_causal": True}, False, monkeypatch)
+    for a, b in zip(fused, composed):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    out = F.scaled_dot_product_attention(*(t64(x, True) for x in (q, k, v)), is_causal=True)
+    assert out._op.mask_kind == CAUSAL
+
+
+def test_causal_blocks_gradcheck_gradgradcheck_forward_mode():
+    rng = np.random.default_rng(13)
+    ins = tuple(t64(rng.standard_normal(s), True) for s in ((1, 40, 2), (1, 35, 2), (1, 35, 2)))
+
+    def f(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    assert f(*ins)._op.mask_kind == "causal"
+    assert gradcheck(f, ins, check_forward_ad=True)
+    assert gradgradcheck(f, ins)
+
+
+def _mha_pair(rng, L=40, E=8, heads=2):
+    mha = nn.MultiheadAttention(E, heads, batch_first=True).double()
+    x = t64(rng.standard_normal((3, L, E)), True)
+    return mha, x
+
+
+def test_mha_is_causal_hint_is_taken_only_where_the_mask_is_causal(monkeypatch):
+    """nn.MultiheadAttention(is_causal=True) with the causal mask runs the primitive's causal
+    form (no mask input); with a mask that is not causal, the mask decides, whatever the hint."""
+    kinds = []
+    init = ScaledDotProductAttention.__init__
+
+    def spy(self, scale, kind):
+        kinds.append(kind)
+        init(self, scale, kind)
+
+    monkeypatch.setattr(ScaledDotProductAttention, "__init__", spy)
+    rng = np.random.default_rng(14)
+    mha, x = _mha_pair(rng)
+    causal = nn.Transformer.generate_square_subsequent_mask(40, dtype=cr.float64)
+    bool_causal = cr.tensor(np.triu(np.ones((40, 40), bool), 1))  # True = masked, as PyTorch's MHA
+    other = causal.numpy().copy()
+    other[5, 20] = 0.0  # one position more: no longer causal
+    other = t64(other)
+
+    def run(**kw):
+        out, _ = mha(x, x, x, need_weights=False, **kw)
+        (g,) = cr.autograd.grad(out.square().sum(), [x])
+        return out.detach().numpy(), g.numpy()
+
+    reference = run(attn_mask=causal)
+    assert kinds[-1] == "add"
+    for mask in (causal, bool_causal, None):
+        got = run(attn_mask=mask, is_causal=True)
+        assert kinds[-1] == "causal"
+        for a, b in zip(got, reference):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    wrong_hint = run(attn_mask=other, is_causal=True)
+    assert kinds[-1] == "add"
+    for a, b in zip(wrong_hint, run(attn_mask=other)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(wrong_hint[0], reference[0])
+    # a key padding mask or the weights asked for: the mask is kept
+    kpm = cr.tensor(np.zeros((3, 40), bool))
+    run(attn_mask=causal, is_causal=True, key_padding_mask=kpm)
+    assert kinds[-1] == "add"
+
+
+def test_encoder_finds_the_causal_mask_when_is_causal_is_none(monkeypatch):
+    """TransformerEncoder(is_causal=None), PyTorch's default, with the causal mask: the layers run
+    causal attention (the same numbers as with the mask applied)."""
+    kinds = []
+    init = ScaledDotProductAttention.__init__
+    monkeypatch.setattr(ScaledDotProductAttention, "__init__",
+                        lambda self, scale, kind: (kinds.append(kind), init(self, scale, kind))[1])
+    rng = np.random.default_rng(15)
+    cr.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double()
+    enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    x = t64(rng.standard_normal((2, 36, 8)))
+    mask = nn.Transformer.generate_square_subsequent_mask(36, dtype=cr.float64)
+    found = enc(x, mask=mask).detach().numpy()
+    assert kinds == ["causal", "causal"]
+    kinds.clear()
+    told_not = enc(x, mask=mask, is_causal=False).detach().numpy()
+    assert kinds == ["add", "add"]
+    np.testing.assert_allclose(found, told_not, rtol=1e-12, atol=1e-13)
+
+
 # ------------------------------------------------------------------ PyTorch as oracle
 torch = pytest.importorskip("torch")
 
 
-@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal"])
+@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "causal_long", "causal_wide"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_torch_sdpa(kind, dtype):
     rng = np.random.default_rng(8)
-    L, S = (16, 16) if kind == "causal" else (16, 24)
+    L, S = {"causal": (16, 16), "causal_long": (100, 100), "causal_wide": (70, 90)}.get(kind, (16, 24))
+    if kind.startswith("causal"):
+        kind = "causal"  # (PyTorch's is_causal for L != S: key j for query i where j <= i, as here)
     q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((2, 4, L, 8), (2, 4, S, 8), (2, 4, S, 8)))
     w = rng.standard_normal((2, 4, L, 8)).astype(dtype)
     kc, kt = {}, {}

@@ -30,8 +30,9 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import registry
 from chainrule.nn.functional._const import constant_like
-from chainrule.nn.functional._sdpa import ADD, TAKE, ScaledDotProductAttention
+from chainrule.nn.functional._sdpa import ADD, CAUSAL, TAKE, ScaledDotProductAttention, causal_mask
 from chainrule.nn.functional.recurrent import _dropout
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
@@ -74,12 +75,15 @@ def _attend(
     dropout_p: float,
     scale: float | None,
     fused: bool = True,
+    causal: bool = False,
 ) -> tuple:
     """softmax(Q Kᵀ·scale, masked) V; returns (output, weights after dropout).
 
     Where it can (``fused`` and ``_fits``: no dropout, no empty sequence, one float dtype), the
     whole of it is one primitive (``_sdpa.ScaledDotProductAttention``) and the weights returned
     are None; callers that need the weights pass ``fused=False`` for the composition.
+    ``causal`` (with no other mask): key positions j > i are masked out; the primitive then
+    skips them instead of computing them.
     """
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
@@ -95,6 +99,10 @@ def _attend(
         raise ValueError(f"{name}: dropout_p must be a probability in [0, 1], got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
+    if causal and fused and _fits(query, key, value, None, None, dropout_p):
+        return apply(ScaledDotProductAttention(scale, CAUSAL), query, key, value), None
+    if causal:  # the composition: the causal mask as a constant
+        take_part = constant_like(query, lambda m: causal_mask(m, query.shape[-2], key.shape[-2]), name)
     if fused and _fits(query, key, value, take_part, add, dropout_p):
         shape = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2])) + (query.shape[-2], key.shape[-2])
         mask = take_part if take_part is not None else add
@@ -127,11 +135,6 @@ def _fits(query: Tensor, key: Tensor, value: Tensor, take_part: Tensor | None, a
     return add is None or add.dtype == dt
 
 
-def _causal(m: Any, L: int, S: int) -> Any:
-    """(L, S) boolean array of table m: True where key position j ≤ query position i (lower triangle)."""
-    return m.arange(S)[None, :] <= m.arange(L)[:, None]
-
-
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -151,7 +154,8 @@ def scaled_dot_product_attention(
     attention weights (scaled by 1/(1-p)) whenever it is > 0, as in PyTorch.
 
     Without dropout the whole of it is one primitive with hand-written rules
-    (``_sdpa.ScaledDotProductAttention``); with dropout it is composed of Tensor ops.
+    (``_sdpa.ScaledDotProductAttention``), which for ``is_causal`` skips the scores above the
+    diagonal instead of masking them; with dropout it is composed of Tensor ops.
     """
     name = "scaled_dot_product_attention"
     for what, t in (("query", query), ("key", key), ("value", value)):
@@ -162,14 +166,13 @@ def scaled_dot_product_attention(
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{name}: pass either attn_mask or is_causal=True, not both")
-        take_part = constant_like(query, lambda m: _causal(m, query.shape[-2], key.shape[-2]), name)
     elif attn_mask is not None:
         mask = _as_mask(attn_mask, query)
         if mask.dtype == np.bool_:
             take_part = mask
         else:
             add = mask
-    out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale)
+    out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale, causal=is_causal)
     return out
 
 
@@ -181,6 +184,17 @@ def _float_mask(mask: Any, like: Tensor) -> Tensor:
     if m.dtype.kind != "f":
         raise TypeError(f"multi_head_attention_forward: masks must be bool or float, got {m.dtype}")
     return m
+
+
+def _is_causal_mask(mask: Tensor, L: int, S: int) -> bool:
+    """Whether an additive mask of shape (1, L, S) is the causal one: 0 where key position j ≤
+    query position i, -inf above.  PyTorch trusts ``is_causal`` as a hint that the mask is
+    causal; here the hint is taken only where this holds, so a wrong hint cannot change a result."""
+    if tuple(mask.shape) != (1, L, S):
+        return False
+    a = registry.to_host(mask._array)[0]
+    keep = causal_mask(np, L, S)
+    return bool((a[keep] == 0).all() and (a[~keep] == -math.inf).all())
 
 
 def _project(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
@@ -276,8 +290,11 @@ def multi_head_attention_forward(
     k = _project(key, w_k, b_k)
     v = _project(value, w_v, b_v)
 
-    # masks as additive float (N·h or 1, L, S') tensors
+    # masks as additive float (N·h or 1, L, S') tensors; or, where attention is causal and nothing
+    # else masks or adds keys, no mask at all: the primitive's causal form skips the upper triangle
+    plain = bias_k is None and bias_v is None and not add_zero_attn and key_padding_mask is None and not need_weights
     mask = None
+    causal = False
     if attn_mask is not None:
         am = _float_mask(attn_mask, q)
         want2, want3 = (L, S), (N * num_heads, L, S)
@@ -286,8 +303,12 @@ def multi_head_attention_forward(
         elif tuple(am.shape) != want3:
             raise ValueError(f"{name}: attn_mask must have shape {want2} or {want3}, got {tuple(am.shape)}")
         mask = am
+        if is_causal and plain and _is_causal_mask(am, L, S):  # PyTorch's hint, taken where it is true
+            mask, causal = None, True
+    elif is_causal and plain:
+        causal = True
     elif is_causal:
-        mask = constant_like(q, lambda m: m.where(_causal(m, L, S), 0.0, -math.inf).astype(q.dtype)[None], name)
+        mask = constant_like(q, lambda m: m.where(causal_mask(m, L, S), 0.0, -math.inf).astype(q.dtype)[None], name)
     kpm = None
     if key_padding_mask is not None:
         kpm = _float_mask(key_padding_mask, q)
@@ -324,7 +345,7 @@ def multi_head_attention_forward(
         kpm4 = sh.reshape(sh.expand(sh.reshape(kpm, (N, 1, 1, S2)), N, num_heads, 1, S2), (N * num_heads, 1, S2))
         mask = kpm4 if mask is None else mask + kpm4
     p = dropout_p if training else 0.0
-    out, weights = _attend(name, q, k, v, None, mask, p, None, not need_weights)  # (N·h, L, d), (N·h, L, S2)
+    out, weights = _attend(name, q, k, v, None, mask, p, None, not need_weights, causal)  # (N·h, L, d), (N·h, L, S2)
     out = sh.reshape(sh.transpose(out, 0, 1), (L, N, E))
     out = _project(out, out_proj_weight, out_proj_bias)
     if not batched:

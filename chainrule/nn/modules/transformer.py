@@ -21,7 +21,10 @@ The feed-forward sub-layer is  FF(x) = W₂ Dropout(act(W₁ x + b₁)) + b₂.
 Masks follow nn.MultiheadAttention: a bool mask has True where attention is NOT allowed, a
 float mask is added to the scores (-inf to forbid); ``*_key_padding_mask`` (N, S) marks padded
 key positions.  ``is_causal=True`` without a mask forbids attending to later positions; with a
-mask, the mask is used (PyTorch treats ``is_causal`` as a hint that the mask is causal).
+mask, the mask is used (PyTorch treats ``is_causal`` as a hint that the mask is causal).  Where
+the mask is the causal one and nothing else masks keys, attention skips the scores above the
+diagonal instead of computing and masking them (``functional._sdpa``, its causal form); the
+stacks' ``is_causal=None`` looks for that, as PyTorch's do.
 """
 
 from __future__ import annotations
@@ -274,10 +277,18 @@ class TransformerEncoder(Module):
                 is_causal: bool | None = None) -> Tensor:
         x = src
         for layer in self.layers:
-            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                      is_causal=_causal_hint(is_causal, mask))
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+
+def _causal_hint(is_causal: bool | None, mask: Any) -> bool:
+    """The layers' ``is_causal``: as given, or, when None (PyTorch's default here, "find out")
+    and there is a mask, True -- a hint that attention then takes only where the mask really is
+    the causal one (``functional.attention._is_causal_mask``), as PyTorch detects it."""
+    return bool(is_causal) if is_causal is not None else mask is not None
 
 
 class TransformerDecoder(Module):
@@ -310,7 +321,7 @@ class TransformerDecoder(Module):
         for layer in self.layers:
             x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                       tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
-                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+                      tgt_is_causal=_causal_hint(tgt_is_causal, tgt_mask), memory_is_causal=memory_is_causal)
         if self.norm is not None:
             x = self.norm(x)
         return x
