@@ -68,7 +68,7 @@ class ScaledDotProductAttention(Primitive):
     def __init__(self, scale: float, mask_kind: str | None) -> None:
         self.scale = float(scale)
         self.mask_kind = mask_kind  # None, TAKE or ADD
-        self.p = None  # the weights P, kept by the forward on raw arrays
+        self.p: Any = None  # the weights P, kept by the forward on raw arrays (causal: a list of row blocks)
         self.nan_rows = False
 
     def _softmax_rows(self, m: Any, s: Any) -> Any:
@@ -126,9 +126,9 @@ class ScaledDotProductAttention(Primitive):
         L, S = q.shape[-2], k.shape[-2]
         lead = g.shape[:-2]
         c = g.dtype.type(self.scale)
-        gq = m.empty(lead + (L, q.shape[-1]), g.dtype) if need[0] else None
-        gk = m.zeros(lead + (S, k.shape[-1]), g.dtype) if need[1] else None
-        gv = m.zeros(lead + (S, v.shape[-1]), g.dtype) if need[2] else None
+        gq: Any = m.empty(lead + (L, q.shape[-1]), g.dtype) if need[0] else None
+        gk: Any = m.zeros(lead + (S, k.shape[-1]), g.dtype) if need[1] else None
+        gv: Any = m.zeros(lead + (S, v.shape[-1]), g.dtype) if need[2] else None
         for (r0, r1, cols), p in zip(causal_blocks(L, S), self.p):
             g_b = g[..., r0:r1, :]
             if need[2]:
