@@ -25,6 +25,7 @@ from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.rnn_onednn import LstmOnednnMath
 from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
+from chainrule.backend.window_math import WindowMath
 
 _DEFAULT = {"float": np.dtype(np.float32)}
 
@@ -150,7 +151,7 @@ def _scatter_add(shape, index, g):
 
 
 class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, LstmOnednnMath, MaskMath,
-                NormMath, OptimMath, ProductMath, RecurrentMath):
+                NormMath, OptimMath, ProductMath, RecurrentMath, WindowMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 

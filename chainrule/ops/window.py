@@ -145,6 +145,10 @@ class MaxPool(_Window):
         self.argk = None
 
     def forward(self, m, x):
+        fast = m.max_pool_kernel(x, self.kernel, self.stride, self.dilation, self.pads, self.keep_argmax)
+        if fast is not None:  # the compiled kernel where it covers the window (backend/window_math.py): these bits
+            y, self.argk = fast
+            return y
         xp = self._pad(m, x, -np.inf)
         kk = math.prod(self.kernel)
         dt = np.int8 if kk <= 127 else (np.int16 if kk <= 32767 else np.int32)
@@ -200,6 +204,9 @@ class MaxPoolScatter(_ArgmaxWindow):
 
     def forward(self, m, g):
         argk = self.argk
+        gx = m.max_pool_backward_kernel(g, argk, self.spatial, self.kernel, self.stride, self.dilation, self.pads)
+        if gx is not None:  # the compiled kernel where it covers the window (backend/window_math.py): these bits
+            return gx
         if memory_order(g) != memory_order(argk):
             # one copy of the small pooled gradient into the forward layout (else every pass below mixes layouts)
             gl = empty_like_layout(g.shape, g.dtype, argk, None, m=m)
