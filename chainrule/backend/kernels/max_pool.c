@@ -27,6 +27,25 @@
  * a million elements). */
 #define MAXIMUM(b, v) (((v) >= (b) || (v) != (v)) ? (v) : (b))
 
+/* Output j of a row pair (r0, r1): the window's maximum, its offset in *k.  Inlined into
+ * loops over j that the compiler vectorises. */
+#define DEFINE_WINDOW(REAL, SUFFIX)                                                              \
+static inline REAL window_##SUFFIX(const REAL *restrict r0, const REAL *restrict r1,            \
+                                   ptrdiff_t j, signed char *k)                                 \
+{                                                                                                \
+    REAL b = r0[2 * j], v;                                                                       \
+    signed char a = 0;                                                                           \
+    v = r0[2 * j + 1];                                                                           \
+    a = v > b ? 1 : a;                                                                           \
+    b = MAXIMUM(b, v);                                                                           \
+    v = r1[2 * j];                                                                               \
+    a = v > b ? 2 : a;                                                                           \
+    b = MAXIMUM(b, v);                                                                           \
+    v = r1[2 * j + 1];                                                                           \
+    *k = v > b ? 3 : a;                                                                          \
+    return MAXIMUM(b, v);                                                                        \
+}
+
 /* Eight outputs of one row (a constant count: a loop the compiler vectorises whole), through
  * a local buffer; for rows of 8 to 15 outputs, where the row loop below would run its scalar
  * remainder, whose comparisons branch and mispredict on random data (2.1 against 0.37 ms per
@@ -37,20 +56,8 @@ static inline void chunk8_##SUFFIX(const REAL *restrict r0, const REAL *restrict
 {                                                                                                \
     REAL best[8];                                                                                \
     signed char a[8];                                                                            \
-    for (int j = 0; j < 8; j++) {                                                                \
-        REAL b = r0[2 * j], v;                                                                   \
-        signed char k = 0;                                                                       \
-        v = r0[2 * j + 1];                                                                       \
-        k = v > b ? 1 : k;                                                                       \
-        b = MAXIMUM(b, v);                                                                       \
-        v = r1[2 * j];                                                                           \
-        k = v > b ? 2 : k;                                                                       \
-        b = MAXIMUM(b, v);                                                                       \
-        v = r1[2 * j + 1];                                                                       \
-        k = v > b ? 3 : k;                                                                       \
-        best[j] = MAXIMUM(b, v);                                                                 \
-        a[j] = k;                                                                                \
-    }                                                                                            \
+    for (int j = 0; j < 8; j++)                                                                  \
+        best[j] = window_##SUFFIX(r0, r1, j, &a[j]);                                             \
     for (int j = 0; j < 8; j++)                                                                  \
         y[j] = best[j];                                                                          \
     if (arg)                                                                                     \
@@ -63,6 +70,7 @@ static inline void chunk8_##SUFFIX(const REAL *restrict r0, const REAL *restrict
  * before: the same values written twice).  (window_math.py sends rows of fewer than 8 outputs
  * to the twin, faster there.) */
 #define DEFINE_MAX_POOL(REAL, SUFFIX)                                                            \
+DEFINE_WINDOW(REAL, SUFFIX)                                                                      \
 DEFINE_CHUNK8(REAL, SUFFIX)                                                                      \
 void max_pool2x2_##SUFFIX(const REAL *restrict x, REAL *restrict y, signed char *restrict argk, \
                           ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t h, ptrdiff_t w)                 \
@@ -79,20 +87,8 @@ void max_pool2x2_##SUFFIX(const REAL *restrict x, REAL *restrict y, signed char 
                     chunk8_##SUFFIX(r0 + 2 * j, r1 + 2 * j, yr + j, ar ? ar + j : NULL);         \
                 }                                                                                \
             } else if (ar) {                                                                     \
-                for (ptrdiff_t j = 0; j < ow; j++) {                                             \
-                    REAL best = r0[2 * j], v;                                                    \
-                    signed char arg = 0;                                                         \
-                    v = r0[2 * j + 1];                                                           \
-                    arg = v > best ? 1 : arg;                                                    \
-                    best = MAXIMUM(best, v);                                                     \
-                    v = r1[2 * j];                                                               \
-                    arg = v > best ? 2 : arg;                                                    \
-                    best = MAXIMUM(best, v);                                                     \
-                    v = r1[2 * j + 1];                                                           \
-                    arg = v > best ? 3 : arg;                                                    \
-                    yr[j] = MAXIMUM(best, v);                                                    \
-                    ar[j] = arg;                                                                 \
-                }                                                                                \
+                for (ptrdiff_t j = 0; j < ow; j++)                                               \
+                    yr[j] = window_##SUFFIX(r0, r1, j, &ar[j]);                                  \
             } else {                                                                             \
                 for (ptrdiff_t j = 0; j < ow; j++) {                                             \
                     REAL best = MAXIMUM(r0[2 * j], r0[2 * j + 1]);                               \
