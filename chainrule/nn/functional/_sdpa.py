@@ -20,12 +20,14 @@ More, smaller blocks skip more but call BLAS more often on smaller matrices: flo
 backward of (64, L, 64)-sized heads, 1/2/4/8/16 blocks, ms: L = 64 (batch 64, E 32) 3.4 / 2.9
 / 3.0 / 3.8 / 5.7; L = 256 (batch 16) 17.0 / 12.9 / 12.5 / 12.6 / 14.0; L = 1024 (batch 4)
 54.9 / 41.6 / 32.9 / 29.6 / 33.3.  The results equal the masked computation's to rounding (the
-masked positions add exact zeros there; here they are not summed at all).  The scale is folded into the smallest
-operand: Q or K in the forward, dO or V in the backward (fewer multiplications than a pass
-over the (L, S) scores), so results agree with the composition ``softmax(Q Kᵀ · scale) V`` to
-rounding, not in every bit.  Under ``create_graph`` (Tensors in the rules) the vjp is composed
-from Tensor ops, so it is differentiable again.  Dropout on the weights is not part of it
-(``attention._attend`` composes that case).
+masked positions add exact zeros there; here they are not summed at all).
+
+The scale is folded into the smallest operand: Q or K in the forward, dO or V in the backward
+(fewer multiplications than a pass over the (L, S) scores), so results agree with the
+composition ``softmax(Q Kᵀ · scale) V`` to rounding, not in every bit.  Under
+``create_graph`` (Tensors in the rules) the vjp is composed from Tensor ops, so it is
+differentiable again.  Dropout on the weights is not part of it (``attention._attend``
+composes that case).
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ ADD = "add"  # a float mask input, added to the scores
 CAUSAL = "causal"  # no mask input: key position j takes part for query position i where j <= i
 
 
-def causal_mask(m: Any, L: int, S: int) -> Any:
-    """(L, S) boolean array of table m: True where key position j ≤ query position i (lower triangle)."""
-    return m.arange(S)[None, :] <= m.arange(L)[:, None]
+def causal_mask(m: Any, L: int, S: int, first_row: int = 0) -> Any:
+    """(L, S) boolean array of table m: True where key position j ≤ query position i (the lower
+    triangle), for the query positions i = first_row … first_row + L − 1."""
+    return m.arange(S)[None, :] <= m.arange(first_row, first_row + L)[:, None]
 
 
 def causal_blocks(L: int, S: int) -> list[tuple[int, int, int]]:
@@ -67,7 +70,7 @@ class ScaledDotProductAttention(Primitive):
 
     def __init__(self, scale: float, mask_kind: str | None) -> None:
         self.scale = float(scale)
-        self.mask_kind = mask_kind  # None, TAKE or ADD
+        self.mask_kind = mask_kind  # None, TAKE, ADD or CAUSAL
         self.p: Any = None  # the weights P, kept by the forward on raw arrays (causal: a list of row blocks)
         self.nan_rows = False
 
@@ -114,7 +117,7 @@ class ScaledDotProductAttention(Primitive):
         for r0, r1, cols in causal_blocks(L, S):
             s = (q[..., r0:r1, :] * c) @ _t(m, k[..., :cols, :])
             if cols > r0 + 1:  # keys j > i inside the block
-                s = m.where(m.arange(cols)[None, :] <= m.arange(r0, r1)[:, None], s, -np.inf)
+                s = m.where(causal_mask(m, r1 - r0, cols, r0), s, -np.inf)
             p, _ = self._softmax_rows(m, s)
             out[..., r0:r1, :] = p @ v[..., :cols, :]
             blocks.append(p)
