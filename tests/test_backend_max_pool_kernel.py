@@ -1,8 +1,9 @@
-"""Max pooling's compiled kernel for 2 × 2 windows at stride 2 (backend/window_math.py,
-kernels/max_pool.c) against its NumPy twin (the pooling op's own code, ops/window.py): the
-forward's maxima and argmaxes bit for bit (ties, NaN, -inf, -0), the backward's values, for
-rows that take each of the kernel's loops, odd sizes, any number of threads; only where it
-covers the window; PyTorch as oracle."""
+"""Max pooling's compiled kernels (backend/window_math.py, kernels/max_pool.c: 2 × 2 windows
+at stride 2, and any other window) against their NumPy twin (the pooling op's own code,
+ops/window.py): the forward's maxima and argmaxes bit for bit (ties, NaN, -inf, -0), the
+backward's values, for rows that take each of the kernels' loops, odd sizes, padding,
+dilation, ceil_mode, any layout, 1-D, any number of threads; where the twin still runs;
+PyTorch as oracle."""
 
 from __future__ import annotations
 
@@ -92,14 +93,70 @@ def test_maxima_alone_without_a_gradient(monkeypatch):
     np.testing.assert_array_equal(y.view(np.uint8), _pool(x, kernel_size=2)[0].view(np.uint8))
 
 
-@pytest.mark.parametrize("kw, shape", [
-    (dict(kernel_size=3, stride=2), (1, 2, 9, 20)),
+ANY_WINDOW = [
+    (dict(kernel_size=3, stride=2, padding=1), (2, 3, 12, 20)),  # ResNet's stem pooling
+    (dict(kernel_size=3, stride=1, padding=1), (1, 2, 7, 9)),
+    (dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)), (1, 3, 9, 8)),
+    (dict(kernel_size=3, stride=2, dilation=2, padding=1), (1, 2, 11, 13)),
+    (dict(kernel_size=3, stride=2, ceil_mode=True), (2, 2, 9, 10)),
     (dict(kernel_size=2, padding=1), (1, 2, 8, 20)),
-    (dict(kernel_size=2, ceil_mode=True), (1, 2, 9, 21)),
-    (dict(kernel_size=2, dilation=2), (1, 2, 8, 20)),
-    (dict(kernel_size=2), (1, 2, 8, 14)),  # rows of 7 outputs: the twin is faster there
+    (dict(kernel_size=1, stride=2), (1, 2, 5, 6)),
+]
+
+
+@pytest.mark.parametrize("kw, shape", ANY_WINDOW)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "ties", "special"])
+def test_any_window_gives_the_twins_forward_bits_and_backward_values(kw, shape, dtype, kind, monkeypatch):
+    x = _input(np.random.default_rng(7), shape, dtype, kind)
+    calls = _spy(monkeypatch)
+    fast = _pool(x, **kw)
+    assert calls == [True]
+    with monkeypatch.context() as mp:
+        _twin(mp)
+        slow = _pool(x, **kw)
+    for a, b in zip(fast[:2], slow[:2]):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    # an input that is the maximum of three or more windows: the twin adds offset by offset,
+    # the kernel output by output (PyTorch's order), so the sum may round differently
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(fast[2], slow[2], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_any_window_in_any_layout_and_1d(d, monkeypatch):
+    rng = np.random.default_rng(8)
+    if d == 2:
+        base = rng.standard_normal((2, 4, 9, 11)).astype(np.float32)
+        leaf = cr.tensor(np.ascontiguousarray(base.transpose(0, 2, 3, 1)), requires_grad=True)
+        x = leaf.permute(0, 3, 1, 2)  # channels last
+        pool = lambda t: F.max_pool2d(t, 3, stride=2, padding=1)  # noqa: E731
+    else:
+        base = rng.standard_normal((3, 4, 17)).astype(np.float32)
+        leaf = cr.tensor(np.ascontiguousarray(base.transpose(0, 2, 1)), requires_grad=True)
+        x = leaf.permute(0, 2, 1)
+        pool = lambda t: F.max_pool1d(t, 3, stride=2, padding=1)  # noqa: E731
+    calls = _spy(monkeypatch)
+    y = pool(x)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(cr.tensor(g))
+    assert calls == [True]
+    with monkeypatch.context() as mp:
+        _twin(mp)
+        t = cr.tensor(base, requires_grad=True)
+        y2 = pool(t)
+        y2.backward(cr.tensor(g))
+    np.testing.assert_array_equal(y.detach().numpy(), y2.detach().numpy())
+    back = leaf.grad.numpy().transpose(0, 3, 1, 2) if d == 2 else leaf.grad.numpy().transpose(0, 2, 1)
+    np.testing.assert_allclose(back, t.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw, shape", [
+    (dict(kernel_size=2), (1, 2, 8, 14)),  # 2 × 2 / stride 2 rows of 7 outputs: the twin is faster there
+    (dict(kernel_size=12), (1, 1, 24, 24)),  # 144 offsets: more than an int8 argmax holds
 ])
-def test_other_windows_run_the_twin(kw, shape, monkeypatch):
+def test_where_the_twin_runs(kw, shape, monkeypatch):
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     calls = _spy(monkeypatch)
     _pool(x, **kw)
@@ -124,13 +181,14 @@ def test_a_strided_input_runs_the_twin_with_the_same_values(monkeypatch):
     np.testing.assert_array_equal(leaf.grad.numpy().transpose(0, 3, 1, 2), t.grad.numpy())
 
 
-def test_planes_on_threads_give_the_same_bits(three_threads):
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_planes_on_threads_give_the_same_bits(three_threads, kw):
     """The (N·C) planes are cut into ranges on several threads (forced here: 3 threads over 7
     planes): the same bits as one call, forward and backward."""
     x = _input(np.random.default_rng(4), (1, 7, 11, 18), np.float32, "special")
-    one = _pool(x, kernel_size=2)
+    one = _pool(x, **kw)
     calls = three_threads(window_math)
-    three = _pool(x, kernel_size=2)
+    three = _pool(x, **kw)
     assert calls == [7, 7]
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
@@ -162,6 +220,18 @@ def test_gradcheck_through_the_kernel(monkeypatch):
 
 
 torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("kw, shape", ANY_WINDOW)
+def test_torch_max_pool2d_any_window(kw, shape):
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    y, idx, dx = _pool(x, **kw)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, return_indices=True, **kw)
+    ty.backward(torch.tensor(np.random.default_rng(1).standard_normal(ty.shape).astype(np.float32)))
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -145,7 +145,7 @@ class MaxPool(_Window):
         self.argk = None
 
     def forward(self, m, x):
-        fast = m.max_pool_kernel(x, self.kernel, self.stride, self.dilation, self.pads, self.keep_argmax)
+        fast = m.max_pool_kernel(x, self.kernel, self.stride, self.dilation, self.pads, self.outs, self.keep_argmax)
         if fast is not None:  # the compiled kernel where it covers the window (backend/window_math.py): these bits
             y, self.argk = fast
             return y
