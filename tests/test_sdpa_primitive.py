@@ -312,12 +312,15 @@ def test_encoder_finds_the_causal_mask_when_is_causal_is_none(monkeypatch):
 
 
 # ------------------------------------------------------------------ PyTorch as oracle
-torch = pytest.importorskip("torch")
+@pytest.fixture
+def torch():
+    """PyTorch as oracle: the tests that take it skip where it is not installed (the others run)."""
+    return pytest.importorskip("torch")
 
 
 @pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "causal_long", "causal_wide"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_torch_sdpa(kind, dtype):
+def test_torch_sdpa(kind, dtype, torch):
     rng = np.random.default_rng(8)
     L, S = {"causal": (16, 16), "causal_long": (100, 100), "causal_wide": (70, 90)}.get(kind, (16, 24))
     if kind.startswith("causal"):
@@ -351,7 +354,7 @@ def _load(cm, tm):
     cm.load_state_dict({k: cr.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}, strict=True)
 
 
-def test_torch_multihead_attention_no_weights():
+def test_torch_multihead_attention_no_weights(torch):
     torch.manual_seed(0)
     tm = torch.nn.MultiheadAttention(16, 4, batch_first=True)
     cm = nn.MultiheadAttention(16, 4, batch_first=True)
@@ -373,7 +376,7 @@ def test_torch_multihead_attention_no_weights():
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_torch_encoder_layer_float32(causal, monkeypatch):
+def test_torch_encoder_layer_float32(causal, monkeypatch, torch):
     calls = []
     init = ScaledDotProductAttention.__init__
 
