@@ -156,10 +156,11 @@ def _load(name: str, source: bytes | None = None) -> ctypes.CDLL | None:
 _TYPED: dict = {}
 
 
-def typed_function(name: str, symbol: str, dtype, argtypes: list):
-    """Function ``{symbol}_f32``/``_f64`` of kernel ``name`` for ``dtype``, its argument types set;
-    None for another dtype or when the kernel is not available.  Kernels ask for it on every call,
-    so a second ask is one dictionary lookup (``reset()`` empties the dictionary)."""
+def typed_function(name: str, symbol: str, dtype, argtypes: list, restype: Any = None):
+    """Function ``{symbol}_f32``/``_f64`` of kernel ``name`` for ``dtype``, its argument types (and
+    result type: None for void) set; None for another dtype or when the kernel is not available.
+    Kernels ask for it on every call, so a second ask is one dictionary lookup (``reset()``
+    empties the dictionary)."""
     key = (name, symbol, dtype)
     fn = _TYPED.get(key, _MISSING)
     if fn is not _MISSING:
@@ -170,7 +171,7 @@ def typed_function(name: str, symbol: str, dtype, argtypes: list):
     if lib is not None:
         fn = getattr(lib, f"{symbol}_{'f32' if dt == np.float32 else 'f64'}")
         fn.argtypes = argtypes
-        fn.restype = None
+        fn.restype = restype
     _TYPED[key] = fn
     return fn
 

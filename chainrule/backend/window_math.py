@@ -65,10 +65,9 @@ class WindowMath:
             if x.flags.c_contiguous and x.shape[2] >= 2 and x.shape[3] >= 16:
                 return _pool_2x2(x, keep_argmax)
             return None  # (rows of fewer than 8 outputs: the twin is faster, see the C file)
-        fn = native.typed_function("max_pool", "max_pool2d", x.dtype, [_PTR] * 3 + [_P] * 19)
+        fn = native.typed_function("max_pool", "max_pool2d", x.dtype, [_PTR] * 3 + [_P] * 19, ctypes.c_int)
         if fn is None or any(s % x.itemsize for s in x.strides):
             return None
-        fn.restype = ctypes.c_int
         N, C = x.shape[:2]
         strides = [s // x.itemsize for s in x.strides]
         if len(kernel) == 1:
