@@ -84,13 +84,19 @@ def test_kernel_gives_the_twins_forward_bits_and_backward_values(shape, dtype, k
     assert not np.signbit(fast[2][fast[2] == 0]).any()  # the kernel: +0 where nothing arrives
 
 
-def test_maxima_alone_without_a_gradient(monkeypatch):
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_maxima_alone_without_a_gradient(kw, monkeypatch):
+    """Under no_grad the kernels keep no argmaxes (the op's argk is None) and give the same maxima."""
+    from chainrule.ops import window
+
     x = _input(np.random.default_rng(1), (2, 3, 8, 24), np.float32, "special")
     calls = _spy(monkeypatch)
     with cr.no_grad():
-        y = F.max_pool2d(cr.tensor(x), 2).numpy()
-    assert calls == [True]
-    np.testing.assert_array_equal(y.view(np.uint8), _pool(x, kernel_size=2)[0].view(np.uint8))
+        y = F.max_pool2d(cr.tensor(x), **kw).numpy()
+        k, s, p = (kw["kernel_size"],) * 2, (kw.get("stride", 2),) * 2, kw.get("padding", 0)
+        _, op = window.max_pool_nd(cr.tensor(x), k, s, (1, 1), ((p, p), (p, p)), keep_argmax=False)
+    assert calls == [True, True] and op.argk is None
+    np.testing.assert_array_equal(y.view(np.uint8), _pool(x, **kw)[0].view(np.uint8))
 
 
 ANY_WINDOW = [

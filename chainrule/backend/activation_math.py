@@ -28,9 +28,6 @@ GELU_K, GELU_C = math.sqrt(2.0 / math.pi), 0.044715
 # same bits).  gelu + gelu_backward, float32, 2 threads against 1: 262k elements 0.52-0.57 ms
 # against 0.56 (even), 524k 0.71-0.86 against 1.11, 1M 1.40-1.61 against 2.41-2.99
 _THREADED_MIN = 1 << 19
-# threads' ranges start at multiples of this many elements (the widest vector loop's step): the
-# vector erf/exp/tanh and their scalar forms in a loop's tail may differ in the last bit
-_LANES = 16
 
 
 def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
@@ -45,12 +42,7 @@ def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
     arrays = tuple(np.ascontiguousarray(a) for a in arrays)
     out = np.empty(x.shape, dt)
     ptrs = [native.address(a) for a in arrays] + [out.ctypes.data]
-    k = dt.itemsize
-
-    def run(lo: int, hi: int) -> None:  # elements [lo, hi) of every array
-        fn(hi - lo, *(p + lo * k for p in ptrs))
-
-    threads.run_ranges(run, x.size, threads.threads_for(x.size, _THREADED_MIN), _LANES)
+    threads.run_elementwise(fn, x.size, ptrs, dt.itemsize, threads.threads_for(x.size, _THREADED_MIN))
     return out
 
 

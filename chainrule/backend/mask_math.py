@@ -20,7 +20,7 @@ or the batch-last layout convolutions leave); anything else takes the twin.  A k
 twin's operations in its order, so it gives the twin's bits, except ``elu``'s e^x - 1 (glibc's
 vector expm1 against NumPy's: the last bit may differ).  From a size per kernel (``_SIZES``)
 the work is cut into ``threads.intra_threads()`` ranges run at once (elementwise, and the ranges
-start at multiples of ``_LANES`` elements: the bits do not change with the thread count).
+start at multiples of ``threads.LANES`` elements: the bits do not change with the thread count).
 """
 
 from __future__ import annotations
@@ -52,11 +52,6 @@ _SIZES: dict[str, tuple[int, int]] = {
     "elu_backward": (1 << 11, 1 << 20),
 }
 
-
-# ranges for threads start at multiples of this many elements (the widest vector loop's step),
-# so every element falls to the same part of a loop (the vector body, or the tail after it)
-# whatever the number of threads: ELU's vector and scalar expm1 may differ in the last bit
-_LANES = 16
 
 
 def _same_block(arrays: tuple) -> bool:
@@ -97,16 +92,7 @@ def _compiled(symbol: str, arrays: tuple, *scalars: float) -> np.ndarray | None:
         return None
     # the block starts at the element of the lowest address: index (0, ..., 0), strides being > 0
     ptrs = [native.address(a) if a.flags.c_contiguous else a.ctypes.data for a in (*arrays, out)]
-    n = x.size
-    if n < threaded_from:
-        fn(n, *ptrs, *scalars)
-        return out
-    k = dt.itemsize
-
-    def run(lo: int, hi: int) -> None:  # elements [lo, hi) of each block
-        fn(hi - lo, *(p + lo * k for p in ptrs), *scalars)
-
-    threads.run_ranges(run, n, threads.threads_for(n, threaded_from), _LANES)
+    threads.run_elementwise(fn, x.size, ptrs, dt.itemsize, threads.threads_for(x.size, threaded_from), *scalars)
     return out
 
 

@@ -22,10 +22,6 @@ from chainrule.backend import native, threads
 # 0.17-0.26 against 0.21 (even: the handoff costs what it saves), (512, 1000) 0.24 against 0.37,
 # (16384, 64) 0.44-0.72 against 0.74, (256, 10000) 1.7 against 3.4
 _THREADED_MIN = 1 << 19
-# the exp loop runs over a range's elements at once: every range starts at a multiple of this
-# many elements, so each element falls in the same part of the vector loop (a vector exp and
-# its scalar form in the tail may differ in the last bit) whatever the number of threads
-_LANES = 16
 
 
 def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
@@ -47,7 +43,9 @@ def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
         def run(lo: int, hi: int) -> None:  # rows [lo, hi)
             fn(hi - lo, C, *(p + lo * C * k for p in ptrs), sp + lo * k)
 
-        rows_per_cut = _LANES // math.gcd(C, _LANES)  # (a cut every this many rows: a multiple of _LANES elements)
+        # the exp loop runs over a range's elements at once: cut every this many rows, a multiple
+        # of threads.LANES elements (see there)
+        rows_per_cut = threads.LANES // math.gcd(C, threads.LANES)
         threads.run_ranges(run, M, threads.threads_for(M * C, _THREADED_MIN), rows_per_cut)
         return s
     c = x.max(axis=1, keepdims=True)

@@ -86,6 +86,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
+# The widest vector loop's step in the kernels, in elements.  A kernel whose loop has a vector body
+# and a scalar tail cuts its ranges on multiples of it (``run_ranges``' step): vector and scalar
+# math functions (exp, erf, expm1), which may differ in the last bit, then meet the same elements
+# whatever the number of threads.
+LANES = 16
+
+
 def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, step: int = 1) -> None:
     """Run ``kernel(lo, hi)`` over ``[0, total)`` cut into ``threads`` ranges of nearly equal size,
     at once (the calling thread takes the first); returns when every range is done.  The ranges
@@ -109,3 +116,15 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
     kernel(cuts[0], cuts[1])
     for f in pending:
         f.result()
+
+
+def run_elementwise(fn: Callable[..., None], n: int, pointers: list, itemsize: int, threads: int,
+                    *scalars: float) -> None:
+    """An element-wise kernel ``fn(count, *pointers, *scalars)`` over elements [0, n) of the
+    contiguous arrays at ``pointers`` (inputs and outputs), on ``threads`` ranges cut on multiples
+    of ``LANES`` elements, each range's pointers advanced to its first element."""
+
+    def run(lo: int, hi: int) -> None:
+        fn(hi - lo, *(p + lo * itemsize for p in pointers), *scalars)
+
+    run_ranges(run, n, threads, LANES)

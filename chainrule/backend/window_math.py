@@ -75,8 +75,9 @@ class WindowMath:
         else:
             (h, w), (xn, xc, xy, xz), (oh, ow) = x.shape[2:], strides, outs
         y = np.empty((N, C) + tuple(outs), x.dtype)
-        argk = np.empty(y.shape, np.int8)  # (the kernel keeps its argmaxes anyway)
-        xp, yp, ap = x.ctypes.data, y.ctypes.data, argk.ctypes.data
+        argk = np.empty(y.shape, np.int8) if keep_argmax else None
+        xp, yp = x.ctypes.data, y.ctypes.data
+        ap = argk.ctypes.data if argk is not None else None
         failed = []
 
         def run(p0: int, p1: int) -> None:  # planes [p0, p1)
@@ -86,7 +87,7 @@ class WindowMath:
         _planes(N * C, h * w, run)
         if failed:
             raise MemoryError("max_pool: the kernel could not allocate its row of argmaxes")
-        return y, argk if keep_argmax else None
+        return y, argk
 
     @staticmethod
     def max_pool_backward_kernel(g: Any, argk: Any, spatial: tuple, kernel: tuple, stride: tuple,

@@ -32,6 +32,20 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend.dtype_check import DtypeError, DtypeNotImplementedError, mismatch_message
 
 
+def standardization_vjp(m: Any, s: Any, zhat: Any, g: Any, axes: tuple) -> Any:
+    """The standardisation's Jacobian (s/m)(m I - 1 1ᵀ - ẑ ẑᵀ) applied to g over ``axes``:
+    s (g - mean(g) - ẑ · mean(g ẑ)) (the module docstring; symmetric, so also the jvp of dz)."""
+    return s * (g - m.mean(g, axes, True) - zhat * m.mean(g * zhat, axes, True))
+
+
+def recorded_standardization(m: Any, x: Any, axes: tuple, eps: float) -> tuple:
+    """(ẑ, s = 1/sqrt(σ² + ε)) over ``axes`` recomputed from x with table m's ops: under
+    create_graph the rules use these, so second derivatives see their dependence on x."""
+    xc = x - m.mean(x, axes, True)
+    s = (m.mean(xc * xc, axes, True) + eps) ** -0.5
+    return xc * s, s
+
+
 class Normalize(Primitive):
     """ẑ = (z - mean(z)) / sqrt(var(z) + ε) over ``axes`` (biased variance); see the module docstring."""
 
@@ -52,19 +66,13 @@ class Normalize(Primitive):
         return xc
 
     def _inv(self, m, x):
-        if not m.is_tensor:
-            return self.inv
-        # recorded: s as a function of x, so that second derivatives see its dependence on x
-        xc = x - m.mean(x, self.axes, True)
-        return (m.mean(xc * xc, self.axes, True) + self.eps) ** -0.5
+        return recorded_standardization(m, x, self.axes, self.eps)[1] if m.is_tensor else self.inv
 
     def vjp(self, m, need, g, y, x):
-        a = self.axes
-        return (self._inv(m, x) * (g - m.mean(g, a, True) - y * m.mean(g * y, a, True)),)
+        return (standardization_vjp(m, self._inv(m, x), y, g, self.axes),)
 
     def jvp(self, m, dxs, y, x):
-        a, dx = self.axes, dxs[0]
-        return self._inv(m, x) * (dx - m.mean(dx, a, True) - y * m.mean(dx * y, a, True))
+        return standardization_vjp(m, self._inv(m, x), y, dxs[0], self.axes)
 
 
 class BatchNormTrain(Primitive):
@@ -90,11 +98,7 @@ class BatchNormTrain(Primitive):
         return y
 
     def _xhat_inv(self, m, x):
-        if not m.is_tensor:
-            return self.xhat, self.inv
-        xc = x - m.mean(x, self.axes, True)  # recomputed from x so second derivatives see it
-        inv = (m.mean(xc * xc, self.axes, True) + self.eps) ** -0.5
-        return xc * inv, inv
+        return recorded_standardization(m, x, self.axes, self.eps) if m.is_tensor else (self.xhat, self.inv)
 
     def vjp(self, m, need, g, y, x, w, b):
         if m.is_tensor:  # recorded (create_graph): the formula above on Tensors
@@ -112,7 +116,7 @@ class BatchNormTrain(Primitive):
         a = self.axes
         xhat, inv = self._xhat_inv(m, x)
         dx, dw, db = dxs
-        dxhat = inv * (dx - m.mean(dx, a, True) - xhat * m.mean(dx * xhat, a, True))
+        dxhat = standardization_vjp(m, inv, xhat, dx, a)
         shape = (-1,) + (1,) * (x.ndim - 2)
         return dxhat * m.reshape(w, shape) + xhat * m.reshape(dw, shape) + m.reshape(db, shape)
 
@@ -154,10 +158,7 @@ class LayerNormAffine(Primitive):
     def _xhat_rstd(self, m, x):
         if not m.is_tensor:
             return (x - self.mean) * self.rstd, self.rstd
-        a = tuple(range(x.ndim - self.k, x.ndim))
-        xc = x - m.mean(x, a, True)  # recomputed from x so second derivatives see it
-        rstd = (m.mean(xc * xc, a, True) + self.eps) ** -0.5
-        return xc * rstd, rstd
+        return recorded_standardization(m, x, tuple(range(x.ndim - self.k, x.ndim)), self.eps)
 
     def vjp(self, m, need, g, y, x, *wb):
         w, _ = self._params(wb)
@@ -167,7 +168,7 @@ class LayerNormAffine(Primitive):
             lead = tuple(range(x.ndim - self.k))
             xhat, rstd = self._xhat_rstd(m, x)
             gg = g * w if w is not None else g
-            gx = rstd * (gg - m.mean(gg, a, True) - xhat * m.mean(gg * xhat, a, True)) if need[0] else None
+            gx = standardization_vjp(m, rstd, xhat, gg, a) if need[0] else None
             gw = m.sum(g * xhat, lead, False) if need_w else None
             gb = m.sum(g, lead, False) if need_b else None
         else:
@@ -180,7 +181,7 @@ class LayerNormAffine(Primitive):
         a = tuple(range(x.ndim - self.k, x.ndim))
         xhat, rstd = self._xhat_rstd(m, x)
         dx = dxs[0]
-        dy = rstd * (dx - m.mean(dx, a, True) - xhat * m.mean(dx * xhat, a, True))
+        dy = standardization_vjp(m, rstd, xhat, dx, a)
         if w is not None:
             dy = dy * w + xhat * dw
         if db is not None:
