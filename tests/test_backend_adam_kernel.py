@@ -163,3 +163,77 @@ def test_a_repeated_call_with_the_same_arrays_updates_them_again():
     ArrayMath.adam_moments(g, mine[0], mine[1], None, other_t, *sc)
     adam_moments_twin(g, twin[0], twin[1], None, twin[2], *sc)
     assert np.array_equal(other_t, twin[2]) and np.array_equal(mine[0], twin[0])
+
+
+# ---- adam_segments: the moments and every parameter in one call -----------------------------------
+
+def _segments_case(dtype, seed=0, sizes=((4, 3), (3,), (5, 2), (1,))):
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal(s).astype(dtype) for s in sizes]
+    n = sum(w.size for w in ws)
+    g = rng.standard_normal(n).astype(dtype)
+    start = [rng.random(n).astype(dtype) for _ in range(3)]
+    return ws, g, start
+
+
+def _segments_by_twin(ws, g, ma, s, smax, scalars):
+    """What the entry must equal: the moments' twin into t, then w ← w − t per parameter."""
+    t = np.empty_like(g)
+    adam_moments_twin(g, ma, s, smax, t, *scalars)
+    lo = 0
+    for w in ws:
+        np.subtract(w, t[lo:lo + w.size].reshape(w.shape), w)
+        lo += w.size
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_segments_gives_the_twins_bits(dtype, amsgrad):
+    ws, g, start = _segments_case(dtype)
+    g[2] = np.nan  # (in the first parameter: it alone turns NaN there)
+    scalars = [np.array(v, dtype) for v in (0.9, 0.1, 0.999, 1e-3, 3.3e-4, 1e-8 * 0.7)]
+    mine_ws, twin_ws = [w.copy() for w in ws], [w.copy() for w in ws]
+    mine, twin = [a.copy() for a in start], [a.copy() for a in start]
+    for _ in range(3):  # (the second and third calls take the kept arguments)
+        ArrayMath.adam_segments(g, mine[0], mine[1], mine[2] if amsgrad else None, mine_ws, *scalars)
+        _segments_by_twin(twin_ws, g, twin[0], twin[1], twin[2] if amsgrad else None, scalars)
+    for a, b in zip(mine_ws + mine, twin_ws + twin):
+        assert np.array_equal(a, b, equal_nan=True)
+    assert np.isnan(mine_ws[0].reshape(-1)[2]) and not np.isnan(mine_ws[1]).any()
+
+
+def test_adam_segments_sees_a_new_parameter_array():
+    """The kept arguments are checked by identity: a parameter replaced by another array (a
+    ``p.data = ...``) is written, not the old one."""
+    ws, g, start = _segments_case(np.float32, seed=1)
+    scalars = [np.array(v, np.float32) for v in (0.9, 0.1, 0.999, 1e-3, 1e-3, 1e-8)]
+    ma, s = start[0].copy(), start[1].copy()
+    ArrayMath.adam_segments(g, ma, s, None, ws, *scalars)
+    old = ws[2].copy()
+    ws[2] = ws[2].copy()
+    before = ws[2].copy()
+    want_ma, want_s = ma.copy(), s.copy()
+    twin_ws = [w.copy() for w in ws]
+    ArrayMath.adam_segments(g, ma, s, None, ws, *scalars)
+    _segments_by_twin(twin_ws, g, want_ma, want_s, None, scalars)
+    assert not np.array_equal(ws[2], before) and np.array_equal(ws[2], twin_ws[2])
+    assert np.array_equal(old, before)
+
+
+@pytest.mark.parametrize("layout", ["strided", "sizes"])
+def test_adam_segments_falls_back_to_the_twin(layout):
+    """A strided parameter goes through the moments' entry and one subtraction per parameter
+    (same bits); parameters whose sizes do not add up to the flat arrays' are refused."""
+    ws, g, start = _segments_case(np.float64, seed=2)
+    scalars = [np.array(v, np.float64) for v in (0.9, 0.1, 0.999, 1e-3, 1e-3, 1e-8)]
+    if layout == "strided":
+        ws[0] = np.asfortranarray(ws[0])
+        twin_ws = [w.copy() for w in ws]
+        mine, twin = [a.copy() for a in start], [a.copy() for a in start]
+        ArrayMath.adam_segments(g, mine[0], mine[1], None, ws, *scalars)
+        _segments_by_twin(twin_ws, g, twin[0], twin[1], None, scalars)
+        for a, b in zip(ws + mine[:2], twin_ws + twin[:2]):
+            assert np.array_equal(a, b)
+    else:
+        with pytest.raises(ValueError, match="15 elements in all, the flat gradient 26"):
+            ArrayMath.adam_segments(g, start[0], start[1], None, ws[:2], *scalars)

@@ -307,3 +307,47 @@ def test_sgd_step_without_scratch_equals_with_scratch():
         w = w - 0.1 * (g + 0.9 * v)
     assert a[0][0] == pytest.approx(w, rel=1e-12)
     assert math.isfinite(a[0][0])
+
+
+def _adam_story(pack: bool) -> list:
+    """Adam through what may happen between steps: steady steps (the flat update's fast path,
+    FlatAdam.ready), a new learning rate, a parameter replaced (``p.data = ...``), a moment
+    replaced in the state, a parameter without a gradient, then all of them again."""
+    from chainrule.optim import adam as adam_module
+
+    saved = adam_module._PACK_LIMIT
+    adam_module._PACK_LIMIT = saved if pack else 0
+    try:
+        rng = np.random.default_rng(0)
+        ps = [cr.tensor(rng.standard_normal(s), requires_grad=True) for s in SHAPES]
+        opt = optim.Adam(ps, lr=0.01)
+        for k in range(9):
+            for i, p in enumerate(ps):
+                p.grad = None if (k == 6 and i == 1) else cr.tensor(np.cos(p._array * (1 + i)) + 0.1 * k)
+            if k == 3:
+                opt.param_groups[0]["lr"] = 0.02
+            if k == 4:
+                ps[2].data = cr.tensor(ps[2]._array * 0.5)
+            if k == 5:
+                opt.state[ps[0]]["exp_avg"] = cr.tensor(opt.state[ps[0]]["exp_avg"]._array * 2.0)
+            opt.step()
+        return [p._array.copy() for p in ps] + [opt.state[p]["exp_avg"]._array.copy() for p in ps]
+    finally:
+        adam_module._PACK_LIMIT = saved
+
+
+def test_adam_flat_fast_path_follows_every_change_between_steps(monkeypatch):
+    """The flat update's fast path checks by identity that nothing changed since its last step;
+    each change sends the step through the full gathering.  Same bits as per-parameter Adam."""
+    taken: list[bool] = []
+    ready = F.FlatAdam.ready
+
+    def spy(self, *args):
+        found = ready(self, *args)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(F.FlatAdam, "ready", spy)
+    for a, b in zip(_adam_story(pack=True), _adam_story(pack=False)):
+        np.testing.assert_array_equal(a, b)
+    assert taken.count(True) >= 3 and taken.count(False) >= 3  # both ways were taken

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,8 @@ _SCALAR = {"f": ctypes.c_float, "d": ctypes.c_double}
 # (g, M, S, max S, t, dtype, kernel, its leading arguments) of the last adam_moments call that
 # took the kernel on one thread (see OptimMath.adam_moments)
 _LAST: list = [None]
+# (g, M, S, max S, dtype, parameters, kernel, its leading arguments) of the last adam_segments call
+_SEGMENTS_LAST: list = [None]
 
 
 def _in_ranges(kernel: Any, size: int) -> None:
@@ -214,6 +217,54 @@ class OptimMath:
                 _in_ranges(run, g.size)
                 return
         adam_moments_twin(g, ma, s, s_max, t, b1, one_b1, b2, one_b2, step_size, eps_c)
+
+    @staticmethod
+    def adam_segments(g: Any, ma: Any, s: Any, s_max: Any, ws: list, b1: Any, one_b1: Any, b2: Any, one_b2: Any,
+                      step_size: Any, eps_c: Any) -> None:
+        """Adam's whole step for parameters ``ws`` whose gradient and moments lie in flat buffers:
+        ``g``, M (``ma``), S (``s``; ``s_max`` for AMSGrad, else None) are 1-D, and their k-th
+        segment of ``ws[k].size`` elements (in order; the sizes add up to ``g.size``) belongs to
+        ``ws[k]``.  M and S are updated as :meth:`adam_moments` updates them, and each parameter
+        takes ``w ← w − t`` in place, t its segment of the step α M̂ / (√Ŝ + ε).
+
+        The fast path (one kernel call over every segment, no step array) covers contiguous
+        parameters of ``g``'s dtype, float32 or float64, below ``_THREADED_MIN`` elements in all;
+        otherwise the moments' entry and one subtraction per parameter, the same bits.  A caller
+        that passes the same arrays every step (FlatAdam) pays the kernel's call only: the
+        kernel, the segment lengths and the addresses are kept from the last call (``_LAST``),
+        checked by identity."""
+        c = (float(b1), float(one_b1), float(b2), float(one_b2), float(step_size), float(eps_c))
+        last = _SEGMENTS_LAST[0]
+        if last is not None and last[0] is g and last[1] is ma and last[2] is s and last[3] is s_max \
+                and last[4] is g.dtype and len(ws) == len(last[5]) and all(map(is_, ws, last[5])):
+            last[6](*last[7], *c)
+            return
+        dt = g.dtype
+        fn = None
+        total = sum(w.size for w in ws)
+        if total != g.size:
+            raise ValueError(f"adam_segments: the parameters have {total} elements in all, the flat gradient "
+                             f"{g.size}; expected one segment of the flat buffers per parameter, in order")
+        if g.size < _THREADED_MIN and _plain((g, ma, s, s_max)) \
+                and all(type(w) is np.ndarray and w.dtype == dt and w.flags.c_contiguous and w.flags.writeable
+                        for w in ws):
+            scalar = _SCALAR[dt.char]
+            fn = _kernel("adam_segments", dt, [ctypes.c_ssize_t, _PTR, _PTR] + [_PTR] * 4 + [scalar] * 6)
+        if fn is None:
+            t = np.empty_like(g)
+            OptimMath.adam_moments(g, ma, s, s_max, t, b1, one_b1, b2, one_b2, step_size, eps_c)
+            lo = 0
+            for w in ws:
+                np.subtract(w, t[lo:lo + w.size].reshape(w.shape), w)
+                lo += w.size
+            return
+        at = native.address
+        lengths = (ctypes.c_ssize_t * len(ws))(*[w.size for w in ws])
+        pointers = (_PTR * len(ws))(*[at(w) for w in ws])
+        px = None if s_max is None else at(s_max)
+        args = (len(ws), lengths, pointers, at(g), at(ma), at(s), px)
+        _SEGMENTS_LAST[0] = (g, ma, s, s_max, dt, tuple(ws), fn, args)  # (it holds the arrays: see adam_moments)
+        fn(*args, *c)
 
     @staticmethod
     def sgd_momentum(w: Any, g: Any, v: Any, t: Any, mu: Any, lr: Any, nesterov: bool) -> None:

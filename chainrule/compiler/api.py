@@ -69,7 +69,8 @@ class CompiledFunction:
     """``fn`` compiled (see :func:`chainrule.compile`); call it as ``fn``."""
 
     def __init__(self, fn: Callable[..., Any], fullgraph: bool = False, dynamic: bool | None = None,
-                 mode: str | None = None, cache_size_limit: int = 8, fusion: bool = True) -> None:
+                 mode: str | None = None, cache_size_limit: int = 8, fusion: bool = True,
+                 buffers: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"chainrule.compile: expected a function or a Module, got {type(fn).__name__}")
         if mode not in _MODES:
@@ -80,6 +81,7 @@ class CompiledFunction:
         self.mode = mode
         self.cache_size_limit = cache_size_limit
         self.fusion = fusion
+        self.buffers = buffers
         self.entries: list[Entry] = []
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
@@ -130,7 +132,7 @@ class CompiledFunction:
         reason = _unreplayable(cap)
         if reason is None:
             try:
-                plan = build_plan(cap, list(where), guard_lines, guard_ns, self.fusion)
+                plan = build_plan(cap, list(where), guard_lines, guard_ns, self.fusion, self.buffers)
             except Unreplayable as e:
                 reason = str(e)
         if reason is None:
@@ -356,7 +358,8 @@ def compile(  # noqa: A001  (PyTorch's name)
     again); ``backend`` and ``mode`` are accepted as PyTorch's (there is one compiler);
     ``options`` may set ``cache_size_limit`` (default 8) and ``fusion`` (default True: runs of
     elementwise steps become one compiled C loop, equal to NumPy's results to rounding; False:
-    bit-identical to eager); ``disable=True`` returns ``model`` itself.  Used as
+    bit-identical to eager) and ``buffers`` (default True: the intermediates that stay inside a
+    replay get memory planned once, ``compiler/buffers.py``); ``disable=True`` returns ``model`` itself.  Used as
     a decorator with arguments, ``@compile(fullgraph=True)``, it returns the decorator."""
     if model is None:
         return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
@@ -366,9 +369,11 @@ def compile(  # noqa: A001  (PyTorch's name)
     options = dict(options or {})
     limit = int(options.pop("cache_size_limit", 8))
     fusion = bool(options.pop("fusion", True))
+    buffers = bool(options.pop("buffers", True))
     if options:
-        raise RuntimeError(f"chainrule.compile: unknown options {sorted(options)}; known: cache_size_limit, fusion")
-    compiled = CompiledFunction(model, fullgraph, dynamic, mode, limit, fusion)
+        raise RuntimeError(f"chainrule.compile: unknown options {sorted(options)}; known: cache_size_limit, fusion, "
+                           "buffers")
+    compiled = CompiledFunction(model, fullgraph, dynamic, mode, limit, fusion, buffers)
     return OptimizedModule(model, compiled) if isinstance(model, Module) else compiled
 
 

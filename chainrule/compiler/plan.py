@@ -28,6 +28,7 @@ capture made, that it still holds (``guard_source``).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -36,8 +37,10 @@ from chainrule.autograd import grad_mode
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import native
 from chainrule.backend import random as _random
+from chainrule.backend.gemm_onednn import matmul_for
+from chainrule.compiler.buffers import is_product, plan_buffers
 from chainrule.compiler.capture import Captured, Out, read_name
-from chainrule.compiler.fuse import fuse, schedule
+from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
 
@@ -73,6 +76,8 @@ class _Writer:
         self.aliases: dict[int, int] = {}  # slot -> the slot it simply is (passes.py)
         self.fusion = True
         self.fused: list[str] = []  # the C source of each fused loop (fuse.py)
+        self.buffers = True  # plan the intermediates' memory (buffers.py)
+        self.planned: dict[int, Any] = {}  # slot -> its buffer
         self.table: list[tuple] = []  # (kind, what, result, how) per step, for explain()
 
     def const(self, obj: Any, hint: str = "c") -> str:
@@ -217,8 +222,20 @@ class Plan:
         self.n_captured = n_captured
         self.backward: Callable[[tuple, Any], tuple] | None = None
         self.table: list[tuple] = []
+        self.exclusive: Any = None  # a lock when the plan has buffers of its own (buffers.py)
 
     def run(self, args: tuple, kwargs: dict) -> Any:
+        lock = self.exclusive
+        if lock is None:
+            return self._run_once(args, kwargs)
+        if not lock.acquire(blocking=False):  # running already (another thread, or inside itself):
+            raise Diverged(-1)  # its buffers are in use, so this call runs eagerly
+        try:
+            return self._run_once(args, kwargs)
+        finally:
+            lock.release()
+
+    def _run_once(self, args: tuple, kwargs: dict) -> Any:
         if not self.snapshot:
             return self._run(args, kwargs)
         g = _random.default_generator()
@@ -242,7 +259,7 @@ class Plan:
 
 
 def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns: dict[str, Any],
-               fusion: bool = True) -> Plan:
+               fusion: bool = True, buffers: bool = True) -> Plan:
     """The plan of capture ``cap``.  ``where[i]`` is the source text that reaches tracked
     tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
     ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``.
@@ -271,6 +288,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
                            "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
     w = _Writer()
     w.fusion = fusion
+    w.buffers = buffers
     final = dict(cap.start)  # what the tracked tensors hold before the end's write-back
     for step in steps:
         if step.kind == "host":
@@ -306,6 +324,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     if bw is not None:
         b = _Writer()
         b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
+        b.buffers = False  # (it runs when the graph's backward does, outside the plan's lock: no buffers)
         grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
         lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
         lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
@@ -323,6 +342,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     plan = Plan(source, run, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
     plan.backward = backward
     plan.table = w.table
+    plan.exclusive = threading.Lock() if w.planned else None
     return plan
 
 
@@ -337,8 +357,9 @@ def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[tuple, 
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int]
           ) -> list[str]:
     """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``."""
+    private = private_slots(tape.root, tape.inputs, tape.pinned)
     if w.fusion and native.enabled():
-        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded)
+        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, private)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
         for s in step_uses(step):
@@ -346,8 +367,16 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     groups = {}
     if w.fusion:
         groups = fuse(steps, tape.shapes, tape.dtypes, w.aliases, w.folded,
-                      lambda s, i: s in keep or last.get(s, -1) > i)
+                      lambda s, i: s in keep or last.get(s, -1) > i, private)
     inside = {i for g in groups.values() for i in range(g.first + 1, g.last + 1)}
+    planned = plan_buffers(steps, groups, inside, tape, keep, w.aliases, w.folded) if w.buffers else {}
+    w.planned.update(planned)
+
+    def fixed_value(s: int) -> Any:  # the array slot s is on every replay (planned or constant), else None
+        while s in w.aliases:
+            s = w.aliases[s]
+        return planned[s] if s in planned else w.folded.get(s)
+
     unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in step_outs(st)} - {
         o for g in groups.values() for o in g.outputs}
     body: list[str] = []
@@ -358,17 +387,32 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
             f"writes v{step.writes[0]}" if step.writes else "")
         how = ("constant" if step.out in w.folded else "= an earlier array" if step.out in w.aliases
                else f"fused loop {group_of[i]}" if i in group_of else "")
+        if any(o in planned for o in outs):
+            how = (how + ", " if how else "") + "planned buffer"
         w.table.append((step.kind, step.label.split(" at ")[0], result, how))
     for i, step in enumerate(steps):
         if i in groups:
             g = groups[i]
             w.fused.append(g.source)
-            for st in steps[g.first:g.last + 1]:  # the constants the loop reads
-                if st.out in w.folded:
+            call, fixed = g.call, {}
+            if g.outputs[0] in planned and g.into is not None:  # into planned buffers; inputs the same
+                found = {k: fixed_value(s) for k, s in enumerate(g.inputs)}  # every replay are no arguments
+                fixed = {k: v for k, v in found.items() if v is not None}
+                call = g.into([planned[o] for o in g.outputs], fixed)
+            args = [s for k, s in enumerate(g.inputs) if k not in fixed]
+            for st in steps[g.first:g.last + 1]:  # the constants the loop reads as arguments
+                if st.out in w.folded and st.out in args:
                     body.extend(_step_lines(w, st, i, where, holds, used))
             targets = ", ".join(f"v{o}" for o in g.outputs)  # (one output: the array; several: a tuple)
-            body.append(f"{targets} = {w.const(g.call, 'fused')}({', '.join(f'v{s}' for s in g.inputs)})")
+            body.append(f"{targets} = {w.const(call, 'fused')}({', '.join(f'v{s}' for s in args)})")
         elif i not in inside:
+            if is_product(step):
+                if step.out in planned:
+                    step = step._replace(kwargs={"out": planned[step.out]})
+                a, b = (tape.shapes[x.slot] if type(x) is Ref else None for x in step.args)
+                dot = matmul_for(a, b, tape.dtypes[step.out])
+                if dot is not None:  # (shapes that never take the oneDNN path: NumPy's product itself)
+                    step = step._replace(fn=dot, label="np.dot")
             body.extend(_step_lines(w, step, i, where, holds, used))
         if step.kind == "host":
             holds.clear()

@@ -171,8 +171,8 @@ class FlatAdam:
     ``views(key)`` are the per-parameter segments of ``flat[key]`` (each shaped like its
     parameter); the optimiser's state Tensors hold them, so the flat update is seen through
     ``state[p]['exp_avg']`` and ``state_dict()``.  :func:`adam` given ``flat=`` gathers the
-    gradients into ``g``, updates ``flat`` once, and subtracts each parameter's segment of
-    ``t``.  ``holds`` tells whether given lists are still these views (they stop being so
+    gradients into ``g`` and updates the moments and every parameter in one call of the
+    table's ``adam_segments``.  ``holds`` tells whether given lists are still these views (they stop being so
     after ``load_state_dict``; the optimiser then builds a new one).
     """
 
@@ -187,12 +187,36 @@ class FlatAdam:
         self.segments = list(zip(bounds[:-1], bounds[1:], shapes))
         self.amsgrad = amsgrad
         self.keys = self.KEYS if amsgrad else self.KEYS[:2]
-        self.flat = {key: m.empty(n, dtype) for key in self.keys + ("g", "t")}
+        self.flat = {key: m.empty(n, dtype) for key in self.keys + ("g",)}
         self.steps: Arrays | None = None  # the step counters the last flat update set (all equal)
+        self.params: Arrays | None = None  # the parameter arrays the last flat update wrote
         self._views = {key: [buf[a:b].reshape(s) for a, b, s in self.segments] for key, buf in self.flat.items()}
 
     def views(self, key: str) -> list:
         return self._views[key]
+
+    def ready(self, params: list, state: dict) -> tuple[Arrays, list, Arrays] | None:
+        """(parameter arrays, gradient arrays, step counters) when the flat update of the last
+        step applies again as it is: every parameter of ``params`` (the Tensors of the whole
+        group) has a gradient and the array the last flat update wrote, and its state holds
+        this buffer's views and the counter that update advanced; else None (the caller then
+        gathers and checks everything, as on a first step).  One pass of identity checks: on
+        small parameters, gathering the lists anew costs more than the update."""
+        last, steps = self.params, self.steps
+        if last is None or steps is None or len(params) != len(last):
+            return None
+        m_views, s_views = self._views["exp_avg"], self._views["exp_avg_sq"]
+        grads = []
+        for k, p in enumerate(params):
+            g = p.grad
+            st = state.get(p)
+            if g is None or st is None or p._array is not last[k] or st["exp_avg"]._array is not m_views[k] \
+                    or st["exp_avg_sq"]._array is not s_views[k] or st["step"]._array is not steps[k]:
+                return None
+            if self.amsgrad and st["max_exp_avg_sq"]._array is not self._views["max_exp_avg_sq"][k]:
+                return None
+            grads.append(g._array)
+        return last, grads, steps
 
     def in_step(self, state_steps: Arrays) -> bool:
         """Whether ``state_steps`` are the counters the last flat update advanced together (so
@@ -257,7 +281,7 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
 
 def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_steps: Arrays, c: tuple,
                step_scalars: Any, coupled_wd: float, decay_w: bool, maximize: bool) -> None:
-    """:func:`adam` on flat buffers: gather ±g + λθ, one moment update for all, subtract per parameter.
+    """:func:`adam` on flat buffers: gather ±g + λθ, then one update of the moments and every parameter.
     Written for few Python operations per parameter: on small parameters they are the cost."""
     if not params:
         return
@@ -265,6 +289,7 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
     for st in state_steps:
         st[()] = step
     flat.steps = state_steps  # (they are equal again: see FlatAdam.in_step)
+    flat.params = params
     f = flat.flat
     g_views = flat.views("g")
     if coupled_wd == 0.0 and not maximize:
@@ -277,11 +302,8 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
     if decay_w:
         for w in params:
             m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
-    _adam_moments(m, f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), f["t"], c[:4],
-                  *step_scalars(step, params[0].dtype))
-    subtract = m.subtract
-    for w, t in zip(params, flat.views("t")):
-        subtract(w, t, w)
+    m.adam_segments(f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), params, *c[:4],
+                    *step_scalars(step, params[0].dtype))
 
 
 def adamw(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, max_exp_avg_sqs: Arrays,

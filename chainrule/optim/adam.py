@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import bump_all
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,
@@ -98,14 +99,22 @@ class Adam(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
+        flats = self.__dict__.get("_flats")
         for group in self.param_groups:
             amsgrad = bool(group["amsgrad"])
-            params, ws, gs, states = self._gather(group, self._init_state)
-            moments = state_arrays(states, *F.FlatAdam.KEYS[: 3 if amsgrad else 2])
-            (steps,) = state_arrays(states, "step")
-            flat = self._flat(group, params, moments, steps, states, amsgrad)
-            if flat is not None:
-                moments = [flat.views(key) for key in flat.keys]
+            flat = None if flats is None else flats.get(id(group))
+            ready = None if flat is None or flat.amsgrad != amsgrad else flat.ready(group["params"], self.state)
+            if ready is not None:  # the flat update of the last step again (FlatAdam.ready)
+                ws, gs, steps = ready
+                bump_all(group["params"])
+                moments: list = [[], [], []]
+            else:
+                params, ws, gs, states = self._gather(group, self._init_state)
+                moments = state_arrays(states, *F.FlatAdam.KEYS[: 3 if amsgrad else 2])
+                (steps,) = state_arrays(states, "step")
+                flat = self._flat(group, params, moments, steps, states, amsgrad)
+                if flat is not None:
+                    moments = [flat.views(key) for key in flat.keys]
             betas = group["betas"]
             F.adam(
                 ws, gs, moments[0], moments[1], moments[2] if amsgrad else [], steps, amsgrad=amsgrad,

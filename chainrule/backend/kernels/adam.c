@@ -4,6 +4,8 @@
  *   S <- b2 S + (1 - b2) g²          (AMSGrad: Smax <- max(Smax, S), and S below is Smax)
  *   t <- (M / (√S + eps_c)) · step_size
  *
+ * adam_segments also subtracts t from each parameter (its twin: the moments', then NumPy's
+ * subtraction per parameter).
  * Each line is the twin's NumPy operations in the twin's order, in the arrays' precision, and
  * the file is compiled in ISO C without -ffast-math (no fused multiply-add), so the results are
  * the twin's bits.  All arrays contiguous, n elements; smax may be NULL.
@@ -12,34 +14,62 @@
 #include <math.h>
 #include <stddef.h>
 
-#define ADAM_MOMENTS(SUFFIX, T, SQRT)                                                        \
+/* One element: M, S (and Smax) updated in place, the step t returned. */
+#define ADAM_ELEMENT(SUFFIX, T, SQRT)                                                        \
+static inline T adam_element_##SUFFIX(T gi, T *m, T *s, T *smax, T b1, T one_b1, T b2,      \
+                                      T one_b2, T step_size, T eps_c) {                     \
+    T mi = *m * b1;                                                                         \
+    T a = gi * one_b1;                                                                      \
+    mi = mi + a;                                                                            \
+    *m = mi;                                                                                \
+    T si = *s * b2;                                                                         \
+    T q = gi * gi;                                                                          \
+    q = q * one_b2;                                                                         \
+    si = si + q;                                                                            \
+    *s = si;                                                                                \
+    if (smax) {                                                                             \
+        T x = *smax;                                                                        \
+        si = (x > si || x != x) ? x : si;                                                   \
+        *smax = si;                                                                         \
+    }                                                                                       \
+    T d = SQRT(si);                                                                         \
+    d = d + eps_c;                                                                          \
+    d = mi / d;                                                                             \
+    return d * step_size;                                                                   \
+}
+
+#define ADAM_MOMENTS(SUFFIX, T)                                                              \
 void adam_moments_##SUFFIX(ptrdiff_t n, const T *g, T *m, T *s, T *smax, T *t,             \
                            T b1, T one_b1, T b2, T one_b2, T step_size, T eps_c) {          \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                     \
-        T gi = g[i];                                                                        \
-        T mi = m[i] * b1;                                                                   \
-        T a = gi * one_b1;                                                                  \
-        mi = mi + a;                                                                        \
-        m[i] = mi;                                                                          \
-        T si = s[i] * b2;                                                                   \
-        T q = gi * gi;                                                                      \
-        q = q * one_b2;                                                                     \
-        si = si + q;                                                                        \
-        s[i] = si;                                                                          \
-        if (smax) {                                                                         \
-            T x = smax[i];                                                                  \
-            si = (x > si || x != x) ? x : si;                                               \
-            smax[i] = si;                                                                   \
+    for (ptrdiff_t i = 0; i < n; i++)                                                       \
+        t[i] = adam_element_##SUFFIX(g[i], m + i, s + i, smax ? smax + i : NULL,            \
+                                     b1, one_b1, b2, one_b2, step_size, eps_c);             \
+}
+
+/* Adam's whole step for parameters whose moments and gradients lie in flat buffers: segment
+ * k of the flat arrays (len[k] elements, in order) belongs to parameter w[k], which takes
+ * w <- w - t in place; the twin's subtraction of t, in its precision, so the same bits. */
+#define ADAM_SEGMENTS(SUFFIX, T)                                                             \
+void adam_segments_##SUFFIX(ptrdiff_t nseg, const ptrdiff_t *len, T *const *w, const T *g, \
+                            T *m, T *s, T *smax, T b1, T one_b1, T b2, T one_b2,            \
+                            T step_size, T eps_c) {                                         \
+    ptrdiff_t i = 0;                                                                        \
+    for (ptrdiff_t k = 0; k < nseg; k++) {                                                  \
+        T *wk = w[k];                                                                       \
+        for (ptrdiff_t j = 0; j < len[k]; j++, i++) {                                       \
+            T t = adam_element_##SUFFIX(g[i], m + i, s + i, smax ? smax + i : NULL,         \
+                                        b1, one_b1, b2, one_b2, step_size, eps_c);          \
+            wk[j] = wk[j] - t;                                                              \
         }                                                                                   \
-        T d = SQRT(si);                                                                     \
-        d = d + eps_c;                                                                      \
-        d = mi / d;                                                                         \
-        t[i] = d * step_size;                                                               \
     }                                                                                       \
 }
 
-ADAM_MOMENTS(f32, float, sqrtf)
-ADAM_MOMENTS(f64, double, sqrt)
+ADAM_ELEMENT(f32, float, sqrtf)
+ADAM_ELEMENT(f64, double, sqrt)
+ADAM_MOMENTS(f32, float)
+ADAM_MOMENTS(f64, double)
+ADAM_SEGMENTS(f32, float)
+ADAM_SEGMENTS(f64, double)
 
 /* SGD with momentum (dampening 0), one pass; its NumPy twin is optim_math.sgd_momentum_twin:
  *

@@ -1,0 +1,84 @@
+"""Plan, buffers: the arrays that never leave a replay get memory planned once.
+
+A replay that allocates each intermediate anew pays NumPy's allocation, and a fused loop's
+caller the address of each new array, on every call.  Here, before the replay's source is
+written, each intermediate that stays inside the replay is given a buffer, made once and kept
+by the plan: a fused loop then writes into its buffers at addresses known in advance, and a
+matrix product writes through ``out=``.  Buffers are reused by liveness: once the last step
+that reads an array (or a view or another name of it) is past, its buffer serves the next
+intermediate of the same shape and dtype, so a replay holds about what eager holds at its
+peak.
+
+Which arrays it covers: the results of fused loops and of the table's ``matmul``, when the
+array is new memory (no view), of a shape known in advance (not one that follows values), and
+does not leave the replay: not an output, not written back to a tensor (a gradient, before a
+host step), not saved for a compiled Module's backward, and no view or other name of it does
+either.  Everything else is allocated as eager allocates it.
+
+Because the buffers are the plan's, one plan runs at most once at a time: a call that finds it
+running (from another thread, or from inside itself) runs eagerly instead (``Plan.run``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import ArrayMath
+from chainrule.compiler.trace import step_uses
+
+
+def is_product(step: Any) -> bool:
+    """Whether ``step`` is a call of the table's ``matmul`` that may take ``out=``."""
+    return step.kind == "call" and step.fn is ArrayMath.matmul and type(step.out) is int and not step.kwargs \
+        and len(step.args) == 2
+
+
+def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: set[int],
+                 aliases: dict[int, int], folded: dict[int, Any]) -> dict[int, np.ndarray]:
+    """slot -> its buffer, for the intermediates of ``steps`` that qualify (module docstring).
+
+    ``groups``: the fused loops by their first step, ``inside``: the indices of the other steps
+    they contain, ``keep``: the slots that leave the replay."""
+    root = tape.root
+
+    def origin(s: int) -> int:  # the slot whose memory s is: through other names, then views
+        while s in aliases:
+            s = aliases[s]
+        return root[s]
+
+    leaving = {origin(k) for k in keep}
+    end: dict[int, int] = {}  # memory (its origin slot) -> the last step reading it under any name
+    for i, st in enumerate(steps):
+        for s in step_uses(st):
+            end[origin(s)] = i
+    for k in keep:  # (leaving memory is never planned; this only keeps the map whole)
+        end[origin(k)] = len(steps)
+
+    def qualifies(s: int) -> bool:
+        return root[s] == s and s not in leaving and s not in tape.inputs and s not in tape.pinned \
+            and s not in tape.value_shaped and s not in folded and s not in aliases \
+            and isinstance(tape.dtypes[s], np.dtype)
+
+    planned: dict[int, np.ndarray] = {}
+    free: dict[tuple, list] = {}  # (shape, dtype) -> buffers whose arrays are past their last use
+    holder: dict[int, list] = {}  # step index -> the buffers released after it
+    for i, st in enumerate(steps):
+        if i in inside:
+            made: list[int] = []
+        elif i in groups:
+            made = list(groups[i].outputs) if all(qualifies(s) for s in groups[i].outputs) else []
+        elif is_product(st) and qualifies(st.out):
+            made = [st.out]
+        else:
+            made = []
+        for s in made:
+            key = (tape.shapes[s], tape.dtypes[s])
+            pool = free.get(key)
+            planned[s] = pool.pop() if pool else np.empty(*key)
+            holder.setdefault(end.get(s, i), []).append((key, planned[s]))
+        for key, buf in holder.pop(i, ()):  # (after this step's results took theirs: never in and out at once)
+            free.setdefault(key, []).append(buf)
+    return planned
+
