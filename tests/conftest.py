@@ -5,6 +5,8 @@ thread, because a second BLAS thread per worker only spins on the small matrix p
 the training tests (a 5-10x slowdown under load was measured on the recurrent tests).
 """
 
+import sys
+
 import pytest
 
 
@@ -64,3 +66,13 @@ def three_threads(monkeypatch):
         return calls
 
     return on
+
+
+@pytest.fixture
+def fine_switching():
+    """Python's threads take turns every microsecond (``sys.setswitchinterval``), so that the
+    calls of a test's threads overlap."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)

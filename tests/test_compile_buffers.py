@@ -8,7 +8,6 @@ overwritten by a later replay.
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import numpy as np
@@ -189,7 +188,7 @@ def test_a_plan_running_already_hands_the_call_to_eager():
 
 
 
-def test_threads_calling_one_plan_get_their_own_results():
+def test_threads_calling_one_plan_get_their_own_results(fine_switching):
     """Two threads replaying one plan of a function (no state of its own): each call either
     replays with the plan's buffers or, finding them in use, runs eagerly; every result is right."""
     rng = np.random.default_rng(8)
@@ -216,16 +215,11 @@ def test_threads_calling_one_plan_get_their_own_results():
                 if not np.array_equal(fn(xs[i]).numpy(), want[i]):
                     wrong.append(i)
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # (threads take turns often: calls overlap)
-    try:
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(switch)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert not wrong
 
 

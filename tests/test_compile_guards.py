@@ -677,10 +677,9 @@ def test_compiled_module_inside_a_compiled_step(which):
     assert replays >= 5
 
 
-def test_a_capture_in_one_thread_leaves_another_threads_draws_alone():
+def test_a_capture_in_one_thread_leaves_another_threads_draws_alone(fine_switching):
     """Thread A captures and replays a training step while thread B draws dropout masks from
     the default generator: B's draws are its own (as when it runs alone), A's numbers eager's."""
-    import sys
     import threading
 
     rng = np.random.default_rng(29)
@@ -709,20 +708,15 @@ def test_a_capture_in_one_thread_leaves_another_threads_draws_alone():
     a_run(model_e, False, a_eager)
     cr.manual_seed(0)
     b_run(b_alone)
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch threads often
-    try:
-        a_comp, b_beside = [], []
-        model_c = make()
-        cr.manual_seed(0)
-        threads = [threading.Thread(target=a_run, args=(model_c, True, a_comp)),
-                   threading.Thread(target=b_run, args=(b_beside,))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
+    a_comp, b_beside = [], []
+    model_c = make()
+    cr.manual_seed(0)
+    threads = [threading.Thread(target=a_run, args=(model_c, True, a_comp)),
+               threading.Thread(target=b_run, args=(b_beside,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert len(a_comp) == len(a_eager) and len(b_beside) == len(b_alone)
     for a, b in zip(a_eager, a_comp):
         assert np.array_equal(a, b)
