@@ -30,7 +30,6 @@ import numpy as np
 from chainrule.backend import ArrayMath
 from chainrule.compiler.trace import step_uses
 
-
 # elements: larger arrays are allocated as eager allocates them.  Their allocation is small next
 # to the work on them, and a planned buffer is memory the plan holds even where eager's allocator
 # would give it to another array at the step's peak (LeNet-5's 221k-element activations planned:
