@@ -65,7 +65,8 @@ def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: s
         end[origin(k)] = len(steps)
 
     def qualifies(s: int) -> bool:
-        return root[s] == s and math.prod(tape.shapes[s]) < PLAN_BELOW and s not in leaving and s not in tape.inputs and s not in tape.pinned \
+        return root[s] == s and math.prod(tape.shapes[s]) < PLAN_BELOW and s not in leaving \
+            and s not in tape.inputs and s not in tape.pinned \
             and s not in tape.value_shaped and s not in folded and s not in aliases \
             and isinstance(tape.dtypes[s], np.dtype)
 
