@@ -239,3 +239,22 @@ def test_the_tables_2d_product_is_numpys(shapes):
     np.testing.assert_allclose(strided, want, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError):
         ArrayMath.matmul(a, np.ones((shapes[0][1] + 1, 2), np.float32))
+
+
+@needs_cc
+def test_a_one_element_intermediate_is_read_afresh_each_replay():
+    """A (1, 1) product planned into a buffer and read by a loop as a number: the loop reads its
+    value on every call (only a constant's value may be fixed in the caller)."""
+    def f(a, u, v):
+        s = u @ v  # (1, 1): a planned buffer of one element
+        return ((a * s + 1.0) * s).relu().sum(1)  # (the loop's result stays inside: planned too)
+
+    fn = cr.compile(f)
+    rng = np.random.default_rng(9)
+    a = cr.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+    with cr.no_grad():
+        for _ in range(4):
+            u = cr.tensor(rng.standard_normal((1, 3)).astype(np.float32))
+            v = cr.tensor(rng.standard_normal((3, 1)).astype(np.float32))
+            assert np.array_equal(fn(a, u, v).numpy(), f(a, u, v).numpy())
+    assert fn.stats["replays"] >= 2 and "fused loop" in _plan(fn).source

@@ -372,10 +372,14 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     planned = plan_buffers(steps, groups, inside, tape, keep, w.aliases, w.folded) if w.buffers else {}
     w.planned.update(planned)
 
-    def fixed_value(s: int) -> Any:  # the array slot s is on every replay (planned or constant), else None
+    def fixed_value(s: int) -> Any:
+        """The array slot s is on every replay (a constant; a planned buffer, but not one of one
+        element, which a loop reads as a number: its value changes), else None."""
         while s in w.aliases:
             s = w.aliases[s]
-        return planned[s] if s in planned else w.folded.get(s)
+        if s in planned:
+            return planned[s] if planned[s].size > 1 else None
+        return w.folded.get(s)
 
     unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in step_outs(st)} - {
         o for g in groups.values() for o in g.outputs}
