@@ -178,7 +178,8 @@ class FlatAdam:
 
     KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, shapes: list[tuple], dtype: Any, amsgrad: bool, m: Any = ArrayMath) -> None:
+    def __init__(self, shapes: list[tuple], dtype: Any, amsgrad: bool, m: Any = ArrayMath,
+                 step_dtype: Any = "float32") -> None:
         sizes = [math.prod(s) for s in shapes]
         n = sum(sizes)
         bounds = [0]
@@ -191,6 +192,9 @@ class FlatAdam:
         self.steps: Arrays | None = None  # the step counters the last flat update set (all equal)
         self.params: Arrays | None = None  # the parameter arrays the last flat update wrote
         self._views = {key: [buf[a:b].reshape(s) for a, b, s in self.segments] for key, buf in self.flat.items()}
+        # the step counters too: 0-d views of one array, so that one write advances them all
+        self.step_flat = h.zeros(len(shapes), step_dtype)
+        self.step_views = [self.step_flat[k:k + 1].reshape(()) for k in range(len(shapes))]
 
     def views(self, key: str) -> list:
         return self._views[key]
@@ -253,9 +257,11 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
     values = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * weight_decay)
     decay_w = decoupled_weight_decay and weight_decay != 0.0
     coupled_wd = 0.0 if decoupled_weight_decay else weight_decay
+
     per_step: dict[tuple, tuple] = {}  # (dtype, step) -> the two step scalars
 
     def step_scalars(step: float, dtype: Any) -> tuple:
+        """α c / (1 − β1^t) and ε c, c = √(1 − β2^t), as 0-d arrays of ``dtype``."""
         sc = per_step.get((dtype, step))
         if sc is None:
             c = math.sqrt(1.0 - beta2**step)
@@ -286,8 +292,12 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
     if not params:
         return
     step = float(state_steps[0]) + 1.0  # (equal counts: the caller checked)
-    for st in state_steps:
-        st[()] = step
+    views = flat.step_views
+    if len(state_steps) == len(views) and all(map(is_, state_steps, views)):
+        flat.step_flat[...] = step  # (the counters are views of it: one write)
+    else:
+        for st in state_steps:
+            st[()] = step
     flat.steps = state_steps  # (they are equal again: see FlatAdam.in_step)
     flat.params = params
     f = flat.flat

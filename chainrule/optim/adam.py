@@ -115,6 +115,7 @@ class Adam(Optimizer):
                 flat = self._flat(group, params, moments, steps, states, amsgrad)
                 if flat is not None:
                     moments = [flat.views(key) for key in flat.keys]
+                    (steps,) = state_arrays(states, "step")  # (views of the flat counters once it is made)
             betas = group["betas"]
             F.adam(
                 ws, gs, moments[0], moments[1], moments[2] if amsgrad else [], steps, amsgrad=amsgrad,
@@ -147,11 +148,15 @@ class Adam(Optimizer):
         if any(p._array.dtype != dtype for p in params) or sum(p._array.size for p in params) > _PACK_LIMIT:
             flats.pop(id(group), None)
             return None
-        flat = flats[id(group)] = F.FlatAdam([p._array.shape for p in params], dtype, amsgrad, self._work.m)
+        flat = flats[id(group)] = F.FlatAdam([p._array.shape for p in params], dtype, amsgrad, self._work.m,
+                                             steps[0].dtype)
         for key, arrays in zip(flat.keys, moments):
             for st, v, a in zip(states, flat.views(key), arrays):
                 self._work.m.copyto(v, a)
                 st[key]._array = v
+        for st, v, a in zip(states, flat.step_views, steps):  # (the counters: host arrays, as before)
+            v[()] = a
+            st["step"]._array = v
         return flat
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
