@@ -292,8 +292,10 @@ def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
     key = f"d_{dtype}"
     ns[key] = dtype
     ns[f"A_{cls.__name__}"] = cls
+    # (a dtype is compared by identity first: NumPy's dtypes are shared objects, so that is the
+    # common case, and a dtype's == costs more than the rest of the line)
     lines = [f"a = {e}._array",
-             f"if type(a) is not A_{cls.__name__} or a.shape != {shape!r} or a.dtype != {key} "
+             f"if type(a) is not A_{cls.__name__} or a.shape != {shape!r} or a.dtype is not {key} and a.dtype != {key} "
              f"or {e}.requires_grad is not {requires_grad}: return False"]
     if grad is None:
         lines.append(f"if {e}.grad is not None: return False")
@@ -301,7 +303,7 @@ def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
         gkey = f"d_{grad[1]}"
         ns[gkey] = grad[1]
         lines += [f"g = {e}.grad", f"if g is None or type(g._array) is not ndarray or g._array.shape != {grad[0]!r} "
-                  f"or g._array.dtype != {gkey}: return False"]
+                  f"or g._array.dtype is not {gkey} and g._array.dtype != {gkey}: return False"]
     return lines
 
 

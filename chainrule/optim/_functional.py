@@ -254,10 +254,13 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
     NumPy's per-call cost, not the arithmetic, is what a step costs.
     """
     work, m = _scratch(work, m, params)
+    if flat is not None:
+        _adam_flat(m, flat, params, grads, state_steps, beta1, beta2, lr, weight_decay, eps, maximize,
+                   decoupled_weight_decay)
+        return
     values = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, 1.0 - lr * weight_decay)
     decay_w = decoupled_weight_decay and weight_decay != 0.0
     coupled_wd = 0.0 if decoupled_weight_decay else weight_decay
-
     per_step: dict[tuple, tuple] = {}  # (dtype, step) -> the two step scalars
 
     def step_scalars(step: float, dtype: Any) -> tuple:
@@ -269,10 +272,6 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
                                             m.scalar(eps * c, dtype))
         return sc
 
-    if flat is not None:
-        _adam_flat(m, flat, params, grads, state_steps, work.scalars(params[0].dtype, values) if params else (),
-                   step_scalars, coupled_wd, decay_w, maximize)
-        return
     for i, (w, g) in enumerate(zip(params, grads)):
         step = _advance(state_steps[i])
         c = work.scalars(w.dtype, values)
@@ -285,10 +284,12 @@ def adam(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, m
         m.subtract(w, t, w)
 
 
-def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_steps: Arrays, c: tuple,
-               step_scalars: Any, coupled_wd: float, decay_w: bool, maximize: bool) -> None:
+def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_steps: Arrays, beta1: float,
+               beta2: float, lr: float, weight_decay: float, eps: float, maximize: bool, decoupled: bool) -> None:
     """:func:`adam` on flat buffers: gather ±g + λθ, then one update of the moments and every parameter.
-    Written for few Python operations per parameter: on small parameters they are the cost."""
+    Written for few Python operations per parameter: on small parameters they are the cost.  The
+    scalars go to the table as Python floats, which it rounds to the arrays' dtype as it rounds
+    0-d arrays of that dtype (NumPy takes a Python float as a "weak" scalar), so the same bits."""
     if not params:
         return
     step = float(state_steps[0]) + 1.0  # (equal counts: the caller checked)
@@ -302,6 +303,7 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
     flat.params = params
     f = flat.flat
     g_views = flat.views("g")
+    coupled_wd = 0.0 if decoupled else weight_decay
     if coupled_wd == 0.0 and not maximize:
         copyto = m.copyto
         for gv, g in zip(g_views, grads):
@@ -309,11 +311,13 @@ def _adam_flat(m: Any, flat: FlatAdam, params: Arrays, grads: Arrays, state_step
     else:
         for w, g, gv in zip(params, grads, g_views):
             _grad_term(m, w, g, coupled_wd, maximize, None, gv)
-    if decay_w:
+    if decoupled and weight_decay != 0.0:
+        keep = m.scalar(1.0 - lr * weight_decay, params[0].dtype)
         for w in params:
-            m.multiply(w, c[4], w)  # θ ← (1 − αλ) θ
-    m.adam_segments(f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), params, *c[:4],
-                    *step_scalars(step, params[0].dtype))
+            m.multiply(w, keep, w)  # θ ← (1 − αλ) θ
+    c = math.sqrt(1.0 - beta2**step)
+    m.adam_segments(f["g"], f["exp_avg"], f["exp_avg_sq"], f.get("max_exp_avg_sq"), params, beta1, 1.0 - beta1,
+                    beta2, 1.0 - beta2, lr * c / (1.0 - beta1**step), eps * c)
 
 
 def adamw(params: Arrays, grads: Arrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, max_exp_avg_sqs: Arrays,

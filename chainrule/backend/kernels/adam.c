@@ -14,62 +14,88 @@
 #include <math.h>
 #include <stddef.h>
 
-/* One element: M, S (and Smax) updated in place, the step t returned. */
+/* One element: M, S (and Smax) updated in place, the step t returned.  Pure arithmetic on its
+ * arguments (no pointers), so that the loops below vectorise; the order of the operations is
+ * the twin's, and vector sqrt and division are IEEE's, so vectors give the same bits. */
 #define ADAM_ELEMENT(SUFFIX, T, SQRT)                                                        \
-static inline T adam_element_##SUFFIX(T gi, T *m, T *s, T *smax, T b1, T one_b1, T b2,      \
-                                      T one_b2, T step_size, T eps_c) {                     \
-    T mi = *m * b1;                                                                         \
-    T a = gi * one_b1;                                                                      \
-    mi = mi + a;                                                                            \
-    *m = mi;                                                                                \
-    T si = *s * b2;                                                                         \
-    T q = gi * gi;                                                                          \
-    q = q * one_b2;                                                                         \
-    si = si + q;                                                                            \
-    *s = si;                                                                                \
-    if (smax) {                                                                             \
-        T x = *smax;                                                                        \
-        si = (x > si || x != x) ? x : si;                                                   \
-        *smax = si;                                                                         \
-    }                                                                                       \
+static inline T adam_step_##SUFFIX(T mi, T si, T step_size, T eps_c) {                      \
     T d = SQRT(si);                                                                         \
     d = d + eps_c;                                                                          \
     d = mi / d;                                                                             \
     return d * step_size;                                                                   \
 }
 
+/* The loop body, with or without AMSGrad's maximum: m[i], s[i] (smax[i]) updated, t the step. */
+#define ADAM_BODY(SUFFIX, WITH_MAX)                                                          \
+        T gi = g[i];                                                                        \
+        T mi = m[i] * b1;                                                                   \
+        T a = gi * one_b1;                                                                  \
+        mi = mi + a;                                                                        \
+        m[i] = mi;                                                                          \
+        T si = s[i] * b2;                                                                   \
+        T q = gi * gi;                                                                      \
+        q = q * one_b2;                                                                     \
+        si = si + q;                                                                        \
+        s[i] = si;                                                                          \
+        if (WITH_MAX) {                                                                     \
+            T x = smax[i];                                                                  \
+            si = (x > si || x != x) ? x : si;                                               \
+            smax[i] = si;                                                                   \
+        }                                                                                   \
+        T t = adam_step_##SUFFIX(mi, si, step_size, eps_c);
+
 #define ADAM_MOMENTS(SUFFIX, T)                                                              \
-void adam_moments_##SUFFIX(ptrdiff_t n, const T *g, T *m, T *s, T *smax, T *t,             \
+void adam_moments_##SUFFIX(ptrdiff_t n, const T *restrict g, T *restrict m, T *restrict s,  \
+                           T *restrict smax, T *restrict out,                               \
                            T b1, T one_b1, T b2, T one_b2, T step_size, T eps_c) {          \
-    for (ptrdiff_t i = 0; i < n; i++)                                                       \
-        t[i] = adam_element_##SUFFIX(g[i], m + i, s + i, smax ? smax + i : NULL,            \
-                                     b1, one_b1, b2, one_b2, step_size, eps_c);             \
+    if (smax) {                                                                             \
+        _Pragma("omp simd")                                                                 \
+        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 1) out[i] = t; }              \
+    } else {                                                                                \
+        _Pragma("omp simd")                                                                 \
+        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 0) out[i] = t; }              \
+    }                                                                                       \
 }
 
 /* Adam's whole step for parameters whose moments and gradients lie in flat buffers: segment
  * k of the flat arrays (len[k] elements, in order) belongs to parameter w[k], which takes
  * w <- w - t in place; the twin's subtraction of t, in its precision, so the same bits. */
 #define ADAM_SEGMENTS(SUFFIX, T)                                                             \
-void adam_segments_##SUFFIX(ptrdiff_t nseg, const ptrdiff_t *len, T *const *w, const T *g, \
-                            T *m, T *s, T *smax, T b1, T one_b1, T b2, T one_b2,            \
+void adam_segments_##SUFFIX(ptrdiff_t nseg, const ptrdiff_t *len, T *const *w,             \
+                            const T *restrict g0, T *restrict m0, T *restrict s0,           \
+                            T *restrict smax0, T b1, T one_b1, T b2, T one_b2,              \
                             T step_size, T eps_c) {                                         \
-    ptrdiff_t i = 0;                                                                        \
+    ptrdiff_t off = 0;                                                                      \
     for (ptrdiff_t k = 0; k < nseg; k++) {                                                  \
-        T *wk = w[k];                                                                       \
-        for (ptrdiff_t j = 0; j < len[k]; j++, i++) {                                       \
-            T t = adam_element_##SUFFIX(g[i], m + i, s + i, smax ? smax + i : NULL,         \
-                                        b1, one_b1, b2, one_b2, step_size, eps_c);          \
-            wk[j] = wk[j] - t;                                                              \
+        T *restrict wk = w[k];                                                              \
+        const T *restrict g = g0 + off;                                                     \
+        T *restrict m = m0 + off;                                                           \
+        T *restrict s = s0 + off;                                                           \
+        ptrdiff_t n = len[k];                                                               \
+        if (smax0) {                                                                        \
+            T *restrict smax = smax0 + off;                                                 \
+            _Pragma("omp simd")                                                             \
+            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 1) wk[i] = wk[i] - t; }   \
+        } else {                                                                            \
+            T *smax = NULL;                                                                 \
+            (void)smax;                                                                     \
+            _Pragma("omp simd")                                                             \
+            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 0) wk[i] = wk[i] - t; }   \
         }                                                                                   \
+        off += n;                                                                           \
     }                                                                                       \
 }
 
 ADAM_ELEMENT(f32, float, sqrtf)
 ADAM_ELEMENT(f64, double, sqrt)
+#define T float
 ADAM_MOMENTS(f32, float)
-ADAM_MOMENTS(f64, double)
 ADAM_SEGMENTS(f32, float)
+#undef T
+#define T double
+ADAM_MOMENTS(f64, double)
 ADAM_SEGMENTS(f64, double)
+#undef T
 
 /* SGD with momentum (dampening 0), one pass; its NumPy twin is optim_math.sgd_momentum_twin:
  *
