@@ -1322,3 +1322,24 @@ def test_arrays_left_after_a_capture_compute_without_recording():
     out = fn(x)
     assert type(out._array) is np.ndarray and type(x._array) is np.ndarray
     assert isinstance(out, Tensor) and np.array_equal(out.numpy(), [2.0, 4.0])
+
+
+def test_tensors_in_default_arguments_are_found():
+    """``def run(model=model, x=x)``: the Module and the input reached through parameters'
+    default values are found like a closure's, so the call replays (and sees the parameters'
+    updates); unfound, nothing would be traced and every call would run eagerly."""
+    cr.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = cr.ones(4, 3)
+
+    def run(model=model, x=x):
+        with cr.no_grad():
+            return model(x)
+
+    fn = cr.compile(run)
+    for _ in range(3):
+        assert np.array_equal(fn().numpy(), run().numpy())
+    with cr.no_grad():
+        model.weight.mul_(2.0)
+    assert np.array_equal(fn().numpy(), run().numpy())
+    assert fn.stats["replays"] >= 3 and fn.stats["eager"] == 0

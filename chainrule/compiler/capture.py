@@ -82,7 +82,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     """(modules, tensors, named objects, the names its code reads) a call of ``fn`` can reach.
 
     Looked at: ``fn`` itself (a Module, a bound method's object), the arguments, the closure,
-    and the globals named by its code (and by the code of functions nested in it), the same
+    the default values of its parameters, and the globals named by its code (and by the code of functions nested in it), the same
     for the user's functions found there (a ``loss_fn`` the step calls), one level into lists,
     tuples and dicts.  An optimiser brings its parameters, a scheduler its
     optimiser.  ``named`` lists (namespace, name, object) for the closure and global names,
@@ -117,6 +117,9 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
             except ValueError:  # an empty cell
                 continue
             named.append((cell, code.co_freevars[i], obj))
+            todo += _user_functions(obj)
+        for obj in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()):  # (def f(x, model=model))
+            found.extend(_leaves_of(obj))
             todo += _user_functions(obj)
         glb = f.__globals__
         code_names.update(_names(code))
