@@ -82,9 +82,9 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     """(modules, tensors, named objects, the names its code reads) a call of ``fn`` can reach.
 
     Looked at: ``fn`` itself (a Module, a bound method's object), the arguments, the closure,
-    the default values of its parameters, and the globals named by its code (and by the code of functions nested in it), the same
-    for the user's functions found there (a ``loss_fn`` the step calls), one level into lists,
-    tuples and dicts.  An optimiser brings its parameters, a scheduler its
+    the default values of its parameters, and the globals named by its code (and by the code
+    of functions nested in it), the same for the user's functions found there (a ``loss_fn``
+    the step calls), one level into lists, tuples and dicts.  An optimiser brings its parameters, a scheduler its
     optimiser.  ``named`` lists (namespace, name, object) for the closure and global names,
     which the plan guards where :func:`guardable` (same object, or same value for a Python
     number or string)."""
