@@ -82,7 +82,8 @@ class CompiledFunction:
         self.cache_size_limit = cache_size_limit
         self.fusion = fusion
         self.buffers = buffers
-        self.entries: list[Entry] = []
+        self.entries: list[Entry] = []  # in the order they were captured
+        self._asking: list[Entry] = []  # the same, the one that answered last first (asked in this order)
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
         _ALL.add(self)
@@ -92,12 +93,15 @@ class CompiledFunction:
             return self._eager(args, kwargs)
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
             return self.fn(*args, **kwargs)
-        for e in self.entries:
+        entries = self._asking
+        for k, e in enumerate(entries):
             try:
                 ok = e.guard(args, kwargs)
             except (AttributeError, IndexError, KeyError, TypeError):
                 ok = False
             if ok:
+                if k:  # (the entry that answered last is asked first next time: a training loop's
+                    entries.insert(0, entries.pop(k))  # steps after the first two are all one kind)
                 if e.plan is None:
                     return self._eager(args, kwargs)
                 try:
@@ -147,6 +151,7 @@ class CompiledFunction:
                                               guard_ns)
             entry = Entry(guard, None, reason, guard_source)
         self.entries.append(entry)
+        self._asking.insert(0, entry)
         _give_back_heap()
         return cap.result
 
@@ -163,6 +168,7 @@ class CompiledFunction:
     def reset(self) -> None:
         """Forget every plan (the next call captures again)."""
         self.entries.clear()
+        self._asking.clear()
 
 
 def _give_back_heap() -> None:
