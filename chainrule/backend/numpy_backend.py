@@ -118,6 +118,18 @@ def sum_to(g: Any, shape: tuple) -> Any:
     return g.reshape(shape)
 
 
+def _column_sums(x: np.ndarray) -> np.ndarray:
+    """Σ_i x[i, :] as ``ones @ x`` (see ``ArrayMath.sum``); the ones are kept per (rows, dtype)."""
+    key = (x.shape[0], x.dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(x.shape[0], x.dtype)
+    return np.dot(ones, x)
+
+
+_ONES: dict = {}
 _prod = math.prod
 _add_reduce = np.add.reduce
 _true_divide = np.true_divide
@@ -323,6 +335,13 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, Embedding
     # wrapper in NumPy (numpy/_core/_methods.py) that costs more than a small reduction.
     @staticmethod
     def sum(x, axis=None, keepdims=False):
+        """x.sum(axis).  The column sums of a 2-D float32/float64 array (axis 0, a Linear layer's
+        bias gradient) are ``ones @ x`` on BLAS: NumPy's reduce adds the rows one after another
+        at 2.6 µs for (64, 32) and 54 µs for (2048, 65), the product takes 0.9 and 12 µs and
+        sums in blocks (closer to the exact sum; not NumPy's bits, and -0 sums to +0)."""
+        if (axis == 0 or axis == (0,)) and not keepdims and type(x) is _ndarray and x.ndim == 2 \
+                and x.shape[0] > 1 and (x.dtype is _F32 or x.dtype is _F64):
+            return _column_sums(x)
         return _add_reduce(x, axis, None, None, keepdims)
 
     @staticmethod
