@@ -258,3 +258,62 @@ def test_a_one_element_intermediate_is_read_afresh_each_replay():
             v = cr.tensor(rng.standard_normal((3, 1)).astype(np.float32))
             assert np.array_equal(fn(a, u, v).numpy(), f(a, u, v).numpy())
     assert fn.stats["replays"] >= 2 and "fused loop" in _plan(fn).source
+
+
+@needs_cc
+def test_an_array_a_loop_rewrites_in_place_gets_no_buffer():
+    """``h = lin(x)`` (a product, then ``h += b``) used both by the fused ReLU and by a later
+    product: the loop rewrites h, whose values before and after are both read; one planned
+    buffer for both would be the loop's input and output at once.  Neither is planned, and the
+    results are eager's."""
+    cr.manual_seed(0)
+    lin = nn.Linear(5, 8)
+    w2 = cr.randn(8, 3)
+
+    def f(x):
+        h = lin(x)
+        return (((h.relu() * 2.0) @ w2) + (h @ w2)).sum(1)
+
+    fn = cr.compile(f)
+    rng = np.random.default_rng(10)
+    with cr.no_grad():
+        for _ in range(4):
+            x = cr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+            assert np.array_equal(fn(x).numpy(), f(x).numpy())
+    table = _plan(fn).table
+    row = next(k for k, r in enumerate(table) if r[1] == "a += b")
+    assert "fused loop" in table[row][3]
+    target = table[row][2].split()[1]  # "writes vK"
+    made = [r for r in table if r[2].startswith(target + " ")]
+    assert made and not any("planned buffer" in r[3] for r in made)
+
+
+@needs_cc
+def test_leaky_relu_and_its_backward_fuse_with_the_kernels_bits():
+    """leaky_relu(x, s) = x where x > 0, else s x; its gradient g where x > 0, else s g
+    (PyTorch's definition): the loop gives the table entries' bits, forward and backward."""
+    import chainrule.nn.functional as F
+
+    def make():
+        cr.manual_seed(3)
+        lin = nn.Linear(4, 6)
+        return lin, optim.SGD(lin.parameters(), lr=0.1)
+
+    (lin_e, opt_e), (lin_c, opt_c) = make(), make()
+
+    def step(lin, opt, x):
+        opt.zero_grad()
+        loss = (F.leaky_relu(lin(x), 0.2) * 3.0 - 1.0).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = cr.compile(lambda x: step(lin_c, opt_c, x))
+    rng = np.random.default_rng(11)
+    for _ in range(6):
+        x = cr.tensor(rng.standard_normal((10, 4)).astype(np.float32))
+        assert step(lin_e, opt_e, x).item() == fn(x).item()
+    rows = [r for r in _plan(fn).table if r[1] in ("m.leaky_relu", "m.leaky_relu_backward")]
+    assert len(rows) == 2 and all("fused loop" in r[3] for r in rows)
+    for a, b in zip(lin_e.parameters(), lin_c.parameters()):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())

@@ -99,8 +99,7 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         y = sgemm(a, b, out)
         if y is not None:
             return y
-    if type(a) is _ndarray and type(b) is _ndarray and a.ndim == 2 and b.ndim == 2 \
-            and a.shape[0] * a.shape[1] * b.shape[-1] < _DOT_BELOW:
+    if type(a) is _ndarray and type(b) is _ndarray and _dot_covers(a.shape, b.shape):
         if out is None:
             return _np_dot(a, b)
         try:
@@ -115,7 +114,13 @@ def matmul_for(a_shape: tuple | None, b_shape: tuple | None, dtype: Any) -> Any:
     of ``dtype``, is always ``np.dot`` (2-D operands of fewer than ``_DOT_BELOW`` multiply-adds,
     which oneDNN never takes); else None.  A compiled plan, whose shapes are guarded, then calls
     NumPy's product without this module's checks."""
-    if a_shape is None or b_shape is None or len(a_shape) != 2 or len(b_shape) != 2:
+    if a_shape is None or b_shape is None:
         return None
-    return _np_dot if a_shape[0] * a_shape[1] * b_shape[1] < _DOT_BELOW else None
+    return _np_dot if _dot_covers(a_shape, b_shape) else None
+
+
+def _dot_covers(a_shape: tuple, b_shape: tuple) -> bool:
+    """Whether :func:`matmul` takes ``np.dot`` for NumPy arrays of these shapes: both 2-D, fewer
+    than ``_DOT_BELOW`` multiply-adds."""
+    return len(a_shape) == 2 and len(b_shape) == 2 and a_shape[0] * a_shape[1] * b_shape[1] < _DOT_BELOW
 

@@ -231,7 +231,7 @@ class OptimMath:
         parameters of ``g``'s dtype, float32 or float64, below ``_THREADED_MIN`` elements in all;
         otherwise the moments' entry and one subtraction per parameter, the same bits.  A caller
         that passes the same arrays every step (FlatAdam) pays the kernel's call only: the
-        kernel, the segment lengths and the addresses are kept from the last call (``_LAST``),
+        kernel, the segment lengths and the addresses are kept from the last call (``_SEGMENTS_LAST``),
         checked by identity."""
         c = (float(b1), float(one_b1), float(b2), float(one_b2), float(step_size), float(eps_c))
         last = _SEGMENTS_LAST[0]

@@ -14,7 +14,8 @@ array is new memory (no view), smaller than ``PLAN_BELOW`` elements, of a shape 
 advance (not one that follows values), and
 does not leave the replay: not an output, not written back to a tensor (a gradient, before a
 host step), not saved for a compiled Module's backward, and no view or other name of it does
-either.  Everything else is allocated as eager allocates it.
+either, and not an array a fused loop rewrites in place (``y += b`` whose old and new values
+are both read).  Everything else is allocated as eager allocates it.
 
 Because the buffers are the plan's, one plan runs at most once at a time: a call that finds it
 running (from another thread, or from inside itself) runs eagerly instead (``Plan.run``).
@@ -64,8 +65,12 @@ def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: s
     for k in keep:  # (leaving memory is never planned; this only keeps the map whole)
         end[origin(k)] = len(steps)
 
+    # a slot a loop rewrites in place (its output is also its input) names two arrays, the one
+    # before the loop and the one after: one buffer for both would be read and written at once
+    rewritten = {s for g in groups.values() for s in g.outputs if s in g.inputs}
+
     def qualifies(s: int) -> bool:
-        return root[s] == s and math.prod(tape.shapes[s]) < PLAN_BELOW and s not in leaving \
+        return root[s] == s and math.prod(tape.shapes[s]) < PLAN_BELOW and s not in leaving and s not in rewritten \
             and s not in tape.inputs and s not in tape.pinned \
             and s not in tape.value_shaped and s not in folded and s not in aliases \
             and isinstance(tape.dtypes[s], np.dtype)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import math
-from typing import Any, Callable, NamedTuple
+from typing import AbstractSet, Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def _pattern(arg: tuple, shape: tuple) -> tuple | None:
     return None
 
 
-def _target(step: Any, private: set[int]) -> int | None:
+def _target(step: Any, private: AbstractSet[int]) -> int | None:
     """The slot an in-place operator rewrites when a loop may compute it as a new array (the
     plan's own, viewed by nothing: see :func:`private_slots`), else None."""
     if step.kind == "op" and step.fn in _IN_PLACE and step.out is None and len(step.writes) == 1 \
@@ -135,7 +135,7 @@ def private_slots(root: list[int], inputs: set[int], pinned: set[int]) -> set[in
 
 
 def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-             private: set[int] = frozenset()) -> tuple | None:  # type: ignore[assignment]
+             private: AbstractSet[int] = frozenset()) -> tuple | None:
     """(shape, dtype) of an elementwise step the loop can compute ("any" for a folded constant,
     which joins any run), else None."""
     out = step.out
@@ -178,7 +178,7 @@ def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], fol
 
 
 def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-             private: set[int] = frozenset()) -> list:  # type: ignore[assignment]
+             private: AbstractSet[int] = frozenset()) -> list:
     """``steps`` with each pure step that cannot be fused moved past the fusible steps after it
     that do not read it (nor rewrite what it reads), so that runs grow (a loss's ``sum`` between
     the forward's and the backward's elementwise chains).  Order is kept among everything else."""
@@ -208,7 +208,7 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
 
 
 def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-         live_after: Callable[[int, int], bool], private: set[int] = frozenset()  # type: ignore[assignment]
+         live_after: Callable[[int, int], bool], private: AbstractSet[int] = frozenset()
          ) -> dict[int, Group]:
     """The fused groups of ``steps``, by the index of their first step.  ``live_after(slot, i)``:
     whether ``slot`` is read after step ``i`` (or leaves the plan); ``private``: the slots an
@@ -239,7 +239,7 @@ def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folde
 
 
 def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes: list, aliases: dict[int, int],
-           folded: Any, live_after: Callable[[int, int], bool], private: set[int]) -> Group | None:
+           folded: Any, live_after: Callable[[int, int], bool], private: AbstractSet[int]) -> Group | None:
     shape, dtype = kind
     f = "f" if dtype == np.float32 else ""
     ctype = "float" if f else "double"

@@ -26,7 +26,7 @@ static inline T adam_step_##SUFFIX(T mi, T si, T step_size, T eps_c) {          
 }
 
 /* The loop body, with or without AMSGrad's maximum: m[i], s[i] (smax[i]) updated, t the step. */
-#define ADAM_BODY(SUFFIX, WITH_MAX)                                                          \
+#define ADAM_BODY(SUFFIX, T, WITH_MAX)                                                          \
         T gi = g[i];                                                                        \
         T mi = m[i] * b1;                                                                   \
         T a = gi * one_b1;                                                                  \
@@ -50,10 +50,10 @@ void adam_moments_##SUFFIX(ptrdiff_t n, const T *restrict g, T *restrict m, T *r
                            T b1, T one_b1, T b2, T one_b2, T step_size, T eps_c) {          \
     if (smax) {                                                                             \
         _Pragma("omp simd")                                                                 \
-        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 1) out[i] = t; }              \
+        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, T, 1) out[i] = t; }              \
     } else {                                                                                \
         _Pragma("omp simd")                                                                 \
-        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 0) out[i] = t; }              \
+        for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, T, 0) out[i] = t; }              \
     }                                                                                       \
 }
 
@@ -75,12 +75,12 @@ void adam_segments_##SUFFIX(ptrdiff_t nseg, const ptrdiff_t *len, T *const *w,  
         if (smax0) {                                                                        \
             T *restrict smax = smax0 + off;                                                 \
             _Pragma("omp simd")                                                             \
-            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 1) wk[i] = wk[i] - t; }   \
+            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, T, 1) wk[i] = wk[i] - t; }   \
         } else {                                                                            \
             T *smax = NULL;                                                                 \
             (void)smax;                                                                     \
             _Pragma("omp simd")                                                             \
-            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, 0) wk[i] = wk[i] - t; }   \
+            for (ptrdiff_t i = 0; i < n; i++) { ADAM_BODY(SUFFIX, T, 0) wk[i] = wk[i] - t; }   \
         }                                                                                   \
         off += n;                                                                           \
     }                                                                                       \
@@ -88,14 +88,10 @@ void adam_segments_##SUFFIX(ptrdiff_t nseg, const ptrdiff_t *len, T *const *w,  
 
 ADAM_ELEMENT(f32, float, sqrtf)
 ADAM_ELEMENT(f64, double, sqrt)
-#define T float
 ADAM_MOMENTS(f32, float)
 ADAM_SEGMENTS(f32, float)
-#undef T
-#define T double
 ADAM_MOMENTS(f64, double)
 ADAM_SEGMENTS(f64, double)
-#undef T
 
 /* SGD with momentum (dampening 0), one pass; its NumPy twin is optim_math.sgd_momentum_twin:
  *
