@@ -386,6 +386,41 @@ def test_workers_exit_when_the_main_process_dies():
     assert alive == []
 
 
+def test_a_worker_that_starts_after_the_main_process_died_exits():
+    """The main process can die between forking a worker and the worker's first line.
+
+    Under load that happens: the first batch needs only worker 0, so the main process may be
+    gone before worker 1 runs at all. Such a worker is born an orphan, so ``getppid()`` read at
+    its start is already the new parent and never changes again: it must know the main process
+    by a pid handed to it, not by asking at its start.
+    """
+    code = """
+        import os, time
+        import numpy as np
+        from chainrule.utils.data import DataLoader, TensorDataset, _worker
+        real_loop = _worker.worker_loop
+        def late_loop(*args, **kwargs):
+            if args[7] == 1:  # worker_id: this worker starts after the main process has gone
+                time.sleep(1.5)
+            return real_loop(*args, **kwargs)
+        _worker.worker_loop = late_loop
+        ds = TensorDataset(np.zeros((40, 2)), transform=abs)
+        dl = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
+        next(iter(dl))
+        print(" ".join(str(w.pid) for w in dl._workers.workers), flush=True)
+        os._exit(0)
+    """
+    r = _run_script(code)
+    pids = [int(p) for p in r.stdout.split()]
+    assert len(pids) == 2, r.stderr
+    deadline = time.time() + 15
+    alive = pids
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in pids if _alive(p)]
+    assert alive == []
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -205,14 +205,23 @@ def worker_loop(
     init_fn: Callable[[int], None] | None,
     worker_id: int,
     num_workers: int,
+    inherited: tuple[Any, ...] = (),
 ) -> None:
     """The body of worker process ``worker_id``: serve tasks until ``None`` arrives or the parent dies.
 
     ``fetch(state, indices)`` builds one batch; ``state`` is the dataset (map-style)
     or an iterator over this worker's copy (iterable).  Messages in: ``(task_id, indices,
     freed_slots)``, ``ResumeIteration()`` or ``None``; out: ``(task_id, data, slot or None)``.
+    ``inherited``: the main process's pipe ends that a forked worker got copies of, which it
+    closes first, so that the main process dying closes our pipe (EOF) at once, even if it died
+    before this worker ran its first line.  A parent that changes (checked every
+    ``STATUS_CHECK_INTERVAL`` seconds) is the second sign.
     """
     global _worker_info
+    # A forked worker holds copies of the main process's ends of the pipes made so far, its
+    # own included.  While any copy is open, the main process's death never reads as EOF here.
+    for end in inherited:
+        end.close()
     parent = os.getppid()
     init_error = None
     try:

@@ -466,6 +466,10 @@ class _MultiProcessIter:
                 mine, theirs = ctx.Pipe(duplex=True)
                 arena = _worker.Arena(max(loader.prefetch_factor or 0, 1) + 2) if use_arena else None
                 self.arenas.append(arena)
+                self.conns.append(mine)
+                # a forked worker inherits our ends of all pipes so far and must close them;
+                # spawn and forkserver pass it only its own end
+                inherited = tuple(self.conns) if use_arena else ()
                 w = ctx.Process(
                     target=_worker.worker_loop,
                     args=(
@@ -478,10 +482,10 @@ class _MultiProcessIter:
                         loader.worker_init_fn,
                         k,
                         self.num_workers,
+                        inherited,
                     ),
                     daemon=True,
                 )
-                self.conns.append(mine)
                 self.workers.append(w)
                 w.start()
                 theirs.close()  # the worker holds its end; ours must close so a dead worker reads as EOF
