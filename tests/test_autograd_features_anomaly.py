@@ -104,3 +104,32 @@ def test_detect_anomaly_as_decorator_and_gradients_unchanged():
     x = t64([0.5, -1.0], requires_grad=True)
     run(x)
     np.testing.assert_allclose(x.grad.numpy(), np.exp(x.data) * (1 + x.data))  # d(x e^x) = (1 + x) e^x
+
+
+def test_anomaly_mode_and_names_leave_backward_on_its_lean_walk():
+    """Anomaly mode keeps each result's creation stack, and ``t.name`` labels a tensor; neither is
+    a hook, so neither may switch later backward passes (outside anomaly mode) to the general
+    walk, which keeps every leaf's gradient until its end. The flag that switches is process-wide
+    and never cleared, so this runs in a fresh interpreter."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import warnings
+        import numpy as np
+        import chainrule as cr
+        from chainrule.autograd import detect_anomaly
+        from chainrule.autograd.grad_mode import HOOKS
+        x = cr.tensor(np.ones(3), requires_grad=True)
+        with detect_anomaly(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (x * 2).sum().backward()
+        y = x * 3
+        y.name = "y"
+        y.sum().backward()
+        print(HOOKS.any)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]

@@ -149,7 +149,7 @@ def test_planned_buffers_are_reused_but_never_returned():
             assert np.array_equal(g.numpy(), copy)
     plan = _plan(fn)
     assert sum("planned buffer" in r[3] for r in plan.table) >= 3
-    buffers = {id(v) for v in plan._run.__globals__.values() if type(v) is np.ndarray}
+    buffers = {id(v) for v in plan.ready().run.__globals__.values() if type(v) is np.ndarray}
     assert not any(id(p.grad._array) in buffers or id(p._array) in buffers for p in model.parameters())
 
 

@@ -491,3 +491,28 @@ def test_a_gradient_per_output_or_pytorchs_error():
         cr.autograd.grad(outs, [x], [cr.tensor(1.0)], retain_graph=True)
     with pytest.raises(RuntimeError, match="got 2 tensors and 1 gradients"):
         cr.autograd.backward(outs, [cr.tensor(1.0)])
+
+
+def test_the_general_walk_frees_each_leaf_gradient_as_it_delivers_it():
+    """With a hook registered (the general walk), the leaves' summed gradients are delivered at
+    the end, each copied into ``.grad``: the walk must let go of each sum once delivered, so
+    that its peak holds one spare gradient, not a second set."""
+    w = [cr.tensor(np.ones((512, 512)), requires_grad=True) for _ in range(4)]  # 2 MiB each
+    x = cr.tensor(np.ones((2, 512)))
+    h = x
+    for wi in w:
+        h = h @ wi
+    h.register_hook(lambda g: g)  # (a hook: the general walk)
+    loss = h.sum()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        loss.backward()
+        now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    one = 512 * 512 * 8
+    assert now - start >= 4 * one  # the four gradients
+    assert peak - start < 5.5 * one, (peak - start) / one  # and at most one more, while copying
+    for wi in w:
+        assert wi.grad is not None and wi.grad.shape == (512, 512)

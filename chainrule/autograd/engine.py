@@ -34,6 +34,7 @@ from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import EDITED, check_saved
 from chainrule.backend import ArrayMath, sum_to
+from chainrule.backend.registry import TRACERS
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or to use saved values after "
@@ -230,10 +231,12 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             if p._op is None:  # a leaf: collect its contributions
                 parts = leaf_parts.get(p)
                 if parts is None:
-                    # own the array (a copy, always an ndarray): one gradient array may be
+                    # own the array (a copy, always an array): one gradient array may be
                     # handed to several inputs (add), or be a view; skip the copy only when
-                    # the op promises new arrays and this one owns its memory
-                    own = t._op.fresh_grads and type(gp) is _ndarray and gp.base is None
+                    # the op promises new arrays and this one owns its memory (an ndarray, or
+                    # a tracer's array, which answers ``base`` as NumPy's would: so a capture
+                    # holds no more than eager)
+                    own = t._op.fresh_grads and (type(gp) is _ndarray or type(gp) in TRACERS) and gp.base is None
                     leaf_parts[p] = [gp if own else m.copy(gp)]
                 elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
                     parts[0] = parts[0] + gp
@@ -341,8 +344,8 @@ def _walk(
                 continue
             buf = grads.get(p)
             grads[p] = gp if buf is None else buf + gp
-    for p, gp in leaves.items():
-        _deliver_leaf(p, gp, create_graph, capture, accumulate)
+    for p in list(leaves):  # (popped: each sum is freed once delivered, as a copy may be made of it)
+        _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
 
 
 def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:

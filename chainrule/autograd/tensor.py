@@ -380,7 +380,7 @@ class Tensor(_TensorMethods):
 
     @name.setter
     def name(self, value: str | None) -> None:
-        self._extras()["name"] = value
+        self._extras(any_hook=False)["name"] = value  # (a label, not a hook: backward keeps its lean walk)
 
     def _extras(self, any_hook: bool = True) -> dict:
         """The rarely used fields, made on first use; ``any_hook``: the engine looks for hooks from now on."""

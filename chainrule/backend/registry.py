@@ -158,11 +158,17 @@ def target_device(dev: Any, where: str) -> device | None:
     return d
 
 
+TRACERS: set[type] = set()
+"""The array classes registered by :func:`register_tracer`."""
+
+
 def register_tracer(array_type: type, math: Any, to_host: Callable[[Any], np.ndarray]) -> None:
     """Let arrays of ``array_type`` stand in for CPU arrays (the compiled mode's traced arrays):
     they live on the CPU, and an operation that meets one computes with its table ``math``,
-    which also takes plain NumPy arrays."""
+    which also takes plain NumPy arrays.  Their ``base`` must answer as the NumPy array each
+    stands for (None when it owns its memory): the engine reads it to skip a copy."""
     _BY_ARRAY[array_type] = Backend("cpu", (array_type,), math, to_host, lambda a, dev: a, lambda a: CPU)
+    TRACERS.add(array_type)
 
 
 def table_of(where: str, arrays: Sequence[Any]) -> Any:

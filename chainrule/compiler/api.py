@@ -12,7 +12,6 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 
 from __future__ import annotations
 
-import ctypes
 import warnings
 import weakref
 from typing import Any, Callable, NamedTuple
@@ -24,7 +23,7 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, tensors_in, user_object
-from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan
+from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
@@ -152,7 +151,7 @@ class CompiledFunction:
             entry = Entry(guard, None, reason, guard_source)
         self.entries.append(entry)
         self._asking.insert(0, entry)
-        _give_back_heap()
+        give_back_heap()
         return cap.result
 
     def explain(self) -> str:
@@ -169,15 +168,6 @@ class CompiledFunction:
         """Forget every plan (the next call captures again)."""
         self.entries.clear()
         self._asking.clear()
-
-
-def _give_back_heap() -> None:
-    """Return to the operating system the heap memory the capture used once and freed (glibc
-    keeps freed small blocks otherwise, and the process would stay a few MiB larger than eager)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _unreplayable(cap: Captured) -> str | None:

@@ -24,6 +24,7 @@ import io
 import os
 import threading
 import types
+import weakref
 from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple
 
@@ -244,7 +245,9 @@ class _Capture:
         self.tape = tape
         self.tracked = tracked
         self.holds: dict[tuple[int, str], Any] = {}  # (i, field) -> the slot the tensor holds now
-        self.lifted_grads: list[Tensor] = []  # the gradient tensors given traced arrays by lift()
+        # the gradient tensors given traced arrays by lift(), weakly: one the call lets go of
+        # (zero_grad(set_to_none=True)) and nobody else holds is freed then, as in eager
+        self.lifted_grads: list[weakref.ref[Tensor]] = []
 
     def lift(self) -> dict[tuple[int, str], Any]:
         """Replace each tracked tensor's array (and gradient's) by a traced input."""
@@ -262,7 +265,7 @@ class _Capture:
                 ga = g._array._a if type(g._array) is TraceArray else g._array
                 tg = self.tape.input(ga)
                 g._array = tg  # type: ignore[assignment]
-                self.lifted_grads.append(g)
+                self.lifted_grads.append(weakref.ref(g))
                 self.holds[(i, "grad")] = tg.slot
         return dict(self.holds)
 
@@ -288,8 +291,9 @@ class _Capture:
             else:
                 self.tape.broken("a gradient was given an array made outside the traced table")
                 held[(i, "grad")] = None
-        for g in self.lifted_grads:  # a gradient the call let go of (zero_grad(set_to_none=True)),
-            if type(g._array) is TraceArray:  # which the caller may still hold
+        for ref in self.lifted_grads:  # a gradient the call let go of (zero_grad(set_to_none=True)),
+            g = ref()  # which the caller may still hold
+            if g is not None and type(g._array) is TraceArray:
                 g._array = np.asarray(g._array._a)
         self.lifted_grads.clear()
         return held

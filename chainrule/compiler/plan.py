@@ -27,9 +27,11 @@ capture made, that it still holds (``guard_source``).
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
-from typing import Any, Callable
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -207,41 +209,83 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
     return steps, late
 
 
+class Built(NamedTuple):
+    """What a plan generates at its first replay (:meth:`Plan.ready`)."""
+
+    source: str
+    run: Callable[..., Any]
+    backward: Callable[[tuple, Any], tuple] | None
+    table: list[tuple]
+    exclusive: Any  # a lock when the plan has buffers of its own (buffers.py), else None
+
+
+_GENERATING = threading.Lock()
+
+
+def give_back_heap() -> None:
+    """Return to the operating system the heap memory a capture or a generation used once and freed (glibc
+    keeps freed small blocks otherwise, and the process would stay a few MiB larger than eager)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class Plan:
     """A replayable capture: ``guard(args, kwargs)`` says whether it applies, ``run(args,
-    kwargs)`` replays it (raising :class:`Diverged` when a value guard fails)."""
+    kwargs)`` replays it (raising :class:`Diverged` when a value guard fails).
 
-    def __init__(self, source: str, run: Callable[..., Any], guard_source: str, guard: Callable[..., bool],
+    The replay's source, its fused loops and its buffers are generated at its first replay
+    (or when asked for: ``source``, ``explain()``), not at the capture: a training step's first
+    capture, which sees no gradients yet, is never replayed, and then holds no buffers."""
+
+    def __init__(self, generate: Callable[[], Built], guard_source: str, guard: Callable[..., bool],
                  steps: list, snapshot: bool, n_captured: int) -> None:
-        self.source = source
-        self._run = run
+        self._generate: Callable[[], Built] | None = generate
+        self._built: Built | None = None
         self.guard_source = guard_source
         self.guard = guard
         self.steps = steps
         self.snapshot = snapshot
         self.n_captured = n_captured
-        self.backward: Callable[[tuple, Any], tuple] | None = None
-        self.table: list[tuple] = []
-        self.exclusive: Any = None  # a lock when the plan has buffers of its own (buffers.py)
+
+    def ready(self) -> Built:
+        """The generated replay (generated now if this is the first time)."""
+        built = self._built
+        if built is None:
+            with _GENERATING:  # (two threads replaying a new plan at once generate it once)
+                if self._built is None:
+                    assert self._generate is not None
+                    self._built = self._generate()
+                    self._generate = None  # (let go of the capture's tape)
+                    give_back_heap()
+                built = self._built
+        return built
+
+    source = property(lambda self: (self._built or self.ready()).source, doc="the replay's generated source")
+    backward = property(lambda self: (self._built or self.ready()).backward, doc="the backward replay, if any")
+    table = property(lambda self: (self._built or self.ready()).table, doc="explain()'s rows: one per step")
+    exclusive = property(lambda self: (self._built or self.ready()).exclusive, doc="the buffers' lock, if any")
 
     def run(self, args: tuple, kwargs: dict) -> Any:
-        lock = self.exclusive
+        built = self._built or self.ready()
+        lock = built.exclusive
         if lock is None:
-            return self._run_once(args, kwargs)
+            return self._run_once(built.run, args, kwargs)
         if not lock.acquire(blocking=False):  # running already (another thread, or inside itself):
             raise Diverged(-1)  # its buffers are in use, so this call runs eagerly
         try:
-            return self._run_once(args, kwargs)
+            return self._run_once(built.run, args, kwargs)
         finally:
             lock.release()
 
-    def _run_once(self, args: tuple, kwargs: dict) -> Any:
+    def _run_once(self, run: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if not self.snapshot:
-            return self._run(args, kwargs)
+            return run(args, kwargs)
         g = _random.default_generator()
         state = g.bit_generator.state  # (a failed value guard gives the draws back)
         try:
-            return self._run(args, kwargs)
+            return run(args, kwargs)
         except Diverged:
             g.bit_generator.state = state
             raise
@@ -286,64 +330,66 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
                            "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
-    w = _Writer()
-    w.fusion = fusion
-    w.buffers = buffers
-    final = dict(cap.start)  # what the tracked tensors hold before the end's write-back
-    for step in steps:
-        if step.kind == "host":
-            final = dict(step.kwargs["read"])
-    used = {s for step in steps for s in step_uses(step)} | set(_output_slots(cap.output)) | set(saved)
-    used |= {s for k, s in cap.end.items() if s is not None and final.get(k) != s}
-    keep = set(_output_slots(cap.output)) | written | set(saved)
-    for step in steps:
-        if step.kind == "host":
-            keep |= {s for s in step.kwargs["write"].values() if s is not None}
-
-    body: list[str] = []
-    for i, where_i in enumerate(where):
-        if where_i.startswith("T"):
-            w.ns[where_i] = cap.tracked[i]
-        else:
-            body.append(f"T{i} = {where_i}")
-            where[i] = f"T{i}"
-    holds = dict(cap.start)
-    body += _reads(cap.start, where, used)
-    w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts, keep - set(saved))
-    body += _body(w, steps, tape, keep, where, holds, used)
-    body += _writes(cap.end, holds, where)
-    if bw is None:
-        body.append(f"return {_render_output(cap.output)}")
-    else:
-        leaves = "".join(f"{where[i]}, " for i in bw.leaves)
-        body.append(f"return v{cap.output.slot}, ({''.join(f'v{k}, ' for k in saved)}), ({leaves})")
-    w.lines = ["def replay(args, kwargs):"] + ["    " + line for line in body]
-    run = w.compile("replay")
-    source = "\n".join(w.lines)
-    backward = None
-    if bw is not None:
-        b = _Writer()
-        b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
-        b.buffers = False  # (it runs when the graph's backward does, outside the plan's lock: no buffers)
-        grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
-        lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
-        lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
-        lines.append(f"return ({grads})")
-        b.lines = ["def backward(saved, g):"] + ["    " + line for line in lines]
-        backward = b.compile("backward")
-        source += "\n\n" + "\n".join(b.lines)
-
     guard, guard_source = build_guard(guard_lines, guard_ns)
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
-    for k, c_source in enumerate(w.fused):
-        source += f"\n\n/* fused loop {k} */\n{c_source}"
-    plan = Plan(source, run, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
-    plan.backward = backward
-    plan.table = w.table
-    plan.exclusive = threading.Lock() if w.planned else None
-    return plan
+    # (the generator keeps what it needs of the capture, not the capture: its result may hold a graph)
+    start, end, output, tracked = cap.start, cap.end, cap.output, cap.tracked
+
+    def generate() -> Built:
+        w = _Writer()
+        w.fusion = fusion
+        w.buffers = buffers
+        final = dict(start)  # what the tracked tensors hold before the end's write-back
+        for step in steps:
+            if step.kind == "host":
+                final = dict(step.kwargs["read"])
+        used = {s for step in steps for s in step_uses(step)} | set(_output_slots(output)) | set(saved)
+        used |= {s for k, s in end.items() if s is not None and final.get(k) != s}
+        keep = set(_output_slots(output)) | written | set(saved)
+        for step in steps:
+            if step.kind == "host":
+                keep |= {s for s in step.kwargs["write"].values() if s is not None}
+
+        body: list[str] = []
+        for i, where_i in enumerate(where):
+            if where_i.startswith("T"):
+                w.ns[where_i] = tracked[i]
+            else:
+                body.append(f"T{i} = {where_i}")
+                where[i] = f"T{i}"
+        holds = dict(start)
+        body += _reads(start, where, used)
+        w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts, keep - set(saved))
+        release = _stale_gradients(start, end, used, holds, where)
+        body += _body(w, steps, tape, keep, where, holds, used, release)
+        body += _writes(end, holds, where)
+        if bw is None:
+            body.append(f"return {_render_output(output)}")
+        else:
+            leaves = "".join(f"{where[i]}, " for i in bw.leaves)
+            body.append(f"return v{output.slot}, ({''.join(f'v{k}, ' for k in saved)}), ({leaves})")
+        w.lines = ["def replay(args, kwargs):"] + ["    " + line for line in body]
+        run = w.compile("replay")
+        source = "\n".join(w.lines)
+        backward = None
+        if bw is not None:
+            b = _Writer()
+            b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
+            b.buffers = False  # (it runs when the graph's backward does, outside the plan's lock: no buffers)
+            grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
+            lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
+            lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
+            lines.append(f"return ({grads})")
+            b.lines = ["def backward(saved, g):"] + ["    " + line for line in lines]
+            backward = b.compile("backward")
+            source += "\n\n" + "\n".join(b.lines)
+        for k, c_source in enumerate(w.fused):
+            source += f"\n\n/* fused loop {k} */\n{c_source}"
+        return Built(source, run, backward, w.table, threading.Lock() if w.planned else None)
+
+    return Plan(generate, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
 
 
 def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[tuple, dict], bool], str]:
@@ -354,12 +400,17 @@ def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[tuple, 
     return g.compile("guard"), "\n".join(g.lines)
 
 
-def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int]
-          ) -> list[str]:
-    """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``."""
+def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int],
+          release: Sequence[str] = ()) -> list[str]:
+    """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``.
+
+    ``release``: the lines that let go of what the tensors held at the start and the plan never
+    reads (:func:`_stale_gradients`); they come right after the last value guard, since a guard
+    that fails hands the call to eager with everything as it was."""
     private = private_slots(tape.root, tape.inputs, tape.pinned)
     if w.fusion and native.enabled():
         steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, private)
+    after_guards = 1 + max((i for i, st in enumerate(steps) if st.kind == "guard"), default=-1)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
         for s in step_uses(step):
@@ -383,7 +434,7 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
 
     unbound = {o for g in groups.values() for st in steps[g.first:g.last + 1] for o in step_outs(st)} - {
         o for g in groups.values() for o in g.outputs}
-    body: list[str] = []
+    body: list[str] = [] if after_guards else list(release)
     group_of = {k: n for n, g in enumerate(groups.values(), len(w.fused)) for k in range(g.first, g.last + 1)}
     for i, step in enumerate(steps):  # the table explain() prints: one row per step
         outs = step_outs(step)
@@ -395,6 +446,8 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
             how = (how + ", " if how else "") + "planned buffer"
         w.table.append((step.kind, step.label.split(" at ")[0], result, how))
     for i, step in enumerate(steps):
+        if i == after_guards and i:
+            body.extend(release)
         if i in groups:
             g = groups[i]
             w.fused.append(g.source)
@@ -426,6 +479,20 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
                     and math.prod(tape.shapes[s]) >= FREE_AT:
                 body.append(f"del v{s}")
     return body
+
+
+def _stale_gradients(start: dict, end: dict, used: set[int], holds: dict, where: list[str]) -> list[str]:
+    """The lines that drop the gradients the tensors held at the start, where the plan neither
+    reads them (no step, no host step) nor leaves them in place at the end: a step that begins
+    with ``zero_grad()`` (``set_to_none=True``).  Eager lets go of them there, before backward
+    makes the new ones; a replay that kept them until its write-back would hold both sets at
+    its peak.  ``holds`` learns that the tensors hold None now."""
+    lines = []
+    for (i, field), s in start.items():
+        if field == "grad" and s is not None and s not in used and end.get((i, field)) != s:
+            lines.append(f"{where[i]}.grad = None")
+            holds[(i, field)] = None
+    return lines
 
 
 def _reads(holds: dict, where: list[str], used: set[int]) -> list[str]:
