@@ -375,15 +375,7 @@ def test_workers_exit_when_the_main_process_dies():
         print(" ".join(str(w.pid) for w in dl._workers.workers), flush=True)
         os._exit(0)  # no clean-up at all: the workers must notice on their own
     """
-    r = _run_script(code)
-    pids = [int(p) for p in r.stdout.split()]
-    assert len(pids) == 2, r.stderr
-    deadline = time.time() + 15
-    alive = pids
-    while alive and time.time() < deadline:
-        time.sleep(0.2)
-        alive = [p for p in pids if _alive(p)]
-    assert alive == []
+    _assert_workers_exit(code)
 
 
 def test_a_worker_that_starts_after_the_main_process_died_exits():
@@ -410,6 +402,11 @@ def test_a_worker_that_starts_after_the_main_process_died_exits():
         print(" ".join(str(w.pid) for w in dl._workers.workers), flush=True)
         os._exit(0)
     """
+    _assert_workers_exit(code)
+
+
+def _assert_workers_exit(code):
+    """Run ``code``, which prints its two workers' pids and dies; both must be gone within 15 s."""
     r = _run_script(code)
     pids = [int(p) for p in r.stdout.split()]
     assert len(pids) == 2, r.stderr
