@@ -114,3 +114,37 @@ def test_a_plan_is_generated_at_its_first_replay():
     source = second.plan.source
     assert source.index(".grad = None") < source.index("matmul")
     assert "replay:" in first.plan.explain() and first.plan._built is not None
+
+
+def test_a_replay_that_diverges_leaves_last_steps_gradients_in_place():
+    """The gradients are dropped only after the replay's value guards: a replay that diverges
+    hands the call to eager, whose other branch here adds to last step's gradients."""
+
+    def make():
+        cr.manual_seed(3)
+        model = nn.Linear(4, 2).double()
+        opt = optim.SGD(model.parameters(), lr=0.01)
+
+        def step(x):
+            loss = model(x).sum()
+            if loss < 0:  # (a value guard; the branch captured, as x > 0 makes the loss negative here)
+                opt.zero_grad()
+            loss.backward()  # the other branch accumulates onto last step's gradients
+            opt.step()
+            return loss
+
+        return model, step
+
+    model_e, eager = make()
+    model_c, plain = make()
+    compiled = cr.compile(plain)
+    signs = [1, 1, 1, -1, 1, -1, -1, 1, 1, -1, 1, 1]
+    rng = np.random.default_rng(4)
+    for sign in signs:
+        x = cr.tensor(sign * (np.abs(rng.standard_normal((3, 4))) + 3))
+        assert eager(x).item() == compiled(x).item()
+        for pe, pc in zip(model_e.parameters(), model_c.parameters()):
+            np.testing.assert_array_equal(pe.detach().numpy(), pc.detach().numpy())
+            np.testing.assert_array_equal(pe.grad.numpy(), pc.grad.numpy())
+    assert compiled.stats["diverged"] >= 2 and compiled.stats["replays"] >= 4, compiled.stats
+    assert ".grad = None" in compiled.entries[-1].plan.source  # (the replay does drop them)

@@ -405,12 +405,12 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     """The lines of ``steps``; a large array's local is deleted after its last use unless in ``keep``.
 
     ``release``: the lines that let go of what the tensors held at the start and the plan never
-    reads (:func:`_stale_gradients`); they come right after the last value guard, since a guard
-    that fails hands the call to eager with everything as it was."""
+    reads (:func:`_stale_gradients`); they come right after the last step that may diverge (a
+    value guard), since a replay that diverges hands the call to eager with everything as it was."""
     private = private_slots(tape.root, tape.inputs, tape.pinned)
     if w.fusion and native.enabled():
         steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, private)
-    after_guards = 1 + max((i for i, st in enumerate(steps) if st.kind == "guard"), default=-1)
+    after_guards = 1 + max((i for i, st in enumerate(steps) if _may_diverge(st)), default=-1)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
         for s in step_uses(step):
@@ -479,6 +479,15 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
                     and math.prod(tape.shapes[s]) >= FREE_AT:
                 body.append(f"del v{s}")
     return body
+
+
+def _may_diverge(step: Any) -> bool:
+    """Whether the replay of ``step`` may raise :class:`Diverged`: a value guard, or a call with
+    Python values among its results, which must come out as captured (:func:`_lhs`)."""
+    def fixed(pattern: Any) -> bool:
+        return type(pattern) is Fixed or type(pattern) is tuple and any(fixed(p) for p in pattern)
+
+    return step.kind == "guard" or fixed(step.out)
 
 
 def _stale_gradients(start: dict, end: dict, used: set[int], holds: dict, where: list[str]) -> list[str]:
