@@ -148,3 +148,21 @@ def test_a_replay_that_diverges_leaves_last_steps_gradients_in_place():
             np.testing.assert_array_equal(pe.grad.numpy(), pc.grad.numpy())
     assert compiled.stats["diverged"] >= 2 and compiled.stats["replays"] >= 4, compiled.stats
     assert ".grad = None" in compiled.entries[-1].plan.source  # (the replay does drop them)
+
+
+def test_a_plan_not_yet_generated_holds_no_argument_of_its_capture():
+    """Until its first replay a plan keeps what it will need to generate its replay, but not
+    the tensors its capture was called with (a batch), nor the capture's result."""
+    import gc
+    import weakref
+
+    _, plain = _step()
+    compiled = cr.compile(plain)
+    x = cr.tensor(np.random.default_rng(5).standard_normal((4, 512)))
+    gone = weakref.ref(x)
+    loss = compiled(x)
+    result = weakref.ref(loss)
+    del x, loss
+    gc.collect()
+    assert compiled.entries[0].plan._built is None
+    assert gone() is None and result() is None

@@ -334,8 +334,10 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
-    # (the generator keeps what it needs of the capture, not the capture: its result may hold a graph)
-    start, end, output, tracked = cap.start, cap.end, cap.output, cap.tracked
+    # (the generator keeps what it needs of the capture, not the capture: its result may hold a
+    # graph; and of the tracked tensors only those the replay names, not the call's arguments)
+    start, end, output = cap.start, cap.end, cap.output
+    named = {i: t for i, t in enumerate(cap.tracked) if where[i].startswith("T")}
 
     def generate() -> Built:
         w = _Writer()
@@ -355,7 +357,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         body: list[str] = []
         for i, where_i in enumerate(where):
             if where_i.startswith("T"):
-                w.ns[where_i] = tracked[i]
+                w.ns[where_i] = named[i]
             else:
                 body.append(f"T{i} = {where_i}")
                 where[i] = f"T{i}"
