@@ -52,8 +52,9 @@ def _growth(step, x, calls: int) -> list[int]:
 
 
 def test_a_replay_and_a_capture_let_go_of_last_steps_gradients_as_eager_does(monkeypatch):
-    # (a hook registered by an earlier test would put eager on its general walk, for good)
+    # (a hooked tensor an earlier test left alive would put eager on its general walk)
     monkeypatch.setattr(HOOKS, "any", False)
+    monkeypatch.setattr(HOOKS, "live", 0)
     tracemalloc.start()
     try:
         x = cr.tensor(np.random.default_rng(0).standard_normal((4, 512)))

@@ -33,12 +33,14 @@ def _general_path_on(model: nn.Module, x: cr.Tensor) -> cr.Tensor:
 
 @pytest.fixture
 def walks(monkeypatch):
-    """Which engine walk ran: counts calls of the fast and the general walk. ``HOOKS.any`` is set
-    for good by any earlier test that registered a tensor hook; it is cleared here so that the
-    fast walk can run (tests asking for the general path put a tensor hook on their graph)."""
+    """Which engine walk ran: counts calls of the fast and the general walk. ``HOOKS`` stays set
+    while a hooked tensor of an earlier test is alive (until the garbage collector runs, in a
+    cycle); it is cleared here so that the fast walk can run (tests asking for the general path
+    put a tensor hook on their graph)."""
     from chainrule.autograd import engine, grad_mode
 
     monkeypatch.setattr(grad_mode.HOOKS, "any", False)
+    monkeypatch.setattr(grad_mode.HOOKS, "live", 0)
     calls = {"fast": 0, "general": 0}
     fast, general = engine._walk_simple, engine._walk
 

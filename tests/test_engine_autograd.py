@@ -516,3 +516,45 @@ def test_the_general_walk_frees_each_leaf_gradient_as_it_delivers_it():
     assert peak - start < 5.5 * one, (peak - start) / one  # and at most one more, while copying
     for wi in w:
         assert wi.grad is not None and wi.grad.shape == (512, 512)
+
+
+def test_backward_goes_back_to_its_lean_walk_once_the_hooked_tensors_are_gone():
+    """A hook or ``retain_grad`` puts backward on the general walk (which runs them) while the
+    tensor lives, and only then: one ``retain_grad`` while debugging must not slow every later
+    step (the general walk measured 10-13 % slower on w1 and w2 at batch 16).  A deep copy of a
+    hooked tensor keeps its hooks running after the original is gone.  In a fresh interpreter:
+    the count of hooked tensors is process-wide."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import copy, gc
+        import numpy as np
+        import chainrule as cr
+        from chainrule.autograd import engine
+        walks = []
+        lean, general = engine._walk_simple, engine._walk
+        engine._walk_simple = lambda *a, **k: (walks.append("lean"), lean(*a, **k))[1]
+        engine._walk = lambda *a, **k: (walks.append("general"), general(*a, **k))[1]
+        w = cr.tensor(np.ones((3, 3)), requires_grad=True)
+        h = w * 2
+        h.retain_grad()
+        (h * h).sum().backward()
+        print(h.grad.numpy().tolist() == [[4.0] * 3] * 3, walks[-1])
+        del h
+        gc.collect()
+        (w * w).sum().backward()
+        print(walks[-1])
+        seen = []
+        t = cr.tensor(np.ones(2), requires_grad=True)
+        t.register_hook(lambda g: seen.append(1) or g)
+        c = copy.deepcopy(t)
+        del t
+        gc.collect()
+        (c * 2).sum().backward()
+        print(seen == [1], walks[-1])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "general", "lean", "True", "general"]

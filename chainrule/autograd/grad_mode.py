@@ -108,11 +108,29 @@ class _State(threading.local):
 
 
 class _Hooks:
-    __slots__ = ("any", "post_acc")
+    """What the engine must look for.  ``any``: some live tensor has a hook or ``retain_grad``
+    (then backward takes the general walk, which runs them); ``live`` counts those tensors, so
+    that ``any`` falls back to False once the last of them is gone (a tensor's first hook holds,
+    its death releases: ``Tensor._extras``).  ``post_acc``: set once a leaf gets a
+    post-accumulate-grad hook (the engine then counts the edges into such leaves)."""
+
+    __slots__ = ("any", "post_acc", "live", "_lock")
 
     def __init__(self) -> None:
-        self.any = False  # set once any tensor gets a hook or retain_grad: the engine checks for them
-        self.post_acc = False  # set once a leaf gets a post-accumulate-grad hook: the engine counts edges into it
+        self.any = False
+        self.post_acc = False
+        self.live = 0
+        self._lock = threading.Lock()  # (a tensor may die in any thread)
+
+    def hold(self) -> None:
+        with self._lock:
+            self.live += 1
+            self.any = True
+
+    def release(self) -> None:
+        with self._lock:
+            self.live = max(self.live - 1, 0)
+            self.any = self.live > 0
 
 
 STATE = _State()

@@ -15,6 +15,7 @@ the back end and the engine.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -90,6 +91,25 @@ class _HookListHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+class _Held:
+    """A hooked tensor's hold on ``HOOKS`` (see ``Tensor._extras``), released when the tensor is
+    collected.  A copy of the tensor (``copy.deepcopy``, pickle) copies its hooks but not its
+    identity: the copy's hold is made anew and kept for good, so its hooks always run."""
+
+    __slots__ = ("finalizer",)
+
+    def __init__(self, t: Any) -> None:
+        self.finalizer = None if t is None else weakref.finalize(t, HOOKS.release)
+
+    def __reduce__(self) -> tuple:
+        return (_held_for_good, ())
+
+
+def _held_for_good() -> _Held:
+    HOOKS.hold()
+    return _Held(None)
 
 
 class Tensor(_TensorMethods):
@@ -383,12 +403,15 @@ class Tensor(_TensorMethods):
         self._extras(any_hook=False)["name"] = value  # (a label, not a hook: backward keeps its lean walk)
 
     def _extras(self, any_hook: bool = True) -> dict:
-        """The rarely used fields, made on first use; ``any_hook``: the engine looks for hooks from now on."""
-        if any_hook:
-            HOOKS.any = True
+        """The rarely used fields, made on first use.  ``any_hook``: this tensor gets a hook (or
+        ``retain_grad``), so the engine looks for hooks while it lives (``HOOKS.hold``, released
+        when it is collected)."""
         ex = getattr(self, "_extra", None)
         if ex is None:
             ex = self._extra = {}
+        if any_hook and "held" not in ex:
+            HOOKS.hold()
+            ex["held"] = _Held(self)
         return ex
 
     def _extras_or_empty(self) -> dict:
