@@ -69,8 +69,9 @@ def test_an_error_in_any_range_reaches_the_caller_and_the_pool_goes_on(three, wh
     assert sorted(got) == list(range(9))
 
 
-def test_two_callers_at_once_both_get_every_range(three):
-    """One has the workers; the other, finding them busy, runs its ranges itself."""
+def test_two_callers_at_once_both_get_every_range(three, fine_switching):
+    """One has the workers; the other, finding them busy, runs its ranges itself (the threads
+    switch every microsecond, so that their calls overlap)."""
     results: dict = {0: [], 1: []}
     errors: list = []
     barrier = threading.Barrier(2)

@@ -128,7 +128,7 @@ class _Hooks:
             self.any = True
 
     def release(self) -> None:
-        with self._lock:
+        with self._lock:  # (never below 0: a test may have cleared the count while hooked tensors lived)
             self.live = max(self.live - 1, 0)
             self.any = self.live > 0
 
