@@ -368,9 +368,20 @@ def test_nan_in_a_used_table_row_reaches_the_positions_that_read_it():
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
-def test_fold_float32_matches_unfolded_path(mode):
-    """float32, w4's layout (batch_first, V < T·N): folded and unfolded agree to float32 rounding."""
-    _compare_f32(mode)
+def test_fold_float32_matches_unfolded_path(mode, monkeypatch, ops):
+    """float32, w4's layout (batch_first, V < T·N): folded and unfolded agree to float32 rounding.
+    oneDNN, which takes float32 LSTM and GRU layers where it is installed and folds nothing, is
+    switched off, so that the own loop's folded float32 path runs."""
+    from chainrule.backend import onednn
+
+    monkeypatch.setenv("CHAINRULE_ONEDNN", "0")
+    onednn.reset()
+    try:
+        _compare_f32(mode)
+    finally:
+        monkeypatch.delenv("CHAINRULE_ONEDNN")
+        onednn.reset()
+    assert len(ops) == 2 and folded(ops[0]) and not folded(ops[1])
 
 
 def _compare_f32(mode):

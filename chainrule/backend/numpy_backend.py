@@ -22,7 +22,7 @@ from chainrule.backend.optim_math import OptimMath, vector_norm
 from chainrule.backend.pool import POOL
 from chainrule.backend.product_math import ProductMath
 from chainrule.backend.recurrent_math import RecurrentMath
-from chainrule.backend.rnn_onednn import LstmOnednnMath
+from chainrule.backend.rnn_onednn import RecurrentOnednnMath
 from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 from chainrule.backend.window_math import WindowMath
@@ -162,7 +162,7 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, LstmOnednnMath, MaskMath,
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, RecurrentOnednnMath, MaskMath,
                 NormMath, OptimMath, ProductMath, RecurrentMath, WindowMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""

@@ -537,6 +537,31 @@ class GRUSequence(_Sequence):
         return tuple(grads)
 
 
+class OnednnGRUSequence(GRUSequence):
+    """:class:`GRUSequence` computed by oneDNN's "linear before reset" GRU primitive
+    (``backend/rnn_onednn.py``; PyTorch's GRU equations): float32 on the CPU, when the ``onednn``
+    extra is installed.  As :class:`OnednnLSTMSequence`: the forward leaves a workspace that
+    the backward reads, the backward gives every gradient in one call, no input fold, and a
+    recorded backward pass (create_graph) is rebuilt from the cells."""
+
+    name = "gru_sequence_onednn"
+    fresh_grads = True  # every gradient is a new array
+
+    def forward(self, m, *xs):
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        out, workspace = m.gru_onednn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.keep)
+        self.saved = workspace if self.keep else None
+        return out
+
+    def vjp(self, m, need, g, y, *xs):
+        if m.is_tensor:
+            return self._vjp_recorded(need, g, xs)
+        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
+        grads = m.gru_onednn_backward(x, h0, w_ih, w_hh, b_ih, b_hh, y, self.saved, g, self.reverse)
+        grads = grads if self.has_bias else grads[:4]
+        return tuple(a if n else None for a, n in zip(grads, need))
+
+
 class RNNSequence(_Sequence):
     """One Elman RNN layer, one direction: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
 

@@ -180,7 +180,7 @@ def _layer_fused(
         op: K._Sequence = (K.OnednnLSTMSequence if _on_onednn(mode, x, [*states, *ws]) else K.LSTMSequence)(
             reverse, has_bias)
     elif mode == "GRU":
-        op = K.GRUSequence(reverse, has_bias)
+        op = (K.OnednnGRUSequence if _on_onednn(mode, x, [*states, *ws]) else K.GRUSequence)(reverse, has_bias)
     else:
         op = K.RNNSequence(reverse, has_bias, "relu" if mode == "RNN_RELU" else "tanh")
     op.keep = STATE.enabled and any(t.requires_grad for t in (x, *states, *ws))
@@ -193,10 +193,11 @@ def _layer_fused(
 
 
 def _on_onednn(mode: str, x: Tensor, tensors: list) -> bool:
-    """Whether an LSTM of these tensors runs on oneDNN's LSTM primitive (``OnednnLSTMSequence``):
-    on the CPU, all float32 and non-empty, oneDNN installed.  Such a layer projects its input
-    itself, so it takes no input fold."""
-    return mode == "LSTM" and x.device.type == "cpu" and rnn_onednn.applies([t._array for t in (x, *tensors)])
+    """Whether an LSTM or GRU of these tensors runs on oneDNN's primitive (``OnednnLSTMSequence``,
+    ``OnednnGRUSequence``): on the CPU, all float32 and non-empty, oneDNN installed.  Such a
+    layer projects its input itself, so it takes no input fold."""
+    return (mode in ("LSTM", "GRU") and x.device.type == "cpu"
+            and rnn_onednn.applies([t._array for t in (x, *tensors)]))
 
 
 def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
