@@ -179,12 +179,12 @@ def test_lenet_batchnorm_dropout_sgd_momentum(fusion):
 
 
 class LSTMLM(nn.Module):
-    """Embedding -> LSTM -> Linear: next-token logits (N, L, V)."""
+    """Embedding -> LSTM (or another recurrent layer: ``cell``) -> Linear: next-token logits (N, L, V)."""
 
-    def __init__(self, vocab, embed, hidden):
+    def __init__(self, vocab, embed, hidden, cell=nn.LSTM):
         super().__init__()
         self.embedding = nn.Embedding(vocab, embed)
-        self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+        self.lstm = cell(embed, hidden, batch_first=True)
         self.out = nn.Linear(hidden, vocab)
 
     def forward(self, x):
@@ -207,9 +207,9 @@ def _lm_batches(rng, steps=STEPS):
     return [(_every_token(rng), cr.tensor(rng.integers(0, VOCAB, (4, 7)))) for _ in range(steps)]
 
 
-def _lm_build(clip=False):
+def _lm_build(clip=False, cell=nn.LSTM):
     def build():
-        model = LSTMLM(VOCAB, 5, 8)
+        model = LSTMLM(VOCAB, 5, 8, cell)
         opt = optim.Adam(model.parameters(), lr=5e-3)
         sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.97)
 
@@ -231,6 +231,11 @@ def _lm_build(clip=False):
 
 def test_lstm_language_model_adam(fusion):
     _check_family(_lm_build(), _lm_batches(np.random.default_rng(3)), fusion)
+
+
+def test_gru_language_model_adam(fusion):
+    """The same with a GRU (float32: on oneDNN's GRU where it is installed, else the own loop)."""
+    _check_family(_lm_build(cell=nn.GRU), _lm_batches(np.random.default_rng(4)), fusion)
 
 
 def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay(fusion):
