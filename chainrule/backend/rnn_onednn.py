@@ -90,9 +90,10 @@ GRU = _Cell("GRU", 3, 4, ("iter",), "dnnl_lbr_gru_forward_primitive_desc_create"
             "dnnl_lbr_gru_backward_primitive_desc_create", _backward_order(_GRU_ORDER))
 
 
-def _mds(cell: _Cell, T: int, N: int, I: int, H: int, diff: bool = False) -> dict:
+def _mds(cell: _Cell, dims: tuple, diff: bool = False) -> dict:
     """Descriptors whose layouts the primitive chooses, one per argument of the forward (and,
-    with ``diff``, of the gradients too)."""
+    with ``diff``, of the gradients too).  ``dims`` = (T, N, I, H)."""
+    T, N, I, H = dims
     state = (1, 1, N, H)
     shapes = {"src_layer": (T, N, I), "weights_layer": (1, 1, I, cell.gates, H),
               "weights_iter": (1, 1, H, cell.gates, H), "bias": (1, 1, cell.bias_rows, H), "dst_layer": (T, N, H)}
@@ -104,7 +105,7 @@ def _mds(cell: _Cell, T: int, N: int, I: int, H: int, diff: bool = False) -> dic
 
 
 def _forward_pd(cell: _Cell, prop: int, direction: int, dims: tuple) -> Any:
-    mds = _mds(cell, *dims)
+    mds = _mds(cell, dims)
     pd = ctypes.c_void_p()
     onednn.check(getattr(onednn.library(), cell.forward_fn)(
         ctypes.byref(pd), onednn.engine(), prop, direction,
@@ -117,7 +118,7 @@ def _forward_pd(cell: _Cell, prop: int, direction: int, dims: tuple) -> Any:
 def _backward_pd(cell: _Cell, direction: int, dims: tuple) -> Any:
     lib = onednn.library()
     hint = _forward_pd(cell, onednn.FORWARD_TRAINING, direction, dims)
-    mds = _mds(cell, *dims, diff=True)
+    mds = _mds(cell, dims, diff=True)
     pd = ctypes.c_void_p()
     onednn.check(getattr(lib, cell.backward_fn)(
         ctypes.byref(pd), onednn.engine(), onednn.BACKWARD, direction,
