@@ -94,7 +94,10 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     is the same product for them and calls BLAS with less machinery than matmul's generalised
     ufunc: (64, 13) @ (13, 32) 2.65 → 2.15 µs, (64, 1) @ (1, 32) 4.5 → 1.5 µs (one thread).
     Larger ones stay with matmul, which hands transposed operands to BLAS as they are (np.dot
-    took 845 µs against 720 for (128, 512)ᵀ @ (128, 784)).  Its sums are BLAS's either way."""
+    took 845 µs against 720 for (128, 512)ᵀ @ (128, 784)).  Its sums are BLAS's either way.
+    An outer product (K = 1: the input gradient of a Linear layer with one output) goes through
+    ``np.dot`` at every size: matmul's loop for it is slower, (3200, 1) @ (1, 128) 650–950 µs
+    against 120–130, (2048, 1) @ (1, 1024) 3.2 ms against 0.7–1.5 (one or two threads)."""
     if _HELD[0] is not None:
         y = sgemm(a, b, out)
         if y is not None:
@@ -111,16 +114,19 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
 
 def matmul_for(a_shape: tuple | None, b_shape: tuple | None, dtype: Any) -> Any:
     """``np.dot`` when :func:`matmul` on NumPy arrays of these shapes, with a C-contiguous ``out``
-    of ``dtype``, is always ``np.dot`` (2-D operands of fewer than ``_DOT_BELOW`` multiply-adds,
-    which oneDNN never takes); else None.  A compiled plan, whose shapes are guarded, then calls
-    NumPy's product without this module's checks."""
+    of ``dtype``, is always ``np.dot`` (2-D operands :func:`_dot_covers` and too small for oneDNN's
+    sgemm to take); else None.  A compiled plan, whose shapes are guarded, then calls NumPy's
+    product without this module's checks."""
     if a_shape is None or b_shape is None:
         return None
-    return _np_dot if _dot_covers(a_shape, b_shape) else None
+    small = len(a_shape) == 2 and len(b_shape) == 2 and a_shape[0] * a_shape[1] * b_shape[1] < _MIN_MACS
+    return _np_dot if small and _dot_covers(a_shape, b_shape) else None
 
 
 def _dot_covers(a_shape: tuple, b_shape: tuple) -> bool:
-    """Whether :func:`matmul` takes ``np.dot`` for NumPy arrays of these shapes: both 2-D, fewer
-    than ``_DOT_BELOW`` multiply-adds."""
-    return len(a_shape) == 2 and len(b_shape) == 2 and a_shape[0] * a_shape[1] * b_shape[1] < _DOT_BELOW
+    """Whether :func:`matmul` takes ``np.dot`` for NumPy arrays of these shapes (when oneDNN's
+    sgemm does not): both 2-D, with fewer than ``_DOT_BELOW`` multiply-adds or K = 1."""
+    if len(a_shape) != 2 or len(b_shape) != 2:
+        return False
+    return a_shape[1] == 1 or a_shape[0] * a_shape[1] * b_shape[1] < _DOT_BELOW
 
