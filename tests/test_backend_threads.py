@@ -106,3 +106,28 @@ def test_a_new_thread_count_stops_the_old_workers(three):
     threads.set_intra_threads(2)
     threads.run_ranges(lambda lo, hi: None, 9, 2)
     assert _kernel_threads(settle_to=1) == 1
+
+
+def test_a_worker_stopped_before_it_took_its_task_stops_cleanly(monkeypatch):
+    """Stopping a worker whose task is handed over but not yet taken (an interrupted call stops
+    its pool at once) neither raises nor runs the task: the thread reads "stop" when it wakes.
+    The thread is held back here by starting it only after the stop."""
+    held: list = []
+    real = threading.Thread
+
+    class Later:
+        def __init__(self, target, name, daemon):
+            held.append(real(target=target, name=name, daemon=daemon))
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(threads.threading, "Thread", Later)
+    ran: list = []
+    w = threads._Worker()
+    w.start(lambda lo, hi: ran.append((lo, hi)), 0, 4)
+    w.stop()
+    monkeypatch.undo()
+    held[0].start()
+    held[0].join(timeout=5)
+    assert not held[0].is_alive() and ran == []

@@ -119,16 +119,17 @@ def test_a_second_backward_gives_the_same_gradients(mode):
     w_ih, w_hh = rng.standard_normal((G, I)).astype(f32), rng.standard_normal((G, H)).astype(f32)
     b = rng.standard_normal(G).astype(f32)
     M = RecurrentOnednnMath
+    inputs = (x, *states, w_ih, w_hh, b)
+    g = rng.standard_normal((T + (mode == "lstm"), N, H)).astype(f32)
     if mode == "lstm":
-        inputs = (x, *states, w_ih, w_hh, b)
-        forward, backward, rows = M.lstm_onednn_forward, M.lstm_onednn_backward, T + 1
+        out, workspace = M.lstm_onednn_forward(*inputs, False, True)
+        def backward():
+            return M.lstm_onednn_backward(*inputs, out, workspace, g, False)
     else:
-        inputs = (x, *states, w_ih, w_hh, b, b[::-1].copy())
-        forward, backward, rows = M.gru_onednn_forward, M.gru_onednn_backward, T
-    out, workspace = forward(*inputs, False, True)
-    g = rng.standard_normal((rows, N, H)).astype(f32)
-    first = backward(*inputs, out, workspace, g, False)
-    second = backward(*inputs, out, workspace, g, False)
+        out, workspace, *params = M.gru_onednn_forward(x, *states, w_ih, w_hh, b, b[::-1].copy(), False, True)
+        def backward():
+            return M.gru_onednn_backward(x, *states, *params, out, workspace, g, False)
+    first, second = backward(), backward()
     for a, e in zip(first, second):
         np.testing.assert_array_equal(a, e)
 

@@ -245,25 +245,28 @@ class RecurrentOnednnMath:
     @staticmethod
     def gru_onednn_forward(x: Any, h0: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, reverse: bool,
                            keep: bool) -> tuple:
-        """(out (T, N, H) = [h_0 … h_{T-1}], workspace): the workspace (a uint8 array, what
-        :meth:`gru_onednn_backward` reads) only when ``keep``, else None.  PyTorch's layouts and
-        gate order: w_ih (3H, I), w_hh (3H, H), b_ih, b_hh (3H,) or both None (no bias)."""
+        """(out (T, N, H) = [h_0 … h_{T-1}], workspace, w_layer, w_iter, bias).  PyTorch's layouts
+        and gate order in: w_ih (3H, I), w_hh (3H, H), b_ih, b_hh (3H,) or both None (no bias).
+        Out, beside the output: the workspace (a uint8 array) only when ``keep``, else None, and
+        the weights and bias in oneDNN's order (:func:`_swap_r_z`, :func:`_gru_bias`), which
+        :meth:`gru_onednn_backward` reads with the workspace instead of making them again."""
         x, h0 = readable(x), readable(h0)
         T, N, I = x.shape
         H = h0.shape[-1]
         out = np.empty((T, N, H), np.float32)
         h_n = np.empty((N, H), np.float32)  # (also out[0] or out[T-1])
-        arrays = {"src_layer": x, "src_iter": h0, "weights_layer": _swap_r_z(w_ih, H),
-                  "weights_iter": _swap_r_z(w_hh, H), "bias": _gru_bias(b_ih, b_hh, H), "dst_layer": out,
-                  "dst_iter": h_n}
-        return out, _run_forward(GRU, arrays, (T, N, I, H), reverse, keep)
+        w_layer, w_iter, bias = _swap_r_z(w_ih, H), _swap_r_z(w_hh, H), _gru_bias(b_ih, b_hh, H)
+        arrays = {"src_layer": x, "src_iter": h0, "weights_layer": w_layer, "weights_iter": w_iter, "bias": bias,
+                  "dst_layer": out, "dst_iter": h_n}
+        return out, _run_forward(GRU, arrays, (T, N, I, H), reverse, keep), w_layer, w_iter, bias
 
     @staticmethod
-    def gru_onednn_backward(x: Any, h0: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, out: Any,
-                            workspace: Any, g: Any, reverse: bool) -> tuple:
+    def gru_onednn_backward(x: Any, h0: Any, w_layer: Any, w_iter: Any, bias: Any, out: Any, workspace: Any,
+                            g: Any, reverse: bool) -> tuple:
         """(dx (T, N, I), dh0 (N, H), dW_ih (3H, I), dW_hh (3H, H), db_ih, db_hh (3H,)) in
-        PyTorch's gate order, from the forward's inputs, its output ``out`` and workspace, and
-        g = dL/dout (T, N, H) (dL/dh_n arrives through its row of ``out``)."""
+        PyTorch's gate order, from the forward's inputs x and h0, what it returned (the weights and
+        bias in oneDNN's order, its output ``out`` and workspace), and g = dL/dout (T, N, H)
+        (dL/dh_n arrives through its row of ``out``)."""
         x, h0, g = (readable(a) for a in (x, h0, g))
         T, N, I = x.shape
         H = h0.shape[-1]
@@ -271,9 +274,8 @@ class RecurrentOnednnMath:
         grads = {"diff_src_layer": np.empty((T, N, I), f32), "diff_src_iter": np.empty((N, H), f32),
                  "diff_weights_layer": np.empty((3 * H, I), f32), "diff_weights_iter": np.empty((3 * H, H), f32),
                  "diff_bias": np.empty(4 * H, f32)}
-        arrays = {"src_layer": x, "src_iter": h0, "weights_layer": _swap_r_z(w_ih, H),
-                  "weights_iter": _swap_r_z(w_hh, H), "bias": _gru_bias(b_ih, b_hh, H), "dst_layer": out,
-                  "dst_iter": out[0 if reverse else T - 1], "diff_dst_layer": g,
+        arrays = {"src_layer": x, "src_iter": h0, "weights_layer": w_layer, "weights_iter": w_iter, "bias": bias,
+                  "dst_layer": out, "dst_iter": out[0 if reverse else T - 1], "diff_dst_layer": g,
                   "diff_dst_iter": np.zeros((N, H), f32), **grads, "workspace": workspace}
         _run_backward(GRU, arrays, tuple(grads), (T, N, I, H), reverse)
         db = grads["diff_bias"]  # rows u (= z), r, n (input side), n (hidden side)

@@ -111,7 +111,10 @@ class _Worker:
 
     def stop(self) -> None:
         self.task = None
-        self.go.release()
+        try:
+            self.go.release()
+        except RuntimeError:  # (a task handed over but not yet taken: the thread reads None next)
+            pass
 
 
 class _Pool:

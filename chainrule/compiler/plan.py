@@ -262,13 +262,13 @@ class Plan:
                 built = self._built
         return built
 
-    source = property(lambda self: (self._built or self.ready()).source, doc="the replay's generated source")
-    backward = property(lambda self: (self._built or self.ready()).backward, doc="the backward replay, if any")
-    table = property(lambda self: (self._built or self.ready()).table, doc="explain()'s rows: one per step")
-    exclusive = property(lambda self: (self._built or self.ready()).exclusive, doc="the buffers' lock, if any")
+    source = property(lambda self: self.ready().source, doc="the replay's generated source")
+    backward = property(lambda self: self.ready().backward, doc="the backward replay, if any")
+    table = property(lambda self: self.ready().table, doc="explain()'s rows: one per step")
+    exclusive = property(lambda self: self.ready().exclusive, doc="the buffers' lock, if any")
 
     def run(self, args: tuple, kwargs: dict) -> Any:
-        built = self._built or self.ready()
+        built = self._built or self.ready()  # (the attribute first: this runs on every replay)
         lock = built.exclusive
         if lock is None:
             return self._run_once(built.run, args, kwargs)

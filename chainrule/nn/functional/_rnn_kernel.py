@@ -552,15 +552,16 @@ class OnednnGRUSequence(GRUSequence):
 
     def forward(self, m, *xs):
         x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        out, workspace = m.gru_onednn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.keep)
-        self.saved = workspace if self.keep else None
+        out, *state = m.gru_onednn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.keep)
+        self.saved = state if self.keep else None  # workspace, then the weights and bias in oneDNN's order
         return out
 
     def vjp(self, m, need, g, y, *xs):
         if m.is_tensor:
             return self._vjp_recorded(need, g, xs)
-        x, (h0,), w_ih, w_hh, b_ih, b_hh = self._split(xs)
-        grads = m.gru_onednn_backward(x, h0, w_ih, w_hh, b_ih, b_hh, y, self.saved, g, self.reverse)
+        x, (h0,) = xs[0], xs[1:2]
+        workspace, w_layer, w_iter, bias = self.saved
+        grads = m.gru_onednn_backward(x, h0, w_layer, w_iter, bias, y, workspace, g, self.reverse)
         grads = grads if self.has_bias else grads[:4]
         return tuple(a if n else None for a, n in zip(grads, need))
 

@@ -458,18 +458,18 @@ class _MultiProcessIter:
         self.inbox: collections.deque = collections.deque()  # received, not yet looked at
         fetch = loader._fetcher()
         # shared memory for the batches' arrays needs the workers to inherit it: fork only
-        use_arena = ctx.get_start_method() == "fork"
+        forked = ctx.get_start_method() == "fork"
         self.arenas: list[_worker.Arena | None] = []
         self.freed: list[list[int]] = [[] for _ in range(self.num_workers)]  # slots to hand back
         try:
             for k in range(self.num_workers):
                 mine, theirs = ctx.Pipe(duplex=True)
-                arena = _worker.Arena(max(loader.prefetch_factor or 0, 1) + 2) if use_arena else None
+                arena = _worker.Arena(max(loader.prefetch_factor or 0, 1) + 2) if forked else None
                 self.arenas.append(arena)
                 self.conns.append(mine)
                 # a forked worker inherits our ends of all pipes so far and must close them;
                 # spawn and forkserver pass it only its own end
-                inherited = tuple(self.conns) if use_arena else ()
+                inherited = tuple(self.conns) if forked else ()
                 w = ctx.Process(
                     target=_worker.worker_loop,
                     args=(
