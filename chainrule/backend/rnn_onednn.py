@@ -25,8 +25,9 @@ The GRU is oneDNN's "linear before reset" GRU, which is PyTorch's (gates r, z, n
 
 oneDNN orders the gates u (= z), r, n, and its bias has four rows, (b_iz + b_hz, b_ir + b_hr,
 b_in, b_hn): b_hn stays apart because r multiplies it.  So the GRU entries take PyTorch's
-weights, put their gate blocks in oneDNN's order (a copy of the weights per call: (3H, I + H)
-floats, small against the layer's work), and put the gradients back in PyTorch's order.
+weights, put their gate blocks in oneDNN's order (a copy of the weights per forward, (3H, I + H)
+floats, small against the layer's work, which the backward reads again), and put the gradients
+back in PyTorch's order.
 """
 
 from __future__ import annotations
