@@ -14,6 +14,7 @@ from chainrule.backend.activation_math import ActivationMath
 from chainrule.backend.arrange_math import ArrangeMath
 from chainrule.backend.conv_math import ConvMath
 from chainrule.backend.conv_onednn import ConvOnednnMath
+from chainrule.backend.conv_weight_grad import ConvWeightGradMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.gemm_onednn import matmul as gemm_matmul
 from chainrule.backend.mask_math import MaskMath
@@ -162,8 +163,8 @@ def _scatter_add(shape, index, g):
     return out
 
 
-class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, EmbeddingMath, RecurrentOnednnMath, MaskMath,
-                NormMath, OptimMath, ProductMath, RecurrentMath, WindowMath):
+class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeightGradMath, EmbeddingMath,
+                RecurrentOnednnMath, MaskMath, NormMath, OptimMath, ProductMath, RecurrentMath, WindowMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 

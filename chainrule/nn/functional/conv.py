@@ -23,7 +23,7 @@ from typing import Any
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import conv_onednn
+from chainrule.backend import conv_onednn, conv_weight_grad
 from chainrule.backend.conv_math import blocked_shape
 from chainrule.backend.dtype_check import DtypeError
 from chainrule.ops.window import Im2Col, _linear, fold_nd, out_size, unfold_nd
@@ -176,7 +176,9 @@ class Conv(Primitive):
         g2 = m.pooled_contiguous(m.moveaxis(g, 0, -1)).reshape(gr, og, lp)
         gx = gw = gb = None
         if need[1]:
-            gw = m.mm_reduce(g2, self.cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
+            gw = self._direct_weight_grad(m, x, g, w)
+            if gw is None:
+                gw = m.mm_reduce(g2, self.cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=2).reshape(b.shape)
         if need[0] and gr == 1:  # the columns Wᵀ g in blocks (see the class docstring)
@@ -190,6 +192,15 @@ class Conv(Primitive):
             gcols = m.mm_cols(m.pooled_contiguous(w2t), g2, _chunk(ck * og, lp))
             gx = self._col2im().forward(m, gcols.reshape(self.cols.shape))
         return (gx, gw) if b is None else (gx, gw, gb)
+
+    def _direct_weight_grad(self, m, x, g, w):
+        """dL/dW summed directly from x and g where ``backend/conv_weight_grad.py`` covers the layer
+        (one input channel, stride 1: the product's inner dimension is the kernel's size alone),
+        else None."""
+        geo = self.geo
+        if not conv_weight_grad.covers(x.shape, w.shape, geo.stride, self.groups):
+            return None
+        return m.conv_weight_grad_direct(x, g, w.shape, geo.dilation, geo.pads)
 
     def _col2im(self):
         from chainrule.ops.window import Col2Im
@@ -248,8 +259,10 @@ class OnednnConv(Conv):
         want_b = b is not None and need[2]
         gw = gb = None
         if need[1]:
-            gw, gb = m.conv_onednn_weight_grad(x, g, w.shape, want_b, self.setup)
-        elif want_b:
+            gw = self._direct_weight_grad(m, x, g, w)
+            if gw is None:
+                gw, gb = m.conv_onednn_weight_grad(x, g, w.shape, want_b, self.setup)
+        if want_b and gb is None:
             gb = m.sum(g, (0,) + tuple(range(2, g.ndim)))
         return (gx, gw) if b is None else (gx, gw, gb)
 
