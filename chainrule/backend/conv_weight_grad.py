@@ -6,7 +6,7 @@ As a matrix product, gw = g colsᵀ has an inner dimension of C_in·KH·KW: for 
 grayscale images or one-channel signals, C_in = 1 and that is just the kernel's size (LeNet's 25),
 while the batch's positions are many.  BLAS and oneDNN run such products at a fraction of their
 usual speed: a (6, 50176) by (50176, 25) product at 21 GFLOP/s on OpenBLAS, one or two threads
-alike, and oneDNN 3.2's weight-gradient kernel takes 1.0-2.2 ms for LeNet's first layer.
+alike, and oneDNN 3.2's weight-gradient kernel takes 1.2-2.2 ms for LeNet's first layer.
 ``kernels/conv_weight_grad.c`` lays each (n, c) plane of x and (n, o) plane of g out once in a
 common row stride and sums every (kh, kw) term as one long vectorised dot product (the C file
 explains why that is exact).

@@ -52,12 +52,11 @@ int conv_weight_grad_##SUFFIX(const REAL *x, const REAL *g, REAL *gw,           
             if (c != laid) {                                                                     \
                 const REAL *xs = x + (n * C + c) * H * W;                                        \
                 memset(xp, 0, sizeof(REAL) * (size_t)(HP * WP));                                 \
-                for (ptrdiff_t r = 0; r < H; r++) {  /* x's row r lands at padded row r + pt */  \
-                    const ptrdiff_t pr = r + pt;                                                 \
-                    if (pr < 0 || pr >= HP) continue;                                            \
-                    const ptrdiff_t lo = pl < 0 ? -pl : 0, hi = W < WP - pl ? W : WP - pl;       \
-                    if (hi > lo) memcpy(xp + pr * WP + pl + lo, xs + r * W + lo, sizeof(REAL) * (size_t)(hi - lo)); \
-                }                                                                                \
+                /* x's row r lands at padded row r + pt, column pl; the bounds only matter     \
+                 * for shapes that do not fit together (they keep every write inside xp) */     \
+                const ptrdiff_t cols = W < WP - pl ? W : WP - pl;                                \
+                for (ptrdiff_t r = 0; r < H && r + pt < HP; r++)                                 \
+                    if (cols > 0) memcpy(xp + (r + pt) * WP + pl, xs + r * W, sizeof(REAL) * (size_t)cols); \
                 laid = c;                                                                        \
             }                                                                                    \
             for (ptrdiff_t i = 0; i < OH; i++) {                                                 \

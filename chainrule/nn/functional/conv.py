@@ -156,7 +156,8 @@ class Conv(Primitive):
     def forward(self, m, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
         cols = self.geo.forward(m, x)
-        self.cols = cols
+        # kept for the weight gradient, unless the direct sums will compute it from x and g
+        self.cols = None if self._direct_covers(x, w) else cols
         y2 = m.mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp), _chunk(og * ck, lp))
         if b is not None:
             y2 += b.reshape(g, og, 1)
@@ -177,8 +178,9 @@ class Conv(Primitive):
         gx = gw = gb = None
         if need[1]:
             gw = self._direct_weight_grad(m, x, g, w)
-            if gw is None:
-                gw = m.mm_reduce(g2, self.cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
+            if gw is None:  # (the columns again when the direct sums were expected but are unavailable)
+                cols = self.cols if self.cols is not None else self.geo.forward(m, x)
+                gw = m.mm_reduce(g2, cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=2).reshape(b.shape)
         if need[0] and gr == 1:  # the columns Wᵀ g in blocks (see the class docstring)
@@ -193,14 +195,17 @@ class Conv(Primitive):
             gx = self._col2im().forward(m, gcols.reshape(self.cols.shape))
         return (gx, gw) if b is None else (gx, gw, gb)
 
+    def _direct_covers(self, x, w) -> bool:
+        """Whether ``backend/conv_weight_grad.py`` covers this layer (one input channel, stride 1:
+        as a product, the weight gradient's inner dimension would be the kernel's size alone)."""
+        return conv_weight_grad.covers(x.shape, w.shape, self.geo.stride, self.groups)
+
     def _direct_weight_grad(self, m, x, g, w):
-        """dL/dW summed directly from x and g where ``backend/conv_weight_grad.py`` covers the layer
-        (one input channel, stride 1: the product's inner dimension is the kernel's size alone),
-        else None."""
-        geo = self.geo
-        if not conv_weight_grad.covers(x.shape, w.shape, geo.stride, self.groups):
+        """dL/dW summed directly from x and g where :meth:`_direct_covers`, else None (also when
+        the table has no kernel for it)."""
+        if not self._direct_covers(x, w):
             return None
-        return m.conv_weight_grad_direct(x, g, w.shape, geo.dilation, geo.pads)
+        return m.conv_weight_grad_direct(x, g, w.shape, self.geo.dilation, self.geo.pads)
 
     def _col2im(self):
         from chainrule.ops.window import Col2Im
