@@ -155,21 +155,3 @@ def test_lenet_first_layer_gradients_match_pytorch(dtype):
         want = t.grad.double().numpy()
         assert np.abs(a.grad.numpy() - want).max() <= tol * np.abs(want).max()
 
-
-def test_the_im2col_layer_keeps_no_columns_it_will_not_read_and_makes_them_when_the_kernel_is_missing(monkeypatch):
-    from chainrule.nn.functional.conv import Conv
-    from chainrule.ops.window import Im2Col
-
-    rng = np.random.default_rng(5)
-    x, w = rng.standard_normal((3, 1, 7, 7)), rng.standard_normal((2, 1, 3, 3))
-    pads = ((1, 1), (1, 1))
-    g = rng.standard_normal((3, 2, 7, 7))
-    op = Conv(Im2Col((3, 3), (1, 1), (1, 1), pads, (7, 7)), 1)
-    op.forward(ArrayMath, x, w)
-    assert op.cols is None  # one input channel: the direct sums need x and g alone
-    monkeypatch.setattr(ArrayMath, "conv_weight_grad_direct", staticmethod(lambda *a, **k: None))
-    gx, gw = op.vjp(ArrayMath, (True, True), g, None, x, w)
-    np.testing.assert_allclose(gw, _definition(x, g, (3, 3), (1, 1), pads), rtol=1e-12, atol=1e-12)
-    op3 = Conv(Im2Col((3, 3), (1, 1), (1, 1), pads, (7, 7)), 1)
-    op3.forward(ArrayMath, rng.standard_normal((3, 3, 7, 7)), rng.standard_normal((2, 3, 3, 3)))
-    assert op3.cols is not None  # three input channels: the product reads the saved columns

@@ -156,8 +156,7 @@ class Conv(Primitive):
     def forward(self, m, x, w, b=None):
         g, og, ck, lp = self._dims(x, w)
         cols = self.geo.forward(m, x)
-        # kept for the weight gradient, unless the direct sums will compute it from x and g
-        self.cols = None if self._direct_covers(x, w) else cols
+        self.cols = cols
         y2 = m.mm_cols(w.reshape(g, og, ck), cols.reshape(g, ck, lp), _chunk(og * ck, lp))
         if b is not None:
             y2 += b.reshape(g, og, 1)
@@ -178,9 +177,8 @@ class Conv(Primitive):
         gx = gw = gb = None
         if need[1]:
             gw = self._direct_weight_grad(m, x, g, w)
-            if gw is None:  # (the columns again when the direct sums were expected but are unavailable)
-                cols = self.cols if self.cols is not None else self.geo.forward(m, x)
-                gw = m.mm_reduce(g2, cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
+            if gw is None:
+                gw = m.mm_reduce(g2, self.cols.reshape(gr, ck, lp), _chunk(og * ck, lp)).reshape(w.shape)
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=2).reshape(b.shape)
         if need[0] and gr == 1:  # the columns Wᵀ g in blocks (see the class docstring)
