@@ -50,3 +50,22 @@ def test_mixed_dtypes_take_the_numpy_path(monkeypatch):
     scatter.scatter_add_rows(dst, np.array([0, 1, 1]), src)
     np.testing.assert_array_equal(dst, [[1, 1], [2, 2]])
     assert asked == []  # the compiled kernel is not even looked up
+
+
+def test_rows_of_a_wider_array_are_read_in_place(kernel_path, monkeypatch):
+    """src a column slice of wider rows (the LSTM's gate adjoints, whose rows are padded): the
+    kernel reads it where it lies; rows in reverse order (a negative stride) are copied first."""
+    rng = np.random.default_rng(2)
+    wide = rng.standard_normal((50, 12))
+    rows = rng.integers(0, 4, 50)
+    for src in (wide[:, :9], wide[::-1, 2:11]):
+        want = np.zeros((4, 9))
+        np.add.at(want, rows, src)
+        np.testing.assert_allclose(scatter.scatter_add_rows(np.zeros((4, 9)), rows, src), want, rtol=1e-12)
+    if kernel_path == "compiled":
+        copied = []
+        real = np.ascontiguousarray
+        monkeypatch.setattr(scatter.np, "ascontiguousarray",
+                            lambda a, *k, **kw: copied.append(a.shape) or real(a, *k, **kw))
+        scatter.scatter_add_rows(np.zeros((4, 9)), rows, wide[:, :9])
+        assert copied == [(50,)]  # the rows' indices only

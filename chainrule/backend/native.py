@@ -37,11 +37,22 @@ _PORTABLE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-sim
 _X86_FLAGS = ["-march=native", "-mprefer-vector-width=256"]  # AVX2 where the CPU has it
 
 
-def _flag_sets() -> list:
-    """Compile flags to try, best first: tuned for this CPU, then portable."""
+# Kernels with `omp parallel` loops, built with -fopenmp where the compiler has GNU OpenMP (the
+# runtime oneDNN's `onednn-cpu-gomp` build uses, so the two share one team of threads); where it
+# has not, built without it: the loops then run on the calling thread.
+_OPENMP_KERNELS = frozenset({"lstm_cell"})
+
+
+def _flag_sets(name: str = "") -> list:
+    """Compile flags to try, best first: tuned for this CPU, then portable (each first with
+    OpenMP for a kernel in ``_OPENMP_KERNELS``)."""
     if platform.machine().lower() in ("x86_64", "amd64"):
-        return [_PORTABLE_FLAGS + _X86_FLAGS, _PORTABLE_FLAGS]
-    return [_PORTABLE_FLAGS + ["-mcpu=native"], _PORTABLE_FLAGS]
+        sets = [_PORTABLE_FLAGS + _X86_FLAGS, _PORTABLE_FLAGS]
+    else:
+        sets = [_PORTABLE_FLAGS + ["-mcpu=native"], _PORTABLE_FLAGS]
+    if name in _OPENMP_KERNELS:
+        return [f + ["-fopenmp"] for f in sets] + sets
+    return sets
 
 
 _LOADED: dict[str, ctypes.CDLL | None] = {}  # name -> the loaded library (None: not available)
@@ -98,7 +109,7 @@ def _build(name: str, cc: str, flags: list, target: Path, source: bytes | None =
             src = str(Path(tmp) / f"{name}.c")
             Path(src).write_bytes(source)
         compile_ = [cc, *flags, "-c", src, "-o", str(obj)]
-        link = [cc, "-shared", str(obj), "-o", str(lib), "-lm"]
+        link = [cc, "-shared", *(f for f in flags if f == "-fopenmp"), str(obj), "-o", str(lib), "-lm"]
         for cmd in (compile_, link):
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if run.returncode != 0:
@@ -138,7 +149,7 @@ def _load(name: str, source: bytes | None = None) -> ctypes.CDLL | None:
         _REASONS[name] = "no C compiler found (set CC)"
     else:
         errors = []
-        for flags in _flag_sets():
+        for flags in _flag_sets(name):
             try:
                 path = _library_path(name, cc, flags, source)
                 if not path.exists():

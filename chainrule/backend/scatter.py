@@ -18,20 +18,25 @@ from chainrule.backend import native
 
 def kernel(dtype: np.dtype) -> Callable[..., Any] | None:
     """The compiled scatter-add for ``dtype`` (float32/float64), or None where it is not available."""
-    return native.typed_function("rows", "scatter_add_rows", dtype, [ctypes.c_ssize_t] * 2 + [ctypes.c_void_p] * 3)
+    sizes, ptr = ctypes.c_ssize_t, ctypes.c_void_p
+    return native.typed_function("rows", "scatter_add_rows", dtype, [sizes, sizes, ptr, sizes, ptr, ptr])
 
 
 def scatter_add_rows(dst: np.ndarray, rows: np.ndarray, src: np.ndarray) -> np.ndarray:
     """In place: dst (U, C) += the rows of src (R, C), row r into row rows[r] (R,); returns dst.
-    ``rows`` must lie in [0, U) (the callers check it)."""
+    ``rows`` must lie in [0, U) (the callers check it).  The kernel reads rows of ``src`` with
+    unit stride in place, whatever the distance between them (a slice of wider rows)."""
     R = rows.shape[0]
     if src.shape != (R, dst.shape[1]):
         raise ValueError(f"scatter_add_rows: src {src.shape} does not match {R} rows of width {dst.shape[1]}")
     fn = kernel(dst.dtype) if src.dtype == dst.dtype and dst.flags.c_contiguous else None
     if fn is not None:
-        src = np.ascontiguousarray(src)
+        k = src.itemsize
+        if R and not (src.strides[1] == k and src.strides[0] % k == 0 and src.strides[0] >= k * src.shape[1]):
+            src = np.ascontiguousarray(src)  # (rows of unit stride, e.g. a column slice, are read in place)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        fn(R, dst.shape[1], src.ctypes.data, rows.ctypes.data, dst.ctypes.data)
+        fn(R, dst.shape[1], src.ctypes.data, max(src.strides[0] // k, 1) if R else 1, rows.ctypes.data,
+           dst.ctypes.data)
     elif R:
         order = np.argsort(rows, kind="stable")
         s = rows[order]

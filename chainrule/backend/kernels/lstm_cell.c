@@ -1,11 +1,11 @@
 /* The elementwise part of one LSTM time step, fused into one pass over memory.
  *
  * Used by chainrule/backend/recurrent_math.py (the table entries lstm_forward and
- * lstm_backward), which does the matrix products in NumPy and calls these two functions
- * once per time step.
- * Layouts (row-major, contiguous, batch-major): the states and their adjoints are
- * (N, H); the gate pre-activations / activations / adjoints of a step are (N, 4H)
- * with the gate blocks in PyTorch's order i, f, g, o.
+ * lstm_backward), which does the matrix products through the table's matmul and calls these
+ * two functions once per time step.
+ * Layouts (row-major, batch-major): the states and their adjoints are (N, H), contiguous;
+ * the gate pre-activations / activations of a step are (N, 4H), contiguous, and its gate
+ * adjoints (N, 4H) rows ldd apart; the gate blocks in PyTorch's order i, f, g, o.
  *
  *   forward:   a = z + rec                  (z: W_ih x_t + b,  rec: h_{t-1} W_hh^T)
  *              (z is read from the step's own rows of the gate array, or, when the
@@ -44,15 +44,23 @@ double exp(double);
 double tanh(double);
 #endif
 
+/* The batch rows of a step are independent: with `threads` > 1 they are shared among OpenMP
+ * threads.  recurrent_math.py asks for that only while oneDNN holds the cores (its products
+ * then run on the same GNU OpenMP team, which is still awake when the cell starts); otherwise
+ * OpenBLAS's workers hold them, and a second team would stall both.  Built without OpenMP
+ * the pragma is ignored and the rows run on the calling thread. */
+#define PARALLEL_ROWS _Pragma("omp parallel for num_threads(threads) if(threads > 1) schedule(static)")
+
 /* min(x, m) that keeps a NaN x (a NaN compares false) */
 #define CLAMP(x, m) ((x) > (m) ? (m) : (x))
 
 #define DEFINE_LSTM_STEP(REAL, SUFFIX, EXP, TANH, ZMAX)                                      \
-void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, const REAL *zin,                   \
+void lstm_forward_step_##SUFFIX(int threads, ptrdiff_t N, ptrdiff_t H, const REAL *zin,      \
                                 const int64_t *rows, REAL *z,                                \
                                 const REAL *restrict rec, const REAL *restrict c_prev,       \
                                 REAL *restrict c, REAL *restrict tc, REAL *restrict h)       \
 {                                                                                            \
+    PARALLEL_ROWS                                                                            \
     for (ptrdiff_t n = 0; n < N; n++) {                                                      \
         /* this row's input projection: its own row of zin, or row rows[n] of a table */     \
         const REAL *xi = zin + (rows ? rows[n] : n) * 4 * H;                                 \
@@ -78,14 +86,16 @@ void lstm_forward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, const REAL *zin,      
     }                                                                                        \
 }                                                                                            \
                                                                                              \
-void lstm_backward_step_##SUFFIX(ptrdiff_t N, ptrdiff_t H, REAL *restrict d,                 \
-                                 const REAL *restrict z, const REAL *restrict tc,            \
-                                 const REAL *restrict c_prev, const REAL *restrict dh_out,   \
-                                 const REAL *restrict dh_rec, REAL *restrict dc_next)        \
+void lstm_backward_step_##SUFFIX(int threads, ptrdiff_t N, ptrdiff_t H, REAL *restrict d,    \
+                                 ptrdiff_t ldd, const REAL *restrict z,                      \
+                                 const REAL *restrict tc, const REAL *restrict c_prev,       \
+                                 const REAL *restrict dh_out, const REAL *restrict dh_rec,   \
+                                 REAL *restrict dc_next)                                     \
 {                                                                                            \
+    PARALLEL_ROWS                                                                            \
     for (ptrdiff_t n = 0; n < N; n++) {                                                      \
         const REAL *zi = z + n * 4 * H, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + 3 * H;    \
-        REAL *di = d + n * 4 * H, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;        \
+        REAL *di = d + n * ldd, *df = di + H, *dg = di + 2 * H, *dout = di + 3 * H;          \
         const REAL *tn = tc + n * H, *cp = c_prev + n * H, *dho = dh_out + n * H;            \
         const REAL *dhr = dh_rec + n * H;                                                    \
         REAL *dcn = dc_next + n * H;                                                         \

@@ -129,7 +129,7 @@ class InputFold:
 
     def table(self, w: Any, b: Any, dt: np.dtype) -> Any:
         """P = E_u Wᵀ + b (U, G) from w (G, I), b (G,) or None."""
-        return self.xu(b is not None, dt) @ _with_bias_column(self.m, w, b, dt).T
+        return self.m.matmul(self.xu(b is not None, dt), _with_bias_column(self.m, w, b, dt).T)
 
     def project(self, w: Any, b: Any, dt: np.dtype) -> Any:
         """W x_t + b for every step, batch-major (T, N, G): P read by index."""
@@ -150,7 +150,7 @@ class InputFold:
 
     def weight_grad(self, d: Any, ones: bool) -> Any:
         """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)."""
-        return self.sum_rows(d).T @ self.xu(ones, d.dtype)
+        return self.m.matmul(self.sum_rows(d).T, self.xu(ones, d.dtype))
 
 
 class _Cut(Primitive):
@@ -313,6 +313,7 @@ class LSTMSequence(_Sequence):
         T, N, _ = x.shape
         G = w_hh.shape[0]
         dt = np.result_type(x.dtype, w_ih.dtype)
+        m.lstm_threads(dt)  # (before the first product: see the entry)
         bias = None if b_ih is None else b_ih + b_hh
         fold = self.fold
         if fold is None:

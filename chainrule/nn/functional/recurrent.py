@@ -176,9 +176,9 @@ def _layer_fused(
     """One layer, one direction, by the fused sequence primitive (``fold``: see ``_input_fold``)."""
     T = x.shape[0]
     has_bias = len(ws) == 4
-    if mode == "LSTM":
-        op: K._Sequence = (K.OnednnLSTMSequence if _on_onednn(mode, x, [*states, *ws]) else K.LSTMSequence)(
-            reverse, has_bias)
+    if mode == "LSTM":  # (with the fold, chainrule's own loop: see _input_fold)
+        on_onednn = fold is None and _on_onednn(mode, x, [*states, *ws])
+        op: K._Sequence = (K.OnednnLSTMSequence if on_onednn else K.LSTMSequence)(reverse, has_bias)
     elif mode == "GRU":
         op = (K.OnednnGRUSequence if _on_onednn(mode, x, [*states, *ws]) else K.GRUSequence)(reverse, has_bias)
     else:
@@ -193,9 +193,12 @@ def _layer_fused(
 
 
 def _on_onednn(mode: str, x: Tensor, tensors: list) -> bool:
-    """Whether an LSTM or GRU of these tensors runs on oneDNN's primitive (``OnednnLSTMSequence``,
+    """Whether an LSTM or GRU of these tensors can run on oneDNN's primitive (``OnednnLSTMSequence``,
     ``OnednnGRUSequence``): on the CPU, all float32 and non-empty, oneDNN installed.  Such a
-    layer projects its input itself, so it takes no input fold."""
+    layer projects its input itself, so it takes no input fold.  An LSTM whose input an embedding
+    lookup gives runs chainrule's own loop with the fold instead, its products on oneDNN's sgemm
+    and its cell on the same threads (``backend/recurrent_math.py``): w4's step 24 -> 28.5 steps/s
+    (docs/performance.md#lstm-fold-onednn)."""
     return (mode in ("LSTM", "GRU") and x.device.type == "cpu"
             and rnn_onednn.applies([t._array for t in (x, *tensors)]))
 
@@ -290,7 +293,9 @@ def _run(
     if fused is None:
         fused = STATE.forward_depth == 0  # the fused kernels have no forward-mode rule
     run_layer = _layer_fused if fused else _layer_composed
-    fold = _input_fold(input, batch_first) if fused and not _on_onednn(mode, x, [*hx, *params]) else None
+    # (an LSTM takes the fold on oneDNN's machines too: its own loop then runs on oneDNN's threads)
+    foldable = fused and (mode == "LSTM" or not _on_onednn(mode, x, [*hx, *params]))
+    fold = _input_fold(input, batch_first) if foldable else None
     finals: list = [[] for _ in range(n_states)]
     for layer in range(num_layers):
         outs = []

@@ -22,7 +22,8 @@ Fast path after an embedding: when the input is the output of an embedding looku
 (``nn.Embedding`` / ``F.embedding`` as returned, or through an eval-mode ``Dropout``),
 batched (2-D indices), the first layer computes its input projection once per
 distinct index and its input-weight gradient from the adjoints summed per index,
-with the same results to rounding.  Not folded (the plain path): anything else
+with the same results to rounding (an LSTM so fed runs chainrule's own loop even where oneDNN
+is installed: the fold saves more than oneDNN's LSTM gains).  Not folded (the plain path): anything else
 between the embedding and the layer, unbatched input, the layers above the first,
 and ``PackedSequence`` input (see ``chainrule.nn.functional.recurrent._input_fold``).
 """
