@@ -111,3 +111,30 @@ def test_a_forked_child_keeps_its_products_with_blas(held):
     with multiprocessing.get_context("fork").Pool(1) as pool:
         holds, value = pool.apply_async(_child_holds).get(timeout=60)
     assert holds is False and value == 128.0
+
+
+def test_a_bound_product_runs_each_step_with_fixed_arguments(held):
+    """``bound``: one product's checks done once for a loop of steps a_t @ b (the LSTM's recurrent
+    products); each call, given a_t's address, writes a_t @ b into ``out``; rows of a_t that lie
+    apart (the LSTM's padded gate adjoints) are read where they are."""
+    rng = np.random.default_rng(3)
+    b = np.ascontiguousarray(rng.standard_normal((300, 256)).astype(np.float32).T)  # (256, 300)
+    steps = rng.standard_normal((5, 32, 272)).astype(np.float32)[:, :, :256]  # rows 272 apart
+    out = np.empty((32, 300), np.float32)
+    product = gemm_onednn.bound(steps[0], b, out)
+    assert product is not None
+    for t in range(5):
+        product(steps[t].ctypes.data)
+        np.testing.assert_allclose(out, steps[t].astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    assert len(held) == 5 and all(c[4] == 256 for c in held)  # (m, n, k) = (32, 300, 256) each time
+
+
+def test_a_bound_product_is_refused_where_sgemm_would_not_run(held):
+    a, b, out = np.ones((32, 256), np.float32), np.ones((256, 300), np.float32), np.empty((32, 300), np.float32)
+    assert gemm_onednn.bound(a, b, out) is not None
+    assert gemm_onednn.bound(a[:, :8], b[:8], out) is None  # below the size sgemm takes
+    assert gemm_onednn.bound(a.astype(np.float64), b, out) is None
+    assert gemm_onednn.bound(a, b, np.empty((300, 32), np.float32).T) is None  # out not C-ordered
+    assert gemm_onednn.bound(a[:, ::2], b[::2], out) is None  # a would be copied at every step
+    onednn.HELD[0] = None  # (the fixture restores it)
+    assert gemm_onednn.bound(a, b, out) is None  # OpenBLAS holds the threads

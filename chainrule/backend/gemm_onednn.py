@@ -86,6 +86,34 @@ def sgemm(a: Any, b: Any, out: Any = None) -> Any:
     return out
 
 
+def bound(a: Any, b: Any, out: Any) -> Any:
+    """For a loop of products a_t @ b into ``out``, every a_t of ``a``'s shape, dtype and strides
+    (a recurrent layer's steps): a function of a_t's address that runs :func:`sgemm` with every
+    other argument fixed once, or None where :func:`sgemm` does not cover the call (call
+    :func:`matmul` then).  It skips the checks a call makes, about 20 µs of a 120 µs step's
+    product at w4's shapes (64 per pass).  ``b`` and ``out`` must stay alive and unchanged in
+    shape while the function is used; it holds them."""
+    if not onednn.holds_threads() or type(out) is not np.ndarray or not out.flags.c_contiguous:
+        return None
+    if any(type(x) is not np.ndarray or x.ndim != 2 or x.dtype != np.float32 for x in (a, b, out)):
+        return None
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2 or out.shape != (m, n) or m * n * k < _MIN_MACS:
+        return None
+    ta, lda, a_ok = _operand(a)
+    if a_ok is not a:  # (a layout the product would copy: each a_t would need the copy too)
+        return None
+    tb, ldb, b = _operand(b)
+    fn, pb, pout, check = _sgemm(), b.ctypes.data, out.ctypes.data, onednn.check
+    onednn.take_threads()
+
+    def product(address: int) -> None:
+        check(fn(ta, tb, m, n, k, 1.0, address, lda, pb, ldb, 0.0, pout, max(n, 1)), "dnnl_sgemm")
+
+    product.keep = (b, out)  # type: ignore[attr-defined]
+    return product
+
+
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """``np.matmul(a, b, out=out)``, through :func:`sgemm` where it covers the call (the table's
     ``matmul``: while oneDNN has never held the threads, one check on top of NumPy's call).

@@ -144,18 +144,23 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     h = np.ascontiguousarray(h0, dtype=dt)
     c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
     c_prev = c0c.ctypes.data
+    product = gemm_onednn.bound(h, w_recT, rec)  # (None: _matmul at each step)
     size = N * H * dt.itemsize
     pa, po, pc, ptc, prec, pz = (a.ctypes.data for a in (acts, out, cs, tcs, rec, z))
     prows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64).ctypes.data
+    ph = h.ctypes.data
     for t in step_order(T, reverse):
         # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
-        _matmul(h, w_recT, out=rec)
+        if product is None:
+            _matmul(h, w_recT, out=rec)
+        else:
+            product(ph)
         if prows is None:  # the step's own projections, in place
             zin, rt = pa + 4 * t * size, None
         else:
             zin, rt = pz, prows + t * N * 8
         fwd_step(nt, N, H, zin, rt, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
-        h, c_prev = out[t], pc + t * size
+        h, ph, c_prev = out[t], po + t * size, pc + t * size
     out[T] = cs[step_order(T, reverse)[-1]] if T else c0
     return out, ((True, acts, cs, tcs) if keep else None)
 
@@ -177,13 +182,17 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gh))
     prec, pdc = dh_rec.ctypes.data, dc_next.ctypes.data
     nt = _threads(dt)
+    product = gemm_onednn.bound(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
     order = step_order(T, reverse)
     for t in reversed(order):
         c_prev = c0c.ctypes.data if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
-        bwd_step(nt, N, H, pd + t * N * ld * dt.itemsize, ld, pa + 4 * t * size, ptc + t * size, c_prev,
-                 pg + t * size, prec, pdc)
+        pdt = pd + t * N * ld * dt.itemsize
+        bwd_step(nt, N, H, pdt, ld, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
         if t != order[0] or need_h0:  # the last product only gives h0's gradient
-            _matmul(dz[t], w_rec, out=dh_rec)  # dh_{t-1} = δz_t W_hh
+            if product is None:
+                _matmul(dz[t], w_rec, out=dh_rec)  # dh_{t-1} = δz_t W_hh
+            else:
+                product(pdt)
     return dz.reshape(T * N, G), dh_rec, dc_next
 
 
