@@ -18,7 +18,6 @@ because both frameworks share this one.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -29,17 +28,14 @@ from typing import Callable
 import numpy as np
 
 
-def blas_threads() -> int:
-    """Threads NumPy's BLAS uses (threadpoolctl if available, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
+def bench_threads() -> int:
+    """The thread count both frameworks get: chainrule's intra-op setting (``set_num_threads``, else
+    ``OMP_NUM_THREADS`` & co., else the cores).  Not NumPy's BLAS count: once a oneDNN layer has
+    run, chainrule leaves BLAS one thread and gives the cores to oneDNN, so reading BLAS's count
+    after a first step gave PyTorch one thread against chainrule's two."""
+    import chainrule as cr
 
-        for info in threadpool_info():
-            if info.get("user_api") == "blas":
-                return int(info["num_threads"])
-    except Exception:  # pragma: no cover - threadpoolctl missing
-        pass
-    return os.cpu_count() or 1
+    return cr.get_num_threads()
 
 
 def have_torch() -> bool:
@@ -115,7 +111,7 @@ def compare(
     script: str | None = None,
 ) -> dict:
     """Time both frameworks and print one line each plus the ratio chainrule/PyTorch."""
-    threads = blas_threads()
+    threads = bench_threads()
     cr_step = make_cr_step()
     torch_step = None
     if make_torch_step is not None and have_torch():
@@ -161,7 +157,7 @@ def main(name: str, make_cr_step, make_torch_step, target: float | None = None, 
         if sys.argv[2] == "torch":
             import torch
 
-            torch.set_num_threads(blas_threads())
+            torch.set_num_threads(bench_threads())
             mem_child(make_torch_step, steps)
         else:
             mem_child(make_cr_step, steps)
@@ -228,7 +224,7 @@ def matched_steps(build: Callable, inference: bool = False, rtol: float = 1e-4) 
         return _as_step(cr_fn, cr_opt, inference, cr), None
     import torch
 
-    torch.set_num_threads(blas_threads())
+    torch.set_num_threads(bench_threads())
     t_fn, t_opt = build(*framework("torch"))
     cr_ps, t_ps = _params_of(cr_opt), _params_of(t_opt)
     if [tuple(p.shape) for p in cr_ps] != [tuple(p.shape) for p in t_ps]:

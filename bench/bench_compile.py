@@ -23,8 +23,8 @@ threads, alternating rounds as ``_harness.compare`` does, and the median steps/s
 Every entrant starts from PyTorch's initial parameters (chainrule's when PyTorch is missing), and
 each one's first loss is checked against chainrule eager's before the timing.
 
-Threads: the harness's ``blas_threads()`` (NumPy's BLAS) for all; ``torch.set_num_threads`` with
-it. JAX has no thread-count setting that its CPU client still reads, so with fewer threads than
+Threads: the harness's ``bench_threads()`` (chainrule's intra-op count) for all; ``torch.set_num_threads``
+with it. JAX has no thread-count setting that its CPU client still reads, so with fewer threads than
 cores the whole process is pinned to that many cores before anything runs (``configure_jax``);
 with as many threads as cores there is nothing to limit.
 
@@ -56,7 +56,7 @@ import bench_w2_mlp  # noqa: E402
 import bench_w3_lenet  # noqa: E402
 import bench_w4_lstm  # noqa: E402
 import numpy_steps  # noqa: E402
-from _harness import _params_of, _time_round, blas_threads, framework, have_torch, measure_peak_mib, mem_child  # noqa: E402
+from _harness import _params_of, _time_round, bench_threads, framework, have_torch, measure_peak_mib, mem_child  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 CHECK_STEPS = 3  # eager and compiled steps compared before the timing
@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {sorted(WORKLOADS)}")
 
-    threads = blas_threads()
+    threads = bench_threads()
     jax_note = configure_jax(threads)
     use_jax = have_jax()
     print(jax_note if use_jax else "JAX: not installed: its rows are skipped (pip install jax)", flush=True)

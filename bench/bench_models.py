@@ -32,7 +32,7 @@ import bench_w1_mlp  # noqa: E402
 import bench_w2_mlp  # noqa: E402
 import bench_w3_lenet  # noqa: E402
 import bench_w4_lstm  # noqa: E402
-from _harness import _as_step, _time_round, blas_threads, compare, framework, matched_steps, mem_child  # noqa: E402
+from _harness import _as_step, _time_round, bench_threads, compare, framework, matched_steps, mem_child  # noqa: E402
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -281,7 +281,7 @@ def _mem_child(name: str, fw: str, steps: int) -> None:
     build, inference = {**WORKLOADS, **TUNED}[name]
     lib = __import__("chainrule" if fw == "chainrule" else "torch")
     if fw == "torch":
-        lib.set_num_threads(blas_threads())  # (as matched_steps sets it)
+        lib.set_num_threads(bench_threads())  # (as matched_steps sets it)
     mem_child(lambda: _as_step(*build(*framework(fw)), inference, lib), steps)
 
 

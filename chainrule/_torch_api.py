@@ -54,14 +54,13 @@ def set_num_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)
 
 
 def get_num_threads() -> int:
-    """The number of threads one op may use: what ``set_num_threads`` set, else the largest
-    thread count of the BLAS libraries NumPy loaded (1 if threadpoolctl finds none)."""
+    """The number of threads one op may use (``torch.get_num_threads``): what ``set_num_threads``
+    set, else ``OMP_NUM_THREADS`` (or ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``), else the
+    cores this process may run on (``backend/threads.intra_threads``).  Not NumPy's BLAS count:
+    once oneDNN holds the threads, BLAS runs on one and oneDNN's team on this many."""
     if "intra" in _THREADS:
         return _THREADS["intra"]
-    from threadpoolctl import threadpool_info
-
-    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return max(counts) if counts else 1
+    return threads.intra_threads()
 
 
 def set_num_interop_threads(int: int) -> None:  # noqa: A002  (PyTorch's parameter name)

@@ -381,6 +381,21 @@ def test_set_num_threads_limits_numpy_s_blas() -> None:
         cr.set_num_threads(max(before.values()))
 
 
+def test_get_num_threads_is_the_intra_op_count_not_blas_s(monkeypatch) -> None:
+    """Unset, the count is what chainrule's ops use (``OMP_NUM_THREADS`` & co., else the cores), as
+    torch.get_num_threads gives PyTorch's; not NumPy's BLAS count, which chainrule cuts to one
+    once oneDNN holds the threads (a benchmark reading it gave PyTorch one thread against two)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from chainrule import _torch_api
+    from chainrule.backend import threads
+
+    monkeypatch.delitem(_torch_api._THREADS, "intra", raising=False)
+    monkeypatch.setitem(threads._state, "count", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert cr.get_num_threads() == 3
+
+
 @pytest.mark.parametrize("fn", ["set_num_threads", "set_num_interop_threads"])
 def test_thread_counts_must_be_positive(fn: str) -> None:
     with pytest.raises(RuntimeError, match="positive"):
