@@ -21,6 +21,29 @@ def _one_blas_thread_per_worker():
         yield
 
 
+@pytest.fixture
+def two_threads():
+    """chainrule at two intra-op threads (``set_num_threads(2)``) for the test.  Afterwards every
+    thread pool's count (BLAS's one thread per worker, above), chainrule's own count and what
+    ``set_num_threads`` recorded are as they were."""
+    from threadpoolctl import ThreadpoolController
+
+    import chainrule as cr
+    from chainrule import _torch_api
+    from chainrule.backend import threads
+
+    ctl = ThreadpoolController()
+    pools = [(pool.filepath, pool.num_threads) for pool in ctl.lib_controllers]
+    intra, recorded = threads.intra_threads(), dict(_torch_api._THREADS)
+    cr.set_num_threads(2)
+    yield
+    for path, n in pools:
+        ctl.select(filepath=path).limit(limits=n)
+    threads.set_intra_threads(intra)
+    _torch_api._THREADS.clear()
+    _torch_api._THREADS.update(recorded)
+
+
 @pytest.fixture(params=["compiled", "numpy"])
 def kernel_path(request, monkeypatch):
     """Run the test twice: with the compiled kernel (skipped where it does not build) and with its

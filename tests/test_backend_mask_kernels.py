@@ -27,15 +27,6 @@ def _masks_kernel_or_skip():
         pytest.skip(f"no compiled kernel here: {native.status('masks')}")
 
 
-@pytest.fixture
-def two_threads():
-    """intra_threads() = 2 for the test, restored after."""
-    before = threads.intra_threads()
-    threads.set_intra_threads(2)
-    yield
-    threads.set_intra_threads(before)
-
-
 @pytest.fixture(params=["compiled", "numpy"])
 def kernels(request, monkeypatch, two_threads):
     """The kernels on for every size (and threaded from 64 elements), or switched off: the ops'

@@ -138,3 +138,21 @@ def test_a_bound_product_is_refused_where_sgemm_would_not_run(held):
     assert gemm_onednn.bound(a[:, ::2], b[::2], out) is None  # a would be copied at every step
     onednn.HELD[0] = None  # (the fixture restores it)
     assert gemm_onednn.bound(a, b, out) is None  # OpenBLAS holds the threads
+
+
+def test_the_threads_are_taken_again_once_the_hold_was_lost():
+    """A thread that took the threads under the current setting takes them again when the hold
+    was dropped meanwhile (``HELD`` is the process's, the record of having taken them the
+    thread's own).  Otherwise that thread's products stayed on BLAS while every new thread's went
+    to sgemm: training in threads and alone then summed differently (found by
+    tests/test_grad_mode_threads.py in the whole suite)."""
+    count = threads.intra_threads()
+    try:
+        cr.set_num_threads(2)
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert onednn.holds_threads()
+        onednn.HELD[0] = None
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert onednn.holds_threads()
+    finally:
+        cr.set_num_threads(count)

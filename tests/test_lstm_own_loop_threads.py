@@ -21,15 +21,6 @@ needs_kernel = pytest.mark.skipif(not HAVE_LSTM_KERNEL, reason=f"compiled LSTM c
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason=f"oneDNN: {onednn.status()}")
 
 
-@pytest.fixture
-def two_threads():
-    """chainrule at two intra-op threads for the test, the setting restored afterwards."""
-    before = cr.get_num_threads()
-    cr.set_num_threads(2)
-    yield
-    cr.set_num_threads(before)
-
-
 @pytest.mark.parametrize("width, itemsize, want", [
     (1024, 4, 1040), (512, 4, 528), (256, 8, 264), (1024, 8, 1032),  # rows of 4, 2, 2 and 8 KiB
     (300, 4, 300), (24, 4, 24), (256, 4, 256), (0, 4, 0)])

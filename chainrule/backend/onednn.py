@@ -383,9 +383,14 @@ def take_threads() -> None:
     as in PyTorch (one OpenMP pool for everything), the threads go to oneDNN: from the first
     convolution on, BLAS products run on one thread (threadpoolctl; measured at two threads:
     w3 6.8 -> 6.4 ms, cifar_cnn 29.5 -> 25.7 ms against im2col with two BLAS threads).  Set
-    again whenever ``chainrule.set_num_threads`` changes the count."""
+    again whenever ``chainrule.set_num_threads`` changes the count, and whenever the hold was
+    dropped since this thread took it (the hold is the process's, the record of having taken it
+    the thread's): else this thread's products stayed on BLAS while another thread's went to
+    sgemm, and the same step summed differently in the two.  Not in a forked child, which keeps
+    BLAS (``_forget_in_child``)."""
     setting = threads.settings()
-    if getattr(_PER_THREAD, "setting", None) == setting:
+    if getattr(_PER_THREAD, "setting", None) == setting and (
+            HELD[0] == setting or setting[0] <= 1 or _state.get("forked")):
         return
     n = setting[0]
     omp = _state["omp"]
@@ -403,6 +408,7 @@ def _forget_in_child() -> None:
     """A forked child (a DataLoader worker) must not start GNU OpenMP again: its products stay
     with BLAS (still held to one thread)."""
     HELD[0] = None
+    _state["forked"] = True
 
 
 if hasattr(os, "register_at_fork"):
