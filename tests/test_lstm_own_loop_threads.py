@@ -171,3 +171,29 @@ def test_cell_builds_without_openmp(monkeypatch, tmp_path):
         monkeypatch.undo()
         native.reset()
         native.load("lstm_cell")
+
+
+@needs_kernel
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_embedding_lstm_against_pytorch(two_threads, bidirectional):
+    """PyTorch as the oracle: Embedding → 2-layer LSTM (H = 128: the gate adjoints' rows padded),
+    outputs, final states and every parameter's gradient, float32, both directions."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    V, E, H = 40, 24, 128
+    torch.manual_seed(0)
+    t_emb, t_lstm = torch.nn.Embedding(V, E), torch.nn.LSTM(E, H, 2, batch_first=True, bidirectional=bidirectional)
+    c_emb, c_lstm = cr.nn.Embedding(V, E), cr.nn.LSTM(E, H, 2, batch_first=True, bidirectional=bidirectional)
+    for c, t in ((c_emb, t_emb), (c_lstm, t_lstm)):
+        c.load_state_dict({k: cr.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    idx = rng.integers(0, V, (4, 12))
+    t_out, (t_h, t_c) = t_lstm(t_emb(torch.tensor(idx)))
+    (t_out.square().sum() + t_c.sum()).backward()
+    c_out, (c_h, c_c) = c_lstm(c_emb(cr.tensor(idx)))
+    (c_out.square().sum() + c_c.sum()).backward()
+    for c, t in ((c_out, t_out), (c_h, t_h), (c_c, t_c)):
+        np.testing.assert_allclose(c.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    params = zip([*c_emb.parameters(), *c_lstm.parameters()], [*t_emb.parameters(), *t_lstm.parameters()])
+    for c, t in params:
+        scale = float(np.abs(t.grad.numpy()).max())
+        np.testing.assert_allclose(c.grad.numpy(), t.grad.numpy(), rtol=0, atol=2e-6 * max(scale, 1.0))
