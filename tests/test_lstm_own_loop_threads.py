@@ -1,7 +1,8 @@
 """The LSTM's own time loop on oneDNN's threads: the compiled cell's rows shared among OpenMP
 threads, the gate adjoints in padded rows, and the embedding-fed LSTM taking that loop (with
 the input fold) where oneDNN is installed.  Checked against the NumPy time loop (float64), the
-one-thread cell (bit for bit), oneDNN's own LSTM, and a rerun of the same training steps."""
+one-thread cell (bit for bit), oneDNN's own LSTM, a rerun of the same training steps, and
+PyTorch (skipped where it is not installed)."""
 
 from __future__ import annotations
 
@@ -173,7 +174,6 @@ def test_cell_builds_without_openmp(monkeypatch, tmp_path):
         native.load("lstm_cell")
 
 
-@needs_kernel
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_embedding_lstm_against_pytorch(two_threads, bidirectional):
     """PyTorch as the oracle: Embedding → 2-layer LSTM (H = 128: the gate adjoints' rows padded),
