@@ -69,8 +69,9 @@ class _Arg(ctypes.Structure):  # dnnl_exec_arg_t
 
 _state: dict[str, Any] = {"lib": None, "tried": False, "why": "", "engine": None, "attr": None, "omp": None}
 # the thread setting (threads.settings()) under which oneDNN last took the threads from BLAS, or
-# None: see take_threads and holds_threads (a list, read on every product: gemm_onednn.matmul)
-HELD: list = [None]
+# None: see take_threads and holds_threads (threads' list: read on every product,
+# gemm_onednn.matmul, and every threaded kernel, threads.run_ranges)
+HELD: list = threads.OPENMP_HELD
 _LOCK = threading.Lock()
 
 

@@ -12,17 +12,33 @@ The number of threads is :func:`intra_threads`: what ``chainrule.set_num_threads
 same setting thus governs both thread pools, which take turns: a product, then a kernel.
 (Where oneDNN runs the convolutions, its OpenMP threads take that number and BLAS is set to
 one thread: ``onednn.take_threads``.)
+
+While oneDNN's GNU OpenMP team holds the threads (:data:`OPENMP_HELD`), the ranges run on that
+team instead (``kernels/team.c``): its workers spin for a while after each of oneDNN's parallel
+regions, and a range handed to a thread of chainrule's own pool waited for the core such a
+worker held.  GELU's forward and backward inside the transformer workload's step (with the
+threads held) took 3.2 ms on the own pool, 1.8 on the team.  Either way the ranges and their
+cuts are the same, so are the bits.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from typing import Callable
 
+from chainrule.backend import native
+
 _ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
-_state: dict = {"count": None, "pool": None, "workers": 0, "settings": 0}  # settings: set_intra_threads calls
+_state: dict = {"count": None, "pool": None, "workers": 0, "settings": 0,  # settings: set_intra_threads calls
+          "team": None, "forked": False}  # team: kernels/team.c's team_run once loaded (False: not available)
+
+# The thread setting (settings()) under which oneDNN's OpenMP team last took the threads from
+# BLAS, else None.  ``onednn.take_threads`` writes it (``onednn.HELD`` is this list); it is read
+# on every product (``gemm_onednn``) and every threaded kernel (``run_ranges``).
+OPENMP_HELD: list = [None]
 
 
 def cpu_count() -> int:
@@ -142,10 +158,12 @@ def _drop_pool() -> None:
 
 def _forget_pool_in_child() -> None:
     # a forked child (a DataLoader worker) has none of the parent's threads, and a lock another
-    # thread held at the fork stays held in it: start afresh
-    global _MAKING
-    _state["pool"], _state["workers"] = None, 0
+    # thread held at the fork stays held in it: start afresh.  Nor may it start GNU OpenMP's
+    # team again (which hangs a child forked after the parent's team ran): own pool only
+    global _MAKING, _TEAM_BUSY
+    _state["pool"], _state["workers"], _state["forked"] = None, 0, True
     _MAKING = threading.Lock()
+    _TEAM_BUSY = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -173,6 +191,12 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
     if threads == 1:
         kernel(0, total)
         return
+    cuts = [min(blocks * t // threads * step, total) for t in range(threads + 1)]
+    if OPENMP_HELD[0] is not None and OPENMP_HELD[0] == settings() and not _state["forked"]:
+        team = _team()
+        if team is not None:
+            _run_on_team(team, kernel, cuts)
+            return
     if _state["workers"] < threads - 1:
         with _MAKING:  # (two threads arriving at once make one pool)
             if _state["workers"] < threads - 1:
@@ -183,7 +207,6 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
     if pool is None or not pool.busy.acquire(blocking=False):  # another thread (or this kernel's
         kernel(0, total)  # caller) has the workers: run every range here (the same bits: see ``step``)
         return
-    cuts = [min(blocks * t // threads * step, total) for t in range(threads + 1)]
     workers = pool.workers[:threads - 1]
     started = 0
     waited = False
@@ -205,6 +228,48 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
     error = next((e for e in errors if e is not None), None)
     if error is not None:
         raise error
+
+
+_RANGE = ctypes.CFUNCTYPE(None, ctypes.c_int)
+_TEAM_BUSY = threading.Lock()
+
+
+def _team() -> Callable | None:
+    """``team_run`` of kernels/team.c, or None where it is not built with OpenMP."""
+    team = _state["team"]
+    if team is None:
+        lib = native.load("team")
+        team = False
+        if lib is not None and lib.team_has_openmp():
+            team = lib.team_run
+            team.argtypes = [ctypes.c_int, ctypes.c_int, _RANGE]
+            team.restype = None
+        _state["team"] = team
+    return team or None
+
+
+def _run_on_team(team: Callable, kernel: Callable[[int, int], None], cuts: list) -> None:
+    """``kernel`` over the ranges between ``cuts``, one per thread of OpenMP's team (what
+    :func:`run_ranges` does while oneDNN's team holds the threads).  As with the own pool, a
+    second caller meanwhile runs its ranges itself; an exception in a range is raised here once
+    every range has ended."""
+    if not _TEAM_BUSY.acquire(blocking=False):
+        kernel(cuts[0], cuts[-1])
+        return
+    errors: list = []
+
+    def run(r: int) -> None:
+        try:
+            kernel(cuts[r], cuts[r + 1])
+        except BaseException as e:  # (a callback's exception would only be printed by ctypes)
+            errors.append(e)
+
+    try:
+        team(len(cuts) - 1, len(cuts) - 1, _RANGE(run))
+    finally:
+        _TEAM_BUSY.release()
+    if errors:
+        raise errors[0]
 
 
 def run_elementwise(fn: Callable[..., None], n: int, pointers: list, itemsize: int, threads: int,
