@@ -25,7 +25,7 @@ from chainrule.backend import native, threads
 
 def _team_or_skip():
     threads._state["team"] = None
-    if threads._team() is None:
+    if threads.openmp_team() is None:
         pytest.skip("kernels/team.c does not build with OpenMP here")
 
 
@@ -181,7 +181,7 @@ def test_a_compiler_without_openmp_keeps_the_own_pool(two_threads, monkeypatch, 
         if lib is None:
             pytest.skip("kernels do not build here")
         assert ctypes.CDLL(lib._name).team_has_openmp() == 0
-        assert threads._team() is None
+        assert threads.openmp_team() is None
         threads.OPENMP_HELD[0] = threads.settings()
         kernel, seen = _recording_kernel()
         threads.run_ranges(kernel, 10, 2)
@@ -191,3 +191,38 @@ def test_a_compiler_without_openmp_keeps_the_own_pool(two_threads, monkeypatch, 
         threads._state["team"] = None
         monkeypatch.undo()
         native.reset()
+
+
+def _compiler_has_openmp() -> bool:
+    """Whether this machine's C compiler builds and links a parallel region (asked directly, not
+    through chainrule)."""
+    import subprocess
+    import tempfile
+
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None or not native.enabled():
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "t.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint f(void) { int n = 0;\n"
+                    "#pragma omp parallel\n n = omp_get_num_threads(); return n; }\n")
+        run = subprocess.run([cc, "-fopenmp", "-fPIC", "-shared", src, "-o", os.path.join(tmp, "t.so")],
+                             capture_output=True)
+    return run.returncode == 0
+
+
+def test_torch_backends_openmp_says_whether_the_kernels_have_it(monkeypatch):
+    import chainrule as cr
+
+    threads._state["team"] = None
+    assert cr.backends.openmp.is_available() is _compiler_has_openmp()
+    monkeypatch.setenv("CHAINRULE_NATIVE", "0")
+    native.reset()
+    threads._state["team"] = None
+    try:
+        assert cr.backends.openmp.is_available() is False
+    finally:
+        monkeypatch.undo()
+        native.reset()
+        threads._state["team"] = None

@@ -193,7 +193,7 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
         return
     cuts = [min(blocks * t // threads * step, total) for t in range(threads + 1)]
     if OPENMP_HELD[0] is not None and OPENMP_HELD[0] == settings() and not _state["forked"]:
-        team = _team()
+        team = openmp_team()
         if team is not None:
             _run_on_team(team, kernel, cuts)
             return
@@ -234,8 +234,9 @@ _RANGE = ctypes.CFUNCTYPE(None, ctypes.c_int)
 _TEAM_BUSY = threading.Lock()
 
 
-def _team() -> Callable | None:
-    """``team_run`` of kernels/team.c, or None where it is not built with OpenMP."""
+def openmp_team() -> Callable | None:
+    """``team_run`` of kernels/team.c, or None where it is not built with OpenMP (no C compiler,
+    no OpenMP, ``CHAINRULE_NATIVE=0``)."""
     team = _state["team"]
     if team is None:
         lib = native.load("team")
