@@ -11,6 +11,7 @@ itself; a forked child and a compiler without OpenMP keep the own pool.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import select
 import shutil
@@ -81,30 +82,36 @@ def test_a_stale_hold_is_not_used(held):
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-def test_same_bits_as_the_own_pool(two_threads, approximate):
-    """GELU over 2^20 + 5 elements (threaded, with a tail): the team's result is the own pool's."""
+def test_same_bits_as_the_own_pool(two_threads, monkeypatch, approximate):
+    """GELU over 2^20 + 5 elements (threaded, with a tail): the team's result is the own pool's,
+    bit for bit, and both are GELU: x Φ(x) (or its tanh form), checked in float64 with math.erf
+    on a sample of the elements."""
     from chainrule.backend.numpy_backend import ArrayMath as m
 
     _team_or_skip()
     x = np.random.default_rng(0).standard_normal((1 << 20) + 5).astype(np.float32)
+    calls = []
+    real = threads._run_on_team
+    monkeypatch.setattr(threads, "_run_on_team", lambda *a: calls.append(1) or real(*a))
     saved = threads.OPENMP_HELD[0]
     try:
         threads.OPENMP_HELD[0] = None
         pool = m.gelu(x, approximate), m.gelu_backward(x * 0.5, x, approximate)
         threads.OPENMP_HELD[0] = threads.settings()
-        calls = []
-        real = threads._run_on_team
-        threads._run_on_team = lambda *a: calls.append(1) or real(*a)
-        try:
-            team = m.gelu(x, approximate), m.gelu_backward(x * 0.5, x, approximate)
-        finally:
-            threads._run_on_team = real
+        team = m.gelu(x, approximate), m.gelu_backward(x * 0.5, x, approximate)
     finally:
         threads.OPENMP_HELD[0] = saved
     if native.load("gelu") is not None:
         assert len(calls) == 2
     for a, b in zip(pool, team):
         np.testing.assert_array_equal(a, b)
+    for i in range(0, x.size, 997):
+        v = float(x[i])
+        if approximate == "tanh":
+            y = 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3)))
+        else:
+            y = 0.5 * v * (1 + math.erf(v / math.sqrt(2)))
+        assert abs(float(team[0][i]) - y) <= 1e-6 * max(1.0, abs(y))
 
 
 @pytest.mark.parametrize("where", [0, 1])

@@ -112,11 +112,11 @@ def bound(a: Any, b: Any, out: Any) -> Any:
     if a_ok is not a:  # (a layout the product would copy: each a_t would need the copy too)
         return None
     tb, ldb, b = _operand(b)
-    fn, pb, pout, check = _sgemm(), b.ctypes.data, out.ctypes.data, onednn.check
+    fn, pb, pout, ldc, check = _sgemm(), b.ctypes.data, out.ctypes.data, max(n, 1), onednn.check
     onednn.take_threads()
 
     def product(address: int) -> None:
-        check(fn(ta, tb, m, n, k, 1.0, address, lda, pb, ldb, 0.0, pout, max(n, 1)), "dnnl_sgemm")
+        check(fn(ta, tb, m, n, k, 1.0, address, lda, pb, ldb, 0.0, pout, ldc), "dnnl_sgemm")
 
     product.keep = (b, out)  # type: ignore[attr-defined]
     return product

@@ -391,7 +391,7 @@ def take_threads() -> None:
     BLAS (``_forget_in_child``)."""
     setting = threads.settings()
     if getattr(_PER_THREAD, "setting", None) == setting and (
-            HELD[0] == setting or setting[0] <= 1 or _state.get("forked")):
+            HELD[0] == setting or setting[0] <= 1 or threads.in_forked_child()):
         return
     n = setting[0]
     omp = _state["omp"]
@@ -408,8 +408,7 @@ def take_threads() -> None:
 def _forget_in_child() -> None:
     """A forked child (a DataLoader worker) must not start GNU OpenMP again: its products stay
     with BLAS (still held to one thread)."""
-    HELD[0] = None
-    _state["forked"] = True
+    HELD[0] = None  # (threads' own fork handler records the fork: threads.in_forked_child)
 
 
 if hasattr(os, "register_at_fork"):

@@ -230,6 +230,12 @@ def run_ranges(kernel: Callable[[int, int], None], total: int, threads: int, ste
         raise error
 
 
+def in_forked_child() -> bool:
+    """Whether this process is a fork of one that imported chainrule (a DataLoader worker): GNU
+    OpenMP must not start again there (``onednn.take_threads``, :func:`run_ranges`)."""
+    return _state["forked"]
+
+
 _RANGE = ctypes.CFUNCTYPE(None, ctypes.c_int)
 _TEAM_BUSY = threading.Lock()
 
