@@ -8,7 +8,9 @@ overwritten by a later replay.
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -340,3 +342,71 @@ def test_leaky_relu_and_its_backward_fuse_with_the_kernels_bits():
     assert len(rows) == 2 and all("fused loop" in r[3] for r in rows)
     for a, b in zip(lin_e.parameters(), lin_c.parameters()):
         assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_pool_adopt_hands_over_the_smallest_free_array_that_fits():
+    """``BufferPool.adopt``: the front of the smallest free pooled array of that dtype with room,
+    taken out of the pool (which then holds fewer bytes); an array in use or of another dtype is
+    never handed over; with nothing free, a new array."""
+    from chainrule.backend.pool import BufferPool
+
+    pool = BufferPool(min_bytes=0)
+    big = pool.empty((64, 64), np.float32)
+    small = pool.empty((32, 64), np.float32)
+    busy = pool.empty((40, 64), np.float32)  # still referred to below: in use
+    other = pool.empty((8, 512), np.float64)
+    big_ptr, small_ptr, other_ptr = (a.__array_interface__["data"][0] for a in (big, small, other))
+    del big, small, other
+    before = pool._bytes
+    got = pool.adopt(1000, np.float32)
+    assert got.shape == (1000,) and got.dtype == np.float32
+    assert got.__array_interface__["data"][0] == small_ptr  # 2,048 elements: the smallest that fits
+    assert pool._bytes == before - 32 * 64 * 4
+    got2 = pool.adopt(3000, np.float32)
+    assert got2.__array_interface__["data"][0] == big_ptr
+    fresh = pool.adopt(100, np.float32)  # only the busy one is left: a new array
+    assert not np.shares_memory(fresh, busy) and fresh.__array_interface__["data"][0] != other_ptr
+    assert pool.empty((32, 64), np.float32).__array_interface__["data"][0] != small_ptr  # it left the pool
+    busy[:] = 1.0
+
+
+@needs_cc
+def test_a_replay_plans_the_arrays_eager_draws_from_the_pool_and_adopts_the_pools_free_ones():
+    """An MLP whose (128, 512) activations are large enough for the buffer pool: the plan gives
+    the products' ``m.pooled_empty`` results buffers of its own (the replay draws nothing from
+    the pool), and takes those buffers from the arrays the captures left free in the pool, so
+    that the pool and the plan do not both hold them.  Losses and parameters equal eager's to
+    the bit."""
+    from chainrule.backend.pool import POOL
+
+    model_e, step_e = _mlp_step(sizes=(784, 512, 512, 10))
+    model_c, step_c = _mlp_step(sizes=(784, 512, 512, 10))
+    fn = cr.compile(step_c)
+    rng = np.random.default_rng(1)
+    batches = [(cr.tensor(rng.standard_normal((128, 784)).astype(np.float32)), cr.tensor(rng.integers(0, 10, 128)))
+               for _ in range(8)]
+    key = ((128, 512), np.dtype(np.float32))
+    POOL.clear()
+    for x, y in batches[:2]:  # the two captures run eagerly: they leave free arrays in the pool
+        assert step_e(x, y).item() == fn(x, y).item()
+    left = [weakref.ref(a) for a in POOL._free.get(key, [])]
+    assert left
+    for k, (x, y) in enumerate(batches[2:]):
+        e = step_e(x, y).item()
+        held = len(POOL._free.get(key, []))  # eager's arrays, free again after its step
+        assert e == fn(x, y).item()
+        if k:  # (the first replay makes the plan, taking free arrays from the pool)
+            assert len(POOL._free.get(key, [])) == held  # a replay draws nothing from the pool
+    assert fn.stats["replays"] == 6
+    plan = _plan(fn)
+    assert "m_pooled_empty" not in plan.source.split("\n\n")[0]
+    assert any(kind == "call" and what == "m.pooled_empty" and "planned buffer" in how
+               for kind, what, _, how in plan.table)
+    for p, q in zip(model_e.parameters(), model_c.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    # the captures' free arrays left the pool, and live on as the plan's buffers, until it goes
+    pooled = {id(a) for bufs in POOL._free.values() for a in bufs}
+    assert all(r() is not None and id(r()) not in pooled for r in left)
+    del fn, plan
+    gc.collect()
+    assert all(r() is None for r in left)

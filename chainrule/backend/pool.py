@@ -62,6 +62,27 @@ class BufferPool:
             self._bytes += b.nbytes
         return b
 
+    def adopt(self, n: int, dtype: Any) -> np.ndarray:
+        """A flat array of ``n`` elements of ``dtype`` for a holder that keeps it for good (a
+        compiled plan's buffer): the front of the smallest free pooled array that fits, taken out
+        of the pool, else a new array.  Whatever the pool gives up this way it no longer holds."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            best = None
+            for (shape, dt), bufs in self._free.items():
+                if dt != dtype or math.prod(shape) < n:
+                    continue
+                for k in range(len(bufs)):
+                    b = bufs[k]
+                    if _getrefcount(b) <= 3 and (best is None or b.size < best[2]):  # (list, b, argument)
+                        best = (bufs, k, b.size)
+            if best is not None:
+                bufs, k, _ = best
+                b = bufs.pop(k)
+                self._bytes -= b.nbytes
+                return b.reshape(-1)[:n]
+        return np.empty(n, dtype)
+
     def zeros(self, shape: tuple, dtype: Any) -> np.ndarray:
         b = self.empty(shape, dtype)
         b.fill(0)

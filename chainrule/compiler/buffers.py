@@ -9,13 +9,18 @@ that reads an array (or a view or another name of it) is past, its buffer serves
 intermediate of its dtype that fits in it (the smallest that fits), as the front of the buffer
 shaped as that array.
 
-Which arrays it covers: the results of fused loops and of the table's ``matmul``, when the
-array is new memory (no view), smaller than ``PLAN_BELOW`` elements, of a shape known in
-advance (not one that follows values), and
-does not leave the replay: not an output, not written back to a tensor (a gradient, before a
+Which arrays it covers: the results of fused loops, of the table's ``matmul`` and of its
+uninitialised allocations (``m.empty``, ``m.pooled_empty``: an array a product then writes
+through ``out=``, or rows written one by one), when the array is new memory (no view),
+smaller than ``PLAN_BELOW`` elements, of a shape known in advance (not one that follows
+values), and does not leave the replay: not an output, not written back to a tensor (a gradient, before a
 host step), not saved for a compiled Module's backward, and no view or other name of it does
 either, and not an array a fused loop rewrites in place (``y += b`` whose old and new values
 are both read).  Everything else is allocated as eager allocates it.
+
+A buffer is first sought among the free arrays of the buffer pool that eager steps draw from
+(``POOL.adopt``): the captures ran eagerly and left their large arrays there, and a plan that
+made fresh ones beside them would hold both for good.
 
 Because the buffers are the plan's, one plan runs at most once at a time: a call that finds it
 running (from another thread, or from inside itself) runs eagerly instead (``Plan.run``).
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import ArrayMath
+from chainrule.backend.pool import POOL
 from chainrule.compiler.trace import step_uses
 
 # elements: larger arrays are allocated as eager allocates them.  Their allocation is small next
@@ -42,6 +48,15 @@ def is_product(step: Any) -> bool:
     """Whether ``step`` is a call of the table's ``matmul`` that may take ``out=``."""
     return step.kind == "call" and step.fn is ArrayMath.matmul and type(step.out) is int and not step.kwargs \
         and len(step.args) == 2
+
+
+_ALLOCATIONS = (ArrayMath.empty, ArrayMath.pooled_empty)
+
+
+def is_allocation(step: Any) -> bool:
+    """Whether ``step`` only allocates an uninitialised array (its values are whatever a later
+    step writes into it, so a buffer holding an earlier array's values serves as well)."""
+    return step.kind == "call" and step.fn in _ALLOCATIONS and type(step.out) is int
 
 
 def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: set[int],
@@ -83,7 +98,7 @@ def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: s
             made: list[int] = []
         elif i in groups:
             made = list(groups[i].outputs) if all(qualifies(s) for s in groups[i].outputs) else []
-        elif is_product(st) and qualifies(st.out):
+        elif (is_product(st) or is_allocation(st)) and qualifies(st.out):
             made = [st.out]
         else:
             made = []
@@ -95,7 +110,7 @@ def plan_buffers(steps: list, groups: dict, inside: set[int], tape: Any, keep: s
             if fits:  # the best fit (by position: arrays do not compare as objects)
                 base = pool.pop(min(fits, key=lambda k: pool[k].size))
             else:
-                base = np.empty(max(n, 1), dtype)
+                base = POOL.adopt(max(n, 1), dtype)
             planned[s] = base[:n].reshape(shape)
             holder.setdefault(end.get(s, i), []).append((dtype, base))
         for dtype, base in holder.pop(i, ()):  # (after this step's results took theirs: never in and out at once)

@@ -40,7 +40,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.backend.gemm_onednn import matmul_for
-from chainrule.compiler.buffers import is_product, plan_buffers
+from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
 from chainrule.compiler.capture import Captured, Out, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
@@ -464,6 +464,8 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
                     body.extend(_step_lines(w, st, i, where, holds, used))
             targets = ", ".join(f"v{o}" for o in g.outputs)  # (one output: the array; several: a tuple)
             body.append(f"{targets} = {w.const(call, 'fused')}({', '.join(f'v{s}' for s in args)})")
+        elif i not in inside and is_allocation(step) and step.out in planned:
+            body.append(f"v{step.out} = {w.const(planned[step.out], 'buf')}")
         elif i not in inside:
             if is_product(step):
                 if step.out in planned:
