@@ -490,7 +490,7 @@ def test_cache_size_limit_warns_and_runs_eagerly():
     def calls(model, step):
         return [step(x, y) for x, y in batches]
 
-    with pytest.warns(UserWarning, match="cache_size_limit"):
+    with pytest.warns(UserWarning, match="recompile_limit"):
         *_, fn = _both(calls, options={"cache_size_limit": 2})
     assert len(fn.entries) == 2
     assert fn.stats["eager"] >= 5  # sizes 3, 4 and 5 never got a plan

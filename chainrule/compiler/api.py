@@ -4,7 +4,8 @@
 (replay it) or nothing (this kind of call stays eager: the capture could not be replayed,
 and why is in ``compiled.explain()``).  A call that no guard accepts is captured: it runs
 eagerly on traced arrays (capture.py), and its tape becomes a plan (plan.py).  When the
-list is full (``cache_size_limit``) further new kinds of call run eagerly, with a warning.
+list is full (``recompile_limit``, ``settings.py``) further new kinds of call run eagerly, with a
+warning.
 
 A replay whose value guard fails (Python read a value that came out different this time)
 runs the call eagerly instead; nothing outside the plan had changed at that point.
@@ -12,6 +13,7 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 
 from __future__ import annotations
 
+import traceback
 import warnings
 import weakref
 from typing import Any, Callable, NamedTuple
@@ -24,6 +26,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, tensors_in, user_object
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
+from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
@@ -68,8 +71,8 @@ class CompiledFunction:
     """``fn`` compiled (see :func:`chainrule.compile`); call it as ``fn``."""
 
     def __init__(self, fn: Callable[..., Any], fullgraph: bool = False, dynamic: bool | None = None,
-                 mode: str | None = None, cache_size_limit: int = 8, fusion: bool = True,
-                 buffers: bool = True) -> None:
+                 mode: str | None = None, cache_size_limit: int | None = None, fusion: bool = True,
+                 buffers: bool = True, name: str | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"chainrule.compile: expected a function or a Module, got {type(fn).__name__}")
         if mode not in _MODES:
@@ -78,7 +81,8 @@ class CompiledFunction:
         self.fullgraph = fullgraph
         self.dynamic = dynamic
         self.mode = mode
-        self.cache_size_limit = cache_size_limit
+        self.cache_size_limit = cache_size_limit  # None: config.recompile_limit, read at each new kind of call
+        self.name = name or getattr(fn, "__qualname__", type(fn).__name__)
         self.fusion = fusion
         self.buffers = buffers
         self.entries: list[Entry] = []  # in the order they were captured
@@ -88,6 +92,8 @@ class CompiledFunction:
         _ALL.add(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _SETTINGS["disable"]:  # torch._dynamo.config.disable
+            return self._eager(args, kwargs)
         if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
             return self._eager(args, kwargs)
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
@@ -113,13 +119,23 @@ class CompiledFunction:
                     y, saved, leaves = out
                     return apply(ReplayNode(e.plan.backward, y, saved), *leaves)
                 return out
-        if len(self.entries) >= self.cache_size_limit:
+        full = self._full()
+        if full:
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"chainrule.compile: {self.cache_size_limit} kinds of call captured already "
-                              f"(cache_size_limit); new kinds run eagerly", stacklevel=2)
+                warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly", stacklevel=2)
             return self._eager(args, kwargs)
         return self._capture(args, kwargs)
+
+    def _full(self) -> str:
+        """Why this function may capture no further kind of call ('' while it may)."""
+        limit = config.recompile_limit if self.cache_size_limit is None else self.cache_size_limit
+        if len(self.entries) >= limit:
+            return f"{limit} kinds of call captured already (recompile_limit)"
+        total = config.accumulated_recompile_limit
+        if sum(len(f.entries) for f in list(_ALL)) >= total:
+            return f"{total} kinds of call captured by all compiled functions together (accumulated_recompile_limit)"
+        return ""
 
     def _eager(self, args: tuple, kwargs: dict) -> Any:
         self.stats["eager"] += 1
@@ -138,6 +154,12 @@ class CompiledFunction:
                 plan = build_plan(cap, list(where), guard_lines, guard_ns, self.fusion, self.buffers)
             except Unreplayable as e:
                 reason = str(e)
+            except Exception as e:  # the compiler's own failure: raise, or eager under suppress_errors
+                if not config.suppress_errors:
+                    raise
+                reason = f"the compiler failed ({type(e).__name__}: {e}; suppress_errors)"
+                if config.verbose:
+                    reason += "\n" + "".join(traceback.format_exception(e))
         if reason is None:
             entry = Entry(plan.guard, plan, "", plan.guard_source)
         else:
@@ -346,7 +368,9 @@ def compile(  # noqa: A001  (PyTorch's name)
     backend: Any = "inductor",
     mode: str | None = None,
     options: dict[str, Any] | None = None,
+    name: str | None = None,
     disable: bool = False,
+    recompile_limit: int | None = None,
 ) -> Any:
     """Compile a function or a Module (``torch.compile``): the first call of each kind is
     captured, later ones replay its plan (see ``docs/how-to/compile.md``).
@@ -354,28 +378,35 @@ def compile(  # noqa: A001  (PyTorch's name)
     ``fullgraph=True`` raises :class:`GraphBreak` where a capture cannot be replayed instead of
     running eagerly; ``dynamic`` is accepted (shapes are always guarded: a new shape captures
     again); ``backend`` and ``mode`` are accepted as PyTorch's (there is one compiler);
-    ``options`` may set ``cache_size_limit`` (default 8) and ``fusion`` (default True: runs of
+    ``recompile_limit`` (or ``options={"cache_size_limit": n}``) is the number of kinds of call
+    this function captures (default: ``torch._dynamo.config.recompile_limit``, 8), ``name``
+    names it in warnings; ``options`` may also set ``fusion`` (default True: runs of
     elementwise steps become one compiled C loop, equal to NumPy's results to rounding; False:
     bit-identical to eager) and ``buffers`` (default True: the intermediates that stay inside a
-    replay get memory planned once, ``compiler/buffers.py``); ``disable=True`` returns ``model`` itself.  Used as
-    a decorator with arguments, ``@compile(fullgraph=True)``, it returns the decorator."""
+    replay get memory planned once, ``compiler/buffers.py``).  Other names in ``options`` are
+    PyTorch Inductor's settings (``"max_autotune"``, ``"triton.cudagraphs"``...): they have no
+    effect here, and a warning names them.  ``disable=True`` returns ``model`` itself.  Used as
+    a decorator with arguments, ``@compile(fullgraph=True)``, it returns the decorator.
+    ``torch._dynamo.config`` (``chainrule._dynamo.config``) holds the settings read at each call."""
     if model is None:
         return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
-                                 options=options, disable=disable)
+                                 options=options, name=name, disable=disable, recompile_limit=recompile_limit)
     if disable:
         return model
     options = dict(options or {})
-    limit = int(options.pop("cache_size_limit", 8))
+    limit = options.pop("cache_size_limit", recompile_limit)
     fusion = bool(options.pop("fusion", True))
     buffers = bool(options.pop("buffers", True))
     if options:
-        raise RuntimeError(f"chainrule.compile: unknown options {sorted(options)}; known: cache_size_limit, fusion, "
-                           "buffers")
-    compiled = CompiledFunction(model, fullgraph, dynamic, mode, limit, fusion, buffers)
+        warnings.warn(f"chainrule.compile: options {sorted(options)} are not chainrule's (cache_size_limit, fusion, "
+                      "buffers); PyTorch Inductor's settings have no effect here", stacklevel=2)
+    compiled = CompiledFunction(model, fullgraph, dynamic, mode, None if limit is None else int(limit), fusion,
+                                buffers, name)
     return OptimizedModule(model, compiled) if isinstance(model, Module) else compiled
 
 
 _ALL: weakref.WeakSet = weakref.WeakSet()  # every CompiledFunction, for reset()
+_SETTINGS = config._values  # (read on every call: one dict lookup)
 
 
 def reset() -> None:
