@@ -25,7 +25,7 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, tensors_in, user_object
-from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
+from chainrule.compiler.plan import Diverged, Hole, Plan, Unreplayable, build_guard, build_plan, give_back_heap
 from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
@@ -37,16 +37,23 @@ _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-c
 class ReplayNode(Primitive):
     """A replayed forward as one graph node: its output was computed by the plan, its vjp is
     the plan's backward pass over the arrays the forward saved.  Its inputs are the tensors
-    the gradient flows to (parameters, arguments that require grad)."""
+    the gradient flows to (parameters, arguments that require grad).
 
-    __slots__ = ("backward", "y", "saved")
+    Several outputs with graphs (``return logits, loss``) are one node too: its output is them
+    packed end to end in one flat array, and each returned tensor is a slice of it, reshaped
+    (``shapes``; None: the one output as it is).  The backward pass then runs once, with each
+    output's gradient cut from the packed one (zeros for an output nothing used)."""
+
+    __slots__ = ("backward", "y", "saved", "shapes")
     name = "compiled"
     saves_output = False
 
-    def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple) -> None:
+    def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple,
+                 shapes: list[tuple] | None = None) -> None:
         self.backward = backward
         self.y = y
         self.saved = saved
+        self.shapes = shapes
 
     def forward(self, m: Any, *xs: Any) -> Any:
         y, self.y = self.y, None
@@ -56,8 +63,43 @@ class ReplayNode(Primitive):
         if m.is_tensor:
             raise NotImplementedError("backward(create_graph=True) through a compiled Module: its backward pass "
                                       "is a replayed plan, not differentiable again; use the Module uncompiled")
-        grads = self.backward(self.saved, g)
+        if self.shapes is None:
+            gs: tuple = (g,)
+        else:
+            cuts = _cuts(self.shapes)
+            gs = tuple(g[a:b].reshape(shape) for (a, b), shape in zip(cuts, self.shapes))
+        grads = self.backward(self.saved, gs)
         return tuple(gr if n else None for gr, n in zip(grads, need))
+
+
+def _cuts(shapes: list[tuple]) -> list[tuple[int, int]]:
+    """(start, stop) of each output in the packed array."""
+    cuts, at = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape, dtype=np.int64))
+        cuts.append((at, at + n))
+        at += n
+    return cuts
+
+
+def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any) -> Any:
+    """A replayed Module's returned value, its outputs joined to one graph node (ReplayNode)."""
+    if rest is None:  # the function returned that one tensor
+        return apply(ReplayNode(backward, ys[0], saved), *leaves)
+    shapes = [y.shape for y in ys]
+    packed = apply(ReplayNode(backward, np.concatenate([y.reshape(-1) for y in ys]), saved, shapes), *leaves)
+    outs = [packed[a:b].reshape(shape) for (a, b), shape in zip(_cuts(shapes), shapes)]
+    return _fill(rest, outs)
+
+
+def _fill(x: Any, outs: list) -> Any:
+    if type(x) is Hole:
+        return outs[x.at]
+    if type(x) in (tuple, list):
+        return type(x)(_fill(v, outs) for v in x)
+    if type(x) is dict:
+        return {k: _fill(v, outs) for k, v in x.items()}
+    return x
 
 
 class Entry(NamedTuple):
@@ -115,9 +157,8 @@ class CompiledFunction:
                     self.stats["diverged"] += 1
                     return self._eager(args, kwargs)
                 self.stats["replays"] += 1
-                if e.plan.backward is not None:  # a Module's output: one graph node whose vjp is the backward plan
-                    y, saved, leaves = out
-                    return apply(ReplayNode(e.plan.backward, y, saved), *leaves)
+                if e.plan.backward is not None:  # a Module's outputs: one graph node whose vjp is the backward plan
+                    return _with_graphs(e.plan.backward, *out)
                 return out
         full = self._full()
         if full:
@@ -197,8 +238,8 @@ def _unreplayable(cap: Captured) -> str | None:
     if tape.breaks:
         return "; ".join(tape.breaks)
     if cap.backward is None and any(needs_graph(t) for t in tensors_in(cap.result)):
-        return ("the function returns several tensors whose graphs are still needed for backward; return one "
-                "tensor, or compile the whole training step (forward, backward() and optimizer.step())")
+        return ("the function returns tensors of several dtypes whose graphs are still needed for backward; return "
+                "one dtype, or compile the whole training step (forward, backward() and optimizer.step())")
     return None
 
 

@@ -51,13 +51,14 @@ class Out(NamedTuple):
 
 
 class Backward(NamedTuple):
-    """The backward pass of a returned tensor whose graph the caller will use (a compiled
-    Module's output): the tape's steps from ``start`` on, with the output's gradient in slot
-    ``seed``, computing the gradient of tracked tensor ``leaves[i]`` into slot ``grads[i]``
-    (None: it got none)."""
+    """The backward pass of the returned tensors whose graphs the caller will use (a compiled
+    Module's output; ``(logits, loss)``): the tape's steps from ``start`` on, with the gradient
+    of output slot ``outs[j]`` in slot ``seeds[j]``, computing the gradient of tracked tensor
+    ``leaves[i]`` into slot ``grads[i]`` (None: it got none)."""
 
     start: int
-    seed: int
+    outs: list[int]
+    seeds: list[int]
     leaves: list[int]
     grads: list[int | None]
 
@@ -358,8 +359,10 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     try:
         result = fn(*args, **kwargs)
         output = _outputs(result, tape)
-        if isinstance(result, Tensor) and needs_graph(result):
-            backward = _capture_backward(tape, result, tracked)
+        graphs = [t for t in tensors_in(result) if needs_graph(t)]
+        if graphs and all(type(t._array) is TraceArray for t in graphs) \
+                and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
+            backward = _capture_backward(tape, graphs, tracked)
     finally:
         CURRENT[0] = host_steps.ACTIVE[0] = None
         if type(_random._STATE["generator"]) is TracingGenerator:
@@ -384,24 +387,24 @@ def needs_graph(t: Tensor) -> bool:
     return bool(t.requires_grad) and t._op is not None and t._parents is not None
 
 
-def _capture_backward(tape: Tape, out: Tensor, tracked: list[Tensor]) -> Backward:
-    """Record the backward pass from ``out`` to the tracked tensors that require grad, with a
-    traced seed standing for the gradient the caller will pass (the graph is kept for them)."""
+def _capture_backward(tape: Tape, outs: list[Tensor], tracked: list[Tensor]) -> Backward:
+    """Record the backward pass from ``outs`` to the tracked tensors that require grad, with
+    traced seeds standing for the gradients the caller will pass (the graphs are kept for them)."""
     from chainrule.autograd.engine import grad as _grad
 
     start = len(tape.steps)
-    a = out._array
-    seed = tape.input(np.ones(a.shape, a.dtype))
+    seeds = [tape.input(np.ones(t._array.shape, t._array.dtype)) for t in outs]
     leaves = [i for i, t in enumerate(tracked) if t.requires_grad]
-    seed_t = Tensor._wrap(seed)  # type: ignore[arg-type]
-    grads = _grad([out], [tracked[i] for i in leaves], grad_outputs=[seed_t], retain_graph=True, allow_unused=True)
+    seed_ts = [Tensor._wrap(seed) for seed in seeds]  # type: ignore[arg-type]
+    grads = _grad(outs, [tracked[i] for i in leaves], grad_outputs=seed_ts, retain_graph=True, allow_unused=True)
     slots: list[int | None] = []
     for g in grads:
         ga = None if g is None else g._array
         if ga is not None and type(ga) is not TraceArray:
             tape.broken("a gradient was computed outside the traced table")
         slots.append(ga.slot if type(ga) is TraceArray else None)
-    return Backward(start, seed.slot, leaves, slots)
+    out_slots = [a.slot for a in (t._array for t in outs) if isinstance(a, TraceArray)]  # (all are: see capture)
+    return Backward(start, out_slots, [seed.slot for seed in seeds], leaves, slots)
 
 
 def _real(a: Any) -> Any:
@@ -497,9 +500,41 @@ def _outputs(result: Any, tape: Tape) -> Any:
 
 
 def _settle_outputs(result: Any) -> None:
-    for t in tensors_in(result):
+    """The returned tensors, and the graph behind them that the caller's backward() walks, hold
+    NumPy arrays again.  Outside a capture a traced array still computes, but the compiled
+    kernels take NumPy arrays only: a backward pass over the traced arrays a graph saved would
+    take the NumPy fallbacks, which round differently from eager (layer norm's backward)."""
+    seen: set[int] = set()
+    stack = list(tensors_in(result))
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
         if type(t._array) is TraceArray:
             t._array = np.asarray(t._array._a)
+        op = t._op
+        if op is not None:
+            stack.extend(_settle_fields(op))
+            stack.extend(x for _, x in op.saved_others() if isinstance(x, Tensor))
+        stack.extend(p for p in (t._parents or ()) if isinstance(p, Tensor))
+
+
+def _settle_fields(op: Any) -> list[Tensor]:
+    """Put real arrays in place of the traced ones a graph node keeps in its attributes (the
+    statistics a primitive saved, one or several); return the tensors among them."""
+    names = [n for c in type(op).__mro__ for n in getattr(c, "__slots__", ()) if n != "__weakref__"]
+    names += list(getattr(op, "__dict__", {}))
+    found: list[Tensor] = []
+    for name in names:
+        v: Any = getattr(op, name, None)
+        if type(v) is TraceArray:
+            setattr(op, name, np.asarray(v._a))
+        elif type(v) in (tuple, list) and any(type(x) is TraceArray for x in v):
+            setattr(op, name, type(v)(np.asarray(x._a) if type(x) is TraceArray else x for x in v))
+        elif isinstance(v, Tensor):
+            found.append(v)
+    return found
 
 
 __all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "needs_graph", "read_name", "tensors_in"]

@@ -308,9 +308,11 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     tensor ``i`` at replay time (``T3`` for a parameter, ``args[0]`` for an argument);
     ``guard_lines`` are the guard's checks, which name objects in ``guard_ns``.
 
-    With a backward pass (``cap.backward``: a compiled Module's output whose graph the caller
-    uses) the replay returns ``(output array, saved arrays, tensors needing gradients)`` and
-    ``Plan.backward(saved, g)`` returns their gradients."""
+    With a backward pass (``cap.backward``: a compiled Module's outputs whose graphs the caller
+    uses) the replay returns ``(those outputs' arrays, saved arrays, tensors needing gradients,
+    the returned value)``, the value with a :class:`Hole` where each of those outputs goes (None
+    when the function returns that one tensor), and ``Plan.backward(saved, gs)`` returns the
+    gradients, given the outputs' gradients ``gs``."""
     tape = cap.tape
     bw = cap.backward
     fwd_steps = tape.steps if bw is None else tape.steps[:bw.start]
@@ -318,7 +320,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     saved: list[int] = []
     if bw is not None:
         bwd_steps = _live_steps(tape.steps[bw.start:], {g for g in bw.grads if g is not None})
-        made = {o for st in bwd_steps for o in step_outs(st)} | {bw.seed}
+        made = {o for st in bwd_steps for o in step_outs(st)} | set(bw.seeds)
         saved = sorted({u for st in bwd_steps for u in step_uses(st) if u not in made})
         if any(st.kind in ("guard", "host", "draw") for st in bwd_steps):
             raise Unreplayable("the backward pass reads values, draws random numbers or steps an optimiser")
@@ -371,7 +373,10 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             body.append(f"return {_render_output(output)}")
         else:
             leaves = "".join(f"{where[i]}, " for i in bw.leaves)
-            body.append(f"return v{output.slot}, ({''.join(f'v{k}, ' for k in saved)}), ({leaves})")
+            holes = {o: w.const(Hole(j), "hole") for j, o in enumerate(bw.outs)}
+            rest = "None" if type(output) is Out else _render_output(output, holes)
+            body.append(f"return ({''.join(f'v{o}, ' for o in bw.outs)}), ({''.join(f'v{k}, ' for k in saved)}), "
+                        f"({leaves}), {rest}")
         w.lines = ["def replay(args, kwargs):"] + ["    " + line for line in body]
         run = w.compile("replay")
         source = "\n".join(w.lines)
@@ -381,10 +386,10 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
             b.buffers = False  # (it runs when the graph's backward does, outside the plan's lock: no buffers)
             grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
-            lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"v{bw.seed} = g"]
+            lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"({''.join(f'v{k}, ' for k in bw.seeds)}) = gs"]
             lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
             lines.append(f"return ({grads})")
-            b.lines = ["def backward(saved, g):"] + ["    " + line for line in lines]
+            b.lines = ["def backward(saved, gs):"] + ["    " + line for line in lines]
             backward = b.compile("backward")
             source += "\n\n" + "\n".join(b.lines)
         for k, c_source in enumerate(w.fused):
@@ -569,13 +574,20 @@ def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used
     raise ValueError(kind)
 
 
-def _render_output(x: Any) -> str:
+class Hole(NamedTuple):
+    """Where output ``at`` of a compiled Module's outputs with graphs goes in its returned
+    value (api.py puts the tensor there)."""
+
+    at: int
+
+
+def _render_output(x: Any, holes: dict[int, str] | None = None) -> str:
     if type(x) is Out:
-        return f"W(v{x.slot})"
+        return holes[x.slot] if holes and x.slot in holes else f"W(v{x.slot})"
     if type(x) is tuple:
-        return "(" + "".join(_render_output(v) + ", " for v in x) + ")"
+        return "(" + "".join(_render_output(v, holes) + ", " for v in x) + ")"
     if type(x) is list:
-        return "[" + ", ".join(_render_output(v) for v in x) + "]"
+        return "[" + ", ".join(_render_output(v, holes) for v in x) + "]"
     if type(x) is dict:
-        return "{" + ", ".join(f"{k!r}: {_render_output(v)}" for k, v in x.items()) + "}"
+        return "{" + ", ".join(f"{k!r}: {_render_output(v, holes)}" for k, v in x.items()) + "}"
     return repr(x)

@@ -1,0 +1,150 @@
+"""A compiled Module that returns several tensors with graphs, as PyTorch programs write them
+(nanoGPT's ``logits, loss = model(x, y)``, a dict of outputs): the replay returns them as one
+graph node (compiler/api.py ``ReplayNode``, packed), and backward() from any of them, or from
+several, gives eager's gradients.  Compared with the same model run eagerly, bit for bit with
+the NumPy plan (``fusion=False``), to rounding with fused loops."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.nn import functional as F
+
+VOCAB, EMBED, T = 11, 8, 6
+
+
+class TinyLM(nn.Module):
+    """Embedding → LayerNorm → Linear(GELU) → Linear head; forward(idx, targets) returns
+    (logits, loss) as nanoGPT's GPT does (loss None without targets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, EMBED)
+        self.ln = nn.LayerNorm(EMBED)
+        self.ff = nn.Linear(EMBED, 16)
+        self.head = nn.Linear(16, VOCAB)
+
+    def forward(self, idx, targets=None):
+        h = F.gelu(self.ff(self.ln(self.emb(idx))))
+        logits = self.head(h)
+        loss = None if targets is None else F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
+        return logits, loss
+
+
+def _compiled(fn):
+    """The CompiledFunction behind an OptimizedModule (its stats, its plans)."""
+    return fn.__dict__["_compiled"]
+
+
+def _batches(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(cr.tensor(rng.integers(0, VOCAB, (4, T))), cr.tensor(rng.integers(0, VOCAB, (4, T)))) for _ in range(n)]
+
+
+def _train(compiled, objective, fusion=False, out_kind="tuple"):
+    cr.manual_seed(0)
+    model = TinyLM()
+    forward = model
+    if out_kind == "dict":
+        class AsDict(nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, idx, targets):
+                logits, loss = self.inner(idx, targets)
+                return {"logits": logits, "loss": loss, "steps": 3}
+
+        forward = AsDict(model)
+    fn = cr.compile(forward, options={"fusion": fusion}) if compiled else forward
+    opt = optim.AdamW(model.parameters(), lr=1e-2)
+    losses, grads = [], []
+    for x, y in _batches():
+        opt.zero_grad()
+        out = fn(x, y)
+        if out_kind == "dict":
+            assert out["steps"] == 3 and set(out) == {"logits", "loss", "steps"}
+            logits, loss = out["logits"], out["loss"]
+        else:
+            logits, loss = out
+        assert logits.shape == (4, T, VOCAB) and loss.shape == ()
+        objective(logits, loss).backward()
+        losses.append(loss.item())
+        grads.append([p.grad.numpy().copy() for p in model.parameters()])
+        opt.step()
+    return model, losses, grads, _compiled(fn) if compiled else None
+
+
+OBJECTIVES = {
+    "loss": lambda logits, loss: loss,
+    "loss and logits": lambda logits, loss: loss + 0.1 * (logits * logits).mean(),
+    "logits only": lambda logits, loss: logits[:, -1].sum(),
+}
+
+
+@pytest.mark.parametrize("which", list(OBJECTIVES))
+def test_logits_and_loss_replay_with_eagers_gradients(which):
+    objective = OBJECTIVES[which]
+    model_e, losses_e, grads_e, _ = _train(False, objective)
+    model_c, losses_c, grads_c, fn = _train(True, objective)
+    assert fn.stats["replays"] >= 10 and fn.stats["eager"] == 0
+    assert "def backward(saved, gs)" in fn.entries[-1].plan.source
+    assert losses_e == losses_c
+    for ge, gc in zip(grads_e, grads_c):
+        for a, b in zip(ge, gc):
+            np.testing.assert_array_equal(a, b)
+    for p, q in zip(model_e.parameters(), model_c.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_fused_plan_agrees_to_rounding_and_dict_outputs_keep_their_shape():
+    objective = OBJECTIVES["loss and logits"]
+    model_e, losses_e, grads_e, _ = _train(False, objective, out_kind="dict")
+    model_c, losses_c, grads_c, fn = _train(True, objective, fusion=True, out_kind="dict")
+    assert fn.stats["replays"] >= 10 and fn.stats["eager"] == 0
+    np.testing.assert_allclose(losses_c, losses_e, rtol=1e-5)
+    for ge, gc in zip(grads_e, grads_c):
+        for a, b in zip(ge, gc):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_the_packed_outputs_are_independent_tensors():
+    """Each returned tensor is its own tensor: editing one's values (no_grad) leaves the other."""
+    cr.manual_seed(0)
+    fn = cr.compile(TinyLM())
+    x, y = _batches(1)[0]
+    for _ in range(3):
+        logits, loss = fn(x, y)
+    assert _compiled(fn).stats["replays"] == 2
+    before = loss.item()
+    with cr.no_grad():
+        logits.fill_(0.0)
+    assert loss.item() == before
+
+
+def test_outputs_of_two_dtypes_with_graphs_run_eagerly_with_a_warning():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            y = self.lin(x)
+            return y, y.double() * 2.0
+
+    cr.manual_seed(0)
+    m = Two()
+    fn = cr.compile(m)
+    x = cr.tensor(np.ones((4, 3), np.float32))
+    with pytest.warns(UserWarning, match="several dtypes"):
+        a, b = fn(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = fn(x)
+    (a.sum() + b.sum()).backward()
+    np.testing.assert_allclose(m.lin.weight.grad.numpy(), np.full((2, 3), 12.0))
