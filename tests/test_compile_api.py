@@ -209,3 +209,30 @@ def test_trainer_compile_gives_eager_numbers_and_replays():
     (_, pe, he), (tc, pc, hc) = fit(False), fit(True)
     assert all(np.array_equal(a, b) for a, b in zip(pe, pc)) and he == hc
     assert tc._step.stats["captures"] == 2 and tc._step.stats["replays"] == 6 * 3 - 2
+
+
+def test_compile_as_a_decorator_on_a_method_binds_self():
+    """``@torch.compile`` on ``forward`` in a class body: read from an instance it is a method
+    bound to it, and the calls replay with eager's gradients."""
+    cr, nn = torch, torch.nn
+
+    class Decorated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        @cr.compile
+        def forward(self, x):
+            return (self.lin(x) ** 2).sum()
+
+    cr.manual_seed(0)
+    m = Decorated()
+    x = cr.tensor(np.linspace(-1, 1, 20, dtype=np.float32).reshape(5, 4))
+    for _ in range(3):
+        m.zero_grad()
+        m(x).backward()
+    assert Decorated.forward.stats["replays"] >= 1 and Decorated.forward.stats["eager"] == 0
+    w, b = m.lin.weight.detach().numpy(), m.lin.bias.detach().numpy()
+    y = x.numpy() @ w.T + b
+    np.testing.assert_allclose(m.lin.weight.grad.numpy(), 2 * y.T @ x.numpy(), rtol=1e-5)
+    assert Decorated.__dict__["forward"].__get__(None, Decorated) is Decorated.__dict__["forward"]

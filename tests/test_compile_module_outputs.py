@@ -148,3 +148,69 @@ def test_outputs_of_two_dtypes_with_graphs_run_eagerly_with_a_warning():
         a, b = fn(x)
     (a.sum() + b.sum()).backward()
     np.testing.assert_allclose(m.lin.weight.grad.numpy(), np.full((2, 3), 12.0))
+
+
+def test_a_namedtuple_of_outputs_keeps_its_class():
+    import collections
+
+    Output = collections.namedtuple("Output", ["logits", "loss"])
+
+    class Named(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, idx, targets):
+            return Output(*self.inner(idx, targets))
+
+    grads = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = TinyLM()
+        fn = cr.compile(Named(model), options={"fusion": False}) if compiled else Named(model)
+        for x, y in _batches(4):
+            model.zero_grad()
+            out = fn(x, y)
+            assert type(out) is Output and out.logits.shape == (4, T, VOCAB)
+            out.loss.backward()
+        grads.append([p.grad.numpy().copy() for p in model.parameters()])
+        if compiled:
+            assert _compiled(fn).stats["replays"] >= 2 and _compiled(fn).stats["eager"] == 0
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+l = None  # a module-level name that is also an attribute name below (the capture reads both kinds)
+
+
+def test_a_global_tensor_named_like_an_attribute_is_no_input_of_the_backward():
+    """The capture finds tensors through the names a function's code reads, and attribute names
+    are among them: here ``self.l`` finds the global ``l``, a tensor whose graph an earlier
+    backward() freed.  The backward pass gives it no gradient, so the replayed node must not
+    take it as an input (it did, and backward() failed on the freed graph)."""
+    global l
+
+    class Uses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return F.relu(self.l(x)).sum()
+
+    w = cr.tensor(np.ones(3, np.float32), requires_grad=True)
+    l = (w * 2.0).sum()
+    l.backward()
+    cr.manual_seed(0)
+    m = Uses()
+    fn = cr.compile(m)
+    x = cr.tensor(np.linspace(-1, 1, 20, dtype=np.float32).reshape(5, 4))
+    try:
+        for _ in range(3):
+            m.zero_grad()
+            fn(x).backward()
+    finally:
+        l = None
+    assert _compiled(fn).stats["replays"] == 2
+    want = ((x.numpy() @ m.l.weight.detach().numpy().T + m.l.bias.detach().numpy()) > 0).astype(np.float32)
+    np.testing.assert_allclose(m.l.bias.grad.numpy(), want.sum(0), rtol=1e-6)

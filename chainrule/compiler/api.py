@@ -14,6 +14,7 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 from __future__ import annotations
 
 import traceback
+import types
 import warnings
 import weakref
 from typing import Any, Callable, NamedTuple
@@ -24,7 +25,7 @@ from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.compiler.capture import Captured, capture, guardable, needs_graph, tensors_in, user_object
+from chainrule.compiler.capture import Captured, capture, guardable, named_tuple, needs_graph, tensors_in, user_object
 from chainrule.compiler.plan import Diverged, Hole, Plan, Unreplayable, build_guard, build_plan, give_back_heap
 from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
@@ -97,6 +98,8 @@ def _fill(x: Any, outs: list) -> Any:
         return outs[x.at]
     if type(x) in (tuple, list):
         return type(x)(_fill(v, outs) for v in x)
+    if named_tuple(x):
+        return type(x)(*(_fill(v, outs) for v in x))
     if type(x) is dict:
         return {k: _fill(v, outs) for k, v in x.items()}
     return x
@@ -177,6 +180,11 @@ class CompiledFunction:
         if sum(len(f.entries) for f in list(_ALL)) >= total:
             return f"{total} kinds of call captured by all compiled functions together (accumulated_recompile_limit)"
         return ""
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """A compiled function in a class body (``@torch.compile`` on ``forward``) is a method:
+        read from an instance, it is bound to it, as the function it replaces would be."""
+        return self if instance is None else types.MethodType(self, instance)
 
     def _eager(self, args: tuple, kwargs: dict) -> Any:
         self.stats["eager"] += 1

@@ -469,11 +469,17 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return [k for k, v in before.items() if k not in after or after[k] != v]
 
 
+def named_tuple(x: Any) -> bool:
+    """Whether ``x`` is a namedtuple (``Output(logits, loss)``): a returned value rebuilt field by
+    field, as a tuple is."""
+    return isinstance(x, tuple) and type(x) is not tuple and hasattr(type(x), "_fields")
+
+
 def tensors_in(result: Any) -> Iterator[Tensor]:
-    """The tensors in a returned value (a tensor, or tuples, lists and dicts of them)."""
+    """The tensors in a returned value (a tensor, or tuples, namedtuples, lists and dicts of them)."""
     if isinstance(result, Tensor):
         yield result
-    elif type(result) in (tuple, list):
+    elif type(result) in (tuple, list) or named_tuple(result):
         for r in result:
             yield from tensors_in(r)
     elif type(result) is dict:
@@ -491,6 +497,8 @@ def _outputs(result: Any, tape: Tape) -> Any:
         return Out(a.slot)
     if type(result) in (tuple, list):
         return type(result)(_outputs(r, tape) for r in result)
+    if named_tuple(result):
+        return type(result)(*(_outputs(r, tape) for r in result))
     if type(result) is dict:
         return {k: _outputs(v, tape) for k, v in result.items()}
     if result is None or isinstance(result, (bool, int, float, str)):
@@ -537,4 +545,7 @@ def _settle_fields(op: Any) -> list[Tensor]:
     return found
 
 
-__all__ = ["Captured", "Out", "Ref", "capture", "find_state", "guardable", "needs_graph", "read_name", "tensors_in"]
+__all__ = [
+    "Captured", "Out", "Ref", "capture", "find_state", "guardable", "named_tuple", "needs_graph", "read_name",
+    "tensors_in",
+]

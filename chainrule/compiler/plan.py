@@ -41,7 +41,7 @@ from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.backend.gemm_onednn import matmul_for
 from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
-from chainrule.compiler.capture import Captured, Out, read_name
+from chainrule.compiler.capture import Captured, Out, named_tuple, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
@@ -137,7 +137,7 @@ def _lhs(w: _Writer, pattern: Any, checks: list[str], i: int) -> str:
 def _output_slots(x: Any) -> list[int]:
     if type(x) is Out:
         return [x.slot]
-    if type(x) in (tuple, list):
+    if type(x) in (tuple, list) or named_tuple(x):
         return [s for v in x for s in _output_slots(v)]
     if type(x) is dict:
         return [s for v in x.values() for s in _output_slots(v)]
@@ -370,11 +370,13 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         body += _body(w, steps, tape, keep, where, holds, used, release)
         body += _writes(end, holds, where)
         if bw is None:
-            body.append(f"return {_render_output(output)}")
+            body.append(f"return {_render_output(output, {}, w.const)}")
         else:
-            leaves = "".join(f"{where[i]}, " for i in bw.leaves)
+            # the node's inputs: the tensors the backward pass gives a gradient (a tensor it found
+            # but never reached, such as a global named like an attribute, is not one of them)
+            leaves = "".join(f"{where[i]}, " for i, g in zip(bw.leaves, bw.grads) if g is not None)
             holes = {o: w.const(Hole(j), "hole") for j, o in enumerate(bw.outs)}
-            rest = "None" if type(output) is Out else _render_output(output, holes)
+            rest = "None" if type(output) is Out else _render_output(output, holes, w.const)
             body.append(f"return ({''.join(f'v{o}, ' for o in bw.outs)}), ({''.join(f'v{k}, ' for k in saved)}), "
                         f"({leaves}), {rest}")
         w.lines = ["def replay(args, kwargs):"] + ["    " + line for line in body]
@@ -385,7 +387,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             b = _Writer()
             b.folded, b.aliases, b.fusion, b.fused, b.table = w.folded, w.aliases, fusion, w.fused, w.table
             b.buffers = False  # (it runs when the graph's backward does, outside the plan's lock: no buffers)
-            grads = "".join("None, " if g is None else f"v{g}, " for g in bw.grads)
+            grads = "".join(f"v{g}, " for g in bw.grads if g is not None)
             lines = [f"({''.join(f'v{k}, ' for k in saved)}) = saved", f"({''.join(f'v{k}, ' for k in bw.seeds)}) = gs"]
             lines += _body(b, bwd_steps, tape, {g for g in bw.grads if g is not None}, where, {}, set())
             lines.append(f"return ({grads})")
@@ -581,13 +583,17 @@ class Hole(NamedTuple):
     at: int
 
 
-def _render_output(x: Any, holes: dict[int, str] | None = None) -> str:
+def _render_output(x: Any, holes: dict[int, str], const: Callable[[Any], str]) -> str:
+    """Source text for the returned value: an output as its array wrapped (or its hole, see
+    :class:`Hole`), containers rebuilt, a namedtuple through its class (``const`` names it)."""
     if type(x) is Out:
-        return holes[x.slot] if holes and x.slot in holes else f"W(v{x.slot})"
+        return holes[x.slot] if x.slot in holes else f"W(v{x.slot})"
     if type(x) is tuple:
-        return "(" + "".join(_render_output(v, holes) + ", " for v in x) + ")"
+        return "(" + "".join(_render_output(v, holes, const) + ", " for v in x) + ")"
+    if named_tuple(x):
+        return f"{const(type(x))}(" + ", ".join(_render_output(v, holes, const) for v in x) + ")"
     if type(x) is list:
-        return "[" + ", ".join(_render_output(v, holes) for v in x) + "]"
+        return "[" + ", ".join(_render_output(v, holes, const) for v in x) + "]"
     if type(x) is dict:
-        return "{" + ", ".join(f"{k!r}: {_render_output(v, holes)}" for k, v in x.items()) + "}"
+        return "{" + ", ".join(f"{k!r}: {_render_output(v, holes, const)}" for k, v in x.items()) + "}"
     return repr(x)
