@@ -41,7 +41,7 @@ def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
         return None
     arrays = tuple(np.ascontiguousarray(a) for a in arrays)
     out = np.empty(x.shape, dt)
-    ptrs = [native.address(a) for a in arrays] + [out.ctypes.data]
+    ptrs = [native.address(a) for a in arrays] + [native.address(out)]
     threads.run_elementwise(fn, x.size, ptrs, dt.itemsize, threads.threads_for(x.size, _THREADED_MIN))
     return out
 

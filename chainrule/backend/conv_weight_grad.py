@@ -71,7 +71,7 @@ class ConvWeightGradMath:
         if not N or not OH * OW:
             gw.fill(0)
             return gw
-        px, pg, pw = x.ctypes.data, g.ctypes.data, gw.ctypes.data
+        px, pg, pw = native.address(x), native.address(g), native.address(gw)
         failed = []
 
         def run(q0: int, q1: int) -> None:

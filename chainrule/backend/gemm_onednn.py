@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import onednn
+from chainrule.backend import native, onednn
 
 _MIN_MACS = 1 << 20  # multiply-adds from which sgemm on the threads beats OpenBLAS on one
 _DOT_BELOW = 1 << 18  # multiply-adds below which np.dot's call costs less than matmul's (measured to 2^20)
@@ -92,8 +92,8 @@ def sgemm(a: Any, b: Any, out: Any = None) -> Any:
     onednn.take_threads()  # (OpenMP's thread count is the calling thread's setting)
     ta, lda, a = _operand(a)
     tb, ldb, b = _operand(b)
-    onednn.check(_sgemm()(ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, out.ctypes.data,
-                          max(n, 1)), "dnnl_sgemm")
+    at = native.address
+    onednn.check(_sgemm()(ta, tb, m, n, k, 1.0, at(a), lda, at(b), ldb, 0.0, at(out), max(n, 1)), "dnnl_sgemm")
     return out
 
 
@@ -112,7 +112,7 @@ def bound(a: Any, b: Any, out: Any) -> Any:
     if a_ok is not a:  # (a layout the product would copy: each a_t would need the copy too)
         return None
     tb, ldb, b = _operand(b)
-    fn, pb, pout, ldc, check = _sgemm(), b.ctypes.data, out.ctypes.data, max(n, 1), onednn.check
+    fn, pb, pout, ldc, check = _sgemm(), native.address(b), native.address(out), max(n, 1), onednn.check
     onednn.take_threads()
 
     def product(address: int) -> None:

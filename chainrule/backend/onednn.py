@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import threads
+from chainrule.backend import native, threads
 
 _P = ctypes.c_void_p
 _DIMS = ctypes.c_int64 * 12  # dnnl_dims_t
@@ -294,7 +294,7 @@ class Step:
             if name in accumulates:
                 self.zero_bufs.append(buf)
             pmem = _P()
-            check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, eng, _P(buf.ctypes.data)), "memory")
+            check(lib.dnnl_memory_create(ctypes.byref(pmem), pmd, eng, _P(native.address(buf))), "memory")
             src, dst = (pmd, umd) if is_output else (umd, pmd)
             rpd, reorder = _P(), _P()
             check(lib.dnnl_reorder_primitive_desc_create(ctypes.byref(rpd), src, eng, dst, eng, attr()),
@@ -344,7 +344,7 @@ class Step:
         take_threads()
         with self._lock:
             for name, a in arrays.items():
-                check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(a.ctypes.data)), "data handle")
+                check(lib.dnnl_memory_set_data_handle(self.user_mem[name], _P(native.address(a))), "data handle")
             if self.scratch:
                 buf = _scratch_buffer(self.scratch_bytes)
                 for mem in self.scratch:
@@ -370,7 +370,7 @@ def _scratch_buffer(nbytes: int) -> Any:
     buf = getattr(_PER_THREAD, "scratch", None)
     if buf is None or buf.nbytes < nbytes:
         buf = _PER_THREAD.scratch = np.empty(nbytes, np.uint8)
-    return _P(buf.ctypes.data)
+    return _P(native.address(buf))
 
 
 def take_threads() -> None:

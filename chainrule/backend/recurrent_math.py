@@ -143,12 +143,12 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     nt = _threads(dt)
     h = np.ascontiguousarray(h0, dtype=dt)
     c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
-    c_prev = c0c.ctypes.data
+    c_prev = native.address(c0c)
     product = gemm_onednn.bound(h, w_recT, rec)  # (None: _matmul at each step)
     size = N * H * dt.itemsize
-    pa, po, pc, ptc, prec, pz = (a.ctypes.data for a in (acts, out, cs, tcs, rec, z))
+    pa, po, pc, ptc, prec, pz = (native.address(a) for a in (acts, out, cs, tcs, rec, z))
     prows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64).ctypes.data
-    ph = h.ctypes.data
+    ph = native.address(h)
     for t in step_order(T, reverse):
         # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
         if product is None:
@@ -179,13 +179,13 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     ld = padded_row(G, dt.itemsize)  # dZ's rows padded: dW_hh = dZᵀ H_prev reads its columns
     dz = _POOL.empty((T, N, ld), dt)[:, :, :G]
     size = N * H * dt.itemsize
-    pd, pa, ptc, pc, pg = (a.ctypes.data for a in (dz, acts, tcs, cs, gh))
-    prec, pdc = dh_rec.ctypes.data, dc_next.ctypes.data
+    pd, pa, ptc, pc, pg = (native.address(a) for a in (dz, acts, tcs, cs, gh))
+    prec, pdc = native.address(dh_rec), native.address(dc_next)
     nt = _threads(dt)
     product = gemm_onednn.bound(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
     order = step_order(T, reverse)
     for t in reversed(order):
-        c_prev = c0c.ctypes.data if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
+        c_prev = native.address(c0c) if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
         pdt = pd + t * N * ld * dt.itemsize
         bwd_step(nt, N, H, pdt, ld, pa + 4 * t * size, ptc + t * size, c_prev, pg + t * size, prec, pdc)
         if t != order[0] or need_h0:  # the last product only gives h0's gradient

@@ -35,8 +35,8 @@ def scatter_add_rows(dst: np.ndarray, rows: np.ndarray, src: np.ndarray) -> np.n
         if R and not (src.strides[1] == k and src.strides[0] % k == 0 and src.strides[0] >= k * src.shape[1]):
             src = np.ascontiguousarray(src)  # (rows of unit stride, e.g. a column slice, are read in place)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        fn(R, dst.shape[1], src.ctypes.data, max(src.strides[0] // k, 1) if R else 1, rows.ctypes.data,
-           dst.ctypes.data)
+        fn(R, dst.shape[1], native.address(src), max(src.strides[0] // k, 1) if R else 1, native.address(rows),
+           native.address(dst))
     elif R:
         order = np.argsort(rows, kind="stable")
         s = rows[order]

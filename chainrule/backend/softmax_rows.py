@@ -37,8 +37,8 @@ def shifted_exp(x: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
     if fn is not None and C and z.dtype == e.dtype == x.dtype and z.flags.c_contiguous and e.flags.c_contiguous:
         x = np.ascontiguousarray(x)
         s = np.empty(M, dtype=x.dtype)
-        ptrs = (x.ctypes.data, z.ctypes.data, e.ctypes.data)
-        sp, k = s.ctypes.data, x.dtype.itemsize
+        ptrs = (native.address(x), native.address(z), native.address(e))
+        sp, k = native.address(s), x.dtype.itemsize
 
         def run(lo: int, hi: int) -> None:  # rows [lo, hi)
             fn(hi - lo, C, *(p + lo * C * k for p in ptrs), sp + lo * k)

@@ -76,8 +76,8 @@ class WindowMath:
             (h, w), (xn, xc, xy, xz), (oh, ow) = x.shape[2:], strides, outs
         y = np.empty((N, C) + tuple(outs), x.dtype)
         argk = np.empty(y.shape, np.int8) if keep_argmax else None
-        xp, yp = x.ctypes.data, y.ctypes.data
-        ap = argk.ctypes.data if argk is not None else None
+        xp, yp = native.address(x), native.address(y)
+        ap = native.address(argk) if argk is not None else None
         failed = []
 
         def run(p0: int, p1: int) -> None:  # planes [p0, p1)
@@ -109,7 +109,7 @@ class WindowMath:
         h, w = (1,) + tuple(spatial) if len(spatial) == 1 else spatial
         oh, ow = (1,) + g.shape[2:] if len(spatial) == 1 else g.shape[2:]
         gx = np.empty((N, C) + tuple(spatial), g.dtype)
-        gp, ap, gxp = native.address(g), native.address(argk), gx.ctypes.data
+        gp, ap, gxp = native.address(g), native.address(argk), native.address(gx)
 
         def run(p0: int, p1: int) -> None:  # planes [p0, p1)
             if two:
@@ -129,8 +129,8 @@ def _pool_2x2(x: np.ndarray, keep_argmax: bool) -> tuple | None:
     N, C, H, W = x.shape
     y = np.empty((N, C, H // 2, W // 2), x.dtype)
     argk = np.empty(y.shape, np.int8) if keep_argmax else None
-    xp, yp = native.address(x), y.ctypes.data
-    ap = argk.ctypes.data if argk is not None else None
+    xp, yp = native.address(x), native.address(y)
+    ap = native.address(argk) if argk is not None else None
 
     def run(p0: int, p1: int) -> None:  # planes [p0, p1)
         fn(xp, yp, ap, p0, p1, H, W)
