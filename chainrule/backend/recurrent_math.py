@@ -147,7 +147,8 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     product = gemm_onednn.bound(h, w_recT, rec)  # (None: _matmul at each step)
     size = N * H * dt.itemsize
     pa, po, pc, ptc, prec, pz = (native.address(a) for a in (acts, out, cs, tcs, rec, z))
-    prows = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64).ctypes.data
+    rows_c = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)  # (held, as c0c)
+    prows = None if rows_c is None else native.address(rows_c)
     ph = native.address(h)
     for t in step_order(T, reverse):
         # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
