@@ -25,8 +25,8 @@ from chainrule.autograd import grad_mode, host_steps
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.compiler.capture import Captured, capture, guardable, named_tuple, needs_graph, tensors_in, user_object
-from chainrule.compiler.plan import Diverged, Hole, Plan, Unreplayable, build_guard, build_plan, give_back_heap
+from chainrule.compiler.capture import Captured, Hole, capture, guardable, needs_graph, rebuild, tensors_in, user_object
+from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
 from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
@@ -94,15 +94,7 @@ def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tupl
 
 
 def _fill(x: Any, outs: list) -> Any:
-    if type(x) is Hole:
-        return outs[x.at]
-    if type(x) in (tuple, list):
-        return type(x)(_fill(v, outs) for v in x)
-    if named_tuple(x):
-        return type(x)(*(_fill(v, outs) for v in x))
-    if type(x) is dict:
-        return {k: _fill(v, outs) for k, v in x.items()}
-    return x
+    return rebuild(x, lambda v: outs[v.at] if type(v) is Hole else v)
 
 
 class Entry(NamedTuple):

@@ -50,6 +50,13 @@ class Out(NamedTuple):
     slot: int
 
 
+class Hole(NamedTuple):
+    """Where output ``at`` of a compiled Module's outputs with graphs goes in the returned value
+    a replay builds (api.py puts the tensor there)."""
+
+    at: int
+
+
 class Backward(NamedTuple):
     """The backward pass of the returned tensors whose graphs the caller will use (a compiled
     Module's output; ``(logits, loss)``): the tape's steps from ``start`` on, with the gradient
@@ -470,9 +477,9 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def named_tuple(x: Any) -> bool:
-    """Whether ``x`` is a namedtuple (``Output(logits, loss)``): a returned value rebuilt field by
-    field, as a tuple is."""
-    return isinstance(x, tuple) and type(x) is not tuple and hasattr(type(x), "_fields")
+    """Whether ``x`` is a namedtuple of the function's (``Output(logits, loss)``): a returned
+    value rebuilt field by field, as a tuple is (the plan's own markers, Out and Hole, are not)."""
+    return isinstance(x, tuple) and type(x) not in (tuple, Out, Hole) and hasattr(type(x), "_fields")
 
 
 def tensors_in(result: Any) -> Iterator[Tensor]:
@@ -487,24 +494,34 @@ def tensors_in(result: Any) -> Iterator[Tensor]:
             yield from tensors_in(r)
 
 
+def rebuild(x: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``x`` with its tuples, namedtuples, lists and dicts rebuilt and every other value ``v``
+    in them replaced by ``leaf(v)``."""
+    if type(x) in (tuple, list):
+        return type(x)(rebuild(v, leaf) for v in x)
+    if named_tuple(x):
+        return type(x)(*(rebuild(v, leaf) for v in x))
+    if type(x) is dict:
+        return {k: rebuild(v, leaf) for k, v in x.items()}
+    return leaf(x)
+
+
 def _outputs(result: Any, tape: Tape) -> Any:
     """``result`` with each tensor replaced by Out(slot)."""
-    if isinstance(result, Tensor):
-        a = result._array
-        if type(a) is not TraceArray:
-            tape.broken("the function returned a tensor made outside the traced table")
-            return None
-        return Out(a.slot)
-    if type(result) in (tuple, list):
-        return type(result)(_outputs(r, tape) for r in result)
-    if named_tuple(result):
-        return type(result)(*(_outputs(r, tape) for r in result))
-    if type(result) is dict:
-        return {k: _outputs(v, tape) for k, v in result.items()}
-    if result is None or isinstance(result, (bool, int, float, str)):
-        return result
-    tape.broken(f"the function returned a {type(result).__name__}")
-    return None
+
+    def leaf(v: Any) -> Any:
+        if isinstance(v, Tensor):
+            a = v._array
+            if type(a) is not TraceArray:
+                tape.broken("the function returned a tensor made outside the traced table")
+                return None
+            return Out(a.slot)
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        tape.broken(f"the function returned a {type(v).__name__}")
+        return None
+
+    return rebuild(result, leaf)
 
 
 def _settle_outputs(result: Any) -> None:
@@ -546,6 +563,6 @@ def _settle_fields(op: Any) -> list[Tensor]:
 
 
 __all__ = [
-    "Captured", "Out", "Ref", "capture", "find_state", "guardable", "named_tuple", "needs_graph", "read_name",
-    "tensors_in",
+    "Captured", "Hole", "Out", "Ref", "capture", "find_state", "guardable", "named_tuple", "needs_graph", "read_name",
+    "rebuild", "tensors_in",
 ]

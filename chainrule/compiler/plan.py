@@ -41,7 +41,7 @@ from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.backend.gemm_onednn import matmul_for
 from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
-from chainrule.compiler.capture import Captured, Out, named_tuple, read_name
+from chainrule.compiler.capture import Captured, Hole, Out, named_tuple, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
@@ -574,13 +574,6 @@ def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used
         lines += _reads(step.kwargs["read"], where, used)
         return lines
     raise ValueError(kind)
-
-
-class Hole(NamedTuple):
-    """Where output ``at`` of a compiled Module's outputs with graphs goes in its returned
-    value (api.py puts the tensor there)."""
-
-    at: int
 
 
 def _render_output(x: Any, holes: dict[int, str], const: Callable[[Any], str]) -> str:
