@@ -1343,3 +1343,27 @@ def test_tensors_in_default_arguments_are_found():
         model.weight.mul_(2.0)
     assert np.array_equal(fn().numpy(), run().numpy())
     assert fn.stats["replays"] >= 3 and fn.stats["eager"] == 0
+
+
+@pytest.mark.parametrize("source", ["numpy", "python"])
+def test_a_draw_from_a_global_generator_is_never_a_stale_constant(source):
+    """A draw from NumPy's or Python's global generator inside the function would be a constant
+    of a plan: the capture sees the generator's state change and the function stays eager, each
+    call drawing anew, with a warning that names the generator."""
+    import random
+
+    def f(x):
+        u = np.random.random() if source == "numpy" else random.random()
+        return (x * float(u)).sum()
+
+    x = cr.tensor(np.ones(4, np.float32))
+    fn = cr.compile(f)
+    np.random.seed(0)
+    random.seed(0)
+    with pytest.warns(UserWarning, match="NumPy's global random state" if source == "numpy" else "Python's random"):
+        got = [fn(x).item() for _ in range(4)]
+    np.random.seed(0)
+    random.seed(0)
+    want = [f(x).item() for _ in range(4)]
+    assert got == want and len(set(got)) == 4
+    assert fn.stats["replays"] == 0
