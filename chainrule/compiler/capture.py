@@ -432,7 +432,8 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
     from them would be a constant of the plan)."""
     import random
 
-    name, keys, pos, has_gauss, gauss = np.random.get_state()  # (compared by value; its repr took 7 ms)
+    legacy: Any = np.random.get_state()  # (compared by value: its repr took 7 ms)
+    name, keys, pos, has_gauss, gauss = legacy
     state: dict[str, Any] = {"Python's random module": random.getstate(),
                              "NumPy's global random state": (name, keys.tobytes(), pos, has_gauss, gauss)}
     for m in modules:
