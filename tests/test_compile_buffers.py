@@ -345,9 +345,10 @@ def test_leaky_relu_and_its_backward_fuse_with_the_kernels_bits():
 
 
 def test_pool_adopt_hands_over_the_smallest_free_array_that_fits():
-    """``BufferPool.adopt``: the front of the smallest free pooled array of that dtype with room,
-    taken out of the pool (which then holds fewer bytes); an array in use or of another dtype is
-    never handed over; with nothing free, a new array."""
+    """``BufferPool.adopt``: the front of the smallest free pooled array of that dtype with room
+    and at most twice the size asked, taken out of the pool (which then holds fewer bytes); an
+    array in use, of another dtype or more than twice too large is never handed over; with
+    nothing fit, a new array."""
     from chainrule.backend.pool import BufferPool
 
     pool = BufferPool(min_bytes=0)
@@ -358,13 +359,15 @@ def test_pool_adopt_hands_over_the_smallest_free_array_that_fits():
     big_ptr, small_ptr, other_ptr = (a.__array_interface__["data"][0] for a in (big, small, other))
     del big, small, other
     before = pool._bytes
-    got = pool.adopt(1000, np.float32)
-    assert got.shape == (1000,) and got.dtype == np.float32
+    got = pool.adopt(1100, np.float32)
+    assert got.shape == (1100,) and got.dtype == np.float32
     assert got.__array_interface__["data"][0] == small_ptr  # 2,048 elements: the smallest that fits
     assert pool._bytes == before - 32 * 64 * 4
+    tiny = pool.adopt(100, np.float32)  # 4,096 is more than twice 100: the pool keeps it
+    assert tiny.__array_interface__["data"][0] != big_ptr and pool._bytes == before - 32 * 64 * 4
     got2 = pool.adopt(3000, np.float32)
     assert got2.__array_interface__["data"][0] == big_ptr
-    fresh = pool.adopt(100, np.float32)  # only the busy one is left: a new array
+    fresh = pool.adopt(1300, np.float32)  # only the busy one (2,560) would fit: a new array
     assert not np.shares_memory(fresh, busy) and fresh.__array_interface__["data"][0] != other_ptr
     assert pool.empty((32, 64), np.float32).__array_interface__["data"][0] != small_ptr  # it left the pool
     busy[:] = 1.0

@@ -64,13 +64,15 @@ class BufferPool:
 
     def adopt(self, n: int, dtype: Any) -> np.ndarray:
         """A flat array of ``n`` elements of ``dtype`` for a holder that keeps it for good (a
-        compiled plan's buffer): the front of the smallest free pooled array that fits, taken out
-        of the pool, else a new array.  Whatever the pool gives up this way it no longer holds."""
+        compiled plan's buffer): the front of the smallest free pooled array that fits and is at
+        most twice as large, taken out of the pool, else a new array.  Whatever the pool gives
+        up this way it no longer holds (a small buffer never takes a large array that eager
+        steps would need again)."""
         dtype = np.dtype(dtype)
         with self._lock:
             best = None
             for (shape, dt), bufs in self._free.items():
-                if dt != dtype or math.prod(shape) < n:
+                if dt != dtype or not n <= math.prod(shape) <= 2 * n:
                     continue
                 for k in range(len(bufs)):
                     b = bufs[k]

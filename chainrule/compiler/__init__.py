@@ -7,7 +7,6 @@ replay it as a flat plan.  Read in order: ``trace.py`` (traced arrays, the tape)
 
 from chainrule.compiler.api import CompiledFunction, OptimizedModule, compile, disable, is_compiling, reset
 from chainrule.compiler.plan import Diverged, Plan
-from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
 
 is_dynamo_compiling = is_compiling
@@ -20,6 +19,6 @@ def cudagraph_mark_step_begin() -> None:
 
 
 __all__ = [
-    "CompiledFunction", "Diverged", "GraphBreak", "OptimizedModule", "Plan", "compile", "config",
+    "CompiledFunction", "Diverged", "GraphBreak", "OptimizedModule", "Plan", "compile",
     "cudagraph_mark_step_begin", "disable", "is_compiling", "is_dynamo_compiling", "reset",
 ]

@@ -42,19 +42,20 @@ class ReplayNode(Primitive):
 
     Several outputs with graphs (``return logits, loss``) are one node too: its output is them
     packed end to end in one flat array, and each returned tensor is a slice of it, reshaped
-    (``shapes``; None: the one output as it is).  The backward pass then runs once, with each
-    output's gradient cut from the packed one (zeros for an output nothing used)."""
+    (``parts``: (start, stop, shape) of each; None: the one output as it is).  The backward pass
+    then runs once, with each output's gradient cut from the packed one (zeros for an output
+    nothing used)."""
 
-    __slots__ = ("backward", "y", "saved", "shapes")
+    __slots__ = ("backward", "y", "saved", "parts")
     name = "compiled"
     saves_output = False
 
     def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple,
-                 shapes: list[tuple] | None = None) -> None:
+                 parts: list[tuple] | None = None) -> None:
         self.backward = backward
         self.y = y
         self.saved = saved
-        self.shapes = shapes
+        self.parts = parts
 
     def forward(self, m: Any, *xs: Any) -> Any:
         y, self.y = self.y, None
@@ -64,33 +65,24 @@ class ReplayNode(Primitive):
         if m.is_tensor:
             raise NotImplementedError("backward(create_graph=True) through a compiled Module: its backward pass "
                                       "is a replayed plan, not differentiable again; use the Module uncompiled")
-        if self.shapes is None:
-            gs: tuple = (g,)
-        else:
-            cuts = _cuts(self.shapes)
-            gs = tuple(g[a:b].reshape(shape) for (a, b), shape in zip(cuts, self.shapes))
+        gs = (g,) if self.parts is None else tuple(g[a:b].reshape(shape) for a, b, shape in self.parts)
         grads = self.backward(self.saved, gs)
         return tuple(gr if n else None for gr, n in zip(grads, need))
-
-
-def _cuts(shapes: list[tuple]) -> list[tuple[int, int]]:
-    """(start, stop) of each output in the packed array."""
-    cuts, at = [], 0
-    for shape in shapes:
-        n = int(np.prod(shape, dtype=np.int64))
-        cuts.append((at, at + n))
-        at += n
-    return cuts
 
 
 def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any) -> Any:
     """A replayed Module's returned value, its outputs joined to one graph node (ReplayNode)."""
     if rest is None:  # the function returned that one tensor
         return apply(ReplayNode(backward, ys[0], saved), *leaves)
-    shapes = [y.shape for y in ys]
-    packed = apply(ReplayNode(backward, np.concatenate([y.reshape(-1) for y in ys]), saved, shapes), *leaves)
-    outs = [packed[a:b].reshape(shape) for (a, b), shape in zip(_cuts(shapes), shapes)]
-    return _fill(rest, outs)
+    parts, at = [], 0
+    for y in ys:
+        parts.append((at, at + y.size, y.shape))
+        at += y.size
+    flat = np.empty(at, ys[0].dtype)
+    for (a, b, shape), y in zip(parts, ys):  # (one copy of each output, whatever its layout)
+        flat[a:b].reshape(shape)[...] = y
+    packed = apply(ReplayNode(backward, flat, saved, parts), *leaves)
+    return _fill(rest, [packed[a:b].reshape(shape) for a, b, shape in parts])
 
 
 def _fill(x: Any, outs: list) -> Any:

@@ -10,8 +10,6 @@ are read when they matter (a new kind of call, each call), as PyTorch reads them
 * ``accumulated_recompile_limit`` (``accumulated_cache_size_limit``, 256): the same, over all
   compiled functions together.
 * ``disable`` (False): every compiled function runs its function eagerly.
-* ``error_on_recompile`` (False): a compiled function that must capture a second kind of call
-  raises instead.
 * ``suppress_errors`` (False): an error of the compiler itself while it makes a plan (not one
   the function raised) makes that kind of call run eagerly, with a warning, instead of raising.
 * ``verbose`` (False): such a warning carries the error's traceback.
@@ -32,7 +30,7 @@ from typing import Any
 
 _ALIASES = {"cache_size_limit": "recompile_limit", "accumulated_cache_size_limit": "accumulated_recompile_limit"}
 _DEFAULTS: dict[str, Any] = {
-    "recompile_limit": 8, "accumulated_recompile_limit": 256, "disable": False, "error_on_recompile": False,
+    "recompile_limit": 8, "accumulated_recompile_limit": 256, "disable": False,
     "suppress_errors": False, "verbose": False,
     # accepted without effect (module docstring)
     "dynamic_shapes": True, "automatic_dynamic_shapes": True, "assume_static_by_default": True,
