@@ -40,7 +40,7 @@ _X86_FLAGS = ["-march=native", "-mprefer-vector-width=256"]  # AVX2 where the CP
 # Kernels with `omp parallel` loops, built with -fopenmp where the compiler has GNU OpenMP (the
 # runtime oneDNN's `onednn-cpu-gomp` build uses, so the two share one team of threads); where it
 # has not, built without it: the loops then run on the calling thread.
-_OPENMP_KERNELS = frozenset({"lstm_cell", "team"})
+_OPENMP_KERNELS = frozenset({"lstm_cell", "packed_gemm", "team"})
 
 
 def _flag_sets(name: str = "") -> list:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import gemm_onednn, native, onednn, threads
+from chainrule.backend import gemm_onednn, native, onednn, packed_gemm, threads
 from chainrule.backend.pool import BufferPool
 
 _POOL = BufferPool(per_shape=4)
@@ -79,6 +79,14 @@ def padded_row(width: int, itemsize: int) -> int:
 def step_order(T: int, reverse: bool) -> range:
     """The time steps a recurrent layer visits: T-1 ... 0 when it runs in reverse."""
     return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _step_product(a: Any, b: Any, out: Any) -> Any:
+    """The time loop's product a_t @ b into ``out`` as a function of a_t's address: on ``b``
+    packed once (``packed_gemm.py``), else on oneDNN's sgemm with its arguments fixed
+    (``gemm_onednn.bound``), else None (the loop calls the table's matmul)."""
+    panels = _POOL.empty((packed_gemm.packed_size(*b.shape),), np.float32) if b.dtype == np.float32 else None
+    return packed_gemm.bound(a, b, out, panels) or gemm_onednn.bound(a, b, out)
 
 
 class RecurrentMath:
@@ -144,7 +152,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     h = np.ascontiguousarray(h0, dtype=dt)
     c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
     c_prev = native.address(c0c)
-    product = gemm_onednn.bound(h, w_recT, rec)  # (None: _matmul at each step)
+    product = _step_product(h, w_recT, rec)  # (None: _matmul at each step)
     size = N * H * dt.itemsize
     pa, po, pc, ptc, prec, pz = (native.address(a) for a in (acts, out, cs, tcs, rec, z))
     rows_c = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)  # (held, as c0c)
@@ -183,7 +191,7 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     pd, pa, ptc, pc, pg = (native.address(a) for a in (dz, acts, tcs, cs, gh))
     prec, pdc = native.address(dh_rec), native.address(dc_next)
     nt = _threads(dt)
-    product = gemm_onednn.bound(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
+    product = _step_product(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
     order = step_order(T, reverse)
     for t in reversed(order):
         c_prev = native.address(c0c) if t == order[0] else pc + (t + 1 if reverse else t - 1) * size
