@@ -367,7 +367,7 @@ class LSTMSequence(_Sequence):
             else:
                 gw_hh = m.matmul(dZ[N:].T, y[: T - 1].reshape(n, H), out=m.pooled_empty((G, H), dt))
                 first = dZ[:N]
-            gw_hh += first.T @ h0
+            gw_hh += m.matmul(first.T, h0)  # (the table's product: BLAS keeps one thread while oneDNN holds them)
             grads[k + 1] = gw_hh
         if bias:
             grads[k + 2] = db if need[k + 2] else None
