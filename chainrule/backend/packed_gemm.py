@@ -54,11 +54,11 @@ def _threads() -> int | None:
     return None
 
 
-def bound(a: Any, b: Any, out: Any, panels: np.ndarray | None = None) -> Callable[[int], None] | None:
+def bound(a: Any, b: Any, out: Any, empty: Callable = np.empty) -> Callable[[int], None] | None:
     """For a loop of products a_t @ b into ``out``, every a_t of ``a``'s shape, dtype and strides:
-    a function of a_t's address that runs the product on ``b`` packed once (into ``panels``, a
-    float32 array of at least :func:`packed_size` elements, or a new one), or None where the
-    fast path does not cover the call (the module docstring says which calls it covers).
+    a function of a_t's address that runs the product on ``b`` packed once (into an array that
+    ``empty(shape, dtype)`` gives, asked only when the call is covered), or None where the fast
+    path does not cover the call (the module docstring says which calls it covers).
     ``b`` may change after this call without effect; ``out`` must stay alive (the function
     holds it and the panels)."""
     fns = _functions()
@@ -72,9 +72,7 @@ def bound(a: Any, b: Any, out: Any, panels: np.ndarray | None = None) -> Callabl
         return None
     if b.strides[0] % 4 or b.strides[1] % 4:
         return None
-    size = packed_size(k, n)
-    if panels is None or panels.size < size or panels.dtype != np.float32 or not panels.flags.c_contiguous:
-        panels = np.empty(size, np.float32)
+    panels = empty((packed_size(k, n),), np.float32)
     pack, product = fns
     pack(nt, k, n, native.address(b) if b.size else 0, b.strides[0] // 4, b.strides[1] // 4, native.address(panels))
     lda, pp, pout = max(a.strides[0] // 4, 1), native.address(panels), native.address(out)

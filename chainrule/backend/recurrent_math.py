@@ -85,8 +85,7 @@ def _step_product(a: Any, b: Any, out: Any) -> Any:
     """The time loop's product a_t @ b into ``out`` as a function of a_t's address: on ``b``
     packed once (``packed_gemm.py``), else on oneDNN's sgemm with its arguments fixed
     (``gemm_onednn.bound``), else None (the loop calls the table's matmul)."""
-    panels = _POOL.empty((packed_gemm.packed_size(*b.shape),), np.float32) if b.dtype == np.float32 else None
-    return packed_gemm.bound(a, b, out, panels) or gemm_onednn.bound(a, b, out)
+    return packed_gemm.bound(a, b, out, _POOL.empty) or gemm_onednn.bound(a, b, out)
 
 
 class RecurrentMath:
