@@ -121,29 +121,30 @@ def test_threads_only_where_nothing_else_holds_the_cores(monkeypatch):
 
 
 @pytest.mark.skipif(recurrent_math.lstm_kernels(np.float32) is None, reason=native.status("lstm_cell"))
-def test_the_lstm_loop_takes_it(monkeypatch):
-    """Both products of w4's time loop go through the packed operand, and the loop's outputs and
-    gate adjoints agree to rounding with the loop on the BLAS's product."""
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_lstm_loop_takes_it(monkeypatch, reverse):
+    """Both products of the float32 time loop go through the packed operand (W_hhᵀ forward, W_hh
+    backward); its outputs equal PyTorch's LSTM equations in float64 and its gradients the
+    float64 layer's (which takes no packed product) to float32 rounding."""
+    from test_backend_native import lstm_reference, lstm_run
+
     monkeypatch.setattr(packed_gemm, "_threads", lambda: 1)
     rng = np.random.default_rng(4)
-    T, N, H = 5, 7, 24
-    z = rng.standard_normal((T, N, 4 * H)).astype(np.float32)
-    h0, c0 = (rng.standard_normal((N, H)).astype(np.float32) for _ in range(2))
-    w = (rng.standard_normal((4 * H, H)) * 0.2).astype(np.float32)
-    g = rng.standard_normal((T + 1, N, H)).astype(np.float32)
+    T, N, I, H = 5, 7, 3, 24
+    x = rng.standard_normal((T, N, I))
+    h0, c0 = rng.standard_normal((N, H)) * 0.5, rng.standard_normal((N, H))
+    ps = [rng.standard_normal((4 * H, I)) * 0.5, rng.standard_normal((4 * H, H)) * 0.2,
+          rng.standard_normal(4 * H) * 0.3, rng.standard_normal(4 * H) * 0.3]
     calls: list = []
     real = packed_gemm.bound
     monkeypatch.setattr(packed_gemm, "bound", lambda *a: calls.append(a[1].shape) or real(*a))
-
-    def run():
-        out, state = recurrent_math.RecurrentMath.lstm_forward(z.copy(), None, h0, c0, w, False, True)
-        out = out.copy()
-        dz, dh0, dc0 = recurrent_math.RecurrentMath.lstm_backward(state, g, h0, c0, w, False, True)
-        return out, dz.copy(), dh0.copy(), dc0.copy()
-
-    packed = run()
+    _, y32, g32 = lstm_run(x, h0, c0, ps, reverse, np.float32)
     assert calls == [(H, 4 * H), (4 * H, H)]
-    monkeypatch.setattr(packed_gemm, "bound", lambda *a: None)
-    blas = run()
-    for x, y in zip(packed, blas):
-        np.testing.assert_allclose(x, y, rtol=2e-5, atol=2e-5)
+    ref_out, ref_c = lstm_reference(x, h0, c0, ps[0], ps[1], ps[2], ps[3], reverse)
+    np.testing.assert_allclose(y32[:T], ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y32[T], ref_c, rtol=1e-5, atol=1e-5)
+    calls.clear()
+    _, _, g64 = lstm_run(x, h0, c0, ps, reverse, np.float64)
+    assert calls == [(H, 4 * H), (4 * H, H)]  # (offered, and declined: float64)
+    for a, b in zip(g32, g64):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
