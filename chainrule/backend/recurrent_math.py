@@ -18,11 +18,12 @@ negated, so σ(a) = 1 / (1 + e^-a) is one exp, one add and one reciprocal on one
 Derivatives kept: σ' = σ - σ², tanh' = 1 - g².  The loop's big arrays come from a pool of its
 own (four (T, H, N) arrays are held at once).
 
-Threads.  Each step's product goes through the table's ``matmul`` (``gemm_onednn.matmul``).  Where
-oneDNN is installed, a float32 loop first hands the threads to it (``onednn.take_threads``): the
-products then run on oneDNN's sgemm and the compiled cell shares each step's batch rows among
-the same GNU OpenMP threads (the cell is built with ``-fopenmp``), one team for the whole step.
-Elsewhere OpenBLAS keeps the cores for the products and the cell runs on one thread: a second
+Threads.  Where oneDNN is installed, a float32 loop first hands the threads to it
+(``onednn.take_threads``): each step's product then runs on W_hh packed once per sequence
+(``packed_gemm.py``; where that kernel is not built, on oneDNN's sgemm), and the compiled cell
+shares each step's batch rows among the same GNU OpenMP threads (both are built with
+``-fopenmp``), one team for the whole step (:func:`_step_product`).  Elsewhere OpenBLAS keeps
+the cores for the products (the table's ``matmul``) and the cell runs on one thread: a second
 pool of threads beside OpenBLAS's spinning workers stalls both.  On w4's layer (T 64, N 32,
 H 256, two threads) the forward's cells take 2.3 ms on two threads against 4.0 on one.
 """
@@ -54,7 +55,7 @@ def lstm_kernels(dt: np.dtype) -> tuple | None:
 
 def _threads(dt: Any) -> int:
     """Threads for the compiled cell's batch rows: chainrule's intra-op threads while oneDNN holds
-    them (the step's products then run on oneDNN's sgemm, on the same OpenMP team), else one
+    them (the step's products then run on the same OpenMP team, :func:`_step_product`), else one
     (OpenBLAS's workers hold the cores).  A float32 loop takes the threads for oneDNN when it is
     installed: its products and its cell then share one team instead of two pools stalling
     each other (``onednn.take_threads``)."""
