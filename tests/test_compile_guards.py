@@ -1367,3 +1367,92 @@ def test_a_draw_from_a_global_generator_is_never_a_stale_constant(source):
     want = [f(x).item() for _ in range(4)]
     assert got == want and len(set(got)) == 4
     assert fn.stats["replays"] == 0
+
+
+# ------------------------------------------------------------ tensor hooks and retain_grad
+def _hooked_calls(where: str, kind: str):
+    """Calls of a training step where a tensor hook (or retain_grad, or a post-accumulate hook)
+    comes and goes: ``where`` 'before' (on the first layer's weight from the first call),
+    'later' (registered there after three calls) or 'inside' (registered by the function on
+    its own hidden activation, every call).  The hook halves the gradient and counts its calls
+    in a list the function does not read (a side effect only the hook's Python shows)."""
+    rng = np.random.default_rng(7)
+    batches = [_data(rng, 6) for _ in range(9)]
+    log: list = []  # (emptied by each run)
+
+    def attach(t):
+        if kind == "hook":
+            return t.register_hook(lambda g: log.append(1) or g * 0.5)
+        if kind == "post_accumulate":
+            return t.register_post_accumulate_grad_hook(lambda p: log.append(1))
+        t.retain_grad()
+        return None
+
+    def run(model, opt, compiled):
+        log.clear()
+        kept: list = []
+
+        def step(x, y):
+            opt.zero_grad()
+            h = model[0](x)
+            if where == "inside":
+                attach(h)
+            loss = F.cross_entropy(model[1:](h), y)
+            loss.backward()
+            if where == "inside" and kind == "retain_grad":
+                kept.append(h.grad.detach())
+            opt.step()
+            return loss.detach()
+
+        fn = _compile(step) if compiled else step
+        out, handle = [], None
+        for i, (x, y) in enumerate(batches):
+            if where != "inside" and i == (0 if where == "before" else 3):
+                handle = attach(model[0].weight)
+            if where != "inside" and i == 6 and handle is not None:
+                handle.remove()
+            out.append(fn(x, y))
+        return out, list(log) + [_arr(k) for k in kept], fn
+
+    return run
+
+
+@pytest.mark.parametrize("kind", ["hook", "retain_grad", "post_accumulate"])
+@pytest.mark.parametrize("where", ["before", "later", "inside"])
+def test_tensor_hooks_run_on_every_call_as_in_eager(where, kind):
+    """A hook's Python runs on every call, as eagerly: a replay cannot run it, so a call whose
+    tensors have hooks runs eagerly (with a warning), and a hook registered after a capture
+    stops that plan's replays (its guard), never a stale replay without it."""
+    if kind == "retain_grad" and where != "inside":
+        pytest.skip("retain_grad on a leaf keeps .grad as it is: nothing to compare")
+    if kind == "post_accumulate" and where == "inside":
+        pytest.skip("a post-accumulate-grad hook goes on leaves only (as in PyTorch)")
+    run = _hooked_calls(where, kind)
+    model_e, opt_e = _setup()
+    res_e, seen_e, _ = run(model_e, opt_e, False)
+    model_c, opt_c = _setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res_c, seen_c, fn = run(model_c, opt_c, True)
+    for i, (a, b) in enumerate(zip(res_e, res_c)):
+        assert np.array_equal(_arr(a), _arr(b)), f"call {i}: eager {a}, compiled {b}"
+    _same_model(model_e, model_c)
+    assert len(seen_e) == len(seen_c) > 0
+    for a, b in zip(seen_e, seen_c):
+        assert (a is None and b is None) or np.array_equal(a, b)
+
+
+def test_a_hook_registered_later_stops_the_replays():
+    model, opt = _setup()
+    step = _compile(_train_step(model, opt))
+    x, y = _data(np.random.default_rng(3), 6)
+    for _ in range(3):
+        step(x, y)
+    assert step.stats["replays"] == 1
+    calls: list = []
+    handle = model[3].bias.register_hook(lambda g: calls.append(1))
+    with pytest.warns(UserWarning, match="tensor hook ran in backward"):
+        step(x, y)
+    step(x, y)
+    assert len(calls) == 2 and step.stats["replays"] == 1
+    handle.remove()

@@ -30,6 +30,7 @@ import numpy as np
 
 from chainrule.autograd import graph as _graph
 from chainrule.autograd.grad_mode import HOOKS, STATE
+from chainrule.autograd.host_steps import untraceable
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import EDITED, check_saved
@@ -270,7 +271,10 @@ def _leaf_done(p: Tensor, parts: list, m: Any) -> None:
 
 def _post_accumulate(p: Tensor) -> None:
     """Run p's post-accumulate-grad hooks: ``hook(p)``, its .grad final for this backward."""
-    for hook in list(p._extra["post_acc"]):
+    hooks = list(p._extra["post_acc"])
+    if hooks:
+        untraceable("a post-accumulate-grad hook ran in backward (a replay would not run its Python)")
+    for hook in hooks:
         hook(p)
 
 
@@ -350,6 +354,8 @@ def _walk(
 
 def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
     """g = dL/dt after t's hooks: each gets the gradient as a Tensor and may return a new one."""
+    if hooks:
+        untraceable("a tensor hook ran in backward (a replay would not run its Python)")
     for hook in hooks:
         res = hook(g if create_graph else Tensor._wrap(g))
         if res is not None:
@@ -361,6 +367,7 @@ def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
 def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
     g = _run_hooks(t, extra.get("hooks", ()), g, create_graph)
     if extra.get("retain_grad"):
+        untraceable("retain_grad() kept a gradient in backward (a replay would not set .grad)")
         gt = g if create_graph else Tensor._wrap(table_of((t,), "retain_grad").copy(g))
         t.grad = gt if t.grad is None else Tensor._wrap(t.grad._array + gt._array)
     return g

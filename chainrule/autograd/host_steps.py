@@ -33,3 +33,12 @@ def host_step(fn: F) -> F:
 
     step.__host_step__ = True  # type: ignore[attr-defined]
     return cast(F, step)
+
+
+def untraceable(what: str) -> None:
+    """Tell the capture in progress in this thread, if any, that ``what`` runs Python that a
+    replay would not run again (a tensor hook, ``retain_grad``): that call then runs eagerly.
+    Outside a capture this costs one list read."""
+    capture = ACTIVE[0]
+    if capture is not None and capture.thread == threading.get_ident():
+        capture.tape.broken(what)

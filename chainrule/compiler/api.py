@@ -22,10 +22,21 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from chainrule.autograd import grad_mode, host_steps
+from chainrule.autograd.grad_mode import HOOKS
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
-from chainrule.compiler.capture import Captured, Hole, capture, guardable, needs_graph, rebuild, tensors_in, user_object
+from chainrule.compiler.capture import (
+    Captured,
+    Hole,
+    capture,
+    guardable,
+    needs_graph,
+    rebuild,
+    tensors_in,
+    user_object,
+    watched,
+)
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
 from chainrule.compiler.settings import config
 from chainrule.compiler.trace import GraphBreak
@@ -262,6 +273,10 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     ns["default_dtype"], ns["DEFAULT"] = get_default_dtype, get_default_dtype()
     lines.append("if default_dtype() != DEFAULT: return False")  # (the dtype of new floating tensors)
+    # a hook registered on a tracked tensor since the capture: its Python must run (eagerly); the
+    # tensors the function makes itself can only get one from the function, which the capture saw
+    ns["HOOKS"], ns["watched"] = HOOKS, watched
+    lines.append(f"if (HOOKS.any or HOOKS.post_acc) and watched(({''.join(w + ', ' for w in where)})): return False")
     lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
         if isinstance(obj, (dict, np.ndarray)) or user_object(obj) or name == "self" and hasattr(obj, "__dict__"):

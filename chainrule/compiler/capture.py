@@ -389,6 +389,16 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                     backward, code_names)
 
 
+def watched(tensors: tuple) -> bool:
+    """Whether one of ``tensors`` has a hook, a post-accumulate-grad hook or ``retain_grad`` (Python
+    that backward runs, which a replay cannot)."""
+    for t in tensors:
+        extra = getattr(t, "_extra", None)
+        if extra and (extra.get("hooks") or extra.get("post_acc") or extra.get("retain_grad")):
+            return True
+    return False
+
+
 def needs_graph(t: Tensor) -> bool:
     """Whether ``t``'s graph is still there for a later backward (not freed, not a leaf)."""
     return bool(t.requires_grad) and t._op is not None and t._parents is not None
