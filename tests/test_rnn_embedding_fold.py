@@ -416,3 +416,129 @@ def test_lookup_whose_graph_was_freed_is_not_folded(ops):
         ref, _ = _run("LSTM", x.clone(), states, ps)
     np.testing.assert_allclose(out._array, ref._array, rtol=1e-13, atol=1e-13)
     assert [folded(op) for op in ops] == [True, False, False]
+
+
+# ------------------------------------------------ x's gradient given to the table directly
+@pytest.fixture
+def lookup_vjps(monkeypatch):
+    """How many times the embedding lookup's vjp ran (the route of x's gradient to E)."""
+    import sys
+
+    emb = sys.modules["chainrule.nn.functional.embedding"]  # (the package's name `embedding` is the function)
+    calls: list = []
+    real = emb.EmbeddingLookup.vjp
+
+    def counted(self, *a):
+        calls.append(1)
+        return real(self, *a)
+
+    monkeypatch.setattr(emb.EmbeddingLookup, "vjp", counted)
+    return calls
+
+
+@pytest.mark.parametrize("mode", list(FUNCS))
+@pytest.mark.parametrize("D", [1, 2])
+def test_plain_backward_gives_the_table_its_share_directly(lookup_vjps, ops, mode, D):
+    """With nobody watching x's gradient, the layer gives E its share, (Σ dZ per row) W_ih, and
+    the lookup's vjp does not run (no (T·N, I) product, no scatter); E's gradient and every
+    other one equal the unfolded run's (``_compare``: its clone run takes the lookup's route)."""
+    _compare(mode, D=D, padding_idx=2)
+    assert len(lookup_vjps) == 1  # the clone's run only
+
+
+@pytest.mark.parametrize("watch", ["hook", "retain_grad", "autograd.grad", "hook elsewhere"])
+def test_a_watched_input_keeps_its_gradient(lookup_vjps, ops, watch):
+    """A hook or retain_grad on x, x among autograd.grad's inputs, or a hook on any tensor at all
+    (the engine's general walk): x's gradient is computed and goes through the lookup, and what
+    the watcher sees equals the unfolded run's."""
+    rng = np.random.default_rng(11)
+    tokens = cr.tensor(rng.integers(0, 6, (7, 3)))
+    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
+    ps, states = _params(rng, "LSTM", 5, 4), _states(rng, "LSTM", 1, 1, 3, 4)
+    other = cr.zeros(2, requires_grad=True)
+    res = []
+    for clone in (False, True):
+        E.grad = None
+        seen: list = []
+        x = F.embedding(tokens, E)
+        if watch == "hook":
+            x.register_hook(lambda g: seen.append(g._array.copy()))
+        elif watch == "retain_grad":
+            x.retain_grad()
+        elif watch == "hook elsewhere":
+            handle = other.register_hook(lambda g: None)
+        loss = _loss(*_run("LSTM", x.clone() if clone else x, states, ps))
+        if watch == "autograd.grad":
+            gx, gE = cr.autograd.grad(loss, [x, E])
+            seen += [gx._array.copy(), gE._array.copy()]
+        else:
+            loss.backward()
+            seen.append(E.grad._array.copy())
+            if watch == "retain_grad":
+                seen.append(x.grad._array.copy())
+            if watch == "hook elsewhere":
+                handle.remove()
+        res.append(seen)
+    assert len(res[0]) == len(res[1]) > 0
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert len(lookup_vjps) == 2 and all(folded(op) for op in ops[::2])
+
+
+def test_a_lookup_without_a_graph_gives_the_table_no_gradient(ops):
+    """A lookup under no_grad recorded no path from x to E: the folded layer after it (grad mode
+    on again) must not open one."""
+    rng = np.random.default_rng(12)
+    tokens = cr.tensor(rng.integers(0, 6, (5, 2)))
+    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
+    ps, states = _params(rng, "LSTM", 5, 3), _states(rng, "LSTM", 1, 1, 2, 3)
+    with cr.no_grad():
+        x = F.embedding(tokens, E)
+    _loss(*_run("LSTM", x, states, ps)).backward()
+    assert folded(ops[0]) and E.grad is None and ps[0].grad is not None
+
+
+def test_a_post_accumulate_hook_on_the_table_sees_its_whole_gradient(ops):
+    """E read by the folded layer and by a second term: its post-accumulate-grad hook runs once,
+    with both shares in .grad (those of the unfolded run)."""
+    rng = np.random.default_rng(13)
+    tokens = cr.tensor(rng.integers(0, 6, (5, 3)))
+    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
+    ps, states = _params(rng, "LSTM", 5, 3), _states(rng, "LSTM", 1, 1, 3, 3)
+    seen: list = []
+    handle = E.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad._array.copy()))
+    for clone in (False, True):
+        E.grad = None
+        x = F.embedding(tokens, E)
+        (_loss(*_run("LSTM", x.clone() if clone else x, states, ps)) + (x * x).sum() + (E * E).sum()).backward()
+    handle.remove()
+    assert len(seen) == 2
+    np.testing.assert_allclose(seen[0], seen[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", list(FUNCS))
+def test_the_direct_table_gradient_matches_finite_differences(lookup_vjps, mode):
+    """E's gradient by the direct route (plain backward) against central differences of the loss
+    in every entry of E, float64, a padding row included (its gradient 0)."""
+    rng = np.random.default_rng(14)
+    tokens = cr.tensor(rng.integers(0, 5, (6, 3)))
+    E = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float64, requires_grad=True)
+    ps, states = _params(rng, mode, 4, 3), _states(rng, mode, 1, 1, 3, 3)
+
+    def loss():
+        return _loss(*_run(mode, F.embedding(tokens, E, padding_idx=1), states, ps))
+
+    loss().backward()
+    assert not lookup_vjps
+    numeric = np.zeros(E.shape)
+    h = 1e-6
+    for i in np.ndindex(*E.shape):
+        keep = E._array[i]
+        E._array[i] = keep + h
+        up = loss().item()
+        E._array[i] = keep - h
+        down = loss().item()
+        E._array[i] = keep
+        numeric[i] = (up - down) / (2 * h)
+    numeric[1] = 0.0  # the padding row: no gradient, whatever the loss does
+    np.testing.assert_allclose(E.grad._array, numeric, rtol=1e-6, atol=1e-7)

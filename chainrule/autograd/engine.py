@@ -146,15 +146,16 @@ def run_backward(
     # The common case (plain loss.backward()) takes the lean loop; hooks, capture
     # (autograd.grad), create_graph and anomaly checks take the general one.
     simple = not (create_graph or capture is not None or STATE.anomaly or HOOKS.any)
-    prev_enabled = STATE.enabled
+    prev_enabled, prev_unwatched = STATE.enabled, STATE.unwatched
     STATE.enabled = create_graph
+    STATE.unwatched = simple  # (nobody sees an intermediate's gradient: see grad_mode._State)
     try:
         if simple:
             _walk_simple(order, grads, retain_graph, hooked or None, m)
         else:
             _walk(order, grads, m, retain_graph, create_graph, capture, accumulate, hooked or None)
     finally:
-        STATE.enabled = prev_enabled
+        STATE.enabled, STATE.unwatched = prev_enabled, prev_unwatched
 
 
 def _skip(t: Tensor, retain_graph: bool, hooked: dict | None, deliver: Any) -> None:

@@ -67,6 +67,11 @@ class _State(threading.local):
         self.check_nan = True  # anomaly mode also raises on NaN (check_nan of the innermost context)
         self.anomaly_stack: list = []  # (mode, check_nan) of each open detect_anomaly context
         self.tangent_holders: list = []  # weak refs to tensors given a tangent inside the open dual level
+        # True while this thread's backward walk has no observer of an intermediate tensor's
+        # gradient: no hook, retain_grad or autograd.grad input anywhere (the engine's lean walk).
+        # A vjp may then send its input's gradient past that input's producer, straight to the
+        # producer's own input (the recurrent layers' input fold: _rnn_kernel.InputFold.table_grad)
+        self.unwatched = False
         self.mode = RECORD
         self._guard = _ThreadGuard()
 

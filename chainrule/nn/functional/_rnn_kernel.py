@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import grad
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.backend.recurrent_math import step_order
 
@@ -93,27 +94,39 @@ class InputFold:
     (U, I): the rows of E that idx uses; ``rows`` (T·N,) says which of them each position
     reads, time-major).  Backward, with S (U, G) the pre-activation adjoints summed per
     distinct index (a scatter-add by ``rows``): dW_ih = dZᵀ X = Sᵀ E_u and db = Σ dZ = Σ S,
-    so [dW_ih | db] = Sᵀ [E_u | 1].  The gradient of x itself, dZ W_ih, is computed as
-    without the fold and reaches E through the lookup's own vjp (so hooks on x, x used
-    elsewhere, ``autograd.grad`` with respect to x and ``padding_idx`` all work as before).
+    so [dW_ih | db] = Sᵀ [E_u | 1].
+
+    The gradient of x itself is dZ W_ih (T·N, I), which the lookup's vjp sums per index into
+    E's gradient.  Where nobody can see x's gradient (``STATE.unwatched``: no hook,
+    ``retain_grad`` or ``autograd.grad`` input in the backward pass) and the layer takes E
+    as an input of its own (``source``), it gives E its share directly instead, by the same
+    sums in another order: Σ_{positions of row u} dZ W_ih = S_u W_ih, one (U, G) @ (G, I)
+    product instead of (T·N, G) @ (G, I) (w4: 65 rows instead of 2,048), placed at the rows
+    idx uses (:meth:`table_grad`).  x then gets no gradient from the layer; whatever else
+    reads x still sends its own through the lookup (gradients add up: the two routes sum).
 
     Exact: the same sums as the unfolded path, with every product over a row of E done
-    once instead of once per position (w4: 65 distinct rows for 2,048 positions).  Only
-    the rows idx uses take part (a NaN or inf in an unused row of E changes nothing).
-    Shared by the two directions of a bidirectional layer (each brings its own W_ih).
+    once instead of once per position.  Only the rows idx uses take part (a NaN or inf in an
+    unused row of E changes nothing).  Shared by the two directions of a bidirectional layer
+    (each brings its own W_ih).
     """
 
-    __slots__ = ("m", "src", "rows", "shape", "_xu")
+    __slots__ = ("m", "src", "rows", "shape", "_xu", "first", "num", "padding_idx", "source")
 
-    def __init__(self, m: Any, E: Any, idx: Any) -> None:
+    def __init__(self, m: Any, E: Any, idx: Any, padding_idx: int | None = None, source: Any = None) -> None:
         """m the arrays' table, E (V, I) the table's array, idx (T, N) the time-major indices
-        (checked by the lookup)."""
+        (checked by the lookup), ``padding_idx`` the lookup's (its row gets no gradient), ``source``
+        the Tensor E when x is the lookup's recorded output (the layers then take it as an input
+        of their own: :meth:`table_grad`), else None."""
         T, N = idx.shape
-        first, self.rows = m.distinct_rows(idx.reshape(T * N), E.shape[0])
+        self.first, self.rows = m.distinct_rows(idx.reshape(T * N), E.shape[0])
         self.m = m
-        self.src = E[first]  # E_u (U, I): a copy, whatever happens to E afterwards
+        self.src = E[self.first]  # E_u (U, I): a copy, whatever happens to E afterwards
         self.shape = (T, N)
         self._xu: dict = {}
+        self.num = E.shape[0]
+        self.padding_idx = padding_idx
+        self.source = source
 
     def xu(self, ones: bool, dt: np.dtype) -> Any:
         """[E_u | 1] (U, I + 1), or E_u without the ones, in ``dt`` (made once per call of the layer)."""
@@ -148,9 +161,22 @@ class InputFold:
         m = self.m
         return m.scatter_add_rows(m.zeros((self.src.shape[0], d.shape[1]), d.dtype), self.rows, d)
 
-    def weight_grad(self, d: Any, ones: bool) -> Any:
-        """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)."""
-        return self.m.matmul(self.sum_rows(d).T, self.xu(ones, d.dtype))
+    def weight_grad(self, d: Any, ones: bool, summed: Any = None) -> Any:
+        """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)
+        (``summed``: S, when the caller has it already)."""
+        S = self.sum_rows(d) if summed is None else summed
+        return self.m.matmul(S.T, self.xu(ones, d.dtype))
+
+    def table_grad(self, S: Any, w: Any) -> Any:
+        """The layer's share of dE (V, I), from S (U, G) and w = W_ih (G, I): row first[u] gets
+        S_u W_ih (= the sum of dZ W_ih over the positions that read it), every other row 0, and
+        the padding row 0 (as the lookup's own vjp gives it)."""
+        m = self.m
+        dE = m.zeros((self.num, w.shape[1]), S.dtype)
+        dE[self.first] = m.matmul(S, w.astype(S.dtype, copy=False))
+        if self.padding_idx is not None:
+            dE[self.padding_idx] = 0
+        return dE
 
 
 class _Cut(Primitive):
@@ -186,7 +212,31 @@ class _Sequence(Primitive):
         self.has_bias = has_bias
         self.saved = None
         self.keep = True  # False: no backward will follow (no_grad / eval), skip what only it needs
-        self.fold: InputFold | None = None  # set when x is an embedding lookup (see InputFold)
+        # set when x is an embedding lookup (see InputFold); when its ``table`` is set, the
+        # layer's last input is that table E, whose values the vjp never reads
+        self.fold: InputFold | None = None
+
+    def saved_inputs(self, need: tuple) -> Any:
+        """Every input but the embedding table a folded layer takes last (only its gradient)."""
+        fold = self.fold
+        return range(len(need) - (fold is not None and fold.source is not None))
+
+    def _to_table(self, need: tuple) -> bool:
+        """Whether this backward gives x's gradient to the embedding table directly (InputFold)."""
+        fold = self.fold
+        return fold is not None and fold.source is not None and need[-1] and STATE.unwatched
+
+    def _input_grads(self, m: Any, need: tuple, d_in: Any, w_ih: Any, x_shape: tuple, S: Any = None) -> tuple:
+        """(gradient of x, gradient of the table E or None) from the input projection's adjoint
+        d_in (T·N, G): dZ W_ih, or, given to the table (``_to_table``), None and
+        ``fold.table_grad`` (``S``: the row sums, when the caller has them)."""
+        fold = self.fold
+        if fold is not None and self._to_table(need):
+            return None, fold.table_grad(fold.sum_rows(d_in) if S is None else S, w_ih)
+        if not need[0]:
+            return None, None
+        out = m.pooled_empty((d_in.shape[0], x_shape[-1]), d_in.dtype)
+        return m.matmul(d_in, w_ih.astype(d_in.dtype, copy=False), out=out).reshape(x_shape), None
 
     def _order(self, T: int) -> range:
         return step_order(T, self.reverse)
@@ -214,7 +264,7 @@ class _Sequence(Primitive):
         b_ih, b_hh = (xs[k + 2], xs[k + 3]) if self.has_bias else (None, None)
         return x, states, w_ih, w_hh, b_ih, b_hh
 
-    def _weight_grads(self, need, dz_in, dz_hh, x, hprev, w_ih):
+    def _weight_grads(self, m, need, dz_in, dz_hh, x, hprev, w_ih):
         """Gradients of x, w_ih, w_hh, b_ih, b_hh from the stacked pre-activation adjoints.
 
         ``dz_in`` (T, N, G·H) is the adjoint of X W_ihᵀ + b_ih, ``dz_hh`` that of
@@ -226,19 +276,23 @@ class _Sequence(Primitive):
         G = dz_in.shape[-1]
         d_in = dz_in.reshape(T * N, G)
         d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, G)
-        gx = (d_in @ w_ih).reshape(T, N, I) if need[0] else None
-        gw_ih = self._input_weight_grad(d_in, x) if need[k] else None
+        S = self.fold.sum_rows(d_in) if self.fold is not None and (need[k] or self._to_table(need)) else None
+        gx, gE = self._input_grads(m, need, d_in, w_ih, x.shape, S)
+        gw_ih = self._input_weight_grad(d_in, x, S) if need[k] else None
         gw_hh = d_hh.T @ hprev.reshape(T * N, H) if need[k + 1] else None
         out = [gx, gw_ih, gw_hh]
         if self.has_bias:
             out.append(d_in.sum(axis=0) if need[k + 2] else None)
             out.append(d_hh.sum(axis=0) if need[k + 3] else None)
+        if self.fold is not None and self.fold.source is not None:
+            out.append(gE)
         return out
 
-    def _input_weight_grad(self, d_in, x):
-        """dW_ih = d_inᵀ X from the input projection's adjoint d_in (T·N, G) (= Sᵀ E_u with the fold)."""
+    def _input_weight_grad(self, d_in, x, S=None):
+        """dW_ih = d_inᵀ X from the input projection's adjoint d_in (T·N, G) (= Sᵀ E_u with the fold,
+        ``S`` its row sums when the caller has them)."""
         if self.fold is not None:
-            return self.fold.weight_grad(d_in, False)
+            return self.fold.weight_grad(d_in, False, S)
         return d_in.T @ x.reshape(-1, x.shape[-1])
 
     def _mode(self) -> str:
@@ -344,13 +398,15 @@ class LSTMSequence(_Sequence):
         k = 3
         G = 4 * H
         grads = [None] * len(xs)
-        if need[0]:
-            grads[0] = m.matmul(dZ, w_ih, out=m.pooled_empty((T * N, I), dt)).reshape(T, N, I)
+        S = self.fold.sum_rows(dZ) if self.fold is not None and (need[k] or self._to_table(need)) else None
+        grads[0], gE = self._input_grads(m, need, dZ, w_ih, (T, N, I), S)
+        if gE is not None:
+            grads[-1] = gE
         grads[1] = dh0 if need[1] else None
         grads[2] = dc0 if need[2] else None
         bias = self.has_bias and (need[k + 2] or need[k + 3])
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
-            lhs = dZ if self.fold is None else self.fold.sum_rows(dZ)
+            lhs = dZ if S is None else S
             gwx = m.matmul(lhs.T, xo, out=m.pooled_empty((G, xo.shape[1]), dt))
             grads[k] = gwx
             if self.has_bias:  # the two as arrays of their own (the engine keeps gradients as they are)
@@ -532,12 +588,15 @@ class GRUSequence(_Sequence):
         # (3H, T·N) form cost them a second, whole-array transposing copy: 9 ms of w4's GRU step)
         di_rows = d_in.transpose(0, 2, 1).reshape(T * N, 3 * H)
         mh = d_hh.transpose(1, 0, 2).reshape(3 * H, T * N)
-        gx = (di_rows @ w_ih).reshape(T, N, I) if need[0] else None
-        gw_ih = self._input_weight_grad(di_rows, x) if need[2] else None
+        S = self.fold.sum_rows(di_rows) if self.fold is not None and (need[2] or self._to_table(need)) else None
+        gx, gE = self._input_grads(m, need, di_rows, w_ih, x.shape, S)
+        gw_ih = self._input_weight_grad(di_rows, x, S) if need[2] else None
         gw_hh = mh @ self._stack_prev(m, y, h0).reshape(T * N, H) if need[3] else None
         grads = [gx, dh_next.T if need[1] else None, gw_ih, gw_hh]
         if self.has_bias:
             grads += [di_rows.sum(axis=0) if need[4] else None, mh.sum(axis=1) if need[5] else None]
+        if self.fold is not None and self.fold.source is not None:
+            grads.append(gE)
         return tuple(grads)
 
 
@@ -620,5 +679,5 @@ class RNNSequence(_Sequence):
                 d *= 1.0 - y[t] * y[t]
             dh_next = d @ w_hh
         hprev = self._stack_prev(m, y, h0) if need[3] else y
-        grads = self._weight_grads(need, da, da, x, hprev, w_ih)
+        grads = self._weight_grads(m, need, da, da, x, hprev, w_ih)
         return (grads[0], dh_next if need[1] else None, *grads[1:])

@@ -185,7 +185,8 @@ def _layer_fused(
         op = K.RNNSequence(reverse, has_bias, "relu" if mode == "RNN_RELU" else "tanh")
     op.keep = STATE.enabled and any(t.requires_grad for t in (x, *states, *ws))
     op.fold = fold
-    y = apply(op, x, *states, *ws)
+    source = () if fold is None or fold.source is None else (fold.source,)  # (see InputFold: its gradient)
+    y = apply(op, x, *states, *ws, *source)
     last = 0 if reverse else T - 1
     if mode == "LSTM":
         return getitem(y, slice(0, T)), [getitem(y, last), getitem(y, T)]
@@ -223,7 +224,10 @@ def _input_fold(input: Tensor, batch_first: bool) -> K.InputFold | None:
     if idx.ndim != 2 or idx.shape + E._array.shape[1:] != tuple(input.shape):
         return None
     m = table_of((E._array,), "recurrent layer")
-    return K.InputFold(m, E._array, idx.T if batch_first else idx)  # indices time-major, (T, N)
+    # the table as an input of the layers only where x's graph leads to it (a recorded lookup):
+    # a lookup under no_grad gave x no gradient path to E, and must not gain one here
+    source = E if input._op is op and input.requires_grad else None
+    return K.InputFold(m, E._array, idx.T if batch_first else idx, op.padding_idx, source)  # indices time-major
 
 
 def _check_sequence(
