@@ -15,7 +15,8 @@ through time in ``vjp``, on the back end's arrays through its table ``m``:
   ``db = Σ_{t,n} dZ``, ``dX = dZ W_ih`` (the LSTM gets dW_ih and db from one
   matmul with [X | 1], and reads H_prev in place from its output);
 * when x is an embedding lookup E[idx] (``InputFold``), the input projection is
-  computed once per distinct index and dW_ih, db from the adjoints summed per index.
+  computed once per distinct index and dW_ih, db from the adjoints summed per index; so is
+  E's own gradient, in place of dX, in a backward pass where nobody watches dX.
 
 The LSTM's time loop is a table entry (``m.lstm_forward`` / ``m.lstm_backward``,
 ``backend/recurrent_math.py``: the compiled cell where a C compiler is available, else
