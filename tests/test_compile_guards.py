@@ -1456,3 +1456,30 @@ def test_a_hook_registered_later_stops_the_replays():
     step(x, y)
     assert len(calls) == 2 and step.stats["replays"] == 1
     handle.remove()
+
+
+@pytest.mark.parametrize("kind", ["forward", "forward_pre"])
+def test_module_forward_hooks_run_on_every_call_as_in_eager(kind):
+    """A forward hook that keeps activations (a diagnostics callback, a feature extractor): the
+    list holds one per call, each that call's values, as eagerly; a replay cannot run the
+    hook's Python, so such calls run eagerly."""
+    def run(compiled):
+        model, opt = _setup()
+        kept: list = []
+        if kind == "forward":
+            model[1].register_forward_hook(lambda mod, inp, out: kept.append(out.detach()))
+        else:
+            model[1].register_forward_pre_hook(lambda mod, inp: kept.append(inp[0].detach()))
+        step = _train_step(model, opt)
+        fn = _compile(step) if compiled else step
+        rng = np.random.default_rng(9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(5):
+                fn(*_data(rng, 6))
+        return [_arr(k) for k in kept]
+
+    eager, compiled = run(False), run(True)
+    assert len(eager) == len(compiled) == 5
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)

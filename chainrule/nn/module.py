@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.host_steps import untraceable
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, share
@@ -100,6 +101,7 @@ class Module:
         d = self.__dict__
         if not (d["_forward_hooks"] or d["_forward_pre_hooks"]):
             return self.forward(*args, **kwargs)
+        untraceable(f"a forward hook of {type(self).__name__} ran (a replay would not run its Python)")
         for hook in list(d["_forward_pre_hooks"].values()):
             res = hook(self, args)
             if res is not None:
