@@ -551,3 +551,20 @@ def test_the_direct_table_gradient_matches_finite_differences(lookup_vjps, mode)
         numeric[i] = (up - down) / (2 * h)
     numeric[1] = 0.0  # the padding row: no gradient, whatever the loss does
     np.testing.assert_allclose(E.grad._array, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_a_computed_table_passes_its_direct_gradient_on(lookup_vjps, ops):
+    """E computed from a leaf (E = 2 W): the share the layer gives E goes on through E's own
+    node to W, as the lookup's route would take it."""
+    rng = np.random.default_rng(15)
+    tokens = cr.tensor(rng.integers(0, 6, (5, 3)))
+    W = cr.tensor(rng.standard_normal((6, 4)), dtype=cr.float64, requires_grad=True)
+    ps, states = _params(rng, "GRU", 4, 3), _states(rng, "GRU", 1, 1, 3, 3)
+    grads = []
+    for clone in (False, True):
+        W.grad = None
+        x = F.embedding(tokens, W * 2.0)
+        _loss(*_run("GRU", x.clone() if clone else x, states, ps)).backward()
+        grads.append(W.grad._array.copy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+    assert len(lookup_vjps) == 1 and folded(ops[0])
