@@ -445,6 +445,14 @@ def lookup_vjps(monkeypatch):
     return calls
 
 
+def _stack(seed, mode="LSTM", T=5, N=3, V=6, I=5, H=3):
+    """(tokens (T, N), E (V, I) float64, the layer's weights, its initial states) for one layer."""
+    rng = np.random.default_rng(seed)
+    tokens = cr.tensor(rng.integers(0, V, (T, N)))
+    E = cr.tensor(rng.standard_normal((V, I)), dtype=cr.float64, requires_grad=True)
+    return tokens, E, _params(rng, mode, I, H), _states(rng, mode, 1, 1, N, H)
+
+
 @pytest.mark.parametrize("mode", list(FUNCS))
 @pytest.mark.parametrize("D", [1, 2])
 def test_plain_backward_gives_the_table_its_share_directly(lookup_vjps, ops, mode, D):
@@ -460,10 +468,7 @@ def test_a_watched_input_keeps_its_gradient(lookup_vjps, ops, watch):
     """A hook or retain_grad on x, x among autograd.grad's inputs, or a hook on any tensor at all
     (the engine's general walk): x's gradient is computed and goes through the lookup, and what
     the watcher sees equals the unfolded run's."""
-    rng = np.random.default_rng(11)
-    tokens = cr.tensor(rng.integers(0, 6, (7, 3)))
-    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
-    ps, states = _params(rng, "LSTM", 5, 4), _states(rng, "LSTM", 1, 1, 3, 4)
+    tokens, E, ps, states = _stack(11, T=7, H=4)
     other = cr.zeros(2, requires_grad=True)
     res = []
     for clone in (False, True):
@@ -497,10 +502,7 @@ def test_a_watched_input_keeps_its_gradient(lookup_vjps, ops, watch):
 def test_a_lookup_without_a_graph_gives_the_table_no_gradient(ops):
     """A lookup under no_grad recorded no path from x to E: the folded layer after it (grad mode
     on again) must not open one."""
-    rng = np.random.default_rng(12)
-    tokens = cr.tensor(rng.integers(0, 6, (5, 2)))
-    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
-    ps, states = _params(rng, "LSTM", 5, 3), _states(rng, "LSTM", 1, 1, 2, 3)
+    tokens, E, ps, states = _stack(12, N=2)
     with cr.no_grad():
         x = F.embedding(tokens, E)
     _loss(*_run("LSTM", x, states, ps)).backward()
@@ -510,10 +512,7 @@ def test_a_lookup_without_a_graph_gives_the_table_no_gradient(ops):
 def test_a_post_accumulate_hook_on_the_table_sees_its_whole_gradient(ops):
     """E read by the folded layer and by a second term: its post-accumulate-grad hook runs once,
     with both shares in .grad (those of the unfolded run)."""
-    rng = np.random.default_rng(13)
-    tokens = cr.tensor(rng.integers(0, 6, (5, 3)))
-    E = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float64, requires_grad=True)
-    ps, states = _params(rng, "LSTM", 5, 3), _states(rng, "LSTM", 1, 1, 3, 3)
+    tokens, E, ps, states = _stack(13)
     seen: list = []
     handle = E.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad._array.copy()))
     for clone in (False, True):
@@ -529,10 +528,7 @@ def test_a_post_accumulate_hook_on_the_table_sees_its_whole_gradient(ops):
 def test_the_direct_table_gradient_matches_finite_differences(lookup_vjps, mode):
     """E's gradient by the direct route (plain backward) against central differences of the loss
     in every entry of E, float64, a padding row included (its gradient 0)."""
-    rng = np.random.default_rng(14)
-    tokens = cr.tensor(rng.integers(0, 5, (6, 3)))
-    E = cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float64, requires_grad=True)
-    ps, states = _params(rng, mode, 4, 3), _states(rng, mode, 1, 1, 3, 3)
+    tokens, E, ps, states = _stack(14, mode, T=6, V=5, I=4)
 
     def loss():
         return _loss(*_run(mode, F.embedding(tokens, E, padding_idx=1), states, ps))
@@ -556,10 +552,7 @@ def test_the_direct_table_gradient_matches_finite_differences(lookup_vjps, mode)
 def test_a_computed_table_passes_its_direct_gradient_on(lookup_vjps, ops):
     """E computed from a leaf (E = 2 W): the share the layer gives E goes on through E's own
     node to W, as the lookup's route would take it."""
-    rng = np.random.default_rng(15)
-    tokens = cr.tensor(rng.integers(0, 6, (5, 3)))
-    W = cr.tensor(rng.standard_normal((6, 4)), dtype=cr.float64, requires_grad=True)
-    ps, states = _params(rng, "GRU", 4, 3), _states(rng, "GRU", 1, 1, 3, 3)
+    tokens, W, ps, states = _stack(15, "GRU", I=4)
     grads = []
     for clone in (False, True):
         W.grad = None
