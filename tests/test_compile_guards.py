@@ -1483,3 +1483,44 @@ def test_module_forward_hooks_run_on_every_call_as_in_eager(kind):
     assert len(eager) == len(compiled) == 5
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("change", ["forward_on_the_instance", "function_attribute"])
+def test_a_module_method_or_function_attribute_replaced_between_calls(change):
+    """``model.forward = ...`` on the instance (a wrapper a library puts there), or a function
+    the Module keeps as an attribute and calls (``self.act = F.relu``) replaced: the next call
+    runs the new code, never the plan of the old one."""
+    import types
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.act = F.relu
+
+        def forward(self, x):
+            return self.act(self.lin(x))
+
+    def run(compiled):
+        cr.manual_seed(0)
+        model = Block()
+
+        def f(x):
+            return model(x).sum()
+
+        fn = _compile(f) if compiled else f
+        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
+        out = [fn(x) for _ in range(3)]
+        if change == "forward_on_the_instance":
+            model.forward = types.MethodType(lambda self, inp: self.lin(inp) * 3.0, model)
+        else:
+            model.act = F.tanh
+        out += [fn(x) for _ in range(2)]
+        return [_arr(o) for o in out], fn
+
+    eager, _ = run(False)
+    compiled, fn = run(True)
+    assert not np.array_equal(eager[2], eager[3])  # (the change changes the result)
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)
+    assert fn.stats["captures"] == 2

@@ -268,7 +268,7 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     for j, m in enumerate(cap.modules):
         ns[f"M{j}"] = m
         lines.append(f"    if M{j}.training is not {cap.training[j]}: return False")
-        lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where)]
+        lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where, ns)]
     lines.append("    SEEN[0] = STRUCTURE[0]")
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     ns["default_dtype"], ns["DEFAULT"] = get_default_dtype, get_default_dtype()
@@ -302,10 +302,11 @@ def _plain_value(v: Any) -> bool:
     return v is None or type(v) in _PLAIN or type(v) is tuple and len(v) <= 8 and all(_plain_value(x) for x in v)
 
 
-def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int, int], where: list[str]
-                   ) -> list[str]:
-    """What a Module holds: the same Parameters, buffers and submodules, as many hooks, and the
-    same plain attributes (Dropout's p, BatchNorm's momentum, a layer's stride...)."""
+def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int, int], where: list[str],
+                   ns: dict[str, Any]) -> list[str]:
+    """What a Module holds: the same Parameters, buffers and submodules, as many hooks, as many
+    attributes, the same plain ones (Dropout's p, BatchNorm's momentum, a layer's stride...) and
+    the same functions among them (``self.act = F.relu``; ``forward`` set on the instance)."""
     lines = []
     for table in ("_parameters", "_buffers", "_modules"):
         items = m.__dict__.get(table, {})
@@ -320,11 +321,17 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
     for hooks in ("_forward_hooks", "_forward_pre_hooks"):
         n = len(m.__dict__.get(hooks, ()))
         lines.append(f"if len({e}.__dict__.get({hooks!r}, ())) != {n}: return False")
+    # as many attributes (one set on the instance since, such as a ``forward`` wrapper, is new code)
+    lines.append(f"if len({e}.__dict__) != {len(vars(m))}: return False")
     for name, v in vars(m).items():
         if name != "training" and _plain_value(v):
             lines.append(f"if {e}.__dict__.get({name!r}) != {v!r}: return False")
         elif isinstance(v, Tensor) and id(v) in index:  # a tensor kept as a plain attribute (a mask)
             lines.append(f"if {e}.__dict__.get({name!r}) is not {where[index[id(v)]]}: return False")
+        elif callable(v) and not isinstance(v, (Module, Tensor)):  # a function it calls (self.act = F.relu)
+            key = f"f{len(ns)}"
+            ns[key] = v
+            lines.append(f"if {e}.__dict__.get({name!r}) is not {key}: return False")
     return lines
 
 
