@@ -1524,3 +1524,50 @@ def test_a_module_method_or_function_attribute_replaced_between_calls(change):
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
     assert fn.stats["captures"] == 2
+
+
+class _Scaled(nn.Module):
+    scale = 1.0  # a class attribute forward reads
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+class _Flipped(_Scaled):
+    def forward(self, x):
+        return -self.lin(x)
+
+
+@pytest.mark.parametrize("change", ["class_attribute", "class"])
+def test_a_module_class_attribute_or_class_changed_between_calls(change):
+    """A class attribute forward reads (``Block.scale = 3.0``), or the instance's class itself
+    (``model.__class__ = Other``), changed between calls: the next call runs the new code."""
+    def run(compiled):
+        cr.manual_seed(0)
+        _Scaled.scale = 1.0
+        model = _Scaled()
+
+        def f(x):
+            return model(x).sum()
+
+        fn = _compile(f) if compiled else f
+        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
+        out = [fn(x) for _ in range(3)]
+        if change == "class_attribute":
+            _Scaled.scale = 3.0
+        else:
+            model.__class__ = _Flipped
+        out += [fn(x) for _ in range(2)]
+        _Scaled.scale = 1.0
+        return [_arr(o) for o in out], fn
+
+    eager, _ = run(False)
+    compiled, fn = run(True)
+    assert not np.array_equal(eager[2], eager[3])
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)
+    assert fn.stats["captures"] == 2

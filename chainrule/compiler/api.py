@@ -265,11 +265,16 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     # the Modules' checks run only when some Module changed since they last passed (nn/module.py's STRUCTURE)
     ns["STRUCTURE"], ns["SEEN"] = module_structure, [module_structure[0]]
     lines.append("if STRUCTURE[0] != SEEN[0]:")
+    classes: dict[type, str] = {}
     for j, m in enumerate(cap.modules):
         ns[f"M{j}"] = m
-        lines.append(f"    if M{j}.training is not {cap.training[j]}: return False")
+        cls = classes.setdefault(type(m), f"K{len(classes)}")
+        ns[cls] = type(m)
+        lines.append(f"    if M{j}.training is not {cap.training[j]} or type(M{j}) is not {cls}: return False")
         lines += ["    " + line for line in _module_checks(f"M{j}", m, index, mod_index, where, ns)]
     lines.append("    SEEN[0] = STRUCTURE[0]")
+    for c, name in classes.items():  # (setting a class attribute moves no Module's STRUCTURE: every call)
+        lines += _class_checks(name, c)
     lines.append(f"if grad_enabled() is not {cap.grad_enabled}: return False")
     ns["default_dtype"], ns["DEFAULT"] = get_default_dtype, get_default_dtype()
     lines.append("if default_dtype() != DEFAULT: return False")  # (the dtype of new floating tensors)
@@ -332,6 +337,21 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
             key = f"f{len(ns)}"
             ns[key] = v
             lines.append(f"if {e}.__dict__.get({name!r}) is not {key}: return False")
+    return lines
+
+
+def _class_checks(e: str, cls: type) -> list[str]:
+    """The plain class attributes of a Module class of the user's (``scale = 1.0`` in the class
+    body, which forward may read as ``self.scale``): the same values.  The library's own classes
+    are left out (their class attributes are constants)."""
+    lines = []
+    for k, c in enumerate(cls.__mro__):
+        if c is Module or c is object or c.__module__.split(".")[0] == "chainrule":
+            continue
+        for n, v in vars(c).items():
+            if n.startswith("__") or not _plain_value(v):
+                continue
+            lines.append(f"if {e}.__mro__[{k}].__dict__.get({n!r}) != {v!r}: return False")
     return lines
 
 
