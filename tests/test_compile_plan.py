@@ -194,3 +194,39 @@ def test_a_fused_loop_with_two_outputs_and_a_strided_input(shape):
             assert x.shape == shape and np.array_equal(x.numpy(), y.numpy())
     if shape[0]:
         assert "fused loop" in _source(fn)
+
+
+GAIN = 1.5  # a Python number the function below reads as a global
+
+
+@pytest.mark.skipif(not native.enabled(), reason="fusion needs the compiled kernels")
+def test_constants_a_fused_loop_reads_are_there_for_the_backward_outside():
+    """``lin(x) * GAIN * 2.0``: a fused loop takes the two numbers as its own constants, and the
+    graph the call returns keeps them for the backward pass that runs after it (outside the
+    plan); the replay must still bind them (it raised NameError)."""
+    def run(compiled):
+        cr.manual_seed(0)
+        lin = nn.Linear(4, 3)
+
+        def f(x):
+            return (lin(x) * GAIN * 2.0).sum()
+
+        fn = cr.compile(f) if compiled else f
+        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
+        out = []
+        for _ in range(3):
+            lin.zero_grad()
+            y = fn(x)
+            y.backward()
+            out += [_arr(y), _arr(lin.weight.grad), _arr(lin.bias.grad)]
+        return out, fn
+
+    eager, _ = run(False)
+    compiled, fn = run(True)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert fn.stats["replays"] == 2 and "fused" in _source(fn)
+
+
+def _arr(t):
+    return t.detach().numpy().copy()

@@ -466,8 +466,9 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
                 fixed = {k: v for k, v in found.items() if v is not None}
                 call = g.into([planned[o] for o in g.outputs], fixed)
             args = [s for k, s in enumerate(g.inputs) if k not in fixed]
-            for st in steps[g.first:g.last + 1]:  # the constants the loop reads as arguments
-                if st.out in w.folded and st.out in args:
+            for st in steps[g.first:g.last + 1]:  # the constants the loop reads as arguments, or
+                # that are read after it (the graph a call returns keeps them for its backward)
+                if st.out in w.folded and (st.out in args or st.out in keep or last.get(st.out, -1) > g.last):
                     body.extend(_step_lines(w, st, i, where, holds, used))
             targets = ", ".join(f"v{o}" for o in g.outputs)  # (one output: the array; several: a tuple)
             body.append(f"{targets} = {w.const(call, 'fused')}({', '.join(f'v{s}' for s in args)})")
