@@ -1571,3 +1571,67 @@ def test_a_module_class_attribute_or_class_changed_between_calls(change):
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
     assert fn.stats["captures"] == 2
+
+
+FORWARD_GAIN = 1.0  # a global a Module's forward reads
+
+
+class _Configured(nn.Module):
+    """A Module whose forward reads a global, a config object, a list, a dict and an array."""
+
+    class Config:
+        def __init__(self):
+            self.alpha = 1.0
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.cfg = _Configured.Config()
+        self.scales = [1.0, 2.0]
+        self.opts = {"p": 1.0}
+        self.shift = np.zeros(3, dtype=np.float32)
+
+    def forward(self, x):
+        y = self.lin(x) * FORWARD_GAIN * self.cfg.alpha * self.scales[0] * self.opts["p"]
+        return y + cr.tensor(self.shift)
+
+
+@pytest.mark.parametrize("change", ["global", "config", "list", "dict", "array"])
+def test_what_a_module_forward_reads_changed_between_calls(change):
+    """What the forward of the user's Module reads besides its tensors, changed in place between
+    calls: a global of its module, an attribute of a config object it holds, an item of a list,
+    of a dict, of a NumPy array it holds.  The next call computes with the new value."""
+    global FORWARD_GAIN
+
+    def run(compiled):
+        global FORWARD_GAIN
+        FORWARD_GAIN = 1.0
+        cr.manual_seed(0)
+        model = _Configured()
+
+        def f(x):
+            return model(x).sum()
+
+        fn = _compile(f) if compiled else f
+        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
+        out = [fn(x) for _ in range(3)]
+        if change == "global":
+            FORWARD_GAIN = 3.0
+        elif change == "config":
+            model.cfg.alpha = 3.0
+        elif change == "list":
+            model.scales[0] = 3.0
+        elif change == "dict":
+            model.opts["p"] = 3.0
+        else:
+            model.shift[0] = 3.0
+        out += [fn(x) for _ in range(2)]
+        return [_arr(o) for o in out], fn
+
+    eager, _ = run(False)
+    compiled, fn = run(True)
+    FORWARD_GAIN = 1.0
+    assert not np.array_equal(eager[2], eager[3])
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)
+    assert fn.stats["replays"] >= 2

@@ -284,7 +284,8 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     lines.append(f"if (HOOKS.any or HOOKS.post_acc) and watched(({''.join(w + ', ' for w in where)})): return False")
     lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
-        if isinstance(obj, (dict, np.ndarray)) or user_object(obj) or name == "self" and hasattr(obj, "__dict__"):
+        if isinstance(obj, (dict, list, tuple, np.ndarray)) or user_object(obj) \
+                or name == "self" and hasattr(obj, "__dict__"):
             ns[f"N{k}"] = space
             lines += _contents_checks(f"read_name(N{k}, {name!r})", obj, ns, cap.code_names)
         if not guardable(obj):
@@ -356,14 +357,26 @@ def _class_checks(e: str, cls: type) -> list[str]:
 
 
 def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset) -> list[str]:
-    """Values a plan may have read through a named container: a dict's or an object's numbers
-    and strings (the same values) and Modules, optimisers, schedulers and tensors (the same
-    objects), a NumPy array's values (a copy is compared).  Of an object, only the attributes
+    """Values a plan may have read through a named container: a dict's, a list's or an object's
+    numbers and strings (the same values) and Modules, optimisers, schedulers and tensors (the
+    same objects), a NumPy array's values (a copy is compared).  Of an object, only the attributes
     the function's code names (``self.model``, not a counter its caller keeps there)."""
     if isinstance(obj, np.ndarray):
         name = f"a{len(ns)}"
         ns[name] = obj.copy()
         return [f"if not np.array_equal({e}, {name}): return False"]
+    if isinstance(obj, (list, tuple)):  # (a list of scales a forward indexes: the same items)
+        if len(obj) > 32:
+            return []
+        lines = [f"if type({e}) is not {type(obj).__name__} or len({e}) != {len(obj)}: return False"]
+        for i, v in enumerate(obj):
+            if _plain_value(v):
+                lines.append(f"if {e}[{i}] != {v!r}: return False")
+            elif guardable(v):
+                name = f"o{len(ns)}"
+                ns[name] = v
+                lines.append(f"if {e}[{i}] is not {name}: return False")
+        return lines
     items = obj if isinstance(obj, dict) else {k: v for k, v in vars(obj).items() if k in code_names}
     kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))}
     if len(kept) > 32:

@@ -111,34 +111,67 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     code_fn = target.forward if isinstance(target, Module) else getattr(fn, "__func__", fn)
     if isinstance(code_fn, types.MethodType):
         code_fn = code_fn.__func__
-    todo: list[Any] = [code_fn]
     visited: set[int] = set()
     code_names: set[str] = set()  # every name the code reads (globals, attributes: self.model...)
-    while todo:  # the function, and the user's functions it can reach through names (not the library's)
-        f = todo.pop()
-        code = getattr(f, "__code__", None)
-        if code is None or id(f) in visited or len(visited) > 32:
-            continue
-        visited.add(id(f))
-        for i, cell in enumerate(f.__closure__ or ()):
-            try:
-                obj = cell.cell_contents
-            except ValueError:  # an empty cell
+
+    def scan(todo: list[Any]) -> None:
+        """The functions, and the user's functions they reach through names (not the library's):
+        their closures, defaults and the globals their code names go into ``named``."""
+        while todo:
+            f = todo.pop()
+            code = getattr(f, "__code__", None)
+            if code is None or id(f) in visited or len(visited) > 64:
                 continue
-            named.append((cell, code.co_freevars[i], obj))
-            todo += _user_functions(obj)
-        for obj in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()):  # (def f(x, model=model))
-            found.extend(_leaves_of(obj))
-            todo += _user_functions(obj)
-        glb = f.__globals__
-        code_names.update(_names(code))
-        for name in sorted(_names(code)):
-            if name in glb:
-                named.append((glb, name, glb[name]))
-                todo += _user_functions(glb[name])
+            visited.add(id(f))
+            for i, cell in enumerate(f.__closure__ or ()):
+                try:
+                    obj = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                named.append((cell, code.co_freevars[i], obj))
+                todo += _user_functions(obj)
+            for obj in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()):  # (def f(x, model=model))
+                found.extend(_leaves_of(obj))
+                todo += _user_functions(obj)
+            glb = f.__globals__
+            code_names.update(_names(code))
+            for name in sorted(_names(code)):
+                if name in glb:
+                    named.append((glb, name, glb[name]))
+                    todo += _user_functions(glb[name])
+
+    scan([code_fn])
     for _, _, obj in named:
         found.extend(_leaves_of(obj))
+    modules, tensors = _stateful(found)
+    # the Module classes of the user's: what their methods read (a global in forward) is read by
+    # the call too, and so is what their instances hold besides tensors (a config, a list...)
+    classes: set[type] = set()
+    while True:
+        methods = []
+        for m in modules:
+            for c in type(m).__mro__:
+                if _user_class(c) and c not in classes:
+                    classes.add(c)
+                    methods += _methods(c)
+        if not methods:
+            break
+        n = len(named)
+        scan(methods)
+        for _, _, obj in named[n:]:
+            found.extend(_leaves_of(obj))
+        modules, tensors = _stateful(found)
+    for m in modules:
+        if _user_class(type(m)):
+            for name, v in vars(m).items():
+                if name not in _MODULE_OWN and (isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v)):
+                    named.append((vars(m), name, v))
+    return modules, tensors, named, frozenset(code_names)
 
+
+def _stateful(found: list[Any]) -> tuple[list[Module], list[Tensor]]:
+    """(Modules, tensors) that the objects in ``found`` are or hold: a Module with its submodules,
+    parameters, buffers and tensor attributes, an optimiser's parameters, a scheduler's optimiser."""
     modules: list[Module] = []
     tensors: list[Tensor] = []
     seen: set[int] = set()
@@ -171,7 +204,28 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
 
     for obj in found:
         add(obj)
-    return modules, tensors, named, frozenset(code_names)
+    return modules, tensors
+
+
+_MODULE_OWN = frozenset(vars(Module()))  # what Module.__init__ sets on every instance (its tables)
+
+
+def _user_class(c: type) -> bool:
+    """A class of the user's in a Module's MRO (not Module, object, or chainrule's own layers)."""
+    return c is not Module and c is not object and c.__module__.split(".")[0] != "chainrule"
+
+
+def _methods(c: type) -> list[Any]:
+    """The functions defined in class ``c`` (methods, static and class methods, properties' getters)."""
+    out = []
+    for v in vars(c).values():
+        if isinstance(v, (staticmethod, classmethod)):
+            v = v.__func__
+        elif isinstance(v, property):
+            v = v.fget
+        if isinstance(v, types.FunctionType):
+            out.append(v)
+    return out
 
 
 _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
