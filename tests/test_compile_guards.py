@@ -1635,3 +1635,52 @@ def test_what_a_module_forward_reads_changed_between_calls(change):
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
     assert fn.stats["replays"] >= 2
+
+
+class _FocalLike:
+    """A loss object of the user's, called by the step (not a Module)."""
+
+    def __init__(self):
+        self.gamma = 1.0
+
+    def __call__(self, out):
+        return (out * self.gamma).sum()
+
+
+ACTIVATION = F.relu  # a global function the step calls
+
+
+@pytest.mark.parametrize("change", ["called_object_attribute", "global_function"])
+def test_a_called_object_or_a_global_function_changed_between_calls(change):
+    """The attribute a called object of the user's reads in ``__call__`` (``crit.gamma``), or a
+    global bound to a function and rebound to another (``ACTIVATION = F.tanh``): the next call
+    computes with the new one."""
+    global ACTIVATION
+
+    def run(compiled):
+        global ACTIVATION
+        ACTIVATION = F.relu
+        cr.manual_seed(0)
+        lin = nn.Linear(4, 3)
+        crit = _FocalLike()
+
+        def f(x):
+            return crit(ACTIVATION(lin(x)))
+
+        fn = _compile(f) if compiled else f
+        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
+        out = [fn(x) for _ in range(3)]
+        if change == "called_object_attribute":
+            crit.gamma = 3.0
+        else:
+            ACTIVATION = F.tanh
+        out += [fn(x) for _ in range(2)]
+        return [_arr(o) for o in out], fn
+
+    eager, _ = run(False)
+    compiled, fn = run(True)
+    ACTIVATION = F.relu
+    assert not np.array_equal(eager[2], eager[3])
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)
+    assert fn.stats["replays"] >= 2

@@ -20,6 +20,7 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -232,9 +233,12 @@ _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _user_functions(obj: Any) -> list:
-    """``obj`` if it is a function of the user's (not chainrule's, not an installed package's)."""
+    """``obj`` if it is a function of the user's (not chainrule's, not an installed package's); the
+    methods of its class if it is an object of the user's (a loss object that is called)."""
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
+    if user_object(obj):
+        return [f for c in type(obj).__mro__ if c is not object for f in _methods(c) if _user_functions(f)]
     if not isinstance(obj, types.FunctionType):
         return []
     path = obj.__code__.co_filename
@@ -280,10 +284,14 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
+_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
+
+
 def guardable(obj: Any) -> bool:
-    """Names worth a guard: the library's stateful objects and Python numbers and strings
-    (a plan holds the value they had); functions, classes and modules are assumed fixed."""
-    return isinstance(obj, (*_STATEFUL, bool, int, float, str)) or obj is None
+    """Names worth a guard: the library's stateful objects, functions (``act = F.relu``, rebound
+    to another: the same object) and Python numbers and strings (a plan holds the value they
+    had); classes and Python modules are assumed fixed."""
+    return isinstance(obj, (*_STATEFUL, *_FUNCTIONS, bool, int, float, str)) or obj is None
 
 
 def read_name(ns: Any, name: str) -> Any:
