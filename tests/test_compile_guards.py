@@ -1684,3 +1684,36 @@ def test_a_called_object_or_a_global_function_changed_between_calls(change):
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
     assert fn.stats["replays"] >= 2
+
+
+def test_gradient_clipping_in_the_step_replays_whichever_side_of_max_norm():
+    """clip_grad_norm_ inside a compiled step, with a norm that goes above and below max_norm from
+    one batch to the next: every later call replays (no value read steers the replay: as in
+    PyTorch, the gradients are multiplied by min(1, coef) always, and ×1 changes no bit), with
+    eager's numbers."""
+    rng = np.random.default_rng(21)
+    batches = [(cr.tensor((rng.standard_normal((6, 4)) * (8.0 if i % 2 else 0.05)).astype(np.float32)),
+                cr.tensor(rng.integers(0, 3, 6))) for i in range(10)]
+
+    def clipped_step(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            return loss.detach(), norm
+
+        return step
+
+    model_e, opt_e = _setup()
+    res_e = [clipped_step(model_e, opt_e)(x, y) for x, y in batches]
+    model_c, opt_c = _setup()
+    fn = _compile(clipped_step(model_c, opt_c))
+    res_c = [fn(x, y) for x, y in batches]
+    norms = [float(n.item()) for _, n in res_e]
+    assert min(norms) < 0.5 < max(norms)  # (both sides of max_norm)
+    for (la, na), (lb, nb) in zip(res_e, res_c):
+        assert np.array_equal(_arr(la), _arr(lb)) and np.array_equal(_arr(na), _arr(nb))
+    _same_model(model_e, model_c)
+    assert fn.stats["replays"] == len(batches) - 2 and fn.stats["diverged"] == 0, fn.stats

@@ -50,8 +50,8 @@ def get_total_norm(
 
 
 def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool, where: str) -> Any:
-    """The total norm as a 0-d float64 array (the table's ``total_norm``): what a compiled step
-    reads of it is a comparison, not its value, so a replay reads the same."""
+    """The total norm as a 0-d float64 array (the table's ``total_norm``).  Only
+    ``error_if_nonfinite`` reads it on the host (whether it is finite)."""
     total = m.total_norm(arrays, float(norm_type))
     if error_if_nonfinite and not bool(m.isfinite(total)):
         raise RuntimeError(
@@ -64,15 +64,16 @@ def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite:
 
 def _scale(m: Any, parameters: list[Tensor], max_norm: float, total: Any) -> None:
     """Multiply the gradients by min(1, max_norm / (total + 1e-6)) (``total`` a 0-d float64 array
-    or a number): PyTorch multiplies by the clamped factor; multiplying by 1 changes nothing, so
-    here the gradients are left alone then.  NaN norms propagate, as in PyTorch."""
-    coef = float(max_norm) / (total + 1e-6)
-    if bool((coef < 1.0) | (coef != coef)):
-        for prm in parameters:
-            if prm.grad is not None:
-                g = prm.grad._array
-                g *= m.astype(coef, g.dtype)  # (rounded to the gradient's dtype first, as a Python float is)
-                bump(prm.grad)
+    or a number), always, as PyTorch does: ×1 changes no bit, and no value of the norm is read on
+    the host, so a compiled step replays whichever side of max_norm a batch falls (a branch on
+    the norm was a value guard that sent every crossing back to eager).  NaN norms propagate, as
+    in PyTorch (min(nan, 1) is nan)."""
+    coef = m.minimum(float(max_norm) / (total + 1e-6), 1.0)
+    for prm in parameters:
+        if prm.grad is not None:
+            g = prm.grad._array
+            g *= m.astype(coef, g.dtype)  # (rounded to the gradient's dtype first, as a Python float is)
+            bump(prm.grad)
 
 
 def clip_grads_with_norm_(
