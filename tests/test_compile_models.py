@@ -258,9 +258,9 @@ def test_lstm_language_model_fewer_distinct_tokens_is_not_a_stale_replay(fusion)
 
 
 def test_lstm_language_model_with_clip_grad_norm_replays():
-    """clip_grad_norm_ computes the total norm as a 0-d array (one table entry) and Python reads
-    only whether to clip (a comparison, the same every step here): the clipped step replays,
-    with eager's numbers."""
+    """clip_grad_norm_ computes the total norm as a 0-d array (one table entry) and scales by
+    min(1, factor) without reading it on the host: the clipped step replays, with eager's
+    numbers."""
     batches = _lm_batches(np.random.default_rng(3))
     eager = _run(_lm_build(clip=True), batches, compiled=False)
     comp = _run(_lm_build(clip=True), batches, compiled=True, options={"fusion": False})
