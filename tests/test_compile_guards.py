@@ -1717,3 +1717,32 @@ def test_gradient_clipping_in_the_step_replays_whichever_side_of_max_norm():
         assert np.array_equal(_arr(la), _arr(lb)) and np.array_equal(_arr(na), _arr(nb))
     _same_model(model_e, model_c)
     assert fn.stats["replays"] == len(batches) - 2 and fn.stats["diverged"] == 0, fn.stats
+
+
+@pytest.mark.parametrize("source", ["chainrule", "numpy"])
+def test_draws_from_a_generator_of_the_functions_own(source):
+    """``cr.randn(..., generator=g)`` with a Generator the function holds (chainrule's or NumPy's):
+    each call draws the next values, as eagerly.  A replay cannot draw from it (it replays the
+    default generator's draws only), so such calls run eagerly, never with the captured noise."""
+    def run(compiled):
+        cr.manual_seed(0)
+        g = cr.Generator().manual_seed(123) if source == "chainrule" else np.random.default_rng(123)
+        model = nn.Linear(4, 3)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x + cr.randn(x.shape, generator=g)) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        fn = _compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [_arr(fn(cr.ones(5, 4))) for _ in range(6)]
+
+    eager, compiled = run(False), run(True)
+    assert len(set(float(v) for v in eager)) == 6
+    for a, b in zip(eager, compiled):
+        assert np.array_equal(a, b)

@@ -165,7 +165,8 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     for m in modules:
         if _user_class(type(m)):
             for name, v in vars(m).items():
-                if name not in _MODULE_OWN and (isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v)):
+                if name not in _MODULE_OWN and (isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v)
+                                                or isinstance(getattr(v, "rng", v), np.random.Generator)):
                     named.append((vars(m), name, v))
     return modules, tensors, named, frozenset(code_names)
 
@@ -519,9 +520,12 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
 
 def _snapshot(obj: Any, name: str, state: dict[str, Any], depth: int, budget: list) -> None:
     """Into ``state``: the Python values a replay would not update, in ``obj`` and up to
-    ``depth`` levels inside it (lists, dicts, objects: a trainer's counter, a GradScaler's scale)."""
+    ``depth`` levels inside it (lists, dicts, objects: a trainer's counter, a GradScaler's scale;
+    a NumPy generator's position, also inside a chainrule ``Generator``)."""
     if isinstance(obj, (bool, int, float, str)):
         state[name] = obj
+    elif isinstance(obj, np.random.Generator):  # a draw from it (generator=g) would be a constant of the plan
+        state[f"the state of the random generator {name}"] = obj.bit_generator.state
     elif isinstance(obj, Iterator) and not isinstance(obj, io.IOBase):  # next() inside is not repeated
         state[f"the iterator {name}"] = object()
     elif depth > 0 and budget[0] > 0 and (isinstance(obj, (list, dict, set)) or _holds_python_state(obj)):
