@@ -1485,45 +1485,57 @@ def test_module_forward_hooks_run_on_every_call_as_in_eager(kind):
         assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("change", ["forward_on_the_instance", "function_attribute"])
-def test_a_module_method_or_function_attribute_replaced_between_calls(change):
-    """``model.forward = ...`` on the instance (a wrapper a library puts there), or a function
-    the Module keeps as an attribute and calls (``self.act = F.relu``) replaced: the next call
-    runs the new code, never the plan of the old one."""
-    import types
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 3)
-            self.act = F.relu
-
-        def forward(self, x):
-            return self.act(self.lin(x))
-
+def _around_a_change(make, change, call=lambda model, x: model(x).sum()):
+    """``call(model, x)`` three times, ``change(model)``, twice more; eagerly, then compiled (from
+    ``make()`` again): the change changes the result, and the compiled calls give eager's
+    numbers, never a replay of the plan from before the change.  Returns the compiled function."""
     def run(compiled):
         cr.manual_seed(0)
-        model = Block()
+        model = make()
 
         def f(x):
-            return model(x).sum()
+            return call(model, x)
 
         fn = _compile(f) if compiled else f
         x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
         out = [fn(x) for _ in range(3)]
-        if change == "forward_on_the_instance":
-            model.forward = types.MethodType(lambda self, inp: self.lin(inp) * 3.0, model)
-        else:
-            model.act = F.tanh
+        change(model)
         out += [fn(x) for _ in range(2)]
         return [_arr(o) for o in out], fn
 
     eager, _ = run(False)
     compiled, fn = run(True)
-    assert not np.array_equal(eager[2], eager[3])  # (the change changes the result)
+    assert not np.array_equal(eager[2], eager[3])
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
-    assert fn.stats["captures"] == 2
+    return fn
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.act = F.relu
+
+    def forward(self, x):
+        return self.act(self.lin(x))
+
+
+def _set_forward(model):
+    import types
+
+    model.forward = types.MethodType(lambda self, inp: self.lin(inp) * 3.0, model)
+
+
+def _set_act(model):
+    model.act = F.tanh
+
+
+@pytest.mark.parametrize("change", [_set_forward, _set_act], ids=["forward_on_the_instance", "function_attribute"])
+def test_a_module_method_or_function_attribute_replaced_between_calls(change):
+    """``model.forward = ...`` on the instance (a wrapper a library puts there), or a function
+    the Module keeps as an attribute and calls (``self.act = F.relu``) replaced."""
+    assert _around_a_change(_Block, change).stats["captures"] == 2
 
 
 class _Scaled(nn.Module):
@@ -1542,35 +1554,26 @@ class _Flipped(_Scaled):
         return -self.lin(x)
 
 
-@pytest.mark.parametrize("change", ["class_attribute", "class"])
+def _set_scale(model):
+    _Scaled.scale = 3.0
+
+
+def _set_class(model):
+    model.__class__ = _Flipped
+
+
+@pytest.mark.parametrize("change", [_set_scale, _set_class], ids=["class_attribute", "class"])
 def test_a_module_class_attribute_or_class_changed_between_calls(change):
     """A class attribute forward reads (``Block.scale = 3.0``), or the instance's class itself
-    (``model.__class__ = Other``), changed between calls: the next call runs the new code."""
-    def run(compiled):
-        cr.manual_seed(0)
+    (``model.__class__ = Other``), changed between calls."""
+    def make():
         _Scaled.scale = 1.0
-        model = _Scaled()
+        return _Scaled()
 
-        def f(x):
-            return model(x).sum()
-
-        fn = _compile(f) if compiled else f
-        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
-        out = [fn(x) for _ in range(3)]
-        if change == "class_attribute":
-            _Scaled.scale = 3.0
-        else:
-            model.__class__ = _Flipped
-        out += [fn(x) for _ in range(2)]
+    try:
+        assert _around_a_change(make, change).stats["captures"] == 2
+    finally:
         _Scaled.scale = 1.0
-        return [_arr(o) for o in out], fn
-
-    eager, _ = run(False)
-    compiled, fn = run(True)
-    assert not np.array_equal(eager[2], eager[3])
-    for a, b in zip(eager, compiled):
-        assert np.array_equal(a, b)
-    assert fn.stats["captures"] == 2
 
 
 FORWARD_GAIN = 1.0  # a global a Module's forward reads
@@ -1596,45 +1599,36 @@ class _Configured(nn.Module):
         return y + cr.tensor(self.shift)
 
 
-@pytest.mark.parametrize("change", ["global", "config", "list", "dict", "array"])
+def _set_gain(model):
+    global FORWARD_GAIN
+    FORWARD_GAIN = 3.0
+
+
+_IN_PLACE_CHANGES = {
+    "global": _set_gain,
+    "config": lambda model: setattr(model.cfg, "alpha", 3.0),
+    "list": lambda model: model.scales.__setitem__(0, 3.0),
+    "dict": lambda model: model.opts.__setitem__("p", 3.0),
+    "array": lambda model: model.shift.__setitem__(0, 3.0),
+}
+
+
+@pytest.mark.parametrize("change", list(_IN_PLACE_CHANGES))
 def test_what_a_module_forward_reads_changed_between_calls(change):
     """What the forward of the user's Module reads besides its tensors, changed in place between
     calls: a global of its module, an attribute of a config object it holds, an item of a list,
-    of a dict, of a NumPy array it holds.  The next call computes with the new value."""
+    of a dict, of a NumPy array it holds."""
     global FORWARD_GAIN
 
-    def run(compiled):
+    def make():
         global FORWARD_GAIN
         FORWARD_GAIN = 1.0
-        cr.manual_seed(0)
-        model = _Configured()
+        return _Configured()
 
-        def f(x):
-            return model(x).sum()
-
-        fn = _compile(f) if compiled else f
-        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
-        out = [fn(x) for _ in range(3)]
-        if change == "global":
-            FORWARD_GAIN = 3.0
-        elif change == "config":
-            model.cfg.alpha = 3.0
-        elif change == "list":
-            model.scales[0] = 3.0
-        elif change == "dict":
-            model.opts["p"] = 3.0
-        else:
-            model.shift[0] = 3.0
-        out += [fn(x) for _ in range(2)]
-        return [_arr(o) for o in out], fn
-
-    eager, _ = run(False)
-    compiled, fn = run(True)
-    FORWARD_GAIN = 1.0
-    assert not np.array_equal(eager[2], eager[3])
-    for a, b in zip(eager, compiled):
-        assert np.array_equal(a, b)
-    assert fn.stats["replays"] >= 2
+    try:
+        assert _around_a_change(make, _IN_PLACE_CHANGES[change]).stats["replays"] >= 2
+    finally:
+        FORWARD_GAIN = 1.0
 
 
 class _FocalLike:
@@ -1650,40 +1644,28 @@ class _FocalLike:
 ACTIVATION = F.relu  # a global function the step calls
 
 
-@pytest.mark.parametrize("change", ["called_object_attribute", "global_function"])
+def _set_activation(pair):
+    global ACTIVATION
+    ACTIVATION = F.tanh
+
+
+@pytest.mark.parametrize("change", [lambda pair: setattr(pair[1], "gamma", 3.0), _set_activation],
+                         ids=["called_object_attribute", "global_function"])
 def test_a_called_object_or_a_global_function_changed_between_calls(change):
     """The attribute a called object of the user's reads in ``__call__`` (``crit.gamma``), or a
-    global bound to a function and rebound to another (``ACTIVATION = F.tanh``): the next call
-    computes with the new one."""
+    global bound to a function and rebound to another (``ACTIVATION = F.tanh``)."""
     global ACTIVATION
 
-    def run(compiled):
+    def make():
         global ACTIVATION
         ACTIVATION = F.relu
-        cr.manual_seed(0)
-        lin = nn.Linear(4, 3)
-        crit = _FocalLike()
+        return nn.Linear(4, 3), _FocalLike()
 
-        def f(x):
-            return crit(ACTIVATION(lin(x)))
-
-        fn = _compile(f) if compiled else f
-        x = cr.tensor(np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 4))
-        out = [fn(x) for _ in range(3)]
-        if change == "called_object_attribute":
-            crit.gamma = 3.0
-        else:
-            ACTIVATION = F.tanh
-        out += [fn(x) for _ in range(2)]
-        return [_arr(o) for o in out], fn
-
-    eager, _ = run(False)
-    compiled, fn = run(True)
-    ACTIVATION = F.relu
-    assert not np.array_equal(eager[2], eager[3])
-    for a, b in zip(eager, compiled):
-        assert np.array_equal(a, b)
-    assert fn.stats["replays"] >= 2
+    try:
+        fn = _around_a_change(make, change, lambda pair, x: pair[1](ACTIVATION(pair[0](x))))
+        assert fn.stats["replays"] >= 2
+    finally:
+        ACTIVATION = F.relu
 
 
 def test_gradient_clipping_in_the_step_replays_whichever_side_of_max_norm():

@@ -356,11 +356,12 @@ def _class_checks(e: str, cls: type) -> list[str]:
     return lines
 
 
-def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset) -> list[str]:
+def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset, depth: int = 2) -> list[str]:
     """Values a plan may have read through a named container: a dict's, a list's or an object's
     numbers and strings (the same values) and Modules, optimisers, schedulers and tensors (the
-    same objects), a NumPy array's values (a copy is compared).  Of an object, only the attributes
-    the function's code names (``self.model``, not a counter its caller keeps there)."""
+    same objects), a NumPy array's values (a copy is compared), and the same of the user's objects
+    inside them, ``depth`` levels down.  Of an object, only the attributes the function's code
+    names (``self.model``, not a counter its caller keeps there)."""
     if isinstance(obj, np.ndarray):
         name = f"a{len(ns)}"
         ns[name] = obj.copy()
@@ -376,6 +377,8 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
                 name = f"o{len(ns)}"
                 ns[name] = v
                 lines.append(f"if {e}[{i}] is not {name}: return False")
+            elif depth and user_object(v):  # (a loss object in a list of them: what its code reads)
+                lines += _contents_checks(f"{e}[{i}]", v, ns, code_names, depth - 1)
         return lines
     items = obj if isinstance(obj, dict) else {k: v for k, v in vars(obj).items() if k in code_names}
     kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))}
@@ -390,6 +393,9 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
             name = f"o{len(ns)}"
             ns[name] = v
             lines.append(f"if {get(k)} is not {name}: return False")
+    for k, v in items.items():  # (a config inside a config, a loss object in a dict of them)
+        if depth and type(k) is str and user_object(v):
+            lines += _contents_checks(get(k), v, ns, code_names, depth - 1)
     return lines
 
 

@@ -233,9 +233,13 @@ def _methods(c: type) -> list[Any]:
 _LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _user_functions(obj: Any) -> list:
+def _user_functions(obj: Any, depth: int = 2) -> list:
     """``obj`` if it is a function of the user's (not chainrule's, not an installed package's); the
-    methods of its class if it is an object of the user's (a loss object that is called)."""
+    methods of its class if it is an object of the user's (a loss object that is called); the
+    same for what a list, tuple or dict holds, ``depth`` levels down (``losses = [Focal(), Dice()]``)."""
+    if isinstance(obj, (list, tuple, dict)):
+        items = list(obj.values() if isinstance(obj, dict) else obj)[:64] if depth else []
+        return [f for o in items for f in _user_functions(o, depth - 1)]
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
     if user_object(obj):
