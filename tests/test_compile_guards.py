@@ -1728,3 +1728,23 @@ def test_draws_from_a_generator_of_the_functions_own(source):
     assert len(set(float(v) for v in eager)) == 6
     for a, b in zip(eager, compiled):
         assert np.array_equal(a, b)
+
+
+class _TrainerLike:
+    """An object of the user's whose method computes the loss from a dict and a list it holds."""
+
+    def __init__(self):
+        self.model = nn.Linear(4, 3)
+        self.cfg = {"scale": 1.0}
+        self.scales = [1.0]
+
+    def loss(self, x):
+        return (self.model(x) * self.cfg["scale"] * self.scales[0]).sum()
+
+
+@pytest.mark.parametrize("change", [lambda t: t.cfg.__setitem__("scale", 3.0), lambda t: t.scales.__setitem__(0, 3.0)],
+                         ids=["dict_on_an_object", "list_on_an_object"])
+def test_a_container_an_object_of_the_users_holds_changed_between_calls(change):
+    """A dict or list held by an object of the user's (a trainer) and read by its method,
+    changed in place between calls."""
+    assert _around_a_change(_TrainerLike, change, lambda t, x: t.loss(x)).stats["replays"] >= 2

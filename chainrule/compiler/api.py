@@ -377,7 +377,7 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
                 name = f"o{len(ns)}"
                 ns[name] = v
                 lines.append(f"if {e}[{i}] is not {name}: return False")
-            elif depth and user_object(v):  # (a loss object in a list of them: what its code reads)
+            elif depth and _container(v):  # (a loss object in a list of them: what its code reads)
                 lines += _contents_checks(f"{e}[{i}]", v, ns, code_names, depth - 1)
         return lines
     items = obj if isinstance(obj, dict) else {k: v for k, v in vars(obj).items() if k in code_names}
@@ -393,10 +393,16 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
             name = f"o{len(ns)}"
             ns[name] = v
             lines.append(f"if {get(k)} is not {name}: return False")
-    for k, v in items.items():  # (a config inside a config, a loss object in a dict of them)
-        if depth and type(k) is str and user_object(v):
+    for k, v in items.items():  # (a config inside a config, a dict a trainer holds, a loss object in a dict)
+        if depth and type(k) is str and _container(v):
             lines += _contents_checks(get(k), v, ns, code_names, depth - 1)
     return lines
+
+
+def _container(v: Any) -> bool:
+    """What :func:`_contents_checks` looks into: a dict, a list or tuple (not one of plain values,
+    checked as a value), a NumPy array, an object of the user's."""
+    return isinstance(v, (dict, list, tuple, np.ndarray)) and not _plain_value(v) or user_object(v)
 
 
 def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
