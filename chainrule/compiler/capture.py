@@ -243,13 +243,14 @@ def _user_functions(obj: Any, depth: int = 2) -> list:
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
     if user_object(obj):
-        return [f for c in type(obj).__mro__ if c is not object for f in _methods(c) if _user_functions(f)]
-    if not isinstance(obj, types.FunctionType):
-        return []
-    path = obj.__code__.co_filename
-    if path.startswith(_LIBRARY) or "site-packages" in path or "dist-packages" in path:
-        return []
-    return [obj]
+        return [f for c in type(obj).__mro__ for f in _methods(c) if _users_code(f)]
+    return [obj] if isinstance(obj, types.FunctionType) and _users_code(obj) else []
+
+
+def _users_code(f: types.FunctionType) -> bool:
+    """Whether function ``f`` is the user's: not chainrule's, not an installed package's."""
+    path = f.__code__.co_filename
+    return not (path.startswith(_LIBRARY) or "site-packages" in path or "dist-packages" in path)
 
 
 def user_object(obj: Any) -> bool:

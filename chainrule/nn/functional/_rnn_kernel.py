@@ -213,7 +213,7 @@ class _Sequence(Primitive):
         self.has_bias = has_bias
         self.saved = None
         self.keep = True  # False: no backward will follow (no_grad / eval), skip what only it needs
-        # set when x is an embedding lookup (see InputFold); when its ``table`` is set, the
+        # set when x is an embedding lookup (see InputFold); when its ``source`` is set, the
         # layer's last input is that table E, whose values the vjp never reads
         self.fold: InputFold | None = None
 
@@ -227,13 +227,19 @@ class _Sequence(Primitive):
         fold = self.fold
         return fold is not None and fold.source is not None and need[-1] and STATE.unwatched
 
-    def _input_grads(self, m: Any, need: tuple, d_in: Any, w_ih: Any, x_shape: tuple, S: Any = None) -> tuple:
+    def _row_sums(self, d_in: Any, need: tuple, k: int) -> Any:
+        """S (U, G), the input projection's adjoint d_in (T·N, G) summed per distinct index, where
+        the fold's dW_ih (``need[k]``) or the table's gradient (``_to_table``) reads it; else None."""
+        fold = self.fold
+        return fold.sum_rows(d_in) if fold is not None and (need[k] or self._to_table(need)) else None
+
+    def _input_grads(self, m: Any, need: tuple, d_in: Any, w_ih: Any, x_shape: tuple, S: Any) -> tuple:
         """(gradient of x, gradient of the table E or None) from the input projection's adjoint
         d_in (T·N, G): dZ W_ih, or, given to the table (``_to_table``), None and
-        ``fold.table_grad`` (``S``: the row sums, when the caller has them)."""
+        ``fold.table_grad`` from the row sums S (``_row_sums``)."""
         fold = self.fold
-        if fold is not None and self._to_table(need):
-            return None, fold.table_grad(fold.sum_rows(d_in) if S is None else S, w_ih)
+        if fold is not None and S is not None and self._to_table(need):
+            return None, fold.table_grad(S, w_ih)
         if not need[0]:
             return None, None
         out = m.pooled_empty((d_in.shape[0], x_shape[-1]), d_in.dtype)
@@ -277,7 +283,7 @@ class _Sequence(Primitive):
         G = dz_in.shape[-1]
         d_in = dz_in.reshape(T * N, G)
         d_hh = d_in if dz_hh is dz_in else dz_hh.reshape(T * N, G)
-        S = self.fold.sum_rows(d_in) if self.fold is not None and (need[k] or self._to_table(need)) else None
+        S = self._row_sums(d_in, need, k)
         gx, gE = self._input_grads(m, need, d_in, w_ih, x.shape, S)
         gw_ih = self._input_weight_grad(d_in, x, S) if need[k] else None
         gw_hh = d_hh.T @ hprev.reshape(T * N, H) if need[k + 1] else None
@@ -399,7 +405,7 @@ class LSTMSequence(_Sequence):
         k = 3
         G = 4 * H
         grads = [None] * len(xs)
-        S = self.fold.sum_rows(dZ) if self.fold is not None and (need[k] or self._to_table(need)) else None
+        S = self._row_sums(dZ, need, k)
         grads[0], gE = self._input_grads(m, need, dZ, w_ih, (T, N, I), S)
         if gE is not None:
             grads[-1] = gE
@@ -589,7 +595,7 @@ class GRUSequence(_Sequence):
         # (3H, T·N) form cost them a second, whole-array transposing copy: 9 ms of w4's GRU step)
         di_rows = d_in.transpose(0, 2, 1).reshape(T * N, 3 * H)
         mh = d_hh.transpose(1, 0, 2).reshape(3 * H, T * N)
-        S = self.fold.sum_rows(di_rows) if self.fold is not None and (need[2] or self._to_table(need)) else None
+        S = self._row_sums(di_rows, need, 2)
         gx, gE = self._input_grads(m, need, di_rows, w_ih, x.shape, S)
         gw_ih = self._input_weight_grad(di_rows, x, S) if need[2] else None
         gw_hh = mh @ self._stack_prev(m, y, h0).reshape(T * N, H) if need[3] else None
