@@ -111,17 +111,20 @@ def _train(seed: int, steps: int, V: int, E: int, H: int) -> list:
 @needs_onednn
 @needs_kernel
 def test_embedding_lstm_takes_the_own_loop_on_onednn_threads(two_threads, monkeypatch):
-    """An LSTM fed by an embedding runs chainrule's loop with the fold: every recurrent product on
-    the weight packed once (``packed_gemm.py``) where that kernel is built, else offered to
-    oneDNN's sgemm (which takes those of 2^20 multiply-adds and more), the cell on two threads;
-    outputs and gradients as oneDNN's own LSTM gives
-    them for the same layer without the fold (to float32 rounding)."""
+    """An LSTM fed by an embedding runs chainrule's loop with the fold: the whole loop in one
+    call each way (``lstm_forward_seq``/``lstm_backward_seq``) where the kernel is built with
+    AVX2, else every recurrent product on the weight packed once (``packed_gemm.py``) where that
+    kernel is built, else offered to oneDNN's sgemm (which takes those of 2^20 multiply-adds and
+    more), the cell on two threads; outputs and gradients as oneDNN's own LSTM gives them for
+    the same layer without the fold (to float32 rounding)."""
     emb, lstm, _, params, _ = _lm(0)
     params = [*emb.parameters(), *lstm.parameters()]
     idx = cr.tensor(np.random.default_rng(1).integers(0, 11, (4, 24)))
-    ops, cells, sgemms, packed = [], [], [], []
+    ops, cells, sgemms, packed, whole = [], [], [], [], []
     real_apply, real_threads, real_sgemm = R.apply, recurrent_math._threads, gemm_onednn.sgemm
-    real_packed = packed_gemm.bound
+    real_packed, real_sequence = packed_gemm.bound, recurrent_math.sequence_kernels
+    monkeypatch.setattr(recurrent_math, "sequence_kernels",
+                        lambda dt: whole.append(real_sequence(dt) is not None) or real_sequence(dt))
     monkeypatch.setattr(packed_gemm, "bound", lambda a, b, *r: packed.append(b.shape) or real_packed(a, b, *r))
     monkeypatch.setattr(R, "apply", lambda op, *a: ops.append(type(op).__name__) or real_apply(op, *a))
     monkeypatch.setattr(recurrent_math, "_threads", lambda dt: cells.append(real_threads(dt)) or cells[-1])
@@ -138,7 +141,9 @@ def test_embedding_lstm_takes_the_own_loop_on_onednn_threads(two_threads, monkey
             assert "LSTMSequence" in ops and "OnednnLSTMSequence" not in ops
             assert onednn.holds_threads() and set(cells) == {2}
             # h_{t-1} W_hhᵀ forward, δz_t W_hh backward (the last only for dh0, not needed here)
-            if packed_gemm._functions() is not None:  # W_hhᵀ packed forward, W_hh backward
+            if all(whole):  # one call forward, one backward: no product of its own
+                assert whole == [True, True] and packed == [] and (4, 32) not in sgemms and (4, 128) not in sgemms
+            elif packed_gemm._functions() is not None:  # W_hhᵀ packed forward, W_hh backward
                 assert packed == [(32, 128), (128, 32)] and (4, 32) not in sgemms and (4, 128) not in sgemms
             else:
                 assert (sgemms.count((4, 32)), sgemms.count((4, 128))) == (24, 23)

@@ -6,8 +6,8 @@ same numbers to rounding, so chainrule needs no compiler.  ``load(name)``:
 
 1. ``CHAINRULE_NATIVE=0`` switches every kernel off.
 2. The library is looked up in the cache folder (``CHAINRULE_CACHE``, else
-   ``$XDG_CACHE_HOME/chainrule``, else ``~/.cache/chainrule``) under a name hashing the C file,
-   the flags, the compiler and the CPU, so a changed kernel is rebuilt.
+   ``$XDG_CACHE_HOME/chainrule``, else ``~/.cache/chainrule``) under a name hashing the C file
+   (and the kernels' headers it includes), the flags, the compiler and the CPU, so a changed kernel is rebuilt.
 3. Otherwise it is compiled (``CC``, else ``cc``; ``-O3 -march=native``, without ``-march`` if
    that fails; no ``-ffast-math``) into a temporary file renamed into place (atomic).
 4. Any failure leaves the kernel off: ``load`` returns None and ``status()`` says why.
@@ -19,6 +19,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -86,9 +87,17 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
+def kernel_source(name: str) -> bytes:
+    """kernels/<name>.c followed by the kernels' own headers it includes (``#include "x.h"``):
+    what the library's name hashes, so that a changed header rebuilds its kernels too."""
+    source = (_KERNELS / f"{name}.c").read_bytes()
+    headers = re.findall(rb'^#include "([A-Za-z0-9_]+\.h)"', source, re.MULTILINE)
+    return b"\0".join([source] + [(_KERNELS / h.decode()).read_bytes() for h in headers])
+
+
 def _library_path(name: str, cc: str, flags: list, source: bytes | None = None) -> Path:
     if source is None:
-        source = (_KERNELS / f"{name}.c").read_bytes()
+        source = kernel_source(name)
     key = hashlib.sha256()
     for part in (source, " ".join(flags).encode(), cc.encode(), platform.machine().encode(),
                  _cpu_signature().encode()):

@@ -46,8 +46,9 @@ def packed_size(k: int, n: int) -> int:
     return -(-n // _PANEL) * k * _PANEL
 
 
-def _threads() -> int | None:
-    """The kernel's thread count, or None where OpenBLAS's workers hold the cores."""
+def free_threads() -> int | None:
+    """The thread count chainrule's own kernels may use for products, or None where OpenBLAS's
+    workers hold the cores (the module docstring says when)."""
     count = threads.intra_threads()
     if count == 1 or onednn.holds_threads():
         return count
@@ -62,7 +63,7 @@ def bound(a: Any, b: Any, out: Any, empty: Callable = np.empty) -> Callable[[int
     ``b`` may change after this call without effect; ``out`` must stay alive (the function
     holds it and the panels)."""
     fns = _functions()
-    nt = _threads()
+    nt = free_threads()
     if fns is None or nt is None:
         return None
     if not all(type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2 for x in (a, b, out)):

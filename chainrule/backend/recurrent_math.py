@@ -12,9 +12,12 @@ and backward through time (δ = adjoint; dh gets the output's gradient plus δz_
     δc_next ← δc ⊙ f
 
 The compiled cell (``kernels/lstm_cell.c``, batch-major, a step's elementwise work one C call)
-runs wherever ``native`` builds it; its NumPy twin is feature-major (states hᵀ, cᵀ (H, N), gate
-blocks (4H, N): each gate block contiguous), rows ordered i, f, o, g with the sigmoid rows
-negated, so σ(a) = 1 / (1 + e^-a) is one exp, one add and one reciprocal on one block.
+runs wherever ``native`` builds it.  In float32, where that kernel is built with AVX2 and FMA and
+the threads are chainrule's (as for ``packed_gemm.py``), the whole time loop, products and cells,
+is one C call each way (:func:`sequence_kernels`; the kernel's text says how the threads share
+it), with the same bits as the loop of step calls.  The NumPy twin is feature-major (states hᵀ,
+cᵀ (H, N), gate blocks (4H, N): each gate block contiguous), rows ordered i, f, o, g with the
+sigmoid rows negated, so σ(a) = 1 / (1 + e^-a) is one exp, one add and one reciprocal on one block.
 Derivatives kept: σ' = σ - σ², tanh' = 1 - g².  The loop's big arrays come from a pool of its
 own (four (T, H, N) arrays are held at once).
 
@@ -22,10 +25,13 @@ Threads.  Where oneDNN is installed, a float32 loop first hands the threads to i
 (``onednn.take_threads``): each step's product then runs on W_hh packed once per sequence
 (``packed_gemm.py``; where that kernel is not built, on oneDNN's sgemm), and the compiled cell
 shares each step's batch rows among the same GNU OpenMP threads (both are built with
-``-fopenmp``), one team for the whole step (:func:`_step_product`).  Elsewhere OpenBLAS keeps
-the cores for the products (the table's ``matmul``) and the cell runs on one thread: a second
-pool of threads beside OpenBLAS's spinning workers stalls both.  On w4's layer (T 64, N 32,
-H 256, two threads) the forward's cells take 2.3 ms on two threads against 4.0 on one.
+``-fopenmp``), one team for the whole step (:func:`_step_product`), or the one-call loop runs on
+that team.  Elsewhere OpenBLAS keeps the cores for the products (the table's ``matmul``) and the
+cell runs on one thread: a second pool of threads beside OpenBLAS's spinning workers stalls
+both.  On w4's layer (T 64, N 32, H 256) the forward's cells take 1.6 ms on two threads against
+3.2 on one (with libmvec's expf and tanhf, before the cell wrote σ and tanh out: 3.1 and 5.0).
+Against the loop of step calls, in one process, alternating, 20th / 50th percentile of 160 calls
+at two threads: forward 9.56 / 12.16 -> 9.29 / 11.38 ms, backward 8.63 / 11.17 -> 8.34 / 10.10.
 """
 
 from __future__ import annotations
@@ -51,6 +57,29 @@ def lstm_kernels(dt: np.dtype) -> tuple | None:
         return None
     bwd = native.typed_function("lstm_cell", "lstm_backward_step", dt, [n, *sizes, ptr, ctypes.c_ssize_t] + [ptr] * 6)
     return fwd, bwd
+
+
+def sequence_kernels(dt: Any) -> tuple | None:
+    """(forward, backward, threads): the one-call float32 time loops and their thread count, or
+    None where they do not run (another dtype; the kernel not built, or built without AVX2 and
+    FMA; OpenBLAS's workers holding the cores).  Asked after :func:`_threads` has handed the
+    threads to oneDNN where it is installed."""
+    nt = packed_gemm.free_threads()
+    if np.dtype(dt) != np.float32 or nt is None:
+        return None
+    lib = native.load("lstm_cell")
+    if lib is None or not lib.lstm_sequence_available():
+        return None
+    ptr, size, n = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int
+    fwd = native.typed_function("lstm_cell", "lstm_forward_seq", dt, [n, size, size, size, n] + [ptr] * 11)
+    bwd = native.typed_function("lstm_cell", "lstm_backward_seq", dt,
+                                [n, size, size, size, n, n, ptr, size] + [ptr] * 9)
+    return fwd, bwd, nt
+
+
+def _packed_size(H: int) -> int:
+    """Floats of W_hh's panels for the one-call loops (``lstm_packed_size`` in the kernel)."""
+    return 4 * -(-H // 16) * H * 16
 
 
 def _threads(dt: Any) -> int:
@@ -137,7 +166,9 @@ class RecurrentMath:
 # ---------------------------------------------------------------- the compiled cell (batch-major)
 def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     """The cell reads the step's projections (its own rows of ``z``, or row rows[n] of the table)
-    and writes the gate activations to ``acts``; each h goes straight into the output."""
+    and writes the gate activations to ``acts``; each h goes straight into the output.  One C call
+    for the whole loop where :func:`sequence_kernels` runs, else one product and one cell call a
+    step."""
     T, N = (z if rows is None else rows).shape[:2]
     H = h0.shape[-1]
     G = 4 * H
@@ -147,29 +178,36 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     cs = _POOL.empty((T, N, H), dt)
     tcs = _POOL.empty((T, N, H), dt)
     rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
-    w_recT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
     nt = _threads(dt)
     h = np.ascontiguousarray(h0, dtype=dt)
     c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
-    c_prev = native.address(c0c)
-    product = _step_product(h, w_recT, rec)  # (None: _matmul at each step)
     size = N * H * dt.itemsize
     pa, po, pc, ptc, prec, pz = (native.address(a) for a in (acts, out, cs, tcs, rec, z))
     rows_c = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)  # (held, as c0c)
     prows = None if rows_c is None else native.address(rows_c)
-    ph = native.address(h)
-    for t in step_order(T, reverse):
-        # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
-        if product is None:
-            _matmul(h, w_recT, out=rec)
-        else:
-            product(ph)
-        if prows is None:  # the step's own projections, in place
-            zin, rt = pa + 4 * t * size, None
-        else:
-            zin, rt = pz, prows + t * N * 8
-        fwd_step(nt, N, H, zin, rt, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size, po + t * size)
-        h, ph, c_prev = out[t], po + t * size, pc + t * size
+    seq = sequence_kernels(dt) if T and N and H else None
+    if seq is not None:
+        w = np.ascontiguousarray(w_hh, dtype=dt)
+        panels = _POOL.empty((_packed_size(H),), dt)
+        seq[0](seq[2], T, N, H, reverse, pa if prows is None else pz, prows, pa, native.address(w),
+               native.address(panels), native.address(h), native.address(c0c), po, pc, ptc, prec)
+    else:
+        w_recT = w_hh.astype(dt, copy=False).T  # (H, 4H), a transposed view (BLAS reads it as is)
+        product = _step_product(h, w_recT, rec)  # (None: _matmul at each step)
+        ph, c_prev = native.address(h), native.address(c0c)
+        for t in step_order(T, reverse):
+            # (also for the usual zero h0: 0 · W_hh is not 0 where W_hh holds an inf or a NaN)
+            if product is None:
+                _matmul(h, w_recT, out=rec)
+            else:
+                product(ph)
+            if prows is None:  # the step's own projections, in place
+                zin, rt = pa + 4 * t * size, None
+            else:
+                zin, rt = pz, prows + t * N * 8
+            fwd_step(nt, N, H, zin, rt, pa + 4 * t * size, prec, c_prev, pc + t * size, ptc + t * size,
+                     po + t * size)
+            h, ph, c_prev = out[t], po + t * size, pc + t * size
     out[T] = cs[step_order(T, reverse)[-1]] if T else c0
     return out, ((True, acts, cs, tcs) if keep else None)
 
@@ -180,7 +218,6 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     H = G // 4
     dt = acts.dtype
     bwd_step = lstm_kernels(dt)[1]
-    w_rec = w_hh.astype(dt, copy=False)  # (4H, H)
     gh = np.ascontiguousarray(g, dtype=dt)  # (T + 1, N, H): dL/dh_t, and dL/dc_n in row T
     dc_next = np.array(gh[T], order="C")  # a copy: updated in place, step by step
     dh_rec = np.zeros((N, H), dtype=dt)  # δz_{t+1} W_hh, the recurrent part of dL/dh_t
@@ -191,6 +228,14 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     pd, pa, ptc, pc, pg = (native.address(a) for a in (dz, acts, tcs, cs, gh))
     prec, pdc = native.address(dh_rec), native.address(dc_next)
     nt = _threads(dt)
+    seq = sequence_kernels(dt) if T and N and H else None
+    if seq is not None:
+        w = np.ascontiguousarray(w_hh, dtype=dt)
+        panels = _POOL.empty((_packed_size(H),), dt)
+        seq[1](seq[2], T, N, H, reverse, need_h0, pd, ld, pa, ptc, pc, native.address(c0c), pg,
+               native.address(w), native.address(panels), prec, pdc)
+        return dz.reshape(T * N, G), dh_rec, dc_next
+    w_rec = w_hh.astype(dt, copy=False)  # (4H, H)
     product = _step_product(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
     order = step_order(T, reverse)
     for t in reversed(order):
