@@ -110,3 +110,21 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
     assert gradcheck(lambda x: apply1(CubeDetached(), x), (x,))
     with pytest.raises(GradcheckError):
         gradgradcheck(lambda x: apply1(CubeDetached(), x), (x,))
+
+
+def test_gradcheck_perturbs_a_transposed_input_in_place():
+    """A non-contiguous input (a permuted view) is perturbed element by element in place, its
+    columns in C order as the reverse pass's rows: the finite differences see the perturbation
+    (they read 0 before, as the perturbation went into a flattened copy), and a wrong
+    derivative is still caught."""
+    from chainrule.autograd.gradcheck import GradcheckError, gradcheck, numerical_jacobian
+
+    x = cr.tensor(np.arange(24.0).reshape(2, 3, 4) / 10).permute(2, 0, 1).requires_grad_()
+    assert not x._array.flags.c_contiguous
+    w = cr.tensor(np.linspace(-1, 1, 24).reshape(4, 2, 3))
+    assert gradcheck(lambda a: (a * a * w).sum(), (x,))
+    (jac,) = numerical_jacobian(lambda a: (a * w).sum(), [x])[0]
+    np.testing.assert_allclose(jac, w._array.reshape(1, -1), atol=1e-8)  # column j is element j in C order
+    assert gradgradcheck(lambda a: (a.sin() * w).sum(), (x,))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda a: (a * w).sum() + a[0, 0, 0].detach(), (x,))  # a term the reverse pass misses

@@ -62,14 +62,15 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
     m = _table(inputs)
     jac = [[m.zeros((n, inputs[i]._array.size), np.float64) for i in diff] for n in sizes]
     for col, i in enumerate(diff):
-        flat = inputs[i]._array.reshape(-1)  # a view: perturb in place, then restore
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
+        a = inputs[i]._array  # perturbed in place (any strides: a transposed input stays one), then restored
+        for j in range(a.size):
+            at = np.unravel_index(j, a.shape)  # column j: element j in C order, as the rows of the reverse pass
+            orig = a[at]
+            a[at] = orig + eps
             plus = [o._array.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
-            flat[j] = orig - eps
+            a[at] = orig - eps
             minus = [o._array.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
-            flat[j] = orig
+            a[at] = orig
             for k in range(len(sizes)):
                 jac[k][col][:, j] = (plus[k] - minus[k]) / (2 * eps)
     return jac
