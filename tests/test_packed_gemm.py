@@ -86,7 +86,7 @@ def test_bound_runs_the_product_and_repacks_nothing(monkeypatch):
     states = rng.standard_normal((3, 8, 24)).astype(np.float32)
     w = rng.standard_normal((40, 24)).astype(np.float32)
     out = np.empty((8, 40), np.float32)
-    monkeypatch.setattr(packed_gemm, "_threads", lambda: 1)
+    monkeypatch.setattr(packed_gemm, "free_threads", lambda: 1)
     run = packed_gemm.bound(states[0], w.T, out)
     assert run is not None
     w64 = w.T.astype(np.float64)
@@ -99,36 +99,38 @@ def test_bound_runs_the_product_and_repacks_nothing(monkeypatch):
 
 def test_bound_leaves_other_calls_to_the_blas(monkeypatch):
     f32 = np.zeros((4, 6), np.float32), np.zeros((6, 5), np.float32), np.zeros((4, 5), np.float32)
-    monkeypatch.setattr(packed_gemm, "_threads", lambda: 2)
+    monkeypatch.setattr(packed_gemm, "free_threads", lambda: 2)
     assert packed_gemm.bound(*f32) is not None
     a, b, out = f32
     assert packed_gemm.bound(a.astype(np.float64), b.astype(np.float64), out.astype(np.float64)) is None
     assert packed_gemm.bound(np.zeros((6, 4), np.float32).T, b, out) is None  # a's rows not of unit stride
     assert packed_gemm.bound(a, b, np.zeros((5, 4), np.float32).T) is None  # out not C-contiguous
     assert packed_gemm.bound(a, b[:5], out) is None  # shapes that do not chain
-    monkeypatch.setattr(packed_gemm, "_threads", lambda: None)  # OpenBLAS's workers hold the cores
+    monkeypatch.setattr(packed_gemm, "free_threads", lambda: None)  # OpenBLAS's workers hold the cores
     assert packed_gemm.bound(*f32) is None
 
 
 def test_threads_only_where_nothing_else_holds_the_cores(monkeypatch):
     monkeypatch.setattr(threads, "intra_threads", lambda: 1)
-    assert packed_gemm._threads() == 1
+    assert packed_gemm.free_threads() == 1
     monkeypatch.setattr(threads, "intra_threads", lambda: 2)
     monkeypatch.setattr(onednn, "holds_threads", lambda: False)
-    assert packed_gemm._threads() is None
+    assert packed_gemm.free_threads() is None
     monkeypatch.setattr(onednn, "holds_threads", lambda: True)
-    assert packed_gemm._threads() == 2
+    assert packed_gemm.free_threads() == 2
 
 
 @pytest.mark.skipif(recurrent_math.lstm_kernels(np.float32) is None, reason=native.status("lstm_cell"))
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_lstm_loop_takes_it(monkeypatch, reverse):
-    """Both products of the float32 time loop go through the packed operand (W_hhᵀ forward, W_hh
+    """Both products of the float32 step loop go through the packed operand (W_hhᵀ forward, W_hh
     backward); its outputs equal PyTorch's LSTM equations in float64 and its gradients the
-    float64 layer's (which takes no packed product) to float32 rounding."""
+    float64 layer's (which takes no packed product) to float32 rounding.  (Where the one-call
+    loop runs, it takes the float32 loop: switched off here, it has tests of its own.)"""
     from test_backend_native import lstm_reference, lstm_run
 
-    monkeypatch.setattr(packed_gemm, "_threads", lambda: 1)
+    monkeypatch.setattr(packed_gemm, "free_threads", lambda: 1)
+    monkeypatch.setattr(recurrent_math, "sequence_kernels", lambda dt: None)
     rng = np.random.default_rng(4)
     T, N, I, H = 5, 7, 3, 24
     x = rng.standard_normal((T, N, I))

@@ -10,6 +10,7 @@ for the gradient itself (second order), through ``create_graph=True``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -63,8 +64,8 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
     jac = [[m.zeros((n, inputs[i]._array.size), np.float64) for i in diff] for n in sizes]
     for col, i in enumerate(diff):
         a = inputs[i]._array  # perturbed in place (any strides: a transposed input stays one), then restored
-        for j in range(a.size):
-            at = np.unravel_index(j, a.shape)  # column j: element j in C order, as the rows of the reverse pass
+        # column j: element j in C order, as the rows of the reverse pass
+        for j, at in enumerate(itertools.product(*(range(n) for n in a.shape))):
             orig = a[at]
             a[at] = orig + eps
             plus = [o._array.astype(np.float64).reshape(-1).copy() for o in _outputs(fn, inputs)]
