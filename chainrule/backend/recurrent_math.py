@@ -77,9 +77,10 @@ def sequence_kernels(dt: Any) -> tuple | None:
     return fwd, bwd, nt
 
 
-def _packed_size(H: int) -> int:
-    """Floats of W_hh's panels for the one-call loops (``lstm_packed_size`` in the kernel)."""
-    return 4 * -(-H // 16) * H * 16
+def _panels(H: int, dt: Any) -> np.ndarray:
+    """Scratch for W_hh's panels in the one-call loops, as many floats as the kernel says."""
+    size = native.typed_function("lstm_cell", "lstm_packed_size", dt, [ctypes.c_ssize_t], ctypes.c_ssize_t)
+    return _POOL.empty((size(H),), dt)
 
 
 def _threads(dt: Any) -> int:
@@ -188,7 +189,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     seq = sequence_kernels(dt) if T and N and H else None
     if seq is not None:
         w = np.ascontiguousarray(w_hh, dtype=dt)
-        panels = _POOL.empty((_packed_size(H),), dt)
+        panels = _panels(H, dt)
         seq[0](seq[2], T, N, H, reverse, pa if prows is None else pz, prows, pa, native.address(w),
                native.address(panels), native.address(h), native.address(c0c), po, pc, ptc, prec)
     else:
@@ -231,7 +232,7 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     seq = sequence_kernels(dt) if T and N and H else None
     if seq is not None:
         w = np.ascontiguousarray(w_hh, dtype=dt)
-        panels = _POOL.empty((_packed_size(H),), dt)
+        panels = _panels(H, dt)
         seq[1](seq[2], T, N, H, reverse, need_h0, pd, ld, pa, ptc, pc, native.address(c0c), pg,
                native.address(w), native.address(panels), prec, pdc)
         return dz.reshape(T * N, G), dh_rec, dc_next

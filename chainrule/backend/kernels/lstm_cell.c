@@ -218,7 +218,7 @@ int lstm_sequence_available(void) { return 1; }
 
 /* Floats of the packed W_hh for the forward (four gates, each ceil(H / 16) panels of H x 16)
  * and for the backward (ceil(H / 16) panels of 4H x 16): the same number. */
-ptrdiff_t lstm_packed_size(ptrdiff_t H) { return 4 * ((H + NR - 1) / NR) * H * NR; }
+ptrdiff_t lstm_packed_size_f32(ptrdiff_t H) { return 4 * ((H + NR - 1) / NR) * H * NR; }
 
 /* The units [u0, u1) thread `tid` of `nt` owns: a contiguous share of the ceil(H / 16) panels. */
 static void own_units(ptrdiff_t H, int nt, int tid, ptrdiff_t *u0, ptrdiff_t *u1)
