@@ -51,6 +51,14 @@ double tanh(double);
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* a * b + c, fused where the target has FMA (else fmaf would be a library call in the loop;
+ * the reduction below stays exact either way: n * 0.693359375 needs at most 16 bits) */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define MULADD(a, b, c) fmaf(a, b, c)
+#else
+#define MULADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* e^x - 1 in float for x in [-87, 88].  Written out (not expf) so that a vectorised loop makes
  * no call: a call to libmvec's expf spills every live vector register, and with three sigmas
  * and two tanh a unit, the calls took two thirds of the cell's time (w4: 79 -> 50 us a step on
@@ -62,14 +70,6 @@ double tanh(double);
  * result is at least 0.29 in size.  Measured over every 29th float in [-100, 100] against
  * double precision: e^x - 1 within 1.8 units in the last place, sigma 2.8, tanh 2.5 (glibc's
  * tanhf: 2.2).  A NaN x gives NaN. */
-/* a * b + c, fused where the target has FMA (else fmaf would be a library call in the loop;
- * the reduction below stays exact either way: n * 0.693359375 needs at most 16 bits) */
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-#define MULADD(a, b, c) fmaf(a, b, c)
-#else
-#define MULADD(a, b, c) ((a) * (b) + (c))
-#endif
-
 INLINE float expm1_f32(float x)
 {
     const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
