@@ -17,7 +17,7 @@ import traceback
 import types
 import warnings
 import weakref
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
@@ -100,11 +100,25 @@ def _fill(x: Any, outs: list) -> Any:
     return rebuild(x, lambda v: outs[v.at] if type(v) is Hole else v)
 
 
-class Entry(NamedTuple):
+class Entry:
+    """One kind of call: its guard, its plan (None: such calls run eagerly) and why not.  The
+    guard is compiled at its first call (``plan.build_guard`` says why), which then puts the
+    compiled function in its place."""
+
+    __slots__ = ("guard", "plan", "reason", "guard_source")
     guard: Callable[[tuple, dict], bool]
-    plan: Plan | None  # None: calls of this kind run eagerly
-    reason: str
-    guard_source: str
+
+    def __init__(self, make_guard: Callable[[], Callable[[tuple, dict], bool]], plan: Plan | None, reason: str,
+                 guard_source: str) -> None:
+        def first(args: tuple, kwargs: dict) -> bool:
+            self.guard = make_guard()
+            give_back_heap()  # (what the compiler freed, before a first replay compiles its own source)
+            return self.guard(args, kwargs)
+
+        self.guard = first
+        self.plan = plan
+        self.reason = reason
+        self.guard_source = guard_source
 
 
 class CompiledFunction:
@@ -205,16 +219,16 @@ class CompiledFunction:
                 if config.verbose:
                     reason += "\n" + "".join(traceback.format_exception(e))
         if reason is None:
-            entry = Entry(plan.guard, plan, "", plan.guard_source)
+            entry = Entry(plan.make_guard, plan, "", plan.guard_source)
         else:
             if self.fullgraph:
                 raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
             warnings.warn(f"chainrule.compile: this call runs eagerly: {reason}", stacklevel=3)
             # eager is right whatever the names hold: checking them would only capture again and again
             # a function whose side effects change them (a counter it increments)
-            guard, guard_source = build_guard(guard_lines[:guard_lines.index("# the names the function reads")],
-                                              guard_ns)
-            entry = Entry(guard, None, reason, guard_source)
+            make_guard, guard_source = build_guard(
+                guard_lines[:guard_lines.index("# the names the function reads")], guard_ns)
+            entry = Entry(make_guard, None, reason, guard_source)
         self.entries.append(entry)
         self._asking.insert(0, entry)
         give_back_heap()

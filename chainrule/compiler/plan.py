@@ -239,12 +239,12 @@ class Plan:
     (or when asked for: ``source``, ``explain()``), not at the capture: a training step's first
     capture, which sees no gradients yet, is never replayed, and then holds no buffers."""
 
-    def __init__(self, generate: Callable[[], Built], guard_source: str, guard: Callable[..., bool],
-                 steps: list, snapshot: bool, n_captured: int) -> None:
+    def __init__(self, generate: Callable[[], Built], guard_source: str,
+                 make_guard: Callable[[], Callable[..., bool]], steps: list, snapshot: bool, n_captured: int) -> None:
         self._generate: Callable[[], Built] | None = generate
         self._built: Built | None = None
         self.guard_source = guard_source
-        self.guard = guard
+        self.make_guard = make_guard  # (compiled when first asked: see build_guard)
         self.steps = steps
         self.snapshot = snapshot
         self.n_captured = n_captured
@@ -332,7 +332,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
                            "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
-    guard, guard_source = build_guard(guard_lines, guard_ns)
+    make_guard, guard_source = build_guard(guard_lines, guard_ns)
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
         i for i, k in enumerate(kinds) if k == "guard")
@@ -398,15 +398,19 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             source += f"\n\n/* fused loop {k} */\n{c_source}"
         return Built(source, run, backward, w.table, threading.Lock() if w.planned else None)
 
-    return Plan(generate, guard_source, guard, steps + bwd_steps, snapshot, len(tape.steps))
+    return Plan(generate, guard_source, make_guard, steps + bwd_steps, snapshot, len(tape.steps))
 
 
-def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[tuple, dict], bool], str]:
-    """(the guard function made of ``lines``, which name objects in ``ns``; its source)."""
+def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[], Callable[[tuple, dict], bool]], str]:
+    """(a function that compiles the guard made of ``lines``, which name objects in ``ns``; its
+    source).  The caller compiles it when the guard is first asked, not during the capture:
+    the capture still holds every array of the step it ran, and Python's compiler takes about
+    0.8 MiB for a while for a guard of 120 lines; the two together set a compiled training
+    step's peak memory (w2: 1.1 MiB above eager's)."""
     g = _Writer()
     g.ns.update(ns)
     g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in lines] + ["    return True"]
-    return g.compile("guard"), "\n".join(g.lines)
+    return (lambda: g.compile("guard")), "\n".join(g.lines)
 
 
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int],
