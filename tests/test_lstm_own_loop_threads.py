@@ -184,6 +184,14 @@ def test_cell_builds_without_openmp(monkeypatch, tmp_path):
         lib = ctypes.CDLL(native.status("lstm_cell").partition("compiled: ")[2])
         assert not hasattr(lib, "GOMP_parallel") and "gomp" not in open(lib._name, "rb").read().decode("latin-1")
         _check_cell_threads(np.float32)
+        if lib.lstm_sequence_available():  # the one-call loop, asked for two threads, runs on one: same bits
+            from test_lstm_sequence_kernel import _run
+
+            monkeypatch.setattr(packed_gemm, "free_threads", lambda: 2)
+            whole = _run(3, 4, 7, 20, False, True, True)
+            monkeypatch.setattr(recurrent_math, "sequence_kernels", lambda dt: None)
+            for a, b in zip(whole, _run(3, 4, 7, 20, False, True, True)):
+                np.testing.assert_array_equal(a, b)
     finally:
         monkeypatch.undo()
         native.reset()
