@@ -244,7 +244,7 @@ static void team(int *nt, int *tid)
  *   zin    (T, N, 4H) the input projections, own rows (then zin is acts), or with `rows`
  *          (T, N) a table whose row rows[t][n] is position (t, n)'s projections;
  *   acts   (T, N, 4H) out: the gate activations i, f, g, o;
- *   w_hh   (4H, H), C order; P lstm_packed_size(H) floats of scratch for its panels;
+ *   w_hh   (4H, H), C order; P lstm_packed_size_f32(H) floats of scratch for its panels;
  *   h0, c0 (N, H); out (T, N, H) the h_t; cs, tcs (T, N, H) c_t and tanh c_t;
  *   rec    (N, 4H) scratch for h_{t-1} W_hh^T. */
 void lstm_forward_seq_f32(int threads, ptrdiff_t T, ptrdiff_t N, ptrdiff_t H, int reverse, const float *zin,
