@@ -179,7 +179,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     cs = _POOL.empty((T, N, H), dt)
     tcs = _POOL.empty((T, N, H), dt)
     rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
-    nt = _threads(dt)
+    nt = _threads(dt)  # (first: it hands the threads to oneDNN, which sequence_kernels asks about)
     h = np.ascontiguousarray(h0, dtype=dt)
     c0c = np.ascontiguousarray(c0, dtype=dt)  # (held: the kernel reads it through a raw address)
     size = N * H * dt.itemsize
@@ -218,7 +218,6 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
     T, N, G = acts.shape
     H = G // 4
     dt = acts.dtype
-    bwd_step = lstm_kernels(dt)[1]
     gh = np.ascontiguousarray(g, dtype=dt)  # (T + 1, N, H): dL/dh_t, and dL/dc_n in row T
     dc_next = np.array(gh[T], order="C")  # a copy: updated in place, step by step
     dh_rec = np.zeros((N, H), dtype=dt)  # δz_{t+1} W_hh, the recurrent part of dL/dh_t
@@ -236,6 +235,7 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
         seq[1](seq[2], T, N, H, reverse, need_h0, pd, ld, pa, ptc, pc, native.address(c0c), pg,
                native.address(w), native.address(panels), prec, pdc)
         return dz.reshape(T * N, G), dh_rec, dc_next
+    bwd_step = lstm_kernels(dt)[1]
     w_rec = w_hh.astype(dt, copy=False)  # (4H, H)
     product = _step_product(dz[0], w_rec, dh_rec) if T else None  # (None: _matmul at each step)
     order = step_order(T, reverse)

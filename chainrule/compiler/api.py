@@ -34,6 +34,7 @@ from chainrule.compiler.capture import (
     needs_graph,
     rebuild,
     tensors_in,
+    user_class,
     user_object,
     watched,
 )
@@ -361,7 +362,7 @@ def _class_checks(e: str, cls: type) -> list[str]:
     are left out (their class attributes are constants)."""
     lines = []
     for k, c in enumerate(cls.__mro__):
-        if c is Module or c is object or c.__module__.split(".")[0] == "chainrule":
+        if not user_class(c):
             continue
         for n, v in vars(c).items():
             if n.startswith("__") or not _plain_value(v):

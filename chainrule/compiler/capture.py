@@ -152,7 +152,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
         methods = []
         for m in modules:
             for c in type(m).__mro__:
-                if _user_class(c) and c not in classes:
+                if user_class(c) and c not in classes:
                     classes.add(c)
                     methods += _methods(c)
         if not methods:
@@ -163,7 +163,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
             found.extend(_leaves_of(obj))
         modules, tensors = _stateful(found)
     for m in modules:
-        if _user_class(type(m)):
+        if user_class(type(m)):
             for name, v in vars(m).items():
                 if name not in _MODULE_OWN and (isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v)
                                                 or isinstance(getattr(v, "rng", v), np.random.Generator)):
@@ -212,7 +212,7 @@ def _stateful(found: list[Any]) -> tuple[list[Module], list[Tensor]]:
 _MODULE_OWN = frozenset(vars(Module()))  # what Module.__init__ sets on every instance (its tables)
 
 
-def _user_class(c: type) -> bool:
+def user_class(c: type) -> bool:
     """A class of the user's in a Module's MRO (not Module, object, or chainrule's own layers)."""
     return c is not Module and c is not object and c.__module__.split(".")[0] != "chainrule"
 

@@ -115,14 +115,14 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, _layer: st
     if bias is not None and bias._array.dtype != dt:
         raise DtypeError(mismatch_message(_layer, "bias", bias._array.dtype, dt))
     order = _rows_in_memory_order(input._array)
-    if order is not None:  # a permuted view: the rows in the order memory holds them, no copy
-        inverse = [order.index(k) for k in range(input.ndim)]
-        return shape.permute(linear(shape.permute(input, *order), weight, bias, _layer), *inverse)
-    lead = tuple(input.shape[:-1])
-    x2 = input if input.ndim == 2 else shape.reshape(input, (math.prod(lead), in_f))
+    src = input if order is None else shape.permute(input, *order)  # (a permuted view: memory's row order)
+    lead = tuple(src.shape[:-1])
+    x2 = src if src.ndim == 2 else shape.reshape(src, (math.prod(lead), in_f))
     y = apply2(LINEAR, x2, weight) if bias is None else apply(LINEAR, x2, weight, bias)
-    if input.ndim != 2:
+    if src.ndim != 2:
         y = shape.reshape(y, lead + (out_f,))
+    if order is not None:  # the input's permutation back, as a view
+        y = shape.permute(y, *[order.index(k) for k in range(src.ndim)])
     return y
 
 
