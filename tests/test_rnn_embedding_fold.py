@@ -134,7 +134,7 @@ def test_lstm_fold_on_both_paths(monkeypatch, ops, path):
     if path == "numpy":
         use_numpy_loop(monkeypatch)
     _compare("LSTM", D=2)
-    state, _ = ops[0].saved  # the time loop's state starts with "the compiled cell ran"
+    state, _, _ = ops[0].saved  # the time loop's state starts with "the compiled cell ran"
     assert folded(ops[0]) and state[0] == (path == "compiled")
 
 

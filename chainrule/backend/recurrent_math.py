@@ -143,17 +143,27 @@ class RecurrentMath:
         return _threads(dtype)
 
     @staticmethod
-    def lstm_forward(z: Any, rows: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, keep: bool) -> tuple:
+    def lstm_forward(z: Any, rows: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, keep: bool,
+                     out: Any = None) -> tuple:
         """One LSTM layer over a sequence: (out (T + 1, N, H) = [h_0 … h_{T-1}; c_n], state).
 
         ``z`` the input projections W_ih x_t + b, (T, N, 4H) (used as scratch), or, with
         ``rows`` (T, N) int64, a table (U, 4H) whose row rows[t, n] is position (t, n)'s
         projection (the embedding fold).  ``state`` is what ``lstm_backward`` needs (None
-        unless ``keep``).  ``reverse`` runs t = T-1 … 0; out[t] still belongs to position t."""
+        unless ``keep``).  ``reverse`` runs t = T-1 … 0; out[t] still belongs to position t.
+        ``out``, if given, is the C-ordered (T + 1, N, H) array of z's dtype to write into (a
+        caller that keeps h0 in the row before it: see ``LSTMSequence``)."""
+        T, N = (z if rows is None else rows).shape[:2]
+        shape = (T + 1, N, h0.shape[-1])
+        if out is None:
+            out = _POOL.empty(shape, z.dtype)
+        elif out.shape != shape or out.dtype != z.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"lstm_forward: out must be a C-ordered {shape} array of {z.dtype}, got "
+                             f"{out.shape} {out.dtype}{'' if out.flags.c_contiguous else ' (not C-ordered)'}")
         steps = lstm_kernels(z.dtype)
         if steps is not None:
-            return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep)
-        return _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep)
+            return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep, out)
+        return _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep, out)
 
     @staticmethod
     def lstm_backward(state: tuple, g: Any, h0: Any, c0: Any, w_hh: Any, reverse: bool, need_h0: bool) -> tuple:
@@ -165,7 +175,7 @@ class RecurrentMath:
 
 
 # ---------------------------------------------------------------- the compiled cell (batch-major)
-def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
+def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep, out):
     """The cell reads the step's projections (its own rows of ``z``, or row rows[n] of the table)
     and writes the gate activations to ``acts``; each h goes straight into the output.  One C call
     for the whole loop where :func:`sequence_kernels` runs, else one product and one cell call a
@@ -174,8 +184,7 @@ def _forward_compiled(fwd_step, z, rows, h0, c0, w_hh, reverse, keep):
     H = h0.shape[-1]
     G = 4 * H
     dt = z.dtype
-    acts = z if rows is None else _POOL.empty((T, N, G), dt)
-    out = _POOL.empty((T + 1, N, H), dt)  # rows 0..T-1: h_t, row T: c_n
+    acts = z if rows is None else _POOL.empty((T, N, G), dt)  # (out: rows 0..T-1 h_t, row T c_n)
     cs = _POOL.empty((T, N, H), dt)
     tcs = _POOL.empty((T, N, H), dt)
     rec = np.empty((N, G), dtype=dt)  # h_{t-1} W_hhᵀ
@@ -252,7 +261,7 @@ def _backward_compiled(state, g, c0, w_hh, reverse, need_h0):
 
 
 # ---------------------------------------------------------------- the NumPy twin (feature-major)
-def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep):
+def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep, out):
     T, N = (z if rows is None else rows).shape[:2]
     G = z.shape[-1]
     H = G // 4
@@ -299,7 +308,6 @@ def _forward_numpy(z, rows, h0, c0, w_hh, reverse, keep):
             np.tanh(c_t, out=tcs[t])
             np.multiply(a[H2:H3], tcs[t], out=hs[t])  # o ⊙ tanh c
             h, c = hs[t], c_t
-    out = _POOL.empty((T + 1, N, H), dt)
     out[:T] = hs.transpose(0, 2, 1)
     out[T] = c.T
     return out, ((False, acts, deriv, cs, tcs) if keep else None)
