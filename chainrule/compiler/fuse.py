@@ -18,7 +18,9 @@ one-element arrays (read once, as a number), Python numbers, or arrays that broa
 run's shape along leading axes (a bias row, ``(C,)`` against ``(N, C)``) or trailing axes (a
 column, ``(N, 1)``); with such inputs the loop runs over (rows, columns) split where they
 broadcast, which must be the same place for all of them.  No other broadcasting, no ``out=``, no
-integer arrays, no mask used after the run.  A run needs ``MIN_RUN`` steps or more, or one of the
+integer arrays, no mask used after the run, and no array whose shape follows values (a masked
+selection, ``nonzero``: a loop keeps the length it was written for, and nothing guards that length
+unless Python reads it).  A run needs ``MIN_RUN`` steps or more, or one of the
 table's ReLU entries (whose own call costs more than a loop's).
 
 Exactness: ``+ - * /``, negation, comparisons, ``sqrt``, ``abs``, ``maximum``/``minimum`` give
@@ -135,14 +137,17 @@ def private_slots(root: list[int], inputs: set[int], pinned: set[int]) -> set[in
 
 
 def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-             private: AbstractSet[int] = frozenset()) -> tuple | None:
+             private: AbstractSet[int] = frozenset(), dynamic: AbstractSet[int] = frozenset()) -> tuple | None:
     """(shape, dtype) of an elementwise step the loop can compute ("any" for a folded constant,
-    which joins any run), else None."""
+    which joins any run), else None.  ``dynamic``: the slots whose shape follows values (a masked
+    selection): a loop keeps its length, so no step that reads or makes one is fused."""
     out = step.out
     target = _target(step, private)
     if target is not None:
         out = target
     elif type(out) is not int or step.writes or step.kwargs:
+        return None
+    if dynamic and (out in dynamic or any(s in dynamic for s in step_uses(step))):
         return None
     if out in folded:
         return ANY
@@ -178,7 +183,7 @@ def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], fol
 
 
 def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-             private: AbstractSet[int] = frozenset()) -> list:
+             private: AbstractSet[int] = frozenset(), dynamic: AbstractSet[int] = frozenset()) -> list:
     """``steps`` with each pure step that cannot be fused moved past the fusible steps after it
     that do not read it (nor rewrite what it reads), so that runs grow (a loss's ``sum`` between
     the forward's and the backward's elementwise chains).  Order is kept among everything else."""
@@ -187,7 +192,7 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
     made: set[int] = set()
     run: tuple | None = None  # the kind of the last fusible step placed
     for st in steps:
-        kind = _fusible(st, shapes, dtypes, aliases, folded, private)
+        kind = _fusible(st, shapes, dtypes, aliases, folded, private, dynamic)
         if kind is not None and st.out in aliases and kind != run:
             kind = None  # (another array's name, of another shape than the run: it need not split it)
         if kind is not None:
@@ -208,15 +213,16 @@ def schedule(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], f
 
 
 def fuse(steps: list, shapes: list, dtypes: list, aliases: dict[int, int], folded: Any,
-         live_after: Callable[[int, int], bool], private: AbstractSet[int] = frozenset()
-         ) -> dict[int, Group]:
+         live_after: Callable[[int, int], bool], private: AbstractSet[int] = frozenset(),
+         dynamic: AbstractSet[int] = frozenset()) -> dict[int, Group]:
     """The fused groups of ``steps``, by the index of their first step.  ``live_after(slot, i)``:
     whether ``slot`` is read after step ``i`` (or leaves the plan); ``private``: the slots an
-    in-place operator may rewrite as a new array (:func:`private_slots`)."""
+    in-place operator may rewrite as a new array (:func:`private_slots`); ``dynamic``: the slots
+    whose shape follows values (never fused)."""
     if not native.enabled():
         return {}
     groups: dict[int, Group] = {}
-    kinds = [_fusible(st, shapes, dtypes, aliases, folded, private) for st in steps]
+    kinds = [_fusible(st, shapes, dtypes, aliases, folded, private, dynamic) for st in steps]
     i = 0
     while i < len(steps):
         kind = kinds[i]

@@ -422,7 +422,7 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     value guard), since a replay that diverges hands the call to eager with everything as it was."""
     private = private_slots(tape.root, tape.inputs, tape.pinned)
     if w.fusion and native.enabled():
-        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, private)
+        steps = schedule(steps, tape.shapes, tape.dtypes, w.aliases, w.folded, private, tape.value_shaped.keys())
     after_guards = 1 + max((i for i, st in enumerate(steps) if _may_diverge(st)), default=-1)
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
@@ -431,7 +431,7 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
     groups = {}
     if w.fusion:
         groups = fuse(steps, tape.shapes, tape.dtypes, w.aliases, w.folded,
-                      lambda s, i: s in keep or last.get(s, -1) > i, private)
+                      lambda s, i: s in keep or last.get(s, -1) > i, private, tape.value_shaped.keys())
     inside = {i for g in groups.values() for i in range(g.first + 1, g.last + 1)}
     planned = plan_buffers(steps, groups, inside, tape, keep, w.aliases, w.folded) if w.buffers else {}
     w.planned.update(planned)
@@ -482,7 +482,8 @@ def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], 
             if is_product(step):
                 if step.out in planned:
                     step = step._replace(kwargs={"out": planned[step.out]})
-                a, b = (tape.shapes[x.slot] if type(x) is Ref else None for x in step.args)
+                a, b = (tape.shapes[x.slot] if type(x) is Ref and x.slot not in tape.value_shaped else None
+                        for x in step.args)  # (a shape that follows values may take the other path)
                 dot = matmul_for(a, b, tape.dtypes[step.out])
                 if dot is not None:  # (shapes that never take the oneDNN path: NumPy's product itself)
                     step = step._replace(fn=dot, label="np.dot")
