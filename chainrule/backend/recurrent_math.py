@@ -135,6 +135,13 @@ class RecurrentMath:
         return first, np.ascontiguousarray(rows.reshape(idx.size), dtype=np.int64)
 
     @staticmethod
+    def used_rows(idx: np.ndarray, V: int) -> tuple:
+        """(used, rows) for indices ``idx`` (R,) into a table of V rows: ``used`` (V,) bool, whether
+        idx holds row v, and ``rows`` (R,) the indices as C-ordered int64.  Every shape follows
+        from V and R (unlike :meth:`distinct_rows`)."""
+        return np.bincount(idx, minlength=V) > 0, np.ascontiguousarray(idx.reshape(idx.size), dtype=np.int64)
+
+    @staticmethod
     def lstm_threads(dtype: Any) -> int:
         """The threads the LSTM loop's cell will use for ``dtype``, the threads first handed to
         oneDNN where it is installed (float32).  A layer asks before its first product, so that

@@ -106,13 +106,22 @@ class InputFold:
     idx uses (:meth:`table_grad`).  x then gets no gradient from the layer; whatever else
     reads x still sends its own through the lookup (gradients add up: the two routes sum).
 
+    The table's rows.  Where E has no more rows than the batch has positions (V ≤ T·N: a
+    character model), the table has one row per row of E (U = V, ``first`` None) and ``rows``
+    is idx itself: every shape follows from V and the batch's shape, so that a compiled plan
+    replays batches that use different sets of rows (w4's 65 characters; a text whose rare
+    characters come and go).  Otherwise (a larger vocabulary) it has one row per distinct index,
+    U ≤ T·N (``first``: which; ``m.distinct_rows``), a count that follows the values (a compiled
+    plan guards it).
+
     Exact: the same sums as the unfolded path, with every product over a row of E done
-    once instead of once per position.  Only the rows idx uses take part (a NaN or inf in an
-    unused row of E changes nothing).  Shared by the two directions of a bidirectional layer
-    (each brings its own W_ih).
+    once instead of once per position.  Only the rows idx uses take part: a NaN or inf in an
+    unused row of E changes nothing (with the whole table, E_u holds such rows as zeros
+    (``used``), and E's gradient is 0 there whatever W_ih holds).  Shared by the two directions
+    of a bidirectional layer (each brings its own W_ih).
     """
 
-    __slots__ = ("m", "src", "rows", "shape", "_xu", "first", "num", "padding_idx", "source")
+    __slots__ = ("m", "src", "rows", "shape", "_xu", "first", "used", "num", "padding_idx", "source")
 
     def __init__(self, m: Any, E: Any, idx: Any, padding_idx: int | None = None, source: Any = None) -> None:
         """m the arrays' table, E (V, I) the table's array, idx (T, N) the time-major indices
@@ -120,9 +129,15 @@ class InputFold:
         the Tensor E when x is the lookup's recorded output (the layers then take it as an input
         of their own: :meth:`table_grad`), else None."""
         T, N = idx.shape
-        self.first, self.rows = m.distinct_rows(idx.reshape(T * N), E.shape[0])
         self.m = m
-        self.src = E[self.first]  # E_u (U, I): a copy, whatever happens to E afterwards
+        if E.shape[0] <= T * N:  # the whole table (see the class docstring)
+            self.first = None
+            self.used, self.rows = m.used_rows(idx.reshape(T * N), E.shape[0])
+            self.src = m.where(self.used[:, None], E, 0)  # E_u (V, I), unused rows 0: a copy
+        else:
+            self.first, self.rows = m.distinct_rows(idx.reshape(T * N), E.shape[0])
+            self.used = None
+            self.src = E[self.first]  # E_u (U, I): a copy, whatever happens to E afterwards
         self.shape = (T, N)
         self._xu: dict = {}
         self.num = E.shape[0]
@@ -160,7 +175,8 @@ class InputFold:
     def sum_rows(self, d: Any) -> Any:
         """S (U, G): the rows of d (T·N, G) summed per distinct index."""
         m = self.m
-        return m.scatter_add_rows(m.zeros((self.src.shape[0], d.shape[1]), d.dtype), self.rows, d)
+        U = self.num if self.first is None else self.src.shape[0]
+        return m.scatter_add_rows(m.zeros((U, d.shape[1]), d.dtype), self.rows, d)
 
     def weight_grad(self, d: Any, ones: bool, summed: Any = None) -> Any:
         """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)
@@ -173,8 +189,12 @@ class InputFold:
         S_u W_ih (= the sum of dZ W_ih over the positions that read it), every other row 0, and
         the padding row 0 (as the lookup's own vjp gives it)."""
         m = self.m
-        dE = m.zeros((self.num, w.shape[1]), S.dtype)
-        dE[self.first] = m.matmul(S, w.astype(S.dtype, copy=False))
+        SW = m.matmul(S, w.astype(S.dtype, copy=False))
+        if self.first is None:  # (S's unused rows are 0, but 0 · inf is not: those rows are set)
+            dE = m.where(self.used[:, None], SW, 0)
+        else:
+            dE = m.zeros((self.num, w.shape[1]), S.dtype)
+            dE[self.first] = SW
         if self.padding_idx is not None:
             dE[self.padding_idx] = 0
         return dE
