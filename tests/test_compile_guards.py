@@ -906,6 +906,36 @@ def test_a_returned_gradient_stays_a_plain_tensor():
     assert fn.stats["replays"] >= 3
 
 
+def test_a_tensor_computed_after_backward_from_a_freed_graph():
+    """The step returns ``logits.softmax(-1)`` computed after ``loss.backward()`` freed the
+    graph below it (as eager, no backward can go through it): the capture must not try to
+    record a backward pass through it (it raised the freed-graph error), and replays give
+    eager's values."""
+
+    def build():
+        cr.manual_seed(5)
+        m = cr.nn.Linear(5, 3)
+        opt = cr.optim.Adam(m.parameters(), lr=1e-2)
+
+        def step(x, y):
+            opt.zero_grad()
+            logits = m(x)
+            loss = cr.nn.functional.cross_entropy(logits, y)
+            loss.backward()
+            opt.step()
+            return loss, logits.softmax(-1)
+
+        return step
+
+    eager, fn = build(), _compile(build())
+    rng = np.random.default_rng(6)
+    for _ in range(5):
+        x, y = cr.tensor(rng.standard_normal((8, 5)), dtype=cr.float32), cr.tensor(rng.integers(0, 3, 8))
+        for a, b in zip(eager(x, y), fn(x, y)):
+            assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    assert fn.stats["replays"] == 3
+
+
 def test_zero_grad_to_zeros_and_gradient_accumulation():
     fn = _compare_linear_runs(_nothing, set_to_none=False)
     assert fn.stats["replays"] >= 3

@@ -32,6 +32,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from chainrule.autograd import grad_mode, host_steps
+from chainrule.autograd.graph import toposort
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
 from chainrule.backend import registry
@@ -468,8 +469,14 @@ def watched(tensors: tuple) -> bool:
 
 
 def needs_graph(t: Tensor) -> bool:
-    """Whether ``t``'s graph is still there for a later backward (not freed, not a leaf)."""
-    return bool(t.requires_grad) and t._op is not None and t._parents is not None
+    """Whether ``t``'s graph is there for a later backward: not a leaf, and no node of it freed
+    by an earlier ``backward()`` (``logits.softmax(-1)`` after ``loss.backward()``).  Through a
+    freed node a backward raises in eager too, so such a tensor is returned without a graph."""
+    if not (t.requires_grad and t._op is not None):
+        return False
+    freed: list[Tensor] = []
+    toposort([t], on_freed=freed.append)
+    return not freed
 
 
 def _capture_backward(tape: Tape, outs: list[Tensor], tracked: list[Tensor]) -> Backward:
