@@ -936,6 +936,41 @@ def test_a_tensor_computed_after_backward_from_a_freed_graph():
     assert fn.stats["replays"] == 3
 
 
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"weight": "w"}])
+def test_cross_entropy_with_a_varying_count_of_ignored_targets_replays(kw):
+    """Padding targets (ignore_index=-100), a different number in every batch: the loss's mean
+    divides by the count of the others, which the plan computes (no Python read of it: every
+    batch replays), with eager's numbers."""
+
+    def build():
+        cr.manual_seed(7)
+        m = cr.nn.Linear(5, 4)
+        opt = cr.optim.SGD(m.parameters(), lr=0.1)
+        weight = cr.tensor([1.0, 2.0, 0.5, 1.5]) if kw.get("weight") else None
+        opts = {**kw, "weight": weight}
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = cr.nn.functional.cross_entropy(m(x), y, ignore_index=-100, **opts)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, m
+
+    (eager, m_e), (step, m_c) = build(), build()
+    fn = _compile(step)
+    rng = np.random.default_rng(8)
+    for k in range(8):
+        y = rng.integers(0, 4, 12)
+        y[rng.permutation(12)[: k % 5 + 1]] = -100
+        x = cr.tensor(rng.standard_normal((12, 5)), dtype=cr.float32)
+        a, b = eager(x, cr.tensor(y)), fn(x, cr.tensor(y))
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    _same_model(m_e, m_c)
+    assert fn.stats == {"captures": 2, "replays": 6, "eager": 0, "diverged": 0}
+
+
 def test_zero_grad_to_zeros_and_gradient_accumulation():
     fn = _compare_linear_runs(_nothing, set_to_none=False)
     assert fn.stats["replays"] >= 3

@@ -359,7 +359,7 @@ class CrossEntropyIndex(Primitive):
         W = C if self.weight is None else self.weight.sum()
         self.wt = wt.astype(dtype, copy=False)
         self.a = ((1 - self.smoothing) * wt + (self.smoothing * W / C) * valid).astype(dtype, copy=False)
-        self.denom = float(wt.sum())
+        self.denom = self.wt.sum()  # (an array: read by no Python, see _index_target)
 
     def forward(self, m, x):
         M, C = x.shape
@@ -386,7 +386,7 @@ class CrossEntropyIndex(Primitive):
             if self.reduction == "none":
                 return loss
             total = loss.sum()
-            return total / x.dtype.type(self.denom) if self.reduction == "mean" else total
+            return total / self.denom if self.reduction == "mean" else total
 
     # The rules -----------------------------------------------------------------
     def _q(self, M: int, C: int, dtype: Any) -> tuple:
@@ -419,18 +419,16 @@ class CrossEntropyIndex(Primitive):
         if self.reduction == "none":
             return m.reshape(g, (M, 1))
         if self.reduction == "mean":
-            if self.denom == 0:
-                # PyTorch's 0/0: an ignored row gets 0 (it is left out, not multiplied by 1/0); a
-                # counted row of weight 0 gets 0 · (1/0) = NaN
-                valid = self.table.ones((M, 1), bool) if self.valid is None else self.valid[:, None]
-                return m.where(valid, g / self.denom, m.zeros_like(g))
-            return g / self.denom
+            if self.valid is None:  # (a total weight of 0: a row of weight 0 gets 0 · (1/0) = NaN, as PyTorch)
+                return g / self.denom
+            # an ignored row gets 0: it is left out, not multiplied by 1/0 when nothing counts
+            return m.where(self.valid[:, None], g / self.denom, m.zeros_like(g))
         return g
 
     def vjp(self, m, need, g, y, x):
-        if self.denom == 0 and self.reduction == "mean":
+        if self.reduction == "mean" and (not self.plain or self.denom == 0):
             # 'mean' over a total weight of 0 (every target ignored, or weighted 0): g / 0 and 0 · inf
-            # on purpose (see _scale); nothing to enter on the common path
+            # on purpose (see _scale); entered whatever the weight, which no Python reads
             with np.errstate(divide="ignore", invalid="ignore"):
                 return self._vjp(m, g, x)
         return self._vjp(m, g, x)
@@ -498,16 +496,15 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
         lo, hi = flat.min(), flat.max()
         if lo >= 0 and hi < C and not 0 <= ignore_index < C:
             return C, want, flat, None
+    # the mask, whatever it holds: no Python reads how many targets are ignored, so that a
+    # compiled plan replays batches with any count of them (a padding class)
     valid = flat != ignore_index
-    all_valid = bool(valid.all())
-    check = flat if all_valid else flat[valid]
-    if check.size and (check.min() < 0 or check.max() >= C):
-        bad = check[(check < 0) | (check >= C)][0]
+    flat = m.where(valid, flat, 0)
+    out = (flat < 0) | (flat >= C)
+    if out.any():
+        bad = flat[out][0]
         raise TargetOutOfRangeError(f"{name}: target {int(bad)} is out of range for {C} classes")
-    if not all_valid:
-        flat = m.where(valid, flat, 0)
-        return C, want, flat, valid
-    return C, want, flat, None
+    return C, want, flat, valid
 
 
 def _rows(input: Tensor, C: int) -> Tensor:
