@@ -936,6 +936,43 @@ def test_a_tensor_computed_after_backward_from_a_freed_graph():
     assert fn.stats["replays"] == 3
 
 
+@pytest.mark.parametrize("which", ["topk", "sort", "kthvalue", "median", "max"])
+def test_ranked_values_after_the_step_replay(which):
+    """Metrics after ``opt.step()`` that pick entries by rank (topk's values, sort, kthvalue,
+    median, max along a dim) read no value in Python (the picked indices are in range by
+    construction), so the step replays instead of running eagerly."""
+    pick = {
+        "topk": lambda o: o.topk(2, dim=1).values,
+        "sort": lambda o: o.sort(dim=1).values,
+        "kthvalue": lambda o: o.kthvalue(2, dim=1).values,
+        "median": lambda o: o.median(dim=1).values,
+        "max": lambda o: o.max(dim=1).values,
+    }[which]
+
+    def build():
+        cr.manual_seed(9)
+        m = cr.nn.Linear(5, 4)
+        opt = cr.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            o = m(x)
+            loss = cr.nn.functional.cross_entropy(o, y)
+            loss.backward()
+            opt.step()
+            return loss, pick(o.detach())
+
+        return step
+
+    eager, fn = build(), _compile(build())
+    rng = np.random.default_rng(10)
+    for _ in range(5):
+        x, y = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float32), cr.tensor(rng.integers(0, 4, 6))
+        for a, b in zip(eager(x, y), fn(x, y)):
+            assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    assert fn.stats == {"captures": 2, "replays": 3, "eager": 0, "diverged": 0}
+
+
 @pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"weight": "w"}])
 def test_cross_entropy_with_a_varying_count_of_ignored_targets_replays(kw):
     """Padding targets (ignore_index=-100), a different number in every batch: the loss's mean

@@ -149,7 +149,7 @@ def _picked(input: Tensor, dim: int, name: str, fn: str, keepdim: bool = True, *
         return _scalar_pair(x)
     d = _dim(x, dim, name)
     idx = kernel(fn, x, axis=d, **params)
-    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+    return _keep(indexing.gather_in_range(x, d, idx), idx, d, keepdim)
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> _ValuesIndices:
@@ -183,7 +183,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if x.ndim == 0:
         return _scalar_pair(x)
     idx = kernel("sort_order", x, axis=d, descending=largest)[_along(slice(0, k), d, x.ndim)]
-    return _ValuesIndices((indexing.gather(x, d, idx), idx))
+    return _ValuesIndices((indexing.gather_in_range(x, d, idx), idx))
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
@@ -196,7 +196,7 @@ def _select_rank(x: Tensor, d: int, r: int, keepdim: bool) -> _ValuesIndices:
     if x.ndim == 0:
         return _scalar_pair(x)
     idx = kernel("sort_order", x, axis=d, descending=False)[_along(slice(r, r + 1), d, x.ndim)]
-    return _keep(indexing.gather(x, d, idx), idx, d, keepdim)
+    return _keep(indexing.gather_in_range(x, d, idx), idx, d, keepdim)
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -1278,8 +1278,8 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
         rank = ew.clamp(_integer(reduction.sum(x == x, d, True) - 1, "floor_divide", 2), 0)
     else:
         rank = x.new_full(x.shape[:d] + (1,) + x.shape[d + 1 :], (x.shape[d] - 1) // 2, dtype=np.int64)
-    idx = indexing.gather(kernel("sort_order", x, axis=d, descending=False), d, rank)
-    vals = indexing.gather(x, d, idx)
+    idx = indexing.gather_in_range(kernel("sort_order", x, axis=d, descending=False), d, rank)
+    vals = indexing.gather_in_range(x, d, idx)
     return shape.reshape(vals, ()) if dim is None else _keep(vals, idx, d, keepdim)
 
 

@@ -139,16 +139,17 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     rebind(input, lambda old: apply(IndexPut(idx), old, v.to(input.dtype) if v.dtype != input.dtype else v))
 
 
-def index_along(input: Tensor, dim: int, index: Any, name: str) -> tuple:
+def index_along(input: Tensor, dim: int, index: Any, name: str, checked: bool = True) -> tuple:
     """The index that reads, for each position p of ``index``, input's element at index[p] along
-    ``dim`` and at p elsewhere (``gather``'s; ``scatter`` writes there).  Checked, and holding
-    a private copy of the indices: a vjp reads them later."""
+    ``dim`` and at p elsewhere (``gather``'s; ``scatter`` writes there).  Checked (unless
+    ``checked`` is False: indices in range by construction), and holding a private copy of the
+    indices: a vjp reads them later."""
     m = table_of((input,), name)
     idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
         raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({idx.shape}, {input.shape})")
     d = dim % input.ndim
-    if idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
+    if checked and idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
         raise IndexError(f"{name}: index out of range for dimension {d} of size {input.shape[d]}")
     grids = list(m.ix_(*[m.arange(n) for n in idx.shape]))
     grids[d] = idx % max(input.shape[d], 1)
@@ -159,6 +160,12 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = input[i][index[i][j]]`` along ``dim`` (PyTorch ``gather``)."""
     input = as_tensor_arg(input, "gather")
     return getitem(input, index_along(input, dim, index, "gather"))
+
+
+def gather_in_range(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """:func:`gather` for indices in range by construction (a sort's or a selection's own): not
+    checked, so that no value is read (which a compiled plan would guard)."""
+    return getitem(input, index_along(input, dim, index, "gather", checked=False))
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
