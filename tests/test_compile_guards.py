@@ -936,6 +936,45 @@ def test_a_tensor_computed_after_backward_from_a_freed_graph():
     assert fn.stats["replays"] == 3
 
 
+@pytest.mark.parametrize("first", ["aliased", "distinct"])
+def test_one_tensor_in_two_arguments_and_two_tensors_are_different_calls(first):
+    """f(x, x) and f(a, b): one tensor in two places is one array of the plan, two tensors are
+    two.  A plan captured with one pattern must not replay the other (f(a, b) read a twice)."""
+
+    def f(a, b):
+        a.mul_(2)
+        return a + b
+
+    fn = _compile(f)
+    make = {
+        "aliased": lambda k: (lambda x: (x, x))(cr.ones(3) * (k + 1)),
+        "distinct": lambda k: (cr.ones(3) * (k + 1), cr.ones(3) * 10),
+    }
+    order = [first, first, "distinct" if first == "aliased" else "aliased", first]
+    for k, kind in enumerate(order):
+        a_e, b_e = make[kind](k)
+        a_c, b_c = make[kind](k)
+        want, got = f(a_e, b_e), fn(a_c, b_c)
+        assert np.array_equal(want.numpy(), got.numpy()), f"call {k} ({kind})"
+        assert np.array_equal(a_e.numpy(), a_c.numpy()) and np.array_equal(b_e.numpy(), b_c.numpy())
+
+
+def test_an_argument_that_is_also_a_parameter_then_another_tensor():
+    """f(lin.weight, x) captures one tensor, read both as the argument and as the layer's
+    weight; f(other, x) must not replay it (the layer read ``other`` as its weight)."""
+    lin = cr.nn.Linear(3, 3)
+
+    def f(w, x):
+        return lin(x) + w.sum()
+
+    fn = _compile(f)
+    x = cr.tensor(np.arange(6.0).reshape(2, 3), dtype=cr.float32)
+    other = cr.tensor(np.full((3, 3), 5.0), dtype=cr.float32, requires_grad=True)
+    with cr.no_grad():
+        for w in (lin.weight, lin.weight, lin.weight, other, other, lin.weight):
+            assert np.array_equal(fn(w, x).numpy(), f(w, x).numpy())
+
+
 @pytest.mark.parametrize("which", ["topk", "sort", "kthvalue", "median", "max"])
 def test_ranked_values_after_the_step_replay(which):
     """Metrics after ``opt.step()`` that pick entries by rank (topk's values, sort, kthvalue,

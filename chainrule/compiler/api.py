@@ -33,6 +33,7 @@ from chainrule.compiler.capture import (
     guardable,
     needs_graph,
     rebuild,
+    state_tensor_ids,
     tensors_in,
     user_class,
     user_object,
@@ -266,13 +267,27 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     """(where each tracked tensor is found at replay, the guard's lines, its namespace)."""
     ns = dict(arg_ns)
     lines = list(arg_lines)
+    # one tensor in several arguments is one array of the plan, distinct tensors are distinct
+    # arrays (each gets its own gradient): a call that passes them otherwise is another kind
+    places: dict[int, list[str]] = {}
+    for path, t in found:
+        places.setdefault(id(t), []).append(path)
+    for paths in places.values():
+        lines += [f"if {p} is not {paths[0]}: return False" for p in paths[1:]]
+    if len(places) > 1:
+        lines.append(f"if len({{{', '.join(f'id({ps[0]})' for ps in places.values())}}}) != {len(places)}: "
+                     "return False")
     where: list[str] = []
     arg_paths = {id(t): path for path, t in found}
+    state = state_tensor_ids(cap) if found else set()
     for i, t in enumerate(cap.tracked):
         path = arg_paths.get(id(t))
         if path is None:
             path = f"T{i}"
             ns[path] = t
+        elif id(t) in state:  # an argument that is also a parameter, a buffer or a name's tensor: the
+            ns[f"T{i}"] = t  # plan reads both as one array, so the argument must be that tensor
+            lines.append(f"if {path} is not T{i}: return False")
         where.append(path)
         lines += _tensor_checks(path, cap.facts[i], ns)
     index = {id(t): i for i, t in enumerate(cap.tracked)}

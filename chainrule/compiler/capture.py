@@ -172,6 +172,15 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
     return modules, tensors, named, frozenset(code_names)
 
 
+def state_tensor_ids(cap: Captured) -> set[int]:
+    """The ids of the tensors a captured call reaches otherwise than through its arguments: the
+    parameters, buffers and tensor attributes of its Modules, and what the names it reads hold."""
+    found: list[Any] = list(cap.modules)
+    for _, _, obj in cap.names:
+        found.extend(_leaves_of(obj))
+    return {id(t) for t in _stateful(found)[1]}
+
+
 def _stateful(found: list[Any]) -> tuple[list[Module], list[Tensor]]:
     """(Modules, tensors) that the objects in ``found`` are or hold: a Module with its submodules,
     parameters, buffers and tensor attributes, an optimiser's parameters, a scheduler's optimiser."""
@@ -654,5 +663,5 @@ def _settle_fields(op: Any) -> list[Tensor]:
 
 __all__ = [
     "Captured", "Hole", "Out", "Ref", "capture", "find_state", "guardable", "named_tuple", "needs_graph", "read_name",
-    "rebuild", "tensors_in",
+    "rebuild", "state_tensor_ids", "tensors_in",
 ]
