@@ -270,8 +270,8 @@ def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str]
     # one tensor in several arguments is one array of the plan, distinct tensors are distinct
     # arrays (each gets its own gradient): a call that passes them otherwise is another kind
     places: dict[int, list[str]] = {}
-    for path, t in found:
-        places.setdefault(id(t), []).append(path)
+    for place, t in found:
+        places.setdefault(id(t), []).append(place)
     for paths in places.values():
         lines += [f"if {p} is not {paths[0]}: return False" for p in paths[1:]]
     if len(places) > 1:
