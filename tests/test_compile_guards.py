@@ -9,6 +9,9 @@ instead of the numbers.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 import warnings
 
 import numpy as np
@@ -1898,3 +1901,85 @@ def test_a_container_an_object_of_the_users_holds_changed_between_calls(change):
     """A dict or list held by an object of the user's (a trainer) and read by its method,
     changed in place between calls."""
     assert _around_a_change(_TrainerLike, change, lambda t, x: t.loss(x)).stats["replays"] >= 2
+
+
+class _BatchTuple(typing.NamedTuple):
+    x: Tensor
+    y: Tensor
+
+
+@dataclasses.dataclass
+class _BatchClass:
+    x: Tensor
+    y: Tensor
+
+
+@dataclasses.dataclass
+class _Config:
+    scale: float = 2.0
+    use_tanh: bool = False
+    calls: int = 0
+
+
+@pytest.mark.parametrize("kind", [_BatchTuple, _BatchClass])
+def test_a_batch_in_a_namedtuple_or_a_dataclass_replays(kind):
+    """A new batch object every step, its tensors in fields: the plan reads the fields (the
+    guard checks the class, not the object), so every step after the captures replays."""
+    (eager, m_e), (step, m_c) = [_linear_step(lambda b, m: (m(b.x), b.y)) for _ in range(2)]
+    fn = _compile(step)
+    rng = np.random.default_rng(11)
+    for _ in range(6):
+        b = kind(cr.tensor(rng.standard_normal((5, 4)), dtype=cr.float32), cr.tensor(rng.integers(0, 2, 5)))
+        assert np.array_equal(eager(b).detach().numpy(), fn(b).detach().numpy())
+    _same_model(m_e, m_c)
+    assert fn.stats == {"captures": 2, "replays": 4, "eager": 0, "diverged": 0}
+
+
+def _linear_step(split):
+    cr.manual_seed(12)
+    m = nn.Linear(4, 2)
+    opt = optim.SGD(m.parameters(), lr=0.1)
+
+    def step(b):
+        opt.zero_grad()
+        out, y = split(b, m)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, m
+
+
+@pytest.mark.parametrize("make", [_Config, lambda: types.SimpleNamespace(scale=2.0, use_tanh=False)])
+def test_an_argument_objects_values_changed_between_calls(make):
+    """A config object passed as an argument, the same object each call, its values changed in
+    between: the plan held the old ones as constants (a stale replay)."""
+
+    def f(x, cfg):
+        y = x * cfg.scale
+        return y.tanh() if cfg.use_tanh else y
+
+    fn = _compile(f)
+    x = cr.ones(3)
+    cfg = make()
+    for scale, use_tanh in [(2.0, False), (2.0, False), (3.0, False), (3.0, False), (3.0, True), (3.0, True)]:
+        cfg.scale, cfg.use_tanh = scale, use_tanh
+        assert np.array_equal(fn(x, cfg).numpy(), f(x, cfg).numpy()), (scale, use_tanh)
+
+
+def test_a_function_that_changes_its_argument_object_runs_eagerly():
+    """``cfg.calls += 1`` inside: a replay would not repeat it, so the calls run eagerly (and
+    count every call, as eager)."""
+
+    def f(x, cfg):
+        cfg.calls += 1
+        return x * cfg.scale
+
+    fn = _compile(f)
+    cfg = _Config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(4):
+            fn(cr.ones(3), cfg)
+    assert cfg.calls == 4 and fn.stats["replays"] == 0

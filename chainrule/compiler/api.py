@@ -17,7 +17,7 @@ import traceback
 import types
 import warnings
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from chainrule.compiler.capture import (
     Hole,
     capture,
     guardable,
+    named_tuple,
     needs_graph,
     rebuild,
     state_tensor_ids,
@@ -205,9 +206,10 @@ class CompiledFunction:
         self.stats["captures"] += 1
         arg_lines: list[str] = []
         arg_ns: dict[str, Any] = {}
-        found = _arg_tensors(args, kwargs, arg_lines, arg_ns)
-        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph)
-        where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns)
+        objects: list[tuple[str, Any]] = []
+        found = _arg_tensors(args, kwargs, arg_lines, arg_ns, objects)
+        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph, objects)
+        where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns, objects)
         reason = _unreplayable(cap)
         if reason is None:
             try:
@@ -262,11 +264,13 @@ def _unreplayable(cap: Captured) -> str | None:
     return None
 
 
-def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str], arg_ns: dict[str, Any]
-            ) -> tuple[list[str], list[str], dict[str, Any]]:
+def _guards(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list[str], arg_ns: dict[str, Any],
+            objects: Sequence[tuple[str, Any]] = ()) -> tuple[list[str], list[str], dict[str, Any]]:
     """(where each tracked tensor is found at replay, the guard's lines, its namespace)."""
     ns = dict(arg_ns)
     lines = list(arg_lines)
+    for e, obj in objects:  # an argument object's values that the code reads (its tensors: found)
+        lines += _contents_checks(e, obj, ns, cap.code_names, tensors=False)
     # one tensor in several arguments is one array of the plan, distinct tensors are distinct
     # arrays (each gets its own gradient): a call that passes them otherwise is another kind
     places: dict[int, list[str]] = {}
@@ -386,12 +390,14 @@ def _class_checks(e: str, cls: type) -> list[str]:
     return lines
 
 
-def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset, depth: int = 2) -> list[str]:
+def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset, depth: int = 2,
+                     tensors: bool = True) -> list[str]:
     """Values a plan may have read through a named container: a dict's, a list's or an object's
     numbers and strings (the same values) and Modules, optimisers, schedulers and tensors (the
-    same objects), a NumPy array's values (a copy is compared), and the same of the user's objects
-    inside them, ``depth`` levels down.  Of an object, only the attributes the function's code
-    names (``self.model``, not a counter its caller keeps there)."""
+    same objects; not tensors when ``tensors`` is False: an argument's, which the plan reads
+    where they are), a NumPy array's values (a copy is compared), and the same of the user's
+    objects inside them, ``depth`` levels down.  Of an object, only the attributes the
+    function's code names (``self.model``, not a counter its caller keeps there)."""
     if isinstance(obj, np.ndarray):
         name = f"a{len(ns)}"
         ns[name] = obj.copy()
@@ -403,15 +409,18 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
         for i, v in enumerate(obj):
             if _plain_value(v):
                 lines.append(f"if {e}[{i}] != {v!r}: return False")
+            elif not tensors and isinstance(v, Tensor):
+                continue
             elif guardable(v):
                 name = f"o{len(ns)}"
                 ns[name] = v
                 lines.append(f"if {e}[{i}] is not {name}: return False")
             elif depth and _container(v):  # (a loss object in a list of them: what its code reads)
-                lines += _contents_checks(f"{e}[{i}]", v, ns, code_names, depth - 1)
+                lines += _contents_checks(f"{e}[{i}]", v, ns, code_names, depth - 1, tensors)
         return lines
     items = obj if isinstance(obj, dict) else {k: v for k, v in vars(obj).items() if k in code_names}
-    kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))}
+    kept = {k: v for k, v in items.items() if type(k) is str and (_plain_value(v) or guardable(v))
+            and (tensors or not isinstance(v, Tensor))}
     if len(kept) > 32:
         return []
     get = (lambda k: f"{e}.get({k!r})") if isinstance(obj, dict) else (lambda k: f"getattr({e}, {k!r}, None)")
@@ -425,7 +434,7 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
             lines.append(f"if {get(k)} is not {name}: return False")
     for k, v in items.items():  # (a config inside a config, a dict a trainer holds, a loss object in a dict)
         if depth and type(k) is str and _container(v):
-            lines += _contents_checks(get(k), v, ns, code_names, depth - 1)
+            lines += _contents_checks(get(k), v, ns, code_names, depth - 1, tensors)
     return lines
 
 
@@ -455,15 +464,31 @@ def _tensor_checks(e: str, facts: tuple, ns: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any]) -> list[tuple[str, Tensor]]:
+def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any],
+                 objects: list[tuple[str, Any]] | None = None) -> list[tuple[str, Tensor]]:
     """The tensors among the arguments with the source text that reaches each; the guard
-    lines for the arguments' structure and their other values."""
+    lines for the arguments' structure and their other values.  A namedtuple or an object of
+    the user's (a batch, a config) is checked by class, its tensors are found in its fields,
+    and it goes into ``objects`` (its other values are checked after the capture: those the
+    function's code reads, see :func:`_guards`)."""
     found: list[tuple[str, Tensor]] = []
 
     def walk(x: Any, e: str, depth: int) -> None:
         if isinstance(x, Tensor):
             lines.append(f"if not isinstance({e}, Tensor): return False")
             found.append((e, x))
+        elif (named_tuple(x) or user_object(x)) and depth < 3 and objects is not None:
+            cls = f"k{len(ns)}"
+            ns[cls] = type(x)
+            lines.append(f"if type({e}) is not {cls}: return False")  # (a namedtuple's length is its class's)
+            if named_tuple(x):
+                for i, v in enumerate(x):
+                    walk(v, f"{e}[{i}]", depth + 1)
+                return
+            objects.append((e, x))
+            for k, v in vars(x).items():
+                if k.isidentifier() and (isinstance(v, Tensor) or type(v) in (tuple, list, dict) or named_tuple(v)):
+                    walk(v, f"{e}.{k}", depth + 1)
         elif type(x) in (tuple, list) and depth < 3:
             lines.append(f"if type({e}) is not {type(x).__name__} or len({e}) != {len(x)}: return False")
             for i, v in enumerate(x):

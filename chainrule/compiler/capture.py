@@ -26,7 +26,7 @@ import os
 import threading
 import types
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -417,11 +417,13 @@ class _Capture:
 
 
 def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],
-            fullgraph: bool = False) -> Captured:
+            fullgraph: bool = False, arg_objects: Sequence[tuple[str, Any]] = ()) -> Captured:
     """Run ``fn(*args, **kwargs)`` once, eagerly, on traced arrays (see the module docstring).
 
     The call's effects are those of an eager call; its exceptions propagate (after the real
-    arrays are back in place)."""
+    arrays are back in place).  ``arg_objects``: (where, object) for the user's objects among
+    the arguments (a config), whose Python values a replay would not change: compared before
+    and after, as the names the function reads."""
     modules, tracked, named, code_names = find_state(fn, args, kwargs, arg_tensors)
     tape = Tape(fullgraph)
     cap = _Capture(tape, tracked)
@@ -436,7 +438,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         return Captured(tape, tracked, {}, {}, None, modules, named, grad_enabled, result, facts, training, None,
                         code_names)
     real_gen = _random._STATE["generator"]
-    python_state = _python_state(modules, named)
+    python_state = _python_state(modules, named, arg_objects)
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
@@ -461,7 +463,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         for v in vars(m).values():
             if isinstance(v, Tensor) and type(v._array) is TraceArray:
                 tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
-    for what in _changed(python_state, _python_state(modules, named)):
+    for what in _changed(python_state, _python_state(modules, named, arg_objects)):
         tape.broken(f"the function changed {what}, a Python side effect a replay would not repeat")
     return Captured(tape, tracked, start, end, output, modules, named, grad_enabled, result, facts, training,
                     backward, code_names)
@@ -519,11 +521,12 @@ def _facts(t: Tensor) -> tuple:
             None if g is None else (_real(g._array).shape, _real(g._array).dtype), type(a))
 
 
-def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
+def _python_state(modules: list[Module], named: list, arg_objects: Any = ()) -> dict[str, Any]:
     """What a replay would leave as it is, to compare before and after the capture: the Python
     numbers, strings and flags in the Modules' attributes, the length of the lists, dicts and
-    sets the function names, and the state of Python's and NumPy's global generators (a draw
-    from them would be a constant of the plan)."""
+    sets the function names, the same in the user's objects among its arguments (a config),
+    and the state of Python's and NumPy's global generators (a draw from them would be a
+    constant of the plan)."""
     import random
 
     legacy: Any = np.random.get_state()  # (compared by value: its repr took 7 ms)
@@ -536,6 +539,8 @@ def _python_state(modules: list[Module], named: list) -> dict[str, Any]:
                 state[f"{type(m).__name__}.{k}"] = v
     for ns, name, _ in named:
         _snapshot(read_name(ns, name), name, state, 3, [512])
+    for where, obj in arg_objects:  # (named by where the call has them: args[1])
+        _snapshot(obj, where, state, 3, [512])
     return state
 
 
