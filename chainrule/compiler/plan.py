@@ -331,7 +331,9 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     steps, late = hoist_guards(_live_steps(fwd_steps, needed), tape.root, tape.inputs)
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
-                           "changed parameters or state, so a replay could not go back: " + "; ".join(late[:3]))
+                           "changed parameters or state, so a replay could not go back (return the tensor and "
+                           "read it outside the compiled function: `return loss`, then `loss.item()`): "
+                           + "; ".join(late[:3]))
     make_guard, guard_source = build_guard(guard_lines, guard_ns)
     kinds = [st.kind for st in steps]  # a draw before a value guard: a failed guard must give it back
     snapshot = "draw" in kinds and "guard" in kinds and kinds.index("draw") < max(
