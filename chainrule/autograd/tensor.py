@@ -120,7 +120,7 @@ class Tensor(_TensorMethods):
     """
 
     __slots__ = (
-        "_array", "requires_grad", "grad", "_op", "_parents", "_need", "_clk", "_vc", "_tangent", "_extra",
+        "_array", "requires_grad", "grad", "_op", "_parents", "_need", "_clk", "_vc", "_tangent", "_extra", "_base",
         "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
@@ -136,6 +136,7 @@ class Tensor(_TensorMethods):
     _vc: Any  # and the counter of in-place changes, shared with views (unset = version 0)
     _tangent: Any  # rarely used, unset until needed: the forward-mode tangent,
     _extra: dict[str, Any]  # and hooks, retain_grad, name, origin (read with getattr(t, "_extra", None))
+    _base: Tensor  # unset unless a view op made this tensor from another's memory (ops/inplace.py)
 
     def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> None:
         """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` is PyTorch's legacy constructor.

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend.registry import memory_of
+
 TICK = itertools.count(1).__next__  # the process-wide clock: each call returns the next tick
 EDITED = [0]  # the tick of the latest in-place modification (a one-element list: a mutable cell)
 _HISTORY = 16  # clocks of the last modifications kept per counter, for "version then" in messages
@@ -110,16 +112,30 @@ def share(view: Any, base: Any) -> Any:
     return view
 
 
+def share_view(view: Any, base: Any) -> Any:
+    """``share``, and ``view`` remembers ``base`` as the tensor it is a view of (a slice, a
+    transpose, a reshape...: an in-place operation through it writes base's elements, see
+    ``ops/inplace.py``); returns view."""
+    if view is not base:
+        view._vc = counter(base)
+        view._base = base
+    return view
+
+
 def share_if_view(out: Any, base: Any) -> Any:
-    """``share`` when out's array really is a view of base's memory (reshape and indexing
+    """``share_view`` when out's array really is a view of base's memory (reshape and indexing
     copy in some cases: then out has its own memory and its own counter); returns out."""
     if out is not base and _root(out._array) is _root(base._array):
         out._vc = counter(base)
+        out._base = base
     return out
 
 
 def _root(a: np.ndarray) -> Any:
-    """The object that owns a's memory (NumPy chains views through ``.base``)."""
+    """The object that owns a's memory (NumPy chains views through ``.base``; a compiled
+    capture's traced array answers for the array it stands for)."""
+    if type(a) is not np.ndarray:
+        a = memory_of(a) if memory_of(a) is not None else a
     while isinstance(a, np.ndarray) and a.base is not None:
         a = a.base
     return a
@@ -142,6 +158,17 @@ def rebound(x: Any, old: Any) -> VersionCounter:
     if len(olds) > _HISTORY:  # forget the oldest: its consumers can no longer run backward
         extra["forgotten"] = olds.pop(0)[0]
     return vc
+
+
+def superseded(x: Any, old: Any) -> None:
+    """For an in-place write into x's memory that keeps x's memory and counter (a view and its
+    base, ``ops/inplace.py``'s ``_rebind_view``; call ``bump`` first): x stood for ``old`` until
+    this edit, for the nodes recorded before it (``inputs_as_recorded``)."""
+    extra = x._extras(any_hook=False)
+    olds = extra.setdefault("rebound", [])
+    olds.append((EDITED[0], old))
+    if len(olds) > _HISTORY:
+        extra["forgotten"] = olds.pop(0)[0]
 
 
 def inputs_as_recorded(t: Any) -> tuple:

@@ -160,15 +160,30 @@ def target_device(dev: Any, where: str) -> device | None:
 
 TRACERS: set[type] = set()
 """The array classes registered by :func:`register_tracer`."""
+_STANDS_FOR: dict[type, Callable[[Any], np.ndarray]] = {}
 
 
-def register_tracer(array_type: type, math: Any, to_host: Callable[[Any], np.ndarray]) -> None:
+def register_tracer(array_type: type, math: Any, to_host: Callable[[Any], np.ndarray],
+                    stands_for: Callable[[Any], np.ndarray] | None = None) -> None:
     """Let arrays of ``array_type`` stand in for CPU arrays (the compiled mode's traced arrays):
     they live on the CPU, and an operation that meets one computes with its table ``math``,
     which also takes plain NumPy arrays.  Their ``base`` must answer as the NumPy array each
-    stands for (None when it owns its memory): the engine reads it to skip a copy."""
+    stands for (None when it owns its memory): the engine reads it to skip a copy.
+    ``stands_for(a)``: that NumPy array, read without recording anything (for questions about
+    memory only: which array a view lies in, :func:`memory_of`)."""
     _BY_ARRAY[array_type] = Backend("cpu", (array_type,), math, to_host, lambda a, dev: a, lambda a: CPU)
     TRACERS.add(array_type)
+    if stands_for is not None:
+        _STANDS_FOR[array_type] = stands_for
+
+
+def memory_of(a: Any) -> Any:
+    """The NumPy array whose memory ``a`` is (a itself, or what a tracer stands for), or None
+    (another back end's array)."""
+    if type(a) is _ndarray:
+        return a
+    real = _STANDS_FOR.get(type(a))
+    return real(a) if real is not None else (a if isinstance(a, _ndarray) else None)
 
 
 def table_of(where: str, arrays: Sequence[Any]) -> Any:

@@ -41,7 +41,7 @@ from chainrule.nn.module import Module
 from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.optim.optimizer import Optimizer
 
-registry.register_tracer(TraceArray, TraceMath, lambda a: a._tape.read(a, "host", "x.numpy()"))
+registry.register_tracer(TraceArray, TraceMath, lambda a: a._tape.read(a, "host", "x.numpy()"), lambda a: a._a)
 
 _STATEFUL = (Module, Optimizer, LRScheduler, Tensor)
 

@@ -17,7 +17,8 @@ from typing import Callable
 
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump, rebound
+from chainrule.autograd.version import bump, rebound, superseded
+from chainrule.backend.views import element_positions, memory_root
 
 
 def check_same_shape(x: Tensor, res: Tensor, where: str) -> None:
@@ -41,6 +42,11 @@ def rebind(
             "a leaf Variable that requires grad is being used in an in-place operation; "
             "wrap the update in chainrule.no_grad() or use an out-of-place op"
         )
+    chain = _view_chain(x) if keep_shape else []
+    if chain:
+        positions = [element_positions(chain[-1]._array, t._array) for t in [x, *chain[:-1]]]
+        if all(p is not None for p in positions):
+            return _rebind_view(x, chain, positions, make, where)
     old = Tensor._wrap(x._array)
     _take_place(old, x)
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
@@ -51,6 +57,66 @@ def rebind(
         check_same_shape(x, new, where)
     x._array = new._array
     _take_place(x, new)
+    return x
+
+
+def _view_chain(x: Tensor) -> list[Tensor]:
+    """The tensors x is a view of (a slice, a transpose, a reshape... of a slice: ``_base``, set
+    by the view ops) whose memory it still lies in, nearest first, the base (the farthest)
+    last; [] for none."""
+    root = memory_root(x._array)
+    chain: list[Tensor] = []
+    t = x
+    while root is not None:
+        b = getattr(t, "_base", None)
+        if b is None or memory_root(b._array) is not root:  # (a base rebound to new memory since)
+            break
+        chain.append(b)
+        t = b
+    return chain
+
+
+def _rebind_view(x: Tensor, chain: list[Tensor], positions: list, make: Callable[[Tensor], Tensor],
+                 where: str) -> Tensor:
+    """``rebind`` for a view x of a base (``x[:, 0].mul_(2)``, ``h.view(B, T, C)[:, 0].zero_()``),
+    as in PyTorch: the new values are written into the memory x shares with its base, and the
+    histories say so.  The base (``chain[-1]``) becomes its old self with x's elements
+    (``positions[0]``: their indices in the base's flattening) replaced by the new values; x and
+    the views between it and the base (``chain[:-1]``, ``positions[1:]``) become their elements
+    of the new base.  The old values of x are kept (a copy) for the operation's own backward.
+
+    Not covered: another view of the base, made before the write, whose elements overlap x's
+    keeps its history (its values change, its gradient still goes to the old base)."""
+    from chainrule.autograd.primitive import apply
+    from chainrule.ops import shape as sh
+    from chainrule.ops.indexing import IndexPut, getitem
+
+    base = chain[-1]
+    if base._op is None and base.requires_grad:
+        raise RuntimeError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation; "
+            "wrap the update in chainrule.no_grad() or use an out-of-place op"
+        )
+    old = Tensor._wrap(x._array.copy())
+    _take_place(old, x)
+    new = make(old)
+    check_same_shape(x, new, where)
+    x._array[...] = new._array  # (into the memory base and its views share: its counter counts it)
+    bump(x)
+    old_base = Tensor._wrap(base._array)
+    _take_place(old_base, base)
+    old_base._vc = base._vc
+    superseded(base, old_base)
+    superseded(x, old)
+    put = apply(IndexPut((positions[0].reshape(-1),)), sh.reshape(old_base, (-1,)), sh.reshape(new, (-1,)))
+    _take_place(base, sh.reshape(put, tuple(base.shape)))
+    flat = sh.reshape(base, (-1,))
+    for t, pos in zip([x, *chain[:-1]], positions):
+        if t is not x:  # (a view between: its nodes before the write read its old self)
+            before = Tensor._wrap(t._array)
+            _take_place(before, t)
+            superseded(t, before)
+        _take_place(t, getitem(flat, pos))
     return x
 
 

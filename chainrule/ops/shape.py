@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import apply, apply1
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import share, share_if_view
+from chainrule.autograd.version import share_if_view, share_view
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.indexing import LinearMap
 from chainrule.ops.reduction import normalize_dims
@@ -199,7 +199,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
     axes = tuple(d % input.ndim for d in dims)
     if axes == tuple(range(input.ndim)):
         return input
-    return share(apply1(Permute(axes), input), input)  # a view: one version counter
+    return share_view(apply1(Permute(axes), input), input)  # a view: one version counter
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -246,7 +246,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
         raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
     if shape == input.shape:
         return input
-    return share(apply1(Expand(shape), input), input)  # a (read-only) view
+    return share_view(apply1(Expand(shape), input), input)  # a (read-only) view
 
 
 def broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -350,7 +350,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 def flip(input: Tensor, dims: Any) -> Tensor:
     """Reverse the order of elements along ``dims``."""
     # np.flip gives a view (PyTorch copies): writing into it would change input
-    return share(apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input), input)
+    return share_view(apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input), input)
 
 
 def repeat(input: Tensor, *sizes: Any) -> Tensor:
