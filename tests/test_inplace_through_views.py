@@ -160,3 +160,38 @@ def test_a_compiled_function_writes_through_views_as_eager():
             got.append((y.item(), leaf.grad.numpy().copy()))
         assert got[0][0] == got[1][0] and np.array_equal(got[0][1], got[1][1])
     assert fn.stats["replays"] == 3
+
+
+def test_views_made_before_an_in_place_operation_on_their_base_follow_it():
+    """y = x[0]; x.add_(1): y reads the new values (the memory it shares with x) and its
+    gradient goes through the add, as in PyTorch; a view that overlaps the written elements of
+    another view follows too."""
+
+    def f(leaf):
+        x = leaf * 2.0
+        y = x[0]
+        col = x[:, 1]
+        x.add_(1.0)
+        row = x[1:]
+        row[:, 1].mul_(3.0)  # (col overlaps row's column 1)
+        return (y * y).sum() + (col * col).sum() + x.sum()
+
+    leaf = cr.tensor(D, requires_grad=True)
+    x = D * 2 + 1
+    x[1:, 1] *= 3
+    want = (x[0] ** 2).sum() + (x[:, 1] ** 2).sum() + x.sum()
+    assert np.isclose(f(leaf).item(), want)
+    assert gradcheck(f, (leaf,))
+
+
+def test_a_detached_tensor_sees_the_write():
+    leaf = cr.tensor(D, requires_grad=True)
+    x = leaf * 1.0
+    d = x.detach()
+    x.mul_(2.0)
+    np.testing.assert_array_equal(d.numpy(), D * 2)
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(D, requires_grad=True) * 1.0
+    td = t.detach()
+    t.mul_(2.0)
+    np.testing.assert_array_equal(d.numpy(), td.numpy())

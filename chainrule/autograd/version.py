@@ -36,6 +36,7 @@ hands out each tick once, whatever the thread.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import deque
 from typing import Any
 
@@ -51,12 +52,15 @@ _HISTORY = 16  # clocks of the last modifications kept per counter, for "version
 class VersionCounter:
     """How often one block of memory was modified in place, and when (in ticks of the clock)."""
 
-    __slots__ = ("version", "clocks")
+    __slots__ = ("version", "clocks", "sharers")
 
     def __init__(self, version: int = 0, clocks: Any = ()) -> None:
         self.version = version
         # the clocks of the last (up to _HISTORY) modifications, oldest first
         self.clocks = deque(clocks, _HISTORY)
+        # weak references to the tensors made on this memory by ``share`` (views, detach()),
+        # None until the first: an in-place write while recording keeps them up to date
+        self.sharers: list | None = None
 
     def modified_after(self, clock: int) -> bool:
         clocks = self.clocks
@@ -105,10 +109,21 @@ def bump_all(tensors: Any) -> None:
         vc.clocks.append(clock)
 
 
+def _joins(vc: VersionCounter, t: Any) -> None:
+    """t shares the memory ``vc`` counts (the dead references are dropped now and then)."""
+    refs = vc.sharers
+    if refs is None:
+        refs = vc.sharers = []
+    elif len(refs) >= 32 and len(refs) & (len(refs) - 1) == 0:  # (at 32, 64, 128...: amortised)
+        refs[:] = [r for r in refs if r() is not None]
+    refs.append(weakref.ref(t))
+
+
 def share(view: Any, base: Any) -> Any:
     """Make ``view`` (whose data is a view of ``base``'s) count its versions with ``base``; returns view."""
     if view is not base:
-        view._vc = counter(base)
+        vc = view._vc = counter(base)
+        _joins(vc, view)
     return view
 
 
@@ -117,7 +132,8 @@ def share_view(view: Any, base: Any) -> Any:
     transpose, a reshape...: an in-place operation through it writes base's elements, see
     ``ops/inplace.py``); returns view."""
     if view is not base:
-        view._vc = counter(base)
+        vc = view._vc = counter(base)
+        _joins(vc, view)
         view._base = base
     return view
 
@@ -126,9 +142,26 @@ def share_if_view(out: Any, base: Any) -> Any:
     """``share_view`` when out's array really is a view of base's memory (reshape and indexing
     copy in some cases: then out has its own memory and its own counter); returns out."""
     if out is not base and _root(out._array) is _root(base._array):
-        out._vc = counter(base)
+        vc = out._vc = counter(base)
+        _joins(vc, out)
         out._base = base
     return out
+
+
+def sharers(x: Any) -> list:
+    """The live tensors made on x's memory by ``share`` (views, ``detach()``), x aside, whose
+    arrays still lie in it."""
+    vc = getattr(x, "_vc", None)
+    refs = vc.sharers if vc is not None else None
+    if not refs:
+        return []
+    root = _root(x._array)
+    found = []
+    for r in refs:
+        t = r()
+        if t is not None and t is not x and _root(t._array) is root:
+            found.append(t)
+    return found
 
 
 def _root(a: np.ndarray) -> Any:
@@ -160,13 +193,21 @@ def rebound(x: Any, old: Any) -> VersionCounter:
     return vc
 
 
-def superseded(x: Any, old: Any) -> None:
+def edit_tick() -> int:
+    """A new tick of the clock for an edit of the graph (``superseded``), after every node
+    recorded so far; it counts as the latest modification (the engine looks closer)."""
+    EDITED[0] = tick = TICK()
+    return tick
+
+
+def superseded(x: Any, old: Any, tick: int) -> None:
     """For an in-place write into x's memory that keeps x's memory and counter (a view and its
-    base, ``ops/inplace.py``'s ``_rebind_view``; call ``bump`` first): x stood for ``old`` until
-    this edit, for the nodes recorded before it (``inputs_as_recorded``)."""
+    base, ``ops/inplace.py``): x stood for ``old`` until ``tick`` (``edit_tick``, taken after
+    the nodes of the write itself, which read x as it was), for the nodes recorded before it
+    (``inputs_as_recorded``)."""
     extra = x._extras(any_hook=False)
     olds = extra.setdefault("rebound", [])
-    olds.append((EDITED[0], old))
+    olds.append((tick, old))
     if len(olds) > _HISTORY:
         extra["forgotten"] = olds.pop(0)[0]
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump, rebound, superseded
+from chainrule.autograd.version import bump, edit_tick, rebound, sharers, superseded
 from chainrule.backend.views import element_positions, memory_root
 
 
@@ -47,6 +47,9 @@ def rebind(
         positions = [element_positions(chain[-1]._array, t._array) for t in [x, *chain[:-1]]]
         if all(p is not None for p in positions):
             return _rebind_view(x, chain, positions, make, where)
+    others = sharers(x) if keep_shape and not chain else []
+    if others:  # views of x (or detached copies) are alive: write into the memory they share
+        return _rebind_in_memory(x, others, make, where)
     old = Tensor._wrap(x._array)
     _take_place(old, x)
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
@@ -85,13 +88,14 @@ def _rebind_view(x: Tensor, chain: list[Tensor], positions: list, make: Callable
     the views between it and the base (``chain[:-1]``, ``positions[1:]``) become their elements
     of the new base.  The old values of x are kept (a copy) for the operation's own backward.
 
-    Not covered: another view of the base, made before the write, whose elements overlap x's
-    keeps its history (its values change, its gradient still goes to the old base)."""
+    The base's other views made before (``sharers``) follow it too (``_follow``)."""
     from chainrule.autograd.primitive import apply
     from chainrule.ops import shape as sh
     from chainrule.ops.indexing import IndexPut, getitem
 
     base = chain[-1]
+    done = {id(t) for t in chain} | {id(x)}
+    others = [t for t in sharers(base) if id(t) not in done]  # (before this makes views of its own)
     if base._op is None and base.requires_grad:
         raise RuntimeError(
             "a view of a leaf Variable that requires grad is being used in an in-place operation; "
@@ -99,15 +103,16 @@ def _rebind_view(x: Tensor, chain: list[Tensor], positions: list, make: Callable
         )
     old = Tensor._wrap(x._array.copy())
     _take_place(old, x)
+    bump(x)  # (the memory's counter: before the new nodes, whose clocks come after the write)
     new = make(old)
     check_same_shape(x, new, where)
-    x._array[...] = new._array  # (into the memory base and its views share: its counter counts it)
-    bump(x)
+    x._array[...] = new._array  # (into the memory base and its views share)
     old_base = Tensor._wrap(base._array)
     _take_place(old_base, base)
     old_base._vc = base._vc
-    superseded(base, old_base)
-    superseded(x, old)
+    tick = edit_tick()  # (after the write's own nodes, which read x and base as they were)
+    superseded(base, old_base, tick)
+    superseded(x, old, tick)
     put = apply(IndexPut((positions[0].reshape(-1),)), sh.reshape(old_base, (-1,)), sh.reshape(new, (-1,)))
     _take_place(base, sh.reshape(put, tuple(base.shape)))
     flat = sh.reshape(base, (-1,))
@@ -115,9 +120,50 @@ def _rebind_view(x: Tensor, chain: list[Tensor], positions: list, make: Callable
         if t is not x:  # (a view between: its nodes before the write read its old self)
             before = Tensor._wrap(t._array)
             _take_place(before, t)
-            superseded(t, before)
+            superseded(t, before, tick)
         _take_place(t, getitem(flat, pos))
+    _follow(base, others, tick)
     return x
+
+
+def _rebind_in_memory(x: Tensor, others: list[Tensor], make: Callable[[Tensor], Tensor], where: str) -> Tensor:
+    """``rebind`` for a tensor whose memory its views (``others``) share: as in PyTorch, the new
+    values are written into that memory, so the views see them, and their histories become
+    their elements of the new x (``y = x[0]; x.add_(1)``: y reads the new values, and its
+    gradient goes through the add).  The old values are kept (a copy) for the operation's own
+    backward; without views, ``rebind`` gives x new memory instead (no copy)."""
+    old = Tensor._wrap(x._array.copy())
+    _take_place(old, x)
+    bump(x)  # (before the new nodes, whose clocks come after the write)
+    new = make(old)
+    check_same_shape(x, new, where)
+    x._array[...] = new._array
+    tick = edit_tick()  # (after the write's own nodes, which read x and its views as they were)
+    superseded(x, old, tick)
+    _take_place(x, new)
+    _follow(x, others, tick)
+    return x
+
+
+def _follow(base: Tensor, tensors: list[Tensor], tick: int) -> None:
+    """After a write into base's memory: each view among ``tensors`` becomes its elements of
+    the new base (a tensor with no history of its own, ``detach()``, only sees the values)."""
+    from chainrule.ops import shape as sh
+    from chainrule.ops.indexing import getitem
+
+    flat = None
+    for t in tensors:
+        if getattr(t, "_base", None) is None:
+            continue
+        pos = element_positions(base._array, t._array)
+        if pos is None:
+            continue
+        if flat is None:
+            flat = sh.reshape(base, (-1,))
+        before = Tensor._wrap(t._array)
+        _take_place(before, t)
+        superseded(t, before, tick)
+        _take_place(t, getitem(flat, pos))
 
 
 def _take_place(dst: Tensor, src: Tensor) -> None:

@@ -152,7 +152,7 @@ class Flip(LinearMap):
         self.dims = dims
 
     def forward(self, m, x):
-        return m.flip(x, self.dims)
+        return m.copy(m.flip(x, self.dims))  # (a copy, as PyTorch's: NumPy's flip is a view)
 
     def vjp(self, m, need, g, y, x):
         return (m.flip(g, self.dims),)
@@ -349,8 +349,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 
 def flip(input: Tensor, dims: Any) -> Tensor:
     """Reverse the order of elements along ``dims``."""
-    # np.flip gives a view (PyTorch copies): writing into it would change input
-    return share_view(apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input), input)
+    return apply1(Flip(normalize_dims(dims, input.ndim, "flip")), input)
 
 
 def repeat(input: Tensor, *sizes: Any) -> Tensor:
