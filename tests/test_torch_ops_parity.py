@@ -64,6 +64,8 @@ def gen(kind: str, shape: tuple) -> np.ndarray:
         return R.uniform(0.3, 2.0, shape) * R.choice([-1.0, 1.0], shape)
     if kind == "frac":  # at least 0.1 from an integer: no jump of floor/round/fmod within reach
         return R.integers(-3, 3, shape) + R.uniform(0.1, 0.4, shape) + R.choice([0.0, 0.5], shape)
+    if kind == "hundredths":  # x * 10 at 0.02 past a tenth: 0.03 from round(x * 10, decimals=1)'s jumps
+        return R.integers(-300, 300, shape) / 100 + 0.002
     if kind == "distinct":  # no ties (sort, topk, cummax, median)
         n = int(np.prod(shape))
         return (R.permutation(n) * 0.37 + R.uniform(0, 0.1, n)).reshape(shape) - 0.2 * n
@@ -104,7 +106,7 @@ DIFF = {
     "ceil": (lambda L, x: L.ceil(x) * x, (("frac", (3, 4)),), False),
     "trunc": (lambda L, x: L.trunc(x) + x, (("frac", (3, 4)),), False),
     "round": (lambda L, x: L.round(x) * x, (("frac", (3, 4)),), False),
-    "round_decimals": (lambda L, x: L.round(x * 10, decimals=1) + x, (("frac", (3, 4)),), False),
+    "round_decimals": (lambda L, x: L.round(x * 10, decimals=1) + x, (("hundredths", (3, 4)),), False),
     "frac": (lambda L, x: L.frac(x) * x, (("frac", (3, 4)),), False),
     "sgn": (lambda L, x: L.sgn(x) * x, (("away", (3, 4)),), False),
     "square": (lambda L, x: L.square(x), M34, True),
