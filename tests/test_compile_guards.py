@@ -1968,3 +1968,76 @@ def test_a_function_that_changes_its_argument_object_runs_eagerly():
         for _ in range(4):
             fn(cr.ones(3), cfg)
     assert cfg.calls == 4 and fn.stats["replays"] == 0
+
+
+def test_both_sides_of_a_branch_on_a_value_replay():
+    """``if x.sum() > 0`` captured on one side; a call that takes the other side diverges, is
+    captured as a plan of its own, and from then on each call replays the plan of its side."""
+
+    def f(x):
+        if x.sum() > 0:
+            return x * 2.0
+        return x.exp() - 1.0
+
+    fn = _compile(f)
+    rng = np.random.default_rng(13)
+    for k in range(8):
+        x = cr.tensor(np.abs(rng.standard_normal(4)) * (1 if k % 2 else -1))
+        assert np.array_equal(fn(x).numpy(), f(x).numpy())
+    assert fn.stats["captures"] == 2 and fn.stats["replays"] == 6 and fn.stats["eager"] == 0
+
+
+def test_cross_entropy_on_batches_with_and_without_ignored_targets_replays():
+    """Some batches have padding targets and some have none: cross_entropy's check takes one
+    path or the other (a branch on the targets' values); both are plans of their own."""
+
+    def build():
+        cr.manual_seed(14)
+        m = cr.nn.Linear(5, 4)
+        opt = cr.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = cr.nn.functional.cross_entropy(m(x), y, ignore_index=-100)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step, m
+
+    (eager, m_e), (step, m_c) = build(), build()
+    fn = _compile(step)
+    rng = np.random.default_rng(15)
+    for k in range(10):
+        y = rng.integers(0, 4, 12)
+        if k % 3 == 0:
+            y[rng.permutation(12)[:3]] = -100
+        x = cr.tensor(rng.standard_normal((12, 5)), dtype=cr.float32)
+        assert np.array_equal(eager(x, cr.tensor(y)).detach().numpy(), fn(x, cr.tensor(y)).detach().numpy())
+    _same_model(m_e, m_c)
+    assert fn.stats["eager"] == 0 and fn.stats["replays"] >= 6
+
+
+def test_a_branch_that_cannot_replay_leaves_the_other_replaying():
+    """The other side of the branch reads a value after the step (it runs eagerly, with a
+    warning): calls on the first side still replay their plan."""
+    w = cr.tensor(np.ones(3), requires_grad=True)
+    opt = cr.optim.SGD([w], lr=0.0)
+
+    def f(x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        positive = bool(x.sum() > 0)  # (read before the step: a branch a plan can guard)
+        loss.backward()
+        opt.step()
+        if positive:
+            return loss
+        return loss * float(loss.detach().item())  # (read after the step: this side runs eagerly)
+
+    fn = _compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for sign in (1, 1, 1, -1, 1, -1, 1, -1, 1):  # (two captures first: a step's usual start)
+            x = cr.tensor(np.full(3, float(sign)))
+            assert np.array_equal(fn(x).detach().numpy(), f(x).detach().numpy())
+    assert fn.stats["replays"] == 4 and fn.stats["captures"] == 3

@@ -148,7 +148,8 @@ def test_a_replay_that_diverges_leaves_last_steps_gradients_in_place():
             np.testing.assert_array_equal(pe.detach().numpy(), pc.detach().numpy())
             np.testing.assert_array_equal(pe.grad.numpy(), pc.grad.numpy())
     assert compiled.stats["diverged"] >= 2 and compiled.stats["replays"] >= 4, compiled.stats
-    assert ".grad = None" in compiled.entries[-1].plan.source  # (the replay does drop them)
+    # (the zero_grad branch's replay does drop them; the other branch is a plan of its own)
+    assert any(".grad = None" in e.plan.source for e in compiled.entries if e.plan is not None)
 
 
 def test_a_plan_not_yet_generated_holds_no_argument_of_its_capture():

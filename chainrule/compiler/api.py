@@ -156,21 +156,27 @@ class CompiledFunction:
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
             return self.fn(*args, **kwargs)
         entries = self._asking
+        branch = False  # a plan of this kind of call met the other side of an ``if`` it captured
         for k, e in enumerate(entries):
             try:
                 ok = e.guard(args, kwargs)
             except (AttributeError, IndexError, KeyError, TypeError):
                 ok = False
             if ok:
-                if k:  # (the entry that answered last is asked first next time: a training loop's
-                    entries.insert(0, entries.pop(k))  # steps after the first two are all one kind)
                 if e.plan is None:
+                    if k and not branch:  # (one behind a plan's other branch stays behind it)
+                        entries.insert(0, entries.pop(k))
                     return self._eager(args, kwargs)
                 try:
                     out = e.plan.run(args, kwargs)
-                except Diverged:
+                except Diverged as d:
                     self.stats["diverged"] += 1
+                    if len(d.args) > 1 and d.args[1] == "bool":  # (another plan may hold the other side)
+                        branch = True
+                        continue
                     return self._eager(args, kwargs)
+                if k:  # (the entry that answered last is asked first next time: a training loop's
+                    entries.insert(0, entries.pop(k))  # steps after the first two are all one kind)
                 self.stats["replays"] += 1
                 if e.plan.backward is not None:  # a Module's outputs: one graph node whose vjp is the backward plan
                     return _with_graphs(e.plan.backward, *out)
@@ -181,7 +187,7 @@ class CompiledFunction:
                 self._warned = True
                 warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly", stacklevel=2)
             return self._eager(args, kwargs)
-        return self._capture(args, kwargs)
+        return self._capture(args, kwargs, branch)
 
     def _full(self) -> str:
         """Why this function may capture no further kind of call ('' while it may)."""
@@ -202,7 +208,10 @@ class CompiledFunction:
         self.stats["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _capture(self, args: tuple, kwargs: dict) -> Any:
+    def _capture(self, args: tuple, kwargs: dict, branch: bool = False) -> Any:
+        """Capture this call (``branch``: a plan of the same kind of call read the other value at
+        an ``if``; the new plan is that branch's, asked first; if it cannot replay, its eager
+        entry is asked last, so that the plans of the other branches still replay)."""
         self.stats["captures"] += 1
         arg_lines: list[str] = []
         arg_ns: dict[str, Any] = {}
@@ -234,7 +243,10 @@ class CompiledFunction:
                 guard_lines[:guard_lines.index("# the names the function reads")], guard_ns)
             entry = Entry(make_guard, None, reason, guard_source)
         self.entries.append(entry)
-        self._asking.insert(0, entry)
+        if branch and entry.plan is None:
+            self._asking.append(entry)
+        else:
+            self._asking.insert(0, entry)
         give_back_heap()
         return cap.result
 

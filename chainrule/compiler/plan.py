@@ -54,7 +54,11 @@ class Unreplayable(Exception):
 
 
 class Diverged(Exception):
-    """A value guard failed during a replay, before anything outside the plan changed."""
+    """A value guard failed during a replay, before anything outside the plan changed.
+
+    ``args``: (the step's index, the kind of read).  A "bool" read (``if cond:``, a flag an
+    entry returns) has one other outcome, which another plan of the same kind of call may
+    have captured (``api.CompiledFunction`` tries it)."""
 
 
 _READERS = {
@@ -128,8 +132,9 @@ def _lhs(w: _Writer, pattern: Any, checks: list[str], i: int) -> str:
         return f"v{pattern}"
     if type(pattern) is Fixed:
         name = f"_f{len(checks)}"
-        checks.append(f"if {name} != {w.render(pattern.value)}: raise Diverged({i})"
-                      if pattern.value is not None else f"if {name} is not None: raise Diverged({i})")
+        kind = '"bool"' if type(pattern.value) is bool else '""'
+        checks.append(f"if {name} != {w.render(pattern.value)}: raise Diverged({i}, {kind})"
+                      if pattern.value is not None else f"if {name} is not None: raise Diverged({i}, {kind})")
         return name
     return "(" + "".join(_lhs(w, p, checks, i) + ", " for p in pattern) + ")"
 
@@ -573,8 +578,9 @@ def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used
         value = step.kwargs["value"]
         read = _READERS[step.fn].format(w.render(step.args[0]))
         if step.fn == "host":
-            return [f"if not np.array_equal({read}, {w.const(value)}): raise Diverged({i})"]
-        return [f"if {read} != {w.render(value)}: raise Diverged({i})"]
+            return [f"if not np.array_equal({read}, {w.const(value)}): raise Diverged({i}, 'host')"]
+        how = "bool" if isinstance(value, (bool, np.bool_)) else step.fn  # (``if t:`` reads .item())
+        return [f"if {read} != {w.render(value)}: raise Diverged({i}, {how!r})"]
     if kind == "host":
         lines = _writes(step.kwargs["write"], holds, where)
         lines.append(f"{w.const(step.fn, 'H')}({w.call_args(step.args, step.kwargs['call'])})  "
