@@ -29,6 +29,8 @@ EDITS = {  # name -> (edit of x through a view, the same on a NumPy array)
                       lambda a, c: a.reshape(2, 6).__setitem__(np.s_[:, 5:], a.reshape(2, 6)[:, 5:] * -2)),
     "narrow relu_": (lambda x, c: x.narrow(1, 0, 2).relu_(),
                      lambda a, c: a.__setitem__(np.s_[:, :2], np.maximum(a[:, :2], 0))),
+    "diagonal add_": (lambda x, c: x.diagonal(1).add_(c.diagonal(1)),
+                      lambda a, c: a.__setitem__((np.arange(3), np.arange(1, 4)), a.diagonal(1) + c.diagonal(1))),
 }
 
 
@@ -195,3 +197,15 @@ def test_a_detached_tensor_sees_the_write():
     td = t.detach()
     t.mul_(2.0)
     np.testing.assert_array_equal(d.numpy(), td.numpy())
+
+
+def test_a_diagonal_is_a_view_without_a_graph_too():
+    """``x.diagonal().fill_(0)`` under no_grad writes x's diagonal (it wrote a copy)."""
+    x = cr.tensor(D.copy())
+    with cr.no_grad():
+        x.diagonal().fill_(0.0)
+        x.diagonal(-1).add_(10.0)
+    want = D.copy()
+    np.fill_diagonal(want, 0.0)
+    want[np.arange(1, 3), np.arange(2)] += 10.0
+    np.testing.assert_array_equal(x.numpy(), want)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend.registry import memory_of
+from chainrule.backend.views import memory_root
 
 TICK = itertools.count(1).__next__  # the process-wide clock: each call returns the next tick
 EDITED = [0]  # the tick of the latest in-place modification (a one-element list: a mutable cell)
@@ -166,12 +166,10 @@ def sharers(x: Any) -> list:
 
 def _root(a: np.ndarray) -> Any:
     """The object that owns a's memory (NumPy chains views through ``.base``; a compiled
-    capture's traced array answers for the array it stands for)."""
-    if type(a) is not np.ndarray:
-        a = memory_of(a) if memory_of(a) is not None else a
-    while isinstance(a, np.ndarray) and a.base is not None:
-        a = a.base
-    return a
+    capture's traced array answers for the array it stands for); another back end's array
+    is its own."""
+    root = memory_root(a)
+    return a if root is None else root
 
 
 def rebound(x: Any, old: Any) -> VersionCounter:

@@ -24,9 +24,9 @@ def memory_root(a: Any) -> Any:
     a = memory_of(a)
     if a is None:
         return None
-    while isinstance(a.base, np.ndarray):
+    while getattr(a, "base", None) is not None:  # (as_strided's views chain through a holder object)
         a = a.base
-    return a.base if a.base is not None else a
+    return a
 
 
 def _offsets(a: np.ndarray, start: int, k: int) -> np.ndarray:
@@ -67,3 +67,20 @@ def element_positions(base: np.ndarray, view: np.ndarray) -> np.ndarray | None:
     if pos.min() < 0 or np.unique(pos).size != pos.size:
         return None
     return pos
+
+
+def diagonal_view(a: Any, offset: int, d1: int, d2: int) -> np.ndarray | None:
+    """The ``offset`` diagonal of a's (d1, d2) planes as a writable view of a's memory, the
+    diagonal as the last axis (PyTorch's layout, ``ops/arrange.py``'s ``diagonal``); None for an
+    array of another back end.  (NumPy's own ``diagonal`` is read-only.)"""
+    a = memory_of(a)
+    if a is None:
+        return None
+    index: list[Any] = [slice(None)] * a.ndim
+    index[d2 if offset >= 0 else d1] = slice(abs(offset), None)
+    start = a[tuple(index)]  # (its first element is the diagonal's)
+    n = max(0, min(start.shape[d1], start.shape[d2]))
+    keep = [i for i in range(a.ndim) if i not in (d1, d2)]
+    shape = tuple(start.shape[i] for i in keep) + (n,)
+    strides = tuple(start.strides[i] for i in keep) + (start.strides[d1] + start.strides[d2],)
+    return np.lib.stride_tricks.as_strided(start, shape, strides)

@@ -22,7 +22,9 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply, apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.version import share_view
 from chainrule.backend import get_default_dtype, sum_to
+from chainrule.backend.views import diagonal_view
 from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import _CATEGORY, as_tensor_arg, lift
@@ -94,7 +96,14 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same ({dim1}, {dim2})")
     rows, cols = _diag_positions(x, x.shape[d1], x.shape[d2], offset)
     moved = shape.permute(x, *[d for d in range(x.ndim) if d not in (d1, d2)], d1, d2)
-    return indexing.getitem(moved, (Ellipsis, rows, cols))
+    y = indexing.getitem(moved, (Ellipsis, rows, cols))
+    # a view, as PyTorch's (``x.diagonal().add_(eps)`` writes x's diagonal): the same values
+    # in x's memory, which the node's backward never reads
+    view = diagonal_view(x._array, offset, d1, d2)
+    if view is not None and view.shape == tuple(y.shape):
+        y._array = view
+        share_view(y, x)
+    return y
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
