@@ -652,3 +652,15 @@ def test_autocast_state_is_per_thread() -> None:
         t.join()
         assert cr.is_autocast_enabled("cpu")
     assert seen == [False]
+
+
+def test_distributions_and_distributed_are_attributes_of_the_package():
+    """``import torch; torch.distributions.Normal(...)`` and ``torch.distributed.is_available()``
+    without importing the subpackages first, as in PyTorch."""
+    import subprocess
+    import sys
+
+    code = ("import chainrule as torch; print(type(torch.distributions.Normal(0.0, 1.0)).__name__, "
+            "torch.distributed.is_available() in (True, False), torch.utils.checkpoint.checkpoint.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Normal", "True", "checkpoint"]

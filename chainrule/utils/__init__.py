@@ -1,5 +1,5 @@
-"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``."""
+"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``, ``chainrule.utils.checkpoint``."""
 
-from chainrule.utils import data
+from chainrule.utils import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
