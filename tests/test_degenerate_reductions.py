@@ -517,3 +517,11 @@ def test_prod_of_empty_shapes_gradients():
         np.testing.assert_array_equal(y.detach().numpy(), np.ones(out))
         y.sum().backward()
         assert x.grad.shape == shape
+
+
+def test_the_sum_of_unsigned_integers_is_int64():
+    """As PyTorch: an image's uint8 pixels sum to an int64 (NumPy's sum gives uint64)."""
+    x = cr.tensor(np.array([[200, 100], [255, 1]], dtype=np.uint8))
+    for s in (x.sum(), x.sum(0), cr.sum(x, dim=1, keepdim=True)):
+        assert s.dtype == cr.int64
+    assert x.sum().item() == 556

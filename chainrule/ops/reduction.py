@@ -429,7 +429,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     keepdim = keepdims if keepdims is not None else keepdim
     if dtype is not None:
         input = input.to(dtype)
-    elif input._array.dtype.kind in "bi":
+    elif input._array.dtype.kind in "biu":  # (uint8 too: int64, as PyTorch)
         input = input.to(np.int64)
     return _reduce(Sum, input, dim, keepdim, "sum")
 
