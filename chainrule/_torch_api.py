@@ -23,8 +23,30 @@ __all__ = [
     "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor", "LongTensor",
     "ShortTensor", "get_default_device", "get_float32_matmul_precision", "get_num_interop_threads",
     "get_num_threads", "set_default_device", "set_float32_matmul_precision", "set_num_interop_threads",
-    "set_num_threads",
+    "set_num_threads", "memory_format", "channels_last", "channels_last_3d", "contiguous_format", "preserve_format",
 ]
+
+# -- memory formats -------------------------------------------------------------------
+class memory_format:  # noqa: N801  (PyTorch's name: torch.memory_format)
+    """A layout request (``x.to(memory_format=torch.channels_last)``,
+    ``model.to(memory_format=...)``, ``x.contiguous(memory_format=...)``).  chainrule keeps
+    every tensor in NumPy's own layout, so the request changes no value and no layout: it is
+    accepted, so that programs that ask for one for speed run as they are."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+
 
 # -- threads ------------------------------------------------------------------------
 _THREADS: dict[str, int] = {}  # what set_num_threads / set_num_interop_threads were given

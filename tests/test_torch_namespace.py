@@ -664,3 +664,21 @@ def test_distributions_and_distributed_are_attributes_of_the_package():
             "torch.distributed.is_available() in (True, False), torch.utils.checkpoint.checkpoint.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["Normal", "True", "checkpoint"]
+
+
+def test_memory_formats_are_accepted_and_change_no_value():
+    """``model.to(memory_format=torch.channels_last)`` and the same on tensors (a layout
+    request, for speed): accepted, values unchanged."""
+    import numpy as np
+
+    import chainrule as torch
+
+    assert repr(torch.channels_last) == "torch.channels_last"
+    assert isinstance(torch.contiguous_format, torch.memory_format)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.randn(2, 3, 6, 6)
+    want = conv(x).detach().numpy()
+    conv = conv.to(memory_format=torch.channels_last)
+    y = x.to(memory_format=torch.channels_last).contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(conv(y).detach().numpy(), want)

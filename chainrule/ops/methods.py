@@ -496,7 +496,7 @@ _BINDINGS = {
     "new_full": _new_full,
     "nelement": lambda self: self.numel(),
     "ndimension": lambda self: self.ndim,
-    "contiguous": lambda self: self,
+    "contiguous": lambda self, memory_format=None: self,
     "is_contiguous": lambda self, memory_format=None: True,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
