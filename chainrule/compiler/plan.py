@@ -250,7 +250,7 @@ class Plan:
         self._built: Built | None = None
         self.guard_source = guard_source
         self.make_guard = make_guard  # (compiled when first asked: see build_guard)
-        self.steps = steps
+        self.n_steps = len(steps)  # (the steps themselves: held by ``generate`` until it runs, then let go)
         self.snapshot = snapshot
         self.n_captured = n_captured
 
@@ -299,7 +299,7 @@ class Plan:
         """The plan as the notes' tables show a computation: one row per step (what it computes,
         its result's slot, shape and dtype, whether it is fused, a constant or another array),
         then the guard, the generated replay and the C source of its fused loops."""
-        lines = [f"plan: {len(self.steps)} steps replayed ({self.n_captured} captured; the others computed "
+        lines = [f"plan: {self.n_steps} steps replayed ({self.n_captured} captured; the others computed "
                  "values nothing used)", "", f"{'#':>4}  {'kind':<6} {'step':<28} {'result':<36} how"]
         for k, (kind, what, result, how) in enumerate(self.table):
             lines.append(f"{k:>4}  {kind:<6} {what[:28]:<28} {result[:36]:<36} {how}")
