@@ -2041,3 +2041,29 @@ def test_a_branch_that_cannot_replay_leaves_the_other_replaying():
             x = cr.tensor(np.full(3, float(sign)))
             assert np.array_equal(fn(x).detach().numpy(), f(x).detach().numpy())
     assert fn.stats["replays"] == 4 and fn.stats["captures"] == 3
+
+
+def test_a_fused_loop_reads_a_mask_computed_before_it_as_a_mask():
+    """A run of elementwise steps whose input is a bool array made outside it (``clamp_``'s
+    backward multiplies by a product of comparisons, which no loop computes) read it as floats,
+    past its end: garbage, NaN now and then, in x's gradient.  (Found by a compiled-against-eager
+    fuzzer; this is its program.)"""
+
+    def f(x, y):
+        a, b = x * 1.0, y * 1.0
+        a.clamp_(-1, 1)
+        v = b.unsqueeze(0).squeeze(0)
+        return (a * 0).sum() + v.sin().sum() + ((-v).sin() * 2).sum()
+
+    fn = cr.compile(f)  # (with fused loops)
+    rng = np.random.default_rng(16)
+    for _ in range(6):
+        data = rng.standard_normal((2, 64, 64)) * 2
+        grads = []
+        for g in (f, fn):
+            x, y = (cr.tensor(d, requires_grad=True) for d in data)
+            g(x, y).backward()
+            grads.append((x.grad.numpy().copy(), y.grad.numpy().copy()))
+        np.testing.assert_array_equal(grads[1][0], grads[0][0])
+        np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12)
+    assert "fused" in fn.explain()

@@ -268,7 +268,8 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
             reads.append(found)
         k = inputs.index(s)
         how = reads[k][0]
-        return {"one": f"(({ctype})s{k})", "full": f"in{k}[j]", "inner": f"in{k}[c]", "outer": f"in{k}[i]"}[how]
+        read = {"one": f"s{k}", "full": f"in{k}[j]", "inner": f"in{k}[c]", "outer": f"in{k}[i]"}[how]
+        return f"(({ctype}){read})" if how == "one" or dtypes[s] == np.dtype(bool) else read
 
     for st in steps[first:last + 1]:
         out = st.out
@@ -298,8 +299,9 @@ def _group(steps: list, first: int, last: int, kind: tuple, shapes: list, dtypes
         return None
     split = splits.pop() if splits else None
     params = ["long n"] if split is None else ["long rows", "long cols"]
-    for k, (how, _) in enumerate(reads):
-        params.append(f"double s{k}" if how == "one" else f"const {ctype}* restrict in{k}")
+    for k, (how, _) in enumerate(reads):  # (a mask made before the loop: NumPy's one-byte bools)
+        elem = "unsigned char" if dtypes[inputs[k]] == np.dtype(bool) else ctype
+        params.append(f"double s{k}" if how == "one" else f"const {elem}* restrict in{k}")
     params += [f"{ctype}* restrict out{k}" for k in range(len(outputs))]
     stores = [f"        out{k}[j] = {made[s]};" for k, s in enumerate(outputs)]
     body_text = "\n".join(body + stores)
