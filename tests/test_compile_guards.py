@@ -909,9 +909,10 @@ def test_a_returned_gradient_stays_a_plain_tensor():
     assert fn.stats["replays"] >= 3
 
 
-def _step_returning(metric):
-    """A training step of a Linear(5, 4) that returns (loss, metric(logits)), the metric taken
-    after ``opt.step()``; with an eager twin, the numbers of 5 calls compared."""
+def _linear_steps(metric=None, **kw):
+    """(eager step, its model, compiled step, its model): a Linear(5, 4) trained with SGD on
+    ``cross_entropy(logits, y, **kw)``, both from the same start; a step returns the loss, and
+    ``metric(logits)`` beside it (taken after ``opt.step()``) when given."""
 
     def build():
         cr.manual_seed(9)
@@ -921,14 +922,20 @@ def _step_returning(metric):
         def step(x, y):
             opt.zero_grad()
             logits = m(x)
-            loss = cr.nn.functional.cross_entropy(logits, y)
+            loss = cr.nn.functional.cross_entropy(logits, y, **kw)
             loss.backward()
             opt.step()
-            return loss, metric(logits)
+            return loss if metric is None else (loss, metric(logits))
 
-        return step
+        return step, m
 
-    eager, fn = build(), _compile(build())
+    (eager, m_e), (step, m_c) = build(), build()
+    return eager, m_e, _compile(step), m_c
+
+
+def _step_returning(metric):
+    """``_linear_steps`` returning (loss, metric(logits)): the numbers of 5 calls compared."""
+    eager, _, fn, _ = _linear_steps(metric)
     rng = np.random.default_rng(10)
     for _ in range(5):
         x, y = cr.tensor(rng.standard_normal((6, 5)), dtype=cr.float32), cr.tensor(rng.integers(0, 4, 6))
@@ -1006,24 +1013,8 @@ def test_cross_entropy_with_a_varying_count_of_ignored_targets_replays(kw):
     divides by the count of the others, which the plan computes (no Python read of it: every
     batch replays), with eager's numbers."""
 
-    def build():
-        cr.manual_seed(7)
-        m = cr.nn.Linear(5, 4)
-        opt = cr.optim.SGD(m.parameters(), lr=0.1)
-        weight = cr.tensor([1.0, 2.0, 0.5, 1.5]) if kw.get("weight") else None
-        opts = {**kw, "weight": weight}
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = cr.nn.functional.cross_entropy(m(x), y, ignore_index=-100, **opts)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step, m
-
-    (eager, m_e), (step, m_c) = build(), build()
-    fn = _compile(step)
+    weight = cr.tensor([1.0, 2.0, 0.5, 1.5]) if kw.get("weight") else None
+    eager, m_e, fn, m_c = _linear_steps(ignore_index=-100, **{**kw, "weight": weight})
     rng = np.random.default_rng(8)
     for k in range(8):
         y = rng.integers(0, 4, 12)
@@ -1991,22 +1982,7 @@ def test_cross_entropy_on_batches_with_and_without_ignored_targets_replays():
     """Some batches have padding targets and some have none: cross_entropy's check takes one
     path or the other (a branch on the targets' values); both are plans of their own."""
 
-    def build():
-        cr.manual_seed(14)
-        m = cr.nn.Linear(5, 4)
-        opt = cr.optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = cr.nn.functional.cross_entropy(m(x), y, ignore_index=-100)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step, m
-
-    (eager, m_e), (step, m_c) = build(), build()
-    fn = _compile(step)
+    eager, m_e, fn, m_c = _linear_steps(ignore_index=-100)
     rng = np.random.default_rng(15)
     for k in range(10):
         y = rng.integers(0, 4, 12)
