@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from random_programs import body, program
+from random_programs import body, program, run
 
 import chainrule as cr
 
@@ -48,3 +48,27 @@ def test_compiled_random_programs_give_eagers_numbers(first, fusion):
                 assert (a is None) == (b is None), f"seed {seed}, call {call}: {steps}"
                 if a is not None:
                     np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=f"seed {seed}, call {call}: {steps}")
+
+
+@pytest.mark.parametrize("first", range(0, 120, 40))
+def test_compiled_random_programs_returning_every_tensor_give_eagers_numbers(first):
+    """The same programs returning every tensor they made beside the loss (one graph node of
+    several outputs): eager's values, and eager's gradients, None where the loss does not reach
+    a leaf (an output nothing used gave zeros)."""
+    for seed in range(first, first + 40):
+        shape, steps = program(seed)
+        compiled = cr.compile(body(cr, steps), options={"fusion": False})
+        rng = np.random.default_rng(seed)
+        for call in range(3):
+            data = [rng.standard_normal(shape) for _ in range(2)]
+            try:
+                want = run(cr, steps, data)
+            except RuntimeError:
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = run(cr, steps, data, wrap=lambda f, c=compiled: c)
+            for a, b in zip(got[0] + got[1], want[0] + want[1]):
+                assert (a is None) == (b is None), f"seed {seed}, call {call}: {steps}"
+                if a is not None:
+                    np.testing.assert_array_equal(a, b, err_msg=f"seed {seed}, call {call}: {steps}")

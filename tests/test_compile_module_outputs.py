@@ -214,3 +214,35 @@ def test_a_global_tensor_named_like_an_attribute_is_no_input_of_the_backward():
     assert _compiled(fn).stats["replays"] == 2
     want = ((x.numpy() @ m.l.weight.detach().numpy().T + m.l.bias.detach().numpy()) > 0).astype(np.float32)
     np.testing.assert_allclose(m.l.bias.grad.numpy(), want.sum(0), rtol=1e-6)
+
+
+def test_a_parameter_only_an_unused_output_depends_on_gets_no_gradient():
+    """Two outputs, the loss built from the first: the parameter only the second depends on
+    keeps ``.grad`` None, as in eager (it got zeros: weight decay and momentum then moved it),
+    and a parameter the used output depends on gets its gradient, zero or not."""
+
+    class Two(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = cr.nn.Parameter(cr.ones(3))
+            self.v = cr.nn.Parameter(cr.ones(3))
+            self.z = cr.nn.Parameter(cr.ones(3))
+
+        def forward(self, x):
+            return (x * self.w).sum() + (self.z * 0).sum(), x * self.v
+
+    for compiled in (False, True):
+        m = Two()
+        f = cr.compile(m) if compiled else m
+        for _ in range(4):
+            m.zero_grad()
+            loss, aux = f(cr.ones(3))
+            loss.backward()
+            assert m.v.grad is None, compiled
+            np.testing.assert_array_equal(m.w.grad.numpy(), np.ones(3))
+            np.testing.assert_array_equal(m.z.grad.numpy(), np.zeros(3))
+        m.zero_grad()
+        loss, aux = f(cr.ones(3))
+        aux.sum().backward()  # (now only the second output is used)
+        assert m.w.grad is None and m.z.grad is None
+        np.testing.assert_array_equal(m.v.grad.numpy(), np.ones(3))

@@ -58,18 +58,22 @@ class ReplayNode(Primitive):
     packed end to end in one flat array, and each returned tensor is a slice of it, reshaped
     (``parts``: (start, stop, shape) of each; None: the one output as it is).  The backward pass
     then runs once, with each output's gradient cut from the packed one (zeros for an output
-    nothing used)."""
+    nothing used).  Each slice is a :class:`_Part`, whose vjp marks its output as reached
+    (``reached``): an input that only unreached outputs depend on (``reach``: per output, the
+    inputs below it) gets no gradient, None, as eager leaves it, not a zero one."""
 
-    __slots__ = ("backward", "y", "saved", "parts")
+    __slots__ = ("backward", "y", "saved", "parts", "reach", "reached")
     name = "compiled"
     saves_output = False
 
     def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple,
-                 parts: list[tuple] | None = None) -> None:
+                 parts: list[tuple] | None = None, reach: list | None = None) -> None:
         self.backward = backward
         self.y = y
         self.saved = saved
         self.parts = parts
+        self.reach = reach
+        self.reached: set[int] = set()
 
     def forward(self, m: Any, *xs: Any) -> Any:
         y, self.y = self.y, None
@@ -81,10 +85,39 @@ class ReplayNode(Primitive):
                                       "is a replayed plan, not differentiable again; use the Module uncompiled")
         gs = (g,) if self.parts is None else tuple(g[a:b].reshape(shape) for a, b, shape in self.parts)
         grads = self.backward(self.saved, gs)
+        if self.parts is not None and self.reach is not None:
+            reached, self.reached = self.reached, set()  # (a retained graph's next backward counts anew)
+            below = set().union(*(self.reach[k] for k in reached))
+            need = tuple(n and j in below for j, n in enumerate(need))
         return tuple(gr if n else None for gr, n in zip(grads, need))
 
 
-def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any) -> Any:
+class _Part(Primitive):
+    """Output ``k`` of a :class:`ReplayNode` with several: its slice ``[a:b]`` of the packed
+    array, reshaped; its vjp tells the node that this output's gradient reached it."""
+
+    __slots__ = ("node", "k", "a", "b", "shape")
+    name = "compiled_output"
+    saves_output = False
+
+    def __init__(self, node: ReplayNode, k: int, a: int, b: int, shape: tuple) -> None:
+        self.node, self.k, self.a, self.b, self.shape = node, k, a, b, shape
+
+    def saved_inputs(self, need: tuple) -> Any:
+        return ()
+
+    def forward(self, m: Any, packed: Any) -> Any:
+        return packed[self.a:self.b].reshape(self.shape)
+
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, packed: Any) -> tuple:
+        self.node.reached.add(self.k)
+        out = m.zeros(packed.shape, g.dtype)
+        out[self.a:self.b] = g.reshape(-1)
+        return (out,)
+
+
+def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any,
+                 reach: list | None = None) -> Any:
     """A replayed Module's returned value, its outputs joined to one graph node (ReplayNode)."""
     if rest is None:  # the function returned that one tensor
         return apply(ReplayNode(backward, ys[0], saved), *leaves)
@@ -95,8 +128,9 @@ def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tupl
     flat = np.empty(at, ys[0].dtype)
     for (a, b, shape), y in zip(parts, ys):  # (one copy of each output, whatever its layout)
         flat[a:b].reshape(shape)[...] = y
-    packed = apply(ReplayNode(backward, flat, saved, parts), *leaves)
-    return _fill(rest, [packed[a:b].reshape(shape) for a, b, shape in parts])
+    node = ReplayNode(backward, flat, saved, parts, reach)
+    packed = apply(node, *leaves)
+    return _fill(rest, [apply(_Part(node, k, a, b, shape), packed) for k, (a, b, shape) in enumerate(parts)])
 
 
 def _fill(x: Any, outs: list) -> Any:
@@ -179,7 +213,7 @@ class CompiledFunction:
                     entries.insert(0, entries.pop(k))  # steps after the first two are all one kind)
                 self.stats["replays"] += 1
                 if e.plan.backward is not None:  # a Module's outputs: one graph node whose vjp is the backward plan
-                    return _with_graphs(e.plan.backward, *out)
+                    return _with_graphs(e.plan.backward, *out, reach=e.plan.reach)
                 return out
         full = self._full()
         if full:

@@ -70,6 +70,7 @@ class Backward(NamedTuple):
     seeds: list[int]
     leaves: list[int]
     grads: list[int | None]
+    reach: list[frozenset] = []  # per output: the tracked tensors (their indices) below it
 
 
 class Captured(NamedTuple):
@@ -507,7 +508,11 @@ def _capture_backward(tape: Tape, outs: list[Tensor], tracked: list[Tensor]) -> 
             tape.broken("a gradient was computed outside the traced table")
         slots.append(ga.slot if type(ga) is TraceArray else None)
     out_slots = [a.slot for a in (t._array for t in outs) if isinstance(a, TraceArray)]  # (all are: see capture)
-    return Backward(start, out_slots, [seed.slot for seed in seeds], leaves, slots)
+    # which tracked tensors each output's graph reaches: a tensor only unused outputs reach gets
+    # no gradient at replay (None, as eager leaves it), not a zero one (ReplayNode)
+    index = {id(t): i for i, t in enumerate(tracked)}
+    reach = [frozenset(index[id(t)] for t in toposort([o], leaves=True) if id(t) in index) for o in outs]
+    return Backward(start, out_slots, [seed.slot for seed in seeds], leaves, slots, reach)
 
 
 def _real(a: Any) -> Any:

@@ -222,6 +222,7 @@ class Built(NamedTuple):
     backward: Callable[[tuple, Any], tuple] | None
     table: list[tuple]
     exclusive: Any  # a lock when the plan has buffers of its own (buffers.py), else None
+    reach: list | None = None  # per output of the backward's node: its inputs (positions) below it
 
 
 _GENERATING = threading.Lock()
@@ -269,6 +270,7 @@ class Plan:
 
     source = property(lambda self: self.ready().source, doc="the replay's generated source")
     backward = property(lambda self: self.ready().backward, doc="the backward replay, if any")
+    reach = property(lambda self: self.ready().reach, doc="per output: the backward node's inputs below it")
     table = property(lambda self: self.ready().table, doc="explain()'s rows: one per step")
     exclusive = property(lambda self: self.ready().exclusive, doc="the buffers' lock, if any")
 
@@ -403,7 +405,11 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             source += "\n\n" + "\n".join(b.lines)
         for k, c_source in enumerate(w.fused):
             source += f"\n\n/* fused loop {k} */\n{c_source}"
-        return Built(source, run, backward, w.table, threading.Lock() if w.planned else None)
+        reach = None
+        if bw is not None:
+            inputs = [i for i, g in zip(bw.leaves, bw.grads) if g is not None]  # (the node's inputs, in order)
+            reach = [frozenset(j for j, i in enumerate(inputs) if i in below) for below in bw.reach]
+        return Built(source, run, backward, w.table, threading.Lock() if w.planned else None, reach)
 
     return Plan(generate, guard_source, make_guard, steps + bwd_steps, snapshot, len(tape.steps))
 
