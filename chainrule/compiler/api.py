@@ -213,7 +213,8 @@ class CompiledFunction:
                     entries.insert(0, entries.pop(k))  # steps after the first two are all one kind)
                 self.stats["replays"] += 1
                 if e.plan.backward is not None:  # a Module's outputs: one graph node whose vjp is the backward plan
-                    return _with_graphs(e.plan.backward, *out, reach=e.plan.reach)
+                    ys, saved, leaves, rest = out
+                    return _with_graphs(e.plan.backward, ys, saved, leaves, rest, e.plan.reach)
                 return out
         full = self._full()
         if full:
