@@ -2043,3 +2043,20 @@ def test_a_fused_loop_reads_a_mask_computed_before_it_as_a_mask():
         np.testing.assert_array_equal(grads[1][0], grads[0][0])
         np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12)
     assert "fused" in fn.explain()
+
+
+def test_one_hot_with_num_classes_replays_whatever_labels_a_batch_holds():
+    """``F.one_hot(y, 3)`` checked y by reading its minimum and maximum, values a plan had to
+    guard: a batch whose largest label differed ran eagerly.  With ``num_classes`` given, only
+    whether a label lies outside [0, 3) is read."""
+
+    def f(x, y):
+        return (x * F.one_hot(y, 3)).sum()
+
+    fn = _compile(f)
+    for labels in ([0, 1, 2, 2], [0, 1, 1, 0], [2, 2, 2, 2], [1, 0, 1, 0], [0, 2, 1, 1]):
+        x, y = cr.tensor(np.ones((4, 3))), cr.tensor(labels)
+        assert fn(x, y).item() == f(x, y).item() == 4.0
+    assert fn.stats == {"captures": 1, "replays": 4, "eager": 0, "diverged": 0}
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        fn(cr.tensor(np.ones((4, 3))), cr.tensor([0, 3, 1, 1]))
