@@ -46,7 +46,7 @@ def rebind(
     if chain:
         positions = [element_positions(chain[-1]._array, t._array) for t in [x, *chain[:-1]]]
         if all(p is not None for p in positions):
-            return _rebind_view(x, chain, positions, make, where)
+            return _rebind_view(x, chain, positions[0], make, where)
     others = sharers(x) if keep_shape and not chain else []
     if others:  # views of x (or detached copies) are alive: write into the memory they share
         return _rebind_in_memory(x, others, make, where)
@@ -79,50 +79,35 @@ def _view_chain(x: Tensor) -> list[Tensor]:
     return chain
 
 
-def _rebind_view(x: Tensor, chain: list[Tensor], positions: list, make: Callable[[Tensor], Tensor],
+def _rebind_view(x: Tensor, chain: list[Tensor], positions: object, make: Callable[[Tensor], Tensor],
                  where: str) -> Tensor:
     """``rebind`` for a view x of a base (``x[:, 0].mul_(2)``, ``h.view(B, T, C)[:, 0].zero_()``),
     as in PyTorch: the new values are written into the memory x shares with its base, and the
     histories say so.  The base (``chain[-1]``) becomes its old self with x's elements
-    (``positions[0]``: their indices in the base's flattening) replaced by the new values; x and
-    the views between it and the base (``chain[:-1]``, ``positions[1:]``) become their elements
-    of the new base.  The old values of x are kept (a copy) for the operation's own backward.
-
-    The base's other views made before (``sharers``) follow it too (``_follow``)."""
+    (``positions``: their indices in the base's flattening) replaced by the new values; x, the
+    views between it and the base (``chain[:-1]``) and the base's other views made before
+    (``sharers``) become their elements of the new base."""
     from chainrule.autograd.primitive import apply
     from chainrule.ops import shape as sh
     from chainrule.ops.indexing import IndexPut, getitem
 
     base = chain[-1]
-    done = {id(t) for t in chain} | {id(x)}
-    others = [t for t in sharers(base) if id(t) not in done]  # (before this makes views of its own)
     if base._op is None and base.requires_grad:
         raise RuntimeError(
             "a view of a leaf Variable that requires grad is being used in an in-place operation; "
             "wrap the update in chainrule.no_grad() or use an out-of-place op"
         )
-    old = Tensor._wrap(x._array.copy())
-    _take_place(old, x)
-    bump(x)  # (the memory's counter: before the new nodes, whose clocks come after the write)
-    new = make(old)
-    check_same_shape(x, new, where)
-    x._array[...] = new._array  # (into the memory base and its views share)
+    done = {id(t) for t in chain} | {id(x)}
+    views = chain[:-1] + [t for t in sharers(base) if id(t) not in done]  # (before this makes views of its own)
+    old, new, tick = _write(x, make, where)
     old_base = Tensor._wrap(base._array)
     _take_place(old_base, base)
     old_base._vc = base._vc
-    tick = edit_tick()  # (after the write's own nodes, which read x and base as they were)
     superseded(base, old_base, tick)
-    superseded(x, old, tick)
-    put = apply(IndexPut((positions[0].reshape(-1),)), sh.reshape(old_base, (-1,)), sh.reshape(new, (-1,)))
+    put = apply(IndexPut((positions.reshape(-1),)), sh.reshape(old_base, (-1,)), sh.reshape(new, (-1,)))  # type: ignore[attr-defined]
     _take_place(base, sh.reshape(put, tuple(base.shape)))
-    flat = sh.reshape(base, (-1,))
-    for t, pos in zip([x, *chain[:-1]], positions):
-        if t is not x:  # (a view between: its nodes before the write read its old self)
-            before = Tensor._wrap(t._array)
-            _take_place(before, t)
-            superseded(t, before, tick)
-        _take_place(t, getitem(flat, pos))
-    _follow(base, others, tick)
+    _take_place(x, getitem(sh.reshape(base, (-1,)), positions))
+    _follow(base, views, tick)
     return x
 
 
@@ -130,19 +115,27 @@ def _rebind_in_memory(x: Tensor, others: list[Tensor], make: Callable[[Tensor], 
     """``rebind`` for a tensor whose memory its views (``others``) share: as in PyTorch, the new
     values are written into that memory, so the views see them, and their histories become
     their elements of the new x (``y = x[0]; x.add_(1)``: y reads the new values, and its
-    gradient goes through the add).  The old values are kept (a copy) for the operation's own
-    backward; without views, ``rebind`` gives x new memory instead (no copy)."""
-    old = Tensor._wrap(x._array.copy())
-    _take_place(old, x)
-    bump(x)  # (before the new nodes, whose clocks come after the write)
-    new = make(old)
-    check_same_shape(x, new, where)
-    x._array[...] = new._array
-    tick = edit_tick()  # (after the write's own nodes, which read x and its views as they were)
-    superseded(x, old, tick)
+    gradient goes through the add).  Without views, ``rebind`` gives x new memory instead (no
+    copy of the old values)."""
+    _, new, tick = _write(x, make, where)
     _take_place(x, new)
     _follow(x, others, tick)
     return x
+
+
+def _write(x: Tensor, make: Callable[[Tensor], Tensor], where: str) -> tuple[Tensor, Tensor, int]:
+    """The write both in-memory rebinds share: x's old values kept in a hidden tensor (a copy,
+    for the operation's own backward) that takes x's place, ``new = make(old)`` written into
+    x's memory; returns (old, new, the tick from which x stands for its new self)."""
+    old = Tensor._wrap(x._array.copy())
+    _take_place(old, x)
+    bump(x)  # (the memory's counter: before the new nodes, whose clocks come after the write)
+    new = make(old)
+    check_same_shape(x, new, where)
+    x._array[...] = new._array
+    tick = edit_tick()  # (after the write's own nodes, which read x as it was)
+    superseded(x, old, tick)
+    return old, new, tick
 
 
 def _follow(base: Tensor, tensors: list[Tensor], tick: int) -> None:
