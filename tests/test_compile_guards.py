@@ -1381,6 +1381,19 @@ def test_a_value_shaped_result_guards_its_shape_when_read():
     assert ordinary.shape == (3,) and len(tape.steps) == n  # a shape the input guards fix: no guard
 
 
+def test_reading_the_shape_of_a_result_of_a_value_shaped_one_guards_its_own_shape():
+    """A sum over a masked selection has shape () whatever the mask held: reading that shape
+    guards the sum's own shape, not the selection's length (a recurrent layer's output after
+    an input fold with one row per distinct index: a plan tied to that count never replayed)."""
+    tape = Tape()
+    a = tape.input(np.array([1.0, -2.0, 3.0]))
+    total = a[a > 0].sum()
+    n = len(tape.steps)
+    assert total.shape == ()
+    shape_step, guard = tape.steps[n:]
+    assert shape_step.args == (Ref(total.slot),) and guard.kwargs == {"value": ()}
+
+
 @pytest.mark.parametrize("how", ["copyto", "iadd", "setitem", "scatter_add_rows"])
 def test_an_in_place_write_into_an_untraced_array_breaks_the_tape(how):
     tape = Tape()

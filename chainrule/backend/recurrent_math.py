@@ -43,6 +43,7 @@ import numpy as np
 
 from chainrule.backend import gemm_onednn, native, onednn, packed_gemm, threads
 from chainrule.backend.pool import BufferPool
+from chainrule.backend.scatter import scatter_add_rows
 
 _POOL = BufferPool(per_shape=4)
 _matmul = gemm_onednn.matmul  # the table's product: oneDNN's sgemm while it holds the threads, else NumPy's
@@ -133,6 +134,13 @@ class RecurrentMath:
         else:
             first, rows = np.unique(idx, return_inverse=True)
         return first, np.ascontiguousarray(rows.reshape(idx.size), dtype=np.int64)
+
+    @staticmethod
+    def row_sums(rows: np.ndarray, d: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """S (U, G): row r of d (R, G) added into row rows[r] (R,), for a table of U rows
+        (``table``'s first axis: U is not read by the caller, so that a compiled plan replays
+        batches with any count of distinct rows)."""
+        return scatter_add_rows(np.zeros((table.shape[0], d.shape[1]), d.dtype), rows, d)
 
     @staticmethod
     def used_rows(idx: np.ndarray, V: int) -> tuple:

@@ -19,8 +19,9 @@ What a tape cannot replay is written down instead of guessed:
 * a shape that depends on the values (boolean-mask indexing, ``nonzero``, ``unique``, the
   distinct rows of an index: :data:`VALUE_SHAPED`) is marked, and so is every array computed
   from such a result (with the results it came from); when Python reads a marked shape
-  (``x.shape``, ``len(x)``, ``x.size``), the shapes of those results become value guards, since
-  the plan keeps what Python computed from a shape as a constant;
+  (``x.shape``, ``len(x)``, ``x.size``), that shape becomes a value guard (unless the results it
+  came from have theirs guarded already), since the plan keeps what Python computed from a
+  shape as a constant;
 * a result the tape cannot hold, an in-place write into an array that is not traced: the
   tape is **broken** (``Tape.breaks``),
   the call still finishes eagerly, and the function stays eager.
@@ -109,7 +110,7 @@ class Tape:
         self.inputs: set[int] = set()
         self.breaks: list[str] = []
         self.value_shaped: dict[int, frozenset] = {}  # slot -> the value-shaped results its shape follows
-        self._shape_guarded: set[int] = set()
+        self._shape_guarded: set[int] = set()  # slots whose shape the replay checks
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.pinned: set[int] = set()  # results written into an array made outside the tape (out=)
         self.active = True
@@ -246,15 +247,18 @@ class Tape:
 
     def shape_of(self, t: TraceArray) -> tuple:
         """``t``'s shape, read by Python.  The plan keeps what Python computes from a shape as
-        constants, which the guards on the inputs' shapes justify, unless the shape depends on
-        the values: then the read is a value guard (the replay checks it comes out the same)."""
-        sources = self.value_shaped.get(t.slot) if self.value_shaped else None
-        if sources and self.active:
-            for s in sorted(sources - self._shape_guarded):
-                self._shape_guarded.add(s)
-                k = self._value_slot()
-                self.steps.append(Step("call", np.shape, (Ref(s),), {}, k, "np.shape"))
-                self.guard(k, "==", self.shapes[s], "x.shape")
+        constants, which the guards on the inputs' shapes justify, unless the shape may depend
+        on the values: then the read is a value guard on ``t``'s own shape (the replay checks it
+        comes out the same), unless the value-shaped results it was computed from all have
+        theirs guarded already.  Its own, not theirs: a recurrent layer's output (T, N, H) has
+        the batch's shape however many distinct rows its input fold had, and Python reading it
+        must not tie the plan to that count."""
+        sources = self.value_shaped.get(t.slot) if self.active else None
+        if sources is not None and t.slot not in self._shape_guarded and not sources <= self._shape_guarded:
+            self._shape_guarded.add(t.slot)
+            k = self._value_slot()
+            self.steps.append(Step("call", np.shape, (Ref(t.slot),), {}, k, "np.shape"))
+            self.guard(k, "==", self.shapes[t.slot], "x.shape")
         return t._a.shape
 
     def guard(self, slot: int, how: str, value: Any, label: str) -> None:

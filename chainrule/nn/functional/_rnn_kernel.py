@@ -111,8 +111,9 @@ class InputFold:
     is idx itself: every shape follows from V and the batch's shape, so that a compiled plan
     replays batches that use different sets of rows (w4's 65 characters; a text whose rare
     characters come and go).  Otherwise (a larger vocabulary) it has one row per distinct index,
-    U ≤ T·N (``first``: which; ``m.distinct_rows``), a count that follows the values (a compiled
-    plan guards it).
+    U ≤ T·N (``first``: which; ``m.distinct_rows``), a count that follows the values: nothing
+    here reads it on the host, so that a compiled plan replays batches with any count of
+    distinct words (a word model), their arrays sized at run time.
 
     Exact: the same sums as the unfolded path, with every product over a row of E done
     once instead of once per position.  Only the rows idx uses take part: a NaN or inf in an
@@ -148,11 +149,8 @@ class InputFold:
         """[E_u | 1] (U, I + 1), or E_u without the ones, in ``dt`` (made once per call of the layer)."""
         key = (ones, dt)
         a = self._xu.get(key)
-        if a is None:
-            U, I = self.src.shape
-            a = self.m.empty((U, I + (1 if ones else 0)), dt)
-            a[:, :I] = self.src
-            a[:, I:] = 1.0
+        if a is None:  # (U is not read: a compiled plan replays batches with any count of distinct rows)
+            a = self.m.astype(self.m.pad(self.src, ((0, 0), (0, 1)), 1.0) if ones else self.src, dt)
             self._xu[key] = a
         return a
 
@@ -174,9 +172,7 @@ class InputFold:
 
     def sum_rows(self, d: Any) -> Any:
         """S (U, G): the rows of d (T·N, G) summed per distinct index."""
-        m = self.m
-        U = self.num if self.first is None else self.src.shape[0]
-        return m.scatter_add_rows(m.zeros((U, d.shape[1]), d.dtype), self.rows, d)
+        return self.m.row_sums(self.rows, d, self.src)
 
     def weight_grad(self, d: Any, ones: bool, summed: Any = None) -> Any:
         """dZᵀ [X | 1] = Sᵀ [E_u | 1] (G, I + 1), or dZᵀ X = Sᵀ E_u (G, I), from d = dZ (T·N, G)
@@ -444,7 +440,7 @@ class LSTMSequence(_Sequence):
         bias = self.has_bias and (need[k + 2] or need[k + 3])
         if need[k]:  # [dW_ih | db] = dZᵀ [X | 1] in one product (cheaper than a separate row sum)
             lhs = dZ if S is None else S
-            gwx = m.matmul(lhs.T, xo, out=m.pooled_empty((G, xo.shape[1]), dt))
+            gwx = m.matmul(lhs.T, xo, out=m.pooled_empty((G, I + (1 if self.has_bias else 0)), dt))
             grads[k] = gwx
             if self.has_bias:  # the two as arrays of their own (the engine keeps gradients as they are)
                 gw_ih = m.pooled_empty((G, I), dt)
