@@ -36,6 +36,7 @@ from chainrule.autograd.graph import toposort
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
 from chainrule.backend import registry
+from chainrule.compiler.returned import put, returned_reads
 from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, TraceMath, TracingGenerator
 from chainrule.nn.module import Module
 from chainrule.optim.lr_scheduler import LRScheduler
@@ -447,11 +448,16 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     try:
         result = fn(*args, **kwargs)
         output = _outputs(result, tape)
+        for guard, paths, read in returned_reads(tape.reads, result):  # (``return loss.item()``)
+            tape.steps = [st for st in tape.steps if st is not guard]
+            for path in paths:
+                output = put(output, path, read)
         graphs = [t for t in tensors_in(result) if needs_graph(t)]
         if graphs and all(type(t._array) is TraceArray for t in graphs) \
                 and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
             backward = _capture_backward(tape, graphs, tracked)
     finally:
+        tape.reads.clear()  # (their sites hold the call's frame, and so its arrays)
         CURRENT[0] = host_steps.ACTIVE[0] = None
         if type(_random._STATE["generator"]) is TracingGenerator:
             _random._STATE["generator"] = _random._STATE["generator"].real

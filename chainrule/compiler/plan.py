@@ -44,6 +44,7 @@ from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
 from chainrule.compiler.capture import Captured, Hole, Out, named_tuple, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
+from chainrule.compiler.returned import SOURCE, Read
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
@@ -140,7 +141,7 @@ def _lhs(w: _Writer, pattern: Any, checks: list[str], i: int) -> str:
 
 
 def _output_slots(x: Any) -> list[int]:
-    if type(x) is Out:
+    if type(x) is Out or type(x) is Read:
         return [x.slot]
     if type(x) in (tuple, list) or named_tuple(x):
         return [s for v in x for s in _output_slots(v)]
@@ -598,9 +599,12 @@ def _one_step(w: _Writer, step: Any, i: int, where: list[str], holds: dict, used
 
 def _render_output(x: Any, holes: dict[int, str], const: Callable[[Any], str]) -> str:
     """Source text for the returned value: an output as its array wrapped (or its hole, see
-    :class:`Hole`), containers rebuilt, a namedtuple through its class (``const`` names it)."""
+    :class:`Hole`), a returned read (:class:`Read`) read again, containers rebuilt, a namedtuple
+    through its class (``const`` names it)."""
     if type(x) is Out:
         return holes[x.slot] if x.slot in holes else f"W(v{x.slot})"
+    if type(x) is Read:  # a value the function read only to return it: read again
+        return SOURCE[x.method].format(f"v{x.slot}")
     if type(x) is tuple:
         return "(" + "".join(_render_output(v, holes, const) + ", " for v in x) + ")"
     if named_tuple(x):

@@ -38,6 +38,7 @@ still computes: its operations return plain NumPy arrays and record nothing.
 from __future__ import annotations
 
 import operator
+import sys
 import threading
 import zlib
 from typing import Any, Callable, NamedTuple
@@ -46,6 +47,7 @@ import numpy as np
 
 from chainrule.backend import ArrayMath
 from chainrule.backend.wrapped_table import WrappedTable
+from chainrule.compiler.returned import read_site
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -113,6 +115,7 @@ class Tape:
         self._shape_guarded: set[int] = set()  # slots whose shape the replay checks
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.pinned: set[int] = set()  # results written into an array made outside the tape (out=)
+        self.reads: list[tuple] = []  # (guard step, slot, how, value, site) of each value read
         self.active = True
         self.fullgraph = fullgraph
 
@@ -270,6 +273,8 @@ class Tape:
         value = _READ[how](t._a)
         if self.active:
             self.guard(t.slot, how, value, label)
+            # (where: a value the function only returns needs no guard: returned.py)
+            self.reads.append((self.steps[-1], t.slot, how, value, read_site(sys._getframe(1))))
         return value
 
 
