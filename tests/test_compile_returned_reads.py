@@ -1,5 +1,7 @@
-"""``chainrule.compile``: a value the compiled function reads only to return it (``return
-loss.item()``) is read again by each replay, not guarded; a value the code uses stays guarded.
+"""``chainrule.compile`` and the Python values a compiled function returns: a value it reads only
+to return it (``return loss.item()``) is read again by each replay, not guarded; a value the
+code uses stays guarded; a constant of its code is returned as it is; any other Python value
+(a learning rate, a counter) makes the call eager, never a replay of the captured value.
 
 The equivalence tests run the same steps eagerly and compiled, on the same batches from the
 same seed, and compare what each call returned and the parameters after, bit for bit (the
@@ -16,7 +18,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule import nn, optim
-from chainrule.compiler.returned import flow
+from chainrule.compiler.returned import constants, flow
 
 CALLS = 12
 
@@ -194,6 +196,63 @@ def test_a_compiled_module_returning_a_read_keeps_its_guard():
     assert [m(x) for x in xs] == [4.0 * k for k in range(5)]
 
 
+# --------------------------------------------------------------------- other Python values
+def test_a_learning_rate_returned_after_the_scheduler_step_is_never_stale():
+    """The scheduler changes the learning rate every call: a replay returning the captured one
+    would be wrong from the third call on."""
+    def make(model, opt):
+        sched = optim.lr_scheduler.StepLR(opt, 1, 0.5)
+
+        def step(x, y):
+            loss, _ = _train(model, opt, x, y)
+            sched.step()
+            lr = opt.param_groups[0]["lr"]
+            return loss.detach(), lr
+        return step
+
+    _check(make, replays=False)
+
+
+def test_a_value_from_python_state_changed_between_calls_is_never_stale():
+    class Holder:
+        epoch = 0
+
+    holder = Holder()
+
+    def make(model, opt):
+        def step(x, y):
+            loss, _ = _train(model, opt, x, y)
+            return loss.detach(), holder.epoch
+        return step
+
+    batches = _batches()
+    results = {}
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 3))
+        fn = make(model, optim.SGD(model.parameters(), lr=0.1))
+        fn = cr.compile(fn, options={"fusion": False}) if compiled else fn
+        out = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k, (x, y) in enumerate(batches):
+                holder.epoch = k // 3
+                out.append(fn(x, y)[1])
+        results[compiled] = out
+    assert results[True] == results[False] == [k // 3 for k in range(CALLS)]
+
+
+def test_constants_of_the_code_in_the_returned_value_still_replay():
+    def make(model, opt):
+        def step(x, y):
+            loss, _ = _train(model, opt, x, y)
+            out = loss.detach()
+            return {"loss": out, "tag": "ok", "k": 3, "scale": 0.5, "none": None}
+        return step
+
+    _check(make, replays=True)
+
+
 # --------------------------------------------------------------------- the code, read
 def _offset_of_first_call(fn):
     import dis
@@ -222,3 +281,25 @@ def test_flow_follows_the_value_to_the_return():
     assert count == 1 and len(pending) == 1  # (the second read must turn out to be one)
     assert flow(used.__code__, _offset_of_first_call(used)) is None
     assert flow(appended.__code__, _offset_of_first_call(appended)) is None
+
+
+def _return_offset(fn, which=-1):
+    import dis
+
+    return [i.offset for i in dis.get_instructions(fn) if i.opname in ("RETURN_VALUE", "RETURN_CONST")][which]
+
+
+def test_constants_reads_what_a_return_certainly_returns():
+    def pair(t):
+        return t, 3
+
+    def keyed(t):
+        u = t
+        return {"a": u, "b": "ok", "c": None}
+
+    def state(t, holder):
+        return t, holder.epoch
+
+    assert constants(pair.__code__, _return_offset(pair)) == [((1,), 3)]
+    assert constants(keyed.__code__, _return_offset(keyed)) == [(("b",), "ok"), (("c",), None)]
+    assert constants(state.__code__, _return_offset(state)) == []

@@ -36,7 +36,7 @@ from chainrule.autograd.graph import toposort
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
 from chainrule.backend import registry
-from chainrule.compiler.returned import put, returned_reads
+from chainrule.compiler.returned import Read, at_path, constants, instruction_at, put, returned_reads
 from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, TraceMath, TracingGenerator
 from chainrule.nn.module import Module
 from chainrule.optim.lr_scheduler import LRScheduler
@@ -452,12 +452,16 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
             tape.steps = [st for st in tape.steps if st is not guard]
             for path in paths:
                 output = put(output, path, read)
+        frame = tape.frame
+        literal = [] if not frame else constants(frame.f_code, instruction_at(frame.f_code, frame.f_lasti))
+        _check_returned_values(output, tape, [path for path, c in literal if at_path(result, path) is c])
         graphs = [t for t in tensors_in(result) if needs_graph(t)]
         if graphs and all(type(t._array) is TraceArray for t in graphs) \
                 and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
             backward = _capture_backward(tape, graphs, tracked)
     finally:
         tape.reads.clear()  # (their sites hold the call's frame, and so its arrays)
+        tape.frame = None
         CURRENT[0] = host_steps.ACTIVE[0] = None
         if type(_random._STATE["generator"]) is TracingGenerator:
             _random._STATE["generator"] = _random._STATE["generator"].real
@@ -637,6 +641,28 @@ def _outputs(result: Any, tape: Tape) -> Any:
         return None
 
     return rebuild(result, leaf)
+
+
+def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> None:
+    """Break the tape if the function returned a Python value other than None that is neither
+    a constant of its code (``literal``: their paths, ``returned.constants``) nor a value it
+    read only to return (``returned.py``): a replay would return this call's value again,
+    whatever it comes from (a learning rate a scheduler has changed since, a counter)."""
+    def values(x: Any, path: tuple) -> list:
+        if x is None or type(x) in (Out, Read) or path in literal:
+            return []
+        if type(x) in (tuple, list) or named_tuple(x):
+            return [v for j, part in enumerate(x) for v in values(part, path + (j,))]
+        if type(x) is dict:
+            return [v for k, part in x.items() for v in values(part, path + (k,))]
+        return [x]
+
+    found = values(output, ())
+    if found:
+        v = found[0]
+        tape.broken(f"the function returned the Python {type(v).__name__} {v!r}, which a replay would return "
+                    "unchanged (a value from Python state, such as a learning rate, may change between calls); "
+                    "return tensors, or values read with .item() just before the return")
 
 
 def _settle_outputs(result: Any) -> None:

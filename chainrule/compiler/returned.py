@@ -61,6 +61,21 @@ class Site(NamedTuple):
 _LIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TENSOR = os.path.join(_LIB, "autograd", "tensor.py")
 _CAPTURE = os.path.join(_LIB, "compiler", "capture.py")
+_MODULE = os.path.join(_LIB, "nn", "module.py")
+
+
+def function_frame(frame: FrameType | None) -> FrameType | None:
+    """The frame, among ``frame`` and those it runs under, of the function the capture called
+    (or of the compiled Module's ``forward``, under the Module's ``__call__``); None if none."""
+    chain: list[FrameType] = []
+    while frame is not None and not (frame.f_code.co_filename == _CAPTURE and frame.f_code.co_name == "capture"):
+        chain.append(frame)
+        frame = frame.f_back
+    if frame is None:
+        return None
+    while chain and chain[-1].f_code.co_filename == _MODULE:  # (Module.__call__, _call_impl)
+        chain.pop()
+    return chain[-1] if chain and not chain[-1].f_code.co_filename.startswith(_LIB + os.sep) else None
 
 
 def read_site(frame: FrameType | None) -> Site | None:
@@ -70,15 +85,12 @@ def read_site(frame: FrameType | None) -> Site | None:
     while frame is not None and frame.f_code.co_filename.startswith(_LIB + os.sep):
         entry, frame = frame, frame.f_back  # (entry: the chainrule function the caller called)
     if frame is None or entry is None or entry.f_code.co_filename != _TENSOR \
-            or entry.f_code.co_name not in AS_RETURNED:
+            or entry.f_code.co_name not in AS_RETURNED or function_frame(frame) is not frame:
         return None
-    caller = frame.f_back  # the compiled function itself, called by the capture
-    if caller is None or caller.f_code.co_filename != _CAPTURE or caller.f_code.co_name != "capture":
-        return None
-    return Site(frame, _instruction_at(frame.f_code, frame.f_lasti), entry.f_code.co_name)
+    return Site(frame, instruction_at(frame.f_code, frame.f_lasti), entry.f_code.co_name)
 
 
-def _instruction_at(code: CodeType, lasti: int) -> int:
+def instruction_at(code: CodeType, lasti: int) -> int:
     """The offset of the call running at ``lasti`` (3.11 points into its inline caches, or at
     the PRECALL that a call of a builtin type such as ``float`` runs in once specialised)."""
     offset, precall = -1, False
@@ -90,15 +102,68 @@ def _instruction_at(code: CodeType, lasti: int) -> int:
 
 
 class _Built(NamedTuple):
-    """A tuple, list or dict the instructions build: the symbols of its items (a dict's values)."""
+    """A tuple, list or dict the instructions build: its (key, symbol) pairs (a dict key that
+    is not a constant: ``_OTHER``)."""
 
     items: list
+
+
+class _Const(NamedTuple):
+    """A constant of the code (``LOAD_CONST``)."""
+
+    value: Any
 
 
 _ME, _OTHER = object(), object()  # the value read here; anything else
 _CALLS = frozenset(("CALL", "CALL_METHOD", "CALL_FUNCTION"))
 _LOADS = frozenset(("LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW"))
 _SKIP = frozenset(("NOP", "CACHE", "EXTENDED_ARG", "PRECALL", "RESUME"))
+_MOVES = frozenset(("LOAD_CONST", *_LOADS, "LOAD_FAST_LOAD_FAST", "STORE_FAST", "POP_TOP", "BUILD_TUPLE", "BUILD_LIST",
+                    "BUILD_MAP", "BUILD_CONST_KEY_MAP"))  # (what _Machine.move runs)
+
+
+class _Machine:
+    """The instructions that only move values, run on symbols: the stack (what lies below
+    the part it saw is popped as ``_OTHER``) and the locals it saw stored."""
+
+    def __init__(self, stack: list) -> None:
+        self.stack = stack
+        self.local: dict[str, Any] = {}
+
+    def pop(self, n: int = 1) -> list:
+        out = [self.stack.pop() if self.stack else _OTHER for _ in range(n)]
+        return out[::-1]
+
+    def move(self, i: dis.Instruction) -> bool:
+        """Run ``i`` if it only moves values; False if it may do anything else."""
+        op, n, stack = i.opname, i.arg or 0, self.stack
+        if op == "LOAD_CONST":
+            stack.append(_Const(i.argval))
+        elif op in _LOADS:
+            stack.append(self.local.get(i.argval, _OTHER))
+        elif op == "LOAD_FAST_LOAD_FAST":
+            stack.extend(self.local.get(name, _OTHER) for name in i.argval)
+        elif op == "STORE_FAST":
+            self.local[i.argval] = self.pop()[0]
+        elif op == "POP_TOP":
+            self.pop()
+        elif op in ("BUILD_TUPLE", "BUILD_LIST"):
+            stack.append(_Built(list(enumerate(self.pop(n)))))
+        elif op == "BUILD_CONST_KEY_MAP":
+            keys = self.pop()[0]
+            values = self.pop(n)
+            if type(keys) is not _Const:
+                return False
+            stack.append(_Built(list(zip(keys.value, values))))
+        elif op == "BUILD_MAP":
+            flat = self.pop(2 * n)
+            if any(_count(key) for key in flat[0::2]):  # (the value read as a key: hashed, compared)
+                return False
+            stack.append(_Built([(key.value if type(key) is _Const else _OTHER, v)
+                                 for key, v in zip(flat[0::2], flat[1::2])]))
+        else:
+            return False
+        return True
 
 
 def flow(code: CodeType, offset: int) -> tuple[int, list[int]] | None:
@@ -109,57 +174,32 @@ def flow(code: CodeType, offset: int) -> tuple[int, list[int]] | None:
     k = next((j for j, i in enumerate(ins) if i.offset == offset), None)
     if k is None or ins[k].opname not in _CALLS:
         return None
-    stack: list[Any] = [_ME]  # (what lies below it is not ours: popped as _OTHER)
-    local: dict[str, Any] = {}
+    machine = _Machine([_ME])
     pending: list[int] = []
-
-    def pop(n: int = 1) -> list:
-        out = [stack.pop() if stack else _OTHER for _ in range(n)]
-        return out[::-1]
-
     k += 1
     while k < len(ins):
-        i, op, n = ins[k], ins[k].opname, ins[k].arg or 0
-        if op == "LOAD_CONST":
-            stack.append(_OTHER)
-        elif op in _LOADS:
-            stack.append(local.get(i.argval, _OTHER))
-        elif op == "LOAD_FAST_LOAD_FAST":
-            stack.extend(local.get(name, _OTHER) for name in i.argval)
-        elif op == "STORE_FAST":
-            local[i.argval] = pop()[0]
-        elif op == "POP_TOP":
-            pop()
-        elif op in ("BUILD_TUPLE", "BUILD_LIST"):
-            stack.append(_Built(pop(n)))
-        elif op in ("BUILD_MAP", "BUILD_CONST_KEY_MAP"):
-            keys = pop()[0:1] if op == "BUILD_CONST_KEY_MAP" else []
-            flat = pop(n if keys else 2 * n)
-            keys += [] if keys else flat[0::2]
-            if any(_count(key) for key in keys):  # (the value as a key: hashed, compared)
-                return None
-            stack.append(_Built(flat if op == "BUILD_CONST_KEY_MAP" else flat[1::2]))
-        elif op in ("LOAD_METHOD", "LOAD_ATTR") and i.argval in ("item", "tolist") \
+        i, op = ins[k], ins[k].opname
+        if op in ("LOAD_METHOD", "LOAD_ATTR") and i.argval in ("item", "tolist") \
                 and k + 1 < len(ins) and ins[k + 1].opname in _CALLS and ins[k + 1].arg == 0:
-            if _count(pop()[0]):  # another read, ``t.item()``: its call must turn out to be a read site
+            if _count(machine.pop()[0]):  # another read, ``t.item()``: its call must turn out to be a read site
                 return None
-            stack.append(_OTHER)
+            machine.stack.append(_OTHER)
             k += 1
             pending.append(ins[k].offset)
         elif op in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval in ("float", "int") and k + 2 < len(ins) \
                 and ins[k + 1].opname in _LOADS and ins[k + 2].opname in _CALLS and ins[k + 2].arg == 1:
-            if _count(local.get(ins[k + 1].argval, _OTHER)):  # another read, ``float(t)``
+            if _count(machine.local.get(ins[k + 1].argval, _OTHER)):  # another read, ``float(t)``
                 return None
-            stack.append(_OTHER)
+            machine.stack.append(_OTHER)
             k += 2
             pending.append(ins[k].offset)
         elif op == "RETURN_VALUE":
-            return _count(pop()[0]), pending
+            return _count(machine.pop()[0]), pending
         elif op == "RETURN_CONST":
             return 0, pending
-        else:
+        elif not machine.move(i):
             return None
-        if not any(_count(x) for x in (*stack, *local.values())):
+        if not any(_count(x) for x in (*machine.stack, *machine.local.values())):
             return 0, pending  # dropped: nothing the code can reach holds it any more
         k += 1
     return None
@@ -169,7 +209,34 @@ def _count(x: Any) -> int:
     """How many times symbol ``x`` holds the value read."""
     if x is _ME:
         return 1
-    return sum(_count(v) for v in x.items) if type(x) is _Built else 0
+    return sum(_count(v) for _, v in x.items) if type(x) is _Built else 0
+
+
+def constants(code: CodeType, offset: int) -> list[tuple[tuple, Any]]:
+    """The constants of the code that the ``return`` at ``offset`` certainly returns: (path,
+    constant) for each.  Found by running the instructions just before it that only move values,
+    back to the first that may do anything else or that a jump may reach."""
+    ins = [i for i in dis.get_instructions(code) if i.opname not in _SKIP]
+    r = next((j for j, i in enumerate(ins) if i.offset == offset), None)
+    if r is None or ins[r].opname not in ("RETURN_VALUE", "RETURN_CONST"):
+        return []
+    if ins[r].opname == "RETURN_CONST":
+        return [((), ins[r].argval)]
+    start = r  # (a jump into the run would bring another stack: the run starts after any target)
+    while start > 0 and ins[start - 1].opname in _MOVES and not ins[start].is_jump_target:
+        start -= 1
+    machine = _Machine([])
+    if not all(machine.move(i) for i in ins[start:r]):
+        return []
+    return _constants(machine.pop()[0], ())
+
+
+def _constants(x: Any, path: tuple) -> list[tuple[tuple, Any]]:
+    if type(x) is _Const:
+        return [(path, x.value)]
+    if type(x) is _Built:
+        return [c for key, v in x.items if key is not _OTHER for c in _constants(v, path + (key,))]
+    return []
 
 
 def _find(x: Any, target: Any, path: tuple = ()) -> list[tuple]:
@@ -188,6 +255,16 @@ def _plain(x: Any) -> bool:
     """Whether ``x`` is a Python number, or a list of them (nested): what ``==`` compares
     without running anything else (a list of tensors would compare them, on the tape)."""
     return type(x) in (bool, int, float, complex) or type(x) is list and all(_plain(v) for v in x)
+
+
+def at_path(x: Any, path: tuple) -> Any:
+    """The part of ``x`` (plain tuples, lists and dicts) that ``path`` leads to; ``_OTHER`` if none."""
+    for key in path:
+        if type(x) is dict and key in x or type(x) in (tuple, list) and type(key) is int and 0 <= key < len(x):
+            x = x[key]
+        else:
+            return _OTHER
+    return x
 
 
 def put(x: Any, path: tuple, value: Any) -> Any:

@@ -47,7 +47,7 @@ import numpy as np
 
 from chainrule.backend import ArrayMath
 from chainrule.backend.wrapped_table import WrappedTable
-from chainrule.compiler.returned import read_site
+from chainrule.compiler.returned import function_frame, read_site
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -116,6 +116,7 @@ class Tape:
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
         self.pinned: set[int] = set()  # results written into an array made outside the tape (out=)
         self.reads: list[tuple] = []  # (guard step, slot, how, value, site) of each value read
+        self.frame: Any = False  # the captured function's frame (returned.py), once a step is recorded
         self.active = True
         self.fullgraph = fullgraph
 
@@ -146,6 +147,8 @@ class Tape:
         real_args, real_kwargs = _unwrap(args), _unwrap(kwargs) if kwargs else kwargs
         if not self.active:
             return _run(kind, fn, real_args, real_kwargs)
+        if self.frame is False:  # (the first step: the frame of the function, for what it returns)
+            self.frame = function_frame(sys._getframe(1))
         traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
         # A table entry may write into arguments it does not return (out parameters): compare.
         before = [] if kind == "op" or (type(fn) is np.ufunc and "out" not in kwargs) else [
