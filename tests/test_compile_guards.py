@@ -1394,6 +1394,17 @@ def test_reading_the_shape_of_a_result_of_a_value_shaped_one_guards_its_own_shap
     assert shape_step.args == (Ref(total.slot),) and guard.kwargs == {"value": ()}
 
 
+def test_reading_the_flags_of_a_value_shaped_array_guards_its_shape():
+    """Contiguity follows the shape (a selection of one row is C-ordered whatever its
+    strides): code that reads ``flags`` to decide on a copy needs the shape it saw."""
+    tape = Tape()
+    a = tape.input(np.arange(6.0).reshape(3, 2))
+    kept = a[:, 0][a[:, 0] > 3]
+    n = len(tape.steps)
+    assert kept.flags.c_contiguous
+    assert [s.kind for s in tape.steps[n:]] == ["call", "guard"] and tape.steps[-1].kwargs == {"value": (1,)}
+
+
 @pytest.mark.parametrize("how", ["copyto", "iadd", "setitem", "scatter_add_rows"])
 def test_an_in_place_write_into_an_untraced_array_breaks_the_tape(how):
     tape = Tape()

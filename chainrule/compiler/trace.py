@@ -502,7 +502,7 @@ class TraceArray:
     size = property(lambda self: (self._tape.shape_of(self), self._a.size)[1])
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: (self._tape.shape_of(self), self._a.nbytes)[1])
-    flags = property(lambda self: self._a.flags)
+    flags = property(lambda self: (self._tape.shape_of(self), self._a.flags)[1])  # (contiguity follows the shape)
     strides = property(lambda self: (self._tape.shape_of(self), self._a.strides)[1])
 
     @property
