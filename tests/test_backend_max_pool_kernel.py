@@ -62,8 +62,11 @@ def _input(rng, shape, dtype, kind):
 
 
 # rows of 8 (one chunk), 15 (two overlapping chunks), 16 and 20 (the row loop, with a
-# remainder) outputs; odd H and W (a row and a column no window reads)
-SHAPES = [(2, 3, 10, 16), (1, 2, 9, 31), (2, 2, 4, 32), (1, 3, 7, 41)]
+# remainder) outputs; odd H and W (a row and a column no window reads); rows of fewer than 8
+# (LeNet's 5 x 5 planes: chunks across rows, the last overlapping; 7 x 3 and 4 x 1; a plane of
+# fewer than 8 outputs, one by one)
+SHAPES = [(2, 3, 10, 16), (1, 2, 9, 31), (2, 2, 4, 32), (1, 3, 7, 41),
+          (2, 3, 10, 10), (1, 2, 15, 7), (2, 2, 8, 3), (1, 2, 4, 6)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -159,7 +162,6 @@ def test_any_window_in_any_layout_and_1d(d, monkeypatch):
 
 
 @pytest.mark.parametrize("kw, shape", [
-    (dict(kernel_size=2), (1, 2, 8, 14)),  # 2 × 2 / stride 2 rows of 7 outputs: the twin is faster there
     (dict(kernel_size=12), (1, 1, 24, 24)),  # 144 offsets: more than an int8 argmax holds
 ])
 def test_where_the_twin_runs(kw, shape, monkeypatch):

@@ -6,17 +6,17 @@
 Two kernels, float32/float64, the (N·C) planes on the kernels' threads:
 
 * 2 × 2 windows at stride 2 without padding or dilation (the pooling of LeNet, VGG-style stacks,
-  the benchmarks' CIFAR CNN), x contiguous and at least 16 columns wide: one pass over x each way;
+  the benchmarks' CIFAR CNN), x contiguous and at least 2 rows and columns: one pass over x each
+  way (rows of fewer than 8 outputs, LeNet's 5 x 5, in chunks of 8 outputs across rows);
 * any other 1-D or 2-D window of at most 127 offsets (ResNet's 3 × 3 at stride 2 with padding
   1, say), x in any layout: each output row takes the window's offsets in turn over the
   columns that read inside x.
 
-Anything else (3-D windows, other dtypes, 2 × 2 / stride 2 rows of fewer than 8 outputs,
-where the twin is faster) answers None, and the pooling op (``chainrule/ops/window.py``:
-MaxPool, MaxPoolScatter) runs its NumPy twin, a few strided passes per kernel offset.  The
-forward gives the twin's bits (argk int8 as the twin's); the backward its values (the C file
-says where they differ: -0, NaN beside an inf, and the rounding of a sum over three or more
-windows).
+Anything else (3-D windows, other dtypes, a strided input of the 2 × 2 window) answers None,
+and the pooling op (``chainrule/ops/window.py``: MaxPool, MaxPoolScatter) runs its NumPy twin,
+a few strided passes per kernel offset.  The forward gives the twin's bits (argk int8 as the
+twin's); the backward its values (the C file says where they differ: -0, NaN beside an inf,
+and the rounding of a sum over three or more windows).
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ class WindowMath:
         if geo is None or type(x) is not np.ndarray or x.ndim != len(kernel) + 2 or not x.size:
             return None
         if (kernel, stride, dilation, pads) == _COVERED:
-            if x.flags.c_contiguous and x.shape[2] >= 2 and x.shape[3] >= 16:
+            if x.flags.c_contiguous and x.shape[2] >= 2 and x.shape[3] >= 2:
                 return _pool_2x2(x, keep_argmax)
-            return None  # (rows of fewer than 8 outputs: the twin is faster, see the C file)
+            return None  # (a plane less than two rows or columns high or wide, or another layout: the twin)
         fn = native.typed_function("max_pool", "max_pool2d", x.dtype, [_PTR] * 3 + [_P] * 19, ctypes.c_int)
         if fn is None or any(s % x.itemsize for s in x.strides):
             return None

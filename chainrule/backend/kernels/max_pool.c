@@ -67,17 +67,63 @@ static inline void chunk8_##SUFFIX(const REAL *restrict r0, const REAL *restrict
             arg[j] = a[j];                                                                       \
 }
 
+/* Planes whose rows have fewer than 8 outputs (LeNet's 10 x 10 -> 5 x 5): eight outputs at a
+ * time in the plane's row-major order, the last eight ending at the plane's end, their windows
+ * first copied into two rows of 16 through a table of the windows' offsets in a plane (copies
+ * that neither branch nor divide), then chunk8's selects.  A plane of fewer than 8 outputs, or
+ * no memory for the table: the windows one by one. */
+#define DEFINE_SMALL_ROWS(REAL, SUFFIX)                                                          \
+static void small_rows_##SUFFIX(const REAL *restrict x, REAL *restrict y, signed char *restrict argk, \
+                                ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t h, ptrdiff_t w)           \
+{                                                                                                \
+    const ptrdiff_t oh = h / 2, ow = w / 2, n = oh * ow;                                         \
+    ptrdiff_t *off = n >= 8 ? malloc((size_t)n * sizeof *off) : NULL;                            \
+    for (ptrdiff_t q = 0; off && q < n; q++)                                                     \
+        off[q] = 2 * (q / ow) * w + 2 * (q % ow);                                                \
+    for (ptrdiff_t p = p0; p < p1; p++) {                                                        \
+        const REAL *xp = x + p * h * w;                                                          \
+        REAL *yp = y + p * n;                                                                    \
+        signed char *ap = argk ? argk + p * n : NULL, k;                                         \
+        if (!off) {                                                                              \
+            for (ptrdiff_t q = 0; q < n; q++) {                                                  \
+                const REAL *r0 = xp + 2 * (q / ow) * w;                                          \
+                yp[q] = window_##SUFFIX(r0, r0 + w, q % ow, &k);                                 \
+                if (ap)                                                                          \
+                    ap[q] = k;                                                                   \
+            }                                                                                    \
+            continue;                                                                            \
+        }                                                                                        \
+        for (ptrdiff_t q0 = 0; q0 < n; q0 += 8) {                                                \
+            const ptrdiff_t q = q0 + 8 <= n ? q0 : n - 8;                                        \
+            REAL b0[16], b1[16];                                                                 \
+            for (int t = 0; t < 8; t++) {                                                        \
+                const REAL *r0 = xp + off[q + t];                                                \
+                b0[2 * t] = r0[0];                                                               \
+                b0[2 * t + 1] = r0[1];                                                           \
+                b1[2 * t] = r0[w];                                                               \
+                b1[2 * t + 1] = r0[w + 1];                                                       \
+            }                                                                                    \
+            chunk8_##SUFFIX(b0, b1, yp + q, ap ? ap + q : NULL);                                 \
+        }                                                                                        \
+    }                                                                                            \
+    free(off);                                                                                   \
+}
+
 /* A row of ow >= 16 outputs: one loop over j (vectorised; its remainder is short next to the
  * row).  8 <= ow < 16: chunks of eight, the last one ending at ow (it may overlap the one
- * before: the same values written twice).  (window_math.py sends rows of fewer than 8 outputs
- * to the twin, faster there.) */
+ * before: the same values written twice).  ow < 8: small_rows. */
 #define DEFINE_MAX_POOL(REAL, SUFFIX)                                                            \
 DEFINE_WINDOW(REAL, SUFFIX)                                                                      \
 DEFINE_CHUNK8(REAL, SUFFIX)                                                                      \
+DEFINE_SMALL_ROWS(REAL, SUFFIX)                                                                  \
 void max_pool2x2_##SUFFIX(const REAL *restrict x, REAL *restrict y, signed char *restrict argk, \
                           ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t h, ptrdiff_t w)                 \
 {                                                                                                \
     const ptrdiff_t oh = h / 2, ow = w / 2;                                                      \
+    if (ow < 8) {                                                                                \
+        small_rows_##SUFFIX(x, y, argk, p0, p1, h, w);                                           \
+        return;                                                                                  \
+    }                                                                                            \
     for (ptrdiff_t p = p0; p < p1; p++)                                                          \
         for (ptrdiff_t i = 0; i < oh; i++) {                                                     \
             const REAL *r0 = x + (p * h + 2 * i) * w, *r1 = r0 + w;                              \
