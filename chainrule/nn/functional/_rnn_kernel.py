@@ -150,7 +150,8 @@ class InputFold:
         key = (ones, dt)
         a = self._xu.get(key)
         if a is None:  # (U is not read: a compiled plan replays batches with any count of distinct rows)
-            a = self.m.astype(self.m.pad(self.src, ((0, 0), (0, 1)), 1.0) if ones else self.src, dt)
+            m, src = self.m, self.src
+            a = m.astype(m.concatenate((src, m.ones_like(src[:, :1])), axis=1) if ones else src, dt)
             self._xu[key] = a
         return a
 
