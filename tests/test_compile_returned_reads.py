@@ -10,6 +10,7 @@ NumPy plan, ``fusion`` off); ``stats`` tells whether the compiled calls replayed
 
 from __future__ import annotations
 
+import types
 import warnings
 
 import numpy as np
@@ -85,60 +86,59 @@ def _train(model, opt, x, y):
 
 
 # --------------------------------------------------------------------- read only to be returned
-def test_a_training_step_that_returns_loss_item_replays():
+# (each a function of its own: what counts is its code from the read to its return)
+_S = types.SimpleNamespace()  # the model and optimiser of the run in progress
+
+
+def _made(step):
     def make(model, opt):
-        def step(x, y):
-            loss, _ = _train(model, opt, x, y)
-            return loss.item()
+        _S.model, _S.opt = model, opt
         return step
-
-    _check(make, replays=True)
-
-
-def test_several_reads_in_a_dict_and_a_tuple_with_a_tensor_replay():
-    def make(model, opt):
-        def step(x, y):
-            loss, logits = _train(model, opt, x, y)
-            correct, first, row, out = (logits.argmax(1) == y).sum(), logits[1, 0], logits[0], logits.detach()
-            return {"loss": loss.item(), "correct": int(correct), "first": float(first), "row": row.tolist()}, out
-        return step
-
-    _check(make, replays=True)
+    return make
 
 
-def test_a_list_read_beside_a_list_of_tensors_replays():
-    """Finding where a read went compares Python numbers only, never the returned tensors."""
-    def make(model, opt):
-        def step(x, y):
-            loss, logits = _train(model, opt, x, y)
-            tensors, row = [logits.detach(), loss.detach()], logits[0]
-            return tensors, row.tolist()
-        return step
-
-    _check(make, replays=True)
+def _loss_item(x, y):
+    loss, _ = _train(_S.model, _S.opt, x, y)
+    return loss.item()
 
 
-def test_a_read_stored_in_a_local_then_returned_replays():
-    def make(model, opt):
-        def step(x, y):
-            loss, _ = _train(model, opt, x, y)
-            value = loss.item()
-            out = [value, value]
-            return out
-        return step
-
-    _check(make, replays=True)
+def _reads_in_a_dict_beside_a_tensor(x, y):
+    loss, logits = _train(_S.model, _S.opt, x, y)
+    correct, first, row, out = (logits.argmax(1) == y).sum(), logits[1, 0], logits[0], logits.detach()
+    return {"loss": loss.item(), "correct": int(correct), "first": float(first), "row": row.tolist()}, out
 
 
-def test_a_read_whose_value_is_dropped_needs_no_guard():
-    def make(model, opt):
-        def step(x, y):
-            loss, _ = _train(model, opt, x, y)
-            loss.item()  # (a value nobody uses)
-            return loss.detach()
-        return step
+def _list_read_beside_a_list_of_tensors(x, y):
+    # (finding where a read went compares Python numbers only, never the returned tensors)
+    loss, logits = _train(_S.model, _S.opt, x, y)
+    tensors, row = [logits.detach(), loss.detach()], logits[0]
+    return tensors, row.tolist()
 
-    _check(make, replays=True)
+
+def _read_stored_in_a_local(x, y):
+    loss, _ = _train(_S.model, _S.opt, x, y)
+    value = loss.item()
+    out = [value, value]
+    return out
+
+
+def _read_dropped(x, y):
+    loss, _ = _train(_S.model, _S.opt, x, y)
+    loss.item()  # (a value nobody uses)
+    return loss.detach()
+
+
+def _constants_of_the_code(x, y):
+    loss, _ = _train(_S.model, _S.opt, x, y)
+    out = loss.detach()
+    return {"loss": out, "tag": "ok", "k": 3, "scale": 0.5, "none": None}
+
+
+@pytest.mark.parametrize("step", [_loss_item, _reads_in_a_dict_beside_a_tensor, _list_read_beside_a_list_of_tensors,
+                                  _read_stored_in_a_local, _read_dropped, _constants_of_the_code],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_values_read_only_to_be_returned_and_constants_replay(step):
+    _check(_made(step), replays=True)
 
 
 # --------------------------------------------------------------------- reads the code uses
@@ -240,17 +240,6 @@ def test_a_value_from_python_state_changed_between_calls_is_never_stale():
                 out.append(fn(x, y)[1])
         results[compiled] = out
     assert results[True] == results[False] == [k // 3 for k in range(CALLS)]
-
-
-def test_constants_of_the_code_in_the_returned_value_still_replay():
-    def make(model, opt):
-        def step(x, y):
-            loss, _ = _train(model, opt, x, y)
-            out = loss.detach()
-            return {"loss": out, "tag": "ok", "k": 3, "scale": 0.5, "none": None}
-        return step
-
-    _check(make, replays=True)
 
 
 # --------------------------------------------------------------------- the code, read
