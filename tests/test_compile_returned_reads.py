@@ -184,16 +184,25 @@ def test_a_read_the_code_uses_keeps_its_guard(how):
     _check(make, replays=False)
 
 
-def test_a_compiled_module_returning_a_read_keeps_its_guard():
-    """A Module's forward hands its output to the Module's hooks: its reads stay guarded."""
+def test_a_compiled_module_returning_a_read_replays_and_a_hook_makes_it_eager():
+    """A Module's ``forward`` returning a read replays like a function; with a forward hook
+    (which sees the output, and may change it) the capture runs eagerly."""
 
     class Total(nn.Module):
         def forward(self, x):
             return x.sum().item()
 
+    xs = [cr.ones(2, 2) * k for k in range(6)]
     m = cr.compile(Total())
-    xs = [cr.ones(2, 2) * k for k in range(5)]
-    assert [m(x) for x in xs] == [4.0 * k for k in range(5)]
+    assert [m(x) for x in xs] == [4.0 * k for k in range(6)]
+    assert m.__dict__["_compiled"].stats["replays"] == 5
+    hooked = Total()
+    hooked.register_forward_hook(lambda mod, args, out: out + 1.0)
+    h = cr.compile(hooked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert [h(x) for x in xs] == [4.0 * k + 1.0 for k in range(6)]
+    assert h.__dict__["_compiled"].stats["replays"] == 0
 
 
 # --------------------------------------------------------------------- other Python values

@@ -9,18 +9,23 @@ replay reads the value again and returns it in the same place (:class:`Read`).
 
 Which reads qualify, decided from the code, never from the values:
 
-* the compiled function makes the read itself (in its own frame, called by the capture; not in
-  a helper it calls, nor in a Module's ``forward``, whose hooks see the output), directly
-  through ``t.item()``, ``t.tolist()``, ``float(t)`` or ``int(t)``;
+* the compiled function makes the read itself (in its own frame, called by the capture, or in
+  a compiled Module's ``forward``, which its ``__call__`` runs without hooks: a hook makes the
+  capture eager; not in a helper it calls), directly through ``t.item()``, ``t.tolist()``,
+  ``float(t)`` or ``int(t)``;
 * the instructions from the read to the function's ``return`` run straight through (no jump)
   and only move values: they load a local or a constant, store a local, build a tuple, list
   or dict, drop a value, or make another such read (``return loss.item(), acc.item()``);
-* what the function returns holds the very object that was read, where those instructions
-  put it.
+* what the function returns holds the value read (as many times as those instructions put it
+  there, and nowhere else an equal value stands).
 
 Anything else (``if loss.item() > 4:``, ``history.append(loss.item())``, ``loss.item() * n``,
 a ``with`` block around the ``return``) keeps the value guard.  Python 3.10 to 3.13 name their
 instructions differently; an instruction this module does not know keeps the guard too.
+
+Any other Python value in what the function returns is this call's and may be stale at the
+next (a learning rate a scheduler changes): the capture breaks the tape on it, unless it is a
+constant of the code that the ``return`` certainly returns (:func:`constants`).
 """
 
 from __future__ import annotations
