@@ -184,3 +184,124 @@ def test_the_torch_names_other_peoples_code_reaches():
         torch.compile(f)(x)
     assert seen == [True] and torch.compiler.is_dynamo_compiling() is False
     torch._dynamo.reset()
+
+
+# --------------------------------------------------------------------- torch.compiler.set_stance
+def _step_counts(fn, xs):
+    """fn (compiled without fused loops: eager's bits) called on each of xs; (its results, its stats)."""
+    return [float(fn(x)) for x in xs], dict(fn.stats)
+
+
+def test_set_stance_force_eager_runs_eagerly_and_a_with_block_puts_it_back():
+    xs = _xs(3, 3, 3)
+    compiled = cr.compile(_f, options={"fusion": False})
+    with cr.compiler.set_stance("force_eager"):
+        out, stats = _step_counts(compiled, xs)
+    assert out == [_expect(x) for x in xs] and stats["captures"] == 0 and stats["eager"] == 3
+    out, stats = _step_counts(compiled, xs)  # (default again: capture, then replays)
+    assert out == [_expect(x) for x in xs] and stats["captures"] == 1 and stats["replays"] == 2
+
+
+def test_set_stance_fail_on_recompile_raises_where_a_new_kind_of_call_would_be_captured():
+    compiled = cr.compile(_f, options={"fusion": False})
+    a, b = _xs(3, 4)
+    compiled(a)  # the first capture is not a recompile
+    with cr.compiler.set_stance("fail_on_recompile"):
+        assert float(compiled(a)) == _expect(a)  # a plan whose guard holds replays
+        with pytest.raises(RuntimeError, match="fail_on_recompile"):
+            compiled(b)  # a new shape: a new kind of call
+    assert float(compiled(b)) == _expect(b)
+
+
+def test_set_stance_eager_on_recompile_and_eager_then_compile():
+    a, b = _xs(3, 4)
+    compiled = cr.compile(_f, options={"fusion": False})
+    compiled(a)
+    with cr.compiler.set_stance("eager_on_recompile"):
+        assert float(compiled(b)) == _expect(b)
+    assert compiled.stats == {"captures": 1, "replays": 0, "eager": 1, "diverged": 0}
+    later = cr.compile(_f, options={"fusion": False})
+    with cr.compiler.set_stance("eager_then_compile"):
+        outs = [float(later(a)) for _ in range(3)]
+    assert outs == [_expect(a)] * 3 and later.stats == {"captures": 1, "replays": 1, "eager": 1, "diverged": 0}
+
+
+def test_set_stance_as_a_call_and_as_a_decorator():
+    from chainrule.compiler.settings import STANCE
+
+    (a,) = _xs(3)
+    try:
+        cr.compiler.set_stance("force_eager")  # a call: from now on
+        assert STANCE[0] == "force_eager"
+    finally:
+        cr.compiler.set_stance("default")
+    compiled = cr.compile(_f, options={"fusion": False})
+
+    @cr.compiler.set_stance("force_eager")
+    def run(x):
+        assert STANCE[0] == "force_eager"
+        return compiled(x)
+
+    assert STANCE[0] == "default"  # (a decorator's stance holds during its calls only)
+    assert float(run(a)) == _expect(a) and compiled.stats["captures"] == 0
+    with pytest.raises(ValueError, match="unknown stance"):
+        cr.compiler.set_stance("sometimes")
+    with pytest.raises(ValueError, match="force_backend"):
+        cr.compiler.set_stance("force_eager", force_backend="eager")
+    assert STANCE[0] == "default"
+
+
+def test_stances_are_pytorchs():
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    params = inspect.signature(torch.compiler.set_stance).parameters
+    assert list(params)[:3] == ["stance", "skip_guard_eval_unsafe", "force_backend"]
+    assert params["stance"].default == "default"
+
+
+# --------------------------------------------------------------------- the other names
+def test_allow_in_graph_assume_constant_result_and_list_backends():
+    import chainrule as torch
+
+    def helper(x):
+        return x * 2.0
+
+    assert torch.compiler.allow_in_graph(helper) is helper
+    assert torch._dynamo.allow_in_graph([helper]) == [helper]
+    assert torch.compiler.assume_constant_result(helper) is helper
+    assert {"eager", "inductor", "aot_eager"} <= set(torch.compiler.list_backends())
+    for backend in torch.compiler.list_backends():
+        (x,) = _xs(3)
+        assert float(torch.compile(_f, backend=backend)(x)) == _expect(x)
+
+
+def test_explain_counts_plans_and_says_why_a_call_stays_eager():
+    import chainrule as torch
+
+    (x,) = _xs(3)
+    out = torch._dynamo.explain(_f)(x)
+    assert out.graph_count == 1 and out.graph_break_count == 0 and out.break_reasons == []
+    assert out.op_count == out.ops_per_graph[0] > 0 and "Graph Count: 1" in str(out)
+
+    def breaks(x):
+        torch._dynamo.graph_break()
+        return x * 2.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = torch._dynamo.explain(breaks, x)  # (the older form: the arguments given at once)
+    assert out.graph_count == 0 and out.graph_break_count == 1 and "graph_break" in out.break_reasons[0]
+
+
+def test_inductor_config_takes_what_scripts_set():
+    import chainrule as torch
+    import chainrule._inductor.config as inductor_config
+
+    torch._inductor.config.coordinate_descent_tuning = True
+    torch._inductor.config.triton.unique_kernel_names = True
+    assert inductor_config.coordinate_descent_tuning is True and inductor_config.triton.unique_kernel_names
+    inductor_config.coordinate_descent_tuning = False
+    assert inductor_config.fx_graph_cache is True and inductor_config.triton.cudagraphs is False
+    with pytest.raises(AttributeError):
+        inductor_config.no_such_setting  # noqa: B018

@@ -41,7 +41,7 @@ from chainrule.compiler.capture import (
     watched,
 )
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
-from chainrule.compiler.settings import config
+from chainrule.compiler.settings import STANCE, config
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
@@ -180,11 +180,17 @@ class CompiledFunction:
         self._asking: list[Entry] = []  # the same, the one that answered last first (asked in this order)
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
+        self._called = False  # (set_stance("eager_then_compile"): whether a first call ran)
         _ALL.add(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _SETTINGS["disable"]:  # torch._dynamo.config.disable
+        stance = STANCE[0]  # (torch.compiler.set_stance)
+        if _SETTINGS["disable"] or stance == "force_eager":  # (and torch._dynamo.config.disable)
             return self._eager(args, kwargs)
+        if stance == "eager_then_compile" and not self._called:
+            self._called = True
+            return self._eager(args, kwargs)
+        self._called = True
         if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
             return self._eager(args, kwargs)
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
@@ -216,6 +222,11 @@ class CompiledFunction:
                     ys, saved, leaves, rest = out
                     return _with_graphs(e.plan.backward, ys, saved, leaves, rest, e.plan.reach)
                 return out
+        if self.entries and stance in ("eager_on_recompile", "fail_on_recompile"):
+            if stance == "fail_on_recompile":
+                raise RuntimeError(f"chainrule.compile: {self.name} would capture a new kind of call (no plan's guard "
+                                   "holds), and the stance is 'fail_on_recompile' (torch.compiler.set_stance)")
+            return self._eager(args, kwargs)
         full = self._full()
         if full:
             if not self._warned:

@@ -661,8 +661,8 @@ def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> Non
     if found:
         v = found[0]
         tape.broken(f"the function returned the Python {type(v).__name__} {v!r}, which a replay would return "
-                    "unchanged (a value from Python state, such as a learning rate, may change between calls); "
-                    "return tensors, or values read with .item() just before the return")
+                    "again, whatever it came from (a learning rate a scheduler changes, a counter); return "
+                    "tensors, values read with .item() only to be returned, or constants")
 
 
 def _settle_outputs(result: Any) -> None:

@@ -21,6 +21,9 @@ nothing they could change: ``dynamic_shapes``, ``automatic_dynamic_shapes``,
 guard; a shape that follows values is guarded), ``specialize_int`` (Python numbers are
 constants of the plan, guarded), ``optimize_ddp`` (there are no graphs to split by bucket).
 Any other name is an ``AttributeError``, as in PyTorch.
+
+:class:`set_stance` (``torch.compiler.set_stance``) says how compiled functions behave:
+normally, eagerly, or without capturing new kinds of call.
 """
 
 from __future__ import annotations
@@ -88,3 +91,46 @@ class _Patch(contextlib.ContextDecorator):
 
 config = Config()
 
+
+
+_STANCES = ("default", "force_eager", "eager_on_recompile", "fail_on_recompile", "eager_then_compile")
+STANCE = ["default"]  # (read by every compiled function's call: api.py)
+
+
+class set_stance(contextlib.ContextDecorator):  # noqa: N801  (PyTorch's name: a function to its users)
+    """``torch.compiler.set_stance``: how every compiled function behaves, from this call on, or
+    within a ``with`` block, or during the calls of a decorated function (then put back).
+
+    * ``"default"``: capture new kinds of call, replay plans whose guard holds;
+    * ``"force_eager"``: run the functions eagerly, capturing and replaying nothing;
+    * ``"eager_on_recompile"``: replay plans whose guard holds, but run a call eagerly where it
+      would capture a new kind of call for a function that has one already (its first capture
+      is not a recompile);
+    * ``"fail_on_recompile"``: the same, raising ``RuntimeError`` instead;
+    * ``"eager_then_compile"``: a function's first call runs eagerly, the calls after it as
+      by default.
+
+    ``skip_guard_eval_unsafe`` is accepted; the guards still run (skipping them could replay
+    a stale plan).  ``force_backend`` goes with ``"default"`` only, as in PyTorch; there is one
+    back end here."""
+
+    def __init__(self, stance: str = "default", *, skip_guard_eval_unsafe: bool = False,
+                 force_backend: Any = None) -> None:
+        if stance not in _STANCES:
+            raise ValueError(f"torch.compiler.set_stance: unknown stance {stance!r}; expected one of {_STANCES}")
+        if force_backend is not None and stance != "default":
+            raise ValueError("torch.compiler.set_stance: force_backend can only be used with the 'default' stance")
+        self.stance = stance
+        self.prev = STANCE[0]  # (what a ``with`` block's end, or a decorated call's, puts back)
+        STANCE[0] = stance
+
+    def __enter__(self) -> set_stance:
+        STANCE[0] = self.stance
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        STANCE[0] = self.prev
+
+    def __call__(self, fn: Any) -> Any:  # a decorator: the stance holds during fn's calls only
+        STANCE[0] = self.prev
+        return super().__call__(fn)
