@@ -102,7 +102,9 @@ def test_python_state_of_a_users_object_or_a_grad_scaler_is_never_stale():
         warnings.simplefilter("ignore")
         for _ in range(6):
             step(torch.ones(4, 3), torch.zeros(4, 2))
-    assert t.calls == 6 and step.stats["captures"] <= 2 and step.stats["replays"] == 0
+    # (one capture more than the kinds of call: a call that only changed Python state is
+    # captured again once, since a cache filled at the first call changes it once)
+    assert t.calls == 6 and step.stats["captures"] <= 3 and step.stats["replays"] == 0
 
     def make():
         torch.manual_seed(0)

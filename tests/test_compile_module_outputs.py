@@ -6,6 +6,8 @@ the NumPy plan (``fusion=False``), to rounding with fused loops."""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import warnings
 
 import numpy as np
@@ -180,6 +182,90 @@ def test_a_namedtuple_of_outputs_keeps_its_class():
         np.testing.assert_array_equal(a, b)
 
 
+@dataclasses.dataclass
+class _Output:
+    logits: cr.Tensor
+    loss: cr.Tensor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _FrozenOutput:
+    logits: cr.Tensor
+    loss: cr.Tensor
+
+
+class _ModelOutput(collections.OrderedDict):
+    """Hugging Face's ``ModelOutput`` in small: a dict whose dataclass fields are its keys."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is not None:
+                self[f.name] = getattr(self, f.name)
+
+
+@dataclasses.dataclass
+class _CausalLMOutput(_ModelOutput):
+    loss: cr.Tensor | None = None
+    logits: cr.Tensor | None = None
+
+
+@pytest.mark.parametrize("cls", [_Output, _FrozenOutput, _CausalLMOutput], ids=["dataclass", "frozen", "model_output"])
+def test_a_dataclass_of_outputs_keeps_its_class_and_replays(cls):
+    """Returned dataclasses (Hugging Face's ModelOutput among them) are rebuilt by calling their
+    class with their fields: the same class, keys and gradients as eager."""
+
+    class Wrapped(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, idx, targets):
+            logits, loss = self.inner(idx, targets)
+            return cls(logits=logits, loss=loss)
+
+    grads = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        model = TinyLM()
+        fn = cr.compile(Wrapped(model), options={"fusion": False}) if compiled else Wrapped(model)
+        for x, y in _batches(4):
+            model.zero_grad()
+            out = fn(x, y)
+            assert type(out) is cls and out.logits.shape == (4, T, VOCAB)
+            if cls is _CausalLMOutput:
+                assert list(out.keys()) == ["loss", "logits"] and out["loss"] is out.loss
+            out.loss.backward()
+        grads.append([p.grad.numpy().copy() for p in model.parameters()])
+        if compiled:
+            assert _compiled(fn).stats["replays"] == 3 and _compiled(fn).stats["eager"] == 0
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_dataclass_with_a_tensor_outside_its_init_fields_runs_eagerly():
+    @dataclasses.dataclass
+    class Late:
+        logits: cr.Tensor
+        loss: cr.Tensor | None = dataclasses.field(init=False, default=None)
+
+    class Wrapped(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, idx, targets):
+            logits, loss = self.inner(idx, targets)
+            out = Late(logits)
+            out.loss = loss  # (a replay calling Late(logits) would lose it)
+            return out
+
+    cr.manual_seed(0)
+    fn = cr.compile(Wrapped(TinyLM()))
+    with pytest.warns(UserWarning, match="a field its __init__ does not take"):
+        outs = [fn(x, y) for x, y in _batches(3)]
+    assert all(o.loss is not None for o in outs) and _compiled(fn).stats["replays"] == 0
+
+
 l = None  # a module-level name that is also an attribute name below (the capture reads both kinds)
 
 
@@ -246,3 +332,35 @@ def test_a_parameter_only_an_unused_output_depends_on_gets_no_gradient():
         aux.sum().backward()  # (now only the second output is used)
         assert m.w.grad is None and m.z.grad is None
         np.testing.assert_array_equal(m.v.grad.numpy(), np.ones(3))
+
+
+class _Rotary(nn.Module):
+    """A table filled at the first call and kept (as rotary embeddings keep cos and sin): the
+    first call changes Python state, the later ones only read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(EMBED, EMBED)
+        self.cached = 0
+        self.table = None
+
+    def forward(self, x):
+        n = x.shape[-2]
+        if n > self.cached:
+            self.table = cr.arange(n * EMBED).reshape(n, EMBED).float().sin()
+            self.cached = n
+        return self.lin(x) * self.table[:n]
+
+
+def test_a_cache_filled_at_the_first_call_is_captured_again_and_replays():
+    xs = [cr.tensor(np.random.default_rng(k).standard_normal((2, T, EMBED)).astype(np.float32)) for k in range(5)]
+    outs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        m = _Rotary()
+        fn = cr.compile(m, options={"fusion": False}) if compiled else m
+        outs.append([fn(x).detach().numpy() for x in xs])
+        if compiled:  # the first capture changed the cache: no entry; the second makes the plan
+            assert _compiled(fn).stats == {"captures": 2, "replays": 3, "eager": 0, "diverged": 0}
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)

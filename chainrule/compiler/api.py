@@ -31,6 +31,7 @@ from chainrule.compiler.capture import (
     Hole,
     capture,
     guardable,
+    instantiate,
     named_tuple,
     needs_graph,
     rebuild,
@@ -47,6 +48,7 @@ from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+STATE_RETRIES = 1  # captures a function may spend on calls that change Python state (a cache filled once)
 
 
 class ReplayNode(Primitive):
@@ -134,7 +136,7 @@ def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tupl
 
 
 def _fill(x: Any, outs: list) -> Any:
-    return rebuild(x, lambda v: outs[v.at] if type(v) is Hole else v)
+    return instantiate(rebuild(x, lambda v: outs[v.at] if type(v) is Hole else v))
 
 
 class Entry:
@@ -181,6 +183,7 @@ class CompiledFunction:
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
         self._called = False  # (set_stance("eager_then_compile"): whether a first call ran)
+        self._state_retries = 0  # captures that only changed Python state, given no entry (_capture)
         _ALL.add(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -277,6 +280,15 @@ class CompiledFunction:
                 reason = f"the compiler failed ({type(e).__name__}: {e}; suppress_errors)"
                 if config.verbose:
                     reason += "\n" + "".join(traceback.format_exception(e))
+        breaks = cap.tape.breaks
+        if reason is not None and breaks and set(breaks) <= set(cap.tape.side_effects) \
+                and self._state_retries < STATE_RETRIES:
+            # the call only changed Python state, which a cache filled at the first call (a rotary
+            # embedding's table, a lazy layer) does once: no entry, so that the next call captures
+            # again; a function that changes state every call (a counter) becomes eager after that
+            self._state_retries += 1
+            give_back_heap()
+            return cap.result
         if reason is None:
             entry = Entry(plan.make_guard, plan, "", plan.guard_source)
         else:

@@ -20,6 +20,7 @@ The result, a :class:`Captured`, holds the tape and everything around it:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import os
@@ -470,12 +471,15 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         tape.active = False
         end = cap.settle()
     _settle_outputs(result)
-    for m in modules:  # a tensor stored in a module's attribute would not be updated by a replay
-        for v in vars(m).values():
-            if isinstance(v, Tensor) and type(v._array) is TraceArray:
-                tape.broken(f"the function stored a tensor in an attribute of {type(m).__name__}")
-    for what in _changed(python_state, _python_state(modules, named, arg_objects)):
-        tape.broken(f"the function changed {what}, a Python side effect a replay would not repeat")
+    # Python state the call changed (a side effect a replay would not repeat): often once, a
+    # cache filled at the first call, so the next call may capture again (api.py)
+    changes = [f"the function stored a tensor in an attribute of {type(m).__name__}" for m in modules
+               for v in vars(m).values() if isinstance(v, Tensor) and type(v._array) is TraceArray]
+    changes += [f"the function changed {what}, a Python side effect a replay would not repeat"
+                for what in _changed(python_state, _python_state(modules, named, arg_objects))]
+    for reason in dict.fromkeys(changes):
+        tape.broken(reason)
+        tape.side_effects.append(reason)
     return Captured(tape, tracked, start, end, output, modules, named, grad_enabled, result, facts, training,
                     backward, code_names)
 
@@ -598,11 +602,28 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def named_tuple(x: Any) -> bool:
     """Whether ``x`` is a namedtuple of the function's (``Output(logits, loss)``): a returned
     value rebuilt field by field, as a tuple is (the plan's own markers, Out and Hole, are not)."""
-    return isinstance(x, tuple) and type(x) not in (tuple, Out, Hole) and hasattr(type(x), "_fields")
+    return isinstance(x, tuple) and type(x) not in (tuple, Out, Hole, Read) and hasattr(type(x), "_fields")
+
+
+def returned_dataclass(x: Any) -> bool:
+    """Whether ``x`` is a dataclass instance (``Output(logits=..., loss=...)``, a Hugging Face
+    ``ModelOutput``): a returned value rebuilt by calling its class with its ``__init__`` fields."""
+    return dataclasses.is_dataclass(x) and not isinstance(x, type)
+
+
+class Instance:
+    """A returned dataclass in a template (the plan's output, a replay's result before its
+    tensors are in): its class and its ``__init__`` fields; :func:`instantiate` calls the class."""
+
+    __slots__ = ("cls", "fields")
+
+    def __init__(self, cls: type, fields: dict[str, Any]) -> None:
+        self.cls, self.fields = cls, fields
 
 
 def tensors_in(result: Any) -> Iterator[Tensor]:
-    """The tensors in a returned value (a tensor, or tuples, namedtuples, lists and dicts of them)."""
+    """The tensors in a returned value (a tensor, or tuples, namedtuples, lists, dicts and
+    dataclasses of them)."""
     if isinstance(result, Tensor):
         yield result
     elif type(result) in (tuple, list) or named_tuple(result):
@@ -611,18 +632,39 @@ def tensors_in(result: Any) -> Iterator[Tensor]:
     elif type(result) is dict:
         for r in result.values():
             yield from tensors_in(r)
+    elif returned_dataclass(result):
+        for f in dataclasses.fields(result):
+            yield from tensors_in(getattr(result, f.name))
 
 
 def rebuild(x: Any, leaf: Callable[[Any], Any]) -> Any:
     """``x`` with its tuples, namedtuples, lists and dicts rebuilt and every other value ``v``
-    in them replaced by ``leaf(v)``."""
+    in them replaced by ``leaf(v)``; a dataclass becomes an :class:`Instance` of its rebuilt
+    ``__init__`` fields."""
     if type(x) in (tuple, list):
         return type(x)(rebuild(v, leaf) for v in x)
     if named_tuple(x):
         return type(x)(*(rebuild(v, leaf) for v in x))
     if type(x) is dict:
         return {k: rebuild(v, leaf) for k, v in x.items()}
+    if type(x) is Instance:
+        return Instance(x.cls, {k: rebuild(v, leaf) for k, v in x.fields.items()})
+    if returned_dataclass(x):
+        return Instance(type(x), {f.name: rebuild(getattr(x, f.name), leaf) for f in dataclasses.fields(x) if f.init})
     return leaf(x)
+
+
+def instantiate(x: Any) -> Any:
+    """``x`` with each :class:`Instance` in it made an object of its class."""
+    if type(x) is Instance:
+        return x.cls(**{k: instantiate(v) for k, v in x.fields.items()})
+    if type(x) in (tuple, list):
+        return type(x)(instantiate(v) for v in x)
+    if named_tuple(x):
+        return type(x)(*(instantiate(v) for v in x))
+    if type(x) is dict:
+        return {k: instantiate(v) for k, v in x.items()}
+    return x
 
 
 def _outputs(result: Any, tape: Tape) -> Any:
@@ -640,7 +682,25 @@ def _outputs(result: Any, tape: Tape) -> Any:
         tape.broken(f"the function returned a {type(v).__name__}")
         return None
 
+    for t in _dataclasses_in(result):  # (a replay calls the class with its __init__ fields only)
+        late = [f.name for f in dataclasses.fields(t) if not f.init and isinstance(getattr(t, f.name), Tensor)]
+        if late:
+            tape.broken(f"the function returned a {type(t).__name__} with a tensor in {late[0]}, a field its "
+                        "__init__ does not take")
     return rebuild(result, leaf)
+
+
+def _dataclasses_in(x: Any) -> Iterator[Any]:
+    if returned_dataclass(x):
+        yield x
+        for f in dataclasses.fields(x):
+            yield from _dataclasses_in(getattr(x, f.name))
+    elif type(x) in (tuple, list) or named_tuple(x):
+        for v in x:
+            yield from _dataclasses_in(v)
+    elif type(x) is dict:
+        for v in x.values():
+            yield from _dataclasses_in(v)
 
 
 def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> None:
@@ -653,8 +713,8 @@ def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> Non
             return []
         if type(x) in (tuple, list) or named_tuple(x):
             return [v for j, part in enumerate(x) for v in values(part, path + (j,))]
-        if type(x) is dict:
-            return [v for k, part in x.items() for v in values(part, path + (k,))]
+        if type(x) is dict or type(x) is Instance:
+            return [v for k, part in (x if type(x) is dict else x.fields).items() for v in values(part, path + (k,))]
         return [x]
 
     found = values(output, ())
@@ -704,6 +764,6 @@ def _settle_fields(op: Any) -> list[Tensor]:
 
 
 __all__ = [
-    "Captured", "Hole", "Out", "Ref", "capture", "find_state", "guardable", "named_tuple", "needs_graph", "read_name",
-    "rebuild", "state_tensor_ids", "tensors_in",
+    "Captured", "Hole", "Instance", "Out", "Ref", "capture", "find_state", "guardable", "instantiate", "named_tuple",
+    "needs_graph", "read_name", "rebuild", "returned_dataclass", "state_tensor_ids", "tensors_in",
 ]

@@ -41,7 +41,7 @@ from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.backend.gemm_onednn import matmul_for
 from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
-from chainrule.compiler.capture import Captured, Hole, Out, named_tuple, read_name
+from chainrule.compiler.capture import Captured, Hole, Instance, Out, named_tuple, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.returned import SOURCE, Read
@@ -145,8 +145,8 @@ def _output_slots(x: Any) -> list[int]:
         return [x.slot]
     if type(x) in (tuple, list) or named_tuple(x):
         return [s for v in x for s in _output_slots(v)]
-    if type(x) is dict:
-        return [s for v in x.values() for s in _output_slots(v)]
+    if type(x) is dict or type(x) is Instance:
+        return [s for v in (x if type(x) is dict else x.fields).values() for s in _output_slots(v)]
     return []
 
 
@@ -613,4 +613,9 @@ def _render_output(x: Any, holes: dict[int, str], const: Callable[[Any], str]) -
         return "[" + ", ".join(_render_output(v, holes, const) for v in x) + "]"
     if type(x) is dict:
         return "{" + ", ".join(f"{k!r}: {_render_output(v, holes, const)}" for k, v in x.items()) + "}"
+    if type(x) is Instance:  # a dataclass: its class called, or (with holes: api.py fills them) a template
+        fields = {k: _render_output(v, holes, const) for k, v in x.fields.items()}
+        if not any(s in holes for s in _output_slots(x)):
+            return f"{const(x.cls)}(" + ", ".join(f"{k}={v}" for k, v in fields.items()) + ")"
+        return f"{const(Instance)}({const(x.cls)}, {{" + ", ".join(f"{k!r}: {v}" for k, v in fields.items()) + "})"
     return repr(x)

@@ -111,6 +111,7 @@ class Tape:
         self.root: list[int] = []
         self.inputs: set[int] = set()
         self.breaks: list[str] = []
+        self.side_effects: list[str] = []  # the breaks that are changes of Python state (capture.py)
         self.value_shaped: dict[int, frozenset] = {}  # slot -> the value-shaped results its shape follows
         self._shape_guarded: set[int] = set()  # slots whose shape the replay checks
         self.consts: dict[int, Any] = {}  # slots computed from constants alone, with their values
