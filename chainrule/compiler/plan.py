@@ -145,8 +145,10 @@ def _output_slots(x: Any) -> list[int]:
         return [x.slot]
     if type(x) in (tuple, list) or named_tuple(x):
         return [s for v in x for s in _output_slots(v)]
-    if type(x) is dict or type(x) is Instance:
-        return [s for v in (x if type(x) is dict else x.fields).values() for s in _output_slots(v)]
+    if type(x) is dict:
+        return [s for v in x.values() for s in _output_slots(v)]
+    if type(x) is Instance:
+        return [s for v in x.fields.values() for s in _output_slots(v)]
     return []
 
 
