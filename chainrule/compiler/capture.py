@@ -713,9 +713,10 @@ def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> Non
             return []
         if type(x) in (tuple, list) or named_tuple(x):
             return [v for j, part in enumerate(x) for v in values(part, path + (j,))]
-        if type(x) is dict or type(x) is Instance:
-            items = x.items() if type(x) is dict else x.fields.items()
-            return [v for k, part in items for v in values(part, path + (k,))]
+        if type(x) is dict:
+            return [v for k, part in x.items() for v in values(part, path + (k,))]
+        if type(x) is Instance:
+            return [v for k, part in x.fields.items() for v in values(part, path + (k,))]
         return [x]
 
     found = values(output, ())
