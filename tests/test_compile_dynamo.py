@@ -307,3 +307,24 @@ def test_inductor_config_takes_what_scripts_set():
     assert inductor_config.fx_graph_cache is True and inductor_config.triton.cudagraphs is False
     with pytest.raises(AttributeError):
         inductor_config.no_such_setting  # noqa: B018
+
+
+def test_a_new_capture_says_which_check_the_call_failed():
+    """explain() and the recompile-limit warning name the guard's check that a call failed:
+    the shape of an argument, an int argument's value (a step number passed in)."""
+    (x,) = _xs(3)
+    (y,) = _xs(4)
+
+    def scaled(t, k):
+        return (t * k).sum()
+
+    compiled = cr.compile(scaled, recompile_limit=3)
+    compiled(x, 1)
+    compiled(y, 1)
+    compiled(y, 2)
+    assert [e.because for e in compiled.entries][0] is None
+    assert "a.shape != (3,)" in compiled.entries[1].because
+    assert "args[1] != 1" in compiled.entries[2].because
+    assert "captured because the call failed the check" in compiled.explain()
+    with pytest.warns(UserWarning, match=r"fails the check `type\(args\[1\]\) is not int or args\[1\] != 2`"):
+        assert float(compiled(y, 5)) == float((y * 5).sum())

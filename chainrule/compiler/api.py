@@ -144,11 +144,11 @@ class Entry:
     guard is compiled at its first call (``plan.build_guard`` says why), which then puts the
     compiled function in its place."""
 
-    __slots__ = ("guard", "plan", "reason", "guard_source")
+    __slots__ = ("guard", "plan", "reason", "guard_source", "make_failing", "because")
     guard: Callable[[tuple, dict], bool]
 
     def __init__(self, make_guard: Callable[[], Callable[[tuple, dict], bool]], plan: Plan | None, reason: str,
-                 guard_source: str) -> None:
+                 guard_source: str, because: str | None = None) -> None:
         def first(args: tuple, kwargs: dict) -> bool:
             self.guard = make_guard()
             give_back_heap()  # (what the compiler freed, before a first replay compiles its own source)
@@ -158,6 +158,16 @@ class Entry:
         self.plan = plan
         self.reason = reason
         self.guard_source = guard_source
+        self.make_failing = getattr(make_guard, "failing", None)  # (plan.failing_check, compiled when asked)
+        self.because = because  # the check of the entry asked first that the capturing call failed
+
+    def failing(self, args: tuple, kwargs: dict) -> str | None:
+        """The first check of this entry's guard that the call fails (None: none, or unknown)."""
+        if self.make_failing is None:
+            return None
+        check = self.make_failing()
+        self.make_failing = lambda: check
+        return check(args, kwargs)
 
 
 class CompiledFunction:
@@ -234,9 +244,13 @@ class CompiledFunction:
         if full:
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly", stacklevel=2)
+                why = entries[0].failing(args, kwargs) if entries else None
+                warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly"
+                              + (f" (this call fails the check `{why}` of the kind of call seen last)" if why else ""),
+                              stacklevel=2)
             return self._eager(args, kwargs)
-        return self._capture(args, kwargs, branch)
+        because = entries[0].failing(args, kwargs) if entries and not branch else None
+        return self._capture(args, kwargs, branch, because)
 
     def _full(self) -> str:
         """Why this function may capture no further kind of call ('' while it may)."""
@@ -257,7 +271,7 @@ class CompiledFunction:
         self.stats["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _capture(self, args: tuple, kwargs: dict, branch: bool = False) -> Any:
+    def _capture(self, args: tuple, kwargs: dict, branch: bool = False, because: str | None = None) -> Any:
         """Capture this call (``branch``: a plan of the same kind of call read the other value at
         an ``if``; the new plan is that branch's, asked first; if it cannot replay, its eager
         entry is asked last, so that the plans of the other branches still replay)."""
@@ -290,7 +304,7 @@ class CompiledFunction:
             give_back_heap()
             return cap.result
         if reason is None:
-            entry = Entry(plan.make_guard, plan, "", plan.guard_source)
+            entry = Entry(plan.make_guard, plan, "", plan.guard_source, because)
         else:
             if self.fullgraph:
                 raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
@@ -299,7 +313,7 @@ class CompiledFunction:
             # a function whose side effects change them (a counter it increments)
             make_guard, guard_source = build_guard(
                 guard_lines[:guard_lines.index("# the names the function reads")], guard_ns)
-            entry = Entry(make_guard, None, reason, guard_source)
+            entry = Entry(make_guard, None, reason, guard_source, because)
         self.entries.append(entry)
         if branch and entry.plan is None:
             self._asking.append(entry)
@@ -315,6 +329,8 @@ class CompiledFunction:
         parts = [f"{len(self.entries)} kind(s) of call; {self.stats}"]
         for i, e in enumerate(self.entries):
             parts.append(f"--- entry {i} ---")
+            if e.because:
+                parts.append(f"captured because the call failed the check `{e.because}` of the entry asked first")
             parts.append(e.plan.explain() if e.plan is not None else f"runs eagerly: {e.reason}\n{e.guard_source}")
         return "\n".join(parts)
 

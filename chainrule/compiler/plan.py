@@ -422,11 +422,38 @@ def build_guard(lines: list[str], ns: dict[str, Any]) -> tuple[Callable[[], Call
     source).  The caller compiles it when the guard is first asked, not during the capture:
     the capture still holds every array of the step it ran, and Python's compiler takes about
     0.8 MiB for a while for a guard of 120 lines; the two together set a compiled training
-    step's peak memory (w2: 1.1 MiB above eager's)."""
+    step's peak memory (w2: 1.1 MiB above eager's).  The compiling function's ``failing``
+    compiles :func:`failing_check`'s twin of the guard."""
     g = _Writer()
     g.ns.update(ns)
     g.lines = ["def guard(args, kwargs):"] + ["    " + line for line in lines] + ["    return True"]
-    return (lambda: g.compile("guard")), "\n".join(g.lines)
+
+    def make() -> Callable[[tuple, dict], bool]:
+        return g.compile("guard")
+
+    make.failing = lambda: failing_check(lines, ns)  # type: ignore[attr-defined]
+    return make, "\n".join(g.lines)
+
+
+def failing_check(lines: list[str], ns: dict[str, Any]) -> Callable[[tuple, dict], str | None]:
+    """The guard's twin that names the first check a call fails (its line; None if all hold):
+    why a call was captured anew (``CompiledFunction.explain``, the recompile-limit warning).
+    Compiled only when asked, after a call no guard accepted."""
+    g = _Writer()
+    g.ns.update(ns)
+    body = [line[: -len("return False")] + f"return {k}" if line.endswith(": return False") else line
+            for k, line in enumerate(lines)]
+    g.lines = ["def failing(args, kwargs):"] + ["    " + line for line in body] + ["    return None"]
+    check = g.compile("failing")
+
+    def why(args: tuple, kwargs: dict) -> str | None:
+        try:
+            k = check(args, kwargs)
+        except (AttributeError, IndexError, KeyError, TypeError) as e:
+            return f"the guard raised {type(e).__name__}: {e}"
+        return None if k is None else lines[k].strip().removeprefix("if ").removesuffix(": return False")
+
+    return why
 
 
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int],
