@@ -148,7 +148,7 @@ class Entry:
     guard: Callable[[tuple, dict], bool]
 
     def __init__(self, make_guard: Callable[[], Callable[[tuple, dict], bool]], plan: Plan | None, reason: str,
-                 guard_source: str, because: str | None = None) -> None:
+                 guard_source: str) -> None:
         def first(args: tuple, kwargs: dict) -> bool:
             self.guard = make_guard()
             give_back_heap()  # (what the compiler freed, before a first replay compiles its own source)
@@ -159,15 +159,12 @@ class Entry:
         self.reason = reason
         self.guard_source = guard_source
         self.make_failing = getattr(make_guard, "failing", None)  # (plan.failing_check, compiled when asked)
-        self.because = because  # the check of the entry asked first that the capturing call failed
+        self.because: str | None = None  # the check of the entry asked first that the capturing call failed
 
     def failing(self, args: tuple, kwargs: dict) -> str | None:
-        """The first check of this entry's guard that the call fails (None: none, or unknown)."""
-        if self.make_failing is None:
-            return None
-        check = self.make_failing()
-        self.make_failing = lambda: check
-        return check(args, kwargs)
+        """The first check of this entry's guard that the call fails (None: none, or unknown).
+        Compiled anew at each ask, which is rare (a new capture), and not kept."""
+        return None if self.make_failing is None else self.make_failing()(args, kwargs)
 
 
 class CompiledFunction:
@@ -249,8 +246,7 @@ class CompiledFunction:
                               + (f" (this call fails the check `{why}` of the kind of call seen last)" if why else ""),
                               stacklevel=2)
             return self._eager(args, kwargs)
-        because = entries[0].failing(args, kwargs) if entries and not branch else None
-        return self._capture(args, kwargs, branch, because)
+        return self._capture(args, kwargs, branch, entries[0] if entries and not branch else None)
 
     def _full(self) -> str:
         """Why this function may capture no further kind of call ('' while it may)."""
@@ -271,7 +267,7 @@ class CompiledFunction:
         self.stats["eager"] += 1
         return self.fn(*args, **kwargs)
 
-    def _capture(self, args: tuple, kwargs: dict, branch: bool = False, because: str | None = None) -> Any:
+    def _capture(self, args: tuple, kwargs: dict, branch: bool = False, asked: Entry | None = None) -> Any:
         """Capture this call (``branch``: a plan of the same kind of call read the other value at
         an ``if``; the new plan is that branch's, asked first; if it cannot replay, its eager
         entry is asked last, so that the plans of the other branches still replay)."""
@@ -304,7 +300,7 @@ class CompiledFunction:
             give_back_heap()
             return cap.result
         if reason is None:
-            entry = Entry(plan.make_guard, plan, "", plan.guard_source, because)
+            entry = Entry(plan.make_guard, plan, "", plan.guard_source)
         else:
             if self.fullgraph:
                 raise GraphBreak(f"chainrule.compile(fullgraph=True): {reason}")
@@ -313,13 +309,16 @@ class CompiledFunction:
             # a function whose side effects change them (a counter it increments)
             make_guard, guard_source = build_guard(
                 guard_lines[:guard_lines.index("# the names the function reads")], guard_ns)
-            entry = Entry(make_guard, None, reason, guard_source, because)
+            entry = Entry(make_guard, None, reason, guard_source)
         self.entries.append(entry)
         if branch and entry.plan is None:
             self._asking.append(entry)
         else:
             self._asking.insert(0, entry)
         give_back_heap()
+        if asked is not None:  # (after the capture, whose arrays are gone: the twin's compiling adds no peak)
+            entry.because = asked.failing(args, kwargs)
+            give_back_heap()
         return cap.result
 
     def explain(self) -> str:
