@@ -323,8 +323,8 @@ def test_a_new_capture_says_which_check_the_call_failed():
     compiled(y, 1)
     compiled(y, 2)
     assert [e.because for e in compiled.entries][0] is None
-    assert "a.shape != (3,)" in compiled.entries[1].because
-    assert "args[1] != 1" in compiled.entries[2].because
+    assert compiled.entries[1].because == "args[0]._array.shape != (3,)"  # (the part of the check that failed)
+    assert compiled.entries[2].because == "args[1] != 1"
     assert "captured because the call failed the check" in compiled.explain()
-    with pytest.warns(UserWarning, match=r"fails the check `type\(args\[1\]\) is not int or args\[1\] != 2`"):
+    with pytest.warns(UserWarning, match=r"fails the check `args\[1\] != 2`"):
         assert float(compiled(y, 5)) == float((y * 5).sum())

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
@@ -441,19 +442,44 @@ def failing_check(lines: list[str], ns: dict[str, Any]) -> Callable[[tuple, dict
     Compiled only when asked, after a call no guard accepted."""
     g = _Writer()
     g.ns.update(ns)
-    body = [line[: -len("return False")] + f"return {k}" if line.endswith(": return False") else line
+    body = [line[: -len("return False")] + f"return {k}, locals()" if line.endswith(": return False") else line
             for k, line in enumerate(lines)]
     g.lines = ["def failing(args, kwargs):"] + ["    " + line for line in body] + ["    return None"]
     check = g.compile("failing")
 
     def why(args: tuple, kwargs: dict) -> str | None:
         try:
-            k = check(args, kwargs)
+            found = check(args, kwargs)
         except (AttributeError, IndexError, KeyError, TypeError) as e:
             return f"the guard raised {type(e).__name__}: {e}"
-        return None if k is None else lines[k].strip().removeprefix("if ").removesuffix(": return False")
+        if found is None:
+            return None
+        k, local = found
+        condition = lines[k].strip().removeprefix("if ").removesuffix(": return False")
+        for part in _alternatives(condition):  # (the one that holds, of ``x or y or z``)
+            try:
+                if eval(part, g.ns, local):  # noqa: S307  (the guard's own text)
+                    condition = part
+                    break
+            except Exception:  # noqa: BLE001  (a part that needs an earlier one false: keep the whole)
+                break
+        # ``a`` is the array of the tensor the line before names (``a = args[0]._array``)
+        named = [line.strip()[4:] for line in lines[:k] if line.strip().startswith("a = ")]
+        return re.sub(r"\ba\b", named[-1], condition) if named else condition
 
     return why
+
+
+def _alternatives(condition: str) -> list[str]:
+    """The parts of ``condition`` joined by ``or`` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for j, ch in enumerate(condition):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and condition.startswith(" or ", j):
+            parts.append(condition[start:j])
+            start = j + 4
+    return parts + [condition[start:]]
 
 
 def _body(w: _Writer, steps: list, tape: Any, keep: set[int], where: list[str], holds: dict, used: set[int],
