@@ -13,6 +13,7 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 
 from __future__ import annotations
 
+import re
 import traceback
 import types
 import warnings
@@ -242,9 +243,13 @@ class CompiledFunction:
             if not self._warned:
                 self._warned = True
                 why = entries[0].failing(args, kwargs) if entries else None
+                hint = ""
+                if why and re.fullmatch(r"(args\[\d+\]|kwargs\[[^]]+\]) != .*", why):
+                    hint = ("; a Python number argument that changes from call to call makes a plan per value: "
+                            "pass it as a tensor (cr.tensor(step)), whose values a replay reads")
                 warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly"
-                              + (f" (this call fails the check `{why}` of the kind of call seen last)" if why else ""),
-                              stacklevel=2)
+                              + (f" (this call fails the check `{why}` of the kind of call seen last{hint})"
+                                 if why else ""), stacklevel=2)
             return self._eager(args, kwargs)
         return self._capture(args, kwargs, branch, entries[0] if entries and not branch else None)
 
