@@ -190,7 +190,6 @@ class CompiledFunction:
         self._asking: list[Entry] = []  # the same, the one that answered last first (asked in this order)
         self.stats = {"captures": 0, "replays": 0, "eager": 0, "diverged": 0}
         self._warned = False
-        self._called = False  # (set_stance("eager_then_compile"): whether a first call ran)
         self._state_retries = 0  # captures that only changed Python state, given no entry (_capture)
         _ALL.add(self)
 
@@ -198,10 +197,8 @@ class CompiledFunction:
         stance = STANCE[0]  # (torch.compiler.set_stance)
         if _SETTINGS["disable"] or stance == "force_eager":  # (and torch._dynamo.config.disable)
             return self._eager(args, kwargs)
-        if stance == "eager_then_compile" and not self._called:
-            self._called = True
+        if stance == "eager_then_compile" and not any(self.stats.values()):  # (its first call)
             return self._eager(args, kwargs)
-        self._called = True
         if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
             return self._eager(args, kwargs)
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
