@@ -621,20 +621,26 @@ class Instance:
         self.cls, self.fields = cls, fields
 
 
+def _parts(x: Any) -> Iterator[Any]:
+    """``x`` and everything in it: the items of tuples, namedtuples and lists, the values of
+    dicts, the fields of dataclasses, in order."""
+    yield x
+    if type(x) in (tuple, list) or named_tuple(x):
+        items: Any = x
+    elif type(x) is dict:
+        items = x.values()
+    elif returned_dataclass(x):
+        items = [getattr(x, f.name) for f in dataclasses.fields(x)]
+    else:
+        return
+    for v in items:
+        yield from _parts(v)
+
+
 def tensors_in(result: Any) -> Iterator[Tensor]:
     """The tensors in a returned value (a tensor, or tuples, namedtuples, lists, dicts and
     dataclasses of them)."""
-    if isinstance(result, Tensor):
-        yield result
-    elif type(result) in (tuple, list) or named_tuple(result):
-        for r in result:
-            yield from tensors_in(r)
-    elif type(result) is dict:
-        for r in result.values():
-            yield from tensors_in(r)
-    elif returned_dataclass(result):
-        for f in dataclasses.fields(result):
-            yield from tensors_in(getattr(result, f.name))
+    return (x for x in _parts(result) if isinstance(x, Tensor))
 
 
 def rebuild(x: Any, leaf: Callable[[Any], Any]) -> Any:
@@ -682,25 +688,12 @@ def _outputs(result: Any, tape: Tape) -> Any:
         tape.broken(f"the function returned a {type(v).__name__}")
         return None
 
-    for t in _dataclasses_in(result):  # (a replay calls the class with its __init__ fields only)
+    for t in filter(returned_dataclass, _parts(result)):  # (a replay calls the class with its __init__ fields only)
         late = [f.name for f in dataclasses.fields(t) if not f.init and isinstance(getattr(t, f.name), Tensor)]
         if late:
             tape.broken(f"the function returned a {type(t).__name__} with a tensor in {late[0]}, a field its "
                         "__init__ does not take")
     return rebuild(result, leaf)
-
-
-def _dataclasses_in(x: Any) -> Iterator[Any]:
-    if returned_dataclass(x):
-        yield x
-        for f in dataclasses.fields(x):
-            yield from _dataclasses_in(getattr(x, f.name))
-    elif type(x) in (tuple, list) or named_tuple(x):
-        for v in x:
-            yield from _dataclasses_in(v)
-    elif type(x) is dict:
-        for v in x.values():
-            yield from _dataclasses_in(v)
 
 
 def _check_returned_values(output: Any, tape: Tape, literal: list[tuple]) -> None:
