@@ -238,3 +238,107 @@ def test_compile_as_a_decorator_on_a_method_binds_self():
     y = x.numpy() @ w.T + b
     np.testing.assert_allclose(m.lin.weight.grad.numpy(), 2 * y.T @ x.numpy(), rtol=1e-5)
     assert Decorated.__dict__["forward"].__get__(None, Decorated) is Decorated.__dict__["forward"]
+
+
+def test_a_value_check_after_the_optimizer_step_moves_before_it_and_replays():
+    """A second cross_entropy after opt.step() (a validation loss in the step) checks that its
+    targets are in range: a value read of an argument, which the optimizer's step does not
+    write, so the check moves before the step and the call replays, with eager's numbers."""
+
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Dropout(0.2), torch.nn.Linear(6, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            model.train()
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            model.eval()
+            with torch.no_grad():
+                val = torch.nn.functional.cross_entropy(model(x), y)
+            return torch.stack([loss.detach(), val])
+
+        return model, step
+
+    rng = np.random.default_rng(0)
+    batches = [(torch.tensor(rng.standard_normal((5, 4)).astype(np.float32)), torch.tensor(rng.integers(0, 3, 5)))
+               for _ in range(6)]
+    (m_e, eager), (m_c, step) = make(), make()
+    compiled = torch.compile(step, options={"fusion": False})
+    for x, y in batches:
+        torch.manual_seed(1)
+        want = eager(x, y).numpy()
+        torch.manual_seed(1)
+        assert np.array_equal(compiled(x, y).numpy(), want)
+    assert compiled.stats["replays"] >= 4, compiled.stats
+    for a, b in zip(m_e.parameters(), m_c.parameters()):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_a_read_after_the_step_of_an_argument_sharing_a_parameters_memory_stays_in_place():
+    """An argument that is a view of a parameter is written by the optimizer's step through the
+    parameter: a value read of it after the step must see the new values, so it does not move
+    before the step.  Here the weights' sum changes sign at every step (s <- s (1 - 6 lr) with
+    lr = 1/3), so a read moved before the step would take the other branch."""
+
+    def run(compiled):
+        lin = torch.nn.Linear(3, 1, bias=False)
+        with torch.no_grad():
+            lin.weight.fill_(0.1)
+        opt = torch.optim.SGD(lin.parameters(), lr=1.0 / 3.0)
+
+        def step(x, w):
+            opt.zero_grad()
+            loss = lin(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss.detach() * (1.0 if bool(w.sum() > 0) else -1.0)  # (the updated weights' sign)
+
+        fn = torch.compile(step, options={"fusion": False}) if compiled else step
+        view = lin.weight[0]
+        return [float(fn(torch.ones(1, 3), view)) for _ in range(6)]
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = run(True)
+    want = run(False)
+    assert want[0] < 0 < want[1] and got == want
+
+
+def test_a_call_whose_argument_shares_a_parameters_memory_is_not_replayed_on_a_moved_read():
+    """The plan moved a read of an argument before the optimizer's step (the capture's argument
+    was a tensor of its own); a later call passing a view of the parameter instead fails the
+    guard's memory check and is captured anew, with eager's numbers."""
+
+    def run(compiled):
+        lin = torch.nn.Linear(3, 1, bias=False)
+        with torch.no_grad():
+            lin.weight.fill_(0.1)
+        opt = torch.optim.SGD(lin.parameters(), lr=1.0 / 3.0)
+
+        def step(x, w):
+            opt.zero_grad()
+            loss = lin(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss.detach() * (1.0 if bool(w.sum() > 0) else -1.0)
+
+        fn = torch.compile(step, options={"fusion": False}) if compiled else step
+        own = torch.full((3,), 0.1)
+        out = [float(fn(torch.ones(1, 3), own)) for _ in range(3)]
+        out += [float(fn(torch.ones(1, 3), lin.weight[0])) for _ in range(4)]
+        return out, fn
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, fn = run(True)
+    want, _ = run(False)
+    assert got == want and fn.stats["replays"] >= 1
+    assert "overlapping" in fn.entries[-2].guard_source or "overlapping" in fn.entries[-1].guard_source

@@ -338,13 +338,23 @@ class _Capture:
         # (zero_grad(set_to_none=True)) and nobody else holds is freed then, as in eager
         self.lifted_grads: list[weakref.ref[Tensor]] = []
 
-    def lift(self) -> dict[tuple[int, str], Any]:
-        """Replace each tracked tensor's array (and gradient's) by a traced input."""
+    def lift(self, kept: dict[tuple[int, str], tuple[Any, int]] | None = None) -> dict[tuple[int, str], Any]:
+        """Replace each tracked tensor's array (and gradient's) by a traced input.  ``kept``:
+        after a host step, (i, field) -> (the real array it was given back, its slot) for the
+        tensors the step does not write: one still holding that array keeps its slot (a value
+        guard that reads it may then move before the step: plan.hoist_guards)."""
+        kept = kept or {}
+
+        def traced(a: Any, key: tuple[int, str]) -> TraceArray:
+            if key in kept and kept[key][0] is a:
+                return TraceArray(a, kept[key][1], self.tape)
+            return self.tape.input(a)
+
         for i, t in enumerate(self.tracked):
             a = t._array
             if type(a) is TraceArray:  # left behind by an earlier capture
                 a = a._a
-            ta = self.tape.input(a)
+            ta = traced(a, (i, "array"))
             t._array = ta  # type: ignore[assignment]
             self.holds[(i, "array")] = ta.slot
             g = t.grad
@@ -352,11 +362,28 @@ class _Capture:
                 self.holds[(i, "grad")] = None
             else:
                 ga = g._array._a if type(g._array) is TraceArray else g._array
-                tg = self.tape.input(ga)
+                tg = traced(ga, (i, "grad"))
                 g._array = tg  # type: ignore[assignment]
                 self.lifted_grads.append(weakref.ref(g))
                 self.holds[(i, "grad")] = tg.slot
         return dict(self.holds)
+
+    def untouched(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> frozenset[int] | None:
+        """The tracked tensors (their indices) that host step ``fn(*args, **kwargs)`` does not
+        write, where that is known: an optimizer's step (no closure) and a scheduler's write
+        the optimizer's parameters, gradients, state and group values only.  None: unknown."""
+        obj = args[0] if args else None
+        opt = obj if isinstance(obj, Optimizer) else getattr(obj, "optimizer", None) \
+            if isinstance(obj, LRScheduler) else None
+        if not isinstance(opt, Optimizer) or kwargs or len(args) > 1:  # (a closure runs anything)
+            return None
+        written = {id(v) for g in opt.param_groups for v in (*g["params"], *g.values()) if isinstance(v, Tensor)}
+        written |= {id(v) for st in opt.state.values() if isinstance(st, dict) for v in st.values()
+                    if isinstance(v, Tensor)}
+        arrays = [a for t in self.tracked if id(t) in written for _, a in self._arrays_of_tensor(t)]
+        # (a tensor that shares memory with one the step writes is written too, whatever its name)
+        return frozenset(i for i, t in enumerate(self.tracked) if id(t) not in written and not any(
+            np.may_share_memory(a, b) for _, a in self._arrays_of_tensor(t) for b in arrays))
 
     def settle(self) -> dict[tuple[int, str], Any]:
         """Put the real arrays back into the tracked tensors; return the slot each one held
@@ -399,6 +426,10 @@ class _Capture:
                             "its model or the object holding them to the function (an argument, a closure or a "
                             "global name)")
         before = self.settle()
+        untouched = self.untouched(fn, args, kwargs)
+        given = {} if untouched is None else {  # (the real arrays settle gave back, and their slots)
+            (i, field): (a, before[(i, field)]) for i in untouched for field, a in self._arrays_of(i)
+            if before.get((i, field)) is not None}
         saved = (CURRENT[0], host_steps.ACTIVE[0])
         gen = _random._STATE["generator"]
         CURRENT[0] = host_steps.ACTIVE[0] = None
@@ -411,12 +442,20 @@ class _Capture:
             if type(gen) is TracingGenerator and _random._STATE["generator"] is not gen.real:
                 tape.broken("a host step replaced the default generator")
             _random._STATE["generator"] = gen
-            after = self.lift()
+            after = self.lift(given)
         if res is not None:
             tape.broken(f"host step {fn.__qualname__} returned a value (a plan would return the captured one)")
-        tape.steps.append(Step("host", fn, args, {"write": before, "read": after, "call": kwargs}, None,
-                               fn.__qualname__))
+        tape.steps.append(Step("host", fn, args, {"write": before, "read": after, "call": kwargs,
+                                                  "untouched": untouched}, None, fn.__qualname__))
         return res
+
+    def _arrays_of(self, i: int) -> list[tuple[str, Any]]:
+        """(field, real array) of tracked tensor ``i`` and its gradient, as settle left them."""
+        return self._arrays_of_tensor(self.tracked[i])
+
+    @staticmethod
+    def _arrays_of_tensor(t: Tensor) -> list[tuple[str, Any]]:
+        return [("array", t._array)] + ([] if t.grad is None else [("grad", t.grad._array)])
 
 
 def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],

@@ -174,14 +174,40 @@ def _changes_outside(step: Any, root: list[int], inputs: set[int]) -> bool:
     return step.kind == "host" or any(root[w] in inputs for w in step.writes)
 
 
-def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, list[str]]:
+def _host_writes(step: Any, root: list[int], inputs: set[int]) -> set[int]:
+    """The memory a host step may write: that of every array read from outside, unless the
+    capture knew which tracked tensors it leaves alone (capture.py ``untouched``: an
+    optimizer's step leaves the batch); those kept their slots across it."""
+    untouched = step.kwargs.get("untouched")
+    if untouched is None:
+        return {root[k] for k in inputs}
+    slots = step.kwargs["write"].items()
+    spared = {root[s] for (i, _), s in slots if s is not None and i in untouched}
+    spared -= {root[s] for (i, _), s in slots if s is not None and i not in untouched}  # (one memory, two names)
+    return {root[k] for k in inputs} - spared
+
+
+def _overlapping(ts: tuple, others: tuple) -> bool:
+    """Whether a tensor of ``ts`` (its array or gradient) may share memory with one of ``others``."""
+    def arrays(t: Any) -> list:
+        return [t._array] + ([] if t.grad is None else [t.grad._array])
+
+    theirs = [b for t in others for b in arrays(t)]
+    return any(np.may_share_memory(a, b) for t in ts for a in arrays(t) for b in theirs)
+
+
+def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, list[str], set[int], set[int]]:
     """Move each value guard, with the steps that compute what it reads, before the first step
     that changes something outside the plan, where that gives the same value: those steps
     are pure and nothing they read is written before the guard.  A failed guard then hands
     the call back to eager with nothing changed.  Returns (steps, labels of the guards that
-    could not move: such a plan cannot be replayed)."""
+    could not move: such a plan cannot be replayed, the tracked tensors (indices) a moved guard
+    read across a host step that leaves them alone, the tracked tensors such steps write): the
+    guard must check that the first share no memory with the second (build_plan)."""
     steps = list(steps)
     late: list[str] = []
+    spared: set[int] = set()
+    touched: set[int] = set()
     first = next((i for i, st in enumerate(steps) if _changes_outside(st, root, inputs)), len(steps))
     g = first  # (a guard before the first change stays where it is)
     while g < len(steps):
@@ -191,8 +217,9 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
         producer = {o: i for i, st in enumerate(steps[:g]) if st.kind in ("call", "op", "method")
                     for o in step_outs(st)}
         written = {root[w] for st in steps[:g] for w in st.writes}
-        if any(st.kind == "host" for st in steps[:g]):
-            written |= {root[k] for k in inputs}
+        for st in steps[:g]:
+            if st.kind == "host":
+                written |= _host_writes(st, root, inputs)
         cone: set[int] = set()
         todo = list(step_uses(steps[g]))
         ok = True
@@ -210,12 +237,19 @@ def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, 
             late.append(steps[g].label)
             g += 1
             continue
+        read = {root[u] for i in (*cone, g) for u in step_uses(steps[i])}
+        for st in steps[first:g]:  # (the host steps the guard moves across, and what it read of theirs)
+            if st.kind == "host" and st.kwargs.get("untouched") is not None:
+                untouched = st.kwargs["untouched"]
+                slots = st.kwargs["write"].items()
+                spared |= {i for (i, _), s in slots if s is not None and i in untouched and root[s] in read}
+                touched |= {i for (i, _), s in slots if i not in untouched}
         moved = [i for i in sorted(cone) if i >= first] + [g]
         rest = [st for i, st in enumerate(steps) if i not in moved]
         steps = rest[:first] + [steps[i] for i in moved] + rest[first:]
         first += len(moved)  # (the change that was first is still first after them)
         g += 1
-    return steps, late
+    return steps, late, spared, touched if spared else set()
 
 
 class Built(NamedTuple):
@@ -339,7 +373,12 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     needed = set(_output_slots(cap.output)) | written | set(saved)
     if {tape.root[k] for k in needed} & {tape.root[k] for k in tape.pinned}:
         raise Unreplayable("a result that leaves the function was written into an array made outside it (out=)")
-    steps, late = hoist_guards(_live_steps(fwd_steps, needed), tape.root, tape.inputs)
+    steps, late, spared, touched = hoist_guards(_live_steps(fwd_steps, needed), tape.root, tape.inputs)
+    if spared:  # (a read moved before an optimizer's step: it must not share memory with what that step writes)
+        guard_lines = guard_lines + [
+            f"if overlapping(({''.join(where[i] + ', ' for i in sorted(spared))}), "
+            f"({''.join(where[j] + ', ' for j in sorted(touched))})): return False"]
+        guard_ns = {**guard_ns, "overlapping": _overlapping}
     if late:
         raise Unreplayable("Python read a computed value (.item(), bool(), float()...) after the function had "
                            "changed parameters or state, so a replay could not go back (return the tensor and "
