@@ -132,8 +132,7 @@ def share_view(view: Any, base: Any) -> Any:
     transpose, a reshape...: an in-place operation through it writes base's elements, see
     ``ops/inplace.py``); returns view."""
     if view is not base:
-        vc = view._vc = counter(base)
-        _joins(vc, view)
+        share(view, base)
         view._base = base
     return view
 
@@ -141,10 +140,8 @@ def share_view(view: Any, base: Any) -> Any:
 def share_if_view(out: Any, base: Any) -> Any:
     """``share_view`` when out's array really is a view of base's memory (reshape and indexing
     copy in some cases: then out has its own memory and its own counter); returns out."""
-    if out is not base and _root(out._array) is _root(base._array):
-        vc = out._vc = counter(base)
-        _joins(vc, out)
-        out._base = base
+    if _root(out._array) is _root(base._array):
+        share_view(out, base)
     return out
 
 

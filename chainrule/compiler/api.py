@@ -35,7 +35,6 @@ from chainrule.compiler.capture import (
     instantiate,
     named_tuple,
     needs_graph,
-    rebuild,
     state_tensor_ids,
     tensors_in,
     user_class,
@@ -137,7 +136,7 @@ def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tupl
 
 
 def _fill(x: Any, outs: list) -> Any:
-    return instantiate(rebuild(x, lambda v: outs[v.at] if type(v) is Hole else v))
+    return instantiate(x, lambda v: outs[v.at] if type(v) is Hole else v)
 
 
 class Entry:

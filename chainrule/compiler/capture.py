@@ -380,10 +380,10 @@ class _Capture:
         written = {id(v) for g in opt.param_groups for v in (*g["params"], *g.values()) if isinstance(v, Tensor)}
         written |= {id(v) for st in opt.state.values() if isinstance(st, dict) for v in st.values()
                     if isinstance(v, Tensor)}
-        arrays = [a for t in self.tracked if id(t) in written for _, a in self._arrays_of_tensor(t)]
+        arrays = [a for t in self.tracked if id(t) in written for _, a in self._arrays_of(t)]
         # (a tensor that shares memory with one the step writes is written too, whatever its name)
         return frozenset(i for i, t in enumerate(self.tracked) if id(t) not in written and not any(
-            np.may_share_memory(a, b) for _, a in self._arrays_of_tensor(t) for b in arrays))
+            np.may_share_memory(a, b) for _, a in self._arrays_of(t) for b in arrays))
 
     def settle(self) -> dict[tuple[int, str], Any]:
         """Put the real arrays back into the tracked tensors; return the slot each one held
@@ -428,7 +428,7 @@ class _Capture:
         before = self.settle()
         untouched = self.untouched(fn, args, kwargs)
         given = {} if untouched is None else {  # (the real arrays settle gave back, and their slots)
-            (i, field): (a, before[(i, field)]) for i in untouched for field, a in self._arrays_of(i)
+            (i, field): (a, before[(i, field)]) for i in untouched for field, a in self._arrays_of(self.tracked[i])
             if before.get((i, field)) is not None}
         saved = (CURRENT[0], host_steps.ACTIVE[0])
         gen = _random._STATE["generator"]
@@ -449,12 +449,9 @@ class _Capture:
                                                   "untouched": untouched}, None, fn.__qualname__))
         return res
 
-    def _arrays_of(self, i: int) -> list[tuple[str, Any]]:
-        """(field, real array) of tracked tensor ``i`` and its gradient, as settle left them."""
-        return self._arrays_of_tensor(self.tracked[i])
-
     @staticmethod
-    def _arrays_of_tensor(t: Tensor) -> list[tuple[str, Any]]:
+    def _arrays_of(t: Tensor) -> list[tuple[str, Any]]:
+        """(field, array) of tensor ``t`` and of its gradient (real arrays, after settle)."""
         return [("array", t._array)] + ([] if t.grad is None else [("grad", t.grad._array)])
 
 
@@ -692,24 +689,23 @@ def rebuild(x: Any, leaf: Callable[[Any], Any]) -> Any:
         return type(x)(*(rebuild(v, leaf) for v in x))
     if type(x) is dict:
         return {k: rebuild(v, leaf) for k, v in x.items()}
-    if type(x) is Instance:
-        return Instance(x.cls, {k: rebuild(v, leaf) for k, v in x.fields.items()})
     if returned_dataclass(x):
         return Instance(type(x), {f.name: rebuild(getattr(x, f.name), leaf) for f in dataclasses.fields(x) if f.init})
     return leaf(x)
 
 
-def instantiate(x: Any) -> Any:
-    """``x`` with each :class:`Instance` in it made an object of its class."""
+def instantiate(x: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``x`` (a template) with each :class:`Instance` in it made an object of its class and
+    every other value ``v`` replaced by ``leaf(v)`` (containers rebuilt), in one pass."""
     if type(x) is Instance:
-        return x.cls(**{k: instantiate(v) for k, v in x.fields.items()})
+        return x.cls(**{k: instantiate(v, leaf) for k, v in x.fields.items()})
     if type(x) in (tuple, list):
-        return type(x)(instantiate(v) for v in x)
+        return type(x)(instantiate(v, leaf) for v in x)
     if named_tuple(x):
-        return type(x)(*(instantiate(v) for v in x))
+        return type(x)(*(instantiate(v, leaf) for v in x))
     if type(x) is dict:
-        return {k: instantiate(v) for k, v in x.items()}
-    return x
+        return {k: instantiate(v, leaf) for k, v in x.items()}
+    return leaf(x)
 
 
 def _outputs(result: Any, tape: Tape) -> Any:

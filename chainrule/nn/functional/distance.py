@@ -73,18 +73,17 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     t = tensor if isinstance(tensor, Tensor) else as_tensor(tensor)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: one_hot is only applicable to index tensor (int64), got {t.dtype}")
-    if num_classes == -1:  # (the count follows the values: they are read)
-        if t.numel() == 0:
-            raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
+    if num_classes == -1 and t.numel() == 0:
+        raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
+    # the values are read where the count follows them; with num_classes given only whether one
+    # is out of range (a compiled plan then guards that, not the values)
+    if num_classes == -1 or t.numel() and bool(((t < 0) | (t >= num_classes)).any()):
         lo, hi = int(t.min().item()), int(t.max().item())
         if lo < 0:
             raise RuntimeError(f"one_hot: Class values must be non-negative, got {lo}")
+        if num_classes != -1:
+            raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got {hi}")
         num_classes = hi + 1
-    elif t.numel() and bool(((t < 0) | (t >= num_classes)).any()):  # (only whether one is out: a
-        lo, hi = int(t.min().item()), int(t.max().item())  # compiled plan guards that, not the values)
-        if lo < 0:
-            raise RuntimeError(f"one_hot: Class values must be non-negative, got {lo}")
-        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got {hi}")
     classes = constant_like(t, lambda m: m.arange(int(num_classes)), "one_hot")
     return (sh.unsqueeze(t, -1) == classes).to(np.int64)
 
