@@ -1,6 +1,6 @@
-"""float32 products on oneDNN's sgemm while oneDNN holds the threads (backend/gemm_onednn.py):
+"""float32 products on oneDNN's sgemm, on the threads oneDNN holds (backend/gemm_onednn.py):
 the table's matmul against float64 products, for every operand layout; the cases it leaves to
-NumPy; and that it takes over only once oneDNN has taken the threads."""
+NumPy; and when a product takes the threads for oneDNN."""
 
 from __future__ import annotations
 
@@ -73,9 +73,10 @@ def test_other_products_stay_with_numpy(held, a, b):
     assert held == []
 
 
-def test_only_while_onednn_holds_the_threads(monkeypatch):
-    """Before any oneDNN primitive ran (or after ``set_num_threads``), BLAS has the threads and
-    keeps the products; a convolution at two threads hands them to oneDNN."""
+def test_a_large_float32_product_takes_the_threads(monkeypatch):
+    """Under a new thread setting BLAS has the threads; a float32 product the fast path covers
+    hands them to oneDNN (as a convolution does) at two threads, and runs on its sgemm; smaller,
+    float64 or stacked products leave them with BLAS, and at one thread nothing takes them."""
     count = threads.intra_threads()
     a, b = np.ones((256, 128), np.float32), np.ones((128, 64), np.float32)
     calls = []
@@ -83,15 +84,37 @@ def test_only_while_onednn_holds_the_threads(monkeypatch):
     monkeypatch.setattr(gemm_onednn, "_sgemm", lambda: lambda *x: (calls.append(x[:2]), real(*x))[1])
     try:
         cr.set_num_threads(2)
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))  # a hold under a setting that then changes
+        cr.set_num_threads(2)
         assert not onednn.holds_threads()
-        ArrayMath.matmul(a, b)
-        assert calls == []
-        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
-        assert onednn.holds_threads()
+        for x, y in [(a[:64, :64], b[:64]), (a.astype(np.float64), b.astype(np.float64)), (a[None], b)]:
+            ArrayMath.matmul(x, y)
+        assert calls == [] and not onednn.holds_threads()
         np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.full((256, 64), 128, np.float32))
-        assert len(calls) == 1
+        assert onednn.holds_threads() and len(calls) == 1
+        cr.set_num_threads(1)
+        ArrayMath.matmul(a, b)
+        assert not onednn.holds_threads() and len(calls) == 1
         cr.set_num_threads(2)  # a new setting: BLAS has the threads again until the next primitive
         assert not onednn.holds_threads()
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        assert onednn.holds_threads()
+    finally:
+        cr.set_num_threads(count)
+
+
+def test_a_forked_child_does_not_take_the_threads_for_a_product():
+    """A DataLoader worker forked before any oneDNN layer ran keeps its products with BLAS: GNU
+    OpenMP must not start in a forked child."""
+    import multiprocessing
+
+    count = threads.intra_threads()
+    try:
+        cr.set_num_threads(2)
+        assert not onednn.holds_threads()
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            holds, value = pool.apply_async(_child_holds).get(timeout=60)
+        assert holds is False and value == 128.0
     finally:
         cr.set_num_threads(count)
 
@@ -154,5 +177,22 @@ def test_the_threads_are_taken_again_once_the_hold_was_lost():
         onednn.HELD[0] = None
         F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
         assert onednn.holds_threads()
+    finally:
+        cr.set_num_threads(count)
+
+
+def test_a_product_sums_the_same_before_and_after_a_convolution_ran():
+    """Whether a float32 product runs on oneDNN's sgemm or on OpenBLAS must not depend on what
+    the process ran before: a Linear layer's output once differed in its last bits before and
+    after the first convolution took the threads."""
+    count = threads.intra_threads()
+    rng = np.random.default_rng(4)
+    x = cr.tensor(rng.standard_normal((128, 784)).astype(np.float32))  # (K = 784: the two libraries
+    w = cr.tensor(rng.standard_normal((512, 784)).astype(np.float32))  # block K apart, and sum apart)
+    try:
+        cr.set_num_threads(2)
+        first = F.linear(x, w).numpy().copy()
+        F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
+        np.testing.assert_array_equal(F.linear(x, w).numpy(), first)
     finally:
         cr.set_num_threads(count)

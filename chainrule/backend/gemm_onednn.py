@@ -1,18 +1,24 @@
-"""float32 matrix products on oneDNN's sgemm while oneDNN holds the threads.
+"""float32 matrix products on oneDNN's sgemm, on the threads oneDNN holds.
 
-Once a convolution or an LSTM has run on oneDNN with several threads, NumPy's BLAS runs on one
-thread (``onednn._threads`` says why: two pools of spinning workers on the same cores stall
-each other).  The products between those layers (a classifier head, an LSTM's output layer)
-then ran on one core.  oneDNN's own ``dnnl_sgemm`` runs on the same OpenMP threads as its
-convolutions, so a product there uses every core without a second pool.  Measured at two
-threads against OpenBLAS on one (µs): w4's output products (2048, 256) @ (256, 65) 740 → 407,
-(65, 2048) @ (2048, 256) 747 → 316; (128, 784) @ (784, 512) 1,040 → 478; but (64, 64) @ (64, 64)
-5.6 → 8.9, where a call's start costs more than the threads save.  Hence the fast path covers:
+oneDNN (an optional extra) runs chainrule's float32 convolutions and LSTM layers on its GNU
+OpenMP threads, and once it runs NumPy's BLAS runs on one thread (``onednn.take_threads`` says
+why: two pools of spinning workers on the same cores stall each other).  Its own
+``dnnl_sgemm`` runs on the same threads, so the products go there too: one pool for
+everything, as in PyTorch.  A large float32 product takes the threads itself, as a convolution
+does, where no oneDNN layer has yet, so that a product sums the same whatever the process ran
+before it.  At two threads each, oneDNN's sgemm is as fast as OpenBLAS's or faster on the
+shapes of real models (µs: (128, 512) @ (512, 512) 520 → 330, (512, 128) @ (128, 512) 660 →
+318, (1024, 2048) @ (2048, 256) 5,700 both; docs/performance.md#sgemm-always).  Against
+OpenBLAS on one thread, once a layer holds the threads: w4's output products (2048, 256) @
+(256, 65) 740 → 407 µs, (65, 2048) @ (2048, 256) 747 → 316; but (64, 64) @ (64, 64) 5.6 → 8.9,
+where a call's start costs more than the threads save.  Hence the fast path covers:
 
 * 2-D float32 NumPy arrays, each with one axis of unit stride (C order or a transposed view;
   anything else is copied first), M·N·K of at least ``_MIN_MACS``;
-* only while oneDNN holds the threads (:func:`onednn.holds_threads`): otherwise OpenBLAS has
-  the cores and keeps the product.
+* while oneDNN holds the threads (:func:`onednn.holds_threads`), and such a product takes them
+  (:func:`_takes_threads`) where oneDNN is installed, chainrule has more than one intra-op
+  thread and the process is not a forked child (a DataLoader worker, where GNU OpenMP must not
+  start).  With one thread, or without oneDNN, OpenBLAS keeps every product.
 
 Row-major ``C = op(A) op(B)`` with op the identity or the transpose, as ``dnnl_sgemm`` takes it.
 Its sums run in another order than OpenBLAS's, so the results agree with ``a @ b`` to rounding.
@@ -25,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import native, onednn
+from chainrule.backend import native, onednn, threads
 
 _MIN_MACS = 1 << 20  # multiply-adds from which sgemm on the threads beats OpenBLAS on one
 _DOT_BELOW = 1 << 18  # multiply-adds below which np.dot's call costs less than matmul's (measured to 2^20)
@@ -66,6 +72,11 @@ def _covered(a: Any, b: Any, out: Any) -> tuple | None:
     (the module docstring says which calls it covers)."""
     if not onednn.holds_threads():
         return None
+    return _shapes_covered(a, b, out)
+
+
+def _shapes_covered(a: Any, b: Any, out: Any) -> tuple | None:
+    """(m, k, n) when the operands are ones the fast path covers, whoever holds the threads."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
         return None
     if a.dtype != np.float32 or b.dtype != np.float32:
@@ -124,7 +135,8 @@ def bound(a: Any, b: Any, out: Any) -> Any:
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """``np.matmul(a, b, out=out)``, through :func:`sgemm` where it covers the call (the table's
-    ``matmul``: while oneDNN has never held the threads, one check on top of NumPy's call).
+    ``matmul``; a product the fast path covers takes the threads for oneDNN where it may,
+    :func:`_takes_threads`).
 
     Two 2-D NumPy arrays of fewer than ``_DOT_BELOW`` multiply-adds go through ``np.dot``, which
     is the same product for them and calls BLAS with less machinery than matmul's generalised
@@ -145,7 +157,23 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
             return _np_dot(a, b, out=out)
         except ValueError:  # (np.dot takes only a C-contiguous out of the result's exact dtype)
             pass
+    elif _takes_threads(a, b, out):
+        y = sgemm(a, b, out)
+        if y is not None:
+            return y
     return _np_matmul(a, b) if out is None else _np_matmul(a, b, out=out)
+
+
+def _takes_threads(a: Any, b: Any, out: Any) -> bool:
+    """Whether product ``a @ b`` hands the threads to oneDNN (and did: ``onednn.take_threads``),
+    while oneDNN does not hold them under the current setting (not yet, or not since the count
+    was set): one the fast path covers, with more than one intra-op thread, oneDNN installed,
+    not in a forked child (the module docstring says why)."""
+    if _shapes_covered(a, b, out) is None or threads.intra_threads() <= 1 or onednn.holds_threads() \
+            or threads.in_forked_child() or not onednn.available():
+        return False
+    onednn.take_threads()
+    return onednn.holds_threads()
 
 
 def matmul_for(a_shape: tuple | None, b_shape: tuple | None, dtype: Any) -> Any:

@@ -26,12 +26,13 @@ Threads.  Where oneDNN is installed, a float32 loop first hands the threads to i
 (``packed_gemm.py``; where that kernel is not built, on oneDNN's sgemm), and the compiled cell
 shares each step's batch rows among the same GNU OpenMP threads (both are built with
 ``-fopenmp``), one team for the whole step (:func:`_step_product`), or the one-call loop runs on
-that team.  Elsewhere OpenBLAS keeps the cores for the products (the table's ``matmul``) and the
-cell runs on one thread: a second pool of threads beside OpenBLAS's spinning workers stalls
-both.  On w4's layer (T 64, N 32, H 256) the forward's cells take 1.6 ms on two threads against
-3.2 on one (with libmvec's expf and tanhf, before the cell wrote σ and tanh out: 3.1 and 5.0).
-Against the loop of step calls, in one process, alternating, 20th / 50th percentile of 160 calls
-at two threads: forward 9.56 / 12.16 -> 9.29 / 11.38 ms, backward 8.63 / 11.17 -> 8.34 / 10.10.
+that team.  Elsewhere (no oneDNN, one thread, a forked child) OpenBLAS keeps the cores for the
+products (the table's ``matmul``) and the cell runs on one thread: a second pool of threads
+beside OpenBLAS's spinning workers stalls both.  On w4's layer (T 64, N 32, H 256) the forward's
+cells take 1.6 ms on two threads against 3.2 on one (with libmvec's expf and tanhf, before the
+cell wrote σ and tanh out: 3.1 and 5.0). Against the loop of step calls, in one process,
+alternating, 20th / 50th percentile of 160 calls at two threads: forward 9.56 / 12.16 -> 9.29 /
+11.38 ms, backward 8.63 / 11.17 -> 8.34 / 10.10.
 """
 
 from __future__ import annotations
