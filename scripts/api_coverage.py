@@ -45,6 +45,8 @@ NAMESPACES: dict[str, str] = {
     "torch.autograd": "chainrule.autograd",
     "torch.func": "chainrule.func",
     "torch.compiler": "chainrule.compiler",
+    "torch.jit": "chainrule.jit",
+    "torch.testing": "chainrule.testing",
     "torch.linalg": "chainrule.linalg",
     "torch.special": "chainrule.special",
     "torch.distributions": "chainrule.distributions",

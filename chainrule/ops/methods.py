@@ -389,6 +389,26 @@ def _reshape_inplace(fn, where: str):
     return method
 
 
+_ORDERS = {"channels_last": (0, 2, 3, 1), "channels_last_3d": (0, 2, 3, 4, 1)}  # memory order -> axes
+
+
+def _is_contiguous(self, memory_format: Any = None) -> bool:
+    """Whether the elements lie in memory in C order (``channels_last``: N, H, W, C of a 4-D
+    tensor; ``channels_last_3d``: N, D, H, W, C of a 5-D one), dimensions of size 1 aside, as
+    PyTorch answers from its strides.  chainrule keeps NumPy's layout, so this is NumPy's."""
+    a = self._array
+    order = _ORDERS.get(getattr(memory_format, "name", ""))
+    if order is None:
+        return bool(a.flags.c_contiguous)
+    return a.ndim == len(order) and bool(a.transpose(order).flags.c_contiguous)
+
+
+def _contiguous(self, memory_format: Any = None) -> Tensor:
+    """``self`` where it is contiguous, else a C-ordered copy (gradients pass through).  A
+    channels-last request asks for a layout chainrule does not keep: C order too."""
+    return self if self._array.flags.c_contiguous else _clone(self)
+
+
 def _stride(self, dim=None):
     """Element strides of the array (NumPy's byte strides / itemsize)."""
     st = tuple(s // self._array.itemsize for s in self._array.strides)
@@ -496,8 +516,8 @@ _BINDINGS = {
     "new_full": _new_full,
     "nelement": lambda self: self.numel(),
     "ndimension": lambda self: self.ndim,
-    "contiguous": lambda self, memory_format=None: self,
-    "is_contiguous": lambda self, memory_format=None: True,
+    "contiguous": _contiguous,
+    "is_contiguous": _is_contiguous,
     "is_cpu": property(lambda self: True),
     "get_device": lambda self: -1,
     "element_size": lambda self: self._array.itemsize,
