@@ -26,6 +26,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from chainrule.autograd.host_steps import host_step
 from chainrule.backend.device import DEVICE_TYPES
 
 __all__ = ["GradScaler", "autocast", "is_autocast_available"]
@@ -120,6 +121,11 @@ class GradScaler:
     ``scaler.scale(loss).backward(); scaler.step(opt); scaler.update()``.  Enabled only for
     ``device='cpu'``; for 'cuda' (the default) it warns and disables itself, as PyTorch's
     CPU-only build does.  See the module docstring for what each method does.
+
+    In a step compiled by ``chainrule.compile``, the scale is a float32 tensor the plan reads,
+    and ``unscale_``, ``step`` and ``update`` are host steps (``autograd/host_steps.py``): a
+    replay runs them again, so the finiteness check, the skipped step and the scale's growth
+    and back-off happen as in eager.
     """
 
     def __init__(self, device: str = "cuda", init_scale: float = 2.0**16, growth_factor: float = 2.0,
@@ -136,12 +142,24 @@ class GradScaler:
                 raise ValueError(f"GradScaler: the growth factor must be > 1.0, got {growth_factor}")
             if not 0.0 < backoff_factor < 1.0:
                 raise ValueError(f"GradScaler: the backoff factor must be < 1.0 (and > 0), got {backoff_factor}")
-        self._scale = float(init_scale)
+        # the scale is a float32 tensor, as PyTorch's: a compiled step reads it at each replay
+        # (``scale``), and the host steps below change it in place
+        from chainrule.autograd.tensor import Tensor
+
+        self._scale_tensor = Tensor._wrap(np.array(init_scale, np.float32))
         self._growth_factor = float(growth_factor)
         self._backoff_factor = float(backoff_factor)
         self._growth_interval = int(growth_interval)
         self._growth_tracker = 0
         self._per_optimizer: dict[int, dict[str, Any]] = {}  # id(optimizer) -> {'unscaled', 'found_inf', 'stepped'}
+
+    @property
+    def _scale(self) -> float:
+        return float(self._scale_tensor._array)
+
+    @_scale.setter
+    def _scale(self, value: float) -> None:
+        self._scale_tensor._array[...] = value
 
     def is_enabled(self) -> bool:
         return self._enabled
@@ -178,12 +196,13 @@ class GradScaler:
         if not isinstance(outputs, Tensor):
             raise ValueError(f"GradScaler.scale(): outputs must be a Tensor or an iterable of Tensors, "
                              f"got {type(outputs).__name__}")
-        return outputs * self._scale
+        return outputs * self._scale_tensor
 
     def _state(self, optimizer: Any) -> dict[str, Any]:
         return self._per_optimizer.setdefault(id(optimizer), {"unscaled": False, "found_inf": False,
                                                               "stepped": False})
 
+    @host_step
     def unscale_(self, optimizer: Any) -> None:
         """Divide ``optimizer``'s gradients by the scale, in place, and note whether one is inf/NaN."""
         if not self._enabled:
@@ -208,6 +227,7 @@ class GradScaler:
         state["unscaled"] = True
         state["found_inf"] = found
 
+    @host_step
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
         """Unscale (unless done) and call ``optimizer.step()`` unless a gradient is inf/NaN."""
         if not self._enabled:
@@ -222,6 +242,7 @@ class GradScaler:
             return None
         return optimizer.step(*args, **kwargs)
 
+    @host_step
     def update(self, new_scale: float | None = None) -> None:
         """Back off after a skipped step, grow after ``growth_interval`` good ones (or set ``new_scale``)."""
         if not self._enabled:

@@ -327,3 +327,38 @@ def test_a_call_whose_argument_shares_a_parameters_memory_is_not_replayed_on_a_m
     got, fn = _sign_flips(True, own_then_views)
     assert got == want and fn.stats["replays"] >= 1
     assert any("overlapping" in e.guard_source for e in fn.entries)
+
+
+def test_a_gradscaler_step_replays_with_a_fresh_scale_and_skips_as_eager():
+    """``scaler.scale(loss).backward(); scaler.step(opt); scaler.update()``: the scale is a tensor
+    the plan reads at each replay, and unscale_/step/update are host steps (their Python runs
+    again each replay), so the step replays; the scale grows as eager's, and a step whose
+    gradients are not finite is skipped and backs the scale off, as eager."""
+    def make():
+        torch.manual_seed(0)
+        lin = torch.nn.Linear(3, 2)
+        opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=4.0, growth_interval=2)
+
+        def f(x):
+            opt.zero_grad()
+            loss = lin(x).pow(2).mean()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            return loss
+
+        return f, scaler, lin
+
+    (f_e, sc_e, lin_e), (f_c, sc_c, lin_c) = make(), make()
+    fc = torch.compile(f_c)
+    xs = [torch.ones(4, 3) * (1 + i % 3) for i in range(9)]
+    xs[5] = torch.full((4, 3), float("inf"))
+    for x in xs:
+        with np.errstate(invalid="ignore", over="ignore"):  # (the step given inf)
+            a, b = f_e(x).item(), fc(x).item()
+        assert a == b or (np.isnan(a) and np.isnan(b))
+        assert sc_e.get_scale() == sc_c.get_scale()
+        for p, q in zip(lin_e.parameters(), lin_c.parameters()):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    assert sc_c.get_scale() != 4.0 and fc.stats["replays"] >= 6, fc.stats

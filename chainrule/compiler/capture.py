@@ -287,7 +287,7 @@ def _leaves_of(obj: Any, depth: int = 3, budget: list | None = None) -> list:
         items: Any = obj
     elif isinstance(obj, dict):
         items = obj.values()
-    elif user_object(obj):
+    elif user_object(obj) or has_host_steps(obj):
         items = vars(obj).values()
     else:
         return []
@@ -419,9 +419,9 @@ class _Capture:
         tape = self.tape
         if any(isinstance(a, Tensor) and type(a._array) is TraceArray for a in (*args[1:], *kwargs.values())):
             tape.broken(f"host step {fn.__qualname__} was given a tensor computed in the function")
-        if args and isinstance(args[0], Optimizer):  # its parameters' gradients must be written back
-            tracked = {id(t) for t in self.tracked}
-            if any(id(p) not in tracked for g in args[0].param_groups for p in g["params"]):
+        for opt in [a for a in args[:2] if isinstance(a, Optimizer)]:  # (opt.step(), scaler.step(opt)): its
+            tracked = {id(t) for t in self.tracked}  # parameters' gradients must be written back
+            if any(id(p) not in tracked for g in opt.param_groups for p in g["params"]):
                 tape.broken(f"{fn.__qualname__} updates parameters the capture did not find; pass the optimizer, "
                             "its model or the object holding them to the function (an argument, a closure or a "
                             "global name)")
@@ -625,10 +625,20 @@ def _snapshot(obj: Any, name: str, state: dict[str, Any], depth: int, budget: li
 
 def _holds_python_state(obj: Any) -> bool:
     """An object whose Python attributes a replay would not update: not a Module (checked
-    apart), an optimiser or scheduler (their state changes in host steps), a tensor, a class,
-    a function or a module."""
+    apart), an optimiser, a scheduler or another object with host steps (a GradScaler: their
+    state changes in host steps), a tensor, a class, a function or a module."""
     return hasattr(obj, "__dict__") and not isinstance(obj, (
-        Module, Optimizer, LRScheduler, Tensor, type, types.FunctionType, types.MethodType, types.ModuleType))
+        Module, Optimizer, LRScheduler, Tensor, type, types.FunctionType, types.MethodType, types.ModuleType)) \
+        and not has_host_steps(obj)
+
+
+def has_host_steps(obj: Any) -> bool:
+    """Whether ``obj``'s class has methods marked as host steps besides an optimiser's and a
+    scheduler's (a GradScaler's ``step``/``update``): its tensors are state the plan reads and
+    writes, found as a user's object's are, and its Python state changes in its host steps."""
+    cls = type(obj)
+    return cls.__module__.split(".")[0] == "chainrule" and not isinstance(obj, (Optimizer, LRScheduler)) and any(
+        getattr(v, "__host_step__", False) for c in cls.__mro__ for v in vars(c).values())
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
