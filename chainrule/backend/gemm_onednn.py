@@ -8,7 +8,9 @@ everything, as in PyTorch.  A large float32 product takes the threads itself, as
 does, where no oneDNN layer has yet, so that a product sums the same whatever the process ran
 before it.  At two threads each, oneDNN's sgemm is as fast as OpenBLAS's or faster on the
 shapes of real models (µs: (128, 512) @ (512, 512) 520 → 330, (512, 128) @ (128, 512) 660 →
-318, (1024, 2048) @ (2048, 256) 5,700 both; docs/performance.md#sgemm-always).  Against
+318, (1024, 2048) @ (2048, 256) 5,700 both), and models without a convolution went about 11 %
+faster against PyTorch, for about 18 MiB more resident memory (the two libraries loaded;
+docs/performance.md#sgemm-always).  Against
 OpenBLAS on one thread, once a layer holds the threads: w4's output products (2048, 256) @
 (256, 65) 740 → 407 µs, (65, 2048) @ (2048, 256) 747 → 316; but (64, 64) @ (64, 64) 5.6 → 8.9,
 where a call's start costs more than the threads save.  Hence the fast path covers:
