@@ -45,7 +45,7 @@ from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
 from chainrule.compiler.capture import Captured, Hole, Instance, Out, named_tuple, read_name
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
-from chainrule.compiler.returned import SOURCE, Read
+from chainrule.compiler.returned import READS, Read
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
@@ -698,7 +698,7 @@ def _render_output(x: Any, holes: dict[int, str], const: Callable[[Any], str]) -
     if type(x) is Out:
         return holes[x.slot] if x.slot in holes else f"W(v{x.slot})"
     if type(x) is Read:  # a value the function read only to return it: read again
-        return SOURCE[x.method].format(f"v{x.slot}")
+        return READS[x.method][1].format(f"v{x.slot}")
     if type(x) is tuple:
         return "(" + "".join(_render_output(v, holes, const) + ", " for v in x) + ")"
     if named_tuple(x):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dis
 import os
 from types import CodeType, FrameType
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -46,12 +46,14 @@ class Read(NamedTuple):
     method: str
 
 
-# what each method makes of the array it reads (the replay's source spells the same)
-AS_RETURNED = {
-    "item": lambda a: a.item(), "tolist": lambda a: a.tolist(),
-    "__float__": lambda a: float(a.item()), "__int__": lambda a: int(a.item()),
+# each Tensor method that reads a value: what it makes of the array it reads, and how the
+# replay's source spells the same
+READS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "item": (lambda a: a.item(), "{}.item()"),
+    "tolist": (lambda a: a.tolist(), "{}.tolist()"),
+    "__float__": (lambda a: float(a.item()), "float({}.item())"),
+    "__int__": (lambda a: int(a.item()), "int({}.item())"),
 }
-SOURCE = {"item": "{}.item()", "tolist": "{}.tolist()", "__float__": "float({}.item())", "__int__": "int({}.item())"}
 
 
 class Site(NamedTuple):
@@ -85,12 +87,12 @@ def function_frame(frame: FrameType | None) -> FrameType | None:
 
 def read_site(frame: FrameType | None) -> Site | None:
     """The site of a read made in ``frame`` (the reader, inside chainrule), when the compiled
-    function made it directly by one of :data:`AS_RETURNED`'s Tensor methods, else None."""
+    function made it directly by one of :data:`READS`' Tensor methods, else None."""
     entry = None
     while frame is not None and frame.f_code.co_filename.startswith(_LIB + os.sep):
         entry, frame = frame, frame.f_back  # (entry: the chainrule function the caller called)
     if frame is None or entry is None or entry.f_code.co_filename != _TENSOR \
-            or entry.f_code.co_name not in AS_RETURNED or function_frame(frame) is not frame:
+            or entry.f_code.co_name not in READS or function_frame(frame) is not frame:
         return None
     return Site(frame, instruction_at(frame.f_code, frame.f_lasti), entry.f_code.co_name)
 
@@ -299,7 +301,7 @@ def returned_reads(reads: list, result: Any) -> list[tuple[Any, list[tuple], Rea
             continue
         # the places that hold what was read, found as often as the code put it there: where it
         # was put (an equal value the result holds elsewhere too would make that ambiguous)
-        paths = _find(result, AS_RETURNED[site.method](np.asarray(value)))
+        paths = _find(result, READS[site.method][0](np.asarray(value)))
         if len(paths) == count:
             found.append((step, paths, Read(slot, site.method)))
     return found
