@@ -31,17 +31,15 @@ from chainrule.compiler.capture import (
     Captured,
     Hole,
     capture,
-    guardable,
     instantiate,
     named_tuple,
     needs_graph,
     state_tensor_ids,
     tensors_in,
-    user_class,
-    user_object,
     watched,
 )
 from chainrule.compiler.plan import Diverged, Plan, Unreplayable, build_guard, build_plan, give_back_heap
+from chainrule.compiler.reach import guardable, user_class, user_object
 from chainrule.compiler.settings import STANCE, config
 from chainrule.compiler.trace import GraphBreak
 from chainrule.nn.module import STRUCTURE as module_structure

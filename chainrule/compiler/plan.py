@@ -42,9 +42,10 @@ from chainrule.backend import native
 from chainrule.backend import random as _random
 from chainrule.backend.gemm_onednn import matmul_for
 from chainrule.compiler.buffers import is_allocation, is_product, plan_buffers
-from chainrule.compiler.capture import Captured, Hole, Instance, Out, named_tuple, read_name
+from chainrule.compiler.capture import Captured, Hole, Instance, Out, named_tuple
 from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
+from chainrule.compiler.reach import read_name
 from chainrule.compiler.returned import READS, Read
 from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
 
