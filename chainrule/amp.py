@@ -202,6 +202,16 @@ class GradScaler:
         return self._per_optimizer.setdefault(id(optimizer), {"unscaled": False, "found_inf": False,
                                                               "stepped": False})
 
+    def host_step_writes(self, method: str, args: tuple, kwargs: dict) -> list | None:
+        """What host step ``method(*args, **kwargs)`` of this scaler may write, for a compiled
+        plan (``compiler/capture.py``): ``update``, the scale; ``unscale_`` and ``step`` (without
+        a closure), the optimizer's tensors.  None: not known."""
+        if method == "update":
+            return [self._scale_tensor]
+        if method in ("unscale_", "step") and len(args) == 1 and not kwargs:
+            return [args[0]]
+        return None
+
     @host_step
     def unscale_(self, optimizer: Any) -> None:
         """Divide ``optimizer``'s gradients by the scale, in place, and note whether one is inf/NaN."""

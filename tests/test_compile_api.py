@@ -340,3 +340,16 @@ def test_a_gradscaler_step_replays_with_a_fresh_scale_and_skips_as_eager():
         for p, q in zip(lin_e.parameters(), lin_c.parameters()):
             np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
     assert sc_c.get_scale() != 4.0 and fc.stats["replays"] >= 6, fc.stats
+
+
+def test_a_gradscaler_says_what_its_host_steps_write():
+    """So that a replay writes back and reads again only those tensors around the call: the
+    scale for ``update``; the optimizer's tensors for ``unscale_`` and ``step``; unknown with a
+    closure."""
+    lin = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu")
+    assert scaler.host_step_writes("update", (), {}) == [scaler._scale_tensor]
+    assert scaler.host_step_writes("step", (opt,), {}) == [opt]
+    assert scaler.host_step_writes("unscale_", (opt,), {}) == [opt]
+    assert scaler.host_step_writes("step", (opt, lambda: 0.0), {}) is None

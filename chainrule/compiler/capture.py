@@ -142,15 +142,21 @@ class _Capture:
     def untouched(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> frozenset[int] | None:
         """The tracked tensors (their indices) that host step ``fn(*args, **kwargs)`` does not
         write, where that is known: an optimizer's step (no closure) and a scheduler's write
-        the optimizer's parameters, gradients, state and group values only.  None: unknown."""
+        the optimizer's parameters, gradients, state and group values only; another object
+        may say what its host steps write (``host_step_writes``: a GradScaler).  None: unknown."""
         obj = args[0] if args else None
-        opt = obj if isinstance(obj, Optimizer) else getattr(obj, "optimizer", None) \
-            if isinstance(obj, LRScheduler) else None
-        if not isinstance(opt, Optimizer) or kwargs or len(args) > 1:  # (a closure runs anything)
-            return None
-        written = {id(v) for g in opt.param_groups for v in (*g["params"], *g.values()) if isinstance(v, Tensor)}
-        written |= {id(v) for st in opt.state.values() if isinstance(st, dict) for v in st.values()
-                    if isinstance(v, Tensor)}
+        declared = None if isinstance(obj, (Optimizer, LRScheduler)) else getattr(obj, "host_step_writes", None)
+        if declared is not None:  # (an object that says what its host steps write: a GradScaler)
+            found = declared(fn.__name__, args[1:], kwargs)
+            if found is None:
+                return None
+            written = set().union(*(_written_by(x) if isinstance(x, Optimizer) else {id(x)} for x in found))
+        else:
+            opt = obj if isinstance(obj, Optimizer) else getattr(obj, "optimizer", None) \
+                if isinstance(obj, LRScheduler) else None
+            if not isinstance(opt, Optimizer) or kwargs or len(args) > 1:  # (a closure runs anything)
+                return None
+            written = _written_by(opt)
         arrays = [a for t in self.tracked if id(t) in written for _, a in self._arrays_of(t)]
         # (a tensor that shares memory with one the step writes is written too, whatever its name)
         return frozenset(i for i, t in enumerate(self.tracked) if id(t) not in written and not any(
@@ -224,6 +230,14 @@ class _Capture:
     def _arrays_of(t: Tensor) -> list[tuple[str, Any]]:
         """(field, array) of tensor ``t`` and of its gradient (real arrays, after settle)."""
         return [("array", t._array)] + ([] if t.grad is None else [("grad", t.grad._array)])
+
+
+def _written_by(opt: Optimizer) -> set[int]:
+    """The ids of the tensors an optimiser's step (no closure) may write: its parameters (and
+    their gradients), tensor group values, and its state."""
+    written = {id(v) for g in opt.param_groups for v in (*g["params"], *g.values()) if isinstance(v, Tensor)}
+    return written | {id(v) for st in opt.state.values() if isinstance(st, dict) for v in st.values()
+                      if isinstance(v, Tensor)}
 
 
 def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],
