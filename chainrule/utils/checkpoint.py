@@ -61,10 +61,7 @@ class _Checkpoint(Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        inputs = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a for a in ctx.args]
-        out = _rerun(ctx.run, ctx.state, inputs)
-        outs = out if isinstance(out, tuple) else (out,)
-        pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+        inputs, pairs = _again(ctx, grads)
         if pairs:
             _backward([o for o, _ in pairs], [g for _, g in pairs])
         return (None, None, *[a.grad if isinstance(a, Tensor) and a.requires_grad else None for a in inputs])
@@ -82,10 +79,7 @@ class _NonReentrant(Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        inputs = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a for a in ctx.args]
-        out = _rerun(ctx.run, ctx.state, inputs)
-        outs = out if isinstance(out, tuple) else (out,)
-        pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
+        inputs, pairs = _again(ctx, grads)
         wrt = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad] + list(ctx.extra)
         # (retain_graph: the walk may go on into the graph of an outer tensor in ``extra``, which
         # the outer backward still has to go through)
@@ -94,6 +88,15 @@ class _NonReentrant(Function):
         got.reverse()  # (handed out in the order of wrt)
         args = [got.pop() if isinstance(a, Tensor) and a.requires_grad else None for a in inputs]
         return (None, None, None, None, *args, *reversed(got))
+
+
+def _again(ctx: Any, grads: tuple) -> tuple[list, list]:
+    """The checkpointed call run again from its saved arguments (detached, requiring grad as they
+    did), and the (output, gradient) pairs of that run to differentiate."""
+    inputs = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a for a in ctx.args]
+    out = _rerun(ctx.run, ctx.state, inputs)
+    outs = out if isinstance(out, tuple) else (out,)
+    return inputs, [(o, g) for o, g in zip(outs, grads) if g is not None and o.requires_grad]
 
 
 def _rerun(run: Callable[..., Any], state: Any, inputs: list) -> Any:
