@@ -74,7 +74,7 @@ def _mismatch(a: np.ndarray, e: np.ndarray, rtol: float, atol: float, equal_nan:
         ct = np.dtype(np.float32)
     af, ef = a.astype(ct), e.astype(ct)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        close = (a == e) if a.dtype.kind in "biu" and e.dtype.kind in "biu" else \
+        close = (a == e) if exact and a.dtype.kind in "biu" and e.dtype.kind in "biu" else \
             (af == ef) | (np.isfinite(af) & np.isfinite(ef) & (np.abs(af - ef) <= atol + rtol * np.abs(ef)))
         if equal_nan:
             close = close | (np.isnan(af) & np.isnan(ef))
