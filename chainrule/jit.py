@@ -267,7 +267,8 @@ class ScriptFunction:
 
 
 def _compiled(fn: Callable) -> CompiledFunction:
-    return CompiledFunction(fn, False, None, None, None, True, True, getattr(fn, "__name__", None))
+    """``fn`` compiled with ``chainrule.compile``'s defaults (what ``torch.compile(fn)`` makes)."""
+    return CompiledFunction(fn, name=getattr(fn, "__name__", None))
 
 
 def script(obj: Any, optimize: Any = None, _frames_up: int = 0, _rcb: Any = None,

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+import chainrule as cr
 from chainrule.autograd.tensor import Tensor
 
 __all__ = ["assert_allclose", "assert_close", "make_tensor"]
@@ -46,9 +47,9 @@ def _name(dtype: Any) -> str:
     return getattr(dtype, "name", str(dtype))
 
 
-def _tolerances(*dtypes: Any) -> tuple[float, float]:
-    """The loosest of the dtypes' (rtol, atol), as PyTorch takes them for a pair."""
-    pairs = [_TOLERANCES.get(_name(d), (0.0, 0.0)) for d in dtypes]
+def _tolerances(*dtypes: Any, table: dict = _TOLERANCES) -> tuple[float, float]:
+    """The loosest of the dtypes' (rtol, atol) in ``table``, as PyTorch takes them for a pair."""
+    pairs = [table.get(_name(d), (0.0, 0.0)) for d in dtypes]
     return max(p[0] for p in pairs), max(p[1] for p in pairs)
 
 
@@ -72,7 +73,7 @@ def _mismatch(a: np.ndarray, e: np.ndarray, rtol: float, atol: float, equal_nan:
     ct = np.result_type(a.dtype, e.dtype)
     if ct.kind in "biu":
         ct = np.dtype(np.float32)
-    af, ef = a.astype(ct), e.astype(ct)
+    af, ef = a.astype(ct, copy=False), e.astype(ct, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         close = (a == e) if exact and a.dtype.kind in "biu" and e.dtype.kind in "biu" else \
             (af == ef) | (np.isfinite(af) & np.isfinite(ef) & (np.abs(af - ef) <= atol + rtol * np.abs(ef)))
@@ -179,8 +180,6 @@ def assert_allclose(actual: Any, expected: Any, rtol: float | None = None, atol:
     ``FutureWarning`` as there): ``expected`` made a tensor of ``actual``'s dtype where it is not a
     tensor, dtypes not checked, NaN equal to NaN by default, and its own default tolerances
     (float16 1e-3 and 1e-3, float32 1e-4 and 1e-5, float64 1e-5 and 1e-8, others exact)."""
-    import chainrule as cr
-
     warnings.warn("`torch.testing.assert_allclose()` is deprecated since 1.12 and will be removed in a future "
                   "release. Please use `torch.testing.assert_close()` instead.", FutureWarning, stacklevel=2)
 
@@ -189,8 +188,7 @@ def assert_allclose(actual: Any, expected: Any, rtol: float | None = None, atol:
     if not isinstance(expected, Tensor):
         expected = cr.as_tensor(np.asarray(expected, dtype=_array(actual).dtype))
     if rtol is None and atol is None:
-        pairs = [_ALLCLOSE.get(_name(d), (0.0, 0.0)) for d in (actual.dtype, expected.dtype)]
-        rtol, atol = max(p[0] for p in pairs), max(p[1] for p in pairs)
+        rtol, atol = _tolerances(actual.dtype, expected.dtype, table=_ALLCLOSE)
     assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_dtype=False, msg=msg or None)
 
 
@@ -201,8 +199,6 @@ def make_tensor(*shape: Any, dtype: Any, device: Any = None, low: float | None =
     [low, high) (floating: [-9, 9) by default; integers [-9, 10), unsigned from 0; bool: True or
     False), from chainrule's default generator.  ``exclude_zero`` moves zeros to the dtype's
     smallest normal number (1 for integers); ``noncontiguous`` returns a strided view."""
-    import chainrule as cr
-
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     shape = tuple(int(s) for s in shape)

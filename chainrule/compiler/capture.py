@@ -405,19 +405,29 @@ def tensors_in(result: Any) -> Iterator[Tensor]:
     return (x for x in _parts(result) if isinstance(x, Tensor))
 
 
+_NOT = object()  # (_items: not a container)
+
+
+def _items(x: Any, each: Callable[[Any], Any]) -> Any:
+    """``x``'s tuple, list, namedtuple or dict rebuilt with ``each(v)`` for each item ``v``;
+    ``_NOT`` when ``x`` is none of them."""
+    if type(x) in (tuple, list):
+        return type(x)(each(v) for v in x)
+    if named_tuple(x):
+        return type(x)(*(each(v) for v in x))
+    if type(x) is dict:
+        return {k: each(v) for k, v in x.items()}
+    return _NOT
+
+
 def rebuild(x: Any, leaf: Callable[[Any], Any]) -> Any:
     """``x`` with its tuples, namedtuples, lists and dicts rebuilt and every other value ``v``
     in them replaced by ``leaf(v)``; a dataclass becomes an :class:`Instance` of its rebuilt
     ``__init__`` fields."""
-    if type(x) in (tuple, list):
-        return type(x)(rebuild(v, leaf) for v in x)
-    if named_tuple(x):
-        return type(x)(*(rebuild(v, leaf) for v in x))
-    if type(x) is dict:
-        return {k: rebuild(v, leaf) for k, v in x.items()}
     if returned_dataclass(x):
         return Instance(type(x), {f.name: rebuild(getattr(x, f.name), leaf) for f in dataclasses.fields(x) if f.init})
-    return leaf(x)
+    y = _items(x, lambda v: rebuild(v, leaf))
+    return leaf(x) if y is _NOT else y
 
 
 def instantiate(x: Any, leaf: Callable[[Any], Any]) -> Any:
@@ -425,13 +435,8 @@ def instantiate(x: Any, leaf: Callable[[Any], Any]) -> Any:
     every other value ``v`` replaced by ``leaf(v)`` (containers rebuilt), in one pass."""
     if type(x) is Instance:
         return x.cls(**{k: instantiate(v, leaf) for k, v in x.fields.items()})
-    if type(x) in (tuple, list):
-        return type(x)(instantiate(v, leaf) for v in x)
-    if named_tuple(x):
-        return type(x)(*(instantiate(v, leaf) for v in x))
-    if type(x) is dict:
-        return {k: instantiate(v, leaf) for k, v in x.items()}
-    return leaf(x)
+    y = _items(x, lambda v: instantiate(v, leaf))
+    return leaf(x) if y is _NOT else y
 
 
 def _outputs(result: Any, tape: Tape) -> Any:
