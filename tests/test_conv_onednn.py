@@ -10,7 +10,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
-from chainrule.backend import onednn
+from chainrule.backend import onednn, threads
 from chainrule.nn.functional.conv import Conv, OnednnConv
 
 pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
@@ -114,7 +114,27 @@ def test_many_shapes_keep_a_bounded_cache():
     w = cr.randn(2, 1, 3, 3)
     for n in range(1, onednn._KEEP + 6):
         F.conv2d(cr.randn(1, 1, 3 + n % 40, 4 + n // 40), w)
-    assert len(onednn._STEPS) <= onednn._KEEP
+    assert len(onednn.kept()) == onednn._KEEP
+
+
+def test_products_of_many_shapes_leave_the_convolutions_steps_in_place(monkeypatch):
+    """Each kind of step keeps its own most recent ones: a model's many product shapes (each a
+    matmul primitive) do not push its convolutions' steps out, to be made again at each use."""
+    monkeypatch.setattr(onednn, "_KEEP", 4)
+    saved = onednn.HELD[0]
+    onednn._STEPS.clear()
+    try:
+        onednn.HELD[0] = threads.settings()  # (the products go to oneDNN whatever the thread count)
+        F.conv2d(cr.randn(2, 3, 8, 8), cr.randn(4, 3, 3, 3))
+        conv = [key for key, _ in onednn.kept()]
+        assert [key[0] for key in conv] == ["forward"]
+        for n in range(8):  # (x @ Wᵀ: the matmul primitive)
+            F.linear(cr.randn(64 + n, 128), cr.randn(128, 128))
+    finally:
+        onednn.HELD[0] = saved
+    keys = [key for key, _ in onednn.kept()]
+    assert conv[0] in keys
+    assert [key[1][0] for key in keys if key[0] == "matmul"] == [68, 69, 70, 71]
 
 
 def test_switched_off_by_the_environment(monkeypatch):

@@ -16,12 +16,20 @@ pytestmark = pytest.mark.skipif(not onednn.available(), reason=onednn.status())
 
 @pytest.fixture
 def held(monkeypatch):
-    """oneDNN holding the threads under the current setting, and a spy on dnnl_sgemm's calls."""
+    """oneDNN holding the threads under the current setting, and a spy on the products it runs:
+    dnnl_sgemm's calls as (ta, tb, m, n, k), the matmul primitive's as ("primitive", m, n, k)."""
     saved = onednn.HELD[0]
     onednn.HELD[0] = threads.settings()
     calls: list = []
     real = gemm_onednn._sgemm()
     monkeypatch.setattr(gemm_onednn, "_sgemm", lambda: lambda *a: (calls.append(a[:5]), real(*a))[1])
+    primitive = gemm_onednn._primitive_product
+
+    def spy(a, b, out):
+        calls.append(("primitive", a.shape[0], b.shape[1], a.shape[1]))
+        primitive(a, b, out)
+
+    monkeypatch.setattr(gemm_onednn, "_primitive_product", spy)
     yield calls
     onednn.HELD[0] = saved
 
@@ -46,8 +54,30 @@ def test_every_layout_gives_the_product(held, m, k, n):
             assert got.dtype == np.float32 and got.shape == (m, n)
             assert np.all(np.abs(got - exact) <= tol)
     assert len(held) == 9
+    assert sum(c[0] == "primitive" for c in held) == 3  # (b as a transposed view)
     if m > 1:  # (a single row is C-ordered whichever way it was made)
-        assert {c[:2] for c in held} == {(b"N", b"N"), (b"N", b"T"), (b"T", b"N"), (b"T", b"T")}
+        assert {c[:2] for c in held if c[0] != "primitive"} == {(b"N", b"N"), (b"T", b"N")}
+
+
+@pytest.mark.parametrize("m, k, n", [(128, 512, 384), (2048, 256, 65), (7, 1024, 300)])
+def test_a_transposed_right_operand_runs_on_the_matmul_primitive(held, m, k, n):
+    """x @ Wᵀ (a Linear layer's forward), W C-ordered: oneDNN's matmul primitive, which reads Wᵀ
+    where it lies, rather than dnnl_sgemm with b transposed (slower there); also with rows that
+    lie apart in both operands (column slices of wider arrays) and into a given ``out``.  Each
+    result is the product to float32 rounding, and a second call gives the same bits."""
+    rng = np.random.default_rng(5)
+    a_wide = rng.standard_normal((m, k + 24)).astype(np.float32)
+    w_wide = rng.standard_normal((n, k + 40)).astype(np.float32)
+    for a, w in [(a_wide[:, :k].copy(), w_wide[:, :k].copy()), (a_wide[:, :k], w_wide[:, 8:k + 8])]:
+        exact = a.astype(np.float64) @ w.T.astype(np.float64)
+        tol = 8 * np.finfo(np.float32).eps * (np.abs(a).astype(np.float64) @ np.abs(w.T).astype(np.float64))
+        got = ArrayMath.matmul(a, w.T)
+        assert got.dtype == np.float32 and got.shape == (m, n) and got.flags.c_contiguous
+        assert np.all(np.abs(got - exact) <= tol)
+        out = np.full((m, n), np.nan, np.float32)
+        assert ArrayMath.matmul(a, w.T, out=out) is out
+        np.testing.assert_array_equal(out, got)
+    assert held == [("primitive", m, n, k)] * 4
 
 
 def test_out_is_written(held):

@@ -22,8 +22,10 @@ where a call's start costs more than the threads save.  Hence the fast path cove
   thread and the process is not a forked child (a DataLoader worker, where GNU OpenMP must not
   start).  With one thread, or without oneDNN, OpenBLAS keeps every product.
 
-Row-major ``C = op(A) op(B)`` with op the identity or the transpose, as ``dnnl_sgemm`` takes it.
-Its sums run in another order than OpenBLAS's, so the results agree with ``a @ b`` to rounding.
+Row-major ``C = op(A) op(B)`` with op the identity or the transpose, as ``dnnl_sgemm`` takes it,
+except where B is a transposed view (a Linear layer's ``x @ Wᵀ``): ``dnnl_sgemm`` is slow on
+that layout, and oneDNN's matmul primitive runs it instead (:func:`_primitive_product`).  Their
+sums run in another order than OpenBLAS's, so the results agree with ``a @ b`` to rounding.
 """
 
 from __future__ import annotations
@@ -105,9 +107,37 @@ def sgemm(a: Any, b: Any, out: Any = None) -> Any:
     onednn.take_threads()  # (OpenMP's thread count is the calling thread's setting)
     ta, lda, a = _operand(a)
     tb, ldb, b = _operand(b)
+    if tb == b"T":  # (a transposed right operand: the matmul primitive, see _primitive_product)
+        _primitive_product(a, b, out)
+        return out
     at = native.address
     onednn.check(_sgemm()(ta, tb, m, n, k, 1.0, at(a), lda, at(b), ldb, 0.0, at(out), max(n, 1)), "dnnl_sgemm")
     return out
+
+
+def _primitive_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b on oneDNN's matmul primitive, for a right operand ``b`` that is a transposed
+    view (a Linear layer's x @ Wᵀ), where ``dnnl_sgemm`` is slow: at two threads, µs, sgemm
+    with b transposed / the primitive / sgemm on a C-ordered copy of b: (128, 512) @ (512, 512)
+    520 / 340 / 313, (128, 784) @ (784, 512) 637 / 531 / 522, (64, 1024) @ (1024, 64) 146 / 72
+    / 52 (docs/performance.md#matmul-primitive).  The primitive is made for the operands'
+    shapes and strides (kept in ``onednn.cached``; a new shape costs about 0.5 ms once, oneDNN
+    compiling its kernel), and reads the operands where they are: nothing is copied."""
+    key = ("matmul", a.shape, onednn.layout(a), b.shape, onednn.layout(b))
+
+    def make() -> onednn.Step:
+        shapes = {"src": (a.shape, onednn.layout(a)), "weights": (b.shape, onednn.layout(b)),
+                  "dst": (out.shape, onednn.layout(out))}
+        mds = {name: onednn.plain_md(*shape) for name, shape in shapes.items()}
+        pd = _P()
+        onednn.check(onednn.library().dnnl_matmul_primitive_desc_create(
+            ctypes.byref(pd), onednn.engine(), mds["src"], mds["weights"], None, mds["dst"], onednn.attr()),
+            "matmul")
+        onednn.destroy(*mds.values())
+        return onednn.Step(pd, {name: (onednn.ARG[name], shape, strides, name == "dst")
+                                for name, (shape, strides) in shapes.items()})
+
+    onednn.cached(key, make).run({"src": a, "weights": b, "dst": out})
 
 
 def bound(a: Any, b: Any, out: Any) -> Any:

@@ -17,7 +17,7 @@ the loader's path; ``CHAINRULE_ONEDNN=0`` switches it off.
 One direction of one convolution (or LSTM layer) shape is a :class:`Step`: the primitive oneDNN
 chose, the reorders between the caller's arrays (any strides) and the layouts the primitive
 wants, and the buffers of those reordered copies.  Making one costs milliseconds (oneDNN
-generates its kernel's code), so steps are kept by shape (``_STEPS``, the 64 most recent).
+generates its kernel's code), so steps are kept by shape (``_STEPS``, the 64 most recent of each kind).
 
 Each Python thread has scratch memory and a stream of its own.  oneDNN's default, one scratch
 area shared by every primitive, let an LSTM in one thread and a convolution in another
@@ -423,21 +423,30 @@ def holds_threads() -> bool:
     return held is not None and held == threads.settings()
 
 
-_STEPS: OrderedDict = OrderedDict()
-_KEEP = 64
+_STEPS: dict[Any, OrderedDict] = {}  # kind (a key's first item) -> that kind's steps, least recently used first
+_KEEP = 64  # steps kept per kind
 
 
 def cached(key: tuple, make: Any) -> Step:
-    """The step kept under ``key``, made by ``make()`` the first time."""
+    """The step kept under ``key``, made by ``make()`` the first time.  ``key[0]`` names the kind
+    of step ("forward", "matmul", ...); each kind keeps its ``_KEEP`` most recently used steps,
+    so that a model with many products' shapes does not push its convolutions' steps out."""
     with _LOCK:
-        step = _STEPS.get(key)
+        kind = _STEPS.setdefault(key[0], OrderedDict())
+        step = kind.get(key)
         if step is not None:
-            _STEPS.move_to_end(key)
+            kind.move_to_end(key)
             return step
     take_threads()  # (a primitive takes OpenMP's thread count when it is made)
     step = make()
     with _LOCK:
-        _STEPS[key] = step
-        while len(_STEPS) > _KEEP:
-            _STEPS.popitem(last=False)
+        kind[key] = step
+        while len(kind) > _KEEP:
+            kind.popitem(last=False)
     return step
+
+
+def kept() -> list[tuple]:
+    """(key, step) of every step kept now, every kind."""
+    with _LOCK:
+        return [item for kind in _STEPS.values() for item in kind.items()]
