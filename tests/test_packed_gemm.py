@@ -45,6 +45,19 @@ def test_ragged_shapes_give_the_product(m, k, n):
         assert np.array_equal(got, np.zeros((m, n), np.float32))
 
 
+@pytest.mark.parametrize("m", range(1, 18))
+def test_each_row_sums_the_same_in_every_register_block(m):
+    """Every element is one multiply-add chain over k in order, whichever register block (of up
+    to 6 or 8 rows, gemm_panels.h's MR) its row falls in: each row of an (m, K) product equals
+    that row's product alone, bit for bit (m up to 17 covers every block size and remainder)."""
+    rng = np.random.default_rng(m)
+    a = rng.standard_normal((m, 300)).astype(np.float32)  # (K over one chunk of 256: accumulated blocks too)
+    b = rng.standard_normal((300, 40)).astype(np.float32)
+    whole = _product(a, b, 1)
+    for i in range(m):
+        np.testing.assert_array_equal(whole[i], _product(a[i:i + 1], b, 1)[0])
+
+
 def test_strided_operands():
     """B as a transposed view (an LSTM's W_hhᵀ), A in rows padded past K (its gate adjoints)."""
     rng = np.random.default_rng(1)

@@ -17,7 +17,15 @@
 #include <string.h>
 
 #define NR 16  /* columns of a panel: two 8-float vectors */
-#define MR 6   /* rows of a register block: 6 x 2 accumulators + 2 panel vectors + 1 broadcast */
+/* rows of a register block: MR x 2 accumulators + 2 panel vectors + 1 broadcast in registers:
+ * 15 of AVX2's 16, or, where AVX-512VL gives 32 vector registers, 8 rows (19): a batch of 32
+ * rows is then four full blocks instead of five and one of two rows, the whole block as fast
+ * per row (docs/performance.md#panel-rows).  Each element of C is the same chain either way. */
+#if defined(__AVX512VL__)
+#define MR 8
+#else
+#define MR 6
+#endif
 #define KC 256 /* depth of a chunk: 256 x 16 floats = 16 KB of panel */
 
 /* Panel p of B (K, N), element (k, n) at B[k * sk + n * sn] (strides in elements, so a
@@ -68,16 +76,19 @@ static void block_##ROWS(ptrdiff_t K, const float *A, ptrdiff_t lda, const float
                          float *C, ptrdiff_t ldc, ptrdiff_t cols, int accumulate)              \
 {                                                                                              \
     const int rows = ROWS;                                                                     \
-    __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0;              \
-    __m256 y0 = x0, y1 = x0, y2 = x0, y3 = x0, y4 = x0, y5 = x0;                               \
+    __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0, x6 = x0, x7 = x0; \
+    __m256 y0 = x0, y1 = x0, y2 = x0, y3 = x0, y4 = x0, y5 = x0, y6 = x0, y7 = x0;             \
     if (accumulate) {                                                                          \
         BLOCK_LOAD(0) BLOCK_LOAD(1) BLOCK_LOAD(2) BLOCK_LOAD(3) BLOCK_LOAD(4) BLOCK_LOAD(5)    \
+        BLOCK_LOAD(6) BLOCK_LOAD(7)                                                            \
     }                                                                                          \
     for (ptrdiff_t k = 0; k < K; k++) {                                                        \
         __m256 b0 = _mm256_loadu_ps(panel + k * NR), b1 = _mm256_loadu_ps(panel + k * NR + 8); \
         BLOCK_STEP(0) BLOCK_STEP(1) BLOCK_STEP(2) BLOCK_STEP(3) BLOCK_STEP(4) BLOCK_STEP(5)    \
+        BLOCK_STEP(6) BLOCK_STEP(7)                                                            \
     }                                                                                          \
     BLOCK_STORE(0) BLOCK_STORE(1) BLOCK_STORE(2) BLOCK_STORE(3) BLOCK_STORE(4) BLOCK_STORE(5)  \
+    BLOCK_STORE(6) BLOCK_STORE(7)                                                              \
 }
 DEFINE_BLOCK(1)
 DEFINE_BLOCK(2)
@@ -85,10 +96,18 @@ DEFINE_BLOCK(3)
 DEFINE_BLOCK(4)
 DEFINE_BLOCK(5)
 DEFINE_BLOCK(6)
+#if MR == 8
+DEFINE_BLOCK(7)
+DEFINE_BLOCK(8)
+#endif
 
 typedef void (*block_fn)(ptrdiff_t, const float *, ptrdiff_t, const float *, float *, ptrdiff_t, ptrdiff_t,
                          int);
+#if MR == 8
+static const block_fn BLOCKS[MR + 1] = {0, block_1, block_2, block_3, block_4, block_5, block_6, block_7, block_8};
+#else
 static const block_fn BLOCKS[MR + 1] = {0, block_1, block_2, block_3, block_4, block_5, block_6};
+#endif
 
 /* The first `cols` (at most 16) columns of C (M rows, ldc apart) = A (M, K), rows lda apart,
  * @ one packed panel (K x 16). */
