@@ -26,8 +26,8 @@ def held(monkeypatch):
     primitive = gemm_onednn._primitive_product
 
     def spy(a, b, out):
-        calls.append(("primitive", a.shape[0], b.shape[1], a.shape[1]))
-        primitive(a, b, out)
+        calls.append(("primitive", a.shape[-2], b.shape[-1], a.shape[-1]))
+        return primitive(a, b, out)
 
     monkeypatch.setattr(gemm_onednn, "_primitive_product", spy)
     yield calls
@@ -80,6 +80,76 @@ def test_a_transposed_right_operand_runs_on_the_matmul_primitive(held, m, k, n):
     assert held == [("primitive", m, n, k)] * 4
 
 
+def _stack_layouts(shape: tuple, rng: np.random.Generator) -> list:
+    """float32 arrays of ``shape`` (at least 3-D) in C order, with the last two axes transposed
+    (a view), and as a permuted view of a (B, T, H, d)-like array (attention's heads)."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    swapped = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    axes = (1, 0) + tuple(range(2, a.ndim))  # (the first two axes swapped in memory)
+    permuted = np.ascontiguousarray(a.transpose(axes)).transpose(axes)
+    return [a, swapped, permuted]
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((8, 64, 32), (8, 32, 64)), ((2, 4, 64, 48), (2, 4, 48, 64)),
+                                              ((8, 128, 64), (1, 64, 128)), ((8, 128, 64), (64, 128)),
+                                              ((96, 128), (4, 128, 64))])
+def test_a_stack_of_products_runs_on_the_matmul_primitive(held, a_shape, b_shape):
+    """Stacks of products (attention's Q Kᵀ and A V, a batched Linear) go to the matmul
+    primitive while oneDNN holds the threads (NumPy's matmul would run them on BLAS's one
+    thread): every layout of each operand, broadcast batch dimensions and an operand with fewer
+    dimensions give the product to float32 rounding, into a new array or a given ``out``."""
+    rng = np.random.default_rng(6)
+    k = a_shape[-1]
+    def layouts(shape: tuple) -> list:
+        return _stack_layouts(shape, rng) if len(shape) > 2 else [rng.standard_normal(shape).astype(np.float32)]
+
+    for x in layouts(a_shape):
+        for y in layouts(b_shape):
+            exact = np.matmul(x.astype(np.float64), y.astype(np.float64))
+            tol = 8 * np.finfo(np.float32).eps * np.matmul(np.abs(x).astype(np.float64), np.abs(y).astype(np.float64))
+            got = ArrayMath.matmul(x, y)
+            assert got.dtype == np.float32 and got.shape == exact.shape and got.flags.c_contiguous
+            assert np.all(np.abs(got - exact) <= tol)
+            out = np.full(exact.shape, np.nan, np.float32)
+            assert ArrayMath.matmul(x, y, out=out) is out
+            np.testing.assert_array_equal(out, got)
+    assert held and all(c[0] == "primitive" and c[3] == k for c in held)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (np.ones((4, 16, 16), np.float32), np.ones((4, 16, 16), np.float32)),  # below _MIN_MACS
+        (np.ones((8, 128, 64), np.float64), np.ones((8, 64, 128), np.float64)),  # float64
+        (np.ones((8, 128, 64), np.float32), np.ones((8, 64, 0), np.float32)),  # empty
+        (np.ones((8, 128, 64), np.float32), np.ones(64, np.float32)),  # a vector: matmul's own rule
+    ],
+)
+def test_other_stacks_stay_with_numpy(held, a, b):
+    np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.matmul(a, b))
+    assert held == []
+
+
+def test_a_stack_whose_batches_do_not_match_raises_as_numpy_does(held):
+    with pytest.raises(ValueError):
+        ArrayMath.matmul(np.ones((3, 128, 64), np.float32), np.ones((4, 64, 128), np.float32))
+
+
+def test_a_layout_with_only_a_reference_kernel_is_left_to_numpy(held, monkeypatch):
+    """Where oneDNN has only its reference kernel for a primitive (slow), the product is NumPy's,
+    and that answer is kept: the primitive is not described again at each call."""
+    asked = []
+    monkeypatch.setattr(onednn, "implementation", lambda pd: (asked.append(pd), "ref:any")[1])
+    onednn._STEPS.pop("matmul", None)
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((8, 128, 64)).astype(np.float32)
+    b = rng.standard_normal((8, 64, 128)).astype(np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.matmul(a, b))
+    assert len(asked) == 1
+    onednn._STEPS.pop("matmul", None)
+
+
 def test_out_is_written(held):
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((256, 128)).astype(np.float32), rng.standard_normal((128, 64)).astype(np.float32)
@@ -94,7 +164,6 @@ def test_out_is_written(held):
     [
         (np.ones((64, 64), np.float32), np.ones((64, 64), np.float32)),  # below _MIN_MACS
         (np.ones((256, 128), np.float64), np.ones((128, 64), np.float64)),  # float64
-        (np.ones((4, 256, 128), np.float32), np.ones((128, 64), np.float32)),  # a stack
         (np.ones((256, 128), np.float32), np.ones((128, 64), np.float64)),  # mixed dtypes
     ],
 )
@@ -105,8 +174,9 @@ def test_other_products_stay_with_numpy(held, a, b):
 
 def test_a_large_float32_product_takes_the_threads(monkeypatch):
     """Under a new thread setting BLAS has the threads; a float32 product the fast path covers
-    hands them to oneDNN (as a convolution does) at two threads, and runs on its sgemm; smaller,
-    float64 or stacked products leave them with BLAS, and at one thread nothing takes them."""
+    hands them to oneDNN (as a convolution does) at two threads, and runs on its sgemm, and so
+    does a stack of products (on the matmul primitive); smaller or float64 products leave them
+    with BLAS, and at one thread nothing takes them."""
     count = threads.intra_threads()
     a, b = np.ones((256, 128), np.float32), np.ones((128, 64), np.float32)
     calls = []
@@ -117,7 +187,7 @@ def test_a_large_float32_product_takes_the_threads(monkeypatch):
         F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))  # a hold under a setting that then changes
         cr.set_num_threads(2)
         assert not onednn.holds_threads()
-        for x, y in [(a[:64, :64], b[:64]), (a.astype(np.float64), b.astype(np.float64)), (a[None], b)]:
+        for x, y in [(a[:64, :64], b[:64]), (a.astype(np.float64), b.astype(np.float64))]:
             ArrayMath.matmul(x, y)
         assert calls == [] and not onednn.holds_threads()
         np.testing.assert_array_equal(ArrayMath.matmul(a, b), np.full((256, 64), 128, np.float32))
@@ -129,6 +199,9 @@ def test_a_large_float32_product_takes_the_threads(monkeypatch):
         assert not onednn.holds_threads()
         F.conv2d(cr.randn(1, 1, 5, 5), cr.randn(1, 1, 3, 3))
         assert onednn.holds_threads()
+        cr.set_num_threads(2)
+        np.testing.assert_array_equal(ArrayMath.matmul(a[None], b), np.full((1, 256, 64), 128, np.float32))
+        assert onednn.holds_threads() and len(calls) == 1  # (the stack: the primitive, not sgemm)
     finally:
         cr.set_num_threads(count)
 

@@ -16,7 +16,8 @@ OpenBLAS on one thread, once a layer holds the threads: w4's output products (20
 where a call's start costs more than the threads save.  Hence the fast path covers:
 
 * 2-D float32 NumPy arrays, each with one axis of unit stride (C order or a transposed view;
-  anything else is copied first), M·N·K of at least ``_MIN_MACS``;
+  anything else is copied first), M·N·K of at least ``_MIN_MACS``; and stacks of products
+  (3 or more dimensions, :func:`batched`), on oneDNN's matmul primitive;
 * while oneDNN holds the threads (:func:`onednn.holds_threads`), and such a product takes them
   (:func:`_takes_threads`) where oneDNN is installed, chainrule has more than one intra-op
   thread and the process is not a forked child (a DataLoader worker, where GNU OpenMP must not
@@ -107,25 +108,29 @@ def sgemm(a: Any, b: Any, out: Any = None) -> Any:
     onednn.take_threads()  # (OpenMP's thread count is the calling thread's setting)
     ta, lda, a = _operand(a)
     tb, ldb, b = _operand(b)
-    if tb == b"T":  # (a transposed right operand: the matmul primitive, see _primitive_product)
-        _primitive_product(a, b, out)
+    if tb == b"T" and _primitive_product(a, b, out):  # (a transposed right operand: see _primitive_product)
         return out
     at = native.address
     onednn.check(_sgemm()(ta, tb, m, n, k, 1.0, at(a), lda, at(b), ldb, 0.0, at(out), max(n, 1)), "dnnl_sgemm")
     return out
 
 
-def _primitive_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out = a @ b on oneDNN's matmul primitive, for a right operand ``b`` that is a transposed
-    view (a Linear layer's x @ Wᵀ), where ``dnnl_sgemm`` is slow: at two threads, µs, sgemm
-    with b transposed / the primitive / sgemm on a C-ordered copy of b: (128, 512) @ (512, 512)
-    520 / 340 / 313, (128, 784) @ (784, 512) 637 / 531 / 522, (64, 1024) @ (1024, 64) 146 / 72
-    / 52 (docs/performance.md#matmul-primitive).  The primitive is made for the operands'
-    shapes and strides (kept in ``onednn.cached``; a new shape costs about 0.5 ms once, oneDNN
-    compiling its kernel), and reads the operands where they are: nothing is copied."""
+def _primitive_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """out = a @ b on oneDNN's matmul primitive; False (nothing done) where oneDNN has only its
+    reference kernel for these operands (the caller computes the product otherwise).
+
+    For a 2-D right operand ``b`` that is a transposed view (a Linear layer's x @ Wᵀ), where
+    ``dnnl_sgemm`` is slow: at two threads, µs, sgemm with b transposed / the primitive / sgemm
+    on a C-ordered copy of b: (128, 512) @ (512, 512) 520 / 340 / 313, (128, 784) @ (784, 512)
+    637 / 531 / 522, (64, 1024) @ (1024, 64) 146 / 72 / 52; and for stacks of products
+    (:func:`batched`).  The operands may have any strides of one sign (the caller copies the
+    others) and the same number of dimensions, ``out`` is C-ordered.  The primitive is made for
+    the operands' shapes and strides (kept in ``onednn.cached``; a new shape costs about 0.5 ms
+    once, oneDNN compiling its kernel), and reads the operands where they are: nothing is
+    copied (docs/performance.md#matmul-primitive)."""
     key = ("matmul", a.shape, onednn.layout(a), b.shape, onednn.layout(b))
 
-    def make() -> onednn.Step:
+    def make() -> onednn.Step | None:
         shapes = {"src": (a.shape, onednn.layout(a)), "weights": (b.shape, onednn.layout(b)),
                   "dst": (out.shape, onednn.layout(out))}
         mds = {name: onednn.plain_md(*shape) for name, shape in shapes.items()}
@@ -134,10 +139,70 @@ def _primitive_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             ctypes.byref(pd), onednn.engine(), mds["src"], mds["weights"], None, mds["dst"], onednn.attr()),
             "matmul")
         onednn.destroy(*mds.values())
+        if onednn.implementation(pd).startswith("ref"):
+            onednn.library().dnnl_primitive_desc_destroy(pd)
+            return None
         return onednn.Step(pd, {name: (onednn.ARG[name], shape, strides, name == "dst")
                                 for name, (shape, strides) in shapes.items()})
 
-    onednn.cached(key, make).run({"src": a, "weights": b, "dst": out})
+    step = onednn.cached(key, make)
+    if step is None:
+        return False
+    step.run({"src": a, "weights": b, "dst": out})
+    return True
+
+
+def _stack_covered(a: Any, b: Any, out: Any) -> tuple | None:
+    """(a, b, the result's shape) for a stack of products :func:`batched` takes, the operand of
+    fewer dimensions given leading dimensions of 1 (a view); else None.  Covered: float32 NumPy
+    arrays of at least 2 dimensions, one of them at least 3; batch dimensions equal or 1 on one
+    side (broadcast); no empty dimension; M·N·K times the batch at least ``_MIN_MACS``; ``out``
+    None or a C-ordered float32 array of the result's shape."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype != np.float32 or b.dtype != np.float32:
+        return None
+    nd = max(a.ndim, b.ndim)
+    if min(a.ndim, b.ndim) < 2 or nd < 3:
+        return None
+    a = a.reshape((1,) * (nd - a.ndim) + a.shape)
+    b = b.reshape((1,) * (nd - b.ndim) + b.shape)
+    if a.shape[-1] != b.shape[-2]:
+        return None
+    batch = []
+    for x, y in zip(a.shape[:-2], b.shape[:-2]):
+        if x != y and x != 1 and y != 1:
+            return None
+        batch.append(max(x, y))
+    shape = (*batch, a.shape[-2], b.shape[-1])
+    size = 1
+    for d in shape:
+        size *= d
+    if size * a.shape[-1] < _MIN_MACS:  # (also: an empty dimension)
+        return None
+    if out is not None and (type(out) is not np.ndarray or out.shape != shape or out.dtype != np.float32
+                            or not out.flags.c_contiguous):
+        return None
+    return a, b, shape
+
+
+def batched(a: Any, b: Any, out: Any = None) -> Any:
+    """A stack of products ``np.matmul(a, b)`` (3 or more dimensions: attention's Q Kᵀ and A V,
+    a batched Linear) on oneDNN's matmul primitive, or None where it does not cover the call
+    (:func:`_stack_covered`, oneDNN holding the threads, and an optimised kernel for the
+    operands' layout).  With the threads held, NumPy's matmul runs a stack on BLAS's one thread;
+    the primitive spreads it over the team: µs at two threads, (64, 64, 32) @ (64, 32, 64) with
+    the right operand a transposed view 270 → 102, (32, 128, 64) @ (32, 64, 128) 824 → 336,
+    (16, 256, 64) @ (16, 64, 256) 1,600 → 750 (docs/performance.md#matmul-primitive)."""
+    if not onednn.holds_threads():
+        return None
+    covered = _stack_covered(a, b, out)
+    if covered is None:
+        return None
+    a, b, shape = covered
+    a, b = onednn.readable(a), onednn.readable(b)
+    if out is None:
+        out = np.empty(shape, np.float32)
+    onednn.take_threads()
+    return out if _primitive_product(a, b, out) else None
 
 
 def bound(a: Any, b: Any, out: Any) -> Any:
@@ -178,8 +243,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     An outer product (K = 1: the input gradient of a Linear layer with one output) goes through
     ``np.dot`` at every size: matmul's loop for it is slower, (3200, 1) @ (1, 128) 650–950 µs
     against 120–130, (2048, 1) @ (1, 1024) 3.2 ms against 0.7–1.5 (one or two threads)."""
-    if _HELD[0] is not None:
-        y = sgemm(a, b, out)
+    if _HELD[0] is not None and type(a) is _ndarray and type(b) is _ndarray:
+        y = sgemm(a, b, out) if a.ndim == 2 and b.ndim == 2 else batched(a, b, out)
         if y is not None:
             return y
     if type(a) is _ndarray and type(b) is _ndarray and _dot_covers(a.shape, b.shape):
@@ -190,7 +255,7 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         except ValueError:  # (np.dot takes only a C-contiguous out of the result's exact dtype)
             pass
     elif _takes_threads(a, b, out):
-        y = sgemm(a, b, out)
+        y = sgemm(a, b, out) if a.ndim == 2 and b.ndim == 2 else batched(a, b, out)
         if y is not None:
             return y
     return _np_matmul(a, b) if out is None else _np_matmul(a, b, out=out)
@@ -201,8 +266,8 @@ def _takes_threads(a: Any, b: Any, out: Any) -> bool:
     while oneDNN does not hold them under the current setting (not yet, or not since the count
     was set): one the fast path covers, with more than one intra-op thread, oneDNN installed,
     not in a forked child (the module docstring says why)."""
-    if _shapes_covered(a, b, out) is None or threads.intra_threads() <= 1 or onednn.holds_threads() \
-            or threads.in_forked_child() or not onednn.available():
+    if (_shapes_covered(a, b, out) is None and _stack_covered(a, b, out) is None) or threads.intra_threads() <= 1 \
+            or onednn.holds_threads() or threads.in_forked_child() or not onednn.available():
         return False
     onednn.take_threads()
     return onednn.holds_threads()

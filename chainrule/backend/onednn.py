@@ -51,6 +51,7 @@ _CPU = 1  # dnnl_cpu
 FORWARD_TRAINING, FORWARD_INFERENCE, BACKWARD = 64, 96, 128  # dnnl_prop_kind_t
 CONVOLUTION_DIRECT = 1  # dnnl_convolution_direct
 _QUERY_EXEC_ARG_MD = 255  # dnnl_query_exec_arg_md: the memory descriptor of one DNNL_ARG_*
+_QUERY_IMPL_INFO_STR = 8  # dnnl_query_impl_info_str: the implementation's name
 _SCRATCHPAD_USER = 1  # dnnl_scratchpad_mode_user
 _ARG_SCRATCHPAD = 80
 # DNNL_ARG_*: a recurrent layer's arguments are numbered 0, 1, 2 after their kind (src_layer =
@@ -423,18 +424,20 @@ def holds_threads() -> bool:
     return held is not None and held == threads.settings()
 
 
+_NOT_KEPT = object()
 _STEPS: dict[Any, OrderedDict] = {}  # kind (a key's first item) -> that kind's steps, least recently used first
 _KEEP = 64  # steps kept per kind
 
 
-def cached(key: tuple, make: Any) -> Step:
-    """The step kept under ``key``, made by ``make()`` the first time.  ``key[0]`` names the kind
-    of step ("forward", "matmul", ...); each kind keeps its ``_KEEP`` most recently used steps,
-    so that a model with many products' shapes does not push its convolutions' steps out."""
+def cached(key: tuple, make: Any) -> Any:
+    """The step kept under ``key``, made by ``make()`` the first time (``make`` may return None
+    where it has no step for the key; that answer is kept too).  ``key[0]`` names the kind of
+    step ("forward", "matmul", ...); each kind keeps its ``_KEEP`` most recently used steps, so
+    that a model with many products' shapes does not push its convolutions' steps out."""
     with _LOCK:
         kind = _STEPS.setdefault(key[0], OrderedDict())
-        step = kind.get(key)
-        if step is not None:
+        step = kind.get(key, _NOT_KEPT)
+        if step is not _NOT_KEPT:
             kind.move_to_end(key)
             return step
     take_threads()  # (a primitive takes OpenMP's thread count when it is made)
@@ -444,6 +447,14 @@ def cached(key: tuple, make: Any) -> Step:
         while len(kind) > _KEEP:
             kind.popitem(last=False)
     return step
+
+
+def implementation(pd: Any) -> str:
+    """The name of the implementation oneDNN chose for primitive descriptor ``pd``
+    ("brg:avx512_core", "gemm:jit", "ref:any"...)."""
+    name = ctypes.c_char_p()
+    check(library().dnnl_primitive_desc_query(pd, _QUERY_IMPL_INFO_STR, 0, ctypes.byref(name)), "implementation")
+    return (name.value or b"").decode()
 
 
 def kept() -> list[tuple]:
