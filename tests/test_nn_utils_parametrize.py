@@ -229,9 +229,16 @@ def test_bad_input_raises():
         def forward(self, X: cr.Tensor) -> cr.Tensor:
             return X[:1]
 
-    with pytest.raises(ValueError, match="shape"):
-        parametrize.register_parametrization(m, "weight", Shrink())
-    assert isinstance(m.weight, nn.Parameter) and type(m) is nn.Linear  # nothing changed
+    class ShrinkSymmetric(Symmetric):  # right_inverse rewrites the original before the check fails
+        def forward(self, X: cr.Tensor) -> cr.Tensor:
+            return X[:1]
+
+    w = npy(m.weight).copy()
+    for bad in (Shrink(), ShrinkSymmetric()):
+        with pytest.raises(ValueError, match="shape"):
+            parametrize.register_parametrization(m, "weight", bad)
+        assert isinstance(m.weight, nn.Parameter) and type(m) is nn.Linear  # nothing changed
+        np.testing.assert_array_equal(npy(m.weight), w)
     parametrize.register_parametrization(m, "weight", Shrink(), unsafe=True)
     assert tuple(m.weight.shape) == (1, 3)
     with pytest.raises(ValueError, match="does not have a parametrization on bias"):
@@ -469,14 +476,17 @@ def test_weight_norm_formula(dim):
     np.testing.assert_allclose(npy(m.weight), 3 * g * v / norm)
 
 
-def test_weight_norm_gradcheck_and_pytorch():
-    wn = P._WeightNorm(0)
-    g, v = f64(4, 1, requires_grad=True), f64(4, 3, requires_grad=True)
+@pytest.mark.parametrize("dim", [0, 1, -2, None])
+def test_weight_norm_gradcheck_and_pytorch(dim):
+    wn = P._WeightNorm(dim)
+    gshape = {0: (4, 1), 1: (1, 3), -2: (4, 1), None: ()}[dim]
+    g, v = f64(*gshape, requires_grad=True), f64(4, 3, requires_grad=True)
     assert gradcheck(wn, (g, v))
     assert gradgradcheck(wn, (g, v))
     torch = pytest.importorskip("torch")
-    ours = P.weight_norm(linear(3, 4))
-    theirs = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4).double())
+    ours = P.weight_norm(linear(3, 4), dim=dim)
+    theirs = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4).double(), dim=dim)
+    assert tuple(ours.parametrizations.weight.original0.shape) == tuple(theirs.parametrizations.weight.original0.shape)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     theirs.load_state_dict({k: torch.from_numpy(npy(v).copy()) for k, v in ours.state_dict().items()})
     x = f64(2, 3)

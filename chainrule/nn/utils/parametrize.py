@@ -96,6 +96,7 @@ class ParametrizationList(ModuleList):
         super().__init__(modules)
         self.unsafe = unsafe
         shape, dtype = tuple(original.shape), original.dtype
+        before = original._array  # (restored if the checks below fail)
         new: Any = original
         with no_grad():
             for p in reversed(list(self)):
@@ -129,19 +130,30 @@ class ParametrizationList(ModuleList):
                     t = Parameter(t, original.requires_grad)
                 _register_tensor(self, f"original{i}", t)
         if not unsafe:
+            try:
+                self._check(shape, dtype)
+            except Exception:
+                if self.is_tensor and original._array is not before:  # the module is left as it was
+                    original._array = before
+                    bump(original)
+                raise
+
+    def _check(self, shape: tuple, dtype: Any) -> None:
+        """The chain keeps the registered tensor's shape and dtype (the checks ``unsafe`` skips)."""
+        with no_grad():
             z = self()
-            if not isinstance(z, Tensor):
-                raise ValueError(f"a parametrization must return a Tensor, got {type(z).__name__}")
-            if z.dtype != dtype:
-                raise ValueError(
-                    "register_parametrization: a parametrization may not change the dtype of the tensor unless "
-                    f"unsafe=True: original {dtype}, parametrized {z.dtype}"
-                )
-            if tuple(z.shape) != shape:
-                raise ValueError(
-                    "register_parametrization: a parametrization may not change the shape of the tensor unless "
-                    f"unsafe=True: original {shape}, parametrized {tuple(z.shape)}"
-                )
+        if not isinstance(z, Tensor):
+            raise ValueError(f"a parametrization must return a Tensor, got {type(z).__name__}")
+        if z.dtype != dtype:
+            raise ValueError(
+                "register_parametrization: a parametrization may not change the dtype of the tensor unless "
+                f"unsafe=True: original {dtype}, parametrized {z.dtype}"
+            )
+        if tuple(z.shape) != shape:
+            raise ValueError(
+                "register_parametrization: a parametrization may not change the shape of the tensor unless "
+                f"unsafe=True: original {shape}, parametrized {tuple(z.shape)}"
+            )
 
     def right_inverse(self, value: Tensor) -> None:
         """Set ``original`` so that the chain gives ``value``: original ← P₁⁻¹(…Pₖ⁻¹(value)), without gradient."""
