@@ -220,6 +220,16 @@ def test_scatter_reduce_matches_pytorch(reduce: str, include_self: bool):
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("reduce", ["prod", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_nan_propagates_as_in_pytorch(reduce: str, include_self: bool):
+    torch = pytest.importorskip("torch")
+    x, src, index = [1.0, np.nan, 3.0], [np.nan, 2.0, 5.0, 0.0], [0, 1, 2, 2]
+    got = t64(x).scatter_reduce(0, cr.tensor(index), t64(src), reduce, include_self=include_self)
+    want = torch.tensor(x).scatter_reduce(0, torch.tensor(index), torch.tensor(src), reduce, include_self=include_self)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())  # (NaN where both have NaN)
+
+
 @pytest.mark.filterwarnings("ignore:index_reduce")  # PyTorch: "index_reduce() is in beta"
 @pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
 @pytest.mark.parametrize("include_self", [True, False])

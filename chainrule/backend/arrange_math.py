@@ -18,7 +18,8 @@ class ArrangeMath:
         """A copy of ``base`` with each src[p] combined into out[index[p]] by ``reduce``
         ('amax', 'amin' or 'prod'; repeated positions combine them all, NaN propagates)."""
         out = base.copy()
-        {"amax": np.maximum, "amin": np.minimum, "prod": np.multiply}[reduce].at(out, index, src)
+        with np.errstate(invalid="ignore"):  # (a NaN propagates without a warning, as in PyTorch)
+            {"amax": np.maximum, "amin": np.minimum, "prod": np.multiply}[reduce].at(out, index, src)
         return out
 
     @staticmethod
