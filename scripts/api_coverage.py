@@ -39,6 +39,8 @@ NAMESPACES: dict[str, str] = {
     "torch.nn.functional": "chainrule.nn.functional",
     "torch.nn.init": "chainrule.nn.init",
     "torch.nn.utils": "chainrule.nn.utils",
+    "torch.nn.utils.parametrize": "chainrule.nn.utils.parametrize",
+    "torch.nn.utils.parametrizations": "chainrule.nn.utils.parametrizations",
     "torch.optim": "chainrule.optim",
     "torch.optim.lr_scheduler": "chainrule.optim.lr_scheduler",
     "torch.utils.data": "chainrule.utils.data",

@@ -27,7 +27,8 @@ ARRANGE_DIFF = list(DIFF)[_FIRST : _LAST + 1] + [
     "diagonal_scatter", "diagonal_scatter_dims", "unfold", "unfold_step", "dist", "dist_p3", "cov",
     "cov_correction0", "corrcoef", "trapezoid", "trapezoid_x", "cumulative_trapezoid", "vander",
     "chain_matmul", "mode", "block_diag", "combinations", "combinations_replacement",
-    "scatter_reduce_sum", "scatter_reduce_mean_exclude_self", "scatter_reduce_mean", "nanmedian",
+    "scatter_reduce_sum", "scatter_reduce_mean_exclude_self", "scatter_reduce_mean", "scatter_reduce_prod",
+    "scatter_reduce_amax_exclude_self", "scatter_reduce_amin", "index_reduce_prod_amax", "nanmedian",
     "nanmedian_dim_with_nan", "sum_to_size", "sum_to_size_lead",
 ]  # fmt: skip
 ARRANGE_EXACT = [

@@ -439,6 +439,27 @@ DIFF.update(
             (("u", (3, 4)), ("u", (3, 3))),
             True,
         ),
+        "scatter_reduce_prod": (
+            lambda L, x, s: L.scatter_reduce(x, 0, T(L, [[2, 0, 2, 1], [2, 2, 0, 0]]), s, "prod"),
+            (("u", (3, 4)), ("u", (2, 4))),
+            True,
+        ),
+        "scatter_reduce_amax_exclude_self": (
+            lambda L, x, s: x.scatter_reduce(1, T(L, [[0, 0], [3, 1], [2, 2]]), s, "amax", include_self=False),
+            (("u", (3, 4)), ("u", (3, 2))),
+            True,
+        ),
+        "scatter_reduce_amin": (
+            lambda L, x, s: L.scatter_reduce(x, 1, T(L, [[0, 0, 1], [3, 1, 3], [2, 2, 2]]), s, reduce="amin"),
+            (("u", (3, 4)), ("u", (3, 3))),
+            True,
+        ),
+        "index_reduce_prod_amax": (
+            lambda L, x, s: (x.index_reduce(0, T(L, [2, 0, 2]), s, "prod"),
+                             L.index_reduce(x, 0, T(L, [1, 1, 0]), s, "amax", include_self=False)),
+            (("u", (3, 4)), ("u", (3, 4))),
+            True,
+        ),
     }
 )
 
@@ -740,6 +761,10 @@ EXACT.update(
             L.scatter_reduce(
                 T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "sum", include_self=False
             ),
+            L.scatter_reduce(
+                T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "amax", include_self=False
+            ),
+            L.scatter_reduce(T(L, INTS), 1, T(L, [[0, 0, 1], [3, 3, 3]]), T(L, [[1, 2, 3], [4, 5, 7]]), "prod"),
         ],
         "nanmedian_nan": lambda L: [
             # (an all-NaN row's index is implementation-defined in torch: not compared)

@@ -14,6 +14,15 @@ class ArrangeMath:
     """Index and count kernels of ops/arrange.py (a base of ``ArrayMath``)."""
 
     @staticmethod
+    def scatter_reduce_into(base: Any, index: Any, src: Any, reduce: str) -> Any:
+        """A copy of ``base`` with each src[p] combined into out[index[p]] by ``reduce``
+        ('amax', 'amin' or 'prod'; repeated positions combine them all, NaN propagates)."""
+        out = base.copy()
+        with np.errstate(invalid="ignore"):  # (a NaN propagates without a warning, as in PyTorch)
+            {"amax": np.maximum, "amin": np.minimum, "prod": np.multiply}[reduce].at(out, index, src)
+        return out
+
+    @staticmethod
     def tri_mask(x: Any, k: int = 0, lower: bool = True) -> Any:
         """bool (r, c) over x's last two dims (r, c): j <= i + k (lower) or j >= i + k (upper)."""
         r, c = x.shape[-2:]

@@ -11,7 +11,8 @@ from chainrule.ops.arrange import (
     block_diag, broadcast_shapes, bucketize, can_cast, cartesian_prod, cdist, chain_matmul, clone, column_stack,
     combinations, concatenate, corrcoef, count_nonzero, cov, cross, cummax, cummin, cumprod, cumsum,
     cumulative_trapezoid, detach, diag, diag_embed, diagflat, diagonal, diagonal_scatter, diff, dist, dsplit,
-    dstack, einsum, fliplr, flipud, histc, hsplit, hstack, index_add, index_copy, index_fill, index_put, inner,
+    dstack, einsum, fliplr, flipud, histc, hsplit, hstack, index_add, index_copy, index_fill, index_put,
+    index_reduce, inner,
     is_complex, is_floating_point, is_nonzero, is_same_size, is_signed, kron, kthvalue, logcumsumexp,
     masked_scatter, masked_select, median, meshgrid, mode, moveaxis, msort, mv, nanmean, nanmedian, nansum, narrow,
     nonzero, promote_types, quantile, ravel, repeat_interleave, result_type, roll, rot90, row_stack, scalar_tensor,
@@ -85,5 +86,5 @@ __all__ = [
     "triu_indices", "unravel_index", "vander", "broadcast_shapes", "can_cast", "clone", "concatenate", "detach",
     "is_complex", "is_floating_point", "is_nonzero", "is_same_size", "is_signed", "promote_types", "result_type",
     "scalar_tensor", "split_with_sizes", "unsafe_chunk", "unsafe_split", "digamma", "lgamma", "mvlgamma",
-    "polygamma", "scatter_reduce", "nanmedian",
+    "polygamma", "scatter_reduce", "nanmedian", "index_reduce",
 ]

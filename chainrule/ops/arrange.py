@@ -645,6 +645,33 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
     return x + apply1(indexing.ScatterAdd(x.shape, at), src * alpha if alpha != 1 else src)
 
 
+def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """input with source's slice k reduced into the slice index[k] along ``dim``:
+    ``out[..., index[k], ...] = reduce(input[..., index[k], ...], source[..., k, ...], ...)``
+    (with input's slice only when ``include_self``; slices no index names keep input's values).
+
+    ``reduce``: 'prod', 'mean' (counting input when included; integers round down), 'amax',
+    'amin'.  Shapes: index (n,) integers, source input's shape with n along ``dim``.  Gradients
+    as :func:`scatter_reduce`'s (index along ``dim`` spread over source's shape)."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce: reduce must be one of 'prod', 'mean', 'amax', 'amin', got {reduce!r}")
+    src = as_tensor_arg(source, "index_reduce")
+    x = as_tensor_arg(input, "index_reduce")
+    d = _dim(x, dim, "index_reduce")
+    idx = as_tensor_arg(index, "index_reduce")
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise IndexError(f"index_reduce: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, "
+                         f"shape {tuple(idx.shape)}")
+    idx = shape.reshape(idx, (-1,))
+    want = tuple(x.shape[:d]) + (idx.shape[0],) + tuple(x.shape[d + 1 :])
+    if tuple(src.shape) != want:
+        raise RuntimeError(f"index_reduce: source of shape {tuple(src.shape)} must have input's shape "
+                           f"{tuple(x.shape)} with {idx.shape[0]} entries along dim {d}, i.e. {want}")
+    spread = shape.expand(shape.reshape(idx, (1,) * d + (-1,) + (1,) * (x.ndim - d - 1)), want)
+    return scatter_reduce(x, d, spread, src, reduce, include_self=include_self)
+
+
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """input with the slices at index[k] along ``dim`` replaced by source's slice k."""
     src = as_tensor_arg(source, "index_copy")
@@ -1256,17 +1283,93 @@ def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_gra
     return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 
+class ScatterReduce(Primitive):
+    """y = base with each src[p] combined into y[index[p]] by max ('amax'), min ('amin') or
+    product ('prod'): y[q] = reduce(base[q], {src[p] : index[p] = q}).
+
+    amax/amin: the adjoint of y[q] is shared equally among its contributors equal to y[q]
+    (base[q] and those src[p]): dL/dc = g[q]·[c = y[q]]/N[q], N[q] the number of them.
+    prod: dL/dc = g[q]·Π(the other contributors): y[q]/c for c ≠ 0; for a zero c the product
+    of the others is formed with c replaced by 1 (so one zero gets the product of the rest, and
+    a zero among several gets 0).  A recorded backward (second derivatives) of 'prod' raises
+    where two src zeros meet at one position (as PyTorch's).  ``include_self=False`` is handled
+    by the caller, which passes the reduction's identity as base where src arrives.
+    """
+
+    __slots__ = ("index", "reduce")
+    name = "scatter_reduce"
+
+    def __init__(self, index: tuple, reduce: str) -> None:
+        self.index, self.reduce = index, reduce
+
+    def forward(self, m, base, src):
+        return m.scatter_reduce_into(base, self.index, src, self.reduce)
+
+    def _partials(self, m, y, base, src):
+        """(∂y/∂base, ∂y[index]/∂src) for the vjp (times g) and the jvp (times the tangents)."""
+        at = self.index
+        y_at = m.getitem(y, at)
+        if self.reduce != "prod":  # amax / amin
+            hit_base = m.astype(base == y, y.dtype)
+            hit_src = m.astype(src == y_at, y.dtype)
+            n = hit_base + m.scatter_add(y.shape, at, hit_src)
+            return hit_base / n, hit_src / m.getitem(n, at)
+        zero_base, zero_src = base == 0, src == 0
+        base1 = m.where(zero_base, m.ones_like(base), base)
+        d_base = m.scatter_reduce_into(base1, at, src, "prod") / base1
+        zeros_at = m.getitem(m.scatter_add(y.shape, at, m.astype(zero_src, y.dtype)), at)
+        lone_zero = zero_src & (zeros_at == 1)
+        if m.is_tensor and bool((m.raw(zeros_at)[m.raw(zero_src)] > 1).any()):
+            raise RuntimeError("scatter_reduce: the second derivative of reduce='prod' is not implemented where "
+                               "two or more src values sent to one position are 0 (as in PyTorch)")
+        without = m.getitem(m.scatter_reduce_into(base, at, m.where(lone_zero, m.ones_like(src), src), "prod"), at)
+        d_src = m.where(lone_zero, without, y_at / m.where(zero_src, m.ones_like(src), src))
+        return d_base, d_src
+
+    def vjp(self, m, need, g, y, base, src):
+        d_base, d_src = self._partials(m, y, base, src)
+        return (g * d_base if need[0] else None, m.getitem(g, self.index) * d_src if need[1] else None)
+
+    def jvp(self, m, dxs, y, base, src):
+        d_base, d_src = self._partials(m, y, base, src)
+        return dxs[0] * d_base + m.scatter_add(y.shape, self.index, dxs[1] * d_src)
+
+
+_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _identity(reduce: str, dtype: np.dtype) -> Any:
+    """The value that leaves a ``reduce`` unchanged, in ``dtype`` (the place of an excluded input)."""
+    if reduce == "prod":
+        return 1
+    largest = reduce == "amin"
+    if dtype.kind == "b":
+        return largest
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.max if largest else info.min
+    return np.inf if largest else -np.inf
+
+
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
                    include_self: bool = True) -> Tensor:
     """Reduce the ``src`` values sent to each position (``index`` along ``dim``, as ``scatter``)
     together with input's value there (unless ``include_self=False``); positions that receive
-    nothing keep input's value.  ``reduce``: 'sum' or 'mean' (the mean counts input when it is
-    included; integer means round down, as PyTorch).  'prod', 'amax', 'amin' are not implemented."""
+    nothing keep input's value.
+
+    ``reduce``: 'sum', 'prod', 'mean' (counting input when it is included; integer means round
+    down, as PyTorch), 'amax', 'amin'.  Gradients: 'amax'/'amin' share the adjoint equally among
+    the values equal to the result; 'prod' gives each value the product of the others (exact
+    with zeros); with ``include_self=False`` input gets no gradient where src arrives.  Shapes:
+    index (same number of dims as input, no larger than src), src; output input's shape."""
     x = as_tensor_arg(input, "scatter_reduce")
-    if reduce not in ("sum", "mean"):
-        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not implemented (only 'sum' and 'mean')")
+    if reduce not in _REDUCES:
+        raise RuntimeError(f"scatter_reduce: reduce must be one of {', '.join(map(repr, _REDUCES))}, got {reduce!r}")
     at, part = _scatter_parts(x, dim, index, as_tensor_arg(src, "scatter_reduce"), "scatter_reduce")
     count = apply1(indexing.ScatterAdd(x.shape, at), part.new_full(part.shape, 1, dtype=np.int64))  # values sent
+    if reduce in ("prod", "amax", "amin"):
+        base = x if include_self else ew.where(count > 0, x.new_full((), _identity(reduce, x.dtype)), x)
+        return apply(ScatterReduce(at, reduce), base, part)
     base = x if include_self else ew.where(count > 0, x.new_zeros(()), x)
     total = base + apply1(indexing.ScatterAdd(x.shape, at), part)
     if reduce == "sum":

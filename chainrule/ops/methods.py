@@ -438,7 +438,7 @@ _BINDINGS = {
         tril triu diagonal diag_embed diag diagflat trace sort argsort msort topk kthvalue median
         quantile cummax cummin cumsum cumprod logcumsumexp diff roll narrow select swapaxes swapdims
         moveaxis ravel repeat_interleave tensor_split hsplit vsplit dsplit fliplr flipud rot90
-        masked_select take nonzero argwhere count_nonzero index_add index_copy index_fill scatter
+        masked_select take nonzero argwhere count_nonzero index_add index_copy index_fill index_reduce scatter
         bincount unique unique_consecutive aminmax nansum nanmean inner vdot mv addmm addmv addr baddbmm
         addbmm kron cross histc masked_scatter index_put select_scatter slice_scatter diagonal_scatter
         dist cov corrcoef mode scatter_reduce nanmedian sum_to_size is_floating_point is_complex is_signed is_nonzero
@@ -558,6 +558,7 @@ _INPLACE = """
     heaviside fmax fmin copysign deg2rad rad2deg sinc bitwise_and bitwise_or bitwise_xor bitwise_not
     bitwise_left_shift bitwise_right_shift gcd lcm addcmul addcdiv lerp index_add index_copy index_fill
     scatter scatter_add masked_scatter index_put lgamma digamma mvlgamma scatter_reduce clamp masked_fill
+    index_reduce
 """
 for _name in _INPLACE.split():
     _BINDINGS[_name + "_"] = _inplace_fn(_BINDINGS[_name], _name + "_")

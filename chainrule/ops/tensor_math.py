@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd.primitive import apply1, kernel, table_of
+from chainrule.autograd.primitive import apply, apply1, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import sum_to
 from chainrule.ops import activation, arrange, indexing, linalg, linalg_ops, pointwise, reduction, shape
@@ -51,6 +51,8 @@ class TensorMath:
     ones_like = staticmethod(lambda x: kernel("ones_like", x))
     sum_to = staticmethod(lambda x, shp: sum_to(x, tuple(shp)))
     scatter_add = staticmethod(lambda shp, index, g: apply1(indexing.ScatterAdd(tuple(shp), index), g))
+    scatter_reduce_into = staticmethod(lambda base, index, src, reduce: apply(arrange.ScatterReduce(index, reduce),
+                                                                              base, src))
     # NumPy's pad widths ((before, after) per axis) as PyTorch's flat list, last axis first
     pad = staticmethod(lambda x, widths, value=0.0: shape.pad(x, [w for p in reversed(widths) for w in p], value=value))
     # functions with no public op of their own: their primitives
