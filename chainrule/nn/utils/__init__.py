@@ -1,4 +1,4 @@
-"""nn utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors, ``rnn``."""
+"""nn utilities: gradient clipping (``clip_grad_norm_``, ...), parameter vectors, ``rnn``, ``stateless``."""
 
 # --- gradient clipping (optim) ---
 from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
@@ -14,7 +14,7 @@ from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
 # isort: split
 
 # --- variable-length sequences (torch.nn.utils.rnn) ---
-from chainrule.nn.utils import rnn  # noqa: E402,F401
+from chainrule.nn.utils import rnn, stateless  # noqa: E402,F401
 from chainrule.nn.utils.weight_norm import remove_weight_norm, weight_norm  # noqa: E402,F401
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
@@ -28,6 +28,7 @@ __all__ = [
     "parameters_to_vector",
     "remove_weight_norm",
     "rnn",
+    "stateless",
     "vector_to_parameters",
     "weight_norm",
 ]
