@@ -10,6 +10,13 @@
 * ``hessian(f)(x)``            jacfwd(jacrev(f)): forward-over-reverse — the
   tangent is pushed through a ``create_graph=True`` backward pass;
 * ``jacobian(f, inputs)``      ``torch.autograd.functional.jacobian``.
+* ``linearize(f, x)``          (f(x), v ↦ J v), the jvp at x as a function (forward mode);
+* ``vmap(f)(xs)``              f mapped over a batch, one call per element (``chainrule.batching``);
+* ``functional_call(m, params, args)``  a Module called with other parameters/buffers,
+  ``stack_module_state(models)``  an ensemble's parameters stacked (B, ...) for vmap.
+
+``grad``, ``vjp`` and ``jacrev`` differentiate with respect to Tensors or trees of Tensors
+(a dict of parameters, a tuple): the gradient has the argument's structure.
 
     import chainrule as cr
     from chainrule import func
