@@ -89,7 +89,7 @@ def broadcast_prefix(prefix: Any, tree: Any, is_leaf_option: Callable[[Any], boo
 
     ``prefix`` is a tree whose leaves are options (``is_leaf_option``): an option where
     ``tree`` has a container applies to every leaf below it; where ``prefix`` has a container,
-    ``tree`` must have one of the same type and length (dicts: the same keys).
+    ``tree`` must have one of the same kind (tuple, list, dict) and length (dicts: the same keys).
     """
     out: list = []
 
@@ -101,8 +101,8 @@ def broadcast_prefix(prefix: Any, tree: Any, is_leaf_option: Callable[[Any], boo
             if not isinstance(t, dict) or set(p) != set(t):
                 return False
             return all(walk(p[k], t[k]) for k in t)
-        if not isinstance(t, (tuple, list)) or isinstance(t, dict) or len(p) != len(t):
-            return False
+        if not isinstance(t, (tuple, list)) or isinstance(p, list) != isinstance(t, list) or len(p) != len(t):
+            return False  # (a tuple prefix matches a tuple, a list prefix a list)
         return all(walk(pc, tc) for pc, tc in zip(p, t))
 
     return out if walk(prefix, tree) else None

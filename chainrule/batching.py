@@ -42,6 +42,8 @@ from typing import Any, Callable
 from chainrule._pytree import TreeSpec, broadcast_prefix, tree_flatten, tree_unflatten
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import random as _random
+from chainrule.ops.creation import zeros
+from chainrule.ops.shape import stack
 
 __all__ = ["vmap"]
 
@@ -59,13 +61,13 @@ def _name(func: Callable) -> str:
 def _in_leaf_dims(func: Callable, in_dims: Any, args: tuple) -> list:
     """One mapped dimension (int or None) per leaf of ``args``."""
     where = f"vmap({_name(func)}, in_dims={in_dims!r}, ...)(<inputs>)"
-    if not isinstance(in_dims, (int, tuple, list)) and in_dims is not None or isinstance(in_dims, bool):
+    if not (_is_dim(in_dims) or isinstance(in_dims, tuple)):
         raise ValueError(f"{where}: expected `in_dims` to be an int, None or a (nested) tuple matching the "
                          f"structure of the inputs, got {type(in_dims).__name__}")
-    if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
+    if isinstance(in_dims, tuple) and len(in_dims) != len(args):
         raise ValueError(f"{where}: in_dims has {len(in_dims)} entries but the function got {len(args)} "
                          "positional inputs (give one entry per input, or a single int)")
-    dims = broadcast_prefix(tuple(in_dims) if isinstance(in_dims, list) else in_dims, args, _is_dim)
+    dims = broadcast_prefix(in_dims, args, _is_dim)
     if dims is None:
         raise ValueError(f"{where}: in_dims is not compatible with the structure of the inputs: in_dims "
                          f"{in_dims!r}, inputs {tree_flatten(args)[1]!r}")
@@ -84,8 +86,6 @@ def _slicer(x: Any, d: int | None) -> Callable[[int], Any]:
 def _zeros_slice(x: Any, d: int | None) -> Any:
     if d is None:
         return x
-    from chainrule.ops.creation import zeros
-
     return zeros(*(x.shape[:d] + x.shape[d + 1:]), dtype=x.dtype)
 
 
@@ -126,14 +126,12 @@ def _stack_outputs(func: Callable, results: list, out_dims: Any, empty: bool = F
             raise ValueError(f"vmap({_name(func)}, ...): the function returned differently structured outputs "
                              f"for batch elements 0 and {k}: {spec!r} and {s!r}")
         per_element.append(leaves)
-    if isinstance(out_dims, (tuple, list)) and len(out_dims) == 1 and spec.kind is None:
+    if isinstance(out_dims, tuple) and len(out_dims) == 1 and spec.kind is None:
         out_dims = out_dims[0]  # (0,) for a single output, as PyTorch accepts
-    dims = broadcast_prefix(tuple(out_dims) if isinstance(out_dims, list) else out_dims, results[0], _is_dim)
+    dims = broadcast_prefix(out_dims, results[0], _is_dim)
     if dims is None or not all(_is_dim(d) for d in dims):
         raise ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims!r}): out_dims is not compatible with the "
                          f"structure of the outputs {spec!r}: give an int, None or a matching tuple")
-    from chainrule.ops.shape import stack
-
     out = []
     for i, d in enumerate(dims):
         column = [leaves[i] for leaves in per_element]
@@ -178,9 +176,10 @@ def vmap(
 
     Args:
         func: the function of one example; it returns a Tensor or a tree of Tensors.
-        in_dims: per positional argument, the dimension mapped over: an int (negative counts
-            from the end), None (not mapped), or a tree matching the argument; a single
-            int or None applies to every argument.
+        in_dims: an int (negative counts from the end) or None (not mapped) for every
+            argument, or a tuple with one entry per positional argument, each an int, None
+            or a tree matching the argument (tuples for tuples, lists for lists, dicts with
+            the same keys).
         out_dims: per output, the dimension the batch is stacked along (an int or a tree
             matching the outputs); None returns an output that is the same for all elements.
         randomness: ``'error'`` (raise if ``func`` draws random numbers), ``'different'``

@@ -165,9 +165,7 @@ def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_a
     args_l = list(args)
     flat, specs = [], []
     for a in nums:
-        leaves, spec = tree_flatten(args_l[a])
-        if not leaves:
-            raise TypeError(f"{who}: {label} {a} holds no Tensor to differentiate")
+        leaves, spec = tree_flatten(args_l[a])  # (an empty dict or tuple has no leaves: its gradient is empty)
         for k, x in enumerate(leaves):
             _check_diff_tensor(x, who, f"{label} {a}" + (f" (leaf {k})" if spec.kind is not None else ""))
         flat.append(leaves)
@@ -208,7 +206,7 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
                 "use jacrev/vjp for other outputs"
             )
         nested = nested or _closes_over_grad_leaves([out], inputs)
-        if out.requires_grad:
+        if out.requires_grad and inputs:
             with enable_grad():
                 gs = _autograd_grad(out, inputs, create_graph=nested, allow_unused=True)
         else:
@@ -264,7 +262,7 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
                 raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape {o.shape}")
             if o.requires_grad:
                 pairs.append((o, v))
-        if not pairs:
+        if not pairs or not inputs:
             return _regroup([_zeros(x) for x in inputs], specs, ())
         with enable_grad():
             gs = _autograd_grad(

@@ -148,6 +148,9 @@ def test_grad_vjp_jacrev_take_dicts_of_parameters():
     (gv,) = fn(cr.ones_like(out))
     for k in params:
         np.testing.assert_allclose(gv[k].numpy(), g[k].numpy(), rtol=1e-12)
+    # an empty tree (a model without buffers) has an empty gradient, as in PyTorch
+    g_p, g_b = grad(lambda p, b: functional_call(m, (p, b), (x,)).sum(), argnums=(0, 1))(params, {})
+    assert g_b == {} and set(g_p) == set(params)
     J = jacrev(lambda p: functional_call(m, p, (x,)))(params)
     assert J["2.bias"].shape == (4, 2, 2)
     np.testing.assert_allclose(J["2.bias"].numpy(), np.broadcast_to(np.eye(2), (4, 2, 2)))  # ∂out/∂b = I per row

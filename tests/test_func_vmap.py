@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.func import grad, jacrev, vmap
+from chainrule.func import grad, hessian, jacrev, jvp, vmap
 
 
 def _t(a, requires_grad=False):
@@ -36,8 +36,11 @@ def test_in_dims_none_int_negative_and_nested():
     # a tuple argument, one int for the whole tuple; a list of in_dims as a tuple
     out = vmap(lambda p: p[0] - p[1])((_t(X), _t(Y)))
     np.testing.assert_allclose(out.numpy(), X - Y)
-    out = vmap(lambda a, b: a + b, in_dims=[0, 0])(_t(X), _t(Y))
+    # a list argument takes a list of dims (a tuple there does not match, as in PyTorch)
+    out = vmap(lambda p: p[0] + p[1], in_dims=([0, 1],))([_t(X), _t(Y.T)])
     np.testing.assert_allclose(out.numpy(), X + Y)
+    with pytest.raises(ValueError, match="not compatible"):
+        vmap(lambda p: p[0] + p[1], in_dims=((0, 1),))([_t(X), _t(Y.T)])
 
 
 def test_out_dims_and_tree_outputs():
@@ -90,6 +93,16 @@ def test_vmap_composes_with_grad_and_jacrev():
     np.testing.assert_allclose(J.numpy(), (1 - y * y)[:, :, None] * W.T[None], rtol=1e-12)
 
 
+def test_vmap_composes_with_forward_mode_and_hessian_and_maps_a_module():
+    x = _t(X)
+    _, tangent = jvp(vmap(cr.sin), (x,), (cr.ones_like(x),))  # forward mode through the slices and the stack
+    np.testing.assert_allclose(tangent.numpy(), np.cos(X))
+    H = vmap(hessian(lambda r: cr.sin(r).sum()))(x)  # one diag(-sin r) per row
+    np.testing.assert_allclose(H.numpy(), np.stack([np.diag(-np.sin(r)) for r in X]), atol=1e-15)
+    lin = cr.nn.Linear(4, 2).double()
+    np.testing.assert_allclose(vmap(lin)(x).detach().numpy(), lin(x).detach().numpy(), rtol=1e-12)
+
+
 def test_randomness_modes():
     x = _t(X)
     with pytest.raises(RuntimeError, match="randomness error mode"):
@@ -130,8 +143,9 @@ def test_errors():
         vmap(lambda a, b: a, in_dims=(None, None))(x, x)
     with pytest.raises(ValueError, match="in_dims has 2 entries but the function got 1"):
         vmap(lambda a: a, in_dims=(0, 0))(x)
-    with pytest.raises(ValueError, match="expected `in_dims` to be an int"):
-        vmap(lambda a: a, in_dims=0.5)(x)
+    for bad in (0.5, [0], True):
+        with pytest.raises(ValueError, match="expected `in_dims` to be an int"):
+            vmap(lambda a: a, in_dims=bad)(x)
     with pytest.raises(ValueError, match="not compatible with the structure of the inputs"):
         vmap(lambda d: d["a"], in_dims=({"b": 0},))({"a": x})
     with pytest.raises(ValueError, match="cannot vmap over non-Tensor arguments"):
@@ -148,6 +162,8 @@ def test_errors():
         vmap(lambda a: a, out_dims=None)(x)
     with pytest.raises(ValueError, match="out_dims is not compatible"):
         vmap(lambda a: (a, a), out_dims=(0, 0, 0))(x)
+    with pytest.raises(ValueError, match="out_dims is not compatible"):
+        vmap(lambda a: (a, a), out_dims=[0, 1])(x)  # a list for a tuple output
     assert vmap(lambda a: a, chunk_size=2)(x).shape == (3, 4)  # accepted, same result
 
 
