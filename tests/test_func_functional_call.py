@@ -43,6 +43,19 @@ def test_functional_call_uses_the_given_tensors_and_restores_the_originals():
         functional_call(m, {"0.weight": w0}, (_t(np.zeros((4, 7))),))
     assert m[0].weight is originals["0.weight"]
 
+    class Reads(nn.Module):  # a name the module has no parameter for is an attribute during the call
+        def forward(self, x):
+            return x * self.scale
+
+    r = Reads()
+    np.testing.assert_allclose(functional_call(r, {"scale": _t(3.0)}, x).numpy(), 3 * x.numpy())
+    assert not hasattr(r, "scale")
+    bn = nn.BatchNorm1d(5).double().eval()
+    mean = bn.running_mean
+    with pytest.raises(ValueError):
+        functional_call(bn, {"running_mean": _t(np.zeros(5))}, (_t(np.zeros((2, 4))),))
+    assert bn.running_mean is mean  # buffers come back too
+
 
 def test_functional_call_gradients_flow_to_the_given_tensors():
     m = _mlp()
