@@ -65,6 +65,7 @@ from chainrule.autograd import (
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
+from chainrule.batching import vmap  # torch.vmap, the same object as torch.func.vmap
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
@@ -170,6 +171,7 @@ __all__ = [
     "set_grad_enabled",
     "to_dot",
     "trace",
+    "vmap",
 ]
 __all__ += _ops.__all__  # the tensor functions (a form type checkers follow)
 __all__ += _toplevel.__all__  # PyTorch's other top-level spellings (in-place, functional, state)

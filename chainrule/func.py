@@ -10,6 +10,13 @@
 * ``hessian(f)(x)``            jacfwd(jacrev(f)): forward-over-reverse — the
   tangent is pushed through a ``create_graph=True`` backward pass;
 * ``jacobian(f, inputs)``      ``torch.autograd.functional.jacobian``.
+* ``linearize(f, x)``          (f(x), v ↦ J v), the jvp at x as a function (forward mode);
+* ``vmap(f)(xs)``              f mapped over a batch, one call per element (``chainrule.batching``);
+* ``functional_call(m, params, args)``  a Module called with other parameters/buffers,
+  ``stack_module_state(models)``  an ensemble's parameters stacked (B, ...) for vmap.
+
+``grad``, ``vjp`` and ``jacrev`` differentiate with respect to Tensors or trees of Tensors
+(a dict of parameters, a tuple): the gradient has the argument's structure.
 
     import chainrule as cr
     from chainrule import func
@@ -33,15 +40,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from chainrule._pytree import tree_flatten, tree_unflatten
 from chainrule.autograd import graph as _graph
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, make_dual, unpack_dual
 from chainrule.autograd.grad_mode import STATE, enable_grad
+from chainrule.autograd.grad_mode import no_grad as _no_grad
 from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share
+from chainrule.batching import vmap
 
 __all__ = [
+    "functional_call",
     "grad",
     "grad_and_value",
     "hessian",
@@ -50,7 +61,10 @@ __all__ = [
     "jacobian",
     "jacrev",
     "jvp",
+    "linearize",
+    "stack_module_state",
     "vjp",
+    "vmap",
 ]
 
 
@@ -142,21 +156,39 @@ def _call_tracked(func: Callable, args: tuple, kwargs: dict, argnums: Any, has_a
                   label: str = "argument") -> tuple:
     """Call ``func`` with the ``argnums`` arguments replaced by tracked inputs (reverse-mode transforms).
 
-    Returns (inputs, nested, output, aux); ``nested`` says the caller's own graph must be kept
-    (the arguments themselves depend on tensors that require grad)."""
+    An argument may be a Tensor or a tree of Tensors (a dict of parameters, a tuple...): each
+    leaf is tracked.  Returns (inputs, nested, output, aux, specs): ``inputs`` the tracked
+    leaves of all the arguments in order, ``specs`` one tree spec per differentiated argument
+    (see :func:`_regroup`); ``nested`` says the caller's own graph must be kept (the arguments
+    themselves depend on tensors that require grad)."""
     nums = _argnums_tuple(argnums, len(args), who)
     args_l = list(args)
+    flat, specs = [], []
     for a in nums:
-        _check_diff_tensor(args_l[a], who, f"{label} {a}")
-    nested = _needs_graph([args_l[a] for a in nums])
+        leaves, spec = tree_flatten(args_l[a])  # (an empty dict or tuple has no leaves: its gradient is empty)
+        for k, x in enumerate(leaves):
+            _check_diff_tensor(x, who, f"{label} {a}" + (f" (leaf {k})" if spec.kind is not None else ""))
+        flat.append(leaves)
+        specs.append(spec)
+    nested = _needs_graph([x for leaves in flat for x in leaves])
     inputs = []
-    for a in nums:
-        args_l[a] = _track_input(args_l[a])
-        inputs.append(args_l[a])
+    for a, leaves, spec in zip(nums, flat, specs):
+        tracked = [_track_input(x) for x in leaves]
+        args_l[a] = tree_unflatten(tracked, spec)
+        inputs.extend(tracked)
     with enable_grad():
         res = func(*args_l, **kwargs)
     out, aux = _split_aux(res, has_aux, who)
-    return inputs, nested, out, aux
+    return inputs, nested, out, aux, specs
+
+
+def _regroup(gs: Sequence[Any], specs: list, argnums: Any) -> Any:
+    """Per-leaf results back into the differentiated arguments' structures (one per argnum)."""
+    per_arg, at = [], 0
+    for spec in specs:
+        per_arg.append(tree_unflatten(list(gs[at:at + spec.num_leaves]), spec))
+        at += spec.num_leaves
+    return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
 
 def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> Callable:
@@ -166,7 +198,7 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
     """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        inputs, nested, out, aux = _call_tracked(func, args, kwargs, argnums, has_aux, "grad")
+        inputs, nested, out, aux, specs = _call_tracked(func, args, kwargs, argnums, has_aux, "grad")
         if not isinstance(out, Tensor) or out._array.size != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise RuntimeError(
@@ -174,13 +206,13 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
                 "use jacrev/vjp for other outputs"
             )
         nested = nested or _closes_over_grad_leaves([out], inputs)
-        if out.requires_grad:
+        if out.requires_grad and inputs:
             with enable_grad():
                 gs = _autograd_grad(out, inputs, create_graph=nested, allow_unused=True)
         else:
             gs = (None,) * len(inputs)
         gs = tuple(_zeros(x) if g is None else g for g, x in zip(gs, inputs))
-        g = gs[0] if isinstance(argnums, int) else gs
+        g = _regroup(gs, specs, argnums)
         value = _maybe_detach(out, nested)
         return (g, (value, aux)) if has_aux else (g, value)
 
@@ -213,8 +245,8 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
     """
     if not primals:
         raise ValueError("vjp: give at least one primal Tensor")
-    inputs, nested, out, aux = _call_tracked(func, primals, {}, tuple(range(len(primals))), has_aux, "vjp",
-                                             label="primal")
+    inputs, nested, out, aux, specs = _call_tracked(func, primals, {}, tuple(range(len(primals))), has_aux,
+                                                    "vjp", label="primal")
     outs, is_tuple = _outputs_list(out, "vjp")
     nested = nested or _closes_over_grad_leaves(outs, inputs)
 
@@ -230,14 +262,14 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
                 raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape {o.shape}")
             if o.requires_grad:
                 pairs.append((o, v))
-        if not pairs:
-            return tuple(_zeros(x) for x in inputs)
+        if not pairs or not inputs:
+            return _regroup([_zeros(x) for x in inputs], specs, ())
         with enable_grad():
             gs = _autograd_grad(
                 [p[0] for p in pairs], inputs, [p[1] for p in pairs],
                 retain_graph=True, create_graph=nested, allow_unused=True,
             )
-        return tuple(_zeros(x) if g is None else g for g, x in zip(gs, inputs))
+        return _regroup([_zeros(x) if g is None else g for g, x in zip(gs, inputs)], specs, ())
 
     shown = type(out)(_maybe_detach(o, nested) for o in outs) if is_tuple else _maybe_detach(out, nested)
     return (shown, vjp_fn, aux) if has_aux else (shown, vjp_fn)
@@ -284,12 +316,12 @@ def jacrev(func: Callable, argnums: int | tuple = 0, has_aux: bool = False) -> C
     """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        inputs, nested, out, aux = _call_tracked(func, args, kwargs, argnums, has_aux, "jacrev")
+        inputs, nested, out, aux, specs = _call_tracked(func, args, kwargs, argnums, has_aux, "jacrev")
         outs, is_tuple = _outputs_list(out, "jacrev")
         nested = nested or _closes_over_grad_leaves(outs, inputs)
         jac = _jacobian_rows(outs, inputs, nested)
         jac = [[_maybe_detach(j, nested) for j in row] for row in jac]
-        per_out = [row[0] if isinstance(argnums, int) else tuple(row) for row in jac]
+        per_out = [_regroup(row, specs, argnums) for row in jac]
         result = tuple(per_out) if is_tuple else per_out[0]
         return (result, aux) if has_aux else result
 
@@ -484,3 +516,126 @@ def _leaf_copy(x: Tensor) -> Tensor:
     leaf = share(Tensor._wrap(x._array), x)  # (not a copy of the memory: one version counter)
     leaf.requires_grad = True
     return leaf
+
+
+# ---------------------------------------------------------------- linearize
+def linearize(func: Callable, *primals: Tensor) -> tuple[Any, Callable]:
+    """``(func(*primals), jvp_fn)`` with ``jvp_fn(*tangents) = J·tangents`` (``torch.func.linearize``).
+
+    ``J`` is ∂func/∂primals at ``primals``; ``jvp_fn`` takes one tangent per primal (each of
+    its primal's shape) and returns the output's tangent (a Tensor, or a tuple for a tuple
+    output).  Each call of ``jvp_fn`` runs ``func`` again under forward mode (:func:`jvp`):
+    chainrule keeps no recorded linear map, so a call costs a forward pass with tangents,
+    the same as ``jvp`` (PyTorch replays a traced linear graph instead).  ``func`` is thus
+    expected to be deterministic.
+    """
+    if not primals:
+        raise ValueError("linearize: give at least one primal Tensor")
+    for i, p in enumerate(primals):
+        _check_diff_tensor(p, "linearize", f"primal {i}")
+    out = func(*primals)
+    _outputs_list(out, "linearize")  # (a Tensor or a tuple of Tensors)
+    shapes = [tuple(p.shape) for p in primals]
+
+    def jvp_fn(*tangents: Tensor) -> Any:
+        if len(tangents) != len(primals):
+            raise ValueError(f"linearize: jvp_fn expected {len(primals)} tangents (one per primal), "
+                             f"got {len(tangents)}")
+        for i, (t, shape) in enumerate(zip(tangents, shapes)):
+            if not isinstance(t, Tensor) or tuple(t.shape) != shape:
+                got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise ValueError(f"linearize: jvp_fn's tangent {i} must be a Tensor of shape {shape}, got {got}")
+        return jvp(func, primals, tangents)[1]
+
+    return out, jvp_fn
+
+
+# ---------------------------------------------------------------- modules as functions
+def functional_call(
+    module: Any,
+    parameter_and_buffer_dicts: dict[str, Tensor] | Sequence[dict[str, Tensor]],
+    args: Any = None,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    tie_weights: bool = True,
+    strict: bool = False,
+) -> Any:
+    """``module(*args, **kwargs)`` with the given tensors as its parameters and buffers (``torch.func``).
+
+    Names are dotted as in ``named_parameters()`` (``"0.weight"``, ``"bn.running_mean"``); the
+    module's own tensors are put back afterwards, even when the call raises.  Nothing is
+    copied, so gradients flow to the given tensors: ``grad(lambda p: loss(functional_call(m, p,
+    (x,))))(params)`` is ∂loss/∂params as a dict of the parameters' shapes.
+
+    Args:
+        module: the Module to call.
+        parameter_and_buffer_dicts: a dict name -> Tensor, or a tuple/list of such dicts
+            (e.g. ``(params, buffers)``) whose keys must not repeat.
+        args: the positional argument(s): a tuple, or one argument that is not a tuple.
+        kwargs: keyword arguments for the call.
+        tie_weights: a tensor given for one name of a tied group (one tensor registered under
+            several names) stands for the whole group.
+        strict: the names must be exactly the module's parameters and buffers.
+
+    Returns:
+        What the module's forward returns.
+    """
+    if isinstance(parameter_and_buffer_dicts, dict):
+        tensors = dict(parameter_and_buffer_dicts)
+    elif isinstance(parameter_and_buffer_dicts, (tuple, list)):
+        if not all(isinstance(d, dict) for d in parameter_and_buffer_dicts):
+            raise ValueError("functional_call: expected every element of parameter_and_buffer_dicts to be a dict")
+        tensors = {}
+        repeated = []
+        for d in parameter_and_buffer_dicts:
+            repeated += [k for k in d if k in tensors]
+            tensors.update(d)
+        if repeated:
+            raise ValueError(f"functional_call: {sorted(set(repeated))} appeared in multiple dictionaries; "
+                             "which tensor to use is ambiguous")
+    else:
+        raise ValueError("functional_call: expected parameter_and_buffer_dicts to be a dict, or a list/tuple of "
+                         f"dicts, but got {type(parameter_and_buffer_dicts).__name__}")
+    call_args = () if args is None else args if isinstance(args, tuple) else (args,)
+    # (the swap is the Module's business; a Module exists, so chainrule.nn is already imported)
+    from chainrule.nn.utils.stateless import reparametrized
+
+    with reparametrized(module, tensors, tie_weights=tie_weights, strict=strict):
+        return module(*call_args, **(kwargs or {}))
+
+
+def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``(params, buffers)``: the models' tensors stacked along a new first axis (``torch.func``).
+
+    For ``M`` models of the same architecture, ``params[name]`` has shape (M, *p.shape): new
+    leaves (their own memory), requiring grad where the models' parameters do;
+    ``buffers[name]`` likewise, without grad.  With ``vmap(fmodel, in_dims=(0, 0, None))``
+    and :func:`functional_call` this evaluates an ensemble of models on one batch.
+    """
+    from chainrule.ops.shape import stack
+
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({bool(m.training) for m in models}) > 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+
+    def stacked(kind: str) -> dict[str, Tensor]:
+        tables = [dict(getattr(m, f"named_{kind}")()) for m in models]
+        out = {}
+        for name in tables[0]:
+            ts = []
+            for k, table in enumerate(tables):
+                if name not in table or len(table) != len(tables[0]):
+                    raise RuntimeError(f"stack_module_state: model {k} does not have the {kind} of model 0 "
+                                       f"(looking for {name!r}); the models must have the same architecture")
+                ts.append(table[name])
+            if len({t.requires_grad for t in ts}) > 1:
+                raise RuntimeError(f"stack_module_state: Expected {name} from each model to have the same "
+                                   ".requires_grad")
+            with _no_grad():
+                s = stack([t.detach() for t in ts])
+            out[name] = s.requires_grad_(ts[0].requires_grad) if kind == "parameters" else s
+        return out
+
+    return stacked("parameters"), stacked("buffers")

@@ -1,6 +1,6 @@
 """nn utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors, ``rnn``,
-weight reparametrizations (``parametrize``, ``parametrizations``, ``weight_norm``, ``spectral_norm``),
-batch-norm fusion and ``skip_init``."""
+``stateless``, weight reparametrizations (``parametrize``, ``parametrizations``, ``weight_norm``,
+``spectral_norm``), batch-norm fusion and ``skip_init``."""
 
 # --- gradient clipping (optim) ---
 from chainrule.nn.utils.clip_grad import (  # noqa: E402,F401
@@ -16,7 +16,7 @@ from chainrule.nn.utils.regularization import l2_penalty  # noqa: E402,F401
 # isort: split
 
 # --- variable-length sequences (torch.nn.utils.rnn) ---
-from chainrule.nn.utils import rnn  # noqa: E402,F401
+from chainrule.nn.utils import rnn, stateless  # noqa: E402,F401
 
 # isort: split
 
@@ -53,6 +53,7 @@ __all__ = [
     "rnn",
     "skip_init",
     "spectral_norm",
+    "stateless",
     "vector_to_parameters",
     "weight_norm",
 ]
