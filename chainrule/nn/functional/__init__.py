@@ -171,9 +171,16 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
     upsample_nearest,
 )
 
+# isort: split
+
+# --- spatial transformers (torch parity: affine_grid, grid_sample) ---
+from chainrule.nn.functional.grid_sample import affine_grid, grid_sample  # noqa: E402,F401
+
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
 __all__ = [
+    "affine_grid",
+    "grid_sample",
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool3d",
