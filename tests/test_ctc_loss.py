@@ -102,6 +102,20 @@ def test_impossible_target_is_infinite_and_zero_infinity():
     assert np.all(np.isfinite(lp.grad.numpy()))
 
 
+def test_a_class_with_probability_zero():
+    rng = np.random.default_rng(10)
+    lp = log_softmax_np(rng.standard_normal((4, 4)))
+    lp[:, 3] = -np.inf  # a class never emitted (masked out)
+    expected = brute_force_nll(lp, [1, 2], 0)
+    x = t64(lp[:, None], True)
+    loss = F.ctc_loss(x, cr.tensor([[1, 2]]), (4,), (2,), reduction="sum")
+    assert loss.item() == pytest.approx(expected)
+    loss.backward()
+    g = x.grad.numpy()
+    assert np.all(np.isfinite(g)) and np.all(g[:, :, 3] == 0)
+    np.testing.assert_allclose(g.sum(axis=2), -1.0)
+
+
 # -- gradients -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])

@@ -154,7 +154,7 @@ class _CTC(Primitive):
         with np.errstate(invalid="ignore"):
             occupancy = m.exp(alpha + beta - emit + loss_b)  # paths through (t, s) / p
         mask = m.reshape(frames, (1, N, 1)) > m.reshape(m.arange(T), (T, 1, 1))
-        occupancy = m.where(mask, occupancy, 0.0)
+        occupancy = m.where(mask & (emit > _NEG), occupancy, 0.0)  # lp = -inf: never emitted
         grad = -m.scatter_add((T, N, C), (slice(None), rows, ext), occupancy)
         if self.zero_infinity:
             grad = m.where(m.reshape(loss == np.inf, (1, N, 1)), 0.0, grad)
