@@ -129,7 +129,7 @@ def test_gradcheck_2d(mode, padding, align):
     rng = np.random.default_rng(4)
     x = rand(rng, (1, 2, 3, 4))
     grid = rand(rng, (1, 2, 3, 2), -1.3, 1.3, grad=mode != "nearest")
-    assert gradcheck(lambda a, b: F.grid_sample(a, b, mode, padding, align), (x, grid))
+    assert gradcheck(lambda a, b: F.grid_sample(a, b, mode, padding, align), (x, grid), check_forward_ad=True)
 
 
 @pytest.mark.parametrize("mode,padding,align", list(itertools.product(("bilinear", "nearest"), PADDINGS,
@@ -153,7 +153,8 @@ def test_gradgradcheck_2d(mode, align):
 def test_affine_grid_gradcheck_and_gradgradcheck(align):
     rng = np.random.default_rng(7)
     theta2 = rand(rng, (2, 2, 3))
-    assert gradcheck(lambda th: F.affine_grid(th, (2, 1, 3, 4), align_corners=align), (theta2,))
+    assert gradcheck(lambda th: F.affine_grid(th, (2, 1, 3, 4), align_corners=align), (theta2,),
+                     check_forward_ad=True)
     assert gradgradcheck(lambda th: F.affine_grid(th, (2, 1, 3, 4), align_corners=align), (theta2,))
     theta3 = rand(rng, (1, 3, 4))
     assert gradcheck(lambda th: F.affine_grid(th, (1, 1, 2, 2, 3), align_corners=align), (theta3,))

@@ -167,6 +167,10 @@ class _CTC(Primitive):
             return apply(_CTCGrad(self), g, lp), None
         return m.reshape(g, (1, -1, 1)) * self.gradient(m, lp, self.loss), None
 
+    def jvp(self, m: Any, dxs: tuple, y: Any, lp: Any, targets: Any) -> Any:
+        """d loss_n = Σ_{t,k} ∂loss_n/∂lp[t, n, k] · d lp[t, n, k]."""
+        return m.sum(self.gradient(m, lp, self.loss) * dxs[0], (0, 2))
+
 
 class _CTCGrad(Primitive):
     """g (N,) · ∂loss/∂lp (T, N, C), recorded for create_graph=True: linear in g, with no
