@@ -79,6 +79,9 @@ def test_batch_with_own_lengths_and_reductions():
     assert F.ctc_loss(t64(lp), flat, cr.tensor(in_len), cr.tensor(tg_len)).item() == pytest.approx(mean)
     assert nn.CTCLoss()(t64(lp), flat, in_len, tg_len).item() == pytest.approx(mean)
     assert nn.CTCLoss(reduction="sum")(t64(lp), tg, in_len, tg_len).item() == pytest.approx(sum(per))
+    from chainrule.nn.modules.loss import CTCLoss  # where PyTorch keeps it
+
+    assert CTCLoss is nn.CTCLoss
 
 
 def test_unbatched():

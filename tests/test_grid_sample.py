@@ -149,6 +149,13 @@ def test_gradgradcheck_2d(mode, align):
     assert gradgradcheck(lambda a, b: F.grid_sample(a, b, mode, "zeros", align), (x, grid))
 
 
+def test_gradgradcheck_3d_trilinear():
+    rng = np.random.default_rng(13)
+    x = rand(rng, (1, 1, 2, 2, 3))
+    grid = rand(rng, (1, 1, 2, 2, 3), -1.2, 1.2)
+    assert gradgradcheck(lambda a, b: F.grid_sample(a, b, "bilinear", "border", True), (x, grid))
+
+
 @pytest.mark.parametrize("align", [True, False])
 def test_affine_grid_gradcheck_and_gradgradcheck(align):
     rng = np.random.default_rng(7)
