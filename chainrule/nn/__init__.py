@@ -130,6 +130,7 @@ from chainrule.nn.modules.activation_extra import (
 )
 from chainrule.nn.modules.container_extra import ParameterDict
 from chainrule.nn.modules.conv_transpose import ConvTranspose1d, ConvTranspose2d
+from chainrule.nn.modules.ctc import CTCLoss
 from chainrule.nn.modules.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.modules.loss_extra import (
     CosineEmbeddingLoss,
@@ -235,6 +236,7 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "CTCLoss",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",

@@ -171,6 +171,12 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
     upsample_nearest,
 )
 
+# isort: split
+
+# --- spatial transformers and CTC (torch parity: affine_grid, grid_sample, ctc_loss) ---
+from chainrule.nn.functional.ctc import ctc_loss  # noqa: E402,F401
+from chainrule.nn.functional.grid_sample import affine_grid, grid_sample  # noqa: E402,F401
+
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
 __all__ = [
@@ -183,6 +189,7 @@ __all__ = [
     "adaptive_max_pool2d_with_indices",
     "adaptive_max_pool3d",
     "additive_attention",
+    "affine_grid",
     "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
@@ -204,6 +211,7 @@ __all__ = [
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
+    "ctc_loss",
     "dropout",
     "dropout1d",
     "dropout2d",
@@ -218,6 +226,7 @@ __all__ = [
     "gaussian_nll_loss",
     "gelu",
     "glu",
+    "grid_sample",
     "group_norm",
     "gru",
     "gru_cell",

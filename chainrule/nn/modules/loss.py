@@ -165,6 +165,7 @@ class KLDivLoss(_Loss):
 # PyTorch keeps these classes in torch.nn.modules.loss; chainrule defines them in the files
 # named here, which import this one: served on first use (see _elsewhere.py).
 __getattr__ = reexports(__name__, {
+    "CTCLoss": "chainrule.nn.modules.ctc",
     "CosineEmbeddingLoss": "chainrule.nn.modules.loss_extra",
     "GaussianNLLLoss": "chainrule.nn.modules.loss_extra",
     "HingeEmbeddingLoss": "chainrule.nn.modules.loss_extra",
