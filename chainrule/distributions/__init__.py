@@ -7,24 +7,92 @@
 
     z = D.Normal(mu, sigma).rsample()                 # reparameterised: gradients reach mu and sigma
 
-``Normal``, ``Uniform`` (with ``rsample``), ``Bernoulli``, ``Categorical``,
-``OneHotCategorical``; ``kl_divergence`` for the pairs of the same family.
+Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
+``LogNormal``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``,
+``MultivariateNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete:
+``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``Poisson``, ``Binomial``, ``Geometric``,
+``Multinomial``.  Built from others: ``Independent``, ``TransformedDistribution`` (with the
+``transforms`` and ``biject_to``/``transform_to``), ``MixtureSameFamily``.
+``kl_divergence`` for the pairs of the same family.
 """
 
-from chainrule.distributions import constraints
+from chainrule.distributions import constraints, transforms
+from chainrule.distributions.constraint_registry import biject_to, transform_to
+from chainrule.distributions.continuous import (
+                                                Beta,
+                                                Cauchy,
+                                                Chi2,
+                                                Dirichlet,
+                                                Exponential,
+                                                Gamma,
+                                                Gumbel,
+                                                Laplace,
+                                                StudentT,
+)
+from chainrule.distributions.counts import Binomial, Geometric, Multinomial, Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
 from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.kl import kl_divergence, register_kl
+from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
+from chainrule.distributions.multivariate_normal import MultivariateNormal
 from chainrule.distributions.normal import Normal, Uniform
+from chainrule.distributions.transformed import Independent, LogNormal, TransformedDistribution
+from chainrule.distributions.transforms import (
+                                                AbsTransform,
+                                                AffineTransform,
+                                                ComposeTransform,
+                                                ExpTransform,
+                                                IndependentTransform,
+                                                PowerTransform,
+                                                SigmoidTransform,
+                                                SoftmaxTransform,
+                                                TanhTransform,
+                                                Transform,
+                                                identity_transform,
+)
 
 __all__ = [
+    "AbsTransform",
+    "AffineTransform",
     "Bernoulli",
+    "Beta",
+    "Binomial",
     "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "Dirichlet",
     "Distribution",
+    "ExpTransform",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "Independent",
+    "IndependentTransform",
+    "Laplace",
+    "LogNormal",
+    "MixtureSameFamily",
+    "Multinomial",
+    "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
+    "Poisson",
+    "PowerTransform",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "StudentT",
+    "TanhTransform",
+    "Transform",
+    "TransformedDistribution",
     "Uniform",
+    "biject_to",
     "constraints",
+    "identity_transform",
     "kl_divergence",
     "register_kl",
+    "transform_to",
+    "transforms",
 ]

@@ -11,9 +11,14 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
+from chainrule.distributions.continuous import Beta, Dirichlet, Exponential, Gamma, Laplace
+from chainrule.distributions.counts import Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical, _softplus
 from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.multivariate_normal import MultivariateNormal, _half_log_det
 from chainrule.distributions.normal import Normal, Uniform
+from chainrule.distributions.transformed import Independent
+from chainrule.distributions.utils import sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -94,3 +99,94 @@ def _kl_uniform_uniform(p: Uniform, q: Uniform) -> Tensor:
         inf = Tensor._wrap(np.full(result.shape, np.inf, dtype=result.dtype))
         result = where(Tensor._wrap(np.broadcast_to(outside, result.shape)), inf, result)
     return result
+
+
+def _lgamma(x: Tensor) -> Tensor:
+    from chainrule.ops import lgamma
+
+    return lgamma(x)
+
+
+def _digamma(x: Tensor) -> Tensor:
+    from chainrule.ops import digamma
+
+    return digamma(x)
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential_exponential(p: Exponential, q: Exponential) -> Tensor:
+    """log(λp/λq) + λq/λp − 1."""
+    ratio = q.rate / p.rate
+    return ratio - 1 - ratio.log()
+
+
+@register_kl(Laplace, Laplace)
+def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Tensor:
+    """log(bq/bp) + |μp − μq|/bq + (bp/bq) e^{−|μp − μq|/bp} − 1."""
+    ratio = p.scale / q.scale
+    dist = (p.loc - q.loc).abs()
+    return -ratio.log() + dist / q.scale + ratio * (-dist / p.scale).exp() - 1
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma_gamma(p: Gamma, q: Gamma) -> Tensor:
+    """(αp − αq) ψ(αp) − log Γ(αp) + log Γ(αq) + αq log(βp/βq) + αp (βq − βp)/βp."""
+    ap, bp, aq, bq = p.concentration, p.rate, q.concentration, q.rate
+    return ((ap - aq) * _digamma(ap) - _lgamma(ap) + _lgamma(aq) + aq * (bp.log() - bq.log())
+            + ap * (bq - bp) / bp)
+
+
+def _kl_dirichlet_params(a: Tensor, b: Tensor) -> Tensor:
+    a0, b0 = a.sum(-1), b.sum(-1)
+    return (_lgamma(a0) - _lgamma(a).sum(-1) - _lgamma(b0) + _lgamma(b).sum(-1)
+            + ((a - b) * (_digamma(a) - _digamma(a0).unsqueeze(-1))).sum(-1))
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Tensor:
+    """log Γ(α₀) − Σ log Γ(αᵢ) − log Γ(β₀) + Σ log Γ(βᵢ) + Σ (αᵢ − βᵢ)(ψ(αᵢ) − ψ(α₀))."""
+    return _kl_dirichlet_params(p.concentration, q.concentration)
+
+
+@register_kl(Beta, Beta)
+def _kl_beta_beta(p: Beta, q: Beta) -> Tensor:
+    """The Dirichlet formula with the two concentrations (a, b) as a 2-vector."""
+    from chainrule.ops import stack
+
+    return _kl_dirichlet_params(stack([p.concentration1, p.concentration0], -1),
+                                stack([q.concentration1, q.concentration0], -1))
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Tensor:
+    """λp (log λp − log λq) − (λp − λq)."""
+    from chainrule.ops import xlogy
+
+    return xlogy(p.rate, p.rate) - xlogy(p.rate, q.rate) - (p.rate - q.rate)
+
+
+@register_kl(MultivariateNormal, MultivariateNormal)
+def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
+    """½ (tr(Σq⁻¹Σp) + (μq − μp)ᵀΣq⁻¹(μq − μp) − d + log det Σq − log det Σp), with the Cholesky factors."""
+    from chainrule.linalg import solve_triangular
+
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two Multivariate Normals with different event shapes "
+                         "cannot be computed")
+    d = p.event_shape[0]
+    batch = tuple(np.broadcast_shapes(p.batch_shape, q.batch_shape))
+    Lp = p.scale_tril.expand(*(batch + (d, d)))
+    Lq = q.scale_tril.expand(*(batch + (d, d)))
+    trace = solve_triangular(Lq, Lp, upper=False).pow(2).sum((-2, -1))
+    diff = (q.loc - p.loc).expand(*(batch + (d,))).unsqueeze(-1)
+    maha = solve_triangular(Lq, diff, upper=False).pow(2).sum((-2, -1))
+    return _half_log_det(Lq) - _half_log_det(Lp) + 0.5 * (trace + maha - d)
+
+
+@register_kl(Independent, Independent)
+def _kl_independent_independent(p: Independent, q: Independent) -> Tensor:
+    """The base distributions' KL, summed over the reinterpreted dimensions."""
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError("kl_divergence: Independent distributions with different "
+                                  "reinterpreted_batch_ndims")
+    return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)

@@ -55,6 +55,20 @@ class Normal(Distribution):
             self._validate_sample(value)
         return -((value - self.loc) ** 2) / (2 * self.variance) - self.scale.log() - _LOG_SQRT_2PI
 
+    def cdf(self, value: Tensor) -> Tensor:
+        """Φ((x − μ)/σ) = ½ (1 + erf((x − μ)/(σ√2)))."""
+        from chainrule.ops import erf
+
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return 0.5 * (1 + erf((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value: Tensor) -> Tensor:
+        """μ + σ√2 erf⁻¹(2p − 1)."""
+        from chainrule.ops import erfinv
+
+        return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)
+
     def entropy(self) -> Tensor:
         return 0.5 + _LOG_SQRT_2PI + self.scale.log()
 

@@ -1,0 +1,559 @@
+"""Invertible maps between spaces (PyTorch's ``torch.distributions.transforms``).
+
+A ``Transform`` t maps x ∈ ``domain`` to y = t(x) ∈ ``codomain``; ``t.inv`` is the inverse
+map, and ``log_abs_det_jacobian(x, y)`` is log |det ∂y/∂x|, one value per element for
+elementwise transforms (``event_dim`` 0) or per event of ``event_dim`` dimensions.  These are
+what ``TransformedDistribution`` needs for the change of variables
+log p_Y(y) = log p_X(t⁻¹(y)) − log |det ∂t/∂x|.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.distributions import constraints
+from chainrule.distributions.utils import sum_rightmost
+
+__all__ = [
+    "Transform",
+    "ComposeTransform",
+    "ExpTransform",
+    "AffineTransform",
+    "SigmoidTransform",
+    "TanhTransform",
+    "SoftmaxTransform",
+    "PowerTransform",
+    "AbsTransform",
+    "IndependentTransform",
+    "identity_transform",
+]
+
+
+def _softplus(x: Tensor) -> Tensor:
+    from chainrule.distributions.discrete import _softplus as sp
+
+    return sp(x)
+
+
+class Transform:
+    """Base class: subclasses give ``_call`` (x → y), ``_inverse`` (y → x) and ``log_abs_det_jacobian``.
+
+    ``cache_size`` 1 keeps the last (x, y) pair, so that ``t.inv(t(x))`` returns ``x`` itself
+    (and its graph); 0 keeps nothing.
+    """
+
+    bijective = False
+    domain: constraints.Constraint = constraints.real
+    codomain: constraints.Constraint = constraints.real
+
+    def __init__(self, cache_size: int = 0) -> None:
+        if cache_size not in (0, 1):
+            raise ValueError(f"Transform: cache_size must be 0 or 1, got {cache_size}")
+        self._cache_size = cache_size
+        self._cached_x_y: tuple[Any, Any] = (None, None)
+        self._inv: Any = None
+
+    @property
+    def event_dim(self) -> int:
+        if self.domain.event_dim == self.codomain.event_dim:
+            return self.domain.event_dim
+        raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
+
+    @property
+    def sign(self) -> int:
+        """+1 for an increasing map, −1 for a decreasing one (elementwise bijections only)."""
+        raise NotImplementedError(f"{type(self).__name__}.sign is not defined")
+
+    @property
+    def inv(self) -> Transform:
+        """The inverse transform (computed with ``_inverse``)."""
+        inv = self._inv() if self._inv is not None else None
+        if inv is None:
+            inv = _InverseTransform(self)
+            self._inv = weakref.ref(inv)
+        return inv
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        if type(self).__init__ is Transform.__init__:
+            return type(self)(cache_size=cache_size)
+        raise NotImplementedError(f"{type(self)}.with_cache is not implemented")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self._cache_size == 0:
+            return self._call(x)
+        x_old, y_old = self._cached_x_y
+        if x is x_old:
+            return y_old
+        y = self._call(x)
+        self._cached_x_y = (x, y)
+        return y
+
+    def _inv_call(self, y: Tensor) -> Tensor:
+        if self._cache_size == 0:
+            return self._inverse(y)
+        x_old, y_old = self._cached_x_y
+        if y is y_old:
+            return x_old
+        x = self._inverse(y)
+        self._cached_x_y = (x, y)
+        return x
+
+    def _call(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no forward map")
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no inverse")
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        """log |det ∂y/∂x| at the pair (x, y = t(x))."""
+        raise NotImplementedError(f"{type(self).__name__}.log_abs_det_jacobian is not implemented")
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The shape of t(x) for x of ``shape`` (the same, for most transforms)."""
+        return tuple(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The shape of t⁻¹(y) for y of ``shape``."""
+        return tuple(shape)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return type(self).__name__ + "()"
+
+
+class _InverseTransform(Transform):
+    """t⁻¹, sharing t's cache."""
+
+    def __init__(self, transform: Transform) -> None:
+        super().__init__(cache_size=transform._cache_size)
+        self._inv_transform = transform
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self._inv_transform.codomain
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self._inv_transform.domain
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return self._inv_transform.bijective
+
+    @property
+    def sign(self) -> int:
+        return self._inv_transform.sign
+
+    @property
+    def inv(self) -> Transform:
+        return self._inv_transform
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self._inv_transform._inv_call(x)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -self._inv_transform.log_abs_det_jacobian(y, x)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self._inv_transform.inverse_shape(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self._inv_transform.forward_shape(shape)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _InverseTransform) and self._inv_transform == other._inv_transform
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"{self._inv_transform!r}.inv"
+
+
+class ComposeTransform(Transform):
+    """The transforms applied in order, t = tₙ ∘ … ∘ t₁; log |det J| is the sum of the parts'
+    (each summed over the event dimensions the composition adds after it)."""
+
+    def __init__(self, parts: Sequence[Transform], cache_size: int = 0) -> None:
+        if cache_size:
+            parts = [part.with_cache(cache_size) for part in parts]
+        super().__init__(cache_size=cache_size)
+        self.parts = list(parts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ComposeTransform) and self.parts == other.parts
+
+    __hash__ = object.__hash__
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        if not self.parts:
+            return constraints.real
+        domain = self.parts[0].domain
+        event_dim = self.parts[-1].codomain.event_dim  # the event dims the whole map needs
+        for part in reversed(self.parts):
+            event_dim += part.domain.event_dim - part.codomain.event_dim
+            event_dim = max(event_dim, part.domain.event_dim)
+        if event_dim > domain.event_dim:
+            domain = constraints.independent(domain, event_dim - domain.event_dim)
+        return domain
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        if not self.parts:
+            return constraints.real
+        codomain = self.parts[-1].codomain
+        event_dim = self.parts[0].domain.event_dim
+        for part in self.parts:
+            event_dim += part.codomain.event_dim - part.domain.event_dim
+            event_dim = max(event_dim, part.codomain.event_dim)
+        if event_dim > codomain.event_dim:
+            codomain = constraints.independent(codomain, event_dim - codomain.event_dim)
+        return codomain
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(p.bijective for p in self.parts)
+
+    @property
+    def sign(self) -> int:
+        sign = 1
+        for p in self.parts:
+            sign = sign * p.sign
+        return sign
+
+    @property
+    def inv(self) -> Transform:
+        inv = self._inv() if self._inv is not None else None
+        if inv is None:
+            inv = ComposeTransform([p.inv for p in reversed(self.parts)])
+            self._inv = weakref.ref(inv)
+            inv._inv = weakref.ref(self)
+        return inv
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ComposeTransform(self.parts, cache_size=cache_size)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        for part in self.parts:
+            x = part(x)
+        return x
+
+    def _inv_call(self, y: Tensor) -> Tensor:
+        for part in reversed(self.parts):
+            y = part.inv(y)
+        return y
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        if not self.parts:
+            return x * 0
+        xs = [x]
+        for part in self.parts[:-1]:
+            xs.append(part(xs[-1]))
+        xs.append(y)
+        total: Any = 0.0
+        event_dim = self.domain.event_dim
+        for part, a, b in zip(self.parts, xs[:-1], xs[1:]):
+            term = part.log_abs_det_jacobian(a, b)
+            total = total + sum_rightmost(term, event_dim - part.domain.event_dim)
+            event_dim += part.codomain.event_dim - part.domain.event_dim
+        return total
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        for part in self.parts:
+            shape = part.forward_shape(shape)
+        return tuple(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        for part in reversed(self.parts):
+            shape = part.inverse_shape(shape)
+        return tuple(shape)
+
+    def __repr__(self) -> str:
+        return "ComposeTransform(\n    " + ",\n    ".join(repr(p) for p in self.parts) + "\n)"
+
+
+identity_transform = ComposeTransform([])
+
+
+class IndependentTransform(Transform):
+    """``base_transform`` with ``reinterpreted_batch_ndims`` more right-most dimensions in its event
+    (its log |det J| summed over them)."""
+
+    def __init__(self, base_transform: Transform, reinterpreted_batch_ndims: int, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.base_transform = base_transform.with_cache(cache_size)
+        self.reinterpreted_batch_ndims = int(reinterpreted_batch_ndims)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.base_transform.domain, self.reinterpreted_batch_ndims)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.base_transform.codomain, self.reinterpreted_batch_ndims)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return self.base_transform.bijective
+
+    @property
+    def sign(self) -> int:
+        return self.base_transform.sign
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.base_transform(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.base_transform.inv(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return sum_rightmost(self.base_transform.log_abs_det_jacobian(x, y), self.reinterpreted_batch_ndims)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.base_transform.forward_shape(shape)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.base_transform.inverse_shape(shape)
+
+
+class ExpTransform(Transform):
+    """y = eˣ (reals → positive reals);  log |dy/dx| = x."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExpTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.exp()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.log()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return x
+
+
+class PowerTransform(Transform):
+    """y = xᵉ on the positive reals (``exponent`` e);  log |dy/dx| = log |e y / x|."""
+
+    domain = constraints.positive
+    codomain = constraints.positive
+    bijective = True
+
+    def __init__(self, exponent: Tensor | float, cache_size: int = 0) -> None:
+        from chainrule.distributions.distribution import broadcast_all
+
+        super().__init__(cache_size=cache_size)
+        (self.exponent,) = broadcast_all(exponent)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        return self if self._cache_size == cache_size else PowerTransform(self.exponent, cache_size=cache_size)
+
+    @property
+    def sign(self) -> Any:
+        return self.exponent.sign()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PowerTransform) and bool(np.all(self.exponent._array == other.exponent._array))
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.pow(self.exponent)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.pow(1 / self.exponent)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return (self.exponent * y / x).abs().log()
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return tuple(np.broadcast_shapes(tuple(shape), self.exponent.shape))
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return tuple(np.broadcast_shapes(tuple(shape), self.exponent.shape))
+
+
+class SigmoidTransform(Transform):
+    """y = σ(x) = 1/(1 + e⁻ˣ) (reals → (0, 1));  log |dy/dx| = −softplus(−x) − softplus(x)."""
+
+    domain = constraints.real
+    codomain = constraints.unit_interval
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SigmoidTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        info = np.finfo(x.dtype)
+        return x.sigmoid().clamp(min=float(info.tiny), max=1 - float(info.eps))
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        info = np.finfo(y.dtype)
+        y = y.clamp(min=float(info.tiny), max=1 - float(info.eps))
+        return y.log() - (-y).log1p()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -_softplus(-x) - _softplus(x)
+
+
+class TanhTransform(Transform):
+    """y = tanh x (reals → (−1, 1));  log |dy/dx| = log(1 − tanh² x) = 2(log 2 − x − softplus(−2x))."""
+
+    domain = constraints.real
+    codomain = constraints.interval(-1.0, 1.0)
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TanhTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        # atanh y = ½ (log(1 + y) − log(1 − y)); not clamped, as in PyTorch (use cache_size=1 near ±1)
+        return 0.5 * (y.log1p() - (-y).log1p())
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return 2.0 * (math.log(2.0) - x - _softplus(-2.0 * x))
+
+
+class AbsTransform(Transform):
+    """y = |x| (reals → non-negative reals); not injective: the "inverse" returns y."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AbsTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return x.abs()
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y
+
+
+class AffineTransform(Transform):
+    """y = loc + scale · x (elementwise, or over ``event_dim`` right-most dimensions);
+    log |det J| = log |scale|, summed over the event dimensions."""
+
+    bijective = True
+
+    def __init__(self, loc: Tensor | float, scale: Tensor | float, event_dim: int = 0, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.loc = loc
+        self.scale = scale
+        self._event_dim = event_dim
+
+    @property
+    def event_dim(self) -> int:
+        return self._event_dim
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.real if self._event_dim == 0 else constraints.independent(constraints.real, self._event_dim)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.domain
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AffineTransform):
+            return False
+        return all(
+            (a == b) if isinstance(a, numbers.Number) and isinstance(b, numbers.Number)
+            else bool(np.all(np.asarray(getattr(a, "_array", a)) == np.asarray(getattr(b, "_array", b))))
+            for a, b in ((self.loc, other.loc), (self.scale, other.scale))
+        )
+
+    __hash__ = object.__hash__
+
+    @property
+    def sign(self) -> Any:
+        if isinstance(self.scale, numbers.Real):
+            return 1 if float(self.scale) > 0 else -1 if float(self.scale) < 0 else 0
+        return self.scale.sign()  # type: ignore[union-attr]
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.loc + self.scale * x
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return (y - self.loc) / self.scale
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        shape = x.shape
+        scale = self.scale
+        if isinstance(scale, numbers.Real):
+            result = x * 0 + math.log(abs(float(scale)))
+        else:
+            result = scale.abs().log()  # type: ignore[union-attr]
+            if result.shape != shape:
+                result = result.expand(*np.broadcast_shapes(result.shape, shape))
+        if self._event_dim:
+            result = sum_rightmost(result, self._event_dim)
+        return result
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return tuple(np.broadcast_shapes(tuple(shape), tuple(getattr(self.loc, "shape", ())),
+                                         tuple(getattr(self.scale, "shape", ()))))
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        return self.forward_shape(shape)
+
+
+class SoftmaxTransform(Transform):
+    """y = softmax(x) over the last dimension (reals → simplex); not injective (x + c gives the
+    same y), so the "inverse" is log y and there is no log |det J|."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftmaxTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        from chainrule.ops import softmax
+
+        return softmax(x, -1)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y.log()
