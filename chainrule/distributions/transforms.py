@@ -381,14 +381,19 @@ class PowerTransform(Transform):
 
     __hash__ = object.__hash__
 
+    def _exponent(self, like: Tensor) -> Tensor:
+        """The exponent in ``like``'s dtype (1/e of a float32 e would be rounded to float32)."""
+        e = self.exponent
+        return e if e.dtype == like.dtype else e.to(like.dtype)
+
     def _call(self, x: Tensor) -> Tensor:
-        return x.pow(self.exponent)
+        return x.pow(self._exponent(x))
 
     def _inverse(self, y: Tensor) -> Tensor:
-        return y.pow(1 / self.exponent)
+        return y.pow(1 / self._exponent(y))
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
-        return (self.exponent * y / x).abs().log()
+        return (self._exponent(x) * y / x).abs().log()
 
     def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(tuple(shape), self.exponent.shape))
