@@ -35,7 +35,11 @@ ELEMENTWISE = [
 ]
 
 
-@pytest.mark.parametrize("t,draw", ELEMENTWISE, ids=lambda v: repr(v).split("(")[0] if isinstance(v, T.Transform) else "")
+def _id(v):
+    return repr(v).split("(")[0] if isinstance(v, T.Transform) else ""
+
+
+@pytest.mark.parametrize("t,draw", ELEMENTWISE, ids=_id)
 def test_inverse_and_log_abs_det_jacobian(t, draw):
     """t⁻¹(t(x)) = x, and log |dy/dx| equals the log of autograd's derivative of t."""
     x = _t(draw((4, 3)), grad=True)
