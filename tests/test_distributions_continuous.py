@@ -66,6 +66,8 @@ CASES = {
                   ("cdf", "icdf")),
     "Normal": (lambda: [RNG.standard_normal((2, 3)), RNG.uniform(0.5, 2, (3,))], lambda s: RNG.standard_normal(s),
                ("cdf", "icdf")),
+    "HalfNormal": (lambda: [RNG.uniform(0.5, 2, (2, 3))], lambda s: RNG.exponential(1.0, s), ("cdf", "icdf")),
+    "HalfCauchy": (lambda: [RNG.uniform(0.5, 2, (2, 3))], lambda s: RNG.exponential(1.0, s), ("cdf", "icdf")),
 }
 
 
@@ -147,6 +149,7 @@ def _grid_integral(logp, lo, hi, n=200001):
     (D.Beta(_t([2.0, 3.5], False), _t([1.5, 2.0], False)), 0.0, 1.0),
     (D.StudentT(_t([4.0, 9.0], False), _t([0.0, 1.0], False), _t([1.0, 0.5], False)), -400.0, 400.0),
     (D.LogNormal(_t([0.0, 0.5], False), _t([0.5, 0.3], False)), 1e-9, 60.0),
+    (D.HalfNormal(_t([0.5, 2.0], False)), 0.0, 40.0),
 ])
 def test_density_integrates_to_one_and_matches_moments(dist, lo, hi):
     dist._validate_args = False
@@ -170,6 +173,7 @@ def test_density_integrates_to_one_and_matches_moments(dist, lo, hi):
     lambda: D.Beta(_t([0.5, 3.5], False), _t([1.5, 2.0], False)),
     lambda: D.StudentT(_t([5.0, 9.0], False), _t([0.0, 1.0], False), _t([1.0, 0.5], False)),
     lambda: D.LogNormal(_t([0.0, 0.5], False), _t([0.5, 0.3], False)),
+    lambda: D.HalfNormal(_t([0.5, 2.0], False)),
 ])
 def test_sample_moments_within_standard_errors(make):
     cr.manual_seed(0)
@@ -202,9 +206,11 @@ def test_cdf_and_icdf_are_inverse(name):
     np.testing.assert_allclose(d.cdf(d.icdf(p)).numpy(), p.numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["Exponential", "Laplace", "Cauchy", "Gumbel", "LogNormal"])
+@pytest.mark.parametrize("name", ["Exponential", "Laplace", "Cauchy", "Gumbel", "LogNormal", "HalfNormal",
+                                  "HalfCauchy"])
 def test_explicit_rsample_gradient_by_finite_differences(name):
-    params = ([_t([0.7, 2.0])] if name == "Exponential" else [_t([0.3, -1.0]), _t([0.7, 2.0])])
+    one = name in ("Exponential", "HalfNormal", "HalfCauchy")
+    params = [_t([0.7, 2.0])] if one else [_t([0.3, -1.0]), _t([0.7, 2.0])]
 
     def f(*ps):
         cr.manual_seed(3)
@@ -309,7 +315,8 @@ def test_shapes_and_expand():
     lambda: D.Exponential(-1.0), lambda: D.Laplace(0.0, 0.0), lambda: D.Cauchy(0.0, -1.0),
     lambda: D.Gumbel(0.0, -2.0), lambda: D.Gamma(-1.0, 1.0), lambda: D.Gamma(1.0, 0.0), lambda: D.Chi2(0.0),
     lambda: D.Beta(1.0, -1.0), lambda: D.Dirichlet(cr.tensor([1.0, -1.0])), lambda: D.StudentT(-1.0),
-    lambda: D.LogNormal(0.0, -1.0), lambda: D.StudentT(1.0, 0.0, float("nan")),
+    lambda: D.LogNormal(0.0, -1.0), lambda: D.StudentT(1.0, 0.0, float("nan")), lambda: D.HalfNormal(-1.0),
+    lambda: D.HalfCauchy(0.0),
 ])
 def test_bad_parameters_raise(make):
     with pytest.raises(ValueError, match="constraint|positive"):
@@ -325,6 +332,9 @@ def test_values_outside_the_support_raise():
         D.Dirichlet(cr.tensor([1.0, 1.0])).log_prob(cr.tensor([0.3, 0.3]))
     with pytest.raises(ValueError, match="support"):
         D.LogNormal(0.0, 1.0).log_prob(cr.tensor(-2.0))
+    with pytest.raises(ValueError, match="support"):
+        D.HalfNormal(1.0).log_prob(cr.tensor(-2.0))
+    assert D.HalfCauchy(1.0, validate_args=False).log_prob(cr.tensor(-2.0)).item() == -math.inf
     assert np.isfinite(D.Exponential(1.0, validate_args=False).log_prob(cr.tensor(-1.0)).item())
     with pytest.raises(ValueError, match="one-dimensional"):
         D.Dirichlet(cr.tensor(1.0))

@@ -8,7 +8,7 @@
     z = D.Normal(mu, sigma).rsample()                 # reparameterised: gradients reach mu and sigma
 
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
-``LogNormal``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``,
+``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``,
 ``MultivariateNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete:
 ``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``Poisson``, ``Binomial``, ``Geometric``,
 ``Multinomial``.  Built from others: ``Independent``, ``TransformedDistribution`` (with the
@@ -19,15 +19,15 @@ Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, `
 from chainrule.distributions import constraints, transforms
 from chainrule.distributions.constraint_registry import biject_to, transform_to
 from chainrule.distributions.continuous import (
-                                                Beta,
-                                                Cauchy,
-                                                Chi2,
-                                                Dirichlet,
-                                                Exponential,
-                                                Gamma,
-                                                Gumbel,
-                                                Laplace,
-                                                StudentT,
+    Beta,
+    Cauchy,
+    Chi2,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Gumbel,
+    Laplace,
+    StudentT,
 )
 from chainrule.distributions.counts import Binomial, Geometric, Multinomial, Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
@@ -36,19 +36,19 @@ from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
 from chainrule.distributions.multivariate_normal import MultivariateNormal
 from chainrule.distributions.normal import Normal, Uniform
-from chainrule.distributions.transformed import Independent, LogNormal, TransformedDistribution
+from chainrule.distributions.transformed import HalfCauchy, HalfNormal, Independent, LogNormal, TransformedDistribution
 from chainrule.distributions.transforms import (
-                                                AbsTransform,
-                                                AffineTransform,
-                                                ComposeTransform,
-                                                ExpTransform,
-                                                IndependentTransform,
-                                                PowerTransform,
-                                                SigmoidTransform,
-                                                SoftmaxTransform,
-                                                TanhTransform,
-                                                Transform,
-                                                identity_transform,
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    IndependentTransform,
+    PowerTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    TanhTransform,
+    Transform,
+    identity_transform,
 )
 
 __all__ = [
@@ -68,6 +68,8 @@ __all__ = [
     "Gamma",
     "Geometric",
     "Gumbel",
+    "HalfCauchy",
+    "HalfNormal",
     "Independent",
     "IndependentTransform",
     "Laplace",

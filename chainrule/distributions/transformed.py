@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
+
+import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, _shape
 from chainrule.distributions.normal import Normal
-from chainrule.distributions.transforms import ComposeTransform, ExpTransform, Transform
-from chainrule.distributions.utils import sum_rightmost
+from chainrule.distributions.transforms import AbsTransform, ComposeTransform, ExpTransform, Transform
+from chainrule.distributions.utils import constant, sum_rightmost
 
-__all__ = ["Independent", "TransformedDistribution", "LogNormal"]
+__all__ = ["Independent", "TransformedDistribution", "LogNormal", "HalfNormal", "HalfCauchy"]
 
 
 class Independent(Distribution):
@@ -262,3 +265,114 @@ class LogNormal(TransformedDistribution):
 
     def __repr__(self) -> str:
         return f"LogNormal({self.base_dist!r})"
+
+
+class HalfNormal(TransformedDistribution):
+    r"""|X| with X ~ N(0, σ²) (``scale`` σ > 0), on x ≥ 0.
+
+    log p(x) = log 2 − x²/(2σ²) − log σ − ½ log 2π;  F(x) = 2Φ(x/σ) − 1;
+    H = ½ log(πσ²/2) + ½;  mean σ√(2/π), variance σ²(1 − 2/π), mode 0.
+    """
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, scale: Tensor | float, validate_args: bool | None = None) -> None:
+        base = Normal(0.0, scale, validate_args=validate_args)
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale  # type: ignore[attr-defined]
+
+    @property
+    def mean(self) -> Tensor:
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def mode(self) -> Tensor:
+        return constant(0.0, self.scale, self.scale.shape)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale.pow(2) * (1 - 2 / math.pi)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return _fold(self.base_dist.log_prob(value), value)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, prob: Tensor) -> Tensor:
+        return self.base_dist.icdf((prob + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+class HalfCauchy(TransformedDistribution):
+    r"""|X| with X ~ Cauchy(0, γ) (``scale`` γ > 0), on x ≥ 0.
+
+    log p(x) = log 2 − log πγ − log(1 + (x/γ)²);  F(x) = 2 atan(x/γ)/π;  H = log 2πγ;
+    mean and variance ∞, mode 0.
+    """
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, scale: Tensor | float, validate_args: bool | None = None) -> None:
+        from chainrule.distributions.continuous import Cauchy
+
+        base = Cauchy(0.0, scale, validate_args=validate_args)
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale  # type: ignore[attr-defined]
+
+    @property
+    def mean(self) -> Tensor:
+        return constant(math.inf, self.scale, self.scale.shape)
+
+    @property
+    def mode(self) -> Tensor:
+        return constant(0.0, self.scale, self.scale.shape)
+
+    @property
+    def variance(self) -> Tensor:
+        return constant(math.inf, self.scale, self.scale.shape)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return _fold(self.base_dist.log_prob(value), value)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, prob: Tensor) -> Tensor:
+        return self.base_dist.icdf((prob + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+def _fold(base_log_prob: Tensor, value: Tensor) -> Tensor:
+    """log 2 + the symmetric base's log density where x ≥ 0, −∞ where x < 0."""
+    from chainrule.ops import where
+
+    lp = base_log_prob + math.log(2)
+    negative = value._array < 0
+    if not negative.any():
+        return lp
+    shape = lp.shape
+    mask = Tensor._wrap(np.broadcast_to(negative, shape).copy())
+    return where(mask, constant(-math.inf, lp, shape), lp)
