@@ -32,6 +32,8 @@ ELEMENTWISE = [
     (T.ComposeTransform([T.ExpTransform(), T.AffineTransform(1.0, 3.0)]), lambda s: RNG.standard_normal(s)),
     (T.ExpTransform().inv, lambda s: RNG.uniform(0.2, 3, s)),
     (T.SigmoidTransform().inv, lambda s: RNG.uniform(0.05, 0.95, s)),
+    (T.SoftplusTransform(), lambda s: RNG.standard_normal(s) * 3),
+    (T.SoftplusTransform().inv, lambda s: RNG.uniform(0.05, 4, s)),
 ]
 
 
@@ -62,6 +64,37 @@ def test_softmax_and_abs_transforms():
     a = T.AbsTransform()
     np.testing.assert_array_equal(a(x).numpy(), np.abs(x.numpy()))
     np.testing.assert_array_equal(a.inv(a(x)).numpy(), np.abs(x.numpy()))
+
+
+def test_stick_breaking_is_a_bijection_with_its_log_det():
+    """y = t(x) on the simplex, t⁻¹(y) = x, and log |det ∂y[:-1]/∂x| by central differences."""
+    t = T.StickBreakingTransform()
+    x = RNG.standard_normal((2, 4))
+    y = t(_t(x))
+    assert y.shape == (2, 5) and np.all(constraints.simplex.check(y))
+    np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(t(_t(np.zeros(4))).numpy(), np.full(5, 0.2), rtol=1e-12)  # x = 0: the centre
+    h = 1e-6
+    for row in range(2):
+        jac = np.empty((4, 4))
+        for j in range(4):
+            e = np.zeros(4)
+            e[j] = h
+            jac[:, j] = (t(_t(x[row] + e)).numpy()[:-1] - t(_t(x[row] - e)).numpy()[:-1]) / (2 * h)
+        want = np.log(abs(np.linalg.det(jac)))
+        np.testing.assert_allclose(t.log_abs_det_jacobian(_t(x[row]), y[row]).numpy(), want, rtol=1e-6)
+    assert t.forward_shape((3, 4)) == (3, 5) and t.inverse_shape((3, 5)) == (3, 4)
+    # a Dirichlet through the inverse map: a TransformedDistribution over unconstrained vectors
+    d = D.TransformedDistribution(D.Dirichlet(_t([2.0, 3.0, 4.0])), t.inv)
+    assert d.event_shape == (2,) and d.sample((6,)).shape == (6, 2)
+
+
+def test_lower_cholesky_transform():
+    x = _t(RNG.standard_normal((2, 3, 3)))
+    y = T.LowerCholeskyTransform()(x)
+    assert np.all(constraints.lower_cholesky.check(y))
+    np.testing.assert_allclose(np.tril(T.LowerCholeskyTransform().inv(y).numpy()), np.tril(x.numpy()), rtol=1e-12)
+    assert isinstance(D.transform_to(constraints.lower_cholesky), T.LowerCholeskyTransform)
 
 
 def test_affine_with_event_dim_sums_the_jacobian():
@@ -109,8 +142,9 @@ def test_biject_to_and_transform_to_land_in_the_constraint(constraint, draw):
         np.testing.assert_allclose(t.inv(y).numpy(), x.numpy(), rtol=1e-8, atol=1e-10)
     y = D.transform_to(constraints.simplex)(_t(RNG.standard_normal((2, 4))))
     assert np.all(constraints.simplex.check(y))
+    assert isinstance(D.biject_to(constraints.simplex), T.StickBreakingTransform)
     with pytest.raises(NotImplementedError):
-        D.biject_to(constraints.simplex)
+        D.biject_to(constraints.lower_cholesky)
 
 
 def test_registry_register():
@@ -175,6 +209,7 @@ def test_matches_torch():
         (lambda: [T.SigmoidTransform(), T.AffineTransform(-1.0, 4.0)], lambda: [TT.SigmoidTransform(),
                                                                                  TT.AffineTransform(-1.0, 4.0)]),
         (lambda: [T.ExpTransform(), T.PowerTransform(0.5)], lambda: [TT.ExpTransform(), TT.PowerTransform(0.5)]),
+        (lambda: [T.SoftplusTransform()], lambda: [TT.SoftplusTransform()]),
     ]:
         c_loc = _t(loc, grad=True)
         t_loc = torch.tensor(loc, requires_grad=True)
@@ -192,10 +227,14 @@ def test_matches_torch():
     cs = D.TransformedDistribution(D.Normal(_t(np.zeros(3)), 1.0), T.SoftmaxTransform())
     ts = TD.TransformedDistribution(TD.Normal(torch.zeros(3, dtype=torch.float64), 1.0), TT.SoftmaxTransform())
     assert cs.event_shape == tuple(ts.event_shape) and cs.batch_shape == tuple(ts.batch_shape)
-    for cc, tc in [(constraints.positive, TD.constraints.positive), (constraints.interval(-2.0, 5.0),
-                                                                         TD.constraints.interval(-2.0, 5.0))]:
+    for cc, tc in [(constraints.positive, TD.constraints.positive),
+                   (constraints.interval(-2.0, 5.0), TD.constraints.interval(-2.0, 5.0)),
+                   (constraints.simplex, TD.constraints.simplex)]:
         x = RNG.standard_normal(5)
         np.testing.assert_allclose(D.biject_to(cc)(_t(x)).numpy(), TD.biject_to(tc)(torch.tensor(x)).numpy())
+        cy, ty = D.biject_to(cc)(_t(x)), TD.biject_to(tc)(torch.tensor(x))
+        np.testing.assert_allclose(D.biject_to(cc).log_abs_det_jacobian(_t(x), cy).numpy(),
+                                   TD.biject_to(tc).log_abs_det_jacobian(torch.tensor(x), ty).numpy(), rtol=1e-9)
 
 
 def test_bad_arguments():

@@ -8,12 +8,14 @@
     z = D.Normal(mu, sigma).rsample()                 # reparameterised: gradients reach mu and sigma
 
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
-``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``,
+``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
+``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
 ``MultivariateNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete:
-``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``Poisson``, ``Binomial``, ``Geometric``,
-``Multinomial``.  Built from others: ``Independent``, ``TransformedDistribution`` (with the
-``transforms`` and ``biject_to``/``transform_to``), ``MixtureSameFamily``.
-``kl_divergence`` for the pairs of the same family.
+``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
+``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
+others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
+``biject_to``/``transform_to``), ``MixtureSameFamily``.  ``kl_divergence`` for the pairs of
+the same family.
 """
 
 from chainrule.distributions import constraints, transforms
@@ -32,6 +34,15 @@ from chainrule.distributions.continuous import (
 from chainrule.distributions.counts import Binomial, Geometric, Multinomial, Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
 from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.families import (
+    FisherSnedecor,
+    InverseGamma,
+    Kumaraswamy,
+    NegativeBinomial,
+    OneHotCategoricalStraightThrough,
+    Pareto,
+    Weibull,
+)
 from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
 from chainrule.distributions.multivariate_normal import MultivariateNormal
@@ -43,9 +54,12 @@ from chainrule.distributions.transforms import (
     ComposeTransform,
     ExpTransform,
     IndependentTransform,
+    LowerCholeskyTransform,
     PowerTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
     TanhTransform,
     Transform,
     identity_transform,
@@ -65,6 +79,7 @@ __all__ = [
     "Distribution",
     "ExpTransform",
     "Exponential",
+    "FisherSnedecor",
     "Gamma",
     "Geometric",
     "Gumbel",
@@ -72,24 +87,33 @@ __all__ = [
     "HalfNormal",
     "Independent",
     "IndependentTransform",
+    "InverseGamma",
+    "Kumaraswamy",
     "Laplace",
     "LogNormal",
+    "LowerCholeskyTransform",
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
+    "OneHotCategoricalStraightThrough",
+    "Pareto",
     "Poisson",
     "PowerTransform",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "Weibull",
     "biject_to",
     "constraints",
     "identity_transform",

@@ -2,7 +2,8 @@
 
 ``biject_to(c)`` is a bijection from the reals onto the set ``c`` (for reparameterising a
 constrained parameter and for change-of-variables densities); ``transform_to(c)`` need only
-map onto it (so ``transform_to(simplex)`` is the softmax).  Both look the constraint's class
+map onto it (so ``transform_to(simplex)`` is the softmax, ``biject_to(simplex)`` the
+stick-breaking transform).  Both look the constraint's class
 up in a registry; ``register(constraint, factory)`` adds one.
 
     unconstrained = cr.zeros(3, requires_grad=True)
@@ -20,8 +21,10 @@ from chainrule.distributions.transforms import (
     ComposeTransform,
     ExpTransform,
     IndependentTransform,
+    LowerCholeskyTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    StickBreakingTransform,
     Transform,
     identity_transform,
 )
@@ -101,6 +104,14 @@ def _simplex_to(constraint: Any) -> Transform:
     return SoftmaxTransform()
 
 
+def _simplex_bijection(constraint: Any) -> Transform:
+    return StickBreakingTransform()
+
+
+def _lower_cholesky(constraint: Any) -> Transform:
+    return LowerCholeskyTransform()
+
+
 for _registry in (biject_to, transform_to):
     _registry.register(constraints._Real, _real)
     _registry.register(constraints._GreaterThan, _greater_than)
@@ -110,3 +121,5 @@ for _registry in (biject_to, transform_to):
 biject_to.register(constraints._Independent, _independent)
 transform_to.register(constraints._Independent, _independent_to)
 transform_to.register(constraints._Simplex, _simplex_to)
+biject_to.register(constraints._Simplex, _simplex_bijection)
+transform_to.register(constraints._LowerCholesky, _lower_cholesky)

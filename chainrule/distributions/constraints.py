@@ -61,7 +61,7 @@ class _Real(Constraint):
 
 
 class _GreaterThan(Constraint):
-    def __init__(self, lower_bound: float) -> None:
+    def __init__(self, lower_bound: Any) -> None:
         self.lower_bound = lower_bound
 
     def check(self, value: Any) -> np.ndarray:
@@ -72,7 +72,7 @@ class _GreaterThan(Constraint):
 
 
 class _GreaterThanEq(Constraint):
-    def __init__(self, lower_bound: float) -> None:
+    def __init__(self, lower_bound: Any) -> None:
         self.lower_bound = lower_bound
 
     def check(self, value: Any) -> np.ndarray:
@@ -83,7 +83,7 @@ class _GreaterThanEq(Constraint):
 
 
 class _LessThan(Constraint):
-    def __init__(self, upper_bound: float) -> None:
+    def __init__(self, upper_bound: Any) -> None:
         self.upper_bound = upper_bound
 
     def check(self, value: Any) -> np.ndarray:

@@ -192,27 +192,24 @@ class TransformedDistribution(Distribution):
             y = x
         return total + sum_rightmost(self.base_dist.log_prob(y), event_dim - len(self.base_dist.event_shape))
 
-    def _monotone_sign(self) -> int:
-        sign = 1
+    def _monotonize(self, value: Tensor) -> Tensor:
+        """p for an increasing composition, 1 − p for a decreasing one (elementwise signs allowed)."""
+        sign: Any = 1
         for t in self.transforms:
-            s = t.sign
-            if isinstance(s, Tensor):
-                raise NotImplementedError(f"{type(self).__name__}.cdf: a transform's sign varies by element")
-            sign = sign * int(s)
-        return sign
+            sign = sign * t.sign
+        if isinstance(sign, int) and sign == 1:
+            return value
+        return sign * (value - 0.5) + 0.5
 
     def cdf(self, value: Tensor) -> Tensor:
         """F_X(t⁻¹(y)) for increasing t, 1 − F_X(t⁻¹(y)) for decreasing t."""
         for t in reversed(self.transforms):
             value = t.inv(value)
-        result = self.base_dist.cdf(value)
-        return result if self._monotone_sign() == 1 else 1 - result
+        return self._monotonize(self.base_dist.cdf(value))
 
     def icdf(self, value: Tensor) -> Tensor:
         """t(F_X⁻¹(p)) (with 1 − p for decreasing t)."""
-        if self._monotone_sign() != 1:
-            value = 1 - value
-        x = self.base_dist.icdf(value)
+        x = self.base_dist.icdf(self._monotonize(value))
         for t in self.transforms:
             x = t(x)
         return x

@@ -31,6 +31,9 @@ __all__ = [
     "PowerTransform",
     "AbsTransform",
     "IndependentTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
+    "LowerCholeskyTransform",
     "identity_transform",
 ]
 
@@ -562,3 +565,107 @@ class SoftmaxTransform(Transform):
 
     def _inverse(self, y: Tensor) -> Tensor:
         return y.log()
+
+
+class SoftplusTransform(Transform):
+    """y = log(1 + eˣ) (reals → positive reals);  x = y + log(1 − e⁻ʸ);  log |dy/dx| = −softplus(−x)."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftplusTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _softplus(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y + (-(-y).expm1()).log()
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -_softplus(-x)
+
+
+def _remaining_counts(k: int, like: Tensor) -> Tensor:
+    """log of (k, k − 1, …, 1): the number of pieces still to break off at each step."""
+    return Tensor._wrap(np.log(np.arange(k, 0, -1, dtype=like.dtype)))
+
+
+class StickBreakingTransform(Transform):
+    r"""Reals (…, k − 1) → the simplex (…, k) by breaking a stick.
+
+    zᵢ = σ(xᵢ − log(k − 1 − i)) is the fraction of what is left taken at step i:
+    yᵢ = zᵢ Πⱼ₍ⱼ<ᵢ₎ (1 − zⱼ), and the last piece y_{k−1} = Πⱼ (1 − zⱼ).  The offsets make x = 0
+    the centre of the simplex.  The Jacobian (…, k − 1 coordinates) is triangular with
+    dyᵢ/dxᵢ = yᵢ (1 − zᵢ), so log |det J| = Σᵢ (log yᵢ + log(1 − zᵢ)).  A bijection, so
+    ``biject_to(simplex)`` returns it.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StickBreakingTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        from chainrule.ops import cat
+
+        shifted = x - _remaining_counts(x.shape[-1], x)
+        info = np.finfo(x.dtype)
+        z = shifted.sigmoid().clamp(min=float(info.tiny), max=1 - float(info.eps))
+        log_left = (-z).log1p().cumsum(-1)              # log Πⱼ₍ⱼ≤ᵢ₎ (1 − zⱼ)
+        zeros = log_left[..., :1] * 0
+        left_before = cat([zeros, log_left], -1).exp()  # Πⱼ₍ⱼ<ᵢ₎ (1 − zⱼ), i = 0 … k − 1
+        ones = zeros + 1
+        return cat([z, ones], -1) * left_before
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        head = y[..., :-1]
+        info = np.finfo(y.dtype)
+        rest = (1 - head.cumsum(-1)).clamp(min=float(info.tiny))  # what is left after piece i
+        return head.log() - rest.log() + _remaining_counts(head.shape[-1], y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        shifted = x - _remaining_counts(x.shape[-1], x)
+        return (y[..., :-1].log() - _softplus(shifted)).sum(-1)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("StickBreakingTransform: too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("StickBreakingTransform: too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
+
+
+class LowerCholeskyTransform(Transform):
+    """Square matrices (…, n, n) → lower-triangular matrices with a positive diagonal: the strict
+    lower triangle is kept and the diagonal exponentiated (the upper triangle is dropped, so the
+    map is not injective and has no log |det J|)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LowerCholeskyTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        from chainrule.ops import diag_embed, tril
+
+        return tril(x, -1) + diag_embed(x.diagonal(dim1=-2, dim2=-1).exp())
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from chainrule.ops import diag_embed, tril
+
+        return tril(y, -1) + diag_embed(y.diagonal(dim1=-2, dim2=-1).log())

@@ -1,0 +1,370 @@
+"""Families obtained from the basic ones by a change of variables or a ratio:
+Weibull, Pareto, InverseGamma, Kumaraswamy, FisherSnedecor, NegativeBinomial and
+OneHotCategoricalStraightThrough."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.backend.random import default_generator
+from chainrule.distributions import constraints
+from chainrule.distributions.continuous import Exponential, Gamma
+from chainrule.distributions.counts import _ProbsOrLogits
+from chainrule.distributions.discrete import OneHotCategorical, _softplus
+from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.normal import Uniform
+from chainrule.distributions.transformed import TransformedDistribution
+from chainrule.distributions.transforms import AffineTransform, ExpTransform, PowerTransform
+from chainrule.distributions.utils import constant, standard_gamma
+
+__all__ = ["Weibull", "Pareto", "InverseGamma", "Kumaraswamy", "FisherSnedecor", "NegativeBinomial",
+           "OneHotCategoricalStraightThrough"]
+
+_EULER = 0.57721566490153286061
+
+
+def _lgamma(x: Tensor) -> Tensor:
+    from chainrule.ops import lgamma
+
+    return lgamma(x)
+
+
+def _digamma(x: Tensor) -> Tensor:
+    from chainrule.ops import digamma
+
+    return digamma(x)
+
+
+def _where(mask: Any, a: Tensor, b: Tensor) -> Tensor:
+    from chainrule.ops import where
+
+    shape = np.broadcast_shapes(np.shape(mask), a.shape, b.shape)
+    return where(Tensor._wrap(np.broadcast_to(np.asarray(mask, dtype=bool), shape).copy()), a, b)
+
+
+class Weibull(TransformedDistribution):
+    r"""Weibull(λ, k) with ``scale`` λ > 0 and ``concentration`` k > 0: λ E^{1/k}, E ~ Exponential(1).
+
+    log p(x) = log(k/λ) + (k − 1) log(x/λ) − (x/λ)^k;  F(x) = 1 − e^{−(x/λ)^k};
+    mean λ Γ(1 + 1/k), variance λ²(Γ(1 + 2/k) − Γ(1 + 1/k)²), mode λ((k − 1)/k)^{1/k};
+    H = γ(1 − 1/k) + log(λ/k) + 1.
+    """
+
+    arg_constraints = {"scale": constraints.positive, "concentration": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, scale: Tensor | float, concentration: Tensor | float,
+                 validate_args: bool | None = None) -> None:
+        self.scale, self.concentration = broadcast_all(scale, concentration)
+        base = Exponential(constant(1.0, self.scale, self.scale.shape), validate_args=validate_args)
+        with np.errstate(divide="ignore"):  # k = 0 is refused by the validation below
+            transforms = [PowerTransform(self.concentration.reciprocal()), AffineTransform(0, self.scale)]
+        super().__init__(base, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Distribution | None = None) -> Weibull:
+        new = Weibull(self.scale.expand(*batch_shape), self.concentration.expand(*batch_shape), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self) -> Tensor:
+        return self.scale * _lgamma(1 + self.concentration.reciprocal()).exp()
+
+    @property
+    def mode(self) -> Tensor:
+        k = self.concentration
+        with np.errstate(invalid="ignore"):  # nan for k < 1, as in PyTorch (the density is infinite at 0)
+            return self.scale * ((k - 1) / k).pow(k.reciprocal())
+
+    @property
+    def variance(self) -> Tensor:
+        k = self.concentration
+        return self.scale.pow(2) * (_lgamma(1 + 2 / k).exp() - _lgamma(1 + 1 / k).exp().pow(2))
+
+    def entropy(self) -> Tensor:
+        k = self.concentration
+        return _EULER * (1 - k.reciprocal()) + (self.scale / k).log() + 1
+
+
+class Pareto(TransformedDistribution):
+    r"""Pareto(x_m, α) with ``scale`` x_m > 0 and ``alpha`` α > 0 on x ≥ x_m: x_m e^E, E ~ Exponential(α).
+
+    log p(x) = log α + α log x_m − (α + 1) log x;  mean α x_m/(α − 1) (∞ for α ≤ 1);
+    variance x_m² α/((α − 1)²(α − 2)) (∞ for α ≤ 2); mode x_m;  H = log(x_m/α) + 1/α + 1.
+    """
+
+    arg_constraints = {"alpha": constraints.positive, "scale": constraints.positive}
+    has_rsample = True
+
+    def __init__(self, scale: Tensor | float, alpha: Tensor | float, validate_args: bool | None = None) -> None:
+        self.scale, self.alpha = broadcast_all(scale, alpha)
+        base = Exponential(self.alpha, validate_args=validate_args)
+        super().__init__(base, [ExpTransform(), AffineTransform(0, self.scale)], validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Distribution | None = None) -> Pareto:
+        new = Pareto(self.scale.expand(*batch_shape), self.alpha.expand(*batch_shape), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.greater_than_eq(self.scale)
+
+    @property
+    def mean(self) -> Tensor:
+        a = self.alpha.clamp(min=1)
+        with np.errstate(divide="ignore"):
+            return a * self.scale / (a - 1)
+
+    @property
+    def mode(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        a = self.alpha.clamp(min=2)
+        with np.errstate(divide="ignore"):
+            return self.scale.pow(2) * a / ((a - 1).pow(2) * (a - 2))
+
+    def entropy(self) -> Tensor:
+        return (self.scale / self.alpha).log() + self.alpha.reciprocal() + 1
+
+
+class InverseGamma(TransformedDistribution):
+    r"""1/X with X ~ Gamma(α, β) (``concentration`` α > 0, ``rate`` β > 0), on x > 0.
+
+    log p(x) = α log β − log Γ(α) − (α + 1) log x − β/x;  mean β/(α − 1) (∞ for α ≤ 1);
+    variance β²/((α − 1)²(α − 2)) (∞ for α ≤ 2); mode β/(α + 1);
+    H = α + log β + log Γ(α) − (1 + α) ψ(α).  ``rsample`` inverts implicitly reparameterised Gamma draws.
+    """
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, concentration: Tensor | float, rate: Tensor | float, validate_args: bool | None = None) -> None:
+        base = Gamma(concentration, rate, validate_args=validate_args)
+        neg_one = constant(-1.0, base.rate, ())
+        super().__init__(base, PowerTransform(neg_one), validate_args=validate_args)
+
+    @property
+    def concentration(self) -> Tensor:
+        return self.base_dist.concentration  # type: ignore[attr-defined]
+
+    @property
+    def rate(self) -> Tensor:
+        return self.base_dist.rate  # type: ignore[attr-defined]
+
+    @property
+    def mean(self) -> Tensor:
+        a = self.concentration
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = self.rate / (a - 1)
+        return _where(a._array > 1, result, constant(math.inf, result, result.shape))
+
+    @property
+    def mode(self) -> Tensor:
+        return self.rate / (self.concentration + 1)
+
+    @property
+    def variance(self) -> Tensor:
+        a = self.concentration
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = self.rate.pow(2) / ((a - 1).pow(2) * (a - 2))
+        return _where(a._array > 2, result, constant(math.inf, result, result.shape))
+
+    def entropy(self) -> Tensor:
+        a = self.concentration
+        return a + self.rate.log() + _lgamma(a) - (1 + a) * _digamma(a)
+
+
+class Kumaraswamy(TransformedDistribution):
+    r"""Kumaraswamy(a, b) on (0, 1) (``concentration1`` a > 0, ``concentration0`` b > 0): (1 − u^{1/b})^{1/a}.
+
+    log p(x) = log ab + (a − 1) log x + (b − 1) log(1 − xᵃ);  mean b B(1 + 1/a, b);
+    variance b B(1 + 2/a, b) − mean²;  mode ((a − 1)/(ab − 1))^{1/a} for a, b ≥ 1 (else nan);
+    H = (1 − 1/b) + (1 − 1/a) H_b − log ab, H_b = ψ(b + 1) + γ.
+    """
+
+    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1: Tensor | float, concentration0: Tensor | float,
+                 validate_args: bool | None = None) -> None:
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        a, b = self.concentration1, self.concentration0
+        base = Uniform(constant(0.0, a, a.shape), constant(1.0, a, a.shape), validate_args=validate_args)
+        transforms = [PowerTransform(b.reciprocal()), AffineTransform(1.0, -1.0), PowerTransform(a.reciprocal())]
+        super().__init__(base, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Distribution | None = None) -> Kumaraswamy:
+        new = Kumaraswamy(self.concentration1.expand(*batch_shape), self.concentration0.expand(*batch_shape),
+                          validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """The closed form (through the transforms, x near 0 would round u = (1 − xᵃ)ᵇ to 1)."""
+        from chainrule.ops import xlogy
+
+        if self._validate_args:
+            self._validate_sample(value)
+        a, b = self.concentration1, self.concentration0
+        return (a * b).log() + xlogy(a - 1, value) + xlogy(b - 1, 1 - value.pow(a))
+
+    def _moment(self, n: int) -> Tensor:
+        """E[xⁿ] = b B(1 + n/a, b)."""
+        a, b = self.concentration1, self.concentration0
+        t = 1 + n / a
+        return b * (_lgamma(t) + _lgamma(b) - _lgamma(t + b)).exp()
+
+    @property
+    def mean(self) -> Tensor:
+        return self._moment(1)
+
+    @property
+    def mode(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = ((a - 1) / (a * b - 1)).pow(a.reciprocal())
+        undefined = (a._array < 1) | (b._array < 1)
+        return _where(undefined, constant(math.nan, m, m.shape), m)
+
+    @property
+    def variance(self) -> Tensor:
+        return self._moment(2) - self._moment(1).pow(2)
+
+    def entropy(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        harmonic_b = _digamma(b + 1) + _EULER
+        return (1 - b.reciprocal()) + (1 - a.reciprocal()) * harmonic_b - (a * b).log()
+
+
+class FisherSnedecor(Distribution):
+    r"""The F distribution with ``df1`` d₁ > 0 and ``df2`` d₂ > 0: (V₁/d₁)/(V₂/d₂), Vᵢ ~ χ²(dᵢ).
+
+    log p(x) = log Γ((d₁ + d₂)/2) − log Γ(d₁/2) − log Γ(d₂/2) + (d₁/2) log(d₁/d₂)
+    + (d₁/2 − 1) log x − ((d₁ + d₂)/2) log(1 + d₁x/d₂);  mean d₂/(d₂ − 2) (d₂ > 2, else nan);
+    mode (d₁ − 2)/d₁ · d₂/(d₂ + 2) (d₁ > 2, else nan);
+    variance 2d₂²(d₁ + d₂ − 2)/(d₁(d₂ − 2)²(d₂ − 4)) (d₂ > 4, else nan).
+    """
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, df1: Tensor | float, df2: Tensor | float, validate_args: bool | None = None) -> None:
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        super().__init__(self.df1.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        d2 = self.df2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = d2 / (d2 - 2)
+        return _where(d2._array > 2, m, constant(math.nan, m, m.shape))
+
+    @property
+    def mode(self) -> Tensor:
+        d1, d2 = self.df1, self.df2
+        m = (d1 - 2) / d1 * d2 / (d2 + 2)
+        return _where(d1._array > 2, m, constant(math.nan, m, m.shape))
+
+    @property
+    def variance(self) -> Tensor:
+        d1, d2 = self.df1, self.df2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = 2 * d2.pow(2) * (d1 + d2 - 2) / (d1 * (d2 - 2).pow(2) * (d2 - 4))
+        return _where(d2._array > 4, v, constant(math.nan, v, v.shape))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        v1 = 2 * standard_gamma(0.5 * self.df1, shape) / self.df1
+        v2 = 2 * standard_gamma(0.5 * self.df2, shape) / self.df2
+        info = np.finfo(v1.dtype)
+        return (v1 / v2).clamp(min=float(info.tiny))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        from chainrule.ops import xlogy
+
+        if self._validate_args:
+            self._validate_sample(value)
+        h1, h2 = 0.5 * self.df1, 0.5 * self.df2
+        ratio = self.df1 / self.df2
+        norm = _lgamma(h1 + h2) - _lgamma(h1) - _lgamma(h2)
+        return norm + h1 * ratio.log() + xlogy(h1 - 1, value) - (h1 + h2) * (ratio * value).log1p()
+
+
+class NegativeBinomial(_ProbsOrLogits):
+    r"""The number of successes (probability p, ``probs`` or ``logits`` l) before ``total_count`` r
+    failures, r > 0 (real r allowed).
+
+    log P(k) = log Γ(k + r) − log Γ(r) − log k! + r log(1 − p) + k log p;  mean rp/(1 − p),
+    variance rp/(1 − p)², mode ⌊(r − 1)p/(1 − p)⌋ (at least 0).  Sampled as Poisson(G),
+    G ~ Gamma(r, (1 − p)/p).
+    """
+
+    arg_constraints = {"total_count": constraints.nonnegative, "probs": constraints.half_open_interval(0.0, 1.0),
+                       "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count: Tensor | float, probs: Tensor | float | None = None,
+                 logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
+        param = self._set_param("NegativeBinomial", probs, logits)
+        count, param = broadcast_all(total_count, param)
+        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
+        if self._param_name == "probs":
+            self.probs = param
+        else:
+            self.logits = param
+        super().__init__(param.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total_count * self.logits.exp()
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0).detach()
+
+    @property
+    def variance(self) -> Tensor:
+        return self.mean / (1 - self.probs)
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        r = np.broadcast_to(self.total_count._array, shape).astype(np.float64)
+        odds = np.broadcast_to(np.exp(self.logits._array), shape).astype(np.float64)
+        gen = default_generator()
+        g = gen.standard_gamma(r) * odds
+        return Tensor._wrap(gen.poisson(g).astype(self.total_count.dtype))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        r, l = self.total_count, self.logits
+        # r log(1 − p) + k log p with log p = −softplus(−l), log(1 − p) = −softplus(l)
+        unnormalised = -r * _softplus(l) - value * _softplus(-l)
+        log_norm = _lgamma(r + value) - _lgamma(value + 1) - _lgamma(r)
+        nothing = (r._array + value._array) == 0  # r = 0: all the mass at k = 0
+        if np.any(nothing):
+            log_norm = _where(nothing, constant(0.0, log_norm, ()), log_norm)
+        return unnormalised + log_norm
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """A OneHotCategorical whose ``rsample`` is the straight-through estimator: the one-hot sample
+    in the forward pass, the gradient of ``probs`` in the backward pass (sample + p − p.detach())."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())
