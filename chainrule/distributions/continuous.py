@@ -261,9 +261,11 @@ class Gamma(Distribution):
     r"""Gamma(α, β) with ``concentration`` α > 0 and ``rate`` β > 0, on x ≥ 0.
 
     log p(x) = α log β + (α − 1) log x − βx − log Γ(α);
-    H = α − log β + log Γ(α) + (1 − α) ψ(α);  mean α/β, variance α/β², mode max(α − 1, 0)/β.
+    H = α − log β + log Γ(α) + (1 − α) ψ(α);  mean α/β, variance α/β², mode max(α − 1, 0)/β;
+    F(x) = P(α, βx), the regularised incomplete gamma function.
     ``rsample`` is X/β with X ~ Gamma(α, 1); the gradient with respect to α is the implicit
-    reparameterisation gradient dX/dα = −(∂F/∂α)/p (F the cdf of Gamma(α, 1)).
+    reparameterisation gradient dX/dα = −(∂F/∂α)/p (F the cdf of Gamma(α, 1)); second
+    derivatives through a draw are not available (as in PyTorch).
     """
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
@@ -298,6 +300,14 @@ class Gamma(Distribution):
         _checked(self, value)
         a, b = self.concentration, self.rate
         return xlogy(a, b) + xlogy(a - 1, value) - b * value - _lgamma(a)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        """P(α, βx), the regularised lower incomplete gamma function; differentiable in α, β and x
+        (PyTorch's has no gradient in α)."""
+        from chainrule.distributions.utils import gamma_cdf
+
+        _checked(self, value, "cdf")
+        return gamma_cdf(self.concentration, self.rate * value)
 
     def entropy(self) -> Tensor:
         a = self.concentration
