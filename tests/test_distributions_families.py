@@ -111,7 +111,8 @@ def test_negative_binomial_matches_torch(given):
 def test_density_integrates_to_one_with_its_mean(make, lo, hi):
     d = make()
     x = np.geomspace(lo, hi, 400001)
-    p = d.log_prob(_t(x[:, None])).exp().numpy()
+    with np.errstate(divide="ignore"):  # log 0 at Kumaraswamy's x = 1
+        p = d.log_prob(_t(x[:, None])).exp().numpy()
     trap = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
     np.testing.assert_allclose(trap(p, x, axis=0), 1.0, atol=2e-3)
     np.testing.assert_allclose(trap(p * x[:, None], x, axis=0), d.mean.numpy(), rtol=5e-3)
