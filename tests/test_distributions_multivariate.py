@@ -231,6 +231,11 @@ KL_PAIRS = [
     ("Beta", lambda: [RNG.uniform(0.5, 3, 3), RNG.uniform(0.5, 2, 3)]),
     ("Dirichlet", lambda: [RNG.uniform(0.5, 3, (2, 4))]),
     ("Poisson", lambda: [RNG.uniform(0.5, 5, 3)]),
+    ("Gumbel", lambda: [RNG.standard_normal(3), RNG.uniform(0.5, 2, 3)]),
+    ("Cauchy", lambda: [RNG.standard_normal(3), RNG.uniform(0.5, 2, 3)]),
+    ("Geometric", lambda: [RNG.uniform(0.1, 0.9, 3)]),
+    ("HalfNormal", lambda: [RNG.uniform(0.5, 2, 3)]),
+    ("LogNormal", lambda: [RNG.standard_normal(3), RNG.uniform(0.5, 2, 3)]),
 ]
 
 
@@ -246,6 +251,19 @@ def test_kl_matches_torch(name, make):
     _close(c_kl, t_kl, rtol=1e-9)
     for cg, tg in zip(cr.autograd.grad(c_kl.sum(), c_p), torch.autograd.grad(t_kl.sum(), t_p)):
         np.testing.assert_allclose(cg.numpy(), tg.numpy(), rtol=1e-6)
+
+
+def test_kl_binomial_matches_torch_and_refuses_unequal_counts():
+    torch = _torch()
+    p, q = RNG.uniform(0.1, 0.9, 3), RNG.uniform(0.1, 0.9, 3)
+    c = D.kl_divergence(D.Binomial(5, _t(p)), D.Binomial(5, _t(q)))
+    t = torch.distributions.kl_divergence(torch.distributions.Binomial(5, torch.tensor(p)),
+                                          torch.distributions.Binomial(5, torch.tensor(q)))
+    _close(c, t)
+    with pytest.raises(NotImplementedError):
+        D.kl_divergence(D.Binomial(5, _t(p)), D.Binomial(6, _t(q)))
+    with pytest.raises(NotImplementedError):
+        D.kl_divergence(D.HalfCauchy(_t(p)), D.HalfCauchy(_t(q)))  # |x| is not a bijection
 
 
 def test_kl_mvn_matches_torch():
@@ -266,6 +284,12 @@ def test_kl_mvn_matches_torch():
     (lambda: D.Gamma(_t([2.5]), _t([1.5])), lambda: D.Gamma(_t([1.2]), _t([0.7]))),
     (lambda: D.Beta(_t([2.5]), _t([1.5])), lambda: D.Beta(_t([1.2]), _t([3.0]))),
     (lambda: D.Poisson(_t([3.0])), lambda: D.Poisson(_t([4.5]))),
+    (lambda: D.Gumbel(_t([0.3]), _t([0.7])), lambda: D.Gumbel(_t([-1.0]), _t([2.0]))),
+    (lambda: D.Cauchy(_t([0.3]), _t([0.7])), lambda: D.Cauchy(_t([-1.0]), _t([2.0]))),
+    (lambda: D.Geometric(_t([0.3])), lambda: D.Geometric(_t([0.6]))),
+    (lambda: D.Binomial(7, _t([0.3])), lambda: D.Binomial(7, _t([0.6]))),
+    (lambda: D.HalfNormal(_t([0.7])), lambda: D.HalfNormal(_t([1.5]))),
+    (lambda: D.LogNormal(_t([0.3]), _t([0.7])), lambda: D.LogNormal(_t([-1.0]), _t([1.2]))),
     (lambda: D.MultivariateNormal(_t([0.0, 1.0]), covariance_matrix=_t([[1.0, 0.3], [0.3, 0.5]])),
      lambda: D.MultivariateNormal(_t([0.5, 0.0]), covariance_matrix=_t([[2.0, -0.2], [-0.2, 1.0]]))),
 ])

@@ -11,13 +11,13 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.distributions.continuous import Beta, Dirichlet, Exponential, Gamma, Laplace
-from chainrule.distributions.counts import Poisson
+from chainrule.distributions.continuous import _EULER, Beta, Cauchy, Dirichlet, Exponential, Gamma, Gumbel, Laplace
+from chainrule.distributions.counts import Binomial, Geometric, Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical, _softplus
 from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.multivariate_normal import MultivariateNormal, _half_log_det
 from chainrule.distributions.normal import Normal, Uniform
-from chainrule.distributions.transformed import Independent
+from chainrule.distributions.transformed import HalfNormal, Independent, TransformedDistribution
 from chainrule.distributions.utils import sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -190,3 +190,49 @@ def _kl_independent_independent(p: Independent, q: Independent) -> Tensor:
         raise NotImplementedError("kl_divergence: Independent distributions with different "
                                   "reinterpreted_batch_ndims")
     return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Tensor:
+    """log(βq/βp) + (μp − μq)/βq + γ(βp/βq − 1) + e^{(μq − μp)/βq} Γ(1 + βp/βq) − 1."""
+    ratio = p.scale / q.scale
+    shift = (q.loc - p.loc) / q.scale
+    return -ratio.log() - shift + _EULER * (ratio - 1) + (shift + _lgamma(1 + ratio)).exp() - 1
+
+
+@register_kl(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p: Cauchy, q: Cauchy) -> Tensor:
+    """log(((γp + γq)² + (x₀p − x₀q)²) / (4 γp γq))."""
+    return (((p.scale + q.scale).pow(2) + (p.loc - q.loc).pow(2)) / (4 * p.scale * q.scale)).log()
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p: Geometric, q: Geometric) -> Tensor:
+    """−H(p) − (1/p − 1) log(1 − q) − log q."""
+    return -p.entropy() - (1 / p.probs - 1) * (-q.probs).log1p() - q.probs.log()
+
+
+@register_kl(Binomial, Binomial)
+def _kl_binomial_binomial(p: Binomial, q: Binomial) -> Tensor:
+    """n (p (log p − log q) + (1 − p)(log(1 − p) − log(1 − q))), with logits; equal counts only."""
+    if not np.array_equal(np.broadcast_to(p.total_count._array, p.batch_shape),
+                          np.broadcast_to(q.total_count._array, q.batch_shape)):
+        raise NotImplementedError("KL between Binomials where q.total_count != p.total_count is not implemented")
+    # p log(p/q) + (1 − p) log((1 − p)/(1 − q)) = p (lp − lq) + softplus(lq) − softplus(lp)
+    return p.total_count * (p.probs * (p.logits - q.logits) + _softplus(q.logits) - _softplus(p.logits))
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Tensor:
+    """The Normal(0, σp) ‖ Normal(0, σq) divergence (folding both at 0 changes neither term)."""
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed_transformed(p: TransformedDistribution, q: TransformedDistribution) -> Tensor:
+    """KL is unchanged by one bijection applied to both: the bases' KL, when the transforms are equal."""
+    if p.transforms != q.transforms or not all(t.bijective for t in p.transforms):
+        raise NotImplementedError("kl_divergence: the two TransformedDistributions need the same bijective transforms")
+    if p.event_shape != q.event_shape:
+        raise NotImplementedError("kl_divergence: the two TransformedDistributions have different event shapes")
+    return kl_divergence(p.base_dist, q.base_dist)
