@@ -89,6 +89,36 @@ def test_stick_breaking_is_a_bijection_with_its_log_det():
     assert d.event_shape == (2,) and d.sample((6,)).shape == (6, 2)
 
 
+def test_cumulative_distribution_transform():
+    """y = F(x) is uniform for x ~ the distribution; log |dy/dx| = log p(x); the inverse is the icdf."""
+    base = D.Normal(_t(0.5), _t(2.0))
+    t = D.CumulativeDistributionTransform(base)
+    x = _t(RNG.standard_normal(6) * 2, grad=True)
+    y = t(x)
+    (dy,) = cr.autograd.grad(y.sum(), [x])
+    np.testing.assert_allclose(t.log_abs_det_jacobian(x, y).detach().numpy(), np.log(dy.numpy()), rtol=1e-10)
+    np.testing.assert_allclose(t.inv(y).detach().numpy(), x.detach().numpy(), rtol=1e-8)
+    cr.manual_seed(0)
+    u = D.TransformedDistribution(base, t).sample((20000,)).numpy()
+    np.testing.assert_allclose([u.mean(), u.var()], [0.5, 1 / 12], atol=5 * 0.3 / math.sqrt(20000))
+
+
+def test_logistic_normal():
+    loc, scale = _t(RNG.standard_normal((2, 3))), _t(RNG.uniform(0.5, 1.5, 3))
+    d = D.LogisticNormal(loc, scale)
+    assert d.batch_shape == (2,) and d.event_shape == (4,)
+    y = d.sample((5,))
+    assert y.shape == (5, 2, 4) and np.all(constraints.simplex.check(y))
+    # the density is the Gaussian's at the stick-breaking inverse, less the log-determinant
+    x = T.StickBreakingTransform().inv(y)
+    want = D.Normal(loc, scale).log_prob(x).sum(-1) - T.StickBreakingTransform().log_abs_det_jacobian(x, y)
+    np.testing.assert_allclose(d.log_prob(y).numpy(), want.numpy(), rtol=1e-10)
+    assert D.LogisticNormal(0.0, 1.0).event_shape == (2,)
+    torch = pytest.importorskip("torch")
+    t = torch.distributions.LogisticNormal(torch.tensor(loc.numpy()), torch.tensor(scale.numpy()))
+    np.testing.assert_allclose(d.log_prob(y).numpy(), t.log_prob(torch.tensor(y.numpy())).numpy(), rtol=1e-9)
+
+
 def test_lower_cholesky_transform():
     x = _t(RNG.standard_normal((2, 3, 3)))
     y = T.LowerCholeskyTransform()(x)

@@ -10,7 +10,8 @@
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
-``MultivariateNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete:
+``MultivariateNormal``, ``LogisticNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.
+Discrete:
 ``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
 ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
 others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
@@ -47,11 +48,19 @@ from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
 from chainrule.distributions.multivariate_normal import MultivariateNormal
 from chainrule.distributions.normal import Normal, Uniform
-from chainrule.distributions.transformed import HalfCauchy, HalfNormal, Independent, LogNormal, TransformedDistribution
+from chainrule.distributions.transformed import (
+    HalfCauchy,
+    HalfNormal,
+    Independent,
+    LogisticNormal,
+    LogNormal,
+    TransformedDistribution,
+)
 from chainrule.distributions.transforms import (
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
@@ -75,6 +84,7 @@ __all__ = [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
     "ExpTransform",
@@ -91,6 +101,7 @@ __all__ = [
     "Kumaraswamy",
     "Laplace",
     "LogNormal",
+    "LogisticNormal",
     "LowerCholeskyTransform",
     "MixtureSameFamily",
     "Multinomial",

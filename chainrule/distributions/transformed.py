@@ -15,7 +15,7 @@ from chainrule.distributions.normal import Normal
 from chainrule.distributions.transforms import AbsTransform, ComposeTransform, ExpTransform, Transform
 from chainrule.distributions.utils import constant, sum_rightmost
 
-__all__ = ["Independent", "TransformedDistribution", "LogNormal", "HalfNormal", "HalfCauchy"]
+__all__ = ["Independent", "TransformedDistribution", "LogNormal", "HalfNormal", "HalfCauchy", "LogisticNormal"]
 
 
 class Independent(Distribution):
@@ -373,3 +373,31 @@ def _fold(base_log_prob: Tensor, value: Tensor) -> Tensor:
     shape = lp.shape
     mask = Tensor._wrap(np.broadcast_to(negative, shape).copy())
     return where(mask, constant(-math.inf, lp, shape), lp)
+
+
+class LogisticNormal(TransformedDistribution):
+    r"""A point of the simplex (…, k + 1) from a Gaussian in k dimensions: StickBreaking(X) with X
+    ~ N(``loc``, diag(``scale``²)) over the last dimension (the base is ``Independent(Normal, 1)``).
+
+    log p(y) = log N(x; μ, σ²) − log |det ∂y/∂x|, x the stick-breaking inverse of y.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
+        from chainrule.distributions.transforms import StickBreakingTransform
+
+        base: Distribution = Normal(loc, scale, validate_args=validate_args)
+        if not base.batch_shape:
+            base = base.expand((1,))
+        super().__init__(Independent(base, 1), StickBreakingTransform(), validate_args=validate_args)
+
+    @property
+    def loc(self) -> Tensor:
+        return self.base_dist.base_dist.loc  # type: ignore[attr-defined]
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.base_dist.scale  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ __all__ = [
     "SoftplusTransform",
     "StickBreakingTransform",
     "LowerCholeskyTransform",
+    "CumulativeDistributionTransform",
     "identity_transform",
 ]
 
@@ -669,3 +670,34 @@ class LowerCholeskyTransform(Transform):
         from chainrule.ops import diag_embed, tril
 
         return tril(y, -1) + diag_embed(y.diagonal(dim1=-2, dim2=-1).log())
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = F(x), the cdf of ``distribution`` (its support → [0, 1]); the inverse is its icdf and
+    log |dy/dx| = log p(x).  (The probability integral transform, used for copulas.)"""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = +1
+
+    def __init__(self, distribution: Any, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.distribution.support
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.distribution.log_prob(x)
