@@ -205,3 +205,50 @@ def test_values_outside_the_support_raise():
         D.NegativeBinomial(2.0, _t([0.5])).log_prob(_t([1.5]))
     assert D.Weibull(_t([1.0, 2.0]), _t([1.0, 2.0])).expand((3, 2)).sample().shape == (3, 2)
     assert math.isfinite(D.FisherSnedecor(2.0, 3.0).log_prob(cr.tensor(1.0)).item())
+
+
+# --------------------------------------------------------------------------- VonMises
+
+def test_von_mises_matches_torch():
+    """PyTorch's log Iₙ are polynomial approximations (about 1e-8 relative; its circular variance
+    is 3e-7 off at κ = 800, where 1 − I₁/I₀ = 6.2519556e-4); ours are the series and the asymptotic
+    expansion (1e-15, checked against the moments by quadrature below), hence the tolerances."""
+    torch = _torch()
+    loc, k = np.array([0.5, 1.0, -2.0, 0.0]), np.array([0.3, 800.0, 5.0, 40.0])
+    c_loc, c_k = _t(loc, True), _t(k, True)
+    t_loc, t_k = torch.tensor(loc, requires_grad=True), torch.tensor(k, requires_grad=True)
+    c, t = D.VonMises(c_loc, c_k), torch.distributions.VonMises(t_loc, t_k)
+    x = RNG.uniform(-math.pi, math.pi, (3, 4))
+    for co, to in [(c.log_prob(_t(x)), t.log_prob(torch.tensor(x))), (c.variance, t.variance)]:
+        np.testing.assert_allclose(co.detach().numpy(), to.detach().numpy(), rtol=1e-6, atol=1e-6)
+        cg = cr.autograd.grad(co.sum(), [c_loc, c_k], retain_graph=True, allow_unused=True)
+        tg = torch.autograd.grad(to.sum(), [t_loc, t_k], retain_graph=True, allow_unused=True)
+        for a, b in zip(cg, tg):
+            assert (a is None) == (b is None)
+            if b is not None:
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_von_mises_density_moments_and_samples():
+    d = D.VonMises(_t([0.5, 2.5, -1.0]), _t([0.2, 4.0, 700.0]))
+    g = np.linspace(-math.pi, math.pi, 200001)
+    p = d.log_prob(_t(g[:, None])).exp().numpy()
+    trap = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
+    np.testing.assert_allclose(trap(p, g, axis=0), 1.0, rtol=1e-9)
+    # E[cos(x − μ)] = I₁(κ)/I₀(κ) = 1 − variance
+    resultant = trap(p * np.cos(g[:, None] - d.loc.numpy()), g, axis=0)
+    np.testing.assert_allclose(1 - d.variance.numpy(), resultant, rtol=1e-8)
+    cr.manual_seed(0)
+    n = 20000
+    s = d.sample((n,)).numpy()
+    assert s.shape == (n, 3) and np.all(s >= -math.pi) and np.all(s < math.pi)
+    c = np.cos(s - d.loc.numpy())
+    assert np.all(np.abs(c.mean(0) - resultant) < 5 * c.std(0) / math.sqrt(n))
+    assert np.all(np.abs(np.sin(s - d.loc.numpy()).mean(0)) < 5 / math.sqrt(n))
+    cr.manual_seed(0)
+    np.testing.assert_array_equal(D.VonMises(_t([0.5, 2.5, -1.0]), _t([0.2, 4.0, 700.0])).sample((n,)).numpy(), s)
+    assert gradcheck(lambda m, k: D.VonMises(m, k).log_prob(_t([0.3, 2.0, -1.2])),
+                     (_t([0.5, 2.5, -1.0], True), _t([0.2, 4.0, 35.0], True)))
+    with pytest.raises(ValueError):
+        D.VonMises(0.0, -1.0)
+    assert D.VonMises(_t([0.0]), _t([1.0])).expand((2, 1)).sample().shape == (2, 1)

@@ -10,8 +10,8 @@
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
-``MultivariateNormal``, ``LogisticNormal``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.
-Discrete:
+``MultivariateNormal``, ``LogisticNormal``, ``VonMises``, ``RelaxedBernoulli``,
+``RelaxedOneHotCategorical``.  Discrete:
 ``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
 ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
 others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
@@ -73,6 +73,7 @@ from chainrule.distributions.transforms import (
     Transform,
     identity_transform,
 )
+from chainrule.distributions.von_mises import VonMises
 
 __all__ = [
     "AbsTransform",
@@ -124,6 +125,7 @@ __all__ = [
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "VonMises",
     "Weibull",
     "biject_to",
     "constraints",
