@@ -302,3 +302,43 @@ def test_kl_is_the_monte_carlo_expectation(p, q):
     kl = D.kl_divergence(pd, qd).numpy()
     assert np.all(np.abs(ratio.mean(0) - kl) < 5 * ratio.std(0) / math.sqrt(40000) + 1e-12)
     assert np.all(D.kl_divergence(pd, p()).numpy() == pytest.approx(0.0, abs=1e-12))
+
+
+# --------------------------------------------------------------------------- LowRankMultivariateNormal
+
+def test_low_rank_mvn_matches_the_full_one_and_torch():
+    """Woodbury and the determinant lemma give the dense MultivariateNormal's numbers."""
+    loc, w, diag = RNG.standard_normal((2, 5)), RNG.standard_normal((2, 5, 2)), RNG.uniform(0.5, 2, (2, 5))
+    c_loc, c_w, c_d = _t(loc, True), _t(w, True), _t(diag, True)
+    c = D.LowRankMultivariateNormal(c_loc, c_w, c_d)
+    assert c.batch_shape == (2,) and c.event_shape == (5,)
+    cov = w @ np.swapaxes(w, -1, -2) + np.stack([np.diag(v) for v in diag])
+    full = D.MultivariateNormal(_t(loc), covariance_matrix=_t(cov))
+    x = _t(RNG.standard_normal((3, 2, 5)))
+    _close(c.log_prob(x), full.log_prob(x))
+    _close(c.entropy(), full.entropy())
+    for attr in ("covariance_matrix", "precision_matrix", "scale_tril", "variance"):
+        _close(getattr(c, attr), getattr(full, attr), rtol=1e-9, atol=1e-12)
+    assert gradcheck(lambda m, f, dg: D.LowRankMultivariateNormal(m, f, dg).log_prob(x),
+                     (c_loc, c_w, c_d))
+    torch = _torch()
+    t_args = [torch.tensor(a, requires_grad=True) for a in (loc, w, diag)]
+    t = torch.distributions.LowRankMultivariateNormal(*t_args)
+    c_lp, t_lp = c.log_prob(x), t.log_prob(torch.tensor(x.numpy()))
+    _close(c_lp, t_lp)
+    for cg, tg in zip(cr.autograd.grad(c_lp.sum(), [c_loc, c_w, c_d]), torch.autograd.grad(t_lp.sum(), t_args)):
+        np.testing.assert_allclose(cg.numpy(), tg.numpy(), rtol=1e-8, atol=1e-11)
+
+
+def test_low_rank_mvn_samples_and_arguments():
+    cr.manual_seed(0)
+    w, diag = np.array([[1.0], [0.5], [-0.5]]), np.array([0.3, 0.2, 0.5])
+    d = D.LowRankMultivariateNormal(_t([1.0, 0.0, -1.0]), _t(w), _t(diag))
+    s = d.sample((40000,)).numpy()
+    assert s.shape == (40000, 3)
+    np.testing.assert_allclose(np.cov(s.T), w @ w.T + np.diag(diag), atol=0.04)
+    assert d.expand((4,)).sample((2,)).shape == (2, 4, 3) and d.rsample().shape == (3,)
+    with pytest.raises(ValueError, match="cov_factor"):
+        D.LowRankMultivariateNormal(_t([0.0, 0.0]), _t(np.ones((3, 1))), _t([1.0, 1.0]))
+    with pytest.raises(ValueError, match="constraint"):
+        D.LowRankMultivariateNormal(_t([0.0, 0.0]), _t(np.ones((2, 1))), _t([1.0, -1.0]))

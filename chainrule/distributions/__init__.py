@@ -10,9 +10,9 @@
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
-``MultivariateNormal``, ``LogisticNormal``, ``VonMises``, ``RelaxedBernoulli``,
-``RelaxedOneHotCategorical``.  Discrete:
-``Bernoulli``, ``Categorical``, ``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
+``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogisticNormal``, ``VonMises``,
+``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete: ``Bernoulli``, ``Categorical``,
+``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
 ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
 others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
 ``biject_to``/``transform_to``), ``MixtureSameFamily``.  ``kl_divergence`` for the pairs of
@@ -46,7 +46,7 @@ from chainrule.distributions.families import (
 )
 from chainrule.distributions.kl import kl_divergence, register_kl
 from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
-from chainrule.distributions.multivariate_normal import MultivariateNormal
+from chainrule.distributions.multivariate_normal import LowRankMultivariateNormal, MultivariateNormal
 from chainrule.distributions.normal import Normal, Uniform
 from chainrule.distributions.transformed import (
     HalfCauchy,
@@ -102,6 +102,7 @@ __all__ = [
     "Kumaraswamy",
     "Laplace",
     "LogNormal",
+    "LowRankMultivariateNormal",
     "LogisticNormal",
     "LowerCholeskyTransform",
     "MixtureSameFamily",
