@@ -18,28 +18,16 @@ from chainrule.backend.random import default_generator as _gen
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, broadcast_all
 from chainrule.distributions.utils import constant, open_uniform, standard_gamma, standard_normal
+from chainrule.distributions.utils import digamma as _digamma
+from chainrule.distributions.utils import lgamma as _lgamma
+from chainrule.distributions.utils import where_mask as _where
 
 __all__ = ["Exponential", "Laplace", "Cauchy", "Gumbel", "Gamma", "Chi2", "Beta", "Dirichlet", "StudentT"]
 
 _EULER = 0.57721566490153286061
 
 
-def _lgamma(x: Tensor) -> Tensor:
-    from chainrule.ops import lgamma
 
-    return lgamma(x)
-
-
-def _digamma(x: Tensor) -> Tensor:
-    from chainrule.ops import digamma
-
-    return digamma(x)
-
-
-def _where(mask: Any, a: Tensor, b: Tensor) -> Tensor:
-    from chainrule.ops import where
-
-    return where(Tensor._wrap(np.asarray(mask, dtype=bool)), a, b)
 
 
 def _checked(dist: Distribution, value: Tensor, where: str = "log_prob") -> None:

@@ -12,20 +12,12 @@ from chainrule.distributions import constraints
 from chainrule.distributions.discrete import Categorical, _as_tensor, _one_of, _softplus
 from chainrule.distributions.distribution import Distribution, broadcast_all
 from chainrule.distributions.utils import clamp_probs, constant, lazy_property, logits_to_probs, probs_to_logits
+from chainrule.distributions.utils import lgamma as _lgamma
+from chainrule.distributions.utils import where_mask as _where
 
 __all__ = ["Poisson", "Binomial", "Geometric", "Multinomial"]
 
 
-def _lgamma(x: Tensor) -> Tensor:
-    from chainrule.ops import lgamma
-
-    return lgamma(x)
-
-
-def _where(mask: Any, a: Tensor, b: Tensor) -> Tensor:
-    from chainrule.ops import where
-
-    return where(Tensor._wrap(np.asarray(mask, dtype=bool)), a, b)
 
 
 class Poisson(Distribution):

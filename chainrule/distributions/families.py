@@ -20,6 +20,9 @@ from chainrule.distributions.normal import Uniform
 from chainrule.distributions.transformed import TransformedDistribution
 from chainrule.distributions.transforms import AffineTransform, ExpTransform, PowerTransform
 from chainrule.distributions.utils import constant, standard_gamma
+from chainrule.distributions.utils import digamma as _digamma
+from chainrule.distributions.utils import lgamma as _lgamma
+from chainrule.distributions.utils import where_mask as _where
 
 __all__ = ["Weibull", "Pareto", "InverseGamma", "Kumaraswamy", "FisherSnedecor", "NegativeBinomial",
            "OneHotCategoricalStraightThrough"]
@@ -27,23 +30,7 @@ __all__ = ["Weibull", "Pareto", "InverseGamma", "Kumaraswamy", "FisherSnedecor",
 _EULER = 0.57721566490153286061
 
 
-def _lgamma(x: Tensor) -> Tensor:
-    from chainrule.ops import lgamma
 
-    return lgamma(x)
-
-
-def _digamma(x: Tensor) -> Tensor:
-    from chainrule.ops import digamma
-
-    return digamma(x)
-
-
-def _where(mask: Any, a: Tensor, b: Tensor) -> Tensor:
-    from chainrule.ops import where
-
-    shape = np.broadcast_shapes(np.shape(mask), a.shape, b.shape)
-    return where(Tensor._wrap(np.broadcast_to(np.asarray(mask, dtype=bool), shape).copy()), a, b)
 
 
 class Weibull(TransformedDistribution):

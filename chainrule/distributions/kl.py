@@ -18,6 +18,8 @@ from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.multivariate_normal import MultivariateNormal, _half_log_det
 from chainrule.distributions.normal import Normal, Uniform
 from chainrule.distributions.transformed import HalfNormal, Independent, TransformedDistribution
+from chainrule.distributions.utils import digamma as _digamma
+from chainrule.distributions.utils import lgamma as _lgamma
 from chainrule.distributions.utils import sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -101,16 +103,6 @@ def _kl_uniform_uniform(p: Uniform, q: Uniform) -> Tensor:
     return result
 
 
-def _lgamma(x: Tensor) -> Tensor:
-    from chainrule.ops import lgamma
-
-    return lgamma(x)
-
-
-def _digamma(x: Tensor) -> Tensor:
-    from chainrule.ops import digamma
-
-    return digamma(x)
 
 
 @register_kl(Exponential, Exponential)

@@ -13,7 +13,7 @@ from chainrule.backend.special import polygamma_array
 
 __all__ = [
     "lazy_property", "clamp_probs", "probs_to_logits", "logits_to_probs", "standard_normal", "uniform",
-    "standard_gamma", "constant", "sum_rightmost",
+    "standard_gamma", "constant", "sum_rightmost", "lgamma", "digamma", "where_mask",
 ]
 
 
@@ -76,6 +76,28 @@ def constant(value: Any, like: Tensor, shape: tuple[int, ...] | None = None) -> 
     if shape is not None:
         arr = np.broadcast_to(arr, shape).copy()
     return Tensor._wrap(arr)
+
+
+def lgamma(x: Tensor) -> Tensor:
+    """log Γ(x), differentiable (``chainrule.lgamma``)."""
+    from chainrule.ops import lgamma as op
+
+    return op(x)
+
+
+def digamma(x: Tensor) -> Tensor:
+    """ψ(x) = d log Γ(x)/dx, differentiable (``chainrule.digamma``)."""
+    from chainrule.ops import digamma as op
+
+    return op(x)
+
+
+def where_mask(mask: Any, a: Tensor, b: Tensor) -> Tensor:
+    """``a`` where the host boolean array ``mask`` is true, else ``b`` (all three broadcast)."""
+    from chainrule.ops import where
+
+    shape = np.broadcast_shapes(np.shape(mask), a.shape, b.shape)
+    return where(Tensor._wrap(np.broadcast_to(np.asarray(mask, dtype=bool), shape).copy()), a, b)
 
 
 def sum_rightmost(value: Tensor, dim: int) -> Tensor:
