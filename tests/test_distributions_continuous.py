@@ -370,3 +370,30 @@ def test_values_outside_the_support_raise():
     assert np.isfinite(D.Exponential(1.0, validate_args=False).log_prob(cr.tensor(-1.0)).item())
     with pytest.raises(ValueError, match="one-dimensional"):
         D.Dirichlet(cr.tensor(1.0))
+
+
+# --------------------------------------------------------------------------- ExponentialFamily
+
+@pytest.mark.parametrize("make", [
+    lambda: D.Normal(_t([0.3, -1.0], False), _t([0.7, 2.0], False)),
+    lambda: D.Exponential(_t([0.5, 2.0], False)),
+    lambda: D.Gamma(_t([0.5, 4.0], False), _t([1.5, 0.3], False)),
+    lambda: D.Beta(_t([0.5, 4.0], False), _t([1.5, 3.0], False)),
+    lambda: D.Dirichlet(_t([[0.5, 4.0, 2.0], [1.0, 1.0, 3.0]], False)),
+    lambda: D.Bernoulli(logits=_t([0.5, -2.0], False)),
+])
+def test_exponential_family_entropy_is_the_closed_form(make):
+    """A(η) − ηᵀ∇A(η) − E[log h], with ∇A by autograd, equals each family's own entropy."""
+    d = make()
+    assert isinstance(d, D.ExponentialFamily)
+    np.testing.assert_allclose(D.ExponentialFamily.entropy(d).detach().numpy(), d.entropy().numpy(), rtol=1e-10)
+
+
+def test_exponential_family_membership_matches_torch():
+    torch = _torch()
+    for name in ("Normal", "Exponential", "Gamma", "Beta", "Dirichlet", "Bernoulli", "Poisson", "Laplace",
+                 "Categorical", "Binomial", "StudentT"):
+        assert (issubclass(getattr(D, name), D.ExponentialFamily)
+                == issubclass(getattr(torch.distributions, name), torch.distributions.ExponentialFamily)), name
+    with pytest.raises(NotImplementedError):
+        D.ExponentialFamily.entropy(D.Poisson(_t([1.0], False)))

@@ -35,6 +35,7 @@ from chainrule.distributions.continuous import (
 from chainrule.distributions.counts import Binomial, Geometric, Multinomial, Poisson
 from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
 from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.families import (
     FisherSnedecor,
     InverseGamma,
@@ -90,6 +91,7 @@ __all__ = [
     "Distribution",
     "ExpTransform",
     "Exponential",
+    "ExponentialFamily",
     "FisherSnedecor",
     "Gamma",
     "Geometric",

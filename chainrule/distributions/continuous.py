@@ -17,6 +17,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import default_generator as _gen
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.utils import constant, open_uniform, standard_gamma, standard_normal
 from chainrule.distributions.utils import digamma as _digamma
 from chainrule.distributions.utils import lgamma as _lgamma
@@ -35,7 +36,7 @@ def _checked(dist: Distribution, value: Tensor, where: str = "log_prob") -> None
         dist._validate_sample(value, where)
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     r"""Exponential(λ) with ``rate`` λ > 0, on x ≥ 0.
 
     log p(x) = log λ − λx;  F(x) = 1 − e^{−λx};  H = 1 − log λ;  mean 1/λ, variance 1/λ².
@@ -86,6 +87,19 @@ class Exponential(Distribution):
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(−λ,), with T(x) = x."""
+        return (-self.rate,)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = −log(−η)."""
+        return -(-eta[0]).log()
+
+    @property
+    def _mean_carrier_measure(self) -> float:
+        return 0.0
 
 
 class Laplace(Distribution):
@@ -245,7 +259,7 @@ class Gumbel(Distribution):
         return self.scale.log() + (1 + _EULER)
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     r"""Gamma(α, β) with ``concentration`` α > 0 and ``rate`` β > 0, on x ≥ 0.
 
     log p(x) = α log β + (α − 1) log x − βx − log Γ(α);
@@ -301,6 +315,19 @@ class Gamma(Distribution):
         a = self.concentration
         return a - self.rate.log() + _lgamma(a) + (1 - a) * _digamma(a)
 
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(α − 1, −β), with T(x) = (log x, x)."""
+        return self.concentration - 1, -self.rate
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = log Γ(η₁ + 1) − (η₁ + 1) log(−η₂)."""
+        return _lgamma(eta[0] + 1) - (eta[0] + 1) * (-eta[1]).log()
+
+    @property
+    def _mean_carrier_measure(self) -> float:
+        return 0.0
+
 
 class Chi2(Gamma):
     r"""χ²(ν) with ``df`` ν > 0: Gamma(ν/2, ½).
@@ -316,7 +343,7 @@ class Chi2(Gamma):
         super().__init__(0.5 * df, constant(0.5, df, df.shape), validate_args)
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     r"""Beta(a, b) with ``concentration1`` a > 0 and ``concentration0`` b > 0, on [0, 1].
 
     log p(x) = (a − 1) log x + (b − 1) log(1 − x) − log B(a, b);
@@ -373,8 +400,23 @@ class Beta(Distribution):
         log_beta = _lgamma(a) + _lgamma(b) - _lgamma(a + b)
         return log_beta - (a - 1) * _digamma(a) - (b - 1) * _digamma(b) + (a + b - 2) * _digamma(a + b)
 
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(a, b), with T(x) = (log x, log(1 − x)) and h(x) = 1/(x(1 − x))."""
+        return self.concentration1, self.concentration0
 
-class Dirichlet(Distribution):
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = log B(a, b)."""
+        return _lgamma(eta[0]) + _lgamma(eta[1]) - _lgamma(eta[0] + eta[1])
+
+    @property
+    def _mean_carrier_measure(self) -> Tensor:
+        """E[log h(x)] = −E[log x] − E[log(1 − x)] = 2ψ(a + b) − ψ(a) − ψ(b)."""
+        a, b = self.concentration1, self.concentration0
+        return 2 * _digamma(a + b) - _digamma(a) - _digamma(b)
+
+
+class Dirichlet(ExponentialFamily):
     r"""Dirichlet(α) over the simplex, ``concentration`` α > 0 of shape batch_shape + (k,).
 
     log p(x) = Σᵢ (αᵢ − 1) log xᵢ + log Γ(α₀) − Σᵢ log Γ(αᵢ),  α₀ = Σᵢ αᵢ;
@@ -437,6 +479,21 @@ class Dirichlet(Distribution):
         a0 = a.sum(-1)
         return (_lgamma(a).sum(-1) - _lgamma(a0) + (a0 - k) * _digamma(a0)
                 - ((a - 1) * _digamma(a)).sum(-1))
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(α,), with T(x) = log x and h(x) = 1/Πᵢ xᵢ."""
+        return (self.concentration,)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = Σᵢ log Γ(ηᵢ) − log Γ(Σᵢ ηᵢ)."""
+        return _lgamma(eta[0]).sum(-1) - _lgamma(eta[0].sum(-1))
+
+    @property
+    def _mean_carrier_measure(self) -> Tensor:
+        """E[log h(x)] = −Σᵢ E[log xᵢ] = −Σᵢ (ψ(αᵢ) − ψ(α₀))."""
+        a = self.concentration
+        return -(_digamma(a) - _digamma(a.sum(-1, keepdim=True))).sum(-1)
 
 
 class StudentT(Distribution):

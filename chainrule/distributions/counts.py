@@ -11,6 +11,7 @@ from chainrule.backend.random import default_generator
 from chainrule.distributions import constraints
 from chainrule.distributions.discrete import Categorical, _as_tensor, _one_of, _softplus
 from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.utils import clamp_probs, constant, lazy_property, logits_to_probs, probs_to_logits
 from chainrule.distributions.utils import lgamma as _lgamma
 from chainrule.distributions.utils import where_mask as _where
@@ -20,7 +21,7 @@ __all__ = ["Poisson", "Binomial", "Geometric", "Multinomial"]
 
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     r"""Poisson(λ) with ``rate`` λ ≥ 0, on the counts 0, 1, 2, ...
 
     log P(k) = k log λ − λ − log k!;  mean and variance λ, mode ⌊λ⌋.
@@ -56,6 +57,15 @@ class Poisson(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return xlogy(value, self.rate) - self.rate - _lgamma(value + 1)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(log λ,), with T(k) = k and h(k) = 1/k! (E[log h] has no closed form: no entropy)."""
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = e^η."""
+        return eta[0].exp()
 
 
 class _ProbsOrLogits(Distribution):
