@@ -11,7 +11,7 @@ Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, `
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
 ``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogisticNormal``, ``VonMises``,
-``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete: ``Bernoulli``, ``Categorical``,
+``ContinuousBernoulli``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete: ``Bernoulli``, ``Categorical``,
 ``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
 ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
 others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
@@ -37,6 +37,7 @@ from chainrule.distributions.discrete import Bernoulli, Categorical, OneHotCateg
 from chainrule.distributions.distribution import Distribution
 from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.families import (
+    ContinuousBernoulli,
     FisherSnedecor,
     InverseGamma,
     Kumaraswamy,
@@ -86,6 +87,7 @@ __all__ = [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "ContinuousBernoulli",
     "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",

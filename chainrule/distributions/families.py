@@ -1,6 +1,6 @@
-"""Families obtained from the basic ones by a change of variables or a ratio:
-Weibull, Pareto, InverseGamma, Kumaraswamy, FisherSnedecor, NegativeBinomial and
-OneHotCategoricalStraightThrough."""
+"""Families obtained from the basic ones by a change of variables or a ratio (Weibull, Pareto,
+InverseGamma, Kumaraswamy, FisherSnedecor), NegativeBinomial, OneHotCategoricalStraightThrough
+and the continuous Bernoulli."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from chainrule.distributions.utils import lgamma as _lgamma
 from chainrule.distributions.utils import where_mask as _where
 
 __all__ = ["Weibull", "Pareto", "InverseGamma", "Kumaraswamy", "FisherSnedecor", "NegativeBinomial",
-           "OneHotCategoricalStraightThrough"]
+           "OneHotCategoricalStraightThrough", "ContinuousBernoulli"]
 
 _EULER = 0.57721566490153286061
 
@@ -355,3 +355,91 @@ class OneHotCategoricalStraightThrough(OneHotCategorical):
         samples = self.sample(sample_shape)
         probs = self._categorical.probs
         return samples + (probs - probs.detach())
+
+
+class ContinuousBernoulli(_ProbsOrLogits):
+    r"""The continuous Bernoulli on [0, 1] (Loaiza-Ganem and Cunningham, 2019), ``probs`` λ or ``logits``.
+
+    p(x) = C(λ) λˣ (1 − λ)¹⁻ˣ with C(λ) = 2 atanh(1 − 2λ)/(1 − 2λ) = log((1 − λ)/λ)/(1 − 2λ)
+    (C(½) = 2);  mean λ/(2λ − 1) + 1/log((1 − λ)/λ);  F(x) = (λˣ(1 − λ)¹⁻ˣ + λ − 1)/(2λ − 1).
+    These formulas divide 0 by 0 at λ = ½, so for λ in ``lims`` (default (0.499, 0.501]) the
+    Taylor expansions in y = λ − ½ are used instead: log C = log 2 + (4/3 + 104/45 y²) y²,
+    mean ½ + (1/3 + 16/45 y²) y, variance 1/12 − (1/15 − 128/945 y²) y², and (as in PyTorch)
+    the uniform F(x) = x and F⁻¹(p) = p, which are off by up to about |y|/2 there.
+    ``rsample`` is the inverse cdf of U(0, 1) noise.
+    """
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
+                 lims: tuple[float, float] = (0.499, 0.501), validate_args: bool | None = None) -> None:
+        param = self._set_param("ContinuousBernoulli", probs, logits)
+        self._lims = (float(lims[0]), float(lims[1]))
+        super().__init__(param.shape, (), validate_args)
+
+    def _outside(self) -> np.ndarray:
+        p = self.probs._array
+        return np.asarray((p <= self._lims[0]) | (p > self._lims[1]))
+
+    def _cut_probs(self) -> Tensor:
+        """λ where the closed forms are used, a harmless λ = lims[0] elsewhere (no 0/0 in either branch)."""
+        p = self.probs
+        return _where(self._outside(), p, constant(self._lims[0], p, p.shape))
+
+    def _log_normalizer_of(self) -> Tensor:
+        """log C(λ)."""
+        p = self.probs
+        cut = self._cut_probs()  # never ½, so |1 − 2λ| > 0
+        cut_log = ((-cut).log1p() - cut.log()).abs().log() - (1 - 2 * cut).abs().log()
+        y2 = (p - 0.5).pow(2)
+        taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * y2) * y2
+        return _where(self._outside(), cut_log, taylor)
+
+    @property
+    def mean(self) -> Tensor:
+        cut = self._cut_probs()
+        closed = cut / (2 * cut - 1) + 1 / ((-cut).log1p() - cut.log())
+        y = self.probs - 0.5
+        taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * y.pow(2)) * y
+        return _where(self._outside(), closed, taylor)
+
+    @property
+    def variance(self) -> Tensor:
+        cut = self._cut_probs()
+        closed = cut * (cut - 1) / (1 - 2 * cut).pow(2) + 1 / ((-cut).log1p() - cut.log()).pow(2)
+        y2 = (self.probs - 0.5).pow(2)
+        taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * y2) * y2
+        return _where(self._outside(), closed, taylor)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        # x l − log(1 + eˡ) = x log λ + (1 − x) log(1 − λ)
+        return value * self.logits - _softplus(self.logits) + self._log_normalizer_of()
+
+    def entropy(self) -> Tensor:
+        """μ (log(1 − λ) − log λ) − log(1 − λ) − log C(λ)."""
+        p = self.probs
+        log0, log1 = (-p).log1p(), p.log()
+        return self.mean * (log0 - log1) - self._log_normalizer_of() - log0
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        cut = self._cut_probs()
+        closed = (cut.pow(value) * (1 - cut).pow(1 - value) + cut - 1) / (2 * cut - 1)
+        inside = _where(self._outside(), closed, value)
+        zero, one = constant(0.0, inside, ()), constant(1.0, inside, ())
+        return _where(value._array <= 0, zero, _where(value._array >= 1, one, inside))
+
+    def icdf(self, value: Tensor) -> Tensor:
+        cut = self._cut_probs()
+        closed = ((-cut + value * (2 * cut - 1)).log1p() - (-cut).log1p()) / (cut.log() - (-cut).log1p())
+        return _where(self._outside(), closed, value)
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        u = Tensor._wrap(default_generator().random(shape).astype(self.probs.dtype))
+        return self.icdf(u)
