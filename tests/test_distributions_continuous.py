@@ -381,18 +381,20 @@ def test_values_outside_the_support_raise():
     lambda: D.Beta(_t([0.5, 4.0], False), _t([1.5, 3.0], False)),
     lambda: D.Dirichlet(_t([[0.5, 4.0, 2.0], [1.0, 1.0, 3.0]], False)),
     lambda: D.Bernoulli(logits=_t([0.5, -2.0], False)),
+    lambda: D.ContinuousBernoulli(logits=_t([0.5, -2.0, 1e-4], False)),
 ])
 def test_exponential_family_entropy_is_the_closed_form(make):
     """A(η) − ηᵀ∇A(η) − E[log h], with ∇A by autograd, equals each family's own entropy."""
     d = make()
     assert isinstance(d, D.ExponentialFamily)
-    np.testing.assert_allclose(D.ExponentialFamily.entropy(d).detach().numpy(), d.entropy().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(D.ExponentialFamily.entropy(d).detach().numpy(), d.entropy().numpy(), rtol=1e-10,
+                               atol=1e-14)
 
 
 def test_exponential_family_membership_matches_torch():
     torch = _torch()
     for name in ("Normal", "Exponential", "Gamma", "Beta", "Dirichlet", "Bernoulli", "Poisson", "Laplace",
-                 "Categorical", "Binomial", "StudentT"):
+                 "Categorical", "Binomial", "StudentT", "ContinuousBernoulli"):
         assert (issubclass(getattr(D, name), D.ExponentialFamily)
                 == issubclass(getattr(torch.distributions, name), torch.distributions.ExponentialFamily)), name
     with pytest.raises(NotImplementedError):

@@ -16,6 +16,7 @@ from chainrule.distributions.continuous import Exponential, Gamma
 from chainrule.distributions.counts import _ProbsOrLogits
 from chainrule.distributions.discrete import OneHotCategorical, _softplus
 from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.normal import Uniform
 from chainrule.distributions.transformed import TransformedDistribution
 from chainrule.distributions.transforms import AffineTransform, ExpTransform, PowerTransform
@@ -357,7 +358,7 @@ class OneHotCategoricalStraightThrough(OneHotCategorical):
         return samples + (probs - probs.detach())
 
 
-class ContinuousBernoulli(_ProbsOrLogits):
+class ContinuousBernoulli(_ProbsOrLogits, ExponentialFamily):
     r"""The continuous Bernoulli on [0, 1] (Loaiza-Ganem and Cunningham, 2019), ``probs`` λ or ``logits``.
 
     p(x) = C(λ) λˣ (1 − λ)¹⁻ˣ with C(λ) = 2 atanh(1 − 2λ)/(1 − 2λ) = log((1 − λ)/λ)/(1 − 2λ)
@@ -443,3 +444,22 @@ class ContinuousBernoulli(_ProbsOrLogits):
         shape = self._extended_shape(sample_shape)
         u = Tensor._wrap(default_generator().random(shape).astype(self.probs.dtype))
         return self.icdf(u)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(l,), the logits, with T(x) = x."""
+        return (self.logits,)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = log((e^η − 1)/η), or η/2 + η²/24 − η⁴/2880 for η near 0 (λ in ``lims``)."""
+        x = eta[0]
+        lo, hi = self._lims[0] - 0.5, self._lims[1] - 0.5
+        outside = (x._array <= lo) | (x._array > hi)
+        cut = _where(outside, x, constant(lo, x, x.shape))
+        closed = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return _where(outside, closed, taylor)
+
+    @property
+    def _mean_carrier_measure(self) -> float:
+        return 0.0
