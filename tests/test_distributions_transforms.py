@@ -127,6 +127,29 @@ def test_lower_cholesky_transform():
     assert isinstance(D.transform_to(constraints.lower_cholesky), T.LowerCholeskyTransform)
 
 
+def test_reshape_and_positive_definite_transforms():
+    r = T.ReshapeTransform((2, 3), (6,))
+    x = _t(RNG.standard_normal((5, 2, 3)))
+    y = r(x)
+    assert y.shape == (5, 6) and r.inv(y).shape == (5, 2, 3)
+    np.testing.assert_array_equal(y.numpy(), x.numpy().reshape(5, 6))
+    assert r.log_abs_det_jacobian(x, y).shape == (5,) and np.all(r.log_abs_det_jacobian(x, y).numpy() == 0)
+    assert r.forward_shape((4, 2, 3)) == (4, 6) and r.inverse_shape((4, 6)) == (4, 2, 3)
+    with pytest.raises(ValueError, match="elements"):
+        T.ReshapeTransform((2, 3), (5,))
+    # an Independent Normal over (2, 3) matrices, flattened: the same log density
+    base = D.Independent(D.Normal(_t(np.zeros((2, 3))), 1.0), 2)
+    flat = D.TransformedDistribution(base, r)
+    assert flat.event_shape == (6,)
+    np.testing.assert_allclose(flat.log_prob(y).numpy(), base.log_prob(x).numpy(), rtol=1e-12)
+    p = D.transform_to(constraints.positive_definite)
+    assert isinstance(p, T.PositiveDefiniteTransform)
+    m = _t(RNG.standard_normal((4, 3, 3)))
+    pd = p(m)
+    assert np.all(constraints.positive_definite.check(pd))
+    np.testing.assert_allclose(p(p.inv(pd)).numpy(), pd.numpy(), rtol=1e-10)
+
+
 def test_affine_with_event_dim_sums_the_jacobian():
     t = T.AffineTransform(0.0, _t([2.0, 3.0, 0.5]), event_dim=1)
     x = _t(RNG.standard_normal((5, 3)))

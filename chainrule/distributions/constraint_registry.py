@@ -22,6 +22,7 @@ from chainrule.distributions.transforms import (
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     SigmoidTransform,
     SoftmaxTransform,
     StickBreakingTransform,
@@ -112,6 +113,10 @@ def _lower_cholesky(constraint: Any) -> Transform:
     return LowerCholeskyTransform()
 
 
+def _positive_definite(constraint: Any) -> Transform:
+    return PositiveDefiniteTransform()
+
+
 for _registry in (biject_to, transform_to):
     _registry.register(constraints._Real, _real)
     _registry.register(constraints._GreaterThan, _greater_than)
@@ -123,3 +128,4 @@ transform_to.register(constraints._Independent, _independent_to)
 transform_to.register(constraints._Simplex, _simplex_to)
 biject_to.register(constraints._Simplex, _simplex_bijection)
 transform_to.register(constraints._LowerCholesky, _lower_cholesky)
+transform_to.register(constraints._PositiveDefinite, _positive_definite)

@@ -35,6 +35,8 @@ __all__ = [
     "StickBreakingTransform",
     "LowerCholeskyTransform",
     "CumulativeDistributionTransform",
+    "ReshapeTransform",
+    "PositiveDefiniteTransform",
     "identity_transform",
 ]
 
@@ -701,3 +703,77 @@ class CumulativeDistributionTransform(Transform):
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         return self.distribution.log_prob(x)
+
+
+class ReshapeTransform(Transform):
+    """Reshapes the right-most ``in_shape`` dimensions into ``out_shape`` (the same number of
+    elements); volume-preserving, so log |det J| = 0 (one per batch element)."""
+
+    bijective = True
+
+    def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], cache_size: int = 0) -> None:
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.out_shape = tuple(int(s) for s in out_shape)
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        batch = tuple(x.shape[: x.ndim - len(self.in_shape)])
+        return x.reshape(*(batch + self.out_shape))
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        batch = tuple(y.shape[: y.ndim - len(self.out_shape)])
+        return y.reshape(*(batch + self.in_shape))
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        batch = tuple(x.shape[: x.ndim - len(self.in_shape)])
+        return Tensor._wrap(np.zeros(batch, dtype=x.dtype))
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        n = len(self.in_shape)
+        if len(shape) < n or tuple(shape[len(shape) - n:]) != self.in_shape:
+            raise ValueError(f"Shape mismatch: expected {tuple(shape[len(shape) - n:])} but got {self.in_shape}")
+        return tuple(shape[: len(shape) - n]) + self.out_shape
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        n = len(self.out_shape)
+        if len(shape) < n or tuple(shape[len(shape) - n:]) != self.out_shape:
+            raise ValueError(f"Shape mismatch: expected {tuple(shape[len(shape) - n:])} but got {self.out_shape}")
+        return tuple(shape[: len(shape) - n]) + self.in_shape
+
+
+class PositiveDefiniteTransform(Transform):
+    """Square matrices → positive definite ones: y = L Lᵀ with L = ``LowerCholeskyTransform``(x)
+    (the upper triangle of x is dropped, so the map is not injective); the inverse is the
+    lower-Cholesky transform's inverse of cholesky(y)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PositiveDefiniteTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        lower = LowerCholeskyTransform()(x)
+        return lower @ lower.mT
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from chainrule.linalg import cholesky
+
+        return LowerCholeskyTransform().inv(cholesky(y))
