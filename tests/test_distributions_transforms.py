@@ -150,6 +150,60 @@ def test_reshape_and_positive_definite_transforms():
     np.testing.assert_allclose(p(p.inv(pd)).numpy(), pd.numpy(), rtol=1e-10)
 
 
+def test_cat_and_stack_transforms():
+    """Blockwise transforms: each block's own map, inverse and log-derivative (checked with autograd)."""
+    cat = T.CatTransform([T.ExpTransform(), T.AffineTransform(1.0, -2.0), T.SigmoidTransform()], dim=1,
+                         lengths=[2, 1, 2])
+    x = _t(RNG.standard_normal((4, 5)), grad=True)
+    y = cat(x)
+    want = np.concatenate([np.exp(x.detach().numpy()[:, :2]), 1 - 2 * x.detach().numpy()[:, 2:3],
+                           1 / (1 + np.exp(-x.detach().numpy()[:, 3:]))], 1)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(cat.inv(y).detach().numpy(), x.detach().numpy(), rtol=1e-9, atol=1e-12)
+    (dy,) = cr.autograd.grad(y.sum(), [x])
+    np.testing.assert_allclose(cat.log_abs_det_jacobian(x, y).detach().numpy(), np.log(np.abs(dy.numpy())), rtol=1e-9)
+    assert np.all(cat.codomain.check(y)) and cat.bijective and cat.event_dim == 0
+    stack = T.StackTransform([T.ExpTransform(), T.TanhTransform()], dim=-1)
+    z = _t(RNG.standard_normal((3, 2)), grad=True)
+    w = stack(z)
+    np.testing.assert_allclose(w.detach().numpy(), np.stack([np.exp(z.detach().numpy()[:, 0]),
+                                                             np.tanh(z.detach().numpy()[:, 1])], -1))
+    (dw,) = cr.autograd.grad(w.sum(), [z])
+    np.testing.assert_allclose(stack.log_abs_det_jacobian(z, w).detach().numpy(), np.log(dw.numpy()), rtol=1e-9)
+    np.testing.assert_allclose(stack.inv(w).detach().numpy(), z.detach().numpy(), rtol=1e-9)
+    # the constraints and the registries
+    c = constraints.cat([constraints.positive, constraints.real], dim=0, lengths=[2, 1])
+    np.testing.assert_array_equal(c.check(_t([1.0, -1.0, -3.0])), [True, False, True])
+    t = D.biject_to(c)
+    assert isinstance(t, T.CatTransform) and np.all(c.check(t(_t([0.3, -2.0, 5.0]))))
+    s2 = constraints.stack([constraints.unit_interval, constraints.positive], dim=1)
+    assert np.all(s2.check(D.transform_to(s2)(_t(RNG.standard_normal((4, 2))))))
+    with pytest.raises(ValueError, match="lengths"):
+        T.CatTransform([T.ExpTransform()], lengths=[1, 2])
+
+
+def test_cat_and_stack_match_torch():
+    torch = pytest.importorskip("torch")
+    TT = torch.distributions.transforms
+    x = RNG.standard_normal((4, 5))
+    for c, t in [
+        (T.CatTransform([T.IndependentTransform(T.ExpTransform(), 1), T.SigmoidTransform()], dim=-1, lengths=[2, 3]),
+         TT.CatTransform([TT.IndependentTransform(TT.ExpTransform(), 1), TT.SigmoidTransform()], dim=-1,
+                         lengths=[2, 3])),
+        (T.CatTransform([T.ExpTransform(), T.AffineTransform(0.0, 2.0)], dim=0, lengths=[1, 3]),
+         TT.CatTransform([TT.ExpTransform(), TT.AffineTransform(0.0, 2.0)], dim=0, lengths=[1, 3])),
+    ]:
+        cy, ty = c(_t(x)), t(torch.tensor(x))
+        np.testing.assert_allclose(cy.numpy(), ty.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(c.log_abs_det_jacobian(_t(x), cy).numpy(),
+                                   t.log_abs_det_jacobian(torch.tensor(x), ty).numpy(), rtol=1e-10)
+    s, ts = T.StackTransform([T.ExpTransform(), T.SoftplusTransform()], 0), TT.StackTransform(
+        [TT.ExpTransform(), TT.SoftplusTransform()], 0)
+    x2 = x[:2]
+    np.testing.assert_allclose(s.log_abs_det_jacobian(_t(x2), s(_t(x2))).numpy(),
+                               ts.log_abs_det_jacobian(torch.tensor(x2), ts(torch.tensor(x2))).numpy(), rtol=1e-10)
+
+
 def test_affine_with_event_dim_sums_the_jacobian():
     t = T.AffineTransform(0.0, _t([2.0, 3.0, 0.5]), event_dim=1)
     x = _t(RNG.standard_normal((5, 3)))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from chainrule.distributions import constraints
 from chainrule.distributions.transforms import (
     AffineTransform,
+    CatTransform,
     ComposeTransform,
     ExpTransform,
     IndependentTransform,
@@ -25,6 +26,7 @@ from chainrule.distributions.transforms import (
     PositiveDefiniteTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    StackTransform,
     StickBreakingTransform,
     Transform,
     identity_transform,
@@ -123,6 +125,17 @@ for _registry in (biject_to, transform_to):
     _registry.register(constraints._GreaterThanEq, _greater_than)
     _registry.register(constraints._LessThan, _less_than)
     _registry.register(constraints._Interval, _interval)
+def _cat(registry: ConstraintRegistry) -> _Factory:
+    return lambda c: CatTransform([registry(part) for part in c.cseq], c.dim, c.lengths)
+
+
+def _stack(registry: ConstraintRegistry) -> _Factory:
+    return lambda c: StackTransform([registry(part) for part in c.cseq], c.dim)
+
+
+for _registry in (biject_to, transform_to):
+    _registry.register(constraints._Cat, _cat(_registry))
+    _registry.register(constraints._Stack, _stack(_registry))
 biject_to.register(constraints._Independent, _independent)
 transform_to.register(constraints._Independent, _independent_to)
 transform_to.register(constraints._Simplex, _simplex_to)

@@ -34,6 +34,8 @@ __all__ = [
     "multinomial",
     "lower_cholesky",
     "positive_definite",
+    "cat",
+    "stack",
 ]
 
 
@@ -236,6 +238,66 @@ class _PositiveDefinite(Constraint):
         return symmetric & ok.reshape(v.shape[:-2])
 
 
+class _Cat(Constraint):
+    """Constraint ``cseq[i]`` on the i-th block of ``lengths[i]`` entries along ``dim`` (each block
+    checked by its own constraint, the answers put back together along ``dim``)."""
+
+    def __init__(self, cseq: Any, dim: int = 0, lengths: Any = None) -> None:
+        self.cseq = list(cseq)
+        self.lengths = [1] * len(self.cseq) if lengths is None else [int(n) for n in lengths]
+        if len(self.lengths) != len(self.cseq):
+            raise ValueError(f"cat: {len(self.cseq)} constraints but {len(self.lengths)} lengths")
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _np(value)
+        if not -v.ndim <= self.dim < v.ndim:
+            raise ValueError(f"cat: dim {self.dim} out of range for a value of shape {v.shape}")
+        pieces, start = [], 0
+        for c, n in zip(self.cseq, self.lengths):
+            pieces.append(np.asarray(c.check(np.take(v, np.arange(start, start + n), axis=self.dim))))
+            start += n
+        return np.concatenate(pieces, axis=self.dim)
+
+    def __repr__(self) -> str:
+        return "Cat()"
+
+
+class _Stack(Constraint):
+    """Constraint ``cseq[i]`` on the i-th slice along ``dim``."""
+
+    def __init__(self, cseq: Any, dim: int = 0) -> None:
+        self.cseq = list(cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _np(value)
+        if v.shape[self.dim] != len(self.cseq):
+            raise ValueError(f"stack: {len(self.cseq)} constraints for {v.shape[self.dim]} slices along dim {self.dim}")
+        return np.stack([np.asarray(c.check(np.take(v, i, axis=self.dim))) for i, c in enumerate(self.cseq)],
+                        axis=self.dim)
+
+    def __repr__(self) -> str:
+        return "Stack()"
+
+
 real = _Real()
 positive = _GreaterThan(0.0)
 unit_interval = _Interval(0.0, 1.0)
@@ -253,6 +315,8 @@ greater_than_eq = _GreaterThanEq
 less_than = _LessThan
 independent = _Independent
 multinomial = _Multinomial
+cat = _Cat
+stack = _Stack
 interval = _Interval
 half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval

@@ -37,6 +37,8 @@ __all__ = [
     "CumulativeDistributionTransform",
     "ReshapeTransform",
     "PositiveDefiniteTransform",
+    "CatTransform",
+    "StackTransform",
     "identity_transform",
 ]
 
@@ -777,3 +779,131 @@ class PositiveDefiniteTransform(Transform):
         from chainrule.linalg import cholesky
 
         return LowerCholeskyTransform().inv(cholesky(y))
+
+
+class CatTransform(Transform):
+    """``tseq[i]`` applied to the i-th block of ``lengths[i]`` entries along ``dim`` (default
+    lengths 1), the results concatenated; log |det J| likewise block by block (each summed over
+    the event dimensions the others have), concatenated along ``dim`` or, when ``dim`` lies in
+    the event, summed.  Each transform must keep its block's shape (as in PyTorch)."""
+
+    def __init__(self, tseq: Sequence[Transform], dim: int = 0, lengths: Sequence[int] | None = None,
+                 cache_size: int = 0) -> None:
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.lengths = [1] * len(self.transforms) if lengths is None else [int(n) for n in lengths]
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError(f"CatTransform: {len(self.transforms)} transforms but {len(self.lengths)} lengths")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _blocks(self, x: Tensor) -> list[Tensor]:
+        if x.shape[self.dim] != self.length:
+            raise ValueError(f"CatTransform: expected {self.length} entries along dim {self.dim}, "
+                             f"got shape {tuple(x.shape)}")
+        blocks, start = [], 0
+        for n in self.lengths:
+            blocks.append(x.narrow(self.dim, start, n))
+            start += n
+        return blocks
+
+    def _call(self, x: Tensor) -> Tensor:
+        from chainrule.ops import cat
+
+        return cat([t(b) for t, b in zip(self.transforms, self._blocks(x))], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from chainrule.ops import cat
+
+        return cat([t.inv(b) for t, b in zip(self.transforms, self._blocks(y))], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        from chainrule.ops import cat
+
+        event_dim = self.event_dim
+        terms = [sum_rightmost(t.log_abs_det_jacobian(a, b), event_dim - t.event_dim)
+                 for t, a, b in zip(self.transforms, self._blocks(x), self._blocks(y))]
+        dim = self.dim - x.ndim if self.dim >= 0 else self.dim  # counted from the right
+        dim += event_dim                                        # in the Jacobian terms' shape
+        if dim < 0:
+            return cat(terms, dim)
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+
+class StackTransform(Transform):
+    """``tseq[i]`` applied to the i-th slice along ``dim``, the results stacked (so is log |det J|)."""
+
+    def __init__(self, tseq: Sequence[Transform], dim: int = 0, cache_size: int = 0) -> None:
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, x: Tensor) -> list[Tensor]:
+        if x.shape[self.dim] != len(self.transforms):
+            raise ValueError(f"StackTransform: expected {len(self.transforms)} slices along dim {self.dim}, "
+                             f"got shape {tuple(x.shape)}")
+        return [x.select(self.dim, i) for i in range(len(self.transforms))]
+
+    def _call(self, x: Tensor) -> Tensor:
+        from chainrule.ops import stack
+
+        return stack([t(v) for t, v in zip(self.transforms, self._slices(x))], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from chainrule.ops import stack
+
+        return stack([t.inv(v) for t, v in zip(self.transforms, self._slices(y))], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        from chainrule.ops import stack
+
+        return stack([t.log_abs_det_jacobian(a, b)
+                      for t, a, b in zip(self.transforms, self._slices(x), self._slices(y))], self.dim)
