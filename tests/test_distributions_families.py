@@ -321,3 +321,63 @@ def test_continuous_bernoulli_samples_and_rsample_gradient():
     assert gradcheck(f, (_t([0.2, 0.45, 0.7], True),))
     with pytest.raises(ValueError):
         D.ContinuousBernoulli(_t([1.5]))
+
+
+# --------------------------------------------------------------------------- GeneralizedPareto
+
+GPD = [np.array([0.0, 1.0, 0.5, -1.0]), np.array([1.0, 2.0, 0.7, 1.5]), np.array([0.3, -0.2, 0.0, 0.45])]
+
+
+def test_generalized_pareto_matches_torch():
+    torch = _torch()
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # PyTorch's GeneralizedPareto compares with a default-dtype 0.0
+    try:
+        c_args = [_t(a, True) for a in GPD]
+        t_args = [torch.tensor(a, requires_grad=True) for a in GPD]
+        c, t = D.GeneralizedPareto(*c_args), torch.distributions.GeneralizedPareto(*t_args)
+        x = np.array([[0.5, 2.0, 1.3, 0.0], [0.1, 4.0, 0.6, 3.0]])
+        p = RNG.uniform(0.05, 0.95, (2, 4))
+        outs = [(c.log_prob(_t(x)), t.log_prob(torch.tensor(x))), (c.cdf(_t(x)), t.cdf(torch.tensor(x))),
+                (c.icdf(_t(p)), t.icdf(torch.tensor(p))), (c.entropy(), t.entropy()), (c.mean, t.mean),
+                (c.variance, t.variance)]
+        for co, to in outs:
+            np.testing.assert_allclose(co.detach().numpy(), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+            cg = cr.autograd.grad(co.sum(), c_args, retain_graph=True, allow_unused=True)
+            tg = torch.autograd.grad(to.sum(), t_args, retain_graph=True, allow_unused=True)
+            for a, b in zip(cg, tg):
+                if b is not None and a is not None:
+                    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-8, atol=1e-10)
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_generalized_pareto_from_its_density():
+    d = D.GeneralizedPareto(*[_t(a) for a in GPD])
+    # ξ = −0.2 has the finite support [1, 11]; the others run to ∞ (integrated far enough out)
+    g = np.concatenate([np.linspace(-1.0, 11.0, 400001)[:-1], np.geomspace(11.0, 1e6, 400001)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = D.GeneralizedPareto(*[_t(a) for a in GPD], validate_args=False).log_prob(_t(g[:, None])).numpy()
+    upper = np.where(GPD[2] < 0, GPD[0] - GPD[1] / np.where(GPD[2] < 0, GPD[2], -1.0), np.inf)
+    inside = (g[:, None] >= GPD[0]) & (g[:, None] <= upper)
+    p = np.where(inside, np.exp(np.where(inside, lp, 0.0)), 0.0)
+    trap = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
+    np.testing.assert_allclose(trap(p, g, axis=0), 1.0, atol=2e-4)
+    np.testing.assert_allclose(trap(p * g[:, None], g, axis=0), d.mean.numpy(), rtol=2e-3)
+    u = _t(RNG.uniform(0.01, 0.99, (5, 4)))
+    np.testing.assert_allclose(d.cdf(d.icdf(u)).numpy(), u.numpy(), rtol=1e-10)
+    cr.manual_seed(0)
+    s = d.sample((40000,)).numpy()
+    assert np.all(d.support.check(_t(s)))
+    ok = GPD[2] < 0.5  # finite variance
+    assert np.all(np.abs(s.mean(0) - d.mean.numpy())[ok] < 5 * np.sqrt(d.variance.numpy()[ok] / 40000))
+
+    def f(loc, scale, xi):
+        cr.manual_seed(1)
+        return D.GeneralizedPareto(loc, scale, xi).rsample((3,))
+
+    assert gradcheck(f, (_t([0.0, 1.0], True), _t([1.0, 2.0], True), _t([0.3, -0.2], True)))
+    with pytest.raises(ValueError, match="support"):
+        d.log_prob(_t([0.5, 12.0, 1.0, 0.0]))
+    with pytest.raises(ValueError):
+        D.GeneralizedPareto(0.0, -1.0, 0.1)

@@ -9,14 +9,14 @@
 
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
-``StudentT``, ``Weibull``, ``Pareto``, ``InverseGamma``, ``Kumaraswamy``, ``FisherSnedecor``,
-``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogisticNormal``, ``VonMises``,
-``ContinuousBernoulli``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.  Discrete: ``Bernoulli``, ``Categorical``,
-``OneHotCategorical``, ``OneHotCategoricalStraightThrough``,
-``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``, ``NegativeBinomial``.  Built from
-others: ``Independent``, ``TransformedDistribution`` (with the ``transforms`` and
-``biject_to``/``transform_to``), ``MixtureSameFamily``.  ``kl_divergence`` for the pairs of
-the same family.
+``StudentT``, ``Weibull``, ``Pareto``, ``GeneralizedPareto``, ``InverseGamma``, ``Kumaraswamy``,
+``FisherSnedecor``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogisticNormal``,
+``VonMises``, ``ContinuousBernoulli``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.
+Discrete: ``Bernoulli``, ``Categorical``, ``OneHotCategorical``,
+``OneHotCategoricalStraightThrough``, ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``,
+``NegativeBinomial``. Built from others: ``Independent``, ``TransformedDistribution`` (with the
+``transforms`` and ``biject_to``/``transform_to``), ``MixtureSameFamily``. ``kl_divergence`` for
+the pairs of the same family.
 """
 
 from chainrule.distributions import constraints, transforms
@@ -39,6 +39,7 @@ from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.families import (
     ContinuousBernoulli,
     FisherSnedecor,
+    GeneralizedPareto,
     InverseGamma,
     Kumaraswamy,
     NegativeBinomial,
@@ -101,6 +102,7 @@ __all__ = [
     "ExponentialFamily",
     "FisherSnedecor",
     "Gamma",
+    "GeneralizedPareto",
     "Geometric",
     "Gumbel",
     "HalfCauchy",

@@ -1,6 +1,6 @@
 """Families obtained from the basic ones by a change of variables or a ratio (Weibull, Pareto,
-InverseGamma, Kumaraswamy, FisherSnedecor), NegativeBinomial, OneHotCategoricalStraightThrough
-and the continuous Bernoulli."""
+InverseGamma, Kumaraswamy, FisherSnedecor), NegativeBinomial, OneHotCategoricalStraightThrough,
+the continuous Bernoulli and the generalised Pareto distribution."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from chainrule.distributions.utils import lgamma as _lgamma
 from chainrule.distributions.utils import where_mask as _where
 
 __all__ = ["Weibull", "Pareto", "InverseGamma", "Kumaraswamy", "FisherSnedecor", "NegativeBinomial",
-           "OneHotCategoricalStraightThrough", "ContinuousBernoulli"]
+           "OneHotCategoricalStraightThrough", "ContinuousBernoulli", "GeneralizedPareto"]
 
 _EULER = 0.57721566490153286061
 
@@ -463,3 +463,84 @@ class ContinuousBernoulli(_ProbsOrLogits, ExponentialFamily):
     @property
     def _mean_carrier_measure(self) -> float:
         return 0.0
+
+
+class GeneralizedPareto(Distribution):
+    r"""The generalised Pareto distribution: ``loc`` μ, ``scale`` σ > 0, ``concentration`` (shape) ξ.
+
+    With z = (x − μ)/σ, on z ≥ 0 (and z ≤ −1/ξ when ξ < 0):
+    log p(x) = −log σ − (1 + 1/ξ) log(1 + ξz)  (−log σ − z at ξ = 0);
+    F(x) = 1 − (1 + ξz)^{−1/ξ}  (1 − e^{−z});  mean μ + σ/(1 − ξ) (ξ < 1, else nan);
+    variance σ²/((1 − ξ)²(1 − 2ξ)) (ξ < ½, else nan); mode μ;  H = log σ + ξ + 1.
+    ``rsample`` is the inverse cdf of U(0, 1) noise.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive, "concentration": constraints.real}
+    has_rsample = True
+
+    def __init__(self, loc: Tensor | float, scale: Tensor | float, concentration: Tensor | float,
+                 validate_args: bool | None = None) -> None:
+        self.loc, self.scale, self.concentration = broadcast_all(loc, scale, concentration)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        xi = self.concentration._array
+        negative = xi < 0
+        bounded = self.loc._array - self.scale._array / np.where(negative, xi, -1.0)  # μ − σ/ξ where ξ < 0
+        upper = np.where(negative, bounded, np.inf).astype(self.loc.dtype)
+        return constraints.interval(self.loc, Tensor._wrap(upper))
+
+    def _split(self) -> tuple[np.ndarray, Tensor]:
+        """(ξ = 0 mask, ξ with the zeros replaced by 1 so that both branches stay finite)."""
+        xi = self.concentration
+        zero = np.asarray(xi._array == 0)
+        return zero, _where(zero, constant(1.0, xi, xi.shape), xi)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        zero, xi = self._split()
+        general = -(1 + 1 / xi) * (xi * z).log1p()
+        return -self.scale.log() + _where(zero, -z, general)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        z = (value - self.loc) / self.scale
+        zero, xi = self._split()
+        general = -((-1 / xi) * (xi * z).log1p()).expm1()
+        return _where(zero, -(-z).expm1(), general)
+
+    def icdf(self, value: Tensor) -> Tensor:
+        zero, xi = self._split()
+        log_tail = (-value).log1p()                           # log(1 − p)
+        general = (-xi * log_tail).expm1() / xi               # ((1 − p)^(−ξ) − 1)/ξ
+        return self.loc + self.scale * _where(zero, -log_tail, general)
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        u = Tensor._wrap(default_generator().random(shape).astype(self.loc.dtype))
+        return self.icdf(u)
+
+    @property
+    def mean(self) -> Tensor:
+        xi = self.concentration
+        with np.errstate(divide="ignore"):
+            m = self.loc + self.scale / (1 - xi)
+        return _where(xi._array < 1, m, constant(math.nan, m, m.shape))
+
+    @property
+    def variance(self) -> Tensor:
+        xi = self.concentration
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = self.scale.pow(2) / ((1 - xi).pow(2) * (1 - 2 * xi))
+        return _where(xi._array < 0.5, v, constant(math.nan, v, v.shape))
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    def entropy(self) -> Tensor:
+        return self.scale.log() + self.concentration + 1
