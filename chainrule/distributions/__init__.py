@@ -10,9 +10,9 @@
 Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, ``Gumbel``,
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``GeneralizedPareto``, ``InverseGamma``, ``Kumaraswamy``,
-``FisherSnedecor``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogisticNormal``,
-``VonMises``, ``ContinuousBernoulli``, ``RelaxedBernoulli``, ``RelaxedOneHotCategorical``.
-Discrete: ``Bernoulli``, ``Categorical``, ``OneHotCategorical``,
+``FisherSnedecor``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, ``Wishart``,
+``LogisticNormal``, ``VonMises``, ``ContinuousBernoulli``, ``RelaxedBernoulli``,
+``RelaxedOneHotCategorical``. Discrete: ``Bernoulli``, ``Categorical``, ``OneHotCategorical``,
 ``OneHotCategoricalStraightThrough``, ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``,
 ``NegativeBinomial``. Built from others: ``Independent``, ``TransformedDistribution`` (with the
 ``transforms`` and ``biject_to``/``transform_to``), ``MixtureSameFamily``. ``kl_divergence`` for
@@ -81,6 +81,7 @@ from chainrule.distributions.transforms import (
     identity_transform,
 )
 from chainrule.distributions.von_mises import VonMises
+from chainrule.distributions.wishart import Wishart
 
 __all__ = [
     "AbsTransform",
@@ -142,6 +143,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "biject_to",
     "constraints",
     "identity_transform",
