@@ -204,6 +204,37 @@ def test_cat_and_stack_match_torch():
                                ts.log_abs_det_jacobian(torch.tensor(x2), ts(torch.tensor(x2))).numpy(), rtol=1e-10)
 
 
+def test_corr_cholesky_transform():
+    """Rows of unit length, t⁻¹(t(x)) = x, and log |det J| of x ↦ the strict lower triangle by
+    central differences."""
+    t = D.CorrCholeskyTransform()
+    assert isinstance(D.biject_to(constraints.corr_cholesky), D.CorrCholeskyTransform)
+    x = RNG.standard_normal((2, 6))
+    y = t(_t(x))
+    assert y.shape == (2, 4, 4) and np.all(constraints.corr_cholesky.check(y))
+    np.testing.assert_allclose(np.linalg.norm(y.numpy(), axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(t.inv(y).numpy(), x, rtol=1e-9, atol=1e-12)
+    rows, cols = np.tril_indices(4, -1)
+    h = 1e-6
+    for b in range(2):
+        jac = np.empty((6, 6))
+        for j in range(6):
+            e = np.zeros(6)
+            e[j] = h
+            jac[:, j] = (t(_t(x[b] + e)).numpy()[rows, cols] - t(_t(x[b] - e)).numpy()[rows, cols]) / (2 * h)
+        np.testing.assert_allclose(t.log_abs_det_jacobian(_t(x[b]), y[b]).numpy(), np.log(abs(np.linalg.det(jac))),
+                                   rtol=1e-6)
+    assert t.forward_shape((3, 6)) == (3, 4, 4) and t.inverse_shape((3, 4, 4)) == (3, 6)
+    with pytest.raises(ValueError, match="n\\(n − 1\\)/2"):
+        t(_t(np.zeros(5)))
+    torch = pytest.importorskip("torch")
+    tt = torch.distributions.transforms.CorrCholeskyTransform()
+    ty = tt(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t.log_abs_det_jacobian(_t(x), y).numpy(),
+                               tt.log_abs_det_jacobian(torch.tensor(x), ty).numpy(), rtol=1e-12)
+
+
 def test_affine_with_event_dim_sums_the_jacobian():
     t = T.AffineTransform(0.0, _t([2.0, 3.0, 0.5]), event_dim=1)
     x = _t(RNG.standard_normal((5, 3)))

@@ -20,6 +20,7 @@ from chainrule.distributions.transforms import (
     AffineTransform,
     CatTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
@@ -119,6 +120,10 @@ def _positive_definite(constraint: Any) -> Transform:
     return PositiveDefiniteTransform()
 
 
+def _corr_cholesky(constraint: Any) -> Transform:
+    return CorrCholeskyTransform()
+
+
 for _registry in (biject_to, transform_to):
     _registry.register(constraints._Real, _real)
     _registry.register(constraints._GreaterThan, _greater_than)
@@ -142,3 +147,5 @@ transform_to.register(constraints._Simplex, _simplex_to)
 biject_to.register(constraints._Simplex, _simplex_bijection)
 transform_to.register(constraints._LowerCholesky, _lower_cholesky)
 transform_to.register(constraints._PositiveDefinite, _positive_definite)
+biject_to.register(constraints._CorrCholesky, _corr_cholesky)
+transform_to.register(constraints._CorrCholesky, _corr_cholesky)

@@ -36,6 +36,7 @@ __all__ = [
     "positive_definite",
     "cat",
     "stack",
+    "corr_cholesky",
 ]
 
 
@@ -219,6 +220,19 @@ class _LowerCholesky(Constraint):
         return lower & (np.diagonal(v, axis1=-2, axis2=-1) > 0).all(-1)
 
 
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower triangular, positive diagonal, rows
+    of unit length (to a tolerance of a few ulps per entry)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _np(value)
+        tol = np.finfo(v.dtype).eps * v.shape[-1] * 10 if v.dtype.kind == "f" else 1e-6
+        unit_rows = (np.abs(np.linalg.norm(v, axis=-1) - 1) <= tol).all(-1)
+        return np.asarray(_LowerCholesky().check(v) & unit_rows)
+
+
 class _PositiveDefinite(Constraint):
     """Symmetric matrices (last two dimensions) whose Cholesky factorisation exists."""
 
@@ -310,6 +324,7 @@ nonnegative = _GreaterThanEq(0.0)
 real_vector = _Independent(real, 1)
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()
+corr_cholesky = _CorrCholesky()
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan

@@ -39,6 +39,7 @@ __all__ = [
     "PositiveDefiniteTransform",
     "CatTransform",
     "StackTransform",
+    "CorrCholeskyTransform",
     "identity_transform",
 ]
 
@@ -907,3 +908,80 @@ class StackTransform(Transform):
 
         return stack([t.log_abs_det_jacobian(a, b)
                       for t, a, b in zip(self.transforms, self._slices(x), self._slices(y))], self.dim)
+
+
+def _triangular_side(size: int) -> int:
+    """n with n(n − 1)/2 = size, or ValueError."""
+    n = int(round((1 + math.sqrt(1 + 8 * size)) / 2))
+    if n * (n - 1) // 2 != size:
+        raise ValueError(f"CorrCholeskyTransform: the last dimension ({size}) is not n(n − 1)/2 for an integer n")
+    return n
+
+
+class CorrCholeskyTransform(Transform):
+    r"""Reals (…, n(n − 1)/2) → the Cholesky factors L (…, n, n) of n × n correlation matrices.
+
+    The vector fills the strict lower triangle row by row as partial correlations r = tanh x;
+    row i of L is then wᵢⱼ = rᵢⱼ Πₖ₍ₖ<ⱼ₎ √(1 − rᵢₖ²) and wᵢᵢ = Πₖ₍ₖ<ᵢ₎ √(1 − rᵢₖ²), so every row has
+    unit length (stick breaking on the squared lengths).  Within a row ∂wᵢⱼ/∂rᵢₖ vanishes for k > j,
+    so log |det J| = Σᵢ₍>ₖ₎ ((i − k + 1)/2) log(1 − rᵢₖ²), with log(1 − tanh² x) =
+    2(log 2 − x − softplus(−2x)).  A bijection: ``biject_to(corr_cholesky)`` returns it.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CorrCholeskyTransform)
+
+    __hash__ = object.__hash__
+
+    @staticmethod
+    def _layout(n: int, dtype: Any) -> tuple[Tensor, np.ndarray, np.ndarray]:
+        """The 0/1 matrix that places the vector in the strict lower triangle (size × n²),
+        and the row and column of each vector entry."""
+        rows, cols = np.tril_indices(n, -1)
+        place = np.zeros((rows.size, n * n), dtype=dtype)
+        place[np.arange(rows.size), rows * n + cols] = 1
+        return Tensor._wrap(place), rows, cols
+
+    def _call(self, x: Tensor) -> Tensor:
+        n = _triangular_side(x.shape[-1])
+        place, _, _ = self._layout(n, x.dtype)
+        batch = tuple(x.shape[:-1])
+        r = (x.tanh() @ place).reshape(*(batch + (n, n)))               # strict lower triangle
+        log_rest = (-r.pow(2)).log1p()                                   # log(1 − rᵢₖ²), 0 elsewhere
+        before = log_rest.cumsum(-1) - log_rest                          # Σₖ₍ₖ<ⱼ₎ log(1 − rᵢₖ²)
+        eye = Tensor._wrap(np.eye(n, dtype=x.dtype))
+        return (r + eye) * (0.5 * before).exp() * Tensor._wrap(np.tril(np.ones((n, n), dtype=x.dtype)))
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        n = y.shape[-1]
+        _, rows, cols = self._layout(n, y.dtype)
+        sq = y.pow(2)
+        before = sq.cumsum(-1) - sq                                      # Σₖ₍ₖ<ⱼ₎ wᵢₖ²
+        info = np.finfo(y.dtype)
+        left = (1 - before).clamp(min=float(info.tiny))
+        r = (y / left.sqrt()).reshape(*(tuple(y.shape[:-2]) + (n * n,)))[..., rows * n + cols]
+        r = r.clamp(min=-1 + float(info.eps), max=1 - float(info.eps))
+        return 0.5 * (r.log1p() - (-r).log1p())
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        n = _triangular_side(x.shape[-1])
+        _, rows, cols = self._layout(n, x.dtype)
+        weight = Tensor._wrap(((rows - cols + 1) / 2).astype(x.dtype))
+        log_1m_r2 = 2.0 * (math.log(2.0) - x - _softplus(-2.0 * x))
+        return (weight * log_1m_r2).sum(-1)
+
+    def forward_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 1:
+            raise ValueError("CorrCholeskyTransform: too few dimensions on input")
+        n = _triangular_side(shape[-1])
+        return tuple(shape[:-1]) + (n, n)
+
+    def inverse_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            raise ValueError("CorrCholeskyTransform: expected square matrices")
+        n = shape[-1]
+        return tuple(shape[:-2]) + (n * (n - 1) // 2,)
