@@ -11,12 +11,12 @@ Continuous: ``Normal``, ``Uniform``, ``Exponential``, ``Laplace``, ``Cauchy``, `
 ``LogNormal``, ``HalfNormal``, ``HalfCauchy``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
 ``StudentT``, ``Weibull``, ``Pareto``, ``GeneralizedPareto``, ``InverseGamma``, ``Kumaraswamy``,
 ``FisherSnedecor``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, ``Wishart``,
-``LogisticNormal``, ``VonMises``, ``ContinuousBernoulli``, ``RelaxedBernoulli``,
-``RelaxedOneHotCategorical``. Discrete: ``Bernoulli``, ``Categorical``, ``OneHotCategorical``,
-``OneHotCategoricalStraightThrough``, ``Poisson``, ``Binomial``, ``Geometric``, ``Multinomial``,
-``NegativeBinomial``. Built from others: ``Independent``, ``TransformedDistribution`` (with the
-``transforms`` and ``biject_to``/``transform_to``), ``MixtureSameFamily``. ``kl_divergence`` for
-the pairs of the same family.
+``LKJCholesky``, ``LogisticNormal``, ``VonMises``, ``ContinuousBernoulli``,
+``RelaxedBernoulli``, ``RelaxedOneHotCategorical``. Discrete: ``Bernoulli``, ``Categorical``,
+``OneHotCategorical``, ``OneHotCategoricalStraightThrough``, ``Poisson``, ``Binomial``,
+``Geometric``, ``Multinomial``, ``NegativeBinomial``. Built from others: ``Independent``,
+``TransformedDistribution`` (with the ``transforms`` and ``biject_to``/``transform_to``),
+``MixtureSameFamily``. ``kl_divergence`` for the pairs of the same family.
 """
 
 from chainrule.distributions import constraints, transforms
@@ -48,6 +48,7 @@ from chainrule.distributions.families import (
     Weibull,
 )
 from chainrule.distributions.kl import kl_divergence, register_kl
+from chainrule.distributions.lkj import LKJCholesky
 from chainrule.distributions.mixture import MixtureSameFamily, RelaxedBernoulli, RelaxedOneHotCategorical
 from chainrule.distributions.multivariate_normal import LowRankMultivariateNormal, MultivariateNormal
 from chainrule.distributions.normal import Normal, Uniform
@@ -114,6 +115,7 @@ __all__ = [
     "IndependentTransform",
     "InverseGamma",
     "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogNormal",
     "LowRankMultivariateNormal",
