@@ -84,7 +84,9 @@ def load_rules(path: Path = RULES) -> list[tuple[re.Pattern[str], re.Pattern[str
         fields = [f.strip() for f in line.split(" | ")]  # (regexes use a bare "|")
         if len(fields) != 4 or fields[2] not in ("out", "missing"):
             raise ValueError(f"{path.name}:{ln}: expected 'namespace | name | out|missing | reason', got {line!r}")
-        rules.append((re.compile(fields[0] + r"\Z"), re.compile(fields[1] + r"\Z"), fields[2], fields[3]))
+        # (?:...) so that \Z ends every alternative, not only the last one ("H|mH" must not match "HalfNormal")
+        ns_re, name_re = (re.compile("(?:" + f + r")\Z") for f in fields[:2])
+        rules.append((ns_re, name_re, fields[2], fields[3]))
     return rules
 
 

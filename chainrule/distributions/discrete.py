@@ -9,6 +9,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.utils import lazy_property, logits_to_probs, probs_to_logits, uniform
 from chainrule.ops import activation as act
 
@@ -35,7 +36,7 @@ def _softplus(x: Tensor) -> Tensor:
     return act.softplus(x, 1.0, float("inf"))
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     r"""P(x = 1) = p, P(x = 0) = 1 − p; given ``probs`` p or ``logits`` l = log(p / (1 − p)).
 
     log P(x) = x l − log(1 + eˡ);  H = log(1 + eˡ) − p l;  mean p, variance p (1 − p).
@@ -96,6 +97,19 @@ class Bernoulli(Distribution):
 
     def entropy(self) -> Tensor:
         return _softplus(self.logits) - self.probs * self.logits
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(l,), the logits, with T(x) = x."""
+        return (self.logits,)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = log(1 + e^η)."""
+        return _softplus(eta[0])
+
+    @property
+    def _mean_carrier_measure(self) -> float:
+        return 0.0
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         """The values 0 and 1, shaped (2,) + (1,)·len(batch_shape) (expanded to the batch if ``expand``)."""

@@ -208,7 +208,8 @@ class Distribution:
 
     def __repr__(self) -> str:
         given = self.__dict__.get("_param_name")  # probs or logits: the one given, not the one derived
-        names = [k for k in self.arg_constraints if k in self.__dict__ and given in (None, k)]
+        other = {"probs": "logits", "logits": "probs"}.get(given or "")
+        names = [k for k in self.arg_constraints if k in self.__dict__ and k != other]
         parts = []
         for k in names:
             v = self.__dict__[k]

@@ -10,12 +10,13 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import _LOG_SQRT_2PI, Distribution, broadcast_all
+from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.utils import standard_normal, uniform
 
 __all__ = ["Normal", "Uniform"]
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     r"""N(μ, σ²) with ``loc`` μ and ``scale`` σ > 0 (broadcast together to the batch shape).
 
     log p(x) = −(x − μ)² / (2σ²) − log σ − ½ log 2π;  H = ½ + ½ log 2π + log σ.
@@ -55,8 +56,35 @@ class Normal(Distribution):
             self._validate_sample(value)
         return -((value - self.loc) ** 2) / (2 * self.variance) - self.scale.log() - _LOG_SQRT_2PI
 
+    def cdf(self, value: Tensor) -> Tensor:
+        """Φ((x − μ)/σ) = ½ (1 + erf((x − μ)/(σ√2)))."""
+        from chainrule.ops import erf
+
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return 0.5 * (1 + erf((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value: Tensor) -> Tensor:
+        """μ + σ√2 erf⁻¹(2p − 1)."""
+        from chainrule.ops import erfinv
+
+        return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)
+
     def entropy(self) -> Tensor:
         return 0.5 + _LOG_SQRT_2PI + self.scale.log()
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        """(μ/σ², −1/(2σ²)), with T(x) = (x, x²)."""
+        return self.loc / self.scale.pow(2), -0.5 * self.scale.pow(-2)
+
+    def _log_normalizer(self, *eta: Tensor) -> Tensor:
+        """A(η) = −η₁²/(4η₂) + ½ log(−π/η₂)."""
+        return -0.25 * eta[0].pow(2) / eta[1] + 0.5 * (-math.pi / eta[1]).log()
+
+    @property
+    def _mean_carrier_measure(self) -> float:
+        return 0.0
 
 
 class Uniform(Distribution):
