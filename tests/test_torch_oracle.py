@@ -607,6 +607,13 @@ NOT_COVERED.update({
         "torch.set_warn_always torch.use_deterministic_algorithms torch.asarray torch.get_device torch.detach_"
     ),
     "a Tensor sharing storage without grad (tests/test_tensor_data.py)": "Tensor.data",
+    "compared with PyTorch (values and gradients) in tests/test_scatter_index_reduce.py": (
+        "torch.index_reduce Tensor.index_reduce Tensor.index_reduce_"
+    ),
+    "a function transform, not a function of tensors (against PyTorch in tests/test_func_vmap.py)": "torch.vmap",
+    "compared with PyTorch (values and gradients) in tests/test_grid_sample.py and tests/test_ctc_loss.py": (
+        "F.affine_grid F.grid_sample F.ctc_loss"
+    ),
 })
 
 _PREFIX = {"torch": "torch", "Tensor": "torch.Tensor", "F": "torch.nn.functional"}
