@@ -264,102 +264,81 @@ class LogNormal(TransformedDistribution):
         return f"LogNormal({self.base_dist!r})"
 
 
-class HalfNormal(TransformedDistribution):
+class _Folded(TransformedDistribution):
+    """|X| for X of a distribution symmetric about 0 with scale ``scale`` (HalfNormal, HalfCauchy):
+    on x ≥ 0 the density and the cdf are folded, p(x) = 2 p_X(x), F(x) = 2 F_X(x) − 1, and
+    H = H_X − log 2; the mode is 0."""
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, base: Distribution, validate_args: bool | None = None) -> None:
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.scale  # type: ignore[attr-defined]
+
+    @property
+    def mode(self) -> Tensor:
+        return constant(0.0, self.scale, self.scale.shape)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return _fold(self.base_dist.log_prob(value), value)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value, "cdf")
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, prob: Tensor) -> Tensor:
+        return self.base_dist.icdf((prob + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Folded):
     r"""|X| with X ~ N(0, σ²) (``scale`` σ > 0), on x ≥ 0.
 
     log p(x) = log 2 − x²/(2σ²) − log σ − ½ log 2π;  F(x) = 2Φ(x/σ) − 1;
     H = ½ log(πσ²/2) + ½;  mean σ√(2/π), variance σ²(1 − 2/π), mode 0.
     """
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
     def __init__(self, scale: Tensor | float, validate_args: bool | None = None) -> None:
-        base = Normal(0.0, scale, validate_args=validate_args)
-        super().__init__(base, AbsTransform(), validate_args=validate_args)
-
-    @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale  # type: ignore[attr-defined]
+        super().__init__(Normal(0.0, scale, validate_args=validate_args), validate_args=validate_args)
 
     @property
     def mean(self) -> Tensor:
         return self.scale * math.sqrt(2 / math.pi)
 
     @property
-    def mode(self) -> Tensor:
-        return constant(0.0, self.scale, self.scale.shape)
-
-    @property
     def variance(self) -> Tensor:
         return self.scale.pow(2) * (1 - 2 / math.pi)
 
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        return _fold(self.base_dist.log_prob(value), value)
 
-    def cdf(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value, "cdf")
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob: Tensor) -> Tensor:
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy() - math.log(2)
-
-
-class HalfCauchy(TransformedDistribution):
+class HalfCauchy(_Folded):
     r"""|X| with X ~ Cauchy(0, γ) (``scale`` γ > 0), on x ≥ 0.
 
     log p(x) = log 2 − log πγ − log(1 + (x/γ)²);  F(x) = 2 atan(x/γ)/π;  H = log 2πγ;
     mean and variance ∞, mode 0.
     """
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
     def __init__(self, scale: Tensor | float, validate_args: bool | None = None) -> None:
         from chainrule.distributions.continuous import Cauchy
 
-        base = Cauchy(0.0, scale, validate_args=validate_args)
-        super().__init__(base, AbsTransform(), validate_args=validate_args)
-
-    @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale  # type: ignore[attr-defined]
+        super().__init__(Cauchy(0.0, scale, validate_args=validate_args), validate_args=validate_args)
 
     @property
     def mean(self) -> Tensor:
         return constant(math.inf, self.scale, self.scale.shape)
 
     @property
-    def mode(self) -> Tensor:
-        return constant(0.0, self.scale, self.scale.shape)
-
-    @property
     def variance(self) -> Tensor:
         return constant(math.inf, self.scale, self.scale.shape)
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        return _fold(self.base_dist.log_prob(value), value)
-
-    def cdf(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value, "cdf")
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob: Tensor) -> Tensor:
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self) -> Tensor:
-        return self.base_dist.entropy() - math.log(2)
 
 
 def _fold(base_log_prob: Tensor, value: Tensor) -> Tensor:
