@@ -19,9 +19,10 @@ Mathematical Functions", chapters 6, 9, 10, 22 and 23; DLMF 10.32, 8.9):
   (Ai(x) = √(x/3)/π K_(1/3)(ζ), ζ = ⅔x^(3/2)), the oscillatory asymptotic expansion
   (A&S 10.4.60) below -8; absolute error ~1e-11 (the series' cancellation near -8).
 * P(a, x), Q(a, x): the series for P when x < a + 1, Lentz's continued fraction for Q above
-  (Numerical-Recipes-style split; relative error ~1e-14 for a up to ~1e4).
-* ζ(s, q): Euler–Maclaurin summation (q shifted above 10, seven Bernoulli terms); relative
-  error ~1e-15.
+  (both take ~√a steps near x = a); error ~1e-14 for a <= 1e3, growing about as 1e-16·a beyond
+  (the rounding of a ln x - x - ln Γ(a) in the prefactor): ~1e-10 at a = 1e6.
+* ζ(s, q): Euler–Maclaurin summation (q shifted above 10 by adding its first terms, seven
+  Bernoulli terms); relative error ~1e-15.  A negative q costs |q| additions.
 * Polynomials: their three-term recurrences, run up to the largest degree asked for.
 """
 
@@ -325,13 +326,15 @@ def _gammainc_pq(a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logpre = a * np.log(x) - x - lgamma_array(a)
     p = np.zeros_like(a)
     q = np.zeros_like(a)
+    # both the series and the fraction need ~√a steps where x is near a
+    steps = int(min(200_000, 100 + 12 * math.sqrt(float(a.max())))) if a.size else 0
     ser = x < a + 1.0
     if ser.any():  # P = x^a e^-x / Γ(a+1) Σ xⁿ / ((a+1)...(a+n))
         aa, xx = a[ser], x[ser]
         term = 1.0 / aa
         tot = term.copy()
         ap = aa.copy()
-        for _ in range(2000):
+        for _ in range(steps):
             ap = ap + 1.0
             term = term * xx / ap
             tot += term
@@ -347,7 +350,7 @@ def _gammainc_pq(a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = np.full_like(b, 1.0 / tiny)
         d = 1.0 / b
         h = d.copy()
-        for i in range(1, 2000):
+        for i in range(1, steps):
             an = -i * (i - aa)
             b = b + 2.0
             d = an * d + b
