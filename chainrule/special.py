@@ -177,10 +177,6 @@ spherical_bessel_j0 = _unary_nograd(_sm.spherical_bessel_j0_array, "spherical_be
                                     "j₀(x) = sin(x)/x, 1 at 0 (no gradient).")
 
 
-def _i0(x: Tensor) -> Tensor:
-    return _out(_sm.i0_full_array(x._array), x.dtype)
-
-
 def _i1(x: Tensor) -> Tensor:
     return _out(_sm.i1_full_array(x._array), x.dtype)
 
@@ -203,14 +199,13 @@ class _I0eFn(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        y = _i0e(x)
-        ctx.save_for_backward(x, y)
-        return y
+        ctx.save_for_backward(x)
+        return _i0e(x)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        x, y = ctx.saved_tensors
-        return g * (_i1e(x) - _ops.sign(x) * y)
+        (x,) = ctx.saved_tensors  # (written with the differentiable functions: create_graph=True works)
+        return g * (i1e(x) - _ops.sign(x) * i0e(x))
 
 
 class _I1Fn(Function):
@@ -218,15 +213,14 @@ class _I1Fn(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        y = _i1(x)
-        ctx.save_for_backward(x, y)
-        return y
+        ctx.save_for_backward(x)
+        return _i1(x)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        x, y = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         zero, safe = _safe_x(x)
-        return g * _ops.where(zero, 0.5, _i0(x) - y / safe)
+        return g * _ops.where(zero, 0.5, _ops.i0(x) - i1(x) / safe)
 
 
 class _I1eFn(Function):
@@ -234,15 +228,14 @@ class _I1eFn(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        y = _i1e(x)
-        ctx.save_for_backward(x, y)
-        return y
+        ctx.save_for_backward(x)
+        return _i1e(x)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        x, y = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         zero, safe = _safe_x(x)
-        return g * _ops.where(zero, 0.5, _i0e(x) - y * (_ops.sign(x) + 1.0 / safe))
+        return g * _ops.where(zero, 0.5, i0e(x) - i1e(x) * (_ops.sign(x) + 1.0 / safe))
 
 
 def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -271,29 +264,23 @@ def i1e(input: Tensor) -> Tensor:
 
 
 def _pair(a: Any, b: Any, where: str) -> tuple[Tensor, Tensor]:
-    """Two arguments, a Python number taking the other's dtype, integers becoming the default float."""
+    """Two arguments made tensors of one floating dtype: two tensors promote; a Python number
+    takes the tensor's dtype; integer results become the default float dtype."""
     from chainrule.backend import get_default_dtype
 
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
-    if not ta and not tb:
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{where}: expected at least one Tensor argument")
-    x = as_tensor_arg(a, where) if ta else None
-    y = as_tensor_arg(b, where) if tb else None
-    if x is not None and y is not None:
-        dt = np.promote_types(x._array.dtype, y._array.dtype)
-    else:
-        dt = (x if x is not None else y)._array.dtype  # type: ignore[union-attr]
+    tensors = [as_tensor_arg(v, where) for v in (a, b) if isinstance(v, Tensor)]
+    dt = np.result_type(*[t._array.dtype for t in tensors])
     if dt.kind != "f":
         dt = np.dtype(get_default_dtype())
-    xa = x._array if x is not None else np.asarray(a)
-    ya = y._array if y is not None else np.asarray(b)
-    xt = x if x is not None and x._array.dtype == dt else Tensor._wrap(np.asarray(xa, dtype=dt))
-    yt = y if y is not None and y._array.dtype == dt else Tensor._wrap(np.asarray(ya, dtype=dt))
-    if x is not None and x is not xt and x.requires_grad:
-        xt = x.to(xt.dtype)
-    if y is not None and y is not yt and y.requires_grad:
-        yt = y.to(yt.dtype)
-    return xt, yt
+
+    def cast(v: Any) -> Tensor:
+        if not isinstance(v, Tensor):
+            return Tensor._wrap(np.asarray(v, dtype=dt))
+        return v if v._array.dtype == dt else v.to(dt)  # (.to keeps the graph)
+
+    return cast(a), cast(b)
 
 
 def _sum_to(g: Tensor, shape: tuple) -> Tensor:
@@ -365,7 +352,7 @@ class _ZetaFn(Function):
             raise NotImplementedError("the derivative for 'zeta' is not implemented.")
         gq = None
         if ctx.needs_input_grad[1]:
-            gq = _sum_to(g * -s * _out(_sm.zeta_array(s._array + 1, q._array), s.dtype), tuple(q.shape))
+            gq = _sum_to(g * -s * zeta(s.detach() + 1, q), tuple(q.shape))
         return None, gq
 
 

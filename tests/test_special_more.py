@@ -17,7 +17,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import special as S
-from chainrule.autograd import gradcheck
+from chainrule.autograd import gradcheck, gradgradcheck
 
 F64 = cr.float64
 
@@ -148,13 +148,18 @@ def test_toplevel_and_methods():
 
 def test_gradients():
     x = t64([-3.0, -0.7, 0.0, 0.4, 2.0, 35.0]).requires_grad_()
+    smooth = t64([-3.0, -0.7, 0.4, 2.0, 35.0]).requires_grad_()  # (e^(-|x|) has a kink at 0)
     for fn in (S.i0e, S.i1, S.i1e, S.i0):
         assert gradcheck(fn, (x,))
+        assert gradgradcheck(fn, (smooth,))
     a = t64([0.5, 2.0, 7.0])
     xx = t64([0.3, 2.5, 6.0]).requires_grad_()
-    assert gradcheck(lambda v: S.gammainc(a, v), (xx,))
-    assert gradcheck(lambda v: S.gammaincc(a, v), (xx,))
-    assert gradcheck(lambda v: S.zeta(t64([2.0, 3.5, 1.5]), v), (xx,))
+    for fn in (lambda v: S.gammainc(a, v), lambda v: S.gammaincc(a, v), lambda v: S.zeta(t64([2.0, 3.5, 1.5]), v)):
+        assert gradcheck(fn, (xx,))
+        assert gradgradcheck(fn, (xx,))
+    # broadcasting: the gradient of a (1,)-shaped x summed over the broadcast
+    x1 = t64([1.5]).requires_grad_()
+    assert gradcheck(lambda v: S.gammainc(a, v), (x1,))
 
 
 # ---------------------------------------------------------------- oracles

@@ -51,7 +51,7 @@ def _jy_series(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     t1 = h.copy()  # (x/2) (-x²/4)^k / (k! (k+1)!)
     j0, j1 = t0.copy(), t1.copy()
     s0 = np.zeros_like(x)  # Σ H_k t0_k, H_k the harmonic number
-    s1 = t1 * (1.0 - 2 * _GAMMA + 0.0)  # Σ (ψ(k+1) + ψ(k+2)) t1_k; ψ(1)+ψ(2) = 1 - 2γ
+    s1 = t1 * (1.0 - 2 * _GAMMA)  # Σ (ψ(k+1) + ψ(k+2)) t1_k; ψ(1)+ψ(2) = 1 - 2γ
     hk = 0.0
     for k in range(1, 80):
         t0 = t0 * q / (k * k)
