@@ -166,7 +166,8 @@ def test_gradients():
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_against_torch(name):
     torch = pytest.importorskip("torch")
-    xs = np.concatenate([XS, [np.nan]])
+    # (at the smallest subnormals PyTorch's K₀ overflows and its I₁ rounds x/2 up: not compared)
+    xs = np.concatenate([XS, [np.nan, np.inf, -np.inf, 1e300, -1e300, 1e-310, -1e-310]])
     ours = getattr(S, name)(t64(xs)).numpy()
     ref = getattr(torch.special, name)(torch.tensor(xs)).numpy()
     finite = np.isfinite(ref)

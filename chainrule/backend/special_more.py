@@ -35,6 +35,7 @@ import numpy as np
 from chainrule.backend.special import i0_array, i1_array, lgamma_array
 
 _GAMMA = 0.57721566490153286061  # Euler's constant
+_LN2 = math.log(2.0)
 _SERIES_MAX = 17.0  # J, Y: power series below, Hankel's expansion above
 
 
@@ -94,10 +95,10 @@ def _jy(nu: int, second: bool, x: np.ndarray) -> np.ndarray:
             j0, j1, s0, s1 = _jy_series(s)
             if not second:
                 out[small] = j0 if nu == 0 else j1
-            elif nu == 0:  # A&S 9.1.13
-                out[small] = 2 / np.pi * ((np.log(s / 2) + _GAMMA) * j0 - s0)
+            elif nu == 0:  # A&S 9.1.13 (ln x - ln 2: x/2 underflows for the smallest subnormals)
+                out[small] = 2 / np.pi * ((np.log(s) - _LN2 + _GAMMA) * j0 - s0)
             else:  # A&S 9.1.11, n = 1
-                out[small] = -2 / (np.pi * s) + 2 / np.pi * np.log(s / 2) * j1 - s1 / np.pi
+                out[small] = -2 / (np.pi * s) + (2 / np.pi * (np.log(s) - _LN2) * j1 - s1 / np.pi)
         big = a > _SERIES_MAX
         if big.any():
             j, y = _hankel(nu, a[big])
@@ -165,17 +166,18 @@ def i1e_array(x: np.ndarray) -> np.ndarray:
 
 
 def i0_full_array(x: np.ndarray) -> np.ndarray:
-    """I₀(x) = e^|x| · (e^(-|x|) I₀(x)) (inf beyond x ≈ 713)."""
+    """I₀(x) = e^|x| · (e^(-|x|) I₀(x)) (inf beyond x ≈ 713; NaN at ±inf, as PyTorch's
+    ``modified_bessel_i0``)."""
     x = _f64(x)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.isinf(x), np.inf, _i_scaled(0, x) * np.exp(np.abs(x)))
+        return np.where(np.isinf(x), np.nan, _i_scaled(0, x) * np.exp(np.abs(x)))
 
 
 def i1_full_array(x: np.ndarray) -> np.ndarray:
-    """I₁(x) (odd; ±inf beyond |x| ≈ 713)."""
+    """I₁(x) (odd; ±inf beyond |x| ≈ 713; NaN at ±inf, as PyTorch's ``i1``)."""
     x = _f64(x)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.isinf(x), x, _i_scaled(1, x) * np.exp(np.abs(x)))
+        return np.where(np.isinf(x), np.nan, _i_scaled(1, x) * np.exp(np.abs(x)))
 
 
 _T_STEP = 0.1
@@ -209,13 +211,17 @@ def _k_integral_scaled(nu: float, x: np.ndarray) -> np.ndarray:
 
 
 def _k(nu: int, scaled: bool, x: np.ndarray) -> np.ndarray:
-    x = _f64(x)
+    with np.errstate(all="ignore"):  # (subnormal x: 1/x overflows to inf)
+        return _k_inner(nu, scaled, _f64(x))
+
+
+def _k_inner(nu: int, scaled: bool, x: np.ndarray) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     small = (x > 0) & (x <= 2.0)
     if small.any():
         s = x[small]
         h2 = s * s / 4.0
-        lg = np.log(s / 2.0)
+        lg = np.log(s) - _LN2
         if nu == 0:  # A&S 9.6.13: K₀ = -(ln(x/2) + γ) I₀ + Σ H_k (x²/4)^k / k!²
             t, acc, hk = np.ones_like(s), np.zeros_like(s), 0.0
             for k in range(1, 40):
@@ -279,7 +285,11 @@ _AI1 = 0.258819403792806798  # -Ai'(0) = 1/(3^(1/3) Γ(1/3))
 
 def airy_ai_array(x: np.ndarray) -> np.ndarray:
     """Ai(x), the solution of y'' = xy that decays as x → +inf (NaN at ±inf, as PyTorch)."""
-    x = _f64(x)
+    with np.errstate(all="ignore"):  # (huge |x|: ζ overflows, Ai underflows to 0)
+        return _airy(_f64(x))
+
+
+def _airy(x: np.ndarray) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     mid = (x >= -8.0) & (x <= 2.0)
     if mid.any():  # A&S 10.4.2: Ai = c₁ f - c₂ g
