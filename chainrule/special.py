@@ -30,6 +30,7 @@ import numpy as np
 from chainrule import ops as _ops
 from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import special_more as _sm
 from chainrule.ops import (
     digamma,
     erf,
@@ -130,7 +131,6 @@ __all__ = [
 
 # ---------------------------------------------------------------- Bessel, Airy, gamma, zeta, polynomials
 # The array routines live in ``chainrule.backend.special_more`` (methods and accuracy there).
-from chainrule.backend import special_more as _sm  # noqa: E402
 
 
 def _out(arr: Any, dtype: Any) -> Tensor:
@@ -150,7 +150,7 @@ def _unary_nograd(fn: Any, name: str, doc: str) -> Any:
         return res
 
     f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc
+    f.__doc__ = doc + " Method and accuracy: ``chainrule.backend.special_more``."
     return f
 
 
