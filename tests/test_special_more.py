@@ -93,6 +93,9 @@ def test_identities():
     # ζ(s, q) = ζ(s, q + 1) + q^(-s)
     s, q = np.meshgrid([1.5, 2.0, 3.3, 8.0], [0.2, 1.0, 4.5, 30.0])
     _close(S.zeta(t64(s), t64(q)).numpy(), S.zeta(t64(s), t64(q + 1)).numpy() + q ** (-s), 1e-13, 0)
+    # a negative q with a whole s: ζ(2, -20.5) = Σ_{k=0}^{20} (k - 20.5)^(-2) + ζ(2, ½), ζ(2, ½) = π²/2
+    ref = sum((k - 20.5) ** -2 for k in range(21)) + math.pi**2 / 2
+    assert S.zeta(t64([2.0]), t64([-20.5])).item() == pytest.approx(ref, rel=1e-13)
 
 
 def test_polynomials_closed_forms():

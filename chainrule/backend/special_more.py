@@ -415,13 +415,15 @@ def zeta_array(s: np.ndarray, q: np.ndarray) -> np.ndarray:
     out = np.zeros(s.shape)
     n_shift = 10
     with np.errstate(all="ignore"):
-        qq = q.copy()
         # shift q up to >= n_shift (the terms for negative q are (q+k)^-s, real when s is whole)
         lo = np.where(np.isfinite(q), np.maximum(0, np.ceil(n_shift - q)), 0).astype(np.int64)
-        kmax = int(lo.max()) if lo.size else 0
-        for k in range(kmax):
-            add = k < lo
-            out += np.where(add, (q + k) ** (-s), 0.0)
+        lo = np.where(np.isnan(s), 0, lo)
+        few = lo <= n_shift + 1  # q >= -1: at most 11 terms each, added for all elements at once
+        for k in range(int(lo[few].max()) if few.any() else 0):
+            out += np.where(few & (k < lo), (q + k) ** (-s), 0.0)
+        flat_out, flat_q, flat_s, flat_lo = out.reshape(-1), q.ravel(), s.ravel(), lo.ravel()
+        for i in np.flatnonzero(~few):  # q < -1: |q| + 10 terms, summed element by element
+            flat_out[i] = ((flat_q[i] + np.arange(flat_lo[i])) ** -flat_s[i]).sum()
         qq = q + lo
         tail = qq ** (1.0 - s) / (s - 1.0) + 0.5 * qq ** (-s)
         fac = s.copy()  # s (s+1) ... (s+2j-2)
