@@ -54,7 +54,12 @@ _bind("prelu", _functional("prelu"))
 _bind_inplace("renorm_", X.renorm)
 _bind_inplace("put_", X.put, other_arg=1)
 _bind_inplace("nextafter_", X.nextafter)
+_bind("igamma", X.igamma)
+_bind("igammac", X.igammac)
+_bind_inplace("igamma_", X.igamma, other_arg=0)
+_bind_inplace("igammac_", X.igammac, other_arg=0)
 
 BOUND = ("det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_inverse", "matrix_power", "matrix_exp",
          "pinverse", "svd", "qr", "frexp", "nextafter", "nanquantile", "renorm", "put", "histogram", "cholesky_solve",
-         "triangular_solve", "hardshrink", "prelu", "renorm_", "put_", "nextafter_")
+         "triangular_solve", "hardshrink", "prelu", "renorm_", "put_", "nextafter_", "igamma", "igammac", "igamma_",
+         "igammac_")

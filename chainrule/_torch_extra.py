@@ -362,9 +362,24 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     return Tensor._wrap(_rng(generator).poisson(x._array).astype(x.dtype))
 
 
+def igamma(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """``torch.igamma``: P(a, x), the regularised lower incomplete gamma function
+    (``chainrule.special.gammainc``; differentiable in x only)."""
+    from chainrule import special
+
+    return special.gammainc(input, other, out=out)
+
+
+def igammac(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """``torch.igammac``: Q(a, x) = 1 - P(a, x) (``chainrule.special.gammaincc``)."""
+    from chainrule import special
+
+    return special.gammaincc(input, other, out=out)
+
+
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
     "matrix_exp", "pinverse", "svd", "qr", "triangular_solve",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
-    "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson",
+    "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson", "igamma", "igammac",
 ]

@@ -45,6 +45,7 @@ def _method(name: str) -> Callable[..., Any]:
 
 
 abs_ = _method("abs_")
+i0_ = _method("i0_")
 acos_ = _method("acos_")
 acosh_ = _method("acosh_")
 addmv_ = _method("addmv_")
@@ -545,7 +546,7 @@ def is_inference(input: Tensor) -> bool:
 
 
 __all__ = [
-    "abs_", "acos_", "acosh_", "addmv_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_", "arctanh_",
+    "i0_", "abs_", "acos_", "acosh_", "addmv_", "arccos_", "arccosh_", "arcsin_", "arcsinh_", "arctan_", "arctanh_",
     "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_",
     "deg2rad_", "detach_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_",
     "lcm_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_",

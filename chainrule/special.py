@@ -9,6 +9,15 @@ functions as at ``chainrule.*`` under SciPy's names, plus a few composed here:
 * ``erfcx(x)`` = e^(x²) erfc(x) (overflows for x < -26).
 
 Gradients come from the functions they are composed of.
+
+Bessel functions (``bessel_j0/j1/y0/y1``, ``modified_bessel_i0/i1/k0/k1``, the scaled K's,
+``spherical_bessel_j0``), ``airy_ai``, the orthogonal polynomials (Chebyshev T, U, V, W and
+their shifted forms, Hermite H and He, Laguerre L, Legendre P), ``gammainc``/``gammaincc`` and
+``zeta`` are computed by ``chainrule.backend.special_more`` (methods and accuracy there).  As in
+PyTorch the Bessel, Airy and polynomial functions have no gradient (their results do not
+require grad); ``i0``, ``i0e``, ``i1``, ``i1e`` have one; ``gammainc``/``gammaincc`` are
+differentiable in x only and ``zeta`` in q only (the other argument raises NotImplementedError
+in backward, as PyTorch).
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from chainrule import ops as _ops
+from chainrule.autograd.function import Function
 from chainrule.autograd.tensor import Tensor
+from chainrule.backend import special_more as _sm
 from chainrule.ops import (
     digamma,
     erf,
@@ -115,4 +126,286 @@ __all__ = [
     "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammaln", "log1p", "log_ndtr",
     "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "sinc",
     "softmax", "xlog1py", "xlogy",
+]
+
+
+# ---------------------------------------------------------------- Bessel, Airy, gamma, zeta, polynomials
+# The array routines live in ``chainrule.backend.special_more`` (methods and accuracy there).
+
+
+def _out(arr: Any, dtype: Any) -> Tensor:
+    return Tensor._wrap(np.asarray(arr).astype(dtype, copy=False))
+
+
+def _unary_nograd(fn: Any, name: str, doc: str) -> Any:
+    """A function of one tensor with no gradient (PyTorch records none: the result does not
+    require grad, so ``backward`` through it fails as in PyTorch)."""
+
+    def f(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+        x = _float(input, f"special.{name}")
+        res = _out(fn(x._array), x.dtype)
+        if out is not None:
+            out.copy_(res)
+            return out
+        return res
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc + " Method and accuracy: ``chainrule.backend.special_more``."
+    return f
+
+
+airy_ai = _unary_nograd(_sm.airy_ai_array, "airy_ai", "Ai(x), the Airy function of the first kind (no gradient).")
+bessel_j0 = _unary_nograd(_sm.bessel_j0_array, "bessel_j0",
+                          "J₀(x), the Bessel function of the first kind (no gradient).")
+bessel_j1 = _unary_nograd(_sm.bessel_j1_array, "bessel_j1",
+                          "J₁(x), the Bessel function of the first kind (no gradient).")
+bessel_y0 = _unary_nograd(_sm.bessel_y0_array, "bessel_y0",
+                          "Y₀(x), the Bessel function of the second kind: -inf at 0, NaN below (no gradient).")
+bessel_y1 = _unary_nograd(_sm.bessel_y1_array, "bessel_y1",
+                          "Y₁(x), the Bessel function of the second kind: -inf at 0, NaN below (no gradient).")
+modified_bessel_i0 = _unary_nograd(_sm.i0_full_array, "modified_bessel_i0", "I₀(x) (no gradient; ``i0`` has one).")
+modified_bessel_i1 = _unary_nograd(_sm.i1_full_array, "modified_bessel_i1", "I₁(x) (no gradient; ``i1`` has one).")
+modified_bessel_k0 = _unary_nograd(_sm.modified_bessel_k0_array, "modified_bessel_k0",
+                                   "K₀(x): inf at 0, NaN for x < 0 (no gradient).")
+modified_bessel_k1 = _unary_nograd(_sm.modified_bessel_k1_array, "modified_bessel_k1",
+                                   "K₁(x): inf at 0, NaN for x < 0 (no gradient).")
+scaled_modified_bessel_k0 = _unary_nograd(_sm.scaled_modified_bessel_k0_array, "scaled_modified_bessel_k0",
+                                          "eˣ K₀(x) (no gradient).")
+scaled_modified_bessel_k1 = _unary_nograd(_sm.scaled_modified_bessel_k1_array, "scaled_modified_bessel_k1",
+                                          "eˣ K₁(x) (no gradient).")
+spherical_bessel_j0 = _unary_nograd(_sm.spherical_bessel_j0_array, "spherical_bessel_j0",
+                                    "j₀(x) = sin(x)/x, 1 at 0 (no gradient).")
+
+
+def _i1(x: Tensor) -> Tensor:
+    return _out(_sm.i1_full_array(x._array), x.dtype)
+
+
+def _i0e(x: Tensor) -> Tensor:
+    return _out(_sm.i0e_array(x._array), x.dtype)
+
+
+def _i1e(x: Tensor) -> Tensor:
+    return _out(_sm.i1e_array(x._array), x.dtype)
+
+
+def _safe_x(x: Tensor) -> tuple[Tensor, Tensor]:
+    zero = Tensor._wrap(x._array == 0)
+    return zero, _ops.where(zero, Tensor._wrap(np.ones((), x.dtype)), x)
+
+
+class _I0eFn(Function):
+    """y = e^(-|x|) I₀(x);  dy/dx = I₁e(x) - sign(x) y."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _i0e(x)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors  # (written with the differentiable functions: create_graph=True works)
+        return g * (i1e(x) - _ops.sign(x) * i0e(x))
+
+
+class _I1Fn(Function):
+    """y = I₁(x);  dy/dx = I₀(x) - y/x (½ at 0)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _i1(x)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        zero, safe = _safe_x(x)
+        return g * _ops.where(zero, 0.5, _ops.i0(x) - i1(x) / safe)
+
+
+class _I1eFn(Function):
+    """y = e^(-|x|) I₁(x);  dy/dx = I₀e(x) - y (sign(x) + 1/x) (½ at 0)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _i1e(x)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        zero, safe = _safe_x(x)
+        return g * _ops.where(zero, 0.5, i0e(x) - i1e(x) * (_ops.sign(x) + 1.0 / safe))
+
+
+def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """I₀(x), the modified Bessel function of order 0 (``chainrule.i0``); dI₀/dx = I₁."""
+    res = _ops.i0(_float(input, "special.i0"))
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+def i0e(input: Tensor) -> Tensor:
+    """e^(-|x|) I₀(x), finite for all x (series below |x| = 30, asymptotic series above);
+    d/dx = I₁e(x) - sign(x) I₀e(x)."""
+    return _I0eFn.apply(_float(input, "special.i0e"))
+
+
+def i1(input: Tensor) -> Tensor:
+    """I₁(x), the modified Bessel function of order 1; d/dx = I₀(x) - I₁(x)/x (½ at 0)."""
+    return _I1Fn.apply(_float(input, "special.i1"))
+
+
+def i1e(input: Tensor) -> Tensor:
+    """e^(-|x|) I₁(x); d/dx = I₀e(x) - I₁e(x) (sign x + 1/x) (½ at 0)."""
+    return _I1eFn.apply(_float(input, "special.i1e"))
+
+
+def _pair(a: Any, b: Any, where: str) -> tuple[Tensor, Tensor]:
+    """Two arguments made tensors of one floating dtype: two tensors promote; a Python number
+    takes the tensor's dtype; integer results become the default float dtype."""
+    from chainrule.backend import get_default_dtype
+
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{where}: expected at least one Tensor argument")
+    tensors = [as_tensor_arg(v, where) for v in (a, b) if isinstance(v, Tensor)]
+    dt = np.result_type(*[t._array.dtype for t in tensors])
+    if dt.kind != "f":
+        dt = np.dtype(get_default_dtype())
+
+    def cast(v: Any) -> Tensor:
+        if not isinstance(v, Tensor):
+            return Tensor._wrap(np.asarray(v, dtype=dt))
+        return v if v._array.dtype == dt else v.to(dt)  # (.to keeps the graph)
+
+    return cast(a), cast(b)
+
+
+def _sum_to(g: Tensor, shape: tuple) -> Tensor:
+    while g.dim() > len(shape):
+        g = g.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(i, keepdim=True)
+    return g
+
+
+class _GammaincFn(Function):
+    """P(a, x) or Q(a, x); d/dx = ± x^(a-1) e^(-x) / Γ(a); no derivative in a (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, x: Tensor, upper: bool) -> Tensor:
+        fn = _sm.gammaincc_array if upper else _sm.gammainc_array
+        ctx.save_for_backward(a, x)
+        ctx.upper = upper
+        return _out(fn(a._array, x._array), a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple:
+        a, x = ctx.saved_tensors
+        name = "igammac" if ctx.upper else "igamma"
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError(f"the derivative for '{name}: input' is not implemented.")
+        gx = None
+        if ctx.needs_input_grad[1]:
+            d = _ops.exp((a - 1) * _ops.log(x) - x - gammaln(a))
+            gx = _sum_to(g * (-d if ctx.upper else d), tuple(x.shape))
+        return None, gx, None
+
+
+def gammainc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """P(a, x) = γ(a, x)/Γ(a) = 1/Γ(a) ∫₀ˣ t^(a-1) e^(-t) dt, the regularised lower incomplete
+    gamma function (a = input, x = other; NaN for a < 0 or x < 0).  Series for x < a + 1,
+    Lentz's continued fraction for Q above (relative error ~1e-14).  Differentiable in x only."""
+    a, x = _pair(input, other, "special.gammainc")
+    res = _GammaincFn.apply(a, x, False)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+def gammaincc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """Q(a, x) = 1 - P(a, x), the regularised upper incomplete gamma function."""
+    a, x = _pair(input, other, "special.gammaincc")
+    res = _GammaincFn.apply(a, x, True)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+class _ZetaFn(Function):
+    """ζ(s, q); dζ/dq = -s ζ(s+1, q); no derivative in s (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Any, s: Tensor, q: Tensor) -> Tensor:
+        ctx.save_for_backward(s, q)
+        return _out(_sm.zeta_array(s._array, q._array), s.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple:
+        s, q = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        gq = None
+        if ctx.needs_input_grad[1]:
+            gq = _sum_to(g * -s * zeta(s.detach() + 1, q), tuple(q.shape))
+        return None, gq
+
+
+def zeta(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """The Hurwitz zeta function ζ(s, q) = Σ_{k>=0} (q + k)^(-s) (s = input > 1, q = other):
+    Euler–Maclaurin summation (relative error ~1e-15); inf at s = 1 and q = 0, -1, ...; NaN for s < 1.
+    Differentiable in q only."""
+    s, q = _pair(input, other, "special.zeta")
+    res = _ZetaFn.apply(s, q)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+def _polynomial(kind: str, name: str, doc: str) -> Any:
+    def f(input: Any, n: Any, *, out: Tensor | None = None) -> Tensor:
+        x, nn = _pair(input, n, f"special.{name}")
+        res = _out(_sm.polynomial_array(kind, x._array, nn._array), x.dtype)
+        if out is not None:
+            out.copy_(res)
+            return out
+        return res
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc + (" x and n broadcast (n a tensor or a number, truncated to an integer; 0 for "
+                       "n < 0). By the three-term recurrence in float64; no gradient, as PyTorch.")
+    return f
+
+
+chebyshev_polynomial_t = _polynomial("t", "chebyshev_polynomial_t", "Tₙ(x): T₀ = 1, T₁ = x, Tₖ₊₁ = 2x Tₖ - Tₖ₋₁.")
+chebyshev_polynomial_u = _polynomial("u", "chebyshev_polynomial_u", "Uₙ(x): U₀ = 1, U₁ = 2x, Uₖ₊₁ = 2x Uₖ - Uₖ₋₁.")
+chebyshev_polynomial_v = _polynomial("v", "chebyshev_polynomial_v", "Vₙ(x): V₀ = 1, V₁ = 2x - 1, Vₖ₊₁ = 2x Vₖ - Vₖ₋₁.")
+chebyshev_polynomial_w = _polynomial("w", "chebyshev_polynomial_w", "Wₙ(x): W₀ = 1, W₁ = 2x + 1, Wₖ₊₁ = 2x Wₖ - Wₖ₋₁.")
+shifted_chebyshev_polynomial_t = _polynomial("st", "shifted_chebyshev_polynomial_t", "T*ₙ(x) = Tₙ(2x - 1).")
+shifted_chebyshev_polynomial_u = _polynomial("su", "shifted_chebyshev_polynomial_u", "U*ₙ(x) = Uₙ(2x - 1).")
+shifted_chebyshev_polynomial_v = _polynomial("sv", "shifted_chebyshev_polynomial_v", "V*ₙ(x) = Vₙ(2x - 1).")
+shifted_chebyshev_polynomial_w = _polynomial("sw", "shifted_chebyshev_polynomial_w", "W*ₙ(x) = Wₙ(2x - 1).")
+hermite_polynomial_h = _polynomial("h", "hermite_polynomial_h",
+                                   "Hₙ(x) (physicists'): H₀ = 1, H₁ = 2x, Hₖ₊₁ = 2x Hₖ - 2k Hₖ₋₁.")
+hermite_polynomial_he = _polynomial("he", "hermite_polynomial_he",
+                                    "Heₙ(x) (probabilists'): He₀ = 1, He₁ = x, Heₖ₊₁ = x Heₖ - k Heₖ₋₁.")
+laguerre_polynomial_l = _polynomial("l", "laguerre_polynomial_l",
+                                    "Lₙ(x): L₀ = 1, L₁ = 1 - x, (k+1) Lₖ₊₁ = (2k+1-x) Lₖ - k Lₖ₋₁.")
+legendre_polynomial_p = _polynomial("p", "legendre_polynomial_p",
+                                    "Pₙ(x): P₀ = 1, P₁ = x, (k+1) Pₖ₊₁ = (2k+1) x Pₖ - k Pₖ₋₁.")
+
+__all__ += [
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t", "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v", "chebyshev_polynomial_w", "gammainc", "gammaincc", "hermite_polynomial_h",
+    "hermite_polynomial_he", "i0", "i0e", "i1", "i1e", "laguerre_polynomial_l", "legendre_polynomial_p",
+    "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+    "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "shifted_chebyshev_polynomial_t",
+    "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w",
+    "spherical_bessel_j0", "zeta",
 ]

@@ -121,7 +121,8 @@ def i0_array(x: np.ndarray) -> np.ndarray:
     in x's floating dtype (np.i0 computes in float64)."""
     x = np.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    return np.i0(x).astype(dtype, copy=False)
+    with np.errstate(all="ignore"):  # I₀ overflows to inf beyond |x| ≈ 713 (and at ±inf), as PyTorch's
+        return np.i0(x).astype(dtype, copy=False)
 
 
 _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
