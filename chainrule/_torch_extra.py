@@ -18,6 +18,7 @@ import numpy as np
 from chainrule import ops as _ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import linalg_ops as _la
+from chainrule.ops import lu_ops as _lu
 from chainrule.ops._lift import as_tensor_arg
 
 # -- linear algebra at torch.* ------------------------------------------------------------------
@@ -52,6 +53,26 @@ class _Histogram(NamedTuple):
 class _Frexp(NamedTuple):
     mantissa: Tensor
     exponent: Tensor
+
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
+    """``torch.lu`` (deprecated in PyTorch for ``linalg.lu_factor``): (LU, pivots), and ``infos``
+    with ``get_infos`` (else a singular matrix raises)."""
+    LU, pivots, info = _lu.lu_factor_ex(A, pivot=pivot)
+    if get_infos:
+        return LU, pivots, info
+    return tuple(_lu.lu_factor(A, pivot=pivot)) if bool(info.any()) else (LU, pivots)
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+    """``torch.lu_solve`` (the old argument order): X with A X = b from A's ``lu_factor``."""
+    return _lu.lu_solve(LU_data, LU_pivots, b)
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> _lu.LUResult:
+    """``torch.lu_unpack``: (P, L, U) from the packed LU and its pivots (see ``linalg.lu``)."""
+    return _lu.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
 def det(input: Tensor) -> Tensor:
@@ -364,7 +385,7 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
-    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve",
+    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson",
 ]
