@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule import ops as _ops
 from chainrule.autograd.tensor import Tensor
+from chainrule.ops import householder as _hh
 from chainrule.ops import linalg_ops as _la
 from chainrule.ops import lu_ops as _lu
 from chainrule.ops._lift import as_tensor_arg
@@ -73,6 +74,11 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,
               unpack_pivots: bool = True) -> _lu.LUResult:
     """``torch.lu_unpack``: (P, L, U) from the packed LU and its pivots (see ``linalg.lu``)."""
     return _lu.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
+
+
+geqrf = _hh.geqrf
+orgqr = _hh.orgqr
+ormqr = _hh.ormqr
 
 
 def det(input: Tensor) -> Tensor:
@@ -385,7 +391,8 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
-    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack",
+    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
+    "ormqr",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson",
 ]

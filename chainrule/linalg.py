@@ -13,6 +13,8 @@ so it gets its gradient from theirs.
 * :func:`norm` — either of the two, chosen as ``torch.linalg.norm`` chooses.
 * :func:`lu_factor` / :func:`lu_factor_ex` / :func:`lu` / :func:`lu_solve` — A = P L U with partial
   pivoting, PyTorch's packed ``LU`` and 1-based int32 ``pivots`` (``ops/lu_ops.py``).
+* :func:`householder_product` — Q = H_0 ⋯ H_{k-1} from LAPACK's Householder vectors and tau
+  (``ops/householder.py``, with ``torch.geqrf`` and ``torch.ormqr``).
 
 Gradients (and forward-mode tangents) come from the ops they are built from; at a point where
 the norm is not differentiable (x = 0 for p ≤ 1, ties of a max) the gradient is the one those
@@ -35,11 +37,13 @@ from chainrule.ops import matmul as _matmul
 from chainrule.ops import norm as _norm
 from chainrule.ops import sum as _sum
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.householder import householder_product
 from chainrule.ops.linalg_ops import LinAlgError, cholesky, det, eigh, inv, qr, slogdet, solve, svd
 from chainrule.ops.lu_ops import lu, lu_factor, lu_factor_ex, lu_solve
 
 __all__ = [
-    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh",
+    "householder_product", "inv",
     "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
     "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
     "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander",
