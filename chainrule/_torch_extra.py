@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import ops as _ops
+from chainrule._lowrank import pca_lowrank, svd_lowrank
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import householder as _hh
 from chainrule.ops import linalg_ops as _la
@@ -392,7 +393,7 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
     "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
-    "ormqr",
+    "ormqr", "svd_lowrank", "pca_lowrank",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson",
 ]
