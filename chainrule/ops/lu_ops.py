@@ -14,6 +14,7 @@ Tall A (m > n, L = [L₁; L₂]): the square rule on the top block with Ū - L�
 and L̄₂ U⁻ᵀ for the bottom rows.  Wide A (m < n, U = [U₁ U₂]): the square rule with
 L̄ - L⁻ᵀ Ū₂ U₂ᵀ in place of L̄, and L⁻ᵀ Ū₂ for the right columns.  Like PyTorch's, it needs the
 leading k × k block of L U invertible (full rank).
+Forward mode (jvp): L̇ = L tril₋₁(X), U̇ = triu(X) U with X = L⁻¹ Pᵀ Ȧ U⁻¹ on the leading blocks.
 
 ``lu_solve`` and ``lu_unpack`` are composed from triangular solves, masks and products, so they
 are differentiable in ``LU`` and ``B`` through those.
@@ -101,6 +102,34 @@ class LUFactor(Primitive):
             left = _square_rule(m, L, U1, gL - right @ _mT(m, U2), gU1)
             return (P @ m.concatenate([left, right], -1),)
         return (P @ _square_rule(m, L, U, gL, gU),)
+
+    def jvp(self, m, dxs, y, a):
+        """With B = Pᵀ Ȧ and X = L₁⁻¹ B₁ U₁⁻¹ on the leading k × k blocks: L̇₁ = L₁ tril₋₁(X),
+        U̇₁ = triu(X) U₁; tall: L̇₂ = (B₂ - L₂ U̇) U⁻¹; wide: U̇₂ = L⁻¹ (B₂ - L̇ U₂)."""
+        rows, cols = a.shape[-2], a.shape[-1]
+        k = min(rows, cols)
+        raw = m.raw(y)
+        P = m.const(table_of((raw,)).lu_permutation(raw[..., rows, :k], rows, raw.dtype), y)
+        lu = _rowsl(m, y, slice(0, rows))
+        big = max(rows, cols)
+        strict = m.getitem(_lower(m, big, y, -1), (slice(0, rows), slice(0, cols)))
+        L = _cols(m, lu * strict, slice(0, k)) + _cols(m, _eye(m, rows, y), slice(0, k))
+        U = _rowsl(m, lu * (1 - strict), slice(0, k))
+        B = _mT(m, P) @ dxs[0]
+        L1, U1 = _rowsl(m, L, slice(0, k)), _cols(m, U, slice(0, k))
+        B1 = _cols(m, _rowsl(m, B, slice(0, k)), slice(0, k))
+        X = _mT(m, m.solve(_mT(m, U1), _mT(m, m.solve(L1, B1))))  # L₁⁻¹ B₁ U₁⁻¹
+        low = _lower(m, k, y, -1)
+        dL1, dU1 = L1 @ (X * low), (X * (1 - low)) @ U1
+        if rows > k:
+            dL2 = _mT(m, m.solve(_mT(m, U1), _mT(m, _rowsl(m, B, slice(k, None)) - _rowsl(m, L, slice(k, None)) @ dU1)))
+            dlu = m.concatenate([dL1 + dU1, dL2], -2)
+        elif cols > k:
+            dU2 = m.solve(L1, _cols(m, B, slice(k, None)) - dL1 @ _cols(m, U, slice(k, None)))
+            dlu = m.concatenate([dL1 + dU1, dU2], -1)
+        else:
+            dlu = dL1 + dU1
+        return m.concatenate([dlu, m.zeros_like(_rowsl(m, y, slice(rows, None)))], -2)
 
 
 def lu_permutation(pivots: Tensor, m: int, dtype: Any) -> Tensor:
