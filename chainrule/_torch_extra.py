@@ -59,11 +59,9 @@ class _Frexp(NamedTuple):
 
 def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
     """``torch.lu`` (deprecated in PyTorch for ``linalg.lu_factor``): (LU, pivots), and ``infos``
-    with ``get_infos`` (else a singular matrix raises)."""
+    with ``get_infos``.  As PyTorch's, it factorises a singular matrix without raising."""
     LU, pivots, info = _lu.lu_factor_ex(A, pivot=pivot)
-    if get_infos:
-        return LU, pivots, info
-    return tuple(_lu.lu_factor(A, pivot=pivot)) if bool(info.any()) else (LU, pivots)
+    return (LU, pivots, info) if get_infos else (LU, pivots)
 
 
 def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
