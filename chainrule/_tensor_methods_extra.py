@@ -49,6 +49,10 @@ for _name in ("det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_inver
     _bind(_name, getattr(X, _name))
 _bind("cholesky_solve", X.cholesky_solve)  # x.cholesky_solve(L): x is B
 _bind("triangular_solve", X.triangular_solve)  # x.triangular_solve(A): x is b
+_bind("lu", X.lu)
+for _name in ("geqrf", "orgqr", "ormqr"):
+    _bind(_name, getattr(X, _name))
+_bind("lu_solve", X.lu_solve)  # x.lu_solve(LU_data, LU_pivots): x is b
 _bind("hardshrink", _functional("hardshrink"))
 _bind("prelu", _functional("prelu"))
 _bind_inplace("renorm_", X.renorm)
@@ -61,5 +65,5 @@ _bind_inplace("igammac_", X.igammac, other_arg=0)
 
 BOUND = ("det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_inverse", "matrix_power", "matrix_exp",
          "pinverse", "svd", "qr", "frexp", "nextafter", "nanquantile", "renorm", "put", "histogram", "cholesky_solve",
-         "triangular_solve", "hardshrink", "prelu", "renorm_", "put_", "nextafter_", "igamma", "igammac", "igamma_",
-         "igammac_")
+         "triangular_solve", "lu", "lu_solve", "geqrf", "orgqr", "ormqr",
+         "hardshrink", "prelu", "renorm_", "put_", "nextafter_", "igamma", "igammac", "igamma_", "igammac_")

@@ -16,8 +16,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import ops as _ops
+from chainrule._lowrank import pca_lowrank, svd_lowrank
 from chainrule.autograd.tensor import Tensor
+from chainrule.ops import householder as _hh
 from chainrule.ops import linalg_ops as _la
+from chainrule.ops import lu_ops as _lu
 from chainrule.ops._lift import as_tensor_arg
 
 # -- linear algebra at torch.* ------------------------------------------------------------------
@@ -52,6 +55,29 @@ class _Histogram(NamedTuple):
 class _Frexp(NamedTuple):
     mantissa: Tensor
     exponent: Tensor
+
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
+    """``torch.lu`` (deprecated in PyTorch for ``linalg.lu_factor``): (LU, pivots), and ``infos``
+    with ``get_infos``.  As PyTorch's, it factorises a singular matrix without raising."""
+    LU, pivots, info = _lu.lu_factor_ex(A, pivot=pivot)
+    return (LU, pivots, info) if get_infos else (LU, pivots)
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+    """``torch.lu_solve`` (the old argument order): X with A X = b from A's ``lu_factor``."""
+    return _lu.lu_solve(LU_data, LU_pivots, b)
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> _lu.LUResult:
+    """``torch.lu_unpack``: (P, L, U) from the packed LU and its pivots (see ``linalg.lu``)."""
+    return _lu.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
+
+
+geqrf = _hh.geqrf
+orgqr = _hh.orgqr
+ormqr = _hh.ormqr
 
 
 def det(input: Tensor) -> Tensor:
@@ -379,7 +405,8 @@ def igammac(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
 
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
-    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve",
+    "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
+    "ormqr", "svd_lowrank", "pca_lowrank",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson", "igamma", "igammac",
 ]

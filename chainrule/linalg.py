@@ -1,8 +1,9 @@
 """``chainrule.linalg``: ``torch.linalg`` — norms, inverses, solvers and decompositions.
 
 The decompositions and inverses (inv, det, slogdet, solve, cholesky, qr, eigh, svd) are
-primitives with their matrix-calculus rules in ``ops/linalg_ops.py``; everything else here is
-composed from them and other differentiable ops, so it gets its gradient from theirs.
+primitives with their matrix-calculus rules in ``ops/linalg_ops.py``, LU (lu_factor, lu, lu_solve)
+in ``ops/lu_ops.py``; everything else here is composed from them and other differentiable ops,
+so it gets its gradient from theirs.
 
 * :func:`vector_norm` — ‖x‖_p = (Σ |x_i|^p)^(1/p) over ``dim`` (all elements for None);
   p = ∞ gives max |x_i|, -∞ min |x_i|, 0 the number of non-zeros.
@@ -10,6 +11,12 @@ composed from them and other differentiable ops, so it gets its gradient from th
   'fro' √(Σ a_ij²), 1 max_j Σ_i |a_ij|, -1 the min of the same, ∞ max_i Σ_j |a_ij|, -∞ its min.
   2 / -2 the largest / smallest singular value, 'nuc' their sum.
 * :func:`norm` — either of the two, chosen as ``torch.linalg.norm`` chooses.
+* :func:`lu_factor` / :func:`lu_factor_ex` / :func:`lu` / :func:`lu_solve` — A = P L U with partial
+  pivoting, PyTorch's packed ``LU`` and 1-based int32 ``pivots`` (``ops/lu_ops.py``).
+* :func:`householder_product` — Q = H_0 ⋯ H_{k-1} from LAPACK's Householder vectors and tau
+  (``ops/householder.py``, with ``torch.geqrf`` and ``torch.ormqr``).
+* :func:`ldl_factor` / :func:`ldl_factor_ex` / :func:`ldl_solve` — A = P L D Lᵀ Pᵀ with Bunch–Kaufman
+  pivoting, LAPACK's ``sytrf`` layout (``ops/ldl_ops.py``; no gradient, as in PyTorch).
 
 Gradients (and forward-mode tangents) come from the ops they are built from; at a point where
 the norm is not differentiable (x = 0 for p ≤ 1, ties of a max) the gradient is the one those
@@ -32,11 +39,15 @@ from chainrule.ops import matmul as _matmul
 from chainrule.ops import norm as _norm
 from chainrule.ops import sum as _sum
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.householder import householder_product
+from chainrule.ops.ldl_ops import ldl_factor, ldl_factor_ex, ldl_solve
 from chainrule.ops.linalg_ops import LinAlgError, cholesky, det, eigh, inv, qr, slogdet, solve, svd
+from chainrule.ops.lu_ops import lu, lu_factor, lu_factor_ex, lu_solve
 
 __all__ = [
-    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv",
-    "inv_ex", "lstsq",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh",
+    "householder_product", "inv",
+    "inv_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
     "matmul", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr",
     "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander",
     "vecdot", "vector_norm",

@@ -595,6 +595,15 @@ NOT_COVERED.update({
         "torch.cholesky_solve torch.matrix_exp torch.matrix_power torch.pinverse torch.svd torch.qr "
         "torch.triangular_solve"
     ),
+    "randomised: checked by their defining properties and against the exact SVD in tests/test_lowrank.py": (
+        "torch.svd_lowrank torch.pca_lowrank"
+    ),
+    "compared with PyTorch (values and gradients) in tests/test_linalg_householder.py": (
+        "torch.geqrf torch.orgqr torch.ormqr Tensor.geqrf Tensor.orgqr Tensor.ormqr"
+    ),
+    "compared with PyTorch (values, pivots and gradients) in tests/test_linalg_lu.py": (
+        "torch.lu torch.lu_solve torch.lu_unpack Tensor.lu Tensor.lu_solve"
+    ),
     "compared with PyTorch (values and gradients) in tests/test_coverage_nn.py": (
         "F.max_unpool1d F.max_unpool2d F.max_unpool3d F.max_pool3d_with_indices F.adaptive_max_pool3d_with_indices"
     ),

@@ -17,6 +17,9 @@ from chainrule.backend.conv_onednn import ConvOnednnMath
 from chainrule.backend.conv_weight_grad import ConvWeightGradMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.gemm_onednn import matmul as gemm_matmul
+from chainrule.backend.householder_math import HouseholderMath
+from chainrule.backend.ldl_math import LDLMath
+from chainrule.backend.lu_math import LUMath
 from chainrule.backend.mask_math import MaskMath
 from chainrule.backend.norm_math import NormMath
 from chainrule.backend.optim_math import OptimMath, vector_norm
@@ -164,7 +167,8 @@ def _scatter_add(shape, index, g):
 
 
 class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeightGradMath, EmbeddingMath,
-                RecurrentOnednnMath, MaskMath, NormMath, OptimMath, ProductMath, RecurrentMath, WindowMath):
+                HouseholderMath, RecurrentOnednnMath, LDLMath, LUMath, MaskMath, NormMath, OptimMath, ProductMath,
+                RecurrentMath, WindowMath):
     """Array functions for the rules, on raw NumPy arrays; one area's entries (with their
     compiled kernels) live in a class of their own among the bases."""
 
