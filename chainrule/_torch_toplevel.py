@@ -101,10 +101,35 @@ tan_ = _method("tan_")
 tanh_ = _method("tanh_")
 trunc_ = _method("trunc_")
 xlogy_ = _method("xlogy_")
+ldexp_ = _method("ldexp_")
 zero_ = _method("zero_")
 # the two that are not in-place, also plain methods
 get_device = _method("get_device")
 ger = _method("ger")  # (PyTorch's deprecated name of outer)
+
+
+_LEGACY_NAMES = {
+    "float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+    "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
+def typename(obj: Any) -> str:
+    """The name PyTorch gives ``obj`` in messages: ``'torch.FloatTensor'`` for a float32 Tensor
+    (``torch.<Legacy>Tensor`` by dtype), else the object's own ``module.qualname`` when it has a
+    ``__qualname__``/``__name__`` (a class, a function), else that of its class; the module is
+    left out for built-ins (``typename(3) == 'int'``)."""
+    if isinstance(obj, Tensor):
+        dtype = str(obj._array.dtype)
+        return f"torch.{_LEGACY_NAMES.get(dtype, dtype.capitalize() + 'Tensor')}"
+    if hasattr(obj, "__qualname__") or hasattr(obj, "__name__"):
+        module = getattr(obj, "__module__", None) or ""
+        qualname = getattr(obj, "__qualname__", None) or obj.__name__
+    else:
+        module = type(obj).__module__ or ""
+        qualname = type(obj).__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 def fill(input: Tensor, value: Any) -> Tensor:
@@ -550,7 +575,7 @@ __all__ = [
     "deg2rad_", "detach_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_",
     "lcm_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_",
     "reciprocal_", "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_", "tan_",
-    "tanh_", "trunc_", "xlogy_", "zero_", "get_device", "ger", "fill",
+    "tanh_", "trunc_", "xlogy_", "ldexp_", "zero_", "get_device", "ger", "fill", "typename",
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "bilinear",
     "cosine_similarity", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "prelu", "hardshrink",
     "rms_norm", "adaptive_avg_pool1d", "avg_pool1d", "max_pool1d_with_indices", "max_pool1d", "max_pool2d",

@@ -86,6 +86,7 @@ from chainrule.nn.modules.loss import (
 # isort: split
 
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
+from chainrule.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss
 from chainrule.nn.modules.conv import CausalConv1d, Conv1d, Conv2d, Fold, Unfold
 from chainrule.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from chainrule.nn.modules.embedding import Embedding, EmbeddingBag
@@ -248,6 +249,7 @@ __all__ = [
     "ELU",
     "Embedding",
     "EmbeddingBag",
+    "AdaptiveLogSoftmaxWithLoss",
     "ESwish",
     "FeatureAlphaDropout",
     "Flatten",
