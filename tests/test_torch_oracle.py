@@ -615,6 +615,7 @@ NOT_COVERED.update({
         "F.affine_grid F.grid_sample F.ctc_loss"
     ),
     "compared with PyTorch in tests/test_misc_parity.py": "torch.ldexp_",
+    "a tuple of tensors (compared with PyTorch, values and gradients, in tests/test_gradient_fd.py)": "torch.gradient",
     "not a function of tensors (a type's name; against PyTorch in tests/test_misc_parity.py)": "torch.typename",
 })
 
