@@ -615,6 +615,11 @@ NOT_COVERED.update({
         "F.affine_grid F.grid_sample F.ctc_loss"
     ),
     "compared with PyTorch in tests/test_misc_parity.py": "torch.ldexp_",
+    "random windows unless _random_samples are given (with them, compared with PyTorch exactly, values, indices "
+    "and gradients, in tests/test_fractional_pool_lrn.py)": (
+        "F.fractional_max_pool2d F.fractional_max_pool2d_with_indices F.fractional_max_pool3d "
+        "F.fractional_max_pool3d_with_indices"
+    ),
     "a tuple of tensors (compared with PyTorch, values and gradients, in tests/test_gradient_fd.py)": "torch.gradient",
     "not a function of tensors (a type's name; against PyTorch in tests/test_misc_parity.py)": "torch.typename",
 })
