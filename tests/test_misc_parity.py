@@ -107,3 +107,57 @@ def test_ldexp_in_place_against_pytorch():
     cr.ldexp_(x, cr.tensor(en))
     torch.ldexp_(tx, torch.tensor(en))
     np.testing.assert_array_equal(x.numpy(), tx.numpy())
+
+
+# ----------------------------------------------------------------------------- set_printoptions
+@pytest.fixture
+def default_printoptions():
+    yield
+    cr.set_printoptions(profile="default")
+
+
+def test_printoptions_profiles_and_state(default_printoptions):
+    cr.set_printoptions(profile="short")
+    assert cr.get_printoptions() == {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80,
+                                     "sci_mode": None}
+    cr.set_printoptions(profile="full", precision=6, sci_mode=True)
+    assert cr.get_printoptions() == {"precision": 6, "threshold": float("inf"), "edgeitems": 3, "linewidth": 80,
+                                     "sci_mode": True}
+    cr.set_printoptions(linewidth=120)  # sci_mode goes back to None with every call, as in PyTorch
+    assert cr.get_printoptions()["sci_mode"] is None and cr.get_printoptions()["linewidth"] == 120
+    with pytest.raises(ValueError, match="profile"):
+        cr.set_printoptions(profile="long")
+
+
+def test_printoptions_change_the_repr(default_printoptions):
+    x = cr.tensor([1.123456, 2.5])
+    assert "1.1235" in repr(x)
+    cr.set_printoptions(precision=2)
+    assert "1.12" in repr(x) and "1.123" not in repr(x)
+    cr.set_printoptions(sci_mode=True)
+    assert "1.12e+00" in repr(x) and "2.50e+00" in repr(x)
+    cr.set_printoptions(threshold=5, edgeitems=2)
+    r = repr(cr.arange(10.0))
+    assert "..." in r and "0., 1.," in r and "8., 9." in r and "5." not in r
+    cr.set_printoptions(profile="full")
+    assert "..." not in repr(cr.arange(2000.0))
+    cr.set_printoptions(profile="default")
+    assert "..." in repr(cr.arange(2000.0))
+
+
+def test_printoptions_against_pytorch(default_printoptions):
+    torch = pytest.importorskip("torch")
+    before = torch._tensor_str.get_printoptions()
+    try:
+        for kw in ({"profile": "short"}, {"profile": "full", "precision": 3}, {"edgeitems": 5, "sci_mode": True}):
+            cr.set_printoptions(**kw)
+            torch.set_printoptions(**kw)
+            assert cr.get_printoptions() == torch._tensor_str.get_printoptions()
+        x = [1.123456, 2e-5, 300.5]
+        for kw in ({"precision": 2}, {"sci_mode": True}, {"profile": "short"}):
+            cr.set_printoptions(**kw)
+            torch.set_printoptions(**kw)
+            ours = repr(cr.tensor(x)).split("]")[0]
+            assert ours == repr(torch.tensor(x)).split("]")[0]
+    finally:
+        torch.set_printoptions(**{k: v for k, v in before.items()})

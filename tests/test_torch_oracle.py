@@ -621,7 +621,9 @@ NOT_COVERED.update({
         "F.fractional_max_pool3d_with_indices"
     ),
     "a tuple of tensors (compared with PyTorch, values and gradients, in tests/test_gradient_fd.py)": "torch.gradient",
-    "not a function of tensors (a type's name; against PyTorch in tests/test_misc_parity.py)": "torch.typename",
+    "not a function of tensors (a type's name, print options; against PyTorch in tests/test_misc_parity.py)": (
+        "torch.typename torch.set_printoptions"
+    ),
 })
 
 _PREFIX = {"torch": "torch", "Tensor": "torch.Tensor", "F": "torch.nn.functional"}
