@@ -161,3 +161,52 @@ def test_printoptions_against_pytorch(default_printoptions):
             assert ours == repr(torch.tensor(x)).split("]")[0]
     finally:
         torch.set_printoptions(**{k: v for k, v in before.items()})
+
+
+# ----------------------------------------------------------------------------- histogramdd
+def test_histogramdd_counts_by_hand():
+    pts = cr.tensor([[0.1, 0.1], [0.9, 0.2], [0.6, 0.7], [1.0, 1.0], [0.4, 0.6], [2.0, 0.5]])
+    h, (e0, e1) = cr.histogramdd(pts, bins=2, range=[0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(e0.numpy(), [0.0, 0.5, 1.0])
+    # [0, .5) x [0, .5): (.1, .1); [.5, 1] x [0, .5): (.9, .2); [.5, 1] x [.5, 1]: (.6, .7), (1, 1)
+    # [0, .5) x [.5, 1]: (.4, .6); (2, .5) is outside
+    np.testing.assert_array_equal(h.numpy(), [[1, 1], [1, 2]])
+    w = cr.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    hw, _ = cr.histogramdd(pts, bins=[cr.tensor([0.0, 0.5, 1.0]), cr.tensor([0.0, 1.0])], weight=w)
+    np.testing.assert_array_equal(hw.numpy(), [[1 + 5], [2 + 3 + 4]])
+    hd, edges = cr.histogramdd(cr.randn(40, 3), bins=[2, 3, 4], density=True)
+    vol = np.multiply.outer(np.multiply.outer(np.diff(edges[0].numpy()), np.diff(edges[1].numpy())),
+                            np.diff(edges[2].numpy()))
+    np.testing.assert_allclose((hd.numpy() * vol).sum(), 1.0, rtol=1e-6)
+
+
+def test_histogramdd_bad_input():
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        cr.histogramdd(cr.randn(5), bins=2)
+    with pytest.raises(RuntimeError, match="expected 2 sequences"):
+        cr.histogramdd(cr.randn(5, 2), bins=[2, 3, 4])
+    with pytest.raises(RuntimeError, match="range should have 4 elements"):
+        cr.histogramdd(cr.randn(5, 2), bins=2, range=[0.0, 1.0])
+    with pytest.raises(RuntimeError, match="floating-point"):
+        cr.histogramdd(cr.ones(5, 2, dtype=cr.int64), bins=2)
+
+
+def test_histogramdd_against_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((4, 20, 3)), rng.uniform(size=(4, 20))
+    edges = [[-3.0, 0.0, 3.0], [-1.0, 1.0], [-2.0, -1.0, 0.0, 5.0]]
+    for kw in ({"bins": 4}, {"bins": [2, 3, 4], "density": True}, {"bins": [2, 3, 4], "range": [-1, 1, -2, 2, 0, 1]},
+               {"bins": "edges", "weight": True}):
+        def args(lib: object, kw: dict = kw) -> dict:
+            out = dict(kw)
+            if kw["bins"] == "edges":
+                out["bins"] = [lib.tensor(e, dtype=lib.float64) for e in edges]  # type: ignore[attr-defined]
+            if kw.get("weight"):
+                out["weight"] = lib.tensor(w)  # type: ignore[attr-defined]
+            return out
+        ours, theirs = cr.histogramdd(cr.tensor(x), **args(cr)), torch.histogramdd(torch.tensor(x), **args(torch))
+        np.testing.assert_allclose(ours.hist.numpy(), theirs.hist.numpy(), rtol=1e-12, err_msg=str(kw))
+        assert len(ours.bin_edges) == len(theirs.bin_edges) == 3
+        for a, b in zip(ours.bin_edges, theirs.bin_edges, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-15)
