@@ -124,3 +124,12 @@ def test_against_pytorch():
         np.testing.assert_allclose(g, tg, rtol=1e-10, atol=1e-12, err_msg=n)
     np.testing.assert_allclose(m.log_prob(x).detach().numpy(), tm.log_prob(tx).detach().numpy(), rtol=1e-12)
     np.testing.assert_array_equal(m.predict(x).numpy(), tm.predict(tx).numpy())
+
+
+def test_reset_parameters_redraws_every_linear():
+    m = _layer()
+    before = {n: p.detach().numpy().copy() for n, p in m.named_parameters() if p.numel()}
+    m.reset_parameters()
+    for n, p in m.named_parameters():
+        if p.numel():
+            assert p.shape == before[n].shape and not np.array_equal(p.detach().numpy(), before[n]), n
