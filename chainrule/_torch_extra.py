@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from typing import Any, NamedTuple
 
@@ -50,6 +51,11 @@ class _TriangularSolve(NamedTuple):
 class _Histogram(NamedTuple):
     hist: Tensor
     bin_edges: Tensor
+
+
+class _HistogramDD(NamedTuple):
+    hist: Tensor
+    bin_edges: tuple[Tensor, ...]
 
 
 class _Frexp(NamedTuple):
@@ -347,6 +353,54 @@ def histogram(input: Tensor, bins: Any = 100, *, range: Any = None, weight: Tens
     return _Histogram(Tensor._wrap(h.astype(x.dtype)), Tensor._wrap(e.astype(x.dtype)))
 
 
+def histogramdd(input: Tensor, bins: Any = 10, *, range: Any = None, weight: Tensor | None = None,
+                density: bool = False) -> _HistogramDD:
+    """(hist, bin_edges): the D-dimensional histogram of the points in ``input`` (..., D) (its
+    rows).  ``bins``: an int for every dimension, one int per dimension, or per dimension a 1-D
+    Tensor of increasing edges; ``range`` [min_0, max_0, ..., min_(D-1), max_(D-1)] (by default
+    the data's extent, widened by 0.5 either way where it is a point).  Bin i of a dimension is
+    [e_i, e_(i+1)), the last also holding its right edge; points outside are left out.  ``hist``
+    (b_0, ..., b_(D-1)) counts (or sums ``weight`` (...) per point); with ``density`` it is
+    divided by the total and by each bin's volume, so that it integrates to 1."""
+    x = as_tensor_arg(input, "histogramdd")
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"histogramdd: expected a floating-point input, got {x.dtype}")
+    if x.ndim < 2:
+        raise RuntimeError(f"histogramdd: input should have at least 2 dimensions (..., D), got shape "
+                           f"{tuple(x.shape)}")
+    D = x.shape[-1]
+    pts = x._array.reshape(-1, D)
+    if isinstance(bins, int):
+        b: Any = [bins] * D
+    else:
+        b = [e._array if isinstance(e, Tensor) else e for e in bins]
+        if len(b) != D:
+            raise RuntimeError(f"histogramdd: expected {D} sequences of bin edges or bin counts (one per dimension "
+                               f"of the points (..., D)), got {len(b)}")
+    for e in b:
+        if isinstance(e, np.ndarray) and (e.ndim != 1 or e.size < 1 or np.any(np.diff(e) < 0)):
+            raise RuntimeError(f"histogramdd: bin edges must be 1-D, non-empty and increasing, got {e!r}")
+        if isinstance(e, (int, np.integer)) and e <= 0:
+            raise RuntimeError(f"histogramdd: bins must be positive, got {e}")
+    pairs = None
+    if range is not None:
+        r = [float(v) for v in range]
+        if len(r) != 2 * D:
+            raise RuntimeError(f"histogramdd: range should have {2 * D} elements (min and max of each of the {D} "
+                               f"dimensions), got {len(r)}")
+        pairs = [(r[2 * i], r[2 * i + 1]) for i in builtins.range(D)]
+        if any(lo > hi for lo, hi in pairs):
+            raise RuntimeError(f"histogramdd: each min of range must be at most its max, got {list(range)}")
+    w = None
+    if weight is not None:
+        w = weight._array.reshape(-1)
+        if w.size != pts.shape[0]:
+            raise RuntimeError(f"histogramdd: weight should have one value per point, shape "
+                               f"{tuple(x.shape[:-1])}, got {tuple(weight.shape)}")
+    h, edges = np.histogramdd(pts, bins=b, range=pairs, weights=w, density=density)
+    return _HistogramDD(Tensor._wrap(h.astype(x.dtype)), tuple(Tensor._wrap(e.astype(x.dtype)) for e in edges))
+
+
 def frexp(input: Tensor) -> _Frexp:
     """(mantissa, exponent) with input = mantissa · 2^exponent, |mantissa| in [0.5, 1) (int32 exponent)."""
     x = as_tensor_arg(input, "frexp")
@@ -408,5 +462,6 @@ __all__ = [
     "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
     "ormqr", "svd_lowrank", "pca_lowrank",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
-    "nanquantile", "renorm", "put", "histogram", "frexp", "nextafter", "binomial", "poisson", "igamma", "igammac",
+    "nanquantile", "renorm", "put", "histogram", "histogramdd", "frexp", "nextafter", "binomial", "poisson",
+    "igamma", "igammac",
 ]

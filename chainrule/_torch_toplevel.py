@@ -102,10 +102,70 @@ tan_ = _method("tan_")
 tanh_ = _method("tanh_")
 trunc_ = _method("trunc_")
 xlogy_ = _method("xlogy_")
+ldexp_ = _method("ldexp_")
 zero_ = _method("zero_")
 # the two that are not in-place, also plain methods
 get_device = _method("get_device")
 ger = _method("ger")  # (PyTorch's deprecated name of outer)
+
+
+_PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(precision: int | None = None, threshold: float | None = None, edgeitems: int | None = None,
+                     linewidth: int | None = None, profile: str | None = None, sci_mode: bool | None = None) -> None:
+    """How Tensors print (PyTorch's options): ``precision`` digits after the point (4),
+    ``threshold`` the number of elements above which only ``edgeitems`` (3) at each end of every
+    dimension are shown (1000), ``linewidth`` characters per line (80); ``profile`` 'default',
+    'short' (precision 2, edgeitems 2) or 'full' (no summary) sets those four first, the other
+    arguments then override; ``sci_mode`` True forces scientific notation, False fixed point,
+    None (set by every call, as PyTorch) lets the values decide."""
+    from chainrule.autograd.tensor import PRINT_OPTIONS
+
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be 'default', 'short' or 'full', got {profile!r}")
+        PRINT_OPTIONS.update(_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                       ("linewidth", linewidth)):
+        if value is not None:
+            PRINT_OPTIONS[key] = value
+    PRINT_OPTIONS["sci_mode"] = sci_mode
+
+
+def get_printoptions() -> dict[str, Any]:
+    """The current print options (the keyword arguments of :func:`set_printoptions`)."""
+    from chainrule.autograd.tensor import PRINT_OPTIONS
+
+    return dict(PRINT_OPTIONS)
+
+
+_LEGACY_NAMES = {
+    "float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+    "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
+def typename(obj: Any) -> str:
+    """The name PyTorch gives ``obj`` in messages: ``'torch.FloatTensor'`` for a float32 Tensor
+    (``torch.<Legacy>Tensor`` by dtype), else the object's own ``module.qualname`` when it has a
+    ``__qualname__``/``__name__`` (a class, a function), else that of its class; the module is
+    left out for built-ins (``typename(3) == 'int'``)."""
+    if isinstance(obj, Tensor):
+        dtype = str(obj._array.dtype)
+        return f"torch.{_LEGACY_NAMES.get(dtype, dtype.capitalize() + 'Tensor')}"
+    if hasattr(obj, "__qualname__") or hasattr(obj, "__name__"):
+        module = getattr(obj, "__module__", None) or ""
+        qualname = getattr(obj, "__qualname__", None) or obj.__name__
+    else:
+        module = type(obj).__module__ or ""
+        qualname = type(obj).__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 def fill(input: Tensor, value: Any) -> Tensor:
@@ -551,7 +611,8 @@ __all__ = [
     "deg2rad_", "detach_", "erf_", "erfc_", "exp2_", "exp_", "expm1_", "fill_", "fix_", "floor_", "frac_", "gcd_",
     "lcm_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_", "neg_", "negative_", "rad2deg_",
     "reciprocal_", "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_", "tan_",
-    "tanh_", "trunc_", "xlogy_", "zero_", "get_device", "ger", "fill",
+    "tanh_", "trunc_", "xlogy_", "ldexp_", "zero_", "get_device", "ger", "fill", "typename",
+    "set_printoptions", "get_printoptions",
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "bilinear",
     "cosine_similarity", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle", "prelu", "hardshrink",
     "rms_norm", "adaptive_avg_pool1d", "avg_pool1d", "max_pool1d_with_indices", "max_pool1d", "max_pool2d",

@@ -626,6 +626,16 @@ NOT_COVERED.update({
     "compared with PyTorch (values and gradients) in tests/test_grid_sample.py and tests/test_ctc_loss.py": (
         "F.affine_grid F.grid_sample F.ctc_loss"
     ),
+    "compared with PyTorch in tests/test_misc_parity.py": "torch.ldexp_ torch.histogramdd",
+    "random windows unless _random_samples are given (with them, compared with PyTorch exactly, values, indices "
+    "and gradients, in tests/test_fractional_pool_lrn.py)": (
+        "F.fractional_max_pool2d F.fractional_max_pool2d_with_indices F.fractional_max_pool3d "
+        "F.fractional_max_pool3d_with_indices"
+    ),
+    "a tuple of tensors (compared with PyTorch, values and gradients, in tests/test_gradient_fd.py)": "torch.gradient",
+    "not a function of tensors (a type's name, print options; against PyTorch in tests/test_misc_parity.py)": (
+        "torch.typename torch.set_printoptions"
+    ),
 })
 
 _PREFIX = {"torch": "torch", "Tensor": "torch.Tensor", "F": "torch.nn.functional"}

@@ -15,6 +15,8 @@ the back end and the engine.
 
 from __future__ import annotations
 
+import math
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -421,7 +423,7 @@ class Tensor(_TensorMethods):
     # -- printing ----------------------------------------------------------------
     def __repr__(self) -> str:
         a = self._array
-        body = np.array2string(_host(a), separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(_host(a), separator=", ", prefix="tensor(", **_array2string_options(a.dtype))
         extra = [] if type(a) is _ndarray else [f"device='{device_of(a)}'"]
         if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
             extra.append(f"dtype={self._array.dtype}")
@@ -430,6 +432,30 @@ class Tensor(_TensorMethods):
         elif self.requires_grad:
             extra.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+
+# torch.set_printoptions' state (chainrule._torch_toplevel sets it; __repr__ reads it)
+PRINT_OPTIONS: dict[str, Any] = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
+                                 "sci_mode": None}
+
+
+def _array2string_options(dtype: Any) -> dict[str, Any]:
+    """The keyword arguments of NumPy's array2string for the current print options: PyTorch's
+    threshold (elements above which the middle is summarised), edgeitems, linewidth and
+    precision; sci_mode True forces d.dddde±xx, False fixed point, None lets the values decide."""
+    o = PRINT_OPTIONS
+    threshold = o["threshold"]
+    kw: dict[str, Any] = {
+        "precision": o["precision"], "edgeitems": o["edgeitems"], "max_line_width": o["linewidth"],
+        "threshold": sys.maxsize if threshold == math.inf else int(threshold),
+    }
+    if getattr(dtype, "kind", "") == "f":
+        if o["sci_mode"] is True:
+            p = o["precision"]
+            kw["formatter"] = {"float_kind": lambda v: f"{v:.{p}e}"}
+        elif o["sci_mode"] is False:
+            kw["suppress_small"], kw["floatmode"] = True, "fixed"
+    return kw
 
 
 _new = object.__new__

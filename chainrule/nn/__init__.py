@@ -86,6 +86,7 @@ from chainrule.nn.modules.loss import (
 # isort: split
 
 # --- convolution, pooling, normalisation, dropout, embedding (nn-layers) ---
+from chainrule.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss
 from chainrule.nn.modules.conv import CausalConv1d, Conv1d, Conv2d, Fold, Unfold
 from chainrule.nn.modules.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from chainrule.nn.modules.embedding import Embedding, EmbeddingBag
@@ -173,6 +174,9 @@ from chainrule.nn.modules.padding import (
 from chainrule.nn.modules.pooling_extra import (
     AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    CrossMapLRN2d,
+    FractionalMaxPool2d,
+    FractionalMaxPool3d,
     LocalResponseNorm,
     LPPool1d,
     LPPool2d,
@@ -248,6 +252,10 @@ __all__ = [
     "ELU",
     "Embedding",
     "EmbeddingBag",
+    "AdaptiveLogSoftmaxWithLoss",
+    "CrossMapLRN2d",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "ESwish",
     "FeatureAlphaDropout",
     "Flatten",

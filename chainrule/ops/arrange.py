@@ -1179,6 +1179,105 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None
     return cumsum(*_trapezoids(y, x, dx, dim, "cumulative_trapezoid"))
 
 
+def _spacings(x: Tensor, spacing: Any, dims: list[int], dim_given: bool) -> list[Any]:
+    """``gradient``'s spacing, one entry per dimension of ``dims``: a float h (uniform) or a 1-D
+    Tensor of the coordinates along that dimension."""
+    def one(s: Any, d: int) -> Any:
+        if isinstance(s, Tensor):
+            if s.ndim == 0:
+                return float(s.item())
+            if s.ndim != 1 or s.shape[0] != x.shape[d]:
+                raise RuntimeError(f"torch.gradient expected each tensor to be on the same device and to be a 1-D "
+                                   f"tensor of coordinates of length {x.shape[d]} (the size of dimension {d}), got "
+                                   f"shape {tuple(s.shape)}")
+            return s
+        if isinstance(s, (bool, str)) or not isinstance(s, (int, float)):
+            raise TypeError(f"torch.gradient: spacing must be a number, or a list of numbers or of 1-D tensors, "
+                            f"got {type(s).__name__}")
+        return float(s)
+
+    if isinstance(spacing, (int, float)) or (isinstance(spacing, Tensor) and spacing.ndim == 0):
+        return [one(spacing, d) for d in dims]
+    if isinstance(spacing, Tensor) or not isinstance(spacing, Sequence):
+        raise TypeError("torch.gradient: spacing must be a number, or a list/tuple of numbers or of 1-D tensors, "
+                        f"got {type(spacing).__name__}")
+    if len(spacing) != len(dims):
+        if dim_given:
+            raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim "
+                               f"arguments to have the same length, but got a spacing argument of length "
+                               f"{len(spacing)} and a dim argument of length {len(dims)}.")
+        raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar, or a list of length equal "
+                           f"to 'self.dim() = {x.ndim}', since dim argument was not given, but got a list of length "
+                           f"{len(spacing)}")
+    return [one(s, d) for s, d in zip(spacing, dims, strict=True)]
+
+
+def _gradient_along(f: Tensor, d: int, h: Any, edge_order: int) -> Tensor:
+    """One-dimensional finite differences of f along axis d (see :func:`gradient`)."""
+    n, nd = f.shape[d], f.ndim
+
+    def at(a: int, b: int) -> Tensor:  # f[a:b] along d
+        return f[_along(slice(a, b), d, nd)]
+
+    if isinstance(h, Tensor):
+        c = shape.reshape(h.to(f.dtype), (n,) + (1,) * (nd - d - 1))
+        dx = c[1:] - c[:-1]                      # (n-1,...): x_(i+1) - x_i
+        hl, hr = dx[:-1], dx[1:]
+        mid = (hl * hl * at(2, n) - hr * hr * at(0, n - 2) + (hr * hr - hl * hl) * at(1, n - 1)) / (hl * hr * (hl + hr))
+        if edge_order == 1:
+            first = (at(1, 2) - at(0, 1)) / dx[0:1]
+            last = (at(n - 1, n) - at(n - 2, n - 1)) / dx[n - 2:n - 1]
+        else:
+            a1, a2 = dx[0:1], dx[1:2]
+            first = (-(2 * a1 + a2) / (a1 * (a1 + a2)) * at(0, 1) + (a1 + a2) / (a1 * a2) * at(1, 2)
+                     - a1 / (a2 * (a1 + a2)) * at(2, 3))
+            b1, b2 = dx[n - 3:n - 2], dx[n - 2:n - 1]
+            last = (b2 / (b1 * (b1 + b2)) * at(n - 3, n - 2) - (b1 + b2) / (b1 * b2) * at(n - 2, n - 1)
+                    + (2 * b2 + b1) / (b2 * (b1 + b2)) * at(n - 1, n))
+    else:
+        mid = (at(2, n) - at(0, n - 2)) / (2 * h)
+        if edge_order == 1:
+            first = (at(1, 2) - at(0, 1)) / h
+            last = (at(n - 1, n) - at(n - 2, n - 1)) / h
+        else:
+            first = (-1.5 * at(0, 1) + 2 * at(1, 2) - 0.5 * at(2, 3)) / h
+            last = (0.5 * at(n - 3, n - 2) - 2 * at(n - 2, n - 1) + 1.5 * at(n - 1, n)) / h
+    return shape.cat([first, mid, last], d)
+
+
+def gradient(input: Tensor, *, spacing: Any = 1, dim: int | Sequence[int] | None = None,
+             edge_order: int = 1) -> tuple[Tensor, ...]:
+    """The derivative of the samples f = ``input`` along each dimension of ``dim`` (all by
+    default) by finite differences, one Tensor of input's shape per dimension.
+
+    ``spacing`` is h, the distance between samples (a number for every dimension, or one per
+    dimension), or, per dimension, a 1-D Tensor of the sample coordinates x_0 < ... < x_(n-1).
+    Inside, the central difference of second order: (f_(i+1) - f_(i-1)) / 2h, and with
+    coordinates (h_l² f_(i+1) - h_r² f_(i-1) + (h_r² - h_l²) f_i) / (h_l h_r (h_l + h_r)) with
+    h_l = x_i - x_(i-1), h_r = x_(i+1) - x_i.  At the two ends one-sided differences of order
+    ``edge_order``: 1, (f_1 - f_0) / h; 2, (-3 f_0 + 4 f_1 - f_2) / 2h (the formulas are exact on
+    polynomials of degree ``edge_order``, and inside on degree 2).  Every dimension needs at
+    least edge_order + 1 samples.  Integer input gives the default float dtype.
+    """
+    x = as_tensor_arg(input, "gradient")
+    if edge_order not in (1, 2):
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    if x.ndim == 0:
+        raise RuntimeError("torch.gradient expected a tensor with at least one dimension, got a 0-d tensor")
+    dims = list(range(x.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    dims = [_dim(x, d, "gradient") for d in dims]
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"torch.gradient: dim {list(dims)} appears multiple times in the list of dims")
+    hs = _spacings(x, spacing, dims, dim is not None)
+    for d in dims:
+        if x.shape[d] < edge_order + 1:
+            raise RuntimeError(f"torch.gradient expected each dimension size to be at least edge_order+1 (got size "
+                               f"{x.shape[d]} in dimension {d} of shape {tuple(x.shape)}, edge_order={edge_order})")
+    if x.dtype.kind in "biu":
+        x = x.to(get_default_dtype())
+    return tuple(_gradient_along(x, d, h, edge_order) for d, h in zip(dims, hs, strict=True))
+
+
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
     """The Vandermonde matrix: columns x^(N-1), ..., x, 1 (reversed with ``increasing``)."""
     xt = as_tensor_arg(x, "vander")

@@ -119,6 +119,12 @@ from chainrule.nn.functional.distance import (  # noqa: E402,F401
 )
 from chainrule.nn.functional.dropout_extra import alpha_dropout, dropout3d, feature_alpha_dropout  # noqa: E402,F401
 from chainrule.nn.functional.embedding_bag import embedding_bag  # noqa: E402,F401
+from chainrule.nn.functional.fractional_pool import (  # noqa: E402,F401
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
 from chainrule.nn.functional.loss_extra import (  # noqa: E402,F401
     cosine_embedding_loss,
     gaussian_nll_loss,
@@ -220,6 +226,10 @@ __all__ = [
     "elu_",
     "embedding",
     "embedding_bag",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices",
     "eswish",
     "feature_alpha_dropout",
     "fold",

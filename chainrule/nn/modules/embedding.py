@@ -152,6 +152,30 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             self.weight._array[self.padding_idx] = 0
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> EmbeddingBag:
+        """An EmbeddingBag whose weight is ``embeddings`` (V, D) (a copy); frozen (no gradient)
+        unless freeze=False.  The padding_idx row is kept as given (not zeroed), as PyTorch."""
+        w = embeddings if isinstance(embeddings, Tensor) else as_tensor(embeddings)
+        if w.ndim != 2:
+            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D (V, D), got shape "
+                             f"{tuple(w.shape)}")
+        bag = cls(w.shape[0], w.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                  _weight=w.detach().clone(), include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag
+
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
         return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
                              self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)

@@ -195,5 +195,6 @@ class LayerNorm(Module):
 __getattr__ = reexports(__name__, {
     "GroupNorm": "chainrule.nn.modules.normalization_extra",
     "LocalResponseNorm": "chainrule.nn.modules.pooling_extra",
+    "CrossMapLRN2d": "chainrule.nn.modules.pooling_extra",
     "RMSNorm": "chainrule.nn.modules.normalization_extra",
 })

@@ -131,6 +131,8 @@ __getattr__ = reexports(__name__, {
     "AdaptiveMaxPool2d": "chainrule.nn.modules.pooling_extra",
     "AdaptiveMaxPool3d": "chainrule.nn.modules.three_d",
     "AvgPool3d": "chainrule.nn.modules.three_d",
+    "FractionalMaxPool2d": "chainrule.nn.modules.pooling_extra",
+    "FractionalMaxPool3d": "chainrule.nn.modules.pooling_extra",
     "LPPool1d": "chainrule.nn.modules.pooling_extra",
     "LPPool2d": "chainrule.nn.modules.pooling_extra",
     "LPPool3d": "chainrule.nn.modules.pooling_extra",

@@ -105,6 +105,53 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
 
+class StackDataset(Dataset):
+    """Several data sets of the same length side by side: example ``i`` is the tuple
+    ``(d0[i], d1[i], ...)`` of ``StackDataset(d0, d1, ...)``, or the dict
+    ``{"a": a[i], "b": b[i]}`` of ``StackDataset(a=a, b=b)`` (positional or keyword data sets,
+    not both).  ``__getitems__(indices)`` gives a list of such examples (the DataLoader's batched
+    fetch), calling a data set's own ``__getitems__`` when it has one."""
+
+    datasets: tuple | dict
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise ValueError("StackDataset: give the data sets as positional arguments (tuples) or as "
+                             "keyword arguments (dicts), not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: give at least one data set")
+        named = list(kwargs.items()) if kwargs else [(k, d) for k, d in enumerate(args)]
+        lengths = {k: len(d) for k, d in named}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"StackDataset: size mismatch between datasets: lengths {lengths}")
+        self._length = next(iter(lengths.values()))
+        self.datasets = dict(kwargs) if kwargs else tuple(args)
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list) -> list:
+        def column(d: Any) -> list:
+            if callable(getattr(d, "__getitems__", None)):
+                items = d.__getitems__(indices)
+                if len(items) != len(indices):
+                    raise ValueError(f"StackDataset: a nested __getitems__ returned {len(items)} items "
+                                     f"for {len(indices)} indices")
+                return list(items)
+            return [d[i] for i in indices]
+
+        if isinstance(self.datasets, dict):
+            cols = {k: column(d) for k, d in self.datasets.items()}
+            return [{k: c[j] for k, c in cols.items()} for j in range(len(indices))]
+        tcols = [column(d) for d in self.datasets]
+        return [tuple(c[j] for c in tcols) for j in range(len(indices))]
+
+    def __len__(self) -> int:
+        return self._length
+
+
 class Subset(Dataset):
     """The examples of ``dataset`` at ``indices``, in that order."""
 
