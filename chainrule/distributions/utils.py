@@ -204,51 +204,12 @@ def _log_gamma_density(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def regularized_gamma_p(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """P(a, x) = γ(a, x)/Γ(a), the cdf of Gamma(a, 1) at x, in float64.
+    """P(a, x) = γ(a, x)/Γ(a), the cdf of Gamma(a, 1) at x, in float64: 0 for x ≤ 0, else
+    ``torch.special.gammainc``'s series and continued fraction (backend/special_more.py)."""
+    from chainrule.backend.special_more import gammainc_array
 
-    For x < a + 1 the series P = xᵃ e⁻ˣ/Γ(a + 1) · Σₙ xⁿ/((a + 1)⋯(a + n)); otherwise
-    Q = 1 − P from its continued fraction
-    Q = xᵃ e⁻ˣ/Γ(a) · 1/(x + 1 − a − 1·(1 − a)/(x + 3 − a − 2·(2 − a)/(x + 5 − a − ⋯))),
-    evaluated with the modified Lentz method.
-    """
     a64, x64 = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
-    out = np.zeros(a64.shape)
-    positive = x64 > 0
-    series = positive & (x64 < a64 + 1)
-    fraction = positive & ~series
-    if series.any():
-        aa, xx = a64[series], x64[series]
-        term = np.ones_like(xx)
-        total = np.ones_like(xx)
-        for n in range(1, 100000):
-            term = term * xx / (aa + n)
-            total = total + term
-            if np.all(term <= 1e-17 * total):
-                break
-        log_front = _log_gamma_density(aa, xx) + np.log(xx) - np.log(aa)  # xᵃ e⁻ˣ / Γ(a + 1)
-        out[series] = np.exp(log_front) * total
-    if fraction.any():
-        aa, xx = a64[fraction], x64[fraction]
-        tiny = 1e-300
-        b = xx + 1 - aa
-        c = np.full_like(xx, 1 / tiny)
-        d = 1 / b
-        h = d.copy()
-        for i in range(1, 100000):
-            an = -i * (i - aa)
-            b = b + 2
-            d = an * d + b
-            d = np.where(np.abs(d) < tiny, tiny, d)
-            c = b + an / c
-            c = np.where(np.abs(c) < tiny, tiny, c)
-            d = 1 / d
-            delta = d * c
-            h = h * delta
-            if np.all(np.abs(delta - 1) <= 1e-16):
-                break
-        q = np.exp(_log_gamma_density(aa, xx) + np.log(xx)) * h
-        out[fraction] = 1 - q
-    return out
+    return np.where(x64 > 0, gammainc_array(a64, np.maximum(x64, 0.0)), 0.0)
 
 
 class _GammaCdf(Primitive):
