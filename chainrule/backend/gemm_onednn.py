@@ -32,6 +32,7 @@ sums run in another order than OpenBLAS's, so the results agree with ``a @ b`` t
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any
 
 import numpy as np
@@ -173,10 +174,7 @@ def _stack_covered(a: Any, b: Any, out: Any) -> tuple | None:
             return None
         batch.append(max(x, y))
     shape = (*batch, a.shape[-2], b.shape[-1])
-    size = 1
-    for d in shape:
-        size *= d
-    if size * a.shape[-1] < _MIN_MACS:  # (also: an empty dimension)
+    if math.prod(shape) * a.shape[-1] < _MIN_MACS:  # (also: an empty dimension)
         return None
     if out is not None and (type(out) is not np.ndarray or out.shape != shape or out.dtype != np.float32
                             or not out.flags.c_contiguous):
@@ -201,8 +199,7 @@ def batched(a: Any, b: Any, out: Any = None) -> Any:
     a, b = onednn.readable(a), onednn.readable(b)
     if out is None:
         out = np.empty(shape, np.float32)
-    onednn.take_threads()
-    return out if _primitive_product(a, b, out) else None
+    return out if _primitive_product(a, b, out) else None  # (the step takes the threads as it runs)
 
 
 def bound(a: Any, b: Any, out: Any) -> Any:
