@@ -29,8 +29,10 @@ import numpy as np
 
 from chainrule import ops as _ops
 from chainrule.autograd.function import Function
+from chainrule.autograd.primitive import apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import special_more as _sm
+from chainrule.backend.numpy_backend import sum_to
 from chainrule.ops import (
     digamma,
     erf,
@@ -49,6 +51,7 @@ from chainrule.ops import (
 from chainrule.ops import lgamma as gammaln
 from chainrule.ops import sigmoid as expit
 from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops.pointwise import _I1
 
 psi = digamma
 
@@ -177,10 +180,6 @@ spherical_bessel_j0 = _unary_nograd(_sm.spherical_bessel_j0_array, "spherical_be
                                     "j₀(x) = sin(x)/x, 1 at 0 (no gradient).")
 
 
-def _i1(x: Tensor) -> Tensor:
-    return _out(_sm.i1_full_array(x._array), x.dtype)
-
-
 def _i0e(x: Tensor) -> Tensor:
     return _out(_sm.i0e_array(x._array), x.dtype)
 
@@ -206,21 +205,6 @@ class _I0eFn(Function):
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors  # (written with the differentiable functions: create_graph=True works)
         return g * (i1e(x) - _ops.sign(x) * i0e(x))
-
-
-class _I1Fn(Function):
-    """y = I₁(x);  dy/dx = I₀(x) - y/x (½ at 0)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return _i1(x)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        zero, safe = _safe_x(x)
-        return g * _ops.where(zero, 0.5, _ops.i0(x) - i1(x) / safe)
 
 
 class _I1eFn(Function):
@@ -255,7 +239,7 @@ def i0e(input: Tensor) -> Tensor:
 
 def i1(input: Tensor) -> Tensor:
     """I₁(x), the modified Bessel function of order 1; d/dx = I₀(x) - I₁(x)/x (½ at 0)."""
-    return _I1Fn.apply(_float(input, "special.i1"))
+    return apply1(_I1(), _float(input, "special.i1"))  # (the primitive behind I₀'s derivative)
 
 
 def i1e(input: Tensor) -> Tensor:
@@ -283,15 +267,6 @@ def _pair(a: Any, b: Any, where: str) -> tuple[Tensor, Tensor]:
     return cast(a), cast(b)
 
 
-def _sum_to(g: Tensor, shape: tuple) -> Tensor:
-    while g.dim() > len(shape):
-        g = g.sum(0)
-    for i, n in enumerate(shape):
-        if n == 1 and g.shape[i] != 1:
-            g = g.sum(i, keepdim=True)
-    return g
-
-
 class _GammaincFn(Function):
     """P(a, x) or Q(a, x); d/dx = ± x^(a-1) e^(-x) / Γ(a); no derivative in a (as PyTorch)."""
 
@@ -311,7 +286,7 @@ class _GammaincFn(Function):
         gx = None
         if ctx.needs_input_grad[1]:
             d = _ops.exp((a - 1) * _ops.log(x) - x - gammaln(a))
-            gx = _sum_to(g * (-d if ctx.upper else d), tuple(x.shape))
+            gx = sum_to(g * (-d if ctx.upper else d), tuple(x.shape))
         return None, gx, None
 
 
@@ -352,7 +327,7 @@ class _ZetaFn(Function):
             raise NotImplementedError("the derivative for 'zeta' is not implemented.")
         gq = None
         if ctx.needs_input_grad[1]:
-            gq = _sum_to(g * -s * zeta(s.detach() + 1, q), tuple(q.shape))
+            gq = sum_to(g * -s * zeta(s.detach() + 1, q), tuple(q.shape))
         return None, gq
 
 

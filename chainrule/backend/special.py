@@ -111,7 +111,7 @@ def i1_array(x: np.ndarray) -> np.ndarray:
         for k in range(1, 20):
             c = c * ((2 * k - 1) ** 2 - 4) / k * z
             s += c
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # (±inf: inf / inf, NaN as PyTorch's)
             out[big] = np.exp(ab) / np.sqrt(2.0 * np.pi * ab) * s
     return np.where(x < 0, -out, out).astype(dtype, copy=False)
 

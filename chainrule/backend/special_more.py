@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from chainrule.backend.special import i0_array, i1_array, lgamma_array
+from chainrule.backend.special import _BERNOULLI, i0_array, i1_array, lgamma_array
 
 _GAMMA = 0.57721566490153286061  # Euler's constant
 _LN2 = math.log(2.0)
@@ -166,18 +166,16 @@ def i1e_array(x: np.ndarray) -> np.ndarray:
 
 
 def i0_full_array(x: np.ndarray) -> np.ndarray:
-    """I₀(x) = e^|x| · (e^(-|x|) I₀(x)) (inf beyond x ≈ 713; NaN at ±inf, as PyTorch's
-    ``modified_bessel_i0``)."""
-    x = _f64(x)
+    """I₀(x) (``backend.special.i0_array``): inf beyond x ≈ 713, NaN at ±inf, as PyTorch's
+    ``modified_bessel_i0``, without NumPy's warnings there."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.isinf(x), np.nan, _i_scaled(0, x) * np.exp(np.abs(x)))
+        return i0_array(_f64(x))
 
 
 def i1_full_array(x: np.ndarray) -> np.ndarray:
-    """I₁(x) (odd; ±inf beyond |x| ≈ 713; NaN at ±inf, as PyTorch's ``i1``)."""
-    x = _f64(x)
+    """I₁(x) (``backend.special.i1_array``): ±inf beyond |x| ≈ 713, NaN at ±inf, as PyTorch's."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(np.isinf(x), np.nan, _i_scaled(1, x) * np.exp(np.abs(x)))
+        return i1_array(_f64(x))
 
 
 _T_STEP = 0.1
@@ -406,7 +404,6 @@ def gammaincc_array(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- Hurwitz zeta
-_B2K = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6)
 
 
 def zeta_array(s: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -428,7 +425,7 @@ def zeta_array(s: np.ndarray, q: np.ndarray) -> np.ndarray:
         tail = qq ** (1.0 - s) / (s - 1.0) + 0.5 * qq ** (-s)
         fac = s.copy()  # s (s+1) ... (s+2j-2)
         pw = qq ** (-s - 1.0)
-        for j, b in enumerate(_B2K, start=1):
+        for j, b in enumerate(_BERNOULLI, start=1):
             tail += b / math.factorial(2 * j) * fac * pw
             fac = fac * (s + 2 * j - 1) * (s + 2 * j)
             pw = pw / (qq * qq)

@@ -451,7 +451,6 @@ class Dirichlet(ExponentialFamily):
             first = np.broadcast_to((np.arange(k) == 0).astype(a.dtype), a.shape)
             return _where(np.broadcast_to(below[..., None], a.shape), Tensor._wrap(first.copy()), m / total)
         return m / total
-        return m
 
     @property
     def variance(self) -> Tensor:

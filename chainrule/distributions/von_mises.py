@@ -7,71 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import default_generator
-from chainrule.backend.special import i0_array, i1_array
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, broadcast_all
 
 __all__ = ["VonMises"]
 
-_BESSEL_SWITCH = 30.0
-
-
-def _log_bessel_i(order: int, x: np.ndarray) -> np.ndarray:
-    """log Iₙ(x) for n = 0 or 1 and x > 0, in float64 without overflow.
-
-    The power series (``backend.special``) up to x = 30; above, the asymptotic expansion
-    Iₙ(x) ≈ eˣ/√(2πx) Σₖ cₖ, cₖ = cₖ₋₁ ((2k − 1)² − 4n²)/(8kx), taken in logs.
-    """
-    x = np.asarray(x, np.float64)
-    out = np.empty(x.shape)
-    small = x <= _BESSEL_SWITCH
-    if small.any():
-        values = i0_array(x[small]) if order == 0 else i1_array(x[small])
-        with np.errstate(divide="ignore"):
-            out[small] = np.log(values)
-    big = ~small
-    if big.any():
-        xb = x[big]
-        c = np.ones_like(xb)
-        total = np.ones_like(xb)
-        for k in range(1, 20):
-            c = c * ((2 * k - 1) ** 2 - 4 * order**2) / (8 * k * xb)
-            total = total + c
-        out[big] = xb - 0.5 * np.log(2 * np.pi * xb) + np.log(total)
-    return out
-
-
-class _LogBesselI(Primitive):
-    """y = log Iₙ(κ), n = 0 or 1;  dy/dκ = I₁/I₀ (n = 0) or I₀/I₁ − 1/κ (n = 1)."""
-
-    __slots__ = ("order",)
-    name = "log_bessel_i"
-    saves_output = False
-
-    def __init__(self, order: int) -> None:
-        self.order = order
-
-    def forward(self, m: Any, x: Any) -> Any:
-        return _log_bessel_i(self.order, x).astype(x.dtype)
-
-    def _d(self, x: Any) -> Any:
-        arr = np.asarray(getattr(x, "_array", x), np.float64)
-        ratio = np.exp(_log_bessel_i(1, arr) - _log_bessel_i(0, arr))  # I₁/I₀
-        d = ratio if self.order == 0 else 1 / ratio - 1 / arr
-        return d.astype(np.asarray(getattr(x, "_array", x)).dtype)
-
-    def vjp(self, m: Any, need: tuple, g: Any, y: Any, x: Any) -> tuple:
-        return (g * self._d(x),)
-
-    def jvp(self, m: Any, dxs: tuple, y: Any, x: Any) -> Any:
-        return dxs[0] * self._d(x)
-
-
 def _log_i(order: int, x: Tensor) -> Tensor:
-    return apply(_LogBesselI(order), x)
+    """log Iₙ(κ), n = 0 or 1, without overflow: log(e^(−κ) Iₙ(κ)) + κ, from the scaled
+    ``special.i0e``/``i1e`` (κ > 0), differentiable through them."""
+    from chainrule import special
+
+    return (special.i0e(x) if order == 0 else special.i1e(x)).log() + x
 
 
 def _sample_angles(kappa: np.ndarray, gen: np.random.Generator) -> np.ndarray:
