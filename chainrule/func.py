@@ -45,7 +45,6 @@ from chainrule.autograd import graph as _graph
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, make_dual, unpack_dual
 from chainrule.autograd.grad_mode import STATE, enable_grad
-from chainrule.autograd.grad_mode import no_grad as _no_grad
 from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share
@@ -633,8 +632,7 @@ def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Tensor], dict[s
             if len({t.requires_grad for t in ts}) > 1:
                 raise RuntimeError(f"stack_module_state: Expected {name} from each model to have the same "
                                    ".requires_grad")
-            with _no_grad():
-                s = stack([t.detach() for t in ts])
+            s = stack([t.detach() for t in ts])  # (detached: a new leaf, no graph)
             out[name] = s.requires_grad_(ts[0].requires_grad) if kind == "parameters" else s
         return out
 

@@ -81,7 +81,7 @@ class LDLMath:
         batch = a.shape[:-2]
         nb = int(np.prod(batch, dtype=np.int64))
         low = np.tril(a)
-        work = (low + np.swapaxes(np.tril(a, -1), -1, -2)).reshape((nb, n, n)).copy()
+        work = (low + np.swapaxes(np.tril(a, -1), -1, -2)).reshape((nb, n, n))  # (a new array: worked in place)
         piv = np.zeros((nb, n), dtype=np.int32)
         info = np.zeros((nb,), dtype=np.int32)
         for b in range(nb):

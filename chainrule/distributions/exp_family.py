@@ -6,6 +6,7 @@ from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.utils import sum_rightmost
 
 __all__ = ["ExponentialFamily"]
 
@@ -45,6 +46,5 @@ class ExponentialFamily(Distribution):
         result = result + log_norm
         n_batch = len(self._batch_shape)
         for e, g in zip(eta, grads):
-            term = e * g
-            result = result - term.reshape(*(tuple(term.shape[:n_batch]) + (-1,))).sum(-1)
+            result = result - sum_rightmost(e * g, e.ndim - n_batch)
         return result

@@ -5,15 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, _shape
 from chainrule.distributions.normal import Normal
 from chainrule.distributions.transforms import AbsTransform, ComposeTransform, ExpTransform, Transform
-from chainrule.distributions.utils import constant, sum_rightmost
+from chainrule.distributions.utils import constant, sum_rightmost, where_mask
 
 __all__ = ["Independent", "TransformedDistribution", "LogNormal", "HalfNormal", "HalfCauchy", "LogisticNormal"]
 
@@ -343,15 +341,11 @@ class HalfCauchy(_Folded):
 
 def _fold(base_log_prob: Tensor, value: Tensor) -> Tensor:
     """log 2 + the symmetric base's log density where x ≥ 0, −∞ where x < 0."""
-    from chainrule.ops import where
-
     lp = base_log_prob + math.log(2)
     negative = value._array < 0
     if not negative.any():
         return lp
-    shape = lp.shape
-    mask = Tensor._wrap(np.broadcast_to(negative, shape).copy())
-    return where(mask, constant(-math.inf, lp, shape), lp)
+    return where_mask(negative, constant(-math.inf, lp, ()), lp)
 
 
 class LogisticNormal(TransformedDistribution):

@@ -1465,15 +1465,19 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
     if reduce not in _REDUCES:
         raise RuntimeError(f"scatter_reduce: reduce must be one of {', '.join(map(repr, _REDUCES))}, got {reduce!r}")
     at, part = _scatter_parts(x, dim, index, as_tensor_arg(src, "scatter_reduce"), "scatter_reduce")
-    count = apply1(indexing.ScatterAdd(x.shape, at), part.new_full(part.shape, 1, dtype=np.int64))  # values sent
+    def received() -> Tensor:  # how many values each position receives (asked only where needed)
+        return apply1(indexing.ScatterAdd(x.shape, at), part.new_full(part.shape, 1, dtype=np.int64))
+
+    count = received() if not include_self else None
     if reduce in ("prod", "amax", "amin"):
-        base = x if include_self else ew.where(count > 0, x.new_full((), _identity(reduce, x.dtype)), x)
+        base = x if count is None else ew.where(count > 0, x.new_full((), _identity(reduce, x.dtype)), x)
         return apply(ScatterReduce(at, reduce), base, part)
-    base = x if include_self else ew.where(count > 0, x.new_zeros(()), x)
+    base = x if count is None else ew.where(count > 0, x.new_zeros(()), x)
     total = base + apply1(indexing.ScatterAdd(x.shape, at), part)
     if reduce == "sum":
         return total
-    n = ew.clamp(count + int(include_self), 1).to(x.dtype)  # (a position that receives nothing keeps its value)
+    n = ew.clamp((received() if count is None else count) + int(include_self), 1).to(x.dtype)  # (a position
+    # that receives nothing keeps its value)
     return kernel("floor_divide", total, n) if x.dtype.kind in "iu" else total / n
 
 

@@ -217,18 +217,13 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
         return lu_solve(LU, pivots, B.mT, left=True, adjoint=not adjoint).mT
     if B.shape[-2] != n:
         raise RuntimeError(f"linalg.lu_solve: LU {tuple(LU.shape)} and B {tuple(B.shape)} do not fit (A X = B)")
+    from chainrule.linalg import solve_triangular
+
     P, L, U = lu_unpack(LU, pivots)
-    if adjoint:
-        Y = _tri_solve(U.mT, B)
-        return P @ _tri_solve(L.mT, Y)
-    return _tri_solve(U, _tri_solve(L, P.mT @ B))
-
-
-def _tri_solve(T: Tensor, B: Tensor) -> Tensor:
-    from chainrule.linalg import solve
-
-    try:
-        return solve(T, B)
-    except LinAlgError:
-        raise LinAlgError("linalg.lu_solve: U is singular (a zero on its diagonal)") from None
+    if (U.diagonal(dim1=-2, dim2=-1)._array == 0).any():
+        raise LinAlgError("linalg.lu_solve: U is singular (a zero on its diagonal)")
+    if adjoint:  # Aᴴ X = B: Uᵀ Lᵀ Pᵀ X = B
+        Y = solve_triangular(U.mT, B, upper=False)
+        return P @ solve_triangular(L.mT, Y, upper=True, unitriangular=True)
+    return solve_triangular(U, solve_triangular(L, P.mT @ B, upper=False, unitriangular=True), upper=True)
 

@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
@@ -237,9 +238,10 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         if mode == "nearest":
             idx = [pw.round(x).detach().long() for x in coords]
             vals, inside = _gather(input, idx, spatial)
-            # the grid's gradient is 0 (as PyTorch's), through a factor that is 1
-            one = rd.sum(sh.stack([x * 0.0 for x in coords], -1), -1, keepdim=True) + 1.0
-            out = ew.where(sh.unsqueeze(inside, -1), vals, 0.0) * one
+            out = ew.where(sh.unsqueeze(inside, -1), vals, 0.0)
+            if grid.requires_grad and is_grad_enabled():  # the grid's gradient is 0 (PyTorch's: zeros,
+                # not None), through a factor that is 1
+                out = out * (rd.sum(sh.stack([x * 0.0 for x in coords], -1), -1, keepdim=True) + 1.0)
         else:
             lows = [floor(x).detach() for x in coords]
             fracs = [x - lo for x, lo in zip(coords, lows)]
