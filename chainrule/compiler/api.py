@@ -60,20 +60,27 @@ class ReplayNode(Primitive):
     then runs once, with each output's gradient cut from the packed one (zeros for an output
     nothing used).  Each slice is a :class:`_Part`, whose vjp marks its output as reached
     (``reached``): an input that only unreached outputs depend on (``reach``: per output, the
-    inputs below it) gets no gradient, None, as eager leaves it, not a zero one."""
+    inputs below it) gets no gradient, None, as eager leaves it, not a zero one.
 
-    __slots__ = ("backward", "y", "saved", "parts", "reach", "reached")
+    The gradients the backward pass makes anew (``fresh``, from the plan's structure:
+    ``plan.fresh_results``) go to the engine as they are; the others (the output's gradient
+    passed through, one array for two inputs) are copied here, so that the node keeps the
+    promise of ``fresh_grads`` and a ``.grad`` never shares memory with another array."""
+
+    __slots__ = ("backward", "y", "saved", "parts", "reach", "reached", "fresh")
     name = "compiled"
     saves_output = False
+    fresh_grads = True
 
     def __init__(self, backward: Callable[[tuple, Any], tuple], y: Any, saved: tuple,
-                 parts: list[tuple] | None = None, reach: list | None = None) -> None:
+                 parts: list[tuple] | None = None, reach: list | None = None, fresh: tuple = ()) -> None:
         self.backward = backward
         self.y = y
         self.saved = saved
         self.parts = parts
         self.reach = reach
         self.reached: set[int] = set()
+        self.fresh = fresh
 
     def forward(self, m: Any, *xs: Any) -> Any:
         y, self.y = self.y, None
@@ -89,7 +96,8 @@ class ReplayNode(Primitive):
             reached, self.reached = self.reached, set()  # (a retained graph's next backward counts anew)
             below = set().union(*(self.reach[k] for k in reached))
             need = tuple(n and j in below for j, n in enumerate(need))
-        return tuple(gr if n else None for gr, n in zip(grads, need))
+        fresh = self.fresh or (False,) * len(grads)
+        return tuple((gr if fresh[j] else m.copy(gr)) if n else None for j, (gr, n) in enumerate(zip(grads, need)))
 
 
 class _Part(Primitive):
@@ -117,10 +125,10 @@ class _Part(Primitive):
 
 
 def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any,
-                 reach: list | None = None) -> Any:
+                 reach: list | None = None, fresh: tuple = ()) -> Any:
     """A replayed Module's returned value, its outputs joined to one graph node (ReplayNode)."""
     if rest is None:  # the function returned that one tensor
-        return apply(ReplayNode(backward, ys[0], saved), *leaves)
+        return apply(ReplayNode(backward, ys[0], saved, fresh=fresh), *leaves)
     parts, at = [], 0
     for y in ys:
         parts.append((at, at + y.size, y.shape))
@@ -128,7 +136,7 @@ def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tupl
     flat = np.empty(at, ys[0].dtype)
     for (a, b, shape), y in zip(parts, ys):  # (one copy of each output, whatever its layout)
         flat[a:b].reshape(shape)[...] = y
-    node = ReplayNode(backward, flat, saved, parts, reach)
+    node = ReplayNode(backward, flat, saved, parts, reach, fresh)
     packed = apply(node, *leaves)
     return _fill(rest, [apply(_Part(node, k, a, b, shape), packed) for k, (a, b, shape) in enumerate(parts)])
 
@@ -225,7 +233,7 @@ class CompiledFunction:
                 self.stats["replays"] += 1
                 if e.plan.backward is not None:  # a Module's outputs: one graph node whose vjp is the backward plan
                     ys, saved, leaves, rest = out
-                    return _with_graphs(e.plan.backward, ys, saved, leaves, rest, e.plan.reach)
+                    return _with_graphs(e.plan.backward, ys, saved, leaves, rest, e.plan.reach, e.plan.fresh)
                 return out
         if self.entries and stance in ("eager_on_recompile", "fail_on_recompile"):
             if stance == "fail_on_recompile":

@@ -197,6 +197,30 @@ def _overlapping(ts: tuple, others: tuple) -> bool:
     return any(np.may_share_memory(a, b) for t in ts for a in arrays(t) for b in theirs)
 
 
+def fresh_results(steps: list, slots: list[int], root: list[int], folded: dict[int, Any],
+                  aliases: dict[int, int]) -> tuple[bool, ...]:
+    """Per slot of ``slots`` (the gradients a backward replay returns): whether its array is one
+    that ``steps`` make anew on every replay and hand to nobody else, so that the engine may keep
+    it as a ``.grad`` without copying it (as it keeps an eager op's, ``Primitive.fresh_grads``).
+
+    Made anew: the result of a step that reads traced arrays (a product, a sum, a fused loop)
+    or allocates (``empty``), and no view of another slot (``root``).  Not: the gradients given
+    to the backward pass (the caller holds them), arrays the forward saved, a folded constant
+    (the same array every replay), and a slot returned a second time (the first keeps it)."""
+    made = set()
+    for st in steps:
+        if st.kind in ("call", "op", "method") and (is_allocation(st) or step_uses(st)):
+            made.update(step_outs(st))
+    seen: set[int] = set()
+    fresh = []
+    for s in slots:
+        while s in aliases:  # (a copy elided: the slot is the array it copied)
+            s = aliases[s]
+        fresh.append(s in made and root[s] == s and s not in folded and s not in seen)
+        seen.add(s)
+    return tuple(fresh)
+
+
 def hoist_guards(steps: list, root: list[int], inputs: set[int]) -> tuple[list, list[str], set[int], set[int]]:
     """Move each value guard, with the steps that compute what it reads, before the first step
     that changes something outside the plan, where that gives the same value: those steps
@@ -262,6 +286,7 @@ class Built(NamedTuple):
     table: list[tuple]
     exclusive: Any  # a lock when the plan has buffers of its own (buffers.py), else None
     reach: list | None = None  # per output of the backward's node: its inputs (positions) below it
+    fresh: tuple = ()  # per gradient the backward returns: whether it is a new array nobody else holds
 
 
 _GENERATING = threading.Lock()
@@ -310,6 +335,7 @@ class Plan:
     source = property(lambda self: self.ready().source, doc="the replay's generated source")
     backward = property(lambda self: self.ready().backward, doc="the backward replay, if any")
     reach = property(lambda self: self.ready().reach, doc="per output: the backward node's inputs below it")
+    fresh = property(lambda self: self.ready().fresh, doc="per gradient of the backward: a new array of its own")
     table = property(lambda self: self.ready().table, doc="explain()'s rows: one per step")
     exclusive = property(lambda self: self.ready().exclusive, doc="the buffers' lock, if any")
 
@@ -449,11 +475,12 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             source += "\n\n" + "\n".join(b.lines)
         for k, c_source in enumerate(w.fused):
             source += f"\n\n/* fused loop {k} */\n{c_source}"
-        reach = None
+        reach, fresh = None, ()
         if bw is not None:
             inputs = [i for i, g in zip(bw.leaves, bw.grads) if g is not None]  # (the node's inputs, in order)
             reach = [frozenset(j for j, i in enumerate(inputs) if i in below) for below in bw.reach]
-        return Built(source, run, backward, w.table, threading.Lock() if w.planned else None, reach)
+            fresh = fresh_results(bwd_steps, [g for g in bw.grads if g is not None], tape.root, b.folded, b.aliases)
+        return Built(source, run, backward, w.table, threading.Lock() if w.planned else None, reach, fresh)
 
     return Plan(generate, guard_source, make_guard, steps + bwd_steps, snapshot, len(tape.steps))
 
