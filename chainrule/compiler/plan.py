@@ -475,7 +475,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
             source += "\n\n" + "\n".join(b.lines)
         for k, c_source in enumerate(w.fused):
             source += f"\n\n/* fused loop {k} */\n{c_source}"
-        reach, fresh = None, ()
+        reach: list | None = None
+        fresh: tuple[bool, ...] = ()
         if bw is not None:
             inputs = [i for i, g in zip(bw.leaves, bw.grads) if g is not None]  # (the node's inputs, in order)
             reach = [frozenset(j for j, i in enumerate(inputs) if i in below) for below in bw.reach]
