@@ -116,8 +116,7 @@ class LinearCrossEntropyOptions:
             if not (method == "aspect_ratio" and factor.isdigit() and int(factor) > 0):
                 raise ValueError(f"invalid chunking_method: {self.chunking_method!r}")
         if not (self.batch_chunk_size is None
-                or (isinstance(self.batch_chunk_size, int) and not isinstance(self.batch_chunk_size, bool)
-                    and self.batch_chunk_size > 0)):
+                or (isinstance(self.batch_chunk_size, int) and self.batch_chunk_size > 0)):
             raise ValueError(f"batch_chunk_size must be positive int or None, got {self.batch_chunk_size!r}")
         if self.acc_dtype is not None and _as_dtype(self.acc_dtype) not in _ACC_DTYPES:
             raise ValueError(
@@ -509,7 +508,7 @@ def _chunked(input: Tensor, linear_weight: Tensor, t: Any, linear_bias: Tensor |
     flat, valid = _loss.check_index_target(m, t, num_classes, want, logits_shape, _NAME, ignore, what="logits")
     cw = _loss._class_weight(weight, num_classes, input, _NAME)
     opts = options._adjust(n, in_features, num_classes, input._array.dtype, getattr(input, "device", None))
-    op = LinearCrossEntropyChunked(flat, valid, cw, reduction, opts.batch_chunk_size, opts.acc_dtype, m)
+    op = LinearCrossEntropyChunked(flat, valid, cw, reduction, opts.batch_chunk_size or 1, opts.acc_dtype, m)
     x = input if batched else shape.reshape(input, (1, in_features))
     args = (x, linear_weight) if linear_bias is None else (x, linear_weight, linear_bias)
     out = apply(op, *args)

@@ -14,8 +14,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import loss as F
 from chainrule.nn.functional.linear_cross_entropy import LinearCrossEntropyOptions, linear_cross_entropy
 from chainrule.nn.module import Module
-from chainrule.nn.modules.linear import Linear
 from chainrule.nn.modules._elsewhere import reexports
+from chainrule.nn.modules.linear import Linear
 
 __all__ = [
     "BCELoss",
@@ -142,7 +142,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class LinearCrossEntropyLoss(_WeightedLoss):
-    """Cross-entropy of a linear layer's logits: ℓ = cross_entropy(x Wᵀ + b, t) (PyTorch's ``nn.LinearCrossEntropyLoss``).
+    """Cross-entropy of a linear layer's logits: ℓ = cross_entropy(x Wᵀ + b, t) (PyTorch's LinearCrossEntropyLoss).
 
     Holds ``self.linear``, a :class:`Linear` (in_features -> C·d1···dK, flat, as PyTorch stores
     it), whose weight is reshaped to (C, d1, ..., dK, in_features) and bias to (C, d1, ..., dK)
