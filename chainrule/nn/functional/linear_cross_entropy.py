@@ -278,7 +278,7 @@ class LinearCrossEntropyChunked(Primitive):
         return out if b is None else out + (None if gb is None else m.astype(gb, b.dtype),)
 
     def _softmax_chunk(self, m, xc, w_t, ba):
-        """(softmax(z_c), onehot(t_c)) for one chunk of (acc-dtype) rows, with the table m."""
+        """(softmax(z_c), z_c) for one chunk x_c of (acc-dtype) rows, z_c = x_c Wᵀ + b, with the table m."""
         z = m.matmul(xc, w_t)
         if ba is not None:
             z = z + ba
