@@ -41,7 +41,8 @@ from chainrule.nn.functional import loss as _loss
 from chainrule.nn.functional.linear import linear
 from chainrule.ops import shape
 
-__all__ = ["LinearCrossEntropyChunked", "LinearCrossEntropyOptions", "linear_cross_entropy"]
+__all__ = ["LinearCrossEntropyChunked", "LinearCrossEntropyOptions", "LinearCrossEntropyShapeError",
+           "linear_cross_entropy"]
 
 _NAME = "linear_cross_entropy"
 

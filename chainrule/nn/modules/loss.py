@@ -12,7 +12,11 @@ from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import loss as F
-from chainrule.nn.functional.linear_cross_entropy import LinearCrossEntropyOptions, linear_cross_entropy
+from chainrule.nn.functional.linear_cross_entropy import (
+    LinearCrossEntropyOptions,
+    LinearCrossEntropyShapeError,
+    linear_cross_entropy,
+)
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.modules.linear import Linear
@@ -161,8 +165,8 @@ class LinearCrossEntropyLoss(_WeightedLoss):
                  ignore_index: int | None = None, label_smoothing: float = 0.0,
                  options: LinearCrossEntropyOptions | None = None) -> None:
         if weight is not None and tuple(weight.shape) != (num_classes,):
-            raise ValueError(f"LinearCrossEntropyLoss: expected weight shape to be {(num_classes,)}, "
-                             f"got {tuple(weight.shape)}")
+            raise LinearCrossEntropyShapeError(f"LinearCrossEntropyLoss: expected weight shape to be "
+                                               f"{(num_classes,)}, got {tuple(weight.shape)}")
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"LinearCrossEntropyLoss: expected label_smoothing to be in range [0, 1], "
                              f"got {label_smoothing}")
