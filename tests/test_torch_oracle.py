@@ -313,6 +313,14 @@ spec("cross_entropy", "f", [([u(5, 4), Idx(ints(4, 5))], {}), ([u(5, 4), Idx(int
                             ([u(2, 4, 3), Idx(ints(4, 2, 3))], {}), ([u(5, 4), Idx([0, 1, -100, 2, 3])], {}),
                             ([u(5, 4), Idx(ints(4, 5))], dict(weight=Const(pos(4)), reduction="sum")),
                             ([u(5, 4), R.dirichlet(np.ones(4), 5)], {})])
+# (the reference composition: PyTorch's chunked path, options=..., is compared in tests/test_linear_cross_entropy.py)
+spec("linear_cross_entropy", "f", [([u(5, 3), u(4, 3), Idx(ints(4, 5))], {}),
+                                   ([u(5, 3), u(4, 3), Idx([0, 1, -100, 2, 3])],
+                                    dict(linear_bias=Const(u(4)), weight=Const(pos(4)), reduction="sum")),
+                                   ([u(3), u(4, 3), Idx(2)], dict(reduction="none")),
+                                   ([u(2, 3), u(4, 2, 3), Idx(ints(4, 2, 2))], dict(label_smoothing=0.1)),
+                                   ([u(5, 3), u(4, 3), R.dirichlet(np.ones(4), 5)], dict(reduction="none")),
+                                   ([u(5, 3), u(4, 3), R.dirichlet(np.ones(4), 5)], dict(ignore_index=1))])
 spec("nll_loss", "f", [([u(5, 4), Idx(ints(4, 5))], {}), ([u(5, 4), Idx(ints(4, 5))], dict(weight=Const(pos(4))))])
 spec("kl_div", "f", [([u(3, 4), R.uniform(0.1, 1, (3, 4))], dict(reduction="batchmean")),
                      ([u(3, 4), u(3, 4)], dict(reduction="sum", log_target=True))])

@@ -183,6 +183,11 @@ from chainrule.nn.functional.vision import (  # noqa: E402,F401
 from chainrule.nn.functional.ctc import ctc_loss  # noqa: E402,F401
 from chainrule.nn.functional.grid_sample import affine_grid, grid_sample  # noqa: E402,F401
 
+# isort: split
+
+# --- a linear layer's logits and their cross-entropy, chunked (torch parity: linear_cross_entropy) ---
+from chainrule.nn.functional.linear_cross_entropy import linear_cross_entropy  # noqa: E402,F401
+
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
 __all__ = [
@@ -259,6 +264,7 @@ __all__ = [
     "leaky_relu",
     "leaky_relu_",
     "linear",
+    "linear_cross_entropy",
     "local_response_norm",
     "log_softmax",
     "logsigmoid",

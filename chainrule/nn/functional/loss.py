@@ -475,19 +475,28 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
     """Check an index target; return (C, target shape, flat int targets with ignored set to 0, valid mask or None)."""
     C, want = _class_layout(input, target, name)
     m, t = _target_array(input, target, name)
+    flat, valid = check_index_target(m, t, C, want, tuple(input.shape), name, ignore_index)
+    return C, want, flat, valid
+
+
+def check_index_target(m: Any, t: Any, C: int, want: tuple, input_shape: tuple, name: str, ignore_index: int,
+                       what: str = "input") -> tuple:
+    """Check class-index targets ``t`` (an array of the table ``m``) against ``C`` classes and the
+    expected shape ``want`` of logits shaped ``input_shape``; return (flat int targets with the
+    ignored set to 0, valid mask or None).  ``what`` names the logits in the messages."""
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must have an integer dtype (int64), got {t.dtype} "
-            f"(target shape {t.shape}, input shape {tuple(input.shape)}); floating targets must be class "
-            "probabilities with the input's shape"
+            f"(target shape {t.shape}, {what} shape {input_shape}); floating targets must be class "
+            f"probabilities with the {what}'s shape"
         )
     if t.shape != want:
-        if input.ndim >= 2 and t.ndim >= 1 and t.shape[0] != input.shape[0]:
+        if len(input_shape) >= 2 and t.ndim >= 1 and t.shape[0] != input_shape[0]:
             raise ValueError(
-                f"{name}: expected input batch size ({input.shape[0]}) to match target batch size ({t.shape[0]}) "
-                f"(input shape {tuple(input.shape)}, target shape {t.shape})"
+                f"{name}: expected {what} batch size ({input_shape[0]}) to match target batch size ({t.shape[0]}) "
+                f"({what} shape {input_shape}, target shape {t.shape})"
             )
-        raise ValueError(f"{name}: expected target of shape {want} for input of shape {tuple(input.shape)}, "
+        raise ValueError(f"{name}: expected target of shape {want} for {what} of shape {input_shape}, "
                          f"got {t.shape}")
     # a private copy: the vjp reads the targets during backward, whatever happens to the
     # caller's target tensor in between (as embedding's indices)
@@ -495,7 +504,7 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
     if flat.size:  # the common case costs two reductions: every target in range, none ignored
         lo, hi = flat.min(), flat.max()
         if lo >= 0 and hi < C and not 0 <= ignore_index < C:
-            return C, want, flat, None
+            return flat, None
     # the mask, whatever it holds: no Python reads how many targets are ignored, so that a
     # compiled plan replays batches with any count of them (a padding class)
     valid = flat != ignore_index
@@ -504,7 +513,7 @@ def _index_target(input: Tensor, target: Any, name: str, ignore_index: int) -> t
     if out.any():
         bad = flat[out][0]
         raise TargetOutOfRangeError(f"{name}: target {int(bad)} is out of range for {C} classes")
-    return C, want, flat, valid
+    return flat, valid
 
 
 def _rows(input: Tensor, C: int) -> Tensor:

@@ -7,12 +7,19 @@ appear in ``state_dict`` and follow ``.to(dtype)``), as PyTorch does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional import loss as F
+from chainrule.nn.functional.linear_cross_entropy import (
+    LinearCrossEntropyOptions,
+    LinearCrossEntropyShapeError,
+    linear_cross_entropy,
+)
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
+from chainrule.nn.modules.linear import Linear
 
 __all__ = [
     "BCELoss",
@@ -21,6 +28,8 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "MSELoss",
     "NLLLoss",
     "SmoothL1Loss",
@@ -134,6 +143,56 @@ class CrossEntropyLoss(_WeightedLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy of a linear layer's logits: ℓ = cross_entropy(x Wᵀ + b, t) (PyTorch's LinearCrossEntropyLoss).
+
+    Holds ``self.linear``, a :class:`Linear` (in_features -> C·d1···dK, flat, as PyTorch stores
+    it), whose weight is reshaped to (C, d1, ..., dK, in_features) and bias to (C, d1, ..., dK)
+    in ``forward`` and handed to :func:`chainrule.nn.functional.linear_cross_entropy` with the
+    loss's ``weight``, ``reduction``, ``ignore_index``, ``label_smoothing`` and ``options``
+    (a :class:`LinearCrossEntropyOptions` chunks the rows so that the (N, C) logits are never
+    held at once; None is the plain composition).
+
+    Shapes: input (in_features,) or (N, in_features); target (), (N,) or (N, d1, ..., dK) of
+    class indices, or probabilities (C,) or (N, C, d1, ..., dK); output (), (N,) or
+    (N, d1, ..., dK) for reduction='none', else a scalar.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
+                 device: Any = None, dtype: Any = None, reduction: str = "mean", weight: Tensor | None = None,
+                 ignore_index: int | None = None, label_smoothing: float = 0.0,
+                 options: LinearCrossEntropyOptions | None = None) -> None:
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise LinearCrossEntropyShapeError(f"LinearCrossEntropyLoss: expected weight shape to be "
+                                               f"{(num_classes,)}, got {tuple(weight.shape)}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"LinearCrossEntropyLoss: expected label_smoothing to be in range [0, 1], "
+                             f"got {label_smoothing}")
+        super().__init__(weight, None, None, reduction)
+        self.num_classes = int(num_classes)
+        self.out_features = tuple(int(d) for d in out_features)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.linear = Linear(in_features, math.prod(self.out_features, start=self.num_classes), bias=bias,
+                             device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        shape = (self.num_classes, *self.out_features)
+        linear_weight = self.linear.weight.reshape(*shape, self.linear.in_features)
+        bias = self.linear.bias
+        return linear_cross_entropy(input, linear_weight, target,
+                                    linear_bias=None if bias is None else bias.reshape(*shape),
+                                    weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
+                                    label_smoothing=self.label_smoothing, options=self.options)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")
 
 
 class NLLLoss(_WeightedLoss):
