@@ -17,6 +17,7 @@ from chainrule import (
     accelerator,
     amp,
     backends,
+    cpu,
     cuda,
     func,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "channels_last_3d",
     "compile",
     "contiguous_format",
+    "cpu",
     "cuda",
     "detect_anomaly",
     "device",
