@@ -1,5 +1,6 @@
-"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``, ``chainrule.utils.checkpoint``."""
+"""Utilities (PyTorch's ``torch.utils``): ``chainrule.utils.data``, ``chainrule.utils.checkpoint``,
+``chainrule.utils.hooks``."""
 
-from chainrule.utils import checkpoint, data
+from chainrule.utils import checkpoint, data, hooks
 
-__all__ = ["checkpoint", "data"]
+__all__ = ["checkpoint", "data", "hooks"]
