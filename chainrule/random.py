@@ -113,8 +113,8 @@ def fork_rng(devices: Iterable[Any] | None = None, enabled: bool = True, _caller
     try:
         yield
     finally:
-        _random.manual_seed(cpu_seed)  # the seed (initial_seed) as PyTorch's state holds it...
-        set_rng_state(cpu_state)  # ...and the position in the stream
+        set_rng_state(cpu_state)  # the position in the stream...
+        _random._STATE["seed"] = cpu_seed  # ...and the seed (initial_seed), which PyTorch's state holds too
         for d, state in zip(device_list, device_states):
             device_mod.set_rng_state(state, d)
 

@@ -92,3 +92,12 @@ def test_against_torch():
         with lib.random.fork_rng():
             lib.manual_seed(8)
         assert lib.initial_seed() == 7
+
+
+def test_fork_rng_keeps_the_generator_object():
+    from chainrule.backend.random import default_generator
+
+    before = default_generator()
+    with cr.random.fork_rng():
+        cr.rand(3)
+    assert default_generator() is before  # (what a sampler holding it draws from stays the stream)
