@@ -17,8 +17,10 @@ from chainrule import (
     accelerator,
     amp,
     backends,
+    cpu,
     cuda,
     func,
+    random,
 )
 from chainrule import _torch_extra as _extra
 from chainrule import _torch_toplevel as _toplevel
@@ -67,6 +69,7 @@ from chainrule.backend.device import device
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.batching import vmap  # torch.vmap, the same object as torch.func.vmap
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+from chainrule.random import default_generator  # torch.default_generator (the default stream as a Generator)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)
 
@@ -142,7 +145,9 @@ __all__ = [
     "channels_last_3d",
     "compile",
     "contiguous_format",
+    "cpu",
     "cuda",
+    "default_generator",
     "detect_anomaly",
     "device",
     "enable_grad",
@@ -162,6 +167,7 @@ __all__ = [
     "no_grad",
     "numel",
     "preserve_format",
+    "random",
     "save",
     "set_default_device",
     "set_default_dtype",

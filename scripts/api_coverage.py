@@ -52,6 +52,12 @@ NAMESPACES: dict[str, str] = {
     "torch.linalg": "chainrule.linalg",
     "torch.special": "chainrule.special",
     "torch.distributions": "chainrule.distributions",
+    "torch.random": "chainrule.random",
+    "torch.cpu": "chainrule.cpu",
+    "torch.nn.attention": "chainrule.nn.attention",
+    "torch.nn.attention.bias": "chainrule.nn.attention.bias",
+    "torch.utils.hooks": "chainrule.utils.hooks",
+    "torch.utils.benchmark": "chainrule.utils.benchmark",
 }
 
 # The namespaces the 90 % target is about.

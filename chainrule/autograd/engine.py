@@ -272,7 +272,7 @@ def _leaf_done(p: Tensor, parts: list, m: Any) -> None:
 
 def _post_accumulate(p: Tensor) -> None:
     """Run p's post-accumulate-grad hooks: ``hook(p)``, its .grad final for this backward."""
-    hooks = list(p._extra["post_acc"])
+    hooks = list(p._extra["post_acc"].values())
     if hooks:
         untraceable("a post-accumulate-grad hook ran in backward (a replay would not run its Python)")
     for hook in hooks:
@@ -355,9 +355,10 @@ def _walk(
 
 def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
     """g = dL/dt after t's hooks: each gets the gradient as a Tensor and may return a new one."""
-    if hooks:
-        untraceable("a tensor hook ran in backward (a replay would not run its Python)")
-    for hook in hooks:
+    if not hooks:
+        return g
+    untraceable("a tensor hook ran in backward (a replay would not run its Python)")
+    for hook in list(hooks.values()):  # (a hook may remove itself)
         res = hook(g if create_graph else Tensor._wrap(g))
         if res is not None:
             g = res if create_graph else (res._array if isinstance(res, Tensor) else
@@ -366,7 +367,7 @@ def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
 
 
 def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any) -> Any:
-    g = _run_hooks(t, extra.get("hooks", ()), g, create_graph)
+    g = _run_hooks(t, extra.get("hooks"), g, create_graph)
     if extra.get("retain_grad"):
         untraceable("retain_grad() kept a gradient in backward (a replay would not set .grad)")
         gt = g if create_graph else Tensor._wrap(table_of((t,), "retain_grad").copy(g))

@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import sys
 import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import HOOKS
+from chainrule.autograd.hooks import RemovableHandle, add_hook
 from chainrule.autograd.version import share, version
 from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import CPU, device
@@ -78,21 +80,6 @@ def legacy_array(args: tuple, dtype: np.dtype, where: str) -> np.ndarray:
         f"{where}: expected sizes (ints), or one list, tuple, array or tensor of data; got "
         f"({', '.join(type(a).__name__ for a in args)})"
     )
-
-
-class _HookListHandle:
-    """Appends ``hook`` to ``hooks``; ``remove()`` takes it out again (a second time: nothing)."""
-
-    __slots__ = ("_hooks", "_hook")
-
-    def __init__(self, hooks: list, hook: Any) -> None:
-        hooks.append(hook)
-        self._hooks = hooks
-        self._hook = hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
 
 
 class _Held:
@@ -370,13 +357,13 @@ class Tensor(_TensorMethods):
     def retains_grad(self) -> bool:
         return bool(self._extras_or_empty().get("retain_grad"))
 
-    def register_hook(self, hook: Any) -> Any:
+    def register_hook(self, hook: Any) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None result replaces it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook(): cannot register a hook on a tensor that doesn't require gradient")
-        return _HookListHandle(self._extras().setdefault("hooks", []), hook)
+        return add_hook(self._extras().setdefault("hooks", OrderedDict()), hook)
 
-    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
         """Call ``hook(self)`` once this leaf's ``.grad`` is final for the current backward.
 
         As PyTorch's: it runs mid-walk, as soon as the leaf's last gradient contribution is
@@ -394,7 +381,13 @@ class Tensor(_TensorMethods):
                 f"on non-leaf tensors (this one is the output of {self._op.name})"
             )
         HOOKS.post_acc = True
-        return _HookListHandle(self._extras(any_hook=False).setdefault("post_acc", []), hook)  # (keeps the fast walk)
+        return add_hook(self._extras(any_hook=False).setdefault("post_acc", OrderedDict()), hook)  # (fast walk kept)
+
+    @property
+    def _backward_hooks(self) -> OrderedDict | None:
+        """The hooks of :meth:`register_hook` by handle id, None when there are none (PyTorch's
+        attribute, read by ``torch.utils.hooks.warn_if_has_hooks``)."""
+        return self._extras_or_empty().get("hooks") or None
 
     @property
     def name(self) -> str | None:

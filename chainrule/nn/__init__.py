@@ -204,7 +204,7 @@ from chainrule.nn.modules.upsampling import (
 # isort: split
 
 # --- sub-packages ---
-from chainrule.nn import functional, init, parallel, utils
+from chainrule.nn import attention, functional, init, parallel, utils
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
@@ -262,6 +262,7 @@ __all__ = [
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",
+    "attention",
     "functional",
     "GaussianNLLLoss",
     "GELU",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.hooks import RemovableHandle, add_hook
 from chainrule.autograd.host_steps import untraceable
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
@@ -58,19 +59,17 @@ class _IncompatibleKeys(NamedTuple):
 STRUCTURE = [0]
 
 
-class _HookHandle:
-    """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook."""
+def _bump_structure() -> None:
+    STRUCTURE[0] += 1
 
-    _next_id = 0
 
-    def __init__(self, hooks: dict) -> None:
-        self._hooks = hooks
-        self.id = _HookHandle._next_id
-        _HookHandle._next_id += 1
-
-    def remove(self) -> None:
-        STRUCTURE[0] += 1
-        self._hooks.pop(self.id, None)
+def _add_module_hook(hooks: OrderedDict, hook: Callable) -> RemovableHandle:
+    """Register ``hook`` in a Module's ``hooks``: the handle's ``remove()`` also tells a compiled
+    plan that the Module changed."""
+    STRUCTURE[0] += 1
+    h = add_hook(hooks, hook)
+    h._on_remove = _bump_structure
+    return h
 
 
 class Module:
@@ -121,19 +120,13 @@ class Module:
         __call__ = _call_impl
 
     # -- hooks -------------------------------------------------------------------
-    def register_forward_hook(self, hook: Callable) -> _HookHandle:
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, inputs, output)`` runs after ``forward``; a non-None result replaces the output."""
-        STRUCTURE[0] += 1
-        h = _HookHandle(self._forward_hooks)
-        self._forward_hooks[h.id] = hook
-        return h
+        return _add_module_hook(self._forward_hooks, hook)
 
-    def register_forward_pre_hook(self, hook: Callable) -> _HookHandle:
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, inputs)`` runs before ``forward``; a non-None result replaces the inputs."""
-        STRUCTURE[0] += 1
-        h = _HookHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[h.id] = hook
-        return h
+        return _add_module_hook(self._forward_pre_hooks, hook)
 
     # -- registration --------------------------------------------------------------
     def _check_name(self, name: Any, kind: str) -> None:

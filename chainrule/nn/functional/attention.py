@@ -31,12 +31,14 @@ import numpy as np
 from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import registry
+from chainrule.backends.cuda import SDP_CPU_KERNEL
 from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional._sdpa import ADD, CAUSAL, TAKE, ScaledDotProductAttention, causal_mask
 from chainrule.nn.functional.recurrent import _dropout
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction as rd
 from chainrule.ops import shape as sh
+from chainrule.ops.arrange import repeat_interleave
 from chainrule.ops.indexing import getitem
 from chainrule.ops.linalg import matmul
 from chainrule.ops.pointwise import logical_not
@@ -143,6 +145,7 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     is_causal: bool = False,
     scale: float | None = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """Attention(Q, K, V) = softmax(Q Kᵀ · scale + M) V.
 
@@ -156,11 +159,30 @@ def scaled_dot_product_attention(
     Without dropout the whole of it is one primitive with hand-written rules
     (``_sdpa.ScaledDotProductAttention``), which for ``is_causal`` skips the scores above the
     diagonal instead of masking them; with dropout it is composed of Tensor ops.
+
+    ``enable_gqa`` (grouped-query attention): query (..., Hq, L, E) with key and value
+    (..., Hkv, S, ·), Hkv dividing Hq; each key/value head serves Hq / Hkv consecutive query
+    heads (key and value repeated along dim -3).  ``attn_mask`` may also be a
+    ``nn.attention.bias.CausalBias`` (``causal_upper_left`` / ``causal_lower_right``).
+
+    Which kernel ``nn.attention.sdpa_kernel`` selects does not change the result: the CPU has
+    this one; as on PyTorch's CPU build, it runs when the math or the flash backend is enabled,
+    and with neither a RuntimeError says that no backend is left.
     """
     name = "scaled_dot_product_attention"
+    if attn_mask is not None and not isinstance(attn_mask, Tensor):
+        from chainrule.nn.attention.bias import CausalBias
+
+        if isinstance(attn_mask, CausalBias):
+            return CausalBias._dispatch(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     for what, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor) or t.ndim < 2:
             raise ValueError(f"{name}: {what} must be a Tensor with at least 2 dimensions (..., L, E)")
+    if not SDP_CPU_KERNEL[0]:
+        raise RuntimeError(f"{name}: No viable backend for scaled_dot_product_attention was found. This is likely "
+                           "due to turning off both the math kernel and the fused kernels (nn.attention.sdpa_kernel).")
+    if enable_gqa:
+        key, value = _grouped_heads(name, query, key, value)
     take_part = None
     add = None
     if is_causal:
@@ -174,6 +196,20 @@ def scaled_dot_product_attention(
             add = mask
     out, _ = _attend(name, query, key, value, take_part, add, dropout_p, scale, causal=is_causal)
     return out
+
+
+def _grouped_heads(name: str, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+    """Grouped-query attention: key and value with their heads (dim -3) repeated to query's."""
+    if query.ndim < 3 or key.ndim < 3 or value.ndim < 3:
+        return key, value
+    hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
+    if hk != hv or hk == 0 or hq % hk:
+        raise RuntimeError(f"{name}: with enable_gqa=True the number of heads in key and value (dim -3) must be "
+                           f"equal and divide the number of heads in query: query {tuple(query.shape)}, "
+                           f"key {tuple(key.shape)}, value {tuple(value.shape)}")
+    if hq == hk:
+        return key, value
+    return repeat_interleave(key, hq // hk, dim=-3), repeat_interleave(value, hq // hk, dim=-3)
 
 
 def _float_mask(mask: Any, like: Tensor) -> Tensor:
