@@ -145,25 +145,70 @@ def test_func_jvp_matches_composition(monkeypatch):
     np.testing.assert_allclose(d1.numpy(), d2.numpy(), rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fully_masked_row_is_nan(dtype, monkeypatch):
+def _fully_masked_case(dtype, kind):
+    """q (2, 3, 4), k (2, 5, 4), v (2, 5, 3) and a mask under which query 1 sees no key."""
     rng = np.random.default_rng(6)
     q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
     m = np.ones((3, 5), dtype=bool)
     m[1] = False
+    mask = m if kind == "bool" else np.where(m, 0.0, -np.inf).astype(dtype)
+    return q, k, v, mask
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_fully_masked_row_is_zero_with_zero_gradients(dtype, kind, monkeypatch):
+    """PyTorch's scaled_dot_product_attention gives a query that sees no key a zero row (its safe
+    softmax), on the fused primitive and on the composition alike, and no NaN in any gradient."""
+    q, k, v, mask = _fully_masked_case(dtype, kind)
     res = []
     for fused in (True, False):
         with monkeypatch.context() as mp:
             if not fused:
                 mp.setattr(attention, "_fits", lambda *a: False)
             ts = [cr.tensor(x, requires_grad=True) for x in (q, k, v)]
-            out = F.scaled_dot_product_attention(*ts, attn_mask=cr.tensor(m))
-            out.sum().backward()
+            out = F.scaled_dot_product_attention(*ts, attn_mask=cr.tensor(mask))
+            out.square().sum().backward()
             res.append([out.detach().numpy()] + [t.grad.numpy() for t in ts])
-    out = res[0][0]
-    assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
+    for out, gq, gk, gv in res:
+        np.testing.assert_array_equal(out[:, 1], 0.0)
+        assert np.isfinite(out).all() and all(np.isfinite(g).all() for g in (gq, gk, gv))
+        np.testing.assert_array_equal(gq[:, 1], 0.0)
     for a, b in zip(*res):
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    tt = [torch.tensor(x, requires_grad=True) for x in (q, k, v)]
+    out_t = torch.nn.functional.scaled_dot_product_attention(*tt, attn_mask=torch.tensor(mask))
+    out_t.square().sum().backward()
+    for a, b in zip(res[0], [out_t.detach().numpy()] + [t.grad.numpy() for t in tt]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_fully_masked_row_is_zero_under_dropout_and_double_backward():
+    q, k, v, mask = _fully_masked_case(np.float64, "bool")
+    ts = [t64(x, True) for x in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ts, attn_mask=cr.tensor(mask), dropout_p=0.5)
+    np.testing.assert_array_equal(out.detach().numpy()[:, 1], 0.0)
+    out = F.scaled_dot_product_attention(*ts, attn_mask=cr.tensor(mask))
+    (gq,) = cr.autograd.grad(out.square().sum(), ts[0], create_graph=True)
+    (ggk,) = cr.autograd.grad(gq.sum(), ts[1])
+    assert np.isfinite(gq.detach().numpy()).all() and np.isfinite(ggk.numpy()).all()
+    assert gradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=cr.tensor(mask)),
+                     [t64(x, True) for x in (q, k, v)])
+
+
+def test_multihead_attention_keeps_nan_where_it_returns_the_weights_as_pytorch():
+    """nn.MultiheadAttention: with need_weights=True PyTorch's plain softmax gives a query with no
+    key NaN; with need_weights=False it runs scaled_dot_product_attention, which gives zeros."""
+    cr.manual_seed(0)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = cr.randn(2, 3, 4)
+    kpm = cr.tensor(np.array([[False] * 3, [True] * 3]))
+    out_w, w = mha(x, x, x, key_padding_mask=kpm, need_weights=True)
+    out_n, _ = mha(x, x, x, key_padding_mask=kpm, need_weights=False)
+    assert np.isnan(out_w.detach().numpy()[1]).all() and np.isnan(w.detach().numpy()[1]).all()
+    np.testing.assert_allclose(out_n.detach().numpy()[1], np.broadcast_to(mha.out_proj.bias.detach().numpy(), (3, 4)))
+    np.testing.assert_allclose(out_n.detach().numpy()[0], out_w.detach().numpy()[0], rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_and_weights_keep_the_composition():
@@ -406,7 +451,7 @@ def test_torch_encoder_layer_float32(causal, monkeypatch, torch):
 
 
 def test_compiled_boolean_masks_follow_eager_also_with_a_fully_masked_row():
-    """A boolean mask makes the forward ask whether a row is fully masked (NaN): under compile
+    """A boolean mask makes the forward ask whether a row is fully masked (zeroed): under compile
     a new mask, with or without such a row, must never replay a stale plan."""
     rng = np.random.default_rng(0)
     shapes = ((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 4))
@@ -421,13 +466,13 @@ def test_compiled_boolean_masks_follow_eager_also_with_a_fully_masked_row():
 
     masks = [rng.random((5, 6)) > 0.3 for _ in range(2)]
     full = masks[0].copy()
-    full[1] = False  # query 1 sees no key: its row is NaN
+    full[1] = False  # query 1 sees no key: its row is zero
     masks.insert(1, full)
     compiled = cr.compile(step)
     for mask in masks + masks:
         eager = step(cr.tensor(mask)).numpy(), [t.grad.numpy().copy() for t in (q, k, v)]
         replay = compiled(cr.tensor(mask)).numpy(), [t.grad.numpy().copy() for t in (q, k, v)]
-        assert np.isnan(eager[0]).any() == (mask is full)
+        assert not np.isnan(eager[0]).any() and (mask is not full or not eager[0][:, :, 1].any())
         assert np.array_equal(eager[0], replay[0], equal_nan=True)
         for a, b in zip(eager[1], replay[1]):
             assert np.array_equal(a, b, equal_nan=True)

@@ -17,7 +17,8 @@ For a query of length L and a key/value of length S:
                   [1, 1, 1, 0],
                   [1, 1, 1, 1]]
 
-  With L > S its first L - S rows see no key at all (PyTorch warns that this gives NaN); with
+  With L > S its first L - S rows see no key at all (PyTorch warns that this gives NaN; its
+  scaled_dot_product_attention, and chainrule's, give those rows zeros); with
   L = S the two variants are the same mask.
 
 A :class:`CausalBias` is not a Tensor here (PyTorch's is a Tensor subclass so that

@@ -8,7 +8,9 @@ forward keeps P for the backward:
     dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),  dQ = dS K · scale,  dK = dSᵀ Q · scale
 
 (dM = dS for an additive float mask).  A masked position has P = 0, so its dS is 0.  A row
-with every position masked out is NaN, as in PyTorch.
+with every position masked out (a query that sees no key) is zero, with zero gradients, as
+PyTorch's scaled_dot_product_attention gives it (its safe softmax; a plain softmax of such a
+row is NaN): P's row is set to 0 (``_softmax_rows``), which makes dS's row 0 too.
 
 **Causal attention** (``mask_kind`` CAUSAL, no mask input: query position i sees key positions
 j ≤ i, PyTorch's ``is_causal``) skips the scores above the diagonal instead of computing and
@@ -75,14 +77,17 @@ class ScaledDotProductAttention(Primitive):
         self.nan_rows = False
 
     def _softmax_rows(self, m: Any, s: Any) -> Any:
-        """P = softmax over the last axis of the scores s, on raw arrays (written into a pooled array)."""
+        """P = softmax over the last axis of the scores s, on raw arrays (written into a pooled
+        array); with a mask, a row whose scores are all -inf (fully masked) is 0, not NaN."""
         lead, C = s.shape[:-1], s.shape[-1]
         x = m.reshape(s, (-1, C))
         z, e = m.pooled_empty(x.shape, x.dtype), m.pooled_empty(x.shape, x.dtype)
-        with np.errstate(invalid="ignore"):  # a fully masked row: -inf - (-inf) = NaN, as PyTorch
+        with np.errstate(invalid="ignore"):  # a fully masked row: -inf - (-inf) = NaN, zeroed below
             r = m.shifted_exp(x, z, e)  # z = x - max_row x, e = e^z, r = Σ_row e
-            p = m.reshape(m.divide(e, m.reshape(r, (-1, 1)), out=e), lead + (C,))
-        return p, r
+            p = m.divide(e, m.reshape(r, (-1, 1)), out=e)
+        if self.mask_kind in (TAKE, ADD) and not m.isfinite(r).all():  # (only a mask makes a row all -inf)
+            p[m.all(m.isneginf(x), axis=-1)] = 0  # (a NaN score's row stays NaN)
+        return m.reshape(p, lead + (C,)), r
 
     def _scores(self, m: Any, q: Any, k: Any, mask: tuple) -> Any:
         """S = Q Kᵀ · scale, masked, on raw arrays; the scale on the smaller of Q and K."""
@@ -156,7 +161,16 @@ class ScaledDotProductAttention(Primitive):
             s = m.where(Tensor._wrap(keep) if m.is_tensor else keep, s, m.const(-np.inf, s))
         elif self.mask_kind == ADD:
             s = s + mask[0]
-        return softmax(s, -1)
+        if self.mask_kind not in (TAKE, ADD):
+            return softmax(s, -1)
+        # a fully masked row is 0 (see _softmax_rows); its scores become 0 first, so that the
+        # softmax's backward, which the last where gives a zero gradient, has no NaN to pass on
+        host = table_of((s,))
+        raw = m.raw(s) if m.is_tensor else s
+        dead = host.all(host.isneginf(raw), axis=-1, keepdims=True)
+        dead = Tensor._wrap(dead) if m.is_tensor else dead
+        p = softmax(m.where(dead, m.const(0.0, s), s), -1)
+        return m.where(dead, m.const(0.0, p), p)
 
     def vjp(self, m, need, g, y, q, k, v, *mask):
         if m.is_tensor or self.p is None:

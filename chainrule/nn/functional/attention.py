@@ -17,8 +17,11 @@ Mask conventions (PyTorch's, which differ between the two APIs):
 * a float mask is always added to the scores (use -inf to mask out);
 * ``additive_attention(mask=bool)``: True = a padded position, masked out.
 
-A row in which every position is masked out has no defined softmax and gives
-NaN, as in PyTorch.
+A row in which every position is masked out (a query that sees no key) has no
+defined softmax.  ``scaled_dot_product_attention`` gives it zeros, as PyTorch's does
+(its safe softmax), and so does ``multi_head_attention_forward`` with
+``need_weights=False``, which PyTorch runs through it; with ``need_weights=True``
+PyTorch's plain softmax gives NaN, and so does this one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from chainrule.autograd.primitive import apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import registry
 from chainrule.backends.cuda import SDP_CPU_KERNEL
-from chainrule.nn.functional._const import constant_like
+from chainrule.nn.functional._const import constant_like, derived
 from chainrule.nn.functional._sdpa import ADD, CAUSAL, TAKE, ScaledDotProductAttention, causal_mask
 from chainrule.nn.functional.recurrent import _dropout
 from chainrule.ops import elementwise as ew
@@ -120,10 +123,19 @@ def _attend(
     if add is not None:
         _check_broadcast(name, "attn_mask", add.shape, scores.shape)
         scores = scores + add
-    weights = rd.softmax(scores, -1)
+    weights = _safe_softmax(scores) if fused and (take_part is not None or add is not None) else rd.softmax(scores, -1)
     if dropout_p > 0.0:
         weights = _dropout(weights, dropout_p)
     return matmul(weights, value), weights
+
+
+def _safe_softmax(scores: Tensor) -> Tensor:
+    """softmax over the last axis, with zeros for a row whose scores are all -inf (every key
+    masked out), as PyTorch's scaled_dot_product_attention gives it; a plain softmax gives NaN.
+    Such a row's scores become 0 before the softmax, so that its backward, which the last
+    ``where`` gives a zero gradient, stays finite."""
+    dead = derived(lambda m, s: m.all(m.isneginf(s), axis=-1, keepdims=True), scores, where="attention mask")
+    return ew.where(dead, 0.0, rd.softmax(ew.where(dead, 0.0, scores), -1))
 
 
 def _fits(query: Tensor, key: Tensor, value: Tensor, take_part: Tensor | None, add: Tensor | None, p: float) -> bool:
