@@ -1,0 +1,360 @@
+"""Audit forward mode: push tangents through every differentiable function we can enumerate.
+
+The functions and their sample inputs come from PyTorch's own operator database
+(``torch.testing._internal.common_methods_invocations.op_db``: the ``torch``
+namespace, ``torch.special``, ``torch.linalg``, ``torch.nn.functional``), plus the
+whole of ``chainrule.special`` on inputs in each function's domain.  For every
+sample, in float64, chainrule's forward mode (``chainrule.func.jvp``, i.e. dual
+tensors) is compared with
+
+* central finite differences of chainrule's own function along the same direction,
+* reverse mode: <u, J v> against <Jᵀ u, v> (``chainrule.func.vjp``),
+* ``torch.func.jvp`` where PyTorch has a forward-mode rule for the op.
+
+Only functions that chainrule has and whose forward pass runs on the sample are
+judged.  Run::
+
+    PYTHONPATH=. python scripts/audit_forward_mode.py [--samples N] [--only SUBSTRING]
+
+It prints one line per failing function and a summary; the exit status is 1 when
+anything fails.  PyTorch (CPU) is needed for the operator database and the oracle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import types
+import unittest
+import warnings
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+import chainrule.func as crfunc
+import chainrule.nn.functional  # noqa: F401  (cr.nn.functional)
+
+# random ops: their values differ between evaluations, so differences make no sense
+RANDOM = ("dropout", "bernoulli", "rrelu", "fractional_max_pool", "normal", "multinomial", "rand", "uniform",
+          "lowrank", "alpha_dropout")
+
+R = np.random.default_rng(20261207)
+
+
+def _op_db() -> list:
+    try:
+        import expecttest  # noqa: F401
+    except ImportError:  # PyTorch's test helpers import it only for their TestCase
+        stub = types.ModuleType("expecttest")
+        stub.TestCase = unittest.TestCase  # type: ignore[attr-defined]
+        sys.modules["expecttest"] = stub
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    return op_db
+
+
+def _resolve(name: str) -> Any:
+    obj: Any = cr
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if callable(obj) else None
+
+
+def _to_cr(v: Any, leaves: list) -> Any:
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        if v.is_complex():
+            raise TypeError("complex")
+        arr = v.detach().cpu().numpy().copy()
+        t = cr.tensor(arr)
+        if v.requires_grad and arr.dtype.kind == "f":
+            leaves.append((t, v))
+        return t
+    if isinstance(v, tuple):
+        return tuple(_to_cr(a, leaves) for a in v)
+    if isinstance(v, list):
+        return [_to_cr(a, leaves) for a in v]
+    if isinstance(v, dict):
+        return {k: _to_cr(a, leaves) for k, a in v.items()}
+    if isinstance(v, torch.dtype):
+        return getattr(cr, str(v).split(".")[-1])
+    if isinstance(v, torch.Size):
+        return tuple(v)
+    return v
+
+
+def _flat_outputs(out: Any) -> list:
+    if isinstance(out, cr.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        res = []
+        for o in out:
+            res.extend(_flat_outputs(o))
+        return res
+    return []
+
+
+def _float_outs(out: Any) -> list:
+    return [o for o in _flat_outputs(out) if o._array.dtype.kind == "f"]
+
+
+def _substitute(struct: Any, leaves: list, values: list) -> Any:
+    """The argument structure with each leaf (by identity) replaced by the matching value."""
+    if isinstance(struct, cr.Tensor):
+        for (leaf, _), val in zip(leaves, values):
+            if struct is leaf:
+                return val
+        return struct
+    if isinstance(struct, tuple):
+        return tuple(_substitute(a, leaves, values) for a in struct)
+    if isinstance(struct, list):
+        return [_substitute(a, leaves, values) for a in struct]
+    if isinstance(struct, dict):
+        return {k: _substitute(a, leaves, values) for k, a in struct.items()}
+    return struct
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    fin = np.isfinite(a) & np.isfinite(b)
+    if not np.array_equal(np.isfinite(a), np.isfinite(b)):
+        return False
+    return bool(np.allclose(a[fin], b[fin], rtol=rtol, atol=atol))
+
+
+def check(fn: Any, inputs: Any, leaves: list, torch_fn: Any = None, torch_inputs: Any = None) -> str | None:
+    """None when forward mode agrees; else a short reason.  ``inputs`` = (args, kwargs)."""
+    args, kwargs = inputs
+
+    def call(*vals: Any) -> Any:
+        a, k = _substitute((args, kwargs), leaves, list(vals))
+        return fn(*a, **k)
+
+    primals = tuple(t for t, _ in leaves)
+    tangents = tuple(cr.tensor(R.standard_normal(t.shape)) for t in primals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out0 = call(*primals)
+        except Exception as e:  # not a forward-mode question
+            return f"SKIP forward fails: {type(e).__name__}: {str(e)[:80]}"
+        outs0 = _float_outs(out0)
+        if not outs0:
+            return "SKIP no float output"
+        try:
+            _, jv = crfunc.jvp(lambda *v: tuple(_float_outs(call(*v))), primals, tangents)
+        except Exception as e:
+            return f"jvp raises {type(e).__name__}: {str(e)[:100]}"
+        jv = [t._array for t in jv]
+        # finite differences along the tangent
+        eps = 1e-6
+        plus = _float_outs(call(*[cr.tensor(p._array + eps * d._array) for p, d in zip(primals, tangents)]))
+        minus = _float_outs(call(*[cr.tensor(p._array - eps * d._array) for p, d in zip(primals, tangents)]))
+        fd = [(p._array - m._array) / (2 * eps) for p, m in zip(plus, minus)]
+        bad_fd = [k for k, (a, b) in enumerate(zip(jv, fd)) if not _close(a, b, 1e-3, 1e-5)]
+        # reverse mode: <u, Jv> = <J^T u, v>
+        rev = None
+        try:
+            us = [cr.tensor(R.standard_normal(o.shape)) for o in outs0]
+            _, pull = crfunc.vjp(lambda *v: tuple(_float_outs(call(*v))), *primals)
+            gs = pull(tuple(us))
+            lhs = sum(float((u._array * j).sum()) for u, j in zip(us, jv))
+            rhs = sum(float((g._array * d._array).sum()) for g, d in zip(gs, tangents) if g is not None)
+            if math.isfinite(lhs) and not math.isclose(lhs, rhs, rel_tol=1e-6, abs_tol=1e-8):
+                rev = f"<u,Jv>={lhs:.6g} != <J'u,v>={rhs:.6g}"
+        except Exception as e:
+            rev = f"(reverse mode raises {type(e).__name__})"
+        oracle = None
+        if torch_fn is not None:
+            import torch
+
+            try:
+                tp = tuple(tv.detach() for _, tv in leaves)
+                tt = tuple(torch.from_numpy(d._array.copy()) for d in tangents)
+
+                def tcall(*vals: Any) -> Any:
+                    a, k = _substitute_torch(torch_inputs, leaves, list(vals))
+                    o = torch_fn(*a, **k)
+                    return tuple(x for x in _torch_flat(o) if x.is_floating_point())
+
+                _, tj = torch.func.jvp(tcall, tp, tt)
+                if len(tj) == len(jv) and not all(_close(a, b.numpy()) for a, b in zip(jv, tj)):
+                    oracle = "differs from torch.func.jvp"
+            except Exception:
+                pass
+    problems = []
+    if bad_fd:
+        problems.append(f"finite differences disagree (outputs {bad_fd})")
+    if rev:
+        problems.append(rev)
+    if oracle:
+        problems.append(oracle)
+    return "; ".join(problems) or None
+
+
+def _torch_flat(o: Any) -> list:
+    import torch
+
+    if isinstance(o, torch.Tensor):
+        return [o]
+    if isinstance(o, (tuple, list)):
+        res = []
+        for x in o:
+            res.extend(_torch_flat(x))
+        return res
+    return []
+
+
+def _substitute_torch(struct: Any, leaves: list, values: list) -> Any:
+    import torch
+
+    if isinstance(struct, torch.Tensor):
+        for (_, tv), val in zip(leaves, values):
+            if struct is tv:
+                return val
+        return struct
+    if isinstance(struct, tuple):
+        return tuple(_substitute_torch(a, leaves, values) for a in struct)
+    if isinstance(struct, list):
+        return [_substitute_torch(a, leaves, values) for a in struct]
+    if isinstance(struct, dict):
+        return {k: _substitute_torch(a, leaves, values) for k, a in struct.items()}
+    return struct
+
+
+def audit_op_db(n_samples: int, only: str | None) -> tuple[dict, dict, int]:
+    import torch
+
+    failures: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    judged = 0
+    for op in _op_db():
+        name = op.name
+        if only and only not in name:
+            continue
+        if not op.supports_autograd or torch.float64 not in op.supported_dtypes("cpu"):
+            continue
+        if any(r in name for r in RANDOM) or name.startswith("_") or name.startswith("torch.ops"):
+            continue
+        fn = _resolve(name)
+        if getattr(op.op, "__name__", "") == "<lambda>":  # the database wraps the call (argument order, ...)
+            fn = None
+        key = name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+        if fn is None:
+            skipped[key] = "not in chainrule"
+            continue
+        try:
+            samples = list(op.sample_inputs("cpu", torch.float64, requires_grad=True))[:n_samples]
+        except Exception as e:
+            skipped[key] = f"samples fail: {e}"
+            continue
+        ok_any = False
+        for s in samples:
+            leaves: list = []
+            try:
+                args = (_to_cr(s.input, leaves), *_to_cr(tuple(s.args), leaves))
+                kwargs = _to_cr(dict(s.kwargs), leaves)
+            except TypeError:
+                continue
+            if not leaves:
+                continue
+            res = check(fn, (args, kwargs), leaves, op.op if op.supports_forward_ad else None,
+                        ((s.input, *s.args), dict(s.kwargs)))
+            if res is not None and res.startswith("SKIP"):
+                skipped.setdefault(key, res)
+                continue
+            ok_any = True
+            if res is not None:
+                failures.setdefault(key, res)
+        if ok_any:
+            judged += 1
+            skipped.pop(key, None)
+    return failures, skipped, judged
+
+
+def _special_cases() -> dict:
+    """chainrule.special's differentiable functions on inputs in their domains: (fn, args, kwargs)."""
+    pos = R.uniform(0.5, 3.0, (2, 3))
+    u = R.uniform(-2.0, 2.0, (2, 3))
+    prob = R.uniform(0.1, 0.9, (2, 3))
+    t = cr.tensor
+    sp = cr.special
+    return {
+        "special.i0": (sp.i0, [t(u)], {}),
+        "special.i0e": (sp.i0e, [t(u)], {}),
+        "special.i1": (sp.i1, [t(u)], {}),
+        "special.i1e": (sp.i1e, [t(u)], {}),
+        "special.i0e(large)": (sp.i0e, [t(np.array([-40.0, -31.0, 35.0, 50.0]))], {}),
+        "special.i1e(large)": (sp.i1e, [t(np.array([-40.0, -31.0, 35.0, 50.0]))], {}),
+        "special.gammainc(x)": (lambda x: sp.gammainc(t(pos[::-1].copy()), x), [t(pos)], {}),
+        "special.gammaincc(x)": (lambda x: sp.gammaincc(t(pos[::-1].copy()), x), [t(pos)], {}),
+        "igamma(x)": (lambda x: cr.igamma(t(pos[::-1].copy()), x), [t(pos)], {}),
+        "igammac(x)": (lambda x: cr.igammac(t(pos[::-1].copy()), x), [t(pos)], {}),
+        "special.zeta(q)": (lambda q: sp.zeta(t(pos + 1.5), q), [t(pos)], {}),
+        "special.ndtr": (sp.ndtr, [t(u)], {}),
+        "special.ndtri": (sp.ndtri, [t(prob)], {}),
+        "special.log_ndtr": (sp.log_ndtr, [t(u)], {}),
+        "special.entr": (sp.entr, [t(pos)], {}),
+        "special.xlog1py": (sp.xlog1py, [t(u), t(pos)], {}),
+        "special.xlogy": (sp.xlogy, [t(u), t(pos)], {}),
+        "special.erfcx": (sp.erfcx, [t(u)], {}),
+        "special.erf": (sp.erf, [t(u)], {}),
+        "special.erfc": (sp.erfc, [t(u)], {}),
+        "special.erfinv": (sp.erfinv, [t(prob)], {}),
+        "special.expit": (sp.expit, [t(u)], {}),
+        "special.logit": (sp.logit, [t(prob)], {}),
+        "special.exp2": (sp.exp2, [t(u)], {}),
+        "special.expm1": (sp.expm1, [t(u)], {}),
+        "special.log1p": (sp.log1p, [t(pos)], {}),
+        "special.gammaln": (sp.gammaln, [t(pos)], {}),
+        "special.digamma": (sp.digamma, [t(pos)], {}),
+        "special.polygamma": (lambda x: sp.polygamma(2, x), [t(pos)], {}),
+        "special.multigammaln": (lambda x: sp.multigammaln(x, 2), [t(pos + 1)], {}),
+        "special.sinc": (sp.sinc, [t(u)], {}),
+        "special.round": (sp.round, [t(u)], {}),
+        "special.logsumexp": (lambda x: sp.logsumexp(x, 1), [t(u)], {}),
+        "special.softmax": (lambda x: sp.softmax(x, 1), [t(u)], {}),
+        "special.log_softmax": (lambda x: sp.log_softmax(x, 1), [t(u)], {}),
+    }
+
+
+def audit_special() -> dict:
+    import torch
+
+    failures = {}
+    for name, (fn, args, kwargs) in _special_cases().items():
+        leaves = [(a, torch.from_numpy(a._array.copy()).requires_grad_()) for a in args]
+        res = check(fn, (args, kwargs), leaves)
+        if res is not None:
+            failures[name] = res
+    return failures
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=3, help="sample inputs per operator (default 3)")
+    p.add_argument("--only", default=None, help="only operators whose name contains this")
+    ns = p.parse_args()
+    cr.set_default_dtype(cr.float64)
+    failures, skipped, judged = audit_op_db(ns.samples, ns.only)
+    if ns.only is None or "special" in ns.only:
+        for k, v in audit_special().items():
+            failures["chainrule." + k] = v
+    for k in sorted(failures):
+        print(f"FAIL {k}: {failures[k]}")
+    print(f"\n{judged} operators of PyTorch's database judged, {len(failures)} failing, {len(skipped)} skipped")
+    for k in sorted(skipped):
+        print(f"  skipped {k}: {skipped[k]}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
