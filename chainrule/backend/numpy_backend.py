@@ -240,6 +240,8 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
     i1 = staticmethod(i1_array)
     # torch.special's scaled Bessel, incomplete gamma and Hurwitz zeta functions (float64 results:
     # their primitives cast back to the input's dtype)
+    frexp = staticmethod(np.frexp)  # (mantissa, exponent)
+    nextafter = staticmethod(np.nextafter)
     i0e = staticmethod(i0e_array)
     i1e = staticmethod(i1e_array)
     gammainc = staticmethod(gammainc_array)  # (a, x): P(a, x)

@@ -361,8 +361,41 @@ class Zeta(_Elementwise):
         return dxs[1] * self._dq(m, s, q)
 
 
+class FrexpMantissa(_Elementwise):
+    """y = the mantissa of x = y · 2^e (|y| in [0.5, 1), e = frexp's exponent, given as the second,
+    integer input);  dy/dx = 2^(-e), as PyTorch's (the exponent has no derivative)."""
+
+    name = "frexp"
+    saves_inputs = (1,)
+    saves_output = False
+
+    def forward(self, m, x, e):
+        return m.frexp(x)[0]
+
+    def vjp(self, m, need, g, y, x, e):
+        return (g * m.exp2(-m.astype(e, g.dtype)) if need[0] else None), None
+
+    def jvp(self, m, dxs, y, x, e):
+        return dxs[0] * m.exp2(-m.astype(e, dxs[0].dtype))
+
+
+class Nextafter(_Elementwise):
+    """y = the next floating-point value after a towards b;  dy/da = 1, dy/db = 0 (PyTorch's)."""
+
+    name = "nextafter"
+    saves_inputs = ()
+    saves_output = False
+
+    def vjp(self, m, need, g, y, a, b):
+        return (g if need[0] else None), None
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0]
+
+
 I0E, I1E, ZETA = I0e(), I1e(), Zeta()
 IGAMMA, IGAMMAC = Igamma(False), Igamma(True)
+FREXP_MANTISSA, NEXTAFTER = FrexpMantissa(), Nextafter()
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()

@@ -1,0 +1,124 @@
+"""What scripts/audit_forward_mode.py found besides torch.special and the decompositions:
+functions whose derivative was lost in both modes (a tangent of 0, a gradient of None) because
+their result was made from host arrays: ``masked_fill`` with a 0-d Tensor ``value``,
+``frexp``'s mantissa and ``nextafter``.  Each against finite differences (float64), reverse mode
+and PyTorch (``torch.func.jvp`` and its backward)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.autograd.forward_ad as fwAD
+from chainrule import func
+from chainrule.autograd.gradcheck import gradcheck
+
+R = np.random.default_rng(3303)
+MASK = np.array([[True, False, True], [False, False, True]])
+
+
+def t64(a) -> cr.Tensor:
+    return cr.tensor(np.asarray(a, dtype=np.float64))
+
+
+def _fd(fn, xs, vs, eps=1e-6):
+    plus = fn(*[t64(x + eps * v) for x, v in zip(xs, vs)]).numpy()
+    minus = fn(*[t64(x - eps * v) for x, v in zip(xs, vs)]).numpy()
+    return (plus - minus) / (2 * eps)
+
+
+def masked_fill_fn(lib):
+    mask = (lib.tensor if lib is not cr else cr.tensor)(MASK)
+    return lambda x, value: x.masked_fill(mask, value)
+
+
+def frexp_fn(lib):
+    return lambda x: lib.frexp(x)[0]
+
+
+def nextafter_fn(lib):
+    return lambda x, y: lib.nextafter(x, y)
+
+
+X = R.uniform(-3, 3, (2, 3))
+# name -> (function of the library, inputs); the frexp inputs stay inside one binade each
+CASES = {
+    "masked_fill_tensor_value": (masked_fill_fn, [X, np.array(0.7)]),
+    "frexp_mantissa": (frexp_fn, [np.array([0.3, 1.7, -5.2, 100.0, -0.01])]),
+    "nextafter": (nextafter_fn, [X, np.zeros((2, 3))]),
+    "nextafter_broadcast": (nextafter_fn, [X, np.array([5.0])]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_jvp_matches_finite_differences_and_reverse_mode(name):
+    make, xs = CASES[name]
+    fn = make(cr)
+    vs = [R.standard_normal(np.shape(x)) for x in xs]
+    out, jv = func.jvp(fn, tuple(t64(x) for x in xs), tuple(t64(v) for v in vs))
+    np.testing.assert_allclose(jv.numpy(), _fd(fn, xs, vs), rtol=1e-6, atol=1e-9)
+    u = R.standard_normal(tuple(out.shape))
+    _, pull = func.vjp(fn, *[t64(x) for x in xs])
+    grads = pull(t64(u))
+    rhs = sum(float((g.numpy() * v).sum()) for g, v in zip(grads, vs) if g is not None)
+    assert float((u * jv.numpy()).sum()) == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_against_torch(name):
+    torch = pytest.importorskip("torch")
+    make, xs = CASES[name]
+    vs = [R.standard_normal(np.shape(x)) for x in xs]
+    _, ours = func.jvp(make(cr), tuple(t64(x) for x in xs), tuple(t64(v) for v in vs))
+    _, ref = torch.func.jvp(make(torch), tuple(torch.tensor(x) for x in xs), tuple(torch.tensor(v) for v in vs))
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-12, atol=0)
+    # reverse mode: the same gradients as PyTorch's (for nextafter 1 in x, 0 in the direction)
+    ins = [t64(x).requires_grad_() for x in xs]
+    tins = [torch.tensor(x, requires_grad=True) for x in xs]
+    u = R.standard_normal(tuple(ours.shape))
+    (make(cr)(*ins) * t64(u)).sum().backward()
+    (make(torch)(*tins) * torch.tensor(u)).sum().backward()
+    for a, b in zip(ins, tins):
+        want = np.zeros(b.shape) if b.grad is None else b.grad.numpy()
+        got = np.zeros(tuple(a.shape)) if a.grad is None else a.grad.numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_gradcheck_both_modes(name):
+    make, xs = CASES[name]
+    assert gradcheck(make(cr), tuple(t64(x).requires_grad_() for x in xs), check_forward_ad=True)
+
+
+def test_masked_fill_value_checks_and_dtypes():
+    x = t64(X)
+    with pytest.raises(RuntimeError, match="0-dimensional value tensor, but got tensor with 1 dimension"):
+        x.masked_fill(cr.tensor(MASK), cr.ones(3, dtype=cr.float64))
+    # an integer 0-d value takes the input's dtype; a float value into an integer tensor is truncated
+    assert x.masked_fill(cr.tensor(MASK), cr.tensor(2)).dtype == cr.float64
+    ints = cr.tensor([1, 2, 3]).masked_fill(cr.tensor([True, False, True]), cr.tensor(2.5))
+    assert ints.dtype == cr.int64 and ints.tolist() == [2, 2, 2]
+    # the in-place form keeps the value's gradient too
+    v = t64(0.7).requires_grad_()
+    y = t64(X).requires_grad_() * 1.0
+    y.masked_fill_(cr.tensor(MASK), v)
+    y.sum().backward()
+    assert v.grad.item() == MASK.sum()
+    with fwAD.dual_level():
+        d = x.masked_fill(cr.tensor(MASK), fwAD.make_dual(t64(0.7), t64(2.0)))
+        np.testing.assert_array_equal(fwAD.unpack_dual(d).tangent.numpy(), np.where(MASK, 2.0, 0.0))
+
+
+def test_frexp_and_nextafter_values_unchanged():
+    x = np.array([0.0, -0.0, 5e-324, 1e308, np.inf, -np.inf, np.nan, 0.75, -3.0])
+    m, e = cr.frexp(t64(x))
+    nm, ne = np.frexp(x)
+    np.testing.assert_array_equal(m.numpy(), nm)
+    np.testing.assert_array_equal(e.numpy(), ne)
+    assert e.dtype == cr.int32 and not e.requires_grad
+    y = np.array([1.0, -1.0, 0.0, np.inf, 0.0, 0.0, 1.0, 0.75, 7.0])
+    np.testing.assert_array_equal(cr.nextafter(t64(x), t64(y)).numpy(), np.nextafter(x, y))
+    f32 = cr.nextafter(cr.tensor([1.0, 2.0]), 3.0)
+    assert f32.dtype == cr.float32
+    np.testing.assert_array_equal(f32.numpy(), np.nextafter(np.float32([1.0, 2.0]), np.float32(3.0)))
