@@ -76,6 +76,8 @@ CASES = {
     "qr_square": (qr_fn, _tall(3, 3), _tall(3, 3)),
     "qr_tall": (qr_fn, _tall(5, 3), _tall(5, 3)),
     "qr_batched": (qr_fn, _tall(2, 4, 2), _tall(2, 4, 2)),
+    "qr_wide": (qr_fn, _tall(3, 5), _tall(3, 5)),
+    "qr_wide_complete": (lambda lib: (lambda a: lib.linalg.qr(a, mode="complete")), _tall(2, 2, 4), _tall(2, 2, 4)),
     "torch_qr": (lambda lib: lib.qr, _tall(4, 3), _tall(4, 3)),
 }
 
@@ -120,7 +122,7 @@ def test_against_torch_func_jvp(name):
         np.testing.assert_allclose(d.numpy(), r.numpy(), rtol=1e-9, atol=1e-11)
 
 
-@pytest.mark.parametrize("name", ["eigh", "svd_tall", "svd_wide", "qr_tall", "svdvals", "pinv"])
+@pytest.mark.parametrize("name", ["eigh", "svd_tall", "svd_wide", "qr_tall", "qr_wide", "svdvals", "pinv"])
 def test_gradcheck_with_forward_mode(name):
     make, a, _ = CASES[name]
     fn = make(cr)
@@ -132,16 +134,28 @@ def test_gradcheck_with_forward_mode(name):
 
 
 def test_forward_mode_refuses_what_reverse_mode_refuses():
-    """No rule for svd(full_matrices=True) of a non-square matrix or for qr other than reduced
-    with m >= n: a tangent raises, as requires_grad does, instead of being dropped."""
-    a = t64(_tall(3, 4))
+    """No rule for svd(full_matrices=True) of a non-square matrix, for qr(mode='complete') of a
+    tall one or for mode='r' (as PyTorch): a tangent raises, as requires_grad does, instead of
+    being dropped."""
     with pytest.raises(RuntimeError, match="full_matrices"):
-        func.jvp(lambda x: cr.linalg.svd(x)[0], (a,), (t64(_tall(3, 4)),))
-    with pytest.raises(RuntimeError, match="no gradient for mode"):
-        func.jvp(lambda x: cr.linalg.qr(x)[1], (a,), (t64(_tall(3, 4)),))
-    with pytest.raises(RuntimeError, match="no gradient for mode"):
-        func.jvp(lambda x: cr.linalg.qr(x, mode="complete")[0], (a.mT,), (t64(_tall(4, 3)),))
+        func.jvp(lambda x: cr.linalg.svd(x)[0], (t64(_tall(3, 4)),), (t64(_tall(3, 4)),))
+    for mode in ("complete", "r"):
+        with pytest.raises(RuntimeError, match="no gradient for mode"):
+            func.jvp(lambda x: cr.linalg.qr(x, mode=mode)[1], (t64(_tall(4, 3)),), (t64(_tall(4, 3)),))
+        x = t64(_tall(4, 3)).requires_grad_()
+        with pytest.raises(RuntimeError, match="no gradient for mode"):
+            cr.linalg.qr(x, mode=mode)
     # square: full_matrices makes no difference and keeps the rule
-    sq = t64(_tall(3, 3))
-    _, d = func.jvp(lambda x: cr.linalg.svd(x)[1], (sq,), (t64(_tall(3, 3)),))
+    _, d = func.jvp(lambda x: cr.linalg.svd(x)[1], (t64(_tall(3, 3)),), (t64(_tall(3, 3)),))
     assert np.isfinite(d.numpy()).all()
+
+
+def test_wide_qr_values_equal_lapacks():
+    """m < n: differentiated, Q and R come from the QR of the first m columns and R's other
+    columns are Qᵀ A₂; the same numbers (to rounding) as LAPACK's QR of the whole matrix."""
+    a = _tall(2, 3, 5)
+    q0, r0 = cr.linalg.qr(t64(a))
+    q1, r1 = cr.linalg.qr(t64(a).requires_grad_())
+    np.testing.assert_allclose(q1.detach().numpy(), q0.numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(r1.detach().numpy(), r0.numpy(), rtol=0, atol=1e-14)
+    (q1.sum() + r1.sum()).backward()  # reverse mode too

@@ -33,6 +33,7 @@ from chainrule.autograd.primitive import Primitive, apply, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg, lift
 from chainrule.ops.elementwise import where
+from chainrule.ops.shape import cat
 
 
 class LinAlgError(RuntimeError):
@@ -377,7 +378,7 @@ def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
 def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     """(Q, R) with A = Q R, Q orthonormal columns, R upper-triangular.  A (*, m, n), k = min(m, n):
     'reduced' Q (*, m, k), R (*, k, n); 'complete' Q (*, m, m), R (*, m, n); 'r' (empty Q, R).
-    Differentiable for 'reduced' with m >= n (as PyTorch's, which also covers some m < n)."""
+    Differentiable (both modes) for 'reduced', and for 'complete' with m <= n, as PyTorch's."""
     A = _floating(A, "linalg.qr")
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
@@ -385,9 +386,15 @@ def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     if mode == "reduced" and rows >= cols:
         packed = apply(_QR, A)
         return packed[..., :rows, :], packed[..., rows:, :]
+    if mode != "r" and rows < cols and is_differentiated(A):
+        # m < n (both modes give Q (*, m, m)): Householder QR works column by column, so Q and R's
+        # first m columns are the QR of A's first m columns, and R's others are Qᵀ A₂; derivatives
+        # through the square rule (PyTorch's for m < n)
+        q, r1 = qr(A[..., :rows], mode="reduced")
+        return q, cat([r1, q.mT @ A[..., rows:]], -1)
     if is_differentiated(A):
         raise RuntimeError(f"linalg.qr: no gradient for mode={mode!r} with A of shape {tuple(A.shape)} "
-                           "(use mode='reduced' with m >= n)")
+                           "(use mode='reduced', or 'complete' with m <= n)")
     m = table_of((A,))
     q, r = m.qr(A._array, mode="complete" if mode == "complete" else "reduced")  # (constants: no gradient)
     return Tensor._wrap(m.empty((0,), A.dtype) if mode == "r" else q), Tensor._wrap(r)
