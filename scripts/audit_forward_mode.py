@@ -17,7 +17,7 @@ judged.  Run::
     PYTHONPATH=. python scripts/audit_forward_mode.py [--samples N] [--only SUBSTRING]
 
 It prints one line per failing function and a summary; the exit status is 1 when
-anything fails.  PyTorch (CPU) is needed for the operator database and the oracle.
+anything fails.  Disagreements explained by hand (``KNOWN``) are printed apart.  PyTorch (CPU) is needed for the operator database and the oracle.
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ RANDOM = ("dropout", "bernoulli", "rrelu", "fractional_max_pool", "normal", "mul
           "lowrank", "alpha_dropout")
 
 R = np.random.default_rng(20261207)
+
+# disagreements explained (each checked by hand): printed apart, not counted as failures
+KNOWN = {
+    "nn.functional.hinge_embedding_loss": "the target is a ±1 label, which PyTorch's samples perturb as a float: "
+                                          "the loss jumps there (the tangents equal torch.func.jvp's)",
+    "nn.functional.cosine_embedding_loss": "the same: a ±1 label perturbed (the tangents equal torch.func.jvp's)",
+    "nn.functional.max_unpool1d": "duplicate indices in the samples (overlapping pooling windows): the output "
+                                  "keeps one write, the vjp gathers for every duplicate, as PyTorch's backward",
+    "nn.functional.max_unpool2d": "duplicate indices, as max_unpool1d",
+    "nn.functional.max_unpool3d": "duplicate indices, as max_unpool1d",
+    "triangular_solve": "PyTorch's jvp assumes a triangular tangent; chainrule's differentiates what the function "
+                        "reads (one triangle): finite differences agree with it",
+}
 
 
 def _op_db() -> list:
@@ -477,6 +490,10 @@ def main() -> int:
     for k, v in _run_cases(extras).items():
         failures["extra " + k] = v
     print(f"{len(extras)} further functions judged (chainrule.special's and a list of others)")
+    known = {k: v for k, v in failures.items() if k in KNOWN}
+    failures = {k: v for k, v in failures.items() if k not in KNOWN}
+    for k in sorted(known):
+        print(f"known {k}: {known[k]}\n      ({KNOWN[k]})")
     for k in sorted(failures):
         print(f"FAIL {k}: {failures[k]}")
     print(f"\n{judged} operators of PyTorch's database judged, {len(failures)} failing, {len(skipped)} skipped")
