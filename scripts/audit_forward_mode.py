@@ -17,7 +17,8 @@ judged.  Run::
     PYTHONPATH=. python scripts/audit_forward_mode.py [--samples N] [--only SUBSTRING]
 
 It prints one line per failing function and a summary; the exit status is 1 when
-anything fails.  Disagreements explained by hand (``KNOWN``) are printed apart.  PyTorch (CPU) is needed for the operator database and the oracle.
+anything fails.  Disagreements explained by hand (``KNOWN``) are printed apart.  PyTorch
+(CPU) is needed for the operator database and the oracle.
 """
 
 from __future__ import annotations
