@@ -122,3 +122,26 @@ def test_frexp_and_nextafter_values_unchanged():
     f32 = cr.nextafter(cr.tensor([1.0, 2.0]), 3.0)
     assert f32.dtype == cr.float32
     np.testing.assert_array_equal(f32.numpy(), np.nextafter(np.float32([1.0, 2.0]), np.float32(3.0)))
+
+
+def _audit_script():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "audit_forward_mode.py"
+    spec = importlib.util.spec_from_file_location("audit_forward_mode", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("which", ["special_cases", "extra_cases"])
+def test_the_audits_own_lists_pass(which):
+    """The audit's list of chainrule.special and of the functions PyTorch's database lacks
+    (recurrent layers, attention, CTC, grid sampling, ...): forward mode against finite
+    differences and reverse mode, without PyTorch."""
+    audit = _audit_script()
+    cases = getattr(audit, which)()
+    assert len(cases) > 30
+    assert audit.run_cases(cases) == {}
