@@ -294,3 +294,13 @@ def test_target_check_does_not_loop_over_the_batch(monkeypatch):
         F.ctc_loss(lp, cr.tensor([1, 2] * n), (4,) * n, (2,) * n)
         counts.append(dict(calls))
     assert counts[0] == counts[1]
+
+
+def test_forward_over_reverse_raises_as_double_backward():
+    """The Hessian (forward mode through the recorded backward) needs the gradient's derivative,
+    which ctc_loss does not have (PyTorch neither): a clear error, as for double backward."""
+    from chainrule import func
+
+    lp = t64(log_softmax_np(np.random.default_rng(3).standard_normal((4, 1, 3))))
+    with pytest.raises(RuntimeError, match="ctc_loss.*not implemented, as in PyTorch"):
+        func.hessian(lambda x: F.ctc_loss(x, cr.tensor([[1, 2]]), (4,), (2,), reduction="sum"))(lp)

@@ -196,6 +196,10 @@ class _CTCGrad(Primitive):
                                "(double backward) is not implemented, as in PyTorch")
         return (m.sum(g * self.local, (0, 2)) if need[0] else None), None
 
+    def jvp(self, m: Any, dxs: tuple, y: Any, *xs: Any) -> Any:  # forward mode through the recorded backward
+        raise RuntimeError("ctc_loss: the derivative of ctc_loss's gradient with respect to log_probs "
+                           "(forward-over-reverse, a Hessian) is not implemented, as in PyTorch")
+
 
 def _padded_targets(m: Any, t: Any, valid: Any, starts: list | None, width: int, blank: int) -> Any:
     """The (N, width) targets, each row's labels past its length set to ``blank``: from padded
