@@ -458,6 +458,100 @@ def extra_cases() -> dict:
     }
 
 
+def distribution_cases() -> dict:
+    """``torch.distributions``: log_prob, cdf, icdf, entropy, mean and variance of each family,
+    differentiated in the parameters and (continuous families with an open support) the value."""
+    import chainrule.distributions as D
+
+    t = cr.tensor
+
+    def pos(*s: int) -> cr.Tensor:
+        return t(R.uniform(0.5, 2.0, s))
+
+    def un(*s: int) -> cr.Tensor:
+        return t(R.uniform(-1.5, 1.5, s))
+
+    def prob(*s: int) -> cr.Tensor:
+        return t(R.uniform(0.2, 0.8, s))
+
+    def spd_of(c: cr.Tensor) -> cr.Tensor:
+        return c @ c.mT + 3 * cr.eye(c.shape[-1], dtype=c.dtype)
+
+    simplex = t(np.array([0.2, 0.3, 0.5]))
+    counts = t(np.array([0.0, 2.0, 5.0]))
+    spd = spd_of(t(R.standard_normal((3, 3))))
+    corr_l = t(np.linalg.cholesky(np.array([[1.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 1.0]])))
+    # name -> (make(*params), params, value or None, the value differentiated?, methods)
+    every = ("log_prob", "cdf", "icdf", "entropy", "mean", "variance")
+    families: dict = {
+        "Normal": (D.Normal, [un(3), pos(3)], un(3), True, every),
+        "LogNormal": (D.LogNormal, [un(3), pos(3)], pos(3), True, every),
+        "Gamma": (D.Gamma, [pos(3), pos(3)], pos(3), True, every),
+        "Beta": (D.Beta, [pos(3), pos(3)], prob(3), True, every),
+        "Exponential": (D.Exponential, [pos(3)], pos(3), True, every),
+        "Laplace": (D.Laplace, [un(3), pos(3)], un(3), True, every),
+        "Cauchy": (D.Cauchy, [un(3), pos(3)], un(3), True, ("log_prob", "cdf", "icdf", "entropy")),
+        "HalfCauchy": (D.HalfCauchy, [pos(3)], pos(3), True, ("log_prob", "cdf", "icdf", "entropy")),
+        "Gumbel": (D.Gumbel, [un(3), pos(3)], un(3), True, every),
+        "StudentT": (D.StudentT, [pos(3) + 2, un(3), pos(3)], un(3), True, every),
+        "Chi2": (D.Chi2, [pos(3) + 1], pos(3), True, every),
+        "InverseGamma": (D.InverseGamma, [pos(3) + 2, pos(3)], pos(3), True, every),
+        "Weibull": (D.Weibull, [pos(3), pos(3)], pos(3), True, every),
+        "Pareto": (D.Pareto, [pos(3), pos(3) + 2], pos(3) + 3, True, every),
+        "HalfNormal": (D.HalfNormal, [pos(3)], pos(3), True, every),
+        "Kumaraswamy": (D.Kumaraswamy, [pos(3), pos(3)], prob(3), True, every),
+        "VonMises": (D.VonMises, [un(3), pos(3)], un(3), True, every),
+        "FisherSnedecor": (D.FisherSnedecor, [pos(3) + 4, pos(3) + 4], pos(3), True, every),
+        "Uniform": (D.Uniform, [un(3) - 2, un(3) + 2], un(3) * 0.5, True, every),
+        "ContinuousBernoulli": (D.ContinuousBernoulli, [prob(3)], prob(3), True, every),
+        "GeneralizedPareto": (D.GeneralizedPareto, [un(3), pos(3), prob(3) * 0.3], pos(3), True, every),
+        "Dirichlet": (D.Dirichlet, [pos(3)], simplex, False, every),
+        "Bernoulli": (lambda p: D.Bernoulli(probs=p), [prob(3)], t(np.array([0.0, 1.0, 1.0])), False, every),
+        "Binomial": (lambda p: D.Binomial(5, probs=p), [prob(3)], counts, False, every),
+        "Poisson": (D.Poisson, [pos(3)], counts, False, every),
+        "Geometric": (lambda p: D.Geometric(probs=p), [prob(3)], counts, False, every),
+        "NegativeBinomial": (lambda c, p: D.NegativeBinomial(c, probs=p), [pos(3), prob(3)], counts, False, every),
+        "Categorical": (lambda logits: D.Categorical(logits=logits), [un(4)], t(np.array(2)), False,
+                        ("log_prob", "entropy")),
+        "MultivariateNormal": (lambda m, c: D.MultivariateNormal(m, covariance_matrix=spd_of(c)),
+                               [un(3), un(3, 3)], un(3), True, every),
+        "LowRankMultivariateNormal": (D.LowRankMultivariateNormal, [un(3), un(3, 2), pos(3)], un(3), True, every),
+        "Wishart": (lambda df, c: D.Wishart(df, covariance_matrix=spd_of(c)), [pos(1)[0] + 4, un(3, 3)], spd,
+                    False, every),
+        "LKJCholesky": (lambda c: D.LKJCholesky(3, c), [pos(1)[0]], corr_l, False, every),
+        "RelaxedBernoulli": (lambda tmp, p: D.RelaxedBernoulli(tmp, probs=p), [pos(1)[0], prob(3)], prob(3), True,
+                             every),
+        "LogisticNormal": (D.LogisticNormal, [un(2), pos(2)], simplex, False, every),
+    }
+    cases: dict = {}
+    for name, (make, params, value, diff_value, methods) in families.items():
+        for meth in methods:
+            try:  # only what the family defines (PyTorch raises NotImplementedError for the rest)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    d = make(*params)
+                    attr = getattr(d, meth)
+                    res = attr(value) if meth in ("log_prob", "cdf", "icdf") else attr() if callable(attr) else attr
+                if not isinstance(res, cr.Tensor) or not np.isfinite(res._array).all():
+                    continue
+            except (NotImplementedError, ValueError):
+                continue
+            if meth in ("log_prob", "cdf", "icdf"):
+                if diff_value:
+                    cases[f"{name}.{meth}"] = (lambda *xs, mk=make, m=meth: getattr(mk(*xs[:-1]), m)(xs[-1]),
+                                               [*params, value], {})
+                else:
+                    cases[f"{name}.{meth}"] = (lambda *xs, mk=make, m=meth, v=value: getattr(mk(*xs), m)(v),
+                                               list(params), {})
+            else:
+                def prop(*xs: Any, mk: Any = make, m: str = meth) -> Any:
+                    a = getattr(mk(*xs), m)
+                    return a() if callable(a) else a
+
+                cases[f"{name}.{meth}"] = (prop, list(params), {})
+    return cases
+
+
 def run_cases(cases: dict) -> dict:
     """name -> reason for each failing case of ``cases`` (name -> (fn, args, kwargs)); no PyTorch
     needed (finite differences and reverse mode only)."""
@@ -479,10 +573,10 @@ def main() -> int:
     if ns.only is None or "special" in ns.only:
         for k, v in run_cases(special_cases()).items():
             failures["chainrule." + k] = v
-    extras = {k: c for k, c in extra_cases().items() if ns.only is None or ns.only in k}
+    extras = {k: c for k, c in {**extra_cases(), **distribution_cases()}.items() if ns.only is None or ns.only in k}
     for k, v in run_cases(extras).items():
         failures["extra " + k] = v
-    print(f"{len(extras)} further functions judged (chainrule.special's and a list of others)")
+    print(f"{len(extras)} further functions judged (a list of others, and torch.distributions' families)")
     known = {k: v for k, v in failures.items() if k in KNOWN}
     failures = {k: v for k, v in failures.items() if k not in KNOWN}
     for k in sorted(known):

@@ -136,11 +136,12 @@ def _audit_script():
     return module
 
 
-@pytest.mark.parametrize("which", ["special_cases", "extra_cases"])
+@pytest.mark.parametrize("which", ["special_cases", "extra_cases", "distribution_cases"])
 def test_the_audits_own_lists_pass(which):
-    """The audit's list of chainrule.special and of the functions PyTorch's database lacks
-    (recurrent layers, attention, CTC, grid sampling, ...): forward mode against finite
-    differences and reverse mode, without PyTorch."""
+    """The audit's lists: chainrule.special, the functions PyTorch's database lacks (recurrent
+    layers, attention, CTC, grid sampling, ...) and the distributions' log_prob, cdf, icdf,
+    entropy, mean and variance: forward mode against finite differences and reverse mode,
+    without PyTorch."""
     audit = _audit_script()
     cases = getattr(audit, which)()
     assert len(cases) > 30
