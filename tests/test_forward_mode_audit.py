@@ -164,3 +164,44 @@ def test_gamma_cdf_forward_mode():
     _, pull = func.vjp(cdf, *[t64(x) for x in xs])
     rhs = sum(float((g.numpy() * v).sum()) for g, v in zip(pull(t64(u)), vs))
     assert float((u * jv.numpy()).sum()) == pytest.approx(rhs, rel=1e-12)
+
+
+RANDOM_IN_PLACE = {"bernoulli_", "cauchy_", "exponential_", "geometric_", "log_normal_", "normal_", "random_",
+                   "uniform_"}
+
+
+def test_in_place_methods_carry_the_tangent_of_their_out_of_place_form():
+    """y = x·1; y.f_(*args) has the tangent of x.f(*args), for every Tensor method f_ whose f
+    runs on a (3, 4) float64 input with no argument, a tensor or a number (detach_ drops it, as
+    detach and as PyTorch's)."""
+    x0 = R.uniform(0.2, 1.5, (3, 4))
+    v = t64(R.standard_normal((3, 4)))
+    other = t64(R.uniform(0.5, 1.5, (3, 4)))
+    checked, bad = 0, []
+    names = [n for n in dir(cr.Tensor) if n.endswith("_") and not n.startswith("_") and n not in RANDOM_IN_PLACE]
+    for name in names:
+        if not hasattr(cr.Tensor, name[:-1]):
+            continue
+        for args in [(), (other,), (0.7,)]:
+            try:
+                with np.errstate(all="ignore"):
+                    ref = getattr(t64(x0), name[:-1])(*args)
+                    if not isinstance(ref, cr.Tensor) or ref.dtype != cr.float64 or tuple(ref.shape) != (3, 4):
+                        break
+                    _, want = func.jvp(lambda x: getattr(x, name[:-1])(*args), (t64(x0),), (v,))
+            except Exception:
+                continue
+
+            def in_place(x):
+                y = x * 1.0
+                getattr(y, name)(*args)
+                return y
+
+            with np.errstate(all="ignore"):
+                _, got = func.jvp(in_place, (t64(x0),), (v,))
+            checked += 1
+            if not np.allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=0, equal_nan=True):
+                bad.append(name)
+            break
+    assert checked > 80
+    assert bad == []
