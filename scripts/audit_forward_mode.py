@@ -327,6 +327,67 @@ def audit_op_db(n_samples: int, only: str | None) -> tuple[dict, dict, int]:
     return failures, skipped, judged
 
 
+def audit_module_db(n_samples: int, only: str | None) -> tuple[dict, dict, int]:
+    """PyTorch's module database (``common_modules.module_db``): each module built by chainrule
+    with PyTorch's constructor arguments, in eval mode, differentiated in its float inputs and its
+    parameters (through ``func.functional_call``) against finite differences and reverse mode."""
+    import torch
+
+    _op_db()  # (the expecttest stub)
+    from torch.testing._internal.common_modules import module_db
+
+    failures: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    judged = 0
+    for info in module_db:
+        name = "nn." + info.module_cls.__name__
+        if only and only not in name:
+            continue
+        cls = getattr(cr.nn, info.module_cls.__name__, None)
+        if cls is None or any(r in name.lower() for r in RANDOM) or "Lazy" in name:
+            skipped[name] = "not in chainrule" if cls is None else "random or lazy"
+            continue
+        try:
+            inputs = info.module_inputs_func(info, device="cpu", dtype=torch.float64, requires_grad=True,
+                                             training=False)[:n_samples]
+        except Exception as e:
+            skipped[name] = f"samples fail: {e}"
+            continue
+        ok_any = False
+        for k, mi in enumerate(inputs):
+            leaves: list = []
+            try:
+                ctor_a = _to_cr(tuple(mi.constructor_input.args), [])
+                ctor_k = _to_cr(dict(mi.constructor_input.kwargs), [])
+                module = cls(*ctor_a, **ctor_k)
+                module.eval()
+                args = _to_cr(tuple(mi.forward_input.args), leaves)
+                kwargs = _to_cr(dict(mi.forward_input.kwargs), leaves)
+            except Exception as e:
+                skipped.setdefault(name, f"SKIP construction fails: {type(e).__name__}: {str(e)[:80]}")
+                continue
+            params = {n: p.detach() for n, p in module.named_parameters() if p.dtype.kind == "f"}
+            for p in params.values():
+                leaves.append((p, None))
+            if not leaves:
+                continue
+
+            def fn(*a: Any, __params__: dict, __module__: Any = module, **kw: Any) -> Any:
+                return crfunc.functional_call(__module__, __params__, a, kw)
+
+            res = check(fn, (args, {**kwargs, "__params__": params}), leaves)
+            if res is not None and res.startswith("SKIP"):
+                skipped.setdefault(name, res)
+                continue
+            ok_any = True
+            if res is not None:
+                failures.setdefault(f"{name}[{k}]", res)
+        if ok_any:
+            judged += 1
+            skipped.pop(name, None)
+    return failures, skipped, judged
+
+
 def special_cases() -> dict:
     """chainrule.special's differentiable functions on inputs in their domains: (fn, args, kwargs)."""
     pos = R.uniform(0.5, 3.0, (2, 3))
@@ -567,6 +628,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=3, help="sample inputs per operator (default 3)")
     p.add_argument("--only", default=None, help="only operators whose name contains this")
+    p.add_argument("--no-modules", action="store_true", help="skip PyTorch's module database")
     ns = p.parse_args()
     cr.set_default_dtype(cr.float64)
     failures, skipped, judged = audit_op_db(ns.samples, ns.only)
@@ -577,6 +639,11 @@ def main() -> int:
     for k, v in run_cases(extras).items():
         failures["extra " + k] = v
     print(f"{len(extras)} further functions judged (a list of others, and torch.distributions' families)")
+    if not ns.no_modules:
+        mfail, mskip, mjudged = audit_module_db(ns.samples, ns.only)
+        failures.update(mfail)
+        skipped.update({k: v for k, v in mskip.items() if v != "not in chainrule"})
+        print(f"{mjudged} modules of PyTorch's module database judged")
     known = {k: v for k, v in failures.items() if k in KNOWN}
     failures = {k: v for k, v in failures.items() if k not in KNOWN}
     for k in sorted(known):

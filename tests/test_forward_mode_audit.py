@@ -205,3 +205,21 @@ def test_in_place_methods_carry_the_tangent_of_their_out_of_place_form():
             break
     assert checked > 80
     assert bad == []
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_softmax_of_a_zero_dimensional_tensor_in_both_modes(fn, dim):
+    """A 0-d input (one element along dim 0 or -1, as PyTorch allows): value 1 (0 for log_softmax),
+    tangent and gradient 0, where the rules summed along an axis the 0-d array does not have."""
+    import chainrule.nn.functional as F
+
+    f = getattr(F, fn)
+    x = t64(0.3)
+    out, tangent = func.jvp(lambda t: f(t, dim), (x,), (t64(1.0),))
+    assert out.shape == () and out.item() == (0.0 if fn == "log_softmax" else 1.0)
+    assert tangent.shape == () and tangent.item() == 0.0
+    w = t64(0.3).requires_grad_()
+    f(w, dim).backward()
+    assert w.grad.item() == 0.0
+    assert gradcheck(lambda t: f(t, dim), (t64(0.3).requires_grad_(),), check_forward_ad=True)
