@@ -316,7 +316,7 @@ def audit_op_db(n_samples: int, only: str | None) -> tuple[dict, dict, int]:
             if res is not None and res.startswith("SKIP"):
                 skipped.setdefault(key, res)
                 if "value differs" in res:
-                    VALUE_DIFFS.setdefault(key, str(s)[:160])
+                    VALUE_DIFFS.setdefault(key, " ".join(str(s).split())[:160])
                 continue
             ok_any = True
             if res is not None:
