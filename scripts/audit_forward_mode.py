@@ -2,19 +2,23 @@
 
 The functions and their sample inputs come from PyTorch's own operator database
 (``torch.testing._internal.common_methods_invocations.op_db``: the ``torch``
-namespace, ``torch.special``, ``torch.linalg``, ``torch.nn.functional``), plus the
-whole of ``chainrule.special`` on inputs in each function's domain.  For every
-sample, in float64, chainrule's forward mode (``chainrule.func.jvp``, i.e. dual
-tensors) is compared with
+namespace, ``torch.special``, ``torch.linalg``, ``torch.nn.functional``) and module
+database (``common_modules.module_db``: each ``nn`` module in eval mode, differentiated in
+its inputs and parameters through ``func.functional_call``), plus the whole of
+``chainrule.special``, a list of further functions (``extra_cases``: what the database lacks
+or calls through a lambda) and the distributions' log_prob, cdf, icdf, entropy, mean and
+variance (``distribution_cases``).  For every sample, in float64, chainrule's forward mode
+(``chainrule.func.jvp``, i.e. dual tensors) is compared with
 
 * central finite differences of chainrule's own function along the same direction,
 * reverse mode: <u, J v> against <Jᵀ u, v> (``chainrule.func.vjp``),
 * ``torch.func.jvp`` where PyTorch has a forward-mode rule for the op.
 
 Only functions that chainrule has and whose forward pass runs on the sample are
-judged.  Run::
+judged (a value that differs from PyTorch's is listed apart: not a forward-mode question).
+Run::
 
-    PYTHONPATH=. python scripts/audit_forward_mode.py [--samples N] [--only SUBSTRING]
+    PYTHONPATH=. python scripts/audit_forward_mode.py [--samples N] [--only SUBSTRING] [--no-modules]
 
 It prints one line per failing function and a summary; the exit status is 1 when
 anything fails.  Disagreements explained by hand (``KNOWN``) are printed apart.  PyTorch
