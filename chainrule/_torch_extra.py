@@ -18,10 +18,12 @@ import numpy as np
 
 from chainrule import ops as _ops
 from chainrule._lowrank import pca_lowrank, svd_lowrank
+from chainrule.autograd.primitive import apply2
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import householder as _hh
 from chainrule.ops import linalg_ops as _la
 from chainrule.ops import lu_ops as _lu
+from chainrule.ops import pointwise as _pw
 from chainrule.ops._lift import as_tensor_arg
 
 # -- linear algebra at torch.* ------------------------------------------------------------------
@@ -406,17 +408,21 @@ def frexp(input: Tensor) -> _Frexp:
     x = as_tensor_arg(input, "frexp")
     if x.dtype.kind != "f":
         raise RuntimeError(f"frexp: expected a floating-point input, got {x.dtype}")
-    m, e = np.frexp(x._array)
-    return _Frexp(Tensor._wrap(m), Tensor._wrap(e.astype(np.int32)))
+    e = Tensor._wrap(np.frexp(x._array)[1].astype(np.int32))  # (no derivative: integers)
+    return _Frexp(apply2(_pw.FREXP_MANTISSA, x, e), e)  # dm/dx = 2^(-e)
 
 
 def nextafter(input: Tensor, other: Any) -> Tensor:
-    """The next floating-point value after ``input`` towards ``other`` (not differentiable)."""
+    """The next floating-point value after ``input`` towards ``other``; its derivative is 1 in
+    ``input`` and 0 in ``other`` (PyTorch's), in both modes."""
     x = as_tensor_arg(input, "nextafter")
-    o = other._array if isinstance(other, Tensor) else np.asarray(other, dtype=x.dtype)
     if x.dtype.kind != "f":
         raise RuntimeError(f"nextafter: expected floating-point inputs, got {x.dtype}")
-    return Tensor._wrap(np.nextafter(x._array, o.astype(x.dtype)))
+    if isinstance(other, Tensor):
+        o = other if other.dtype == x.dtype else other.to(x.dtype)
+    else:
+        o = Tensor._wrap(np.asarray(other, dtype=x.dtype))
+    return apply2(_pw.NEXTAFTER, x, o)
 
 
 def _rng(generator: Any) -> np.random.Generator:

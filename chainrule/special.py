@@ -17,7 +17,10 @@ their shifted forms, Hermite H and He, Laguerre L, Legendre P), ``gammainc``/``g
 PyTorch the Bessel, Airy and polynomial functions have no gradient (their results do not
 require grad); ``i0``, ``i0e``, ``i1``, ``i1e`` have one; ``gammainc``/``gammaincc`` are
 differentiable in x only and ``zeta`` in q only (the other argument raises NotImplementedError
-in backward, as PyTorch).
+in backward, as PyTorch, and in forward mode when it carries a tangent).  ``i0e``, ``i1e``,
+``gammainc``/``gammaincc`` and ``zeta`` are primitives of ``chainrule.ops.pointwise`` (their
+reverse- and forward-mode rules side by side); forward mode works in x (q) where PyTorch has
+no forward-mode rule for igamma/igammac/zeta at all.
 """
 
 from __future__ import annotations
@@ -28,11 +31,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import ops as _ops
-from chainrule.autograd.function import Function
-from chainrule.autograd.primitive import apply1
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.primitive import apply1, apply2
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import special_more as _sm
-from chainrule.backend.numpy_backend import sum_to
 from chainrule.ops import (
     digamma,
     erf,
@@ -51,7 +53,7 @@ from chainrule.ops import (
 from chainrule.ops import lgamma as gammaln
 from chainrule.ops import sigmoid as expit
 from chainrule.ops._lift import as_tensor_arg
-from chainrule.ops.pointwise import _I1
+from chainrule.ops.pointwise import _I1, I0E, I1E, IGAMMA, IGAMMAC, ZETA
 
 psi = digamma
 
@@ -180,46 +182,11 @@ spherical_bessel_j0 = _unary_nograd(_sm.spherical_bessel_j0_array, "spherical_be
                                     "j₀(x) = sin(x)/x, 1 at 0 (no gradient).")
 
 
-def _i0e(x: Tensor) -> Tensor:
-    return _out(_sm.i0e_array(x._array), x.dtype)
-
-
-def _i1e(x: Tensor) -> Tensor:
-    return _out(_sm.i1e_array(x._array), x.dtype)
-
-
-def _safe_x(x: Tensor) -> tuple[Tensor, Tensor]:
-    zero = Tensor._wrap(x._array == 0)
-    return zero, _ops.where(zero, Tensor._wrap(np.ones((), x.dtype)), x)
-
-
-class _I0eFn(Function):
-    """y = e^(-|x|) I₀(x);  dy/dx = I₁e(x) - sign(x) y."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return _i0e(x)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors  # (written with the differentiable functions: create_graph=True works)
-        return g * (i1e(x) - _ops.sign(x) * i0e(x))
-
-
-class _I1eFn(Function):
-    """y = e^(-|x|) I₁(x);  dy/dx = I₀e(x) - y (sign(x) + 1/x) (½ at 0)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return _i1e(x)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        zero, safe = _safe_x(x)
-        return g * _ops.where(zero, 0.5, i0e(x) - i1e(x) * (_ops.sign(x) + 1.0 / safe))
+def _no_tangent(t: Tensor, message: str) -> None:
+    """Forward mode: the argument PyTorch has no derivative for must not carry a tangent (its
+    reverse mode raises the same NotImplementedError when the argument needs a gradient)."""
+    if STATE.forward_depth > 0 and getattr(t, "_tangent", None) is not None:
+        raise NotImplementedError(message)
 
 
 def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -234,7 +201,7 @@ def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
 def i0e(input: Tensor) -> Tensor:
     """e^(-|x|) I₀(x), finite for all x (series below |x| = 30, asymptotic series above);
     d/dx = I₁e(x) - sign(x) I₀e(x)."""
-    return _I0eFn.apply(_float(input, "special.i0e"))
+    return apply1(I0E, _float(input, "special.i0e"))
 
 
 def i1(input: Tensor) -> Tensor:
@@ -244,7 +211,7 @@ def i1(input: Tensor) -> Tensor:
 
 def i1e(input: Tensor) -> Tensor:
     """e^(-|x|) I₁(x); d/dx = I₀e(x) - I₁e(x) (sign x + 1/x) (½ at 0)."""
-    return _I1eFn.apply(_float(input, "special.i1e"))
+    return apply1(I1E, _float(input, "special.i1e"))
 
 
 def _pair(a: Any, b: Any, where: str) -> tuple[Tensor, Tensor]:
@@ -267,35 +234,13 @@ def _pair(a: Any, b: Any, where: str) -> tuple[Tensor, Tensor]:
     return cast(a), cast(b)
 
 
-class _GammaincFn(Function):
-    """P(a, x) or Q(a, x); d/dx = ± x^(a-1) e^(-x) / Γ(a); no derivative in a (as PyTorch)."""
-
-    @staticmethod
-    def forward(ctx: Any, a: Tensor, x: Tensor, upper: bool) -> Tensor:
-        fn = _sm.gammaincc_array if upper else _sm.gammainc_array
-        ctx.save_for_backward(a, x)
-        ctx.upper = upper
-        return _out(fn(a._array, x._array), a.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple:
-        a, x = ctx.saved_tensors
-        name = "igammac" if ctx.upper else "igamma"
-        if ctx.needs_input_grad[0]:
-            raise NotImplementedError(f"the derivative for '{name}: input' is not implemented.")
-        gx = None
-        if ctx.needs_input_grad[1]:
-            d = _ops.exp((a - 1) * _ops.log(x) - x - gammaln(a))
-            gx = sum_to(g * (-d if ctx.upper else d), tuple(x.shape))
-        return None, gx, None
-
-
 def gammainc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     """P(a, x) = γ(a, x)/Γ(a) = 1/Γ(a) ∫₀ˣ t^(a-1) e^(-t) dt, the regularised lower incomplete
     gamma function (a = input, x = other; NaN for a < 0 or x < 0).  Series for x < a + 1,
     Lentz's continued fraction for Q above (relative error ~1e-14).  Differentiable in x only."""
     a, x = _pair(input, other, "special.gammainc")
-    res = _GammaincFn.apply(a, x, False)
+    _no_tangent(a, "the derivative for 'igamma: input' is not implemented.")
+    res = apply2(IGAMMA, a, x)
     if out is not None:
         out.copy_(res)
         return out
@@ -305,30 +250,12 @@ def gammainc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
 def gammaincc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     """Q(a, x) = 1 - P(a, x), the regularised upper incomplete gamma function."""
     a, x = _pair(input, other, "special.gammaincc")
-    res = _GammaincFn.apply(a, x, True)
+    _no_tangent(a, "the derivative for 'igammac: input' is not implemented.")
+    res = apply2(IGAMMAC, a, x)
     if out is not None:
         out.copy_(res)
         return out
     return res
-
-
-class _ZetaFn(Function):
-    """ζ(s, q); dζ/dq = -s ζ(s+1, q); no derivative in s (as PyTorch)."""
-
-    @staticmethod
-    def forward(ctx: Any, s: Tensor, q: Tensor) -> Tensor:
-        ctx.save_for_backward(s, q)
-        return _out(_sm.zeta_array(s._array, q._array), s.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple:
-        s, q = ctx.saved_tensors
-        if ctx.needs_input_grad[0]:
-            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
-        gq = None
-        if ctx.needs_input_grad[1]:
-            gq = sum_to(g * -s * zeta(s.detach() + 1, q), tuple(q.shape))
-        return None, gq
 
 
 def zeta(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
@@ -336,7 +263,8 @@ def zeta(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     Euler–Maclaurin summation (relative error ~1e-15); inf at s = 1 and q = 0, -1, ...; NaN for s < 1.
     Differentiable in q only."""
     s, q = _pair(input, other, "special.zeta")
-    res = _ZetaFn.apply(s, q)
+    _no_tangent(s, "the derivative for 'zeta' is not implemented.")
+    res = apply2(ZETA, s, q)
     if out is not None:
         out.copy_(res)
         return out

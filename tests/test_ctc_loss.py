@@ -232,3 +232,75 @@ def test_against_pytorch_float32_module():
     lc.backward()
     lt.backward()
     np.testing.assert_allclose(zc.grad.numpy(), zt.grad.numpy(), atol=1e-6)
+
+
+# -- the targets' check, vectorised through the table ---------------------------------------------
+
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize("rows, blank, first_bad", [
+    ([[1, 5, 2], [1, 1, 0]], 0, 5),            # >= C
+    ([[1, 2, 3], [3, -1, 2]], 0, -1),          # negative, in the second sample
+    ([[2, 3, 3], [3, 0, 7]], 0, 0),            # the blank, before a later out-of-range label
+    ([[3, 3, 1], [1, 1, 1]], 3, 3),            # another blank index
+    ([[1, 2, 2], [9, 3, -4]], 0, 9),           # first in order: sample 0 is fine, 9 comes before -4
+])
+def test_bad_targets_name_the_first_bad_label(rows, blank, first_bad, flat):
+    lp = t64(np.zeros((4, 2, 4)))
+    lengths = (3, 3)
+    tg = cr.tensor([v for r in rows for v in r]) if flat else cr.tensor(rows)
+    msg = rf"ctc_loss: targets must be class indices in \[0, 4\) other than blank = {blank}, got {first_bad}$"
+    with pytest.raises(RuntimeError, match=msg):
+        F.ctc_loss(lp, tg, (4, 4), lengths, blank=blank)
+
+
+@pytest.mark.parametrize("dtype", [cr.int64, cr.int32])
+def test_labels_beyond_the_target_lengths_are_not_checked(dtype):
+    """Padding past each target's length may hold anything (PyTorch reads only the first
+    target_lengths[n] labels); the loss equals that of the same targets padded with 1s."""
+    rng = np.random.default_rng(9)
+    lp = t64(log_softmax_np(rng.standard_normal((5, 3, 4))))
+    junk = cr.tensor([[1, 2, -7], [3, 99, 0], [2, 0, 0]], dtype=dtype)
+    clean = cr.tensor([[1, 2, 1], [3, 1, 1], [2, 1, 1]], dtype=dtype)
+    a = F.ctc_loss(lp, junk, (5, 5, 4), (2, 1, 1), reduction="none").numpy()
+    b = F.ctc_loss(lp, clean, (5, 5, 4), (2, 1, 1), reduction="none").numpy()
+    np.testing.assert_array_equal(a, b)
+    flat = cr.tensor([1, 2, 3, 2], dtype=dtype)  # the same targets concatenated
+    np.testing.assert_array_equal(F.ctc_loss(lp, flat, (5, 5, 4), (2, 1, 1), reduction="none").numpy(), a)
+    empty = F.ctc_loss(lp, cr.zeros((3, 0), dtype=dtype), (5, 5, 4), (0, 0, 0), reduction="none").numpy()
+    np.testing.assert_allclose(empty, -lp.numpy()[:, :, 0].cumsum(0)[[4, 4, 3], [0, 1, 2]], rtol=1e-12)
+
+
+def test_target_check_does_not_loop_over_the_batch(monkeypatch):
+    """The check reads the targets in a constant number of table calls, whatever the batch size
+    (it used to take one slice and one tolist per sample)."""
+    calls = {"getitem": 0, "tolist": 0}
+    get, tolist = cr.Tensor.__getitem__, cr.Tensor.tolist
+
+    def counting_get(self, idx):
+        calls["getitem"] += 1
+        return get(self, idx)
+
+    def counting_tolist(self):
+        calls["tolist"] += 1
+        return tolist(self)
+
+    monkeypatch.setattr(cr.Tensor, "__getitem__", counting_get)
+    monkeypatch.setattr(cr.Tensor, "tolist", counting_tolist)
+    counts = []
+    for n in (1, 40):
+        calls.update(getitem=0, tolist=0)
+        lp = t64(np.zeros((4, n, 5)))
+        F.ctc_loss(lp, cr.tensor([[1, 2]] * n), (4,) * n, (2,) * n)
+        F.ctc_loss(lp, cr.tensor([1, 2] * n), (4,) * n, (2,) * n)
+        counts.append(dict(calls))
+    assert counts[0] == counts[1]
+
+
+def test_forward_over_reverse_raises_as_double_backward():
+    """The Hessian (forward mode through the recorded backward) needs the gradient's derivative,
+    which ctc_loss does not have (PyTorch neither): a clear error, as for double backward."""
+    from chainrule import func
+
+    lp = t64(log_softmax_np(np.random.default_rng(3).standard_normal((4, 1, 3))))
+    with pytest.raises(RuntimeError, match="ctc_loss.*not implemented, as in PyTorch"):
+        func.hessian(lambda x: F.ctc_loss(x, cr.tensor([[1, 2]]), (4,), (2,), reduction="sum"))(lp)

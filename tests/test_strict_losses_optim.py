@@ -455,3 +455,15 @@ def test_optimiser_state_dict_round_trip_and_zero_grad_on_strict(strict):
     gopt.step()
     for p, q in zip(want, got):
         _close(q, p)
+
+
+def test_ctc_loss_on_strict(strict):
+    """ctc_loss's targets checked and padded through the table: targets on the device, padded
+    (N, S) or concatenated; a bad label is named the same way there."""
+    lp = cr.log_softmax(_x(5, 2, 4), -1).detach()
+    padded = cr.tensor([[1, 2, 0], [3, 3, 1]])
+    flat = cr.tensor([1, 2, 3, 3, 1])
+    for tg in (padded, flat):
+        check(lambda x, t: F.ctc_loss(x, t, (5, 4), (2, 3), reduction="sum"), lp, tg, jvp=False)
+    with pytest.raises(RuntimeError, match=r"class indices in \[0, 4\) other than blank = 0, got 7$"):
+        F.ctc_loss(lp.to("strict"), cr.tensor([[1, 2], [7, 0]]).to("strict"), (5, 4), (2, 2))

@@ -147,6 +147,14 @@ def is_grad_enabled() -> bool:
     return STATE.enabled
 
 
+def is_differentiated(t: Any) -> bool:
+    """True when ``t`` is being differentiated: it needs a gradient (requires_grad with grad mode
+    on) or carries a forward-mode tangent (inside a dual level).  A function without a rule for
+    some case raises on either, rather than dropping the gradient or the tangent."""
+    return (t.requires_grad and STATE.enabled) or (
+        STATE.forward_depth > 0 and getattr(t, "_tangent", None) is not None)
+
+
 class _GradModeContext:
     """Sets grad mode to ``mode`` inside a ``with`` block or a decorated function."""
 

@@ -323,9 +323,13 @@ class Tensor(_TensorMethods):
         return version(self)
 
     def detach_(self) -> Tensor:
+        """Cut this tensor off from the graph in place; a forward-mode tangent goes too (as ``detach``
+        and PyTorch's ``detach_``)."""
         self._op = None
         self._parents = None
         self.requires_grad = False
+        if getattr(self, "_tangent", None) is not None:
+            self._tangent = None
         return self
 
     def backward(

@@ -29,6 +29,7 @@ from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.rnn_onednn import RecurrentOnednnMath
 from chainrule.backend.softmax_rows import shifted_exp
 from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
+from chainrule.backend.special_more import gammainc_array, gammaincc_array, i0e_array, i1e_array, zeta_array
 from chainrule.backend.window_math import WindowMath
 
 _DEFAULT = {"float": np.dtype(np.float32)}
@@ -237,6 +238,15 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
     erfinv = staticmethod(erfinv_array)
     i0 = staticmethod(i0_array)
     i1 = staticmethod(i1_array)
+    # torch.special's scaled Bessel, incomplete gamma and Hurwitz zeta functions (float64 results:
+    # their primitives cast back to the input's dtype)
+    frexp = staticmethod(np.frexp)  # (mantissa, exponent)
+    nextafter = staticmethod(np.nextafter)
+    i0e = staticmethod(i0e_array)
+    i1e = staticmethod(i1e_array)
+    gammainc = staticmethod(gammainc_array)  # (a, x): P(a, x)
+    gammaincc = staticmethod(gammaincc_array)  # (a, x): Q(a, x)
+    zeta = staticmethod(zeta_array)  # (s, q): ζ(s, q)
 
     @staticmethod
     def argmax(x, axis=None, keepdims=False):

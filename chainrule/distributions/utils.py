@@ -221,19 +221,25 @@ class _GammaCdf(Primitive):
     def forward(self, m: Any, a: Any, x: Any) -> Any:
         return regularized_gamma_p(a, x).astype(np.result_type(a, x))
 
-    def vjp(self, m: Any, need: tuple, g: Any, y: Any, a: Any, x: Any) -> tuple:
+    @staticmethod
+    def _partials(a: Any, x: Any, need_a: bool = True) -> tuple:
+        """(dP/da or None, dP/dx) as arrays in the inputs' dtype."""
         a_arr, x_arr = (np.asarray(getattr(v, "_array", v), np.float64) for v in (a, x))
         a_arr, x_arr = np.broadcast_arrays(a_arr, x_arr)
         inside = x_arr > 0
         safe_x = np.where(inside, x_arr, 1.0)
         density = np.where(inside, np.exp(_log_gamma_density(a_arr, safe_x)), 0.0)
         dtype = np.result_type(getattr(a, "dtype", np.float64), getattr(x, "dtype", np.float64))
-        ga = gx = None
-        if need[0]:
-            ga = g * (-density * np.where(inside, _gamma_dx_dalpha(safe_x, a_arr), 0.0)).astype(dtype)
-        if need[1]:
-            gx = g * density.astype(dtype)
-        return ga, gx
+        da = (-density * np.where(inside, _gamma_dx_dalpha(safe_x, a_arr), 0.0)).astype(dtype) if need_a else None
+        return da, density.astype(dtype)
+
+    def vjp(self, m: Any, need: tuple, g: Any, y: Any, a: Any, x: Any) -> tuple:
+        da, dx = self._partials(a, x, need[0])
+        return (g * da if need[0] else None), (g * dx if need[1] else None)
+
+    def jvp(self, m: Any, dxs: tuple, y: Any, a: Any, x: Any) -> Any:
+        da, dx = self._partials(a, x)
+        return dxs[0] * da + dxs[1] * dx
 
 
 def gamma_cdf(a: Tensor, x: Tensor) -> Tensor:

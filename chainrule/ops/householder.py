@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from chainrule.autograd.grad_mode import is_grad_enabled
+from chainrule.autograd.grad_mode import is_differentiated
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg
@@ -33,7 +33,7 @@ class GeqrfResult(NamedTuple):
 def geqrf(input: Tensor) -> GeqrfResult:
     """(a, tau) of A (*, m, n): LAPACK's Householder QR (see the module); not differentiable."""
     A = _floating(input, "geqrf")
-    if A.requires_grad and is_grad_enabled():
+    if is_differentiated(A):
         raise RuntimeError("geqrf: the derivative of geqrf is not implemented (as in PyTorch); "
                            "use linalg.qr for a differentiable QR")
     a, tau = table_of((A,)).geqrf(A._array)

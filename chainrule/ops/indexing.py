@@ -177,9 +177,15 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return getitem(input, (slice(None),) * (dim % input.ndim) + (idx,))
 
 
-def masked_fill(input: Tensor, mask: Any, value: float) -> Tensor:
-    """``value`` where mask is true, input elsewhere (mask broadcasts)."""
+def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
+    """``value`` where mask is true, input elsewhere (mask broadcasts).  ``value`` is a number or
+    a 0-d Tensor (in input's dtype), which gets the gradient (the tangent) of the positions it fills."""
     cond = mask if isinstance(mask, Tensor) else Tensor(mask, dtype=np.bool_)
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        return where(cond, value if value.dtype == input.dtype else value.to(input.dtype), input)
     return where(cond, Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype)), input)
 
 

@@ -28,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import is_grad_enabled
+from chainrule.autograd.grad_mode import is_differentiated
 from chainrule.autograd.primitive import Primitive, apply, kernel, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops._lift import as_tensor_arg, lift
 from chainrule.ops.elementwise import where
+from chainrule.ops.shape import cat
 
 
 class LinAlgError(RuntimeError):
@@ -188,6 +189,17 @@ class Eigh(Primitive):
         inner = (_mT(m, v) @ gv) * f + m.expand_dims(gw, -1) * eye
         return (v @ inner @ _mT(m, v),)
 
+    def jvp(self, m, dxs, y, a):
+        """P = Vᵀ Ȧ V:  ẇ = diag P,  V̇ = V (F ∘ P), F_ij = 1/(w_j - w_i) off the diagonal, 0 on it
+        (Ȧ as given, symmetric for a symmetric input, as PyTorch's rule)."""
+        n = y.shape[-1]
+        w, v = _rows(m, y, 0, slice(1, None))
+        eye = _eye(m, n, y)
+        p = _mT(m, v) @ dxs[0] @ v
+        f = (1 - eye) / (m.expand_dims(w, -2) - m.expand_dims(w, -1) + eye)
+        dw = m.sum(p * eye, -2)  # diag P
+        return m.concatenate([m.expand_dims(dw, -2), v @ (p * f)], axis=-2)
+
 
 class Svd(Primitive):
     """Reduced SVD A = U diag(s) Vh, packed: (*, m + 1 + n, k) = [U; s; Vhᵀ] (k = min(m, n))."""
@@ -220,6 +232,29 @@ class Svd(Primitive):
             ga = ga + u @ _mT(m, gvs - v @ (_mT(m, v) @ gvs))
         return (ga,)
 
+    def jvp(self, m, dxs, y, a):
+        """P = Uᵀ Ȧ V:  ṡ = diag P,  U̇ = U (F ∘ (P S + S Pᵀ)) + (I - U Uᵀ) Ȧ V S⁻¹,
+        V̇ = V (F ∘ (S P + Pᵀ S)) + (I - V Vᵀ) Ȧᵀ U S⁻¹, F_ij = 1/(s_j² - s_i²) off the diagonal."""
+        rows, cols, k = a.shape[-2], a.shape[-1], y.shape[-1]
+        u, s, v = _rows(m, y, slice(0, rows), rows, slice(rows + 1, None))
+        da = dxs[0]
+        eye = _eye(m, k, y)
+        s2 = s * s
+        f = (1 - eye) / (m.expand_dims(s2, -2) - m.expand_dims(s2, -1) + eye)
+        dav = da @ v
+        p = _mT(m, u) @ dav
+        pt = _mT(m, p)
+        sr, sc = m.expand_dims(s, -2), m.expand_dims(s, -1)  # s along a row (s_j), along a column (s_i)
+        du = u @ (f * (p * sr + sc * pt))
+        dv = v @ (f * (sc * p + pt * sr))
+        if rows > k:  # the part of U̇ outside U's span
+            dvs = dav / sr
+            du = du + dvs - u @ (_mT(m, u) @ dvs)
+        if cols > k:  # the part of V̇ outside V's span
+            dus = (_mT(m, da) @ u) / sr
+            dv = dv + dus - v @ (_mT(m, v) @ dus)
+        return m.concatenate([du, m.expand_dims(m.sum(p * eye, -2), -2), dv], axis=-2)
+
 
 class Qr(Primitive):
     """Reduced QR A = Q R (A (*, m, n), m >= n: Q (*, m, n), R (*, n, n)), packed [Q; R]:
@@ -240,6 +275,17 @@ class Qr(Primitive):
         mm = r @ _mT(m, gr) - _mT(m, gq) @ q
         sym = mm * _lower(m, n, y) + _mT(m, mm * _lower(m, n, y, -1))
         return (_mT(m, m.solve(r, _mT(m, gq + q @ sym))),)  # (X R⁻ᵀ = (R⁻¹ Xᵀ)ᵀ)
+
+    def jvp(self, m, dxs, y, a):
+        """C = Qᵀ Ȧ R⁻¹ = Ω + Ṙ R⁻¹ with Ω = Qᵀ Q̇ skew and Ṙ R⁻¹ upper-triangular, so
+        Ω = tril(C, -1) - tril(C, -1)ᵀ,  Ṙ = (C - Ω) R,  Q̇ = Ȧ R⁻¹ - Q (C - Ω)."""
+        rows, n = a.shape[-2], a.shape[-1]
+        q, r = _rows(m, y, slice(0, rows), slice(rows, None))
+        dar = _mT(m, m.solve(_mT(m, r), _mT(m, dxs[0])))  # Ȧ R⁻¹ = (R⁻ᵀ Ȧᵀ)ᵀ
+        c = _mT(m, q) @ dar
+        low = c * _lower(m, n, y, -1)
+        upper = c - low + _mT(m, low)  # C - Ω
+        return m.concatenate([dar - q @ upper, upper @ r], axis=-2)
 
 
 _INV, _DET, _LOGABSDET, _SOLVE, _CHOLESKY, _SVD, _QR = Inv(), Det(), LogAbsDet(), Solve(), Cholesky(), Svd(), Qr()
@@ -319,7 +365,7 @@ def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     A = _floating(A, "linalg.svd")
     rows = A.shape[-2]
     if full_matrices and A.shape[-1] != A.shape[-2]:
-        if A.requires_grad and is_grad_enabled():
+        if is_differentiated(A):
             raise RuntimeError("linalg.svd: the gradient of full_matrices=True is not defined for a "
                                f"non-square input {tuple(A.shape)} (its extra singular vectors are not unique); "
                                "use full_matrices=False")
@@ -332,7 +378,7 @@ def svd(A: Tensor, full_matrices: bool = True) -> tuple[Tensor, Tensor, Tensor]:
 def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     """(Q, R) with A = Q R, Q orthonormal columns, R upper-triangular.  A (*, m, n), k = min(m, n):
     'reduced' Q (*, m, k), R (*, k, n); 'complete' Q (*, m, m), R (*, m, n); 'r' (empty Q, R).
-    Differentiable for 'reduced' with m >= n (as PyTorch's, which also covers some m < n)."""
+    Differentiable (both modes) for 'reduced', and for 'complete' with m <= n, as PyTorch's."""
     A = _floating(A, "linalg.qr")
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
@@ -340,9 +386,15 @@ def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
     if mode == "reduced" and rows >= cols:
         packed = apply(_QR, A)
         return packed[..., :rows, :], packed[..., rows:, :]
-    if A.requires_grad and is_grad_enabled():
+    if mode != "r" and rows < cols and is_differentiated(A):
+        # m < n (both modes give Q (*, m, m)): Householder QR works column by column, so Q and R's
+        # first m columns are the QR of A's first m columns, and R's others are Qᵀ A₂; derivatives
+        # through the square rule (PyTorch's for m < n)
+        q, r1 = qr(A[..., :rows], mode="reduced")
+        return q, cat([r1, q.mT @ A[..., rows:]], -1)
+    if is_differentiated(A):
         raise RuntimeError(f"linalg.qr: no gradient for mode={mode!r} with A of shape {tuple(A.shape)} "
-                           "(use mode='reduced' with m >= n)")
+                           "(use mode='reduced', or 'complete' with m <= n)")
     m = table_of((A,))
     q, r = m.qr(A._array, mode="complete" if mode == "complete" else "reduced")  # (constants: no gradient)
     return Tensor._wrap(m.empty((0,), A.dtype) if mode == "r" else q), Tensor._wrap(r)

@@ -18,7 +18,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.ops import activation
 from chainrule.ops import elementwise as ew
 from chainrule.ops._lift import as_tensor_arg, floating, lift
-from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput, _unary
+from chainrule.ops.elementwise import _Elementwise, _Flat, _OfInput, _OfOutput, _Unary, _unary
 from chainrule.ops.registry import register
 
 _LN2 = math.log(2.0)
@@ -279,6 +279,123 @@ class _I1(_OfInput):
     def d(self, m, x, y):
         zero = x == 0
         return m.where(zero, m.ones_like(x) * 0.5, m.i0(x) - y / m.where(zero, m.ones_like(x), x))
+
+
+# ---------------------------------------------------------------- torch.special: scaled Bessel, incomplete gamma, zeta
+# (the public functions are in chainrule/special.py; the table computes in float64, cast back here)
+class I0e(_Unary):
+    """y = e^(-|x|) I₀(x);  dy/dx = I₁e(x) - sign(x) y."""
+
+    name = "i0e"
+    saves_inputs = (0,)
+
+    def forward(self, m, x):
+        return m.astype(m.i0e(x), x.dtype)
+
+    def d(self, m, x, y):
+        return m.i1e(x) - m.sign(x) * y
+
+
+class I1e(_Unary):
+    """y = e^(-|x|) I₁(x);  dy/dx = I₀e(x) - y (sign(x) + 1/x), ½ at x = 0."""
+
+    name = "i1e"
+    saves_inputs = (0,)
+
+    def forward(self, m, x):
+        return m.astype(m.i1e(x), x.dtype)
+
+    def d(self, m, x, y):
+        zero = x == 0
+        one = m.ones_like(x)
+        return m.where(zero, one * 0.5, m.i0e(x) - y * (m.sign(x) + one / m.where(zero, one, x)))
+
+
+class Igamma(_Elementwise):
+    """y = P(a, x) = γ(a, x)/Γ(a) (``upper``: Q(a, x) = 1 - P(a, x));
+    dP/dx = -dQ/dx = x^(a-1) e^(-x) / Γ(a).  No derivative in a, as PyTorch: the vjp raises when
+    a needs a gradient, ``special.gammainc`` when a carries a tangent; the jvp reads dx only."""
+
+    __slots__ = ("name", "upper")
+    saves_output = False
+
+    def __init__(self, upper: bool) -> None:
+        self.upper = upper
+        self.name = "igammac" if upper else "igamma"
+
+    def forward(self, m, a, x):
+        return m.astype(m.gammaincc(a, x) if self.upper else m.gammainc(a, x), a.dtype)
+
+    def _dx(self, m, a, x):
+        d = m.exp((a - 1) * m.log(x) - x - m.lgamma(a))
+        return -d if self.upper else d
+
+    def vjp(self, m, need, g, y, a, x):
+        if need[0]:
+            raise NotImplementedError(f"the derivative for '{self.name}: input' is not implemented.")
+        return None, (g * self._dx(m, a, x) if need[1] else None)
+
+    def jvp(self, m, dxs, y, a, x):
+        return dxs[1] * self._dx(m, a, x)
+
+
+class Zeta(_Elementwise):
+    """y = ζ(s, q) = Σ_{k>=0} (q + k)^(-s);  dy/dq = -s ζ(s + 1, q).  No derivative in s, as
+    PyTorch (the vjp raises when s needs a gradient, ``special.zeta`` when s carries a tangent)."""
+
+    name = "zeta"
+    saves_output = False
+
+    def forward(self, m, s, q):
+        return m.astype(m.zeta(s, q), s.dtype)
+
+    def _dq(self, m, s, q):
+        return -s * m.zeta(s + 1, q)
+
+    def vjp(self, m, need, g, y, s, q):
+        if need[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        return None, (g * self._dq(m, s, q) if need[1] else None)
+
+    def jvp(self, m, dxs, y, s, q):
+        return dxs[1] * self._dq(m, s, q)
+
+
+class FrexpMantissa(_Elementwise):
+    """y = the mantissa of x = y · 2^e (|y| in [0.5, 1), e = frexp's exponent, given as the second,
+    integer input);  dy/dx = 2^(-e), as PyTorch's (the exponent has no derivative)."""
+
+    name = "frexp"
+    saves_inputs = (1,)
+    saves_output = False
+
+    def forward(self, m, x, e):
+        return m.frexp(x)[0]
+
+    def vjp(self, m, need, g, y, x, e):
+        return (g * m.exp2(-m.astype(e, g.dtype)) if need[0] else None), None
+
+    def jvp(self, m, dxs, y, x, e):
+        return dxs[0] * m.exp2(-m.astype(e, dxs[0].dtype))
+
+
+class Nextafter(_Elementwise):
+    """y = the next floating-point value after a towards b;  dy/da = 1, dy/db = 0 (PyTorch's)."""
+
+    name = "nextafter"
+    saves_inputs = ()
+    saves_output = False
+
+    def vjp(self, m, need, g, y, a, b):
+        return (g if need[0] else None), None
+
+    def jvp(self, m, dxs, y, a, b):
+        return dxs[0]
+
+
+I0E, I1E, ZETA = I0e(), I1e(), Zeta()
+IGAMMA, IGAMMAC = Igamma(False), Igamma(True)
+FREXP_MANTISSA, NEXTAFTER = FrexpMantissa(), Nextafter()
 
 
 FLOOR, CEIL, TRUNC = Floor(), Ceil(), Trunc()

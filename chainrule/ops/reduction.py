@@ -576,12 +576,16 @@ def _one_dim(input: Tensor, dim: Any, name: str) -> int:
 def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """softmax along ``dim``: y_k = e^(x_k)/Σ_m e^(x_m)."""
     input = _floating(as_tensor_arg(input, "softmax"), dtype)
+    if input.ndim == 0:  # one element (dim 0 or -1, as PyTorch allows): the rules sum along an axis
+        return softmax(input.reshape(1), 0).reshape(())
     return apply1(Softmax(_one_dim(input, dim, "softmax")), input)
 
 
 def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably as x - logsumexp(x)."""
     input = _floating(as_tensor_arg(input, "log_softmax"), dtype)
+    if input.ndim == 0:  # (as softmax)
+        return log_softmax(input.reshape(1), 0).reshape(())
     return apply1(LogSoftmax(_one_dim(input, dim, "log_softmax")), input)
 
 

@@ -58,6 +58,10 @@ class TensorMath:
     # functions with no public op of their own: their primitives
     i0 = staticmethod(lambda x: apply1(pointwise.I0(), x))
     i1 = staticmethod(lambda x: apply1(pointwise._I1(), x))
+    i0e = staticmethod(lambda x: apply1(pointwise.I0E, x))
+    i1e = staticmethod(lambda x: apply1(pointwise.I1E, x))
+    zeta = staticmethod(lambda s, q: apply(pointwise.ZETA, s, q))
+    lgamma = staticmethod(lambda x: apply1(pointwise.LGAMMA, x))
     erf = staticmethod(lambda x: apply1(activation.ERF, x))
     polygamma = staticmethod(lambda n, x: apply1(pointwise.Polygamma(n), x))
     cumsum = staticmethod(lambda x, axis: apply1(arrange.Cumsum(axis), x))

@@ -34,6 +34,7 @@ import numpy as np
 
 from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
+from chainrule.nn.functional._const import derived
 from chainrule.nn.functional.loss import check_reduction
 from chainrule.ops import reduction as rd
 from chainrule.ops import shape as sh
@@ -195,6 +196,21 @@ class _CTCGrad(Primitive):
                                "(double backward) is not implemented, as in PyTorch")
         return (m.sum(g * self.local, (0, 2)) if need[0] else None), None
 
+    def jvp(self, m: Any, dxs: tuple, y: Any, *xs: Any) -> Any:  # forward mode through the recorded backward
+        raise RuntimeError("ctc_loss: the derivative of ctc_loss's gradient with respect to log_probs "
+                           "(forward-over-reverse, a Hessian) is not implemented, as in PyTorch")
+
+
+def _padded_targets(m: Any, t: Any, valid: Any, starts: list | None, width: int, blank: int) -> Any:
+    """The (N, width) targets, each row's labels past its length set to ``blank``: from padded
+    (N, S) targets (``starts`` None) or from concatenated ones starting at ``starts``."""
+    if starts is None:
+        labels = m.getitem(t, (slice(None), slice(0, width)))
+    else:  # row n reads t[starts[n] + j], clipped into t for the positions past its length
+        at = m.reshape(m.asarray(starts, np.int64), (len(starts), 1)) + m.arange(width)
+        labels = m.getitem(t, m.minimum(at, t.shape[0] - 1)) if t.shape[0] else m.zeros(at.shape, t.dtype)
+    return m.astype(m.where(valid, labels, blank), t.dtype)
+
 
 def _lengths(value: Any, what: str, batch: int, batched: bool) -> tuple:
     """input_lengths / target_lengths (a Tensor, a sequence or, unbatched, an int) as a tuple of ints."""
@@ -271,24 +287,23 @@ def ctc_loss(
         if any(v > tg.shape[1] for v in tg_len):
             raise RuntimeError(f"{name}: target_lengths {tg_len} exceed the padded targets' length S = "
                                f"{tg.shape[1]} (targets {tuple(targets.shape)})")
-        rows = [tg[n, : tg_len[n]].tolist() for n in range(N)]
+        starts = None
     elif tg.ndim == 1 and batched:
         if tg.shape[0] != sum(tg_len):
             raise RuntimeError(f"{name}: expected concatenated targets of size sum(target_lengths) = "
                                f"{sum(tg_len)}, got {tuple(targets.shape)}")
-        offsets = [sum(tg_len[:n]) for n in range(N)]
-        rows = [tg[offsets[n]: offsets[n] + tg_len[n]].tolist() for n in range(N)]
+        starts = [sum(tg_len[:n]) for n in range(N)]
     else:
         raise RuntimeError(f"{name}: expected targets of shape (N, S) or (sum(target_lengths),) for log_probs "
                            f"{tuple(log_probs.shape)}, got {tuple(targets.shape)}")
-    for row in rows:
-        bad = [v for v in row if not 0 <= v < C or v == blank]
-        if bad:
-            raise RuntimeError(f"{name}: targets must be class indices in [0, {C}) other than blank = {blank}, "
-                               f"got {bad[0]}")
     width = max(tg_len, default=0)
-    padded = [row + [blank] * (width - len(row)) for row in rows]
-    padded_t = sh.reshape(_tensor(padded, dtype=targets.dtype), (N, width))  # host data, as read above
+    valid = derived(lambda m, t: m.less(m.reshape(m.arange(width), (1, width)),
+                                        m.reshape(m.asarray(tg_len, np.int64), (N, 1))), tg, where=name)
+    padded_t = derived(lambda m, t, ok: _padded_targets(m, t, ok, starts, width, blank), tg, valid, where=name)
+    bad = derived(lambda m, p, ok: ok & ((p < 0) | (p >= C) | (p == blank)), padded_t, valid, where=name)
+    if bad.any().item():  # (the first bad label in the samples' order, as a loop over them would name it)
+        raise RuntimeError(f"{name}: targets must be class indices in [0, {C}) other than blank = {blank}, "
+                           f"got {padded_t[bad][0].item()}")
     losses = apply(_CTC(blank, in_len, tg_len, bool(zero_infinity)), lp, padded_t)
     if reduction == "none":
         return losses if batched else sh.reshape(losses, ())
