@@ -55,7 +55,7 @@ def rebuild_tensor(cls: type, array: Any, requires_grad: bool, device: Any = Non
         array = to_device(array, device, "rebuild_tensor")
     t = Tensor._wrap(array)
     if cls is not Tensor:  # a subclass (Parameter) made without its __init__, as Tensor._wrap makes one
-        sub = object.__new__(cls)
+        sub: Any = object.__new__(cls)
         for slot in ("_array", "requires_grad", "grad", "_op", "_parents"):
             setattr(sub, slot, getattr(t, slot))
         t = sub
