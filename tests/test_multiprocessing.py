@@ -63,6 +63,15 @@ def test_sharing_strategies():
         mp.set_sharing_strategy("file_descriptor")
 
 
+def test_the_spawn_and_gloo_ddp_recipe_says_to_use_mpiexec():
+    import chainrule.distributed as dist
+
+    # what each spawned rank of PyTorch's usual DDP script calls first: chainrule's back end is MPI
+    with pytest.raises(ValueError, match="mpiexec -n N"):
+        dist.init_process_group("gloo", rank=0, world_size=2)
+    assert not dist.is_initialized()
+
+
 def test_process_exceptions_pickle():
     e = pickle.loads(pickle.dumps(mp.ProcessExitedException("m", 1, 123, exit_code=-9, signal_name="SIGKILL")))
     assert (e.msg, e.error_index, e.error_pid, e.exit_code, e.signal_name) == ("m", 1, 123, -9, "SIGKILL")
