@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import multiprocessing as std_mp
 import pickle
+import signal
 import time
 from multiprocessing.reduction import ForkingPickler
 
@@ -213,6 +214,12 @@ def test_a_non_zero_exit_raises_process_exited_exception():
     with pytest.raises(mp.ProcessExitedException, match="process 0 terminated with exit code 3") as info:
         mp.spawn(workers.exit_with, args=(3,), nprocs=1)
     assert info.value.exit_code == 3 and info.value.error_index == 0 and info.value.signal_name is None
+
+
+def test_a_child_killed_by_a_signal_raises_with_the_signals_name():
+    with pytest.raises(mp.ProcessExitedException, match="process 0 terminated with signal SIGKILL") as info:
+        mp.spawn(workers.exit_with, args=(-signal.SIGKILL,), nprocs=1)
+    assert info.value.exit_code == -signal.SIGKILL and info.value.signal_name == "SIGKILL"
 
 
 def test_join_false_returns_a_context_to_join_later():
