@@ -58,6 +58,7 @@ NAMESPACES: dict[str, str] = {
     "torch.nn.attention.bias": "chainrule.nn.attention.bias",
     "torch.utils.hooks": "chainrule.utils.hooks",
     "torch.utils.benchmark": "chainrule.utils.benchmark",
+    "torch.multiprocessing": "chainrule.multiprocessing",
 }
 
 # The namespaces the 90 % target is about.

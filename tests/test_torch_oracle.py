@@ -567,6 +567,9 @@ NOT_COVERED: dict[str, str] = {
     "a module-level helper of nn.MultiheadAttention (tests/test_nn_attention_functional.py)": (
         "F.multi_head_attention_forward"
     ),
+    "shared memory between processes, not a function of values (tests/test_multiprocessing.py)": (
+        "Tensor.share_memory_ Tensor.is_shared"
+    ),
 }
 
 # issue 12's coverage additions: their oracle tests live in the files named (one table per part)

@@ -7,6 +7,7 @@ compare against finite differences; ``detect_anomaly`` finds the first NaN;
 """
 
 from chainrule.autograd import forward_ad
+from chainrule.autograd import sharing as _sharing  # noqa: F401  (tensors through multiprocessing)
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.engine import backward, grad
 from chainrule.autograd.function import Function, FunctionCtx, once_differentiable

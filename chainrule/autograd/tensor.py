@@ -27,6 +27,7 @@ from chainrule.autograd.grad_mode import HOOKS
 from chainrule.autograd.hooks import RemovableHandle, add_hook
 from chainrule.autograd.version import share, version
 from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
+from chainrule.backend import shared_memory as _shm
 from chainrule.backend.device import CPU, device
 from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
@@ -321,6 +322,36 @@ class Tensor(_TensorMethods):
     def _version(self) -> int:
         """How many times this tensor's memory was modified in place (shared with its views)."""
         return version(self)
+
+    # -- shared memory (torch.multiprocessing) ------------------------------------
+    def share_memory_(self) -> Tensor:
+        """Move the values into shared memory (in place; returns self), as PyTorch's.
+
+        A shared tensor sent to another process (``chainrule.multiprocessing``: a child's
+        arguments, a ``Queue``, a ``Pipe``) arrives as the *same memory*: a write on either side is
+        seen by the other.  Already shared: nothing happens; a non-CPU tensor: nothing happens
+        (as for PyTorch's CUDA tensors).  Unlike PyTorch, which moves the whole storage, chainrule
+        moves this tensor's own array: tensors made on the old memory before the call (views,
+        ``detach()``, ``.data``) keep the old memory, so call it first (``Module.share_memory()``
+        right after building the model); a view of another tensor refuses (RuntimeError: share
+        its base instead).  The strategy is ``chainrule.multiprocessing.get_sharing_strategy()``'s.
+        """
+        arr = self._array
+        if type(arr) is not _ndarray or _shm.segment_of(arr) is not None:
+            return self
+        if getattr(self, "_base", None) is not None:
+            raise RuntimeError(
+                "share_memory_: this tensor is a view of another tensor's memory; chainrule moves a tensor's own "
+                "array into shared memory, which would separate the view from its base: call share_memory_() on "
+                "the base tensor (before making views of it)"
+            )
+        self._array = _shm.share(arr)
+        return self
+
+    def is_shared(self) -> bool:
+        """Whether the values lie in shared memory (:meth:`share_memory_`, or received from another
+        process as shared)."""
+        return _shm.is_shared(self._array)
 
     def detach_(self) -> Tensor:
         """Cut this tensor off from the graph in place; a forward-mode tangent goes too (as ``detach``

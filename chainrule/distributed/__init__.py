@@ -204,7 +204,9 @@ def init_process_group(
         backend = "mpi"
     if str(backend).lower() != "mpi":
         raise ValueError(
-            f"init_process_group: backend {backend!r} is not available in chainrule; the only back end is 'mpi'"
+            f"init_process_group: backend {backend!r} is not available in chainrule; the only back end is 'mpi', "
+            "whose processes are started by an MPI launcher: run the script with `mpiexec -n N python script.py` "
+            "(instead of torch.multiprocessing.spawn) and call init_process_group('mpi')"
         )
     if GroupMember.WORLD is not None:
         raise RuntimeError("init_process_group: trying to initialize the default process group twice")

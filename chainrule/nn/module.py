@@ -376,6 +376,20 @@ class Module:
                         t.grad = Tensor._wrap(convert(t.grad._array))
         return self
 
+    def share_memory(self) -> Module:
+        """Move every parameter and buffer (and their gradients) into shared memory
+        (:meth:`Tensor.share_memory_`), so that processes this module is sent to work on the
+        same values (Hogwild training); returns self.  Call it before creating optimisers or
+        views of the parameters."""
+        for m in self.modules():
+            for table in (m._parameters, m._buffers):
+                for t in table.values():
+                    if t is not None:
+                        t.share_memory_()
+                        if t.grad is not None:
+                            t.grad.share_memory_()
+        return self
+
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: move parameters and buffers
         (and their gradients) to a device and/or cast the floating ones, in place (the

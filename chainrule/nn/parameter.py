@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.primitive import table_of
+from chainrule.autograd.sharing import register as register_for_multiprocessing
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.registry import ARRAY_TYPES
 
@@ -63,6 +64,8 @@ class Buffer(Tensor):
         self.requires_grad = False
         self._extra = {"persistent": persistent}
 
+
+register_for_multiprocessing(Parameter)  # a Parameter sent to another process arrives a Parameter
 
 __all__ = ["Buffer", "Parameter"]
 
