@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import ops as _ops
+from chainrule._lobpcg import lobpcg
 from chainrule._lowrank import pca_lowrank, svd_lowrank
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops import householder as _hh
@@ -523,7 +524,7 @@ def resize_as_(input: Tensor, the_template: Tensor, *, memory_format: Any = None
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
     "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
-    "ormqr", "svd_lowrank", "pca_lowrank",
+    "ormqr", "svd_lowrank", "pca_lowrank", "lobpcg",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "histogramdd", "frexp", "nextafter", "binomial", "poisson",
     "igamma", "igammac", "resize_as_",
