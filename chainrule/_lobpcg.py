@@ -264,7 +264,9 @@ def lobpcg(
                     ("ortho_bparams", ortho_bparams)):
         if d is not None and not isinstance(d, dict):
             raise TypeError(f"lobpcg: {name} must be a dict, got {type(d).__name__}")
-    eps = _EPS.get(str(A.dtype).replace("chainrule.", "").replace("torch.", ""), 2.23e-16)
+    eps = _EPS.get(str(A.dtype).replace("chainrule.", "").replace("torch.", ""))
+    if eps is None:
+        raise TypeError(f"lobpcg: A must be float32 or float64 (PyTorch's dtypes for it), got {A.dtype}")
     iparams = {"m": m, "n": n, "k": k, "niter": 1000 if niter is None else int(niter), **(ortho_iparams or {})}
     fparams = {"tol": eps ** 0.5 if tol is None else float(tol), "eps": eps, **(ortho_fparams or {})}
     bparams = {"largest": True if largest is None else bool(largest), **(ortho_bparams or {})}

@@ -112,6 +112,7 @@ def test_eigenvalue_gradient_is_the_projector_and_symmetric():
     ({"A": np.zeros((3, 3))}, TypeError, "A must be a Tensor"),
     ({"A": cr.zeros(9, 8)}, ValueError, "square"),
     ({"A": cr.zeros(9, 9, dtype=cr.int64)}, TypeError, "floating-point"),
+    ({"A": cr.zeros(9, 9, dtype=cr.float16)}, TypeError, "float32 or float64"),
     ({"k": 4}, ValueError, "smaller than 3 x the number of requested eigenpairs"),
     ({"k": 3, "n": 2}, ValueError, "k <= n"),
     ({"B": cr.eye(8, dtype=cr.float64)}, ValueError, "B must have shape"),
