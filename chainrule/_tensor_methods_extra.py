@@ -62,8 +62,10 @@ _bind("igamma", X.igamma)
 _bind("igammac", X.igammac)
 _bind_inplace("igamma_", X.igamma, other_arg=0)
 _bind_inplace("igammac_", X.igammac, other_arg=0)
+_bind("resize_as_", X.resize_as_)  # (x itself is resized: the function works in place)
 
 BOUND = ("det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_inverse", "matrix_power", "matrix_exp",
          "pinverse", "svd", "qr", "frexp", "nextafter", "nanquantile", "renorm", "put", "histogram", "cholesky_solve",
          "triangular_solve", "lu", "lu_solve", "geqrf", "orgqr", "ormqr",
-         "hardshrink", "prelu", "renorm_", "put_", "nextafter_", "igamma", "igammac", "igamma_", "igammac_")
+         "hardshrink", "prelu", "renorm_", "put_", "nextafter_", "igamma", "igammac", "igamma_", "igammac_",
+         "resize_as_")

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import ops as _ops
+from chainrule._lobpcg import lobpcg
 from chainrule._lowrank import pca_lowrank, svd_lowrank
 from chainrule.autograd.primitive import apply2
 from chainrule.autograd.tensor import Tensor
@@ -463,11 +464,74 @@ def igammac(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     return special.gammaincc(input, other, out=out)
 
 
+# -- resize_as_ -----------------------------------------------------------------------------------
+
+_LAST_ORDERS = {"channels_last": 4, "channels_last_3d": 5}  # memory format -> the rank it needs
+
+
+def resize_as_(input: Tensor, the_template: Tensor, *, memory_format: Any = None) -> Tensor:
+    """Give ``input`` the shape of ``the_template``, in place (``input.resize_(the_template.size())``).
+
+    Same shape: nothing changes.  Otherwise the tensor's elements, read in C order, fill the new
+    shape in C order: shrinking keeps the first ``the_template.numel()`` of them (a view of the
+    same memory when ``input`` is contiguous, as PyTorch keeps its storage), growing keeps them all
+    and appends zeros (PyTorch leaves the new elements uninitialised, so their values are
+    unspecified there; a view growing into its base's storage does not reach the base's values
+    here: NumPy arrays own their memory).  ``memory_format=torch.channels_last`` (4-D) /
+    ``channels_last_3d`` (5-D) lays the elements out in N, (D,) H, W, C order, whose values
+    PyTorch shows through its strides; ``contiguous_format`` and ``preserve_format`` are C order.
+    The dtype and device stay ``input``'s.
+
+    Raises RuntimeError when ``input`` requires grad ("cannot resize variables that require
+    grad", as PyTorch, also under ``no_grad``); a node that saved ``input`` for backward sees
+    it changed (its version counter moves) and refuses to run.
+    """
+    from chainrule.autograd.primitive import table_of
+    from chainrule.autograd.version import bump
+
+    if not isinstance(input, Tensor) or not isinstance(the_template, Tensor):
+        bad = input if not isinstance(input, Tensor) else the_template
+        raise TypeError(f"resize_as_(): expected input and the_template to be Tensors, got {type(bad).__name__}")
+    if input.requires_grad:
+        raise RuntimeError(
+            f"resize_as_(): cannot resize variables that require grad (input of shape {tuple(input.shape)} "
+            f"requires grad; resize a detached copy, x.detach().clone().resize_as_(...))"
+        )
+    name = getattr(memory_format, "name", None) if memory_format is not None else "contiguous_format"
+    if name not in ("contiguous_format", "preserve_format", *_LAST_ORDERS):
+        raise TypeError(f"resize_as_(): memory_format must be a torch.memory_format, got {memory_format!r}")
+    shape = tuple(the_template.shape)
+    if shape == tuple(input.shape):
+        return input
+    if name in _LAST_ORDERS and len(shape) != _LAST_ORDERS[name]:
+        raise RuntimeError(
+            f"resize_as_(): required rank {_LAST_ORDERS[name]} tensor to use {name} format, the template "
+            f"has shape {shape}"
+        )
+    m = table_of((input,), "resize_as_")
+    a = input._array
+    n = math.prod(shape)
+    flat = m.reshape(a, (-1,))
+    if n <= a.size:
+        flat = m.getitem(flat, slice(0, n))
+    else:
+        flat = m.concatenate([flat, m.zeros((n - a.size,), a.dtype)])
+    if name in _LAST_ORDERS:  # memory order N, (D,) H, W, C: the logical tensor is its transpose
+        last = (shape[0], *shape[2:], shape[1])
+        axes = (0, len(shape) - 1, *range(1, len(shape) - 1))
+        new = m.copy(m.transpose(m.reshape(flat, last), axes))
+    else:
+        new = m.reshape(flat, shape)
+    input._array = new
+    bump(input)
+    return input
+
+
 __all__ = [
     "det", "logdet", "slogdet", "inverse", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_power",
     "matrix_exp", "pinverse", "svd", "qr", "triangular_solve", "lu", "lu_solve", "lu_unpack", "geqrf", "orgqr",
-    "ormqr", "svd_lowrank", "pca_lowrank",
+    "ormqr", "svd_lowrank", "pca_lowrank", "lobpcg",
     "hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window",
     "nanquantile", "renorm", "put", "histogram", "histogramdd", "frexp", "nextafter", "binomial", "poisson",
-    "igamma", "igammac",
+    "igamma", "igammac", "resize_as_",
 ]

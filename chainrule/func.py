@@ -13,7 +13,8 @@
 * ``linearize(f, x)``          (f(x), v ↦ J v), the jvp at x as a function (forward mode);
 * ``vmap(f)(xs)``              f mapped over a batch, one call per element (``chainrule.batching``);
 * ``functional_call(m, params, args)``  a Module called with other parameters/buffers,
-  ``stack_module_state(models)``  an ensemble's parameters stacked (B, ...) for vmap.
+  ``stack_module_state(models)``  an ensemble's parameters stacked (B, ...) for vmap;
+* ``rearrange(x, "b (h w) c -> b c h w", h=4)``  einops' axis reordering (``_rearrange.py``).
 
 ``grad``, ``vjp`` and ``jacrev`` differentiate with respect to Tensors or trees of Tensors
 (a dict of parameters, a tuple): the gradient has the argument's structure.
@@ -41,6 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from chainrule._pytree import tree_flatten, tree_unflatten
+from chainrule._rearrange import rearrange
 from chainrule.autograd import graph as _graph
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward_ad import _make_dual_op, _track, dual_level, make_dual, unpack_dual
@@ -61,6 +63,7 @@ __all__ = [
     "jacrev",
     "jvp",
     "linearize",
+    "rearrange",
     "stack_module_state",
     "vjp",
     "vmap",

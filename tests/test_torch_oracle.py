@@ -647,6 +647,11 @@ NOT_COVERED.update({
     "not a function of tensors (a type's name, print options; against PyTorch in tests/test_misc_parity.py)": (
         "torch.typename torch.set_printoptions"
     ),
+    "an in-place change of shape, no numerics (against PyTorch in tests/test_resize_as.py)": (
+        "torch.resize_as_ Tensor.resize_as_"
+    ),
+    "iterative, from random starting vectors, eigenvectors up to sign (values, |vectors| and gradients "
+    "against PyTorch and the full eigendecomposition in tests/test_lobpcg.py)": "torch.lobpcg",
 })
 
 _PREFIX = {"torch": "torch", "Tensor": "torch.Tensor", "F": "torch.nn.functional"}

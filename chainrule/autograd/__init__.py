@@ -11,16 +11,25 @@ from chainrule.autograd import sharing as _sharing  # noqa: F401  (tensors throu
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.engine import backward, grad
 from chainrule.autograd.function import Function, FunctionCtx, once_differentiable
-from chainrule.autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_multithreading_enabled,
+    no_grad,
+    set_grad_enabled,
+    set_multithreading_enabled,
+)
 from chainrule.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.autograd.graphviz import to_dot
 from chainrule.autograd.primitive import Primitive, apply
+from chainrule.autograd.saved import SavedTensor
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.trace import Table, trace
 
 __all__ = [
-    "Function", "FunctionCtx", "GradcheckError", "Primitive", "Table", "Tensor", "apply", "backward",
+    "Function", "FunctionCtx", "GradcheckError", "Primitive", "SavedTensor", "Table", "Tensor", "apply", "backward",
     "detect_anomaly", "enable_grad", "forward_ad", "grad", "gradcheck", "gradgradcheck", "inference_mode",
-    "is_anomaly_enabled", "is_grad_enabled", "no_grad", "once_differentiable", "set_detect_anomaly",
-    "set_grad_enabled", "to_dot", "trace",
+    "is_anomaly_enabled", "is_grad_enabled", "is_multithreading_enabled", "no_grad", "once_differentiable",
+    "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled", "to_dot", "trace",
 ]

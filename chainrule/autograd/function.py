@@ -37,12 +37,14 @@ output (None for outputs marked non-differentiable or not floating point) and
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import STATE, enable_grad, no_grad
 from chainrule.autograd.primitive import Primitive, apply, table_of
+from chainrule.autograd.saved import FREED_MSG, SavedTensor, bind
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share
 
@@ -54,6 +56,7 @@ class FunctionCtx:
         self.needs_input_grad = needs_input_grad
         self.materialize_grads = True
         self._saved: tuple = ()
+        self._raw: tuple = ()  # one SavedTensor per saved tensor (grad_fn._raw_saved_tensors)
         self._non_differentiable: list = []
         self._swap: dict = {}  # id(saved tensor) -> live graph tensor, during a create_graph backward
 
@@ -66,6 +69,7 @@ class FunctionCtx:
                     "store other values as ctx attributes"
                 )
         self._saved = tensors
+        self._raw = tuple(SavedTensor(t) for t in tensors)
 
     def save_for_forward(self, *tensors: Any) -> None:
         """Same as ``save_for_backward`` (PyTorch keeps two lists; the tensors are shared here)."""
@@ -73,7 +77,13 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
-        return tuple(None if t is None else self._swap.get(id(t), t) for t in self._saved)
+        """The saved tensors; one whose ``SavedTensor`` has hooks is ``unpack_hook(packed)``, as
+        returned by the hook (with ``create_graph=True`` the second derivative does not flow
+        through it; an unhooked one is the live graph tensor then)."""
+        return tuple(
+            r._value() if r._hooked else None if t is None else self._swap.get(id(t), t)
+            for t, r in zip(self._saved, self._raw)
+        )
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """Declare outputs that have no gradient (indices, masks): they will not require grad."""
@@ -125,6 +135,26 @@ class _FunctionNode(Primitive):
             for k, s in enumerate(self.ctx._saved)
             if s is not None and not any(s is t for t in ins)
         ]
+
+    def _check_alive(self) -> None:
+        ref = self.__dict__.get("graph_out")
+        out = None if ref is None else ref()
+        if out is not None and out._parents is None:
+            raise RuntimeError(FREED_MSG)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """``ctx.saved_tensors`` read from the graph node (PyTorch's ``grad_fn.saved_tensors``);
+        RuntimeError once a backward without ``retain_graph`` has freed the node."""
+        self._check_alive()
+        return self.ctx.saved_tensors
+
+    @property
+    def _raw_saved_tensors(self) -> tuple:
+        """One :class:`SavedTensor` per tensor given to ``ctx.save_for_backward`` (register
+        pack/unpack hooks on them); RuntimeError once the node has been freed."""
+        self._check_alive()
+        return self.ctx._raw
 
     def _unpack(self, m: Any, flat: Any, k: int) -> Any:
         start, stop, shape = self.spans[k]
@@ -271,7 +301,9 @@ class Function:
         if out._array.dtype.kind != "f" or any(o is out for o in ctx._non_differentiable):
             node.differentiable = False
         # the node's output is forward's output array: one version counter for both
-        return share(apply(node, *[args[i] for i in tensor_pos]), out)
+        res = share(apply(node, *[args[i] for i in tensor_pos]), out)
+        _bind(node, res)
+        return res
 
     @classmethod
     def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> tuple:
@@ -301,10 +333,18 @@ class Function:
         node.outs = outs
         node.spans = spans
         packed = apply(node, *[args[i] for i in tensor_pos])
+        _bind(node, packed)
         return tuple(
             o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start), packed)
             for k, o in enumerate(outs)
         )
+
+
+def _bind(node: _FunctionNode, graph_tensor: Tensor) -> None:
+    """Remember the node's graph tensor (weakly): its freed graph makes the saved tensors unreadable."""
+    if graph_tensor._op is node:
+        node.graph_out = weakref.ref(graph_tensor)
+        bind(node.ctx._raw, graph_tensor)
 
 
 def once_differentiable(fn: Any) -> Any:

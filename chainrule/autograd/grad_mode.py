@@ -74,6 +74,8 @@ class _State(threading.local):
         self.unwatched = False
         self.mode = RECORD
         self._guard = _ThreadGuard()
+        # set_multithreading_enabled's flag (PyTorch's; backward runs on the calling thread either way)
+        self.multithreading = True
 
     @property
     def enabled(self) -> bool:
@@ -209,6 +211,59 @@ class set_grad_enabled(_GradModeContext):
     def __call__(self, fn: Callable) -> Callable:
         STATE.enabled = self._before  # used as a decorator: undo the immediate set
         return super().__call__(fn)
+
+
+def is_multithreading_enabled() -> bool:
+    """True unless ``set_multithreading_enabled(False)`` is in effect in this thread (the default
+    is True, as in PyTorch)."""
+    return STATE.multithreading
+
+
+class set_multithreading_enabled:
+    """``set_multithreading_enabled(mode)``: whether backward may run on worker threads.
+
+    PyTorch's engine runs the backward pass of accelerator tensors on one worker thread per
+    device; ``mode=False`` makes it run on the calling thread instead. For CPU tensors
+    PyTorch's backward always runs on the calling thread, and so does chainrule's engine
+    (``autograd/engine.py`` walks the graph in the thread that called ``backward`` /
+    ``autograd.grad``; hooks and custom ``Function.backward`` run there too), so the flag
+    changes no computation: it is kept, per thread, for the programs that set and read it.
+
+    As in PyTorch it works as a plain call (sets the flag at once), as a context manager
+    (restores the previous value on exit) and as a decorator (the flag is set during each
+    call; unlike PyTorch, decorating does not also set it at decoration time). It is
+    thread-local: other threads keep their own value. Forward mode never uses threads.
+
+    Args:
+        mode: True (the default state) to allow multithreaded backward, False to run it on
+            the calling thread.
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = STATE.multithreading
+        self.mode = bool(mode)
+        STATE.multithreading = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        STATE.multithreading = self.prev
+
+    def clone(self) -> set_multithreading_enabled:
+        """A new context with the same mode (PyTorch's ``clone``); it sets the flag as it is made."""
+        return self.__class__(self.mode)
+
+    def __call__(self, fn: Callable) -> Callable:
+        STATE.multithreading = self.prev  # used as a decorator: undo the immediate set
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_multithreading_enabled(mode):  # a context per call: calls may nest or run in threads
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 class inference_mode(no_grad):
