@@ -86,7 +86,7 @@ bool = _np.dtype(_np.bool_)
 # than the rest of chainrule together).  `import chainrule.nn` works as always.
 _LAZY = frozenset({
     "nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot", "compiler",
-    "_dynamo", "_inductor", "distributions", "distributed", "jit", "testing",
+    "_dynamo", "_inductor", "distributions", "distributed", "jit", "testing", "profiler",
 })
 if _TYPE_CHECKING:
     from chainrule import linalg, nn, optim, special
