@@ -35,9 +35,7 @@ nothing (``zeros``, ``randn``).  An in-place op (``x.add_(y)``) shows as the op 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -70,13 +68,16 @@ class FunctionEvent:
 
     __slots__ = (
         "id", "name", "thread", "start_ns", "end_ns", "cpu_parent", "cpu_children", "input_shapes",
-        "cpu_memory_usage", "is_user_annotation", "stack", "flops", "_mem0", "_origin",
+        "cpu_memory_usage", "is_user_annotation", "stack", "flops", "trace_name", "_mem0", "_origin",
     )
 
     def __init__(self, id: int, name: str, thread: int, start_ns: int, origin: int,
                  is_user_annotation: bool = False) -> None:
         self.id = id
-        self.name = name
+        # (as PyTorch's: the profiler's step ranges are all "ProfilerStep*" in the tables, and
+        # keep their number in the trace)
+        self.trace_name = name
+        self.name = "ProfilerStep*" if name.startswith("ProfilerStep#") else name
         self.thread = thread
         self.start_ns = start_ns
         self.end_ns = -1  # (-1: still open)
@@ -383,7 +384,7 @@ def chrome_trace(events: Iterable[FunctionEvent], metadata: dict | None = None) 
         if e.flops:
             args["flops"] = e.flops
         trace.append({
-            "ph": "X", "cat": "user_annotation" if e.is_user_annotation else "cpu_op", "name": e.name,
+            "ph": "X", "cat": "user_annotation" if e.is_user_annotation else "cpu_op", "name": e.trace_name,
             "pid": pid, "tid": e.thread, "ts": e.start_ns / 1e3, "dur": (e.end_ns - e.start_ns) / 1e3,
             "args": args,
         })
@@ -393,6 +394,9 @@ def chrome_trace(events: Iterable[FunctionEvent], metadata: dict | None = None) 
 def write_chrome_trace(events: Iterable[FunctionEvent], path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Write :func:`chrome_trace` of ``events`` to ``path`` atomically (a temporary file in the
     same folder, then ``os.replace``); gzip when ``path`` ends in ``.gz``."""
+    import json
+    import tempfile
+
     path = os.fspath(path)
     data = json.dumps(chrome_trace(events, metadata)).encode()
     if path.endswith(".gz"):
