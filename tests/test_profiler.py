@@ -520,3 +520,27 @@ def test_profiler_action_and_activity_spellings():
     assert {a.name for a in ProfilerAction} == {"NONE", "WARMUP", "RECORD", "RECORD_AND_SAVE"}
     assert ProfilerActivity.CPU in ProfilerActivity
     assert cr.profiler.profile is profile
+
+
+def test_optimizer_step_and_zero_grad_are_ranges_named_as_pytorch_names_them():
+    from chainrule import nn, optim
+
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x = cr.randn(4, 3)
+    with profile() as prof:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    counts = _counts(prof)
+    assert counts["Optimizer.step#SGD.step"] == 1
+    assert counts["Optimizer.zero_grad#SGD.zero_grad"] == 1
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.Linear(3, 2)
+    topt = torch.optim.SGD(tm.parameters(), lr=0.1)
+    with torch.profiler.profile() as tprof:
+        topt.zero_grad()
+        tm(torch.randn(4, 3)).sum().backward()
+        topt.step()
+    theirs = {a.key for a in tprof.key_averages()}
+    assert {"Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad"} <= theirs

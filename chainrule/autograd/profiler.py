@@ -25,10 +25,13 @@ allocated while it ran (allocations less frees, its children included; self = le
 children's), as PyTorch's "CPU Mem" column; arrays reused from ``backend.pool.POOL`` are not new
 allocations and do not count.
 
+An optimiser's ``step`` and ``zero_grad`` are ranges named as PyTorch names them
+(``Optimizer.step#SGD.step``, :func:`ranged`); their array updates (``optim/_functional.py``)
+are not ops, so the range's time is all self time.
+
 Not seen: operations in other threads (the recorder belongs to the thread that started it),
-the replays of ``chainrule.compile``'d calls (a plan calls the table directly), optimiser
-updates (``optim/_functional.py`` works on arrays), and factories that make a tensor from
-nothing (``zeros``, ``randn``).  An in-place op (``x.add_(y)``) shows as the op it computes
+the replays of ``chainrule.compile``'d calls (a plan calls the table directly), and factories
+that make a tensor from nothing (``zeros``, ``randn``).  An in-place op (``x.add_(y)``) shows as the op it computes
 (``add``).
 """
 
@@ -39,9 +42,9 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, TypeVar, cast
 
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import DIFFERING, STATE
 
 __all__ = [
     "EventList", "FunctionEvent", "FunctionEventAvg", "profile", "record_function",
@@ -564,6 +567,31 @@ class record_function:
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ranged(label: str, fn: F) -> F:
+    """Method ``fn`` as a range named ``"<label>#<Class>.<method>"`` while a profiler records on this
+    thread (PyTorch's ``Optimizer.step#SGD.step``); otherwise the wrapper costs one list test.
+    A subclass's method calling its parent's (``super().step()``) makes one range, not two."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rec = STATE.profiler if DIFFERING else None
+        if rec is None:
+            return fn(self, *args, **kwargs)
+        name = f"{label}#{type(self).__name__}.{fn.__name__}"
+        if rec.open_events and rec.open_events[-1].name == name:
+            return fn(self, *args, **kwargs)
+        ev = rec.open(name, user=True)
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            rec.close(ev)
+
+    return cast(F, wrapper)
 
 
 def _open_backward(op: Any, parents: Any) -> FunctionEvent | None:

@@ -28,6 +28,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.host_steps import host_step
 from chainrule.autograd.primitive import kernel, table_of
+from chainrule.autograd.profiler import ranged
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump_all
 from chainrule.backend import ArrayMath, get_default_dtype, registry
@@ -114,8 +115,9 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # step() is a host step: a compiled plan calls it again on each replay (autograd/host_steps.py)
         super().__init_subclass__(**kwargs)
+        # and, while a profiler records, a range named "Optimizer.step#<Class>.step" (as PyTorch's)
         if "step" in cls.__dict__:
-            cls.step = host_step(cls.__dict__["step"])  # type: ignore[method-assign]
+            cls.step = host_step(ranged("Optimizer.step", cls.__dict__["step"]))  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -196,6 +198,8 @@ class Optimizer:
                         g._array.fill(0)
                     else:
                         g._array = table_of((g._array,), "zero_grad").zeros_like(g._array)
+
+    zero_grad = ranged("Optimizer.zero_grad", zero_grad)  # (a range while a profiler records)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if given."""
