@@ -52,6 +52,7 @@ NAMESPACES: dict[str, str] = {
     "torch.linalg": "chainrule.linalg",
     "torch.special": "chainrule.special",
     "torch.distributions": "chainrule.distributions",
+    "torch.profiler": "chainrule.profiler",
 }
 
 # The namespaces the 90 % target is about.
