@@ -544,3 +544,20 @@ def test_optimizer_step_and_zero_grad_are_ranges_named_as_pytorch_names_them():
         topt.step()
     theirs = {a.key for a in tprof.key_averages()}
     assert {"Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad"} <= theirs
+
+
+def test_a_compiled_function_runs_eagerly_and_is_seen_while_profiling():
+    @cr.compile
+    def f(a, b):
+        return (a @ b).tanh()
+
+    a, b = cr.randn(3, 3), cr.randn(3, 3)
+    expected = (a @ b).tanh()
+    for _ in range(3):
+        f(a, b)  # captured and replayed
+    with profile() as prof:
+        out = f(a, b)
+    assert cr.allclose(out, expected)
+    assert _counts(prof) == {"matmul": 1, "tanh": 1}
+    _assert_off()
+    assert cr.allclose(f(a, b), expected)

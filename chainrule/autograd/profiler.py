@@ -29,10 +29,13 @@ An optimiser's ``step`` and ``zero_grad`` are ranges named as PyTorch names them
 (``Optimizer.step#SGD.step``, :func:`ranged`); their array updates (``optim/_functional.py``)
 are not ops, so the range's time is all self time.
 
-Not seen: operations in other threads (the recorder belongs to the thread that started it),
-the replays of ``chainrule.compile``'d calls (a plan calls the table directly), and factories
-that make a tensor from nothing (``zeros``, ``randn``).  An in-place op (``x.add_(y)``) shows as the op it computes
-(``add``).
+A ``chainrule.compile``'d call runs eagerly while a profiler records (as under anomaly
+checks: a plan would call the table directly, and no op would be seen), so its ops are events
+and their times are eager times.
+
+Not seen: operations in other threads (the recorder belongs to the thread that started it) and
+factories that make a tensor from nothing (``zeros``, ``randn``).  An in-place op
+(``x.add_(y)``) shows as the op it computes (``add``).
 """
 
 from __future__ import annotations
