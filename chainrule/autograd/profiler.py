@@ -648,9 +648,9 @@ class profile:
             return self
         if self.entered:
             raise RuntimeError("profiler context manager is not reentrant")
-        self.entered = True
         self._recorder = self._new_recorder()
-        self._recorder.start()
+        self._recorder.start()  # (raises if this thread records already: then nothing changed)
+        self.entered = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
