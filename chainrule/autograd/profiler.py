@@ -26,7 +26,7 @@ children's), as PyTorch's "CPU Mem" column; arrays reused from ``backend.pool.PO
 allocations and do not count.
 
 An optimiser's ``step`` and ``zero_grad`` are ranges named as PyTorch names them
-(``Optimizer.step#SGD.step``, :func:`ranged`); their array updates (``optim/_functional.py``)
+(``Optimizer.step#SGD.step``, :func:`run_in_range`); their array updates (``optim/_functional.py``)
 are not ops, so the range's time is all self time.
 
 A ``chainrule.compile``'d call runs eagerly while a profiler records (as under anomaly
@@ -45,9 +45,9 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Iterable, NamedTuple, TypeVar, cast
+from typing import Any, Callable, Iterable, NamedTuple
 
-from chainrule.autograd.grad_mode import DIFFERING, STATE
+from chainrule.autograd.grad_mode import STATE
 
 __all__ = [
     "EventList", "FunctionEvent", "FunctionEventAvg", "profile", "record_function",
@@ -572,29 +572,23 @@ class record_function:
         return wrapper
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def ranged(label: str, fn: F) -> F:
-    """Method ``fn`` as a range named ``"<label>#<Class>.<method>"`` while a profiler records on this
-    thread (PyTorch's ``Optimizer.step#SGD.step``); otherwise the wrapper costs one list test.
-    A subclass's method calling its parent's (``super().step()``) makes one range, not two."""
-
-    @functools.wraps(fn)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        rec = STATE.profiler if DIFFERING else None
-        if rec is None:
-            return fn(self, *args, **kwargs)
-        name = f"{label}#{type(self).__name__}.{fn.__name__}"
-        if rec.open_events and rec.open_events[-1].name == name:
-            return fn(self, *args, **kwargs)
-        ev = rec.open(name, user=True)
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            rec.close(ev)
-
-    return cast(F, wrapper)
+def run_in_range(label: str, fn: Callable, args: tuple, kwargs: dict, method: str | None = None) -> Any:
+    """``fn(*args, **kwargs)``, a method call, as a range named ``"<label>#<Class>.<method>"`` when
+    a profiler records on this thread (PyTorch's ``Optimizer.step#SGD.step``).  The callers test
+    ``DIFFERING`` first, so that without a profiler the test is all they pay.  A subclass's method
+    calling its parent's (``super().step()``) makes one range, not two.  ``method`` names the method
+    when ``fn`` is the function that does its work under another name."""
+    rec = STATE.profiler
+    if rec is None:
+        return fn(*args, **kwargs)
+    name = f"{label}#{type(args[0]).__name__}.{method or fn.__name__}"
+    if rec.open_events and rec.open_events[-1].name == name:
+        return fn(*args, **kwargs)
+    ev = rec.open(name, user=True)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        rec.close(ev)
 
 
 def _open_backward(op: Any, parents: Any) -> FunctionEvent | None:
