@@ -221,8 +221,11 @@ def test_with_stack_names_the_users_line():
 # -- the table ------------------------------------------------------------------------------------
 
 def _rows(table: str) -> list[str]:
+    """The table's rows: between its second and third separator lines (sep, header, sep, rows,
+    sep, footer; a header or ``top_level_events_only`` adds lines above)."""
     lines = table.splitlines()
-    return lines[3:-2]  # sep, header, sep, rows..., sep, footer
+    seps = [i for i, line in enumerate(lines) if line.startswith("---")]
+    return lines[seps[1] + 1 : seps[2]]
 
 
 def _program():
@@ -561,3 +564,12 @@ def test_a_compiled_function_runs_eagerly_and_is_seen_while_profiling():
     assert _counts(prof) == {"matmul": 1, "tanh": 1}
     _assert_off()
     assert cr.allclose(f(a, b), expected)
+
+
+def test_top_level_events_only_leaves_out_what_runs_inside_a_range():
+    with profile() as prof:
+        with record_function("outer"):
+            cr.ones(2).exp()
+        cr.ones(2).tanh()
+    rows = _rows(prof.key_averages().table(top_level_events_only=True))
+    assert sorted(r.split()[0] for r in rows) == ["outer", "tanh"]

@@ -138,7 +138,6 @@ class FunctionEventAvg:
 
     is_async = False
     node_id = -1
-    is_user_annotation = False
 
     def __init__(self, key: str, input_shapes: list | None = None) -> None:
         self.key = key
@@ -150,7 +149,8 @@ class FunctionEventAvg:
         self.input_shapes = input_shapes
         self.flops = 0
         self.stack: list[str] = []
-        self.cpu_parent: Any = None  # (set when every event of the key is top-level: never mixed)
+        self.cpu_parent: Any = None  # (the first event's: ``table(top_level_events_only=True)``)
+        self.is_user_annotation = False
         self.self_cuda_time_total = self.cuda_time_total = 0.0
         self.self_device_time_total = self.device_time_total = 0.0
 
@@ -221,6 +221,8 @@ class EventList(list):
                                                      ([] if group_by_input_shape else None))
                 if group_by_stack_n > 0:
                     avg.stack = list(e.stack[:group_by_stack_n])
+                # (as PyTorch's: the first event's parent decides top_level_events_only)
+                avg.cpu_parent, avg.is_user_annotation = e.cpu_parent, e.is_user_annotation
             avg.add(e)
         return EventList(groups.values(), self._profile_memory, self._with_flops, self.use_device)
 
@@ -492,6 +494,7 @@ class _Recorder:
         if self.profile_memory and not tracemalloc.is_tracing():
             tracemalloc.start()
             self._started_tracemalloc = True
+        self.thread = threading.get_native_id()
         self.origin = _now()
         STATE.profiler = self
         STATE.refresh()
