@@ -89,7 +89,7 @@ _LAZY = frozenset({
     "_dynamo", "_inductor", "distributions", "distributed", "jit", "testing", "profiler",
 })
 if _TYPE_CHECKING:
-    from chainrule import linalg, nn, optim, special
+    from chainrule import linalg, nn, optim, profiler, special
 
 
 def __getattr__(name: str) -> _Any:
