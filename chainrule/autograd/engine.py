@@ -145,8 +145,8 @@ def run_backward(
         prev = grads.get(out)
         grads[out] = g if prev is None else prev + g
     # The common case (plain loss.backward()) takes the lean loop; hooks, capture
-    # (autograd.grad), create_graph and anomaly checks take the general one.
-    # (anomaly checks and a recording profiler put this thread in DIFFERING: one list test when neither is on)
+    # (autograd.grad), create_graph, anomaly checks and a recording profiler take the general one.
+    # (The last two put this thread in DIFFERING: one list test when neither is on.)
     simple = not (
         create_graph or capture is not None or HOOKS.any
         or (DIFFERING and (STATE.anomaly or STATE.profiler is not None))
