@@ -90,9 +90,10 @@ bool = _np.dtype(_np.bool_)
 _LAZY = frozenset({
     "nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot", "compiler",
     "_dynamo", "_inductor", "distributions", "distributed", "jit", "testing", "multiprocessing",
+    "profiler",
 })
 if _TYPE_CHECKING:
-    from chainrule import linalg, nn, optim, special
+    from chainrule import linalg, nn, optim, profiler, special
 
 
 def __getattr__(name: str) -> _Any:

@@ -59,6 +59,7 @@ NAMESPACES: dict[str, str] = {
     "torch.utils.hooks": "chainrule.utils.hooks",
     "torch.utils.benchmark": "chainrule.utils.benchmark",
     "torch.multiprocessing": "chainrule.multiprocessing",
+    "torch.profiler": "chainrule.profiler",
 }
 
 # The namespaces the 90 % target is about.

@@ -3,10 +3,11 @@
 ``backward`` and ``grad`` run reverse mode; ``forward_ad`` and
 ``chainrule.func.jvp`` run forward mode; ``gradcheck``/``gradgradcheck``
 compare against finite differences; ``detect_anomaly`` finds the first NaN;
-``trace`` prints the notes' forward/backward tables.
+``trace`` prints the notes' forward/backward tables; ``profiler`` times every op
+(``torch.autograd.profiler``, under ``chainrule.profiler``).
 """
 
-from chainrule.autograd import forward_ad
+from chainrule.autograd import forward_ad, profiler
 from chainrule.autograd import sharing as _sharing  # noqa: F401  (tensors through multiprocessing)
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.engine import backward, grad
@@ -31,5 +32,5 @@ __all__ = [
     "Function", "FunctionCtx", "GradcheckError", "Primitive", "SavedTensor", "Table", "Tensor", "apply", "backward",
     "detect_anomaly", "enable_grad", "forward_ad", "grad", "gradcheck", "gradgradcheck", "inference_mode",
     "is_anomaly_enabled", "is_grad_enabled", "is_multithreading_enabled", "no_grad", "once_differentiable",
-    "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled", "to_dot", "trace",
+    "profiler", "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled", "to_dot", "trace",
 ]

@@ -29,9 +29,10 @@ from typing import Any, NoReturn, Sequence
 import numpy as np
 
 from chainrule.autograd import graph as _graph
-from chainrule.autograd.grad_mode import HOOKS, STATE
+from chainrule.autograd.grad_mode import DIFFERING, HOOKS, STATE
 from chainrule.autograd.host_steps import untraceable
 from chainrule.autograd.primitive import table_of
+from chainrule.autograd.profiler import _close, _open_backward
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import EDITED, check_saved
 from chainrule.backend import ArrayMath, sum_to
@@ -144,8 +145,12 @@ def run_backward(
         prev = grads.get(out)
         grads[out] = g if prev is None else prev + g
     # The common case (plain loss.backward()) takes the lean loop; hooks, capture
-    # (autograd.grad), create_graph and anomaly checks take the general one.
-    simple = not (create_graph or capture is not None or STATE.anomaly or HOOKS.any)
+    # (autograd.grad), create_graph, anomaly checks and a recording profiler take the general one.
+    # (The last two put this thread in DIFFERING: one list test when neither is on.)
+    simple = not (
+        create_graph or capture is not None or HOOKS.any
+        or (DIFFERING and (STATE.anomaly or STATE.profiler is not None))
+    )
     prev_enabled, prev_unwatched = STATE.enabled, STATE.unwatched
     STATE.enabled = create_graph
     STATE.unwatched = simple  # (nobody sees an intermediate's gradient: see grad_mode._State)
@@ -292,12 +297,15 @@ def _walk(
     accumulate: bool,
     hooked: Any = None,
 ) -> None:
-    """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly.
+    """The general walk: hooks, retain_grad, capture for autograd.grad, create_graph, anomaly,
+    a recording profiler (an event per node).
 
     A leaf's contributions are summed first and delivered once at the end, so that
     its hooks see the whole gradient (as in PyTorch), not one part per use.
     """
     anomaly = STATE.anomaly
+    prof = STATE.profiler
+    ev = None
     leaves: dict = {}  # leaf -> its summed gradient (tensors hash by identity)
 
     def deliver(p: Tensor) -> None:
@@ -321,6 +329,8 @@ def _walk(
             g = _node_hooks(t, g, extra, create_graph, capture)
         if capture is not None and id(t) in capture:
             capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
+        if prof is not None:  # one event per node's backward, to the end of its gradients' hand-over
+            ev = _open_backward(op, parents)
         if create_graph:
             vjps = op.vjp(m, t._need, g, t, *parents)
         else:
@@ -349,6 +359,8 @@ def _walk(
                 continue
             buf = grads.get(p)
             grads[p] = gp if buf is None else buf + gp
+        if prof is not None:
+            _close(ev)
     for p in list(leaves):  # (popped: each sum is freed once delivered, as a copy may be made of it)
         _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
 

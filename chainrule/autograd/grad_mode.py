@@ -8,8 +8,8 @@ defaults below, and ``STATE.mode`` sums them up in one value:
 * ``RECORD`` (0): grad mode on, no forward mode, no anomaly checks — an op
   records a node when an input requires grad;
 * ``NO_RECORD`` (1): grad mode off (``no_grad``);
-* ``SPECIAL`` (2): forward mode or anomaly detection on — every op takes the
-  checked slow path.
+* ``SPECIAL`` (2): forward mode, anomaly detection or a recording profiler on — every
+  op takes the checked slow path.
 
 Reading a ``threading.local`` costs about five times a plain attribute
 (~40 ns, a few per cent of a small op), so the hot path first looks at
@@ -67,6 +67,7 @@ class _State(threading.local):
         self.check_nan = True  # anomaly mode also raises on NaN (check_nan of the innermost context)
         self.anomaly_stack: list = []  # (mode, check_nan) of each open detect_anomaly context
         self.tangent_holders: list = []  # weak refs to tensors given a tangent inside the open dual level
+        self.profiler: Any = None  # the recording profiler's _Recorder (autograd/profiler.py), or None
         # True while this thread's backward walk has no observer of an intermediate tensor's
         # gradient: no hook, retain_grad or autograd.grad input anywhere (the engine's lean walk).
         # A vjp may then send its input's gradient past that input's producer, straight to the
@@ -92,13 +93,14 @@ class _State(threading.local):
 
     @property
     def special(self) -> bool:
-        """Forward mode or anomaly detection is on: take the slow path."""
+        """Forward mode, anomaly detection or a profiler is on: take the slow path."""
         return self.mode == SPECIAL
 
     def refresh(self) -> None:
-        """Recompute ``mode`` after ``forward_depth`` or ``anomaly`` changed."""
+        """Recompute ``mode`` after ``forward_depth``, ``anomaly`` or ``profiler`` changed."""
         before = self.mode
-        after = SPECIAL if self.forward_depth > 0 or self.anomaly else RECORD if self._enabled else NO_RECORD
+        special = self.forward_depth > 0 or self.anomaly or self.profiler is not None
+        after = SPECIAL if special else RECORD if self._enabled else NO_RECORD
         if after != before:
             self._move(before, after)
 

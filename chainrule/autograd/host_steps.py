@@ -15,12 +15,17 @@ import functools
 import threading
 from typing import Any, Callable, TypeVar, cast
 
+from chainrule.autograd.grad_mode import DIFFERING
+from chainrule.autograd.profiler import run_in_range
+
 F = TypeVar("F", bound=Callable[..., Any])
 ACTIVE: list[Any] = [None]  # the capture in progress (chainrule/compile/capture.py), or None
 
 
-def host_step(fn: F) -> F:
-    """Mark method ``fn`` as a host step (see the module docstring)."""
+def host_step(fn: F, range_label: str | None = None) -> F:
+    """Mark method ``fn`` as a host step (see the module docstring).  With ``range_label``, a call
+    while a profiler records is also a range named ``"<range_label>#<Class>.<method>"``
+    (``autograd/profiler.py``: ``Optimizer.step#SGD.step``); otherwise that costs one list test."""
     if getattr(fn, "__host_step__", False):
         return fn
 
@@ -28,6 +33,8 @@ def host_step(fn: F) -> F:
     def step(*args: Any, **kwargs: Any) -> Any:
         capture = ACTIVE[0]
         if capture is None or capture.thread != threading.get_ident():  # (another thread's capture)
+            if range_label is not None and DIFFERING:  # (a profiler records in some thread)
+                return run_in_range(range_label, fn, args, kwargs)
             return fn(*args, **kwargs)
         return capture.host_call(fn, args, kwargs)
 

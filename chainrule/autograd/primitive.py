@@ -195,7 +195,16 @@ def _as_result(y: Any) -> Any:
 
 
 def _apply_special(op: Primitive, inputs: tuple) -> Tensor:
-    """The slow path: forward-mode tangents and/or anomaly checks."""
+    """The slow path: forward-mode tangents, anomaly checks, and/or a recording profiler, which
+    times the whole checked apply as one event (``autograd/profiler.py``)."""
+    rec = STATE.profiler
+    if rec is not None:
+        return rec.run(op, inputs, _apply_checked)
+    return _apply_checked(op, inputs)
+
+
+def _apply_checked(op: Primitive, inputs: tuple) -> Tensor:
+    """``apply`` with forward-mode tangents and anomaly checks."""
     xs = [t._array for t in inputs]
     m = table_of(xs, op.name)
     y = op.forward(m, *xs)

@@ -204,7 +204,7 @@ class CompiledFunction:
             return self._eager(args, kwargs)
         if stance == "eager_then_compile" and not any(self.stats.values()):  # (its first call)
             return self._eager(args, kwargs)
-        if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode
+        if grad_mode.DIFFERING and grad_mode.STATE.mode == grad_mode.SPECIAL:  # forward AD, anomaly mode, profiler
             return self._eager(args, kwargs)
         if host_steps.ACTIVE[0] is not None:  # called inside another capture: part of that one
             return self.fn(*args, **kwargs)

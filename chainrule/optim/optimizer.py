@@ -25,9 +25,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.grad_mode import DIFFERING, enable_grad
 from chainrule.autograd.host_steps import host_step
 from chainrule.autograd.primitive import kernel, table_of
+from chainrule.autograd.profiler import run_in_range
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump_all
 from chainrule.backend import ArrayMath, get_default_dtype, registry
@@ -114,8 +115,9 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # step() is a host step: a compiled plan calls it again on each replay (autograd/host_steps.py)
         super().__init_subclass__(**kwargs)
+        # and, while a profiler records, a range named "Optimizer.step#<Class>.step" (as PyTorch's)
         if "step" in cls.__dict__:
-            cls.step = host_step(cls.__dict__["step"])  # type: ignore[method-assign]
+            cls.step = host_step(cls.__dict__["step"], "Optimizer.step")  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -183,6 +185,11 @@ class Optimizer:
     # -- the training-loop calls ----------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's gradient: to None (default), or to zeros in place."""
+        if DIFFERING:  # (some thread is not in plain recording mode: a profiler may record this call)
+            return run_in_range("Optimizer.zero_grad", Optimizer._zero_grad, (self, set_to_none), {}, "zero_grad")
+        self._zero_grad(set_to_none)
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
