@@ -302,7 +302,7 @@ def nanquantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = F
     if keepdim:
         if dim is None:
             out = out.reshape(out.shape[0], *([1] * as_tensor_arg(input, "nanquantile").ndim))
-        else:
+        elif as_tensor_arg(input, "nanquantile").ndim:  # (a 0-d input keeps its 0 dims, as quantile)
             out = out.unsqueeze(d + 1)
     return out.squeeze(0) if qs.ndim == 0 else out
 

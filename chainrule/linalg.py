@@ -293,19 +293,33 @@ class _Lstsq(tuple):
 
 def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | None = None) -> _Lstsq:
     """The least-squares solution X = argmin ‖A X - B‖ (minimum norm) = pinv(A) B, A (*, m, n),
-    B (*, m, k).  As PyTorch's default CPU driver 'gelsy': ``residuals`` and ``singular_values``
-    are empty, ``rank`` is computed.  Differentiable in A and B (through pinv)."""
+    B (*, m, k) or (*, m).  The other three results follow PyTorch's CPU drivers:
+
+    * ``rank`` (*) int64: 'gelsy' (the default), 'gelsd', 'gelss'; empty for 'gels'.
+    * ``singular_values`` (*, min(m, n)): 'gelsd' and 'gelss'; empty otherwise.
+    * ``residuals`` (*, k), Σ_i (A X - B)²_i per column (k = 1 for a vector B): when m > n, for
+      'gels' always and for 'gelsd' / 'gelss' when every matrix has full rank n; empty otherwise
+      (always for 'gelsy').
+
+    Differentiable in A and B (the solution through pinv; the residuals through it)."""
     A = as_tensor_arg(A, "linalg.lstsq")
     B = as_tensor_arg(B, "linalg.lstsq")
     if driver not in (None, "gels", "gelsy", "gelsd", "gelss"):
         raise RuntimeError(f"linalg.lstsq: driver must be one of gels, gelsy, gelsd, gelss, got {driver!r}")
+    driver = driver or "gelsy"
     vector = B.ndim == A.ndim - 1
     Bm = B.unsqueeze(-1) if vector else B
     if Bm.shape[-2] != A.shape[-2]:
         raise RuntimeError(f"linalg.lstsq: A {tuple(A.shape)} and B {tuple(B.shape)} need the same number of rows")
+    m, n = A.shape[-2], A.shape[-1]
     X = pinv(A, rtol=rcond) @ Bm
     empty = Tensor._wrap(np.empty((0,), dtype=A.dtype))
-    return _Lstsq((X.squeeze(-1) if vector else X, empty, matrix_rank(A, rtol=rcond), empty))
+    rank = Tensor._wrap(np.empty((0,), dtype=np.int64)) if driver == "gels" else matrix_rank(A, rtol=rcond)
+    sv = svdvals(A) if driver in ("gelsd", "gelss") else empty
+    residuals = empty
+    if m > n and driver != "gelsy" and (driver == "gels" or bool((rank._array == n).all())):
+        residuals = _sum((A @ X - Bm) ** 2, dim=-2)  # (*, k): PyTorch keeps k = 1 for a vector B
+    return _Lstsq((X.squeeze(-1) if vector else X, residuals, rank, sv))
 
 
 def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:

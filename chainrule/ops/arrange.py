@@ -36,7 +36,8 @@ from chainrule.ops.reduction import _ValuesIndices, normalize_dims
 
 def _dim(input: Tensor, dim: int, name: str) -> int:
     """One dimension as a non-negative axis (a 0-d tensor accepts 0 and -1, as PyTorch)."""
-    return normalize_dims(dim, input.ndim, name)[0] if input.ndim else 0
+    axes = normalize_dims(dim, input.ndim, name)  # (checks the range for a 0-d input too)
+    return axes[0] if input.ndim else 0
 
 
 def _flat_or_dim(x: Tensor, dim: int | None, name: str) -> tuple[Tensor, int]:
@@ -249,7 +250,7 @@ def quantile(input: Tensor, q: Any, dim: int | None = None, keepdim: bool = Fals
     frac = [0.5] * len(pos) if interpolation == "midpoint" else [p - f for p, f in zip(pos, lo)]
     w = shape.reshape(x.new_tensor(frac), (1,) * d + (-1,) + (1,) * (s.ndim - d - 1))
     out = shape.movedim(a + (b - a) * w, d, 0)  # the q axis first
-    if keepdim:
+    if keepdim and (dim is None or nd):  # (a 0-d input keeps its 0 dims: nothing to keep along dim)
         out = shape.reshape(out, (out.shape[0],) + (1,) * nd) if dim is None else shape.unsqueeze(out, d + 1)
     return shape.squeeze(out, 0) if one else out
 
@@ -788,6 +789,8 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
 def _with_mean(stat: Any, name: str) -> Any:
     def stat_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
                   correction: Any = None) -> tuple[Tensor, Tensor]:
+        if isinstance(dim, bool) and unbiased is None:  # var_mean(x, True): the positional 'unbiased', as var's
+            unbiased, dim = dim, None
         return stat(input, dim, unbiased, keepdim, correction=correction), reduction.mean(input, dim, keepdim)
 
     stat_mean.__name__ = stat_mean.__qualname__ = f"{name}_mean"
@@ -1131,14 +1134,15 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
 
 def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
         aweights: Tensor | None = None) -> Tensor:
-    """The covariance matrix of the variables in the rows of ``input`` (observations in columns)."""
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns);
+    one variable (a 1-D input or one row) gives a 0-d variance, as PyTorch."""
     x = as_tensor_arg(input, "cov")
     if fweights is not None or aweights is not None:
         raise NotImplementedError("cov: fweights and aweights are not implemented")
     if x.ndim > 2:
         raise RuntimeError(f"cov: expected a 1-D or 2-D input, got shape {tuple(x.shape)}")
-    one = x.ndim < 2  # one variable: a 0-d variance, as PyTorch
-    x = shape.reshape(x, (1, -1)) if one else x
+    one = x.ndim < 2 or x.shape[0] == 1  # one variable (1-D input or one row): a 0-d variance, as PyTorch
+    x = shape.reshape(x, (1, -1)) if x.ndim < 2 else x
     c = x - reduction.mean(x, 1, True)
     out = linalg.matmul(c, shape.t(c)) / builtins.max(x.shape[1] - correction, 0)
     return shape.reshape(out, ()) if one else out
@@ -1147,7 +1151,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
 def corrcoef(input: Tensor) -> Tensor:
     """Pearson correlation coefficients of the rows of ``input`` (clipped to [-1, 1])."""
     c = cov(input)
-    if c.ndim == 0 or c.shape == (1, 1):
+    if c.ndim == 0:  # one variable (1-D input or one row): 0-d, as PyTorch
         return c / c
     d = ew.sqrt(diagonal(c))
     return ew.clamp(c / shape.unsqueeze(d, 1) / shape.unsqueeze(d, 0), -1, 1)

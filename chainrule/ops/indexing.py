@@ -168,8 +168,34 @@ def gather_in_range(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return getitem(input, index_along(input, dim, index, "gather", checked=False))
 
 
-def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
-    return gather(input, dim, indices)
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """``torch.take_along_dim``: :func:`gather` along ``dim`` after broadcasting ``input`` and
+    ``indices`` against each other in every other dim, as PyTorch; ``dim=None`` gathers from the
+    flattened input at the flattened indices."""
+    from chainrule.ops import shape
+    from chainrule.ops.reduction import normalize_dims
+
+    input = as_tensor_arg(input, "take_along_dim")
+    if not isinstance(indices, Tensor) or indices._array.dtype != np.int64:
+        got = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
+        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be Long but got {got}")
+    if dim is None:
+        return gather(shape.reshape(input, (-1,)), 0, shape.reshape(indices, (-1,)))
+    if input.ndim != indices.ndim:
+        raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                           f"but got {input.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+    (d,) = normalize_dims(dim, input.ndim, "take_along_dim") or (0,)
+    in_sizes = list(input.shape)
+    in_sizes[d] = indices.shape[d]
+    try:
+        common = list(np.broadcast_shapes(tuple(in_sizes), tuple(indices.shape)))
+    except ValueError:
+        raise RuntimeError(f"torch.take_along_dim(): the shapes of input {tuple(input.shape)} and indices "
+                           f"{tuple(indices.shape)} cannot be broadcast outside dim {d}") from None
+    idx = indices if list(indices.shape) == common else shape.broadcast_to(indices, common)
+    common[d] = input.shape[d]
+    src = input if list(input.shape) == common else shape.broadcast_to(input, common)
+    return gather(src, d, idx)
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:

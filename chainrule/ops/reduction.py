@@ -594,7 +594,8 @@ def _arg(fn: str, input: Any, dim: Any, keepdim: bool) -> Tensor:
     _check_not_empty(input, dim, fn, no_dim=IndexError)  # (PyTorch: an IndexError here)
     if dim is None:
         return kernel(fn, input)
-    return kernel(fn, input, axis=normalize_dims(dim, input.ndim, fn)[0], keepdims=keepdim)
+    axes = normalize_dims(dim, input.ndim, fn)  # (a 0-d input accepts dim 0 and -1: index 0, 0-d, as PyTorch)
+    return kernel(fn, input) if input.ndim == 0 else kernel(fn, input, axis=axes[0], keepdims=keepdim)
 
 
 def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:

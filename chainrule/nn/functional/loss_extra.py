@@ -266,7 +266,10 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     """Multi-label hinge loss: x (N, C) or (C,); target (N, C) integer class indices, the labels of a
     sample being the entries before its first -1:
 
-        ℓ_n = Σ_{j ∈ labels} Σ_{i ∉ labels} max(0, 1 - (x_j - x_i)) / C."""
+        ℓ_n = Σ_{j ∈ labels} Σ_{i ∉ labels} max(0, 1 - (x_j - x_i)) / C,
+
+    the sum over j running over the listed entries (a label listed twice counts twice, as PyTorch)
+    and the sum over i over the classes listed nowhere."""
     name = "multilabel_margin_loss"
     red = _red(size_average, reduce, reduction, name)
     x = _float_input(input, name)
@@ -283,10 +286,11 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     top = labels.max(1) if C else labels.sum(1)
     if (top >= C).any():
         raise IndexError(f"{name}: target {int(top[m.argmax(top >= C)])} is out of bounds for {C} classes")
-    is_label = m.zeros((N, C), bool)
-    is_label[m.broadcast_to(m.arange(N)[:, None], (N, C))[before], labels[before]] = True
-    # pair[n, j, i] = 1: label j against non-label i
-    pair = (is_label[:, :, None] & ~is_label[:, None, :]).astype(x._array.dtype)
+    # count[n, j]: how often class j is listed before the first -1 (PyTorch's sum runs over the listed
+    # entries, a repeated label once per listing; over the classes i not listed, each once)
+    count = (labels[:, :, None] == m.arange(C)[None, None, :]).sum(1)
+    # pair[n, j, i] = count[n, j] where i is no label: label j against non-label i
+    pair = (count[:, :, None] * (count == 0)[:, None, :]).astype(x._array.dtype)
     hinge = ew.relu(1 - (sh.unsqueeze(x2, 2) - sh.unsqueeze(x2, 1)))  # (N, C_j, C_i)
     loss = rd.sum(hinge * Tensor._wrap(pair), (1, 2)) / C
     if single:
