@@ -205,6 +205,7 @@ from chainrule.nn.modules.upsampling import (
 
 # --- sub-packages ---
 from chainrule.nn import attention, functional, init, parallel, utils
+from chainrule.nn.parallel import DataParallel
 
 # The public names, listed so that type checkers see them as exported (mypy --strict does
 # not re-export plain imports); tests/test_typing.py checks that every import is listed.
@@ -314,6 +315,7 @@ __all__ = [
     "MultiMarginLoss",
     "NLLLoss",
     "parallel",
+    "DataParallel",
     "PairwiseDistance",
     "Parameter",
     "ParameterDict",
