@@ -29,7 +29,7 @@ import numpy as np
 from chainrule.autograd.host_steps import host_step
 from chainrule.backend.device import DEVICE_TYPES
 
-__all__ = ["GradScaler", "autocast", "is_autocast_available"]
+__all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd", "is_autocast_available"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -113,6 +113,63 @@ class autocast:  # noqa: N801  (the PyTorch name)
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
     """Whether an enabled autocast region for ``device_type`` is open (``torch.is_autocast_enabled``)."""
     return _STATE.enabled.get(_device_type(device_type, "is_autocast_enabled()"), False)
+
+
+def custom_fwd(fwd: Callable[..., Any] | None = None, *, device_type: str, cast_inputs: Any = None) -> Any:
+    """Decorator for a custom ``autograd.Function``'s ``forward`` (``torch.amp.custom_fwd``).
+
+    Records on ``ctx`` whether ``forward`` ran inside an enabled autocast region for
+    ``device_type`` (``custom_bwd`` runs ``backward`` in the same state).  With
+    ``cast_inputs``, inside an enabled region ``forward`` runs with autocast disabled; PyTorch
+    also casts the floating-point inputs to ``cast_inputs`` there, which chainrule, whose
+    autocast never lowers precision (see the module docstring), does not.  Outside an enabled
+    region it is a no-op, as PyTorch's.
+    """
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    fn = fwd
+
+    @functools.wraps(fn)
+    def decorate_fwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        ctx._dtype = _default_dtype(device_type)
+        on = is_autocast_enabled(device_type)
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = on
+            return fn(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        if on:
+            with autocast(device_type=device_type, enabled=False):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd: Callable[..., Any] | None = None, *, device_type: str) -> Any:
+    """Decorator for a custom ``autograd.Function``'s ``backward`` (``torch.amp.custom_bwd``):
+    runs it in the autocast state its ``forward`` (decorated with :func:`custom_fwd`) ran in."""
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    fn = bwd
+
+    @functools.wraps(fn)
+    def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        with autocast(device_type=device_type, enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
+            return fn(*args, **kwargs)
+
+    return decorate_bwd
+
+
+def _default_dtype(device_type: str) -> Any:
+    from chainrule import bfloat16, float16
+
+    return bfloat16 if device_type == "cpu" else float16
 
 
 class GradScaler:
