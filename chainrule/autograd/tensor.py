@@ -353,6 +353,28 @@ class Tensor(_TensorMethods):
         process as shared)."""
         return _shm.is_shared(self._array)
 
+    # -- pinned (page-locked) memory: an accelerator's, and there is none ---------------------------
+    def pin_memory(self, device: Any = None) -> Tensor:
+        """Copy into page-locked memory for fast transfers to a GPU (``Tensor.pin_memory``).
+
+        Pinned memory is allocated by an accelerator's runtime; with none (PyTorch's CPU-only
+        build, and chainrule) PyTorch raises, and so does this.  Programs that pin conditionally
+        (``if torch.cuda.is_available()``), or through ``DataLoader(pin_memory=True)`` (which
+        warns and does not pin), run unchanged."""
+        if device is not None:
+            import warnings
+
+            warnings.warn(
+                "The argument 'device' of Tensor.pin_memory() is deprecated. Please do not pass this argument.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+
+    def is_pinned(self, device: Any = None) -> bool:
+        """Whether the values lie in pinned memory: never, without an accelerator (``Tensor.is_pinned``)."""
+        return False
+
     def detach_(self) -> Tensor:
         """Cut this tensor off from the graph in place; a forward-mode tangent goes too (as ``detach``
         and PyTorch's ``detach_``)."""
