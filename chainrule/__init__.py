@@ -21,6 +21,7 @@ from chainrule import (
     cuda,
     func,
     random,
+    version,
 )
 from chainrule import _torch_extra as _extra
 from chainrule import _torch_toplevel as _toplevel
@@ -139,6 +140,7 @@ __all__ = [
     "Tensor",
     "accelerator",
     "amp",
+    "version",
     "autocast",
     "backends",
     "bfloat16",
