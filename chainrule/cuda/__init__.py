@@ -151,8 +151,24 @@ def get_rng_state(device: _Any = "cuda") -> _Any:
 
 
 def set_rng_state(new_state: _Any, device: _Any = "cuda") -> None:
-    """Set a GPU generator's state: raises, as PyTorch's CPU build."""
-    _no_cuda("set_rng_state")
+    """Set a GPU generator's state: PyTorch's CPU build copies ``new_state`` (a tensor) and defers
+    setting it until CUDA is initialised, which never happens; so it is checked and dropped."""
+    from chainrule.autograd.tensor import Tensor
+
+    if not isinstance(new_state, Tensor):
+        raise TypeError(f"torch.cuda.set_rng_state(): new_state must be a Tensor, got {type(new_state).__name__}")
+
+
+def get_rng_state_all() -> list[_Any]:
+    """Every GPU generator's state, one per device: ``[]`` without a GPU (as PyTorch's CPU build)."""
+    return []
+
+
+def set_rng_state_all(new_states: _Any) -> None:
+    """Set every GPU generator's state (``set_rng_state(state, i)`` for each): deferred and dropped
+    without a GPU, as :func:`set_rng_state`."""
+    for i, state in enumerate(new_states):
+        set_rng_state(state, i)
 
 
 def mem_get_info(device: _Any = None) -> tuple[int, int]:
@@ -188,6 +204,7 @@ __all__ = [
     "get_device_name",
     "get_device_properties",
     "get_rng_state",
+    "get_rng_state_all",
     "init",
     "initial_seed",
     "ipc_collect",
@@ -206,5 +223,6 @@ __all__ = [
     "seed_all",
     "set_device",
     "set_rng_state",
+    "set_rng_state_all",
     "synchronize",
 ]
