@@ -55,6 +55,7 @@ NAMESPACES: dict[str, str] = {
     "torch.random": "chainrule.random",
     "torch.cpu": "chainrule.cpu",
     "torch.nn.attention": "chainrule.nn.attention",
+    "torch.nn.parallel": "chainrule.nn.parallel",
     "torch.nn.attention.bias": "chainrule.nn.attention.bias",
     "torch.utils.hooks": "chainrule.utils.hooks",
     "torch.utils.benchmark": "chainrule.utils.benchmark",
