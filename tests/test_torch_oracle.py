@@ -570,6 +570,9 @@ NOT_COVERED: dict[str, str] = {
     "shared memory between processes, not a function of values (tests/test_multiprocessing.py)": (
         "Tensor.share_memory_ Tensor.is_shared"
     ),
+    "pinned memory needs an accelerator: raises / False as PyTorch's CPU build (tests/test_tensor_pin_memory.py)": (
+        "Tensor.pin_memory Tensor.is_pinned"
+    ),
 }
 
 # issue 12's coverage additions: their oracle tests live in the files named (one table per part)
