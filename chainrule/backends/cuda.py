@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from typing import Any, Iterator
+
 __all__ = [
     "cudnn_sdp_enabled",
     "enable_cudnn_sdp",
@@ -15,6 +19,7 @@ __all__ = [
     "math_sdp_enabled",
     "matmul",
     "mem_efficient_sdp_enabled",
+    "sdp_kernel",
 ]
 
 
@@ -92,3 +97,34 @@ def cudnn_sdp_enabled() -> bool:
 def enable_cudnn_sdp(enabled: bool) -> None:
     """Enable or disable the cuDNN attention backend (not one the CPU runs)."""
     set_sdp_enabled("cudnn", enabled)
+
+
+@contextlib.contextmanager
+def sdp_kernel(
+    enable_flash: bool = True,
+    enable_math: bool = True,
+    enable_mem_efficient: bool = True,
+    enable_cudnn: bool = True,
+) -> Iterator[Any]:
+    """Enable only the named attention backends inside the block (deprecated in PyTorch, with a
+    FutureWarning: ``torch.nn.attention.sdpa_kernel`` is the new spelling, and this calls it)."""
+    warnings.warn(
+        "`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager will be "
+        "removed. Please see `torch.nn.attention.sdpa_kernel()` for the new context manager, with updated "
+        "signature.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    from chainrule.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = []
+    if enable_flash:
+        backends.append(SDPBackend.FLASH_ATTENTION)
+    if enable_mem_efficient:
+        backends.append(SDPBackend.EFFICIENT_ATTENTION)
+    if enable_math:
+        backends.append(SDPBackend.MATH)
+    if enable_cudnn:
+        backends.append(SDPBackend.CUDNN_ATTENTION)
+    with sdpa_kernel(backends) as context:
+        yield context
