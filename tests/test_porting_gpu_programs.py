@@ -2,7 +2,9 @@
 
 Each program is written as people write them for CUDA machines (``device = "cuda" if
 available else "cpu"``, ``nn.DataParallel``, ``cudnn.benchmark``, ``pin_memory``,
-``non_blocking``, ``torch.cuda.amp``, ``GradScaler``, saving ``model.module.state_dict()``)
+``non_blocking``, ``torch.cuda.amp``, ``GradScaler``, saving ``model.module.state_dict()``,
+TF32 flags, ``torch.version.cuda``, checkpoints with the scaler's and the GPUs' generator
+states, a custom Function under ``torch.amp.custom_fwd``, ``torch.backends.cuda.sdp_kernel``)
 and takes the ``torch`` module as an argument: it runs once with ``chainrule`` and once
 with PyTorch (the oracle, skipped when missing) from the same initial weights and data,
 and the losses must decrease and agree.  Only the initial weights and the data come from
@@ -48,7 +50,10 @@ def program_mlp(torch: Any, init: dict[str, np.ndarray] | None, x: np.ndarray, y
     nn = torch.nn
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     use_amp = torch.cuda.is_available()
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, device {device}")
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -88,6 +93,21 @@ def program_mlp(torch: Any, init: dict[str, np.ndarray] | None, x: np.ndarray, y
             total += loss.item() * xb.size(0)
         losses.append(total / len(ds))
     torch.save(model.module.state_dict(), path)
+    ckpt_path = path + ".ckpt"
+    torch.save(
+        {
+            "model": model.module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all(),
+        },
+        ckpt_path,
+    )
+    ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+    scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"])
+    torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     fresh = Net()
     fresh.load_state_dict(torch.load(path, map_location=device))
     fresh.eval()
@@ -111,6 +131,19 @@ def program_cnn(torch: Any, init: dict[str, np.ndarray] | None, x: np.ndarray, y
     torch.cuda.manual_seed_all(0)
     use_amp = device == "cuda"
 
+    class ScaledReLU(torch.autograd.Function):
+        @staticmethod
+        @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+        def forward(ctx: Any, x: Any) -> Any:
+            ctx.save_for_backward(x)
+            return x.clamp(min=0) * 1.5
+
+        @staticmethod
+        @torch.amp.custom_bwd(device_type="cuda")
+        def backward(ctx: Any, g: Any) -> Any:
+            (x,) = ctx.saved_tensors
+            return g * (x > 0).to(g.dtype) * 1.5
+
     class CNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -119,7 +152,7 @@ def program_cnn(torch: Any, init: dict[str, np.ndarray] | None, x: np.ndarray, y
             self.head = nn.Linear(4 * 4 * 4, 3)
 
         def forward(self, x: Any) -> Any:
-            x = self.pool(F.relu(self.conv(x)))
+            x = self.pool(ScaledReLU.apply(self.conv(x)))
             return self.head(torch.flatten(x, 1))
 
     model = CNN()
@@ -141,8 +174,9 @@ def program_cnn(torch: Any, init: dict[str, np.ndarray] | None, x: np.ndarray, y
         for i in range(0, len(xt), 16):
             xb = xt[i : i + 16].to(device, non_blocking=True)
             yb = yt[i : i + 16].to(device, non_blocking=True)
-            with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
-                loss = F.cross_entropy(model(xb), yb)
+            with torch.backends.cuda.sdp_kernel(enable_flash=True, enable_math=True, enable_mem_efficient=True):
+                with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
+                    loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad()
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -193,6 +227,7 @@ def program_checkpoint(torch: Any, init: dict[str, np.ndarray] | None, x: np.nda
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*deprecated:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:.*sdp_kernel.*:FutureWarning"),
     pytest.mark.filterwarnings("ignore:.*pin_memory:UserWarning"),
 ]
 
