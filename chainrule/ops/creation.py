@@ -28,6 +28,16 @@ def _dtype(dtype: Any, default: Any = None) -> np.dtype:
     return to_numpy_dtype(dtype)
 
 
+def _check_pin_memory(pin_memory: bool, where: str) -> None:
+    """``pin_memory=True`` asks for page-locked memory, which an accelerator's runtime allocates:
+    with none, PyTorch's CPU-only build raises, and so does chainrule (False is accepted)."""
+    if pin_memory:
+        raise RuntimeError(
+            f"{where}: pin_memory=True requires a CUDA or other accelerator backend; "
+            "no pinned memory allocator is available on this system."
+        )
+
+
 def _size(size: tuple) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -118,8 +128,11 @@ def _infer(data: Any) -> np.ndarray:
     return arr
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, pin_memory: bool = False
+) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (nested lists, numbers, arrays)."""
+    _check_pin_memory(pin_memory, "tensor()")
     dev = target_device(device, "tensor()")
     if isinstance(data, Tensor) and type(data._array) is not np.ndarray:  # on another device:
         if device is None:
@@ -153,22 +166,35 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._wrap(array)
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def zeros(
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "zeros()")
     dev = target_device(device, "zeros()")
     return _make(_table(dev).zeros(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def ones(
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "ones()")
     dev = target_device(device, "ones()")
     return _make(_table(dev).ones(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def empty(
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "empty()")
     dev = target_device(device, "empty()")
     return _make(_table(dev).empty(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "full()")
     dev = target_device(device, "full()")
     # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
     # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
@@ -177,32 +203,45 @@ def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = Fa
     return _make(_table(dev).full(_size((size,)), fill_value, dt), requires_grad, dev)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def zeros_like(
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "zeros_like()")
     dev = _like_device(input, device, "zeros_like()")
     return _make(_table(dev).zeros(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def ones_like(
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "ones_like()")
     dev = _like_device(input, device, "ones_like()")
     return _make(_table(dev).ones(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
-def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def empty_like(
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "empty_like()")
     dev = _like_device(input, device, "empty_like()")
     return _make(_table(dev).empty(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def full_like(
-    input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
+    _check_pin_memory(pin_memory, "full_like()")
     dev = _like_device(input, device, "full_like()")
     return _make(_table(dev).full(input.shape, fill_value, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def arange(
-    start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
     """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
+    _check_pin_memory(pin_memory, "arange()")
     dev = target_device(device, "arange()")
     if end is None:
         start, end = 0, start
@@ -212,18 +251,28 @@ def arange(
 
 
 def linspace(
-    start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None
+    start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
+    _check_pin_memory(pin_memory, "linspace()")
     dev = target_device(device, "linspace()")
     return _make(_table(dev).linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
 
 
-def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None) -> Tensor:
+def logspace(
+    start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None,
+    pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "logspace()")
     dev = target_device(device, "logspace()")
     return _make(_table(dev).logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "eye()")
     dev = target_device(device, "eye()")
     return _make(_table(dev).eye(n, m, dtype=_dtype(dtype)), requires_grad, dev)
 
@@ -234,25 +283,31 @@ def _gen(generator: Any) -> Any:
 
 
 def rand(
-    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
     """Uniform samples on [0, 1)."""
+    _check_pin_memory(pin_memory, "rand()")
     dev = target_device(device, "rand()")
     return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randn(
-    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None
+    *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
     """Standard normal samples."""
+    _check_pin_memory(pin_memory, "randn()")
     dev = target_device(device, "randn()")
     return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randint(
-    low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None
+    low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None,
+    pin_memory: bool = False
 ) -> Tensor:
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    _check_pin_memory(pin_memory, "randint()")
     dev = target_device(device, "randint()")
     if size is None:
         low, high, size = 0, low, high
@@ -262,22 +317,29 @@ def randint(
     return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False, dev)
 
 
-def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None) -> Tensor:
+def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+    _check_pin_memory(pin_memory, "randperm()")
     dev = target_device(device, "randperm()")
     return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False, dev)
 
 
-def rand_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+def rand_like(input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+    _check_pin_memory(pin_memory, "rand_like()")
     dev = _like_device(input, device, "rand_like()")
     return rand(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
-def randn_like(input: Tensor, dtype: Any = None, device: Any = None) -> Tensor:
+def randn_like(input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+    _check_pin_memory(pin_memory, "randn_like()")
     dev = _like_device(input, device, "randn_like()")
     return randn(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
-def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+def normal(
+    mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+    pin_memory: bool = False
+) -> Tensor:
+    _check_pin_memory(pin_memory, "normal()")
     dev = target_device(device, "normal()")
     return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False, dev)
 
