@@ -255,3 +255,43 @@ def test_increment_version_makes_saved_check_fire():
     G.increment_version(z)
     with pytest.raises(RuntimeError):
         z.sum().backward()
+
+
+def test_hooked_saved_values_skip_the_inplace_check_as_in_torch():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (cr, torch):
+        a = lib.tensor(X, requires_grad=True)
+        x = a * 1
+        with lib.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda p: p):
+            y = (x * x).sum()
+        x.mul_(3)
+        y.backward()
+        grads.append(a.grad.detach().numpy())
+    np.testing.assert_allclose(grads[0], 2 * X)
+    np.testing.assert_allclose(grads[1], 2 * X)
+
+
+def test_allow_mutation_on_saved_tensors():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (cr, torch):
+        a = lib.tensor(X, requires_grad=True)
+        x = a * 1
+        with lib.autograd.graph.allow_mutation_on_saved_tensors():
+            y = (x * x.exp()).sum()
+            x.mul_(3)
+            y.backward()
+        grads.append(a.grad.detach().numpy())
+    np.testing.assert_allclose(grads[0], np.exp(X) * (1 + X))  # d/dx x eˣ at the saved x
+    np.testing.assert_allclose(grads[0], grads[1])
+    with G.allow_mutation_on_saved_tensors():
+        with pytest.raises(RuntimeError, match="nested"):
+            with G.allow_mutation_on_saved_tensors():
+                pass
+    # unmodified: the tensor itself is used, so create_graph differentiates through it
+    x = cr.tensor(X, requires_grad=True)
+    with G.allow_mutation_on_saved_tensors():
+        (g,) = cr.autograd.grad((x ** 3).sum(), x, create_graph=True)
+        g.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * X)

@@ -329,9 +329,11 @@ def _walk(
         parents = t._parents
         if parents is None:
             _freed(t)
-        if t._clk < EDITED[0]:  # something was modified in place since t was recorded
-            check_saved(t)
         extra = getattr(t, "_extra", None)
+        # something was modified in place since t was recorded (values packed by
+        # saved_tensors_hooks are the hooks' business: no check, as in PyTorch)
+        if t._clk < EDITED[0] and not (extra and "saved" in extra):
+            check_saved(t)
         if extra:
             g = _node_hooks(t, g, extra, create_graph, capture)
         if capture is not None and id(t) in capture:

@@ -297,3 +297,38 @@ def increment_version(tensor: Tensor | Iterable[Tensor]) -> None:
     from chainrule.autograd.version import bump_all
 
     bump_all((tensor,) if isinstance(tensor, Tensor) else tuple(tensor))
+
+
+class allow_mutation_on_saved_tensors(saved_tensors_hooks):
+    """Context manager under which tensors saved for backward may be modified in place.
+
+    Backward then uses the values they had when they were saved, as in PyTorch.  PyTorch clones
+    a saved tensor lazily, when it is about to be mutated; chainrule has no hook on every
+    in-place op, so this is a ``saved_tensors_hooks`` that keeps a copy of each saved tensor at
+    once (more memory while the graph lives) and, in backward, gives the tensor itself when it
+    was not modified since (so ``create_graph`` still differentiates through it) or the copy.
+    Contexts cannot be nested (RuntimeError, as in PyTorch).
+    """
+
+    _active: list = []
+
+    def __init__(self) -> None:
+        def pack(t: Tensor) -> tuple:
+            return t, t._version, t.detach().clone()
+
+        def unpack(packed: tuple) -> Tensor:
+            t, version, copy = packed
+            return t if t._version == version else copy
+
+        super().__init__(pack, unpack)
+
+    def __enter__(self) -> allow_mutation_on_saved_tensors:
+        if allow_mutation_on_saved_tensors._active:
+            raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+        super().__enter__()
+        allow_mutation_on_saved_tensors._active.append(self)
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        allow_mutation_on_saved_tensors._active.pop()
+        super().__exit__(*args)
