@@ -74,14 +74,12 @@ class FunctionCtx:
         if hooks:  # an open saved_tensors_hooks context (autograd/graph.py) packs them now
             pack, unpack = hooks[-1]
             STATE.saved_hooks = []  # (ops run by the pack hook are not packed themselves)
-            STATE.refresh()
             try:
                 for s in self._raw:
                     if not s._none:
                         s.register_hooks(pack, unpack)
             finally:
                 STATE.saved_hooks = hooks
-                STATE.refresh()
 
     def save_for_forward(self, *tensors: Any) -> None:
         """Same as ``save_for_backward`` (PyTorch keeps two lists; the tensors are shared here)."""

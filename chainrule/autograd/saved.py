@@ -129,15 +129,15 @@ def pack_saved(op: Any, out: Tensor) -> None:
     pack, unpack = hooks[-1]
     parents = out._parents
     idx = [k for k in op.saved_inputs(out._need) if isinstance(parents[k], Tensor)]
-    STATE.saved_hooks = []  # (ops run by a pack hook are not packed themselves, as in PyTorch)
-    STATE.refresh()
+    # (ops run by a pack hook are not packed themselves, as in PyTorch; they stay on the slow
+    # path, where an empty list packs nothing)
+    STATE.saved_hooks = []
     try:
         packed = [(k, pack(parents[k])) for k in idx]
         if op.saves_output:
             packed.append((-1, pack(out)))
     finally:
         STATE.saved_hooks = hooks
-        STATE.refresh()
     if packed:
         out._extras()["saved"] = (unpack, packed)
 
