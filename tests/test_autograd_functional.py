@@ -207,7 +207,7 @@ def test_scalar_products_against_torch(name, fn):
     _compare(ours, theirs, torch)
 
 
-@pytest.mark.parametrize("fn", ["jacobian", "hessian", "vjp", "vhp"])
+@pytest.mark.parametrize("fn", ["jacobian", "hessian", "vjp", "vhp", "jvp", "hvp"])
 def test_create_graph_against_torch(fn):
     torch = pytest.importorskip("torch")
     f = lambda a: (a ** 3).sum() * a.sin()  # noqa: E731
@@ -219,10 +219,10 @@ def test_create_graph_against_torch(fn):
             r = mod.jacobian(f, x, create_graph=True)
         elif fn == "hessian":
             r = mod.hessian(s, x, create_graph=True)
-        elif fn == "vjp":
-            r = mod.vjp(f, x, lib.tensor(Y), create_graph=True)[1]
+        elif fn in ("vjp", "jvp"):
+            r = getattr(mod, fn)(f, x, lib.tensor(Y), create_graph=True)[1]
         else:
-            r = mod.vhp(s, x, lib.tensor(Y), create_graph=True)[1]
+            r = getattr(mod, fn)(s, x, lib.tensor(Y), create_graph=True)[1]
         assert r.requires_grad
         (r * r).sum().backward()
         grads.append(x.grad.detach().numpy())
