@@ -45,6 +45,8 @@ NAMESPACES: dict[str, str] = {
     "torch.optim.lr_scheduler": "chainrule.optim.lr_scheduler",
     "torch.utils.data": "chainrule.utils.data",
     "torch.autograd": "chainrule.autograd",
+    "torch.autograd.functional": "chainrule.autograd.functional",
+    "torch.autograd.graph": "chainrule.autograd.graph",
     "torch.func": "chainrule.func",
     "torch.compiler": "chainrule.compiler",
     "torch.jit": "chainrule.jit",

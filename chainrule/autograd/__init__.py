@@ -7,7 +7,7 @@ compare against finite differences; ``detect_anomaly`` finds the first NaN;
 (``torch.autograd.profiler``, under ``chainrule.profiler``).
 """
 
-from chainrule.autograd import forward_ad, profiler
+from chainrule.autograd import forward_ad, functional, graph, profiler
 from chainrule.autograd import sharing as _sharing  # noqa: F401  (tensors through multiprocessing)
 from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from chainrule.autograd.engine import backward, grad
@@ -30,7 +30,8 @@ from chainrule.autograd.trace import Table, trace
 
 __all__ = [
     "Function", "FunctionCtx", "GradcheckError", "Primitive", "SavedTensor", "Table", "Tensor", "apply", "backward",
-    "detect_anomaly", "enable_grad", "forward_ad", "grad", "gradcheck", "gradgradcheck", "inference_mode",
+    "detect_anomaly", "enable_grad", "forward_ad", "functional", "grad", "graph", "gradcheck", "gradgradcheck",
+    "inference_mode",
     "is_anomaly_enabled", "is_grad_enabled", "is_multithreading_enabled", "no_grad", "once_differentiable",
     "profiler", "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled", "to_dot", "trace",
 ]

@@ -33,6 +33,7 @@ from chainrule.autograd.grad_mode import DIFFERING, HOOKS, STATE
 from chainrule.autograd.host_steps import untraceable
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.profiler import _close, _open_backward
+from chainrule.autograd.saved import unpacked
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import EDITED, check_saved
 from chainrule.backend import ArrayMath, sum_to
@@ -154,6 +155,9 @@ def run_backward(
     prev_enabled, prev_unwatched = STATE.enabled, STATE.unwatched
     STATE.enabled = create_graph
     STATE.unwatched = simple  # (nobody sees an intermediate's gradient: see grad_mode._State)
+    ends: list = []  # callables to run once this call's walk is done (autograd/graph.py)
+    calls = STATE.backward_ends
+    calls.append(ends)
     try:
         if simple:
             _walk_simple(order, grads, retain_graph, hooked or None, m)
@@ -161,6 +165,9 @@ def run_backward(
             _walk(order, grads, m, retain_graph, create_graph, capture, accumulate, hooked or None)
     finally:
         STATE.enabled, STATE.unwatched = prev_enabled, prev_unwatched
+        calls.pop()
+    for end in ends:
+        end()
 
 
 def _skip(t: Tensor, retain_graph: bool, hooked: dict | None, deliver: Any) -> None:
@@ -322,19 +329,28 @@ def _walk(
         parents = t._parents
         if parents is None:
             _freed(t)
-        if t._clk < EDITED[0]:  # something was modified in place since t was recorded
-            check_saved(t)
         extra = getattr(t, "_extra", None)
+        # something was modified in place since t was recorded (values packed by
+        # saved_tensors_hooks are the hooks' business: no check, as in PyTorch)
+        if t._clk < EDITED[0] and not (extra and "saved" in extra):
+            check_saved(t)
         if extra:
             g = _node_hooks(t, g, extra, create_graph, capture)
         if capture is not None and id(t) in capture:
             capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
         if prof is not None:  # one event per node's backward, to the end of its gradients' hand-over
             ev = _open_backward(op, parents)
-        if create_graph:
-            vjps = op.vjp(m, t._need, g, t, *parents)
+        saved = extra.get("saved") if extra else None
+        if saved is not None:  # values packed by saved_tensors_hooks: the vjp reads them unpacked
+            y_in, x_in = unpacked(t, parents, saved)
+            if not retain_graph:
+                del extra["saved"]  # type: ignore[union-attr]  # (extra is a dict here)
         else:
-            vjps = op.vjp(m, t._need, g, t._array, *[p._array for p in parents])
+            y_in, x_in = t, parents
+        if create_graph:
+            vjps = op.vjp(m, t._need, g, y_in, *x_in)
+        else:
+            vjps = op.vjp(m, t._need, g, y_in._array, *[p._array for p in x_in])
         del g
         if anomaly:
             from chainrule.autograd.anomaly import check_backward

@@ -70,6 +70,16 @@ class FunctionCtx:
                 )
         self._saved = tensors
         self._raw = tuple(SavedTensor(t) for t in tensors)
+        hooks = STATE.saved_hooks
+        if hooks:  # an open saved_tensors_hooks context (autograd/graph.py) packs them now
+            pack, unpack = hooks[-1]
+            STATE.saved_hooks = []  # (ops run by the pack hook are not packed themselves)
+            try:
+                for s in self._raw:
+                    if not s._none:
+                        s.register_hooks(pack, unpack)
+            finally:
+                STATE.saved_hooks = hooks
 
     def save_for_forward(self, *tensors: Any) -> None:
         """Same as ``save_for_backward`` (PyTorch keeps two lists; the tensors are shared here)."""
@@ -96,6 +106,8 @@ class FunctionCtx:
 
 class _FunctionNode(Primitive):
     """Adapter: one ``Function.apply`` call as a graph node (the engine only knows primitives)."""
+
+    packs_saved = False  # (saved_tensors_hooks: ctx.save_for_backward packs what backward reads)
 
     # No __slots__: the per-call name/flags are instance attributes that shadow the class ones.
     elementwise = False

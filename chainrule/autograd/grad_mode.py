@@ -68,6 +68,15 @@ class _State(threading.local):
         self.anomaly_stack: list = []  # (mode, check_nan) of each open detect_anomaly context
         self.tangent_holders: list = []  # weak refs to tensors given a tangent inside the open dual level
         self.profiler: Any = None  # the recording profiler's _Recorder (autograd/profiler.py), or None
+        # (pack_hook, unpack_hook) of each open saved_tensors_hooks context, innermost last
+        # (autograd/graph.py); ops recorded while it is non-empty take the slow path and pack
+        # what their backward reads
+        self.saved_hooks: list = []
+        # the message of the innermost open disable_saved_tensors_hooks context, or None
+        self.saved_hooks_disabled: str | None = None
+        # one list per backward call running in this thread, innermost last: callables run when
+        # that call's walk is done (register_multi_grad_hook's "all" mode)
+        self.backward_ends: list = []
         # True while this thread's backward walk has no observer of an intermediate tensor's
         # gradient: no hook, retain_grad or autograd.grad input anywhere (the engine's lean walk).
         # A vjp may then send its input's gradient past that input's producer, straight to the
@@ -99,7 +108,7 @@ class _State(threading.local):
     def refresh(self) -> None:
         """Recompute ``mode`` after ``forward_depth``, ``anomaly`` or ``profiler`` changed."""
         before = self.mode
-        special = self.forward_depth > 0 or self.anomaly or self.profiler is not None
+        special = self.forward_depth > 0 or self.anomaly or self.profiler is not None or bool(self.saved_hooks)
         after = SPECIAL if special else RECORD if self._enabled else NO_RECORD
         if after != before:
             self._move(before, after)

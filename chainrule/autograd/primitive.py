@@ -58,6 +58,9 @@ class Primitive:
     # then the operator closures (binary_method, unary_method) call the CPU table's function
     # itself, without the Python frame of ``forward``.
     entry: str | None = None
+    # saved_tensors_hooks (autograd/graph.py) pack the saved inputs and output of a node as it is
+    # recorded; False for a node whose saved tensors are packed elsewhere (a custom Function's ctx)
+    packs_saved = True
 
     def saved_inputs(self, need: tuple) -> Any:
         """Indices of the inputs whose values the vjp reads, given which gradients it computes."""
@@ -217,6 +220,10 @@ def _apply_checked(op: Primitive, inputs: tuple) -> Tensor:
             out._parents = tuple(inputs)
             out._need = need
             out._clk = _TICK()
+            if STATE.saved_hooks and op.packs_saved:  # (an open saved_tensors_hooks context: autograd/graph.py)
+                from chainrule.autograd.saved import pack_saved
+
+                pack_saved(op, out)
     if STATE.forward_depth > 0:
         tangents = [getattr(t, "_tangent", None) for t in inputs]
         if any(d is not None for d in tangents) and op.differentiable and y.dtype.kind == "f":

@@ -110,3 +110,53 @@ def bind(saved: tuple, graph_tensor: Tensor) -> None:
     ref = weakref.ref(graph_tensor)
     for s in saved:
         s._graph = ref
+
+
+# ---------------------------------------------------------------- saved_tensors_hooks (autograd/graph.py)
+# A built-in op's backward reads its node's inputs and output (``_parents``, the tensor itself).
+# While a ``saved_tensors_hooks`` context is open (``STATE.saved_hooks``, which puts the thread on
+# the slow recording path, so that nothing is paid without one), ``pack_saved`` packs the ones the
+# vjp reads (``op.saved_inputs(need)``, ``op.saves_output``) as the node is recorded and keeps
+# them in the node's extras as ``"saved"``: (unpack_hook, [(input index or -1 for the output,
+# packed), ...]).  The engine's general walk (taken while such a node lives: ``_extras`` holds
+# the hook counter) gives the vjp ``unpacked(...)``'s values instead of the tensors'.
+
+def pack_saved(op: Any, out: Tensor) -> None:
+    """Pack what ``op``'s backward will read of the node ``out`` with the innermost pack hook."""
+    from chainrule.autograd.grad_mode import STATE
+
+    hooks = STATE.saved_hooks
+    pack, unpack = hooks[-1]
+    parents = out._parents
+    idx = [k for k in op.saved_inputs(out._need) if isinstance(parents[k], Tensor)]
+    # (ops run by a pack hook are not packed themselves, as in PyTorch; they stay on the slow
+    # path, where an empty list packs nothing)
+    STATE.saved_hooks = []
+    try:
+        packed = [(k, pack(parents[k])) for k in idx]
+        if op.saves_output:
+            packed.append((-1, pack(out)))
+    finally:
+        STATE.saved_hooks = hooks
+    if packed:
+        out._extras()["saved"] = (unpack, packed)
+
+
+def unpacked(t: Tensor, parents: tuple, saved: tuple) -> tuple[Tensor, list]:
+    """(the output, the inputs) that the vjp of node ``t`` reads: the unpack hook's tensors
+    where values were packed, ``t`` and ``parents`` elsewhere."""
+    unpack, packed = saved
+    y: Tensor = t
+    xs = list(parents)
+    for k, p in packed:
+        v = unpack(p)
+        if not isinstance(v, Tensor):
+            raise TypeError(
+                f"Output of saved tensor unpack_hook expected to be a Tensor but got result of type "
+                f"{type(v).__name__}"
+            )
+        if k < 0:
+            y = v
+        else:
+            xs[k] = v
+    return y, xs

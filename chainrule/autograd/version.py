@@ -216,8 +216,10 @@ def inputs_as_recorded(t: Any) -> tuple:
     For such a node the input is x's old node instead: the one x was rebound from by the
     first edit after t's tick.  Inputs whose values t's vjp reads stay x: the edit is an
     error for them (``check_saved`` reports it with x's versions, as PyTorch does).  Called
-    by the graph walks only when something was edited after t was recorded."""
-    saved = t._op.saved_inputs(t._need)
+    by the graph walks only when something was edited after t was recorded.  (Inputs packed by
+    ``saved_tensors_hooks`` are read from the packed values: they too become the old node.)"""
+    extra = getattr(t, "_extra", None)
+    saved = () if extra and "saved" in extra else t._op.saved_inputs(t._need)
     fixed = tuple([p if i in saved else _as_of(p, t._clk, t._op.name) for i, p in enumerate(t._parents)])
     t._parents = fixed
     return fixed
