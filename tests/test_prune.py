@@ -256,6 +256,20 @@ def test_state_dict_round_trip() -> None:
     np.testing.assert_allclose(_np(tm(torch.tensor(x.numpy()))), _np(cm(x)), rtol=1e-5, atol=1e-6)
 
 
+def test_pruned_module_copies_and_pickles() -> None:
+    import copy
+    import pickle
+
+    cm, _ = _pair()
+    P.l1_unstructured(cm, "weight", amount=0.5)
+    x = cr.tensor(np.random.default_rng(9).standard_normal((2, 6)).astype(np.float32))
+    for other in (copy.deepcopy(cm), pickle.loads(pickle.dumps(cm))):
+        assert P.is_pruned(other) and list(other.state_dict()) == list(cm.state_dict())
+        np.testing.assert_array_equal(_np(other(x)), _np(cm(x)))
+        P.remove(other, "weight")
+        assert P.is_pruned(cm)
+
+
 def test_custom_from_mask_identity_and_prune_method() -> None:
     m = P.custom_from_mask(cr.nn.Linear(5, 3), name="bias", mask=cr.tensor([0, 1, 0]))
     np.testing.assert_array_equal(_np(m.bias_mask), [0.0, 1.0, 0.0])

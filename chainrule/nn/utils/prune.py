@@ -86,7 +86,9 @@ class BasePruningMethod(ABC):
         name = self._name(module)
         mask = getattr(module, name + "_mask")
         orig = getattr(module, name + "_orig")
-        return mask.to(dtype=orig.dtype) * orig
+        if mask.dtype != orig.dtype:  # (no alias of the mask otherwise: the result stays picklable)
+            mask = mask.to(dtype=orig.dtype)
+        return mask * orig
 
     @classmethod
     def apply(cls, module: Module, name: str, *args: Any, importance_scores: Tensor | None = None,
