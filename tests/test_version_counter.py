@@ -743,3 +743,18 @@ def test_changing_what_the_vjp_does_not_read_keeps_the_gradient(name):
                 continue
             for g, r in zip(got, ref):
                 np.testing.assert_allclose(g, r, rtol=1e-12, err_msg=f"{name}: changing {modify}")
+
+
+def test_a_tensor_that_shared_its_counter_pickles() -> None:
+    """A tensor whose version counter has sharers (a detach(), a view) pickles: the copy keeps
+    the version and drops the weak references to the sharers."""
+    import pickle
+
+    a = cr.randn(2, 3)
+    d = a.detach()
+    a.add_(1.0)
+    b = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(b.numpy(), a.numpy())
+    assert b._version == a._version
+    c = pickle.loads(pickle.dumps(d))
+    np.testing.assert_array_equal(c.numpy(), d.numpy())

@@ -72,6 +72,11 @@ class VersionCounter:
         exact = later < len(self.clocks) or len(self.clocks) == self.version
         return self.version - later, exact
 
+    def __reduce__(self) -> tuple:
+        # A pickled copy (pickle, multiprocessing) holds copies of the arrays, no longer the memory
+        # the sharers view: the weak references (unpicklable) are left behind.
+        return (VersionCounter, (self.version, tuple(self.clocks)))
+
     def __repr__(self) -> str:
         return f"VersionCounter(version={self.version})"
 

@@ -11,7 +11,7 @@
 """
 
 from chainrule.optim import _functional as _functional  # PyTorch's torch.optim._functional
-from chainrule.optim import lr_scheduler
+from chainrule.optim import lr_scheduler, swa_utils
 from chainrule.optim._adafactor import Adafactor
 from chainrule.optim._muon import Muon
 from chainrule.optim.adadelta import Adadelta
@@ -30,5 +30,5 @@ from chainrule.optim.sgd import SGD
 
 __all__ = [
     "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon", "NAdam",
-    "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "lr_scheduler",
+    "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "lr_scheduler", "swa_utils",
 ]

@@ -1,5 +1,5 @@
 """nn utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``), parameter vectors, ``rnn``,
-``stateless``, weight reparametrizations (``parametrize``, ``parametrizations``, ``weight_norm``,
+``stateless``, pruning (``prune``), weight reparametrizations (``parametrize``, ``parametrizations``, ``weight_norm``,
 ``spectral_norm``), batch-norm fusion and ``skip_init``."""
 
 # --- gradient clipping (optim) ---
@@ -22,7 +22,7 @@ from chainrule.nn.utils import rnn, stateless  # noqa: E402,F401
 
 # --- reparametrizations (parametrize: the mechanism; parametrizations: orthogonal, spectral and
 # weight norm), batch-norm fusion, skip_init ---
-from chainrule.nn.utils import parametrizations, parametrize  # noqa: E402,F401
+from chainrule.nn.utils import parametrizations, parametrize, prune  # noqa: E402,F401
 from chainrule.nn.utils.fusion import (  # noqa: E402,F401
     fuse_conv_bn_eval,
     fuse_conv_bn_weights,
@@ -48,6 +48,7 @@ __all__ = [
     "parameters_to_vector",
     "parametrizations",
     "parametrize",
+    "prune",
     "remove_spectral_norm",
     "remove_weight_norm",
     "rnn",
