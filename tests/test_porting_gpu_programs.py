@@ -22,6 +22,35 @@ import pytest
 
 import chainrule
 
+# the process-wide flags the programs set, in both libraries: put back after each test, so that
+# later tests (which compare the defaults with PyTorch's) see them as they were
+_FLAGS = (("cudnn", "benchmark"), ("cudnn", "deterministic"), ("cudnn", "allow_tf32"), ("cuda.matmul", "allow_tf32"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend_flags():
+    libraries = [chainrule]
+    try:
+        import torch
+
+        libraries.append(torch)
+    except ImportError:
+        pass
+
+    def holder(lib: Any, path: str) -> Any:
+        obj = lib.backends
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    saved = [(holder(lib, path), flag, getattr(holder(lib, path), flag)) for lib in libraries for path, flag in _FLAGS]
+    precision = [(lib, lib.get_float32_matmul_precision()) for lib in libraries]
+    yield
+    for obj, flag, value in saved:
+        setattr(obj, flag, value)
+    for lib, value in precision:
+        lib.set_float32_matmul_precision(value)
+
 
 def _data(seed: int, n: int, shape: tuple[int, ...], classes: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
