@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
@@ -292,6 +292,19 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
+def _zero_k_entries(t: Tensor, default_mask: Tensor, amount: int | float, scores: Callable[[], Tensor],
+                    largest: bool) -> Tensor:
+    """``default_mask`` with the k = amount (a count, or a fraction of t's entries) entries of the
+    largest (or smallest) ``scores()`` zeroed; the scores are drawn only when k > 0."""
+    tensor_size = t.nelement()
+    k = _compute_nparams_toprune(amount, tensor_size)
+    _validate_pruning_amount(k, tensor_size)
+    mask = default_mask.clone()
+    if k != 0:
+        mask.view(-1)[topk(scores().reshape(-1), k=k, largest=largest).indices] = 0
+    return mask
+
+
 class RandomUnstructured(BasePruningMethod):
     """Prunes ``amount`` of the (still unpruned) entries, chosen uniformly at random.
 
@@ -307,14 +320,7 @@ class RandomUnstructured(BasePruningMethod):
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         """``default_mask`` with the entries of the k largest uniform draws zeroed."""
-        tensor_size = t.nelement()
-        k = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(k, tensor_size)
-        mask = default_mask.clone()
-        if k != 0:
-            prob = rand_like(t)
-            mask.view(-1)[topk(prob.view(-1), k=k).indices] = 0
-        return mask
+        return _zero_k_entries(t, default_mask, self.amount, lambda: rand_like(t), largest=True)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float) -> BasePruningMethod:  # type: ignore[override]
@@ -337,13 +343,7 @@ class L1Unstructured(BasePruningMethod):
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         """``default_mask`` with the k entries of smallest |t| zeroed."""
-        tensor_size = t.nelement()
-        k = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(k, tensor_size)
-        mask = default_mask.clone()
-        if k != 0:
-            mask.view(-1)[topk(t.abs().reshape(-1), k=k, largest=False).indices] = 0
-        return mask
+        return _zero_k_entries(t, default_mask, self.amount, lambda: t.abs(), largest=False)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float,  # type: ignore[override]
