@@ -467,57 +467,8 @@ def hessian(func: Callable, argnums: int | tuple = 0) -> Callable:
 
 
 # ---------------------------------------------------------------- torch.autograd.functional
-def jacobian(
-    func: Callable,
-    inputs: Any,
-    create_graph: bool = False,
-    strict: bool = False,
-    vectorize: bool = False,
-    strategy: str = "reverse-mode",
-) -> Any:
-    """``torch.autograd.functional.jacobian``: ∂func/∂inputs evaluated at ``inputs``.
-
-    ``inputs`` is a Tensor or a tuple of Tensors.  The result is a Tensor of
-    shape out.shape + in.shape for one input and one output, a tuple over
-    inputs for tuple inputs, a tuple over outputs for tuple outputs, and a
-    tuple (outputs) of tuples (inputs) for both.  ``strategy`` is
-    ``"reverse-mode"`` (one backward pass per output element) or
-    ``"forward-mode"`` (one jvp per input element).  With ``create_graph``
-    the result is differentiable (reverse mode only).  ``vectorize`` is
-    accepted and ignored (the loop is always explicit).
-    """
-    if strategy not in ("reverse-mode", "forward-mode"):
-        raise ValueError(f"jacobian: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
-    if strategy == "forward-mode" and create_graph:
-        raise ValueError("jacobian: create_graph=True needs strategy='reverse-mode'")
-    tuple_in = isinstance(inputs, (tuple, list))
-    xs = tuple(inputs) if tuple_in else (inputs,)
-    for i, x in enumerate(xs):
-        _check_diff_tensor(x, "jacobian", f"input {i}")
-    nums = tuple(range(len(xs)))
-    if strategy == "forward-mode":
-        res = jacfwd(func, argnums=nums)(*xs)
-        per_out = list(res) if isinstance(res[0], tuple) else [res]
-        is_tuple = isinstance(res[0], tuple)
-    else:
-        inputs_t = [_track_input(x) if create_graph else _leaf_copy(x) for x in xs]
-        with enable_grad():
-            out = func(*inputs_t)
-        outs, is_tuple = _outputs_list(out, "jacobian")
-        if strict:
-            for k, o in enumerate(outs):
-                if not o.requires_grad:
-                    raise RuntimeError(f"jacobian (strict): output {k} does not depend on the inputs")
-        jac = _jacobian_rows(outs, inputs_t, create_graph)
-        per_out = [tuple(_maybe_detach(j, create_graph) for j in row) for row in jac]
-    per_out = [row if tuple_in else row[0] for row in per_out]
-    return tuple(per_out) if is_tuple else per_out[0]
-
-
-def _leaf_copy(x: Tensor) -> Tensor:
-    leaf = share(Tensor._wrap(x._array), x)  # (not a copy of the memory: one version counter)
-    leaf.requires_grad = True
-    return leaf
+# (``chainrule.func.jacobian`` is ``torch.autograd.functional.jacobian``: one implementation)
+from chainrule.autograd.functional import jacobian  # noqa: E402
 
 
 # ---------------------------------------------------------------- linearize

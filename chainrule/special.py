@@ -138,6 +138,14 @@ __all__ = [
 # The array routines live in ``chainrule.backend.special_more`` (methods and accuracy there).
 
 
+def _into(res: Tensor, out: Tensor | None) -> Tensor:
+    """``res``, or, given ``out=``, ``out`` with res's values written into it (PyTorch's out arguments)."""
+    if out is None:
+        return res
+    out.copy_(res)
+    return out
+
+
 def _out(arr: Any, dtype: Any) -> Tensor:
     return Tensor._wrap(np.asarray(arr).astype(dtype, copy=False))
 
@@ -149,10 +157,7 @@ def _unary_nograd(fn: Any, name: str, doc: str) -> Any:
     def f(input: Tensor, *, out: Tensor | None = None) -> Tensor:
         x = _float(input, f"special.{name}")
         res = _out(fn(x._array), x.dtype)
-        if out is not None:
-            out.copy_(res)
-            return out
-        return res
+        return _into(res, out)
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc + " Method and accuracy: ``chainrule.backend.special_more``."
@@ -192,10 +197,7 @@ def _no_tangent(t: Tensor, message: str) -> None:
 def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
     """I₀(x), the modified Bessel function of order 0 (``chainrule.i0``); dI₀/dx = I₁."""
     res = _ops.i0(_float(input, "special.i0"))
-    if out is not None:
-        out.copy_(res)
-        return out
-    return res
+    return _into(res, out)
 
 
 def i0e(input: Tensor) -> Tensor:
@@ -241,10 +243,7 @@ def gammainc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     a, x = _pair(input, other, "special.gammainc")
     _no_tangent(a, "the derivative for 'igamma: input' is not implemented.")
     res = apply2(IGAMMA, a, x)
-    if out is not None:
-        out.copy_(res)
-        return out
-    return res
+    return _into(res, out)
 
 
 def gammaincc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
@@ -252,10 +251,7 @@ def gammaincc(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     a, x = _pair(input, other, "special.gammaincc")
     _no_tangent(a, "the derivative for 'igammac: input' is not implemented.")
     res = apply2(IGAMMAC, a, x)
-    if out is not None:
-        out.copy_(res)
-        return out
-    return res
+    return _into(res, out)
 
 
 def zeta(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
@@ -265,20 +261,14 @@ def zeta(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
     s, q = _pair(input, other, "special.zeta")
     _no_tangent(s, "the derivative for 'zeta' is not implemented.")
     res = apply2(ZETA, s, q)
-    if out is not None:
-        out.copy_(res)
-        return out
-    return res
+    return _into(res, out)
 
 
 def _polynomial(kind: str, name: str, doc: str) -> Any:
     def f(input: Any, n: Any, *, out: Tensor | None = None) -> Tensor:
         x, nn = _pair(input, n, f"special.{name}")
         res = _out(_sm.polynomial_array(kind, x._array, nn._array), x.dtype)
-        if out is not None:
-            out.copy_(res)
-            return out
-        return res
+        return _into(res, out)
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc + (" x and n broadcast (n a tensor or a number, truncated to an integer; 0 for "

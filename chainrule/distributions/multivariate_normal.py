@@ -44,7 +44,36 @@ def _half_log_det(L: Tensor) -> Tensor:
     return L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
 
-class MultivariateNormal(Distribution):
+class CovarianceForms:
+    """The three forms of a distribution's matrix parameter Σ, each computed from whichever one
+    was given (and kept): ``scale_tril`` L (Σ = L Lᵀ), ``covariance_matrix`` Σ and
+    ``precision_matrix`` Σ⁻¹.  MultivariateNormal's and Wishart's."""
+
+    @lazy_property
+    def scale_tril(self) -> Tensor:
+        """L, the lower Cholesky factor of Σ."""
+        from chainrule.linalg import cholesky, inv
+
+        if "covariance_matrix" in self.__dict__:
+            return cholesky(self.covariance_matrix)
+        return cholesky(inv(self.precision_matrix))
+
+    @lazy_property
+    def covariance_matrix(self) -> Tensor:
+        """Σ = L Lᵀ."""
+        L = self.scale_tril
+        return L @ L.mT
+
+    @lazy_property
+    def precision_matrix(self) -> Tensor:
+        """Σ⁻¹ = L⁻ᵀ L⁻¹."""
+        from chainrule.linalg import inv
+
+        L_inv = inv(self.scale_tril)
+        return L_inv.mT @ L_inv
+
+
+class MultivariateNormal(CovarianceForms, Distribution):
     r"""N(μ, Σ) over vectors of length d: ``loc`` μ (..., d) and exactly one of
     ``covariance_matrix`` Σ, ``precision_matrix`` Σ⁻¹ (both (..., d, d), positive definite) or
     ``scale_tril`` L (lower triangular, positive diagonal, Σ = L Lᵀ).
@@ -84,29 +113,6 @@ class MultivariateNormal(Distribution):
             assert precision_matrix is not None
             self.precision_matrix = _expand(precision_matrix, batch + (d, d))
         super().__init__(batch, (d,), validate_args)
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        """L, the lower Cholesky factor of Σ."""
-        from chainrule.linalg import cholesky, inv
-
-        if "covariance_matrix" in self.__dict__:
-            return cholesky(self.covariance_matrix)
-        return cholesky(inv(self.precision_matrix))
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        """Σ = L Lᵀ."""
-        L = self.scale_tril
-        return L @ L.mT
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        """Σ⁻¹ = L⁻ᵀ L⁻¹."""
-        from chainrule.linalg import inv
-
-        L_inv = inv(self.scale_tril)
-        return L_inv.mT @ L_inv
 
     def expand(self, batch_shape: Sequence[int], _instance: Distribution | None = None) -> MultivariateNormal:
         batch_shape = _shape(batch_shape, "MultivariateNormal.expand")

@@ -10,8 +10,8 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, _shape, broadcast_all
-from chainrule.distributions.multivariate_normal import _expand, _half_log_det
-from chainrule.distributions.utils import constant, digamma, lazy_property, standard_gamma, standard_normal, where_mask
+from chainrule.distributions.multivariate_normal import CovarianceForms, _expand, _half_log_det
+from chainrule.distributions.utils import constant, digamma, standard_gamma, standard_normal, where_mask
 
 __all__ = ["Wishart"]
 
@@ -22,7 +22,7 @@ def _mvdigamma(a: Tensor, p: int) -> Tensor:
     return digamma(a.unsqueeze(-1) - offsets).sum(-1)
 
 
-class Wishart(Distribution):
+class Wishart(CovarianceForms, Distribution):
     r"""Wishart(ν, Σ) over p × p positive definite matrices: ``df`` ν > p − 1 and exactly one of
     ``covariance_matrix`` Σ, ``precision_matrix`` Σ⁻¹ or ``scale_tril`` L (Σ = L Lᵀ).
 
@@ -74,28 +74,6 @@ class Wishart(Distribution):
             if name in self.__dict__:
                 return int(self.__dict__[name].shape[-1])
         raise AttributeError("Wishart: no matrix parameter")
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        """L, the lower Cholesky factor of Σ."""
-        from chainrule.linalg import cholesky, inv
-
-        if "covariance_matrix" in self.__dict__:
-            return cholesky(self.covariance_matrix)
-        return cholesky(inv(self.precision_matrix))
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        """Σ = L Lᵀ."""
-        return self.scale_tril @ self.scale_tril.mT
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        """Σ⁻¹ = L⁻ᵀ L⁻¹."""
-        from chainrule.linalg import inv
-
-        L_inv = inv(self.scale_tril)
-        return L_inv.mT @ L_inv
 
     def expand(self, batch_shape: Sequence[int], _instance: Distribution | None = None) -> Wishart:
         batch_shape = _shape(batch_shape, "Wishart.expand")
