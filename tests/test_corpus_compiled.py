@@ -1,0 +1,82 @@
+"""The corpus compiled: each program of tests/corpus that builds ``model`` and its ``optimizer``
+runs again with ``model = torch.compile(model)`` after them, as nanoGPT's trainer does under its
+``compile`` flag, and must train exactly as its eager run does.
+
+Both runs use chainrule as torch (tests/corpus/_run_as_torch.py) with the same seed, so they draw
+the same random numbers (a replay draws dropout masks from the generator eager uses): every loss
+the program prints must agree, to the rounding of fused loops (``RTOL``), and the compiled run
+may not fall back to eager (chainrule.compile warns when it does). A stale replay, a guard that
+misses a change (``model.eval()`` in an evaluation function, a new batch shape) or a wrong
+capture shows as a loss that differs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+# the printed losses of the two runs agree to this (fused loops round differently from NumPy)
+RTOL = 1e-4
+# the line that builds the optimiser from the model: the compiled run inserts its compile after it
+OPTIMIZER_LINE = re.compile(r"^optimizer = .*model\.parameters\(\).*\)\s*$", re.M)
+NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|nan|inf"
+
+
+def _compiled_source(source: str) -> str | None:
+    """The program with ``model = torch.compile(model)`` after its optimiser, or None."""
+    found = OPTIMIZER_LINE.search(source)
+    if found is None or not re.search(r"^model = ", source[: found.start()], re.M):
+        return None
+    return source[: found.end()] + "\nmodel = torch.compile(model)" + source[found.end():]
+
+
+PROGRAMS = sorted(p.stem for p in CORPUS.glob("*.py")
+                  if not p.name.startswith("_") and _compiled_source(p.read_text()) is not None)
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_corpus_has_programs_to_compile():
+    assert len(PROGRAMS) >= 3, PROGRAMS
+    src = "model = Net()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\nfor x in y:\n    pass\n"
+    assert _compiled_source(src) == src.replace("lr=0.1)\n", "lr=0.1)\nmodel = torch.compile(model)\n")
+    assert _compiled_source("optimizer = torch.optim.SGD(model.parameters())\n") is None  # (no model built)
+
+
+def _run(path: Path, cwd: Path) -> str:
+    env = dict(os.environ, SEED="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-W", "always", str(CORPUS / "_run_as_torch.py"), str(path)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{path.name} failed:\n{out[-3000:]}"
+    return out
+
+
+def _losses(out: str) -> list[float]:
+    """Every number on the lines that name a loss, in order."""
+    return [float(x) for line in out.splitlines() if re.search(r"loss", line, re.I)
+            for x in re.findall(NUMBER, line.split("loss", 1)[-1] if "loss" in line else line)]
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_program_compiled_trains_as_eager(program, tmp_path):
+    source = (CORPUS / f"{program}.py").read_text()
+    compiled = tmp_path / f"{program}_compiled.py"
+    compiled.write_text(_compiled_source(source))
+    eager_out = _run(CORPUS / f"{program}.py", tmp_path)
+    compiled_out = _run(compiled, tmp_path)
+    assert "chainrule.compile:" not in compiled_out, f"{program} fell back to eager:\n{compiled_out[-3000:]}"
+    eager, comp = _losses(eager_out), _losses(compiled_out)
+    assert eager and len(eager) == len(comp), (eager_out[-1500:], compiled_out[-1500:])
+    for a, b in zip(eager, comp):
+        assert a == b or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), (
+            f"{program}: eager printed {a}, compiled {b}\n"
+            f"eager:\n{eager_out[-1500:]}\ncompiled:\n{compiled_out[-1500:]}")
