@@ -68,7 +68,24 @@ class Poisson(ExponentialFamily):
         return eta[0].exp()
 
 
-class Binomial(_ProbsOrLogits):
+class _TrialsAndProbs(_ProbsOrLogits):
+    """A number of trials ``total_count`` n and a success probability (``probs`` or binary
+    ``logits``), broadcast together to the batch shape: Binomial's and NegativeBinomial's."""
+
+    def _set_params(self, where: str, total_count: Any, probs: Any, logits: Any) -> Tensor:
+        """Keep n and the parameter given, both at their broadcast shape (n in the parameter's
+        dtype); return the parameter."""
+        param = self._set_param(where, probs, logits)
+        count, param = broadcast_all(total_count, param)
+        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
+        if self._param_name == "probs":
+            self.probs = param
+        else:
+            self.logits = param
+        return param
+
+
+class Binomial(_TrialsAndProbs):
     r"""Binomial(n, p): successes in ``total_count`` n trials of probability p (``probs``, or ``logits`` l).
 
     log P(k) = log C(n, k) + k l − n log(1 + eˡ);  mean np, variance np(1 − p),
@@ -81,14 +98,8 @@ class Binomial(_ProbsOrLogits):
 
     def __init__(self, total_count: Tensor | int = 1, probs: Tensor | float | None = None,
                  logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
-        param = self._set_param("Binomial", probs, logits)
-        count, param = broadcast_all(float(total_count) if not isinstance(total_count, Tensor) else total_count,
-                                     param)
-        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
-        if self._param_name == "probs":
-            self.probs = param
-        else:
-            self.logits = param
+        count = float(total_count) if not isinstance(total_count, Tensor) else total_count
+        param = self._set_params("Binomial", count, probs, logits)
         super().__init__(param.shape, (), validate_args)
 
     @property
