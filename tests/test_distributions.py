@@ -318,6 +318,17 @@ def test_validation_errors():
         D.Categorical(logits=cr.zeros(3)).rsample()
 
 
+def test_one_hot_categorical_validates_its_parameter():
+    """As in PyTorch: probabilities off the simplex are refused (with validation on), like Categorical's."""
+    with pytest.raises(ValueError, match="probs .*Simplex"):
+        TD.OneHotCategorical(probs=torch.tensor([-1.0, 2.0]))
+    with pytest.raises(ValueError, match="probs .*Simplex"):
+        D.OneHotCategorical(probs=cr.tensor([-1.0, 2.0]))
+    with pytest.raises(ValueError, match="probs .*Simplex"):
+        D.OneHotCategoricalStraightThrough(probs=cr.tensor([-1.0, 2.0]))
+    D.OneHotCategorical(probs=cr.tensor([-1.0, 2.0]), validate_args=False)  # allowed when asked
+
+
 def test_reinforce_gradient_is_the_score_function():
     """d/dlogits log softmax(l)_a = onehot(a) − softmax(l) (mathematics)."""
     logits = cr.tensor([0.2, -0.5, 1.0], dtype=cr.float64, requires_grad=True)

@@ -18,6 +18,7 @@ from chainrule.backend.random import default_generator as _gen
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import Distribution, broadcast_all
 from chainrule.distributions.exp_family import ExponentialFamily
+from chainrule.distributions.location_scale import LocationScale
 from chainrule.distributions.utils import constant, open_uniform, standard_gamma, standard_normal
 from chainrule.distributions.utils import digamma as _digamma
 from chainrule.distributions.utils import lgamma as _lgamma
@@ -102,27 +103,15 @@ class Exponential(ExponentialFamily):
         return 0.0
 
 
-class Laplace(Distribution):
+class Laplace(LocationScale):
     r"""Laplace(μ, b) with ``loc`` μ and ``scale`` b > 0.
 
     log p(x) = −log 2b − |x − μ|/b;  H = 1 + log 2b;  mean μ, variance 2b².
     ``rsample`` is μ − b sign(u) log(1 − |u|), u ~ U(−1, 1).
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
         return self.loc
 
     @property
@@ -157,7 +146,7 @@ class Laplace(Distribution):
         return 1 + (2 * self.scale).log()
 
 
-class Cauchy(Distribution):
+class Cauchy(LocationScale):
     r"""Cauchy(x₀, γ) with ``loc`` x₀ and ``scale`` γ > 0.
 
     log p(x) = −log π − log γ − log(1 + ((x − x₀)/γ)²);  F(x) = ½ + atan((x − x₀)/γ)/π;
@@ -165,21 +154,9 @@ class Cauchy(Distribution):
     ``rsample`` is x₀ + γ tan(π(u − ½)).
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
         return constant(np.nan, self.loc, self.loc.shape)
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -206,7 +183,7 @@ class Cauchy(Distribution):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gumbel(Distribution):
+class Gumbel(LocationScale):
     r"""Gumbel(μ, β) with ``loc`` μ and ``scale`` β > 0.
 
     With z = (x − μ)/β: log p(x) = −(z + e^{−z}) − log β;  F(x) = exp(−e^{−z});
@@ -214,21 +191,9 @@ class Gumbel(Distribution):
     ``rsample`` is μ − β log(−log u).
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
         return self.loc + self.scale * _EULER
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def stddev(self) -> Tensor:

@@ -9,10 +9,10 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import default_generator
 from chainrule.distributions import constraints
-from chainrule.distributions.discrete import Categorical, _as_tensor, _one_of, _softplus
-from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions.discrete import Categorical, CategoricalBased, _ProbsOrLogits, _softplus
+from chainrule.distributions.distribution import broadcast_all
 from chainrule.distributions.exp_family import ExponentialFamily
-from chainrule.distributions.utils import clamp_probs, constant, lazy_property, logits_to_probs, probs_to_logits
+from chainrule.distributions.utils import clamp_probs, constant
 from chainrule.distributions.utils import lgamma as _lgamma
 from chainrule.distributions.utils import where_mask as _where
 
@@ -68,34 +68,24 @@ class Poisson(ExponentialFamily):
         return eta[0].exp()
 
 
-class _ProbsOrLogits(Distribution):
-    """A family given by ``probs`` or by binary ``logits`` (the other derived on first use)."""
+class _TrialsAndProbs(_ProbsOrLogits):
+    """A number of trials ``total_count`` n and a success probability (``probs`` or binary
+    ``logits``), broadcast together to the batch shape: Binomial's and NegativeBinomial's."""
 
-    def _set_param(self, where: str, probs: Any, logits: Any) -> Tensor:
-        _one_of(where, probs, logits)
-        self._param_name = "probs" if probs is not None else "logits"
-        if probs is not None:
-            self.probs = _as_tensor(where, "probs", probs)
-            return self.probs
-        self.logits = _as_tensor(where, "logits", logits)
-        return self.logits
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        """log(p / (1 − p)), from probabilities clamped to [ε, 1 − ε]."""
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        """σ(logits)."""
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._batch_shape
+    def _set_params(self, where: str, total_count: Any, probs: Any, logits: Any) -> Tensor:
+        """Keep n and the parameter given, both at their broadcast shape (n in the parameter's
+        dtype); return the parameter."""
+        param = self._set_param(where, probs, logits)
+        count, param = broadcast_all(total_count, param)
+        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
+        if self._param_name == "probs":
+            self.probs = param
+        else:
+            self.logits = param
+        return param
 
 
-class Binomial(_ProbsOrLogits):
+class Binomial(_TrialsAndProbs):
     r"""Binomial(n, p): successes in ``total_count`` n trials of probability p (``probs``, or ``logits`` l).
 
     log P(k) = log C(n, k) + k l − n log(1 + eˡ);  mean np, variance np(1 − p),
@@ -108,14 +98,8 @@ class Binomial(_ProbsOrLogits):
 
     def __init__(self, total_count: Tensor | int = 1, probs: Tensor | float | None = None,
                  logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
-        param = self._set_param("Binomial", probs, logits)
-        count, param = broadcast_all(float(total_count) if not isinstance(total_count, Tensor) else total_count,
-                                     param)
-        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
-        if self._param_name == "probs":
-            self.probs = param
-        else:
-            self.logits = param
+        count = float(total_count) if not isinstance(total_count, Tensor) else total_count
+        param = self._set_params("Binomial", count, probs, logits)
         super().__init__(param.shape, (), validate_args)
 
     @property
@@ -226,7 +210,7 @@ class Geometric(_ProbsOrLogits):
         return -((1 - p) * (-p).log1p() + p * p.log()) / p
 
 
-class Multinomial(Distribution):
+class Multinomial(CategoricalBased):
     r"""Counts of ``total_count`` n draws from a Categorical over k classes (``probs`` or ``logits``).
 
     Samples and values have event_shape (k,).  log P(x) = log n! − Σᵢ log xᵢ! + Σᵢ xᵢ log pᵢ;
@@ -241,32 +225,13 @@ class Multinomial(Distribution):
         if not isinstance(total_count, (int, np.integer)):
             raise NotImplementedError("Multinomial: inhomogeneous total_count is not supported")
         self.total_count = int(total_count)
-        self._categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
-        self._param_name = self._categorical._param_name
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Distribution | None = None) -> Multinomial:
-        new = type(self).__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._categorical = self._categorical.expand(batch_shape)  # type: ignore[assignment]
-        new._batch_shape = new._categorical.batch_shape
-        return new
+        categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
+        self._param_name = categorical._param_name
+        super().__init__(categorical, validate_args)
 
     @property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.multinomial(self.total_count)
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
 
     @property
     def mean(self) -> Tensor:

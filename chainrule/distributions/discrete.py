@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,27 +36,19 @@ def _softplus(x: Tensor) -> Tensor:
     return act.softplus(x, 1.0, float("inf"))
 
 
-class Bernoulli(ExponentialFamily):
-    r"""P(x = 1) = p, P(x = 0) = 1 − p; given ``probs`` p or ``logits`` l = log(p / (1 − p)).
+class _ProbsOrLogits(Distribution):
+    """A family given by ``probs`` p or by binary ``logits`` l = log(p / (1 − p)), the other
+    derived on first use; the batch shape is the parameter's."""
 
-    log P(x) = x l − log(1 + eˡ);  H = log(1 + eˡ) − p l;  mean p, variance p (1 − p).
-    """
-
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.boolean
-    has_enumerate_support = True
-
-    def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
-                 validate_args: bool | None = None) -> None:
-        _one_of("Bernoulli", probs, logits)
+    def _set_param(self, where: str, probs: Any, logits: Any) -> Tensor:
+        """Store the one given (``where`` names the family in errors) and return it."""
+        _one_of(where, probs, logits)
         self._param_name = "probs" if probs is not None else "logits"
         if probs is not None:
-            self.probs = _as_tensor("Bernoulli", "probs", probs)
-            shape = self.probs.shape
-        else:
-            self.logits = _as_tensor("Bernoulli", "logits", logits)
-            shape = self.logits.shape
-        super().__init__(shape, (), validate_args)
+            self.probs = _as_tensor(where, "probs", probs)
+            return self.probs
+        self.logits = _as_tensor(where, "logits", logits)
+        return self.logits
 
     @lazy_property
     def logits(self) -> Tensor:
@@ -71,6 +63,22 @@ class Bernoulli(ExponentialFamily):
     @property
     def param_shape(self) -> tuple[int, ...]:
         return self._batch_shape
+
+
+class Bernoulli(_ProbsOrLogits, ExponentialFamily):
+    r"""P(x = 1) = p, P(x = 0) = 1 − p; given ``probs`` p or ``logits`` l = log(p / (1 − p)).
+
+    log P(x) = x l − log(1 + eˡ);  H = log(1 + eˡ) − p l;  mean p, variance p (1 − p).
+    """
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+    has_enumerate_support = True
+
+    def __init__(self, probs: Tensor | float | None = None, logits: Tensor | float | None = None,
+                 validate_args: bool | None = None) -> None:
+        param = self._set_param("Bernoulli", probs, logits)
+        super().__init__(param.shape, (), validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -218,19 +226,20 @@ class Categorical(Distribution):
         return Tensor._wrap(values)
 
 
-class OneHotCategorical(Distribution):
-    """A Categorical whose samples are one-hot vectors of length k (event_shape (k,))."""
+_Based = TypeVar("_Based", bound="CategoricalBased")
 
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real}
-    support = constraints.one_hot
-    has_enumerate_support = True
 
-    def __init__(self, probs: Tensor | None = None, logits: Tensor | None = None,
-                 validate_args: bool | None = None) -> None:
-        self._categorical = Categorical(probs, logits, validate_args=False)
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args)
+class CategoricalBased(Distribution):
+    """A distribution over vectors of length k built on a Categorical over k classes, kept as
+    ``_categorical``: its ``probs`` and ``logits`` (batch_shape + (k,)), ``param_shape`` and
+    batch shape are the Categorical's, its event_shape (k,).  ``expand`` expands the Categorical.
+    OneHotCategorical's, Multinomial's and ExpRelaxedCategorical's."""
 
-    def expand(self, batch_shape: Any, _instance: Distribution | None = None) -> OneHotCategorical:
+    def __init__(self, categorical: Categorical, validate_args: bool | None = None) -> None:
+        self._categorical = categorical
+        super().__init__(categorical.batch_shape, categorical.param_shape[-1:], validate_args)
+
+    def expand(self: _Based, batch_shape: Any, _instance: Distribution | None = None) -> _Based:
         new = type(self).__new__(type(self))
         new.__dict__.update(self.__dict__)
         new._categorical = self._categorical.expand(batch_shape)  # type: ignore[assignment]
@@ -248,6 +257,18 @@ class OneHotCategorical(Distribution):
     @property
     def param_shape(self) -> tuple[int, ...]:
         return self._categorical.param_shape
+
+
+class OneHotCategorical(CategoricalBased):
+    """A Categorical whose samples are one-hot vectors of length k (event_shape (k,))."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real}
+    support = constraints.one_hot
+    has_enumerate_support = True
+
+    def __init__(self, probs: Tensor | None = None, logits: Tensor | None = None,
+                 validate_args: bool | None = None) -> None:
+        super().__init__(Categorical(probs, logits, validate_args=validate_args), validate_args)
 
     @property
     def mean(self) -> Tensor:

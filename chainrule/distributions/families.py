@@ -13,8 +13,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend.random import default_generator
 from chainrule.distributions import constraints
 from chainrule.distributions.continuous import Exponential, Gamma
-from chainrule.distributions.counts import _ProbsOrLogits
-from chainrule.distributions.discrete import OneHotCategorical, _softplus
+from chainrule.distributions.counts import _TrialsAndProbs
+from chainrule.distributions.discrete import OneHotCategorical, _ProbsOrLogits, _softplus
 from chainrule.distributions.distribution import Distribution, broadcast_all
 from chainrule.distributions.exp_family import ExponentialFamily
 from chainrule.distributions.normal import Uniform
@@ -289,7 +289,7 @@ class FisherSnedecor(Distribution):
         return norm + h1 * ratio.log() + xlogy(h1 - 1, value) - (h1 + h2) * (ratio * value).log1p()
 
 
-class NegativeBinomial(_ProbsOrLogits):
+class NegativeBinomial(_TrialsAndProbs):
     r"""The number of successes (probability p, ``probs`` or ``logits`` l) before ``total_count`` r
     failures, r > 0 (real r allowed).
 
@@ -304,13 +304,7 @@ class NegativeBinomial(_ProbsOrLogits):
 
     def __init__(self, total_count: Tensor | float, probs: Tensor | float | None = None,
                  logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
-        param = self._set_param("NegativeBinomial", probs, logits)
-        count, param = broadcast_all(total_count, param)
-        self.total_count = count.to(param.dtype) if count.dtype != param.dtype else count
-        if self._param_name == "probs":
-            self.probs = param
-        else:
-            self.logits = param
+        param = self._set_params("NegativeBinomial", total_count, probs, logits)
         super().__init__(param.shape, (), validate_args)
 
     @property

@@ -15,11 +15,11 @@ import numpy as np
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
-from chainrule.distributions.discrete import Categorical, _as_tensor, _one_of, _softplus
+from chainrule.distributions.discrete import Categorical, CategoricalBased, _ProbsOrLogits, _softplus
 from chainrule.distributions.distribution import Distribution, _shape, broadcast_all
 from chainrule.distributions.transformed import TransformedDistribution
 from chainrule.distributions.transforms import ExpTransform, SigmoidTransform
-from chainrule.distributions.utils import lazy_property, logits_to_probs, open_uniform, probs_to_logits
+from chainrule.distributions.utils import open_uniform
 
 __all__ = ["MixtureSameFamily", "LogitRelaxedBernoulli", "RelaxedBernoulli", "ExpRelaxedCategorical",
            "RelaxedOneHotCategorical"]
@@ -133,17 +133,13 @@ class MixtureSameFamily(Distribution):
                 f"  {self._component_distribution!r})")
 
 
-def _temperature_and_param(where: str, temperature: Any, probs: Any, logits: Any) -> tuple[Tensor, Tensor]:
-    """The temperature as a Tensor of the parameter's dtype, and the parameter given (probs or logits)."""
-    _one_of(where, probs, logits)
-    param = _as_tensor(where, "probs" if probs is not None else "logits", probs if probs is not None else logits)
+def _temperature_like(temperature: Any, param: Tensor) -> Tensor:
+    """The temperature as a Tensor of the parameter's dtype (a number becomes a 0-d Tensor)."""
     (t,) = broadcast_all(temperature) if not isinstance(temperature, Tensor) else (temperature,)
-    if t.dtype != param.dtype:
-        t = t.to(param.dtype)
-    return t, param
+    return t.to(param.dtype) if t.dtype != param.dtype else t
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(_ProbsOrLogits):
     r"""The logit of a RelaxedBernoulli: y = (l + log u − log(1 − u)) / λ, u ~ U(0, 1), with
     ``temperature`` λ and logits l (or ``probs``).
 
@@ -156,25 +152,9 @@ class LogitRelaxedBernoulli(Distribution):
 
     def __init__(self, temperature: Tensor | float, probs: Tensor | float | None = None,
                  logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
-        self.temperature, param = _temperature_and_param("LogitRelaxedBernoulli", temperature, probs, logits)
-        self._param_name = "probs" if probs is not None else "logits"
-        if probs is not None:
-            self.probs = param
-        else:
-            self.logits = param
+        param = self._set_param("LogitRelaxedBernoulli", probs, logits)
+        self.temperature = _temperature_like(temperature, param)
         super().__init__(param.shape, (), validate_args)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._batch_shape
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
@@ -188,20 +168,9 @@ class LogitRelaxedBernoulli(Distribution):
         return self.temperature.log() + diff - 2 * _softplus(diff)
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    r"""The Concrete relaxation of Bernoulli on (0, 1): σ(Y) with Y ~ LogitRelaxedBernoulli.
-
-    ``temperature`` λ → 0 approaches Bernoulli(p); samples are reparameterised.
-    """
-
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.unit_interval
-    has_rsample = True
-
-    def __init__(self, temperature: Tensor | float, probs: Tensor | float | None = None,
-                 logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+class _RelaxedFromBase(TransformedDistribution):
+    """A relaxation built as a transformed ``base_dist`` (LogitRelaxedBernoulli or
+    ExpRelaxedCategorical) whose ``temperature``, ``logits`` and ``probs`` are the base's."""
 
     @property
     def temperature(self) -> Tensor:
@@ -216,7 +185,23 @@ class RelaxedBernoulli(TransformedDistribution):
         return self.base_dist.probs  # type: ignore[attr-defined]
 
 
-class ExpRelaxedCategorical(Distribution):
+class RelaxedBernoulli(_RelaxedFromBase):
+    r"""The Concrete relaxation of Bernoulli on (0, 1): σ(Y) with Y ~ LogitRelaxedBernoulli.
+
+    ``temperature`` λ → 0 approaches Bernoulli(p); samples are reparameterised.
+    """
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, temperature: Tensor | float, probs: Tensor | float | None = None,
+                 logits: Tensor | float | None = None, validate_args: bool | None = None) -> None:
+        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+
+
+class ExpRelaxedCategorical(CategoricalBased):
     r"""The log of a RelaxedOneHotCategorical: y = log softmax((l + g)/λ), g standard Gumbel noise,
     over k classes (event_shape (k,)), ``temperature`` λ, ``logits`` l (or ``probs``).
 
@@ -229,30 +214,10 @@ class ExpRelaxedCategorical(Distribution):
 
     def __init__(self, temperature: Tensor | float, probs: Tensor | None = None, logits: Tensor | None = None,
                  validate_args: bool | None = None) -> None:
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        param = self._categorical.probs if probs is not None else self._categorical.logits
-        (t,) = broadcast_all(temperature) if not isinstance(temperature, Tensor) else (temperature,)
-        self.temperature = t.to(param.dtype) if t.dtype != param.dtype else t
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args)
-
-    def expand(self, batch_shape: Sequence[int], _instance: Distribution | None = None) -> ExpRelaxedCategorical:
-        new = type(self).__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._categorical = self._categorical.expand(batch_shape)  # type: ignore[assignment]
-        new._batch_shape = new._categorical.batch_shape
-        return new
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._categorical.param_shape
+        categorical = Categorical(probs, logits, validate_args=validate_args)
+        given = categorical.probs if probs is not None else categorical.logits  # the other is not derived yet
+        self.temperature = _temperature_like(temperature, given)
+        super().__init__(categorical, validate_args)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         from chainrule.ops import logsumexp
@@ -274,7 +239,7 @@ class ExpRelaxedCategorical(Distribution):
         return (s - logsumexp(s, -1, keepdim=True)).sum(-1) + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_RelaxedFromBase):
     r"""The Concrete / Gumbel-softmax relaxation of OneHotCategorical on the simplex:
     softmax((l + g)/λ), g standard Gumbel noise; reparameterised, ``temperature`` λ → 0
     approaches one-hot samples."""
@@ -287,15 +252,3 @@ class RelaxedOneHotCategorical(TransformedDistribution):
                  validate_args: bool | None = None) -> None:
         base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
         super().__init__(base, ExpTransform(), validate_args=validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature  # type: ignore[attr-defined]
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits  # type: ignore[attr-defined]
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs  # type: ignore[attr-defined]

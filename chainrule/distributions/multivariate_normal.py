@@ -49,6 +49,26 @@ class CovarianceForms:
     was given (and kept): ``scale_tril`` L (Σ = L Lᵀ), ``covariance_matrix`` Σ and
     ``precision_matrix`` Σ⁻¹.  MultivariateNormal's and Wishart's."""
 
+    @staticmethod
+    def _the_given_form(covariance_matrix: Tensor | None, precision_matrix: Tensor | None,
+                        scale_tril: Tensor | None) -> Tensor:
+        """The one matrix given (PyTorch's ValueError unless exactly one is)."""
+        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
+        if len(given) != 1:
+            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
+        return given[0]
+
+    def _keep_given_form(self, covariance_matrix: Tensor | None, precision_matrix: Tensor | None,
+                         scale_tril: Tensor | None, shape: tuple[int, ...]) -> None:
+        """Store the form given, expanded to ``shape`` (batch + (d, d)); the others follow from it."""
+        if scale_tril is not None:
+            self.scale_tril = _expand(scale_tril, shape)
+        elif covariance_matrix is not None:
+            self.covariance_matrix = _expand(covariance_matrix, shape)
+        else:
+            assert precision_matrix is not None
+            self.precision_matrix = _expand(precision_matrix, shape)
+
     @lazy_property
     def scale_tril(self) -> Tensor:
         """L, the lower Cholesky factor of Σ."""
@@ -92,10 +112,7 @@ class MultivariateNormal(CovarianceForms, Distribution):
                  scale_tril: Tensor | None = None, validate_args: bool | None = None) -> None:
         if not isinstance(loc, Tensor) or loc.ndim < 1:
             raise ValueError("MultivariateNormal: loc must be at least one-dimensional.")
-        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
-        if len(given) != 1:
-            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
-        matrix = given[0]
+        matrix = self._the_given_form(covariance_matrix, precision_matrix, scale_tril)
         if matrix.ndim < 2:
             raise ValueError("MultivariateNormal: the matrix argument must be at least two-dimensional, "
                              f"with optional leading batch dimensions; got shape {tuple(matrix.shape)}")
@@ -105,13 +122,7 @@ class MultivariateNormal(CovarianceForms, Distribution):
         d = loc.shape[-1]
         batch = tuple(np.broadcast_shapes(matrix.shape[:-2], loc.shape[:-1]))
         self.loc = _expand(loc, batch + (d,))
-        if scale_tril is not None:
-            self.scale_tril = _expand(scale_tril, batch + (d, d))
-        elif covariance_matrix is not None:
-            self.covariance_matrix = _expand(covariance_matrix, batch + (d, d))
-        else:
-            assert precision_matrix is not None
-            self.precision_matrix = _expand(precision_matrix, batch + (d, d))
+        self._keep_given_form(covariance_matrix, precision_matrix, scale_tril, batch + (d, d))
         super().__init__(batch, (d,), validate_args)
 
     def expand(self, batch_shape: Sequence[int], _instance: Distribution | None = None) -> MultivariateNormal:

@@ -11,32 +11,21 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.distributions import constraints
 from chainrule.distributions.distribution import _LOG_SQRT_2PI, Distribution, broadcast_all
 from chainrule.distributions.exp_family import ExponentialFamily
+from chainrule.distributions.location_scale import LocationScale
 from chainrule.distributions.utils import standard_normal, uniform
 
 __all__ = ["Normal", "Uniform"]
 
 
-class Normal(ExponentialFamily):
+class Normal(LocationScale, ExponentialFamily):
     r"""N(μ, σ²) with ``loc`` μ and ``scale`` σ > 0 (broadcast together to the batch shape).
 
     log p(x) = −(x − μ)² / (2σ²) − log σ − ½ log 2π;  H = ½ + ½ log 2π + log σ.
     ``rsample`` is the reparameterisation x = μ + σ ε, ε ~ N(0, 1), differentiable in μ and σ.
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Tensor | float, scale: Tensor | float, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
         return self.loc
 
     @property

@@ -40,10 +40,7 @@ class Wishart(CovarianceForms, Distribution):
     def __init__(self, df: Tensor | float, covariance_matrix: Tensor | None = None,
                  precision_matrix: Tensor | None = None, scale_tril: Tensor | None = None,
                  validate_args: bool | None = None) -> None:
-        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
-        if len(given) != 1:
-            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
-        matrix = given[0]
+        matrix = self._the_given_form(covariance_matrix, precision_matrix, scale_tril)
         if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
             raise ValueError("scale_tril/covariance_matrix/precision_matrix must be square matrices with optional "
                              f"leading batch dimensions, got shape {tuple(matrix.shape)}")
@@ -52,13 +49,7 @@ class Wishart(CovarianceForms, Distribution):
         df = df.to(matrix.dtype) if df.dtype != matrix.dtype else df
         batch = tuple(np.broadcast_shapes(df.shape, matrix.shape[:-2]))
         self.df = _expand(df, batch)
-        if scale_tril is not None:
-            self.scale_tril = _expand(scale_tril, batch + (p, p))
-        elif covariance_matrix is not None:
-            self.covariance_matrix = _expand(covariance_matrix, batch + (p, p))
-        else:
-            assert precision_matrix is not None
-            self.precision_matrix = _expand(precision_matrix, batch + (p, p))
+        self._keep_given_form(covariance_matrix, precision_matrix, scale_tril, batch + (p, p))
         super().__init__(batch, (p, p), validate_args)
 
     @property
