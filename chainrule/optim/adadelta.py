@@ -10,9 +10,7 @@ from chainrule.optim.optimizer import (
     Optimizer,
     _check_impl_flags,
     _check_nonneg,
-    _scalar_dtype,
-    _scalar_state,
-    _zeros_state,
+    _step_and_zeros,
     state_arrays,
 )
 
@@ -70,8 +68,7 @@ class Adadelta(Optimizer):
 
     @staticmethod
     def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": _scalar_state(0.0, _scalar_dtype()), "square_avg": _zeros_state(p),
-                "acc_delta": _zeros_state(p)}
+        return _step_and_zeros(p, "square_avg", "acc_delta")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""

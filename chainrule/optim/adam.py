@@ -9,25 +9,14 @@ from chainrule.autograd.version import bump_all
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,
+    _check_adam_args,
     _check_impl_flags,
-    _check_nonneg,
     _scalar_state,
     _zeros_state,
     state_arrays,
 )
 
 __all__ = ["Adam"]
-
-
-def _check_adam_args(lr: float, betas: tuple, eps: float, weight_decay: float) -> None:
-    _check_nonneg("learning rate", lr)
-    _check_nonneg("epsilon value", eps)
-    if len(betas) != 2:
-        raise ValueError(f"Invalid betas: {betas} (expected two values)")
-    for i, beta in enumerate(betas):
-        if not 0.0 <= float(beta) < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-    _check_nonneg("weight_decay value", weight_decay)
 
 
 class Adam(Optimizer):

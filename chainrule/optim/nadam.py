@@ -8,7 +8,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,
-    _check_betas,
+    _check_adam_args,
     _check_impl_flags,
     _check_nonneg,
     _scalar_dtype,
@@ -64,10 +64,7 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_nonneg("learning rate", lr)
-        _check_nonneg("epsilon value", eps)
-        _check_betas(betas)
-        _check_nonneg("weight_decay value", weight_decay)
+        _check_adam_args(lr, betas, eps, weight_decay)
         _check_nonneg("momentum_decay value", momentum_decay)
         _check_impl_flags("NAdam", foreach, capturable, differentiable)
         defaults = dict(

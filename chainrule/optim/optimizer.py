@@ -64,6 +64,15 @@ def _zeros_state(p: Tensor) -> Tensor:
     return kernel("zeros_like", p)
 
 
+def _step_and_zeros(p: Tensor, *keys: str) -> dict[str, Tensor]:
+    """A fresh state: ``'step'``, a 0-d counter of PyTorch's scalar dtype, then one buffer of
+    zeros like ``p`` under each key (the state dict's key order is PyTorch's)."""
+    state = {"step": _scalar_state(0.0, _scalar_dtype())}
+    for key in keys:
+        state[key] = _zeros_state(p)
+    return state
+
+
 def state_arrays(states: list, *keys: str) -> list[list]:
     """For each key, every parameter's state array under it, in parameter order: the argument
     lists of the functional updates (``F.adam(params, grads, exp_avgs, exp_avg_sqs, ...)``)."""
@@ -98,6 +107,15 @@ def _check_nonneg(name: str, value: Any) -> None:
     """Raise ``ValueError("Invalid <name>: value")`` unless ``0 <= value``."""
     if not 0.0 <= float(value):
         raise ValueError(f"Invalid {name}: {value}")
+
+
+def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> None:
+    """The checks of the Adam family's common arguments (Adam, AdamW, Adamax, NAdam, RAdam), in
+    PyTorch's order: lr, eps, betas, weight_decay."""
+    _check_nonneg("learning rate", lr)
+    _check_nonneg("epsilon value", eps)
+    _check_betas(betas)
+    _check_nonneg("weight_decay value", weight_decay)
 
 
 class Optimizer:

@@ -8,12 +8,9 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.optim import _functional as F
 from chainrule.optim.optimizer import (
     Optimizer,
-    _check_betas,
+    _check_adam_args,
     _check_impl_flags,
-    _check_nonneg,
-    _scalar_dtype,
-    _scalar_state,
-    _zeros_state,
+    _step_and_zeros,
     state_arrays,
 )
 
@@ -61,10 +58,7 @@ class RAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_nonneg("learning rate", lr)
-        _check_nonneg("epsilon value", eps)
-        _check_betas(betas)
-        _check_nonneg("weight_decay value", weight_decay)
+        _check_adam_args(lr, betas, eps, weight_decay)
         _check_impl_flags("RAdam", foreach, capturable, differentiable)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
@@ -74,8 +68,7 @@ class RAdam(Optimizer):
 
     @staticmethod
     def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": _scalar_state(0.0, _scalar_dtype()), "exp_avg": _zeros_state(p),
-                "exp_avg_sq": _zeros_state(p)}
+        return _step_and_zeros(p, "exp_avg", "exp_avg_sq")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""

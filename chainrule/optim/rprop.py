@@ -11,9 +11,7 @@ from chainrule.optim.optimizer import (
     Optimizer,
     _check_impl_flags,
     _check_nonneg,
-    _scalar_dtype,
-    _scalar_state,
-    _zeros_state,
+    _step_and_zeros,
     state_arrays,
 )
 
@@ -67,8 +65,9 @@ class Rprop(Optimizer):
 
     @staticmethod
     def _init_state(p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": _scalar_state(0.0, _scalar_dtype()), "prev": _zeros_state(p),
-                "step_size": kernel("full_like", p, fill_value=float(group["lr"]))}
+        state = _step_and_zeros(p, "prev")
+        state["step_size"] = kernel("full_like", p, fill_value=float(group["lr"]))
+        return state
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
