@@ -88,6 +88,20 @@ def _validate_v(v: tuple, other: tuple, is_other_tuple: bool) -> None:
             raise RuntimeError(f"{prepend}v has invalid size: should be {el_other.size()} but got {el_v.size()}.")
 
 
+def _vectors(v: Any, refs: tuple, is_refs_tuple: bool, create_graph: bool, who: str, refs_are: str) -> tuple | None:
+    """``v`` as a tuple of fresh tensors checked against ``refs`` (one per ref, of its shape), or
+    None where ``v`` is None, which PyTorch allows only when ``refs`` is one one-element Tensor;
+    ``refs_are`` says what they are in that error ("the user-provided function returns": its outputs)."""
+    if v is None:
+        if len(refs) != 1 or refs[0].numel() != 1:
+            raise RuntimeError(f"The vector v can only be None if {refs_are} a single Tensor with a single element.")
+        return None
+    _, vs = _as_tuple(v, "v", who)
+    vs = _preprocess(vs, create_graph, need_graph=False)
+    _validate_v(vs, refs, is_refs_tuple)
+    return vs
+
+
 def _check_requires_grad(xs: tuple, kind: str, strict: bool) -> None:
     if not strict:
         return
@@ -188,7 +202,24 @@ def _fill_in_zeros(grads: tuple, refs: tuple, strict: bool, create_graph: bool, 
     return tuple(res)
 
 
+def _backward_of_grads(grads: tuple, vs: tuple | None, wrt: tuple, refs: tuple, create_graph: bool,
+                       strict: bool, stage: str) -> tuple:
+    """Σᵢ ∂(grads[i]·vs[i])/∂wrt over the ``grads`` that exist (the second pass of jvp's
+    double-backward trick and of the Hessian products); zeros of ``refs``' shapes where nothing
+    depends on ``wrt`` (strict mode raises there: ``_fill_in_zeros``'s ``stage``)."""
+    pairs = [(g, w) for g, w in zip(grads, vs if vs is not None else (None,) * len(grads)) if g is not None]
+    with set_grad_enabled(True if create_graph else is_grad_enabled()):
+        if pairs:
+            res = _autograd_grad(tuple(g for g, _ in pairs), wrt, tuple(w for _, w in pairs), create_graph)
+        else:
+            res = (None,) * len(wrt)
+        return _fill_in_zeros(res, refs, strict, create_graph, stage)
+
+
 # ---------------------------------------------------------------- vjp / jvp
+_INPUT_IS = "the input to the user-provided function is"  # (when v may be None: jvp, vhp, hvp)
+
+
 def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """``(func(inputs), vᵀ·J)``: the vector-Jacobian product of ``func`` at ``inputs``.
 
@@ -210,15 +241,7 @@ def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
         outputs = func(*ins)
         is_outputs_tuple, outs = _as_tuple(outputs, "outputs of the user-provided function", "vjp")
         _check_requires_grad(outs, "outputs", strict)
-        if v is not None:
-            _, vs = _as_tuple(v, "v", "vjp")
-            vs = _preprocess(vs, create_graph, need_graph=False)
-            _validate_v(vs, outs, is_outputs_tuple)
-        else:
-            if len(outs) != 1 or outs[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the user-provided function returns "
-                                   "a single Tensor with a single element.")
-            vs = None
+        vs = _vectors(v, outs, is_outputs_tuple, create_graph, "vjp", "the user-provided function returns")
     with set_grad_enabled(True if create_graph else is_grad_enabled()):
         res = _autograd_grad(outs, ins, vs, create_graph)
         res = _fill_in_zeros(res, ins, strict, create_graph, "back")
@@ -245,30 +268,14 @@ def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
     with enable_grad():
         is_inputs_tuple, ins = _as_tuple(inputs, "inputs", "jvp")
         ins = _preprocess(ins, create_graph, need_graph=True)
-        if v is not None:
-            _, vs = _as_tuple(v, "v", "jvp")
-            vs = _preprocess(vs, create_graph, need_graph=False)
-            _validate_v(vs, ins, is_inputs_tuple)
-        else:
-            if len(ins) != 1 or ins[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the user-provided function "
-                                   "is a single Tensor with a single element.")
-            vs = None
+        vs = _vectors(v, ins, is_inputs_tuple, create_graph, "jvp", _INPUT_IS)
         outputs = func(*ins)
         is_outputs_tuple, outs = _as_tuple(outputs, "outputs of the user-provided function", "jvp")
         _check_requires_grad(outs, "outputs", strict)
         dummies = tuple(_zeros_like(o).requires_grad_(True) for o in outs)
         grad_inputs = _autograd_grad(outs, ins, dummies, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
-    gi_pairs = [(g, w) for g, w in zip(grad_inputs, vs if vs is not None else (None,) * len(ins))
-                if g is not None]
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        if gi_pairs:
-            res = _autograd_grad(tuple(g for g, _ in gi_pairs), dummies, tuple(w for _, w in gi_pairs),
-                                 create_graph)
-        else:
-            res = (None,) * len(outs)
-        res = _fill_in_zeros(res, outs, strict, create_graph, "back_trick")
+    res = _backward_of_grads(grad_inputs, vs, dummies, outs, create_graph, strict, "back_trick")
     return (_post(_postprocess(outs, create_graph), is_outputs_tuple),
             _post(_postprocess(res, create_graph), is_outputs_tuple))
 
@@ -474,27 +481,13 @@ def _hessian_product(func: Callable, inputs: Any, v: Any, create_graph: bool, st
     with enable_grad():
         is_inputs_tuple, ins = _as_tuple(inputs, "inputs", who)
         ins = _preprocess(ins, create_graph, need_graph=True)
-        if v is not None:
-            _, vs = _as_tuple(v, "v", who)
-            vs = _preprocess(vs, create_graph, need_graph=False)
-            _validate_v(vs, ins, is_inputs_tuple)
-        else:
-            if len(ins) != 1 or ins[0].numel() != 1:
-                raise RuntimeError("The vector v can only be None if the input to the user-provided function "
-                                   "is a single Tensor with a single element.")
-            vs = None
+        vs = _vectors(v, ins, is_inputs_tuple, create_graph, who, _INPUT_IS)
         outputs = func(*ins)
         is_outputs_tuple, outs = _as_tuple(outputs, "outputs of the user-provided function", who)
         _check_requires_grad(outs, "outputs", strict)
         _scalar_output(outs, is_outputs_tuple, who)
         jac = _autograd_grad(outs, ins, None, create_graph=True)
         _check_requires_grad(jac, "jacobian", strict)
-    pairs = [(j, w) for j, w in zip(jac, vs if vs is not None else (None,) * len(ins)) if j is not None]
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        if pairs:
-            res = _autograd_grad(tuple(j for j, _ in pairs), ins, tuple(w for _, w in pairs), create_graph)
-        else:
-            res = (None,) * len(ins)
-        res = _fill_in_zeros(res, ins, strict, create_graph, "double_back")
+    res = _backward_of_grads(jac, vs, ins, ins, create_graph, strict, "double_back")
     return (_post(_postprocess(outs, create_graph), is_outputs_tuple),
             _post(_postprocess(res, create_graph), is_inputs_tuple))
