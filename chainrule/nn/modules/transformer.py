@@ -85,34 +85,49 @@ def _check_input(where: str, what: str, x: Any, d_model: int) -> None:
 
 
 class _TransformerLayer(Module):
-    """What the encoder and decoder layers share: building the sub-modules, self-attention, feed-forward.
+    """What the encoder and decoder layers share: the constructor (PyTorch gives both the same
+    arguments), self-attention, feed-forward.
 
-    Not a public module; :class:`TransformerEncoderLayer` and :class:`TransformerDecoderLayer`
-    call :meth:`_build` from their ``__init__`` (after ``Module.__init__``).
+    Not a public module; a subclass says with ``_cross_attention`` whether it attends to a
+    memory too (the decoder).
     """
 
-    def _build(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float,
-               activation: str | Callable[[Tensor], Tensor], layer_norm_eps: float, batch_first: bool,
-               norm_first: bool, bias: bool, device: Any, dtype: Any, cross_attention: bool) -> None:
+    _cross_attention = False
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         """Check the arguments and create the sub-modules with PyTorch's names, in PyTorch's order.
 
-        ``self_attn``, then ``multihead_attn`` when ``cross_attention`` (the decoder), ``linear1``,
+        ``self_attn``, then ``multihead_attn`` when ``_cross_attention`` (the decoder), ``linear1``,
         ``dropout``, ``linear2``, ``norm1 … normK`` and ``dropout1 … dropoutK``, K = 2 (encoder) or
         3 (decoder), one per sub-layer.  The order fixes the ``state_dict``'s key order.
         """
+        super().__init__()
         name = type(self).__name__
         check_device(device, name)
         _check_dims(name, d_model, nhead, dim_feedforward)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
-        if cross_attention:
+        if self._cross_attention:
             self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                                      batch_first=batch_first, dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
         self.norm_first = norm_first
-        n_sublayers = 3 if cross_attention else 2
+        n_sublayers = 3 if self._cross_attention else 2
         for i in range(1, n_sublayers + 1):
             setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
         for i in range(1, n_sublayers + 1):
@@ -143,23 +158,7 @@ class TransformerEncoderLayer(_TransformerLayer):
     src_key_padding_mask (N, S).  Returns a tensor shaped like src.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable[[Tensor], Tensor] = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
-                    bias, device, dtype, cross_attention=False)
+    _cross_attention = False
 
     def _ff_block(self, x: Tensor) -> Tensor:
         return self.dropout2(self._feed_forward(x))
@@ -189,23 +188,7 @@ class TransformerDecoderLayer(_TransformerLayer):
     memory_mask (T, S); key padding masks (N, T) and (N, S).  Returns a tensor shaped like tgt.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str | Callable[[Tensor], Tensor] = "relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
-                    bias, device, dtype, cross_attention=True)
+    _cross_attention = True
 
     def _mha_block(self, x: Tensor, mem: Tensor, attn_mask: Any, key_padding_mask: Any, is_causal: bool) -> Tensor:
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
