@@ -47,6 +47,25 @@ def reset_conv_parameters(m: Module) -> None:
         init.uniform_(m.bias, -bound, bound)
 
 
+def check_conv_groups(name: str, groups: int, in_channels: int, out_channels: int) -> None:
+    """A (transposed) convolution's ``groups`` must divide both channel counts (ValueError)."""
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) "
+                         f"and out_channels ({out_channels})")
+
+
+def make_conv_parameters(m: Module, weight_shape: tuple, bias: bool, dtype: Any) -> None:
+    """Give ``m`` its ``weight`` of ``weight_shape`` and its ``bias`` (out_channels,), or a None
+    bias, in ``dtype`` (None: the default dtype), their values not set yet (``reset_parameters``
+    draws them).  Shared by ``_ConvNd`` and ``_ConvTransposeNd``."""
+    dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
+    m.weight = Parameter(empty(weight_shape, dtype=dt))
+    if bias:
+        m.bias = Parameter(empty(m.out_channels, dtype=dt))
+    else:
+        m.register_parameter("bias", None)
+
+
 def conv_extra_repr(m: Module) -> str:
     """PyTorch's ``extra_repr`` of a (transposed) convolution: the arguments that differ from the defaults.
 
@@ -90,9 +109,7 @@ class _ConvNd(Module):
         check_device(device, type(self).__name__)
         super().__init__()
         d, name = self._d, self._layer
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) "
-                             f"and out_channels ({out_channels})")
+        check_conv_groups(name, groups, in_channels, out_channels)
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels = int(in_channels)
@@ -106,13 +123,8 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         self.transposed = False
         self.output_padding = (0,) * d
-        dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
-        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(empty(shape, dtype=dt))
-        if bias:
-            self.bias = Parameter(empty(self.out_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        make_conv_parameters(self, (self.out_channels, self.in_channels // self.groups) + self.kernel_size, bias,
+                             dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -12,14 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional.conv import ntuple
 from chainrule.nn.functional.conv_transpose import conv_transpose_nd
 from chainrule.nn.module import Module
-from chainrule.nn.modules.conv import conv_extra_repr, reset_conv_parameters
-from chainrule.nn.parameter import Parameter
-from chainrule.ops.creation import zeros
+from chainrule.nn.modules.conv import check_conv_groups, conv_extra_repr, make_conv_parameters, reset_conv_parameters
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d"]
 
@@ -46,9 +43,7 @@ class _ConvTransposeNd(Module):
         check_device(device, name)
         super().__init__()
         d = self._d
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) and out_channels "
-                             f"({out_channels})")
+        check_conv_groups(name, groups, in_channels, out_channels)
         if padding_mode != "zeros":
             raise ValueError(f"{name}: Only \"zeros\" padding mode is supported for {name}, got {padding_mode!r}")
         if isinstance(padding, str):
@@ -61,13 +56,8 @@ class _ConvTransposeNd(Module):
         self.dilation = ntuple(dilation, d, name, "dilation")
         self.padding_mode = padding_mode
         self.transposed = True
-        dt = to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
-        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(zeros(shape, dtype=dt))
-        if bias:
-            self.bias = Parameter(zeros(self.out_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        make_conv_parameters(self, (self.in_channels, self.out_channels // self.groups) + self.kernel_size, bias,
+                             dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
