@@ -361,6 +361,29 @@ def _channel_mask(t: Tensor, dim: int, index: Tensor) -> Tensor:
     return mask
 
 
+def _prune_k_channels(t: Tensor, default_mask: Tensor, amount: int | float, dim: int,
+                      kept: Callable[[int, int], Tensor]) -> Tensor:
+    """``default_mask`` times a mask keeping the channels along ``dim`` that ``kept(nchannels, k)``
+    picks (indices or a boolean mask) when k = amount (a count, or a fraction of the channels)
+    are pruned; ``default_mask`` itself when k = 0 (``kept`` is then not called)."""
+    _validate_structured_pruning(t)
+    _validate_pruning_dim(t, dim)
+    nchannels = t.shape[dim]
+    k = _compute_nparams_toprune(amount, nchannels)
+    _validate_pruning_amount(k, nchannels)
+    if k == 0:
+        return default_mask
+    mask = _channel_mask(t, dim, kept(nchannels, k))
+    mask *= default_mask.to(dtype=mask.dtype)
+    return mask
+
+
+def _random_channels(nchannels: int, k: int) -> Tensor:
+    """All channels but the k with the smallest uniform draws (a boolean mask)."""
+    prob = rand(nchannels)
+    return prob > kthvalue(prob, k=k).values
+
+
 class RandomStructured(BasePruningMethod):
     """Prunes ``amount`` of the channels along ``dim``, chosen uniformly at random.
 
@@ -378,18 +401,7 @@ class RandomStructured(BasePruningMethod):
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         """``default_mask`` times a mask zeroing the k channels with the smallest uniform draws."""
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        nchannels = t.shape[self.dim]
-        k = _compute_nparams_toprune(self.amount, nchannels)
-        _validate_pruning_amount(k, nchannels)
-        if k == 0:
-            return default_mask
-        prob = rand(nchannels)
-        threshold = kthvalue(prob, k=k).values
-        mask = _channel_mask(t, self.dim, prob > threshold)
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+        return _prune_k_channels(t, default_mask, self.amount, self.dim, _random_channels)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float, dim: int = -1) -> BasePruningMethod:  # type: ignore[override]
@@ -416,17 +428,9 @@ class LnStructured(BasePruningMethod):
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         """``default_mask`` times a mask keeping the channels of largest ‖t_c‖ₙ."""
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        nchannels = t.shape[self.dim]
-        k = _compute_nparams_toprune(self.amount, nchannels)
-        _validate_pruning_amount(k, nchannels)
-        if k == 0:
-            return default_mask
-        keep = topk(_compute_norm(t, self.n, self.dim), k=nchannels - k, largest=True).indices
-        mask = _channel_mask(t, self.dim, keep)
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+        return _prune_k_channels(
+            t, default_mask, self.amount, self.dim,
+            lambda nchannels, k: topk(_compute_norm(t, self.n, self.dim), k=nchannels - k, largest=True).indices)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float, n: Any, dim: int,  # type: ignore[override]
