@@ -173,6 +173,18 @@ def test_pooling_errors():
         F.avg_pool2d(cr.zeros(1, 1, 2, 2), 3)
 
 
+@pytest.mark.parametrize("call", [
+    lambda x: F.max_pool3d(x, 2),
+    lambda x: F.avg_pool3d(x, 2),
+    lambda x: F.adaptive_avg_pool3d(x, 1),
+    lambda x: F.conv3d(x, cr.zeros(1, 2, 1, 1, 1)),
+], ids=["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "conv3d"])
+def test_3d_layers_refuse_input_of_the_wrong_rank(call):
+    # (N, C, D, H, W) or unbatched (C, D, H, W); a 2-D input is neither and is named as such
+    with pytest.raises(ValueError, match=r"expected 5-D input \(N, C, D, H, W\) \(or 4-D unbatched\), got shape \(2, 3\)"):
+        call(cr.zeros(2, 3))
+
+
 def test_max_pool_without_a_graph_gives_the_same_values_indices_and_tangents(monkeypatch):
     """Under no_grad (inference) max pooling computes the maxima alone, without the argmaxes,
     unless something can ask for them: the same values (NaN, -inf, ties, padding and overlapping

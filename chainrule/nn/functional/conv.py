@@ -61,7 +61,7 @@ def _chunk(mk: int, p: int) -> int:
     return min(p, max(_MIN_CHUNK, _GEMM_MNK // max(mk, 1))) or 1
 
 
-_DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+_DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}  # (the batched input's axes)
 
 
 def ntuple(value: Any, d: int, name: str, what: str) -> tuple:
@@ -100,7 +100,8 @@ def resolve_padding(padding: Any, d: int, kernel: tuple, dilation: tuple, stride
 
 
 def _batched(input: Tensor, d: int, name: str) -> tuple:
-    """(input with a batch dim, whether one was added): PyTorch also accepts unbatched (C, *spatial)."""
+    """(input with a batch dim, whether one was added): PyTorch also accepts unbatched (C, *spatial).
+    The d-dimensional convolutions and poolings (d = 1, 2, 3) check their input with it."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim == d + 2:

@@ -26,24 +26,10 @@ from typing import Any
 from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
-from chainrule.nn.functional.conv import ntuple
+from chainrule.nn.functional.conv import _batched, ntuple
 from chainrule.ops.inplace import has_tangent
 from chainrule.ops.linalg import matmul
 from chainrule.ops.window import Unfold, argmax_indices, max_pool_nd, unfold_nd
-
-_DIMS = {1: "(N, C, L)", 2: "(N, C, H, W)"}
-
-
-def _batched(input: Tensor, d: int, name: str) -> tuple:
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
-    if input.ndim == d + 2:
-        return input, False
-    if input.ndim == d + 1:
-        return input.unsqueeze(0), True
-    raise ValueError(
-        f"{name}: expected {d + 2}-D input {_DIMS[d]} (or {d + 1}-D unbatched), got shape {tuple(input.shape)}"
-    )
 
 
 def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional.conv import conv_nd, ntuple, resolve_padding
+from chainrule.nn.functional.conv import _batched, conv_nd, ntuple, resolve_padding
 from chainrule.nn.functional.conv_transpose import conv_transpose_nd
-from chainrule.nn.functional.pooling import _adaptive_sizes, _avg_pool, _batched, _bins, _max_pool
+from chainrule.nn.functional.pooling import _adaptive_sizes, _avg_pool, _bins, _max_pool
 from chainrule.nn.functional.pooling_extra import _adaptive_max
 from chainrule.ops import shape as sh
 from chainrule.ops.linalg import matmul
