@@ -181,7 +181,8 @@ def test_pooling_errors():
 ], ids=["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "conv3d"])
 def test_3d_layers_refuse_input_of_the_wrong_rank(call):
     # (N, C, D, H, W) or unbatched (C, D, H, W); a 2-D input is neither and is named as such
-    with pytest.raises(ValueError, match=r"expected 5-D input \(N, C, D, H, W\) \(or 4-D unbatched\), got shape \(2, 3\)"):
+    expected = r"expected 5-D input \(N, C, D, H, W\) \(or 4-D unbatched\), got shape \(2, 3\)"
+    with pytest.raises(ValueError, match=expected):
         call(cr.zeros(2, 3))
 
 
