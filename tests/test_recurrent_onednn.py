@@ -306,3 +306,27 @@ def test_no_input_fold_is_prepared_for_a_onednn_layer(monkeypatch):
             emb, layer = cr.nn.Embedding(7, 3).to(dtype), module(3, 4, batch_first=True).to(dtype)
             layer(emb(idx))[0].sum().backward()
             assert len(made) == folds, (module, dtype)
+
+
+@pytest.mark.parametrize("module", [cr.nn.LSTM, cr.nn.GRU])
+def test_a_packed_batch_makes_no_onednn_step(module):
+    """A PackedSequence runs one pass per distinct length, each of its own shape and used once per
+    batch: a oneDNN primitive made for each (about a millisecond) cost more than the pass itself
+    (a packed BiLSTM classifier in tests/corpus: 17 s -> 4.6 s), so the groups take chainrule's
+    own loop.  The packed outputs stay those of the padded batch run sequence by sequence."""
+    from chainrule.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    onednn._STEPS.clear()
+    layer = module(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    lengths = [7, 5, 5, 3, 2]
+    x = cr.randn(len(lengths), 7, 3)
+    packed = pack_padded_sequence(x, cr.tensor(lengths), batch_first=True, enforce_sorted=False)
+    out, _ = layer(packed)
+    padded, _ = pad_packed_sequence(out, batch_first=True)
+    padded.sum().backward()
+    assert not [key for key, _ in onednn.kept() if key[0].startswith(("lstm", "gru"))]
+    for b, n in enumerate(lengths):  # each sequence alone, unpacked: the same rows
+        alone, _ = layer(x[b:b + 1, :n])
+        np.testing.assert_allclose(padded[b, :n].detach().numpy(), alone[0].detach().numpy(), rtol=1e-5, atol=1e-6)
+    layer(x)[0].sum().backward()  # a plain batch still runs on oneDNN
+    assert [key for key, _ in onednn.kept() if key[0].startswith(("lstm", "gru"))]

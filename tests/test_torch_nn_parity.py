@@ -173,6 +173,71 @@ def test_encoder_and_decoder_stacks_with_norm():
                   4, dtype=torch.float64)))
 
 
+def _encoder_pair(**kw):
+    torch.manual_seed(0)
+    tm = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2,
+                                     norm=torch.nn.LayerNorm(8), **kw).double().eval()
+    cm = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2, norm=nn.LayerNorm(8),
+                               **kw)
+    return load_from_torch(cm, tm).eval(), tm
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")  # torch's own note on its path
+@pytest.mark.parametrize("float_mask", [False, True])
+def test_encoder_inference_leaves_padded_positions_zero_as_torch(float_mask):
+    """PyTorch's encoder in inference (eval, no gradient wanted, batch_first, a right-padded key
+    padding mask) runs the batch as a nested tensor and pads its output back with zeros: the padded
+    positions are 0 (then the final norm's bias), not computed.  Programs that pool without the
+    mask see those zeros."""
+    cm, tm = _encoder_pair()
+    x = np.random.default_rng(5).standard_normal((3, 5, 8))
+    kpm = np.zeros((3, 5), dtype=bool)
+    kpm[1, 3:] = True
+    kpm[2, 1:] = True
+    mc, mt = (c(np.where(kpm, -np.inf, 0.0)), t(np.where(kpm, -np.inf, 0.0))) if float_mask else (
+        cr.tensor(kpm), torch.tensor(kpm))
+    with torch.no_grad():
+        want = tm(t(x), src_key_padding_mask=mt)
+    with cr.no_grad():
+        got = cm(c(x), src_key_padding_mask=mc)
+    np.testing.assert_allclose(want.numpy()[2, 1:], np.broadcast_to(tm.norm.bias.detach().numpy(), (4, 8)))
+    close(got, want)
+    # with gradients wanted, in training mode, or with the nested path off: every position computed
+    _run_both(cm, tm, [c(x, True)], [t(x, True)], dict(src_key_padding_mask=mc), dict(src_key_padding_mask=mt))
+    cm.train(), tm.train()
+    cm.layers[0].dropout.p = cm.layers[1].dropout.p = 0.0
+    cm.layers[0].dropout1.p = cm.layers[1].dropout1.p = cm.layers[0].dropout2.p = cm.layers[1].dropout2.p = 0.0
+    with cr.no_grad():
+        assert (cm(c(x), src_key_padding_mask=mc)[2, 1:] - cm.norm.bias).abs().max().item() > 0.1
+    cm.eval(), tm.eval()
+    off, _ = _encoder_pair(enable_nested_tensor=False)
+    with cr.no_grad():
+        assert (off(c(x), src_key_padding_mask=mc)[2, 1:] - off.norm.bias).abs().max().item() > 0.1
+    # a mask that is not right-padded (a padded position before a real one): computed, as torch
+    kpm[0, 1] = True
+    with torch.no_grad():
+        want = tm(t(x), src_key_padding_mask=torch.tensor(kpm))
+    with cr.no_grad():
+        close(cm(c(x), src_key_padding_mask=cr.tensor(kpm)), want)
+
+
+def test_encoder_warns_as_torch_when_the_nested_path_cannot_run():
+    with pytest.warns(UserWarning, match="enable_nested_tensor is True, but self.use_nested_tensor is False "
+                                         "because encoder_layer.self_attn.batch_first was not True"):
+        m = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1)
+    assert m.use_nested_tensor is False
+    with pytest.warns(UserWarning, match="encoder_layer.norm_first was True"):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True), 1)
+    with pytest.warns(UserWarning, match="encoder_layer.self_attn.num_heads is odd"):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(9, 3, 16, batch_first=True), 1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1).use_nested_tensor
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1, enable_nested_tensor=False)
+
+
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_transformer_matches_torch(batch_first):
     kw = dict(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=12,

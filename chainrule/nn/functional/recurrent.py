@@ -149,10 +149,11 @@ def gru_cell(
 
 # -------------------------------------------------------------------------- sequences
 def _layer_composed(
-    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None,
+    onednn: bool = True,
 ) -> tuple:
     """One layer, one direction, by the cells in a Python loop: (output (T, N, H), final states).
-    (``fold`` is ignored: the cells project every step's input themselves.)"""
+    (``fold`` and ``onednn`` are ignored: the cells project every step's input themselves.)"""
     T = x.shape[0]
     steps = range(T - 1, -1, -1) if reverse else range(T)
     outs: list = [None] * T
@@ -171,16 +172,19 @@ def _layer_composed(
 
 
 def _layer_fused(
-    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None
+    mode: str, x: Tensor, states: list, ws: list, reverse: bool, fold: K.InputFold | None = None,
+    onednn: bool = True,
 ) -> tuple:
-    """One layer, one direction, by the fused sequence primitive (``fold``: see ``_input_fold``)."""
+    """One layer, one direction, by the fused sequence primitive (``fold``: see ``_input_fold``;
+    ``onednn=False``: chainrule's own loop even where oneDNN's primitive could run it)."""
     T = x.shape[0]
     has_bias = len(ws) == 4
     if mode == "LSTM":  # (with the fold, chainrule's own loop: see _input_fold)
-        on_onednn = fold is None and _on_onednn(mode, x, [*states, *ws])
+        on_onednn = onednn and fold is None and _on_onednn(mode, x, [*states, *ws])
         op: K._Sequence = (K.OnednnLSTMSequence if on_onednn else K.LSTMSequence)(reverse, has_bias)
     elif mode == "GRU":
-        op = (K.OnednnGRUSequence if _on_onednn(mode, x, [*states, *ws]) else K.GRUSequence)(reverse, has_bias)
+        on_onednn = onednn and _on_onednn(mode, x, [*states, *ws])
+        op = (K.OnednnGRUSequence if on_onednn else K.GRUSequence)(reverse, has_bias)
     else:
         op = K.RNNSequence(reverse, has_bias, "relu" if mode == "RNN_RELU" else "tanh")
     op.keep = STATE.enabled and any(t.requires_grad for t in (x, *states, *ws))
@@ -271,8 +275,13 @@ def _run(
     bidirectional: bool,
     batch_first: bool,
     fused: bool | None,
+    onednn: bool = True,
 ) -> tuple:
-    """The shared driver of rnn_tanh/rnn_relu/lstm/gru; returns (output, [h_n, (c_n)])."""
+    """The shared driver of rnn_tanh/rnn_relu/lstm/gru; returns (output, [h_n, (c_n)]).
+
+    ``onednn=False`` keeps the layers off oneDNN's primitives: a caller running many one-off
+    shapes (``RNNBase._forward_packed``: one pass per distinct length) would pay for making a
+    primitive per shape more than the passes cost on chainrule's own loop."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim != 3:
@@ -298,7 +307,7 @@ def _run(
         fused = STATE.forward_depth == 0  # the fused kernels have no forward-mode rule
     run_layer = _layer_fused if fused else _layer_composed
     # (an LSTM takes the fold on oneDNN's machines too: its own loop then runs on oneDNN's threads)
-    foldable = fused and (mode == "LSTM" or not _on_onednn(mode, x, [*hx, *params]))
+    foldable = fused and (mode == "LSTM" or not onednn or not _on_onednn(mode, x, [*hx, *params]))
     fold = _input_fold(input, batch_first) if foldable else None
     finals: list = [[] for _ in range(n_states)]
     for layer in range(num_layers):
@@ -307,7 +316,8 @@ def _run(
             k = layer * D + d
             states = [getitem(s, k) for s in hx]
             ws = params[k * per : (k + 1) * per]
-            out, last = run_layer(mode, x, states, ws, reverse=d == 1, fold=fold if layer == 0 else None)
+            out, last = run_layer(mode, x, states, ws, reverse=d == 1, fold=fold if layer == 0 else None,
+                                  onednn=onednn)
             outs.append(out)
             for j in range(n_states):
                 finals[j].append(last[j])

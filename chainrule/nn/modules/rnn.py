@@ -235,7 +235,6 @@ class RNNBase(Module):
         lens = lens_t.tolist()  # (host data, as batch_sizes)
         fake = sh.unsqueeze(getitem(padded, 0), 0)  # (1, B, in): _prepare checks dtypes and hx shapes
         _, states, _ = self._prepare(fake, hx)
-        fn = _FUNCS[self.mode]
         m = table_of((padded,), name)
         outs, finals, members = [], [], []
         for L in sorted(set(lens)):
@@ -243,10 +242,11 @@ class RNNBase(Module):
             b = m.from_host(members[-1], np.int64)
             x = getitem(padded, (slice(0, L), b))
             st = None if states is None else [getitem(s, (slice(None), b)) for s in states]
-            res = fn(x, st, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
-                     self.bidirectional, False)
-            outs.append(sh.reshape(res[0], (-1, res[0].shape[-1])))  # rows (t, j) -> t·n_g + j
-            finals.append(list(res[1:]))
+            # (each group's shape is a one-off: no oneDNN primitive is made for it, see R._run)
+            y, last = R._run(self.mode.lower(), self.mode, x, st, self._flat_weights, self.bias, self.num_layers,
+                             self.dropout, self.training, self.bidirectional, False, None, onednn=False)
+            outs.append(sh.reshape(y, (-1, y.shape[-1])))  # rows (t, j) -> t·n_g + j
+            finals.append(list(last))
         # where each sequence's row of step t landed (its group's block, step t, its column), read
         # in packed order: step by step, the running sequences in sorted order
         where: dict = {}

@@ -30,22 +30,27 @@ stacks' ``is_causal=None`` looks for that, as PyTorch's do.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn import init
 from chainrule.nn.functional import activation as Fa
 from chainrule.nn.module import Module
+from chainrule.nn.modules.activation import GELU, ReLU
 from chainrule.nn.modules.attention import MultiheadAttention
 from chainrule.nn.modules.container import ModuleList
 from chainrule.nn.modules.dropout import Dropout
 from chainrule.nn.modules.linear import Linear
 from chainrule.nn.modules.normalization import LayerNorm
 from chainrule.ops.creation import full
+from chainrule.ops.indexing import masked_fill
+from chainrule.ops.shape import unsqueeze
 
 __all__ = [
     "Transformer",
@@ -241,10 +246,16 @@ class TransformerEncoder(Module):
     """A stack of ``num_layers`` copies of an encoder layer, then ``norm`` (if given).
 
     ``TransformerEncoder(encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
-    mask_check=True)``; the last two are accepted for PyTorch compatibility (NumPy has no
-    nested tensors: padded positions are computed, not skipped).
+    mask_check=True)``.
 
     forward(src, mask=None, src_key_padding_mask=None, is_causal=None) -> like src.
+
+    PyTorch runs an inference call (``use_nested_tensor``, first layer in eval mode, no gradient
+    wanted, batched input, a right-padded ``src_key_padding_mask`` (N, S) and no ``mask``) on a
+    nested tensor and pads the result back with zeros; chainrule computes every position and then
+    sets the padded ones to 0 in that case, so both return the same tensor (padded rows: 0, or
+    ``norm(0)``).  ``use_nested_tensor`` is ``enable_nested_tensor`` unless the layer cannot take
+    that path, which PyTorch's warning names (``_why_not_nested``).
     """
 
     def __init__(self, encoder_layer: Module, num_layers: int, norm: Module | None = None,
@@ -254,7 +265,13 @@ class TransformerEncoder(Module):
         self.num_layers = int(num_layers)
         self.norm = norm
         self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        why = _why_not_nested(encoder_layer)
+        if enable_nested_tensor and why:
+            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why}",
+                          stacklevel=2)
+            self.use_nested_tensor = False
 
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool | None = None) -> Tensor:
@@ -262,9 +279,56 @@ class TransformerEncoder(Module):
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                       is_causal=_causal_hint(is_causal, mask))
+        padded = self._nested_padding(src, mask, src_key_padding_mask)
+        if padded is not None:
+            x = masked_fill(x, unsqueeze(padded, -1), 0.0)
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+    def _nested_padding(self, src: Tensor, mask: Any, key_padding_mask: Any) -> Tensor | None:
+        """The padded positions (N, S), True where padded, when PyTorch would run this call on a
+        nested tensor (and so return zeros there); else None.  (PyTorch's autocast condition
+        never holds on the CPU, where chainrule runs.)"""
+        first = self.layers[0] if len(self.layers) else None
+        if (not getattr(self, "use_nested_tensor", False) or first is None or first.training or src.ndim != 3
+                or key_padding_mask is None or mask is not None):
+            return None
+        if is_grad_enabled() and (src.requires_grad or any(p.requires_grad for p in first.parameters())):
+            return None
+        padded = key_padding_mask if key_padding_mask.dtype == np.bool_ else key_padding_mask != 0
+        if padded.ndim != 2 or padded.shape[0] != src.shape[0]:
+            return None
+        # right-padded: no real position after a padded one (PyTorch's mask_check; without the
+        # check PyTorch packs any mask as if it were right-padded, which chainrule does not copy)
+        keep = (~padded).long()
+        if not bool((keep[:, 1:] <= keep[:, :-1]).all()):
+            return None
+        return padded
+
+
+def _why_not_nested(layer: Module) -> str:
+    """Why PyTorch's encoder cannot run ``layer`` on nested tensors ('' when it can), in PyTorch's words."""
+    enc = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{enc} was not TransformerEncoderLayer"
+    attn = layer.self_attn
+    if layer.norm_first:
+        return f"{enc}.norm_first was True"
+    if not attn.batch_first:
+        return f"{enc}.self_attn.batch_first was not True(use batch_first for better inference performance)"
+    if not attn._qkv_same_embed_dim:
+        return f"{enc}.self_attn._qkv_same_embed_dim was not True"
+    if attn.in_proj_bias is None:
+        return f"{enc}.self_attn was passed bias=False"
+    act = layer.activation
+    if not (act is Fa.relu or act is Fa.gelu or isinstance(act, (ReLU, GELU))):
+        return f"{enc}.activation_relu_or_gelu was not True"
+    if layer.norm1.eps != layer.norm2.eps:
+        return f"{enc}.norm1.eps was not equal to {enc}.norm2.eps"
+    if attn.num_heads % 2 == 1:
+        return f"{enc}.self_attn.num_heads is odd"
+    return ""
 
 
 def _causal_hint(is_causal: bool | None, mask: Any) -> bool:
