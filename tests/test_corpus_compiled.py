@@ -28,6 +28,13 @@ RTOL = 1e-4
 # the line that builds the optimiser from the model: the compiled run inserts its compile after it
 OPTIMIZER_LINE = re.compile(r"^optimizer = .*model\.parameters\(\).*\)\s*$", re.M)
 NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|nan|inf"
+# Programs whose compiled run falls back to eager by design: (the warning's words, the reason)
+EXPECTED_FALLBACKS: dict[str, tuple[str, str]] = {
+    "transformer_classifier": (
+        "captured already (recompile_limit)",
+        "each batch is padded to its longest sequence, so nearly every batch has a shape of its own; a "
+        "plan holds one shape (no symbolic shapes), so after recompile_limit captures new shapes run eagerly"),
+}
 
 
 def _compiled_source(source: str) -> str | None:
@@ -73,7 +80,12 @@ def test_program_compiled_trains_as_eager(program, tmp_path):
     compiled.write_text(_compiled_source(source))
     eager_out = _run(CORPUS / f"{program}.py", tmp_path)
     compiled_out = _run(compiled, tmp_path)
-    assert "chainrule.compile:" not in compiled_out, f"{program} fell back to eager:\n{compiled_out[-3000:]}"
+    expected = EXPECTED_FALLBACKS.get(program)
+    fallbacks = [line for line in compiled_out.splitlines() if "chainrule.compile:" in line]
+    unexpected = [line for line in fallbacks if expected is None or expected[0] not in line]
+    assert not unexpected, f"{program} fell back to eager:\n{compiled_out[-3000:]}"
+    if expected is not None:
+        assert fallbacks, f"{program} no longer falls back ({expected[1]}): take it off EXPECTED_FALLBACKS"
     eager, comp = _losses(eager_out), _losses(compiled_out)
     assert eager and len(eager) == len(comp), (eager_out[-1500:], compiled_out[-1500:])
     for a, b in zip(eager, comp):

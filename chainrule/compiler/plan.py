@@ -47,7 +47,7 @@ from chainrule.compiler.fuse import fuse, private_slots, schedule
 from chainrule.compiler.passes import rewrites
 from chainrule.compiler.reach import read_name
 from chainrule.compiler.returned import READS, Read
-from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, step_outs, step_uses
+from chainrule.compiler.trace import _READ, OPERATORS, Fixed, Ref, Step, step_outs, step_uses
 
 FREE_AT = 4096  # elements: a local holding an array at least this large is deleted after its last use
 
@@ -167,6 +167,37 @@ def _live_steps(steps: list, needed: set[int]) -> list:
         needed.update(step_uses(step))
     keep.reverse()
     return keep
+
+
+def _forward_checks(bwd_steps: list, seeds: set[int], tape: Any) -> tuple[list, list]:
+    """The backward pass's checks of a shape that the values set, replaced by checks at the
+    forward's end: ``(checks, the other steps)``.  A vjp reads such a shape (``x.shape`` in
+    ``x[index]``'s vjp, ``x`` a packed sequence's rows or ``y[mask]``; the engine comparing a
+    gradient's shape with its input's); the tape knows which value-shaped results it follows
+    (``tape.value_shaped``).  When those are all arrays the forward made, their shapes, checked at
+    the forward's end, fix it: a failed check there can still send the call to eager, where in the
+    backward pass, after the forward has returned, nothing could.  A shape that follows an array
+    the backward pass shaped by its values stays a check there (and the plan is refused)."""
+    made = {o for st in bwd_steps for o in step_outs(st)} | seeds
+    reads = {st.out: (j, step_uses(st)[0]) for j, st in enumerate(bwd_steps)
+             if st.kind == "call" and st.label == "np.shape"}
+    moved: set[int] = set()
+    sources: dict[int, str] = {}
+    for i, st in enumerate(bwd_steps):
+        uses = step_uses(st)
+        if st.kind != "guard" or len(uses) != 1 or uses[0] not in reads:
+            continue
+        j, k = reads[uses[0]]
+        found = tape.value_shaped.get(k, frozenset((k,)))
+        if not found & made:
+            moved |= {i, j}
+            sources.update((s, st.label) for s in found if s not in sources)
+    checks = []
+    for s, label in sorted(sources.items()):
+        k = tape.new_value_slot()
+        checks += [Step("call", np.shape, (Ref(s),), {}, k, "np.shape"),
+                   Step("guard", "==", (Ref(k),), {"value": tape.shapes[s]}, None, f"{label} (at the forward's end)")]
+    return checks, [st for j, st in enumerate(bwd_steps) if j not in moved]
 
 
 def _changes_outside(step: Any, root: list[int], inputs: set[int]) -> bool:
@@ -392,6 +423,8 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
     saved: list[int] = []
     if bw is not None:
         bwd_steps = _live_steps(tape.steps[bw.start:], {g for g in bw.grads if g is not None})
+        checks, bwd_steps = _forward_checks(bwd_steps, set(bw.seeds), tape)
+        fwd_steps = fwd_steps + checks
         made = {o for st in bwd_steps for o in step_outs(st)} | set(bw.seeds)
         saved = sorted({u for st in bwd_steps for u in step_uses(st) if u not in made})
         if any(st.kind in ("guard", "host", "draw") for st in bwd_steps):

@@ -202,7 +202,7 @@ class Tape:
                     self.value_shaped[k] = shaped or frozenset((k,))
             return traced_res
         if isinstance(res, (bool, int, float, complex)) and traced:  # a Python number from traced arrays
-            k = self._value_slot()
+            k = self.new_value_slot()
             self.steps.append(Step(kind, fn, refs, kw, k, label, changed))
             self.guard(k, "==", res, label)
             return res
@@ -239,12 +239,13 @@ class Tape:
         the start; else the value-shaped results it follows (empty: the step's own result)."""
         if _value_shaped(kind, fn, label, args):
             return frozenset()
-        if not self.value_shaped:
+        if not self.value_shaped or kind == "call" and label in _SHAPE_GIVEN and args \
+                and not any(type(a) is TraceArray for a in _leaves(args[0])):
             return None
         found = [self.value_shaped[t.slot] for t in traced if t.slot in self.value_shaped]
         return frozenset().union(*found) if found else None
 
-    def _value_slot(self) -> int:
+    def new_value_slot(self) -> int:
         """A new slot for a Python value (a number, a shape) computed from traced arrays."""
         k = len(self.shapes)
         self.shapes.append(())
@@ -263,7 +264,7 @@ class Tape:
         sources = self.value_shaped.get(t.slot) if self.active else None
         if sources is not None and t.slot not in self._shape_guarded and not sources <= self._shape_guarded:
             self._shape_guarded.add(t.slot)
-            k = self._value_slot()
+            k = self.new_value_slot()
             self.steps.append(Step("call", np.shape, (Ref(t.slot),), {}, k, "np.shape"))
             self.guard(k, "==", self.shapes[t.slot], "x.shape")
         return t._a.shape
@@ -319,6 +320,10 @@ VALUE_SHAPED = frozenset((
 of their inputs (and ``where`` with one argument; ``repeat``/``delete``/``insert`` given traced
 counts or positions; indexing with a traced boolean mask)."""
 _SHAPED_BY_LATER_ARGS = frozenset(("repeat", "delete", "insert"))
+_SHAPE_GIVEN = frozenset(("m.scatter_add",))
+"""Table entries whose result has the shape their first argument gives (a Python shape), so
+the value-shaped arrays they also read (``scatter_add``'s index, a vjp's gradient) do not make
+the result's shape depend on values."""
 
 
 def _value_shaped(kind: str, fn: Any, label: str, args: tuple) -> bool:
