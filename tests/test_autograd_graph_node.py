@@ -318,3 +318,17 @@ def test_gradient_edge_fields_match_torch():
     with pytest.raises(RuntimeError) as got:
         get_gradient_edge(cr.ones(2))
     assert str(got.value) == str(want.value)
+
+
+def test_a_deep_copy_gets_a_node_of_its_own():
+    import copy
+
+    x = cr.ones(2, requires_grad=True)
+    acc = get_gradient_edge(x).node  # (kept alive)
+    acc.register_prehook(lambda go: (go[0] * 0,))
+    acc.metadata["of"] = "x"
+    twin = copy.deepcopy(x)
+    edge = get_gradient_edge(twin)
+    assert edge.node is not acc and edge.node.variable is twin and edge.node.metadata == {}
+    (twin * 3).sum().backward()  # (x's pre-hook does not zero the twin's gradient)
+    np.testing.assert_allclose(twin.grad.numpy(), [3.0, 3.0])

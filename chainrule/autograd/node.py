@@ -96,6 +96,11 @@ class NodeState:
         self.post: OrderedDict = OrderedDict()
         self.metadata: dict = {}
 
+    def __reduce__(self) -> tuple:
+        # a copied or pickled tensor (copy.deepcopy, multiprocessing) is a new node: no view, hooks
+        # or metadata of the original's (whose view would still point at the original tensor)
+        return (NodeState, ())
+
 
 def _state(t: Tensor, hooked: bool = False) -> NodeState:
     """t's NodeState, made on first use; ``hooked``: a hook is being added, so the engine takes its
