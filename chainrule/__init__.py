@@ -67,8 +67,20 @@ from chainrule.autograd import (
 )
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
+from chainrule.backend.layout import (
+    _mkldnn,  # noqa: F401  (torch._mkldnn: named, never made)
+    jagged,
+    layout,
+    sparse_bsc,
+    sparse_bsr,
+    sparse_coo,
+    sparse_csc,
+    sparse_csr,
+    strided,
+)
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
 from chainrule.batching import vmap  # torch.vmap, the same object as torch.func.vmap
+from chainrule.cuda.memory import OutOfMemoryError  # torch.OutOfMemoryError, the same class as torch.cuda's
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
 from chainrule.random import default_generator  # torch.default_generator (the default stream as a Generator)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
@@ -136,6 +148,7 @@ __all__ = [
     "HalfTensor",
     "IntTensor",
     "LongTensor",
+    "OutOfMemoryError",
     "ShortTensor",
     "Tensor",
     "accelerator",
@@ -164,6 +177,8 @@ __all__ = [
     "is_autocast_enabled",
     "is_grad_enabled",
     "is_tensor",
+    "jagged",
+    "layout",
     "load",
     "manual_seed",
     "memory_format",
@@ -178,6 +193,12 @@ __all__ = [
     "set_num_interop_threads",
     "set_num_threads",
     "set_grad_enabled",
+    "sparse_bsc",
+    "sparse_bsr",
+    "sparse_coo",
+    "sparse_csc",
+    "sparse_csr",
+    "strided",
     "to_dot",
     "trace",
     "vmap",

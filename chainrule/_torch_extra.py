@@ -196,6 +196,15 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
 # -- window functions ----------------------------------------------------------------------------
 
 
+def _factory_options(layout: Any, pin_memory: bool, where: str) -> None:
+    """The factories' ``layout=`` (dense only) and ``pin_memory=`` (False only) keywords."""
+    from chainrule.backend.layout import check_layout
+    from chainrule.ops.creation import _check_pin_memory
+
+    _check_pin_memory(pin_memory, where)
+    check_layout(layout, where)
+
+
 def _window(name: str, window_length: int, periodic: bool, dtype: Any, device: Any, requires_grad: bool,
             fn: Any) -> Tensor:
     """w[k] = fn(k, N) for k < window_length, N = window_length + 1 when ``periodic`` (the
@@ -223,37 +232,47 @@ def _window(name: str, window_length: int, periodic: bool, dtype: Any, device: A
 
 
 def hann_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: Any = None,
-                requires_grad: bool = False, **_layout: Any) -> Tensor:
+                requires_grad: bool = False,
+                layout: Any = None, pin_memory: bool = False) -> Tensor:
     """w[k] = ½ - ½ cos(2πk / (N - 1))."""
+    _factory_options(layout, pin_memory, "hann_window()")
     return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
                    lambda k, N: 0.5 - 0.5 * np.cos(2 * math.pi * k / (N - 1)))
 
 
 def hamming_window(window_length: int, periodic: bool = True, alpha: float = 0.54, beta: float = 0.46, *,
-                   dtype: Any = None, device: Any = None, requires_grad: bool = False, **_layout: Any) -> Tensor:
+                   dtype: Any = None, device: Any = None, requires_grad: bool = False,
+                   layout: Any = None, pin_memory: bool = False) -> Tensor:
     """w[k] = α - β cos(2πk / (N - 1))."""
+    _factory_options(layout, pin_memory, "hamming_window()")
     return _window("hamming_window", window_length, periodic, dtype, device, requires_grad,
                    lambda k, N: alpha - beta * np.cos(2 * math.pi * k / (N - 1)))
 
 
 def blackman_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: Any = None,
-                    requires_grad: bool = False, **_layout: Any) -> Tensor:
+                    requires_grad: bool = False,
+                    layout: Any = None, pin_memory: bool = False) -> Tensor:
     """w[k] = 0.42 - 0.5 cos(2πk / (N - 1)) + 0.08 cos(4πk / (N - 1))."""
+    _factory_options(layout, pin_memory, "blackman_window()")
     return _window("blackman_window", window_length, periodic, dtype, device, requires_grad,
                    lambda k, N: 0.42 - 0.5 * np.cos(2 * math.pi * k / (N - 1))
                    + 0.08 * np.cos(4 * math.pi * k / (N - 1)))
 
 
 def bartlett_window(window_length: int, periodic: bool = True, *, dtype: Any = None, device: Any = None,
-                    requires_grad: bool = False, **_layout: Any) -> Tensor:
+                    requires_grad: bool = False,
+                    layout: Any = None, pin_memory: bool = False) -> Tensor:
     """w[k] = 1 - |2k / (N - 1) - 1| (triangular)."""
+    _factory_options(layout, pin_memory, "bartlett_window()")
     return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad,
                    lambda k, N: 1 - np.abs(2 * k / (N - 1) - 1))
 
 
 def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *, dtype: Any = None,
-                  device: Any = None, requires_grad: bool = False, **_layout: Any) -> Tensor:
+                  device: Any = None, requires_grad: bool = False,
+                  layout: Any = None, pin_memory: bool = False) -> Tensor:
     """w[k] = I₀(β √(1 - (2k / (N - 1) - 1)²)) / I₀(β)."""
+    _factory_options(layout, pin_memory, "kaiser_window()")
     return _window("kaiser_window", window_length, periodic, dtype, device, requires_grad,
                    lambda k, N: np.i0(beta * np.sqrt(np.clip(1 - (2 * k / (N - 1) - 1) ** 2, 0, None))) / np.i0(beta))
 

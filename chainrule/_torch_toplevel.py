@@ -403,13 +403,15 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
 
 
 def range(start: float = 0, end: float | None = None, step: float = 1, *, dtype: Any = None,
-          device: Any = None, requires_grad: bool = False) -> Tensor:
+          device: Any = None, requires_grad: bool = False, layout: Any = None) -> Tensor:
     """``torch.range`` (deprecated in PyTorch, which warns): start, start+step, ..., **up to and
     including** end; floating-point (the default dtype) unless ``dtype`` says otherwise."""
     from chainrule.backend import get_default_dtype
     from chainrule.backend.device import check_device
+    from chainrule.backend.layout import check_layout
 
     check_device(device, "range()")
+    check_layout(layout, "range()")
     warnings.warn("torch.range is deprecated and will be removed; use torch.arange, which excludes the end",
                   UserWarning, stacklevel=2)
     if end is None:
@@ -428,11 +430,13 @@ def range(start: float = 0, end: float | None = None, step: float = 1, *, dtype:
 
 
 def randint_like(input: Tensor, low: int = 0, high: int | None = None, *, dtype: Any = None,
-                 device: Any = None, requires_grad: bool = False) -> Tensor:
+                 device: Any = None, requires_grad: bool = False, layout: Any = None) -> Tensor:
     """Integers uniform on [low, high) in ``input``'s shape (and dtype unless ``dtype``);
     ``randint_like(x, high)`` also works."""
+    from chainrule.backend.layout import check_layout
     from chainrule.ops import randint
 
+    check_layout(layout, "randint_like()")
     if high is None:
         low, high = 0, low
     out = randint(low, high, tuple(input.shape), dtype=dtype if dtype is not None else input.dtype, device=device)

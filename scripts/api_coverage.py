@@ -58,6 +58,8 @@ NAMESPACES: dict[str, str] = {
     "torch.distributions": "chainrule.distributions",
     "torch.random": "chainrule.random",
     "torch.cpu": "chainrule.cpu",
+    "torch.cuda": "chainrule.cuda",
+    "torch.cuda.nvtx": "chainrule.cuda.nvtx",
     "torch.nn.attention": "chainrule.nn.attention",
     "torch.nn.parallel": "chainrule.nn.parallel",
     "torch.nn.attention.bias": "chainrule.nn.attention.bias",

@@ -93,9 +93,9 @@ def test_onednn_layer_matches_the_float64_definition(case, bias, mode):
 def _sequence_op(layer, x):
     """The type of the fused sequence primitive under ``layer``'s output."""
     t = layer(x)[0]
-    while t.grad_fn is not None and not isinstance(t.grad_fn, _Sequence):
+    while t._op is not None and not isinstance(t._op, _Sequence):
         t = t._parents[0]
-    return type(t.grad_fn)
+    return type(t._op)
 
 
 def test_the_layer_choice():

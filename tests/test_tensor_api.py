@@ -162,7 +162,7 @@ def test_to_and_dtype_methods():
 def test_repr():
     assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert "requires_grad=True" in repr(cr.tensor([1.0], requires_grad=True))
-    assert "grad_fn=<mul>" in repr(cr.tensor([1.0], requires_grad=True) * 2)
+    assert "grad_fn=<MulBackward0>" in repr(cr.tensor([1.0], requires_grad=True) * 2)
     assert "dtype=float64" in repr(cr.tensor([1.0], dtype=cr.float64))
 
 

@@ -530,8 +530,9 @@ def test_values_and_gradients_match_pytorch(name, where, i):
 # The done names of torch, torch.Tensor and torch.nn.functional that have no sample above, by reason.
 NOT_COVERED: dict[str, str] = {
     "factory or conversion, not a function of tensors (checked against PyTorch in tests/test_torch_namespace.py, "
-    "tests/test_tensor_api.py)": (
-        "torch.arange torch.as_tensor torch.empty torch.empty_like torch.eye torch.from_numpy torch.full "
+    "tests/test_tensor_api.py, tests/test_layout.py)": (
+        "torch.arange torch.as_tensor torch.empty torch.empty_like torch.empty_strided torch.eye torch.from_numpy "
+        "torch.full "
         "torch.linspace torch.logspace torch.ones torch.zeros torch.tensor torch.scalar_tensor "
         "Tensor.new_empty Tensor.new_full Tensor.new_ones Tensor.new_tensor Tensor.new_zeros "
         "Tensor.bool Tensor.byte Tensor.char Tensor.double Tensor.float Tensor.half Tensor.int Tensor.long "
@@ -553,6 +554,7 @@ NOT_COVERED: dict[str, str] = {
         "torch.get_num_threads torch.set_num_interop_threads torch.set_num_threads torch.is_autocast_enabled "
         "torch.is_grad_enabled torch.manual_seed torch.load torch.save "
         "Tensor.T Tensor.mT Tensor.device Tensor.dtype Tensor.element_size Tensor.get_device Tensor.is_complex "
+        "Tensor.layout "
         "Tensor.is_contiguous Tensor.is_cpu Tensor.is_cuda Tensor.is_floating_point Tensor.is_nonzero "
         "Tensor.is_same_size Tensor.is_signed Tensor.itemsize Tensor.name Tensor.nbytes Tensor.ndim Tensor.shape "
         "Tensor.size Tensor.storage_offset Tensor.stride"

@@ -31,6 +31,14 @@ import numpy as np
 from chainrule.autograd import graph as _graph
 from chainrule.autograd.grad_mode import DIFFERING, HOOKS, STATE
 from chainrule.autograd.host_steps import untraceable
+from chainrule.autograd.node import (
+    GradientEdge,
+    edge_target,
+    run_leaf_posthooks,
+    run_leaf_prehooks,
+    run_posthooks,
+    run_prehooks,
+)
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.profiler import _close, _open_backward
 from chainrule.autograd.saved import unpacked
@@ -65,7 +73,7 @@ def _tensor_math():
 def _as_list(x: Any) -> list:
     if x is None:
         return []
-    if isinstance(x, (Tensor, np.ndarray)):
+    if isinstance(x, (Tensor, np.ndarray, GradientEdge)):  # (an edge is a tuple: one item all the same)
         return [x]
     return list(x)
 
@@ -313,6 +321,9 @@ def _walk(
     anomaly = STATE.anomaly
     prof = STATE.profiler
     ev = None
+    # autograd.grad / backward(inputs=): PyTorch runs only the nodes that lead to an input, so
+    # only those run their Node hooks (the walk itself still visits the others)
+    needed = _leading_to(order, capture) if capture is not None and not accumulate and HOOKS.any else None
     leaves: dict = {}  # leaf -> its summed gradient (tensors hash by identity)
 
     def deliver(p: Tensor) -> None:
@@ -338,6 +349,11 @@ def _walk(
             g = _node_hooks(t, g, extra, create_graph, capture)
         if capture is not None and id(t) in capture:
             capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
+        node = extra.get("node") if extra else None  # its Node's hooks (autograd/node.py)
+        if node is not None and needed is not None and t not in needed:
+            node = None
+        if node is not None:
+            g = run_prehooks(t, node, g, m, create_graph)
         if prof is not None:  # one event per node's backward, to the end of its gradients' hand-over
             ev = _open_backward(op, parents)
         saved = extra.get("saved") if extra else None
@@ -351,6 +367,8 @@ def _walk(
             vjps = op.vjp(m, t._need, g, y_in, *x_in)
         else:
             vjps = op.vjp(m, t._need, g, y_in._array, *[p._array for p in x_in])
+        if node is not None and node.post:
+            vjps = run_posthooks(t, node, parents, vjps, g, m, create_graph)
         del g
         if anomaly:
             from chainrule.autograd.anomaly import check_backward
@@ -379,6 +397,17 @@ def _walk(
             _close(ev)
     for p in list(leaves):  # (popped: each sum is freed once delivered, as a copy may be made of it)
         _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
+
+
+def _leading_to(order: list, capture: dict) -> set:
+    """The nodes of ``order`` (parents first) from which some captured tensor lies below."""
+    found: set = set()
+    for t in order:
+        for p in t._parents:
+            if id(p) in capture or p in found:
+                found.add(t)
+                break
+    return found
 
 
 def _run_hooks(t: Tensor, hooks: Any, g: Any, create_graph: bool) -> Any:
@@ -412,9 +441,20 @@ def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulat
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
         if not accumulate:
             return
+    _accumulate_leaf(p, g, create_graph, extra)
+
+
+def _accumulate_leaf(p: Tensor, g: Any, create_graph: bool, extra: Any) -> None:
+    """What PyTorch's AccumulateGrad node does: its pre-hooks, p.grad += g, the post-accumulate-grad
+    hooks, its hooks."""
+    node = extra.get("node") if extra and p._op is None else None  # (a non-leaf's is its op's node)
+    if node is not None:
+        g = run_leaf_prehooks(p, node, g, create_graph)
     _add_to_grad(p, g, create_graph)
     if extra and "post_acc" in extra:
         _post_accumulate(p)
+    if node is not None:
+        run_leaf_posthooks(node, g, create_graph)
 
 
 def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
@@ -429,11 +469,36 @@ def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
 
 
 def _seeds(outs: list, grad_outputs: Any, create_graph: bool, where: str) -> list:
-    """dL/d(output) for each output: the given ones (None for a one-element output: 1)."""
+    """dL/d(output) for each output: the given ones (None for a one-element output: 1).
+
+    An output given as a ``GradientEdge`` is replaced in ``outs`` by the graph tensor behind it."""
     gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
     if len(gouts) != len(outs):
         raise RuntimeError(f"{where}: got {len(outs)} tensors and {len(gouts)} gradients")
-    return [_seed(o, g, create_graph) for o, g in zip(outs, gouts)]
+    seeds = []
+    for i, (o, g) in enumerate(zip(outs, gouts)):
+        if not isinstance(o, GradientEdge):
+            seeds.append(_seed(o, g, create_graph))
+            continue
+        t, k = edge_target(o)
+        outs[i] = t
+        if k is None:
+            seeds.append(_seed(t, g, create_graph))
+            continue
+        # one output of a packed custom Function: its seed, placed in its part of the packed gradient
+        op = t._op
+        table = table_of((t._array,), where)
+        start, stop, _ = op.spans[k]
+        s = _seed(Tensor._wrap(op._unpack(table, t._array, k)), g, create_graph)
+        m = _tensor_math() if create_graph else table
+        seeds.append(m.pad(m.reshape(s, (stop - start,)), ((start, t._array.size - stop),)))
+    return seeds
+
+
+def _targets(inputs: list) -> list:
+    """(tensor, output index or None) for each input; a ``GradientEdge`` names the graph tensor behind
+    it (and, for one output of a packed custom Function, which part of its gradient)."""
+    return [edge_target(t) if isinstance(t, GradientEdge) else (t, None) for t in inputs]
 
 
 def _gradients_of(inputs: list, outs: list, seeds: list, retain_graph: bool, create_graph: bool) -> list:
@@ -458,12 +523,18 @@ def backward(
     if inputs is None:
         run_backward(outs, seeds, retain_graph, create_graph)
         return
-    inputs = _as_list(inputs)
+    targets = _targets(_as_list(inputs))
+    inputs = []
+    for t, k in targets:
+        if k is not None:
+            raise RuntimeError(
+                "backward(inputs=...): an edge to one output of a custom Function with several outputs "
+                "has no tensor whose .grad could accumulate it; use autograd.grad(outputs, edge)"
+            )
+        inputs.append(t)
     for t, g in zip(inputs, _gradients_of(inputs, outs, seeds, retain_graph, create_graph)):
         if g is not None:
-            _add_to_grad(t, g, create_graph)
-            if "post_acc" in (getattr(t, "_extra", None) or ()):
-                _post_accumulate(t)
+            _accumulate_leaf(t, g, create_graph, getattr(t, "_extra", None))
 
 
 def grad(
@@ -479,7 +550,8 @@ def grad(
     With ``create_graph=True`` the returned gradients are themselves differentiable.
     """
     outs = _as_list(outputs)
-    ins = _as_list(inputs)
+    targets = _targets(_as_list(inputs))
+    ins = [t for t, _ in targets]
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
@@ -487,6 +559,9 @@ def grad(
     retain_graph = create_graph if retain_graph is None else retain_graph
     result: list[Any] = []
     for i, (t, g) in enumerate(zip(ins, _gradients_of(ins, outs, seeds, retain_graph, create_graph))):
+        k = targets[i][1]
+        if g is not None and k is not None:  # an edge to one output of a packed custom Function
+            g = t._op._unpack(_tensor_math() if create_graph else table_of((g,), "grad"), g, k)
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"grad: input {i} (shape {t.shape}) was not used in the graph; "

@@ -252,13 +252,14 @@ class _Unpack(Primitive):
     dout_k/dflat is a selection, so the vjp pads g with zeros back to the flat size.
     """
 
-    __slots__ = ("start", "stop", "shape", "total")
+    __slots__ = ("start", "stop", "shape", "total", "output_nr")
     name = "function_output"
     saves_inputs = ()
     saves_output = False
 
-    def __init__(self, start: int, stop: int, shape: tuple, total: int) -> None:
+    def __init__(self, start: int, stop: int, shape: tuple, total: int, output_nr: int = 0) -> None:
         self.start, self.stop, self.shape, self.total = start, stop, shape, total
+        self.output_nr = output_nr  # which of forward's outputs (the packed node's grad_fn output_nr)
 
     def forward(self, m, flat):
         return flat[self.start : self.stop].reshape(self.shape)
@@ -347,7 +348,7 @@ class Function:
         packed = apply(node, *[args[i] for i in tensor_pos])
         _bind(node, packed)
         return tuple(
-            o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start), packed)
+            o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start, k), packed)
             for k, o in enumerate(outs)
         )
 

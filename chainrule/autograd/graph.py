@@ -108,14 +108,16 @@ _TICK_OF = attrgetter("_clk")
 
 
 # ================================================================ torch.autograd.graph
-# The public names of ``torch.autograd.graph`` live in this module beside ``toposort``.
-#
-# What maps and what does not: a chainrule tensor's ``grad_fn`` is the op's primitive (a
-# shared object, a singleton for stateless ops), not a per-call graph node, and the graph's
-# edges are the tensors' ``_parents``.  So PyTorch's ``Node`` (``next_functions``, per-node
-# ``register_hook``/``register_prehook``/``metadata``), ``GradientEdge`` and
-# ``get_gradient_edge`` (edges that ``autograd.grad`` can take in place of tensors) have no
-# counterpart here; tensor hooks (``Tensor.register_hook``) play the per-node hooks' part.
+# The public names of ``torch.autograd.graph`` live in this module beside ``toposort``: ``Node``,
+# ``GradientEdge`` and ``get_gradient_edge`` are views of the graph that ``toposort`` walks
+# (autograd/node.py), and the saved-tensor hooks follow.
+
+from chainrule.autograd.node import GradientEdge, Node, get_gradient_edge  # noqa: E402
+
+__all__ = [
+    "GradientEdge", "Node", "allow_mutation_on_saved_tensors", "disable_saved_tensors_hooks", "get_gradient_edge",
+    "increment_version", "register_multi_grad_hook", "save_on_cpu", "saved_tensors_hooks",
+]
 
 
 class saved_tensors_hooks:

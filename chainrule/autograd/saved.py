@@ -8,9 +8,9 @@ kept instead of the tensor; each later use (``unpack()``, ``ctx.saved_tensors`` 
 gets ``unpack_hook(packed)``.  This is what ``torch.autograd.graph.saved_tensors_hooks`` does for
 every saved tensor (offloading to disk, compressing, counting).
 
-Built-in ops are different: their ``grad_fn`` is the op's primitive, shared between calls,
-and what their backward reads is the node's inputs and output themselves (``Tensor._parents``
-and the tensor), so they have no ``_saved_*`` attributes.
+Built-in ops are different: what their backward reads is the node's inputs and output
+themselves (``Tensor._parents`` and the tensor), so their ``grad_fn`` has no ``_saved_*``
+attributes.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from chainrule.autograd.version import share, version
 from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend import shared_memory as _shm
 from chainrule.backend.device import CPU, device
+from chainrule.backend.layout import strided
 from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
 # The operators and methods attached by chainrule.ops.methods are declared in the stub
@@ -225,6 +226,11 @@ class Tensor(_TensorMethods):
         return CPU if type(a) is _ndarray else device_of(a)
 
     @property
+    def layout(self) -> Any:
+        """How the elements are stored: always ``torch.strided`` (dense) in chainrule."""
+        return strided
+
+    @property
     def is_cuda(self) -> bool:
         return type(self._array) is not _ndarray and device_of(self._array).type == "cuda"
 
@@ -238,8 +244,15 @@ class Tensor(_TensorMethods):
 
     @property
     def grad_fn(self) -> Any:
-        """The primitive that produced this tensor (None for leaves)."""
-        return self._op
+        """The node that produced this tensor, a ``torch.autograd.graph.Node`` (None for leaves).
+
+        Its ``name()``, ``next_functions``, ``metadata``, ``register_hook`` and ``register_prehook``
+        are PyTorch's (``autograd/node.py``); the primitive itself is ``_op``."""
+        if self._op is None:
+            return None
+        from chainrule.autograd.node import grad_fn_of
+
+        return grad_fn_of(self)
 
     def is_floating_point(self) -> bool:
         return self._array.dtype.kind == "f"
@@ -381,6 +394,7 @@ class Tensor(_TensorMethods):
         self._op = None
         self._parents = None
         self.requires_grad = False
+        self._extras_or_empty().pop("node", None)  # (its Node's hooks and metadata go with the node)
         if getattr(self, "_tangent", None) is not None:
             self._tangent = None
         return self
@@ -478,7 +492,9 @@ class Tensor(_TensorMethods):
         if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
             extra.append(f"dtype={self._array.dtype}")
         if self._op is not None:
-            extra.append(f"grad_fn=<{self._op.name}>")
+            from chainrule.autograd.node import name_of
+
+            extra.append(f"grad_fn=<{name_of(self)}>")
         elif self.requires_grad:
             extra.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"

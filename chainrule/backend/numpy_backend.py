@@ -207,6 +207,12 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
     fmod = staticmethod(np.fmod)
     remainder = staticmethod(np.remainder)
     broadcast_view = staticmethod(np.broadcast_to)  # a read-only view, never a copy
+
+    @staticmethod
+    def as_strided(a, shape, strides):
+        """A view of a's memory with ``shape`` and element ``strides`` (from a's first element)."""
+        return np.lib.stride_tricks.as_strided(a, tuple(shape), tuple(int(s) * a.itemsize for s in strides))
+
     clip = staticmethod(np.clip)
     moveaxis = staticmethod(np.moveaxis)
     isfinite = staticmethod(np.isfinite)

@@ -9,17 +9,20 @@ device anyway raises (see ``chainrule.backend.device.check_device``).
 What PyTorch's CPU build (checked against torch 2.13) does, and chainrule with it:
 
 * answers without a GPU: ``is_available`` (False), ``device_count`` (0), ``is_initialized``
-  (False), ``is_bf16_supported`` (False), ``get_arch_list`` ([]), ``memory_allocated``,
-  ``max_memory_allocated``, ``memory_reserved``, ``max_memory_reserved`` (0);
+  (False), ``is_bf16_supported`` (False), ``get_arch_list`` ([]);
 * no-ops: ``manual_seed``, ``manual_seed_all``, ``seed``, ``seed_all`` (PyTorch queues them
   until CUDA starts, which never happens), ``empty_cache``;
 * raise :class:`~chainrule.backend.device.DeviceUnavailableError` (an ``AssertionError``, as
   PyTorch's "Torch not compiled with CUDA enabled"): ``synchronize``, ``current_device``,
   ``set_device``, ``get_device_name``, ``get_device_properties``, ``get_device_capability``,
-  ``init``, ``initial_seed``, ``get_rng_state``, ``set_rng_state``, ``mem_get_info``,
-  ``reset_peak_memory_stats``, ``current_stream``, ``ipc_collect``.
+  ``init``, ``initial_seed``, ``get_rng_state``, ``mem_get_info``, ``current_stream``,
+  ``default_stream``, ``ipc_collect``, ``set_per_process_memory_fraction``.
 
-``chainrule.cuda.amp`` holds the deprecated ``autocast`` and ``GradScaler`` spellings.
+``memory.py`` holds the allocator's counters (0, an empty ``memory_stats()``; the resets and
+``memory_summary`` fail as PyTorch's CPU build's do), ``streams.py`` the streams and events
+(``Stream()`` and ``Event()`` raise; ``with torch.cuda.stream(s):`` is a no-op), ``nvtx.py``
+``torch.cuda.nvtx`` (every range and mark raises PyTorch's "NVTX functions not installed"), and
+``chainrule.cuda.amp`` the deprecated ``autocast`` and ``GradScaler`` spellings.
 """
 
 # (names imported here are private: the package's public names are torch.cuda's)
@@ -74,28 +77,9 @@ def seed_all() -> None:
     """Seed every GPU's generator randomly: a no-op without a GPU."""
 
 
-def empty_cache() -> None:
-    """Release cached GPU memory: a no-op (there is none)."""
 
 
-def memory_allocated(device: _Any = None) -> int:
-    """Bytes of GPU memory held by tensors: 0."""
-    return 0
 
-
-def max_memory_allocated(device: _Any = None) -> int:
-    """Peak bytes of GPU memory held by tensors: 0."""
-    return 0
-
-
-def memory_reserved(device: _Any = None) -> int:
-    """Bytes of GPU memory reserved by the caching allocator: 0."""
-    return 0
-
-
-def max_memory_reserved(device: _Any = None) -> int:
-    """Peak bytes of GPU memory reserved by the caching allocator: 0."""
-    return 0
 
 
 def _no_cuda(what: str) -> _NoReturn:
@@ -176,14 +160,6 @@ def mem_get_info(device: _Any = None) -> tuple[int, int]:
     _no_cuda("mem_get_info")
 
 
-def reset_peak_memory_stats(device: _Any = None) -> None:
-    """Reset the peak-memory counters: raises (PyTorch's CPU build raises too)."""
-    _no_cuda("reset_peak_memory_stats")
-
-
-def current_stream(device: _Any = None) -> _Any:
-    """The current CUDA stream: raises, as PyTorch's CPU build."""
-    _no_cuda("current_stream")
 
 
 def ipc_collect() -> None:
@@ -191,12 +167,45 @@ def ipc_collect() -> None:
     _no_cuda("ipc_collect")
 
 
-from chainrule.cuda import amp  # noqa: E402  (after the functions: amp needs nothing from here)
+from chainrule.cuda import amp, memory, nvtx, streams  # noqa: E402  (after _no_cuda, which they call)
+from chainrule.cuda.memory import (  # noqa: E402
+    OutOfMemoryError,
+    empty_cache,
+    max_memory_allocated,
+    max_memory_cached,
+    max_memory_reserved,
+    memory_allocated,
+    memory_cached,
+    memory_reserved,
+    memory_snapshot,
+    memory_stats,
+    memory_stats_as_nested_dict,
+    memory_summary,
+    reset_accumulated_memory_stats,
+    reset_max_memory_allocated,
+    reset_max_memory_cached,
+    reset_peak_memory_stats,
+    set_per_process_memory_fraction,
+)
+from chainrule.cuda.streams import (  # noqa: E402
+    Event,
+    Stream,
+    StreamContext,
+    current_stream,
+    default_stream,
+    set_stream,
+    stream,
+)
 
 __all__ = [
+    "Event",
+    "OutOfMemoryError",
+    "Stream",
+    "StreamContext",
     "amp",
     "current_device",
     "current_stream",
+    "default_stream",
     "device_count",
     "empty_cache",
     "get_arch_list",
@@ -214,15 +223,30 @@ __all__ = [
     "manual_seed",
     "manual_seed_all",
     "max_memory_allocated",
+    "max_memory_cached",
     "max_memory_reserved",
     "mem_get_info",
+    "memory",
     "memory_allocated",
+    "memory_cached",
     "memory_reserved",
+    "memory_snapshot",
+    "memory_stats",
+    "memory_stats_as_nested_dict",
+    "memory_summary",
+    "nvtx",
+    "reset_accumulated_memory_stats",
+    "reset_max_memory_allocated",
+    "reset_max_memory_cached",
     "reset_peak_memory_stats",
     "seed",
     "seed_all",
     "set_device",
+    "set_per_process_memory_fraction",
     "set_rng_state",
     "set_rng_state_all",
+    "set_stream",
+    "stream",
+    "streams",
     "synchronize",
 ]

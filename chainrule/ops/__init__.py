@@ -22,9 +22,9 @@ from chainrule.ops.arrange import (
     vsplit, vstack,
 )
 from chainrule.ops.creation import (
-    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
-    multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
-    zeros_like,
+    arange, as_tensor, bernoulli, empty, empty_like, empty_strided, eye, from_numpy, full, full_like, linspace,
+    logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+    zeros, zeros_like,
 )
 from chainrule.ops.elementwise import (
     abs, add, clamp, cos, exp, log, log1p, maximum, minimum, mul, neg, pow, relu, sigmoid, sign, sin, sqrt, sub,
@@ -56,7 +56,8 @@ clip = clamp
 __all__ = [
     "abs", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin", "as_tensor", "bernoulli", "bmm",
     "broadcast_tensors", "broadcast_to", "cat", "chunk", "clamp", "clip", "concat", "cos", "dot", "empty",
-    "empty_like", "exp", "expand", "eye", "flatten", "flip", "from_numpy", "full", "full_like", "gather",
+    "empty_like", "empty_strided", "exp", "expand", "eye", "flatten", "flip", "from_numpy", "full", "full_like",
+    "gather",
     "index_select", "linspace", "log", "log1p", "log_softmax", "logspace", "logsumexp", "masked_fill", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mm", "movedim", "mul", "multinomial", "neg", "norm", "normal",
     "ones", "ones_like", "outer", "pad", "permute", "pow", "prod", "rand", "rand_like", "randint", "randn",

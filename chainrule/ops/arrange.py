@@ -24,6 +24,7 @@ from chainrule.autograd.primitive import Primitive, apply, apply1, kernel, table
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share_view
 from chainrule.backend import get_default_dtype, sum_to
+from chainrule.backend.layout import check_layout
 from chainrule.backend.views import diagonal_view
 from chainrule.ops import creation, indexing, linalg, reduction, shape
 from chainrule.ops import elementwise as ew
@@ -1024,13 +1025,19 @@ def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype: Any, 
     return shape.t(coords).to(dtype or np.int64)
 
 
-def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+def tril_indices(
+    row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None, layout: Any = None
+) -> Tensor:
     """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
+    check_layout(layout, "tril_indices()")
     return _triangle_indices(row, col, offset, True, dtype, device)
 
 
-def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None) -> Tensor:
+def triu_indices(
+    row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None, layout: Any = None
+) -> Tensor:
     """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
+    check_layout(layout, "triu_indices()")
     return _triangle_indices(row, col, offset, False, dtype, device)
 
 
@@ -1381,8 +1388,13 @@ def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
         raise RuntimeError(f"broadcast_shapes: shapes {shapes} do not broadcast ({e})") from None
 
 
-def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given)."""
+def scalar_tensor(
+    s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False, layout: Any = None,
+    pin_memory: bool = False
+) -> Tensor:
+    """A 0-d tensor holding ``s`` (the default float dtype unless ``dtype`` is given).  As in PyTorch,
+    whose 0-d results are always strided, ``layout`` is not checked."""
+    creation._check_pin_memory(pin_memory, "scalar_tensor()")
     return creation.tensor(s, dtype=dtype or get_default_dtype(), device=device, requires_grad=requires_grad)
 
 

@@ -16,6 +16,7 @@ from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ArrayMath, default_generator, get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import device as _device
+from chainrule.backend.layout import check_layout
 from chainrule.backend.registry import backend_for, device_of, target_device, to_device, to_host
 from chainrule.ops._lift import promote_types
 
@@ -167,34 +168,65 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "zeros()")
+    check_layout(layout, "zeros()")
     dev = target_device(device, "zeros()")
     return _make(_table(dev).zeros(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
 def ones(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "ones()")
+    check_layout(layout, "ones()")
     dev = target_device(device, "ones()")
     return _make(_table(dev).ones(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
 def empty(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    *size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "empty()")
+    check_layout(layout, "empty()")
     dev = target_device(device, "empty()")
     return _make(_table(dev).empty(_size(size), _dtype(dtype)), requires_grad, dev)
 
 
-def full(
-    size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+def empty_strided(
+    size: Any, stride: Any, *, dtype: Any = None, layout: Any = None, device: Any = None, requires_grad: bool = False,
     pin_memory: bool = False
 ) -> Tensor:
+    """A tensor of shape ``size`` whose elements lie ``stride`` elements apart in memory
+    (``Tensor.stride()`` reports them), as PyTorch's ``empty_strided``; its values are zeros
+    (PyTorch's are undefined).  The memory holds 1 + Σ (size_i - 1)·stride_i elements (none
+    when some size is 0); strides may repeat elements (0), not go backwards."""
+    where = "empty_strided()"
+    _check_pin_memory(pin_memory, where)
+    check_layout(layout, where)
+    shape, steps = _size((size,)), _size((stride,))
+    if len(shape) != len(steps):
+        raise RuntimeError(
+            f"dimensionality of sizes ({len(shape)}) must match dimensionality of strides ({len(steps)})"
+        )
+    if any(s < 0 for s in steps):
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(shape)} and strides={list(steps)}")
+    extent = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, steps))
+    memory = HOST.zeros((extent,), _dtype(dtype))
+    dev = target_device(device, where)
+    return _make(HOST.as_strided(memory, shape, steps), requires_grad, dev)
+
+
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
+    pin_memory: bool = False, layout: Any = None
+) -> Tensor:
     _check_pin_memory(pin_memory, "full()")
+    check_layout(layout, "full()")
     dev = target_device(device, "full()")
     # as torch.full: a bool gives bool, an integer (Python or NumPy) int64, anything else the
     # default float dtype (a NumPy float or np.bool_ fill too: torch.full reads it as a number)
@@ -204,44 +236,52 @@ def full(
 
 
 def zeros_like(
-    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "zeros_like()")
+    check_layout(layout, "zeros_like()")
     dev = _like_device(input, device, "zeros_like()")
     return _make(_table(dev).zeros(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def ones_like(
-    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "ones_like()")
+    check_layout(layout, "ones_like()")
     dev = _like_device(input, device, "ones_like()")
     return _make(_table(dev).ones(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def empty_like(
-    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False
+    input: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "empty_like()")
+    check_layout(layout, "empty_like()")
     dev = _like_device(input, device, "empty_like()")
     return _make(_table(dev).empty(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def full_like(
     input: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "full_like()")
+    check_layout(layout, "full_like()")
     dev = _like_device(input, device, "full_like()")
     return _make(_table(dev).full(input.shape, fill_value, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def arange(
     start: Any, end: Any = None, step: Any = 1, dtype: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     """Values from start (inclusive) to end (exclusive); integer arguments give int64."""
     _check_pin_memory(pin_memory, "arange()")
+    check_layout(layout, "arange()")
     dev = target_device(device, "arange()")
     if end is None:
         start, end = 0, start
@@ -252,27 +292,30 @@ def arange(
 
 def linspace(
     start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "linspace()")
+    check_layout(layout, "linspace()")
     dev = target_device(device, "linspace()")
     return _make(_table(dev).linspace(start, end, int(steps)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def logspace(
     start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "logspace()")
+    check_layout(layout, "logspace()")
     dev = target_device(device, "logspace()")
     return _make(_table(dev).logspace(start, end, int(steps), base=base).astype(_dtype(dtype)), False, dev)
 
 
 def eye(
     n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "eye()")
+    check_layout(layout, "eye()")
     dev = target_device(device, "eye()")
     return _make(_table(dev).eye(n, m, dtype=_dtype(dtype)), requires_grad, dev)
 
@@ -284,30 +327,33 @@ def _gen(generator: Any) -> Any:
 
 def rand(
     *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     """Uniform samples on [0, 1)."""
     _check_pin_memory(pin_memory, "rand()")
+    check_layout(layout, "rand()")
     dev = target_device(device, "rand()")
     return _make(_gen(generator).random(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randn(
     *size: Any, dtype: Any = None, generator: Any = None, requires_grad: bool = False, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     """Standard normal samples."""
     _check_pin_memory(pin_memory, "randn()")
+    check_layout(layout, "randn()")
     dev = target_device(device, "randn()")
     return _make(_gen(generator).standard_normal(_size(size)).astype(_dtype(dtype)), requires_grad, dev)
 
 
 def randint(
     low: int, high: Any = None, size: Any = None, dtype: Any = None, generator: Any = None, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
     _check_pin_memory(pin_memory, "randint()")
+    check_layout(layout, "randint()")
     dev = target_device(device, "randint()")
     if size is None:
         low, high, size = 0, low, high
@@ -317,29 +363,40 @@ def randint(
     return _make(_gen(generator).integers(low, high, size).astype(_dtype(dtype, np.int64)), False, dev)
 
 
-def randperm(n: int, dtype: Any = None, generator: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+def randperm(
+    n: int, dtype: Any = None, generator: Any = None, device: Any = None, pin_memory: bool = False,
+    layout: Any = None
+) -> Tensor:
     _check_pin_memory(pin_memory, "randperm()")
+    check_layout(layout, "randperm()")
     dev = target_device(device, "randperm()")
     return _make(_gen(generator).permutation(int(n)).astype(_dtype(dtype, np.int64)), False, dev)
 
 
-def rand_like(input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+def rand_like(
+    input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False, layout: Any = None
+) -> Tensor:
     _check_pin_memory(pin_memory, "rand_like()")
+    check_layout(layout, "rand_like()")
     dev = _like_device(input, device, "rand_like()")
     return rand(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
-def randn_like(input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False) -> Tensor:
+def randn_like(
+    input: Tensor, dtype: Any = None, device: Any = None, pin_memory: bool = False, layout: Any = None
+) -> Tensor:
     _check_pin_memory(pin_memory, "randn_like()")
+    check_layout(layout, "randn_like()")
     dev = _like_device(input, device, "randn_like()")
     return randn(*input.shape, dtype=dtype or input.dtype, device=dev)
 
 
 def normal(
     mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-    pin_memory: bool = False
+    pin_memory: bool = False, layout: Any = None
 ) -> Tensor:
     _check_pin_memory(pin_memory, "normal()")
+    check_layout(layout, "normal()")
     dev = target_device(device, "normal()")
     return _make((_gen(generator).standard_normal(tuple(size)) * std + mean).astype(_dtype(dtype)), False, dev)
 

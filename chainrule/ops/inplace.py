@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.node import move_state
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, edit_tick, rebound, sharers, superseded
 from chainrule.backend.views import element_positions, memory_root
@@ -160,8 +161,10 @@ def _follow(base: Tensor, tensors: list[Tensor], tick: int) -> None:
 
 
 def _take_place(dst: Tensor, src: Tensor) -> None:
-    """dst takes src's place in the graph: its node, its requires_grad flag and (forward mode)
-    its tangent."""
+    """dst takes src's place in the graph: its node (with its Node's hooks and metadata: a Node
+    taken before an in-place op stays with the op it was taken from), its requires_grad flag and
+    (forward mode) its tangent."""
+    move_state(dst, src)
     dst._tangent = getattr(src, "_tangent", None)
     dst.requires_grad = src.requires_grad
     dst._op = src._op

@@ -13,6 +13,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU, device
+from chainrule.backend.layout import check_layout
 from chainrule.ops import arrange, creation, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
 from chainrule.ops import registry as op_registry
@@ -300,10 +301,17 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     return creation.tensor(data, dtype=dtype or self.dtype, device=dev, requires_grad=requires_grad)
 
 
+def _factory_options(layout: Any, pin_memory: bool, where: str) -> None:
+    """The ``layout=`` (dense only) and ``pin_memory=`` (False only) keywords of the ``new_*`` methods."""
+    creation._check_pin_memory(pin_memory, where)
+    check_layout(layout, where)
+
+
 def _new_filled(fill: Any, where: str):
     """``new_zeros`` / ``new_ones``: ``size`` in self's dtype unless ``dtype`` is given."""
 
-    def method(self, *size, dtype=None, device=None, requires_grad=False):
+    def method(self, *size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+        _factory_options(layout, pin_memory, where)
         return _new_on(self, shape._shape_arg(size), fill, dtype, device, requires_grad, where)
 
     return method
@@ -354,7 +362,8 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     return _inplace_fn(indexing.masked_fill, "fill_diagonal_")(self, Tensor._wrap(mask), fill_value)
 
 
-def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    _factory_options(layout, pin_memory, "new_full()")
     return _new_on(self, size, fill_value, dtype, device, requires_grad, "new_full()")
 
 
