@@ -52,7 +52,12 @@ def _x(*shape, dtype=None, seed=0):
     lambda x, a: x.abs() ** a,
     lambda x, a: torch.where(x > 0, x, a),
     lambda x, a: torch.nn.functional.hardtanh(x, -1.0, 1.0) * a,
-], ids=["mul", "rmul_add", "div_sub", "clamp_max", "clamp_both", "pow", "where", "hardtanh_mul"])
+    lambda x, a: x.clone().fill_(a),
+    lambda x, a: x.masked_fill(x > 0, a),
+    lambda x, a: torch.lerp(x, x.flip(0), a),
+    lambda x, a: torch.softmax(x / a, 0),
+], ids=["mul", "rmul_add", "div_sub", "clamp_max", "clamp_both", "pow", "where", "hardtanh_mul", "fill_",
+        "masked_fill", "lerp", "softmax_temperature"])
 def test_a_float_in_array_arithmetic_is_captured_once(expr):
     x = _x(4, 3)
     compiled = _against_eager(expr, lambda v: ((x, v), {}))
@@ -322,3 +327,82 @@ def test_an_if_on_a_tensor_computed_from_the_float_takes_each_branch_once():
     x = torch.tensor([1.0, 2.0])
     compiled = _against_eager(f, lambda v: ((x, v), {}))
     assert compiled.stats["captures"] == 2
+
+
+def test_specialize_float_makes_float_arguments_constants_again():
+    """torch._dynamo.config.specialize_float (False, as PyTorch's): True keeps each float a
+    constant of the plan."""
+    tc = pytest.importorskip("torch._dynamo").config
+    assert torch._dynamo.config.specialize_float is tc.specialize_float is False
+    f = lambda x, a: x * a  # noqa: E731
+    x = _x(3)
+    with torch._dynamo.config.patch(specialize_float=True):
+        compiled = _against_eager(f, lambda v: ((x, v), {}), values=[0.5, 1.5, 2.5, 0.5])
+    assert compiled.stats["captures"] == 3 and compiled.stats["replays"] == 1
+
+
+_X, _Y, _W = _x(6, seed=5), _x(6, seed=6), _x(6, seed=7)
+_MASK = _X > 0
+_OPS = {  # (each either follows the float or keeps it a constant: eager's bits either way)
+    "tensor_list": lambda x, a: torch.tensor([a, 1.0]) + x[:2],
+    "full": lambda x, a: torch.full((6,), a) * x,
+    "as_tensor": lambda x, a: torch.as_tensor(a) * x,
+    "scalar_tensor": lambda x, a: torch.scalar_tensor(a) * x,
+    "new_full": lambda x, a: x.new_full((6,), a) + x,
+    "new_tensor": lambda x, a: x.new_tensor(a) + x,
+    "fill_": lambda x, a: x.clone().fill_(a),
+    "masked_fill": lambda x, a: x.masked_fill(_MASK, a),
+    "lerp": lambda x, a: torch.lerp(x, _Y, a),
+    "mul_": lambda x, a: x.clone().mul_(a),
+    "add_scalar": lambda x, a: x.add(a),
+    "clamp_": lambda x, a: x.clone().clamp_(min=a),
+    "softplus": lambda x, a: torch.nn.functional.softplus(x, beta=abs(a) + 1),
+    "elu": lambda x, a: torch.nn.functional.elu(x, alpha=a),
+    "linspace": lambda x, a: torch.linspace(0, a, 6) + x,
+    "pow_method": lambda x, a: x.abs().pow(a),
+    "exp": lambda x, a: torch.exp(x * a),
+    "normal": lambda x, a: torch.normal(0.0, abs(a), (6,)) + x,
+    "rsub": lambda x, a: a - x,
+    "rdiv": lambda x, a: a / x,
+    "rpow": lambda x, a: abs(a) ** x,
+    "eq": lambda x, a: x == a,
+    "lt": lambda x, a: a < x,
+    "maximum": lambda x, a: torch.maximum(x, torch.tensor(a)),
+    "index_put": lambda x, a: x.clone().index_fill_(0, torch.tensor([1, 2]), a),
+    "setitem": lambda x, a: (lambda z: (z.__setitem__(slice(0, 2), a), z)[1])(x.clone()),
+    "mse_weight": lambda x, a: torch.nn.functional.mse_loss(x, _Y) * a,
+    "smooth_l1": lambda x, a: torch.nn.functional.smooth_l1_loss(x, _Y, beta=abs(a) + 0.1),
+    "huber": lambda x, a: torch.nn.functional.huber_loss(x, _Y, delta=abs(a) + 0.1),
+    "addcmul": lambda x, a: torch.addcmul(x, _Y, _W, value=a),
+    "threshold": lambda x, a: torch.nn.functional.threshold(x, a, 0.0),
+    "hardtanh": lambda x, a: torch.nn.functional.hardtanh(x, min_val=-abs(a) - 1, max_val=abs(a) + 1),
+    "nan_to_num": lambda x, a: torch.nan_to_num(x / 0, posinf=a),
+    "div_floor": lambda x, a: torch.div(x, a, rounding_mode="floor"),
+    "fmod": lambda x, a: torch.fmod(x, a),
+    "remainder": lambda x, a: x % a,
+    "floordiv": lambda x, a: x // a,
+    "where_scalar2": lambda x, a: torch.where(_MASK, a, -1.0),
+    "sum_mul": lambda x, a: (x * a).sum() / a,
+    "std_scale": lambda x, a: x.std() * a,
+    "sigmoid_temp": lambda x, a: torch.sigmoid(x / a),
+    "softmax_temp": lambda x, a: torch.softmax(x / a, 0),
+    "xlogy": lambda x, a: torch.xlogy(a, x.abs()),
+    "round_dec": lambda x, a: torch.round(x * a, decimals=2),
+    "max_scalar": lambda x, a: torch.clamp_max(x, a),
+    "isclose": lambda x, a: torch.isclose(x, x + a * 1e-9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OPS))
+def test_each_operation_given_the_float_replays_eagers_bits(name):
+    fn = _OPS[name]
+    values = [0.73, -1.37, 2.11, 0.73, -0.41]
+    compiled = torch.compile(fn)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for v in values:
+            torch.manual_seed(1)
+            got = compiled(_X, v)
+            torch.manual_seed(1)
+            _same(got, fn(_X, v))
+    assert compiled.stats["captures"] <= 4  # (one per distinct value at most)

@@ -285,7 +285,8 @@ class CompiledFunction:
         arg_ns: dict[str, Any] = {}
         objects: list[tuple[str, Any]] = []
         found = _arg_tensors(args, kwargs, arg_lines, arg_ns, objects)
-        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph, objects)
+        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph, objects,
+                      floats=not config.specialize_float)
         reason = _unreplayable(cap)
         # a float argument the plan reads as an input is checked for its type only (scalars.py);
         # an eager entry checks its value, as one escaped

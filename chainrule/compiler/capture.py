@@ -245,13 +245,14 @@ def _written_by(opt: Optimizer) -> set[int]:
 
 
 def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],
-            fullgraph: bool = False, arg_objects: Sequence[tuple[str, Any]] = ()) -> Captured:
+            fullgraph: bool = False, arg_objects: Sequence[tuple[str, Any]] = (), floats: bool = True) -> Captured:
     """Run ``fn(*args, **kwargs)`` once, eagerly, on traced arrays (see the module docstring).
 
     The call's effects are those of an eager call; its exceptions propagate (after the real
     arrays are back in place).  ``arg_objects``: (where, object) for the user's objects among
     the arguments (a config), whose Python values a replay would not change: compared before
-    and after, as the names the function reads."""
+    and after, as the names the function reads.  ``floats``: the top-level float arguments may be
+    inputs of the plan (scalars.py; False: ``specialize_float``)."""
     modules, tracked, named, code_names = find_state(fn, args, kwargs, arg_tensors)
     tape = Tape(fullgraph)
     cap = _Capture(tape, tracked)
@@ -267,8 +268,8 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                         code_names)
     real_gen = _random._STATE["generator"]
     state_before = python_state(modules, named, arg_objects)
-    args, kwargs, floats = stand_in(args, kwargs, tape.scalar)
-    held = counts(floats)
+    args, kwargs, stand_ins = stand_in(args, kwargs, tape.scalar) if floats else (args, kwargs, [])
+    held = counts(stand_ins)
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
@@ -309,8 +310,8 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
         tape.side_effects.append(reason)
     frame = None  # (the call's frame holds its arguments)
     del state_before, args, kwargs
-    settle(floats, [n - 1 for n in held])  # (less the call's args or kwargs, let go of above)
-    scalars = tuple((s.slot, where, not s.escaped) for s, where in floats)
+    settle(stand_ins, [n - 1 for n in held])  # (less the call's args or kwargs, let go of above)
+    scalars = tuple((s.slot, where, not s.escaped) for s, where in stand_ins)
     return Captured(tape, tracked, start, end, output, modules, named, grad_enabled, result, facts, training,
                     backward, code_names, scalars)
 
