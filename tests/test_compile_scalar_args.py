@@ -406,3 +406,19 @@ def test_each_operation_given_the_float_replays_eagers_bits(name):
             torch.manual_seed(1)
             _same(got, fn(_X, v))
     assert compiled.stats["captures"] <= 4  # (one per distinct value at most)
+
+
+def test_code_that_wants_the_exact_float_type_gets_it_from_float():
+    """json.dumps needs the type float itself: float(alpha) gives it (and keeps alpha a constant)."""
+    import json
+
+    logged = []
+
+    def f(x, a):
+        logged.append(json.dumps({"a": float(a)}))
+        return x * a
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the list append is a side effect)
+        _against_eager(f, lambda v: ((_x(2), v), {}), values=[0.5, 1.5])
+    assert logged[0] == '{"a": 0.5}'

@@ -18,7 +18,14 @@ so the call itself runs as eager; the argument then stays what it is without thi
 constant of the plan checked by the guard (a capture per value).
 
 The stand-in is no float (so that C code cannot read it unseen), but ``isinstance(alpha, float)``
-holds, as ``alpha.__class__`` is float; ``type(alpha)`` is this class.
+holds, as ``alpha.__class__`` is float; ``type(alpha)`` is this class.  Code that wants the
+exact type takes another path or fails during the capture, where eager would not:
+``json.dumps(alpha)`` and ``decimal.Decimal(alpha)`` raise TypeError (``float(alpha)`` there,
+or ``specialize_float``, keeps the float).
+
+The replay reads the argument itself whether it escaped or not: an escaped one is checked by the
+guard to equal the captured value (with the sign of a zero), so the steps that read it before it
+escaped get that value again.
 """
 
 from __future__ import annotations
