@@ -52,7 +52,7 @@ def test_settings_have_pytorchs_names_aliases_and_refuse_unknown_ones():
 def test_settings_match_pytorchs_names_and_defaults():
     tc = pytest.importorskip("torch._dynamo").config
     for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit",
-                 "suppress_errors", "disable", "verbose"):
+                 "suppress_errors", "disable", "verbose", "specialize_float"):
         assert getattr(_dynamo.config, name) == getattr(tc, name), name
     for name in ("dynamic_shapes", "automatic_dynamic_shapes", "assume_static_by_default", "capture_scalar_outputs",
                  "capture_dynamic_output_shape_ops", "specialize_int", "optimize_ddp"):

@@ -13,6 +13,7 @@ runs the call eagerly instead; nothing outside the plan had changed at that poin
 
 from __future__ import annotations
 
+import math
 import re
 import traceback
 import types
@@ -247,8 +248,9 @@ class CompiledFunction:
                 why = entries[0].failing(args, kwargs) if entries else None
                 hint = ""
                 if why and re.fullmatch(r"(args\[\d+\]|kwargs\[[^]]+\]) != .*", why):
-                    hint = ("; a Python number argument that changes from call to call makes a plan per value: "
-                            "pass it as a tensor (cr.tensor(step)), whose values a replay reads")
+                    hint = ("; an int argument, or a float the function uses in Python (an `if`, arithmetic, a size), "
+                            "that changes from call to call makes a plan per value: pass it as a tensor "
+                            "(cr.tensor(step)), whose values a replay reads")
                 warnings.warn(f"chainrule.compile: {full}; new kinds of call to {self.name} run eagerly"
                               + (f" (this call fails the check `{why}` of the kind of call seen last{hint})"
                                  if why else ""), stacklevel=2)
@@ -283,9 +285,16 @@ class CompiledFunction:
         arg_ns: dict[str, Any] = {}
         objects: list[tuple[str, Any]] = []
         found = _arg_tensors(args, kwargs, arg_lines, arg_ns, objects)
-        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph, objects)
-        where, guard_lines, guard_ns = _guards(cap, found, arg_lines, arg_ns, objects)
+        cap = capture(self.fn, args, kwargs, [t for _, t in found], self.fullgraph, objects,
+                      floats=not config.specialize_float)
         reason = _unreplayable(cap)
+        # a float argument the plan reads as an input is checked for its type only (scalars.py);
+        # an eager entry checks its value, as one escaped
+        by_value = {f"if type({e}) is not float: return False": _float_check(e, arg_lines)
+                    for _, e, inputs in cap.scalars if inputs and reason is None}
+        by_type = {v: t for t, v in by_value.items()}
+        where, guard_lines, guard_ns = _guards(cap, found, [by_type.get(line, line) for line in arg_lines], arg_ns,
+                                               objects)
         if reason is None:
             try:
                 plan = build_plan(cap, list(where), guard_lines, guard_ns, self.fusion, self.buffers)
@@ -314,8 +323,8 @@ class CompiledFunction:
             warnings.warn(f"chainrule.compile: this call runs eagerly: {reason}", stacklevel=3)
             # eager is right whatever the names hold: checking them would only capture again and again
             # a function whose side effects change them (a counter it increments)
-            make_guard, guard_source = build_guard(
-                guard_lines[:guard_lines.index("# the names the function reads")], guard_ns)
+            checks = guard_lines[:guard_lines.index("# the names the function reads")]
+            make_guard, guard_source = build_guard([by_value.get(line, line) for line in checks], guard_ns)
             entry = Entry(make_guard, None, reason, guard_source)
         self.entries.append(entry)
         if branch and entry.plan is None:
@@ -344,6 +353,11 @@ class CompiledFunction:
         """Forget every plan (the next call captures again)."""
         self.entries.clear()
         self._asking.clear()
+
+
+def _float_check(e: str, lines: list[str]) -> str:
+    """The guard's line that checks float argument ``e`` by value (``_arg_tensors``)."""
+    return next(line for line in lines if line.startswith(f"if type({e}) is not float or {e} != "))
 
 
 def _unreplayable(cap: Captured) -> str | None:
@@ -597,6 +611,10 @@ def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any]
         elif x is None or type(x) in (bool, int, float, str):
             lines.append(f"if type({e}) is not {type(x).__name__} or {e} != {x!r}: return False"
                          if x is not None else f"if {e} is not None: return False")
+            if type(x) is float and x == 0:  # (0.0 == -0.0, yet what Python computes from them differs)
+                ns["copysign"] = math.copysign
+                lines[-1] = lines[-1].replace(": return False", f" or copysign(1.0, {e}) != {math.copysign(1.0, x)}"
+                                              ": return False")
         else:
             name = f"o{len(ns)}"
             ns[name] = x

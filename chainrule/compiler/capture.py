@@ -36,6 +36,7 @@ from chainrule.backend import random as _random
 from chainrule.backend import registry
 from chainrule.compiler.reach import changed_state, find_state, leaves_of, python_state, stateful
 from chainrule.compiler.returned import Read, at_path, constants, instruction_at, put, returned_reads
+from chainrule.compiler.scalars import counts, plain_result, settle, stand_in
 from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, TraceMath, TracingGenerator
 from chainrule.nn.module import Module
 from chainrule.optim.lr_scheduler import LRScheduler
@@ -86,6 +87,9 @@ class Captured(NamedTuple):
     training: list[bool]  # per module at the start
     backward: Backward | None  # the returned tensor's backward pass, when its graph is still needed
     code_names: frozenset  # the names the function's code reads (attributes among them)
+    # per float argument (scalars.py): its slot, where the replay reads it (``args[1]``), and
+    # whether it stayed an input (False: it escaped, and the guard checks its value)
+    scalars: tuple = ()
 
 
 def state_tensor_ids(cap: Captured) -> set[int]:
@@ -241,13 +245,14 @@ def _written_by(opt: Optimizer) -> set[int]:
 
 
 def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list[Tensor],
-            fullgraph: bool = False, arg_objects: Sequence[tuple[str, Any]] = ()) -> Captured:
+            fullgraph: bool = False, arg_objects: Sequence[tuple[str, Any]] = (), floats: bool = True) -> Captured:
     """Run ``fn(*args, **kwargs)`` once, eagerly, on traced arrays (see the module docstring).
 
     The call's effects are those of an eager call; its exceptions propagate (after the real
     arrays are back in place).  ``arg_objects``: (where, object) for the user's objects among
     the arguments (a config), whose Python values a replay would not change: compared before
-    and after, as the names the function reads."""
+    and after, as the names the function reads.  ``floats``: the top-level float arguments may be
+    inputs of the plan (scalars.py; False: ``specialize_float``)."""
     modules, tracked, named, code_names = find_state(fn, args, kwargs, arg_tensors)
     tape = Tape(fullgraph)
     cap = _Capture(tape, tracked)
@@ -263,12 +268,14 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
                         code_names)
     real_gen = _random._STATE["generator"]
     state_before = python_state(modules, named, arg_objects)
+    args, kwargs, stand_ins = stand_in(args, kwargs, tape.scalar) if floats else (args, kwargs, [])
+    held = counts(stand_ins)
     start = cap.lift()
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
     backward = None
     try:
-        result = fn(*args, **kwargs)
+        result = plain_result(fn(*args, **kwargs))
         output = _outputs(result, tape)
         for guard, paths, read in returned_reads(tape.reads, result):  # (``return loss.item()``)
             tape.steps = [st for st in tape.steps if st is not guard]
@@ -301,8 +308,12 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     for reason in dict.fromkeys(changes):
         tape.broken(reason)
         tape.side_effects.append(reason)
+    frame = None  # (the call's frame holds its arguments)
+    del state_before, args, kwargs
+    settle(stand_ins, [n - 1 for n in held])  # (less the call's args or kwargs, let go of above)
+    scalars = tuple((s.slot, where, not s.escaped) for s, where in stand_ins)
     return Captured(tape, tracked, start, end, output, modules, named, grad_enabled, result, facts, training,
-                    backward, code_names)
+                    backward, code_names, scalars)
 
 
 def watched(tensors: tuple) -> bool:

@@ -172,6 +172,8 @@ def _fusible(step: Any, shapes: list, dtypes: list, aliases: dict[int, int], fol
     for a in args:
         if type(a) is Ref:
             d = dtypes[a.slot]
+            if d is None:  # (a Python value in a slot: a float argument, scalars.py)
+                return None
             if shapes[a.slot] == ():
                 if d != dtype:
                     return None

@@ -450,7 +450,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
         i for i, k in enumerate(kinds) if k == "guard")
     # (the generator keeps what it needs of the capture, not the capture: its result may hold a
     # graph; and of the tracked tensors only those the replay names, not the call's arguments)
-    start, end, output = cap.start, cap.end, cap.output
+    start, end, output, cap_scalars = cap.start, cap.end, cap.output, cap.scalars
     named = {i: t for i, t in enumerate(cap.tracked) if where[i].startswith("T")}
 
     def generate() -> Built:
@@ -477,6 +477,7 @@ def build_plan(cap: Captured, where: list[str], guard_lines: list[str], guard_ns
                 where[i] = f"T{i}"
         holds = dict(start)
         body += _reads(start, where, used)
+        body += [f"v{k} = {at}" for k, at, _ in cap_scalars if k in used]  # (float arguments: scalars.py)
         w.folded, w.aliases = rewrites(steps + bwd_steps, tape.root, tape.inputs, tape.consts, keep - set(saved))
         release = _stale_gradients(start, end, used, holds, where)
         body += _body(w, steps, tape, keep, where, holds, used, release)

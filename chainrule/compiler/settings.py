@@ -13,12 +13,15 @@ are read when they matter (a new kind of call, each call), as PyTorch reads them
 * ``suppress_errors`` (False): an error of the compiler itself while it makes a plan (not one
   the function raised) makes that kind of call run eagerly, with a warning, instead of raising.
 * ``verbose`` (False): such a warning carries the error's traceback.
+* ``specialize_float`` (False): True makes a float argument a constant of the plan (a capture
+  per value) wherever it is used; False lets one the function gives only to tensor operations
+  be an input of the plan (``scalars.py``). Read at each capture.
 
 Accepted, without effect here, because the capture already does what they ask or there is
 nothing they could change: ``dynamic_shapes``, ``automatic_dynamic_shapes``,
 ``assume_static_by_default`` (shapes are always guarded: a new shape is a new kind of call),
 ``capture_scalar_outputs``, ``capture_dynamic_output_shape_ops`` (``.item()`` becomes a value
-guard; a shape that follows values is guarded), ``specialize_int`` (Python numbers are
+guard; a shape that follows values is guarded), ``specialize_int`` (int arguments are
 constants of the plan, guarded), ``optimize_ddp`` (there are no graphs to split by bucket).
 Any other name is an ``AttributeError``, as in PyTorch.
 
@@ -34,7 +37,7 @@ from typing import Any
 _ALIASES = {"cache_size_limit": "recompile_limit", "accumulated_cache_size_limit": "accumulated_recompile_limit"}
 _DEFAULTS: dict[str, Any] = {
     "recompile_limit": 8, "accumulated_recompile_limit": 256, "disable": False,
-    "suppress_errors": False, "verbose": False,
+    "suppress_errors": False, "verbose": False, "specialize_float": False,
     # accepted without effect (module docstring)
     "dynamic_shapes": True, "automatic_dynamic_shapes": True, "assume_static_by_default": True,
     "capture_scalar_outputs": False, "capture_dynamic_output_shape_ops": False, "specialize_int": False,

@@ -10,6 +10,7 @@ generator — is computed at once on the real arrays (so the call itself runs ex
 eager) and written on the :class:`Tape` as a :class:`Step`: the function, its arguments with
 traced arrays replaced by their slot numbers, and the slot of the result.  Replaying the
 steps in order on new arrays is the call again, without the Tensors, the graph or the rules (``plan.py``).
+A float argument of the call given to such an operation is a slot read as well (``scalars.py``).
 
 What a tape cannot replay is written down instead of guessed:
 
@@ -48,6 +49,7 @@ import numpy as np
 from chainrule.backend import ArrayMath
 from chainrule.backend.wrapped_table import WrappedTable
 from chainrule.compiler.returned import function_frame, read_site
+from chainrule.compiler.scalars import ScalarArg
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -136,6 +138,12 @@ class Tape:
         self.inputs.add(t.slot)
         return t
 
+    def scalar(self) -> int:
+        """A new slot for a float argument read from outside (scalars.py)."""
+        k = self._value_slot()
+        self.inputs.add(k)
+        return k
+
     def broken(self, reason: str) -> None:
         if reason not in self.breaks:
             self.breaks.append(reason)
@@ -151,6 +159,9 @@ class Tape:
         if self.frame is False:  # (the first step: the frame of the function, for what it returns)
             self.frame = function_frame(sys._getframe(1))
         traced = [a for a in _leaves((args, kwargs)) if type(a) is TraceArray]
+        scalars = [a for a in _leaves((args, kwargs)) if type(a) is ScalarArg]
+        if scalars:  # (a float argument given to the table: followed where the result is an array)
+            return self._record_scalars(kind, fn, args, kwargs, label, scalars)
         # A table entry may write into arguments it does not return (out parameters): compare.
         before = [] if kind == "op" or (type(fn) is np.ufunc and "out" not in kwargs) else [
             (t, _digest(t._a)) for t in traced if type(t._a) is _ndarray and t._a.flags.writeable and t._a.size]
@@ -208,6 +219,24 @@ class Tape:
             return res
         if traced:
             self.broken(f"{label} returned a {type(res).__name__}, which a plan cannot hold")
+        return res
+
+    def _record_scalars(self, kind: str, fn: Any, args: tuple, kwargs: dict, label: str, scalars: list) -> Any:
+        """Record a step given float arguments (scalars.py): the slots they are read from stand in
+        its arguments.  The tape follows them into arrays only: a result that is a Python value
+        (or holds one), or no step at all (a call that handed back its argument), is a use of
+        them it cannot follow, and they escape.  Their steps are never constants."""
+        steps = len(self.steps)
+        res = self.record(kind, fn, _map(args, _value), _map(kwargs, _value) if kwargs else kwargs, label)
+        added = self.steps[steps:]
+        if len(added) != 1 or added[0].kind == "guard" or _has_fixed(added[0].out):
+            for s in scalars:
+                s.used(f"{label} returned a Python value computed from it")
+            return res
+        step = added[0]
+        self.steps[steps] = step._replace(args=_refs(args), kwargs=_refs(kwargs) if kwargs else kwargs)
+        for k in step_outs(step):
+            self.consts.pop(k, None)
         return res
 
     def _written(self, slot: int) -> None:
@@ -428,11 +457,11 @@ _DUNDER = {
 }
 
 
-def _map(x: Any, f: Callable[[TraceArray], Any]) -> Any:
-    """``x`` with each traced array ``t`` in it replaced by ``f(t)``, through tuples, lists,
-    dicts and slices."""
+def _map(x: Any, f: Callable[[Any], Any]) -> Any:
+    """``x`` with each traced array or float argument ``t`` in it replaced by ``f(t)``, through
+    tuples, lists, dicts and slices."""
     t = type(x)
-    if t is TraceArray:
+    if t is TraceArray or t is ScalarArg:
         return f(x)
     if t is tuple or t is list:
         return t(_map(v, f) for v in x)
@@ -444,8 +473,17 @@ def _map(x: Any, f: Callable[[TraceArray], Any]) -> Any:
 
 
 def _unwrap(x: Any) -> Any:
-    """Traced arrays -> their real arrays."""
-    return _map(x, lambda t: t._a)
+    """Traced arrays -> their real arrays (float arguments -> their floats)."""
+    return _map(x, lambda t: t._a if type(t) is TraceArray else t.value)
+
+
+def _value(x: Any) -> Any:
+    """A float argument -> its float (a traced array stays)."""
+    return x.value if type(x) is ScalarArg else x
+
+
+def _has_fixed(pattern: Any) -> bool:
+    return type(pattern) is Fixed or type(pattern) is tuple and any(_has_fixed(p) for p in pattern)
 
 
 def _refs(x: Any) -> Any:
