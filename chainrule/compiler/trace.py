@@ -140,7 +140,7 @@ class Tape:
 
     def scalar(self) -> int:
         """A new slot for a float argument read from outside (scalars.py)."""
-        k = self._value_slot()
+        k = self.new_value_slot()
         self.inputs.add(k)
         return k
 
