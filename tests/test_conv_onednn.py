@@ -213,3 +213,75 @@ def test_a_trained_cnn_follows_the_float64_one():
 
     for a, b in zip(train(cr.float32), train(cr.float64)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+# ---------------------------------------------------------------- transposed convolutions
+T_CASES = [  # (fn, x shape, w shape (C_in, C_out/G, *k), kwargs)
+    (F.conv_transpose2d, (3, 8, 4, 4), (8, 5, 4, 4), {"stride": 2, "padding": 1}),  # DCGAN's up-sampling
+    (F.conv_transpose2d, (2, 6, 5, 5), (6, 3, 2, 2), {"stride": 2}),  # U-Net's
+    (F.conv_transpose2d, (2, 4, 5, 4), (4, 3, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+    (F.conv_transpose2d, (2, 4, 5, 6), (4, 2, 3, 2), {"stride": (2, 1), "padding": (1, 0), "dilation": (2, 1),
+                                                     "groups": 2}),
+    (F.conv_transpose2d, (2, 3, 4, 4), (3, 2, 4, 4), {"stride": 1, "padding": 0}),  # the 1x1 noise-to-map case
+    (F.conv_transpose1d, (3, 4, 7), (4, 6, 5), {"stride": 3, "padding": 2, "output_padding": 2}),
+    (cr.conv_transpose3d, (2, 3, 3, 4, 2), (3, 2, 2, 3, 2), {"stride": 2, "padding": (0, 1, 0)}),
+]
+
+
+def _ops_of(y) -> str:
+    return type(y.grad_fn).__name__
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", range(len(T_CASES)))
+def test_transposed_convolution_runs_on_onednn_and_matches_the_float64_definition(case, bias):
+    """float32 conv_transpose is the convolution's input gradient on oneDNN (its backward: the
+    convolution and its weight gradient), without the zero-inserted input of the composed path;
+    float64 keeps the composed definition (dilate, pad, convolve with the flipped kernel)."""
+    fn, xs, ws, kw = T_CASES[case]
+    rng = np.random.default_rng(20 + case)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    b = rng.standard_normal(ws[1] * kw.get("groups", 1)) if bias else None
+    y64 = fn(cr.tensor(x), cr.tensor(w), None if b is None else cr.tensor(b), **kw)
+    g = rng.standard_normal(tuple(y64.shape))
+    y = fn(_leaf(x, cr.float32), _leaf(w, cr.float32), None if b is None else _leaf(b, cr.float32), **kw)
+    assert _ops_of(y) == "OnednnConvTranspose"
+    _close(_run(fn, x, w, b, g, cr.float32, **kw), _run(fn, x, w, b, g, cr.float64, **kw))
+
+
+def test_transposed_convolution_matches_pytorch_where_installed():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 16, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 4, 4)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    g = rng.standard_normal((4, 8, 16, 16)).astype(np.float32)
+    got = _run(F.conv_transpose2d, x, w, b, g, cr.float32, stride=2, padding=1)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    yt = torch.nn.functional.conv_transpose2d(*ts, stride=2, padding=1)
+    yt.backward(torch.from_numpy(g))
+    for a, e in zip(got, [yt.detach().numpy()] + [t.grad.numpy() for t in ts]):
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * np.abs(e).max())
+
+
+def test_transposed_convolution_double_backward_and_forward_mode():
+    """create_graph (a penalty on ‖dL/dx‖², through W) and a forward-mode tangent of float32's
+    oneDNN path agree with float64's composed definition."""
+    rng = np.random.default_rng(9)
+    x, w = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((3, 2, 4, 4))
+    dx, dw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    kw = {"stride": 2, "padding": 1}
+
+    def second(dtype):
+        xt, wt = _leaf(x, dtype), _leaf(w, dtype)
+        (gx,) = cr.autograd.grad((F.conv_transpose2d(xt, wt, **kw) ** 2).sum(), (xt,), create_graph=True)
+        (gx ** 2).sum().backward()
+        return [wt.grad.numpy(), xt.grad.numpy()]
+
+    def tangent(dtype):
+        args = tuple(cr.tensor(a, dtype=dtype) for a in (x, w))
+        tans = tuple(cr.tensor(a, dtype=dtype) for a in (dx, dw))
+        return [cr.func.jvp(lambda a, b: F.conv_transpose2d(a, b, **kw), args, tans)[1].numpy()]
+
+    _close(second(cr.float32), second(cr.float64))
+    _close(tangent(cr.float32), tangent(cr.float64))

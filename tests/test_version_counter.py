@@ -261,6 +261,27 @@ def test_relu_in_place_after_linear_and_after_add():
     np.testing.assert_allclose(grads[1][1], grads[0][1])
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_output_changed_in_place_like_a_residual_block_torch(affine):
+    """ResNet's BasicBlock: ``out = bn2(conv2(out)); out += shortcut(x)``.  Training-mode batch
+    norm's backward reads its input's statistics, never its output, so PyTorch allows the
+    in-place add; the gradients are those of the out-of-place ``out = out + shortcut``."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    xv, sv, cv = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal((4, 3, 2, 2)), rng.standard_normal((4, 3, 2, 2))
+    grads = {}
+    for lib in (cr, torch):
+        x = lib.tensor(xv, requires_grad=True)
+        bn = (nn if lib is cr else torch.nn).BatchNorm2d(3, affine=affine).double()
+        shortcut = lib.tensor(sv)
+        out = bn(x * 1.5)
+        out += shortcut
+        (lib.relu(out) * lib.tensor(cv)).sum().backward()
+        grads[lib] = [x.grad.numpy()] + ([bn.weight.grad.numpy(), bn.bias.grad.numpy()] if affine else [])
+    for got, want in zip(grads[cr], grads[torch]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_relu_module_inplace_in_a_training_loop():
     cr.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 1))
@@ -694,6 +715,8 @@ _CASES = {
     "conv2d": (lambda x, w: F.conv2d(x, w, padding=1), [_any(1, 2, 4, 4), _any(3, 2, 3, 3)]),
     "embedding": (lambda i, w: F.embedding(i, w), [_INDEX, _any(4, 2)]),
     "layer_norm": (lambda x: F.layer_norm(x, (3,)), [_any(2, 3)]),
+    "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [_any(4, 3), _pos(3), _any(3)]),
+    "batch_norm_plain": (lambda x: F.batch_norm(x, None, None, training=True), [_any(4, 3)]),
     "bce_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), [_any(4), _pos(4) - 0.5]),
     "cross_entropy": (lambda x, t: F.cross_entropy(x, t), [_any(3, 4), np.array([0, 3, 1])]),
     "cast": (lambda a: a.float(), [_any(3)]),

@@ -11,17 +11,23 @@ value, into the output at stride s.  It is computed here as an ordinary convolut
 
 Output size per dim: (n - 1)s - 2p + δ(k - 1) + output_padding + 1.  All steps are
 differentiable ops, so gradients and second derivatives come from conv's.
+
+Float32 on the CPU with oneDNN installed takes :class:`OnednnConvTranspose` instead: the
+convolution's input gradient computed directly (no zero-inserted input, whose zeros make
+s^d - 1 of every s^d multiplications of the composed path useless).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chainrule.autograd.primitive import kernel
+from chainrule.autograd.primitive import Primitive, apply, kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn.functional.conv import conv_nd, ntuple
+from chainrule.backend import conv_onednn
+from chainrule.nn.functional.conv import OnednnConv, conv_nd, ntuple
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
+from chainrule.ops.window import Im2Col
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose_nd"]
 
@@ -35,6 +41,85 @@ def _dilate(x: Tensor, axis: int, s: int) -> Tensor:
     y = sh.stack([x] + [z] * (s - 1), axis + 1)  # (..., n, s, ...)
     y = sh.reshape(y, tuple(x.shape[:axis]) + (n * s,) + tuple(x.shape[axis + 1:]))
     return getitem(y, (slice(None),) * axis + (slice(0, (n - 1) * s + 1),))
+
+
+class OnednnConvTranspose(Primitive):
+    """y = convᵀ(x, W) + b on oneDNN: the input gradient of the convolution ``conv`` (stride s,
+    padding p, dilation δ, groups G) that maps y's shape back to x's, for float32 on the CPU.
+
+    Shapes: x (N, C_in, *S), W (C_in, C_out/G, *k) (the convolution's (C_out', C_in'/G, *k)
+    with C_out' = C_in), b (C_out,), y (N, C_out, *S_out).  Being that convolution's adjoint,
+
+        dL/dx = conv(g, W),   dL/dW = the convolution's weight gradient with input g and
+        output gradient x,   dL/db = Σ_{n, positions} g.
+
+    When the backward pass is recorded (create_graph), and in forward mode, the same maps are
+    composed from differentiable ops (``Conv``'s composed rules)."""
+
+    __slots__ = ("conv",)
+    name = "conv_transpose"
+    saves_output = False
+    saves_inputs = (0, 1)  # x for dL/dW, W for dL/dx; b only by its shape
+
+    def __init__(self, conv: OnednnConv) -> None:
+        self.conv = conv
+
+    def _transposed(self, m, a, w, ref):
+        """convᵀ(a, W) composed from differentiable ops; ``ref`` is anything shaped like y."""
+        return self.conv._vjp_composed(m, (True, False), a, ref, w, None)[0]
+
+    def forward(self, m, x, w, b=None):
+        geo = self.conv.geo
+        y = m.conv_onednn_input_grad(x, w, (x.shape[0], w.shape[1] * self.conv.groups) + geo.spatial,
+                                     self.conv.setup)
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * len(geo.spatial))
+        return y
+
+    def vjp(self, m, need, g, y, x, w, b=None):
+        c = self.conv
+        gx = gw = gb = None
+        if m.is_tensor:
+            gx, gw = c._vjp_composed(m, (False, need[1]), x, g, w, None)
+            if need[0]:
+                geo = c.geo
+                gx = conv_nd(g, w, None, geo.stride, geo.pads, geo.dilation, c.groups, len(geo.spatial), "conv")
+        else:
+            if need[0]:
+                gx = m.conv_onednn_forward(g, w, None, c.geo.outs, c.setup)
+            if need[1]:
+                gw = m.conv_onednn_weight_grad(g, x, w.shape, False, c.setup)[0]
+        if b is not None and need[2]:
+            gb = m.sum(g, (0,) + tuple(range(2, g.ndim)))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+    def jvp(self, m, dxs, y, x, w, b=None):
+        # linear in each argument: dy = convᵀ(dx, W) + convᵀ(x, dW) + db
+        dy = self._transposed(m, dxs[0], w, y) + self._transposed(m, x, dxs[1], y)
+        if b is not None:
+            dy = dy + m.reshape(dxs[2], (-1,) + (1,) * (y.ndim - 2))
+        return dy
+
+
+def _onednn_transposed(x: Tensor, weight: Tensor, s: tuple, p: tuple, op: tuple, dl: tuple,
+                       groups: int) -> OnednnConvTranspose | None:
+    """The oneDNN primitive for this transposed convolution, or None where the composed path
+    runs (not float32 on the CPU, no oneDNN, padding beyond the kernel's reach, or an
+    output_padding the convolution's geometry cannot map back to x's size)."""
+    if x.device.type != "cpu" or not conv_onednn.applies(x.dtype, (x.shape, weight.shape)):
+        return None
+    k = tuple(weight.shape[2:])
+    if any(pi > di * (ki - 1) for pi, di, ki in zip(p, dl, k)):
+        return None
+    spatial = tuple((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+                    for n, si, pi, di, ki, oi in zip(x.shape[2:], s, p, dl, k, op))
+    if min(spatial) < 1:  # (the composed path raises PyTorch's error)
+        return None
+    pads = tuple((pi, pi) for pi in p)
+    geo = Im2Col(k, s, dl, pads, spatial)
+    if tuple(geo.outs) != tuple(x.shape[2:]):
+        return None
+    return OnednnConvTranspose(OnednnConv(geo, groups, pads))
 
 
 def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
@@ -63,6 +148,12 @@ def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride
     if x.shape[1] != c_in:
         raise ValueError(f"{name}: expected input with {c_in} channels (weight {tuple(weight.shape)}), got "
                          f"input {tuple(input.shape)}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
+        raise ValueError(f"{name}: expected bias of shape ({weight.shape[1] * groups},), got {tuple(bias.shape)}")
+    fast = _onednn_transposed(x, weight, s, p, op, dl, groups)
+    if fast is not None and weight.dtype == x.dtype and (bias is None or bias.dtype == x.dtype):
+        y = apply(fast, x, weight) if bias is None else apply(fast, x, weight, bias)
+        return sh.squeeze(y, 0) if unbatched else y
     k = tuple(weight.shape[2:])
     c_og = weight.shape[1]
     # (C_in, C_out/g, *k) -> (g, C_in/g, C_out/g, *k) -> (g, C_out/g, C_in/g, *k) -> (C_out, C_in/g, *k), flipped

@@ -51,6 +51,9 @@ class Normalize(Primitive):
 
     __slots__ = ("axes", "eps", "inv", "mean", "var")
     name = "normalize"
+    # the vjp recomputes ẑ from x and the saved statistics instead of reading y, so that y may
+    # be changed in place (a residual add after a non-affine norm), as PyTorch allows
+    saves_output = False
 
     def __init__(self, axes: tuple, eps: float) -> None:
         self.axes = axes
@@ -69,9 +72,13 @@ class Normalize(Primitive):
         return recorded_standardization(m, x, self.axes, self.eps)[1] if m.is_tensor else self.inv
 
     def vjp(self, m, need, g, y, x):
-        return (standardization_vjp(m, self._inv(m, x), y, g, self.axes),)
+        if m.is_tensor:  # recorded (create_graph): ẑ and s as functions of x
+            zhat, inv = recorded_standardization(m, x, self.axes, self.eps)
+        else:
+            zhat, inv = (x - self.mean) * self.inv, self.inv
+        return (standardization_vjp(m, inv, zhat, g, self.axes),)
 
-    def jvp(self, m, dxs, y, x):
+    def jvp(self, m, dxs, y, x):  # (runs with the forward, before y can be changed)
         return standardization_vjp(m, self._inv(m, x), y, dxs[0], self.axes)
 
 
@@ -88,6 +95,10 @@ class BatchNormTrain(Primitive):
 
     __slots__ = ("axes", "eps", "inv", "mean", "var", "xhat")
     name = "batch_norm"
+    # the vjp reads the saved ẑ and s (or, recorded, x) and γ, never y or β: y may be changed in
+    # place (ResNet's ``out = bn(conv(out)); out += shortcut``), as PyTorch allows
+    saves_output = False
+    saves_inputs = (0, 1)
 
     def __init__(self, axes: tuple, eps: float) -> None:
         self.axes = axes
