@@ -2084,3 +2084,62 @@ def test_one_hot_with_num_classes_replays_whatever_labels_a_batch_holds():
     assert fn.stats == {"captures": 1, "replays": 4, "eager": 0, "diverged": 0}
     with pytest.raises(RuntimeError, match="smaller than num_classes"):
         fn(cr.tensor(np.ones((4, 3))), cr.tensor([0, 3, 1, 1]))
+
+
+# ---- what a compiled Module's call cannot read is not checked ---------------------------------
+class _Settings:
+    def __init__(self) -> None:
+        self.width, self.note = 4, "first"
+
+
+SETTINGS = _Settings()
+
+
+class _BuiltFromSettings(nn.Module):
+    """Its size comes from a global config in ``__init__``; ``forward`` never reads the config."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(SETTINGS.width, 2)
+        self.log_probs: list = []  # (a training loop appends to it, as REINFORCE's policy's)
+
+    def forward(self, x):
+        return F.softmax(self.lin(x), dim=1)
+
+
+def test_what_only_init_reads_and_lists_forward_never_names_are_not_checked():
+    cr.manual_seed(0)
+    model = _BuiltFromSettings()
+    compiled = cr.compile(model)
+    x = cr.randn(3, 4)
+    outs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in range(12):
+            SETTINGS.note = f"call {call}"  # (a global config changed, in a name only __init__ reads)
+            y = compiled(x)
+            model.log_probs.append(y[0, 0])  # (the list grows every call)
+            outs.append(y.detach().numpy().copy())
+    stats = compiled.__dict__["_compiled"].stats
+    assert stats["captures"] == 1 and stats["replays"] == 11, stats  # (before: a capture per call, then eager)
+    want = F.softmax(model.lin(x), dim=1).detach().numpy()
+    for y in outs:
+        np.testing.assert_array_equal(y, want)
+
+
+class _ReadsItsScales(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scales = [2.0]
+
+    def forward(self, x):
+        return x * self.scales[0]
+
+
+def test_a_list_forward_reads_is_still_checked():
+    model = _ReadsItsScales()
+    compiled = cr.compile(model)
+    x = cr.ones(3)
+    for call in range(4):
+        model.scales[0] = float(call)
+        np.testing.assert_array_equal(compiled(x).numpy(), np.full(3, float(call), np.float32))

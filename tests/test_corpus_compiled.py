@@ -52,8 +52,13 @@ def _compiled_source(source: str) -> str | None:
     return source[:end] + "".join(f"\n{n} = torch.compile({n})" for n in dict.fromkeys(names)) + source[end:]
 
 
-PROGRAMS = sorted(p.stem for p in CORPUS.glob("*.py")
-                  if not p.name.startswith("_") and _compiled_source(p.read_text()) is not None)
+# Programs that compiling this way breaks under PyTorch too: the reason
+NOT_COMPILED = {
+    "tabular_checkpoint": "it loads the compiled model's state_dict into a new, uncompiled MLP: a compiled "
+                          "model's keys start with '_orig_mod.' in PyTorch as here, so PyTorch fails the same way",
+}
+PROGRAMS = sorted(p.stem for p in CORPUS.glob("*.py") if not p.name.startswith("_")
+                  and p.stem not in NOT_COMPILED and _compiled_source(p.read_text()) is not None)
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +68,8 @@ def test_the_corpus_has_programs_to_compile():
     src = "model = Net()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\nfor x in y:\n    pass\n"
     assert _compiled_source(src) == src.replace("lr=0.1)\n", "lr=0.1)\nmodel = torch.compile(model)\n")
     assert _compiled_source("optimizer = torch.optim.SGD(model.parameters())\n") is None  # (no model built)
-    two = "netD = D()\nnetG = G()\noptimizerD = optim.Adam(netD.parameters())\noptimizerG = optim.Adam(netG.parameters())\n"
+    two = ("netD = D()\nnetG = G()\n"
+           "optimizerD = optim.Adam(netD.parameters())\noptimizerG = optim.Adam(netG.parameters())\n")
     assert _compiled_source(two) == two[:-1] + "\nnetD = torch.compile(netD)\nnetG = torch.compile(netG)\n"
 
 

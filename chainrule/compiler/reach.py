@@ -101,10 +101,12 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
             found.extend(leaves_of(obj))
         modules, tensors = stateful(found)
     for m in modules:
-        if user_class(type(m)):
-            for name, v in vars(m).items():
-                if name not in _MODULE_OWN and (isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v)
-                                                or isinstance(getattr(v, "rng", v), np.random.Generator)):
+        if user_class(type(m)):  # (an attribute no code of the call names, it cannot read: a list of
+            for name, v in vars(m).items():  # log-probabilities the training loop appends to)
+                if name in _MODULE_OWN or name not in code_names:
+                    continue
+                if isinstance(v, (dict, list, tuple, np.ndarray)) or user_object(v) \
+                        or isinstance(getattr(v, "rng", v), np.random.Generator):
                     named.append((vars(m), name, v))
     return modules, tensors, named, frozenset(code_names)
 
@@ -156,9 +158,13 @@ def user_class(c: type) -> bool:
 
 
 def _methods(c: type) -> list[Any]:
-    """The functions defined in class ``c`` (methods, static and class methods, properties' getters)."""
+    """The functions defined in class ``c`` (methods, static and class methods, properties' getters),
+    but ``__init__``: it runs when an object is built, never in a call, and what it reads (the
+    global config a layer's size comes from, the lists it starts) would be checked for nothing."""
     out = []
-    for v in vars(c).values():
+    for name, v in vars(c).items():
+        if name == "__init__":
+            continue
         if isinstance(v, (staticmethod, classmethod)):
             v = v.__func__
         elif isinstance(v, property):
