@@ -20,17 +20,17 @@ IMG = 16
 NUM_CLASSES = 4
 
 
-def make_stripes(n, generator=None):
+def make_stripes(n, generator=None, img=IMG):
     """Sinusoidal stripes at 0, 45, 90 or 135 degrees, random frequency and phase, plus noise."""
     labels = torch.randint(0, NUM_CLASSES, (n,), generator=generator)
     angles = labels.float() * (math.pi / 4)
     freq = 0.6 + 0.6 * torch.rand(n, generator=generator)
     phase = 2 * math.pi * torch.rand(n, generator=generator)
-    coords = torch.arange(IMG).float()
+    coords = torch.arange(img).float()
     yy, xx = torch.meshgrid(coords, coords, indexing='ij')
     proj = (xx[None] * torch.cos(angles)[:, None, None] + yy[None] * torch.sin(angles)[:, None, None])
     imgs = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
-    imgs = imgs + 0.3 * torch.randn(n, IMG, IMG, generator=generator)
+    imgs = imgs + 0.3 * torch.randn(n, img, img, generator=generator)
     return imgs.unsqueeze(1), labels
 
 
@@ -123,6 +123,7 @@ class VisionTransformer(nn.Module):
     def __init__(self, img_size=16, patch_size=4, in_chans=1, num_classes=4, embed_dim=32,
                  depth=2, num_heads=4, mlp_ratio=2., drop_rate=0.1, drop_path_rate=0.1):
         super().__init__()
+        self.patch_size = patch_size
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
         num_patches = self.patch_embed.num_patches
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -151,12 +152,29 @@ class VisionTransformer(nn.Module):
     def no_weight_decay(self):
         return {'pos_embed', 'cls_token'}
 
+    def interpolate_pos_encoding(self, x, h, w):
+        """Resize the patch position embeddings (bicubic) for images of another size."""
+        npatch = x.shape[1] - 1
+        N = self.pos_embed.shape[1] - 1
+        if npatch == N and w == h:
+            return self.pos_embed
+        class_pos_embed = self.pos_embed[:, 0]
+        patch_pos_embed = self.pos_embed[:, 1:]
+        dim = x.shape[-1]
+        h0, w0 = h // self.patch_size, w // self.patch_size
+        side = int(math.sqrt(N))
+        patch_pos_embed = F.interpolate(
+            patch_pos_embed.reshape(1, side, side, dim).permute(0, 3, 1, 2),
+            size=(h0, w0), mode='bicubic', align_corners=False)
+        patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
+        return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1)
+
     def forward_features(self, x):
-        B = x.shape[0]
+        B, _, h, w = x.shape
         x = self.patch_embed(x)
         cls_tokens = self.cls_token.expand(B, -1, -1)
         x = torch.cat((cls_tokens, x), dim=1)
-        x = x + self.pos_embed
+        x = x + self.interpolate_pos_encoding(x, h, w)
         x = self.pos_drop(x)
         for blk in self.blocks:
             x = blk(x)
@@ -244,4 +262,10 @@ for epoch in range(epochs):
     print(f"epoch {epoch}: train loss {running / steps_per_epoch:.4f}, "
           f"val loss {val_loss:.4f}, val acc {val_acc:.3f}, lr {scheduler.get_last_lr()[0]:.2e}")
 
+# the same model on larger images (24 x 24: 36 patches), its position embeddings resized
+x_big, y_big = make_stripes(256, gen, img=24)
+model.eval()
+with torch.no_grad():
+    big_acc = (model(x_big.to(device)).argmax(dim=-1) == y_big.to(device)).float().mean().item()
+print(f"accuracy on 24x24 images: {big_acc:.3f}")
 print(f"final loss {val_loss:.6f}")
