@@ -98,6 +98,20 @@ def evaluate():
     return totals["cls"] / count, totals["reg"] / count, correct / count
 
 
+def task_grad_norms(xb, yc, yr):
+    """Each task's gradient norm over the trainable parameters (a task's loss does not reach the
+    other task's head: materialize_grads gives zeros there instead of None)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = model(xb)
+    task_losses = [cls_criterion(out["logits"], yc), reg_criterion(out["reg"], yr)]
+    norms = []
+    for loss in task_losses:
+        grads = torch.autograd.grad(loss, params, retain_graph=True, materialize_grads=True)
+        norms.append(torch.sqrt(sum((g ** 2).sum() for g in grads)).item())
+    return norms
+
+
+probe = next(iter(val_loader))
 c, r, a = evaluate()
 print(f"initial val loss {c + r:.4f} (cls {c:.4f}, reg {r:.4f}, acc {a:.3f})")
 for epoch in range(epochs):
@@ -124,7 +138,9 @@ for epoch in range(epochs):
             weighting.zero_grad(set_to_none=True)
     c, r, a = evaluate()
     sig = torch.exp(weighting.log_vars.detach()).tolist()
+    gn = task_grad_norms(*[t.to(device) for t in probe])
     print(f"epoch {epoch}: train {running / len(train_loader):.4f}, val loss {c + r:.4f} "
-          f"(cls {c:.4f}, reg {r:.4f}, acc {a:.3f}), sigma^2 {sig[0]:.3f} {sig[1]:.3f}")
+          f"(cls {c:.4f}, reg {r:.4f}, acc {a:.3f}), sigma^2 {sig[0]:.3f} {sig[1]:.3f}, "
+          f"grad norms {gn[0]:.3f} {gn[1]:.3f}")
 
 print(f"final loss {c + r:.6f}")
