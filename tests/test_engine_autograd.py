@@ -416,6 +416,23 @@ def test_autograd_grad_leaves_dot_grad_alone_and_reports_unused():
     assert gz is None
 
 
+def test_autograd_grad_materialize_grads_gives_zeros_for_unused_inputs():
+    """PyTorch's ``materialize_grads=True``: an unused input's gradient is zeros of its shape
+    (allow_unused then defaults to True; allow_unused=False with it is a ValueError)."""
+    x, z = leaf([1.0, 2.0]), leaf([[5.0, 6.0, 7.0]])
+    y = (x * x).sum()
+    gx, gz = cr.autograd.grad(y, [x, z], retain_graph=True, materialize_grads=True)
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(gz.numpy(), [[0.0, 0.0, 0.0]])
+    assert gz.dtype == z.dtype and not gz.requires_grad
+    with pytest.raises(ValueError, match="allow_unused=False"):
+        cr.autograd.grad(y, [x, z], retain_graph=True, allow_unused=False, materialize_grads=True)
+    # with create_graph the zeros take part in a further differentiation, as the other gradients
+    gx, gz = cr.autograd.grad(y, [x, z], create_graph=True, materialize_grads=True)
+    assert gz.requires_grad
+    np.testing.assert_array_equal(gz.detach().numpy(), [[0.0, 0.0, 0.0]])
+
+
 def test_backward_of_several_outputs_one_feeding_the_other():
     """backward([y, z]) with z = 3y, y = x²: dx = 2x (gy + 3 gz)."""
     x = leaf([1.0, 2.0])

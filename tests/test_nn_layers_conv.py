@@ -199,6 +199,24 @@ def test_conv2d_shape_errors(x, w, kwargs, message):
         F.conv2d(cr.zeros(*x), cr.zeros(*w), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stride": 0}, "stride and dilation must be positive"),
+        ({"padding": -1}, "non-negative"),
+        ({"stride": 2, "output_padding": 2}, "must be smaller than either stride"),
+        ({"stride": 1, "output_padding": 1}, "must be smaller than either stride"),
+    ],
+)
+def test_conv_transpose_bad_geometry_is_a_runtime_error(kwargs, message):
+    """PyTorch raises RuntimeError for these in the forward (the layer's constructor accepts them)."""
+    with pytest.raises(RuntimeError, match=message):
+        F.conv_transpose2d(cr.zeros(1, 1, 4, 4), cr.zeros(1, 1, 3, 3), **kwargs)
+    layer = cr.nn.ConvTranspose2d(1, 1, 3, **kwargs)
+    with pytest.raises(RuntimeError, match=message):
+        layer(cr.zeros(1, 1, 4, 4))
+
+
 def test_buffer_pool_hands_out_only_arrays_nobody_holds():
     from chainrule.backend.pool import BufferPool
 

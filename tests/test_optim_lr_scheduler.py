@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 
 import pytest
 
@@ -241,3 +242,75 @@ def test_multi_step_lr_resumes_from_a_plain_dict_of_milestones():
         sched2.step()
         got.append(sched2.get_last_lr()[0])
     assert got == approx([0.5, 0.5, 0.25, 0.25])  # epochs 2..5
+
+
+# ---------------------------------------------------------------- the scheduler-before-optimizer warning
+_BEFORE = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"
+
+
+def test_scheduler_stepped_before_the_optimizer_warns_once():
+    """PyTorch's check: a first ``scheduler.step()`` that comes before any ``optimizer.step()``
+    skips the schedule's first rate, and warns; later calls and the right order do not."""
+    opt = make_opt()
+    sched = S.StepLR(opt, step_size=2)
+    with pytest.warns(UserWarning, match=_BEFORE):
+        sched.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()  # only the first call is checked
+        opt2 = make_opt()
+        sched2 = S.LambdaLR(opt2, lambda e: 1.0)
+        opt2.step()
+        sched2.step()
+
+
+def test_an_optimizer_step_before_the_scheduler_existed_does_not_count():
+    opt = make_opt()
+    opt.step()
+    sched = S.ExponentialLR(opt, 0.5)
+    with pytest.warns(UserWarning, match=_BEFORE):
+        sched.step()
+
+
+_KINDS = {
+    "LambdaLR": lambda L, o: L.optim.lr_scheduler.LambdaLR(o, lambda e: 1.0),
+    "StepLR": lambda L, o: L.optim.lr_scheduler.StepLR(o, 2),
+    "CosineAnnealingLR": lambda L, o: L.optim.lr_scheduler.CosineAnnealingLR(o, 10),
+    "CosineAnnealingWarmRestarts": lambda L, o: L.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 3),
+    "OneCycleLR": lambda L, o: L.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=10),
+    "CyclicLR": lambda L, o: L.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1),
+    "ReduceLROnPlateau": lambda L, o: L.optim.lr_scheduler.ReduceLROnPlateau(o),
+    "SequentialLR": lambda L, o: L.optim.lr_scheduler.SequentialLR(
+        o,
+        [L.optim.lr_scheduler.LinearLR(o, 0.1, total_iters=2), L.optim.lr_scheduler.ExponentialLR(o, 0.9)],
+        milestones=[2],
+    ),
+    "ChainedScheduler": lambda L, o: L.optim.lr_scheduler.ChainedScheduler(
+        [L.optim.lr_scheduler.ConstantLR(o, 0.5, total_iters=2), L.optim.lr_scheduler.ExponentialLR(o, 0.9)]
+    ),
+}
+
+
+def _warnings_of(L, kind, order):
+    opt = L.optim.SGD([L.nn.Parameter(L.zeros(1))], lr=0.1, momentum=0.9)
+    if order == "optimizer before the scheduler existed":
+        opt.step()
+    sched = _KINDS[kind](L, opt)
+    args = (1.0,) if kind == "ReduceLROnPlateau" else ()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if order in ("optimizer first", "scheduler second"):
+            opt.step()
+        if order == "scheduler second":
+            sched.step(*args)
+        sched.step(*args)
+    return [str(w.message)[:60] for w in caught]
+
+
+@pytest.mark.parametrize(
+    "order", ["scheduler first", "optimizer first", "optimizer before the scheduler existed", "scheduler second"]
+)
+@pytest.mark.parametrize("kind", list(_KINDS))
+def test_which_schedulers_warn_matches_pytorch(kind, order):
+    torch = pytest.importorskip("torch")
+    assert _warnings_of(cr, kind, order) == _warnings_of(torch, kind, order)

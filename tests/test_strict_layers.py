@@ -285,6 +285,7 @@ INTERPOLATE = {
     "bilinear_corners": (dict(size=(6, 7), mode="bilinear", align_corners=True), (2, 3, 4, 5)),
     "trilinear": (dict(size=(3, 4, 5), mode="trilinear"), (1, 2, 2, 3, 4)),
     "area": (dict(size=(2, 3), mode="area"), (2, 3, 4, 6)),
+    "bicubic": (dict(size=(6, 3), mode="bicubic"), (2, 3, 4, 5)),
 }
 
 

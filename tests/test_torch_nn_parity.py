@@ -671,6 +671,13 @@ def test_pad_negative_crop_and_errors():
     ("bilinear", False, (1, 1, 4, 5), {"scale_factor": (1.5, 0.6)}),
     ("trilinear", False, (1, 1, 3, 4, 2), {"size": (5, 3, 4)}),
     ("area", None, (1, 2, 6, 5), {"size": (3, 2)}),
+    # bicubic: the ViT position-embedding resize (3 x 3 grid to 5 x 5), down, and both corner rules
+    ("bicubic", False, (1, 4, 3, 3), {"size": (5, 5)}),
+    ("bicubic", None, (2, 2, 4, 5), {"scale_factor": 2}),
+    ("bicubic", True, (2, 2, 4, 5), {"size": (7, 3)}),
+    ("bicubic", False, (1, 2, 7, 6), {"size": (3, 4)}),
+    ("bicubic", False, (1, 1, 4, 5), {"scale_factor": (1.5, 0.6)}),
+    ("bicubic", False, (1, 1, 4, 4), {"size": (4, 4)}),
 ])
 def test_interpolate_matches_torch(mode, ac, shape, kw):
     x = R.standard_normal(shape)
@@ -686,6 +693,8 @@ def test_interpolate_errors():
         F.interpolate(x, size=3, mode="linear")
     with pytest.raises(ValueError, match="align_corners option can only be set"):
         F.interpolate(x, size=3, align_corners=True)
+    with pytest.raises(ValueError, match="'bicubic' needs 4-D input"):
+        F.interpolate(c(np.zeros((1, 1, 4))), size=3, mode="bicubic")
 
 
 @pytest.mark.parametrize("shape,r", [((2, 8, 3, 2), 2), ((18, 2, 3), 3), ((1, 2, 4, 2, 2), 1)])

@@ -305,6 +305,22 @@ DIFF = {
     "cross": (lambda L, a, b: L.cross(a, b, dim=1), (("u", (2, 3)), ("u", (1, 3))), True),
     "cdist": (lambda L, a, b: L.cdist(a, b), (("distinct", (3, 2)), ("u", (4, 2))), True),
     "cdist_p1": (lambda L, a, b: L.cdist(a, b, p=1.0), (("distinct", (3, 2)), ("u", (4, 2))), False),
+    # the three compute modes give the same distances (PyTorch's mm route differs by rounding only)
+    "cdist_mm": (
+        lambda L, a, b: L.cdist(a, b, 2.0, "use_mm_for_euclid_dist"),
+        (("distinct", (3, 2)), ("u", (4, 2))),
+        True,
+    ),
+    "cdist_no_mm": (
+        lambda L, a, b: L.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist"),
+        (("distinct", (2, 3, 2)), ("u", (2, 4, 2))),
+        True,
+    ),
+    "cdist_if_necessary_p1": (
+        lambda L, a, b: L.cdist(a, b, p=1.0, compute_mode="use_mm_for_euclid_dist_if_necessary"),
+        (("distinct", (3, 2)), ("u", (4, 2))),
+        False,
+    ),
     # statistics pairs
     "std_mean": (lambda L, x: L.std_mean(x, 1), M34, True),
     "var_mean": (lambda L, x: L.var_mean(x, dim=0, keepdim=True, correction=0), M34, True),
@@ -899,6 +915,8 @@ def test_torch_trace_is_the_method_and_chainrule_trace_the_table():
         (lambda: cr.bincount(cr.tensor([-1, 2])), RuntimeError, ["bincount", "non-negative"]),
         (lambda: cr.eq(1, 2), TypeError, ["eq", "Tensor"]),
         (lambda: cr.diagonal(cr.ones(3, 3), 0, 1, 1), RuntimeError, ["diagonal", "same"]),
+        # PyTorch's message: "bad is not a valid value for compute_mode"
+        (lambda: cr.cdist(cr.ones(2, 3), cr.ones(4, 3), compute_mode="bad"), ValueError, ["bad", "compute_mode"]),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, exc, words):

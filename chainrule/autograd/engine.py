@@ -39,7 +39,7 @@ from chainrule.autograd.node import (
     run_posthooks,
     run_prehooks,
 )
-from chainrule.autograd.primitive import table_of
+from chainrule.autograd.primitive import kernel, table_of
 from chainrule.autograd.profiler import _close, _open_backward
 from chainrule.autograd.saved import unpacked
 from chainrule.autograd.tensor import Tensor
@@ -543,12 +543,22 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
-    allow_unused: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
 ) -> tuple:
     """Return d(outputs)/d(inputs) as a tuple, without touching ``.grad`` (``torch.autograd.grad``).
 
-    With ``create_graph=True`` the returned gradients are themselves differentiable.
+    With ``create_graph=True`` the returned gradients are themselves differentiable. An input the
+    outputs do not depend on is an error, or gets None with ``allow_unused=True``, or zeros of
+    its shape with ``materialize_grads=True`` (which makes ``allow_unused`` default to True).
     """
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
+    if allow_unused is None:
+        allow_unused = materialize_grads
     outs = _as_list(outputs)
     targets = _targets(_as_list(inputs))
     ins = [t for t, _ in targets]
@@ -567,5 +577,9 @@ def grad(
                 f"grad: input {i} (shape {t.shape}) was not used in the graph; "
                 "pass allow_unused=True to get None for it"
             )
+        if g is None and materialize_grads:
+            zeros = kernel("zeros_like", t)
+            result.append(zeros.requires_grad_(True) if create_graph else zeros)
+            continue
         result.append(g if g is None or create_graph else Tensor._wrap(g))
     return tuple(result)

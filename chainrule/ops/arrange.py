@@ -1009,9 +1009,21 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     return roll(a, -1, d) * roll(b, -2, d) - roll(a, -2, d) * roll(b, -1, d)  # c_i = a_(i+1) b_(i+2) - a_(i+2) b_(i+1)
 
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
-    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m);
-    the gradient at a zero distance is 0 (as PyTorch)."""
+_CDIST_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
+def cdist(
+    x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary"
+) -> Tensor:
+    """Pairwise p-norm distances between the rows of x1 (..., n, d) and x2 (..., m, d) → (..., n, m):
+    out[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p; the gradient at a zero distance is 0 (as PyTorch).
+
+    ``compute_mode`` is PyTorch's choice of route for p = 2 (through ||a||² - 2 a·b + ||b||², faster
+    on large inputs, or through the differences); the distances are the same up to rounding, so
+    every mode takes the differences here, the more accurate route. Any other value raises.
+    """
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     a, b = as_tensor_arg(x1, "cdist"), as_tensor_arg(x2, "cdist")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"cdist: expected (..., n, d) and (..., m, d), got {tuple(a.shape)} and {tuple(b.shape)}")

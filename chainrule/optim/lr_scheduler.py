@@ -77,6 +77,11 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        # As in PyTorch, the optimizer's steps count from the first scheduler attached to it on
+        # (an earlier step, e.g. before resuming, does not excuse a scheduler stepped first).
+        if not getattr(optimizer, "_steps_watched", False):
+            optimizer._steps_watched = True  # type: ignore[attr-defined]
+            optimizer._opt_called = False  # type: ignore[attr-defined]
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -102,6 +107,19 @@ class LRScheduler:
 
         ``epoch`` (deprecated in PyTorch) jumps to that epoch, using the closed form where there is one.
         """
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            # the first rate of the schedule is skipped: PyTorch's warning (stacklevel 3: past
+            # the host-step wrapper, at the caller)
+            warnings.warn(
+                "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+                "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+                "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+                "will result in PyTorch skipping the first value of the learning rate schedule. "
+                "See more details at "
+                "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
+                UserWarning,
+                stacklevel=3,
+            )
         self._step_count += 1
         if epoch is not None:
             warnings.warn(

@@ -21,6 +21,7 @@ update needs live in a scratch workspace (``self._work``) reused from step to st
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -118,6 +119,21 @@ def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> 
     _check_nonneg("weight_decay value", weight_decay)
 
 
+def _noting_the_call(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` that first sets ``optimizer._opt_called``: a learning-rate scheduler's first
+    ``step()`` reads it to warn when it comes before the optimizer's (lr_scheduler.py)."""
+    if getattr(step, "__notes_call__", False):
+        return step
+
+    @functools.wraps(step)
+    def noted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._opt_called = True
+        return step(self, *args, **kwargs)
+
+    noted.__notes_call__ = True  # type: ignore[attr-defined]
+    return noted
+
+
 class Optimizer:
     """Base class of all optimisers.
 
@@ -135,7 +151,7 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         # and, while a profiler records, a range named "Optimizer.step#<Class>.step" (as PyTorch's)
         if "step" in cls.__dict__:
-            cls.step = host_step(cls.__dict__["step"], "Optimizer.step")  # type: ignore[method-assign]
+            cls.step = host_step(_noting_the_call(cls.__dict__["step"]), "Optimizer.step")  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults

@@ -137,11 +137,12 @@ def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride
     p = ntuple(padding, d, name, "padding")
     op = ntuple(output_padding, d, name, "output_padding")
     dl = ntuple(dilation, d, name, "dilation")
+    # (RuntimeError, as PyTorch's shape checks of the transposed convolution)
     if any(v < 1 for v in s + dl) or any(v < 0 for v in p + op):
-        raise ValueError(f"{name}: stride and dilation must be positive and padding, output_padding non-negative, "
-                         f"got stride {s}, dilation {dl}, padding {p}, output_padding {op}")
+        raise RuntimeError(f"{name}: stride and dilation must be positive and padding, output_padding non-negative, "
+                           f"got stride {s}, dilation {dl}, padding {p}, output_padding {op}")
     if any(o >= max(si, di) for o, si, di in zip(op, s, dl)):
-        raise ValueError(f"{name}: output_padding {op} must be smaller than either stride {s} or dilation {dl}")
+        raise RuntimeError(f"{name}: output_padding {op} must be smaller than either stride {s} or dilation {dl}")
     c_in = weight.shape[0]
     if groups < 1 or c_in % groups:
         raise ValueError(f"{name}: groups={groups} must divide the weight's in_channels ({c_in})")

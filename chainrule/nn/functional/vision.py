@@ -7,6 +7,9 @@ Along a dimension of input size n and output size m, output position j reads sou
 * ``'nearest-exact'``:  floor((j + ½) · s);
 * ``'linear'`` family:  x = (j + ½) · s - ½ (clamped at 0), or, with ``align_corners=True``,
   x = j · (n-1)/(m-1); the value is (1-λ) v[⌊x⌋] + λ v[min(⌊x⌋+1, n-1)], λ = x - ⌊x⌋;
+* ``'bicubic'`` (4-D input): x as for the linear family but not clamped at 0; the value is
+  Σ_{k=-1..2} w_k(λ) v[clamp(⌊x⌋+k, 0, n-1)] with Keys' cubic convolution weights (a = -0.75,
+  shared with grid_sample);
 
 as PyTorch (indices clamped to n-1).  Each step is an index selection and a weighted sum, so
 gradients (and second derivatives) flow through.
@@ -22,6 +25,7 @@ import numpy as np
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
+from chainrule.nn.functional.grid_sample import _cubic
 from chainrule.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
@@ -29,7 +33,7 @@ from chainrule.ops.indexing import getitem
 __all__ = ["channel_shuffle", "interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
            "upsample_nearest"]
 
-_LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5}
+_LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5, "bicubic": 4}
 
 
 def _sizes(name: str, x: Tensor, size: Any, scale_factor: Any) -> tuple:
@@ -64,10 +68,10 @@ def interpolate(
 ) -> Tensor:
     """Resize the spatial dimensions of (N, C, L), (N, C, H, W) or (N, C, D, H, W) ``input``.
 
-    modes: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D), 'trilinear' (5-D),
-    'area' (adaptive average pooling, 3-D and 4-D).  ``align_corners`` only for the linear modes
-    (default False).  ``scale_factor`` without ``recompute_scale_factor`` sets the source step
-    1/scale_factor, as PyTorch.  ``antialias`` and 'bicubic' are not supported.
+    modes: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D), 'bicubic' (4-D),
+    'trilinear' (5-D), 'area' (adaptive average pooling, 3-D and 4-D).  ``align_corners`` only for
+    the interpolating modes (default False).  ``scale_factor`` without ``recompute_scale_factor``
+    sets the source step 1/scale_factor, as PyTorch.  ``antialias`` is not supported.
     """
     name = "interpolate"
     if not isinstance(input, Tensor):
@@ -79,7 +83,7 @@ def interpolate(
     linear = mode in _LINEAR
     if mode not in ("nearest", "nearest-exact", "area") and not linear:
         raise NotImplementedError(f"{name}: mode {mode!r} is not supported (nearest, nearest-exact, linear, "
-                                  "bilinear, trilinear, area)")
+                                  "bilinear, bicubic, trilinear, area)")
     if linear and input.ndim != _LINEAR[mode]:
         raise ValueError(f"{name}: mode {mode!r} needs {_LINEAR[mode]}-D input, got {tuple(input.shape)}")
     if align_corners is not None and not linear:
@@ -110,13 +114,37 @@ def interpolate(
             src = j * ((n - 1) / (mo - 1) if mo > 1 else 0.0)
         else:
             s = n / mo if sf is None else 1.0 / sf
-            src = t.maximum((j + 0.5) * s - 0.5, 0.0)
+            src = (j + 0.5) * s - 0.5
+            if mode != "bicubic":  # (PyTorch clamps the linear modes' coordinate, not the cubic one)
+                src = t.maximum(src, 0.0)
+        if mode == "bicubic":
+            x = _cubic_pass(x, axis, src, n, name)
+            continue
         i0 = t.minimum(t.floor(src).astype(np.int64), n - 1)
         i1 = t.minimum(i0 + 1, n - 1)
         lam = (src - i0).astype(input.dtype).reshape((mo,) + (1,) * (input.ndim - axis - 1))
         lam_t = constant_like(input, lambda m: lam, name)
         x = _take(x, axis, i0) * (1 - lam_t) + _take(x, axis, i1) * lam_t
     return x
+
+
+def _held(x: Tensor, array: Any, name: str) -> Tensor:
+    """``array`` (made on x's device) as a constant Tensor; one closure per array."""
+    return constant_like(x, lambda m: array, name)
+
+
+def _cubic_pass(x: Tensor, axis: int, src: Any, n: int, name: str) -> Tensor:
+    """Σ_{k=-1..2} w_k · x[..., clamp(⌊src⌋ + k, 0, n-1), ...] along ``axis``; ``src`` (m,), an
+    array of x's device, holds the source coordinates."""
+    t = table_of((x,), name)
+    lo = t.floor(src)
+    weights = _cubic(src - lo)  # the taps at ⌊src⌋ - 1, ⌊src⌋, ⌊src⌋ + 1, ⌊src⌋ + 2
+    shape = (src.shape[0],) + (1,) * (x.ndim - axis - 1)
+    terms = [
+        _take(x, axis, t.clip(lo.astype(np.int64) + k, 0, n - 1)) * _held(x, w.astype(x.dtype).reshape(shape), name)
+        for k, w in zip((-1, 0, 1, 2), weights)
+    ]
+    return terms[0] + terms[1] + terms[2] + terms[3]
 
 
 def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
