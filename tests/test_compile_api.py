@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import chainrule as torch  # (as a PyTorch program would import it)
 
@@ -353,3 +354,37 @@ def test_a_gradscaler_says_what_its_host_steps_write():
     assert scaler.host_step_writes("step", (opt,), {}) == [opt]
     assert scaler.host_step_writes("unscale_", (opt,), {}) == [opt]
     assert scaler.host_step_writes("step", (opt, lambda: 0.0), {}) is None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect: apply takes the NumPy table when the first input (base, made in the call) is a "
+    "plain array though src is traced, so scatter_reduce_into runs NumPy on traced arrays "
+    "(np.maximum.at into an untraced copy) and the call runs eagerly"))
+@pytest.mark.parametrize("reduce", ["amax", "amin", "prod"])
+@pytest.mark.parametrize("include_self", [False, True])
+def test_scatter_reduce_into_a_tensor_made_in_the_call_is_captured(reduce, include_self):
+    # a GAT's edge softmax: the per-node max over incoming edges, into zeros made inside forward
+    # (the base is a plain array there, src a traced one: the result must follow src)
+    import warnings
+
+    idx = torch.tensor([0, 0, 1, 2, 2, 2])
+
+    def f(s):
+        base = torch.zeros(4, 2)
+        return base.scatter_reduce(0, idx.unsqueeze(-1).expand_as(s), s, reduce=reduce, include_self=include_self)
+
+    compiled = torch.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for step in range(3):
+            s = torch.randn(6, 2)
+            got = compiled(s).numpy()
+            a = s.numpy()
+            combine = {"amax": np.maximum, "amin": np.minimum, "prod": np.multiply}[reduce]
+            want = np.zeros((4, 2), np.float32)
+            for q, rows in ((0, [0, 1]), (1, [2]), (2, [3, 4, 5])):
+                acc = a[rows[0]]
+                for r in rows[1:]:
+                    acc = combine(acc, a[r])
+                want[q] = combine(acc, 0.0) if include_self else acc
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"call {step}")
