@@ -201,11 +201,13 @@ def grad_and_value(func: Callable, argnums: int | tuple = 0, has_aux: bool = Fal
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         inputs, nested, out, aux, specs = _call_tracked(func, args, kwargs, argnums, has_aux, "grad")
-        if not isinstance(out, Tensor) or out._array.size != 1:
-            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        # PyTorch's check and words: a 0-dim Tensor only (a shape-(1,) output is refused too)
+        if not isinstance(out, Tensor):
+            raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}")
+        if out.dim() != 0:
             raise RuntimeError(
-                f"grad: the function must return a one-element (scalar) Tensor, got {shape}; "
-                "use jacrev/vjp for other outputs"
+                "grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, "
+                f"got tensor with {out.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
             )
         nested = nested or _closes_over_grad_leaves([out], inputs)
         if out.requires_grad and inputs:

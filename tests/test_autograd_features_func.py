@@ -329,3 +329,16 @@ def test_jacrev_tuple_output_with_aux_and_enter_exit_dual_level():
     assert STATE.forward_depth == 0
     with pytest.raises(RuntimeError, match="no dual level"):
         fwAD.exit_dual_level()
+
+
+@pytest.mark.parametrize("make", [lambda a: a * 2, lambda a: a.sum().reshape(1), lambda a: (a * 2).tolist()])
+def test_grad_of_a_non_scalar_raises_pytorchs_error(make):
+    torch = pytest.importorskip("torch")
+    messages = []
+    for lib, g in ((torch, torch.func.grad), (cr, func.grad), (torch, torch.func.grad_and_value),
+                   (cr, func.grad_and_value)):
+        with pytest.raises(RuntimeError) as info:
+            g(make)(lib.ones(2))
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]
+    assert messages[3] == messages[2]

@@ -74,6 +74,22 @@ def test_clip_grad_norm_nonfinite():
     assert math.isnan(float(total))
 
 
+@pytest.mark.parametrize("norm_type", [2, 1.0, "inf"])
+def test_clip_grad_norm_nonfinite_message_is_pytorchs(norm_type):
+    torch = pytest.importorskip("torch")
+    messages = []
+    for lib in (torch, cr):
+        g = lib.tensor([1.0, float("nan")])
+        p = lib.zeros(2, requires_grad=True)
+        p.grad = g
+        for fn in (lambda: lib.nn.utils.clip_grad_norm_([p], 1.0, norm_type=norm_type, error_if_nonfinite=True),
+                   lambda: lib.nn.utils.get_total_norm([g], norm_type=norm_type, error_if_nonfinite=True)):
+            with pytest.raises(RuntimeError) as info:
+                fn()
+            messages.append(str(info.value))
+    assert messages[2:] == messages[:2]
+
+
 def test_clip_grad_value():
     a, b = with_grads([-3.0, 0.5, 7.0], [0.2, -0.9])
     assert clip_grad_value_([a, b], clip_value=1.0) is None

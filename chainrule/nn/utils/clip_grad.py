@@ -45,17 +45,17 @@ def get_total_norm(
     if not arrays:
         return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
     m = table_of(arrays, "get_total_norm")
-    return Tensor._wrap(m.astype(_total_norm(m, arrays, norm_type, error_if_nonfinite, "get_total_norm"),
+    return Tensor._wrap(m.astype(_total_norm(m, arrays, norm_type, error_if_nonfinite),
                                  arrays[0].dtype))
 
 
-def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool, where: str) -> Any:
+def _total_norm(m: Any, arrays: list[Any], norm_type: float, error_if_nonfinite: bool) -> Any:
     """The total norm as a 0-d float64 array (the table's ``total_norm``).  Only
     ``error_if_nonfinite`` reads it on the host (whether it is finite)."""
     total = m.total_norm(arrays, float(norm_type))
     if error_if_nonfinite and not bool(m.isfinite(total)):
         raise RuntimeError(
-            f"{where}: The total norm of order {norm_type} for gradients from `parameters` "
+            f"The total norm of order {float(norm_type)} for gradients from `parameters` "
             "is non-finite, so it cannot be clipped. To disable this error and scale the gradients "
             "by the non-finite norm anyway, set `error_if_nonfinite=False`"
         )
@@ -120,7 +120,7 @@ def clip_grad_norm_(
     if not grads:
         return Tensor._wrap(ArrayMath.scalar(0.0, "float32"))
     m = table_of(grads, "clip_grad_norm_")
-    total = _total_norm(m, grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
+    total = _total_norm(m, grads, norm_type, error_if_nonfinite)
     _scale(m, params, max_norm, total)  # the coefficient from the norm in float64 (before rounding to the dtype)
     return Tensor._wrap(m.astype(total, grads[0].dtype))
 
