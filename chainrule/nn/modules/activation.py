@@ -2,8 +2,8 @@
 
 PyTorch's names, constructor arguments and ``repr``.  ``ReLU(inplace=True)`` writes
 into its input as PyTorch does (a hook's saved output sees it); elsewhere ``inplace=True``
-is accepted where PyTorch has it and ignored (a new tensor is returned).  Formulas and the derivatives used at kinks are listed in
-``chainrule.nn.functional.activation``.  The notes' units without a PyTorch
+is accepted where PyTorch has it and ignored (a new tensor is returned).  Formulas and
+the derivatives used at kinks are listed in ``chainrule.nn.functional.activation``.  The notes' units without a PyTorch
 counterpart: ``Step`` (Heaviside, ½ at 0), ``Sign``, ``PiecewiseLinear``,
 ``Swish``/``ESwish`` and ``Maxout``.
 """
