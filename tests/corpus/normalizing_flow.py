@@ -113,7 +113,8 @@ for epoch in range(12):
             for layer in reversed(model.layers):
                 x_rec = layer.inverse(x_rec)
             rec_err = (x_rec - test_x[:8]).abs().max().item()
-        print(f"epoch {epoch}: train loss {total / len(train_x):.4f}  test loss {test_loss:.4f}  inverse error {rec_err:.2e}")
+        print(f"epoch {epoch}: train loss {total / len(train_x):.4f}  test loss {test_loss:.4f}")
+        print(f"  max inverse error {rec_err:.2e}")
 
 model.eval()
 with torch.no_grad():
