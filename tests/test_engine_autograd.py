@@ -575,3 +575,16 @@ def test_backward_goes_back_to_its_lean_walk_once_the_hooked_tensors_are_gone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "general", "lean", "True", "general"]
+
+
+# ---------------------------------------------------------------- autograd.grad's deprecated only_inputs
+def test_grad_accepts_only_inputs_as_pytorch_does():
+    """WGAN-GP scripts pass only_inputs=True; PyTorch ignores it (and warns when it is False)."""
+    x = leaf([1.0, -2.0])
+    y = (x * x).sum()  # dy/dx = 2x
+    (g,) = cr.autograd.grad(outputs=y, inputs=x, create_graph=True, retain_graph=True, only_inputs=True)
+    np.testing.assert_allclose(g.detach().numpy(), [2.0, -4.0])
+    with pytest.warns(FutureWarning, match="only_inputs argument is deprecated"):
+        (g,) = cr.autograd.grad(y, x, None, None, False, False)  # positional, in PyTorch's order
+    np.testing.assert_allclose(g.numpy(), [2.0, -4.0])
+    assert x.grad is None

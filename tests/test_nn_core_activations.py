@@ -196,7 +196,7 @@ def test_softmax_log_softmax_maxout():
 def test_modules_match_functionals_and_repr():
     x = cr.tensor(away((2, 6), (-3, -0.5, 0, 0.5, 3, 6)))
     pairs = [
-        (nn.ReLU(inplace=True), F.relu(x)), (nn.LeakyReLU(0.1), F.leaky_relu(x, 0.1)), (nn.ELU(0.5), F.elu(x, 0.5)),
+        (nn.ReLU(), F.relu(x)), (nn.LeakyReLU(0.1), F.leaky_relu(x, 0.1)), (nn.ELU(0.5), F.elu(x, 0.5)),
         (nn.Softplus(2.0, 10.0), F.softplus(x, 2.0, 10.0)), (nn.GELU("tanh"), F.gelu(x, "tanh")),
         (nn.SiLU(), F.silu(x)), (nn.Swish(2.0), F.swish(x, 2.0)), (nn.ESwish(1.5), F.eswish(x, 1.5)),
         (nn.Hardsigmoid(), F.hardsigmoid(x)), (nn.Hardtanh(-2, 2), F.hardtanh(x, -2, 2)),
@@ -222,3 +222,23 @@ def test_modules_match_functionals_and_repr():
 def test_integer_input_becomes_default_float():
     y = F.gelu(cr.tensor([0, 1, 2]))
     assert y.dtype == cr.get_default_dtype()
+
+
+def test_relu_inplace_writes_into_its_input_as_pytorch_does():
+    """``ReLU(inplace=True)`` changes the tensor it is given: a forward hook that kept a conv's
+    output (the style-transfer idiom) sees the rectified values, and the gradient still flows."""
+    x = cr.tensor([-1.0, 2.0, -3.0])
+    y = F.relu(x, inplace=True)
+    assert y is x
+    np.testing.assert_array_equal(x.numpy(), [0.0, 2.0, 0.0])
+    kept = {}
+    lin = nn.Linear(1, 2)
+    lin.register_forward_hook(lambda m, i, o: kept.__setitem__("out", o))
+    with cr.no_grad():
+        lin.weight.copy_(cr.tensor([[1.0], [-1.0]]))
+        lin.bias.zero_()
+    inp = cr.tensor([[2.0]], requires_grad=True)
+    out = nn.Sequential(lin, nn.ReLU(inplace=True))(inp)
+    np.testing.assert_array_equal(kept["out"].detach().numpy(), [[2.0, 0.0]])  # relu(2), relu(-2)
+    out.sum().backward()  # d/dinp [relu(inp) + relu(-inp)] at inp = 2 is 1
+    np.testing.assert_array_equal(inp.grad.numpy(), [[1.0]])

@@ -781,3 +781,22 @@ def test_a_tensor_that_shared_its_counter_pickles() -> None:
     assert b._version == a._version
     c = pickle.loads(pickle.dumps(d))
     np.testing.assert_array_equal(c.numpy(), d.numpy())
+
+
+def test_relu_inplace_after_max_pool_keeps_the_gradient():
+    """max_pool's backward reads only its argmaxes, not its output (as PyTorch, which saves
+    indices), so ``max_pool2d`` then ``ReLU(inplace=True)`` is no version error."""
+    x = cr.tensor(np.arange(32.0).reshape(1, 2, 4, 4) * (-1.0) ** np.arange(32).reshape(1, 2, 4, 4),
+                  requires_grad=True)
+    y = nn.ReLU(inplace=True)(F.max_pool2d(x * 1.0, 2))
+    y.sum().backward()
+    # each 2x2 window's max gets gradient 1 when that max is positive (relu' = 1), else 0
+    xv = x.detach().numpy()
+    want = np.zeros_like(xv)
+    for c in range(2):
+        for i in range(2):
+            for j in range(2):
+                w = xv[0, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+                a, b = np.unravel_index(np.argmax(w), w.shape)
+                want[0, c, 2 * i + a, 2 * j + b] = 1.0 if w[a, b] > 0 else 0.0
+    np.testing.assert_array_equal(x.grad.numpy(), want)

@@ -23,6 +23,7 @@ as it has been processed, so intermediate arrays are freed during the walk.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Any, NoReturn, Sequence
 
@@ -543,6 +544,7 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    only_inputs: bool = True,
     allow_unused: bool | None = None,
     materialize_grads: bool = False,
 ) -> tuple:
@@ -551,7 +553,15 @@ def grad(
     With ``create_graph=True`` the returned gradients are themselves differentiable. An input the
     outputs do not depend on is an error, or gets None with ``allow_unused=True``, or zeros of
     its shape with ``materialize_grads=True`` (which makes ``allow_unused`` default to True).
+    ``only_inputs`` is deprecated and ignored, as in PyTorch (it warns when False).
     """
+    if not only_inputs:
+        warnings.warn(
+            "only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
+            "gradient for other parts of the graph, please use torch.autograd.backward.",
+            FutureWarning,
+            stacklevel=2,
+        )
     if materialize_grads and allow_unused is False:
         raise ValueError(
             "Expected allow_unused to be True or not passed when materialize_grads=True, "

@@ -137,6 +137,10 @@ class MaxPool(_Window):
 
     __slots__ = ("argk", "keep_argmax")
     name = "max_pool"
+    # the vjp and jvp read only ``argk`` (kept here), never x or y: an in-place op on either
+    # afterwards (ReLU(inplace=True) after pooling) leaves the gradient right
+    saves_inputs = ()
+    saves_output = False
 
     def __init__(self, kernel: tuple, stride: tuple, dilation: tuple, pads: tuple, spatial: tuple,
                  keep_argmax: bool = True) -> None:

@@ -74,7 +74,13 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 # ---------------------------------------------------------------- rectifiers
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """ReLU: max(0, x); derivative 0 at x = 0 (as PyTorch).  ``inplace`` is accepted and ignored."""
+    """ReLU: max(0, x); derivative 0 at x = 0 (as PyTorch).
+
+    ``inplace=True`` writes into ``input`` and returns it (``relu_``), as PyTorch does: other
+    references to ``input`` (a forward hook's saved output, a view) see the rectified values.
+    """
+    if inplace:
+        return relu_(input)
     return ew.relu(input)
 
 

@@ -1,9 +1,9 @@
 """Activation layers: the module forms of ``chainrule.nn.functional.activation``.
 
-PyTorch's names, constructor arguments and ``repr``.  ``inplace=True`` is accepted
-where PyTorch has it and ignored (chainrule always returns a new tensor; the
-result is the same).  Formulas and the derivatives used at kinks are listed in
-``chainrule.nn.functional.activation``.  The notes' units without a PyTorch
+PyTorch's names, constructor arguments and ``repr``.  ``ReLU(inplace=True)`` writes
+into its input as PyTorch does (a hook's saved output sees it); elsewhere ``inplace=True``
+is accepted where PyTorch has it and ignored (a new tensor is returned).  Formulas and
+the derivatives used at kinks are listed in ``chainrule.nn.functional.activation``.  The notes' units without a PyTorch
 counterpart: ``Step`` (Heaviside, ½ at 0), ``Sign``, ``PiecewiseLinear``,
 ``Swish``/``ESwish`` and ``Maxout``.
 """
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 class _Inplace(Module):
-    """An activation with PyTorch's (ignored) ``inplace`` flag."""
+    """An activation with PyTorch's ``inplace`` flag (honoured by ReLU, ignored by the others)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -58,7 +58,7 @@ class ReLU(_Inplace):
     """max(0, x); derivative 0 at 0."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
 
 class ReLU6(_Inplace):
