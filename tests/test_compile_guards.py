@@ -2143,3 +2143,31 @@ def test_a_list_forward_reads_is_still_checked():
     for call in range(4):
         model.scales[0] = float(call)
         np.testing.assert_array_equal(compiled(x).numpy(), np.full(3, float(call), np.float32))
+
+
+class _NamedLikeAGlobal(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_sigma = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.log_sigma(x).clamp(-7, 3)
+
+
+def test_a_global_named_like_an_attribute_the_forward_reads_is_not_checked():
+    # (an MDN's training loop: `pi, mu, log_sigma = model(x)` rebinds a global named like the layer)
+    global log_sigma
+    cr.manual_seed(0)
+    model = _NamedLikeAGlobal()
+    compiled = cr.compile(model)
+    x = cr.randn(4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(12):
+            log_sigma = compiled(x)
+    np.testing.assert_array_equal(log_sigma.detach().numpy(), model(x).detach().numpy())
+    stats = compiled.__dict__["_compiled"].stats
+    assert stats["captures"] == 1 and stats["replays"] == 11, stats
+
+
+log_sigma = None

@@ -335,3 +335,37 @@ def test_a_cache_filled_at_the_first_call_is_captured_again_and_replays():
             assert _compiled(fn).stats == {"captures": 2, "replays": 3, "eager": 0, "diverged": 0}
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+class _TwoOutputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(2, 2)
+        self.b = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.a(x), self.b(x).sum(dim=1)
+
+
+def test_each_outputs_gradient_reaches_the_backward_plan_in_its_own_memory_order():
+    # The gradient of z comes F-ordered from the product below (as a flow's base log-density
+    # gives it); the bias gradient is the column sum of it, which NumPy adds pairwise in that
+    # order and row after row in C order. Cut from a packed copy, it was C-ordered: last bits.
+    import copy
+
+    cr.manual_seed(0)
+    eager = _TwoOutputs()
+    model = cr.compile(copy.deepcopy(eager))
+    w = cr.tensor(np.random.default_rng(1).standard_normal((128, 3)).astype(np.float32))
+    rng = np.random.default_rng(0)
+    for call in range(5):
+        x = cr.tensor(rng.standard_normal((128, 2)).astype(np.float32))
+        grads = []
+        for m in (eager, model):
+            m.zero_grad()
+            z, s = m(x)
+            (z.T @ w).sum().backward(retain_graph=True)
+            s.sum().backward()
+            grads.append([p.grad.numpy().copy() for p in m.parameters()])
+        for ge, gc in zip(*grads):
+            np.testing.assert_array_equal(ge, gc)

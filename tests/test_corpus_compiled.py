@@ -31,6 +31,10 @@ NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|nan|inf"
 # Programs whose compiled run falls back to eager by design, or for a known defect the reason names:
 # (the warning's words, the reason)
 EXPECTED_FALLBACKS: dict[str, tuple[str, str]] = {
+    "per_sample_grads": (
+        "captured already (recompile_limit)",
+        "torch.func.functional_call gives the model new parameter tensors on every call; a plan's inputs "
+        "are the parameters themselves, so each call is a new kind, and after recompile_limit they run eagerly"),
     "gat": (
         "np.maximum.at wrote into an array that is not traced",
         "KNOWN DEFECT, not by design: the edge softmax's scatter_reduce(reduce='amax') into a torch.zeros "
@@ -52,7 +56,7 @@ EXPECTED_FALLBACKS: dict[str, tuple[str, str]] = {
 }
 
 
-def _compiled_source(source: str) -> str | None:
+def _compiled_source(source: str, options: str = "") -> str | None:
     """The program with ``name = torch.compile(name)`` for each model its optimisers train,
     after the last optimiser line, or None when it builds no optimiser from a model it names."""
     found = list(OPTIMIZER_LINE.finditer(source))
@@ -60,7 +64,8 @@ def _compiled_source(source: str) -> str | None:
     if not names:
         return None
     end = found[-1].end()
-    return source[:end] + "".join(f"\n{n} = torch.compile({n})" for n in dict.fromkeys(names)) + source[end:]
+    extra = ", " + options if options else ""
+    return source[:end] + "".join(f"\n{n} = torch.compile({n}{extra})" for n in dict.fromkeys(names)) + source[end:]
 
 
 # Programs that compiling this way breaks under PyTorch too: the reason
@@ -76,17 +81,12 @@ NOT_COMPILED = {
 }
 PROGRAMS = sorted(p.stem for p in CORPUS.glob("*.py") if not p.name.startswith("_")
                   and p.stem not in NOT_COMPILED and _compiled_source(p.read_text()) is not None)
-# Programs whose compiled run drifts from the eager one, a defect not yet fixed: the reason (strict
-# xfail, so a fix shows as XPASS)
-KNOWN_MISMATCHES = {
-    "normalizing_flow": "a replay defect (issue 14's 'bit-identical without fusion' does not hold here): "
-                        "with fusion off, from the first replay one gradient of 72 (the last coupling "
-                        "layer's t-net output bias, a column sum of the gradient reaching it) differs in "
-                        "its last bits while the loss, z, the log-determinant and the other 71 gradients "
-                        "are equal. In eager that gradient is F-ordered (the gradient of z arrives with "
-                        "strides (4, 512)), so NumPy sums its columns pairwise; the replay sums the same "
-                        "values in another order (its array presumably C-ordered, summed row after row). "
-                        "Adam amplifies the difference over ~100 steps",
+# Programs compiled without fused loops, and then compared bit for bit: the reason. A fused loop
+# computes exp and tanh with the C library, NumPy with its own SIMD code, an ulp apart at times;
+# these programs' training carries such a difference on and grows it past RTOL.
+WITHOUT_FUSION = {
+    "normalizing_flow": "120 Adam steps of a flow's exp(s) scalings grow an ulp to ~1e-3",
+    "mdn": "the mixture's exp and log-sum-exp over 10 epochs grow an ulp to ~1e-2",
 }
 
 pytestmark = pytest.mark.slow
@@ -117,13 +117,12 @@ def _losses(out: str) -> list[float]:
             for x in re.findall(NUMBER, line.split("loss", 1)[-1] if "loss" in line else line)]
 
 
-@pytest.mark.parametrize("program", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[p])) if p in KNOWN_MISMATCHES else p
-    for p in PROGRAMS])
+@pytest.mark.parametrize("program", PROGRAMS)
 def test_program_compiled_trains_as_eager(program, tmp_path):
     source = (CORPUS / f"{program}.py").read_text()
     compiled = tmp_path / f"{program}_compiled.py"
-    compiled.write_text(_compiled_source(source))
+    exact = program in WITHOUT_FUSION
+    compiled.write_text(_compiled_source(source, 'options={"fusion": False}' if exact else ""))
     eager_out = _run(CORPUS / f"{program}.py", tmp_path)
     compiled_out = _run(compiled, tmp_path)
     expected = EXPECTED_FALLBACKS.get(program)
@@ -135,6 +134,6 @@ def test_program_compiled_trains_as_eager(program, tmp_path):
     eager, comp = _losses(eager_out), _losses(compiled_out)
     assert eager and len(eager) == len(comp), (eager_out[-1500:], compiled_out[-1500:])
     for a, b in zip(eager, comp):
-        assert a == b or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), (
+        assert a == b or not exact and math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), (
             f"{program}: eager printed {a}, compiled {b}\n"
             f"eager:\n{eager_out[-1500:]}\ncompiled:\n{compiled_out[-1500:]}")

@@ -58,8 +58,8 @@ class ReplayNode(Primitive):
     Several outputs with graphs (``return logits, loss``) are one node too: its output is them
     packed end to end in one flat array, and each returned tensor is a slice of it, reshaped
     (``parts``: (start, stop, shape) of each; None: the one output as it is).  The backward pass
-    then runs once, with each output's gradient cut from the packed one (zeros for an output
-    nothing used).  Each slice is a :class:`_Part`, whose vjp marks its output as reached
+    then runs once, with each output's gradient as the engine gave it to that output (zeros for an
+    output nothing used).  Each slice is a :class:`_Part`, whose vjp marks its output as reached
     (``reached``): an input that only unreached outputs depend on (``reach``: per output, the
     inputs below it) gets no gradient, None, as eager leaves it, not a zero one.
 
@@ -68,7 +68,7 @@ class ReplayNode(Primitive):
     passed through, one array for two inputs) are copied here, so that the node keeps the
     promise of ``fresh_grads`` and a ``.grad`` never shares memory with another array."""
 
-    __slots__ = ("backward", "y", "saved", "parts", "reach", "reached", "fresh")
+    __slots__ = ("backward", "y", "saved", "parts", "reach", "reached", "fresh", "part_grads")
     name = "compiled"
     saves_output = False
     fresh_grads = True
@@ -82,6 +82,7 @@ class ReplayNode(Primitive):
         self.reach = reach
         self.reached: set[int] = set()
         self.fresh = fresh
+        self.part_grads: dict[int, Any] = {}  # output k -> its gradient, as the engine gave it
 
     def forward(self, m: Any, *xs: Any) -> Any:
         y, self.y = self.y, None
@@ -91,7 +92,11 @@ class ReplayNode(Primitive):
         if m.is_tensor:
             raise NotImplementedError("backward(create_graph=True) through a compiled Module: its backward pass "
                                       "is a replayed plan, not differentiable again; use the Module uncompiled")
-        gs = (g,) if self.parts is None else tuple(g[a:b].reshape(shape) for a, b, shape in self.parts)
+        if self.parts is None:
+            gs: tuple = (g,)
+        else:  # (each output's own gradient array, in the memory order eager's backward would get it)
+            got, self.part_grads = self.part_grads, {}
+            gs = tuple(got[k] if k in got else m.zeros(shape, g.dtype) for k, (_, _, shape) in enumerate(self.parts))
         grads = self.backward(self.saved, gs)
         if self.parts is not None and self.reach is not None:
             reached, self.reached = self.reached, set()  # (a retained graph's next backward counts anew)
@@ -119,10 +124,13 @@ class _Part(Primitive):
         return packed[self.a:self.b].reshape(self.shape)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, packed: Any) -> tuple:
+        # The node takes this output's gradient as it is: cut from a packed copy it would be
+        # C-ordered where eager's may be F-ordered (a transposed product's), and NumPy sums
+        # the two orders differently (a bias gradient's last bits).  The packed array's
+        # gradient is then only the engine's way to the node: zeros, broadcast.
         self.node.reached.add(self.k)
-        out = m.zeros(packed.shape, g.dtype)
-        out[self.a:self.b] = g.reshape(-1)
-        return (out,)
+        self.node.part_grads[self.k] = g
+        return (m.broadcast_to(m.zeros((), g.dtype), packed.shape),)
 
 
 def _with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any,

@@ -8,6 +8,7 @@ capture.py "what did the call do with them?"."""
 
 from __future__ import annotations
 
+import dis
 import functools
 import io
 import os
@@ -74,7 +75,7 @@ def find_state(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: l
                 todo += _user_functions(obj)
             glb = f.__globals__
             code_names.update(_names(code))
-            for name in sorted(_names(code)):
+            for name in sorted(_global_names(code)):
                 if name in glb:
                     named.append((glb, name, glb[name]))
                     todo += _user_functions(glb[name])
@@ -231,6 +232,20 @@ def _names(code: types.CodeType) -> set[str]:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             names |= _names(c)
+    return names
+
+
+_GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"))
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """The global names ``code`` (and the functions defined in it) reads or binds: not its
+    attribute names, so that a global ``log_sigma`` the training loop rebinds each step is not
+    taken for the ``self.log_sigma`` a forward reads."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _GLOBAL_OPS}
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _global_names(c)
     return names
 
 
