@@ -358,7 +358,7 @@ def test_each_outputs_gradient_reaches_the_backward_plan_in_its_own_memory_order
     model = cr.compile(copy.deepcopy(eager))
     w = cr.tensor(np.random.default_rng(1).standard_normal((128, 3)).astype(np.float32))
     rng = np.random.default_rng(0)
-    for call in range(5):
+    for _ in range(5):
         x = cr.tensor(rng.standard_normal((128, 2)).astype(np.float32))
         grads = []
         for m in (eager, model):
