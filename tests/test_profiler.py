@@ -573,3 +573,15 @@ def test_top_level_events_only_leaves_out_what_runs_inside_a_range():
         cr.ones(2).tanh()
     rows = _rows(prof.key_averages().table(top_level_events_only=True))
     assert sorted(r.split()[0] for r in rows) == ["outer", "tanh"]
+
+
+def test_total_average_adds_up_the_flops_too():
+    # two (8 × 16)·(16 × 4) products: 2·8·16·4 = 1024 multiply-adds counted as flops each
+    a, b = cr.randn(8, 16), cr.randn(16, 4)
+    with cr.profiler.profile(with_flops=True) as prof:
+        a @ b
+        a @ b
+    for events in (prof.key_averages(), prof.events()):
+        total = events.total_average()
+        assert total.key == "Total" and total.count == 2
+        assert total.flops == 2 * (2 * 8 * 16 * 4)

@@ -165,6 +165,10 @@ class FunctionEventAvg:
         """Add ``other``'s counts, times and memory into this average (its key must be this one)."""
         if other.key != self.key:
             raise ValueError(f"FunctionEventAvg.add: key {other.key!r} into an average of {self.key!r}")
+        return self._accumulate(other)
+
+    def _accumulate(self, other: FunctionEvent | FunctionEventAvg) -> FunctionEventAvg:
+        """Add ``other``'s counts, times, memory and flops, whatever its key (``total_average``)."""
         self.count += other.count
         self.cpu_time_total += other.cpu_time_total
         self.self_cpu_time_total += other.self_cpu_time_total
@@ -230,11 +234,7 @@ class EventList(list):
         """All events added up into one average, keyed "Total"."""
         total = FunctionEventAvg("Total")
         for e in self:
-            total.count += e.count
-            total.cpu_time_total += e.cpu_time_total
-            total.self_cpu_time_total += e.self_cpu_time_total
-            total.cpu_memory_usage += e.cpu_memory_usage
-            total.self_cpu_memory_usage += e.self_cpu_memory_usage
+            total._accumulate(e)
         return total
 
     def table(self, sort_by: str | None = None, row_limit: int = 100, max_src_column_width: int = 75,
