@@ -56,8 +56,13 @@ def _x(*shape, dtype=None, seed=0):
     lambda x, a: x.masked_fill(x > 0, a),
     lambda x, a: torch.lerp(x, x.flip(0), a),
     lambda x, a: torch.softmax(x / a, 0),
+    # (an array the call makes is made by the traced table, so the float it is filled with follows)
+    lambda x, a: torch.full_like(x, a) + x,
+    lambda x, a: torch.full((4, 3), a) * x,
+    lambda x, a: x.new_full((4, 3), a) - x,
+    lambda x, a: torch.zeros(4, 3).fill_(a) + x,
 ], ids=["mul", "rmul_add", "div_sub", "clamp_max", "clamp_both", "pow", "where", "hardtanh_mul", "fill_",
-        "masked_fill", "lerp", "softmax_temperature"])
+        "masked_fill", "lerp", "softmax_temperature", "full_like", "full", "new_full", "zeros_fill_"])
 def test_a_float_in_array_arithmetic_is_captured_once(expr):
     x = _x(4, 3)
     compiled = _against_eager(expr, lambda v: ((x, v), {}))
@@ -184,11 +189,10 @@ def test_a_float_random_draws_scale():
     lambda x, a: x.add(x, alpha=a),  # (add compares alpha with 1)
     lambda x, a: x * torch.tensor(a),
     lambda x, a: x * a if f"{a:.2f}" != "nan" else x,
-    lambda x, a: torch.full_like(x, a) + x,  # (the value goes to NumPy outside the traced table)
     lambda x, a: torch.nn.functional.leaky_relu(x, a),  # (the op converts it with float())
     lambda x, a: torch.autograd.grad((x.abs() ** a).sum(), x)[0],  # (pow's derivative compares it with 0, 1, 2)
 ], ids=["if", "arithmetic", "math_exp", "np_float32", "size", "round", "dropout", "add_alpha", "tensor", "format",
-        "full_like", "leaky_relu", "pow_grad"])
+        "leaky_relu", "pow_grad"])
 def test_a_float_the_tape_cannot_follow_captures_per_value(fn):
     x = _x(6, 2).requires_grad_()
     values = VALUES[:5]

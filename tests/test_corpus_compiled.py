@@ -35,12 +35,6 @@ EXPECTED_FALLBACKS: dict[str, tuple[str, str]] = {
         "captured already (recompile_limit)",
         "torch.func.functional_call gives the model new parameter tensors on every call; a plan's inputs "
         "are the parameters themselves, so each call is a new kind, and after recompile_limit they run eagerly"),
-    "gat": (
-        "np.maximum.at wrote into an array that is not traced",
-        "KNOWN DEFECT, not by design: the edge softmax's scatter_reduce(reduce='amax') into a torch.zeros "
-        "made inside forward runs ArrangeMath.scatter_reduce_into, whose np.maximum.at writes into a copy "
-        "of that untraced constant; the tracer (compiler/trace.py, record) cannot follow a write into an "
-        "untraced array, so the call runs eagerly"),
     "seq2seq_attention": (
         "changed Python's random module",
         "the decoder's forward draws teacher forcing from Python's random.random(): a Python side "

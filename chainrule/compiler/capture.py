@@ -39,6 +39,7 @@ from chainrule.compiler.returned import Read, at_path, constants, instruction_at
 from chainrule.compiler.scalars import counts, plain_result, settle, stand_in
 from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, TraceMath, TracingGenerator
 from chainrule.nn.module import Module
+from chainrule.ops.creation import making_with
 from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.optim.optimizer import Optimizer
 
@@ -217,7 +218,8 @@ class _Capture:
         if type(gen) is TracingGenerator:
             _random._STATE["generator"] = gen.real
         try:
-            res = fn(*args, **kwargs)
+            with making_with(None):
+                res = fn(*args, **kwargs)
         finally:
             CURRENT[0], host_steps.ACTIVE[0] = saved
             if type(gen) is TracingGenerator and _random._STATE["generator"] is not gen.real:
@@ -274,30 +276,31 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
     CURRENT[0], host_steps.ACTIVE[0] = tape, cap
     _random._STATE["generator"] = TracingGenerator(real_gen, tape)
     backward = None
-    try:
-        result = plain_result(fn(*args, **kwargs))
-        output = _outputs(result, tape)
-        for guard, paths, read in returned_reads(tape.reads, result):  # (``return loss.item()``)
-            tape.steps = [st for st in tape.steps if st is not guard]
-            for path in paths:
-                output = put(output, path, read)
-        frame = tape.frame
-        literal = [] if not frame else constants(frame.f_code, instruction_at(frame.f_code, frame.f_lasti))
-        _check_returned_values(output, tape, [path for path, c in literal if at_path(result, path) is c])
-        graphs = [t for t in tensors_in(result) if needs_graph(t)]
-        if graphs and all(type(t._array) is TraceArray for t in graphs) \
-                and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
-            backward = _capture_backward(tape, graphs, tracked)
-    finally:
-        tape.reads.clear()  # (their sites hold the call's frame, and so its arrays)
-        tape.frame = None
-        CURRENT[0] = host_steps.ACTIVE[0] = None
-        if type(_random._STATE["generator"]) is TracingGenerator:
-            _random._STATE["generator"] = _random._STATE["generator"].real
-        else:
-            tape.broken("the function replaced the default generator (manual_seed)")
-        tape.active = False
-        end = cap.settle()
+    with making_with(TraceMath):  # (the arrays the call makes are traced too)
+        try:
+            result = plain_result(fn(*args, **kwargs))
+            output = _outputs(result, tape)
+            for guard, paths, read in returned_reads(tape.reads, result):  # (``return loss.item()``)
+                tape.steps = [st for st in tape.steps if st is not guard]
+                for path in paths:
+                    output = put(output, path, read)
+            frame = tape.frame
+            literal = [] if not frame else constants(frame.f_code, instruction_at(frame.f_code, frame.f_lasti))
+            _check_returned_values(output, tape, [path for path, c in literal if at_path(result, path) is c])
+            graphs = [t for t in tensors_in(result) if needs_graph(t)]
+            if graphs and all(type(t._array) is TraceArray for t in graphs) \
+                    and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
+                backward = _capture_backward(tape, graphs, tracked)
+        finally:
+            tape.reads.clear()  # (their sites hold the call's frame, and so its arrays)
+            tape.frame = None
+            CURRENT[0] = host_steps.ACTIVE[0] = None
+            if type(_random._STATE["generator"]) is TracingGenerator:
+                _random._STATE["generator"] = _random._STATE["generator"].real
+            else:
+                tape.broken("the function replaced the default generator (manual_seed)")
+            tape.active = False
+            end = cap.settle()
     _settle_outputs(result)
     # Python state the call changed (a side effect a replay would not repeat): often once, a
     # cache filled at the first call, so the next call may capture again (api.py)

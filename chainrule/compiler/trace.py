@@ -305,7 +305,7 @@ class Tape:
     def read(self, t: TraceArray, how: str, label: str) -> Any:
         """A traced value read by Python as ``how`` ('bool', 'float', 'int', 'item', 'host')."""
         value = _READ[how](t._a)
-        if self.active:
+        if self.active and t.slot not in self.consts:  # (a constant reads the same on every replay)
             self.guard(t.slot, how, value, label)
             # (where: a value the function only returns needs no guard: returned.py)
             self.reads.append((self.steps[-1], t.slot, how, value, read_site(sys._getframe(1))))

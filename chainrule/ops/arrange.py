@@ -633,7 +633,7 @@ def _index_at(input: Tensor, dim: int, index: Any, src: Tensor | None, name: str
     d, idx = _dim(x, dim, name), as_tensor_arg(index, name)._array
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
-    idx = table_of((x,), name).copy(idx.reshape(-1))
+    idx = table_of((x._array, idx), name).copy(idx.reshape(-1))
     if src is not None and (src.ndim != x.ndim or src.shape[d] != idx.shape[0]):
         msg = f"source of shape {tuple(src.shape)} must match input {tuple(x.shape)} with {idx.shape[0]} entries"
         raise RuntimeError(f"{name}: {msg} along dim {d}")

@@ -7,8 +7,10 @@ numbers anywhere) is put together with ``HOST``, the CPU's table, and copied to 
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from itertools import chain
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -21,6 +23,22 @@ from chainrule.backend.registry import backend_for, device_of, target_device, to
 from chainrule.ops._lift import promote_types
 
 HOST: Any = ArrayMath  # the table of the host (NumPy), where data built in Python is put together
+_MAKER = threading.local()  # .table: the table that makes new CPU arrays on this thread (see making_with)
+
+
+@contextmanager
+def making_with(table: Any) -> Iterator[None]:
+    """While open, the factories of this thread (``zeros``, ``ones``, ``full``, ``empty``, the
+    ``*_like`` and ``new_*`` forms...) make CPU arrays with ``table`` instead of the host's.
+    ``chainrule.compile``'s capture opens it with its recording table, so that an array the
+    captured call makes is traced like every array it computes: a write into it, or an operation
+    that meets it with a traced array, is recorded rather than run on a constant."""
+    before = getattr(_MAKER, "table", None)
+    _MAKER.table = table
+    try:
+        yield
+    finally:
+        _MAKER.table = before
 
 
 def _dtype(dtype: Any, default: Any = None) -> np.dtype:
@@ -52,8 +70,8 @@ def _make(arr: Any, requires_grad: bool, device: Any = None) -> Tensor:
 
 
 def _table(dev: _device | None) -> Any:
-    """The table that makes arrays on ``dev`` (None: the CPU)."""
-    return HOST if dev is None else backend_for(dev, "factory").math
+    """The table that makes arrays on ``dev`` (None: the CPU; see :func:`making_with`)."""
+    return (getattr(_MAKER, "table", None) or HOST) if dev is None else backend_for(dev, "factory").math
 
 
 def _like_device(input: Tensor, device: Any, where: str) -> _device | None:
@@ -62,6 +80,16 @@ def _like_device(input: Tensor, device: Any, where: str) -> _device | None:
         a = input._array
         return None if type(a) is np.ndarray else device_of(a)
     return target_device(device, where)
+
+
+def table_like(input: Tensor, device: Any, where: str) -> tuple[Any, _device | None]:
+    """(the table that makes an array like ``input``, its device): ``device``'s if given, else the
+    table that computes on input's array where that is not the host's (an array made like a traced
+    one, during ``chainrule.compile``'s capture, is traced too), else the factories' own."""
+    dev = _like_device(input, device, where)
+    if device is None and (m := table_of((input,), where)) is not HOST:
+        return m, dev
+    return _table(dev), dev
 
 
 def _scalar_dtype(t: type) -> np.dtype | None:
@@ -241,8 +269,8 @@ def zeros_like(
 ) -> Tensor:
     _check_pin_memory(pin_memory, "zeros_like()")
     check_layout(layout, "zeros_like()")
-    dev = _like_device(input, device, "zeros_like()")
-    return _make(_table(dev).zeros(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
+    m, dev = table_like(input, device, "zeros_like()")
+    return _make(m.zeros(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def ones_like(
@@ -251,8 +279,8 @@ def ones_like(
 ) -> Tensor:
     _check_pin_memory(pin_memory, "ones_like()")
     check_layout(layout, "ones_like()")
-    dev = _like_device(input, device, "ones_like()")
-    return _make(_table(dev).ones(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
+    m, dev = table_like(input, device, "ones_like()")
+    return _make(m.ones(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def empty_like(
@@ -261,8 +289,8 @@ def empty_like(
 ) -> Tensor:
     _check_pin_memory(pin_memory, "empty_like()")
     check_layout(layout, "empty_like()")
-    dev = _like_device(input, device, "empty_like()")
-    return _make(_table(dev).empty(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
+    m, dev = table_like(input, device, "empty_like()")
+    return _make(m.empty(input.shape, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def full_like(
@@ -271,8 +299,8 @@ def full_like(
 ) -> Tensor:
     _check_pin_memory(pin_memory, "full_like()")
     check_layout(layout, "full_like()")
-    dev = _like_device(input, device, "full_like()")
-    return _make(_table(dev).full(input.shape, fill_value, _dtype(dtype, input.dtype)), requires_grad, dev)
+    m, dev = table_like(input, device, "full_like()")
+    return _make(m.full(input.shape, fill_value, _dtype(dtype, input.dtype)), requires_grad, dev)
 
 
 def arange(

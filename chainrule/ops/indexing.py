@@ -144,7 +144,7 @@ def index_along(input: Tensor, dim: int, index: Any, name: str, checked: bool = 
     ``dim`` and at p elsewhere (``gather``'s; ``scatter`` writes there).  Checked (unless
     ``checked`` is False: indices in range by construction), and holding a private copy of the
     indices: a vjp reads them later."""
-    m = table_of((input,), name)
+    m = table_of((input, index) if isinstance(index, Tensor) else (input,), name)
     idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
         raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({idx.shape}, {input.shape})")

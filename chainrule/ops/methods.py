@@ -370,8 +370,8 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
 def _new_on(self, size, fill, dtype, device, requires_grad, where):
     """A new leaf of ``size`` filled with ``fill``, in self's dtype and on self's device unless given."""
     dt = self.dtype if dtype is None else _as_dtype(dtype, where)
-    dev = self.device if device is None else registry.target_device(device, where)
-    return creation.full(size, fill, dt, requires_grad, dev)
+    m, dev = creation.table_like(self, device, where)
+    return creation._make(m.full(creation._size((size,)), fill, dt), requires_grad, dev)
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
