@@ -25,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
 # the printed losses of the two runs agree to this (fused loops round differently from NumPy)
 RTOL = 1e-4
-# a line that builds an optimiser from a model's parameters (`optimizerD = optim.Adam(netD.parameters(), ...)`)
-OPTIMIZER_LINE = re.compile(r"^\w*optim\w* = .*?\b(\w+)\.parameters\(\).*$", re.M)
 NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|nan|inf"
 # Programs whose compiled run falls back to eager by design, or for a known defect the reason names:
 # (the warning's words, the reason)
@@ -50,16 +48,48 @@ EXPECTED_FALLBACKS: dict[str, tuple[str, str]] = {
 }
 
 
-def _compiled_source(source: str, options: str = "") -> str | None:
-    """The program with ``name = torch.compile(name)`` for each model its optimisers train,
-    after the last optimiser line, or None when it builds no optimiser from a model it names."""
-    found = list(OPTIMIZER_LINE.finditer(source))
-    names = [m.group(1) for m in found if re.search(rf"^{m.group(1)} = ", source[: m.start()], re.M)]
+def _statements(source: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each top-level or indented statement, a statement running on over
+    lines while its brackets are open (``optimizer = torch.optim.Adam([`` ... ``])``)."""
+    out, start, depth = [], 0, 0
+    for m in re.finditer(r".*\n?", source):
+        line = m.group().split("#", 1)[0]
+        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        if depth <= 0:
+            out.append((start, m.end(), source[start:m.end()]))
+            start, depth = m.end(), 0
+    return out
+
+
+def _compiled_source(source: str, options: str = "", report: bool = False) -> str | None:
+    """The program with ``name = torch.compile(name)`` for each model it trains, or None when it
+    trains none it names.  A model is a name assigned in the program whose ``parameters()`` it
+    reads (``model.parameters()``, ``model.heads.parameters()``); it is trained by an optimiser
+    statement that names it (``optimizer = optim.AdamW(groups(model), ...)``), and then compiled
+    after the last such statement, at its indentation; a program with no optimiser (a hand-written
+    update) compiles its models after the statement that makes the last of them.  ``report``: each
+    compiled model prints its counts of captures and replays when the program ends."""
+    statements = _statements(source)
+    assigned = {m.group(1) for m in re.finditer(r"^\s*(\w+) = ", source, re.M)}
+    models = [n for n in dict.fromkeys(re.findall(r"\b(\w+)(?:\.\w+)*\.(?:named_)?parameters\(\)", source))
+              if n in assigned and n != "self"]
+    optimisers = [(a, b, t) for a, b, t in statements if re.match(r"\s*\w+ = \S*optim\w*\.\w+\(", t)]
+    if optimisers:
+        names = [n for n in models if any(re.search(rf"\b{n}\b", t) for _, _, t in optimisers)]
+        end, text = optimisers[-1][1], optimisers[-1][2]
+    else:
+        made = [(b, t) for _, b, t in statements for n in models if re.match(rf"\s*{n} = \w", t)]
+        names = models
+        end, text = made[-1] if made else (0, "")
     if not names:
         return None
-    end = found[-1].end()
+    indent = re.match(r"\s*", text).group()
     extra = ", " + options if options else ""
-    return source[:end] + "".join(f"\n{n} = torch.compile({n}{extra})" for n in dict.fromkeys(names)) + source[end:]
+    lines = [f"{indent}{n} = torch.compile({n}{extra})\n" for n in names]
+    if report:
+        say = "print('compiled {0}:', m.explain().splitlines()[0])"
+        lines += [f"{indent}__import__('atexit').register(lambda m={n}: {say.format(n)})\n" for n in names]
+    return source[:end] + "".join(lines) + source[end:]
 
 
 # Programs that compiling this way breaks under PyTorch too: the reason
@@ -93,7 +123,13 @@ def test_the_corpus_has_programs_to_compile():
     assert _compiled_source("optimizer = torch.optim.SGD(model.parameters())\n") is None  # (no model built)
     two = ("netD = D()\nnetG = G()\n"
            "optimizerD = optim.Adam(netD.parameters())\noptimizerG = optim.Adam(netG.parameters())\n")
-    assert _compiled_source(two) == two[:-1] + "\nnetD = torch.compile(netD)\nnetG = torch.compile(netG)\n"
+    assert _compiled_source(two) == two + "netD = torch.compile(netD)\nnetG = torch.compile(netG)\n"
+    groups = ("if True:\n    model = Net()\n    w = W()\n    opt = torch.optim.Adam([\n"
+              "        {'params': model.head.parameters()},\n        {'params': w.parameters()}])\n    run()\n")
+    assert _compiled_source(groups) == groups.replace(
+        "])\n", "])\n    model = torch.compile(model)\n    w = torch.compile(w)\n")
+    by_hand = "fc = Linear(3, 1)\nfor p in fc.parameters():\n    p.data -= 0.1 * p.grad\n"
+    assert _compiled_source(by_hand) == by_hand.replace("1)\n", "1)\nfc = torch.compile(fc)\n", 1)
 
 
 def _run(path: Path, cwd: Path) -> str:
@@ -116,7 +152,7 @@ def test_program_compiled_trains_as_eager(program, tmp_path):
     source = (CORPUS / f"{program}.py").read_text()
     compiled = tmp_path / f"{program}_compiled.py"
     exact = program in WITHOUT_FUSION
-    compiled.write_text(_compiled_source(source, 'options={"fusion": False}' if exact else ""))
+    compiled.write_text(_compiled_source(source, 'options={"fusion": False}' if exact else "", report=True))
     eager_out = _run(CORPUS / f"{program}.py", tmp_path)
     compiled_out = _run(compiled, tmp_path)
     expected = EXPECTED_FALLBACKS.get(program)
@@ -125,6 +161,9 @@ def test_program_compiled_trains_as_eager(program, tmp_path):
     assert not unexpected, f"{program} fell back to eager:\n{compiled_out[-3000:]}"
     if expected is not None:
         assert fallbacks, f"{program} no longer falls back ({expected[1]}): take it off EXPECTED_FALLBACKS"
+    else:  # (each compiled model replayed a plan: it ran compiled, not only captured)
+        reports = re.findall(r"^compiled (\w+): .*'replays': (\d+)", compiled_out, re.M)
+        assert reports and all(int(n) > 0 for _, n in reports), (program, reports, compiled_out[-1500:])
     eager, comp = _losses(eager_out), _losses(compiled_out)
     assert eager and len(eager) == len(comp), (eager_out[-1500:], compiled_out[-1500:])
     for a, b in zip(eager, comp):
