@@ -53,7 +53,7 @@ from chainrule._torch_api import (
 from chainrule._torch_extra import *  # noqa: F401,F403  (torch.det, torch.hann_window, torch.nanquantile...)
 from chainrule._torch_toplevel import *  # noqa: F401,F403  (torch.abs_, torch.conv2d, torch.seed...)
 from chainrule._version import __version__ as __version__  # (`as`: exported for type checkers)
-from chainrule.amp import autocast, is_autocast_enabled
+from chainrule.amp import GradScaler, autocast, is_autocast_enabled
 from chainrule.autograd import (
     Tensor,
     detect_anomaly,
@@ -65,6 +65,7 @@ from chainrule.autograd import (
     to_dot,
     trace,
 )
+from chainrule.autograd.size import Size
 from chainrule.backend import get_default_dtype, manual_seed, set_default_dtype
 from chainrule.backend.device import device
 from chainrule.backend.layout import (
@@ -79,6 +80,7 @@ from chainrule.backend.layout import (
     strided,
 )
 from chainrule.backend.numpy_backend import bfloat16  # a name only: NumPy cannot compute in it
+from chainrule.backend.type_info import finfo, iinfo
 from chainrule.batching import vmap  # torch.vmap, the same object as torch.func.vmap
 from chainrule.cuda.memory import OutOfMemoryError  # torch.OutOfMemoryError, the same class as torch.cuda's
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
@@ -95,6 +97,7 @@ int16 = _np.dtype(_np.int16)
 int8 = _np.dtype(_np.int8)
 uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)
+dtype = _np.dtype  # torch.dtype: chainrule's dtypes are NumPy's (isinstance(x.dtype, torch.dtype) holds)
 
 
 # The sub-packages a PyTorch program reaches as attributes (torch.nn, torch.optim, torch.linalg...):
@@ -145,12 +148,17 @@ __all__ = [
     "DoubleTensor",
     "FloatTensor",
     "Generator",
+    "GradScaler",
     "HalfTensor",
     "IntTensor",
     "LongTensor",
     "OutOfMemoryError",
     "ShortTensor",
+    "Size",
     "Tensor",
+    "dtype",
+    "finfo",
+    "iinfo",
     "accelerator",
     "amp",
     "version",

@@ -263,7 +263,8 @@ def vjp(func: Callable, *primals: Tensor, has_aux: bool = False) -> tuple:
         for k, (o, v) in enumerate(zip(outs, cotangents)):
             v_shape = tuple(np.shape(v._array if isinstance(v, Tensor) else v))
             if v_shape != tuple(o.shape):
-                raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape {o.shape}")
+                raise ValueError(f"vjp_fn: cotangent {k} has shape {v_shape}, but output {k} has shape"
+                                 f" {tuple(o.shape)}")
             if o.requires_grad:
                 pairs.append((o, v))
         if not pairs or not inputs:
@@ -351,7 +352,7 @@ def jvp(func: Callable, primals: Any, tangents: Any, has_aux: bool = False) -> t
         _check_diff_tensor(p, "jvp", f"primal {i}")
         t_shape = tuple(np.shape(t._array if isinstance(t, Tensor) else t))
         if t_shape != tuple(p.shape):
-            raise ValueError(f"jvp: tangent {i} has shape {t_shape}, but primal {i} has shape {p.shape}")
+            raise ValueError(f"jvp: tangent {i} has shape {t_shape}, but primal {i} has shape {tuple(p.shape)}")
     if STATE.forward_depth > 0:
         raise RuntimeError(
             "jvp: forward mode inside forward mode is not supported (one tangent per tensor); "

@@ -143,7 +143,7 @@ def plot_decision_boundary(
     X = np.asarray(getattr(X, "data", X), dtype=np.float64)
     y = np.asarray(getattr(y, "data", y)).reshape(-1)
     if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"plot_decision_boundary: X must have shape (N, 2), got {X.shape}")
+        raise ValueError(f"plot_decision_boundary: X must have shape (N, 2), got {tuple(X.shape)}")
     lo, hi = X.min(0) - margin, X.max(0) + margin
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
@@ -307,7 +307,7 @@ def plot_confusion_matrix(
     plt = _plt()
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"plot_confusion_matrix: expected a square matrix, got shape {cm.shape}")
+        raise ValueError(f"plot_confusion_matrix: expected a square matrix, got shape {tuple(cm.shape)}")
     k = cm.shape[0]
     labels = [str(i) for i in range(k)] if labels is None else [str(s) for s in labels]
     fig, ax = plt.subplots(figsize=(0.5 * k + 2.5, 0.5 * k + 2))

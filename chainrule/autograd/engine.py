@@ -84,7 +84,7 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
         if out._array.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
-                f"has shape {out.shape}: pass gradient= (dL/doutput) of that shape"
+                f"has shape {tuple(out.shape)}: pass gradient= (dL/doutput) of that shape"
             )
         # (a 0-d array reshaped: the table's ones costs 4x more for one element)
         g: Any = table_of((out._array,), "backward").scalar(1, out._array.dtype).reshape(out.shape)
@@ -97,7 +97,7 @@ def _seed(out: Tensor, grad: Any, create_graph: bool) -> Any:
             g = Tensor._wrap(g)
     if tuple(g.shape) != out.shape:
         raise RuntimeError(
-            f"backward: gradient has shape {tuple(g.shape)} but the output has shape {out.shape}"
+            f"backward: gradient has shape {tuple(g.shape)} but the output has shape {tuple(out.shape)}"
         )
     return g
 
@@ -584,7 +584,7 @@ def grad(
             g = t._op._unpack(_tensor_math() if create_graph else table_of((g,), "grad"), g, k)
         if g is None and not allow_unused:
             raise RuntimeError(
-                f"grad: input {i} (shape {t.shape}) was not used in the graph; "
+                f"grad: input {i} (shape {tuple(t.shape)}) was not used in the graph; "
                 "pass allow_unused=True to get None for it"
             )
         if g is None and materialize_grads:

@@ -115,7 +115,8 @@ def make_dual(tensor: Tensor, tangent: Any, *, level: int | None = None) -> Tens
         raise TypeError(f"make_dual: the primal must be floating point, got dtype {tensor._array.dtype}")
     dx = tangent._array if isinstance(tangent, Tensor) else table_of((tensor,), "make_dual").from_host(tangent)
     if dx.shape != tensor.shape:
-        raise ValueError(f"make_dual: the tangent must have the primal's shape {tensor.shape}, got {dx.shape}")
+        raise ValueError(f"make_dual: the tangent must have the primal's shape {tuple(tensor.shape)}, got"
+                         f" {tuple(dx.shape)}")
     out = share(apply(_make_dual_op, tensor), tensor)  # the same memory: one version counter
     out._tangent = dx.astype(tensor._array.dtype, copy=False)
     _track(out)

@@ -25,6 +25,8 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import HOOKS
 from chainrule.autograd.hooks import RemovableHandle, add_hook
+from chainrule.autograd.size import Size
+from chainrule.autograd.size import as_size as _as_size
 from chainrule.autograd.version import share, version
 from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend import shared_memory as _shm
@@ -200,12 +202,13 @@ class Tensor(_TensorMethods):
             raise TypeError(f"Tensor.data: assigned data must be a Tensor, got {type(value).__name__}")
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._array.shape
+    def shape(self) -> Size:
+        """The shape, a ``Size`` (a tuple of ints)."""
+        return _as_size(self._array.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        """Shape as a tuple, or the length of one dimension (PyTorch ``Tensor.size``)."""
-        return self._array.shape if dim is None else self._array.shape[dim]
+        """The shape (a ``Size``), or the length of dimension ``dim`` (PyTorch ``Tensor.size``)."""
+        return _as_size(self._array.shape) if dim is None else self._array.shape[dim]
 
     @property
     def ndim(self) -> int:
@@ -261,7 +264,8 @@ class Tensor(_TensorMethods):
     def item(self) -> int | float | bool:
         if self._array.size != 1:
             raise RuntimeError(
-                f"item(): only a tensor with one element can be converted to a Python number, got shape {self.shape}"
+                f"item(): only a tensor with one element can be converted to a Python number, got shape"
+                f" {tuple(self.shape)}"
             )
         return _host(self._array).item()
 

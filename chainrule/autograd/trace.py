@@ -124,7 +124,7 @@ def _fmt(a: np.ndarray | None) -> str:
     if a.size <= 6:
         text = "[" + ", ".join(f"{v:.5g}" for v in a.reshape(-1).tolist()) + "]"
         return text if a.ndim == 1 else f"{text} ({'x'.join(map(str, a.shape))})"
-    return f"<{a.dtype} array of shape {a.shape}>"
+    return f"<{a.dtype} array of shape {tuple(a.shape)}>"
 
 
 def _on_host(m: Any, a: Any) -> np.ndarray:
@@ -223,7 +223,7 @@ def trace(
         else:
             seed = m.astype(direction._array, dtype) if isinstance(direction, Tensor) else m.from_host(direction, dtype)
         if seed.shape != x0.shape:
-            raise ValueError(f"trace: direction must have inputs[0]'s shape {x0.shape}, got {seed.shape}")
+            raise ValueError(f"trace: direction must have inputs[0]'s shape {tuple(x0.shape)}, got {tuple(seed.shape)}")
         tangent: dict = {}
 
         def zero(p: Tensor) -> Any:  # the tangent of a parent that depends on no input

@@ -175,7 +175,7 @@ class RecurrentMath:
             out = _POOL.empty(shape, z.dtype)
         elif out.shape != shape or out.dtype != z.dtype or not out.flags.c_contiguous:
             raise ValueError(f"lstm_forward: out must be a C-ordered {shape} array of {z.dtype}, got "
-                             f"{out.shape} {out.dtype}{'' if out.flags.c_contiguous else ' (not C-ordered)'}")
+                             f"{tuple(out.shape)} {out.dtype}{'' if out.flags.c_contiguous else ' (not C-ordered)'}")
         steps = lstm_kernels(z.dtype)
         if steps is not None:
             return _forward_compiled(steps[0], z, rows, h0, c0, w_hh, reverse, keep, out)

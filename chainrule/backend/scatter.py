@@ -28,7 +28,7 @@ def scatter_add_rows(dst: np.ndarray, rows: np.ndarray, src: np.ndarray) -> np.n
     unit stride in place, whatever the distance between them (a slice of wider rows)."""
     R = rows.shape[0]
     if src.shape != (R, dst.shape[1]):
-        raise ValueError(f"scatter_add_rows: src {src.shape} does not match {R} rows of width {dst.shape[1]}")
+        raise ValueError(f"scatter_add_rows: src {tuple(src.shape)} does not match {R} rows of width {dst.shape[1]}")
     fn = kernel(dst.dtype) if src.dtype == dst.dtype and dst.flags.c_contiguous else None
     if fn is not None:
         k = src.itemsize

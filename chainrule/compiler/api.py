@@ -614,7 +614,7 @@ def _arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any]
         elif type(x) is np.ndarray:  # host data: a plan may hold what Python computed from its values
             name = f"a{len(ns)}"
             ns[name] = x.copy()
-            lines.append(f"if type({e}) is not ndarray or {e}.shape != {x.shape!r} or {e}.dtype != {name}.dtype "
+            lines.append(f"if type({e}) is not ndarray or {e}.shape != {tuple(x.shape)} or {e}.dtype != {name}.dtype "
                          f"or not np.array_equal({e}, {name}): return False")
         elif x is None or type(x) in (bool, int, float, str):
             lines.append(f"if type({e}) is not {type(x).__name__} or {e} != {x!r}: return False"

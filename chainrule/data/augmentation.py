@@ -35,7 +35,7 @@ def translate(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
     out[..., i, j] = img[..., i - dy, j - dx] where that index is inside the image, else 0.
     """
     if img.ndim < 2:
-        raise ValueError(f"translate: expected an image of shape (..., H, W), got shape {img.shape}")
+        raise ValueError(f"translate: expected an image of shape (..., H, W), got shape {tuple(img.shape)}")
     h, w = img.shape[-2:]
     out = np.zeros_like(img)
     if abs(dy) >= h or abs(dx) >= w:

@@ -139,7 +139,7 @@ def make_polynomial_regression(
     else:
         c = np.asarray(coef, dtype=np.float64)
         if c.shape != (degree + 1,):
-            raise ValueError(f"make_polynomial_regression: coef must have shape ({degree + 1},), got {c.shape}")
+            raise ValueError(f"make_polynomial_regression: coef must have shape ({degree + 1},), got {tuple(c.shape)}")
     x = rng.uniform(-1, 1, n_samples)
     y = np.polynomial.polynomial.polyval(x, c) + noise * rng.standard_normal(n_samples)
     out = (x.astype(np.float32), y.astype(np.float32))

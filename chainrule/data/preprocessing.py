@@ -32,7 +32,7 @@ def _to_array(X: Any, name: str, ndim: int | None = 2) -> tuple[np.ndarray, bool
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array of shape (N, D), got shape {arr.shape}")
+        raise ValueError(f"{name}: expected a {ndim}-D array of shape (N, D), got shape {tuple(arr.shape)}")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     return arr, was_tensor
@@ -58,7 +58,7 @@ class _Transformer:
             raise RuntimeError(f"{type(self).__name__}.{what}: call fit() first (on the training split)")
         if arr.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"{type(self).__name__}.{what}: X has {arr.shape[1]} features (shape {arr.shape}), "
+                f"{type(self).__name__}.{what}: X has {arr.shape[1]} features (shape {tuple(arr.shape)}), "
                 f"but the transformer was fitted on {self.n_features_in_}"
             )
 
@@ -148,7 +148,7 @@ class PCA(_Transformer):
         arr, _ = _to_array(X, "PCA.fit")
         n, d = arr.shape
         if n < 2:
-            raise ValueError(f"PCA.fit: need at least 2 examples, got shape {arr.shape}")
+            raise ValueError(f"PCA.fit: need at least 2 examples, got shape {tuple(arr.shape)}")
         k = min(n, d) if self.n_components is None else int(self.n_components)
         if not 1 <= k <= min(n, d):
             raise ValueError(f"PCA: n_components={self.n_components} must be between 1 and min(N, D) = {min(n, d)}")
@@ -205,7 +205,7 @@ class PolynomialFeatures(_Transformer):
         arr, _ = _to_array(X, "PolynomialFeatures.fit", ndim=None)
         arr = arr.reshape(-1, 1) if arr.ndim == 1 else arr
         if arr.ndim != 2:
-            raise ValueError(f"PolynomialFeatures: expected shape (N,) or (N, D), got {arr.shape}")
+            raise ValueError(f"PolynomialFeatures: expected shape (N,) or (N, D), got {tuple(arr.shape)}")
         self.n_features_in_ = arr.shape[1]
         start = 0 if self.include_bias else 1
         self.powers_ = [
@@ -261,7 +261,7 @@ class OneHotEncoder(_Transformer):
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
-            raise ValueError(f"OneHotEncoder: expected shape (N, D), got {arr.shape}")
+            raise ValueError(f"OneHotEncoder: expected shape (N, D), got {tuple(arr.shape)}")
         return arr
 
     def fit(self, X: Any, y: Any = None) -> OneHotEncoder:
@@ -298,7 +298,8 @@ class OneHotEncoder(_Transformer):
         z = np.asarray(Z._array if isinstance(Z, Tensor) else Z)
         widths = [len(c) for c in self.categories_]
         if z.ndim != 2 or z.shape[1] != sum(widths):
-            raise ValueError(f"OneHotEncoder.inverse_transform: expected shape (N, {sum(widths)}), got {z.shape}")
+            raise ValueError(f"OneHotEncoder.inverse_transform: expected shape (N, {sum(widths)}), got"
+                             f" {tuple(z.shape)}")
         out = np.empty((z.shape[0], len(widths)), dtype=object)
         start = 0
         for j, w in enumerate(widths):

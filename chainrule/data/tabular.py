@@ -327,12 +327,12 @@ def check_classification_data(X: Any, y: Any, num_classes: int | None = None) ->
     if X.ndim < 1 or y.ndim != 1:
         raise ValueError(
             "check_classification_data: expected X of shape (N, ...) and y of shape (N,), "
-            f"got {X.shape} and {y.shape}"
+            f"got {tuple(X.shape)} and {tuple(y.shape)}"
         )
     if X.shape[0] != y.shape[0]:
         raise ValueError(
             f"check_classification_data: features and labels have different counts: X has {X.shape[0]} rows "
-            f"(shape {X.shape}) but y has {y.shape[0]} labels"
+            f"(shape {tuple(X.shape)}) but y has {y.shape[0]} labels"
         )
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X.reshape(X.shape[0], -1)))[0]

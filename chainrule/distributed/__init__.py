@@ -486,8 +486,8 @@ def all_gather(
         b = _check_tensor(t, "all_gather", f"tensor_list[{i}]")
         if b.shape != a.shape or b.dtype != a.dtype:
             raise ValueError(
-                f"all_gather: tensor_list[{i}] has shape {b.shape} and dtype {b.dtype}; "
-                f"expected those of the input, {a.shape} {a.dtype}"
+                f"all_gather: tensor_list[{i}] has shape {tuple(b.shape)} and dtype {b.dtype}; "
+                f"expected those of the input, {tuple(a.shape)} {a.dtype}"
             )
     recv = np.empty((n,) + a.shape, dtype=a.dtype)  # MPI gathers into one buffer
 
@@ -509,7 +509,7 @@ def all_gather_into_tensor(
     out = _check_tensor(output_tensor, "all_gather_into_tensor", "output_tensor")
     if out.size != a.size * pg.size() or out.dtype != a.dtype:
         raise ValueError(
-            f"all_gather_into_tensor: output_tensor has shape {out.shape} and dtype {out.dtype}; expected "
+            f"all_gather_into_tensor: output_tensor has shape {tuple(out.shape)} and dtype {out.dtype}; expected "
             f"{pg.size()} x the input's {a.size} elements, dtype {a.dtype}"
         )
     buf, back = _inplace_buffer(output_tensor, "all_gather_into_tensor")
@@ -534,8 +534,8 @@ def reduce_scatter(
         b = _check_tensor(t, "reduce_scatter", f"input_list[{i}]")
         if b.shape != out.shape or b.dtype != out.dtype:
             raise ValueError(
-                f"reduce_scatter: input_list[{i}] has shape {b.shape} and dtype {b.dtype}; "
-                f"expected the output's, {out.shape} {out.dtype}"
+                f"reduce_scatter: input_list[{i}] has shape {tuple(b.shape)} and dtype {b.dtype}; "
+                f"expected the output's, {tuple(out.shape)} {out.dtype}"
             )
     send = np.stack([t._array for t in input_list])  # MPI sends one contiguous buffer
     return _reduce_scatter_block(output, send, op, pg, async_op, "reduce_scatter")
@@ -554,7 +554,7 @@ def reduce_scatter_tensor(
     a = _contiguous(_check_tensor(input, "reduce_scatter_tensor", "input"))
     if a.size != out.size * pg.size() or a.dtype != out.dtype:
         raise ValueError(
-            f"reduce_scatter_tensor: input has shape {a.shape} and dtype {a.dtype}; expected "
+            f"reduce_scatter_tensor: input has shape {tuple(a.shape)} and dtype {a.dtype}; expected "
             f"world_size={pg.size()} x the output's {out.size} elements, dtype {out.dtype}"
         )
     return _reduce_scatter_block(output, a, op, pg, async_op, "reduce_scatter_tensor")

@@ -274,7 +274,7 @@ class _Cat(Constraint):
     def check(self, value: Any) -> np.ndarray:
         v = _np(value)
         if not -v.ndim <= self.dim < v.ndim:
-            raise ValueError(f"cat: dim {self.dim} out of range for a value of shape {v.shape}")
+            raise ValueError(f"cat: dim {self.dim} out of range for a value of shape {tuple(v.shape)}")
         pieces, start = [], 0
         for c, n in zip(self.cseq, self.lengths):
             pieces.append(np.asarray(c.check(np.take(v, np.arange(start, start + n), axis=self.dim))))

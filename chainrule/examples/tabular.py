@@ -117,7 +117,7 @@ def run(
         say(f"table {path.name}: " + " | ".join(path.read_text().splitlines()[:3]))
         table = load_csv(path, target=TARGET, categorical=list(CATEGORICAL))
     X, y = table.X, table.y
-    say(f"loaded X {X.shape} (features {table.feature_names}), classes {table.classes} "
+    say(f"loaded X {tuple(X.shape)} (features {table.feature_names}), classes {table.classes} "
         f"({int((y == 1).sum())} Yes, {int((y == 0).sum())} No)")
     Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(X, y, val_size=0.15, test_size=0.2, stratify=y, seed=seed)
     numeric = [j for j, n in enumerate(table.feature_names) if n in NUMERIC]

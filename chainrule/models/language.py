@@ -52,7 +52,7 @@ def _ids(x: Any, who: str) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{who}: expected integer token ids of shape (N, L) or (L,), got {a.dtype} {a.shape}")
+        raise ValueError(f"{who}: expected integer token ids of shape (N, L) or (L,), got {a.dtype} {tuple(a.shape)}")
     return a.astype(np.int64, copy=False)
 
 
@@ -119,7 +119,8 @@ class BengioLM(NeuralLM):
         c = self.context
         prev = np.full((N, c - 1), self.pad_id, dtype=np.int64) if state is None else np.asarray(state)
         if prev.shape != (N, c - 1):
-            raise ValueError(f"BengioLM: state must be the previous ids of shape ({N}, {c - 1}), got {prev.shape}")
+            raise ValueError(f"BengioLM: state must be the previous ids of shape ({N}, {c - 1}), got"
+                             f" {tuple(prev.shape)}")
         full = np.concatenate([prev, x], 1)  # (N, c - 1 + L)
         windows = np.stack([full[:, j : j + L] for j in range(c)], -1)  # (N, L, c): x_{t-c+1} .. x_t
         e = self.embedding(windows).reshape(N, L, -1)  # (N, L, c·E)

@@ -43,7 +43,8 @@ def linear_regression_direct(X: Any, t: Any) -> tuple[np.ndarray, float]:
     """
     X, t = _f64(X), _f64(t).reshape(-1)
     if X.ndim != 2 or X.shape[0] != t.shape[0]:
-        raise ValueError(f"linear_regression_direct: expected X (N, D) and t (N,), got {X.shape} and {t.shape}")
+        raise ValueError(f"linear_regression_direct: expected X (N, D) and t (N,), got {tuple(X.shape)} and"
+                         f" {tuple(t.shape)}")
     Xb = np.hstack([X, np.ones((X.shape[0], 1))])
     sol, *_ = np.linalg.lstsq(Xb, t, rcond=None)
     return sol[:-1], float(sol[-1])

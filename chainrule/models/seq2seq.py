@@ -97,7 +97,7 @@ def _ids(x: Any, who: str) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{who}: expected integer token ids of shape (N, L) or (L,), got {a.dtype} {a.shape}")
+        raise ValueError(f"{who}: expected integer token ids of shape (N, L) or (L,), got {a.dtype} {tuple(a.shape)}")
     return a.astype(np.int64, copy=False)
 
 

@@ -428,7 +428,8 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
     if r.numel() == 1:
         r = shape.expand(shape.reshape(r, (1,)), n)
     elif r.ndim != 1 or r.shape[0] != n:
-        raise RuntimeError(f"repeat_interleave: repeats must have {n} entries (dimension {d}), got shape {r.shape}")
+        raise RuntimeError(f"repeat_interleave: repeats must have {n} entries (dimension {d}), got shape"
+                           f" {tuple(r.shape)}")
     if (r < 0).any():
         raise RuntimeError("repeat_interleave: repeats can not be negative")
     return indexing.index_select(x, d, kernel("repeat_index", r))
@@ -597,7 +598,8 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     try:
         shp = np.broadcast_shapes(x.shape, mk.shape)
     except ValueError:
-        raise RuntimeError(f"masked_select: mask {mk.shape} does not broadcast with input {tuple(x.shape)}") from None
+        raise RuntimeError(f"masked_select: mask {tuple(mk.shape)} does not broadcast with input"
+                           f" {tuple(x.shape)}") from None
     return indexing.getitem(shape.expand(x, *shp), shape.expand(mk, *shp))
 
 
@@ -632,7 +634,8 @@ def _index_at(input: Tensor, dim: int, index: Any, src: Tensor | None, name: str
     x = as_tensor_arg(input, name)
     d, idx = _dim(x, dim, name), as_tensor_arg(index, name)._array
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
-        raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape {idx.shape}")
+        raise IndexError(f"{name}: index must be a 0-D or 1-D integer tensor, got dtype {idx.dtype}, shape"
+                         f" {tuple(idx.shape)}")
     idx = table_of((x._array, idx), name).copy(idx.reshape(-1))
     if src is not None and (src.ndim != x.ndim or src.shape[d] != idx.shape[0]):
         msg = f"source of shape {tuple(src.shape)} must match input {tuple(x.shape)} with {idx.shape[0]} entries"

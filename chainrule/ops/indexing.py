@@ -122,7 +122,8 @@ def getitem(input: Tensor, index: Any) -> Tensor:
         # basic indexing gives a view of input's memory: then they share the version counter
         return share_if_view(apply1(GetItem(idx), input), input)
     except IndexError as e:
-        raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {input.shape}: {e}") from None
+        raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape"
+                         f" {tuple(input.shape)}: {e}") from None
 
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
@@ -147,7 +148,8 @@ def index_along(input: Tensor, dim: int, index: Any, name: str, checked: bool = 
     m = table_of((input, index) if isinstance(index, Tensor) else (input,), name)
     idx = m.copy(index._array if isinstance(index, Tensor) else m.asarray(index))
     if idx.ndim != input.ndim:
-        raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({idx.shape}, {input.shape})")
+        raise RuntimeError(f"{name}: index has {idx.ndim} dims but input has {input.ndim} ({tuple(idx.shape)},"
+                           f" {tuple(input.shape)})")
     d = dim % input.ndim
     if checked and idx.size and (idx.min() < -input.shape[d] or idx.max() >= input.shape[d]):
         raise IndexError(f"{name}: index out of range for dimension {d} of size {input.shape[d]}")

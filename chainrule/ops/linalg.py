@@ -83,11 +83,13 @@ def matmul(input: Any, other: Any) -> Tensor:
     a = as_tensor_arg(input, "matmul")
     b = as_tensor_arg(other, "matmul")
     if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {tuple(a.shape)} and"
+                           f" {tuple(b.shape)}")
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise RuntimeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied (inner dimensions {ka} and "
+        raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and"
+                           f" {tuple(b.shape)} cannot be multiplied (inner dimensions {ka} and "
                            f"{kb} differ)")
     if a._array.dtype != b._array.dtype and a._array.dtype.kind == b._array.dtype.kind == "f":
         raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
@@ -97,21 +99,21 @@ def matmul(input: Any, other: Any) -> Tensor:
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """2-D matrix product."""
     if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {input.shape} and {mat2.shape}")
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched (B, n, k) @ (B, k, p)."""
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
-        raise RuntimeError(f"bmm: expected (B, n, k) and (B, k, p), got {input.shape} and {mat2.shape}")
+        raise RuntimeError(f"bmm: expected (B, n, k) and (B, k, p), got {tuple(input.shape)} and {tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
     """Inner product of two 1-D tensors."""
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"dot: expected 1-D tensors, got shapes {input.shape} and {other.shape}")
+        raise RuntimeError(f"dot: expected 1-D tensors, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
     return matmul(input, other)
 
 

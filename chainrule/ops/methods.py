@@ -259,7 +259,7 @@ def _copy_(self, src):
     if not isinstance(src, Tensor):
         src = Tensor._wrap(table_of((self,)).from_host(src))
     if not shape.broadcasts_to(src.shape, self.shape):
-        raise RuntimeError(f"copy_: the source of shape {src.shape} cannot be broadcast to {self.shape}")
+        raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} cannot be broadcast to {tuple(self.shape)}")
     if _recording(self) or _recording(src):
         s = src if src.dtype == self.dtype else src.to(self.dtype)
         everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
@@ -353,7 +353,7 @@ def _inplace_fn(fn, where: str):
 def _fill_diagonal_(self, fill_value, wrap=False):
     """The main diagonal (all indices equal) ← fill_value; ``wrap`` restarts it below a tall matrix."""
     if self.ndim < 2 or (self.ndim > 2 and len(set(self.shape)) != 1):
-        raise RuntimeError(f"fill_diagonal_: dimensions must be >= 2 and all of equal length, got {self.shape}")
+        raise RuntimeError(f"fill_diagonal_: dimensions must be >= 2 and all of equal length, got {tuple(self.shape)}")
     m = table_of((self,))
     mask = m.zeros(self.shape, np.bool_)
     mask[(m.arange(min(self.shape)),) * self.ndim] = True

@@ -216,7 +216,7 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
 def t(input: Tensor) -> Tensor:
     """Transpose of a matrix (a 0-D or 1-D tensor is returned as is)."""
     if input.ndim > 2:
-        raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {input.shape}")
+        raise RuntimeError(f"t(): expects a tensor with <= 2 dimensions, got shape {tuple(input.shape)}")
     return input if input.ndim < 2 else transpose(input, 0, 1)
 
 
@@ -243,7 +243,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
         raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) is less than the tensor's dims ({input.ndim})")
     shape = tuple(input.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
     if not broadcasts_to(input.shape, shape):
-        raise RuntimeError(f"expand: shape {input.shape} cannot be expanded to {shape}")
+        raise RuntimeError(f"expand: shape {tuple(input.shape)} cannot be expanded to {shape}")
     if shape == input.shape:
         return input
     return share_view(apply1(Expand(shape), input), input)  # a (read-only) view
@@ -280,7 +280,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for i, x in enumerate(tensors):
         if x.ndim != nd or x.shape[:d] + x.shape[d + 1 :] != tensors[0].shape[:d] + tensors[0].shape[d + 1 :]:
             raise RuntimeError(f"cat(): sizes of tensors must match except in dimension {d}; tensor 0 has shape "
-                               f"{tensors[0].shape} but tensor {i} has shape {x.shape}")
+                               f"{tensors[0].shape} but tensor {i} has shape {tuple(x.shape)}")
     if len(tensors) == 1:
         return tensors[0]
     return apply(Cat(d), *tensors)
@@ -297,7 +297,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for i, x in enumerate(tensors):
         if x.shape != tensors[0].shape:
             raise RuntimeError(f"stack(): expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 "
-                               f"and {x.shape} at entry {i}")
+                               f"and {tuple(x.shape)} at entry {i}")
     d = dim % (tensors[0].ndim + 1)
     return cat([unsqueeze(x, d) for x in tensors], d)
 
@@ -314,7 +314,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {d} of {tensor.shape})")
+            raise RuntimeError(f"split: sizes {sizes} do not add up to {n} (dimension {d} of {tuple(tensor.shape)})")
     starts = itertools.accumulate([0] + sizes)
     return tuple(tensor[(slice(None),) * d + (slice(s, s + k),)] for s, k in zip(starts, sizes))
 

@@ -47,7 +47,7 @@ def cross_entropy(model: LanguageModel, tokens: Any, chunk_size: int = 1024) -> 
         tgt = targets[s : s + chunk_size]
         if logp.shape != (tgt.size, model.vocab_size):
             raise ValueError(
-                f"perplexity: log_probs must return ({tgt.size}, {model.vocab_size}), got {logp.shape}"
+                f"perplexity: log_probs must return ({tgt.size}, {model.vocab_size}), got {tuple(logp.shape)}"
             )
         total -= float(logp[np.arange(tgt.size), tgt].astype(np.float64).sum())
     return total / targets.size

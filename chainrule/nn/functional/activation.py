@@ -224,7 +224,7 @@ def heaviside(input: Tensor, values: Any = 0.5) -> Tensor:
     """``torch.heaviside``-like: 0 for x < 0, ``values`` at 0, 1 for x > 0 (a number here)."""
     if isinstance(values, Tensor):
         if values.numel() != 1:
-            raise ValueError(f"heaviside: only a single value at zero is supported, got shape {values.shape}")
+            raise ValueError(f"heaviside: only a single value at zero is supported, got shape {tuple(values.shape)}")
         values = float(values._array.reshape(-1)[0])
     return act.step(input, float(values))
 

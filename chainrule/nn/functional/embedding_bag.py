@@ -37,12 +37,12 @@ def _bag_starts(name: str, idx: Any, offsets: Any, include_last_offset: bool, m:
         B, L = idx.shape
         return idx.reshape(-1), m.arange(B) * L, B * L
     if idx.ndim != 1:
-        raise ValueError(f"{name}: input has to be 1-D (with offsets) or 2-D (B, L), got shape {idx.shape}")
+        raise ValueError(f"{name}: input has to be 1-D (with offsets) or 2-D (B, L), got shape {tuple(idx.shape)}")
     if offsets is None:
         raise ValueError(f"{name}: offsets has to be a 1-D Tensor but got None (1-D input)")
     off = offsets._array if isinstance(offsets, Tensor) else m.from_host(offsets)
     if off.ndim != 1 or (off.size and off.dtype.kind not in "iu"):
-        raise ValueError(f"{name}: offsets has to be a 1-D integer Tensor, got {off.dtype} of shape {off.shape}")
+        raise ValueError(f"{name}: offsets has to be a 1-D integer Tensor, got {off.dtype} of shape {tuple(off.shape)}")
     off = off.astype(np.int64)
     if off.size and (off[0] != 0 or (off[1:] < off[:-1]).any() or off[-1] > idx.shape[0]):
         raise ValueError(f"{name}: offsets must start at 0, be non-decreasing and at most len(input) "

@@ -487,17 +487,17 @@ def check_index_target(m: Any, t: Any, C: int, want: tuple, input_shape: tuple, 
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must have an integer dtype (int64), got {t.dtype} "
-            f"(target shape {t.shape}, {what} shape {input_shape}); floating targets must be class "
+            f"(target shape {tuple(t.shape)}, {what} shape {input_shape}); floating targets must be class "
             f"probabilities with the {what}'s shape"
         )
     if t.shape != want:
         if len(input_shape) >= 2 and t.ndim >= 1 and t.shape[0] != input_shape[0]:
             raise ValueError(
                 f"{name}: expected {what} batch size ({input_shape[0]}) to match target batch size ({t.shape[0]}) "
-                f"({what} shape {input_shape}, target shape {t.shape})"
+                f"({what} shape {input_shape}, target shape {tuple(t.shape)})"
             )
         raise ValueError(f"{name}: expected target of shape {want} for {what} of shape {input_shape}, "
-                         f"got {t.shape}")
+                         f"got {tuple(t.shape)}")
     # a private copy: the vjp reads the targets during backward, whatever happens to the
     # caller's target tensor in between (as embedding's indices)
     flat = t.reshape(-1).copy()
@@ -540,7 +540,7 @@ def _class_weight(weight: Any, C: int, input: Tensor, name: str) -> Any:
         return None
     w = _target_array(input, weight, name)[1]
     if w.shape != (C,):
-        raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got {w.shape}")
+        raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got {tuple(w.shape)}")
     return w.astype(input._array.dtype, copy=False)
 
 

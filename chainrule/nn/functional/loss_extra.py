@@ -221,7 +221,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     single = x.ndim == 1
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape[:-1]) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target (N,) or (), got input "
-                         f"{tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
+                         f"{tuple(x.shape)} and target {y.dtype} of shape {tuple(y.shape)}")
     C = x.shape[-1]
     if y.size and (y.min() < 0 or y.max() >= C):
         raise IndexError(f"{name}: target {int(y.min() if y.min() < 0 else y.max())} is out of bounds for {C} "
@@ -276,7 +276,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: Any = No
     m, y = _target_array(x, target, name)
     if x.ndim not in (1, 2) or y.shape != tuple(x.shape) or (y.size and y.dtype.kind not in "iu"):
         raise ValueError(f"{name}: expected input (N, C) or (C,) and an integer target of the same shape, got "
-                         f"input {tuple(x.shape)} and target {y.dtype} of shape {y.shape}")
+                         f"input {tuple(x.shape)} and target {y.dtype} of shape {tuple(y.shape)}")
     single = x.ndim == 1
     x2 = sh.unsqueeze(x, 0) if single else x
     y2 = y.reshape(x2.shape).astype(np.int64)

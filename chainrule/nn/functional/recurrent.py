@@ -60,7 +60,7 @@ def _check_cell(name: str, input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor
             f"{name}: expected input of shape (N, {w_ih.shape[1]}) or ({w_ih.shape[1]},), "
             f"got {tuple(input.shape)}"
         )
-    want = input.shape[:-1] + (H,)
+    want = tuple(input.shape[:-1]) + (H,)
     if tuple(hx.shape) != want:
         raise ValueError(f"{name}: expected hidden state of shape {want}, got {tuple(hx.shape)}")
 

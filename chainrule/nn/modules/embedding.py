@@ -62,7 +62,7 @@ class Embedding(Module):
             w = _weight if isinstance(_weight, Tensor) else as_tensor(_weight)
             if w.shape != (self.num_embeddings, self.embedding_dim):
                 raise ValueError(f"Embedding: _weight must have shape ({self.num_embeddings}, "
-                                 f"{self.embedding_dim}), got {w.shape}")
+                                 f"{self.embedding_dim}), got {tuple(w.shape)}")
             self.weight = Parameter(w, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:

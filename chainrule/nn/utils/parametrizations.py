@@ -158,7 +158,7 @@ class _Orthogonal(Module):
         (made orthogonal by QR, completed by random columns when Q is not square) and X = −I."""
         if tuple(Q.shape) != self.shape:
             raise ValueError(
-                f"orthogonal: expected a matrix or batch of matrices of shape {self.shape}, got {tuple(Q.shape)}"
+                f"orthogonal: expected a matrix or batch of matrices of shape {tuple(self.shape)}, got {tuple(Q.shape)}"
             )
         Q_init = Q
         n, k = Q.shape[-2], Q.shape[-1]

@@ -33,7 +33,7 @@ def _as_array(value: Any) -> np.ndarray:
 def _scalar(where: str, value: Any) -> float:
     arr = _as_array(value)
     if arr.size != 1:
-        raise ValueError(f"SummaryWriter.{where}: scalar_value should be a single number, got shape {arr.shape}")
+        raise ValueError(f"SummaryWriter.{where}: scalar_value should be a single number, got shape {tuple(arr.shape)}")
     return float(arr.reshape(()))
 
 
