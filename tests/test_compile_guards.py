@@ -2171,3 +2171,34 @@ def test_a_global_named_like_an_attribute_the_forward_reads_is_not_checked():
 
 
 log_sigma = None
+
+
+def test_a_size_kept_by_a_module_or_passed_as_an_argument_is_checked_by_value():
+    # x.shape is a cr.Size: kept in an attribute, or given to the function, it is a plain value
+    # the guard compares (a new Size object with the same ints is the same kind of call)
+    class Reshaper(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = cr.nn.Linear(6, 6)
+            self.out_shape = cr.zeros(2, 3).shape  # (a Size)
+
+        def forward(self, x):
+            return self.lin(x).reshape((-1,) + self.out_shape)
+
+    model = Reshaper()
+    compiled = cr.compile(model)
+
+    def f(x, shape):
+        return x.reshape(shape) * 2
+
+    cf = cr.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(4):
+            x = cr.randn(4, 6)
+            np.testing.assert_array_equal(compiled(x).detach().numpy(), model(x).detach().numpy())
+            np.testing.assert_array_equal(cf(x, cr.zeros(8, 3).shape).numpy(), f(x, (8, 3)).numpy())
+    assert compiled.__dict__["_compiled"].stats["captures"] == 1
+    assert cf.stats["captures"] == 1 and cf.stats["replays"] == 3
+    np.testing.assert_array_equal(cf(x, cr.zeros(3, 8).shape).numpy(), f(x, (3, 8)).numpy())
+    assert cf.stats["captures"] == 2  # (other ints: another kind of call)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule.autograd.grad_mode import HOOKS
+from chainrule.autograd.size import Size
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
 from chainrule.compiler.capture import Captured, named_tuple, state_tensor_ids, watched
@@ -104,8 +105,17 @@ _PLAIN = (bool, int, float, str)
 
 
 def _plain_value(v: Any) -> bool:
-    """A value a plan may hold as a constant: a number, a string, None, or a tuple of them."""
-    return v is None or type(v) in _PLAIN or type(v) is tuple and len(v) <= 8 and all(_plain_value(x) for x in v)
+    """A value a plan may hold as a constant: a number, a string, None, or a tuple of them (a
+    ``Size`` too: a shape kept in an attribute)."""
+    return v is None or type(v) in _PLAIN or (type(v) is tuple or type(v) is Size) and len(v) <= 8 \
+        and all(_plain_value(x) for x in v)
+
+
+def _literal(v: Any) -> str:
+    """A plain value as the guard's source writes it (a ``Size`` as the tuple it equals)."""
+    if isinstance(v, tuple):
+        return "(" + "".join(_literal(x) + ", " for x in v) + ")"
+    return repr(v)
 
 
 def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int, int], where: list[str],
@@ -131,7 +141,7 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
     lines.append(f"if len({e}.__dict__) != {len(vars(m))}: return False")
     for name, v in vars(m).items():
         if name != "training" and _plain_value(v):
-            lines.append(f"if {e}.__dict__.get({name!r}) != {v!r}: return False")
+            lines.append(f"if {e}.__dict__.get({name!r}) != {_literal(v)}: return False")
         elif isinstance(v, Tensor) and id(v) in index:  # a tensor kept as a plain attribute (a mask)
             lines.append(f"if {e}.__dict__.get({name!r}) is not {where[index[id(v)]]}: return False")
         elif callable(v) and not isinstance(v, (Module, Tensor)):  # a function it calls (self.act = F.relu)
@@ -152,7 +162,7 @@ def _class_checks(e: str, cls: type) -> list[str]:
         for n, v in vars(c).items():
             if n.startswith("__") or not _plain_value(v):
                 continue
-            lines.append(f"if {e}.__mro__[{k}].__dict__.get({n!r}) != {v!r}: return False")
+            lines.append(f"if {e}.__mro__[{k}].__dict__.get({n!r}) != {_literal(v)}: return False")
     return lines
 
 
@@ -171,10 +181,11 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
     if isinstance(obj, (list, tuple)):  # (a list of scales a forward indexes: the same items)
         if len(obj) > 32:
             return []
+        ns[type(obj).__name__] = type(obj)  # (list, tuple, Size)
         lines = [f"if type({e}) is not {type(obj).__name__} or len({e}) != {len(obj)}: return False"]
         for i, v in enumerate(obj):
             if _plain_value(v):
-                lines.append(f"if {e}[{i}] != {v!r}: return False")
+                lines.append(f"if {e}[{i}] != {_literal(v)}: return False")
             elif not tensors and isinstance(v, Tensor):
                 continue
             elif guardable(v):
@@ -193,7 +204,7 @@ def _contents_checks(e: str, obj: Any, ns: dict[str, Any], code_names: frozenset
     lines = []
     for k, v in kept.items():
         if _plain_value(v):
-            lines.append(f"if {get(k)} != {v!r}: return False")
+            lines.append(f"if {get(k)} != {_literal(v)}: return False")
         else:
             name = f"o{len(ns)}"
             ns[name] = v
@@ -268,6 +279,9 @@ def arg_tensors(args: tuple, kwargs: dict, lines: list[str], ns: dict[str, Any],
             ns[name] = x.copy()
             lines.append(f"if type({e}) is not ndarray or {e}.shape != {x.shape!r} or {e}.dtype != {name}.dtype "
                          f"or not np.array_equal({e}, {name}): return False")
+        elif type(x) is Size:  # (a shape passed in: its ints)
+            ns["Size"] = Size
+            lines.append(f"if type({e}) is not Size or {e} != {_literal(x)}: return False")
         elif x is None or type(x) in (bool, int, float, str):
             lines.append(f"if type({e}) is not {type(x).__name__} or {e} != {x!r}: return False"
                          if x is not None else f"if {e} is not None: return False")
