@@ -34,6 +34,7 @@ MD_PATH = ROOT / "docs" / "reference" / "api-coverage.md"
 # PyTorch namespace -> chainrule object that plays its part.
 NAMESPACES: dict[str, str] = {
     "torch": "chainrule",
+    "torch (classes)": "chainrule",
     "torch.Tensor": "chainrule.Tensor",
     "torch.nn": "chainrule.nn",
     "torch.nn.functional": "chainrule.nn.functional",
@@ -74,8 +75,9 @@ TARGETS = ("torch.Tensor", "torch", "torch.nn", "torch.nn.functional", "torch.op
 
 
 def resolve(dotted: str) -> Any:
-    """Import ``a.b.C`` (module path, then attributes); None when it does not exist."""
-    parts = dotted.split(".")
+    """Import ``a.b.C`` (module path, then attributes); None when it does not exist.  A table's
+    name after a space (``torch (classes)``) is a part of the namespace before it."""
+    parts = dotted.split(" ")[0].split(".")
     for cut in range(len(parts), 0, -1):
         try:
             obj: Any = importlib.import_module(".".join(parts[:cut]))
@@ -121,7 +123,9 @@ def torch_names(ns: str) -> list[str]:
         if getattr(v, "__module__", "") in ("typing", "typing_extensions", "collections.abc"):
             continue  # annotations imported by the module, not its API
         if ns == "torch" and (not callable(v) or inspect.isclass(v)):
-            continue  # torch: the functions (dtypes and classes are not the table's subject)
+            continue  # torch: the functions (its classes are a table of their own)
+        if ns == "torch (classes)" and not inspect.isclass(v):
+            continue
         names.append(n)
     return sorted(names)
 
@@ -181,15 +185,16 @@ def render_markdown(data: dict[str, Any]) -> str:
         "reason (the rules are in `scripts/api_coverage_rules.txt`). `tests/test_api_coverage.py` fails",
         "when a name marked done disappears, and (with PyTorch installed) when this page is out of date;",
         "`tests/test_torch_oracle.py` compares the done tensor functions with PyTorch's values and",
-        "gradients. For `torch` the table lists the functions; sub-modules are left out (the ones",
-        "programs use are namespaces of their own below). See also [Porting from PyTorch](../how-to/porting.md).",
+        "gradients. For `torch` the first table lists the functions and `torch (classes)` its classes;",
+        "sub-modules are left out (the ones programs use are namespaces of their own below).",
+        "See also [Porting from PyTorch](../how-to/porting.md).",
         "",
         "| namespace | done | missing | out of scope | done / in scope |",
         "|---|---:|---:|---:|---:|",
     ]
     for ns, table in data["namespaces"].items():
         d, m, o = counts(table)
-        L.append(f"| [`{ns}`](#{ns.replace('.', '').lower()}) | {d} | {m} | {o} | {percent_done(table):.0f}% |")
+        L.append(f"| [`{ns}`](#{_anchor(ns)}) | {d} | {m} | {o} | {percent_done(table):.0f}% |")
     for ns, table in data["namespaces"].items():
         d, m, o = counts(table)
         L += ["", f"## {ns}", "", f"{d} done, {m} missing, {o} out of scope.", ""]
@@ -204,6 +209,11 @@ def render_markdown(data: dict[str, Any]) -> str:
             L += [f"| `{n}` | {r} |" for n, r in rows]
             L.append("")
     return "\n".join(L).rstrip() + "\n"
+
+
+def _anchor(ns: str) -> str:
+    """The anchor MkDocs gives the heading ``ns`` (dots and brackets dropped, spaces as hyphens)."""
+    return re.sub(r"[^a-z0-9 _-]", "", ns.lower()).replace(" ", "-")
 
 
 def dump_json(data: dict[str, Any]) -> str:
