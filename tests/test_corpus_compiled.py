@@ -75,7 +75,11 @@ def _compiled_source(source: str, options: str = "", report: bool = False) -> st
               if n in assigned and n != "self"]
     optimisers = [(a, b, t) for a, b, t in statements if re.match(r"\s*\w+ = \S*optim\w*\.\w+\(", t)]
     if optimisers:
-        names = [n for n in models if any(re.search(rf"\b{n}\b", t) for _, _, t in optimisers)]
+        # what an optimiser statement names, and what the statements that make those names name
+        # (``optimizer = AdamW(grouped_parameters)`` after ``grouped_parameters = [... model ...]``)
+        said = " ".join(t for _, _, t in optimisers)
+        said += " ".join(t for _, _, t in statements for n in re.findall(r"\w+", said) if re.match(rf"\s*{n} = ", t))
+        names = [n for n in models if re.search(rf"\b{n}\b", said)]
         end, text = optimisers[-1][1], optimisers[-1][2]
     else:
         made = [(b, t) for _, b, t in statements for n in models if re.match(rf"\s*{n} = \w", t)]
@@ -128,6 +132,8 @@ def test_the_corpus_has_programs_to_compile():
               "        {'params': model.head.parameters()},\n        {'params': w.parameters()}])\n    run()\n")
     assert _compiled_source(groups) == groups.replace(
         "])\n", "])\n    model = torch.compile(model)\n    w = torch.compile(w)\n")
+    grouped = "model = Net()\ngroups = [{'params': model.parameters()}]\nopt = torch.optim.AdamW(groups)\n"
+    assert _compiled_source(grouped) == grouped + "model = torch.compile(model)\n"
     by_hand = "fc = Linear(3, 1)\nfor p in fc.parameters():\n    p.data -= 0.1 * p.grad\n"
     assert _compiled_source(by_hand) == by_hand.replace("1)\n", "1)\nfc = torch.compile(fc)\n", 1)
 
