@@ -194,3 +194,19 @@ def write(x: Tensor, res: Tensor, where: str = "in-place operation") -> Tensor:
     x._array[...] = res._array
     bump(x)
     return x
+
+
+def in_place(input: Tensor, fn: Callable[[Tensor], Tensor], name: str) -> Tensor:
+    """input ← fn(input), returning ``input`` itself: the ``inplace=True`` form of an activation
+    or a dropout, as PyTorch's (other references to ``input``, a forward hook's saved output, a
+    view, see the new values).  Recording a graph, the tensor is rebound to the new node
+    (``ops.inplace.rebind``: the node that made ``input`` keeps the values it saw, so its
+    backward is right whatever it saved); otherwise its memory is overwritten and its version
+    bumped.  A leaf that requires grad can only be changed under ``no_grad``, as in PyTorch."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
+    if (STATE.enabled and input.requires_grad) or has_tangent(input):
+        return rebind(input, fn, name)
+    input._array[...] = fn(Tensor._wrap(input._array))._array
+    bump(input)
+    return input

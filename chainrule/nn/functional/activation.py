@@ -29,13 +29,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction, shape
-from chainrule.ops.inplace import has_tangent, rebind
+from chainrule.ops.inplace import in_place
 
 __all__ = [
     "elu",
@@ -85,40 +83,39 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def relu_(input: Tensor) -> Tensor:
-    """ReLU writing into ``input`` (PyTorch's in-place form); returns ``input``.
-
-    On a tensor in the graph it is recorded (ReLU's backward reads only its own
-    output, so the op that produced ``input`` may be anything that does not keep its
-    output: linear, add...).  A leaf that requires grad can only be changed under ``no_grad``.
-    """
+    """ReLU writing into ``input`` (PyTorch's in-place form); returns ``input``."""
     if not isinstance(input, Tensor):
         return ew.relu(input)
-    if (STATE.enabled and input.requires_grad) or has_tangent(input):
-        return rebind(input, ew.relu)
-    input._array[...] = ew.relu(Tensor._wrap(input._array))._array
-    bump(input)
-    return input
+    return in_place(input, ew.relu, "relu_")
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope·x otherwise (the notes use 0.1: max(0.1x, x)).
-    Derivative at 0: negative_slope (as PyTorch)."""
+    Derivative at 0: negative_slope (as PyTorch).  ``inplace``: see :func:`in_place`."""
+    if inplace:
+        return in_place(input, lambda t: act.leaky_relu(t, negative_slope), "leaky_relu")
     return act.leaky_relu(input, negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """ELU (the notes' table): x for x > 0, α(e^x - 1) for x <= 0.  Derivative at 0: α.
     Stable for |x| = 1000 (tends to -α)."""
+    if inplace:
+        return in_place(input, lambda t: act.elu(t, alpha), "elu")
     return act.elu(input, alpha)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """SELU: scale · elu(x, α) with PyTorch's constants α ≈ 1.6733, scale ≈ 1.0507."""
+    if inplace:
+        return in_place(input, selu, "selu")
     return act.elu(input, _SELU_ALPHA) * _SELU_SCALE
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(0, x), 6); derivative 0 at 0 and at 6 (as PyTorch)."""
+    if inplace:
+        return in_place(input, relu6, "relu6")
     return act.clamped_affine(input, 1.0, 0.0, 0.0, 6.0, "relu6")
 
 
@@ -126,11 +123,15 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     """min(max(min_val, x), max_val); derivative 1 strictly inside, 0 at and beyond the corners."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    if inplace:
+        return in_place(input, lambda t: act.clamped_affine(t, 1.0, 0.0, min_val, max_val, "hardtanh"), "hardtanh")
     return act.clamped_affine(input, 1.0, 0.0, min_val, max_val, "hardtanh")
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """PyTorch's hard sigmoid: relu6(x + 3)/6 = 0 (x <= -3), x/6 + 1/2, 1 (x >= 3); derivative 0 at ±3."""
+    if inplace:
+        return in_place(input, hardsigmoid, "hardsigmoid")
     return act.clamped_affine(input, 1.0 / 6.0, 0.5, 0.0, 1.0, "hardsigmoid")
 
 
@@ -150,6 +151,8 @@ hard_sigmoid_notes = piecewise_linear
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x · relu6(x + 3)/6 (PyTorch's hardswish, here a composition: derivative at ±3 from the product rule)."""
+    if inplace:
+        return in_place(input, hardswish, "hardswish")
     return input * hardsigmoid(input)
 
 
@@ -183,6 +186,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """SiLU (swish with β = 1): x σ(x)."""
+    if inplace:
+        return in_place(input, act.silu, "silu")
     return act.silu(input)
 
 
@@ -200,6 +205,8 @@ def eswish(input: Tensor, beta: float = 1.25) -> Tensor:
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """Mish: x · tanh(softplus(x))."""
+    if inplace:
+        return in_place(input, mish, "mish")
     return input * ew.tanh(act.softplus(input))
 
 

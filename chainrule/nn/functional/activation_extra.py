@@ -17,21 +17,18 @@ hardshrink        x (|x| > λ), 0                                   0 at ±λ
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from typing import Any
 
-from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import kernel
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import bump
 from chainrule.backend.random import default_generator
 from chainrule.nn.functional._const import constant_like
-from chainrule.nn.functional.activation import hardtanh, selu
+from chainrule.nn.functional.activation import hardtanh, in_place, selu
 from chainrule.ops import activation as act
 from chainrule.ops import elementwise as ew
 from chainrule.ops import reduction
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
-from chainrule.ops.inplace import has_tangent, rebind
 
 __all__ = [
     "celu",
@@ -102,6 +99,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     x = _tensor(input, "rrelu")
     if lower > upper:
         raise ValueError(f"rrelu: lower ({lower}) must not exceed upper ({upper})")
+    if inplace:
+        return in_place(x, lambda t: rrelu(t, lower, upper, training), "rrelu")
     if not training:
         return act.leaky_relu(x, (lower + upper) / 2)
     draw = default_generator().uniform(lower, upper, x.shape).astype(x.dtype)  # on the host, as dropout's masks
@@ -113,6 +112,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """CELU: max(0, x) + min(0, α(e^(x/α) - 1)) = α·elu(x/α)."""
     if alpha == 0:
         raise RuntimeError("celu: ZeroDivisionError, alpha must not be 0")
+    if inplace:
+        return in_place(_tensor(input, "celu"), lambda t: celu(t, alpha), "celu")
     return act.elu(_tensor(input, "celu") / alpha, 1.0) * alpha
 
 
@@ -128,6 +129,8 @@ def softmin(input: Tensor, dim: Any = None, _stacklevel: int = 3, dtype: Any = N
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = _tensor(input, "threshold")
+    if inplace:
+        return in_place(x, lambda t: ew.where(t > threshold, t, value), "threshold")
     return ew.where(x > threshold, x, value)
 
 
@@ -182,48 +185,36 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
 
 
 # ---------------------------------------------------------------- in-place forms (PyTorch's ``f_``)
-def _inplace(input: Tensor, fn: Callable[[Tensor], Tensor], name: str) -> Tensor:
-    """input ← fn(input), returning ``input`` itself.  Recording a graph, the tensor is rebound to the
-    new node (``ops.inplace.rebind``); otherwise its memory is overwritten and its version bumped.
-    A leaf that requires grad can only be changed under ``no_grad``, as in PyTorch."""
-    x = _tensor(input, name)
-    if (STATE.enabled and x.requires_grad) or has_tangent(x):
-        return rebind(x, fn)
-    x._array[...] = fn(x.detach())._array
-    bump(x)
-    return x
-
-
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """In-place ELU."""
-    return _inplace(input, lambda x: act.elu(x, alpha), "elu_")
+    return in_place(input, lambda x: act.elu(x, alpha), "elu_")
 
 
 def selu_(input: Tensor) -> Tensor:
     """In-place SELU."""
-    return _inplace(input, selu, "selu_")
+    return in_place(input, selu, "selu_")
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """In-place CELU."""
-    return _inplace(input, lambda x: celu(x, alpha), "celu_")
+    return in_place(input, lambda x: celu(x, alpha), "celu_")
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """In-place leaky ReLU."""
-    return _inplace(input, lambda x: act.leaky_relu(x, negative_slope), "leaky_relu_")
+    return in_place(input, lambda x: act.leaky_relu(x, negative_slope), "leaky_relu_")
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """In-place hardtanh."""
-    return _inplace(input, lambda x: hardtanh(x, min_val, max_val), "hardtanh_")
+    return in_place(input, lambda x: hardtanh(x, min_val, max_val), "hardtanh_")
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
     """In-place threshold."""
-    return _inplace(input, lambda x: _threshold(x, threshold, value), "threshold_")
+    return in_place(input, lambda x: _threshold(x, threshold, value), "threshold_")
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
     """In-place randomized leaky ReLU."""
-    return _inplace(input, lambda x: rrelu(x, lower, upper, training), "rrelu_")
+    return in_place(input, lambda x: rrelu(x, lower, upper, training), "rrelu_")

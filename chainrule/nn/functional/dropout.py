@@ -15,6 +15,7 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator
 from chainrule.nn.functional._const import constant_like
+from chainrule.ops.inplace import in_place
 
 
 class InvertedDropout(Primitive):
@@ -70,11 +71,13 @@ def _masked(input: Tensor, p: float, mask_shape: tuple) -> Tensor:
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """y = x · mask / (1 - p), mask_i ~ Bernoulli(1 - p), in training; y = x otherwise.
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` and returns it (``ops.inplace.in_place``).
     """
     p = _check_p(p, "dropout")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return in_place(input, lambda t: _masked(t, p, tuple(input.shape)), "dropout")
     return _masked(input, p, tuple(input.shape))
 
 
@@ -85,6 +88,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
         raise ValueError(f"dropout2d: expected input (N, C, H, W) or (C, H, W), got shape {tuple(input.shape)}")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return in_place(input, lambda t: _masked(t, p, tuple(input.shape[: input.ndim - 2]) + (1, 1)), "dropout2d")
     return _masked(input, p, tuple(input.shape[: input.ndim - 2]) + (1, 1))
 
 
@@ -95,4 +100,6 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
         raise ValueError(f"dropout1d: expected input (N, C, L) or (C, L), got shape {tuple(input.shape)}")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return in_place(input, lambda t: _masked(t, p, tuple(input.shape[: input.ndim - 1]) + (1,)), "dropout1d")
     return _masked(input, p, tuple(input.shape[: input.ndim - 1]) + (1,))

@@ -18,6 +18,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.backend import default_generator
 from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.dropout import _check_p, _masked
+from chainrule.ops.inplace import in_place
 
 __all__ = ["alpha_dropout", "dropout3d", "feature_alpha_dropout"]
 
@@ -31,6 +32,8 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
         raise ValueError(f"dropout3d: expected input (N, C, D, H, W) or (C, D, H, W), got shape {tuple(input.shape)}")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return in_place(input, lambda t: _masked(t, p, tuple(input.shape[: input.ndim - 3]) + (1, 1, 1)), "dropout3d")
     return _masked(input, p, tuple(input.shape[: input.ndim - 3]) + (1, 1, 1))
 
 
@@ -51,6 +54,8 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     p = _check_p(p, "alpha_dropout")
     if not training or p == 0.0:
         return input
+    if inplace:
+        return in_place(input, lambda t: _alpha(t, p, tuple(input.shape)), "alpha_dropout")
     return _alpha(input, p, tuple(input.shape))
 
 
@@ -61,4 +66,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
         raise ValueError(f"feature_alpha_dropout: expected input (N, C, *), got shape {tuple(input.shape)}")
     if not training or p == 0.0:
         return input
-    return _alpha(input, p, tuple(input.shape[:2]) + (1,) * (input.ndim - 2))
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    if inplace:
+        return in_place(input, lambda t: _alpha(t, p, shape), "feature_alpha_dropout")
+    return _alpha(input, p, shape)

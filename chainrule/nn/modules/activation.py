@@ -1,8 +1,7 @@
 """Activation layers: the module forms of ``chainrule.nn.functional.activation``.
 
-PyTorch's names, constructor arguments and ``repr``.  ``ReLU(inplace=True)`` writes
-into its input as PyTorch does (a hook's saved output sees it); elsewhere ``inplace=True``
-is accepted where PyTorch has it and ignored (a new tensor is returned).  Formulas and
+PyTorch's names, constructor arguments and ``repr``.  ``inplace=True`` (where PyTorch has it)
+writes into the input and returns it, as PyTorch does (a hook's saved output sees it).  Formulas and
 the derivatives used at kinks are listed in ``chainrule.nn.functional.activation``.  The notes' units without a PyTorch
 counterpart: ``Step`` (Heaviside, ½ at 0), ``Sign``, ``PiecewiseLinear``,
 ``Swish``/``ESwish`` and ``Maxout``.
@@ -44,7 +43,7 @@ __all__ = [
 ]
 
 class _Inplace(Module):
-    """An activation with PyTorch's ``inplace`` flag (honoured by ReLU, ignored by the others)."""
+    """An activation with PyTorch's ``inplace`` flag (``ops.inplace.in_place``)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -65,7 +64,7 @@ class ReLU6(_Inplace):
     """min(max(0, x), 6)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu6(input)
+        return F.relu6(input, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -77,7 +76,7 @@ class LeakyReLU(Module):
         self.inplace = bool(inplace)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -92,7 +91,7 @@ class ELU(Module):
         self.inplace = bool(inplace)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -102,7 +101,7 @@ class SELU(_Inplace):
     """scale · ELU(x, α), α ≈ 1.6733, scale ≈ 1.0507."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.selu(input)
+        return F.selu(input, self.inplace)
 
 
 class Softplus(Module):
@@ -140,7 +139,7 @@ class SiLU(_Inplace):
     """x σ(x)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
 
 class Swish(Module):
@@ -175,21 +174,21 @@ class Mish(_Inplace):
     """x tanh(softplus(x))."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.mish(input)
+        return F.mish(input, self.inplace)
 
 
 class Hardsigmoid(_Inplace):
     """PyTorch's hard sigmoid relu6(x + 3)/6."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardsigmoid(input)
+        return F.hardsigmoid(input, self.inplace)
 
 
 class Hardswish(_Inplace):
     """x · relu6(x + 3)/6."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardswish(input)
+        return F.hardswish(input, self.inplace)
 
 
 class Hardtanh(Module):
@@ -204,7 +203,7 @@ class Hardtanh(Module):
         self.inplace = bool(inplace)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")

@@ -1,6 +1,6 @@
 """More activation layers (PyTorch's names and arguments): PReLU (learned slope), GLU, RReLU, CELU,
 Softmin, Softmax2d, Threshold, Tanhshrink, Softshrink, Hardshrink.  Formulas in
-``chainrule.nn.functional.activation_extra``; ``inplace`` is accepted and ignored."""
+``chainrule.nn.functional.activation_extra``; ``inplace=True`` writes into the input, as PyTorch's."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = lower, upper, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.rrelu(input, self.lower, self.upper, self.training)
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}"
@@ -85,7 +85,7 @@ class CELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -122,7 +122,7 @@ class Threshold(Module):
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.threshold(input, self.threshold, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}"

@@ -30,7 +30,7 @@ class Dropout(_DropoutNd):
     """y = x · mask / (1 - p), mask_i ~ Bernoulli(1 - p), in training; y = x in eval."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout(input, self.p, self.training)
+        return dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout1d(_DropoutNd):
@@ -39,7 +39,7 @@ class Dropout1d(_DropoutNd):
     _layer = "Dropout1d"
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout1d(input, self.p, self.training)
+        return dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
@@ -48,7 +48,7 @@ class Dropout2d(_DropoutNd):
     _layer = "Dropout2d"
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout2d(input, self.p, self.training)
+        return dropout2d(input, self.p, self.training, self.inplace)
 
 
 class Dropout3d(_DropoutNd):
@@ -57,7 +57,7 @@ class Dropout3d(_DropoutNd):
     _layer = "Dropout3d"
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout3d(input, self.p, self.training)
+        return dropout3d(input, self.p, self.training, self.inplace)
 
 
 class AlphaDropout(_DropoutNd):
@@ -66,7 +66,7 @@ class AlphaDropout(_DropoutNd):
     _layer = "AlphaDropout"
 
     def forward(self, input: Tensor) -> Tensor:
-        return alpha_dropout(input, self.p, self.training)
+        return alpha_dropout(input, self.p, self.training, self.inplace)
 
 
 class FeatureAlphaDropout(_DropoutNd):
@@ -75,4 +75,4 @@ class FeatureAlphaDropout(_DropoutNd):
     _layer = "FeatureAlphaDropout"
 
     def forward(self, input: Tensor) -> Tensor:
-        return feature_alpha_dropout(input, self.p, self.training)
+        return feature_alpha_dropout(input, self.p, self.training, self.inplace)
