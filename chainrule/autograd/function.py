@@ -27,6 +27,9 @@ detection treat a custom Function like any built-in op.  With
 saved inputs/output are the live graph tensors, so it can be differentiated
 again when it is written with differentiable tensor operations.
 
+PyTorch 2's form is accepted too: a ``forward(*args)`` without ``ctx`` and a static
+``setup_context(ctx, inputs, output)`` that fills ``ctx`` after it.
+
 Arguments that are not Tensors (numbers, flags) are passed through and get no
 gradient (``backward`` returns None for them).  ``forward`` returns a Tensor or
 a tuple of Tensors; with several outputs ``backward`` receives one gradient per
@@ -286,6 +289,13 @@ class Function:
     def jvp(ctx: FunctionCtx, *tangents: Any) -> Any:
         raise NotImplementedError("this Function defines no jvp (forward mode)")
 
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple, output: Any) -> None:
+        """PyTorch 2's other form: a Function that defines ``setup_context`` has a ``forward``
+        without ``ctx`` (``forward(*args)``), and ``setup_context(ctx, inputs, output)`` saves
+        what ``backward`` needs, called right after ``forward`` with its arguments and result."""
+        raise NotImplementedError("this Function defines no setup_context")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), do not instantiate")
 
@@ -302,7 +312,11 @@ class Function:
         STATE.refresh()
         try:
             with no_grad():
-                out = cls.forward(ctx, *args)
+                if cls.setup_context is Function.setup_context:
+                    out = cls.forward(ctx, *args)
+                else:  # (PyTorch 2's form: forward(*args), then setup_context(ctx, inputs, output))
+                    out = cls.forward(*args)
+                    cls.setup_context(ctx, args, out)
         finally:
             STATE.forward_depth = depth
             STATE.refresh()
