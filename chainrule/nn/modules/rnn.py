@@ -42,6 +42,7 @@ from chainrule.backend.device import check_device
 from chainrule.backend.dtype_check import DtypeError, check_same_dtype, mismatch_message
 from chainrule.nn import init
 from chainrule.nn.functional import recurrent as R
+from chainrule.nn.functional.lstm_projected import lstm_projected
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.utils.rnn import PackedSequence, pad_packed_sequence
@@ -91,10 +92,15 @@ class RNNBase(Module):
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout should be a number in [0, 1] representing the probability of "
                              f"an element being zeroed, got {dropout!r}")
+        if not isinstance(proj_size, (int, np.integer)) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(f"{name}: proj_size should be a positive integer or zero to disable projections, "
+                             f"got {proj_size!r}")
         if proj_size:
             if mode != "LSTM":
                 raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
-            raise NotImplementedError(f"{name}: proj_size (LSTM with projections) is not supported")
+            if proj_size >= hidden_size:
+                raise ValueError(f"{name}: proj_size ({proj_size}) has to be smaller than hidden_size "
+                                 f"({hidden_size})")
         self.mode = mode
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
@@ -103,18 +109,21 @@ class RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.proj_size = 0
+        self.proj_size = int(proj_size)
         G = _GATES[mode]
         D = 2 if bidirectional else 1
         H = self.hidden_size
+        P = self.proj_size or H  # the size of h (with projections, W_hr maps the H-sized o ⊙ tanh c to P)
         self._flat_weights_names: list = []
         for layer in range(self.num_layers):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-                in_size = self.input_size if layer == 0 else D * H
-                shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, H))]
+                in_size = self.input_size if layer == 0 else D * P
+                shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (G * H, in_size)), ("weight_hh", (G * H, P))]
                 if self.bias:
                     shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (P, H)))
                 for pname, shp in shapes:
                     setattr(self, pname + sfx, _param(shp, dtype))
                     self._flat_weights_names.append(pname + sfx)
@@ -136,8 +145,8 @@ class RNNBase(Module):
 
     @property
     def all_weights(self) -> list:
-        """Per layer and direction, [weight_ih, weight_hh(, bias_ih, bias_hh)]."""
-        per = 4 if self.bias else 2
+        """Per layer and direction, [weight_ih, weight_hh(, bias_ih, bias_hh)(, weight_hr)]."""
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i : i + per] for i in range(0, len(w), per)]
 
@@ -153,6 +162,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
     def _prepare(self, input: Tensor, hx: Any) -> tuple:
@@ -192,8 +203,9 @@ class RNNBase(Module):
             input = sh.unsqueeze(input, 0 if self.batch_first else 1)
         N = input.shape[0] if self.batch_first else input.shape[1]
         if states is not None:
-            want = (self.num_layers * D, N, self.hidden_size) if batched else (self.num_layers * D, self.hidden_size)
             for k, s in enumerate(states):
+                size = self.proj_size if k == 0 and self.proj_size else self.hidden_size  # (h_0: P, c_0: H)
+                want = (self.num_layers * D, N, size) if batched else (self.num_layers * D, size)
                 if tuple(s.shape) != want:
                     what = "h_0" if k == 0 else "c_0"
                     raise ValueError(f"{name}: expected {what} of shape {want}, got {tuple(s.shape)}")
@@ -206,9 +218,12 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         input, states, batched = self._prepare(input, hx)
-        fn = _FUNCS[self.mode]
-        res = fn(input, states, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
-                 self.bidirectional, self.batch_first)
+        if self.proj_size:
+            res = lstm_projected(input, states or self._zero_states(input), self._flat_weights, self.bias,
+                                 self.num_layers, self.dropout, self.training, self.bidirectional, self.batch_first)
+        else:
+            res = _FUNCS[self.mode](input, states, self._flat_weights, self.bias, self.num_layers, self.dropout,
+                                    self.training, self.bidirectional, self.batch_first)
         out, finals = res[0], list(res[1:])
         if not batched:
             out = sh.squeeze(out, 0 if self.batch_first else 1)
@@ -217,6 +232,12 @@ class RNNBase(Module):
             return out, (finals[0], finals[1])
         return out, finals[0]
 
+
+    def _zero_states(self, input: Tensor) -> list[Tensor]:
+        """Zero (h_0, c_0) of a projected LSTM for batched ``input``: (layers·D, N, P) and (layers·D, N, H)."""
+        n = self.num_layers * (2 if self.bidirectional else 1)
+        N = input.shape[0] if self.batch_first else input.shape[1]
+        return [input.new_zeros(n, N, size) for size in (self.proj_size, self.hidden_size)]
 
     def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple:
         """Run a PackedSequence: each sequence sees only its own steps.
@@ -227,6 +248,9 @@ class RNNBase(Module):
         caller's batch order, as PyTorch's.
         """
         name = type(self).__name__
+        if self.proj_size:
+            raise NotImplementedError(f"{name}: a PackedSequence through an LSTM with proj_size; pad it "
+                                      "(pad_packed_sequence) and pass the padded batch")
         data = packed.data
         if data.ndim != 2 or data.shape[1] != self.input_size:
             raise ValueError(f"{name}: expected PackedSequence data of shape (*, {self.input_size}), "
@@ -303,9 +327,10 @@ class LSTM(RNNBase):
         c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                   h_t = o_t ⊙ tanh(c_t)
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0, bidirectional=False, proj_size=0)`` (proj_size > 0 is not
-    supported).  forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n)) with
-    output (L, N, D·H) and h_n, c_n (num_layers·D, N, H).
+    dropout=0.0, bidirectional=False, proj_size=0)``.  forward(input, (h_0, c_0)=None) ->
+    (output, (h_n, c_n)) with output (L, N, D·H) and h_n, c_n (num_layers·D, N, H).  With
+    ``proj_size`` P > 0, h_t = W_hr (o_t ⊙ tanh(c_t)) (``weight_hr_l{k}`` (P, H)): output
+    (L, N, D·P), h_n (num_layers·D, N, P), c_n as before (``functional.lstm_projected``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
