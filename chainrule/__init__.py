@@ -84,6 +84,7 @@ from chainrule.backend.type_info import finfo, iinfo
 from chainrule.batching import vmap  # torch.vmap, the same object as torch.func.vmap
 from chainrule.cuda.memory import OutOfMemoryError  # torch.OutOfMemoryError, the same class as torch.cuda's
 from chainrule.ops import *  # noqa: F401,F403  (the tensor functions: cr.exp, cr.matmul, ...)
+from chainrule.ops.foreach import *  # noqa: F401,F403  (torch._foreach_add, _foreach_lerp_...: one op over a list)
 from chainrule.random import default_generator  # torch.default_generator (the default stream as a Generator)
 from chainrule.serialization import CheckpointError, load, save  # safetensors files, no pickle
 from chainrule.utils.data.sampler import Generator  # seedable random source (torch.Generator)

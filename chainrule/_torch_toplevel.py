@@ -594,19 +594,17 @@ def is_anomaly_check_nan_enabled() -> bool:
 
 
 def is_inference_mode_enabled() -> bool:
-    """True inside ``inference_mode()`` — which chainrule implements as ``no_grad``, so this is
-    True wherever gradients are off."""
-    from chainrule.autograd.grad_mode import is_grad_enabled
+    """True inside ``inference_mode()`` in this thread (not inside a plain ``no_grad``)."""
+    from chainrule.autograd.grad_mode import is_inference_mode_enabled as f
 
-    return not is_grad_enabled()
+    return f()
 
 
 def is_inference(input: Tensor) -> bool:
-    """Whether ``input`` is an inference tensor.  chainrule has none (inference mode is no_grad):
-    always False, as PyTorch's for tensors made outside inference mode."""
+    """Whether ``input`` is an inference tensor (made inside ``inference_mode()``): ``input.is_inference()``."""
     if not isinstance(input, Tensor):
         raise TypeError(f"is_inference(): argument 'input' must be a Tensor, not {type(input).__name__}")
-    return False
+    return input.is_inference()
 
 
 __all__ = [

@@ -9,7 +9,9 @@ defaults below, and ``STATE.mode`` sums them up in one value:
   records a node when an input requires grad;
 * ``NO_RECORD`` (1): grad mode off (``no_grad``);
 * ``SPECIAL`` (2): forward mode, anomaly detection or a recording profiler on — every
-  op takes the checked slow path.
+  op takes the checked slow path;
+* ``INFERENCE`` (3): inside ``inference_mode()`` — no op records, and every tensor made is an
+  *inference tensor* (``Tensor.is_inference()``), as in PyTorch.
 
 Reading a ``threading.local`` costs about five times a plain attribute
 (~40 ns, a few per cent of a small op), so the hot path first looks at
@@ -32,11 +34,16 @@ from typing import Any, Callable
 RECORD = 0
 NO_RECORD = 1
 SPECIAL = 2
+INFERENCE = 3
 
 
 # A list used as a counter: append and pop are atomic under the GIL (no lock), and its emptiness
 # is the one fact the hot path reads (no derived flag that could lag behind it).
 DIFFERING: list = []
+# One entry per open ``inference_mode()`` block, in any thread: while it is empty no thread
+# makes inference tensors, and ``Tensor._wrap`` reads nothing else.
+INFERRING: list = []
+INFERRED = [False]  # set at the first inference_mode() block: inference tensors may exist (detach reads it)
 
 
 class _ThreadGuard:
@@ -62,6 +69,7 @@ class _State(threading.local):
 
     def __init__(self) -> None:
         self._enabled = True  # record the graph for reverse mode
+        self.inference = False  # inside inference_mode(): new tensors are inference tensors
         self.forward_depth = 0  # > 0 inside forward-mode (dual tensor) computations
         self.anomaly = False  # check every forward value and gradient for NaN/inf
         self.check_nan = True  # anomaly mode also raises on NaN (check_nan of the innermost context)
@@ -96,7 +104,7 @@ class _State(threading.local):
         self._enabled = value
         before = self.mode
         if before != SPECIAL:  # (forward mode and anomaly checks keep the slow path whatever the grad mode)
-            after = RECORD if value else NO_RECORD
+            after = INFERENCE if self.inference else RECORD if value else NO_RECORD
             if after != before:
                 self._move(before, after)
 
@@ -109,7 +117,7 @@ class _State(threading.local):
         """Recompute ``mode`` after ``forward_depth``, ``anomaly`` or ``profiler`` changed."""
         before = self.mode
         special = self.forward_depth > 0 or self.anomaly or self.profiler is not None or bool(self.saved_hooks)
-        after = SPECIAL if special else RECORD if self._enabled else NO_RECORD
+        after = SPECIAL if special else INFERENCE if self.inference else RECORD if self._enabled else NO_RECORD
         if after != before:
             self._move(before, after)
 
@@ -277,8 +285,69 @@ class set_multithreading_enabled:
         return wrapper
 
 
-class inference_mode(no_grad):
-    """Alias of ``no_grad`` (PyTorch's faster variant; here they are the same)."""
+class inference_mode:
+    """Context manager / decorator: PyTorch's inference mode (``mode=True``, the default).
+
+    Inside it no operation records a graph (as ``no_grad``) and every tensor made is an
+    *inference tensor*: ``t.is_inference()`` is True, and stays so after the block, as for the
+    views of it and ``detach()``; a tensor made by an operation outside the block is a normal one.
+    ``inference_mode(False)`` leaves inference mode inside the block (grad mode on).  It works
+    as ``@inference_mode()`` and as ``@inference_mode``.  The flag is per thread, as grad mode.
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if not isinstance(mode, bool) and callable(mode):  # @inference_mode without parentheses
+            return cls(True)(mode)
+        return super().__new__(cls)
 
     def __init__(self, mode: bool = True) -> None:
-        _GradModeContext.__init__(self, not mode)
+        self.mode = bool(mode)
+        self.prev: list[tuple[bool, bool]] = []
+
+    def __enter__(self) -> None:
+        self.prev.append((STATE._enabled, STATE.inference))
+        if self.mode:
+            INFERRED[0] = True
+            INFERRING.append(None)
+        _set_inference(self.mode, not self.mode)
+
+    def __exit__(self, *exc: Any) -> None:
+        inference, enabled = self.prev.pop()[::-1]
+        _set_inference(inference, enabled)
+        if self.mode:
+            INFERRING.pop()
+
+    def clone(self) -> inference_mode:
+        """A new context with the same mode (PyTorch's ``clone``)."""
+        return self.__class__(self.mode)
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(mode):  # a context per call: calls may nest or run in threads
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _set_inference(inference: bool, enabled: bool) -> None:
+    """Set this thread's inference flag and grad mode, and the mode they make."""
+    STATE.inference = inference
+    STATE._enabled = enabled
+    STATE.refresh()
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()`` (not inside a plain ``no_grad``), in this thread."""
+    return STATE.inference
+
+
+def made_in_inference(t: Any) -> bool:
+    """Whether tensor ``t`` is an inference tensor: made inside ``inference_mode()``, or a view
+    of one (a view made there of a normal tensor is normal, as in PyTorch)."""
+    base = getattr(t, "_base", None)
+    if base is not None:
+        return made_in_inference(base)
+    return getattr(t, "_inference", False)

@@ -167,6 +167,8 @@ def _make(op, general):
             out.requires_grad = False
             out._op = None
             out._parents = None
+            if mode == 3:  # (INFERENCE: inside inference_mode(), an inference tensor)
+                out._inference = True
         return out
     return {name}
 """

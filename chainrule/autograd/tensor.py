@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import HOOKS
+from chainrule.autograd.grad_mode import HOOKS, INFERRED, INFERRING, STATE, made_in_inference
 from chainrule.autograd.hooks import RemovableHandle, add_hook
 from chainrule.autograd.size import Size
 from chainrule.autograd.size import as_size as _as_size
@@ -114,7 +114,7 @@ class Tensor(_TensorMethods):
 
     __slots__ = (
         "_array", "requires_grad", "grad", "_op", "_parents", "_need", "_clk", "_vc", "_tangent", "_extra", "_base",
-        "__weakref__",
+        "_inference", "__weakref__",
     )
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected op
 
@@ -130,6 +130,7 @@ class Tensor(_TensorMethods):
     _tangent: Any  # rarely used, unset until needed: the forward-mode tangent,
     _extra: dict[str, Any]  # and hooks, retain_grad, name, origin (read with getattr(t, "_extra", None))
     _base: Tensor  # unset unless a view op made this tensor from another's memory (ops/inplace.py)
+    _inference: bool  # unset unless made inside inference_mode() (is_inference, autograd/grad_mode.py)
 
     def __init__(self, *args: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> None:
         """``Tensor(data)`` wraps data; ``Tensor(*sizes)`` is PyTorch's legacy constructor.
@@ -154,6 +155,8 @@ class Tensor(_TensorMethods):
         self._op = None
         self._parents = None
         self.requires_grad = False
+        if INFERRING and STATE.inference:  # (inside inference_mode(): an inference tensor)
+            self._inference = True
         if requires_grad:
             self.requires_grad_(True)
 
@@ -180,6 +183,8 @@ class Tensor(_TensorMethods):
         t.grad = None
         t._op = None
         t._parents = None
+        if INFERRING and STATE.inference:  # (inside inference_mode(): an inference tensor)
+            t._inference = True
         return t
 
     # -- basic properties -------------------------------------------------------
@@ -333,7 +338,10 @@ class Tensor(_TensorMethods):
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and its version counter), cut off from the graph."""
-        return share(Tensor._wrap(self._array), self)
+        out = share(Tensor._wrap(self._array), self)
+        if INFERRED[0] and made_in_inference(self):  # (as PyTorch's: detaching keeps an inference tensor one)
+            out._inference = True
+        return out
 
     @property
     def _version(self) -> int:

@@ -213,6 +213,12 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
         """A view of a's memory with ``shape`` and element ``strides`` (from a's first element)."""
         return np.lib.stride_tricks.as_strided(a, tuple(shape), tuple(int(s) * a.itemsize for s in strides))
 
+    @staticmethod
+    def data_ptr(a: Any) -> int:
+        """The address of a's first element, as an int (0 for an empty array, as PyTorch's
+        ``Tensor.data_ptr``): equal for views that start at the same element."""
+        return int(a.__array_interface__["data"][0]) if a.size else 0
+
     clip = staticmethod(np.clip)
     moveaxis = staticmethod(np.moveaxis)
     isfinite = staticmethod(np.isfinite)

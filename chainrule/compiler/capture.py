@@ -41,7 +41,7 @@ from chainrule.compiler.trace import CURRENT, Ref, Step, Tape, TraceArray, Trace
 from chainrule.nn.module import Module
 from chainrule.ops.creation import making_with
 from chainrule.optim.lr_scheduler import LRScheduler
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, has_step_hooks
 
 registry.register_tracer(TraceArray, TraceMath, lambda a: a._tape.read(a, "host", "x.numpy()"), lambda a: a._a)
 
@@ -150,6 +150,8 @@ class _Capture:
         the optimizer's parameters, gradients, state and group values only; another object
         may say what its host steps write (``host_step_writes``: a GradScaler).  None: unknown."""
         obj = args[0] if args else None
+        if any(isinstance(a, Optimizer) and has_step_hooks(a) for a in args[:2]):  # (a step hook runs anything;
+            return None  # the replay calls it again: the guard recaptures when the hooks come or go)
         declared = None if isinstance(obj, (Optimizer, LRScheduler)) else getattr(obj, "host_step_writes", None)
         if declared is not None:  # (an object that says what its host steps write: a GradScaler)
             found = declared(fn.__name__, args[1:], kwargs)

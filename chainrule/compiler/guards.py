@@ -24,6 +24,7 @@ from chainrule.compiler.capture import Captured, named_tuple, state_tensor_ids, 
 from chainrule.compiler.reach import guardable, user_class, user_object
 from chainrule.nn.module import STRUCTURE as module_structure
 from chainrule.nn.module import Module
+from chainrule.optim.optimizer import _STEP_HOOKED, Optimizer, has_step_hooks
 
 
 def float_check(e: str, lines: list[str]) -> str:
@@ -83,6 +84,14 @@ def guard_checks(cap: Captured, found: list[tuple[str, Tensor]], arg_lines: list
     # tensors the function makes itself can only get one from the function, which the capture saw
     ns["HOOKS"], ns["watched"] = HOOKS, watched
     lines.append(f"if (HOOKS.any or HOOKS.post_acc) and watched(({''.join(w + ', ' for w in where)})): return False")
+    # an optimiser's step hooks run again at each replay (the step is a host step); what the plan
+    # assumed its step writes holds only while it has step hooks as it had at the capture
+    steppers = {id(o): o for st in cap.tape.steps if st.kind == "host" for o in st.args[:2] if isinstance(o, Optimizer)}
+    if steppers:
+        ns["STEP_HOOKED"], ns["has_step_hooks"] = _STEP_HOOKED, has_step_hooks
+        for k, o in enumerate(steppers.values()):
+            ns[f"OPT{k}"] = o
+            lines.append(f"if STEP_HOOKED[0] and has_step_hooks(OPT{k}) is not {has_step_hooks(o)}: return False")
     lines.append("# the names the function reads")  # (an eager entry's guard stops here: see _capture)
     for k, (space, name, obj) in enumerate(cap.names):
         if isinstance(obj, (dict, list, tuple, np.ndarray)) or user_object(obj) \

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import STATE, made_in_inference
 from chainrule.autograd.primitive import apply1, apply2, binary_method, kernel, table_of, unary_method
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
@@ -418,6 +418,19 @@ def _contiguous(self, memory_format: Any = None) -> Tensor:
     return self if self._array.flags.c_contiguous else _clone(self)
 
 
+def _data_ptr(self) -> int:
+    """``Tensor.data_ptr``: the address of the first element (an int; 0 for an empty tensor), from
+    the back end: views that start at the same element answer the same address."""
+    a = self._array
+    return int(table_of((a,), "data_ptr").data_ptr(a))
+
+
+def _is_inference(self) -> bool:
+    """``Tensor.is_inference``: whether this tensor was made inside ``inference_mode()`` (or is a
+    view of such a tensor, or its ``detach()``), as PyTorch's."""
+    return made_in_inference(self)
+
+
 def _stride(self, dim=None):
     """Element strides of the array (NumPy's byte strides / itemsize)."""
     st = tuple(s // self._array.itemsize for s in self._array.strides)
@@ -534,6 +547,9 @@ _BINDINGS = {
     "nbytes": property(lambda self: self._array.nbytes),
     "stride": _stride,
     "storage_offset": lambda self: 0,
+    "data_ptr": _data_ptr,
+    "const_data_ptr": _data_ptr,
+    "is_inference": _is_inference,
     # in place
     **{f"{name}_": _inplace(fn) for name, fn in [
         ("add", ew.add), ("sub", ew.sub), ("mul", ew.mul), ("div", pointwise.div), ("pow", ew.pow),

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import DIFFERING, enable_grad
+from chainrule.autograd.hooks import RemovableHandle, add_hook
 from chainrule.autograd.host_steps import host_step
 from chainrule.autograd.primitive import kernel, table_of
 from chainrule.autograd.profiler import run_in_range
@@ -35,7 +37,7 @@ from chainrule.autograd.version import bump_all
 from chainrule.backend import ArrayMath, get_default_dtype, registry
 from chainrule.optim._functional import Scratch
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "register_optimizer_step_post_hook", "register_optimizer_step_pre_hook", "required"]
 
 
 class _Required:
@@ -119,19 +121,90 @@ def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> 
     _check_nonneg("weight_decay value", weight_decay)
 
 
+# The step hooks of every optimiser (PyTorch's torch.optim.optimizer globals), run before and after
+# each instance's own.  ``_STEP_HOOKED[0]`` turns True at the first step hook registered anywhere
+# (global or on an instance) and stays so: until then a step's wrapper reads only that flag.
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_STEP_HOOKED = [False]
+
+# the hook tables each optimiser holds, under PyTorch's attribute names
+_HOOK_TABLES = (
+    "_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register a step pre-hook common to all optimisers (``torch.optim.optimizer``'s).
+
+    ``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)`` runs before every
+    optimiser's ``step``, ahead of the optimiser's own pre-hooks; ``args`` are the step's
+    positional arguments, the optimiser first.  Returns a handle whose ``remove()`` unregisters it.
+    """
+    _STEP_HOOKED[0] = True
+    return add_hook(_global_optimizer_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register a step post-hook common to all optimisers: ``hook(optimizer, args, kwargs)`` runs
+    after every optimiser's ``step``, after the optimiser's own post-hooks.  Returns a handle."""
+    _STEP_HOOKED[0] = True
+    return add_hook(_global_optimizer_post_hooks, hook)
+
+
+def has_step_hooks(opt: Any) -> bool:
+    """Whether a step of ``opt`` runs some hook (its own or a global one): the compiled mode then
+    assumes nothing about what the step writes (compiler/capture.py)."""
+    if not _STEP_HOOKED[0]:
+        return False
+    d = opt.__dict__
+    return bool(_global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                or d.get("_optimizer_step_pre_hooks") or d.get("_optimizer_step_post_hooks"))
+
+
 def _noting_the_call(step: Callable[..., Any]) -> Callable[..., Any]:
-    """``step`` that first sets ``optimizer._opt_called``: a learning-rate scheduler's first
-    ``step()`` reads it to warn when it comes before the optimizer's (lr_scheduler.py)."""
+    """``step`` that first sets ``optimizer._opt_called`` (a learning-rate scheduler's first
+    ``step()`` reads it to warn when it comes before the optimizer's, lr_scheduler.py), and runs
+    the step hooks around it once any exists (else that costs one list read)."""
     if getattr(step, "__notes_call__", False):
         return step
 
     @functools.wraps(step)
     def noted(self: Any, *args: Any, **kwargs: Any) -> Any:
         self._opt_called = True
+        if _STEP_HOOKED[0]:
+            return _hooked_step(step, self, args, kwargs)
         return step(self, *args, **kwargs)
 
     noted.__notes_call__ = True  # type: ignore[attr-defined]
     return noted
+
+
+def _hooked_step(step: Callable[..., Any], self: Any, args: tuple, kwargs: dict) -> Any:
+    """``step(self, *args, **kwargs)`` between the pre-hooks (global ones first) and the post-hooks
+    (the optimiser's first), as PyTorch's: the hooks see the arguments with the optimiser first,
+    and a pre-hook may replace them by returning ``(new_args, new_kwargs)``."""
+    d = self.__dict__
+    if d.get("_stepping"):  # a subclass's step calling super().step(): its hooks ran for this call
+        return step(self, *args, **kwargs)
+    pre = [*_global_optimizer_pre_hooks.values(), *d.get("_optimizer_step_pre_hooks", {}).values()]
+    full = (self, *args)
+    for hook in pre:
+        result = hook(self, full, kwargs)
+        if result is not None:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise RuntimeError(f"{step} must return None or a tuple of (new_args, new_kwargs), but got {result}.")
+            full, kwargs = result
+    d["_stepping"] = True
+    try:
+        out = step(*full, **kwargs)
+    finally:
+        del d["_stepping"]
+    for hook in [*d.get("_optimizer_step_post_hooks", {}).values(), *_global_optimizer_post_hooks.values()]:
+        hook(self, full, kwargs)
+    return out
 
 
 class Optimizer:
@@ -158,6 +231,8 @@ class Optimizer:
         self.state: dict[Any, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         self._work = Scratch()  # the update's temporaries, reused across steps
+        for table in _HOOK_TABLES:  # (registered through the register_*_hook methods below)
+            setattr(self, table, OrderedDict())
 
         if isinstance(params, Tensor):
             raise TypeError(
@@ -277,6 +352,64 @@ class Optimizer:
                 self._work = Scratch(m)
         return params, ws, [p.grad._array for p in params if p.grad is not None], states
 
+    # -- hooks ------------------------------------------------------------------------
+    def _hook_table(self, name: str) -> OrderedDict:
+        """The hook table ``name`` of this optimiser (made here when a subclass skipped ``__init__``)."""
+        table = self.__dict__.get(name)
+        if table is None:
+            table = self.__dict__[name] = OrderedDict()
+        return table
+
+    def _register(self, name: str, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        table = self._hook_table(name)
+        handle = add_hook(table, hook)
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)``, run before
+        each ``step`` (after the global pre-hooks).  ``args`` are the step's positional arguments
+        with the optimiser first; returning a pair replaces the arguments the step is called with.
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        _STEP_HOOKED[0] = True
+        return self._register("_optimizer_step_pre_hooks", hook)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs) -> None``, run after each ``step`` (before the
+        global post-hooks), with the arguments the step was called with.  Returns a handle."""
+        _STEP_HOOKED[0] = True
+        return self._register("_optimizer_step_post_hooks", hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer) -> None``, run at the start of :meth:`state_dict`; with
+        ``prepend`` it runs before the hooks already registered.  Returns a handle."""
+        return self._register("_optimizer_state_dict_pre_hooks", hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict) -> state_dict or None``, run on the dict
+        :meth:`state_dict` made: it may change it in place or return the one to hand back instead."""
+        return self._register("_optimizer_state_dict_post_hooks", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict) -> state_dict or None``, run by :meth:`load_state_dict`
+        before it loads, on a shallow copy of the dict given: it may change it in place or return
+        the dict to load instead."""
+        return self._register("_optimizer_load_state_dict_pre_hooks", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer) -> None``, run at the end of :meth:`load_state_dict`."""
+        return self._register("_optimizer_load_state_dict_post_hooks", hook, prepend)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # as PyTorch's: hooks are not part of a copied or pickled optimiser (a lambda would not pickle)
+        return {k: v for k, v in self.__dict__.items() if k not in _HOOK_TABLES and k != "_stepping"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for table in _HOOK_TABLES:
+            self.__dict__.setdefault(table, OrderedDict())
+
     # -- saving and loading ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The optimiser's state in PyTorch's layout.
@@ -285,8 +418,11 @@ class Optimizer:
         [{hyper-parameters..., 'params': [index, ...]}]}``, where a parameter's
         index is its position counting through the groups in order.  The state
         Tensors are the optimiser's own (not copies), as in PyTorch: save them
-        (``cr.save``) or deep-copy them before the next ``step``.
+        (``cr.save``) or deep-copy them before the next ``step``.  The state-dict hooks run
+        around it (:meth:`register_state_dict_pre_hook`, :meth:`register_state_dict_post_hook`).
         """
+        for pre_hook in list(self.__dict__.get("_optimizer_state_dict_pre_hooks", {}).values()):
+            pre_hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -296,14 +432,26 @@ class Optimizer:
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
         state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in list(self.__dict__.get("_optimizer_state_dict_post_hooks", {}).values()):
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict` (of an optimiser over parameters of the same shapes).
 
         Hyper-parameters are taken from the saved groups; state Tensors are copied
-        (floating ones cast to their parameter's dtype, except ``'step'``).
+        (floating ones cast to their parameter's dtype, except ``'step'``).  The load hooks run
+        around it: the pre-hooks on a shallow copy of ``state_dict`` (one may return the dict to
+        load instead), the post-hooks after the load.
         """
+        state_dict = dict(state_dict)  # (a shallow copy, which the pre-hooks may change)
+        for pre_hook in list(self.__dict__.get("_optimizer_load_state_dict_pre_hooks", {}).values()):
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -337,6 +485,8 @@ class Optimizer:
             new_groups.append(ng)
         self.state = new_state
         self.param_groups = new_groups
+        for post_hook in list(self.__dict__.get("_optimizer_load_state_dict_post_hooks", {}).values()):
+            post_hook(self)
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
