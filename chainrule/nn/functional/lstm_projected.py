@@ -47,14 +47,14 @@ def lstm_projected(input: Tensor, hx: Sequence[Tensor], params: Sequence[Tensor]
             if has_biases:
                 xw = xw + (w[2] + w[3])
             h, c = hx[0][k], hx[1][k]
-            ys: list[Tensor | None] = [None] * steps
+            ys: list[Tensor] = []
             for t in (range(steps - 1, -1, -1) if d == 1 else range(steps)):
                 gates = xw[t] + matmul(h, sh.transpose(w_hh, 0, 1))
                 i, f, g, o = sh.chunk(gates, 4, -1)
                 c = ew.sigmoid(f) * c + ew.sigmoid(i) * ew.tanh(g)
                 h = matmul(ew.sigmoid(o) * ew.tanh(c), sh.transpose(w_hr, 0, 1))
-                ys[t] = h
-            outs.append(sh.stack(ys, 0))
+                ys.append(h)
+            outs.append(sh.stack(ys[::-1] if d == 1 else ys, 0))  # (in time order)
             h_n.append(h)
             c_n.append(c)
         x = outs[0] if D == 1 else sh.cat(outs, -1)

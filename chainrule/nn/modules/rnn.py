@@ -217,12 +217,12 @@ class RNNBase(Module):
     def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple:
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
-        input, states, batched = self._prepare(input, hx)
+        x, states, batched = self._prepare(input, hx)
         if self.proj_size:
-            res = lstm_projected(input, states or self._zero_states(input), self._flat_weights, self.bias,
+            res = lstm_projected(x, states or self._zero_states(x), self._flat_weights, self.bias,
                                  self.num_layers, self.dropout, self.training, self.bidirectional, self.batch_first)
         else:
-            res = _FUNCS[self.mode](input, states, self._flat_weights, self.bias, self.num_layers, self.dropout,
+            res = _FUNCS[self.mode](x, states, self._flat_weights, self.bias, self.num_layers, self.dropout,
                                     self.training, self.bidirectional, self.batch_first)
         out, finals = res[0], list(res[1:])
         if not batched:
