@@ -54,8 +54,8 @@ def test_parameter_names_shapes_and_init_bounds():
 
 
 def test_constructor_errors():
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size"):  # (proj_size < hidden_size: tests/test_lstm_proj_size.py)
+        nn.LSTM(3, 4, proj_size=4)
     with pytest.raises(ValueError, match="only supported for LSTM"):
         nn.GRU(3, 4, proj_size=2)
     with pytest.raises(ValueError, match="nonlinearity"):
