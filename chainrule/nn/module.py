@@ -87,6 +87,18 @@ def _add_module_hook(hooks: OrderedDict, hook: Callable, prepend: bool = False) 
     return h
 
 
+# Whether any Module of this process has had a backward hook: until then a call without forward
+# hooks skips the two backward tables (the hot path stays as short as before they existed).  Set
+# once, never reset, as the engine's HOOKS.post_acc.  (Put a hook in a module's _backward_hooks
+# through register_full_backward_hook, not by writing into the dict.)
+_BACKWARD_HOOKS_SEEN = False
+
+
+def _backward_hooks_seen() -> None:
+    global _BACKWARD_HOOKS_SEEN
+    _BACKWARD_HOOKS_SEEN = True
+
+
 _HOOK_TABLES = (
     "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
     "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks",
@@ -130,14 +142,16 @@ class Module:
 
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
-        if not (d["_forward_hooks"] or d["_forward_pre_hooks"] or d["_backward_hooks"] or d["_backward_pre_hooks"]):
+        if not (d["_forward_hooks"] or d["_forward_pre_hooks"]
+                or (_BACKWARD_HOOKS_SEEN and (d["_backward_hooks"] or d["_backward_pre_hooks"]))):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         """``forward`` with this module's hooks, in PyTorch's order: forward pre hooks, the input
         side of the backward hooks, ``forward``, forward hooks, the output side of the backward
-        hooks.  (A call without hooks never comes here: ``_call_impl`` stays four dict tests.)"""
+        hooks.  (A call without hooks never comes here: ``_call_impl`` stays two dict tests, and
+        one name test until some module gets a backward hook.)"""
         d = self.__dict__
         untraceable(f"a hook of {type(self).__name__} ran (a replay would not run its Python)")
         with_kw = d["_forward_pre_hooks_with_kwargs"]
@@ -243,12 +257,14 @@ class Module:
         ``grad_input`` in the rest of the backward pass.  The tensors must not be changed in
         place.  ``prepend=True``: it runs before the hooks already registered."""
         self._backward_kind(True)
+        _backward_hooks_seen()
         return _add_module_hook(self._backward_hooks, hook, prepend)
 
     def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_output) -> tuple | None`` runs each time the gradients with respect
         to this module's outputs are computed, before the module is differentiated; a returned
         tuple (one entry per output) replaces ``grad_output``."""
+        _backward_hooks_seen()
         return _add_module_hook(self._backward_pre_hooks, hook, prepend)
 
     def register_backward_hook(self, hook: Callable) -> RemovableHandle:
@@ -266,6 +282,7 @@ class Module:
             FutureWarning,
             stacklevel=2,
         )
+        _backward_hooks_seen()
         return _add_module_hook(self._backward_hooks, hook, False)
 
     def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
@@ -868,6 +885,8 @@ class Module:
         self.__dict__.update(state)
         _init_hook_tables(self.__dict__)
         self.__dict__.setdefault("_is_full_backward_hook", None)
+        if self.__dict__["_backward_hooks"] or self.__dict__["_backward_pre_hooks"]:
+            _backward_hooks_seen()
 
 
 def _remove_from(name: str, d: dict, *tables: dict | None) -> None:
