@@ -429,8 +429,17 @@ def test_to_empty_type_bfloat16_and_class_flags():
     torch = pytest.importorskip("torch")
     m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     w = m[0].weight
+    m(cr.randn(4, 2)).sum().backward()
     assert m.to_empty(device="cpu") is m
     assert m[0].weight is w and w.shape == (3, 2) and w.dtype == cr.float32
+    assert w.grad.shape == (3, 2)  # (PyTorch's _apply gives the gradient new memory too)
+    pt = torch.nn.Linear(2, 3)
+    pt(torch.randn(4, 2)).sum().backward()
+    assert pt.to_empty(device="cpu").weight.grad.shape == (3, 2)
+    inner = nn.Sequential(nn.Linear(2, 2))
+    kept = inner[0].weight.detach().numpy().copy()
+    inner.to_empty(device="cpu", recurse=False)  # (the container has no tensors of its own)
+    np.testing.assert_array_equal(inner[0].weight.detach().numpy(), kept)
     assert m[1].num_batches_tracked.dtype == cr.int64
     m.type(cr.float64)
     assert m[0].weight.dtype == cr.float64 and m[1].num_batches_tracked.dtype == cr.float64  # (all, as PyTorch)

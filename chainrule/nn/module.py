@@ -577,7 +577,6 @@ class Module:
     def _apply(self, convert: Callable[[np.ndarray], np.ndarray], floating_only: bool = True,
                recurse: bool = True) -> Module:
         """Replace the arrays of every parameter and buffer in place (the Parameter objects stay)."""
-        STRUCTURE[0] += 1
         for m in self.modules() if recurse else (self,):
             for table in (m._parameters, m._buffers):
                 for t in table.values():
@@ -625,8 +624,8 @@ class Module:
     def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
         """Replace every parameter's and buffer's values by uninitialised memory of the same
         shape and dtype on ``device`` (in place: the Parameter objects stay), as after building
-        a model on the ``meta`` device; ``recurse=False``: this module's own only.  Gradients
-        are dropped.  Returns self."""
+        a model on the ``meta`` device; ``recurse=False``: this module's own only.  A gradient
+        is replaced likewise, as PyTorch's.  Returns self."""
         where = f"{type(self).__name__}.to_empty()"
         target = registry.target_device(device, where)
 
@@ -634,11 +633,6 @@ class Module:
             empty = table_of((a,), where).empty(a.shape, a.dtype)
             return empty if target is None else registry.to_device(registry.to_host(empty), target, where)
 
-        for m in self.modules() if recurse else (self,):
-            for table in (m._parameters, m._buffers):
-                for t in table.values():
-                    if t is not None:
-                        t.grad = None
         return self._apply(fresh, floating_only=False, recurse=recurse)
 
     def type(self, dst_type: Any) -> Module:
