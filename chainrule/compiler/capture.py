@@ -290,7 +290,9 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
             literal = [] if not frame else constants(frame.f_code, instruction_at(frame.f_code, frame.f_lasti))
             _check_returned_values(output, tape, [path for path, c in literal if at_path(result, path) is c])
             graphs = [t for t in tensors_in(result) if needs_graph(t)]
-            if graphs and all(type(t._array) is TraceArray for t in graphs) \
+            # (a call that already cannot be replayed needs no backward plan; tracing one would
+            # also run the Python its backward calls, a Module's backward hooks, one time too many)
+            if graphs and not tape.breaks and all(type(t._array) is TraceArray for t in graphs) \
                     and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
                 backward = _capture_backward(tape, graphs, tracked)
         finally:

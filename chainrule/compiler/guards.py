@@ -143,7 +143,7 @@ def _module_checks(e: str, m: Module, index: dict[int, int], mod_index: dict[int
                 lines.append(f"if {e}.{table}.get({name!r}) is not M{mod_index[id(v)]}: return False")
             elif id(v) in index:
                 lines.append(f"if {e}.{table}.get({name!r}) is not {where[index[id(v)]]}: return False")
-    for hooks in ("_forward_hooks", "_forward_pre_hooks"):
+    for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
         n = len(m.__dict__.get(hooks, ()))
         lines.append(f"if len({e}.__dict__.get({hooks!r}, ())) != {n}: return False")
     # as many attributes (one set on the instance since, such as a ``forward`` wrapper, is new code)

@@ -4,7 +4,7 @@
 ``register_forward_pre_hook``, ``Tensor.register_hook`` and
 ``register_post_accumulate_grad_hook`` return (defined in :mod:`chainrule.autograd.hooks`).
 ``BackwardHook``, PyTorch's machinery behind ``Module.register_full_backward_hook``, is not
-here: chainrule's Modules have no backward hooks (use ``Tensor.register_hook`` on the output).
+here: chainrule's Modules have those hooks through their own (``chainrule/nn/_backward_hook.py``).
 """
 
 from __future__ import annotations
