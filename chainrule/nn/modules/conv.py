@@ -11,7 +11,8 @@ PyTorch's constructor arguments, attributes and parameter layout:
   kernel and a W×H output has K²·I·J/groups weights, W·H·J output units and
   W·H·K²·I·J/groups connections (the notes' table, with groups).
 
-Only ``padding_mode='zeros'`` is supported.
+``padding_mode``: 'zeros' (the convolution pads), or 'reflect', 'replicate', 'circular' (the
+input is padded by ``F.pad`` in that mode first, then convolved without padding, as PyTorch).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn import init
 from chainrule.nn.functional.conv import conv_nd, fold, ntuple, resolve_padding, unfold
+from chainrule.nn.functional.padding import pad
 from chainrule.nn.module import Module
 from chainrule.nn.modules._elsewhere import reexports
 from chainrule.nn.parameter import Parameter
@@ -86,6 +88,9 @@ def conv_extra_repr(m: Module) -> str:
     return s
 
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     """Shared constructor and initialisation of Conv1d / Conv2d (d spatial dims)."""
 
@@ -110,8 +115,8 @@ class _ConvNd(Module):
         super().__init__()
         d, name = self._d, self._layer
         check_conv_groups(name, groups, in_channels, out_channels)
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.kernel_size = ntuple(kernel_size, d, name, "kernel_size")
@@ -132,11 +137,16 @@ class _ConvNd(Module):
         reset_conv_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":  # (pad by the mode first, then convolve without padding, as PyTorch)
+            flat = tuple(p for before_after in reversed(self._pads) for p in before_after)  # (last dim first)
+            return conv_nd(pad(input, flat, mode=self.padding_mode), self.weight, self.bias, self.stride,
+                           ((0, 0),) * self._d, self.dilation, self.groups, self._d, self._layer)
         return conv_nd(input, self.weight, self.bias, self.stride, self._pads, self.dilation, self.groups,
                        self._d, self._layer)
 
     def extra_repr(self) -> str:
-        return conv_extra_repr(self)
+        s = conv_extra_repr(self)
+        return s if self.padding_mode == "zeros" else s + f", padding_mode={self.padding_mode}"
 
 
 class Conv1d(_ConvNd):
