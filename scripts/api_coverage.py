@@ -36,6 +36,8 @@ NAMESPACES: dict[str, str] = {
     "torch": "chainrule",
     "torch (classes)": "chainrule",
     "torch.Tensor": "chainrule.Tensor",
+    "torch.nn.Module": "chainrule.nn.Module",
+    "torch.optim.Optimizer": "chainrule.optim.Optimizer",
     "torch.nn": "chainrule.nn",
     "torch.nn.functional": "chainrule.nn.functional",
     "torch.nn.init": "chainrule.nn.init",
