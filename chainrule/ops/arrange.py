@@ -1330,7 +1330,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> _ValuesIndices:
 # ================================================================ small queries and PyTorch's other names
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     """A copy of input (differentiable: the gradient passes through)."""
-    return as_tensor_arg(input, "clone").clone()
+    return as_tensor_arg(input, "clone").clone(memory_format=memory_format)
 
 
 def detach(input: Tensor) -> Tensor:

@@ -571,8 +571,16 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     return apply1(Clamp(min, max), input)
 
 
-def where(condition: Any, input: Any, other: Any) -> Tensor:
-    """Elementwise choice: input where condition is true, else other."""
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """Elementwise choice: input where condition is true, else other.  ``where(condition)``
+    alone is ``nonzero(condition, as_tuple=True)``, as PyTorch's: a tuple of index tensors."""
+    if input is None and other is None:
+        from chainrule.ops.arrange import nonzero
+
+        return nonzero(condition if isinstance(condition, Tensor) else Tensor(condition, dtype=np.bool_),
+                       as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where() expected condition, input and other (or condition alone)")
     cond = condition if isinstance(condition, Tensor) else Tensor(condition, dtype=np.bool_)
     if cond._array.dtype != np.bool_:
         cond = cond.to(np.bool_)  # through the Cast primitive (a bool cast records nothing)

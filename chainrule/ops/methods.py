@@ -186,7 +186,9 @@ class Cast(ew._Elementwise):
         return dxs[0].astype(self.dtype)
 
 
-def _clone(self) -> Tensor:
+def _clone(self, *, memory_format: Any = None) -> Tensor:
+    """A copy (the gradient passes through).  ``memory_format`` is accepted as PyTorch's: the copy
+    keeps NumPy's layout whichever is asked (see ``contiguous``)."""
     return apply1(Clone(), self)
 
 
