@@ -15,8 +15,6 @@ the back end and the engine.
 
 from __future__ import annotations
 
-import math
-import sys
 import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
@@ -32,6 +30,7 @@ from chainrule.backend import ArrayMath, get_default_dtype, to_numpy_dtype
 from chainrule.backend import shared_memory as _shm
 from chainrule.backend.device import CPU, device
 from chainrule.backend.layout import strided
+from chainrule.backend.printing import tensor_body
 from chainrule.backend.registry import ARRAY_TYPES, backend_of, device_of, target_device, to_device, to_host
 
 # The operators and methods attached by chainrule.ops.methods are declared in the stub
@@ -499,8 +498,7 @@ class Tensor(_TensorMethods):
     # -- printing ----------------------------------------------------------------
     def __repr__(self) -> str:
         a = self._array
-        host = _host(a)
-        body = np.array2string(host, separator=", ", prefix="tensor(", **_array2string_options(a.dtype, host))
+        body = tensor_body(_host(a), PRINT_OPTIONS)
         extra = [] if type(a) is _ndarray else [f"device='{device_of(a)}'"]
         if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
             extra.append(f"dtype={self._array.dtype}")
@@ -516,72 +514,6 @@ class Tensor(_TensorMethods):
 # torch.set_printoptions' state (chainrule._torch_toplevel sets it; __repr__ reads it)
 PRINT_OPTIONS: dict[str, Any] = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
                                  "sci_mode": None}
-
-
-def _array2string_options(dtype: Any, values: Any = None) -> dict[str, Any]:
-    """The keyword arguments of NumPy's array2string for the current print options: PyTorch's
-    threshold (elements above which the middle is summarised), edgeitems, linewidth and
-    precision, and for floating ``values`` PyTorch's way of writing the numbers
-    (:func:`_float_format`)."""
-    o = PRINT_OPTIONS
-    threshold = o["threshold"]
-    kw: dict[str, Any] = {
-        "precision": o["precision"], "edgeitems": o["edgeitems"], "max_line_width": o["linewidth"],
-        "threshold": sys.maxsize if threshold == math.inf else int(threshold),
-    }
-    if getattr(dtype, "kind", "") == "f" and values is not None:
-        shown = values if values.size <= kw["threshold"] else _summarized(values, o["edgeitems"])
-        kw["formatter"] = {"float_kind": _float_format(shown, o["precision"], o["sci_mode"])}
-    return kw
-
-
-def _summarized(values: np.ndarray, edge: int) -> np.ndarray:
-    """The elements a summarised print shows: the first and last ``edge`` along each long axis."""
-    for axis, n in enumerate(values.shape):
-        if n > 2 * edge:
-            values = np.take(values, list(range(edge)) + list(range(n - edge, n)), axis=axis)
-    return values
-
-
-def _float_format(values: np.ndarray, precision: int, sci_mode: bool | None) -> Callable[[Any], str]:
-    """How PyTorch writes each number of a floating tensor, one way for the whole tensor, from
-    its finite non-zero values: all whole numbers print as ``3.`` (integer mode), others with
-    ``precision`` digits after the point (``1.5000``); scientific notation (``1.0000e+05``)
-    where the largest magnitude exceeds 1e8 or 1000 times the smallest, or, outside integer
-    mode, the smallest is below 1e-4 (``sci_mode`` True or False overrides).  Every number is
-    right-aligned to the widest.  (The tensor's values as PyTorch reads them: float32 values
-    widened to Python floats.)"""
-    finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
-    whole, sci, width = True, False, 1
-    if finite.size:
-        mags = np.abs(finite)
-        lo, hi = float(mags.min()), float(mags.max())
-        whole = bool(np.all(finite == np.ceil(finite)))
-        sci = hi / lo > 1000.0 or hi > 1.0e8 or (not whole and lo < 1.0e-4)
-        # the widest string is one of the extremes: the largest and smallest value, and (for the
-        # exponent's digits) the smallest magnitude of either sign
-        small = finite[mags == lo]
-        extremes = [float(finite.max()), float(finite.min()), float(small.min()), float(small.max())]
-        if sci:
-            width = max(len(f"{v:.{precision}e}") for v in extremes)
-        elif whole:
-            width = max(len(f"{v:.0f}") + 1 for v in extremes)
-        else:
-            width = max(len(f"{v:.{precision}f}") for v in extremes)
-    if sci_mode is not None:
-        sci = sci_mode
-
-    def fmt(v: Any) -> str:
-        v = float(v)
-        if sci:
-            s = f"{v:.{precision}e}"
-        elif whole:
-            s = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
-        else:
-            s = f"{v:.{precision}f}"
-        return s.rjust(width)
-
-    return fmt
 
 
 _new = object.__new__
