@@ -70,8 +70,11 @@ class RemovableHandle:
         self.remove()
 
 
-def add_hook(hooks: OrderedDict, hook: Any) -> RemovableHandle:
-    """Store ``hook`` in ``hooks`` under a new handle's id; returns the handle."""
+def add_hook(hooks: OrderedDict, hook: Any, prepend: bool = False) -> RemovableHandle:
+    """Store ``hook`` in ``hooks`` under a new handle's id (first of them with ``prepend``, so it
+    runs before those registered already); returns the handle."""
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
     return handle

@@ -80,9 +80,7 @@ def _add_module_hook(hooks: OrderedDict, hook: Callable, prepend: bool = False) 
     """Register ``hook`` in a Module's ``hooks`` (first with ``prepend``): the handle's
     ``remove()`` also tells a compiled plan that the Module changed."""
     STRUCTURE[0] += 1
-    h = add_hook(hooks, hook)
-    if prepend:
-        hooks.move_to_end(h.id, last=False)
+    h = add_hook(hooks, hook, prepend)
     h._on_remove = _bump_structure
     return h
 

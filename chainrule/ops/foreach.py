@@ -124,7 +124,7 @@ def _unary(op: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return out_of_place, inplace
 
 
-def _binary_one(op: str, t: Tensor, o: Any, listed: bool, alpha: Any, write: bool) -> Tensor:
+def _binary_one(op: str, t: Tensor, o: Any, alpha: Any, write: bool) -> Tensor:
     """``op(t, o)`` (with ``alpha``), or its in-place form on ``t`` when ``write``."""
     if op in ("maximum", "minimum"):
         if not isinstance(o, Tensor):  # (a number: the bound of a clamp, which is max(x, s) / min(x, s))
@@ -139,33 +139,24 @@ def _binary_one(op: str, t: Tensor, o: Any, listed: bool, alpha: Any, write: boo
 def _binary(op: str, takes_alpha: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     name = f"_foreach_{op}"
 
-    def operands(self: Any, other: Any, alpha: Any, fname: str) -> tuple[list[Tensor], list, bool]:
+    def operands(self: Any, other: Any, alpha: Any, fname: str) -> tuple[list[Tensor], list]:
+        if alpha is not None and not takes_alpha:
+            raise TypeError(f"{fname}() got an unexpected keyword argument 'alpha'")
         ts = _tensors(self, fname)
         others, listed = _per_tensor(len(ts), other, fname)
         if alpha is not None and not (listed or isinstance(other, Tensor)):
             raise TypeError(f"{fname}(): alpha= goes with a list of tensors or a tensor, not with scalars")
-        return ts, others, listed
+        return ts, others
 
-    if takes_alpha:
-        def out_of_place(self: Sequence[Tensor], other: Any, *, alpha: Any = None) -> tuple[Tensor, ...]:
-            ts, others, listed = operands(self, other, alpha, name)
-            return tuple(_binary_one(op, t, o, listed, alpha, False) for t, o in zip(ts, others))
+    def out_of_place(self: Sequence[Tensor], other: Any, *, alpha: Any = None) -> tuple[Tensor, ...]:
+        ts, others = operands(self, other, alpha, name)
+        return tuple(_binary_one(op, t, o, alpha, False) for t, o in zip(ts, others))
 
-        def inplace(self: Sequence[Tensor], other: Any, *, alpha: Any = None) -> Sequence[Tensor]:
-            ts, others, listed = operands(self, other, alpha, name + "_")
-            for t, o in zip(ts, others):
-                _binary_one(op, t, o, listed, alpha, True)
-            return self
-    else:
-        def out_of_place(self: Sequence[Tensor], other: Any) -> tuple[Tensor, ...]:  # type: ignore[misc]
-            ts, others, listed = operands(self, other, None, name)
-            return tuple(_binary_one(op, t, o, listed, None, False) for t, o in zip(ts, others))
-
-        def inplace(self: Sequence[Tensor], other: Any) -> Sequence[Tensor]:  # type: ignore[misc]
-            ts, others, listed = operands(self, other, None, name + "_")
-            for t, o in zip(ts, others):
-                _binary_one(op, t, o, listed, None, True)
-            return self
+    def inplace(self: Sequence[Tensor], other: Any, *, alpha: Any = None) -> Sequence[Tensor]:
+        ts, others = operands(self, other, alpha, name + "_")
+        for t, o in zip(ts, others):
+            _binary_one(op, t, o, alpha, True)
+        return self
 
     kw = ", alpha=alpha" if takes_alpha else ""
     out_of_place.__doc__ = (f"``torch.{name}``: ``tuple(t.{op}(o{kw}) ...)`` for each tensor ``t`` of ``self`` and "

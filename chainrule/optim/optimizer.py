@@ -361,11 +361,7 @@ class Optimizer:
         return table
 
     def _register(self, name: str, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
-        table = self._hook_table(name)
-        handle = add_hook(table, hook)
-        if prepend:
-            table.move_to_end(handle.id, last=False)
-        return handle
+        return add_hook(self._hook_table(name), hook, prepend)
 
     def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Register ``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)``, run before

@@ -47,12 +47,13 @@ def lstm_projected(input: Tensor, hx: Sequence[Tensor], params: Sequence[Tensor]
             if has_biases:
                 xw = xw + (w[2] + w[3])
             h, c = hx[0][k], hx[1][k]
+            w_hh_t, w_hr_t = sh.transpose(w_hh, 0, 1), sh.transpose(w_hr, 0, 1)  # (once, not per step)
             ys: list[Tensor] = []
             for t in (range(steps - 1, -1, -1) if d == 1 else range(steps)):
-                gates = xw[t] + matmul(h, sh.transpose(w_hh, 0, 1))
+                gates = xw[t] + matmul(h, w_hh_t)
                 i, f, g, o = sh.chunk(gates, 4, -1)
                 c = ew.sigmoid(f) * c + ew.sigmoid(i) * ew.tanh(g)
-                h = matmul(ew.sigmoid(o) * ew.tanh(c), sh.transpose(w_hr, 0, 1))
+                h = matmul(ew.sigmoid(o) * ew.tanh(c), w_hr_t)
                 ys.append(h)
             outs.append(sh.stack(ys[::-1] if d == 1 else ys, 0))  # (in time order)
             h_n.append(h)
