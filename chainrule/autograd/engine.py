@@ -254,13 +254,7 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             if p._op is None:  # a leaf: collect its contributions
                 parts = leaf_parts.get(p)
                 if parts is None:
-                    # own the array (a copy, always an array): one gradient array may be
-                    # handed to several inputs (add), or be a view; skip the copy only when
-                    # the op promises new arrays and this one owns its memory (an ndarray, or
-                    # a tracer's array, which answers ``base`` as NumPy's would: so a capture
-                    # holds no more than eager)
-                    own = t._op.fresh_grads and (type(gp) is _ndarray or type(gp) in TRACERS) and gp.base is None
-                    leaf_parts[p] = [gp if own else m.copy(gp)]
+                    leaf_parts[p] = [gp if _owned(t._op, gp) else m.copy(gp)]
                 elif gp.size > _SUM_AT_END:  # a large array: add now, keep one running sum
                     parts[0] = parts[0] + gp
                 else:
@@ -272,6 +266,16 @@ def _walk_simple(order: list, grads: dict, retain_graph: bool, hooked: dict | No
             grads[p] = gp if buf is None else buf + gp
     for p, parts in leaf_parts.items():
         _leaf_done(p, parts, m)
+
+
+def _owned(op: Any, gp: Any) -> bool:
+    """Whether gradient ``gp``, which ``op``'s vjp returned, may become a leaf's ``.grad`` as it is.
+
+    One gradient array may be handed to several inputs (add), or be a view, or be the caller's
+    seed; the copy is skipped only when the op promises new arrays and this one owns its memory
+    (an ndarray, or a tracer's array, which answers ``base`` as NumPy's would: so a capture holds
+    no more than eager)."""
+    return op.fresh_grads and (type(gp) is _ndarray or type(gp) in TRACERS) and gp.base is None
 
 
 def _deliver_parts(leaf_parts: dict, m: Any, p: Tensor) -> None:
@@ -326,10 +330,11 @@ def _walk(
     # only those run their Node hooks (the walk itself still visits the others)
     needed = _leading_to(order, capture) if capture is not None and not accumulate and HOOKS.any else None
     leaves: dict = {}  # leaf -> its summed gradient (tensors hash by identity)
+    owned: set = set()  # the leaves whose summed gradient is this walk's own array (see _owned)
 
     def deliver(p: Tensor) -> None:
         if p in leaves:
-            _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
+            _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate, p in owned)
 
     while order:
         t = order.pop()
@@ -368,8 +373,10 @@ def _walk(
             vjps = op.vjp(m, t._need, g, y_in, *x_in)
         else:
             vjps = op.vjp(m, t._need, g, y_in._array, *[p._array for p in x_in])
+        fresh = op.fresh_grads and not create_graph
         if node is not None and node.post:
             vjps = run_posthooks(t, node, parents, vjps, g, m, create_graph)
+            fresh = False  # (a hook's arrays: others may hold them)
         del g
         if anomaly:
             from chainrule.autograd.anomaly import check_backward
@@ -388,7 +395,14 @@ def _walk(
                 gp = m.astype(gp, p._array.dtype)
             if p._op is None:
                 prev = leaves.get(p)
-                leaves[p] = gp if prev is None else prev + gp
+                if prev is None:
+                    leaves[p] = gp
+                    if fresh and _owned(op, gp):
+                        owned.add(p)
+                else:
+                    leaves[p] = total = prev + gp
+                    if type(total) is _ndarray or type(total) in TRACERS:  # (a sum is a new array)
+                        owned.add(p)
                 if hooked is not None and p in hooked:
                     _edge_done(p, hooked, deliver)
                 continue
@@ -397,7 +411,7 @@ def _walk(
         if prof is not None:
             _close(ev)
     for p in list(leaves):  # (popped: each sum is freed once delivered, as a copy may be made of it)
-        _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate)
+        _deliver_leaf(p, leaves.pop(p), create_graph, capture, accumulate, p in owned)
 
 
 def _leading_to(order: list, capture: dict) -> set:
@@ -433,38 +447,45 @@ def _node_hooks(t: Tensor, g: Any, extra: dict, create_graph: bool, capture: Any
     return g
 
 
-def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulate: bool) -> None:
+def _deliver_leaf(p: Tensor, g: Any, create_graph: bool, capture: Any, accumulate: bool,
+                  owned: bool = False) -> None:
+    """Leaf p's summed gradient g: its hooks, then ``autograd.grad``'s capture or ``.grad``.
+    ``owned``: g is the walk's own array, which ``.grad`` may take without a copy (a hook that
+    ran may have kept it, so then it is copied)."""
     extra = getattr(p, "_extra", None)
     if extra and "hooks" in extra:
         g = _run_hooks(p, extra["hooks"], g, create_graph)
+        owned = False
     if capture is not None:
+        owned = False  # (the capture keeps g too)
         if id(p) in capture:
             capture[id(p)] = g if capture[id(p)] is None else capture[id(p)] + g
         if not accumulate:
             return
-    _accumulate_leaf(p, g, create_graph, extra)
+    _accumulate_leaf(p, g, create_graph, extra, owned)
 
 
-def _accumulate_leaf(p: Tensor, g: Any, create_graph: bool, extra: Any) -> None:
+def _accumulate_leaf(p: Tensor, g: Any, create_graph: bool, extra: Any, owned: bool = False) -> None:
     """What PyTorch's AccumulateGrad node does: its pre-hooks, p.grad += g, the post-accumulate-grad
     hooks, its hooks."""
     node = extra.get("node") if extra and p._op is None else None  # (a non-leaf's is its op's node)
     if node is not None:
         g = run_leaf_prehooks(p, node, g, create_graph)
-    _add_to_grad(p, g, create_graph)
+        owned = False
+    _add_to_grad(p, g, create_graph, owned)
     if extra and "post_acc" in extra:
         _post_accumulate(p)
     if node is not None:
         run_leaf_posthooks(node, g, create_graph)
 
 
-def _add_to_grad(p: Tensor, g: Any, create_graph: bool) -> None:
-    """p.grad += g (a Tensor with create_graph, else an owned array)."""
+def _add_to_grad(p: Tensor, g: Any, create_graph: bool, owned: bool = False) -> None:
+    """p.grad += g (a Tensor with create_graph, else an array; ``owned``: nobody else holds g)."""
     if create_graph:
         p.grad = g if p.grad is None else p.grad + g
     elif p.grad is None:
         # Own the array: the same gradient array may be handed to several inputs (add).
-        p.grad = Tensor._wrap(table_of((p,), "backward").copy(g))  # (g may be a NumPy scalar)
+        p.grad = Tensor._wrap(g if owned else table_of((p,), "backward").copy(g))  # (g may be a NumPy scalar)
     else:
         p.grad._array = _accumulate(p.grad._array, g)
 
