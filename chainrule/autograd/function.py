@@ -49,7 +49,7 @@ from chainrule.autograd.grad_mode import STATE, enable_grad, no_grad
 from chainrule.autograd.primitive import Primitive, apply, table_of
 from chainrule.autograd.saved import FREED_MSG, SavedTensor, bind
 from chainrule.autograd.tensor import Tensor
-from chainrule.autograd.version import share
+from chainrule.autograd.version import bump, counter, share
 
 
 class FunctionCtx:
@@ -61,6 +61,7 @@ class FunctionCtx:
         self._saved: tuple = ()
         self._raw: tuple = ()  # one SavedTensor per saved tensor (grad_fn._raw_saved_tensors)
         self._non_differentiable: list = []
+        self._dirty: list = []
         self._swap: dict = {}  # id(saved tensor) -> live graph tensor, during a create_graph backward
 
     def save_for_backward(self, *tensors: Any) -> None:
@@ -97,6 +98,14 @@ class FunctionCtx:
             r._value() if r._hooked else None if t is None else self._swap.get(id(t), t)
             for t, r in zip(self._saved, self._raw)
         )
+
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        """Declare inputs that ``forward`` modified in place; ``forward`` must return them.  As in
+        PyTorch, each such input stays the same Python object and becomes this Function's output
+        (its history before the call is what the node's backward differentiates through), and
+        the change counts as an in-place modification: a node that saved it earlier refuses
+        its backward."""
+        self._dirty.extend(tensors)
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """Declare outputs that have no gradient (indices, masks): they will not require grad."""
@@ -320,22 +329,27 @@ class Function:
         finally:
             STATE.forward_depth = depth
             STATE.refresh()
-        if isinstance(out, (tuple, list)):
-            return cls._apply_several(ctx, args, tensor_pos, tuple(out))
-        if not isinstance(out, Tensor):
+        several = isinstance(out, (tuple, list))
+        if not several and not isinstance(out, Tensor):
             raise TypeError(f"Function {cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+        outs = tuple(out) if several else (out,)
+        inputs = _inputs_before(cls.__name__, ctx, args, tensor_pos, outs) if ctx._dirty else None
+        if several:
+            return _take_dirty(ctx, cls._apply_several(ctx, args, tensor_pos, outs, inputs), outs)
         node = _FunctionNode(cls, ctx, args, tensor_pos, out)
         if out._array.dtype.kind != "f" or any(o is out for o in ctx._non_differentiable):
             node.differentiable = False
         # the node's output is forward's output array: one version counter for both
-        res = share(apply(node, *[args[i] for i in tensor_pos]), out)
+        res = share(apply(node, *(inputs or [args[i] for i in tensor_pos])), out)
         _bind(node, res)
-        return res
+        return _take_dirty(ctx, (res,), outs)[0]
 
     @classmethod
-    def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> tuple:
+    def _apply_several(cls, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple,
+                       inputs: list | None = None) -> tuple:
         """Several outputs: one node whose value is the differentiable outputs packed flat, and one
-        ``_Unpack`` per output (the engine sees one output per node)."""
+        ``_Unpack`` per output (the engine sees one output per node).  ``inputs``: the node's
+        inputs where they are not the Tensor arguments (see :func:`_inputs_before`)."""
         for k, o in enumerate(outs):
             if not isinstance(o, Tensor):
                 raise TypeError(f"Function {cls.__name__}.forward returned a non-Tensor as output {k}")
@@ -359,12 +373,56 @@ class Function:
         node = _FunctionNode(cls, ctx, args, tensor_pos, Tensor._wrap(flat))
         node.outs = outs
         node.spans = spans
-        packed = apply(node, *[args[i] for i in tensor_pos])
+        packed = apply(node, *(inputs or [args[i] for i in tensor_pos]))
         _bind(node, packed)
         return tuple(
             o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start, k), packed)
             for k, o in enumerate(outs)
         )
+
+
+def _inputs_before(name: str, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> list:
+    """The node's inputs when ``forward`` marked inputs dirty: each dirty input is replaced by a
+    new Tensor that takes over its history (what it was before the call), and the input itself
+    counts one in-place modification; the caller then makes it the node's output (``_take_dirty``).
+    Under ``no_grad`` only the modification is counted, and the outputs are new Tensors."""
+    from chainrule.autograd.node import take_place  # (node.py imports this module)
+
+    inputs = [args[i] for i in tensor_pos]
+    for t in ctx._dirty:
+        k = next((k for k, x in enumerate(inputs) if x is t), None)
+        if k is None:
+            raise RuntimeError(f"Function {name}: mark_dirty() was given a tensor that is not one of forward's inputs")
+        if not any(o is t for o in outs):
+            raise RuntimeError(
+                f"Function {name}: an input marked dirty (modified in place) must be returned by forward as an output"
+            )
+        if STATE.enabled and t.requires_grad and t._op is None:
+            raise RuntimeError(
+                f"Function {name}: a leaf Variable that requires grad is being used in an in-place operation "
+                "(mark_dirty); modify a copy, or run it under chainrule.no_grad()"
+            )
+        bump(t)
+        if STATE.enabled:  # (without a graph the input is left as it is, as in PyTorch)
+            before = inputs[k] = Tensor._wrap(t._array)
+            take_place(before, t)
+            before._vc = counter(t)  # (the same memory: one counter)
+    return inputs
+
+
+def _take_dirty(ctx: FunctionCtx, results: tuple, outs: tuple) -> tuple:
+    """Each dirty input, returned by ``forward`` as output k, takes the place of result k: the
+    same Python object, now the Function's output (PyTorch's in-place semantics)."""
+    if not ctx._dirty or not STATE.enabled:
+        return results
+    from chainrule.autograd.node import take_place  # (node.py imports this module)
+
+    done = list(results)
+    for k, o in enumerate(outs):
+        if any(o is t for t in ctx._dirty) and results[k] is not o:
+            take_place(o, results[k])
+            done[k] = o
+    return tuple(done)
 
 
 def _bind(node: _FunctionNode, graph_tensor: Tensor) -> None:

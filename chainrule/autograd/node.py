@@ -125,6 +125,21 @@ def move_state(dst: Tensor, src: Tensor) -> None:
         view._t = dst
 
 
+def take_place(dst: Tensor, src: Tensor) -> None:
+    """dst takes src's place in the graph (an in-place op keeps the Python object ``dst``, its
+    result is ``src``): its node (with its Node's hooks and metadata: a Node taken before an
+    in-place op stays with the op it was taken from), its requires_grad flag and (forward mode)
+    its tangent."""
+    move_state(dst, src)
+    dst._tangent = getattr(src, "_tangent", None)
+    dst.requires_grad = src.requires_grad
+    dst._op = src._op
+    dst._parents = src._parents
+    if src._op is not None:
+        dst._need = src._need
+        dst._clk = src._clk
+
+
 class _TensorNode(Node):
     """A Node that views graph tensor ``_t`` (see the module docstring)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.node import move_state
+from chainrule.autograd.node import take_place
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, edit_tick, rebound, sharers, superseded
 from chainrule.backend.views import element_positions, memory_root
@@ -52,7 +52,7 @@ def rebind(
     if others:  # views of x (or detached copies) are alive: write into the memory they share
         return _rebind_in_memory(x, others, make, where)
     old = Tensor._wrap(x._array)
-    _take_place(old, x)
+    take_place(old, x)
     # old keeps x's memory, hence its counter; x gets a new one (its count goes on)
     old._vc = rebound(x, old)
     new = make(old)
@@ -60,7 +60,7 @@ def rebind(
         x._vc = old._vc  # x keeps its memory after all (its count stays one up: a harmless over-count)
         check_same_shape(x, new, where)
     x._array = new._array
-    _take_place(x, new)
+    take_place(x, new)
     return x
 
 
@@ -102,12 +102,12 @@ def _rebind_view(x: Tensor, chain: list[Tensor], positions: object, make: Callab
     views = chain[:-1] + [t for t in sharers(base) if id(t) not in done]  # (before this makes views of its own)
     old, new, tick = _write(x, make, where)
     old_base = Tensor._wrap(base._array)
-    _take_place(old_base, base)
+    take_place(old_base, base)
     old_base._vc = base._vc
     superseded(base, old_base, tick)
     put = apply(IndexPut((positions.reshape(-1),)), sh.reshape(old_base, (-1,)), sh.reshape(new, (-1,)))  # type: ignore[attr-defined]
-    _take_place(base, sh.reshape(put, tuple(base.shape)))
-    _take_place(x, getitem(sh.reshape(base, (-1,)), positions))
+    take_place(base, sh.reshape(put, tuple(base.shape)))
+    take_place(x, getitem(sh.reshape(base, (-1,)), positions))
     _follow(base, views, tick)
     return x
 
@@ -119,7 +119,7 @@ def _rebind_in_memory(x: Tensor, others: list[Tensor], make: Callable[[Tensor], 
     gradient goes through the add).  Without views, ``rebind`` gives x new memory instead (no
     copy of the old values)."""
     _, new, tick = _write(x, make, where)
-    _take_place(x, new)
+    take_place(x, new)
     _follow(x, others, tick)
     return x
 
@@ -129,7 +129,7 @@ def _write(x: Tensor, make: Callable[[Tensor], Tensor], where: str) -> tuple[Ten
     for the operation's own backward) that takes x's place, ``new = make(old)`` written into
     x's memory; returns (old, new, the tick from which x stands for its new self)."""
     old = Tensor._wrap(x._array.copy())
-    _take_place(old, x)
+    take_place(old, x)
     bump(x)  # (the memory's counter: before the new nodes, whose clocks come after the write)
     new = make(old)
     check_same_shape(x, new, where)
@@ -155,23 +155,9 @@ def _follow(base: Tensor, tensors: list[Tensor], tick: int) -> None:
         if flat is None:
             flat = sh.reshape(base, (-1,))
         before = Tensor._wrap(t._array)
-        _take_place(before, t)
+        take_place(before, t)
         superseded(t, before, tick)
-        _take_place(t, getitem(flat, pos))
-
-
-def _take_place(dst: Tensor, src: Tensor) -> None:
-    """dst takes src's place in the graph: its node (with its Node's hooks and metadata: a Node
-    taken before an in-place op stays with the op it was taken from), its requires_grad flag and
-    (forward mode) its tangent."""
-    move_state(dst, src)
-    dst._tangent = getattr(src, "_tangent", None)
-    dst.requires_grad = src.requires_grad
-    dst._op = src._op
-    dst._parents = src._parents
-    if src._op is not None:
-        dst._need = src._need
-        dst._clk = src._clk
+        take_place(t, getitem(flat, pos))
 
 
 def has_tangent(t: object) -> bool:
