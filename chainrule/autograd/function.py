@@ -309,8 +309,9 @@ class Function:
         raise RuntimeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), do not instantiate")
 
     @classmethod
-    def apply(cls, *args: Any) -> Tensor:
-        """Run ``forward`` on ``args`` and record the node that calls ``backward``/``jvp`` later."""
+    def apply(cls, *args: Any) -> Any:
+        """Run ``forward`` on ``args`` and record the node that calls ``backward``/``jvp`` later;
+        returns forward's Tensor, or its tuple of Tensors."""
         tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         recording = STATE.enabled
         ctx = FunctionCtx(tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args))
