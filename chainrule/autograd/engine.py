@@ -510,10 +510,11 @@ def _seeds(outs: list, grad_outputs: Any, create_graph: bool, where: str) -> lis
         # one output of a packed custom Function: its seed, placed in its part of the packed gradient
         op = t._op
         table = table_of((t._array,), where)
-        start, stop, _ = op.spans[k]
+        start, stop = op.spans[k][:2]
         s = _seed(Tensor._wrap(op._unpack(table, t._array, k)), g, create_graph)
         m = _tensor_math() if create_graph else table
-        seeds.append(m.pad(m.reshape(s, (stop - start,)), ((start, t._array.size - stop),)))
+        s = m.astype(m.reshape(s, (stop - start,)), t._array.dtype)  # (into the pack's dtype)
+        seeds.append(m.pad(s, ((start, t._array.size - stop),)))
     return seeds
 
 

@@ -181,8 +181,10 @@ class _FunctionNode(Primitive):
         return self.ctx._raw
 
     def _unpack(self, m: Any, flat: Any, k: int) -> Any:
-        start, stop, shape = self.spans[k]
-        return m.reshape(m.getitem(flat, slice(start, stop)), shape)
+        """Output k's part of ``flat`` (the packed outputs, or their packed gradients), in its shape and dtype."""
+        start, stop, shape, dtype = self.spans[k]
+        part = m.reshape(m.getitem(flat, slice(start, stop)), shape)
+        return part if part.dtype == dtype else m.astype(part, dtype)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, *xs: Any) -> tuple:
         ctx = self.ctx
@@ -224,8 +226,9 @@ class _FunctionNode(Primitive):
                 continue
             if not isinstance(gk, Tensor):  # a number or host data: onto g's device, in g's dtype
                 gk = Tensor._wrap(table_of((g,), self.name).from_host(gk, g.dtype))
-            if not create_graph:
-                gk = m.astype(gk._array, g.dtype)
+            if not create_graph:  # (in the input's dtype: the outputs' may differ from it and each other)
+                x = self.args[p]._array
+                gk = m.astype(gk._array, x.dtype if x.dtype.kind in "fc" else g.dtype)
             try:
                 np.broadcast_shapes(tuple(gk.shape), self.args[p].shape)
             except ValueError:
@@ -259,28 +262,34 @@ class _FunctionNode(Primitive):
 
 
 class _Unpack(Primitive):
-    """out_k = flat[start:stop].reshape(shape): one output of a multi-output Function.
+    """out_k = flat[start:stop].reshape(shape), in output k's dtype: one output of a multi-output Function.
 
-    dout_k/dflat is a selection, so the vjp pads g with zeros back to the flat size.
+    dout_k/dflat is a selection, so the vjp pads g with zeros back to the flat size (in the
+    flat pack's dtype, the widest of the outputs').
     """
 
-    __slots__ = ("start", "stop", "shape", "total", "output_nr")
+    __slots__ = ("start", "stop", "shape", "dtype", "total", "output_nr")
     name = "function_output"
     saves_inputs = ()
     saves_output = False
 
-    def __init__(self, start: int, stop: int, shape: tuple, total: int, output_nr: int = 0) -> None:
-        self.start, self.stop, self.shape, self.total = start, stop, shape, total
+    def __init__(self, start: int, stop: int, shape: tuple, dtype: Any, total: int, output_nr: int = 0) -> None:
+        self.start, self.stop, self.shape, self.dtype, self.total = start, stop, shape, dtype, total
         self.output_nr = output_nr  # which of forward's outputs (the packed node's grad_fn output_nr)
 
     def forward(self, m, flat):
-        return flat[self.start : self.stop].reshape(self.shape)
+        part = flat[self.start : self.stop].reshape(self.shape)
+        return part if part.dtype == self.dtype else m.astype(part, self.dtype)
 
     def vjp(self, m, need, g, y, flat):
-        return (m.pad(m.reshape(g, (self.stop - self.start,)), ((self.start, self.total - self.stop),)),)
+        g = m.reshape(g, (self.stop - self.start,))
+        if g.dtype != flat.dtype:
+            g = m.astype(g, flat.dtype)
+        return (m.pad(g, ((self.start, self.total - self.stop),)),)
 
     def jvp(self, m, dxs, y, flat):
-        return m.reshape(m.getitem(dxs[0], slice(self.start, self.stop)), self.shape)
+        part = m.reshape(m.getitem(dxs[0], slice(self.start, self.stop)), self.shape)
+        return part if part.dtype == self.dtype else m.astype(part, self.dtype)
 
 
 class Function:
@@ -358,28 +367,23 @@ class Function:
         diff = [k for k, o in enumerate(outs) if o._array.dtype.kind == "f" and not any(o is t for t in marked)]
         if not diff:
             return outs
-        dtypes = {outs[k]._array.dtype for k in diff}
-        if len(dtypes) > 1:
-            raise TypeError(
-                f"Function {cls.__name__}.forward: differentiable outputs must share one dtype, got "
-                f"{sorted(str(d) for d in dtypes)}"
-            )
+        # outputs of several floating dtypes are packed in the widest, which holds each exactly
+        m = table_of([outs[k] for k in diff], cls.__name__)
+        wide = np.result_type(*[outs[k]._array.dtype for k in diff])
         spans: list = [None] * len(outs)
         start = 0
         for k in diff:
             n = outs[k]._array.size
-            spans[k] = (start, start + n, tuple(outs[k].shape))
+            spans[k] = (start, start + n, tuple(outs[k].shape), outs[k]._array.dtype)
             start += n
-        flat = table_of([outs[k] for k in diff], cls.__name__).concatenate([outs[k]._array.reshape(-1) for k in diff])
+        flat = m.concatenate([m.astype(outs[k]._array.reshape(-1), wide) for k in diff])
         node = _FunctionNode(cls, ctx, args, tensor_pos, Tensor._wrap(flat))
         node.outs = outs
         node.spans = spans
         packed = apply(node, *(inputs or [args[i] for i in tensor_pos]))
         _bind(node, packed)
-        return tuple(
-            o if spans[k] is None else apply(_Unpack(spans[k][0], spans[k][1], spans[k][2], start, k), packed)
-            for k, o in enumerate(outs)
-        )
+        return tuple(o if span is None else apply(_Unpack(*span, total=start, output_nr=k), packed)
+                     for k, (o, span) in enumerate(zip(outs, spans)))
 
 
 def _inputs_before(name: str, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> list:

@@ -340,7 +340,7 @@ def _join(t: Tensor, gs: tuple, m: Any, create_graph: bool) -> Any:
         if s is not None:
             gk = gs[k]
             gk = m.zeros(s[2], t._array.dtype) if gk is None else _array_of(gk, create_graph)
-            parts.append(m.reshape(gk, (s[1] - s[0],)))
+            parts.append(m.astype(m.reshape(gk, (s[1] - s[0],)), t._array.dtype))  # (into the pack's dtype)
     return m.concatenate(parts)
 
 

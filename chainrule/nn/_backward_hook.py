@@ -17,8 +17,7 @@ per positional argument / per output (a tuple's elements), None where there is n
 non-Tensor, an output no gradient reached); a tensor argument that does not require grad gets
 zeros when another one does (PyTorch's node takes every tensor argument), None when none does.
 A node over several tensors packs them into one array (``autograd.Function``'s several
-outputs), so they must share one dtype: a hooked module whose inputs (or outputs) that require
-grad mix float32 and float64 raises TypeError (PyTorch has no such limit).
+outputs, in the widest of their dtypes; each keeps its own dtype outside the node).
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ class BackwardHookFunction(Function):
         return (None, *ctx.on_grads(grads))  # type: ignore[attr-defined]
 
 
-def _identity(on_grads: Callable[[tuple], tuple], xs: list, what: str) -> list:
+def _identity(on_grads: Callable[[tuple], tuple], xs: list) -> list:
     """``xs`` through one BackwardHookFunction whose backward calls ``on_grads``.
 
     With several tensors the node's gradient is their flat pack, where a tensor that no
@@ -58,12 +57,6 @@ def _identity(on_grads: Callable[[tuple], tuple], xs: list, what: str) -> list:
     it), and ``on_grads`` gets None for the others, as PyTorch's."""
     if len(xs) == 1:
         return [BackwardHookFunction.apply(on_grads, xs[0])]
-    dtypes = sorted({str(x.dtype) for x in xs})
-    if len(dtypes) > 1:  # (the joint node packs its tensors into one array)
-        raise TypeError(
-            f"{what}: the tensors that require grad must share one dtype for chainrule's joint "
-            f"gradient node, got {dtypes}"
-        )
     arrived = [False] * len(xs)
 
     def joint(grads: tuple) -> tuple:
@@ -115,8 +108,7 @@ class BackwardHook:
         self.constant_pos = [k for k, a in enumerate(args) if isinstance(a, Tensor) and not a.requires_grad]
         self.constants = [args[k] for k in self.constant_pos]
         new = list(args)
-        for k, y in zip(self.input_pos, _identity(self._input_grads, [args[k] for k in self.input_pos],
-                                                  f"backward hooks of {type(self.module).__name__} (its inputs)")):
+        for k, y in zip(self.input_pos, _identity(self._input_grads, [args[k] for k in self.input_pos])):
             new[k] = y
         return tuple(new)
 
@@ -151,8 +143,7 @@ class BackwardHook:
             return tuple(grad_output[k] for k in pos)
 
         new = list(outs)
-        for k, y in zip(pos, _identity(output_grads, [outs[k] for k in pos],
-                                         f"backward hooks of {type(self.module).__name__} (its outputs)")):
+        for k, y in zip(pos, _identity(output_grads, [outs[k] for k in pos])):
             new[k] = y
         return tuple(new) if isinstance(result, tuple) else new[0]
 

@@ -253,9 +253,8 @@ class Module:
         a non-Tensor and for a tensor that does not require grad; ``grad_output`` one per output
         (per element of a tuple output).  A returned tuple (one entry per argument) replaces
         ``grad_input`` in the rest of the backward pass.  The tensors must not be changed in
-        place.  ``prepend=True``: it runs before the hooks already registered.  (chainrule: the
-        inputs that require grad must share one dtype, as must the outputs; see
-        ``nn/_backward_hook.py``.)"""
+        place.  ``prepend=True``: it runs before the hooks already registered (see
+        ``nn/_backward_hook.py``)."""
         self._backward_kind(True)
         _backward_hooks_seen()
         return _add_module_hook(self._backward_hooks, hook, prepend)
