@@ -382,8 +382,12 @@ class Function:
         node.spans = spans
         packed = apply(node, *(inputs or [args[i] for i in tensor_pos]))
         _bind(node, packed)
-        return tuple(o if span is None else apply(_Unpack(*span, total=start, output_nr=k), packed)
-                     for k, (o, span) in enumerate(zip(outs, spans)))
+        results = list(outs)
+        for k, span in enumerate(spans):
+            if span is not None:
+                a, b, shape, dtype = span
+                results[k] = apply(_Unpack(a, b, shape, dtype, start, k), packed)
+        return tuple(results)
 
 
 def _inputs_before(name: str, ctx: FunctionCtx, args: tuple, tensor_pos: list, outs: tuple) -> list:
