@@ -137,7 +137,7 @@ def test_the_packed_outputs_are_independent_tensors():
     assert loss.item() == before
 
 
-def test_outputs_of_two_dtypes_with_graphs_run_eagerly_with_a_warning():
+def test_outputs_of_two_dtypes_with_graphs_replay():
     class Two(nn.Module):
         def __init__(self):
             super().__init__()
@@ -151,13 +151,21 @@ def test_outputs_of_two_dtypes_with_graphs_run_eagerly_with_a_warning():
     m = Two()
     fn = cr.compile(m)
     x = cr.tensor(np.ones((4, 3), np.float32))
-    with pytest.warns(UserWarning, match="several dtypes"):
-        a, b = fn(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a, b = fn(x)
-    (a.sum() + b.sum()).backward()
-    np.testing.assert_allclose(m.lin.weight.grad.numpy(), np.full((2, 3), 12.0))
+        for _ in range(3):
+            m.zero_grad(set_to_none=True)
+            a, b = fn(x)
+            assert (a.dtype, b.dtype) == (cr.float32, cr.float64)
+            (a.sum() + b.sum()).backward()
+            np.testing.assert_allclose(m.lin.weight.grad.numpy(), np.full((2, 3), 12.0))
+            assert m.lin.weight.grad.dtype == cr.float32
+            np.testing.assert_array_equal(b.detach().numpy(), 2.0 * a.detach().numpy().astype(np.float64))
+    assert _compiled(fn).stats["replays"] >= 1
+    m.zero_grad(set_to_none=True)
+    _, b = fn(x)
+    b.sum().backward()  # (only the float64 output used: the other's gradient is zeros of its dtype)
+    np.testing.assert_allclose(m.lin.weight.grad.numpy(), np.full((2, 3), 8.0))
 
 
 @dataclasses.dataclass

@@ -252,8 +252,8 @@ def _unreplayable(cap: Captured) -> str | None:
     if tape.breaks:
         return "; ".join(tape.breaks)
     if cap.backward is None and any(needs_graph(t) for t in tensors_in(cap.result)):
-        return ("the function returns tensors of several dtypes whose graphs are still needed for backward; return "
-                "one dtype, or compile the whole training step (forward, backward() and optimizer.step())")
+        return ("the function returns tensors whose graphs are still needed for backward and were not all computed "
+                "in the capture; compile the whole training step (forward, backward() and optimizer.step())")
     return None
 
 

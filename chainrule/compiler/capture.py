@@ -292,8 +292,7 @@ def capture(fn: Callable[..., Any], args: tuple, kwargs: dict, arg_tensors: list
             graphs = [t for t in tensors_in(result) if needs_graph(t)]
             # (a call that already cannot be replayed needs no backward plan; tracing one would
             # also run the Python its backward calls, a Module's backward hooks, one time too many)
-            if graphs and not tape.breaks and all(type(t._array) is TraceArray for t in graphs) \
-                    and len({t._array.dtype for t in graphs}) == 1:  # (a replay returns them packed in one array)
+            if graphs and not tape.breaks and all(type(t._array) is TraceArray for t in graphs):
                 backward = _capture_backward(tape, graphs, tracked)
         finally:
             tape.reads.clear()  # (their sites hold the call's frame, and so its arrays)

@@ -22,8 +22,9 @@ class ReplayNode(Primitive):
     the gradient flows to (parameters, arguments that require grad).
 
     Several outputs with graphs (``return logits, loss``) are one node too: its output is them
-    packed end to end in one flat array, and each returned tensor is a slice of it, reshaped
-    (``parts``: (start, stop, shape) of each; None: the one output as it is).  The backward pass
+    packed end to end in one flat array (in the widest of their dtypes), and each returned tensor
+    is a slice of it, reshaped and in its own dtype (``parts``: (start, stop, shape, dtype) of
+    each; None: the one output as it is).  The backward pass
     then runs once, with each output's gradient as the engine gave it to that output (zeros for an
     output nothing used).  Each slice is a :class:`_Part`, whose vjp marks its output as reached
     (``reached``): an input that only unreached outputs depend on (``reach``: per output, the
@@ -62,7 +63,8 @@ class ReplayNode(Primitive):
             gs: tuple = (g,)
         else:  # (each output's own gradient array, in the memory order eager's backward would get it)
             got, self.part_grads = self.part_grads, {}
-            gs = tuple(got[k] if k in got else m.zeros(shape, g.dtype) for k, (_, _, shape) in enumerate(self.parts))
+            gs = tuple(got[k] if k in got else m.zeros(shape, dtype)
+                       for k, (_, _, shape, dtype) in enumerate(self.parts))
         grads = self.backward(self.saved, gs)
         if self.parts is not None and self.reach is not None:
             reached, self.reached = self.reached, set()  # (a retained graph's next backward counts anew)
@@ -74,20 +76,21 @@ class ReplayNode(Primitive):
 
 class _Part(Primitive):
     """Output ``k`` of a :class:`ReplayNode` with several: its slice ``[a:b]`` of the packed
-    array, reshaped; its vjp tells the node that this output's gradient reached it."""
+    array, reshaped, in its dtype; its vjp tells the node that this output's gradient reached it."""
 
-    __slots__ = ("node", "k", "a", "b", "shape")
+    __slots__ = ("node", "k", "a", "b", "shape", "dtype")
     name = "compiled_output"
     saves_output = False
 
-    def __init__(self, node: ReplayNode, k: int, a: int, b: int, shape: tuple) -> None:
-        self.node, self.k, self.a, self.b, self.shape = node, k, a, b, shape
+    def __init__(self, node: ReplayNode, k: int, a: int, b: int, shape: tuple, dtype: Any) -> None:
+        self.node, self.k, self.a, self.b, self.shape, self.dtype = node, k, a, b, shape, dtype
 
     def saved_inputs(self, need: tuple) -> Any:
         return ()
 
     def forward(self, m: Any, packed: Any) -> Any:
-        return packed[self.a:self.b].reshape(self.shape)
+        part = packed[self.a:self.b].reshape(self.shape)
+        return part if part.dtype == self.dtype else m.astype(part, self.dtype)
 
     def vjp(self, m: Any, need: tuple, g: Any, y: Any, packed: Any) -> tuple:
         # The node takes this output's gradient as it is: cut from a packed copy it would be
@@ -96,7 +99,7 @@ class _Part(Primitive):
         # gradient is then only the engine's way to the node: zeros, broadcast.
         self.node.reached.add(self.k)
         self.node.part_grads[self.k] = g
-        return (m.broadcast_to(m.zeros((), g.dtype), packed.shape),)
+        return (m.broadcast_to(m.zeros((), packed.dtype), packed.shape),)
 
 
 def with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple, leaves: tuple, rest: Any,
@@ -106,14 +109,14 @@ def with_graphs(backward: Callable[[tuple, Any], tuple], ys: tuple, saved: tuple
         return apply(ReplayNode(backward, ys[0], saved, fresh=fresh), *leaves)
     parts, at = [], 0
     for y in ys:
-        parts.append((at, at + y.size, y.shape))
+        parts.append((at, at + y.size, y.shape, y.dtype))
         at += y.size
-    flat = np.empty(at, ys[0].dtype)
-    for (a, b, shape), y in zip(parts, ys):  # (one copy of each output, whatever its layout)
+    flat = np.empty(at, np.result_type(*[y.dtype for y in ys]))  # (the widest holds each exactly)
+    for (a, b, shape, _), y in zip(parts, ys):  # (one copy of each output, whatever its layout)
         flat[a:b].reshape(shape)[...] = y
     node = ReplayNode(backward, flat, saved, parts, reach, fresh)
     packed = apply(node, *leaves)
-    return _fill(rest, [apply(_Part(node, k, a, b, shape), packed) for k, (a, b, shape) in enumerate(parts)])
+    return _fill(rest, [apply(_Part(node, k, *part), packed) for k, part in enumerate(parts)])
 
 
 def _fill(x: Any, outs: list) -> Any:
