@@ -3,10 +3,10 @@ functions as at ``chainrule.*`` under SciPy's names, plus a few composed here:
 
 * ``ndtr(x)`` = Φ(x) = ½ (1 + erf(x/√2)) = ½ erfc(-x/√2), the standard normal CDF;
 * ``ndtri(p)`` = Φ⁻¹(p) = √2 erfinv(2p - 1);
-* ``log_ndtr(x)`` = log Φ(x), computed as log(½ erfc(-x/√2)) (finite down to x ≈ -37);
+* ``log_ndtr(x)`` = log Φ(x), from erfcx in the left tail (finite for every finite x);
 * ``entr(x)`` = -x ln x (0 at 0, -inf for x < 0);
 * ``xlog1py(x, y)`` = x ln(1 + y), 0 where x = 0;
-* ``erfcx(x)`` = e^(x²) erfc(x) (overflows for x < -26).
+* ``erfcx(x)`` = e^(x²) erfc(x), a primitive (finite for large x; overflows for x < -26).
 
 Gradients come from the functions they are composed of.
 
@@ -53,7 +53,7 @@ from chainrule.ops import (
 from chainrule.ops import lgamma as gammaln
 from chainrule.ops import sigmoid as expit
 from chainrule.ops._lift import as_tensor_arg
-from chainrule.ops.pointwise import _I1, I0E, I1E, IGAMMA, IGAMMAC, ZETA
+from chainrule.ops.pointwise import _I1, ERFCX, I0E, I1E, IGAMMA, IGAMMAC, ZETA
 
 psi = digamma
 
@@ -80,9 +80,22 @@ def ndtri(input: Tensor) -> Tensor:
 
 
 def log_ndtr(input: Tensor) -> Tensor:
-    """log Φ(x) = log(½ erfc(-x/√2))."""
+    """log Φ(x), in two pieces that stay accurate in both tails:
+
+    * x < -1: log(½ erfcx(-x/√2)) - x²/2 (Φ(x) = ½ e^(-x²/2) erfcx(-x/√2); Φ itself underflows
+      below x ≈ -38, its log does not);
+    * x ≥ -1: log1p(-½ erfc(x/√2)) (Φ = 1 - ½ erfc(x/√2): log Φ ≈ -½ erfc(x/√2) keeps its digits
+      when Φ rounds to 1).
+
+    Each piece sees only arguments from its own side of -1, so the other's gradient is never
+    inf · 0."""
     x = _float(input, "special.log_ndtr")
-    return _ops.log(0.5 * erfc(-x * _SQRT1_2))
+    left = Tensor._wrap(np.asarray(x._array < -1.0))
+    xl = _ops.clamp(x, max=-1.0)
+    xr = _ops.clamp(x, min=-1.0)
+    low = _ops.log(0.5 * erfcx(-xl * _SQRT1_2)) - xl * xl * 0.5
+    high = log1p(-0.5 * erfc(xr * _SQRT1_2))
+    return _ops.where(left, low, high)
 
 
 def entr(input: Tensor) -> Tensor:
@@ -107,9 +120,9 @@ def xlog1py(input: Any, other: Any) -> Tensor:
 
 
 def erfcx(input: Tensor) -> Tensor:
-    """e^(x²) erfc(x), the scaled complementary error function."""
-    x = _float(input, "special.erfcx")
-    return _ops.exp(x * x) * erfc(x)
+    """e^(x²) erfc(x), the scaled complementary error function (finite for large x, where the
+    product would be inf · 0; ``backend/special.py``)."""
+    return apply1(ERFCX, _float(input, "special.erfcx"))
 
 
 def multigammaln(input: Tensor, p: int) -> Tensor:

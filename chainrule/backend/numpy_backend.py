@@ -28,7 +28,7 @@ from chainrule.backend.product_math import ProductMath
 from chainrule.backend.recurrent_math import RecurrentMath
 from chainrule.backend.rnn_onednn import RecurrentOnednnMath
 from chainrule.backend.softmax_rows import shifted_exp
-from chainrule.backend.special import erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
+from chainrule.backend.special import erfcx_array, erfinv_array, i0_array, i1_array, lgamma_array, polygamma_array
 from chainrule.backend.special_more import gammainc_array, gammaincc_array, i0e_array, i1e_array, zeta_array
 from chainrule.backend.window_math import WindowMath
 
@@ -248,6 +248,7 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
     heaviside = staticmethod(np.heaviside)
     round = staticmethod(np.round)
     erfinv = staticmethod(erfinv_array)
+    erfcx = staticmethod(erfcx_array)  # e^(x²) erfc(x), finite for large x
     i0 = staticmethod(i0_array)
     i1 = staticmethod(i1_array)
     # torch.special's scaled Bessel, incomplete gamma and Hurwitz zeta functions (float64 results:

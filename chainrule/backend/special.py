@@ -57,6 +57,8 @@ def erf_array(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
+    if x.dtype.itemsize < 4:  # half precision: the rational functions' powers of t overflow it (NaN at |x| ≥ 3)
+        return erf_array(x.astype(np.float32)).astype(x.dtype)  # (in float32, as PyTorch computes half)
     y = np.abs(x)
     small = y <= 0.46875
     if small.all():
@@ -131,6 +133,9 @@ _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 def erfc_array(x: np.ndarray) -> np.ndarray:
     """erfc on an array: 1 - erf x where that is accurate (x < 0.5), else e^(-x²) times the
     rational pieces that ``erf_array`` uses for 1 - erf."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and x.dtype.itemsize < 4:  # (half precision: in float32, see erf_array)
+        return erfc_array(x.astype(np.float32)).astype(x.dtype)
     out = 1.0 - erf_array(x)
     pos = x >= 0.5
     if pos.any():
@@ -139,6 +144,29 @@ def erfc_array(x: np.ndarray) -> np.ndarray:
         big = np.where(y > 4.0, _erfc_big(np.clip(y, 4.0, 30.0)), 0.0)
         out[pos] = np.where(y > 30.0, 0.0, _exp_neg_sq(np.minimum(y, 30.0)) * (mid + big))
     return out.astype(x.dtype, copy=False)
+
+
+def erfcx_array(x: np.ndarray) -> np.ndarray:
+    """erfcx(x) = e^(x²) erfc(x), the scaled complementary error function, without forming the
+    product where it would be inf · 0: for x > 0.46875 it is Cody's rational functions that
+    ``erf_array`` multiplies by e^(-x²) (their whole range, x → ∞ included: erfcx(∞) = 0);
+    below, e^(x²) erfc(x) with e^(x²) split as in ``_exp_neg_sq`` (inf for x < -26.6 in
+    float64, as the true value overflows there)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if x.dtype.itemsize < 4:  # (half precision: in float32, see erf_array)
+        return erfcx_array(x.astype(np.float32)).astype(x.dtype)
+    out = np.empty_like(x)
+    mid = (x > 0.46875) & (x <= 4.0)
+    big = x > 4.0
+    rest = ~(mid | big)  # (NaN too)
+    out[mid] = _rational(x[mid], _C, _D)
+    out[big] = _erfc_big(x[big])
+    xr = x[rest]
+    with np.errstate(over="ignore", divide="ignore"):  # (|x| clamped at 27, where e^(x²) is past float64's range)
+        out[rest] = erfc_array(xr) / _exp_neg_sq(np.minimum(np.abs(xr), 27.0))
+    return out
 
 
 def erfinv_array(x: np.ndarray) -> np.ndarray:

@@ -296,6 +296,19 @@ class I0e(_Unary):
         return m.i1e(x) - m.sign(x) * y
 
 
+class Erfcx(_Unary):
+    """y = e^(x²) erfc(x);  dy/dx = 2x y - 2/√π (finite for large x, where e^(x²) and erfc are not)."""
+
+    name = "erfcx"
+    saves_inputs = (0,)
+
+    def forward(self, m, x):
+        return m.astype(m.erfcx(x), x.dtype)
+
+    def d(self, m, x, y):
+        return x * y * 2.0 - activation.TWO_OVER_SQRT_PI
+
+
 class I1e(_Unary):
     """y = e^(-|x|) I₁(x);  dy/dx = I₀e(x) - y (sign(x) + 1/x), ½ at x = 0."""
 
@@ -393,7 +406,7 @@ class Nextafter(_Elementwise):
         return dxs[0]
 
 
-I0E, I1E, ZETA = I0e(), I1e(), Zeta()
+I0E, I1E, ZETA, ERFCX = I0e(), I1e(), Zeta(), Erfcx()
 IGAMMA, IGAMMAC = Igamma(False), Igamma(True)
 FREXP_MANTISSA, NEXTAFTER = FrexpMantissa(), Nextafter()
 
