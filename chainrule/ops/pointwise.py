@@ -197,17 +197,23 @@ class Erfinv(_OfOutput):
 
 # ---------------------------------------------------------------- binary
 class Atan2(_Elementwise):
-    """y = atan2(a, b), the angle of the point (b, a);  dy/da = b/(a² + b²),  dy/db = -a/(a² + b²)."""
+    """y = atan2(a, b), the angle of the point (b, a);  dy/da = b/(a² + b²),  dy/db = -a/(a² + b²),
+    both 0 at the origin (PyTorch's choice: no NaN from 0/0 where the angle is undefined)."""
 
     name = "atan2"
     saves_output = False
 
-    def vjp(self, m, need, g, y, a, b):
+    @staticmethod
+    def _r(m, a, b):
         r = a * a + b * b
+        return m.where(r == 0, m.ones_like(r), r)  # (at the origin the numerators are 0 too)
+
+    def vjp(self, m, need, g, y, a, b):
+        r = self._r(m, a, b)
         return (g * b / r if need[0] else None), (-g * a / r if need[1] else None)
 
     def jvp(self, m, dxs, y, a, b):
-        return (dxs[0] * b - dxs[1] * a) / (a * a + b * b)
+        return (dxs[0] * b - dxs[1] * a) / self._r(m, a, b)
 
 
 class Fmod(_Elementwise):
@@ -294,6 +300,22 @@ class I0e(_Unary):
 
     def d(self, m, x, y):
         return m.i1e(x) - m.sign(x) * y
+
+
+class Logit(_Unary):
+    """y = log(p/(1 - p));  dy/dp = 1/(p(1 - p)): ±inf at 0 and 1, NaN outside [0, 1] where y is
+    NaN (PyTorch's; the quotient's own rule would give 0 · inf = NaN at the ends and finite
+    numbers outside)."""
+
+    name = "logit"
+    saves_inputs = (0,)
+
+    def forward(self, m, p):
+        return m.log(p / (1 - p))
+
+    def d(self, m, p, y):
+        outside = m.where((p < 0) | (p > 1), m.ones_like(p) * math.nan, m.zeros_like(p))  # (a constant)
+        return 1 / (p * (1 - p)) + outside
 
 
 class Erfcx(_Unary):
@@ -406,7 +428,7 @@ class Nextafter(_Elementwise):
         return dxs[0]
 
 
-I0E, I1E, ZETA, ERFCX = I0e(), I1e(), Zeta(), Erfcx()
+I0E, I1E, ZETA, ERFCX, LOGIT = I0e(), I1e(), Zeta(), Erfcx(), Logit()
 IGAMMA, IGAMMAC = Igamma(False), Igamma(True)
 FREXP_MANTISSA, NEXTAFTER = FrexpMantissa(), Nextafter()
 
@@ -562,7 +584,7 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     p = floating(input, "logit")
     if eps is not None:
         p = ew.clamp(p, eps, 1 - eps)
-    return ew.log(p / (1 - p))
+    return apply1(LOGIT, p)
 
 
 def xlogy(input: Any, other: Any) -> Tensor:
@@ -739,7 +761,8 @@ def copysign(input: Tensor, other: Any) -> Tensor:
     d/dinput = ±sign(input) (0 at 0, as PyTorch), d/dother = 0."""
     a = floating(input, "copysign")
     flip = ne(signbit(lift(other, a)), signbit(a))
-    return ew.where(flip, -a, a)
+    res = ew.where(flip, -a, a)
+    return ew.where(a == 0, res.detach(), res)  # (±0 there, with no gradient)
 
 
 def deg2rad(input: Tensor) -> Tensor:
