@@ -18,6 +18,7 @@ from chainrule.backend.conv_weight_grad import ConvWeightGradMath
 from chainrule.backend.embedding_math import EmbeddingMath
 from chainrule.backend.gemm_onednn import matmul as gemm_matmul
 from chainrule.backend.householder_math import HouseholderMath
+from chainrule.backend.int_wrap import fill_value
 from chainrule.backend.ldl_math import LDLMath
 from chainrule.backend.lu_math import LUMath
 from chainrule.backend.mask_math import MaskMath
@@ -273,7 +274,12 @@ class ArrayMath(ActivationMath, ArrangeMath, ConvMath, ConvOnednnMath, ConvWeigh
     # factories (typed Any: callers must not count on NumPy's array types)
     zeros: Any = staticmethod(np.zeros)
     ones: Any = staticmethod(np.ones)
-    full: Any = staticmethod(np.full)
+
+    @staticmethod
+    def full(shape: Any, fill: Any, dtype: Any = None) -> Any:
+        """``np.full``, a Python int wrapped into an integer dtype's range (``backend/int_wrap.py``)."""
+        return np.full(shape, fill_value(fill, dtype), dtype)
+
     empty: Any = staticmethod(np.empty)
 
     pooled_empty = staticmethod(POOL.empty)  # (shape, dtype): uninitialised, from the buffer pool

@@ -9,6 +9,7 @@ import numpy as np
 from chainrule.autograd.primitive import table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_default_dtype
+from chainrule.backend.int_wrap import wrap_int
 
 
 def lift(x: Any, like: Tensor) -> Tensor:
@@ -30,6 +31,8 @@ def lift(x: Any, like: Tensor) -> Tensor:
             dtype = np.int64
         else:
             dtype = like._array.dtype
+            if kind in "iu" and isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+                x = wrap_int(int(x), dtype)  # (out of range: wrapped, as PyTorch)
         return Tensor._wrap(table_of((like,)).asarray(x, dtype))  # a constant: nothing to record
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)

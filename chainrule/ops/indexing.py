@@ -15,6 +15,7 @@ from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.primitive import Primitive, apply, apply1, table_of
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump, share_if_view
+from chainrule.backend.int_wrap import fill_value
 from chainrule.ops._lift import as_tensor_arg
 from chainrule.ops.elementwise import where
 from chainrule.ops.inplace import has_tangent, rebind
@@ -129,7 +130,9 @@ def getitem(input: Tensor, index: Any) -> Tensor:
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """x[index] = value.  Recorded as IndexPut when a graph is built (not on leaves that require grad)."""
     idx = normalize_index(index, input)
-    v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype))
+    dtype = input._array.dtype
+    v = value if isinstance(value, Tensor) else Tensor._wrap(table_of((input,)).asarray(fill_value(value, dtype),
+                                                                                      dtype))
     recorded = (STATE.enabled and (input.requires_grad or v.requires_grad)) or has_tangent(input) or has_tangent(v)
     if not recorded:
         if input.requires_grad and input._op is None and STATE.enabled:
@@ -214,7 +217,8 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
         return where(cond, value if value.dtype == input.dtype else value.to(input.dtype), input)
-    return where(cond, Tensor._wrap(table_of((input,)).asarray(value, input._array.dtype)), input)
+    dtype = input._array.dtype
+    return where(cond, Tensor._wrap(table_of((input,)).asarray(fill_value(value, dtype), dtype)), input)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import bump
 from chainrule.backend import registry, to_numpy_dtype
 from chainrule.backend.device import CPU, device
+from chainrule.backend.int_wrap import fill_value
 from chainrule.backend.layout import check_layout
 from chainrule.ops import arrange, creation, indexing, linalg, pointwise, reduction, shape, transfer
 from chainrule.ops import elementwise as ew
@@ -249,7 +250,7 @@ def _fill_(self, value):
     if _recording(self):
         everywhere = Tensor._wrap(table_of((self,)).ones((), np.bool_))
         return rebind(self, lambda old: indexing.masked_fill(old, everywhere, value))
-    self._array[...] = value._array if isinstance(value, Tensor) else value
+    self._array[...] = value._array if isinstance(value, Tensor) else fill_value(value, self._array.dtype)
     bump(self)
     return self
 
