@@ -1514,7 +1514,9 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
 
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """``median`` of the non-NaN elements (NaN where all are NaN): the entry (k-1)//2 of the k
-    sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices)."""
+    sorted non-NaN values, as PyTorch.  With ``dim``: (values, indices); without, NaN for no elements."""
+    if dim is None and as_tensor_arg(input, "nanmedian").numel() == 0:
+        return median(input)  # (NaN, as PyTorch)
     x, d = _flat_or_dim(as_tensor_arg(input, "nanmedian"), dim, "nanmedian")
     if x.ndim == 0:
         return _scalar_pair(x) if dim is not None else x

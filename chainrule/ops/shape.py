@@ -187,8 +187,20 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
-    d = dim % input.ndim
-    return reshape(input, input.shape[:d] + tuple(sizes) + input.shape[d + 1 :])
+    """Axis ``dim`` split into ``sizes`` (one of them may be -1: the rest of that axis's size,
+    found from the axis alone, so that it is defined when another axis is empty)."""
+    d = normalize_dims(dim, input.ndim, "unflatten")[0]
+    sizes = tuple(int(s) for s in sizes)
+    n = input.shape[d]
+    if sizes.count(-1) == 1:
+        known = math.prod(s for s in sizes if s != -1)
+        if known == 0 or n % known:
+            raise RuntimeError(f"unflatten: sizes {list(sizes)} cannot split dimension {dim} of size {n}")
+        sizes = tuple(n // known if s == -1 else s for s in sizes)
+    if math.prod(sizes) != n:
+        raise RuntimeError(f"unflatten: provided sizes {list(sizes)} don't multiply up to the size of dim {dim} ({n}) "
+                           "in the input tensor")
+    return reshape(input, input.shape[:d] + sizes + input.shape[d + 1 :])
 
 
 def permute(input: Tensor, *dims: Any) -> Tensor:
@@ -322,6 +334,8 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Cut into ``chunks`` pieces of (nearly) equal size, as PyTorch."""
     n = input.shape[normalize_dims(dim, input.ndim, "chunk")[0]]
+    if n == 0:  # (an empty axis: ``chunks`` empty pieces, as PyTorch)
+        return split(input, [0] * chunks, dim)
     return split(input, -(-n // chunks), dim)  # pieces of ceil(n / chunks)
 
 
@@ -370,6 +384,8 @@ def movedim(input: Tensor, source: int | Sequence[int], destination: int | Seque
     nd = input.ndim
     if len(src) != len(dst) or not all(-max(nd, 1) <= d < max(nd, 1) for d in src + dst):
         raise RuntimeError(f"movedim: source {source} and destination {destination} are not as many axes of {nd}")
+    if nd == 0:  # (a 0-d tensor: axes 0 and -1 name its one position, as in PyTorch)
+        return input
     order: list[int | None] = [None] * nd
     for s, t in zip(src, dst):
         order[t % nd] = s % nd
