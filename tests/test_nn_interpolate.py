@@ -50,3 +50,13 @@ def test_bicubic_gradients(kw):
     x = t64(np.random.default_rng(5).standard_normal((1, 2, 3, 4)), grad=True)
     assert gradcheck(lambda a: F.interpolate(a, mode="bicubic", **kw), (x,), check_forward_ad=True)
     assert gradgradcheck(lambda a: F.interpolate(a, mode="bicubic", **kw), (x,))
+
+
+def test_area_mode_on_5d_input_is_adaptive_average_pooling():
+    # (it raised NotImplementedError for 5-D input; PyTorch's 'area' is adaptive_avg_pool3d there)
+    x = cr.tensor(np.arange(2 * 4 * 4 * 6, dtype=np.float64).reshape(1, 2, 4, 4, 6), requires_grad=True)
+    y = F.interpolate(x, size=(2, 2, 3), mode="area")
+    want = x.detach().numpy().reshape(1, 2, 2, 2, 2, 2, 3, 2).mean(axis=(3, 5, 7))
+    np.testing.assert_allclose(y.detach().numpy(), want)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(x.shape, 1 / 8))

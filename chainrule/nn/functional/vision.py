@@ -27,6 +27,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.nn.functional._const import constant_like
 from chainrule.nn.functional.grid_sample import _cubic
 from chainrule.nn.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
+from chainrule.nn.functional.three_d import adaptive_avg_pool3d
 from chainrule.ops import shape as sh
 from chainrule.ops.indexing import getitem
 
@@ -99,7 +100,7 @@ def interpolate(
             return adaptive_avg_pool1d(input, out)
         if input.ndim == 4:
             return adaptive_avg_pool2d(input, out)
-        raise NotImplementedError(f"{name}: mode 'area' supports 3-D and 4-D input only")
+        return adaptive_avg_pool3d(input, out)
     x = input
     t = table_of((input,), name)  # the index grids and weights are made on input's device
     for k, (n, mo, sf) in enumerate(zip(input.shape[2:], out, scales)):
