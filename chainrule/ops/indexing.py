@@ -7,6 +7,7 @@ integer-array index with repeats) receives the sum of both adjoints.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,25 @@ from chainrule.ops.elementwise import where
 from chainrule.ops.inplace import has_tangent, rebind
 
 
+def _sequence_as_tuple(index: list) -> bool:
+    """PyTorch's reading of a list index: as a tuple of indices (one per axis) when it is short
+    (under 32 entries) and holds a tensor, an array, a sequence, a slice, None or Ellipsis
+    (``x[[rows, cols]]`` is ``x[rows, cols]``); else as one integer index (``x[[0, 2]]``)."""
+    return len(index) < 32 and any(
+        i is None or i is Ellipsis or isinstance(i, (slice, Tensor, np.ndarray, list, tuple)) for i in index
+    )
+
+
 def normalize_index(index: Any, like: Tensor) -> Any:
     """The index with Tensors, NumPy arrays and lists in it replaced by private copies on ``like``'s
     device: the vjp scatters by them during backward, when the caller's index may have changed
     in place (PyTorch keeps its own copy too).  Host indices of a tensor on another device are
     moved there, as PyTorch accepts CPU indices for a CUDA tensor."""
     if isinstance(index, tuple):
+        return tuple(normalize_index(i, like) for i in index)
+    if isinstance(index, list) and _sequence_as_tuple(index):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated (in PyTorch too); "
+                      "use x[tuple(seq)] instead of x[seq]", UserWarning, stacklevel=4)
         return tuple(normalize_index(i, like) for i in index)
     if isinstance(index, Tensor):
         a = index._array.copy()
