@@ -313,6 +313,8 @@ def arange(
     dev = target_device(device, "arange()")
     if end is None:
         start, end = 0, start
+    # (a 0-d tensor bound counts as its number: an integer tensor gives int64, as in PyTorch)
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
     dt = _dtype(dtype, np.int64 if is_int else None)
     return _make(_table(dev).arange(start, end, step).astype(dt), requires_grad, dev)

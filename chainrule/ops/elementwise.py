@@ -561,6 +561,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     input = as_tensor_arg(input, "clamp")
     if min is None and max is None:
         raise ValueError("clamp(): at least one of 'min' or 'max' must not be None")
+    if input._array.dtype.kind in "biu" and any(isinstance(b, (float, np.floating)) for b in (min, max)):
+        input = input.to(get_default_dtype())  # (a float bound makes the result floating, as in PyTorch)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = input
         if min is not None:

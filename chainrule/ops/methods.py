@@ -295,8 +295,16 @@ def _bernoulli_(self, p=0.5, *, generator=None):
     return self
 
 
+# x.type() names the tensor's legacy class, as PyTorch's does ('torch.FloatTensor')
+_LEGACY_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
 def _type(self, dtype=None):
-    return str(self.dtype) if dtype is None else _cast(self, _as_dtype(dtype, "type()"))
+    if dtype is None:
+        name = str(self.dtype)
+        return f"torch.{_LEGACY_TYPE[name]}Tensor" if name in _LEGACY_TYPE else name
+    return _cast(self, _as_dtype(dtype, "type()"))
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):

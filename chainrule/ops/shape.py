@@ -7,6 +7,7 @@ slice the pieces of a concatenation, crop the padding, flip again.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any, Sequence
@@ -16,7 +17,7 @@ import numpy as np
 from chainrule.autograd.primitive import apply, apply1
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.version import share_if_view, share_view
-from chainrule.ops._lift import as_tensor_arg
+from chainrule.ops._lift import as_tensor_arg, promote_types
 from chainrule.ops.indexing import LinearMap
 from chainrule.ops.reduction import normalize_dims
 
@@ -295,6 +296,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                                f"{tensors[0].shape} but tensor {i} has shape {tuple(x.shape)}")
     if len(tensors) == 1:
         return tensors[0]
+    dt = functools.reduce(promote_types, (x._array.dtype for x in tensors))
+    if any(x._array.dtype != dt for x in tensors):  # (PyTorch's promotion: int64 with float32 is float32)
+        tensors = [x if x._array.dtype == dt else x.to(dt) for x in tensors]
     return apply(Cat(d), *tensors)
 
 
