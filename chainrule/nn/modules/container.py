@@ -53,10 +53,16 @@ class Sequential(Module):
         self.add_module(key, module)
 
     def __delitem__(self, idx: Any) -> None:
+        """Remove the module(s) at ``idx``; the rest are numbered "0", "1", ... again (as PyTorch
+        does, names from an OrderedDict included), so state_dict keys stay those of a new Sequential."""
         keys = list(self._modules)
         targets = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys), "Sequential")]]
         for k in targets:
             del self._modules[k]
+        rest = list(self._modules.values())
+        self._modules.clear()
+        for i, m in enumerate(rest):
+            self.add_module(str(i), m)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -67,6 +73,12 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
+
+    def pop(self, key: int | slice) -> Module:
+        """Remove the module at ``key`` (a position, or a slice: then a Sequential of them) and return it."""
+        taken = self[key]
+        del self[key]
+        return taken
 
     def extend(self, modules: Iterable[Module]) -> Sequential:
         for m in modules:
@@ -206,6 +218,10 @@ class ParameterList(Module):
 
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self._parameters.values())
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for k, p in self._parameters.items())
 
 
 class Identity(Module):

@@ -237,9 +237,10 @@ class _LazyNorm(_Lazy):
     _state_key = "running_mean"
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         super().__init__(eps=eps, momentum=momentum, affine=affine, track_running_stats=track_running_stats,
-                         device=device, dtype=dtype)
+                         device=device, dtype=dtype, bias=bias)
 
     def _materialize_from_state(self, state_dict: Any, prefix: str) -> None:
         if not self.has_uninitialized_params():

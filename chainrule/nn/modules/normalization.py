@@ -36,6 +36,21 @@ def _dtype(dtype: Any) -> np.dtype:
     return to_numpy_dtype(dtype) if dtype is not None else get_default_dtype()
 
 
+def affine_parameters(module: Module, shape: Any, dtype: Any, affine: bool, bias: bool) -> None:
+    """A normalisation layer's ``weight`` γ (ones) and ``bias`` β (zeros) of ``shape`` when
+    ``affine``; ``bias=False`` drops β (PyTorch's keyword); absent ones are registered as None."""
+    module.register_parameter("weight", Parameter(ones(shape, dtype=dtype)) if affine else None)
+    module.register_parameter("bias", Parameter(zeros(shape, dtype=dtype)) if affine and bias else None)
+
+
+def reset_affine(module: Module) -> None:
+    """γ ← 1, β ← 0 (those that exist)."""
+    if module.weight is not None:
+        module.weight._array[...] = 1
+    if module.bias is not None:
+        module.bias._array[...] = 0
+
+
 class _BatchNorm(Module):
     _layer = "BatchNorm"
     _ndims: Container[int] = ()  # the input ndims allowed (a tuple, or a range for "at least k")
@@ -50,6 +65,8 @@ class _BatchNorm(Module):
         track_running_stats: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         check_device(device, type(self).__name__)
         super().__init__()
@@ -59,12 +76,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = _dtype(dtype)
-        if affine:
-            self.weight = Parameter(ones(self.num_features, dtype=dt))
-            self.bias = Parameter(zeros(self.num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, self.num_features, dt, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(self.num_features, dtype=dt))
             self.register_buffer("running_var", ones(self.num_features, dtype=dt))
@@ -82,9 +94,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            self.weight._array[...] = 1
-            self.bias._array[...] = 0
+        reset_affine(self)
 
     def _check_input(self, input: Tensor) -> None:
         """Raise unless ``input`` is a Tensor with an allowed ndim and ``num_features`` channels in dim 1.
@@ -122,7 +132,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -163,22 +173,10 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(s) for s in shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        dt = _dtype(dtype)
-        if elementwise_affine:
-            self.weight = Parameter(ones(self.normalized_shape, dtype=dt))
-            if bias:
-                self.bias = Parameter(zeros(self.normalized_shape, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, self.normalized_shape, _dtype(dtype), elementwise_affine, bias)
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            self.weight._array[...] = 1
-        if self.bias is not None:
-            self.bias._array[...] = 0
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         k = len(self.normalized_shape)
@@ -188,7 +186,8 @@ class LayerNorm(Module):
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, "LayerNorm")
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 # PyTorch keeps these classes in torch.nn.modules.normalization; chainrule defines them in the files
 # named here, which import this one: served on first use (see _elsewhere.py).

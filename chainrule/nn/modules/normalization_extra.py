@@ -14,7 +14,7 @@ from chainrule.backend import get_default_dtype, to_numpy_dtype
 from chainrule.backend.device import check_device
 from chainrule.nn.functional import normalization_extra as F
 from chainrule.nn.module import Module
-from chainrule.nn.modules.normalization import _BatchNorm
+from chainrule.nn.modules.normalization import _BatchNorm, affine_parameters, reset_affine
 from chainrule.nn.parameter import Parameter
 from chainrule.ops.creation import ones, tensor, zeros
 
@@ -34,28 +34,21 @@ def _dt(dtype: Any) -> np.dtype:
 
 
 class GroupNorm(Module):
-    """``GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: input (N, C, *); ``weight``
-    (ones) and ``bias`` (zeros) of shape (C,) when ``affine``."""
+    """``GroupNorm(num_groups, num_channels, eps=1e-5, affine=True, *, bias=True)``: input (N, C, *);
+    ``weight`` (ones) and ``bias`` (zeros) of shape (C,) when ``affine`` (no ``bias`` with bias=False)."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, *, bias: bool = True) -> None:
         check_device(device, "GroupNorm")
         super().__init__()
         if num_groups <= 0 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(ones(num_channels, dtype=_dt(dtype)))
-            self.bias = Parameter(zeros(num_channels, dtype=_dt(dtype)))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_channels, _dt(dtype), affine, bias)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            self.weight._array[...] = 1
-            self.bias._array[...] = 0
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -63,26 +56,23 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class _InstanceNorm(Module):
     _d = 1
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, device: Any = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = False, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         name = type(self).__name__
         check_device(device, name)
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dt = _dt(dtype)
-        if affine:
-            self.weight = Parameter(ones(num_features, dtype=dt))
-            self.bias = Parameter(zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_features, dt, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dt))
             self.register_buffer("running_var", ones(num_features, dtype=dt))
@@ -110,7 +100,7 @@ class _InstanceNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):
