@@ -7,6 +7,7 @@ the training tests (a 5-10x slowdown under load was measured on the recurrent te
 
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -99,3 +100,24 @@ def fine_switching():
     sys.setswitchinterval(1e-6)
     yield
     sys.setswitchinterval(old)
+
+
+@pytest.fixture
+def count_copies(monkeypatch):
+    """A function that starts counting the backend's ``ArrayMath.copy`` calls: it returns the
+    list their shapes are appended to (the engine's gradient copies go through it)."""
+    from chainrule.backend import ArrayMath
+
+    def start() -> list:
+        calls: list = []
+        original = ArrayMath.copy
+
+        def counting(x, dtype=None):
+            calls.append(np.shape(x))
+            return original(x, dtype)
+
+        monkeypatch.setattr(ArrayMath, "copy", staticmethod(counting))
+        return calls
+
+    return start
+
