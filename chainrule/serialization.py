@@ -50,6 +50,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.device import DeviceUnavailableError, check_device
 from chainrule.backend.registry import to_host
+from chainrule.torch_checkpoint import is_torch_zip, load_torch_zip
 
 try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live writer from a dead one
     import fcntl
@@ -487,17 +488,16 @@ def _check_map_location(target: Any) -> None:
 
 
 def _refuse_pickle(head: bytes, where: str) -> None:
-    """A PyTorch checkpoint (a zip archive, or a bare pickle for files written before PyTorch
-    1.6) gets a message saying so and how to convert it.  ``head``: the file's first 9 bytes; a
-    safetensors file has its JSON header's '{' at byte 8 (after the header's length), which a
-    zip or pickle file never has there."""
-    if head[8:9] != b"{" and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"):
+    """A bare pickle (PyTorch's format before 1.6, or any pickle) gets a message saying so and how
+    to convert it.  ``head``: the file's first 9 bytes; a safetensors file has its JSON header's
+    '{' at byte 8 (after the header's length), which a zip or pickle file never has there."""
+    if head[8:9] != b"{" and head[:1] == b"\x80":
         raise CheckpointError(
-            f"load: {where} is not a safetensors file: it is a PyTorch checkpoint (torch.save's pickle/zip "
-            "format), which chainrule does not "
-            "read: unpickling can run any code. Convert it once where PyTorch is installed, e.g. "
-            "safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors') for a state "
-            "dict, and load that safetensors file here"
+            f"load: {where} is not a safetensors file: it is a bare pickle (PyTorch's format before 1.6), "
+            "which chainrule does not read: unpickling it could run any code. Save it again with a recent "
+            "torch.save (a zip archive, which chainrule reads as weights_only=True does), or convert it where "
+            "PyTorch is installed: safetensors.torch.save_file(torch.load(path, weights_only=True), "
+            "'model.safetensors')"
         )
 
 
@@ -506,10 +506,12 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, pickle_modul
     """Read what :func:`save` wrote; arrays come back bit for bit, Tensors as Tensors.
 
     ``torch.load``'s signature.  A plain safetensors file (from another tool) loads as
-    {name: Tensor}.  Loading never runs code from the file: the format holds none, so
-    ``weights_only`` (True, None or False) changes nothing, and ``weights_only=False`` does not
-    open a pickle path (there is none; PyTorch's own pickle files are refused with a message
-    saying how to convert them).  ``map_location`` may be None, a CPU device ('cpu',
+    {name: Tensor}.  A checkpoint written by ``torch.save`` (its zip archive, PyTorch 1.6 and
+    later) loads as PyTorch's ``weights_only=True`` loads it: tensors, Parameters, plain
+    containers and values, nothing else (``chainrule/torch_checkpoint.py``).  Loading never runs
+    code from the file, so ``weights_only`` (True, None or False) changes nothing, and
+    ``weights_only=False`` does not open a general pickle path (a bare pickle, PyTorch's format
+    before 1.6, is refused with a message saying how to convert it).  ``map_location`` may be None, a CPU device ('cpu',
     ``device('cpu')``), a dict or a callable (every array is already on the CPU, so they are not
     called); a non-CPU device raises as PyTorch's CPU-only build does.  ``mmap`` and the pickle
     arguments are accepted and unused; an explicit ``pickle_module`` is a TypeError.
@@ -542,14 +544,19 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, pickle_modul
             if not os.path.exists(f):
                 raise FileNotFoundError(f"load: no such file: {os.fspath(f)!r}")
             with open(f, "rb") as fh:
-                _refuse_pickle(fh.read(9), where)
+                head = fh.read(9)
+                _refuse_pickle(head, where)
                 fh.seek(0)
+                if is_torch_zip(head):  # torch.save's zip archive: read as weights_only=True reads it
+                    return load_torch_zip(fh, where)
                 header = _header(fh, os.fstat(fh.fileno()).st_size, where)
             with safe_open(os.fspath(f), framework="np") as sf:
                 arrays = {k: sf.get_tensor(k) for k in sf.keys()}
         else:
             data = f.read()
             _refuse_pickle(data[:9], where)
+            if is_torch_zip(data[:9]):
+                return load_torch_zip(io.BytesIO(data), where)
             header = _header(io.BytesIO(data), len(data), where)
             arrays = st_load(data)
     except (OSError, MemoryError, CheckpointError):

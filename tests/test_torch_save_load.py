@@ -1,6 +1,6 @@
 """torch.save / torch.load as PyTorch programs call them (issue 12 item 6): file objects and
 paths, map_location's forms, weights_only, state dicts, optimiser states and nested containers
-round-tripping, and the clear refusals (whole modules, PyTorch's pickle files, CUDA)."""
+round-tripping, PyTorch's zip checkpoints, and the clear refusals (whole modules, bare pickles, CUDA)."""
 
 from __future__ import annotations
 
@@ -176,16 +176,18 @@ def test_saving_a_whole_module_names_the_safe_alternative(obj) -> None:
         torch.save(value, io.BytesIO())
 
 
-def test_loading_a_pytorch_pickle_file_says_what_it_is(tmp_path: pathlib.Path) -> None:
+def test_a_pytorch_checkpoint_loads_and_a_bare_pickle_says_what_it_is(tmp_path: pathlib.Path) -> None:
     real_torch = pytest.importorskip("torch")
     path = tmp_path / "ckpt.pt"
     real_torch.save({"w": real_torch.ones(2)}, path)
-    with pytest.raises(torch.CheckpointError, match="PyTorch") as e:
-        torch.load(path)
+    assert torch.load(path)["w"].tolist() == [1.0, 1.0]  # (torch.save's zip, read as weights_only=True)
+    with open(path, "rb") as f:
+        assert torch.load(f, weights_only=False)["w"].tolist() == [1.0, 1.0]
+    old = tmp_path / "old.pt"
+    real_torch.save({"w": real_torch.ones(2)}, old, _use_new_zipfile_serialization=False)
+    with pytest.raises(torch.CheckpointError, match="bare pickle") as e:
+        torch.load(old)
     assert "safetensors" in str(e.value)
-    with open(path, "rb") as f:  # (and from a file object)
-        with pytest.raises(torch.CheckpointError, match="PyTorch"):
-            torch.load(f, weights_only=False)
 
 
 def test_a_chainrule_state_dict_loads_into_the_same_pytorch_model() -> None:
