@@ -50,14 +50,22 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend.device import DeviceUnavailableError, check_device
 from chainrule.backend.registry import to_host
-from chainrule.torch_checkpoint import is_torch_zip, load_torch_zip
+from chainrule.torch_checkpoint import (
+    add_safe_globals,
+    clear_safe_globals,
+    get_safe_globals,
+    is_torch_zip,
+    load_torch_zip,
+    safe_globals,
+)
 
 try:  # POSIX: a writer locks its temporary file, so a cleaner can tell a live writer from a dead one
     import fcntl
 except ImportError:  # pragma: no cover (Windows: an open file can't be removed, which is enough)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CheckpointError", "MAX_DEPTH", "load", "pack", "save", "unpack"]
+__all__ = ["CheckpointError", "MAX_DEPTH", "add_safe_globals", "clear_safe_globals", "get_safe_globals", "load", "pack",
+           "safe_globals", "save", "unpack"]
 
 FORMAT = "chainrule/1"
 LEGACY_FORMATS = ("chainrule-checkpoint/1",)  # chainrule.train.checkpoint files before cr.save existed

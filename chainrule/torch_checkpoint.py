@@ -105,6 +105,9 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         module = {"__builtin__": "builtins"}.get(module, module)  # (pickle protocol 2's Python 2 name)
+        trusted = _SAFE_GLOBALS.get(f"{module}.{name}")
+        if trusted is not None:  # (the program named it: add_safe_globals)
+            return trusted
         found = _ALLOWED.get((module, name))
         if found is not None:
             return found(self) if getattr(found, "_needs_reader", False) else found
@@ -235,6 +238,52 @@ def _parameter_class(reader: _Unpickler) -> Any:
 
 _parameter_class._needs_reader = True  # type: ignore[attr-defined]
 _ALLOWED[("torch.nn.parameter", "Parameter")] = _parameter_class
+
+
+# the globals a program trusts on top of the allow-list (torch.serialization.add_safe_globals)
+_SAFE_GLOBALS: dict[str, Any] = {}
+
+
+def _name_of(entry: Any) -> tuple[str, Any]:
+    if isinstance(entry, tuple):
+        if len(entry) != 2 or not isinstance(entry[1], str):
+            raise TypeError(f"add_safe_globals: expected a callable or (callable, 'module.name'), got {entry!r}")
+        return entry[1], entry[0]
+    return f"{entry.__module__}.{entry.__qualname__}", entry
+
+
+def add_safe_globals(safe_globals: list) -> None:
+    """``torch.serialization.add_safe_globals``: let checkpoints name these classes and functions
+    too (each a callable, or (callable, "module.name") for one saved under another name).  Loading
+    a checkpoint that names one calls it: the program vouches for it, as under PyTorch."""
+    for entry in safe_globals:
+        name, obj = _name_of(entry)
+        _SAFE_GLOBALS[name] = obj
+
+
+def get_safe_globals() -> list:
+    """The globals added by :func:`add_safe_globals`."""
+    return list(_SAFE_GLOBALS.values())
+
+
+def clear_safe_globals() -> None:
+    """Forget every global added by :func:`add_safe_globals`."""
+    _SAFE_GLOBALS.clear()
+
+
+class safe_globals:  # noqa: N801  (PyTorch's name)
+    """``with torch.serialization.safe_globals([...]):`` -- :func:`add_safe_globals` for the block."""
+
+    def __init__(self, safe_globals: list) -> None:
+        self.entries = [_name_of(e) for e in safe_globals]
+
+    def __enter__(self) -> None:
+        self.before = dict(_SAFE_GLOBALS)
+        _SAFE_GLOBALS.update(self.entries)
+
+    def __exit__(self, *exc: Any) -> None:
+        _SAFE_GLOBALS.clear()
+        _SAFE_GLOBALS.update(self.before)
 
 
 def _check_opcodes(data: bytes, where: str) -> None:

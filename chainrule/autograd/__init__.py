@@ -27,6 +27,7 @@ from chainrule.autograd.primitive import Primitive, apply
 from chainrule.autograd.saved import SavedTensor
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.trace import Table, trace
+from chainrule.autograd.variable import Variable
 
 __all__ = [
     "Function", "FunctionCtx", "GradcheckError", "Primitive", "SavedTensor", "Table", "Tensor", "apply", "backward",
@@ -34,4 +35,5 @@ __all__ = [
     "inference_mode",
     "is_anomaly_enabled", "is_grad_enabled", "is_multithreading_enabled", "no_grad", "once_differentiable",
     "profiler", "set_detect_anomaly", "set_grad_enabled", "set_multithreading_enabled", "to_dot", "trace",
+    "Variable",
 ]

@@ -170,6 +170,11 @@ def _lr_lambdas_per_group(optimizer: Optimizer, lr_lambda: Any, mismatch: str) -
     return [lr_lambda] * n
 
 
+
+class _LRScheduler(LRScheduler):
+    """PyTorch's former name of :class:`LRScheduler`, which older schedulers subclass."""
+
+
 class LambdaLR(LRScheduler):
     """α_t = α0 · λ(t), with ``lr_lambda`` one function or one per parameter group.
 
