@@ -107,7 +107,7 @@ dtype = _np.dtype  # torch.dtype: chainrule's dtypes are NumPy's (isinstance(x.d
 _LAZY = frozenset({
     "nn", "optim", "linalg", "special", "data", "models", "text", "train", "examples", "plot", "compiler",
     "_dynamo", "_inductor", "distributions", "distributed", "jit", "testing", "multiprocessing",
-    "profiler",
+    "profiler", "hub", "types",
 })
 if _TYPE_CHECKING:
     from chainrule import linalg, nn, optim, profiler, special
