@@ -100,3 +100,8 @@ def test_typing_modules_import_under_pytorchs_names(monkeypatch):
 
     assert tree_map(lambda x: x * 2, {"a": [1, 2]}) == {"a": [2, 4]}
     assert tree_flatten((1, [2, 3]))[0] == [1, 2, 3]
+
+
+def test_tensor_bfloat16_says_why_it_cannot():
+    with pytest.raises(TypeError, match="no bfloat16"):
+        cr.ones(2).bfloat16()

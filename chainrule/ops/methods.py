@@ -333,6 +333,14 @@ def _caster(dt: Any) -> Any:
     return lambda self: _cast(self, dt)
 
 
+def _bfloat16(self: Any, memory_format: Any = None) -> Any:
+    """x.bfloat16(): chainrule computes with NumPy, which has no bfloat16, so this raises the
+    error ``x.to(torch.bfloat16)`` raises, which says to use float32 (or float16 for storage)."""
+    from chainrule.backend.numpy_backend import bfloat16
+
+    return self.to(bfloat16)
+
+
 def _same_names(module: Any, names: str) -> dict:
     """Methods that are the functions of the same name in ``module`` (``x.floor()`` is ``pointwise.floor(x)``)."""
     return {n: getattr(module, n) for n in names.split()}
@@ -486,6 +494,7 @@ _BINDINGS = {
     **_same_names(indexing, """
         gather index_select masked_fill scatter_add take_along_dim
     """),
+    "bfloat16": _bfloat16,
     **{name: _caster(dt) for name, dt in [
         ("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64), ("int", np.int32),
         ("bool", np.bool_), ("byte", np.uint8), ("char", np.int8), ("short", np.int16),
