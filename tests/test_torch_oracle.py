@@ -536,7 +536,8 @@ NOT_COVERED: dict[str, str] = {
         "torch.linspace torch.logspace torch.ones torch.zeros torch.tensor torch.scalar_tensor "
         "Tensor.new_empty Tensor.new_full Tensor.new_ones Tensor.new_tensor Tensor.new_zeros "
         "Tensor.bool Tensor.byte Tensor.char Tensor.double Tensor.float Tensor.half Tensor.int Tensor.long "
-        "Tensor.short Tensor.to Tensor.type Tensor.cpu Tensor.cuda Tensor.numpy Tensor.tolist Tensor.item"
+        "Tensor.short Tensor.to Tensor.type Tensor.cpu Tensor.cuda Tensor.numpy Tensor.tolist Tensor.item "
+        "Tensor.bfloat16"
     ),
     "a compiler, not a function of tensors (compiled against eager in tests/test_compile_*.py)": "torch.compile",
     "random draw: the streams differ from PyTorch's by design, compared in distribution in the ops' own tests": (

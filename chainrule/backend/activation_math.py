@@ -25,9 +25,10 @@ INV_SQRT2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_K, GELU_C = math.sqrt(2.0 / math.pi), 0.044715
 # elements from which a kernel's call is cut into ranges on several threads (element-wise: the
-# same bits).  gelu + gelu_backward, float32, 2 threads against 1: 262k elements 0.52-0.57 ms
-# against 0.56 (even), 524k 0.71-0.86 against 1.11, 1M 1.40-1.61 against 2.41-2.99
-_THREADED_MIN = 1 << 19
+# same bits).  gelu + gelu_backward, float32, 2 threads against 1: 131k elements 0.34 ms against
+# 0.26 (slower), 262k 0.43-0.64 against 0.51-0.72 (even or better), 393k 0.67-0.72 against
+# 0.77-1.07, 524k 0.71-0.93 against 1.11-1.43, 1M 1.40-1.61 against 2.41-2.99
+_THREADED_MIN = 1 << 18
 
 
 def _compiled(symbol: str, *arrays: np.ndarray) -> np.ndarray | None:
