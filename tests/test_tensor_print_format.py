@@ -47,3 +47,14 @@ def test_against_pytorch():
         assert repr(cr.tensor(a)) == repr(torch.tensor(a)), a
     for values, _ in CASES:
         assert repr(cr.tensor(values)) == repr(torch.tensor(values))
+
+
+def test_bool_empty_and_summarised_tensors_print_as_pytorch():
+    # (bool is a dtype repr leaves out; an empty tensor shows its shape unless (0,) and its dtype
+    # unless the default; a row summary sets "..." apart by two spaces)
+    assert repr(cr.tensor([True, False])) == "tensor([ True, False])"
+    assert repr(cr.zeros(2, 0, 3)) == "tensor([], size=(2, 0, 3))"
+    assert repr(cr.zeros(0, dtype=cr.int64)) == "tensor([], dtype=int64)"
+    assert repr(cr.zeros(0, 2, dtype=cr.bool)) == "tensor([], size=(0, 2), dtype=bool)"
+    assert repr(cr.zeros(0)) == "tensor([])"
+    assert repr(cr.arange(2000)) == "tensor([   0,    1,    2,  ..., 1997, 1998, 1999])"

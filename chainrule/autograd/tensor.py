@@ -500,8 +500,14 @@ class Tensor(_TensorMethods):
         a = self._array
         body = tensor_body(_host(a), PRINT_OPTIONS)
         extra = [] if type(a) is _ndarray else [f"device='{device_of(a)}'"]
-        if self._array.dtype != get_default_dtype() and self._array.dtype != np.int64:
-            extra.append(f"dtype={self._array.dtype}")
+        dt = a.dtype
+        if a.size == 0:  # (as PyTorch: the shape unless it is (0,); the dtype unless the default, as no value shows it)
+            if a.ndim != 1:
+                extra.append(f"size={tuple(a.shape)}")
+            if dt != get_default_dtype():
+                extra.append(f"dtype={dt}")
+        elif dt != get_default_dtype() and dt != np.int64 and dt != np.bool_:
+            extra.append(f"dtype={dt}")
         if self._op is not None:
             from chainrule.autograd.node import name_of
 

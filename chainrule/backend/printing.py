@@ -24,7 +24,8 @@ def tensor_body(values: np.ndarray, options: dict[str, Any]) -> str:
     if values.dtype.kind == "f":
         shown = values if values.size <= threshold else _summarized(values, options["edgeitems"])
         kw["formatter"] = {"float_kind": _float_format(shown, options["precision"], options["sci_mode"])}
-    return np.array2string(values, separator=", ", prefix="tensor(", **kw)
+    text = np.array2string(values, separator=", ", prefix="tensor(", **kw)
+    return text.replace(", ..., ", ",  ..., ")  # (PyTorch sets a summary's ... apart within a row)
 
 
 def _summarized(values: np.ndarray, edge: int) -> np.ndarray:
