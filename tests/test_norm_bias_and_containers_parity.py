@@ -60,3 +60,13 @@ def test_reprs_and_state_as_pytorch():
     assert keys(cr) == keys(torch)
     got = repr(cr.nn.ParameterList([cr.nn.Parameter(cr.ones(2, 3))]))
     assert "(0): Parameter containing: [float32 of size 2x3]" in got
+
+
+def test_attention_out_proj_is_a_linear():
+    # (PyTorch's out_proj is NonDynamicallyQuantizableLinear, a Linear: an init loop over
+    # nn.Linear modules reaches it; it was a class of chainrule's own)
+    m = nn.MultiheadAttention(8, 2)
+    assert isinstance(m.out_proj, nn.Linear) and type(m.out_proj).__name__ == "NonDynamicallyQuantizableLinear"
+    assert m.out_proj.bias.abs().sum().item() == 0.0
+    touched = [mod for mod in m.modules() if isinstance(mod, nn.Linear)]
+    assert touched == [m.out_proj]

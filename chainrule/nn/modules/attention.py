@@ -16,6 +16,7 @@ from chainrule.backend.device import check_device
 from chainrule.nn import init
 from chainrule.nn.functional import attention as A
 from chainrule.nn.module import Module
+from chainrule.nn.modules.linear import NonDynamicallyQuantizableLinear
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import shape as sh
 from chainrule.ops.creation import zeros
@@ -36,28 +37,6 @@ def _xavier_uniform_(p: Parameter, fan_in: int, fan_out: int) -> None:
 def _xavier_normal_(p: Parameter, fan_in: int, fan_out: int) -> None:
     std = math.sqrt(2.0 / (fan_in + fan_out))
     init.normal_(p, 0.0, std)
-
-
-class _OutProj(Module):
-    """The output projection (a Linear E -> E): ``out_proj.weight`` (E, E), ``out_proj.bias`` (E,)."""
-
-    def __init__(self, E: int, bias: bool, dtype: Any) -> None:
-        super().__init__()
-        self.in_features = self.out_features = E
-        self.weight = _param((E, E), dtype)
-        bound = 1.0 / math.sqrt(E)  # nn.Linear's default, as PyTorch's out_proj starts
-        init.uniform_(self.weight, -bound, bound)
-        if bias:
-            self.bias = _param((E,), dtype)
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = x @ sh.t(self.weight)
-        return y if self.bias is None else y + self.bias
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class MultiheadAttention(Module):
@@ -134,7 +113,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = _param((3 * E,), dtype)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = _OutProj(E, bias, dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias, dtype=dtype)
         if add_bias_kv:
             self.bias_k: Parameter | None = _param((1, 1, E), dtype)
             self.bias_v: Parameter | None = _param((1, 1, E), dtype)

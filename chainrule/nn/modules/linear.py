@@ -23,7 +23,7 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops.creation import empty
 
-__all__ = ["Bilinear", "Linear", "MaxoutLinear"]
+__all__ = ["Bilinear", "Linear", "MaxoutLinear", "NonDynamicallyQuantizableLinear"]
 
 
 def _dtype(dtype: Any) -> np.dtype:
@@ -71,6 +71,11 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under PyTorch's name for MultiheadAttention's ``out_proj`` (so that code which
+    treats every ``nn.Linear`` alike, an initialisation loop say, treats it too, as in PyTorch)."""
 
 
 class Bilinear(Module):
