@@ -68,3 +68,14 @@ def test_a_fill_value_out_of_range_is_refused(fill):
         return
     with pytest.raises(RuntimeError, match="without overflow"):  # (PyTorch refuses the same)
         fill(torch)
+
+
+def test_shift_operators():
+    # (x << 1, 1 << x, x <<= 1 raised TypeError: the operators were missing)
+    x = cr.tensor([1, 2, -8])
+    assert (x << 1).tolist() == [2, 4, -16] and (x >> 1).tolist() == [0, 1, -4]
+    assert (1 << cr.tensor([1, 3])).tolist() == [2, 8]
+    y = x.clone()
+    y <<= 2
+    assert y.tolist() == [4, 8, -32] and y.dtype == cr.int64
+    assert (cr.tensor([3], dtype=cr.uint8) << 7).tolist() == [128]

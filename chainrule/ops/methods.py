@@ -522,6 +522,13 @@ _BINDINGS = {
     "__abs__": ew.abs,
     "__floordiv__": pointwise.floor_divide,
     "__mod__": pointwise.remainder,
+    # shifts of integer tensors (x << 1, 1 << x, x <<= 1), as PyTorch's
+    "__lshift__": lambda self, other: pointwise.bitwise_left_shift(self, lift(other, self)),
+    "__rshift__": lambda self, other: pointwise.bitwise_right_shift(self, lift(other, self)),
+    "__rlshift__": _reflected(pointwise.bitwise_left_shift),
+    "__rrshift__": _reflected(pointwise.bitwise_right_shift),
+    "__ilshift__": _inplace(pointwise.bitwise_left_shift),
+    "__irshift__": _inplace(pointwise.bitwise_right_shift),
     "__invert__": lambda self: kernel("invert", self),  # (logical not on bool tensors)
     "__getitem__": indexing.getitem,
     "__setitem__": indexing.setitem,
