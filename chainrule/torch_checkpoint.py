@@ -19,17 +19,19 @@ own function or class, never an import:
 Any other name is a :class:`~chainrule.serialization.CheckpointError` naming it.  Memory stays
 bounded by the file: members must be stored uncompressed (as ``torch.save`` writes them), a
 storage's bytes are what its member holds, and a tensor's view must lie inside its storage and
-hold no more elements than it (a broadcast view, stride 0, is refused).  Tensors come back as
-copies in their own memory (two views of one storage no longer share it, which a state dict
-does not need).  ``bfloat16`` storages load as float32 (exactly: bfloat16 is float32's upper
-half); chainrule computes with NumPy, which has no bfloat16.  The legacy format of PyTorch
-before 1.6 (a bare pickle followed by storages) is not read.
+hold no more elements than it (a broadcast view, stride 0, is refused).  A storage is read
+into memory once; a C-contiguous tensor is a view of it (tensors saved on one storage share it
+again, as under PyTorch), any other layout a copy.  ``bfloat16`` storages load as float32
+(exactly: bfloat16 is float32's upper half); chainrule computes with NumPy, which has no
+bfloat16.  The legacy format of PyTorch before 1.6 (a bare pickle followed by storages) is not
+read.
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import math
 import pickle
 import pickletools
 import warnings
@@ -108,9 +110,15 @@ class _Unpickler(pickle.Unpickler):
         trusted = _SAFE_GLOBALS.get(f"{module}.{name}")
         if trusted is not None:  # (the program named it: add_safe_globals)
             return trusted
+        if (module, name) in _REBUILD_TENSOR:
+            return self.rebuild_tensor
+        if (module, name) == ("torch.nn.parameter", "Parameter"):
+            from chainrule.nn.parameter import Parameter
+
+            return Parameter
         found = _ALLOWED.get((module, name))
         if found is not None:
-            return found(self) if getattr(found, "_needs_reader", False) else found
+            return found
         if module == "torch" and name in _STORAGES:
             return _StorageType(_STORAGES[name])
         if module == "torch" and name in _DTYPE_NAMES:
@@ -134,35 +142,36 @@ class _Unpickler(pickle.Unpickler):
         itemsize = 2 if kind.dtype == "bfloat16" else np.dtype(kind.dtype).itemsize
         if not isinstance(numel, int) or numel < 0 or info.file_size < numel * itemsize:
             _fail(self.where, f"storage {key!r} claims {numel!r} elements, its member holds {info.file_size} bytes")
-        raw = self.archive.read(member)[: numel * itemsize]
+        raw = self.archive.read(member)
         order = "<" if self.byteorder == "little" else ">"
         if kind.dtype == "bfloat16":  # bfloat16 = float32's upper 16 bits: exact in float32
-            bits = np.frombuffer(raw, dtype=order + "u2").astype(np.uint32) << 16
+            bits = np.frombuffer(raw, dtype=order + "u2", count=numel).astype(np.uint32) << 16
             array = bits.view(np.float32)
-        else:
-            array = np.frombuffer(raw, dtype=np.dtype(kind.dtype).newbyteorder(order)).astype(kind.dtype)
+        else:  # (astype: the one copy, writable and in the machine's byte order)
+            array = np.frombuffer(raw, dtype=np.dtype(kind.dtype).newbyteorder(order), count=numel).astype(kind.dtype)
         self.storages[key] = storage = _Storage(array)
         return storage
 
-
-def _tensor_maker(reader: _Unpickler) -> Any:
-    def rebuild_tensor(storage: _Storage, storage_offset: int, size: Any, stride: Any, requires_grad: bool = False,
-                       backward_hooks: Any = None, metadata: Any = None) -> Tensor:
+    def rebuild_tensor(self, storage: _Storage, storage_offset: int, size: Any, stride: Any,
+                       requires_grad: bool = False, backward_hooks: Any = None, metadata: Any = None) -> Tensor:
+        """``torch._utils._rebuild_tensor_v2``: the tensor of ``size`` and ``stride`` at ``storage_offset``
+        of ``storage``.  A C-contiguous one (what a state dict holds) is a view of the storage, so
+        tensors saved on one storage share it again, as in PyTorch; any other layout is copied."""
         if not isinstance(storage, _Storage):
-            _fail(reader.where, "a tensor is rebuilt from something that is not a storage")
+            _fail(self.where, "a tensor is rebuilt from something that is not a storage")
         size, stride = tuple(size), tuple(stride)
-        _check_view(reader.where, storage, storage_offset, size, stride)
+        _check_view(self.where, storage, storage_offset, size, stride)
         a = storage.array
-        view = np.lib.stride_tricks.as_strided(a[storage_offset:], shape=size,
-                                               strides=tuple(s * a.itemsize for s in stride), writeable=False)
-        t = Tensor._wrap(np.array(view))  # (its own memory, C-ordered)
+        count = math.prod(size)
+        contiguous = all(st == math.prod(size[k + 1:]) for k, st in enumerate(stride) if size[k] > 1)
+        if contiguous:
+            array = a[storage_offset:storage_offset + count].reshape(size)
+        else:
+            array = np.array(np.lib.stride_tricks.as_strided(
+                a[storage_offset:], shape=size, strides=tuple(s * a.itemsize for s in stride), writeable=False))
+        t = Tensor._wrap(array)
         t.requires_grad = bool(requires_grad) and t._array.dtype.kind == "f"
         return t
-
-    return rebuild_tensor
-
-
-_tensor_maker._needs_reader = True  # type: ignore[attr-defined]
 
 
 def _parameter(data: Tensor, requires_grad: bool = True, backward_hooks: Any = None, state: Any = None) -> Any:
@@ -205,39 +214,18 @@ def _numpy_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
     return np.ndarray.__new__(np.ndarray, (0,), np.uint8)
 
 
-def _device_of(*args: Any) -> Any:
-    return _device(*args)
-
-
-def _size(*args: Any) -> Size:
-    return Size(*args)
-
-
-def _with_dtype(module: str) -> dict:
-    return {(module, "scalar"): _numpy_scalar, (module, "_reconstruct"): _numpy_reconstruct}
-
-
+_REBUILD_TENSOR = {("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")}
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
     ("builtins", "complex"): complex, ("_codecs", "encode"): _encode,
-    ("torch._utils", "_rebuild_tensor_v2"): _tensor_maker, ("torch._utils", "_rebuild_tensor"): _tensor_maker,
     ("torch._utils", "_rebuild_parameter"): _parameter, ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _from_type, ("torch", "Tensor"): Tensor,
-    ("torch.nn.parameter", "Parameter"): None, ("torch", "Size"): _size, ("torch", "device"): _device_of,
+    ("torch", "Size"): Size, ("torch", "device"): _device,
     ("numpy", "dtype"): _numpy_dtype, ("numpy", "ndarray"): np.ndarray,
-    **_with_dtype("numpy.core.multiarray"), **_with_dtype("numpy._core.multiarray"),
+    **{(core, "scalar"): _numpy_scalar for core in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    **{(core, "_reconstruct"): _numpy_reconstruct for core in ("numpy.core.multiarray", "numpy._core.multiarray")},
 }
-
-
-def _parameter_class(reader: _Unpickler) -> Any:
-    from chainrule.nn.parameter import Parameter
-
-    return Parameter
-
-
-_parameter_class._needs_reader = True  # type: ignore[attr-defined]
-_ALLOWED[("torch.nn.parameter", "Parameter")] = _parameter_class
 
 
 # the globals a program trusts on top of the allow-list (torch.serialization.add_safe_globals)

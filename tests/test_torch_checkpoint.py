@@ -167,3 +167,15 @@ def test_damaged_checkpoints_raise_one_exception():
             cr.load(io.BytesIO(buf.getvalue()))
         except CheckpointError:
             pass
+
+
+def test_tensors_saved_on_one_storage_share_it_again(tmp_path):
+    torch = pytest.importorskip("torch")
+    w = torch.arange(6.0).reshape(2, 3)
+    torch.save({"a": w, "tied": w, "row": w[1], "col": w[:, 1]}, tmp_path / "t.pt")
+    got = cr.load(tmp_path / "t.pt")
+    assert np.shares_memory(got["a"].numpy(), got["tied"].numpy())
+    assert np.shares_memory(got["a"].numpy(), got["row"].numpy())  # (contiguous: a view, as in PyTorch)
+    assert got["col"].tolist() == [1.0, 4.0]  # (strided: a copy)
+    got["a"].add_(1.0)
+    assert got["tied"].tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]

@@ -296,8 +296,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                                f"{tensors[0].shape} but tensor {i} has shape {tuple(x.shape)}")
     if len(tensors) == 1:
         return tensors[0]
-    dt = functools.reduce(promote_types, (x._array.dtype for x in tensors))
-    if any(x._array.dtype != dt for x in tensors):  # (PyTorch's promotion: int64 with float32 is float32)
+    dtypes = {x._array.dtype for x in tensors}
+    if len(dtypes) > 1:  # (PyTorch's promotion: int64 with float32 is float32)
+        dt = functools.reduce(promote_types, dtypes)
         tensors = [x if x._array.dtype == dt else x.to(dt) for x in tensors]
     return apply(Cat(d), *tensors)
 
